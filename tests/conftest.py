@@ -1,0 +1,57 @@
+"""Shared fixtures: where the reference models are, and the hardware-test switches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("EDGESDK_SHARED", REPO.parent / "shared"))
+MLPERF = SHARED / "models" / "mlperf_tiny"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--board", default=None, help="run hardware tests on this board (name from boards/)")
+    parser.addoption("--port", default=None, help="serial port of the board for hardware tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--board") and config.getoption("--port"):
+        return
+    skip = pytest.mark.skip(reason="hardware test: needs --board and --port")
+    for item in items:
+        if "hardware" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def mlperf_dir() -> Path:
+    if not MLPERF.is_dir():
+        pytest.fail(f"reference models not found at {MLPERF} (set EDGESDK_SHARED)")
+    return MLPERF
+
+
+@pytest.fixture(scope="session")
+def ic_model(mlperf_dir: Path) -> Path:
+    return mlperf_dir / "pretrainedResnet_quant.tflite"
+
+
+@pytest.fixture(scope="session")
+def ad_model(mlperf_dir: Path) -> Path:
+    return mlperf_dir / "ad01_int8.tflite"
+
+
+@pytest.fixture(scope="session")
+def ic_golden(mlperf_dir: Path):
+    import numpy as np
+
+    return dict(np.load(mlperf_dir / "golden_tflm" / "pretrainedResnet_quant.npz"))
+
+
+@pytest.fixture(scope="session")
+def ad_golden(mlperf_dir: Path):
+    import numpy as np
+
+    return dict(np.load(mlperf_dir / "golden_tflm" / "ad01_int8.npz"))
