@@ -23,7 +23,9 @@ def data_dir(name: str) -> Path:
     for candidate in (_PKG / "_data" / name, _PKG.parent.parent / name):
         if candidate.is_dir():
             return candidate
-    raise EdgeSDKError(f"the data folder {name!r} is missing from this edgesdk installation ({_PKG}); reinstall edgesdk")
+    raise EdgeSDKError(
+        f"the data folder {name!r} is missing from this edgesdk installation ({_PKG}); reinstall edgesdk"
+    )
 
 
 def templates_dir() -> Path:
