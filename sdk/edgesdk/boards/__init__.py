@@ -143,11 +143,15 @@ def parse_board(path: Path) -> Board:
     flash = _section(data, "flash", where)
     driver = _req(uart, "driver", str, where)
     if driver not in UART_DRIVERS:
-        raise BoardError(f"board file {where}: uart driver {driver!r} is not one of {', '.join(UART_DRIVERS)}")
+        raise BoardError(
+            f"board file {where}: uart driver {driver!r} is not one of {', '.join(UART_DRIVERS)}"
+        )
     methods = tuple(_req(flash, "methods", list, where))
     bad = [m for m in methods if m not in FLASH_METHODS]
     if bad:
-        raise BoardError(f"board file {where}: flash method {bad[0]!r} is not one of {', '.join(FLASH_METHODS)}")
+        raise BoardError(
+            f"board file {where}: flash method {bad[0]!r} is not one of {', '.join(FLASH_METHODS)}"
+        )
     emu = data.get("emulator")
     emulated = bool(data.get("emulated", False))
     if emulated and not emu:
@@ -186,7 +190,9 @@ def parse_board(path: Path) -> Board:
             openocd_config=flash.get("openocd_config", ""),
             mass_storage_label=flash.get("mass_storage_label", ""),
         ),
-        emulator=Emulator(machine=_req(emu, "machine", str, where), icount_shift=int(emu.get("icount_shift", 0)))
+        emulator=Emulator(
+            machine=_req(emu, "machine", str, where), icount_shift=int(emu.get("icount_shift", 0))
+        )
         if emu
         else None,
         aliases=tuple(data.get("aliases", ())),

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything edgesdk needs on a fresh Debian 12 machine: the Arm cross-compiler, newlib, QEMU,
+# and edgesdk itself (with its test extras) into the current Python environment. Safe to run twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+need=()
+command -v arm-none-eabi-gcc >/dev/null || need+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+[ -e /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc_nano.a ] || need+=(libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
+command -v gcc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+echo "setup: edgesdk $(python3 -c 'import edgesdk; print(edgesdk.__version__)') ready" >&2
