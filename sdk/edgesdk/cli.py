@@ -47,7 +47,68 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_setup_inspect]
+# --- boards ----------------------------------------------------------------------------------------------
+def _setup_boards(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("boards", help="list the boards edgesdk knows")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=_cmd_boards)
+
+
+def _cmd_boards(args: argparse.Namespace) -> int:
+    from edgesdk.boards import DEFAULT_BOARD, all_boards
+
+    boards = [b.to_dict() for b in all_boards().values()]
+    if args.json:
+        print(json.dumps(boards, indent=2))
+        return 0
+    for b in boards:
+        mark = " (default)" if b["name"] == DEFAULT_BOARD else ""
+        alias = f"  aliases: {', '.join(b['aliases'])}" if b["aliases"] else ""
+        print(f"{b['name']:<15} {b['description']}{mark}{alias}")
+    return 0
+
+
+# --- export ----------------------------------------------------------------------------------------------
+def _setup_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="generate a C project for a board (and build it)")
+    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    p.add_argument(
+        "--board", "-b", default=None, help="board name or alias (default: the emulated netduinoplus2)"
+    )
+    p.add_argument("-o", "--output", default=None, help="project folder (default: <model>-<board>)")
+    _add_calib(p)
+    p.add_argument("--build", action="store_true", help="compile the project and measure flash/RAM")
+    p.add_argument(
+        "--rounding",
+        choices=("double", "single"),
+        default="double",
+        help="requantization rounding: TFLite Micro's double rounding (default) or single rounding",
+    )
+    p.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from edgesdk.export import export
+    from edgesdk.model import load_model
+
+    result = export(
+        load_model(args.model, calib=args.calib),
+        args.board,
+        args.output,
+        build=args.build,
+        rounding=args.rounding,
+    )
+    use = result.size or result.estimate
+    how = "measured" if use.measured else "estimated"
+    print(
+        f"exported {result.graph.name} for {result.board.name} to {result.out_dir}: "
+        f"flash {use.flash:,}/{result.board.memory.flash_bytes:,} B, RAM {use.ram:,}/{result.board.memory.ram_bytes:,} B "
+        f"({how}), arena {result.plan.arena_bytes:,} B (lower bound {result.plan.lower_bound:,} B)"
+    )
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_setup_inspect, _setup_boards, _setup_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,264 @@
+"""``edgesdk export``: a model becomes a C project for a board, checked against the board's memory.
+
+The project holds the generated model (``model/``), the device harness for the board's family
+(``firmware/``), a linker script rendered from the board's memory map, a Makefile and a CMakeLists.txt,
+and a report (``report.json``, ``report.md`` with plots). It is written to a temporary folder beside the
+target and renamed into place only when complete, so a failure never leaves a half-written folder.
+A model that cannot fit the board's flash or RAM is refused before anything is written or built.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgesdk import __version__
+from edgesdk.boards import Board, get_board
+from edgesdk.errors import BoardError, BuildError, EdgeSDKError
+from edgesdk.ir import Graph
+from edgesdk.planner import Plan, plan
+from edgesdk.resources import firmware_dir
+from edgesdk.templating import render
+
+log = logging.getLogger(__name__)
+
+# Flash the harness, startup, UART driver and kernels take besides the weights (measured on the
+# Cortex-M4 builds of both MLPerf Tiny models, rounded down so no model that fits is refused).
+CODE_FLASH_ESTIMATE = 12 * 1024
+# RAM besides the arena and stack: the harness's input/output buffers are counted separately;
+# this covers its frame buffer, protocol state and newlib-nano's data.
+HARNESS_RAM_ESTIMATE = 2 * 1024
+COMMON_CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-Imodel", "-Ifirmware/include")
+MAKE_TIMEOUT_S = 600
+
+
+@dataclass
+class MemoryUse:
+    """Flash and RAM in bytes: an estimate before building, or what ``size`` says after."""
+
+    flash: int
+    ram: int
+    detail: dict[str, int] = field(default_factory=dict)
+    measured: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flash": self.flash, "ram": self.ram, "measured": self.measured, **self.detail}
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    board: Board
+    graph: Graph
+    plan: Plan
+    c_name: str
+    estimate: MemoryUse
+    size: MemoryUse | None = None
+    elf: Path | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def weight_bytes(graph: Graph) -> int:
+    """Bytes of constant data the nodes read (weights, biases); each tensor counted once."""
+    names = {n for node in graph.nodes for n in node.inputs if n and graph.tensors[n].is_const}
+    return sum(graph.tensors[n].nbytes for n in names)
+
+
+def estimate_memory(graph: Graph, arena: Plan, board: Board) -> MemoryUse:
+    """What the exported firmware will need, before building (the build then measures it)."""
+    w = weight_bytes(graph)
+    io = sum(graph.tensors[n].nbytes for n in graph.inputs + graph.outputs)
+    flash = w + CODE_FLASH_ESTIMATE
+    ram = arena.arena_bytes + board.stack_bytes + io + HARNESS_RAM_ESTIMATE
+    return MemoryUse(
+        flash=flash,
+        ram=ram,
+        detail={
+            "weights": w,
+            "code_estimate": CODE_FLASH_ESTIMATE,
+            "arena": arena.arena_bytes,
+            "stack": board.stack_bytes,
+            "io_buffers": io,
+            "harness_estimate": HARNESS_RAM_ESTIMATE,
+        },
+    )
+
+
+def check_fits(model_name: str, use: MemoryUse, board: Board) -> None:
+    """Refuse, in one sentence with the figures, a model that does not fit the board."""
+    if board.is_host:
+        return
+    problems = []
+    if use.flash > board.memory.flash_bytes:
+        what = (
+            "measured"
+            if use.measured
+            else f"weights {use.detail.get('weights', 0):,} + code ~{CODE_FLASH_ESTIMATE:,}"
+        )
+        problems.append(
+            f"{use.flash:,} bytes of flash ({what}) but the board has {board.memory.flash_bytes:,}"
+        )
+    if use.ram > board.memory.ram_bytes:
+        what = (
+            "measured"
+            if use.measured
+            else f"arena {use.detail.get('arena', 0):,} + stack {board.stack_bytes:,} + buffers "
+            f"{use.detail.get('io_buffers', 0) + HARNESS_RAM_ESTIMATE:,}"
+        )
+        problems.append(f"{use.ram:,} bytes of RAM ({what}) but the board has {board.memory.ram_bytes:,}")
+    if problems:
+        raise BoardError(
+            f"model {model_name} does not fit board {board.name}: it needs " + " and ".join(problems)
+        )
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+[0-9a-fA-F]+\s+(.+)$", re.M)
+
+
+def measure_size(elf: Path, board: Board) -> MemoryUse:
+    """Flash (text + data) and RAM (data + bss) of a built image, from ``size`` (Berkeley format)."""
+    tool = "size" if board.is_host else "arm-none-eabi-size"
+    try:
+        out = subprocess.run([tool, str(elf)], check=True, capture_output=True, text=True, timeout=60).stdout
+    except FileNotFoundError:
+        raise BuildError(f"{tool} is not installed; it is needed to measure {elf}") from None
+    except subprocess.CalledProcessError as exc:
+        raise BuildError(f"{tool} failed on {elf}: {exc.stderr.strip()}") from None
+    m = _SIZE_RE.search(out)
+    if not m:
+        raise BuildError(f"cannot read the output of {tool} for {elf}")
+    text, data, bss = (int(m.group(i)) for i in (1, 2, 3))
+    return MemoryUse(
+        flash=text + data, ram=data + bss, detail={"text": text, "data": data, "bss": bss}, measured=True
+    )
+
+
+def build_project(project: Path, board: Board, jobs: int = 2) -> Path:
+    """Run ``make`` in an exported project; returns the built ELF."""
+    cc = board.build.cc
+    if shutil.which(cc) is None:
+        raise BuildError(
+            f"compiler {cc} for board {board.name} is not installed (see the README's setup command)"
+        )
+    cmd = ["make", "-C", str(project), f"-j{jobs}"]
+    log.info("building %s for %s", project, board.name)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MAKE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"building {project} for {board.name} took longer than {MAKE_TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if "error" in ln.lower()]
+        first = lines[0].strip() if lines else (proc.stderr or proc.stdout).strip()[-300:]
+        raise BuildError(f"building {project} for {board.name} failed: {first}")
+    elf = project / "build" / "firmware.elf"
+    if not elf.is_file():
+        raise BuildError(f"building {project} for {board.name} produced no {elf.name}")
+    return elf
+
+
+def _copy_firmware(dst: Path, board: Board) -> list[str]:
+    """Copy the harness, the board family's target code and the make fragment; return the .c files."""
+    src = firmware_dir()
+    parts = ["include", "harness", f"targets/{board.family}"]
+    for part in parts:
+        if not (src / part).is_dir():
+            raise EdgeSDKError(f"firmware folder {src / part} is missing from this edgesdk installation")
+        shutil.copytree(
+            src / part, dst / "firmware" / part, ignore=shutil.ignore_patterns("*.o", "__pycache__")
+        )
+    shutil.copy2(src / "edgesdk.mk", dst / "firmware" / "edgesdk.mk")
+    return sorted(str(p.relative_to(dst)) for p in (dst / "firmware").rglob("*.c"))
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """An existing folder may be replaced only if it is empty or an earlier edgesdk export."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise EdgeSDKError(f"output {out_dir} exists and is not a folder")
+        if any(out_dir.iterdir()) and not (out_dir / "report.json").is_file():
+            raise EdgeSDKError(
+                f"output folder {out_dir} is not empty and holds no earlier edgesdk export; choose another"
+            )
+
+
+def export(
+    graph: Graph,
+    board: Board | str | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    build: bool = False,
+    rounding: str = "double",
+    mlperf_model: str | None = None,
+) -> ExportResult:
+    """Write (and with ``build`` compile) the C project for ``graph`` on ``board``."""
+    from edgesdk.backends.c import generate_c
+    from edgesdk.report import export_report
+
+    board = board if isinstance(board, Board) else get_board(board)
+    out_dir = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{board.name}")
+    arena = plan(graph)
+    arena.check_no_overlap()
+    estimate = estimate_memory(graph, arena, board)
+    check_fits(graph.name, estimate, board)
+    _prepare_out_dir(out_dir)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        project = generate_c(graph, tmp / "model", plan=arena, rounding=rounding)
+        model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
+        firmware_srcs = _copy_firmware(tmp, board)
+        banner = f"Generated by edgesdk {__version__} from {graph.name} (sha256:{graph.sha256}). Do not edit."
+        defines = [f'-DEDGESDK_BOARD_NAME="{board.name}"', f"-DEDGESDK_CLOCK_HZ={board.clock_hz}U"]
+        if mlperf_model:
+            defines.append(f"-DEDGESDK_MLPERF_MODEL={mlperf_model}")
+        ctx = {
+            "banner": banner,
+            "board": board,
+            "model_name": project.name,
+            "cflags": [*board.build.cflags, *COMMON_CFLAGS, *defines],
+            "ldflags": list(board.build.ldflags),
+            "model_srcs": model_srcs,
+            "firmware_srcs": firmware_srcs,
+            "include_dirs": ["model", "firmware/include"],
+        }
+        render("project/Makefile.j2", tmp / "Makefile", ctx)
+        render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", ctx)
+        if not board.is_host:
+            render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", ctx)
+            render(
+                "firmware/linker.ld.j2",
+                tmp / "linker.ld",
+                {
+                    "banner": banner,
+                    "board": board,
+                    "flash_origin": board.memory.flash_origin,
+                    "flash_bytes": board.memory.flash_bytes,
+                    "ram_origin": board.memory.ram_origin,
+                    "ram_bytes": board.memory.ram_bytes,
+                    "stack_bytes": board.stack_bytes,
+                },
+            )
+        result = ExportResult(
+            out_dir=out_dir, board=board, graph=graph, plan=arena, c_name=project.name, estimate=estimate
+        )
+        if build:
+            elf = build_project(tmp, board)
+            result.size = measure_size(elf, board)
+            check_fits(graph.name, result.size, board)
+        result.report = export_report(result, tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if result.size is not None:
+        result.elf = out_dir / "build" / "firmware.elf"
+    return result

@@ -1,0 +1,31 @@
+"""Jinja rendering for every generated file: one environment, StrictUndefined, deterministic output."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from edgesdk.resources import templates_dir
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render(template: str, dest: Path, context: dict[str, Any]) -> Path:
+    """Render ``template`` (a path under templates/) to ``dest``."""
+    text = environment().get_template(template).render(**context)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8", newline="\n")
+    return dest
