@@ -1,0 +1,188 @@
+"""One entry point for every model a user can hand to edgesdk, and one loader for calibration data.
+
+``load_model`` looks at what it was given (an in-memory Keras model, an int8 or float ``.tflite``, a
+``.keras``/``.h5`` file, a SavedModel folder) and returns the int8 IR. Float models go through the real
+TFLite quantizer (:mod:`edgesdk.frontends.keras`) and therefore need calibration data.
+
+``load_calibration`` is the single reader of calibration data, so the CLI, the Python API and the tests
+accept the same things: a ``.npy``/``.npz`` file, a folder of ``.npy``/``.bin`` (raw little-endian
+float32) samples, or an in-memory array.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesdk.errors import CalibrationError, ModelFormatError
+from edgesdk.ir.graph import Graph
+
+log = logging.getLogger(__name__)
+
+CALIB_FILE_SUFFIXES = (".npy", ".npz", ".bin")
+
+
+def _read_calib_file(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                if not keys:
+                    raise CalibrationError(f"calibration file {path} holds no arrays")
+                if len(keys) > 1:
+                    log.info("calibration file %s holds %d arrays; using %r", path, len(keys), keys[0])
+                return z[keys[0]]
+        if suffix == ".bin":
+            raw = path.read_bytes()
+            if len(raw) % 4:
+                raise CalibrationError(
+                    f"calibration file {path} has {len(raw)} bytes, not a whole number of float32 values"
+                )
+            return np.frombuffer(raw, dtype="<f4")
+    except CalibrationError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise CalibrationError(f"calibration file {path} cannot be read: {exc}") from exc
+    raise CalibrationError(f"calibration file {path} has an unknown suffix (expected .npy, .npz or .bin)")
+
+
+def load_calibration(path_or_array: Any, input_shape: tuple[int | None, ...] | list[int]) -> np.ndarray:
+    """Return calibration samples as float32 of shape ``(N, *input_shape[1:])``.
+
+    ``input_shape`` is the model input's shape including the batch (which is ignored). Arrays whose
+    trailing dimensions equal the sample shape are split into samples along the leading ones; flat data
+    (a raw ``.bin`` file, a 1-D array) is cut into whole samples. A folder contributes its ``.npy`` and
+    ``.bin`` files in sorted name order.
+    """
+    sample = tuple(int(d) for d in input_shape[1:])
+    if any(d <= 0 for d in sample):
+        raise CalibrationError(
+            f"model input shape {tuple(input_shape)} is not static; cannot shape calibration data"
+        )
+    size = int(np.prod(sample, dtype=np.int64)) if sample else 1
+    what: str
+    if path_or_array is None:
+        raise CalibrationError("calibration data is required for a float model (pass --calib DATA)")
+    if isinstance(path_or_array, (str, Path)):
+        path = Path(path_or_array)
+        what = f"calibration data {path}"
+        if not path.exists():
+            raise CalibrationError(f"calibration data {path} does not exist")
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".npy", ".bin") and p.is_file())
+            if not files:
+                raise CalibrationError(f"calibration folder {path} holds no .npy or .bin files")
+            parts = [_as_samples(_read_calib_file(f), sample, size, f"calibration file {f}") for f in files]
+            arr = np.concatenate(parts, axis=0)
+        else:
+            arr = _as_samples(_read_calib_file(path), sample, size, what)
+    else:
+        what = "calibration array"
+        try:
+            raw = np.asarray(path_or_array)
+        except Exception as exc:
+            raise CalibrationError(
+                f"calibration data of type {type(path_or_array).__name__} is not an array"
+            ) from exc
+        arr = _as_samples(raw, sample, size, what)
+    if len(arr) == 0:
+        raise CalibrationError(f"{what} holds no samples")
+    if not np.all(np.isfinite(arr)):
+        raise CalibrationError(f"{what} contains NaN or infinite values")
+    log.debug("%s: %d samples of shape %s", what, len(arr), sample)
+    return arr
+
+
+def _as_samples(arr: np.ndarray, sample: tuple[int, ...], size: int, what: str) -> np.ndarray:
+    if arr.dtype.kind not in "fiub":
+        raise CalibrationError(f"{what} has dtype {arr.dtype}, expected numbers")
+    arr = np.asarray(arr, dtype=np.float32)
+    k = len(sample)
+    if arr.ndim >= k and tuple(arr.shape[arr.ndim - k :]) == sample:
+        return arr.reshape((-1, *sample))
+    if arr.ndim == 1 and arr.size % size == 0:
+        return arr.reshape((-1, *sample))
+    raise CalibrationError(
+        f"{what} has shape {arr.shape}, which does not fit the model input sample shape {sample}"
+    )
+
+
+def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None) -> Graph:
+    """Load any supported model as an int8 :class:`Graph`.
+
+    - an in-memory Keras model, a ``.keras``/``.h5`` file or a SavedModel folder: quantized with ``calib``;
+    - an int8 ``.tflite`` (path or bytes): read directly (``calib`` is ignored, with a note in the log);
+    - a float ``.tflite``: quantized with ``calib``, which is then required.
+    """
+    from edgesdk.frontends import keras as kfront
+
+    n = kfront.DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return _load_tflite_bytes(data, calib, n, None, "model")
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise ModelFormatError(f"model {path} does not exist")
+        if path.is_dir():
+            if calib is None:
+                raise CalibrationError(
+                    f"SavedModel {path} is a float model: pass calibration data (--calib DATA)"
+                )
+            return kfront.load_keras(path, calib, num_samples=n)
+        suffix = path.suffix.lower()
+        if suffix in kfront.KERAS_SUFFIXES:
+            if calib is None:
+                raise CalibrationError(
+                    f"Keras model {path} is a float model: pass calibration data (--calib DATA)"
+                )
+            return kfront.load_keras(path, calib, num_samples=n)
+        if suffix != ".tflite":
+            log.debug("model %s has suffix %r; trying it as a .tflite flatbuffer", path, suffix)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelFormatError(f"model {path} cannot be read: {exc.strerror or exc}") from exc
+        graph = _load_tflite_bytes(data, calib, n, path, f"model {path}")
+        return graph
+    if hasattr(source, "layers") and callable(source):
+        if calib is None:
+            raise CalibrationError(
+                f"Keras model {getattr(source, 'name', '')} is a float model: pass calibration data (--calib DATA)"
+            )
+        return kfront.load_keras(source, calib, num_samples=n)
+    raise ModelFormatError(f"cannot load a model from an object of type {type(source).__name__}")
+
+
+def _load_tflite_bytes(data: bytes, calib: Any, n: int, path: Path | None, what: str) -> Graph:
+    import hashlib
+
+    from edgesdk.frontends import keras as kfront
+    from edgesdk.frontends import tflite
+
+    inputs, _ = tflite.tflite_io(data, what)
+    if any(dtype == "float32" for _, _, dtype in inputs):
+        if calib is None:
+            raise CalibrationError(
+                f"{what} is a float model: pass calibration data (--calib DATA) to quantize it to int8"
+            )
+        q = kfront.quantize_float_tflite(data, calib, num_samples=n, what=what)
+        graph = tflite.read_tflite(q, name=path.stem if path else None)
+        if path is not None:
+            graph.source = str(path)
+        log.info("quantized %s (sha256 of the float model %s)", what, hashlib.sha256(data).hexdigest()[:12])
+        return graph
+    if calib is not None:
+        log.info("%s is already quantized; ignoring the calibration data", what)
+    if path is not None:
+        return tflite.read_tflite(path)
+    return tflite.read_tflite(data)
+
+
+__all__ = ["load_calibration", "load_model"]
