@@ -198,7 +198,6 @@ def export(
 ) -> ExportResult:
     """Write (and with ``build`` compile) the C project for ``graph`` on ``board``."""
     from edgesdk.backends.c import generate_c
-    from edgesdk.report import export_report
 
     board = board if isinstance(board, Board) else get_board(board)
     out_dir = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{board.name}")
@@ -262,3 +261,36 @@ def export(
     if result.size is not None:
         result.elf = out_dir / "build" / "firmware.elf"
     return result
+
+
+def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
+    """Write ``report.json`` and a readable ``report.md`` (per-layer table, memory, arena map) into ``project``."""
+    from edgesdk.inspect import summarize
+    from edgesdk.profile.plots import plot_arena_map, plot_memory
+    from edgesdk.profile.report import write_json, write_report
+
+    board = result.board
+    use = result.size or result.estimate
+    summary = summarize(result.graph)
+    data: dict[str, Any] = {
+        "edgesdk": __version__,
+        "model": {"name": result.graph.name, "c_name": result.c_name, "sha256": result.graph.sha256},
+        "board": board.to_dict(),
+        "memory": {
+            "estimate": result.estimate.to_dict(),
+            "measured": result.size.to_dict() if result.size else None,
+            "flash_total": board.memory.flash_bytes,
+            "ram_total": board.memory.ram_bytes,
+        },
+        "arena": result.plan.to_dict(),
+        "layers": summary["layers"],
+        "totals": summary.get("totals", {}),
+    }
+    plots = {"arena map": plot_arena_map(result.plan, project / "arena_map.png")}
+    if not board.is_host:
+        plots["memory"] = plot_memory(
+            use.flash, board.memory.flash_bytes, use.ram, board.memory.ram_bytes, project / "memory.png"
+        )
+    write_json(project / "report.json", data)
+    write_report(project, data, {k: Path(v).relative_to(project) if Path(v).is_absolute() else Path(v) for k, v in plots.items()})
+    return data
