@@ -1,0 +1,63 @@
+/*
+ * ed_dwconv.c - int8 DEPTHWISE_CONV_2D with a depth multiplier (weights 1HW(C*M)), TFLite Micro semantics.
+ *
+ * Output channel oc = ic * depth_multiplier + m reads input channel ic. The valid kernel window is
+ * computed once per output pixel; accumulators for all output channels of a pixel are built tap by tap.
+ */
+#include "edgesdk_kernels.h"
+#include "ed_fixedpoint.h"
+
+void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t out_c = p->out_c;
+    const int32_t mult = p->depth_multiplier;
+    int32_t oy, ox, ic, m;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        int32_t ky_begin = 0;
+        int32_t ky_end = p->k_h;
+        while (ky_begin < ky_end && iy0 + p->dil_h * ky_begin < 0) {
+            ++ky_begin;
+        }
+        while (ky_end > ky_begin && iy0 + p->dil_h * (ky_end - 1) >= p->in_h) {
+            --ky_end;
+        }
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            int32_t kx_begin = 0;
+            int32_t kx_end = p->k_w;
+            int8_t *out_pixel = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)out_c;
+            while (kx_begin < kx_end && ix0 + p->dil_w * kx_begin < 0) {
+                ++kx_begin;
+            }
+            while (kx_end > kx_begin && ix0 + p->dil_w * (kx_end - 1) >= p->in_w) {
+                --kx_end;
+            }
+            for (ic = 0; ic < in_c; ++ic) {
+                for (m = 0; m < mult; ++m) {
+                    const int32_t oc = ic * mult + m;
+                    const int32_t q = p->per_channel ? oc : 0;
+                    int32_t acc = 0;
+                    int32_t ky, kx;
+                    for (ky = ky_begin; ky < ky_end; ++ky) {
+                        const int32_t iy = iy0 + p->dil_h * ky;
+                        for (kx = kx_begin; kx < kx_end; ++kx) {
+                            const int32_t ix = ix0 + p->dil_w * kx;
+                            const int32_t x =
+                                (int32_t)input[((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c + (size_t)ic];
+                            const int32_t w =
+                                (int32_t)p->weights[((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)out_c + (size_t)oc];
+                            acc += (x + p->input_offset) * w;
+                        }
+                    }
+                    if (p->bias != NULL) {
+                        acc += p->bias[oc];
+                    }
+                    acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
+                    out_pixel[oc] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}

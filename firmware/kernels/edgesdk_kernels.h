@@ -1,0 +1,208 @@
+/*
+ * edgesdk_kernels.h - portable C99 int8 kernels used by edgesdk-generated models.
+ *
+ * Semantics follow TensorFlow Lite Micro's int8 reference kernels bit for bit (see ed_fixedpoint.h for the
+ * requantization). Layouts follow the edgesdk IR: activations NHWC with batch 1, Conv2D weights OHWI,
+ * depthwise weights 1HW(C*M), fully-connected weights (out, in). Multipliers are Q0.31 and shifts use
+ * TFLite's sign (positive = left). All integer parameters are computed on the host by edgesdk and
+ * stored in `static const` parameter structs so that they land in flash.
+ *
+ * No malloc, no VLA, no recursion, no float outside the QUANTIZE/DEQUANTIZE edge kernels.
+ * A target overrides a kernel by shipping a file with the same name (e.g. ed_conv.c) in its own folder.
+ */
+#ifndef EDGESDK_KERNELS_H
+#define EDGESDK_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EDGESDK_KERNELS_VERSION 1
+
+/* Requantization rounding (fully connected): TFLite Micro's double rounding, or one rounding step. */
+#define ED_ROUNDING_DOUBLE 0
+#define ED_ROUNDING_SINGLE 1
+
+/* CONV_2D, per-channel (or per-tensor: per_channel = 0 reads index 0). */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;  /* minus the input zero point */
+    int32_t output_offset; /* the output zero point */
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    const int8_t *weights;     /* [out_c][k_h][k_w][in_c] */
+    const int32_t *bias;       /* [out_c] or NULL */
+    const int32_t *multiplier; /* [out_c] (or [1]) */
+    const int32_t *shift;      /* [out_c] (or [1]) */
+} ed_conv_params_t;
+
+void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output);
+
+/* DEPTHWISE_CONV_2D with depth multiplier; out_c = in_c * depth_multiplier. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t depth_multiplier;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    const int8_t *weights; /* [k_h][k_w][out_c] */
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_dwconv_params_t;
+
+void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output);
+
+/* FULLY_CONNECTED over `batches` rows. */
+typedef struct {
+    int32_t batches, in_depth, out_depth;
+    int32_t input_offset, weights_offset, output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    int32_t rounding; /* ED_ROUNDING_DOUBLE or ED_ROUNDING_SINGLE */
+    const int8_t *weights; /* [out_depth][in_depth] */
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_fc_params_t;
+
+void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
+
+/* AVERAGE_POOL_2D / MAX_POOL_2D (input and output share scale and zero point). */
+typedef struct {
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t f_h, f_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} ed_pool_params_t;
+
+void ed_avgpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *output);
+void ed_maxpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *output);
+
+/*
+ * ADD and MUL with up to 4-D broadcasting. When `broadcast` is 0 both inputs have `size` elements;
+ * otherwise the output is out_dims[0..3] and each input is read through its strides (0 on a broadcast axis).
+ */
+typedef struct {
+    int32_t size;
+    int32_t broadcast;
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;                           /* ADD only */
+    int32_t input1_multiplier, input1_shift;      /* ADD only */
+    int32_t input2_multiplier, input2_shift;      /* ADD only */
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} ed_binary_params_t;
+
+void ed_add_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+void ed_mul_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* SOFTMAX over the last axis; output scale 1/256, zero point -128. */
+typedef struct {
+    int32_t outer, depth;
+    int32_t input_multiplier, input_left_shift;
+    int32_t diff_min;
+} ed_softmax_params_t;
+
+void ed_softmax_s8(const ed_softmax_params_t *p, const int8_t *input, int8_t *output);
+
+/* LOGISTIC; output scale 1/256, zero point -128. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point;
+    int32_t input_range_radius;
+    int32_t input_multiplier, input_left_shift;
+} ed_logistic_params_t;
+
+void ed_logistic_s8(const ed_logistic_params_t *p, const int8_t *input, int8_t *output);
+
+/* PAD of a tensor of rank <= 4 (dimensions right-aligned into 4, leading ones). */
+typedef struct {
+    int32_t in_dims[4];
+    int32_t out_dims[4];
+    int32_t before[4];
+    int32_t pad_value;
+} ed_pad_params_t;
+
+void ed_pad_s8(const ed_pad_params_t *p, const int8_t *input, int8_t *output);
+
+/* CONCATENATION of inputs sharing quantization: `outer` blocks, copy_sizes[i] bytes per block from input i. */
+typedef struct {
+    int32_t num_inputs;
+    int32_t outer;
+    const int32_t *copy_sizes;
+} ed_concat_params_t;
+
+void ed_concat_s8(const ed_concat_params_t *p, const int8_t *const *inputs, int8_t *output);
+
+/*
+ * MEAN over the axes flagged in `reduce` of a rank <= 4 input (right-aligned into 4 dims).
+ * mode ED_MEAN_SUM_THEN_DIVIDE: acc = mbqm(sum(x - zp_in)) then a rounded division by the count
+ *   (TFLite Micro's 4-D mean over height and width);
+ * mode ED_MEAN_FOLDED: out = mbqm(sum(x) - zp_in * count) with the count folded into multiplier/shift.
+ */
+#define ED_MEAN_SUM_THEN_DIVIDE 0
+#define ED_MEAN_FOLDED 1
+typedef struct {
+    int32_t in_dims[4];
+    int32_t reduce[4];
+    int32_t mode;
+    int32_t count;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+    int32_t act_min, act_max;
+} ed_mean_params_t;
+
+void ed_mean_s8(const ed_mean_params_t *p, const int8_t *input, int8_t *output);
+
+/* QUANTIZE int8 -> int8 (requantize), float32 -> int8, and DEQUANTIZE int8 -> float32 at the edges. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+} ed_requant_params_t;
+
+void ed_requantize_s8(const ed_requant_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} ed_quantize_f32_params_t;
+
+void ed_quantize_f32_s8(const ed_quantize_f32_params_t *p, const float *input, int8_t *output);
+
+typedef struct {
+    int32_t size;
+    double scale;
+    int32_t zero_point;
+} ed_dequantize_params_t;
+
+void ed_dequantize_s8_f32(const ed_dequantize_params_t *p, const int8_t *input, float *output);
+
+/* RESHAPE (and any other pure copy): memmove, a no-op when source and destination coincide. */
+void ed_copy_s8(const int8_t *input, int8_t *output, int32_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGESDK_KERNELS_H */
