@@ -184,6 +184,7 @@ def build_keras_model(case_id: str) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    keras.backend.clear_session()  # layer names (conv2d, conv2d_1, ...) then do not depend on build order
     keras.utils.set_random_seed(_seed(case_id))
     inp, out = _BUILDERS[case_id](keras)
     model = keras.Model(inp, out, name=case_id)
@@ -223,9 +224,9 @@ def build_case(case_id: str, cache_dir: str | Path) -> Path:
     """
     if case_id not in _BUILDERS:
         raise KeyError(f"unknown modelgen case {case_id!r}; known: {', '.join(CASES)}")
-    cache = Path(cache_dir)
+    cache = Path(cache_dir) / f"v{GENERATOR_VERSION}"
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{case_id}.v{GENERATOR_VERSION}.tflite"
+    path = cache / f"{case_id}.tflite"
     if path.exists() and path.stat().st_size > 0:
         return path
     from edgesdk.frontends.keras import quantize_keras

@@ -166,8 +166,7 @@ def _load_tflite_bytes(data: bytes, calib: Any, n: int, path: Path | None, what:
     from edgesdk.frontends import keras as kfront
     from edgesdk.frontends import tflite
 
-    inputs, _ = tflite.tflite_io(data, what)
-    if any(dtype == "float32" for _, _, dtype in inputs):
+    if tflite.tflite_is_float(data, what):
         if calib is None:
             raise CalibrationError(
                 f"{what} is a float model: pass calibration data (--calib DATA) to quantize it to int8"
