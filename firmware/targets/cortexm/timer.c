@@ -1,0 +1,109 @@
+/*
+ * timer.c - the edgesdk counter on ARMv7-M (see edgesdk_timer.h).
+ *
+ * DWT CYCCNT is used when it actually counts (real silicon): unit = core cycles, extended to 64 bits by the
+ * SysTick interrupt sampling it more often than it wraps. When it does not (QEMU 7.2 reads DWT as 0), the
+ * counter is SysTick itself, clocked by the core clock, counting down from 2^24-1 with its wraps counted in the
+ * interrupt. Under QEMU `-icount shift=0` virtual time advances 1 ns per instruction, so a SysTick delta
+ * converts to executed instructions as ticks * 1e9 / f_cpu; that is the unit reported there, labelled so.
+ */
+#include "cortexm.h"
+#include "edgesdk_timer.h"
+
+/* The clock the core really runs at, from the family's board.c. */
+uint32_t edgesdk_core_clock_hz(void);
+
+#define SYSTICK_RELOAD 0x00FFFFFFu
+
+static volatile uint32_t g_wraps;     /* SysTick wraps (SysTick mode) */
+static volatile uint32_t g_cyc_hi;    /* CYCCNT high word (DWT mode) */
+static volatile uint32_t g_cyc_last;
+static int g_use_dwt;
+
+static uint64_t dwt_read(void)
+{
+    uint32_t primask;
+    uint32_t c;
+    uint64_t v;
+    __asm__ volatile("mrs %0, primask\n\tcpsid i" : "=r"(primask)::"memory");
+    c = DWT_CYCCNT;
+    if (c < g_cyc_last) {
+        g_cyc_hi++;
+    }
+    g_cyc_last = c;
+    v = ((uint64_t)g_cyc_hi << 32) | c;
+    __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
+    return v;
+}
+
+void SysTick_Handler(void)
+{
+    if (g_use_dwt) {
+        (void)dwt_read();
+    } else {
+        g_wraps++;
+    }
+}
+
+void edgesdk_timer_init(void)
+{
+    uint32_t a;
+    uint32_t b;
+    volatile int spin;
+    DEMCR |= 1u << 24; /* TRCENA */
+    DWT_LAR = 0xC5ACCE55u;
+    DWT_CYCCNT = 0;
+    DWT_CTRL |= 1u;    /* CYCCNTENA */
+    a = DWT_CYCCNT;
+    for (spin = 0; spin < 64; spin++) {
+    }
+    b = DWT_CYCCNT;
+#ifdef EDGESDK_EMULATED
+    g_use_dwt = 0;
+    (void)a;
+    (void)b;
+#else
+    g_use_dwt = (b != a);
+#endif
+    g_wraps = 0;
+    SYST_RVR = SYSTICK_RELOAD;
+    SYST_CVR = 0;
+    SYST_CSR = 7u; /* core clock, interrupt on wrap, enable */
+    __asm__ volatile("cpsie i" ::: "memory");
+}
+
+uint64_t edgesdk_timer_raw(void)
+{
+    uint32_t w1;
+    uint32_t w2;
+    uint32_t v;
+    if (g_use_dwt) {
+        return dwt_read();
+    }
+    do {
+        w1 = g_wraps;
+        v = SYST_CVR;
+        w2 = g_wraps;
+    } while (w1 != w2);
+    return (uint64_t)w1 * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - v);
+}
+
+uint64_t edgesdk_timer_counts(uint64_t raw_delta)
+{
+    if (g_use_dwt) {
+        return raw_delta;
+    }
+    /* instructions = ticks * 1e9 / f_cpu, computed without overflowing 64 bits for deltas below ~2^34 s */
+    uint64_t f = edgesdk_core_clock_hz();
+    return (raw_delta / f) * 1000000000u + ((raw_delta % f) * 1000000000u + f / 2u) / f;
+}
+
+uint64_t edgesdk_timer_us(uint64_t raw_delta)
+{
+    uint64_t f = edgesdk_core_clock_hz();
+    return (raw_delta / f) * 1000000u + ((raw_delta % f) * 1000000u) / f;
+}
+
+edgesdk_timer_unit_t edgesdk_timer_unit(void) { return g_use_dwt ? EDGESDK_TIMER_CYCLES : EDGESDK_TIMER_INSTRUCTIONS; }
+
+uint32_t edgesdk_timer_clock_hz(void) { return edgesdk_core_clock_hz(); }

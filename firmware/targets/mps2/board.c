@@ -1,0 +1,54 @@
+/*
+ * targets/mps2/board.c - Arm MPS2 FPGA images (QEMU mps2-an385/an386/an500): fixed clock (25 MHz on the
+ * FPGA), and the CMSDK APB UART ("cmsdk_uart": DATA +0x00, STATE +0x04 with bit 0 TX full and bit 1 RX full,
+ * CTRL +0x08 = TX|RX enable, BAUDDIV +0x10). UART0 is at 0x40004000.
+ */
+#include "cortexm.h"
+#include "edgesdk_board.h"
+#include "edgesdk_uart.h"
+
+#ifndef EDGESDK_UART_BASE
+#define EDGESDK_UART_BASE 0x40004000u
+#endif
+#ifndef EDGESDK_UART_BAUD
+#define EDGESDK_UART_BAUD 115200u
+#endif
+
+#define U_DATA EDGESDK_REG(EDGESDK_UART_BASE + 0x00u)
+#define U_STATE EDGESDK_REG(EDGESDK_UART_BASE + 0x04u)
+#define U_CTRL EDGESDK_REG(EDGESDK_UART_BASE + 0x08u)
+#define U_BAUDDIV EDGESDK_REG(EDGESDK_UART_BASE + 0x10u)
+
+void edgesdk_board_init(void) {}
+
+uint32_t edgesdk_core_clock_hz(void);
+uint32_t edgesdk_core_clock_hz(void) { return EDGESDK_CLOCK_HZ; }
+
+void edgesdk_uart_init(void)
+{
+    U_BAUDDIV = EDGESDK_CLOCK_HZ / EDGESDK_UART_BAUD;
+    U_CTRL = 3u;
+    (void)U_DATA; /* one read after enabling RX, or QEMU stalls the first received byte (TOOLCHAIN.md) */
+}
+
+void edgesdk_uart_putc(uint8_t c)
+{
+    while (U_STATE & 1u) {
+    }
+    U_DATA = c;
+}
+
+int edgesdk_uart_getc(void)
+{
+    for (;;) {
+        uint32_t st = U_STATE;
+        if (st & 2u) {
+            return (int)(U_DATA & 0xFFu);
+        }
+        if (st & 0xCu) {
+            U_STATE = 0xCu; /* clear overrun flags */
+        }
+    }
+}
+
+void edgesdk_uart_flush(void) {}
