@@ -241,7 +241,9 @@ def quantize_float_tflite(
     try:
         with _captured_output(what) as stream:
             cal = calibrator.Calibrator(data)
-            out = cal.calibrate_and_quantize(_progress(samples, what, stream), tf.int8, tf.int8, False)
+            out = cal.calibrate_and_quantize(
+                lambda: _progress(samples, what, stream), tf.int8, tf.int8, False
+            )
     except EdgeSDKError:
         raise
     except Exception as exc:
