@@ -95,15 +95,9 @@ static inline int32_t ed_mbqm_single(int32_t x, int32_t multiplier, int32_t shif
 {
     const int32_t total_shift = 31 - shift;
     const int64_t round = (int64_t)1 << (total_shift - 1);
-    int64_t result = (int64_t)x * (int64_t)multiplier + round;
-    result = result >> total_shift;
-    if (result > ED_INT32_MAX_) {
-        return ED_INT32_MAX_;
-    }
-    if (result < ED_INT32_MIN_) {
-        return ED_INT32_MIN_;
-    }
-    return (int32_t)result;
+    const int64_t result = ((int64_t)x * (int64_t)multiplier + round) >> total_shift;
+    /* In range for every valid multiplier; an out-of-range value wraps as a C cast does on our targets. */
+    return (int32_t)(uint32_t)(uint64_t)result;
 }
 
 /* x * 2^left_shift then the doubling high multiply; for multipliers above one (softmax input scaling). */

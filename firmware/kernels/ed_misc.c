@@ -51,7 +51,19 @@ void ed_concat_s8(const ed_concat_params_t *p, const int8_t *const *inputs, int8
     for (k = 0; k < p->outer; ++k) {
         for (i = 0; i < p->num_inputs; ++i) {
             const size_t n = (size_t)p->copy_sizes[i];
-            memcpy(output + o, inputs[i] + (size_t)k * n, n);
+            const int8_t *src = inputs[i] + (size_t)k * n;
+            if (p->requantize != NULL && p->requantize[i]) {
+                const int32_t zp = p->input_zero_points[i];
+                const int32_t mult = p->multipliers[i];
+                const int32_t shift = p->shifts[i];
+                size_t j;
+                for (j = 0; j < n; ++j) {
+                    const int32_t y = ed_mbqm((int32_t)src[j] - zp, mult, shift) + p->output_zero_point;
+                    output[o + j] = (int8_t)ed_clamp_i32(y, p->act_min, p->act_max);
+                }
+            } else {
+                memcpy(output + o, src, n);
+            }
             o += n;
         }
     }
@@ -91,14 +103,12 @@ void ed_mean_s8(const ed_mean_params_t *p, const int8_t *input, int8_t *output)
                             }
                         }
                     }
-                    if (p->mode == ED_MEAN_SUM_THEN_DIVIDE) {
-                        const int32_t n = p->count;
-                        out = ed_mbqm(sum - p->input_zero_point * n, p->multiplier, p->shift);
-                        out = out > 0 ? (out + n / 2) / n : (out - n / 2) / n;
+                    if (p->mode == ED_MEAN_SAME_QUANT) {
+                        out = sum / p->count;
                     } else {
-                        out = ed_mbqm(sum - p->input_zero_point * p->count, p->multiplier, p->shift);
+                        out = ed_mbqm(sum - p->input_zero_point * p->count, p->multiplier, p->shift) +
+                              p->output_zero_point;
                     }
-                    out += p->output_zero_point;
                     output[o++] = (int8_t)ed_clamp_i32(out, p->act_min, p->act_max);
                 }
             }

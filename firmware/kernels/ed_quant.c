@@ -17,23 +17,23 @@ void ed_requantize_s8(const ed_requant_params_t *p, const int8_t *input, int8_t 
     }
 }
 
-/* Round half away from zero, as C's roundf, without needing libm; |v| beyond int8 range saturates later. */
-static int32_t ed_round_clamped(float v)
+/* Round half away from zero, as C's round(), without libm; values far beyond int8 saturate later. */
+static int32_t ed_round_clamped(double v)
 {
-    float t;
-    float d;
-    if (v >= 1.0e6f) {
+    double t;
+    double d;
+    if (v >= 1.0e6) {
         return 1000000;
     }
-    if (v <= -1.0e6f) {
+    if (v <= -1.0e6) {
         return -1000000;
     }
-    t = (float)(int32_t)v; /* truncation toward zero, exact for |v| < 2^24 */
-    d = v - t;             /* exact */
-    if (d >= 0.5f) {
-        t += 1.0f;
-    } else if (d <= -0.5f) {
-        t -= 1.0f;
+    t = (double)(int32_t)v; /* truncation toward zero, exact here */
+    d = v - t;              /* exact */
+    if (d >= 0.5) {
+        t += 1.0;
+    } else if (d <= -0.5) {
+        t -= 1.0;
     }
     return (int32_t)t;
 }
@@ -47,7 +47,7 @@ void ed_quantize_f32_s8(const ed_quantize_f32_params_t *p, const float *input, i
         if (v != v) { /* NaN */
             q = p->zero_point;
         } else {
-            q = ed_round_clamped(v / p->scale) + p->zero_point;
+            q = ed_round_clamped((double)v / p->scale) + p->zero_point;
         }
         output[i] = (int8_t)ed_clamp_i32(q, -128, 127);
     }

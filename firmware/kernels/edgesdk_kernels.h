@@ -144,22 +144,31 @@ typedef struct {
 
 void ed_pad_s8(const ed_pad_params_t *p, const int8_t *input, int8_t *output);
 
-/* CONCATENATION of inputs sharing quantization: `outer` blocks, copy_sizes[i] bytes per block from input i. */
+/*
+ * CONCATENATION: `outer` blocks, copy_sizes[i] bytes per block from input i. An input whose quantization
+ * equals the output's is copied; one with requantize[i] set goes through clamp(mbqm(x - zp) + out_zp).
+ */
 typedef struct {
     int32_t num_inputs;
     int32_t outer;
     const int32_t *copy_sizes;
+    const int32_t *requantize;        /* [num_inputs] or NULL when every input is copied */
+    const int32_t *input_zero_points; /* [num_inputs] */
+    const int32_t *multipliers;       /* [num_inputs] */
+    const int32_t *shifts;            /* [num_inputs] */
+    int32_t output_zero_point;
+    int32_t act_min, act_max;
 } ed_concat_params_t;
 
 void ed_concat_s8(const ed_concat_params_t *p, const int8_t *const *inputs, int8_t *output);
 
 /*
  * MEAN over the axes flagged in `reduce` of a rank <= 4 input (right-aligned into 4 dims).
- * mode ED_MEAN_SUM_THEN_DIVIDE: acc = mbqm(sum(x - zp_in)) then a rounded division by the count
- *   (TFLite Micro's 4-D mean over height and width);
- * mode ED_MEAN_FOLDED: out = mbqm(sum(x) - zp_in * count) with the count folded into multiplier/shift.
+ * mode ED_MEAN_SAME_QUANT: input and output share quantization; out = sum(x) / count, C division
+ *   (truncating toward zero), as TFLite Micro does;
+ * mode ED_MEAN_FOLDED: out = mbqm(sum(x) - zp_in * count) + zp_out with 1/count folded into multiplier/shift.
  */
-#define ED_MEAN_SUM_THEN_DIVIDE 0
+#define ED_MEAN_SAME_QUANT 0
 #define ED_MEAN_FOLDED 1
 typedef struct {
     int32_t in_dims[4];
@@ -184,7 +193,7 @@ void ed_requantize_s8(const ed_requant_params_t *p, const int8_t *input, int8_t 
 
 typedef struct {
     int32_t size;
-    float scale;
+    double scale; /* q = clamp(round(x / scale) + zero_point), the division in double */
     int32_t zero_point;
 } ed_quantize_f32_params_t;
 

@@ -1,0 +1,814 @@
+"""The C backend: IR graph + arena plan -> a self-contained C99 project of the model and the kernels it uses.
+
+Every integer parameter comes from ``edgesdk.reference.params.op_params`` - the numbers the reference
+interpreter runs with - so generated C and reference agree by construction. Each layer becomes a
+``static const`` parameter struct (flash) holding geometry, offsets, clamps and pointers to the layer's
+``static const`` arrays, and one kernel call in ``<model>_invoke`` between ``EDGESDK_LAYER_BEGIN/END``.
+Activations live in one 16-byte aligned arena at the planner's offsets.
+
+Values reach the templates already formatted by :mod:`edgesdk.backends.c.cformat`; the templates only
+arrange them. The backend reads the graph and never changes it.
+
+Graphs with float32 edges (a float input followed by QUANTIZE, an output produced by DEQUANTIZE) are cut at
+the int8 tensors: the generated ``<model>_invoke`` takes and returns int8, and the device harness does the
+(de)quantization with the scale and zero point macros of ``<model>.h``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+import edgesdk
+from edgesdk.backends.c import cformat as cf
+from edgesdk.errors import UnsupportedOpError
+from edgesdk.ir import graph as ir
+from edgesdk.resources import firmware_dir, templates_dir
+
+log = logging.getLogger(__name__)
+
+#: Kernel source that implements each op (the headers are always copied).
+KERNEL_FILES: dict[str, str] = {
+    "CONV_2D": "ed_conv.c",
+    "DEPTHWISE_CONV_2D": "ed_dwconv.c",
+    "FULLY_CONNECTED": "ed_fc.c",
+    "AVERAGE_POOL_2D": "ed_pool.c",
+    "MAX_POOL_2D": "ed_pool.c",
+    "ADD": "ed_elementwise.c",
+    "MUL": "ed_elementwise.c",
+    "SOFTMAX": "ed_softmax.c",
+    "LOGISTIC": "ed_logistic.c",
+    "PAD": "ed_misc.c",
+    "CONCATENATION": "ed_misc.c",
+    "MEAN": "ed_misc.c",
+    "RESHAPE": "ed_misc.c",
+    "QUANTIZE": "ed_quant.c",
+}
+KERNEL_HEADERS = ("edgesdk_kernels.h", "ed_fixedpoint.h")
+#: Sub-folder of the output directory that receives the kernels and the model/harness contract header.
+KERNEL_SUBDIR = "edgesdk"
+ROUNDINGS = ("double", "single")
+_ARENA_ALIGN = 16
+
+
+@dataclass
+class CProject:
+    """What ``generate_c`` wrote: enough for a build system and for reports."""
+
+    out_dir: Path
+    model_name: str  # the C identifier prefixing every symbol of the model
+    files: list[Path]  # every file written, relative to out_dir, in a stable order
+    sources: list[Path]  # the .c files to compile (absolute)
+    include_dirs: list[Path]
+    arena_bytes: int
+    layer_flash: dict[str, int]  # IR layer name -> bytes of const data (weights, biases, requantization arrays)
+    input_size: int
+    output_size: int
+    num_layers: int
+    lower_bound: int = 0
+    kernel_files: list[str] = field(default_factory=list)
+
+    @property
+    def flash_bytes(self) -> int:
+        """Const data of all layers (the kernels' code is not included)."""
+        return sum(self.layer_flash.values())
+
+
+@dataclass
+class _Array:
+    name: str
+    ctype: str
+    length: int
+    init: str  # formatted initializer
+
+    @property
+    def nbytes(self) -> int:
+        return self.length * {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}[self.ctype]
+
+
+@dataclass
+class _Arg:
+    """One pointer argument of a kernel call: an arena tensor (by its offset macro) or a const array."""
+
+    kind: str  # "act" or "const"
+    ref: str  # offset macro or array name
+    ctype: str = "int8_t"
+    const: bool = True
+
+
+@dataclass
+class _Layer:
+    name: str
+    cname: str
+    comment: str
+    kernel: str
+    params_type: str
+    params_name: str
+    fields: list[tuple[str, str]]
+    arrays: list[_Array]
+    inputs: list[_Arg]
+    output: _Arg
+    input_list: bool = False  # pass the inputs as one array of pointers (CONCATENATION)
+    inputs_name: str = ""
+
+
+def _jinja_env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    dims = [d for d in shape]
+    if len(dims) > 1 and dims[0] == 1:
+        dims = dims[1:]
+    return "x".join(str(d) for d in dims) if dims else "1"
+
+
+_OP_TITLES = {
+    "CONV_2D": "Conv2D",
+    "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
+    "FULLY_CONNECTED": "FullyConnected",
+    "AVERAGE_POOL_2D": "AveragePool2D",
+    "MAX_POOL_2D": "MaxPool2D",
+    "ADD": "Add",
+    "MUL": "Mul",
+    "RESHAPE": "Reshape",
+    "SOFTMAX": "Softmax",
+    "PAD": "Pad",
+    "CONCATENATION": "Concatenation",
+    "MEAN": "Mean",
+    "LOGISTIC": "Logistic",
+    "QUANTIZE": "Quantize",
+}
+
+
+def _right_align4(shape: tuple[int, ...], node: ir.Node) -> list[int]:
+    if len(shape) > 4:
+        raise UnsupportedOpError(f"layer {node.name}: op {node.op} on a rank-{len(shape)} tensor is not supported by the C backend")
+    return [1] * (4 - len(shape)) + [int(d) for d in shape]
+
+
+def _strides4(dims: list[int]) -> list[int]:
+    strides = [1, 1, 1, 1]
+    for k in (2, 1, 0):
+        strides[k] = strides[k + 1] * dims[k + 1]
+    return strides
+
+
+class _Generator:
+    """One generation: names, arrays and layers of one graph."""
+
+    def __init__(self, graph: ir.Graph, plan: Any, rounding: str) -> None:
+        self.graph = graph
+        self.rounding = rounding
+        self.used: set[str] = set()
+        self.model = cf.c_identifier(graph.name or "model", self.used)
+        self.prefix = cf.macro_name(self.model)
+        self.inputs, self.outputs, self.nodes = _int8_view(graph)
+        self.plan = plan
+        self.offset_macros: dict[str, str] = {}
+        self.layer_names: set[str] = set()  # C names of layers, unique among layers
+        self.layers: list[_Layer] = []
+
+    # -- names -------------------------------------------------------------------------------------------
+    def ident(self, *parts: str) -> str:
+        return cf.c_identifier("_".join(parts), self.used)
+
+    def offset_macro(self, tensor: str) -> str:
+        return self.offset_macros[tensor]
+
+    def _name_offsets(self) -> None:
+        for k, name in enumerate(self.inputs):
+            self.offset_macros[name] = cf.macro_name(self.ident(self.prefix, "INPUT" if len(self.inputs) == 1 else f"INPUT{k}", "OFFSET"))
+        for node in self.nodes:
+            for k, name in enumerate(node.outputs):
+                if name in self.offset_macros:
+                    continue
+                suffix = "OUT" if k == 0 else f"OUT{k}"
+                self.offset_macros[name] = cf.macro_name(self.ident(self.prefix, node.name.upper(), suffix, "OFFSET"))
+
+    # -- arrays --------------------------------------------------------------------------------------------
+    def array(self, layer: str, what: str, values: np.ndarray | list[int], ctype: str) -> _Array:
+        arr = np.asarray(values)
+        name = self.ident(self.model, layer, what)
+        return _Array(name=name, ctype=ctype, length=max(1, int(arr.size)), init=cf.c_array(arr.reshape(-1), ctype))
+
+    def tensor_arg(self, name: str, layer: _LayerBuilder, what: str) -> _Arg:
+        t = self.graph.tensor(name)
+        if t.is_const:
+            if t.dtype != "int8":
+                raise UnsupportedOpError(f"layer {layer.node.name}: constant input {name} of type {t.dtype} is not supported by the C backend")
+            arr = self.array(layer.cname, what, t.data.astype(np.int64), "int8_t")  # type: ignore[union-attr]
+            layer.arrays.append(arr)
+            return _Arg(kind="const", ref=arr.name)
+        self._check_int8(name, layer.node)
+        return _Arg(kind="act", ref=self.offset_macro(name))
+
+    def _check_int8(self, name: str, node: ir.Node) -> None:
+        t = self.graph.tensor(name)
+        if t.dtype != "int8":
+            raise UnsupportedOpError(
+                f"layer {node.name}: op {node.op} on {t.dtype} tensors is not supported by the C backend (int8 only)"
+            )
+
+    # -- layers --------------------------------------------------------------------------------------------
+    def lower_all(self) -> None:
+        self._name_offsets()
+        for node in self.nodes:
+            lower = _LOWER.get(node.op)
+            if lower is None:
+                raise UnsupportedOpError(f"layer {node.name}: op {node.op} is not supported by the C backend")
+            b = _LayerBuilder(self, node)
+            for name in node.outputs:
+                self._check_int8(name, node)
+            lower(b)
+            self.layers.append(b.build())
+
+
+class _LayerBuilder:
+    """Collects the parameter fields, arrays and arguments of one layer."""
+
+    def __init__(self, gen: _Generator, node: ir.Node) -> None:
+        from edgesdk.reference.params import op_params, softmax_params
+
+        self.gen = gen
+        self.node = node
+        self.cname = cf.c_identifier(node.name, gen.layer_names)
+        if node.op == "SOFTMAX":
+            self.p = softmax_params(gen.graph, node, gen.rounding)  # type: ignore[arg-type]
+        else:
+            self.p = op_params(gen.graph, node)
+        self.fields: list[tuple[str, str]] = []
+        self.arrays: list[_Array] = []
+        self.inputs: list[_Arg] = []
+        self.kernel = ""
+        self.params_type = ""
+        self.input_list = False
+
+    def t(self, k: int) -> ir.Tensor:
+        return self.gen.graph.tensor(self.node.inputs[k])
+
+    @property
+    def out(self) -> ir.Tensor:
+        return self.gen.graph.tensor(self.node.outputs[0])
+
+    def int_field(self, name: str, value: Any) -> None:
+        self.fields.append((name, cf.c_int(int(value), "int32_t")))
+
+    def ints(self, **kw: Any) -> None:
+        for k, v in kw.items():
+            self.int_field(k, v)
+
+    def list_field(self, name: str, values: list[int]) -> None:
+        self.fields.append((name, "{" + ", ".join(cf.c_int(int(v)) for v in values) + "}"))
+
+    def ptr_field(self, name: str, arr: _Array | None) -> None:
+        self.fields.append((name, arr.name if arr is not None else "NULL"))
+
+    def const_array(self, what: str, values: Any, ctype: str) -> _Array:
+        arr = self.gen.array(self.cname, what, values, ctype)
+        self.arrays.append(arr)
+        return arr
+
+    def act_input(self, k: int) -> None:
+        self.inputs.append(self.gen.tensor_arg(self.node.inputs[k], self, f"input{k + 1}"))
+
+    def requant_arrays(self, mult: Any, shift: Any) -> tuple[_Array, _Array, bool]:
+        m = np.atleast_1d(np.asarray(mult, dtype=np.int64))
+        s = np.atleast_1d(np.asarray(shift, dtype=np.int64))
+        per_channel = m.size > 1 and not (np.all(m == m[0]) and np.all(s == s[0]))
+        if not per_channel:
+            m, s = m[:1], s[:1]
+        return self.const_array("multiplier", m, "int32_t"), self.const_array("shift", s, "int32_t"), per_channel
+
+    def comment(self) -> str:
+        ins = [self.gen.graph.tensor(n) for n in self.node.inputs if n and not self.gen.graph.tensor(n).is_const]
+        src = ", ".join(_shape_text(t.shape) for t in ins) if ins else "const"
+        title = _OP_TITLES.get(self.node.op, self.node.op)
+        return cf.c_comment(f"{self.node.name}: {title} {src} -> {_shape_text(self.out.shape)}")
+
+    def build(self) -> _Layer:
+        return _Layer(
+            name=self.node.name,
+            cname=self.cname,
+            comment=self.comment(),
+            kernel=self.kernel,
+            params_type=self.params_type,
+            params_name=self.gen.ident(self.gen.model, self.cname, "params") if self.params_type else "",
+            fields=self.fields,
+            arrays=self.arrays,
+            inputs=self.inputs,
+            output=_Arg(kind="act", ref=self.gen.offset_macro(self.node.outputs[0]), const=False),
+            input_list=self.input_list,
+            inputs_name=self.gen.ident(self.gen.model, self.cname, "inputs") if self.input_list else "",
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One lowering per op
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _conv(b: _LayerBuilder, depthwise: bool) -> None:
+    p, node = b.p, b.node
+    w = b.t(1)
+    if w.dtype != "int8" or w.data is None:
+        raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend")
+    if not depthwise and w.shape[3] != p["in_c"]:
+        raise UnsupportedOpError(f"layer {node.name}: op {node.op} with groups is not supported by the C backend")
+    b.act_input(0)
+    weights = b.const_array("weights", w.data.astype(np.int64), "int8_t")
+    bias = None
+    if len(node.inputs) > 2 and node.inputs[2]:
+        bt = b.t(2)
+        if bt.data is None or bt.dtype != "int32":
+            raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend")
+        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    b.ints(in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"])
+    if depthwise:
+        b.ints(depth_multiplier=p["depth_multiplier"])
+    b.ints(
+        k_h=p["filter_h"],
+        k_w=p["filter_w"],
+        stride_h=p["stride_h"],
+        stride_w=p["stride_w"],
+        dil_h=p["dilation_h"],
+        dil_w=p["dilation_w"],
+        pad_top=p["pad_h"],
+        pad_left=p["pad_w"],
+        input_offset=p["input_offset"],
+        output_offset=p["output_offset"],
+        act_min=p["activation_min"],
+        act_max=p["activation_max"],
+        per_channel=per_channel,
+    )
+    b.ptr_field("weights", weights)
+    b.ptr_field("bias", bias)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    b.kernel, b.params_type = ("ed_dwconv_s8", "ed_dwconv_params_t") if depthwise else ("ed_conv_s8", "ed_conv_params_t")
+
+
+def _lower_conv(b: _LayerBuilder) -> None:
+    _conv(b, depthwise=False)
+
+
+def _lower_dwconv(b: _LayerBuilder) -> None:
+    _conv(b, depthwise=True)
+
+
+def _lower_fc(b: _LayerBuilder) -> None:
+    p, node = b.p, b.node
+    w = b.t(1)
+    if w.dtype != "int8" or w.data is None:
+        raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend")
+    b.act_input(0)
+    weights = b.const_array("weights", w.data.astype(np.int64), "int8_t")
+    bias = None
+    if len(node.inputs) > 2 and node.inputs[2]:
+        bt = b.t(2)
+        if bt.data is None or bt.dtype != "int32":
+            raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend")
+        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    in_features = int(p["in_features"])
+    batches = b.t(0).size // in_features
+    b.ints(
+        batches=batches,
+        in_depth=in_features,
+        out_depth=p["out_features"],
+        input_offset=p["input_offset"],
+        weights_offset=p["filter_offset"],
+        output_offset=p["output_offset"],
+        act_min=p["activation_min"],
+        act_max=p["activation_max"],
+        per_channel=per_channel,
+    )
+    b.fields.append(("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE"))
+    b.ptr_field("weights", weights)
+    b.ptr_field("bias", bias)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    b.kernel, b.params_type = "ed_fc_s8", "ed_fc_params_t"
+
+
+def _lower_pool(b: _LayerBuilder) -> None:
+    p = b.p
+    x = b.t(0)
+    b.act_input(0)
+    b.ints(
+        in_h=x.shape[1],
+        in_w=x.shape[2],
+        channels=x.shape[3],
+        out_h=p["out_h"],
+        out_w=p["out_w"],
+        f_h=p["filter_h"],
+        f_w=p["filter_w"],
+        stride_h=p["stride_h"],
+        stride_w=p["stride_w"],
+        pad_top=p["pad_h"],
+        pad_left=p["pad_w"],
+        act_min=p["activation_min"],
+        act_max=p["activation_max"],
+    )
+    b.kernel = "ed_avgpool_s8" if b.node.op == "AVERAGE_POOL_2D" else "ed_maxpool_s8"
+    b.params_type = "ed_pool_params_t"
+
+
+def _broadcast_fields(b: _LayerBuilder) -> None:
+    a, c, out = b.t(0), b.t(1), b.out
+    node = b.node
+    od = _right_align4(out.shape, node)
+    if tuple(a.shape) == tuple(c.shape) == tuple(out.shape) or (a.size == c.size == out.size):
+        b.ints(size=out.size, broadcast=0)
+        b.list_field("out_dims", od)
+        b.list_field("in1_strides", [0, 0, 0, 0])
+        b.list_field("in2_strides", [0, 0, 0, 0])
+        return
+    strides = []
+    for t in (a, c):
+        dims = _right_align4(t.shape, node)
+        st = _strides4(dims)
+        for k in range(4):
+            if dims[k] == 1 and od[k] != 1:
+                st[k] = 0
+            elif dims[k] != od[k]:
+                raise UnsupportedOpError(f"layer {node.name}: shapes {a.shape} and {c.shape} do not broadcast to {out.shape}")
+        strides.append(st)
+    b.ints(size=out.size, broadcast=1)
+    b.list_field("out_dims", od)
+    b.list_field("in1_strides", strides[0])
+    b.list_field("in2_strides", strides[1])
+
+
+def _lower_add_mul(b: _LayerBuilder) -> None:
+    p = b.p
+    b.act_input(0)
+    b.act_input(1)
+    _broadcast_fields(b)
+    add = b.node.op == "ADD"
+    b.ints(
+        input1_offset=p["input1_offset"],
+        input2_offset=p["input2_offset"],
+        output_offset=p["output_offset"],
+        left_shift=p["left_shift"] if add else 0,
+        input1_multiplier=p["input1_multiplier"] if add else 0,
+        input1_shift=p["input1_shift"] if add else 0,
+        input2_multiplier=p["input2_multiplier"] if add else 0,
+        input2_shift=p["input2_shift"] if add else 0,
+        output_multiplier=p["output_multiplier"],
+        output_shift=p["output_shift"],
+        act_min=p["activation_min"],
+        act_max=p["activation_max"],
+    )
+    b.kernel = "ed_add_s8" if add else "ed_mul_s8"
+    b.params_type = "ed_binary_params_t"
+
+
+def _lower_softmax(b: _LayerBuilder) -> None:
+    p = b.p
+    x = b.t(0)
+    b.act_input(0)
+    depth = x.shape[-1] if x.shape else 1
+    b.ints(
+        outer=x.size // depth,
+        depth=depth,
+        input_multiplier=p["input_beta_multiplier"],
+        input_left_shift=p["input_beta_left_shift"],
+        diff_min=p["diff_min"],
+    )
+    b.kernel, b.params_type = "ed_softmax_s8", "ed_softmax_params_t"
+
+
+def _lower_logistic(b: _LayerBuilder) -> None:
+    p = b.p
+    b.act_input(0)
+    b.ints(
+        size=b.t(0).size,
+        input_zero_point=p["input_zero_point"],
+        input_range_radius=p["input_range_radius"],
+        input_multiplier=p["input_multiplier"],
+        input_left_shift=p["input_left_shift"],
+    )
+    b.kernel, b.params_type = "ed_logistic_s8", "ed_logistic_params_t"
+
+
+def _lower_pad(b: _LayerBuilder) -> None:
+    p = b.p
+    x = b.t(0)
+    b.act_input(0)
+    pads = list(p["paddings"])
+    if len(pads) > 4:
+        raise UnsupportedOpError(f"layer {b.node.name}: op PAD on a rank-{len(pads)} tensor is not supported by the C backend")
+    before = [0] * (4 - len(pads)) + [int(pb[0]) for pb in pads]
+    b.list_field("in_dims", _right_align4(x.shape, b.node))
+    b.list_field("out_dims", _right_align4(b.out.shape, b.node))
+    b.list_field("before", before)
+    b.int_field("pad_value", p["pad_value"])
+    b.kernel, b.params_type = "ed_pad_s8", "ed_pad_params_t"
+
+
+def _lower_concat(b: _LayerBuilder) -> None:
+    p = b.p
+    out = b.out
+    axis = int(p["axis"])
+    outer = int(np.prod(out.shape[:axis], dtype=np.int64)) if axis > 0 else 1
+    sizes = []
+    for k in range(len(b.node.inputs)):
+        t = b.t(k)
+        sizes.append(int(np.prod(t.shape[axis:], dtype=np.int64)))
+        b.act_input(k)
+    entries = p["inputs"]
+    b.ints(num_inputs=len(sizes), outer=outer)
+    b.ptr_field("copy_sizes", b.const_array("copy_sizes", sizes, "int32_t"))
+    if any(e["requantize"] for e in entries):
+        b.ptr_field("requantize", b.const_array("requantize", [int(e["requantize"]) for e in entries], "int32_t"))
+        b.ptr_field("input_zero_points", b.const_array("input_zero_points", [e["input_zero_point"] for e in entries], "int32_t"))
+        b.ptr_field("multipliers", b.const_array("multipliers", [e["output_multiplier"] for e in entries], "int32_t"))
+        b.ptr_field("shifts", b.const_array("shifts", [e["output_shift"] for e in entries], "int32_t"))
+    else:
+        for name in ("requantize", "input_zero_points", "multipliers", "shifts"):
+            b.ptr_field(name, None)
+    b.ints(output_zero_point=p["output_zero_point"], act_min=p["activation_min"], act_max=p["activation_max"])
+    b.input_list = True
+    b.kernel, b.params_type = "ed_concat_s8", "ed_concat_params_t"
+
+
+def _lower_mean(b: _LayerBuilder) -> None:
+    p = b.p
+    x = b.t(0)
+    b.act_input(0)
+    rank = len(x.shape)
+    dims = _right_align4(x.shape, b.node)
+    reduce = [0, 0, 0, 0]
+    for a in p["axes"]:
+        reduce[4 - rank + int(a)] = 1
+    same = bool(p["same_quant"])
+    b.list_field("in_dims", dims)
+    b.list_field("reduce", reduce)
+    b.fields.append(("mode", "ED_MEAN_SAME_QUANT" if same else "ED_MEAN_FOLDED"))
+    b.ints(
+        count=p["num_elements"],
+        input_zero_point=p["input_zero_point"],
+        output_zero_point=p["output_zero_point"],
+        multiplier=0 if same else p["mean_multiplier"],
+        shift=0 if same else p["mean_shift"],
+        act_min=-128,
+        act_max=127,
+    )
+    b.kernel, b.params_type = "ed_mean_s8", "ed_mean_params_t"
+
+
+def _lower_quantize(b: _LayerBuilder) -> None:
+    p = b.p
+    if p["mode"] != "requantize":
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: op QUANTIZE from {b.t(0).dtype} inside the graph is not supported by the C backend"
+        )
+    b.act_input(0)
+    b.ints(
+        size=b.t(0).size,
+        input_zero_point=p["input_zero_point"],
+        output_zero_point=p["output_zero_point"],
+        multiplier=p["output_multiplier"],
+        shift=p["output_shift"],
+    )
+    b.kernel, b.params_type = "ed_requantize_s8", "ed_requant_params_t"
+
+
+def _lower_reshape(b: _LayerBuilder) -> None:
+    b.act_input(0)
+    b.kernel, b.params_type = "ed_copy_s8", ""
+    b.fields.append(("size", cf.c_int(b.out.size)))
+
+
+_LOWER = {
+    "CONV_2D": _lower_conv,
+    "DEPTHWISE_CONV_2D": _lower_dwconv,
+    "FULLY_CONNECTED": _lower_fc,
+    "AVERAGE_POOL_2D": _lower_pool,
+    "MAX_POOL_2D": _lower_pool,
+    "ADD": _lower_add_mul,
+    "MUL": _lower_add_mul,
+    "SOFTMAX": _lower_softmax,
+    "LOGISTIC": _lower_logistic,
+    "PAD": _lower_pad,
+    "CONCATENATION": _lower_concat,
+    "MEAN": _lower_mean,
+    "QUANTIZE": _lower_quantize,
+    "RESHAPE": _lower_reshape,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Graph edges and arena
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _int8_view(graph: ir.Graph) -> tuple[list[str], list[str], list[ir.Node]]:
+    """Graph inputs, outputs and nodes once float32 edges are cut at their int8 tensors.
+
+    A float32 graph input read only by one QUANTIZE is replaced by that QUANTIZE's output; a float32 graph
+    output produced by DEQUANTIZE by the DEQUANTIZE's input. The graph object is not modified.
+    """
+    inputs = list(graph.inputs)
+    outputs = list(graph.outputs)
+    skipped: set[int] = set()
+    for k, name in enumerate(inputs):
+        if graph.tensor(name).dtype != "float32":
+            continue
+        consumers = graph.consumers(name)
+        if len(consumers) == 1 and consumers[0].op == "QUANTIZE":
+            skipped.add(id(consumers[0]))
+            inputs[k] = consumers[0].outputs[0]
+    for k, name in enumerate(outputs):
+        if graph.tensor(name).dtype != "float32":
+            continue
+        producer = graph.producer(name)
+        if producer is not None and producer.op == "DEQUANTIZE" and not graph.consumers(name):
+            skipped.add(id(producer))
+            outputs[k] = producer.inputs[0]
+    nodes = [n for n in graph.nodes if id(n) not in skipped]
+    for name in inputs + outputs:
+        t = graph.tensor(name)
+        if t.dtype != "int8":
+            raise UnsupportedOpError(
+                f"graph tensor {t.name}: {t.dtype} model inputs and outputs are not supported by the C backend (int8 only)"
+            )
+    return inputs, outputs, nodes
+
+
+def _sequential_plan(graph: ir.Graph, inputs: list[str], nodes: list[ir.Node]) -> dict[str, int]:
+    """Fallback placement: every activation tensor after the previous one, 16-byte aligned (no reuse)."""
+    offsets: dict[str, int] = {}
+    pos = 0
+    for name in list(inputs) + [o for n in nodes for o in n.outputs]:
+        if name in offsets:
+            continue
+        offsets[name] = pos
+        pos += -(-graph.tensor(name).nbytes // _ARENA_ALIGN) * _ARENA_ALIGN
+    return offsets
+
+
+def _plan_offsets(graph: ir.Graph, inputs: list[str], outputs: list[str], nodes: list[ir.Node], plan: Any):
+    """(offsets, arena_bytes, lower_bound) from the given plan, the planner, or the sequential fallback."""
+    view = graph
+    if plan is None:
+        if inputs != list(graph.inputs) or outputs != list(graph.outputs) or len(nodes) != len(graph.nodes):
+            view = ir.Graph(name=graph.name, tensors=graph.tensors, nodes=nodes, inputs=inputs, outputs=outputs)
+        try:
+            from edgesdk.planner import plan as make_plan
+        except ImportError:  # the planner is optional for this backend
+            make_plan = None
+        if make_plan is not None:
+            plan = make_plan(view)
+    if plan is not None:
+        offsets = dict(plan.offsets)
+        arena = int(plan.arena_bytes)
+        lower = int(getattr(plan, "lower_bound", 0))
+    else:
+        offsets = _sequential_plan(graph, inputs, nodes)
+        arena = 0
+        lower = 0
+    needed = list(inputs) + [o for n in nodes for o in n.outputs]
+    for name in needed:
+        if name not in offsets:
+            raise UnsupportedOpError(f"tensor {name}: the arena plan gives it no offset")
+        arena = max(arena, offsets[name] + graph.tensor(name).nbytes)
+    arena = max(_ARENA_ALIGN, -(-arena // _ARENA_ALIGN) * _ARENA_ALIGN)
+    return offsets, arena, lower
+
+
+def _version() -> str:
+    return ".".join(edgesdk.__version__.split(".")[:2])
+
+
+def generate_c(
+    graph: ir.Graph,
+    out_dir: Path,
+    *,
+    plan: Any = None,
+    rounding: str = "double",
+    target: str | None = None,
+) -> CProject:
+    """Write the C project of ``graph`` into ``out_dir`` and return what was written.
+
+    ``out_dir`` receives ``<model>.h``, ``<model>.c``, ``<model>_glue.c`` (defines ``edgesdk_model``) and, under
+    ``edgesdk/``, the kernel sources the model uses plus ``edgesdk_kernels.h``, ``ed_fixedpoint.h`` and
+    ``edgesdk_model.h``, so the folder builds on its own. ``plan`` is an ``edgesdk.planner.Plan`` (computed
+    when omitted); ``rounding`` picks the fully-connected requantization ("double" as TFLite Micro, or
+    "single"); ``target`` names a folder under ``firmware/kernels/`` whose files override the generic kernels
+    of the same name. Raises ``UnsupportedOpError`` for an op or tensor type the backend cannot emit.
+    """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
+    out_dir = Path(out_dir)
+    gen = _Generator(graph, plan, rounding)
+    gen.lower_all()
+    offsets, arena_bytes, lower_bound = _plan_offsets(graph, gen.inputs, gen.outputs, gen.nodes, plan)
+
+    tensors_used = list(dict.fromkeys(list(gen.inputs) + [o for n in gen.nodes for o in n.outputs]))
+    offset_defs = [(gen.offset_macros[name], cf.c_int(offsets[name], "uint32_t"), cf.c_comment(name)) for name in tensors_used]
+
+    in_tensors = [graph.tensor(n) for n in gen.inputs]
+    out_tensors = [graph.tensor(n) for n in gen.outputs]
+    source_name = Path(graph.source).name if graph.source else (graph.name or "model")
+    sha = graph.sha256 or _graph_digest(graph)
+    ctx = {
+        "banner": cf.c_comment(f"Generated by edgesdk {_version()} from {source_name} (sha256:{sha}). Do not edit."),
+        "model": gen.model,
+        "prefix": gen.prefix,
+        "kdir": KERNEL_SUBDIR,
+        "guard": cf.macro_name(gen.ident(gen.prefix, "H")),
+        "input_size": cf.c_int(sum(t.size for t in in_tensors), "uint32_t"),
+        "output_size": cf.c_int(sum(t.size for t in out_tensors), "uint32_t"),
+        "input_scale": cf.c_float(in_tensors[0].quant.s if in_tensors[0].quant else 1.0),
+        "input_zero_point": cf.c_int(in_tensors[0].quant.zp if in_tensors[0].quant else 0),
+        "output_scale": cf.c_float(out_tensors[0].quant.s if out_tensors[0].quant else 1.0),
+        "output_zero_point": cf.c_int(out_tensors[0].quant.zp if out_tensors[0].quant else 0),
+        "arena_bytes": cf.c_int(arena_bytes, "uint32_t"),
+        "num_layers": cf.c_int(len(gen.layers), "uint32_t"),
+        "offsets": offset_defs,
+        "inputs": [(gen.offset_macros[t.name], cf.c_int(t.size, "uint32_t")) for t in in_tensors],
+        "outputs": [(gen.offset_macros[t.name], cf.c_int(t.size, "uint32_t")) for t in out_tensors],
+        "layers": gen.layers,
+        "layer_names": [cf.c_string(layer.name) for layer in gen.layers],
+        "model_string": cf.c_string(gen.model),
+        "sha_string": cf.c_string(sha),
+    }
+
+    env = _jinja_env()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kdir = out_dir / KERNEL_SUBDIR
+    kdir.mkdir(exist_ok=True)
+    written: list[Path] = []
+    for template, filename in (
+        ("model.h.j2", f"{gen.model}.h"),
+        ("model.c.j2", f"{gen.model}.c"),
+        ("model_glue.c.j2", f"{gen.model}_glue.c"),
+    ):
+        text = env.get_template(template).render(**ctx)
+        (out_dir / filename).write_text(text, encoding="utf-8", newline="\n")
+        written.append(Path(filename))
+
+    kernel_files = sorted({KERNEL_FILES[n.op] for n in gen.nodes})
+    for name in (*KERNEL_HEADERS, *kernel_files):
+        src = _kernel_source(name, target)
+        shutil.copyfile(src, kdir / name)
+        written.append(Path(KERNEL_SUBDIR) / name)
+    shutil.copyfile(firmware_dir() / "include" / "edgesdk_model.h", kdir / "edgesdk_model.h")
+    written.append(Path(KERNEL_SUBDIR) / "edgesdk_model.h")
+
+    layer_flash = {layer.name: sum(a.nbytes for a in layer.arrays) for layer in gen.layers}
+    sources = [out_dir / f"{gen.model}.c", out_dir / f"{gen.model}_glue.c"] + [kdir / k for k in kernel_files]
+    log.info("generated C for %s: %d layers, arena %d bytes, %d bytes of constants", gen.model, len(gen.layers), arena_bytes, sum(layer_flash.values()))
+    return CProject(
+        out_dir=out_dir,
+        model_name=gen.model,
+        files=written,
+        sources=sources,
+        include_dirs=[out_dir, kdir],
+        arena_bytes=arena_bytes,
+        layer_flash=layer_flash,
+        input_size=sum(t.size for t in in_tensors),
+        output_size=sum(t.size for t in out_tensors),
+        num_layers=len(gen.layers),
+        lower_bound=lower_bound,
+        kernel_files=kernel_files,
+    )
+
+
+def _kernel_source(name: str, target: str | None) -> Path:
+    base = firmware_dir() / "kernels"
+    if target:
+        override = base / target / name
+        if override.is_file():
+            return override
+    return base / name
+
+
+def _graph_digest(graph: ir.Graph) -> str:
+    """A stable digest of a graph that has no source file (hand-built in tests): structure and constants."""
+    h = hashlib.sha256()
+    for node in graph.nodes:
+        h.update(repr((node.op, node.name, node.inputs, node.outputs)).encode())
+    for name in sorted(graph.tensors):
+        t = graph.tensors[name]
+        h.update(repr((name, t.shape, t.dtype)).encode())
+        if t.data is not None:
+            h.update(np.ascontiguousarray(t.data).tobytes())
+    return h.hexdigest()
