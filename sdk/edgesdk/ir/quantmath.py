@@ -153,11 +153,11 @@ def trunc_div(a: ArrayLike, b: ArrayLike) -> np.ndarray:
 
 
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values: round(a * b / 2**31).
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values: a * b / 2**31, rounded.
 
     The rounding nudge is +2**30 for a non-negative product and 1 - 2**30 for a negative one, and the division
-    truncates toward zero (C semantics), which together round half away from zero. The only overflow,
-    INT32_MIN * INT32_MIN, saturates to INT32_MAX.
+    truncates toward zero (C semantics): together a tie rounds toward +infinity (-0.5 gives 0, +0.5 gives 1).
+    The only overflow, INT32_MIN * INT32_MIN, saturates to INT32_MAX.
     """
     a = _i64(a)
     b = _i64(b)
