@@ -127,6 +127,12 @@ def _parse(data: bytes, what: str) -> Any:
     try:
         model = _s().ModelT.InitFromPackedBuf(data, 0)
     except Exception as exc:  # struct.error, IndexError, ValueError, UnicodeDecodeError...
+        m = re.search(r"at offset (\d+)", str(exc))
+        if m and int(m.group(1)) >= n:
+            raise ModelFormatError(
+                f"{what} is truncated or corrupt: the flatbuffer refers to byte offset {m.group(1)} "
+                f"but the file has only {n} bytes"
+            ) from exc
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelFormatError(
             f"{what} is truncated or corrupt: the flatbuffer cannot be parsed within its {n} bytes ({detail})"
@@ -324,7 +330,12 @@ class _Reader:
         q = t.quantization
         if q is None or q.scale is None or len(q.scale) == 0:
             return None
-        scale = np.asarray(q.scale, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            scale = np.asarray(q.scale, dtype=np.float64)
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ModelFormatError(
+                f"{self.what} is corrupt: tensor {name} has a non-positive or non-finite scale"
+            )
         zp = np.asarray(q.zeroPoint if q.zeroPoint is not None else np.zeros_like(scale), dtype=np.int64)
         if zp.size == 1 and scale.size > 1:
             zp = np.full(scale.shape, int(zp[0]), dtype=np.int64)
