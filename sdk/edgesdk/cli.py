@@ -100,10 +100,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     )
     use = result.size or result.estimate
     how = "measured" if use.measured else "estimated"
+    mem = result.board.memory
+    flash = f"{use.flash:,}" + (f"/{mem.flash_bytes:,}" if mem.flash_bytes else "")
+    ram = f"{use.ram:,}" + (f"/{mem.ram_bytes:,}" if mem.ram_bytes else "")
     print(
-        f"exported {result.graph.name} for {result.board.name} to {result.out_dir}: "
-        f"flash {use.flash:,}/{result.board.memory.flash_bytes:,} B, RAM {use.ram:,}/{result.board.memory.ram_bytes:,} B "
-        f"({how}), arena {result.plan.arena_bytes:,} B (lower bound {result.plan.lower_bound:,} B)"
+        f"exported {result.graph.name} for {result.board.name} to {result.out_dir}: flash {flash} B, "
+        f"RAM {ram} B ({how}), arena {result.plan.arena_bytes:,} B (lower bound {result.plan.lower_bound:,} B)"
     )
     return 0
 

@@ -283,7 +283,12 @@ def export(
                 },
             )
         result = ExportResult(
-            out_dir=out_dir, board=board, graph=graph, plan=arena, c_name=project.model_name, estimate=estimate
+            out_dir=out_dir,
+            board=board,
+            graph=graph,
+            plan=arena,
+            c_name=project.model_name,
+            estimate=estimate,
         )
         if build:
             elf = build_project(tmp, board)
@@ -301,6 +306,16 @@ def export(
     return result
 
 
+def _arena_by_layer(graph: Graph, arena: Plan) -> dict[str, Any]:
+    """The plan with each tensor named by the layer that produces it (TFLite tensor names are long)."""
+    producer = {out: node.name for node in graph.nodes for out in node.outputs}
+    data = arena.to_dict()
+    for buf in data["buffers"]:
+        buf["tensors"] = [producer.get(t, f"input {t}") for t in buf["tensors"]]
+        buf["name"] = buf["tensors"][0]
+    return data
+
+
 def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
     """Write ``report.json`` and a readable ``report.md`` (per-layer table, memory, arena map) into ``project``."""
     from edgesdk.inspect import summarize
@@ -315,16 +330,21 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
         "model": {"name": result.graph.name, "c_name": result.c_name, "sha256": result.graph.sha256},
         "board": board.to_dict(),
         "memory": {
+            "flash_used": use.flash,
+            "flash_total": board.memory.flash_bytes or None,
+            "ram_used": use.ram,
+            "ram_total": board.memory.ram_bytes or None,
+            "arena_bytes": result.plan.arena_bytes,
+            "arena_lower_bound": result.plan.lower_bound,
+            "source": "measured by size" if use.measured else "estimated before building",
             "estimate": result.estimate.to_dict(),
             "measured": result.size.to_dict() if result.size else None,
-            "flash_total": board.memory.flash_bytes,
-            "ram_total": board.memory.ram_bytes,
         },
         "arena": result.plan.to_dict(),
         "layers": summary["layers"],
         "totals": summary.get("totals", {}),
     }
-    plots = {"arena map": plot_arena_map(result.plan, project / "arena_map.png")}
+    plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:
         plots["memory"] = plot_memory(
             use.flash, board.memory.flash_bytes, use.ram, board.memory.ram_bytes, project / "memory.png"
