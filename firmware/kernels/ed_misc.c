@@ -61,6 +61,11 @@ void ed_concat_s8(const ed_concat_params_t *p, const int8_t *const *inputs, int8
                     const int32_t y = ed_mbqm((int32_t)src[j] - zp, mult, shift) + p->output_zero_point;
                     output[o + j] = (int8_t)ed_clamp_i32(y, p->act_min, p->act_max);
                 }
+            } else if (p->act_min > -128 || p->act_max < 127) {
+                size_t j;
+                for (j = 0; j < n; ++j) {
+                    output[o + j] = (int8_t)ed_clamp_i32(src[j], p->act_min, p->act_max);
+                }
             } else {
                 memcpy(output + o, src, n);
             }

@@ -1,0 +1,5 @@
+"""C backend: IR graph + arena plan -> a self-contained C99 project (model sources plus the int8 kernels)."""
+
+from edgesdk.backends.c.generator import KERNEL_FILES, CProject, generate_c
+
+__all__ = ["KERNEL_FILES", "CProject", "generate_c"]

@@ -168,7 +168,9 @@ def c_value(value: object, ctype: str) -> str:
     return c_int(value, ctype)  # type: ignore[arg-type]
 
 
-def c_array(values: Iterable[object] | np.ndarray, ctype: str, per_line: int = 16, indent: str = "    ") -> str:
+def c_array(
+    values: Iterable[object] | np.ndarray, ctype: str, per_line: int = 16, indent: str = "    "
+) -> str:
     """The brace-enclosed initializer of a C array of ``ctype``: ``{\\n    1, 2,\\n    3\\n}``.
 
     An empty array is given one zero element (C forbids zero-length arrays); callers size arrays with

@@ -68,7 +68,8 @@ class CProject:
     sources: list[Path]  # the .c files to compile (absolute)
     include_dirs: list[Path]
     arena_bytes: int
-    layer_flash: dict[str, int]  # IR layer name -> bytes of const data (weights, biases, requantization arrays)
+    #: IR layer name -> bytes of const data (weights, biases, requantization arrays)
+    layer_flash: dict[str, int]
     input_size: int
     output_size: int
     num_layers: int
@@ -157,7 +158,9 @@ _OP_TITLES = {
 
 def _right_align4(shape: tuple[int, ...], node: ir.Node) -> list[int]:
     if len(shape) > 4:
-        raise UnsupportedOpError(f"layer {node.name}: op {node.op} on a rank-{len(shape)} tensor is not supported by the C backend")
+        raise UnsupportedOpError(
+            f"layer {node.name}: op {node.op} on a rank-{len(shape)} tensor is not supported by the C backend"
+        )
     return [1] * (4 - len(shape)) + [int(d) for d in shape]
 
 
@@ -192,25 +195,33 @@ class _Generator:
 
     def _name_offsets(self) -> None:
         for k, name in enumerate(self.inputs):
-            self.offset_macros[name] = cf.macro_name(self.ident(self.prefix, "INPUT" if len(self.inputs) == 1 else f"INPUT{k}", "OFFSET"))
+            self.offset_macros[name] = cf.macro_name(
+                self.ident(self.prefix, "INPUT" if len(self.inputs) == 1 else f"INPUT{k}", "OFFSET")
+            )
         for node in self.nodes:
             for k, name in enumerate(node.outputs):
                 if name in self.offset_macros:
                     continue
                 suffix = "OUT" if k == 0 else f"OUT{k}"
-                self.offset_macros[name] = cf.macro_name(self.ident(self.prefix, node.name.upper(), suffix, "OFFSET"))
+                self.offset_macros[name] = cf.macro_name(
+                    self.ident(self.prefix, node.name.upper(), suffix, "OFFSET")
+                )
 
     # -- arrays --------------------------------------------------------------------------------------------
     def array(self, layer: str, what: str, values: np.ndarray | list[int], ctype: str) -> _Array:
         arr = np.asarray(values)
         name = self.ident(self.model, layer, what)
-        return _Array(name=name, ctype=ctype, length=max(1, int(arr.size)), init=cf.c_array(arr.reshape(-1), ctype))
+        return _Array(
+            name=name, ctype=ctype, length=max(1, int(arr.size)), init=cf.c_array(arr.reshape(-1), ctype)
+        )
 
     def tensor_arg(self, name: str, layer: _LayerBuilder, what: str) -> _Arg:
         t = self.graph.tensor(name)
         if t.is_const:
             if t.dtype != "int8":
-                raise UnsupportedOpError(f"layer {layer.node.name}: constant input {name} of type {t.dtype} is not supported by the C backend")
+                raise UnsupportedOpError(
+                    f"layer {layer.node.name}: constant input {name} of type {t.dtype} is not supported by the C backend"
+                )
             arr = self.array(layer.cname, what, t.data.astype(np.int64), "int8_t")  # type: ignore[union-attr]
             layer.arrays.append(arr)
             return _Arg(kind="const", ref=arr.name)
@@ -242,15 +253,13 @@ class _LayerBuilder:
     """Collects the parameter fields, arrays and arguments of one layer."""
 
     def __init__(self, gen: _Generator, node: ir.Node) -> None:
-        from edgesdk.reference.params import op_params, softmax_params
+        from edgesdk.reference.params import op_params
 
         self.gen = gen
         self.node = node
         self.cname = cf.c_identifier(node.name, gen.layer_names)
-        if node.op == "SOFTMAX":
-            self.p = softmax_params(gen.graph, node, gen.rounding)  # type: ignore[arg-type]
-        else:
-            self.p = op_params(gen.graph, node)
+        # The reference's numbers (its rounding option affects FULLY_CONNECTED only, at run time).
+        self.p = op_params(gen.graph, node)
         self.fields: list[tuple[str, str]] = []
         self.arrays: list[_Array] = []
         self.inputs: list[_Arg] = []
@@ -292,10 +301,16 @@ class _LayerBuilder:
         per_channel = m.size > 1 and not (np.all(m == m[0]) and np.all(s == s[0]))
         if not per_channel:
             m, s = m[:1], s[:1]
-        return self.const_array("multiplier", m, "int32_t"), self.const_array("shift", s, "int32_t"), per_channel
+        return (
+            self.const_array("multiplier", m, "int32_t"),
+            self.const_array("shift", s, "int32_t"),
+            per_channel,
+        )
 
     def comment(self) -> str:
-        ins = [self.gen.graph.tensor(n) for n in self.node.inputs if n and not self.gen.graph.tensor(n).is_const]
+        ins = [
+            self.gen.graph.tensor(n) for n in self.node.inputs if n and not self.gen.graph.tensor(n).is_const
+        ]
         src = ", ".join(_shape_text(t.shape) for t in ins) if ins else "const"
         title = _OP_TITLES.get(self.node.op, self.node.op)
         return cf.c_comment(f"{self.node.name}: {title} {src} -> {_shape_text(self.out.shape)}")
@@ -326,19 +341,27 @@ def _conv(b: _LayerBuilder, depthwise: bool) -> None:
     p, node = b.p, b.node
     w = b.t(1)
     if w.dtype != "int8" or w.data is None:
-        raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend")
+        raise UnsupportedOpError(
+            f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend"
+        )
     if not depthwise and w.shape[3] != p["in_c"]:
-        raise UnsupportedOpError(f"layer {node.name}: op {node.op} with groups is not supported by the C backend")
+        raise UnsupportedOpError(
+            f"layer {node.name}: op {node.op} with groups is not supported by the C backend"
+        )
     b.act_input(0)
     weights = b.const_array("weights", w.data.astype(np.int64), "int8_t")
     bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
         bt = b.t(2)
         if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend")
+            raise UnsupportedOpError(
+                f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend"
+            )
         bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
-    b.ints(in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"])
+    b.ints(
+        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"]
+    )
     if depthwise:
         b.ints(depth_multiplier=p["depth_multiplier"])
     b.ints(
@@ -360,7 +383,9 @@ def _conv(b: _LayerBuilder, depthwise: bool) -> None:
     b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)
     b.ptr_field("shift", shift)
-    b.kernel, b.params_type = ("ed_dwconv_s8", "ed_dwconv_params_t") if depthwise else ("ed_conv_s8", "ed_conv_params_t")
+    b.kernel, b.params_type = (
+        ("ed_dwconv_s8", "ed_dwconv_params_t") if depthwise else ("ed_conv_s8", "ed_conv_params_t")
+    )
 
 
 def _lower_conv(b: _LayerBuilder) -> None:
@@ -375,14 +400,18 @@ def _lower_fc(b: _LayerBuilder) -> None:
     p, node = b.p, b.node
     w = b.t(1)
     if w.dtype != "int8" or w.data is None:
-        raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend")
+        raise UnsupportedOpError(
+            f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend"
+        )
     b.act_input(0)
     weights = b.const_array("weights", w.data.astype(np.int64), "int8_t")
     bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
         bt = b.t(2)
         if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend")
+            raise UnsupportedOpError(
+                f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend"
+            )
         bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     in_features = int(p["in_features"])
@@ -398,7 +427,9 @@ def _lower_fc(b: _LayerBuilder) -> None:
         act_max=p["activation_max"],
         per_channel=per_channel,
     )
-    b.fields.append(("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE"))
+    b.fields.append(
+        ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
+    )
     b.ptr_field("weights", weights)
     b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)
@@ -447,7 +478,9 @@ def _broadcast_fields(b: _LayerBuilder) -> None:
             if dims[k] == 1 and od[k] != 1:
                 st[k] = 0
             elif dims[k] != od[k]:
-                raise UnsupportedOpError(f"layer {node.name}: shapes {a.shape} and {c.shape} do not broadcast to {out.shape}")
+                raise UnsupportedOpError(
+                    f"layer {node.name}: shapes {a.shape} and {c.shape} do not broadcast to {out.shape}"
+                )
         strides.append(st)
     b.ints(size=out.size, broadcast=1)
     b.list_field("out_dims", od)
@@ -513,7 +546,9 @@ def _lower_pad(b: _LayerBuilder) -> None:
     b.act_input(0)
     pads = list(p["paddings"])
     if len(pads) > 4:
-        raise UnsupportedOpError(f"layer {b.node.name}: op PAD on a rank-{len(pads)} tensor is not supported by the C backend")
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: op PAD on a rank-{len(pads)} tensor is not supported by the C backend"
+        )
     before = [0] * (4 - len(pads)) + [int(pb[0]) for pb in pads]
     b.list_field("in_dims", _right_align4(x.shape, b.node))
     b.list_field("out_dims", _right_align4(b.out.shape, b.node))
@@ -536,9 +571,16 @@ def _lower_concat(b: _LayerBuilder) -> None:
     b.ints(num_inputs=len(sizes), outer=outer)
     b.ptr_field("copy_sizes", b.const_array("copy_sizes", sizes, "int32_t"))
     if any(e["requantize"] for e in entries):
-        b.ptr_field("requantize", b.const_array("requantize", [int(e["requantize"]) for e in entries], "int32_t"))
-        b.ptr_field("input_zero_points", b.const_array("input_zero_points", [e["input_zero_point"] for e in entries], "int32_t"))
-        b.ptr_field("multipliers", b.const_array("multipliers", [e["output_multiplier"] for e in entries], "int32_t"))
+        b.ptr_field(
+            "requantize", b.const_array("requantize", [int(e["requantize"]) for e in entries], "int32_t")
+        )
+        b.ptr_field(
+            "input_zero_points",
+            b.const_array("input_zero_points", [e["input_zero_point"] for e in entries], "int32_t"),
+        )
+        b.ptr_field(
+            "multipliers", b.const_array("multipliers", [e["output_multiplier"] for e in entries], "int32_t")
+        )
         b.ptr_field("shifts", b.const_array("shifts", [e["output_shift"] for e in entries], "int32_t"))
     else:
         for name in ("requantize", "input_zero_points", "multipliers", "shifts"):
@@ -669,7 +711,9 @@ def _plan_offsets(graph: ir.Graph, inputs: list[str], outputs: list[str], nodes:
     view = graph
     if plan is None:
         if inputs != list(graph.inputs) or outputs != list(graph.outputs) or len(nodes) != len(graph.nodes):
-            view = ir.Graph(name=graph.name, tensors=graph.tensors, nodes=nodes, inputs=inputs, outputs=outputs)
+            view = ir.Graph(
+                name=graph.name, tensors=graph.tensors, nodes=nodes, inputs=inputs, outputs=outputs
+            )
         try:
             from edgesdk.planner import plan as make_plan
         except ImportError:  # the planner is optional for this backend
@@ -722,14 +766,19 @@ def generate_c(
     offsets, arena_bytes, lower_bound = _plan_offsets(graph, gen.inputs, gen.outputs, gen.nodes, plan)
 
     tensors_used = list(dict.fromkeys(list(gen.inputs) + [o for n in gen.nodes for o in n.outputs]))
-    offset_defs = [(gen.offset_macros[name], cf.c_int(offsets[name], "uint32_t"), cf.c_comment(name)) for name in tensors_used]
+    offset_defs = [
+        (gen.offset_macros[name], cf.c_int(offsets[name], "uint32_t"), cf.c_comment(name))
+        for name in tensors_used
+    ]
 
     in_tensors = [graph.tensor(n) for n in gen.inputs]
     out_tensors = [graph.tensor(n) for n in gen.outputs]
     source_name = Path(graph.source).name if graph.source else (graph.name or "model")
     sha = graph.sha256 or _graph_digest(graph)
     ctx = {
-        "banner": cf.c_comment(f"Generated by edgesdk {_version()} from {source_name} (sha256:{sha}). Do not edit."),
+        "banner": cf.c_comment(
+            f"Generated by edgesdk {_version()} from {source_name} (sha256:{sha}). Do not edit."
+        ),
         "model": gen.model,
         "prefix": gen.prefix,
         "kdir": KERNEL_SUBDIR,
@@ -775,7 +824,13 @@ def generate_c(
 
     layer_flash = {layer.name: sum(a.nbytes for a in layer.arrays) for layer in gen.layers}
     sources = [out_dir / f"{gen.model}.c", out_dir / f"{gen.model}_glue.c"] + [kdir / k for k in kernel_files]
-    log.info("generated C for %s: %d layers, arena %d bytes, %d bytes of constants", gen.model, len(gen.layers), arena_bytes, sum(layer_flash.values()))
+    log.info(
+        "generated C for %s: %d layers, arena %d bytes, %d bytes of constants",
+        gen.model,
+        len(gen.layers),
+        arena_bytes,
+        sum(layer_flash.values()),
+    )
     return CProject(
         out_dir=out_dir,
         model_name=gen.model,
