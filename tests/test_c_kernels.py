@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 
 from edgesdk.ir import graph as ir
+from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 N_INPUTS = 24
