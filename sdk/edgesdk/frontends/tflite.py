@@ -604,19 +604,17 @@ def _buffer_has_data(model: Any, b: int) -> bool:
 
 
 def _static_graph(model: Any, what: str) -> bool:
-    """True if no operator needs the batch size at run time: every op is one we read (no SHAPE,
-    STRIDED_SLICE, PACK...) and every RESHAPE takes its new shape from a constant."""
+    """True if no operator needs the batch size at run time: no SHAPE op, and every RESHAPE takes its new
+    shape from a constant (what a None batch leaves behind is SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE)."""
     sg = model.subgraphs[0]
     tensors = sg.tensors or []
     for op in sg.operators or []:
-        name, custom = _op_name(model, int(op.opcodeIndex), what)
-        if custom is not None or name not in _BUILDERS:
+        name, _ = _op_name(model, int(op.opcodeIndex), what)
+        if name == "SHAPE":
             return False
         ins = [int(i) for i in (op.inputs if op.inputs is not None else [])]
         if name == "RESHAPE" and len(ins) > 1 and ins[1] >= 0:
-            if ins[1] >= len(tensors):
-                return False
-            if not _buffer_has_data(model, int(tensors[ins[1]].buffer)):
+            if ins[1] >= len(tensors) or not _buffer_has_data(model, int(tensors[ins[1]].buffer)):
                 return False
     return True
 
