@@ -71,6 +71,7 @@ int edgesdk_harness_run_once(uint64_t *raw)
     for (i = 0; i < edgesdk_model.num_layers; i++) {
         g_layer_raw[i] = 0;
     }
+    edgesdk_timer_sync();
     EDGESDK_BARRIER();
     t0 = edgesdk_timer_raw();
     EDGESDK_BARRIER();

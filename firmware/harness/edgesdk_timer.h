@@ -23,6 +23,9 @@ typedef enum {
 void edgesdk_timer_init(void);
 /* Raw monotonic 64-bit counter; cheap, safe to call from thread mode at any time. */
 uint64_t edgesdk_timer_raw(void);
+/* Align the counter before a measurement so that equal work gives equal counts (see timer.c); may wait a
+ * few instructions. Monotonicity of edgesdk_timer_raw is kept. */
+void edgesdk_timer_sync(void);
 /* A raw delta in the reported unit (see edgesdk_timer_unit). */
 uint64_t edgesdk_timer_counts(uint64_t raw_delta);
 /* A raw delta in microseconds of the board's own clock. */

@@ -16,6 +16,7 @@ uint32_t edgesdk_core_clock_hz(void);
 #define SYSTICK_RELOAD 0x00FFFFFFu
 
 static volatile uint32_t g_wraps;     /* SysTick wraps (SysTick mode) */
+static uint64_t g_base;               /* raw time at the last edgesdk_timer_sync (SysTick mode) */
 static volatile uint32_t g_cyc_hi;    /* CYCCNT high word (DWT mode) */
 static volatile uint32_t g_cyc_last;
 static int g_use_dwt;
@@ -85,7 +86,32 @@ uint64_t edgesdk_timer_raw(void)
         v = SYST_CVR;
         w2 = g_wraps;
     } while (w1 != w2);
-    return (uint64_t)w1 * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - v);
+    return g_base + (uint64_t)w1 * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - v);
+}
+
+/*
+ * SysTick mode: restart SysTick so that its tick grid is anchored to this instruction. Under -icount the time
+ * of the next tick edge is then a fixed number of instructions away, and a measurement that starts right after
+ * the returned edge quantises the same instruction count to the same number of ticks every time, whatever the
+ * UART traffic before it. (Without this, the phase of the tick grid depends on when host bytes arrived, and
+ * counts jitter by one tick: 6 instructions at 168 MHz, 40 at 25 MHz.) DWT mode counts every cycle: no-op.
+ */
+void edgesdk_timer_sync(void)
+{
+    uint64_t now;
+    if (g_use_dwt) {
+        return;
+    }
+    now = edgesdk_timer_raw();
+    SYST_CSR = 0;
+    SYST_CVR = 0; /* clears the counter; it reloads from RVR on the first edge after the restart */
+    g_base = now;
+    g_wraps = 0;
+    SYST_CSR = 7u;
+    while (SYST_CVR == 0u) {
+    }
+    __asm__ volatile("dsb\n\tisb" ::: "memory"); /* let a wrap interrupt raised by the reload run now */
+    g_wraps = 0;
 }
 
 uint64_t edgesdk_timer_counts(uint64_t raw_delta)

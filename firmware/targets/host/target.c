@@ -46,6 +46,8 @@ uint64_t edgesdk_timer_raw(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - g_t0;
 }
 
+void edgesdk_timer_sync(void) {}
+
 uint64_t edgesdk_timer_counts(uint64_t raw_delta) { return raw_delta; }
 
 uint64_t edgesdk_timer_us(uint64_t raw_delta) { return raw_delta / 1000u; }
