@@ -110,7 +110,117 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_setup_inspect, _setup_boards, _setup_export]
+# --- flash / validate / profile --------------------------------------------------------------------------------
+def _add_board_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--board", "-b", default=None, help="board name or alias (default: the emulated netduinoplus2)"
+    )
+    p.add_argument(
+        "--port", default=None, help="serial port of a real board (a device path or a pyserial URL)"
+    )
+
+
+def _setup_flash(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("flash", help="put a firmware image on a board (emulated boards start QEMU with it)")
+    _add_board_args(p)
+    p.add_argument(
+        "image", nargs="?", default="build/firmware.elf", help="firmware.elf (default: build/firmware.elf)"
+    )
+    p.set_defaults(handler=_cmd_flash)
+
+
+def _cmd_flash(args: argparse.Namespace) -> int:
+    from edgesdk.device import flash
+
+    print(flash(args.board, args.image, args.port))
+    return 0
+
+
+def _setup_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate", help="run inputs on a board and compare every output bit for bit with the reference"
+    )
+    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    _add_board_args(p)
+    _add_calib(p)
+    p.add_argument(
+        "--inputs", metavar="DATA", help="inputs (.npy int8, or float .npy/.npz/folder); default random int8"
+    )
+    p.add_argument("--count", "-n", type=int, default=20, help="number of inputs (default 20)")
+    p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-validate)")
+    p.add_argument("--rounding", choices=("double", "single"), default="double", help="reference rounding")
+    p.set_defaults(handler=_cmd_validate)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from edgesdk.device import validate
+    from edgesdk.errors import ValidationError
+    from edgesdk.model import load_model
+
+    s = validate(
+        load_model(args.model, calib=args.calib),
+        args.board,
+        inputs=args.inputs,
+        count=args.count,
+        out_dir=args.output,
+        port=args.port,
+        rounding=args.rounding,
+    )
+    d = s.to_dict()
+    print(
+        f"{s.model} on {s.board}: {s.exact}/{s.count} outputs bit-exact ({d['exact_match_pct']:.1f} %), "
+        f"max |diff| {s.max_abs_diff}, min cosine {s.min_cosine:.6f}"
+    )
+    if not s.passed:
+        raise ValidationError(
+            f"{s.count - s.exact} of {s.count} outputs of {s.model} on {s.board} differ from the reference "
+            f"(first at input {s.mismatches[0] if s.mismatches else '?'})"
+        )
+    return 0
+
+
+def _setup_profile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("profile", help="latency per inference and per layer, energy, plots")
+    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    _add_board_args(p)
+    _add_calib(p)
+    p.add_argument("--runs", type=int, default=5, help="inferences to time (default 5)")
+    p.add_argument("--meter", choices=("lpm01a", "ppk2"), default=None, help="read energy from a power meter")
+    p.add_argument("--meter-port", default=None, help="serial port of the power meter")
+    p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-profile)")
+    p.set_defaults(handler=_cmd_profile)
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from edgesdk.device import profile
+    from edgesdk.model import load_model
+
+    data = profile(
+        load_model(args.model, calib=args.calib),
+        args.board,
+        runs=args.runs,
+        out_dir=args.output,
+        port=args.port,
+        meter=args.meter,
+        meter_port=args.meter_port,
+    )
+    lat = data["latency"]
+    print(
+        f"{data['model']['name']} on {data['board']['name']}: median {lat['median']:,.0f} {data['unit']} "
+        f"({lat['median_us']:,.1f} us at {data['board']['clock_hz'] / 1e6:g} MHz), "
+        f"min {lat['min']:,.0f}, max {lat['max']:,.0f} over {len(data['runs'])} runs"
+    )
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _setup_inspect,
+    _setup_boards,
+    _setup_export,
+    _setup_flash,
+    _setup_validate,
+    _setup_profile,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

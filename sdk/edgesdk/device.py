@@ -1,0 +1,364 @@
+"""Run exported models on boards: flash, validate bit-exactly against the host reference, and profile.
+
+A board is reached in one of three ways, chosen by its board file: an emulated board runs the firmware in QEMU
+with a loopback TCP serial port; the ``host`` board runs the harness as a process over stdin/stdout; a real board
+is flashed with the first installed tool its board file lists and reached over ``--port``. All three speak
+edgesdk's binary protocol (:class:`edgesdk.transport.DeviceClient`).
+
+Results are appended to ``results.jsonl`` as they arrive, so a fault part-way keeps what was measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesdk.boards import Board, get_board
+from edgesdk.errors import BoardError, EdgeSDKError, TransportError, ValidationError
+from edgesdk.export import ExportResult, export
+from edgesdk.ir import Graph
+from edgesdk.progress import progress
+from edgesdk.transport import DeviceClient, Emulator, ProcessTransport, SerialTransport
+
+log = logging.getLogger(__name__)
+
+FLASH_TIMEOUT_S = 300
+
+
+# --- flashing ----------------------------------------------------------------------------------------------------
+def _flash_commands(board: Board, elf: Path, port: str | None) -> list[tuple[str, list[str] | None]]:
+    """(method, command or None when its tool is missing) for each flash method of the board, in order."""
+    binary = elf.with_suffix(".bin")
+    origin = f"0x{board.memory.flash_origin:08X}"
+    out: list[tuple[str, list[str] | None]] = []
+    for method in board.flash.methods:
+        cmd: list[str] | None = None
+        if method == "pyocd" and shutil.which("pyocd") and board.flash.pyocd_target:
+            cmd = ["pyocd", "flash", "-t", board.flash.pyocd_target, str(elf)]
+        elif method == "openocd" and shutil.which("openocd") and board.flash.openocd_config:
+            cmd = ["openocd", "-f", board.flash.openocd_config, "-c", f"program {elf} verify reset exit"]
+        elif method == "st-flash" and shutil.which("st-flash"):
+            cmd = ["st-flash", "--reset", "write", str(binary), origin]
+        elif method == "stm32loader" and shutil.which("stm32loader") and port:
+            cmd = ["stm32loader", "-p", port, "-e", "-w", "-v", "-a", origin, str(binary)]
+        out.append((method, cmd))
+    return out
+
+
+def _mass_storage_drive(label: str) -> Path | None:
+    for root in (Path("/media"), Path("/run/media"), Path("/Volumes")):
+        if root.is_dir():
+            for candidate in root.rglob(label):
+                if candidate.is_dir():
+                    return candidate
+    return None
+
+
+def flash_real_board(board: Board, elf: Path, port: str | None = None) -> str:
+    """Write ``elf`` to a real board with the first available method; returns the method used."""
+    if board.emulated or board.is_host:
+        raise BoardError(f"board {board.name} is not a real board: it runs the image directly")
+    for method, cmd in _flash_commands(board, elf, port):
+        if cmd is not None:
+            log.info("flashing %s with %s: %s", board.name, method, " ".join(cmd))
+            try:
+                subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=FLASH_TIMEOUT_S)
+            except subprocess.CalledProcessError as exc:
+                tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:] or ["no output"]
+                raise BoardError(f"flashing board {board.name} with {method} failed: {tail[0]}") from None
+            except subprocess.TimeoutExpired:
+                raise BoardError(
+                    f"flashing board {board.name} with {method} took over {FLASH_TIMEOUT_S} s"
+                ) from None
+            return method
+        if method == "mass-storage" and board.flash.mass_storage_label:
+            drive = _mass_storage_drive(board.flash.mass_storage_label)
+            if drive is not None:
+                shutil.copy2(elf.with_suffix(".bin"), drive / "firmware.bin")
+                return method
+    raise BoardError(
+        f"no way to flash board {board.name}: none of {', '.join(board.flash.methods)} is installed or attached "
+        "(install pyocd with 'pip install pyocd', or openocd/stlink-tools from your package manager)"
+    )
+
+
+def flash(board: Board | str | None, image: str | Path, port: str | None = None) -> str:
+    """Put ``image`` on ``board``. An emulated board starts QEMU with it and serves it until Ctrl-C."""
+    board = board if isinstance(board, Board) else get_board(board)
+    elf = Path(image)
+    if not elf.is_file():
+        raise BoardError(f"firmware image {elf} does not exist (build one with 'edgesdk export --build')")
+    if board.emulated:
+        import time
+
+        with Emulator.for_board(board, elf) as emu:
+            print(
+                f"board {board.name} (QEMU {board.emulator.machine if board.emulator else ''}) runs {elf} "
+                f"on socket://127.0.0.1:{emu.port}; press Ctrl-C to stop",
+                flush=True,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                while emu.proc is not None and emu.proc.poll() is None:
+                    time.sleep(0.5)
+        return f"emulator for {board.name} stopped"
+    if board.is_host:
+        raise BoardError("board host runs the harness as a process; there is nothing to flash")
+    method = flash_real_board(board, elf, port)
+    return f"flashed {elf} to {board.name} with {method}"
+
+
+@contextlib.contextmanager
+def connect(
+    board: Board, elf: Path, port: str | None = None, *, flash: bool = True
+) -> Iterator[DeviceClient]:
+    """A :class:`DeviceClient` talking to ``elf`` running on ``board``; stops what it started on exit."""
+    if board.emulated:
+        with Emulator.for_board(board, elf) as emu:
+            yield DeviceClient(emu.transport, timeout=5.0)
+        return
+    if board.is_host:
+        transport = ProcessTransport([elf])
+    else:
+        if port is None:
+            raise BoardError(f"board {board.name} is a real board: give its serial port with --port")
+        if flash:
+            flash_real_board(board, elf, port)
+        transport = SerialTransport(port, baudrate=board.uart.baud)
+    with transport:
+        yield DeviceClient(transport, timeout=5.0)
+
+
+def _check_device(client: DeviceClient, graph: Graph, board: Board) -> None:
+    info = client.info()
+    if info.problem:
+        raise TransportError(f"board {board.name} cannot run model {graph.name}: {info.problem}")
+    if graph.sha256 and info.model_sha256 and info.model_sha256 != graph.sha256:
+        raise ValidationError(
+            f"board {board.name} runs model {info.model_name} (sha256:{info.model_sha256[:12]}…), "
+            f"not {graph.name} (sha256:{graph.sha256[:12]}…): flash the right image"
+        )
+
+
+# --- inputs ------------------------------------------------------------------------------------------------------
+def _input_tensor(graph: Graph):
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise EdgeSDKError(
+            f"model {graph.name} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+            "the device harness runs models with one of each"
+        )
+    return graph.tensors[graph.inputs[0]]
+
+
+def make_inputs(graph: Graph, inputs: Any = None, count: int = 20, seed: int = 0) -> np.ndarray:
+    """``count`` int8 inputs: random, or from a file/array (float data is quantized with the input's scale)."""
+    t = _input_tensor(graph)
+    if inputs is None:
+        rng = np.random.default_rng(seed)
+        return rng.integers(-128, 128, size=(count, *t.shape[1:]), dtype=np.int8)
+    from edgesdk.model import load_calibration
+
+    arr = np.asarray(inputs) if not isinstance(inputs, (str, Path)) else None
+    if arr is not None and arr.dtype == np.int8:
+        data = arr.reshape(-1, *t.shape[1:])
+    elif (
+        isinstance(inputs, (str, Path)) and Path(inputs).suffix == ".npy" and np.load(inputs).dtype == np.int8
+    ):
+        data = np.load(inputs).reshape(-1, *t.shape[1:])
+    else:
+        samples = load_calibration(inputs, t.shape)
+        if t.quant is None:
+            raise EdgeSDKError(f"model {graph.name}: input {t.name} is not quantized; give int8 inputs")
+        q = np.round(samples / t.quant.s) + t.quant.zp
+        data = np.clip(q, -128, 127).astype(np.int8)
+    return data[:count] if count else data
+
+
+# --- validate ----------------------------------------------------------------------------------------------------
+@dataclass
+class ValidationSummary:
+    board: str
+    model: str
+    count: int
+    exact: int
+    max_abs_diff: int
+    min_cosine: float
+    mismatches: list[int] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.count > 0 and self.exact == self.count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "board": self.board,
+            "model": self.model,
+            "inputs": self.count,
+            "exact_match": self.exact,
+            "exact_match_pct": 100.0 * self.exact / self.count if self.count else 0.0,
+            "max_abs_diff": self.max_abs_diff,
+            "min_cosine": self.min_cosine,
+            "mismatching_inputs": self.mismatches,
+            "passed": self.passed,
+        }
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return 1.0 if na == nb else 0.0
+    return float(a @ b / (na * nb))
+
+
+def _prepare(
+    graph: Graph, board: Board | str | None, out_dir: Path, mlperf_model: str | None = None
+) -> ExportResult:
+    return export(graph, board, out_dir / "project", build=True, mlperf_model=mlperf_model)
+
+
+def validate(
+    graph: Graph,
+    board: Board | str | None = None,
+    *,
+    inputs: Any = None,
+    count: int = 20,
+    out_dir: str | Path | None = None,
+    port: str | None = None,
+    rounding: str = "double",
+) -> ValidationSummary:
+    """Export, build, flash, run every input on the board and compare with the host reference bit for bit."""
+    from edgesdk.profile.report import append_result, write_json
+    from edgesdk.reference import Reference
+
+    board = board if isinstance(board, Board) else get_board(board)
+    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-validate")
+    data = make_inputs(graph, inputs, count)
+    expected = Reference(graph, rounding=rounding).run_batch(data).reshape(len(data), -1).astype(np.int8)
+    built = _prepare(graph, board, out)
+    assert built.elf is not None
+    results = out / "results.jsonl"
+    results.unlink(missing_ok=True)
+    summary = ValidationSummary(board.name, graph.name, 0, 0, 0, 1.0)
+    with connect(board, built.elf, port) as client:
+        _check_device(client, graph, board)
+        for i in progress(range(len(data)), total=len(data), desc=f"validate on {board.name}"):
+            want = expected[i]
+            got, count_i = client.infer(data[i])
+            diff = int(np.max(np.abs(got.astype(np.int32) - want.astype(np.int32)))) if got.size else 0
+            cos = _cosine(got, want)
+            exact = bool(np.array_equal(got, want))
+            summary.count += 1
+            summary.exact += exact
+            summary.max_abs_diff = max(summary.max_abs_diff, diff)
+            summary.min_cosine = min(summary.min_cosine, cos)
+            if not exact:
+                summary.mismatches.append(i)
+            append_result(
+                results, {"input": i, "exact": exact, "max_abs_diff": diff, "cosine": cos, "count": count_i}
+            )
+    write_json(out / "validate.json", summary.to_dict())
+    return summary
+
+
+# --- profile -----------------------------------------------------------------------------------------------------
+def profile(
+    graph: Graph,
+    board: Board | str | None = None,
+    *,
+    runs: int = 5,
+    out_dir: str | Path | None = None,
+    port: str | None = None,
+    meter: str | None = None,
+    meter_port: str | None = None,
+) -> dict[str, Any]:
+    """Latency per inference and per layer on the board, energy estimates (and a meter's reading), plots, report."""
+    from edgesdk.inspect import summarize
+    from edgesdk.profile.energy import LayerStats, estimate_energy
+    from edgesdk.profile.plots import plot_layer_latency
+    from edgesdk.profile.report import append_result, write_json, write_report
+    from edgesdk.profile.stats import check_layer_sum, summarize_latency, unit_label
+
+    if runs < 1:
+        raise EdgeSDKError("profile needs --runs of at least 1")
+    board = board if isinstance(board, Board) else get_board(board)
+    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-profile")
+    x = make_inputs(graph, None, 1)[0]
+    built = _prepare(graph, board, out)
+    assert built.elf is not None
+    results = out / "results.jsonl"
+    results.unlink(missing_ok=True)
+    counts: list[int] = []
+    per_layer: list[list[int]] = []
+    samples = None
+    with connect(board, built.elf, port) as client:
+        _check_device(client, graph, board)
+        info = client.info()
+        client.load_input(x)
+        meter_ctx = _open_meter(meter, meter_port)
+        with meter_ctx as m:
+            if m is not None:
+                m.start()
+            for i in progress(range(runs), total=runs, desc=f"profile on {board.name}"):
+                (c,) = client.run(1)
+                layers = client.layer_counts() if info.profile else []
+                counts.append(c)
+                per_layer.append(layers)
+                append_result(results, {"run": i, "count": c, "layer_counts": layers})
+            if m is not None:
+                samples = m.stop()
+    unit = info.timer_unit
+    clock = info.clock_hz
+    latency = summarize_latency(counts, clock, unit)
+    summary = summarize(graph)
+    layer_rows = []
+    last = per_layer[-1] if per_layer and per_layer[-1] else []
+    for j, row in enumerate(summary["layers"]):
+        layer = dict(row)
+        if last:
+            layer["count"] = last[j]
+            layer["us"] = info.counts_to_us(last[j])
+        layer_rows.append(layer)
+    data: dict[str, Any] = {
+        "model": {"name": graph.name, "sha256": graph.sha256},
+        "board": board.to_dict(),
+        "unit": unit_label(unit),
+        "latency": latency.to_dict(),
+        "runs": counts,
+        "layers": layer_rows,
+        "memory": built.report.get("memory", {}),
+    }
+    plots: dict[str, Path] = {}
+    if last:
+        data["layer_sum"] = check_layer_sum(layer_rows, latency.median).to_dict()
+        plots["latency"] = plot_layer_latency(
+            layer_rows, out / "layer_latency.png", unit=unit_label(unit), clock_hz=clock
+        )
+    stats = [LayerStats.from_dict(r) for r in layer_rows]
+    energy = estimate_energy(stats, latency.median_us * 1e-6, board)
+    data["energy"] = energy.to_dict()
+    if samples is not None:
+        from edgesdk.profile.meters import energy_j
+
+        data["meter"] = {"kind": meter, "energy_j": energy_j(samples), "samples": len(samples.values)}
+    write_json(out / "profile.json", data)
+    write_report(out, data, {k: v.relative_to(out) for k, v in plots.items()})
+    return data
+
+
+def _open_meter(kind: str | None, port: str | None):
+    if kind is None:
+        return contextlib.nullcontext(None)
+    from edgesdk.profile.meters import open_meter
+
+    if port is None:
+        raise EdgeSDKError(f"meter {kind} needs its serial port (--meter-port)")
+    return open_meter(kind, port)
