@@ -338,7 +338,7 @@ def profile(
     }
     plots: dict[str, Path] = {}
     if last:
-        data["layer_sum"] = check_layer_sum(layer_rows, latency.median).to_dict()
+        data["layer_sum"] = check_layer_sum([(r["name"], r["count"]) for r in layer_rows], counts[-1]).to_dict()
         plots["latency"] = plot_layer_latency(
             layer_rows, out / "layer_latency.png", unit=unit_label(unit), clock_hz=clock
         )
