@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fwbuild import TINY_IN, TINY_OUT, TINY_OUT_SCALE, TINY_OUT_ZP, build_tiny, tiny_reference
 
 from edgesdk.boards import get_board
 from edgesdk.errors import BoardError, TransportError
 from edgesdk.transport import DeviceClient, Emulator, MLPerfClient, WrappingTransport
+from fwbuild import TINY_IN, TINY_OUT, TINY_OUT_SCALE, TINY_OUT_ZP, build_tiny, tiny_reference
 
 pytestmark = [
     pytest.mark.emulator,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fwbuild import TINY_IN, TINY_OUT, TINY_OUT_SCALE, TINY_OUT_ZP, TINY_MODEL, build_tiny, tiny_reference
 
 from edgesdk.errors import TransportError, TransportTimeout
 from edgesdk.resources import firmware_dir
@@ -24,6 +23,7 @@ from edgesdk.transport import (
     WrappingTransport,
 )
 from edgesdk.transport.protocol import CMD_ECHO, encode_frame, read_frame
+from fwbuild import TINY_IN, TINY_MODEL, TINY_OUT, TINY_OUT_SCALE, TINY_OUT_ZP, build_tiny, tiny_reference
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,12 @@ def test_binary_protocol_on_host(link) -> None:
     client.transport.open()
     info = client.info()
     assert (info.model_name, info.board_name, info.mlperf_model) == ("fw_tiny", "host", "ad01")
-    assert (info.input_size, info.output_size, info.num_layers, info.arena_bytes) == (TINY_IN, TINY_OUT, 2, 1500)
+    assert (info.input_size, info.output_size, info.num_layers, info.arena_bytes) == (
+        TINY_IN,
+        TINY_OUT,
+        2,
+        1500,
+    )
     assert (info.input_scale, info.input_zero_point, info.output_scale, info.output_zero_point) == (
         0.5, -3, TINY_OUT_SCALE, TINY_OUT_ZP,
     )  # fmt: skip
