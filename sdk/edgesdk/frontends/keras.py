@@ -18,6 +18,7 @@ new functional model on ``keras.Input(shape, batch_size=1)``, a SavedModel signa
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import sys
@@ -69,11 +70,17 @@ def _captured_output(what: str) -> Iterator[Any]:
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
     progress_stream = os.fdopen(os.dup(saved[2]), "w")
+    py_out = io.StringIO()
     with tempfile.TemporaryFile() as sink:
         try:
             for fd in (1, 2):
                 os.dup2(sink.fileno(), fd)
-            with warnings.catch_warnings():
+            # Python-level prints too (Keras' export banner), for when sys.stdout is not fd 1.
+            with (
+                warnings.catch_warnings(),
+                contextlib.redirect_stdout(py_out),
+                contextlib.redirect_stderr(py_out),
+            ):
                 warnings.simplefilter("ignore")
                 yield progress_stream
         finally:
@@ -84,7 +91,7 @@ def _captured_output(what: str) -> Iterator[Any]:
                 os.close(dup)
             progress_stream.close()
             sink.seek(0)
-            text = sink.read().decode("utf-8", "replace").strip()
+            text = (sink.read().decode("utf-8", "replace") + py_out.getvalue()).strip()
             if text:
                 log.debug("TensorFlow output while quantizing %s:\n%s", what, text)
 
