@@ -296,7 +296,7 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plots = {k: Path(v) for k, v in (plots or {}).items()}
+    plots = {k: Path(v) if Path(v).is_absolute() else out / v for k, v in (plots or {}).items()}
     used: set[str] = set()
     doc = _Doc()
     model = data.get("model") or {}
