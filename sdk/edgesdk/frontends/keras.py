@@ -97,27 +97,31 @@ def _captured_output(what: str) -> Iterator[Any]:
 
 
 def _progress(samples: np.ndarray, what: str, stream: Any = None) -> Iterator[list[np.ndarray]]:
-    """Yield ``[sample[None]]`` (batch 1) per calibration sample, reporting progress on stderr.
+    """Yield ``[sample[None]]`` (batch 1) per calibration sample, reporting progress on ``stream``.
 
-    tqdm (a TensorFlow dependency) draws a bar when stderr is a terminal; otherwise progress goes to the
-    log every ~10 %.
+    The converter runs with stderr captured (see :func:`_captured_output`), so progress is written to
+    ``stream``, a handle on the real stderr: a tqdm bar (a TensorFlow dependency) when it is a terminal,
+    otherwise a line every ~10 % when INFO logging is on (``edgesdk -v``).
     """
     n = len(samples)
-    log.info("calibrating %s with %d samples", what, n)
     bar = None
-    try:
-        from tqdm import tqdm
+    tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+    if tty:
+        try:
+            from tqdm import tqdm
 
-        bar = tqdm(total=n, desc=f"calibrating {what}", unit="sample", disable=None, leave=False, file=stream)
-    except ImportError:  # pragma: no cover - tqdm ships with TF
-        pass
+            bar = tqdm(total=n, desc=f"calibrating {what}", unit="sample", leave=False, file=stream)
+        except ImportError:  # pragma: no cover - tqdm ships with TF
+            bar = None
+    lines = bar is None and stream is not None and log.isEnabledFor(logging.INFO)
     step = max(1, n // 10)
     for i, s in enumerate(samples):
         yield [np.ascontiguousarray(s[None], dtype=np.float32)]
         if bar is not None:
             bar.update(1)
-        if (i + 1) % step == 0 or i + 1 == n:
-            log.debug("calibration %d/%d", i + 1, n)
+        elif lines and ((i + 1) % step == 0 or i + 1 == n):
+            stream.write(f"INFO {log.name}: calibration {i + 1}/{n}\n")
+            stream.flush()
     if bar is not None:
         bar.close()
 
@@ -160,6 +164,7 @@ def _convert(conv: Any, tf: Any, samples: np.ndarray, what: str) -> bytes:
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
+    log.info("quantizing %s to int8 with %d calibration samples", what, len(samples))
     try:
         with _captured_output(what) as stream:
             conv.representative_dataset = lambda: _progress(samples, what, stream)
@@ -245,6 +250,7 @@ def quantize_float_tflite(
     tf = _import_tf()
     from tensorflow.lite.python.optimize import calibrator
 
+    log.info("quantizing %s to int8 with %d calibration samples", what, len(samples))
     try:
         with _captured_output(what) as stream:
             cal = calibrator.Calibrator(data)
