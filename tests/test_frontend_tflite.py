@@ -212,3 +212,19 @@ def test_custom_op_and_subgraphs_rejected(ad_model: Path) -> None:
     model.subgraphs.append(model.subgraphs[0])
     with pytest.raises(UnsupportedOpError, match="2 subgraphs"):
         read_tflite(_repack(model))
+
+
+def test_golden_vectors_map_onto_ir_tensors(
+    ic_model: Path, ad_model: Path, ic_golden: dict, ad_golden: dict
+) -> None:
+    """TFLM's golden tensors are keyed by TFLite index: each must land on an IR activation of its size."""
+    for model, golden in ((ic_model, ic_golden), (ad_model, ad_golden)):
+        g = read_tflite(model)
+        by_index = g.by_index()
+        keys = [k for k in golden if k.startswith("tensor_")]
+        assert keys
+        for key in keys:
+            t = by_index[int(key.removeprefix("tensor_"))]
+            assert not t.is_const and t.size == golden[key].size, key
+        assert golden["input"].size == g.tensors[g.inputs[0]].size
+        assert golden["output"].size == g.tensors[g.outputs[0]].size
