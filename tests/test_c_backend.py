@@ -88,6 +88,9 @@ def reference_outputs(graph: ir.Graph, inputs: np.ndarray, rounding: str = "doub
     """The reference's int8 outputs for each row of packed inputs (graph inputs concatenated, as the C API)."""
     ref = Reference(graph, rounding=rounding)
     in_tensors = [graph.tensor(n) for n in graph.inputs]
+    if len(graph.inputs) == 1 and len(graph.outputs) == 1 and in_tensors[0].shape[:1] == (1,):
+        # Samples are independent in the reference: one batched run is the same as N single runs, and faster.
+        return np.asarray(ref.run_batch(inputs)).reshape(inputs.shape[0], -1).astype(np.int8)
     rows = []
     for row in inputs:
         parts, pos = [], 0
