@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from edgesdk.ir import graph as ir
+from edgesdk.reference import Reference
 from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
@@ -353,3 +354,30 @@ def test_softmax_and_logistic_exhaustive(tmp_path: Path) -> None:
         values = np.arange(-128, 128, dtype=np.int64)
         x = np.stack([np.roll(np.resize(values, n), k) for k in range(0, 256, 7)]).astype(np.int8)
         np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+def test_float_edges_are_cut_at_the_int8_tensors(tmp_path: Path) -> None:
+    """float32 -> QUANTIZE -> FC -> DEQUANTIZE -> float32: the C API takes and returns the int8 tensors."""
+    b = _B("float_edges")
+    b.g.add_tensor(ir.Tensor("xf", (1, 31), "float32"))
+    x = b.act("x", (1, 31), 0.02, 5)
+    y = b.act("y", (1, 33))
+    b.g.add_tensor(ir.Tensor("yf", (1, 33), "float32"))
+    graph = b.done(
+        ["xf"],
+        ["yf"],
+        ir.Quantize(name="quant", inputs=["xf"], outputs=[x]),
+        ir.FullyConnected(name="fc", inputs=[x, b.weights("w", (33, 31), 0), b.bias("b", 33)], outputs=[y]),
+        ir.Dequantize(name="dequant", inputs=[y], outputs=["yf"]),
+    )
+    project, exe = generate_and_build(graph, tmp_path)
+    assert project.num_layers == 1 and project.input_size == 31 and project.output_size == 33
+    h = (project.out_dir / f"{project.model_name}.h").read_text()
+    assert "#define FLOAT_EDGES_INPUT_SCALE 0.02f" in h and "#define FLOAT_EDGES_INPUT_ZERO_POINT (5)" in h
+    xq = random_inputs(31, N_INPUTS, seed=2)
+    ref = Reference(graph)
+    # Feed the float input that quantizes exactly to xq, and read the reference's int8 tensor before DEQUANTIZE.
+    expected = np.stack(
+        [ref.run_all(((row.astype(np.float64) - 5) * 0.02).astype(np.float32))[y].reshape(-1) for row in xq]
+    )
+    np.testing.assert_array_equal(run_host(exe, xq, project.output_size), expected)
