@@ -100,6 +100,7 @@ def flash(board: Board | str | None, image: str | Path, port: str | None = None)
         import time
 
         with Emulator.for_board(board, elf) as emu:
+            emu.transport.close()  # QEMU's serial server takes one client at a time: leave the port to the user
             print(
                 f"board {board.name} (QEMU {board.emulator.machine if board.emulator else ''}) runs {elf} "
                 f"on socket://127.0.0.1:{emu.port}; press Ctrl-C to stop",
@@ -338,7 +339,9 @@ def profile(
     }
     plots: dict[str, Path] = {}
     if last:
-        data["layer_sum"] = check_layer_sum([(r["name"], r["count"]) for r in layer_rows], counts[-1]).to_dict()
+        data["layer_sum"] = check_layer_sum(
+            [(r["name"], r["count"]) for r in layer_rows], counts[-1]
+        ).to_dict()
         plots["latency"] = plot_layer_latency(
             layer_rows, out / "layer_latency.png", unit=unit_label(unit), clock_hz=clock
         )
