@@ -55,3 +55,19 @@ def ad_golden(mlperf_dir: Path):
     import numpy as np
 
     return dict(np.load(mlperf_dir / "golden_tflm" / "ad01_int8.npz"))
+
+
+@pytest.fixture(scope="session")
+def ic_graph(ic_model: Path):
+    """The IC model read into the IR once per session (tests must not mutate it)."""
+    from edgesdk.frontends.tflite import read_tflite
+
+    return read_tflite(ic_model)
+
+
+@pytest.fixture(scope="session")
+def ad_graph(ad_model: Path):
+    """The AD model read into the IR once per session (tests must not mutate it)."""
+    from edgesdk.frontends.tflite import read_tflite
+
+    return read_tflite(ad_model)

@@ -10,7 +10,15 @@ from edgesdk.boards import DEFAULT_BOARD, all_boards, get_board, parse_board
 from edgesdk.cli import main
 from edgesdk.errors import BoardError
 
-REQUIRED = {"nucleo-f446re", "nucleo-l4r5zi", "nucleo-h743zi", "netduinoplus2", "mps2-an386", "mps2-an500", "host"}
+REQUIRED = {
+    "nucleo-f446re",
+    "nucleo-l4r5zi",
+    "nucleo-h743zi",
+    "netduinoplus2",
+    "mps2-an386",
+    "mps2-an500",
+    "host",
+}
 
 
 def test_every_required_board_is_there_and_consistent() -> None:

@@ -126,16 +126,6 @@ def cbuild(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ic_graph(ic_model: Path) -> ir.Graph:
-    return _read(ic_model)
-
-
-@pytest.fixture(scope="session")
-def ad_graph(ad_model: Path) -> ir.Graph:
-    return _read(ad_model)
-
-
-@pytest.fixture(scope="session")
 def ic_build(ic_graph: ir.Graph, cbuild: Path) -> tuple[CProject, Path]:
     return generate_and_build(ic_graph, cbuild / "ic")
 

@@ -18,7 +18,6 @@ from edgesdk.cli import main
 from edgesdk.device import connect, profile, validate
 from edgesdk.errors import TransportError, ValidationError
 from edgesdk.export import export
-from edgesdk.frontends.tflite import read_tflite
 from edgesdk.profile.report import read_results
 from edgesdk.reference import Reference
 from edgesdk.transport import Emulator, MLPerfClient
@@ -30,16 +29,6 @@ pytestmark = [
         reason="QEMU and arm-none-eabi-gcc are needed (scripts/setup.sh installs them)",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def ic_graph(ic_model: Path):
-    return read_tflite(ic_model)
-
-
-@pytest.fixture(scope="module")
-def ad_graph(ad_model: Path):
-    return read_tflite(ad_model)
 
 
 @pytest.mark.parametrize("which", ["ic", "ad"])

@@ -20,16 +20,6 @@ ARM = shutil.which("arm-none-eabi-gcc") is not None
 STM32_BOARDS = sorted(n for n, b in all_boards().items() if b.family.startswith("stm32"))
 
 
-@pytest.fixture(scope="module")
-def ic_graph(ic_model: Path):
-    return read_tflite(ic_model)
-
-
-@pytest.fixture(scope="module")
-def ad_graph(ad_model: Path):
-    return read_tflite(ad_model)
-
-
 def test_arena_within_5_percent_of_lower_bound(ic_graph, ad_graph, tmp_path: Path) -> None:
     for graph in (ic_graph, ad_graph):
         result = export(graph, "host", tmp_path / graph.name)

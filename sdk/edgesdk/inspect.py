@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir.graph import Graph, Node
+from edgesdk.planner import lifetimes
 
 #: Ops whose constant inputs are structure (shapes, axes, paddings), not learned parameters.
 _STRUCTURAL_CONSTS = {"RESHAPE": (1,), "MEAN": (1,), "PAD": (1, 2), "PADV2": (1, 2)}
@@ -59,44 +60,16 @@ def _param_tensors(graph: Graph, node: Node) -> list[str]:
     ]
 
 
-def _buffers(graph: Graph, alias_reshape: bool) -> dict[str, str]:
-    """Map every activation tensor to the buffer that holds it (itself, or a reshape's source)."""
-    owner: dict[str, str] = {t.name: t.name for t in graph.activation_tensors()}
-    if alias_reshape:
-        for node in graph.nodes:
-            if node.op == "RESHAPE" and node.inputs and node.inputs[0] in owner and node.outputs:
-                owner[node.outputs[0]] = owner[node.inputs[0]]
-    return owner
-
-
 def live_intervals(graph: Graph, *, alias_reshape: bool = True) -> dict[str, tuple[int, int, int]]:
     """``{buffer: (first_step, last_step, bytes)}`` for every activation buffer (see the module docstring).
 
-    Steps are node positions; graph inputs start at step 0 and graph outputs end at the last step.
+    Steps are node positions; graph inputs start at step 0 and graph outputs end at the last step. The
+    lifetimes are the planner's, without in-place reuse, so this bound holds for any kernel.
     """
-    owner = _buffers(graph, alias_reshape)
-    last_step = max(len(graph.nodes) - 1, 0)
-    spans: dict[str, list[int]] = {}
-
-    def touch(name: str, step: int) -> None:
-        buf = owner[name]
-        span = spans.setdefault(buf, [step, step, graph.tensors[buf].nbytes])
-        span[0] = min(span[0], step)
-        span[1] = max(span[1], step)
-        span[2] = max(span[2], graph.tensors[name].nbytes)
-
-    for name in graph.inputs:
-        touch(name, 0)
-    for step, node in enumerate(graph.nodes):
-        for name in node.outputs:
-            touch(name, step)
-        for name in node.inputs:
-            if name in owner:
-                touch(name, step)
-    for name in graph.outputs:
-        if name in owner:
-            touch(name, last_step)
-    return {buf: (a, b, n) for buf, (a, b, n) in spans.items()}
+    return {
+        b.name: (b.first, b.last, b.size)
+        for b in lifetimes(graph, alias_reshape=alias_reshape, inplace=False)
+    }
 
 
 def peak_memory(graph: Graph, *, alias_reshape: bool = True) -> tuple[int, list[int]]:

@@ -144,8 +144,12 @@ def _may_write_over(graph: Graph, node, inp: str, out: str) -> bool:
     return isinstance(node, Logistic)
 
 
-def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
-    """Plan the arena for ``graph``'s activation tensors."""
+def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True) -> list[Buffer]:
+    """The activation buffers of ``graph`` with their lifetimes (not yet placed).
+
+    ``alias_reshape`` lets a RESHAPE output share its input's buffer; ``inplace`` lets an elementwise op write
+    over an input it reads for the last time (see the module docstring).
+    """
     n_steps = len(graph.nodes)
     end = max(n_steps - 1, 0)
     tensors = graph.activation_tensors()
@@ -176,13 +180,14 @@ def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
         out = node.outputs[0] if node.outputs else None
         if out is None or len(node.outputs) != 1:
             continue
-        if (
-            isinstance(node, Reshape)
-            and node.inputs
-            and node.inputs[0]
-            and not graph.tensors[node.inputs[0]].is_const
-        ):
-            root[find(out)] = find(node.inputs[0])
+        if isinstance(node, Reshape):
+            if (
+                alias_reshape
+                and node.inputs
+                and node.inputs[0]
+                and not graph.tensors[node.inputs[0]].is_const
+            ):
+                root[find(out)] = find(node.inputs[0])
             continue
         if not inplace:
             continue
@@ -201,7 +206,7 @@ def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
     groups: dict[str, list[str]] = {}
     for t in tensors:
         groups.setdefault(find(t.name), []).append(t.name)
-    buffers = [
+    return [
         Buffer(
             name=r,
             size=max(graph.tensors[m].nbytes for m in members),
@@ -211,6 +216,11 @@ def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
         )
         for r, members in groups.items()
     ]
+
+
+def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
+    """Plan the arena for ``graph``'s activation tensors."""
+    buffers = lifetimes(graph, inplace=inplace)
     arena = place(buffers, align)
     check_no_overlap(buffers, arena)
     offsets = {m: b.offset for b in buffers for m in b.tensors}
