@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 python3 -m ruff check sdk tests benchmarks
+python3 -m ruff format --check -q sdk tests benchmarks
 exec python3 -m pytest -q "$@"
