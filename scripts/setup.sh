@@ -12,6 +12,7 @@ command -v arm-none-eabi-gcc >/dev/null || need+=(gcc-arm-none-eabi libnewlib-ar
 command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
+command -v cmake >/dev/null || need+=(cmake)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -q

@@ -105,3 +105,19 @@ def test_output_folder_that_is_not_an_export_is_left_alone(ic_graph, tmp_path: P
     with pytest.raises(Exception, match="not empty and holds no earlier edgesdk export"):
         export(ic_graph, "host", out)
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+@pytest.mark.skipif(not (ARM and shutil.which("cmake")), reason="arm-none-eabi-gcc and cmake are needed")
+@pytest.mark.parametrize("board_name", ["host", "netduinoplus2"])
+def test_cmake_builds_the_same_project(board_name: str, ad_graph, tmp_path: Path) -> None:
+    result = export(ad_graph, board_name, tmp_path / "p", build=True)
+    cfg = ["cmake", "-S", str(result.out_dir), "-B", str(tmp_path / "cm")]
+    if not result.board.is_host:
+        cfg.append("-DCMAKE_TOOLCHAIN_FILE=arm-none-eabi.cmake")
+    subprocess.run(cfg, check=True, capture_output=True, timeout=120)
+    subprocess.run(["cmake", "--build", str(tmp_path / "cm")], check=True, capture_output=True, timeout=300)
+    elf = tmp_path / "cm" / "firmware.elf"
+    assert elf.is_file()
+    # the same sources and flags: flash and RAM as the Makefile build up to link order and alignment padding
+    cm = measure_size(elf, result.board)
+    assert abs(cm.flash - result.size.flash) <= 64 and abs(cm.ram - result.size.ram) <= 64

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesdk import __version__
-from edgesdk.boards import Board, get_board
+from edgesdk.boards import UART_DRIVERS, Board, get_board
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError
 from edgesdk.ir import Graph
 from edgesdk.planner import Plan, plan
@@ -165,12 +165,13 @@ def _copy_firmware(dst: Path, board: Board) -> list[str]:
     """Copy the harness, the board family's target code and the make fragment; return the .c files it builds."""
     src = firmware_dir()
     parts = ["include", "harness", f"targets/{board.family}"] + ([] if board.is_host else ["targets/cortexm"])
+    # shared Cortex-M code holds UART drivers named after the board file's [uart] driver: take only this board's
+    other_drivers = [f"{d}.c" for d in UART_DRIVERS if d != board.uart.driver]
     for part in parts:
         if not (src / part).is_dir():
             raise EdgeSDKError(f"firmware folder {src / part} is missing from this edgesdk installation")
-        shutil.copytree(
-            src / part, dst / "firmware" / part, ignore=shutil.ignore_patterns("*.o", "__pycache__")
-        )
+        ignore = shutil.ignore_patterns("*.o", "__pycache__", *other_drivers)
+        shutil.copytree(src / part, dst / "firmware" / part, ignore=ignore)
     shutil.copy2(src / "edgesdk.mk", dst / "firmware" / "edgesdk.mk")
     return sorted(str(p.relative_to(dst)) for p in (dst / "firmware").rglob("*.c"))
 
