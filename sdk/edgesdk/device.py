@@ -166,15 +166,15 @@ def make_inputs(graph: Graph, inputs: Any = None, count: int = 20, seed: int = 0
         return rng.integers(-128, 128, size=(count, *t.shape[1:]), dtype=np.int8)
     from edgesdk.model import load_calibration
 
-    arr = np.asarray(inputs) if not isinstance(inputs, (str, Path)) else None
+    arr: np.ndarray | None = None
+    if not isinstance(inputs, (str, Path)):
+        arr = np.asarray(inputs)
+    elif Path(inputs).suffix.lower() == ".npy" and Path(inputs).is_file():
+        arr = np.load(inputs, allow_pickle=False)
     if arr is not None and arr.dtype == np.int8:
         data = arr.reshape(-1, *t.shape[1:])
-    elif (
-        isinstance(inputs, (str, Path)) and Path(inputs).suffix == ".npy" and np.load(inputs).dtype == np.int8
-    ):
-        data = np.load(inputs).reshape(-1, *t.shape[1:])
     else:
-        samples = load_calibration(inputs, t.shape)
+        samples = load_calibration(arr if arr is not None else inputs, t.shape)
         if t.quant is None:
             raise EdgeSDKError(f"model {graph.name}: input {t.name} is not quantized; give int8 inputs")
         q = np.round(samples / t.quant.s) + t.quant.zp
