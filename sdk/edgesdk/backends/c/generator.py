@@ -337,16 +337,14 @@ class _LayerBuilder:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _conv(b: _LayerBuilder, depthwise: bool) -> None:
+def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
+    """The constant int8 weights (input 1), optional int32 bias (input 2) and requantization arrays of a
+    conv/depthwise/FC layer: (weights, bias or None, multiplier, shift, per_channel)."""
     p, node = b.p, b.node
     w = b.t(1)
     if w.dtype != "int8" or w.data is None:
         raise UnsupportedOpError(
             f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend"
-        )
-    if not depthwise and w.shape[3] != p["in_c"]:
-        raise UnsupportedOpError(
-            f"layer {node.name}: op {node.op} with groups is not supported by the C backend"
         )
     b.act_input(0)
     weights = b.const_array("weights", w.data.astype(np.int64), "int8_t")
@@ -359,6 +357,16 @@ def _conv(b: _LayerBuilder, depthwise: bool) -> None:
             )
         bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    return weights, bias, mult, shift, per_channel
+
+
+def _conv(b: _LayerBuilder, depthwise: bool) -> None:
+    p, node = b.p, b.node
+    if not depthwise and b.t(1).shape[3] != p["in_c"]:
+        raise UnsupportedOpError(
+            f"layer {node.name}: op {node.op} with groups is not supported by the C backend"
+        )
+    weights, bias, mult, shift, per_channel = _weights_bias_requant(b)
     b.ints(
         in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"]
     )
@@ -397,23 +405,8 @@ def _lower_dwconv(b: _LayerBuilder) -> None:
 
 
 def _lower_fc(b: _LayerBuilder) -> None:
-    p, node = b.p, b.node
-    w = b.t(1)
-    if w.dtype != "int8" or w.data is None:
-        raise UnsupportedOpError(
-            f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend"
-        )
-    b.act_input(0)
-    weights = b.const_array("weights", w.data.astype(np.int64), "int8_t")
-    bias = None
-    if len(node.inputs) > 2 and node.inputs[2]:
-        bt = b.t(2)
-        if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(
-                f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend"
-            )
-        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
-    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    p = b.p
+    weights, bias, mult, shift, per_channel = _weights_bias_requant(b)
     in_features = int(p["in_features"])
     batches = b.t(0).size // in_features
     b.ints(
