@@ -22,6 +22,7 @@ from edgesdk import __version__
 from edgesdk.boards import UART_DRIVERS, Board, get_board
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError
 from edgesdk.ir import Graph
+from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
 from edgesdk.planner import Plan, plan
 from edgesdk.resources import firmware_dir
 from edgesdk.templating import render
@@ -233,12 +234,14 @@ def export(
     rounding: str = "double",
     mlperf_model: str | None = None,
     profile: bool = True,
+    pass_ctx: PassContext | None = None,
 ) -> ExportResult:
     """Write (and with ``build`` compile) the C project for ``graph`` on ``board``."""
     from edgesdk.backends.c import generate_c
 
     board = board if isinstance(board, Board) else get_board(board)
     out_dir = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{board.name}")
+    graph = run_pipeline(graph, "default", pass_ctx or PassContext(core="" if board.is_host else board.core))
     arena = plan(graph)
     arena.check_no_overlap()
     estimate = estimate_memory(graph, arena, board)
@@ -344,6 +347,7 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
         "arena": result.plan.to_dict(),
         "layers": summary["layers"],
         "totals": summary.get("totals", {}),
+        "kernels": kernel_decisions(result.graph),
     }
     plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:

@@ -87,6 +87,9 @@ class Node:
     inputs: list[str]
     outputs: list[str]
     op: ClassVar[str] = "NODE"  # the TFLite builtin name
+    #: Annotations that passes leave for the backends, e.g. ``attrs["kernel"]`` (the kernel variant chosen)
+    #: and ``attrs["kernel_report"]`` (why: bytes and instructions of the candidates). Never semantics.
+    attrs: dict = field(default_factory=dict, kw_only=True, compare=False, repr=False)
 
     @property
     def kind(self) -> str:

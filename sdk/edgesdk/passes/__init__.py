@@ -1,0 +1,137 @@
+"""Graph passes: one transform per file, run as named pipelines between reading a model and a backend.
+
+A pass looks at one node at a time: ``match(graph, node)`` says whether it applies, ``transform(graph, node)``
+changes the graph (or only annotates the node) and returns whether it did anything. Passes never emit code.
+Kernel-selection passes annotate a node with ``node.attrs["kernel"]`` (the variant a backend should run) and
+``node.attrs["kernel_report"]`` (a dict: the candidates with their bytes and instructions, and why this one);
+the export report lists these decisions per layer.
+
+The user can force or forbid a kernel per layer (``force={"conv1": "winograd"}``, ``forbid={"*": {"sparse"}}``);
+a kernel pass consults :func:`allowed` before it picks.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgesdk.errors import EdgeSDKError
+from edgesdk.ir import graph as ir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassContext:
+    """What every pass of one pipeline run can read: the target and the user's choices."""
+
+    core: str = ""  # the board's core (e.g. "cortex-m4"), "" for the host
+    optimize: str = "speed"  # "speed" or "size"
+    force: dict[str, str] = field(default_factory=dict)  # layer name pattern -> kernel
+    forbid: dict[str, set[str]] = field(default_factory=dict)  # layer name pattern -> kernels not to use
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def forced(self, node: ir.Node) -> str | None:
+        for pattern, kernel in self.force.items():
+            if fnmatch.fnmatchcase(node.name, pattern):
+                return kernel
+        return None
+
+    def allowed(self, node: ir.Node, kernel: str) -> bool:
+        """Whether ``kernel`` may be chosen for ``node``: not forbidden, and not another kernel forced."""
+        forced = self.forced(node)
+        if forced is not None:
+            return forced == kernel
+        for pattern, kernels in self.forbid.items():
+            if fnmatch.fnmatchcase(node.name, pattern) and kernel in kernels:
+                return False
+        return True
+
+
+class Pass:
+    """Base of every pass. Subclasses set ``name`` and implement ``match`` and ``transform``."""
+
+    name = "pass"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:  # pragma: no cover
+        raise NotImplementedError
+
+    def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
+        """Apply to every matching node (over a snapshot of the node list); True if anything changed."""
+        changed = False
+        for node in list(graph.nodes):
+            if node in graph.nodes and self.match(graph, node, ctx):
+                changed |= bool(self.transform(graph, node, ctx))
+        return changed
+
+
+#: Named pipelines: lists of pass *factories* (classes), instantiated per run. Modules that define passes
+#: append to these lists when imported by :func:`_load_builtin_passes`.
+PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
+
+#: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order).
+BUILTIN_PASS_MODULES: list[str] = []
+
+_loaded = False
+
+
+def _load_builtin_passes() -> None:
+    global _loaded
+    if _loaded:
+        return
+    import importlib
+
+    for mod in BUILTIN_PASS_MODULES:
+        importlib.import_module(f"edgesdk.passes.{mod}")
+    _loaded = True
+
+
+def register(pipeline: str = "default"):
+    """Class decorator: append a pass to a named pipeline (created if new)."""
+
+    def deco(cls: type[Pass]) -> type[Pass]:
+        lst = PIPELINES.setdefault(pipeline, [])
+        if cls not in lst:
+            lst.append(cls)
+        return cls
+
+    return deco
+
+
+def run_pipeline(
+    graph: ir.Graph, pipeline: str | Iterable[type[Pass]] = "default", ctx: PassContext | None = None
+) -> ir.Graph:
+    """Run a pipeline on a deep copy of ``graph`` and return the copy (the caller's graph is untouched)."""
+    _load_builtin_passes()
+    ctx = ctx or PassContext()
+    if isinstance(pipeline, str):
+        if pipeline not in PIPELINES:
+            raise EdgeSDKError(f"unknown pass pipeline {pipeline!r}; known: {', '.join(sorted(PIPELINES))}")
+        passes = PIPELINES[pipeline]
+    else:
+        passes = list(pipeline)
+    out = copy.deepcopy(graph)
+    for cls in passes:
+        p = cls()
+        if p.run(out, ctx):
+            log.debug("pass %s changed %s", p.name, out.name)
+    out.validate()
+    return out
+
+
+def kernel_decisions(graph: ir.Graph) -> list[dict[str, Any]]:
+    """Per layer, the kernel a pass chose and its report (for the export report)."""
+    rows = []
+    for node in graph.nodes:
+        if "kernel" in node.attrs:
+            row = {"layer": node.name, "op": node.op, "kernel": node.attrs["kernel"]}
+            row.update(node.attrs.get("kernel_report", {}))
+            rows.append(row)
+    return rows

@@ -118,6 +118,10 @@ class _Layer:
     output: _Arg
     input_list: bool = False  # pass the inputs as one array of pointers (CONCATENATION)
     inputs_name: str = ""
+    #: Kernel sources under firmware/kernels/ this layer needs (default: KERNEL_FILES[op]).
+    kernel_files: list[str] = field(default_factory=list)
+    #: C code generated for this layer alone (a specialized kernel), placed before ``<model>_invoke``.
+    code: str = ""
 
 
 def _jinja_env() -> jinja2.Environment:
@@ -239,7 +243,7 @@ class _Generator:
     def lower_all(self) -> None:
         self._name_offsets()
         for node in self.nodes:
-            lower = _LOWER.get(node.op)
+            lower = VARIANT_LOWER.get((node.op, node.attrs.get("kernel", ""))) or _LOWER.get(node.op)
             if lower is None:
                 raise UnsupportedOpError(f"layer {node.name}: op {node.op} is not supported by the C backend")
             b = _LayerBuilder(self, node)
@@ -266,6 +270,8 @@ class _LayerBuilder:
         self.kernel = ""
         self.params_type = ""
         self.input_list = False
+        self.kernel_files: list[str] = [KERNEL_FILES[node.op]] if node.op in KERNEL_FILES else []
+        self.code = ""
 
     def t(self, k: int) -> ir.Tensor:
         return self.gen.graph.tensor(self.node.inputs[k])
@@ -329,6 +335,8 @@ class _LayerBuilder:
             output=_Arg(kind="act", ref=self.gen.offset_macro(self.node.outputs[0]), const=False),
             input_list=self.input_list,
             inputs_name=self.gen.ident(self.gen.model, self.cname, "inputs") if self.input_list else "",
+            kernel_files=list(self.kernel_files),
+            code=self.code,
         )
 
 
@@ -649,6 +657,11 @@ _LOWER = {
 }
 
 
+#: Lowerings of kernel variants chosen by a pass: ``(op, node.attrs["kernel"]) -> lowering``. A variant must
+#: give the integer result of the op's default kernel exactly. Modules that add variants register here.
+VARIANT_LOWER: dict[tuple[str, str], Any] = {}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Graph edges and arena
 # ---------------------------------------------------------------------------------------------------------------
@@ -807,7 +820,7 @@ def generate_c(
         (out_dir / filename).write_text(text, encoding="utf-8", newline="\n")
         written.append(Path(filename))
 
-    kernel_files = sorted({KERNEL_FILES[n.op] for n in gen.nodes})
+    kernel_files = sorted({f for layer in gen.layers for f in layer.kernel_files})
     for name in (*KERNEL_HEADERS, *kernel_files):
         src = _kernel_source(name, target)
         shutil.copyfile(src, kdir / name)
