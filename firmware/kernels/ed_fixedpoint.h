@@ -28,18 +28,19 @@ static inline int32_t ed_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t ed_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static inline int32_t ed_clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-/* round(a * b / 2^31), saturating the single overflow case (-1 * -1). */
+/*
+ * round(a * b / 2^31), saturating the single overflow case (-1 * -1).
+ * gemmlowp adds a nudge of 2^30 (or 1 - 2^30 when a*b < 0) and divides truncating toward zero; for a negative
+ * sum trunc(y / 2^31) = floor((y + 2^31 - 1) / 2^31), so both cases equal floor((a*b + 2^30) / 2^31): one
+ * multiply-accumulate and an arithmetic shift (SMLAL + two instructions on a Cortex-M), bit-exact.
+ */
 static inline int32_t ed_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab;
-    int64_t nudge;
     if (a == b && a == ED_INT32_MIN_) {
         return ED_INT32_MAX_;
     }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    /* C99 division truncates toward zero, as the reference does. */
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    /* >> of a negative value is arithmetic on every compiler edgesdk supports. */
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero; 0 <= exponent <= 31. */

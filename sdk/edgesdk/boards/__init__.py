@@ -29,6 +29,17 @@ UART_DRIVERS = ("stm32_usart_v1", "stm32_usart_v2", "cmsdk_uart", "stdio")
 FLASH_METHODS = ("qemu", "process", "pyocd", "openocd", "st-flash", "stm32loader", "mass-storage")
 
 
+#: Cores with the Armv7E-M / Armv8-M DSP extension (SXTB16, SMLAD, ...) run the kernels of
+#: ``firmware/kernels/cortex-m-dsp/``; any other core (M0+, M3, the host) runs the portable kernels.
+CORE_KERNEL_TARGETS: dict[str, str] = {
+    "cortex-m4": "cortex-m-dsp",
+    "cortex-m7": "cortex-m-dsp",
+    "cortex-m33": "cortex-m-dsp",
+    "cortex-m35p": "cortex-m-dsp",
+    "cortex-m55": "cortex-m-dsp",
+}
+
+
 @dataclass(frozen=True)
 class Memory:
     flash_origin: int
@@ -89,6 +100,12 @@ class Board:
     @property
     def is_host(self) -> bool:
         return self.family == "host"
+
+    @property
+    def kernel_target(self) -> str | None:
+        """The folder under ``firmware/kernels/`` whose kernels override the portable ones on this board's core
+        (None: the portable C99 kernels). Chosen by the core's instruction set, never by the board's name."""
+        return CORE_KERNEL_TARGETS.get(self.core)
 
     @property
     def timer_unit(self) -> str:

@@ -1,0 +1,90 @@
+/*
+ * ed_simd.h - the few Armv7E-M DSP (SIMD within a register) operations the Cortex-M DSP kernels use.
+ *
+ * On a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7, M33 with DSP) they are the ACLE
+ * intrinsics of arm_acle.h, one instruction each. Elsewhere (the host, where the kernel tables run under
+ * ASan/UBSan) they are plain C99 with the same bit-level results, so the very same kernel source is tested on
+ * the host and, with the real instructions, on the emulated Cortex-M4.
+ *
+ *   ed_sxtb16(x)        bytes 0 and 2 of x sign-extended into two halfwords        (SXTB16)
+ *   ed_sxtb16_ror8(x)   bytes 1 and 3 of x sign-extended into two halfwords        (SXTB16 x, ROR #8)
+ *   ed_sxtab16(a, x)    halfwords of a plus bytes 0 and 2 of x, sign-extended       (SXTAB16)
+ *   ed_sxtab16_ror8(a, x) the same with bytes 1 and 3                               (SXTAB16 x, ROR #8)
+ *   ed_smlad(x, y, acc) acc + x.lo * y.lo + x.hi * y.hi (halfwords, wrapping)        (SMLAD)
+ *   ed_read32(p)        four bytes from any address as one word (unaligned LDR)
+ */
+#ifndef ED_SIMD_H
+#define ED_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* -ffreestanding builds do not treat memcpy as a builtin: name the builtin so it stays one (unaligned) LDR. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ED_MEMCPY_ __builtin_memcpy
+#else
+#define ED_MEMCPY_ memcpy
+#endif
+
+static inline uint32_t ed_read32(const int8_t *p)
+{
+    uint32_t v;
+    ED_MEMCPY_(&v, p, sizeof v);
+    return v;
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+
+static inline uint32_t ed_sxtb16(uint32_t x) { return (uint32_t)__sxtb16((int32_t)x); }
+static inline uint32_t ed_sxtab16(uint32_t a, uint32_t x) { return (uint32_t)__sxtab16((int32_t)a, (int32_t)x); }
+/* ACLE has no rotated form and GCC does not fold a rotate into SXTB16: one instruction by inline assembly. */
+static inline uint32_t ed_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t ed_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+static inline int32_t ed_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    return __smlad((int16x2_t)x, (int16x2_t)y, acc);
+}
+
+#else /* portable C with the same results */
+
+static inline uint32_t ed_pack16_(int32_t lo, int32_t hi)
+{
+    return ((uint32_t)lo & 0xFFFFu) | (((uint32_t)hi & 0xFFFFu) << 16);
+}
+static inline int32_t ed_byte_(uint32_t x, int k) { return (int32_t)(int8_t)(uint8_t)(x >> (8 * k)); }
+static inline int32_t ed_half_(uint32_t x, int k) { return (int32_t)(int16_t)(uint16_t)(x >> (16 * k)); }
+
+static inline uint32_t ed_sxtb16(uint32_t x) { return ed_pack16_(ed_byte_(x, 0), ed_byte_(x, 2)); }
+static inline uint32_t ed_sxtb16_ror8(uint32_t x) { return ed_pack16_(ed_byte_(x, 1), ed_byte_(x, 3)); }
+static inline uint32_t ed_sxtab16(uint32_t a, uint32_t x)
+{
+    return ed_pack16_(ed_half_(a, 0) + ed_byte_(x, 0), ed_half_(a, 1) + ed_byte_(x, 2));
+}
+static inline uint32_t ed_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    return ed_pack16_(ed_half_(a, 0) + ed_byte_(x, 1), ed_half_(a, 1) + ed_byte_(x, 3));
+}
+static inline int32_t ed_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    const uint32_t lo = (uint32_t)(ed_half_(x, 0) * ed_half_(y, 0));
+    const uint32_t hi = (uint32_t)(ed_half_(x, 1) * ed_half_(y, 1));
+    return (int32_t)((uint32_t)acc + lo + hi);
+}
+
+#endif
+
+/* Two copies of a 16-bit value, one per halfword (an offset for ed_sxtab16). */
+static inline uint32_t ed_dup16(int32_t v) { return ((uint32_t)v & 0xFFFFu) * 0x00010001u; }
+
+#endif /* ED_SIMD_H */
