@@ -28,6 +28,7 @@ import numpy as np
 
 import edgesdk
 from edgesdk.backends.c import cformat as cf
+from edgesdk.backends.c.dsp import weight_layout
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.resources import firmware_dir, templates_dir
@@ -189,6 +190,7 @@ class _Generator:
         self.offset_macros: dict[str, str] = {}
         self.layer_names: set[str] = set()  # C names of layers, unique among layers
         self.layers: list[_Layer] = []
+        self.target: str | None = None  # kernel folder overriding the portable kernels (weight layouts)
 
     # -- names -------------------------------------------------------------------------------------------
     def ident(self, *parts: str) -> str:
@@ -355,7 +357,9 @@ def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
             f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend"
         )
     b.act_input(0)
-    weights = b.const_array("weights", w.data.astype(np.int64), "int8_t")
+    layout = weight_layout(b.gen.target, node.op)
+    wdata = w.data.astype(np.int64)
+    weights = b.const_array("weights", layout(wdata) if layout else wdata, "int8_t")
     bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
         bt = b.t(2)
@@ -768,6 +772,7 @@ def generate_c(
         raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
     out_dir = Path(out_dir)
     gen = _Generator(graph, plan, rounding)
+    gen.target = target
     gen.lower_all()
     offsets, arena_bytes, lower_bound = _plan_offsets(graph, gen.inputs, gen.outputs, gen.nodes, plan)
 
