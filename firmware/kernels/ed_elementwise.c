@@ -7,6 +7,30 @@
  */
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
+#include "ed_simd.h"
+
+/*
+ * Same-shape ADD with every rescaling a right shift (shifts < 0, TFLite's usual case): the inputs, shifted
+ * left by 20, stay below 2^28 and their sum below 2^29, so every doubling high multiply is ed_srdhm_small
+ * (one SMMULR on a DSP core) and every rounding shift ed_rdbpot_pos - bit-exact with ed_add_one.
+ */
+static void ed_add_fast(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    const int32_t ls = p->left_shift;
+    const int32_t off1 = ed_shl_wrap(p->input1_offset, ls), off2 = ed_shl_wrap(p->input2_offset, ls);
+    const int32_t m1 = p->input1_multiplier, e1 = -p->input1_shift;
+    const int32_t m2 = p->input2_multiplier, e2 = -p->input2_shift;
+    const int32_t mo = p->output_multiplier, eo = -p->output_shift;
+    const int32_t zo = p->output_offset, lo = p->act_min, hi = p->act_max;
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        const int32_t x1 = ed_shl_wrap(input1[i], ls) + off1;
+        const int32_t x2 = ed_shl_wrap(input2[i], ls) + off2;
+        const int32_t s = ed_rdbpot_pos(ed_srdhm_small(x1, m1), e1) + ed_rdbpot_pos(ed_srdhm_small(x2, m2), e2);
+        const int32_t out = ed_rdbpot_pos(ed_srdhm_small(s, mo), eo) + zo;
+        output[i] = (int8_t)ed_clamp_i32(out, lo, hi);
+    }
+}
 
 static int8_t ed_add_one(const ed_binary_params_t *p, int32_t a, int32_t b)
 {
@@ -27,7 +51,9 @@ static int8_t ed_mul_one(const ed_binary_params_t *p, int32_t a, int32_t b)
 
 void ed_add_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
-    if (!p->broadcast) {
+    if (!p->broadcast && p->left_shift <= 20 && p->input1_shift < 0 && p->input2_shift < 0 && p->output_shift < 0) {
+        ed_add_fast(p, input1, input2, output);
+    } else if (!p->broadcast) {
         int32_t i;
         for (i = 0; i < p->size; ++i) {
             output[i] = ed_add_one(p, input1[i], input2[i]);

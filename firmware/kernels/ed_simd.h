@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ed_fixedpoint.h"
+
 /* -ffreestanding builds do not treat memcpy as a builtin: name the builtin so it stays one (unaligned) LDR. */
 #if defined(__GNUC__) || defined(__clang__)
 #define ED_MEMCPY_ __builtin_memcpy
@@ -56,6 +58,14 @@ static inline int32_t ed_smlad(uint32_t x, uint32_t y, int32_t acc)
     return __smlad((int16x2_t)x, (int16x2_t)y, acc);
 }
 
+/* floor((a * b + 2^31) / 2^32): SMMULR. */
+static inline int32_t ed_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 #else /* portable C with the same results */
 
 static inline uint32_t ed_pack16_(int32_t lo, int32_t hi)
@@ -82,7 +92,35 @@ static inline int32_t ed_smlad(uint32_t x, uint32_t y, int32_t acc)
     return (int32_t)((uint32_t)acc + lo + hi);
 }
 
+static inline int32_t ed_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+}
+
 #endif
+
+/*
+ * Requantization in a handful of instructions, bit-exact with TFLite Micro's double rounding where it applies.
+ *
+ * gemmlowp's SaturatingRoundingDoublingHighMul(a, b) = floor((a*b + 2^30) / 2^31) (see ed_srdhm); when
+ * |a| < 2^30, 2a does not overflow and that equals floor((2a*b + 2^31) / 2^32) = SMMULR(2a, b): one instruction.
+ * RoundingDivideByPOT(x, e) for e >= 1 is (x + 2^(e-1) - [x < 0]) >> e, exact in 32 bits when |x| < 2^30.
+ */
+static inline int32_t ed_srdhm_small(int32_t a, int32_t b) { return ed_smmulr((int32_t)((uint32_t)a << 1), b); }
+
+static inline int32_t ed_rdbpot_pos(int32_t x, int32_t e)
+{
+    return (x + ((int32_t)1 << (e - 1)) + (x >> 31)) >> e;
+}
+
+/* ed_mbqm(x, multiplier, shift) for any x; the fast form when shift < 0 and |x| < 2^30 (the common case). */
+static inline int32_t ed_mbqm_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (shift < 0 && (uint32_t)x + 0x40000000u < 0x80000000u) {
+        return ed_rdbpot_pos(ed_srdhm_small(x, multiplier), -shift);
+    }
+    return ed_mbqm(x, multiplier, shift);
+}
 
 /* Two copies of a 16-bit value, one per halfword (an offset for ed_sxtab16). */
 static inline uint32_t ed_dup16(int32_t v) { return ((uint32_t)v & 0xFFFFu) * 0x00010001u; }

@@ -93,7 +93,7 @@ static inline void ed_conv_dot_1x2(const int8_t *x, const int8_t *w0, const int8
 static inline int8_t ed_conv_requant(const ed_conv_params_t *p, int32_t acc, int32_t oc)
 {
     const int32_t q = p->per_channel ? oc : 0;
-    acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
+    acc = ed_mbqm_fast(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
     return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
 }
 

@@ -23,7 +23,7 @@ static inline int8_t ed_fc_requant(const ed_fc_params_t *p, int32_t acc, int32_t
     if (p->rounding == ED_ROUNDING_SINGLE) {
         acc = ed_mbqm_single(acc, p->multiplier[q], p->shift[q]);
     } else {
-        acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]);
+        acc = ed_mbqm_fast(acc, p->multiplier[q], p->shift[q]);
     }
     acc += p->output_offset;
     return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
