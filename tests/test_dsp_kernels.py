@@ -8,6 +8,7 @@ the table, batched as chains of layers into two firmware builds.
 
 from __future__ import annotations
 
+import shutil
 import zlib
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 
 from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
-from test_c_kernels import CASES, conv, dwconv, fc
+from edgesdk.ir import graph as ir
+from test_c_kernels import CASES, _B, conv, dwconv, fc
 
 TARGET = "cortex-m-dsp"
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "firmware" / "kernels" / TARGET
@@ -53,4 +55,80 @@ def test_dsp_kernel_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:
     graph = TABLE[case](case)
     project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
     x = random_inputs(project.input_size, 12, seed=zlib.crc32(case.encode()))
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The real DSP instructions on the emulated Cortex-M4: a sample of the table as two chains of layers
+# ---------------------------------------------------------------------------------------------------------------
+
+EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
+
+
+def _conv_node(b: _B, name: str, x: str, shape, cout, k, s, d, padding, act="NONE"):
+    _, h, w, cin = shape
+    eff = (k - 1) * d + 1
+    oh = (h + s - 1) // s if padding == "SAME" else (h - eff + s) // s
+    ow = (w + s - 1) // s if padding == "SAME" else (w - eff + s) // s
+    y = b.act(f"{name}_out", (1, oh, ow, cout), float(b.rng.uniform(0.2, 0.6)))
+    node = ir.Conv2D(
+        name=name,
+        inputs=[x, b.weights(f"{name}_w", (cout, k, k, cin), 0), b.bias(f"{name}_b", cout)],
+        outputs=[y],
+        stride=(s, s),
+        dilation=(d, d),
+        padding=padding,
+        activation=act,
+    )
+    return node, y, (1, oh, ow, cout)
+
+
+def conv_chain(name: str) -> ir.Graph:
+    """Convolutions over 3, 17, 16, 33, 4 and 64 channels: odd sizes, stride 2, dilation, SAME/VALID, 1x1."""
+    b = _B(name)
+    shape = (1, 11, 9, 3)
+    x = b.act("x", shape)
+    nodes, cur = [], x
+    for k, (cout, ksz, s, d, pad) in enumerate(
+        [(17, 3, 1, 1, "SAME"), (16, 3, 2, 1, "SAME"), (33, 1, 1, 1, "VALID"), (4, 3, 1, 2, "SAME"),
+         (64, 3, 1, 1, "VALID"), (15, 1, 1, 1, "SAME")]  # fmt: skip
+    ):
+        node, cur, shape = _conv_node(b, f"conv{k}", cur, shape, cout, ksz, s, d, pad, "RELU" if k % 2 else "NONE")
+        nodes.append(node)
+    return b.done([x], [cur], *nodes)
+
+
+def fc_add_chain(name: str) -> ir.Graph:
+    """Fully connected 33 -> 64 -> 31 -> 17 (per-tensor and per-channel), then a same-shape ADD of two FCs."""
+    b = _B(name)
+    x = b.act("x", (1, 33))
+    nodes, cur, n = [], x, 33
+    for k, (m, per_channel) in enumerate([(64, False), (31, True), (17, False)]):
+        y = b.act(f"fc{k}_out", (1, m), float(b.rng.uniform(0.2, 0.6)))
+        w = b.weights(f"fc{k}_w", (m, n), 0, per_channel)
+        nodes.append(ir.FullyConnected(name=f"fc{k}", inputs=[cur, w, b.bias(f"fc{k}_b", m)], outputs=[y]))
+        cur, n = y, m
+    z = b.act("z", (1, 17), float(b.rng.uniform(0.2, 0.6)))
+    w = b.weights("fcz_w", (17, 17), 0)
+    nodes.append(ir.FullyConnected(name="fcz", inputs=[cur, w, b.bias("fcz_b", 17)], outputs=[z]))
+    out = b.act("sum", (1, 17), 0.5)
+    nodes.append(ir.Add(name="add", inputs=[cur, z], outputs=[out]))
+    return b.done([x], [out], *nodes)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+@pytest.mark.parametrize("chain", [conv_chain, fc_add_chain], ids=["conv_chain", "fc_add_chain"])
+def test_dsp_kernels_on_emulated_cortex_m4(chain, tmp_path: Path) -> None:
+    from edgesdk.boards import get_board
+    from edgesdk.device import validate
+
+    board = get_board("mps2-an386")
+    assert board.kernel_target == TARGET
+    graph = chain(chain.__name__)
+    summary = validate(graph, board, count=8, out_dir=tmp_path / "v")
+    assert summary.count == 8 and summary.exact == 8, summary.to_dict()
+    # the chain also runs bit-exactly on the host with the portable SIMD definitions
+    project, exe = generate_and_build(graph, tmp_path / "host", target=TARGET)
+    x = random_inputs(project.input_size, 8, seed=3)
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
