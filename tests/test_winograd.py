@@ -81,3 +81,40 @@ def test_transform_identities():
                               "dilation_h": 1, "dilation_w": 1})  # fmt: skip
     m = wg.multiplies(wg.F2x2_3x3, 32, 32, 16, 16)
     assert m["direct"] / m["winograd"] == 2.25
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The generated C Winograd kernel (templates/c/winograd_conv.c.j2) on the host under ASan/UBSan
+# ---------------------------------------------------------------------------------------------------------------
+
+C_CASES = {
+    "wino_7x5_c3_c16_same": (7, 5, 3, 16, "SAME", "NONE"),
+    "wino_9x9_c16_c17_valid_relu": (9, 9, 16, 17, "VALID", "RELU"),
+    "wino_6x11_c17_c15_same": (6, 11, 17, 15, "SAME", "NONE"),
+    "wino_8x8_c32_c33_same_relu6": (8, 8, 32, 33, "SAME", "RELU6"),
+    "wino_1x1_c1_c1_same": (1, 1, 1, 1, "SAME", "NONE"),
+    "wino_5x4_c64_c4_valid": (5, 4, 64, 4, "VALID", "NONE"),
+}
+
+
+def winograd_graph(case: str):
+    from test_c_kernels import conv
+
+    h, w, cin, cout, padding, act = C_CASES[case]
+    g = conv(h, w, cin, cout, 3, 1, padding, act=act)(case)
+    g.nodes[0].attrs["kernel"] = "winograd"
+    return g
+
+
+@pytest.mark.parametrize("case", list(C_CASES))
+def test_generated_winograd_c_bit_exact(case: str, tmp_path) -> None:
+    from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+
+    if GCC is None:
+        pytest.skip("needs host gcc")
+    graph = winograd_graph(case)
+    project, exe = generate_and_build(graph, tmp_path, sanitize=True)
+    src = (project.out_dir / f"{project.model_name}.c").read_text()
+    assert "_winograd(&" in src and "winograd_weights" in src
+    x = random_inputs(project.input_size, 12, seed=len(case))
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
