@@ -36,7 +36,11 @@ REFERENCE = {
 def kernel_code_bytes(elf: Path) -> int:
     """Bytes of code of the kernel functions (``ed_*``) linked into ``elf``."""
     out = subprocess.run(
-        ["arm-none-eabi-nm", "--size-sort", "-S", str(elf)], check=True, timeout=60, capture_output=True, text=True
+        ["arm-none-eabi-nm", "--size-sort", "-S", str(elf)],
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
     ).stdout
     total = 0
     for line in out.splitlines():

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 from edgesdk.ir import graph as ir
-from test_c_kernels import CASES, _B, conv, dwconv, fc
+from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from test_c_kernels import _B, CASES, conv, dwconv, fc
 
 TARGET = "cortex-m-dsp"
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "firmware" / "kernels" / TARGET
@@ -90,10 +90,18 @@ def conv_chain(name: str) -> ir.Graph:
     x = b.act("x", shape)
     nodes, cur = [], x
     for k, (cout, ksz, s, d, pad) in enumerate(
-        [(17, 3, 1, 1, "SAME"), (16, 3, 2, 1, "SAME"), (33, 1, 1, 1, "VALID"), (4, 3, 1, 2, "SAME"),
-         (64, 3, 1, 1, "VALID"), (15, 1, 1, 1, "SAME")]  # fmt: skip
+        [
+            (17, 3, 1, 1, "SAME"),
+            (16, 3, 2, 1, "SAME"),
+            (33, 1, 1, 1, "VALID"),
+            (4, 3, 1, 2, "SAME"),
+            (64, 3, 1, 1, "VALID"),
+            (15, 1, 1, 1, "SAME"),
+        ]  # fmt: skip
     ):
-        node, cur, shape = _conv_node(b, f"conv{k}", cur, shape, cout, ksz, s, d, pad, "RELU" if k % 2 else "NONE")
+        node, cur, shape = _conv_node(
+            b, f"conv{k}", cur, shape, cout, ksz, s, d, pad, "RELU" if k % 2 else "NONE"
+        )
         nodes.append(node)
     return b.done([x], [cur], *nodes)
 

@@ -251,9 +251,7 @@ def export(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        project = generate_c(
-            graph, tmp / "model", plan=arena, rounding=rounding, target=board.kernel_target
-        )
+        project = generate_c(graph, tmp / "model", plan=arena, rounding=rounding, target=board.kernel_target)
         model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
         model_includes = sorted({str(p.parent.relative_to(tmp)) for p in (tmp / "model").rglob("*.h")})
         firmware_srcs = _copy_firmware(tmp, board)
