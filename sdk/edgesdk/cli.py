@@ -84,6 +84,12 @@ def _setup_export(sub: argparse._SubParsersAction) -> None:
         default="double",
         help="requantization rounding: TFLite Micro's double rounding (default) or single rounding",
     )
+    p.add_argument(
+        "--optimize",
+        choices=("speed", "size"),
+        default="speed",
+        help="favour fewer instructions (default) or less flash where kernels disagree (e.g. Winograd)",
+    )
     p.set_defaults(handler=_cmd_export)
 
 
@@ -97,6 +103,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         args.output,
         build=args.build,
         rounding=args.rounding,
+        optimize=args.optimize,
     )
     use = result.size or result.estimate
     how = "measured" if use.measured else "estimated"

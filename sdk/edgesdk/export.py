@@ -235,13 +235,21 @@ def export(
     mlperf_model: str | None = None,
     profile: bool = True,
     pass_ctx: PassContext | None = None,
+    optimize: str = "speed",
 ) -> ExportResult:
-    """Write (and with ``build`` compile) the C project for ``graph`` on ``board``."""
+    """Write (and with ``build`` compile) the C project for ``graph`` on ``board``.
+
+    ``optimize`` ("speed", the default, or "size") is what kernel-selection passes favour where the two disagree
+    (e.g. Winograd's transformed int16 weights take 3.6x the flash of the int8 ones); the report states the
+    trade per layer under ``optimization``."""
     from edgesdk.backends.c import generate_c
 
     board = board if isinstance(board, Board) else get_board(board)
     out_dir = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{board.name}")
-    graph = run_pipeline(graph, "default", pass_ctx or PassContext(core="" if board.is_host else board.core))
+    if optimize not in ("speed", "size"):
+        raise EdgeSDKError(f"--optimize must be 'speed' or 'size', not {optimize!r}")
+    ctx = pass_ctx or PassContext(core="" if board.is_host else board.core, optimize=optimize)
+    graph = run_pipeline(graph, "default", ctx)
     arena = plan(graph)
     arena.check_no_overlap()
     estimate = estimate_memory(graph, arena, board)
@@ -320,6 +328,23 @@ def _arena_by_layer(graph: Graph, arena: Plan) -> dict[str, Any]:
     return data
 
 
+def _optimization_trade(graph: Graph) -> list[dict[str, Any]]:
+    """Per layer a kernel pass considered: the candidates' bytes and instructions, the choice and why."""
+    rows = []
+    for node in graph.nodes:
+        rep = node.attrs.get("kernel_report")
+        if rep and "candidates" in rep:
+            rows.append(
+                {
+                    "layer": node.name,
+                    "kernel": node.attrs.get("kernel", "default"),
+                    "candidates": rep["candidates"],
+                    "why": rep.get("why", ""),
+                }
+            )
+    return rows
+
+
 def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
     """Write ``report.json`` and a readable ``report.md`` (per-layer table, memory, arena map) into ``project``."""
     from edgesdk.inspect import summarize
@@ -348,6 +373,7 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
         "layers": summary["layers"],
         "totals": summary.get("totals", {}),
         "kernels": kernel_decisions(result.graph),
+        "optimization": _optimization_trade(result.graph),
     }
     plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:
