@@ -83,10 +83,30 @@ def _conv_node(b: _B, name: str, x: str, shape, cout, k, s, d, padding, act="NON
     return node, y, (1, oh, ow, cout)
 
 
+def _dw_node(b: _B, name: str, x: str, shape, m, s, d, padding):
+    _, h, w, c = shape
+    eff = 2 * d + 1
+    oh = (h + s - 1) // s if padding == "SAME" else (h - eff + s) // s
+    ow = (w + s - 1) // s if padding == "SAME" else (w - eff + s) // s
+    y = b.act(f"{name}_out", (1, oh, ow, c * m), float(b.rng.uniform(0.05, 0.2)))
+    node = ir.DepthwiseConv2D(
+        name=name,
+        inputs=[x, b.weights(f"{name}_w", (1, 3, 3, c * m), 3), b.bias(f"{name}_b", c * m)],
+        outputs=[y],
+        stride=(s, s),
+        dilation=(d, d),
+        padding=padding,
+        depth_multiplier=m,
+        activation="NONE",
+    )
+    return node, y, (1, oh, ow, c * m)
+
+
 def conv_chain(name: str) -> ir.Graph:
-    """Convolutions over 3, 17, 16, 33, 4 and 64 channels: odd sizes, stride 2, dilation, SAME/VALID, 1x1."""
+    """Convolutions over 3, 17, 16, 33, 4 and 64 channels: odd sizes, stride 2, dilation, SAME/VALID, 1x1;
+    depthwise with 17 channels (dilation 2), 16 (stride 2) and a depth multiplier of 2."""
     b = _B(name)
-    shape = (1, 11, 9, 3)
+    shape = (1, 15, 13, 3)
     x = b.act("x", shape)
     nodes, cur = [], x
     for k, (cout, ksz, s, d, pad) in enumerate(
@@ -103,6 +123,19 @@ def conv_chain(name: str) -> ir.Graph:
             b, f"conv{k}", cur, shape, cout, ksz, s, d, pad, "RELU" if k % 2 else "NONE"
         )
         nodes.append(node)
+        if k == 0:
+            for j, (m, st, d, pad) in enumerate([(1, 1, 2, "SAME"), (1, 2, 1, "VALID")]):
+                node, cur, shape = _dw_node(b, f"dw{k}_{j}", cur, shape, m, st, d, pad)
+                nodes.append(node)
+                if j == 0:  # back to 16 channels for the next depthwise
+                    node, cur, shape = _conv_node(b, "conv0b", cur, shape, 16, 1, 1, 1, "SAME")
+                    nodes.append(node)
+        if k == 2:
+            node, cur, shape = _dw_node(b, "dw2", cur, shape, 2, 1, 1, "SAME")
+            nodes.append(node)
+    for node in nodes[:3]:  # keep the direct DSP kernel on these 3x3 stride-1 layers (the pass picks the rest)
+        if node.op == "CONV_2D":
+            node.attrs["kernel"] = "direct"
     return b.done([x], [cur], *nodes)
 
 

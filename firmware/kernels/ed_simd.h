@@ -11,6 +11,7 @@
  *   ed_sxtab16(a, x)    halfwords of a plus bytes 0 and 2 of x, sign-extended       (SXTAB16)
  *   ed_sxtab16_ror8(a, x) the same with bytes 1 and 3                               (SXTAB16 x, ROR #8)
  *   ed_smlad(x, y, acc) acc + x.lo * y.lo + x.hi * y.hi (halfwords, wrapping)        (SMLAD)
+ *   ed_smlabb(x, y, acc) acc + x.lo * y.lo;  ed_smlatt(x, y, acc) acc + x.hi * y.hi     (SMLABB, SMLATT)
  *   ed_read32(p)        four bytes from any address as one word (unaligned LDR)
  */
 #ifndef ED_SIMD_H
@@ -58,6 +59,9 @@ static inline int32_t ed_smlad(uint32_t x, uint32_t y, int32_t acc)
     return __smlad((int16x2_t)x, (int16x2_t)y, acc);
 }
 
+static inline int32_t ed_smlabb(uint32_t x, uint32_t y, int32_t acc) { return __smlabb((int32_t)x, (int32_t)y, acc); }
+static inline int32_t ed_smlatt(uint32_t x, uint32_t y, int32_t acc) { return __smlatt((int32_t)x, (int32_t)y, acc); }
+
 /* floor((a * b + 2^31) / 2^32): SMMULR. */
 static inline int32_t ed_smmulr(int32_t a, int32_t b)
 {
@@ -90,6 +94,15 @@ static inline int32_t ed_smlad(uint32_t x, uint32_t y, int32_t acc)
     const uint32_t lo = (uint32_t)(ed_half_(x, 0) * ed_half_(y, 0));
     const uint32_t hi = (uint32_t)(ed_half_(x, 1) * ed_half_(y, 1));
     return (int32_t)((uint32_t)acc + lo + hi);
+}
+
+static inline int32_t ed_smlabb(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(ed_half_(x, 0) * ed_half_(y, 0)));
+}
+static inline int32_t ed_smlatt(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(ed_half_(x, 1) * ed_half_(y, 1)));
 }
 
 static inline int32_t ed_smmulr(int32_t a, int32_t b)
