@@ -55,9 +55,11 @@ def _setup_boards(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
-    from edgesdk.boards import DEFAULT_BOARD, all_boards
+    from edgesdk.boards import DEFAULT_BOARD, all_boards, broken_boards
 
     boards = [b.to_dict() for b in all_boards().values()]
+    for exc in broken_boards().values():
+        print(f"edgesdk boards: warning: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps(boards, indent=2))
         return 0
@@ -234,16 +236,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _note_alias(args: argparse.Namespace) -> None:
+    """Say once, in the normal output, which board an alias (``--board stm32``) means."""
+    from edgesdk.boards import resolve_alias
+
+    board = resolve_alias(getattr(args, "board", None))
+    if board is not None:
+        print(f"board {args.board!r} is {board.name} ({board.description})")
+
+
+def _os_error_sentence(exc: OSError) -> str:
+    """``[Errno 30] Read-only file system: 'x'`` -> ``cannot write x: read-only file system``."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    return f"{where}: {what[0].lower() + what[1:]}" if where else what
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
+        _note_alias(args)
         return int(args.handler(args) or 0)
     except EdgeSDKError as exc:
         print(f"edgesdk {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # The last net: a file-system problem the library did not name itself is still one sentence.
+        print(f"edgesdk {args.command}: error: {_os_error_sentence(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"edgesdk {args.command}: interrupted", file=sys.stderr)
         return 130

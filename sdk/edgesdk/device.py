@@ -23,6 +23,7 @@ import numpy as np
 
 from edgesdk.boards import Board, get_board
 from edgesdk.errors import BoardError, EdgeSDKError, TransportError, ValidationError
+from edgesdk.escape import safe_file_stem
 from edgesdk.export import ExportResult, export
 from edgesdk.ir import Graph
 from edgesdk.progress import progress
@@ -241,7 +242,7 @@ def validate(
     from edgesdk.reference import Reference
 
     board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-validate")
+    out = Path(out_dir) if out_dir else Path(f"{safe_file_stem(graph.name)}-{board.name}-validate")
     data = make_inputs(graph, inputs, count)
     expected = Reference(graph, rounding=rounding).run_batch(data).reshape(len(data), -1).astype(np.int8)
     built = _prepare(graph, board, out)
@@ -291,7 +292,7 @@ def profile(
     if runs < 1:
         raise EdgeSDKError("profile needs --runs of at least 1")
     board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-profile")
+    out = Path(out_dir) if out_dir else Path(f"{safe_file_stem(graph.name)}-{board.name}-profile")
     x = make_inputs(graph, None, 1)[0]
     built = _prepare(graph, board, out)
     assert built.elf is not None

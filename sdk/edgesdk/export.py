@@ -21,6 +21,7 @@ from typing import Any
 from edgesdk import __version__
 from edgesdk.boards import UART_DRIVERS, Board, get_board
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError
+from edgesdk.escape import safe_file_stem
 from edgesdk.ir import Graph
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
 from edgesdk.planner import Plan, plan
@@ -240,7 +241,7 @@ def export(
     from edgesdk.backends.c import generate_c
 
     board = board if isinstance(board, Board) else get_board(board)
-    out_dir = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{board.name}")
+    out_dir = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{board.name}")
     graph = run_pipeline(graph, "default", pass_ctx or PassContext(core="" if board.is_host else board.core))
     arena = plan(graph)
     arena.check_no_overlap()
