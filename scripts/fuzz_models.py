@@ -50,10 +50,64 @@ MODELS = SHARED / "models" / "mlperf_tiny"
 MODEL_FILES = ("ad01_int8.tflite", "pretrainedResnet_quant.tflite")
 RESULTS = REPO / "benchmarks" / "results" / "fuzz_models.json"
 
-INTERESTING_INTS = [0, -1, 1, 2, 3, 5, 7, 8, 16, 31, 32, 33, 63, 64, 100, 127, 128, -128, -129, 255, 256,
-                    1000, 4096, 32767, 32768, 65535, 65536, 1000000, 2**24, 2**31 - 1, -(2**31), 2**32, 2**40]
-INTERESTING_FLOATS = [0.0, -0.0, -1.0, 1.0, 0.5, 2.0, 256.0, 1.0 / 256, 1e-3, 1e-6, 1e-12, 1e-30, 1e-38, 1e-45,
-                      1e6, 1e12, 1e30, 3.4e38, math.nan, math.inf, -math.inf]
+INTERESTING_INTS = [
+    0,
+    -1,
+    1,
+    2,
+    3,
+    5,
+    7,
+    8,
+    16,
+    31,
+    32,
+    33,
+    63,
+    64,
+    100,
+    127,
+    128,
+    -128,
+    -129,
+    255,
+    256,
+    1000,
+    4096,
+    32767,
+    32768,
+    65535,
+    65536,
+    1000000,
+    2**24,
+    2**31 - 1,
+    -(2**31),
+    2**32,
+    2**40,
+]
+INTERESTING_FLOATS = [
+    0.0,
+    -0.0,
+    -1.0,
+    1.0,
+    0.5,
+    2.0,
+    256.0,
+    1.0 / 256,
+    1e-3,
+    1e-6,
+    1e-12,
+    1e-30,
+    1e-38,
+    1e-45,
+    1e6,
+    1e12,
+    1e30,
+    3.4e38,
+    math.nan,
+    math.inf,
+    -math.inf,
+]
 
 log = logging.getLogger("fuzz_models")
 
@@ -136,7 +190,9 @@ def _fb(rng: random.Random, model: Any, sch: Any) -> str:
         t.type = rng.randrange(18)
         return f"tensor {t.name!r}: type = {t.type}"
     if kind in (2, 3):
-        t = rng.choice([t for t in tensors if t.quantization is not None and t.quantization.scale is not None])
+        t = rng.choice(
+            [t for t in tensors if t.quantization is not None and t.quantization.scale is not None]
+        )
         q = t.quantization
         if kind == 2:
             return f"tensor {t.name!r}: " + _set_list(q, "scale", rng, INTERESTING_FLOATS)
@@ -152,7 +208,9 @@ def _fb(rng: random.Random, model: Any, sch: Any) -> str:
     if kind == 6:
         op = rng.choice(ops)
         attr = rng.choice(["inputs", "outputs"])
-        return f"op {ops.index(op)}: " + _set_list(op, attr, rng, [-1, 0, 1, n_t - 1, n_t, rng.randrange(n_t), 2**31 - 1])
+        return f"op {ops.index(op)}: " + _set_list(
+            op, attr, rng, [-1, 0, 1, n_t - 1, n_t, rng.randrange(n_t), 2**31 - 1]
+        )
     if kind == 7:
         op = rng.choice(ops)
         op.opcodeIndex = rng.choice([0, 1, rng.randrange(len(model.operatorCodes)), len(model.operatorCodes)])
@@ -270,8 +328,17 @@ def inspect_one(data: bytes, name: str, timeout_s: float = 10.0) -> tuple[str, A
 
 
 # --- stage 2: export, build under sanitizers, compare -----------------------------------------------------------
-SANITIZE = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+SANITIZE = [
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-O1",
+    "-g",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+]
 
 
 def check_accepted(graph: Any, work: Path, seed: int = 0) -> tuple[str, str]:
@@ -292,9 +359,19 @@ def check_accepted(graph: Any, work: Path, seed: int = 0) -> tuple[str, str]:
     except Exception as exc:  # noqa: BLE001
         return f"export-crash:{type(exc).__name__}", str(exc)
     srcs = sorted(str(p) for p in (out / "model").rglob("*.c"))
-    incs = sorted({f"-I{p.parent}" for p in (out / "model").rglob("*.h")} | {f"-I{firmware_dir() / 'include'}"})
+    incs = sorted(
+        {f"-I{p.parent}" for p in (out / "model").rglob("*.h")} | {f"-I{firmware_dir() / 'include'}"}
+    )
     exe = work / "model_asan"
-    cmd = ["gcc", *SANITIZE, *incs, "-o", str(exe), *srcs, str(firmware_dir() / "host" / "edgesdk_host_main.c")]
+    cmd = [
+        "gcc",
+        *SANITIZE,
+        *incs,
+        "-o",
+        str(exe),
+        *srcs,
+        str(firmware_dir() / "host" / "edgesdk_host_main.c"),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
@@ -305,8 +382,11 @@ def check_accepted(graph: Any, work: Path, seed: int = 0) -> tuple[str, str]:
     in_size = sum(t.size for t in ins)
     rng = np.random.default_rng(seed)
     x = np.concatenate(
-        [np.full((1, in_size), -128, np.int8), np.full((1, in_size), 127, np.int8),
-         rng.integers(-128, 128, (2, in_size), dtype=np.int8)]
+        [
+            np.full((1, in_size), -128, np.int8),
+            np.full((1, in_size), 127, np.int8),
+            rng.integers(-128, 128, (2, in_size), dtype=np.int8),
+        ]
     )
     try:
         ref = Reference(graph)
@@ -325,14 +405,19 @@ def check_accepted(graph: Any, work: Path, seed: int = 0) -> tuple[str, str]:
     x.tofile(fin)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")
     try:
-        run = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=300, env=env)
+        run = subprocess.run(
+            [str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=300, env=env
+        )
     except subprocess.TimeoutExpired:
         return "hang", "run"
     if run.returncode != 0 or "runtime error" in run.stderr or "Sanitizer" in run.stderr:
         return "sanitizer", run.stderr[-800:]
     got = np.fromfile(fout, dtype=np.int8)
     if got.size != expected.size or not np.array_equal(got.reshape(expected.shape), expected):
-        return "mismatch", f"{int(np.sum(got.reshape(-1)[: expected.size] != expected.reshape(-1)[: got.size]))} values differ"
+        return (
+            "mismatch",
+            f"{int(np.sum(got.reshape(-1)[: expected.size] != expected.reshape(-1)[: got.size]))} values differ",
+        )
     return "exact", ""
 
 
@@ -353,7 +438,9 @@ def run(
     seen: set[str] = set()
     from edgesdk.progress import progress
 
-    for m in progress(mutants(seed, count), total=count, desc="inspect mutants", force=None if show_progress else False):
+    for m in progress(
+        mutants(seed, count), total=count, desc="inspect mutants", force=None if show_progress else False
+    ):
         outcome, detail = inspect_one(m.data, f"fuzz_{m.index}")
         stage1[outcome] += 1
         by_kind[f"{m.kind}:{outcome.split(':')[0]}"] += 1
@@ -378,7 +465,9 @@ def run(
             stage2[outcome] += 1
             if outcome != "exact":
                 violations.append(f"#{m.index} {m.model} {m.what}: {outcome}: {detail[:400]}")
-            log.info("sanitize %d/%d: #%d %s -> %s", k + 1, min(sanitize, len(accepted)), m.index, m.what, outcome)
+            log.info(
+                "sanitize %d/%d: #%d %s -> %s", k + 1, min(sanitize, len(accepted)), m.index, m.what, outcome
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     crashes = sum(v for k, v in stage1.items() if k.startswith("crash"))

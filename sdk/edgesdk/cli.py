@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from edgesdk import __version__
-from edgesdk.errors import EdgeSDKError
+from edgesdk.errors import EdgeSDKError, describe_os_error
 
 log = logging.getLogger("edgesdk")
 
@@ -245,15 +245,6 @@ def _note_alias(args: argparse.Namespace) -> None:
         print(f"board {args.board!r} is {board.name} ({board.description})")
 
 
-def _os_error_sentence(exc: OSError) -> str:
-    """``[Errno 30] Read-only file system: 'x'`` -> ``cannot write x: read-only file system``."""
-    what = exc.strerror or str(exc) or type(exc).__name__
-    where = exc.filename if exc.filename is not None else ""
-    if exc.filename2 is not None:
-        where = f"{where} -> {exc.filename2}"
-    return f"{where}: {what[0].lower() + what[1:]}" if where else what
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -267,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except OSError as exc:
         # The last net: a file-system problem the library did not name itself is still one sentence.
-        print(f"edgesdk {args.command}: error: {_os_error_sentence(exc)}", file=sys.stderr)
+        print(f"edgesdk {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"edgesdk {args.command}: interrupted", file=sys.stderr)

@@ -213,12 +213,16 @@ class ValidationSummary:
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity, exactly 1.0 for equal vectors, clamped to [-1, 1] and rounded to 6 decimals, so that
+    what the CLI prints and what validate.json stores are the same number."""
+    if np.array_equal(a, b):
+        return 1.0
     a = a.astype(np.float64).ravel()
     b = b.astype(np.float64).ravel()
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0:
         return 1.0 if na == nb else 0.0
-    return float(a @ b / (na * nb))
+    return round(float(np.clip(a @ b / (na * nb), -1.0, 1.0)), 6)
 
 
 def _prepare(

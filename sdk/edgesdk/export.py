@@ -20,7 +20,7 @@ from typing import Any
 
 from edgesdk import __version__
 from edgesdk.boards import UART_DRIVERS, Board, get_board
-from edgesdk.errors import BoardError, BuildError, EdgeSDKError
+from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
 from edgesdk.escape import safe_file_stem
 from edgesdk.ir import Graph
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
@@ -249,8 +249,11 @@ def export(
     check_fits(graph.name, estimate, board)
     _prepare_out_dir(out_dir)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:
+        raise EdgeSDKError(f"cannot create the output folder {out_dir} ({describe_os_error(exc)})") from None
     try:
         project = generate_c(graph, tmp / "model", plan=arena, rounding=rounding)
         model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
@@ -303,6 +306,9 @@ def export(
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise EdgeSDKError(f"cannot write the project to {out_dir} ({describe_os_error(exc)})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

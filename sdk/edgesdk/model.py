@@ -12,6 +12,7 @@ float32) samples, or an in-memory array.
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,11 @@ def _read_calib_file(path: Path) -> np.ndarray:
             return np.frombuffer(raw, dtype="<f4")
     except CalibrationError:
         raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise CalibrationError(f"calibration file {path} cannot be read: {exc}") from exc
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CalibrationError(
+            f"calibration file {path} cannot be read as {suffix}: {detail[:200]}"
+        ) from None
     raise CalibrationError(f"calibration file {path} has an unknown suffix (expected .npy, .npz or .bin)")
 
 

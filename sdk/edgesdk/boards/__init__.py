@@ -156,7 +156,7 @@ def _strings(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise BoardError(
-                f"board file {where}: item {i} of {key!r} is a {type(item).__name__}, not a string"
+                f"board file {where}: item {i} of {key!r} is of type {type(item).__name__}, not a string"
             )
         if _UNSAFE.search(item) or not item:
             raise BoardError(

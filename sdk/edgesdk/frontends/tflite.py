@@ -222,7 +222,8 @@ def _float_layer(model: Any, what: str) -> tuple[int, str] | None:
             continue
         idxs = [
             int(j)
-            for j in list(op.inputs if op.inputs is not None else []) + list(op.outputs if op.outputs is not None else [])
+            for j in list(op.inputs if op.inputs is not None else [])
+            + list(op.outputs if op.outputs is not None else [])
             if j >= 0
         ]
         if any(0 <= j < len(tensors) and int(tensors[j].type) == f32 for j in idxs):

@@ -98,7 +98,9 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
             produced.add(name)
     for name in graph.outputs:
         if name not in produced:
-            raise fail(None, "a graph output is not computed by any layer (a constant or a graph input)", name)
+            raise fail(
+                None, "a graph output is not computed by any layer (a constant or a graph input)", name
+            )
     for t in graph.tensors.values():
         _check_tensor(t, fail)
     for node in graph.nodes:

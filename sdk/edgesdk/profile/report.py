@@ -210,7 +210,10 @@ def _section_memory(doc: _Doc, mem: Mapping[str, Any]) -> None:
         if used is None and total is None:
             continue
         share = f"{100 * used / total:.1f}%" if isinstance(used, (int, float)) and total else "–"
-        fits = "yes" if used is not None and total is not None and used <= total else "NO"
+        if not total:  # a board without a limit (the host): nothing to exceed
+            fits = "yes (no limit)"
+        else:
+            fits = "yes" if used is not None and used <= total else "NO"
         rows.append(["flash" if what == "flash" else "RAM", _bytes(used), _bytes(total), share, fits])
     if rows:
         doc.table(["memory", "used", "board", "share", "fits"], rows, [False, True, True, True, False])
