@@ -211,6 +211,30 @@ def tflite_is_float(source: str | Path | bytes, what: str | None = None) -> bool
     return _float_layer(model, what or default_what) is not None
 
 
+def tflite_hybrid_layer(source: str | Path | bytes, what: str | None = None) -> str | None:
+    """The op name of the first layer of a dynamic-range ("hybrid") quantized model - a layer that computes in
+    float32 from int8 constant weights, or a DEQUANTIZE of int8 constant weights - or None."""
+    data, default_what, _ = _read_source(source)
+    what = what or default_what
+    model = _parse(data, what)
+    sg = model.subgraphs[0]
+    tensors = sg.tensors or []
+    s = _s()
+    for op in sg.operators or []:
+        name, _ = _op_name(model, int(op.opcodeIndex), what)
+        ins = [int(j) for j in (op.inputs if op.inputs is not None else []) if 0 <= j < len(tensors)]
+        outs = [int(j) for j in (op.outputs if op.outputs is not None else []) if 0 <= j < len(tensors)]
+        const_i8 = [
+            j
+            for j in ins
+            if int(tensors[j].type) == s.TensorType.INT8 and _buffer_has_data(model, int(tensors[j].buffer))
+        ]
+        float_out = any(int(tensors[j].type) == s.TensorType.FLOAT32 for j in outs)
+        if const_i8 and float_out:
+            return name
+    return None
+
+
 def _float_layer(model: Any, what: str) -> tuple[int, str] | None:
     """(operator position, op name) of the first operator that computes in float, or None."""
     sg = model.subgraphs[0]
@@ -719,4 +743,4 @@ def read_tflite(source: str | Path | bytes, name: str | None = None) -> ir.Graph
     return graph
 
 
-__all__ = ["SUPPORTED_OPS", "read_tflite", "tflite_io", "tflite_is_float"]
+__all__ = ["SUPPORTED_OPS", "read_tflite", "tflite_hybrid_layer", "tflite_io", "tflite_is_float"]
