@@ -239,11 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from edgesdk.procutil import Terminated, terminate_like_interrupt
+
     try:
-        return int(args.handler(args) or 0)
+        with terminate_like_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: emulators stop, temp folders go
+            return int(args.handler(args) or 0)
     except EdgeSDKError as exc:
         print(f"edgesdk {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated as exc:
+        print(f"edgesdk {args.command}: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f"edgesdk {args.command}: interrupted", file=sys.stderr)
         return 130
