@@ -132,3 +132,29 @@ def test_sighup_to_flash_stops_its_emulator(tmp_path: Path, ad_model: Path) -> N
             proc.kill()
             proc.wait()
     _wait_for(lambda: not _alive(qemu[0]), 10, f"QEMU (pid {qemu[0]}) to end")
+
+
+def test_second_validate_on_the_same_output_folder_is_refused(ad_model: Path, tmp_path: Path) -> None:
+    """Issue 7, item 5: two concurrent runs with one -o; the second gets one sentence, the first's results
+    stay whole (one line per input, in order)."""
+    out = tmp_path / "v"
+    first = _cli("validate", str(ad_model), "-n", "12", "-o", str(out), cwd=tmp_path)
+    try:
+        _wait_for(
+            lambda: (out / ".edgesdk.lock").is_file() and _lines(out / ".edgesdk.lock") == 1, 60, "lock"
+        )
+        second = _cli("validate", str(ad_model), "-n", "12", "-o", str(out), cwd=tmp_path)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert err.strip().splitlines() == [
+            f"edgesdk validate: error: output folder {out} is in use by another edgesdk run "
+            f"(edgesdk validate, pid {first.pid}); wait for it to finish or choose another -o"
+        ]
+        first.wait(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, first.stderr.read()
+    records = read_results(out / "results.jsonl")
+    assert [r["input"] for r in records] == list(range(12)) and all(r["exact"] for r in records)

@@ -5,7 +5,8 @@ with a loopback TCP serial port; the ``host`` board runs the harness as a proces
 is flashed with the first installed tool its board file lists and reached over ``--port``. All three speak
 edgesdk's binary protocol (:class:`edgesdk.transport.DeviceClient`).
 
-Results are appended to ``results.jsonl`` as they arrive, so a fault part-way keeps what was measured.
+Results are appended to ``results.jsonl`` as they arrive, so a fault part-way keeps what was measured; the
+output folder is locked for the run (:func:`edgesdk.procutil.folder_lock`), so two runs never mix their lines.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from edgesdk.boards import Board, get_board
 from edgesdk.errors import BoardError, EdgeSDKError, TransportError, ValidationError
 from edgesdk.export import ExportResult, export
 from edgesdk.ir import Graph
+from edgesdk.procutil import folder_lock
 from edgesdk.progress import progress
 from edgesdk.transport import DeviceClient, Emulator, ProcessTransport, SerialTransport
 
@@ -237,11 +239,18 @@ def validate(
     rounding: str = "double",
 ) -> ValidationSummary:
     """Export, build, flash, run every input on the board and compare with the host reference bit for bit."""
+    board = board if isinstance(board, Board) else get_board(board)
+    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-validate")
+    with folder_lock(out, "validate"):
+        return _validate(graph, board, out, inputs, count, port, rounding)
+
+
+def _validate(
+    graph: Graph, board: Board, out: Path, inputs: Any, count: int, port: str | None, rounding: str
+) -> ValidationSummary:
     from edgesdk.profile.report import append_result, write_json
     from edgesdk.reference import Reference
 
-    board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-validate")
     data = make_inputs(graph, inputs, count)
     expected = Reference(graph, rounding=rounding).run_batch(data).reshape(len(data), -1).astype(np.int8)
     built = _prepare(graph, board, out)
@@ -282,16 +291,29 @@ def profile(
     meter_port: str | None = None,
 ) -> dict[str, Any]:
     """Latency per inference and per layer on the board, energy estimates (and a meter's reading), plots, report."""
+    if runs < 1:
+        raise EdgeSDKError("profile needs --runs of at least 1")
+    board = board if isinstance(board, Board) else get_board(board)
+    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-profile")
+    with folder_lock(out, "profile"):
+        return _profile(graph, board, out, runs, port, meter, meter_port)
+
+
+def _profile(
+    graph: Graph,
+    board: Board,
+    out: Path,
+    runs: int,
+    port: str | None,
+    meter: str | None,
+    meter_port: str | None,
+) -> dict[str, Any]:
     from edgesdk.inspect import summarize
     from edgesdk.profile.energy import LayerStats, estimate_energy
     from edgesdk.profile.plots import plot_layer_latency
     from edgesdk.profile.report import append_result, write_json, write_report
     from edgesdk.profile.stats import check_layer_sum, summarize_latency, unit_label
 
-    if runs < 1:
-        raise EdgeSDKError("profile needs --runs of at least 1")
-    board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-profile")
     x = make_inputs(graph, None, 1)[0]
     built = _prepare(graph, board, out)
     assert built.elf is not None

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -75,3 +76,42 @@ def terminate_like_interrupt(signums: tuple[int, ...] = (signal.SIGTERM, signal.
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+LOCK_NAME = ".edgesdk.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, command: str) -> Iterator[Path]:
+    """Hold an exclusive lock on an output folder for the whole of ``command``.
+
+    Two runs writing one folder would interleave their ``results.jsonl`` lines; the second one is refused
+    at once with a sentence instead. The lock is ``fcntl.flock`` on ``<folder>/.edgesdk.lock``: the kernel
+    drops it when the process ends, however it ends, so a killed run never leaves the folder locked.
+    """
+    import fcntl
+
+    from edgesdk.errors import EdgeSDKError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise EdgeSDKError(f"cannot use {folder} as the output folder of {command}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise EdgeSDKError(
+                f"output folder {folder} is in use by another edgesdk run ({holder}); "
+                "wait for it to finish or choose another -o"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"edgesdk {command}, pid {os.getpid()}\n")
+        fh.flush()
+        yield folder
+    finally:
+        fh.close()
