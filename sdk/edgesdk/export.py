@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -307,14 +308,23 @@ def export(
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
         raise EdgeSDKError(f"cannot write the project to {out_dir} ({describe_os_error(exc)})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:  # an error, Ctrl-C or SIGTERM (see procutil): leave no hidden half-written folder
+        _remove_tree(tmp)
         raise
     if result.size is not None:
         result.elf = out_dir / "build" / "firmware.elf"
     return result
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove ``path``; retried briefly, since a compiler killed a moment ago may still be writing into it."""
+    for _ in range(20):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.05)
 
 
 def _arena_by_layer(graph: Graph, arena: Plan) -> dict[str, Any]:
