@@ -133,7 +133,9 @@ def conv_chain(name: str) -> ir.Graph:
         if k == 2:
             node, cur, shape = _dw_node(b, "dw2", cur, shape, 2, 1, 1, "SAME")
             nodes.append(node)
-    for node in nodes[:3]:  # keep the direct DSP kernel on these 3x3 stride-1 layers (the pass picks the rest)
+    for node in nodes[
+        :3
+    ]:  # keep the direct DSP kernel on these 3x3 stride-1 layers (the pass picks the rest)
         if node.op == "CONV_2D":
             node.attrs["kernel"] = "direct"
     return b.done([x], [cur], *nodes)
