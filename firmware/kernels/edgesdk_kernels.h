@@ -207,6 +207,28 @@ typedef struct {
 
 void ed_dequantize_s8_f32(const ed_dequantize_params_t *p, const int8_t *input, float *output);
 
+/*
+ * CONV_2D 3x3, stride 1, dilation 1 through Winograd F(2x2,3x3), bit-exact with ed_conv_s8. The weights are
+ * transformed at export (edgesdk.winograd): int16 [ceil(out_c / 4)][16][c_pad / 2][4][2], c_pad = in_c rounded
+ * up to even;
+ * `scratch` holds 16 * c_pad int16 (one tile's transformed input).
+ */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t c_pad;
+    int32_t pad_top, pad_left;
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    const int16_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_winograd_params_t;
+
+void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_t *input, int8_t *output);
+
 /* RESHAPE (and any other pure copy): memmove, a no-op when source and destination coincide. */
 void ed_copy_s8(const int8_t *input, int8_t *output, int32_t size);
 

@@ -1,16 +1,18 @@
-"""C lowering of a CONV_2D annotated ``kernel = "winograd"``: a per-layer Winograd F(2x2,3x3) function from
-``templates/c/winograd_conv.c.j2`` with the layer's shapes baked in, and the weights transformed at export by
-``edgesdk.winograd`` (the single source of the integer transforms) into int16 ``[oc][16][in_c rounded to 2]``.
+"""C lowering of a CONV_2D annotated ``kernel = "winograd"``: the shared kernel ``ed_winograd_s8``
+(``firmware/kernels/ed_winograd.c``) with the weights transformed at export by ``edgesdk.winograd`` (the single
+source of the integer transforms) into int16 (see ``winograd_weights``), and from
+``templates/c/winograd_conv.c.j2`` a per-layer wrapper that hands the kernel the layer's scratch buffer.
 
-The layer keeps the direct kernel's parameter struct (bias, requantization, clamp) so requantization is the
-same code path; its int8 weights are not emitted (the transformed ones replace them).
+One shared kernel rather than one instantiation per layer: per-layer copies of the unrolled body cost ~1.8 KB
+of code each (17 KB of kernel code for the IC model, over the 12 KB budget) for < 3 % fewer instructions.
+The layer's int8 weights are not emitted (the transformed ones replace them).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, applicable, transform_weights
 
@@ -18,12 +20,19 @@ KERNEL = "winograd"
 
 
 def winograd_weights(w: np.ndarray) -> np.ndarray:
-    """OHWI int8 3x3 weights -> int16 array (O, 16, C rounded up to even) of U' = G' g G'^T (|U'| <= 1152)."""
+    """OHWI int8 3x3 weights -> the int16 layout ``ed_winograd_s8`` reads, of U' = G' g G'^T (|U'| <= 1152).
+
+    Output channels in blocks of four (zero channels pad the last block), then the 16 tile positions, then the
+    input channels in pairs (in_c rounded up to even with a zero channel), then the block's four output
+    channels, then the pair: shape (ceil(O/4), 16, c_pad/2, 4, 2). One pointer walks it while four output
+    channels share each load of the transformed input.
+    """
     u = transform_weights(w, F2x2_3x3)  # (4, 4, O, C)
     o, c = u.shape[2], u.shape[3]
-    cp = c + (c & 1)
-    out = np.zeros((o, 16, cp), dtype=np.int64)
-    out[:, :, :c] = u.reshape(16, o, c).transpose(1, 0, 2)
+    cp, op = c + (c & 1), -(-o // 4) * 4
+    full = np.zeros((16, op, cp), dtype=np.int64)
+    full[:, :o, :c] = u.reshape(16, o, c)
+    out = full.reshape(16, op // 4, 4, cp // 2, 2).transpose(1, 0, 3, 2, 4)
     assert np.abs(out).max(initial=0) < 1 << 15
     return out
 
@@ -47,14 +56,12 @@ def lower_winograd(b: _LayerBuilder) -> None:
         bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     b.ints(
-        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"]
-    )
-    b.ints(
-        k_h=3, k_w=3, stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=p["pad_h"], pad_left=p["pad_w"],
+        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"],
+        c_pad=2 * u.shape[2], pad_top=p["pad_h"], pad_left=p["pad_w"],
         input_offset=p["input_offset"], output_offset=p["output_offset"],
         act_min=p["activation_min"], act_max=p["activation_max"], per_channel=per_channel,
     )  # fmt: skip
-    b.ptr_field("weights", None)
+    b.ptr_field("weights", weights)
     b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)
     b.ptr_field("shift", shift)
@@ -65,17 +72,13 @@ def lower_winograd(b: _LayerBuilder) -> None:
         .render(
             name=node.name.replace("*/", "* /"),
             fn=fn,
-            kdir=KERNEL_SUBDIR,
             scratch=b.gen.ident(b.gen.model, b.cname, "winograd_v"),
-            weights=weights.name,
-            cp=int(u.shape[2]),
-            **{k: int(p[k]) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "input_offset")},
-            pad_h=int(p["pad_h"]),
-            pad_w=int(p["pad_w"]),
+            cp=int(2 * u.shape[2]),
+            **{k: int(p[k]) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c")},
         )
     )
-    b.kernel, b.params_type = fn, "ed_conv_params_t"
-    b.kernel_files = []
+    b.kernel, b.params_type = fn, "ed_winograd_params_t"
+    b.kernel_files = ["ed_winograd.c"]
 
 
 VARIANT_LOWER[("CONV_2D", KERNEL)] = lower_winograd

@@ -1,0 +1,199 @@
+/*
+ * ed_winograd.c - int8 CONV_2D 3x3 stride 1 through Winograd F(2x2,3x3) (Lavin & Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", CVPR 2016), integer-exact: the output equals the direct kernel bit for bit.
+ *
+ * The weights were transformed at export by edgesdk.winograd (the single source of the transforms, shared
+ * with the reference and the FPGA backend): U = G' g G'^T with G' = 2G, int16 (|U| <= 1152), stored
+ * in blocks of four output channels [out_c / 4][16][c_pad / 2][4][2] (edgesdk.backends.c.winograd), c_pad = in_c
+ * rounded up to even, zero channels padding the last block. Per 2x2 output tile:
+ *   V = B^T d B of the offset-corrected 4x4 input (int16, |V| <= 1020; 0 outside the image), kept in the
+ *       caller's scratch [c_pad / 2][16][2];
+ *   M = sum over input channels of U (.) V: SMLAD multiplies two channels per instruction and four output
+ *       channels share each load of V (16 multiplies per tile and channel pair instead of 36);
+ *   Y = A^T M A = 4 * acc, so acc = Y >> 2 exactly. All of it runs in wrapping int32 arithmetic, which is
+ *       exact because the true 4 * acc fits int32 (see edgesdk.winograd.int_ranges);
+ * then bias, TFLite Micro's double-rounding requantization and the clamp, as ed_conv_s8.
+ * On a core without the DSP extension ed_simd.h supplies SMLAD in C, so the kernel is portable C99.
+ */
+#include "edgesdk_kernels.h"
+#include "ed_fixedpoint.h"
+#include "ed_simd.h"
+
+/* Requantization of one channel, read once per channel (int8 stores may alias anything, so the kernel keeps
+ * these in locals rather than re-reading the params struct after every store). */
+typedef struct {
+    int32_t bias, multiplier, shift, output_offset, act_min, act_max;
+} ed_wino_rq_t;
+
+static inline int8_t ed_wino_out(const ed_wino_rq_t *r, uint32_t y)
+{
+    const int32_t acc = (((int32_t)y) >> 2) + r->bias; /* exact: Y = 4 * acc */
+    return (int8_t)ed_clamp_i32(ed_mbqm_fast(acc, r->multiplier, r->shift) + r->output_offset, r->act_min,
+                                r->act_max);
+}
+
+/* V = B^T d B of one channel's 4x4 tile (rows d0..d3), stored at v[2 * k], k = 4 * row + column (the scratch
+ * is [c_pad / 2][16][2]: a channel pair's values for one tile position are one word). The input offset adds
+ * 4 * offset to V[1][1] only (B^T 1 B is zero elsewhere), so the d may be raw inputs. */
+static inline void ed_wino_vt(int16_t *v, int32_t offset4, int32_t d00, int32_t d01, int32_t d02, int32_t d03,
+                              int32_t d10, int32_t d11, int32_t d12, int32_t d13, int32_t d20, int32_t d21,
+                              int32_t d22, int32_t d23, int32_t d30, int32_t d31, int32_t d32, int32_t d33)
+{
+    /* B^T d: rows t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3 */
+    const int32_t t00 = d00 - d20, t01 = d01 - d21, t02 = d02 - d22, t03 = d03 - d23;
+    const int32_t t10 = d10 + d20, t11 = d11 + d21, t12 = d12 + d22, t13 = d13 + d23;
+    const int32_t t20 = d20 - d10, t21 = d21 - d11, t22 = d22 - d12, t23 = d23 - d13;
+    const int32_t t30 = d10 - d30, t31 = d11 - d31, t32 = d12 - d32, t33 = d13 - d33;
+    /* (B^T d) B: the same combination of the columns */
+    v[0] = (int16_t)(t00 - t02);
+    v[2] = (int16_t)(t01 + t02);
+    v[4] = (int16_t)(t02 - t01);
+    v[6] = (int16_t)(t01 - t03);
+    v[8] = (int16_t)(t10 - t12);
+    v[10] = (int16_t)(t11 + t12 + offset4);
+    v[12] = (int16_t)(t12 - t11);
+    v[14] = (int16_t)(t11 - t13);
+    v[16] = (int16_t)(t20 - t22);
+    v[18] = (int16_t)(t21 + t22);
+    v[20] = (int16_t)(t22 - t21);
+    v[22] = (int16_t)(t21 - t23);
+    v[24] = (int16_t)(t30 - t32);
+    v[26] = (int16_t)(t31 + t32);
+    v[28] = (int16_t)(t32 - t31);
+    v[30] = (int16_t)(t31 - t33);
+}
+
+void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_t *input, int8_t *output)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w, out_c = p->out_c;
+    const int32_t cp = p->c_pad;
+    const int32_t row = in_w * in_c;
+    const int32_t s16 = 16 * cp;
+    const int32_t offset4 = 4 * p->input_offset;
+    int32_t ty, tx, c, o, k, b;
+    for (ty = 0; ty < out_h; ty += 2) {
+        for (tx = 0; tx < out_w; tx += 2) {
+            const int32_t y0 = ty - p->pad_top, x0 = tx - p->pad_left;
+            const int interior = y0 >= 0 && x0 >= 0 && y0 + 4 <= in_h && x0 + 4 <= in_w;
+            const int32_t ny = out_h - ty < 2 ? 1 : 2, nx = out_w - tx < 2 ? 1 : 2;
+            /* Input transform, channel by channel, into scratch [c_pad / 2][16][2]. */
+            if (interior) {
+                const int8_t *r0 = input + (size_t)y0 * (size_t)row + (size_t)x0 * (size_t)in_c;
+                const int8_t *r1 = r0 + row, *r2 = r1 + row, *r3 = r2 + row;
+                const int32_t c2 = 2 * in_c, c3 = 3 * in_c;
+                for (c = 0; c < in_c; ++c) {
+                    ed_wino_vt(scratch + 32 * (c >> 1) + (c & 1), offset4, r0[c], r0[c + in_c], r0[c + c2],
+                               r0[c + c3], r1[c], r1[c + in_c], r1[c + c2], r1[c + c3], r2[c], r2[c + in_c],
+                               r2[c + c2], r2[c + c3], r3[c], r3[c + in_c], r3[c + c2], r3[c + c3]);
+                }
+            } else {
+                /* Border tile: the 16 taps' input offsets once per tile (-1 outside the image), then per
+                 * channel a read or the zero point (0 once the offset is added). */
+                int32_t at[16];
+                const int32_t zp = -p->input_offset;
+                for (k = 0; k < 16; ++k) {
+                    const int32_t yy = y0 + (k >> 2), xx = x0 + (k & 3);
+                    at[k] = (yy >= 0 && yy < in_h && xx >= 0 && xx < in_w) ? yy * row + xx * in_c : -1;
+                }
+                for (c = 0; c < in_c; ++c) {
+                    int32_t d[16];
+                    for (k = 0; k < 16; ++k) {
+                        d[k] = at[k] >= 0 ? input[at[k] + c] : zp;
+                    }
+                    ed_wino_vt(scratch + 32 * (c >> 1) + (c & 1), offset4, d[0], d[1], d[2], d[3], d[4], d[5], d[6],
+                               d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]);
+                }
+            }
+            if (cp != in_c) {
+                for (k = 0; k < 16; ++k) {
+                    scratch[32 * (in_c >> 1) + 2 * k + 1] = 0;
+                }
+            }
+            /* Products summed over channels, four output channels at a time: the weights of a block are laid
+             * out [16][c_pad / 2][4 channels][2], so one pointer walks them. */
+            for (o = 0; o < out_c; o += 4) {
+                uint32_t m[4][16];
+                const int16_t *u = p->weights + (size_t)o * (size_t)s16;
+                for (k = 0; k < 16; ++k) {
+                    const int16_t *v = scratch + 2 * k;
+                    const int16_t *v_end = v + 16 * cp;
+                    const int16_t *v_end4 = v + 16 * (cp & ~7); /* four channel pairs per pass */
+                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                    while (v != v_end4) {
+                        uint32_t vv = ed_read32((const int8_t *)v);
+                        a0 = ed_smlad(vv, ed_read32((const int8_t *)u), a0);
+                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 2)), a1);
+                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 4)), a2);
+                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 6)), a3);
+                        vv = ed_read32((const int8_t *)(v + 32));
+                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 8)), a0);
+                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 10)), a1);
+                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 12)), a2);
+                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 14)), a3);
+                        vv = ed_read32((const int8_t *)(v + 64));
+                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 16)), a0);
+                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 18)), a1);
+                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 20)), a2);
+                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 22)), a3);
+                        vv = ed_read32((const int8_t *)(v + 96));
+                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 24)), a0);
+                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 26)), a1);
+                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 28)), a2);
+                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 30)), a3);
+                        v += 128;
+                        u += 32;
+                    }
+                    while (v != v_end) { /* the last channel pairs */
+                        const uint32_t vv = ed_read32((const int8_t *)v);
+                        a0 = ed_smlad(vv, ed_read32((const int8_t *)u), a0);
+                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 2)), a1);
+                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 4)), a2);
+                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 6)), a3);
+                        v += 32;
+                        u += 8;
+                    }
+                    m[0][k] = (uint32_t)a0;
+                    m[1][k] = (uint32_t)a1;
+                    m[2][k] = (uint32_t)a2;
+                    m[3][k] = (uint32_t)a3;
+                }
+                /* Output transform Y = A^T M A (wrapping), then requantize the in-range outputs. */
+                for (b = 0; b < 4 && o + b < out_c; ++b) {
+                    const uint32_t *mb = m[b];
+                    const int32_t ocb = o + b;
+                    const int32_t q = p->per_channel ? ocb : 0;
+                    int8_t *dst = output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)ocb;
+                    ed_wino_rq_t r;
+                    uint32_t r0[4], r1[4];
+                    r.bias = p->bias != NULL ? p->bias[ocb] : 0;
+                    r.multiplier = p->multiplier[q];
+                    r.shift = p->shift[q];
+                    r.output_offset = p->output_offset;
+                    r.act_min = p->act_min;
+                    r.act_max = p->act_max;
+                    for (k = 0; k < 4; ++k) {
+                        r0[k] = mb[k] + mb[4 + k] + mb[8 + k];
+                        r1[k] = mb[4 + k] - mb[8 + k] - mb[12 + k];
+                    }
+                    {
+                        const int8_t y00 = ed_wino_out(&r, r0[0] + r0[1] + r0[2]);
+                        const int8_t y01 = ed_wino_out(&r, r0[1] - r0[2] - r0[3]);
+                        const int8_t y10 = ed_wino_out(&r, r1[0] + r1[1] + r1[2]);
+                        const int8_t y11 = ed_wino_out(&r, r1[1] - r1[2] - r1[3]);
+                        dst[0] = y00;
+                        if (nx > 1) {
+                            dst[out_c] = y01;
+                        }
+                        if (ny > 1) {
+                            dst[(size_t)out_w * (size_t)out_c] = y10;
+                            if (nx > 1) {
+                                dst[(size_t)out_w * (size_t)out_c + (size_t)out_c] = y11;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
