@@ -24,6 +24,7 @@
 #                  protocol; 'none' refuses MLPerf inputs (export --mlperf chooses it)
 #   MLPERF_INPUT_OFFSET  added to each byte the runner sends (default 0; -128 for ic01/vww01's uint8 pixels)
 #   PROFILE        1 (default) per-layer counts through EDGESDK_LAYER_BEGIN/END; 0 to leave them out
+#   ARENA_IN_CCM   1: the model's arena goes to the linker script's .ccm section (core-coupled RAM)
 #   MAX_INPUT_BYTES / MAX_OUTPUT_BYTES / MAX_LAYERS  harness buffer sizes (defaults 4096 / 1024 / 256)
 #   OBJCOPY        (default arm-none-eabi-objcopy)
 # Outputs: $(BUILD_DIR)/firmware.elf (a host executable for BOARD_FAMILY=host), $(BUILD_DIR)/firmware.bin (MCUs),
@@ -88,6 +89,7 @@ EDGESDK_DEFS := -DEDGESDK_MLPERF_MODEL='"$(MLPERF_MODEL)"' -DEDGESDK_MLPERF_INPU
   $(if $(UART_BASE),-DEDGESDK_UART_BASE=$(UART_BASE)u) \
   -DEDGESDK_UART_BAUD=$(UART_BAUD)u \
   $(if $(filter 1,$(PROFILE)),-DEDGESDK_PROFILE) \
+  $(if $(filter 1,$(ARENA_IN_CCM)),-DEDGESDK_ARENA_IN_CCM) \
   $(if $(filter 1,$(EMULATED)),-DEDGESDK_EMULATED -DEDGESDK_SEMIHOSTING) \
   $(if $(MAX_INPUT_BYTES),-DEDGESDK_MAX_INPUT_BYTES=$(MAX_INPUT_BYTES)u) \
   $(if $(MAX_OUTPUT_BYTES),-DEDGESDK_MAX_OUTPUT_BYTES=$(MAX_OUTPUT_BYTES)u) \

@@ -35,6 +35,8 @@ class Memory:
     flash_bytes: int
     ram_origin: int
     ram_bytes: int
+    ccm_origin: int = 0  # core-coupled RAM (STM32F4: 64 KiB at 0x10000000, data only, no DMA); 0 bytes = none
+    ccm_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Board:
             "emulated": self.emulated,
             "flash_bytes": self.memory.flash_bytes,
             "ram_bytes": self.memory.ram_bytes,
+            **({"ccm_bytes": self.memory.ccm_bytes} if self.memory.ccm_bytes else {}),
             "flash_methods": list(self.flash.methods),
             "aliases": list(self.aliases),
         }
@@ -172,6 +175,8 @@ def parse_board(path: Path) -> Board:
             flash_bytes=_req(mem, "flash_bytes", int, where),
             ram_origin=_req(mem, "ram_origin", int, where),
             ram_bytes=_req(mem, "ram_bytes", int, where),
+            ccm_origin=_req(mem, "ccm_origin", int, where) if "ccm_origin" in mem else 0,
+            ccm_bytes=_req(mem, "ccm_bytes", int, where) if "ccm_bytes" in mem else 0,
         ),
         build=Build(
             cc=_req(build, "cc", str, where),
