@@ -216,6 +216,22 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
     return out
 
 
+def render_linker_script(board: Board, dest: Path) -> Path:
+    """The board's linker script (memory map, stack) rendered from ``templates/firmware/linker.ld.j2``."""
+    return render(
+        "firmware/linker.ld.j2",
+        dest,
+        {
+            "board_name": board.name,
+            "flash_origin": board.memory.flash_origin,
+            "flash_bytes": board.memory.flash_bytes,
+            "ram_origin": board.memory.ram_origin,
+            "ram_bytes": board.memory.ram_bytes,
+            "stack_bytes": board.stack_bytes,
+        },
+    )
+
+
 def _prepare_out_dir(out_dir: Path) -> None:
     """An existing folder may be replaced only if it is empty or an earlier edgesdk export."""
     if out_dir.exists():
@@ -279,18 +295,7 @@ def export(
         render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", ctx)
         if not board.is_host:
             render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", ctx)
-            render(
-                "firmware/linker.ld.j2",
-                tmp / "linker.ld",
-                {
-                    "board_name": board.name,
-                    "flash_origin": board.memory.flash_origin,
-                    "flash_bytes": board.memory.flash_bytes,
-                    "ram_origin": board.memory.ram_origin,
-                    "ram_bytes": board.memory.ram_bytes,
-                    "stack_bytes": board.stack_bytes,
-                },
-            )
+            render_linker_script(board, tmp / "linker.ld")
         result = ExportResult(
             out_dir=out_dir,
             board=board,
