@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from edgesdk import __version__
-from edgesdk.errors import EdgeSDKError
+from edgesdk.errors import EdgeSDKError, describe_os_error
 
 log = logging.getLogger("edgesdk")
 
@@ -55,9 +55,11 @@ def _setup_boards(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
-    from edgesdk.boards import DEFAULT_BOARD, all_boards
+    from edgesdk.boards import DEFAULT_BOARD, all_boards, broken_boards
 
     boards = [b.to_dict() for b in all_boards().values()]
+    for exc in broken_boards().values():
+        print(f"edgesdk boards: warning: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps(boards, indent=2))
         return 0
@@ -262,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _note_alias(args: argparse.Namespace) -> None:
+    """Say once, in the normal output, which board an alias (``--board stm32``) means."""
+    from edgesdk.boards import resolve_alias
+
+    board = resolve_alias(getattr(args, "board", None))
+    if board is not None:
+        print(f"board {args.board!r} is {board.name} ({board.description})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -270,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgesdk.procutil import Terminated, terminate_like_interrupt
 
     try:
+        _note_alias(args)
         with terminate_like_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: emulators stop, temp folders go
             return int(args.handler(args) or 0)
     except EdgeSDKError as exc:
@@ -278,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated as exc:
         print(f"edgesdk {args.command}: stopped by {exc}", file=sys.stderr)
         return 128 + exc.signum
+    except OSError as exc:
+        # The last net: a file-system problem the library did not name itself is still one sentence.
+        print(f"edgesdk {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"edgesdk {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -24,6 +24,7 @@ import numpy as np
 
 from edgesdk.boards import Board, get_board
 from edgesdk.errors import BoardError, EdgeSDKError, TransportError, ValidationError
+from edgesdk.escape import safe_file_stem
 from edgesdk.export import ExportResult, export
 from edgesdk.ir import Graph
 from edgesdk.procutil import folder_lock
@@ -314,12 +315,16 @@ class ValidationSummary:
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity, exactly 1.0 for equal vectors, clamped to [-1, 1] and rounded to 6 decimals, so that
+    what the CLI prints and what validate.json stores are the same number."""
+    if np.array_equal(a, b):
+        return 1.0
     a = a.astype(np.float64).ravel()
     b = b.astype(np.float64).ravel()
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0:
         return 1.0 if na == nb else 0.0
-    return float(a @ b / (na * nb))
+    return round(float(np.clip(a @ b / (na * nb), -1.0, 1.0)), 6)
 
 
 def _prepare(
@@ -349,7 +354,7 @@ def validate(
     kept in ``results.jsonl``, so any other metric can be computed from it.
     """
     board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-validate")
+    out = Path(out_dir) if out_dir else Path(f"{safe_file_stem(graph.name)}-{board.name}-validate")
     with folder_lock(out, "validate"):
         return _validate(graph, board, out, inputs, count, port, rounding, labels, calib)
 
@@ -426,7 +431,7 @@ def profile(
     if runs < 1:
         raise EdgeSDKError("profile needs --runs of at least 1")
     board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-profile")
+    out = Path(out_dir) if out_dir else Path(f"{safe_file_stem(graph.name)}-{board.name}-profile")
     with folder_lock(out, "profile"):
         return _profile(graph, board, out, runs, port, meter, meter_port)
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from edgesdk import __version__, ccm
 from edgesdk.boards import UART_DRIVERS, Board, get_board
-from edgesdk.errors import BoardError, BuildError, EdgeSDKError
+from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
+from edgesdk.escape import safe_file_stem
 from edgesdk.ir import Graph
 from edgesdk.mlperf_modes import resolve_mlperf
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
@@ -222,6 +223,26 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
     return out
 
 
+def render_linker_script(board: Board, dest: Path, *, stack_in_ccm: bool = False) -> Path:
+    """The board's linker script (memory map, stack) rendered from ``templates/firmware/linker.ld.j2``;
+    ``stack_in_ccm`` puts the stack at the top of the board's core-coupled RAM (see :mod:`edgesdk.ccm`)."""
+    return render(
+        "firmware/linker.ld.j2",
+        dest,
+        {
+            "board_name": board.name,
+            "flash_origin": board.memory.flash_origin,
+            "flash_bytes": board.memory.flash_bytes,
+            "ram_origin": board.memory.ram_origin,
+            "ram_bytes": board.memory.ram_bytes,
+            "stack_bytes": board.stack_bytes,
+            "ccm_origin": board.memory.ccm_origin,
+            "ccm_bytes": board.memory.ccm_bytes,
+            "stack_in_ccm": stack_in_ccm,
+        },
+    )
+
+
 def _prepare_out_dir(out_dir: Path) -> None:
     """An existing folder may be replaced only if it is empty or an earlier edgesdk export."""
     if out_dir.exists():
@@ -248,7 +269,7 @@ def export(
     from edgesdk.backends.c import generate_c
 
     board = board if isinstance(board, Board) else get_board(board)
-    out_dir = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{board.name}")
+    out_dir = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{board.name}")
     mlperf = resolve_mlperf(graph, mlperf_model)
     graph = run_pipeline(graph, "default", pass_ctx or PassContext(core="" if board.is_host else board.core))
     arena = plan(graph)
@@ -263,8 +284,11 @@ def export(
     check_fits(graph.name, estimate, board)
     _prepare_out_dir(out_dir)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:
+        raise EdgeSDKError(f"cannot create the output folder {out_dir} ({describe_os_error(exc)})") from None
     try:
         project = generate_c(graph, tmp / "model", plan=arena, rounding=rounding)
         model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
@@ -291,21 +315,7 @@ def export(
         render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", ctx)
         if not board.is_host:
             render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", ctx)
-            render(
-                "firmware/linker.ld.j2",
-                tmp / "linker.ld",
-                {
-                    "board_name": board.name,
-                    "flash_origin": board.memory.flash_origin,
-                    "flash_bytes": board.memory.flash_bytes,
-                    "ram_origin": board.memory.ram_origin,
-                    "ram_bytes": board.memory.ram_bytes,
-                    "stack_bytes": board.stack_bytes,
-                    "ccm_origin": board.memory.ccm_origin,
-                    "ccm_bytes": board.memory.ccm_bytes,
-                    "stack_in_ccm": placement.stack_in_ccm,
-                },
-            )
+            render_linker_script(board, tmp / "linker.ld", stack_in_ccm=placement.stack_in_ccm)
         result = ExportResult(
             out_dir=out_dir,
             board=board,
@@ -324,6 +334,9 @@ def export(
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
+    except OSError as exc:
+        _remove_tree(tmp)
+        raise EdgeSDKError(f"cannot write the project to {out_dir} ({describe_os_error(exc)})") from None
     except BaseException:  # an error, Ctrl-C or SIGTERM (see procutil): leave no hidden half-written folder
         _remove_tree(tmp)
         raise
