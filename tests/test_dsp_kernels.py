@@ -175,3 +175,20 @@ def test_dsp_kernels_on_emulated_cortex_m4(chain, tmp_path: Path) -> None:
     project, exe = generate_and_build(graph, tmp_path / "host", target=TARGET)
     x = random_inputs(project.input_size, 8, seed=3)
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_shared_models_with_dsp_and_winograd_kernels_on_host_under_sanitizers(
+    ic_graph, ad_graph, tmp_path: Path
+) -> None:
+    """IC and AD exactly as exported for a Cortex-M4 (the default pipeline picks Winograd for IC's 3x3 stride-1
+    convolutions; the DSP conv, FC and ADD run the rest) on the host under ASan/UBSan, against the reference."""
+    from edgesdk.passes import PassContext, run_pipeline
+
+    for name, graph in (("ic", ic_graph), ("ad", ad_graph)):
+        lowered = run_pipeline(graph, "default", PassContext(core="cortex-m4"))
+        if name == "ic":
+            assert sum(n.attrs.get("kernel") == "winograd" for n in lowered.nodes) == 5
+        project, exe = generate_and_build(lowered, tmp_path / name, sanitize=True, target=TARGET)
+        x = random_inputs(project.input_size, 3, seed=7)
+        np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))

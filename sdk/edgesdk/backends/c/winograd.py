@@ -37,6 +37,23 @@ def winograd_weights(w: np.ndarray) -> np.ndarray:
     return out
 
 
+def _shared_scratch(b: _LayerBuilder) -> tuple[str, int]:
+    """One scratch buffer for every Winograd layer of the model (layers run one after another): its name, and
+    its size in channels when this layer is the first and declares it (0 otherwise)."""
+    gen = b.gen
+    name = getattr(gen, "_winograd_scratch", None)
+    if name is not None:
+        return name, 0
+    cps = [
+        gen.graph.tensor(n.inputs[0]).shape[3] + (gen.graph.tensor(n.inputs[0]).shape[3] & 1)
+        for n in gen.nodes
+        if n.op == "CONV_2D" and n.attrs.get("kernel") == KERNEL
+    ]
+    name = gen.ident(gen.model, "winograd_scratch")
+    gen._winograd_scratch = name  # type: ignore[attr-defined]
+    return name, max(cps)
+
+
 def lower_winograd(b: _LayerBuilder) -> None:
     """Emit the per-layer Winograd function and its parameter struct (see the module docstring)."""
     p, node = b.p, b.node
@@ -66,13 +83,15 @@ def lower_winograd(b: _LayerBuilder) -> None:
     b.ptr_field("multiplier", mult)
     b.ptr_field("shift", shift)
     fn = b.gen.ident(b.gen.model, b.cname, "winograd")
+    scratch, scratch_cp = _shared_scratch(b)
     b.code = (
         _jinja_env()
         .get_template("winograd_conv.c.j2")
         .render(
             name=node.name.replace("*/", "* /"),
             fn=fn,
-            scratch=b.gen.ident(b.gen.model, b.cname, "winograd_v"),
+            scratch=scratch,
+            scratch_cp=scratch_cp,
             cp=int(2 * u.shape[2]),
             **{k: int(p[k]) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c")},
         )
