@@ -185,3 +185,26 @@ def test_winograd_layer_beats_direct_conv_on_emulated_cortex_m4(tmp_path):
             counts[kernel] = client.layer_counts()[0]
     print(counts)
     assert counts["direct"] >= 1.5 * counts["winograd"], counts
+
+
+def test_export_optimize_speed_or_size_states_the_trade(tmp_path):
+    """``export(optimize=...)``: speed picks Winograd and size keeps the direct kernel; the report says why with
+    both candidates' bytes; anything else is one clear error."""
+    import json
+
+    from edgesdk.errors import EdgeSDKError
+    from edgesdk.export import export
+
+    g = _conv_graph("opt", 16, 16, 16)
+    rows = {}
+    for mode in ("speed", "size"):
+        res = export(g, "mps2-an386", tmp_path / mode, optimize=mode)
+        report = json.loads((res.out_dir / "report.json").read_text())
+        (row,) = report["optimization"]
+        rows[mode] = row
+        assert row["candidates"]["winograd"]["weight_bytes"] == 16 * 16 * 16 * 2
+        assert row["candidates"]["direct"]["weight_bytes"] == 9 * 16 * 16
+    assert rows["speed"]["kernel"] == "winograd" and rows["size"]["kernel"] == "default"
+    assert "--optimize size" in rows["size"]["why"] and "more bytes of weights" in rows["speed"]["why"]
+    with pytest.raises(EdgeSDKError, match="optimize"):
+        export(g, "mps2-an386", tmp_path / "bad", optimize="fast")
