@@ -160,8 +160,41 @@ def main() -> int:
             f"{op} {r['before']['by_op'].get(op, 0):,} -> {c:,}" for op, c in r["after"]["by_op"].items()
         )
         lines.append(f"- {r['model']} on {r['board']}: {ops}")
+    plot_by_op(rows, RESULTS / "speed.png")
+    lines += ["", "![instructions per op type, before and after](speed.png)"]
     (RESULTS / "speed.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
+
+
+def plot_by_op(rows: list[dict], path: Path) -> Path:
+    """Stacked bars of instructions per op type: before / size / speed for each model and board."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len({r["model"] for r in rows}), squeeze=False)[0]
+    for ax, model in zip(axes, dict.fromkeys(r["model"] for r in rows), strict=True):
+        mrows = [r for r in rows if r["model"] == model]
+        ops = sorted({op for r in mrows for k in ("before", "size", "after") for op in r[k]["by_op"]})
+        labels, bottoms = [], []
+        for r in mrows:
+            for k in ("before", "size", "after"):
+                labels.append(f"{r['board'].replace('mps2-', '')}\n{k}")
+                bottoms.append(r[k]["by_op"])
+        x = range(len(labels))
+        base = [0.0] * len(labels)
+        for op in ops:
+            vals = [b.get(op, 0) / 1e6 for b in bottoms]
+            ax.bar(x, vals, bottom=base, label=op)
+            base = [a + v for a, v in zip(base, vals, strict=True)]
+        ax.set_xticks(list(x), labels, fontsize=7)
+        ax.set_ylabel("million instructions per inference")
+        ax.set_title(model, fontsize=9)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
 
 
 if __name__ == "__main__":
