@@ -17,6 +17,7 @@ from typing import Any
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.winograd import F2x2_3x3, int_ranges
 
 KERNEL = "winograd"
 MIN_SPEEDUP = 1.2
@@ -50,6 +51,8 @@ def _eligible(graph: ir.Graph, node: ir.Node) -> dict[str, Any] | None:
         return None
     if tuple(getattr(node, "stride", (1, 1))) != (1, 1) or tuple(getattr(node, "dilation", (1, 1))) != (1, 1):
         return None
+    if not int_ranges(F2x2_3x3, x.shape[3])["exact_in_int32"]:
+        return None  # 4 * acc could leave int32: the kernel's wrapping arithmetic would no longer be exact
     return {"out_h": out.shape[1], "out_w": out.shape[2], "cin": x.shape[3], "cout": out.shape[3]}
 
 
