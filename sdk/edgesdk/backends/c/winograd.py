@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, applicable, transform_weights
@@ -88,12 +89,14 @@ def lower_winograd(b: _LayerBuilder) -> None:
         _jinja_env()
         .get_template("winograd_conv.c.j2")
         .render(
-            name=node.name.replace("*/", "* /"),
+            comment=cf.c_comment(
+                f"{node.name}: Winograd F(2x2,3x3), {p['in_h']}x{p['in_w']}x{p['in_c']} -> "
+                f"{p['out_h']}x{p['out_w']}x{p['out_c']} (ed_winograd_s8, weights transformed at export)."
+            ),
             fn=fn,
             scratch=scratch,
-            scratch_cp=scratch_cp,
-            cp=int(2 * u.shape[2]),
-            **{k: int(p[k]) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c")},
+            scratch_len=cf.c_int(16 * scratch_cp, "uint32_t") if scratch_cp else "",
+            cp=cf.c_int(2 * u.shape[2]),
         )
     )
     b.kernel, b.params_type = fn, "ed_winograd_params_t"
