@@ -142,7 +142,8 @@ def conv_chain(name: str) -> ir.Graph:
 
 
 def fc_add_chain(name: str) -> ir.Graph:
-    """Fully connected 33 -> 64 -> 31 -> 17 (per-tensor and per-channel), then a same-shape ADD of two FCs."""
+    """Fully connected 33 -> 64 -> 31 -> 17 (per-tensor and per-channel; int8 and int16 weights), then a
+    same-shape ADD of two FCs."""
     b = _B(name)
     x = b.act("x", (1, 33))
     nodes, cur, n = [], x, 33
@@ -150,6 +151,8 @@ def fc_add_chain(name: str) -> ir.Graph:
         y = b.act(f"fc{k}_out", (1, m), float(b.rng.uniform(0.2, 0.6)))
         w = b.weights(f"fc{k}_w", (m, n), 0, per_channel)
         nodes.append(ir.FullyConnected(name=f"fc{k}", inputs=[cur, w, b.bias(f"fc{k}_b", m)], outputs=[y]))
+        if k != 1:  # fc0 and fc2 keep the int8-weight DSP kernel; the pass gives fc1 and fcz int16 weights
+            nodes[-1].attrs["kernel"] = "int8"
         cur, n = y, m
     z = b.act("z", (1, 17), float(b.rng.uniform(0.2, 0.6)))
     w = b.weights("fcz_w", (17, 17), 0)
@@ -192,3 +195,39 @@ def test_shared_models_with_dsp_and_winograd_kernels_on_host_under_sanitizers(
         project, exe = generate_and_build(lowered, tmp_path / name, sanitize=True, target=TARGET)
         x = random_inputs(project.input_size, 3, seed=7)
         np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+W16_CASES = ["fc_1_1", "fc_31_33_relu", "fc_64_63_per_channel", "fc_3_32_batches3", "fc_16_17_per_channel"]
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_fc_int16_weights_variant_on_host_under_sanitizers(rounding: str, tmp_path: Path) -> None:
+    """``kernel = "w16"`` (weights pre-extended to int16 at export) over the FC rows of the table, both roundings."""
+    for case in W16_CASES:
+        graph = TABLE[case](case)
+        graph.nodes[0].attrs["kernel"] = "w16"
+        project, exe = generate_and_build(graph, tmp_path / case, sanitize=True, rounding=rounding)
+        assert "ed_fc_w16_s8(&" in (project.out_dir / f"{project.model_name}.c").read_text()
+        x = random_inputs(project.input_size, 8, seed=zlib.crc32(case.encode()))
+        np.testing.assert_array_equal(
+            run_host(exe, x, project.output_size), reference_outputs(graph, x, rounding=rounding)
+        )
+
+
+def test_fc_int16_weights_pass_trades_flash_for_speed(ad_graph) -> None:
+    """Speed takes int16 weights on a DSP core with room in flash; size, a small flash or a core without DSP
+    keep int8; every decision states both candidates."""
+    from edgesdk.passes import PassContext, run_pipeline
+
+    def kernels(**kw):
+        g = run_pipeline(ad_graph, "default", PassContext(**kw))
+        return [n.attrs.get("kernel") for n in g.nodes], g.nodes[0].attrs.get("kernel_report", {})
+
+    ks, rep = kernels(core="cortex-m4", options={"flash_bytes": 4 << 20})
+    assert ks == ["w16"] * 10 and rep["candidates"]["w16"]["weight_bytes"] == 2 * 640 * 128
+    ks, rep = kernels(core="cortex-m4", optimize="size", options={"flash_bytes": 4 << 20})
+    assert ks == [None] * 10 and "--optimize size" in rep["why"]
+    ks, rep = kernels(core="cortex-m4", options={"flash_bytes": 1 << 20})  # 534 KB of constants > 512 KB
+    assert ks == [None] * 10 and "half of the board" in rep["why"]
+    assert kernels(core="cortex-m3", options={"flash_bytes": 4 << 20})[0] == [None] * 10

@@ -278,7 +278,11 @@ def export(
     mlperf = resolve_mlperf(graph, mlperf_model)
     if optimize not in ("speed", "size"):
         raise EdgeSDKError(f"--optimize must be 'speed' or 'size', not {optimize!r}")
-    pctx = pass_ctx or PassContext(core="" if board.is_host else board.core, optimize=optimize)
+    pctx = pass_ctx or PassContext(
+        core="" if board.is_host else board.core,
+        optimize=optimize,
+        options={"flash_bytes": board.memory.flash_bytes},
+    )
     graph = run_pipeline(graph, "default", pctx)
     arena = plan(graph)
     arena.check_no_overlap()

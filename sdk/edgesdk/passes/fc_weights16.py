@@ -1,0 +1,101 @@
+"""Kernel selection: int8 weights or weights pre-extended to int16 for each FULLY_CONNECTED on a DSP core.
+
+With int16 weights the Cortex-M kernel loads two weights per word already in SMLAD's halfword order and skips the
+two SXTB16 per four weights: measured on the emulated Cortex-M4 about 1.5 instead of 1.75 instructions per MAC,
+for twice the weights' flash. So this is the clearest case of ``--optimize speed`` and ``size`` disagreeing:
+speed takes int16 weights where the board's flash allows (the model's constants with every such layer doubled
+stay within half of the flash, the rest left for code and data), size keeps int8. The decision and both
+candidates go into ``node.attrs["kernel_report"]``.
+"""
+
+from __future__ import annotations
+
+from edgesdk.ir import graph as ir
+from edgesdk.passes import Pass, PassContext, register
+
+KERNEL = "w16"
+DSP_CORES = frozenset({"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55"})
+#: Instructions per MAC of the int8-weight and int16-weight kernels, and per output (requantization), measured
+#: on the AD model's layers (QEMU mps2-an386).
+INSN_PER_MAC = {"int8": 1.75, KERNEL: 1.5}
+INSN_PER_OUTPUT = 25
+
+
+def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
+    if node.op != "FULLY_CONNECTED" or len(node.inputs) < 2:
+        return False
+    w = graph.tensor(node.inputs[1])
+    return w.data is not None and w.dtype == "int8" and graph.tensor(node.outputs[0]).dtype == "int8"
+
+
+def _const_bytes(graph: ir.Graph) -> int:
+    return sum(t.nbytes for t in graph.tensors.values() if t.data is not None)
+
+
+@register("default")
+class FcWeights16(Pass):
+    """Annotate fully-connected layers with ``kernel = "w16"`` for speed where the flash allows."""
+
+    name = "fc_weights16"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        return ctx.core in DSP_CORES and "kernel" not in node.attrs and _eligible(graph, node)
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        w = graph.tensor(node.inputs[1])
+        out = graph.tensor(node.outputs[0])
+        macs = int(w.size) * (out.size // w.shape[0])
+        cand = {
+            "int8": {
+                "instructions": int(macs * INSN_PER_MAC["int8"] + out.size * INSN_PER_OUTPUT),
+                "weight_bytes": int(w.nbytes),
+            },
+            KERNEL: {
+                "instructions": int(macs * INSN_PER_MAC[KERNEL] + out.size * INSN_PER_OUTPUT),
+                "weight_bytes": int(-(-w.shape[0] // 4) * 4 * (w.size // w.shape[0]) * 2),
+            },
+        }
+        flash = int(ctx.options.get("flash_bytes", 0) or 0)
+        extra = sum(
+            graph.tensor(n.inputs[1]).nbytes
+            for n in graph.nodes
+            if _eligible(graph, n) and "kernel" not in n.attrs
+        )
+        done = sum(graph.tensor(n.inputs[1]).nbytes for n in graph.nodes if n.attrs.get("kernel") == KERNEL)
+        need = _const_bytes(graph) + extra + done
+        forced = ctx.forced(node)
+        if forced == KERNEL:
+            choose, why = True, "forced by the user"
+        elif not ctx.allowed(node, KERNEL):
+            choose, why = False, "int16 weights forbidden by the user"
+        elif ctx.optimize == "size":
+            choose, why = (
+                False,
+                (
+                    f"--optimize size: int8 weights {cand['int8']['weight_bytes']} B instead of "
+                    f"{cand[KERNEL]['weight_bytes']} B (est. {cand['int8']['instructions']} instead of "
+                    f"{cand[KERNEL]['instructions']} instructions)"
+                ),
+            )
+        elif flash and need > flash // 2:
+            choose, why = (
+                False,
+                (
+                    f"int16 weights would bring the model's constants to {need} B, over half of the board's "
+                    f"{flash} B of flash"
+                ),
+            )
+        else:
+            choose, why = (
+                True,
+                (
+                    f"--optimize speed: est. {cand['int8']['instructions'] / cand[KERNEL]['instructions']:.2f}x "
+                    f"fewer instructions for {cand[KERNEL]['weight_bytes'] - cand['int8']['weight_bytes']} more "
+                    "bytes of weights"
+                ),
+            )
+        node.attrs["kernel_report"] = {"candidates": cand, "why": why}
+        if choose:
+            node.attrs["kernel"] = KERNEL
+            return True
+        return False
