@@ -331,8 +331,12 @@ def _check_node(graph: ir.Graph, node: ir.Node, fail: _Fail) -> None:
                 )
             _expect(node, out, (*x.shape[:-1], oc), fail)
         else:
-            if out.size != rows * oc or out.shape[-1] != oc or out.shape[0] != x.shape[0]:
-                _expect(node, out, (rows, oc), fail)
+            if rows != x.shape[0]:
+                raise UnsupportedOpError(
+                    f"layer {node.name}: FULLY_CONNECTED over {rows} rows of a {list(x.shape)} input is not "
+                    "supported (flatten the input first)"
+                )
+            _expect(node, out, (rows, oc), fail)
         _per_channel_axis(node, w, 0, oc, fail)
         if bias is not None and bias.shape != (oc,):
             raise fail(
