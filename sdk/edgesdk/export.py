@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,22 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
     return out
 
 
+def render_linker_script(board: Board, dest: Path) -> Path:
+    """The board's linker script (memory map, stack) rendered from ``templates/firmware/linker.ld.j2``."""
+    return render(
+        "firmware/linker.ld.j2",
+        dest,
+        {
+            "board_name": board.name,
+            "flash_origin": board.memory.flash_origin,
+            "flash_bytes": board.memory.flash_bytes,
+            "ram_origin": board.memory.ram_origin,
+            "ram_bytes": board.memory.ram_bytes,
+            "stack_bytes": board.stack_bytes,
+        },
+    )
+
+
 def _prepare_out_dir(out_dir: Path) -> None:
     """An existing folder may be replaced only if it is empty or an earlier edgesdk export (a finished one with its
     report.json, or a failed build kept with its build.log)."""
@@ -304,18 +321,7 @@ def export(
         render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", ctx)
         if not board.is_host:
             render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", ctx)
-            render(
-                "firmware/linker.ld.j2",
-                tmp / "linker.ld",
-                {
-                    "board_name": board.name,
-                    "flash_origin": board.memory.flash_origin,
-                    "flash_bytes": board.memory.flash_bytes,
-                    "ram_origin": board.memory.ram_origin,
-                    "ram_bytes": board.memory.ram_bytes,
-                    "stack_bytes": board.stack_bytes,
-                },
-            )
+            render_linker_script(board, tmp / "linker.ld")
         result = ExportResult(
             out_dir=out_dir,
             board=board,
@@ -341,14 +347,23 @@ def export(
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
         raise EdgeSDKError(f"cannot write the project to {out_dir} ({describe_os_error(exc)})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:  # an error, Ctrl-C or SIGTERM (see procutil): leave no hidden half-written folder
+        _remove_tree(tmp)
         raise
     if result.size is not None:
         result.elf = out_dir / "build" / "firmware.elf"
     return result
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove ``path``; retried briefly, since a compiler killed a moment ago may still be writing into it."""
+    for _ in range(20):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.05)
 
 
 def _arena_by_layer(graph: Graph, arena: Plan) -> dict[str, Any]:
