@@ -34,6 +34,10 @@ from edgesdk.ir import graph as ir
 MAX_ACTIVATION_BYTES = 4 << 20
 #: Largest constant tensor (bytes).
 MAX_CONSTANT_BYTES = 64 << 20
+#: Largest sum of all activation tensors and of all constants (bytes): arena offsets and flash addresses stay
+#: far inside 32 bits whatever the planner does.
+MAX_TOTAL_ACTIVATION_BYTES = 64 << 20
+MAX_TOTAL_CONSTANT_BYTES = 256 << 20
 #: Largest single dimension; with the byte caps this keeps every index and offset far inside int32.
 MAX_DIM = 1 << 24
 #: Largest rank of any tensor (the C backend right-aligns shapes to 4 dimensions).
@@ -103,6 +107,13 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
             )
     for t in graph.tensors.values():
         _check_tensor(t, fail)
+    for const, limit in ((False, MAX_TOTAL_ACTIVATION_BYTES), (True, MAX_TOTAL_CONSTANT_BYTES)):
+        total = sum(t.nbytes for t in graph.tensors.values() if t.is_const == const)
+        if total > limit:
+            kind = "constants" if const else "activation tensors"
+            raise fail(
+                None, f"its {kind} take {total:,} bytes in all, more than the {limit:,} edgesdk allows"
+            )
     for node in graph.nodes:
         _check_node(graph, node, fail)
 
@@ -459,4 +470,10 @@ def _check_params(graph: ir.Graph, node: ir.Node, fail: _Fail) -> None:
             raise fail(node, f"the derived {key} is {value}")
 
 
-__all__ = ["MAX_ACTIVATION_BYTES", "MAX_CONSTANT_BYTES", "verify_graph"]
+__all__ = [
+    "MAX_ACTIVATION_BYTES",
+    "MAX_CONSTANT_BYTES",
+    "MAX_TOTAL_ACTIVATION_BYTES",
+    "MAX_TOTAL_CONSTANT_BYTES",
+    "verify_graph",
+]
