@@ -86,6 +86,10 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
         raise fail(None, "it holds no operators")
     if not graph.inputs or not graph.outputs:
         raise fail(None, "it has no graph inputs or no graph outputs")
+    for node in graph.nodes:
+        if not node.outputs or any(not n for n in node.outputs):
+            raise fail(node, "an output tensor index is missing (-1)")
+    _check_edges(graph)
     produced: set[str] = set()
     for name in graph.inputs:
         t = graph.tensors[name]
@@ -116,6 +120,39 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
             )
     for node in graph.nodes:
         _check_node(graph, node, fail)
+
+
+def _check_edges(graph: ir.Graph) -> None:
+    """Model inputs and outputs are int8; float32 only at the edge, through one QUANTIZE that reads a graph input
+    (and nothing else reads it) or one DEQUANTIZE that writes a graph output (read by no layer). This is the
+    rule by which the C backend cuts a model's float interface (``backends/c/generator.py``, ``_int8_view``)."""
+    for node in graph.nodes:
+        x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
+        if node.op == "QUANTIZE" and x is not None and x.dtype == "float32":
+            if x.name not in graph.inputs or len(graph.consumers(x.name)) != 1:
+                raise UnsupportedOpError(
+                    f"layer {node.name}: QUANTIZE from float32 is supported only on a model input"
+                )
+        if node.op == "DEQUANTIZE":
+            out = node.outputs[0]
+            if out not in graph.outputs or graph.consumers(out):
+                raise UnsupportedOpError(f"layer {node.name}: DEQUANTIZE is supported only on a model output")
+    for name in graph.inputs + graph.outputs:
+        t = graph.tensors[name]
+        if t.dtype == "int8":
+            continue
+        if t.dtype == "float32":
+            cons = graph.consumers(name)
+            prod = graph.producer(name)
+            if name in graph.inputs and len(cons) == 1 and cons[0].op == "QUANTIZE":
+                continue
+            if name in graph.outputs and prod is not None and prod.op == "DEQUANTIZE" and not cons:
+                continue
+        kind = "input" if name in graph.inputs else "output"
+        raise UnsupportedOpError(
+            f"model {kind} {name} is {t.dtype}; model inputs and outputs must be int8 (or float32 through "
+            "one QUANTIZE or DEQUANTIZE at the edge)"
+        )
 
 
 def _check_tensor(t: ir.Tensor, fail: _Fail) -> None:
