@@ -211,6 +211,15 @@ def test_tflite_litert_reference_and_c_agree(results: dict, which: str, tmp_path
 
     decided = run_pipeline(g, "default", PassContext(core="cortex-m4"))
     assert any(n.attrs.get("kernel") in ("ternary", "binary") for n in decided.nodes)
+    # The export report lists per layer the weight format, the stored bytes and the MACs.
+    from edgesdk.export import export
+
+    report = export(g, "mps2-an386", tmp_path / "proj").report
+    fmts = {w["format"] for w in report["weights"]}
+    assert fmts & {"ternary", "binary"} and all(
+        "macs" in w and w["weight_bytes"] > 0 for w in report["weights"]
+    )
+    assert any(k["kernel"] in ("ternary", "binary") and "candidates" in k for k in report["kernels"])
     project, exe = generate_and_build(decided, tmp_path, sanitize=True)
     np.testing.assert_array_equal(run_host(exe, xs, project.output_size), reference_outputs(g, xs))
 

@@ -324,6 +324,7 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
     """Write ``report.json`` and a readable ``report.md`` (per-layer table, memory, arena map) into ``project``."""
     from edgesdk.inspect import summarize
     from edgesdk.profile.plots import plot_arena_map, plot_memory
+    from edgesdk.weights import layer_weights
     from edgesdk.profile.report import write_json, write_report
 
     board = result.board
@@ -348,6 +349,8 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
         "layers": summary["layers"],
         "totals": summary.get("totals", {}),
         "kernels": kernel_decisions(result.graph),
+        # Per layer with weights: format (int8/ternary/binary/xnor), stored weight bytes, MACs or bit-ops.
+        "weights": layer_weights(result.graph),
     }
     plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:
