@@ -324,8 +324,8 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
     """Write ``report.json`` and a readable ``report.md`` (per-layer table, memory, arena map) into ``project``."""
     from edgesdk.inspect import summarize
     from edgesdk.profile.plots import plot_arena_map, plot_memory
-    from edgesdk.weights import layer_weights
     from edgesdk.profile.report import write_json, write_report
+    from edgesdk.weights import layer_weights
 
     board = result.board
     use = result.size or result.estimate
