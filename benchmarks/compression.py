@@ -322,7 +322,7 @@ def run_kernels(board: str) -> list[dict[str, Any]]:
                 g = kernel_graph(kind, op)
                 ctx = PassContext(core="cortex-m4")
                 c = emulated_counts(g, board, ctx)
-                v = validate(g, board, count=3, out_dir=Path(tmp) / f"{kind}_{op}", pass_ctx=ctx)
+                v = validate(g, board, count=3, out_dir=Path(tmp) / f"{kind}_{op}")
                 from edgesdk.passes import run_pipeline
 
                 decided = run_pipeline(g, "default", ctx)
