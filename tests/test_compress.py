@@ -337,12 +337,19 @@ def test_cli_without_data(mlp: Path, digits: dict, capsys: pytest.CaptureFixture
     )
 
 
-def test_cli_unknown_method(mlp: Path, digits: dict) -> None:
-    p = _cli(
-        str(mlp), "--method", "quaternary", "--data", str(digits["root"] / "train.npz"), "-o", "x.tflite"
+def test_cli_unknown_method(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _cli(
+        capsys,
+        str(mlp),
+        "--method",
+        "quaternary",
+        "--data",
+        str(digits["root"] / "train.npz"),
+        "-o",
+        "x.tflite",
     )
-    assert p.returncode == 9 and "unknown compression method 'quaternary'" in p.stderr
-    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert code == 9 and "unknown compression method 'quaternary'" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_labels_that_do_not_fit(mlp: Path, digits: dict) -> None:
