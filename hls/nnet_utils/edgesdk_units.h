@@ -189,6 +189,34 @@ PoolRows:
     }
 }
 
+/* ---- MEAN over the spatial axes (TFLM EvalIntegerMean) ------------------------------------------------ */
+struct mean_config {
+    static const unsigned n_pix = 1, n_chan = 1;
+    static const bool same_quant = true;
+    static const int input_zero_point = 0, output_zero_point = 0, mean_multiplier = 0, mean_shift = 0;
+};
+
+template <class data_T, class res_T, typename CONFIG_T>
+void mean(const data_T data[CONFIG_T::n_pix * CONFIG_T::n_chan], res_T res[CONFIG_T::n_chan]) {
+MeanChannels:
+    for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+        int32_t total = 0;
+    MeanPixels:
+        for (unsigned i = 0; i < CONFIG_T::n_pix; i++) {
+            #pragma HLS PIPELINE II=1
+            total += (int32_t)data[i * CONFIG_T::n_chan + c].to_int();
+        }
+        int32_t out;
+        if (CONFIG_T::same_quant) {
+            out = total / (int32_t)CONFIG_T::n_pix; /* C division truncates toward zero, as TFLM */
+        } else {
+            out = ed_mbqm(total - CONFIG_T::input_zero_point * (int32_t)CONFIG_T::n_pix, CONFIG_T::mean_multiplier,
+                          CONFIG_T::mean_shift) + CONFIG_T::output_zero_point;
+        }
+        res[c] = ed_clamp_i32(out, -128, 127);
+    }
+}
+
 /* ---- SOFTMAX (TFLM int8): gemmlowp fixed-point exp, Q12.19 sum, fixed-point reciprocal --------------- */
 struct softmax_config {
     static const unsigned n_rows = 1, depth = 1;

@@ -55,9 +55,9 @@ def _setup_boards(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
-    from edgesdk.boards import DEFAULT_BOARD, all_boards
+    from edgesdk.boards import DEFAULT_BOARD, all_boards, fpga_boards
 
-    boards = [b.to_dict() for b in all_boards().values()]
+    boards = [b.to_dict() for b in all_boards().values()] + [b.to_dict() for b in fpga_boards().values()]
     if args.json:
         print(json.dumps(boards, indent=2))
         return 0

@@ -34,6 +34,7 @@ SUPPORTED_OPS = (
     "MAX_POOL_2D",
     "ADD",
     "SOFTMAX",
+    "MEAN",
     "RESHAPE",
 )
 
@@ -298,6 +299,26 @@ def graph_to_layer_list(
                         "input1_shift", "input2_multiplier", "input2_shift", "output_multiplier", "output_shift",
                     )},
                     **_act_attrs(p),
+                },
+                node,
+                out.name,
+            )
+        elif node.op == "MEAN":
+            if len(ins[0].shape) != 4 or tuple(p["axes"]) != (1, 2):
+                raise UnsupportedOpError(
+                    f"layer {node.name}: MEAN over axes {p['axes']} is not supported by the HLS backend (only the "
+                    "spatial axes 1 and 2 of an NHWC tensor)"
+                )
+            _, h, w_, c = ins[0].shape
+            add(
+                {
+                    "class_name": "EdgeMean",
+                    "name": name,
+                    "inputs": [src],
+                    "n_pix": h * w_,
+                    "n_chan": c,
+                    "same_quant": bool(p["same_quant"]),
+                    **{k: int(p[k]) for k in ("input_zero_point", "output_zero_point", "mean_multiplier", "mean_shift")},
                 },
                 node,
                 out.name,

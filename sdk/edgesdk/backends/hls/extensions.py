@@ -103,6 +103,10 @@ def _define_layers() -> dict[str, type]:
         def initialize(self) -> None:
             self._int8_output([self.get_attr("out_h"), self.get_attr("out_w"), self.get_attr("n_chan")])
 
+    class EdgeMean(_EdgeLayer):
+        def initialize(self) -> None:
+            self._int8_output([self.get_attr("n_chan")])
+
     class EdgeSoftmax(_EdgeLayer):
         def initialize(self) -> None:
             self._int8_output(list(self.get_input_variable().shape))
@@ -122,6 +126,7 @@ def _define_layers() -> dict[str, type]:
             EdgeWinogradConv,
             EdgeAdd,
             EdgePool2D,
+            EdgeMean,
             EdgeSoftmax,
             EdgeXnorDense,
         )
@@ -167,6 +172,11 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
         ],
         [],
     ),
+    "EdgeMean": (
+        "mean_config",
+        ["n_pix", "n_chan", "same_quant", "input_zero_point", "output_zero_point", "mean_multiplier", "mean_shift"],
+        [],
+    ),
     "EdgeSoftmax": ("softmax_config", ["n_rows", "depth", "input_multiplier", "input_left_shift", "diff_min"], []),
     "EdgeXnorDense": (
         "xnor_config",
@@ -181,6 +191,7 @@ _CALLS: dict[str, str] = {
     "EdgeWinogradConv": "edgesdk::winograd_conv<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {bias}, {mult}, {shift});",
     "EdgeAdd": "edgesdk::add<{input1_t}, {input2_t}, {output_t}, {config}>({input1}, {input2}, {output});",
     "EdgePool2D": "edgesdk::pool2d<{input_t}, {output_t}, {config}>({input}, {output});",
+    "EdgeMean": "edgesdk::mean<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeSoftmax": "edgesdk::softmax<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeXnorDense": "edgesdk::xnor_dense<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {threshold}, {sign});",
 }
