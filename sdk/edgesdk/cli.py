@@ -179,6 +179,49 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth", help="write the hls4ml project for an FPGA board, C-simulate it bit for bit, synthesize"
+    )
+    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    p.add_argument("--board", "-b", default="pynq-z2", help="FPGA board (default pynq-z2; see edgesdk boards)")
+    p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-hls)")
+    _add_calib(p)
+    p.add_argument("--inputs", metavar="DATA", help="C-simulation inputs (as for validate); default random int8")
+    p.add_argument("--count", "-n", type=int, default=4, help="number of inputs (default 4)")
+    p.set_defaults(handler=_cmd_synth)
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from edgesdk.backends.hls.synth import synth
+    from edgesdk.errors import ValidationError
+    from edgesdk.model import load_model
+
+    r = synth(load_model(args.model, calib=args.calib), args.board, args.output, inputs=args.inputs, count=args.count)
+    est = r.estimate
+    print(
+        f"C-simulation of {r.report['model']} for {r.board.name}: "
+        f"{r.inputs - len(r.mismatches)}/{r.inputs} inputs bit-exact with the reference; report in {r.out_dir}"
+    )
+    if r.synthesis:
+        s = r.synthesis
+        print(
+            f"synthesis ({s['tool']}): latency {s['latency_worst_cycles']} cycles, II {s['interval_max_cycles']}, "
+            + ", ".join(f"{k.upper()} {v}" for k, v in s["resources"].items())
+        )
+    else:
+        print(
+            f"estimate: {est['total_cycles']:,} cycles, {est['total_weight_bram_18k']} BRAM_18K for weights. "
+            f"{r.skipped_reason}"
+        )
+    if not r.bit_exact:
+        raise ValidationError(
+            f"C-simulation of {r.report['model']} differs from the reference in {len(r.mismatches)} of {r.inputs} "
+            f"inputs, first at layer {r.first_mismatch_layer}"
+        )
+    return 0
+
+
 def _setup_profile(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="latency per inference and per layer, energy, plots")
     p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
@@ -220,6 +263,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_flash,
     _setup_validate,
     _setup_profile,
+    _setup_synth,
 ]
 
 

@@ -183,13 +183,16 @@ def graph_to_layer_list(
                     "n_weights": int(w.size),
                     "weight_data": w.astype(np.int64),
                 }
+                taps = int(p["filter_h"] * p["filter_w"]) * (1 if depthwise else in_c)
                 plan.units.append(
                     {
                         "kind": "depthwise" if depthwise else "conv",
                         "layer": name,
                         "weight_bits": int(w.size) * 8,
-                        "macs": int(p["out_h"] * p["out_w"] * p["out_c"] * p["filter_h"] * p["filter_w"])
-                        * (1 if depthwise else in_c),
+                        "macs": int(p["out_h"] * p["out_w"] * p["out_c"]) * taps,
+                        "cycles": int(p["out_h"] * p["out_w"] * p["out_c"]),
+                        "multipliers": taps,
+                        "note": "one output per cycle, taps in parallel",
                     }
                 )
             add(layer, node, out.name)
@@ -250,7 +253,17 @@ def graph_to_layer_list(
                 node,
                 out.name,
             )
-            plan.units.append({"kind": "dense", "layer": dense, "weight_bits": int(w.size) * 8, "macs": int(w.size)})
+            plan.units.append(
+                {
+                    "kind": "dense",
+                    "layer": dense,
+                    "weight_bits": int(w.size) * 8,
+                    "macs": int(w.size),
+                    "cycles": 1,
+                    "multipliers": int(w.size),
+                    "note": "hls4ml Dense, latency strategy, reuse 1",
+                }
+            )
         elif node.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             in_h, in_w, c = _hw(ins[0].shape)
             add(
