@@ -113,6 +113,110 @@ OutRows:
     }
 }
 
+/* ---- Winograd F(2x2,3x3) convolution (Lavin & Gray 2016) on integer-exact transforms ---------------- */
+struct winograd_config {
+    static const unsigned in_h = 1, in_w = 1, in_c = 1, out_h = 1, out_w = 1, out_c = 1;
+    static const int pad_h = 0, pad_w = 0;
+    static const int input_offset = 0, output_offset = 0;
+    static const int act_min = -128, act_max = 127;
+    static const unsigned tile_a = 4, tile_m = 2, tiles_h = 1, tiles_w = 1;
+    static const int transform_scale_log2 = 2;
+};
+
+/*
+ * U' = G' g G'^T (weights, layout a x a x O x I), B^T and A^T all come from edgesdk/winograd.py through hls4ml
+ * weight variables. Per tile: V_c = B^T d_c B (d = x + input_offset, 0 outside the input),
+ * M = sum_c U'_c (.) V_c (a*a multiplies per channel pair, 16 for F(2x2,3x3) vs 36 direct),
+ * Y = A^T M A = 4 acc (exact in wrapping int32 arithmetic), acc = Y >> 2, + bias, requantize.
+ */
+template <class data_T, class res_T, typename CONFIG_T>
+void winograd_conv(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::in_c],
+                   res_T res[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::out_c],
+                   const typename CONFIG_T::weight_t weights[CONFIG_T::tile_a * CONFIG_T::tile_a * CONFIG_T::out_c * CONFIG_T::in_c],
+                   const typename CONFIG_T::bias_t biases[CONFIG_T::out_c],
+                   const typename CONFIG_T::mult_t mult[CONFIG_T::out_c],
+                   const typename CONFIG_T::shift_t shift[CONFIG_T::out_c],
+                   const typename CONFIG_T::bt_t bt[CONFIG_T::tile_a * CONFIG_T::tile_a],
+                   const typename CONFIG_T::at_t at[CONFIG_T::tile_m * CONFIG_T::tile_a]) {
+    const unsigned A = CONFIG_T::tile_a, M = CONFIG_T::tile_m;
+    ap_int<12> d[CONFIG_T::tile_a][CONFIG_T::tile_a][CONFIG_T::in_c];
+    ap_int<14> tmp[CONFIG_T::tile_a][CONFIG_T::tile_a];
+    ap_int<16> v[CONFIG_T::tile_a][CONFIG_T::tile_a][CONFIG_T::in_c];
+TileRows:
+    for (unsigned ty = 0; ty < CONFIG_T::tiles_h; ty++) {
+    TileCols:
+        for (unsigned tx = 0; tx < CONFIG_T::tiles_w; tx++) {
+        LoadTile:
+            for (unsigned i = 0; i < A; i++) {
+                for (unsigned j = 0; j < A; j++) {
+                    const int iy = (int)(ty * M + i) - CONFIG_T::pad_h;
+                    const int ix = (int)(tx * M + j) - CONFIG_T::pad_w;
+                    const bool inside = iy >= 0 && ix >= 0 && iy < (int)CONFIG_T::in_h && ix < (int)CONFIG_T::in_w;
+                    for (unsigned c = 0; c < CONFIG_T::in_c; c++) {
+                        #pragma HLS PIPELINE II=1
+                        d[i][j][c] = inside ? (ap_int<12>)((ap_int<12>)data[((unsigned)iy * CONFIG_T::in_w + (unsigned)ix) * CONFIG_T::in_c + c] + (ap_int<12>)CONFIG_T::input_offset)
+                                            : (ap_int<12>)0;
+                    }
+                }
+            }
+        InputTransform:
+            for (unsigned c = 0; c < CONFIG_T::in_c; c++) {
+                #pragma HLS PIPELINE II=1
+                for (unsigned i = 0; i < A; i++) {
+                    for (unsigned l = 0; l < A; l++) {
+                        ap_int<14> s = 0;
+                        for (unsigned k = 0; k < A; k++) {
+                            s += bt[i * A + k] * d[k][l][c];
+                        }
+                        tmp[i][l] = s;
+                    }
+                }
+                for (unsigned i = 0; i < A; i++) {
+                    for (unsigned j = 0; j < A; j++) {
+                        ap_int<16> s = 0;
+                        for (unsigned l = 0; l < A; l++) {
+                            s += tmp[i][l] * bt[j * A + l];
+                        }
+                        v[i][j][c] = s;
+                    }
+                }
+            }
+        OutChannels:
+            for (unsigned o = 0; o < CONFIG_T::out_c; o++) {
+                #pragma HLS PIPELINE II=1
+                ap_int<32> m[CONFIG_T::tile_a][CONFIG_T::tile_a];
+                for (unsigned i = 0; i < A; i++) {
+                    for (unsigned j = 0; j < A; j++) {
+                        ap_int<32> s = 0;
+                        for (unsigned c = 0; c < CONFIG_T::in_c; c++) {
+                            s += weights[((i * A + j) * CONFIG_T::out_c + o) * CONFIG_T::in_c + c] * v[i][j][c];
+                        }
+                        m[i][j] = s;
+                    }
+                }
+                for (unsigned p = 0; p < M; p++) {
+                    for (unsigned q = 0; q < M; q++) {
+                        const unsigned oy = ty * M + p, ox = tx * M + q;
+                        if (oy >= CONFIG_T::out_h || ox >= CONFIG_T::out_w) {
+                            continue;
+                        }
+                        ap_int<32> y = 0;
+                        for (unsigned i = 0; i < A; i++) {
+                            for (unsigned j = 0; j < A; j++) {
+                                y += at[p * A + i] * m[i][j] * at[q * A + j];
+                            }
+                        }
+                        const ap_int<32> acc = (y >> CONFIG_T::transform_scale_log2) + biases[o];
+                        res[(oy * CONFIG_T::out_w + ox) * CONFIG_T::out_c + o] =
+                            requantize_one((int32_t)acc.to_int(), (int32_t)mult[o].to_int(), (int32_t)shift[o].to_int(),
+                                           CONFIG_T::output_offset, CONFIG_T::act_min, CONFIG_T::act_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* ---- ADD (TFLM int8): both inputs rescaled to a common scale with 20 bits of headroom ---------------- */
 struct add_config {
     static const unsigned n_out = 1;

@@ -89,8 +89,13 @@ def graph_to_layer_list(
     part: str = "xc7z020clg400-1",
     clock_period_ns: float = 10.0,
     trace: bool = True,
+    winograd: bool = False,
 ) -> HLSPlan:
-    """Translate an int8 IR graph into an hls4ml layer list and configuration (nothing is compiled)."""
+    """Translate an int8 IR graph into an hls4ml layer list and configuration (nothing is compiled).
+
+    A CONV_2D annotated ``node.attrs["kernel"] = "winograd"`` (or, with ``winograd=True``, every 3x3 stride-1
+    CONV_2D) runs in the Winograd F(2x2,3x3) unit; a FULLY_CONNECTED annotated ``"xnor"`` in the XNOR unit.
+    """
     from edgesdk.backends.hls import winograd_hls, xnor_hls
 
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -165,9 +170,12 @@ def graph_to_layer_list(
                 "shift_data": np.asarray(p["output_shift"], dtype=np.int64),
                 **_act_attrs(p),
             }
-            if node.attrs.get("kernel") == "winograd" and not depthwise:
+            use_winograd = node.attrs.get("kernel") == "winograd" or (
+                winograd and winograd_hls.winograd_applicable(node, p)
+            )
+            if use_winograd:
                 layer = winograd_hls.winograd_layer(node, w, p, common)
-                plan.units.append({"kind": "winograd", "layer": name, **winograd_hls.estimate(node, p)})
+                plan.units.append({"kind": "winograd", "layer": name, **winograd_hls.estimate(node, p, in_c)})
             else:
                 layer = {
                     "class_name": "EdgeConv2D",

@@ -88,6 +88,8 @@ def _define_layers() -> dict[str, type]:
         def initialize(self) -> None:
             self._int8_output([self.get_attr("out_h"), self.get_attr("out_w"), self.get_attr("out_c")])
             self._int_weight("weight", self.get_attr("weight_bits", 16))
+            self._int_weight("bt", 4)
+            self._int_weight("at", 4)
             self._int_weight("bias", 32)
             self._int_weight("mult", 32)
             self._int_weight("shift", 8)
@@ -151,9 +153,9 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
         "winograd_config",
         [
             "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "pad_h", "pad_w", "input_offset",
-            "output_offset", "act_min", "act_max", "tiles_h", "tiles_w", "transform_scale_log2",
+            "output_offset", "act_min", "act_max", "tile_a", "tile_m", "tiles_h", "tiles_w", "transform_scale_log2",
         ],
-        ["weight", "bias", "mult", "shift"],
+        ["weight", "bias", "mult", "shift", "bt", "at"],
     ),
     "EdgeAdd": (
         "add_config",
@@ -188,7 +190,7 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
 _CALLS: dict[str, str] = {
     "EdgeRequant": "edgesdk::requant<{input_t}, {output_t}, {config}>({input}, {output}, {mult}, {shift});",
     "EdgeConv2D": "edgesdk::conv2d<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {bias}, {mult}, {shift});",
-    "EdgeWinogradConv": "edgesdk::winograd_conv<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {bias}, {mult}, {shift});",
+    "EdgeWinogradConv": "edgesdk::winograd_conv<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {bias}, {mult}, {shift}, {bt}, {at});",
     "EdgeAdd": "edgesdk::add<{input1_t}, {input2_t}, {output_t}, {config}>({input1}, {input2}, {output});",
     "EdgePool2D": "edgesdk::pool2d<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeMean": "edgesdk::mean<{input_t}, {output_t}, {config}>({input}, {output});",
