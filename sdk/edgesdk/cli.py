@@ -184,11 +184,20 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
         "synth", help="write the hls4ml project for an FPGA board, C-simulate it bit for bit, synthesize"
     )
     p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
-    p.add_argument("--board", "-b", default="pynq-z2", help="FPGA board (default pynq-z2; see edgesdk boards)")
+    p.add_argument(
+        "--board", "-b", default="pynq-z2", help="FPGA board (default pynq-z2; see edgesdk boards)"
+    )
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-hls)")
     _add_calib(p)
-    p.add_argument("--inputs", metavar="DATA", help="C-simulation inputs (as for validate); default random int8")
+    p.add_argument(
+        "--inputs", metavar="DATA", help="C-simulation inputs (as for validate); default random int8"
+    )
     p.add_argument("--count", "-n", type=int, default=4, help="number of inputs (default 4)")
+    p.add_argument(
+        "--winograd",
+        action="store_true",
+        help="compute 3x3 stride-1 convolutions in the Winograd F(2x2,3x3) unit",
+    )
     p.set_defaults(handler=_cmd_synth)
 
 
@@ -197,7 +206,14 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from edgesdk.errors import ValidationError
     from edgesdk.model import load_model
 
-    r = synth(load_model(args.model, calib=args.calib), args.board, args.output, inputs=args.inputs, count=args.count)
+    r = synth(
+        load_model(args.model, calib=args.calib),
+        args.board,
+        args.output,
+        inputs=args.inputs,
+        count=args.count,
+        winograd=args.winograd,
+    )
     est = r.estimate
     print(
         f"C-simulation of {r.report['model']} for {r.board.name}: "

@@ -257,7 +257,7 @@ def parse_fpga_board(path: Path) -> FpgaBoard:
     """Read and check one FPGA board file (``kind = "fpga"``)."""
     where = str(path)
     if _kind(path) != "fpga":
-        raise BoardError(f"board file {where} is not an FPGA board (kind = \"fpga\")")
+        raise BoardError(f'board file {where} is not an FPGA board (kind = "fpga")')
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     res = _section(data, "resources", where)
     for key, value in res.items():

@@ -120,7 +120,9 @@ def graph_to_layer_list(
     plan.input_layer = in_name
     plan.traced[in_name] = x_t.name
 
-    def add(layer: dict[str, Any], node: ir.Node, out_tensor: str | None, precision: dict[str, str] | None = None) -> str:
+    def add(
+        layer: dict[str, Any], node: ir.Node, out_tensor: str | None, precision: dict[str, str] | None = None
+    ) -> str:
         layers.append(layer)
         cfg: dict[str, Any] = {"Trace": trace}
         if precision:
@@ -144,14 +146,18 @@ def graph_to_layer_list(
             raise UnsupportedOpError(f"layer {node.name}: the HLS backend takes int8 layers, not {out.dtype}")
         src = producer.get(ins[0].name)
         if src is None:
-            raise UnsupportedOpError(f"layer {node.name}: input {ins[0].name} is not an activation of the model")
+            raise UnsupportedOpError(
+                f"layer {node.name}: input {ins[0].name} is not an activation of the model"
+            )
         p = op_params(graph, node)
         name = _ident(node.name, used)
         if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             depthwise = node.op == "DEPTHWISE_CONV_2D"
             in_h, in_w, in_c = _hw(ins[0].shape)
             w = np.asarray(ins[1].data)
-            bias = np.asarray(ins[2].data, dtype=np.int64) if len(ins) > 2 else np.zeros(out.shape[3], np.int64)
+            bias = (
+                np.asarray(ins[2].data, dtype=np.int64) if len(ins) > 2 else np.zeros(out.shape[3], np.int64)
+            )
             common = {
                 "name": name,
                 "inputs": [src],
@@ -218,13 +224,17 @@ def graph_to_layer_list(
                     "HLS backend (one row only)"
                 )
             if p["filter_offset"] != 0:
-                raise UnsupportedOpError(f"layer {node.name}: weights with a non-zero zero point are not supported")
+                raise UnsupportedOpError(
+                    f"layer {node.name}: weights with a non-zero zero point are not supported"
+                )
             bias = np.asarray(ins[2].data, dtype=np.int64) if len(ins) > 2 else np.zeros(n_out, np.int64)
             # sum_i w[o,i] * (x_i + offset) + b[o] == sum_i w[o,i] * x_i + (b[o] + offset * sum_i w[o,i])
             folded = bias + int(p["input_offset"]) * w.sum(axis=1)
             if len(ins[0].shape) != 2:
                 flat = _ident(node.name + "_flatten", used)
-                layers.append({"class_name": "Reshape", "name": flat, "inputs": [src], "target_shape": [n_in]})
+                layers.append(
+                    {"class_name": "Reshape", "name": flat, "inputs": [src], "target_shape": [n_in]}
+                )
                 layer_cfg[flat] = {"Trace": False}
                 src = flat
             dense = _ident(node.name + "_mac", used)
@@ -299,7 +309,9 @@ def graph_to_layer_list(
         elif node.op == "ADD":
             src2 = producer.get(ins[1].name)
             if src2 is None:
-                raise UnsupportedOpError(f"layer {node.name}: ADD of a constant is not supported by the HLS backend")
+                raise UnsupportedOpError(
+                    f"layer {node.name}: ADD of a constant is not supported by the HLS backend"
+                )
             n_out = out.size
             for t in ins[:2]:
                 if t.size not in (n_out, out.shape[-1]):
@@ -315,10 +327,21 @@ def graph_to_layer_list(
                     "n_out": n_out,
                     "n_in1": ins[0].size,
                     "n_in2": ins[1].size,
-                    **{k: int(p[k]) for k in (
-                        "left_shift", "input1_offset", "input2_offset", "output_offset", "input1_multiplier",
-                        "input1_shift", "input2_multiplier", "input2_shift", "output_multiplier", "output_shift",
-                    )},
+                    **{
+                        k: int(p[k])
+                        for k in (
+                            "left_shift",
+                            "input1_offset",
+                            "input2_offset",
+                            "output_offset",
+                            "input1_multiplier",
+                            "input1_shift",
+                            "input2_multiplier",
+                            "input2_shift",
+                            "output_multiplier",
+                            "output_shift",
+                        )
+                    },
                     **_act_attrs(p),
                 },
                 node,
@@ -339,7 +362,10 @@ def graph_to_layer_list(
                     "n_pix": h * w_,
                     "n_chan": c,
                     "same_quant": bool(p["same_quant"]),
-                    **{k: int(p[k]) for k in ("input_zero_point", "output_zero_point", "mean_multiplier", "mean_shift")},
+                    **{
+                        k: int(p[k])
+                        for k in ("input_zero_point", "output_zero_point", "mean_multiplier", "mean_shift")
+                    },
                 },
                 node,
                 out.name,
@@ -362,7 +388,11 @@ def graph_to_layer_list(
             )
         elif node.op == "RESHAPE":
             shape = list(out.shape[1:]) if out.shape and out.shape[0] == 1 else list(out.shape)
-            add({"class_name": "Reshape", "name": name, "inputs": [src], "target_shape": shape}, node, out.name)
+            add(
+                {"class_name": "Reshape", "name": name, "inputs": [src], "target_shape": shape},
+                node,
+                out.name,
+            )
             layer_cfg[name]["Trace"] = False
     if graph.outputs[0] not in producer:
         raise UnsupportedOpError(f"model {graph.name}: output {graph.outputs[0]} is not computed")

@@ -115,7 +115,9 @@ def _define_layers() -> dict[str, type]:
 
     class EdgeXnorDense(_EdgeLayer):
         def initialize(self) -> None:
-            self.add_output_variable([self.get_attr("n_out")], precision=_int_type(self.get_attr("out_bits"), True))
+            self.add_output_variable(
+                [self.get_attr("n_out")], precision=_int_type(self.get_attr("out_bits"), True)
+            )
             self._int_weight("weight", 32, signed=False)
             self._int_weight("threshold", 32)
             self._int_weight("sign", 8)
@@ -139,47 +141,120 @@ def _define_layers() -> dict[str, type]:
 
 _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
     # class: (C++ base struct, integer attributes, typedefs from weight variables)
-    "EdgeRequant": ("requant_config", ["n_in", "n_chan", "output_offset", "act_min", "act_max"], ["mult", "shift"]),
+    "EdgeRequant": (
+        "requant_config",
+        ["n_in", "n_chan", "output_offset", "act_min", "act_max"],
+        ["mult", "shift"],
+    ),
     "EdgeConv2D": (
         "conv_config",
         [
-            "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "filter_h", "filter_w", "stride_h", "stride_w",
-            "dilation_h", "dilation_w", "pad_h", "pad_w", "depthwise", "depth_multiplier", "input_offset",
-            "output_offset", "act_min", "act_max", "n_weights",
+            "in_h",
+            "in_w",
+            "in_c",
+            "out_h",
+            "out_w",
+            "out_c",
+            "filter_h",
+            "filter_w",
+            "stride_h",
+            "stride_w",
+            "dilation_h",
+            "dilation_w",
+            "pad_h",
+            "pad_w",
+            "depthwise",
+            "depth_multiplier",
+            "input_offset",
+            "output_offset",
+            "act_min",
+            "act_max",
+            "n_weights",
         ],
         ["weight", "bias", "mult", "shift"],
     ),
     "EdgeWinogradConv": (
         "winograd_config",
         [
-            "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "pad_h", "pad_w", "input_offset",
-            "output_offset", "act_min", "act_max", "tile_a", "tile_m", "tiles_h", "tiles_w", "transform_scale_log2",
+            "in_h",
+            "in_w",
+            "in_c",
+            "out_h",
+            "out_w",
+            "out_c",
+            "pad_h",
+            "pad_w",
+            "input_offset",
+            "output_offset",
+            "act_min",
+            "act_max",
+            "tile_a",
+            "tile_m",
+            "tiles_h",
+            "tiles_w",
+            "transform_scale_log2",
         ],
         ["weight", "bias", "mult", "shift", "bt", "at"],
     ),
     "EdgeAdd": (
         "add_config",
         [
-            "n_out", "n_in1", "n_in2", "left_shift", "input1_offset", "input2_offset", "output_offset",
-            "input1_multiplier", "input1_shift", "input2_multiplier", "input2_shift", "output_multiplier",
-            "output_shift", "act_min", "act_max",
+            "n_out",
+            "n_in1",
+            "n_in2",
+            "left_shift",
+            "input1_offset",
+            "input2_offset",
+            "output_offset",
+            "input1_multiplier",
+            "input1_shift",
+            "input2_multiplier",
+            "input2_shift",
+            "output_multiplier",
+            "output_shift",
+            "act_min",
+            "act_max",
         ],
         [],
     ),
     "EdgePool2D": (
         "pool_config",
         [
-            "in_h", "in_w", "n_chan", "out_h", "out_w", "filter_h", "filter_w", "stride_h", "stride_w", "pad_h",
-            "pad_w", "is_max", "act_min", "act_max",
+            "in_h",
+            "in_w",
+            "n_chan",
+            "out_h",
+            "out_w",
+            "filter_h",
+            "filter_w",
+            "stride_h",
+            "stride_w",
+            "pad_h",
+            "pad_w",
+            "is_max",
+            "act_min",
+            "act_max",
         ],
         [],
     ),
     "EdgeMean": (
         "mean_config",
-        ["n_pix", "n_chan", "same_quant", "input_zero_point", "output_zero_point", "mean_multiplier", "mean_shift"],
+        [
+            "n_pix",
+            "n_chan",
+            "same_quant",
+            "input_zero_point",
+            "output_zero_point",
+            "mean_multiplier",
+            "mean_shift",
+        ],
         [],
     ),
-    "EdgeSoftmax": ("softmax_config", ["n_rows", "depth", "input_multiplier", "input_left_shift", "diff_min"], []),
+    "EdgeSoftmax": (
+        "softmax_config",
+        ["n_rows", "depth", "input_multiplier", "input_left_shift", "diff_min"],
+        [],
+    ),
     "EdgeXnorDense": (
         "xnor_config",
         ["n_in", "n_out", "n_words", "pe", "simd", "bits_in", "out_bits", "output_binary"],
@@ -215,7 +290,11 @@ def _make_templates(layers: dict[str, type]) -> list[type]:
         layer_cls = layers[cls_name]
 
         def config_format(
-            self: Any, node: Any, _base: str = base, _ints: list[str] = ints, _tds: list[str] = typedefs,
+            self: Any,
+            node: Any,
+            _base: str = base,
+            _ints: list[str] = ints,
+            _tds: list[str] = typedefs,
             _cls_name: str = cls_name,
         ) -> str:
             lines = [f"struct config{node.index} : edgesdk::{_base} {{"]
@@ -223,7 +302,11 @@ def _make_templates(layers: dict[str, type]) -> list[type]:
                 value = node.get_attr(key)
                 if value is None:
                     raise EdgeSDKError(f"HLS layer {node.name}: attribute {key!r} is missing")
-                ctype = "bool" if isinstance(value, bool) else ("unsigned" if key.startswith(("n_", "in_", "out_")) else "int")
+                ctype = (
+                    "bool"
+                    if isinstance(value, bool)
+                    else ("unsigned" if key.startswith(("n_", "in_", "out_")) else "int")
+                )
                 lines.append(f"    static const {ctype} {key} = {_cpp_value(value)};")
             if _cls_name in ("EdgeConv2D", "EdgeWinogradConv"):
                 lines.append(f"    typedef {node.get_attr('accum_t_name', 'ap_int<32>')} accum_t;")
@@ -236,10 +319,16 @@ def _make_templates(layers: dict[str, type]) -> list[type]:
             LayerConfigTemplate.__init__(self, _cls)
 
         templates.append(
-            type(f"{cls_name}ConfigTemplate", (LayerConfigTemplate,), {"__init__": config_init, "format": config_format})
+            type(
+                f"{cls_name}ConfigTemplate",
+                (LayerConfigTemplate,),
+                {"__init__": config_init, "format": config_format},
+            )
         )
 
-        def call_format(self: Any, node: Any, _call: str = _CALLS[cls_name], _tds: list[str] = typedefs) -> str:
+        def call_format(
+            self: Any, node: Any, _call: str = _CALLS[cls_name], _tds: list[str] = typedefs
+        ) -> str:
             params = self._default_function_params(node)
             if len(node.inputs) > 1:
                 for i, name in enumerate(node.inputs[:2], start=1):
@@ -254,7 +343,11 @@ def _make_templates(layers: dict[str, type]) -> list[type]:
             FunctionCallTemplate.__init__(self, _cls, include_header=_INCLUDES)
 
         templates.append(
-            type(f"{cls_name}FunctionTemplate", (FunctionCallTemplate,), {"__init__": call_init, "format": call_format})
+            type(
+                f"{cls_name}FunctionTemplate",
+                (FunctionCallTemplate,),
+                {"__init__": call_init, "format": call_format},
+            )
         )
     return templates
 
@@ -308,7 +401,10 @@ def register() -> None:
                     register_layer(name, cls)
                 _layer_classes[name] = layer_map[name]
             _registered.add("layers")
-        sources = [hls_dir() / "nnet_utils" / "edgesdk_units.h", firmware_dir() / "kernels" / "ed_fixedpoint.h"]
+        sources = [
+            hls_dir() / "nnet_utils" / "edgesdk_units.h",
+            firmware_dir() / "kernels" / "ed_fixedpoint.h",
+        ]
         for backend_name in BACKENDS:
             if backend_name in _registered:
                 continue

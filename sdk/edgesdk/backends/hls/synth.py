@@ -70,7 +70,16 @@ def find_vendor_tool() -> tuple[str, str] | None:
 def run_synthesis(project_dir: Path, exe: str, timeout: float = SYNTH_TIMEOUT_S) -> Path:
     """Run C synthesis of the hls4ml project in ``project_dir`` with ``exe``; return the csynth.xml it wrote."""
     name = Path(exe).name
-    opts = {"reset": 0, "csim": 0, "synth": 1, "cosim": 0, "validation": 0, "export": 0, "vsynth": 0, "fifo_opt": 0}
+    opts = {
+        "reset": 0,
+        "csim": 0,
+        "synth": 1,
+        "cosim": 0,
+        "validation": 0,
+        "export": 0,
+        "vsynth": 0,
+        "fifo_opt": 0,
+    }
     (project_dir / "build_opt.tcl").write_text(
         "array set opt {\n" + "".join(f"    {k} {v}\n" for k, v in opts.items()) + "}\n", encoding="utf-8"
     )
@@ -81,7 +90,9 @@ def run_synthesis(project_dir: Path, exe: str, timeout: float = SYNTH_TIMEOUT_S)
     log.info("synthesizing with %s in %s", " ".join(cmd), project_dir)
     try:
         with open(project_dir / "synth.log", "w", encoding="utf-8") as logf:
-            subprocess.run(cmd, cwd=project_dir, check=True, timeout=timeout, stdout=logf, stderr=subprocess.STDOUT)
+            subprocess.run(
+                cmd, cwd=project_dir, check=True, timeout=timeout, stdout=logf, stderr=subprocess.STDOUT
+            )
     except subprocess.CalledProcessError as exc:
         raise BuildError(
             f"synthesis with {name} failed (exit {exc.returncode}); see {project_dir / 'synth.log'}"
@@ -120,7 +131,12 @@ def parse_csynth_report(path: Path) -> dict[str, Any]:
 
     res: dict[str, int | None] = {}
     avail: dict[str, int | None] = {}
-    for key, tags in (("lut", ("LUT",)), ("ff", ("FF",)), ("dsp", ("DSP", "DSP48E")), ("bram_18k", ("BRAM_18K",))):
+    for key, tags in (
+        ("lut", ("LUT",)),
+        ("ff", ("FF",)),
+        ("dsp", ("DSP", "DSP48E")),
+        ("bram_18k", ("BRAM_18K",)),
+    ):
         for tag in tags:
             v = _num(root, f"AreaEstimates/Resources/{tag}")
             if v is not None:
@@ -219,7 +235,9 @@ def csim_compare(
                     "input": i,
                     "output_equal": bool(out_equal),
                     "first_layer": layer_name,
-                    "max_abs_diff": int(np.max(np.abs(y[i] - want_out))) if y[i].size == want_out.size else None,
+                    "max_abs_diff": int(np.max(np.abs(y[i] - want_out)))
+                    if y[i].size == want_out.size
+                    else None,
                     "layers": [b[1] for b in bad],
                 }
             )
@@ -312,12 +330,14 @@ def synth(
     count: int = DEFAULT_COUNT,
     run_vendor: bool = True,
     hls_graph: ir.Graph | None = None,
+    winograd: bool = False,
 ) -> SynthResult:
     """Write the hls4ml project of ``graph`` for ``board``, C-simulate and compare with the reference,
     synthesize if a vendor tool is on PATH, and write ``report.json``/``report.md``/``report.html``.
 
     ``hls_graph`` (default ``graph``) is the graph the design is built from, e.g. one whose layers passes
     annotated with other kernels; the C-simulation is always compared with the reference of ``graph``.
+    ``winograd=True`` computes every 3x3 stride-1 convolution in the Winograd F(2x2,3x3) unit.
     """
     from edgesdk.backends.hls.convert import build_hls_model
     from edgesdk.device import make_inputs
@@ -335,6 +355,7 @@ def synth(
         backend=backend,
         part=fb.part,
         clock_period_ns=fb.clock_period_ns,
+        winograd=winograd,
     )
     data = make_inputs(graph, inputs, count)
     log.info("compiling the hls4ml project for C-simulation (host g++) and running %d inputs", len(data))
