@@ -253,6 +253,48 @@ typedef struct {
 void ed_conv_ternary_s8(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output);
 void ed_conv_binary_s8(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output);
 
+/*
+ * Binary-activation (XNOR) kernels (ed_xnor.c). A binary tensor holds +-1 values as bits (1 = +1), packed LSB
+ * first into little-endian 32-bit words, one row of `words` words per pixel (or per sample); bits past the
+ * channel count are zero. Weights are packed the same way, per output channel and tap. A +-1 dot product over
+ * K valid bits is K - 2 * popcount(a XOR w); BatchNorm + sign is one integer threshold per output channel:
+ * bit = dot >= threshold, or dot <= threshold where flip is set.
+ */
+typedef struct {
+    int32_t positions, channels, words;
+    const int32_t *threshold; /* on the int8 input value */
+    const uint8_t *flip;
+} ed_binarize_params_t;
+
+void ed_binarize_s8(const ed_binarize_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t batches, in_bits, in_words, out_features, out_words;
+    const uint32_t *weights; /* [out_features][in_words] */
+    const int32_t *threshold;
+    const uint8_t *flip;
+} ed_xnor_fc_params_t;
+
+void ed_xnor_fc(const ed_xnor_fc_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t in_h, in_w, in_c, in_words, out_h, out_w, out_c, out_words;
+    int32_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t pad_value; /* +1 or -1: what padded taps read in every channel */
+    const uint32_t *weights; /* [out_c][k_h][k_w][in_words] */
+    const int32_t *threshold;
+    const uint8_t *flip;
+} ed_xnor_conv_params_t;
+
+void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t positions, channels, words;
+    int32_t high, low; /* int8 values written for +1 and -1 */
+} ed_unpack_bits_params_t;
+
+void ed_unpack_bits(const ed_unpack_bits_params_t *p, const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif
