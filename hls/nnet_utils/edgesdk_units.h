@@ -367,6 +367,202 @@ SoftmaxRows:
     }
 }
 
+/* ---- Binary activations: XNOR-popcount units on packed 32-bit words (FINN folding) ------------------- */
+/*
+ * Bits are packed LSB first, 32 per word, each row (a pixel's channels, or a sample's features) starting a new
+ * word, tail bits zero (edgesdk/reference/binary.py). A +-1 dot product over K bits is K - 2 popcount(a ^ w);
+ * BatchNorm + sign are folded into one integer threshold per channel: bit = dot >= t, or dot <= t where the
+ * BatchNorm scale is negative (flip) - the FINN approach (Umuroglu et al., FPGA 2017).
+ */
+static inline unsigned popcount32(ap_uint<32> x) {
+    unsigned n = 0;
+    for (unsigned b = 0; b < 32; b++) {
+        #pragma HLS UNROLL
+        n += x[b];
+    }
+    return n;
+}
+
+static inline ap_uint<32> valid_mask(unsigned word, unsigned bits) {
+    const unsigned first = word * 32;
+    if (first + 32 <= bits) {
+        return ap_uint<32>(0xFFFFFFFFu);
+    }
+    return ap_uint<32>((1u << (bits - first)) - 1u);
+}
+
+template <class threshold_T, class flip_T>
+static inline bool threshold_bit(int dot, const threshold_T &t, const flip_T &f) {
+    return f != 0 ? dot <= (int)t.to_int() : dot >= (int)t.to_int();
+}
+
+struct binarize_config {
+    static const unsigned n_pix = 1, n_chan = 1, n_words = 1;
+};
+
+/* int8 (n_pix x n_chan) -> packed bits (n_pix x n_words): BatchNorm + sign after an int8 layer. */
+template <class data_T, class res_T, typename CONFIG_T>
+void binarize(const data_T data[CONFIG_T::n_pix * CONFIG_T::n_chan], res_T res[CONFIG_T::n_pix * CONFIG_T::n_words],
+              const typename CONFIG_T::threshold_t threshold[CONFIG_T::n_chan],
+              const typename CONFIG_T::flip_t flip[CONFIG_T::n_chan]) {
+BinarizePixels:
+    for (unsigned p = 0; p < CONFIG_T::n_pix; p++) {
+        for (unsigned w = 0; w < CONFIG_T::n_words; w++) {
+            #pragma HLS PIPELINE II=1
+            ap_uint<32> word = 0;
+            for (unsigned b = 0; b < 32; b++) {
+                const unsigned c = w * 32 + b;
+                if (c < CONFIG_T::n_chan) {
+                    word[b] = threshold_bit((int)data[p * CONFIG_T::n_chan + c].to_int(), threshold[c], flip[c]);
+                }
+            }
+            res[p * CONFIG_T::n_words + w] = word;
+        }
+    }
+}
+
+struct unpack_config {
+    static const unsigned n_pix = 1, n_chan = 1, n_words = 1;
+    static const int high = 127, low = -127;
+};
+
+/* packed bits -> int8: high for +1, low for -1 (the quantized +-1 input of the next int8 layer). */
+template <class data_T, class res_T, typename CONFIG_T>
+void unpack_bits(const data_T data[CONFIG_T::n_pix * CONFIG_T::n_words], res_T res[CONFIG_T::n_pix * CONFIG_T::n_chan]) {
+UnpackPixels:
+    for (unsigned p = 0; p < CONFIG_T::n_pix; p++) {
+        for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+            #pragma HLS PIPELINE II=1
+            const ap_uint<32> word = data[p * CONFIG_T::n_words + c / 32];
+            res[p * CONFIG_T::n_chan + c] = word[c % 32] ? CONFIG_T::high : CONFIG_T::low;
+        }
+    }
+}
+
+struct xnor_config {
+    static const unsigned n_in = 1, n_out = 1, n_words_in = 1, n_words_out = 1;
+    static const unsigned pe = 1, simd = 1; /* rows and input words per cycle */
+};
+
+/*
+ * XNOR-popcount fully connected layer, folded as FINN's matrix-vector unit: PE output rows in parallel, SIMD
+ * input words (32 SIMD bits) per cycle; (n_out / PE) * (n_words_in / SIMD) cycles per sample.
+ */
+template <class data_T, class res_T, typename CONFIG_T>
+void xnor_dense(const data_T data[CONFIG_T::n_words_in], res_T res[CONFIG_T::n_words_out],
+                const typename CONFIG_T::weight_t weights[CONFIG_T::n_out * CONFIG_T::n_words_in],
+                const typename CONFIG_T::threshold_t threshold[CONFIG_T::n_out],
+                const typename CONFIG_T::flip_t flip[CONFIG_T::n_out]) {
+    ap_uint<32> out[CONFIG_T::n_words_out];
+    for (unsigned w = 0; w < CONFIG_T::n_words_out; w++) {
+        out[w] = 0;
+    }
+NeuronFold:
+    for (unsigned nf = 0; nf < CONFIG_T::n_out / CONFIG_T::pe; nf++) {
+        unsigned acc[CONFIG_T::pe];
+        #pragma HLS ARRAY_PARTITION variable=acc complete
+        for (unsigned pe = 0; pe < CONFIG_T::pe; pe++) {
+            #pragma HLS UNROLL
+            acc[pe] = 0;
+        }
+    SynapseFold:
+        for (unsigned sf = 0; sf < CONFIG_T::n_words_in / CONFIG_T::simd; sf++) {
+            #pragma HLS PIPELINE II=1
+            for (unsigned pe = 0; pe < CONFIG_T::pe; pe++) {
+                #pragma HLS UNROLL
+                for (unsigned s = 0; s < CONFIG_T::simd; s++) {
+                    #pragma HLS UNROLL
+                    const unsigned wi = sf * CONFIG_T::simd + s;
+                    const unsigned row = nf * CONFIG_T::pe + pe;
+                    acc[pe] += popcount32(ap_uint<32>(data[wi]) ^ ap_uint<32>(weights[row * CONFIG_T::n_words_in + wi]));
+                }
+            }
+        }
+        for (unsigned pe = 0; pe < CONFIG_T::pe; pe++) {
+            #pragma HLS UNROLL
+            const unsigned row = nf * CONFIG_T::pe + pe;
+            const int dot = (int)CONFIG_T::n_in - 2 * (int)acc[pe];
+            out[row / 32][row % 32] = threshold_bit(dot, threshold[row], flip[row]);
+        }
+    }
+    for (unsigned w = 0; w < CONFIG_T::n_words_out; w++) {
+        res[w] = out[w];
+    }
+}
+
+struct xnor_conv_config {
+    static const unsigned in_h = 1, in_w = 1, in_c = 1, out_h = 1, out_w = 1, out_c = 1;
+    static const unsigned filter_h = 1, filter_w = 1, stride_h = 1, stride_w = 1;
+    static const int pad_h = 0, pad_w = 0;
+    static const int pad_value = 1;
+    static const unsigned n_words_in = 1, n_words_out = 1;
+    static const unsigned pe = 1, simd = 1;
+};
+
+/*
+ * XNOR-popcount convolution (NHWC, packed channels): each output pixel is a matrix-vector product over
+ * filter_h * filter_w * n_words_in words, folded like xnor_dense. Padded taps read pad_value (+1: the valid
+ * channel bits set, -1: none) in every channel, as the layer was trained.
+ */
+template <class data_T, class res_T, typename CONFIG_T>
+void xnor_conv2d(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_words_in],
+                 res_T res[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_words_out],
+                 const typename CONFIG_T::weight_t weights[CONFIG_T::out_c * CONFIG_T::filter_h * CONFIG_T::filter_w * CONFIG_T::n_words_in],
+                 const typename CONFIG_T::threshold_t threshold[CONFIG_T::out_c],
+                 const typename CONFIG_T::flip_t flip[CONFIG_T::out_c]) {
+    const unsigned taps = CONFIG_T::filter_h * CONFIG_T::filter_w * CONFIG_T::n_words_in;
+    const int k_bits = (int)(CONFIG_T::filter_h * CONFIG_T::filter_w * CONFIG_T::in_c);
+ConvPixels:
+    for (unsigned oy = 0; oy < CONFIG_T::out_h; oy++) {
+        for (unsigned ox = 0; ox < CONFIG_T::out_w; ox++) {
+            ap_uint<32> window[CONFIG_T::filter_h * CONFIG_T::filter_w * CONFIG_T::n_words_in];
+            for (unsigned ky = 0; ky < CONFIG_T::filter_h; ky++) {
+                for (unsigned kx = 0; kx < CONFIG_T::filter_w; kx++) {
+                    const int iy = (int)(oy * CONFIG_T::stride_h) - CONFIG_T::pad_h + (int)ky;
+                    const int ix = (int)(ox * CONFIG_T::stride_w) - CONFIG_T::pad_w + (int)kx;
+                    const bool inside = iy >= 0 && ix >= 0 && iy < (int)CONFIG_T::in_h && ix < (int)CONFIG_T::in_w;
+                    for (unsigned w = 0; w < CONFIG_T::n_words_in; w++) {
+                        const ap_uint<32> pad = CONFIG_T::pad_value > 0 ? valid_mask(w, CONFIG_T::in_c) : ap_uint<32>(0);
+                        window[(ky * CONFIG_T::filter_w + kx) * CONFIG_T::n_words_in + w] =
+                            inside ? ap_uint<32>(data[((unsigned)iy * CONFIG_T::in_w + (unsigned)ix) * CONFIG_T::n_words_in + w]) : pad;
+                    }
+                }
+            }
+            ap_uint<32> out[CONFIG_T::n_words_out];
+            for (unsigned w = 0; w < CONFIG_T::n_words_out; w++) {
+                out[w] = 0;
+            }
+        NeuronFold:
+            for (unsigned nf = 0; nf < CONFIG_T::out_c / CONFIG_T::pe; nf++) {
+                unsigned acc[CONFIG_T::pe];
+                for (unsigned pe = 0; pe < CONFIG_T::pe; pe++) {
+                    acc[pe] = 0;
+                }
+            SynapseFold:
+                for (unsigned sf = 0; sf < taps / CONFIG_T::simd; sf++) {
+                    #pragma HLS PIPELINE II=1
+                    for (unsigned pe = 0; pe < CONFIG_T::pe; pe++) {
+                        #pragma HLS UNROLL
+                        for (unsigned s = 0; s < CONFIG_T::simd; s++) {
+                            #pragma HLS UNROLL
+                            const unsigned ti = sf * CONFIG_T::simd + s;
+                            const unsigned row = nf * CONFIG_T::pe + pe;
+                            acc[pe] += popcount32(window[ti] ^ ap_uint<32>(weights[row * taps + ti]));
+                        }
+                    }
+                }
+                for (unsigned pe = 0; pe < CONFIG_T::pe; pe++) {
+                    const unsigned row = nf * CONFIG_T::pe + pe;
+                    out[row / 32][row % 32] = threshold_bit(k_bits - 2 * (int)acc[pe], threshold[row], flip[row]);
+                }
+            }
+            for (unsigned w = 0; w < CONFIG_T::n_words_out; w++) {
+                res[(oy * CONFIG_T::out_w + ox) * CONFIG_T::n_words_out + w] = out[w];
+            }
+        }
+    }
+}
+
 } // namespace edgesdk
 
 #endif

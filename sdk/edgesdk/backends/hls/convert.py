@@ -36,6 +36,10 @@ SUPPORTED_OPS = (
     "SOFTMAX",
     "MEAN",
     "RESHAPE",
+    "EDGESDK_BINARIZE",
+    "EDGESDK_XNOR_FULLY_CONNECTED",
+    "EDGESDK_XNOR_CONV_2D",
+    "EDGESDK_UNPACK_BITS",
 )
 
 INT8 = "ap_int<8>"
@@ -55,6 +59,8 @@ class HLSPlan:
     output_layer: str = ""
     input_layer: str = ""
     units: list[dict[str, Any]] = field(default_factory=list)  # for the estimate
+    #: IR tensors holding packed bits (int8 bytes in the IR, ap_uint<32> words in the design)
+    packed: set[str] = field(default_factory=set)
 
 
 def _ident(name: str, used: set[str]) -> str:
@@ -90,11 +96,13 @@ def graph_to_layer_list(
     clock_period_ns: float = 10.0,
     trace: bool = True,
     winograd: bool = False,
+    xnor_folding: dict[str, tuple[int, int]] | None = None,
 ) -> HLSPlan:
     """Translate an int8 IR graph into an hls4ml layer list and configuration (nothing is compiled).
 
     A CONV_2D annotated ``node.attrs["kernel"] = "winograd"`` (or, with ``winograd=True``, every 3x3 stride-1
-    CONV_2D) runs in the Winograd F(2x2,3x3) unit; a FULLY_CONNECTED annotated ``"xnor"`` in the XNOR unit.
+    CONV_2D) runs in the Winograd F(2x2,3x3) unit. Binary-activation ops run in the XNOR units, folded with
+    ``xnor_folding[node name] = (PE, SIMD words)`` or by default.
     """
     from edgesdk.backends.hls import winograd_hls, xnor_hls
 
@@ -135,7 +143,22 @@ def graph_to_layer_list(
         return layer["name"]
 
     for node in graph.nodes:
-        if node.op not in SUPPORTED_OPS and node.attrs.get("kernel") not in ("xnor",):
+        if node.op in xnor_hls.BINARY_OPS:
+            src = producer.get(node.inputs[0])
+            if src is None:
+                raise UnsupportedOpError(
+                    f"layer {node.name}: input {node.inputs[0]} is not an activation of the model"
+                )
+            name = _ident(node.name, used)
+            folding = (xnor_folding or {}).get(node.name)
+            xl = xnor_hls.binary_layer(graph, node, name, src, folding)
+            add(xl, node, node.outputs[0])
+            if node.op in xnor_hls.PACKED_OUTPUT_OPS:
+                plan.packed.add(node.outputs[0])
+            if xl["class_name"] in ("EdgeXnorDense", "EdgeXnorConv"):
+                plan.units.append({"kind": "xnor", "layer": name, **xnor_hls.estimate(xl)})
+            continue
+        if node.op not in SUPPORTED_OPS:
             raise UnsupportedOpError(
                 f"layer {node.name}: op {node.op} is not supported by the HLS backend "
                 f"(supported: {', '.join(SUPPORTED_OPS)})"
@@ -211,11 +234,6 @@ def graph_to_layer_list(
                 )
             add(layer, node, out.name)
         elif node.op == "FULLY_CONNECTED":
-            if node.attrs.get("kernel") == "xnor":
-                xl = xnor_hls.xnor_dense_layer(graph, node, name, src)
-                add(xl, node, out.name)
-                plan.units.append({"kind": "xnor", "layer": name, **xnor_hls.estimate(xl)})
-                continue
             w = np.asarray(ins[1].data, dtype=np.int64)  # (out, in)
             n_out, n_in = w.shape
             if ins[0].size != n_in:

@@ -113,14 +113,34 @@ def _define_layers() -> dict[str, type]:
         def initialize(self) -> None:
             self._int8_output(list(self.get_input_variable().shape))
 
-    class EdgeXnorDense(_EdgeLayer):
-        def initialize(self) -> None:
-            self.add_output_variable(
-                [self.get_attr("n_out")], precision=_int_type(self.get_attr("out_bits"), True)
-            )
-            self._int_weight("weight", 32, signed=False)
+    class _PackedLayer(_EdgeLayer):
+        def _words_output(self, shape: list[int]) -> None:
+            self.add_output_variable(shape, precision=_int_type(32, False))
+
+        def _thresholds(self) -> None:
             self._int_weight("threshold", 32)
-            self._int_weight("sign", 8)
+            self._int_weight("flip", 2, signed=False)
+
+    class EdgeBinarize(_PackedLayer):
+        def initialize(self) -> None:
+            self._words_output(list(self.get_attr("out_shape")))
+            self._thresholds()
+
+    class EdgeUnpack(_EdgeLayer):
+        def initialize(self) -> None:
+            self._int8_output(list(self.get_attr("out_shape")))
+
+    class EdgeXnorDense(_PackedLayer):
+        def initialize(self) -> None:
+            self._words_output([self.get_attr("n_words_out")])
+            self._int_weight("weight", 32, signed=False)
+            self._thresholds()
+
+    class EdgeXnorConv(_PackedLayer):
+        def initialize(self) -> None:
+            self._words_output([self.get_attr("out_h"), self.get_attr("out_w"), self.get_attr("n_words_out")])
+            self._int_weight("weight", 32, signed=False)
+            self._thresholds()
 
     return {
         cls.__name__: cls
@@ -132,7 +152,10 @@ def _define_layers() -> dict[str, type]:
             EdgePool2D,
             EdgeMean,
             EdgeSoftmax,
+            EdgeBinarize,
+            EdgeUnpack,
             EdgeXnorDense,
+            EdgeXnorConv,
         )
     }
 
@@ -255,10 +278,35 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
         ["n_rows", "depth", "input_multiplier", "input_left_shift", "diff_min"],
         [],
     ),
+    "EdgeBinarize": ("binarize_config", ["n_pix", "n_chan", "n_words"], ["threshold", "flip"]),
+    "EdgeUnpack": ("unpack_config", ["n_pix", "n_chan", "n_words", "high", "low"], []),
     "EdgeXnorDense": (
         "xnor_config",
-        ["n_in", "n_out", "n_words", "pe", "simd", "bits_in", "out_bits", "output_binary"],
-        ["weight", "threshold", "sign"],
+        ["n_in", "n_out", "n_words_in", "n_words_out", "pe", "simd"],
+        ["weight", "threshold", "flip"],
+    ),
+    "EdgeXnorConv": (
+        "xnor_conv_config",
+        [
+            "in_h",
+            "in_w",
+            "in_c",
+            "out_h",
+            "out_w",
+            "out_c",
+            "filter_h",
+            "filter_w",
+            "stride_h",
+            "stride_w",
+            "pad_h",
+            "pad_w",
+            "pad_value",
+            "n_words_in",
+            "n_words_out",
+            "pe",
+            "simd",
+        ],
+        ["weight", "threshold", "flip"],
     ),
 }
 
@@ -270,7 +318,10 @@ _CALLS: dict[str, str] = {
     "EdgePool2D": "edgesdk::pool2d<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeMean": "edgesdk::mean<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeSoftmax": "edgesdk::softmax<{input_t}, {output_t}, {config}>({input}, {output});",
-    "EdgeXnorDense": "edgesdk::xnor_dense<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {threshold}, {sign});",
+    "EdgeBinarize": "edgesdk::binarize<{input_t}, {output_t}, {config}>({input}, {output}, {threshold}, {flip});",
+    "EdgeUnpack": "edgesdk::unpack_bits<{input_t}, {output_t}, {config}>({input}, {output});",
+    "EdgeXnorDense": "edgesdk::xnor_dense<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {threshold}, {flip});",
+    "EdgeXnorConv": "edgesdk::xnor_conv2d<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {threshold}, {flip});",
 }
 
 _INCLUDES = ["nnet_utils/edgesdk_units.h"]
@@ -356,7 +407,7 @@ def _make_passes(layers: dict[str, type]) -> list[tuple[str, type]]:
     """Optimizer passes: check the PE/SIMD folding of the XNOR units before templates are applied."""
     from hls4ml.model.optimizer import OptimizerPass
 
-    xnor_cls = layers["EdgeXnorDense"]
+    xnor_cls = (layers["EdgeXnorDense"], layers["EdgeXnorConv"])
 
     class EdgeCheckXnorFolding(OptimizerPass):
         """PE must divide the output rows and SIMD the packed words per row (FINN's folding rule)."""
@@ -365,7 +416,10 @@ def _make_passes(layers: dict[str, type]) -> list[tuple[str, type]]:
             return isinstance(node, xnor_cls) and not node.get_attr("folding_checked", False)
 
         def transform(self, model: Any, node: Any) -> bool:
-            n_out, n_words = node.get_attr("n_out"), node.get_attr("n_words")
+            n_out = node.get_attr("n_out", node.get_attr("out_c"))
+            n_words = (
+                node.get_attr("n_words_in") * node.get_attr("filter_h", 1) * node.get_attr("filter_w", 1)
+            )
             pe, simd = node.get_attr("pe"), node.get_attr("simd")
             if n_out % pe or n_words % simd:
                 raise EdgeSDKError(

@@ -221,7 +221,10 @@ def csim_compare(
         for layer, tensor in plan.traced.items():
             if layer == plan.input_layer or layer not in trace:
                 continue
-            want = expected[tensor][i].reshape(-1).astype(np.int64)
+            want_raw = expected[tensor][i]
+            if tensor in getattr(plan, "packed", ()):  # bytes in the IR, uint32 words in the design
+                want_raw = np.ascontiguousarray(want_raw, dtype=np.int8).view("<u4")
+            want = want_raw.reshape(-1).astype(np.int64)
             got = np.asarray(trace[layer][i]).reshape(-1)
             if got.size != want.size or not np.array_equal(got.astype(np.int64), want):
                 bad.append((order.get(tensor, 1 << 30), plan.node_of.get(layer, layer), tensor))
