@@ -300,3 +300,112 @@ def test_fpga_boards_are_data() -> None:
         get_fpga_board("netduinoplus2")
     with pytest.raises(BoardError, match="FPGA board 'virtex' is unknown; known FPGA boards: arty-a7-100t"):
         get_fpga_board("virtex")
+
+
+# --- binary (XNOR) networks ---------------------------------------------------------------------------------------
+
+
+def _flip_rows(graph: Any, node: Any, rows: list[int]) -> None:
+    """Negate rows of an XNOR layer in place without changing its function: inverted weight bits give
+    dot' = -dot, so ``dot >= t`` becomes ``dot' <= -t`` - the flipped comparison of a negative BatchNorm scale."""
+    from edgesdk.reference.binary import pack_bits
+
+    w = graph.tensor(node.inputs[1])
+    words = np.asarray(w.data).astype(np.int64) & 0xFFFFFFFF
+    valid = pack_bits(np.ones(node.in_features, dtype=bool)).astype(np.int64)
+    thr, flip = list(node.threshold), list(node.flip)
+    for r in rows:
+        words[r] ^= valid
+        thr[r], flip[r] = -thr[r], not flip[r]
+    w.data = words.astype(np.uint32).view(np.int32)
+    node.threshold, node.flip = tuple(thr), tuple(flip)
+
+
+@pytest.fixture(scope="session")
+def digits_xnor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, np.ndarray, float]:
+    """A binary MLP trained on load_digits (int8 first/last layers, XNOR hidden layers), as edgesdk writes it;
+    plus a copy with some rows flipped (negative-scale thresholds) computing the same function."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    from edgesdk.compress import compress
+    from edgesdk.device import make_inputs
+    from edgesdk.model import load_model
+
+    d = load_digits()
+    x, y = (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+    keras.utils.set_random_seed(21)
+    inp = keras.Input((64,), batch_size=1)
+    h = keras.layers.Dense(64, activation="relu")(inp)
+    h = keras.layers.Dense(64, activation="relu")(h)
+    h = keras.layers.Dense(40, activation="relu")(h)
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(h))
+    out = tmp_path_factory.mktemp("xnor") / "digits.xnor"
+    res = compress(model, "xnor", (x[:1400], y[:1400]), (x[1400:], y[1400:]), epochs=3, out=out, progress=False)
+    graph = load_model(out)
+    flipped = copy.deepcopy(graph)
+    for node in flipped.nodes:
+        if node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
+            _flip_rows(flipped, node, list(range(0, node.out_features, 3)))
+    return graph, flipped, make_inputs(graph, x[1400:1406], 6), float(res.accuracy_compressed)
+
+
+def test_binary_mlp_on_digits_csim_is_bit_exact(digits_xnor: Any, tmp_path: Path) -> None:
+    graph, flipped, data, accuracy = digits_xnor
+    assert accuracy > 0.5  # a working classifier on the 397 held-out digits
+    assert [n.op for n in graph.nodes].count("EDGESDK_XNOR_FULLY_CONNECTED") == 2
+    xnor_names = [n.name for n in flipped.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"]
+    assert all(any(n.flip) for n in flipped.nodes if n.name in xnor_names)
+    np.testing.assert_array_equal(Reference(flipped).run_batch(data), Reference(graph).run_batch(data))
+    # the design of the flipped graph, folded PE=2 / SIMD=1 word on the first XNOR layer, against the
+    # reference of the trained graph, layer by layer
+    model, plan = build_hls_model(flipped, tmp_path / "prj", xnor_folding={xnor_names[0]: (2, 1)})
+    classes = [layer["class_name"] for layer in plan.layer_list]
+    assert classes.count("EdgeXnorDense") == 2 and "EdgeBinarize" in classes and "EdgeUnpack" in classes
+    mismatches, first = csim_compare(graph, model, plan, data)
+    assert mismatches == [] and first is None
+    units = [u for u in plan.units if u["kind"] == "xnor"]
+    assert (units[0]["pe"], units[0]["simd"], units[0]["cycles"]) == (2, 32, (64 // 2) * (64 // 32))
+    assert units[1]["cycles"] == (40 // units[1]["pe"]) * (64 // units[1]["simd"])
+
+
+def test_xnor_rtl_simulation_equals_the_reference(digits_xnor: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from edgesdk.backends.hls import rtl
+    from edgesdk.reference.xnor import bytes_to_words
+
+    if not shutil.which("iverilog"):
+        pytest.fail("iverilog is not installed (scripts/setup.sh installs it)")
+    graph, flipped, data, _ = digits_xnor
+    values = Reference(flipped).run_batch_all(data)
+    for node in (n for n in flipped.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"):
+        vin = bytes_to_words(values[node.inputs[0]]).reshape(len(data), -1)
+        want = bytes_to_words(values[node.outputs[0]]).reshape(len(data), -1)
+        w = flipped.tensor(node.inputs[1]).data
+        thr, flip = np.asarray(node.threshold), np.asarray(node.flip)
+        for pe, simd in ((node.out_features // 4, 64), (2, 16)):
+            design = rtl.xnor_dense_verilog(w, node.in_features, thr, flip, pe=pe, simd=simd, module="xnor_layer")
+            got, cycles = rtl.simulate(design, vin, tmp_path / f"{node.name}_{pe}_{simd}")
+            np.testing.assert_array_equal(got, want)
+            assert design.cycles == (node.out_features // pe) * (64 // simd)
+            assert cycles == [design.cycles + 1] * len(data)  # plus the cycle that takes the start
+
+
+def test_xnor_rtl_synthesizes_for_ice40_up5k(digits_xnor: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from edgesdk.backends.hls import rtl
+
+    if not (shutil.which("yosys") and shutil.which("nextpnr-ice40")):
+        pytest.fail("yosys and nextpnr-ice40 are not installed (scripts/setup.sh installs them)")
+    _, flipped, _, _ = digits_xnor
+    node = next(n for n in flipped.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED")
+    w = np.asarray(flipped.tensor(node.inputs[1]).data)[:8]  # 8 rows keep the place-and-route test short
+    design = rtl.xnor_dense_verilog(
+        w, node.in_features, np.asarray(node.threshold[:8]), np.asarray(node.flip[:8]), pe=2, simd=16, module="xnor8"
+    )
+    fig = rtl.synth_ice40(design, tmp_path / "ice40")
+    assert fig["lut4"] > 0 and fig["dff"] > 0 and fig["yosys_cells"] >= fig["lut4"]
+    assert fig["placed"]["ICESTORM_LC"]["available"] == 5280
+    assert fig["fmax_mhz"] is not None and fig["fmax_mhz"] > 0
