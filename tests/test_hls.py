@@ -409,3 +409,32 @@ def test_xnor_rtl_synthesizes_for_ice40_up5k(digits_xnor: Any, tmp_path: Path) -
     assert fig["lut4"] > 0 and fig["dff"] > 0 and fig["yosys_cells"] >= fig["lut4"]
     assert fig["placed"]["ICESTORM_LC"]["available"] == 5280
     assert fig["fmax_mhz"] is not None and fig["fmax_mhz"] > 0
+
+
+def test_binary_cnn_xnor_conv_csim_is_bit_exact(tmp_path: Path) -> None:
+    """XNOR convolutions: 40 channels (two words, the second partial), SAME padding with +1, VALID stride 2."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    from edgesdk.compress import compress
+    from edgesdk.device import make_inputs
+    from edgesdk.model import load_model
+
+    d = load_digits()
+    x, y = (d.data / 16.0).astype(np.float32).reshape(-1, 8, 8, 1), d.target.astype(np.int64)
+    keras.utils.set_random_seed(22)
+    inp = keras.Input((8, 8, 1), batch_size=1)
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    h = keras.layers.Conv2D(40, 3, padding="same", activation="relu")(h)
+    h = keras.layers.Conv2D(16, 3, strides=2, padding="valid", activation="relu")(h)
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(h)))
+    out = tmp_path / "cnn.xnor"
+    compress(model, "xnor", (x[:300], y[:300]), (x[300:400], y[300:400]), epochs=1, out=out, progress=False)
+    graph = load_model(out)
+    assert [n.op for n in graph.nodes].count("EDGESDK_XNOR_CONV_2D") == 2
+    hls_model, plan = build_hls_model(graph, tmp_path / "prj")
+    assert [layer["class_name"] for layer in plan.layer_list].count("EdgeXnorConv") == 2
+    mismatches, _ = csim_compare(graph, hls_model, plan, make_inputs(graph, x[1400:1403], 3))
+    assert mismatches == []
+    first = next(u for u in plan.units if u["kind"] == "xnor")
+    assert first["cycles"] == (first["mh"] // first["pe"]) * (first["mw"] // first["simd"]) * 64
