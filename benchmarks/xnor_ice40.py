@@ -43,7 +43,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         res = compress(
-            model, "xnor", (x[:1400], y[:1400]), (x[1400:], y[1400:]), epochs=10, out=work / "d.xnor", progress=False
+            model,
+            "xnor",
+            (x[:1400], y[:1400]),
+            (x[1400:], y[1400:]),
+            epochs=10,
+            out=work / "d.xnor",
+            progress=False,
         )
         graph = load_model(work / "d.xnor")
         data = make_inputs(graph, x[1400:], 0)
@@ -54,7 +60,12 @@ def main() -> int:
         w = graph.tensor(node.inputs[1]).data
         for pe, simd in FOLDINGS:
             design = rtl.xnor_dense_verilog(
-                w, node.in_features, np.asarray(node.threshold), np.asarray(node.flip), pe=pe, simd=simd,
+                w,
+                node.in_features,
+                np.asarray(node.threshold),
+                np.asarray(node.flip),
+                pe=pe,
+                simd=simd,
                 module=f"xnor_pe{pe}_simd{simd}",
             )
             got, cycles = rtl.simulate(design, vin, work / f"sim_{pe}_{simd}")

@@ -341,7 +341,9 @@ def digits_xnor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, np.
     h = keras.layers.Dense(40, activation="relu")(h)
     model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(h))
     out = tmp_path_factory.mktemp("xnor") / "digits.xnor"
-    res = compress(model, "xnor", (x[:1400], y[:1400]), (x[1400:], y[1400:]), epochs=3, out=out, progress=False)
+    res = compress(
+        model, "xnor", (x[:1400], y[:1400]), (x[1400:], y[1400:]), epochs=3, out=out, progress=False
+    )
     graph = load_model(out)
     flipped = copy.deepcopy(graph)
     for node in flipped.nodes:
@@ -385,7 +387,9 @@ def test_xnor_rtl_simulation_equals_the_reference(digits_xnor: Any, tmp_path: Pa
         w = flipped.tensor(node.inputs[1]).data
         thr, flip = np.asarray(node.threshold), np.asarray(node.flip)
         for pe, simd in ((node.out_features // 4, 64), (2, 16)):
-            design = rtl.xnor_dense_verilog(w, node.in_features, thr, flip, pe=pe, simd=simd, module="xnor_layer")
+            design = rtl.xnor_dense_verilog(
+                w, node.in_features, thr, flip, pe=pe, simd=simd, module="xnor_layer"
+            )
             got, cycles = rtl.simulate(design, vin, tmp_path / f"{node.name}_{pe}_{simd}")
             np.testing.assert_array_equal(got, want)
             assert design.cycles == (node.out_features // pe) * (64 // simd)
@@ -403,7 +407,13 @@ def test_xnor_rtl_synthesizes_for_ice40_up5k(digits_xnor: Any, tmp_path: Path) -
     node = next(n for n in flipped.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED")
     w = np.asarray(flipped.tensor(node.inputs[1]).data)[:8]  # 8 rows keep the place-and-route test short
     design = rtl.xnor_dense_verilog(
-        w, node.in_features, np.asarray(node.threshold[:8]), np.asarray(node.flip[:8]), pe=2, simd=16, module="xnor8"
+        w,
+        node.in_features,
+        np.asarray(node.threshold[:8]),
+        np.asarray(node.flip[:8]),
+        pe=2,
+        simd=16,
+        module="xnor8",
     )
     fig = rtl.synth_ice40(design, tmp_path / "ice40")
     assert fig["lut4"] > 0 and fig["dff"] > 0 and fig["yosys_cells"] >= fig["lut4"]
