@@ -352,23 +352,41 @@ def digits_xnor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, np.
     return graph, flipped, make_inputs(graph, x[1400:1406], 6), float(res.accuracy_compressed)
 
 
-def test_binary_mlp_on_digits_csim_is_bit_exact(digits_xnor: Any, tmp_path: Path) -> None:
+def test_binary_mlp_on_digits_bit_exact_in_csim_and_verilog(digits_xnor: Any, tmp_path: Path) -> None:
+    """The iCE40 of the iCEBreaker has no vendor HLS flow: synth C-simulates the design, then puts each XNOR
+    layer through Verilog and Icarus Verilog on the reference's vectors."""
     graph, flipped, data, accuracy = digits_xnor
     assert accuracy > 0.5  # a working classifier on the 397 held-out digits
     assert [n.op for n in graph.nodes].count("EDGESDK_XNOR_FULLY_CONNECTED") == 2
     xnor_names = [n.name for n in flipped.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"]
     assert all(any(n.flip) for n in flipped.nodes if n.name in xnor_names)
     np.testing.assert_array_equal(Reference(flipped).run_batch(data), Reference(graph).run_batch(data))
-    # the design of the flipped graph, folded PE=2 / SIMD=1 word on the first XNOR layer, against the
-    # reference of the trained graph, layer by layer
-    model, plan = build_hls_model(flipped, tmp_path / "prj", xnor_folding={xnor_names[0]: (2, 1)})
-    classes = [layer["class_name"] for layer in plan.layer_list]
-    assert classes.count("EdgeXnorDense") == 2 and "EdgeBinarize" in classes and "EdgeUnpack" in classes
-    mismatches, first = csim_compare(graph, model, plan, data)
-    assert mismatches == [] and first is None
-    units = [u for u in plan.units if u["kind"] == "xnor"]
+    # the design of the flipped graph, the first XNOR layer folded PE=2 / SIMD=1 word, against the reference of
+    # the trained graph, layer by layer
+    r = synth(
+        graph,
+        "icebreaker",
+        tmp_path / "ice",
+        inputs=data,
+        count=len(data),
+        hls_graph=flipped,
+        place_and_route=False,
+        xnor_folding={xnor_names[0]: (2, 1)},
+    )
+    assert r.bit_exact and r.mismatches == [] and r.inputs == len(data)
+    assert r.synthesis is None and "no vendor HLS flow" in (r.skipped_reason or "")
+    classes = [row["kind"] for row in r.estimate["layers"]]
+    assert classes.count("xnor") == 2
+    units = [u for u in r.estimate["layers"] if u["kind"] == "xnor"]
     assert (units[0]["pe"], units[0]["simd"], units[0]["cycles"]) == (2, 32, (64 // 2) * (64 // 32))
     assert units[1]["cycles"] == (40 // units[1]["pe"]) * (64 // units[1]["simd"])
+    rows = r.report["rtl"]["layers"]
+    assert [row["layer"] for row in rows] == xnor_names
+    assert all(row["rtl_equals_reference"] and row["vectors"] == len(data) for row in rows)
+    assert (rows[0]["pe"], rows[0]["simd"]) == (2, 32)
+    assert all(row["simulated_cycles"] == row["cycles_per_vector"] + 1 for row in rows)
+    md = (tmp_path / "ice" / "report.md").read_text(encoding="utf-8")
+    assert "bit-exact: **yes**" in md and "RTL == reference" in md
 
 
 def test_xnor_rtl_simulation_equals_the_reference(digits_xnor: Any, tmp_path: Path) -> None:

@@ -228,7 +228,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         load_model(args.model, calib=args.calib),
         args.board,
         args.output,
-        inputs=args.inputs,
+        inputs=args.inputs if args.inputs is not None else args.calib,
         count=args.count,
         winograd=args.winograd,
     )
@@ -237,6 +237,13 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         f"C-simulation of {r.report['model']} for {r.board.name}: "
         f"{r.inputs - len(r.mismatches)}/{r.inputs} inputs bit-exact with the reference; report in {r.out_dir}"
     )
+    for row in r.report.get("rtl", {}).get("layers", []):
+        ice = row.get("ice40")
+        fig = f"; iCE40: {ice['lut4']} LUT4, {ice['dff']} DFF, Fmax {ice['fmax_mhz']} MHz" if ice else ""
+        same = "equals" if row["rtl_equals_reference"] else "DIFFERS from"
+        print(
+            f"XNOR layer {row['layer']} in Verilog: simulation {same} the reference on {row['vectors']} vectors{fig}"
+        )
     if r.synthesis:
         s = r.synthesis
         print(
@@ -248,11 +255,14 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             f"estimate: {est['total_cycles']:,} cycles, {est['total_weight_bram_18k']} BRAM_18K for weights. "
             f"{r.skipped_reason}"
         )
-    if not r.bit_exact:
+    if r.mismatches:
         raise ValidationError(
             f"C-simulation of {r.report['model']} differs from the reference in {len(r.mismatches)} of {r.inputs} "
             f"inputs, first at layer {r.first_mismatch_layer}"
         )
+    if not r.bit_exact:
+        bad = next(row["layer"] for row in r.report["rtl"]["layers"] if not row["rtl_equals_reference"])
+        raise ValidationError(f"the Verilog simulation of XNOR layer {bad} differs from the reference")
     return 0
 
 

@@ -83,7 +83,7 @@ def xnor_dense_verilog(
 ) -> XnorLayerRTL:
     """Verilog of an XNOR dense layer: ``weights`` uint32 words (MH, words(K)), thresholds and flips per row.
 
-    ``simd`` is in bits: a power of two dividing the padded row width ``MW = 32 * words(K)``.
+    ``simd`` is in bits: a multiple of 4 dividing the padded row width ``MW = 32 * words(K)``.
     """
     w = np.asarray(weights).astype(np.int64) & 0xFFFFFFFF
     mh, words = w.shape
@@ -103,7 +103,7 @@ def xnor_dense_verilog(
     rows = [sum(int(w[r, j]) << (WORD * j) for j in range(words)) for r in range(mh)]
     bound, ge = popcount_bounds(k, threshold, flip, mw)
     pes = []
-    hexw = simd // 4 if simd >= 4 else 1
+    hexw = simd // 4
     for p in range(pe):
         rom, bounds = [], []
         for n in range(nf):
@@ -284,4 +284,68 @@ def synth_ice40(rtl: XnorLayerRTL, work: Path, device: str = "up5k", package: st
     }
 
 
-__all__ = ["XnorLayerRTL", "popcount_bounds", "simulate", "synth_ice40", "xnor_dense_verilog"]
+def open_source_flow(
+    graph: Any, design_graph: Any, plan: Any, data: np.ndarray, work: Path, part: str, pnr: bool = True
+) -> dict[str, Any]:
+    """Every XNOR dense layer of the design as Verilog: simulated on the reference's vectors for ``data``
+    (the layer inputs the reference computes), and with ``pnr`` synthesized and placed for ``part``
+    (``up5k-sg48``: device-package). Returns ``{"bit_exact", "layers": [...]}``."""
+    from edgesdk.reference import Reference
+    from edgesdk.reference.xnor import bytes_to_words
+
+    values = Reference(graph).run_batch_all(data)
+    by_node = {
+        plan.node_of[layer["name"]]: layer
+        for layer in plan.layer_list
+        if layer["class_name"] == "EdgeXnorDense"
+    }
+    device, _, package = part.partition("-")
+    rows: list[dict[str, Any]] = []
+    for node in design_graph.nodes:
+        layer = by_node.get(node.name)
+        if layer is None:
+            continue
+        module = "xnor_" + re.sub(r"[^0-9A-Za-z_]", "_", layer["name"])
+        design = xnor_dense_verilog(
+            layer["weight_data"],
+            layer["n_in"],
+            layer["threshold_data"],
+            layer["flip_data"],
+            pe=layer["pe"],
+            simd=WORD * layer["simd"],
+            module=module,
+            model=graph.name,
+            layer=node.name,
+        )
+        n = len(data)
+        vin = bytes_to_words(values[node.inputs[0]]).reshape(n, -1)
+        want = bytes_to_words(values[node.outputs[0]]).reshape(n, -1)
+        got, cycles = simulate(design, vin, work / module)
+        row: dict[str, Any] = {
+            "layer": node.name,
+            "verilog": str(work / module / f"{module}.v"),
+            "mh": design.mh,
+            "mw": design.mw,
+            "pe": design.pe,
+            "simd": design.simd,
+            "cycles_per_vector": design.cycles,
+            "simulated_cycles": max(cycles) if cycles else None,
+            "vectors": n,
+            "rtl_equals_reference": bool(np.array_equal(got, want)),
+        }
+        if pnr:
+            row["ice40"] = synth_ice40(
+                design, work / module / "pnr", device=device, package=package or "sg48"
+            )
+        rows.append(row)
+    return {"bit_exact": all(r["rtl_equals_reference"] for r in rows), "layers": rows}
+
+
+__all__ = [
+    "XnorLayerRTL",
+    "open_source_flow",
+    "popcount_bounds",
+    "simulate",
+    "synth_ice40",
+    "xnor_dense_verilog",
+]

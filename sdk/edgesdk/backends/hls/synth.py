@@ -313,6 +313,22 @@ def _markdown(report: dict[str, Any]) -> str:
         ]
     else:
         lines.append(report["synthesis_skipped"])
+    rtl = report.get("rtl")
+    if rtl:
+        lines += [
+            "",
+            "## Open-source path: XNOR layers in Verilog (Icarus Verilog, yosys, nextpnr-ice40)",
+            "",
+            "| layer | MH x MW | PE | SIMD | cycles | RTL == reference | LUT4 | DFF | Fmax MHz |",
+            "|---|---|---:|---:|---:|---|---:|---:|---:|",
+        ]
+        for row in rtl["layers"]:
+            ice = row.get("ice40", {})
+            lines.append(
+                f"| {row['layer']} | {row['mh']} x {row['mw']} | {row['pe']} | {row['simd']} | "
+                f"{row['cycles_per_vector']} | {'yes' if row['rtl_equals_reference'] else 'NO'} | "
+                f"{ice.get('lut4', '')} | {ice.get('dff', '')} | {ice.get('fmax_mhz', '')} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -334,13 +350,20 @@ def synth(
     run_vendor: bool = True,
     hls_graph: ir.Graph | None = None,
     winograd: bool = False,
+    place_and_route: bool = True,
+    xnor_folding: dict[str, tuple[int, int]] | None = None,
 ) -> SynthResult:
     """Write the hls4ml project of ``graph`` for ``board``, C-simulate and compare with the reference,
     synthesize if a vendor tool is on PATH, and write ``report.json``/``report.md``/``report.html``.
 
     ``hls_graph`` (default ``graph``) is the graph the design is built from, e.g. one whose layers passes
     annotated with other kernels; the C-simulation is always compared with the reference of ``graph``.
-    ``winograd=True`` computes every 3x3 stride-1 convolution in the Winograd F(2x2,3x3) unit.
+    ``winograd=True`` computes every 3x3 stride-1 convolution in the Winograd F(2x2,3x3) unit;
+    ``xnor_folding[layer] = (PE, SIMD words)`` folds an XNOR layer (default: the largest divisors up to 8 and 4).
+
+    A board without a vendor HLS flow (``hls_backend = ""``: the iCE40 of the iCEBreaker) takes the
+    open-source path instead: every XNOR dense layer becomes Verilog, simulated with Icarus Verilog on the
+    reference's vectors and (``place_and_route``) synthesized with yosys and placed with nextpnr-ice40.
     """
     from edgesdk.backends.hls.convert import build_hls_model
     from edgesdk.device import make_inputs
@@ -348,7 +371,8 @@ def synth(
     fb = board if isinstance(board, FpgaBoard) else get_fpga_board(board)
     out = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{fb.name}-hls")
     out.mkdir(parents=True, exist_ok=True)
-    tool = find_vendor_tool() if run_vendor else None
+    vendor_flow = bool(fb.hls_backend)
+    tool = find_vendor_tool() if run_vendor and vendor_flow else None
     backend = tool[1] if tool else (fb.hls_backend or "Vitis")
     project = out / "hls4ml_prj"
     hls_model, plan = build_hls_model(
@@ -359,6 +383,7 @@ def synth(
         part=fb.part,
         clock_period_ns=fb.clock_period_ns,
         winograd=winograd,
+        xnor_folding=xnor_folding,
     )
     data = make_inputs(graph, inputs, count)
     log.info("compiling the hls4ml project for C-simulation (host g++) and running %d inputs", len(data))
@@ -366,9 +391,21 @@ def synth(
     estimate = analytical_estimate(plan.units, fb)
     synthesis = None
     skipped: str | None = None
+    design_graph = hls_graph if hls_graph is not None else graph
+    rtl_report: dict[str, Any] | None = None
     if tool:
         xml_path = run_synthesis(project, tool[0])
         synthesis = {"tool": Path(tool[0]).name, **parse_csynth_report(xml_path)}
+    elif not vendor_flow:
+        from edgesdk.backends.hls.rtl import open_source_flow
+
+        rtl_report = open_source_flow(
+            graph, design_graph, plan, data, out / "rtl", fb.part, pnr=place_and_route
+        )
+        skipped = (
+            f"HLS synthesis was skipped because the board's {fb.vendor} part {fb.part} has no vendor HLS flow; "
+            f"the XNOR layers took the open-source path ({len(rtl_report['layers'])} layers in Verilog)."
+        )
     else:
         names = ", ".join(e for e, _ in VENDOR_TOOLS)
         skipped = (
@@ -392,6 +429,8 @@ def synth(
         },
         "estimate": estimate,
     }
+    if rtl_report is not None:
+        report["rtl"] = rtl_report
     if synthesis is not None:
         report["synthesis"] = synthesis
     else:
@@ -403,7 +442,7 @@ def synth(
     return SynthResult(
         out_dir=out,
         board=fb,
-        bit_exact=not mismatches,
+        bit_exact=not mismatches and (rtl_report is None or rtl_report["bit_exact"]),
         inputs=int(len(data)),
         mismatches=mismatches,
         first_mismatch_layer=first,
