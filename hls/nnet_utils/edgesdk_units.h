@@ -147,13 +147,13 @@ TileRows:
     TileCols:
         for (unsigned tx = 0; tx < CONFIG_T::tiles_w; tx++) {
         LoadTile:
-            for (unsigned i = 0; i < A; i++) {
-                for (unsigned j = 0; j < A; j++) {
-                    const int iy = (int)(ty * M + i) - CONFIG_T::pad_h;
-                    const int ix = (int)(tx * M + j) - CONFIG_T::pad_w;
-                    const bool inside = iy >= 0 && ix >= 0 && iy < (int)CONFIG_T::in_h && ix < (int)CONFIG_T::in_w;
-                    for (unsigned c = 0; c < CONFIG_T::in_c; c++) {
-                        #pragma HLS PIPELINE II=1
+            for (unsigned c = 0; c < CONFIG_T::in_c; c++) {
+                #pragma HLS PIPELINE II=1
+                for (unsigned i = 0; i < A; i++) {
+                    for (unsigned j = 0; j < A; j++) {
+                        const int iy = (int)(ty * M + i) - CONFIG_T::pad_h;
+                        const int ix = (int)(tx * M + j) - CONFIG_T::pad_w;
+                        const bool inside = iy >= 0 && ix >= 0 && iy < (int)CONFIG_T::in_h && ix < (int)CONFIG_T::in_w;
                         d[i][j][c] = inside ? (ap_int<12>)((ap_int<12>)data[((unsigned)iy * CONFIG_T::in_w + (unsigned)ix) * CONFIG_T::in_c + c] + (ap_int<12>)CONFIG_T::input_offset)
                                             : (ap_int<12>)0;
                     }

@@ -60,12 +60,14 @@ def winograd_layer(node: ir.Node, w: np.ndarray, p: dict[str, Any], common: dict
 
 
 def estimate(node: ir.Node, p: dict[str, Any], in_c: int) -> dict[str, Any]:
-    """Cycles, multipliers and weight bits of the unit: one output channel of one tile per cycle."""
+    """Cycles, multipliers and weight bits of the unit. Per 2x2 output tile: the 4x4 input tile of one channel
+    per cycle (load), its transform B^T d B per cycle, then one output channel per cycle (16 * in_c multiplies
+    in parallel): tiles * (2 * in_c + out_c) cycles."""
     tiles = (-(-int(p["out_h"]) // SPEC.m)) * (-(-int(p["out_w"]) // SPEC.m))
     out_c = int(p["out_c"])
     return {
         "weight_bits": SPEC.a * SPEC.a * out_c * in_c * 16,
-        "cycles": tiles * out_c,
+        "cycles": tiles * (2 * in_c + out_c),
         "multipliers": MULTS_WINOGRAD * in_c,
         "multipliers_per_tile": MULTS_WINOGRAD,
         "multipliers_per_tile_direct": MULTS_DIRECT,
