@@ -7,14 +7,14 @@ truth for TFLM's requantization) registered with ``backend.register_source``. A 
 ``backend.register_pass`` checks the folding of the XNOR units. Registration is idempotent and covers the
 Vivado and Vitis backends.
 
-Units (all int8, TFLite Micro arithmetic, bit for bit):
+Units (int8 ones in TFLite Micro's arithmetic, bit for bit; C++ in ``hls/nnet_utils/edgesdk_units.h``):
 
 - ``EdgeConv2D``: convolution or depthwise convolution with fused per-channel requantization;
 - ``EdgeRequant``: per-channel requantization of an int32 accumulator (after hls4ml's own ``Dense``);
-- ``EdgeAdd``, ``EdgePool2D`` (average / max), ``EdgeSoftmax``;
+- ``EdgeAdd``, ``EdgePool2D`` (average / max), ``EdgeMean`` (global average), ``EdgeSoftmax``;
 - ``EdgeWinogradConv``: Winograd F(2x2,3x3) convolution (Lavin & Gray, 2016) on integer-exact transforms;
-- ``EdgeXnorDense`` / ``EdgeXnorConv``: XNOR-popcount on packed words with PE/SIMD folding and per-channel
-  integer thresholds (FINN, Umuroglu et al., 2017).
+- ``EdgeBinarize``, ``EdgeXnorDense``, ``EdgeXnorConv``, ``EdgeUnpack``: binary activations on packed 32-bit
+  words, XNOR-popcount with PE/SIMD folding and per-channel integer thresholds (FINN, Umuroglu et al., 2017).
 """
 
 from __future__ import annotations
