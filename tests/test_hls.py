@@ -112,6 +112,9 @@ def test_dscnn_csim_is_bit_exact_and_reported(
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "bit-exact: **yes**" in md and "Synthesis was skipped" in md
     assert (out / "report.html").read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert (out / "estimate_cycles.png").read_bytes()[
+        :8
+    ] == b"\x89PNG\r\n\x1a\n" and "estimate_cycles.png" in md
     assert (out / "hls4ml_prj" / "firmware" / "nnet_utils" / "edgesdk_units.h").is_file()
     assert (out / "hls4ml_prj" / "firmware" / "nnet_utils" / "ed_fixedpoint.h").is_file()
 

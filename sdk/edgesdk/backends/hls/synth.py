@@ -298,6 +298,11 @@ def _markdown(report: dict[str, Any]) -> str:
         + (f" of {est['available_bram_18k']}" if est["available_bram_18k"] else "")
         + ".",
         "",
+    ]
+    if report.get("plots"):
+        lines += ["", f"![estimated cycles per layer]({report['plots']['estimate_cycles']})"]
+    lines += [
+        "",
         "## Synthesis",
         "",
     ]
@@ -332,9 +337,15 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html(markdown: str) -> str:
+def _html(markdown: str, report: dict[str, Any]) -> str:
     body = html.escape(markdown)
-    return f"<!doctype html>\n<html><head><meta charset='utf-8'><title>edgesdk synth</title></head>\n<body><pre>{body}</pre></body></html>\n"
+    img = ""
+    if report.get("plots"):
+        img = f"<img src='{html.escape(report['plots']['estimate_cycles'])}' alt='estimated cycles per layer'>\n"
+    return (
+        "<!doctype html>\n<html><head><meta charset='utf-8'><title>edgesdk synth</title></head>\n"
+        f"<body><pre>{body}</pre>\n{img}</body></html>\n"
+    )
 
 
 # --- the command -------------------------------------------------------------------------------------------------
@@ -435,10 +446,21 @@ def synth(
         report["synthesis"] = synthesis
     else:
         report["synthesis_skipped"] = skipped
+    if estimate["layers"]:
+        from edgesdk.profile.plots import plot_layer_latency
+
+        plot_layer_latency(
+            [{"name": u["layer"], "op": u["kind"], "cycles": u.get("cycles", 0)} for u in estimate["layers"]],
+            out / "estimate_cycles.png",
+            unit="estimated cycles",
+            clock_hz=fb.clock_hz,
+            title=f"{graph.name} on {fb.name}: estimated cycles per layer",
+        )
+        report["plots"] = {"estimate_cycles": "estimate_cycles.png"}
     (out / "report.json").write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
     md = _markdown(report)
     (out / "report.md").write_text(md, encoding="utf-8")
-    (out / "report.html").write_text(_html(md), encoding="utf-8")
+    (out / "report.html").write_text(_html(md, report), encoding="utf-8")
     return SynthResult(
         out_dir=out,
         board=fb,
