@@ -44,10 +44,10 @@ def main() -> int:
                 "seconds": round(time.monotonic() - t0, 1),
                 "estimate_total_cycles": est["total_cycles"],
                 "estimate_latency_us": est["latency_us"],
-                "weight_bram_18k": est["total_weight_bram_18k"],
+                "weight_bram_18k": est["total_weight_bram"],
                 "multipliers": sum(int(u.get("multipliers", 0)) for u in est["layers"]),
                 "layers": [
-                    {k: u.get(k) for k in ("layer", "kind", "cycles", "multipliers", "bram_18k")}
+                    {k: u.get(k) for k in ("layer", "kind", "cycles", "multipliers", "bram")}
                     for u in est["layers"]
                 ],
                 "synthesis": r.synthesis,

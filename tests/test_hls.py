@@ -107,7 +107,7 @@ def test_dscnn_csim_is_bit_exact_and_reported(
     assert "synthesis" not in rep and rep["synthesis_skipped"].count(".") == 1
     kinds = [row["kind"] for row in rep["estimate"]["layers"]]
     assert kinds == ["conv", "depthwise", "conv", "depthwise", "conv", "dense"]
-    assert rep["estimate"]["total_weight_bram_18k"] >= len(kinds)
+    assert rep["estimate"]["total_weight_bram"] >= len(kinds) and rep["estimate"]["bram_kind"] == "BRAM_18K"
     assert rep["board"]["part"] == "xc7z020clg400-1"
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "bit-exact: **yes**" in md and "Synthesis was skipped" in md

@@ -252,7 +252,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"estimate: {est['total_cycles']:,} cycles, {est['total_weight_bram_18k']} BRAM_18K for weights. "
+            f"estimate: {est['total_cycles']:,} cycles, {est['total_weight_bram']} {est['bram_kind']} for weights. "
             f"{r.skipped_reason}"
         )
     if r.mismatches:

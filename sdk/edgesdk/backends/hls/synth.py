@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 #: vendor tools in the order they are tried: (executable, hls4ml backend)
 VENDOR_TOOLS = (("vitis-run", "Vitis"), ("vitis_hls", "Vitis"), ("vivado_hls", "Vivado"))
 SYNTH_TIMEOUT_S = 6 * 3600
-BRAM18_BITS = 18 * 1024
+#: block RAM kinds by board resource key: (key, name, bits per block)
+BRAM_BLOCKS = (("bram_18k", "BRAM_18K", 18 * 1024), ("bram_4k", "EBR (4 Kib)", 4 * 1024))
 DEFAULT_COUNT = 4
 
 
@@ -169,24 +170,28 @@ def analytical_estimate(units: list[dict[str, Any]], board: FpgaBoard) -> dict[s
       same 2x2 outputs (Lavin & Gray, 2016);
     - convolutions: one output element per cycle (the channel loop is pipelined at II=1), every tap and input
       channel of that element in parallel;
-    - weight storage: ceil(bits / 18 Kib) BRAM_18K blocks per layer.
+    - weight storage: ceil(bits / block) block RAMs per layer (BRAM_18K on Xilinx parts, 4 Kib EBR on iCE40).
     """
+    block_key, block_name, block_bits = next(
+        (b for b in BRAM_BLOCKS if b[0] in board.resources), BRAM_BLOCKS[0]
+    )
     layers = []
     total_cycles = 0
     total_bram = 0
     for u in units:
         row = dict(u)
         bits = int(u.get("weight_bits", 0))
-        row["bram_18k"] = math.ceil(bits / BRAM18_BITS) if bits else 0
-        total_bram += row["bram_18k"]
+        row["bram"] = math.ceil(bits / block_bits) if bits else 0
+        total_bram += row["bram"]
         total_cycles += int(u.get("cycles", 0))
         layers.append(row)
-    avail = board.resources.get("bram_18k")
+    avail = board.resources.get(block_key)
     return {
         "layers": layers,
         "total_cycles": total_cycles,
-        "total_weight_bram_18k": total_bram,
-        "available_bram_18k": avail,
+        "bram_kind": block_name,
+        "total_weight_bram": total_bram,
+        "available_bram": avail,
         "clock_hz": board.clock_hz,
         "latency_us": total_cycles / board.clock_hz * 1e6 if total_cycles else None,
     }
@@ -282,20 +287,20 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         "## Analytical estimate",
         "",
-        "| layer | kind | cycles | multipliers | weight BRAM_18K | notes |",
+        f"| layer | kind | cycles | multipliers | weight {est['bram_kind']} | notes |",
         "|---|---|---:|---:|---:|---|",
     ]
     for row in est["layers"]:
         lines.append(
             f"| {row['layer']} | {row['kind']} | {row.get('cycles', '')} | {row.get('multipliers', '')} | "
-            f"{row['bram_18k']} | {row.get('note', '')} |"
+            f"{row['bram']} | {row.get('note', '')} |"
         )
     lines += [
         "",
         f"Total: {est['total_cycles']:,} cycles"
         + (f" ({est['latency_us']:.1f} us at {est['clock_hz'] / 1e6:g} MHz)" if est["latency_us"] else "")
-        + f", {est['total_weight_bram_18k']} BRAM_18K for weights"
-        + (f" of {est['available_bram_18k']}" if est["available_bram_18k"] else "")
+        + f", {est['total_weight_bram']} {est['bram_kind']} for weights"
+        + (f" of {est['available_bram']}" if est["available_bram"] else "")
         + ".",
         "",
     ]
