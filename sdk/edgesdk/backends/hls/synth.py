@@ -418,9 +418,14 @@ def synth(
         rtl_report = open_source_flow(
             graph, design_graph, plan, data, out / "rtl", fb.part, pnr=place_and_route
         )
+        n_rtl = len(rtl_report["layers"])
         skipped = (
             f"HLS synthesis was skipped because the board's {fb.vendor} part {fb.part} has no vendor HLS flow; "
-            f"the XNOR layers took the open-source path ({len(rtl_report['layers'])} layers in Verilog)."
+            + (
+                f"the XNOR layers took the open-source path ({n_rtl} in Verilog)."
+                if n_rtl
+                else "the model has no XNOR layer for the open-source Verilog path."
+            )
         )
     else:
         names = ", ".join(e for e, _ in VENDOR_TOOLS)
