@@ -469,3 +469,20 @@ def test_binary_cnn_xnor_conv_csim_is_bit_exact(tmp_path: Path) -> None:
     assert mismatches == []
     first = next(u for u in plan.units if u["kind"] == "xnor")
     assert first["cycles"] == (first["mh"] // first["pe"]) * (first["mw"] // first["simd"]) * 64
+
+
+@pytest.mark.parametrize("backend", extensions.BACKENDS)
+def test_xnor_folding_is_checked_by_our_pass_on_both_backends(
+    digits_xnor: Any, tmp_path: Path, backend: str
+) -> None:
+    from edgesdk.errors import EdgeSDKError
+
+    graph = digits_xnor[0]
+    names = [n.name for n in graph.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"]
+    with pytest.raises(EdgeSDKError, match=r"PE=3 must divide 64 rows"):
+        build_hls_model(graph, tmp_path / "bad", backend=backend, xnor_folding={names[0]: (3, 1)})
+    model, _ = build_hls_model(graph, tmp_path / "ok", backend=backend, xnor_folding={names[0]: (4, 2)})
+    cycles = [
+        layer.get_attr("fold_cycles") for layer in model.get_layers() if layer.class_name == "EdgeXnorDense"
+    ]
+    assert cycles[0] == (64 // 4) * (2 // 2)
