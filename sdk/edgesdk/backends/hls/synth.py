@@ -29,7 +29,9 @@ import numpy as np
 
 from edgesdk.boards import FpgaBoard, get_fpga_board
 from edgesdk.errors import BuildError, EdgeSDKError
+from edgesdk.escape import safe_file_stem
 from edgesdk.ir import graph as ir
+from edgesdk.procutil import folder_lock
 from edgesdk.progress import progress
 
 log = logging.getLogger(__name__)
@@ -381,12 +383,29 @@ def synth(
     open-source path instead: every XNOR dense layer becomes Verilog, simulated with Icarus Verilog on the
     reference's vectors and (``place_and_route``) synthesized with yosys and placed with nextpnr-ice40.
     """
+    fb = board if isinstance(board, FpgaBoard) else get_fpga_board(board)
+    out = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{fb.name}-hls")
+    with folder_lock(out, "synth"):
+        return _synth(
+            graph, fb, out, inputs, count, run_vendor, hls_graph, winograd, place_and_route, xnor_folding
+        )
+
+
+def _synth(
+    graph: ir.Graph,
+    fb: FpgaBoard,
+    out: Path,
+    inputs: Any,
+    count: int,
+    run_vendor: bool,
+    hls_graph: ir.Graph | None,
+    winograd: bool,
+    place_and_route: bool,
+    xnor_folding: dict[str, tuple[int, int]] | None,
+) -> SynthResult:
     from edgesdk.backends.hls.convert import build_hls_model
     from edgesdk.device import make_inputs
 
-    fb = board if isinstance(board, FpgaBoard) else get_fpga_board(board)
-    out = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{fb.name}-hls")
-    out.mkdir(parents=True, exist_ok=True)
     vendor_flow = bool(fb.hls_backend)
     tool = find_vendor_tool() if run_vendor and vendor_flow else None
     backend = tool[1] if tool else (fb.hls_backend or "Vitis")
