@@ -42,6 +42,9 @@ SUPPORTED_OPS = (
     "EDGESDK_UNPACK_BITS",
 )
 
+#: FULLY_CONNECTED layers with more MACs than this reuse multipliers (hls4ml's resource strategy)
+MAX_PARALLEL_MACS = 1024
+
 INT8 = "ap_int<8>"
 INT32 = "ap_int<32>"
 
@@ -271,6 +274,11 @@ def graph_to_layer_list(
                 {"weight": INT8, "bias": INT32, "result": INT32, "accum": INT32},
             )
             layer_cfg[dense]["Trace"] = False
+            # A small layer multiplies everything at once (latency strategy); a large one reuses one multiplier
+            # per output neuron over its inputs (resource strategy, reuse factor n_in: n_out multipliers).
+            reuse = 1 if n_in * n_out <= MAX_PARALLEL_MACS else n_in
+            if reuse > 1:
+                layer_cfg[dense].update({"Strategy": "Resource", "ReuseFactor": reuse})
             per_channel = bool(p["per_channel"])
             mult = np.asarray(p["output_multiplier"], dtype=np.int64).reshape(-1)
             shift = np.asarray(p["output_shift"], dtype=np.int64).reshape(-1)
@@ -295,9 +303,9 @@ def graph_to_layer_list(
                     "layer": dense,
                     "weight_bits": int(w.size) * 8,
                     "macs": int(w.size),
-                    "cycles": 1,
-                    "multipliers": int(w.size),
-                    "note": "hls4ml Dense, latency strategy, reuse 1",
+                    "cycles": reuse,
+                    "multipliers": int(w.size) // reuse,
+                    "note": f"hls4ml Dense, {'latency' if reuse == 1 else 'resource'} strategy, reuse {reuse}",
                 }
             )
         elif node.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
