@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.boards import FpgaBoard, get_fpga_board
-from edgesdk.errors import BuildError, EdgeSDKError
+from edgesdk.errors import BuildError
 from edgesdk.escape import safe_file_stem
 from edgesdk.ir import graph as ir
 from edgesdk.procutil import folder_lock
@@ -46,6 +46,12 @@ DEFAULT_COUNT = 4
 
 @dataclass
 class SynthResult:
+    """What ``synth`` did: C-simulation against the reference, the estimate, and synthesis when it ran.
+
+    ``bit_exact`` is True only when every traced layer of every input equals the reference (and, on an
+    open-source-only board, every XNOR layer's Verilog simulation too); ``report`` is ``report.json``.
+    """
+
     out_dir: Path
     board: FpgaBoard
     bit_exact: bool
@@ -515,7 +521,6 @@ def _json_default(obj: Any) -> Any:
 
 
 __all__ = [
-    "EdgeSDKError",
     "SynthResult",
     "analytical_estimate",
     "csim_compare",
