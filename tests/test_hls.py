@@ -486,3 +486,11 @@ def test_xnor_folding_is_checked_by_our_pass_on_both_backends(
         layer.get_attr("fold_cycles") for layer in model.get_layers() if layer.class_name == "EdgeXnorDense"
     ]
     assert cycles[0] == (64 // 4) * (2 // 2)
+
+
+def test_an_accumulator_that_could_overflow_is_refused(hls_models: dict[str, Path], tmp_path: Path) -> None:
+    graph = read_tflite(hls_models["winograd"])
+    bias = graph.tensor(graph.nodes[0].inputs[2])
+    bias.data = np.full_like(np.asarray(bias.data), (1 << 31) - 1000)
+    with pytest.raises(UnsupportedOpError, match=r"^layer .*: its int32 accumulator could overflow"):
+        graph_to_layer_list(graph, output_dir=tmp_path)

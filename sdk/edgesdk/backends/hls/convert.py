@@ -85,6 +85,16 @@ def _hw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return shape[1], shape[2], shape[3]
 
 
+def _check_accumulator(node: ir.Node, w_rows: np.ndarray, bias: np.ndarray, x_span: int = 255) -> None:
+    """The int32 accumulator (``ap_int<32>``, TFLM's int32) cannot overflow: per output channel,
+    ``sum |w| * max |x + input_offset| + |bias|`` < 2**31, else one sentence instead of a silent wrap."""
+    bound = np.abs(w_rows.astype(np.int64)).sum(axis=1) * x_span + np.abs(bias.astype(np.int64))
+    if bound.size and int(bound.max()) >= 1 << 31:
+        raise UnsupportedOpError(
+            f"layer {node.name}: its int32 accumulator could overflow (worst case {int(bound.max())})"
+        )
+
+
 def _act_attrs(p: dict[str, Any]) -> dict[str, int]:
     return {"act_min": int(p["activation_min"]), "act_max": int(p["activation_max"])}
 
@@ -202,6 +212,8 @@ def graph_to_layer_list(
                 "shift_data": np.asarray(p["output_shift"], dtype=np.int64),
                 **_act_attrs(p),
             }
+            rows = w.reshape(-1, w.shape[-1]).T if depthwise else w.reshape(w.shape[0], -1)
+            _check_accumulator(node, rows, bias)
             use_winograd = node.attrs.get("kernel") == "winograd" or (
                 winograd and winograd_hls.winograd_applicable(node, p)
             )
@@ -251,6 +263,7 @@ def graph_to_layer_list(
             bias = np.asarray(ins[2].data, dtype=np.int64) if len(ins) > 2 else np.zeros(n_out, np.int64)
             # sum_i w[o,i] * (x_i + offset) + b[o] == sum_i w[o,i] * x_i + (b[o] + offset * sum_i w[o,i])
             folded = bias + int(p["input_offset"]) * w.sum(axis=1)
+            _check_accumulator(node, w, folded, x_span=128)
             if len(ins[0].shape) != 2:
                 flat = _ident(node.name + "_flatten", used)
                 layers.append(
