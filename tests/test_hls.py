@@ -494,3 +494,27 @@ def test_an_accumulator_that_could_overflow_is_refused(hls_models: dict[str, Pat
     bias.data = np.full_like(np.asarray(bias.data), (1 << 31) - 1000)
     with pytest.raises(UnsupportedOpError, match=r"^layer .*: its int32 accumulator could overflow"):
         graph_to_layer_list(graph, output_dir=tmp_path)
+
+
+def test_xnor_rtl_on_a_partial_word_with_extreme_thresholds(tmp_path: Path) -> None:
+    """K = 45 input bits (a partial second word), 12 rows folded PE=3 / SIMD=16, thresholds at and beyond the
+    reachable dot products (constant outputs) and flipped rows, against the reference's XNOR math."""
+    import shutil
+
+    from edgesdk.backends.hls import rtl
+    from edgesdk.reference.binary import pack_bits, threshold_bits, xnor_dot
+
+    if not shutil.which("iverilog"):
+        pytest.fail("iverilog is not installed (scripts/setup.sh installs it)")
+    rng = np.random.default_rng(31)
+    k, mh, n = 45, 12, 40
+    w = pack_bits(rng.random((mh, k)) < 0.5)
+    x = pack_bits(rng.random((n, k)) < 0.5)
+    thr = rng.integers(-20, 21, size=mh)
+    thr[:4] = [-(1 << 30), 1 << 30, -k, k]
+    flip = rng.random(mh) < 0.5
+    want = pack_bits(threshold_bits(xnor_dot(x[:, None, :], w[None, :, :], k), thr, flip))
+    design = rtl.xnor_dense_verilog(w, k, thr, flip, pe=3, simd=16, module="xnor_edge")
+    got, cycles = rtl.simulate(design, x, tmp_path / "sim")
+    np.testing.assert_array_equal(got, want)
+    assert cycles == [(mh // 3) * (64 // 16) + 1] * n
