@@ -27,7 +27,6 @@ from edgesdk.frontends.tflite import read_tflite
 from edgesdk.reference import Reference
 
 
-
 def _convert(model: Any, shape: tuple[int, ...], path: Path, seed: int) -> Path:
     from edgesdk.frontends.keras import quantize_keras
 
