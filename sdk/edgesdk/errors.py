@@ -58,6 +58,12 @@ class ValidationError(EdgeSDKError):
     exit_code = 8
 
 
+class CompressError(EdgeSDKError):
+    """``compress``: missing or unfitting training data, an unknown method or a combination that cannot work."""
+
+    exit_code = 9
+
+
 def describe_os_error(exc: OSError) -> str:
     """An OSError as the tail of one sentence: ``somefile/out: not a directory``."""
     what = exc.strerror or str(exc) or type(exc).__name__

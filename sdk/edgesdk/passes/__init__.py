@@ -77,7 +77,7 @@ class Pass:
 PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 
 #: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order).
-BUILTIN_PASS_MODULES: list[str] = ["winograd", "fc_weights16"]
+BUILTIN_PASS_MODULES: list[str] = ["packed_weights", "winograd", "fc_weights16"]
 
 _loaded = False
 

@@ -94,7 +94,12 @@ class FcWeights16(Pass):
                     "bytes of weights"
                 ),
             )
-        node.attrs["kernel_report"] = {"candidates": cand, "why": why}
+        node.attrs["kernel_report"] = {
+            "format": "int16" if choose else "int8",
+            "weight_bytes": cand[KERNEL if choose else "int8"]["weight_bytes"],
+            "candidates": cand,
+            "why": why,
+        }
         if choose:
             node.attrs["kernel"] = KERNEL
             return True

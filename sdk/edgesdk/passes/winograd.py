@@ -93,7 +93,13 @@ class WinogradSelection(Pass):
             )
         else:
             choose, why = False, f"est. speedup {speedup:.2f}x below {MIN_SPEEDUP}x: transforms do not pay"
-        node.attrs["kernel_report"] = {"candidates": cand, "why": why, "estimated_speedup": round(speedup, 2)}
+        node.attrs["kernel_report"] = {
+            "format": "winograd-int16" if choose else "int8",
+            "weight_bytes": cand[KERNEL if choose else "direct"]["weight_bytes"],
+            "candidates": cand,
+            "why": why,
+            "estimated_speedup": round(speedup, 2),
+        }
         if choose:
             node.attrs["kernel"] = KERNEL
             return True

@@ -1,0 +1,94 @@
+"""Per-layer weight storage as the C backend keeps it: format, bytes, parameters, MACs or bit-ops.
+
+"Weight bytes" are the bytes of a layer's weight (kernel) tensor as stored in flash with the kernel the passes
+chose: 1 byte per weight for int8, two bit-planes (2 bits per weight) for ternary, one bit-plane for binary,
+1 bit per weight for xnor. Biases and per-channel requantization arrays are the same for every format and are
+listed separately (``other_bytes``). A kernel-selection pass that stores weights differently says so in
+``node.attrs["kernel_report"]`` with the keys ``format`` (e.g. ``"ternary"``) and ``weight_bytes``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgesdk.ir.graph import Graph, Node
+
+WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+XNOR_OPS = ("EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_XNOR_CONV_2D")
+
+
+def layer_weights(graph: Graph) -> list[dict[str, Any]]:
+    """One row per layer that has weights: ``name, op, format, weight_bytes, other_bytes, params, macs``
+    (and ``bitops`` for layers whose format counts bit operations instead of MACs)."""
+    from edgesdk.inspect import _macs
+
+    rows = []
+    for node in graph.nodes:
+        w = _weight_tensor(graph, node)
+        if w is None:
+            continue
+        report = node.attrs.get("kernel_report", {}) if isinstance(node.attrs, dict) else {}
+        if node.op in XNOR_OPS:
+            report = {"format": "xnor", "bitops": _bitops(graph, node), **report}
+        fmt = str(report.get("format", node.attrs.get("format", "int8")))
+        wt = graph.tensors[w]
+        other = sum(
+            graph.tensors[n].nbytes for n in node.inputs[2:] if n and graph.tensors[n].is_const
+        ) + int(report.get("other_bytes", 0))
+        if node.op in XNOR_OPS:
+            other += 5 * len(node.threshold)  # int32 threshold + uint8 flip per channel
+        row: dict[str, Any] = {
+            "name": node.name,
+            "op": node.op,
+            "format": fmt,
+            "weight_bytes": int(report.get("weight_bytes", wt.nbytes)),
+            "other_bytes": int(other),
+            "params": int(_params(graph, node, wt)),
+        }
+        if "bitops" in report:
+            row["bitops"] = int(report["bitops"])
+        else:
+            row["macs"] = int(report.get("macs", _macs(graph, node)))
+        rows.append(row)
+    return rows
+
+
+def _params(graph: Graph, node: Any, wt: Any) -> int:
+    """Weights of the layer (an XNOR layer's weights are bits, 32 to an int32 word)."""
+    if node.op == "EDGESDK_XNOR_CONV_2D":
+        return node.out_channels * node.kernel[0] * node.kernel[1] * node.in_channels
+    if node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
+        return node.out_features * node.in_features
+    return int(wt.size)
+
+
+def _bitops(graph: Graph, node: Any) -> int:
+    """XNOR + popcount bit operations: one per weight bit and output position."""
+    out = graph.tensors[node.outputs[0]]
+    w = graph.tensors[node.inputs[1]]
+    positions = int(np.prod(out.shape[:-1]))
+    if node.op == "EDGESDK_XNOR_CONV_2D":
+        k = node.kernel[0] * node.kernel[1] * node.in_channels
+        return positions * node.out_channels * k
+    return positions * int(w.shape[0]) * int(node.in_features)
+
+
+def _weight_tensor(graph: Graph, node: Node) -> str | None:
+    custom = node.attrs.get("weight_tensor") if isinstance(node.attrs, dict) else None
+    if custom:
+        return str(custom)
+    if node.op in XNOR_OPS:
+        return node.inputs[1]
+    if node.op in WEIGHT_OPS and len(node.inputs) > 1 and node.inputs[1]:
+        t = graph.tensors[node.inputs[1]]
+        return node.inputs[1] if t.is_const else None
+    return None
+
+
+def total_weight_bytes(graph: Graph) -> int:
+    return sum(r["weight_bytes"] for r in layer_weights(graph))
+
+
+__all__ = ["layer_weights", "total_weight_bytes"]
