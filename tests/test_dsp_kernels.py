@@ -189,7 +189,9 @@ def test_shared_models_with_dsp_and_winograd_kernels_on_host_under_sanitizers(
     from edgesdk.passes import PassContext, run_pipeline
 
     for name, graph in (("ic", ic_graph), ("ad", ad_graph)):
-        lowered = run_pipeline(graph, "default", PassContext(core="cortex-m4"))
+        lowered = run_pipeline(
+            graph, "default", PassContext(core="cortex-m4", options={"flash_bytes": 4 << 20})
+        )
         if name == "ic":
             assert sum(n.attrs.get("kernel") == "winograd" for n in lowered.nodes) == 5
         project, exe = generate_and_build(lowered, tmp_path / name, sanitize=True, target=TARGET)
@@ -230,4 +232,6 @@ def test_fc_int16_weights_pass_trades_flash_for_speed(ad_graph) -> None:
     assert ks == [None] * 10 and "--optimize size" in rep["why"]
     ks, rep = kernels(core="cortex-m4", options={"flash_bytes": 1 << 20})  # 534 KB of constants > 512 KB
     assert ks == [None] * 10 and "half of the board" in rep["why"]
+    ks, rep = kernels(core="cortex-m4")  # flash unknown
+    assert ks == [None] * 10 and "not known" in rep["why"]
     assert kernels(core="cortex-m3", options={"flash_bytes": 4 << 20})[0] == [None] * 10

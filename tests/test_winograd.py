@@ -137,7 +137,8 @@ def test_pass_chooses_winograd_by_cost_and_reports_why():
     from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
 
     g = _conv_graph("sel", 16, 16, 16)
-    speed = run_pipeline(g, "default", PassContext(core="cortex-m4"))
+    mb4 = {"flash_bytes": 4 << 20}
+    speed = run_pipeline(g, "default", PassContext(core="cortex-m4", options=mb4))
     node = speed.nodes[0]
     assert node.attrs["kernel"] == "winograd"
     rep = node.attrs["kernel_report"]
@@ -145,11 +146,18 @@ def test_pass_chooses_winograd_by_cost_and_reports_why():
     assert rep["candidates"]["winograd"]["instructions"] < rep["candidates"]["direct"]["instructions"]
     assert "fewer instructions" in rep["why"] and kernel_decisions(speed)[0]["kernel"] == "winograd"
     assert "kernel" not in g.nodes[0].attrs  # the caller's graph is untouched
-    size = run_pipeline(g, "default", PassContext(core="cortex-m4", optimize="size")).nodes[0]
+    size = run_pipeline(g, "default", PassContext(core="cortex-m4", optimize="size", options=mb4)).nodes[0]
     assert "kernel" not in size.attrs and "--optimize size" in size.attrs["kernel_report"]["why"]
-    forbidden = run_pipeline(g, "default", PassContext(core="cortex-m4", forbid={"*": {"winograd"}})).nodes[0]
-    assert "kernel" not in forbidden.attrs
-    strided = run_pipeline(_conv_graph("s2", 16, 16, 16, stride=2), "default", PassContext(core="cortex-m4"))
+    forbidden = run_pipeline(
+        g, "default", PassContext(core="cortex-m4", forbid={"*": {"winograd"}}, options=mb4)
+    )
+    assert "kernel" not in forbidden.nodes[0].attrs
+    for options in ({}, {"flash_bytes": 8192}):  # flash unknown, or too small for 3.6x the weights
+        kept = run_pipeline(g, "default", PassContext(core="cortex-m4", options=options)).nodes[0]
+        assert "kernel" not in kept.attrs and "flash" in kept.attrs["kernel_report"]["why"]
+    strided = run_pipeline(
+        _conv_graph("s2", 16, 16, 16, stride=2), "default", PassContext(core="cortex-m4", options=mb4)
+    )
     assert "kernel_report" not in strided.nodes[0].attrs
 
 

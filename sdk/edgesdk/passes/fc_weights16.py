@@ -4,7 +4,8 @@ With int16 weights the Cortex-M kernel loads two weights per word already in SML
 two SXTB16 per four weights: measured on the emulated Cortex-M4 about 1.5 instead of 1.75 instructions per MAC,
 for twice the weights' flash. So this is the clearest case of ``--optimize speed`` and ``size`` disagreeing:
 speed takes int16 weights where the board's flash allows (the model's constants with every such layer doubled
-stay within half of the flash, the rest left for code and data), size keeps int8. The decision and both
+stay within half of the flash, the rest left for code and data; ``PassContext.options["flash_bytes"]``, which
+``export`` sets, and int8 when it is unknown), size keeps int8. The decision and both
 candidates go into ``node.attrs["kernel_report"]``.
 """
 
@@ -77,7 +78,12 @@ class FcWeights16(Pass):
                     f"{cand[KERNEL]['instructions']} instructions)"
                 ),
             )
-        elif flash and need > flash // 2:
+        elif not flash:
+            choose, why = (
+                False,
+                "the board's flash is not known (PassContext.options['flash_bytes']): int8 kept",
+            )
+        elif need > flash // 2:
             choose, why = (
                 False,
                 (

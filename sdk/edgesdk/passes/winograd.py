@@ -8,7 +8,8 @@ mps2-an386, -O2: direct DSP convolution 1.6 + 8 / in_channels instructions per M
 Winograd kernel per 2x2 tile 94 per input channel, 21.5 per input x output channel, 343 per output channel;
 within ~10 % of the measured counts) and picks
 Winograd when it saves at least ``MIN_SPEEDUP`` of the layer's instructions - unless the export optimizes for
-size, where the smaller weights win. The decision and both candidates go into ``node.attrs["kernel_report"]``.
+size, where the smaller weights win, or the model's constants would then exceed half of the board's flash
+(``PassContext.options["flash_bytes"]``, set by ``export``; unknown flash keeps the direct kernel). The decision and both candidates go into ``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,17 @@ def _eligible(graph: ir.Graph, node: ir.Node) -> dict[str, Any] | None:
     return {"out_h": out.shape[1], "out_w": out.shape[2], "cin": x.shape[3], "cout": out.shape[3]}
 
 
+def _const_bytes(graph: ir.Graph) -> int:
+    return sum(t.nbytes for t in graph.tensors.values() if t.data is not None)
+
+
+def _extra_bytes(graph: ir.Graph, node: ir.Node) -> int:
+    """Flash Winograd adds to a layer: its int16 transformed weights minus the int8 weights they replace."""
+    w = graph.tensor(node.inputs[1])
+    cin = w.shape[3]
+    return 16 * (cin + (cin & 1)) * (-(-w.shape[0] // 4) * 4) * 2 - w.nbytes
+
+
 @register("default")
 class WinogradSelection(Pass):
     """Annotate 3x3 stride-1 int8 convolutions with ``kernel = "winograd"`` where the cost model says it pays."""
@@ -70,6 +82,10 @@ class WinogradSelection(Pass):
         assert shape is not None
         cand = estimate(shape["out_h"], shape["out_w"], shape["cin"], shape["cout"], ctx.core)
         speedup = cand["direct"]["instructions"] / max(1, cand[KERNEL]["instructions"])
+        flash = int(ctx.options.get("flash_bytes", 0) or 0)
+        need = _const_bytes(graph) + sum(
+            _extra_bytes(graph, n) for n in graph.nodes if n is node or n.attrs.get("kernel") == KERNEL
+        )
         forced = ctx.forced(node)
         if forced == KERNEL:
             choose, why = True, "forced by the user"
@@ -81,6 +97,19 @@ class WinogradSelection(Pass):
                 (
                     f"--optimize size: direct weights take {cand['direct']['weight_bytes']} B, Winograd's "
                     f"{cand[KERNEL]['weight_bytes']} B (est. {speedup:.2f}x fewer instructions given up)"
+                ),
+            )
+        elif not flash:
+            choose, why = (
+                False,
+                "the board's flash is not known (PassContext.options['flash_bytes']): direct kept",
+            )
+        elif need > flash // 2:
+            choose, why = (
+                False,
+                (
+                    f"Winograd weights would bring the model's constants to {need} B, over half of the board's "
+                    f"{flash} B of flash"
                 ),
             )
         elif speedup >= MIN_SPEEDUP:
