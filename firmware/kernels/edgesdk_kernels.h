@@ -210,6 +210,21 @@ void ed_dequantize_s8_f32(const ed_dequantize_params_t *p, const int8_t *input, 
 /* RESHAPE (and any other pure copy): memmove, a no-op when source and destination coincide. */
 void ed_copy_s8(const int8_t *input, int8_t *output, int32_t size);
 
+/* DEPTHWISE_CONV_2D with one-hot kernels (a Shift layer): per output channel one tap and a lookup table. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    const int16_t *tap_y;     /* [out_c] row of the channel's tap (dilation applied) */
+    const int16_t *tap_x;     /* [out_c] column of the channel's tap */
+    const int32_t *delta;     /* [out_c] element offset of the tap from the window origin (input channel included) */
+    const int8_t *lut;        /* [out_c][256] int8 result for input value x at index x + 128 */
+    const int8_t *pad_value;  /* [out_c] result when the tap falls in the padding */
+} ed_shift_params_t;
+
+void ed_shift_s8(const ed_shift_params_t *p, const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,92 @@
+"""Kernel table of the compact-layer kernels (Shift) against the reference, under ASan/UBSan.
+
+Each row builds a depthwise layer whose kernels are one-hot (random tap and non-zero weight per channel,
+random per-channel quantization), lets the default pass pipeline pick the ``shift`` kernel, generates and
+compiles the C with sanitizers and compares its outputs bit for bit with the reference's *dense* depthwise
+result. Shapes cross the edges: 1, 3, 31, 32, 33, 64 channels, stride 1/2, SAME/VALID, dilation, depth
+multiplier, fused activations, no bias, a channel whose kernel is all zero.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.ir import graph as ir
+from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
+from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from test_c_kernels import _B, _out_hw
+
+pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
+
+
+def one_hot_dw(h, w, c, m, k, s, padding, d=1, act="NONE", bias=True, empty=False):
+    def build(name: str) -> ir.Graph:
+        b = _B(name)
+        x = b.act("x", (1, h, w, c))
+        oh, ow = _out_hw(h, k, s, d, padding), _out_hw(w, k, s, d, padding)
+        y = b.act("y", (1, oh, ow, c * m))
+        wname = b.weights("w", (1, k, k, c * m), 3)
+        wt = b.g.tensor(wname)
+        data = np.zeros((k * k, c * m), np.int8)
+        taps = b.rng.integers(0, k * k, c * m)
+        vals = b.rng.integers(-127, 128, c * m)
+        vals[vals == 0] = 127
+        data[taps, np.arange(c * m)] = vals
+        if empty:
+            data[:, 0] = 0
+        wt.data = data.reshape(1, k, k, c * m)
+        inputs = [x, wname] + ([b.bias("b", c * m)] if bias else [""])
+        node = ir.DepthwiseConv2D(
+            name="shift",
+            inputs=inputs,
+            outputs=[y],
+            stride=(s, s),
+            dilation=(d, d),
+            padding=padding,
+            depth_multiplier=m,
+            activation=act,
+        )
+        return b.done([x], [y], node)
+
+    return build
+
+
+SHIFT_CASES = {
+    "shift_7x7_c1_k3_s1_same": one_hot_dw(7, 7, 1, 1, 3, 1, "SAME"),
+    "shift_9x9_c3_m2_k3_s2_valid": one_hot_dw(9, 9, 3, 2, 3, 2, "VALID"),
+    "shift_8x8_c31_k3_s2_same_relu": one_hot_dw(8, 8, 31, 1, 3, 2, "SAME", act="RELU"),
+    "shift_5x5_c32_k5_s1_same_nobias": one_hot_dw(5, 5, 32, 1, 5, 1, "SAME", bias=False),
+    "shift_7x7_c33_k3_dil2_same_relu6": one_hot_dw(7, 7, 33, 1, 3, 1, "SAME", d=2, act="RELU6"),
+    "shift_6x6_c64_k3_s1_same_empty": one_hot_dw(6, 6, 64, 1, 3, 1, "SAME", empty=True),
+}
+
+
+@pytest.mark.parametrize("case", list(SHIFT_CASES))
+def test_shift_kernel_bit_exact_under_sanitizers(case: str, tmp_path: Path) -> None:
+    graph = SHIFT_CASES[case](case)
+    chosen = run_pipeline(graph, "default", PassContext())
+    (decision,) = kernel_decisions(chosen)
+    assert decision["kernel"] == "shift" and decision["layer"] == "shift"
+    cands = decision["candidates"]
+    assert cands["shift"]["instructions"] < cands["int8"]["instructions"]
+    project, exe = generate_and_build(chosen, tmp_path, sanitize=True)
+    assert project.kernel_files == ["ed_shift.c"]
+    x = random_inputs(project.input_size, 24, seed=zlib.crc32(case.encode()))
+    # The oracle is the dense int8 depthwise of the un-annotated graph.
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+def test_shift_pass_leaves_dense_depthwise_and_obeys_the_user() -> None:
+    dense = SHIFT_CASES["shift_7x7_c1_k3_s1_same"]("dense")
+    dense.tensor("w").data[...] = 1  # every tap non-zero: not a shift
+    assert kernel_decisions(run_pipeline(dense, "default", PassContext())) == []
+    g = SHIFT_CASES["shift_8x8_c31_k3_s2_same_relu"]("forbid")
+    forbidden = run_pipeline(g, "default", PassContext(forbid={"*": {"shift"}}))
+    assert "kernel" not in forbidden.nodes[0].attrs
+    assert "forbidden" in forbidden.nodes[0].attrs["kernel_report"]["why"]
+    small = run_pipeline(g, "default", PassContext(optimize="size"))
+    assert "kernel" not in small.nodes[0].attrs  # 256-byte tables per channel > 9 weights per channel
