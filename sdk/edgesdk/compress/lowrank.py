@@ -259,11 +259,14 @@ def rebuild(model: Any, replace: Callable[[Any], Callable[[Any], Any] | None]) -
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=model.name)
 
 
-def factorize(model: Any, spec: RankSpec, skip: set[str] = frozenset()) -> tuple[Any, dict[str, dict[str, Any]]]:  # type: ignore[assignment]
-    """The factorized model (not yet fine-tuned) and a report entry per factorizable layer."""
+def factorize(
+    model: Any, spec: RankSpec, only: set[str] | None = None
+) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The factorized model (not yet fine-tuned) and a report entry per factorizable layer (all of them, or
+    those named in ``only``)."""
     plans: dict[str, dict[str, Any]] = {}
     for layer in model.layers:
-        if _kind(layer) is None or layer.name in skip:
+        if _kind(layer) is None or (only is not None and layer.name not in only):
             continue
         plans[layer.name] = _plan_layer(layer, spec)
     built: list[tuple[list[Any], list[list[np.ndarray]]]] = []
