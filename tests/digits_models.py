@@ -44,7 +44,9 @@ def train_digits_model(kind: str, out: Path, epochs: int = 30) -> tuple[Path, An
         h = keras.layers.Flatten()(h)
         outp = keras.layers.Dense(10, activation="softmax", name="fc")(h)
     model = keras.Model(inp, outp, name=f"digits_{kind}")
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["acc"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["acc"]
+    )
     model.fit(*train, epochs=epochs, batch_size=64, verbose=0)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"digits_{kind}.keras"

@@ -62,12 +62,15 @@ def test_factorized_models_compute_the_same_function_at_full_information(mlp, cn
                 flat = k.reshape(-1, k.shape[-1])
                 low = rng.normal(size=(flat.shape[0], 2)) @ rng.normal(size=(2, flat.shape[1])) * 0.1
                 if k.ndim == 4:  # rank (2, 2) in the channel modes
-                    low = np.einsum(
-                        "hwrs,ir,os->hwio",
-                        rng.normal(size=(3, 3, 2, 2)),
-                        rng.normal(size=(k.shape[2], 2)),
-                        rng.normal(size=(k.shape[3], 2)),
-                    ) * 0.1
+                    low = (
+                        np.einsum(
+                            "hwrs,ir,os->hwio",
+                            rng.normal(size=(3, 3, 2, 2)),
+                            rng.normal(size=(k.shape[2], 2)),
+                            rng.normal(size=(k.shape[3], 2)),
+                        )
+                        * 0.1
+                    )
                 layer.kernel.assign(low.reshape(k.shape).astype(np.float32))
         name = "fc1" if "mlp" in model.name else "conv2"
         new, report = factorize(model, RankSpec(rank=2), only={name})

@@ -119,8 +119,11 @@ def tucker2_factors(
         core = np.einsum("hwio,ir->hwro", core, u1)
     if u2 is not None:
         core = np.einsum("hwio,os->hwis", core, u2)
-    f32 = (lambda a: None if a is None else a.astype(np.float32))
-    return f32(u1), core.astype(np.float32), f32(u2)
+    return (
+        None if u1 is None else u1.astype(np.float32),
+        core.astype(np.float32),
+        None if u2 is None else u2.astype(np.float32),
+    )
 
 
 # --- per-layer planning -----------------------------------------------------------------------------------
@@ -225,7 +228,9 @@ def _factor_layers(layer: Any, plan: dict[str, Any]) -> tuple[list[Any], list[li
     )
     weights.append([core, *(bias if last else [])])
     if u2 is not None:
-        layers.append(keras.layers.Conv2D(k.shape[3], 1, activation=act, use_bias=bool(bias), name=f"{name}_lr_out"))
+        layers.append(
+            keras.layers.Conv2D(k.shape[3], 1, activation=act, use_bias=bool(bias), name=f"{name}_lr_out")
+        )
         weights.append([u2.T.reshape(1, 1, *u2.T.shape), *bias])
     return layers, weights
 
@@ -287,7 +292,7 @@ def factorize(
 
     new = rebuild(model, replace)
     for layers, weights in built:
-        for la, w in zip(layers, weights):
+        for la, w in zip(layers, weights, strict=True):
             la.set_weights(w)
     report = {}
     for name, plan in plans.items():
@@ -303,7 +308,9 @@ def factorize(
     return new, report
 
 
-@register_method("lowrank", 10, "low-rank factorization: SVD for Dense, Tucker-2 for Conv2D; lowrank=RANK or 0.9e")
+@register_method(
+    "lowrank", 10, "low-rank factorization: SVD for Dense, Tucker-2 for Conv2D; lowrank=RANK or 0.9e"
+)
 def apply_lowrank(model: Any, arg: str | None, ctx: CompressContext) -> Any:
     """Factorize every Dense/Conv2D layer at the rank ``arg`` asks for, then fine-tune (with distillation
     when the context has a teacher)."""

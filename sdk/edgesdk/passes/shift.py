@@ -47,7 +47,10 @@ def shift_costs(graph: ir.Graph, node: ir.DepthwiseConv2D) -> dict[str, dict[str
     dense_bytes = kh * kw * c + 4 * c + 8 * c  # weights, bias, multiplier and shift
     shift_bytes = 256 * c + c + 2 * 2 * c + 4 * c  # tables, padding values, tap rows/cols, tap offsets
     return {
-        "int8": {"bytes": int(dense_bytes), "instructions": int(outputs * (kh * kw * _DENSE_PER_TAP + _REQUANT))},
+        "int8": {
+            "bytes": int(dense_bytes),
+            "instructions": int(outputs * (kh * kw * _DENSE_PER_TAP + _REQUANT)),
+        },
         "shift": {"bytes": int(shift_bytes), "instructions": int(outputs * _SHIFT_PER_OUTPUT)},
     }
 
