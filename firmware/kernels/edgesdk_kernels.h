@@ -225,6 +225,24 @@ typedef struct {
 
 void ed_shift_s8(const ed_shift_params_t *p, const int8_t *input, int8_t *output);
 
+/* EDGESDK_ADDER_CONV_2D (AdderNet): acc = -sum |(x - zp_x) - w|, requantized per output channel. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t input_zero_point;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    const int16_t *weights;    /* [out_c][k_h][k_w][in_c], in the input's units */
+    const int32_t *bias;       /* [out_c] in accumulator units, or NULL */
+    const int32_t *multiplier; /* [out_c] */
+    const int32_t *shift;      /* [out_c] */
+} ed_adder_params_t;
+
+void ed_adder_conv_s8(const ed_adder_params_t *p, const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif
