@@ -4,9 +4,9 @@
 ``op_params(graph, node)`` gives the integer parameters each kernel uses (the C backend emits the same numbers).
 """
 
+from edgesdk.reference import adder as _adder  # noqa: E402,F401  (registers EDGESDK_ADDER_CONV_2D)
 from edgesdk.reference.interpreter import ROUNDINGS, Reference
 from edgesdk.reference.kernels import KERNELS
 from edgesdk.reference.params import op_params
-from edgesdk.reference import adder as _adder  # noqa: E402,F401  (registers EDGESDK_ADDER_CONV_2D)
 
 __all__ = ["KERNELS", "ROUNDINGS", "Reference", "op_params"]
