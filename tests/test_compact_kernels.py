@@ -115,7 +115,9 @@ def adder(h, w, cin, cout, k, s, padding, act="NONE", bias=True, wide=False):
         if bias:
             mean = (256 + lim) / 3 * taps
             bdata = (mean + b.rng.normal(0, 50 * np.sqrt(taps), cout)).astype(np.int32)
-            b.g.add_tensor(ir.Tensor("b", (cout,), "int32", b.q(np.ones(cout), np.zeros(cout, np.int64), 0), bdata))
+            b.g.add_tensor(
+                ir.Tensor("b", (cout,), "int32", b.q(np.ones(cout), np.zeros(cout, np.int64), 0), bdata)
+            )
             inputs.append("b")
         node = AdderConv2D(
             name="adder",
@@ -161,7 +163,10 @@ def test_adder_reference_is_the_l1_distance() -> None:
     x = np.random.default_rng(0).integers(-128, 128, (1, 9, 9, 3)).astype(np.int8)
     ref = Reference(g)
     p = ref.params["adder"]
-    acc = -np.abs((x[0, 0:3, 0:3, :].astype(np.int64) - xq.zp)[None] - w).sum(axis=(1, 2, 3)) + g.tensor("b").data
+    acc = (
+        -np.abs((x[0, 0:3, 0:3, :].astype(np.int64) - xq.zp)[None] - w).sum(axis=(1, 2, 3))
+        + g.tensor("b").data
+    )
     real = acc * np.asarray(g.nodes[0].acc_scale)
     yq = g.tensor("y").quant
     expect = np.clip(np.round(real / yq.s) + yq.zp, p["activation_min"], p["activation_max"])

@@ -137,6 +137,10 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
                 )
             return kfront.load_keras(path, calib, num_samples=n)
         suffix = path.suffix.lower()
+        if suffix == ".edgesdk":  # edgesdk's own IR file (ops no TFLite op expresses, e.g. AdderNet)
+            from edgesdk.irfile import read_graph
+
+            return read_graph(path)
         if suffix in kfront.KERAS_SUFFIXES:
             if calib is None:
                 raise CalibrationError(

@@ -37,7 +37,7 @@ from edgesdk.errors import CompressError, EdgeSDKError, ModelFormatError
 log = logging.getLogger(__name__)
 
 #: Method modules (each registers its methods when imported). Add yours here.
-METHOD_MODULES = ["int8", "ternary", "lowrank"]
+METHOD_MODULES = ["int8", "ternary", "lowrank", "adder"]
 
 CALIB_SAMPLES = 200
 

@@ -78,7 +78,7 @@ PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 
 #: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order).
 BUILTIN_PASS_MODULES: list[str] = []
-BUILTIN_PASS_MODULES += ["shift"]  # one-hot depthwise kernels (Shift layers)
+BUILTIN_PASS_MODULES += ["shift", "adder"]  # one-hot depthwise kernels (Shift layers); AdderNet layers
 
 _loaded = False
 

@@ -53,5 +53,6 @@ def _lower_adder(b: _LayerBuilder) -> None:
     b.kernel_files = ["ed_adder.c"]
 
 
-# A new op: selected with no kernel annotation.
+# A new op: lowered with or without the adder pass's annotation.
 VARIANT_LOWER[(AdderConv2D.op, "")] = _lower_adder
+VARIANT_LOWER[(AdderConv2D.op, "adder")] = _lower_adder
