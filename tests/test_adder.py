@@ -107,13 +107,13 @@ def test_bad_adder_input(cnn, tmp_path: Path) -> None:
     if "ternary" in METHODS:
         with pytest.raises(CompressError, match="cannot be combined"):
             compress(path, "adder,ternary", train, val, epochs=1, out=tmp_path / "a.edgesdk", progress=False)
-    with pytest.raises(CompressError, match=r"name the output \*\.edgesdk, not a\.tflite"):
+    with pytest.raises(CompressError, match=r"name the output a\.edgesdk, not a\.tflite"):
         compress(path, "adder", train, val, epochs=1, out=tmp_path / "a.tflite", progress=False)
     bad = tmp_path / "broken.edgesdk"
     bad.write_bytes(b"PK\x03\x04 not really")
     from edgesdk.model import load_model
 
-    with pytest.raises(ModelFormatError, match="not a readable edgesdk model file"):
+    with pytest.raises(ModelFormatError, match="is not an edgesdk graph archive"):
         load_model(bad)
 
 

@@ -221,9 +221,13 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _prepare(
-    graph: Graph, board: Board | str | None, out_dir: Path, mlperf_model: str | None = None
+    graph: Graph,
+    board: Board | str | None,
+    out_dir: Path,
+    mlperf_model: str | None = None,
+    pass_ctx: Any = None,
 ) -> ExportResult:
-    return export(graph, board, out_dir / "project", build=True, mlperf_model=mlperf_model)
+    return export(graph, board, out_dir / "project", build=True, mlperf_model=mlperf_model, pass_ctx=pass_ctx)
 
 
 def validate(
@@ -235,6 +239,7 @@ def validate(
     out_dir: str | Path | None = None,
     port: str | None = None,
     rounding: str = "double",
+    pass_ctx: Any = None,
 ) -> ValidationSummary:
     """Export, build, flash, run every input on the board and compare with the host reference bit for bit."""
     from edgesdk.profile.report import append_result, write_json
@@ -244,7 +249,7 @@ def validate(
     out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-validate")
     data = make_inputs(graph, inputs, count)
     expected = Reference(graph, rounding=rounding).run_batch(data).reshape(len(data), -1).astype(np.int8)
-    built = _prepare(graph, board, out)
+    built = _prepare(graph, board, out, pass_ctx=pass_ctx)
     assert built.elf is not None
     results = out / "results.jsonl"
     results.unlink(missing_ok=True)
@@ -280,6 +285,7 @@ def profile(
     port: str | None = None,
     meter: str | None = None,
     meter_port: str | None = None,
+    pass_ctx: Any = None,
 ) -> dict[str, Any]:
     """Latency per inference and per layer on the board, energy estimates (and a meter's reading), plots, report."""
     from edgesdk.inspect import summarize
@@ -293,7 +299,7 @@ def profile(
     board = board if isinstance(board, Board) else get_board(board)
     out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-profile")
     x = make_inputs(graph, None, 1)[0]
-    built = _prepare(graph, board, out)
+    built = _prepare(graph, board, out, pass_ctx=pass_ctx)
     assert built.elf is not None
     results = out / "results.jsonl"
     results.unlink(missing_ok=True)

@@ -137,16 +137,18 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
                 )
             return kfront.load_keras(path, calib, num_samples=n)
         suffix = path.suffix.lower()
-        if suffix == ".edgesdk":  # edgesdk's own IR file (ops no TFLite op expresses, e.g. AdderNet)
-            from edgesdk.irfile import read_graph
-
-            return read_graph(path)
         if suffix in kfront.KERAS_SUFFIXES:
             if calib is None:
                 raise CalibrationError(
                     f"Keras model {path} is a float model: pass calibration data (--calib DATA)"
                 )
             return kfront.load_keras(path, calib, num_samples=n)
+        if suffix in (".xnor", ".edgesdk"):  # edgesdk graph archives (XNOR, AdderNet)
+            from edgesdk.ir.serialize import load_graph
+
+            if calib is not None:
+                log.info("%s is already quantized; ignoring the calibration data", path)
+            return load_graph(path, name=path.stem)
         if suffix != ".tflite":
             log.debug("model %s has suffix %r; trying it as a .tflite flatbuffer", path, suffix)
         try:

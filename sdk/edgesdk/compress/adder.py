@@ -7,8 +7,8 @@ and bias are set so that each channel's output has the mean and spread the convo
 data (moment matching, which stands in for the BatchNorm that follows adder layers in the paper); then the
 model is fine-tuned with the paper's gradients.
 
-No TFLite op computes ``-Σ|x - w|``, so the result is written in edgesdk's own IR file (``.edgesdk``, see
-:mod:`edgesdk.irfile`) by :func:`write_adder_model`: the model is cut at every adder layer; the pieces between
+No TFLite op computes ``-Σ|x - w|``, so the result is written in an edgesdk graph archive (``.edgesdk``, see
+:mod:`edgesdk.ir.serialize`) by :func:`write_adder_model`: the model is cut at every adder layer; the pieces between
 are ordinary layers, each quantized to int8 by the real TFLite converter (calibrated on the float activations
 that reach it); each adder layer becomes an ``EDGESDK_ADDER_CONV_2D`` node whose input and output
 quantization are those of its neighbours, with weights in the input's units (see :mod:`edgesdk.ir.adder`).
@@ -100,10 +100,6 @@ def apply_adder(model: Any, arg: str | None, ctx: CompressContext) -> Any:
 
     def writer(out: Path, wctx: CompressContext) -> dict[str, Any]:
         out = Path(out)
-        if out.suffix.lower() != ".edgesdk":
-            raise CompressError(
-                f"method adder writes edgesdk's own model file: name the output *.edgesdk, not {out.name}"
-            )
         graph = write_adder_model(new, wctx.x_train[:200], out, name=out.stem)
         return {"accuracy": reference_accuracy(graph, wctx.x_val, wctx.y_val), "graph": graph}
 
@@ -141,7 +137,7 @@ def write_adder_model(model: Any, calib: np.ndarray, out: str | Path, name: str 
     from edgesdk.frontends.keras import quantize_keras
     from edgesdk.frontends.tflite import read_tflite
     from edgesdk.ir.adder import AdderConv2D as AdderNode
-    from edgesdk.irfile import write_graph
+    from edgesdk.ir.serialize import load_graph, save_graph
     from edgesdk.layers import AdderConv2D
 
     if isinstance(model, keras.Sequential):
@@ -231,10 +227,8 @@ def write_adder_model(model: Any, calib: np.ndarray, out: str | Path, name: str 
             g.nodes.append(n2)
     g.inputs, g.outputs = [names[id(bounds[0])]], [names[id(bounds[-1])]]
     g.validate()
-    write_graph(g, out)
-    from edgesdk.irfile import read_graph
-
-    return read_graph(out)
+    save_graph(g, out)
+    return load_graph(out)
 
 
 def _adder_node(g: ir.Graph, layer: Any, folded: list[Any], x: str, y: str, cls: Any) -> ir.Node:

@@ -225,18 +225,27 @@ def trainable_copy(model: Any, clone_function: Callable[[Any], Any] | None = Non
                 return new
         return layer.__class__.from_config(layer.get_config())
 
+    # Keras would re-compile the clone from the model's compile config (our loss closures do not serialize).
+    was_compiled = getattr(model, "compiled", False)
     try:
+        model.compiled = False
         new = keras.models.clone_model(model, input_tensors=inp, clone_function=_clone)
     except Exception as exc:
         raise CompressError(
             f"model {model.name} cannot be rebuilt for training ({type(exc).__name__}: {exc}); "
             "compress takes Sequential and functional Keras models"
         ) from exc
+    finally:
+        model.compiled = was_compiled
     old_by_name = {layer.name: layer for layer in model.layers}
     for layer in new.layers:
         src = old_by_name.get(layer.name)
         if src is not None and src.weights:
-            layer.set_weights(src.get_weights())
+            # A replacement may add weights after the original ones (trained scales) or drop them again.
+            dst = layer.get_weights()
+            got = src.get_weights()
+            n = min(len(dst), len(got))
+            layer.set_weights(got[:n] + dst[n:])
     return new
 
 
