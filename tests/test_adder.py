@@ -9,23 +9,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digits_models import digits_split, train_digits_model
+from digits_models import digits_split
 from edgesdk.cli import main
 from edgesdk.compress import compress
 from edgesdk.errors import CompressError, ModelFormatError
 from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 
 
-@pytest.fixture(scope="session")
-def cnn(tmp_path_factory: pytest.TempPathFactory):
-    return train_digits_model("cnn", tmp_path_factory.mktemp("adder_cnn"))
+@pytest.fixture
+def cnn(digits_cnn):
+    return digits_cnn
 
 
 @pytest.fixture(scope="session")
-def adder_file(cnn, tmp_path_factory: pytest.TempPathFactory):
-    path, train, val = cnn
+def adder_file(digits_cnn, tmp_path_factory: pytest.TempPathFactory):
+    path, train, val = digits_cnn
     out = tmp_path_factory.mktemp("adder") / "cnn_adder.edgesdk"
-    res = compress(path, "adder", train, val, epochs=2, out=out, progress=False)
+    res = compress(path, "adder", train, val, epochs=1, out=out, progress=False)
     return out, res
 
 
@@ -95,7 +95,7 @@ def test_compress_adder_writes_the_own_format(adder_file) -> None:
     assert rows["conv2"]["format"] == "adder" and rows["conv2"]["macs"] == 0
     assert rows["conv2"]["weight_bytes"] == 2 * 16 * 3 * 3 * 8  # int16 weights
     assert rows["conv1"]["format"] == "int8"  # the first layer stays an ordinary convolution
-    assert res.accuracy_compressed > 0.3  # two epochs only; the benchmark trains longer
+    assert res.accuracy_compressed > 0.2  # one epoch only; the benchmark trains longer
 
 
 def test_bad_adder_input(cnn, tmp_path: Path) -> None:

@@ -7,20 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digits_models import train_digits_model
 from edgesdk.compress import compress
 from edgesdk.compress.lowrank import RankSpec, factorize, parse_rank, svd_factors, tucker2_factors
 from edgesdk.errors import CompressError
 
 
-@pytest.fixture(scope="session")
-def mlp(tmp_path_factory: pytest.TempPathFactory):
-    return train_digits_model("mlp", tmp_path_factory.mktemp("digits_mlp"))
+@pytest.fixture
+def mlp(digits_mlp):
+    return digits_mlp
 
 
-@pytest.fixture(scope="session")
-def cnn(tmp_path_factory: pytest.TempPathFactory):
-    return train_digits_model("cnn", tmp_path_factory.mktemp("digits_cnn"))
+@pytest.fixture
+def cnn(digits_cnn):
+    return digits_cnn
 
 
 def test_parse_rank() -> None:
@@ -97,32 +96,15 @@ def test_lowrank_compress_mlp_with_distillation(mlp, tmp_path: Path) -> None:
     dist = compress(
         path, "lowrank=8", train, val, epochs=3, out=tmp_path / "lr_kd.tflite", distill=True, progress=False
     )
-    int8 = compress(path, "int8", train, val, out=tmp_path / "int8.tflite", progress=False)
     g = read_tflite(tmp_path / "lr.tflite")
     fcs = [n for n in g.nodes if n.op == "FULLY_CONNECTED"]
     # fc1 (64x48 -> 64x8 + 8x48) and fc2 (48x32 -> 48x8 + 8x32) factorized; fc3 (32x10: 8*42 > 320) kept
     assert [g.tensor(n.inputs[1]).shape for n in fcs] == [(8, 64), (48, 8), (8, 48), (32, 8), (10, 32)]
     assert plain.weight_bytes_compressed == 8 * 64 + 48 * 8 + 8 * 48 + 32 * 8 + 10 * 32
-    assert plain.weight_bytes_compressed < int8.weight_bytes_compressed == 64 * 48 + 48 * 32 + 32 * 10
+    assert plain.weight_bytes_compressed < 64 * 48 + 48 * 32 + 32 * 10  # the int8 model's
     assert plain.accuracy_compressed > 0.85 and dist.accuracy_compressed > 0.85
+    # The teacher's soft targets (the KL term of the loss) change the training, so the weights differ.
     assert (tmp_path / "lr.tflite").read_bytes() != (tmp_path / "lr_kd.tflite").read_bytes()
-
-
-def test_distillation_loss_includes_the_soft_targets(mlp) -> None:
-    """One epoch from the same start with and without a teacher gives different weights; a teacher equal to
-    the student at T gives the hard loss plus a zero KL term at the start."""
-    import keras
-
-    from edgesdk.compress.base import CompressContext
-
-    path, (x, y), (xv, yv) = mlp
-    weights = []
-    for teacher in (None, keras.models.load_model(path)):
-        student = keras.models.load_model(path)
-        ctx = CompressContext(x, y, xv, yv, epochs=1, seed=0, teacher=teacher, show_progress=False)
-        ctx.fit(student)
-        weights.append(student.get_weights()[0])
-    assert not np.allclose(weights[0], weights[1])
 
 
 def test_lowrank_compress_cnn_tucker(cnn, tmp_path: Path) -> None:

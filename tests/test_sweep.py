@@ -3,7 +3,6 @@ and the same sweep on a local Ray cluster started by the test."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 import edgesdk.sweep as sw
-from digits_models import train_digits_model
 from edgesdk.cli import main
 from edgesdk.errors import CompressError
 
@@ -21,9 +19,9 @@ needs_emulator = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="session")
-def mlp(tmp_path_factory: pytest.TempPathFactory):
-    return train_digits_model("mlp", tmp_path_factory.mktemp("sweep_mlp"))
+@pytest.fixture
+def mlp(digits_mlp):
+    return digits_mlp
 
 
 def test_grid_parsing_and_bad_grids() -> None:
@@ -75,13 +73,17 @@ def test_sweep_local_workers_writes_table_and_plot_and_resumes(
 ) -> None:
     path, train, val = mlp
     out = tmp_path / "sweep"
-    res = sw.sweep(path, "method=lowrank=4;epochs=1", train, val, out=out, workers=2, progress=False)
+    grid = "method=lowrank=4|lowrank=40;epochs=1"
+    res = sw.sweep(path, grid, train, val, out=out, workers=2, progress=False)
     _check_outputs(out, res.rows)
+    failed = next(r for r in res.rows if r["label"] == "lowrank=40 (epochs=1)")
+    assert failed["status"] == "error" and "rank 40 is larger than the layer" in failed["error"]
     lines = (out / "sweep.jsonl").read_text().splitlines()
-    assert len(lines) == 2 and all(json.loads(line)["status"] == "ok" for line in lines)
-    # Interrupt: the last point's line is lost (and half of it written); a second run only redoes that point.
-    keep = [json.loads(line) for line in lines if json.loads(line)["settings"]["method"] == "int8"]
-    (out / "sweep.jsonl").write_text(json.dumps(keep[0]) + "\n" + lines[1][: len(lines[1]) // 2])
+    assert len(lines) == 3
+    # Interrupted: the failed point's line is cut in half; a second run redoes that point only.
+    keep = [line for line in lines if "lowrank=40" not in line]
+    cut = next(line for line in lines if "lowrank=40" in line)
+    (out / "sweep.jsonl").write_text("\n".join(keep) + "\n" + cut[: len(cut) // 2])
     calls = []
     real = sw.run_point
 
@@ -90,8 +92,8 @@ def test_sweep_local_workers_writes_table_and_plot_and_resumes(
         return real(*args)
 
     monkeypatch.setattr(sw, "run_point", counting)
-    again = sw.sweep(path, "method=lowrank=4;epochs=1", train, val, out=out, workers=1, progress=False)
-    assert calls == [{"method": "lowrank=4", "epochs": 1}]
+    again = sw.sweep(path, grid, train, val, out=out, workers=1, progress=False)
+    assert calls == [{"method": "lowrank=40", "epochs": 1}]
     _check_outputs(out, again.rows)
 
 
@@ -102,7 +104,10 @@ def test_sweep_on_a_local_ray_cluster(mlp, tmp_path: Path) -> None:
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
         out = tmp_path / "ray"
-        res = sw.sweep(path, "method=lowrank=4;epochs=1", train, val, out=out, ray="auto", progress=False)
-        _check_outputs(out, res.rows)
+        res = sw.sweep(path, "method=int8", train, val, out=out, ray="auto", progress=False)
+        (row,) = res.rows
+        assert row["status"] == "ok" and row["cr"] == pytest.approx(4.0) and row["sr"] == 1.0
+        assert row["instructions"] > 0 and row["pareto"] and row["board"] == "mps2-an386"
+        assert (out / "pareto.png").is_file() and "| int8 |" in (out / "table.md").read_text()
     finally:
         ray.shutdown()

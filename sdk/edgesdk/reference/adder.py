@@ -28,7 +28,9 @@ def adder_conv2d_params(graph: ir.Graph, node: AdderConv2D) -> dict[str, Any]:
     o, kh, kw, c = w.shape
     if c != x.shape[3] or out.shape[3] != o or len(node.acc_scale) != o:
         raise UnsupportedOpError(f"layer {node.name}: {node.op} has inconsistent shapes or scales")
-    geo = P.compute_padding_height_width(node.stride, (1, 1), (x.shape[1], x.shape[2]), (kh, kw), node.padding)
+    geo = P.compute_padding_height_width(
+        node.stride, (1, 1), (x.shape[1], x.shape[2]), (kh, kw), node.padding
+    )
     xq, oq = P._qp(x, node), P._qp(out, node)
     mults, shifts = P.per_channel_multipliers(1.0, np.asarray(node.acc_scale), oq.s, o)
     lo, hi = P.activation_range_quantized(node.activation, out)
