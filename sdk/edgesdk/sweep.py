@@ -124,9 +124,9 @@ def run_point(
     model: str, data: Any, val: Any, settings: dict[str, Any], out_dir: str, board: str, seed: int = 0
 ) -> dict[str, Any]:
     """Compress, export, build and profile one point; a record for ``sweep.jsonl`` (errors are recorded)."""
-    from edgesdk.compress import compress
+    from edgesdk.compress import ARCHIVE_METHODS, compress, parse_methods
     from edgesdk.device import profile
-    from edgesdk.frontends.tflite import read_tflite
+    from edgesdk.model import load_model
 
     pid = point_id(settings)
     where = Path(out_dir) / "points" / pid
@@ -134,19 +134,30 @@ def run_point(
     rec: dict[str, Any] = {"id": pid, "settings": settings, "label": _label(settings)}
     start = time.monotonic()
     try:
+        # Methods int8 cannot hold write an edgesdk graph archive of their own suffix.
+        suffix = next(
+            (
+                ARCHIVE_METHODS[m.name][0]
+                for m, _ in parse_methods(settings["method"])
+                if m.name in ARCHIVE_METHODS
+            ),
+            ".tflite",
+        )
+        model_file = where / f"model{suffix}"
         kw: dict[str, Any] = {
             "epochs": settings.get("epochs"),
             "distill": bool(settings.get("distill", False)),
             "seed": seed,
             "progress": False,
-            "out": where / "model.tflite",
+            "out": model_file,
         }
         if "temperature" in settings:
             kw["temperature"] = float(settings["temperature"])
         if "keep_int8" in settings:
             kw["keep_int8"] = settings["keep_int8"]
         res = compress(model, settings["method"], data, val, **kw)
-        graph = read_tflite(where / "model.tflite", name="model")
+        graph = load_model(model_file)
+        graph.name = "model"
         prof = profile(graph, board, runs=1, out_dir=where / "profile")
         rec.update(
             status="ok",
