@@ -3,6 +3,7 @@ generated C (the Shift layer on its ``shift`` kernel) bit for bit with the refer
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,17 @@ def test_ghost_rejects_a_ratio_that_does_not_divide() -> None:
 
     with pytest.raises(ValueError, match="multiple of ratio"):
         L.GhostConv2D(10, ratio=3)
+
+
+@pytest.mark.skipif(
+    not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")), reason="needs QEMU"
+)
+def test_compact_model_validates_on_the_emulated_board(compact_tflite: Path, tmp_path: Path) -> None:
+    """The Shift layer's lookup kernel (and the Ghost module) on the emulated Cortex-M4, bit-exact."""
+    from edgesdk.device import validate
+    from edgesdk.frontends.tflite import read_tflite
+
+    summary = validate(read_tflite(compact_tflite), "mps2-an386", count=5, out_dir=tmp_path)
+    assert (summary.count, summary.exact, summary.max_abs_diff) == (5, 5, 0)
+    report = (tmp_path / "project" / "report.json").read_text()
+    assert '"kernel": "shift"' in report
