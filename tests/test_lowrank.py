@@ -81,8 +81,9 @@ def test_factorized_models_compute_the_same_function_at_full_information(mlp, cn
 
 def test_rank_larger_than_the_layer_is_refused(mlp, tmp_path: Path) -> None:
     path, train, val = mlp
-    with pytest.raises(CompressError, match=r"layer fc3: rank 20 is larger than the layer allows \(32×10"):
-        compress(path, "lowrank=20", train, val, epochs=1, out=tmp_path / "x.tflite", progress=False)
+    msg = r"rank 60 is larger than every layer allows; the largest, layer fc1, allows at most 48 \(64×48"
+    with pytest.raises(CompressError, match=msg):
+        compress(path, "lowrank=60", train, val, epochs=1, out=tmp_path / "x.tflite", progress=False)
     assert not (tmp_path / "x.tflite").exists()
 
 

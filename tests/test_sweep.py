@@ -73,16 +73,16 @@ def test_sweep_local_workers_writes_table_and_plot_and_resumes(
 ) -> None:
     path, train, val = mlp
     out = tmp_path / "sweep"
-    grid = "method=lowrank=4|lowrank=40;epochs=1"
+    grid = "method=lowrank=4|lowrank=60;epochs=1"
     res = sw.sweep(path, grid, train, val, out=out, workers=2, progress=False)
     _check_outputs(out, res.rows)
-    failed = next(r for r in res.rows if r["label"] == "lowrank=40 (epochs=1)")
-    assert failed["status"] == "error" and "rank 40 is larger than the layer" in failed["error"]
+    failed = next(r for r in res.rows if r["label"] == "lowrank=60 (epochs=1)")
+    assert failed["status"] == "error" and "rank 60 is larger than every layer" in failed["error"]
     lines = (out / "sweep.jsonl").read_text().splitlines()
     assert len(lines) == 3
     # Interrupted: the failed point's line is cut in half; a second run redoes that point only.
-    keep = [line for line in lines if "lowrank=40" not in line]
-    cut = next(line for line in lines if "lowrank=40" in line)
+    keep = [line for line in lines if "lowrank=60" not in line]
+    cut = next(line for line in lines if "lowrank=60" in line)
     (out / "sweep.jsonl").write_text("\n".join(keep) + "\n" + cut[: len(cut) // 2])
     calls = []
     real = sw.run_point
@@ -93,7 +93,7 @@ def test_sweep_local_workers_writes_table_and_plot_and_resumes(
 
     monkeypatch.setattr(sw, "run_point", counting)
     again = sw.sweep(path, grid, train, val, out=out, workers=1, progress=False)
-    assert calls == [{"method": "lowrank=40", "epochs": 1}]
+    assert calls == [{"method": "lowrank=60", "epochs": 1}]
     _check_outputs(out, again.rows)
 
 

@@ -14,8 +14,9 @@ activation). A channel mode whose rank is not below its size is left unfactored 
 The argument chooses the rank of every factorizable layer:
 
 - ``lowrank=R`` (an integer ≥ 1): rank R for every layer (for a convolution, both channel modes, each capped at
-  its channel count). A rank larger than a layer allows — ``min(in, out)`` for a Dense layer or a 1×1
-  convolution, ``max(cin, cout)`` for a k×k convolution — is an error naming the layer.
+  its channel count). A layer's rank bound is ``min(in, out)`` for a Dense layer or a 1×1 convolution and
+  ``max(cin, cout)`` for a k×k convolution; a layer whose bound is below R stays as it is (its report entry
+  says so), and a rank larger than every layer allows is an error naming the largest layer.
 - ``lowrank=0.9e`` (a fraction in (0, 1) followed by ``e``): per layer (and per channel mode) the smallest rank
   whose singular values keep that fraction of the squared-singular-value energy ``Σ σᵢ²``.
 - no argument: ``0.9e``.
@@ -139,6 +140,19 @@ def _kind(layer: Any) -> str | None:
     return None
 
 
+def _too_small(kind: str, params: int, bound: int, why: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "rank": None,
+        "bound": bound,
+        "why": why,
+        "params_before": params,
+        "params_after": params,
+        "apply": False,
+        "note": f"kept: the rank is not below the layer's bound ({why})",
+    }
+
+
 def _plan_layer(layer: Any, spec: RankSpec) -> dict[str, Any]:
     """The ranks for one layer and whether factorizing saves parameters (a report entry)."""
     kind = _kind(layer)
@@ -150,10 +164,7 @@ def _plan_layer(layer: Any, spec: RankSpec) -> dict[str, Any]:
         limit = min(n_in, n_out)
         if spec.rank is not None:
             if spec.rank > limit:
-                raise CompressError(
-                    f"layer {layer.name}: rank {spec.rank} is larger than the layer allows "
-                    f"({n_in}×{n_out} has rank at most {limit})"
-                )
+                return _too_small(kind, params, limit, f"{n_in}×{n_out} has rank at most {limit}")
             r = spec.rank
         else:
             r = energy_rank(np.linalg.svd(w.astype(np.float64), compute_uv=False), spec.energy)  # type: ignore[arg-type]
@@ -162,9 +173,9 @@ def _plan_layer(layer: Any, spec: RankSpec) -> dict[str, Any]:
     kh, kw, cin, cout = k.shape
     if spec.rank is not None:
         if spec.rank > max(cin, cout):
-            raise CompressError(
-                f"layer {layer.name}: rank {spec.rank} is larger than the layer allows "
-                f"({cin} input and {cout} output channels: rank at most {max(cin, cout)})"
+            bound = max(cin, cout)
+            return _too_small(
+                kind, params, bound, f"{cin} input and {cout} output channels: rank at most {bound}"
             )
         r1, r2 = min(spec.rank, cin), min(spec.rank, cout)
     else:
@@ -274,6 +285,13 @@ def factorize(
         if _kind(layer) is None or (only is not None and layer.name not in only):
             continue
         plans[layer.name] = _plan_layer(layer, spec)
+    too_small = [n for n, p in plans.items() if "bound" in p]
+    if plans and len(too_small) == len(plans):
+        largest = max(too_small, key=lambda n: plans[n]["bound"])
+        raise CompressError(
+            f"lowrank={spec}: rank {spec.rank} is larger than every layer allows; the largest, layer {largest}, "
+            f"allows at most {plans[largest]['bound']} ({plans[largest]['why']})"
+        )
     built: list[tuple[list[Any], list[list[np.ndarray]]]] = []
 
     def replace(op: Any) -> Callable[[Any], Any] | None:
@@ -303,7 +321,7 @@ def factorize(
             "factorized": bool(plan["apply"]),
         }
         if not plan["apply"]:
-            entry["note"] = "kept: the factors would not hold fewer parameters"
+            entry["note"] = plan.get("note", "kept: the factors would not hold fewer parameters")
         report[name] = entry
     return new, report
 
