@@ -109,7 +109,7 @@ def main() -> int:
         ]
         + [{"method": "lowrank=16", "epochs": e, "distill": True}],
         "cnn": [{"method": m, "epochs": e} for m in ("int8", "lowrank=4", "lowrank=8", "lowrank=0.9e")]
-        + [{"method": "lowrank=8", "epochs": e, "distill": True}, {"method": "adder", "epochs": 3 * e}],
+        + [{"method": "lowrank=8", "epochs": e, "distill": True}, {"method": "adder", "epochs": 2 * e}],
     }
     summary: dict = {"board": "mps2-an386", "epochs": e, "sweeps": {}}
     start = time.monotonic()

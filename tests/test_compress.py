@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +209,15 @@ def test_tflite_litert_reference_and_c_agree(results: dict, which: str, tmp_path
 
     decided = run_pipeline(g, "default", PassContext(core="cortex-m4"))
     assert any(n.attrs.get("kernel") in ("ternary", "binary") for n in decided.nodes)
+    # The export report lists per layer the weight format, the stored bytes and the MACs.
+    from edgesdk.export import export
+
+    report = export(g, "mps2-an386", tmp_path / "proj").report
+    fmts = {w["format"] for w in report["weights"]}
+    assert fmts & {"ternary", "binary"} and all(
+        "macs" in w and w["weight_bytes"] > 0 for w in report["weights"]
+    )
+    assert any(k["kernel"] in ("ternary", "binary") and "candidates" in k for k in report["kernels"])
     project, exe = generate_and_build(decided, tmp_path, sanitize=True)
     np.testing.assert_array_equal(run_host(exe, xs, project.output_size), reference_outputs(g, xs))
 
@@ -295,18 +302,21 @@ def test_validate_on_emulated_board(results: dict, which: str, tmp_path: Path) -
 
 
 # --- CLI and bad input -------------------------------------------------------------------------------------
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "edgesdk.cli", "compress", *args], capture_output=True, text=True, timeout=300
-    )
+def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    """``edgesdk compress ARGS`` in this process (TensorFlow is already imported): exit code, stdout, stderr."""
+    from edgesdk.cli import main
+
+    code = main(["compress", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_cli_json(mlp: Path, digits: dict) -> None:
+def test_cli_json(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> None:
     root = digits["root"]
-    p = _cli(str(mlp), "--method", "int8", "--data", str(root / "train.npz"), "--val", str(root / "val.npz"),
-             "-o", str(root / "cli.tflite"), "--json")  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    d = json.loads(p.stdout)
+    code, out, err = _cli(capsys, str(mlp), "--method", "int8", "--data", str(root / "train.npz"), "--val",
+                          str(root / "val.npz"), "-o", str(root / "cli.tflite"), "--json")  # fmt: skip
+    assert code == 0, err
+    d = json.loads(out)
     for key in (
         "accuracy_float",
         "accuracy_compressed",
@@ -318,10 +328,10 @@ def test_cli_json(mlp: Path, digits: dict) -> None:
     assert len(d["layers"]) == 3 and (root / "cli.tflite").exists()
 
 
-def test_cli_without_data(mlp: Path, digits: dict) -> None:
-    p = _cli(str(mlp), "--method", "ternary", "-o", str(digits["root"] / "x.tflite"))
-    assert p.returncode == 9
-    assert p.stderr.strip() == (
+def test_cli_without_data(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _cli(capsys, str(mlp), "--method", "ternary", "-o", str(digits["root"] / "x.tflite"))
+    assert code == 9
+    assert err.strip() == (
         "edgesdk compress: error: compress needs training data: an .npz file with arrays x (samples) and y "
         "(integer labels)"
     )
