@@ -113,8 +113,10 @@ def main() -> int:
     }
     summary: dict = {"board": "mps2-an386", "epochs": e, "sweeps": {}}
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="edgesdk-lowrank-") as tmp:
-        work = Path(tmp)
+    # A fixed work folder: a benchmark run that was interrupted resumes its sweeps (same seeds, same models).
+    work = Path(tempfile.gettempdir()) / "edgesdk-lowrank-bench"
+    work.mkdir(exist_ok=True)
+    if True:
         for name, points in [*sweeps.items(), ("compact", None)]:
             if points is None:
                 rows = []

@@ -174,6 +174,9 @@ def run_point(
         )
     except EdgeSDKError as exc:
         rec.update(status="error", error=str(exc))
+    except Exception as exc:  # one broken point must not end a long sweep: record it and go on
+        log.exception("sweep point %s failed", rec["label"])
+        rec.update(status="error", error=f"internal error: {type(exc).__name__}: {exc}")
     rec["seconds"] = round(time.monotonic() - start, 1)
     return rec
 
