@@ -116,54 +116,53 @@ def main() -> int:
     # A fixed work folder: a benchmark run that was interrupted resumes its sweeps (same seeds, same models).
     work = Path(tempfile.gettempdir()) / "edgesdk-lowrank-bench"
     work.mkdir(exist_ok=True)
-    if True:
-        for name, points in [*sweeps.items(), ("compact", None)]:
-            if points is None:
-                rows = []
-                for kind in ("cnn", "shift", "ghost"):
-                    model = train(kind, tr, work)
-                    res = sweep(model, [{"method": "int8"}], tr, va, out=work / f"compact_{kind}", workers=1)
-                    rows.append({**res.rows[0], "label": f"{kind} int8"})
-                from edgesdk.sweep import table_rows, write_report
-
-                base = rows[0]
-                for r in rows:  # Sr against the plain CNN, not each model's own int8
-                    r["settings"] = {"method": "int8" if r is base else "compact"}
-                rows = table_rows(rows)
-                dest = RESULTS / "lowrank" / name
-                dest.mkdir(parents=True, exist_ok=True)
-                write_report(rows, dest)
-            else:
-                kind = name
+    for name, points in [*sweeps.items(), ("compact", None)]:
+        if points is None:
+            rows = []
+            for kind in ("cnn", "shift", "ghost"):
                 model = train(kind, tr, work)
-                res = sweep(model, points, tr, va, out=work / name, workers=args.workers)
-                rows = res.rows
-                dest = RESULTS / "lowrank" / name
-                if dest.exists():
-                    shutil.rmtree(dest)
-                dest.mkdir(parents=True)
-                for f in ("report.html", "pareto.png", "table.md", "table.csv", "sweep.jsonl"):
-                    shutil.copyfile(work / name / f, dest / f)
-            summary["sweeps"][name] = [
-                {
-                    k: r.get(k)
-                    for k in (
-                        "label",
-                        "status",
-                        "accuracy_float",
-                        "accuracy",
-                        "weight_bytes_float",
-                        "weight_bytes",
-                        "cr",
-                        "instructions",
-                        "sr",
-                        "pareto",
-                        "error",
-                    )
-                }
-                for r in rows
-            ]
-            print(f"{name}:\n" + (dest / "table.md").read_text(), flush=True)
+                res = sweep(model, [{"method": "int8"}], tr, va, out=work / f"compact_{kind}", workers=1)
+                rows.append({**res.rows[0], "label": f"{kind} int8"})
+            from edgesdk.sweep import table_rows, write_report
+
+            base = rows[0]
+            for r in rows:  # Sr against the plain CNN, not each model's own int8
+                r["settings"] = {"method": "int8" if r is base else "compact"}
+            rows = table_rows(rows)
+            dest = RESULTS / "lowrank" / name
+            dest.mkdir(parents=True, exist_ok=True)
+            write_report(rows, dest)
+        else:
+            kind = name
+            model = train(kind, tr, work)
+            res = sweep(model, points, tr, va, out=work / name, workers=args.workers)
+            rows = res.rows
+            dest = RESULTS / "lowrank" / name
+            if dest.exists():
+                shutil.rmtree(dest)
+            dest.mkdir(parents=True)
+            for f in ("report.html", "pareto.png", "table.md", "table.csv", "sweep.jsonl"):
+                shutil.copyfile(work / name / f, dest / f)
+        summary["sweeps"][name] = [
+            {
+                k: r.get(k)
+                for k in (
+                    "label",
+                    "status",
+                    "accuracy_float",
+                    "accuracy",
+                    "weight_bytes_float",
+                    "weight_bytes",
+                    "cr",
+                    "instructions",
+                    "sr",
+                    "pareto",
+                    "error",
+                )
+            }
+            for r in rows
+        ]
+        print(f"{name}:\n" + (dest / "table.md").read_text(), flush=True)
     summary["seconds"] = round(time.monotonic() - start)
     (RESULTS / "lowrank.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     md = ["# Low-rank, AdderNet, Shift and Ghost on load_digits (emulated Cortex-M4, mps2-an386)", ""]
