@@ -3,6 +3,7 @@ and the same sweep on a local Ray cluster started by the test."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -80,10 +81,10 @@ def test_sweep_local_workers_writes_table_and_plot_and_resumes(
     assert failed["status"] == "error" and "rank 60 is larger than every layer" in failed["error"]
     lines = (out / "sweep.jsonl").read_text().splitlines()
     assert len(lines) == 3
-    # Interrupted: the failed point's line is cut in half; a second run redoes that point only.
-    keep = [line for line in lines if "lowrank=60" not in line]
-    cut = next(line for line in lines if "lowrank=60" in line)
-    (out / "sweep.jsonl").write_text("\n".join(keep) + "\n" + cut[: len(cut) // 2])
+    # Interrupted while writing a fourth line: a second run skips the finished points, ignores the cut line
+    # and runs the failed point again.
+    with open(out / "sweep.jsonl", "a") as f:
+        f.write(lines[0][: len(lines[0]) // 2])
     calls = []
     real = sw.run_point
 
@@ -95,6 +96,8 @@ def test_sweep_local_workers_writes_table_and_plot_and_resumes(
     again = sw.sweep(path, grid, train, val, out=out, workers=1, progress=False)
     assert calls == [{"method": "lowrank=60", "epochs": 1}]
     _check_outputs(out, again.rows)
+    last = json.loads((out / "sweep.jsonl").read_text().splitlines()[-1])
+    assert last["settings"]["method"] == "lowrank=60" and last["status"] == "error"
 
 
 @needs_emulator

@@ -18,8 +18,9 @@ unknown method or an empty value list is refused before anything runs.
 
 Points run in local worker processes (``concurrent.futures``, at most 2, spawned so that each has its own
 TensorFlow) or, with ``ray="auto"`` or a cluster address, as Ray tasks. Each finished point is appended to
-``sweep.jsonl`` at once; a sweep started again on the same output folder skips the points already there (a
-point is identified by a hash of its settings), so an interrupted sweep resumes where it stopped. At the end
+``sweep.jsonl`` at once; a sweep started again on the same output folder skips the points that finished there
+(a point is identified by a hash of its settings) and runs the missing and the failed ones again, so an
+interrupted sweep resumes where it stopped. At the end
 ``report.html`` (table + ``pareto.png``), ``table.md`` and ``table.csv`` are written.
 """
 
@@ -213,8 +214,10 @@ def _read_done(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _append(path: Path, rec: dict[str, Any]) -> None:
+    cut = path.is_file() and path.stat().st_size > 0 and path.read_bytes()[-1:] != b"\n"
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(rec, sort_keys=True) + "\n")
+        # After a line cut short by an interruption, start a new line (the cut one stays unreadable).
+        f.write(("\n" if cut else "") + json.dumps(rec, sort_keys=True) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
@@ -271,7 +274,8 @@ def sweep(
         points.insert(0, dict(BASELINE))
     results = out_dir / RESULTS
     done = _read_done(results)
-    todo = [p for p in points if point_id(p) not in done]
+    # Finished points are skipped; failed ones run again (a timeout may not repeat, a bad setting fails fast).
+    todo = [p for p in points if done.get(point_id(p), {}).get("status") != "ok"]
     if done:
         log.info(
             "resuming sweep in %s: %d of %d points already done",
