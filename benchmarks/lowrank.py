@@ -125,9 +125,8 @@ def main() -> int:
                 rows.append({**res.rows[0], "label": f"{kind} int8"})
             from edgesdk.sweep import table_rows, write_report
 
-            base = rows[0]
-            for r in rows:  # Sr against the plain CNN, not each model's own int8
-                r["settings"] = {"method": "int8" if r is base else "compact"}
+            for r, kind in zip(rows, ("cnn", "shift", "ghost"), strict=True):
+                r["settings"] = {"method": "int8", "model": kind}  # Sr against the first, the plain CNN
             rows = table_rows(rows)
             dest = RESULTS / "lowrank" / name
             dest.mkdir(parents=True, exist_ok=True)

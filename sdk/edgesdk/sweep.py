@@ -359,6 +359,16 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return sorted(set(front))
 
 
+def _short_labels(rows: list[dict[str, Any]]) -> list[str]:
+    """Point labels without the settings every point shares (e.g. the same epochs)."""
+    common = {
+        k: v
+        for k, v in (rows[0]["settings"].items() if rows else [])
+        if k != "method" and all(r["settings"].get(k) == v for r in rows)
+    }
+    return [_label({k: v for k, v in r["settings"].items() if k not in common}) for r in rows]
+
+
 def plot_pareto(rows: list[dict[str, Any]], path: Path) -> Path:
     """Two panels: accuracy against Cr and against Sr, each with its Pareto front."""
     from matplotlib.figure import Figure
@@ -374,19 +384,19 @@ def plot_pareto(rows: list[dict[str, Any]], path: Path) -> Path:
         xs = [float(r[key]) for r in ok]
         ys = [100.0 * float(r["accuracy"]) for r in ok]
         ax.scatter(xs, ys, color="#4C72B0", zorder=3)
-        for r, x, y in zip(ok, xs, ys, strict=True):
-            ax.annotate(r["label"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        for label, x, y in zip(_short_labels(ok), xs, ys, strict=True):
+            ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         front = pareto_front([(x, y) for x, y in zip(xs, ys, strict=True) if np.isfinite(x)])
         if front:
             ax.plot(
                 [p[0] for p in front],
                 [p[1] for p in front],
                 color="#C44E52",
-                drawstyle="steps-post",
+                drawstyle="steps-pre",
                 label="Pareto front",
                 zorder=2,
             )
-            ax.legend(fontsize=8, loc="lower left")
+            ax.legend(fontsize=8, loc="best")
         if ok and ok[0].get("accuracy_float") is not None:
             ax.axhline(100.0 * ok[0]["accuracy_float"], color="#8C8C8C", ls="--", lw=1)
         ax.set_xlabel(title, fontsize=8)
