@@ -396,9 +396,9 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
         "layers": summary["layers"],
         "totals": summary.get("totals", {}),
         "kernels": kernel_decisions(result.graph),
+        "mlperf": result.mlperf,
         # Per layer with weights: format (int8/ternary/binary/xnor), stored weight bytes, MACs or bit-ops.
         "weights": layer_weights(result.graph),
-        "mlperf": result.mlperf,
     }
     plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:
