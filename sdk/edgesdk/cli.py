@@ -371,6 +371,57 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- sweep -----------------------------------------------------------------------------------------------
+def _setup_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep", help="run a grid of compression settings: rate-distortion table and Pareto plot"
+    )
+    p.add_argument("model", help="float Keras model (.keras, .h5 or SavedModel folder)")
+    p.add_argument(
+        "--data", required=True, help="training data: .npz with x (samples) and y (integer labels)"
+    )
+    p.add_argument(
+        "--val", default=None, help="validation data (.npz with x and y); default the training data"
+    )
+    p.add_argument(
+        "--grid",
+        required=True,
+        help="axes KEY=V1|V2 separated by ';' (keys: method, epochs, distill, temperature, keep_int8), "
+        "e.g. 'method=int8|ternary|lowrank=8|prune=0.9,share=4bit;epochs=5'",
+    )
+    p.add_argument("-o", "--output", default="sweep", help="output folder (a second run resumes in it)")
+    p.add_argument(
+        "--board", default="mps2-an386", help="board that counts instructions (default mps2-an386)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (1 or 2, default 2)")
+    p.add_argument("--ray", default=None, metavar="auto|ADDRESS", help="run the points on a Ray cluster")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from edgesdk.sweep import sweep
+
+    r = sweep(
+        args.model,
+        args.grid,
+        args.data,
+        args.val,
+        out=args.output,
+        board=args.board,
+        workers=args.workers,
+        ray=args.ray,
+        seed=args.seed,
+    )
+    if args.json:
+        print(json.dumps(r.to_dict(), indent=2, default=str))
+        return 0
+    print(r.files["table_md"].read_text(encoding="utf-8"), end="")
+    print(f"report: {r.files['html']}")
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_inspect,
     _setup_boards,
@@ -379,6 +430,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_validate,
     _setup_profile,
     _setup_compress,
+    _setup_sweep,
     _setup_synth,
 ]
 

@@ -66,7 +66,7 @@ def register_method(name: str, order: int, help: str) -> Callable[[Callable], Ca
 
 
 #: Methods that each decide every weight's value set; at most one of them in one run.
-EXCLUSIVE = ("ternary", "binary", "xnor")
+EXCLUSIVE = ("ternary", "binary", "xnor", "adder")
 
 
 def parse_methods(spec: str | Iterable[str]) -> list[tuple[MethodSpec, str | None]]:

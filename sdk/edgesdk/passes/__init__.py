@@ -78,6 +78,7 @@ PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 
 #: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order).
 BUILTIN_PASS_MODULES: list[str] = ["packed_weights"]
+BUILTIN_PASS_MODULES += ["shift", "adder"]  # one-hot depthwise kernels (Shift layers); AdderNet layers
 
 _loaded = False
 

@@ -5,3 +5,7 @@ from edgesdk.backends.c import xnor as _xnor  # noqa: F401  (binary-activation o
 from edgesdk.backends.c.generator import KERNEL_FILES, CProject, generate_c
 
 __all__ = ["KERNEL_FILES", "CProject", "generate_c"]
+
+# Kernel-variant lowerings register themselves in generator.VARIANT_LOWER when imported.
+from edgesdk.backends.c import adder as _adder  # noqa: E402,F401
+from edgesdk.backends.c import shift as _shift  # noqa: E402,F401
