@@ -1,0 +1,297 @@
+"""Compressed storage of int8 weights: sparse (relative indices), codebook (packed indices), 3x3 patterns.
+
+Pure NumPy encoders shared by the kernel-selection passes (which count the bytes of each candidate) and by
+the C backend (which writes the arrays). Each format stores the *same* int8 weights as the dense tensor, so a
+kernel reading it computes the dense kernel's integer result exactly; :func:`sparse_decode`,
+:func:`codebook_decode` and :func:`pattern_decode` invert the encoders and are used by the tests.
+
+Formats (after Han et al., "Deep Compression", ICLR 2016, and Niu et al., "PatDNN", ASPLOS 2020):
+
+- *sparse*: per row, the count of entries (int16) and per entry a column delta (the first from column 0)
+  with either its int8 value (``code_bits == 0``: one byte delta + one byte value) or a code into a per-row
+  codebook packed into the same byte (``delta << code_bits | code``). A gap longer than the delta field is
+  bridged by filler entries carrying the weight 0.
+- *codebook*: per output channel a table of ``2**bits`` int8 values and the codes of the channel's weights
+  packed LSB first from a byte boundary (bits 1, 2 or 4).
+- *pattern*: 3x3 kernels whose nonzero taps lie inside one of a few 4-tap patterns; per output channel and
+  pattern the list of input channels (connectivity: a kernel not listed is all zero), 4 int8 values each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CODE_BITS = (1, 2, 4)
+
+
+def bits_for(n_values: int) -> int | None:
+    """The packed code width (1, 2 or 4 bits) for ``n_values`` distinct values, None if more than 16."""
+    for b in CODE_BITS:
+        if n_values <= (1 << b):
+            return b
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Codebook
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Codebook:
+    """Per-channel codebooks: ``table[c, k]`` is the int8 value of code k in channel c."""
+
+    bits: int
+    table: np.ndarray  # (channels, 2**bits) int8
+    codes: np.ndarray  # (channels, per_channel) int codes
+    packed: np.ndarray  # (channels, row_bytes) uint8
+    zero_code: np.ndarray  # (channels,) code of the value 0, or -1 when 0 is not in the channel
+
+    @property
+    def row_bytes(self) -> int:
+        return int(self.packed.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.table.size + self.packed.size)
+
+
+def channel_values(w: np.ndarray) -> list[np.ndarray]:
+    """The sorted distinct int8 values of each output channel (rows of ``w`` reshaped to (channels, -1))."""
+    rows = np.asarray(w).reshape(w.shape[0], -1)
+    return [np.unique(r) for r in rows]
+
+
+def max_distinct(w: np.ndarray) -> int:
+    """The largest number of distinct values in one output channel."""
+    return max(len(v) for v in channel_values(w))
+
+
+def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Pack each row of ``codes`` (values < 2**bits) LSB first into bytes, every row from a byte boundary."""
+    codes = np.asarray(codes, dtype=np.uint32)
+    per = 8 // bits
+    n = codes.shape[1]
+    row_bytes = max(1, -(-n // per))
+    padded = np.zeros((codes.shape[0], row_bytes * per), np.uint32)
+    padded[:, :n] = codes
+    parts = padded.reshape(codes.shape[0], row_bytes, per)
+    shifts = (np.arange(per, dtype=np.uint32) * bits)[None, None, :]
+    return np.bitwise_or.reduce(parts << shifts, axis=2).astype(np.uint8)
+
+
+def unpack_codes(packed: np.ndarray, bits: int, n: int) -> np.ndarray:
+    per = 8 // bits
+    shifts = (np.arange(per, dtype=np.uint32) * bits)[None, None, :]
+    parts = (packed.astype(np.uint32)[:, :, None] >> shifts) & ((1 << bits) - 1)
+    return parts.reshape(packed.shape[0], -1)[:, :n].astype(np.int64)
+
+
+def codebook_encode(w: np.ndarray, bits: int | None = None) -> Codebook | None:
+    """Per-channel codebook of int8 weights ``w`` (channels first), or None if a channel has > 16 values."""
+    values = channel_values(w)
+    need = bits_for(max(len(v) for v in values))
+    if need is None:
+        return None
+    bits = max(bits or need, need)
+    size = 1 << bits
+    rows = np.asarray(w).reshape(w.shape[0], -1).astype(np.int64)
+    table = np.zeros((rows.shape[0], size), np.int64)
+    codes = np.zeros(rows.shape, np.int64)
+    zero = np.full(rows.shape[0], -1, np.int64)
+    for c, v in enumerate(values):
+        table[c, : len(v)] = v
+        codes[c] = np.searchsorted(v, rows[c])
+        hit = np.flatnonzero(v == 0)
+        if hit.size:
+            zero[c] = hit[0]
+        elif len(v) < size:
+            zero[c] = len(v)  # the table's padding is 0: a free code for the value 0
+    return Codebook(bits, table.astype(np.int8), codes, pack_codes(codes, bits), zero)
+
+
+def codebook_decode(cb: Codebook, shape: tuple[int, ...]) -> np.ndarray:
+    n = int(np.prod(shape[1:], dtype=np.int64))
+    codes = unpack_codes(cb.packed, cb.bits, n)
+    return np.take_along_axis(cb.table.astype(np.int64), codes, axis=1).reshape(shape).astype(np.int8)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sparse
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sparse:
+    """Relative-index sparse rows; ``entries`` are deltas (code_bits 0) or ``delta << code_bits | code``."""
+
+    code_bits: int
+    row_count: np.ndarray  # (rows,) int
+    entries: np.ndarray  # (n,) uint8
+    values: np.ndarray  # code_bits 0: (n,) int8 values; else (rows, 2**code_bits) int8 codebook
+    fillers: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return int(2 * self.row_count.size + self.entries.size + self.values.size)
+
+
+def sparse_encode(w: np.ndarray, code_bits: int = 0) -> Sparse | None:
+    """Encode the (rows, cols) int8 matrix ``w``; None when ``code_bits`` cannot code a row's values.
+
+    With ``code_bits > 0`` every row's nonzero values, plus 0 when a filler is needed, must fit
+    ``2**code_bits`` codes; the delta field then has ``8 - code_bits`` bits.
+    """
+    w = np.asarray(w).reshape(w.shape[0], -1).astype(np.int64)
+    max_delta = (1 << (8 - code_bits)) - 1 if code_bits else 255
+    counts, entries, vals = [], [], []
+    tables = []
+    fillers = 0
+    for row in w:
+        cols = np.flatnonzero(row)
+        pos = 0
+        row_e: list[int] = []
+        row_v: list[int] = []
+        for col in cols.tolist():
+            gap = col - pos
+            while gap > max_delta:
+                row_e.append(max_delta)
+                row_v.append(0)
+                pos += max_delta
+                gap -= max_delta
+                fillers += 1
+            row_e.append(gap)
+            row_v.append(int(row[col]))
+            pos = col
+        if code_bits:
+            distinct = sorted(set(row_v))
+            if len(distinct) > (1 << code_bits):
+                return None
+            table = np.zeros(1 << code_bits, np.int64)
+            table[: len(distinct)] = distinct
+            code_of = {v: k for k, v in enumerate(distinct)}
+            row_e = [(d << code_bits) | code_of[v] for d, v in zip(row_e, row_v, strict=True)]
+            tables.append(table)
+        else:
+            vals.extend(row_v)
+        counts.append(len(row_e))
+        entries.extend(row_e)
+    if max(counts, default=0) > 32767:
+        return None
+    values = np.stack(tables).astype(np.int8) if code_bits else np.asarray(vals, np.int8)
+    return Sparse(code_bits, np.asarray(counts, np.int64), np.asarray(entries, np.uint8), values, fillers)
+
+
+def sparse_decode(sp: Sparse, shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape, np.int64)
+    k = 0
+    mask = (1 << sp.code_bits) - 1
+    for r, n in enumerate(sp.row_count.tolist()):
+        col = 0
+        for _ in range(n):
+            e = int(sp.entries[k])
+            if sp.code_bits:
+                col += e >> sp.code_bits
+                out[r, col] += int(sp.values[r, e & mask])
+            else:
+                col += e
+                out[r, col] += int(sp.values[k])
+            k += 1
+    return out.astype(np.int8)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3x3 patterns
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Patterns:
+    """Pattern storage of OHWI 3x3 weights: ``taps[p]`` the 4 (ky, kx) taps of pattern p, in row-major order."""
+
+    taps: list[tuple[tuple[int, int], ...]]
+    kernel_ic: np.ndarray  # (n,) input channel of every kept kernel, grouped by (oc, pattern)
+    group_end: np.ndarray  # (out_c * n_patterns,) cumulative end of each (oc, pattern) group
+    values: np.ndarray  # (n, taps) int8
+    kernels_total: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.size + 2 * self.kernel_ic.size + 4 * self.group_end.size)
+
+
+MAX_PATTERNS = 8
+
+
+def pattern_encode(w: np.ndarray, taps: int = 4, max_patterns: int = MAX_PATTERNS) -> Patterns | None:
+    """Find a small set of ``taps``-entry patterns covering every nonzero 3x3 kernel of OHWI ``w``.
+
+    Each kernel's nonzero mask must fit in at most ``taps`` taps. Masks with exactly ``taps`` taps become
+    patterns (most frequent first); smaller masks join a pattern that contains them, or seed a new one filled
+    with the first missing taps in row-major order. None when the weights are not 3x3 or need more than
+    ``max_patterns`` patterns.
+    """
+    w = np.asarray(w)
+    if w.ndim != 4 or w.shape[1:3] != (3, 3):
+        return None
+    out_c, _, _, in_c = w.shape
+    nz = w.reshape(out_c, 9, in_c) != 0  # (oc, tap, ic)
+    masks = np.zeros((out_c, in_c), np.int64)
+    for t in range(9):
+        masks |= nz[:, t, :].astype(np.int64) << t
+    counts = np.vectorize(lambda m: bin(int(m)).count("1"))(masks) if masks.size else masks
+    if np.any(counts > taps):
+        return None
+    full, freq = np.unique(masks[counts == taps], return_counts=True)
+    patterns = [int(m) for m in full[np.argsort(-freq, kind="stable")]]
+    for m in sorted({int(m) for m in np.unique(masks[(counts > 0) & (counts < taps)])}):
+        if any(m & p == m for p in patterns):
+            continue
+        p = m
+        for t in range(9):
+            if bin(p).count("1") == taps:
+                break
+            p |= 1 << t
+        patterns.append(p)
+    if not patterns or len(patterns) > max_patterns:
+        return None
+    tap_lists = [tuple(divmod(t, 3) for t in range(9) if p >> t & 1) for p in patterns]
+    ics: list[int] = []
+    ends: list[int] = []
+    vals: list[list[int]] = []
+    for oc in range(out_c):
+        assigned: list[list[int]] = [[] for _ in patterns]
+        for ic in range(in_c):
+            m = int(masks[oc, ic])
+            if m == 0:
+                continue
+            k = next(i for i, p in enumerate(patterns) if m & p == m)
+            assigned[k].append(ic)
+        for k, group in enumerate(assigned):
+            for ic in group:
+                ics.append(ic)
+                vals.append([int(w[oc, ky, kx, ic]) for ky, kx in tap_lists[k]])
+            ends.append(len(ics))
+    return Patterns(
+        taps=tap_lists,
+        kernel_ic=np.asarray(ics, np.int64),
+        group_end=np.asarray(ends, np.int64),
+        values=np.asarray(vals, np.int8).reshape(-1, taps),
+        kernels_total=out_c * in_c,
+    )
+
+
+def pattern_decode(pt: Patterns, shape: tuple[int, int, int, int]) -> np.ndarray:
+    out = np.zeros(shape, np.int64)
+    n_pat = len(pt.taps)
+    start = 0
+    for g, end in enumerate(pt.group_end.tolist()):
+        oc, k = divmod(g, n_pat)
+        for j in range(start, end):
+            for t, (ky, kx) in enumerate(pt.taps[k]):
+                out[oc, ky, kx, pt.kernel_ic[j]] = pt.values[j, t]
+        start = end
+    return out.astype(np.int8)

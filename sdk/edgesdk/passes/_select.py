@@ -1,0 +1,87 @@
+"""Shared by the compressed-weight kernel passes: the instruction estimates and the choice between candidates.
+
+The estimates are linear models of executed instructions on a Cortex-M4 at -O2 (per product and per output),
+fitted to counts measured on the emulated mps2-an386 board (``benchmarks/pruning.py`` prints both, so a drift
+is visible). They only have to rank candidates; the export report shows them next to the bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgesdk.ir import graph as ir
+
+# Instructions per multiply-accumulate and per output value of each kernel (Cortex-M4, -O2).
+COST = {
+    "dense_fc": (4.0, 30.0),  # ed_fc_s8: per weight, per output
+    "dense_conv": (4.0, 40.0),  # ed_conv_s8: per valid tap x in_c, per output value
+    "sparse": (5.0, 30.0),  # ed_fc_sparse_s8 (int8 values): per entry, per output
+    "sparse_codebook": (6.0, 30.0),  # ed_fc_sparse_s8 (coded entries)
+    "codebook_fc4": (5.0, 30.0),  # ed_fc_codebook_s8, 4-bit codes
+    "codebook_fc": (12.0, 30.0),  # 1- or 2-bit codes
+    "codebook_conv": (13.0, 40.0),  # ed_conv_codebook_s8
+    "pattern": (4.0, 20.0),  # generated pattern conv: per kept tap, per output value (+ per kernel below)
+}
+PATTERN_PER_KERNEL = 4.0
+
+
+def estimate(kind: str, macs: float, outputs: float, extra: float = 0.0) -> int:
+    per_mac, per_out = COST[kind]
+    return int(round(per_mac * macs + per_out * outputs + extra))
+
+
+def weight(graph: ir.Graph, node: ir.Node) -> np.ndarray | None:
+    """The node's constant int8 weights (input 1) with zero point 0, else None."""
+    if len(node.inputs) < 2 or not node.inputs[1]:
+        return None
+    t = graph.tensor(node.inputs[1])
+    if t.dtype != "int8" or t.data is None:
+        return None
+    if t.quant is not None and np.any(t.quant.zero_point != 0):
+        return None
+    return np.asarray(t.data)
+
+
+def offer(
+    node: ir.Node, ctx: Any, candidates: dict[str, dict[str, Any]], info: dict[str, Any] | None = None
+) -> None:
+    """Add ``candidates`` (name -> {"bytes", "instructions"}; must include "dense") to the node's report and
+    (re)choose its kernel: with ``ctx.optimize == "speed"`` the fewest estimated instructions, ties broken by
+    bytes; with ``"size"`` the fewest bytes, ties broken by instructions. Forced/forbidden kernels are
+    respected (``ctx.allowed``). Nothing is recorded unless a compressed candidate is forced, or stores
+    fewer bytes than the dense kernel, or runs fewer instructions."""
+    report = node.attrs.get("kernel_report", {})
+    merged = dict(report.get("candidates", {}))
+    merged.update(candidates)
+    dense = merged["dense"]
+    forced = ctx.forced(node)
+    if forced not in merged and not any(
+        k != "dense" and (c["bytes"] < dense["bytes"] or c["instructions"] < dense["instructions"])
+        for k, c in merged.items()
+    ):
+        return
+    allowed = {k: c for k, c in merged.items() if ctx.allowed(node, k) or k == "dense"}
+    if forced is not None and forced in merged:
+        allowed = {forced: merged[forced]}
+    if ctx.optimize == "size":
+        key = lambda k: (allowed[k]["bytes"], allowed[k]["instructions"])  # noqa: E731
+        goal = "fewest bytes"
+    else:
+        key = lambda k: (allowed[k]["instructions"], allowed[k]["bytes"])  # noqa: E731
+        goal = "fewest estimated instructions"
+    best = min(allowed, key=key)
+    c = allowed[best]
+    why = f"{goal} ({ctx.optimize}): {c['bytes']} bytes, ~{c['instructions']} instructions"
+    if best != "dense":
+        why += (
+            f" vs dense int8 {dense['bytes']} bytes, ~{dense['instructions']} instructions"
+        )
+    if forced is not None and forced in merged:
+        why = f"forced by the user; {why}"
+    new = dict(report)
+    new.update(info or {})
+    new.update(candidates=merged, why=why)
+    node.attrs["kernel"] = best
+    node.attrs["kernel_report"] = new

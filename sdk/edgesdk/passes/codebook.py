@@ -1,0 +1,87 @@
+"""Weight sharing runs from a codebook: few distinct int8 values per output channel, packed b-bit codes.
+
+After ``compress --method share=4bit`` (k-means per layer) and int8 conversion, each output channel of a
+layer holds at most 2^b distinct int8 values (per-channel scales map the shared centroids to a per-channel
+set). This pass recognizes that in FULLY_CONNECTED and CONV_2D weights, counts the bytes of the codebook
+format (:func:`edgesdk.ir.weightformats.codebook_encode`) against the dense int8 layer, estimates both
+kernels' instructions and records the candidate (``"codebook"``) with the others in
+``node.attrs["kernel_report"]``; the choice follows the pipeline's goal (speed or size). Bit-exact with the
+int8 reference of the same weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesdk.ir import graph as ir
+from edgesdk.ir import weightformats as wf
+from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._select import estimate, offer, weight
+from edgesdk.passes.sparse import dense_fc_candidate
+
+
+def conv_taps(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
+    """(valid kernel taps summed over output pixels, output pixels) of a CONV_2D, padding taps excluded."""
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    total = 0
+    for oy in range(p["out_h"]):
+        iy0 = oy * p["stride_h"] - p["pad_h"]
+        ky = sum(1 for k in range(p["filter_h"]) if 0 <= iy0 + k * p["dilation_h"] < p["in_h"])
+        for ox in range(p["out_w"]):
+            ix0 = ox * p["stride_w"] - p["pad_w"]
+            kx = sum(1 for k in range(p["filter_w"]) if 0 <= ix0 + k * p["dilation_w"] < p["in_w"])
+            total += ky * kx
+    return total, p["out_h"] * p["out_w"]
+
+
+def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray) -> dict[str, int]:
+    taps, pixels = conv_taps(graph, node)
+    out_c, in_c = w.shape[0], w.shape[3]
+    return {
+        "bytes": int(w.size + 4 * out_c),
+        "instructions": estimate("dense_conv", taps * in_c * out_c, pixels * out_c),
+    }
+
+
+@register("default")
+class CodebookWeights(Pass):
+    name = "codebook"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        if node.op == "CONV_2D":
+            t = graph.tensor(node.inputs[1]) if len(node.inputs) > 1 else None
+            if t is None or len(t.shape) != 4 or t.shape[3] != graph.tensor(node.inputs[0]).shape[-1]:
+                return False
+        elif node.op != "FULLY_CONNECTED":
+            return False
+        return weight(graph, node) is not None
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        w = weight(graph, node)
+        assert w is not None
+        distinct = wf.max_distinct(w)
+        bits = wf.bits_for(distinct)
+        if bits is None:
+            return False
+        cb = wf.codebook_encode(w)
+        assert cb is not None
+        out = w.shape[0]
+        if node.op == "FULLY_CONNECTED":
+            batches = max(1, graph.tensor(node.inputs[0]).size // w.shape[1])
+            dense = dense_fc_candidate(w.reshape(out, -1), batches)
+            kind = "codebook_fc4" if bits == 4 else "codebook_fc"
+            instr = estimate(kind, w.size * batches, out * batches)
+        else:
+            dense = dense_conv_candidate(graph, node, w)
+            taps, pixels = conv_taps(graph, node)
+            instr = estimate("codebook_conv", taps * w.shape[3] * out, pixels * out)
+        before = node.attrs.get("kernel")
+        offer(
+            node,
+            ctx,
+            {"dense": dense, "codebook": {"bytes": cb.nbytes + 4 * out, "instructions": instr}},
+            {"distinct_values": distinct, "codebook_bits": bits},
+        )
+        return node.attrs.get("kernel") != before

@@ -1,0 +1,172 @@
+"""Compressed-weight kernels (sparse, codebook, pattern) against the reference, bit for bit, under ASan/UBSan.
+
+Each row builds a tiny graph whose int8 weights carry the structure a compression method leaves (zeros,
+few distinct values per channel, 3x3 kernels inside 4-tap patterns), forces the kernel variant through the
+pass context (so the row tests that kernel even where the cost model would pick another), generates C,
+builds it with -Werror and the sanitizers and compares with ``edgesdk.reference`` with
+``assert_array_equal``. Shapes cross byte and word edges of the packed formats: 1, 31, 32, 33, 63, 64
+channels, odd inputs, gaps longer than a delta field.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.ir import graph as ir
+from edgesdk.ir import weightformats as wf
+from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
+from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from test_c_kernels import _B, _out_hw
+
+pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
+N_INPUTS = 16
+
+
+def _sparse(rng: np.random.Generator, shape: tuple[int, ...], density: float, levels: int | None) -> np.ndarray:
+    """int8 weights with the given density; nonzeros from ``levels`` values per output channel if set."""
+    w = rng.integers(-127, 128, shape)
+    if levels is not None:
+        rows = w.reshape(shape[0], -1)
+        for r in range(shape[0]):
+            table = rng.choice(np.setdiff1d(np.arange(-127, 128), [0]), levels, replace=False)
+            rows[r] = table[rng.integers(0, levels, rows.shape[1])]
+        w = rows.reshape(shape)
+    w[rng.random(shape) >= density] = 0
+    return w.astype(np.int8)
+
+
+def fc(n_in: int, n_out: int, density: float, levels: int | None, act: str = "NONE", batches: int = 1):
+    def build(name: str) -> ir.Graph:
+        b = _B(name)
+        x = b.act("x", (batches, n_in))
+        y = b.act("y", (batches, n_out))
+        w = b.weights("w", (n_out, n_in), 0, True)
+        b.g.tensor(w).data = _sparse(b.rng, (n_out, n_in), density, levels)
+        node = ir.FullyConnected(name="fc", inputs=[x, w, b.bias("b", n_out)], outputs=[y], activation=act)
+        return b.done([x], [y], node)
+
+    return build
+
+
+def conv(h, wd, cin, cout, k, s, padding, levels, d=1, act="NONE", pattern=False, bias=True):
+    def build(name: str) -> ir.Graph:
+        b = _B(name)
+        x = b.act("x", (1, h, wd, cin))
+        y = b.act("y", (1, _out_hw(h, k, s, d, padding), _out_hw(wd, k, s, d, padding), cout))
+        w = b.weights("w", (cout, k, k, cin), 0)
+        data = _sparse(b.rng, (cout, k, k, cin), 1.0, levels)
+        if pattern:
+            data = _patterned(b.rng, data)
+        b.g.tensor(w).data = data
+        node = ir.Conv2D(
+            name="conv",
+            inputs=[x, w, b.bias("b", cout) if bias else ""],
+            outputs=[y],
+            stride=(s, s),
+            dilation=(d, d),
+            padding=padding,
+            activation=act,
+        )
+        return b.done([x], [y], node)
+
+    return build
+
+
+_PATTERNS = [(0, 1, 3, 4), (1, 4, 5, 7), (4, 5, 7, 8), (0, 4, 8, 2), (1, 3, 4, 5)]
+
+
+def _patterned(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
+    """Keep 4 taps of each 3x3 kernel from a few patterns; drop ~40 % of kernels; some with fewer taps."""
+    out = np.zeros_like(w)
+    flat_in = w.reshape(w.shape[0], 9, w.shape[3])
+    flat_out = out.reshape(w.shape[0], 9, w.shape[3])
+    for oc in range(w.shape[0]):
+        for ic in range(w.shape[3]):
+            if rng.random() < 0.4:
+                continue
+            taps = list(_PATTERNS[int(rng.integers(0, len(_PATTERNS)))])
+            if rng.random() < 0.2:
+                taps = taps[:2]
+            flat_out[oc, taps, ic] = flat_in[oc, taps, ic]
+    return flat_out.reshape(w.shape)
+
+
+# (graph builder, forced kernel)
+CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
+    "sparse_fc_1_1": (fc(1, 1, 1.0, None), "sparse"),
+    "sparse_fc_31_33_d10": (fc(31, 33, 0.1, None, act="RELU"), "sparse"),
+    "sparse_fc_64_63_d30": (fc(64, 63, 0.3, None), "sparse"),
+    "sparse_fc_600_32_d01_fillers": (fc(600, 32, 0.01, None), "sparse"),
+    "sparse_fc_33_64_batches3": (fc(33, 64, 0.2, None, batches=3), "sparse"),
+    "sparse_cb_fc_64_32_4bit": (fc(64, 32, 0.1, 15), "sparse_codebook"),
+    "sparse_cb_fc_300_31_2bit_fillers": (fc(300, 31, 0.05, 3), "sparse_codebook"),
+    "sparse_cb_fc_63_33_1bit": (fc(63, 33, 0.5, 1), "sparse_codebook"),
+    "codebook_fc_1_1": (fc(1, 1, 1.0, 1), "codebook"),
+    "codebook_fc_33_31_4bit": (fc(33, 31, 1.0, 16), "codebook"),
+    "codebook_fc_31_64_2bit_relu6": (fc(31, 64, 0.7, 3, act="RELU6"), "codebook"),
+    "codebook_fc_63_32_1bit": (fc(63, 32, 1.0, 2), "codebook"),
+    "codebook_conv_7x7_c1_c3_4bit": (conv(7, 7, 1, 3, 3, 1, "SAME", 16), "codebook"),
+    "codebook_conv_8x8_c33_c32_s2_2bit": (conv(8, 8, 33, 32, 3, 2, "SAME", 4), "codebook"),
+    "codebook_conv_5x5_c31_c33_k1_1bit": (conv(5, 5, 31, 33, 1, 1, "VALID", 2), "codebook"),
+    "codebook_conv_9x7_c3_c8_dil2_relu": (conv(9, 7, 3, 8, 3, 1, "SAME", 7, d=2, act="RELU"), "codebook"),
+    "pattern_conv_7x7_c1_c8": (conv(7, 7, 1, 8, 3, 1, "SAME", None, pattern=True), "pattern"),
+    "pattern_conv_8x8_c32_c33_relu": (conv(8, 8, 32, 33, 3, 1, "SAME", None, act="RELU", pattern=True), "pattern"),
+    "pattern_conv_9x9_c33_c31_s2_valid": (conv(9, 9, 33, 31, 3, 2, "VALID", None, pattern=True), "pattern"),
+    "pattern_conv_6x6_c63_c64_nobias": (conv(6, 6, 63, 64, 3, 1, "SAME", None, pattern=True, bias=False), "pattern"),
+    "pattern_conv_9x7_c3_c8_dil2": (conv(9, 7, 3, 8, 3, 1, "SAME", None, d=2, pattern=True), "pattern"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_compressed_kernel_bit_exact(case: str, tmp_path: Path) -> None:
+    build, kernel = CASES[case]
+    graph = build(case)
+    lowered = run_pipeline(graph, "default", PassContext(force={"*": kernel}))
+    decisions = kernel_decisions(lowered)
+    assert [d["kernel"] for d in decisions] == [kernel], decisions
+    project, exe = generate_and_build(lowered, tmp_path, sanitize=True)
+    x = random_inputs(project.input_size, N_INPUTS, seed=zlib.crc32(case.encode()))
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+def test_formats_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    w = _sparse(rng, (33, 300), 0.03, 3)
+    for bits in (0, 2, 4):
+        sp = wf.sparse_encode(w, bits)
+        assert sp is not None
+        np.testing.assert_array_equal(wf.sparse_decode(sp, w.shape), w)
+    assert wf.sparse_encode(w, 2) is not None and wf.sparse_encode(w, 2).fillers > 0
+    cb = wf.codebook_encode(w)
+    assert cb is not None and cb.bits == 2
+    np.testing.assert_array_equal(wf.codebook_decode(cb, w.shape), w)
+    wc = _patterned(rng, rng.integers(-127, 128, (5, 3, 3, 7)).astype(np.int8))
+    pt = wf.pattern_encode(wc)
+    assert pt is not None
+    np.testing.assert_array_equal(wf.pattern_decode(pt, wc.shape), wc)
+    assert wf.codebook_encode(rng.integers(-127, 128, (4, 64)).astype(np.int8)) is None
+
+
+def test_pass_picks_by_cost_and_reports_both_candidates() -> None:
+    """A 90 %-sparse layer: the sparse kernel wins on bytes and instructions; a dense one is left alone."""
+    sparse_graph = fc(256, 64, 0.1, None)("pick_sparse")
+    decision = kernel_decisions(run_pipeline(sparse_graph, "default", PassContext()))
+    assert len(decision) == 1 and decision[0]["kernel"] == "sparse"
+    cands = decision[0]["candidates"]
+    assert cands["sparse"]["bytes"] < 0.3 * cands["dense"]["bytes"]
+    assert cands["sparse"]["instructions"] < cands["dense"]["instructions"]
+    assert "fewest estimated instructions" in decision[0]["why"]
+    dense_graph = fc(64, 32, 1.0, None)("keep_dense")
+    assert kernel_decisions(run_pipeline(dense_graph, "default", PassContext())) == []
+    # Few values per channel, dense: the codebook is chosen when optimizing for size only.
+    shared = fc(64, 32, 1.0, 16)("shared")
+    speed = kernel_decisions(run_pipeline(shared, "default", PassContext()))
+    size = kernel_decisions(run_pipeline(shared, "default", PassContext(optimize="size")))
+    assert speed[0]["kernel"] == "dense" and size[0]["kernel"] == "codebook"
+    forbidden = kernel_decisions(run_pipeline(sparse_graph, "default", PassContext(forbid={"*": {"sparse"}})))
+    assert forbidden[0]["kernel"] != "sparse"
