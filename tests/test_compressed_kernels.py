@@ -27,7 +27,9 @@ pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 N_INPUTS = 16
 
 
-def _sparse(rng: np.random.Generator, shape: tuple[int, ...], density: float, levels: int | None) -> np.ndarray:
+def _sparse(
+    rng: np.random.Generator, shape: tuple[int, ...], density: float, levels: int | None
+) -> np.ndarray:
     """int8 weights with the given density; nonzeros from ``levels`` values per output channel if set."""
     w = rng.integers(-127, 128, shape)
     if levels is not None:
@@ -115,9 +117,15 @@ CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
     "codebook_conv_5x5_c31_c33_k1_1bit": (conv(5, 5, 31, 33, 1, 1, "VALID", 2), "codebook"),
     "codebook_conv_9x7_c3_c8_dil2_relu": (conv(9, 7, 3, 8, 3, 1, "SAME", 7, d=2, act="RELU"), "codebook"),
     "pattern_conv_7x7_c1_c8": (conv(7, 7, 1, 8, 3, 1, "SAME", None, pattern=True), "pattern"),
-    "pattern_conv_8x8_c32_c33_relu": (conv(8, 8, 32, 33, 3, 1, "SAME", None, act="RELU", pattern=True), "pattern"),
+    "pattern_conv_8x8_c32_c33_relu": (
+        conv(8, 8, 32, 33, 3, 1, "SAME", None, act="RELU", pattern=True),
+        "pattern",
+    ),
     "pattern_conv_9x9_c33_c31_s2_valid": (conv(9, 9, 33, 31, 3, 2, "VALID", None, pattern=True), "pattern"),
-    "pattern_conv_6x6_c63_c64_nobias": (conv(6, 6, 63, 64, 3, 1, "SAME", None, pattern=True, bias=False), "pattern"),
+    "pattern_conv_6x6_c63_c64_nobias": (
+        conv(6, 6, 63, 64, 3, 1, "SAME", None, pattern=True, bias=False),
+        "pattern",
+    ),
     "pattern_conv_9x7_c3_c8_dil2": (conv(9, 7, 3, 8, 3, 1, "SAME", None, d=2, pattern=True), "pattern"),
 }
 

@@ -75,9 +75,7 @@ def offer(
     c = allowed[best]
     why = f"{goal} ({ctx.optimize}): {c['bytes']} bytes, ~{c['instructions']} instructions"
     if best != "dense":
-        why += (
-            f" vs dense int8 {dense['bytes']} bytes, ~{dense['instructions']} instructions"
-        )
+        why += f" vs dense int8 {dense['bytes']} bytes, ~{dense['instructions']} instructions"
     if forced is not None and forced in merged:
         why = f"forced by the user; {why}"
     new = dict(report)

@@ -20,7 +20,10 @@ from edgesdk.passes._select import estimate, offer, weight
 
 def dense_fc_candidate(w: np.ndarray, batches: int) -> dict[str, int]:
     out = w.shape[0]
-    return {"bytes": int(w.size + 4 * out), "instructions": estimate("dense_fc", w.size * batches, out * batches)}
+    return {
+        "bytes": int(w.size + 4 * out),
+        "instructions": estimate("dense_fc", w.size * batches, out * batches),
+    }
 
 
 @register("default")

@@ -187,7 +187,9 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
     taps = int(b.node.attrs.get("kernel_report", {}).get("taps", 4))
     pt = wf.pattern_encode(w, taps)
     if pt is None:
-        raise UnsupportedOpError(f"layer {b.node.name}: its 3x3 kernels do not follow a few {taps}-tap patterns")
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: its 3x3 kernels do not follow a few {taps}-tap patterns"
+        )
     geo = _conv_geometry(b)
     b.act_input(0)
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
