@@ -213,6 +213,65 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- compress --------------------------------------------------------------------------------------------
+def _setup_compress(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compress", help="fine-tune a float Keras model to int8/ternary/binary/xnor and write it"
+    )
+    p.add_argument("model", help="float Keras model (.keras, .h5 or SavedModel folder)")
+    p.add_argument(
+        "--method",
+        "-m",
+        required=True,
+        help="methods, e.g. int8, ternary, binary, xnor, prune=0.9,share=4bit",
+    )
+    p.add_argument("--data", default=None, help="training data: .npz with x (samples) and y (integer labels)")
+    p.add_argument(
+        "--val", default=None, help="validation data (.npz with x and y); default the training data"
+    )
+    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default per method)")
+    p.add_argument("-o", "--output", required=True, help="output model file (.tflite, or .xnor for xnor)")
+    p.add_argument(
+        "--keep-int8", default="first,last", help="layers that stay int8: first, last and/or layer names"
+    )
+    p.add_argument("--distill", action="store_true", help="distill from the float model (Hinton et al. 2015)")
+    p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_cmd_compress)
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from edgesdk.compress import compress
+
+    r = compress(
+        args.model,
+        args.method,
+        args.data,
+        args.val,
+        epochs=args.epochs,
+        out=args.output,
+        keep_int8=args.keep_int8,
+        distill=args.distill,
+        temperature=args.temperature,
+        seed=args.seed,
+        progress=not args.json or sys.stderr.isatty(),
+    )
+    if args.json:
+        print(r.to_json())
+        return 0
+    print(
+        f"{r.method}: accuracy float {100 * r.accuracy_float:.2f} % -> {100 * r.accuracy_compressed:.2f} %, "
+        f"weight bytes float {r.weight_bytes_float:,} / int8 {r.weight_bytes_int8:,} -> "
+        f"{r.weight_bytes_compressed:,}; wrote {r.out}"
+    )
+    for layer in r.layers:
+        print(
+            f"  {layer['name']:<24} {layer['format']:<8} {layer['weight_bytes']:>9,} B  {layer['params']:>9,} params"
+        )
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_inspect,
     _setup_boards,
@@ -220,6 +279,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_flash,
     _setup_validate,
     _setup_profile,
+    _setup_compress,
 ]
 
 

@@ -56,3 +56,9 @@ class ValidationError(EdgeSDKError):
     """Outputs on the device differ from the host reference."""
 
     exit_code = 8
+
+
+class CompressError(EdgeSDKError):
+    """``compress``: missing or unfitting training data, an unknown method or a combination that cannot work."""
+
+    exit_code = 9

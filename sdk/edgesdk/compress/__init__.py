@@ -1,0 +1,276 @@
+"""``edgesdk compress``: a float Keras model -> a compressed model file every other command takes.
+
+``compress(model, "ternary", "train.npz", "val.npz", out="m.tflite")`` fine-tunes the model with the chosen
+methods (quantization-aware training, pruning, ...; see :mod:`edgesdk.compress.base` for the registry and the
+fixed order), converts the result to a full-int8 ``.tflite`` through the real TFLite converter (calibrated on the
+training data), runs the written file on the validation data and reports float vs compressed accuracy, weight
+bytes as the edgesdk C backend stores them with the kernels the passes pick, and a per-layer list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesdk.compress.base import (
+    METHODS,
+    CompressContext,
+    MethodSpec,
+    accuracy,
+    check_fits_model,
+    fixed_batch,
+    load_xy,
+    parse_methods,
+    register_method,
+    resolve_keep_int8,
+    trainable_copy,
+    weight_layers,
+)
+from edgesdk.errors import CompressError, EdgeSDKError, ModelFormatError
+
+log = logging.getLogger(__name__)
+
+#: Method modules (each registers its methods when imported). Add yours here.
+METHOD_MODULES = ["int8", "ternary"]
+
+CALIB_SAMPLES = 200
+
+
+def _load_methods() -> None:
+    import importlib
+
+    for mod in METHOD_MODULES:
+        try:
+            importlib.import_module(f"edgesdk.compress.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"edgesdk.compress.{mod}":
+                raise
+
+
+_load_methods()
+
+
+@dataclass
+class CompressResult:
+    """What ``compress`` measured. Accuracies are fractions in [0, 1]; bytes see :mod:`edgesdk.weights`."""
+
+    method: str
+    out: str
+    accuracy_float: float
+    accuracy_compressed: float
+    weight_bytes_float: int
+    weight_bytes_compressed: int
+    weight_bytes_int8: int
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    epochs: int = 0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def _load_keras(model: Any) -> Any:
+    from edgesdk.frontends.keras import KERAS_SUFFIXES, _import_tf, _one_line
+
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if not path.exists():
+            raise ModelFormatError(f"model {path} does not exist")
+        _import_tf()
+        import keras
+
+        if path.is_dir():
+            try:
+                return keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+            except Exception as exc:
+                raise ModelFormatError(f"SavedModel {path} cannot be loaded: {_one_line(exc)}") from exc
+        if path.suffix.lower() not in KERAS_SUFFIXES:
+            raise CompressError(
+                f"compress takes a float Keras model (.keras, .h5 or SavedModel), not {path.name}"
+            )
+        try:
+            return keras.models.load_model(path, compile=False)
+        except Exception as exc:
+            raise ModelFormatError(f"Keras model {path} cannot be loaded: {_one_line(exc)}") from exc
+    if hasattr(model, "layers") and callable(model):
+        _import_tf()
+        return model
+    raise CompressError(f"compress takes a Keras model or a path, not a {type(model).__name__}")
+
+
+def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of an int8 ``.tflite`` on (x, y), run by ai-edge-litert (input quantized with its params)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(
+        model_content=data,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interp.allocate_tensors()
+    di = interp.get_input_details()[0]
+    do = interp.get_output_details()[0]
+    scale, zp = di["quantization"]
+    shape = tuple(int(d) for d in di["shape"])
+    hits = 0
+    for xi, yi in zip(x, y, strict=True):
+        q = np.clip(np.round(xi / scale) + zp, -128, 127).astype(np.int8).reshape(shape)
+        interp.set_tensor(di["index"], q)
+        interp.invoke()
+        hits += int(np.argmax(interp.get_tensor(do["index"]).reshape(-1)) == yi)
+    return hits / len(y)
+
+
+def layer_report(graph: Any, ctx_layers: dict[str, dict], keras_names: list[str]) -> list[dict[str, Any]]:
+    """The per-layer list: storage of each IR layer (after the default passes) merged with the method's keys.
+
+    IR layers are matched to the Keras weight layers by position (the converter keeps their order and folds
+    BatchNorm into them); TFLite's own names are uniquified by TensorFlow and cannot be trusted for this.
+    """
+    from edgesdk.passes import PassContext, run_pipeline
+    from edgesdk.weights import layer_weights
+
+    decided = run_pipeline(graph, "default", PassContext(core="cortex-m4"))
+    ir_rows = layer_weights(decided)
+    by_pos = len(ir_rows) == len(keras_names)
+    rows = []
+    for i, row in enumerate(ir_rows):
+        kname = keras_names[i] if by_pos else row["name"]
+        entry: dict[str, Any] = dict(row)
+        entry["ir_name"] = row["name"]
+        entry["name"] = kname
+        if kname in ctx_layers:
+            entry.update({k: v for k, v in ctx_layers[kname].items() if k != "name"})
+        rows.append(entry)
+    return rows
+
+
+def float_weight_bytes(model: Any) -> int:
+    """float32 bytes of the weight (kernel) tensors of the layers edgesdk stores weights for."""
+    total = 0
+    for layer in weight_layers(model):
+        kernel = (
+            getattr(layer, "depthwise_kernel", None) if type(layer).__name__ == "DepthwiseConv2D" else None
+        )
+        if kernel is None:
+            kernel = getattr(layer, "kernel", None)
+        if kernel is not None:
+            total += 4 * int(np.prod(kernel.shape))
+    return total
+
+
+def compress(
+    model: Any,
+    method: str | Iterable[str],
+    data: Any,
+    val: Any = None,
+    *,
+    epochs: int | None = None,
+    out: str | Path,
+    keep_int8: str | Iterable[str] = "first,last",
+    distill: bool = False,
+    temperature: float = 4.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> CompressResult:
+    """Compress a float Keras classifier with ``method`` and write ``out``; see the module docstring.
+
+    ``val`` defaults to the training data (a note goes to the log). ``epochs`` defaults to each method's
+    own default (10 for quantization-aware training).
+    """
+    from edgesdk.frontends.keras import quantize_keras
+    from edgesdk.frontends.tflite import read_tflite
+
+    steps = parse_methods(method)
+    x, y = load_xy(data, "training")
+    if val is None:
+        log.warning("no validation data given; measuring accuracy on the training data")
+        xv, yv = x, y
+    else:
+        xv, yv = load_xy(val, "validation")
+    kmodel = _load_keras(model)
+    check_fits_model(kmodel, x, y, "training")
+    check_fits_model(kmodel, xv, yv, "validation")
+    out = Path(out)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    ctx = CompressContext(
+        x_train=x,
+        y_train=y,
+        x_val=xv,
+        y_val=yv,
+        epochs=10 if epochs is None else int(epochs),
+        seed=seed,
+        keep_int8=resolve_keep_int8(kmodel, keep_int8),
+        teacher=kmodel if distill else None,
+        temperature=float(temperature),
+        show_progress=progress,
+    )
+    for layer in weight_layers(kmodel):
+        ctx.layer(layer.name)["class"] = type(layer).__name__
+    acc_float = accuracy(kmodel, xv, yv)
+    ctx.progress(f"{kmodel.name}: float accuracy {acc_float:.4f} on {len(yv)} validation samples")
+    current = kmodel
+    writer = None
+    for spec, arg in steps:
+        if spec.name == "int8":
+            continue
+        ctx.progress(f"{kmodel.name}: applying {spec.name}" + (f"={arg}" if arg else ""))
+        current = spec.apply(current, arg, ctx)
+        writer = getattr(current, "_edgesdk_writer", writer)
+    names = [layer.name for layer in weight_layers(kmodel)]
+    if writer is not None:
+        # Methods whose result int8 cannot express (xnor) write their own format.
+        res = writer(out, ctx)
+        acc_c, graph = res["accuracy"], res["graph"]
+    else:
+        ctx.progress(f"{kmodel.name}: converting to int8 with the TFLite converter")
+        calib = x[: min(len(x), CALIB_SAMPLES)].reshape((-1, *kmodel.inputs[0].shape[1:]))
+        data_bytes = quantize_keras(fixed_batch(current), calib, num_samples=None)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data_bytes)
+        acc_c = evaluate_tflite(data_bytes, xv, yv)
+        graph = read_tflite(data_bytes, name=out.stem)
+    rows = layer_report(graph, ctx.layers, names)
+    int8_bytes = sum(r["params"] for r in rows)
+    result = CompressResult(
+        method=",".join(s.name + (f"={a}" if a else "") for s, a in steps),
+        out=str(out),
+        accuracy_float=acc_float,
+        accuracy_compressed=float(acc_c),
+        weight_bytes_float=float_weight_bytes(kmodel),
+        weight_bytes_compressed=int(sum(r["weight_bytes"] for r in rows)),
+        weight_bytes_int8=int(int8_bytes),
+        layers=rows,
+        epochs=ctx.epochs,
+        seed=seed,
+    )
+    ctx.progress(
+        f"{kmodel.name}: accuracy float {acc_float:.4f} -> {result.method} {acc_c:.4f}; weight bytes "
+        f"float {result.weight_bytes_float:,} -> {result.weight_bytes_compressed:,}"
+    )
+    return result
+
+
+__all__ = [
+    "METHODS",
+    "CompressContext",
+    "CompressError",
+    "CompressResult",
+    "EdgeSDKError",
+    "MethodSpec",
+    "compress",
+    "evaluate_tflite",
+    "parse_methods",
+    "register_method",
+    "trainable_copy",
+]

@@ -1,0 +1,398 @@
+"""The compression method registry, training data, and the fine-tuning loop every method shares.
+
+A compression method is a function ``apply(model, argument, ctx) -> model`` registered under a name with a fixed
+pipeline order (:func:`register_method`). ``edgesdk compress --method prune=0.9,share=4bit`` runs the named methods
+in that order, whatever order the user wrote them in, and always ends with the calibrated int8 conversion through
+the real TFLite converter (``int8``, order 100, implied). Fixed order: lowrank 10, filter/fpgm 20, pattern 30,
+prune 40, share 50, ternary/binary/xnor 60, int8 100.
+
+Each method returns a plain Keras model whose weights carry the structure (ternary planes, zeros, few values, ...),
+so that the int8 ``.tflite`` the converter writes still runs in TFLite and TFLite Micro, and edgesdk's passes find
+the structure again after reading it (see ``edgesdk.passes``). Training wrappers (quantizers, masks) are stripped
+before the method returns.
+
+:class:`CompressContext` carries the training and validation data, the per-layer report entries and
+:meth:`CompressContext.fit`, the fine-tuning loop (sparse categorical cross-entropy, Adam) with progress lines
+(epoch, loss, accuracy) and optional knowledge distillation from the float model (Hinton, Vinyals and Dean 2015,
+"Distilling the Knowledge in a Neural Network": soft targets at temperature T, loss scaled by T²).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesdk.errors import CompressError
+
+log = logging.getLogger(__name__)
+
+#: Keras layer classes whose kernel a weight-compression method can change.
+WEIGHT_LAYER_CLASSES = ("Dense", "Conv2D", "DepthwiseConv2D")
+
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH = 32
+DEFAULT_LR = 1e-3
+DISTILL_ALPHA = 0.5  # weight of the hard-label loss when distilling; the rest goes to the soft targets
+
+
+# --- the registry ------------------------------------------------------------------------------------------
+@dataclass
+class MethodSpec:
+    """A registered compression method."""
+
+    name: str  # e.g. "prune", "share", "ternary"
+    order: int  # fixed pipeline order (lower runs first)
+    apply: Callable[[Any, str | None, CompressContext], Any]  # (model, argument, ctx) -> model
+    help: str
+
+
+METHODS: dict[str, MethodSpec] = {}
+
+
+def register_method(name: str, order: int, help: str) -> Callable[[Callable], Callable]:
+    """Decorator: register ``fn(model, argument, ctx) -> model`` as compression method ``name``."""
+
+    def deco(fn: Callable) -> Callable:
+        METHODS[name] = MethodSpec(name=name, order=order, apply=fn, help=help)
+        return fn
+
+    return deco
+
+
+#: Methods that each decide every weight's value set; at most one of them in one run.
+EXCLUSIVE = ("ternary", "binary", "xnor")
+
+
+def parse_methods(spec: str | Iterable[str]) -> list[tuple[MethodSpec, str | None]]:
+    """``"prune=0.9,share=4bit,int8"`` -> the registered methods with their arguments, in pipeline order.
+
+    ``int8`` is implied (always the last step) and appears in the result exactly once.
+    """
+    if isinstance(spec, str):
+        parts = [p.strip() for p in spec.split(",")]
+    else:
+        parts = [str(p).strip() for p in spec]
+    parts = [p for p in parts if p]
+    if not parts:
+        raise CompressError("no compression method given; choose from " + ", ".join(sorted(METHODS)))
+    out: dict[str, tuple[MethodSpec, str | None]] = {}
+    for part in parts:
+        name, _, arg = part.partition("=")
+        name = name.strip().lower()
+        if name not in METHODS:
+            raise CompressError(
+                f"unknown compression method {name!r}; known methods: {', '.join(sorted(METHODS))}"
+            )
+        if name in out:
+            raise CompressError(f"compression method {name!r} is given twice in {spec!r}")
+        out[name] = (METHODS[name], arg.strip() or None)
+    exclusive = [n for n in out if n in EXCLUSIVE]
+    if len(exclusive) > 1:
+        raise CompressError(
+            f"methods {' and '.join(exclusive)} cannot be combined: each sets every weight's values"
+        )
+    if "int8" not in out and "int8" in METHODS:
+        out["int8"] = (METHODS["int8"], None)
+    return sorted(out.values(), key=lambda ms: (ms[0].order, ms[0].name))
+
+
+# --- data --------------------------------------------------------------------------------------------------
+def load_xy(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` as float32 samples and int64 labels: an ``.npz`` path with keys ``x`` and ``y``, or ``(x, y)``."""
+    if data is None:
+        raise CompressError(
+            f"compress needs {what} data: an .npz file with arrays x (samples) and y (integer labels)"
+        )
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        if not path.is_file():
+            raise CompressError(f"{what} data {path} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [k for k in ("x", "y") if k not in z.files]
+                if missing:
+                    raise CompressError(
+                        f"{what} data {path} has no array {' or '.join(missing)} (it holds {', '.join(z.files)})"
+                    )
+                x, y = z["x"], z["y"]
+        except CompressError:
+            raise
+        except (ValueError, OSError, EOFError) as exc:
+            raise CompressError(f"{what} data {path} is not a readable .npz file: {exc}") from exc
+        name = f"{what} data {path}"
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        name = f"{what} data"
+    else:
+        raise CompressError(f"{what} data must be an .npz path or an (x, y) pair, not {type(data).__name__}")
+    if x.dtype.kind not in "fiu":
+        raise CompressError(f"{name}: samples x have dtype {x.dtype}, expected numbers")
+    if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0)):
+        raise CompressError(f"{name}: labels y have dtype {y.dtype}, expected integer class labels")
+    y = np.asarray(y).reshape(-1).astype(np.int64)
+    if len(x) != len(y):
+        raise CompressError(f"{name} has {len(x)} samples but {len(y)} labels")
+    if len(x) == 0:
+        raise CompressError(f"{name} holds no samples")
+    x = np.asarray(x, dtype=np.float32)
+    if not np.all(np.isfinite(x)):
+        raise CompressError(f"{name} contains NaN or infinite samples")
+    return x, y
+
+
+def check_fits_model(model: Any, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    """Samples must have the model's input shape and labels must index the model's output classes."""
+    in_shape = tuple(model.inputs[0].shape[1:])
+    if tuple(x.shape[1:]) != in_shape:
+        if int(np.prod(x.shape[1:])) == int(np.prod(in_shape)):
+            return
+        raise CompressError(
+            f"{what} samples have shape {tuple(x.shape[1:])}, but model {model.name} takes {in_shape}"
+        )
+    out_shape = tuple(model.outputs[0].shape[1:])
+    if len(out_shape) != 1:
+        raise CompressError(
+            f"model {model.name} has output shape {out_shape}; compress needs a classifier with one "
+            "score per class"
+        )
+    n = int(out_shape[0])
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= n:
+        raise CompressError(
+            f"{what} labels run from {lo} to {hi}, but model {model.name} has {n} output classes (0..{n - 1})"
+        )
+
+
+def outputs_probabilities(model: Any) -> bool:
+    """Whether the model ends in a softmax (probabilities) rather than logits."""
+    last = model.layers[-1]
+    act = getattr(last, "activation", None)
+    if act is not None and getattr(act, "__name__", "") == "softmax":
+        return True
+    return type(last).__name__ == "Softmax"
+
+
+# --- model helpers -----------------------------------------------------------------------------------------
+def weight_layers(model: Any) -> list[Any]:
+    """The layers with a kernel a method may compress, in model order."""
+    return [layer for layer in model.layers if type(layer).__name__ in WEIGHT_LAYER_CLASSES]
+
+
+def resolve_keep_int8(model: Any, keep: str | Iterable[str] | None) -> set[str]:
+    """``"first,last"`` and/or layer names -> the names of the weight layers that stay int8."""
+    if keep is None:
+        return set()
+    items = [k.strip() for k in keep.split(",")] if isinstance(keep, str) else [str(k).strip() for k in keep]
+    items = [k for k in items if k and k.lower() != "none"]
+    layers = weight_layers(model)
+    names = {layer.name for layer in model.layers}
+    out: set[str] = set()
+    for item in items:
+        if item.lower() == "first" and layers:
+            out.add(layers[0].name)
+        elif item.lower() == "last" and layers:
+            out.add(layers[-1].name)
+        elif item in names:
+            out.add(item)
+        else:
+            raise CompressError(
+                f"--keep-int8 names layer {item!r}, which model {model.name} does not have "
+                f"(its weight layers: {', '.join(la.name for la in layers)})"
+            )
+    return out
+
+
+def trainable_copy(model: Any, clone_function: Callable[[Any], Any] | None = None) -> Any:
+    """A functional copy of ``model`` with a free batch dimension (for ``fit``), the weights copied over.
+
+    ``clone_function(layer) -> layer`` may replace layers (for quantization-aware training); the replacement
+    must keep the layer's name and weight order.
+    """
+    import keras
+
+    inp = keras.Input(tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype)
+
+    def _clone(layer: Any) -> Any:
+        if clone_function is not None:
+            new = clone_function(layer)
+            if new is not None:
+                return new
+        return layer.__class__.from_config(layer.get_config())
+
+    # Keras would re-compile the clone from the model's compile config (our loss closures do not serialize).
+    was_compiled = getattr(model, "compiled", False)
+    try:
+        model.compiled = False
+        new = keras.models.clone_model(model, input_tensors=inp, clone_function=_clone)
+    except Exception as exc:
+        raise CompressError(
+            f"model {model.name} cannot be rebuilt for training ({type(exc).__name__}: {exc}); "
+            "compress takes Sequential and functional Keras models"
+        ) from exc
+    finally:
+        model.compiled = was_compiled
+    old_by_name = {layer.name: layer for layer in model.layers}
+    for layer in new.layers:
+        src = old_by_name.get(layer.name)
+        if src is not None and src.weights:
+            # A replacement may add weights after the original ones (trained scales) or drop them again.
+            dst = layer.get_weights()
+            got = src.get_weights()
+            n = min(len(dst), len(got))
+            layer.set_weights(got[:n] + dst[n:])
+    return new
+
+
+def fixed_batch(model: Any) -> Any:
+    """A batch-1 functional wrapper (what the TFLite converter needs for a static graph)."""
+    import keras
+
+    shape = tuple(model.inputs[0].shape[1:])
+    inp = keras.Input(shape, batch_size=1, dtype=model.inputs[0].dtype)
+    return keras.Model(inp, model(inp), name=model.name)
+
+
+def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a Keras model (float forward pass)."""
+    pred = model.predict(x.reshape((len(x), *model.inputs[0].shape[1:])), batch_size=256, verbose=0)
+    return float(np.mean(np.argmax(pred, axis=-1) == y))
+
+
+# --- the context -------------------------------------------------------------------------------------------
+class _EpochLines:
+    """A Keras callback writing one line per epoch (loss, accuracy, val accuracy) through ``ctx.progress``."""
+
+    def __new__(cls, ctx: CompressContext, what: str, epochs: int) -> Any:
+        import keras
+
+        class _CB(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                logs = logs or {}
+                parts = [f"loss {logs.get('loss', float('nan')):.4f}"]
+                if "acc" in logs:
+                    parts.append(f"accuracy {logs['acc']:.4f}")
+                if "val_acc" in logs:
+                    parts.append(f"val accuracy {logs['val_acc']:.4f}")
+                ctx.progress(f"{what}: epoch {epoch + 1}/{epochs}: " + ", ".join(parts))
+
+        return _CB()
+
+
+@dataclass
+class CompressContext:
+    """What a method can use: the data, the user's choices, the report entries, and :meth:`fit`."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    epochs: int
+    seed: int
+    keep_int8: set[str] = field(default_factory=set)  # Keras layer names that stay int8
+    teacher: Any = None  # the original float model when distilling, else None
+    temperature: float = 4.0
+    layers: dict[str, dict] = field(default_factory=dict)  # per-layer report entries; methods add keys
+    show_progress: bool = True
+    batch_size: int = DEFAULT_BATCH
+
+    def progress(self, msg: str) -> None:
+        """One progress line: on stderr when progress is shown, always in the INFO log."""
+        log.info("%s", msg)
+        if self.show_progress:
+            sys.stderr.write(msg + "\n")
+            sys.stderr.flush()
+
+    def layer(self, name: str) -> dict:
+        """The report entry of Keras layer ``name`` (created on first use)."""
+        return self.layers.setdefault(name, {"name": name})
+
+    def fit(
+        self, model: Any, epochs: int | None = None, callbacks: Iterable[Any] = (), lr: float | None = None
+    ) -> Any:
+        """Fine-tune ``model`` in place on the training data and return it.
+
+        Sparse categorical cross-entropy with Adam; with a ``teacher`` the loss is
+        ``α·CE(y, p) + (1-α)·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T))`` (Hinton et al. 2015), α = 0.5.
+        A model ending in a softmax has its log-probabilities used as logits (they differ by a constant).
+        """
+        import keras
+        from keras import ops
+
+        n_epochs = self.epochs if epochs is None else int(epochs)
+        if n_epochs <= 0:
+            return model
+        keras.utils.set_random_seed(self.seed)
+        probs = outputs_probabilities(model)
+        x = self.x_train.reshape((len(self.x_train), *model.inputs[0].shape[1:]))
+        xv = self.x_val.reshape((len(self.x_val), *model.inputs[0].shape[1:]))
+
+        def logits_of(p: Any) -> Any:
+            return ops.log(ops.clip(p, 1e-7, 1.0)) if probs else p
+
+        def acc(y_true: Any, y_pred: Any) -> Any:
+            label = ops.cast(ops.reshape(y_true[:, 0], (-1,)), "int32")
+            return ops.mean(
+                ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), label), "float32")
+            )
+
+        temp = float(self.temperature)
+
+        def loss(y_true: Any, y_pred: Any) -> Any:
+            label = ops.cast(y_true[:, 0], "int32")
+            z = logits_of(y_pred)
+            hard = keras.losses.sparse_categorical_crossentropy(label, z, from_logits=True)
+            if self.teacher is None:
+                return hard
+            soft_t = y_true[:, 1:]
+            log_s = ops.log_softmax(z / temp, axis=-1)
+            kl = ops.sum(soft_t * (ops.log(ops.clip(soft_t, 1e-12, 1.0)) - log_s), axis=-1)
+            return DISTILL_ALPHA * hard + (1.0 - DISTILL_ALPHA) * temp * temp * kl
+
+        def targets(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+            t = ys.reshape(-1, 1).astype(np.float32)
+            if self.teacher is None:
+                return t
+            zt = self.teacher.predict(xs, batch_size=256, verbose=0).astype(np.float64)
+            if outputs_probabilities(self.teacher):
+                zt = np.log(np.clip(zt, 1e-7, 1.0))
+            zt = zt / temp
+            zt -= zt.max(axis=1, keepdims=True)
+            soft = np.exp(zt)
+            soft /= soft.sum(axis=1, keepdims=True)
+            return np.concatenate([t, soft.astype(np.float32)], axis=1)
+
+        model.compile(optimizer=keras.optimizers.Adam(lr or DEFAULT_LR), loss=loss, metrics=[acc])
+        cbs = [_EpochLines(self, model.name, n_epochs), *callbacks]
+        model.fit(
+            x,
+            targets(x, self.y_train),
+            validation_data=(xv, targets(xv, self.y_val)),
+            epochs=n_epochs,
+            batch_size=self.batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=cbs,
+        )
+        return model
+
+
+__all__ = [
+    "METHODS",
+    "CompressContext",
+    "MethodSpec",
+    "accuracy",
+    "check_fits_model",
+    "fixed_batch",
+    "load_xy",
+    "parse_methods",
+    "register_method",
+    "resolve_keep_int8",
+    "trainable_copy",
+    "weight_layers",
+]
