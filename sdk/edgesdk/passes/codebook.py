@@ -40,7 +40,7 @@ def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray) -> dict[
     taps, pixels = conv_taps(graph, node)
     out_c, in_c = w.shape[0], w.shape[3]
     return {
-        "bytes": int(w.size + 4 * out_c),
+        "bytes": int(w.size),
         "instructions": estimate("dense_conv", taps * in_c * out_c, pixels * out_c),
     }
 
@@ -81,7 +81,7 @@ class CodebookWeights(Pass):
         offer(
             node,
             ctx,
-            {"dense": dense, "codebook": {"bytes": cb.nbytes + 4 * out, "instructions": instr}},
+            {"dense": dense, "codebook": {"bytes": cb.nbytes, "instructions": instr}},
             {"distinct_values": distinct, "codebook_bits": bits},
         )
         return node.attrs.get("kernel") != before

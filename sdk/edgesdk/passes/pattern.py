@@ -13,9 +13,29 @@ from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._select import PATTERN_PER_KERNEL, estimate, offer, weight
-from edgesdk.passes.codebook import conv_taps, dense_conv_candidate
+from edgesdk.passes.codebook import dense_conv_candidate
 
 TAPS = 4
+
+
+def interior_pixels(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
+    """(output pixels whose 3x3 window lies inside the image, all output pixels)."""
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    rows = sum(
+        1
+        for oy in range(p["out_h"])
+        if 0 <= oy * p["stride_h"] - p["pad_h"]
+        and oy * p["stride_h"] - p["pad_h"] + 2 * p["dilation_h"] < p["in_h"]
+    )
+    cols = sum(
+        1
+        for ox in range(p["out_w"])
+        if 0 <= ox * p["stride_w"] - p["pad_w"]
+        and ox * p["stride_w"] - p["pad_w"] + 2 * p["dilation_w"] < p["in_w"]
+    )
+    return rows * cols, p["out_h"] * p["out_w"]
 
 
 @register("default")
@@ -40,17 +60,19 @@ class PatternConv(Pass):
         if pt is None:
             return False
         out_c = w.shape[0]
-        taps, pixels = conv_taps(graph, node)
+        inner, pixels = interior_pixels(graph, node)
         kept = int(pt.kernel_ic.size)
-        # Interior pixels compute TAPS taps per kept kernel (border pixels about the same with tests).
-        instr = estimate("pattern", pixels * kept * TAPS, pixels * out_c, pixels * kept * PATTERN_PER_KERNEL)
+        per_inner, per_border = PATTERN_PER_KERNEL
+        instr = estimate(
+            "pattern", 0, pixels * out_c, kept * (inner * per_inner + (pixels - inner) * per_border)
+        )
         before = node.attrs.get("kernel")
         offer(
             node,
             ctx,
             {
                 "dense": dense_conv_candidate(graph, node, w),
-                "pattern": {"bytes": pt.nbytes + 8 * out_c, "instructions": instr},
+                "pattern": {"bytes": pt.nbytes, "instructions": instr, "other_bytes": 4 * out_c},
             },
             {"taps": TAPS, "patterns": len(pt.taps), "kernels_kept": kept, "kernels_total": pt.kernels_total},
         )

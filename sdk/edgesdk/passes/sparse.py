@@ -21,7 +21,7 @@ from edgesdk.passes._select import estimate, offer, weight
 def dense_fc_candidate(w: np.ndarray, batches: int) -> dict[str, int]:
     out = w.shape[0]
     return {
-        "bytes": int(w.size + 4 * out),
+        "bytes": int(w.size),
         "instructions": estimate("dense_fc", w.size * batches, out * batches),
     }
 
@@ -47,7 +47,7 @@ class SparseFullyConnected(Pass):
         sp = wf.sparse_encode(w, 0)
         if sp is not None:
             cands["sparse"] = {
-                "bytes": sp.nbytes + 4 * out,
+                "bytes": sp.nbytes,
                 "instructions": estimate("sparse", sp.entries.size * batches, out * batches),
             }
         bits = wf.bits_for(wf.max_distinct(w))
@@ -55,7 +55,7 @@ class SparseFullyConnected(Pass):
             spc = wf.sparse_encode(w, bits)
             if spc is not None:
                 cands["sparse_codebook"] = {
-                    "bytes": spc.nbytes + 4 * out,
+                    "bytes": spc.nbytes,
                     "instructions": estimate("sparse_codebook", spc.entries.size * batches, out * batches),
                 }
                 info["code_bits"] = bits
