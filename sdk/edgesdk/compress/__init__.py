@@ -37,7 +37,7 @@ from edgesdk.errors import CompressError, EdgeSDKError, ModelFormatError
 log = logging.getLogger(__name__)
 
 #: Method modules (each registers its methods when imported). Add yours here.
-METHOD_MODULES = ["int8", "ternary"]
+METHOD_MODULES = ["int8", "ternary", "prune", "share"]
 
 CALIB_SAMPLES = 200
 
