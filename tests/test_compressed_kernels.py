@@ -104,6 +104,7 @@ CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
     "sparse_fc_31_33_d10": (fc(31, 33, 0.1, None, act="RELU"), "sparse"),
     "sparse_fc_64_63_d30": (fc(64, 63, 0.3, None), "sparse"),
     "sparse_fc_600_32_d01_fillers": (fc(600, 32, 0.01, None), "sparse"),
+    "sparse_fc_600_31_d60_int16_counts": (fc(600, 31, 0.6, None), "sparse"),
     "sparse_fc_33_64_batches3": (fc(33, 64, 0.2, None, batches=3), "sparse"),
     "sparse_cb_fc_64_32_4bit": (fc(64, 32, 0.1, 15), "sparse_codebook"),
     "sparse_cb_fc_300_31_2bit_fillers": (fc(300, 31, 0.05, 3), "sparse_codebook"),

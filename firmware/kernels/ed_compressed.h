@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 /*
- * Sparse FULLY_CONNECTED. Row o has row_count[o] entries; each entry advances the column (starting at 0
+ * Sparse FULLY_CONNECTED. Row o has row_count8[o] (or row_count16[o]) entries; each entry advances the column (starting at 0
  * for every row) by its delta, then accumulates input[col] * weight. Two encodings:
  *   code_bits == 0: entries[k] is the delta (uint8), values[k] the int8 weight;
  *   code_bits  > 0: entries[k] = delta << code_bits | code, and the weight is
@@ -35,7 +35,8 @@ typedef struct {
     int32_t rounding; /* ED_ROUNDING_DOUBLE or ED_ROUNDING_SINGLE */
     int32_t code_bits;
     int32_t codebook_size;
-    const int16_t *row_count; /* [out_depth] */
+    const uint8_t *row_count8;  /* [out_depth] entries per row when every row has < 256, else NULL */
+    const int16_t *row_count16; /* [out_depth] otherwise */
     const uint8_t *entries;
     const int8_t *values;
     const int32_t *bias; /* [out_depth], folded */

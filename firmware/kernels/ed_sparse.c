@@ -33,7 +33,7 @@ void ed_fc_sparse_s8(const ed_fc_sparse_params_t *p, const int8_t *input, int8_t
         const uint8_t *e = p->entries;
         const int8_t *v = p->values;
         for (o = 0; o < p->out_depth; ++o) {
-            const int32_t n = p->row_count[o];
+            const int32_t n = p->row_count8 != NULL ? (int32_t)p->row_count8[o] : (int32_t)p->row_count16[o];
             const int8_t *xc = x;
             int32_t acc = p->bias[o];
             int32_t k;

@@ -7,7 +7,7 @@ kernel reading it computes the dense kernel's integer result exactly; :func:`spa
 
 Formats (after Han et al., "Deep Compression", ICLR 2016, and Niu et al., "PatDNN", ASPLOS 2020):
 
-- *sparse*: per row, the count of entries (int16) and per entry a column delta (the first from column 0)
+- *sparse*: per row, the count of entries (uint8 when every row has fewer than 256, else int16) and per entry a column delta (the first from column 0)
   with either its int8 value (``code_bits == 0``: one byte delta + one byte value) or a code into a per-row
   codebook packed into the same byte (``delta << code_bits | code``). A gap longer than the delta field is
   bridged by filler entries carrying the weight 0.
@@ -134,8 +134,13 @@ class Sparse:
     fillers: int = 0
 
     @property
+    def count_bytes(self) -> int:
+        """Bytes per row count: 1 when every row has fewer than 256 entries, else 2."""
+        return 1 if self.row_count.size == 0 or int(self.row_count.max()) < 256 else 2
+
+    @property
     def nbytes(self) -> int:
-        return int(2 * self.row_count.size + self.entries.size + self.values.size)
+        return int(self.count_bytes * self.row_count.size + self.entries.size + self.values.size)
 
 
 def sparse_encode(w: np.ndarray, code_bits: int = 0) -> Sparse | None:

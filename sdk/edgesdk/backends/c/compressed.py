@@ -91,7 +91,12 @@ def _lower_fc_sparse(b: _LayerBuilder, code_bits: int) -> None:
         )
     _fc_common(b, w)
     b.ints(code_bits=code_bits, codebook_size=(1 << code_bits) if code_bits else 0)
-    b.ptr_field("row_count", b.const_array("row_count", sp.row_count, "int16_t"))
+    if sp.count_bytes == 1:
+        b.ptr_field("row_count8", b.const_array("row_count", sp.row_count, "uint8_t"))
+        b.ptr_field("row_count16", None)
+    else:
+        b.ptr_field("row_count8", None)
+        b.ptr_field("row_count16", b.const_array("row_count", sp.row_count, "int16_t"))
     b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
     b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
     _requant_ptrs(b)
