@@ -55,13 +55,13 @@ def fc(n_in: int, n_out: int, density: float, levels: int | None, act: str = "NO
     return build
 
 
-def conv(h, wd, cin, cout, k, s, padding, levels, d=1, act="NONE", pattern=False, bias=True):
+def conv(h, wd, cin, cout, k, s, padding, levels, d=1, act="NONE", pattern=False, bias=True, density=1.0):
     def build(name: str) -> ir.Graph:
         b = _B(name)
         x = b.act("x", (1, h, wd, cin))
         y = b.act("y", (1, _out_hw(h, k, s, d, padding), _out_hw(wd, k, s, d, padding), cout))
         w = b.weights("w", (cout, k, k, cin), 0)
-        data = _sparse(b.rng, (cout, k, k, cin), 1.0, levels)
+        data = _sparse(b.rng, (cout, k, k, cin), density, levels)
         if pattern:
             data = _patterned(b.rng, data)
         b.g.tensor(w).data = data
@@ -117,6 +117,20 @@ CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
     "codebook_conv_8x8_c33_c32_s2_2bit": (conv(8, 8, 33, 32, 3, 2, "SAME", 4), "codebook"),
     "codebook_conv_5x5_c31_c33_k1_1bit": (conv(5, 5, 31, 33, 1, 1, "VALID", 2), "codebook"),
     "codebook_conv_9x7_c3_c8_dil2_relu": (conv(9, 7, 3, 8, 3, 1, "SAME", 7, d=2, act="RELU"), "codebook"),
+    "sparse_conv_7x7_c1_c3_d50": (conv(7, 7, 1, 3, 3, 1, "SAME", None, density=0.5), "sparse"),
+    "sparse_conv_8x8_c33_c32_s2_d10_relu": (
+        conv(8, 8, 33, 32, 3, 2, "SAME", None, act="RELU", density=0.1),
+        "sparse",
+    ),
+    "sparse_conv_9x7_c31_c8_dil2_d05_fillers": (
+        conv(9, 7, 31, 8, 3, 1, "SAME", None, d=2, density=0.005),
+        "sparse",
+    ),
+    "sparse_conv_6x6_c64_c63_k5_valid_d20": (
+        conv(6, 6, 64, 63, 5, 1, "VALID", None, density=0.2, bias=False),
+        "sparse",
+    ),
+    "sparse_conv_5x5_c32_c1_k1_d30": (conv(5, 5, 32, 1, 1, 1, "VALID", None, density=0.3), "sparse"),
     "pattern_conv_7x7_c1_c8": (conv(7, 7, 1, 8, 3, 1, "SAME", None, pattern=True), "pattern"),
     "pattern_conv_8x8_c32_c33_relu": (
         conv(8, 8, 32, 33, 3, 1, "SAME", None, act="RELU", pattern=True),

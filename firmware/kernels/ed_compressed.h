@@ -47,6 +47,34 @@ typedef struct {
 void ed_fc_sparse_s8(const ed_fc_sparse_params_t *p, const int8_t *input, int8_t *output);
 
 /*
+ * Sparse CONV_2D: the geometry of ed_conv_params_t; output channel oc has row_count8[oc] (or
+ * row_count16[oc]) entries, each advancing the flattened filter index (ky, kx, ic) by its delta (the first
+ * from 0) with the int8 weight values[k]. Gaps longer than 255 are bridged by fillers of weight 0. Taps that
+ * fall into the padding are skipped, as in ed_conv_s8.
+ */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    const uint8_t *row_count8;
+    const int16_t *row_count16;
+    const uint8_t *entries;
+    const int8_t *values;
+    const int32_t *bias; /* [out_c] or NULL */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_conv_sparse_params_t;
+
+void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, int8_t *output);
+
+/*
  * Codebook FULLY_CONNECTED: weight [o][i] is codebook[o * codebook_size + code], with the codes of the
  * flattened (out, in) weights packed LSB first, 8 / code_bits per byte (code_bits 1, 2 or 4). Every row
  * starts on a byte boundary (row_bytes bytes per row). bias[o] is folded as for the sparse kernel.

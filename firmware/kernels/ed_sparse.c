@@ -1,5 +1,5 @@
 /*
- * ed_sparse.c - sparse int8 FULLY_CONNECTED with relative column indices (Han et al., "Deep Compression",
+ * ed_sparse.c - sparse int8 FULLY_CONNECTED and CONV_2D with relative indices (Han et al., "Deep Compression",
  * ICLR 2016, section 3: relative indices with filler zeros), optionally with codebook-coded weights.
  *
  * The work is proportional to the stored entries, not to in_depth * out_depth: a 90 %-sparse layer visits
@@ -53,6 +53,68 @@ void ed_fc_sparse_s8(const ed_fc_sparse_params_t *p, const int8_t *input, int8_t
             }
             e += n;
             y[o] = ed_sparse_output(p, acc, o);
+        }
+    }
+}
+
+void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t out_c = p->out_c;
+    int32_t oy, ox, oc;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        int32_t ky_begin = 0;
+        int32_t ky_end = p->k_h;
+        while (ky_begin < ky_end && iy0 + p->dil_h * ky_begin < 0) {
+            ++ky_begin;
+        }
+        while (ky_end > ky_begin && iy0 + p->dil_h * (ky_end - 1) >= p->in_h) {
+            --ky_end;
+        }
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            int32_t kx_begin = 0;
+            int32_t kx_end = p->k_w;
+            int8_t *out_pixel = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)out_c;
+            const uint8_t *e = p->entries;
+            const int8_t *v = p->values;
+            while (kx_begin < kx_end && ix0 + p->dil_w * kx_begin < 0) {
+                ++kx_begin;
+            }
+            while (kx_end > kx_begin && ix0 + p->dil_w * (kx_end - 1) >= p->in_w) {
+                --kx_end;
+            }
+            for (oc = 0; oc < out_c; ++oc) {
+                const int32_t n = p->row_count8 != NULL ? (int32_t)p->row_count8[oc] : (int32_t)p->row_count16[oc];
+                const int32_t q = p->per_channel ? oc : 0;
+                int32_t acc = 0;
+                int32_t ky = 0, kx = 0, ic = 0;
+                int32_t k;
+                for (k = 0; k < n; ++k) {
+                    ic += e[k];
+                    while (ic >= in_c) {
+                        ic -= in_c;
+                        if (++kx == p->k_w) {
+                            kx = 0;
+                            ++ky;
+                        }
+                    }
+                    if (ky >= ky_begin && ky < ky_end && kx >= kx_begin && kx < kx_end) {
+                        const int32_t iy = iy0 + p->dil_h * ky;
+                        const int32_t ix = ix0 + p->dil_w * kx;
+                        const int32_t x = input[((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c + (size_t)ic];
+                        acc += (x + p->input_offset) * (int32_t)v[k];
+                    }
+                }
+                e += n;
+                v += n;
+                if (p->bias != NULL) {
+                    acc += p->bias[oc];
+                }
+                acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
+                out_pixel[oc] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+            }
         }
     }
 }

@@ -18,7 +18,11 @@ from edgesdk.ir import graph as ir
 # took 1.87 M instructions dense, 0.222 M sparse at 10 % density, 0.333 M sparse-coded (4-bit deltas).
 COST = {
     "dense_fc": (7.1, 30.0),  # ed_fc_s8: per weight, per output
-    "dense_conv": (7.6, 60.0),  # ed_conv_s8: per valid tap x in_c, per output value
+    "dense_conv": (7.6, 60.0),
+    "sparse_conv": (
+        16.0,
+        60.0,
+    ),  # ed_conv_sparse_s8: per entry and output pixel, per output value  # ed_conv_s8: per valid tap x in_c, per output value
     "sparse": (7.7, 40.0),  # ed_fc_sparse_s8 (int8 values): per entry, per output
     "sparse_codebook": (9.6, 40.0),  # ed_fc_sparse_s8 (coded entries)
     "codebook_fc4": (6.1, 30.0),  # ed_fc_codebook_s8, 4-bit codes (two per byte, input offset folded)
@@ -33,6 +37,36 @@ PATTERN_PER_KERNEL = (20.0, 65.0)
 def estimate(kind: str, macs: float, outputs: float, extra: float = 0.0) -> int:
     per_mac, per_out = COST[kind]
     return int(round(per_mac * macs + per_out * outputs + extra))
+
+
+def conv_taps(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
+    """(valid kernel taps summed over output pixels, output pixels) of a CONV_2D, padding taps excluded."""
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    total = 0
+    for oy in range(p["out_h"]):
+        iy0 = oy * p["stride_h"] - p["pad_h"]
+        ky = sum(1 for k in range(p["filter_h"]) if 0 <= iy0 + k * p["dilation_h"] < p["in_h"])
+        for ox in range(p["out_w"]):
+            ix0 = ox * p["stride_w"] - p["pad_w"]
+            kx = sum(1 for k in range(p["filter_w"]) if 0 <= ix0 + k * p["dilation_w"] < p["in_w"])
+            total += ky * kx
+    return total, p["out_h"] * p["out_w"]
+
+
+def dense_fc_candidate(w: np.ndarray, batches: int) -> dict[str, int]:
+    out = w.shape[0]
+    return {"bytes": int(w.size), "instructions": estimate("dense_fc", w.size * batches, out * batches)}
+
+
+def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray) -> dict[str, int]:
+    taps, pixels = conv_taps(graph, node)
+    out_c, in_c = w.shape[0], w.shape[3]
+    return {
+        "bytes": int(w.size),
+        "instructions": estimate("dense_conv", taps * in_c * out_c, pixels * out_c),
+    }
 
 
 def weight(graph: ir.Graph, node: ir.Node) -> np.ndarray | None:

@@ -11,38 +11,17 @@ int8 reference of the same weights.
 
 from __future__ import annotations
 
-import numpy as np
-
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._select import estimate, offer, weight
-from edgesdk.passes.sparse import dense_fc_candidate
-
-
-def conv_taps(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
-    """(valid kernel taps summed over output pixels, output pixels) of a CONV_2D, padding taps excluded."""
-    from edgesdk.reference.params import op_params
-
-    p = op_params(graph, node)
-    total = 0
-    for oy in range(p["out_h"]):
-        iy0 = oy * p["stride_h"] - p["pad_h"]
-        ky = sum(1 for k in range(p["filter_h"]) if 0 <= iy0 + k * p["dilation_h"] < p["in_h"])
-        for ox in range(p["out_w"]):
-            ix0 = ox * p["stride_w"] - p["pad_w"]
-            kx = sum(1 for k in range(p["filter_w"]) if 0 <= ix0 + k * p["dilation_w"] < p["in_w"])
-            total += ky * kx
-    return total, p["out_h"] * p["out_w"]
-
-
-def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray) -> dict[str, int]:
-    taps, pixels = conv_taps(graph, node)
-    out_c, in_c = w.shape[0], w.shape[3]
-    return {
-        "bytes": int(w.size),
-        "instructions": estimate("dense_conv", taps * in_c * out_c, pixels * out_c),
-    }
+from edgesdk.passes._select import (
+    conv_taps,
+    dense_conv_candidate,
+    dense_fc_candidate,
+    estimate,
+    offer,
+    weight,
+)
 
 
 @register("default")

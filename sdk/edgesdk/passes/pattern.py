@@ -12,8 +12,7 @@ from __future__ import annotations
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._select import PATTERN_PER_KERNEL, estimate, offer, weight
-from edgesdk.passes.codebook import dense_conv_candidate
+from edgesdk.passes._select import PATTERN_PER_KERNEL, dense_conv_candidate, estimate, offer, weight
 
 TAPS = 4
 

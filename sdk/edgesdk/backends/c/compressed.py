@@ -1,5 +1,4 @@
-"""Lowerings of the compressed-weight kernel variants: sparse and codebook FULLY_CONNECTED, codebook
-CONV_2D (``firmware/kernels/ed_sparse.c``, ``ed_codebook.c``) and the per-layer generated pattern CONV_2D
+"""Lowerings of the compressed-weight kernel variants: sparse and codebook FULLY_CONNECTED and CONV_2D (``firmware/kernels/ed_sparse.c``, ``ed_codebook.c``) and the per-layer generated pattern CONV_2D
 (``templates/c/pattern_conv.c.j2``).
 
 A pass (``edgesdk.passes.sparse``, ``codebook``, ``pattern``) chose the variant and put it in
@@ -91,12 +90,7 @@ def _lower_fc_sparse(b: _LayerBuilder, code_bits: int) -> None:
         )
     _fc_common(b, w)
     b.ints(code_bits=code_bits, codebook_size=(1 << code_bits) if code_bits else 0)
-    if sp.count_bytes == 1:
-        b.ptr_field("row_count8", b.const_array("row_count", sp.row_count, "uint8_t"))
-        b.ptr_field("row_count16", None)
-    else:
-        b.ptr_field("row_count8", None)
-        b.ptr_field("row_count16", b.const_array("row_count", sp.row_count, "int16_t"))
+    _row_counts(b, sp)
     b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
     b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
     _requant_ptrs(b)
@@ -165,6 +159,35 @@ def _conv_geometry(b: _LayerBuilder) -> dict[str, Any]:
         act_min=p["activation_min"],
         act_max=p["activation_max"],
     )
+
+
+def _row_counts(b: _LayerBuilder, sp: wf.Sparse) -> None:
+    if sp.count_bytes == 1:
+        b.ptr_field("row_count8", b.const_array("row_count", sp.row_count, "uint8_t"))
+        b.ptr_field("row_count16", None)
+    else:
+        b.ptr_field("row_count8", None)
+        b.ptr_field("row_count16", b.const_array("row_count", sp.row_count, "int16_t"))
+
+
+def lower_conv_sparse(b: _LayerBuilder) -> None:
+    p = b.p
+    w = _weights(b)
+    sp = wf.sparse_encode(w.reshape(w.shape[0], -1), 0)
+    if sp is None:
+        raise UnsupportedOpError(f"layer {b.node.name}: its weights do not fit the sparse format")
+    b.act_input(0)
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    b.ints(**_conv_geometry(b), per_channel=per_channel)
+    _row_counts(b, sp)
+    b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
+    b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
+    has_bias = len(b.node.inputs) > 2 and bool(b.node.inputs[2])
+    b.ptr_field("bias", b.const_array("bias", _bias(b, w.shape[0]), "int32_t") if has_bias else None)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    b.kernel, b.params_type = "ed_conv_sparse_s8", "ed_conv_sparse_params_t"
+    b.kernel_files = [KERNEL_FILES["sparse"]]
 
 
 def lower_conv_codebook(b: _LayerBuilder) -> None:
@@ -249,4 +272,5 @@ VARIANT_LOWER[("FULLY_CONNECTED", "sparse")] = lower_fc_sparse
 VARIANT_LOWER[("FULLY_CONNECTED", "sparse_codebook")] = lower_fc_sparse_codebook
 VARIANT_LOWER[("FULLY_CONNECTED", "codebook")] = lower_fc_codebook
 VARIANT_LOWER[("CONV_2D", "codebook")] = lower_conv_codebook
+VARIANT_LOWER[("CONV_2D", "sparse")] = lower_conv_sparse
 VARIANT_LOWER[("CONV_2D", "pattern")] = lower_conv_pattern
