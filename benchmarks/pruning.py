@@ -25,7 +25,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 BOARD = "mps2-an386"
-DC_METHOD = "prune=0.96,share=4bit,int8"  # Deep Compression: prune, share, int8
+DC_METHOD = "prune=0.95,share=4bit,int8"  # Deep Compression: prune, share, int8
 log = logging.getLogger("pruning")
 
 
@@ -139,7 +139,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     ep_float = 5 if args.quick else 60
-    ep_ft = 2 if args.quick else 20
+    ep_ft = 2 if args.quick else 30
     results: dict[str, Any] = {"board": BOARD}
     only = set(args.only) if args.only else {"mlp", "cnn", "filter", "pattern", "sparse512"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,7 +162,7 @@ def main() -> int:
             base = run_compress(c, "int8", data, val, work, epochs=0)
             results["cnn_int8"] = {"int8": base, "board": on_board(Path(base["out"]), work)}
             if "cnn" in only:
-                dc = run_compress(c, DC_METHOD, data, val, work, epochs=ep_ft, keep_int8="")
+                dc = run_compress(c, DC_METHOD, data, val, work, epochs=ep_ft, keep_int8="first")
                 results["cnn"] = {"deep_compression": dc, "board_compressed": on_board(Path(dc["out"]), work)}
                 _print("cnn", results["cnn"])
             if "filter" in only:
