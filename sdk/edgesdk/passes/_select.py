@@ -18,11 +18,8 @@ from edgesdk.ir import graph as ir
 # took 1.87 M instructions dense, 0.222 M sparse at 10 % density, 0.333 M sparse-coded (4-bit deltas).
 COST = {
     "dense_fc": (7.1, 30.0),  # ed_fc_s8: per weight, per output
-    "dense_conv": (7.6, 60.0),
-    "sparse_conv": (
-        16.0,
-        60.0,
-    ),  # ed_conv_sparse_s8: per entry and output pixel, per output value  # ed_conv_s8: per valid tap x in_c, per output value
+    "dense_conv": (7.6, 60.0),  # ed_conv_s8: per valid tap x in_c, per output value
+    "sparse_conv": (36.0, 60.0),  # ed_conv_sparse_s8: per stored entry and output pixel, per output value
     "sparse": (7.7, 40.0),  # ed_fc_sparse_s8 (int8 values): per entry, per output
     "sparse_codebook": (9.6, 40.0),  # ed_fc_sparse_s8 (coded entries)
     "codebook_fc4": (6.1, 30.0),  # ed_fc_codebook_s8, 4-bit codes (two per byte, input offset folded)
