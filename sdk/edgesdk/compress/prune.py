@@ -129,23 +129,29 @@ def apply_prune(model: Any, arg: str | None, ctx: CompressContext) -> Any:
     m = trainable_copy(model)
     layers = _targets(m, ctx, "prune", PRUNABLE)
     masks = _Masks(layers)
+    for la in layers:  # zeros left by an earlier method (pattern, filter) stay zeros
+        masks.masks[la.name] = (np.asarray(_kernel(la).numpy()) != 0).astype(np.float32)
     epochs = max(1, ctx.epochs)
     ramp = max(1, int(RAMP * _steps(ctx, epochs)))
 
+    # The ramp starts at the sparsity the layers already have.
+    start = {la.name: float(np.mean(masks.masks[la.name] == 0)) for la in layers}
+
     def on_step(step: int) -> None:
         if step % PRUNE_EVERY == 0 or step == ramp:
-            s = zhu_gupta_sparsity(step, ramp, final)
             for la in layers:
+                s = zhu_gupta_sparsity(step, ramp, final, min(start[la.name], final))
                 # Magnitude of the weights still alive decides; once pruned, a weight stays pruned.
                 w = np.asarray(_kernel(la).numpy()) * masks.masks[la.name]
-                masks.masks[la.name] = _magnitude_mask(w, s)
+                masks.masks[la.name] = _magnitude_mask(w, s) * masks.masks[la.name]
 
     on_step(0)
     masks.apply()
     ctx.progress(f"{model.name}: pruning {len(layers)} layers to {final:.0%} over {ramp} steps")
     ctx.fit(m, epochs=epochs, callbacks=[masks.callback(on_step)])
     for la in layers:
-        masks.masks[la.name] = _magnitude_mask(np.asarray(_kernel(la).numpy()) * masks.masks[la.name], final)
+        w = np.asarray(_kernel(la).numpy()) * masks.masks[la.name]
+        masks.masks[la.name] = _magnitude_mask(w, max(final, start[la.name])) * masks.masks[la.name]
     masks.apply()
     for la in layers:
         w = np.asarray(_kernel(la).numpy())
