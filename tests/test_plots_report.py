@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edgesdk.escape import md_text
 from edgesdk.planner import Buffer, Plan, lower_bound, place
 from edgesdk.profile.plots import plot_arena_map, plot_layer_latency, plot_memory
 from edgesdk.profile.report import append_result, read_results, write_json, write_report
@@ -106,7 +107,7 @@ def test_report_mentions_every_layer(tmp_path: Path) -> None:
     md = write_report(tmp_path, data, plots)
     text = md.read_text()
     for layer in LAYERS:
-        assert layer["name"].replace("|", "\\|") in text
+        assert md_text(layer["name"]) in text  # escaped for Markdown, shown literally
     for section in ("## Memory", "## Latency", "## Layers", "## Arena", "## Accuracy", "## Energy"):
         assert section in text
     assert "| RAM |" in text and "| NO |" in text  # 600 KB does not fit 128 KB

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from edgesdk import __version__
-from edgesdk.errors import EdgeSDKError
+from edgesdk.errors import EdgeSDKError, describe_os_error
 
 log = logging.getLogger("edgesdk")
 
@@ -55,9 +55,11 @@ def _setup_boards(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
-    from edgesdk.boards import DEFAULT_BOARD, all_boards
+    from edgesdk.boards import DEFAULT_BOARD, all_boards, broken_boards
 
     boards = [b.to_dict() for b in all_boards().values()]
+    for exc in broken_boards().values():
+        print(f"edgesdk boards: warning: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps(boards, indent=2))
         return 0
@@ -116,7 +118,10 @@ def _add_board_args(p: argparse.ArgumentParser) -> None:
         "--board", "-b", default=None, help="board name or alias (default: the emulated netduinoplus2)"
     )
     p.add_argument(
-        "--port", default=None, help="serial port of a real board (a device path or a pyserial URL)"
+        "--port",
+        default=None,
+        help="serial port of a real board (a device path or a pyserial URL); on an emulated board, the "
+        "socket://127.0.0.1:PORT of one already running under 'edgesdk flash' (nothing is built or started)",
     )
 
 
@@ -144,7 +149,13 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
     _add_board_args(p)
     _add_calib(p)
     p.add_argument(
-        "--inputs", metavar="DATA", help="inputs (.npy int8, or float .npy/.npz/folder); default random int8"
+        "--inputs",
+        metavar="DATA",
+        help="inputs (.npy int8, or float .npy/.npz/folder; an .npz with x and y brings labels); "
+        "default: the --calib samples, else random int8",
+    )
+    p.add_argument(
+        "--labels", metavar="LABELS", help="class labels (.npy/.txt/.csv): report top-1 on the device"
     )
     p.add_argument("--count", "-n", type=int, default=20, help="number of inputs (default 20)")
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-validate)")
@@ -165,12 +176,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         out_dir=args.output,
         port=args.port,
         rounding=args.rounding,
+        labels=args.labels,
+        calib=args.calib,
     )
     d = s.to_dict()
     print(
         f"{s.model} on {s.board}: {s.exact}/{s.count} outputs bit-exact ({d['exact_match_pct']:.1f} %), "
         f"max |diff| {s.max_abs_diff}, min cosine {s.min_cosine:.6f}"
     )
+    if s.top1_device is not None:
+        print(
+            f"top-1 accuracy over {s.labeled} labeled inputs: {100 * s.top1_device:.1f} % on the device, "
+            f"{100 * (s.top1_reference or 0.0):.1f} % on the host reference"
+        )
     if not s.passed:
         raise ValidationError(
             f"{s.count - s.exact} of {s.count} outputs of {s.model} on {s.board} differ from the reference "
@@ -294,16 +312,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _note_alias(args: argparse.Namespace) -> None:
+    """Say once, in the normal output, which board an alias (``--board stm32``) means."""
+    from edgesdk.boards import resolve_alias
+
+    board = resolve_alias(getattr(args, "board", None))
+    if board is not None:
+        print(f"board {args.board!r} is {board.name} ({board.description})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from edgesdk.procutil import Terminated, terminate_like_interrupt
+
     try:
-        return int(args.handler(args) or 0)
+        _note_alias(args)
+        with terminate_like_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: emulators stop, temp folders go
+            return int(args.handler(args) or 0)
     except EdgeSDKError as exc:
         print(f"edgesdk {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated as exc:
+        print(f"edgesdk {args.command}: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except OSError as exc:
+        # The last net: a file-system problem the library did not name itself is still one sentence.
+        print(f"edgesdk {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"edgesdk {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -5,7 +5,8 @@ with a loopback TCP serial port; the ``host`` board runs the harness as a proces
 is flashed with the first installed tool its board file lists and reached over ``--port``. All three speak
 edgesdk's binary protocol (:class:`edgesdk.transport.DeviceClient`).
 
-Results are appended to ``results.jsonl`` as they arrive, so a fault part-way keeps what was measured.
+Results are appended to ``results.jsonl`` as they arrive, so a fault part-way keeps what was measured; the
+output folder is locked for the run (:func:`edgesdk.procutil.folder_lock`), so two runs never mix their lines.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import numpy as np
 
 from edgesdk.boards import Board, get_board
 from edgesdk.errors import BoardError, EdgeSDKError, TransportError, ValidationError
+from edgesdk.escape import safe_file_stem
 from edgesdk.export import ExportResult, export
 from edgesdk.ir import Graph
+from edgesdk.procutil import folder_lock
 from edgesdk.progress import progress
 from edgesdk.transport import DeviceClient, Emulator, ProcessTransport, SerialTransport
 
@@ -148,6 +151,100 @@ def _check_device(client: DeviceClient, graph: Graph, board: Board) -> None:
         )
 
 
+def _can_flash(board: Board, port: str | None) -> bool:
+    """Whether some flash method of a real board is installed (or its mass-storage drive is mounted)."""
+    probe = Path("firmware.elf")
+    if any(cmd is not None for _method, cmd in _flash_commands(board, probe, port)):
+        return True
+    label = board.flash.mass_storage_label
+    return "mass-storage" in board.flash.methods and bool(label) and _mass_storage_drive(label) is not None
+
+
+@contextlib.contextmanager
+def open_device(
+    graph: Graph, board: Board, out: Path, port: str | None = None, mlperf_model: str | None = None
+) -> Iterator[tuple[DeviceClient, ExportResult | None]]:
+    """A client for ``graph`` on ``board`` (and the build, when one was made), checked to run that model.
+
+    - An emulated board with ``port`` (``socket://127.0.0.1:PORT``, printed by ``edgesdk flash``): talk to
+      that running emulator; nothing is built or started.
+    - A real board with ``port`` but no installed flash tool: talk to the firmware already on the port.
+    - Otherwise: export and build into ``out/project``, then flash/start it.
+    Either way the model hash the firmware reports must equal the model's, or one sentence says so.
+    """
+    if port is not None and board.emulated:
+        log.info("board %s: using the running emulator on %s (started by 'edgesdk flash')", board.name, port)
+        with SerialTransport(port, baudrate=board.uart.baud) as transport:
+            client = DeviceClient(transport, timeout=5.0)
+            _check_device(client, graph, board)
+            yield client, None
+        return
+    built = _prepare(graph, board, out, mlperf_model)
+    assert built.elf is not None
+    flash_it = True
+    if port is not None and not board.is_host and not _can_flash(board, port):
+        log.warning(
+            "no flash tool for board %s is installed: talking to the firmware already on %s", board.name, port
+        )
+        flash_it = False
+    with connect(board, built.elf, port, flash=flash_it) as client:
+        _check_device(client, graph, board)
+        yield client, built
+
+
+def load_labels(labels: Any, n: int, where: str = "labels") -> np.ndarray:
+    """``n`` integer class labels from an array, a ``.npy``/``.txt``/``.csv`` file or the ``y`` of an ``.npz``."""
+    arr: Any = labels
+    if isinstance(labels, (str, Path)):
+        path = Path(labels)
+        where = f"labels file {path}"
+        try:
+            if path.suffix.lower() == ".npz":
+                with np.load(path, allow_pickle=False) as z:
+                    key = next((k for k in ("y", "labels", "label") if k in z), None)
+                    if key is None:
+                        raise EdgeSDKError(f"{where} holds no 'y' (or 'labels') array")
+                    arr = z[key]
+            elif path.suffix.lower() == ".npy":
+                arr = np.load(path, allow_pickle=False)
+            else:
+                arr = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None, ndmin=1)
+        except (OSError, ValueError, EOFError) as exc:
+            raise EdgeSDKError(f"{where} cannot be read: {exc}") from None
+    arr = np.asarray(arr)
+    if arr.ndim == 2 and arr.shape[1] > 1:  # one-hot
+        arr = arr.argmax(axis=1)
+    arr = arr.reshape(-1)
+    if arr.size < n:
+        raise EdgeSDKError(f"{where} holds {arr.size} labels for {n} inputs")
+    if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+        raise EdgeSDKError(f"{where} holds non-integer values; labels are class indices")
+    if arr.dtype.kind not in "iuf" or (arr.size and arr.min() < 0):
+        raise EdgeSDKError(f"{where} must hold class indices (integers >= 0)")
+    return arr[:n].astype(np.int64)
+
+
+def split_labeled_inputs(inputs: Any) -> tuple[Any, np.ndarray | None]:
+    """An ``.npz`` with ``x`` and ``y`` gives inputs and labels; anything else is inputs alone."""
+    if isinstance(inputs, (str, Path)) and Path(inputs).suffix.lower() == ".npz" and Path(inputs).is_file():
+        try:
+            with np.load(inputs, allow_pickle=False) as z:
+                keys = list(z.keys())
+                ykey = next((k for k in ("y", "labels", "label") if k in keys), None)
+                xkey = "x" if "x" in keys else next((k for k in keys if k != ykey), None)
+                if xkey is None:
+                    raise EdgeSDKError(f"inputs file {inputs} holds no input array")
+                return z[xkey], (z[ykey] if ykey else None)
+        except (OSError, ValueError, EOFError) as exc:
+            raise EdgeSDKError(f"inputs file {inputs} cannot be read: {exc}") from None
+    return inputs, None
+
+
+def top1(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose largest output (first one on ties) is the label."""
+    return float(np.mean(np.argmax(outputs, axis=1) == labels)) if len(labels) else 0.0
+
+
 # --- inputs ------------------------------------------------------------------------------------------------------
 def _input_tensor(graph: Graph):
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -192,6 +289,9 @@ class ValidationSummary:
     max_abs_diff: int
     min_cosine: float
     mismatches: list[int] = field(default_factory=list)
+    labeled: int = 0  # inputs with a label (top-1 is over these)
+    top1_device: float | None = None
+    top1_reference: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -208,16 +308,23 @@ class ValidationSummary:
             "min_cosine": self.min_cosine,
             "mismatching_inputs": self.mismatches,
             "passed": self.passed,
+            "labeled_inputs": self.labeled,
+            "top1_device": self.top1_device,
+            "top1_reference": self.top1_reference,
         }
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity, exactly 1.0 for equal vectors, clamped to [-1, 1] and rounded to 6 decimals, so that
+    what the CLI prints and what validate.json stores are the same number."""
+    if np.array_equal(a, b):
+        return 1.0
     a = a.astype(np.float64).ravel()
     b = b.astype(np.float64).ravel()
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0:
         return 1.0 if na == nb else 0.0
-    return float(a @ b / (na * nb))
+    return round(float(np.clip(a @ b / (na * nb), -1.0, 1.0)), 6)
 
 
 def _prepare(
@@ -235,22 +342,54 @@ def validate(
     out_dir: str | Path | None = None,
     port: str | None = None,
     rounding: str = "double",
+    labels: Any = None,
+    calib: Any = None,
 ) -> ValidationSummary:
-    """Export, build, flash, run every input on the board and compare with the host reference bit for bit."""
+    """Export, build, flash, run every input on the board and compare with the host reference bit for bit.
+
+    Inputs: ``inputs`` (int8 ``.npy`` as is; float data quantized with the input's scale; an ``.npz`` with ``x``
+    and ``y`` brings its labels), else the calibration samples ``calib`` (quantized: they exercise the model
+    as random int8 does not), else seeded random int8. With labels (``labels`` or the ``y`` of an ``.npz``)
+    the summary holds the top-1 accuracy on the device next to the host reference's. Every device output is
+    kept in ``results.jsonl``, so any other metric can be computed from it.
+    """
+    board = board if isinstance(board, Board) else get_board(board)
+    out = Path(out_dir) if out_dir else Path(f"{safe_file_stem(graph.name)}-{board.name}-validate")
+    with folder_lock(out, "validate"):
+        return _validate(graph, board, out, inputs, count, port, rounding, labels, calib)
+
+
+def _validate(
+    graph: Graph,
+    board: Board,
+    out: Path,
+    inputs: Any,
+    count: int,
+    port: str | None,
+    rounding: str,
+    labels: Any,
+    calib: Any,
+) -> ValidationSummary:
     from edgesdk.profile.report import append_result, write_json
     from edgesdk.reference import Reference
 
-    board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-validate")
+    inputs, npz_labels = split_labeled_inputs(inputs)
+    if inputs is None and calib is not None:
+        inputs = calib
     data = make_inputs(graph, inputs, count)
     expected = Reference(graph, rounding=rounding).run_batch(data).reshape(len(data), -1).astype(np.int8)
-    built = _prepare(graph, board, out)
-    assert built.elf is not None
+    given = labels if labels is not None else npz_labels
+    ys = load_labels(given, len(data)) if given is not None else None
+    if ys is not None and (expected.shape[1] < 2 or ys.max(initial=0) >= expected.shape[1]):
+        raise EdgeSDKError(
+            f"labels need a classifier: model {graph.name} has {expected.shape[1]} outputs "
+            f"and the labels go up to {int(ys.max(initial=0))}"
+        )
     results = out / "results.jsonl"
     results.unlink(missing_ok=True)
     summary = ValidationSummary(board.name, graph.name, 0, 0, 0, 1.0)
-    with connect(board, built.elf, port) as client:
-        _check_device(client, graph, board)
+    outputs: list[np.ndarray] = []
+    with open_device(graph, board, out, port) as (client, _built):
         for i in progress(range(len(data)), total=len(data), desc=f"validate on {board.name}"):
             want = expected[i]
             got, count_i = client.infer(data[i])
@@ -263,9 +402,16 @@ def validate(
             summary.min_cosine = min(summary.min_cosine, cos)
             if not exact:
                 summary.mismatches.append(i)
-            append_result(
-                results, {"input": i, "exact": exact, "max_abs_diff": diff, "cosine": cos, "count": count_i}
-            )
+            outputs.append(got)
+            record = {"input": i, "exact": exact, "max_abs_diff": diff, "cosine": cos, "count": count_i}
+            if ys is not None:
+                record["label"] = int(ys[i])
+            record["output"] = got.astype(int).tolist()
+            append_result(results, record)
+    if ys is not None and outputs:
+        summary.labeled = len(outputs)
+        summary.top1_device = top1(np.stack(outputs), ys[: len(outputs)])
+        summary.top1_reference = top1(expected[: len(outputs)], ys[: len(outputs)])
     write_json(out / "validate.json", summary.to_dict())
     return summary
 
@@ -282,26 +428,36 @@ def profile(
     meter_port: str | None = None,
 ) -> dict[str, Any]:
     """Latency per inference and per layer on the board, energy estimates (and a meter's reading), plots, report."""
+    if runs < 1:
+        raise EdgeSDKError("profile needs --runs of at least 1")
+    board = board if isinstance(board, Board) else get_board(board)
+    out = Path(out_dir) if out_dir else Path(f"{safe_file_stem(graph.name)}-{board.name}-profile")
+    with folder_lock(out, "profile"):
+        return _profile(graph, board, out, runs, port, meter, meter_port)
+
+
+def _profile(
+    graph: Graph,
+    board: Board,
+    out: Path,
+    runs: int,
+    port: str | None,
+    meter: str | None,
+    meter_port: str | None,
+) -> dict[str, Any]:
     from edgesdk.inspect import summarize
     from edgesdk.profile.energy import LayerStats, estimate_energy
     from edgesdk.profile.plots import plot_layer_latency
     from edgesdk.profile.report import append_result, write_json, write_report
     from edgesdk.profile.stats import check_layer_sum, summarize_latency, unit_label
 
-    if runs < 1:
-        raise EdgeSDKError("profile needs --runs of at least 1")
-    board = board if isinstance(board, Board) else get_board(board)
-    out = Path(out_dir) if out_dir else Path(f"{graph.name}-{board.name}-profile")
     x = make_inputs(graph, None, 1)[0]
-    built = _prepare(graph, board, out)
-    assert built.elf is not None
     results = out / "results.jsonl"
     results.unlink(missing_ok=True)
     counts: list[int] = []
     per_layer: list[list[int]] = []
     samples = None
-    with connect(board, built.elf, port) as client:
-        _check_device(client, graph, board)
+    with open_device(graph, board, out, port) as (client, built):
         info = client.info()
         client.load_input(x)
         meter_ctx = _open_meter(meter, meter_port)
@@ -335,7 +491,7 @@ def profile(
         "latency": latency.to_dict(),
         "runs": counts,
         "layers": layer_rows,
-        "memory": built.report.get("memory", {}),
+        "memory": built.report.get("memory", {}) if built else {},
     }
     plots: dict[str, Path] = {}
     if last:

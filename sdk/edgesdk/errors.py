@@ -62,3 +62,13 @@ class CompressError(EdgeSDKError):
     """``compress``: missing or unfitting training data, an unknown method or a combination that cannot work."""
 
     exit_code = 9
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError as the tail of one sentence: ``somefile/out: not a directory``."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    what = what[0].lower() + what[1:]
+    where = str(exc.filename) if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    return f"{where}: {what}" if where else what

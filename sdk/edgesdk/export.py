@@ -14,13 +14,15 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgesdk import __version__
 from edgesdk.boards import UART_DRIVERS, Board, get_board
-from edgesdk.errors import BoardError, BuildError, EdgeSDKError
+from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
+from edgesdk.escape import safe_file_stem
 from edgesdk.ir import Graph
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
 from edgesdk.planner import Plan, plan
@@ -240,7 +242,7 @@ def export(
     from edgesdk.backends.c import generate_c
 
     board = board if isinstance(board, Board) else get_board(board)
-    out_dir = Path(out_dir) if out_dir is not None else Path(f"{graph.name}-{board.name}")
+    out_dir = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{board.name}")
     graph = run_pipeline(graph, "default", pass_ctx or PassContext(core="" if board.is_host else board.core))
     arena = plan(graph)
     arena.check_no_overlap()
@@ -248,8 +250,11 @@ def export(
     check_fits(graph.name, estimate, board)
     _prepare_out_dir(out_dir)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:
+        raise EdgeSDKError(f"cannot create the output folder {out_dir} ({describe_os_error(exc)})") from None
     try:
         project = generate_c(graph, tmp / "model", plan=arena, rounding=rounding)
         model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
@@ -302,12 +307,24 @@ def export(
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        _remove_tree(tmp)
+        raise EdgeSDKError(f"cannot write the project to {out_dir} ({describe_os_error(exc)})") from None
+    except BaseException:  # an error, Ctrl-C or SIGTERM (see procutil): leave no hidden half-written folder
+        _remove_tree(tmp)
         raise
     if result.size is not None:
         result.elf = out_dir / "build" / "firmware.elf"
     return result
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove ``path``; retried briefly, since a compiler killed a moment ago may still be writing into it."""
+    for _ in range(20):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.05)
 
 
 def _arena_by_layer(graph: Graph, arena: Plan) -> dict[str, Any]:

@@ -12,12 +12,13 @@ float32) samples, or an in-memory array.
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgesdk.errors import CalibrationError, ModelFormatError
+from edgesdk.errors import CalibrationError, ModelFormatError, UnsupportedOpError
 from edgesdk.ir.graph import Graph
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,11 @@ def _read_calib_file(path: Path) -> np.ndarray:
             return np.frombuffer(raw, dtype="<f4")
     except CalibrationError:
         raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise CalibrationError(f"calibration file {path} cannot be read: {exc}") from exc
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CalibrationError(
+            f"calibration file {path} cannot be read as {suffix}: {detail[:200]}"
+        ) from None
     raise CalibrationError(f"calibration file {path} has an unknown suffix (expected .npy, .npz or .bin)")
 
 
@@ -95,8 +99,35 @@ def load_calibration(path_or_array: Any, input_shape: tuple[int | None, ...] | l
         raise CalibrationError(f"{what} holds no samples")
     if not np.all(np.isfinite(arr)):
         raise CalibrationError(f"{what} contains NaN or infinite values")
+    _check_calibration_values(arr, what)
     log.debug("%s: %d samples of shape %s", what, len(arr), sample)
     return arr
+
+
+#: Largest magnitude accepted in calibration data: beyond it the data is almost certainly not scaled as the model
+#: expects, and float32 activations computed from it overflow in the calibrator.
+MAX_CALIBRATION_MAGNITUDE = 1e8
+
+
+def _check_calibration_values(arr: np.ndarray, what: str) -> None:
+    """Refuse data that cannot calibrate int8 ranges, with a sentence about the data (not the converter)."""
+    if not np.any(arr):
+        raise CalibrationError(
+            f"{what} is all zeros: it gives every activation an empty range, so nothing can be quantized; "
+            "pass real input samples"
+        )
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    if lo == hi:
+        raise CalibrationError(
+            f"{what} holds one value ({lo:g}) in every sample: activation ranges would be empty; "
+            "pass real input samples"
+        )
+    peak = max(abs(lo), abs(hi))
+    if peak > MAX_CALIBRATION_MAGNITUDE:
+        raise CalibrationError(
+            f"{what} holds values up to {peak:.3g} in magnitude (range {lo:.3g} .. {hi:.3g}), beyond "
+            f"{MAX_CALIBRATION_MAGNITUDE:.0e}: it is not scaled like model inputs (normalise it as for training)"
+        )
 
 
 def _as_samples(arr: np.ndarray, sample: tuple[int, ...], size: int, what: str) -> np.ndarray:
@@ -160,6 +191,21 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
     raise ModelFormatError(f"cannot load a model from an object of type {type(source).__name__}")
 
 
+def read_calibrated(data: bytes, what: str, name: str | None = None) -> Graph:
+    """Read a model the converter has just quantized; if the verifier refuses it, the calibration data gave it
+    quantization parameters that cannot work, so the error is a calibration error."""
+    from edgesdk.frontends import tflite
+
+    try:
+        return tflite.read_tflite(data, name=name)
+    except ModelFormatError as exc:
+        detail = str(exc).split(": ", 1)[-1]
+        raise CalibrationError(
+            f"quantizing {what} with this calibration data gave invalid quantization parameters ({detail}); "
+            "check that the samples look like real inputs"
+        ) from None
+
+
 def _load_tflite_bytes(data: bytes, calib: Any, n: int, path: Path | None, what: str) -> Graph:
     import hashlib
 
@@ -167,12 +213,19 @@ def _load_tflite_bytes(data: bytes, calib: Any, n: int, path: Path | None, what:
     from edgesdk.frontends import tflite
 
     if tflite.tflite_is_float(data, what):
+        hybrid = tflite.tflite_hybrid_layer(data, what)
+        if hybrid is not None:
+            raise UnsupportedOpError(
+                f"{what} is a dynamic-range (hybrid) quantized model: int8 weights with float activations "
+                f"(op {hybrid}); edgesdk needs a fully int8 model: convert the float model with a "
+                "representative dataset, or give edgesdk the float model with --calib DATA"
+            )
         if calib is None:
             raise CalibrationError(
                 f"{what} is a float model: pass calibration data (--calib DATA) to quantize it to int8"
             )
         q = kfront.quantize_float_tflite(data, calib, num_samples=n, what=what)
-        graph = tflite.read_tflite(q, name=path.stem if path else None)
+        graph = read_calibrated(q, what, name=path.stem if path else None)
         if path is not None:
             graph.source = str(path)
         log.info("quantized %s (sha256 of the float model %s)", what, hashlib.sha256(data).hexdigest()[:12])

@@ -13,7 +13,11 @@ from edgesdk.resources import templates_dir
 
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    """The Jinja environment; the escaping functions of :mod:`edgesdk.escape` are its filters, so a template
+    writes ``{{ name | make_comment }}`` for every user-supplied value."""
+    from edgesdk import escape
+
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -21,6 +25,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    for name in ("make_comment", "make_value", "cmake_comment", "cmake_quoted", "ld_comment", "c_comment"):
+        env.filters[name] = getattr(escape, name)
+    return env
 
 
 def render(template: str, dest: Path, context: dict[str, Any]) -> Path:

@@ -19,6 +19,9 @@
 #define DWT_CTRL EDGESDK_REG(0xE0001000u)
 #define DWT_CYCCNT EDGESDK_REG(0xE0001004u)
 #define DWT_LAR EDGESDK_REG(0xE0001FB0u)
+#define NVIC_ISER(n) EDGESDK_REG(0xE000E100u + 4u * (n))
+#define NVIC_ICER(n) EDGESDK_REG(0xE000E180u + 4u * (n))
+#define NVIC_ICPR(n) EDGESDK_REG(0xE000E280u + 4u * (n))
 
 #ifndef EDGESDK_CLOCK_HZ
 #error "EDGESDK_CLOCK_HZ (the core clock in Hz) must be defined for Cortex-M targets"
@@ -34,6 +37,41 @@ static inline int edgesdk_wait_set(volatile uint32_t *reg, uint32_t mask)
         }
     }
     return 0;
+}
+
+/*
+ * Sleep until the UART has a byte, instead of polling, so that an idle emulated board costs the host no CPU.
+ * A driver's getc: edgesdk_rx_sleep_begin(irq); enable the UART's receive interrupt; loop { if a byte is there,
+ * read it (which drops the interrupt line) and leave; edgesdk_rx_sleep(); } disable the receive interrupt;
+ * edgesdk_rx_sleep_end(irq).
+ * Interrupts are masked (PRIMASK) meanwhile: a pending, NVIC-enabled interrupt still wakes the core from WFI
+ * but is never taken, so no vector beyond SysTick is needed: it is enabled in the NVIC only while masked. A
+ * SysTick wrap (the timer) pending meanwhile would wake WFI at once, again and again: it is cleared and its
+ * handler called right there, so no wrap is lost and the core sleeps on.
+ */
+void SysTick_Handler(void);
+
+static inline void edgesdk_rx_sleep_begin(uint32_t irq)
+{
+    __asm__ volatile("cpsid i" ::: "memory");
+    NVIC_ICPR(irq / 32u) = 1u << (irq % 32u);
+    NVIC_ISER(irq / 32u) = 1u << (irq % 32u);
+}
+
+static inline void edgesdk_rx_sleep(void)
+{
+    __asm__ volatile("dsb\n\twfi" ::: "memory");
+    if (SCB_ICSR & (1u << 26)) { /* PENDSTSET */
+        SCB_ICSR = 1u << 25;     /* PENDSTCLR */
+        SysTick_Handler();
+    }
+}
+
+static inline void edgesdk_rx_sleep_end(uint32_t irq)
+{
+    NVIC_ICER(irq / 32u) = 1u << (irq % 32u);
+    NVIC_ICPR(irq / 32u) = 1u << (irq % 32u);
+    __asm__ volatile("dsb\n\tisb\n\tcpsie i" ::: "memory");
 }
 
 #endif /* EDGESDK_CORTEXM_H */

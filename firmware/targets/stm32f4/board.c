@@ -6,7 +6,8 @@
  * APB1 is kept <= 45 MHz and APB2 <= 90 MHz. QEMU does not model RCC (its ready flags read 0), so emulated
  * builds skip all of it. Every wait on a ready flag is bounded.
  *
- * UART pins by base address (override with EDGESDK_UART_GPIO_BASE/_TX_PIN/_RX_PIN/_AF/_RCC_*):
+ * UART pins and NVIC interrupt (which wakes the core from WFI) by base address (override with
+ * EDGESDK_UART_GPIO_PORT/_TX_PIN/_RX_PIN/_AF/_APB/_RCC_BIT/_IRQ):
  *   USART1 0x40011000 PA9/PA10 AF7 (APB2), USART2 0x40004400 PA2/PA3 AF7 (APB1, Nucleo-64 VCP),
  *   USART3 0x40004800 PD8/PD9 AF7 (APB1, Nucleo-144 VCP), USART6 0x40011400 PC6/PC7 AF8 (APB2).
  */
@@ -30,6 +31,7 @@
 #define PWR_CSR EDGESDK_REG(0x40007004u)
 
 #if EDGESDK_UART_BASE == 0x40011000u
+#define UART_IRQ 37u
 #define UART_APB 2u
 #define UART_RCC_BIT 4u
 #define UART_GPIO 0u
@@ -37,6 +39,7 @@
 #define UART_RX 10u
 #define UART_AF 7u
 #elif EDGESDK_UART_BASE == 0x40004400u
+#define UART_IRQ 38u
 #define UART_APB 1u
 #define UART_RCC_BIT 17u
 #define UART_GPIO 0u
@@ -44,6 +47,7 @@
 #define UART_RX 3u
 #define UART_AF 7u
 #elif EDGESDK_UART_BASE == 0x40004800u
+#define UART_IRQ 39u
 #define UART_APB 1u
 #define UART_RCC_BIT 18u
 #define UART_GPIO 3u
@@ -51,6 +55,7 @@
 #define UART_RX 9u
 #define UART_AF 7u
 #elif EDGESDK_UART_BASE == 0x40011400u
+#define UART_IRQ 71u
 #define UART_APB 2u
 #define UART_RCC_BIT 5u
 #define UART_GPIO 2u
@@ -58,7 +63,7 @@
 #define UART_RX 7u
 #define UART_AF 8u
 #elif !defined(EDGESDK_UART_GPIO_PORT)
-#error "unknown STM32F4 UART base: define EDGESDK_UART_GPIO_PORT/_TX_PIN/_RX_PIN/_AF/_APB/_RCC_BIT"
+#error "unknown STM32F4 UART base: define EDGESDK_UART_GPIO_PORT/_TX_PIN/_RX_PIN/_AF/_APB/_RCC_BIT/_IRQ"
 #endif
 #ifdef EDGESDK_UART_GPIO_PORT
 #define UART_GPIO EDGESDK_UART_GPIO_PORT /* 0 = GPIOA, 1 = GPIOB, ... */
@@ -67,6 +72,7 @@
 #define UART_AF EDGESDK_UART_AF
 #define UART_APB EDGESDK_UART_APB
 #define UART_RCC_BIT EDGESDK_UART_RCC_BIT
+#define UART_IRQ EDGESDK_UART_IRQ
 #endif
 
 #define HSI_HZ 16000000u
@@ -108,6 +114,9 @@ void edgesdk_board_init(void)
 
 uint32_t edgesdk_stm32_uart_clock_hz(void);
 void edgesdk_stm32_uart_pins(void);
+
+uint32_t edgesdk_stm32_uart_irq(void);
+uint32_t edgesdk_stm32_uart_irq(void) { return UART_IRQ; }
 
 uint32_t edgesdk_stm32_uart_clock_hz(void) { return CORE_HZ / (UART_APB == 1u ? APB1_DIV : APB2_DIV); }
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import cache
@@ -112,13 +113,57 @@ class Board:
         }
 
 
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# Characters a board string must not hold: it lands in a Makefile, CMakeLists.txt, a shell command line and C.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f$`\\\"']")
+
+
 def _req(data: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
     if key not in data:
         raise BoardError(f"board file {where}: missing key {key!r}")
     value = data[key]
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise BoardError(f"board file {where}: key {key!r} has the wrong type ({type(value).__name__})")
+        want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+        raise BoardError(
+            f"board file {where}: key {key!r} has the wrong type ({type(value).__name__}, expected {want})"
+        )
     return value
+
+
+def _int(data: dict[str, Any], key: str, where: str, minimum: int, maximum: int = (1 << 32) - 1) -> int:
+    """An integer field within [minimum, maximum] (addresses and sizes are 32-bit on every target)."""
+    value = _req(data, key, int, where)
+    if not minimum <= value <= maximum:
+        raise BoardError(f"board file {where}: key {key!r} is {value}, outside {minimum}..{maximum}")
+    return value
+
+
+def _text(data: dict[str, Any], key: str, where: str, *, safe: bool = True) -> str:
+    """A string field; ``safe`` ones (names, compiler, flags) hold no quote, ``$``, backslash or control."""
+    value = _req(data, key, str, where)
+    if safe and _UNSAFE.search(value):
+        raise BoardError(
+            f"board file {where}: key {key!r} holds a quote, '$', backslash or control character ({value!r})"
+        )
+    if not safe and re.search(r"[\x00-\x1f\x7f]", value):
+        raise BoardError(f"board file {where}: key {key!r} holds a control character ({value!r})")
+    return value
+
+
+def _strings(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """A list of safe strings (compiler flags, flash methods, aliases)."""
+    items = _req(data, key, list, where)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise BoardError(
+                f"board file {where}: item {i} of {key!r} is of type {type(item).__name__}, not a string"
+            )
+        if _UNSAFE.search(item) or not item:
+            raise BoardError(
+                f"board file {where}: item {i} of {key!r} ({item!r}) is empty or holds a quote, '$', "
+                "backslash or control character"
+            )
+    return tuple(items)
 
 
 def _section(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -126,7 +171,7 @@ def _section(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 
 
 def parse_board(path: Path) -> Board:
-    """Read and check one board file."""
+    """Read and check one board file: every field's type and range, named in the error."""
     where = str(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -134,6 +179,11 @@ def parse_board(path: Path) -> Board:
         raise BoardError(f"board file {where} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BoardError(f"board file {where} is not valid TOML: {exc}") from None
+    name = _text(data, "name", where)
+    if not _NAME_RE.fullmatch(name):
+        raise BoardError(
+            f"board file {where}: name {name!r} must be lower-case letters, digits, '.', '_' or '-'"
+        )
     family = _req(data, "family", str, where)
     if family not in FAMILIES:
         raise BoardError(f"board file {where}: family {family!r} is not one of {', '.join(FAMILIES)}")
@@ -146,43 +196,61 @@ def parse_board(path: Path) -> Board:
         raise BoardError(
             f"board file {where}: uart driver {driver!r} is not one of {', '.join(UART_DRIVERS)}"
         )
-    methods = tuple(_req(flash, "methods", list, where))
+    methods = _strings(flash, "methods", where)
     bad = [m for m in methods if m not in FLASH_METHODS]
     if bad:
         raise BoardError(
             f"board file {where}: flash method {bad[0]!r} is not one of {', '.join(FLASH_METHODS)}"
         )
     emu = data.get("emulator")
-    emulated = bool(data.get("emulated", False))
+    if emu is not None and not isinstance(emu, dict):
+        raise BoardError(f"board file {where}: key 'emulator' has the wrong type ({type(emu).__name__})")
+    emulated = data.get("emulated", False)
+    if not isinstance(emulated, bool):
+        raise BoardError(f"board file {where}: key 'emulated' has the wrong type ({type(emulated).__name__})")
     if emulated and not emu:
         raise BoardError(f"board file {where}: an emulated board needs an [emulator] section")
+    host = family == "host"
+    extra = {k: v for k, v in uart.items() if k not in ("driver", "base", "baud")}
+    for k, v in extra.items():
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
+            raise BoardError(f"board file {where}: uart key {k!r} must be an integer in 0..2^32-1")
+    for k in ("pyocd_target", "openocd_config", "mass_storage_label"):
+        if k in flash:
+            _text(flash, k, where)
+    aliases = _strings(data, "aliases", where) if "aliases" in data else ()
+    for a in aliases:
+        if not _NAME_RE.fullmatch(a):
+            raise BoardError(
+                f"board file {where}: alias {a!r} must be lower-case letters, digits, '.', '_' or '-'"
+            )
     return Board(
-        name=_req(data, "name", str, where),
-        description=_req(data, "description", str, where),
+        name=name,
+        description=_text(data, "description", where, safe=False),
         family=family,
-        mcu=_req(data, "mcu", str, where),
-        core=_req(data, "core", str, where),
-        fpu=_req(data, "fpu", str, where),
-        float_abi=_req(data, "float_abi", str, where),
-        clock_hz=_req(data, "clock_hz", int, where),
+        mcu=_text(data, "mcu", where),
+        core=_text(data, "core", where),
+        fpu=_text(data, "fpu", where),
+        float_abi=_text(data, "float_abi", where),
+        clock_hz=_int(data, "clock_hz", where, 1, 10**10),
         emulated=emulated,
-        stack_bytes=_req(data, "stack_bytes", int, where),
+        stack_bytes=_int(data, "stack_bytes", where, 0 if host else 256),
         memory=Memory(
-            flash_origin=_req(mem, "flash_origin", int, where),
-            flash_bytes=_req(mem, "flash_bytes", int, where),
-            ram_origin=_req(mem, "ram_origin", int, where),
-            ram_bytes=_req(mem, "ram_bytes", int, where),
+            flash_origin=_int(mem, "flash_origin", where, 0),
+            flash_bytes=_int(mem, "flash_bytes", where, 0 if host else 1),
+            ram_origin=_int(mem, "ram_origin", where, 0),
+            ram_bytes=_int(mem, "ram_bytes", where, 0 if host else 1),
         ),
         build=Build(
-            cc=_req(build, "cc", str, where),
-            cflags=tuple(_req(build, "cflags", list, where)),
-            ldflags=tuple(_req(build, "ldflags", list, where)),
+            cc=_text(build, "cc", where),
+            cflags=_strings(build, "cflags", where),
+            ldflags=_strings(build, "ldflags", where),
         ),
         uart=Uart(
             driver=driver,
-            base=_req(uart, "base", int, where),
-            baud=_req(uart, "baud", int, where),
-            extra={k: v for k, v in uart.items() if k not in ("driver", "base", "baud")},
+            base=_int(uart, "base", where, 0),
+            baud=_int(uart, "baud", where, 0 if host else 1, 10**8),
+            extra=extra,
         ),
         flash=Flash(
             methods=methods,
@@ -191,37 +259,68 @@ def parse_board(path: Path) -> Board:
             mass_storage_label=flash.get("mass_storage_label", ""),
         ),
         emulator=Emulator(
-            machine=_req(emu, "machine", str, where), icount_shift=int(emu.get("icount_shift", 0))
+            machine=_text(emu, "machine", where),
+            icount_shift=_int(emu, "icount_shift", where, 0, 10) if "icount_shift" in emu else 0,
         )
         if emu
         else None,
-        aliases=tuple(data.get("aliases", ())),
+        aliases=aliases,
         path=path,
     )
 
 
 @cache
-def all_boards() -> dict[str, Board]:
-    """Every board file in ``boards/``, by name."""
+def _load_all() -> tuple[dict[str, Board], dict[str, BoardError]]:
+    """Every board file in ``boards/``: the good ones by name, the broken ones' errors by file stem.
+
+    One broken file must not break every command: it is reported when it is used or listed.
+    """
     boards: dict[str, Board] = {}
+    broken: dict[str, BoardError] = {}
     for path in sorted(boards_dir().glob("*.toml")):
-        board = parse_board(path)
-        if board.name in boards:
-            raise BoardError(f"board file {path}: board {board.name!r} is defined twice")
+        try:
+            board = parse_board(path)
+            if board.name in boards:
+                raise BoardError(f"board file {path}: board {board.name!r} is defined twice")
+        except BoardError as exc:
+            broken[path.stem] = exc
+            continue
         boards[board.name] = board
-    return boards
+    return boards, broken
+
+
+def all_boards() -> dict[str, Board]:
+    """Every board file in ``boards/`` that parses, by name (see :func:`broken_boards` for the others)."""
+    return dict(_load_all()[0])
+
+
+def broken_boards() -> dict[str, BoardError]:
+    """The board files that do not parse: file stem -> the error naming the file and the field."""
+    return dict(_load_all()[1])
+
+
+def resolve_alias(name: str | None) -> Board | None:
+    """The board an alias means (``stm32`` -> nucleo-f446re), or None if ``name`` is no alias."""
+    if name is None:
+        return None
+    key = name.strip().lower()
+    boards = _load_all()[0]
+    if key in boards:
+        return None
+    return next((b for b in boards.values() if key in b.aliases), None)
 
 
 def get_board(name: str | None = None) -> Board:
     """The board called ``name`` (or one whose alias it is); the default emulated board for None."""
-    boards = all_boards()
-    if name is None:
-        return boards[DEFAULT_BOARD]
-    key = name.strip().lower()
+    boards, broken = _load_all()
+    key = DEFAULT_BOARD if name is None else name.strip().lower()
     if key in boards:
         return boards[key]
     for board in boards.values():
         if key in board.aliases:
-            log.warning("board %r means %s (%s)", name, board.name, board.description)
+            log.info("board %r means %s (%s)", name, board.name, board.description)
             return board
-    raise BoardError(f"board {name!r} is unknown; known boards: {', '.join(sorted(boards))}")
+    if key in broken:
+        raise broken[key]
+    note = f" (board files that do not load: {', '.join(sorted(broken))})" if broken else ""
+    raise BoardError(f"board {name!r} is unknown; known boards: {', '.join(sorted(boards))}{note}")

@@ -318,10 +318,10 @@ def load_keras(model_or_path: Any, calib: Any, *, num_samples: int | None = DEFA
     ``graph.source`` names the float model; ``graph.sha256`` is the hash of the int8 flatbuffer that the
     IR was read from (the float model's bytes do not determine the int8 model, the calibration does too).
     """
-    from edgesdk.frontends.tflite import read_tflite
+    from edgesdk.model import read_calibrated
 
     data = quantize_keras(model_or_path, calib, num_samples=num_samples)
-    graph = read_tflite(data, name=_model_name(model_or_path))
+    graph = read_calibrated(data, f"model {_model_name(model_or_path)}", name=_model_name(model_or_path))
     if isinstance(model_or_path, (str, Path)):
         graph.source = str(model_or_path)
     return graph

@@ -81,6 +81,13 @@ def _s() -> Any:
     return _schema
 
 
+def _tensor_name(t: Any, idx: int) -> str:
+    """A tensor's name as stored, with control characters (which have no place in a name, and would reach
+    error messages and a terminal) replaced by ``?``; ``t<index>`` when it has none."""
+    raw = t.name.decode("utf-8", "replace") if t.name else ""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", "?", raw) or f"t{idx}"
+
+
 def _enum_names(enum_cls: type) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
@@ -188,7 +195,7 @@ def tflite_io(
         if not 0 <= idx < len(tensors):
             raise ModelFormatError(f"{what} is corrupt: graph tensor index {idx} is out of range")
         t = tensors[idx]
-        name = t.name.decode("utf-8", "replace") if t.name else f"t{idx}"
+        name = _tensor_name(t, idx)
         return name, _signature_of(t), _dtype(t, what, name)
 
     ins = [info(int(i)) for i in (sg.inputs if sg.inputs is not None else [])]
@@ -204,6 +211,30 @@ def tflite_is_float(source: str | Path | bytes, what: str | None = None) -> bool
     return _float_layer(model, what or default_what) is not None
 
 
+def tflite_hybrid_layer(source: str | Path | bytes, what: str | None = None) -> str | None:
+    """The op name of the first layer of a dynamic-range ("hybrid") quantized model - a layer that computes in
+    float32 from int8 constant weights, or a DEQUANTIZE of int8 constant weights - or None."""
+    data, default_what, _ = _read_source(source)
+    what = what or default_what
+    model = _parse(data, what)
+    sg = model.subgraphs[0]
+    tensors = sg.tensors or []
+    s = _s()
+    for op in sg.operators or []:
+        name, _ = _op_name(model, int(op.opcodeIndex), what)
+        ins = [int(j) for j in (op.inputs if op.inputs is not None else []) if 0 <= j < len(tensors)]
+        outs = [int(j) for j in (op.outputs if op.outputs is not None else []) if 0 <= j < len(tensors)]
+        const_i8 = [
+            j
+            for j in ins
+            if int(tensors[j].type) == s.TensorType.INT8 and _buffer_has_data(model, int(tensors[j].buffer))
+        ]
+        float_out = any(int(tensors[j].type) == s.TensorType.FLOAT32 for j in outs)
+        if const_i8 and float_out:
+            return name
+    return None
+
+
 def _float_layer(model: Any, what: str) -> tuple[int, str] | None:
     """(operator position, op name) of the first operator that computes in float, or None."""
     sg = model.subgraphs[0]
@@ -215,7 +246,8 @@ def _float_layer(model: Any, what: str) -> tuple[int, str] | None:
             continue
         idxs = [
             int(j)
-            for j in list(op.inputs if op.inputs is not None else []) + list(op.outputs or [])
+            for j in list(op.inputs if op.inputs is not None else [])
+            + list(op.outputs if op.outputs is not None else [])
             if j >= 0
         ]
         if any(0 <= j < len(tensors) and int(tensors[j].type) == f32 for j in idxs):
@@ -309,8 +341,7 @@ class _Reader:
         if idx >= len(self.tflite_tensors):
             raise ModelFormatError(f"{self.what} is corrupt: tensor index {idx} is out of range")
         t = self.tflite_tensors[idx]
-        raw = t.name.decode("utf-8", "replace") if t.name else ""
-        name = _unique(raw or f"t{idx}", self.taken)
+        name = _unique(_tensor_name(t, idx), self.taken)
         dtype = _dtype(t, self.what, name)
         shape = _shape_of(t)
         self.graph.add_tensor(
@@ -632,7 +663,7 @@ def _check_model(model: Any, what: str) -> None:
         if not 0 <= int(i) < len(tensors):
             raise ModelFormatError(f"{what} is corrupt: graph input index {int(i)} is out of range")
         t = tensors[int(i)]
-        name = t.name.decode("utf-8", "replace") if t.name else f"t{int(i)}"
+        name = _tensor_name(t, int(i))
         sig = _signature_of(t)
         if sig and sig[0] < 0:
             if _shape_of(t)[:1] == (1,) and _static_graph(model, what):
@@ -705,8 +736,11 @@ def read_tflite(source: str | Path | bytes, name: str | None = None) -> ir.Graph
         graph.validate()
     except ValueError as exc:
         raise ModelFormatError(f"{what} is corrupt: {exc}") from exc
+    from edgesdk.frontends.verify import verify_graph
+
+    verify_graph(graph, what)
     log.debug("read %s: %d tensors, %d layers", what, len(graph.tensors), len(graph.nodes))
     return graph
 
 
-__all__ = ["SUPPORTED_OPS", "read_tflite", "tflite_io", "tflite_is_float"]
+__all__ = ["SUPPORTED_OPS", "read_tflite", "tflite_hybrid_layer", "tflite_io", "tflite_is_float"]

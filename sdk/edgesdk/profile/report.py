@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgesdk.escape import md_text
+
 log = logging.getLogger(__name__)
 
 
@@ -134,15 +136,15 @@ class _Doc:
         self.html: list[str] = []
 
     def heading(self, text: str, level: int = 2) -> None:
-        self.md += ["#" * level + " " + text, ""]
+        self.md += ["#" * level + " " + md_text(text), ""]
         self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
 
     def para(self, text: str) -> None:
-        self.md += [text, ""]
+        self.md += [md_text(text), ""]
         self.html.append(f"<p>{html.escape(text)}</p>")
 
     def bullets(self, items: Sequence[str]) -> None:
-        self.md += [f"- {x}" for x in items] + [""]
+        self.md += [f"- {md_text(x)}" for x in items] + [""]
         self.html.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in items) + "</ul>")
 
     def table(
@@ -150,8 +152,8 @@ class _Doc:
     ) -> None:
         right = right or [False] * len(header)
         cells = [[_fmt(c) if not isinstance(c, str) else c for c in r] for r in rows]
-        esc = [[c.replace("|", "\\|") for c in r] for r in cells]
-        self.md.append("| " + " | ".join(h.replace("|", "\\|") for h in header) + " |")
+        esc = [[md_text(c) for c in r] for r in cells]
+        self.md.append("| " + " | ".join(md_text(h) for h in header) + " |")
         self.md.append("|" + "|".join("---:" if r else "---" for r in right) + "|")
         self.md += ["| " + " | ".join(r) + " |" for r in esc]
         self.md.append("")
@@ -173,7 +175,7 @@ class _Doc:
             rel = path.resolve().relative_to(out_dir.resolve()).as_posix()
         except ValueError:
             rel = path.resolve().as_posix()
-        self.md += [f"![{alt}]({rel})", ""]
+        self.md += [f"![{md_text(alt)}]({rel})", ""]
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         self.html.append(
             f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -208,7 +210,10 @@ def _section_memory(doc: _Doc, mem: Mapping[str, Any]) -> None:
         if used is None and total is None:
             continue
         share = f"{100 * used / total:.1f}%" if isinstance(used, (int, float)) and total else "–"
-        fits = "yes" if used is not None and total is not None and used <= total else "NO"
+        if not total:  # a board without a limit (the host): nothing to exceed
+            fits = "yes (no limit)"
+        else:
+            fits = "yes" if used is not None and used <= total else "NO"
         rows.append(["flash" if what == "flash" else "RAM", _bytes(used), _bytes(total), share, fits])
     if rows:
         doc.table(["memory", "used", "board", "share", "fits"], rows, [False, True, True, True, False])

@@ -5,7 +5,8 @@ QEMU is started with ``-serial tcp:127.0.0.1:PORT,server=on,wait=on,nodelay=on``
 until we connect, so the banner is never lost; ``nodelay=on`` cuts a round trip from ~40 ms to ~2 ms) and
 ``-icount shift=0`` so that SysTick counts executed instructions deterministically (see TOOLCHAIN.md). The
 process is ended by its own PID (terminate, then kill after a grace period) on ``stop()``, on leaving the
-``with`` block, and by a finalizer if the object is dropped, so a failing test leaves no QEMU behind.
+``with`` block, and by a finalizer if the object is dropped, so a failing test leaves no QEMU behind. QEMU runs
+in its own process group with a parent-death signal (:mod:`edgesdk.procutil`): it dies with its parent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from edgesdk.errors import BoardError, TransportError
+from edgesdk.procutil import child_popen_kwargs
 from edgesdk.transport.base import Transport
 from edgesdk.transport.serial_port import SerialTransport
 
@@ -193,7 +195,11 @@ class Emulator:
         self._stderr = tempfile.NamedTemporaryFile(prefix="edgesdk-qemu-", suffix=".stderr")
         try:
             self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=self._stderr,
+                stderr=self._stderr,
+                **child_popen_kwargs(),
             )
         except FileNotFoundError as exc:
             raise BoardError(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesdk.errors import TransportError
+from edgesdk.procutil import child_popen_kwargs
 from edgesdk.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,12 @@ class ProcessTransport(Transport):
         self._stderr = tempfile.NamedTemporaryFile(prefix="edgesdk-harness-", suffix=".stderr")
         try:
             self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=self.cwd
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                cwd=self.cwd,
+                **child_popen_kwargs(),
             )
         except OSError as exc:
             self._stderr.close()

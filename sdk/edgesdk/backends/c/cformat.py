@@ -211,8 +211,13 @@ def c_string(text: str) -> str:
 
 
 def c_comment(text: str) -> str:
-    """Text safe inside a ``/* ... */`` comment: one line, printable ASCII, no ``*/``, ``/*`` or ``??``."""
+    """Text safe inside a ``/* ... */`` comment: one line, printable ASCII, no ``*/``, ``/*`` or ``??``.
+
+    A backslash becomes ``/`` and a double quote ``'``: neither means anything inside a comment, but neither
+    can then continue a line or open a string if the text is ever moved (the escaping rules of issue 7).
+    """
     s = "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in text.replace("\n", " ").replace("\r", " "))
+    s = s.replace("\\", "/").replace('"', "'")
     while "*/" in s or "/*" in s:
         s = s.replace("*/", "* /").replace("/*", "/ *")
     while "??" in s:
