@@ -210,6 +210,91 @@ void ed_dequantize_s8_f32(const ed_dequantize_params_t *p, const int8_t *input, 
 /* RESHAPE (and any other pure copy): memmove, a no-op when source and destination coincide. */
 void ed_copy_s8(const int8_t *input, int8_t *output, int32_t size);
 
+/*
+ * Packed-weight kernels (ed_packed.c): per-channel int8 weights that take only the values {-a, 0, b}
+ * (ternary: two bit-planes, bit set = +b resp. -a) or {-a, b} (binary: one plane, bit set = +b, clear = -a).
+ * The accumulator equals the int8 kernel's exactly: sum(w * (x + input_offset)) = b * P - a * N with P, N the
+ * sums of (x + input_offset) over the set bits of each plane. a and b are per channel (wneg, wpos) or, when
+ * those are NULL, both `wval` (127 for TWN/BWN weights). Bits are packed LSB first, 32 per word; each output
+ * channel's weights (fully connected: its `in_depth` inputs; conv: its k_h*k_w*in_c taps in OHWI order) start
+ * a new word and take `words` words per plane.
+ */
+typedef struct {
+    int32_t batches, in_depth, out_depth, words;
+    int32_t output_offset; /* the input offset is folded into bias: + input_offset * (b * n_pos - a * n_neg) */
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    int32_t rounding; /* ED_ROUNDING_DOUBLE or ED_ROUNDING_SINGLE */
+    int32_t wval;
+    const uint32_t *plane_pos; /* ternary: +b bits; binary: sign bits (set = +b) */
+    const uint32_t *plane_neg; /* ternary: -a bits; binary: NULL */
+    const int16_t *wpos, *wneg; /* per-channel b and a, or NULL for wval */
+    const int32_t *bias; /* with the input offset folded in; may be NULL */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_fc_packed_params_t;
+
+void ed_fc_ternary_s8(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output);
+void ed_fc_binary_s8(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t in_h, in_w, in_c, out_h, out_w, out_c;
+    int32_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t input_offset, output_offset, act_min, act_max;
+    int32_t per_channel, words, wval;
+    const uint32_t *plane_pos;
+    const uint32_t *plane_neg;
+    const int16_t *wpos, *wneg;
+    const int32_t *bias; /* may be NULL */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_conv_packed_params_t;
+
+void ed_conv_ternary_s8(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output);
+void ed_conv_binary_s8(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output);
+
+/*
+ * Binary-activation (XNOR) kernels (ed_xnor.c). A binary tensor holds +-1 values as bits (1 = +1), packed LSB
+ * first into little-endian 32-bit words, one row of `words` words per pixel (or per sample); bits past the
+ * channel count are zero. Weights are packed the same way, per output channel and tap. A +-1 dot product over
+ * K valid bits is K - 2 * popcount(a XOR w); BatchNorm + sign is one integer threshold per output channel:
+ * bit = dot >= threshold, or dot <= threshold where flip is set.
+ */
+typedef struct {
+    int32_t positions, channels, words;
+    const int32_t *threshold; /* on the int8 input value */
+    const uint8_t *flip;
+} ed_binarize_params_t;
+
+void ed_binarize_s8(const ed_binarize_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t batches, in_bits, in_words, out_features, out_words;
+    const uint32_t *weights; /* [out_features][in_words] */
+    const int32_t *threshold;
+    const uint8_t *flip;
+} ed_xnor_fc_params_t;
+
+void ed_xnor_fc(const ed_xnor_fc_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t in_h, in_w, in_c, in_words, out_h, out_w, out_c, out_words;
+    int32_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t pad_value; /* +1 or -1: what padded taps read in every channel */
+    const uint32_t *weights; /* [out_c][k_h][k_w][in_words] */
+    const int32_t *threshold;
+    const uint8_t *flip;
+} ed_xnor_conv_params_t;
+
+void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t positions, channels, words;
+    int32_t high, low; /* int8 values written for +1 and -1 */
+} ed_unpack_bits_params_t;
+
+void ed_unpack_bits(const ed_unpack_bits_params_t *p, const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -174,6 +174,12 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
                     f"Keras model {path} is a float model: pass calibration data (--calib DATA)"
                 )
             return kfront.load_keras(path, calib, num_samples=n)
+        if suffix == ".xnor":
+            from edgesdk.ir.serialize import load_graph
+
+            if calib is not None:
+                log.info("%s is already quantized; ignoring the calibration data", path)
+            return load_graph(path, name=path.stem)
         if suffix != ".tflite":
             log.debug("model %s has suffix %r; trying it as a .tflite flatbuffer", path, suffix)
         try:

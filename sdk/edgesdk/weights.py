@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from edgesdk.ir.graph import Graph, Node
 
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+XNOR_OPS = ("EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_XNOR_CONV_2D")
 
 
 def layer_weights(graph: Graph) -> list[dict[str, Any]]:
@@ -27,18 +30,22 @@ def layer_weights(graph: Graph) -> list[dict[str, Any]]:
         if w is None:
             continue
         report = node.attrs.get("kernel_report", {}) if isinstance(node.attrs, dict) else {}
+        if node.op in XNOR_OPS:
+            report = {"format": "xnor", "bitops": _bitops(graph, node), **report}
         fmt = str(report.get("format", node.attrs.get("format", "int8")))
         wt = graph.tensors[w]
         other = sum(
             graph.tensors[n].nbytes for n in node.inputs[2:] if n and graph.tensors[n].is_const
         ) + int(report.get("other_bytes", 0))
+        if node.op in XNOR_OPS:
+            other += 5 * len(node.threshold)  # int32 threshold + uint8 flip per channel
         row: dict[str, Any] = {
             "name": node.name,
             "op": node.op,
             "format": fmt,
             "weight_bytes": int(report.get("weight_bytes", wt.nbytes)),
             "other_bytes": int(other),
-            "params": int(wt.size),
+            "params": int(_params(graph, node, wt)),
         }
         if "bitops" in report:
             row["bitops"] = int(report["bitops"])
@@ -48,10 +55,32 @@ def layer_weights(graph: Graph) -> list[dict[str, Any]]:
     return rows
 
 
+def _params(graph: Graph, node: Any, wt: Any) -> int:
+    """Weights of the layer (an XNOR layer's weights are bits, 32 to an int32 word)."""
+    if node.op == "EDGESDK_XNOR_CONV_2D":
+        return node.out_channels * node.kernel[0] * node.kernel[1] * node.in_channels
+    if node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
+        return node.out_features * node.in_features
+    return int(wt.size)
+
+
+def _bitops(graph: Graph, node: Any) -> int:
+    """XNOR + popcount bit operations: one per weight bit and output position."""
+    out = graph.tensors[node.outputs[0]]
+    w = graph.tensors[node.inputs[1]]
+    positions = int(np.prod(out.shape[:-1]))
+    if node.op == "EDGESDK_XNOR_CONV_2D":
+        k = node.kernel[0] * node.kernel[1] * node.in_channels
+        return positions * node.out_channels * k
+    return positions * int(w.shape[0]) * int(node.in_features)
+
+
 def _weight_tensor(graph: Graph, node: Node) -> str | None:
     custom = node.attrs.get("weight_tensor") if isinstance(node.attrs, dict) else None
     if custom:
         return str(custom)
+    if node.op in XNOR_OPS:
+        return node.inputs[1]
     if node.op in WEIGHT_OPS and len(node.inputs) > 1 and node.inputs[1]:
         t = graph.tensors[node.inputs[1]]
         return node.inputs[1] if t.is_const else None

@@ -37,7 +37,7 @@ from edgesdk.errors import CompressError, EdgeSDKError, ModelFormatError
 log = logging.getLogger(__name__)
 
 #: Method modules (each registers its methods when imported). Add yours here.
-METHOD_MODULES = ["int8", "ternary", "prune", "share"]
+METHOD_MODULES = ["int8", "ternary", "xnor", "prune", "share"]
 
 CALIB_SAMPLES = 200
 
@@ -200,6 +200,15 @@ def compress(
     check_fits_model(kmodel, x, y, "training")
     check_fits_model(kmodel, xv, yv, "validation")
     out = Path(out)
+    if any(s.name == "xnor" for s, _ in steps) and out.suffix.lower() != ".xnor":
+        raise CompressError(
+            f"method xnor writes an edgesdk graph archive (binary activations have no int8 TFLite form); "
+            f"name the output {out.with_suffix('.xnor').name}, not {out.name}"
+        )
+    if not any(s.name == "xnor" for s, _ in steps) and out.suffix.lower() != ".tflite":
+        raise CompressError(
+            f"method {method} writes an int8 .tflite; name the output {out.with_suffix('.tflite').name}"
+        )
     import keras
 
     keras.utils.set_random_seed(seed)

@@ -77,7 +77,7 @@ class Pass:
 PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 
 #: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order).
-BUILTIN_PASS_MODULES: list[str] = ["pattern", "sparse", "codebook"]
+BUILTIN_PASS_MODULES: list[str] = ["packed_weights", "pattern", "sparse", "codebook"]
 
 _loaded = False
 

@@ -29,6 +29,8 @@ COST = {
 }
 #: Generated pattern conv, per kept kernel and pixel: inside the image (constant offsets) and on the border.
 PATTERN_PER_KERNEL = (20.0, 65.0)
+#: The kernels the sparse, codebook and pattern passes choose between.
+MINE = ("dense", "sparse", "sparse_codebook", "codebook", "pattern")
 
 
 def estimate(kind: str, macs: float, outputs: float, extra: float = 0.0) -> int:
@@ -86,7 +88,11 @@ def offer(
     bytes; with ``"size"`` the fewest bytes, ties broken by instructions. Forced/forbidden kernels are
     respected (``ctx.allowed``). Nothing is recorded unless a compressed candidate is forced, or stores
     fewer bytes than the dense kernel, or runs fewer instructions."""
+    if node.attrs.get("kernel") not in (None, *MINE):
+        return  # another pass (e.g. packed ternary/binary weights) already chose this layer's kernel
     report = node.attrs.get("kernel_report", {})
+    if "dense" not in report.get("candidates", {}):
+        report = {}  # a report of another pass's candidates (which lost): start this one afresh
     merged = dict(report.get("candidates", {}))
     merged.update(candidates)
     dense = merged["dense"]

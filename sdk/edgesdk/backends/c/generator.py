@@ -91,7 +91,10 @@ class _Array:
 
     @property
     def nbytes(self) -> int:
-        return self.length * {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}[self.ctype]
+        return (
+            self.length
+            * {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4, "float": 4}[self.ctype]
+        )
 
 
 @dataclass

@@ -1,0 +1,186 @@
+/*
+ * ed_packed.c - CONV_2D and FULLY_CONNECTED with ternary ({-a, 0, b}) or binary ({-a, b}) per-channel int8
+ * weights stored as bit-planes (see edgesdk_kernels.h). Only additions and subtractions run per weight, and
+ * a ternary kernel visits only the set bits of its planes (zero weights cost nothing). Every accumulator is
+ * the int8 kernel's (ed_fc.c / ed_conv.c) exactly, so the requantized outputs are bit-identical.
+ */
+#include "edgesdk_kernels.h"
+#include "ed_fixedpoint.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ED_CTZ(v) ((int32_t)__builtin_ctz(v))
+#else
+static int32_t ED_CTZ(uint32_t v)
+{
+    int32_t n = 0;
+    while ((v & 1u) == 0u) {
+        v >>= 1;
+        ++n;
+    }
+    return n;
+}
+#endif
+
+/* Sum of x[j] over the set bits j of m. */
+static inline int32_t ed_sum_bits(uint32_t m, const int8_t *x)
+{
+    int32_t s = 0;
+    while (m != 0u) {
+        s += (int32_t)x[ED_CTZ(m)];
+        m &= m - 1u;
+    }
+    return s;
+}
+
+/* n (1..32) bits of a packed stream starting at bit `pos`, LSB first. */
+static inline uint32_t ed_bits_at(const uint32_t *w, int32_t pos, int32_t n)
+{
+    const int32_t k = pos >> 5;
+    const int32_t sh = pos & 31;
+    uint32_t v = w[k] >> sh;
+    if (sh != 0 && sh + n > 32) {
+        v |= w[k + 1] << (32 - sh);
+    }
+    if (n < 32) {
+        v &= (1u << n) - 1u;
+    }
+    return v;
+}
+
+static inline int32_t ed_requant(int32_t acc, int32_t m, int32_t s, int32_t rounding)
+{
+    return rounding == ED_ROUNDING_SINGLE ? ed_mbqm_single(acc, m, s) : ed_mbqm(acc, m, s);
+}
+
+static void ed_fc_packed(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output, int binary)
+{
+    int32_t b, o, k;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *x = input + (size_t)b * (size_t)p->in_depth;
+        int8_t *y = output + (size_t)b * (size_t)p->out_depth;
+        int32_t total = 0;
+        if (binary) {
+            for (k = 0; k < p->in_depth; ++k) {
+                total += (int32_t)x[k];
+            }
+        }
+        for (o = 0; o < p->out_depth; ++o) {
+            const uint32_t *wp = p->plane_pos + (size_t)o * (size_t)p->words;
+            const int32_t q = p->per_channel ? o : 0;
+            const int32_t vp = p->wpos != NULL ? (int32_t)p->wpos[o] : p->wval;
+            const int32_t vn = p->wneg != NULL ? (int32_t)p->wneg[o] : p->wval;
+            int32_t pos = 0;
+            int32_t neg = 0;
+            int32_t acc;
+            for (k = 0; k < p->words; ++k) {
+                pos += ed_sum_bits(wp[k], x + 32 * k);
+            }
+            if (binary) {
+                neg = total - pos;
+            } else {
+                const uint32_t *wn = p->plane_neg + (size_t)o * (size_t)p->words;
+                for (k = 0; k < p->words; ++k) {
+                    neg += ed_sum_bits(wn[k], x + 32 * k);
+                }
+            }
+            acc = vp * pos - vn * neg;
+            if (p->bias != NULL) {
+                acc += p->bias[o];
+            }
+            acc = ed_requant(acc, p->multiplier[q], p->shift[q], p->rounding) + p->output_offset;
+            y[o] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+        }
+    }
+}
+
+void ed_fc_ternary_s8(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output)
+{
+    ed_fc_packed(p, input, output, 0);
+}
+
+void ed_fc_binary_s8(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output)
+{
+    ed_fc_packed(p, input, output, 1);
+}
+
+/* Sum of (x[j] + offset) over the set bits j of m. */
+static inline int32_t ed_sum_bits_off(uint32_t m, const int8_t *x, int32_t offset)
+{
+    int32_t s = 0;
+    while (m != 0u) {
+        s += (int32_t)x[ED_CTZ(m)] + offset;
+        m &= m - 1u;
+    }
+    return s;
+}
+
+static void ed_conv_packed(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output, int binary)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t io = p->input_offset;
+    int32_t oy, ox, oc, ky, kx, c0;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const int32_t ky_begin = iy0 < 0 ? -iy0 : 0;
+        const int32_t ky_end = iy0 + p->k_h > p->in_h ? p->in_h - iy0 : p->k_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            const int32_t kx_begin = ix0 < 0 ? -ix0 : 0;
+            const int32_t kx_end = ix0 + p->k_w > p->in_w ? p->in_w - ix0 : p->k_w;
+            int8_t *out_pixel = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_c;
+            int32_t total = 0; /* binary: sum of (x + offset) over the window's valid taps */
+            if (binary) {
+                for (ky = ky_begin; ky < ky_end; ++ky) {
+                    for (kx = kx_begin; kx < kx_end; ++kx) {
+                        const int8_t *px = input + ((size_t)(iy0 + ky) * (size_t)p->in_w + (size_t)(ix0 + kx)) * (size_t)in_c;
+                        for (c0 = 0; c0 < in_c; ++c0) {
+                            total += (int32_t)px[c0] + io;
+                        }
+                    }
+                }
+            }
+            for (oc = 0; oc < p->out_c; ++oc) {
+                const uint32_t *wp = p->plane_pos + (size_t)oc * (size_t)p->words;
+                const uint32_t *wn = binary ? NULL : p->plane_neg + (size_t)oc * (size_t)p->words;
+                const int32_t q = p->per_channel ? oc : 0;
+                const int32_t vp = p->wpos != NULL ? (int32_t)p->wpos[oc] : p->wval;
+                const int32_t vn = p->wneg != NULL ? (int32_t)p->wneg[oc] : p->wval;
+                int32_t pos = 0;
+                int32_t neg = 0;
+                int32_t acc;
+                for (ky = ky_begin; ky < ky_end; ++ky) {
+                    for (kx = kx_begin; kx < kx_end; ++kx) {
+                        const int8_t *px = input + ((size_t)(iy0 + ky) * (size_t)p->in_w + (size_t)(ix0 + kx)) * (size_t)in_c;
+                        const int32_t tap = (ky * p->k_w + kx) * in_c;
+                        for (c0 = 0; c0 < in_c; c0 += 32) {
+                            const int32_t n = in_c - c0 < 32 ? in_c - c0 : 32;
+                            pos += ed_sum_bits_off(ed_bits_at(wp, tap + c0, n), px + c0, io);
+                            if (!binary) {
+                                neg += ed_sum_bits_off(ed_bits_at(wn, tap + c0, n), px + c0, io);
+                            }
+                        }
+                    }
+                }
+                if (binary) {
+                    neg = total - pos;
+                }
+                acc = vp * pos - vn * neg;
+                if (p->bias != NULL) {
+                    acc += p->bias[oc];
+                }
+                acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
+                out_pixel[oc] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+void ed_conv_ternary_s8(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output)
+{
+    ed_conv_packed(p, input, output, 0);
+}
+
+void ed_conv_binary_s8(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output)
+{
+    ed_conv_packed(p, input, output, 1);
+}

@@ -1,0 +1,128 @@
+"""Lowerings of the packed ternary / binary kernels (``firmware/kernels/ed_packed.c``).
+
+Chosen by ``edgesdk.passes.packed_weights`` (``node.attrs["kernel"]`` = ``"ternary"`` or ``"binary"``). The weights
+are written as bit-planes (:func:`edgesdk.reference.binary.weight_planes`); per-channel magnitudes only when they
+are not one common value. For FULLY_CONNECTED the input offset is folded into the bias
+(``bias + input_offset * (b * n_pos - a * n_neg)`` per channel), which keeps the accumulator the int8 kernel's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.errors import UnsupportedOpError
+from edgesdk.reference.binary import WeightPlanes, unpack_bits, weight_planes
+
+PACKED_KERNEL_FILE = "ed_packed.c"
+
+
+def _planes(b: _LayerBuilder, kind: str) -> WeightPlanes:
+    w = b.t(1)
+    planes = weight_planes(w.data.reshape(w.shape[0], -1), allow_binary=(kind == "binary"))  # type: ignore[union-attr]
+    if planes is None or planes.kind != kind:
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: weights are not {kind}; the {kind} kernel cannot run it"
+        )
+    return planes
+
+
+def _common(b: _LayerBuilder, planes: WeightPlanes, bias_values: np.ndarray | None) -> None:
+    p = b.p
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    b.ints(per_channel=per_channel)
+    sym = planes.symmetric
+    b.ints(words=planes.words, wval=sym if sym is not None else 127)
+    b.ptr_field("plane_pos", b.const_array("plane_pos", planes.pos.astype(np.int64), "uint32_t"))
+    if planes.neg is not None:
+        b.ptr_field("plane_neg", b.const_array("plane_neg", planes.neg.astype(np.int64), "uint32_t"))
+    else:
+        b.ptr_field("plane_neg", None)
+    if sym is None:
+        b.ptr_field("wpos", b.const_array("wpos", planes.wpos, "int16_t"))
+        b.ptr_field("wneg", b.const_array("wneg", planes.wneg, "int16_t"))
+    else:
+        b.ptr_field("wpos", None)
+        b.ptr_field("wneg", None)
+    b.ptr_field("bias", b.const_array("bias", bias_values, "int32_t") if bias_values is not None else None)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    b.kernel_files = [PACKED_KERNEL_FILE]
+
+
+def _bias(b: _LayerBuilder) -> np.ndarray | None:
+    node = b.node
+    if len(node.inputs) > 2 and node.inputs[2]:
+        bt = b.t(2)
+        if bt.data is None or bt.dtype != "int32":
+            raise UnsupportedOpError(
+                f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend"
+            )
+        return bt.data.astype(np.int64).reshape(-1)
+    return None
+
+
+def folded_fc_bias(planes: WeightPlanes, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """FC bias with the input offset folded in: ``bias + input_offset * sum_i w_i`` per output channel."""
+    n_pos = unpack_bits(planes.pos, planes.row_bits).sum(axis=1).astype(np.int64)
+    if planes.neg is not None:
+        n_neg = unpack_bits(planes.neg, planes.row_bits).sum(axis=1).astype(np.int64)
+    else:
+        n_neg = planes.row_bits - n_pos
+    base = np.zeros(planes.rows, dtype=np.int64) if bias is None else bias
+    return base + int(input_offset) * (planes.wpos * n_pos - planes.wneg * n_neg)
+
+
+def _lower_fc(b: _LayerBuilder, kind: str) -> None:
+    p = b.p
+    planes = _planes(b, kind)
+    if int(p["filter_offset"]) != 0:
+        raise UnsupportedOpError(f"layer {b.node.name}: packed weights need a zero weight offset")
+    b.act_input(0)
+    in_features = int(p["in_features"])
+    b.ints(batches=b.t(0).size // in_features, in_depth=in_features, out_depth=p["out_features"])
+    b.ints(output_offset=p["output_offset"], act_min=p["activation_min"], act_max=p["activation_max"])
+    b.fields.append(
+        ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
+    )
+    bias = folded_fc_bias(planes, _bias(b), int(p["input_offset"]))
+    _common(b, planes, bias)
+    b.kernel, b.params_type = f"ed_fc_{kind}_s8", "ed_fc_packed_params_t"
+
+
+def _lower_conv(b: _LayerBuilder, kind: str) -> None:
+    p = b.p
+    if int(p["dilation_h"]) != 1 or int(p["dilation_w"]) != 1:
+        raise UnsupportedOpError(f"layer {b.node.name}: the packed conv kernel has no dilation")
+    planes = _planes(b, kind)
+    b.act_input(0)
+    b.ints(
+        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"]
+    )
+    b.ints(
+        k_h=p["filter_h"],
+        k_w=p["filter_w"],
+        stride_h=p["stride_h"],
+        stride_w=p["stride_w"],
+        pad_top=p["pad_h"],
+        pad_left=p["pad_w"],
+        input_offset=p["input_offset"],
+        output_offset=p["output_offset"],
+        act_min=p["activation_min"],
+        act_max=p["activation_max"],
+    )
+    _common(b, planes, _bias(b))
+    b.kernel, b.params_type = f"ed_conv_{kind}_s8", "ed_conv_packed_params_t"
+
+
+def _make(op: str, kind: str) -> Any:
+    if op == "FULLY_CONNECTED":
+        return lambda b: _lower_fc(b, kind)
+    return lambda b: _lower_conv(b, kind)
+
+
+for _op in ("FULLY_CONNECTED", "CONV_2D"):
+    for _kind in ("ternary", "binary"):
+        VARIANT_LOWER[(_op, _kind)] = _make(_op, _kind)

@@ -1,0 +1,125 @@
+"""Find ternary / binary weights in an int8 graph and pick the packed kernels (``ed_packed.c``) where they pay.
+
+A CONV_2D or FULLY_CONNECTED layer whose int8 weights take, per output channel, only the values {-a, 0, b}
+(ternary; TWN writes {-127, 0, 127}) or {-a, b} (binary; BWN writes {-127, 127}) is stored as bit-planes and run
+with additions only (:mod:`edgesdk.reference.binary` has the packing). The result is the int8 kernel's exactly,
+so the choice is a pure cost decision: the pass estimates bytes and executed instructions of the int8 and the
+packed kernel (an instruction model of the portable C on a Cortex-M4 at -O2, fitted to emulator counts, see
+``benchmarks/compression.py``) and picks the faster one (``optimize="speed"``) or the smaller
+(``optimize="size"``), unless the user forces or forbids a kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgesdk.ir import graph as ir
+from edgesdk.passes import Pass, PassContext, register
+from edgesdk.reference.binary import WeightPlanes, weight_planes
+
+#: Executed instructions (Cortex-M4, -O2, portable C) per unit of work; fitted to emulator counts.
+COST = {
+    "int8_mac": 5.0,  # one int8 multiply-accumulate in ed_fc.c / ed_conv.c
+    "set_bit": 5.0,  # one set bit of a plane (ctz, load, add, clear)
+    "word_fc": 4.0,  # one plane word in the FC kernel
+    "word_conv": 14.0,  # one plane word (bit extraction at a tap) in the conv kernel
+    "channel": 20.0,  # requantization and loop overhead per output value
+}
+
+
+def _shape_info(graph: ir.Graph, node: ir.Node) -> tuple[int, int, int] | None:
+    """(output positions, taps per word run, words per tap) — how often each plane word is visited."""
+    w = graph.tensors[node.inputs[1]]
+    out = graph.tensors[node.outputs[0]]
+    if node.op == "FULLY_CONNECTED":
+        rows = out.size // w.shape[0]
+        return rows, 1, 1
+    # CONV_2D: every output pixel visits kh*kw taps of ceil(in_c/32) words each.
+    pixels = out.shape[1] * out.shape[2]
+    taps = w.shape[1] * w.shape[2]
+    return pixels, taps, (w.shape[3] + 31) // 32
+
+
+def estimate(graph: ir.Graph, node: ir.Node, planes: WeightPlanes) -> dict[str, dict[str, Any]]:
+    """Bytes and estimated instructions of the int8 kernel and of the packed one."""
+    w = graph.tensors[node.inputs[1]]
+    info = _shape_info(graph, node)
+    assert info is not None
+    positions, taps, words_per_tap = info
+    o = planes.rows
+    macs = positions * o * planes.row_bits
+    nonzero = planes.rows * planes.row_bits - planes.zeros
+    ones = int(sum(bin(int(v)).count("1") for v in planes.pos.reshape(-1)))
+    set_bits = ones if planes.kind == "binary" else nonzero
+    n_planes = 1 if planes.kind == "binary" else 2
+    if node.op == "FULLY_CONNECTED":
+        word_cost = COST["word_fc"] * n_planes * o * planes.words * positions
+    else:
+        word_cost = COST["word_conv"] * n_planes * o * taps * words_per_tap * positions
+    extra = planes.row_bits * positions if planes.kind == "binary" else 0  # the window / row sum
+    packed = COST["set_bit"] * set_bits * positions + word_cost + extra * 2 + COST["channel"] * o * positions
+    int8 = COST["int8_mac"] * macs + COST["channel"] * o * positions
+    return {
+        "int8": {"weight_bytes": int(w.nbytes), "instructions": int(int8)},
+        planes.kind: {"weight_bytes": int(planes.stored_bytes), "instructions": int(packed)},
+    }
+
+
+@register("default")
+class PackedWeights(Pass):
+    """Annotate ternary/binary CONV_2D and FULLY_CONNECTED layers with the packed kernel when it wins."""
+
+    name = "packed_weights"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        if node.op not in ("CONV_2D", "FULLY_CONNECTED") or "kernel" in node.attrs:
+            return False
+        if len(node.inputs) < 2 or not node.inputs[1]:
+            return False
+        w = graph.tensors[node.inputs[1]]
+        x = graph.tensors[node.inputs[0]]
+        if w.data is None or w.dtype != "int8" or x.dtype != "int8":
+            return False
+        if w.quant is not None and np.any(w.quant.zero_point != 0):
+            return False
+        if node.op == "CONV_2D":
+            conv: Any = node
+            if tuple(conv.dilation) != (1, 1) or w.shape[3] != x.shape[3]:
+                return False
+        return True
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        w = graph.tensors[node.inputs[1]]
+        planes = weight_planes(w.data.reshape(w.shape[0], -1))  # type: ignore[union-attr]
+        if planes is None:
+            return False
+        cands = estimate(graph, node, planes)
+        kind = planes.kind
+        key = "weight_bytes" if ctx.optimize == "size" else "instructions"
+        wins = cands[kind][key] < cands["int8"][key]
+        if ctx.forced(node) == kind:
+            wins, why = True, f"{kind} forced by the user"
+        elif not ctx.allowed(node, kind):
+            return False
+        elif wins:
+            why = (
+                f"weights are {kind} per channel; the packed kernel gives the int8 result exactly with "
+                f"{cands[kind]['weight_bytes']:,} instead of {cands['int8']['weight_bytes']:,} weight bytes and "
+                f"~{cands[kind]['instructions']:,} instead of ~{cands['int8']['instructions']:,} instructions"
+            )
+        else:
+            why = f"weights are {kind}, but the int8 kernel is estimated cheaper ({key})"
+        report = {"candidates": cands, "why": why}
+        if not wins:
+            node.attrs["kernel_report"] = {"format": "int8", **report}
+            return False
+        node.attrs["kernel"] = kind
+        node.attrs["kernel_report"] = {
+            "format": kind,
+            "weight_bytes": cands[kind]["weight_bytes"],
+            "sparsity": planes.zeros / max(1, planes.rows * planes.row_bits),
+            **report,
+        }
+        return True

@@ -1,0 +1,179 @@
+"""The packed ternary / binary kernels (``ed_packed.c``) against the reference, over shapes that cross word edges.
+
+One table of cases (channel counts 1, 31, 32, 33, 63, 64, 65; odd spatial sizes; stride 1 and 2; SAME and VALID;
+kernel 1, 3 and 5; symmetric {-127,0,127} and per-channel asymmetric {-a,0,b} weights; an all-zero channel; a
+nonzero input zero point). All cases are independent sub-graphs of ONE generated model, so the table costs one
+compile: host gcc with -Werror under AddressSanitizer and UndefinedBehaviorSanitizer. The packed kernels must
+give the int8 reference's outputs bit for bit; the pass must have chosen them (forced per layer), and the
+reported weight bytes must be the bit-planes'.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+from edgesdk.ir import graph as ir
+from edgesdk.passes import PassContext, run_pipeline
+from edgesdk.reference.binary import pack_bits, unpack_bits, weight_planes
+from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+
+pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
+N_INPUTS = 24
+CHANNELS = (1, 31, 32, 33, 63, 64, 65)
+
+
+def _out_hw(size: int, k: int, s: int, padding: str) -> int:
+    return (size + s - 1) // s if padding == "SAME" else (size - k + s) // s
+
+
+def _case_list() -> list[tuple[str, dict]]:
+    cases = []
+    for kind in ("ternary", "binary"):
+        for i, c in enumerate(CHANNELS):
+            cases.append((f"fc_{kind}_in{c}", dict(op="fc", kind=kind, n_in=c, n_out=(5, 33, 2)[i % 3])))
+        for i, c in enumerate(CHANNELS):
+            k, s, pad = ((3, 1, "SAME"), (3, 2, "VALID"), (1, 1, "VALID"), (5, 2, "SAME"))[i % 4]
+            h, w = ((5, 7), (7, 5), (9, 9), (3, 5))[i % 4]
+            cases.append(
+                (
+                    f"conv_{kind}_{h}x{w}_c{c}_k{k}_s{s}_{pad.lower()}",
+                    dict(op="conv", kind=kind, h=h, w=w, cin=c, cout=(3, 4, 2)[i % 3], k=k, s=s, pad=pad),
+                )
+            )
+    cases.append(("fc_ternary_asym_zero_row", dict(op="fc", kind="ternary", n_in=40, n_out=6, asym=True)))
+    cases.append(("fc_binary_asym", dict(op="fc", kind="binary", n_in=33, n_out=4, asym=True)))
+    cases.append(
+        (
+            "conv_ternary_asym_7x7_c33_k3_s2_same",
+            dict(op="conv", kind="ternary", h=7, w=7, cin=33, cout=3, k=3, s=2, pad="SAME", asym=True),
+        )
+    )
+    return cases
+
+
+CASES = _case_list()
+
+
+def _structured(rng: np.random.Generator, shape: tuple[int, ...], kind: str, asym: bool) -> np.ndarray:
+    rows = shape[0]
+    k = int(np.prod(shape[1:]))
+    vals = rng.integers(0, 3 if kind == "ternary" else 2, (rows, k))
+    b = rng.integers(20, 128, rows) if asym else np.full(rows, 127)
+    a = rng.integers(20, 128, rows) if asym else np.full(rows, 127)
+    b[0] = a[0] = 127  # per-channel quantization maps the larger magnitude to 127
+    if kind == "ternary":
+        w = np.where(vals == 1, b[:, None], np.where(vals == 2, -a[:, None], 0))
+        if asym:
+            w[-1] = 0  # an all-zero channel
+    else:
+        w = np.where(vals == 1, b[:, None], -a[:, None])
+    return w.reshape(shape).astype(np.int8)
+
+
+def _add_case(g: ir.Graph, name: str, spec: dict, rng: np.random.Generator) -> ir.Node:
+    def q(scale, zp=0, axis=None):
+        return ir.QuantParams(np.asarray(scale, dtype=np.float64), zp, axis)
+
+    def act(tname: str, shape: tuple[int, ...]) -> str:
+        g.add_tensor(ir.Tensor(tname, shape, "int8", q(rng.uniform(0.01, 0.1), int(rng.integers(-20, 20)))))
+        return tname
+
+    asym = spec.get("asym", False)
+    if spec["op"] == "fc":
+        x = act(f"{name}_x", (1, spec["n_in"]))
+        y = act(f"{name}_y", (1, spec["n_out"]))
+        wshape: tuple[int, ...] = (spec["n_out"], spec["n_in"])
+    else:
+        oh, ow = (_out_hw(spec[d], spec["k"], spec["s"], spec["pad"]) for d in ("h", "w"))
+        x = act(f"{name}_x", (1, spec["h"], spec["w"], spec["cin"]))
+        y = act(f"{name}_y", (1, oh, ow, spec["cout"]))
+        wshape = (spec["cout"], spec["k"], spec["k"], spec["cin"])
+    o = wshape[0]
+    scales = rng.uniform(0.0005, 0.003, o)
+    g.add_tensor(
+        ir.Tensor(
+            f"{name}_w",
+            wshape,
+            "int8",
+            q(scales, np.zeros(o, np.int64), 0),
+            _structured(rng, wshape, spec["kind"], asym),
+        )
+    )
+    g.add_tensor(
+        ir.Tensor(
+            f"{name}_b",
+            (o,),
+            "int32",
+            q(np.ones(o), np.zeros(o, np.int64), 0),
+            rng.integers(-3000, 3000, o).astype(np.int32),
+        )
+    )
+    inputs = [x, f"{name}_w", f"{name}_b"]
+    if spec["op"] == "fc":
+        node: ir.Node = ir.FullyConnected(name=name, inputs=inputs, outputs=[y])
+    else:
+        node = ir.Conv2D(
+            name=name, inputs=inputs, outputs=[y], stride=(spec["s"], spec["s"]), padding=spec["pad"]
+        )
+    g.inputs.append(x)
+    g.outputs.append(y)
+    g.nodes.append(node)
+    return node
+
+
+@pytest.fixture(scope="session")
+def packed_table(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Build every case into one graph, let the pass choose (forced per layer), compile under sanitizers, run."""
+    g = ir.Graph(name="packed_table")
+    for name, spec in CASES:
+        _add_case(g, name, spec, np.random.default_rng(zlib.crc32(name.encode())))
+    g.validate()
+    force = {name: spec["kind"] for name, spec in CASES}
+    decided = run_pipeline(g, "default", PassContext(core="cortex-m4", force=force))
+    out = tmp_path_factory.mktemp("packed_table")
+    project, exe = generate_and_build(decided, out, sanitize=True)
+    x = random_inputs(project.input_size, N_INPUTS, seed=8)
+    got = run_host(exe, x, project.output_size)
+    want = reference_outputs(g, x)
+    # Column ranges of each case's output in the concatenated output vector.
+    spans, pos = {}, 0
+    for name, _ in CASES:
+        n = g.tensor(f"{name}_y").size
+        spans[name] = (pos, pos + n)
+        pos += n
+    return {"graph": decided, "got": got, "want": want, "spans": spans}
+
+
+@pytest.mark.parametrize("case", [c for c, _ in CASES])
+def test_packed_kernel_bit_exact(case: str, packed_table: dict) -> None:
+    node = next(n for n in packed_table["graph"].nodes if n.name == case)
+    spec = dict(CASES)[case]
+    assert node.attrs["kernel"] == spec["kind"]
+    assert node.attrs["kernel_report"]["format"] == spec["kind"]
+    lo, hi = packed_table["spans"][case]
+    np.testing.assert_array_equal(packed_table["got"][:, lo:hi], packed_table["want"][:, lo:hi])
+
+
+def test_packing_round_trip_and_tails() -> None:
+    rng = np.random.default_rng(0)
+    for k in CHANNELS:
+        bits = rng.integers(0, 2, (3, k)).astype(bool)
+        words = pack_bits(bits)
+        assert words.shape == (3, (k + 31) // 32) and words.dtype == np.uint32
+        np.testing.assert_array_equal(unpack_bits(words, k), bits)
+        tail = k % 32
+        if tail:
+            assert np.all(words[:, -1] >> np.uint32(tail) == 0), "bits past the row must be zero"
+
+
+def test_pass_leaves_other_weights_int8() -> None:
+    w = np.array([[127, 0, -127], [127, 5, -127]], dtype=np.int8)
+    assert weight_planes(w) is None
+    p = weight_planes(np.array([[127, -127, 127], [-90, 127, 127]], dtype=np.int8))
+    assert p is not None and p.kind == "binary" and p.symmetric is None
+    np.testing.assert_array_equal(p.wneg, [127, 90])
+    t = weight_planes(np.array([[127, 0, -127, 0] * 16], dtype=np.int8))
+    assert t is not None and t.kind == "ternary" and t.symmetric == 127 and t.stored_bytes == 2 * 2 * 4
