@@ -10,6 +10,7 @@ channels, odd inputs, gaps longer than a delta field.
 
 from __future__ import annotations
 
+import shutil
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -197,3 +198,62 @@ def test_pass_picks_by_cost_and_reports_both_candidates() -> None:
     assert size[0]["weight_bytes"] == 32 * 4 + 32 * 64 // 4 and size[0]["format"] == "codebook"
     forbidden = kernel_decisions(run_pipeline(sparse_graph, "default", PassContext(forbid={"*": {"sparse"}})))
     assert forbidden[0]["kernel"] != "sparse"
+
+
+def _chain(name: str) -> ir.Graph:
+    """conv (pattern) -> conv (codebook) -> conv (sparse) -> flatten -> fc (sparse codebook) -> fc (codebook)
+    -> fc (sparse): every compressed kernel in one model."""
+    b = _B(name)
+    rng = b.rng
+    x = b.act("x", (1, 8, 8, 3))
+    nodes: list[ir.Node] = []
+    prev, c_in = x, 3
+    for k, (c_out, data) in enumerate(
+        [
+            (8, lambda s: _patterned(rng, _sparse(rng, s, 1.0, None))),
+            (8, lambda s: _sparse(rng, s, 1.0, 16)),
+            (8, lambda s: _sparse(rng, s, 0.1, None)),
+        ]
+    ):
+        y = b.act(f"c{k}", (1, 8, 8, c_out))
+        w = b.weights(f"w{k}", (c_out, 3, 3, c_in), 0)
+        b.g.tensor(w).data = data((c_out, 3, 3, c_in))
+        nodes.append(
+            ir.Conv2D(
+                name=f"conv{k}", inputs=[prev, w, b.bias(f"b{k}", c_out)], outputs=[y], activation="RELU"
+            )
+        )
+        prev, c_in = y, c_out
+    flat = b.act("flat", (1, 512), b.g.tensor(prev).quant.s, b.g.tensor(prev).quant.zp)
+    nodes.append(ir.Reshape(name="flatten", inputs=[prev], outputs=[flat], new_shape=(1, 512)))
+    prev, n_in = flat, 512
+    for k, (n_out, density, levels) in enumerate([(32, 0.1, 7), (16, 1.0, 16), (10, 0.2, None)]):
+        y = b.act(f"f{k}", (1, n_out))
+        w = b.weights(f"fw{k}", (n_out, n_in), 0)
+        b.g.tensor(w).data = _sparse(rng, (n_out, n_in), density, levels)
+        nodes.append(ir.FullyConnected(name=f"fc{k}", inputs=[prev, w, b.bias(f"fb{k}", n_out)], outputs=[y]))
+        prev, n_in = y, n_out
+    return b.done([x], [prev], *nodes)
+
+
+CHAIN_KERNELS = {
+    "conv0": "pattern",
+    "conv1": "codebook",
+    "conv2": "sparse",
+    "fc0": "sparse_codebook",
+    "fc1": "codebook",
+    "fc2": "sparse",
+}
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
+def test_every_compressed_kernel_bit_exact_on_emulated_board(tmp_path: Path) -> None:
+    from edgesdk.device import validate
+
+    graph = _chain("chain")
+    ctx = PassContext(core="cortex-m4", force=CHAIN_KERNELS)
+    decided = {d["layer"]: d["kernel"] for d in kernel_decisions(run_pipeline(graph, "default", ctx))}
+    assert decided == CHAIN_KERNELS
+    summary = validate(graph, "mps2-an386", count=8, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.exact == summary.count == 8
