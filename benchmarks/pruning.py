@@ -137,7 +137,13 @@ def main() -> int:
     ap.add_argument(
         "--only", nargs="*", default=None, help="sections to run (mlp cnn filter pattern sparse512)"
     )
+    ap.add_argument("--replot", action="store_true", help="only redraw the plot and table from pruning.json")
     args = ap.parse_args()
+    if args.replot:
+        results = json.loads((RESULTS / "pruning.json").read_text())
+        (RESULTS / "pruning.md").write_text(markdown(results))
+        plot(results, RESULTS / "pruning.png")
+        return 0
     ep_float = 5 if args.quick else 60
     ep_ft = 2 if args.quick else 30
     results: dict[str, Any] = {"board": BOARD}
@@ -181,7 +187,63 @@ def main() -> int:
     name = "pruning_quick" if args.quick else "pruning"
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown(results))
+    plot(results, RESULTS / f"{name}.png")
     return 0
+
+
+def _rows(r: dict[str, Any]) -> list[tuple[str, dict[str, Any], int, dict[str, Any]]]:
+    base_cnn = r.get("cnn_int8", {}).get("board", {}).get("instructions")
+    rows = []
+    if "mlp" in r:
+        rows.append(
+            (
+                "MLP " + r["mlp"]["deep_compression"]["method"],
+                r["mlp"]["deep_compression"],
+                r["mlp"]["board_int8"]["instructions"],
+                r["mlp"]["board_compressed"],
+            )
+        )
+    if "cnn" in r:
+        rows.append(
+            (
+                "CNN " + r["cnn"]["deep_compression"]["method"],
+                r["cnn"]["deep_compression"],
+                base_cnn,
+                r["cnn"]["board_compressed"],
+            )
+        )
+    for k in ("filter", "fpgm", "pattern"):
+        if k in r:
+            rows.append((f"CNN {r[k]['compressed']['method']}", r[k]["compressed"], base_cnn, r[k]["board"]))
+    return rows
+
+
+def plot(r: dict[str, Any], path: Path) -> Path:
+    """Two panels: weight bytes (float32, int8, compressed) and instructions (int8 vs compressed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = _rows(r)
+    names = [n.replace(",int8", "").replace("share=", "share ") for n, *_ in rows]
+    y = np.arange(len(rows))
+    fig = Figure(figsize=(10, 1.2 + 0.6 * len(rows)))
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2, sharey=True)
+    ax1.barh(y + 0.27, [c["weight_bytes_float"] for _, c, _, _ in rows], 0.27, label="float32")
+    ax1.barh(y, [c["weight_bytes_int8"] for _, c, _, _ in rows], 0.27, label="int8 (of the compressed model)")
+    ax1.barh(y - 0.27, [c["weight_bytes_compressed"] for _, c, _, _ in rows], 0.27, label="compressed")
+    ax1.set_xscale("log")
+    ax1.set_xlabel("weight bytes (log)")
+    ax1.set_yticks(y, names)
+    ax1.legend(fontsize=8)
+    ax2.barh(y + 0.2, [b / 1e6 for _, _, b, _ in rows], 0.4, label="dense int8")
+    ax2.barh(y - 0.2, [d["instructions"] / 1e6 for _, _, _, d in rows], 0.4, label="compressed kernels")
+    ax2.set_xlabel("million instructions per inference (emulated Cortex-M4)")
+    ax2.legend(fontsize=8)
+    fig.suptitle("load_digits: pruning and weight sharing on mps2-an386")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def sparse_layer(work: Path) -> dict[str, Any]:
@@ -273,6 +335,14 @@ def markdown(r: dict[str, Any]) -> str:
             f"- instructions {p['instructions']:,} vs dense int8 {d['instructions']:,} "
             f"({d['instructions'] / p['instructions']:.2f}x fewer); bit-exact on board {p['validate_exact']}",
         ]
+    lines += [
+        "",
+        "Weight bytes: the weight tensors as the C backend stores them with the kernels the passes pick (biases and",
+        "requantization arrays are the same for every format and not counted; `flash_const_bytes` in the JSON has",
+        "every constant). Instructions: SysTick under QEMU -icount (executed instructions, not cycles).",
+        "",
+        "![weight bytes and instructions](pruning.png)",
+    ]
     return "\n".join(lines) + "\n"
 
 
