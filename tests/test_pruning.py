@@ -286,6 +286,7 @@ def test_compressed_model_bit_exact_on_emulated_board(mlp, digits_data, tmp_path
         ("share=5bit", "method share takes the bits per weight from 1 to 4"),
         ("pattern=3", "method pattern takes 4"),
         ("ternary,prune=0.5", "methods prune and ternary cannot be combined"),
+        ("fpgm=0.5,filter=0.5", "methods filter and fpgm cannot be combined"),
     ],
 )
 def test_bad_method_arguments(method: str, words: str, mlp, digits_data, tmp_path: Path) -> None:

@@ -99,6 +99,10 @@ def parse_methods(spec: str | Iterable[str]) -> list[tuple[MethodSpec, str | Non
         raise CompressError(
             f"methods {' and '.join(exclusive)} cannot be combined: each sets every weight's values"
         )
+    if "filter" in out and "fpgm" in out:
+        raise CompressError(
+            "methods filter and fpgm cannot be combined: both choose which filters to remove; pick one"
+        )
     structure = [n for n in out if n in KEEPS_STRUCTURE]
     if exclusive and structure:
         raise CompressError(
