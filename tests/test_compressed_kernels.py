@@ -257,3 +257,22 @@ def test_every_compressed_kernel_bit_exact_on_emulated_board(tmp_path: Path) -> 
     assert decided == CHAIN_KERNELS
     summary = validate(graph, "mps2-an386", count=8, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.exact == summary.count == 8
+
+
+def test_export_report_names_kernel_and_why(tmp_path: Path) -> None:
+    """report.json of an export lists, per compressed layer, the kernel, both candidates and the reason."""
+    import json
+
+    from edgesdk.export import export
+
+    graph = fc(256, 64, 0.1, None)("report_sparse")
+    result = export(graph, "host", tmp_path / "p")
+    rows = json.loads((tmp_path / "p" / "report.json").read_text())["kernels"]
+    assert rows == result.report["kernels"] and len(rows) == 1
+    row = rows[0]
+    assert row["layer"] == "fc" and row["kernel"] == "sparse" and row["format"] == "sparse"
+    assert set(row["candidates"]) >= {"dense", "sparse"}
+    assert all({"bytes", "instructions"} <= set(c) for c in row["candidates"].values())
+    assert str(row["candidates"]["sparse"]["bytes"]) in row["why"] and "dense int8" in row["why"]
+    c_text = (tmp_path / "p" / "model" / "report_sparse.c").read_text()
+    assert "ed_fc_sparse_s8(" in c_text and "report_sparse_fc_entries" in c_text
