@@ -339,3 +339,39 @@ def test_method_a_layer_cannot_take_names_it(digits_data, tmp_path: Path) -> Non
             keep_int8="",
             progress=False,
         )
+
+
+def test_filter_pruning_through_depthwise_and_global_pooling(digits_data) -> None:
+    """stem -> depthwise -> pointwise -> global pooling -> Dense: the depthwise layer follows the stem's kept
+    channels, the Dense loses the pointwise's removed rows; equal to the original with those channels zeroed."""
+    from edgesdk.compress.base import CompressContext
+    from edgesdk.compress.prune import apply_filter
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((8, 8, 1))
+    a = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inp)
+    d = keras.layers.ReLU()(keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(a))
+    p = keras.layers.Conv2D(12, 1, name="pw")(d)
+    model = keras.Model(inp, keras.layers.Dense(10, name="out")(keras.layers.GlobalAveragePooling2D()(p)))
+    x, y, xv, yv = digits_data
+    ctx = CompressContext(
+        x.reshape(-1, 8, 8, 1), y, xv.reshape(-1, 8, 8, 1), yv, epochs=0, seed=0, keep_int8={"out"}
+    )
+    small = apply_filter(model, "0.5", ctx)
+    assert tuple(small.get_layer("dw").kernel.shape) == (3, 3, 4, 1)
+    assert tuple(small.get_layer("out").kernel.shape) == (6, 10)
+    ref = keras.models.clone_model(model)
+    ref.set_weights(model.get_weights())
+    for conv, n, followers in (("stem", 8, ("dw",)), ("pw", 12, ())):
+        score = np.abs(model.get_layer(conv).kernel.numpy()).reshape(-1, n).sum(0)
+        drop = np.sort(np.argsort(-score, kind="stable")[n // 2 :])
+        for name in (conv, *followers):
+            k, b = ref.get_layer(name).get_weights()
+            if name == "dw":
+                k[:, :, drop, :] = 0
+            else:
+                k[..., drop] = 0
+            b[drop] = 0
+            ref.get_layer(name).set_weights([k, b])
+    xs = xv[:16].reshape(-1, 8, 8, 1)
+    np.testing.assert_allclose(small.predict(xs, verbose=0), ref.predict(xs, verbose=0), rtol=1e-5, atol=1e-5)

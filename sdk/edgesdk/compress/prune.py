@@ -52,7 +52,9 @@ def parse_ratio(method: str, arg: str | None, default: float | None = None) -> f
 
 
 def _kernel(layer: Any) -> Any:
-    return layer.depthwise_kernel if type(layer).__name__ == "DepthwiseConv2D" else layer.kernel
+    """The kernel variable (Keras 3 names the depthwise one ``kernel`` too; older versions did not)."""
+    k = getattr(layer, "depthwise_kernel", None)
+    return layer.kernel if k is None else k
 
 
 def _targets(model: Any, ctx: CompressContext, method: str, classes: tuple[str, ...]) -> list[Any]:
