@@ -169,6 +169,12 @@ def test_formats_round_trip() -> None:
     cb = wf.codebook_encode(w)
     assert cb is not None and cb.bits == 2
     np.testing.assert_array_equal(wf.codebook_decode(cb, w.shape), w)
+    # Channels whose values fit one table share it: 64 channels drawn from 3 value sets -> 3 tables.
+    sets = np.array([[0, -5, 9, 40], [0, 7, 8, -90], [1, 2, 3, 4]])
+    shared = sets[rng.integers(0, 3, 64)][:, rng.integers(0, 4, 100)].astype(np.int8)
+    cb = wf.codebook_encode(shared)
+    assert cb is not None and cb.table.shape == (3, 4)
+    np.testing.assert_array_equal(wf.codebook_decode(cb, shared.shape), shared)
     wc = _patterned(rng, rng.integers(-127, 128, (5, 3, 3, 7)).astype(np.int8))
     pt = wf.pattern_encode(wc)
     assert pt is not None
@@ -195,7 +201,8 @@ def test_pass_picks_by_cost_and_reports_both_candidates() -> None:
     speed = kernel_decisions(run_pipeline(shared2, "default", PassContext()))
     size = kernel_decisions(run_pipeline(shared2, "default", PassContext(optimize="size")))
     assert speed[0]["kernel"] == "dense" and size[0]["kernel"] == "codebook"
-    assert size[0]["weight_bytes"] == 32 * 4 + 32 * 64 // 4 and size[0]["format"] == "codebook"
+    # 2-bit codes, one table index per row, and 32 tables of 4 values (random rows share no table).
+    assert size[0]["weight_bytes"] == 32 * 64 // 4 + 32 + 32 * 4 and size[0]["format"] == "codebook"
     forbidden = kernel_decisions(run_pipeline(sparse_graph, "default", PassContext(forbid={"*": {"sparse"}})))
     assert forbidden[0]["kernel"] != "sparse"
 

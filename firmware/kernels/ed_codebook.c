@@ -35,7 +35,7 @@ void ed_fc_codebook_s8(const ed_fc_codebook_params_t *p, const int8_t *input, in
         int8_t *y = output + (size_t)b * (size_t)p->out_depth;
         for (o = 0; o < p->out_depth; ++o) {
             const uint8_t *row = p->codes + (size_t)o * (size_t)p->row_bytes;
-            const int8_t *cb = p->codebook + (size_t)o * (size_t)p->codebook_size;
+            const int8_t *cb = p->codebook + (size_t)p->row_group[o] * (size_t)p->codebook_size;
             const int32_t q = p->per_channel ? o : 0;
             int32_t acc = p->bias[o];
             if (bits == 4) {
@@ -97,7 +97,7 @@ void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input
             }
             for (oc = 0; oc < out_c; ++oc) {
                 const uint8_t *codes = p->codes + (size_t)oc * (size_t)p->filter_bytes;
-                const int8_t *cb = p->codebook + (size_t)oc * (size_t)p->codebook_size;
+                const int8_t *cb = p->codebook + (size_t)p->row_group[oc] * (size_t)p->codebook_size;
                 const int32_t q = p->per_channel ? oc : 0;
                 int32_t acc = 0;
                 int32_t ky, kx, ic;

@@ -23,7 +23,8 @@ extern "C" {
  * for every row) by its delta, then accumulates input[col] * weight. Two encodings:
  *   code_bits == 0: entries[k] is the delta (uint8), values[k] the int8 weight;
  *   code_bits  > 0: entries[k] = delta << code_bits | code, and the weight is
- *                   values[o * codebook_size + code] (a per-row codebook of int8 values).
+ *                   values[row_group[o] * codebook_size + code]: rows share codebooks of int8 values
+ *                   (rows whose per-channel scale maps the shared centroids to the same values).
  * Gaps longer than the delta field allows are bridged by filler entries whose weight is 0.
  * bias[o] already holds bias + input_offset * sum_i w[o][i].
  */
@@ -39,7 +40,8 @@ typedef struct {
     const int16_t *row_count16; /* [out_depth] otherwise */
     const uint8_t *entries;
     const int8_t *values;
-    const int32_t *bias; /* [out_depth], folded */
+    const uint8_t *row_group; /* code_bits > 0: codebook of each row, else NULL */
+    const int32_t *bias;      /* [out_depth], folded */
     const int32_t *multiplier;
     const int32_t *shift;
 } ed_fc_sparse_params_t;
@@ -75,7 +77,8 @@ typedef struct {
 void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, int8_t *output);
 
 /*
- * Codebook FULLY_CONNECTED: weight [o][i] is codebook[o * codebook_size + code], with the codes of the
+ * Codebook FULLY_CONNECTED: weight [o][i] is codebook[row_group[o] * codebook_size + code] (rows share
+ * codebooks when their values fit one), with the codes of the
  * flattened (out, in) weights packed LSB first, 8 / code_bits per byte (code_bits 1, 2 or 4). Every row
  * starts on a byte boundary (row_bytes bytes per row). bias[o] is folded as for the sparse kernel.
  */
@@ -89,7 +92,8 @@ typedef struct {
     int32_t codebook_size;
     int32_t row_bytes;
     const uint8_t *codes;
-    const int8_t *codebook; /* [out_depth][codebook_size] */
+    const uint8_t *row_group; /* [out_depth]: the codebook of each row */
+    const int8_t *codebook;   /* [groups][codebook_size] */
     const int32_t *bias;    /* [out_depth], folded */
     const int32_t *multiplier;
     const int32_t *shift;
@@ -99,7 +103,8 @@ void ed_fc_codebook_s8(const ed_fc_codebook_params_t *p, const int8_t *input, in
 
 /*
  * Codebook CONV_2D: the geometry of ed_conv_params_t; each output channel's k_h*k_w*in_c codes are packed
- * LSB first from a byte boundary (filter_bytes per channel); codebook [out_c][codebook_size].
+ * LSB first from a byte boundary (filter_bytes per channel); codebook [groups][codebook_size], channel oc
+ * using codebook row_group[oc].
  */
 typedef struct {
     int32_t in_h, in_w, in_c;
@@ -116,6 +121,7 @@ typedef struct {
     int32_t codebook_size;
     int32_t filter_bytes;
     const uint8_t *codes;
+    const uint8_t *row_group;
     const int8_t *codebook;
     const int32_t *bias; /* [out_c] or NULL (not folded: padding taps are skipped) */
     const int32_t *multiplier;

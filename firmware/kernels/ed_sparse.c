@@ -44,7 +44,7 @@ void ed_fc_sparse_s8(const ed_fc_sparse_params_t *p, const int8_t *input, int8_t
                 }
                 v += n;
             } else {
-                const int8_t *cb = p->values + (size_t)o * (size_t)p->codebook_size;
+                const int8_t *cb = p->values + (size_t)p->row_group[o] * (size_t)p->codebook_size;
                 for (k = 0; k < n; ++k) {
                     const uint32_t entry = e[k];
                     xc += entry >> code_bits;

@@ -8,11 +8,12 @@ kernel reading it computes the dense kernel's integer result exactly; :func:`spa
 Formats (after Han et al., "Deep Compression", ICLR 2016, and Niu et al., "PatDNN", ASPLOS 2020):
 
 - *sparse*: per row, the count of entries (uint8 when every row has fewer than 256, else int16) and per entry a column delta (the first from column 0)
-  with either its int8 value (``code_bits == 0``: one byte delta + one byte value) or a code into a per-row
-  codebook packed into the same byte (``delta << code_bits | code``). A gap longer than the delta field is
+  with either its int8 value (``code_bits == 0``: one byte delta + one byte value) or a code into the row's
+  (shared) codebook packed into the same byte (``delta << code_bits | code``). A gap longer than the delta field is
   bridged by filler entries carrying the weight 0.
-- *codebook*: per output channel a table of ``2**bits`` int8 values and the codes of the channel's weights
-  packed LSB first from a byte boundary (bits 1, 2 or 4).
+- *codebook*: tables of ``2**bits`` int8 values shared by the output channels whose values fit one (one
+  byte per channel names its table) and the codes of each channel's weights packed LSB first from a byte
+  boundary (bits 1, 2 or 4).
 - *pattern*: 3x3 kernels whose nonzero taps lie inside one of a few 4-tap patterns; per output channel and
   pattern the list of input channels (connectivity: a kernel not listed is all zero), 4 int8 values each.
 """
@@ -39,15 +40,45 @@ def bits_for(n_values: int) -> int | None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def group_codebooks(row_sets: list[set[int]], size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows share codebooks: (tables (groups, size) int64 sorted and 0-padded, group of each row), or None when
+    a row has more than ``size`` values or more than 256 codebooks would be needed.
+
+    With per-channel int8 scales, k shared centroids become a different value set in each output channel, but
+    channels with the same scale (the same largest centroid) get the same set; greedy first-fit merges rows
+    whose union still fits, largest sets first.
+    """
+    groups: list[set[int]] = []
+    row_group = np.zeros(len(row_sets), np.int64)
+    for r in sorted(range(len(row_sets)), key=lambda i: (-len(row_sets[i]), sorted(row_sets[i]))):
+        values = row_sets[r]
+        if len(values) > size:
+            return None
+        for g, members in enumerate(groups):
+            if len(members | values) <= size:
+                members |= values
+                row_group[r] = g
+                break
+        else:
+            groups.append(set(values))
+            row_group[r] = len(groups) - 1
+    if len(groups) > 256:
+        return None
+    tables = np.zeros((max(1, len(groups)), size), np.int64)
+    for g, members in enumerate(groups):
+        tables[g, : len(members)] = sorted(members)
+    return tables, row_group
+
+
 @dataclass
 class Codebook:
-    """Per-channel codebooks: ``table[c, k]`` is the int8 value of code k in channel c."""
+    """Shared codebooks: channel c's code k is the int8 value ``table[row_group[c], k]``."""
 
     bits: int
-    table: np.ndarray  # (channels, 2**bits) int8
+    table: np.ndarray  # (groups, 2**bits) int8
     codes: np.ndarray  # (channels, per_channel) int codes
     packed: np.ndarray  # (channels, row_bytes) uint8
-    zero_code: np.ndarray  # (channels,) code of the value 0, or -1 when 0 is not in the channel
+    row_group: np.ndarray  # (channels,) the table each channel reads
 
     @property
     def row_bytes(self) -> int:
@@ -55,7 +86,7 @@ class Codebook:
 
     @property
     def nbytes(self) -> int:
-        return int(self.table.size + self.packed.size)
+        return int(self.table.size + self.packed.size + self.row_group.size)
 
 
 def channel_values(w: np.ndarray) -> list[np.ndarray]:
@@ -89,33 +120,39 @@ def unpack_codes(packed: np.ndarray, bits: int, n: int) -> np.ndarray:
     return parts.reshape(packed.shape[0], -1)[:, :n].astype(np.int64)
 
 
+def _lookup(table: np.ndarray) -> dict[int, int]:
+    """Value -> code in a sorted, 0-padded table (the first position of each value)."""
+    out: dict[int, int] = {}
+    for k, v in enumerate(table.tolist()):
+        out.setdefault(int(v), k)
+    return out
+
+
 def codebook_encode(w: np.ndarray, bits: int | None = None) -> Codebook | None:
-    """Per-channel codebook of int8 weights ``w`` (channels first), or None if a channel has > 16 values."""
+    """Codebook storage of int8 weights ``w`` (channels first), or None if a channel has > 16 values."""
     values = channel_values(w)
     need = bits_for(max(len(v) for v in values))
     if need is None:
         return None
     bits = max(bits or need, need)
-    size = 1 << bits
+    grouped = group_codebooks([{int(x) for x in v} for v in values], 1 << bits)
+    if grouped is None:
+        return None
+    tables, row_group = grouped
     rows = np.asarray(w).reshape(w.shape[0], -1).astype(np.int64)
-    table = np.zeros((rows.shape[0], size), np.int64)
     codes = np.zeros(rows.shape, np.int64)
-    zero = np.full(rows.shape[0], -1, np.int64)
-    for c, v in enumerate(values):
-        table[c, : len(v)] = v
-        codes[c] = np.searchsorted(v, rows[c])
-        hit = np.flatnonzero(v == 0)
-        if hit.size:
-            zero[c] = hit[0]
-        elif len(v) < size:
-            zero[c] = len(v)  # the table's padding is 0: a free code for the value 0
-    return Codebook(bits, table.astype(np.int8), codes, pack_codes(codes, bits), zero)
+    lookups = [_lookup(t) for t in tables]
+    for c in range(rows.shape[0]):
+        lk = lookups[int(row_group[c])]
+        codes[c] = [lk[int(v)] for v in rows[c].tolist()]
+    return Codebook(bits, tables.astype(np.int8), codes, pack_codes(codes, bits), row_group)
 
 
 def codebook_decode(cb: Codebook, shape: tuple[int, ...]) -> np.ndarray:
     n = int(np.prod(shape[1:], dtype=np.int64))
     codes = unpack_codes(cb.packed, cb.bits, n)
-    return np.take_along_axis(cb.table.astype(np.int64), codes, axis=1).reshape(shape).astype(np.int8)
+    tables = cb.table.astype(np.int64)[cb.row_group]
+    return np.take_along_axis(tables, codes, axis=1).reshape(shape).astype(np.int8)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -130,8 +167,9 @@ class Sparse:
     code_bits: int
     row_count: np.ndarray  # (rows,) int
     entries: np.ndarray  # (n,) uint8
-    values: np.ndarray  # code_bits 0: (n,) int8 values; else (rows, 2**code_bits) int8 codebook
+    values: np.ndarray  # code_bits 0: (n,) int8 values; else (groups, 2**code_bits) int8 codebooks
     fillers: int = 0
+    row_group: np.ndarray | None = None  # code_bits > 0: (rows,) the codebook of each row
 
     @property
     def count_bytes(self) -> int:
@@ -140,26 +178,28 @@ class Sparse:
 
     @property
     def nbytes(self) -> int:
-        return int(self.count_bytes * self.row_count.size + self.entries.size + self.values.size)
+        groups = 0 if self.row_group is None else self.row_group.size
+        return int(self.count_bytes * self.row_count.size + self.entries.size + self.values.size + groups)
 
 
 def sparse_encode(w: np.ndarray, code_bits: int = 0) -> Sparse | None:
-    """Encode the (rows, cols) int8 matrix ``w``; None when ``code_bits`` cannot code a row's values.
+    """Encode the (rows, cols) int8 matrix ``w``; None when ``code_bits`` cannot code the rows' values.
 
     With ``code_bits > 0`` every row's nonzero values, plus 0 when a filler is needed, must fit
-    ``2**code_bits`` codes; the delta field then has ``8 - code_bits`` bits.
+    ``2**code_bits`` codes of a codebook shared with other rows (:func:`group_codebooks`); the delta field
+    then has ``8 - code_bits`` bits.
     """
     w = np.asarray(w).reshape(w.shape[0], -1).astype(np.int64)
     max_delta = (1 << (8 - code_bits)) - 1 if code_bits else 255
-    counts, entries, vals = [], [], []
-    tables = []
+    counts: list[int] = []
+    deltas: list[list[int]] = []
+    values: list[list[int]] = []
     fillers = 0
     for row in w:
-        cols = np.flatnonzero(row)
         pos = 0
         row_e: list[int] = []
         row_v: list[int] = []
-        for col in cols.tolist():
+        for col in np.flatnonzero(row).tolist():
             gap = col - pos
             while gap > max_delta:
                 row_e.append(max_delta)
@@ -170,23 +210,28 @@ def sparse_encode(w: np.ndarray, code_bits: int = 0) -> Sparse | None:
             row_e.append(gap)
             row_v.append(int(row[col]))
             pos = col
-        if code_bits:
-            distinct = sorted(set(row_v))
-            if len(distinct) > (1 << code_bits):
-                return None
-            table = np.zeros(1 << code_bits, np.int64)
-            table[: len(distinct)] = distinct
-            code_of = {v: k for k, v in enumerate(distinct)}
-            row_e = [(d << code_bits) | code_of[v] for d, v in zip(row_e, row_v, strict=True)]
-            tables.append(table)
-        else:
-            vals.extend(row_v)
         counts.append(len(row_e))
-        entries.extend(row_e)
+        deltas.append(row_e)
+        values.append(row_v)
     if max(counts, default=0) > 32767:
         return None
-    values = np.stack(tables).astype(np.int8) if code_bits else np.asarray(vals, np.int8)
-    return Sparse(code_bits, np.asarray(counts, np.int64), np.asarray(entries, np.uint8), values, fillers)
+    row_count = np.asarray(counts, np.int64)
+    if not code_bits:
+        flat_e = [d for r in deltas for d in r]
+        flat_v = [v for r in values for v in r]
+        return Sparse(0, row_count, np.asarray(flat_e, np.uint8), np.asarray(flat_v, np.int8), fillers)
+    grouped = group_codebooks([set(v) for v in values], 1 << code_bits)
+    if grouped is None:
+        return None
+    tables, row_group = grouped
+    lookups = [_lookup(t) for t in tables]
+    entries = []
+    for r, (row_e, row_v) in enumerate(zip(deltas, values, strict=True)):
+        lk = lookups[int(row_group[r])]
+        entries.extend((d << code_bits) | lk[v] for d, v in zip(row_e, row_v, strict=True))
+    return Sparse(
+        code_bits, row_count, np.asarray(entries, np.uint8), tables.astype(np.int8), fillers, row_group
+    )
 
 
 def sparse_decode(sp: Sparse, shape: tuple[int, int]) -> np.ndarray:
@@ -198,8 +243,9 @@ def sparse_decode(sp: Sparse, shape: tuple[int, int]) -> np.ndarray:
         for _ in range(n):
             e = int(sp.entries[k])
             if sp.code_bits:
+                assert sp.row_group is not None
                 col += e >> sp.code_bits
-                out[r, col] += int(sp.values[r, e & mask])
+                out[r, col] += int(sp.values[int(sp.row_group[r]), e & mask])
             else:
                 col += e
                 out[r, col] += int(sp.values[k])

@@ -93,6 +93,9 @@ def _lower_fc_sparse(b: _LayerBuilder, code_bits: int) -> None:
     _row_counts(b, sp)
     b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
     b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
+    b.ptr_field(
+        "row_group", None if sp.row_group is None else b.const_array("row_group", sp.row_group, "uint8_t")
+    )
     _requant_ptrs(b)
     b.kernel, b.params_type = "ed_fc_sparse_s8", "ed_fc_sparse_params_t"
     b.kernel_files = [KERNEL_FILES["sparse"]]
@@ -129,6 +132,7 @@ def lower_fc_codebook(b: _LayerBuilder) -> None:
     _fc_common(b, w)
     b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, row_bytes=cb.row_bytes)
     b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
+    b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
     b.ptr_field("codebook", b.const_array("codebook", cb.table.astype(np.int64), "int8_t"))
     _requant_ptrs(b)
     b.kernel, b.params_type = "ed_fc_codebook_s8", "ed_fc_codebook_params_t"
@@ -199,6 +203,7 @@ def lower_conv_codebook(b: _LayerBuilder) -> None:
     b.ints(**_conv_geometry(b), per_channel=per_channel)
     b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, filter_bytes=cb.row_bytes)
     b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
+    b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
     b.ptr_field("codebook", b.const_array("codebook", cb.table.astype(np.int64), "int8_t"))
     has_bias = len(b.node.inputs) > 2 and bool(b.node.inputs[2])
     b.ptr_field("bias", b.const_array("bias", _bias(b, w.shape[0]), "int32_t") if has_bias else None)
