@@ -135,7 +135,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few epochs, to try the script")
     ap.add_argument(
-        "--only", nargs="*", default=None, help="sections to run (mlp cnn filter pattern sparse512)"
+        "--only", nargs="*", default=None, help="sections to run (mlp share cnn filter pattern sparse512)"
     )
     ap.add_argument("--replot", action="store_true", help="only redraw the plot and table from pruning.json")
     args = ap.parse_args()
@@ -147,7 +147,7 @@ def main() -> int:
     ep_float = 5 if args.quick else 60
     ep_ft = 2 if args.quick else 30
     results: dict[str, Any] = {"board": BOARD}
-    only = set(args.only) if args.only else {"mlp", "cnn", "filter", "pattern", "sparse512"}
+    only = set(args.only) if args.only else {"mlp", "share", "cnn", "filter", "pattern", "sparse512"}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "mlp" in only:
@@ -162,6 +162,17 @@ def main() -> int:
                 "board_compressed": on_board(Path(dc["out"]), work),
             }
             _print("mlp", results["mlp"])
+        if "share" in only:
+            data, val = digits(flat=True)
+            m = train(mlp(), data, val, ep_float)
+            base = run_compress(m, "int8", data, val, work, epochs=0)
+            sh = run_compress(m, "share=4bit,int8", data, val, work, epochs=ep_ft, keep_int8="")
+            results["share"] = {
+                "compressed": sh,
+                "board_int8": on_board(Path(base["out"]), work),
+                "board": on_board(Path(sh["out"]), work),
+            }
+            _print("share", results["share"])
         if {"cnn", "filter", "pattern"} & only:
             data, val = digits(flat=False)
             c = train(cnn(), data, val, ep_float)
@@ -185,6 +196,8 @@ def main() -> int:
             _print("sparse512", results["sparse512"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "pruning_quick" if args.quick else "pruning"
+    if args.only and (RESULTS / f"{name}.json").is_file():  # a partial run updates its sections only
+        results = {**json.loads((RESULTS / f"{name}.json").read_text()), **results}
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown(results))
     plot(results, RESULTS / f"{name}.png")
@@ -210,6 +223,16 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, dict[str, Any], int, dict[str, A
                 r["cnn"]["deep_compression"],
                 base_cnn,
                 r["cnn"]["board_compressed"],
+            )
+        )
+    if "share" in r:
+        sh = r["share"]
+        rows.append(
+            (
+                "MLP " + sh["compressed"]["method"],
+                sh["compressed"],
+                sh["board_int8"]["instructions"],
+                sh["board"],
             )
         )
     for k in ("filter", "fpgm", "pattern"):
@@ -314,6 +337,16 @@ def markdown(r: dict[str, Any]) -> str:
     if "cnn" in r:
         rows.append(
             ("CNN " + DC_METHOD + "", r["cnn"]["deep_compression"], base_cnn, r["cnn"]["board_compressed"])
+        )
+    if "share" in r:
+        sh = r["share"]
+        rows.append(
+            (
+                "MLP " + sh["compressed"]["method"],
+                sh["compressed"],
+                sh["board_int8"]["instructions"],
+                sh["board"],
+            )
         )
     for k in ("filter", "fpgm", "pattern"):
         if k in r:
