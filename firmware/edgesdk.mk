@@ -20,8 +20,11 @@
 #   UART_BASE      board [uart] base, e.g. 0x40011000       -> -DEDGESDK_UART_BASE=...u
 #   UART_BAUD      board [uart] baud (default 115200)
 #   EMULATED       1 for QEMU boards: no RCC/PLL waits, SysTick (instructions) timer, semihosting exit
-#   MLPERF_MODEL   ic01 | ad01 | kws01 | vww01 (default ic01) -> m-model-[...] of the MLPerf Tiny protocol
+#   MLPERF_MODEL   ic01 | ad01 | kws01 | vww01 | none (default none) -> m-model-[...] of the MLPerf Tiny
+#                  protocol; 'none' refuses MLPerf inputs (export --mlperf chooses it)
+#   MLPERF_INPUT_OFFSET  added to each byte the runner sends (default 0; -128 for ic01/vww01's uint8 pixels)
 #   PROFILE        1 (default) per-layer counts through EDGESDK_LAYER_BEGIN/END; 0 to leave them out
+#   ARENA_IN_CCM   1: the model's arena goes to the linker script's .ccm section (core-coupled RAM)
 #   MAX_INPUT_BYTES / MAX_OUTPUT_BYTES / MAX_LAYERS  harness buffer sizes (defaults 4096 / 1024 / 256)
 #   OBJCOPY        (default arm-none-eabi-objcopy)
 # Outputs: $(BUILD_DIR)/firmware.elf (a host executable for BOARD_FAMILY=host), $(BUILD_DIR)/firmware.bin (MCUs),
@@ -30,7 +33,8 @@
 EDGESDK_FW := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 BUILD_DIR ?= build
 UART_BAUD ?= 115200
-MLPERF_MODEL ?= ic01
+MLPERF_MODEL ?= none
+MLPERF_INPUT_OFFSET ?= 0
 PROFILE ?= 1
 EMULATED ?= 0
 OBJCOPY ?= arm-none-eabi-objcopy
@@ -79,12 +83,13 @@ ifeq ($(EDGESDK_MCU),1)
     $(if $(findstring --specs,$(LDFLAGS)),,--specs=nano.specs --specs=nosys.specs)
 endif
 
-EDGESDK_DEFS := -DEDGESDK_MLPERF_MODEL='"$(MLPERF_MODEL)"' \
+EDGESDK_DEFS := -DEDGESDK_MLPERF_MODEL='"$(MLPERF_MODEL)"' -DEDGESDK_MLPERF_INPUT_OFFSET=$(MLPERF_INPUT_OFFSET) \
   $(if $(BOARD_NAME),-DEDGESDK_BOARD_NAME='"$(BOARD_NAME)"') \
   $(if $(CLOCK_HZ),-DEDGESDK_CLOCK_HZ=$(CLOCK_HZ)u) \
   $(if $(UART_BASE),-DEDGESDK_UART_BASE=$(UART_BASE)u) \
   -DEDGESDK_UART_BAUD=$(UART_BAUD)u \
   $(if $(filter 1,$(PROFILE)),-DEDGESDK_PROFILE) \
+  $(if $(filter 1,$(ARENA_IN_CCM)),-DEDGESDK_ARENA_IN_CCM) \
   $(if $(filter 1,$(EMULATED)),-DEDGESDK_EMULATED -DEDGESDK_SEMIHOSTING) \
   $(if $(MAX_INPUT_BYTES),-DEDGESDK_MAX_INPUT_BYTES=$(MAX_INPUT_BYTES)u) \
   $(if $(MAX_OUTPUT_BYTES),-DEDGESDK_MAX_OUTPUT_BYTES=$(MAX_OUTPUT_BYTES)u) \

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything edgesdk needs on a fresh Debian 12 machine: the Arm cross-compiler, newlib, QEMU,
-# and edgesdk itself (with its test extras) into the current Python environment. Safe to run twice.
+# and edgesdk itself (with its test extras) into the Python scripts/pyenv.sh chooses (a virtual environment
+# .venv in the checkout unless one is active, CI provides the interpreter, or EDGESDK_VENV=0 and the current
+# Python accepts pip installs). Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/pyenv.sh
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
@@ -18,5 +21,5 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
-echo "setup: edgesdk $(python3 -c 'import edgesdk; print(edgesdk.__version__)') ready" >&2
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
+echo "setup: edgesdk $("$PY" -c 'import edgesdk; print(edgesdk.__version__)') ready in $("$PY" -c 'import sys; print(sys.prefix)')" >&2

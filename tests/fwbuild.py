@@ -6,11 +6,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from edgesdk.boards import get_board
-from edgesdk.resources import firmware_dir, templates_dir
+from edgesdk.export import render_linker_script as export_linker_script
+from edgesdk.resources import firmware_dir
 
 TINY_MODEL = Path(__file__).resolve().parent / "data" / "fw_tiny_model.c"
 TINY_IN, TINY_OUT = 1500, 750
@@ -24,20 +24,7 @@ def tiny_reference(x: np.ndarray) -> np.ndarray:
 
 
 def render_linker_script(board_name: str, out: Path) -> Path:
-    board = get_board(board_name)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())), undefined=jinja2.StrictUndefined
-    )
-    text = env.get_template("firmware/linker.ld.j2").render(
-        flash_origin=board.memory.flash_origin,
-        flash_bytes=board.memory.flash_bytes,
-        ram_origin=board.memory.ram_origin,
-        ram_bytes=board.memory.ram_bytes,
-        stack_bytes=board.stack_bytes,
-        board_name=board.name,
-    )
-    out.write_text(text)
-    return out
+    return export_linker_script(get_board(board_name), out)
 
 
 def build_tiny(board_name: str, out_dir: Path, extra_cflags: str = "", mlperf_model: str = "ad01") -> Path:

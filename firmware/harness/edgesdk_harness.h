@@ -5,9 +5,11 @@
  *
  * Build-time settings (all optional):
  *   EDGESDK_BOARD_NAME       string literal, e.g. "netduinoplus2"             (default "unknown")
- *   EDGESDK_MLPERF_MODEL     string literal: "ic01", "ad01", "kws01", "vww01" (default "ic01")
- *   EDGESDK_MLPERF_INPUT_OFFSET  added to each byte of an MLPerf `db` upload (default -128 for ic01/vww01,
- *                            whose runner sends uint8 pixels for an int8 input with zero point -128; else 0)
+ *   EDGESDK_MLPERF_MODEL     string literal: "ic01", "ad01", "kws01", "vww01", or "none" (the default): the
+ *                            MLPerf Tiny benchmark announced; "none" refuses MLPerf uploads and inferences
+ *   EDGESDK_MLPERF_INPUT_OFFSET  added to each byte of an MLPerf `db` upload (`edgesdk export` sets it from
+ *                            the mode, see sdk/edgesdk/mlperf_modes.py; default -128 for ic01/vww01, whose
+ *                            runner sends uint8 pixels for an int8 input with zero point -128; else 0)
  *   EDGESDK_MAX_INPUT_BYTES  input buffer (default 4096), EDGESDK_MAX_OUTPUT_BYTES (default 1024),
  *   EDGESDK_MAX_LAYERS       per-layer counters (default 256)
  *   EDGESDK_PROFILE          per-layer counts through the model's EDGESDK_LAYER_BEGIN/END hooks
@@ -23,7 +25,7 @@
 #define EDGESDK_BOARD_NAME "unknown"
 #endif
 #ifndef EDGESDK_MLPERF_MODEL
-#define EDGESDK_MLPERF_MODEL "ic01"
+#define EDGESDK_MLPERF_MODEL "none"
 #endif
 #ifndef EDGESDK_MAX_INPUT_BYTES
 #define EDGESDK_MAX_INPUT_BYTES 4096u

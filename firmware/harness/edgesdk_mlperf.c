@@ -6,7 +6,8 @@
  * commands end with '%', tokens are separated by spaces, every reply ends with "m-ready", errors are "e-[...]".
  *   name               m-name-dut-[<board>]
  *   profile            m-profile-[<firmware>]  m-model-[<ic01|ad01|kws01|vww01>]
- *   timestamp          m-lap-us-<microseconds of the board clock>
+ *   timestamp          m-lap-us-<microseconds of the board clock> (on an emulator: executed instructions at
+ *                      the board's clock, the unit `edgesdk profile` reports in microseconds)
  *   db load N          m-[Expecting N bytes]
  *   db HHHH...         (hex bytes appended to the input)  m-load-done once N bytes arrived
  *   infer N [W]        m-warmup-start-W m-warmup-done m-infer-start-N m-lap-us-T m-lap-us-T m-infer-done
@@ -14,6 +15,7 @@
  *   results            m-results-[f,f,...]  output dequantized with the model's output scale and zero point
  *   help               the command list
  * Boot: m-timestamp-mode-performance, m-lap-us-T, m-init-done, m-ready.
+ * A firmware exported without an MLPerf mode (EDGESDK_MLPERF_MODEL "none") answers db and infer with an error.
  */
 #include <string.h>
 
@@ -44,6 +46,16 @@ static void line(const char *s)
 {
     edgesdk_out_str(s);
     edgesdk_out_str("\r\n");
+}
+
+/* 1 (after an error line) when the firmware was exported without an MLPerf Tiny mode. */
+static int no_mode(void)
+{
+    if (strcmp(EDGESDK_MLPERF_MODEL, "none") != 0) {
+        return 0;
+    }
+    line("e-[no MLPerf Tiny benchmark: export the model with --mlperf ic01|kws01|vww01|ad01]");
+    return 1;
 }
 
 static void timestamp(void)
@@ -303,9 +315,13 @@ static void command(char *s)
     } else if (strcmp(t, "help") == 0) {
         help();
     } else if (strcmp(t, "db") == 0) {
-        db(&rest);
+        if (!no_mode()) {
+            db(&rest);
+        }
     } else if (strcmp(t, "infer") == 0) {
-        infer(&rest);
+        if (!no_mode()) {
+            infer(&rest);
+        }
     } else if (strcmp(t, "results") == 0) {
         results();
     } else {

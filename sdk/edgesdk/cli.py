@@ -86,6 +86,13 @@ def _setup_export(sub: argparse._SubParsersAction) -> None:
         default="double",
         help="requantization rounding: TFLite Micro's double rounding (default) or single rounding",
     )
+    p.add_argument(
+        "--mlperf",
+        choices=("ic01", "kws01", "vww01", "ad01"),
+        default=None,
+        help="MLPerf Tiny benchmark the firmware announces to the MLCommons runner (sets how it reads the "
+        "runner's bytes); default: inferred from the model's input shape where that is unambiguous",
+    )
     p.set_defaults(handler=_cmd_export)
 
 
@@ -99,6 +106,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         args.output,
         build=args.build,
         rounding=args.rounding,
+        mlperf_model=args.mlperf,
     )
     use = result.size or result.estimate
     how = "measured" if use.measured else "estimated"
@@ -109,6 +117,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"exported {result.graph.name} for {result.board.name} to {result.out_dir}: flash {flash} B, "
         f"RAM {ram} B ({how}), arena {result.plan.arena_bytes:,} B (lower bound {result.plan.lower_bound:,} B)"
     )
+    mode = result.mlperf.get("model", "none")
+    if mode != "none":
+        how = "inferred from the input shape" if result.mlperf.get("inferred") else "as asked"
+        print(f"MLPerf Tiny: the firmware announces {mode} ({how})")
     return 0
 
 

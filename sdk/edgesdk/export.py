@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesdk import __version__
+from edgesdk import __version__, ccm
 from edgesdk.boards import UART_DRIVERS, Board, get_board
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
 from edgesdk.escape import safe_file_stem
 from edgesdk.ir import Graph
+from edgesdk.mlperf_modes import resolve_mlperf
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
 from edgesdk.planner import Plan, plan
 from edgesdk.resources import firmware_dir
@@ -64,6 +65,8 @@ class ExportResult:
     size: MemoryUse | None = None
     elf: Path | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    mlperf: dict[str, Any] = field(default_factory=dict)  # MLPerf Tiny mode: model, input_offset, inferred
+    ccm: dict[str, Any] = field(default_factory=dict)  # arena/stack placed in core-coupled RAM, and why
 
 
 def weight_bytes(graph: Graph) -> int:
@@ -180,7 +183,7 @@ def _copy_firmware(dst: Path, board: Board) -> list[str]:
 
 
 def _harness_settings(
-    graph: Graph, board: Board, mlperf_model: str | None, profile: bool
+    graph: Graph, board: Board, mlperf: dict[str, Any], profile: bool
 ) -> list[tuple[str, str]]:
     """The make variables of firmware/edgesdk.mk that come from the board and the model."""
     size = lambda names: max((graph.tensors[n].nbytes for n in names), default=0)  # noqa: E731
@@ -189,7 +192,8 @@ def _harness_settings(
         ("CLOCK_HZ", str(board.clock_hz)),
         ("EMULATED", "1" if board.emulated else "0"),
         ("PROFILE", "1" if profile else "0"),
-        ("MLPERF_MODEL", mlperf_model or "ic01"),
+        ("MLPERF_MODEL", mlperf["model"]),
+        ("MLPERF_INPUT_OFFSET", str(mlperf["input_offset"])),
         ("MAX_INPUT_BYTES", str(max(size(graph.inputs), 1))),
         ("MAX_OUTPUT_BYTES", str(max(size(graph.outputs), 1))),
         ("MAX_LAYERS", str(max(len(graph.nodes), 1))),
@@ -204,7 +208,10 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
     """The same -D definitions firmware/edgesdk.mk derives from its variables, for CMakeLists.txt."""
     s = dict(settings)
     out = [f'EDGESDK_MLPERF_MODEL="{s["MLPERF_MODEL"]}"', f'EDGESDK_BOARD_NAME="{s["BOARD_NAME"]}"']
+    out.append(f"EDGESDK_MLPERF_INPUT_OFFSET={s['MLPERF_INPUT_OFFSET']}")
     out.append(f"EDGESDK_CLOCK_HZ={s['CLOCK_HZ']}u")
+    if s.get("ARENA_IN_CCM") == "1":
+        out.append("EDGESDK_ARENA_IN_CCM")
     if "UART_BASE" in s:
         out += [f"EDGESDK_UART_BASE={s['UART_BASE']}u", f"EDGESDK_UART_BAUD={s['UART_BAUD']}u"]
     if s["PROFILE"] == "1":
@@ -214,6 +221,26 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
     for key in ("MAX_INPUT_BYTES", "MAX_OUTPUT_BYTES", "MAX_LAYERS"):
         out.append(f"EDGESDK_{key}={s[key]}u")
     return out
+
+
+def render_linker_script(board: Board, dest: Path, *, stack_in_ccm: bool = False) -> Path:
+    """The board's linker script (memory map, stack) rendered from ``templates/firmware/linker.ld.j2``;
+    ``stack_in_ccm`` puts the stack at the top of the board's core-coupled RAM (see :mod:`edgesdk.ccm`)."""
+    return render(
+        "firmware/linker.ld.j2",
+        dest,
+        {
+            "board_name": board.name,
+            "flash_origin": board.memory.flash_origin,
+            "flash_bytes": board.memory.flash_bytes,
+            "ram_origin": board.memory.ram_origin,
+            "ram_bytes": board.memory.ram_bytes,
+            "stack_bytes": board.stack_bytes,
+            "ccm_origin": board.memory.ccm_origin,
+            "ccm_bytes": board.memory.ccm_bytes,
+            "stack_in_ccm": stack_in_ccm,
+        },
+    )
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
@@ -243,10 +270,17 @@ def export(
 
     board = board if isinstance(board, Board) else get_board(board)
     out_dir = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{board.name}")
+    mlperf = resolve_mlperf(graph, mlperf_model)
     graph = run_pipeline(graph, "default", pass_ctx or PassContext(core="" if board.is_host else board.core))
     arena = plan(graph)
     arena.check_no_overlap()
     estimate = estimate_memory(graph, arena, board)
+    placement = ccm.place(board, estimate.ram, arena.arena_bytes, board.stack_bytes)
+    if placement.used:  # main RAM too small: the arena and/or stack go to core-coupled RAM (see ccm.py)
+        log.info("board %s: %s", board.name, placement.why)
+        estimate = MemoryUse(
+            estimate.flash, placement.ram_bytes, {**estimate.detail, "ccm": placement.ccm_bytes}
+        )
     check_fits(graph.name, estimate, board)
     _prepare_out_dir(out_dir)
 
@@ -261,7 +295,9 @@ def export(
         model_includes = sorted({str(p.parent.relative_to(tmp)) for p in (tmp / "model").rglob("*.h")})
         firmware_srcs = _copy_firmware(tmp, board)
         banner = f"Generated by edgesdk {__version__} from {graph.name} (sha256:{graph.sha256}). Do not edit."
-        settings = _harness_settings(graph, board, mlperf_model, profile)
+        settings = _harness_settings(graph, board, mlperf, profile)
+        if placement.arena_in_ccm:
+            settings.append(("ARENA_IN_CCM", "1"))
         ctx = {
             "banner": banner,
             "board": board,
@@ -279,18 +315,7 @@ def export(
         render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", ctx)
         if not board.is_host:
             render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", ctx)
-            render(
-                "firmware/linker.ld.j2",
-                tmp / "linker.ld",
-                {
-                    "board_name": board.name,
-                    "flash_origin": board.memory.flash_origin,
-                    "flash_bytes": board.memory.flash_bytes,
-                    "ram_origin": board.memory.ram_origin,
-                    "ram_bytes": board.memory.ram_bytes,
-                    "stack_bytes": board.stack_bytes,
-                },
-            )
+            render_linker_script(board, tmp / "linker.ld", stack_in_ccm=placement.stack_in_ccm)
         result = ExportResult(
             out_dir=out_dir,
             board=board,
@@ -298,10 +323,12 @@ def export(
             plan=arena,
             c_name=project.model_name,
             estimate=estimate,
+            mlperf=mlperf,
+            ccm=placement.to_dict() if placement.used else {},
         )
         if build:
             elf = build_project(tmp, board)
-            result.size = measure_size(elf, board)
+            result.size = ccm.split_measured(measure_size(elf, board), elf, board, placement)
             check_fits(graph.name, result.size, board)
         result.report = export_report(result, tmp)
         if out_dir.exists():
@@ -360,11 +387,15 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
             "source": "measured by size" if use.measured else "estimated before building",
             "estimate": result.estimate.to_dict(),
             "measured": result.size.to_dict() if result.size else None,
+            **(
+                {"ccm_placement": result.ccm["why"], "ccm_used": result.ccm["ccm_used"]} if result.ccm else {}
+            ),
         },
         "arena": result.plan.to_dict(),
         "layers": summary["layers"],
         "totals": summary.get("totals", {}),
         "kernels": kernel_decisions(result.graph),
+        "mlperf": result.mlperf,
     }
     plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:

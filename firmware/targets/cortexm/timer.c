@@ -124,10 +124,16 @@ uint64_t edgesdk_timer_counts(uint64_t raw_delta)
     return (raw_delta / f) * 1000000000u + ((raw_delta % f) * 1000000000u + f / 2u) / f;
 }
 
+/*
+ * Microseconds of the board clock: counts (cycles, or on an emulator executed instructions taken as one per
+ * cycle) divided by the core clock. So the MLPerf Tiny runner's latency equals `edgesdk profile`'s figure; the
+ * raw SysTick delta would be QEMU's virtual time (1 ns per instruction), f_cpu/1e9 times smaller.
+ */
 uint64_t edgesdk_timer_us(uint64_t raw_delta)
 {
     uint64_t f = edgesdk_core_clock_hz();
-    return (raw_delta / f) * 1000000u + ((raw_delta % f) * 1000000u) / f;
+    uint64_t c = edgesdk_timer_counts(raw_delta);
+    return (c / f) * 1000000u + ((c % f) * 1000000u) / f;
 }
 
 edgesdk_timer_unit_t edgesdk_timer_unit(void) { return g_use_dwt ? EDGESDK_TIMER_CYCLES : EDGESDK_TIMER_INSTRUCTIONS; }

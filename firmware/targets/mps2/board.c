@@ -1,7 +1,9 @@
 /*
  * targets/mps2/board.c - Arm MPS2 FPGA images (QEMU mps2-an385/an386/an500): fixed clock (25 MHz on the
  * FPGA), and the CMSDK APB UART ("cmsdk_uart": DATA +0x00, STATE +0x04 with bit 0 TX full and bit 1 RX full,
- * CTRL +0x08 = TX|RX enable, BAUDDIV +0x10). UART0 is at 0x40004000.
+ * CTRL +0x08 = TX|RX enable, BAUDDIV +0x10). UART0 is at 0x40004000. Receive sleeps in WFI until the UART's RX
+ * interrupt (CTRL bit 3; INTSTATUS/INTCLEAR +0x0C bit 1; NVIC line EDGESDK_UART_IRQ, 0 for UART0 on
+ * AN385/AN386/AN500), see edgesdk_rx_sleep in cortexm.h.
  */
 #include "cortexm.h"
 #include "edgesdk_board.h"
@@ -17,7 +19,11 @@
 #define U_DATA EDGESDK_REG(EDGESDK_UART_BASE + 0x00u)
 #define U_STATE EDGESDK_REG(EDGESDK_UART_BASE + 0x04u)
 #define U_CTRL EDGESDK_REG(EDGESDK_UART_BASE + 0x08u)
+#define U_INTCLEAR EDGESDK_REG(EDGESDK_UART_BASE + 0x0Cu)
 #define U_BAUDDIV EDGESDK_REG(EDGESDK_UART_BASE + 0x10u)
+#ifndef EDGESDK_UART_IRQ
+#define EDGESDK_UART_IRQ 0u /* UART0 RX (UART1 RX is 2, UART2 RX 4) */
+#endif
 
 void edgesdk_board_init(void) {}
 
@@ -40,15 +46,24 @@ void edgesdk_uart_putc(uint8_t c)
 
 int edgesdk_uart_getc(void)
 {
-    for (;;) {
+    int c = -1;
+    edgesdk_rx_sleep_begin(EDGESDK_UART_IRQ);
+    U_CTRL = 3u | (1u << 3); /* + RX interrupt enable */
+    while (c < 0) {
         uint32_t st = U_STATE;
         if (st & 2u) {
-            return (int)(U_DATA & 0xFFu);
+            c = (int)(U_DATA & 0xFFu);
+        } else {
+            if (st & 0xCu) {
+                U_STATE = 0xCu; /* clear overrun flags */
+            }
+            edgesdk_rx_sleep();
         }
-        if (st & 0xCu) {
-            U_STATE = 0xCu; /* clear overrun flags */
-        }
+        U_INTCLEAR = 2u; /* the RX interrupt stays raised until cleared */
     }
+    U_CTRL = 3u;
+    edgesdk_rx_sleep_end(EDGESDK_UART_IRQ);
+    return c;
 }
 
 void edgesdk_uart_flush(void) {}

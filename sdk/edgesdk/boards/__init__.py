@@ -36,6 +36,8 @@ class Memory:
     flash_bytes: int
     ram_origin: int
     ram_bytes: int
+    ccm_origin: int = 0  # core-coupled RAM (STM32F4: 64 KiB at 0x10000000, data only, no DMA); 0 bytes = none
+    ccm_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Board:
             "emulated": self.emulated,
             "flash_bytes": self.memory.flash_bytes,
             "ram_bytes": self.memory.ram_bytes,
+            **({"ccm_bytes": self.memory.ccm_bytes} if self.memory.ccm_bytes else {}),
             "flash_methods": list(self.flash.methods),
             "aliases": list(self.aliases),
         }
@@ -240,6 +243,8 @@ def parse_board(path: Path) -> Board:
             flash_bytes=_int(mem, "flash_bytes", where, 0 if host else 1),
             ram_origin=_int(mem, "ram_origin", where, 0),
             ram_bytes=_int(mem, "ram_bytes", where, 0 if host else 1),
+            ccm_origin=_int(mem, "ccm_origin", where, 0) if "ccm_origin" in mem else 0,
+            ccm_bytes=_int(mem, "ccm_bytes", where, 0) if "ccm_bytes" in mem else 0,
         ),
         build=Build(
             cc=_text(build, "cc", where),
