@@ -43,6 +43,9 @@ def _case_list() -> list[tuple[str, dict]]:
                     dict(op="conv", kind=kind, h=h, w=w, cin=c, cout=(3, 4, 2)[i % 3], k=k, s=s, pad=pad),
                 )
             )
+    # Inputs past one 128-input table chunk, outputs past one 32-channel tile, batches.
+    cases.append(("fc_ternary_in129_out40", dict(op="fc", kind="ternary", n_in=129, n_out=40)))
+    cases.append(("fc_binary_in300_out65", dict(op="fc", kind="binary", n_in=300, n_out=65)))
     cases.append(("fc_ternary_asym_zero_row", dict(op="fc", kind="ternary", n_in=40, n_out=6, asym=True)))
     cases.append(("fc_binary_asym", dict(op="fc", kind="binary", n_in=33, n_out=4, asym=True)))
     cases.append(

@@ -40,6 +40,14 @@ def _cases() -> list[tuple[str, dict]]:
                 dict(op="conv", h=h, w=w, cin=c, cout=cout, k=k, s=s, pad=pad, pad_value=pv),
             )
         )
+    # Receptive fields larger than the kernels' stack window (256 words): the in-place paths.
+    out.append(("xfc_in8200_out3_chunked", dict(op="fc", cin=8200, cout=3)))
+    out.append(
+        (
+            "xconv_3x3_c330_o2_k5_s1_same_pad-1_unwindowed",
+            dict(op="conv", h=3, w=3, cin=330, cout=2, k=5, s=1, pad="SAME", pad_value=-1),
+        )
+    )
     return out
 
 

@@ -1,7 +1,7 @@
 /*
  * ed_packed.c - CONV_2D and FULLY_CONNECTED with ternary ({-a, 0, b}) or binary ({-a, b}) per-channel int8
- * weights stored as bit-planes (see edgesdk_kernels.h). Only additions and subtractions run per weight, and
- * a ternary kernel visits only the set bits of its planes (zero weights cost nothing). Every accumulator is
+ * weights stored as bit-planes (see edgesdk_kernels.h). Only additions, subtractions and table lookups run per
+ * weight; the conv kernel visits only the set bits of its planes (zero weights cost nothing). Every accumulator is
  * the int8 kernel's (ed_fc.c / ed_conv.c) exactly, so the requantized outputs are bit-identical.
  */
 #include "edgesdk_kernels.h"
@@ -20,17 +20,6 @@ static int32_t ED_CTZ(uint32_t v)
     return n;
 }
 #endif
-
-/* Sum of x[j] over the set bits j of m. */
-static inline int32_t ed_sum_bits(uint32_t m, const int8_t *x)
-{
-    int32_t s = 0;
-    while (m != 0u) {
-        s += (int32_t)x[ED_CTZ(m)];
-        m &= m - 1u;
-    }
-    return s;
-}
 
 /* n (1..32) bits of a packed stream starting at bit `pos`, LSB first. */
 static inline uint32_t ed_bits_at(const uint32_t *w, int32_t pos, int32_t n)
@@ -52,9 +41,52 @@ static inline int32_t ed_requant(int32_t acc, int32_t m, int32_t s, int32_t roun
     return rounding == ED_ROUNDING_SINGLE ? ed_mbqm_single(acc, m, s) : ed_mbqm(acc, m, s);
 }
 
+/*
+ * Fully connected: table lookup instead of one operation per set bit (the idea of T-MAC, Wei et al. 2024). For
+ * each group of 4 inputs, the 16 sums of its subsets are tabulated once (11 additions) and shared by all output
+ * channels; each 4-bit nibble of a plane then costs one lookup. The table covers ED_LUT_INPUTS inputs (1 KB of
+ * stack), output channels are processed in tiles of ED_LUT_TILE partial sums, so any size works.
+ */
+#define ED_LUT_INPUTS 128
+#define ED_LUT_GROUPS (ED_LUT_INPUTS / 4)
+#define ED_LUT_TILE 32
+
+static void ed_lut_build(int16_t lut[][16], const int8_t *x, int32_t n, int32_t groups)
+{
+    int32_t g, j;
+    for (g = 0; g < groups; ++g) {
+        int16_t v[4];
+        int16_t *t = lut[g];
+        for (j = 0; j < 4; ++j) {
+            v[j] = (int16_t)(4 * g + j < n ? x[4 * g + j] : 0);
+        }
+        t[0] = 0;
+        t[1] = v[0];
+        t[2] = v[1];
+        t[3] = (int16_t)(v[0] + v[1]);
+        for (j = 0; j < 4; ++j) {
+            t[4 + j] = (int16_t)(t[j] + v[2]);
+        }
+        for (j = 0; j < 8; ++j) {
+            t[8 + j] = (int16_t)(t[j] + v[3]);
+        }
+    }
+}
+
+/* Sum over the set bits of one plane word: 8 nibble lookups in the 8 tables starting at `lut`. */
+static inline int32_t ed_lut_word(uint32_t w, const int16_t lut[][16])
+{
+    return (int32_t)lut[0][w & 15u] + (int32_t)lut[1][(w >> 4) & 15u] + (int32_t)lut[2][(w >> 8) & 15u] +
+           (int32_t)lut[3][(w >> 12) & 15u] + (int32_t)lut[4][(w >> 16) & 15u] + (int32_t)lut[5][(w >> 20) & 15u] +
+           (int32_t)lut[6][(w >> 24) & 15u] + (int32_t)lut[7][w >> 28];
+}
+
 static void ed_fc_packed(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output, int binary)
 {
-    int32_t b, o, k;
+    int16_t lut[ED_LUT_GROUPS][16];
+    int32_t acc_pos[ED_LUT_TILE];
+    int32_t acc_neg[ED_LUT_TILE];
+    int32_t b, o0, t, k, c0;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = input + (size_t)b * (size_t)p->in_depth;
         int8_t *y = output + (size_t)b * (size_t)p->out_depth;
@@ -64,31 +96,47 @@ static void ed_fc_packed(const ed_fc_packed_params_t *p, const int8_t *input, in
                 total += (int32_t)x[k];
             }
         }
-        for (o = 0; o < p->out_depth; ++o) {
-            const uint32_t *wp = p->plane_pos + (size_t)o * (size_t)p->words;
-            const int32_t q = p->per_channel ? o : 0;
-            const int32_t vp = p->wpos != NULL ? (int32_t)p->wpos[o] : p->wval;
-            const int32_t vn = p->wneg != NULL ? (int32_t)p->wneg[o] : p->wval;
-            int32_t pos = 0;
-            int32_t neg = 0;
-            int32_t acc;
-            for (k = 0; k < p->words; ++k) {
-                pos += ed_sum_bits(wp[k], x + 32 * k);
+        for (o0 = 0; o0 < p->out_depth; o0 += ED_LUT_TILE) {
+            const int32_t nt = p->out_depth - o0 < ED_LUT_TILE ? p->out_depth - o0 : ED_LUT_TILE;
+            for (t = 0; t < nt; ++t) {
+                acc_pos[t] = 0;
+                acc_neg[t] = 0;
             }
-            if (binary) {
-                neg = total - pos;
-            } else {
-                const uint32_t *wn = p->plane_neg + (size_t)o * (size_t)p->words;
-                for (k = 0; k < p->words; ++k) {
-                    neg += ed_sum_bits(wn[k], x + 32 * k);
+            for (c0 = 0; c0 < p->in_depth; c0 += ED_LUT_INPUTS) {
+                const int32_t n = p->in_depth - c0 < ED_LUT_INPUTS ? p->in_depth - c0 : ED_LUT_INPUTS;
+                const int32_t nw = (n + 31) / 32;
+                const int32_t w0 = c0 / 32;
+                ed_lut_build(lut, x + c0, n, 8 * nw);
+                for (t = 0; t < nt; ++t) {
+                    const uint32_t *wp = p->plane_pos + (size_t)(o0 + t) * (size_t)p->words + (size_t)w0;
+                    int32_t sp = 0;
+                    for (k = 0; k < nw; ++k) {
+                        sp += ed_lut_word(wp[k], (const int16_t(*)[16])&lut[8 * k]);
+                    }
+                    acc_pos[t] += sp;
+                    if (!binary) {
+                        const uint32_t *wn = p->plane_neg + (size_t)(o0 + t) * (size_t)p->words + (size_t)w0;
+                        int32_t sn = 0;
+                        for (k = 0; k < nw; ++k) {
+                            sn += ed_lut_word(wn[k], (const int16_t(*)[16])&lut[8 * k]);
+                        }
+                        acc_neg[t] += sn;
+                    }
                 }
             }
-            acc = vp * pos - vn * neg;
-            if (p->bias != NULL) {
-                acc += p->bias[o];
+            for (t = 0; t < nt; ++t) {
+                const int32_t o = o0 + t;
+                const int32_t q = p->per_channel ? o : 0;
+                const int32_t vp = p->wpos != NULL ? (int32_t)p->wpos[o] : p->wval;
+                const int32_t vn = p->wneg != NULL ? (int32_t)p->wneg[o] : p->wval;
+                const int32_t neg = binary ? total - acc_pos[t] : acc_neg[t];
+                int32_t acc = vp * acc_pos[t] - vn * neg;
+                if (p->bias != NULL) {
+                    acc += p->bias[o];
+                }
+                acc = ed_requant(acc, p->multiplier[q], p->shift[q], p->rounding) + p->output_offset;
+                y[o] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
             }
-            acc = ed_requant(acc, p->multiplier[q], p->shift[q], p->rounding) + p->output_offset;
-            y[o] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
         }
     }
 }

@@ -439,7 +439,10 @@ def profile(
     meter_port: str | None = None,
     pass_ctx: Any = None,
 ) -> dict[str, Any]:
-    """Latency per inference and per layer on the board, energy estimates (and a meter's reading), plots, report."""
+    """Latency per inference and per layer on the board, energy estimates (and a meter's reading), plots, report.
+
+    ``pass_ctx`` (an ``edgesdk.passes.PassContext``) sets the kernel choice of the export (force, forbid, goal).
+    """
     if runs < 1:
         raise EdgeSDKError("profile needs --runs of at least 1")
     board = board if isinstance(board, Board) else get_board(board)

@@ -369,6 +369,7 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
     from edgesdk.inspect import summarize
     from edgesdk.profile.plots import plot_arena_map, plot_memory
     from edgesdk.profile.report import write_json, write_report
+    from edgesdk.weights import layer_weights
 
     board = result.board
     use = result.size or result.estimate
@@ -396,6 +397,8 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
         "totals": summary.get("totals", {}),
         "kernels": kernel_decisions(result.graph),
         "mlperf": result.mlperf,
+        # Per layer with weights: format (int8/ternary/binary/xnor), stored weight bytes, MACs or bit-ops.
+        "weights": layer_weights(result.graph),
     }
     plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:

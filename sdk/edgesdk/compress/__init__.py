@@ -90,9 +90,12 @@ def _load_keras(model: Any) -> Any:
 
         if path.is_dir():
             try:
-                return keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+                return keras.models.load_model(path, compile=False)
             except Exception as exc:
-                raise ModelFormatError(f"SavedModel {path} cannot be loaded: {_one_line(exc)}") from exc
+                raise CompressError(
+                    f"SavedModel {path} cannot be loaded as a Keras model with layers to train "
+                    f"({_one_line(exc)}); save it as .keras"
+                ) from exc
         if path.suffix.lower() not in KERAS_SUFFIXES:
             raise CompressError(
                 f"compress takes a float Keras model (.keras, .h5 or SavedModel), not {path.name}"

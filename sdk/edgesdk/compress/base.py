@@ -277,23 +277,21 @@ def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 
 # --- the context -------------------------------------------------------------------------------------------
-class _EpochLines:
+def _epoch_lines(ctx: CompressContext, what: str, epochs: int) -> Any:
     """A Keras callback writing one line per epoch (loss, accuracy, val accuracy) through ``ctx.progress``."""
+    import keras
 
-    def __new__(cls, ctx: CompressContext, what: str, epochs: int) -> Any:
-        import keras
+    class EpochLines(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            parts = [f"loss {logs.get('loss', float('nan')):.4f}"]
+            if "acc" in logs:
+                parts.append(f"accuracy {logs['acc']:.4f}")
+            if "val_acc" in logs:
+                parts.append(f"val accuracy {logs['val_acc']:.4f}")
+            ctx.progress(f"{what}: epoch {epoch + 1}/{epochs}: " + ", ".join(parts))
 
-        class _CB(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                logs = logs or {}
-                parts = [f"loss {logs.get('loss', float('nan')):.4f}"]
-                if "acc" in logs:
-                    parts.append(f"accuracy {logs['acc']:.4f}")
-                if "val_acc" in logs:
-                    parts.append(f"val accuracy {logs['val_acc']:.4f}")
-                ctx.progress(f"{what}: epoch {epoch + 1}/{epochs}: " + ", ".join(parts))
-
-        return _CB()
+    return EpochLines()
 
 
 @dataclass
@@ -380,7 +378,7 @@ class CompressContext:
             return np.concatenate([t, soft.astype(np.float32)], axis=1)
 
         model.compile(optimizer=keras.optimizers.Adam(lr or DEFAULT_LR), loss=loss, metrics=[acc])
-        cbs = [_EpochLines(self, model.name, n_epochs), *callbacks]
+        cbs = [_epoch_lines(self, model.name, n_epochs), *callbacks]
         model.fit(
             x,
             targets(x, self.y_train),

@@ -229,14 +229,12 @@ def quantize_weights(model: Any, mode: str, ctx: CompressContext) -> Any:
             weights = layer.get_weights()
             weights[0] = q
             layer.set_weights(weights)
-            axes = _reduce_axes(q.ndim)
             entry = ctx.layer(layer.name)
             entry["sparsity"] = float(np.mean(q == 0))
             entry["bits"] = 2 if method == "ternary" else 1
             entry["distinct_per_channel"] = int(
                 max(len(np.unique(np.moveaxis(q, -1, 0)[c])) for c in range(q.shape[-1]))
             )
-            del axes
     return plain
 
 

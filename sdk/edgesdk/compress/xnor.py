@@ -204,7 +204,6 @@ def write_xnor(qat: Any, parts: dict[str, Any], ctx: CompressContext, out: Path)
     from edgesdk.ir import graph as ir
     from edgesdk.ir.binary import Binarize, UnpackBits, XnorConv2D, XnorFullyConnected
     from edgesdk.ir.serialize import save_graph
-    from edgesdk.reference import Reference
     from edgesdk.reference.binary import fold_threshold, pack_bits, words_for
 
     calib_n = min(len(ctx.x_train), 200)
@@ -236,6 +235,7 @@ def write_xnor(qat: Any, parts: dict[str, Any], ctx: CompressContext, out: Path)
     hn = take(g_head, "head/")
     g.inputs = [hn[g_head.inputs[0]]]
     for node in g_head.nodes:
+        node.name = f"head/{node.name}"
         node.inputs = [hn[n] if n else "" for n in node.inputs]
         node.outputs = [hn[n] for n in node.outputs]
         g.nodes.append(node)
@@ -313,6 +313,7 @@ def write_xnor(qat: Any, parts: dict[str, Any], ctx: CompressContext, out: Path)
         UnpackBits(name="unpack", inputs=[cur], outputs=[t_in.name], channels=cur_c, high=hi, low=lo)
     )
     for node in g_tail.nodes:
+        node.name = f"tail/{node.name}"
         node.inputs = [tn[n] if n else "" for n in node.inputs]
         node.outputs = [tn[n] for n in node.outputs]
         g.nodes.append(node)
@@ -325,8 +326,6 @@ def write_xnor(qat: Any, parts: dict[str, Any], ctx: CompressContext, out: Path)
     g.validate()
     save_graph(g, out)
     acc = graph_accuracy(g, ctx.x_val, ctx.y_val)
-    ref = Reference(g)
-    del ref
     return {"accuracy": acc, "graph": g}
 
 
