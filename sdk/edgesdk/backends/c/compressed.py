@@ -45,8 +45,8 @@ def folded_bias(w: np.ndarray, bias: np.ndarray, input_offset: int) -> np.ndarra
     return bias + int(input_offset) * rows.sum(axis=1)
 
 
-def _fc_common(b: _LayerBuilder, w: np.ndarray) -> bool:
-    """Input, folded bias and requantization fields of a compressed FC; returns per_channel."""
+def _fc_common(b: _LayerBuilder, w: np.ndarray) -> tuple[Any, Any, Any]:
+    """Input and fields of a compressed FC; returns the folded bias, multiplier and shift arrays."""
     p = b.p
     if int(p["filter_offset"]) != 0:
         raise UnsupportedOpError(
@@ -67,16 +67,15 @@ def _fc_common(b: _LayerBuilder, w: np.ndarray) -> bool:
     b.fields.append(
         ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
     )
-    b._ed_bias = b.const_array(  # type: ignore[attr-defined]
+    bias = b.const_array(
         "bias_folded", folded_bias(w, _bias(b, w.shape[0]), int(p["input_offset"])), "int32_t"
     )
-    b._ed_requant = (mult, shift)  # type: ignore[attr-defined]
-    return per_channel
+    return bias, mult, shift
 
 
-def _requant_ptrs(b: _LayerBuilder) -> None:
-    mult, shift = b._ed_requant  # type: ignore[attr-defined]
-    b.ptr_field("bias", b._ed_bias)  # type: ignore[attr-defined]
+def _requant_ptrs(b: _LayerBuilder, arrays: tuple[Any, Any, Any]) -> None:
+    bias, mult, shift = arrays
+    b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)
     b.ptr_field("shift", shift)
 
@@ -88,7 +87,7 @@ def _lower_fc_sparse(b: _LayerBuilder, code_bits: int) -> None:
         raise UnsupportedOpError(
             f"layer {b.node.name}: its weights do not fit the sparse format with {code_bits}-bit codes"
         )
-    _fc_common(b, w)
+    arrays = _fc_common(b, w)
     b.ints(code_bits=code_bits, codebook_size=(1 << code_bits) if code_bits else 0)
     _row_counts(b, sp)
     b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
@@ -96,7 +95,7 @@ def _lower_fc_sparse(b: _LayerBuilder, code_bits: int) -> None:
     b.ptr_field(
         "row_group", None if sp.row_group is None else b.const_array("row_group", sp.row_group, "uint8_t")
     )
-    _requant_ptrs(b)
+    _requant_ptrs(b, arrays)
     b.kernel, b.params_type = "ed_fc_sparse_s8", "ed_fc_sparse_params_t"
     b.kernel_files = [KERNEL_FILES["sparse"]]
 
@@ -129,12 +128,12 @@ def _codebook(b: _LayerBuilder, w: np.ndarray) -> wf.Codebook:
 def lower_fc_codebook(b: _LayerBuilder) -> None:
     w = _weights(b)
     cb = _codebook(b, w)
-    _fc_common(b, w)
+    arrays = _fc_common(b, w)
     b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, row_bytes=cb.row_bytes)
     b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
     b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
     b.ptr_field("codebook", b.const_array("codebook", cb.table.astype(np.int64), "int8_t"))
-    _requant_ptrs(b)
+    _requant_ptrs(b, arrays)
     b.kernel, b.params_type = "ed_fc_codebook_s8", "ed_fc_codebook_params_t"
     b.kernel_files = [KERNEL_FILES["codebook"]]
 
