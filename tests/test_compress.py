@@ -71,7 +71,7 @@ def mlp(digits: dict) -> Path:
         ],
         name="mlp",
     )
-    _train(m, digits["x"][digits["tr"]], digits["y"][digits["tr"]], 15)
+    _train(m, digits["x"][digits["tr"]], digits["y"][digits["tr"]], 10)
     path = digits["root"] / "mlp.keras"
     m.save(path)
     return path
@@ -90,7 +90,7 @@ def cnn(digits: dict) -> Path:
         ],
         name="cnn",
     )
-    _train(m, digits["x"][digits["tr"]].reshape(-1, 8, 8, 1), digits["y"][digits["tr"]], 10)
+    _train(m, digits["x"][digits["tr"]].reshape(-1, 8, 8, 1), digits["y"][digits["tr"]], 6)
     path = digits["root"] / "cnn.keras"
     m.save(path)
     return path
@@ -255,7 +255,7 @@ def test_xnor_reference_equals_keras_forward(
         x = x.reshape(-1, 8, 8, 1)
     ctx = CompressContext(
         x_train=x[digits["tr"]], y_train=digits["y"][digits["tr"]], x_val=x[digits["va"]],
-        y_val=digits["y"][digits["va"]], epochs=2, seed=0, keep_int8=resolve_keep_int8(model, "first,last"),
+        y_val=digits["y"][digits["va"]], epochs=1, seed=0, keep_int8=resolve_keep_int8(model, "first,last"),
         show_progress=False,
     )  # fmt: skip
     qat = apply_xnor(model, None, ctx)
@@ -337,12 +337,19 @@ def test_cli_without_data(mlp: Path, digits: dict, capsys: pytest.CaptureFixture
     )
 
 
-def test_cli_unknown_method(mlp: Path, digits: dict) -> None:
-    p = _cli(
-        str(mlp), "--method", "quaternary", "--data", str(digits["root"] / "train.npz"), "-o", "x.tflite"
+def test_cli_unknown_method(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _cli(
+        capsys,
+        str(mlp),
+        "--method",
+        "quaternary",
+        "--data",
+        str(digits["root"] / "train.npz"),
+        "-o",
+        "x.tflite",
     )
-    assert p.returncode == 9 and "unknown compression method 'quaternary'" in p.stderr
-    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert code == 9 and "unknown compression method 'quaternary'" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_labels_that_do_not_fit(mlp: Path, digits: dict) -> None:

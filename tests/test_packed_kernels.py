@@ -43,6 +43,14 @@ def _case_list() -> list[tuple[str, dict]]:
                     dict(op="conv", kind=kind, h=h, w=w, cin=c, cout=(3, 4, 2)[i % 3], k=k, s=s, pad=pad),
                 )
             )
+    # Receptive fields above the gathered window (1152 bytes): the set-bit conv path.
+    for kind in ("ternary", "binary"):
+        cases.append(
+            (
+                f"conv_{kind}_5x5_c65_k5_s1_same_setbits",
+                dict(op="conv", kind=kind, h=5, w=5, cin=65, cout=3, k=5, s=1, pad="SAME"),
+            )
+        )
     # Inputs past one 128-input table chunk, outputs past one 32-channel tile, batches.
     cases.append(("fc_ternary_in129_out40", dict(op="fc", kind="ternary", n_in=129, n_out=40)))
     cases.append(("fc_binary_in300_out65", dict(op="fc", kind="binary", n_in=300, n_out=65)))

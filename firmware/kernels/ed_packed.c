@@ -162,7 +162,7 @@ static inline int32_t ed_sum_bits_off(uint32_t m, const int8_t *x, int32_t offse
     return s;
 }
 
-static void ed_conv_packed(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output, int binary)
+static void ed_conv_packed_bits(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output, int binary)
 {
     const int32_t in_c = p->in_c;
     const int32_t io = p->input_offset;
@@ -219,6 +219,71 @@ static void ed_conv_packed(const ed_conv_packed_params_t *p, const int8_t *input
                 acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
                 out_pixel[oc] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
             }
+        }
+    }
+}
+
+/*
+ * Conv through the fully connected table kernel: per output pixel the receptive field (k_h*k_w*in_c values in
+ * the weights' OHWI order) is gathered into a window, padded taps holding the input zero point (so that
+ * x + input_offset = 0 there, as TFLite pads), and the window is one fully connected row against all output
+ * channels, with the input offset folded into `bias_folded`. Windows larger than ED_CONV_WINDOW bytes take the
+ * set-bit kernel above.
+ */
+#define ED_CONV_WINDOW 1152
+
+static void ed_conv_packed(const ed_conv_packed_params_t *p, const int8_t *input, int8_t *output, int binary)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t k = p->k_h * p->k_w * in_c;
+    const int8_t pad = (int8_t)(-p->input_offset);
+    int8_t win[ED_CONV_WINDOW];
+    ed_fc_packed_params_t fc;
+    int32_t oy, ox, ky, kx, c;
+    if (k > ED_CONV_WINDOW) {
+        ed_conv_packed_bits(p, input, output, binary);
+        return;
+    }
+    fc.batches = 1;
+    fc.in_depth = k;
+    fc.out_depth = p->out_c;
+    fc.words = p->words;
+    fc.output_offset = p->output_offset;
+    fc.act_min = p->act_min;
+    fc.act_max = p->act_max;
+    fc.per_channel = p->per_channel;
+    fc.rounding = ED_ROUNDING_DOUBLE;
+    fc.wval = p->wval;
+    fc.plane_pos = p->plane_pos;
+    fc.plane_neg = p->plane_neg;
+    fc.wpos = p->wpos;
+    fc.wneg = p->wneg;
+    fc.bias = p->bias_folded;
+    fc.multiplier = p->multiplier;
+    fc.shift = p->shift;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            int8_t *w = win;
+            for (ky = 0; ky < p->k_h; ++ky) {
+                const int32_t iy = iy0 + ky;
+                for (kx = 0; kx < p->k_w; ++kx) {
+                    const int32_t ix = ix0 + kx;
+                    if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                        for (c = 0; c < in_c; ++c) {
+                            w[c] = pad;
+                        }
+                    } else {
+                        const int8_t *px = input + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c;
+                        for (c = 0; c < in_c; ++c) {
+                            w[c] = px[c];
+                        }
+                    }
+                    w += in_c;
+                }
+            }
+            ed_fc_packed(&fc, win, output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_c, binary);
         }
     }
 }

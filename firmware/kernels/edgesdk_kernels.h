@@ -246,6 +246,7 @@ typedef struct {
     const uint32_t *plane_neg;
     const int16_t *wpos, *wneg;
     const int32_t *bias; /* may be NULL */
+    const int32_t *bias_folded; /* bias + input_offset * (b * n_pos - a * n_neg): the gathered-window path */
     const int32_t *multiplier;
     const int32_t *shift;
 } ed_conv_packed_params_t;

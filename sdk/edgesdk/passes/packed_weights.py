@@ -29,6 +29,8 @@ COST = {
     "word_conv": 14.0,  # conv: one plane word at one tap (bit extraction)
     "channel": 30.0,  # requantization and loop overhead per output value
 }
+#: Largest conv receptive field (bytes) the packed conv kernel gathers for its table path (ED_CONV_WINDOW).
+CONV_WINDOW = 1152
 
 
 def _shape_info(graph: ir.Graph, node: ir.Node) -> tuple[int, int, int] | None:
@@ -56,9 +58,12 @@ def estimate(graph: ir.Graph, node: ir.Node, planes: WeightPlanes) -> dict[str, 
     ones = int(sum(bin(int(v)).count("1") for v in planes.pos.reshape(-1)))
     set_bits = ones if planes.kind == "binary" else nonzero
     n_planes = 1 if planes.kind == "binary" else 2
-    if node.op == "FULLY_CONNECTED":
+    if node.op == "FULLY_CONNECTED" or planes.row_bits <= CONV_WINDOW:
+        # Table kernel (a conv gathers its receptive field per pixel first, ~3 instructions per byte).
         tables = COST["group_fc"] * 8 * planes.words * ((o + 31) // 32) * positions
         packed = COST["word_fc"] * n_planes * o * planes.words * positions + tables
+        if node.op == "CONV_2D":
+            packed += 3 * planes.row_bits * positions
     else:
         word_cost = COST["word_conv"] * n_planes * o * taps * words_per_tap * positions
         packed = COST["set_bit"] * set_bits * positions + word_cost

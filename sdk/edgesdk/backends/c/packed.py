@@ -113,7 +113,10 @@ def _lower_conv(b: _LayerBuilder, kind: str) -> None:
         act_min=p["activation_min"],
         act_max=p["activation_max"],
     )
-    _common(b, planes, _bias(b))
+    bias = _bias(b)
+    _common(b, planes, bias)
+    folded = folded_fc_bias(planes, bias, int(p["input_offset"]))
+    b.ptr_field("bias_folded", b.const_array("bias_folded", folded, "int32_t"))
     b.kernel, b.params_type = f"ed_conv_{kind}_s8", "ed_conv_packed_params_t"
 
 
