@@ -160,6 +160,23 @@ def test_prune_share_int8_is_deep_compression(mlp, digits_data, tmp_path: Path) 
     assert r.weight_bytes_compressed < r.weight_bytes_float / 8
     assert r.accuracy_compressed > 0.5
     _bit_exact_on_host(graph, lowered, tmp_path / "c", xv[:20])
+    _cli_kernel_choice(tmp_path / "dc.tflite", tmp_path)
+
+
+def _cli_kernel_choice(model: Path, tmp_path: Path) -> None:
+    """``edgesdk export --optimize/--kernel/--no-kernel`` reach the passes; a malformed option is one sentence."""
+    import json
+
+    from edgesdk.cli import main
+
+    graph = read_tflite(model)
+    fc = [n.name for n in graph.nodes if n.op == "FULLY_CONNECTED"]
+    out = tmp_path / "cli"
+    args = ["export", str(model), "--board", "host", "-o", str(out)]
+    assert main([*args, "--kernel", f"{fc[0]}=codebook", "--no-kernel", "*=sparse_codebook"]) == 0
+    kernels = {k["layer"]: k["kernel"] for k in json.loads((out / "report.json").read_text())["kernels"]}
+    assert kernels[fc[0]] == "codebook" and "sparse_codebook" not in kernels.values()
+    assert main([*args, "--kernel", "fc1"]) == 1
 
 
 def test_share_gives_codebook_kernel(mlp, digits_data, tmp_path: Path) -> None:
