@@ -131,6 +131,37 @@ def test_zhu_gupta_schedule_and_linear_kmeans() -> None:
     np.testing.assert_allclose(c[a], v)
 
 
+def test_centroid_gradient_is_the_sum_over_its_cluster() -> None:
+    """Deep Compression's fine-tuning: d loss / d centroid_k = sum of d loss / d w over the weights of cluster k."""
+    import tensorflow as tf
+
+    from edgesdk.compress.share import _make_classes, clusters
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6, 5)).astype(np.float32)
+    w[rng.random(w.shape) < 0.3] = 0  # pruned weights stay out of every cluster
+    centroids, assign, alive = clusters(w, 2)
+    assert centroids.size == 3  # 2 bits: the zero plus 3 centroids
+    layer = _make_classes()["Dense"](5, use_bias=False)
+    layer._edgesdk_k = centroids.size
+    layer.build((None, 6))
+    layer.centroids.assign(centroids.astype(np.float32))
+    layer.assign.assign(assign.astype(np.int32))
+    layer.alive.assign(alive)
+    x = tf.constant(rng.normal(size=(4, 6)).astype(np.float32))
+    r = tf.constant(rng.normal(size=(4, 5)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) * r)
+    g_centroids = tape.gradient(loss, layer.centroids.value)
+    kernel = tf.Variable(centroids[assign].astype(np.float32) * alive)
+    with tf.GradientTape() as tape:
+        loss2 = tf.reduce_sum(tf.matmul(x, kernel) * r)
+    g_w = tape.gradient(loss2, kernel).numpy() * alive
+    want = np.bincount(assign.reshape(-1), weights=g_w.reshape(-1), minlength=centroids.size)
+    np.testing.assert_allclose(g_centroids.numpy(), want, rtol=1e-5, atol=1e-5)
+    assert float(loss) == pytest.approx(float(loss2), rel=1e-6)
+
+
 # --- methods end to end -------------------------------------------------------------------------------------
 def test_prune_share_int8_is_deep_compression(mlp, digits_data, tmp_path: Path) -> None:
     """prune=0.8,share=2bit: zeros + at most 4 values per row -> sparse kernel; bit-exact C; smaller bytes."""

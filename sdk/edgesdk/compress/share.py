@@ -4,9 +4,9 @@ Every compressed layer's weights are clustered into 2^N centroids by 1-D k-means
 (centroids spaced evenly between the smallest and largest weight, which the paper found best because it keeps
 the rare large weights). A layer pruned before (``prune=…,share=…``: the zeros of the mask) keeps its zeros
 exactly and clusters only the surviving weights into 2^N - 1 centroids, so zero plus the centroids still fit N
-bits. The centroids are then fine-tuned with the assignments fixed: after every optimizer step each centroid
-moves by the mean of the steps its weights took (the summed gradient of the cluster, divided by the cluster
-size so Adam's per-weight step size carries over), and all weights are reset to their centroid.
+bits. The centroids are then fine-tuned with the assignments fixed: during fine-tuning each layer's kernel is
+``centroids[assign]`` (times the zero mask), so the gradient of each centroid is the sum of the gradients of
+the weights in its cluster, as in the paper; only the centroids (and biases) are trained.
 
 The result is a plain Keras model whose layers take at most 2^N distinct values. With per-channel int8
 conversion each output channel then holds at most 2^N distinct int8 values, which ``edgesdk.passes.codebook``
@@ -66,34 +66,69 @@ def kmeans_linear(
     return c, assign
 
 
-class _Shared:
-    """One layer's clusters: centroids, the assignment of each nonzero weight, and the zero mask."""
+def _shared_kernel(layer: Any) -> Any:
+    """The layer's kernel as ``centroids[assign] * alive``: the gradient reaching each centroid is the sum of the
+    gradients of the weights in its cluster (Deep Compression's centroid fine-tuning, by autodiff)."""
+    from keras import ops
 
-    def __init__(self, layer: Any, bits: int) -> None:
-        self.layer = layer
-        w = np.asarray(layer.kernel.numpy())
-        self.shape = w.shape
-        self.alive = w.reshape(-1) != 0
-        pruned = not np.all(self.alive)
-        k = (1 << bits) - (1 if pruned else 0)
-        self.centroids, self.assign = kmeans_linear(w.reshape(-1)[self.alive], k)
-        self.pruned = pruned
+    flat = ops.take(layer.centroids, ops.reshape(layer.assign, (-1,)))
+    return ops.reshape(flat, tuple(layer.kernel.shape)) * layer.alive
 
-    def weights(self) -> np.ndarray:
-        flat = np.zeros(int(np.prod(self.shape)), np.float32)
-        flat[self.alive] = self.centroids[self.assign]
-        return flat.reshape(self.shape)
 
-    def step(self) -> None:
-        """Move each centroid by the mean step of its weights, then reset the weights to the centroids."""
-        w = np.asarray(self.layer.kernel.numpy()).reshape(-1)[self.alive].astype(np.float64)
-        k = self.centroids.size
-        diff = w - self.centroids[self.assign]
-        counts = np.bincount(self.assign, minlength=k)
-        self.centroids = self.centroids + np.bincount(self.assign, weights=diff, minlength=k) / np.maximum(
-            counts, 1
+def _make_classes() -> dict[str, type]:
+    import keras
+
+    def add_share_weights(layer: Any) -> None:
+        layer.kernel.trainable = False  # the centroids are trained instead
+        shape = tuple(layer.kernel.shape)
+        layer.centroids = layer.add_weight(
+            name="centroids", shape=(layer._edgesdk_k,), initializer="zeros", trainable=True
         )
-        self.layer.kernel.assign(self.weights())
+        layer.assign = layer.add_weight(
+            name="assign", shape=shape, initializer="zeros", dtype="int32", trainable=False
+        )
+        layer.alive = layer.add_weight(name="alive", shape=shape, initializer="ones", trainable=False)
+
+    class SharedDense(keras.layers.Dense):
+        """Dense whose kernel is gathered from trained centroids (weight sharing)."""
+
+        def build(self, input_shape: Any) -> None:
+            super().build(input_shape)
+            add_share_weights(self)
+
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            from keras import ops
+
+            x = ops.matmul(inputs, _shared_kernel(self))
+            if self.bias is not None:
+                x = ops.add(x, self.bias)
+            return self.activation(x) if self.activation is not None else x
+
+    class SharedConv2D(keras.layers.Conv2D):
+        """Conv2D whose kernel is gathered from trained centroids (weight sharing)."""
+
+        def build(self, input_shape: Any) -> None:
+            super().build(input_shape)
+            add_share_weights(self)
+
+        def convolution_op(self, inputs: Any, kernel: Any) -> Any:
+            return super().convolution_op(inputs, _shared_kernel(self))
+
+    return {"Dense": SharedDense, "Conv2D": SharedConv2D}
+
+
+def clusters(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centroids, assignment of every weight, alive mask) of a kernel: zeros of an earlier pruning stay zeros,
+    and the surviving weights get 2^bits - 1 centroids so that zero and the centroids still fit ``bits``."""
+    flat = w.reshape(-1)
+    alive = flat != 0
+    k = (1 << bits) - (0 if np.all(alive) else 1)
+    centroids, assign_alive = kmeans_linear(flat[alive], k)
+    assign = np.zeros(flat.size, np.int64)
+    assign[alive] = assign_alive
+    if centroids.size == 0:
+        centroids = np.zeros(1)
+    return centroids, assign.reshape(w.shape), alive.reshape(w.shape).astype(np.float32)
 
 
 @register_method(
@@ -103,36 +138,55 @@ def apply_share(model: Any, arg: str | None, ctx: CompressContext) -> Any:
     import keras
 
     bits = parse_bits(arg)
-    m = trainable_copy(model)
-    layers = []
-    for layer in weight_layers(m):
+    chosen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for layer in weight_layers(model):
         entry = ctx.layer(layer.name)
         if layer.name in ctx.keep_int8:
             entry.setdefault("note", "kept int8 (--keep-int8)")
         elif type(layer).__name__ in SHAREABLE:
-            layers.append(layer)
+            chosen[layer.name] = clusters(np.asarray(layer.kernel.numpy()), bits)
         else:
             entry.setdefault(
                 "note", f"layer {layer.name} ({type(layer).__name__}) keeps int8 weights under share"
             )
-    if not layers:
+    if not chosen:
         raise CompressError(f"model {model.name} has no Dense or Conv2D layer left to share weights in")
-    shared = [_Shared(la, bits) for la in layers]
-    for sh in shared:
-        sh.layer.kernel.assign(sh.weights())
+    classes = _make_classes()
 
-    class _CB(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            for sh in shared:
-                sh.step()
+    def to_shared(layer: Any) -> Any:
+        if layer.name not in chosen:
+            return None
+        new = classes[type(layer).__name__].from_config(layer.get_config())
+        new._edgesdk_k = int(chosen[layer.name][0].size)
+        return new
 
-    ctx.progress(f"{model.name}: sharing {len(layers)} layers' weights in {bits}-bit codebooks")
-    ctx.fit(m, callbacks=[_CB()])
-    for sh in shared:
-        sh.layer.kernel.assign(sh.weights())
-        ctx.layer(sh.layer.name).update(
-            bits=bits,
-            clusters=int(sh.centroids.size),
-            target="codebook" if not sh.pruned else "sparse_codebook",
-        )
-    return m
+    m = trainable_copy(model, to_shared)
+    for layer in m.layers:
+        if layer.name in chosen:
+            centroids, assign, alive = chosen[layer.name]
+            layer.centroids.assign(centroids.astype(np.float32))
+            layer.assign.assign(assign.astype(np.int32))
+            layer.alive.assign(alive)
+    ctx.progress(f"{model.name}: sharing {len(chosen)} layers' weights in {bits}-bit codebooks")
+    ctx.fit(m)
+    finals = {la.name: np.asarray(_shared_kernel(la)) for la in m.layers if la.name in chosen}
+
+    def to_plain(layer: Any) -> Any:
+        if layer.name not in chosen:
+            return None
+        base = {"SharedDense": keras.layers.Dense, "SharedConv2D": keras.layers.Conv2D}[type(layer).__name__]
+        return base.from_config(layer.get_config())
+
+    plain = trainable_copy(m, to_plain)
+    for layer in plain.layers:
+        if layer.name in finals:
+            weights = layer.get_weights()
+            weights[0] = finals[layer.name]
+            layer.set_weights(weights)
+            pruned = bool(np.any(chosen[layer.name][2] == 0))
+            ctx.layer(layer.name).update(
+                bits=bits,
+                clusters=int(chosen[layer.name][0].size),
+                target="sparse_codebook" if pruned else "codebook",
+            )
+    return plain
