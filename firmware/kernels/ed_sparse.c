@@ -85,13 +85,32 @@ void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, in
             while (kx_end > kx_begin && ix0 + p->dil_w * (kx_end - 1) >= p->in_w) {
                 --kx_end;
             }
+            /* Window inside the image, no horizontal dilation: the input offset of filter index f is
+             * f + ky * row_jump, with ky advanced when f passes the end of a kernel row. */
+            const int inside = ky_begin == 0 && ky_end == p->k_h && kx_begin == 0 && kx_end == p->k_w && p->dil_w == 1;
+            const int8_t *window = input + ((size_t)(inside ? iy0 : 0) * (size_t)p->in_w + (size_t)(inside ? ix0 : 0)) * (size_t)in_c;
+            const int32_t kernel_row = p->k_w * in_c;
+            const int32_t row_jump = (p->dil_h * p->in_w - p->k_w) * in_c;
             for (oc = 0; oc < out_c; ++oc) {
                 const int32_t n = p->row_count8 != NULL ? (int32_t)p->row_count8[oc] : (int32_t)p->row_count16[oc];
                 const int32_t q = p->per_channel ? oc : 0;
                 int32_t acc = 0;
                 int32_t ky = 0, kx = 0, ic = 0;
                 int32_t k;
-                for (k = 0; k < n; ++k) {
+                if (inside) {
+                    int32_t f = 0;
+                    int32_t row_end = kernel_row;
+                    int32_t adj = 0;
+                    for (k = 0; k < n; ++k) {
+                        f += e[k];
+                        while (f >= row_end) {
+                            row_end += kernel_row;
+                            adj += row_jump;
+                        }
+                        acc += ((int32_t)window[f + adj] + p->input_offset) * (int32_t)v[k];
+                    }
+                }
+                for (k = inside ? n : 0; k < n; ++k) {
                     ic += e[k];
                     while (ic >= in_c) {
                         ic -= in_c;

@@ -19,7 +19,14 @@ from edgesdk.ir import graph as ir
 COST = {
     "dense_fc": (7.1, 30.0),  # ed_fc_s8: per weight, per output
     "dense_conv": (7.6, 60.0),  # ed_conv_s8: per valid tap x in_c, per output value
-    "sparse_conv": (36.0, 60.0),  # ed_conv_sparse_s8: per stored entry and output pixel, per output value
+    "sparse_conv": (
+        12.0,
+        60.0,
+    ),  # ed_conv_sparse_s8, window inside the image: per entry and pixel, per output
+    "sparse_conv_border": (
+        36.0,
+        0.0,
+    ),  # the same on border pixels (taps decoded and tested): per entry and pixel
     "sparse": (7.7, 40.0),  # ed_fc_sparse_s8 (int8 values): per entry, per output
     "sparse_codebook": (9.6, 40.0),  # ed_fc_sparse_s8 (coded entries)
     "codebook_fc4": (6.1, 30.0),  # ed_fc_codebook_s8, 4-bit codes (two per byte, input offset folded)
@@ -52,6 +59,22 @@ def conv_taps(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
             kx = sum(1 for k in range(p["filter_w"]) if 0 <= ix0 + k * p["dilation_w"] < p["in_w"])
             total += ky * kx
     return total, p["out_h"] * p["out_w"]
+
+
+def interior_pixels(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
+    """(output pixels whose whole kernel window lies inside the image, all output pixels) of a CONV_2D."""
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+
+    def inside(n_out: int, stride: int, pad: int, k: int, dil: int, size: int) -> int:
+        return sum(
+            1 for o in range(n_out) if 0 <= o * stride - pad and o * stride - pad + (k - 1) * dil < size
+        )
+
+    rows = inside(p["out_h"], p["stride_h"], p["pad_h"], p["filter_h"], p["dilation_h"], p["in_h"])
+    cols = inside(p["out_w"], p["stride_w"], p["pad_w"], p["filter_w"], p["dilation_w"], p["in_w"])
+    return rows * cols, p["out_h"] * p["out_w"]
 
 
 def dense_fc_candidate(w: np.ndarray, batches: int) -> dict[str, int]:

@@ -12,29 +12,16 @@ from __future__ import annotations
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._select import PATTERN_PER_KERNEL, dense_conv_candidate, estimate, offer, weight
+from edgesdk.passes._select import (
+    PATTERN_PER_KERNEL,
+    dense_conv_candidate,
+    estimate,
+    interior_pixels,
+    offer,
+    weight,
+)
 
 TAPS = 4
-
-
-def interior_pixels(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
-    """(output pixels whose 3x3 window lies inside the image, all output pixels)."""
-    from edgesdk.reference.params import op_params
-
-    p = op_params(graph, node)
-    rows = sum(
-        1
-        for oy in range(p["out_h"])
-        if 0 <= oy * p["stride_h"] - p["pad_h"]
-        and oy * p["stride_h"] - p["pad_h"] + 2 * p["dilation_h"] < p["in_h"]
-    )
-    cols = sum(
-        1
-        for ox in range(p["out_w"])
-        if 0 <= ox * p["stride_w"] - p["pad_w"]
-        and ox * p["stride_w"] - p["pad_w"] + 2 * p["dilation_w"] < p["in_w"]
-    )
-    return rows * cols, p["out_h"] * p["out_w"]
 
 
 @register("default")

@@ -16,10 +16,10 @@ from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._select import (
-    conv_taps,
     dense_conv_candidate,
     dense_fc_candidate,
     estimate,
+    interior_pixels,
     offer,
     weight,
 )
@@ -50,12 +50,16 @@ class SparseWeights(Pass):
         sp = wf.sparse_encode(rows, 0)
         before = node.attrs.get("kernel")
         if node.op == "CONV_2D":
-            taps, pixels = conv_taps(graph, node)
+            inner, pixels = interior_pixels(graph, node)
+            if tuple(getattr(node, "dilation", (1, 1)))[1] != 1:
+                inner = 0  # the fast path needs contiguous kernel rows
             cands = {"dense": dense_conv_candidate(graph, node, w)}
             if sp is not None:
+                n = sp.entries.size
+                border = estimate("sparse_conv_border", (pixels - inner) * n, 0)
                 cands["sparse"] = {
                     "bytes": sp.nbytes,
-                    "instructions": estimate("sparse_conv", pixels * sp.entries.size, pixels * out),
+                    "instructions": estimate("sparse_conv", inner * n, pixels * out, border),
                 }
             offer(node, ctx, cands, info)
             return node.attrs.get("kernel") != before
