@@ -385,3 +385,16 @@ def test_layer_that_cannot_take_the_method(digits: dict) -> None:
         CompressError, match=r"^layer dw \(DepthwiseConv2D\) cannot run on binary activations"
     ):
         compress(m, "xnor", root / "train_img.npz", out=root / "mixed.xnor", progress=False)
+
+
+def test_ttq_with_distillation(mlp: Path, digits: dict, tmp_path: Path) -> None:
+    """TTQ's trained scales give per channel {-a, 0, b}; the pass packs them with the two magnitudes."""
+    root = digits["root"]
+    r = compress(mlp, "ternary=ttq", root / "train.npz", root / "val.npz", epochs=2, out=tmp_path / "ttq.tflite",
+                 distill=True, progress=False)  # fmt: skip
+    middle = _middle_weights(r.out)[1]
+    assert max(len(np.unique(row)) for row in middle) <= 3
+    assert len({int(row.min()) for row in middle} | {int(row.max()) for row in middle}) > 2  # asymmetric
+    assert r.layers[1]["format"] == "ternary"
+    assert r.layers[1]["weight_bytes"] == 64 * 64 * 2 // 8 + 2 * 2 * 64  # planes + int16 a, b per channel
+    assert r.accuracy_compressed >= r.accuracy_float - 0.05

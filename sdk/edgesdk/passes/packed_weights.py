@@ -129,6 +129,8 @@ class PackedWeights(Pass):
             "format": kind,
             "weight_bytes": cands[kind]["weight_bytes"],
             "sparsity": planes.zeros / max(1, planes.rows * planes.row_bits),
+            # A packed conv also stores its bias with the input offset folded in (int32 per channel).
+            "other_bytes": 4 * planes.rows if node.op == "CONV_2D" else 0,
             **report,
         }
         return True

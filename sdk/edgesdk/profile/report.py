@@ -361,6 +361,24 @@ def write_report(
         doc.heading("Layers")
         _section_layers(doc, data["layers"], unit, board.get("clock_hz"))
         place("latency", f"latency per layer ({unit})")
+    if data.get("weights"):
+        doc.heading("Weights")
+        why = {k.get("layer"): k.get("why", "") for k in data.get("kernels") or []}
+        doc.table(
+            ["layer", "op", "format", "weight bytes", "MACs or bit-ops", "kernel choice"],
+            [
+                [
+                    w["name"],
+                    w["op"],
+                    w["format"],
+                    w["weight_bytes"],
+                    w.get("macs", w.get("bitops")),
+                    why.get(w["name"], ""),
+                ]
+                for w in data["weights"]
+            ],
+            [False, False, False, True, True, False],
+        )
     if data.get("arena") or "arena" in plots:
         doc.heading("Arena")
         arena = data.get("arena") or {}
