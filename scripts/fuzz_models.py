@@ -278,7 +278,9 @@ def mutants(seed: int, count: int, models: dict[str, bytes] | None = None) -> It
             continue
         for _attempt in range(5):
             model = copy.deepcopy(parsed[name])
-            what = _fb(rng, model, sch)
+            # mostly one mutation, sometimes two or three stacked (deeper semantic changes)
+            n_mut = rng.choice([1, 1, 1, 1, 2, 3])
+            what = "; ".join(_fb(rng, model, sch) for _ in range(n_mut))
             try:
                 data = _pack(model)
             except Exception:  # a value the field's type cannot hold: pick another mutation
@@ -421,6 +423,29 @@ def check_accepted(graph: Any, work: Path, seed: int = 0) -> tuple[str, str]:
     return "exact", ""
 
 
+def _category(m: Mutant) -> str:
+    """What a mutant changed, coarsely: ``fb:options:strideH``, ``fb:scale``, ``raw:flip`` ..."""
+    if m.kind == "raw":
+        return "raw:" + m.what.split()[0]
+    first = m.what.split(";")[0]
+    tail = first.split(":", 1)[-1].strip()
+    field = tail.split("=")[0].split("[")[0].strip().split()[-1] if tail else "?"
+    return f"fb:{'options:' if 'options' in first else ''}{field}"
+
+
+def _spread(accepted: list[tuple[Mutant, Any]]) -> list[tuple[Mutant, Any]]:
+    groups: dict[str, list[tuple[Mutant, Any]]] = {}
+    for mg in sorted(accepted, key=lambda mg: (mg[0].kind != "fb", mg[0].index)):
+        groups.setdefault(_category(mg[0]), []).append(mg)
+    order = sorted(groups, key=lambda k: (k.startswith("raw"), groups[k][0][0].index))
+    out: list[tuple[Mutant, Any]] = []
+    while any(groups.values()):
+        for k in order:
+            if groups[k]:
+                out.append(groups[k].pop(0))
+    return out
+
+
 # --- driver ---------------------------------------------------------------------------------------------------------
 def run(
     count: int,
@@ -454,8 +479,9 @@ def run(
                 seen.add(digest)
                 accepted.append((m, detail))
     t1 = time.time()
-    # Stage 2: prefer flatbuffer-aware mutants (they change semantics more often than a flipped weight bit).
-    accepted.sort(key=lambda mg: (mg[0].kind != "fb", mg[0].index))
+    # Stage 2: spread the sample over kinds of mutation (round robin over what was mutated), flatbuffer-aware
+    # ones first (they change semantics more often than a flipped weight bit).
+    accepted = _spread(accepted)
     stage2: Counter[str] = Counter()
     violations: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="fuzz_models.", dir=workdir))

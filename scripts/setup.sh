@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything edgesdk needs on a fresh Debian 12 machine: the Arm cross-compiler, newlib, QEMU,
-# and edgesdk itself (with its test extras) into the Python scripts/pyenv.sh chooses (a virtual environment
-# .venv in the checkout unless one is active, CI provides the interpreter, or EDGESDK_VENV=0 and the current
-# Python accepts pip installs). Safe to run twice.
+# Installs everything edgesdk needs on a fresh Debian 12 machine: the Arm cross-compiler, newlib, QEMU, the
+# open-source FPGA tools (Icarus Verilog, yosys, nextpnr-ice40), and edgesdk itself (with its test and hls4ml
+# extras) into the Python scripts/pyenv.sh chooses (a virtual environment .venv in the checkout unless one is
+# active, CI provides the interpreter, or EDGESDK_VENV=0 and the current Python accepts pip installs).
+# Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pyenv.sh
@@ -16,10 +17,14 @@ command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++)  # hls4ml's C-simulation
+command -v iverilog >/dev/null || need+=(iverilog)  # XNOR unit RTL simulation
+command -v yosys >/dev/null || need+=(yosys)  # XNOR unit synthesis for iCE40
+command -v nextpnr-ice40 >/dev/null || need+=(nextpnr-ice40)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
-"$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls]"
 echo "setup: edgesdk $("$PY" -c 'import edgesdk; print(edgesdk.__version__)') ready in $("$PY" -c 'import sys; print(sys.prefix)')" >&2

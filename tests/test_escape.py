@@ -21,7 +21,7 @@ EVIL_TEXT = 'a\nall:\n\t$(shell touch PWNED) ${X} $ENV{HOME} */ "q" \\ #c'
 
 def test_make_comment_and_value_are_one_inert_line() -> None:
     c = escape.make_comment(EVIL_TEXT)
-    assert "\n" not in c and "\t" not in c and "\\" not in c
+    assert "\n" not in c and "\t" not in c and "\\" not in c and '"' not in c
     assert not re.search(r"(?<!\$)\$(\$\$)*\(", c) and "$$(shell" in c
     v = escape.make_value("-DX=$(HOME)#x\\")
     assert v == "-DX=$$(HOME)\\#x/"
@@ -54,8 +54,8 @@ def test_markdown_and_html() -> None:
 # What the hostile name must never be found as, per generated file: an unescaped `$(`, `${`, `$ENV{`, a comment
 # closed early, a quote or backslash that ends a string. (Escaped forms - `$$(`, `\\${` - are fine.)
 _RAW = {
-    "Makefile": [r"(?<!\$)\$\(shell", r"\nall:\n"],
-    "CMakeLists.txt": [r"(?<!\\)\$\{X\}", r"(?<!\\)\$ENV\{"],
+    "Makefile": [r"(?<!\$)\$\(shell", r"\nall:\n", r'"q"'],
+    "CMakeLists.txt": [r"(?<!\\)\$\{X\}", r"(?<!\\)\$ENV\{", r'"q"'],
     ".c": [r'(?<!\\)"q(?<!\\)"', r"PWNED\) \$\{X\}\n"],
     ".h": [r'(?<!\\)"q(?<!\\)"'],
     "report.md": [r"(?<!\\)\$\{X", r'(?<!\\)"q(?<!\\)"'],

@@ -160,6 +160,22 @@ CASES = [
         ["shift"],
     ),
     ("two outputs", "ic", _two_outputs, UnsupportedOpError, ["several outputs"]),
+    (
+        "output index -1",
+        "ad",
+        lambda m: setattr(
+            _op(m, "FULLY_CONNECTED", 2), "outputs", [_op(m, "FULLY_CONNECTED", 2).outputs[0], -1]
+        ),
+        ModelFormatError,
+        ["FULLY_CONNECTED", "output tensor index is missing"],
+    ),
+    (
+        "int32 model output",
+        "ic",
+        lambda m: setattr(_tensor(m, m.subgraphs[0].outputs[0]), "type", 2),
+        UnsupportedOpError,
+        ["model output", "int32"],
+    ),
 ]
 
 

@@ -47,7 +47,7 @@ def test_unwritable_location(ad_model: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_cli_net_turns_any_os_error_into_one_sentence(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ad_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import edgesdk.inspect as insp
 
@@ -55,13 +55,7 @@ def test_cli_net_turns_any_os_error_into_one_sentence(
         raise PermissionError(13, "Permission denied", "/some/file")
 
     monkeypatch.setattr(insp, "summarize", boom)
-    rc = main(
-        [
-            "inspect",
-            str(Path(__file__).resolve().parent.parent.parent / "shared/models/mlperf_tiny/ad01_int8.tflite"),
-        ]
-    )
-    assert rc == 1
+    assert main(["inspect", str(ad_model)]) == 1
     assert _one_sentence(capsys.readouterr().err).endswith("/some/file: permission denied")
 
 
@@ -145,4 +139,4 @@ def test_cosine_is_the_same_number_everywhere() -> None:
     a = np.array([3, -7, 11, 100], np.int8)
     assert _cosine(a, a) == 1.0
     c = _cosine(a, np.array([3, -7, 11, 99], np.int8))
-    assert c == round(c, 6) and f"{c:.6f}" == str(c).ljust(8, "0")[: len(f"{c:.6f}")]
+    assert 0.99 < c < 1.0 and float(f"{c:.6f}") == c  # what the CLI prints (6 decimals) is what is stored

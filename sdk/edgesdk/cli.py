@@ -55,9 +55,9 @@ def _setup_boards(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
-    from edgesdk.boards import DEFAULT_BOARD, all_boards, broken_boards
+    from edgesdk.boards import DEFAULT_BOARD, all_boards, broken_boards, fpga_boards
 
-    boards = [b.to_dict() for b in all_boards().values()]
+    boards = [b.to_dict() for b in all_boards().values()] + [b.to_dict() for b in fpga_boards().values()]
     for exc in broken_boards().values():
         print(f"edgesdk boards: warning: {exc}", file=sys.stderr)
     if args.json:
@@ -242,6 +242,75 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth", help="write the hls4ml project for an FPGA board, C-simulate it bit for bit, synthesize"
+    )
+    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    p.add_argument(
+        "--board", "-b", default="pynq-z2", help="FPGA board (default pynq-z2; see edgesdk boards)"
+    )
+    p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-hls)")
+    _add_calib(p)
+    p.add_argument(
+        "--inputs", metavar="DATA", help="C-simulation inputs (as for validate); default random int8"
+    )
+    p.add_argument("--count", "-n", type=int, default=4, help="number of inputs (default 4)")
+    p.add_argument(
+        "--winograd",
+        action="store_true",
+        help="compute 3x3 stride-1 convolutions in the Winograd F(2x2,3x3) unit",
+    )
+    p.set_defaults(handler=_cmd_synth)
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from edgesdk.backends.hls.synth import synth
+    from edgesdk.errors import ValidationError
+    from edgesdk.model import load_model
+
+    r = synth(
+        load_model(args.model, calib=args.calib),
+        args.board,
+        args.output,
+        inputs=args.inputs if args.inputs is not None else args.calib,
+        count=args.count,
+        winograd=args.winograd,
+    )
+    est = r.estimate
+    print(
+        f"C-simulation of {r.report['model']} for {r.board.name}: "
+        f"{r.inputs - len(r.mismatches)}/{r.inputs} inputs bit-exact with the reference; report in {r.out_dir}"
+    )
+    for row in r.report.get("rtl", {}).get("layers", []):
+        ice = row.get("ice40")
+        fig = f"; iCE40: {ice['lut4']} LUT4, {ice['dff']} DFF, Fmax {ice['fmax_mhz']} MHz" if ice else ""
+        same = "equals" if row["rtl_equals_reference"] else "DIFFERS from"
+        print(
+            f"XNOR layer {row['layer']} in Verilog: simulation {same} the reference on {row['vectors']} vectors{fig}"
+        )
+    if r.synthesis:
+        s = r.synthesis
+        print(
+            f"synthesis ({s['tool']}): latency {s['latency_worst_cycles']} cycles, II {s['interval_max_cycles']}, "
+            + ", ".join(f"{k.upper()} {v}" for k, v in s["resources"].items())
+        )
+    else:
+        print(
+            f"estimate: {est['total_cycles']:,} cycles, {est['total_weight_bram']} {est['bram_kind']} for weights. "
+            f"{r.skipped_reason}"
+        )
+    if r.mismatches:
+        raise ValidationError(
+            f"C-simulation of {r.report['model']} differs from the reference in {len(r.mismatches)} of {r.inputs} "
+            f"inputs, first at layer {r.first_mismatch_layer}"
+        )
+    if not r.bit_exact:
+        bad = next(row["layer"] for row in r.report["rtl"]["layers"] if not row["rtl_equals_reference"])
+        raise ValidationError(f"the Verilog simulation of XNOR layer {bad} differs from the reference")
+    return 0
+
+
 def _setup_profile(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="latency per inference and per layer, energy, plots")
     p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
@@ -345,6 +414,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_validate,
     _setup_profile,
     _setup_compress,
+    _setup_synth,
 ]
 
 

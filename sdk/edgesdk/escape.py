@@ -52,10 +52,10 @@ def make_comment(text: str) -> str:
     """Text safe after ``#`` on one Makefile line.
 
     A newline would end the comment and make the rest a rule or a ``$(shell ...)``; a trailing backslash would
-    continue the comment onto the next line, so backslashes become ``/``. ``$`` is doubled so that the text reads the same if it is ever
+    continue the comment onto the next line, so backslashes become ``/`` (and quotes ``'``, as in C comments). ``$`` is doubled so that the text reads the same if it is ever
     moved out of the comment.
     """
-    return _one_line(text).replace("\\", "/").replace("$", "$$")
+    return _one_line(text).replace("\\", "/").replace('"', "'").replace("$", "$$")
 
 
 def make_value(text: str) -> str:
@@ -65,7 +65,7 @@ def make_value(text: str) -> str:
     and the value is one line. A backslash, which Make reads specially before ``#`` and at the end of a line,
     becomes ``/`` (board files are checked to hold none where a backslash would mean something).
     """
-    return _one_line(text).replace("\\", "/").replace("$", "$$").replace("#", "\\#")
+    return _one_line(text).replace("\\", "/").replace('"', "'").replace("$", "$$").replace("#", "\\#")
 
 
 def cmake_comment(text: str) -> str:
@@ -75,7 +75,7 @@ def cmake_comment(text: str) -> str:
     ``[`` and ``]`` become ``(`` and ``)``. ``$`` is escaped (``\\$``) so no ``${VAR}`` or ``$ENV{}`` appears.
     """
     s = _one_line(text).replace("[", "(").replace("]", ")")
-    return s.replace("\\", "/").replace("$", "\\$")
+    return s.replace("\\", "/").replace('"', "'").replace("$", "\\$")
 
 
 def cmake_quoted(text: str) -> str:

@@ -145,8 +145,31 @@ def measure_size(elf: Path, board: Board) -> MemoryUse:
     )
 
 
+#: Lines of a build log that name a cause, most specific first: the linker's own errors, then the compiler's.
+_CAUSES = (
+    re.compile(
+        r"region [`'\"]?\w+'? overflowed.*|will not fit in region.*|relocation truncated to fit.*", re.I
+    ),
+    re.compile(r"undefined reference to.*|multiple definition of.*|cannot find .*|edgesdk: .*do not fit.*"),
+    re.compile(r".*\berror\b.*", re.I),
+)
+
+
+def build_failure_cause(log_text: str) -> str:
+    """The first line of a build log that says why it failed (the linker's own words where it is the linker),
+    without collect2's generic ``ld returned 1 exit status``."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip() and "collect2" not in ln]
+    lines = [ln for ln in lines if "ld returned" not in ln]
+    for pattern in _CAUSES:
+        for ln in lines:
+            m = pattern.search(ln)
+            if m:
+                return ln if pattern is _CAUSES[-1] else m.group(0).strip()
+    return lines[-1] if lines else "no output"
+
+
 def build_project(project: Path, board: Board, jobs: int = 2) -> Path:
-    """Run ``make`` in an exported project; returns the built ELF."""
+    """Run ``make`` in an exported project; returns the built ELF. The whole output goes to ``build.log``."""
     cc = board.build.cc
     if shutil.which(cc) is None:
         raise BuildError(
@@ -154,14 +177,15 @@ def build_project(project: Path, board: Board, jobs: int = 2) -> Path:
         )
     cmd = ["make", "-C", str(project), f"-j{jobs}"]
     log.info("building %s for %s", project, board.name)
+    logfile = project / "build.log"
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=MAKE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise BuildError(f"building {project} for {board.name} took longer than {MAKE_TIMEOUT_S} s") from None
+    logfile.write_text(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}", encoding="utf-8")
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if "error" in ln.lower()]
-        first = lines[0].strip() if lines else (proc.stderr or proc.stdout).strip()[-300:]
-        raise BuildError(f"building {project} for {board.name} failed: {first}")
+        cause = build_failure_cause(proc.stderr or proc.stdout)
+        raise BuildError(f"building the project for {board.name} failed: {cause}")
     elf = project / "build" / "firmware.elf"
     if not elf.is_file():
         raise BuildError(f"building {project} for {board.name} produced no {elf.name}")
@@ -245,11 +269,13 @@ def render_linker_script(board: Board, dest: Path, *, stack_in_ccm: bool = False
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
-    """An existing folder may be replaced only if it is empty or an earlier edgesdk export."""
+    """An existing folder may be replaced only if it is empty or an earlier edgesdk export (a finished one with its
+    report.json, or a failed build kept with its build.log)."""
     if out_dir.exists():
         if not out_dir.is_dir():
             raise EdgeSDKError(f"output {out_dir} exists and is not a folder")
-        if any(out_dir.iterdir()) and not (out_dir / "report.json").is_file():
+        earlier = (out_dir / "report.json").is_file() or (out_dir / "build.log").is_file()
+        if any(out_dir.iterdir()) and not earlier:
             raise EdgeSDKError(
                 f"output folder {out_dir} is not empty and holds no earlier edgesdk export; choose another"
             )
@@ -331,7 +357,15 @@ def export(
             ccm=placement.to_dict() if placement.used else {},
         )
         if build:
-            elf = build_project(tmp, board)
+            try:
+                elf = build_project(tmp, board)
+            except BuildError as exc:
+                if (tmp / "build.log").is_file():  # keep the project and its log where the user looks
+                    if out_dir.exists():
+                        shutil.rmtree(out_dir)
+                    tmp.rename(out_dir)
+                    raise BuildError(f"{exc} (the project and its build.log are in {out_dir})") from None
+                raise
             result.size = ccm.split_measured(measure_size(elf, board), elf, board, placement)
             check_fits(graph.name, result.size, board)
         result.report = export_report(result, tmp)

@@ -2,6 +2,10 @@
 
 ``get_board(name)`` accepts a board's name or one of its aliases (``stm32`` -> ``nucleo-f446re``);
 ``default_board()`` is the emulated STM32 used when no board is named.
+
+A board file with ``kind = "fpga"`` describes an FPGA board (part, clock, resources) for ``edgesdk synth``:
+``fpga_boards()`` / ``get_fpga_board(name)`` read those; ``all_boards()`` / ``get_board()`` keep to the
+microcontroller boards (``kind = "mcu"``, the default) and name the right command for an FPGA board.
 """
 
 from __future__ import annotations
@@ -274,9 +278,121 @@ def parse_board(path: Path) -> Board:
     )
 
 
+@dataclass(frozen=True)
+class FpgaBoard:
+    """An FPGA board: the part the HLS project targets, the clock, and the resources a design may use."""
+
+    name: str
+    description: str
+    vendor: str
+    part: str
+    clock_hz: int
+    hls_backend: str  # hls4ml backend for the vendor flow ("Vitis", "Vivado"), "" for open-source-only parts
+    resources: dict[str, int]
+    aliases: tuple[str, ...]
+    path: Path
+
+    @property
+    def clock_period_ns(self) -> float:
+        return 1e9 / self.clock_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": "fpga",
+            "description": self.description,
+            "vendor": self.vendor,
+            "part": self.part,
+            "clock_hz": self.clock_hz,
+            "hls_backend": self.hls_backend,
+            "resources": dict(self.resources),
+            "aliases": list(self.aliases),
+        }
+
+
+KINDS = ("mcu", "fpga")
+
+
+def _kind(path: Path) -> str:
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BoardError(f"board file {where} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BoardError(f"board file {where} is not valid TOML: {exc}") from None
+    kind = data.get("kind", "mcu")
+    if kind not in KINDS:
+        raise BoardError(f"board file {where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    return kind
+
+
+def parse_fpga_board(path: Path) -> FpgaBoard:
+    """Read and check one FPGA board file (``kind = "fpga"``)."""
+    where = str(path)
+    if _kind(path) != "fpga":
+        raise BoardError(f'board file {where} is not an FPGA board (kind = "fpga")')
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    res = _section(data, "resources", where)
+    for key, value in res.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BoardError(f"board file {where}: resource {key!r} must be a non-negative integer")
+    clock = _req(data, "clock_hz", int, where)
+    if clock <= 0:
+        raise BoardError(f"board file {where}: clock_hz must be positive")
+    return FpgaBoard(
+        name=_req(data, "name", str, where),
+        description=_req(data, "description", str, where),
+        vendor=_req(data, "vendor", str, where),
+        part=_req(data, "part", str, where),
+        clock_hz=clock,
+        hls_backend=str(data.get("hls_backend", "")),
+        resources=dict(res),
+        aliases=tuple(data.get("aliases", ())),
+        path=path,
+    )
+
+
+@cache
+def fpga_boards() -> dict[str, FpgaBoard]:
+    """Every FPGA board file in ``boards/``, by name."""
+    boards: dict[str, FpgaBoard] = {}
+    for path in sorted(boards_dir().glob("*.toml")):
+        try:
+            kind = _kind(path)
+        except BoardError:
+            continue  # an unreadable file is reported by the microcontroller loader (broken_boards)
+        if kind != "fpga":
+            continue
+        try:
+            board = parse_fpga_board(path)
+        except BoardError as exc:
+            log.warning("%s", exc)  # a broken FPGA board file breaks only itself
+            continue
+        if board.name in boards:
+            raise BoardError(f"board file {path}: board {board.name!r} is defined twice")
+        boards[board.name] = board
+    return boards
+
+
+def get_fpga_board(name: str) -> FpgaBoard:
+    """The FPGA board called ``name`` (or one whose alias it is)."""
+    boards = fpga_boards()
+    key = name.strip().lower()
+    if key in boards:
+        return boards[key]
+    for board in boards.values():
+        if key in board.aliases:
+            return board
+    if key in all_boards():
+        raise BoardError(f"board {name!r} is a microcontroller board: use edgesdk export/validate for it")
+    raise BoardError(f"FPGA board {name!r} is unknown; known FPGA boards: {', '.join(sorted(boards))}")
+
+
 @cache
 def _load_all() -> tuple[dict[str, Board], dict[str, BoardError]]:
-    """Every board file in ``boards/``: the good ones by name, the broken ones' errors by file stem.
+    """Every microcontroller board file in ``boards/``: the good ones by name, the broken ones' errors by file
+    stem (FPGA boards, ``kind = "fpga"``, are :func:`fpga_boards`).
 
     One broken file must not break every command: it is reported when it is used or listed.
     """
@@ -284,6 +400,8 @@ def _load_all() -> tuple[dict[str, Board], dict[str, BoardError]]:
     broken: dict[str, BoardError] = {}
     for path in sorted(boards_dir().glob("*.toml")):
         try:
+            if _kind(path) != "mcu":
+                continue
             board = parse_board(path)
             if board.name in boards:
                 raise BoardError(f"board file {path}: board {board.name!r} is defined twice")
@@ -325,6 +443,9 @@ def get_board(name: str | None = None) -> Board:
         if key in board.aliases:
             log.info("board %r means %s (%s)", name, board.name, board.description)
             return board
+    fpga = fpga_boards()
+    if key in fpga or any(key in b.aliases for b in fpga.values()):
+        raise BoardError(f"board {name!r} is an FPGA board: use edgesdk synth for it")
     if key in broken:
         raise broken[key]
     note = f" (board files that do not load: {', '.join(sorted(broken))})" if broken else ""

@@ -34,6 +34,10 @@ from edgesdk.ir import graph as ir
 MAX_ACTIVATION_BYTES = 4 << 20
 #: Largest constant tensor (bytes).
 MAX_CONSTANT_BYTES = 64 << 20
+#: Largest sum of all activation tensors and of all constants (bytes): arena offsets and flash addresses stay
+#: far inside 32 bits whatever the planner does.
+MAX_TOTAL_ACTIVATION_BYTES = 64 << 20
+MAX_TOTAL_CONSTANT_BYTES = 256 << 20
 #: Largest single dimension; with the byte caps this keeps every index and offset far inside int32.
 MAX_DIM = 1 << 24
 #: Largest rank of any tensor (the C backend right-aligns shapes to 4 dimensions).
@@ -82,6 +86,10 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
         raise fail(None, "it holds no operators")
     if not graph.inputs or not graph.outputs:
         raise fail(None, "it has no graph inputs or no graph outputs")
+    for node in graph.nodes:
+        if not node.outputs or any(not n for n in node.outputs):
+            raise fail(node, "an output tensor index is missing (-1)")
+    _check_edges(graph)
     produced: set[str] = set()
     for name in graph.inputs:
         t = graph.tensors[name]
@@ -103,8 +111,48 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
             )
     for t in graph.tensors.values():
         _check_tensor(t, fail)
+    for const, limit in ((False, MAX_TOTAL_ACTIVATION_BYTES), (True, MAX_TOTAL_CONSTANT_BYTES)):
+        total = sum(t.nbytes for t in graph.tensors.values() if t.is_const == const)
+        if total > limit:
+            kind = "constants" if const else "activation tensors"
+            raise fail(
+                None, f"its {kind} take {total:,} bytes in all, more than the {limit:,} edgesdk allows"
+            )
     for node in graph.nodes:
         _check_node(graph, node, fail)
+
+
+def _check_edges(graph: ir.Graph) -> None:
+    """Model inputs and outputs are int8; float32 only at the edge, through one QUANTIZE that reads a graph input
+    (and nothing else reads it) or one DEQUANTIZE that writes a graph output (read by no layer). This is the
+    rule by which the C backend cuts a model's float interface (``backends/c/generator.py``, ``_int8_view``)."""
+    for node in graph.nodes:
+        x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
+        if node.op == "QUANTIZE" and x is not None and x.dtype == "float32":
+            if x.name not in graph.inputs or len(graph.consumers(x.name)) != 1:
+                raise UnsupportedOpError(
+                    f"layer {node.name}: QUANTIZE from float32 is supported only on a model input"
+                )
+        if node.op == "DEQUANTIZE":
+            out = node.outputs[0]
+            if out not in graph.outputs or graph.consumers(out):
+                raise UnsupportedOpError(f"layer {node.name}: DEQUANTIZE is supported only on a model output")
+    for name in graph.inputs + graph.outputs:
+        t = graph.tensors[name]
+        if t.dtype == "int8":
+            continue
+        if t.dtype == "float32":
+            cons = graph.consumers(name)
+            prod = graph.producer(name)
+            if name in graph.inputs and len(cons) == 1 and cons[0].op == "QUANTIZE":
+                continue
+            if name in graph.outputs and prod is not None and prod.op == "DEQUANTIZE" and not cons:
+                continue
+        kind = "input" if name in graph.inputs else "output"
+        raise UnsupportedOpError(
+            f"model {kind} {name} is {t.dtype}; model inputs and outputs must be int8 (or float32 through "
+            "one QUANTIZE or DEQUANTIZE at the edge)"
+        )
 
 
 def _check_tensor(t: ir.Tensor, fail: _Fail) -> None:
@@ -331,8 +379,12 @@ def _check_node(graph: ir.Graph, node: ir.Node, fail: _Fail) -> None:
                 )
             _expect(node, out, (*x.shape[:-1], oc), fail)
         else:
-            if out.size != rows * oc or out.shape[-1] != oc or out.shape[0] != x.shape[0]:
-                _expect(node, out, (rows, oc), fail)
+            if rows != x.shape[0]:
+                raise UnsupportedOpError(
+                    f"layer {node.name}: FULLY_CONNECTED over {rows} rows of a {list(x.shape)} input is not "
+                    "supported (flatten the input first)"
+                )
+            _expect(node, out, (rows, oc), fail)
         _per_channel_axis(node, w, 0, oc, fail)
         if bias is not None and bias.shape != (oc,):
             raise fail(
@@ -455,4 +507,10 @@ def _check_params(graph: ir.Graph, node: ir.Node, fail: _Fail) -> None:
             raise fail(node, f"the derived {key} is {value}")
 
 
-__all__ = ["MAX_ACTIVATION_BYTES", "MAX_CONSTANT_BYTES", "verify_graph"]
+__all__ = [
+    "MAX_ACTIVATION_BYTES",
+    "MAX_CONSTANT_BYTES",
+    "MAX_TOTAL_ACTIVATION_BYTES",
+    "MAX_TOTAL_CONSTANT_BYTES",
+    "verify_graph",
+]

