@@ -93,6 +93,7 @@ def _setup_export(sub: argparse._SubParsersAction) -> None:
         help="MLPerf Tiny benchmark the firmware announces to the MLCommons runner (sets how it reads the "
         "runner's bytes); default: inferred from the model's input shape where that is unambiguous",
     )
+    _add_kernel_args(p)
     p.set_defaults(handler=_cmd_export)
 
 
@@ -107,6 +108,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         build=args.build,
         rounding=args.rounding,
         mlperf_model=args.mlperf,
+        pass_ctx=_pass_ctx(args),
     )
     use = result.size or result.estimate
     how = "measured" if use.measured else "estimated"
@@ -122,6 +124,35 @@ def _cmd_export(args: argparse.Namespace) -> int:
         how = "inferred from the input shape" if result.mlperf.get("inferred") else "as asked"
         print(f"MLPerf Tiny: the firmware announces {mode} ({how})")
     return 0
+
+
+def _add_kernel_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--optimize",
+        choices=("speed", "size"),
+        default="speed",
+        help="kernel choice per layer: fewest estimated instructions (default) or fewest weight bytes",
+    )
+    p.add_argument(
+        "--kernel",
+        action="append",
+        default=[],
+        metavar="LAYER=KERNEL",
+        help="force a kernel for a layer (glob), e.g. 'fc1=sparse'; repeatable",
+    )
+    p.add_argument(
+        "--no-kernel",
+        action="append",
+        default=[],
+        metavar="LAYER=KERNEL",
+        help="forbid a kernel for a layer (glob), e.g. '*=codebook'; repeatable",
+    )
+
+
+def _pass_ctx(args: argparse.Namespace):
+    from edgesdk.passes import context_from_options
+
+    return context_from_options(args.optimize, args.kernel, args.no_kernel)
 
 
 # --- flash / validate / profile --------------------------------------------------------------------------------
@@ -172,6 +203,7 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", "-n", type=int, default=20, help="number of inputs (default 20)")
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-validate)")
     p.add_argument("--rounding", choices=("double", "single"), default="double", help="reference rounding")
+    _add_kernel_args(p)
     p.set_defaults(handler=_cmd_validate)
 
 
@@ -190,6 +222,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         rounding=args.rounding,
         labels=args.labels,
         calib=args.calib,
+        pass_ctx=_pass_ctx(args),
     )
     d = s.to_dict()
     print(
@@ -287,6 +320,7 @@ def _setup_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--meter", choices=("lpm01a", "ppk2"), default=None, help="read energy from a power meter")
     p.add_argument("--meter-port", default=None, help="serial port of the power meter")
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-profile)")
+    _add_kernel_args(p)
     p.set_defaults(handler=_cmd_profile)
 
 
@@ -302,6 +336,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         port=args.port,
         meter=args.meter,
         meter_port=args.meter_port,
+        pass_ctx=_pass_ctx(args),
     )
     lat = data["latency"]
     print(

@@ -9,6 +9,7 @@ A model that cannot fit the board's flash or RAM is refused before anything is w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import shutil
@@ -297,7 +298,10 @@ def export(
     board = board if isinstance(board, Board) else get_board(board)
     out_dir = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{board.name}")
     mlperf = resolve_mlperf(graph, mlperf_model)
-    graph = run_pipeline(graph, "default", pass_ctx or PassContext(core="" if board.is_host else board.core))
+    ctx = pass_ctx or PassContext()
+    if not ctx.core and not board.is_host:
+        ctx = dataclasses.replace(ctx, core=board.core)
+    graph = run_pipeline(graph, "default", ctx)
     arena = plan(graph)
     arena.check_no_overlap()
     estimate = estimate_memory(graph, arena, board)

@@ -37,7 +37,7 @@ from edgesdk.errors import CompressError, EdgeSDKError, ModelFormatError
 log = logging.getLogger(__name__)
 
 #: Method modules (each registers its methods when imported). Add yours here.
-METHOD_MODULES = ["int8", "ternary", "xnor", "lowrank", "adder"]
+METHOD_MODULES = ["int8", "ternary", "xnor", "prune", "share", "lowrank", "adder"]
 
 CALIB_SAMPLES = 200
 #: Methods whose result int8 TFLite cannot hold: the graph-archive suffix they write, and why.

@@ -1,5 +1,6 @@
 """C backend: IR graph + arena plan -> a self-contained C99 project (model sources plus the int8 kernels)."""
 
+from edgesdk.backends.c import compressed as _compressed  # noqa: F401  (registers kernel variants)
 from edgesdk.backends.c import packed as _packed  # noqa: F401  (registers the packed-weight lowerings)
 from edgesdk.backends.c import xnor as _xnor  # noqa: F401  (binary-activation ops)
 from edgesdk.backends.c.generator import KERNEL_FILES, CProject, generate_c
