@@ -55,6 +55,13 @@ METHODS: list[MethodRow] = [
     MethodRow("xnor", "xnor", epochs=40, distill=True),
     MethodRow("ternary (all layers)", "ternary", epochs=15, keep_int8="none"),
     MethodRow("binary (all layers)", "binary", epochs=15, keep_int8="none"),
+    # Issue 9, pruning and weight sharing (figures of their own: benchmarks/pruning.py).
+    MethodRow("prune 90 %", "prune=0.9", epochs=15),
+    MethodRow("share 4 bit (all layers)", "share=4bit", epochs=10, keep_int8="none"),
+    MethodRow("Deep Compression (all layers)", "prune=0.95,share=4bit,int8", epochs=20, keep_int8="none"),
+    MethodRow("filter L1 50 %", "filter=0.5", epochs=15, models=("cnn",)),
+    MethodRow("FPGM 50 %", "fpgm=0.5", epochs=15, models=("cnn",)),
+    MethodRow("pattern 4 taps", "pattern=4", epochs=15, models=("cnn",)),
 ]
 
 

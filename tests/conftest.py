@@ -71,3 +71,19 @@ def ad_graph(ad_model: Path):
     from edgesdk.frontends.tflite import read_tflite
 
     return read_tflite(ad_model)
+
+
+@pytest.fixture(scope="session")
+def digits_mlp(tmp_path_factory: pytest.TempPathFactory):
+    """A load_digits MLP (64-48-32-10) trained once per session: (path, (x, y) train, (x, y) val)."""
+    from digits_models import train_digits_model
+
+    return train_digits_model("mlp", tmp_path_factory.mktemp("digits_mlp"))
+
+
+@pytest.fixture(scope="session")
+def digits_cnn(tmp_path_factory: pytest.TempPathFactory):
+    """A load_digits CNN (conv8-conv16-pool-dense10) trained once per session."""
+    from digits_models import train_digits_model
+
+    return train_digits_model("cnn", tmp_path_factory.mktemp("digits_cnn"))

@@ -251,6 +251,38 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
 /* RESHAPE (and any other pure copy): memmove, a no-op when source and destination coincide. */
 void ed_copy_s8(const int8_t *input, int8_t *output, int32_t size);
 
+/* DEPTHWISE_CONV_2D with one-hot kernels (a Shift layer): per output channel one tap and a lookup table. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    const int16_t *tap_y;     /* [out_c] row of the channel's tap (dilation applied) */
+    const int16_t *tap_x;     /* [out_c] column of the channel's tap */
+    const int32_t *delta;     /* [out_c] element offset of the tap from the window origin (input channel included) */
+    const int8_t *lut;        /* [out_c][256] int8 result for input value x at index x + 128 */
+    const int8_t *pad_value;  /* [out_c] result when the tap falls in the padding */
+} ed_shift_params_t;
+
+void ed_shift_s8(const ed_shift_params_t *p, const int8_t *input, int8_t *output);
+
+/* EDGESDK_ADDER_CONV_2D (AdderNet): acc = -sum |(x - zp_x) - w|, requantized per output channel. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t input_zero_point;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    const int16_t *weights;    /* [out_c][k_h][k_w][in_c], in the input's units */
+    const int32_t *bias;       /* [out_c] in accumulator units, or NULL */
+    const int32_t *multiplier; /* [out_c] */
+    const int32_t *shift;      /* [out_c] */
+} ed_adder_params_t;
+
+void ed_adder_conv_s8(const ed_adder_params_t *p, const int8_t *input, int8_t *output);
 /*
  * Packed-weight kernels (ed_packed.c): per-channel int8 weights that take only the values {-a, 0, b}
  * (ternary: two bit-planes, bit set = +b resp. -a) or {-a, b} (binary: one plane, bit set = +b, clear = -a).

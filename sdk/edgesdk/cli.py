@@ -99,6 +99,7 @@ def _setup_export(sub: argparse._SubParsersAction) -> None:
         help="MLPerf Tiny benchmark the firmware announces to the MLCommons runner (sets how it reads the "
         "runner's bytes); default: inferred from the model's input shape where that is unambiguous",
     )
+    _add_kernel_args(p)
     p.set_defaults(handler=_cmd_export)
 
 
@@ -114,6 +115,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         rounding=args.rounding,
         optimize=args.optimize,
         mlperf_model=args.mlperf,
+        pass_ctx=_pass_ctx(args),
     )
     use = result.size or result.estimate
     how = "measured" if use.measured else "estimated"
@@ -129,6 +131,35 @@ def _cmd_export(args: argparse.Namespace) -> int:
         how = "inferred from the input shape" if result.mlperf.get("inferred") else "as asked"
         print(f"MLPerf Tiny: the firmware announces {mode} ({how})")
     return 0
+
+
+def _add_kernel_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--optimize",
+        choices=("speed", "size"),
+        default="speed",
+        help="kernel choice per layer: fewest estimated instructions (default) or fewest weight bytes",
+    )
+    p.add_argument(
+        "--kernel",
+        action="append",
+        default=[],
+        metavar="LAYER=KERNEL",
+        help="force a kernel for a layer (glob), e.g. 'fc1=sparse'; repeatable",
+    )
+    p.add_argument(
+        "--no-kernel",
+        action="append",
+        default=[],
+        metavar="LAYER=KERNEL",
+        help="forbid a kernel for a layer (glob), e.g. '*=codebook'; repeatable",
+    )
+
+
+def _pass_ctx(args: argparse.Namespace):
+    from edgesdk.passes import context_from_options
+
+    return context_from_options(args.optimize, args.kernel, args.no_kernel)
 
 
 # --- flash / validate / profile --------------------------------------------------------------------------------
@@ -179,6 +210,7 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", "-n", type=int, default=20, help="number of inputs (default 20)")
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-validate)")
     p.add_argument("--rounding", choices=("double", "single"), default="double", help="reference rounding")
+    _add_kernel_args(p)
     p.set_defaults(handler=_cmd_validate)
 
 
@@ -197,6 +229,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         rounding=args.rounding,
         labels=args.labels,
         calib=args.calib,
+        pass_ctx=_pass_ctx(args),
     )
     d = s.to_dict()
     print(
@@ -294,6 +327,7 @@ def _setup_profile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--meter", choices=("lpm01a", "ppk2"), default=None, help="read energy from a power meter")
     p.add_argument("--meter-port", default=None, help="serial port of the power meter")
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-profile)")
+    _add_kernel_args(p)
     p.set_defaults(handler=_cmd_profile)
 
 
@@ -309,6 +343,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         port=args.port,
         meter=args.meter,
         meter_port=args.meter_port,
+        pass_ctx=_pass_ctx(args),
     )
     lat = data["latency"]
     print(
@@ -378,6 +413,57 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- sweep -----------------------------------------------------------------------------------------------
+def _setup_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep", help="run a grid of compression settings: rate-distortion table and Pareto plot"
+    )
+    p.add_argument("model", help="float Keras model (.keras, .h5 or SavedModel folder)")
+    p.add_argument(
+        "--data", required=True, help="training data: .npz with x (samples) and y (integer labels)"
+    )
+    p.add_argument(
+        "--val", default=None, help="validation data (.npz with x and y); default the training data"
+    )
+    p.add_argument(
+        "--grid",
+        required=True,
+        help="axes KEY=V1|V2 separated by ';' (keys: method, epochs, distill, temperature, keep_int8), "
+        "e.g. 'method=int8|ternary|lowrank=8|prune=0.9,share=4bit;epochs=5'",
+    )
+    p.add_argument("-o", "--output", default="sweep", help="output folder (a second run resumes in it)")
+    p.add_argument(
+        "--board", default="mps2-an386", help="board that counts instructions (default mps2-an386)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (1 or 2, default 2)")
+    p.add_argument("--ray", default=None, metavar="auto|ADDRESS", help="run the points on a Ray cluster")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from edgesdk.sweep import sweep
+
+    r = sweep(
+        args.model,
+        args.grid,
+        args.data,
+        args.val,
+        out=args.output,
+        board=args.board,
+        workers=args.workers,
+        ray=args.ray,
+        seed=args.seed,
+    )
+    if args.json:
+        print(json.dumps(r.to_dict(), indent=2, default=str))
+        return 0
+    print(r.files["table_md"].read_text(encoding="utf-8"), end="")
+    print(f"report: {r.files['html']}")
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_inspect,
     _setup_boards,
@@ -386,6 +472,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_validate,
     _setup_profile,
     _setup_compress,
+    _setup_sweep,
     _setup_synth,
 ]
 

@@ -162,7 +162,12 @@ def _can_flash(board: Board, port: str | None) -> bool:
 
 @contextlib.contextmanager
 def open_device(
-    graph: Graph, board: Board, out: Path, port: str | None = None, mlperf_model: str | None = None
+    graph: Graph,
+    board: Board,
+    out: Path,
+    port: str | None = None,
+    mlperf_model: str | None = None,
+    pass_ctx: Any = None,
 ) -> Iterator[tuple[DeviceClient, ExportResult | None]]:
     """A client for ``graph`` on ``board`` (and the build, when one was made), checked to run that model.
 
@@ -179,7 +184,7 @@ def open_device(
             _check_device(client, graph, board)
             yield client, None
         return
-    built = _prepare(graph, board, out, mlperf_model)
+    built = _prepare(graph, board, out, mlperf_model, pass_ctx=pass_ctx)
     assert built.elf is not None
     flash_it = True
     if port is not None and not board.is_host and not _can_flash(board, port):
@@ -328,9 +333,13 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _prepare(
-    graph: Graph, board: Board | str | None, out_dir: Path, mlperf_model: str | None = None
+    graph: Graph,
+    board: Board | str | None,
+    out_dir: Path,
+    mlperf_model: str | None = None,
+    pass_ctx: Any = None,
 ) -> ExportResult:
-    return export(graph, board, out_dir / "project", build=True, mlperf_model=mlperf_model)
+    return export(graph, board, out_dir / "project", build=True, mlperf_model=mlperf_model, pass_ctx=pass_ctx)
 
 
 def validate(
@@ -344,6 +353,7 @@ def validate(
     rounding: str = "double",
     labels: Any = None,
     calib: Any = None,
+    pass_ctx: Any = None,
 ) -> ValidationSummary:
     """Export, build, flash, run every input on the board and compare with the host reference bit for bit.
 
@@ -356,7 +366,7 @@ def validate(
     board = board if isinstance(board, Board) else get_board(board)
     out = Path(out_dir) if out_dir else Path(f"{safe_file_stem(graph.name)}-{board.name}-validate")
     with folder_lock(out, "validate"):
-        return _validate(graph, board, out, inputs, count, port, rounding, labels, calib)
+        return _validate(graph, board, out, inputs, count, port, rounding, labels, calib, pass_ctx)
 
 
 def _validate(
@@ -369,6 +379,7 @@ def _validate(
     rounding: str,
     labels: Any,
     calib: Any,
+    pass_ctx: Any = None,
 ) -> ValidationSummary:
     from edgesdk.profile.report import append_result, write_json
     from edgesdk.reference import Reference
@@ -389,7 +400,7 @@ def _validate(
     results.unlink(missing_ok=True)
     summary = ValidationSummary(board.name, graph.name, 0, 0, 0, 1.0)
     outputs: list[np.ndarray] = []
-    with open_device(graph, board, out, port) as (client, _built):
+    with open_device(graph, board, out, port, pass_ctx=pass_ctx) as (client, _built):
         for i in progress(range(len(data)), total=len(data), desc=f"validate on {board.name}"):
             want = expected[i]
             got, count_i = client.infer(data[i])
@@ -426,14 +437,18 @@ def profile(
     port: str | None = None,
     meter: str | None = None,
     meter_port: str | None = None,
+    pass_ctx: Any = None,
 ) -> dict[str, Any]:
-    """Latency per inference and per layer on the board, energy estimates (and a meter's reading), plots, report."""
+    """Latency per inference and per layer on the board, energy estimates (and a meter's reading), plots, report.
+
+    ``pass_ctx`` (an ``edgesdk.passes.PassContext``) sets the kernel choice of the export (force, forbid, goal).
+    """
     if runs < 1:
         raise EdgeSDKError("profile needs --runs of at least 1")
     board = board if isinstance(board, Board) else get_board(board)
     out = Path(out_dir) if out_dir else Path(f"{safe_file_stem(graph.name)}-{board.name}-profile")
     with folder_lock(out, "profile"):
-        return _profile(graph, board, out, runs, port, meter, meter_port)
+        return _profile(graph, board, out, runs, port, meter, meter_port, pass_ctx)
 
 
 def _profile(
@@ -444,6 +459,7 @@ def _profile(
     port: str | None,
     meter: str | None,
     meter_port: str | None,
+    pass_ctx: Any = None,
 ) -> dict[str, Any]:
     from edgesdk.inspect import summarize
     from edgesdk.profile.energy import LayerStats, estimate_energy
@@ -457,7 +473,7 @@ def _profile(
     counts: list[int] = []
     per_layer: list[list[int]] = []
     samples = None
-    with open_device(graph, board, out, port) as (client, built):
+    with open_device(graph, board, out, port, pass_ctx=pass_ctx) as (client, built):
         info = client.info()
         client.load_input(x)
         meter_ctx = _open_meter(meter, meter_port)

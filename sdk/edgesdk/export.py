@@ -9,6 +9,7 @@ A model that cannot fit the board's flash or RAM is refused before anything is w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import shutil
@@ -304,12 +305,12 @@ def export(
     mlperf = resolve_mlperf(graph, mlperf_model)
     if optimize not in ("speed", "size"):
         raise EdgeSDKError(f"--optimize must be 'speed' or 'size', not {optimize!r}")
-    pctx = pass_ctx or PassContext(
-        core="" if board.is_host else board.core,
-        optimize=optimize,
-        options={"flash_bytes": board.memory.flash_bytes},
-    )
-    graph = run_pipeline(graph, "default", pctx)
+    ctx = pass_ctx or PassContext(optimize=optimize)
+    if not ctx.core and not board.is_host:
+        ctx = dataclasses.replace(ctx, core=board.core)
+    if "flash_bytes" not in ctx.options:  # kernels that trade flash for speed need the budget
+        ctx = dataclasses.replace(ctx, options={**ctx.options, "flash_bytes": board.memory.flash_bytes})
+    graph = run_pipeline(graph, "default", ctx)
     arena = plan(graph)
     arena.check_no_overlap()
     estimate = estimate_memory(graph, arena, board)

@@ -174,7 +174,7 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
                     f"Keras model {path} is a float model: pass calibration data (--calib DATA)"
                 )
             return kfront.load_keras(path, calib, num_samples=n)
-        if suffix == ".xnor":
+        if suffix in (".xnor", ".edgesdk"):  # edgesdk graph archives (XNOR, AdderNet)
             from edgesdk.ir.serialize import load_graph
 
             if calib is not None:

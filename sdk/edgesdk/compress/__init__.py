@@ -37,9 +37,14 @@ from edgesdk.errors import CompressError, EdgeSDKError, ModelFormatError
 log = logging.getLogger(__name__)
 
 #: Method modules (each registers its methods when imported). Add yours here.
-METHOD_MODULES = ["int8", "ternary", "xnor"]
+METHOD_MODULES = ["int8", "ternary", "xnor", "prune", "share", "lowrank", "adder"]
 
 CALIB_SAMPLES = 200
+#: Methods whose result int8 TFLite cannot hold: the graph-archive suffix they write, and why.
+ARCHIVE_METHODS = {
+    "xnor": (".xnor", "binary activations have no int8 TFLite form"),
+    "adder": (".edgesdk", "the adder convolution has no TFLite op"),
+}
 
 
 def _load_methods() -> None:
@@ -203,12 +208,14 @@ def compress(
     check_fits_model(kmodel, x, y, "training")
     check_fits_model(kmodel, xv, yv, "validation")
     out = Path(out)
-    if any(s.name == "xnor" for s, _ in steps) and out.suffix.lower() != ".xnor":
+    archive = [s.name for s, _ in steps if s.name in ARCHIVE_METHODS]
+    if archive and out.suffix.lower() != ARCHIVE_METHODS[archive[0]][0]:
+        suffix, why = ARCHIVE_METHODS[archive[0]]
         raise CompressError(
-            f"method xnor writes an edgesdk graph archive (binary activations have no int8 TFLite form); "
-            f"name the output {out.with_suffix('.xnor').name}, not {out.name}"
+            f"method {archive[0]} writes an edgesdk graph archive ({why}); "
+            f"name the output {out.with_suffix(suffix).name}, not {out.name}"
         )
-    if not any(s.name == "xnor" for s, _ in steps) and out.suffix.lower() != ".tflite":
+    if not archive and out.suffix.lower() != ".tflite":
         raise CompressError(
             f"method {method} writes an int8 .tflite; name the output {out.with_suffix('.tflite').name}"
         )

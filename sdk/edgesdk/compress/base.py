@@ -66,7 +66,9 @@ def register_method(name: str, order: int, help: str) -> Callable[[Callable], Ca
 
 
 #: Methods that each decide every weight's value set; at most one of them in one run.
-EXCLUSIVE = ("ternary", "binary", "xnor")
+EXCLUSIVE = ("ternary", "binary", "xnor", "adder")
+#: Methods whose zeros or shared values a later EXCLUSIVE method would overwrite.
+KEEPS_STRUCTURE = ("prune", "pattern", "share")
 
 
 def parse_methods(spec: str | Iterable[str]) -> list[tuple[MethodSpec, str | None]]:
@@ -96,6 +98,16 @@ def parse_methods(spec: str | Iterable[str]) -> list[tuple[MethodSpec, str | Non
     if len(exclusive) > 1:
         raise CompressError(
             f"methods {' and '.join(exclusive)} cannot be combined: each sets every weight's values"
+        )
+    if "filter" in out and "fpgm" in out:
+        raise CompressError(
+            "methods filter and fpgm cannot be combined: both choose which filters to remove; pick one"
+        )
+    structure = [n for n in out if n in KEEPS_STRUCTURE]
+    if exclusive and structure:
+        raise CompressError(
+            f"methods {structure[0]} and {exclusive[0]} cannot be combined: {exclusive[0]} re-quantizes every "
+            f"weight after {structure[0]} and does not keep its zeros or shared values"
         )
     if "int8" not in out and "int8" in METHODS:
         out["int8"] = (METHODS["int8"], None)

@@ -1,5 +1,6 @@
 """The typed model representation every pass, backend and checker reads. No TensorFlow here."""
 
+from edgesdk.ir import adder as _adder  # noqa: F401  (registers EDGESDK_ADDER_CONV_2D)
 from edgesdk.ir import binary as _binary  # noqa: F401  (registers the binary-activation ops)
 from edgesdk.ir.graph import (
     ACTIVATIONS,

@@ -77,7 +77,16 @@ class Pass:
 PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 
 #: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order).
-BUILTIN_PASS_MODULES: list[str] = ["packed_weights", "winograd", "fc_weights16"]
+BUILTIN_PASS_MODULES: list[str] = [
+    "packed_weights",
+    "pattern",
+    "sparse",
+    "codebook",
+    "shift",
+    "adder",
+    "winograd",
+    "fc_weights16",
+]
 
 _loaded = False
 
@@ -124,6 +133,28 @@ def run_pipeline(
             log.debug("pass %s changed %s", p.name, out.name)
     out.validate()
     return out
+
+
+def context_from_options(
+    optimize: str = "speed", kernels: Iterable[str] = (), no_kernels: Iterable[str] = (), core: str = ""
+) -> PassContext:
+    """A :class:`PassContext` from command-line style options: ``kernels`` as ``"LAYER=KERNEL"`` (force;
+    LAYER may be a glob such as ``"*"``), ``no_kernels`` as ``"LAYER=KERNEL"`` (forbid)."""
+    if optimize not in ("speed", "size"):
+        raise EdgeSDKError(f"kernel goal {optimize!r} is not speed or size")
+
+    def split(item: str, flag: str) -> tuple[str, str]:
+        layer, sep, kernel = item.partition("=")
+        if not sep or not layer.strip() or not kernel.strip():
+            raise EdgeSDKError(f"{flag} {item!r} needs the form LAYER=KERNEL (e.g. {flag} 'fc1=sparse')")
+        return layer.strip(), kernel.strip()
+
+    force = dict(split(k, "--kernel") for k in kernels)
+    forbid: dict[str, set[str]] = {}
+    for item in no_kernels:
+        layer, kernel = split(item, "--no-kernel")
+        forbid.setdefault(layer, set()).add(kernel)
+    return PassContext(core=core, optimize=optimize, force=force, forbid=forbid)
 
 
 def kernel_decisions(graph: ir.Graph) -> list[dict[str, Any]]:

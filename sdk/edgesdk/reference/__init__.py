@@ -4,6 +4,7 @@
 ``op_params(graph, node)`` gives the integer parameters each kernel uses (the C backend emits the same numbers).
 """
 
+from edgesdk.reference import adder as _adder  # noqa: E402,F401  (registers EDGESDK_ADDER_CONV_2D)
 from edgesdk.reference import xnor as _xnor  # noqa: F401,E402  (binary-activation ops)
 from edgesdk.reference.interpreter import ROUNDINGS, Reference
 from edgesdk.reference.kernels import KERNELS

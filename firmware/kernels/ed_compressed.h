@@ -1,0 +1,137 @@
+/*
+ * ed_compressed.h - int8 kernels for compressed weights: sparse (relative indices, Deep Compression style)
+ * and codebook (weight sharing: packed b-bit indices into a small table of int8 values).
+ *
+ * Every kernel here gives exactly the integer result of the dense int8 kernel of the same weights
+ * (ed_fc_s8 / ed_conv_s8): the same products are summed in int32 and requantized the same way. Only the
+ * way the int8 weights are stored and visited differs. The tables are built on the host by edgesdk
+ * (sdk/edgesdk/backends/c/compressed.py), which also folds input_offset * sum(weights) into the bias of the
+ * fully-connected kernels so their inner loops multiply raw inputs.
+ */
+#ifndef ED_COMPRESSED_H
+#define ED_COMPRESSED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Sparse FULLY_CONNECTED. Row o has row_count8[o] (or row_count16[o]) entries; each entry advances the column (starting at 0
+ * for every row) by its delta, then accumulates input[col] * weight. Two encodings:
+ *   code_bits == 0: entries[k] is the delta (uint8), values[k] the int8 weight;
+ *   code_bits  > 0: entries[k] = delta << code_bits | code, and the weight is
+ *                   values[row_group[o] * codebook_size + code]: rows share codebooks of int8 values
+ *                   (rows whose per-channel scale maps the shared centroids to the same values).
+ * Gaps longer than the delta field allows are bridged by filler entries whose weight is 0.
+ * bias[o] already holds bias + input_offset * sum_i w[o][i].
+ */
+typedef struct {
+    int32_t batches, in_depth, out_depth;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    int32_t rounding; /* ED_ROUNDING_DOUBLE or ED_ROUNDING_SINGLE */
+    int32_t code_bits;
+    int32_t codebook_size;
+    const uint8_t *row_count8;  /* [out_depth] entries per row when every row has < 256, else NULL */
+    const int16_t *row_count16; /* [out_depth] otherwise */
+    const uint8_t *entries;
+    const int8_t *values;
+    const uint8_t *row_group; /* code_bits > 0: codebook of each row, else NULL */
+    const int32_t *bias;      /* [out_depth], folded */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_fc_sparse_params_t;
+
+void ed_fc_sparse_s8(const ed_fc_sparse_params_t *p, const int8_t *input, int8_t *output);
+
+/*
+ * Sparse CONV_2D: the geometry of ed_conv_params_t; output channel oc has row_count8[oc] (or
+ * row_count16[oc]) entries, each advancing the flattened filter index (ky, kx, ic) by its delta (the first
+ * from 0) with the int8 weight values[k]. Gaps longer than 255 are bridged by fillers of weight 0. Taps that
+ * fall into the padding are skipped, as in ed_conv_s8.
+ */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    const uint8_t *row_count8;
+    const int16_t *row_count16;
+    const uint8_t *entries;
+    const int8_t *values;
+    const int32_t *bias; /* [out_c] or NULL */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_conv_sparse_params_t;
+
+void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, int8_t *output);
+
+/*
+ * Codebook FULLY_CONNECTED: weight [o][i] is codebook[row_group[o] * codebook_size + code] (rows share
+ * codebooks when their values fit one), with the codes of the
+ * flattened (out, in) weights packed LSB first, 8 / code_bits per byte (code_bits 1, 2 or 4). Every row
+ * starts on a byte boundary (row_bytes bytes per row). bias[o] is folded as for the sparse kernel.
+ */
+typedef struct {
+    int32_t batches, in_depth, out_depth;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    int32_t rounding;
+    int32_t code_bits;
+    int32_t codebook_size;
+    int32_t row_bytes;
+    const uint8_t *codes;
+    const uint8_t *row_group; /* [out_depth]: the codebook of each row */
+    const int8_t *codebook;   /* [groups][codebook_size] */
+    const int32_t *bias;    /* [out_depth], folded */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_fc_codebook_params_t;
+
+void ed_fc_codebook_s8(const ed_fc_codebook_params_t *p, const int8_t *input, int8_t *output);
+
+/*
+ * Codebook CONV_2D: the geometry of ed_conv_params_t; each output channel's k_h*k_w*in_c codes are packed
+ * LSB first from a byte boundary (filter_bytes per channel); codebook [groups][codebook_size], channel oc
+ * using codebook row_group[oc].
+ */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    int32_t code_bits;
+    int32_t codebook_size;
+    int32_t filter_bytes;
+    const uint8_t *codes;
+    const uint8_t *row_group;
+    const int8_t *codebook;
+    const int32_t *bias; /* [out_c] or NULL (not folded: padding taps are skipped) */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_conv_codebook_params_t;
+
+void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ED_COMPRESSED_H */

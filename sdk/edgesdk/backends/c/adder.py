@@ -1,0 +1,58 @@
+"""Lowering of ``EDGESDK_ADDER_CONV_2D`` (AdderNet) to ``firmware/kernels/ed_adder.c``.
+
+The parameters are the reference's (:mod:`edgesdk.reference.adder`), so C and reference agree by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.errors import UnsupportedOpError
+from edgesdk.ir.adder import AdderConv2D
+
+
+def _lower_adder(b: _LayerBuilder) -> None:
+    p, node = b.p, b.node
+    w = b.t(1)
+    if w.data is None or w.dtype != "int16":
+        raise UnsupportedOpError(f"layer {node.name}: {node.op} needs constant int16 weights")
+    b.act_input(0)
+    weights = b.const_array("weights", w.data.astype(np.int64), "int16_t")
+    bias = None
+    if len(node.inputs) > 2 and node.inputs[2]:
+        bt = b.t(2)
+        if bt.data is None or bt.dtype != "int32":
+            raise UnsupportedOpError(f"layer {node.name}: {node.op} needs a constant int32 bias")
+        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+    mult = b.const_array("multiplier", np.asarray(p["output_multiplier"], np.int64), "int32_t")
+    shift = b.const_array("shift", np.asarray(p["output_shift"], np.int64), "int32_t")
+    b.ints(
+        in_h=p["in_h"],
+        in_w=p["in_w"],
+        in_c=p["in_c"],
+        out_h=p["out_h"],
+        out_w=p["out_w"],
+        out_c=p["out_c"],
+        k_h=p["filter_h"],
+        k_w=p["filter_w"],
+        stride_h=p["stride_h"],
+        stride_w=p["stride_w"],
+        pad_top=p["pad_h"],
+        pad_left=p["pad_w"],
+        input_zero_point=p["input_zero_point"],
+        output_offset=p["output_offset"],
+        act_min=p["activation_min"],
+        act_max=p["activation_max"],
+    )
+    b.ptr_field("weights", weights)
+    b.ptr_field("bias", bias)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    b.kernel, b.params_type = "ed_adder_conv_s8", "ed_adder_params_t"
+    b.kernel_files = ["ed_adder.c"]
+
+
+# A new op: lowered with or without the adder pass's annotation.
+VARIANT_LOWER[(AdderConv2D.op, "")] = _lower_adder
+VARIANT_LOWER[(AdderConv2D.op, "adder")] = _lower_adder

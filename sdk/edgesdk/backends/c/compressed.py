@@ -1,0 +1,280 @@
+"""Lowerings of the compressed-weight kernel variants: sparse and codebook FULLY_CONNECTED and CONV_2D (``firmware/kernels/ed_sparse.c``, ``ed_codebook.c``) and the per-layer generated pattern CONV_2D
+(``templates/c/pattern_conv.c.j2``).
+
+A pass (``edgesdk.passes.sparse``, ``codebook``, ``pattern``) chose the variant and put it in
+``node.attrs["kernel"]``; here the layer's int8 weights are re-encoded with :mod:`edgesdk.ir.weightformats`
+(deterministic, so the bytes match the pass's estimate) and written as ``static const`` arrays. The
+fully-connected variants fold ``input_offset * sum(w)`` into the bias so their inner loops multiply raw
+inputs; the integer result is the dense kernel's exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgesdk.backends.c import cformat as cf
+from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder
+from edgesdk.errors import UnsupportedOpError
+from edgesdk.ir import weightformats as wf
+
+KERNEL_FILES = {"sparse": "ed_sparse.c", "codebook": "ed_codebook.c"}
+
+
+def _weights(b: _LayerBuilder) -> np.ndarray:
+    w = b.t(1)
+    if w.dtype != "int8" or w.data is None:
+        raise UnsupportedOpError(f"layer {b.node.name}: op {b.node.op} needs constant int8 weights")
+    return w.data.astype(np.int64)
+
+
+def _bias(b: _LayerBuilder, n: int) -> np.ndarray:
+    node = b.node
+    if len(node.inputs) > 2 and node.inputs[2]:
+        bt = b.t(2)
+        if bt.data is None or bt.dtype != "int32":
+            raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias")
+        return bt.data.astype(np.int64).reshape(-1)
+    return np.zeros(n, np.int64)
+
+
+def folded_bias(w: np.ndarray, bias: np.ndarray, input_offset: int) -> np.ndarray:
+    """``bias + input_offset * sum(w)`` per output channel (int32 range checked by the array formatter)."""
+    rows = w.reshape(w.shape[0], -1)
+    return bias + int(input_offset) * rows.sum(axis=1)
+
+
+def _fc_common(b: _LayerBuilder, w: np.ndarray) -> tuple[Any, Any, Any]:
+    """Input and fields of a compressed FC; returns the folded bias, multiplier and shift arrays."""
+    p = b.p
+    if int(p["filter_offset"]) != 0:
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: compressed FULLY_CONNECTED kernels need weights with zero point 0"
+        )
+    b.act_input(0)
+    in_features = int(p["in_features"])
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    b.ints(
+        batches=b.t(0).size // in_features,
+        in_depth=in_features,
+        out_depth=p["out_features"],
+        output_offset=p["output_offset"],
+        act_min=p["activation_min"],
+        act_max=p["activation_max"],
+        per_channel=per_channel,
+    )
+    b.fields.append(
+        ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
+    )
+    bias = b.const_array(
+        "bias_folded", folded_bias(w, _bias(b, w.shape[0]), int(p["input_offset"])), "int32_t"
+    )
+    return bias, mult, shift
+
+
+def _requant_ptrs(b: _LayerBuilder, arrays: tuple[Any, Any, Any]) -> None:
+    bias, mult, shift = arrays
+    b.ptr_field("bias", bias)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+
+
+def _lower_fc_sparse(b: _LayerBuilder, code_bits: int) -> None:
+    w = _weights(b)
+    sp = wf.sparse_encode(w, code_bits)
+    if sp is None:
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: its weights do not fit the sparse format with {code_bits}-bit codes"
+        )
+    arrays = _fc_common(b, w)
+    b.ints(code_bits=code_bits, codebook_size=(1 << code_bits) if code_bits else 0)
+    _row_counts(b, sp)
+    b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
+    b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
+    b.ptr_field(
+        "row_group", None if sp.row_group is None else b.const_array("row_group", sp.row_group, "uint8_t")
+    )
+    _requant_ptrs(b, arrays)
+    b.kernel, b.params_type = "ed_fc_sparse_s8", "ed_fc_sparse_params_t"
+    b.kernel_files = [KERNEL_FILES["sparse"]]
+
+
+def lower_fc_sparse(b: _LayerBuilder) -> None:
+    _lower_fc_sparse(b, 0)
+
+
+def lower_fc_sparse_codebook(b: _LayerBuilder) -> None:
+    bits = int(b.node.attrs.get("kernel_report", {}).get("code_bits", 0)) or sparse_code_bits(_weights(b))
+    if bits is None:
+        raise UnsupportedOpError(f"layer {b.node.name}: too many distinct weights for a sparse codebook")
+    _lower_fc_sparse(b, bits)
+
+
+def sparse_code_bits(w: np.ndarray) -> int | None:
+    """The code width of the sparse-codebook format for ``w``: its distinct values per row (with 0)."""
+    return wf.bits_for(wf.max_distinct(w))
+
+
+def _codebook(b: _LayerBuilder, w: np.ndarray) -> wf.Codebook:
+    cb = wf.codebook_encode(w)
+    if cb is None:
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: more than 16 distinct weights in an output channel, no codebook kernel"
+        )
+    return cb
+
+
+def lower_fc_codebook(b: _LayerBuilder) -> None:
+    w = _weights(b)
+    cb = _codebook(b, w)
+    arrays = _fc_common(b, w)
+    b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, row_bytes=cb.row_bytes)
+    b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
+    b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
+    b.ptr_field("codebook", b.const_array("codebook", cb.table.astype(np.int64), "int8_t"))
+    _requant_ptrs(b, arrays)
+    b.kernel, b.params_type = "ed_fc_codebook_s8", "ed_fc_codebook_params_t"
+    b.kernel_files = [KERNEL_FILES["codebook"]]
+
+
+def _conv_geometry(b: _LayerBuilder) -> dict[str, Any]:
+    p = b.p
+    if b.t(1).shape[3] != p["in_c"]:
+        raise UnsupportedOpError(f"layer {b.node.name}: op CONV_2D with groups is not supported")
+    return dict(
+        in_h=p["in_h"],
+        in_w=p["in_w"],
+        in_c=p["in_c"],
+        out_h=p["out_h"],
+        out_w=p["out_w"],
+        out_c=p["out_c"],
+        k_h=p["filter_h"],
+        k_w=p["filter_w"],
+        stride_h=p["stride_h"],
+        stride_w=p["stride_w"],
+        dil_h=p["dilation_h"],
+        dil_w=p["dilation_w"],
+        pad_top=p["pad_h"],
+        pad_left=p["pad_w"],
+        input_offset=p["input_offset"],
+        output_offset=p["output_offset"],
+        act_min=p["activation_min"],
+        act_max=p["activation_max"],
+    )
+
+
+def _row_counts(b: _LayerBuilder, sp: wf.Sparse) -> None:
+    if sp.count_bytes == 1:
+        b.ptr_field("row_count8", b.const_array("row_count", sp.row_count, "uint8_t"))
+        b.ptr_field("row_count16", None)
+    else:
+        b.ptr_field("row_count8", None)
+        b.ptr_field("row_count16", b.const_array("row_count", sp.row_count, "int16_t"))
+
+
+def lower_conv_sparse(b: _LayerBuilder) -> None:
+    p = b.p
+    w = _weights(b)
+    sp = wf.sparse_encode(w.reshape(w.shape[0], -1), 0)
+    if sp is None:
+        raise UnsupportedOpError(f"layer {b.node.name}: its weights do not fit the sparse format")
+    b.act_input(0)
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    b.ints(**_conv_geometry(b), per_channel=per_channel)
+    _row_counts(b, sp)
+    b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
+    b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
+    has_bias = len(b.node.inputs) > 2 and bool(b.node.inputs[2])
+    b.ptr_field("bias", b.const_array("bias", _bias(b, w.shape[0]), "int32_t") if has_bias else None)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    b.kernel, b.params_type = "ed_conv_sparse_s8", "ed_conv_sparse_params_t"
+    b.kernel_files = [KERNEL_FILES["sparse"]]
+
+
+def lower_conv_codebook(b: _LayerBuilder) -> None:
+    p = b.p
+    w = _weights(b)
+    cb = _codebook(b, w)
+    b.act_input(0)
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    b.ints(**_conv_geometry(b), per_channel=per_channel)
+    b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, filter_bytes=cb.row_bytes)
+    b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
+    b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
+    b.ptr_field("codebook", b.const_array("codebook", cb.table.astype(np.int64), "int8_t"))
+    has_bias = len(b.node.inputs) > 2 and bool(b.node.inputs[2])
+    b.ptr_field("bias", b.const_array("bias", _bias(b, w.shape[0]), "int32_t") if has_bias else None)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    b.kernel, b.params_type = "ed_conv_codebook_s8", "ed_conv_codebook_params_t"
+    b.kernel_files = [KERNEL_FILES["codebook"]]
+
+
+def lower_conv_pattern(b: _LayerBuilder) -> None:
+    """A CONV_2D whose 3x3 kernels follow a few 4-tap patterns: a C function generated for this layer."""
+    p = b.p
+    w = _weights(b)
+    taps = int(b.node.attrs.get("kernel_report", {}).get("taps", 4))
+    pt = wf.pattern_encode(w, taps)
+    if pt is None:
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: its 3x3 kernels do not follow a few {taps}-tap patterns"
+        )
+    geo = _conv_geometry(b)
+    b.act_input(0)
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    b.ints(**geo, per_channel=per_channel)
+    bias = _bias(b, w.shape[0])
+    values = b.const_array("pattern_values", pt.values.astype(np.int64), "int8_t")
+    kernel_ic = b.const_array("kernel_ic", pt.kernel_ic, "int16_t")
+    group_end = b.const_array("group_end", pt.group_end, "int32_t")
+    bias_arr = b.const_array("bias", bias, "int32_t")
+    folded = b.const_array("bias_folded", folded_bias(w, bias, int(p["input_offset"])), "int32_t")
+    b.ptr_field("weights", values)
+    b.ptr_field("bias", bias_arr)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    in_w, in_c = int(geo["in_w"]), int(geo["in_c"])
+    dh, dw = int(geo["dil_h"]), int(geo["dil_w"])
+    patterns = []
+    for tap_list in pt.taps:
+        scaled = [(ky * dh, kx * dw) for ky, kx in tap_list]
+        patterns.append(
+            {
+                "taps": [(cf.c_int(ky), cf.c_int(kx)) for ky, kx in scaled],
+                "offsets": [cf.c_int((ky * in_w + kx) * in_c) for ky, kx in scaled],
+            }
+        )
+    fn = b.gen.ident(b.gen.model, b.cname, "pattern_conv")
+    ints = {k: cf.c_int(int(v)) for k, v in geo.items()}
+    b.code = (
+        _jinja_env()
+        .get_template("pattern_conv.c.j2")
+        .render(
+            comment=cf.c_comment(b.node.name),
+            fn=fn,
+            taps=cf.c_int(taps),
+            patterns=patterns,
+            span_h=cf.c_int(2 * dh),
+            span_w=cf.c_int(2 * dw),
+            kernel_ic=kernel_ic.name,
+            group_end=group_end.name,
+            values=values.name,
+            bias=bias_arr.name,
+            bias_folded=folded.name,
+            **ints,
+        )
+        .rstrip("\n")
+    )
+    b.kernel, b.params_type = fn, "ed_conv_params_t"
+    b.kernel_files = []
+
+
+VARIANT_LOWER[("FULLY_CONNECTED", "sparse")] = lower_fc_sparse
+VARIANT_LOWER[("FULLY_CONNECTED", "sparse_codebook")] = lower_fc_sparse_codebook
+VARIANT_LOWER[("FULLY_CONNECTED", "codebook")] = lower_fc_codebook
+VARIANT_LOWER[("CONV_2D", "codebook")] = lower_conv_codebook
+VARIANT_LOWER[("CONV_2D", "sparse")] = lower_conv_sparse
+VARIANT_LOWER[("CONV_2D", "pattern")] = lower_conv_pattern

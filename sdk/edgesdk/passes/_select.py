@@ -1,0 +1,152 @@
+"""Shared by the compressed-weight kernel passes: the instruction estimates and the choice between candidates.
+
+The estimates are linear models of executed instructions on a Cortex-M4 at -O2 (per product and per output),
+fitted to counts measured on the emulated mps2-an386 board (``benchmarks/pruning.py`` prints both, so a drift
+is visible). They only have to rank candidates; the export report shows them next to the bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgesdk.ir import graph as ir
+
+# Instructions per multiply-accumulate (or stored entry) and per output value of each kernel, fitted to
+# per-layer counts on the emulated mps2-an386 (Cortex-M4, arm-none-eabi-gcc 12 -O2): e.g. a 512x512 layer
+# took 1.87 M instructions dense, 0.222 M sparse at 10 % density, 0.333 M sparse-coded (4-bit deltas).
+COST = {
+    "dense_fc": (7.1, 30.0),  # ed_fc_s8: per weight, per output
+    "dense_conv": (7.6, 60.0),  # ed_conv_s8: per valid tap x in_c, per output value
+    "sparse_conv": (
+        12.0,
+        60.0,
+    ),  # ed_conv_sparse_s8, window inside the image: per entry and pixel, per output
+    "sparse_conv_border": (
+        36.0,
+        0.0,
+    ),  # the same on border pixels (taps decoded and tested): per entry and pixel
+    "sparse": (7.7, 40.0),  # ed_fc_sparse_s8 (int8 values): per entry, per output
+    "sparse_codebook": (9.6, 40.0),  # ed_fc_sparse_s8 (coded entries)
+    "codebook_fc4": (6.1, 30.0),  # ed_fc_codebook_s8, 4-bit codes (two per byte, input offset folded)
+    "codebook_fc": (12.2, 30.0),  # 1- or 2-bit codes
+    "codebook_conv": (15.0, 60.0),  # ed_conv_codebook_s8
+    "pattern": (0.0, 40.0),  # generated pattern conv: per output value; per kept kernel below
+}
+#: Generated pattern conv, per kept kernel and pixel: inside the image (constant offsets) and on the border.
+PATTERN_PER_KERNEL = (20.0, 65.0)
+#: The kernels the sparse, codebook and pattern passes choose between.
+MINE = ("dense", "sparse", "sparse_codebook", "codebook", "pattern")
+
+
+def estimate(kind: str, macs: float, outputs: float, extra: float = 0.0) -> int:
+    per_mac, per_out = COST[kind]
+    return int(round(per_mac * macs + per_out * outputs + extra))
+
+
+def conv_taps(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
+    """(valid kernel taps summed over output pixels, output pixels) of a CONV_2D, padding taps excluded."""
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    total = 0
+    for oy in range(p["out_h"]):
+        iy0 = oy * p["stride_h"] - p["pad_h"]
+        ky = sum(1 for k in range(p["filter_h"]) if 0 <= iy0 + k * p["dilation_h"] < p["in_h"])
+        for ox in range(p["out_w"]):
+            ix0 = ox * p["stride_w"] - p["pad_w"]
+            kx = sum(1 for k in range(p["filter_w"]) if 0 <= ix0 + k * p["dilation_w"] < p["in_w"])
+            total += ky * kx
+    return total, p["out_h"] * p["out_w"]
+
+
+def interior_pixels(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
+    """(output pixels whose whole kernel window lies inside the image, all output pixels) of a CONV_2D."""
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+
+    def inside(n_out: int, stride: int, pad: int, k: int, dil: int, size: int) -> int:
+        return sum(
+            1 for o in range(n_out) if 0 <= o * stride - pad and o * stride - pad + (k - 1) * dil < size
+        )
+
+    rows = inside(p["out_h"], p["stride_h"], p["pad_h"], p["filter_h"], p["dilation_h"], p["in_h"])
+    cols = inside(p["out_w"], p["stride_w"], p["pad_w"], p["filter_w"], p["dilation_w"], p["in_w"])
+    return rows * cols, p["out_h"] * p["out_w"]
+
+
+def dense_fc_candidate(w: np.ndarray, batches: int) -> dict[str, int]:
+    out = w.shape[0]
+    return {"bytes": int(w.size), "instructions": estimate("dense_fc", w.size * batches, out * batches)}
+
+
+def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray) -> dict[str, int]:
+    taps, pixels = conv_taps(graph, node)
+    out_c, in_c = w.shape[0], w.shape[3]
+    return {
+        "bytes": int(w.size),
+        "instructions": estimate("dense_conv", taps * in_c * out_c, pixels * out_c),
+    }
+
+
+def weight(graph: ir.Graph, node: ir.Node) -> np.ndarray | None:
+    """The node's constant int8 weights (input 1) with zero point 0, else None."""
+    if len(node.inputs) < 2 or not node.inputs[1]:
+        return None
+    t = graph.tensor(node.inputs[1])
+    if t.dtype != "int8" or t.data is None:
+        return None
+    if t.quant is not None and np.any(t.quant.zero_point != 0):
+        return None
+    return np.asarray(t.data)
+
+
+def offer(
+    node: ir.Node, ctx: Any, candidates: dict[str, dict[str, Any]], info: dict[str, Any] | None = None
+) -> None:
+    """Add ``candidates`` (name -> {"bytes" of the weight storage, "instructions"}; must include "dense") to the node's report and
+    (re)choose its kernel: with ``ctx.optimize == "speed"`` the fewest estimated instructions, ties broken by
+    bytes; with ``"size"`` the fewest bytes, ties broken by instructions. Forced/forbidden kernels are
+    respected (``ctx.allowed``). Nothing is recorded unless a compressed candidate is forced, or stores
+    fewer bytes than the dense kernel, or runs fewer instructions."""
+    if node.attrs.get("kernel") not in (None, *MINE):
+        return  # another pass (e.g. packed ternary/binary weights) already chose this layer's kernel
+    report = node.attrs.get("kernel_report", {})
+    if "dense" not in report.get("candidates", {}):
+        report = {}  # a report of another pass's candidates (which lost): start this one afresh
+    merged = dict(report.get("candidates", {}))
+    merged.update(candidates)
+    dense = merged["dense"]
+    forced = ctx.forced(node)
+    if forced not in merged and not any(
+        k != "dense" and (c["bytes"] < dense["bytes"] or c["instructions"] < dense["instructions"])
+        for k, c in merged.items()
+    ):
+        return
+    allowed = {k: c for k, c in merged.items() if ctx.allowed(node, k) or k == "dense"}
+    if forced is not None and forced in merged:
+        allowed = {forced: merged[forced]}
+    if ctx.optimize == "size":
+        key = lambda k: (allowed[k]["bytes"], allowed[k]["instructions"])  # noqa: E731
+        goal = "fewest bytes"
+    else:
+        key = lambda k: (allowed[k]["instructions"], allowed[k]["bytes"])  # noqa: E731
+        goal = "fewest estimated instructions"
+    best = min(allowed, key=key)
+    c = allowed[best]
+    why = f"{goal} ({ctx.optimize}): {c['bytes']} bytes, ~{c['instructions']} instructions"
+    if best != "dense":
+        why += f" vs dense int8 {dense['bytes']} bytes, ~{dense['instructions']} instructions"
+    if forced is not None and forced in merged:
+        why = f"forced by the user; {why}"
+    new = dict(report)
+    new.update(info or {})
+    new.update(candidates=merged, why=why)
+    # What edgesdk.weights reports: the storage format and bytes of the weights with the chosen kernel.
+    new["format"] = "int8" if best == "dense" else best
+    new["weight_bytes"] = int(c["bytes"])
+    new["other_bytes"] = int(c.get("other_bytes", 0))
+    node.attrs["kernel"] = best
+    node.attrs["kernel_report"] = new

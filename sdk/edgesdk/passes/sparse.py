@@ -1,0 +1,83 @@
+"""Unstructured sparsity runs with the sparse kernel where it pays (FULLY_CONNECTED and CONV_2D).
+
+Pruned weights (``compress --method prune=…``) stay zeros in the int8 ``.tflite``. This pass counts the
+bytes of the dense int8 layer and of the relative-index sparse formats of :mod:`edgesdk.ir.weightformats`
+(int8 values, or for FULLY_CONNECTED per-row codebook codes when the rows hold few distinct values: Deep
+Compression's pruning + sharing), estimates the instructions of each kernel, and picks one per layer
+(``node.attrs["kernel"]`` = ``"sparse"`` / ``"sparse_codebook"`` / ``"dense"``) with the candidates and the
+reason in ``node.attrs["kernel_report"]``. The result is bit-identical to the dense kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesdk.ir import graph as ir
+from edgesdk.ir import weightformats as wf
+from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._select import (
+    dense_conv_candidate,
+    dense_fc_candidate,
+    estimate,
+    interior_pixels,
+    offer,
+    weight,
+)
+
+
+@register("default")
+class SparseWeights(Pass):
+    name = "sparse"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        if node.op == "CONV_2D":
+            t = graph.tensor(node.inputs[1]) if len(node.inputs) > 1 else None
+            if t is None or len(t.shape) != 4 or t.shape[3] != graph.tensor(node.inputs[0]).shape[-1]:
+                return False
+        elif node.op != "FULLY_CONNECTED":
+            return False
+        return weight(graph, node) is not None
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        w = weight(graph, node)
+        assert w is not None
+        rows = w.reshape(w.shape[0], -1)
+        nnz = int(np.count_nonzero(rows))
+        if nnz * 2 > rows.size and ctx.forced(node) not in ("sparse", "sparse_codebook"):
+            return False  # more than half dense: no sparse format can win
+        out = rows.shape[0]
+        info: dict = {"density": round(nnz / rows.size, 4)}
+        sp = wf.sparse_encode(rows, 0)
+        before = node.attrs.get("kernel")
+        if node.op == "CONV_2D":
+            inner, pixels = interior_pixels(graph, node)
+            if tuple(getattr(node, "dilation", (1, 1)))[1] != 1:
+                inner = 0  # the fast path needs contiguous kernel rows
+            cands = {"dense": dense_conv_candidate(graph, node, w)}
+            if sp is not None:
+                n = sp.entries.size
+                border = estimate("sparse_conv_border", (pixels - inner) * n, 0)
+                cands["sparse"] = {
+                    "bytes": sp.nbytes,
+                    "instructions": estimate("sparse_conv", inner * n, pixels * out, border),
+                }
+            offer(node, ctx, cands, info)
+            return node.attrs.get("kernel") != before
+        batches = max(1, graph.tensor(node.inputs[0]).size // rows.shape[1])
+        cands = {"dense": dense_fc_candidate(rows, batches)}
+        if sp is not None:
+            cands["sparse"] = {
+                "bytes": sp.nbytes,
+                "instructions": estimate("sparse", sp.entries.size * batches, out * batches),
+            }
+        bits = wf.bits_for(wf.max_distinct(rows))
+        if bits is not None:
+            spc = wf.sparse_encode(rows, bits)
+            if spc is not None:
+                cands["sparse_codebook"] = {
+                    "bytes": spc.nbytes,
+                    "instructions": estimate("sparse_codebook", spc.entries.size * batches, out * batches),
+                }
+                info["code_bits"] = bits
+        offer(node, ctx, cands, info)
+        return node.attrs.get("kernel") != before

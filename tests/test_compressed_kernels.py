@@ -1,0 +1,285 @@
+"""Compressed-weight kernels (sparse, codebook, pattern) against the reference, bit for bit, under ASan/UBSan.
+
+Each row builds a tiny graph whose int8 weights carry the structure a compression method leaves (zeros,
+few distinct values per channel, 3x3 kernels inside 4-tap patterns), forces the kernel variant through the
+pass context (so the row tests that kernel even where the cost model would pick another), generates C,
+builds it with -Werror and the sanitizers and compares with ``edgesdk.reference`` with
+``assert_array_equal``. Shapes cross byte and word edges of the packed formats: 1, 31, 32, 33, 63, 64
+channels, odd inputs, gaps longer than a delta field.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.ir import graph as ir
+from edgesdk.ir import weightformats as wf
+from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
+from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from test_c_kernels import _B, _out_hw
+
+pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
+N_INPUTS = 16
+
+
+def _sparse(
+    rng: np.random.Generator, shape: tuple[int, ...], density: float, levels: int | None
+) -> np.ndarray:
+    """int8 weights with the given density; nonzeros from ``levels`` values per output channel if set."""
+    w = rng.integers(-127, 128, shape)
+    if levels is not None:
+        rows = w.reshape(shape[0], -1)
+        for r in range(shape[0]):
+            table = rng.choice(np.setdiff1d(np.arange(-127, 128), [0]), levels, replace=False)
+            rows[r] = table[rng.integers(0, levels, rows.shape[1])]
+        w = rows.reshape(shape)
+    w[rng.random(shape) >= density] = 0
+    return w.astype(np.int8)
+
+
+def fc(n_in: int, n_out: int, density: float, levels: int | None, act: str = "NONE", batches: int = 1):
+    def build(name: str) -> ir.Graph:
+        b = _B(name)
+        x = b.act("x", (batches, n_in))
+        y = b.act("y", (batches, n_out))
+        w = b.weights("w", (n_out, n_in), 0, True)
+        b.g.tensor(w).data = _sparse(b.rng, (n_out, n_in), density, levels)
+        node = ir.FullyConnected(name="fc", inputs=[x, w, b.bias("b", n_out)], outputs=[y], activation=act)
+        return b.done([x], [y], node)
+
+    return build
+
+
+def conv(h, wd, cin, cout, k, s, padding, levels, d=1, act="NONE", pattern=False, bias=True, density=1.0):
+    def build(name: str) -> ir.Graph:
+        b = _B(name)
+        x = b.act("x", (1, h, wd, cin))
+        y = b.act("y", (1, _out_hw(h, k, s, d, padding), _out_hw(wd, k, s, d, padding), cout))
+        w = b.weights("w", (cout, k, k, cin), 0)
+        data = _sparse(b.rng, (cout, k, k, cin), density, levels)
+        if pattern:
+            data = _patterned(b.rng, data)
+        b.g.tensor(w).data = data
+        node = ir.Conv2D(
+            name="conv",
+            inputs=[x, w, b.bias("b", cout) if bias else ""],
+            outputs=[y],
+            stride=(s, s),
+            dilation=(d, d),
+            padding=padding,
+            activation=act,
+        )
+        return b.done([x], [y], node)
+
+    return build
+
+
+_PATTERNS = [(0, 1, 3, 4), (1, 4, 5, 7), (4, 5, 7, 8), (0, 4, 8, 2), (1, 3, 4, 5)]
+
+
+def _patterned(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
+    """Keep 4 taps of each 3x3 kernel from a few patterns; drop ~40 % of kernels; some with fewer taps."""
+    out = np.zeros_like(w)
+    flat_in = w.reshape(w.shape[0], 9, w.shape[3])
+    flat_out = out.reshape(w.shape[0], 9, w.shape[3])
+    for oc in range(w.shape[0]):
+        for ic in range(w.shape[3]):
+            if rng.random() < 0.4:
+                continue
+            taps = list(_PATTERNS[int(rng.integers(0, len(_PATTERNS)))])
+            if rng.random() < 0.2:
+                taps = taps[:2]
+            flat_out[oc, taps, ic] = flat_in[oc, taps, ic]
+    return flat_out.reshape(w.shape)
+
+
+# (graph builder, forced kernel)
+CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
+    "sparse_fc_1_1": (fc(1, 1, 1.0, None), "sparse"),
+    "sparse_fc_31_33_d10": (fc(31, 33, 0.1, None, act="RELU"), "sparse"),
+    "sparse_fc_64_63_d30": (fc(64, 63, 0.3, None), "sparse"),
+    "sparse_fc_600_32_d01_fillers": (fc(600, 32, 0.01, None), "sparse"),
+    "sparse_fc_600_31_d60_int16_counts": (fc(600, 31, 0.6, None), "sparse"),
+    "sparse_fc_33_64_batches3": (fc(33, 64, 0.2, None, batches=3), "sparse"),
+    "sparse_cb_fc_64_32_4bit": (fc(64, 32, 0.1, 15), "sparse_codebook"),
+    "sparse_cb_fc_300_31_2bit_fillers": (fc(300, 31, 0.05, 3), "sparse_codebook"),
+    "sparse_cb_fc_63_33_1bit": (fc(63, 33, 0.5, 1), "sparse_codebook"),
+    "codebook_fc_1_1": (fc(1, 1, 1.0, 1), "codebook"),
+    "codebook_fc_33_31_4bit": (fc(33, 31, 1.0, 16), "codebook"),
+    "codebook_fc_31_64_2bit_relu6": (fc(31, 64, 0.7, 3, act="RELU6"), "codebook"),
+    "codebook_fc_63_32_1bit": (fc(63, 32, 1.0, 2), "codebook"),
+    "codebook_conv_7x7_c1_c3_4bit": (conv(7, 7, 1, 3, 3, 1, "SAME", 16), "codebook"),
+    "codebook_conv_8x8_c33_c32_s2_2bit": (conv(8, 8, 33, 32, 3, 2, "SAME", 4), "codebook"),
+    "codebook_conv_5x5_c31_c33_k1_1bit": (conv(5, 5, 31, 33, 1, 1, "VALID", 2), "codebook"),
+    "codebook_conv_9x7_c3_c8_dil2_relu": (conv(9, 7, 3, 8, 3, 1, "SAME", 7, d=2, act="RELU"), "codebook"),
+    "sparse_conv_7x7_c1_c3_d50": (conv(7, 7, 1, 3, 3, 1, "SAME", None, density=0.5), "sparse"),
+    "sparse_conv_8x8_c33_c32_s2_d10_relu": (
+        conv(8, 8, 33, 32, 3, 2, "SAME", None, act="RELU", density=0.1),
+        "sparse",
+    ),
+    "sparse_conv_9x7_c31_c8_dil2_d05_fillers": (
+        conv(9, 7, 31, 8, 3, 1, "SAME", None, d=2, density=0.005),
+        "sparse",
+    ),
+    "sparse_conv_6x6_c64_c63_k5_valid_d20": (
+        conv(6, 6, 64, 63, 5, 1, "VALID", None, density=0.2, bias=False),
+        "sparse",
+    ),
+    "sparse_conv_5x5_c32_c1_k1_d30": (conv(5, 5, 32, 1, 1, 1, "VALID", None, density=0.3), "sparse"),
+    "pattern_conv_7x7_c1_c8": (conv(7, 7, 1, 8, 3, 1, "SAME", None, pattern=True), "pattern"),
+    "pattern_conv_8x8_c32_c33_relu": (
+        conv(8, 8, 32, 33, 3, 1, "SAME", None, act="RELU", pattern=True),
+        "pattern",
+    ),
+    "pattern_conv_9x9_c33_c31_s2_valid": (conv(9, 9, 33, 31, 3, 2, "VALID", None, pattern=True), "pattern"),
+    "pattern_conv_6x6_c63_c64_nobias": (
+        conv(6, 6, 63, 64, 3, 1, "SAME", None, pattern=True, bias=False),
+        "pattern",
+    ),
+    "pattern_conv_9x7_c3_c8_dil2": (conv(9, 7, 3, 8, 3, 1, "SAME", None, d=2, pattern=True), "pattern"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_compressed_kernel_bit_exact(case: str, tmp_path: Path) -> None:
+    build, kernel = CASES[case]
+    graph = build(case)
+    lowered = run_pipeline(graph, "default", PassContext(force={"*": kernel}))
+    decisions = kernel_decisions(lowered)
+    assert [d["kernel"] for d in decisions] == [kernel], decisions
+    project, exe = generate_and_build(lowered, tmp_path, sanitize=True)
+    x = random_inputs(project.input_size, N_INPUTS, seed=zlib.crc32(case.encode()))
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+def test_formats_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    w = _sparse(rng, (33, 300), 0.03, 3)
+    for bits in (0, 2, 4):
+        sp = wf.sparse_encode(w, bits)
+        assert sp is not None
+        np.testing.assert_array_equal(wf.sparse_decode(sp, w.shape), w)
+    assert wf.sparse_encode(w, 2) is not None and wf.sparse_encode(w, 2).fillers > 0
+    cb = wf.codebook_encode(w)
+    assert cb is not None and cb.bits == 2
+    np.testing.assert_array_equal(wf.codebook_decode(cb, w.shape), w)
+    # Channels whose values fit one table share it: 64 channels drawn from 3 value sets -> 3 tables.
+    sets = np.array([[0, -5, 9, 40], [0, 7, 8, -90], [1, 2, 3, 4]])
+    shared = sets[rng.integers(0, 3, 64)][:, rng.integers(0, 4, 100)].astype(np.int8)
+    cb = wf.codebook_encode(shared)
+    assert cb is not None and cb.table.shape == (3, 4)
+    np.testing.assert_array_equal(wf.codebook_decode(cb, shared.shape), shared)
+    wc = _patterned(rng, rng.integers(-127, 128, (5, 3, 3, 7)).astype(np.int8))
+    pt = wf.pattern_encode(wc)
+    assert pt is not None
+    np.testing.assert_array_equal(wf.pattern_decode(pt, wc.shape), wc)
+    assert wf.codebook_encode(rng.integers(-127, 128, (4, 64)).astype(np.int8)) is None
+
+
+def test_pass_picks_by_cost_and_reports_both_candidates() -> None:
+    """A 90 %-sparse layer: the sparse kernel wins on bytes and instructions; a dense one is left alone."""
+    sparse_graph = fc(256, 64, 0.1, None)("pick_sparse")
+    decision = kernel_decisions(run_pipeline(sparse_graph, "default", PassContext()))
+    assert len(decision) == 1 and decision[0]["kernel"] == "sparse"
+    cands = decision[0]["candidates"]
+    assert cands["sparse"]["bytes"] < 0.3 * cands["dense"]["bytes"] and decision[0]["format"] == "sparse"
+    assert cands["sparse"]["instructions"] < cands["dense"]["instructions"]
+    assert "fewest estimated instructions" in decision[0]["why"]
+    dense_graph = fc(64, 32, 1.0, None)("keep_dense")
+    assert kernel_decisions(run_pipeline(dense_graph, "default", PassContext())) == []
+    # 4-bit codes (two per byte, offset folded) run faster than dense int8 on the M4: chosen for speed too.
+    shared = fc(64, 32, 1.0, 16)("shared")
+    assert kernel_decisions(run_pipeline(shared, "default", PassContext()))[0]["kernel"] == "codebook"
+    # 2-bit codes are unpacked one by one: slower, so chosen only when optimizing for size.
+    shared2 = fc(64, 32, 1.0, 4)("shared2")
+    speed = kernel_decisions(run_pipeline(shared2, "default", PassContext()))
+    size = kernel_decisions(run_pipeline(shared2, "default", PassContext(optimize="size")))
+    assert speed[0]["kernel"] == "dense" and size[0]["kernel"] == "codebook"
+    # 2-bit codes, one table index per row, and 32 tables of 4 values (random rows share no table).
+    assert size[0]["weight_bytes"] == 32 * 64 // 4 + 32 + 32 * 4 and size[0]["format"] == "codebook"
+    forbidden = kernel_decisions(run_pipeline(sparse_graph, "default", PassContext(forbid={"*": {"sparse"}})))
+    assert forbidden[0]["kernel"] != "sparse"
+
+
+def _chain(name: str) -> ir.Graph:
+    """conv (pattern) -> conv (codebook) -> conv (sparse) -> flatten -> fc (sparse codebook) -> fc (codebook)
+    -> fc (sparse): every compressed kernel in one model."""
+    b = _B(name)
+    rng = b.rng
+    x = b.act("x", (1, 8, 8, 3))
+    nodes: list[ir.Node] = []
+    prev, c_in = x, 3
+    for k, (c_out, data) in enumerate(
+        [
+            (8, lambda s: _patterned(rng, _sparse(rng, s, 1.0, None))),
+            (8, lambda s: _sparse(rng, s, 1.0, 16)),
+            (8, lambda s: _sparse(rng, s, 0.1, None)),
+        ]
+    ):
+        y = b.act(f"c{k}", (1, 8, 8, c_out))
+        w = b.weights(f"w{k}", (c_out, 3, 3, c_in), 0)
+        b.g.tensor(w).data = data((c_out, 3, 3, c_in))
+        nodes.append(
+            ir.Conv2D(
+                name=f"conv{k}", inputs=[prev, w, b.bias(f"b{k}", c_out)], outputs=[y], activation="RELU"
+            )
+        )
+        prev, c_in = y, c_out
+    flat = b.act("flat", (1, 512), b.g.tensor(prev).quant.s, b.g.tensor(prev).quant.zp)
+    nodes.append(ir.Reshape(name="flatten", inputs=[prev], outputs=[flat], new_shape=(1, 512)))
+    prev, n_in = flat, 512
+    for k, (n_out, density, levels) in enumerate([(32, 0.1, 7), (16, 1.0, 16), (10, 0.2, None)]):
+        y = b.act(f"f{k}", (1, n_out))
+        w = b.weights(f"fw{k}", (n_out, n_in), 0)
+        b.g.tensor(w).data = _sparse(rng, (n_out, n_in), density, levels)
+        nodes.append(ir.FullyConnected(name=f"fc{k}", inputs=[prev, w, b.bias(f"fb{k}", n_out)], outputs=[y]))
+        prev, n_in = y, n_out
+    return b.done([x], [prev], *nodes)
+
+
+CHAIN_KERNELS = {
+    "conv0": "pattern",
+    "conv1": "codebook",
+    "conv2": "sparse",
+    "fc0": "sparse_codebook",
+    "fc1": "codebook",
+    "fc2": "sparse",
+}
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
+def test_every_compressed_kernel_bit_exact_on_emulated_board(tmp_path: Path) -> None:
+    from edgesdk.device import validate
+
+    graph = _chain("chain")
+    ctx = PassContext(core="cortex-m4", force=CHAIN_KERNELS)
+    decided = {d["layer"]: d["kernel"] for d in kernel_decisions(run_pipeline(graph, "default", ctx))}
+    assert decided == CHAIN_KERNELS
+    summary = validate(graph, "mps2-an386", count=8, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.exact == summary.count == 8
+
+
+def test_export_report_names_kernel_and_why(tmp_path: Path) -> None:
+    """report.json of an export lists, per compressed layer, the kernel, both candidates and the reason."""
+    import json
+
+    from edgesdk.export import export
+
+    graph = fc(256, 64, 0.1, None)("report_sparse")
+    result = export(graph, "host", tmp_path / "p")
+    rows = json.loads((tmp_path / "p" / "report.json").read_text())["kernels"]
+    assert rows == result.report["kernels"] and len(rows) == 1
+    row = rows[0]
+    assert row["layer"] == "fc" and row["kernel"] == "sparse" and row["format"] == "sparse"
+    assert set(row["candidates"]) >= {"dense", "sparse"}
+    assert all({"bytes", "instructions"} <= set(c) for c in row["candidates"].values())
+    assert str(row["candidates"]["sparse"]["bytes"]) in row["why"] and "dense int8" in row["why"]
+    c_text = (tmp_path / "p" / "model" / "report_sparse.c").read_text()
+    assert "ed_fc_sparse_s8(" in c_text and "report_sparse_fc_entries" in c_text
