@@ -87,12 +87,6 @@ def _setup_export(sub: argparse._SubParsersAction) -> None:
         help="requantization rounding: TFLite Micro's double rounding (default) or single rounding",
     )
     p.add_argument(
-        "--optimize",
-        choices=("speed", "size"),
-        default="speed",
-        help="favour fewer instructions (default) or less flash where kernels disagree (e.g. Winograd)",
-    )
-    p.add_argument(
         "--mlperf",
         choices=("ic01", "kws01", "vww01", "ad01"),
         default=None,
