@@ -226,12 +226,14 @@ def test_fc_int16_weights_pass_trades_flash_for_speed(ad_graph) -> None:
         g = run_pipeline(ad_graph, "default", PassContext(**kw))
         return [n.attrs.get("kernel") for n in g.nodes], g.nodes[0].attrs.get("kernel_report", {})
 
+    # (other passes may claim a layer first, e.g. a codebook kernel: every layer left is the pass's)
     ks, rep = kernels(core="cortex-m4", options={"flash_bytes": 4 << 20})
-    assert ks == ["w16"] * 10 and rep["candidates"]["w16"]["weight_bytes"] == 2 * 640 * 128
+    assert ks.count("w16") >= 9 and None not in ks
+    assert rep["candidates"]["w16"]["weight_bytes"] == 2 * 640 * 128 and rep["format"] == "int16"
     ks, rep = kernels(core="cortex-m4", optimize="size", options={"flash_bytes": 4 << 20})
-    assert ks == [None] * 10 and "--optimize size" in rep["why"]
+    assert "w16" not in ks and "--optimize size" in rep["why"]
     ks, rep = kernels(core="cortex-m4", options={"flash_bytes": 1 << 20})  # 534 KB of constants > 512 KB
-    assert ks == [None] * 10 and "half of the board" in rep["why"]
+    assert "w16" not in ks and "half of the board" in rep["why"]
     ks, rep = kernels(core="cortex-m4")  # flash unknown
-    assert ks == [None] * 10 and "not known" in rep["why"]
-    assert kernels(core="cortex-m3", options={"flash_bytes": 4 << 20})[0] == [None] * 10
+    assert "w16" not in ks and "not known" in rep["why"]
+    assert "w16" not in kernels(core="cortex-m3", options={"flash_bytes": 4 << 20})[0]
