@@ -13,7 +13,6 @@ CMSIS-NN (TOOLCHAIN.md, mps2-an386) close the table. Writes ``benchmarks/results
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import subprocess
@@ -85,6 +84,7 @@ def measure(graph, board, x, n_validate: int, optimize: str = "speed") -> dict:
 
 
 def main() -> int:
+    from edgesdk import boards
     from edgesdk.boards import get_board
     from edgesdk.device import make_inputs
     from edgesdk.frontends.tflite import read_tflite
@@ -102,10 +102,14 @@ def main() -> int:
         x = make_inputs(graph, None, args.validate)
         for board_name in args.boards:
             board = get_board(board_name)
-            # "before": the same board and flags with the portable kernels (a core without a kernel folder) and
+            # "before": the same board and flags with the portable kernels (the core's kernel folder unmapped) and
             # no Winograd (--optimize size), i.e. the kernels this issue started from
-            portable = dataclasses.replace(board, core=f"{board.core}-portable")
-            before = measure(graph, portable, x, args.validate, optimize="size")
+            target = boards.CORE_KERNEL_TARGETS.pop(board.core, None)
+            try:
+                before = measure(graph, board, x, args.validate, optimize="size")
+            finally:
+                if target is not None:
+                    boards.CORE_KERNEL_TARGETS[board.core] = target
             size = measure(graph, board, x, args.validate, optimize="size")
             after = measure(graph, board, x, args.validate, optimize="speed")
             row = {
