@@ -14,6 +14,7 @@ from __future__ import annotations
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate
 from edgesdk.passes._select import (
     conv_taps,
     dense_conv_candidate,
@@ -60,7 +61,7 @@ class CodebookWeights(Pass):
         offer(
             node,
             ctx,
-            {"dense": dense, "codebook": {"bytes": cb.nbytes, "instructions": instr}},
+            {BASELINE: dense, "codebook": candidate(cb.nbytes, instr)},
             {"distinct_values": distinct, "codebook_bits": bits},
         )
         return node.attrs.get("kernel") != before
