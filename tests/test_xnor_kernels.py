@@ -2,13 +2,15 @@
 
 Each case is int8 input -> BINARIZE (random per-channel thresholds, some flipped) -> XNOR fully connected or
 conv (random packed weights and thresholds, some flipped) -> UNPACK -> int8 output; all cases are independent
-sub-graphs of one model, compiled once with gcc -Werror under ASan/UBSan. Channel counts 1, 31, 32, 33, 63,
+sub-graphs of one model, compiled with gcc -Werror under ASan/UBSan once per kernel variant (the default
+split SWAR popcount, and ``-DED_XNOR_BUILTIN_POPCOUNT``). Channel counts 1, 31, 32, 33, 63,
 64, 65 on both sides; odd spatial sizes; stride 1 and 2; SAME and VALID; padding with +1 and with -1. The
 reference's XNOR conv itself is checked against a plain ±1 convolution written out with loops.
 """
 
 from __future__ import annotations
 
+import subprocess
 import zlib
 
 import numpy as np
@@ -18,7 +20,16 @@ from edgesdk.ir import graph as ir
 from edgesdk.ir.binary import Binarize, UnpackBits, XnorConv2D, XnorFullyConnected
 from edgesdk.reference.binary import fold_threshold, pack_bits, threshold_bits, words_for, xnor_dot
 from edgesdk.reference.xnor import conv_pads, xnor_dot_conv
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from edgesdk.resources import firmware_dir
+from test_c_backend import (
+    CFLAGS,
+    GCC,
+    SANITIZE,
+    generate_and_build,
+    random_inputs,
+    reference_outputs,
+    run_host,
+)
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 CHANNELS = (1, 31, 32, 33, 63, 64, 65)
@@ -102,7 +113,8 @@ def _add(g: ir.Graph, name: str, spec: dict, rng: np.random.Generator) -> None:
 
 
 @pytest.fixture(scope="session")
-def xnor_table(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def xnor_project(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The table's graph, its generated C (default popcount, built under ASan/UBSan) and the reference."""
     g = ir.Graph(name="xnor_table")
     for name, spec in CASES:
         _add(g, name, spec, np.random.default_rng(zlib.crc32(name.encode())))
@@ -110,14 +122,32 @@ def xnor_table(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("xnor_table")
     project, exe = generate_and_build(g, out, sanitize=True)
     x = random_inputs(project.input_size, N_INPUTS, seed=3)
-    got = run_host(exe, x, project.output_size)
     want = reference_outputs(g, x)
     spans, pos = {}, 0
     for name, _ in CASES:
         n = g.tensor(f"{name}_y").size
         spans[name] = (pos, pos + n)
         pos += n
-    return {"got": got, "want": want, "spans": spans}
+    return {"project": project, "exe": exe, "out": out, "x": x, "want": want, "spans": spans}
+
+
+#: Compile-time variants of ed_xnor.c: the default split SWAR popcount, and the compiler's popcount.
+VARIANTS = {"swar": None, "builtin_popcount": "-DED_XNOR_BUILTIN_POPCOUNT"}
+
+
+@pytest.fixture(scope="session", params=list(VARIANTS))
+def xnor_table(request: pytest.FixtureRequest, xnor_project: dict) -> dict:
+    """Outputs of the generated C built with one kernel variant (the same sources, one extra build each)."""
+    project, exe = xnor_project["project"], xnor_project["exe"]
+    define = VARIANTS[request.param]
+    if define is not None:
+        exe = xnor_project["out"] / f"model_asan_{request.param}"
+        driver = firmware_dir() / "host" / "edgesdk_host_main.c"
+        cmd = [GCC, *CFLAGS, *SANITIZE, define, *(f"-I{d}" for d in project.include_dirs), "-o", str(exe),
+               *map(str, project.sources), str(driver)]  # fmt: skip
+        subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+    got = run_host(exe, xnor_project["x"], project.output_size)
+    return {"got": got, "want": xnor_project["want"], "spans": xnor_project["spans"]}
 
 
 @pytest.mark.parametrize("case", [c for c, _ in CASES])
