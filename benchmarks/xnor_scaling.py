@@ -97,7 +97,13 @@ def run(name: str, variant: str, seed: int, epochs: int, data: dict, float_path:
         xnor._classes = original
     acc = accuracy(qat, data["x_val"], data["y_val"])
     log.info("%s %s seed %d: val accuracy %.4f (%.0f s)", name, variant, seed, acc, seconds)
-    return {"model": name, "variant": variant, "seed": seed, "accuracy": acc, "train_seconds": round(seconds, 1)}
+    return {
+        "model": name,
+        "variant": variant,
+        "seed": seed,
+        "accuracy": acc,
+        "train_seconds": round(seconds, 1),
+    }
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
