@@ -54,5 +54,34 @@ def test_xnor_conv_rtl_simulation_equals_the_reference(tmp_path: Path) -> None:
     design = xnor_conv_verilog(w, (5, 7, 40), node.threshold, node.flip, kernel=(3, 3), pe=4, module="xconv")
     got, cycles = simulate_conv(design, maps, tmp_path / "sim")
     np.testing.assert_array_equal(got, want)
-    assert design.cycles == (12 // 4) * 9 * 2 + 1
+    assert design.cycles == (12 // 4) * 9 * 2 + 2
     assert min(cycles) >= 35 * design.cycles
+
+
+def test_xnor_conv_rtl_stride_2_valid_equals_the_reference(tmp_path: Path) -> None:
+    from edgesdk.backends.hls.rtl_conv import simulate_conv, xnor_conv_verilog
+    from edgesdk.reference.xnor import bytes_to_words, words_to_bytes, xnor_conv2d
+
+    node, w, maps = _case()
+    node.stride, node.padding = (2, 2), "VALID"
+    want = bytes_to_words(xnor_conv2d(None, node, {}, [words_to_bytes(maps), w.view(np.int32)], ""))
+    design = xnor_conv_verilog(
+        w, (5, 7, 40), node.threshold, node.flip, kernel=(3, 3), stride=(2, 2), padding="VALID", pe=3
+    )
+    got, _ = simulate_conv(design, maps, tmp_path / "sim")
+    np.testing.assert_array_equal(got, want.reshape(got.shape))
+
+
+def test_xnor_conv_rtl_places_on_an_ice40_up5k(tmp_path: Path) -> None:
+    from edgesdk.backends.hls.rtl import synth_ice40
+    from edgesdk.backends.hls.rtl_conv import xnor_conv_verilog
+
+    if not (shutil.which("yosys") and shutil.which("nextpnr-ice40")):
+        pytest.fail("yosys and nextpnr-ice40 are not installed (scripts/setup.sh installs them)")
+    node, w, _ = _case()
+    design = xnor_conv_verilog(w, (5, 7, 40), node.threshold, node.flip, kernel=(3, 3), pe=4, module="xconv")
+    fig = synth_ice40(design, tmp_path / "ice40")
+    assert fig["lut4"] > 0 and fig["dff"] > 0 and fig["yosys_cells"] >= fig["lut4"]
+    assert fig["cells"].get("SB_RAM40_4K", 0) > 0  # the feature map sits in block RAM
+    assert fig["placed"]["ICESTORM_LC"]["available"] == 5280
+    assert fig["fmax_mhz"] is not None and fig["fmax_mhz"] > 0

@@ -287,7 +287,7 @@ def synth_ice40(rtl: XnorLayerRTL, work: Path, device: str = "up5k", package: st
 def open_source_flow(
     graph: Any, design_graph: Any, plan: Any, data: np.ndarray, work: Path, part: str, pnr: bool = True
 ) -> dict[str, Any]:
-    """Every XNOR dense layer of the design as Verilog: simulated on the reference's vectors for ``data``
+    """Every XNOR dense and conv layer of the design as Verilog: simulated on the reference's vectors for ``data``
     (the layer inputs the reference computes), and with ``pnr`` synthesized and placed for ``part``
     (``up5k-sg48``: device-package). Returns ``{"bit_exact", "layers": [...]}``."""
     from edgesdk.reference import Reference
@@ -297,7 +297,7 @@ def open_source_flow(
     by_node = {
         plan.node_of[layer["name"]]: layer
         for layer in plan.layer_list
-        if layer["class_name"] == "EdgeXnorDense"
+        if layer["class_name"] in ("EdgeXnorDense", "EdgeXnorConv")
     }
     device, _, package = part.partition("-")
     rows: list[dict[str, Any]] = []
@@ -306,29 +306,53 @@ def open_source_flow(
         if layer is None:
             continue
         module = "xnor_" + re.sub(r"[^0-9A-Za-z_]", "_", layer["name"])
-        design = xnor_dense_verilog(
-            layer["weight_data"],
-            layer["n_in"],
-            layer["threshold_data"],
-            layer["flip_data"],
-            pe=layer["pe"],
-            simd=WORD * layer["simd"],
-            module=module,
-            model=graph.name,
-            layer=node.name,
-        )
         n = len(data)
         vin = bytes_to_words(values[node.inputs[0]]).reshape(n, -1)
         want = bytes_to_words(values[node.outputs[0]]).reshape(n, -1)
-        got, cycles = simulate(design, vin, work / module)
+        design: Any
+        if layer["class_name"] == "EdgeXnorConv":
+            from edgesdk.backends.hls.rtl_conv import simulate_conv, xnor_conv_verilog
+
+            kh, kw, wi = layer["filter_h"], layer["filter_w"], layer["n_words_in"]
+            design = xnor_conv_verilog(
+                np.asarray(layer["weight_data"]).reshape(layer["out_c"], kh, kw, wi),
+                (layer["in_h"], layer["in_w"], layer["in_c"]),
+                layer["threshold_data"],
+                layer["flip_data"],
+                kernel=(kh, kw),
+                stride=(layer["stride_h"], layer["stride_w"]),
+                padding=node.padding,
+                pe=layer["pe"],
+                module=module,
+                model=graph.name,
+                layer=node.name,
+            )
+            got, cycles = simulate_conv(design, vin, work / module)
+            got = got.reshape(n, -1)
+            mw, simd, per_vector = kh * kw * wi * WORD, WORD, design.cycles
+        else:
+            design = xnor_dense_verilog(
+                layer["weight_data"],
+                layer["n_in"],
+                layer["threshold_data"],
+                layer["flip_data"],
+                pe=layer["pe"],
+                simd=WORD * layer["simd"],
+                module=module,
+                model=graph.name,
+                layer=node.name,
+            )
+            got, cycles = simulate(design, vin, work / module)
+            mw, simd, per_vector = design.mw, design.simd, design.cycles
         row: dict[str, Any] = {
             "layer": node.name,
+            "kind": "conv" if layer["class_name"] == "EdgeXnorConv" else "dense",
             "verilog": str(work / module / f"{module}.v"),
             "mh": design.mh,
-            "mw": design.mw,
+            "mw": mw,
             "pe": design.pe,
-            "simd": design.simd,
-            "cycles_per_vector": design.cycles,
+            "simd": simd,
+            "cycles_per_vector": per_vector,
             "simulated_cycles": max(cycles) if cycles else None,
             "vectors": n,
             "rtl_equals_reference": bool(np.array_equal(got, want)),

@@ -3,7 +3,8 @@ against the reference, yosys ``synth_ice40`` + nextpnr-ice40 through :func:`edge
 
 The unit is a sequential window walker (no line buffer): the feature map sits in a word memory, and for each
 output pixel the KH x KW window is read one 32-bit word per cycle (an out-of-map position reads the +1 padding
-word: ones in the valid channels, zero tail), PE output channels in parallel as in FINN's matrix-vector unit
+word: ones in the valid channels, zero tail) through a one-cycle synchronous read that maps to iCE40
+block RAM, PE output channels in parallel as in FINN's matrix-vector unit
 (Umuroglu et al., FPGA 2017). BatchNorm + sign are the popcount bounds of :func:`rtl.popcount_bounds` with
 K = KH * KW * C valid bits per window.
 """
@@ -130,12 +131,12 @@ def xnor_conv_verilog(
             words=words,
             pixels=pixels,
             accw=accw,
-            cycles=nf * sf + 1,
+            cycles=nf * sf + 2,
             pes=pes,
             pad_words=pad_words,
         )
     )
-    return XnorConvRTL(module, text, h, wd, c, oh, ow, mh, words, pe, nf * sf + 1)
+    return XnorConvRTL(module, text, h, wd, c, oh, ow, mh, words, pe, nf * sf + 2)
 
 
 def simulate_conv(rtl: XnorConvRTL, maps: np.ndarray, work: Path) -> tuple[np.ndarray, list[int]]:
