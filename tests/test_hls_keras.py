@@ -49,7 +49,9 @@ def _core(qat: Any) -> Any:
     """The binary part of the trained model as its own Keras model: ±1 in, BinaryDense+BN+sign layers, ±1 out."""
     import keras
 
-    layers = [la for la in qat.layers if type(la).__name__ in ("BinaryDense", "BatchNormalization", "BinarySign")]
+    layers = [
+        la for la in qat.layers if type(la).__name__ in ("BinaryDense", "BatchNormalization", "BinarySign")
+    ]
     first = next(i for i, la in enumerate(layers) if type(la).__name__ == "BinaryDense")
     inp = keras.Input((int(layers[first].kernel.shape[0]),), batch_size=1)
     x = inp
@@ -118,7 +120,11 @@ def test_the_whole_trained_xnor_model_converts_on_vivado_too(digits_xnor_keras: 
     qat = digits_xnor_keras[0]
     register()
     hm = hls4ml.converters.convert_from_keras_model(
-        qat, output_dir=str(tmp_path / "vivado"), backend="Vivado", io_type="io_parallel", hls_config=_hls_config()
+        qat,
+        output_dir=str(tmp_path / "vivado"),
+        backend="Vivado",
+        io_type="io_parallel",
+        hls_config=_hls_config(),
     )
     classes = [layer.class_name for layer in hm.graph.values()]
     assert classes.count("EdgeXnorDense") == 2

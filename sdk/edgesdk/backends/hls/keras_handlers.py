@@ -84,7 +84,9 @@ def _bn_and_sign(layer: Any, out: Any) -> tuple[Any, Any]:
         bn_out = next(n.output_tensors[0] for n in bn._inbound_nodes if n.input_tensors[0] is out)
         after = _consumers(bn_out)
         if len(after) == 1 and _is(after[0], "BinarySign"):
-            sign_out = next(n.output_tensors[0] for n in after[0]._inbound_nodes if n.input_tensors[0] is bn_out)
+            sign_out = next(
+                n.output_tensors[0] for n in after[0]._inbound_nodes if n.input_tensors[0] is bn_out
+            )
             return bn, sign_out
     raise UnsupportedOpError(
         f"layer {layer.name} ({type(layer).__name__}): the FPGA backend takes a binary layer only when "
@@ -119,9 +121,9 @@ def _sign_dict(name: str, src: Any, out_name: str) -> dict[str, Any]:
 
 def _define() -> None:
     import keras
+    from hls4ml.converters.keras_v2_to_hls import layer_handlers as v2_handlers
     from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
     from hls4ml.converters.keras_v3_to_hls import KerasV3HandlerDispatcher
-    from hls4ml.converters.keras_v2_to_hls import layer_handlers as v2_handlers
 
     from edgesdk.reference.binary import pack_bits, words_for
     from edgesdk.reference.xnor import conv_pads
@@ -173,7 +175,9 @@ def _define() -> None:
             from edgesdk.backends.hls.xnor_hls import default_folding
 
             if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
-                raise UnsupportedOpError(f"layer {layer.name}: dilated or grouped binary conv is not supported")
+                raise UnsupportedOpError(
+                    f"layer {layer.name}: dilated or grouped binary conv is not supported"
+                )
             _, h, w, cin = (int(d) if d is not None else 1 for d in src.shape)
             kh, kw = (int(k) for k in layer.kernel_size)
             sh, sw = (int(s) for s in layer.strides)

@@ -90,7 +90,9 @@ def xnor_conv_verilog(
                 if rows[r, s]:
                     rom.append({"addr": f"{nfw + sfw}'d{(n << sfw) | s}", "value": f"{int(rows[r, s]):08x}"})
             bounds.append({"nf": f"{nfw}'d{n}", "bound": int(bound[r]), "ge": int(bool(ge[r]))})
-        pes.append({"index": p, "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p), "rom": rom, "bounds": bounds})
+        pes.append(
+            {"index": p, "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p), "rom": rom, "bounds": bounds}
+        )
     pad_words = []
     for j in range(wi):
         valid = min(WORD, c - j * WORD)
