@@ -385,7 +385,9 @@ def test_binary_mlp_on_digits_bit_exact_in_csim_and_verilog(digits_xnor: Any, tm
     assert [row["layer"] for row in rows] == xnor_names
     assert all(row["rtl_equals_reference"] and row["vectors"] == len(data) for row in rows)
     assert (rows[0]["pe"], rows[0]["simd"]) == (2, 32)
-    assert all(row["simulated_cycles"] == row["cycles_per_vector"] + 1 for row in rows)
+    assert all(
+        row["simulated_cycles"] == row["cycles_per_vector"] + 2 + 1 == row["latency"] + 1 for row in rows
+    )
     md = (tmp_path / "ice" / "report.md").read_text(encoding="utf-8")
     assert "bit-exact: **yes**" in md and "RTL == reference" in md
 
@@ -412,7 +414,8 @@ def test_xnor_rtl_simulation_equals_the_reference(digits_xnor: Any, tmp_path: Pa
             got, cycles = rtl.simulate(design, vin, tmp_path / f"{node.name}_{pe}_{simd}")
             np.testing.assert_array_equal(got, want)
             assert design.cycles == (node.out_features // pe) * (64 // simd)
-            assert cycles == [design.cycles + 1] * len(data)  # plus the cycle that takes the start
+            assert design.latency == design.cycles + rtl.PIPELINE_STAGES
+            assert cycles == [design.latency + 1] * len(data)  # plus the cycle that takes the start
 
 
 def test_xnor_rtl_synthesizes_for_ice40_up5k(digits_xnor: Any, tmp_path: Path) -> None:
@@ -519,7 +522,8 @@ def test_xnor_rtl_on_a_partial_word_with_extreme_thresholds(tmp_path: Path) -> N
     thr[:4] = [-(1 << 30), 1 << 30, -k, k]
     flip = rng.random(mh) < 0.5
     want = pack_bits(threshold_bits(xnor_dot(x[:, None, :], w[None, :, :], k), thr, flip))
-    design = rtl.xnor_dense_verilog(w, k, thr, flip, pe=3, simd=16, module="xnor_edge")
-    got, cycles = rtl.simulate(design, x, tmp_path / "sim")
-    np.testing.assert_array_equal(got, want)
-    assert cycles == [(mh // 3) * (64 // 16) + 1] * n
+    for pipeline in (True, False):  # the pipelined unit and the first, single-cycle one
+        design = rtl.xnor_dense_verilog(w, k, thr, flip, pe=3, simd=16, module="xnor_edge", pipeline=pipeline)
+        got, cycles = rtl.simulate(design, x, tmp_path / f"sim{pipeline}")
+        np.testing.assert_array_equal(got, want)
+        assert cycles == [(mh // 3) * (64 // 16) + 1 + (rtl.PIPELINE_STAGES if pipeline else 0)] * n

@@ -55,6 +55,7 @@ class XnorLayerRTL:
     pe: int
     simd: int  # bits per cycle
     cycles: int  # (MH / PE) * (MW / SIMD)
+    latency: int = 0  # cycles from the first slice to the result (cycles + the pipeline stages)
 
 
 def popcount_bounds(
@@ -69,6 +70,29 @@ def popcount_bounds(
     return np.clip(bound, 0, mw + 1), f
 
 
+#: cycles the pipelined XNOR dense unit adds after the last slice (the registered XNOR, the registered popcount)
+PIPELINE_STAGES = 2
+
+
+def popcount_tree(src: str, width: int, dst: str, accw: int) -> str:
+    """Verilog wires summing the ``width`` bits of ``src`` as a balanced adder tree into ``dst`` (``accw`` bits):
+    log2(width) adder levels instead of a chain of ``width`` additions."""
+    lines = []
+    terms = [f"{{{{{accw - 1}{{1'b0}}}}, {src}[{i}]}}" for i in range(width)]
+    level = 0
+    while len(terms) > 1:
+        nxt = []
+        for j in range(0, len(terms) - 1, 2):
+            name = f"{dst}_l{level}_{j // 2}"
+            lines.append(f"    wire [{accw - 1}:0] {name} = {terms[j]} + {terms[j + 1]};")
+            nxt.append(name)
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms, level = nxt, level + 1
+    lines.append(f"    wire [{accw - 1}:0] {dst} = {terms[0]};")
+    return "\n".join(lines)
+
+
 def xnor_dense_verilog(
     weights: np.ndarray,
     k: int,
@@ -80,10 +104,14 @@ def xnor_dense_verilog(
     module: str = "edgesdk_xnor_dense",
     model: str = "model",
     layer: str = "layer",
+    pipeline: bool = True,
 ) -> XnorLayerRTL:
     """Verilog of an XNOR dense layer: ``weights`` uint32 words (MH, words(K)), thresholds and flips per row.
 
-    ``simd`` is in bits: a multiple of 4 dividing the padded row width ``MW = 32 * words(K)``.
+    ``simd`` is in bits: a multiple of 4 dividing the padded row width ``MW = 32 * words(K)``. ``pipeline``
+    registers the XNOR slice and its popcount (a balanced adder tree) before the accumulator, which shortens
+    the critical path for :data:`PIPELINE_STAGES` more cycles of latency per vector; without it the popcount
+    is a chain of SIMD additions in the same cycle as the accumulation (the first version, for comparison).
     """
     w = np.asarray(weights).astype(np.int64) & 0xFFFFFFFF
     mh, words = w.shape
@@ -114,7 +142,13 @@ def xnor_dense_verilog(
                     rom.append({"addr": f"{nfw + sfw}'d{(n << sfw) | s}", "value": f"{value:0{hexw}x}"})
             bounds.append({"nf": f"{nfw}'d{n}", "bound": int(bound[r]), "ge": int(bool(ge[r]))})
         pes.append(
-            {"index": p, "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p), "rom": rom, "bounds": bounds}
+            {
+                "index": p,
+                "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p),
+                "rom": rom,
+                "bounds": bounds,
+                "tree": popcount_tree(f"x{p}", simd, f"pop{p}", accw),
+            }
         )
     text = (
         _env()
@@ -135,9 +169,21 @@ def xnor_dense_verilog(
             accw=accw,
             cycles=nf * sf,
             pes=pes,
+            pipeline=pipeline,
+            stages=PIPELINE_STAGES,
         )
     )
-    return XnorLayerRTL(module=module, verilog=text, k=k, mw=mw, mh=mh, pe=pe, simd=simd, cycles=nf * sf)
+    return XnorLayerRTL(
+        module=module,
+        verilog=text,
+        k=k,
+        mw=mw,
+        mh=mh,
+        pe=pe,
+        simd=simd,
+        cycles=nf * sf,
+        latency=nf * sf + (PIPELINE_STAGES if pipeline else 0),
+    )
 
 
 def _tool(*names: str) -> str:
@@ -330,6 +376,7 @@ def open_source_flow(
             got, cycles = simulate_conv(design, vin, work / module)
             got = got.reshape(n, -1)
             mw, simd, per_vector = kh * kw * wi * WORD, WORD, design.cycles
+            latency = design.cycles
         else:
             design = xnor_dense_verilog(
                 layer["weight_data"],
@@ -344,6 +391,7 @@ def open_source_flow(
             )
             got, cycles = simulate(design, vin, work / module)
             mw, simd, per_vector = design.mw, design.simd, design.cycles
+            latency = design.latency
         row: dict[str, Any] = {
             "layer": node.name,
             "kind": "conv" if layer["class_name"] == "EdgeXnorConv" else "dense",
@@ -353,6 +401,7 @@ def open_source_flow(
             "pe": design.pe,
             "simd": simd,
             "cycles_per_vector": per_vector,
+            "latency": latency,
             "simulated_cycles": max(cycles) if cycles else None,
             "vectors": n,
             "rtl_equals_reference": bool(np.array_equal(got, want)),
