@@ -4,7 +4,7 @@ against the reference, yosys ``synth_ice40`` + nextpnr-ice40 through :func:`edge
 The unit is a sequential window walker (no line buffer): the feature map sits in a word memory, and for each
 output pixel the KH x KW window is read one 32-bit word per cycle (an out-of-map position reads the +1 padding
 word: ones in the valid channels, zero tail) through a one-cycle synchronous read that maps to iCE40
-block RAM, PE output channels in parallel as in FINN's matrix-vector unit
+block RAM, the XNOR and its popcount (a balanced adder tree) registered, PE output channels in parallel as in FINN's matrix-vector unit
 (Umuroglu et al., FPGA 2017). BatchNorm + sign are the popcount bounds of :func:`rtl.popcount_bounds` with
 K = KH * KW * C valid bits per window.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesdk import __version__
-from edgesdk.backends.hls.rtl import SIM_TIMEOUT_S, _env, _run, _tool, popcount_bounds
+from edgesdk.backends.hls.rtl import SIM_TIMEOUT_S, _env, _run, _tool, popcount_bounds, popcount_tree
 from edgesdk.errors import BuildError, EdgeSDKError
 from edgesdk.reference.binary import WORD, words_for
 from edgesdk.reference.xnor import conv_pads
@@ -91,7 +91,13 @@ def xnor_conv_verilog(
                     rom.append({"addr": f"{nfw + sfw}'d{(n << sfw) | s}", "value": f"{int(rows[r, s]):08x}"})
             bounds.append({"nf": f"{nfw}'d{n}", "bound": int(bound[r]), "ge": int(bool(ge[r]))})
         pes.append(
-            {"index": p, "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p), "rom": rom, "bounds": bounds}
+            {
+                "index": p,
+                "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p),
+                "rom": rom,
+                "bounds": bounds,
+                "tree": popcount_tree(f"x{p}", WORD, f"pop{p}", accw),
+            }
         )
     pad_words = []
     for j in range(wi):
@@ -133,12 +139,12 @@ def xnor_conv_verilog(
             words=words,
             pixels=pixels,
             accw=accw,
-            cycles=nf * sf + 2,
+            cycles=nf * sf + 4,
             pes=pes,
             pad_words=pad_words,
         )
     )
-    return XnorConvRTL(module, text, h, wd, c, oh, ow, mh, words, pe, nf * sf + 2)
+    return XnorConvRTL(module, text, h, wd, c, oh, ow, mh, words, pe, nf * sf + 4)
 
 
 def simulate_conv(rtl: XnorConvRTL, maps: np.ndarray, work: Path) -> tuple[np.ndarray, list[int]]:
