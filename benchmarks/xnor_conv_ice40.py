@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 PES = (1, 2, 4)
-H, W, C, O = 5, 7, 40, 12
+H, W, C, OUT = 5, 7, 40, 12
 
 log = logging.getLogger("xnor_conv_ice40")
 
@@ -34,16 +34,16 @@ def main() -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rng = np.random.default_rng(11)
-    w = pack_bits(rng.random((O, 3, 3, C)) < 0.5)
-    thr = rng.integers(-30, 31, O)
-    flip = rng.random(O) < 0.3
+    w = pack_bits(rng.random((OUT, 3, 3, C)) < 0.5)
+    thr = rng.integers(-30, 31, OUT)
+    flip = rng.random(OUT) < 0.3
     thr[0] = 1 << 30
     node = XnorConv2D(
         name="conv",
         inputs=["x", "w"],
         outputs=["y"],
         in_channels=C,
-        out_channels=O,
+        out_channels=OUT,
         kernel=(3, 3),
         threshold=tuple(int(t) for t in thr),
         flip=tuple(bool(f) for f in flip),
@@ -81,7 +81,7 @@ def main() -> int:
         json.dumps(
             {
                 "device": "iCE40 UP5K (SG48), yosys synth_ice40 + nextpnr-ice40",
-                "layer": f"XNOR conv 3x3 SAME, {H}x{W}x{C} -> {H}x{W}x{O}, window walker, map in block RAM",
+                "layer": f"XNOR conv 3x3 SAME, {H}x{W}x{C} -> {H}x{W}x{OUT}, window walker, map in block RAM",
                 "foldings": rows,
             },
             indent=2,
