@@ -114,6 +114,7 @@ def test_the_whole_trained_xnor_model_converts_on_vivado_too(digits_xnor_keras: 
     """The full model (float first/last layers go to hls4ml's own layers) converts on Vivado: the hidden
     binary layers become our units, registered on both backends."""
     import hls4ml
+    import keras
 
     from edgesdk.backends.hls.extensions import register
 
@@ -130,6 +131,13 @@ def test_the_whole_trained_xnor_model_converts_on_vivado_too(digits_xnor_keras: 
     assert classes.count("EdgeXnorDense") == 2
     assert classes.count("BatchNormalization") == 1  # the first layer's, before its sign: hls4ml's own
     assert classes.index("EdgeSign") < classes.index("EdgeXnorDense") < classes.index("EdgeUnpack")
+    # a sub-model ending at a sign that the full model feeds to a binary layer: its output is unpacked to ±1
+    sign = next(la for la in qat.layers if type(la).__name__ == "BinarySign")
+    head = keras.Model(qat.inputs, sign.output)
+    hm = hls4ml.converters.convert_from_keras_model(
+        head, output_dir=str(tmp_path / "head"), backend="Vivado", hls_config=_hls_config()
+    )
+    assert [layer.class_name for layer in hm.graph.values()][-2:] == ["EdgeSign", "EdgeUnpack"]
 
 
 def test_a_binary_layer_without_its_sign_is_one_sentence(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ synth``) carries and a Keras model does not.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -46,12 +47,38 @@ def _producer(t: Any) -> Any:
     return t._keras_history.operation
 
 
+def _parsing_model() -> Any | None:
+    """The Keras model hls4ml's Keras-3 parser is converting, or None outside it.
+
+    hls4ml 1.3 passes a handler the layer and its tensors but not the model, and Keras layers and tensors are
+    shared between models (a sub-model built from a trained model's tensors): whether a tensor is an output of
+    the model being converted, and which layers of that model read it, is known only from the model, which
+    hls4ml keeps as the ``model`` local of ``parse_keras_v3_model``.
+    """
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "parse_keras_v3_model" and "model" in frame.f_locals:
+            return frame.f_locals["model"]
+        frame = frame.f_back
+    return None
+
+
 def _consumers(t: Any) -> list[Any]:
-    """The layers that read tensor ``t`` (in the graph ``t`` belongs to)."""
-    return [n.operation for n in _producer(t)._outbound_nodes if any(x is t for x in n.input_tensors)]
+    """The layers of the model being converted that read tensor ``t``."""
+    model = _parsing_model()
+    ops = {id(op) for op in model.operations} if model is not None else None
+    return [
+        n.operation
+        for n in _producer(t)._outbound_nodes
+        if any(x is t for x in n.input_tensors) and (ops is None or id(n.operation) in ops)
+    ]
 
 
 def _only_binary_readers(t: Any) -> bool:
+    """True where only binary layers read ``t`` and it is not an output of the model (packed words suffice)."""
+    model = _parsing_model()
+    if model is not None and any(o is t for o in model.outputs):
+        return False
     readers = _consumers(t)
     return bool(readers) and all(_is(r, *_BINARY) for r in readers)
 
