@@ -56,6 +56,9 @@ class CodebookWeights(Pass):
             dense = dense_conv_candidate(graph, node, w)
             taps, pixels = conv_taps(graph, node)
             instr = estimate("codebook_conv", taps * w.shape[3] * out, pixels * out)
+        if cb.nbytes >= dense["bytes"] and ctx.forced(node) != "codebook":
+            # A codebook as large as the weights is no sharing (a narrow row has few values anyway).
+            return False
         before = node.attrs.get("kernel")
         offer(
             node,
