@@ -11,7 +11,7 @@ table instead of one per case: the same proof for a fraction of the compile time
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from edgesdk.backends.c import CProject
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
-from test_c_backend import generate_and_build, random_inputs, reference_outputs, run_host
+from test_c_backend import compile_host, generate_and_build, random_inputs, reference_outputs, run_host
 
 
 @dataclass
@@ -30,6 +30,14 @@ class KernelTable:
     want: np.ndarray  # N x output_size, the reference
     spans: dict[str, tuple[int, int]]  # case -> its columns of the output
     layers: dict[str, list[str]]  # case -> names of its nodes in the joined graph
+    inputs: np.ndarray  # N x input_size, the rows that were run
+    out_dir: Path
+
+    def variant(self, name: str, *cflags: str) -> KernelTable:
+        """The same generated sources built again (sanitized) with extra compiler flags, e.g. a ``-D`` that
+        selects a kernel variant, and run on the same inputs: the table of that variant."""
+        exe = compile_host(self.project, self.out_dir / f"model_asan_{name}", sanitize=True, extra=cflags)
+        return replace(self, got=run_host(exe, self.inputs, self.project.output_size))
 
     def outputs(self, case: str) -> tuple[np.ndarray, np.ndarray]:
         """(C outputs, reference outputs) of one case."""
@@ -97,7 +105,9 @@ def run_table(
         spans[case] = (lo, pos + n)
         pos += n
     assert pos == project.output_size
-    return KernelTable(decided, project, got, want, spans, layers or {c: [] for c in case_outputs})
+    return KernelTable(
+        decided, project, got, want, spans, layers or {c: [] for c in case_outputs}, x, out_dir
+    )
 
 
 def run_joined(

@@ -2,7 +2,8 @@
 
 Each case is int8 input -> BINARIZE (random per-channel thresholds, some flipped) -> XNOR fully connected or
 conv (random packed weights and thresholds, some flipped) -> UNPACK -> int8 output; all cases are independent
-sub-graphs of one model, compiled once with gcc -Werror under ASan/UBSan. Channel counts 1, 31, 32, 33, 63,
+sub-graphs of one model, compiled with gcc -Werror under ASan/UBSan once per kernel variant (the default
+split SWAR popcount, and ``-DED_XNOR_BUILTIN_POPCOUNT``). Channel counts 1, 31, 32, 33, 63,
 64, 65 on both sides; odd spatial sizes; stride 1 and 2; SAME and VALID; padding with +1 and with -1. The
 reference's XNOR conv itself is checked against a plain ±1 convolution written out with loops.
 """
@@ -103,7 +104,8 @@ def _add(g: ir.Graph, name: str, spec: dict, rng: np.random.Generator) -> None:
 
 
 @pytest.fixture(scope="session")
-def xnor_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+def xnor_project(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """The table's graph, its generated C (default popcount, built under ASan/UBSan) and the reference."""
     g = ir.Graph(name="xnor_table")
     for name, spec in CASES:
         _add(g, name, spec, np.random.default_rng(zlib.crc32(name.encode())))
@@ -111,6 +113,17 @@ def xnor_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
     outputs = {name: [f"{name}_y"] for name, _ in CASES}
     out = tmp_path_factory.mktemp("xnor_table")
     return run_table(g, outputs, out, pipeline="none", n_inputs=N_INPUTS, seed=3)
+
+
+#: Compile-time variants of ed_xnor.c: the default split SWAR popcount, and the compiler's popcount.
+VARIANTS = {"swar": None, "builtin_popcount": "-DED_XNOR_BUILTIN_POPCOUNT"}
+
+
+@pytest.fixture(scope="session", params=list(VARIANTS))
+def xnor_table(request: pytest.FixtureRequest, xnor_project: KernelTable) -> KernelTable:
+    """Outputs of the generated C built with one kernel variant (the same sources, one extra build each)."""
+    define = VARIANTS[request.param]
+    return xnor_project if define is None else xnor_project.variant(request.param, define)
 
 
 @pytest.mark.parametrize("case", [c for c, _ in CASES])
