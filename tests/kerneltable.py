@@ -1,11 +1,11 @@
 """One kernel table: many independent layer cases compiled as ONE generated model, run against the reference.
 
-Each case is a small graph (or sub-graph of a shared graph) whose output tensors are graph outputs. The table
-joins the cases side by side into one model (tensor and node names prefixed with the case's name), lets the pass
-pipeline choose (or the test force) each layer's kernel, generates C, compiles it once with host gcc ``-Werror``
-under AddressSanitizer and UndefinedBehaviorSanitizer, runs all input rows in one process and compares every
-case's columns of the output with ``edgesdk.reference`` of the un-annotated graph, bit for bit. One build per
-table instead of one per case: the same proof for a fraction of the compile time.
+Each case is a small graph (or sub-graph of a shared graph) whose output tensors are graph outputs. The
+table joins the cases side by side into one model (tensor and node names prefixed with the case's name), lets
+the pass pipeline choose (or the test force) each layer's kernel, generates C, compiles it once with host gcc
+``-Werror`` under AddressSanitizer and UndefinedBehaviorSanitizer, runs all input rows in one process and
+compares every case's columns of the output with ``edgesdk.reference`` of the un-annotated graph, bit for bit.
+One build per table instead of one per case: the same proof for a fraction of the compile time.
 """
 
 from __future__ import annotations

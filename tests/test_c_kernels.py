@@ -77,8 +77,9 @@ def _out_hw(size: int, k: int, s: int, d: int, padding: str) -> int:
     return (size + s - 1) // s if padding == "SAME" else (size - eff + s) // s
 
 
-#: Optional weight values of a case: ``data(rng, shape) -> int8 array`` replaces the random int8 weights (e.g.
-#: the zeros, shared values or one-hot kernels a compression method leaves, for the specialized kernels' tables).
+#: Optional weight values of a case: ``data(rng, shape) -> int8 array`` replaces the random int8 weights
+#: (e.g. the zeros, shared values or one-hot kernels a compression method leaves, for the specialized
+#: kernels' tables).
 WeightData = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray] | None
 
 

@@ -3,8 +3,9 @@
 Each row builds a depthwise layer whose kernels are one-hot (random tap and non-zero weight per channel,
 random per-channel quantization), lets the default pass pipeline pick the ``shift`` kernel, generates and
 compiles the C with sanitizers (all rows as one model, one build: ``tests/kerneltable.py``) and compares its
-outputs bit for bit with the reference's *dense* depthwise result. Shapes cross the edges: 1, 3, 31, 32, 33, 64 channels, stride 1/2, SAME/VALID, dilation, depth
-multiplier, fused activations, no bias, a channel whose kernel is all zero.
+outputs bit for bit with the reference's *dense* depthwise result. Shapes cross the edges: 1, 3, 31, 32, 33,
+64 channels, stride 1/2, SAME/VALID, dilation, depth multiplier, fused activations, no bias, a channel whose
+kernel is all zero. The AdderNet kernel has a table of its own below.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One shape for every kernel decision: what a kernel-selection pass stores in ``node.attrs["kernel_report"]``.
+"""One shape for every kernel decision: what a kernel-selection pass stores in ``attrs["kernel_report"]``.
 
 Every kernel pass (packed ternary/binary weights, sparse, codebook, pattern, shift, adder) builds its report
 with :func:`kernel_report`, so the export report (``report.json["kernels"]``, the per-layer kernel table of
@@ -40,8 +40,8 @@ def kernel_report(
 ) -> dict[str, Any]:
     """The ``kernel_report`` of a layer whose kernel is ``chosen`` (one of ``candidates``).
 
-    ``weight_bytes`` overrides the chosen candidate's ``bytes`` as the layer's weight storage (for a pass whose
-    candidate bytes count more than the weight tensor); ``info`` adds facts of the pass to the report."""
+    ``weight_bytes`` overrides the chosen candidate's ``bytes`` as the layer's weight storage (for a pass
+    whose candidate bytes count more than the weight tensor); ``info`` adds facts of the pass to the report."""
     if chosen not in candidates:
         raise ValueError(f"kernel {chosen!r} is not among the candidates {sorted(candidates)}")
     c = candidates[chosen]

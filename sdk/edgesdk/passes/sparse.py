@@ -5,7 +5,8 @@ bytes of the dense int8 layer and of the relative-index sparse formats of :mod:`
 (int8 values, or for FULLY_CONNECTED per-row codebook codes when the rows hold few distinct values: Deep
 Compression's pruning + sharing), estimates the instructions of each kernel, and picks one per layer
 (``node.attrs["kernel"]`` = ``"sparse"`` / ``"sparse_codebook"`` / ``"dense"``) with the candidates and the
-reason in ``node.attrs["kernel_report"]`` (the shape of :mod:`edgesdk.passes._report`). The result is bit-identical to the dense kernel.
+reason in ``node.attrs["kernel_report"]`` (the shape of :mod:`edgesdk.passes._report`). The result is
+bit-identical to the dense kernel.
 """
 
 from __future__ import annotations
