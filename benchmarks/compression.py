@@ -1,7 +1,8 @@
 """Benchmark: compression methods on scikit-learn's digits (offline), measured on the emulated Cortex-M4.
 
 For an MLP and a small CNN (trained here with fixed seeds) and every row of ``METHODS`` (float, int8, ternary,
-binary weights, xnor; first/last layers int8): validation accuracy, weight bytes as the C backend stores them
+binary weights, xnor, pruning, weight sharing, Deep Compression, filter and pattern pruning, low-rank;
+first/last layers int8): validation accuracy, weight bytes as the C backend stores them
 (compression ratio Cr against float and against int8), executed instructions per inference on QEMU mps2-an386
 (speed-up Sr against int8), the share of outputs bit-exact with the host reference on the emulated board
 (``validate``), and for ``.tflite`` results whether the reference equals ai-edge-litert's own kernels.
@@ -62,6 +63,9 @@ METHODS: list[MethodRow] = [
     MethodRow("filter L1 50 %", "filter=0.5", epochs=15, models=("cnn",)),
     MethodRow("FPGM 50 %", "fpgm=0.5", epochs=15, models=("cnn",)),
     MethodRow("pattern 4 taps", "pattern=4", epochs=15, models=("cnn",)),
+    # Low-rank factorization (SVD for Dense, Tucker-2 for Conv2D); figures of their own: benchmarks/lowrank.py.
+    MethodRow("low-rank 16", "lowrank=16", epochs=15, models=("mlp",)),
+    MethodRow("low-rank 8", "lowrank=8", epochs=15, models=("cnn",)),
 ]
 
 
@@ -125,6 +129,21 @@ def train_float(name: str, data: dict, out: Path) -> Path:
 
 
 # --- measurements ------------------------------------------------------------------------------------------
+def on_board(fn: Any, *args: Any, attempts: int = 3, **kw: Any) -> Any:
+    """``fn(*args, **kw)`` on the emulated board, started again when it did not boot in time (a loaded
+    machine can delay QEMU's first bytes past the boot timeout; the counts are deterministic either way)."""
+    from edgesdk.errors import TransportTimeout
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn(*args, **kw)
+        except TransportTimeout as e:
+            if attempt == attempts:
+                raise
+            log.warning("%s; starting the emulator again (attempt %d of %d)", e, attempt + 1, attempts)
+    raise AssertionError("unreachable")
+
+
 def emulated_counts(graph: Any, board: str, pass_ctx: Any = None) -> dict[str, Any]:
     """Instructions per inference (total and per layer) of the exported model on the emulated board."""
     from edgesdk.device import connect, make_inputs
@@ -202,8 +221,8 @@ def run_models(names: list[str], board: str, work: Path) -> list[dict[str, Any]]
                 progress=False,
             )
             graph = load_model(out)
-            counts = emulated_counts(graph, board)
-            v = validate(graph, board, count=20, out_dir=work / f"{out.stem}-validate")
+            counts = on_board(emulated_counts, graph, board)
+            v = on_board(validate, graph, board, count=20, out_dir=work / f"{out.stem}-validate")
             row = {
                 "model": name,
                 "label": spec.label,
@@ -328,8 +347,8 @@ def run_kernels(board: str) -> list[dict[str, Any]]:
             for kind in ("int8", "ternary", "binary", "xnor"):
                 g = kernel_graph(kind, op)
                 ctx = PassContext(core="cortex-m4")
-                c = emulated_counts(g, board, ctx)
-                v = validate(g, board, count=3, out_dir=Path(tmp) / f"{kind}_{op}")
+                c = on_board(emulated_counts, g, board, ctx)
+                v = on_board(validate, g, board, count=3, out_dir=Path(tmp) / f"{kind}_{op}")
                 from edgesdk.passes import run_pipeline
 
                 decided = run_pipeline(g, "default", ctx)

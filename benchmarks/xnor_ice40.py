@@ -1,7 +1,8 @@
 """XNOR dense unit on the iCE40 UP5K (iCEBreaker): area and Fmax over PE/SIMD foldings.
 
 Trains the binary MLP of the tests on load_digits (int8 first/last layers, two XNOR layers), generates the Verilog
-of its first XNOR layer (64 -> 64) for several foldings, checks each in Icarus Verilog against the reference on
+of its first XNOR layer (64 -> 64) for several foldings, each without and with the popcount pipeline (the
+registered XNOR slice and an adder-tree popcount: ``pipeline=True``, the default), checks each in Icarus Verilog against the reference on
 held-out digits, then synthesizes it with yosys ``synth_ice40`` and places it with nextpnr-ice40 (UP5K, SG48).
 Writes ``benchmarks/results/xnor_ice40.json``.
 
@@ -60,7 +61,7 @@ def main() -> int:
         vin = bytes_to_words(values[node.inputs[0]]).reshape(len(data), -1)
         want = bytes_to_words(values[node.outputs[0]]).reshape(len(data), -1)
         w = graph.tensor(node.inputs[1]).data
-        for pe, simd in FOLDINGS:
+        for (pe, simd), pipeline in ((f, p) for f in FOLDINGS for p in (False, True)):
             design = rtl.xnor_dense_verilog(
                 w,
                 node.in_features,
@@ -69,17 +70,21 @@ def main() -> int:
                 pe=pe,
                 simd=simd,
                 module=f"xnor_pe{pe}_simd{simd}",
+                pipeline=pipeline,
             )
-            got, cycles = rtl.simulate(design, vin, work / f"sim_{pe}_{simd}")
+            got, cycles = rtl.simulate(design, vin, work / f"sim_{pe}_{simd}_{pipeline}")
             exact = bool(np.array_equal(got, want))
-            fig = rtl.synth_ice40(design, work / f"pnr_{pe}_{simd}")
+            fig = rtl.synth_ice40(design, work / f"pnr_{pe}_{simd}_{pipeline}")
             row = {
                 "layer": node.name,
                 "mh": design.mh,
                 "mw": design.mw,
                 "pe": pe,
                 "simd": simd,
+                "pipelined": pipeline,
                 "cycles_per_vector": design.cycles,
+                "latency_cycles": design.latency,
+                "simulated_cycles": max(cycles),
                 "simulated_vectors": len(data),
                 "rtl_equals_reference": exact,
                 "lut4": fig["lut4"],

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,9 @@ pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def compile_host(project: CProject, exe: Path, sanitize: bool = False) -> Path:
-    """Build the project with the host test driver into ``exe``."""
-    flags = CFLAGS + (SANITIZE if sanitize else ["-O2"])
+def compile_host(project: CProject, exe: Path, sanitize: bool = False, extra: Sequence[str] = ()) -> Path:
+    """Build the project with the host test driver into ``exe`` (``extra``: more compiler flags)."""
+    flags = CFLAGS + (SANITIZE if sanitize else ["-O2"]) + list(extra)
     driver = firmware_dir() / "host" / "edgesdk_host_main.c"
     cmd = [
         GCC,

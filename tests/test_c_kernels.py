@@ -77,15 +77,29 @@ def _out_hw(size: int, k: int, s: int, d: int, padding: str) -> int:
     return (size + s - 1) // s if padding == "SAME" else (size - eff + s) // s
 
 
-def conv(h, w, cin, cout, k, s, padding, d=1, act="NONE"):
+#: Optional weight values of a case: ``data(rng, shape) -> int8 array`` replaces the random int8 weights
+#: (e.g. the zeros, shared values or one-hot kernels a compression method leaves, for the specialized
+#: kernels' tables).
+WeightData = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray] | None
+
+
+def _weights(b: _B, shape: tuple[int, ...], axis: int, per_channel: bool, data: WeightData) -> str:
+    name = b.weights("w", shape, axis, per_channel)
+    if data is not None:
+        b.g.tensor(name).data = data(b.rng, shape)
+    return name
+
+
+def conv(h, w, cin, cout, k, s, padding, d=1, act="NONE", bias=True, data: WeightData = None):
     def build(name: str) -> ir.Graph:
         b = _B(name)
         x = b.act("x", (1, h, w, cin))
         oh, ow = _out_hw(h, k, s, d, padding), _out_hw(w, k, s, d, padding)
         y = b.act("y", (1, oh, ow, cout))
+        wt = _weights(b, (cout, k, k, cin), 0, True, data)
         node = ir.Conv2D(
             name="conv",
-            inputs=[x, b.weights("w", (cout, k, k, cin), 0), b.bias("b", cout)],
+            inputs=[x, wt, b.bias("b", cout) if bias else ""],
             outputs=[y],
             stride=(s, s),
             dilation=(d, d),
@@ -97,13 +111,13 @@ def conv(h, w, cin, cout, k, s, padding, d=1, act="NONE"):
     return build
 
 
-def dwconv(h, w, c, m, k, s, padding, d=1, act="NONE", bias=True):
+def dwconv(h, w, c, m, k, s, padding, d=1, act="NONE", bias=True, data: WeightData = None):
     def build(name: str) -> ir.Graph:
         b = _B(name)
         x = b.act("x", (1, h, w, c))
         oh, ow = _out_hw(h, k, s, d, padding), _out_hw(w, k, s, d, padding)
         y = b.act("y", (1, oh, ow, c * m))
-        inputs = [x, b.weights("w", (1, k, k, c * m), 3)] + ([b.bias("b", c * m)] if bias else [""])
+        inputs = [x, _weights(b, (1, k, k, c * m), 3, True, data)] + ([b.bias("b", c * m)] if bias else [""])
         node = ir.DepthwiseConv2D(
             name="dw",
             inputs=inputs,
@@ -119,14 +133,15 @@ def dwconv(h, w, c, m, k, s, padding, d=1, act="NONE", bias=True):
     return build
 
 
-def fc(n_in, n_out, per_channel=False, act="NONE", batches=1):
+def fc(n_in, n_out, per_channel=False, act="NONE", batches=1, data: WeightData = None):
     def build(name: str) -> ir.Graph:
         b = _B(name)
         x = b.act("x", (batches, n_in))
         y = b.act("y", (batches, n_out))
+        wt = _weights(b, (n_out, n_in), 0, per_channel, data)
         node = ir.FullyConnected(
             name="fc",
-            inputs=[x, b.weights("w", (n_out, n_in), 0, per_channel), b.bias("b", n_out)],
+            inputs=[x, wt, b.bias("b", n_out)],
             outputs=[y],
             activation=act,
         )

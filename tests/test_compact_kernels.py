@@ -2,57 +2,41 @@
 
 Each row builds a depthwise layer whose kernels are one-hot (random tap and non-zero weight per channel,
 random per-channel quantization), lets the default pass pipeline pick the ``shift`` kernel, generates and
-compiles the C with sanitizers and compares its outputs bit for bit with the reference's *dense* depthwise
-result. Shapes cross the edges: 1, 3, 31, 32, 33, 64 channels, stride 1/2, SAME/VALID, dilation, depth
-multiplier, fused activations, no bias, a channel whose kernel is all zero.
+compiles the C with sanitizers (all rows as one model, one build: ``tests/kerneltable.py``) and compares its
+outputs bit for bit with the reference's *dense* depthwise result. Shapes cross the edges: 1, 3, 31, 32, 33,
+64 channels, stride 1/2, SAME/VALID, dilation, depth multiplier, fused activations, no bias, a channel whose
+kernel is all zero. The AdderNet kernel has a table of its own below.
 """
 
 from __future__ import annotations
-
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
-from test_c_kernels import _B, _out_hw
+from kerneltable import KernelTable, run_joined
+from test_c_backend import GCC
+from test_c_kernels import _B, _out_hw, dwconv
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 
 
 def one_hot_dw(h, w, c, m, k, s, padding, d=1, act="NONE", bias=True, empty=False):
-    def build(name: str) -> ir.Graph:
-        b = _B(name)
-        x = b.act("x", (1, h, w, c))
-        oh, ow = _out_hw(h, k, s, d, padding), _out_hw(w, k, s, d, padding)
-        y = b.act("y", (1, oh, ow, c * m))
-        wname = b.weights("w", (1, k, k, c * m), 3)
-        wt = b.g.tensor(wname)
-        data = np.zeros((k * k, c * m), np.int8)
-        taps = b.rng.integers(0, k * k, c * m)
-        vals = b.rng.integers(-127, 128, c * m)
-        vals[vals == 0] = 127
-        data[taps, np.arange(c * m)] = vals
-        if empty:
-            data[:, 0] = 0
-        wt.data = data.reshape(1, k, k, c * m)
-        inputs = [x, wname] + ([b.bias("b", c * m)] if bias else [""])
-        node = ir.DepthwiseConv2D(
-            name="shift",
-            inputs=inputs,
-            outputs=[y],
-            stride=(s, s),
-            dilation=(d, d),
-            padding=padding,
-            depth_multiplier=m,
-            activation=act,
-        )
-        return b.done([x], [y], node)
+    """A depthwise case whose kernels are one-hot (``empty``: channel 0's kernel all zero)."""
 
-    return build
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        cm = shape[3]
+        out = np.zeros((k * k, cm), np.int8)
+        taps = rng.integers(0, k * k, cm)
+        vals = rng.integers(-127, 128, cm)
+        vals[vals == 0] = 127
+        out[taps, np.arange(cm)] = vals
+        if empty:
+            out[:, 0] = 0
+        return out.reshape(shape)
+
+    return dwconv(h, w, c, m, k, s, padding, d=d, act=act, bias=bias, data=data)
 
 
 SHIFT_CASES = {
@@ -65,19 +49,24 @@ SHIFT_CASES = {
 }
 
 
+@pytest.fixture(scope="session")
+def shift_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """Every shift case in one model; the default pipeline chooses; one sanitized build."""
+    graphs = {case: build(case) for case, build in SHIFT_CASES.items()}
+    return run_joined("shift_table", graphs, tmp_path_factory.mktemp("shift"), n_inputs=24, seed=5)
+
+
 @pytest.mark.parametrize("case", list(SHIFT_CASES))
-def test_shift_kernel_bit_exact_under_sanitizers(case: str, tmp_path: Path) -> None:
-    graph = SHIFT_CASES[case](case)
-    chosen = run_pipeline(graph, "default", PassContext())
-    (decision,) = kernel_decisions(chosen)
-    assert decision["kernel"] == "shift" and decision["layer"] == "shift"
+def test_shift_kernel_bit_exact_under_sanitizers(case: str, shift_table: KernelTable) -> None:
+    (decision,) = shift_table.decisions(case)
+    assert decision["kernel"] == "shift" and decision["layer"] == case
     cands = decision["candidates"]
-    assert cands["shift"]["instructions"] < cands["int8"]["instructions"]
-    project, exe = generate_and_build(chosen, tmp_path, sanitize=True)
-    assert project.kernel_files == ["ed_shift.c"]
-    x = random_inputs(project.input_size, 24, seed=zlib.crc32(case.encode()))
+    assert cands["shift"]["instructions"] < cands["dense"]["instructions"]
+    # Every layer of the table runs the shift kernel: no other kernel source is needed.
+    assert shift_table.project.kernel_files == ["ed_shift.c"]
     # The oracle is the dense int8 depthwise of the un-annotated graph.
-    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+    got, want = shift_table.outputs(case)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_shift_pass_leaves_dense_depthwise_and_obeys_the_user() -> None:
@@ -142,15 +131,20 @@ ADDER_CASES = {
 }
 
 
+@pytest.fixture(scope="session")
+def adder_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """Every adder case in one model, one sanitized build."""
+    graphs = {case: build(case) for case, build in ADDER_CASES.items()}
+    return run_joined("adder_table", graphs, tmp_path_factory.mktemp("adder"), n_inputs=24, seed=6)
+
+
 @pytest.mark.parametrize("case", list(ADDER_CASES))
-def test_adder_kernel_bit_exact_under_sanitizers(case: str, tmp_path: Path) -> None:
-    graph = ADDER_CASES[case](case)
-    project, exe = generate_and_build(graph, tmp_path, sanitize=True)
-    assert project.kernel_files == ["ed_adder.c"]
-    x = random_inputs(project.input_size, 24, seed=zlib.crc32(case.encode()))
-    want = reference_outputs(graph, x)
+def test_adder_kernel_bit_exact_under_sanitizers(case: str, adder_table: KernelTable) -> None:
+    assert [d["kernel"] for d in adder_table.decisions(case)] == ["adder"]
+    assert adder_table.project.kernel_files == ["ed_adder.c"]
+    got, want = adder_table.outputs(case)
     assert len(np.unique(want)) > 2  # the scales leave the outputs spread, not saturated
-    np.testing.assert_array_equal(run_host(exe, x, project.output_size), want)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_adder_reference_is_the_l1_distance() -> None:

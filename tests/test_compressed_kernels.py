@@ -3,26 +3,27 @@
 Each row builds a tiny graph whose int8 weights carry the structure a compression method leaves (zeros,
 few distinct values per channel, 3x3 kernels inside 4-tap patterns), forces the kernel variant through the
 pass context (so the row tests that kernel even where the cost model would pick another), generates C,
-builds it with -Werror and the sanitizers and compares with ``edgesdk.reference`` with
-``assert_array_equal``. Shapes cross byte and word edges of the packed formats: 1, 31, 32, 33, 63, 64
-channels, odd inputs, gaps longer than a delta field.
+builds it with -Werror and the sanitizers (all rows as one model, one build: ``tests/kerneltable.py``) and
+compares with ``edgesdk.reference`` with ``assert_array_equal``. Shapes cross byte and word edges of the
+packed formats: 1, 31, 32, 33, 63, 64 channels, odd inputs, gaps longer than a delta field.
 """
 
 from __future__ import annotations
 
 import shutil
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import test_c_kernels as kernels
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
-from test_c_kernels import _B, _out_hw
+from kerneltable import KernelTable, run_joined
+from test_c_backend import GCC
+from test_c_kernels import _B
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 N_INPUTS = 16
@@ -44,40 +45,18 @@ def _sparse(
 
 
 def fc(n_in: int, n_out: int, density: float, levels: int | None, act: str = "NONE", batches: int = 1):
-    def build(name: str) -> ir.Graph:
-        b = _B(name)
-        x = b.act("x", (batches, n_in))
-        y = b.act("y", (batches, n_out))
-        w = b.weights("w", (n_out, n_in), 0, True)
-        b.g.tensor(w).data = _sparse(b.rng, (n_out, n_in), density, levels)
-        node = ir.FullyConnected(name="fc", inputs=[x, w, b.bias("b", n_out)], outputs=[y], activation=act)
-        return b.done([x], [y], node)
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return _sparse(rng, shape, density, levels)
 
-    return build
+    return kernels.fc(n_in, n_out, per_channel=True, act=act, batches=batches, data=data)
 
 
 def conv(h, wd, cin, cout, k, s, padding, levels, d=1, act="NONE", pattern=False, bias=True, density=1.0):
-    def build(name: str) -> ir.Graph:
-        b = _B(name)
-        x = b.act("x", (1, h, wd, cin))
-        y = b.act("y", (1, _out_hw(h, k, s, d, padding), _out_hw(wd, k, s, d, padding), cout))
-        w = b.weights("w", (cout, k, k, cin), 0)
-        data = _sparse(b.rng, (cout, k, k, cin), density, levels)
-        if pattern:
-            data = _patterned(b.rng, data)
-        b.g.tensor(w).data = data
-        node = ir.Conv2D(
-            name="conv",
-            inputs=[x, w, b.bias("b", cout) if bias else ""],
-            outputs=[y],
-            stride=(s, s),
-            dilation=(d, d),
-            padding=padding,
-            activation=act,
-        )
-        return b.done([x], [y], node)
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        w = _sparse(rng, shape, density, levels)
+        return _patterned(rng, w) if pattern else w
 
-    return build
+    return kernels.conv(h, wd, cin, cout, k, s, padding, d=d, act=act, bias=bias, data=data)
 
 
 _PATTERNS = [(0, 1, 3, 4), (1, 4, 5, 7), (4, 5, 7, 8), (0, 4, 8, 2), (1, 3, 4, 5)]
@@ -146,16 +125,23 @@ CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
 }
 
 
+@pytest.fixture(scope="session")
+def compressed_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """Every case in one model, each layer's kernel forced, one sanitized build."""
+    graphs = {case: build(case) for case, (build, _) in CASES.items()}
+    ctx = PassContext(force={case: kernel for case, (_, kernel) in CASES.items()})
+    return run_joined(
+        "compressed_table", graphs, tmp_path_factory.mktemp("compressed"), ctx=ctx, n_inputs=N_INPUTS
+    )
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_compressed_kernel_bit_exact(case: str, tmp_path: Path) -> None:
-    build, kernel = CASES[case]
-    graph = build(case)
-    lowered = run_pipeline(graph, "default", PassContext(force={"*": kernel}))
-    decisions = kernel_decisions(lowered)
+def test_compressed_kernel_bit_exact(case: str, compressed_table: KernelTable) -> None:
+    _, kernel = CASES[case]
+    decisions = compressed_table.decisions(case)
     assert [d["kernel"] for d in decisions] == [kernel], decisions
-    project, exe = generate_and_build(lowered, tmp_path, sanitize=True)
-    x = random_inputs(project.input_size, N_INPUTS, seed=zlib.crc32(case.encode()))
-    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+    got, want = compressed_table.outputs(case)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_formats_round_trip() -> None:

@@ -385,7 +385,9 @@ def test_binary_mlp_on_digits_bit_exact_in_csim_and_verilog(digits_xnor: Any, tm
     assert [row["layer"] for row in rows] == xnor_names
     assert all(row["rtl_equals_reference"] and row["vectors"] == len(data) for row in rows)
     assert (rows[0]["pe"], rows[0]["simd"]) == (2, 32)
-    assert all(row["simulated_cycles"] == row["cycles_per_vector"] + 1 for row in rows)
+    assert all(
+        row["simulated_cycles"] == row["cycles_per_vector"] + 2 + 1 == row["latency"] + 1 for row in rows
+    )
     md = (tmp_path / "ice" / "report.md").read_text(encoding="utf-8")
     assert "bit-exact: **yes**" in md and "RTL == reference" in md
 
@@ -412,7 +414,8 @@ def test_xnor_rtl_simulation_equals_the_reference(digits_xnor: Any, tmp_path: Pa
             got, cycles = rtl.simulate(design, vin, tmp_path / f"{node.name}_{pe}_{simd}")
             np.testing.assert_array_equal(got, want)
             assert design.cycles == (node.out_features // pe) * (64 // simd)
-            assert cycles == [design.cycles + 1] * len(data)  # plus the cycle that takes the start
+            assert design.latency == design.cycles + rtl.PIPELINE_STAGES
+            assert cycles == [design.latency + 1] * len(data)  # plus the cycle that takes the start
 
 
 def test_xnor_rtl_synthesizes_for_ice40_up5k(digits_xnor: Any, tmp_path: Path) -> None:
@@ -441,7 +444,8 @@ def test_xnor_rtl_synthesizes_for_ice40_up5k(digits_xnor: Any, tmp_path: Path) -
 
 
 def test_binary_cnn_xnor_conv_csim_is_bit_exact(tmp_path: Path) -> None:
-    """XNOR convolutions: 40 channels (two words, the second partial), SAME padding with +1, VALID stride 2."""
+    """XNOR convolutions: 40 channels (two words, the second partial), SAME padding with +1, VALID stride 2;
+    in C-simulation and, for the iCEBreaker, in Verilog."""
     import keras
     from sklearn.datasets import load_digits
 
@@ -463,8 +467,14 @@ def test_binary_cnn_xnor_conv_csim_is_bit_exact(tmp_path: Path) -> None:
     assert [n.op for n in graph.nodes].count("EDGESDK_XNOR_CONV_2D") == 2
     hls_model, plan = build_hls_model(graph, tmp_path / "prj")
     assert [layer["class_name"] for layer in plan.layer_list].count("EdgeXnorConv") == 2
-    mismatches, _ = csim_compare(graph, hls_model, plan, make_inputs(graph, x[1400:1403], 3))
-    assert mismatches == []
+    # synth for the iCEBreaker: C-simulation, then each XNOR conv in Verilog under Icarus Verilog
+    data = make_inputs(graph, x[1400:1403], 3)
+    r = synth(graph, "icebreaker", tmp_path / "ice", inputs=data, count=len(data), place_and_route=False)
+    assert r.bit_exact and r.mismatches == []
+    rows = r.report["rtl"]["layers"]
+    assert [row["kind"] for row in rows] == ["conv", "conv"]
+    assert all(row["rtl_equals_reference"] and row["vectors"] == len(data) for row in rows)
+    assert [row["simulated_cycles"] // row["cycles_per_vector"] for row in rows] == [64, 9]  # pixels
     first = next(u for u in plan.units if u["kind"] == "xnor")
     assert first["cycles"] == (first["mh"] // first["pe"]) * (first["mw"] // first["simd"]) * 64
 
@@ -512,7 +522,8 @@ def test_xnor_rtl_on_a_partial_word_with_extreme_thresholds(tmp_path: Path) -> N
     thr[:4] = [-(1 << 30), 1 << 30, -k, k]
     flip = rng.random(mh) < 0.5
     want = pack_bits(threshold_bits(xnor_dot(x[:, None, :], w[None, :, :], k), thr, flip))
-    design = rtl.xnor_dense_verilog(w, k, thr, flip, pe=3, simd=16, module="xnor_edge")
-    got, cycles = rtl.simulate(design, x, tmp_path / "sim")
-    np.testing.assert_array_equal(got, want)
-    assert cycles == [(mh // 3) * (64 // 16) + 1] * n
+    for pipeline in (True, False):  # the pipelined unit and the first, single-cycle one
+        design = rtl.xnor_dense_verilog(w, k, thr, flip, pe=3, simd=16, module="xnor_edge", pipeline=pipeline)
+        got, cycles = rtl.simulate(design, x, tmp_path / f"sim{pipeline}")
+        np.testing.assert_array_equal(got, want)
+        assert cycles == [(mh // 3) * (64 // 16) + 1 + (rtl.PIPELINE_STAGES if pipeline else 0)] * n

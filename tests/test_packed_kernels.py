@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from edgesdk.ir import graph as ir
-from edgesdk.passes import PassContext, run_pipeline
+from edgesdk.passes import PassContext
 from edgesdk.reference.binary import pack_bits, unpack_bits, weight_planes
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from kerneltable import KernelTable, run_table
+from test_c_backend import GCC
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 N_INPUTS = 24
@@ -136,36 +137,31 @@ def _add_case(g: ir.Graph, name: str, spec: dict, rng: np.random.Generator) -> i
 
 
 @pytest.fixture(scope="session")
-def packed_table(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def packed_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
     """Build every case into one graph, let the pass choose (forced per layer), compile under sanitizers, run."""
     g = ir.Graph(name="packed_table")
     for name, spec in CASES:
         _add_case(g, name, spec, np.random.default_rng(zlib.crc32(name.encode())))
     g.validate()
     force = {name: spec["kind"] for name, spec in CASES}
-    decided = run_pipeline(g, "default", PassContext(core="cortex-m4", force=force))
-    out = tmp_path_factory.mktemp("packed_table")
-    project, exe = generate_and_build(decided, out, sanitize=True)
-    x = random_inputs(project.input_size, N_INPUTS, seed=8)
-    got = run_host(exe, x, project.output_size)
-    want = reference_outputs(g, x)
-    # Column ranges of each case's output in the concatenated output vector.
-    spans, pos = {}, 0
-    for name, _ in CASES:
-        n = g.tensor(f"{name}_y").size
-        spans[name] = (pos, pos + n)
-        pos += n
-    return {"graph": decided, "got": got, "want": want, "spans": spans}
+    return run_table(
+        g,
+        {name: [f"{name}_y"] for name, _ in CASES},
+        tmp_path_factory.mktemp("packed_table"),
+        ctx=PassContext(core="cortex-m4", force=force),
+        n_inputs=N_INPUTS,
+        seed=8,
+    )
 
 
 @pytest.mark.parametrize("case", [c for c, _ in CASES])
-def test_packed_kernel_bit_exact(case: str, packed_table: dict) -> None:
-    node = next(n for n in packed_table["graph"].nodes if n.name == case)
+def test_packed_kernel_bit_exact(case: str, packed_table: KernelTable) -> None:
+    node = next(n for n in packed_table.graph.nodes if n.name == case)
     spec = dict(CASES)[case]
     assert node.attrs["kernel"] == spec["kind"]
     assert node.attrs["kernel_report"]["format"] == spec["kind"]
-    lo, hi = packed_table["spans"][case]
-    np.testing.assert_array_equal(packed_table["got"][:, lo:hi], packed_table["want"][:, lo:hi])
+    got, want = packed_table.outputs(case)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_packing_round_trip_and_tails() -> None:

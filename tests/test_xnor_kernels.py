@@ -2,7 +2,8 @@
 
 Each case is int8 input -> BINARIZE (random per-channel thresholds, some flipped) -> XNOR fully connected or
 conv (random packed weights and thresholds, some flipped) -> UNPACK -> int8 output; all cases are independent
-sub-graphs of one model, compiled once with gcc -Werror under ASan/UBSan. Channel counts 1, 31, 32, 33, 63,
+sub-graphs of one model, compiled with gcc -Werror under ASan/UBSan once per kernel variant (the default
+split SWAR popcount, and ``-DED_XNOR_BUILTIN_POPCOUNT``). Channel counts 1, 31, 32, 33, 63,
 64, 65 on both sides; odd spatial sizes; stride 1 and 2; SAME and VALID; padding with +1 and with -1. The
 reference's XNOR conv itself is checked against a plain ±1 convolution written out with loops.
 """
@@ -18,7 +19,8 @@ from edgesdk.ir import graph as ir
 from edgesdk.ir.binary import Binarize, UnpackBits, XnorConv2D, XnorFullyConnected
 from edgesdk.reference.binary import fold_threshold, pack_bits, threshold_bits, words_for, xnor_dot
 from edgesdk.reference.xnor import conv_pads, xnor_dot_conv
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from kerneltable import KernelTable, run_table
+from test_c_backend import GCC
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 CHANNELS = (1, 31, 32, 33, 63, 64, 65)
@@ -102,30 +104,33 @@ def _add(g: ir.Graph, name: str, spec: dict, rng: np.random.Generator) -> None:
 
 
 @pytest.fixture(scope="session")
-def xnor_table(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def xnor_project(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """The table's graph, its generated C (default popcount, built under ASan/UBSan) and the reference."""
     g = ir.Graph(name="xnor_table")
     for name, spec in CASES:
         _add(g, name, spec, np.random.default_rng(zlib.crc32(name.encode())))
     g.validate()
+    outputs = {name: [f"{name}_y"] for name, _ in CASES}
     out = tmp_path_factory.mktemp("xnor_table")
-    project, exe = generate_and_build(g, out, sanitize=True)
-    x = random_inputs(project.input_size, N_INPUTS, seed=3)
-    got = run_host(exe, x, project.output_size)
-    want = reference_outputs(g, x)
-    spans, pos = {}, 0
-    for name, _ in CASES:
-        n = g.tensor(f"{name}_y").size
-        spans[name] = (pos, pos + n)
-        pos += n
-    return {"got": got, "want": want, "spans": spans}
+    return run_table(g, outputs, out, pipeline="none", n_inputs=N_INPUTS, seed=3)
+
+
+#: Compile-time variants of ed_xnor.c: the default split SWAR popcount, and the compiler's popcount.
+VARIANTS = {"swar": None, "builtin_popcount": "-DED_XNOR_BUILTIN_POPCOUNT"}
+
+
+@pytest.fixture(scope="session", params=list(VARIANTS))
+def xnor_table(request: pytest.FixtureRequest, xnor_project: KernelTable) -> KernelTable:
+    """Outputs of the generated C built with one kernel variant (the same sources, one extra build each)."""
+    define = VARIANTS[request.param]
+    return xnor_project if define is None else xnor_project.variant(request.param, define)
 
 
 @pytest.mark.parametrize("case", [c for c, _ in CASES])
-def test_xnor_kernel_bit_exact(case: str, xnor_table: dict) -> None:
-    lo, hi = xnor_table["spans"][case]
-    want = xnor_table["want"][:, lo:hi]
+def test_xnor_kernel_bit_exact(case: str, xnor_table: KernelTable) -> None:
+    got, want = xnor_table.outputs(case)
     assert set(np.unique(want)) <= {-1, 1}
-    np.testing.assert_array_equal(xnor_table["got"][:, lo:hi], want)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_reference_conv_against_plain_loops() -> None:

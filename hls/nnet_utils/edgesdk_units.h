@@ -421,6 +421,30 @@ BinarizePixels:
     }
 }
 
+/* Any fixed-point values (n_pix x n_chan) -> packed sign bits (1 where x >= 0): the sign activation of a
+ * binary layer's Keras input, exact for every value hls4ml's own layers produce (no integer conversion). */
+struct sign_config {
+    static const unsigned n_pix = 1, n_chan = 1, n_words = 1;
+};
+
+template <class data_T, class res_T, typename CONFIG_T>
+void sign_pack(const data_T data[CONFIG_T::n_pix * CONFIG_T::n_chan], res_T res[CONFIG_T::n_pix * CONFIG_T::n_words]) {
+SignPixels:
+    for (unsigned p = 0; p < CONFIG_T::n_pix; p++) {
+        for (unsigned w = 0; w < CONFIG_T::n_words; w++) {
+            #pragma HLS PIPELINE II=1
+            ap_uint<32> word = 0;
+            for (unsigned b = 0; b < 32; b++) {
+                const unsigned c = w * 32 + b;
+                if (c < CONFIG_T::n_chan) {
+                    word[b] = data[p * CONFIG_T::n_chan + c] >= 0 ? 1 : 0;
+                }
+            }
+            res[p * CONFIG_T::n_words + w] = word;
+        }
+    }
+}
+
 struct unpack_config {
     static const unsigned n_pix = 1, n_chan = 1, n_words = 1;
     static const int high = 127, low = -127;

@@ -4,7 +4,8 @@
 chose: 1 byte per weight for int8, two bit-planes (2 bits per weight) for ternary, one bit-plane for binary,
 1 bit per weight for xnor. Biases and per-channel requantization arrays are the same for every format and are
 listed separately (``other_bytes``). A kernel-selection pass that stores weights differently says so in
-``node.attrs["kernel_report"]`` with the keys ``format`` (e.g. ``"ternary"``) and ``weight_bytes``.
+``node.attrs["kernel_report"]`` with the keys ``format`` (e.g. ``"ternary"``), ``weight_bytes`` and
+``other_bytes`` (built by :func:`edgesdk.passes._report.kernel_report`).
 """
 
 from __future__ import annotations

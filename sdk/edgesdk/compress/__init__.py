@@ -85,6 +85,7 @@ class CompressResult:
 
 def _load_keras(model: Any) -> Any:
     from edgesdk.frontends.keras import KERAS_SUFFIXES, _import_tf, _one_line
+    from edgesdk.frontends.qkeras import plain_model, prepare_load
 
     if isinstance(model, (str, Path)):
         path = Path(model)
@@ -105,13 +106,15 @@ def _load_keras(model: Any) -> Any:
             raise CompressError(
                 f"compress takes a float Keras model (.keras, .h5 or SavedModel), not {path.name}"
             )
+        prepare_load(path)  # a model trained with QKeras layers needs their classes registered
         try:
-            return keras.models.load_model(path, compile=False)
+            loaded = keras.models.load_model(path, compile=False)
         except Exception as exc:
             raise ModelFormatError(f"Keras model {path} cannot be loaded: {_one_line(exc)}") from exc
+        return plain_model(loaded, f"Keras model {path}")
     if hasattr(model, "layers") and callable(model):
         _import_tf()
-        return model
+        return plain_model(model)
     raise CompressError(f"compress takes a Keras model or a path, not a {type(model).__name__}")
 
 

@@ -5,7 +5,8 @@ every hidden weight layer after the first becomes a binary layer (weights sign(W
 gradient, no bias), each hidden layer (the first included) is followed by BatchNorm and the sign activation with
 the clipped straight-through gradient (1 where |x| <= 1). The first and last weight layers stay float during
 training and become int8. XNOR-Net's per-channel weight scale α is not needed: it is a positive per-channel
-factor in front of a BatchNorm, which absorbs it (the folded threshold would be the same).
+factor in front of a BatchNorm, which absorbs it (the folded threshold would be the same); training with
+it, or with XNOR-Net's activation scale K, gave no accuracy gain on digits (``benchmarks/xnor_scaling.py``).
 
 Writing (the ``.xnor`` graph archive, :mod:`edgesdk.ir.serialize`):
 

@@ -178,10 +178,11 @@ def _convert(conv: Any, tf: Any, samples: np.ndarray, what: str) -> bytes:
 
 
 def _quantize_keras_model(model: Any, calib: Any, num_samples: int | None, what: str) -> bytes:
+    from edgesdk.frontends.qkeras import plain_model
     from edgesdk.model import load_calibration
 
     tf = _import_tf()
-    model, shape = _fixed_batch_keras(model, what)
+    model, shape = _fixed_batch_keras(plain_model(model, what), what)
     samples = _limit(load_calibration(calib, shape), num_samples)
     try:
         conv = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -289,6 +290,9 @@ def quantize_keras(model_or_path: Any, calib: Any, *, num_samples: int | None = 
             _import_tf()
             import keras
 
+            from edgesdk.frontends.qkeras import prepare_load
+
+            prepare_load(path)
             try:
                 model = keras.models.load_model(path, compile=False)
             except Exception as exc:

@@ -3,8 +3,9 @@
 A pass looks at one node at a time: ``match(graph, node)`` says whether it applies, ``transform(graph, node)``
 changes the graph (or only annotates the node) and returns whether it did anything. Passes never emit code.
 Kernel-selection passes annotate a node with ``node.attrs["kernel"]`` (the variant a backend should run) and
-``node.attrs["kernel_report"]`` (a dict: the candidates with their bytes and instructions, and why this one);
-the export report lists these decisions per layer.
+``node.attrs["kernel_report"]`` (a dict: the candidates with their bytes and instructions, and why this one,
+built by :func:`edgesdk.passes._report.kernel_report` so that every pass reports the same shape, the plain
+int8 kernel always as the candidate ``"dense"``); the export report lists these decisions per layer.
 
 The user can force or forbid a kernel per layer (``force={"conv1": "winograd"}``, ``forbid={"*": {"sparse"}}``);
 a kernel pass consults :func:`allowed` before it picks.

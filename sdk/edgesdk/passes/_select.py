@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir import graph as ir
+from edgesdk.passes._report import BASELINE, candidate, kernel_report
 
 # Instructions per multiply-accumulate (or stored entry) and per output value of each kernel, fitted to
 # per-layer counts on the emulated mps2-an386 (Cortex-M4, arm-none-eabi-gcc 12 -O2): e.g. a 512x512 layer
@@ -37,7 +38,7 @@ COST = {
 #: Generated pattern conv, per kept kernel and pixel: inside the image (constant offsets) and on the border.
 PATTERN_PER_KERNEL = (20.0, 65.0)
 #: The kernels the sparse, codebook and pattern passes choose between.
-MINE = ("dense", "sparse", "sparse_codebook", "codebook", "pattern")
+MINE = (BASELINE, "sparse", "sparse_codebook", "codebook", "pattern")
 
 
 def estimate(kind: str, macs: float, outputs: float, extra: float = 0.0) -> int:
@@ -79,16 +80,13 @@ def interior_pixels(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
 
 def dense_fc_candidate(w: np.ndarray, batches: int) -> dict[str, int]:
     out = w.shape[0]
-    return {"bytes": int(w.size), "instructions": estimate("dense_fc", w.size * batches, out * batches)}
+    return candidate(w.size, estimate("dense_fc", w.size * batches, out * batches))
 
 
 def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray) -> dict[str, int]:
     taps, pixels = conv_taps(graph, node)
     out_c, in_c = w.shape[0], w.shape[3]
-    return {
-        "bytes": int(w.size),
-        "instructions": estimate("dense_conv", taps * in_c * out_c, pixels * out_c),
-    }
+    return candidate(w.size, estimate("dense_conv", taps * in_c * out_c, pixels * out_c))
 
 
 def weight(graph: ir.Graph, node: ir.Node) -> np.ndarray | None:
@@ -106,26 +104,26 @@ def weight(graph: ir.Graph, node: ir.Node) -> np.ndarray | None:
 def offer(
     node: ir.Node, ctx: Any, candidates: dict[str, dict[str, Any]], info: dict[str, Any] | None = None
 ) -> None:
-    """Add ``candidates`` (name -> {"bytes" of the weight storage, "instructions"}; must include "dense") to the node's report and
-    (re)choose its kernel: with ``ctx.optimize == "speed"`` the fewest estimated instructions, ties broken by
-    bytes; with ``"size"`` the fewest bytes, ties broken by instructions. Forced/forbidden kernels are
-    respected (``ctx.allowed``). Nothing is recorded unless a compressed candidate is forced, or stores
-    fewer bytes than the dense kernel, or runs fewer instructions."""
+    """Add ``candidates`` (name -> :func:`~edgesdk.passes._report.candidate`; must include the baseline
+    ``"dense"``) to the node's report and (re)choose its kernel: with ``ctx.optimize == "speed"`` the fewest
+    estimated instructions, ties broken by bytes; with ``"size"`` the fewest bytes, ties broken by
+    instructions. Forced/forbidden kernels are respected (``ctx.allowed``). Nothing is recorded unless a
+    compressed candidate is forced, or stores fewer bytes than the dense kernel, or runs fewer instructions."""
     if node.attrs.get("kernel") not in (None, *MINE):
         return  # another pass (e.g. packed ternary/binary weights) already chose this layer's kernel
     report = node.attrs.get("kernel_report", {})
-    if "dense" not in report.get("candidates", {}):
+    if not report.get("candidates") or not set(report["candidates"]) <= set(MINE):
         report = {}  # a report of another pass's candidates (which lost): start this one afresh
     merged = dict(report.get("candidates", {}))
     merged.update(candidates)
-    dense = merged["dense"]
+    dense = merged[BASELINE]
     forced = ctx.forced(node)
     if forced not in merged and not any(
-        k != "dense" and (c["bytes"] < dense["bytes"] or c["instructions"] < dense["instructions"])
+        k != BASELINE and (c["bytes"] < dense["bytes"] or c["instructions"] < dense["instructions"])
         for k, c in merged.items()
     ):
         return
-    allowed = {k: c for k, c in merged.items() if ctx.allowed(node, k) or k == "dense"}
+    allowed = {k: c for k, c in merged.items() if ctx.allowed(node, k) or k == BASELINE}
     if forced is not None and forced in merged:
         allowed = {forced: merged[forced]}
     if ctx.optimize == "size":
@@ -137,16 +135,15 @@ def offer(
     best = min(allowed, key=key)
     c = allowed[best]
     why = f"{goal} ({ctx.optimize}): {c['bytes']} bytes, ~{c['instructions']} instructions"
-    if best != "dense":
+    if best != BASELINE:
         why += f" vs dense int8 {dense['bytes']} bytes, ~{dense['instructions']} instructions"
     if forced is not None and forced in merged:
         why = f"forced by the user; {why}"
-    new = dict(report)
-    new.update(info or {})
-    new.update(candidates=merged, why=why)
-    # What edgesdk.weights reports: the storage format and bytes of the weights with the chosen kernel.
-    new["format"] = "int8" if best == "dense" else best
-    new["weight_bytes"] = int(c["bytes"])
-    new["other_bytes"] = int(c.get("other_bytes", 0))
+    facts = {k: v for k, v in report.items() if k not in _REPORT_KEYS}
+    facts.update(info or {})
     node.attrs["kernel"] = best
-    node.attrs["kernel_report"] = new
+    node.attrs["kernel_report"] = kernel_report(merged, best, why, **facts)
+
+
+#: Keys :func:`kernel_report` writes itself (the rest of an earlier report are facts to keep).
+_REPORT_KEYS = ("candidates", "why", "format", "weight_bytes", "other_bytes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from edgesdk.ir import graph as ir
 from edgesdk.ir.adder import AdderConv2D
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import candidate, kernel_report
 
 
 @register("default")
@@ -24,12 +25,11 @@ class AdderPass(Pass):
         adds = out.size * (w.size // w.shape[0])
         node.attrs["kernel"] = "adder"
         node.attrs["weight_tensor"] = node.inputs[1]
-        node.attrs["kernel_report"] = {
-            "format": "adder",
-            "weight_bytes": int(w.nbytes),
-            "macs": 0,
-            "adds": int(adds),
-            "candidates": {"adder": {"bytes": int(w.nbytes), "instructions": int(adds * 4)}},
-            "why": "AdderNet L1 convolution: the only kernel for this op (sums of absolute differences)",
-        }
+        node.attrs["kernel_report"] = kernel_report(
+            {"adder": candidate(w.nbytes, adds * 4)},
+            "adder",
+            "AdderNet L1 convolution: the only kernel for this op (sums of absolute differences)",
+            macs=0,
+            adds=int(adds),
+        )
         return True

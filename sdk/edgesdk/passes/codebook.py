@@ -14,6 +14,7 @@ from __future__ import annotations
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate
 from edgesdk.passes._select import (
     conv_taps,
     dense_conv_candidate,
@@ -56,11 +57,14 @@ class CodebookWeights(Pass):
             dense = dense_conv_candidate(graph, node, w)
             taps, pixels = conv_taps(graph, node)
             instr = estimate("codebook_conv", taps * w.shape[3] * out, pixels * out)
+        if cb.nbytes >= dense["bytes"] and ctx.forced(node) != "codebook":
+            # A codebook as large as the weights is no sharing (a narrow row has few values anyway).
+            return False
         before = node.attrs.get("kernel")
         offer(
             node,
             ctx,
-            {"dense": dense, "codebook": {"bytes": cb.nbytes, "instructions": instr}},
+            {BASELINE: dense, "codebook": candidate(cb.nbytes, instr)},
             {"distinct_values": distinct, "codebook_bits": bits},
         )
         return node.attrs.get("kernel") != before

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.reference.binary import WeightPlanes, weight_planes
 
 #: Executed instructions (Cortex-M4, -O2, portable C) per unit of work, read off emulator counts of
@@ -47,7 +48,7 @@ def _shape_info(graph: ir.Graph, node: ir.Node) -> tuple[int, int, int] | None:
 
 
 def estimate(graph: ir.Graph, node: ir.Node, planes: WeightPlanes) -> dict[str, dict[str, Any]]:
-    """Bytes and estimated instructions of the int8 kernel and of the packed one."""
+    """Bytes and estimated instructions of the int8 kernel (``"dense"``) and of the packed one."""
     w = graph.tensors[node.inputs[1]]
     info = _shape_info(graph, node)
     assert info is not None
@@ -70,9 +71,11 @@ def estimate(graph: ir.Graph, node: ir.Node, planes: WeightPlanes) -> dict[str, 
     extra = planes.row_bits * positions * 3 if planes.kind == "binary" else 0  # the window / row sum
     packed += extra + COST["channel"] * o * positions
     int8 = COST["int8_mac"] * macs + COST["channel"] * o * positions
+    # A packed conv also stores its bias with the input offset folded in (int32 per channel).
+    folded_bias = 4 * planes.rows if node.op == "CONV_2D" else 0
     return {
-        "int8": {"weight_bytes": int(w.nbytes), "instructions": int(int8)},
-        planes.kind: {"weight_bytes": int(planes.stored_bytes), "instructions": int(packed)},
+        BASELINE: candidate(w.nbytes, int(int8)),
+        planes.kind: candidate(planes.stored_bytes, int(packed), other_bytes=folded_bias),
     }
 
 
@@ -106,8 +109,8 @@ class PackedWeights(Pass):
             return False
         cands = estimate(graph, node, planes)
         kind = planes.kind
-        key = "weight_bytes" if ctx.optimize == "size" else "instructions"
-        wins = cands[kind][key] < cands["int8"][key]
+        key = "bytes" if ctx.optimize == "size" else "instructions"
+        wins = cands[kind][key] < cands[BASELINE][key]
         if ctx.forced(node) == kind:
             wins, why = True, f"{kind} forced by the user"
         elif not ctx.allowed(node, kind):
@@ -115,22 +118,16 @@ class PackedWeights(Pass):
         elif wins:
             why = (
                 f"weights are {kind} per channel; the packed kernel gives the int8 result exactly with "
-                f"{cands[kind]['weight_bytes']:,} instead of {cands['int8']['weight_bytes']:,} weight bytes and "
-                f"~{cands[kind]['instructions']:,} instead of ~{cands['int8']['instructions']:,} instructions"
+                f"{cands[kind]['bytes']:,} instead of {cands[BASELINE]['bytes']:,} weight bytes and "
+                f"~{cands[kind]['instructions']:,} instead of ~{cands[BASELINE]['instructions']:,} instructions"
             )
         else:
             why = f"weights are {kind}, but the int8 kernel is estimated cheaper ({key})"
-        report = {"candidates": cands, "why": why}
         if not wins:
-            node.attrs["kernel_report"] = {"format": "int8", **report}
+            # No kernel is set: the sparse and codebook passes may still choose one for this layer.
+            node.attrs["kernel_report"] = kernel_report(cands, BASELINE, why)
             return False
         node.attrs["kernel"] = kind
-        node.attrs["kernel_report"] = {
-            "format": kind,
-            "weight_bytes": cands[kind]["weight_bytes"],
-            "sparsity": planes.zeros / max(1, planes.rows * planes.row_bits),
-            # A packed conv also stores its bias with the input offset folded in (int32 per channel).
-            "other_bytes": 4 * planes.rows if node.op == "CONV_2D" else 0,
-            **report,
-        }
+        sparsity = planes.zeros / max(1, planes.rows * planes.row_bits)
+        node.attrs["kernel_report"] = kernel_report(cands, kind, why, sparsity=sparsity)
         return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate
 from edgesdk.passes._select import (
     PATTERN_PER_KERNEL,
     dense_conv_candidate,
@@ -57,8 +58,8 @@ class PatternConv(Pass):
             node,
             ctx,
             {
-                "dense": dense_conv_candidate(graph, node, w),
-                "pattern": {"bytes": pt.nbytes, "instructions": instr, "other_bytes": 4 * out_c},
+                BASELINE: dense_conv_candidate(graph, node, w),
+                "pattern": candidate(pt.nbytes, instr, other_bytes=4 * out_c),
             },
             {"taps": TAPS, "patterns": len(pt.taps), "kernels_kept": kept, "kernels_total": pt.kernels_total},
         )

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate, kernel_report
 
 #: Estimated instructions per output element on a Cortex-M4: dense int8 depthwise per tap (load x, load w,
 #: multiply-accumulate, loop), plus its requantization; the shift kernel's gather + bounds check + lookup.
@@ -39,7 +40,10 @@ def one_hot_taps(weights: np.ndarray) -> np.ndarray | None:
 
 
 def shift_costs(graph: ir.Graph, node: ir.DepthwiseConv2D) -> dict[str, dict[str, int]]:
-    """Bytes of constants and estimated instructions per inference of the dense and the shift kernel."""
+    """Bytes of constants and estimated instructions per inference of the dense and the shift kernel.
+
+    Both candidates count every constant of the layer (the dense kernel's weights, bias, multipliers and
+    shifts; the shift kernel's lookup tables, padding values and taps), since the tables replace them all."""
     w = graph.tensor(node.inputs[1])
     out = graph.tensor(node.outputs[0])
     _, kh, kw, c = w.shape
@@ -47,11 +51,8 @@ def shift_costs(graph: ir.Graph, node: ir.DepthwiseConv2D) -> dict[str, dict[str
     dense_bytes = kh * kw * c + 4 * c + 8 * c  # weights, bias, multiplier and shift
     shift_bytes = 256 * c + c + 2 * 2 * c + 4 * c  # tables, padding values, tap rows/cols, tap offsets
     return {
-        "int8": {
-            "bytes": int(dense_bytes),
-            "instructions": int(outputs * (kh * kw * _DENSE_PER_TAP + _REQUANT)),
-        },
-        "shift": {"bytes": int(shift_bytes), "instructions": int(outputs * _SHIFT_PER_OUTPUT)},
+        BASELINE: candidate(dense_bytes, outputs * (kh * kw * _DENSE_PER_TAP + _REQUANT)),
+        "shift": candidate(shift_bytes, outputs * _SHIFT_PER_OUTPUT),
     }
 
 
@@ -76,18 +77,18 @@ class ShiftPass(Pass):
         if not ctx.allowed(node, "shift"):
             why = "shift kernel forbidden (or another kernel forced) for this layer"
             chosen = None
-        elif ctx.optimize == "size" and costs["shift"]["bytes"] > costs["int8"]["bytes"]:
+        elif ctx.optimize == "size" and costs["shift"]["bytes"] > costs[BASELINE]["bytes"]:
             why = "one-hot depthwise kernels, but the lookup tables are larger than the dense weights"
             chosen = None
         else:
             why = "every depthwise kernel is one-hot: a gather and a lookup table, no multiply-accumulate"
             chosen = "shift"
-        report = {"candidates": costs, "why": why}
         if chosen is None:
-            node.attrs["kernel_report"] = report
+            # The dense kernel keeps its weight tensor (bias, multipliers and shifts are listed apart).
+            w = graph.tensor(node.inputs[1])
+            node.attrs["kernel_report"] = kernel_report(costs, BASELINE, why, weight_bytes=w.nbytes)
             return False
         node.attrs["kernel"] = chosen
         # Storage as edgesdk.weights reports it: the tables and tap offsets replace the weights.
-        report.update(format="shift", weight_bytes=costs["shift"]["bytes"], macs=0)
-        node.attrs["kernel_report"] = report
+        node.attrs["kernel_report"] = kernel_report(costs, chosen, why, macs=0)
         return True

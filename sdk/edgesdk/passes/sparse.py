@@ -5,7 +5,8 @@ bytes of the dense int8 layer and of the relative-index sparse formats of :mod:`
 (int8 values, or for FULLY_CONNECTED per-row codebook codes when the rows hold few distinct values: Deep
 Compression's pruning + sharing), estimates the instructions of each kernel, and picks one per layer
 (``node.attrs["kernel"]`` = ``"sparse"`` / ``"sparse_codebook"`` / ``"dense"``) with the candidates and the
-reason in ``node.attrs["kernel_report"]``. The result is bit-identical to the dense kernel.
+reason in ``node.attrs["kernel_report"]`` (the shape of :mod:`edgesdk.passes._report`). The result is
+bit-identical to the dense kernel.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate
 from edgesdk.passes._select import (
     dense_conv_candidate,
     dense_fc_candidate,
@@ -53,31 +55,28 @@ class SparseWeights(Pass):
             inner, pixels = interior_pixels(graph, node)
             if tuple(getattr(node, "dilation", (1, 1)))[1] != 1:
                 inner = 0  # the fast path needs contiguous kernel rows
-            cands = {"dense": dense_conv_candidate(graph, node, w)}
+            cands = {BASELINE: dense_conv_candidate(graph, node, w)}
             if sp is not None:
                 n = sp.entries.size
                 border = estimate("sparse_conv_border", (pixels - inner) * n, 0)
-                cands["sparse"] = {
-                    "bytes": sp.nbytes,
-                    "instructions": estimate("sparse_conv", inner * n, pixels * out, border),
-                }
+                cands["sparse"] = candidate(
+                    sp.nbytes, estimate("sparse_conv", inner * n, pixels * out, border)
+                )
             offer(node, ctx, cands, info)
             return node.attrs.get("kernel") != before
         batches = max(1, graph.tensor(node.inputs[0]).size // rows.shape[1])
-        cands = {"dense": dense_fc_candidate(rows, batches)}
+        cands = {BASELINE: dense_fc_candidate(rows, batches)}
         if sp is not None:
-            cands["sparse"] = {
-                "bytes": sp.nbytes,
-                "instructions": estimate("sparse", sp.entries.size * batches, out * batches),
-            }
+            cands["sparse"] = candidate(
+                sp.nbytes, estimate("sparse", sp.entries.size * batches, out * batches)
+            )
         bits = wf.bits_for(wf.max_distinct(rows))
         if bits is not None:
             spc = wf.sparse_encode(rows, bits)
             if spc is not None:
-                cands["sparse_codebook"] = {
-                    "bytes": spc.nbytes,
-                    "instructions": estimate("sparse_codebook", spc.entries.size * batches, out * batches),
-                }
+                cands["sparse_codebook"] = candidate(
+                    spc.nbytes, estimate("sparse_codebook", spc.entries.size * batches, out * batches)
+                )
                 info["code_bits"] = bits
         offer(node, ctx, cands, info)
         return node.attrs.get("kernel") != before

@@ -257,6 +257,26 @@ def _section_layers(
     doc.table(header, rows, [r for _, _, r in cols])
 
 
+def _section_kernels(doc: _Doc, kernels: Sequence[Mapping[str, Any]]) -> None:
+    """The kernel each layer runs, its candidates (bytes / estimated instructions) and why: the one shape
+    every kernel pass reports (:mod:`edgesdk.passes._report`)."""
+
+    def cands(k: Mapping[str, Any]) -> str:
+        return "; ".join(
+            f"{name}{' (chosen)' if name == k.get('kernel') else ''} {_fmt(c.get('bytes'))} B "
+            f"~{_fmt(c.get('instructions'))} instr"
+            for name, c in (k.get("candidates") or {}).items()
+        )
+
+    doc.table(
+        ["layer", "op", "kernel", "candidates: bytes, estimated instructions", "why"],
+        [
+            [k.get("layer", ""), k.get("op", ""), k.get("kernel", ""), cands(k), k.get("why", "")]
+            for k in kernels
+        ],
+    )
+
+
 def _section_energy(doc: _Doc, e: Mapping[str, Any]) -> None:
     rows = []
     if e.get("board_model_uj") is not None:
@@ -363,9 +383,9 @@ def write_report(
         place("latency", f"latency per layer ({unit})")
     if data.get("weights"):
         doc.heading("Weights")
-        why = {k.get("layer"): k.get("why", "") for k in data.get("kernels") or []}
+        kernel = {k.get("layer"): k.get("kernel", "") for k in data.get("kernels") or []}
         doc.table(
-            ["layer", "op", "format", "weight bytes", "MACs or bit-ops", "kernel choice"],
+            ["layer", "op", "format", "weight bytes", "MACs or bit-ops", "kernel"],
             [
                 [
                     w["name"],
@@ -373,12 +393,15 @@ def write_report(
                     w["format"],
                     w["weight_bytes"],
                     w.get("macs", w.get("bitops")),
-                    why.get(w["name"], ""),
+                    kernel.get(w["name"], ""),
                 ]
                 for w in data["weights"]
             ],
             [False, False, False, True, True, False],
         )
+    if data.get("kernels"):
+        doc.heading("Kernels")
+        _section_kernels(doc, data["kernels"])
     if data.get("arena") or "arena" in plots:
         doc.heading("Arena")
         arena = data.get("arena") or {}

@@ -1,6 +1,7 @@
 """edgesdk's units as hls4ml extensions (hls4ml 1.3 extension API, no fork).
 
-Each unit is an hls4ml ``Layer`` subclass registered with ``hls4ml.model.layers.register_layer``, a config
+Keras-3 layer handlers (``keras_handlers.py``) let hls4ml's own ``convert_from_keras_model`` take edgesdk's
+binary training layers into these units. Each unit is an hls4ml ``Layer`` subclass registered with ``hls4ml.model.layers.register_layer``, a config
 template and a function-call template registered with ``backend.register_template``, and its C++ source
 (``hls/nnet_utils/edgesdk_units.h`` plus the MCU's ``firmware/kernels/ed_fixedpoint.h``, the one source of
 truth for TFLM's requantization) registered with ``backend.register_source``. A pass registered with
@@ -13,7 +14,7 @@ Units (int8 ones in TFLite Micro's arithmetic, bit for bit; C++ in ``hls/nnet_ut
 - ``EdgeRequant``: per-channel requantization of an int32 accumulator (after hls4ml's own ``Dense``);
 - ``EdgeAdd``, ``EdgePool2D`` (average / max), ``EdgeMean`` (global average), ``EdgeSoftmax``;
 - ``EdgeWinogradConv``: Winograd F(2x2,3x3) convolution (Lavin & Gray, 2016) on integer-exact transforms;
-- ``EdgeBinarize``, ``EdgeXnorDense``, ``EdgeXnorConv``, ``EdgeUnpack``: binary activations on packed 32-bit
+- ``EdgeBinarize``, ``EdgeSign``, ``EdgeXnorDense``, ``EdgeXnorConv``, ``EdgeUnpack``: binary activations on packed 32-bit
   words, XNOR-popcount with PE/SIMD folding and per-channel integer thresholds (FINN, Umuroglu et al., 2017).
 """
 
@@ -126,6 +127,10 @@ def _define_layers() -> dict[str, type]:
             self._words_output(list(self.get_attr("out_shape")))
             self._thresholds()
 
+    class EdgeSign(_PackedLayer):
+        def initialize(self) -> None:
+            self._words_output(list(self.get_attr("out_shape")))
+
     class EdgeUnpack(_EdgeLayer):
         def initialize(self) -> None:
             self._int8_output(list(self.get_attr("out_shape")))
@@ -153,6 +158,7 @@ def _define_layers() -> dict[str, type]:
             EdgeMean,
             EdgeSoftmax,
             EdgeBinarize,
+            EdgeSign,
             EdgeUnpack,
             EdgeXnorDense,
             EdgeXnorConv,
@@ -279,6 +285,7 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
         [],
     ),
     "EdgeBinarize": ("binarize_config", ["n_pix", "n_chan", "n_words"], ["threshold", "flip"]),
+    "EdgeSign": ("sign_config", ["n_pix", "n_chan", "n_words"], []),
     "EdgeUnpack": ("unpack_config", ["n_pix", "n_chan", "n_words", "high", "low"], []),
     "EdgeXnorDense": (
         "xnor_config",
@@ -319,6 +326,7 @@ _CALLS: dict[str, str] = {
     "EdgeMean": "edgesdk::mean<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeSoftmax": "edgesdk::softmax<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeBinarize": "edgesdk::binarize<{input_t}, {output_t}, {config}>({input}, {output}, {threshold}, {flip});",
+    "EdgeSign": "edgesdk::sign_pack<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeUnpack": "edgesdk::unpack_bits<{input_t}, {output_t}, {config}>({input}, {output});",
     "EdgeXnorDense": "edgesdk::xnor_dense<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {threshold}, {flip});",
     "EdgeXnorConv": "edgesdk::xnor_conv2d<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {threshold}, {flip});",
@@ -471,3 +479,6 @@ def register() -> None:
                 backend.register_pass(pass_name, pass_cls, flow=_PASS_FLOW[backend_name])
             _registered.add(backend_name)
             log.debug("registered edgesdk HLS units with hls4ml's %s backend", backend_name)
+        from edgesdk.backends.hls.keras_handlers import register_keras_handlers
+
+        register_keras_handlers()

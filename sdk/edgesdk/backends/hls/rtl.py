@@ -55,6 +55,7 @@ class XnorLayerRTL:
     pe: int
     simd: int  # bits per cycle
     cycles: int  # (MH / PE) * (MW / SIMD)
+    latency: int = 0  # cycles from the first slice to the result (cycles + the pipeline stages)
 
 
 def popcount_bounds(
@@ -69,6 +70,29 @@ def popcount_bounds(
     return np.clip(bound, 0, mw + 1), f
 
 
+#: cycles the pipelined XNOR dense unit adds after the last slice (the registered XNOR, the registered popcount)
+PIPELINE_STAGES = 2
+
+
+def popcount_tree(src: str, width: int, dst: str, accw: int) -> str:
+    """Verilog wires summing the ``width`` bits of ``src`` as a balanced adder tree into ``dst`` (``accw`` bits):
+    log2(width) adder levels instead of a chain of ``width`` additions."""
+    lines = []
+    terms = [f"{{{{{accw - 1}{{1'b0}}}}, {src}[{i}]}}" for i in range(width)]
+    level = 0
+    while len(terms) > 1:
+        nxt = []
+        for j in range(0, len(terms) - 1, 2):
+            name = f"{dst}_l{level}_{j // 2}"
+            lines.append(f"    wire [{accw - 1}:0] {name} = {terms[j]} + {terms[j + 1]};")
+            nxt.append(name)
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms, level = nxt, level + 1
+    lines.append(f"    wire [{accw - 1}:0] {dst} = {terms[0]};")
+    return "\n".join(lines)
+
+
 def xnor_dense_verilog(
     weights: np.ndarray,
     k: int,
@@ -80,10 +104,14 @@ def xnor_dense_verilog(
     module: str = "edgesdk_xnor_dense",
     model: str = "model",
     layer: str = "layer",
+    pipeline: bool = True,
 ) -> XnorLayerRTL:
     """Verilog of an XNOR dense layer: ``weights`` uint32 words (MH, words(K)), thresholds and flips per row.
 
-    ``simd`` is in bits: a multiple of 4 dividing the padded row width ``MW = 32 * words(K)``.
+    ``simd`` is in bits: a multiple of 4 dividing the padded row width ``MW = 32 * words(K)``. ``pipeline``
+    registers the XNOR slice and its popcount (a balanced adder tree) before the accumulator, which shortens
+    the critical path for :data:`PIPELINE_STAGES` more cycles of latency per vector; without it the popcount
+    is a chain of SIMD additions in the same cycle as the accumulation (the first version, for comparison).
     """
     w = np.asarray(weights).astype(np.int64) & 0xFFFFFFFF
     mh, words = w.shape
@@ -114,7 +142,13 @@ def xnor_dense_verilog(
                     rom.append({"addr": f"{nfw + sfw}'d{(n << sfw) | s}", "value": f"{value:0{hexw}x}"})
             bounds.append({"nf": f"{nfw}'d{n}", "bound": int(bound[r]), "ge": int(bool(ge[r]))})
         pes.append(
-            {"index": p, "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p), "rom": rom, "bounds": bounds}
+            {
+                "index": p,
+                "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p),
+                "rom": rom,
+                "bounds": bounds,
+                "tree": popcount_tree(f"x{p}", simd, f"pop{p}", accw),
+            }
         )
     text = (
         _env()
@@ -135,9 +169,21 @@ def xnor_dense_verilog(
             accw=accw,
             cycles=nf * sf,
             pes=pes,
+            pipeline=pipeline,
+            stages=PIPELINE_STAGES,
         )
     )
-    return XnorLayerRTL(module=module, verilog=text, k=k, mw=mw, mh=mh, pe=pe, simd=simd, cycles=nf * sf)
+    return XnorLayerRTL(
+        module=module,
+        verilog=text,
+        k=k,
+        mw=mw,
+        mh=mh,
+        pe=pe,
+        simd=simd,
+        cycles=nf * sf,
+        latency=nf * sf + (PIPELINE_STAGES if pipeline else 0),
+    )
 
 
 def _tool(*names: str) -> str:
@@ -287,7 +333,7 @@ def synth_ice40(rtl: XnorLayerRTL, work: Path, device: str = "up5k", package: st
 def open_source_flow(
     graph: Any, design_graph: Any, plan: Any, data: np.ndarray, work: Path, part: str, pnr: bool = True
 ) -> dict[str, Any]:
-    """Every XNOR dense layer of the design as Verilog: simulated on the reference's vectors for ``data``
+    """Every XNOR dense and conv layer of the design as Verilog: simulated on the reference's vectors for ``data``
     (the layer inputs the reference computes), and with ``pnr`` synthesized and placed for ``part``
     (``up5k-sg48``: device-package). Returns ``{"bit_exact", "layers": [...]}``."""
     from edgesdk.reference import Reference
@@ -297,7 +343,7 @@ def open_source_flow(
     by_node = {
         plan.node_of[layer["name"]]: layer
         for layer in plan.layer_list
-        if layer["class_name"] == "EdgeXnorDense"
+        if layer["class_name"] in ("EdgeXnorDense", "EdgeXnorConv")
     }
     device, _, package = part.partition("-")
     rows: list[dict[str, Any]] = []
@@ -306,29 +352,56 @@ def open_source_flow(
         if layer is None:
             continue
         module = "xnor_" + re.sub(r"[^0-9A-Za-z_]", "_", layer["name"])
-        design = xnor_dense_verilog(
-            layer["weight_data"],
-            layer["n_in"],
-            layer["threshold_data"],
-            layer["flip_data"],
-            pe=layer["pe"],
-            simd=WORD * layer["simd"],
-            module=module,
-            model=graph.name,
-            layer=node.name,
-        )
         n = len(data)
         vin = bytes_to_words(values[node.inputs[0]]).reshape(n, -1)
         want = bytes_to_words(values[node.outputs[0]]).reshape(n, -1)
-        got, cycles = simulate(design, vin, work / module)
+        design: Any
+        if layer["class_name"] == "EdgeXnorConv":
+            from edgesdk.backends.hls.rtl_conv import simulate_conv, xnor_conv_verilog
+
+            kh, kw, wi = layer["filter_h"], layer["filter_w"], layer["n_words_in"]
+            design = xnor_conv_verilog(
+                np.asarray(layer["weight_data"]).reshape(layer["out_c"], kh, kw, wi),
+                (layer["in_h"], layer["in_w"], layer["in_c"]),
+                layer["threshold_data"],
+                layer["flip_data"],
+                kernel=(kh, kw),
+                stride=(layer["stride_h"], layer["stride_w"]),
+                padding=node.padding,
+                pe=layer["pe"],
+                module=module,
+                model=graph.name,
+                layer=node.name,
+            )
+            got, cycles = simulate_conv(design, vin, work / module)
+            got = got.reshape(n, -1)
+            mw, simd, per_vector = kh * kw * wi * WORD, WORD, design.cycles
+            latency = design.cycles
+        else:
+            design = xnor_dense_verilog(
+                layer["weight_data"],
+                layer["n_in"],
+                layer["threshold_data"],
+                layer["flip_data"],
+                pe=layer["pe"],
+                simd=WORD * layer["simd"],
+                module=module,
+                model=graph.name,
+                layer=node.name,
+            )
+            got, cycles = simulate(design, vin, work / module)
+            mw, simd, per_vector = design.mw, design.simd, design.cycles
+            latency = design.latency
         row: dict[str, Any] = {
             "layer": node.name,
+            "kind": "conv" if layer["class_name"] == "EdgeXnorConv" else "dense",
             "verilog": str(work / module / f"{module}.v"),
             "mh": design.mh,
-            "mw": design.mw,
+            "mw": mw,
             "pe": design.pe,
-            "simd": design.simd,
-            "cycles_per_vector": design.cycles,
+            "simd": simd,
+            "cycles_per_vector": per_vector,
+            "latency": latency,
             "simulated_cycles": max(cycles) if cycles else None,
             "vectors": n,
             "rtl_equals_reference": bool(np.array_equal(got, want)),
