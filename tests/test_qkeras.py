@@ -111,7 +111,7 @@ def test_converter_writes_planes_and_packed_kernels_run(qgraph, tmp_path: Path) 
 
     from edgesdk.export import export
 
-    report = export(g, "mps2-an386", tmp_path / "proj").report
+    report = export(g, "mps2-an386", tmp_path / "proj", optimize="size").report
     kernels = {k["kernel"] for k in report["kernels"]}
     assert {"ternary", "binary"} <= kernels, report["kernels"]
     saved = json.loads((tmp_path / "proj" / "report.json").read_text())
@@ -122,7 +122,7 @@ def test_converter_writes_planes_and_packed_kernels_run(qgraph, tmp_path: Path) 
         pytest.skip("needs host gcc")
     from edgesdk.passes import PassContext, run_pipeline
 
-    decided = run_pipeline(g, "default", PassContext(core="cortex-m4"))
+    decided = run_pipeline(g, "default", PassContext(core="cortex-m3"))  # no DSP: packed beats int8
     assert {n.attrs.get("kernel") for n in decided.nodes} >= {"ternary", "binary"}
     project, exe = generate_and_build(decided, tmp_path, sanitize=True)
     np.testing.assert_array_equal(run_host(exe, xs, project.output_size), reference_outputs(g, xs))

@@ -149,7 +149,7 @@ def layer_report(graph: Any, ctx_layers: dict[str, dict], keras_names: list[str]
     from edgesdk.passes import PassContext, run_pipeline
     from edgesdk.weights import layer_weights
 
-    decided = run_pipeline(graph, "default", PassContext(core="cortex-m4"))
+    decided = run_pipeline(graph, "default", PassContext(core="cortex-m4", optimize="size"))
     ir_rows = layer_weights(decided)
     by_pos = len(ir_rows) == len(keras_names)
     rows = []

@@ -36,6 +36,13 @@ class PassContext:
     forbid: dict[str, set[str]] = field(default_factory=dict)  # layer name pattern -> kernels not to use
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def dsp(self) -> bool:
+        """Whether the core runs the Cortex-M DSP kernels (SXTB16/SMLAD), whose costs differ from the portable ones."""
+        from edgesdk.boards import CORE_KERNEL_TARGETS
+
+        return CORE_KERNEL_TARGETS.get(self.core) == "cortex-m-dsp"
+
     def forced(self, node: ir.Node) -> str | None:
         for pattern, kernel in self.force.items():
             if fnmatch.fnmatchcase(node.name, pattern):

@@ -78,15 +78,27 @@ def interior_pixels(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
     return rows * cols, p["out_h"] * p["out_w"]
 
 
-def dense_fc_candidate(w: np.ndarray, batches: int) -> dict[str, int]:
+def dense_per_mac(op: str, in_c: int, dsp: bool) -> float:
+    """Instructions per MAC of the int8 kernel: portable (``COST``), or the Cortex-M DSP kernels (SMLAD; fitted
+    on the emulated Cortex-M4 with the MLPerf Tiny models: FC 1.75, conv 1.6 + 8 / in_channels)."""
+    if not dsp:
+        return COST["dense_fc" if op == "FULLY_CONNECTED" else "dense_conv"][0]
+    return 1.75 if op == "FULLY_CONNECTED" else 1.6 + 8.0 / max(1, in_c)
+
+
+def dense_fc_candidate(w: np.ndarray, batches: int, dsp: bool = False) -> dict[str, int]:
     out = w.shape[0]
-    return candidate(w.size, estimate("dense_fc", w.size * batches, out * batches))
+    per_mac = dense_per_mac("FULLY_CONNECTED", w.shape[1], dsp)
+    return candidate(w.size, int(round(per_mac * w.size * batches + COST["dense_fc"][1] * out * batches)))
 
 
-def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray) -> dict[str, int]:
+def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray, dsp: bool = False) -> dict[str, int]:
     taps, pixels = conv_taps(graph, node)
     out_c, in_c = w.shape[0], w.shape[3]
-    return candidate(w.size, estimate("dense_conv", taps * in_c * out_c, pixels * out_c))
+    per_mac = dense_per_mac("CONV_2D", in_c, dsp)
+    return candidate(
+        w.size, int(round(per_mac * taps * in_c * out_c + COST["dense_conv"][1] * pixels * out_c))
+    )
 
 
 def weight(graph: ir.Graph, node: ir.Node) -> np.ndarray | None:

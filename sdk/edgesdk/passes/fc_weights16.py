@@ -15,7 +15,6 @@ from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 
 KERNEL = "w16"
-DSP_CORES = frozenset({"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55"})
 #: Instructions per MAC of the int8-weight and int16-weight kernels, and per output (requantization), measured
 #: on the AD model's layers (QEMU mps2-an386).
 INSN_PER_MAC = {"int8": 1.75, KERNEL: 1.5}
@@ -40,7 +39,7 @@ class FcWeights16(Pass):
     name = "fc_weights16"
 
     def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return ctx.core in DSP_CORES and "kernel" not in node.attrs and _eligible(graph, node)
+        return ctx.dsp and "kernel" not in node.attrs and _eligible(graph, node)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w = graph.tensor(node.inputs[1])

@@ -18,6 +18,7 @@ import numpy as np
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
+from edgesdk.passes._select import dense_per_mac
 from edgesdk.reference.binary import WeightPlanes, weight_planes
 
 #: Executed instructions (Cortex-M4, -O2, portable C) per unit of work, read off emulator counts of
@@ -47,8 +48,11 @@ def _shape_info(graph: ir.Graph, node: ir.Node) -> tuple[int, int, int] | None:
     return pixels, taps, (w.shape[3] + 31) // 32
 
 
-def estimate(graph: ir.Graph, node: ir.Node, planes: WeightPlanes) -> dict[str, dict[str, Any]]:
-    """Bytes and estimated instructions of the int8 kernel (``"dense"``) and of the packed one."""
+def estimate(
+    graph: ir.Graph, node: ir.Node, planes: WeightPlanes, dsp: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Bytes and estimated instructions of the int8 kernel (``"dense"``; the Cortex-M DSP one with ``dsp``)
+    and of the packed one."""
     w = graph.tensors[node.inputs[1]]
     info = _shape_info(graph, node)
     assert info is not None
@@ -70,7 +74,8 @@ def estimate(graph: ir.Graph, node: ir.Node, planes: WeightPlanes) -> dict[str, 
         packed = COST["set_bit"] * set_bits * positions + word_cost
     extra = planes.row_bits * positions * 3 if planes.kind == "binary" else 0  # the window / row sum
     packed += extra + COST["channel"] * o * positions
-    int8 = COST["int8_mac"] * macs + COST["channel"] * o * positions
+    per_mac = dense_per_mac(node.op, planes.row_bits // max(1, taps), dsp) if dsp else COST["int8_mac"]
+    int8 = per_mac * macs + COST["channel"] * o * positions
     # A packed conv also stores its bias with the input offset folded in (int32 per channel).
     folded_bias = 4 * planes.rows if node.op == "CONV_2D" else 0
     return {
@@ -107,7 +112,7 @@ class PackedWeights(Pass):
         planes = weight_planes(w.data.reshape(w.shape[0], -1))  # type: ignore[union-attr]
         if planes is None:
             return False
-        cands = estimate(graph, node, planes)
+        cands = estimate(graph, node, planes, ctx.dsp)
         kind = planes.kind
         key = "bytes" if ctx.optimize == "size" else "instructions"
         wins = cands[kind][key] < cands[BASELINE][key]

@@ -55,7 +55,7 @@ class SparseWeights(Pass):
             inner, pixels = interior_pixels(graph, node)
             if tuple(getattr(node, "dilation", (1, 1)))[1] != 1:
                 inner = 0  # the fast path needs contiguous kernel rows
-            cands = {BASELINE: dense_conv_candidate(graph, node, w)}
+            cands = {BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp)}
             if sp is not None:
                 n = sp.entries.size
                 border = estimate("sparse_conv_border", (pixels - inner) * n, 0)
@@ -65,7 +65,7 @@ class SparseWeights(Pass):
             offer(node, ctx, cands, info)
             return node.attrs.get("kernel") != before
         batches = max(1, graph.tensor(node.inputs[0]).size // rows.shape[1])
-        cands = {BASELINE: dense_fc_candidate(rows, batches)}
+        cands = {BASELINE: dense_fc_candidate(rows, batches, ctx.dsp)}
         if sp is not None:
             cands["sparse"] = candidate(
                 sp.nbytes, estimate("sparse", sp.entries.size * batches, out * batches)

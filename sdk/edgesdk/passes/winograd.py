@@ -22,13 +22,11 @@ from edgesdk.winograd import F2x2_3x3, int_ranges
 
 KERNEL = "winograd"
 MIN_SPEEDUP = 1.2
-#: Cores whose kernels use SMLAD (two 16-bit multiplies per instruction); elsewhere SMLAD is emulated in C.
-DSP_CORES = frozenset({"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55"})
 
 
-def estimate(out_h: int, out_w: int, cin: int, cout: int, core: str) -> dict[str, dict[str, int]]:
-    """Estimated executed instructions and constant bytes of the direct and the Winograd kernel."""
-    dsp = core in DSP_CORES
+def estimate(out_h: int, out_w: int, cin: int, cout: int, dsp: bool) -> dict[str, dict[str, int]]:
+    """Estimated executed instructions and constant bytes of the direct and the Winograd kernel; ``dsp`` for
+    the Cortex-M DSP kernels (SMLAD), else the portable ones."""
     per_mac = (1.6 + 8.0 / cin) if dsp else 6.0
     direct = out_h * out_w * cout * (9 * cin * per_mac + 30)
     tiles = -(-out_h // 2) * -(-out_w // 2)
@@ -80,7 +78,7 @@ class WinogradSelection(Pass):
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         shape = _eligible(graph, node)
         assert shape is not None
-        cand = estimate(shape["out_h"], shape["out_w"], shape["cin"], shape["cout"], ctx.core)
+        cand = estimate(shape["out_h"], shape["out_w"], shape["cin"], shape["cout"], ctx.dsp)
         speedup = cand["direct"]["instructions"] / max(1, cand[KERNEL]["instructions"])
         flash = int(ctx.options.get("flash_bytes", 0) or 0)
         need = _const_bytes(graph) + sum(
