@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import CONV_FIELDS, VARIANT_LOWER, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir.adder import AdderConv2D
 
@@ -27,24 +27,8 @@ def _lower_adder(b: _LayerBuilder) -> None:
         bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
     mult = b.const_array("multiplier", np.asarray(p["output_multiplier"], np.int64), "int32_t")
     shift = b.const_array("shift", np.asarray(p["output_shift"], np.int64), "int32_t")
-    b.ints(
-        in_h=p["in_h"],
-        in_w=p["in_w"],
-        in_c=p["in_c"],
-        out_h=p["out_h"],
-        out_w=p["out_w"],
-        out_c=p["out_c"],
-        k_h=p["filter_h"],
-        k_w=p["filter_w"],
-        stride_h=p["stride_h"],
-        stride_w=p["stride_w"],
-        pad_top=p["pad_h"],
-        pad_left=p["pad_w"],
-        input_zero_point=p["input_zero_point"],
-        output_offset=p["output_offset"],
-        act_min=p["activation_min"],
-        act_max=p["activation_max"],
-    )
+    b.conv_fields(*(f for f in CONV_FIELDS if f not in ("dil_h", "dil_w", "input_offset")))
+    b.ints(input_zero_point=p["input_zero_point"])
     b.ptr_field("weights", weights)
     b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder, conv_geometry
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
 
@@ -138,30 +138,9 @@ def lower_fc_codebook(b: _LayerBuilder) -> None:
     b.kernel_files = [KERNEL_FILES["codebook"]]
 
 
-def _conv_geometry(b: _LayerBuilder) -> dict[str, Any]:
-    p = b.p
-    if b.t(1).shape[3] != p["in_c"]:
+def _conv_geometry(b: _LayerBuilder) -> None:
+    if b.t(1).shape[3] != b.p["in_c"]:
         raise UnsupportedOpError(f"layer {b.node.name}: op CONV_2D with groups is not supported")
-    return dict(
-        in_h=p["in_h"],
-        in_w=p["in_w"],
-        in_c=p["in_c"],
-        out_h=p["out_h"],
-        out_w=p["out_w"],
-        out_c=p["out_c"],
-        k_h=p["filter_h"],
-        k_w=p["filter_w"],
-        stride_h=p["stride_h"],
-        stride_w=p["stride_w"],
-        dil_h=p["dilation_h"],
-        dil_w=p["dilation_w"],
-        pad_top=p["pad_h"],
-        pad_left=p["pad_w"],
-        input_offset=p["input_offset"],
-        output_offset=p["output_offset"],
-        act_min=p["activation_min"],
-        act_max=p["activation_max"],
-    )
 
 
 def _row_counts(b: _LayerBuilder, sp: wf.Sparse) -> None:
@@ -181,7 +160,9 @@ def lower_conv_sparse(b: _LayerBuilder) -> None:
         raise UnsupportedOpError(f"layer {b.node.name}: its weights do not fit the sparse format")
     b.act_input(0)
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
-    b.ints(**_conv_geometry(b), per_channel=per_channel)
+    _conv_geometry(b)
+    b.conv_fields()
+    b.ints(per_channel=per_channel)
     _row_counts(b, sp)
     b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
     b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
@@ -199,7 +180,9 @@ def lower_conv_codebook(b: _LayerBuilder) -> None:
     cb = _codebook(b, w)
     b.act_input(0)
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
-    b.ints(**_conv_geometry(b), per_channel=per_channel)
+    _conv_geometry(b)
+    b.conv_fields()
+    b.ints(per_channel=per_channel)
     b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, filter_bytes=cb.row_bytes)
     b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
     b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
@@ -222,9 +205,10 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
         raise UnsupportedOpError(
             f"layer {b.node.name}: its 3x3 kernels do not follow a few {taps}-tap patterns"
         )
-    geo = _conv_geometry(b)
+    _conv_geometry(b)
     b.act_input(0)
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    geo = conv_geometry(p)
     b.ints(**geo, per_channel=per_channel)
     bias = _bias(b, w.shape[0])
     values = b.const_array("pattern_values", pt.values.astype(np.int64), "int8_t")

@@ -258,6 +258,35 @@ class _Generator:
             self.layers.append(b.build())
 
 
+#: Fields of the conv-like kernels' parameter structs -> the reference parameter each holds (one table for
+#: every conv lowering: direct, packed, sparse, codebook, pattern, shift, adder).
+CONV_FIELDS: dict[str, str] = {
+    "in_h": "in_h",
+    "in_w": "in_w",
+    "in_c": "in_c",
+    "out_h": "out_h",
+    "out_w": "out_w",
+    "out_c": "out_c",
+    "k_h": "filter_h",
+    "k_w": "filter_w",
+    "stride_h": "stride_h",
+    "stride_w": "stride_w",
+    "dil_h": "dilation_h",
+    "dil_w": "dilation_w",
+    "pad_top": "pad_h",
+    "pad_left": "pad_w",
+    "input_offset": "input_offset",
+    "output_offset": "output_offset",
+    "act_min": "activation_min",
+    "act_max": "activation_max",
+}
+
+
+def conv_geometry(p: dict[str, Any], names: tuple[str, ...] = ()) -> dict[str, int]:
+    """``CONV_FIELDS`` (or the given ones) of a conv-like layer, from its reference parameters ``p``."""
+    return {name: int(p[CONV_FIELDS[name]]) for name in names or tuple(CONV_FIELDS)}
+
+
 class _LayerBuilder:
     """Collects the parameter fields, arrays and arguments of one layer."""
 
@@ -291,6 +320,10 @@ class _LayerBuilder:
     def ints(self, **kw: Any) -> None:
         for k, v in kw.items():
             self.int_field(k, v)
+
+    def conv_fields(self, *names: str) -> None:
+        """The geometry, offsets and clamps of a conv-like layer (``CONV_FIELDS``; all of them by default)."""
+        self.ints(**conv_geometry(self.p, names))
 
     def list_field(self, name: str, values: list[int]) -> None:
         self.fields.append((name, "{" + ", ".join(cf.c_int(int(v)) for v in values) + "}"))
@@ -382,26 +415,10 @@ def _conv(b: _LayerBuilder, depthwise: bool) -> None:
             f"layer {node.name}: op {node.op} with groups is not supported by the C backend"
         )
     weights, bias, mult, shift, per_channel = _weights_bias_requant(b)
-    b.ints(
-        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"]
-    )
+    b.conv_fields()
     if depthwise:
         b.ints(depth_multiplier=p["depth_multiplier"])
-    b.ints(
-        k_h=p["filter_h"],
-        k_w=p["filter_w"],
-        stride_h=p["stride_h"],
-        stride_w=p["stride_w"],
-        dil_h=p["dilation_h"],
-        dil_w=p["dilation_w"],
-        pad_top=p["pad_h"],
-        pad_left=p["pad_w"],
-        input_offset=p["input_offset"],
-        output_offset=p["output_offset"],
-        act_min=p["activation_min"],
-        act_max=p["activation_max"],
-        per_channel=per_channel,
-    )
+    b.ints(per_channel=per_channel)
     b.ptr_field("weights", weights)
     b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import CONV_FIELDS, VARIANT_LOWER, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.reference.binary import WeightPlanes, unpack_bits, weight_planes
 
@@ -98,21 +98,7 @@ def _lower_conv(b: _LayerBuilder, kind: str) -> None:
         raise UnsupportedOpError(f"layer {b.node.name}: the packed conv kernel has no dilation")
     planes = _planes(b, kind)
     b.act_input(0)
-    b.ints(
-        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"]
-    )
-    b.ints(
-        k_h=p["filter_h"],
-        k_w=p["filter_w"],
-        stride_h=p["stride_h"],
-        stride_w=p["stride_w"],
-        pad_top=p["pad_h"],
-        pad_left=p["pad_w"],
-        input_offset=p["input_offset"],
-        output_offset=p["output_offset"],
-        act_min=p["activation_min"],
-        act_max=p["activation_max"],
-    )
+    b.conv_fields(*(f for f in CONV_FIELDS if f not in ("dil_h", "dil_w")))
     bias = _bias(b)
     _common(b, planes, bias)
     folded = folded_fc_bias(planes, bias, int(p["input_offset"]))

@@ -55,17 +55,8 @@ def _lower_shift(b: _LayerBuilder) -> None:
     ic = np.arange(lut.shape[0]) // mult
     delta = (tap_y * in_w + tap_x) * in_c + ic  # element offset of each channel's tap from the window origin
     b.act_input(0)
-    b.ints(
-        in_h=p["in_h"],
-        in_w=p["in_w"],
-        in_c=p["in_c"],
-        out_h=p["out_h"],
-        out_w=p["out_w"],
-        out_c=p["out_c"],
-        stride_h=p["stride_h"],
-        stride_w=p["stride_w"],
-        pad_top=p["pad_h"],
-        pad_left=p["pad_w"],
+    b.conv_fields(
+        "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "stride_h", "stride_w", "pad_top", "pad_left"
     )
     b.ptr_field("tap_y", b.const_array("tap_y", tap_y, "int16_t"))
     b.ptr_field("tap_x", b.const_array("tap_x", tap_x, "int16_t"))
