@@ -11,21 +11,6 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
-static inline int8_t ed_fc_w16_requant(const ed_fc_w16_params_t *p, int32_t acc, int32_t o)
-{
-    const int32_t q = p->per_channel ? o : 0;
-    if (p->bias != NULL) {
-        acc += p->bias[o];
-    }
-    if (p->rounding == ED_ROUNDING_SINGLE) {
-        acc = ed_mbqm_single(acc, p->multiplier[q], p->shift[q]);
-    } else {
-        acc = ed_mbqm_fast(acc, p->multiplier[q], p->shift[q]);
-    }
-    acc += p->output_offset;
-    return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
-}
-
 void ed_fc_w16_s8(const ed_fc_w16_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t n = p->in_depth;
@@ -69,7 +54,7 @@ void ed_fc_w16_s8(const ed_fc_w16_params_t *p, const int8_t *input, int8_t *outp
                 w += tail;
             }
             for (r = 0; r < 4 && o + r < out_depth; ++r) {
-                y[o + r] = ed_fc_w16_requant(p, acc[r], o + r);
+                y[o + r] = ED_FC_REQUANT(p, acc[r], o + r);
             }
         }
     }

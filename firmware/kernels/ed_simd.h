@@ -17,10 +17,12 @@
 #ifndef ED_SIMD_H
 #define ED_SIMD_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "ed_fixedpoint.h"
+#include "edgesdk_kernels.h" /* ED_ROUNDING_SINGLE */
 
 /* -ffreestanding builds do not treat memcpy as a builtin: name the builtin so it stays one (unaligned) LDR. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -134,6 +136,27 @@ static inline int32_t ed_mbqm_fast(int32_t x, int32_t multiplier, int32_t shift)
     }
     return ed_mbqm(x, multiplier, shift);
 }
+
+/*
+ * The output stage of a fully-connected row: bias, requantization (single rounding where the layer asks for it,
+ * else TFLite Micro's double rounding through ed_mbqm_fast), output offset, clamp. ED_FC_REQUANT(p, acc, o) takes
+ * the fields from any FC parameter struct (ed_fc_params_t, ed_fc_w16_params_t).
+ */
+static inline int8_t ed_fc_requant_fast(int32_t acc, int32_t o, const int32_t *bias, const int32_t *multiplier,
+                                        const int32_t *shift, int32_t per_channel, int32_t rounding,
+                                        int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    const int32_t q = per_channel ? o : 0;
+    if (bias != NULL) {
+        acc += bias[o];
+    }
+    acc = rounding == ED_ROUNDING_SINGLE ? ed_mbqm_single(acc, multiplier[q], shift[q])
+                                         : ed_mbqm_fast(acc, multiplier[q], shift[q]);
+    return (int8_t)ed_clamp_i32(acc + output_offset, act_min, act_max);
+}
+#define ED_FC_REQUANT(p, acc, o)                                                                           \
+    ed_fc_requant_fast((acc), (o), (p)->bias, (p)->multiplier, (p)->shift, (p)->per_channel, (p)->rounding, \
+                       (p)->output_offset, (p)->act_min, (p)->act_max)
 
 /* Two copies of a 16-bit value, one per halfword (an offset for ed_sxtab16). */
 static inline uint32_t ed_dup16(int32_t v) { return ((uint32_t)v & 0xFFFFu) * 0x00010001u; }

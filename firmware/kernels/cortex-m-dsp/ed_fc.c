@@ -14,21 +14,6 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
-static inline int8_t ed_fc_requant(const ed_fc_params_t *p, int32_t acc, int32_t o)
-{
-    const int32_t q = p->per_channel ? o : 0;
-    if (p->bias != NULL) {
-        acc += p->bias[o];
-    }
-    if (p->rounding == ED_ROUNDING_SINGLE) {
-        acc = ed_mbqm_single(acc, p->multiplier[q], p->shift[q]);
-    } else {
-        acc = ed_mbqm_fast(acc, p->multiplier[q], p->shift[q]);
-    }
-    acc += p->output_offset;
-    return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
-}
-
 void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t n = p->in_depth;
@@ -78,10 +63,10 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
                 a2 += xv * (int32_t)w[2 * tail + t];
                 a3 += xv * (int32_t)w[3 * tail + t];
             }
-            y[o] = ed_fc_requant(p, a0, o);
-            y[o + 1] = ed_fc_requant(p, a1, o + 1);
-            y[o + 2] = ed_fc_requant(p, a2, o + 2);
-            y[o + 3] = ed_fc_requant(p, a3, o + 3);
+            y[o] = ED_FC_REQUANT(p, a0, o);
+            y[o + 1] = ED_FC_REQUANT(p, a1, o + 1);
+            y[o + 2] = ED_FC_REQUANT(p, a2, o + 2);
+            y[o + 3] = ED_FC_REQUANT(p, a3, o + 3);
         }
         for (; o < out_depth; ++o) {
             const int8_t *w = p->weights + (size_t)o * (size_t)n;
@@ -98,7 +83,7 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
             for (t = 0; t < tail; ++t) {
                 a0 += ((int32_t)x[t] + in_off) * (int32_t)w[t];
             }
-            y[o] = ed_fc_requant(p, a0, o);
+            y[o] = ED_FC_REQUANT(p, a0, o);
         }
     }
 }
