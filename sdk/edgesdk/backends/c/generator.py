@@ -52,7 +52,7 @@ KERNEL_FILES: dict[str, str] = {
     "RESHAPE": "ed_misc.c",
     "QUANTIZE": "ed_quant.c",
 }
-KERNEL_HEADERS = ("edgesdk_kernels.h", "ed_fixedpoint.h", "ed_simd.h", "ed_compressed.h")
+KERNEL_HEADERS = ("edgesdk_kernels.h", "ed_fixedpoint.h", "ed_simd.h", "ed_compressed.h", "ed_conv_dsp.h")
 #: Sub-folder of the output directory that receives the kernels and the model/harness contract header.
 KERNEL_SUBDIR = "edgesdk"
 ROUNDINGS = ("double", "single")
@@ -306,6 +306,7 @@ class _LayerBuilder:
         self.input_list = False
         self.kernel_files: list[str] = [KERNEL_FILES[node.op]] if node.op in KERNEL_FILES else []
         self.code = ""
+        self.params_name = ""  # C name of the params struct (a lowering may reserve it; else named in build)
 
     def t(self, k: int) -> ir.Tensor:
         return self.gen.graph.tensor(self.node.inputs[k])
@@ -366,7 +367,9 @@ class _LayerBuilder:
             comment=self.comment(),
             kernel=self.kernel,
             params_type=self.params_type,
-            params_name=self.gen.ident(self.gen.model, self.cname, "params") if self.params_type else "",
+            params_name=(self.params_name or self.gen.ident(self.gen.model, self.cname, "params"))
+            if self.params_type
+            else "",
             fields=self.fields,
             arrays=self.arrays,
             inputs=self.inputs,

@@ -1,0 +1,159 @@
+"""Per-layer specialised convolutions on the emulated Cortex-M boards: before/after per layer and in total.
+
+For each MLPerf Tiny model and board: the export without the ``specialize`` pass (every direct CONV_2D on the
+shared ``ed_conv_s8``), the default export (the pass chooses under the code budget), and optionally every
+direct CONV_2D forced specialised (``--all``, to fit the cost model). Executed instructions per layer
+(``-icount``), kernel code bytes (``ed_*`` + ``<model>_*``), bit-exactness against the reference on a few
+inputs, and the pass's estimates next to the measurements. Writes
+``benchmarks/results/specialize.{json,md}``.
+
+    PYTHONPATH=sdk python benchmarks/specialize.py [--boards mps2-an386 mps2-an500] [--all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+
+from speed import kernel_code_bytes  # noqa: E402
+
+log = logging.getLogger("benchmarks.specialize")
+
+
+def measure(graph, board, x: np.ndarray, ctx, n_validate: int) -> dict:
+    from edgesdk.device import connect
+    from edgesdk.export import export
+    from edgesdk.passes.specialize import KERNEL, conv_shape, specialized_code, specialized_instructions
+    from edgesdk.passes.specialize import shared_instructions
+    from edgesdk.reference import Reference
+
+    with tempfile.TemporaryDirectory() as tmp:
+        built = export(graph, board, Path(tmp) / "p", build=True, pass_ctx=ctx)
+        assert built.elf is not None
+        code = kernel_code_bytes(built.elf, built.c_name)
+        syms = _symbols(built.elf, built.c_name)
+        with connect(board, built.elf) as client:
+            client.load_input(x[0])
+            (count,) = client.run(1)
+            counts = client.layer_counts()
+            want = Reference(graph).run_batch(x[:n_validate]).reshape(n_validate, -1).astype("int8")
+            exact = sum(int((client.infer(x[i])[0] == want[i]).all()) for i in range(n_validate))
+    layers = []
+    for node, c in zip(built.graph.nodes, counts, strict=False):
+        row = {"layer": node.name, "op": node.op, "kernel": node.attrs.get("kernel", ""), "instructions": int(c)}
+        s = conv_shape(built.graph, node) if node.op == "CONV_2D" else None
+        if s is not None and row["kernel"] in ("", "direct", KERNEL):
+            row["macs"] = s.macs
+            row["est"] = (specialized_instructions if row["kernel"] == KERNEL else shared_instructions)(s)
+            if row["kernel"] == KERNEL:
+                row["est_code"] = specialized_code(s)
+                row["code"] = sum(v for k, v in syms.items() if k.startswith(f"{built.c_name}_{node.name}_"))
+        layers.append(row)
+    return {
+        "instructions": int(count),
+        "kernel_code_bytes": code,
+        "bit_exact": f"{exact}/{n_validate}",
+        "layers": layers,
+        "symbols": syms,
+    }
+
+
+def _symbols(elf: Path, model: str) -> dict[str, int]:
+    import subprocess
+
+    out = subprocess.run(
+        ["arm-none-eabi-nm", "--size-sort", "-S", str(elf)], check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    syms = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "tT" and parts[3].startswith(("ed_", f"{model}_")):
+            syms[parts[3]] = int(parts[1], 16)
+    return syms
+
+
+def main() -> int:
+    from edgesdk.boards import get_board
+    from edgesdk.device import make_inputs
+    from edgesdk.frontends.tflite import read_tflite
+    from edgesdk.passes import PassContext, _load_builtin_passes
+
+    _load_builtin_passes()  # the pipeline's order before this module imports one of its passes
+    from edgesdk.passes.specialize import KERNEL
+    from edgesdk.progress import progress
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--boards", nargs="+", default=["mps2-an386", "mps2-an500"])
+    ap.add_argument("--models", nargs="+", default=["pretrainedResnet_quant", "ad01_int8"])
+    ap.add_argument("--all", action="store_true", help="also force every direct CONV_2D specialised")
+    ap.add_argument("--validate", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=RESULTS / "specialize")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    shared = Path("/work/shared/models/mlperf_tiny")
+    modes = {"before": {"forbid": {"*": {KERNEL}}}, "after": {}}
+    if args.all:
+        modes["all"] = {"force_all": True}
+    rows = []
+    jobs = [(m, b, mode) for m in args.models for b in args.boards for mode in modes]
+    for model, bname, mode in progress(jobs, desc="specialize benchmark"):
+        if True:
+            graph = read_tflite(shared / f"{model}.tflite")
+            board = get_board(bname)
+            x = make_inputs(graph, None, args.validate)
+            kw = modes[mode]
+            ctx = PassContext(core=board.core, forbid=kw.get("forbid", {}))
+            if kw.get("force_all"):
+                from edgesdk.passes import run_pipeline
+
+                pre = run_pipeline(graph, "default", PassContext(core=board.core, options={"flash_bytes": 4 << 20}))
+                direct = [n.name for n in pre.nodes if n.op == "CONV_2D" and (n.attrs.get("kernel") != "winograd" or n.inputs and pre.tensor(n.inputs[0]).shape[3] < 4)]
+                ctx = PassContext(core=board.core, force=dict.fromkeys(direct, KERNEL))
+            r = measure(graph, board, x, ctx, args.validate)
+            r.update(model=model, board=bname, mode=mode)
+            rows.append(r)
+            log.info("%s %s %s: %d instructions, %d B kernel code, exact %s", model, bname, mode,
+                     r["instructions"], r["kernel_code_bytes"], r["bit_exact"])  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(_markdown(rows))
+    return 0
+
+
+def _markdown(rows: list[dict]) -> str:
+    lines = ["# Specialised convolutions (executed instructions per inference, emulated)", ""]
+    lines += ["| model | board | mode | instructions | kernel code B | bit-exact |", "|---|---|---|---:|---:|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['board']} | {r['mode']} | {r['instructions']:,} | {r['kernel_code_bytes']:,} "
+            f"| {r['bit_exact']} |"
+        )
+    lines += ["", "## Per layer (CONV_2D)", ""]
+    lines += ["| model | board | mode | layer | kernel | MACs | instructions | insn/MAC | est. | code B (est.) |"]
+    lines += ["|---|---|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        for L in r["layers"]:
+            if L["op"] != "CONV_2D":
+                continue
+            macs = L.get("macs", 0)
+            ipm = f"{L['instructions'] / macs:.2f}" if macs else ""
+            code = f"{L['code']} ({L['est_code']})" if "code" in L else ""
+            lines.append(
+                f"| {r['model']} | {r['board']} | {r['mode']} | {L['layer']} | {L['kernel'] or 'direct'} "
+                f"| {macs:,} | {L['instructions']:,} | {ipm} | {L.get('est', '')} | {code} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

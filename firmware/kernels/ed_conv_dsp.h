@@ -1,0 +1,312 @@
+/*
+ * ed_conv_dsp.h - the body of the Cortex-M DSP int8 CONV_2D, one copy of the math for two callers:
+ *
+ *  - the shared kernel ed_conv_s8 (firmware/kernels/cortex-m-dsp/ed_conv.c) calls it with the layer's run-time
+ *    parameter struct;
+ *  - a layer specialised at export (backends/c/specialize.py, templates/c/specialized_conv.c.j2) calls it with
+ *    the address of its own `static const` parameter struct. The body is always inlined, so GCC reads every
+ *    shape, stride, offset, clamp and weight address from that constant struct at compile time: the filter
+ *    row becomes a constant-length dot product (unrolled, constant load offsets), the padding and the
+ *    per-channel/bias tests disappear, and the interior/border split of the output columns is resolved.
+ *
+ * Semantics: TFLite Micro's ConvPerChannel, bit for bit (same as the portable firmware/kernels/ed_conv.c).
+ *
+ * - Inner product: four int8 input channels are loaded as one word; SXTAB16 sign-extends bytes 0,2 and 1,3 into
+ *   halfword pairs and adds the input offset in the same instruction (so the offset costs nothing), SXTB16
+ *   extends the weights the same way, and SMLAD does two multiply-accumulates: 16 MACs per 4 loads, 8 extends
+ *   and 8 SMLAD.
+ * - 2x2 register blocking: two neighbouring output pixels times two output channels share every load.
+ * - With dilation 1 the kw * in_c input bytes under one kernel row are contiguous, as are the weights of that
+ *   row, so each kernel row is one long vector (the first layer's 3 channels do not waste lanes).
+ * - Interior/border split: output columns [ox_lo, ox_hi) have their window inside the image in x and go in pairs
+ *   through the blocked path; the border columns take a one-pixel path over the clipped window (padding taps
+ *   are skipped = read the zero point). Every read stays inside the input tensor.
+ * - A 1x1 convolution is the same code with one tap: a matrix product of pixels by filters.
+ * - Output rows [oy_begin, oy_end) only, row oy_begin written at output[0]: a caller may compute the layer in
+ *   bands of rows (e.g. fused with the residual ADD that consumes it).
+ */
+#ifndef ED_CONV_DSP_H
+#define ED_CONV_DSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ed_fixedpoint.h"
+#include "ed_simd.h"
+#include "edgesdk_kernels.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ED_CONV_INLINE static inline __attribute__((always_inline))
+/* True when GCC knows n at compile time (a specialised layer): then the constant-trip loop is unrolled. */
+#define ED_CONV_CONST(n) __builtin_constant_p(n)
+#define ED_CONV_MAYBE_UNUSED_ __attribute__((unused))
+#define ED_CONV_NOINLINE __attribute__((noinline))
+#else
+#define ED_CONV_NOINLINE
+#define ED_CONV_MAYBE_UNUSED_
+#define ED_CONV_INLINE static inline
+#define ED_CONV_CONST(n) 0
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define ED_CONV_UNROLL_ _Pragma("GCC unroll 4")
+#else
+#define ED_CONV_UNROLL_
+#endif
+
+/* Four bytes of two pixels by two filters: acc (a00 a01 a10 a11) += (x + offset) . w, 16 MACs. */
+#define ED_CONV_STEP_2X2_(xa_p, xb_p, w0_p, w1_p)                                            \
+    do {                                                                                     \
+        const uint32_t xa = ed_read32(xa_p), xb = ed_read32(xb_p);                          \
+        const uint32_t xa_e = ed_sxtab16(off2, xa), xa_o = ed_sxtab16_ror8(off2, xa);        \
+        const uint32_t xb_e = ed_sxtab16(off2, xb), xb_o = ed_sxtab16_ror8(off2, xb);        \
+        uint32_t w = ed_read32(w0_p);                                                        \
+        uint32_t we = ed_sxtb16(w), wo = ed_sxtb16_ror8(w);                                  \
+        a00 = ed_smlad(xa_e, we, a00);                                                       \
+        a10 = ed_smlad(xb_e, we, a10);                                                       \
+        a00 = ed_smlad(xa_o, wo, a00);                                                       \
+        a10 = ed_smlad(xb_o, wo, a10);                                                       \
+        w = ed_read32(w1_p);                                                                 \
+        we = ed_sxtb16(w);                                                                   \
+        wo = ed_sxtb16_ror8(w);                                                              \
+        a01 = ed_smlad(xa_e, we, a01);                                                       \
+        a11 = ed_smlad(xb_e, we, a11);                                                       \
+        a01 = ed_smlad(xa_o, wo, a01);                                                       \
+        a11 = ed_smlad(xb_o, wo, a11);                                                       \
+    } while (0)
+
+/* acc[p][o] += sum_i (x_p[i] + offset) * w_o[i], i < n, for pixels x0, x1 and filters w0, w1. */
+ED_CONV_INLINE void ed_conv_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1,
+                                    int32_t n, int32_t offset, int32_t acc[4])
+{
+    const uint32_t off2 = ed_dup16(offset);
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    int32_t i;
+    if (ED_CONV_CONST(n)) {
+        /* Specialised: constant trip count, indexed loads (constant offsets once unrolled). */
+        const int32_t n4 = n & ~3;
+        ED_CONV_UNROLL_
+        for (i = 0; i < n4; i += 4) {
+            ED_CONV_STEP_2X2_(x0 + i, x1 + i, w0 + i, w1 + i);
+        }
+        for (i = n4; i < n; ++i) {
+            const int32_t xa = (int32_t)x0[i] + offset, xb = (int32_t)x1[i] + offset;
+            const int32_t wa = w0[i], wb = w1[i];
+            a00 += xa * wa;
+            a01 += xa * wb;
+            a10 += xb * wa;
+            a11 += xb * wb;
+        }
+    } else {
+        const int8_t *end4 = x0 + (n & ~3);
+        const int8_t *end = x0 + n;
+        while (x0 != end4) {
+            ED_CONV_STEP_2X2_(x0, x1, w0, w1);
+            x0 += 4;
+            x1 += 4;
+            w0 += 4;
+            w1 += 4;
+        }
+        while (x0 != end) {
+            const int32_t xa = (int32_t)*x0++ + offset, xb = (int32_t)*x1++ + offset;
+            const int32_t wa = *w0++, wb = *w1++;
+            a00 += xa * wa;
+            a01 += xa * wb;
+            a10 += xb * wa;
+            a11 += xb * wb;
+        }
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* acc[o] += sum_i (x[i] + offset) * w_o[i], i < n, for one pixel and filters w0, w1. */
+ED_CONV_INLINE void ed_conv_dot_1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n,
+                                    int32_t offset, int32_t acc[2])
+{
+    const uint32_t off2 = ed_dup16(offset);
+    int32_t a0 = acc[0], a1 = acc[1];
+    const int8_t *end4 = x + (n & ~3);
+    const int8_t *end = x + n;
+    while (x != end4) {
+        const uint32_t xv = ed_read32(x);
+        const uint32_t xe = ed_sxtab16(off2, xv), xo = ed_sxtab16_ror8(off2, xv);
+        const uint32_t wa = ed_read32(w0), wb = ed_read32(w1);
+        a0 = ed_smlad(xe, ed_sxtb16(wa), a0);
+        a0 = ed_smlad(xo, ed_sxtb16_ror8(wa), a0);
+        a1 = ed_smlad(xe, ed_sxtb16(wb), a1);
+        a1 = ed_smlad(xo, ed_sxtb16_ror8(wb), a1);
+        x += 4;
+        w0 += 4;
+        w1 += 4;
+    }
+    while (x != end) {
+        const int32_t xv = (int32_t)*x++ + offset;
+        a0 += xv * *w0++;
+        a1 += xv * *w1++;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* The general requantization, out of line: reached only when the fast form's conditions do not hold. */
+ED_CONV_MAYBE_UNUSED_ ED_CONV_NOINLINE static int32_t ed_conv_mbqm_slow(int32_t x, int32_t multiplier, int32_t shift)
+{
+    return ed_mbqm(x, multiplier, shift);
+}
+
+/* acc requantized to int8. `fast` (a compile-time 1 from a specialised layer whose export proved every shift
+ * negative and |acc| < 2^30) leaves only the SMMULR form: no test, no branch. */
+ED_CONV_INLINE int8_t ed_conv_requant(const ed_conv_params_t *p, int32_t acc, int32_t oc, int32_t fast)
+{
+    const int32_t q = p->per_channel ? oc : 0;
+    const int32_t m = p->multiplier[q], s = p->shift[q];
+    if (fast || (s < 0 && (uint32_t)acc + 0x40000000u < 0x80000000u)) {
+        acc = ed_rdbpot_pos(ed_srdhm_small(acc, m), -s);
+    } else {
+        acc = ed_conv_mbqm_slow(acc, m, s);
+    }
+    acc += p->output_offset;
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    if (p->act_min == -128 && p->act_max == 127) {
+        return (int8_t)__ssat(acc, 8); /* SSAT: one instruction for the full int8 range */
+    }
+#endif
+    return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+}
+
+/* First and one-past-last kernel taps (along one axis) that land inside [0, size) from position start. */
+ED_CONV_INLINE void ed_conv_window(int32_t start, int32_t dil, int32_t k, int32_t size, int32_t *begin,
+                                   int32_t *end)
+{
+    int32_t b = 0, e = k;
+    while (b < e && start + dil * b < 0) {
+        ++b;
+    }
+    while (e > b && start + dil * (e - 1) >= size) {
+        --e;
+    }
+    *begin = b;
+    *end = e;
+}
+
+/* Two neighbouring output pixels (windows inside the image in x) x all output channels. */
+ED_CONV_INLINE void ed_conv_pair(const ed_conv_params_t *p, const int8_t *input, int8_t *out0, int32_t iy0,
+                                 int32_t ix0, int32_t ky_begin, int32_t ky_end, int32_t fast)
+{
+    const int32_t in_c = p->in_c, out_c = p->out_c;
+    const int32_t filter_row = p->k_w * in_c;
+    const int32_t filter_size = p->k_h * filter_row;
+    const int32_t row_bytes = p->in_w * in_c;
+    const int32_t px_step = p->stride_w * in_c; /* input distance between neighbouring output pixels */
+    int8_t *out1 = out0 + out_c;
+    int32_t oc, ky, kx;
+    for (oc = 0; oc < out_c; oc += 2) {
+        const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+        const int8_t *f0 = p->weights + (size_t)oc * (size_t)filter_size;
+        const int8_t *f1 = p->weights + (size_t)oc1 * (size_t)filter_size;
+        int32_t acc[4];
+        acc[0] = p->bias != NULL ? p->bias[oc] : 0;
+        acc[1] = p->bias != NULL ? p->bias[oc1] : 0;
+        acc[2] = acc[0];
+        acc[3] = acc[1];
+        for (ky = ky_begin; ky < ky_end; ++ky) {
+            const int8_t *x0 = input + (size_t)(iy0 + p->dil_h * ky) * (size_t)row_bytes + (size_t)ix0 * (size_t)in_c;
+            const int8_t *w0 = f0 + (size_t)ky * (size_t)filter_row;
+            const int8_t *w1 = f1 + (size_t)ky * (size_t)filter_row;
+            if (p->dil_w == 1) {
+                ed_conv_dot_2x2(x0, x0 + px_step, w0, w1, filter_row, p->input_offset, acc);
+            } else {
+                for (kx = 0; kx < p->k_w; ++kx) {
+                    const int8_t *xk = x0 + (size_t)(p->dil_w * kx) * (size_t)in_c;
+                    ed_conv_dot_2x2(xk, xk + px_step, w0 + kx * in_c, w1 + kx * in_c, in_c, p->input_offset, acc);
+                }
+            }
+        }
+        out0[oc] = ed_conv_requant(p, acc[0], oc, fast);
+        out1[oc] = ed_conv_requant(p, acc[2], oc, fast);
+        if (oc1 != oc) {
+            out0[oc1] = ed_conv_requant(p, acc[1], oc1, fast);
+            out1[oc1] = ed_conv_requant(p, acc[3], oc1, fast);
+        }
+    }
+}
+
+/* One output pixel (any position) x all output channels over its clipped window. Not inlined: the border
+ * path is cold and one out-of-line copy per instantiation keeps the hot loop small. */
+ED_CONV_MAYBE_UNUSED_ static void ed_conv_single(const ed_conv_params_t *p, const int8_t *input, int8_t *out0,
+                                                  int32_t iy0, int32_t ix0, int32_t ky_begin, int32_t ky_end)
+{
+    const int32_t in_c = p->in_c, out_c = p->out_c;
+    const int32_t filter_row = p->k_w * in_c;
+    const int32_t filter_size = p->k_h * filter_row;
+    const int32_t row_bytes = p->in_w * in_c;
+    int32_t oc, ky, kx, kx_begin, kx_end;
+    ed_conv_window(ix0, p->dil_w, p->k_w, p->in_w, &kx_begin, &kx_end);
+    for (oc = 0; oc < out_c; oc += 2) {
+        const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+        const int8_t *f0 = p->weights + (size_t)oc * (size_t)filter_size;
+        const int8_t *f1 = p->weights + (size_t)oc1 * (size_t)filter_size;
+        int32_t acc[2];
+        acc[0] = p->bias != NULL ? p->bias[oc] : 0;
+        acc[1] = p->bias != NULL ? p->bias[oc1] : 0;
+        for (ky = ky_begin; ky < ky_end; ++ky) {
+            const int8_t *x0 = input + (size_t)(iy0 + p->dil_h * ky) * (size_t)row_bytes;
+            const int8_t *w0 = f0 + (size_t)ky * (size_t)filter_row;
+            const int8_t *w1 = f1 + (size_t)ky * (size_t)filter_row;
+            if (p->dil_w == 1) {
+                const int32_t ix = ix0 + kx_begin;
+                ed_conv_dot_1x2(x0 + (size_t)ix * (size_t)in_c, w0 + kx_begin * in_c, w1 + kx_begin * in_c,
+                                (kx_end - kx_begin) * in_c, p->input_offset, acc);
+            } else {
+                for (kx = kx_begin; kx < kx_end; ++kx) {
+                    const int32_t ix = ix0 + p->dil_w * kx;
+                    ed_conv_dot_1x2(x0 + (size_t)ix * (size_t)in_c, w0 + kx * in_c, w1 + kx * in_c, in_c,
+                                    p->input_offset, acc);
+                }
+            }
+        }
+        out0[oc] = ed_conv_requant(p, acc[0], oc, 0);
+        if (oc1 != oc) {
+            out0[oc1] = ed_conv_requant(p, acc[1], oc1, 0);
+        }
+    }
+}
+
+/*
+ * Output rows [oy_begin, oy_end) of the convolution, row oy_begin written at output[0]; input is the whole
+ * input tensor. Always inlined: called with a constant params struct, everything in it folds. fast_requant = 1
+ * only where every shift is negative and |acc| < 2^30 is proven for the layer (see ed_conv_requant).
+ */
+ED_CONV_INLINE void ed_conv_dsp_rows(const ed_conv_params_t *p, const int8_t *input, int8_t *output,
+                                     int32_t oy_begin, int32_t oy_end, int32_t fast_requant)
+{
+    const int32_t out_w = p->out_w, out_c = p->out_c;
+    /* Output columns [ox_lo, ox_hi) whose kernel window lies inside the image in x. */
+    const int32_t span = p->in_w + p->pad_left - (p->k_w - 1) * p->dil_w; /* ix0 + extent <= in_w */
+    const int32_t ox_lo = ed_min_i32((p->pad_left + p->stride_w - 1) / p->stride_w, out_w);
+    const int32_t ox_hi = span <= 0 ? 0 : ed_min_i32((span - 1) / p->stride_w + 1, out_w);
+    int32_t oy, ox;
+    for (oy = oy_begin; oy < oy_end; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        int32_t ky_begin, ky_end;
+        int8_t *out_row = output + (size_t)(oy - oy_begin) * (size_t)out_w * (size_t)out_c;
+        ed_conv_window(iy0, p->dil_h, p->k_h, p->in_h, &ky_begin, &ky_end);
+        for (ox = 0; ox < ox_lo; ++ox) {
+            ed_conv_single(p, input, out_row + (size_t)ox * (size_t)out_c, iy0, ox * p->stride_w - p->pad_left,
+                           ky_begin, ky_end);
+        }
+        for (; ox + 1 < ox_hi; ox += 2) {
+            ed_conv_pair(p, input, out_row + (size_t)ox * (size_t)out_c, iy0, ox * p->stride_w - p->pad_left,
+                         ky_begin, ky_end, fast_requant);
+        }
+        for (; ox < out_w; ++ox) {
+            ed_conv_single(p, input, out_row + (size_t)ox * (size_t)out_c, iy0, ox * p->stride_w - p->pad_left,
+                           ky_begin, ky_end);
+        }
+    }
+}
+
+#endif /* ED_CONV_DSP_H */

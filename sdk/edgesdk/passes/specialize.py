@@ -1,0 +1,292 @@
+"""Kernel selection: the shared direct DSP convolution or a copy specialised for the layer, under a code budget.
+
+A specialised layer instantiates the Cortex-M DSP convolution body (``firmware/kernels/ed_conv_dsp.h``) with
+its own constant parameters (``backends/c/specialize.py``): GCC folds every shape, offset and clamp and unrolls
+the constant-length filter-row dot products, which removes most of the fixed cost per output and the loop
+overhead per MAC - worth most where a layer has few MACs per output (1x1 convolutions, the 3-channel first
+layer) - at the price of one copy of the body per layer. Code is the binding constraint (the issue caps each
+MLPerf Tiny model at 12 KB of kernel code), so the pass:
+
+1. estimates, for every CONV_2D no other pass claimed (kernel unset or ``"direct"``), the executed instructions
+   of both kernels and the code bytes of the specialised copy, from linear models fitted to per-layer counts on
+   the emulated Cortex-M4 (QEMU mps2-an386, arm-none-eabi-gcc 12 -O2; ``benchmarks/specialize.py`` measures
+   them again and prints model and measurement side by side);
+2. estimates the model's kernel code without specialisation (``BASE_CODE`` per kernel the layers use);
+3. specialises layers greedily, the greatest saving per code byte first, while the estimated total stays
+   within ``CODE_BUDGET`` (``PassContext.options["kernel_code_budget"]`` overrides it) and the saving is at
+   least ``MIN_SAVING`` of the layer's instructions. When every CONV_2D of the model is specialised the shared
+   ``ed_conv_s8`` is no longer linked, and its bytes are given back.
+
+Only on cores with the DSP kernels and with ``--optimize speed``; ``--optimize size`` and other cores keep the
+shared kernel. ``--kernel LAYER=specialized`` forces a copy (any core, outside the budget), ``--no-kernel
+LAYER=specialized`` (or forcing ``dense``/``direct``) forbids it. The decision, both candidates and the budget
+go into ``node.attrs["kernel_report"]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgesdk.ir import graph as ir
+from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate, kernel_report
+
+KERNEL = "specialized"
+#: Kernel code per MLPerf Tiny model (``ed_*`` and ``<model>_*`` functions), bytes.
+CODE_BUDGET = 12 * 1024
+#: A copy must save at least this fraction of the layer's instructions.
+MIN_SAVING = 0.05
+
+#: A Winograd choice is revisited when the specialised direct kernel is estimated this much faster than the
+#: Winograd pass's own estimate (e.g. the 3-channel first layer: Winograd's transforms buy little at 3 channels).
+WINOGRAD_MARGIN = 0.9
+
+#: Code bytes (Cortex-M4, -O2; arm-none-eabi-nm on the IC and AD builds) of the kernels a layer links, by
+#: (op, kernel attr). Unknown kernels count ``BASE_CODE_DEFAULT``.
+BASE_CODE: dict[tuple[str, str], int] = {
+    ("CONV_2D", ""): 1742,  # ed_conv_s8 itself (its body's border path is CONV_BODY_CODE)
+    ("CONV_2D", "winograd"): 2560,
+    ("DEPTHWISE_CONV_2D", ""): 1500,
+    ("FULLY_CONNECTED", ""): 700,
+    ("FULLY_CONNECTED", "w16"): 712,
+    ("ADD", ""): 870,
+    ("MUL", ""): 870,
+    ("AVERAGE_POOL_2D", ""): 358,
+    ("MAX_POOL_2D", ""): 358,
+    ("SOFTMAX", ""): 1224,
+    ("RESHAPE", ""): 20,
+}
+BASE_CODE_DEFAULT = 600
+#: The out-of-line border path and general requantization (``ed_conv_single``, ``ed_conv_mbqm_slow``) that the
+#: shared kernel and every specialised layer share.
+CONV_BODY_CODE = 1078
+#: ``<model>_init`` and ``<model>_invoke``: fixed and per layer.
+INVOKE_CODE = (40, 30)
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    in_h: int
+    in_w: int
+    in_c: int
+    out_h: int
+    out_w: int
+    out_c: int
+    k_h: int
+    k_w: int
+    stride: int
+    dilation: int
+    macs: int  # valid taps x in_c x out_c summed over the output pixels (padding taps excluded)
+    interior: int  # output pixels whose window is inside the image in x (the blocked pair path)
+
+    @property
+    def outputs(self) -> int:
+        return self.out_h * self.out_w * self.out_c
+
+    @property
+    def filter_row(self) -> int:
+        return self.k_w * self.in_c
+
+
+# Linear models of executed instructions on the emulated Cortex-M4 (mps2-an386, arm-none-eabi-gcc 12 -O2),
+# least-squares fits to the IC model's convolutions run with each kernel (benchmarks/specialize.py --all):
+# per MAC in whole words of the filter row, per MAC of the filter row's scalar tail (filter_row % 4), per output
+# value and per output value and kernel row. Within 5 % of the measured counts of the five layers.
+SHARED_COST = (1.78, 8.0, 51.8, 8.5)
+SPECIALIZED_COST = (1.74, 7.7, 9.9, 2.3)
+
+
+def _instructions(s: ConvShape, cost: tuple[float, float, float, float]) -> int:
+    tail = (s.filter_row % 4) / s.filter_row
+    return int(
+        cost[0] * s.macs * (1 - tail) + cost[1] * s.macs * tail + cost[2] * s.outputs + cost[3] * s.outputs * s.k_h
+    )
+
+
+def shared_instructions(s: ConvShape) -> int:
+    """Executed instructions of the shared ``ed_conv_s8`` (DSP) for the layer."""
+    return _instructions(s, SHARED_COST)
+
+
+def specialized_instructions(s: ConvShape) -> int:
+    """Executed instructions of the layer's specialised copy."""
+    return _instructions(s, SPECIALIZED_COST)
+
+
+def specialized_code(s: ConvShape) -> int:
+    """Code bytes of the layer's specialised copy (fitted: 668-844 B for the IC layers): the 2x2 block with its
+    unrolled dot product and four requantizations, plus the loop around the unrolled block when the filter row
+    is longer than four steps, the kernel-row loop and window when k_h > 1, the tap loop when dilated."""
+    return 650 + 50 * (s.filter_row > 16) + 160 * (s.k_h > 1) + 100 * (s.dilation > 1)
+
+
+def conv_shape(graph: ir.Graph, node: ir.Node) -> ConvShape | None:
+    """The shape facts of a CONV_2D the specialised kernel can run (int8, constant int8 weights, no groups)."""
+    if node.op != "CONV_2D" or len(node.inputs) < 2:
+        return None
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    out = graph.tensor(node.outputs[0])
+    if w.data is None or w.dtype != "int8" or x.dtype != "int8" or out.dtype != "int8":
+        return None
+    if len(x.shape) != 4 or w.shape[3] != x.shape[3]:
+        return None
+    from edgesdk.passes._select import conv_taps, interior_pixels
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    taps, _ = conv_taps(graph, node)
+    inside, _ = interior_pixels(graph, node)
+    return ConvShape(
+        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"],
+        k_h=p["filter_h"], k_w=p["filter_w"], stride=max(p["stride_h"], p["stride_w"]),
+        dilation=max(p["dilation_h"], p["dilation_w"]), macs=taps * p["in_c"] * p["out_c"], interior=inside,
+    )  # fmt: skip
+
+
+def base_code(graph: ir.Graph, kernels: dict[str, str]) -> int:
+    """Estimated kernel code of the model with the given kernel per layer (name -> kernel attr; "" = default)."""
+    used = {(n.op, "" if kernels.get(n.name, "") in ("", "direct", KERNEL) else kernels[n.name]) for n in graph.nodes}
+    used.discard(("CONV_2D", ""))
+    if any(n.op == "CONV_2D" and kernels.get(n.name, "") in ("", "direct") for n in graph.nodes):
+        used.add(("CONV_2D", ""))
+    total = sum(BASE_CODE.get(key, BASE_CODE.get((key[0], ""), BASE_CODE_DEFAULT)) for key in used)
+    if any(n.op == "CONV_2D" and kernels.get(n.name, "") in ("", "direct", KERNEL) for n in graph.nodes):
+        total += CONV_BODY_CODE
+    return total + INVOKE_CODE[0] + INVOKE_CODE[1] * len(graph.nodes)
+
+
+def _winograd_estimate(node: ir.Node) -> int | None:
+    """The Winograd pass's estimated instructions for a layer it chose, else None."""
+    if node.attrs.get("kernel") != "winograd":
+        return None
+    cand = node.attrs.get("kernel_report", {}).get("candidates", {}).get("winograd", {})
+    return int(cand["instructions"]) if "instructions" in cand else None
+
+
+@register("default")
+class SpecializeConv(Pass):
+    """Annotate direct int8 CONV_2D layers with ``kernel = "specialized"`` where it pays within the budget."""
+
+    name = "specialize"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        if node.op != "CONV_2D":
+            return False
+        kernel = node.attrs.get("kernel")
+        if kernel not in (None, "direct") and not (kernel == "winograd" and ctx.forced(node) != "winograd"):
+            return False
+        return conv_shape(graph, node) is not None
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:  # pragma: no cover
+        raise NotImplementedError("SpecializeConv decides for the whole graph in run()")
+
+    def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
+        evaluate = ctx.dsp and ctx.optimize == "speed"
+        shapes = {
+            n.name: s
+            for n in graph.nodes
+            if self.match(graph, n, ctx)
+            and (evaluate or n.attrs.get("kernel") != "winograd" or ctx.forced(n) == KERNEL)
+            and (s := conv_shape(graph, n))
+        }
+        if not shapes:
+            return False
+        nodes = {n.name: n for n in graph.nodes if n.name in shapes}
+        wino = {name: _winograd_estimate(n) for name, n in nodes.items()}
+        cands: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, s in shapes.items():
+            w = s.out_c * s.k_h * s.k_w * s.in_c
+            cands[name] = {
+                BASELINE: candidate(w, shared_instructions(s)),
+                KERNEL: {**candidate(w, specialized_instructions(s)), "code_bytes": specialized_code(s)},
+            }
+            if wino[name] is not None:
+                cands[name]["winograd"] = candidate(
+                    nodes[name].attrs["kernel_report"].get("weight_bytes", w), wino[name]
+                )
+        budget = int(ctx.options.get("kernel_code_budget", CODE_BUDGET))
+        current = {n.name: str(n.attrs.get("kernel", "") or "") for n in graph.nodes}
+
+        def reference(name: str) -> tuple[str, int]:
+            """The kernel the layer runs without a copy, and its estimated instructions."""
+            if wino[name] is not None:
+                return "winograd", wino[name]
+            return BASELINE, cands[name][BASELINE]["instructions"]
+
+        def saving(name: str) -> int:
+            return reference(name)[1] - cands[name][KERNEL]["instructions"]
+
+        def total_code(picked: set[str]) -> int:
+            kernels = {**current, **dict.fromkeys(picked, KERNEL)}
+            return base_code(graph, kernels) + sum(cands[n][KERNEL]["code_bytes"] for n in picked)
+
+        chosen: dict[str, str] = {}
+        reason: dict[str, str] = {}
+        for name, node in nodes.items():
+            forced = ctx.forced(node)
+            if forced == KERNEL:
+                chosen[name] = "forced by the user"
+            elif forced is not None:
+                reason[name] = f"kernel {forced!r} forced by the user"
+            elif not ctx.allowed(node, KERNEL):
+                reason[name] = "specialisation forbidden by the user"
+        free = [n for n in shapes if n not in chosen and n not in reason]
+        if not ctx.dsp:
+            reason.update(dict.fromkeys(free, "no DSP kernels on this core: the shared kernel is kept"))
+            free = []
+        elif ctx.optimize == "size":
+            reason.update(dict.fromkeys(free, "--optimize size: one shared kernel serves every layer"))
+            free = []
+
+        picked = set(chosen)
+        for name in sorted(free, key=lambda n: -saving(n) / cands[n][KERNEL]["code_bytes"]):
+            c = cands[name]
+            ref_kernel, ref_instr = reference(name)
+            need = (1 - WINOGRAD_MARGIN) if ref_kernel == "winograd" else MIN_SAVING
+            if saving(name) < need * ref_instr:
+                reason[name] = (
+                    f"est. saving of a copy {saving(name)} instructions is below {need:.0%} of the "
+                    f"{ref_kernel} kernel's {ref_instr}"
+                )
+                continue
+            code = total_code(picked | {name})
+            if code > budget:
+                reason[name] = (
+                    f"a copy ({c[KERNEL]['code_bytes']} B of code) would bring the model's kernel code to "
+                    f"~{code} B, over the {budget} B budget"
+                )
+                continue
+            picked.add(name)
+            chosen[name] = (
+                f"est. {saving(name)} fewer instructions than {ref_kernel} "
+                f"({ref_instr / max(1, c[KERNEL]['instructions']):.2f}x) for ~{c[KERNEL]['code_bytes']} B of code "
+                f"({saving(name) / c[KERNEL]['code_bytes']:.0f} per byte)"
+            )
+        # Greedy can stop short where specialising every remaining direct layer frees ed_conv_s8: try that too.
+        rest = {n for n in free if n not in picked and saving(n) >= MIN_SAVING * reference(n)[1]}
+        if rest and total_code(picked | rest) <= budget:
+            for name in rest:
+                picked.add(name)
+                c = cands[name]
+                chosen[name] = (
+                    f"est. {saving(name)} fewer instructions ({c[KERNEL]['code_bytes']} B of code): with every "
+                    f"direct layer specialised the shared ed_conv_s8 is not linked"
+                )
+        code = total_code(picked)
+        changed = False
+        for name, node in nodes.items():
+            kernel = KERNEL if name in picked else reference(name)[0]
+            why = chosen.get(name) or reason.get(name, "")
+            info: dict[str, Any] = {"code_budget": budget, "est_kernel_code": code, "macs": shapes[name].macs}
+            earlier = node.attrs.get("kernel_report")
+            if earlier and earlier.get("why"):
+                info["earlier"] = earlier["why"]
+            report = kernel_report(cands[name], kernel, why, **info)
+            if kernel == "winograd":
+                report["format"] = earlier.get("format", "winograd-int16")
+            node.attrs["kernel_report"] = report
+            if kernel == KERNEL:
+                node.attrs["kernel"] = KERNEL
+                changed = True
+        return changed
