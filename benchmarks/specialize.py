@@ -33,8 +33,13 @@ log = logging.getLogger("benchmarks.specialize")
 def measure(graph, board, x: np.ndarray, ctx, n_validate: int) -> dict:
     from edgesdk.device import connect
     from edgesdk.export import export
-    from edgesdk.passes.specialize import KERNEL, conv_shape, specialized_code, specialized_instructions
-    from edgesdk.passes.specialize import shared_instructions
+    from edgesdk.passes.specialize import (
+        KERNEL,
+        conv_shape,
+        shared_instructions,
+        specialized_code,
+        specialized_instructions,
+    )
     from edgesdk.reference import Reference
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +62,7 @@ def measure(graph, board, x: np.ndarray, ctx, n_validate: int) -> dict:
             row["est"] = (specialized_instructions if row["kernel"] == KERNEL else shared_instructions)(s)
             if row["kernel"] == KERNEL:
                 row["est_code"] = specialized_code(s)
-                row["code"] = sum(v for k, v in syms.items() if k.startswith(f"{built.c_name}_{node.name}_"))
+                row["code"] = sum(v for k, v in syms.items() if k.startswith(f"{built.c_name}_{node.name}_rows"))
         layers.append(row)
     return {
         "instructions": int(count),

@@ -1,0 +1,223 @@
+"""Per-layer specialised DSP convolutions (``kernel = "specialized"``): the kernel table against the reference
+on the host under ASan/UBSan and on the emulated Cortex-M4, the band interface, and the pass's choice under
+the kernel-code budget."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.passes import PassContext, run_pipeline
+from edgesdk.passes.specialize import CODE_BUDGET, KERNEL
+from kerneltable import run_joined
+from test_c_backend import CFLAGS, GCC, SANITIZE, generate_and_build, random_inputs, reference_outputs
+from test_c_kernels import conv
+
+# The issue's edges: channels 1, 3, 4, 15, 16, 17, 31, 32, 33, 64; odd sizes; stride 2; dilation; SAME/VALID;
+# 1x1 (matrix product); a per-channel layer whose requantization needs the general path (shift >= 0).
+CASES = {
+    "c3_16_k3_s1_same": conv(9, 11, 3, 16, 3, 1, "SAME"),
+    "c1_4_k3_s1_valid": conv(7, 5, 1, 4, 3, 1, "VALID"),
+    "c4_15_k3_s2_same_relu": conv(9, 7, 4, 15, 3, 2, "SAME", act="RELU"),
+    "c15_17_k3_s2_valid": conv(11, 9, 15, 17, 3, 2, "VALID"),
+    "c16_32_k3_s2_same": conv(8, 8, 16, 32, 3, 2, "SAME"),
+    "c17_31_k3_dil2_same": conv(9, 9, 17, 31, 3, 1, "SAME", d=2),
+    "c31_33_k3_s1_valid": conv(5, 7, 31, 33, 3, 1, "VALID"),
+    "c32_64_k3_s2_same": conv(7, 7, 32, 64, 3, 2, "SAME"),
+    "c33_1_k1_s1_same": conv(5, 3, 33, 1, 1, 1, "SAME", bias=False),
+    "c16_32_k1_s2_same": conv(8, 8, 16, 32, 1, 2, "SAME"),
+    "c64_3_k1_s2_valid_relu6": conv(7, 5, 64, 3, 1, 2, "VALID", act="RELU6"),
+    "c3_17_k5_s2_dil1_same": conv(13, 11, 3, 17, 5, 2, "SAME"),
+}
+
+
+def _tiny_output_scale(build):
+    """The case with its output scale shrunk so the requantization multiplier exceeds 1 (shift >= 0)."""
+
+    def wrapped(name: str):
+        g = build(name)
+        y = g.tensor(g.outputs[0])
+        y.quant.scale = np.asarray(y.quant.scale) * 1e-3
+        return g
+
+    return wrapped
+
+
+CASES["c16_15_k3_s1_same_shift_pos"] = _tiny_output_scale(conv(6, 5, 16, 15, 3, 1, "SAME"))
+
+FORCE = PassContext(core="cortex-m4", force={"*": KERNEL})
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_specialized_kernel_table_on_host_under_sanitizers(tmp_path: Path) -> None:
+    table = run_joined("spec", {k: v(k) for k, v in CASES.items()}, tmp_path, ctx=FORCE, n_inputs=10)
+    src = (table.project.out_dir / f"{table.project.model_name}.c").read_text()
+    for case in CASES:
+        assert [d["kernel"] for d in table.decisions(case)] == [KERNEL], case
+        got, want = table.outputs(case)
+        np.testing.assert_array_equal(got, want, err_msg=case)
+    # one copy of the math: each layer is one call of the shared body with its constant struct
+    assert src.count("ed_conv_dsp_rows(&") == len(CASES)
+    assert "ed_conv_s8(" not in src
+    assert "oy_begin, oy_end, 0); /* general requantization */" in src  # the shift >= 0 case
+    assert "oy_begin, oy_end, 1); /* shifts < 0" in src
+
+
+_HARNESS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "MODEL_C"
+
+/* Layer outputs computed in bands of rows through the band function equal the whole layer, bit for bit. */
+int main(void)
+{
+    static int8_t in[IN_SIZE], full[OUT_SIZE];
+    uint32_t seed = 12345u;
+    int32_t i, k, j, fails = 0;
+    const int32_t row = OUT_SIZE / OUT_H;
+    for (i = 0; i < IN_SIZE; ++i) {
+        seed = seed * 1103515245u + 12345u;
+        in[i] = (int8_t)(seed >> 24);
+    }
+    MODEL_init();
+    if (MODEL_invoke(in, full) != 0) {
+        return 2;
+    }
+    for (k = 0; k <= OUT_H; ++k) {
+        for (j = k; j <= OUT_H; ++j) { /* three bands [0,k) [k,j) [j,OUT_H), each in its own exact buffer */
+            const int32_t cut[4] = {0, k, j, OUT_H};
+            int32_t b;
+            for (b = 0; b < 3; ++b) {
+                const int32_t n = (cut[b + 1] - cut[b]) * row;
+                int8_t *band = (int8_t *)malloc(n > 0 ? (size_t)n : 1u);
+                BAND(PREFIX_TENSOR(PREFIX_INPUT_OFFSET), band, cut[b], cut[b + 1]);
+                fails += memcmp(band, full + cut[b] * row, (size_t)n) != 0;
+                free(band);
+            }
+        }
+    }
+    printf("%d\n", (int)fails);
+    return fails != 0;
+}
+"""
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("case", ["c3_16_k3_s1_same", "c15_17_k3_s2_valid", "c16_32_k1_s2_same"])
+def test_band_split_is_bit_exact(case: str, tmp_path: Path) -> None:
+    """``<model>_<layer>_rows(input, output, oy_begin, oy_end)`` over every split into three bands, under
+    ASan/UBSan (each band in a buffer of exactly its size), equals the whole layer; the layer equals the
+    reference."""
+    graph = CASES[case](case)
+    graph.nodes[0].attrs["kernel"] = KERNEL
+    project, exe = generate_and_build(graph, tmp_path, sanitize=True)
+    x = random_inputs(project.input_size, 4, seed=zlib.crc32(case.encode()))
+    from test_c_backend import run_host
+
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+    model_c = project.out_dir / f"{project.model_name}.c"
+    src = model_c.read_text()
+    band = re.search(r"static void (\w+_rows)\(const int8_t \*input, int8_t \*output, int32_t oy_begin", src)
+    prefix = re.search(r"#define (\w+)_INPUT_OFFSET ", src)
+    assert band and prefix
+    out_h = graph.tensor(graph.outputs[0]).shape[1]
+    harness = tmp_path / "band_main.c"
+    harness.write_text(
+        _HARNESS.replace("MODEL_C", str(model_c))
+        .replace("MODEL_", f"{project.model_name}_")
+        .replace("PREFIX_", f"{prefix.group(1)}_")
+        .replace("BAND", band.group(1))
+        .replace("IN_SIZE", str(project.input_size))
+        .replace("OUT_SIZE", str(project.output_size))
+        .replace("OUT_H", str(out_h))
+    )
+    kernels = [str(s) for s in project.sources if s.parent.name == "edgesdk"]
+    exe = tmp_path / "band"
+    subprocess.run(
+        [GCC, *CFLAGS, *SANITIZE, *(f"-I{d}" for d in project.include_dirs), "-o", str(exe), str(harness), *kernels],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    run = subprocess.run([str(exe)], check=False, timeout=120, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "0", run.stdout + run.stderr
+
+
+def test_pass_chooses_under_the_code_budget(ic_graph) -> None:
+    """On a DSP core with --optimize speed the IC model's direct convolutions (and the 3-channel first layer,
+    where Winograd buys little) get specialised copies within the 12 KB budget, greatest saving per byte first;
+    a smaller budget takes fewer; size, a core without DSP, --no-kernel keep the shared kernel; --kernel forces."""
+    flash = {"flash_bytes": 4 << 20}
+
+    def run(**kw):
+        kw.setdefault("options", {}).update(flash)
+        g = run_pipeline(ic_graph, "default", PassContext(**kw))
+        return {n.name: n.attrs.get("kernel") for n in g.nodes if n.op == "CONV_2D"}, {
+            n.name: n.attrs.get("kernel_report", {}) for n in g.nodes if n.op == "CONV_2D"
+        }
+
+    ks, reps = run(core="cortex-m4")
+    spec = {n for n, k in ks.items() if k == KERNEL}
+    assert spec == {"conv2d", "conv2d_3", "conv2d_5", "conv2d_6", "conv2d_8"}
+    assert sum(k == "winograd" for k in ks.values()) == 4
+    for n in spec:
+        r = reps[n]
+        assert r["candidates"][KERNEL]["instructions"] < r["candidates"]["dense"]["instructions"]
+        assert 0 < r["est_kernel_code"] <= CODE_BUDGET and r["candidates"][KERNEL]["code_bytes"] > 0
+    assert "fewer instructions than winograd" in reps["conv2d"]["why"]
+    assert "below 10%" in reps["conv2d_1"]["why"]  # Winograd kept on the 16-channel 3x3 layers
+
+    # a budget with room for ~one copy: the best saving per byte first, the rest say why not
+    ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 10000})  # ~9.1 KB without copies
+    spec_small = {n for n, k in ks.items() if k == KERNEL}
+    assert 0 < len(spec_small) < len(spec)
+    assert any("over the" in r.get("why", "") for r in reps.values())
+    assert all(r["est_kernel_code"] <= 10000 for r in reps.values() if "est_kernel_code" in r)
+
+    assert KERNEL not in run(core="cortex-m4", optimize="size")[0].values()
+    assert KERNEL not in run(core="cortex-m3")[0].values()
+    ks, reps = run(core="cortex-m4", forbid={"conv2d_5": {KERNEL}})
+    assert ks["conv2d_5"] is None and "forbidden" in reps["conv2d_5"]["why"]
+    ks, _ = run(core="cortex-m3", force={"conv2d_8": KERNEL})
+    assert ks["conv2d_8"] == KERNEL and list(ks.values()).count(KERNEL) == 1
+    ks, _ = run(core="cortex-m4", force={"conv2d": "winograd"})
+    assert ks["conv2d"] == "winograd"
+
+
+EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_specialized_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """A sample of the table (3-channel first layer, stride 2, 1x1 stride 2, dilation, general requantization)
+    with the real SXTB16/SMLAD/SMMULR/SSAT on the emulated Cortex-M4, bit-exact with the reference."""
+    from edgesdk.boards import get_board
+    from edgesdk.device import validate
+    from test_c_kernels import _B
+    from test_dsp_kernels import _conv_node
+
+    b = _B("spec_chain")
+    shape = (1, 13, 11, 3)
+    x = b.act("x", shape)
+    nodes, cur = [], x
+    for k, (cout, ksz, s, d, pad) in enumerate(
+        [(16, 3, 1, 1, "SAME"), (17, 3, 2, 1, "VALID"), (31, 3, 1, 2, "SAME"), (32, 1, 2, 1, "SAME"), (15, 3, 1, 1, "SAME")]
+    ):
+        node, cur, shape = _conv_node(b, f"conv{k}", cur, shape, cout, ksz, s, d, pad, "RELU" if k % 2 else "NONE")
+        nodes.append(node)
+    graph = b.done([x], [cur], *nodes)
+    y = graph.tensor(cur)
+    y.quant.scale = np.asarray(y.quant.scale) * 1e-3  # the last layer needs the general requantization
+    board = get_board("mps2-an386")
+    ctx = PassContext(core=board.core, force={"*": KERNEL})
+    summary = validate(graph, board, count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == 4 and summary.exact == 4, summary.to_dict()
+    src = "".join(f.read_text() for f in (tmp_path / "v").rglob("spec_chain.c"))
+    assert src.count("ed_conv_dsp_rows(&") == 5 and "oy_begin, oy_end, 0); /* general" in src
