@@ -171,7 +171,8 @@ def test_pass_chooses_under_the_code_budget(ic_graph) -> None:
         assert r["candidates"][KERNEL]["instructions"] < r["candidates"]["dense"]["instructions"]
         assert 0 < r["est_kernel_code"] <= CODE_BUDGET and r["candidates"][KERNEL]["code_bytes"] > 0
     assert "fewer instructions than winograd" in reps["conv2d"]["why"]
-    assert "below 10%" in reps["conv2d_1"]["why"]  # Winograd kept on the 16-channel 3x3 layers
+    assert "below 10%" in reps["conv2d_1"]["specialize_why"]  # Winograd kept on the 16-channel 3x3 layers
+    assert reps["conv2d_1"]["format"] == "winograd-int16" and KERNEL in reps["conv2d_1"]["candidates"]
 
     # a budget with room for ~one copy: the best saving per byte first, the rest say why not
     ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 10000})  # ~9.1 KB without copies

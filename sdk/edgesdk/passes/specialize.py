@@ -193,7 +193,7 @@ class SpecializeConv(Pass):
             n.name: s
             for n in graph.nodes
             if self.match(graph, n, ctx)
-            and (evaluate or n.attrs.get("kernel") != "winograd" or ctx.forced(n) == KERNEL)
+            and (evaluate or ctx.forced(n) == KERNEL)  # else other passes' reports stay as they are
             and (s := conv_shape(graph, n))
         }
         if not shapes:
@@ -288,9 +288,13 @@ class SpecializeConv(Pass):
             earlier = node.attrs.get("kernel_report")
             if earlier and earlier.get("why"):
                 info["earlier"] = earlier["why"]
-            report = kernel_report(cands[name], kernel, why, **info)
             if kernel == "winograd":
-                report["format"] = earlier.get("format", "winograd-int16")
+                # Winograd stays: its pass's report stays, with this pass's candidate and reason beside it.
+                report = dict(earlier or {})
+                report["candidates"] = {**report.get("candidates", {}), KERNEL: cands[name][KERNEL]}
+                report["specialize_why"] = why
+            else:
+                report = kernel_report(cands[name], kernel, why, **info)
             node.attrs["kernel_report"] = report
             if kernel == KERNEL:
                 node.attrs["kernel"] = KERNEL
