@@ -35,6 +35,7 @@ def measure(graph, board, x: np.ndarray, ctx, n_validate: int) -> dict:
     from edgesdk.export import export
     from edgesdk.passes.specialize import (
         KERNEL,
+        KERNEL16,
         conv_shape,
         shared_instructions,
         specialized_code,
@@ -55,14 +56,22 @@ def measure(graph, board, x: np.ndarray, ctx, n_validate: int) -> dict:
             exact = sum(int((client.infer(x[i])[0] == want[i]).all()) for i in range(n_validate))
     layers = []
     for node, c in zip(built.graph.nodes, counts, strict=False):
-        row = {"layer": node.name, "op": node.op, "kernel": node.attrs.get("kernel", ""), "instructions": int(c)}
+        row = {
+            "layer": node.name,
+            "op": node.op,
+            "kernel": node.attrs.get("kernel", ""),
+            "instructions": int(c),
+        }
         s = conv_shape(built.graph, node) if node.op == "CONV_2D" else None
-        if s is not None and row["kernel"] in ("", "direct", KERNEL):
+        if s is not None and row["kernel"] in ("", "direct", KERNEL, KERNEL16):
             row["macs"] = s.macs
-            row["est"] = (specialized_instructions if row["kernel"] == KERNEL else shared_instructions)(s)
-            if row["kernel"] == KERNEL:
+            spec = row["kernel"] in (KERNEL, KERNEL16)
+            row["est"] = (specialized_instructions if spec else shared_instructions)(s)
+            if spec:
                 row["est_code"] = specialized_code(s)
-                row["code"] = sum(v for k, v in syms.items() if k.startswith(f"{built.c_name}_{node.name}_rows"))
+                row["code"] = sum(
+                    v for k, v in syms.items() if k.startswith(f"{built.c_name}_{node.name}_rows")
+                )
         layers.append(row)
     return {
         "instructions": int(count),
@@ -77,7 +86,11 @@ def _symbols(elf: Path, model: str) -> dict[str, int]:
     import subprocess
 
     out = subprocess.run(
-        ["arm-none-eabi-nm", "--size-sort", "-S", str(elf)], check=True, timeout=60, capture_output=True, text=True
+        ["arm-none-eabi-nm", "--size-sort", "-S", str(elf)],
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
     ).stdout
     syms = {}
     for line in out.splitlines():
@@ -101,6 +114,9 @@ def main() -> int:
     ap.add_argument("--boards", nargs="+", default=["mps2-an386", "mps2-an500"])
     ap.add_argument("--models", nargs="+", default=["pretrainedResnet_quant", "ad01_int8"])
     ap.add_argument("--all", action="store_true", help="also force every direct CONV_2D specialised")
+    ap.add_argument(
+        "--all-kernel", default="specialized", help="the kernel --all forces (specialized16: int16 weights)"
+    )
     ap.add_argument("--validate", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS / "specialize")
     args = ap.parse_args()
@@ -121,9 +137,20 @@ def main() -> int:
             if kw.get("force_all"):
                 from edgesdk.passes import run_pipeline
 
-                pre = run_pipeline(graph, "default", PassContext(core=board.core, options={"flash_bytes": 4 << 20}))
-                direct = [n.name for n in pre.nodes if n.op == "CONV_2D" and (n.attrs.get("kernel") != "winograd" or n.inputs and pre.tensor(n.inputs[0]).shape[3] < 4)]
-                ctx = PassContext(core=board.core, force=dict.fromkeys(direct, KERNEL))
+                pre = run_pipeline(
+                    graph, "default", PassContext(core=board.core, options={"flash_bytes": 4 << 20})
+                )
+                direct = [
+                    n.name
+                    for n in pre.nodes
+                    if n.op == "CONV_2D"
+                    and (
+                        n.attrs.get("kernel") != "winograd"
+                        or n.inputs
+                        and pre.tensor(n.inputs[0]).shape[3] < 4
+                    )
+                ]
+                ctx = PassContext(core=board.core, force=dict.fromkeys(direct, args.all_kernel))
             r = measure(graph, board, x, ctx, args.validate)
             r.update(model=model, board=bname, mode=mode)
             rows.append(r)
@@ -137,14 +164,19 @@ def main() -> int:
 
 def _markdown(rows: list[dict]) -> str:
     lines = ["# Specialised convolutions (executed instructions per inference, emulated)", ""]
-    lines += ["| model | board | mode | instructions | kernel code B | bit-exact |", "|---|---|---|---:|---:|---|"]
+    lines += [
+        "| model | board | mode | instructions | kernel code B | bit-exact |",
+        "|---|---|---|---:|---:|---|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['board']} | {r['mode']} | {r['instructions']:,} | {r['kernel_code_bytes']:,} "
             f"| {r['bit_exact']} |"
         )
     lines += ["", "## Per layer (CONV_2D)", ""]
-    lines += ["| model | board | mode | layer | kernel | MACs | instructions | insn/MAC | est. | code B (est.) |"]
+    lines += [
+        "| model | board | mode | layer | kernel | MACs | instructions | insn/MAC | est. | code B (est.) |"
+    ]
     lines += ["|---|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         for L in r["layers"]:

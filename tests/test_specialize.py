@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edgesdk.passes import PassContext, run_pipeline
-from edgesdk.passes.specialize import CODE_BUDGET, KERNEL
+from edgesdk.passes.specialize import CODE_BUDGET, KERNEL, KERNEL16
 from kerneltable import run_joined
 from test_c_backend import CFLAGS, GCC, SANITIZE, generate_and_build, random_inputs, reference_outputs
 from test_c_kernels import conv
@@ -51,7 +51,9 @@ def _tiny_output_scale(build):
 
 CASES["c16_15_k3_s1_same_shift_pos"] = _tiny_output_scale(conv(6, 5, 16, 15, 3, 1, "SAME"))
 
-FORCE = PassContext(core="cortex-m4", force={"*": KERNEL})
+# int16 weights (ed_conv_dot_2x2_w16) on a third of the cases, int8 on the rest
+W16 = ["c3_16_k3_s1_same", "c4_15_k3_s2_same_relu", "c17_31_k3_dil2_same", "c33_1_k1_s1_same"]
+FORCE = PassContext(core="cortex-m4", force={**dict.fromkeys(W16, KERNEL16), "*": KERNEL})
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
@@ -59,14 +61,15 @@ def test_specialized_kernel_table_on_host_under_sanitizers(tmp_path: Path) -> No
     table = run_joined("spec", {k: v(k) for k, v in CASES.items()}, tmp_path, ctx=FORCE, n_inputs=10)
     src = (table.project.out_dir / f"{table.project.model_name}.c").read_text()
     for case in CASES:
-        assert [d["kernel"] for d in table.decisions(case)] == [KERNEL], case
+        assert [d["kernel"] for d in table.decisions(case)] == [KERNEL16 if case in W16 else KERNEL], case
         got, want = table.outputs(case)
         np.testing.assert_array_equal(got, want, err_msg=case)
     # one copy of the math: each layer is one call of the shared body with its constant struct
     assert src.count("ed_conv_dsp_rows(&") == len(CASES)
     assert "ed_conv_s8(" not in src
-    assert "oy_begin, oy_end, 0); /* general requantization */" in src  # the shift >= 0 case
-    assert "oy_begin, oy_end, 1); /* shifts < 0" in src
+    assert "oy_begin, oy_end, 0, NULL);" in src  # the shift >= 0 case: general requantization
+    assert "oy_begin, oy_end, 1, NULL);" in src
+    assert src.count("_weights16[") == len(W16)
 
 
 _HARNESS = r"""
@@ -115,7 +118,7 @@ def test_band_split_is_bit_exact(case: str, tmp_path: Path) -> None:
     ASan/UBSan (each band in a buffer of exactly its size), equals the whole layer; the layer equals the
     reference."""
     graph = CASES[case](case)
-    graph.nodes[0].attrs["kernel"] = KERNEL
+    graph.nodes[0].attrs["kernel"] = KERNEL16 if case in W16 else KERNEL
     project, exe = generate_and_build(graph, tmp_path, sanitize=True)
     x = random_inputs(project.input_size, 4, seed=zlib.crc32(case.encode()))
     from test_c_backend import run_host
@@ -140,7 +143,16 @@ def test_band_split_is_bit_exact(case: str, tmp_path: Path) -> None:
     kernels = [str(s) for s in project.sources if s.parent.name == "edgesdk"]
     exe = tmp_path / "band"
     subprocess.run(
-        [GCC, *CFLAGS, *SANITIZE, *(f"-I{d}" for d in project.include_dirs), "-o", str(exe), str(harness), *kernels],
+        [
+            GCC,
+            *CFLAGS,
+            *SANITIZE,
+            *(f"-I{d}" for d in project.include_dirs),
+            "-o",
+            str(exe),
+            str(harness),
+            *kernels,
+        ],
         check=True,
         timeout=300,
         capture_output=True,
@@ -163,26 +175,31 @@ def test_pass_chooses_under_the_code_budget(ic_graph) -> None:
         }
 
     ks, reps = run(core="cortex-m4")
-    spec = {n for n, k in ks.items() if k == KERNEL}
+    spec = {n for n, k in ks.items() if k in (KERNEL, KERNEL16)}
     assert spec == {"conv2d", "conv2d_3", "conv2d_5", "conv2d_6", "conv2d_8"}
+    # int16 weights where the filter row is short (first layer, 1x1); the long 3x3 rows keep int8
+    assert {n for n, k in ks.items() if k == KERNEL16} == {"conv2d", "conv2d_5", "conv2d_8"}
     assert sum(k == "winograd" for k in ks.values()) == 4
     for n in spec:
         r = reps[n]
         assert r["candidates"][KERNEL]["instructions"] < r["candidates"]["dense"]["instructions"]
+        assert r["candidates"][KERNEL16]["bytes"] == 3 * r["candidates"][KERNEL]["bytes"]
         assert 0 < r["est_kernel_code"] <= CODE_BUDGET and r["candidates"][KERNEL]["code_bytes"] > 0
     assert "fewer instructions than winograd" in reps["conv2d"]["why"]
     assert "below 10%" in reps["conv2d_1"]["specialize_why"]  # Winograd kept on the 16-channel 3x3 layers
     assert reps["conv2d_1"]["format"] == "winograd-int16" and KERNEL in reps["conv2d_1"]["candidates"]
 
     # a budget with room for ~one copy: the best saving per byte first, the rest say why not
-    ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 10000})  # ~9.1 KB without copies
-    spec_small = {n for n, k in ks.items() if k == KERNEL}
+    ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 10500})  # ~9.1 KB without copies
+    spec_small = {n for n, k in ks.items() if k in (KERNEL, KERNEL16)}
     assert 0 < len(spec_small) < len(spec)
     assert any("over the" in r.get("why", "") for r in reps.values())
-    assert all(r["est_kernel_code"] <= 10000 for r in reps.values() if "est_kernel_code" in r)
+    assert all(r["est_kernel_code"] <= 10500 for r in reps.values() if "est_kernel_code" in r)
 
-    assert KERNEL not in run(core="cortex-m4", optimize="size")[0].values()
-    assert KERNEL not in run(core="cortex-m3")[0].values()
+    assert not {KERNEL, KERNEL16} & set(run(core="cortex-m4", optimize="size")[0].values())
+    assert not {KERNEL, KERNEL16} & set(run(core="cortex-m3")[0].values())
+    ks, _ = run(core="cortex-m4", forbid={"*": {KERNEL16}})
+    assert KERNEL16 not in ks.values() and list(ks.values()).count(KERNEL) == 5
     ks, reps = run(core="cortex-m4", forbid={"conv2d_5": {KERNEL}})
     assert ks["conv2d_5"] is None and "forbidden" in reps["conv2d_5"]["why"]
     ks, _ = run(core="cortex-m3", force={"conv2d_8": KERNEL})
@@ -209,16 +226,26 @@ def test_specialized_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
     x = b.act("x", shape)
     nodes, cur = [], x
     for k, (cout, ksz, s, d, pad) in enumerate(
-        [(16, 3, 1, 1, "SAME"), (17, 3, 2, 1, "VALID"), (31, 3, 1, 2, "SAME"), (32, 1, 2, 1, "SAME"), (15, 3, 1, 1, "SAME")]
+        [
+            (16, 3, 1, 1, "SAME"),
+            (17, 3, 2, 1, "VALID"),
+            (31, 3, 1, 2, "SAME"),
+            (32, 1, 2, 1, "SAME"),
+            (15, 3, 1, 1, "SAME"),
+        ]
     ):
-        node, cur, shape = _conv_node(b, f"conv{k}", cur, shape, cout, ksz, s, d, pad, "RELU" if k % 2 else "NONE")
+        node, cur, shape = _conv_node(
+            b, f"conv{k}", cur, shape, cout, ksz, s, d, pad, "RELU" if k % 2 else "NONE"
+        )
         nodes.append(node)
     graph = b.done([x], [cur], *nodes)
     y = graph.tensor(cur)
     y.quant.scale = np.asarray(y.quant.scale) * 1e-3  # the last layer needs the general requantization
     board = get_board("mps2-an386")
-    ctx = PassContext(core=board.core, force={"*": KERNEL})
+    ctx = PassContext(
+        core=board.core, force={"conv0": KERNEL16, "conv2": KERNEL16, "conv3": KERNEL16, "*": KERNEL}
+    )
     summary = validate(graph, board, count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     src = "".join(f.read_text() for f in (tmp_path / "v").rglob("spec_chain.c"))
-    assert src.count("ed_conv_dsp_rows(&") == 5 and "oy_begin, oy_end, 0); /* general" in src
+    assert src.count("ed_conv_dsp_rows(&") == 5 and "oy_begin, oy_end, 0, " in src and "_weights16[" in src

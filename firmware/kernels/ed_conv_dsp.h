@@ -122,6 +122,56 @@ ED_CONV_INLINE void ed_conv_dot_2x2(const int8_t *x0, const int8_t *x1, const in
     acc[3] = a11;
 }
 
+/*
+ * ed_conv_dot_2x2 with the weights pre-extended to int16 at export and re-ordered in groups of four as
+ * (w[i], w[i+2], w[i+1], w[i+3]): one word load gives the halfword pair SMLAD needs against SXTAB16's
+ * (x[i], x[i+2]), the next against (x[i+1], x[i+3]), so the weights need no SXTB16. n % 4 tail values last,
+ * in order. Only specialised layers use it (constant n, unrolled).
+ */
+ED_CONV_INLINE void ed_conv_dot_2x2_w16(const int8_t *x, int32_t xstep, const int16_t *w, int32_t wstride,
+                                        int32_t n, int32_t offset, int32_t acc[4])
+{
+    /* Pixels x and x + xstep, filters w and w + wstride: two walking pointers, every other address a constant
+     * offset from them (few registers: the four accumulators and the extended inputs stay in registers). */
+    const uint32_t off2 = ed_dup16(offset);
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int32_t n4 = n & ~3;
+    int32_t i;
+    ED_CONV_UNROLL_
+    for (i = 0; i < n4; i += 4) {
+        const uint32_t xa = ed_read32(x), xb = ed_read32(x + xstep);
+        const uint32_t xa_e = ed_sxtab16(off2, xa), xa_o = ed_sxtab16_ror8(off2, xa);
+        const uint32_t xb_e = ed_sxtab16(off2, xb), xb_o = ed_sxtab16_ror8(off2, xb);
+        uint32_t we = ed_read32((const int8_t *)w), wo = ed_read32((const int8_t *)(w + 2));
+        a00 = ed_smlad(xa_e, we, a00);
+        a10 = ed_smlad(xb_e, we, a10);
+        a00 = ed_smlad(xa_o, wo, a00);
+        a10 = ed_smlad(xb_o, wo, a10);
+        we = ed_read32((const int8_t *)(w + wstride));
+        wo = ed_read32((const int8_t *)(w + wstride + 2));
+        a01 = ed_smlad(xa_e, we, a01);
+        a11 = ed_smlad(xb_e, we, a11);
+        a01 = ed_smlad(xa_o, wo, a01);
+        a11 = ed_smlad(xb_o, wo, a11);
+        x += 4;
+        w += 4;
+    }
+    for (i = n4; i < n; ++i) {
+        const int32_t xa = (int32_t)*x + offset, xb = (int32_t)x[xstep] + offset;
+        const int32_t wa = *w, wb = w[wstride];
+        a00 += xa * wa;
+        a01 += xa * wb;
+        a10 += xb * wa;
+        a11 += xb * wb;
+        ++x;
+        ++w;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
 /* acc[o] += sum_i (x[i] + offset) * w_o[i], i < n, for one pixel and filters w0, w1. */
 ED_CONV_INLINE void ed_conv_dot_1x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n,
                                     int32_t offset, int32_t acc[2])
@@ -192,9 +242,10 @@ ED_CONV_INLINE void ed_conv_window(int32_t start, int32_t dil, int32_t k, int32_
     *end = e;
 }
 
-/* Two neighbouring output pixels (windows inside the image in x) x all output channels. */
+/* Two neighbouring output pixels (windows inside the image in x) x all output channels; w16: the weights in
+ * ed_conv_dot_2x2_w16's layout (segments of filter_row values, or of in_c values per tap when dilated), or NULL. */
 ED_CONV_INLINE void ed_conv_pair(const ed_conv_params_t *p, const int8_t *input, int8_t *out0, int32_t iy0,
-                                 int32_t ix0, int32_t ky_begin, int32_t ky_end, int32_t fast)
+                                 int32_t ix0, int32_t ky_begin, int32_t ky_end, int32_t fast, const int16_t *w16)
 {
     const int32_t in_c = p->in_c, out_c = p->out_c;
     const int32_t filter_row = p->k_w * in_c;
@@ -204,7 +255,8 @@ ED_CONV_INLINE void ed_conv_pair(const ed_conv_params_t *p, const int8_t *input,
     int8_t *out1 = out0 + out_c;
     int32_t oc, ky, kx;
     for (oc = 0; oc < out_c; oc += 2) {
-        const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+        /* (with an even constant out_c this folds to oc + 1: the second filter at a constant distance) */
+        const int32_t oc1 = ((out_c & 1) == 0 || oc + 1 < out_c) ? oc + 1 : oc;
         const int8_t *f0 = p->weights + (size_t)oc * (size_t)filter_size;
         const int8_t *f1 = p->weights + (size_t)oc1 * (size_t)filter_size;
         int32_t acc[4];
@@ -216,7 +268,18 @@ ED_CONV_INLINE void ed_conv_pair(const ed_conv_params_t *p, const int8_t *input,
             const int8_t *x0 = input + (size_t)(iy0 + p->dil_h * ky) * (size_t)row_bytes + (size_t)ix0 * (size_t)in_c;
             const int8_t *w0 = f0 + (size_t)ky * (size_t)filter_row;
             const int8_t *w1 = f1 + (size_t)ky * (size_t)filter_row;
-            if (p->dil_w == 1) {
+            if (w16 != NULL) {
+                const int16_t *v0 = w16 + (size_t)oc * (size_t)filter_size + (size_t)ky * (size_t)filter_row;
+                const int32_t wstride = (oc1 - oc) * filter_size;
+                if (p->dil_w == 1) {
+                    ed_conv_dot_2x2_w16(x0, px_step, v0, wstride, filter_row, p->input_offset, acc);
+                } else {
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int8_t *xk = x0 + (size_t)(p->dil_w * kx) * (size_t)in_c;
+                        ed_conv_dot_2x2_w16(xk, px_step, v0 + kx * in_c, wstride, in_c, p->input_offset, acc);
+                    }
+                }
+            } else if (p->dil_w == 1) {
                 ed_conv_dot_2x2(x0, x0 + px_step, w0, w1, filter_row, p->input_offset, acc);
             } else {
                 for (kx = 0; kx < p->k_w; ++kx) {
@@ -278,10 +341,11 @@ ED_CONV_MAYBE_UNUSED_ static void ed_conv_single(const ed_conv_params_t *p, cons
 /*
  * Output rows [oy_begin, oy_end) of the convolution, row oy_begin written at output[0]; input is the whole
  * input tensor. Always inlined: called with a constant params struct, everything in it folds. fast_requant = 1
- * only where every shift is negative and |acc| < 2^30 is proven for the layer (see ed_conv_requant).
+ * only where every shift is negative and |acc| < 2^30 is proven for the layer (see ed_conv_requant); w16: the
+ * weights also pre-extended to int16 for the interior path (ed_conv_dot_2x2_w16), or NULL.
  */
 ED_CONV_INLINE void ed_conv_dsp_rows(const ed_conv_params_t *p, const int8_t *input, int8_t *output,
-                                     int32_t oy_begin, int32_t oy_end, int32_t fast_requant)
+                                     int32_t oy_begin, int32_t oy_end, int32_t fast_requant, const int16_t *w16)
 {
     const int32_t out_w = p->out_w, out_c = p->out_c;
     /* Output columns [ox_lo, ox_hi) whose kernel window lies inside the image in x. */
@@ -300,7 +364,7 @@ ED_CONV_INLINE void ed_conv_dsp_rows(const ed_conv_params_t *p, const int8_t *in
         }
         for (; ox + 1 < ox_hi; ox += 2) {
             ed_conv_pair(p, input, out_row + (size_t)ox * (size_t)out_c, iy0, ox * p->stride_w - p->pad_left,
-                         ky_begin, ky_end, fast_requant);
+                         ky_begin, ky_end, fast_requant, w16);
         }
         for (; ox < out_w; ++ox) {
             ed_conv_single(p, input, out_row + (size_t)ox * (size_t)out_c, iy0, ox * p->stride_w - p->pad_left,

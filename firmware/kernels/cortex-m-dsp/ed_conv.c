@@ -10,5 +10,5 @@
 
 void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output)
 {
-    ed_conv_dsp_rows(p, input, output, 0, p->out_h, 0);
+    ed_conv_dsp_rows(p, input, output, 0, p->out_h, 0, NULL);
 }
