@@ -158,8 +158,42 @@ def main() -> int:
                      r["instructions"], r["kernel_code_bytes"], r["bit_exact"])  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(_markdown(rows))
+    md = _markdown(rows)
+    png = args.out.with_suffix(".png")
+    if _plot(rows, png):
+        md += f"\n![CONV_2D instructions per layer, shared kernel vs. the pass's choice]({png.name})\n"
+    args.out.with_suffix(".md").write_text(md)
     return 0
+
+
+def _plot(rows: list[dict], path: Path) -> bool:
+    """Per-layer CONV_2D instructions before/after (IC on the first board): bars, one pair per layer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ic = [r for r in rows if r["model"].startswith("pretrainedResnet")]
+    if not ic:
+        return False
+    board = ic[0]["board"]
+    by_mode = {r["mode"]: r for r in ic if r["board"] == board}
+    if "before" not in by_mode or "after" not in by_mode:
+        return False
+    convs = [L["layer"] for L in by_mode["before"]["layers"] if L["op"] == "CONV_2D"]
+    fig = Figure(figsize=(9, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    xs = np.arange(len(convs))
+    for k, mode in enumerate(("before", "after")):
+        counts = {L["layer"]: L["instructions"] for L in by_mode[mode]["layers"]}
+        ax.bar(xs + (k - 0.5) * 0.4, [counts[c] / 1e6 for c in convs], 0.4, label=mode)
+    kernels = {L["layer"]: L["kernel"] or "direct" for L in by_mode["after"]["layers"]}
+    ax.set_xticks(xs, [f"{c}\n{kernels[c]}" for c in convs], fontsize=7)
+    ax.set_ylabel("M instructions")
+    ax.set_title(f"IC ResNet-8 CONV_2D on {board}: shared kernel (before) vs. specialize pass (after)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
 
 
 def _markdown(rows: list[dict]) -> str:
