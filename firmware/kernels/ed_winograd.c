@@ -28,8 +28,8 @@ typedef struct {
 static inline int8_t ed_wino_out(const ed_wino_rq_t *r, uint32_t y)
 {
     const int32_t acc = (((int32_t)y) >> 2) + r->bias; /* exact: Y = 4 * acc */
-    return (int8_t)ed_clamp_i32(ed_mbqm_fast(acc, r->multiplier, r->shift) + r->output_offset, r->act_min,
-                                r->act_max);
+    return (int8_t)ed_clamp_s8(ed_mbqm_fast(acc, r->multiplier, r->shift) + r->output_offset, r->act_min,
+                               r->act_max);
 }
 
 /* V = B^T d B of one channel's 4x4 tile (rows d0..d3), stored at v[2 * k], k = 4 * row + column (the scratch
@@ -121,35 +121,46 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
                     const int16_t *v_end4 = v + 16 * (cp & ~7); /* four channel pairs per pass */
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                     while (v != v_end4) {
-                        uint32_t vv = ed_read32((const int8_t *)v);
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)u), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 2)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 4)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 6)), a3);
+                        uint32_t vv = ed_read32((const int8_t *)v), u0, u1, u2, u3;
+                        ED_READ64(u, 0, u0, u1); /* u is 4-byte aligned: one LDRD per two weight words */
+                        ED_READ64(u, 8, u2, u3);
+                        a0 = ed_smlad(vv, u0, a0);
+                        a1 = ed_smlad(vv, u1, a1);
+                        a2 = ed_smlad(vv, u2, a2);
+                        a3 = ed_smlad(vv, u3, a3);
                         vv = ed_read32((const int8_t *)(v + 32));
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 8)), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 10)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 12)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 14)), a3);
+                        ED_READ64(u, 16, u0, u1);
+                        ED_READ64(u, 24, u2, u3);
+                        a0 = ed_smlad(vv, u0, a0);
+                        a1 = ed_smlad(vv, u1, a1);
+                        a2 = ed_smlad(vv, u2, a2);
+                        a3 = ed_smlad(vv, u3, a3);
                         vv = ed_read32((const int8_t *)(v + 64));
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 16)), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 18)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 20)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 22)), a3);
+                        ED_READ64(u, 32, u0, u1);
+                        ED_READ64(u, 40, u2, u3);
+                        a0 = ed_smlad(vv, u0, a0);
+                        a1 = ed_smlad(vv, u1, a1);
+                        a2 = ed_smlad(vv, u2, a2);
+                        a3 = ed_smlad(vv, u3, a3);
                         vv = ed_read32((const int8_t *)(v + 96));
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 24)), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 26)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 28)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 30)), a3);
+                        ED_READ64(u, 48, u0, u1);
+                        ED_READ64(u, 56, u2, u3);
+                        a0 = ed_smlad(vv, u0, a0);
+                        a1 = ed_smlad(vv, u1, a1);
+                        a2 = ed_smlad(vv, u2, a2);
+                        a3 = ed_smlad(vv, u3, a3);
                         v += 128;
                         u += 32;
                     }
                     while (v != v_end) { /* the last channel pairs */
                         const uint32_t vv = ed_read32((const int8_t *)v);
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)u), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 2)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 4)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 6)), a3);
+                        uint32_t u0, u1, u2, u3;
+                        ED_READ64(u, 0, u0, u1);
+                        ED_READ64(u, 8, u2, u3);
+                        a0 = ed_smlad(vv, u0, a0);
+                        a1 = ed_smlad(vv, u1, a1);
+                        a2 = ed_smlad(vv, u2, a2);
+                        a3 = ed_smlad(vv, u3, a3);
                         v += 32;
                         u += 8;
                     }
