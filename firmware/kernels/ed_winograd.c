@@ -63,6 +63,80 @@ static inline void ed_wino_vt(int16_t *v, int32_t offset4, int32_t d00, int32_t 
     v[30] = (int16_t)(t31 - t33);
 }
 
+/* V = B^T d B for one halfword lane set of a group of four channels: d[4 * row + column] are the tile's 16
+ * words of four int8 channels (c, c+1, c+2, c+3), extended to the pairs (c, c+2) or, `odd`, (c+1, c+3); the 16
+ * results go to v[k] (the scratch words of one channel pair), two channels per SADD16/SSUB16. */
+ED_ALWAYS_INLINE static inline void ed_wino_vt_pairs(uint32_t *v, const uint32_t d[16], uint32_t offset4x2, int odd)
+{
+    uint32_t t[16];
+    int32_t j, i;
+    for (j = 0; j < 4; ++j) { /* B^T d, column by column */
+        const uint32_t d0 = odd ? ed_sxtb16_ror8(d[j]) : ed_sxtb16(d[j]);
+        const uint32_t d1 = odd ? ed_sxtb16_ror8(d[4 + j]) : ed_sxtb16(d[4 + j]);
+        const uint32_t d2 = odd ? ed_sxtb16_ror8(d[8 + j]) : ed_sxtb16(d[8 + j]);
+        const uint32_t d3 = odd ? ed_sxtb16_ror8(d[12 + j]) : ed_sxtb16(d[12 + j]);
+        t[j] = ed_ssub16(d0, d2);
+        t[4 + j] = ed_sadd16(d1, d2);
+        t[8 + j] = ed_ssub16(d2, d1);
+        t[12 + j] = ed_ssub16(d1, d3);
+    }
+    for (i = 0; i < 16; i += 4) { /* (B^T d) B, row by row */
+        ed_write32(v + i, ed_ssub16(t[i], t[i + 2]));
+        ed_write32(v + i + 1, i == 4 ? ed_sadd16(ed_sadd16(t[i + 1], t[i + 2]), offset4x2)
+                                     : ed_sadd16(t[i + 1], t[i + 2]));
+        ed_write32(v + i + 2, ed_ssub16(t[i + 2], t[i + 1]));
+        ed_write32(v + i + 3, ed_ssub16(t[i + 1], t[i + 3]));
+    }
+}
+
+/* Y = A^T M A of one output channel's 16 products (wrapping), requantized, stored at dst (the tile's top-left
+ * output; `col` / `line` bytes to the next column / row; nx, ny = 1 at the image's right / bottom edge). Out of
+ * line: the compiler then keeps the channel's requantization fields in registers instead of spilling the
+ * caller's. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void ed_wino_output(const uint32_t *mb, const ed_wino_rq_t *rq, int8_t *dst, int32_t col, int32_t line,
+                           int32_t nx, int32_t ny)
+{
+    const ed_wino_rq_t r = *rq;
+    const uint32_t s0 = mb[0] + mb[4] + mb[8], s1 = mb[1] + mb[5] + mb[9]; /* M0 + M1 + M2 */
+    const uint32_t s2 = mb[2] + mb[6] + mb[10], s3 = mb[3] + mb[7] + mb[11];
+    const uint32_t e0 = mb[4] - mb[8] - mb[12], e1 = mb[5] - mb[9] - mb[13]; /* M1 - M2 - M3 */
+    const uint32_t e2 = mb[6] - mb[10] - mb[14], e3 = mb[7] - mb[11] - mb[15];
+    int32_t y[4];
+    int32_t k;
+    y[0] = (((int32_t)(s0 + s1 + s2)) >> 2) + r.bias; /* exact: Y = 4 * acc */
+    y[1] = (((int32_t)(s1 - s2 - s3)) >> 2) + r.bias;
+    y[2] = (((int32_t)(e0 + e1 + e2)) >> 2) + r.bias;
+    y[3] = (((int32_t)(e1 - e2 - e3)) >> 2) + r.bias;
+    if (r.shift < 0) { /* TFLite's usual case: SMMULR and one rounding shift where |acc| < 2^30 */
+        const int32_t e = -r.shift;
+        for (k = 0; k < 4; ++k) {
+            const int32_t acc = y[k];
+            y[k] = (uint32_t)acc + 0x40000000u < 0x80000000u ? ed_rdbpot_pos(ed_srdhm_small(acc, r.multiplier), e)
+                                                            : ed_mbqm(acc, r.multiplier, r.shift);
+        }
+    } else {
+        for (k = 0; k < 4; ++k) {
+            y[k] = ed_mbqm(y[k], r.multiplier, r.shift);
+        }
+    }
+    for (k = 0; k < 4; ++k) {
+        y[k] = ed_clamp_s8(y[k] + r.output_offset, r.act_min, r.act_max);
+    }
+    dst[0] = (int8_t)y[0];
+    if (nx > 1) {
+        dst[col] = (int8_t)y[1];
+    }
+    if (ny > 1) {
+        dst[line] = (int8_t)y[2];
+        if (nx > 1) {
+            dst[line + col] = (int8_t)y[3];
+        }
+    }
+}
+
 void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_t *input, int8_t *output)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
@@ -71,32 +145,60 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
     const int32_t row = in_w * in_c;
     const int32_t s16 = 16 * cp;
     const int32_t offset4 = 4 * p->input_offset;
+    const uint32_t offset4x2 = ed_dup16(offset4);
+    const int32_t in_c4 = in_c & ~3;
+    /* read once: the int8 output stores may alias anything, so fields read through p would be reloaded */
+    const int32_t *const bias = p->bias, *const mult = p->multiplier, *const shift = p->shift;
+    const int32_t per_channel = p->per_channel;
+    const int32_t output_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     int32_t ty, tx, c, o, k, b;
     for (ty = 0; ty < out_h; ty += 2) {
         for (tx = 0; tx < out_w; tx += 2) {
             const int32_t y0 = ty - p->pad_top, x0 = tx - p->pad_left;
             const int interior = y0 >= 0 && x0 >= 0 && y0 + 4 <= in_h && x0 + 4 <= in_w;
             const int32_t ny = out_h - ty < 2 ? 1 : 2, nx = out_w - tx < 2 ? 1 : 2;
-            /* Input transform, channel by channel, into scratch [c_pad / 2][16][2]. */
+            /* Input transform into scratch [c_pad / 2][16][2]: groups of four channels two at a time in SIMD
+             * (pairs (c, c+2) and (c+1, c+3), see edgesdk.backends.c.winograd.channel_order), the c % 4 last
+             * channels one by one in pairs (c, c+1). */
             if (interior) {
                 const int8_t *r0 = input + (size_t)y0 * (size_t)row + (size_t)x0 * (size_t)in_c;
                 const int8_t *r1 = r0 + row, *r2 = r1 + row, *r3 = r2 + row;
                 const int32_t c2 = 2 * in_c, c3 = 3 * in_c;
-                for (c = 0; c < in_c; ++c) {
+                for (c = 0; c < in_c4; c += 4) {
+                    uint32_t d[16];
+                    for (k = 0; k < 4; ++k) {
+                        d[k] = ed_read32(r0 + c + k * in_c);
+                        d[4 + k] = ed_read32(r1 + c + k * in_c);
+                        d[8 + k] = ed_read32(r2 + c + k * in_c);
+                        d[12 + k] = ed_read32(r3 + c + k * in_c);
+                    }
+                    ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c), d, offset4x2, 0);
+                    ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c + 32), d, offset4x2, 1);
+                }
+                for (; c < in_c; ++c) {
                     ed_wino_vt(scratch + 32 * (c >> 1) + (c & 1), offset4, r0[c], r0[c + in_c], r0[c + c2],
                                r0[c + c3], r1[c], r1[c + in_c], r1[c + c2], r1[c + c3], r2[c], r2[c + in_c],
                                r2[c + c2], r2[c + c3], r3[c], r3[c + in_c], r3[c + c2], r3[c + c3]);
                 }
             } else {
                 /* Border tile: the 16 taps' input offsets once per tile (-1 outside the image), then per
-                 * channel a read or the zero point (0 once the offset is added). */
+                 * channel (group) a read or the zero point (0 once the offset is added). */
                 int32_t at[16];
                 const int32_t zp = -p->input_offset;
+                const uint32_t zp4 = ((uint32_t)zp & 0xFFu) * 0x01010101u;
                 for (k = 0; k < 16; ++k) {
                     const int32_t yy = y0 + (k >> 2), xx = x0 + (k & 3);
                     at[k] = (yy >= 0 && yy < in_h && xx >= 0 && xx < in_w) ? yy * row + xx * in_c : -1;
                 }
-                for (c = 0; c < in_c; ++c) {
+                for (c = 0; c < in_c4; c += 4) {
+                    uint32_t d[16];
+                    for (k = 0; k < 16; ++k) {
+                        d[k] = at[k] >= 0 ? ed_read32(input + at[k] + c) : zp4;
+                    }
+                    ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c), d, offset4x2, 0);
+                    ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c + 32), d, offset4x2, 1);
+                }
+                for (; c < in_c; ++c) {
                     int32_t d[16];
                     for (k = 0; k < 16; ++k) {
                         d[k] = at[k] >= 0 ? input[at[k] + c] : zp;
@@ -169,40 +271,20 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
                     m[2][k] = (uint32_t)a2;
                     m[3][k] = (uint32_t)a3;
                 }
-                /* Output transform Y = A^T M A (wrapping), then requantize the in-range outputs. */
+                /* Output transform and requantization, one output channel per call. */
                 for (b = 0; b < 4 && o + b < out_c; ++b) {
-                    const uint32_t *mb = m[b];
                     const int32_t ocb = o + b;
-                    const int32_t q = p->per_channel ? ocb : 0;
-                    int8_t *dst = output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)ocb;
+                    const int32_t q = per_channel ? ocb : 0;
                     ed_wino_rq_t r;
-                    uint32_t r0[4], r1[4];
-                    r.bias = p->bias != NULL ? p->bias[ocb] : 0;
-                    r.multiplier = p->multiplier[q];
-                    r.shift = p->shift[q];
-                    r.output_offset = p->output_offset;
-                    r.act_min = p->act_min;
-                    r.act_max = p->act_max;
-                    for (k = 0; k < 4; ++k) {
-                        r0[k] = mb[k] + mb[4 + k] + mb[8 + k];
-                        r1[k] = mb[4 + k] - mb[8 + k] - mb[12 + k];
-                    }
-                    {
-                        const int8_t y00 = ed_wino_out(&r, r0[0] + r0[1] + r0[2]);
-                        const int8_t y01 = ed_wino_out(&r, r0[1] - r0[2] - r0[3]);
-                        const int8_t y10 = ed_wino_out(&r, r1[0] + r1[1] + r1[2]);
-                        const int8_t y11 = ed_wino_out(&r, r1[1] - r1[2] - r1[3]);
-                        dst[0] = y00;
-                        if (nx > 1) {
-                            dst[out_c] = y01;
-                        }
-                        if (ny > 1) {
-                            dst[(size_t)out_w * (size_t)out_c] = y10;
-                            if (nx > 1) {
-                                dst[(size_t)out_w * (size_t)out_c + (size_t)out_c] = y11;
-                            }
-                        }
-                    }
+                    r.bias = bias != NULL ? bias[ocb] : 0;
+                    r.multiplier = mult[q];
+                    r.shift = shift[q];
+                    r.output_offset = output_offset;
+                    r.act_min = act_min;
+                    r.act_max = act_max;
+                    ed_wino_output(m[b], &r,
+                                   output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)ocb,
+                                   out_c, out_w * out_c, nx, ny);
                 }
             }
         }
