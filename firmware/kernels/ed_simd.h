@@ -173,13 +173,23 @@ static inline int32_t ed_rdbpot_pos(int32_t x, int32_t e)
     return (x + ((int32_t)1 << (e - 1)) + (x >> 31)) >> e;
 }
 
+/* ed_mbqm out of line: the rare case of ed_mbqm_fast, kept out of the kernels' hot loops (inlined, its 64-bit
+ * multiply and branches would take registers from the loop around it). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline, unused))
+#endif
+static int32_t ed_mbqm_slow(int32_t x, int32_t multiplier, int32_t shift)
+{
+    return ed_mbqm(x, multiplier, shift);
+}
+
 /* ed_mbqm(x, multiplier, shift) for any x; the fast form when shift < 0 and |x| < 2^30 (the common case). */
 static inline int32_t ed_mbqm_fast(int32_t x, int32_t multiplier, int32_t shift)
 {
     if (shift < 0 && (uint32_t)x + 0x40000000u < 0x80000000u) {
         return ed_rdbpot_pos(ed_srdhm_small(x, multiplier), -shift);
     }
-    return ed_mbqm(x, multiplier, shift);
+    return ed_mbqm_slow(x, multiplier, shift);
 }
 
 /*

@@ -19,19 +19,6 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
-/* Requantization of one channel, read once per channel (int8 stores may alias anything, so the kernel keeps
- * these in locals rather than re-reading the params struct after every store). */
-typedef struct {
-    int32_t bias, multiplier, shift, output_offset, act_min, act_max;
-} ed_wino_rq_t;
-
-static inline int8_t ed_wino_out(const ed_wino_rq_t *r, uint32_t y)
-{
-    const int32_t acc = (((int32_t)y) >> 2) + r->bias; /* exact: Y = 4 * acc */
-    return (int8_t)ed_clamp_s8(ed_mbqm_fast(acc, r->multiplier, r->shift) + r->output_offset, r->act_min,
-                               r->act_max);
-}
-
 /* V = B^T d B of one channel's 4x4 tile (rows d0..d3), stored at v[2 * k], k = 4 * row + column (the scratch
  * is [c_pad / 2][16][2]: a channel pair's values for one tile position are one word). The input offset adds
  * 4 * offset to V[1][1] only (B^T 1 B is zero elsewhere), so the d may be raw inputs. */
@@ -63,76 +50,116 @@ static inline void ed_wino_vt(int16_t *v, int32_t offset4, int32_t d00, int32_t 
     v[30] = (int16_t)(t31 - t33);
 }
 
-/* V = B^T d B for one halfword lane set of a group of four channels: d[4 * row + column] are the tile's 16
- * words of four int8 channels (c, c+1, c+2, c+3), extended to the pairs (c, c+2) or, `odd`, (c+1, c+3); the 16
- * results go to v[k] (the scratch words of one channel pair), two channels per SADD16/SSUB16. */
-ED_ALWAYS_INLINE static inline void ed_wino_vt_pairs(uint32_t *v, const uint32_t d[16], uint32_t offset4x2, int odd)
+/* Sign-extended pairs of a word of four int8 channels: (c, c+2), or `odd` (c+1, c+3). */
+ED_ALWAYS_INLINE static inline uint32_t ed_wino_ext(uint32_t w, int odd)
 {
-    uint32_t t[16];
-    int32_t j, i;
-    for (j = 0; j < 4; ++j) { /* B^T d, column by column */
-        const uint32_t d0 = odd ? ed_sxtb16_ror8(d[j]) : ed_sxtb16(d[j]);
-        const uint32_t d1 = odd ? ed_sxtb16_ror8(d[4 + j]) : ed_sxtb16(d[4 + j]);
-        const uint32_t d2 = odd ? ed_sxtb16_ror8(d[8 + j]) : ed_sxtb16(d[8 + j]);
-        const uint32_t d3 = odd ? ed_sxtb16_ror8(d[12 + j]) : ed_sxtb16(d[12 + j]);
-        t[j] = ed_ssub16(d0, d2);
-        t[4 + j] = ed_sadd16(d1, d2);
-        t[8 + j] = ed_ssub16(d2, d1);
-        t[12 + j] = ed_ssub16(d1, d3);
-    }
-    for (i = 0; i < 16; i += 4) { /* (B^T d) B, row by row */
-        ed_write32(v + i, ed_ssub16(t[i], t[i + 2]));
-        ed_write32(v + i + 1, i == 4 ? ed_sadd16(ed_sadd16(t[i + 1], t[i + 2]), offset4x2)
-                                     : ed_sadd16(t[i + 1], t[i + 2]));
-        ed_write32(v + i + 2, ed_ssub16(t[i + 2], t[i + 1]));
-        ed_write32(v + i + 3, ed_ssub16(t[i + 1], t[i + 3]));
-    }
+    return odd ? ed_sxtb16_ror8(w) : ed_sxtb16(w);
 }
 
-/* Y = A^T M A of one output channel's 16 products (wrapping), requantized, stored at dst (the tile's top-left
- * output; `col` / `line` bytes to the next column / row; nx, ny = 1 at the image's right / bottom edge). Out of
- * line: the compiler then keeps the channel's requantization fields in registers instead of spilling the
- * caller's. */
+/* The four values B^T (a0, a1, a2, a3) of one column (or, applied to a row, the row times B). */
+#define ED_WINO_B(a0, a1, a2, a3, t0, t1, t2, t3) \
+    do {                                         \
+        (t0) = ed_ssub16((a0), (a2));            \
+        (t1) = ed_sadd16((a1), (a2));            \
+        (t2) = ed_ssub16((a2), (a1));            \
+        (t3) = ed_ssub16((a1), (a3));            \
+    } while (0)
+
+/* V = B^T d B for one halfword lane set of a group of four channels: d[4 * row + column] are the tile's 16
+ * words of four int8 channels (c..c+3), extended to the pairs (c, c+2) or, `odd`, (c+1, c+3); the 16 results
+ * go to v[k] (the scratch words of one channel pair), two channels per SADD16/SSUB16. Written out in full so
+ * that every value stays in a register. */
+ED_ALWAYS_INLINE static inline void ed_wino_vt_pairs(uint32_t *v, const uint32_t *d, uint32_t offset4x2, int odd)
+{
+    uint32_t t00, t01, t02, t03, t10, t11, t12, t13, t20, t21, t22, t23, t30, t31, t32, t33;
+    uint32_t v0, v1, v2, v3;
+    /* B^T d, column by column */
+    ED_WINO_B(ed_wino_ext(d[0], odd), ed_wino_ext(d[4], odd), ed_wino_ext(d[8], odd), ed_wino_ext(d[12], odd),
+              t00, t10, t20, t30);
+    ED_WINO_B(ed_wino_ext(d[1], odd), ed_wino_ext(d[5], odd), ed_wino_ext(d[9], odd), ed_wino_ext(d[13], odd),
+              t01, t11, t21, t31);
+    ED_WINO_B(ed_wino_ext(d[2], odd), ed_wino_ext(d[6], odd), ed_wino_ext(d[10], odd), ed_wino_ext(d[14], odd),
+              t02, t12, t22, t32);
+    ED_WINO_B(ed_wino_ext(d[3], odd), ed_wino_ext(d[7], odd), ed_wino_ext(d[11], odd), ed_wino_ext(d[15], odd),
+              t03, t13, t23, t33);
+    /* (B^T d) B, row by row; the input offset adds 4 * offset to V[1][1] only */
+    ED_WINO_B(t00, t01, t02, t03, v0, v1, v2, v3);
+    ed_write32(v + 0, v0);
+    ed_write32(v + 1, v1);
+    ed_write32(v + 2, v2);
+    ed_write32(v + 3, v3);
+    ED_WINO_B(t10, t11, t12, t13, v0, v1, v2, v3);
+    ed_write32(v + 4, v0);
+    ed_write32(v + 5, ed_sadd16(v1, offset4x2));
+    ed_write32(v + 6, v2);
+    ed_write32(v + 7, v3);
+    ED_WINO_B(t20, t21, t22, t23, v0, v1, v2, v3);
+    ed_write32(v + 8, v0);
+    ed_write32(v + 9, v1);
+    ed_write32(v + 10, v2);
+    ed_write32(v + 11, v3);
+    ED_WINO_B(t30, t31, t32, t33, v0, v1, v2, v3);
+    ed_write32(v + 12, v0);
+    ed_write32(v + 13, v1);
+    ed_write32(v + 14, v2);
+    ed_write32(v + 15, v3);
+}
+
+/* Y = A^T M A of the output channels o..o+n-1 (n <= 4; m[b] holds channel o+b's 16 products, wrapping),
+ * requantized and stored at dst (channel o of the tile's top-left output; `line` bytes to the next row; nx, ny =
+ * 1 at the image's right / bottom edge). Out of line, with the parameters read once into locals: the compiler
+ * keeps them in registers instead of spilling the caller's. */
+/* |x| < 2^30: SMMULR's doubling cannot overflow (ed_srdhm_small) */
+#define ED_WINO_SMALL(x) ((uint32_t)(x) + 0x40000000u < 0x80000000u)
+
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
-static void ed_wino_output(const uint32_t *mb, const ed_wino_rq_t *rq, int8_t *dst, int32_t col, int32_t line,
-                           int32_t nx, int32_t ny)
+static void ed_wino_output(const ed_winograd_params_t *p, const uint32_t m[4][16], int32_t o, int32_t n,
+                           int8_t *dst, int32_t line, int32_t nx, int32_t ny)
 {
-    const ed_wino_rq_t r = *rq;
-    const uint32_t s0 = mb[0] + mb[4] + mb[8], s1 = mb[1] + mb[5] + mb[9]; /* M0 + M1 + M2 */
-    const uint32_t s2 = mb[2] + mb[6] + mb[10], s3 = mb[3] + mb[7] + mb[11];
-    const uint32_t e0 = mb[4] - mb[8] - mb[12], e1 = mb[5] - mb[9] - mb[13]; /* M1 - M2 - M3 */
-    const uint32_t e2 = mb[6] - mb[10] - mb[14], e3 = mb[7] - mb[11] - mb[15];
-    int32_t y[4];
-    int32_t k;
-    y[0] = (((int32_t)(s0 + s1 + s2)) >> 2) + r.bias; /* exact: Y = 4 * acc */
-    y[1] = (((int32_t)(s1 - s2 - s3)) >> 2) + r.bias;
-    y[2] = (((int32_t)(e0 + e1 + e2)) >> 2) + r.bias;
-    y[3] = (((int32_t)(e1 - e2 - e3)) >> 2) + r.bias;
-    if (r.shift < 0) { /* TFLite's usual case: SMMULR and one rounding shift where |acc| < 2^30 */
-        const int32_t e = -r.shift;
-        for (k = 0; k < 4; ++k) {
-            const int32_t acc = y[k];
-            y[k] = (uint32_t)acc + 0x40000000u < 0x80000000u ? ed_rdbpot_pos(ed_srdhm_small(acc, r.multiplier), e)
-                                                            : ed_mbqm(acc, r.multiplier, r.shift);
+    const int32_t *const bias = p->bias, *const mult = p->multiplier, *const shift = p->shift;
+    const int32_t per_channel = p->per_channel, col = p->out_c;
+    const int32_t output_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    int32_t b;
+    for (b = 0; b < n; ++b) {
+        const uint32_t *mb = m[b];
+        const int32_t q = per_channel ? o + b : 0;
+        const int32_t bi = bias != NULL ? bias[o + b] : 0, mu = mult[q], sh = shift[q];
+        const uint32_t s0 = mb[0] + mb[4] + mb[8], s1 = mb[1] + mb[5] + mb[9]; /* M0 + M1 + M2 */
+        const uint32_t s2 = mb[2] + mb[6] + mb[10], s3 = mb[3] + mb[7] + mb[11];
+        const uint32_t e0 = mb[4] - mb[8] - mb[12], e1 = mb[5] - mb[9] - mb[13]; /* M1 - M2 - M3 */
+        const uint32_t e2 = mb[6] - mb[10] - mb[14], e3 = mb[7] - mb[11] - mb[15];
+        int32_t y0 = (((int32_t)(s0 + s1 + s2)) >> 2) + bi; /* exact: Y = 4 * acc */
+        int32_t y1 = (((int32_t)(s1 - s2 - s3)) >> 2) + bi;
+        int32_t y2 = (((int32_t)(e0 + e1 + e2)) >> 2) + bi;
+        int32_t y3 = (((int32_t)(e1 - e2 - e3)) >> 2) + bi;
+        int8_t *d = dst + b;
+        if (sh < 0 && ED_WINO_SMALL(y0) && ED_WINO_SMALL(y1) && ED_WINO_SMALL(y2) && ED_WINO_SMALL(y3)) {
+            /* the usual case, decided once for the four outputs: SMMULR and one rounding shift each */
+            y0 = ed_rdbpot_pos(ed_srdhm_small(y0, mu), -sh);
+            y1 = ed_rdbpot_pos(ed_srdhm_small(y1, mu), -sh);
+            y2 = ed_rdbpot_pos(ed_srdhm_small(y2, mu), -sh);
+            y3 = ed_rdbpot_pos(ed_srdhm_small(y3, mu), -sh);
+        } else {
+            y0 = ed_mbqm_slow(y0, mu, sh);
+            y1 = ed_mbqm_slow(y1, mu, sh);
+            y2 = ed_mbqm_slow(y2, mu, sh);
+            y3 = ed_mbqm_slow(y3, mu, sh);
         }
-    } else {
-        for (k = 0; k < 4; ++k) {
-            y[k] = ed_mbqm(y[k], r.multiplier, r.shift);
-        }
-    }
-    for (k = 0; k < 4; ++k) {
-        y[k] = ed_clamp_s8(y[k] + r.output_offset, r.act_min, r.act_max);
-    }
-    dst[0] = (int8_t)y[0];
-    if (nx > 1) {
-        dst[col] = (int8_t)y[1];
-    }
-    if (ny > 1) {
-        dst[line] = (int8_t)y[2];
+        y0 = ed_clamp_s8(y0 + output_offset, act_min, act_max);
+        y1 = ed_clamp_s8(y1 + output_offset, act_min, act_max);
+        y2 = ed_clamp_s8(y2 + output_offset, act_min, act_max);
+        y3 = ed_clamp_s8(y3 + output_offset, act_min, act_max);
+        d[0] = (int8_t)y0;
         if (nx > 1) {
-            dst[line + col] = (int8_t)y[3];
+            d[col] = (int8_t)y1;
+        }
+        if (ny > 1) {
+            d[line] = (int8_t)y2;
+            if (nx > 1) {
+                d[line + col] = (int8_t)y3;
+            }
         }
     }
 }
@@ -147,11 +174,7 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
     const int32_t offset4 = 4 * p->input_offset;
     const uint32_t offset4x2 = ed_dup16(offset4);
     const int32_t in_c4 = in_c & ~3;
-    /* read once: the int8 output stores may alias anything, so fields read through p would be reloaded */
-    const int32_t *const bias = p->bias, *const mult = p->multiplier, *const shift = p->shift;
-    const int32_t per_channel = p->per_channel;
-    const int32_t output_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
-    int32_t ty, tx, c, o, k, b;
+    int32_t ty, tx, c, o, k;
     for (ty = 0; ty < out_h; ty += 2) {
         for (tx = 0; tx < out_w; tx += 2) {
             const int32_t y0 = ty - p->pad_top, x0 = tx - p->pad_left;
@@ -165,13 +188,12 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
                 const int8_t *r1 = r0 + row, *r2 = r1 + row, *r3 = r2 + row;
                 const int32_t c2 = 2 * in_c, c3 = 3 * in_c;
                 for (c = 0; c < in_c4; c += 4) {
-                    uint32_t d[16];
-                    for (k = 0; k < 4; ++k) {
-                        d[k] = ed_read32(r0 + c + k * in_c);
-                        d[4 + k] = ed_read32(r1 + c + k * in_c);
-                        d[8 + k] = ed_read32(r2 + c + k * in_c);
-                        d[12 + k] = ed_read32(r3 + c + k * in_c);
-                    }
+                    const uint32_t d[16] = {
+                        ed_read32(r0 + c), ed_read32(r0 + c + in_c), ed_read32(r0 + c + c2), ed_read32(r0 + c + c3),
+                        ed_read32(r1 + c), ed_read32(r1 + c + in_c), ed_read32(r1 + c + c2), ed_read32(r1 + c + c3),
+                        ed_read32(r2 + c), ed_read32(r2 + c + in_c), ed_read32(r2 + c + c2), ed_read32(r2 + c + c3),
+                        ed_read32(r3 + c), ed_read32(r3 + c + in_c), ed_read32(r3 + c + c2), ed_read32(r3 + c + c3),
+                    };
                     ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c), d, offset4x2, 0);
                     ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c + 32), d, offset4x2, 1);
                 }
@@ -271,21 +293,9 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
                     m[2][k] = (uint32_t)a2;
                     m[3][k] = (uint32_t)a3;
                 }
-                /* Output transform and requantization, one output channel per call. */
-                for (b = 0; b < 4 && o + b < out_c; ++b) {
-                    const int32_t ocb = o + b;
-                    const int32_t q = per_channel ? ocb : 0;
-                    ed_wino_rq_t r;
-                    r.bias = bias != NULL ? bias[ocb] : 0;
-                    r.multiplier = mult[q];
-                    r.shift = shift[q];
-                    r.output_offset = output_offset;
-                    r.act_min = act_min;
-                    r.act_max = act_max;
-                    ed_wino_output(m[b], &r,
-                                   output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)ocb,
-                                   out_c, out_w * out_c, nx, ny);
-                }
+                ed_wino_output(p, (const uint32_t(*)[16])m, o, out_c - o < 4 ? out_c - o : 4,
+                               output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)o,
+                               out_w * out_c, nx, ny);
             }
         }
     }
