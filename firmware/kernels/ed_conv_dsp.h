@@ -264,30 +264,14 @@ ED_CONV_INLINE void ed_conv_dot_1x2(const int8_t *x, const int8_t *w0, const int
     acc[1] = a1;
 }
 
-/* The general requantization, out of line: reached only when the fast form's conditions do not hold. */
-ED_CONV_MAYBE_UNUSED_ ED_CONV_NOINLINE static int32_t ed_conv_mbqm_slow(int32_t x, int32_t multiplier, int32_t shift)
-{
-    return ed_mbqm(x, multiplier, shift);
-}
-
 /* acc requantized to int8. `fast` (a compile-time 1 from a specialised layer whose export proved every shift
  * negative and |acc| < 2^30) leaves only the SMMULR form: no test, no branch. */
 ED_CONV_INLINE int8_t ed_conv_requant(const ed_conv_params_t *p, int32_t acc, int32_t oc, int32_t fast)
 {
     const int32_t q = p->per_channel ? oc : 0;
     const int32_t m = p->multiplier[q], s = p->shift[q];
-    if (fast || (s < 0 && (uint32_t)acc + 0x40000000u < 0x80000000u)) {
-        acc = ed_rdbpot_pos(ed_srdhm_small(acc, m), -s);
-    } else {
-        acc = ed_conv_mbqm_slow(acc, m, s);
-    }
-    acc += p->output_offset;
-#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
-    if (p->act_min == -128 && p->act_max == 127) {
-        return (int8_t)__ssat(acc, 8); /* SSAT: one instruction for the full int8 range */
-    }
-#endif
-    return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+    acc = fast ? ed_rdbpot_pos(ed_srdhm_small(acc, m), -s) : ed_mbqm_fast(acc, m, s);
+    return (int8_t)ed_clamp_s8(acc + p->output_offset, p->act_min, p->act_max);
 }
 
 /* First and one-past-last kernel taps (along one axis) that land inside [0, size) from position start. */
