@@ -162,9 +162,10 @@ def test_band_split_is_bit_exact(case: str, tmp_path: Path) -> None:
 
 
 def test_pass_chooses_under_the_code_budget(ic_graph) -> None:
-    """On a DSP core with --optimize speed the IC model's direct convolutions (and the 3-channel first layer,
-    where Winograd buys little) get specialised copies within the 12 KB budget, greatest saving per byte first;
-    a smaller budget takes fewer; size, a core without DSP, --no-kernel keep the shared kernel; --kernel forces."""
+    """On a DSP core with --optimize speed the IC model's direct convolutions get specialised copies within the
+    12 KB budget, greatest saving per byte first;
+    a smaller budget takes fewer; size, a core without DSP, --no-kernel keep the shared kernel; --kernel forces
+    (also over a Winograd choice)."""
     flash = {"flash_bytes": 4 << 20}
 
     def run(**kw):
@@ -176,36 +177,36 @@ def test_pass_chooses_under_the_code_budget(ic_graph) -> None:
 
     ks, reps = run(core="cortex-m4")
     spec = {n for n, k in ks.items() if k in (KERNEL, KERNEL16)}
-    assert spec == {"conv2d", "conv2d_3", "conv2d_5", "conv2d_6", "conv2d_8"}
+    assert spec == {"conv2d_3", "conv2d_5", "conv2d_6", "conv2d_8"}
     # int16 weights where they pay (the 16-channel 1x1); the rest keep int8
     assert {n for n, k in ks.items() if k == KERNEL16} == {"conv2d_5"}
-    assert sum(k == "winograd" for k in ks.values()) == 4
+    assert sum(k == "winograd" for k in ks.values()) == 5
     for n in spec:
         r = reps[n]
         assert r["candidates"][KERNEL]["instructions"] < r["candidates"]["dense"]["instructions"]
         assert r["candidates"][KERNEL16]["bytes"] == 3 * r["candidates"][KERNEL]["bytes"]
         assert 0 < r["est_kernel_code"] <= CODE_BUDGET and r["candidates"][KERNEL]["code_bytes"] > 0
-    assert "fewer instructions than winograd" in reps["conv2d"]["why"]
-    assert "below 10%" in reps["conv2d_1"]["specialize_why"]  # Winograd kept on the 16-channel 3x3 layers
+    # Winograd kept where a copy would not beat its estimate by 10 % (all 3x3 stride-1 layers of IC)
+    assert "below 10%" in reps["conv2d"]["specialize_why"] and "below 10%" in reps["conv2d_1"]["specialize_why"]
     assert reps["conv2d_1"]["format"] == "winograd-int16" and KERNEL in reps["conv2d_1"]["candidates"]
 
     # a budget with room for ~one copy: the best saving per byte first, the rest say why not
-    ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 10500})  # ~9.1 KB without copies
+    ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 11500})  # ~10.1 KB without copies
     spec_small = {n for n, k in ks.items() if k in (KERNEL, KERNEL16)}
     assert 0 < len(spec_small) < len(spec)
     assert any("over the" in r.get("why", "") for r in reps.values())
-    assert all(r["est_kernel_code"] <= 10500 for r in reps.values() if "est_kernel_code" in r)
+    assert all(r["est_kernel_code"] <= 11500 for r in reps.values() if "est_kernel_code" in r)
 
     assert not {KERNEL, KERNEL16} & set(run(core="cortex-m4", optimize="size")[0].values())
     assert not {KERNEL, KERNEL16} & set(run(core="cortex-m3")[0].values())
     ks, _ = run(core="cortex-m4", forbid={"*": {KERNEL16}})
-    assert KERNEL16 not in ks.values() and list(ks.values()).count(KERNEL) == 5
+    assert KERNEL16 not in ks.values() and list(ks.values()).count(KERNEL) == 4
     ks, reps = run(core="cortex-m4", forbid={"conv2d_5": {KERNEL}})
     assert ks["conv2d_5"] is None and "forbidden" in reps["conv2d_5"]["why"]
     ks, _ = run(core="cortex-m3", force={"conv2d_8": KERNEL})
     assert ks["conv2d_8"] == KERNEL and list(ks.values()).count(KERNEL) == 1
-    ks, _ = run(core="cortex-m4", force={"conv2d": "winograd"})
-    assert ks["conv2d"] == "winograd"
+    ks, _ = run(core="cortex-m4", force={"conv2d": KERNEL})
+    assert ks["conv2d"] == KERNEL
 
 
 EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
