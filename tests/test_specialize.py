@@ -187,7 +187,9 @@ def test_pass_chooses_under_the_code_budget(ic_graph) -> None:
         assert r["candidates"][KERNEL16]["bytes"] == 3 * r["candidates"][KERNEL]["bytes"]
         assert 0 < r["est_kernel_code"] <= CODE_BUDGET and r["candidates"][KERNEL]["code_bytes"] > 0
     # Winograd kept where a copy would not beat its estimate by 10 % (all 3x3 stride-1 layers of IC)
-    assert "below 10%" in reps["conv2d"]["specialize_why"] and "below 10%" in reps["conv2d_1"]["specialize_why"]
+    assert (
+        "below 10%" in reps["conv2d"]["specialize_why"] and "below 10%" in reps["conv2d_1"]["specialize_why"]
+    )
     assert reps["conv2d_1"]["format"] == "winograd-int16" and KERNEL in reps["conv2d_1"]["candidates"]
 
     # a budget with room for ~one copy: the best saving per byte first, the rest say why not
