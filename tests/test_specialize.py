@@ -217,8 +217,9 @@ EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-non
 @pytest.mark.emulator
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_specialized_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
-    """A sample of the table (3-channel first layer, stride 2, 1x1 stride 2, dilation, general requantization)
-    with the real SXTB16/SMLAD/SMMULR/SSAT on the emulated Cortex-M4, bit-exact with the reference."""
+    """A sample of the table (3-channel first layer, stride 2, 1x1 stride 2, dilation, int8 and int16 weights,
+    general requantization) with the real SXTAB16/SMLAD/SMMULR/SSAT (and the fixed-sequence step, which the host
+    build does not have) on the emulated Cortex-M4, bit-exact with the reference."""
     from edgesdk.boards import get_board
     from edgesdk.device import validate
     from test_c_kernels import _B
@@ -230,11 +231,12 @@ def test_specialized_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
     nodes, cur = [], x
     for k, (cout, ksz, s, d, pad) in enumerate(
         [
-            (16, 3, 1, 1, "SAME"),
-            (17, 3, 2, 1, "VALID"),
-            (31, 3, 1, 2, "SAME"),
-            (32, 1, 2, 1, "SAME"),
-            (15, 3, 1, 1, "SAME"),
+            (16, 3, 1, 1, "SAME"),  # 3 channels: the fixed-sequence step and the scalar tail
+            (17, 3, 2, 1, "VALID"),  # odd filter count: the C step for the last pair
+            (32, 3, 1, 2, "SAME"),  # dilated
+            (32, 1, 2, 1, "SAME"),  # 1x1 stride 2, int16 weights
+            (16, 3, 1, 2, "SAME"),  # dilated, int16 weights
+            (15, 3, 1, 1, "SAME"),  # shift >= 0: the general requantization
         ]
     ):
         node, cur, shape = _conv_node(
@@ -245,10 +247,8 @@ def test_specialized_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
     y = graph.tensor(cur)
     y.quant.scale = np.asarray(y.quant.scale) * 1e-3  # the last layer needs the general requantization
     board = get_board("mps2-an386")
-    ctx = PassContext(
-        core=board.core, force={"conv0": KERNEL16, "conv2": KERNEL16, "conv3": KERNEL16, "*": KERNEL}
-    )
+    ctx = PassContext(core=board.core, force={"conv3": KERNEL16, "conv4": KERNEL16, "*": KERNEL})
     summary = validate(graph, board, count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     src = "".join(f.read_text() for f in (tmp_path / "v").rglob("spec_chain.c"))
-    assert src.count("ed_conv_dsp_rows(&") == 5 and "oy_begin, oy_end, 0, " in src and "_weights16[" in src
+    assert src.count("ed_conv_dsp_rows(&") == 6 and "oy_begin, oy_end, 0, " in src and "_weights16[" in src
