@@ -121,7 +121,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "specialize")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    shared = Path("/work/shared/models/mlperf_tiny")
+    shared = HERE.parent.parent / "shared" / "models" / "mlperf_tiny"  # beside the checkout, as speed.py
     modes = {"before": {"forbid": {"*": {KERNEL}}}, "after": {}}
     if args.all:
         modes["all"] = {"force_all": True}
