@@ -178,19 +178,18 @@ def test_pass_chooses_under_the_code_budget(ic_graph) -> None:
     ks, reps = run(core="cortex-m4")
     spec = {n for n, k in ks.items() if k in (KERNEL, KERNEL16)}
     assert spec == {"conv2d_3", "conv2d_5", "conv2d_6", "conv2d_8"}
-    # int16 weights where they pay (the 16-channel 1x1); the rest keep int8
-    assert {n for n, k in ks.items() if k == KERNEL16} == {"conv2d_5"}
+    # int16 weights do not pay next to the int8 fixed-sequence step: the pass keeps int8 (users may force them)
+    assert KERNEL16 not in ks.values()
     assert sum(k == "winograd" for k in ks.values()) == 5
     for n in spec:
         r = reps[n]
         assert r["candidates"][KERNEL]["instructions"] < r["candidates"]["dense"]["instructions"]
         assert r["candidates"][KERNEL16]["bytes"] == 3 * r["candidates"][KERNEL]["bytes"]
         assert 0 < r["est_kernel_code"] <= CODE_BUDGET and r["candidates"][KERNEL]["code_bytes"] > 0
-    # Winograd kept where a copy would not beat its estimate by 10 % (all 3x3 stride-1 layers of IC)
-    assert (
-        "below 10%" in reps["conv2d"]["specialize_why"] and "below 10%" in reps["conv2d_1"]["specialize_why"]
-    )
-    assert reps["conv2d_1"]["format"] == "winograd-int16" and KERNEL in reps["conv2d_1"]["candidates"]
+    # Winograd kept on the 16+-channel 3x3 stride-1 layers (a copy would not beat it by 10 %); the 3-channel
+    # first layer would gain a little over Winograd, but its copy does not fit the budget beside the others
+    assert "below 10%" in reps["conv2d_1"]["specialize_why"]
+    assert "over the 12288 B budget" in reps["conv2d"]["specialize_why"]
 
     # a budget with room for ~one copy: the best saving per byte first, the rest say why not
     ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 11500})  # ~10.1 KB without copies

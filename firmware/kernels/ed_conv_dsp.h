@@ -78,44 +78,51 @@
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__)
 /*
  * The same step as one fixed instruction sequence (Armv7E-M), for the specialised layers: the second pixel and
- * the second filter at constant distances xs, ws (< 4096) from the walking pointers px, pw. 20 instructions for
- * 16 MACs with the four accumulators, six temporaries, two pointers and the offset in registers: GCC's own
- * schedule of the C step kept more values live than the core has registers and spilled in the 3x3 layers.
+ * the second filter at constant distances xs, ws (4 <= ws < 4096) from the pointers px, pw, which the step advances
+ * by 4 with post-indexed loads. 20 instructions for 16 MACs with the four accumulators, six temporaries, two
+ * pointers and the offset in registers: GCC's own schedule of the C step kept more values live than the core
+ * has registers and spilled in the 3x3 layers.
  */
 #define ED_CONV_ASM_STEP_OK_(xs, ws)                                                                        \
-    (__builtin_constant_p(xs) && __builtin_constant_p(ws) && (xs) >= 0 && (xs) < 4096 && (ws) >= 0 &&      \
+    (__builtin_constant_p(xs) && __builtin_constant_p(ws) && (xs) >= 0 && (xs) < 4096 && (ws) >= 4 &&      \
      (ws) < 4096)
 #define ED_CONV_STEP_2X2_ASM_(PX_, XS_, PW_, WS_)                                                           \
     do {                                                                                                    \
         uint32_t t0_, t1_, t2_, t3_, t4_, t5_;                                                              \
-        __asm__("ldr %[t0], [%[x]]\n\t"                                                                     \
-                "ldr %[t1], [%[x], %[xs]]\n\t"                                                              \
+        __asm__("ldr %[t1], [%[x], %[xs]]\n\t"                                                              \
+                "ldr %[t0], [%[x]], #4\n\t" /* post-increment: the pointer walks for free */                \
                 "sxtab16 %[t2], %[off], %[t0]\n\t"                                                          \
                 "sxtab16 %[t0], %[off], %[t0], ror #8\n\t"                                                  \
                 "sxtab16 %[t3], %[off], %[t1]\n\t"                                                          \
                 "sxtab16 %[t1], %[off], %[t1], ror #8\n\t"                                                  \
-                "ldr %[t4], [%[w]]\n\t"                                                                     \
+                "ldr %[t4], [%[w]], #4\n\t"                                                                 \
                 "sxtb16 %[t5], %[t4]\n\t"                                                                   \
                 "sxtb16 %[t4], %[t4], ror #8\n\t"                                                           \
                 "smlad %[a00], %[t2], %[t5], %[a00]\n\t"                                                    \
                 "smlad %[a10], %[t3], %[t5], %[a10]\n\t"                                                    \
                 "smlad %[a00], %[t0], %[t4], %[a00]\n\t"                                                    \
                 "smlad %[a10], %[t1], %[t4], %[a10]\n\t"                                                    \
-                "ldr %[t4], [%[w], %[ws]]\n\t"                                                              \
+                "ldr %[t4], [%[w], %[ws4]]\n\t"                                                             \
                 "sxtb16 %[t5], %[t4]\n\t"                                                                   \
                 "sxtb16 %[t4], %[t4], ror #8\n\t"                                                           \
                 "smlad %[a01], %[t2], %[t5], %[a01]\n\t"                                                    \
                 "smlad %[a11], %[t3], %[t5], %[a11]\n\t"                                                    \
                 "smlad %[a01], %[t0], %[t4], %[a01]\n\t"                                                    \
                 "smlad %[a11], %[t1], %[t4], %[a11]"                                                          \
-                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0_),        \
-                  [t1] "=&r"(t1_), [t2] "=&r"(t2_), [t3] "=&r"(t3_), [t4] "=&r"(t4_), [t5] "=&r"(t5_)         \
-                : [x] "r"(PX_), [w] "r"(PW_), [off] "r"(off2), [xs] "n"(XS_), [ws] "n"(WS_)                       \
+                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(PX_),          \
+                  [w] "+r"(PW_), [t0] "=&r"(t0_), [t1] "=&r"(t1_), [t2] "=&r"(t2_), [t3] "=&r"(t3_),          \
+                  [t4] "=&r"(t4_), [t5] "=&r"(t5_)                                                          \
+                : [off] "r"(off2), [xs] "n"(XS_), [ws4] "n"((WS_) - 4)                                      \
                 : "memory"); /* reads memory (the clobber keeps it after any store before it) */             \
     } while (0)
 #else
 #define ED_CONV_ASM_STEP_OK_(xs, ws) 0
-#define ED_CONV_STEP_2X2_ASM_(PX_, XS_, PW_, WS_) ED_CONV_STEP_2X2_((PX_), (PX_) + (XS_), (PW_), (PW_) + (WS_))
+#define ED_CONV_STEP_2X2_ASM_(PX_, XS_, PW_, WS_)                                                           \
+    do {                                                                                                    \
+        ED_CONV_STEP_2X2_((PX_), (PX_) + (XS_), (PW_), (PW_) + (WS_));                                      \
+        (PX_) += 4;                                                                                         \
+        (PW_) += 4;                                                                                         \
+    } while (0)
 #endif
 
 /* acc[p][o] += sum_i (x_p[i] + offset) * w_o[i], i < n, for pixels x0, x1 and filters w0, w1. */
@@ -131,9 +138,7 @@ ED_CONV_INLINE void ed_conv_dot_2x2(const int8_t *x0, const int8_t *x1, const in
         const ptrdiff_t xs = x1 - x0, ws = w1 - w0;
         ED_CONV_UNROLL_
         for (i = 0; i < n4; i += 4) {
-            ED_CONV_STEP_2X2_ASM_(x0, xs, w0, ws);
-            x0 += 4;
-            w0 += 4;
+            ED_CONV_STEP_2X2_ASM_(x0, xs, w0, ws); /* advances x0 and w0 by 4 */
         }
         for (i = n4; i < n; ++i) {
             const int32_t xa = (int32_t)*x0 + offset, xb = (int32_t)x0[xs] + offset;
