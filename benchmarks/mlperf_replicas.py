@@ -38,29 +38,33 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "benchmarks" / ".cache"
 SEED = 0
 #: Bump when the builder changes so that cached files are rebuilt.
-VERSION = 1
+VERSION = 2
 CALIB_SAMPLES = 32
 log = logging.getLogger("mlperf_replicas")
 
 
-def _conv_bn_relu(x: Any, filters: int, kernel: tuple[int, int], strides: int | tuple[int, int]) -> Any:
+def _conv_bn_relu(x: Any, filters: int, kernel: tuple[int, int], strides: int, name: str) -> Any:
+    """Conv + BN + ReLU. Layers are named explicitly: Keras' generated names count the layers built before in
+    the process, and they end up in the flatbuffer, which would make the .tflite differ between builds."""
     import keras
 
-    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", kernel_initializer="he_normal")(
-        x
+    conv = keras.layers.Conv2D(
+        filters, kernel, strides=strides, padding="same", kernel_initializer="he_normal", name=name
     )
-    x = keras.layers.BatchNormalization()(x)
-    return keras.layers.ReLU()(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(conv(x))
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _separable(x: Any, filters: int, strides: int) -> Any:
+def _separable(x: Any, filters: int, strides: int, name: str) -> Any:
     """Depthwise 3x3 + BN + ReLU, then pointwise 1x1 + BN + ReLU (a MobileNet / DS-CNN block)."""
     import keras
 
-    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", depthwise_initializer="he_normal")(x)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.ReLU()(x)
-    return _conv_bn_relu(x, filters, (1, 1), 1)
+    dw = keras.layers.DepthwiseConv2D(
+        3, strides=strides, padding="same", depthwise_initializer="he_normal", name=f"{name}_dw"
+    )
+    x = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(dw(x))
+    x = keras.layers.ReLU(name=f"{name}_dw_relu")(x)
+    return _conv_bn_relu(x, filters, (1, 1), 1, f"{name}_pw")
 
 
 def build_kws() -> Any:
@@ -68,14 +72,14 @@ def build_kws() -> Any:
     import keras
 
     inp = keras.Input((49, 10, 1), batch_size=1, name="mfcc")
-    x = _conv_bn_relu(inp, 64, (10, 4), 2)
-    x = keras.layers.Dropout(0.2)(x)
-    for _ in range(4):
-        x = _separable(x, 64, 1)
-    x = keras.layers.Dropout(0.4)(x)
-    x = keras.layers.AveragePooling2D(pool_size=tuple(x.shape[1:3]))(x)
-    x = keras.layers.Flatten()(x)
-    out = keras.layers.Dense(12, activation="softmax")(x)
+    x = _conv_bn_relu(inp, 64, (10, 4), 2, "conv1")
+    x = keras.layers.Dropout(0.2, name="drop1")(x)
+    for i in range(4):
+        x = _separable(x, 64, 1, f"block{i + 1}")
+    x = keras.layers.Dropout(0.4, name="drop2")(x)
+    x = keras.layers.AveragePooling2D(pool_size=tuple(x.shape[1:3]), name="pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    out = keras.layers.Dense(12, activation="softmax", name="fc")(x)
     return keras.Model(inp, out, name="kws_dscnn")
 
 
@@ -91,12 +95,12 @@ def build_vww() -> Any:
     import keras
 
     inp = keras.Input((96, 96, 3), batch_size=1, name="image")
-    x = _conv_bn_relu(inp, 8, (3, 3), 2)
-    for stride, filters in VWW_BLOCKS:
-        x = _separable(x, filters, stride)
-    x = keras.layers.AveragePooling2D(pool_size=tuple(x.shape[1:3]))(x)
-    x = keras.layers.Flatten()(x)
-    out = keras.layers.Dense(2, activation="softmax")(x)
+    x = _conv_bn_relu(inp, 8, (3, 3), 2, "conv1")
+    for i, (stride, filters) in enumerate(VWW_BLOCKS):
+        x = _separable(x, filters, stride, f"block{i + 1}")
+    x = keras.layers.AveragePooling2D(pool_size=tuple(x.shape[1:3]), name="pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    out = keras.layers.Dense(2, activation="softmax", name="fc")(x)
     return keras.Model(inp, out, name="vww_mobilenet_v1_025")
 
 

@@ -384,14 +384,21 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             "",
             "## Digits (compression benchmark's models, int8 and compressed)",
             "",
-            "| model | board | MACs | before | size | after (speed) | before/after | MAC/insn "
+            "*int8 after / after*: the same network's int8 model with `--optimize speed` against this row's "
+            "(above 1: the compressed form runs faster than int8 on the core's kernels).",
+            "",
+            "| model | board | MACs | before | size | after (speed) | before/after | int8 after / after | MAC/insn "
             "| kernel code B (before/size/speed) | flash B (size/speed) | arena (bound) | bit-exact |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        after = {(r["model"], r["board"]): r["after"]["instructions"] for r in digits}
         for r in digits:
+            net = r["model"].split("_")[1]
+            base = after.get((f"digits_{net}_int8", r["board"]))
             cells = [
                 r["label"], r["board"], f"{r['macs']:,}", f"{r['before']['instructions']:,}",
                 f"{r['size']['instructions']:,}", f"{r['after']['instructions']:,}", f"{r['speedup']}x",
+                f"{base / r['after']['instructions']:.3f}x" if base else "–",
                 str(r["macs_per_instruction"]), *common(r),
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
@@ -416,13 +423,13 @@ def plot_by_op(rows: list[dict[str, Any]], path: Path) -> Path:
                  key=lambda op: -sum(r["before"]["by_op"].get(op, 0) for r in rows))  # fmt: skip
     boards = list(dict.fromkeys(r["board"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig = Figure(figsize=(max(8.0, 0.45 * len(models) * len(ops)), 3.2 * len(boards) + 1.2))
+    fig = Figure(figsize=(max(10.0, 0.4 * len(models) * len(boards)), 2.6 * len(ops) + 0.6))
     FigureCanvasAgg(fig)
-    axes = fig.subplots(len(boards), len(ops), squeeze=False)
+    axes = fig.subplots(len(ops), len(boards), squeeze=False)
     colors = {"before": "#bbbbbb", "size": "#6a9fd4", "after": "#1f4e8c"}
-    for i, board in enumerate(boards):
+    for j, board in enumerate(boards):
         brows = {r["model"]: r for r in rows if r["board"] == board}
-        for j, op in enumerate(ops):
+        for i, op in enumerate(ops):
             ax = axes[i][j]
             names = [m for m in models if m in brows and brows[m]["before"]["by_op"].get(op)]
             for k, variant in enumerate(VARIANTS):
@@ -430,12 +437,12 @@ def plot_by_op(rows: list[dict[str, Any]], path: Path) -> Path:
                 ax.bar([x + (k - 1) * 0.27 for x in range(len(names))], vals, width=0.27, color=colors[variant],
                        label=variant)  # fmt: skip
             ax.set_yscale("log")
-            ax.set_xticks(list(range(len(names))), [brows[m]["model"].replace("digits_", "") for m in names],
-                          rotation=70, fontsize=6)  # fmt: skip
+            ax.set_xticks(list(range(len(names))), [m.replace("digits_", "d_") for m in names], rotation=30,
+                          ha="right", fontsize=6)  # fmt: skip
             ax.set_title(f"{op} on {board}", fontsize=8)
             ax.tick_params(axis="y", labelsize=6)
             if j == 0:
-                ax.set_ylabel("instructions per inference", fontsize=7)
+                ax.set_ylabel("instructions / inference", fontsize=7)
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
