@@ -330,6 +330,30 @@ def _m(n: float) -> str:
     return f"{n / 1e6:.3f} M" if n >= 1e5 else f"{int(n):,}"
 
 
+def replica_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """How close the replicas are to the real models: MACs against the published counts, portable-kernel
+    instructions against what edgesdk measured on the real models before issue 10 (Cortex-M4), and their ops."""
+    published = _bench_module("mlperf_replicas").PUBLISHED_MACS
+    out = []
+    for r in rows:
+        if not r.get("replica") or r["board"] != BOARDS[0]:
+            continue
+        pub = published.get(r["model"])
+        ref = r.get("reference", {}).get("edgesdk_before_issue10")
+        line = f"- {r['label']}: {r['macs']:,} MACs"
+        if pub:
+            line += f" (published ~{pub / 1e6:.1f} M, {100 * (r['macs'] / pub - 1):+.1f} %)"
+        if ref:
+            line += (
+                f"; portable kernels {r['before']['instructions']:,} instructions on {r['board']} against "
+                f"{ref:,} that edgesdk measured on the real model before issue 10 "
+                f"({r['before']['instructions'] / ref:.3f}x)"
+            )
+        line += f"; ops {', '.join(r.get('ops', []))}, all run by edgesdk."
+        out.append(line)
+    return ["", "Replica check:", "", *out] if out else []
+
+
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The tables of ``speed.md``."""
     lines = [
@@ -346,7 +370,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "counts compare with the published ones (MACs below against the published ~2.7 M and ~7.5 M); their "
         "accuracy means nothing. TFLM + CMSIS-NN, vendor and goal columns are Cortex-M4 figures (issue 10).",
         "",
-        f"Last run: {meta.get('models_run')} on {meta.get('boards')}, {meta.get('seconds')} s wall time.",
+        f"Last run: {', '.join(meta.get('models_run', []))} on {', '.join(meta.get('boards', []))}, "
+        f"{meta.get('validate')} inputs checked per kernel set, {meta.get('seconds')} s wall time "
+        f"({meta.get('build_seconds', 0)} s of it building the models not yet cached in benchmarks/.cache; "
+        "other rows kept from earlier runs).",
         "",
         "## MLPerf Tiny",
         "",
@@ -378,6 +405,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 str(r["macs_per_instruction"]), vs("tflm_cmsis_nn"), vs("vendor"), vs("goal"), *common(r),
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
+    lines += replica_notes(rows)
     digits = [r for r in rows if r["model"].startswith("digits_")]
     if digits:
         lines += [
@@ -471,14 +499,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--validate", type=int, default=3, help="inputs compared bit for bit on the board")
     ap.add_argument("--jobs", type=int, default=2, help="(model, board) rows measured in parallel processes")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--report-only", action="store_true", help="rewrite speed.md/png from speed.json")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    if args.report_only:
+        data = json.loads((args.out / "speed.json").read_text(encoding="utf-8"))
+        write_results(data["rows"], data["meta"], args.out)
+        return 0
     t0 = time.monotonic()
     everything = suite()
     chosen = select(args.models, everything)
     by_key = {m.key: m for m in everything}
     paths = model_paths(chosen)
-    log.info("models ready in %.0f s: %s", time.monotonic() - t0, ", ".join(m.key for m in chosen))
+    build_seconds = round(time.monotonic() - t0, 1)
+    log.info("models ready in %.0f s: %s", build_seconds, ", ".join(m.key for m in chosen))
     jobs = [(m.key, str(paths[m.key]), b, args.validate) for m in chosen for b in args.boards]
     new: list[dict[str, Any]] = []
     ctx = multiprocessing.get_context("spawn")  # TensorFlow may be loaded here: never fork it
@@ -495,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
     seconds = round(time.monotonic() - t0, 1)
     meta = {"models_run": [m.key for m in chosen], "boards": args.boards, "validate": args.validate,
-            "jobs": args.jobs, "seconds": seconds}  # fmt: skip
+            "jobs": args.jobs, "seconds": seconds, "build_seconds": build_seconds}  # fmt: skip
     rows = merge(load_results(args.out / "speed.json"), new, [m.key for m in everything])
     write_results(rows, meta, args.out)
     log.info("speed suite: %d rows measured, %d in %s, total %.0f s wall time", len(new), len(rows), args.out,
