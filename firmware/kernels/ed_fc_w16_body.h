@@ -13,12 +13,6 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ED_ALWAYS_INLINE __attribute__((always_inline))
-#else
-#define ED_ALWAYS_INLINE
-#endif
-
 ED_ALWAYS_INLINE static inline void ed_fc_w16_body(const ed_fc_w16_params_t *p, const int8_t *input,
                                                    int8_t *output)
 {
