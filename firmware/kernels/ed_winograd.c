@@ -234,68 +234,50 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
                     scratch[32 * (in_c >> 1) + 2 * k + 1] = 0;
                 }
             }
-            /* Products summed over channels, four output channels at a time: the weights of a block are laid
-             * out [16][c_pad / 2][4 channels][2], so one pointer walks them. */
-            for (o = 0; o < out_c; o += 4) {
-                uint32_t m[4][16];
+            /* Products summed over channels, eight output channels at a time: the weights of a block are laid
+             * out [16][c_pad / 2][8 channels][2], so one pointer walks them, and each word of V (a channel
+             * pair at one tile position) feeds eight SMLAD. */
+            for (o = 0; o < out_c; o += 8) {
+                uint32_t m[8][16];
                 const int16_t *u = p->weights + (size_t)o * (size_t)s16;
+                int32_t half;
                 for (k = 0; k < 16; ++k) {
                     const int16_t *v = scratch + 2 * k;
                     const int16_t *v_end = v + 16 * cp;
-                    const int16_t *v_end4 = v + 16 * (cp & ~7); /* four channel pairs per pass */
-                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-                    while (v != v_end4) {
-                        uint32_t vv = ed_read32((const int8_t *)v), u0, u1, u2, u3;
-                        ED_READ64(u, 0, u0, u1); /* u is 4-byte aligned: one LDRD per two weight words */
-                        ED_READ64(u, 8, u2, u3);
-                        a0 = ed_smlad(vv, u0, a0);
-                        a1 = ed_smlad(vv, u1, a1);
-                        a2 = ed_smlad(vv, u2, a2);
-                        a3 = ed_smlad(vv, u3, a3);
-                        vv = ed_read32((const int8_t *)(v + 32));
-                        ED_READ64(u, 16, u0, u1);
-                        ED_READ64(u, 24, u2, u3);
-                        a0 = ed_smlad(vv, u0, a0);
-                        a1 = ed_smlad(vv, u1, a1);
-                        a2 = ed_smlad(vv, u2, a2);
-                        a3 = ed_smlad(vv, u3, a3);
-                        vv = ed_read32((const int8_t *)(v + 64));
-                        ED_READ64(u, 32, u0, u1);
-                        ED_READ64(u, 40, u2, u3);
-                        a0 = ed_smlad(vv, u0, a0);
-                        a1 = ed_smlad(vv, u1, a1);
-                        a2 = ed_smlad(vv, u2, a2);
-                        a3 = ed_smlad(vv, u3, a3);
-                        vv = ed_read32((const int8_t *)(v + 96));
-                        ED_READ64(u, 48, u0, u1);
-                        ED_READ64(u, 56, u2, u3);
-                        a0 = ed_smlad(vv, u0, a0);
-                        a1 = ed_smlad(vv, u1, a1);
-                        a2 = ed_smlad(vv, u2, a2);
-                        a3 = ed_smlad(vv, u3, a3);
-                        v += 128;
-                        u += 32;
-                    }
-                    while (v != v_end) { /* the last channel pairs */
+                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+                    while (v != v_end) {
                         const uint32_t vv = ed_read32((const int8_t *)v);
-                        uint32_t u0, u1, u2, u3;
-                        ED_READ64(u, 0, u0, u1);
-                        ED_READ64(u, 8, u2, u3);
+                        uint32_t u0, u1;
+                        ED_READ64(u, 0, u0, u1); /* u is 4-byte aligned: one LDRD per two weight words */
                         a0 = ed_smlad(vv, u0, a0);
                         a1 = ed_smlad(vv, u1, a1);
-                        a2 = ed_smlad(vv, u2, a2);
-                        a3 = ed_smlad(vv, u3, a3);
+                        ED_READ64(u, 8, u0, u1);
+                        a2 = ed_smlad(vv, u0, a2);
+                        a3 = ed_smlad(vv, u1, a3);
+                        ED_READ64(u, 16, u0, u1);
+                        a4 = ed_smlad(vv, u0, a4);
+                        a5 = ed_smlad(vv, u1, a5);
+                        ED_READ64(u, 24, u0, u1);
+                        a6 = ed_smlad(vv, u0, a6);
+                        a7 = ed_smlad(vv, u1, a7);
                         v += 32;
-                        u += 8;
+                        u += 16;
                     }
                     m[0][k] = (uint32_t)a0;
                     m[1][k] = (uint32_t)a1;
                     m[2][k] = (uint32_t)a2;
                     m[3][k] = (uint32_t)a3;
+                    m[4][k] = (uint32_t)a4;
+                    m[5][k] = (uint32_t)a5;
+                    m[6][k] = (uint32_t)a6;
+                    m[7][k] = (uint32_t)a7;
                 }
-                ed_wino_output(p, (const uint32_t(*)[16])m, o, out_c - o < 4 ? out_c - o : 4,
-                               output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)o,
-                               out_w * out_c, nx, ny);
+                for (half = 0; half < 8 && o + half < out_c; half += 4) {
+                    const int32_t ob = o + half;
+                    ed_wino_output(p, (const uint32_t(*)[16])m[half], ob, out_c - ob < 4 ? out_c - ob : 4,
+                                   output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)ob,
+                                   out_w * out_c, nx, ny);
+                }
             }
         }
     }

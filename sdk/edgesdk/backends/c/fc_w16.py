@@ -10,6 +10,8 @@ from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _LayerBui
 from edgesdk.errors import UnsupportedOpError
 
 KERNEL = "w16"
+#: A 1x1 stride-1 convolution run by the same kernel (passes/pointwise.py).
+POINTWISE = "pointwise_w16"
 
 
 def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
@@ -34,12 +36,36 @@ def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
 
 def lower_fc_w16(b: _LayerBuilder) -> None:
     """Emit the layer's int16 weights, bias and requantization arrays and its ``ed_fc_w16_params_t``."""
+    p = b.p
+    in_features = int(p["in_features"])
+    _emit_w16(
+        b,
+        w2d=b.t(1),
+        filter_offset=p["filter_offset"],
+        batches=b.t(0).size // in_features,
+        rounding=b.gen.rounding,
+    )
+
+
+def lower_pointwise_w16(b: _LayerBuilder) -> None:
+    """A 1x1 stride-1 CONV_2D as the int16-weight FC kernel: every pixel is one FC input row (channels are
+    innermost in NHWC), the (O, 1, 1, I) filters are the (O, I) FC weights. TFLite's conv requantizes with double
+    rounding, so the layer keeps it whatever the export's FC rounding option is."""
+    p = b.p
+    if (p["filter_h"], p["filter_w"], p["stride_h"], p["stride_w"]) != (1, 1, 1, 1):
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: the pointwise kernel needs a 1x1 stride-1 convolution"
+        )
+    _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=p["in_h"] * p["in_w"], rounding="double")
+
+
+def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding: str) -> None:
     p, node = b.p, b.node
-    w = b.t(1)
-    if w.dtype != "int8" or w.data is None:
+    if w2d.dtype != "int8" or w2d.data is None:
         raise UnsupportedOpError(f"layer {node.name}: the int16-weight FC kernel needs constant int8 weights")
+    wdata = w2d.data.reshape(w2d.shape[0], -1)
     b.act_input(0)
-    weights = b.const_array("weights16", fc_weights_w16(w.data, p["filter_offset"]), "int16_t")
+    weights = b.const_array("weights16", fc_weights_w16(wdata, filter_offset), "int16_t")
     bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
         bt = b.t(2)
@@ -47,20 +73,17 @@ def lower_fc_w16(b: _LayerBuilder) -> None:
             raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias")
         bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
-    in_features = int(p["in_features"])
     b.ints(
-        batches=b.t(0).size // in_features,
-        in_depth=in_features,
-        out_depth=p["out_features"],
+        batches=batches,
+        in_depth=wdata.shape[1],
+        out_depth=wdata.shape[0],
         input_offset=p["input_offset"],
         output_offset=p["output_offset"],
         act_min=p["activation_min"],
         act_max=p["activation_max"],
         per_channel=per_channel,
     )
-    b.fields.append(
-        ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
-    )
+    b.fields.append(("rounding", "ED_ROUNDING_SINGLE" if rounding == "single" else "ED_ROUNDING_DOUBLE"))
     b.ptr_field("weights", weights)
     b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)
@@ -83,3 +106,4 @@ def lower_fc_w16(b: _LayerBuilder) -> None:
 
 
 VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_fc_w16
+VARIANT_LOWER[("CONV_2D", POINTWISE)] = lower_pointwise_w16

@@ -18,6 +18,8 @@ from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, applicable, transform_weights
 
 KERNEL = "winograd"
+#: Output channels per block of the kernel's product loop (eight accumulators share each load of V).
+BLOCK = 8
 
 
 def channel_order(c: int) -> np.ndarray:
@@ -33,17 +35,17 @@ def channel_order(c: int) -> np.ndarray:
 def winograd_weights(w: np.ndarray) -> np.ndarray:
     """OHWI int8 3x3 weights -> the int16 layout ``ed_winograd_s8`` reads, of U' = G' g G'^T (|U'| <= 1152).
 
-    Output channels in blocks of four (zero channels pad the last block), then the 16 tile positions, then the
+    Output channels in blocks of eight (zero channels pad the last block), then the 16 tile positions, then the
     input channels in pairs (in ``channel_order``; in_c rounded up to even with a zero channel), then the block's
-    four output channels, then the pair: shape (ceil(O/4), 16, c_pad/2, 4, 2). One pointer walks it while four
+    eight output channels, then the pair: shape (ceil(O/8), 16, c_pad/2, 8, 2). One pointer walks it while eight
     output channels share each load of the transformed input.
     """
     u = transform_weights(w, F2x2_3x3)  # (4, 4, O, C)
     o, c = u.shape[2], u.shape[3]
-    cp, op = c + (c & 1), -(-o // 4) * 4
+    cp, op = c + (c & 1), -(-o // BLOCK) * BLOCK
     full = np.zeros((16, op, cp), dtype=np.int64)
     full[:, :o, :c] = u.reshape(16, o, c)[:, :, channel_order(c)]
-    out = full.reshape(16, op // 4, 4, cp // 2, 2).transpose(1, 0, 3, 2, 4)
+    out = full.reshape(16, op // BLOCK, BLOCK, cp // 2, 2).transpose(1, 0, 3, 2, 4)
     assert np.abs(out).max(initial=0) < 1 << 15
     return out
 
