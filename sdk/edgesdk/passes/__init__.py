@@ -95,6 +95,7 @@ BUILTIN_PASS_MODULES: list[str] = [
     "winograd",
     "fc_weights16",
     "pointwise",
+    "im2col",
 ]
 
 _loaded = False

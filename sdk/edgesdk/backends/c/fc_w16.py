@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
 KERNEL = "w16"
 #: A 1x1 stride-1 convolution run by the same kernel (passes/pointwise.py).
 POINTWISE = "pointwise_w16"
+#: A convolution with few input channels as im2col + the same kernel (passes/im2col.py).
+IM2COL = "im2col_w16"
 
 
 def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
@@ -59,7 +62,43 @@ def lower_pointwise_w16(b: _LayerBuilder) -> None:
     _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=p["in_h"] * p["in_w"], rounding="double")
 
 
-def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding: str) -> None:
+def lower_im2col_w16(b: _LayerBuilder) -> None:
+    """A CONV_2D with few input channels as im2col + the int16-weight FC body (``ed_im2col.h``): per output
+    pixel its window gathered into a per-layer column buffer of k_h * k_w * in_c bytes, then the (O, K) filters
+    (OHWI flattened: the column's order) times the column. Always instantiated per layer."""
+    p, node = b.p, b.node
+    k = p["filter_h"] * p["filter_w"] * p["in_c"]
+    b.node.attrs["specialize"] = True
+    _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=1, rounding="double", specialize=False)
+    geo = {
+        "in_h": p["in_h"], "in_w": p["in_w"], "in_c": p["in_c"], "out_h": p["out_h"], "out_w": p["out_w"],
+        "k_h": p["filter_h"], "k_w": p["filter_w"], "stride_h": p["stride_h"], "stride_w": p["stride_w"],
+        "dil_h": p["dilation_h"], "dil_w": p["dilation_w"], "pad_top": p["pad_h"], "pad_left": p["pad_w"],
+        "zero_point": -p["input_offset"],
+    }  # fmt: skip
+    fn = b.gen.ident(b.gen.model, b.cname, "im2col")
+    col = b.gen.ident(b.gen.model, b.cname, "column")
+    gname = b.gen.ident(b.gen.model, b.cname, "window")
+    fields = "".join(f"    .{name} = {cf.c_int(int(v))},\n" for name, v in geo.items())
+    b.code = (
+        f"/* {cf.c_comment(node.name)}: im2col - each output pixel's {p['filter_h']}x{p['filter_w']}x{p['in_c']} "
+        f"window gathered into a {k}-byte column, then the int16-weight FC body over {p['out_c']} filters. */\n"
+        f'#include "{KERNEL_SUBDIR}/ed_im2col.h"\n'
+        f"static int8_t {col}[{cf.c_int(k)}];\n"
+        f"static const ed_im2col_params_t {gname} = {{\n{fields}}};\n"
+        f"ED_ALWAYS_INLINE static inline void {fn}(const ed_fc_w16_params_t *p, const int8_t *input,\n"
+        "                                         int8_t *output)\n"
+        "{\n"
+        f"    ed_im2col_conv_s8(&{gname}, p, {col}, input, output);\n"
+        "}\n"
+    )
+    b.kernel = fn
+    b.kernel_files = []
+
+
+def _emit_w16(
+    b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding: str, specialize: bool | None = None
+) -> None:
     p, node = b.p, b.node
     if w2d.dtype != "int8" or w2d.data is None:
         raise UnsupportedOpError(f"layer {node.name}: the int16-weight FC kernel needs constant int8 weights")
@@ -90,10 +129,10 @@ def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding:
     b.ptr_field("shift", shift)
     b.kernel, b.params_type = "ed_fc_w16_s8", "ed_fc_w16_params_t"
     b.kernel_files = ["ed_fc_w16.c"]
-    if b.node.attrs.get("specialize"):
+    if specialize if specialize is not None else b.node.attrs.get("specialize"):
         fn = b.gen.ident(b.gen.model, b.cname, "fc")
         b.code = (
-            f"/* {b.node.name}: the int16-weight FC body instantiated for this layer's constant parameters. */\n"
+            f"/* {cf.c_comment(b.node.name)}: the int16-weight FC body instantiated for this layer's constant parameters. */\n"
             f'#include "{KERNEL_SUBDIR}/ed_fc_w16_body.h"\n'
             f"ED_ALWAYS_INLINE static inline void {fn}(const ed_fc_w16_params_t *p, const int8_t *input,\n"
             "                                         int8_t *output)\n"
@@ -107,3 +146,4 @@ def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding:
 
 VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_fc_w16
 VARIANT_LOWER[("CONV_2D", POINTWISE)] = lower_pointwise_w16
+VARIANT_LOWER[("CONV_2D", IM2COL)] = lower_im2col_w16
