@@ -42,7 +42,15 @@ EXTRA = {
 
 def _overridden(case: str) -> bool:
     prefix = case.split("_")[0]
-    files = {"conv": "ed_conv.c", "dw": "ed_dwconv.c", "fc": "ed_fc.c", "add": "ed_elementwise.c"}
+    files = {
+        "conv": "ed_conv.c",
+        "dw": "ed_dwconv.c",
+        "fc": "ed_fc.c",
+        "add": "ed_elementwise.c",
+        "mul": "ed_elementwise.c",
+        "avgpool": "ed_pool.c",
+        "maxpool": "ed_pool.c",
+    }
     return prefix in files and (KERNEL_DIR / files[prefix]).is_file()
 
 
