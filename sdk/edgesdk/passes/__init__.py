@@ -94,6 +94,7 @@ BUILTIN_PASS_MODULES: list[str] = [
     "adder",
     "winograd",
     "fc_weights16",
+    "conv_add_fuse",
 ]
 
 _loaded = False
