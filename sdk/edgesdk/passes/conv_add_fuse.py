@@ -76,7 +76,7 @@ def fusable_conv(graph: ir.Graph, node: ir.Node) -> tuple[ir.Node, int] | None:
         return None
     k = node.inputs.index(y)
     resid = node.inputs[1 - k]
-    if resid in graph.outputs or resid in graph.inputs:
+    if resid in graph.outputs:
         return None
     if any(graph.nodes.index(c) > idx for c in graph.consumers(resid)):
         return None

@@ -1,0 +1,178 @@
+"""Residual ADD fused with the convolution producing one operand (``passes/conv_add_fuse.py``,
+``backends/c/conv_add.py``, the planner's fused lifetimes): which ADDs fuse, the arena they free, and the fused
+C bit for bit against the un-fused reference - hand-built graphs, a small residual Keras model through the real
+TFLite converter on the host under ASan/UBSan (portable and Cortex-M DSP kernels, direct and Winograd bands),
+and the same model on the emulated Cortex-M4.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.ir import graph as ir
+from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
+from edgesdk.planner import plan
+from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from test_c_kernels import _B
+
+NO_FUSE = PassContext(forbid={"*": {"conv_fused"}})
+
+
+def _conv(b: _B, name: str, x: str, shape, cout: int, k: int = 3, s: int = 1, act: str = "NONE"):
+    _, h, w, cin = shape
+    oh, ow = -(-h // s), -(-w // s)
+    y = b.act(f"{name}_out", (1, oh, ow, cout), float(b.rng.uniform(0.2, 0.6)))
+    node = ir.Conv2D(
+        name=name,
+        inputs=[x, b.weights(f"{name}_w", (cout, k, k, cin), 0), b.bias(f"{name}_b", cout)],
+        outputs=[y],
+        stride=(s, s),
+        dilation=(1, 1),
+        padding="SAME",
+        activation=act,
+    )
+    return node, y, (1, oh, ow, cout)
+
+
+def residual_block(name: str, shape=(1, 9, 7, 8), variant: str = "fusable") -> ir.Graph:
+    """conv0 -> x; conv1(x) -> h; conv2(h) -> y; add(y, x) (the fusable block). Variants that must not fuse:
+    ``self`` adds conv2's own input, ``reused`` reads the residual again after the ADD, ``gap`` puts a node
+    between conv2 and the ADD."""
+    b = _B(name)
+    inp = b.act("inp", shape)
+    c0, x, s = _conv(b, "conv0", inp, shape, shape[3], act="RELU")
+    c1, h, _ = _conv(b, "conv1", x, s, shape[3], act="RELU")
+    c2, y, _ = _conv(b, "conv2", h, s, shape[3])
+    resid = h if variant == "self" else x
+    z = b.act("z", s, 0.5)
+    nodes = [c0, c1, c2]
+    if variant == "gap":
+        g = b.act("g", s, 0.3)
+        nodes.append(ir.Add(name="other", inputs=[h, h], outputs=[g]))
+    nodes.append(ir.Add(name="add", inputs=[y, resid], outputs=[z], activation="RELU"))
+    outputs = [z]
+    if variant == "reused":
+        r = b.act("r", s, 0.5)
+        nodes.append(ir.Add(name="after", inputs=[z, x], outputs=[r]))
+        outputs = [r]
+    if variant == "gap":
+        outputs.append(g)
+    return b.done([inp], outputs, *nodes)
+
+
+def test_pass_fuses_only_safe_adds() -> None:
+    g = run_pipeline(residual_block("fuse_ok"), "default", PassContext())
+    add = next(n for n in g.nodes if n.name == "add")
+    conv2 = next(n for n in g.nodes if n.name == "conv2")
+    assert add.attrs["kernel"] == "conv_fused" and conv2.attrs["fused_into"] == "add"
+    (row,) = [d for d in kernel_decisions(g) if d["layer"] == "add"]
+    assert row["fused_conv"] == "conv2" and row["scratch_bytes"] == 2 * 7 * 8
+    assert row["bytes_saved"] == 9 * 7 * 8 - 2 * 7 * 8
+    for variant in ("self", "reused", "gap"):
+        g = run_pipeline(residual_block(f"fuse_{variant}", variant=variant), "default", PassContext())
+        assert not any("fused_into" in n.attrs for n in g.nodes), variant
+    g = run_pipeline(residual_block("fuse_forbidden"), "default", NO_FUSE)
+    assert not any("fused_into" in n.attrs for n in g.nodes)
+
+
+def test_planner_lifetimes_of_a_fused_add() -> None:
+    """The convolution's output is only the band scratch, its input lives to the ADD, the ADD writes over the
+    residual; the bound is the fused graph's and the arena smaller than un-fused."""
+    graph = residual_block("fuse_plan", shape=(1, 12, 8, 16))
+    fused = run_pipeline(graph, "default", PassContext())
+    p = plan(fused)
+    p.check_no_overlap()
+    steps = {n.name: i for i, n in enumerate(fused.nodes)}
+    buf = {t: b for b in p.buffers for t in b.tensors}
+    block = 12 * 8 * 16
+    assert buf["conv2_out"].size == 2 * 8 * 16
+    assert buf["conv1_out"].last == steps["add"]  # the bands read conv2's input at the ADD's step
+    assert p.offsets["z"] == p.offsets["conv0_out"] and buf["z"] is buf["conv0_out"]
+    assert p.lower_bound == 2 * block + 2 * 8 * 16 == p.arena_bytes
+    plain = plan(run_pipeline(graph, "default", NO_FUSE))
+    assert plain.lower_bound == 3 * block and p.arena_bytes < plain.arena_bytes
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_fused_hand_built_blocks_on_host_under_sanitizers(tmp_path: Path) -> None:
+    """Odd row counts (a last band of one row), direct and Winograd bands, portable and DSP kernels."""
+    graph = residual_block("fuse_host", shape=(1, 9, 7, 8))
+    for target, ctx in (
+        (None, PassContext()),
+        ("cortex-m-dsp", PassContext(core="cortex-m4", force={"conv2": "winograd"}, options={"flash_bytes": 1 << 22})),
+    ):
+        lowered = run_pipeline(graph, "default", ctx)
+        assert lowered.nodes[-1].attrs["kernel"] == "conv_fused"
+        project, exe = generate_and_build(lowered, tmp_path / str(target), sanitize=True, target=target)
+        src = (project.out_dir / f"{project.model_name}.c").read_text()
+        assert src.count("EDGESDK_LAYER_BEGIN(") == 3 and "_conv2_rows(" in src
+        assert ("ed_winograd_s8" in src) == (target is not None)
+        x = random_inputs(project.input_size, 16, seed=5)
+        np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A small residual Keras model through the real converter (two blocks: identity and 1x1 stride-2 shortcut)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def residual_model(tmp_path_factory) -> ir.Graph:
+    import keras
+
+    from edgesdk.frontends.keras import quantize_keras
+    from edgesdk.model import load_model
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(1234)
+    inp = keras.Input((9, 10, 8), batch_size=1)
+    a = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    a = keras.layers.Conv2D(8, 3, padding="same")(a)
+    x = keras.layers.Activation("relu")(keras.layers.Add()([a, inp]))
+    c = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    c = keras.layers.Conv2D(16, 3, padding="same")(c)
+    s = keras.layers.Conv2D(16, 1, strides=2)(x)
+    y = keras.layers.Activation("relu")(keras.layers.Add()([c, s]))
+    model = keras.Model(inp, y)
+    calib = np.random.default_rng(1234).uniform(-1, 1, (16, 9, 10, 8)).astype(np.float32)
+    path = tmp_path_factory.mktemp("fuse") / "residual.tflite"
+    path.write_bytes(quantize_keras(model, calib, num_samples=None))
+    return load_model(path)
+
+
+def _fused(graph: ir.Graph, **kw) -> list[str]:
+    return [d["layer"] for d in kernel_decisions(run_pipeline(graph, "default", PassContext(**kw))) if d["kernel"] == "conv_fused"]
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_residual_keras_model_fused_on_host(residual_model: ir.Graph, tmp_path: Path) -> None:
+    assert len(_fused(residual_model)) == 2
+    for target, ctx in ((None, PassContext()), ("cortex-m-dsp", PassContext(core="cortex-m4", options={"flash_bytes": 1 << 22}))):
+        lowered = run_pipeline(residual_model, "default", ctx)
+        p, plain = plan(lowered), plan(run_pipeline(residual_model, "default", NO_FUSE))
+        assert p.arena_bytes < plain.arena_bytes and p.arena_bytes == p.lower_bound
+        project, exe = generate_and_build(lowered, tmp_path / str(target), sanitize=True, plan=p, target=target)
+        assert project.arena_bytes == p.arena_bytes
+        x = random_inputs(project.input_size, 24, seed=11)
+        np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(residual_model, x))
+
+
+EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_residual_keras_model_fused_on_emulated_cortex_m4(residual_model: ir.Graph, tmp_path: Path) -> None:
+    from edgesdk.device import validate
+
+    summary = validate(residual_model, "mps2-an386", count=6, out_dir=tmp_path / "v")
+    assert summary.count == 6 and summary.exact == 6, summary.to_dict()
+    import json
+
+    report = json.loads((tmp_path / "v" / "report.json").read_text()) if (tmp_path / "v" / "report.json").is_file() else None
+    if report is not None:
+        assert sum(k.get("kernel") == "conv_fused" for k in report["kernels"]) == 2
