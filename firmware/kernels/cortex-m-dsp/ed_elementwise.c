@@ -18,78 +18,136 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
-/*
- * RoundingDivideByPOT(y, e) for any e >= 0 as (2y + 2^e + [y < 0 ? -1 : 0]) >> (e + 1), with h = 2^e and
- * e1 = e + 1 given. Proof: for e >= 1, RDBPOT(y, e) = floor((y + 2^(e-1) - [y<0]) / 2^e) (gemmlowp's
- * remainder/threshold form); doubling numerator and denominator changes nothing, and 2y + 2^e is even while
- * the multiples of 2^(e+1) are even too, so subtracting 1 instead of 2 when y < 0 lands on the same floor.
- * For e = 0: floor((2y + 1)/2) = y for y >= 0 and floor(2y/2) = y for y < 0. Exact in 32 bits when
- * |2y| + 2^e < 2^31 (the callers' bounds below). One form for e = 0 (TFLite's larger-scale ADD input) and e >= 1.
- */
-static inline int32_t ed_rdbpot_dbl(int32_t y, int32_t h, int32_t e1)
+/* SMMLAR, USAT #8 and the byte-lane operations of the output stage; plain C with the same results on the host. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* acc + floor((a * b + 2^31) / 2^32): SMMLAR (no ACLE intrinsic). */
+static inline int32_t ed_smmlar(int32_t a, int32_t b, int32_t acc)
 {
-    return (int32_t)((uint32_t)y * 2u + (uint32_t)h + (uint32_t)(y >> 31)) >> e1;
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
 }
+static inline uint32_t ed_usat8(int32_t x) { return (uint32_t)__usat(x, 8); }
+static inline uint32_t ed_uqsub8(uint32_t a, uint32_t b) { return __uqsub8(a, b); }
+static inline uint32_t ed_usub8(uint32_t a, uint32_t b) { return __usub8(a, b); }
+static inline uint32_t ed_uadd8(uint32_t a, uint32_t b) { return __uadd8(a, b); }
+#else
+static inline int32_t ed_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)ed_smmulr(a, b));
+}
+static inline uint32_t ed_usat8(int32_t x) { return x < 0 ? 0u : (x > 255 ? 255u : (uint32_t)x); }
+static inline uint32_t ed_bytewise_(uint32_t a, uint32_t b, int op)
+{
+    uint32_t r = 0;
+    int k;
+    for (k = 0; k < 32; k += 8) {
+        const int32_t x = (int32_t)((a >> k) & 0xFFu), y = (int32_t)((b >> k) & 0xFFu);
+        const int32_t v = op == 0 ? (x > y ? x - y : 0) : (op == 1 ? x - y : x + y);
+        r |= ((uint32_t)v & 0xFFu) << k;
+    }
+    return r;
+}
+static inline uint32_t ed_uqsub8(uint32_t a, uint32_t b) { return ed_bytewise_(a, b, 0); }
+static inline uint32_t ed_usub8(uint32_t a, uint32_t b) { return ed_bytewise_(a, b, 1); }
+static inline uint32_t ed_uadd8(uint32_t a, uint32_t b) { return ed_bytewise_(a, b, 2); }
+#endif
 
 /*
  * When may ADD take the short path? Inputs: |a + zp| <= 255 (int8 value and zero point), so x = (a + zp) << 20
- * has |x| < 2^28 and ed_srdhm_small (needs |x| < 2^30) is exact; |y| = |SRDHM(x, m)| <= |x| + 1 <= 2^28 (m < 2^31),
- * so ed_rdbpot_dbl needs 2^29 + 2^e < 2^31: e <= 30. Sum: |z_1 + z_2| <= 2^29 < 2^30, so SRDHM of the sum is
- * ed_srdhm_small too, and |t| <= 2^29 after it. Output: e_o >= 1 (shift < 0) and the zero point folded into
- * the rounding constant, (t + 2^(e_o-1) + zp_o 2^e_o + [t<0 ? -1 : 0]) >> e_o = RDBPOT(t, e_o) + zp_o exactly
- * (zp_o 2^e_o is a multiple of 2^e_o), in 32 bits when 2^29 + 2^(e_o-1) + 2^7 2^e_o < 2^31: e_o <= 22.
+ * has |x| < 2^28 and SRDHM(x, m) = SMMULR(2x, m) exactly (ed_srdhm_small needs |x| < 2^30); |y| = |SRDHM(x, m)|
+ * <= |x| + 1 <= 2^28 (0 <= m < 2^31).
+ *
+ * RoundingDivideByPOT(y, e), e >= 1, is (y + 2^(e-1) + [y < 0 ? -1 : 0]) >> e (ed_rdbpot_pos). The sign of y may
+ * be taken from x (m >= 0: y > 0 only if x > 0, y < 0 only if x < 0; when y = 0 and x < 0 the result is
+ * (2^(e-1) - 1) >> e = 0 either way), and y + 2^(e-1) is one SMMLAR(2x, m, 2^(e-1)): one multiply-accumulate,
+ * one add of 2x >> 31, one shift. In 32 bits since 2^28 + 2^(e-1) < 2^31 for e <= 30. e = 0 (TFLite's input of
+ * the larger scale, multiplier 2^30) is handled separately below; other e = 0 inputs take the general path.
+ *
+ * Sum: |z_1 + z_2| <= 2^29 < 2^30, so SRDHM of the sum is SMMULR(2s, m_o), |t| <= 2^29. Output: e_o >= 1 and
+ * with the zero point and the clamp's lower bound folded into the rounding constant,
+ *   (t + 2^(e_o-1) + (zp_o - act_min) 2^(e_o) + [s < 0 ? -1 : 0]) >> e_o = RDBPOT(t, e_o) + zp_o - act_min
+ * exactly ((zp_o - act_min) 2^e_o is a multiple of 2^e_o; the sign of t taken from s as above), in 32 bits when
+ * 2^29 + 2^(e_o-1) + 2^8 2^(e_o) < 2^31: e_o <= 21. USAT #8 then clamps below at act_min, a byte-lane minimum
+ * with act_max - act_min clamps above, and a byte-lane add of act_min restores the value (mod 256 = int8).
  */
 static int ed_add_fast_ok(const ed_binary_params_t *p)
 {
-    return !p->broadcast && p->left_shift == 20 && p->input1_shift <= 0 && p->input1_shift >= -30 &&
-           p->input2_shift <= 0 && p->input2_shift >= -30 && p->input1_multiplier >= 0 &&
-           p->input2_multiplier >= 0 && p->output_shift < 0 && p->output_shift >= -22 &&
-           p->input1_offset >= -128 && p->input1_offset <= 128 && p->input2_offset >= -128 &&
-           p->input2_offset <= 128 && p->output_offset >= -128 && p->output_offset <= 128;
+    const int half1 = p->input1_multiplier == (1 << 30) && p->input1_shift == 0;
+    const int half2 = p->input2_multiplier == (1 << 30) && p->input2_shift == 0;
+    return !p->broadcast && p->left_shift == 20 && (half1 || (p->input1_shift <= -1 && p->input1_shift >= -30)) &&
+           (half2 || (p->input2_shift <= -1 && p->input2_shift >= -30)) && p->input1_multiplier >= 0 &&
+           p->input2_multiplier >= 0 && p->output_multiplier >= 0 && p->output_shift < 0 &&
+           p->output_shift >= -21 && p->input1_offset >= -128 && p->input1_offset <= 128 &&
+           p->input2_offset >= -128 && p->input2_offset <= 128 && p->output_offset >= -128 &&
+           p->output_offset <= 127 && p->act_min >= -128 && p->act_min <= p->act_max && p->act_max <= 127;
 }
 
 /*
- * Input 2 with multiplier 2^30 and shift 0 (TFLite gives these to the input of the larger scale: 0.5 exactly):
+ * An input with multiplier 2^30 and shift 0 (TFLite gives these to the input of the larger scale: 0.5 exactly):
  * x = (b + zp) << 20 is even, so SRDHM(x, 2^30) = floor((x 2^30 + 2^30) / 2^31) = floor(x/2 + 1/2) = x/2 and
- * RDBPOT(., 0) is the identity: z_2 = (b + zp) << 19 exactly, and 2 z_2 = (b << 20) + (zp << 20).
+ * RDBPOT(., 0) is the identity: z = (b + zp) << 19 exactly, and 2z = (b << 20) + (zp << 20).
+ * mode 0: both inputs rescaled; 1: input 2 is such a half; 2: both are.
  */
+#define ED_ADD_ELEM_(k)                                                                                            \
+    do {                                                                                                           \
+        const int32_t bv = ed_shl_wrap(b[k], 20);                                                                  \
+        int32_t s2;                                                                                                \
+        if (mode == 2) {                                                                                           \
+            s2 = ed_add_wrap(ed_add_wrap(c12, ed_shl_wrap(a[k], 20)), bv);                                         \
+        } else {                                                                                                   \
+            const int32_t x1 = ed_add_wrap(off1, ed_shl_wrap(a[k], 21));                                           \
+            const int32_t z1 = (ed_smmlar(x1, m1, h1) + (x1 >> 31)) >> e1;                                         \
+            if (mode == 1) {                                                                                       \
+                s2 = ed_add_wrap(ed_add_wrap(c2, bv), ed_shl_wrap(z1, 1));                                         \
+            } else {                                                                                               \
+                const int32_t x2 = ed_add_wrap(off2, ed_shl_wrap(bv, 1));                                          \
+                const int32_t z2 = (ed_smmlar(x2, m2, h2) + (x2 >> 31)) >> e2;                                     \
+                s2 = ed_shl_wrap(z1 + z2, 1);                                                                      \
+            }                                                                                                      \
+        }                                                                                                          \
+        q##k = ed_usat8((ed_smmlar(s2, mo, ho) + (s2 >> 31)) >> eo);                                               \
+    } while (0)
+
 static inline __attribute__((always_inline)) void ed_add_loop(const ed_binary_params_t *p, const int8_t *a,
-                                                              const int8_t *b, int8_t *out, const int half2)
+                                                              const int8_t *b, int8_t *out, const int mode)
 {
     const int32_t off1 = ed_shl_wrap(p->input1_offset, 21), off2 = ed_shl_wrap(p->input2_offset, 21);
-    const int32_t c2 = ed_shl_wrap(p->input2_offset, 20);
+    const int32_t c2 = ed_shl_wrap(p->input2_offset, 20), c12 = ed_add_wrap(ed_shl_wrap(p->input1_offset, 20), c2);
     const int32_t m1 = p->input1_multiplier, m2 = p->input2_multiplier, mo = p->output_multiplier;
-    const int32_t h1 = (int32_t)1 << -p->input1_shift, s1 = 1 - p->input1_shift;
-    const int32_t h2 = (int32_t)1 << -p->input2_shift, s2 = 1 - p->input2_shift;
-    const int32_t eo = -p->output_shift;
-    const int32_t ho = ed_add_wrap((int32_t)1 << (eo - 1), ed_shl_wrap(p->output_offset, eo));
-    const int32_t lo = p->act_min, hi = p->act_max;
-    const int8_t *const end = a + p->size;
-    while (a != end) {
-        /* 2x_1 = ((a + zp_1) << 21): one add with a shifted operand; SMMULR(2x, m) = SRDHM(x, m). */
-        const int32_t y1 = ed_smmulr(ed_add_wrap(off1, ed_shl_wrap(*a++, 21)), m1);
-        const int32_t z1 = ed_rdbpot_dbl(y1, h1, s1);
-        const int32_t bv = *b++;
-        int32_t s, t, q;
-        if (half2) {
-            s = ed_add_wrap(ed_add_wrap(c2, ed_shl_wrap(bv, 20)), ed_shl_wrap(z1, 1)); /* 2 (z_1 + z_2) */
-        } else {
-            const int32_t y2 = ed_smmulr(ed_add_wrap(off2, ed_shl_wrap(bv, 21)), m2);
-            s = ed_shl_wrap(z1 + ed_rdbpot_dbl(y2, h2, s2), 1);
-        }
-        t = ed_smmulr(s, mo);
-        q = (t + ho + (t >> 31)) >> eo;
-        *out++ = (int8_t)ed_clamp_i32(q, lo, hi);
+    const int32_t e1 = -p->input1_shift, e2 = -p->input2_shift, eo = -p->output_shift;
+    const int32_t h1 = e1 > 0 ? (int32_t)1 << (e1 - 1) : 0, h2 = e2 > 0 ? (int32_t)1 << (e2 - 1) : 0;
+    const int32_t ho = ed_add_wrap((int32_t)1 << (eo - 1), ed_shl_wrap(p->output_offset - p->act_min, eo));
+    const uint32_t span4 = (uint32_t)(p->act_max - p->act_min) * 0x01010101u;
+    const uint32_t lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
+    const int32_t n = p->size;
+    int32_t i = 0;
+    uint32_t q0, q1, q2, q3;
+    for (; i + 4 <= n; i += 4, a += 4, b += 4) {
+        uint32_t w;
+        ED_ADD_ELEM_(0);
+        ED_ADD_ELEM_(1);
+        ED_ADD_ELEM_(2);
+        ED_ADD_ELEM_(3);
+        w = q0 | (q1 << 8) | (q2 << 16) | (q3 << 24);
+        w = ed_uadd8(ed_usub8(w, ed_uqsub8(w, span4)), lo4); /* min(w, act_max - act_min) + act_min per byte */
+        ED_MEMCPY_(out + i, &w, sizeof w);
+    }
+    for (; i < n; ++i, ++a, ++b) {
+        ED_ADD_ELEM_(0);
+        out[i] = (int8_t)(int32_t)((q0 < span4 >> 24 ? q0 : span4 >> 24) + (uint32_t)p->act_min);
     }
 }
 
 static void ed_add_fast(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
-    ed_binary_params_t q;
-    if (p->input1_multiplier == (1 << 30) && p->input1_shift == 0 &&
-        !(p->input2_multiplier == (1 << 30) && p->input2_shift == 0)) {
-        /* ADD commutes (each input is rescaled on its own, then summed): put the 0.5-scale input second. */
-        q = *p;
+    const int half1 = p->input1_multiplier == (1 << 30) && p->input1_shift == 0;
+    const int half2 = p->input2_multiplier == (1 << 30) && p->input2_shift == 0;
+    if (half1 && half2) {
+        ed_add_loop(p, input1, input2, output, 2);
+    } else if (half1) {
+        /* ADD commutes (each input is rescaled on its own, then summed): put the half input second. */
+        ed_binary_params_t q = *p;
         q.input1_offset = p->input2_offset;
         q.input2_offset = p->input1_offset;
         q.input1_multiplier = p->input2_multiplier;
@@ -97,7 +155,7 @@ static void ed_add_fast(const ed_binary_params_t *p, const int8_t *input1, const
         q.input1_shift = p->input2_shift;
         q.input2_shift = p->input1_shift;
         ed_add_loop(&q, input2, input1, output, 1);
-    } else if (p->input2_multiplier == (1 << 30) && p->input2_shift == 0) {
+    } else if (half2) {
         ed_add_loop(p, input1, input2, output, 1);
     } else {
         ed_add_loop(p, input1, input2, output, 0);
