@@ -7,6 +7,7 @@ and the same model on the emulated Cortex-M4.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -103,7 +104,10 @@ def test_fused_hand_built_blocks_on_host_under_sanitizers(tmp_path: Path) -> Non
     graph = residual_block("fuse_host", shape=(1, 9, 7, 8))
     for target, ctx in (
         (None, PassContext()),
-        ("cortex-m-dsp", PassContext(core="cortex-m4", force={"conv2": "winograd"}, options={"flash_bytes": 1 << 22})),
+        (
+            "cortex-m-dsp",
+            PassContext(core="cortex-m4", force={"conv2": "winograd"}, options={"flash_bytes": 1 << 22}),
+        ),
     ):
         lowered = run_pipeline(graph, "default", ctx)
         assert lowered.nodes[-1].attrs["kernel"] == "conv_fused"
@@ -145,20 +149,31 @@ def residual_model(tmp_path_factory) -> ir.Graph:
 
 
 def _fused(graph: ir.Graph, **kw) -> list[str]:
-    return [d["layer"] for d in kernel_decisions(run_pipeline(graph, "default", PassContext(**kw))) if d["kernel"] == "conv_fused"]
+    return [
+        d["layer"]
+        for d in kernel_decisions(run_pipeline(graph, "default", PassContext(**kw)))
+        if d["kernel"] == "conv_fused"
+    ]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
 def test_residual_keras_model_fused_on_host(residual_model: ir.Graph, tmp_path: Path) -> None:
     assert len(_fused(residual_model)) == 2
-    for target, ctx in ((None, PassContext()), ("cortex-m-dsp", PassContext(core="cortex-m4", options={"flash_bytes": 1 << 22}))):
+    for target, ctx in (
+        (None, PassContext()),
+        ("cortex-m-dsp", PassContext(core="cortex-m4", options={"flash_bytes": 1 << 22})),
+    ):
         lowered = run_pipeline(residual_model, "default", ctx)
         p, plain = plan(lowered), plan(run_pipeline(residual_model, "default", NO_FUSE))
         assert p.arena_bytes < plain.arena_bytes and p.arena_bytes == p.lower_bound
-        project, exe = generate_and_build(lowered, tmp_path / str(target), sanitize=True, plan=p, target=target)
+        project, exe = generate_and_build(
+            lowered, tmp_path / str(target), sanitize=True, plan=p, target=target
+        )
         assert project.arena_bytes == p.arena_bytes
         x = random_inputs(project.input_size, 24, seed=11)
-        np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(residual_model, x))
+        np.testing.assert_array_equal(
+            run_host(exe, x, project.output_size), reference_outputs(residual_model, x)
+        )
 
 
 EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
@@ -171,8 +186,6 @@ def test_residual_keras_model_fused_on_emulated_cortex_m4(residual_model: ir.Gra
 
     summary = validate(residual_model, "mps2-an386", count=6, out_dir=tmp_path / "v")
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
-    import json
-
-    report = json.loads((tmp_path / "v" / "report.json").read_text()) if (tmp_path / "v" / "report.json").is_file() else None
-    if report is not None:
-        assert sum(k.get("kernel") == "conv_fused" for k in report["kernels"]) == 2
+    report = json.loads((tmp_path / "v" / "project" / "report.json").read_text())
+    assert sum(k.get("kernel") == "conv_fused" for k in report["kernels"]) == 2
+    assert report["memory"]["arena_bytes"] == report["memory"]["arena_lower_bound"]

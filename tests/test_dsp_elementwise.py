@@ -105,7 +105,9 @@ def test_cases_cover_each_branch(joined: ir.Graph) -> None:
 
     p = {n.name.removeprefix(""): op_params(joined, n) for n in joined.nodes}
     assert p["add_b_larger"]["input2_multiplier"] == 1 << 30 and p["add_b_larger"]["input2_shift"] == 0
-    assert p["add_a_larger_relu"]["input1_multiplier"] == 1 << 30 and p["add_a_larger_relu"]["input1_shift"] == 0
+    assert (
+        p["add_a_larger_relu"]["input1_multiplier"] == 1 << 30 and p["add_a_larger_relu"]["input1_shift"] == 0
+    )
     assert p["add_equal_scales_relu6"]["input1_shift"] == p["add_equal_scales_relu6"]["input2_shift"] == 0
     assert p["add_out_shift_general"]["output_shift"] < -22
     assert p["add_out_gt1_general"]["output_shift"] >= 0

@@ -37,7 +37,9 @@ def lower_conv_add(b: _LayerBuilder) -> None:
     f = node.attrs["fused_conv"]
     conv = next((n for n in gen.nodes if n.name == f["conv"]), None)
     if conv is None or conv.attrs.get("fused_into") != node.name:
-        raise UnsupportedOpError(f"layer {node.name}: the convolution {f['conv']} fused into it is not in the graph")
+        raise UnsupportedOpError(
+            f"layer {node.name}: the convolution {f['conv']} fused into it is not in the graph"
+        )
     k = int(f["operand"])
     band_rows = int(f["band_rows"])
     cb = _LayerBuilder(gen, conv)
