@@ -55,6 +55,7 @@ CASES = {
     # left-shifting output multiplier: the exact general path
     "add_out_gt1_general": _binary("add", 0.05, 1, 0.04, 2, 1e-7, 0),
     "add_broadcast": _binary("add", 0.02, 4, 0.03, -9, 0.05, 1, shape=(1, 3, 5, 7), shape_b=(1, 1, 5, 1)),
+    "add_odd_size_relu": _binary("add", 0.02, 4, 0.07, -9, 0.05, 1, "RELU", shape=(1, 3, 5, 7), shape_b=(1, 3, 5, 7)),
     "add_one_element": _binary("add", 0.02, 4, 0.03, -9, 0.05, 1, shape=(1, 1, 1, 1), shape_b=(1, 1, 1, 1)),
     "mul_relu": _binary("mul", 0.05, -3, 0.04, 9, 0.02, -20, act="RELU"),
     "mul_edges": _binary("mul", 0.11, -128, 0.09, 127, 0.3, 127),

@@ -8,11 +8,13 @@
  *        out = RDBPOT(SRDHM(z_1 + z_2, m_o), e_o) + zp_o,  clamped
  *   MUL  out = RDBPOT(SRDHM((a + zp_1) * (b + zp_2), m_o), e_o) + zp_o,  clamped
  *
- * with every SaturatingRoundingDoublingHighMul one SMMULR (ed_srdhm_small) and every RoundingDivideByPOT
- * two adds and a shift. The range conditions that make each shortcut exact are checked once per call (see
- * ed_add_fast_ok / ed_mul_fast_ok and the proofs beside them); anything else - a broadcast, a left shift
- * other than TFLite's 20, a left-shifting output multiplier - takes the exact general path, as the
- * portable kernel does.
+ * ADD: every SaturatingRoundingDoublingHighMul plus rounding constant is one SMMLAR, every RoundingDivideByPOT
+ * then one add and a shift, the input of the larger scale (TFLite's multiplier 0.5) two adds, and the clamp
+ * works on four outputs per word (USAT, then byte-lane UQSUB8/USUB8/UADD8): about 18 instructions per element
+ * on a Cortex-M4 instead of 49. MUL: one SMMULR per element (ed_srdhm_small). The range conditions that make
+ * each shortcut exact are checked once per call (ed_add_fast_ok / ed_mul_fast_ok, with the proofs beside them);
+ * anything else - a broadcast, a left shift other than TFLite's 20, a left-shifting output multiplier, no input
+ * of multiplier 0.5 - and ADD's n % 4 last elements take the exact general path, as the portable kernel does.
  */
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
@@ -62,7 +64,7 @@ static inline uint32_t ed_uadd8(uint32_t a, uint32_t b) { return ed_bytewise_(a,
  * be taken from x (m >= 0: y > 0 only if x > 0, y < 0 only if x < 0; when y = 0 and x < 0 the result is
  * (2^(e-1) - 1) >> e = 0 either way), and y + 2^(e-1) is one SMMLAR(2x, m, 2^(e-1)): one multiply-accumulate,
  * one add of 2x >> 31, one shift. In 32 bits since 2^28 + 2^(e-1) < 2^31 for e <= 30. e = 0 (TFLite's input of
- * the larger scale, multiplier 2^30) is handled separately below; other e = 0 inputs take the general path.
+ * the larger scale, multiplier 2^30) is handled separately (ed_add_loop); other e = 0 inputs take the general path.
  *
  * Sum: |z_1 + z_2| <= 2^29 < 2^30, so SRDHM of the sum is SMMULR(2s, m_o), |t| <= 2^29. Output: e_o >= 1 and
  * with the zero point and the clamp's lower bound folded into the rounding constant,
@@ -75,91 +77,73 @@ static int ed_add_fast_ok(const ed_binary_params_t *p)
 {
     const int half1 = p->input1_multiplier == (1 << 30) && p->input1_shift == 0;
     const int half2 = p->input2_multiplier == (1 << 30) && p->input2_shift == 0;
-    return !p->broadcast && p->left_shift == 20 && (half1 || (p->input1_shift <= -1 && p->input1_shift >= -30)) &&
-           (half2 || (p->input2_shift <= -1 && p->input2_shift >= -30)) && p->input1_multiplier >= 0 &&
-           p->input2_multiplier >= 0 && p->output_multiplier >= 0 && p->output_shift < 0 &&
-           p->output_shift >= -21 && p->input1_offset >= -128 && p->input1_offset <= 128 &&
-           p->input2_offset >= -128 && p->input2_offset <= 128 && p->output_offset >= -128 &&
-           p->output_offset <= 127 && p->act_min >= -128 && p->act_min <= p->act_max && p->act_max <= 127;
+    return !p->broadcast && p->left_shift == 20 && (half1 || half2) &&
+           (half1 || (p->input1_shift <= -1 && p->input1_shift >= -30 && p->input1_multiplier >= 0)) &&
+           (half2 || (p->input2_shift <= -1 && p->input2_shift >= -30 && p->input2_multiplier >= 0)) &&
+           p->output_multiplier >= 0 && p->output_shift < 0 && p->output_shift >= -21 &&
+           p->input1_offset >= -128 && p->input1_offset <= 128 && p->input2_offset >= -128 &&
+           p->input2_offset <= 128 && p->output_offset >= -128 && p->output_offset <= 127 &&
+           p->act_min >= -128 && p->act_min <= p->act_max && p->act_max <= 127;
 }
 
 /*
- * An input with multiplier 2^30 and shift 0 (TFLite gives these to the input of the larger scale: 0.5 exactly):
+ * TFLite always gives the input of the larger scale the multiplier 2^30 with shift 0 (exactly 0.5), and for it
  * x = (b + zp) << 20 is even, so SRDHM(x, 2^30) = floor((x 2^30 + 2^30) / 2^31) = floor(x/2 + 1/2) = x/2 and
- * RDBPOT(., 0) is the identity: z = (b + zp) << 19 exactly, and 2z = (b << 20) + (zp << 20).
- * mode 0: both inputs rescaled; 1: input 2 is such a half; 2: both are.
+ * RDBPOT(., 0) is the identity: z = (b + zp) << 19 exactly, 2z = (b << 20) + (zp << 20). The loop takes that
+ * input second; the other one goes through SMMLAR with its own multiplier and shift e >= 1. When both inputs are
+ * 0.5 (equal scales), the first is given multiplier 2^31 - 1 and shift 1 instead, which yields the same z:
+ * SMMULR(2x, 2^31 - 1) = floor(x - x/2^31 + 1/2) = x for |x| < 2^30 (the correction is below 1/2 either side),
+ * and (x + 1 - [x < 0]) >> 1 = x/2 for even x. (Same-shape ADDs without a 0.5 input take the general path.)
+ * The n % 4 last elements are left to the caller.
  */
-#define ED_ADD_ELEM_(k)                                                                                            \
-    do {                                                                                                           \
-        const int32_t bv = ed_shl_wrap(b[k], 20);                                                                  \
-        int32_t s2;                                                                                                \
-        if (mode == 2) {                                                                                           \
-            s2 = ed_add_wrap(ed_add_wrap(c12, ed_shl_wrap(a[k], 20)), bv);                                         \
-        } else {                                                                                                   \
-            const int32_t x1 = ed_add_wrap(off1, ed_shl_wrap(a[k], 21));                                           \
-            const int32_t z1 = (ed_smmlar(x1, m1, h1) + (x1 >> 31)) >> e1;                                         \
-            if (mode == 1) {                                                                                       \
-                s2 = ed_add_wrap(ed_add_wrap(c2, bv), ed_shl_wrap(z1, 1));                                         \
-            } else {                                                                                               \
-                const int32_t x2 = ed_add_wrap(off2, ed_shl_wrap(bv, 1));                                          \
-                const int32_t z2 = (ed_smmlar(x2, m2, h2) + (x2 >> 31)) >> e2;                                     \
-                s2 = ed_shl_wrap(z1 + z2, 1);                                                                      \
-            }                                                                                                      \
-        }                                                                                                          \
-        q##k = ed_usat8((ed_smmlar(s2, mo, ho) + (s2 >> 31)) >> eo);                                               \
-    } while (0)
-
-static inline __attribute__((always_inline)) void ed_add_loop(const ed_binary_params_t *p, const int8_t *a,
-                                                              const int8_t *b, int8_t *out, const int mode)
+static void ed_add_loop(const ed_binary_params_t *p, const int8_t *a, const int8_t *b, int8_t *out)
 {
-    const int32_t off1 = ed_shl_wrap(p->input1_offset, 21), off2 = ed_shl_wrap(p->input2_offset, 21);
-    const int32_t c2 = ed_shl_wrap(p->input2_offset, 20), c12 = ed_add_wrap(ed_shl_wrap(p->input1_offset, 20), c2);
-    const int32_t m1 = p->input1_multiplier, m2 = p->input2_multiplier, mo = p->output_multiplier;
-    const int32_t e1 = -p->input1_shift, e2 = -p->input2_shift, eo = -p->output_shift;
-    const int32_t h1 = e1 > 0 ? (int32_t)1 << (e1 - 1) : 0, h2 = e2 > 0 ? (int32_t)1 << (e2 - 1) : 0;
+    const int32_t off1 = ed_shl_wrap(p->input1_offset, 21), c2 = ed_shl_wrap(p->input2_offset, 20);
+    const int32_t m1 = p->input1_multiplier, mo = p->output_multiplier;
+    const int32_t e1 = -p->input1_shift, eo = -p->output_shift;
+    const int32_t h1 = (int32_t)1 << (e1 - 1);
     const int32_t ho = ed_add_wrap((int32_t)1 << (eo - 1), ed_shl_wrap(p->output_offset - p->act_min, eo));
     const uint32_t span4 = (uint32_t)(p->act_max - p->act_min) * 0x01010101u;
     const uint32_t lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
-    const int32_t n = p->size;
-    int32_t i = 0;
-    uint32_t q0, q1, q2, q3;
-    for (; i + 4 <= n; i += 4, a += 4, b += 4) {
+    const int8_t *const end = a + (p->size & ~3);
+    uint32_t q[4];
+    int k;
+    while (a != end) {
         uint32_t w;
-        ED_ADD_ELEM_(0);
-        ED_ADD_ELEM_(1);
-        ED_ADD_ELEM_(2);
-        ED_ADD_ELEM_(3);
-        w = q0 | (q1 << 8) | (q2 << 16) | (q3 << 24);
+        for (k = 0; k < 4; ++k) {
+            const int32_t x1 = ed_add_wrap(off1, ed_shl_wrap(a[k], 21));
+            const int32_t z1 = (ed_smmlar(x1, m1, h1) + (x1 >> 31)) >> e1;
+            const int32_t s2 = ed_add_wrap(ed_add_wrap(c2, ed_shl_wrap(b[k], 20)), ed_shl_wrap(z1, 1));
+            q[k] = ed_usat8((ed_smmlar(s2, mo, ho) + (s2 >> 31)) >> eo);
+        }
+        w = q[0] | (q[1] << 8) | (q[2] << 16) | (q[3] << 24);
         w = ed_uadd8(ed_usub8(w, ed_uqsub8(w, span4)), lo4); /* min(w, act_max - act_min) + act_min per byte */
-        ED_MEMCPY_(out + i, &w, sizeof w);
-    }
-    for (; i < n; ++i, ++a, ++b) {
-        ED_ADD_ELEM_(0);
-        out[i] = (int8_t)(int32_t)((q0 < span4 >> 24 ? q0 : span4 >> 24) + (uint32_t)p->act_min);
+        ED_MEMCPY_(out, &w, sizeof w);
+        a += 4;
+        b += 4;
+        out += 4;
     }
 }
 
 static void ed_add_fast(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
-    const int half1 = p->input1_multiplier == (1 << 30) && p->input1_shift == 0;
-    const int half2 = p->input2_multiplier == (1 << 30) && p->input2_shift == 0;
-    if (half1 && half2) {
-        ed_add_loop(p, input1, input2, output, 2);
-    } else if (half1) {
-        /* ADD commutes (each input is rescaled on its own, then summed): put the half input second. */
-        ed_binary_params_t q = *p;
+    ed_binary_params_t q = *p;
+    if (p->input2_multiplier != (1 << 30) || p->input2_shift != 0) {
+        /* ADD commutes (each input is rescaled on its own, then summed): put the 0.5 input second. */
+        const int8_t *t = input1;
+        input1 = input2;
+        input2 = t;
         q.input1_offset = p->input2_offset;
         q.input2_offset = p->input1_offset;
         q.input1_multiplier = p->input2_multiplier;
         q.input2_multiplier = p->input1_multiplier;
         q.input1_shift = p->input2_shift;
         q.input2_shift = p->input1_shift;
-        ed_add_loop(&q, input2, input1, output, 1);
-    } else if (half2) {
-        ed_add_loop(p, input1, input2, output, 1);
-    } else {
-        ed_add_loop(p, input1, input2, output, 0);
+    } else if (p->input1_multiplier == (1 << 30) && p->input1_shift == 0) {
+        q.input1_multiplier = 0x7FFFFFFF; /* both 0.5: the first as SMMULR by 2^31 - 1 and a shift of 1 */
+        q.input1_shift = -1;
     }
+    ed_add_loop(&q, input1, input2, output);
 }
 
 static int8_t ed_add_one(const ed_binary_params_t *p, int32_t a, int32_t b)
@@ -236,7 +220,11 @@ static void ed_binary_general(const ed_binary_params_t *p, const int8_t *input1,
 void ed_add_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
     if (ed_add_fast_ok(p)) {
-        ed_add_fast(p, input1, input2, output);
+        int32_t i;
+        ed_add_fast(p, input1, input2, output); /* whole words of four outputs */
+        for (i = p->size & ~3; i < p->size; ++i) {
+            output[i] = ed_add_one(p, input1[i], input2[i]);
+        }
     } else {
         ed_binary_general(p, input1, input2, output, ed_add_one);
     }
