@@ -106,17 +106,21 @@ static void ed_add_loop(const ed_binary_params_t *p, const int8_t *a, const int8
     const uint32_t span4 = (uint32_t)(p->act_max - p->act_min) * 0x01010101u;
     const uint32_t lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
     const int8_t *const end = a + (p->size & ~3);
-    uint32_t q[4];
-    int k;
     while (a != end) {
-        uint32_t w;
-        for (k = 0; k < 4; ++k) {
-            const int32_t x1 = ed_add_wrap(off1, ed_shl_wrap(a[k], 21));
-            const int32_t z1 = (ed_smmlar(x1, m1, h1) + (x1 >> 31)) >> e1;
-            const int32_t s2 = ed_add_wrap(ed_add_wrap(c2, ed_shl_wrap(b[k], 20)), ed_shl_wrap(z1, 1));
-            q[k] = ed_usat8((ed_smmlar(s2, mo, ho) + (s2 >> 31)) >> eo);
-        }
-        w = q[0] | (q[1] << 8) | (q[2] << 16) | (q[3] << 24);
+        uint32_t w, q0, q1, q2, q3;
+#define ED_ADD_ELEM_(k)                                                                                   \
+    do {                                                                                                  \
+        const int32_t x1 = ed_add_wrap(off1, ed_shl_wrap(a[k], 21));                                      \
+        const int32_t z1 = (ed_smmlar(x1, m1, h1) + (x1 >> 31)) >> e1;                                    \
+        const int32_t s2 = ed_add_wrap(ed_add_wrap(c2, ed_shl_wrap(b[k], 20)), ed_shl_wrap(z1, 1));       \
+        q##k = ed_usat8((ed_smmlar(s2, mo, ho) + (s2 >> 31)) >> eo);                                      \
+    } while (0)
+        ED_ADD_ELEM_(0);
+        ED_ADD_ELEM_(1);
+        ED_ADD_ELEM_(2);
+        ED_ADD_ELEM_(3);
+#undef ED_ADD_ELEM_
+        w = q0 | (q1 << 8) | (q2 << 16) | (q3 << 24);
         w = ed_uadd8(ed_usub8(w, ed_uqsub8(w, span4)), lo4); /* min(w, act_max - act_min) + act_min per byte */
         ED_MEMCPY_(out, &w, sizeof w);
         a += 4;
