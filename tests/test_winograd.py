@@ -96,6 +96,7 @@ C_CASES = {
     "wino_8x8_c32_c33_same_relu6": (8, 8, 32, 33, "SAME", "RELU6"),
     "wino_1x1_c1_c1_same": (1, 1, 1, 1, "SAME", "NONE"),
     "wino_5x4_c64_c4_valid": (5, 4, 64, 4, "VALID", "NONE"),
+    "wino_5x7_c6_c8_same": (5, 7, 6, 8, "SAME", "RELU"),  # a group of four channels and a pair left over
 }
 
 

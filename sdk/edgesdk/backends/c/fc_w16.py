@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
 KERNEL = "w16"
@@ -67,6 +67,19 @@ def lower_fc_w16(b: _LayerBuilder) -> None:
     b.ptr_field("shift", shift)
     b.kernel, b.params_type = "ed_fc_w16_s8", "ed_fc_w16_params_t"
     b.kernel_files = ["ed_fc_w16.c"]
+    if b.node.attrs.get("specialize"):
+        fn = b.gen.ident(b.gen.model, b.cname, "fc")
+        b.code = (
+            f"/* {b.node.name}: the int16-weight FC body instantiated for this layer's constant parameters. */\n"
+            f'#include "{KERNEL_SUBDIR}/ed_fc_w16_body.h"\n'
+            f"ED_ALWAYS_INLINE static inline void {fn}(const ed_fc_w16_params_t *p, const int8_t *input,\n"
+            "                                         int8_t *output)\n"
+            "{\n"
+            "    ed_fc_w16_body(p, input, output); /* inlined where p is the layer's static const parameters */\n"
+            "}\n"
+        )
+        b.kernel = fn
+        b.kernel_files = []
 
 
 VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_fc_w16
