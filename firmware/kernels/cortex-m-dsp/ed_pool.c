@@ -51,7 +51,13 @@ static void ed_pool_window(int32_t origin, int32_t filter, int32_t size, int32_t
     }
 }
 
-static int8_t ed_avg_div(int32_t sum, int32_t count, int32_t lo, int32_t hi)
+/* Out of line: one copy of the division instead of five (code size). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ED_NOINLINE_ __attribute__((noinline))
+#else
+#define ED_NOINLINE_
+#endif
+static ED_NOINLINE_ int8_t ed_avg_div(int32_t sum, int32_t count, int32_t lo, int32_t hi)
 {
     const int32_t avg = count == 0 ? 0 : (sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count);
     return (int8_t)ed_clamp_i32(avg, lo, hi);
