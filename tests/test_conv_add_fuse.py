@@ -120,7 +120,8 @@ def test_fused_hand_built_blocks_on_host_under_sanitizers(tmp_path: Path) -> Non
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# A small residual Keras model through the real converter (two blocks: identity and 1x1 stride-2 shortcut)
+# A small residual Keras model through the real converter (two blocks: identity and 1x1 stride-2 shortcut;
+# then MUL, max and average pooling)
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -141,6 +142,9 @@ def residual_model(tmp_path_factory) -> ir.Graph:
     c = keras.layers.Conv2D(16, 3, padding="same")(c)
     s = keras.layers.Conv2D(16, 1, strides=2)(x)
     y = keras.layers.Activation("relu")(keras.layers.Add()([c, s]))
+    # MUL and both poolings: the other DSP elementwise/pool kernels on the emulated board too
+    y = keras.layers.MaxPooling2D(2, strides=1, padding="same")(keras.layers.Multiply()([y, y]))
+    y = keras.layers.AveragePooling2D(2, padding="same")(y)
     model = keras.Model(inp, y)
     calib = np.random.default_rng(1234).uniform(-1, 1, (16, 9, 10, 8)).astype(np.float32)
     path = tmp_path_factory.mktemp("fuse") / "residual.tflite"
