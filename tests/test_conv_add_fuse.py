@@ -193,3 +193,31 @@ def test_residual_keras_model_fused_on_emulated_cortex_m4(residual_model: ir.Gra
     report = json.loads((tmp_path / "v" / "project" / "report.json").read_text())
     assert sum(k.get("kernel") == "conv_fused" for k in report["kernels"]) == 2
     assert report["memory"]["arena_bytes"] == report["memory"]["arena_lower_bound"]
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_rows_function_plug_in(tmp_path: Path, monkeypatch) -> None:
+    """A lowering registered in ``ROWS_LOWER`` under the convolution's kernel name supplies the band function
+    ``(input, output, oy_begin, oy_end)`` (as a per-layer specialised convolution will); the band loop calls it."""
+    from edgesdk.backends.c import conv_add
+    from edgesdk.backends.c.generator import _lower_conv
+
+    def rows_lower(cb) -> str:
+        _lower_conv(cb)  # the plain kernel's arrays and fields, called here with a local copy per band
+        fn = cb.gen.ident(cb.gen.model, cb.cname, "custom_rows")
+        fields = "".join(f"    p.{name} = {value};\n" for name, value in cb.fields)
+        cb.code = (
+            f"static void {fn}(const int8_t *input, int8_t *output, int32_t oy_begin, int32_t oy_end)\n{{\n"
+            f"    ed_conv_params_t p;\n{fields}    p.out_h = oy_end - oy_begin;\n"
+            f"    p.pad_top -= oy_begin * p.stride_h;\n    ed_conv_s8(&p, input, output);\n}}\n"
+        )
+        return fn
+
+    monkeypatch.setitem(conv_add.ROWS_LOWER, "", rows_lower)
+    graph = residual_block("fuse_plugin", shape=(1, 7, 5, 4))
+    lowered = run_pipeline(graph, "default", PassContext())
+    project, exe = generate_and_build(lowered, tmp_path, sanitize=True)
+    src = (project.out_dir / f"{project.model_name}.c").read_text()
+    assert "_conv2_custom_rows(conv_input, scratch, oy, end);" in src and "_conv2_rows(" not in src
+    x = random_inputs(project.input_size, 12, seed=2)
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))

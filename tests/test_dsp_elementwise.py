@@ -104,7 +104,7 @@ def test_cases_cover_each_branch(joined: ir.Graph) -> None:
     cannot silently move them all onto one path)."""
     from edgesdk.reference.params import op_params
 
-    p = {n.name.removeprefix(""): op_params(joined, n) for n in joined.nodes}
+    p = {n.name: op_params(joined, n) for n in joined.nodes}
     assert p["add_b_larger"]["input2_multiplier"] == 1 << 30 and p["add_b_larger"]["input2_shift"] == 0
     assert (
         p["add_a_larger_relu"]["input1_multiplier"] == 1 << 30 and p["add_a_larger_relu"]["input1_shift"] == 0
