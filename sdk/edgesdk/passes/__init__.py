@@ -94,7 +94,9 @@ BUILTIN_PASS_MODULES: list[str] = [
     "adder",
     "winograd",
     "fc_weights16",
-    "conv_add_fuse",
+    "pointwise",
+    "im2col",
+    "conv_add_fuse",  # last: it fuses only convolutions whose kernel runs by bands (after the kernel choice)
 ]
 
 _loaded = False
