@@ -221,3 +221,27 @@ def test_rows_function_plug_in(tmp_path: Path, monkeypatch) -> None:
     assert "_conv2_custom_rows(conv_input, scratch, oy, end);" in src and "_conv2_rows(" not in src
     x = random_inputs(project.input_size, 12, seed=2)
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_fused_pointwise_fc_kernel_bands_on_host(tmp_path: Path) -> None:
+    """A 1x1 stride-1 convolution run as the int16-weight FC kernel over the pixels (``pointwise_w16``) is fused
+    too: a band is its rows' pixels as the FC's batches (an inverted-residual block's projection)."""
+    b = _B("fuse_pointwise")
+    shape = (1, 7, 5, 16)
+    inp = b.act("inp", shape)
+    c0, x, s = _conv(b, "conv0", inp, shape, 16, act="RELU")
+    c1, h, _ = _conv(b, "conv1", x, s, 24, k=1, act="RELU")
+    c2, y, _ = _conv(b, "conv2", h, (1, 7, 5, 24), 16, k=1)
+    z = b.act("z", s, 0.5)
+    graph = b.done([inp], [z], c0, c1, c2, ir.Add(name="add", inputs=[x, y], outputs=[z]))
+    ctx = PassContext(core="cortex-m4", force={"conv2": "pointwise_w16"}, options={"flash_bytes": 1 << 22})
+    lowered = run_pipeline(graph, "default", ctx)
+    assert [n.attrs.get("kernel") for n in lowered.nodes if n.name in ("conv2", "add")] == [
+        "pointwise_w16",
+        "conv_fused",
+    ]
+    project, exe = generate_and_build(lowered, tmp_path, sanitize=True, target="cortex-m-dsp")
+    assert "p.batches = (oy_end - oy_begin) * 5;" in (project.out_dir / f"{project.model_name}.c").read_text()
+    x_in = random_inputs(project.input_size, 12, seed=4)
+    np.testing.assert_array_equal(run_host(exe, x_in, project.output_size), reference_outputs(graph, x_in))

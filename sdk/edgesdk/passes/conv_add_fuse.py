@@ -13,7 +13,7 @@ An ADD is fused when
 - its two inputs and output have one shape (no broadcast) and are int8 activations;
 - the node right before it in the execution order is a CONV_2D whose output only this ADD reads (not a graph
   output), run by the shared direct kernel or the Winograd kernel (both clip their windows to the image, so a
-  band is the same kernel with ``out_h`` and ``pad_top`` shifted);
+  band is the same kernel with ``out_h`` and ``pad_top`` shifted) or as the FC kernel over its pixels;
 - the other operand (the residual) is read for the last time by this ADD, is not a graph output, and is not
   the convolution's input (nor the same bytes through RESHAPEs): writing the sum over it band by band would
   otherwise destroy rows a later band still reads.
@@ -37,8 +37,9 @@ KERNEL = "conv_fused"
 #: instructions per band.
 BAND_ROWS = 2
 #: Convolution kernels whose band call is the same kernel with shifted ``out_h``/``pad_top`` ("" = the shared
-#: direct kernel, portable or Cortex-M DSP; "dense" is what a kernel-selection pass calls it).
-BANDABLE_KERNELS = ("", "dense", "winograd")
+#: direct kernel, portable or Cortex-M DSP; "dense" is what a kernel-selection pass calls it), or, for the 1x1
+#: convolution run as the fully-connected kernel over the pixels, with the band's pixels as its batches.
+BANDABLE_KERNELS = ("", "dense", "winograd", "pointwise_w16")
 #: Instructions per element of the same-shape ADD (Cortex-M DSP / portable kernel) and extra instructions per band
 #: of a fused ADD (the convolution's per-call setup and the band loop), measured on IC's three residual ADDs on
 #: the emulated Cortex-M4 (mps2-an386): 18.3 per element, +5,520 instructions over 56 bands.

@@ -9,7 +9,8 @@ int32_t oy_end)`` that writes output rows ``[oy_begin, oy_end)`` at ``output[0]`
 direct convolution, portable or Cortex-M DSP, and Winograd) it is a wrapper from ``templates/c/conv_add.c.j2``
 calling the kernel with a copy of the layer's parameters whose ``out_h`` and ``pad_top`` are shifted: both
 kernels clip their windows to the image, so the band equals those rows of the whole output bit for bit
-(Winograd bands have an even number of rows, ``BAND_ROWS``, so tiles stay whole).
+(Winograd bands have an even number of rows, ``BAND_ROWS``, so tiles stay whole). A 1x1 stride-1 convolution
+run as the fully-connected kernel over the pixels (``pointwise_w16``) gets the band's pixels as its batches.
 
 PLUG-IN POINT for per-layer specialised convolutions: a lowering registered in :data:`ROWS_LOWER` under the
 convolution's kernel name (``node.attrs["kernel"]``) is called with the convolution's ``_LayerBuilder``; it
@@ -29,6 +30,9 @@ from edgesdk.passes.conv_add_fuse import KERNEL
 
 #: Convolution kernel name -> lowering that emits a rows function for it and returns the function's name.
 ROWS_LOWER: dict[str, Callable[[_LayerBuilder], str]] = {}
+#: Kernels that run a 1x1 stride-1 convolution as the fully-connected kernel over the pixels
+#: (``passes/pointwise.py``): a band is the pixels of its rows, passed as the FC's ``batches``.
+PIXEL_KERNELS = ("pointwise_w16",)
 
 
 def lower_conv_add(b: _LayerBuilder) -> None:
@@ -45,15 +49,18 @@ def lower_conv_add(b: _LayerBuilder) -> None:
     cb = _LayerBuilder(gen, conv)
     kernel = conv.attrs.get("kernel", "")
     rows_lower = ROWS_LOWER.get(kernel)
+    band_kind = ""
     if rows_lower is not None:
         rows_fn, wrap = rows_lower(cb), False
     else:
         lower = VARIANT_LOWER.get((conv.op, kernel)) or _LOWER[conv.op]
         lower(cb)
         rows_fn, wrap = gen.ident(gen.model, cb.cname, "rows"), True
-        if not cb.params_type or not {"out_h", "pad_top"} <= {name for name, _ in cb.fields}:
+        band_kind = "pixels" if kernel in PIXEL_KERNELS else "rows"
+        needed = {"batches"} if band_kind == "pixels" else {"out_h", "pad_top"}
+        if not cb.params_type or not needed <= {name for name, _ in cb.fields}:
             raise UnsupportedOpError(
-                f"layer {node.name}: the kernel of {conv.name} cannot run by bands (no out_h/pad_top fields)"
+                f"layer {node.name}: the kernel of {conv.name} cannot run by bands (no {'/'.join(sorted(needed))} fields)"
             )
     if not cb.inputs or cb.inputs[0].kind != "act":
         raise UnsupportedOpError(f"layer {node.name}: the input of {conv.name} is not an arena tensor")
@@ -82,6 +89,9 @@ def lower_conv_add(b: _LayerBuilder) -> None:
             wrap=wrap,
             rows_fn=rows_fn,
             stride_h=cf.c_int(int(cb.p["stride_h"])),
+            band_kind=band_kind,
+            row_pixels=cf.c_int(int(out_w)),
+            row_input=cf.c_int(int(out_w) * int(gen.graph.tensor(conv.inputs[0]).shape[3])),
             add_comment=b.comment(),
             fn=fn,
             prefix=gen.prefix,
