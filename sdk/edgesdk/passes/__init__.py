@@ -96,6 +96,7 @@ BUILTIN_PASS_MODULES: list[str] = [
     "fc_weights16",
     "pointwise",
     "im2col",
+    "conv_add_fuse",  # last: it fuses only convolutions whose kernel runs by bands (after the kernel choice)
 ]
 
 _loaded = False
