@@ -94,7 +94,10 @@ BUILTIN_PASS_MODULES: list[str] = [
     "adder",
     "winograd",
     "fc_weights16",
+    "pointwise",
+    "im2col",
     "specialize",
+    "conv_add_fuse",  # last: it fuses only convolutions whose kernel runs by bands (after the kernel choice)
 ]
 
 _loaded = False
@@ -167,11 +170,12 @@ def context_from_options(
 
 
 def kernel_decisions(graph: ir.Graph) -> list[dict[str, Any]]:
-    """Per layer, the kernel a pass chose and its report (for the export report)."""
+    """Per layer, the kernel a pass chose and its report (for the export report); a layer a pass reported on but
+    left to the plain int8 kernel reads ``"dense"``."""
     rows = []
     for node in graph.nodes:
-        if "kernel" in node.attrs:
-            row = {"layer": node.name, "op": node.op, "kernel": node.attrs["kernel"]}
+        if "kernel" in node.attrs or "kernel_report" in node.attrs:
+            row = {"layer": node.name, "op": node.op, "kernel": node.attrs.get("kernel", "dense")}
             row.update(node.attrs.get("kernel_report", {}))
             rows.append(row)
     return rows

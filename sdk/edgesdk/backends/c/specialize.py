@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
+from edgesdk.backends.c.conv_add import ROWS_LOWER
 from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _conv, _jinja_env, _LayerBuilder
 
 KERNEL = "specialized"
@@ -52,8 +53,10 @@ def fast_requant(p: dict, w: np.ndarray, bias: np.ndarray | None) -> bool:
     return bool(per_oc.max(initial=0) < (1 << 30))
 
 
-def lower_specialized(b: _LayerBuilder) -> None:
-    """Emit the direct conv's params struct and the per-layer functions (see the module docstring)."""
+def lower_specialized(b: _LayerBuilder, fused: bool = False) -> str:
+    """Emit the direct conv's params struct and the per-layer functions (see the module docstring); returns the
+    band function's name. ``fused``: the layer runs inside a fused conv + ADD (``backends/c/conv_add.py``), which
+    calls the band function itself: the params struct goes into the code and there is no whole-layer call."""
     p, node = b.p, b.node
     _conv(b, depthwise=False)
     gen = b.gen
@@ -83,6 +86,9 @@ def lower_specialized(b: _LayerBuilder) -> None:
             ),
             band=band,
             fn=fn,
+            fused=fused,
+            params_type=b.params_type,
+            fields=b.fields,
             params=b.params_name,
             out_h=cf.c_int(int(p["out_h"])),
             fast=cf.c_int(int(fast)),
@@ -93,7 +99,15 @@ def lower_specialized(b: _LayerBuilder) -> None:
     )
     b.kernel = fn
     b.kernel_files = []  # the body is in ed_conv_dsp.h, compiled into the model's own source
+    return band
+
+
+def _rows_lowering(b: _LayerBuilder) -> str:
+    return lower_specialized(b, fused=True)
 
 
 VARIANT_LOWER[("CONV_2D", KERNEL)] = lower_specialized
 VARIANT_LOWER[("CONV_2D", KERNEL16)] = lower_specialized
+# a specialised convolution fused with the residual ADD it feeds runs by bands through its band function
+ROWS_LOWER[KERNEL] = _rows_lowering
+ROWS_LOWER[KERNEL16] = _rows_lowering
