@@ -192,11 +192,11 @@ def test_pass_chooses_under_the_code_budget(ic_graph) -> None:
     assert "over the 12288 B budget" in reps["conv2d"]["specialize_why"]
 
     # a budget with room for ~one copy: the best saving per byte first, the rest say why not
-    ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 11500})  # ~10.1 KB without copies
+    ks, reps = run(core="cortex-m4", options={"kernel_code_budget": 12000})  # ~11 KB without copies
     spec_small = {n for n, k in ks.items() if k in (KERNEL, KERNEL16)}
     assert spec_small == {"conv2d_3"}  # the most instructions saved per byte of code
     assert any("over the" in r.get("why", "") for r in reps.values())
-    assert all(r["est_kernel_code"] <= 11500 for r in reps.values() if "est_kernel_code" in r)
+    assert all(r["est_kernel_code"] <= 12000 for r in reps.values() if "est_kernel_code" in r)
 
     assert not {KERNEL, KERNEL16} & set(run(core="cortex-m4", optimize="size")[0].values())
     assert not {KERNEL, KERNEL16} & set(run(core="cortex-m3")[0].values())

@@ -43,8 +43,8 @@ KERNEL = "specialized"
 KERNEL16 = "specialized16"
 #: Kernel code per MLPerf Tiny model (``ed_*`` and ``<model>_*`` functions), bytes.
 CODE_BUDGET = 12 * 1024
-#: Kept free of the budget for the code estimates' error (within ~5 % of the measured sizes).
-CODE_MARGIN = 512
+#: Kept free of the budget for the code estimates' error (IC: estimated 11,904 B, measured 11,936 B).
+CODE_MARGIN = 256
 #: A copy must save at least this fraction of the layer's instructions.
 MIN_SAVING = 0.05
 
@@ -59,11 +59,11 @@ BASE_CODE: dict[tuple[str, str], int] = {
     ("CONV_2D", "winograd"): 3968,  # ed_winograd_s8 + ed_wino_output
     ("DEPTHWISE_CONV_2D", ""): 1500,
     ("FULLY_CONNECTED", ""): 700,
-    ("FULLY_CONNECTED", "w16"): 300,  # instantiated per layer (in <model>_invoke)
-    ("ADD", ""): 870,
-    ("MUL", ""): 870,
-    ("AVERAGE_POOL_2D", ""): 358,
-    ("MAX_POOL_2D", ""): 358,
+    ("FULLY_CONNECTED", "w16"): 100,  # instantiated per layer (mostly inside <model>_invoke)
+    ("ADD", ""): 1306,  # ed_add_s8, ed_add_one, ed_binary_general
+    ("MUL", ""): 1306,
+    ("AVERAGE_POOL_2D", ""): 604,
+    ("MAX_POOL_2D", ""): 604,
     ("SOFTMAX", ""): 1224,
     ("RESHAPE", ""): 20,
 }
@@ -72,7 +72,7 @@ BASE_CODE_DEFAULT = 600
 #: shared kernel and every specialised layer share.
 CONV_BODY_CODE = 1062
 #: ``<model>_init`` and ``<model>_invoke``: fixed and per layer.
-INVOKE_CODE = (40, 30)
+INVOKE_CODE = (60, 50)
 
 
 @dataclass(frozen=True)
