@@ -119,7 +119,12 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--boards", nargs="+", default=["mps2-an386", "mps2-an500"])
-    ap.add_argument("--models", nargs="+", default=["pretrainedResnet_quant", "ad01_int8"])
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["pretrainedResnet_quant", "ad01_int8"],
+        help="shared MLPerf Tiny model names, or .tflite files (e.g. the KWS/VWW replicas of mlperf_replicas.py)",
+    )
     ap.add_argument("--all", action="store_true", help="also force every direct CONV_2D specialised")
     ap.add_argument(
         "--all-kernel", default="specialized", help="the kernel --all forces (specialized16: int16 weights)"
@@ -136,7 +141,8 @@ def main() -> int:
     jobs = [(m, b, mode) for m in args.models for b in args.boards for mode in modes]
     for model, bname, mode in progress(jobs, desc="specialize benchmark"):
         if True:
-            graph = read_tflite(shared / f"{model}.tflite")
+            path = Path(model) if Path(model).suffix == ".tflite" else shared / f"{model}.tflite"
+            graph = read_tflite(path)
             board = get_board(bname)
             x = make_inputs(graph, None, args.validate)
             kw = modes[mode]
@@ -159,7 +165,7 @@ def main() -> int:
                 ]
                 ctx = PassContext(core=board.core, force=dict.fromkeys(direct, args.all_kernel))
             r = measure(graph, board, x, ctx, args.validate)
-            r.update(model=model, board=bname, mode=mode)
+            r.update(model=Path(model).stem, board=bname, mode=mode)
             rows.append(r)
             log.info("%s %s %s: %d instructions, %d B kernel code, exact %s", model, bname, mode,
                      r["instructions"], r["kernel_code_bytes"], r["bit_exact"])  # fmt: skip
