@@ -265,5 +265,5 @@ def test_pass_revisits_a_pointwise_choice_it_beats() -> None:
         rep["candidates"][KERNEL]["instructions"] <= 0.9 * rep["candidates"]["pointwise_w16"]["instructions"]
     )
     assert "fewer instructions than pointwise_w16" in rep["why"]
-    forced = run_pipeline(graph, "default", PassContext(**ctx, force={"pw": "pointwise_w16"})).nodes[0]
+    forced = run_pipeline(graph, "default", PassContext(**ctx, force={"conv": "pointwise_w16"})).nodes[0]
     assert forced.attrs["kernel"] == "pointwise_w16"
