@@ -192,7 +192,10 @@ def test_pass_picks_by_cost_and_reports_both_candidates() -> None:
     # 2-bit codes, one table index per row, and 32 tables of 4 values (random rows share no table).
     assert size[0]["weight_bytes"] == 32 * 64 // 4 + 32 + 32 * 4 and size[0]["format"] == "codebook"
     forbidden = run_pipeline(sparse_graph, "default", PassContext(forbid={"*": {"sparse"}})).nodes[0]
-    assert forbidden.attrs.get("kernel") != "sparse" and "sparse" in forbidden.attrs["kernel_report"]["candidates"]
+    assert (
+        forbidden.attrs.get("kernel") != "sparse"
+        and "sparse" in forbidden.attrs["kernel_report"]["candidates"]
+    )
 
 
 def _chain(name: str) -> ir.Graph:
