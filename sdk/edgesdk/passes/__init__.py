@@ -170,12 +170,11 @@ def context_from_options(
 
 
 def kernel_decisions(graph: ir.Graph) -> list[dict[str, Any]]:
-    """Per layer, the kernel a pass chose and its report (for the export report); a layer a pass reported on but
-    left to the plain int8 kernel reads ``"dense"``."""
+    """Per layer, the kernel a pass chose and its report (for the export report)."""
     rows = []
     for node in graph.nodes:
-        if "kernel" in node.attrs or "kernel_report" in node.attrs:
-            row = {"layer": node.name, "op": node.op, "kernel": node.attrs.get("kernel", "dense")}
+        if "kernel" in node.attrs:
+            row = {"layer": node.name, "op": node.op, "kernel": node.attrs["kernel"]}
             row.update(node.attrs.get("kernel_report", {}))
             rows.append(row)
     return rows
