@@ -106,3 +106,118 @@ def test_dsp_dwconv_on_emulated_cortex_m4(tmp_path: Path) -> None:
     assert sum(_fast_path(graph, n) for n in graph.nodes if n.op == "DEPTHWISE_CONV_2D") >= 3
     summary = validate(graph, get_board("mps2-an386"), count=3, out_dir=tmp_path / "v")
     assert summary.count == 3 and summary.exact == 3, summary.to_dict()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# In-place depthwise: the planner aliases output and input, counts the scratch; the C writes over its input
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _pw_dw_pw(name: str, h: int, w: int, c: int, s: int, padding: str, reuse: bool = False) -> ir.Graph:
+    """1x1 conv 4 -> c channels, depthwise 3x3 (the peak of live bytes), 1x1 conv back to 4 (``reuse``: the
+    depthwise input is also added to later, so it does not die at the depthwise layer)."""
+    b = _B(name)
+    shape = (1, h, w, 4)
+    x = b.act("x", shape)
+    n0, t0, shape0 = _conv_node(b, "pw0", x, shape, c, 1, 1, 1, "SAME")
+    n1, t1, shape1 = _dw_node(b, "dw", t0, shape0, 1, s, 1, padding)
+    n2, t2, _ = _conv_node(b, "pw1", t1, shape1, c if reuse else 4, 1, 1, 1, "SAME")
+    nodes = [n0, n1, n2]
+    if reuse:
+        y = b.act("sum", (1, h, w, c), 0.3)
+        nodes.append(ir.Add(name="add", inputs=[t0, t2], outputs=[y]))
+        t2 = y
+    return b.done([x], [t2], *nodes)
+
+
+@pytest.mark.parametrize(
+    ("s", "padding", "slots"), [(1, "SAME", 2), (2, "SAME", 1), (1, "VALID", 1), (2, "VALID", 1)]
+)
+def test_planner_aliases_inplace_depthwise_and_counts_scratch(s: int, padding: str, slots: int) -> None:
+    from edgesdk import dw_inplace
+    from edgesdk.passes import PassContext, run_pipeline
+    from edgesdk.planner import plan
+
+    g = _pw_dw_pw("pdp", 9, 10, 16, s, padding)
+    before = plan(g)
+    lowered = run_pipeline(g, "default", PassContext())
+    dw = next(n for n in lowered.nodes if n.op == "DEPTHWISE_CONV_2D")
+    assert dw.attrs["kernel"] == "inplace" and "dies here" in dw.attrs["kernel_report"]["why"]
+    after = plan(lowered)
+    after.check_no_overlap()
+    assert after.offsets[dw.inputs[0]] == after.offsets[dw.outputs[0]]
+    sched = dw_inplace.node_schedule(lowered, dw)
+    assert sched.slots == slots
+    out_row = lowered.tensor(dw.outputs[0]).shape[2] * 16
+    scratch = [b for b in after.buffers if b.name == dw_inplace.scratch_name(dw)]
+    assert [b.size for b in scratch] == ([slots * out_row] if slots else [])
+    # the bytes live at the depthwise step: max(input, output) + scratch instead of input + output
+    step = lowered.nodes.index(dw)
+    live = sum(b.size for b in after.buffers if b.first <= step <= b.last)
+    x, y = lowered.tensor(dw.inputs[0]).nbytes, lowered.tensor(dw.outputs[0]).nbytes
+    assert live == x + slots * out_row
+    x0, y1 = x // 16 * 4, y // 16 * 4  # the 4-channel graph input and output
+    assert before.lower_bound == max(x0 + x, x + y, y + y1)
+    assert after.lower_bound == max(x0 + x, x + slots * out_row, y + y1)
+    if s == 1:  # there the depthwise layer was the peak: the arena shrinks
+        assert after.arena_bytes < before.arena_bytes
+
+
+def test_planner_keeps_depthwise_input_that_is_read_later() -> None:
+    from edgesdk.passes import PassContext, run_pipeline
+    from edgesdk.planner import plan
+
+    lowered = run_pipeline(_pw_dw_pw("pdpr", 7, 7, 8, 1, "SAME", reuse=True), "default", PassContext())
+    dw = next(n for n in lowered.nodes if n.op == "DEPTHWISE_CONV_2D")
+    assert dw.attrs.get("kernel") != "inplace"
+    # even if forced, the planner does not alias an input that is read after the layer
+    dw.attrs["kernel"] = "inplace"
+    p = plan(lowered)
+    p.check_no_overlap()
+    assert p.offsets[dw.inputs[0]] != p.offsets[dw.outputs[0]]
+
+
+def test_inplace_schedule_never_overwrites_an_input_row_still_read() -> None:
+    """Replay the schedule byte-ownership by row: every input row a later output row reads is intact."""
+    from edgesdk.dw_inplace import schedule
+
+    for h, w, c, s, pad, k_eff, same in [(9, 10, 16, 1, 1, 3, 1), (11, 9, 4, 2, 0, 3, 1), (12, 12, 8, 2, 1, 3, 1),
+                                        (9, 9, 3, 1, 0, 3, 0), (7, 7, 31, 1, 2, 5, 1), (8, 5, 2, 2, 0, 3, 0)]:  # fmt: skip
+        oh = (h + s - 1) // s if same else (h - k_eff + s) // s
+        ow = (w + s - 1) // s if same else (w - k_eff + s) // s
+        sched = schedule(h, w, c, oh, ow, c, s, pad)
+        row_in, row_out = w * c, ow * c
+        clobbered = np.zeros(h * row_in, bool)
+        pending: list[int] = []
+        for oy in range(oh):
+            lo, hi = max(0, oy * s - pad), min(h - 1, oy * s - pad + k_eff - 1)
+            assert not clobbered[lo * row_in : (hi + 1) * row_in].any(), (h, w, c, s, oy)
+            if oy in sched.direct:
+                assert not pending
+                clobbered[oy * row_out : (oy + 1) * row_out] = True
+            else:
+                pending.append(oy)
+                assert len(pending) <= sched.slots
+            nlo = max(0, (oy + 1) * s - pad) if oy + 1 < oh else h
+            while pending and ((pending[0] + 1) * row_out - 1) // row_in < nlo:
+                j = pending.pop(0)
+                clobbered[j * row_out : (j + 1) * row_out] = True
+        assert not pending
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("target", [None, TARGET], ids=["portable", "dsp"])
+def test_inplace_dwconv_table_on_host_under_sanitizers(target, tmp_path: Path) -> None:
+    """Every depthwise edge case with depth multiplier 1, chosen in place (each input dies at its layer), with the
+    portable and the DSP kernel underneath, bit-exact; the generated code really calls the in-place kernel."""
+    from edgesdk.passes import PassContext, run_pipeline
+
+    cases = {n: g for n, g in dw_cases().items() if g.nodes[0].depth_multiplier == 1}
+    graph, _ = join("dwinplace", cases)
+    lowered = run_pipeline(graph, "default", PassContext())
+    assert all(n.attrs.get("kernel") == "inplace" for n in lowered.nodes)
+    project, exe = generate_and_build(lowered, tmp_path, sanitize=True, target=target)
+    src = (project.out_dir / f"{project.model_name}.c").read_text()
+    assert src.count("ed_dwconv_inplace_s8(p, output,") == len(cases)
+    x = random_inputs(project.input_size, 8, seed=5)
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))

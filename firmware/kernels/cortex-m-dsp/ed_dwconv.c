@@ -153,6 +153,9 @@ static inline void ed_dw_interior(int32_t n, int32_t stride, int32_t pad, int32_
 {
     int32_t a = (pad + stride - 1) / stride;
     int32_t b = size - 3 + pad >= 0 ? (size - 3 + pad) / stride + 1 : 0;
+    if (a < 0) { /* pad < 0: a single row of a layer run row by row (ed_dwconv_inplace_s8) */
+        a = 0;
+    }
     if (a > n) {
         a = n;
     }

@@ -1,0 +1,61 @@
+"""Memory: a depthwise conv whose input dies at it writes its output over that input (``kernel = "inplace"``).
+
+A depthwise layer with depth multiplier 1 reads, for output row ``oy``, only input rows from
+``oy * stride - pad_top`` on, so its output can be produced in the input's own bytes with a ring of one or two
+output rows of scratch (``edgesdk.dw_inplace``; the approach of in-place depthwise in memory-lean inference
+engines, e.g. MCUNet's TinyEngine, Lin et al., NeurIPS 2020). The layer then needs ``max(input, output) +
+scratch`` bytes of arena instead of ``input + output``. The pass annotates every eligible layer whose input no
+other layer reads and that is not a graph output; the planner aliases the two tensors and counts the scratch,
+the C backend calls ``ed_dwconv_inplace_s8`` (the core's depthwise kernel row by row, so results are bit-exact).
+The price is a call per output row and the copy of the rows that pass through the scratch - a few per cent of
+the layer's instructions - so ``--optimize speed`` keeps it too: RAM is the scarcer resource on a
+microcontroller. Force it off per layer with ``--kernel LAYER=dense``.
+"""
+
+from __future__ import annotations
+
+from edgesdk import dw_inplace
+from edgesdk.ir import graph as ir
+from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate, kernel_report
+
+KERNEL = dw_inplace.KERNEL
+
+
+def _applies(graph: ir.Graph, node: ir.Node) -> bool:
+    if not dw_inplace.eligible(graph, node):
+        return False
+    x = node.inputs[0]
+    return x not in graph.outputs and [n is node for n in graph.consumers(x)] == [True]
+
+
+@register("default")
+class DepthwiseInplace(Pass):
+    """Annotate depthwise convs whose input dies at them with ``kernel = "inplace"``."""
+
+    name = "dw_inplace"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        return "kernel" not in node.attrs and _applies(graph, node)
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        sched = dw_inplace.node_schedule(graph, node)
+        x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+        w = graph.tensor(node.inputs[1]).nbytes
+        cands = {
+            BASELINE: candidate(w, 0, other_bytes=None),
+            KERNEL: candidate(w, 0, other_bytes=None),
+        }
+        cands[BASELINE]["arena_bytes_at_layer"] = x.nbytes + y.nbytes
+        cands[KERNEL]["arena_bytes_at_layer"] = max(x.nbytes, y.nbytes) + sched.scratch_bytes
+        if not ctx.allowed(node, KERNEL):
+            return False
+        why = (
+            f"the input dies here: output written over it with {sched.slots} row(s) of scratch "
+            f"({sched.scratch_bytes} B), {x.nbytes + y.nbytes} -> {cands[KERNEL]['arena_bytes_at_layer']} B live"
+        )
+        report = kernel_report(cands, KERNEL, why, scratch_bytes=sched.scratch_bytes)
+        report["format"] = "int8"
+        node.attrs["kernel"] = KERNEL
+        node.attrs["kernel_report"] = report
+        return True
