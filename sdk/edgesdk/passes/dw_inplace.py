@@ -5,7 +5,8 @@ A depthwise layer with depth multiplier 1 reads, for output row ``oy``, only inp
 output rows of scratch (``edgesdk.dw_inplace``; the approach of in-place depthwise in memory-lean inference
 engines, e.g. MCUNet's TinyEngine, Lin et al., NeurIPS 2020). The layer then needs ``max(input, output) +
 scratch`` bytes of arena instead of ``input + output``. The pass annotates every eligible layer whose input no
-other layer reads and that is not a graph output; the planner aliases the two tensors and counts the scratch,
+other layer reads and that is neither a graph output nor the model's input (left intact unless the user forces
+``--kernel LAYER=inplace``); the planner aliases the two tensors and counts the scratch,
 the C backend calls ``ed_dwconv_inplace_s8`` (the core's depthwise kernel row by row, so results are bit-exact).
 The price is a call per output row and the copy of the rows that pass through the scratch - a few per cent of
 the layer's instructions - so ``--optimize speed`` keeps it too: RAM is the scarcer resource on a
@@ -36,7 +37,9 @@ class DepthwiseInplace(Pass):
     name = "dw_inplace"
 
     def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return "kernel" not in node.attrs and _applies(graph, node)
+        if "kernel" in node.attrs or not _applies(graph, node):
+            return False
+        return ctx.forced(node) == KERNEL or node.inputs[0] not in graph.inputs
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         sched = dw_inplace.node_schedule(graph, node)
