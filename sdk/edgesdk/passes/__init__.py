@@ -94,6 +94,7 @@ BUILTIN_PASS_MODULES: list[str] = [
     "adder",
     "winograd",
     "fc_weights16",
+    "winograd_dw",
     "dw_inplace",
 ]
 

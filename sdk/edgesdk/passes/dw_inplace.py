@@ -57,6 +57,12 @@ class DepthwiseInplace(Pass):
             f"the input dies here: output written over it with {sched.slots} row(s) of scratch "
             f"({sched.scratch_bytes} B), {x.nbytes + y.nbytes} -> {cands[KERNEL]['arena_bytes_at_layer']} B live"
         )
+        prev = node.attrs.get(
+            "kernel_report"
+        )  # a speed pass that kept the direct kernel: keep its candidates
+        if prev:
+            cands = {**prev.get("candidates", {}), **cands}
+            why = f"{why}; {prev.get('why', '')}"
         report = kernel_report(cands, KERNEL, why, scratch_bytes=sched.scratch_bytes)
         report["format"] = "int8"
         node.attrs["kernel"] = KERNEL
