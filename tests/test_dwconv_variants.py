@@ -332,3 +332,25 @@ def test_winograd_dw_on_emulated_cortex_m4(tmp_path: Path) -> None:
     assert len(picked) == 3  # 16 channels SAME, 17 VALID (the tail), 64 SAME
     summary = validate(graph, get_board("mps2-an386"), count=3, out_dir=tmp_path / "v")
     assert summary.count == 3 and summary.exact == 3, summary.to_dict()
+
+
+def test_f4x4_row_scaled_spec_is_exact_and_fits_int16_weights() -> None:
+    """The row-scaled F(4x4,3x3) of benchmarks/winograd_f4x4.py: the same accumulators as F(2x2,3x3) (and so
+    as direct convolution), |U'| <= 6272 (int16) where the uniform scaling needs 18 bits."""
+    from edgesdk import winograd as wg
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(-128, 128, (1, 9, 7, 5)).astype(np.int8)
+    w = rng.integers(-128, 128, (3, 3, 3, 5)).astype(np.int8)
+    w[0, 2, 2, 0] = -128
+    args = (x, w, 7, 1, 1, 9, 7)
+    np.testing.assert_array_equal(
+        wg.winograd_conv2d_acc(*args, spec=wg.F4x4_3x3_ROWSCALED),
+        wg.winograd_conv2d_acc(*args, spec=wg.F2x2_3x3),
+    )
+    assert wg.int_ranges(wg.F4x4_3x3_ROWSCALED, 1)["U_bits"] <= 16 < wg.int_ranges(wg.F4x4_3x3, 1)["U_bits"]
+    assert np.abs(wg.transform_weights(w, wg.F4x4_3x3_ROWSCALED)).max() <= 6272
+    # depthwise: exact in int32 for any int8 layer; a 64-channel conv at full-scale weights is not
+    assert wg.weight_ranges(wg.F4x4_3x3, np.full((1, 3, 3, 8), 127, np.int8))["exact_in_int32"]
+    assert not wg.weight_ranges(wg.F4x4_3x3, np.full((4, 3, 3, 64), 127, np.int8))["exact_in_int32"]
+    assert wg.transform_ops(wg.F2x2_3x3) == {"input": 32, "output": 24, "products": 16}

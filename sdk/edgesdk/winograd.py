@@ -112,7 +112,27 @@ F4x4_3x3 = WinogradSpec(
     divisor=576,
 )
 
-SPECS: dict[str, WinogradSpec] = {"F2x2_3x3": F2x2_3x3, "F4x4_3x3": F4x4_3x3}
+#: F(4x4,3x3) with each row of G scaled on its own to the smallest integers (G_float = diag(c) G_min, c = 1/4,
+#: -1/6, -1/6, 1/24, 1/24, 1) and the factors moved into the output transform (AT = 24 A^T diag(c), integer):
+#: the same divisor 576, but |U'| <= 7 * 7 * 128 = 6272 fits int16 (16-bit SIMD operands) where the uniform
+#: scaling's U' needs 18 bits. The output transform's larger coefficients only affect wrapping intermediates.
+F4x4_3x3_ROWSCALED = WinogradSpec(
+    name="F(4x4,3x3) row-scaled",
+    m=4,
+    BT=F4x4_3x3.BT,
+    G=np.array([[1, 0, 0], [1, 1, 1], [1, -1, 1], [1, 2, 4], [1, -2, 4], [0, 0, 1]], dtype=np.int64),
+    AT=np.array(
+        [[6, -4, -4, 1, 1, 0], [0, -4, 4, 2, -2, 0], [0, -4, -4, 4, 4, 0], [0, -4, 4, 8, -8, 24]],
+        dtype=np.int64,
+    ),
+    divisor=576,
+)
+
+SPECS: dict[str, WinogradSpec] = {
+    "F2x2_3x3": F2x2_3x3,
+    "F4x4_3x3": F4x4_3x3,
+    "F4x4_3x3_rowscaled": F4x4_3x3_ROWSCALED,
+}
 
 
 def transform_weights(w: np.ndarray, spec: WinogradSpec = F2x2_3x3) -> np.ndarray:
@@ -319,3 +339,21 @@ def winograd_dwconv_acc(
     n, th, tw, c, m, _ = acc.shape
     full = acc.transpose(0, 1, 4, 2, 5, 3).reshape(n, th * m, tw * m, c)
     return full[:, :out_h, :out_w, :]
+
+
+def transform_ops(spec: WinogradSpec) -> dict[str, int]:
+    """Integer operations of the transforms of one a x a tile of one channel, counted from the matrices: per
+    matrix-vector product each row costs (non-zeros - 1) additions, and one more instruction per coefficient that
+    is not 0, +-1 or a power of two (a power of two folds into the shifted operand of an ARM add). ``input``:
+    B^T d B (2a products of a-vectors), ``output``: A^T M A (a + m products), ``products``: a*a."""
+
+    def mv(mat: np.ndarray) -> int:
+        nz = mat != 0
+        odd = nz & ~np.isin(np.abs(mat), [1, 2, 4, 8, 16, 32])
+        return int(np.maximum(nz.sum(axis=1) - 1, 0).sum() + odd.sum())
+
+    return {
+        "input": 2 * spec.a * mv(spec.BT),
+        "output": (spec.a + spec.m) * mv(spec.AT),
+        "products": spec.a * spec.a,
+    }
