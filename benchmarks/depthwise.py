@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))  # speed.kernel_code_bytes
 RESULTS = REPO / "benchmarks" / "results"
 log = logging.getLogger("depthwise")
 
@@ -77,14 +79,27 @@ def mobilenet_tflite(seed: int = 0, n_calib: int = 16) -> bytes:
     return quantize_keras(model, calib)
 
 
+#: The same model and board before the depthwise work of this benchmark (commit efde245: DSP depthwise with the
+#: window clipped per pixel and per-output requantization; no in-place depthwise), measured with this script.
+BEFORE = {
+    "instructions": 28_488_520,
+    "depthwise_instructions": 8_225_200,
+    "arena_bytes": 64_512,
+    "lower_bound": 55_296,
+}
+
+
 def measure(graph, board, x, n_validate: int, pass_ctx=None) -> dict:
     """Export and build for ``board``, run once on the emulator: total and per-layer instructions, arena."""
+    from speed import kernel_code_bytes
+
     from edgesdk.device import connect
     from edgesdk.export import export
     from edgesdk.reference import Reference
 
     with tempfile.TemporaryDirectory() as tmp:
         built = export(graph, board, Path(tmp) / "p", build=True, pass_ctx=pass_ctx)
+        code = kernel_code_bytes(built.elf, built.c_name)
         exact = 0
         with connect(board, built.elf) as client:
             client.load_input(x[0])
@@ -114,6 +129,7 @@ def measure(graph, board, x, n_validate: int, pass_ctx=None) -> dict:
         "layers": per_layer,
         "arena_bytes": built.plan.arena_bytes,
         "arena_lower_bound": built.plan.lower_bound,
+        "kernel_code_bytes": code,
         "bit_exact": f"{exact}/{n_validate}",
     }
 
@@ -137,8 +153,15 @@ def main() -> int:
     macs = summarize(graph)["totals"]["macs"]
     x = make_inputs(graph, None, args.validate)
     board = get_board(args.board)
+    from edgesdk.passes import PassContext
+
     row = {"model": graph.name, "board": args.board, "macs": macs, **measure(graph, board, x, args.validate)}
     row["macs_per_instruction"] = round(macs / row["instructions"], 4)
+    no_inplace = measure(graph, board, x, args.validate, PassContext(forbid={"*": {"inplace"}}))
+    row["without_inplace"] = {
+        k: no_inplace[k] for k in ("instructions", "by_op", "arena_bytes", "arena_lower_bound")
+    }
+    row["before"] = BEFORE
     log.info("%s", json.dumps({k: v for k, v in row.items() if k != "layers"}))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "depthwise.json").write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
@@ -147,7 +170,19 @@ def main() -> int:
         "",
         f"Executed instructions per inference (QEMU -icount): **{row['instructions']:,}**, {macs:,} MACs, "
         f"{row['macs_per_instruction']} MAC/insn; arena {row['arena_bytes']:,} B (planner's lower bound "
-        f"{row['arena_lower_bound']:,} B); outputs bit-exact on the board {row['bit_exact']}.",
+        f"{row['arena_lower_bound']:,} B); outputs bit-exact on the board {row['bit_exact']}; kernel code "
+        f"{row['kernel_code_bytes']:,} B.",
+        "",
+        "| | instructions | depthwise instructions | arena B | lower bound B | arena / bound |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| before (efde245) | {BEFORE['instructions']:,} | {BEFORE['depthwise_instructions']:,} | "
+        f"{BEFORE['arena_bytes']:,} | {BEFORE['lower_bound']:,} | {BEFORE['arena_bytes'] / BEFORE['lower_bound']:.3f} |",
+        f"| new DSP depthwise, in-place off | {no_inplace['instructions']:,} | "
+        f"{no_inplace['by_op']['DEPTHWISE_CONV_2D']:,} | {no_inplace['arena_bytes']:,} | "
+        f"{no_inplace['arena_lower_bound']:,} | {no_inplace['arena_bytes'] / no_inplace['arena_lower_bound']:.3f} |",
+        f"| new DSP depthwise + in-place (default) | {row['instructions']:,} | "
+        f"{row['by_op']['DEPTHWISE_CONV_2D']:,} | {row['arena_bytes']:,} | {row['arena_lower_bound']:,} | "
+        f"{row['arena_bytes'] / row['arena_lower_bound']:.3f} |",
         "",
         "| layer | op | kernel | output | instructions |",
         "|---|---|---|---|---:|",
