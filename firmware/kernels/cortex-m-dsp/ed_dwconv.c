@@ -173,7 +173,7 @@ static inline void ed_dw_interior(int32_t n, int32_t stride, int32_t pad, int32_
 /* GCC's pre-allocation scheduler would hoist all nine taps' loads and spill them */
 __attribute__((optimize("no-schedule-insns")))
 #endif
-static void ed_dw3x3_run4(const ed_dwconv_params_t *p, const int8_t *x, int8_t *dst, int32_t n, int32_t c)
+static void ed_dw3x3_run4(const ed_dwconv_params_t *p, const int8_t *x, int8_t *dst, int32_t n, int32_t c, int32_t dy)
 {
     const int32_t C = p->in_c, C2 = 2 * C, in_row = p->in_w * C;
     const int32_t sx = p->stride_w * C;
@@ -182,10 +182,17 @@ static void ed_dw3x3_run4(const ed_dwconv_params_t *p, const int8_t *x, int8_t *
     uint32_t we[9], wo[9];
     int32_t bias[4], mult[4], e[4];
     int32_t k;
-    for (k = 0; k < 9; ++k) {
-        const uint32_t wv = ed_read32(p->weights + (size_t)k * (size_t)C + (size_t)c);
-        we[k] = ed_sxtb16(wv);
-        wo[k] = ed_sxtb16_ror8(wv);
+    for (k = 0; k < 9; k += 3) {
+        const int32_t wk = k + 3 * dy; /* the window's row k / 3 is the weights' row k / 3 + dy (ed_dw3x3_s8) */
+        if (wk >= 0 && wk < 9) {
+            const int8_t *w = p->weights + (size_t)wk * (size_t)C + (size_t)c;
+            const uint32_t w0 = ed_read32(w), w1 = ed_read32(w + C), w2 = ed_read32(w + 2 * C);
+            we[k] = ed_sxtb16(w0), wo[k] = ed_sxtb16_ror8(w0);
+            we[k + 1] = ed_sxtb16(w1), wo[k + 1] = ed_sxtb16_ror8(w1);
+            we[k + 2] = ed_sxtb16(w2), wo[k + 2] = ed_sxtb16_ror8(w2);
+        } else {
+            we[k] = wo[k] = we[k + 1] = wo[k + 1] = we[k + 2] = wo[k + 2] = 0u;
+        }
     }
     for (k = 0; k < 4; ++k) {
         bias[k] = p->bias[c + k];
@@ -226,15 +233,19 @@ static void ed_dw3x3_run4(const ed_dwconv_params_t *p, const int8_t *x, int8_t *
     }
 }
 
-/* The channel tail c of a row's interior (in_c not a multiple of 4), one channel at a time. */
-static void ed_dw3x3_run1(const ed_dwconv_params_t *p, const int8_t *x, int8_t *dst, int32_t n, int32_t c)
+/* The channel tail c of a row's interior (in_c not a multiple of 4), one channel at a time, rows moved as run4. */
+static void ed_dw3x3_run1(const ed_dwconv_params_t *p, const int8_t *x, int8_t *dst, int32_t n, int32_t c, int32_t dy)
 {
     const int32_t C = p->in_c, in_row = p->in_w * C, sx = p->stride_w * C;
     for (; n > 0; --n, x += sx, dst += C) {
         int32_t acc = 0, ky, kx;
         for (ky = 0; ky < 3; ++ky) {
             for (kx = 0; kx < 3; ++kx) {
-                acc += ((int32_t)x[ky * in_row + kx * C + c] + p->input_offset) * (int32_t)p->weights[(ky * 3 + kx) * C + c];
+                const int32_t wy = ky + dy;
+                if (wy >= 0 && wy < 3) {
+                    acc += ((int32_t)x[ky * in_row + kx * C + c] + p->input_offset) *
+                           (int32_t)p->weights[(wy * 3 + kx) * C + c];
+                }
             }
         }
         dst[c] = ed_dw_requant(p, acc, c);
@@ -245,28 +256,32 @@ static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t
 {
     const int32_t C = p->in_c;
     const int32_t in_row = p->in_w * C;
-    int32_t ylo, yhi, xlo, xhi, oy, ox, c;
-    ed_dw_interior(p->out_h, p->stride_h, p->pad_top, p->in_h, &ylo, &yhi);
+    int32_t xlo, xhi, oy, ox, c;
     ed_dw_interior(p->out_w, p->stride_w, p->pad_left, p->in_w, &xlo, &xhi);
+    if (xhi - xlo < 2) { /* a one-pixel interior does not repay run4's per-call setup: all pixels one by one */
+        xlo = xhi = p->out_w;
+    }
     for (oy = 0; oy < p->out_h; ++oy) {
+        /* A row whose windows stick out of the input at the top or bottom (padding) runs its interior columns
+         * the same way: the windows moved inside by dy rows (the input has at least 3), the weights moved the
+         * other way, the rows that fell outside the input - and only those - weighted 0. */
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const int32_t ay = iy0 < 0 ? 0 : (iy0 > p->in_h - 3 ? p->in_h - 3 : iy0);
         int8_t *out_row = output + (size_t)oy * (size_t)p->out_w * (size_t)C;
-        const int interior = oy >= ylo && oy < yhi;
-        const int32_t a = interior ? xlo : p->out_w, b = interior ? xhi : p->out_w;
-        for (ox = 0; ox < a; ++ox) {
+        for (ox = 0; ox < xlo; ++ox) {
             ed_dw_pixel(p, input, oy, ox, out_row + (size_t)ox * (size_t)C, 1);
         }
-        if (b > a) {
-            const int8_t *x = input + (size_t)(oy * p->stride_h - p->pad_top) * (size_t)in_row +
-                              (size_t)(a * p->stride_w - p->pad_left) * (size_t)C;
-            int8_t *dst = out_row + (size_t)a * (size_t)C;
+        if (xhi > xlo) {
+            const int8_t *x = input + (size_t)ay * (size_t)in_row + (size_t)(xlo * p->stride_w - p->pad_left) * (size_t)C;
+            int8_t *dst = out_row + (size_t)xlo * (size_t)C;
             for (c = 0; c + 4 <= C; c += 4) {
-                ed_dw3x3_run4(p, x, dst, b - a, c);
+                ed_dw3x3_run4(p, x, dst, xhi - xlo, c, ay - iy0);
             }
             for (; c < C; ++c) {
-                ed_dw3x3_run1(p, x, dst, b - a, c);
+                ed_dw3x3_run1(p, x, dst, xhi - xlo, c, ay - iy0);
             }
         }
-        for (ox = b; ox < p->out_w; ++ox) {
+        for (ox = xhi > xlo ? xhi : xlo; ox < p->out_w; ++ox) {
             ed_dw_pixel(p, input, oy, ox, out_row + (size_t)ox * (size_t)C, 1);
         }
     }
@@ -275,7 +290,7 @@ static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t
 void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
     int32_t oy, ox;
-    if (p->depth_multiplier == 1 && p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 &&
+    if (p->depth_multiplier == 1 && p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->in_h >= 3 &&
         ed_dw3x3_fast_ok(p)) {
         ed_dw3x3_s8(p, input, output);
         return;
