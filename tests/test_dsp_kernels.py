@@ -204,13 +204,19 @@ W16_CASES = ["fc_1_1", "fc_31_33_relu", "fc_64_63_per_channel", "fc_3_32_batches
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
 @pytest.mark.parametrize("rounding", ["double", "single"])
-def test_fc_int16_weights_variant_on_host_under_sanitizers(rounding: str, tmp_path: Path) -> None:
-    """``kernel = "w16"`` (weights pre-extended to int16 at export) over the FC rows of the table, both roundings."""
+@pytest.mark.parametrize("specialize", [False, True], ids=["shared", "per_layer"])
+def test_fc_int16_weights_variant_on_host_under_sanitizers(
+    rounding: str, specialize: bool, tmp_path: Path
+) -> None:
+    """``kernel = "w16"`` (weights pre-extended to int16 at export) over the FC rows of the table, both roundings,
+    as the shared kernel and as the body instantiated per layer with its constant parameters."""
     for case in W16_CASES:
         graph = TABLE[case](case)
-        graph.nodes[0].attrs["kernel"] = "w16"
+        graph.nodes[0].attrs.update(kernel="w16", specialize=specialize)
         project, exe = generate_and_build(graph, tmp_path / case, sanitize=True, rounding=rounding)
-        assert "ed_fc_w16_s8(&" in (project.out_dir / f"{project.model_name}.c").read_text()
+        source = (project.out_dir / f"{project.model_name}.c").read_text()
+        assert ("ed_fc_w16_s8(&" in source) != specialize
+        assert ("ed_fc_w16_body(p, input, output)" in source) == specialize
         x = random_inputs(project.input_size, 8, seed=zlib.crc32(case.encode()))
         np.testing.assert_array_equal(
             run_host(exe, x, project.output_size), reference_outputs(graph, x, rounding=rounding)

@@ -96,6 +96,11 @@ C_CASES = {
     "wino_8x8_c32_c33_same_relu6": (8, 8, 32, 33, "SAME", "RELU6"),
     "wino_1x1_c1_c1_same": (1, 1, 1, 1, "SAME", "NONE"),
     "wino_5x4_c64_c4_valid": (5, 4, 64, 4, "VALID", "NONE"),
+    "wino_5x7_c6_c8_same": (5, 7, 6, 8, "SAME", "RELU"),  # a group of four channels and a pair left over
+    "wino_6x6_c4_c31_same": (6, 6, 4, 31, "SAME", "NONE"),
+    "wino_7x7_c15_c32_valid": (7, 7, 15, 32, "VALID", "RELU"),
+    "wino_5x9_c31_c3_same": (5, 9, 31, 3, "SAME", "RELU6"),
+    "wino_4x5_c33_c64_same": (4, 5, 33, 64, "SAME", "NONE"),
 }
 
 

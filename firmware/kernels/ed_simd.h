@@ -11,6 +11,7 @@
  *   ed_sxtab16(a, x)    halfwords of a plus bytes 0 and 2 of x, sign-extended       (SXTAB16)
  *   ed_sxtab16_ror8(a, x) the same with bytes 1 and 3                               (SXTAB16 x, ROR #8)
  *   ed_smlad(x, y, acc) acc + x.lo * y.lo + x.hi * y.hi (halfwords, wrapping)        (SMLAD)
+ *   ed_sadd16(x, y), ed_ssub16(x, y)  halfword-wise sum / difference, wrapping           (SADD16, SSUB16)
  *   ed_smlabb(x, y, acc) acc + x.lo * y.lo;  ed_smlatt(x, y, acc) acc + x.hi * y.hi     (SMLABB, SMLATT)
  *   ed_read32(p)        four bytes from any address as one word (unaligned LDR)
  */
@@ -27,8 +28,12 @@
 /* -ffreestanding builds do not treat memcpy as a builtin: name the builtin so it stays one (unaligned) LDR. */
 #if defined(__GNUC__) || defined(__clang__)
 #define ED_MEMCPY_ __builtin_memcpy
+#define ED_TRAP_() __builtin_trap()
+#define ED_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define ED_MEMCPY_ memcpy
+#define ED_TRAP_() ((void)0)
+#define ED_ALWAYS_INLINE
 #endif
 
 static inline uint32_t ed_read32(const int8_t *p)
@@ -38,8 +43,18 @@ static inline uint32_t ed_read32(const int8_t *p)
     return v;
 }
 
+/* One word to any address (STR). */
+static inline void ed_write32(void *p, uint32_t v) { ED_MEMCPY_(p, &v, sizeof v); }
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
+
+/* ED_READ64(p, off, lo, hi): the two words at byte offset `off` (a literal) of 4-byte aligned `p` in one LDRD
+ * (GCC splits 64-bit loads into two LDR on Cortex-M). */
+#define ED_READ64(p, off, lo, hi)                                                                   \
+    __asm__("ldrd %0, %1, [%2, #" #off "]"                                                         \
+            : "=r"(lo), "=r"(hi)                                                                    \
+            : "r"(p), "m"(*(const uint32_t(*)[2])(const void *)((const char *)(p) + (off))))
 
 static inline uint32_t ed_sxtb16(uint32_t x) { return (uint32_t)__sxtb16((int32_t)x); }
 static inline uint32_t ed_sxtab16(uint32_t a, uint32_t x) { return (uint32_t)__sxtab16((int32_t)a, (int32_t)x); }
@@ -61,6 +76,15 @@ static inline int32_t ed_smlad(uint32_t x, uint32_t y, int32_t acc)
     return __smlad((int16x2_t)x, (int16x2_t)y, acc);
 }
 
+/* v clamped to [lo, hi]; the full int8 range (no activation, or ReLU with zero point -128) is one SSAT. */
+static inline int32_t ed_clamp_s8(int32_t v, int32_t lo, int32_t hi)
+{
+    return lo == -128 && hi == 127 ? __ssat(v, 8) : ed_clamp_i32(v, lo, hi);
+}
+
+static inline uint32_t ed_sadd16(uint32_t x, uint32_t y) { return (uint32_t)__sadd16((int16x2_t)x, (int16x2_t)y); }
+static inline uint32_t ed_ssub16(uint32_t x, uint32_t y) { return (uint32_t)__ssub16((int16x2_t)x, (int16x2_t)y); }
+
 static inline int32_t ed_smlabb(uint32_t x, uint32_t y, int32_t acc) { return __smlabb((int32_t)x, (int32_t)y, acc); }
 static inline int32_t ed_smlatt(uint32_t x, uint32_t y, int32_t acc) { return __smlatt((int32_t)x, (int32_t)y, acc); }
 
@@ -73,6 +97,16 @@ static inline int32_t ed_smmulr(int32_t a, int32_t b)
 }
 
 #else /* portable C with the same results */
+
+/* LDRD faults on a misaligned address: the portable form traps too, so the host tests catch it. */
+#define ED_READ64(p, off, lo, hi)                                           \
+    do {                                                                    \
+        if (((uintptr_t)(const void *)(p) & 3u) != 0u) {                    \
+            ED_TRAP_();                                                     \
+        }                                                                   \
+        ED_MEMCPY_(&(lo), (const char *)(p) + (off), sizeof(uint32_t));     \
+        ED_MEMCPY_(&(hi), (const char *)(p) + (off) + 4, sizeof(uint32_t)); \
+    } while (0)
 
 static inline uint32_t ed_pack16_(int32_t lo, int32_t hi)
 {
@@ -96,6 +130,17 @@ static inline int32_t ed_smlad(uint32_t x, uint32_t y, int32_t acc)
     const uint32_t lo = (uint32_t)(ed_half_(x, 0) * ed_half_(y, 0));
     const uint32_t hi = (uint32_t)(ed_half_(x, 1) * ed_half_(y, 1));
     return (int32_t)((uint32_t)acc + lo + hi);
+}
+
+static inline int32_t ed_clamp_s8(int32_t v, int32_t lo, int32_t hi) { return ed_clamp_i32(v, lo, hi); }
+
+static inline uint32_t ed_sadd16(uint32_t x, uint32_t y)
+{
+    return ed_pack16_(ed_half_(x, 0) + ed_half_(y, 0), ed_half_(x, 1) + ed_half_(y, 1));
+}
+static inline uint32_t ed_ssub16(uint32_t x, uint32_t y)
+{
+    return ed_pack16_(ed_half_(x, 0) - ed_half_(y, 0), ed_half_(x, 1) - ed_half_(y, 1));
 }
 
 static inline int32_t ed_smlabb(uint32_t x, uint32_t y, int32_t acc)
@@ -128,13 +173,23 @@ static inline int32_t ed_rdbpot_pos(int32_t x, int32_t e)
     return (x + ((int32_t)1 << (e - 1)) + (x >> 31)) >> e;
 }
 
+/* ed_mbqm out of line: the rare case of ed_mbqm_fast, kept out of the kernels' hot loops (inlined, its 64-bit
+ * multiply and branches would take registers from the loop around it). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline, unused))
+#endif
+static int32_t ed_mbqm_slow(int32_t x, int32_t multiplier, int32_t shift)
+{
+    return ed_mbqm(x, multiplier, shift);
+}
+
 /* ed_mbqm(x, multiplier, shift) for any x; the fast form when shift < 0 and |x| < 2^30 (the common case). */
 static inline int32_t ed_mbqm_fast(int32_t x, int32_t multiplier, int32_t shift)
 {
     if (shift < 0 && (uint32_t)x + 0x40000000u < 0x80000000u) {
         return ed_rdbpot_pos(ed_srdhm_small(x, multiplier), -shift);
     }
-    return ed_mbqm(x, multiplier, shift);
+    return ed_mbqm_slow(x, multiplier, shift);
 }
 
 /*
@@ -152,7 +207,7 @@ static inline int8_t ed_fc_requant_fast(int32_t acc, int32_t o, const int32_t *b
     }
     acc = rounding == ED_ROUNDING_SINGLE ? ed_mbqm_single(acc, multiplier[q], shift[q])
                                          : ed_mbqm_fast(acc, multiplier[q], shift[q]);
-    return (int8_t)ed_clamp_i32(acc + output_offset, act_min, act_max);
+    return (int8_t)ed_clamp_s8(acc + output_offset, act_min, act_max);
 }
 #define ED_FC_REQUANT(p, acc, o)                                                                           \
     ed_fc_requant_fast((acc), (o), (p)->bias, (p)->multiplier, (p)->shift, (p)->per_channel, (p)->rounding, \

@@ -19,19 +19,6 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
-/* Requantization of one channel, read once per channel (int8 stores may alias anything, so the kernel keeps
- * these in locals rather than re-reading the params struct after every store). */
-typedef struct {
-    int32_t bias, multiplier, shift, output_offset, act_min, act_max;
-} ed_wino_rq_t;
-
-static inline int8_t ed_wino_out(const ed_wino_rq_t *r, uint32_t y)
-{
-    const int32_t acc = (((int32_t)y) >> 2) + r->bias; /* exact: Y = 4 * acc */
-    return (int8_t)ed_clamp_i32(ed_mbqm_fast(acc, r->multiplier, r->shift) + r->output_offset, r->act_min,
-                                r->act_max);
-}
-
 /* V = B^T d B of one channel's 4x4 tile (rows d0..d3), stored at v[2 * k], k = 4 * row + column (the scratch
  * is [c_pad / 2][16][2]: a channel pair's values for one tile position are one word). The input offset adds
  * 4 * offset to V[1][1] only (B^T 1 B is zero elsewhere), so the d may be raw inputs. */
@@ -63,6 +50,120 @@ static inline void ed_wino_vt(int16_t *v, int32_t offset4, int32_t d00, int32_t 
     v[30] = (int16_t)(t31 - t33);
 }
 
+/* Sign-extended pairs of a word of four int8 channels: (c, c+2), or `odd` (c+1, c+3). */
+ED_ALWAYS_INLINE static inline uint32_t ed_wino_ext(uint32_t w, int odd)
+{
+    return odd ? ed_sxtb16_ror8(w) : ed_sxtb16(w);
+}
+
+/* The four values B^T (a0, a1, a2, a3) of one column (or, applied to a row, the row times B). */
+#define ED_WINO_B(a0, a1, a2, a3, t0, t1, t2, t3) \
+    do {                                         \
+        (t0) = ed_ssub16((a0), (a2));            \
+        (t1) = ed_sadd16((a1), (a2));            \
+        (t2) = ed_ssub16((a2), (a1));            \
+        (t3) = ed_ssub16((a1), (a3));            \
+    } while (0)
+
+/* V = B^T d B for one halfword lane set of a group of four channels: d[4 * row + column] are the tile's 16
+ * words of four int8 channels (c..c+3), extended to the pairs (c, c+2) or, `odd`, (c+1, c+3); the 16 results
+ * go to v[k] (the scratch words of one channel pair), two channels per SADD16/SSUB16. Written out in full so
+ * that every value stays in a register. */
+ED_ALWAYS_INLINE static inline void ed_wino_vt_pairs(uint32_t *v, const uint32_t *d, uint32_t offset4x2, int odd)
+{
+    uint32_t t00, t01, t02, t03, t10, t11, t12, t13, t20, t21, t22, t23, t30, t31, t32, t33;
+    uint32_t v0, v1, v2, v3;
+    /* B^T d, column by column */
+    ED_WINO_B(ed_wino_ext(d[0], odd), ed_wino_ext(d[4], odd), ed_wino_ext(d[8], odd), ed_wino_ext(d[12], odd),
+              t00, t10, t20, t30);
+    ED_WINO_B(ed_wino_ext(d[1], odd), ed_wino_ext(d[5], odd), ed_wino_ext(d[9], odd), ed_wino_ext(d[13], odd),
+              t01, t11, t21, t31);
+    ED_WINO_B(ed_wino_ext(d[2], odd), ed_wino_ext(d[6], odd), ed_wino_ext(d[10], odd), ed_wino_ext(d[14], odd),
+              t02, t12, t22, t32);
+    ED_WINO_B(ed_wino_ext(d[3], odd), ed_wino_ext(d[7], odd), ed_wino_ext(d[11], odd), ed_wino_ext(d[15], odd),
+              t03, t13, t23, t33);
+    /* (B^T d) B, row by row; the input offset adds 4 * offset to V[1][1] only */
+    ED_WINO_B(t00, t01, t02, t03, v0, v1, v2, v3);
+    ed_write32(v + 0, v0);
+    ed_write32(v + 1, v1);
+    ed_write32(v + 2, v2);
+    ed_write32(v + 3, v3);
+    ED_WINO_B(t10, t11, t12, t13, v0, v1, v2, v3);
+    ed_write32(v + 4, v0);
+    ed_write32(v + 5, ed_sadd16(v1, offset4x2));
+    ed_write32(v + 6, v2);
+    ed_write32(v + 7, v3);
+    ED_WINO_B(t20, t21, t22, t23, v0, v1, v2, v3);
+    ed_write32(v + 8, v0);
+    ed_write32(v + 9, v1);
+    ed_write32(v + 10, v2);
+    ed_write32(v + 11, v3);
+    ED_WINO_B(t30, t31, t32, t33, v0, v1, v2, v3);
+    ed_write32(v + 12, v0);
+    ed_write32(v + 13, v1);
+    ed_write32(v + 14, v2);
+    ed_write32(v + 15, v3);
+}
+
+/* Y = A^T M A of the output channels o..o+n-1 (n <= 4; m[b] holds channel o+b's 16 products, wrapping),
+ * requantized and stored at dst (channel o of the tile's top-left output; `line` bytes to the next row; nx, ny =
+ * 1 at the image's right / bottom edge). Out of line, with the parameters read once into locals: the compiler
+ * keeps them in registers instead of spilling the caller's. */
+/* |x| < 2^30: SMMULR's doubling cannot overflow (ed_srdhm_small) */
+#define ED_WINO_SMALL(x) ((uint32_t)(x) + 0x40000000u < 0x80000000u)
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void ed_wino_output(const ed_winograd_params_t *p, const uint32_t m[4][16], int32_t o, int32_t n,
+                           int8_t *dst, int32_t line, int32_t nx, int32_t ny)
+{
+    const int32_t *const bias = p->bias, *const mult = p->multiplier, *const shift = p->shift;
+    const int32_t per_channel = p->per_channel, col = p->out_c;
+    const int32_t output_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    int32_t b;
+    for (b = 0; b < n; ++b) {
+        const uint32_t *mb = m[b];
+        const int32_t q = per_channel ? o + b : 0;
+        const int32_t bi = bias != NULL ? bias[o + b] : 0, mu = mult[q], sh = shift[q];
+        const uint32_t s0 = mb[0] + mb[4] + mb[8], s1 = mb[1] + mb[5] + mb[9]; /* M0 + M1 + M2 */
+        const uint32_t s2 = mb[2] + mb[6] + mb[10], s3 = mb[3] + mb[7] + mb[11];
+        const uint32_t e0 = mb[4] - mb[8] - mb[12], e1 = mb[5] - mb[9] - mb[13]; /* M1 - M2 - M3 */
+        const uint32_t e2 = mb[6] - mb[10] - mb[14], e3 = mb[7] - mb[11] - mb[15];
+        int32_t y0 = (((int32_t)(s0 + s1 + s2)) >> 2) + bi; /* exact: Y = 4 * acc */
+        int32_t y1 = (((int32_t)(s1 - s2 - s3)) >> 2) + bi;
+        int32_t y2 = (((int32_t)(e0 + e1 + e2)) >> 2) + bi;
+        int32_t y3 = (((int32_t)(e1 - e2 - e3)) >> 2) + bi;
+        int8_t *d = dst + b;
+        if (sh < 0 && ED_WINO_SMALL(y0) && ED_WINO_SMALL(y1) && ED_WINO_SMALL(y2) && ED_WINO_SMALL(y3)) {
+            /* the usual case, decided once for the four outputs: SMMULR and one rounding shift each */
+            y0 = ed_rdbpot_pos(ed_srdhm_small(y0, mu), -sh);
+            y1 = ed_rdbpot_pos(ed_srdhm_small(y1, mu), -sh);
+            y2 = ed_rdbpot_pos(ed_srdhm_small(y2, mu), -sh);
+            y3 = ed_rdbpot_pos(ed_srdhm_small(y3, mu), -sh);
+        } else {
+            y0 = ed_mbqm_slow(y0, mu, sh);
+            y1 = ed_mbqm_slow(y1, mu, sh);
+            y2 = ed_mbqm_slow(y2, mu, sh);
+            y3 = ed_mbqm_slow(y3, mu, sh);
+        }
+        y0 = ed_clamp_s8(y0 + output_offset, act_min, act_max);
+        y1 = ed_clamp_s8(y1 + output_offset, act_min, act_max);
+        y2 = ed_clamp_s8(y2 + output_offset, act_min, act_max);
+        y3 = ed_clamp_s8(y3 + output_offset, act_min, act_max);
+        d[0] = (int8_t)y0;
+        if (nx > 1) {
+            d[col] = (int8_t)y1;
+        }
+        if (ny > 1) {
+            d[line] = (int8_t)y2;
+            if (nx > 1) {
+                d[line + col] = (int8_t)y3;
+            }
+        }
+    }
+}
+
 void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_t *input, int8_t *output)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
@@ -71,32 +172,55 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
     const int32_t row = in_w * in_c;
     const int32_t s16 = 16 * cp;
     const int32_t offset4 = 4 * p->input_offset;
-    int32_t ty, tx, c, o, k, b;
+    const uint32_t offset4x2 = ed_dup16(offset4);
+    const int32_t in_c4 = in_c & ~3;
+    int32_t ty, tx, c, o, k;
     for (ty = 0; ty < out_h; ty += 2) {
         for (tx = 0; tx < out_w; tx += 2) {
             const int32_t y0 = ty - p->pad_top, x0 = tx - p->pad_left;
             const int interior = y0 >= 0 && x0 >= 0 && y0 + 4 <= in_h && x0 + 4 <= in_w;
             const int32_t ny = out_h - ty < 2 ? 1 : 2, nx = out_w - tx < 2 ? 1 : 2;
-            /* Input transform, channel by channel, into scratch [c_pad / 2][16][2]. */
+            /* Input transform into scratch [c_pad / 2][16][2]: groups of four channels two at a time in SIMD
+             * (pairs (c, c+2) and (c+1, c+3), see edgesdk.backends.c.winograd.channel_order), the c % 4 last
+             * channels one by one in pairs (c, c+1). */
             if (interior) {
                 const int8_t *r0 = input + (size_t)y0 * (size_t)row + (size_t)x0 * (size_t)in_c;
                 const int8_t *r1 = r0 + row, *r2 = r1 + row, *r3 = r2 + row;
                 const int32_t c2 = 2 * in_c, c3 = 3 * in_c;
-                for (c = 0; c < in_c; ++c) {
+                for (c = 0; c < in_c4; c += 4) {
+                    const uint32_t d[16] = {
+                        ed_read32(r0 + c), ed_read32(r0 + c + in_c), ed_read32(r0 + c + c2), ed_read32(r0 + c + c3),
+                        ed_read32(r1 + c), ed_read32(r1 + c + in_c), ed_read32(r1 + c + c2), ed_read32(r1 + c + c3),
+                        ed_read32(r2 + c), ed_read32(r2 + c + in_c), ed_read32(r2 + c + c2), ed_read32(r2 + c + c3),
+                        ed_read32(r3 + c), ed_read32(r3 + c + in_c), ed_read32(r3 + c + c2), ed_read32(r3 + c + c3),
+                    };
+                    ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c), d, offset4x2, 0);
+                    ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c + 32), d, offset4x2, 1);
+                }
+                for (; c < in_c; ++c) {
                     ed_wino_vt(scratch + 32 * (c >> 1) + (c & 1), offset4, r0[c], r0[c + in_c], r0[c + c2],
                                r0[c + c3], r1[c], r1[c + in_c], r1[c + c2], r1[c + c3], r2[c], r2[c + in_c],
                                r2[c + c2], r2[c + c3], r3[c], r3[c + in_c], r3[c + c2], r3[c + c3]);
                 }
             } else {
                 /* Border tile: the 16 taps' input offsets once per tile (-1 outside the image), then per
-                 * channel a read or the zero point (0 once the offset is added). */
+                 * channel (group) a read or the zero point (0 once the offset is added). */
                 int32_t at[16];
                 const int32_t zp = -p->input_offset;
+                const uint32_t zp4 = ((uint32_t)zp & 0xFFu) * 0x01010101u;
                 for (k = 0; k < 16; ++k) {
                     const int32_t yy = y0 + (k >> 2), xx = x0 + (k & 3);
                     at[k] = (yy >= 0 && yy < in_h && xx >= 0 && xx < in_w) ? yy * row + xx * in_c : -1;
                 }
-                for (c = 0; c < in_c; ++c) {
+                for (c = 0; c < in_c4; c += 4) {
+                    uint32_t d[16];
+                    for (k = 0; k < 16; ++k) {
+                        d[k] = at[k] >= 0 ? ed_read32(input + at[k] + c) : zp4;
+                    }
+                    ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c), d, offset4x2, 0);
+                    ed_wino_vt_pairs((uint32_t *)(void *)(scratch + 16 * c + 32), d, offset4x2, 1);
+                }
+                for (; c < in_c; ++c) {
                     int32_t d[16];
                     for (k = 0; k < 16; ++k) {
                         d[k] = at[k] >= 0 ? input[at[k] + c] : zp;
@@ -110,88 +234,49 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
                     scratch[32 * (in_c >> 1) + 2 * k + 1] = 0;
                 }
             }
-            /* Products summed over channels, four output channels at a time: the weights of a block are laid
-             * out [16][c_pad / 2][4 channels][2], so one pointer walks them. */
-            for (o = 0; o < out_c; o += 4) {
-                uint32_t m[4][16];
+            /* Products summed over channels, eight output channels at a time: the weights of a block are laid
+             * out [16][c_pad / 2][8 channels][2], so one pointer walks them, and each word of V (a channel
+             * pair at one tile position) feeds eight SMLAD. */
+            for (o = 0; o < out_c; o += 8) {
+                uint32_t m[8][16];
                 const int16_t *u = p->weights + (size_t)o * (size_t)s16;
+                int32_t half;
                 for (k = 0; k < 16; ++k) {
                     const int16_t *v = scratch + 2 * k;
                     const int16_t *v_end = v + 16 * cp;
-                    const int16_t *v_end4 = v + 16 * (cp & ~7); /* four channel pairs per pass */
-                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-                    while (v != v_end4) {
-                        uint32_t vv = ed_read32((const int8_t *)v);
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)u), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 2)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 4)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 6)), a3);
-                        vv = ed_read32((const int8_t *)(v + 32));
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 8)), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 10)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 12)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 14)), a3);
-                        vv = ed_read32((const int8_t *)(v + 64));
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 16)), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 18)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 20)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 22)), a3);
-                        vv = ed_read32((const int8_t *)(v + 96));
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)(u + 24)), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 26)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 28)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 30)), a3);
-                        v += 128;
-                        u += 32;
-                    }
-                    while (v != v_end) { /* the last channel pairs */
+                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+                    while (v != v_end) {
                         const uint32_t vv = ed_read32((const int8_t *)v);
-                        a0 = ed_smlad(vv, ed_read32((const int8_t *)u), a0);
-                        a1 = ed_smlad(vv, ed_read32((const int8_t *)(u + 2)), a1);
-                        a2 = ed_smlad(vv, ed_read32((const int8_t *)(u + 4)), a2);
-                        a3 = ed_smlad(vv, ed_read32((const int8_t *)(u + 6)), a3);
+                        uint32_t u0, u1;
+                        ED_READ64(u, 0, u0, u1); /* u is 4-byte aligned: one LDRD per two weight words */
+                        a0 = ed_smlad(vv, u0, a0);
+                        a1 = ed_smlad(vv, u1, a1);
+                        ED_READ64(u, 8, u0, u1);
+                        a2 = ed_smlad(vv, u0, a2);
+                        a3 = ed_smlad(vv, u1, a3);
+                        ED_READ64(u, 16, u0, u1);
+                        a4 = ed_smlad(vv, u0, a4);
+                        a5 = ed_smlad(vv, u1, a5);
+                        ED_READ64(u, 24, u0, u1);
+                        a6 = ed_smlad(vv, u0, a6);
+                        a7 = ed_smlad(vv, u1, a7);
                         v += 32;
-                        u += 8;
+                        u += 16;
                     }
                     m[0][k] = (uint32_t)a0;
                     m[1][k] = (uint32_t)a1;
                     m[2][k] = (uint32_t)a2;
                     m[3][k] = (uint32_t)a3;
+                    m[4][k] = (uint32_t)a4;
+                    m[5][k] = (uint32_t)a5;
+                    m[6][k] = (uint32_t)a6;
+                    m[7][k] = (uint32_t)a7;
                 }
-                /* Output transform Y = A^T M A (wrapping), then requantize the in-range outputs. */
-                for (b = 0; b < 4 && o + b < out_c; ++b) {
-                    const uint32_t *mb = m[b];
-                    const int32_t ocb = o + b;
-                    const int32_t q = p->per_channel ? ocb : 0;
-                    int8_t *dst = output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)ocb;
-                    ed_wino_rq_t r;
-                    uint32_t r0[4], r1[4];
-                    r.bias = p->bias != NULL ? p->bias[ocb] : 0;
-                    r.multiplier = p->multiplier[q];
-                    r.shift = p->shift[q];
-                    r.output_offset = p->output_offset;
-                    r.act_min = p->act_min;
-                    r.act_max = p->act_max;
-                    for (k = 0; k < 4; ++k) {
-                        r0[k] = mb[k] + mb[4 + k] + mb[8 + k];
-                        r1[k] = mb[4 + k] - mb[8 + k] - mb[12 + k];
-                    }
-                    {
-                        const int8_t y00 = ed_wino_out(&r, r0[0] + r0[1] + r0[2]);
-                        const int8_t y01 = ed_wino_out(&r, r0[1] - r0[2] - r0[3]);
-                        const int8_t y10 = ed_wino_out(&r, r1[0] + r1[1] + r1[2]);
-                        const int8_t y11 = ed_wino_out(&r, r1[1] - r1[2] - r1[3]);
-                        dst[0] = y00;
-                        if (nx > 1) {
-                            dst[out_c] = y01;
-                        }
-                        if (ny > 1) {
-                            dst[(size_t)out_w * (size_t)out_c] = y10;
-                            if (nx > 1) {
-                                dst[(size_t)out_w * (size_t)out_c + (size_t)out_c] = y11;
-                            }
-                        }
-                    }
+                for (half = 0; half < 8 && o + half < out_c; half += 4) {
+                    const int32_t ob = o + half;
+                    ed_wino_output(p, (const uint32_t(*)[16])m[half], ob, out_c - ob < 4 ? out_c - ob : 4,
+                                   output + ((size_t)ty * (size_t)out_w + (size_t)tx) * (size_t)out_c + (size_t)ob,
+                                   out_w * out_c, nx, ny);
                 }
             }
         }

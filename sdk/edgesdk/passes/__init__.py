@@ -94,6 +94,8 @@ BUILTIN_PASS_MODULES: list[str] = [
     "adder",
     "winograd",
     "fc_weights16",
+    "pointwise",
+    "im2col",
     "winograd_dw",
     "dw_inplace",
 ]

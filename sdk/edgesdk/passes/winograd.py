@@ -5,9 +5,8 @@ per 2x2 output tile and channel pair for 16 plus additions in the input and outp
 weights are int16 and 16/9 as many, i.e. 3.6x the int8 weights' flash. The pass estimates both kernels'
 executed instructions with a cost model fitted to the IC model's layers on the emulated Cortex-M4 (QEMU
 mps2-an386, -O2: direct DSP convolution 1.6 + 8 / in_channels instructions per MAC plus ~30 per output; the
-Winograd kernel per 2x2 tile 94 per input channel, 21.5 per input x output channel, 343 per output channel;
-within ~10 % of the measured counts) and picks
-Winograd when it saves at least ``MIN_SPEEDUP`` of the layer's instructions - unless the export optimizes for
+Winograd kernel per 2x2 tile 39 per input channel, 16.3 per input x output channel, 236 per output channel;
+within 1 % of the measured counts of IC's four Winograd shapes) and picks Winograd when it saves at least ``MIN_SPEEDUP`` of the layer's instructions - unless the export optimizes for
 size, where the smaller weights win, or the model's constants would then exceed half of the board's flash
 (``PassContext.options["flash_bytes"]``, set by ``export``; unknown flash keeps the direct kernel). The decision and both candidates go into ``node.attrs["kernel_report"]``.
 """
@@ -31,11 +30,15 @@ def estimate(out_h: int, out_w: int, cin: int, cout: int, dsp: bool) -> dict[str
     direct = out_h * out_w * cout * (9 * cin * per_mac + 30)
     tiles = -(-out_h // 2) * -(-out_w // 2)
     cp = cin + (cin & 1)
-    product = 21.5 if dsp else 65.0
-    wino = tiles * (94 * cp + product * cp * cout + 343 * cout)
+    product = 16.3 if dsp else 65.0
+    wino = tiles * (39 * cp + product * cp * cout + 236 * cout)
     return {
         "direct": {"instructions": int(direct), "weight_bytes": 9 * cin * cout},
-        KERNEL: {"instructions": int(wino), "weight_bytes": 16 * cp * cout * 2, "scratch_bytes": 32 * cp},
+        KERNEL: {
+            "instructions": int(wino),
+            "weight_bytes": 16 * cp * (-(-cout // 8) * 8) * 2,
+            "scratch_bytes": 32 * cp,
+        },
     }
 
 
@@ -63,7 +66,7 @@ def _extra_bytes(graph: ir.Graph, node: ir.Node) -> int:
     """Flash Winograd adds to a layer: its int16 transformed weights minus the int8 weights they replace."""
     w = graph.tensor(node.inputs[1])
     cin = w.shape[3]
-    return 16 * (cin + (cin & 1)) * (-(-w.shape[0] // 4) * 4) * 2 - w.nbytes
+    return 16 * (cin + (cin & 1)) * (-(-w.shape[0] // 8) * 8) * 2 - w.nbytes  # blocks of 8 output channels
 
 
 @register("default")

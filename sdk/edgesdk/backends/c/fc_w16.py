@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c import cformat as cf
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
 KERNEL = "w16"
+#: A 1x1 stride-1 convolution run by the same kernel (passes/pointwise.py).
+POINTWISE = "pointwise_w16"
+#: A convolution with few input channels as im2col + the same kernel (passes/im2col.py).
+IM2COL = "im2col_w16"
 
 
 def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
@@ -34,12 +39,72 @@ def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
 
 def lower_fc_w16(b: _LayerBuilder) -> None:
     """Emit the layer's int16 weights, bias and requantization arrays and its ``ed_fc_w16_params_t``."""
+    p = b.p
+    in_features = int(p["in_features"])
+    _emit_w16(
+        b,
+        w2d=b.t(1),
+        filter_offset=p["filter_offset"],
+        batches=b.t(0).size // in_features,
+        rounding=b.gen.rounding,
+    )
+
+
+def lower_pointwise_w16(b: _LayerBuilder) -> None:
+    """A 1x1 stride-1 CONV_2D as the int16-weight FC kernel: every pixel is one FC input row (channels are
+    innermost in NHWC), the (O, 1, 1, I) filters are the (O, I) FC weights. TFLite's conv requantizes with double
+    rounding, so the layer keeps it whatever the export's FC rounding option is."""
+    p = b.p
+    if (p["filter_h"], p["filter_w"], p["stride_h"], p["stride_w"]) != (1, 1, 1, 1):
+        raise UnsupportedOpError(
+            f"layer {b.node.name}: the pointwise kernel needs a 1x1 stride-1 convolution"
+        )
+    _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=p["in_h"] * p["in_w"], rounding="double")
+
+
+def lower_im2col_w16(b: _LayerBuilder) -> None:
+    """A CONV_2D with few input channels as im2col + the int16-weight FC body (``ed_im2col.h``): per output
+    pixel its window gathered into a per-layer column buffer of k_h * k_w * in_c bytes, then the (O, K) filters
+    (OHWI flattened: the column's order) times the column. Always instantiated per layer."""
     p, node = b.p, b.node
-    w = b.t(1)
-    if w.dtype != "int8" or w.data is None:
+    k = p["filter_h"] * p["filter_w"] * p["in_c"]
+    b.node.attrs["specialize"] = True
+    _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=1, rounding="double", specialize=False)
+    geo = {
+        "in_h": p["in_h"], "in_w": p["in_w"], "in_c": p["in_c"], "out_h": p["out_h"], "out_w": p["out_w"],
+        "k_h": p["filter_h"], "k_w": p["filter_w"], "stride_h": p["stride_h"], "stride_w": p["stride_w"],
+        "dil_h": p["dilation_h"], "dil_w": p["dilation_w"], "pad_top": p["pad_h"], "pad_left": p["pad_w"],
+        "zero_point": -p["input_offset"],
+    }  # fmt: skip
+    fn = b.gen.ident(b.gen.model, b.cname, "im2col")
+    col = b.gen.ident(b.gen.model, b.cname, "column")
+    gname = b.gen.ident(b.gen.model, b.cname, "window")
+    fields = "".join(f"    .{name} = {cf.c_int(int(v))},\n" for name, v in geo.items())
+    b.code = (
+        f"/* {cf.c_comment(node.name)}: im2col - each output pixel's {p['filter_h']}x{p['filter_w']}x{p['in_c']} "
+        f"window gathered into a {k}-byte column, then the int16-weight FC body over {p['out_c']} filters. */\n"
+        f'#include "{KERNEL_SUBDIR}/ed_im2col.h"\n'
+        f"static int8_t {col}[{cf.c_int(k)}];\n"
+        f"static const ed_im2col_params_t {gname} = {{\n{fields}}};\n"
+        f"ED_ALWAYS_INLINE static inline void {fn}(const ed_fc_w16_params_t *p, const int8_t *input,\n"
+        "                                         int8_t *output)\n"
+        "{\n"
+        f"    ed_im2col_conv_s8(&{gname}, p, {col}, input, output);\n"
+        "}\n"
+    )
+    b.kernel = fn
+    b.kernel_files = []
+
+
+def _emit_w16(
+    b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding: str, specialize: bool | None = None
+) -> None:
+    p, node = b.p, b.node
+    if w2d.dtype != "int8" or w2d.data is None:
         raise UnsupportedOpError(f"layer {node.name}: the int16-weight FC kernel needs constant int8 weights")
+    wdata = w2d.data.reshape(w2d.shape[0], -1)
     b.act_input(0)
-    weights = b.const_array("weights16", fc_weights_w16(w.data, p["filter_offset"]), "int16_t")
+    weights = b.const_array("weights16", fc_weights_w16(wdata, filter_offset), "int16_t")
     bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
         bt = b.t(2)
@@ -47,26 +112,38 @@ def lower_fc_w16(b: _LayerBuilder) -> None:
             raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias")
         bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
-    in_features = int(p["in_features"])
     b.ints(
-        batches=b.t(0).size // in_features,
-        in_depth=in_features,
-        out_depth=p["out_features"],
+        batches=batches,
+        in_depth=wdata.shape[1],
+        out_depth=wdata.shape[0],
         input_offset=p["input_offset"],
         output_offset=p["output_offset"],
         act_min=p["activation_min"],
         act_max=p["activation_max"],
         per_channel=per_channel,
     )
-    b.fields.append(
-        ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
-    )
+    b.fields.append(("rounding", "ED_ROUNDING_SINGLE" if rounding == "single" else "ED_ROUNDING_DOUBLE"))
     b.ptr_field("weights", weights)
     b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)
     b.ptr_field("shift", shift)
     b.kernel, b.params_type = "ed_fc_w16_s8", "ed_fc_w16_params_t"
     b.kernel_files = ["ed_fc_w16.c"]
+    if specialize if specialize is not None else b.node.attrs.get("specialize"):
+        fn = b.gen.ident(b.gen.model, b.cname, "fc")
+        b.code = (
+            f"/* {cf.c_comment(b.node.name)}: the int16-weight FC body instantiated for this layer's constant parameters. */\n"
+            f'#include "{KERNEL_SUBDIR}/ed_fc_w16_body.h"\n'
+            f"ED_ALWAYS_INLINE static inline void {fn}(const ed_fc_w16_params_t *p, const int8_t *input,\n"
+            "                                         int8_t *output)\n"
+            "{\n"
+            "    ed_fc_w16_body(p, input, output); /* inlined where p is the layer's static const parameters */\n"
+            "}\n"
+        )
+        b.kernel = fn
+        b.kernel_files = []
 
 
 VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_fc_w16
+VARIANT_LOWER[("CONV_2D", POINTWISE)] = lower_pointwise_w16
+VARIANT_LOWER[("CONV_2D", IM2COL)] = lower_im2col_w16

@@ -52,7 +52,14 @@ KERNEL_FILES: dict[str, str] = {
     "RESHAPE": "ed_misc.c",
     "QUANTIZE": "ed_quant.c",
 }
-KERNEL_HEADERS = ("edgesdk_kernels.h", "ed_fixedpoint.h", "ed_simd.h", "ed_compressed.h")
+KERNEL_HEADERS = (
+    "edgesdk_kernels.h",
+    "ed_fixedpoint.h",
+    "ed_simd.h",
+    "ed_compressed.h",
+    "ed_fc_w16_body.h",
+    "ed_im2col.h",
+)
 #: Sub-folder of the output directory that receives the kernels and the model/harness contract header.
 KERNEL_SUBDIR = "edgesdk"
 ROUNDINGS = ("double", "single")

@@ -1,0 +1,119 @@
+"""Kernel selection: im2col + the int16-weight fully-connected kernel for convolutions with few input channels.
+
+A model's first layer sees 1 to 4 input channels (audio features, RGB): the direct Cortex-M DSP kernel extends
+and multiplies four channels per word, so most of its lanes and its per-tap overhead are spent on padding —
+measured on the emulated Cortex-M4 (QEMU mps2-an386) 7.0 instructions per MAC for KWS's 10x4 stride-2 layer on
+one channel and 5.1 for VWW's 3x3 stride-2 layer on three. Gathering each output pixel's window into a column of
+K = k_h * k_w * in_c bytes (im2col) turns the layer into a fully-connected product of K inputs by out_c filters,
+which the FC kernel (``ed_fc_w16_body.h``, instantiated per layer) runs at ~1.2 instructions per MAC plus the
+gather. The column buffer (K bytes) is static per layer, outside the arena. int16 weights double the layer's
+flash, so ``--optimize size`` keeps the direct kernel; speed takes im2col where the estimate says it pays and the
+model's constants stay within half of the board's flash. The decision and both candidates go into
+``node.attrs["kernel_report"]``.
+"""
+
+from __future__ import annotations
+
+from edgesdk.ir import graph as ir
+from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
+from edgesdk.passes.pointwise import _doubled_bytes
+
+KERNEL = "im2col_w16"
+#: Largest column (bytes) the pass gives a layer; it is RAM outside the arena.
+MAX_COLUMN = 512
+#: Fewest-channels layers only: from 8 channels on the direct kernel's lanes are full.
+MAX_IN_C = 4
+MIN_SPEEDUP = 1.2
+
+
+def estimate(out_px: int, cin: int, cout: int, k: int) -> dict[str, int]:
+    """Estimated instructions of the direct DSP kernel and of im2col + FC for one layer (fitted on KWS's and
+    VWW's first layers, mps2-an386): the direct kernel per MAC 1.6 + 16 / in_c plus ~30 per output; im2col
+    ~3 per gathered byte + 20 per pixel, the FC 1.2 per MAC + 30 per output."""
+    macs = out_px * cout * k
+    direct = macs * (1.6 + 16.0 / cin) + out_px * cout * 30
+    im2col = out_px * (3 * k + 20) + macs * 1.2 + out_px * cout * 30
+    return {"direct": int(direct), KERNEL: int(im2col)}
+
+
+def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
+    if node.op != "CONV_2D" or len(node.inputs) < 2:
+        return False
+    w = graph.tensor(node.inputs[1])
+    x = graph.tensor(node.inputs[0])
+    out = graph.tensor(node.outputs[0])
+    return (
+        w.data is not None
+        and w.dtype == "int8"
+        and x.dtype == "int8"
+        and out.dtype == "int8"
+        and w.shape[3] == x.shape[3] <= MAX_IN_C
+        and w.shape[1] * w.shape[2] * w.shape[3] <= MAX_COLUMN
+    )
+
+
+@register("default")
+class Im2colConv(Pass):
+    """Annotate few-channel convolutions with ``kernel = "im2col_w16"`` for speed where it pays."""
+
+    name = "im2col"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        return ctx.dsp and "kernel" not in node.attrs and _eligible(graph, node)
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        w = graph.tensor(node.inputs[1])
+        out = graph.tensor(node.outputs[0])
+        k = int(w.shape[1] * w.shape[2] * w.shape[3])
+        cout = int(w.shape[0])
+        est = estimate(out.size // cout, int(w.shape[3]), cout, k)
+        cand = {
+            "direct": {"instructions": est["direct"], "weight_bytes": int(w.nbytes)},
+            KERNEL: {
+                "instructions": est[KERNEL],
+                "weight_bytes": int(-(-cout // 4) * 4 * k * 2),
+                "scratch_bytes": k,
+                "code_bytes": 2 * SPECIALIZED_CODE_BYTES,
+            },
+        }
+        flash = int(ctx.options.get("flash_bytes", 0) or 0)
+        need = sum(t.nbytes for t in graph.tensors.values() if t.data is not None) + _doubled_bytes(graph)
+        need += cand[KERNEL]["weight_bytes"] - w.nbytes
+        forced = ctx.forced(node)
+        if forced == KERNEL:
+            choose, why = True, "forced by the user"
+        elif not ctx.allowed(node, KERNEL):
+            choose, why = False, "im2col forbidden by the user"
+        elif ctx.optimize == "size":
+            choose, why = False, f"--optimize size: int8 weights {w.nbytes} B kept (direct convolution)"
+        elif not flash:
+            choose, why = (
+                False,
+                "the board's flash is not known (PassContext.options['flash_bytes']): direct kept",
+            )
+        elif need > flash // 2:
+            choose, why = (
+                False,
+                f"int16 weights would bring the model's constants to {need} B, over half of the board's "
+                f"{flash} B of flash",
+            )
+        elif est["direct"] < MIN_SPEEDUP * est[KERNEL]:
+            choose, why = False, f"est. {est['direct']} direct vs {est[KERNEL]} im2col: does not pay"
+        else:
+            choose, why = (
+                True,
+                f"--optimize speed: {w.shape[3]} input channel(s): im2col of {k}-byte windows + FC kernel, est. "
+                f"{est['direct'] / est[KERNEL]:.2f}x fewer instructions for "
+                f"{cand[KERNEL]['weight_bytes'] - w.nbytes} more bytes of weights and a {k}-byte column",
+            )
+        node.attrs["kernel_report"] = {
+            "format": "int16" if choose else "int8",
+            "weight_bytes": cand[KERNEL if choose else "direct"]["weight_bytes"],
+            "candidates": cand,
+            "why": why,
+        }
+        if choose:
+            node.attrs["kernel"] = KERNEL
+            return True
+        return False

@@ -1,0 +1,163 @@
+"""Convolutions run by the int16-weight fully-connected kernel: 1x1 stride-1 layers over their pixels
+(``passes/pointwise.py``) and few-channel layers through im2col (``passes/im2col.py``).
+
+Kernel tables over the issue's edges (1, 3, 4, 15, 16, 17, 31, 32, 33, 64 channels; odd sizes; stride 2;
+dilation; SAME/VALID; ReLU/ReLU6), each in one sanitized host build against the reference bit for bit; the
+passes' choices; and samples on the emulated Cortex-M4.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.passes import PassContext, run_pipeline
+from kerneltable import run_joined
+from test_c_backend import GCC
+from test_c_kernels import conv
+
+FLASH = {"flash_bytes": 4 << 20}
+# (h, w, in_c, out_c, activation)
+CASES = {
+    "pw_1x1_c1_o1": (1, 1, 1, 1, "NONE"),
+    "pw_3x5_c3_o4": (3, 5, 3, 4, "RELU"),
+    "pw_5x3_c4_o15": (5, 3, 4, 15, "NONE"),
+    "pw_7x1_c15_o16": (7, 1, 15, 16, "RELU6"),
+    "pw_2x3_c16_o17": (2, 3, 16, 17, "NONE"),
+    "pw_3x3_c17_o31": (3, 3, 17, 31, "RELU"),
+    "pw_1x5_c31_o32": (1, 5, 31, 32, "NONE"),
+    "pw_2x2_c32_o33": (2, 2, 32, 33, "RELU"),
+    "pw_3x1_c33_o64": (3, 1, 33, 64, "NONE"),
+    "pw_5x5_c64_o64": (5, 5, 64, 64, "RELU"),
+}
+
+
+def _graph(case: str):
+    h, w, cin, cout, act = CASES[case]
+    return conv(h, w, cin, cout, 1, 1, "SAME", act=act)(case)
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_pointwise_kernel_table_on_host_under_sanitizers(tmp_path: Path) -> None:
+    force = {case: "pointwise_w16" for case in CASES}
+    table = run_joined(
+        "pwtable",
+        {case: _graph(case) for case in CASES},
+        tmp_path,
+        ctx=PassContext(core="cortex-m4", force=force, options=FLASH),
+        n_inputs=16,
+        seed=5,
+    )
+    kernels = {n.name: n.attrs.get("kernel") for n in table.graph.nodes}
+    assert set(kernels.values()) == {"pointwise_w16"}, kernels
+    np.testing.assert_array_equal(table.got, table.want)
+
+
+def test_pointwise_pass_choice() -> None:
+    """Speed on a DSP core takes it for 1x1 stride-1 layers; size, unknown flash, a core without DSP, a
+    stride-2 or 3x3 layer keep the direct convolution; every decision states both candidates."""
+
+    def kernel(graph, **kw):
+        g = run_pipeline(graph, "default", PassContext(**kw))
+        return g.nodes[0].attrs.get("kernel"), g.nodes[0].attrs.get("kernel_report", {})
+
+    g = _graph("pw_5x5_c64_o64")
+    k, rep = kernel(g, core="cortex-m4", options=FLASH)
+    assert k == "pointwise_w16" and "fully-connected" in rep["why"]
+    assert rep["candidates"]["pointwise_w16"]["weight_bytes"] == 2 * 64 * 64
+    assert kernel(g, core="cortex-m4", optimize="size", options=FLASH)[1]["why"].startswith("--optimize size")
+    assert kernel(g, core="cortex-m4")[0] != "pointwise_w16"
+    assert kernel(g, core="cortex-m3", options=FLASH)[0] != "pointwise_w16"
+    assert kernel(g, core="cortex-m4", options={"flash_bytes": 16 << 10})[0] != "pointwise_w16"
+    stride2 = conv(6, 6, 16, 16, 1, 2, "SAME")("pw_s2")
+    assert kernel(stride2, core="cortex-m4", options=FLASH)[0] != "pointwise_w16"
+    k3 = conv(6, 6, 16, 16, 3, 1, "SAME")("k3")
+    assert kernel(k3, core="cortex-m4", options=FLASH)[0] != "pointwise_w16"
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+def test_pointwise_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    from edgesdk.boards import get_board
+    from edgesdk.device import validate
+
+    graph = _graph("pw_3x3_c17_o31")
+    graph.nodes[0].attrs.update(kernel="pointwise_w16", specialize=True)
+    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v")
+    assert summary.count == 6 and summary.exact == 6, summary.to_dict()
+
+
+# (h, w, in_c, out_c, k, stride, padding, dilation, activation)
+IM2COL_CASES = {
+    "i2c_7x5_c1_o4_k3_s1_same": (7, 5, 1, 4, 3, 1, "SAME", 1, "NONE"),
+    "i2c_9x9_c3_o8_k3_s2_same": (9, 9, 3, 8, 3, 2, "SAME", 1, "RELU"),
+    "i2c_8x6_c4_o17_k3_s1_valid": (8, 6, 4, 17, 3, 1, "VALID", 1, "RELU6"),
+    "i2c_11x7_c2_o15_k5_s2_same": (11, 7, 2, 15, 5, 2, "SAME", 1, "NONE"),
+    "i2c_9x9_c3_o16_k3_d2_same": (9, 9, 3, 16, 3, 1, "SAME", 2, "RELU"),
+    "i2c_5x5_c1_o33_k5_s1_same": (5, 5, 1, 33, 5, 1, "SAME", 1, "NONE"),
+    "i2c_3x3_c4_o64_k3_s2_valid": (3, 3, 4, 64, 3, 2, "VALID", 1, "NONE"),
+    "i2c_6x7_c3_o31_k2_s2_same": (6, 7, 3, 31, 2, 2, "SAME", 1, "RELU"),
+}
+
+
+def _im2col_graph(case: str):
+    h, w, cin, cout, k, s, padding, d, act = IM2COL_CASES[case]
+    return conv(h, w, cin, cout, k, s, padding, d=d, act=act)(case)
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_im2col_kernel_table_on_host_under_sanitizers(tmp_path: Path) -> None:
+    force = {case: "im2col_w16" for case in IM2COL_CASES}
+    table = run_joined(
+        "i2ctable",
+        {case: _im2col_graph(case) for case in IM2COL_CASES},
+        tmp_path,
+        ctx=PassContext(core="cortex-m4", force=force, options=FLASH),
+        n_inputs=16,
+        seed=6,
+    )
+    kernels = {n.name: n.attrs.get("kernel") for n in table.graph.nodes}
+    assert set(kernels.values()) == {"im2col_w16"}, kernels
+    np.testing.assert_array_equal(table.got, table.want)
+
+
+def test_im2col_pass_choice() -> None:
+    """Speed on a DSP core takes im2col for a few-channel layer where it pays; size, a core without DSP and
+    a layer with many input channels keep the direct kernel; the report states both candidates."""
+
+    def kernel(graph, **kw):
+        g = run_pipeline(graph, "default", PassContext(**kw))
+        return g.nodes[0].attrs.get("kernel"), g.nodes[0].attrs.get("kernel_report", {})
+
+    kws_first = conv(49, 10, 1, 64, 4, 2, "SAME")("kws_first")
+    k, rep = kernel(kws_first, core="cortex-m4", options=FLASH)
+    assert (
+        k == "im2col_w16"
+        and "im2col" in rep["why"]
+        and rep["candidates"]["im2col_w16"]["scratch_bytes"] == 16
+    )
+    assert kernel(kws_first, core="cortex-m4", optimize="size", options=FLASH)[0] != "im2col_w16"
+    assert kernel(kws_first, core="cortex-m3", options=FLASH)[0] != "im2col_w16"
+    many = conv(9, 9, 16, 16, 3, 2, "SAME")("many")
+    assert kernel(many, core="cortex-m4", options=FLASH)[0] != "im2col_w16"
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+def test_im2col_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    from edgesdk.boards import get_board
+    from edgesdk.device import validate
+
+    graph = _im2col_graph("i2c_11x7_c2_o15_k5_s2_same")
+    graph.nodes[0].attrs["kernel"] = "im2col_w16"
+    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v")
+    assert summary.count == 6 and summary.exact == 6, summary.to_dict()
