@@ -147,6 +147,8 @@ def test_planner_aliases_inplace_depthwise_and_counts_scratch(s: int, padding: s
     lowered = run_pipeline(g, "default", PassContext())
     dw = next(n for n in lowered.nodes if n.op == "DEPTHWISE_CONV_2D")
     assert dw.attrs["kernel"] == "inplace" and "dies here" in dw.attrs["kernel_report"]["why"]
+    cands = dw.attrs["kernel_report"]["candidates"]
+    assert cands["inplace"]["instructions"] > cands["dense"]["instructions"] > 0  # the price is stated
     after = plan(lowered)
     after.check_no_overlap()
     assert after.offsets[dw.inputs[0]] == after.offsets[dw.outputs[0]]
