@@ -134,6 +134,55 @@ def measure(graph, board, x, n_validate: int, pass_ctx=None) -> dict:
     }
 
 
+#: The replicas on main before this work (benchmarks/results/speed.md at b988e79, mps2-an386, speed kernels).
+REPLICAS_BEFORE = {
+    "kws": {
+        "instructions": 6_898_000,
+        "depthwise_instructions": 2_734_320,
+        "arena_bytes": 16_000,
+        "lower_bound": 16_000,
+    },
+    "vww": {
+        "instructions": 21_017_000,
+        "depthwise_instructions": 7_930_480,
+        "arena_bytes": 64_512,
+        "lower_bound": 55_296,
+    },
+}
+
+
+def replica_rows(board, n_validate: int, row: dict) -> list[str]:
+    """Measure the KWS and VWW replicas of ``benchmarks/mlperf_replicas.py``; markdown lines (and ``row``)."""
+    from mlperf_replicas import replica_path
+
+    from edgesdk.device import make_inputs
+    from edgesdk.frontends.tflite import read_tflite
+
+    lines = [
+        "## MLPerf Tiny replicas (benchmarks/mlperf_replicas.py) on " + board.name,
+        "",
+        "| model | | instructions | depthwise instructions | arena B | lower bound B | arena / bound | bit-exact |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    row["replicas"] = {}
+    for key in ("kws", "vww"):
+        graph = read_tflite(replica_path(key), name=f"{key}_replica")
+        x = make_inputs(graph, None, n_validate)
+        r = measure(graph, board, x, n_validate)
+        row["replicas"][key] = {k: v for k, v in r.items() if k != "layers"}
+        b = REPLICAS_BEFORE[key]
+        lines.append(
+            f"| {key} | before (main b988e79) | {b['instructions']:,} | {b['depthwise_instructions']:,} | "
+            f"{b['arena_bytes']:,} | {b['lower_bound']:,} | {b['arena_bytes'] / b['lower_bound']:.3f} | |"
+        )
+        lines.append(
+            f"| {key} | depthwise kernel + in-place | {r['instructions']:,} | "
+            f"{r['by_op'].get('DEPTHWISE_CONV_2D', 0):,} | {r['arena_bytes']:,} | {r['arena_lower_bound']:,} | "
+            f"{r['arena_bytes'] / r['arena_lower_bound']:.3f} | {r['bit_exact']} |"
+        )
+    return lines
+
+
 def main() -> int:
     from edgesdk.boards import get_board
     from edgesdk.device import make_inputs
@@ -144,6 +193,11 @@ def main() -> int:
     ap.add_argument("--tflite", type=Path, default=None, help="also write the model's .tflite here")
     ap.add_argument("--validate", type=int, default=2, help="inputs compared bit for bit on the board")
     ap.add_argument("--board", default="mps2-an386")
+    ap.add_argument(
+        "--replicas",
+        action="store_true",
+        help="also the KWS and VWW replicas (benchmarks/mlperf_replicas.py)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = mobilenet_tflite()
@@ -164,7 +218,6 @@ def main() -> int:
     row["before"] = BEFORE
     log.info("%s", json.dumps({k: v for k, v in row.items() if k != "layers"}))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "depthwise.json").write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
     lines = [
         f"# {graph.name} (MobileNetV1-0.25 shape, 96x96x3, random weights) on {args.board}",
         "",
@@ -191,7 +244,10 @@ def main() -> int:
         shape = "x".join(str(s) for s in r["out_shape"][1:])
         lines.append(f"| {r['layer']} | {r['op']} | {r['kernel']} | {shape} | {r['instructions']:,} |")
     lines += ["", "Per op type: " + ", ".join(f"{op} {c:,}" for op, c in row["by_op"].items())]
+    if args.replicas:
+        lines += ["", *replica_rows(board, args.validate, row)]
     (RESULTS / "depthwise.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (RESULTS / "depthwise.json").write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

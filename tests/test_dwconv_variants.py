@@ -108,6 +108,9 @@ def test_dsp_dwconv_on_emulated_cortex_m4(tmp_path: Path) -> None:
 
     graph = dw_chain("dwchain")
     assert sum(_fast_path(graph, n) for n in graph.nodes if n.op == "DEPTHWISE_CONV_2D") >= 3
+    for n in graph.nodes:  # the in-place kernel on the board too (stride 2 SAME, VALID, stride 1 SAME)
+        if n.name in ("dw1", "dw3", "dw5"):
+            n.attrs["kernel"] = "inplace"
     summary = validate(graph, get_board("mps2-an386"), count=3, out_dir=tmp_path / "v")
     assert summary.count == 3 and summary.exact == 3, summary.to_dict()
 
@@ -117,11 +120,13 @@ def test_dsp_dwconv_on_emulated_cortex_m4(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _pw_dw_pw(name: str, h: int, w: int, c: int, s: int, padding: str, reuse: bool = False) -> ir.Graph:
+def _pw_dw_pw(
+    name: str, h: int, w: int, c: int, s: int, padding: str, reuse: bool = False, cin: int = 4
+) -> ir.Graph:
     """1x1 conv 4 -> c channels, depthwise 3x3 (the peak of live bytes), 1x1 conv back to 4 (``reuse``: the
     depthwise input is also added to later, so it does not die at the depthwise layer)."""
     b = _B(name)
-    shape = (1, h, w, 4)
+    shape = (1, h, w, cin)
     x = b.act("x", shape)
     n0, t0, shape0 = _conv_node(b, "pw0", x, shape, c, 1, 1, 1, "SAME")
     n1, t1, shape1 = _dw_node(b, "dw", t0, shape0, 1, s, 1, padding)
@@ -144,7 +149,7 @@ def test_planner_aliases_inplace_depthwise_and_counts_scratch(s: int, padding: s
 
     g = _pw_dw_pw("pdp", 9, 10, 16, s, padding)
     before = plan(g)
-    lowered = run_pipeline(g, "default", PassContext())
+    lowered = run_pipeline(g, "default", PassContext(force={"dw": "inplace"}))
     dw = next(n for n in lowered.nodes if n.op == "DEPTHWISE_CONV_2D")
     assert dw.attrs["kernel"] == "inplace" and "dies here" in dw.attrs["kernel_report"]["why"]
     cands = dw.attrs["kernel_report"]["candidates"]
@@ -167,6 +172,28 @@ def test_planner_aliases_inplace_depthwise_and_counts_scratch(s: int, padding: s
     assert after.lower_bound == max(x0 + x, x + slots * out_row, y + y1)
     if s == 1:  # there the depthwise layer was the peak: the arena shrinks
         assert after.arena_bytes < before.arena_bytes
+
+
+def test_inplace_pass_keeps_only_layers_that_lower_the_arena() -> None:
+    """4 -> 16 channels then depthwise: the depthwise layer is the peak and goes in place; 16 -> 16 channels then
+    a stride-2 depthwise: the 1x1 conv is the peak, in place would only cost instructions, so the regular kernel
+    stays (and the report says so)."""
+    from edgesdk.passes import PassContext, run_pipeline
+
+    for s, cin, want in ((1, 4, True), (2, 16, False)):
+        g = _pw_dw_pw(f"pick{s}", 9, 10, 16, s, "SAME", cin=cin)
+        lowered = run_pipeline(g, "default", PassContext())
+        dw = next(n for n in lowered.nodes if n.op == "DEPTHWISE_CONV_2D")
+        assert (dw.attrs.get("kernel") == "inplace") is want
+        if want:
+            arena = dw.attrs["kernel_report"]["arena_bytes"]
+            assert arena["in_place"] < arena["regular"]
+        else:
+            assert "would not lower the arena" in dw.attrs["kernel_report"]["why"]
+        forbidden = run_pipeline(
+            _pw_dw_pw("f", 9, 10, 16, s, "SAME"), "default", PassContext(forbid={"*": {"inplace"}})
+        )
+        assert not any(n.attrs.get("kernel") for n in forbidden.nodes)
 
 
 def test_planner_keeps_depthwise_input_that_is_read_later() -> None:

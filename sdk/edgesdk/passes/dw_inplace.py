@@ -4,13 +4,16 @@ A depthwise layer with depth multiplier 1 reads, for output row ``oy``, only inp
 ``oy * stride - pad_top`` on, so its output can be produced in the input's own bytes with a ring of one or two
 output rows of scratch (``edgesdk.dw_inplace``; the approach of in-place depthwise in memory-lean inference
 engines, e.g. MCUNet's TinyEngine, Lin et al., NeurIPS 2020). The layer then needs ``max(input, output) +
-scratch`` bytes of arena instead of ``input + output``. The pass annotates every eligible layer whose input no
-other layer reads and that is neither a graph output nor the model's input (left intact unless the user forces
-``--kernel LAYER=inplace``); the planner aliases the two tensors and counts the scratch,
-the C backend calls ``ed_dwconv_inplace_s8`` (the core's depthwise kernel row by row, so results are bit-exact).
-The price is a call per output row and the copy of the rows that pass through the scratch - a few per cent of
-the layer's instructions - so ``--optimize speed`` keeps it too: RAM is the scarcer resource on a
-microcontroller. Force it off per layer with ``--kernel LAYER=dense``.
+scratch`` bytes of arena instead of ``input + output``. Eligible: a layer whose input no other layer reads and
+that is neither a graph output nor the model's input (left intact unless the user forces ``--kernel
+LAYER=inplace``). The planner aliases the two tensors and counts the scratch; the C backend calls
+``ed_dwconv_inplace_s8`` (the core's depthwise kernel row by row, so results are bit-exact).
+
+The price is a call per output row and the copy of the rows that pass through the scratch (a few per cent of
+the layer's instructions), so the pass keeps only the layers that lower the arena: it asks the planner
+(``edgesdk.planner``, the same one the export uses) for the arena with every eligible layer in place, then
+drops, one at a time, each layer whose removal does not make the arena grow. A layer the user forces stays in
+place; ``--kernel LAYER=dense`` keeps one regular.
 """
 
 from __future__ import annotations
@@ -59,9 +62,47 @@ class DepthwiseInplace(Pass):
     name = "dw_inplace"
 
     def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        if "kernel" in node.attrs or not _applies(graph, node):
+        if "kernel" in node.attrs or not _applies(graph, node) or not ctx.allowed(node, KERNEL):
             return False
         return ctx.forced(node) == KERNEL or node.inputs[0] not in graph.inputs
+
+    def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
+        """Choose the eligible layers that lower the arena (see the module docstring), then annotate them."""
+        from edgesdk.planner import plan
+
+        cands = [n for n in graph.nodes if self.match(graph, n, ctx)]
+        if not cands:
+            return False
+
+        def arena(chosen: list[ir.Node]) -> int:
+            for n in cands:
+                if any(n is m for m in chosen):
+                    n.attrs["kernel"] = KERNEL
+            try:
+                return plan(graph).arena_bytes
+            finally:
+                for n in cands:
+                    n.attrs.pop("kernel", None)
+
+        none = arena([])
+        chosen = list(cands)
+        best = arena(chosen)
+        for n in cands:
+            if ctx.forced(n) == KERNEL:
+                continue
+            trial = [m for m in chosen if m is not n]
+            a = arena(trial)
+            if a <= best:
+                chosen, best = trial, a
+        for n in cands:
+            if any(n is m for m in chosen):
+                self.transform(graph, n, ctx)
+                n.attrs["kernel_report"]["arena_bytes"] = {"regular": none, "in_place": best}
+            elif "kernel_report" not in n.attrs:
+                n.attrs["kernel_report"] = {
+                    "why": f"in place would not lower the arena ({best} B): regular kernel"
+                }
+        return bool(chosen)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         sched = dw_inplace.node_schedule(graph, node)
@@ -71,8 +112,6 @@ class DepthwiseInplace(Pass):
         cands = {BASELINE: candidate(w, est[BASELINE]), KERNEL: candidate(w, est[KERNEL])}
         cands[BASELINE]["arena_bytes_at_layer"] = x.nbytes + y.nbytes
         cands[KERNEL]["arena_bytes_at_layer"] = max(x.nbytes, y.nbytes) + sched.scratch_bytes
-        if not ctx.allowed(node, KERNEL):
-            return False
         why = (
             f"the input dies here: output written over it with {sched.slots} row(s) of scratch "
             f"({sched.scratch_bytes} B), {x.nbytes + y.nbytes} -> {cands[KERNEL]['arena_bytes_at_layer']} B live, "
