@@ -28,7 +28,7 @@ log = logging.getLogger("winograd_f4x4")
 
 #: measured on mps2-an386 (benchmarks/results/depthwise.md, winograd_dw.md and speed.md): instructions per output
 #: of the direct DSP depthwise interior, and per multiply-accumulate of the F(2x2,3x3) conv kernel's products
-MEASURED = {"direct_dw_interior_per_output": 45.8, "wino_dw_f2_per_output": 1390.3 / 16}
+MEASURED = {"direct_dw_interior_per_output": 43.7, "wino_dw_f2_per_output": 1351.6 / 16}
 
 
 def conv_estimate(out_h: int, out_w: int, cin: int, cout: int) -> dict[str, int]:

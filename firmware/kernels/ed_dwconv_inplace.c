@@ -1,9 +1,9 @@
 /*
  * ed_dwconv_inplace.c - int8 DEPTHWISE_CONV_2D (depth multiplier 1) whose output overwrites its input in `buf`.
  *
- * Rows are computed by ed_dwconv_s8 (the core's kernel: portable, or the Cortex-M DSP one) on a copy of the
- * parameters that describes one output row, or a run of rows written directly (out_h, pad_top shifted by the
- * first row), so the result is the regular kernel's bit for bit. Output row oy covers input rows up to
+ * Rows are computed one at a time by ed_dwconv_s8 (the core's kernel: portable, or the Cortex-M DSP one) on a
+ * copy of the parameters that describes a single output row (out_h = 1, pad_top shifted by the row), so the
+ * result is the regular kernel's bit for bit. Output row oy covers input rows up to
  * last_in_row(oy) of `buf` and reads input rows from need_lo(oy) = max(0, oy * stride - pad_top) on. It is written in place directly when
  * its bytes lie before every input row still to be read (and no earlier row waits); otherwise it goes to slot
  * oy % slots of `scratch` (slots rows of out_w * out_c bytes) and is copied to its place, in order, once no
@@ -50,15 +50,9 @@ void ed_dwconv_inplace_s8(const ed_dwconv_params_t *p, int8_t *buf, int8_t *scra
         int32_t nlo;
         q.pad_top = p->pad_top - oy * p->stride_h;
         if (pb == pe && ed_dwi_last_in_row(oy, row_out, row_in) < ed_dwi_need_lo(p, oy)) {
-            /* a run of rows written in place directly: one call (the kernels write rows in order) */
-            int32_t end = oy + 1;
-            while (end < p->out_h && ed_dwi_last_in_row(end, row_out, row_in) < ed_dwi_need_lo(p, end)) {
-                ++end;
-            }
-            q.out_h = end - oy;
+            /* one row per call: a kernel may compute the rows of one call in any order (the DSP kernel runs its
+             * interior as a block, channel group by channel group) */
             ed_dwconv_s8(&q, buf, buf + (size_t)oy * (size_t)row_out);
-            q.out_h = 1;
-            oy = end - 1;
             pb = pe = oy + 1;
         } else {
             ed_dwconv_s8(&q, buf, scratch + (size_t)(oy % slots) * (size_t)row_out);

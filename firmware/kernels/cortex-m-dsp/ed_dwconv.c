@@ -173,7 +173,8 @@ static inline void ed_dw_interior(int32_t n, int32_t stride, int32_t pad, int32_
 /* GCC's pre-allocation scheduler would hoist all nine taps' loads and spill them */
 __attribute__((optimize("no-schedule-insns")))
 #endif
-static void ed_dw3x3_run4(const ed_dwconv_params_t *p, const int8_t *x, int8_t *dst, int32_t n, int32_t c, int32_t dy)
+static void ed_dw3x3_run4(const ed_dwconv_params_t *p, const int8_t *x0, int8_t *dst0, int32_t rows, int32_t n0,
+                          int32_t c, int32_t dy)
 {
     const int32_t C = p->in_c, C2 = 2 * C, in_row = p->in_w * C;
     const int32_t sx = p->stride_w * C;
@@ -199,9 +200,13 @@ static void ed_dw3x3_run4(const ed_dwconv_params_t *p, const int8_t *x, int8_t *
         mult[k] = p->multiplier[c + k];
         e[k] = -p->shift[c + k];
     }
-    x += c;
-    dst += c;
-    for (; n > 0; --n, x += sx, dst += C) {
+    x0 += c;
+    dst0 += c;
+    for (; rows > 0; --rows, x0 += p->stride_h * in_row, dst0 += p->out_w * C) {
+    const int8_t *x = x0;
+    int8_t *dst = dst0;
+    int32_t n;
+    for (n = n0; n > 0; --n, x += sx, dst += C) {
         int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
         const int8_t *xr = x;
         uint32_t packed;
@@ -231,13 +236,19 @@ static void ed_dw3x3_run4(const ed_dwconv_params_t *p, const int8_t *x, int8_t *
                  ed_dw_out(a3, mult[3], e[3], out_off, lo, hi) << 24;
         ED_MEMCPY_(dst, &packed, 4);
     }
+    }
 }
 
 /* The channel tail c of a row's interior (in_c not a multiple of 4), one channel at a time, rows moved as run4. */
-static void ed_dw3x3_run1(const ed_dwconv_params_t *p, const int8_t *x, int8_t *dst, int32_t n, int32_t c, int32_t dy)
+static void ed_dw3x3_run1(const ed_dwconv_params_t *p, const int8_t *x0, int8_t *dst0, int32_t rows, int32_t n0,
+                          int32_t c, int32_t dy)
 {
     const int32_t C = p->in_c, in_row = p->in_w * C, sx = p->stride_w * C;
-    for (; n > 0; --n, x += sx, dst += C) {
+    for (; rows > 0; --rows, x0 += p->stride_h * in_row, dst0 += p->out_w * C) {
+    const int8_t *x = x0;
+    int8_t *dst = dst0;
+    int32_t n;
+    for (n = n0; n > 0; --n, x += sx, dst += C) {
         int32_t acc = 0, ky, kx;
         for (ky = 0; ky < 3; ++ky) {
             for (kx = 0; kx < 3; ++kx) {
@@ -250,40 +261,49 @@ static void ed_dw3x3_run1(const ed_dwconv_params_t *p, const int8_t *x, int8_t *
         }
         dst[c] = ed_dw_requant(p, acc, c);
     }
+    }
 }
 
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t C = p->in_c;
     const int32_t in_row = p->in_w * C;
-    int32_t xlo, xhi, oy, ox, c;
+    int32_t xlo, xhi, ylo, yhi, oy, ox, c;
     ed_dw_interior(p->out_w, p->stride_w, p->pad_left, p->in_w, &xlo, &xhi);
     if (xhi - xlo < 2) { /* a one-pixel interior does not repay run4's per-call setup: all pixels one by one */
         xlo = xhi = p->out_w;
     }
+    ed_dw_interior(p->out_h, p->stride_h, p->pad_top, p->in_h, &ylo, &yhi);
     for (oy = 0; oy < p->out_h; ++oy) {
-        /* A row whose windows stick out of the input at the top or bottom (padding) runs its interior columns
-         * the same way: the windows moved inside by dy rows (the input has at least 3), the weights moved the
-         * other way, the rows that fell outside the input - and only those - weighted 0. */
+        /* The interior rows' interior columns are one block (run4's setup once per group and layer). A row whose
+         * windows stick out of the input at the top or bottom (padding) runs its interior columns the same way:
+         * the windows moved inside by dy rows (the input has at least 3), the weights moved the other way, the
+         * rows that fell outside the input - and only those - weighted 0. Border columns go pixel by pixel. */
+        const int32_t rows = (oy == ylo && yhi - ylo > 1) ? yhi - ylo : 1;
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         const int32_t ay = iy0 < 0 ? 0 : (iy0 > p->in_h - 3 ? p->in_h - 3 : iy0);
         int8_t *out_row = output + (size_t)oy * (size_t)p->out_w * (size_t)C;
-        for (ox = 0; ox < xlo; ++ox) {
-            ed_dw_pixel(p, input, oy, ox, out_row + (size_t)ox * (size_t)C, 1);
+        int32_t r;
+        for (r = 0; r < rows; ++r) {
+            int8_t *o = out_row + (size_t)r * (size_t)p->out_w * (size_t)C;
+            for (ox = 0; ox < xlo; ++ox) {
+                ed_dw_pixel(p, input, oy + r, ox, o + (size_t)ox * (size_t)C, 1);
+            }
+            for (ox = xhi > xlo ? xhi : xlo; ox < p->out_w; ++ox) {
+                ed_dw_pixel(p, input, oy + r, ox, o + (size_t)ox * (size_t)C, 1);
+            }
         }
         if (xhi > xlo) {
             const int8_t *x = input + (size_t)ay * (size_t)in_row + (size_t)(xlo * p->stride_w - p->pad_left) * (size_t)C;
             int8_t *dst = out_row + (size_t)xlo * (size_t)C;
             for (c = 0; c + 4 <= C; c += 4) {
-                ed_dw3x3_run4(p, x, dst, xhi - xlo, c, ay - iy0);
+                ed_dw3x3_run4(p, x, dst, rows, xhi - xlo, c, ay - iy0);
             }
             for (; c < C; ++c) {
-                ed_dw3x3_run1(p, x, dst, xhi - xlo, c, ay - iy0);
+                ed_dw3x3_run1(p, x, dst, rows, xhi - xlo, c, ay - iy0);
             }
         }
-        for (ox = xhi > xlo ? xhi : xlo; ox < p->out_w; ++ox) {
-            ed_dw_pixel(p, input, oy, ox, out_row + (size_t)ox * (size_t)C, 1);
-        }
+        oy += rows - 1;
     }
 }
 
