@@ -157,7 +157,7 @@ def emulated_counts(graph: Any, board: str, pass_ctx: Any = None) -> dict[str, A
             client.load_input(x)
             (count,) = client.run(1)
             layers = client.layer_counts() if info.profile else []
-    names = [n.name for n in built.graph.nodes]
+    names = [n.name for n in built.graph.nodes if "fused_into" not in n.attrs]  # fused: counted in the ADD
     return {"instructions": int(count), "layers": dict(zip(names, (int(c) for c in layers), strict=False))}
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from edgesdk.ir import graph as ir
 from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
-from test_c_kernels import _B, CASES, conv, dwconv, fc
+from test_c_kernels import _B, CASES, conv, dwconv, fc, pool
 
 TARGET = "cortex-m-dsp"
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "firmware" / "kernels" / TARGET
@@ -37,12 +37,25 @@ EXTRA = {
     "fc_16_17_per_channel": fc(16, 17, per_channel=True),
     "fc_15_16_relu": fc(15, 16, act="RELU"),
     "fc_17_4_batches2": fc(17, 4, batches=2),
+    "avgpool_8x8_c16_f8_s8_valid": pool("avg", 8, 8, 16, 8, 8, "VALID"),
+    "avgpool_7x5_c17_f3_s2_same_relu": pool("avg", 7, 5, 17, 3, 2, "SAME", act="RELU"),
+    "avgpool_17x17_c4_f17_s1_valid": pool("avg", 17, 17, 4, 17, 1, "VALID"),  # 289 taps: the scalar sums
+    "maxpool_7x5_c4_f3_s2_same": pool("max", 7, 5, 4, 3, 2, "SAME"),
+    "maxpool_6x6_c17_f2_s2_valid_relu6": pool("max", 6, 6, 17, 2, 2, "VALID", act="RELU6"),
 }
 
 
 def _overridden(case: str) -> bool:
     prefix = case.split("_")[0]
-    files = {"conv": "ed_conv.c", "dw": "ed_dwconv.c", "fc": "ed_fc.c", "add": "ed_elementwise.c"}
+    files = {
+        "conv": "ed_conv.c",
+        "dw": "ed_dwconv.c",
+        "fc": "ed_fc.c",
+        "add": "ed_elementwise.c",
+        "mul": "ed_elementwise.c",
+        "avgpool": "ed_pool.c",
+        "maxpool": "ed_pool.c",
+    }
     return prefix in files and (KERNEL_DIR / files[prefix]).is_file()
 
 

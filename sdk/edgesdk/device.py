@@ -494,11 +494,22 @@ def _profile(
     summary = summarize(graph)
     layer_rows = []
     last = per_layer[-1] if per_layer and per_layer[-1] else []
-    for j, row in enumerate(summary["layers"]):
+    # A convolution fused into a residual ADD (passes/conv_add_fuse.py) has no layer of its own on the device:
+    # its instructions are counted in the ADD's.
+    fused = {
+        k["fused_conv"]: k["layer"]
+        for k in (built.report.get("kernels", []) if built else [])
+        if k.get("fused_conv")
+    }
+    device_layers = iter(last)
+    for row in summary["layers"]:
         layer = dict(row)
+        if row["name"] in fused:
+            layer["fused_into"] = fused[row["name"]]
         if last:
-            layer["count"] = last[j]
-            layer["us"] = info.counts_to_us(last[j])
+            c = 0 if row["name"] in fused else next(device_layers)
+            layer["count"] = c
+            layer["us"] = info.counts_to_us(c)
         layer_rows.append(layer)
     data: dict[str, Any] = {
         "model": {"name": graph.name, "sha256": graph.sha256},

@@ -13,6 +13,10 @@ tflite-micro's greedy memory planner). Tensors share one buffer where that is le
 - a depthwise conv annotated ``kernel = "inplace"`` may write over the input it reads for the last time
   (``edgesdk.dw_inplace``); its few rows of scratch are a buffer of their own, live at that step only.
 
+An ADD fused with the convolution before it (``attrs["fused_conv"]``, see ``passes/conv_add_fuse.py``) runs the
+convolution by bands at the ADD's step: the convolution's output is only the band scratch
+(``fused_conv["scratch_bytes"]``), its input stays live to the ADD, and the ADD writes over its residual operand.
+
 ``lower_bound`` is the maximum over steps of the live bytes (the least any placement can reach), so
 ``arena_bytes / lower_bound`` says how good the plan is.
 """
@@ -134,6 +138,30 @@ def check_no_overlap(buffers: Sequence[Buffer], arena_bytes: int | None = None) 
                 )
 
 
+def _fused_pairs(graph: Graph) -> list[tuple[int, int, str, str, int]]:
+    """(conv step, ADD step, conv output, residual operand, scratch bytes) of every fused conv + ADD."""
+    steps = {n.name: i for i, n in enumerate(graph.nodes)}
+    pairs = []
+    for step, node in enumerate(graph.nodes):
+        f = node.attrs.get("fused_conv") if isinstance(node.attrs, dict) else None
+        if not f:
+            continue
+        conv_step = steps.get(f["conv"])
+        if conv_step is None or graph.nodes[conv_step].outputs[0] != node.inputs[f["operand"]]:
+            raise PlanError(f"layer {node.name}: fused convolution {f['conv']} does not produce its operand")
+        y = node.inputs[f["operand"]]
+        pairs.append((conv_step, step, y, node.inputs[1 - f["operand"]], int(f["scratch_bytes"])))
+    return pairs
+
+
+def buffer_bytes(graph: Graph, name: str) -> int:
+    """Bytes the arena holds for tensor ``name``: its size, or the band scratch of a fused convolution's output."""
+    for _, _, y, _, scratch in _fused_pairs(graph):
+        if y == name:
+            return scratch
+    return graph.tensors[name].nbytes
+
+
 def _may_write_over(graph: Graph, node, inp: str, out: str) -> bool:
     """May ``node`` write its output ``out`` over its input ``inp``?"""
     ti, to = graph.tensors[inp], graph.tensors[out]
@@ -174,6 +202,15 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
         last[name] = end
     for t in tensors:
         last.setdefault(t.name, first[t.name])
+    fused = _fused_pairs(graph)
+    size = {t.name: t.nbytes for t in tensors}
+    resid_of: dict[int, str] = {}  # ADD step -> the residual it writes over
+    for conv_step, add_step, y, resid, scratch in fused:
+        size[y] = scratch
+        resid_of[add_step] = resid
+        for name in graph.nodes[conv_step].inputs:
+            if name and not graph.tensors[name].is_const:
+                last[name] = max(last[name], add_step)  # the bands read it at the ADD's step
 
     # Union-find over tensors sharing one buffer.
     root: dict[str, str] = {t.name: t.name for t in tensors}
@@ -200,7 +237,7 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
         if not inplace:
             continue
         for inp in node.inputs:
-            if not inp or graph.tensors[inp].is_const:
+            if not inp or graph.tensors[inp].is_const or resid_of.get(step, inp) != inp:
                 continue
             r = find(inp)
             members = [n for n in root if find(n) == r]
@@ -227,7 +264,7 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
     return scratch + [
         Buffer(
             name=r,
-            size=max(graph.tensors[m].nbytes for m in members),
+            size=max(size[m] for m in members),
             first=min(first[m] for m in members),
             last=max(last[m] for m in members),
             tensors=members,

@@ -96,8 +96,9 @@ BUILTIN_PASS_MODULES: list[str] = [
     "fc_weights16",
     "pointwise",
     "im2col",
+    "conv_add_fuse",  # after the conv kernel choice: it fuses only convolutions whose kernel runs by bands
     "winograd_dw",
-    "dw_inplace",
+    "dw_inplace",  # last: it asks the planner which in-place depthwise layers lower the (fused) arena
 ]
 
 _loaded = False

@@ -86,19 +86,57 @@ def dense_per_mac(op: str, in_c: int, dsp: bool) -> float:
     return 1.75 if op == "FULLY_CONNECTED" else 1.6 + 8.0 / max(1, in_c)
 
 
-def dense_fc_candidate(w: np.ndarray, batches: int, dsp: bool = False) -> dict[str, int]:
+def fast_int8(ctx: Any) -> bool:
+    """Whether int8 layers get the speed kernels (a speed export on a DSP core): what a compressed kernel
+    competes with."""
+    return bool(ctx.dsp and ctx.optimize == "speed")
+
+
+def dense_fc_candidate(w: np.ndarray, batches: int, dsp: bool = False, fast: bool = False) -> dict[str, int]:
+    """The int8 kernel's candidate for a fully-connected layer; ``fast``: the export optimizes for speed on a
+    DSP core, where the int8 layer runs the int16-weight FC kernel (see :func:`fastest_int8`)."""
     out = w.shape[0]
     per_mac = dense_per_mac("FULLY_CONNECTED", w.shape[1], dsp)
-    return candidate(w.size, int(round(per_mac * w.size * batches + COST["dense_fc"][1] * out * batches)))
+    insn = per_mac * w.size * batches + COST["dense_fc"][1] * out * batches
+    if fast:
+        from edgesdk.passes.fc_weights16 import INSN_PER_MAC, INSN_PER_OUTPUT, KERNEL
+
+        insn = min(insn, INSN_PER_MAC[KERNEL] * w.size * batches + INSN_PER_OUTPUT * out * batches)
+    return candidate(w.size, int(round(insn)))
 
 
-def dense_conv_candidate(graph: ir.Graph, node: ir.Node, w: np.ndarray, dsp: bool = False) -> dict[str, int]:
+def dense_conv_candidate(
+    graph: ir.Graph, node: ir.Node, w: np.ndarray, dsp: bool = False, fast: bool = False
+) -> dict[str, int]:
+    """The int8 kernel's candidate for a convolution; ``fast`` as for :func:`dense_fc_candidate`."""
     taps, pixels = conv_taps(graph, node)
     out_c, in_c = w.shape[0], w.shape[3]
     per_mac = dense_per_mac("CONV_2D", in_c, dsp)
-    return candidate(
-        w.size, int(round(per_mac * taps * in_c * out_c + COST["dense_conv"][1] * pixels * out_c))
-    )
+    insn = per_mac * taps * in_c * out_c + COST["dense_conv"][1] * pixels * out_c
+    if fast:
+        insn = fastest_int8(graph, node, insn)
+    return candidate(w.size, int(round(insn)))
+
+
+def fastest_int8(graph: ir.Graph, node: ir.Node, direct: float) -> float:
+    """The fewest estimated instructions of the int8 kernels a speed export may give a CONV_2D on a DSP core
+    (direct, Winograd, 1x1 as FC, im2col; each pass's own cost model): the baseline a compressed kernel has to
+    beat for speed, so a ternary or pruned layer does not lose Winograd to a slower packed kernel."""
+    from edgesdk.passes import im2col, pointwise
+    from edgesdk.passes import winograd as wg
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    best = direct
+    out_px, cin, cout = p["out_h"] * p["out_w"], p["in_c"], p["out_c"]
+    if wg._eligible(graph, node) is not None:
+        best = min(best, wg.estimate(p["out_h"], p["out_w"], cin, cout, True)[wg.KERNEL]["instructions"])
+    if pointwise._eligible(graph, node):
+        best = min(best, out_px * cout * (cin * pointwise.FC_PER_MAC + pointwise.FC_PER_OUTPUT))
+    if im2col._eligible(graph, node):
+        k = p["filter_h"] * p["filter_w"] * cin
+        best = min(best, im2col.estimate(out_px, cin, cout, k)[im2col.KERNEL])
+    return best
 
 
 def weight(graph: ir.Graph, node: ir.Node) -> np.ndarray | None:
@@ -153,8 +191,12 @@ def offer(
         why = f"forced by the user; {why}"
     facts = {k: v for k, v in report.items() if k not in _REPORT_KEYS}
     facts.update(info or {})
-    node.attrs["kernel"] = best
     node.attrs["kernel_report"] = kernel_report(merged, best, why, **facts)
+    if best == BASELINE and forced != BASELINE:
+        # The int8 layer is left to the int8 kernel passes (Winograd, 1x1 as FC, im2col, ...).
+        node.attrs.pop("kernel", None)
+    else:
+        node.attrs["kernel"] = best
 
 
 #: Keys :func:`kernel_report` writes itself (the rest of an earlier report are facts to keep).

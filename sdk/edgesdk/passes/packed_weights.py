@@ -18,8 +18,12 @@ import numpy as np
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
-from edgesdk.passes._select import dense_per_mac
+from edgesdk.passes._select import dense_per_mac, fast_int8, fastest_int8
+from edgesdk.passes.fc_weights16 import INSN_PER_MAC as _FC16
+from edgesdk.passes.fc_weights16 import INSN_PER_OUTPUT as FC16_PER_OUTPUT
 from edgesdk.reference.binary import WeightPlanes, weight_planes
+
+FC16_PER_MAC = _FC16["w16"]
 
 #: Executed instructions (Cortex-M4, -O2, portable C) per unit of work, read off emulator counts of
 #: ed_fc.c / ed_conv.c / ed_packed.c (QEMU mps2-an386) and the generated assembly.
@@ -49,7 +53,7 @@ def _shape_info(graph: ir.Graph, node: ir.Node) -> tuple[int, int, int] | None:
 
 
 def estimate(
-    graph: ir.Graph, node: ir.Node, planes: WeightPlanes, dsp: bool = False
+    graph: ir.Graph, node: ir.Node, planes: WeightPlanes, dsp: bool = False, fast: bool = False
 ) -> dict[str, dict[str, Any]]:
     """Bytes and estimated instructions of the int8 kernel (``"dense"``; the Cortex-M DSP one with ``dsp``)
     and of the packed one."""
@@ -76,6 +80,11 @@ def estimate(
     packed += extra + COST["channel"] * o * positions
     per_mac = dense_per_mac(node.op, planes.row_bits // max(1, taps), dsp) if dsp else COST["int8_mac"]
     int8 = per_mac * macs + COST["channel"] * o * positions
+    if fast:  # the int8 layer would get the speed kernels (Winograd, int16-weight FC, ...)
+        if node.op == "CONV_2D":
+            int8 = fastest_int8(graph, node, int8)
+        else:
+            int8 = min(int8, FC16_PER_MAC * macs + FC16_PER_OUTPUT * o * positions)
     # A packed conv also stores its bias with the input offset folded in (int32 per channel).
     folded_bias = 4 * planes.rows if node.op == "CONV_2D" else 0
     return {
@@ -112,7 +121,7 @@ class PackedWeights(Pass):
         planes = weight_planes(w.data.reshape(w.shape[0], -1))  # type: ignore[union-attr]
         if planes is None:
             return False
-        cands = estimate(graph, node, planes, ctx.dsp)
+        cands = estimate(graph, node, planes, ctx.dsp, fast_int8(ctx))
         kind = planes.kind
         key = "bytes" if ctx.optimize == "size" else "instructions"
         wins = cands[kind][key] < cands[BASELINE][key]

@@ -17,6 +17,7 @@ from edgesdk.passes._select import (
     PATTERN_PER_KERNEL,
     dense_conv_candidate,
     estimate,
+    fast_int8,
     interior_pixels,
     offer,
     weight,
@@ -58,7 +59,7 @@ class PatternConv(Pass):
             node,
             ctx,
             {
-                BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp),
+                BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx)),
                 "pattern": candidate(pt.nbytes, instr, other_bytes=4 * out_c),
             },
             {"taps": TAPS, "patterns": len(pt.taps), "kernels_kept": kept, "kernels_total": pt.kernels_total},

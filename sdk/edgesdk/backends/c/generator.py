@@ -255,6 +255,8 @@ class _Generator:
     def lower_all(self) -> None:
         self._name_offsets()
         for node in self.nodes:
+            if "fused_into" in node.attrs:  # run inside the layer it is fused into (backends/c/conv_add.py)
+                continue
             lower = VARIANT_LOWER.get((node.op, node.attrs.get("kernel", ""))) or _LOWER.get(node.op)
             if lower is None:
                 raise UnsupportedOpError(f"layer {node.name}: op {node.op} is not supported by the C backend")
@@ -765,11 +767,13 @@ def _plan_offsets(graph: ir.Graph, inputs: list[str], outputs: list[str], nodes:
         offsets = _sequential_plan(graph, inputs, nodes)
         arena = 0
         lower = 0
+    from edgesdk.planner import buffer_bytes
+
     needed = list(inputs) + [o for n in nodes for o in n.outputs]
     for name in needed:
         if name not in offsets:
             raise UnsupportedOpError(f"tensor {name}: the arena plan gives it no offset")
-        arena = max(arena, offsets[name] + graph.tensor(name).nbytes)
+        arena = max(arena, offsets[name] + buffer_bytes(graph, name))
     arena = max(_ARENA_ALIGN, -(-arena // _ARENA_ALIGN) * _ARENA_ALIGN)
     return offsets, arena, lower
 
