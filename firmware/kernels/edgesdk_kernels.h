@@ -65,6 +65,9 @@ typedef struct {
 } ed_dwconv_params_t;
 
 void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output);
+/* The same layer (depth multiplier 1) with its output written over its input in buf; scratch holds `slots`
+ * output rows (edgesdk.dw_inplace.schedule; may be NULL when slots is 0). */
+void ed_dwconv_inplace_s8(const ed_dwconv_params_t *p, int8_t *buf, int8_t *scratch, int32_t slots);
 
 /* FULLY_CONNECTED over `batches` rows. */
 typedef struct {
@@ -247,6 +250,26 @@ typedef struct {
 } ed_winograd_params_t;
 
 void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_t *input, int8_t *output);
+
+/*
+ * DEPTHWISE_CONV_2D 3x3, stride 1, dilation 1, depth multiplier 1 through Winograd F(2x2,3x3), bit-exact with
+ * ed_dwconv_s8. Weights transformed at export (edgesdk.backends.c.winograd_dw): int16 [in_c / 4][16][4] then
+ * [in_c % 4][16].
+ */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    const int16_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ed_winograd_dw_params_t;
+
+void ed_winograd_dw_s8(const ed_winograd_dw_params_t *p, const int8_t *input, int8_t *output);
 
 /* RESHAPE (and any other pure copy): memmove, a no-op when source and destination coincide. */
 void ed_copy_s8(const int8_t *input, int8_t *output, int32_t size);

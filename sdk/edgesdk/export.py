@@ -406,7 +406,7 @@ def _arena_by_layer(graph: Graph, arena: Plan) -> dict[str, Any]:
     producer = {out: node.name for node in graph.nodes for out in node.outputs}
     data = arena.to_dict()
     for buf in data["buffers"]:
-        buf["tensors"] = [producer.get(t, f"input {t}") for t in buf["tensors"]]
+        buf["tensors"] = [producer.get(t, f"input {t}" if t in graph.tensors else t) for t in buf["tensors"]]
         buf["name"] = buf["tensors"][0]
     return data
 

@@ -9,7 +9,9 @@ tflite-micro's greedy memory planner). Tensors share one buffer where that is le
 - a RESHAPE output is its input's bytes (same data, new shape): always aliased;
 - an elementwise op (ADD, MUL with equal shapes, LOGISTIC, int8 QUANTIZE) may write over an input that it
   reads for the last time and that has the output's size and type: the C kernels read element i before
-  writing element i, so this is safe.
+  writing element i, so this is safe;
+- a depthwise conv annotated ``kernel = "inplace"`` may write over the input it reads for the last time
+  (``edgesdk.dw_inplace``); its few rows of scratch are a buffer of their own, live at that step only.
 
 An ADD fused with the convolution before it (``attrs["fused_conv"]``, see ``passes/conv_add_fuse.py``) runs the
 convolution by bands at the ADD's step: the convolution's output is only the band scratch
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from edgesdk import dw_inplace
 from edgesdk.errors import EdgeSDKError
 from edgesdk.ir import Add, Graph, Logistic, Mul, Quantize, Reshape
 
@@ -172,6 +175,11 @@ def _may_write_over(graph: Graph, node, inp: str, out: str) -> bool:
     return isinstance(node, Logistic)
 
 
+def _may_write_over_smaller(graph: Graph, node, inp: str, out: str) -> bool:
+    """Ops that may write a smaller (or equal) output over their input: in-place depthwise."""
+    return dw_inplace.may_write_over(graph, node, inp)
+
+
 def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True) -> list[Buffer]:
     """The activation buffers of ``graph`` with their lifetimes (not yet placed).
 
@@ -236,14 +244,24 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
             if any(m in graph.outputs for m in members):
                 continue  # a graph output must survive to the end
             group_last = max(last[m] for m in members)
-            if group_last == step and _may_write_over(graph, node, inp, out):
+            if group_last == step and (
+                _may_write_over(graph, node, inp, out) or _may_write_over_smaller(graph, node, inp, out)
+            ):
                 root[find(out)] = r
                 break
 
     groups: dict[str, list[str]] = {}
     for t in tensors:
         groups.setdefault(find(t.name), []).append(t.name)
-    return [
+    scratch = [  # the row buffers of in-place depthwise layers whose output did get their input's bytes
+        Buffer(name=dw_inplace.scratch_name(node), size=sched.scratch_bytes, first=step, last=step,
+               tensors=[dw_inplace.scratch_name(node)])
+        for step, node in enumerate(graph.nodes)
+        if node.outputs and node.inputs and dw_inplace.may_write_over(graph, node, node.inputs[0])
+        and find(node.outputs[0]) == find(node.inputs[0])
+        and (sched := dw_inplace.node_schedule(graph, node)).scratch_bytes
+    ]  # fmt: skip
+    return scratch + [
         Buffer(
             name=r,
             size=max(size[m] for m in members),

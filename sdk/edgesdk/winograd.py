@@ -36,7 +36,11 @@ Layouts (NHWC activations, OHWI weights as TFLite):
   the input zero point, i.e. 0 after offset correction.
 - ``winograd_conv2d(x, w, bias, p, spec) -> int8``: the whole CONV_2D with the bias, requantization and clamp,
   ``p`` being ``edgesdk.reference.params.conv2d_params`` of the layer (TFLM semantics).
-- ``int_ranges(spec, in_channels) -> dict``: worst-case magnitudes of U', V, M, Y for int8 weights and inputs.
+- ``int_ranges(spec, in_channels) -> dict``: worst-case magnitudes of U', V, M, Y for int8 weights and inputs
+  (``in_channels=1`` for depthwise, which has no sum over channels); ``weight_ranges(spec, w)`` the same bounds
+  from a layer's actual weights (tighter: a conv layer whose worst case overflows may still be exact).
+- ``transform_depthwise_weights(w, spec) -> U``: depthwise weights (1, 3, 3, C) -> (a, a, C);
+  ``winograd_dwconv_acc(...)``: a whole 3x3 stride-1 depthwise layer's accumulators (depth multiplier 1).
 - ``applicable(p) -> bool``: whether a conv layer's parameters allow Winograd (3x3, stride 1, dilation 1).
 """
 
@@ -108,7 +112,27 @@ F4x4_3x3 = WinogradSpec(
     divisor=576,
 )
 
-SPECS: dict[str, WinogradSpec] = {"F2x2_3x3": F2x2_3x3, "F4x4_3x3": F4x4_3x3}
+#: F(4x4,3x3) with each row of G scaled on its own to the smallest integers (G_float = diag(c) G_min, c = 1/4,
+#: -1/6, -1/6, 1/24, 1/24, 1) and the factors moved into the output transform (AT = 24 A^T diag(c), integer):
+#: the same divisor 576, but |U'| <= 7 * 7 * 128 = 6272 fits int16 (16-bit SIMD operands) where the uniform
+#: scaling's U' needs 18 bits. The output transform's larger coefficients only affect wrapping intermediates.
+F4x4_3x3_ROWSCALED = WinogradSpec(
+    name="F(4x4,3x3) row-scaled",
+    m=4,
+    BT=F4x4_3x3.BT,
+    G=np.array([[1, 0, 0], [1, 1, 1], [1, -1, 1], [1, 2, 4], [1, -2, 4], [0, 0, 1]], dtype=np.int64),
+    AT=np.array(
+        [[6, -4, -4, 1, 1, 0], [0, -4, 4, 2, -2, 0], [0, -4, -4, 4, 4, 0], [0, -4, 4, 8, -8, 24]],
+        dtype=np.int64,
+    ),
+    divisor=576,
+)
+
+SPECS: dict[str, WinogradSpec] = {
+    "F2x2_3x3": F2x2_3x3,
+    "F4x4_3x3": F4x4_3x3,
+    "F4x4_3x3_rowscaled": F4x4_3x3_ROWSCALED,
+}
 
 
 def transform_weights(w: np.ndarray, spec: WinogradSpec = F2x2_3x3) -> np.ndarray:
@@ -268,3 +292,68 @@ def multiplies(spec: WinogradSpec, out_h: int, out_w: int, cin: int, cout: int) 
     channel pair (the transforms are additions only)."""
     th, tw = -(-out_h // spec.m), -(-out_w // spec.m)
     return {"direct": 9 * out_h * out_w * cin * cout, "winograd": spec.a * spec.a * th * tw * cin * cout}
+
+
+def weight_ranges(spec: WinogradSpec, w: np.ndarray, d_max: int = 255) -> dict[str, int]:
+    """Bounds of a layer's intermediates from its actual int8 weights ``w`` (O, 3, 3, I) - or depthwise
+    (1, 3, 3, C), each channel its own sum - for any offset-corrected input with ``|d| <= d_max``:
+    ``U`` = max |U'|, ``acc`` = d_max * max over output channels of sum |w|, ``Y`` = divisor * acc, and
+    ``exact_in_int32`` (Y < 2**31). ``V`` is the input's bound, as in :func:`int_ranges`."""
+    g = np.abs(np.asarray(w).astype(np.int64))
+    if g.ndim != 4 or g.shape[1:3] != (3, 3):
+        raise ValueError(f"Winograd needs 3x3 weights, got shape {g.shape}")
+    per_out = g.sum(axis=(0, 1, 2)) if g.shape[0] == 1 else g.sum(axis=(1, 2, 3))
+    acc = int(d_max * per_out.max(initial=0))
+    u = int(np.abs(transform_weights(np.asarray(w), spec)).max(initial=0))
+    b_row = int(np.abs(spec.BT).sum(axis=1).max())
+    y = spec.divisor * acc
+    return {"U": u, "V": b_row * b_row * d_max, "acc": acc, "Y": y, "exact_in_int32": int(y < 2**31)}
+
+
+def transform_depthwise_weights(w: np.ndarray, spec: WinogradSpec = F2x2_3x3) -> np.ndarray:
+    """``U' = G' g G'^T`` per channel of depthwise weights: int (1, 3, 3, C) -> int64 (a, a, C)."""
+    g = np.asarray(w)
+    if g.ndim != 4 or g.shape[0] != 1 or g.shape[1:3] != (3, 3):
+        raise ValueError(f"depthwise Winograd needs 3x3 weights (1, 3, 3, C), got shape {g.shape}")
+    return transform_weights(g.transpose(3, 1, 2, 0), spec)[:, :, :, 0]
+
+
+def winograd_dwconv_acc(
+    x: np.ndarray,
+    w: np.ndarray,
+    input_offset: int,
+    pad_h: int,
+    pad_w: int,
+    out_h: int,
+    out_w: int,
+    spec: WinogradSpec = F2x2_3x3,
+) -> np.ndarray:
+    """The int32 accumulators (bias excluded) of a 3x3 stride-1 depthwise conv with depth multiplier 1:
+    ``x`` int8 (N, H, W, C), ``w`` (1, 3, 3, C) -> int64 (N, out_h, out_w, C). Per channel and tile,
+    ``M = U (.) V`` (no sum over channels), then the output transform and the exact division."""
+    u = transform_depthwise_weights(w, spec)  # (a, a, C)
+    tiles = tile_input(np.asarray(x), input_offset, pad_h, pad_w, out_h, out_w, spec)  # (N,TH,TW,a,a,C)
+    v = np.moveaxis(input_transform(np.moveaxis(tiles, -1, 3), spec), 3, -1)  # (N,TH,TW,a,a,C)
+    mm = np.moveaxis(v * u, -1, 3)  # (N,TH,TW,C,a,a)
+    acc = exact_divide(output_transform(mm, spec), spec)  # (N,TH,TW,C,m,m)
+    n, th, tw, c, m, _ = acc.shape
+    full = acc.transpose(0, 1, 4, 2, 5, 3).reshape(n, th * m, tw * m, c)
+    return full[:, :out_h, :out_w, :]
+
+
+def transform_ops(spec: WinogradSpec) -> dict[str, int]:
+    """Integer operations of the transforms of one a x a tile of one channel, counted from the matrices: per
+    matrix-vector product each row costs (non-zeros - 1) additions, and one more instruction per coefficient that
+    is not 0, +-1 or a power of two (a power of two folds into the shifted operand of an ARM add). ``input``:
+    B^T d B (2a products of a-vectors), ``output``: A^T M A (a + m products), ``products``: a*a."""
+
+    def mv(mat: np.ndarray) -> int:
+        nz = mat != 0
+        odd = nz & ~np.isin(np.abs(mat), [1, 2, 4, 8, 16, 32])
+        return int(np.maximum(nz.sum(axis=1) - 1, 0).sum() + odd.sum())
+
+    return {
+        "input": 2 * spec.a * mv(spec.BT),
+        "output": (spec.a + spec.m) * mv(spec.AT),
+        "products": spec.a * spec.a,
+    }

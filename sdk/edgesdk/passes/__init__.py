@@ -97,7 +97,9 @@ BUILTIN_PASS_MODULES: list[str] = [
     "pointwise",
     "im2col",
     "specialize",
-    "conv_add_fuse",  # last: it fuses only convolutions whose kernel runs by bands (after the kernel choice)
+    "conv_add_fuse",  # after the conv kernel choice: it fuses only convolutions whose kernel runs by bands
+    "winograd_dw",
+    "dw_inplace",  # last: it asks the planner which in-place depthwise layers lower the (fused) arena
 ]
 
 _loaded = False

@@ -1,0 +1,77 @@
+"""C lowering of a DEPTHWISE_CONV_2D annotated ``kernel = "winograd_dw"``: ``ed_winograd_dw_s8``
+(``firmware/kernels/ed_winograd_dw.c``) with the per-channel weights transformed at export by
+``edgesdk.winograd`` (the single source of the integer transforms, shared with the conv kernel and the FPGA
+backend) into int16. The layer's int8 weights are not emitted (the transformed ones replace them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.errors import UnsupportedOpError
+from edgesdk.winograd import F2x2_3x3, transform_depthwise_weights
+
+KERNEL = "winograd_dw"
+
+
+def winograd_dw_weights(w: np.ndarray) -> np.ndarray:
+    """Depthwise 3x3 int8 weights (1, 3, 3, C) -> the int16 layout ``ed_winograd_dw_s8`` reads (|U'| <= 1152):
+    groups of four channels [C // 4][16][c0, c2, c1, c3] (the halfword pairs SXTAB16 splits four input channels
+    into), then the tail channels [C % 4][16]."""
+    u = transform_depthwise_weights(w, F2x2_3x3).reshape(16, -1)  # (16, C)
+    c = u.shape[1]
+    c4 = c // 4 * 4
+    groups = u[:, :c4].reshape(16, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+    tail = u[:, c4:].T.reshape(-1)
+    out = np.concatenate([groups, tail])
+    assert np.abs(out).max(initial=0) < 1 << 15
+    return out
+
+
+def applicable(p: dict) -> bool:
+    """3x3, stride 1, undilated, depth multiplier 1."""
+    return (
+        p["filter_h"] == 3
+        and p["filter_w"] == 3
+        and p["stride_h"] == 1
+        and p["stride_w"] == 1
+        and p["dilation_h"] == 1
+        and p["dilation_w"] == 1
+        and p["depth_multiplier"] == 1
+    )
+
+
+def lower_winograd_dw(b: _LayerBuilder) -> None:
+    p, node = b.p, b.node
+    w = b.t(1)
+    if not applicable(p) or w.data is None or w.dtype != "int8":
+        raise UnsupportedOpError(
+            f"layer {node.name}: the Winograd depthwise kernel needs a 3x3 stride-1 undilated depthwise conv "
+            "with depth multiplier 1 and int8 weights"
+        )
+    b.act_input(0)
+    weights = b.const_array("winograd_dw_weights", winograd_dw_weights(w.data), "int16_t")
+    bias = None
+    if len(node.inputs) > 2 and node.inputs[2]:
+        bt = b.t(2)
+        if bt.data is None or bt.dtype != "int32":
+            raise UnsupportedOpError(
+                f"layer {node.name}: the Winograd depthwise kernel needs a constant int32 bias"
+            )
+        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    b.ints(
+        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"],
+        pad_top=p["pad_h"], pad_left=p["pad_w"], input_offset=p["input_offset"], output_offset=p["output_offset"],
+        act_min=p["activation_min"], act_max=p["activation_max"], per_channel=per_channel,
+    )  # fmt: skip
+    b.ptr_field("weights", weights)
+    b.ptr_field("bias", bias)
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+    b.kernel, b.params_type = "ed_winograd_dw_s8", "ed_winograd_dw_params_t"
+    b.kernel_files = ["ed_winograd_dw.c"]
+
+
+VARIANT_LOWER[("DEPTHWISE_CONV_2D", KERNEL)] = lower_winograd_dw

@@ -1,0 +1,103 @@
+"""In-place depthwise convolution: the output written over the input it reads for the last time.
+
+A depthwise layer (depth multiplier 1, so that the output is no larger than the input) computes its output row
+by row. Output row ``oy`` lands in the bytes of input rows ``first..last_in_row(oy)`` of the shared buffer and
+reads input rows from ``need_lo(oy) = max(0, oy * stride - pad_top)`` on (``need_lo`` never decreases). A row
+whose destination lies wholly before the rows it reads is written in place directly; any other row is computed
+into a small ring of row buffers (the scratch) and copied to its place as soon as no later row reads the input
+rows it covers. For stride 1 SAME that is two output rows of scratch, for stride 2 or VALID one row: the layer needs ``max(input, output) + scratch`` bytes instead of ``input + output``.
+
+``schedule`` is the single description of that order: the C kernel ``ed_dwconv_inplace_s8``
+(``firmware/kernels/ed_dwconv_inplace.c``) follows the same rules, and the planner sizes the scratch from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgesdk.ir import graph as ir
+
+KERNEL = "inplace"
+
+
+@dataclass(frozen=True)
+class InplaceSchedule:
+    """``slots``: output rows of scratch the ring needs; ``direct``: the rows written in place directly."""
+
+    slots: int
+    direct: tuple[int, ...]
+    row_bytes: int
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self.slots * self.row_bytes
+
+
+def schedule(
+    in_h: int, in_w: int, in_c: int, out_h: int, out_w: int, out_c: int, stride_h: int, pad_top: int
+) -> InplaceSchedule:
+    """Which output rows are written directly and how many row buffers the others need (see the module doc)."""
+    row_in, row_out = in_w * in_c, out_w * out_c
+
+    def last_in_row(oy: int) -> int:
+        return ((oy + 1) * row_out - 1) // row_in
+
+    def need_lo(oy: int) -> int:
+        return max(0, oy * stride_h - pad_top)
+
+    pb = pe = 0  # pending rows [pb, pe), computed into the ring, not yet copied to their place
+    slots = 0
+    direct = []
+    for oy in range(out_h):
+        if pb == pe and last_in_row(oy) < need_lo(oy):
+            direct.append(oy)
+            pb = pe = oy + 1
+        else:
+            pe = oy + 1
+            slots = max(slots, pe - pb)
+        nlo = need_lo(oy + 1) if oy + 1 < out_h else 1 << 62
+        while pb < pe and last_in_row(pb) < nlo:
+            pb += 1
+        if pb == pe:
+            pb = pe = oy + 1
+    return InplaceSchedule(slots=slots, direct=tuple(direct), row_bytes=row_out)
+
+
+def eligible(graph: ir.Graph, node: ir.Node) -> bool:
+    """An int8 depthwise conv, depth multiplier 1, whose output is no larger than its input."""
+    if node.op != "DEPTHWISE_CONV_2D" or not node.inputs or len(node.outputs) != 1:
+        return False
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    if x.is_const or x.dtype != "int8" or y.dtype != "int8" or len(x.shape) != 4 or len(y.shape) != 4:
+        return False
+    return getattr(node, "depth_multiplier", 1) == 1 and y.shape[3] == x.shape[3] and y.nbytes <= x.nbytes
+
+
+def node_schedule(graph: ir.Graph, node: ir.Node) -> InplaceSchedule:
+    """:func:`schedule` of a depthwise layer (padding before the data as TFLite's ComputePadding)."""
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    k_h = graph.tensor(node.inputs[1]).shape[1]
+    s_h = tuple(getattr(node, "stride", (1, 1)))[0]
+    d_h = tuple(getattr(node, "dilation", (1, 1)))[0]
+    _, in_h, in_w, in_c = x.shape
+    _, out_h, out_w, out_c = y.shape
+    pad_top = 0
+    if getattr(node, "padding", "SAME") == "SAME":
+        pad_top = max(0, ((out_h - 1) * s_h + (k_h - 1) * d_h + 1 - in_h) // 2)
+    return schedule(in_h, in_w, in_c, out_h, out_w, out_c, s_h, pad_top)
+
+
+def scratch_name(node: ir.Node) -> str:
+    """The planner's name of a layer's scratch buffer (not a graph tensor)."""
+    return f"{node.name}:inplace_scratch"
+
+
+def may_write_over(graph: ir.Graph, node: ir.Node, inp: str) -> bool:
+    """Whether the planner may give ``node``'s output its input's buffer: a layer annotated ``kernel =
+    "inplace"`` (by ``edgesdk.passes.dw_inplace``) writing over its data input."""
+    return (
+        node.attrs.get("kernel") == KERNEL
+        and bool(node.inputs)
+        and inp == node.inputs[0]
+        and eligible(graph, node)
+    )

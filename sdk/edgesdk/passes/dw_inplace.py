@@ -1,0 +1,130 @@
+"""Memory: a depthwise conv whose input dies at it writes its output over that input (``kernel = "inplace"``).
+
+A depthwise layer with depth multiplier 1 reads, for output row ``oy``, only input rows from
+``oy * stride - pad_top`` on, so its output can be produced in the input's own bytes with a ring of one or two
+output rows of scratch (``edgesdk.dw_inplace``; the approach of in-place depthwise in memory-lean inference
+engines, e.g. MCUNet's TinyEngine, Lin et al., NeurIPS 2020). The layer then needs ``max(input, output) +
+scratch`` bytes of arena instead of ``input + output``. Eligible: a layer whose input no other layer reads and
+that is neither a graph output nor the model's input (left intact unless the user forces ``--kernel
+LAYER=inplace``). The planner aliases the two tensors and counts the scratch; the C backend calls
+``ed_dwconv_inplace_s8`` (the core's depthwise kernel row by row, so results are bit-exact).
+
+The price is a call per output row and the copy of the rows that pass through the scratch (a few per cent of
+the layer's instructions), so the pass keeps only the layers that lower the arena: it asks the planner
+(``edgesdk.planner``, the same one the export uses) for the arena with every eligible layer in place, then
+drops, one at a time, each layer whose removal does not make the arena grow. A layer the user forces stays in
+place; ``--kernel LAYER=dense`` keeps one regular.
+"""
+
+from __future__ import annotations
+
+from edgesdk import dw_inplace
+from edgesdk.ir import graph as ir
+from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate, kernel_report
+
+KERNEL = dw_inplace.KERNEL
+
+
+#: Estimated instructions per output of the direct depthwise kernel (Cortex-M4 DSP kernel, fitted in
+#: benchmarks/results/winograd_dw.md; portable C about five times that), and the in-place kernel's extra cost
+#: per staged row copied (per word) and per kernel call (a call, and the per-layer requantization check over the
+#: channels): within ~30 % of the measured difference on the MobileNetV1-0.25-shaped model.
+PER_OUTPUT = {"dsp": 44, "portable": 240}
+PER_WORD_COPIED, PER_CALL, PER_CALL_CHANNEL = 4, 60, 6
+
+
+def estimate(graph: ir.Graph, node: ir.Node, sched: dw_inplace.InplaceSchedule, dsp: bool) -> dict[str, int]:
+    """Estimated instructions of the layer with the regular and with the in-place kernel."""
+    y = graph.tensor(node.outputs[0])
+    out_h, c = y.shape[1], y.shape[3]
+    dense = y.size * PER_OUTPUT["dsp" if dsp else "portable"]
+    direct = set(sched.direct)
+    runs = sum(1 for r in direct if r - 1 not in direct)  # rows written directly go in runs, one call each
+    staged = out_h - len(direct)
+    extra = staged * (sched.row_bytes // 4) * PER_WORD_COPIED + (staged + runs) * (
+        PER_CALL + PER_CALL_CHANNEL * c
+    )
+    return {BASELINE: int(dense), KERNEL: int(dense + extra)}
+
+
+def _applies(graph: ir.Graph, node: ir.Node) -> bool:
+    if not dw_inplace.eligible(graph, node):
+        return False
+    x = node.inputs[0]
+    return x not in graph.outputs and [n is node for n in graph.consumers(x)] == [True]
+
+
+@register("default")
+class DepthwiseInplace(Pass):
+    """Annotate depthwise convs whose input dies at them with ``kernel = "inplace"``."""
+
+    name = "dw_inplace"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        if "kernel" in node.attrs or not _applies(graph, node) or not ctx.allowed(node, KERNEL):
+            return False
+        return ctx.forced(node) == KERNEL or node.inputs[0] not in graph.inputs
+
+    def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
+        """Choose the eligible layers that lower the arena (see the module docstring), then annotate them."""
+        from edgesdk.planner import plan
+
+        cands = [n for n in graph.nodes if self.match(graph, n, ctx)]
+        if not cands:
+            return False
+
+        def arena(chosen: list[ir.Node]) -> int:
+            for n in cands:
+                if any(n is m for m in chosen):
+                    n.attrs["kernel"] = KERNEL
+            try:
+                return plan(graph).arena_bytes
+            finally:
+                for n in cands:
+                    n.attrs.pop("kernel", None)
+
+        none = arena([])
+        chosen = list(cands)
+        best = arena(chosen)
+        for n in cands:
+            if ctx.forced(n) == KERNEL:
+                continue
+            trial = [m for m in chosen if m is not n]
+            a = arena(trial)
+            if a <= best:
+                chosen, best = trial, a
+        for n in cands:
+            if any(n is m for m in chosen):
+                self.transform(graph, n, ctx)
+                n.attrs["kernel_report"]["arena_bytes"] = {"regular": none, "in_place": best}
+            elif "kernel_report" not in n.attrs:
+                n.attrs["kernel_report"] = {
+                    "why": f"in place would not lower the arena ({best} B): regular kernel"
+                }
+        return bool(chosen)
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        sched = dw_inplace.node_schedule(graph, node)
+        x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+        w = graph.tensor(node.inputs[1]).nbytes
+        est = estimate(graph, node, sched, ctx.dsp)
+        cands = {BASELINE: candidate(w, est[BASELINE]), KERNEL: candidate(w, est[KERNEL])}
+        cands[BASELINE]["arena_bytes_at_layer"] = x.nbytes + y.nbytes
+        cands[KERNEL]["arena_bytes_at_layer"] = max(x.nbytes, y.nbytes) + sched.scratch_bytes
+        why = (
+            f"the input dies here: output written over it with {sched.slots} row(s) of scratch "
+            f"({sched.scratch_bytes} B), {x.nbytes + y.nbytes} -> {cands[KERNEL]['arena_bytes_at_layer']} B live, "
+            f"for est. {est[KERNEL] - est[BASELINE]:,} more instructions"
+        )
+        prev = node.attrs.get(
+            "kernel_report"
+        )  # a speed pass that kept the direct kernel: keep its candidates
+        if prev:
+            cands = {**prev.get("candidates", {}), **cands}
+            why = f"{why}; {prev.get('why', '')}"
+        report = kernel_report(cands, KERNEL, why, scratch_bytes=sched.scratch_bytes)
+        report["format"] = "int8"
+        node.attrs["kernel"] = KERNEL
+        node.attrs["kernel_report"] = report
+        return True

@@ -1,0 +1,122 @@
+"""Kernel selection: Winograd F(2x2,3x3) or direct convolution for each 3x3 stride-1 depthwise layer.
+
+Depthwise has no sum over input channels: per channel and 2x2 output tile Winograd (Lavin & Gray, "Fast
+Algorithms for Convolutional Neural Networks", CVPR 2016) replaces 36 multiply-accumulates with 16 products,
+but pays the input transform (16 loads, 32 additions) and the output transform (24 additions) for that one
+channel instead of sharing them over a channel sum as a convolution does. ``ed_winograd_dw_s8`` runs the input
+transform on halfword pairs (SADD16/SSUB16, two channels per instruction) and the products with SMULBB/SMULTT.
+The pass estimates both kernels' executed instructions with a cost model fitted to the MobileNetV1-0.25-shaped
+model's stride-1 depthwise layers on the emulated Cortex-M4 (QEMU mps2-an386, -O2;
+``benchmarks/winograd_dw.py``) and picks Winograd only where it saves at least ``MIN_SPEEDUP``; its int16
+transformed weights take 32 bytes per channel instead of 9. Measured, it does not pay on the Cortex-M4 for any
+of those shapes (1.5x to 2.2x the direct kernel's instructions: ~84 instructions per output against 33-44 for
+the direct kernel's SXTAB16/SMLABB interior, which needs only 9 multiply-accumulates per output to begin with),
+so the pass keeps the direct kernel and says so; the kernel stays available, tested, for cores where the
+balance differs. The decision, both candidates and the reason go
+into ``node.attrs["kernel_report"]``; ``--kernel LAYER=winograd_dw`` forces it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgesdk.ir import graph as ir
+from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate, kernel_report
+from edgesdk.winograd import F2x2_3x3, weight_ranges
+
+KERNEL = "winograd_dw"
+MIN_SPEEDUP = 1.1
+
+#: Fitted instruction costs (see the module docstring and benchmarks/results/winograd_dw.md): the direct kernel
+#: per output (interior / border pixel) and per output row; Winograd per tile and group of four channels, per
+#: tile and tail channel, per tile.
+COST = {
+    "direct_interior": 43.7,
+    "direct_border": 67.7,
+    "direct_row": 1061.0,
+    "wino_group_tile": 1351.6,
+    "wino_tail_tile": 450.0,  # not fitted (the model has no tail channels): the scalar path, ~1.3x a lane
+    "wino_tile": 295.7,
+}
+PORTABLE_FACTOR = {"direct": 3.0, KERNEL: 1.6}  # a guess for cores without the DSP extension (reported only)
+
+
+def estimate(out_h: int, out_w: int, c: int, dsp: bool) -> dict[str, int]:
+    """Estimated executed instructions of the direct and the Winograd depthwise kernel of a SAME-padded layer."""
+    border = min(out_h * out_w, 2 * out_w + 2 * max(out_h - 2, 0))
+    interior = out_h * out_w - border
+    direct = (
+        c * (interior * COST["direct_interior"] + border * COST["direct_border"]) + out_h * COST["direct_row"]
+    )
+    tiles = -(-out_h // 2) * -(-out_w // 2)
+    wino = tiles * ((c // 4) * COST["wino_group_tile"] + (c % 4) * COST["wino_tail_tile"] + COST["wino_tile"])
+    if not dsp:
+        direct *= PORTABLE_FACTOR["direct"]
+        wino *= PORTABLE_FACTOR[KERNEL]
+    return {"direct": int(direct), KERNEL: int(wino)}
+
+
+def _eligible(graph: ir.Graph, node: ir.Node) -> dict[str, Any] | None:
+    if node.op != "DEPTHWISE_CONV_2D" or len(node.inputs) < 2:
+        return None
+    x, w, out = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
+    if w.data is None or w.dtype != "int8" or x.dtype != "int8" or out.dtype != "int8":
+        return None
+    if (
+        tuple(w.shape[:3]) != (1, 3, 3)
+        or getattr(node, "depth_multiplier", 1) != 1
+        or out.shape[3] != x.shape[3]
+    ):
+        return None
+    if tuple(getattr(node, "stride", (1, 1))) != (1, 1) or tuple(getattr(node, "dilation", (1, 1))) != (1, 1):
+        return None
+    if not weight_ranges(F2x2_3x3, w.data)["exact_in_int32"]:
+        return None  # cannot happen for int8 depthwise (4 * 255 * 1152 < 2^31); kept as the rule
+    return {"out_h": out.shape[1], "out_w": out.shape[2], "c": x.shape[3]}
+
+
+@register("default")
+class WinogradDepthwiseSelection(Pass):
+    """Annotate 3x3 stride-1 depthwise layers with ``kernel = "winograd_dw"`` where the cost model says it pays."""
+
+    name = "winograd_dw"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        return "kernel" not in node.attrs and _eligible(graph, node) is not None
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        shape = _eligible(graph, node)
+        assert shape is not None
+        c = shape["c"]
+        est = estimate(shape["out_h"], shape["out_w"], c, ctx.dsp)
+        cands = {
+            BASELINE: candidate(9 * c, est["direct"]),
+            KERNEL: candidate(32 * c, est[KERNEL]),
+        }
+        speedup = est["direct"] / max(1, est[KERNEL])
+        if ctx.forced(node) == KERNEL:
+            choose, why = True, f"forced by the user (est. {speedup:.2f}x the direct kernel's speed)"
+        elif not ctx.allowed(node, KERNEL):
+            choose, why = False, "Winograd depthwise forbidden by the user"
+        elif not ctx.dsp:
+            choose, why = (
+                False,
+                "no measured cost model for this core (fitted on the Cortex-M4 DSP kernels): direct kept",
+            )
+        elif ctx.optimize == "size":
+            choose, why = False, f"--optimize size: direct weights take {9 * c} B, Winograd's {32 * c} B"
+        elif speedup >= MIN_SPEEDUP:
+            choose, why = True, f"est. {speedup:.2f}x fewer instructions for {23 * c} more bytes of weights"
+        else:
+            choose, why = (
+                False,
+                f"est. {est[KERNEL]:,} instructions against the direct kernel's {est['direct']:,} ({speedup:.2f}x): "
+                "per-channel transforms cost more than the 20 multiplies per tile they save",
+            )
+        rep = kernel_report(cands, KERNEL if choose else BASELINE, why, estimated_speedup=round(speedup, 2))
+        if choose:
+            rep["format"] = "winograd-int16"
+            node.attrs["kernel"] = KERNEL
+        node.attrs["kernel_report"] = rep
+        return choose
