@@ -59,7 +59,7 @@ WINOGRAD_MARGIN = 0.9
 BASE_CODE: dict[tuple[str, str], int] = {
     ("CONV_2D", ""): 1818,  # ed_conv_s8 itself (its body's border path is CONV_BODY_CODE)
     ("CONV_2D", "winograd"): 3968,  # ed_winograd_s8 + ed_wino_output
-    ("DEPTHWISE_CONV_2D", ""): 1500,
+    ("DEPTHWISE_CONV_2D", ""): 2966,  # ed_dwconv_s8, ed_dw_pixel, ed_dw3x3_run4, ed_dw_requant
     ("FULLY_CONNECTED", ""): 700,
     ("FULLY_CONNECTED", "w16"): 100,  # instantiated per layer (mostly inside <model>_invoke)
     ("ADD", ""): 1306,  # ed_add_s8, ed_add_one, ed_binary_general
