@@ -106,7 +106,7 @@ class Emulator:
         *,
         icount_shift: int | None = 0,
         qemu: str = "qemu-system-arm",
-        boot_timeout: float = 20.0,
+        boot_timeout: float = 60.0,
         banner_end: bytes | None = BANNER_END,
         extra_args: Sequence[str] = (),
         stop_grace: float = 3.0,
