@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._int16 import decide
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
-from edgesdk.passes.pointwise import _doubled_bytes
 
 KERNEL = "im2col_w16"
 #: Largest column (bytes) the pass gives a layer; it is RAM outside the arena.
@@ -77,43 +77,12 @@ class Im2colConv(Pass):
                 "code_bytes": 2 * SPECIALIZED_CODE_BYTES,
             },
         }
-        flash = int(ctx.options.get("flash_bytes", 0) or 0)
-        need = sum(t.nbytes for t in graph.tensors.values() if t.data is not None) + _doubled_bytes(graph)
-        need += cand[KERNEL]["weight_bytes"] - w.nbytes
-        forced = ctx.forced(node)
-        if forced == KERNEL:
-            choose, why = True, "forced by the user"
-        elif not ctx.allowed(node, KERNEL):
-            choose, why = False, "im2col forbidden by the user"
-        elif ctx.optimize == "size":
-            choose, why = False, f"--optimize size: int8 weights {w.nbytes} B kept (direct convolution)"
-        elif not flash:
-            choose, why = (
-                False,
-                "the board's flash is not known (PassContext.options['flash_bytes']): direct kept",
-            )
-        elif need > flash // 2:
-            choose, why = (
-                False,
-                f"int16 weights would bring the model's constants to {need} B, over half of the board's "
-                f"{flash} B of flash",
-            )
-        elif est["direct"] < MIN_SPEEDUP * est[KERNEL]:
-            choose, why = False, f"est. {est['direct']} direct vs {est[KERNEL]} im2col: does not pay"
-        else:
-            choose, why = (
-                True,
-                f"--optimize speed: {w.shape[3]} input channel(s): im2col of {k}-byte windows + FC kernel, est. "
-                f"{est['direct'] / est[KERNEL]:.2f}x fewer instructions for "
-                f"{cand[KERNEL]['weight_bytes'] - w.nbytes} more bytes of weights and a {k}-byte column",
-            )
-        node.attrs["kernel_report"] = {
-            "format": "int16" if choose else "int8",
-            "weight_bytes": cand[KERNEL if choose else "direct"]["weight_bytes"],
-            "candidates": cand,
-            "why": why,
-        }
-        if choose:
-            node.attrs["kernel"] = KERNEL
-            return True
-        return False
+        return decide(
+            graph,
+            node,
+            ctx,
+            KERNEL,
+            cand,
+            f"{w.shape[3]} input channel(s): im2col of {k}-byte windows (a {k}-byte column) + FC kernel",
+            min_speedup=MIN_SPEEDUP,
+        )

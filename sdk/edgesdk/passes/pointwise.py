@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._int16 import decide
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
 
 KERNEL = "pointwise_w16"
@@ -41,13 +42,6 @@ def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
     )
 
 
-def _doubled_bytes(graph: ir.Graph) -> int:
-    """Bytes the int16 weights already chosen add to the model's constants."""
-    return sum(
-        graph.tensor(n.inputs[1]).nbytes for n in graph.nodes if n.attrs.get("kernel") in (KERNEL, "w16")
-    )
-
-
 @register("default")
 class PointwiseAsFc(Pass):
     """Annotate 1x1 stride-1 convolutions with ``kernel = "pointwise_w16"`` for speed where the flash allows."""
@@ -72,45 +66,12 @@ class PointwiseAsFc(Pass):
                 "code_bytes": SPECIALIZED_CODE_BYTES,
             },
         }
-        flash = int(ctx.options.get("flash_bytes", 0) or 0)
-        need = sum(t.nbytes for t in graph.tensors.values() if t.data is not None) + _doubled_bytes(graph)
-        need += cand[KERNEL]["weight_bytes"] - w.nbytes
-        forced = ctx.forced(node)
-        if forced == KERNEL:
-            choose, why = True, "forced by the user"
-        elif not ctx.allowed(node, KERNEL):
-            choose, why = False, "the pointwise FC kernel is forbidden by the user"
-        elif ctx.optimize == "size":
-            choose, why = False, f"--optimize size: int8 weights {w.nbytes} B kept (direct convolution)"
-        elif not flash:
-            choose, why = (
-                False,
-                "the board's flash is not known (PassContext.options['flash_bytes']): direct kept",
-            )
-        elif need > flash // 2:
-            choose, why = (
-                False,
-                f"int16 weights would bring the model's constants to {need} B, over half of the board's "
-                f"{flash} B of flash",
-            )
-        elif cand[KERNEL]["instructions"] >= cand["direct"]["instructions"]:
-            choose, why = False, "the direct convolution is estimated no slower"
-        else:
-            choose, why = (
-                True,
-                f"--optimize speed: 1x1 stride-1 convolution as a fully-connected layer over "
-                f"{out.size // out.shape[-1]} pixels, est. "
-                f"{cand['direct']['instructions'] / cand[KERNEL]['instructions']:.2f}x fewer instructions for "
-                f"{cand[KERNEL]['weight_bytes'] - w.nbytes} more bytes of weights",
-            )
-        node.attrs["kernel_report"] = {
-            "format": "int16" if choose else "int8",
-            "weight_bytes": cand[KERNEL if choose else "direct"]["weight_bytes"],
-            "candidates": cand,
-            "why": why,
-        }
-        if choose:
-            node.attrs["kernel"] = KERNEL
-            node.attrs["specialize"] = True
-            return True
-        return False
+        return decide(
+            graph,
+            node,
+            ctx,
+            KERNEL,
+            cand,
+            f"1x1 stride-1 convolution as a fully-connected layer over {out.size // out.shape[-1]} pixels",
+            min_speedup=1.0 + 1e-9,
+        )
