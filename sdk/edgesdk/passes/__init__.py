@@ -113,6 +113,11 @@ def _load_builtin_passes() -> None:
 
     for mod in BUILTIN_PASS_MODULES:
         importlib.import_module(f"edgesdk.passes.{mod}")
+    # A pass module importing another registers that one first: the built-in passes run in the order of
+    # BUILTIN_PASS_MODULES whatever the import order was (other passes keep theirs, after them).
+    order = {f"edgesdk.passes.{mod}": i for i, mod in enumerate(BUILTIN_PASS_MODULES)}
+    for lst in PIPELINES.values():
+        lst.sort(key=lambda cls: order.get(cls.__module__, len(order)))
     _loaded = True
 
 

@@ -19,11 +19,7 @@ from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.passes._select import dense_per_mac, fast_int8, fastest_int8
-from edgesdk.passes.fc_weights16 import INSN_PER_MAC as _FC16
-from edgesdk.passes.fc_weights16 import INSN_PER_OUTPUT as FC16_PER_OUTPUT
 from edgesdk.reference.binary import WeightPlanes, weight_planes
-
-FC16_PER_MAC = _FC16["w16"]
 
 #: Executed instructions (Cortex-M4, -O2, portable C) per unit of work, read off emulator counts of
 #: ed_fc.c / ed_conv.c / ed_packed.c (QEMU mps2-an386) and the generated assembly.
@@ -83,8 +79,10 @@ def estimate(
     if fast:  # the int8 layer would get the speed kernels (Winograd, int16-weight FC, ...)
         if node.op == "CONV_2D":
             int8 = fastest_int8(graph, node, int8)
-        else:
-            int8 = min(int8, FC16_PER_MAC * macs + FC16_PER_OUTPUT * o * positions)
+        else:  # imported here: importing a pass module registers it, and the pipeline keeps that order
+            from edgesdk.passes.fc_weights16 import INSN_PER_MAC, INSN_PER_OUTPUT, KERNEL
+
+            int8 = min(int8, INSN_PER_MAC[KERNEL] * macs + INSN_PER_OUTPUT * o * positions)
     # A packed conv also stores its bias with the input offset folded in (int32 per channel).
     folded_bias = 4 * planes.rows if node.op == "CONV_2D" else 0
     return {
