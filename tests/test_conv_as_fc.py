@@ -40,22 +40,6 @@ def _graph(case: str):
     return conv(h, w, cin, cout, 1, 1, "SAME", act=act)(case)
 
 
-@pytest.mark.skipif(GCC is None, reason="needs host gcc")
-def test_pointwise_kernel_table_on_host_under_sanitizers(tmp_path: Path) -> None:
-    force = {case: "pointwise_w16" for case in CASES}
-    table = run_joined(
-        "pwtable",
-        {case: _graph(case) for case in CASES},
-        tmp_path,
-        ctx=PassContext(core="cortex-m4", force=force, options=FLASH),
-        n_inputs=16,
-        seed=5,
-    )
-    kernels = {n.name: n.attrs.get("kernel") for n in table.graph.nodes}
-    assert set(kernels.values()) == {"pointwise_w16"}, kernels
-    np.testing.assert_array_equal(table.got, table.want)
-
-
 def test_pointwise_pass_choice() -> None:
     """Speed on a DSP core takes it for 1x1 stride-1 layers; size, unknown flash, a core without DSP, a
     stride-2 or 3x3 layer keep the direct convolution; every decision states both candidates."""
@@ -78,21 +62,6 @@ def test_pointwise_pass_choice() -> None:
     assert kernel(k3, core="cortex-m4", options=FLASH)[0] != "pointwise_w16"
 
 
-@pytest.mark.emulator
-@pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc",
-)
-def test_pointwise_on_emulated_cortex_m4(tmp_path: Path) -> None:
-    from edgesdk.boards import get_board
-    from edgesdk.device import validate
-
-    graph = _graph("pw_3x3_c17_o31")
-    graph.nodes[0].attrs.update(kernel="pointwise_w16", specialize=True)
-    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v")
-    assert summary.count == 6 and summary.exact == 6, summary.to_dict()
-
-
 # (h, w, in_c, out_c, k, stride, padding, dilation, activation)
 IM2COL_CASES = {
     "i2c_7x5_c1_o4_k3_s1_same": (7, 5, 1, 4, 3, 1, "SAME", 1, "NONE"),
@@ -109,22 +78,6 @@ IM2COL_CASES = {
 def _im2col_graph(case: str):
     h, w, cin, cout, k, s, padding, d, act = IM2COL_CASES[case]
     return conv(h, w, cin, cout, k, s, padding, d=d, act=act)(case)
-
-
-@pytest.mark.skipif(GCC is None, reason="needs host gcc")
-def test_im2col_kernel_table_on_host_under_sanitizers(tmp_path: Path) -> None:
-    force = {case: "im2col_w16" for case in IM2COL_CASES}
-    table = run_joined(
-        "i2ctable",
-        {case: _im2col_graph(case) for case in IM2COL_CASES},
-        tmp_path,
-        ctx=PassContext(core="cortex-m4", force=force, options=FLASH),
-        n_inputs=16,
-        seed=6,
-    )
-    kernels = {n.name: n.attrs.get("kernel") for n in table.graph.nodes}
-    assert set(kernels.values()) == {"im2col_w16"}, kernels
-    np.testing.assert_array_equal(table.got, table.want)
 
 
 def test_im2col_pass_choice() -> None:
@@ -148,16 +101,42 @@ def test_im2col_pass_choice() -> None:
     assert kernel(many, core="cortex-m4", options=FLASH)[0] != "im2col_w16"
 
 
+# kernel -> (cases, their graph builder, the case run on the emulated board)
+VARIANTS = {
+    "pointwise_w16": (CASES, _graph, "pw_3x3_c17_o31"),
+    "im2col_w16": (IM2COL_CASES, _im2col_graph, "i2c_11x7_c2_o15_k5_s2_same"),
+}
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("kernel", list(VARIANTS))
+def test_kernel_table_on_host_under_sanitizers(kernel: str, tmp_path: Path) -> None:
+    cases, build, _ = VARIANTS[kernel]
+    table = run_joined(
+        f"{kernel}_table",
+        {case: build(case) for case in cases},
+        tmp_path,
+        ctx=PassContext(core="cortex-m4", force={case: kernel for case in cases}, options=FLASH),
+        n_inputs=16,
+        seed=len(kernel),
+    )
+    kernels = {n.name: n.attrs.get("kernel") for n in table.graph.nodes}
+    assert set(kernels.values()) == {kernel}, kernels
+    np.testing.assert_array_equal(table.got, table.want)
+
+
 @pytest.mark.emulator
 @pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
-def test_im2col_on_emulated_cortex_m4(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kernel", list(VARIANTS))
+def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
     from edgesdk.boards import get_board
     from edgesdk.device import validate
 
-    graph = _im2col_graph("i2c_11x7_c2_o15_k5_s2_same")
-    graph.nodes[0].attrs["kernel"] = "im2col_w16"
+    _, build, case = VARIANTS[kernel]
+    graph = build(case)
+    graph.nodes[0].attrs.update(kernel=kernel, specialize=True)
     summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v")
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()

@@ -23,12 +23,6 @@ typedef struct {
     int32_t zero_point; /* the input zero point: the value of a tap outside the image */
 } ed_im2col_params_t;
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ED_MEMSET_ __builtin_memset
-#else
-#define ED_MEMSET_ memset
-#endif
-
 /* The window under output pixel (oy, ox) into col. */
 ED_ALWAYS_INLINE static inline void ed_im2col_gather(const ed_im2col_params_t *g, const int8_t *input, int32_t oy,
                                                      int32_t ox, int8_t *col)

@@ -25,13 +25,16 @@
 #include "ed_fixedpoint.h"
 #include "edgesdk_kernels.h" /* ED_ROUNDING_SINGLE */
 
-/* -ffreestanding builds do not treat memcpy as a builtin: name the builtin so it stays one (unaligned) LDR. */
+/* -ffreestanding builds do not treat memcpy/memset as builtins: name the builtins so a small copy stays one
+ * (unaligned) LDR and a small fill a few stores. */
 #if defined(__GNUC__) || defined(__clang__)
 #define ED_MEMCPY_ __builtin_memcpy
+#define ED_MEMSET_ __builtin_memset
 #define ED_TRAP_() __builtin_trap()
 #define ED_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define ED_MEMCPY_ memcpy
+#define ED_MEMSET_ memset
 #define ED_TRAP_() ((void)0)
 #define ED_ALWAYS_INLINE
 #endif

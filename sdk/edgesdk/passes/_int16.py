@@ -18,6 +18,16 @@ from edgesdk.passes import PassContext
 INT16_KERNELS = ("w16", "pointwise_w16", "im2col_w16")
 
 
+def int8_conv(graph: ir.Graph, node: ir.Node) -> tuple[ir.Tensor, ir.Tensor, ir.Tensor] | None:
+    """(input, weights, output) of a CONV_2D with constant int8 weights and int8 input and output, else None."""
+    if node.op != "CONV_2D" or len(node.inputs) < 2:
+        return None
+    x, w, out = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
+    if w.data is None or (w.dtype, x.dtype, out.dtype) != ("int8", "int8", "int8"):
+        return None
+    return x, w, out
+
+
 def doubled_bytes(graph: ir.Graph) -> int:
     """Bytes the int16 weights already chosen add to the model's constants."""
     return sum(

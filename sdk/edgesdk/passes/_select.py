@@ -100,9 +100,9 @@ def dense_fc_candidate(w: np.ndarray, batches: int, dsp: bool = False, fast: boo
     per_mac = dense_per_mac("FULLY_CONNECTED", w.shape[1], dsp)
     insn = per_mac * w.size * batches + COST["dense_fc"][1] * out * batches
     if fast:
-        from edgesdk.passes.fc_weights16 import INSN_PER_MAC, INSN_PER_OUTPUT, KERNEL
+        from edgesdk.passes import fc_weights16
 
-        insn = min(insn, INSN_PER_MAC[KERNEL] * w.size * batches + INSN_PER_OUTPUT * out * batches)
+        insn = min(insn, fc_weights16.estimate(w.size * batches, out * batches))
     return candidate(w.size, int(round(insn)))
 
 
@@ -133,7 +133,7 @@ def fastest_int8(graph: ir.Graph, node: ir.Node, direct: float) -> float:
     if wg._eligible(graph, node) is not None:
         best = min(best, wg.estimate(p["out_h"], p["out_w"], cin, cout, True)[wg.KERNEL]["instructions"])
     if pointwise._eligible(graph, node):
-        best = min(best, out_px * cout * (cin * pointwise.FC_PER_MAC + pointwise.FC_PER_OUTPUT))
+        best = min(best, pointwise.estimate(out_px, cin, cout)[pointwise.KERNEL])
     if im2col._eligible(graph, node):
         k = p["filter_h"] * p["filter_w"] * cin
         best = min(best, im2col.estimate(out_px, cin, cout, k)[im2col.KERNEL])

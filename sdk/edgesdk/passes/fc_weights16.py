@@ -28,6 +28,11 @@ INSN_PER_OUTPUT = 25
 SPECIALIZED_CODE_BYTES = 190
 
 
+def estimate(macs: int, outputs: int, kernel: str = KERNEL) -> int:
+    """Estimated instructions of a fully-connected layer (all batches) with int8 (``"int8"``) or int16 weights."""
+    return int(macs * INSN_PER_MAC[kernel] + outputs * INSN_PER_OUTPUT)
+
+
 def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
     if node.op != "FULLY_CONNECTED" or len(node.inputs) < 2:
         return False
@@ -54,11 +59,11 @@ class FcWeights16(Pass):
         macs = int(w.size) * (out.size // w.shape[0])
         cand = {
             "int8": {
-                "instructions": int(macs * INSN_PER_MAC["int8"] + out.size * INSN_PER_OUTPUT),
+                "instructions": estimate(macs, out.size, "int8"),
                 "weight_bytes": int(w.nbytes),
             },
             KERNEL: {
-                "instructions": int(macs * INSN_PER_MAC[KERNEL] + out.size * INSN_PER_OUTPUT),
+                "instructions": estimate(macs, out.size),
                 "weight_bytes": int(-(-w.shape[0] // 4) * 4 * (w.size // w.shape[0]) * 2),
             },
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import decide
+from edgesdk.passes._int16 import decide, int8_conv
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
 
 KERNEL = "im2col_w16"
@@ -38,19 +38,11 @@ def estimate(out_px: int, cin: int, cout: int, k: int) -> dict[str, int]:
 
 
 def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
-    if node.op != "CONV_2D" or len(node.inputs) < 2:
+    ops = int8_conv(graph, node)
+    if ops is None:
         return False
-    w = graph.tensor(node.inputs[1])
-    x = graph.tensor(node.inputs[0])
-    out = graph.tensor(node.outputs[0])
-    return (
-        w.data is not None
-        and w.dtype == "int8"
-        and x.dtype == "int8"
-        and out.dtype == "int8"
-        and w.shape[3] == x.shape[3] <= MAX_IN_C
-        and w.shape[1] * w.shape[2] * w.shape[3] <= MAX_COLUMN
-    )
+    x, w, _ = ops
+    return w.shape[3] == x.shape[3] <= MAX_IN_C and w.shape[1] * w.shape[2] * w.shape[3] <= MAX_COLUMN
 
 
 @register("default")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir import graph as ir
-from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes import Pass, PassContext, fc_weights16, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.passes._select import dense_per_mac, fast_int8, fastest_int8
 from edgesdk.reference.binary import WeightPlanes, weight_planes
@@ -84,10 +84,8 @@ def estimate(
     if fast:  # the int8 layer would get the speed kernels (Winograd, int16-weight FC, ...)
         if node.op == "CONV_2D":
             int8 = fastest_int8(graph, node, int8)
-        else:  # imported here: importing a pass module registers it, and the pipeline keeps that order
-            from edgesdk.passes.fc_weights16 import INSN_PER_MAC, INSN_PER_OUTPUT, KERNEL
-
-            int8 = min(int8, INSN_PER_MAC[KERNEL] * macs + INSN_PER_OUTPUT * o * positions)
+        else:
+            int8 = min(int8, fc_weights16.estimate(macs, o * positions))
     # A packed conv also stores its bias with the input offset folded in (int32 per channel).
     folded_bias = 4 * planes.rows if node.op == "CONV_2D" else 0
     return {

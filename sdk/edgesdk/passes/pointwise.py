@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import decide
+from edgesdk.passes._int16 import decide, int8_conv
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
 
 KERNEL = "pointwise_w16"
@@ -24,18 +24,22 @@ DIRECT_PER_MAC, DIRECT_PER_OUTPUT = 1.65, 65
 FC_PER_MAC, FC_PER_OUTPUT = 1.2, 35
 
 
+def estimate(out_px: int, cin: int, cout: int) -> dict[str, int]:
+    """Estimated instructions of a 1x1 layer with the direct DSP convolution and with the FC kernel."""
+    outputs, macs = out_px * cout, out_px * cout * cin
+    return {
+        "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
+        KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
+    }
+
+
 def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
-    if node.op != "CONV_2D" or len(node.inputs) < 2:
+    ops = int8_conv(graph, node)
+    if ops is None:
         return False
-    w = graph.tensor(node.inputs[1])
-    x = graph.tensor(node.inputs[0])
-    out = graph.tensor(node.outputs[0])
+    x, w, out = ops
     return (
-        w.data is not None
-        and w.dtype == "int8"
-        and x.dtype == "int8"
-        and out.dtype == "int8"
-        and tuple(w.shape[1:3]) == (1, 1)
+        tuple(w.shape[1:3]) == (1, 1)
         and w.shape[3] == x.shape[3]
         and tuple(getattr(node, "stride", (1, 1))) == (1, 1)
         and tuple(x.shape[1:3]) == tuple(out.shape[1:3])
@@ -54,14 +58,11 @@ class PointwiseAsFc(Pass):
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w = graph.tensor(node.inputs[1])
         out = graph.tensor(node.outputs[0])
-        macs = int(out.size) * int(w.shape[3])
+        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]))
         cand = {
-            "direct": {
-                "instructions": int(macs * DIRECT_PER_MAC + out.size * DIRECT_PER_OUTPUT),
-                "weight_bytes": int(w.nbytes),
-            },
+            "direct": {"instructions": est["direct"], "weight_bytes": int(w.nbytes)},
             KERNEL: {
-                "instructions": int(macs * FC_PER_MAC + out.size * FC_PER_OUTPUT),
+                "instructions": est[KERNEL],
                 "weight_bytes": int(-(-w.shape[0] // 4) * 4 * w.shape[3] * 2),
                 "code_bytes": SPECIALIZED_CODE_BYTES,
             },

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _jinja_env, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
 KERNEL = "w16"
@@ -38,7 +38,8 @@ def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
 
 
 def lower_fc_w16(b: _LayerBuilder) -> None:
-    """Emit the layer's int16 weights, bias and requantization arrays and its ``ed_fc_w16_params_t``."""
+    """Emit the layer's int16 weights, bias and requantization arrays and its ``ed_fc_w16_params_t``; a layer
+    marked ``specialize`` gets its own instance of the kernel body."""
     p = b.p
     in_features = int(p["in_features"])
     _emit_w16(
@@ -48,6 +49,8 @@ def lower_fc_w16(b: _LayerBuilder) -> None:
         batches=b.t(0).size // in_features,
         rounding=b.gen.rounding,
     )
+    if b.node.attrs.get("specialize"):
+        _instantiate(b, "fc", "the int16-weight FC body instantiated for this layer's constant parameters")
 
 
 def lower_pointwise_w16(b: _LayerBuilder) -> None:
@@ -60,45 +63,35 @@ def lower_pointwise_w16(b: _LayerBuilder) -> None:
             f"layer {b.node.name}: the pointwise kernel needs a 1x1 stride-1 convolution"
         )
     _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=p["in_h"] * p["in_w"], rounding="double")
+    if b.node.attrs.get("specialize"):
+        _instantiate(b, "fc", "the int16-weight FC body instantiated for this layer's constant parameters")
 
 
 def lower_im2col_w16(b: _LayerBuilder) -> None:
     """A CONV_2D with few input channels as im2col + the int16-weight FC body (``ed_im2col.h``): per output
     pixel its window gathered into a per-layer column buffer of k_h * k_w * in_c bytes, then the (O, K) filters
     (OHWI flattened: the column's order) times the column. Always instantiated per layer."""
-    p, node = b.p, b.node
+    p = b.p
     k = p["filter_h"] * p["filter_w"] * p["in_c"]
-    b.node.attrs["specialize"] = True
-    _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=1, rounding="double", specialize=False)
-    geo = {
+    _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=1, rounding="double")
+    window = {
         "in_h": p["in_h"], "in_w": p["in_w"], "in_c": p["in_c"], "out_h": p["out_h"], "out_w": p["out_w"],
         "k_h": p["filter_h"], "k_w": p["filter_w"], "stride_h": p["stride_h"], "stride_w": p["stride_w"],
         "dil_h": p["dilation_h"], "dil_w": p["dilation_w"], "pad_top": p["pad_h"], "pad_left": p["pad_w"],
         "zero_point": -p["input_offset"],
     }  # fmt: skip
-    fn = b.gen.ident(b.gen.model, b.cname, "im2col")
-    col = b.gen.ident(b.gen.model, b.cname, "column")
-    gname = b.gen.ident(b.gen.model, b.cname, "window")
-    fields = "".join(f"    .{name} = {cf.c_int(int(v))},\n" for name, v in geo.items())
-    b.code = (
-        f"/* {cf.c_comment(node.name)}: im2col - each output pixel's {p['filter_h']}x{p['filter_w']}x{p['in_c']} "
-        f"window gathered into a {k}-byte column, then the int16-weight FC body over {p['out_c']} filters. */\n"
-        f'#include "{KERNEL_SUBDIR}/ed_im2col.h"\n'
-        f"static int8_t {col}[{cf.c_int(k)}];\n"
-        f"static const ed_im2col_params_t {gname} = {{\n{fields}}};\n"
-        f"ED_ALWAYS_INLINE static inline void {fn}(const ed_fc_w16_params_t *p, const int8_t *input,\n"
-        "                                         int8_t *output)\n"
-        "{\n"
-        f"    ed_im2col_conv_s8(&{gname}, p, {col}, input, output);\n"
-        "}\n"
+    _instantiate(
+        b,
+        "im2col",
+        f"im2col - each output pixel's {p['filter_h']}x{p['filter_w']}x{p['in_c']} window gathered into a "
+        f"{k}-byte column, then the int16-weight FC body over {p['out_c']} filters",
+        window=window,
     )
-    b.kernel = fn
-    b.kernel_files = []
 
 
-def _emit_w16(
-    b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding: str, specialize: bool | None = None
-) -> None:
+def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding: str) -> None:
+    """The int16 weights, bias, requantization arrays and ``ed_fc_w16_params_t`` of the layer (input 0 times
+    ``w2d`` reshaped to (out, in)), run by the shared ``ed_fc_w16_s8``."""
     p, node = b.p, b.node
     if w2d.dtype != "int8" or w2d.data is None:
         raise UnsupportedOpError(f"layer {node.name}: the int16-weight FC kernel needs constant int8 weights")
@@ -129,19 +122,29 @@ def _emit_w16(
     b.ptr_field("shift", shift)
     b.kernel, b.params_type = "ed_fc_w16_s8", "ed_fc_w16_params_t"
     b.kernel_files = ["ed_fc_w16.c"]
-    if specialize if specialize is not None else b.node.attrs.get("specialize"):
-        fn = b.gen.ident(b.gen.model, b.cname, "fc")
-        b.code = (
-            f"/* {cf.c_comment(b.node.name)}: the int16-weight FC body instantiated for this layer's constant parameters. */\n"
-            f'#include "{KERNEL_SUBDIR}/ed_fc_w16_body.h"\n'
-            f"ED_ALWAYS_INLINE static inline void {fn}(const ed_fc_w16_params_t *p, const int8_t *input,\n"
-            "                                         int8_t *output)\n"
-            "{\n"
-            "    ed_fc_w16_body(p, input, output); /* inlined where p is the layer's static const parameters */\n"
-            "}\n"
+
+
+def _instantiate(b: _LayerBuilder, what: str, description: str, window: dict[str, int] | None = None) -> None:
+    """Run the layer through its own instance of the FC body (``templates/c/fc_w16_layer.c.j2``) instead of
+    the shared ``ed_fc_w16_s8``: with ``window``, im2col's gather (``ed_im2col_params_t`` fields) before it."""
+    ident = b.gen.ident
+    fn = ident(b.gen.model, b.cname, what)
+    ctx = {
+        "kdir": KERNEL_SUBDIR,
+        "fn": fn,
+        "comment": cf.c_comment(f"{b.node.name}: {description}."),
+        "window": "",
+    }
+    if window is not None:
+        ctx.update(
+            window=ident(b.gen.model, b.cname, "window"),
+            window_fields=[(name, cf.c_int(int(v))) for name, v in window.items()],
+            column=ident(b.gen.model, b.cname, "column"),
+            column_len=cf.c_int(window["k_h"] * window["k_w"] * window["in_c"]),
         )
-        b.kernel = fn
-        b.kernel_files = []
+    b.code = _jinja_env().get_template("fc_w16_layer.c.j2").render(**ctx)
+    b.kernel = fn
+    b.kernel_files = []
 
 
 VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_fc_w16
