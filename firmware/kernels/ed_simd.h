@@ -186,10 +186,13 @@ static int32_t ed_mbqm_slow(int32_t x, int32_t multiplier, int32_t shift)
     return ed_mbqm(x, multiplier, shift);
 }
 
+/* |x| < 2^30 (x in [-2^30, 2^30)): ed_srdhm_small's doubling cannot overflow. */
+static inline int ed_small30(int32_t x) { return (uint32_t)x + 0x40000000u < 0x80000000u; }
+
 /* ed_mbqm(x, multiplier, shift) for any x; the fast form when shift < 0 and |x| < 2^30 (the common case). */
 static inline int32_t ed_mbqm_fast(int32_t x, int32_t multiplier, int32_t shift)
 {
-    if (shift < 0 && (uint32_t)x + 0x40000000u < 0x80000000u) {
+    if (shift < 0 && ed_small30(x)) {
         return ed_rdbpot_pos(ed_srdhm_small(x, multiplier), -shift);
     }
     return ed_mbqm_slow(x, multiplier, shift);

@@ -109,9 +109,6 @@ ED_ALWAYS_INLINE static inline void ed_wino_vt_pairs(uint32_t *v, const uint32_t
  * requantized and stored at dst (channel o of the tile's top-left output; `line` bytes to the next row; nx, ny =
  * 1 at the image's right / bottom edge). Out of line, with the parameters read once into locals: the compiler
  * keeps them in registers instead of spilling the caller's. */
-/* |x| < 2^30: SMMULR's doubling cannot overflow (ed_srdhm_small) */
-#define ED_WINO_SMALL(x) ((uint32_t)(x) + 0x40000000u < 0x80000000u)
-
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
@@ -135,7 +132,7 @@ static void ed_wino_output(const ed_winograd_params_t *p, const uint32_t m[4][16
         int32_t y2 = (((int32_t)(e0 + e1 + e2)) >> 2) + bi;
         int32_t y3 = (((int32_t)(e1 - e2 - e3)) >> 2) + bi;
         int8_t *d = dst + b;
-        if (sh < 0 && ED_WINO_SMALL(y0) && ED_WINO_SMALL(y1) && ED_WINO_SMALL(y2) && ED_WINO_SMALL(y3)) {
+        if (sh < 0 && ed_small30(y0) && ed_small30(y1) && ed_small30(y2) && ed_small30(y3)) {
             /* the usual case, decided once for the four outputs: SMMULR and one rounding shift each */
             y0 = ed_rdbpot_pos(ed_srdhm_small(y0, mu), -sh);
             y1 = ed_rdbpot_pos(ed_srdhm_small(y1, mu), -sh);
