@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL = REPO.parent / "shared" / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
+MODEL = REPO / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
 RESULTS = REPO / "benchmarks" / "results"
 BOARD = "mps2-an386"
 log = logging.getLogger("conv_add_fuse")

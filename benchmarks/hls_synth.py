@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IC = ROOT.parent / "shared" / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
+IC = ROOT / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
 
 
 def main() -> int:

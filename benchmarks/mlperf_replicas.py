@@ -1,4 +1,4 @@
-"""Architecture replicas of the two MLPerf Tiny models that are not in ``shared/models/mlperf_tiny``.
+"""Architecture replicas of the two MLPerf Tiny models that are not in ``models/mlperf_tiny``.
 
 * **KWS DS-CNN** (keyword spotting, MLPerf Tiny's reference, after Zhang et al., "Hello Edge: Keyword Spotting on
   Microcontrollers", arXiv:1711.07128): MFCC input 49x10x1; a 10x4 stride-2 convolution with 64 filters, batch

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-MODELS = REPO.parent / "shared" / "models" / "mlperf_tiny"
+MODELS = REPO / "models" / "mlperf_tiny"
 RESULTS = REPO / "benchmarks" / "results"
 
 # TFLM on QEMU mps2-an386, -O2 (TOOLCHAIN.md): instructions per inference and arena bytes

@@ -133,7 +133,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "specialize")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    shared = HERE.parent.parent / "shared" / "models" / "mlperf_tiny"  # beside the checkout, as speed.py
+    shared = HERE.parent / "models" / "mlperf_tiny"  # the repository's copy, as speed.py
     modes = {"before": {"forbid": {"*": {KERNEL}}}, "after": {}}
     if args.all:
         modes["all"] = {"force_all": True}

@@ -2,7 +2,7 @@
 (mps2-an386) and Cortex-M7 (mps2-an500), with the portable C99 kernels ("before"), the core's kernels with
 ``--optimize size`` ("size") and with ``--optimize speed`` ("after"), in one run.
 
-Models: IC (ResNet-8) and AD (autoencoder) from ``shared/models/mlperf_tiny``; KWS DS-CNN and VWW
+Models: IC (ResNet-8) and AD (autoencoder) from ``models/mlperf_tiny``; KWS DS-CNN and VWW
 MobileNetV1-0.25 as architecture replicas (``benchmarks/mlperf_replicas.py``: the reference shapes and ops,
 untrained seeded weights, so instruction counts compare with the published figures, accuracy does not); the
 digits MLP and CNN of ``benchmarks/compression.py`` in int8 and in several of its compressed forms (rebuilt
@@ -43,7 +43,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
-SHARED = REPO.parent / "shared" / "models" / "mlperf_tiny"
+SHARED = REPO / "models" / "mlperf_tiny"
 RESULTS = BENCH / "results"
 CACHE = BENCH / ".cache"
 BOARDS = ("mps2-an386", "mps2-an500")

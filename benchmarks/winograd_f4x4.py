@@ -4,7 +4,7 @@ For F(2x2,3x3), F(4x4,3x3) and F(4x4,3x3) with row-scaled G (``edgesdk.winograd`
 transforms): worst-case bounds of every intermediate (``int_ranges``) for depthwise (no channel sum) and for
 convolutions over 1..256 input channels, the largest channel count whose worst case stays exact in int32, the
 same bounds from the actual weights (``weight_ranges``) of the IC ResNet-8 3x3 stride-1 convolutions
-(``/work/shared``-style ``shared/models/mlperf_tiny``) and of the MobileNetV1-0.25-shaped model's depthwise
+(``models/mlperf_tiny``) and of the MobileNetV1-0.25-shaped model's depthwise
 layers (``benchmarks/depthwise.py``), and the transform operations per output counted from the matrices
 (``transform_ops``) against the direct kernels' measured cost. Writes ``benchmarks/results/winograd_f4x4.json``
 and ``.md``.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from depthwise import RESULTS, mobilenet_tflite  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-IC = REPO.parent / "shared" / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
+IC = REPO / "models" / "mlperf_tiny" / "pretrainedResnet_quant.tflite"
 log = logging.getLogger("winograd_f4x4")
 
 #: measured on mps2-an386 (benchmarks/results/depthwise.md, winograd_dw.md and speed.md): instructions per output

@@ -45,8 +45,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("EDGESDK_SHARED", REPO.parent / "shared"))
-MODELS = SHARED / "models" / "mlperf_tiny"
+MODELS = Path(os.environ.get("EDGESDK_MODELS", REPO / "models" / "mlperf_tiny"))
 MODEL_FILES = ("ad01_int8.tflite", "pretrainedResnet_quant.tflite")
 RESULTS = REPO / "benchmarks" / "results" / "fuzz_models.json"
 

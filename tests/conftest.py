@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("EDGESDK_SHARED", REPO.parent / "shared"))
-MLPERF = SHARED / "models" / "mlperf_tiny"
+#: The reference models and TFLM golden vectors the tests need ship in the repository (models/README.md);
+#: EDGESDK_MODELS points the tests at another copy.
+MLPERF = Path(os.environ.get("EDGESDK_MODELS", REPO / "models" / "mlperf_tiny"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,7 +30,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def mlperf_dir() -> Path:
     if not MLPERF.is_dir():
-        pytest.fail(f"reference models not found at {MLPERF} (set EDGESDK_SHARED)")
+        pytest.fail(f"reference models not found at {MLPERF} (set EDGESDK_MODELS)")
     return MLPERF
 
 
