@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Training in the tests must give the same weights on every machine and run (fixed seeds alone do not make
+# TensorFlow's CPU kernels reproducible): set before TensorFlow is first imported.
+os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 #: The reference models and TFLM golden vectors the tests need ship in the repository (models/README.md);
 #: EDGESDK_MODELS points the tests at another copy.
