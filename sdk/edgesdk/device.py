@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -47,7 +48,13 @@ def _flash_commands(board: Board, elf: Path, port: str | None) -> list[tuple[str
         if method == "pyocd" and shutil.which("pyocd") and board.flash.pyocd_target:
             cmd = ["pyocd", "flash", "-t", board.flash.pyocd_target, str(elf)]
         elif method == "openocd" and shutil.which("openocd") and board.flash.openocd_config:
-            cmd = ["openocd", "-f", board.flash.openocd_config, "-c", f"program {elf} verify reset exit"]
+            # OpenOCD reads -c as Tcl: the image path goes in braces (no substitution), so it is refused if it
+            # holds a brace, a backslash or a control character, which braces cannot hold literally.
+            if re.search(r"[{}\\\x00-\x1f]", str(elf)):
+                raise BoardError(
+                    f"the image path {elf!r} holds a brace, backslash or control character: rename it"
+                )
+            cmd = ["openocd", "-f", board.flash.openocd_config, "-c", f"program {{{elf}}} verify reset exit"]
         elif method == "st-flash" and shutil.which("st-flash"):
             cmd = ["st-flash", "--reset", "write", str(binary), origin]
         elif method == "stm32loader" and shutil.which("stm32loader") and port:

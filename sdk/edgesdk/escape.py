@@ -8,6 +8,8 @@ Makefile banner, a file name holding a newline and ``$(shell ...)`` becomes a Ma
 ``c_string``/``c_comment``  C (re-exported from :mod:`edgesdk.backends.c.cformat`, the C formatting module)
 ``make_comment``          text after ``#`` in a Makefile: one line, ``$`` doubled, no trailing ``\\``
 ``make_value``            the right-hand side of ``VAR := value``: ``$`` doubled, ``#`` escaped, one line
+``make_shell_word``       one word of a Makefile variable a recipe hands to ``/bin/sh``: shell-quoted, then
+                          ``$`` doubled and ``#`` escaped, so Make and the shell both read it as one literal word
 ``cmake_comment``         text after ``#`` in CMakeLists.txt: one line, cannot open a bracket comment
 ``cmake_quoted``          a CMake quoted argument ``"..."``: ``\\``, ``"``, ``$``, ``;`` escaped, ``\\n`` for newlines
 ``ld_comment``            text inside a ``/* */`` comment of a linker script (C comment rules)
@@ -34,6 +36,7 @@ __all__ = [
     "html_text",
     "ld_comment",
     "make_comment",
+    "make_shell_word",
     "make_value",
     "md_text",
     "safe_file_stem",
@@ -66,6 +69,20 @@ def make_value(text: str) -> str:
     becomes ``/`` (board files are checked to hold none where a backslash would mean something).
     """
     return _one_line(text).replace("\\", "/").replace('"', "'").replace("$", "$$").replace("#", "\\#")
+
+
+def make_shell_word(text: str) -> str:
+    """One argument, taken literally by both Make and the shell, for a variable a recipe expands
+    (``CFLAGS := '-O2' '-DNAME=x'`` then ``$(CC) $(CFLAGS) ...``).
+
+    The text is single-quoted for ``/bin/sh`` (a ``'`` inside becomes ``'\\''``), so ``;``, ``|``, ``&``,
+    ``>``, ``<``, parentheses, spaces and globs are data; then ``$`` is doubled (Make would expand it even inside
+    the shell's quotes) and each ``#`` escaped for Make, with the backslashes before it doubled, since Make halves a
+    run of backslashes before ``#``. The word never ends in a backslash, so it cannot continue the line.
+    """
+    quoted = "'" + _one_line(text).replace("'", "'\\''") + "'"
+    quoted = quoted.replace("$", "$$")
+    return re.sub(r"(\\*)#", lambda m: m.group(1) * 2 + "\\#", quoted)
 
 
 def cmake_comment(text: str) -> str:
