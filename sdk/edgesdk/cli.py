@@ -514,7 +514,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_like_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: emulators stop, temp folders go
             return int(args.handler(args) or 0)
     except EdgeSDKError as exc:
-        print(f"edgesdk {args.command}: error: {exc}", file=sys.stderr)
+        from edgesdk.escape import terminal_text
+
+        # one line, whatever a model file name or a device put into the sentence (escape sequences, newlines)
+        print(f"edgesdk {args.command}: error: {terminal_text(str(exc), 4000)}", file=sys.stderr)
         return exc.exit_code
     except Terminated as exc:
         print(f"edgesdk {args.command}: stopped by {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ Makefile banner, a file name holding a newline and ``$(shell ...)`` becomes a Ma
 ``ld_comment``            text inside a ``/* */`` comment of a linker script (C comment rules)
 ``md_text``               Markdown inline text: one line, ASCII punctuation that Markdown or HTML reads escaped
 ``html_text``             HTML text and attribute values (``html.escape`` with quotes)
+``terminal_text``         text from a device shown on a terminal or in a log: one line, no escape sequences
 ========================  =====================================================================================
 
 Every function returns a single line: a raw newline from user data never reaches a generated file.
@@ -40,6 +41,7 @@ __all__ = [
     "make_value",
     "md_text",
     "safe_file_stem",
+    "terminal_text",
 ]
 
 
@@ -148,3 +150,21 @@ def safe_file_stem(text: str, default: str = "model") -> str:
     """
     s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._-")
     return s or default
+
+
+# Everything a terminal acts on rather than shows: C0 controls (ESC starts colour, title and clear-screen
+# sequences; BEL, BS and CR rewrite what is shown), DEL, C1 controls (0x9B is a one-byte CSI), line and paragraph
+# separators, and the bidirectional overrides and isolates that reorder what follows them.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def terminal_text(text: str | bytes, limit: int = 200) -> str:
+    """Text that came from outside (a device's model, board and layer names, its problem strings) as it may be
+    printed: invalid UTF-8 replaced, every character a terminal would act on (escape sequences for colour, window
+    title or clearing the screen, carriage returns, newlines, bidi overrides) shown as ``?``, and at most
+    ``limit`` characters (then ``...``). A device cannot rewrite the user's terminal or forge a line of output.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    s = _TERMINAL_UNSAFE.sub("?", str(text))
+    return s if len(s) <= limit else s[:limit] + "..."
