@@ -186,6 +186,9 @@ class FakeDevice:
             off, n = struct.unpack_from("<IH", data)
             n = n if self.lie.output_bytes is None else self.lie.output_bytes
             self._reply(conn, cmd, seq, ok + self.output[off : off + n])
+        elif cmd == p.CMD_LAYER_COUNTS:
+            first, k = struct.unpack_from("<HH", data)
+            self._reply(conn, cmd, seq, ok + struct.pack(f"<H{k}Q", k, *range(first + 1, first + k + 1)))
         else:
             self._reply(conn, cmd, seq, bytes([3]))
 

@@ -141,3 +141,25 @@ def test_timeouts_come_from_the_environment_and_are_checked(monkeypatch: pytest.
     monkeypatch.setenv("EDGESDK_DEVICE_RETRIES", "x")
     with pytest.raises(EdgeSDKError, match="EDGESDK_DEVICE_RETRIES='x' is not a int"):
         link_settings()
+
+
+def test_profile_believes_no_layer_count_it_cannot_place(
+    ad_graph, ad_model: Path, tmp_path: Path, capsys
+) -> None:
+    """Per-layer counts: the honest device's are placed on the model's layers; a device that reports another
+    number of layers than the model runs is one sentence."""
+    n = len(ad_graph.nodes)
+    with fake_device(ad_graph, Lie(info={"flags": 1})) as dev:
+        assert (
+            main(["profile", str(ad_model), "--port", dev.url, "--runs", "2", "-o", str(tmp_path / "a")]) == 0
+        )
+    assert "median 1,000 instructions" in capsys.readouterr().out
+    with fake_device(ad_graph, Lie(info={"flags": 1, "num_layers": n - 1})) as dev:
+        assert (
+            main(["profile", str(ad_model), "--port", dev.url, "--runs", "1", "-o", str(tmp_path / "b")]) == 7
+        )
+    err = capsys.readouterr().err
+    assert err == (
+        f"edgesdk profile: error: board netduinoplus2 reports {n - 1} layer counts for model ad01_int8, "
+        f"which runs {n} layers\n"
+    )

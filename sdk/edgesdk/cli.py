@@ -461,6 +461,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         ray=args.ray,
         seed=args.seed,
     )
+    if r.failed:  # some points failed (all failing is an error): the sweep stands, and says which
+        print(
+            f"edgesdk sweep: warning: {len(r.failed)} of {len(r.rows)} points failed: "
+            f"{'; '.join(row['label'] for row in r.failed)} (their errors are in {r.files['table_md']})",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(r.to_dict(), indent=2, default=str))
         return 0

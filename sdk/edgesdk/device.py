@@ -547,6 +547,11 @@ def _profile(
         for k in (built.report.get("kernels", []) if built else [])
         if k.get("fused_conv")
     }
+    own = [row["name"] for row in summary["layers"] if row["name"] not in fused]
+    if last and len(last) != len(own):
+        raise TransportError(
+            f"board {board.name} reports {len(last)} layer counts for model {graph.name}, which runs {len(own)} layers"
+        )
     device_layers = iter(last)
     for row in summary["layers"]:
         layer = dict(row)
