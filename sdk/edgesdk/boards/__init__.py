@@ -1,7 +1,8 @@
 """Boards as data: every board is one TOML file in ``boards/``. No board name appears in code elsewhere.
 
-``get_board(name)`` accepts a board's name or one of its aliases (``stm32`` -> ``nucleo-f446re``);
-``default_board()`` is the emulated STM32 used when no board is named.
+``get_board(name)`` accepts a board's name, one of its aliases (``stm32`` -> ``nucleo-f446re``) or the path of a
+board file of the user's own (``my-board.toml``); the default board is the emulated STM32 used when no board is
+named. Every board file is checked field by field (:func:`parse_board`): it is data, never commands.
 
 A board file with ``kind = "fpga"`` describes an FPGA board (part, clock, resources) for ``edgesdk synth``:
 ``fpga_boards()`` / ``get_fpga_board(name)`` read those; ``all_boards()`` / ``get_board()`` keep to the
