@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -132,6 +134,11 @@ def test_flags_reach_the_compiler_as_data_even_unchecked(ad_graph, tmp_path: Pat
         "'-DA=1 ;touch PWNED;true' '-DB=$(shell touch PWNED2)' '-DC=`touch PWNED3`|x>y' '-DD='\\''q'\\'' #c'"
         in log
     )
+    if shutil.which("cmake"):  # the CMake project hands them to the compiler as quoted arguments too
+        for cmd in (["cmake", "-S", "proj", "-B", "cm"], ["cmake", "--build", "cm"]):
+            subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        assert (tmp_path / "cm" / "firmware.elf").is_file()
+        assert not list(tmp_path.rglob("PWNED*"))
 
 
 BAD_FIELDS = [
