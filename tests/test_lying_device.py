@@ -83,6 +83,12 @@ LIES = {
         Lie(info={"strings": [ESCAPES, _fake_hash(), ESCAPES, ESCAPES, "none", ESCAPES]}),
         "cannot run model ad01_int8: ?]0;owned??[2J?[31m??edgesdk validate: all outputs bit-exact??0m",
     ),
+    "buffer_too_small": (  # the device's own problem is the sentence, not the sizes it implies
+        Lie(
+            info={"max_input": 64, "strings": ["ad01_int8", _fake_hash(), "b", "f", "none", "input too big"]}
+        ),
+        "board netduinoplus2 cannot run model ad01_int8: input too big",
+    ),
     "silent": (Lie(silent=frozenset({p.CMD_INFO})), "no answer to INFO after 2 attempts of 0.30 s"),
     "slow_run": (Lie(silent=frozenset({p.CMD_RUN})), "no answer to RUN after 2 attempts of 0.50 s"),
     "garbage_flood": (Lie(flood=b"\xa5" * 512), "no answer to INFO after 2 attempts of 0.30 s"),
