@@ -4,6 +4,7 @@ and the same sweep on a local Ray cluster started by the test."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -101,16 +102,141 @@ def test_sweep_local_workers_writes_table_and_plot_and_resumes(
 
 
 @needs_emulator
-def test_sweep_on_a_local_ray_cluster(mlp, tmp_path: Path) -> None:
+def test_sweep_on_a_local_ray_cluster(mlp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ray = pytest.importorskip("ray")
-    path, train, val = mlp
+    path, (x, y), val = mlp
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
-        out = tmp_path / "ray"
-        res = sw.sweep(path, "method=int8", train, val, out=out, ray="auto", progress=False)
+        # Relative paths, from a folder that is not the Ray workers' working directory.
+        work = tmp_path / "work"
+        work.mkdir()
+        monkeypatch.chdir(work)
+        np.savez("train.npz", x=x, y=y)
+        res = sw.sweep(path, "method=int8", "train.npz", val, out="ray", ray="auto", progress=False)
+        out = work / "ray"
+        assert res.out_dir == out
         (row,) = res.rows
         assert row["status"] == "ok" and row["cr"] == pytest.approx(4.0) and row["sr"] == 1.0
         assert row["instructions"] > 0 and row["pareto"] and row["board"] == "mps2-an386"
         assert (out / "pareto.png").is_file() and "| int8 |" in (out / "table.md").read_text()
+        assert (out / "points" / row["id"]).is_dir()
     finally:
         ray.shutdown()
+
+
+# --- orchestration without Ray or training: run_point replaced by a worker that records what it was sent -------------
+def _record(settings: dict, ok: bool, board: str = "mps2-an386") -> dict:
+    rec = {"id": sw.point_id(settings), "settings": settings, "label": sw._label(settings)}
+    if not ok:
+        return {**rec, "status": "error", "error": f"no luck for {settings['method']}"}
+    return {
+        **rec, "status": "ok", "accuracy_float": 0.9, "accuracy": 0.8, "weight_bytes_float": 4000,
+        "weight_bytes": 1000, "instructions": 5000, "unit": "instructions", "flash_bytes": 0, "board": board,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder with a model file and training data, and the current folder set to it."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "m.keras").write_bytes(b"not read: run_point is replaced")
+    np.savez(work / "train.npz", x=np.zeros((4, 8), np.float32), y=np.zeros(4, np.int64))
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_relative_paths_are_absolute_before_any_point_is_dispatched(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgesdk.boards import get_board
+
+    elsewhere = tmp_path / "elsewhere"  # a Ray task runs in the Ray head's working directory, not ours
+    elsewhere.mkdir()
+    (work / "my-board.toml").write_text(get_board("mps2-an386").path.read_text())
+    sent = []
+
+    def worker(model, data, val, settings, out_dir, board, seed=0):
+        os.chdir(elsewhere)
+        try:
+            sent.append((model, data, val, out_dir, board))
+            (Path(out_dir) / "points" / sw.point_id(settings)).mkdir(parents=True, exist_ok=True)
+            return _record(settings, ok=Path(data).is_file() and Path(board).is_file())
+        finally:
+            os.chdir(work)
+
+    monkeypatch.setattr(sw, "run_point", worker)
+    res = sw.sweep(
+        "m.keras", "method=int8", "train.npz", "train.npz", out="out", board="my-board.toml", workers=1
+    )
+    assert sent == [
+        (str(work / "m.keras"), str(work / "train.npz"), str(work / "train.npz"), str(work / "out"),
+         str(work / "my-board.toml")),
+    ]  # fmt: skip
+    assert [r["status"] for r in res.rows] == ["ok"] and res.out_dir == work / "out"
+    assert list(elsewhere.iterdir()) == []  # no stray folder where the worker ran
+    with pytest.raises(CompressError, match=r"^sweep: training data nothere.npz does not exist$"):
+        sw.sweep("m.keras", "method=int8", "nothere.npz", out="out", workers=1)
+
+
+def _said(err: str) -> list[str]:
+    """The lines the command printed on stderr, without the progress bar's."""
+    return [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("sweep:")]
+
+
+def test_every_point_failing_is_exit_9_and_some_failing_is_exit_0_naming_them(
+    work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "sweep",
+        "m.keras",
+        "--data",
+        "train.npz",
+        "--grid",
+        "method=int8|ternary",
+        "-o",
+        "out",
+        "--workers",
+        "1",
+    ]
+    monkeypatch.setattr(sw, "run_point", lambda *job: _record(job[3], ok=False))
+    assert main(args) == 9
+    assert _said(capsys.readouterr().err) == [
+        "edgesdk sweep: error: every one of the 2 sweep points failed (first, int8: no luck for int8); "
+        f"the table is in {work / 'out' / 'table.md'}"
+    ]
+    assert "no luck for ternary" in (work / "out" / "table.md").read_text()
+    monkeypatch.setattr(sw, "run_point", lambda *job: _record(job[3], ok=job[3]["method"] == "int8"))
+    assert main(args) == 0
+    cap = capsys.readouterr()
+    assert "| int8 |" in cap.out
+    assert _said(cap.err) == [
+        f"edgesdk sweep: warning: 1 of 2 points failed: ternary (their errors are in {work / 'out' / 'table.md'})"
+    ]
+
+
+def test_ray_without_a_cluster_is_one_sentence_of_ours(
+    work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ray = pytest.importorskip("ray")
+    import socket
+
+    from ray._private.services import find_gcs_addresses
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    args = ["sweep", "m.keras", "--data", "train.npz", "--grid", "method=int8", "-o", "out"]
+    assert main([*args, "--ray", f"127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"edgesdk sweep: error: sweep --ray 127.0.0.1:{port}: no Ray cluster answers at ")
+    assert "RAY_AUTH_MODE=disabled" in err and err.count("\n") == 1 and not ray.is_initialized()
+    if find_gcs_addresses():
+        pytest.skip("a Ray cluster runs on this machine: --ray auto would find it")
+    assert main([*args, "--ray", "auto"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "edgesdk sweep: error: sweep --ray auto: no Ray cluster is running on this machine; "
+    )
+    assert "--address" not in err and err.count("\n") == 1

@@ -75,7 +75,10 @@ def _setup_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="generate a C project for a board (and build it)")
     p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
     p.add_argument(
-        "--board", "-b", default=None, help="board name or alias (default: the emulated netduinoplus2)"
+        "--board",
+        "-b",
+        default=None,
+        help="board name or alias, or a board file of your own (PATH.toml); default: the emulated netduinoplus2",
     )
     p.add_argument("-o", "--output", default=None, help="project folder (default: <model>-<board>)")
     _add_calib(p)
@@ -159,7 +162,10 @@ def _pass_ctx(args: argparse.Namespace):
 # --- flash / validate / profile --------------------------------------------------------------------------------
 def _add_board_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--board", "-b", default=None, help="board name or alias (default: the emulated netduinoplus2)"
+        "--board",
+        "-b",
+        default=None,
+        help="board name or alias, or a board file of your own (PATH.toml); default: the emulated netduinoplus2",
     )
     p.add_argument(
         "--port",
@@ -249,7 +255,10 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
     p.add_argument(
-        "--board", "-b", default="pynq-z2", help="FPGA board (default pynq-z2; see edgesdk boards)"
+        "--board",
+        "-b",
+        default="pynq-z2",
+        help="FPGA board name or board file (PATH.toml); default pynq-z2 (see edgesdk boards)",
     )
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-hls)")
     _add_calib(p)
@@ -427,7 +436,9 @@ def _setup_sweep(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", default="sweep", help="output folder (a second run resumes in it)")
     p.add_argument(
-        "--board", default="mps2-an386", help="board that counts instructions (default mps2-an386)"
+        "--board",
+        default="mps2-an386",
+        help="board (name or PATH.toml) that counts instructions (default mps2-an386)",
     )
     p.add_argument("--workers", type=int, default=2, help="local worker processes (1 or 2, default 2)")
     p.add_argument("--ray", default=None, metavar="auto|ADDRESS", help="run the points on a Ray cluster")
@@ -450,6 +461,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         ray=args.ray,
         seed=args.seed,
     )
+    if r.failed:  # some points failed (all failing is an error): the sweep stands, and says which
+        print(
+            f"edgesdk sweep: warning: {len(r.failed)} of {len(r.rows)} points failed: "
+            f"{'; '.join(row['label'] for row in r.failed)} (their errors are in {r.files['table_md']})",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(r.to_dict(), indent=2, default=str))
         return 0
@@ -503,7 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_like_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: emulators stop, temp folders go
             return int(args.handler(args) or 0)
     except EdgeSDKError as exc:
-        print(f"edgesdk {args.command}: error: {exc}", file=sys.stderr)
+        from edgesdk.escape import terminal_text
+
+        # one line, whatever a model file name or a device put into the sentence (escape sequences, newlines)
+        print(f"edgesdk {args.command}: error: {terminal_text(str(exc), 4000)}", file=sys.stderr)
         return exc.exit_code
     except Terminated as exc:
         print(f"edgesdk {args.command}: stopped by {exc}", file=sys.stderr)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -29,11 +31,39 @@ from edgesdk.export import ExportResult, export
 from edgesdk.ir import Graph
 from edgesdk.procutil import folder_lock
 from edgesdk.progress import progress
-from edgesdk.transport import DeviceClient, Emulator, ProcessTransport, SerialTransport
+from edgesdk.transport import DeviceClient, Emulator, ProcessTransport, SerialTransport, Transport
 
 log = logging.getLogger(__name__)
 
 FLASH_TIMEOUT_S = 300
+#: How long the host waits for a board (README, "Timeouts"): seconds per attempt of a command, attempts after the
+#: first, and seconds per inference a RUN may take on top. Environment variables override them (a slow board,
+#: or tests that need a lying device to be given up on in a second).
+LINK_SETTINGS = (
+    ("EDGESDK_DEVICE_TIMEOUT", "timeout", float, 5.0, 0.05, 3600.0),
+    ("EDGESDK_DEVICE_RETRIES", "retries", int, 4, 0, 20),
+    ("EDGESDK_RUN_TIMEOUT", "run_timeout", float, 10.0, 0.05, 86400.0),
+)
+
+
+def link_settings() -> dict[str, float]:
+    """The client's timeouts: the defaults of :data:`LINK_SETTINGS`, or the environment's, checked."""
+    out: dict[str, float] = {}
+    for env, key, kind, default, lo, hi in LINK_SETTINGS:
+        text = os.environ.get(env, "").strip()
+        try:
+            value = kind(text) if text else default
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise EdgeSDKError(f"{env}={text!r} is not a {kind.__name__} in {lo:g}..{hi:g}")
+        out[key] = value
+    return out
+
+
+def device_client(transport: Transport) -> DeviceClient:
+    """A protocol client on ``transport`` with the timeouts of :func:`link_settings`."""
+    return DeviceClient(transport, **link_settings())  # type: ignore[arg-type]
 
 
 # --- flashing ----------------------------------------------------------------------------------------------------
@@ -47,7 +77,13 @@ def _flash_commands(board: Board, elf: Path, port: str | None) -> list[tuple[str
         if method == "pyocd" and shutil.which("pyocd") and board.flash.pyocd_target:
             cmd = ["pyocd", "flash", "-t", board.flash.pyocd_target, str(elf)]
         elif method == "openocd" and shutil.which("openocd") and board.flash.openocd_config:
-            cmd = ["openocd", "-f", board.flash.openocd_config, "-c", f"program {elf} verify reset exit"]
+            # OpenOCD reads -c as Tcl: the image path goes in braces (no substitution), so it is refused if it
+            # holds a brace, a backslash or a control character, which braces cannot hold literally.
+            if re.search(r"[{}\\\x00-\x1f]", str(elf)):
+                raise BoardError(
+                    f"the image path {elf!r} holds a brace, backslash or control character: rename it"
+                )
+            cmd = ["openocd", "-f", board.flash.openocd_config, "-c", f"program {{{elf}}} verify reset exit"]
         elif method == "st-flash" and shutil.which("st-flash"):
             cmd = ["st-flash", "--reset", "write", str(binary), origin]
         elif method == "stm32loader" and shutil.which("stm32loader") and port:
@@ -126,7 +162,7 @@ def connect(
     """A :class:`DeviceClient` talking to ``elf`` running on ``board``; stops what it started on exit."""
     if board.emulated:
         with Emulator.for_board(board, elf) as emu:
-            yield DeviceClient(emu.transport, timeout=5.0)
+            yield device_client(emu.transport)
         return
     if board.is_host:
         transport = ProcessTransport([elf])
@@ -137,17 +173,27 @@ def connect(
             flash_real_board(board, elf, port)
         transport = SerialTransport(port, baudrate=board.uart.baud)
     with transport:
-        yield DeviceClient(transport, timeout=5.0)
+        yield device_client(transport)
 
 
 def _check_device(client: DeviceClient, graph: Graph, board: Board) -> None:
+    """The board runs this model and says so truthfully: its INFO record is well formed (checked by the client),
+    its model hash is the model's, and its input and output sizes are the model's. A device that lies is one
+    sentence (TransportError, exit 7); a board that runs another model is a ValidationError (exit 8)."""
     info = client.info()
     if info.problem:
         raise TransportError(f"board {board.name} cannot run model {graph.name}: {info.problem}")
-    if graph.sha256 and info.model_sha256 and info.model_sha256 != graph.sha256:
+    if graph.sha256 and info.model_sha256 != graph.sha256:
         raise ValidationError(
             f"board {board.name} runs model {info.model_name} (sha256:{info.model_sha256[:12]}…), "
             f"not {graph.name} (sha256:{graph.sha256[:12]}…): flash the right image"
+        )
+    t = _input_tensor(graph)
+    want = (t.size, graph.tensors[graph.outputs[0]].size)  # what the generated model reports (elements)
+    if (info.input_size, info.output_size) != want:
+        raise TransportError(
+            f"board {board.name} reports {info.input_size} input and {info.output_size} output bytes for model "
+            f"{graph.name}, which has {want[0]} and {want[1]}"
         )
 
 
@@ -180,7 +226,7 @@ def open_device(
     if port is not None and board.emulated:
         log.info("board %s: using the running emulator on %s (started by 'edgesdk flash')", board.name, port)
         with SerialTransport(port, baudrate=board.uart.baud) as transport:
-            client = DeviceClient(transport, timeout=5.0)
+            client = device_client(transport)
             _check_device(client, graph, board)
             yield client, None
         return
@@ -501,6 +547,11 @@ def _profile(
         for k in (built.report.get("kernels", []) if built else [])
         if k.get("fused_conv")
     }
+    own = [row["name"] for row in summary["layers"] if row["name"] not in fused]
+    if last and len(last) != len(own):
+        raise TransportError(
+            f"board {board.name} reports {len(last)} layer counts for model {graph.name}, which runs {len(own)} layers"
+        )
     device_layers = iter(last)
     for row in summary["layers"]:
         layer = dict(row)

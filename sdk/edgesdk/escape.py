@@ -8,11 +8,14 @@ Makefile banner, a file name holding a newline and ``$(shell ...)`` becomes a Ma
 ``c_string``/``c_comment``  C (re-exported from :mod:`edgesdk.backends.c.cformat`, the C formatting module)
 ``make_comment``          text after ``#`` in a Makefile: one line, ``$`` doubled, no trailing ``\\``
 ``make_value``            the right-hand side of ``VAR := value``: ``$`` doubled, ``#`` escaped, one line
+``make_shell_word``       one word of a Makefile variable a recipe hands to ``/bin/sh``: shell-quoted, then
+                          ``$`` doubled and ``#`` escaped, so Make and the shell both read it as one literal word
 ``cmake_comment``         text after ``#`` in CMakeLists.txt: one line, cannot open a bracket comment
 ``cmake_quoted``          a CMake quoted argument ``"..."``: ``\\``, ``"``, ``$``, ``;`` escaped, ``\\n`` for newlines
 ``ld_comment``            text inside a ``/* */`` comment of a linker script (C comment rules)
 ``md_text``               Markdown inline text: one line, ASCII punctuation that Markdown or HTML reads escaped
 ``html_text``             HTML text and attribute values (``html.escape`` with quotes)
+``terminal_text``         text from a device shown on a terminal or in a log: one line, no escape sequences
 ========================  =====================================================================================
 
 Every function returns a single line: a raw newline from user data never reaches a generated file.
@@ -34,9 +37,11 @@ __all__ = [
     "html_text",
     "ld_comment",
     "make_comment",
+    "make_shell_word",
     "make_value",
     "md_text",
     "safe_file_stem",
+    "terminal_text",
 ]
 
 
@@ -66,6 +71,20 @@ def make_value(text: str) -> str:
     becomes ``/`` (board files are checked to hold none where a backslash would mean something).
     """
     return _one_line(text).replace("\\", "/").replace('"', "'").replace("$", "$$").replace("#", "\\#")
+
+
+def make_shell_word(text: str) -> str:
+    """One argument, taken literally by both Make and the shell, for a variable a recipe expands
+    (``CFLAGS := '-O2' '-DNAME=x'`` then ``$(CC) $(CFLAGS) ...``).
+
+    The text is single-quoted for ``/bin/sh`` (a ``'`` inside becomes ``'\\''``), so ``;``, ``|``, ``&``,
+    ``>``, ``<``, parentheses, spaces and globs are data; then ``$`` is doubled (Make would expand it even inside
+    the shell's quotes) and each ``#`` escaped for Make, with the backslashes before it doubled, since Make halves a
+    run of backslashes before ``#``. The word never ends in a backslash, so it cannot continue the line.
+    """
+    quoted = "'" + _one_line(text).replace("'", "'\\''") + "'"
+    quoted = quoted.replace("$", "$$")
+    return re.sub(r"(\\*)#", lambda m: m.group(1) * 2 + "\\#", quoted)
 
 
 def cmake_comment(text: str) -> str:
@@ -131,3 +150,21 @@ def safe_file_stem(text: str, default: str = "model") -> str:
     """
     s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._-")
     return s or default
+
+
+# Everything a terminal acts on rather than shows: C0 controls (ESC starts colour, title and clear-screen
+# sequences; BEL, BS and CR rewrite what is shown), DEL, C1 controls (0x9B is a one-byte CSI), line and paragraph
+# separators, and the bidirectional overrides and isolates that reorder what follows them.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def terminal_text(text: str | bytes, limit: int = 200) -> str:
+    """Text that came from outside (a device's model, board and layer names, its problem strings) as it may be
+    printed: invalid UTF-8 replaced, every character a terminal would act on (escape sequences for colour, window
+    title or clearing the screen, carriage returns, newlines, bidi overrides) shown as ``?``, and at most
+    ``limit`` characters (then ``...``). A device cannot rewrite the user's terminal or forge a line of output.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    s = _TERMINAL_UNSAFE.sub("?", str(text))
+    return s if len(s) <= limit else s[:limit] + "..."

@@ -21,7 +21,10 @@ TensorFlow) or, with ``ray="auto"`` or a cluster address, as Ray tasks. Each fin
 ``sweep.jsonl`` at once; a sweep started again on the same output folder skips the points that finished there
 (a point is identified by a hash of its settings) and runs the missing and the failed ones again, so an
 interrupted sweep resumes where it stopped. At the end
-``report.html`` (table + ``pareto.png``), ``table.md`` and ``table.csv`` are written.
+``report.html`` (table + ``pareto.png``), ``table.md`` and ``table.csv`` are written. Paths (data, output folder,
+a board file) are made absolute before any point is dispatched. A sweep whose every point failed raises
+CompressError (exit 9) after writing the table; one where only some failed returns them in
+:attr:`SweepResult.failed` (the CLI names them and exits 0).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import json
 import logging
 import multiprocessing
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -191,6 +195,11 @@ class SweepResult:
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
 
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """The rows of points that failed (their ``error`` says why)."""
+        return [r for r in self.rows if r.get("status") != "ok"]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
@@ -236,13 +245,67 @@ def _run_ray(jobs: list[tuple[Any, ...]], address: str, on_done: Callable[[dict[
     except ImportError:
         raise EdgeSDKError("sweep --ray needs Ray: pip install 'edgesdk[ray]'") from None
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        _connect_ray(ray, address)
     remote = ray.remote(num_cpus=1)(run_point)
-    pending = [remote.remote(*job) for job in jobs]
+    settings = {remote.remote(*job): job[3] for job in jobs}
+    pending = list(settings)
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         for ref in ready:
-            on_done(ray.get(ref))
+            try:
+                rec = ray.get(ref)
+            except (
+                ray.exceptions.RayError
+            ) as exc:  # the worker died (out of memory, node lost): the point failed
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                point = settings[ref]
+                rec = {"id": point_id(point), "settings": point, "label": _label(point), "status": "error"}
+                rec["error"] = f"Ray: {type(exc).__name__}: {first}"
+            on_done(rec)
+
+
+#: Seconds to wait for a Ray head's port to accept a connection before saying no cluster answers there.
+RAY_PROBE_TIMEOUT_S = 5.0
+
+
+def _connect_ray(ray: Any, address: str) -> None:
+    """``ray.init`` on ``address`` ("auto" or HOST:PORT), with each way it fails as one sentence of ours (Ray's own
+    messages advise flags edgesdk does not have, and an unreachable address makes it retry for minutes)."""
+    where = f"sweep --ray {address}"
+    hint = (
+        "start one with 'ray start --head' (for a local cluster without Ray 2.60's token authentication, start "
+        "it and the sweep with RAY_AUTH_MODE=disabled) or give the head's HOST:PORT"
+    )
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if address != "auto" and sep and port.isdigit():
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_PROBE_TIMEOUT_S).close()
+        except OSError as exc:
+            raise EdgeSDKError(
+                f"{where}: no Ray cluster answers at {target} ({exc.strerror or exc}); {hint}"
+            ) from None
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except ConnectionError:
+        raise EdgeSDKError(f"{where}: no Ray cluster is running on this machine; {hint}") from None
+    except Exception as exc:
+        auth = (
+            isinstance(exc, getattr(ray.exceptions, "AuthenticationError", ())) or "token" in str(exc).lower()
+        )
+        if auth:
+            raise EdgeSDKError(
+                f"{where}: the cluster asks for its authentication token; give it in RAY_AUTH_TOKEN or "
+                "~/.ray/auth_token (for a local cluster of your own, start it and the sweep with RAY_AUTH_MODE=disabled)"
+            ) from None
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise EdgeSDKError(f"{where}: Ray could not connect ({type(exc).__name__}: {first})") from None
+
+
+def _absolute(value: Any) -> Any:
+    """A path made absolute before it is sent to a worker: points run in other processes, a Ray task in the Ray
+    head's working directory, where a relative path names another file (or makes a stray folder)."""
+    return str(Path(value).expanduser().resolve()) if isinstance(value, (str, Path)) else value
 
 
 def sweep(
@@ -259,15 +322,21 @@ def sweep(
     progress: bool = True,
 ) -> SweepResult:
     """Run the grid (plus the ``int8`` baseline) and write the table, the Pareto plot and the HTML report."""
-    from edgesdk.boards import get_board
+    from edgesdk.boards import get_board, is_board_path
     from edgesdk.progress import progress as bar
 
     points = parse_grid(grid) if isinstance(grid, str) else [dict(p) for p in grid]
     get_board(board)  # an unknown board is refused before any work
+    if is_board_path(board):
+        board = _absolute(board)
     if workers < 1:
         raise CompressError(f"sweep needs at least 1 worker, not {workers}")
     workers = min(workers, MAX_LOCAL_WORKERS)
-    out_dir = Path(out)
+    for what, value in (("training data", data), ("validation data", val)):
+        if isinstance(value, (str, Path)) and not Path(value).exists():
+            raise CompressError(f"sweep: {what} {value} does not exist")
+    data, val = _absolute(data), _absolute(val)
+    out_dir = Path(_absolute(out))
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = _model_path(model, out_dir)
     if not any(p["method"] == BASELINE["method"] for p in points):
@@ -305,6 +374,12 @@ def sweep(
     rows = table_rows([done[point_id(p)] for p in points])
     res = SweepResult(rows=rows, out_dir=out_dir)
     res.files = write_report(rows, out_dir)
+    if rows and len(res.failed) == len(rows):  # nothing measured: not a result, whatever the table says
+        first = res.failed[0]
+        raise CompressError(
+            f"every one of the {len(rows)} sweep points failed (first, {first['label']}: "
+            f"{first.get('error', 'no error recorded')}); the table is in {res.files['table_md']}"
+        )
     return res
 
 

@@ -25,7 +25,15 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    for name in ("make_comment", "make_value", "cmake_comment", "cmake_quoted", "ld_comment", "c_comment"):
+    for name in (
+        "make_comment",
+        "make_value",
+        "make_shell_word",
+        "cmake_comment",
+        "cmake_quoted",
+        "ld_comment",
+        "c_comment",
+    ):
         env.filters[name] = getattr(escape, name)
     return env
 

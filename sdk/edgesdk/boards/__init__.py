@@ -1,7 +1,8 @@
 """Boards as data: every board is one TOML file in ``boards/``. No board name appears in code elsewhere.
 
-``get_board(name)`` accepts a board's name or one of its aliases (``stm32`` -> ``nucleo-f446re``);
-``default_board()`` is the emulated STM32 used when no board is named.
+``get_board(name)`` accepts a board's name, one of its aliases (``stm32`` -> ``nucleo-f446re``) or the path of a
+board file of the user's own (``my-board.toml``); the default board is the emulated STM32 used when no board is
+named. Every board file is checked field by field (:func:`parse_board`): it is data, never commands.
 
 A board file with ``kind = "fpga"`` describes an FPGA board (part, clock, resources) for ``edgesdk synth``:
 ``fpga_boards()`` / ``get_fpga_board(name)`` read those; ``all_boards()`` / ``get_board()`` keep to the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -138,161 +140,346 @@ class Board:
 
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
-# Characters a board string must not hold: it lands in a Makefile, CMakeLists.txt, a shell command line and C.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f$`\\\"']")
+#: A plain word (MCU, debugger target, drive label, QEMU machine, FPGA part): it reaches command lines and paths.
+_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: A relative or absolute file path of plain words (an OpenOCD config such as ``board/st_nucleo_f4.cfg``).
+_PATH_RE = re.compile(r"/?[A-Za-z0-9_][A-Za-z0-9_.+-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
+#: The compiler: a program named ...gcc, ...clang or cc (a version suffix allowed), optionally with its path.
+_CC_RE = re.compile(r"/?(?:[A-Za-z0-9_.+-]+/)*[A-Za-z0-9_.+-]*(?:gcc|clang|cc)(?:-[0-9][0-9.]*)?")
+#: A compiler or linker flag is one word that starts with '-': nothing a shell, Make or CMake reads specially.
+_FLAG_RE = re.compile(r"--?[A-Za-z0-9][A-Za-z0-9_=+,.:/-]*")
+_FLAG_CHARS = "letters, digits and _ = + , . : / -"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Flags that make the compiler or linker run, or load, a program the board file names: refused.
+_PROGRAM_FLAGS = (
+    ("-B", "sets the directory the compiler takes its own programs from"),
+    ("-wrapper", "runs the compiler's programs through another program"),
+    ("-fplugin", "loads a compiler plugin"),
+    ("-Xlinker", "passes an unchecked argument to the linker (use -Wl,...)"),
+    ("-Xassembler", "passes an unchecked argument to the assembler (use -Wa,...)"),
+    ("-Xpreprocessor", "passes an unchecked argument to the preprocessor (use -Wp,...)"),
+    ("-o", "sets the output file, which the build chooses"),
+)
+_LINKER_PLUGIN = re.compile(r"^-{1,2}plugin")
+_LINKERS = ("bfd", "gold", "lld", "mold")
+
+#: Known cores: the -mcpu names of Arm's Cortex-M line, and ``host`` for the host board.
+CORES = (
+    "cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m23",
+    "cortex-m33", "cortex-m35p", "cortex-m52", "cortex-m55", "cortex-m85", "host",
+)  # fmt: skip
+FPUS = ("", "auto", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
+FLOAT_ABIS = ("", "soft", "softfp", "hard")
+#: Optional [uart] fields (clock enables, pins, alternate function) and their ranges.
+UART_EXTRA = {
+    "rcc_apb_enr": (0, (1 << 32) - 1),
+    "rcc_apb_bit": (0, 31),
+    "rcc_gpio_enr": (0, (1 << 32) - 1),
+    "rcc_gpio_bit": (0, 31),
+    "gpio_base": (0, (1 << 32) - 1),
+    "tx_pin": (0, 15),
+    "rx_pin": (0, 15),
+    "af": (0, 15),
+}
+ADDRESS_SPACE = 1 << 32
+MIN_CLOCK_HZ = 1_000  # below 1 kHz no UART runs
+MAX_CLOCK_HZ = (1 << 32) - 1  # the firmware's EDGESDK_CLOCK_HZ is a 32-bit unsigned constant
+MIN_MEMORY = 1024  # flash and RAM of a microcontroller board, bytes
+BAUD_RANGE = (300, 12_000_000)
+_MISSING = object()
+_ADDRESS_KEYS = (
+    "flash_origin",
+    "ram_origin",
+    "ccm_origin",
+    "base",
+    "rcc_apb_enr",
+    "rcc_gpio_enr",
+    "gpio_base",
+)
 
 
-def _req(data: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
-    if key not in data:
-        raise BoardError(f"board file {where}: missing key {key!r}")
-    value = data[key]
-    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-        raise BoardError(
-            f"board file {where}: key {key!r} has the wrong type ({type(value).__name__}, expected {want})"
+def _show(value: Any) -> str:
+    """A board-file value as it appears in an error sentence: quoted strings (control characters as escapes)."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value[:8]) + (", ..." if len(value) > 8 else "") + "]"
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
+
+
+class _Fields:
+    """One table of a board file, read field by field; every error is one sentence naming the file, the field
+    (``memory.ram_origin``, ``build.cflags[1]``) and the value."""
+
+    def __init__(self, data: dict[str, Any], where: str, prefix: str = "") -> None:
+        self.data = data
+        self.where = where
+        self.prefix = prefix
+
+    def name(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def error(self, key: str, value: Any, why: str) -> BoardError:
+        address = (
+            key in _ADDRESS_KEYS and isinstance(value, int) and not isinstance(value, bool) and value >= 0
         )
-    return value
+        shown = f"0x{value:X}" if address else _show(value)
+        return BoardError(f"board file {self.where}: {self.name(key)} = {shown} {why}")
 
-
-def _int(data: dict[str, Any], key: str, where: str, minimum: int, maximum: int = (1 << 32) - 1) -> int:
-    """An integer field within [minimum, maximum] (addresses and sizes are 32-bit on every target)."""
-    value = _req(data, key, int, where)
-    if not minimum <= value <= maximum:
-        raise BoardError(f"board file {where}: key {key!r} is {value}, outside {minimum}..{maximum}")
-    return value
-
-
-def _text(data: dict[str, Any], key: str, where: str, *, safe: bool = True) -> str:
-    """A string field; ``safe`` ones (names, compiler, flags) hold no quote, ``$``, backslash or control."""
-    value = _req(data, key, str, where)
-    if safe and _UNSAFE.search(value):
-        raise BoardError(
-            f"board file {where}: key {key!r} holds a quote, '$', backslash or control character ({value!r})"
-        )
-    if not safe and re.search(r"[\x00-\x1f\x7f]", value):
-        raise BoardError(f"board file {where}: key {key!r} holds a control character ({value!r})")
-    return value
-
-
-def _strings(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    """A list of safe strings (compiler flags, flash methods, aliases)."""
-    items = _req(data, key, list, where)
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise BoardError(
-                f"board file {where}: item {i} of {key!r} is of type {type(item).__name__}, not a string"
+    def get(self, key: str, typ: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+        if key not in self.data:
+            if default is _MISSING:
+                raise BoardError(f"board file {self.where}: the field {self.name(key)} is missing")
+            return default
+        value = self.data[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            want = {
+                int: "an integer",
+                str: "a string",
+                bool: "true or false",
+                list: "a list",
+                dict: "a table",
+            }
+            need = (
+                want.get(typ, typ.__name__) if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
             )
-        if _UNSAFE.search(item) or not item:
-            raise BoardError(
-                f"board file {where}: item {i} of {key!r} ({item!r}) is empty or holds a quote, '$', "
-                "backslash or control character"
-            )
-    return tuple(items)
+            raise self.error(key, value, f"has the wrong type ({type(value).__name__}; it must be {need})")
+        return value
+
+    def int(self, key: str, lo: int, hi: int, default: Any = _MISSING, *, multiple: int = 1) -> int:
+        value = self.get(key, int, default)
+        if not lo <= value <= hi:
+            raise self.error(key, value, f"is outside {lo:,}..{hi:,}")
+        if value % multiple:
+            raise self.error(key, value, f"is not a multiple of {multiple}")
+        return value
+
+    def text(self, key: str, pattern: re.Pattern[str] | None, what: str, default: Any = _MISSING) -> str:
+        value = self.get(key, str, default)
+        if _CONTROL.search(value) or len(value) > 200:
+            raise self.error(key, value, "holds a control character or is longer than 200 characters")
+        if pattern is not None and value and not pattern.fullmatch(value):
+            raise self.error(key, value, f"is not {what}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise self.error(key, value, f"is not one of {', '.join(repr(c) for c in choices)}")
+        return value
+
+    def words(
+        self, key: str, pattern: re.Pattern[str], what: str, default: Any = _MISSING
+    ) -> tuple[str, ...]:
+        items = self.get(key, list, default)
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not pattern.fullmatch(item) or len(item) > 200:
+                raise self.error(f"{key}[{i}]", item, f"is not {what}")
+        return tuple(items)
+
+    def flags(self, key: str) -> tuple[str, ...]:
+        """Compiler or linker flags: each one word of safe characters, none that runs or loads a program."""
+        items = self.words(key, _FLAG_RE, f"a compiler flag (one word starting with '-', of {_FLAG_CHARS})")
+        for i, flag in enumerate(items):
+            why = next((w for p, w in _PROGRAM_FLAGS if flag.startswith(p)), None)
+            opt, _, value = flag.partition("=")
+            if why is None and opt in ("-specs", "--specs") and "/" in value:
+                why = "names a specs file by path (only the toolchain's own, e.g. nano.specs, are allowed)"
+            if why is None and opt == "-fuse-ld" and value not in _LINKERS:
+                why = f"is not one of the linkers {', '.join(_LINKERS)}"
+            if why is None and flag.startswith(("-Wl,", "-Wa,", "-Wp,")):
+                if any(_LINKER_PLUGIN.match(part) for part in flag.split(",")[1:]):
+                    why = "loads a linker plugin"
+            if why is not None:
+                raise self.error(
+                    f"{key}[{i}]", flag, f"{why}; a board file may not make the compiler run other programs"
+                )
+        return items
+
+    def section(self, key: str, required: bool = True) -> _Fields | None:
+        value = self.get(key, dict, _MISSING if required else None)
+        return None if value is None else _Fields(value, self.where, f"{self.name(key)}.")
+
+    def only(self, known: Iterable[str]) -> None:
+        """Refuse a field this table does not have (a typo would otherwise be silently ignored)."""
+        known = set(known)
+        for key in self.data:
+            if key not in known:
+                raise BoardError(
+                    f"board file {self.where}: {self.name(key)} is not a board field "
+                    f"(known here: {', '.join(sorted(known))})"
+                )
 
 
-def _section(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    return _req(data, key, dict, where)
+def _region(
+    f: _Fields, origin_key: str, size_key: str, what: str, *, host: bool, minimum: int
+) -> tuple[int, int]:
+    """An address range that fits the 32-bit address space: (origin, bytes)."""
+    origin = f.int(origin_key, 0, ADDRESS_SPACE - 1, 0 if host else _MISSING, multiple=4)
+    size = f.int(size_key, 0 if host else minimum, ADDRESS_SPACE, 0 if host else _MISSING, multiple=4)
+    if origin + size > ADDRESS_SPACE:
+        raise f.error(
+            origin_key, origin,
+            f"does not leave room for {size_key} = {size:,}: the {what} would end at 0x{origin + size:X}, "
+            "beyond the 32-bit address space",
+        )  # fmt: skip
+    return origin, size
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[1] > 0 and b[1] > 0 and a[0] < b[0] + b[1] and b[0] < a[0] + a[1]
+
+
+_TOP_KEYS = (
+    "kind", "name", "description", "family", "mcu", "core", "fpu", "float_abi", "clock_hz", "emulated",
+    "stack_bytes", "aliases", "memory", "build", "uart", "flash", "emulator",
+)  # fmt: skip
 
 
 def parse_board(path: Path) -> Board:
-    """Read and check one board file: every field's type and range, named in the error."""
-    where = str(path)
+    """Read and check one microcontroller board file, field by field.
+
+    A board file is data: its strings reach a Makefile, a CMakeLists.txt, linker scripts, C and the command
+    lines of the compiler, QEMU and flash tools. So every field has a type and a range or a pattern (names and
+    words of plain characters, compiler flags one word each with nothing a shell, Make or CMake reads
+    specially, and none that makes the compiler run another program), the memory regions fit the 32-bit
+    address space without overlapping, and a field the loader does not know is refused rather than ignored.
+    Any problem is one sentence naming the file, the field and the value (:class:`BoardError`, exit 5).
+    """
+    where = _terminal_path(path)
+    data = _read_toml(path, where)
+    top = _Fields(data, where)
+    top.only(_TOP_KEYS)
+    name = top.text("name", _NAME_RE, "a board name (lower-case letters, digits, '.', '_' or '-')")
+    family = top.choice("family", FAMILIES)
+    host = family == "host"
+    core = top.choice("core", CORES)
+    if (core == "host") != host:
+        raise top.error("core", core, f"does not suit family {family!r} (the host family has core 'host')")
+    emulated = top.get("emulated", bool, False)
+    clock_hz = top.int("clock_hz", MIN_CLOCK_HZ, MAX_CLOCK_HZ)
+
+    mem = top.section("memory")
+    assert mem is not None
+    mem.only(("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "ccm_origin", "ccm_bytes"))
+    flash_region = _region(mem, "flash_origin", "flash_bytes", "flash", host=host, minimum=MIN_MEMORY)
+    ram_region = _region(mem, "ram_origin", "ram_bytes", "RAM", host=host, minimum=MIN_MEMORY)
+    ccm_region = _region(mem, "ccm_origin", "ccm_bytes", "core-coupled RAM", host=True, minimum=0)
+    if _overlap(flash_region, ram_region):
+        raise mem.error("ram_origin", ram_region[0], "puts RAM inside the flash region")
+    for other, what in ((flash_region, "flash"), (ram_region, "RAM")):
+        if _overlap(ccm_region, other):
+            raise mem.error(
+                "ccm_origin", ccm_region[0], f"puts the core-coupled RAM inside the {what} region"
+            )
+    stack_room = max(ram_region[1], ccm_region[1])
+    stack_bytes = top.int("stack_bytes", 0 if host else 256, stack_room if not host else 1 << 30, multiple=8)
+
+    build = top.section("build")
+    assert build is not None
+    build.only(("cc", "cflags", "ldflags"))
+    cc = build.text(
+        "cc", _CC_RE, "a C compiler (a program named ...gcc, ...clang or cc, optionally with its path)"
+    )
+    cflags = build.flags("cflags")
+    ldflags = build.flags("ldflags")
+    for i, flag in enumerate(cflags):
+        if flag.startswith("-mcpu=") and flag != f"-mcpu={core}":
+            raise build.error(f"cflags[{i}]", flag, f"disagrees with core = {core!r}")
+
+    uart = top.section("uart")
+    assert uart is not None
+    uart.only(("driver", "base", "baud", *UART_EXTRA))
+    driver = uart.choice("driver", UART_DRIVERS)
+    if (driver == "stdio") != host:
+        raise uart.error(
+            "driver", driver, f"does not suit family {family!r} (only the host board uses 'stdio')"
+        )
+    base = uart.int("base", 0 if host else 1, ADDRESS_SPACE - 4, multiple=4)
+    baud = uart.int("baud", 0, 0, 0) if host else uart.int("baud", *BAUD_RANGE)
+    extra = {k: uart.int(k, *UART_EXTRA[k]) for k in UART_EXTRA if k in uart.data}
+
+    flash = top.section("flash")
+    assert flash is not None
+    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label"))
+    methods = flash.words(
+        "methods",
+        re.compile("|".join(re.escape(m) for m in FLASH_METHODS)),
+        f"one of {', '.join(FLASH_METHODS)}",
+    )
+    if not methods:
+        raise flash.error("methods", [], "names no way to flash the board")
+    if emulated != ("qemu" in methods):
+        raise flash.error(
+            "methods",
+            list(methods),
+            f"{'lacks' if emulated else 'has'} 'qemu' but emulated = {str(emulated).lower()}",
+        )
+
+    emu = top.section("emulator", required=False)
+    if emulated and emu is None:
+        raise BoardError(f"board file {where}: emulated = true needs an [emulator] section")
+    emulator = None
+    if emu is not None:
+        emu.only(("machine", "icount_shift"))
+        emulator = Emulator(
+            machine=emu.text("machine", _WORD_RE, "a QEMU machine name (letters, digits, '.', '_', '-')"),
+            icount_shift=emu.int("icount_shift", 0, 10, 0),
+        )
+    aliases = top.words("aliases", _NAME_RE, "an alias (lower-case letters, digits, '.', '_' or '-')", [])
+    return Board(
+        name=name,
+        description=top.text("description", None, "a description"),
+        family=family,
+        mcu=top.text("mcu", _WORD_RE, "an MCU name (letters, digits, '.', '_', '-')"),
+        core=core,
+        fpu=top.choice("fpu", FPUS),
+        float_abi=top.choice("float_abi", FLOAT_ABIS),
+        clock_hz=clock_hz,
+        emulated=emulated,
+        stack_bytes=stack_bytes,
+        memory=Memory(
+            flash_origin=flash_region[0],
+            flash_bytes=flash_region[1],
+            ram_origin=ram_region[0],
+            ram_bytes=ram_region[1],
+            ccm_origin=ccm_region[0],
+            ccm_bytes=ccm_region[1],
+        ),
+        build=Build(cc=cc, cflags=cflags, ldflags=ldflags),
+        uart=Uart(driver=driver, base=base, baud=baud, extra=extra),
+        flash=Flash(
+            methods=methods,
+            pyocd_target=flash.text("pyocd_target", _WORD_RE, "a pyOCD target name", ""),
+            openocd_config=flash.text(
+                "openocd_config", _PATH_RE, "an OpenOCD config path of plain words", ""
+            ),
+            mass_storage_label=flash.text(
+                "mass_storage_label", _WORD_RE, "a drive label (letters, digits, '.', '_', '-')", ""
+            ),
+        ),
+        emulator=emulator,
+        aliases=aliases,
+        path=path,
+    )
+
+
+def _terminal_path(path: Path) -> str:
+    """A path as it appears in an error sentence: control characters (newlines, escape sequences) as '?'."""
+    return _CONTROL.sub("?", str(path))
+
+
+def _read_toml(path: Path, where: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BoardError(f"board file {where} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BoardError(f"board file {where} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BoardError(f"board file {where} is not valid TOML: {exc}") from None
-    name = _text(data, "name", where)
-    if not _NAME_RE.fullmatch(name):
-        raise BoardError(
-            f"board file {where}: name {name!r} must be lower-case letters, digits, '.', '_' or '-'"
-        )
-    family = _req(data, "family", str, where)
-    if family not in FAMILIES:
-        raise BoardError(f"board file {where}: family {family!r} is not one of {', '.join(FAMILIES)}")
-    mem = _section(data, "memory", where)
-    build = _section(data, "build", where)
-    uart = _section(data, "uart", where)
-    flash = _section(data, "flash", where)
-    driver = _req(uart, "driver", str, where)
-    if driver not in UART_DRIVERS:
-        raise BoardError(
-            f"board file {where}: uart driver {driver!r} is not one of {', '.join(UART_DRIVERS)}"
-        )
-    methods = _strings(flash, "methods", where)
-    bad = [m for m in methods if m not in FLASH_METHODS]
-    if bad:
-        raise BoardError(
-            f"board file {where}: flash method {bad[0]!r} is not one of {', '.join(FLASH_METHODS)}"
-        )
-    emu = data.get("emulator")
-    if emu is not None and not isinstance(emu, dict):
-        raise BoardError(f"board file {where}: key 'emulator' has the wrong type ({type(emu).__name__})")
-    emulated = data.get("emulated", False)
-    if not isinstance(emulated, bool):
-        raise BoardError(f"board file {where}: key 'emulated' has the wrong type ({type(emulated).__name__})")
-    if emulated and not emu:
-        raise BoardError(f"board file {where}: an emulated board needs an [emulator] section")
-    host = family == "host"
-    extra = {k: v for k, v in uart.items() if k not in ("driver", "base", "baud")}
-    for k, v in extra.items():
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
-            raise BoardError(f"board file {where}: uart key {k!r} must be an integer in 0..2^32-1")
-    for k in ("pyocd_target", "openocd_config", "mass_storage_label"):
-        if k in flash:
-            _text(flash, k, where)
-    aliases = _strings(data, "aliases", where) if "aliases" in data else ()
-    for a in aliases:
-        if not _NAME_RE.fullmatch(a):
-            raise BoardError(
-                f"board file {where}: alias {a!r} must be lower-case letters, digits, '.', '_' or '-'"
-            )
-    return Board(
-        name=name,
-        description=_text(data, "description", where, safe=False),
-        family=family,
-        mcu=_text(data, "mcu", where),
-        core=_text(data, "core", where),
-        fpu=_text(data, "fpu", where),
-        float_abi=_text(data, "float_abi", where),
-        clock_hz=_int(data, "clock_hz", where, 1, 10**10),
-        emulated=emulated,
-        stack_bytes=_int(data, "stack_bytes", where, 0 if host else 256),
-        memory=Memory(
-            flash_origin=_int(mem, "flash_origin", where, 0),
-            flash_bytes=_int(mem, "flash_bytes", where, 0 if host else 1),
-            ram_origin=_int(mem, "ram_origin", where, 0),
-            ram_bytes=_int(mem, "ram_bytes", where, 0 if host else 1),
-            ccm_origin=_int(mem, "ccm_origin", where, 0) if "ccm_origin" in mem else 0,
-            ccm_bytes=_int(mem, "ccm_bytes", where, 0) if "ccm_bytes" in mem else 0,
-        ),
-        build=Build(
-            cc=_text(build, "cc", where),
-            cflags=_strings(build, "cflags", where),
-            ldflags=_strings(build, "ldflags", where),
-        ),
-        uart=Uart(
-            driver=driver,
-            base=_int(uart, "base", where, 0),
-            baud=_int(uart, "baud", where, 0 if host else 1, 10**8),
-            extra=extra,
-        ),
-        flash=Flash(
-            methods=methods,
-            pyocd_target=flash.get("pyocd_target", ""),
-            openocd_config=flash.get("openocd_config", ""),
-            mass_storage_label=flash.get("mass_storage_label", ""),
-        ),
-        emulator=Emulator(
-            machine=_text(emu, "machine", where),
-            icount_shift=_int(emu, "icount_shift", where, 0, 10) if "icount_shift" in emu else 0,
-        )
-        if emu
-        else None,
-        aliases=aliases,
-        path=path,
-    )
 
 
 @dataclass(frozen=True)
@@ -331,43 +518,43 @@ KINDS = ("mcu", "fpga")
 
 
 def _kind(path: Path) -> str:
-    where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BoardError(f"board file {where} cannot be read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BoardError(f"board file {where} is not valid TOML: {exc}") from None
+    where = _terminal_path(path)
+    data = _read_toml(path, where)
     kind = data.get("kind", "mcu")
     if kind not in KINDS:
-        raise BoardError(f"board file {where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise BoardError(f"board file {where}: kind = {_show(kind)} is not one of {', '.join(KINDS)}")
     return kind
 
 
 def parse_fpga_board(path: Path) -> FpgaBoard:
-    """Read and check one FPGA board file (``kind = "fpga"``)."""
-    where = str(path)
+    """Read and check one FPGA board file (``kind = "fpga"``), field by field as :func:`parse_board` does (the
+    part and backend reach hls4ml's Tcl scripts and the vendor tools' command lines)."""
+    where = _terminal_path(path)
     if _kind(path) != "fpga":
         raise BoardError(f'board file {where} is not an FPGA board (kind = "fpga")')
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    res = _section(data, "resources", where)
-    for key, value in res.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise BoardError(f"board file {where}: resource {key!r} must be a non-negative integer")
-    clock = _req(data, "clock_hz", int, where)
-    if clock <= 0:
-        raise BoardError(f"board file {where}: clock_hz must be positive")
+    top = _Fields(_read_toml(path, where), where)
+    top.only(
+        ("kind", "name", "description", "vendor", "part", "clock_hz", "hls_backend", "resources", "aliases")
+    )
+    res = top.section("resources")
+    assert res is not None
+    resources = {key: res.int(key, 0, 1 << 31) for key in res.data}
     return FpgaBoard(
-        name=_req(data, "name", str, where),
-        description=_req(data, "description", str, where),
-        vendor=_req(data, "vendor", str, where),
-        part=_req(data, "part", str, where),
-        clock_hz=clock,
-        hls_backend=str(data.get("hls_backend", "")),
-        resources=dict(res),
-        aliases=tuple(data.get("aliases", ())),
+        name=top.text("name", _NAME_RE, "a board name (lower-case letters, digits, '.', '_' or '-')"),
+        description=top.text("description", None, "a description"),
+        vendor=top.text("vendor", _WORD_RE, "a vendor name (letters, digits, '.', '_', '-')"),
+        part=top.text("part", _WORD_RE, "an FPGA part name (letters, digits, '.', '_', '-')"),
+        clock_hz=top.int("clock_hz", MIN_CLOCK_HZ, MAX_CLOCK_HZ),
+        hls_backend=top.choice("hls_backend", ("", "Vitis", "Vivado"), ""),
+        resources=resources,
+        aliases=top.words("aliases", _NAME_RE, "an alias (lower-case letters, digits, '.', '_' or '-')", []),
         path=path,
     )
+
+
+def is_board_path(name: str) -> bool:
+    """Whether ``--board`` names a board file of the user's own (``my-board.toml``, ``boards/x.toml``)."""
+    return name.strip().lower().endswith(".toml") or "/" in name or "\\" in name
 
 
 @cache
@@ -393,7 +580,14 @@ def fpga_boards() -> dict[str, FpgaBoard]:
 
 
 def get_fpga_board(name: str) -> FpgaBoard:
-    """The FPGA board called ``name`` (or one whose alias it is)."""
+    """The FPGA board called ``name`` (or one whose alias it is), or the one in the board file ``name``."""
+    if is_board_path(name):
+        path = Path(name)
+        if _kind(path) != "fpga":
+            raise BoardError(
+                f"board file {_terminal_path(path)} is a microcontroller board: use edgesdk export/validate for it"
+            )
+        return parse_fpga_board(path)
     boards = fpga_boards()
     key = name.strip().lower()
     if key in boards:
@@ -441,7 +635,7 @@ def broken_boards() -> dict[str, BoardError]:
 
 def resolve_alias(name: str | None) -> Board | None:
     """The board an alias means (``stm32`` -> nucleo-f446re), or None if ``name`` is no alias."""
-    if name is None:
+    if name is None or is_board_path(name):
         return None
     key = name.strip().lower()
     boards = _load_all()[0]
@@ -451,7 +645,13 @@ def resolve_alias(name: str | None) -> Board | None:
 
 
 def get_board(name: str | None = None) -> Board:
-    """The board called ``name`` (or one whose alias it is); the default emulated board for None."""
+    """The board called ``name`` (or one whose alias it is), or the one in the board file ``name`` (a path
+    ending in ``.toml``: a user's own board); the default emulated board for None."""
+    if name is not None and is_board_path(name):
+        path = Path(name)
+        if _kind(path) == "fpga":
+            raise BoardError(f"board file {_terminal_path(path)} is an FPGA board: use edgesdk synth for it")
+        return parse_board(path)
     boards, broken = _load_all()
     key = DEFAULT_BOARD if name is None else name.strip().lower()
     if key in boards:

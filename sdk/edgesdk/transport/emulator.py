@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from edgesdk.errors import BoardError, TransportError
+from edgesdk.escape import terminal_text
 from edgesdk.procutil import child_popen_kwargs
 from edgesdk.transport.base import Transport
 from edgesdk.transport.serial_port import SerialTransport
@@ -241,7 +242,8 @@ class Emulator:
             except TransportError:
                 self.stop()
                 raise
-            log.info("%s booted: %s", self.machine, self.banner.strip().replace("\r\n", " | "))
+            shown = terminal_text(self.banner.strip().replace("\r\n", " | "), 1000)
+            log.info("%s booted: %s", self.machine, shown)
         return self._transport
 
     def stop(self) -> int | None:

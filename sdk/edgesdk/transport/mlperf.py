@@ -11,11 +11,14 @@ import re
 from dataclasses import dataclass
 
 from edgesdk.errors import TransportError
+from edgesdk.escape import terminal_text
 from edgesdk.transport.base import Transport
 
 log = logging.getLogger(__name__)
 
 READY = "m-ready"
+MAX_LINES = 1000  # lines of one reply (the longest, a db load's, has a few)
+MAX_LINE_BYTES = 1 << 16  # an m-results line of a 4 K-output model fits
 _LAP = re.compile(r"^m-lap-us-(\d+)$")
 
 
@@ -50,9 +53,11 @@ class MLPerfClient:
         """Lines received up to (not including) the next ``m-ready``."""
         lines: list[str] = []
         timeout = self.timeout if timeout is None else timeout
-        while True:
-            raw = self.transport.read_until(b"\n", timeout)
-            line = raw.decode("ascii", "replace").strip()
+        while True:  # each line within ``timeout``; a device that talks on without m-ready is given up on
+            if len(lines) >= MAX_LINES:
+                raise MLPerfError(f"{self.transport.name}: no {READY} line after {MAX_LINES} other lines")
+            raw = self.transport.read_until(b"\n", timeout, max_bytes=MAX_LINE_BYTES)
+            line = terminal_text(raw.strip(), MAX_LINE_BYTES)
             if not line:
                 continue
             if line == READY:

@@ -11,12 +11,26 @@ retries a request - every command is idempotent - on a NAK, a corrupt reply or a
 timeout it first sends a frame's worth of zero bytes, which completes any frame the device is stuck in (its
 CRC then fails and the device hunts again), and drops whatever is in flight. A corrupt frame is never
 accepted: the caller gets a valid answer or a TransportError.
+
+A device is not trusted to tell the truth. Every loop is bounded (by the attempts and a deadline per attempt, so
+a device that floods bytes or stale frames is given up on as surely as a silent one); every reply is checked
+against the request (its version byte, its size, the counts and bytes it was asked for); the INFO record is
+checked field by field (sizes within the protocol's, ``max_run`` and ``max_payload`` that let a command make
+progress, a SHA-256 hex model hash); and every string from the device is cleaned
+(:func:`edgesdk.escape.terminal_text`) before anything can print it. A lie is one sentence, a TransportError.
+
+Timeouts (the defaults; ``DeviceClient`` takes others, and the CLI reads ``EDGESDK_DEVICE_TIMEOUT``,
+``EDGESDK_DEVICE_RETRIES`` and ``EDGESDK_RUN_TIMEOUT``): each attempt of a command waits
+:data:`COMMAND_TIMEOUT_S` for its reply, a RUN of ``k`` inferences ``COMMAND_TIMEOUT_S + k *``
+:data:`RUN_TIMEOUT_PER_INFERENCE_S`; after :data:`RETRIES` further attempts the command fails. Each failed
+attempt also flushes the link for at most :data:`RESYNC_LIMIT_S`.
 """
 
 from __future__ import annotations
 
 import binascii
 import logging
+import re
 import struct
 import time
 from dataclasses import dataclass, field
@@ -24,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesdk.errors import TransportError, TransportTimeout
+from edgesdk.escape import terminal_text
 from edgesdk.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -43,6 +58,24 @@ CMD_RESET = 0x07
 CMD_ECHO = 0x08
 CMD_REPLY = 0x80
 CMD_NAK = 0xFF
+
+#: Seconds one attempt of a command waits for its reply.
+COMMAND_TIMEOUT_S = 5.0
+#: Attempts after the first (on a NAK, a corrupt reply or a timeout); every command is idempotent.
+RETRIES = 4
+#: Seconds per inference a RUN may take on top of COMMAND_TIMEOUT_S.
+RUN_TIMEOUT_PER_INFERENCE_S = 10.0
+#: Seconds a failed attempt spends at most dropping what is in flight before the next one.
+RESYNC_LIMIT_S = 2.0
+#: Smallest max_payload a device may report: room for a command's own header (LOAD_INPUT's u32 offset) and data.
+MIN_PAYLOAD = 16
+#: Most inferences one RUN reply can carry (status, u16 count, a u64 count each, within MAX_PAYLOAD).
+MAX_RUN = (MAX_PAYLOAD - 3) // 8
+#: Layer counts asked for per LAYER_COUNTS frame (the firmware's EDGESDK_MAX_COUNTS).
+COUNTS_PER_FRAME = 100
+#: Largest input or output tensor a device may report (bounds the LOAD_INPUT and READ_OUTPUT loops).
+MAX_TENSOR_BYTES = 1 << 24
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 ST_OK = 0
 STATUS_TEXT = {
@@ -104,6 +137,10 @@ def read_frame(transport: Transport, timeout: float) -> Frame:
 
     prev = -1
     while True:
+        # read_exact returns bytes already received without looking at the clock: a device that floods bytes
+        # without a sync pair would hold this loop forever, so the deadline is checked here too.
+        if time.monotonic() >= deadline:
+            raise TransportTimeout(f"{transport.name}: no frame within {timeout:.2f} s")
         b = transport.read_exact(1, left())[0]
         if prev == SYNC[0] and b == SYNC[1]:
             break
@@ -162,26 +199,63 @@ class DeviceInfo:
         return counts * 1e6 / self.clock_hz
 
     @classmethod
-    def decode(cls, data: bytes) -> DeviceInfo:
+    def decode(cls, data: bytes, where: str = "the device") -> DeviceInfo:
+        """Decode an INFO record and check it (:meth:`check`); TransportError names the field that lies."""
         fixed = struct.Struct("<BBBBIIIfifiIIHHII")
         if len(data) < fixed.size:
-            raise TransportError(f"the device's INFO record is {len(data)} bytes, shorter than {fixed.size}")
+            raise TransportError(f"{where}: its INFO record is {len(data)} bytes, shorter than {fixed.size}")
         (ver, unit, flags, _res, clock, isz, osz, isc, izp, osc, ozp, arena, nl, mp, mr, mi, mo) = (
             fixed.unpack_from(data)
         )
         pos = fixed.size
         strings: list[str] = []
-        for _ in range(6):
-            if pos >= len(data):
-                raise TransportError("the device's INFO record is truncated")
+        for i in range(6):
+            if pos >= len(data) or pos + 1 + data[pos] > len(data):
+                raise TransportError(f"{where}: its INFO record is truncated in string {i + 1} of 6")
             n = data[pos]
-            strings.append(data[pos + 1 : pos + 1 + n].decode("utf-8", "replace"))
+            strings.append(terminal_text(data[pos + 1 : pos + 1 + n]))
             pos += 1 + n
-        return cls(
+        info = cls(
             ver, TIMER_UNITS.get(unit, f"unit{unit}"), bool(flags & 1), clock, isz, osz, isc, izp, osc, ozp,
             arena, nl, mp, mr, mi, mo, strings[0], strings[1], strings[2], strings[3], strings[4],
             strings[5] or None,
         )  # fmt: skip
+        info.check(where)
+        return info
+
+    def check(self, where: str = "the device") -> None:
+        """Refuse an INFO record no real harness sends: each field the client relies on, in range."""
+
+        def bad(what: str, value: object, why: str) -> TransportError:
+            return TransportError(f"{where} reports {what} = {value}, {why}")
+
+        if self.protocol_version != VERSION:
+            raise bad("protocol version", self.protocol_version, f"but the host speaks version {VERSION}")
+        if not MIN_PAYLOAD <= self.max_payload <= MAX_PAYLOAD:
+            raise bad("max_payload", self.max_payload, f"outside the protocol's {MIN_PAYLOAD}..{MAX_PAYLOAD}")
+        most = min(MAX_RUN, (self.max_payload - 3) // 8)
+        if not 1 <= self.max_run <= most:
+            raise bad(
+                "max_run", self.max_run, f"outside 1..{most} (what a RUN reply of its max_payload holds)"
+            )
+        if self.clock_hz <= 0:
+            raise bad("clock_hz", self.clock_hz, "but a clock runs at more than 0 Hz")
+        # A harness that says why it cannot run its model (input larger than its buffer...) reports sizes that
+        # do not fit: its problem is the sentence the caller shows, so the sizes are checked only without one.
+        sizes = (
+            ("input_size", self.input_size, min(self.max_input_bytes, MAX_TENSOR_BYTES)),
+            ("output_size", self.output_size, min(self.max_output_bytes, MAX_TENSOR_BYTES)),
+        )
+        for key, size, cap in [] if self.problem else sizes:
+            if not 1 <= size <= cap:
+                raise bad(key, size, f"outside 1..{cap} (its own buffer, at most {MAX_TENSOR_BYTES})")
+        if self.num_layers > 0xFFFF:
+            raise bad("num_layers", self.num_layers, "more than a layer index (u16) can name")
+        if not _SHA256_HEX.fullmatch(self.model_sha256):
+            shown = repr(self.model_sha256) if self.model_sha256 else "nothing"
+            raise bad(
+                "a model hash", shown, "not the 64 hex digits of a SHA-256, so the model it runs is unknown"
+            )
 
 
 @dataclass
@@ -200,13 +274,21 @@ class LinkStats:
 class DeviceClient:
     """Speaks edgesdk's binary protocol to a harness over any :class:`Transport`.
 
-    ``timeout`` bounds each attempt of a short command; ``retries`` bounds the attempts after the first.
+    ``timeout`` bounds each attempt of a short command; ``retries`` bounds the attempts after the first;
+    ``run_timeout`` is the time per inference a RUN may take on top of ``timeout``.
     """
 
-    def __init__(self, transport: Transport, timeout: float = 3.0, retries: int = 4) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        timeout: float = COMMAND_TIMEOUT_S,
+        retries: int = RETRIES,
+        run_timeout: float = RUN_TIMEOUT_PER_INFERENCE_S,
+    ) -> None:
         self.transport = transport
         self.timeout = timeout
         self.retries = retries
+        self.run_timeout = run_timeout
         self.stats = LinkStats()
         self._seq = 0
         self._info: DeviceInfo | None = None
@@ -219,7 +301,9 @@ class DeviceClient:
     def _resync(self) -> None:
         """Complete any frame the device is stuck in (zeros) and drop what is in flight."""
         self.transport.write(bytes(HEADER + MAX_PAYLOAD + 2))
-        self.stats.bytes_flushed += self.transport.discard_input(quiet=0.1, limit=2.0)
+        self.stats.bytes_flushed += self.transport.discard_input(
+            quiet=0.1, limit=min(RESYNC_LIMIT_S, self.timeout)
+        )
 
     def transact(self, cmd: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         """Send one request and return the reply's payload after the status byte (status OK guaranteed)."""
@@ -238,9 +322,14 @@ class DeviceClient:
             self.transport.write(frame)
             deadline = time.monotonic() + timeout
             try:
-                while True:
+                while True:  # stale replies are skipped until the attempt's deadline, never longer
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TransportTimeout(
+                            f"{self.transport.name}: no reply to {name} within {timeout:.2f} s"
+                        )
                     try:
-                        reply = read_frame(self.transport, max(deadline - time.monotonic(), 0.0))
+                        reply = read_frame(self.transport, left)
                     except CorruptFrame as exc:
                         self.stats.corrupt_replies += 1
                         raise _Retry(f"corrupt reply: {exc}") from None
@@ -253,6 +342,11 @@ class DeviceClient:
                     if reply.seq != seq or reply.cmd != (cmd | CMD_REPLY):
                         self.stats.stale_replies += 1
                         continue
+                    if reply.version != VERSION:
+                        raise TransportError(
+                            f"{self.transport.name} answered {name} in protocol version {reply.version}; "
+                            f"the host speaks version {VERSION}"
+                        )
                     return self._check(name, reply)
             except _Retry as exc:
                 problems.append(str(exc))
@@ -288,7 +382,7 @@ class DeviceClient:
     def info(self, refresh: bool = False) -> DeviceInfo:
         """Model, board, clock, timer unit, sizes and quantization as the device reports them (cached)."""
         if self._info is None or refresh:
-            self._info = DeviceInfo.decode(self.transact(CMD_INFO))
+            self._info = DeviceInfo.decode(self.transact(CMD_INFO), self.transport.name)
         return self._info
 
     def echo(self, data: bytes) -> bytes:
@@ -301,8 +395,7 @@ class DeviceClient:
     def layer_names(self) -> list[str]:
         info = self.info()
         return [
-            self.transact(CMD_LAYER_NAME, struct.pack("<H", i)).decode("utf-8", "replace")
-            for i in range(info.num_layers)
+            terminal_text(self.transact(CMD_LAYER_NAME, struct.pack("<H", i))) for i in range(info.num_layers)
         ]
 
     def load_input(self, data: bytes | np.ndarray) -> None:
@@ -319,22 +412,29 @@ class DeviceClient:
         for off in range(0, len(raw), chunk):
             self.transact(CMD_LOAD_INPUT, struct.pack("<I", off) + raw[off : off + chunk])
 
-    def run(self, n: int = 1, timeout_per_inference: float = 10.0) -> list[int]:
+    def run(self, n: int = 1, timeout_per_inference: float | None = None) -> list[int]:
         """Run ``n`` inferences on the loaded input; the per-inference counts in ``info().timer_unit``."""
         if n < 1:
             raise ValueError("run() needs n >= 1")
         info = self.info()
+        per = self.run_timeout if timeout_per_inference is None else timeout_per_inference
         counts: list[int] = []
-        while len(counts) < n:
+        while len(counts) < n:  # max_run >= 1 (checked in the INFO record): every pass makes progress
             k = min(n - len(counts), info.max_run)
-            reply = self.transact(
-                CMD_RUN, struct.pack("<H", k), timeout=self.timeout + k * timeout_per_inference
-            )
-            (got,) = struct.unpack_from("<H", reply)
-            if got != k or len(reply) != 2 + 8 * k:
-                raise TransportError(f"{self.transport.name}: RUN answered {got} counts for {k} inferences")
-            counts.extend(struct.unpack_from(f"<{k}Q", reply, 2))
+            reply = self.transact(CMD_RUN, struct.pack("<H", k), timeout=self.timeout + k * per)
+            counts.extend(self._counts("RUN", reply, k, "inferences"))
         return counts
+
+    def _counts(self, name: str, reply: bytes, k: int, what: str) -> tuple[int, ...]:
+        """The ``k`` u64 counts of a RUN or LAYER_COUNTS reply (u16 count, then the counts), checked."""
+        got = struct.unpack_from("<H", reply)[0] if len(reply) >= 2 else None
+        if got != k or len(reply) != 2 + 8 * k:
+            raise TransportError(
+                f"{self.transport.name}: {name} answered {len(reply)} bytes"
+                + (f" and {got} counts" if got is not None else "")
+                + f" for {k} {what} (expected {2 + 8 * k} bytes)"
+            )
+        return struct.unpack_from(f"<{k}Q", reply, 2)
 
     def read_output(self) -> np.ndarray:
         """The output tensor of the last inference, int8."""
@@ -356,14 +456,9 @@ class DeviceClient:
         info = self.info()
         counts: list[int] = []
         while len(counts) < info.num_layers:
-            k = min(info.num_layers - len(counts), 100)
+            k = min(info.num_layers - len(counts), COUNTS_PER_FRAME)
             reply = self.transact(CMD_LAYER_COUNTS, struct.pack("<HH", len(counts), k))
-            (got,) = struct.unpack_from("<H", reply)
-            if got != k or len(reply) != 2 + 8 * k:
-                raise TransportError(
-                    f"{self.transport.name}: LAYER_COUNTS answered {got} counts for {k} layers"
-                )
-            counts.extend(struct.unpack_from(f"<{k}Q", reply, 2))
+            counts.extend(self._counts("LAYER_COUNTS", reply, k, "layers"))
         return counts
 
     def reset(self) -> None:
