@@ -78,6 +78,58 @@ def _patterned(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
     return flat_out.reshape(w.shape)
 
 
+def _planes_data(kind: str):
+    """Ternary {-a, 0, b} or binary {-a, b} int8 weights per output channel (a, b drawn per channel)."""
+
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        rows = np.empty((shape[0], int(np.prod(shape[1:]))), dtype=np.int64)
+        for r in range(shape[0]):
+            a, b = (127, 127) if r % 3 == 0 else (int(rng.integers(1, 129)), int(rng.integers(1, 128)))
+            vals = [-a, 0, b] if kind == "ternary" else [-a, b]
+            rows[r] = rng.choice(vals, rows.shape[1])
+        return rows.reshape(shape).astype(np.int8)
+
+    return data
+
+
+def planes_fc(n_in: int, n_out: int, kind: str, batches: int = 1):
+    return kernels.fc(n_in, n_out, per_channel=True, batches=batches, data=_planes_data(kind))
+
+
+def planes_conv(h, wd, cin, cout, k, s, padding, kind: str, act="NONE"):
+    return kernels.conv(h, wd, cin, cout, k, s, padding, act=act, data=_planes_data(kind))
+
+
+#: Weights decoded per call into a RAM scratch, then the int8 kernel (``passes/decoded.py``,
+#: ``firmware/kernels/ed_decode.c``): case -> the format its data is made for (the size probe decides the stored
+#: format; ``test_decoded_rows_cover_every_format`` checks every format is reached). Convolutions run the
+#: direct kernel on int8 rows, fully-connected layers the int16 FC kernel on the blocked int16 layout.
+DECODED: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
+    "decoded_ternary_fc_64_1": (planes_fc(64, 1, "ternary"), "ternary"),
+    "decoded_ternary_fc_31_33": (planes_fc(31, 33, "ternary"), "ternary"),
+    "decoded_ternary_fc_64_63_batches2": (planes_fc(64, 63, "ternary", batches=2), "ternary"),
+    "decoded_binary_fc_33_32": (planes_fc(33, 32, "binary"), "binary"),
+    "decoded_binary_fc_63_64": (planes_fc(63, 64, "binary"), "binary"),
+    "decoded_ternary_conv_6x6_c32_c33": (planes_conv(6, 6, 32, 33, 3, 1, "SAME", "ternary"), "ternary"),
+    "decoded_ternary_conv_5x5_c63_c31_k1": (planes_conv(5, 5, 63, 31, 1, 1, "VALID", "ternary"), "ternary"),
+    "decoded_binary_conv_7x7_c1_c64_s2": (planes_conv(7, 7, 1, 64, 3, 2, "SAME", "binary"), "binary"),
+    "decoded_binary_conv_5x5_c33_c1_relu": (
+        planes_conv(5, 5, 33, 1, 3, 1, "SAME", "binary", act="RELU"),
+        "binary",
+    ),
+    "decoded_codebook_fc_129_31_4bit": (fc(129, 31, 1.0, 16), "codebook"),
+    "decoded_codebook_fc_63_32_2bit": (fc(63, 32, 1.0, 4), "codebook"),
+    "decoded_codebook_conv_8x8_c33_c32_1bit": (conv(8, 8, 33, 32, 3, 1, "SAME", 2), "codebook"),
+    "decoded_codebook_conv_5x5_c31_c64_4bit": (conv(5, 5, 31, 64, 3, 1, "VALID", 16), "codebook"),
+    "decoded_sparse_fc_600_32_fillers": (fc(600, 32, 0.01, None), "sparse"),
+    "decoded_sparse_cb_fc_256_33_2bit": (fc(256, 33, 0.1, 3), "sparse_codebook"),
+    "decoded_sparse_cb_fc_128_32_3bit_batches2": (fc(128, 32, 0.2, 7, batches=2), "sparse_codebook"),
+    "decoded_sparse_conv_6x6_c64_c63_k5": (
+        conv(6, 6, 64, 63, 5, 1, "VALID", None, density=0.2, bias=False),
+        "sparse",
+    ),
+}
+
 # (graph builder, forced kernel)
 CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
     "sparse_fc_1_1": (fc(1, 1, 1.0, None), "sparse"),
@@ -124,6 +176,8 @@ CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
     "pattern_conv_9x7_c3_c8_dil2": (conv(9, 7, 3, 8, 3, 1, "SAME", None, d=2, pattern=True), "pattern"),
 }
 
+CASES.update({case: (build, "decoded") for case, (build, _) in DECODED.items()})
+
 
 @pytest.fixture(scope="session")
 def compressed_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
@@ -140,8 +194,20 @@ def test_compressed_kernel_bit_exact(case: str, compressed_table: KernelTable) -
     _, kernel = CASES[case]
     decisions = compressed_table.decisions(case)
     assert [d["kernel"] for d in decisions] == [kernel], decisions
+    if case in DECODED:  # stored as the size export (the bytes compress reports) stores them
+        size = kernel_decisions(run_pipeline(CASES[case][0](case), "default", PassContext(optimize="size")))
+        assert decisions[0]["format"] == size[0]["kernel"], (decisions, size)
+        assert decisions[0]["weight_bytes"] == size[0]["weight_bytes"]
     got, want = compressed_table.outputs(case)
     np.testing.assert_array_equal(got, want)
+
+
+def test_decoded_rows_cover_every_format(compressed_table: KernelTable) -> None:
+    """The decoded rows of the table reach each format the decoder reads."""
+    from edgesdk.passes.decoded import FORMATS
+
+    formats = {compressed_table.decisions(case)[0]["format"] for case in DECODED}
+    assert formats == set(FORMATS), formats
 
 
 def test_formats_round_trip() -> None:

@@ -346,3 +346,23 @@ def pattern_decode(pt: Patterns, shape: tuple[int, int, int, int]) -> np.ndarray
                 out[oc, ky, kx, pt.kernel_ic[j]] = pt.values[j, t]
         start = end
     return out.astype(np.int8)
+
+
+#: The int8 kernels a decoded layer can run after decoding (``node.attrs["decoded"]["inner"]``; "" is the
+#: shared direct kernel) -> the layout they read: "int8" (OHWI / (out, in) row-major) or "w16" (the int16
+#: blocked layout of ``ed_fc_w16_params_t``).
+DECODE_LAYOUTS = {
+    "": "int8",
+    "specialized": "int8",
+    "pointwise_w16": "w16",
+    "im2col_w16": "w16",
+    "w16": "w16",
+}
+
+
+def decode_scratch_bytes(rows: int, cols: int, layout: str) -> int:
+    """RAM bytes ``ed_decode_weights`` needs to decode a rows x cols weight matrix into ``layout``: int8 rows
+    plus 4 bytes of slack (whole-word stores), or the int16 blocked layout plus a 4-row int8 buffer."""
+    if layout == "int8":
+        return rows * cols + 4
+    return -(-rows // 4) * 4 * cols * 2 + 4 * cols + 4
