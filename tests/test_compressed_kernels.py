@@ -340,3 +340,62 @@ def test_export_report_names_kernel_and_why(tmp_path: Path) -> None:
     assert str(row["candidates"]["sparse"]["bytes"]) in row["why"] and "dense int8" in row["why"]
     c_text = (tmp_path / "p" / "model" / "report_sparse.c").read_text()
     assert "ed_fc_sparse_s8(" in c_text and "report_sparse_fc_entries" in c_text
+
+
+#: The default export on a DSP core (``--optimize balanced``): each layer keeps the int8 kernel a speed export
+#: gives it and stores the weights the size export stores (compressed, or int8 where the speed kernel would store
+#: int16), decoding them per call. case -> (graph builder, the kernel a speed export runs, the stored format).
+BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
+    "bal_first_conv_13x7_c1_c64_int8": (kernels.conv(13, 7, 1, 64, 3, 2, "SAME"), "im2col_w16", "int8"),
+    "bal_first_conv_13x7_c1_c33_ternary": (  # 9 taps a row: the size export stores 2-bit codes, not planes
+        planes_conv(13, 7, 1, 33, 3, 2, "SAME", "ternary"),
+        "im2col_w16",
+        "codebook",
+    ),
+    "bal_pw_5x5_c64_c63_ternary": (
+        planes_conv(5, 5, 64, 63, 1, 1, "VALID", "ternary"),
+        "pointwise_w16",
+        "ternary",
+    ),
+    "bal_pw_8x8_c64_c33_binary": (
+        planes_conv(8, 8, 64, 33, 1, 1, "VALID", "binary"),
+        "pointwise_w16",
+        "binary",
+    ),
+    "bal_conv_6x6_c32_c33_s2_codebook": (conv(6, 6, 32, 33, 3, 2, "SAME", 16), "specialized", "codebook"),
+    "bal_conv_9x9_c31_c16_s2_ternary": (
+        planes_conv(9, 9, 31, 16, 3, 2, "SAME", "ternary"),
+        "specialized",
+        "ternary",
+    ),
+    "bal_fc_64_33_int8": (kernels.fc(64, 33, per_channel=True), "w16", "int8"),
+}
+
+
+def _speed_kernel(case: str) -> str:
+    ctx = PassContext(core="cortex-m4", optimize="speed", options={"flash_bytes": 1 << 20})
+    return run_pipeline(BALANCED[case][0](case), "default", ctx).nodes[0].attrs.get("kernel", "")
+
+
+@pytest.fixture(scope="session")
+def balanced_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """The BALANCED cases as one model, kernels chosen as for a Cortex-M4 with the whole budget for decoding,
+    built for the host (the DSP kernels' portable SIMD definitions) under the sanitizers."""
+    graphs = {case: build(case) for case, (build, _, _) in BALANCED.items()}
+    ctx = PassContext(
+        core="cortex-m4", optimize="balanced", options={"flash_bytes": 1 << 20, "decode_budget": 1.0}
+    )
+    return run_joined(
+        "balanced_table", graphs, tmp_path_factory.mktemp("balanced"), ctx=ctx, n_inputs=N_INPUTS
+    )
+
+
+@pytest.mark.parametrize("case", list(BALANCED))
+def test_balanced_decoded_kernel_bit_exact(case: str, balanced_table: KernelTable) -> None:
+    _, inner, fmt = BALANCED[case]
+    assert _speed_kernel(case) == inner  # the case exercises the inner kernel it is meant to
+    (decision,) = balanced_table.decisions(case)
+    assert decision["kernel"] == "decoded" and decision["inner_kernel"] == inner, decision
+    assert decision["format"] == fmt, decision
+    got, want = balanced_table.outputs(case)
+    np.testing.assert_array_equal(got, want)

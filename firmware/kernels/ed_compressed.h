@@ -140,7 +140,8 @@ void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input
  *
  * format: ED_DECODE_TERNARY / _BINARY (bit-planes of ed_fc_packed_params_t, `words` words per row, values
  * wpos[o] / -wneg[o] or +-wval), ED_DECODE_CODEBOOK (the codes of ed_fc_codebook_params_t, row_bytes per row),
- * ED_DECODE_SPARSE (the entries of ed_fc_sparse_params_t; code_bits 0: int8 values, else coded).
+ * ED_DECODE_SPARSE (the entries of ed_fc_sparse_params_t; code_bits 0: int8 values, else coded), ED_DECODE_RAW
+ * (int8 rows, row-major, in `values`: the int16 layout is made in RAM instead of flash).
  * layout: ED_DECODE_INT8: rows x cols int8, row-major (OHWI for a convolution; dst needs 4 bytes of slack);
  * ED_DECODE_W16: the int16 layout of ed_fc_w16_params_t (rows padded to a multiple of 4 with zeros), through
  * `rowbuf` (4 * cols + 4 bytes of RAM).
@@ -149,6 +150,7 @@ void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input
 #define ED_DECODE_BINARY 1
 #define ED_DECODE_CODEBOOK 2
 #define ED_DECODE_SPARSE 3
+#define ED_DECODE_RAW 4 /* plain int8 rows in `values` (an int8 layer whose kernel reads int16 weights) */
 #define ED_DECODE_INT8 0
 #define ED_DECODE_W16 1
 
@@ -173,6 +175,16 @@ typedef struct {
 } ed_decode_params_t;
 
 void ed_decode_weights(const ed_decode_params_t *d, void *dst);
+
+/* Where the next row's sparse entries start (rows are decoded in order); other formats ignore it. */
+typedef struct {
+    const uint8_t *entries;
+    const int8_t *values;
+} ed_decode_cursor_t;
+
+/* Rows [o, o + 4) (zero rows past the layer's) as one block of the ED_DECODE_W16 layout, 4 * cols int16 at dst;
+ * `cur` starts at (d->entries, d->values) for o = 0 and is advanced. */
+void ed_decode_block_w16(const ed_decode_params_t *d, int32_t o, int16_t *dst, ed_decode_cursor_t *cur);
 
 #ifdef __cplusplus
 }

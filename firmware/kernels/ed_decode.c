@@ -125,6 +125,10 @@ static void ed_decode_rows(const ed_decode_params_t *d, int8_t *dst, int32_t fir
         ed_decode_sparse_rows(d, dst, first, end, entries, values);
         return;
     }
+    if (d->format == ED_DECODE_RAW) {
+        ED_MEMCPY_(dst, d->values + (size_t)first * (size_t)d->cols, (size_t)(end - first) * (size_t)d->cols);
+        return;
+    }
     for (o = first; o < end; ++o) {
         int8_t *row = dst + (size_t)(o - first) * (size_t)d->cols;
         if (d->format == ED_DECODE_CODEBOOK) {
@@ -159,21 +163,24 @@ static int16_t *ed_decode_w16_block(const int8_t *rb, int32_t cols, int32_t nrow
     return out;
 }
 
+void ed_decode_block_w16(const ed_decode_params_t *d, int32_t o, int16_t *dst, ed_decode_cursor_t *cur)
+{
+    const int32_t nrows = d->rows - o < 4 ? d->rows - o : 4;
+    ed_decode_rows(d, d->rowbuf, o, o + nrows, &cur->entries, &cur->values);
+    (void)ed_decode_w16_block(d->rowbuf, d->cols, nrows, dst);
+}
+
 void ed_decode_weights(const ed_decode_params_t *d, void *dst)
 {
-    const uint8_t *entries = d->entries;
-    const int8_t *values = d->values;
+    ed_decode_cursor_t cur;
     int32_t o;
+    cur.entries = d->entries;
+    cur.values = d->values;
     if (d->layout == ED_DECODE_INT8) {
-        ed_decode_rows(d, (int8_t *)dst, 0, d->rows, &entries, &values);
+        ed_decode_rows(d, (int8_t *)dst, 0, d->rows, &cur.entries, &cur.values);
         return;
     }
-    {
-        int16_t *out = (int16_t *)dst;
-        for (o = 0; o < d->rows; o += 4) {
-            const int32_t nrows = d->rows - o < 4 ? d->rows - o : 4;
-            ed_decode_rows(d, d->rowbuf, o, o + nrows, &entries, &values);
-            out = ed_decode_w16_block(d->rowbuf, d->cols, nrows, out);
-        }
+    for (o = 0; o < d->rows; o += 4) {
+        ed_decode_block_w16(d, o, (int16_t *)dst + (size_t)o * (size_t)d->cols, &cur);
     }
 }

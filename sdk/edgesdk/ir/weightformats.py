@@ -351,18 +351,22 @@ def pattern_decode(pt: Patterns, shape: tuple[int, int, int, int]) -> np.ndarray
 #: The int8 kernels a decoded layer can run after decoding (``node.attrs["decoded"]["inner"]``; "" is the
 #: shared direct kernel) -> the layout they read: "int8" (OHWI / (out, in) row-major) or "w16" (the int16
 #: blocked layout of ``ed_fc_w16_params_t``).
+#: "w16blocks": the int16 FC body decodes four rows at a time and runs every batch row (pixel) on them.
 DECODE_LAYOUTS = {
     "": "int8",
     "specialized": "int8",
-    "pointwise_w16": "w16",
+    "pointwise_w16": "w16blocks",
     "im2col_w16": "w16",
-    "w16": "w16",
+    "w16": "w16blocks",
 }
 
 
 def decode_scratch_bytes(rows: int, cols: int, layout: str) -> int:
     """RAM bytes ``ed_decode_weights`` needs to decode a rows x cols weight matrix into ``layout``: int8 rows
-    plus 4 bytes of slack (whole-word stores), or the int16 blocked layout plus a 4-row int8 buffer."""
+    plus 4 bytes of slack (whole-word stores), or the int16 blocked layout plus a 4-row int8 buffer (one block
+    of it for "w16blocks")."""
     if layout == "int8":
         return rows * cols + 4
+    if layout == "w16blocks":
+        return 4 * cols * 2 + 4 * cols + 4
     return -(-rows // 4) * 4 * cols * 2 + 4 * cols + 4

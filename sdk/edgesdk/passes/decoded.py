@@ -30,6 +30,7 @@ from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import BUILTIN_PASS_MODULES, Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
+from edgesdk.passes._select import weight
 
 # The probe re-runs the compressed-weight passes; register them (and the int8 passes) first.
 for _module in BUILTIN_PASS_MODULES[: BUILTIN_PASS_MODULES.index("decoded")]:
@@ -41,17 +42,28 @@ KERNEL = "decoded"
 BUDGET = 0.015
 #: The compressed formats the decoder reads (the size probe's kernel names).
 FORMATS = ("ternary", "binary", "codebook", "sparse", "sparse_codebook")
+#: The int8 speed kernels that store int16 weights: balanced keeps the int8 weights and makes the copy in RAM.
+INT16_KERNELS = ("pointwise_w16", "im2col_w16", "w16")
 #: Decode cost on the emulated Cortex-M4 (mps2-an386, arm-none-eabi-gcc 12 -O2; ``benchmarks/compressed_kernels.py``
-#: measures it): instructions per weight of each format into int8 rows, per row, and per weight for the int16
-#: blocked layout on top, plus a fixed cost per call.
-DECODE_PER_WEIGHT = {"ternary": 2.5, "binary": 2.5, "codebook": 4.0, "sparse": 1.0, "sparse_codebook": 1.0}
-DECODE_PER_ENTRY = 7.0  # sparse formats: per stored entry
+#: measures the layers): instructions per weight of each format into int8 rows, per stored entry of the sparse
+#: formats, per row, per weight for the int16 blocked layout on top, and per call.
+DECODE_PER_WEIGHT = {
+    "ternary": 2.5,
+    "binary": 2.5,
+    "codebook": 4.0,
+    "sparse": 1.0,
+    "sparse_codebook": 1.0,
+    "int8": 0.5,
+}
+DECODE_PER_ENTRY = 7.0
 DECODE_PER_ROW = 25.0
-#: Measured: a 64 -> 64 1x1 KWS layer, ternary decoded to the int16 layout, ran 74,320 instructions (18.1 per
-#: weight) more than the int16-weight kernel on flash weights; the decode's own code accounts for ~7 per weight,
-#: the rest is the FC body on RAM weights (GCC reloads what a store to the int8 output may alias).
-DECODE_W16_PER_WEIGHT = 15.5
+DECODE_W16_PER_WEIGHT = 4.8
 DECODE_PER_CALL = 60.0
+#: The int16 FC body run block by block on decoded weights (1x1 convolutions, fully-connected layers) saves this
+#: much per block of four rows and batch row (pixel) against the same body on flash weights: its four outputs'
+#: requantization parameters stay in registers over the pixels. Measured on a ternary 64 -> 64 1x1 layer on
+#: 25 x 5 pixels: 863,400 instructions on int16 flash weights, 863,400 decoded block by block.
+BLOCK_PIXEL_SAVING = 15.0
 
 
 @dataclass
@@ -73,14 +85,19 @@ class _Choice:
         return self.int8["bytes"] - self.compressed["bytes"]
 
 
-def decode_instructions(fmt: str, rows: int, cols: int, layout: str, entries: int = 0) -> int:
-    """Estimated instructions of one ``ed_decode_weights`` call."""
+def decode_instructions(
+    fmt: str, rows: int, cols: int, layout: str, entries: int = 0, batches: int = 1
+) -> int:
+    """Estimated instructions a decoded layer runs beyond its int8 kernel: one ``ed_decode_weights`` call, or
+    (layout "w16blocks") the block decodes less the block-by-block body's saving over ``batches`` pixels."""
     n = rows * cols
     insn = DECODE_PER_CALL + DECODE_PER_WEIGHT[fmt] * n + DECODE_PER_ROW * rows
     if fmt.startswith("sparse"):
         insn += DECODE_PER_ENTRY * entries
-    if layout == "w16":
+    if layout != "int8":
         insn += DECODE_W16_PER_WEIGHT * (-(-rows // 4) * 4) * cols
+    if layout == "w16blocks":
+        insn -= BLOCK_PIXEL_SAVING * (-(-rows // 4)) * batches
     return int(round(insn))
 
 
@@ -100,6 +117,12 @@ def model_instructions(graph: ir.Graph) -> int:
             else:
                 total += 1.2 * out.size * (w.size // w.shape[0])
     return int(total)
+
+
+def _batches(graph: ir.Graph, node: ir.Node) -> int:
+    """Rows the layer's FC body runs per call: a fully-connected layer's batches, a 1x1 convolution's pixels."""
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    return max(1, x.size // (w.size // w.shape[0]))
 
 
 def _int8_candidate(node: ir.Node, w: ir.Tensor) -> dict[str, Any]:
@@ -178,10 +201,14 @@ class DecodedWeights(Pass):
         if node.op == "FULLY_CONNECTED" and inner == "":
             inner = "w16"  # the int16 FC kernel reads the decoded weights (the int8 DSP FC's layout differs)
         probe = _probe(graph, node, ctx)
-        if probe is None:
+        if probe is not None:
+            fmt = probe.attrs["kernel"]
+            report = probe.attrs["kernel_report"]
+        elif node.attrs.get("kernel") in INT16_KERNELS and weight(graph, node) is not None:
+            # int8 weights the speed kernel would store as int16: kept int8, the int16 copy made in RAM
+            fmt, report = "int8", {"candidates": {"int8": candidate(w.nbytes, 0)}}
+        else:
             return None
-        fmt = probe.attrs["kernel"]
-        report = probe.attrs["kernel_report"]
         stored = report["candidates"][fmt]
         rows, cols = int(w.shape[0]), int(w.size // w.shape[0])
         entries = 0
@@ -190,14 +217,15 @@ class DecodedWeights(Pass):
         int8 = _int8_candidate(node, w)
         decoded = candidate(
             stored["bytes"],
-            int8["instructions"] + decode_instructions(fmt, rows, cols, wf.DECODE_LAYOUTS[inner], entries),
+            int8["instructions"]
+            + decode_instructions(fmt, rows, cols, wf.DECODE_LAYOUTS[inner], entries, _batches(graph, node)),
             stored.get("other_bytes"),
         )
         decoded["scratch_bytes"] = wf.decode_scratch_bytes(rows, cols, wf.DECODE_LAYOUTS[inner])
         kernel, comp = KERNEL, decoded
-        if ctx.allowed(node, fmt) and stored["instructions"] < decoded["instructions"]:
+        if fmt != "int8" and ctx.allowed(node, fmt) and stored["instructions"] < decoded["instructions"]:
             kernel, comp = fmt, stored  # the native compressed kernel costs less than decoding (an FC, say)
-        if not ctx.allowed(node, kernel):
+        if not ctx.allowed(node, kernel) or comp["bytes"] >= int8["bytes"]:
             return None
         return _Choice(node, fmt, inner, int8, comp, kernel, report["candidates"])
 

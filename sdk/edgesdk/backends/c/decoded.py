@@ -15,14 +15,21 @@ import numpy as np
 
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.compressed import sparse_code_bits
-from edgesdk.backends.c.generator import _LOWER, VARIANT_LOWER, _Array, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import (
+    _LOWER,
+    KERNEL_SUBDIR,
+    VARIANT_LOWER,
+    _Array,
+    _jinja_env,
+    _LayerBuilder,
+)
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
 from edgesdk.reference.binary import weight_planes
 
 KERNEL = "decoded"
 DECODE_FILE = "ed_decode.c"
-FORMATS = {"ternary": 0, "binary": 1, "codebook": 2, "sparse": 3, "sparse_codebook": 3}
+FORMATS = {"ternary": 0, "binary": 1, "codebook": 2, "sparse": 3, "sparse_codebook": 3, "int8": 4}
 
 
 def scratch_bytes_of(graph, node) -> int:  # noqa: ANN001 - IR graph and node
@@ -49,6 +56,8 @@ def _format_fields(b: _LayerBuilder, fmt: str, w2d: np.ndarray) -> list[tuple[st
         if sym is None:
             f["wpos"] = b.const_array("wpos", planes.wpos, "int16_t").name
             f["wneg"] = b.const_array("wneg", planes.wneg, "int16_t").name
+    elif fmt == "int8":
+        f["values"] = b.const_array("weights8", w2d.astype(np.int64), "int8_t").name
     elif fmt == "codebook":
         cb = wf.codebook_encode(w2d)
         if cb is None:
@@ -90,7 +99,7 @@ def lower_decoded(b: _LayerBuilder) -> None:
     lower = VARIANT_LOWER.get((node.op, inner)) if inner else _LOWER.get(node.op)
     if lower is None or fmt not in FORMATS:
         raise UnsupportedOpError(f"layer {node.name}: no decoded kernel for {fmt} weights under {inner!r}")
-    if node.op == "FULLY_CONNECTED" and layout != "w16":
+    if node.op == "FULLY_CONNECTED" and layout != "w16blocks":
         raise UnsupportedOpError(
             f"layer {node.name}: a decoded fully-connected layer runs the int16 FC kernel"
         )
@@ -127,22 +136,32 @@ def lower_decoded(b: _LayerBuilder) -> None:
     dfields = [
         ("rows", cf.c_int(rows)),
         ("cols", cf.c_int(cols)),
-        ("format", f"ED_DECODE_{'SPARSE' if fmt.startswith('sparse') else fmt.upper()}"),
+        (
+            "format",
+            f"ED_DECODE_{'SPARSE' if fmt.startswith('sparse') else 'RAW' if fmt == 'int8' else fmt.upper()}",
+        ),
         ("layout", "ED_DECODE_W16" if layout == "w16" else "ED_DECODE_INT8"),
         *_format_fields(b, fmt, w2d),
     ]
-    if layout == "w16":
-        offset = -(-rows // 4) * 4 * cols * 2
+    if layout != "int8":
+        offset = 8 * cols if layout == "w16blocks" else -(-rows // 4) * 4 * cols * 2
         dfields.append(("rowbuf", f"(int8_t *)(void *){scratch} + {offset}"))
     fn = gen.ident(gen.model, b.cname, "decoded")
+    blocks = layout == "w16blocks"
     b.code = (
         _jinja_env()
         .get_template("decoded_layer.c.j2")
         .render(
-            inner_code=b.code,
+            blocks=blocks,
+            kdir=KERNEL_SUBDIR,
+            inner_code="" if blocks else b.code,
             comment=cf.c_comment(
-                f"{node.name}: {fmt} weights (int8 kernel: {stored}) decoded into {scratch} per "
-                f"call, then {b.kernel}."
+                f"{node.name}: {fmt} weights (the int8 kernel's: {stored}) decoded into {scratch}, "
+                + (
+                    "four output rows at a time, each block then run over every pixel by the int16 FC body."
+                    if blocks
+                    else f"the whole layer per call, then {b.kernel}."
+                )
             ),
             decode=gen.ident(gen.model, b.cname, "decode"),
             fields=dfields,
@@ -153,7 +172,7 @@ def lower_decoded(b: _LayerBuilder) -> None:
         )
     )
     b.kernel = fn
-    b.kernel_files = [*b.kernel_files, DECODE_FILE]
+    b.kernel_files = [*(f for f in b.kernel_files if not blocks or f != "ed_fc_w16.c"), DECODE_FILE]
 
 
 VARIANT_LOWER[("CONV_2D", KERNEL)] = lower_decoded
