@@ -399,3 +399,48 @@ def test_balanced_decoded_kernel_bit_exact(case: str, balanced_table: KernelTabl
     assert decision["format"] == fmt, decision
     got, want = balanced_table.outputs(case)
     np.testing.assert_array_equal(got, want)
+
+
+EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
+
+
+def balanced_chain(name: str) -> ir.Graph:
+    """One input, three layers as the default export decodes them on a Cortex-M4: a first 3x3 stride-2 conv on one
+    channel with int8 weights (im2col, widened in RAM), a binary 1x1 64 -> 33 (block by block through the int16 FC
+    body) and a 3x3 stride-2 conv 33 -> 32 with 16 shared values (codebook, the specialised direct conv)."""
+    from test_dsp_kernels import _conv_node
+
+    b = _B(name)
+    shape = (1, 13, 7, 1)
+    x = b.act("x", shape)
+    nodes, cur = [], x
+    data = [None, _planes_data("binary"), lambda rng, sh: _sparse(rng, sh, 1.0, 16)]
+    for k, (cout, ksz, st) in enumerate([(64, 3, 2), (33, 1, 1), (32, 3, 2)]):
+        node, cur, shape = _conv_node(b, f"conv{k}", cur, shape, cout, ksz, st, 1, "SAME", "RELU")
+        if data[k] is not None:
+            w = b.g.tensor(node.inputs[1])
+            w.data = data[k](b.rng, w.shape)
+        nodes.append(node)
+    return b.done([x], [cur], *nodes)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_balanced_decoded_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """The decoded kernels on the emulated Cortex-M4 (the real SXTB16/SMLAD, the decode in RAM): every layer
+    decoded, the board's outputs equal the reference bit for bit."""
+    from edgesdk.device import validate
+
+    graph = balanced_chain("balanced_chain")
+    options = {"decode_budget": 1.0, "flash_bytes": 4 << 20}
+    decided = run_pipeline(
+        graph, "default", PassContext(core="cortex-m4", optimize="balanced", options=options)
+    )
+    assert [n.attrs.get("kernel_report", {}).get("inner_kernel") for n in decided.nodes] == [
+        "im2col_w16",
+        "pointwise_w16",
+        "specialized",
+    ]
+    ctx = PassContext(optimize="balanced", options={"decode_budget": 1.0})
+    summary = validate(graph, "mps2-an386", count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == summary.exact == 4, summary.to_dict()
