@@ -164,60 +164,27 @@ def compress_figure(graph: Any) -> int:
     return int(sum(r["weight_bytes"] for r in layer_weights(decided)))
 
 
-def image_bytes(elf: Path) -> int:
-    """text + data of the ELF (what the flash holds)."""
-    out = (
-        subprocess.run(
-            ["arm-none-eabi-size", str(elf)], check=True, timeout=60, capture_output=True, text=True
-        )
-        .stdout.splitlines()[1]
-        .split()
-    )
-    return int(out[0]) + int(out[1])
-
-
 def measure(path: Path, board: str, optimize: str, n_validate: int) -> dict[str, Any]:
-    """Export, build and run on the emulated ``board``: instructions, bytes, bit-exact inputs, kernels."""
-    from edgesdk.device import connect, make_inputs
-    from edgesdk.export import export
+    """``speed.measure`` (export, build, run on the emulated board: instructions, bytes, bit-exact inputs, kernels)
+    of the model at ``path``, with the weight bytes ``compress`` reports for it."""
+    from edgesdk.boards import get_board
+    from edgesdk.device import make_inputs
     from edgesdk.model import load_model
     from edgesdk.reference import Reference
-    from edgesdk.weights import layer_weights
 
     graph = load_model(path)
     x = make_inputs(graph, None, max(1, n_validate), seed=0)
     want = Reference(graph).run_batch(x).reshape(len(x), -1)
-    with tempfile.TemporaryDirectory() as tmp:
-        built = export(graph, board, Path(tmp) / "p", build=True, optimize=optimize)
-        assert built.elf is not None
-        image = image_bytes(built.elf)
-        exact = 0
-        with connect(built.board, built.elf) as client:
-            client.load_input(x[0])
-            (count,) = client.run(1)
-            layers = client.layer_counts()
-            for i in range(len(x)):
-                got, _ = client.infer(x[i])
-                exact += int((got.reshape(-1) == want[i]).all())
-    names = [n.name for n in built.graph.nodes if "fused_into" not in n.attrs]
-    kernels = {
-        n.name: (
-            n.attrs.get("kernel", "int8")
-            + (f"({n.attrs['decoded']['format']})" if "decoded" in n.attrs else "")
-        )
-        for n in built.graph.nodes
-        if n.op in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D")
+    m = _bench_module("speed").measure(graph, get_board(board), x, want, optimize)
+    m["compress_bytes"] = compress_figure(graph)
+    m["image_bytes"] = m["flash_bytes"]
+    m["bit_exact"] = f"{m['bit_exact']}/{m['validated']}"
+    m["kernels"] = {
+        name: layer["kernel"] + (f"({layer['format']})" if layer["kernel"] == "decoded" else "")
+        for name, layer in m["layers"].items()
+        if layer["op"] in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D")
     }
-    return {
-        "instructions": int(count),
-        "layers": dict(zip(names, (int(c) for c in layers), strict=False)),
-        "weight_bytes": int(sum(r["weight_bytes"] for r in layer_weights(built.graph))),
-        "compress_bytes": compress_figure(graph),
-        "image_bytes": image,
-        "ram_bytes": int(built.size.ram) if built.size is not None else 0,
-        "bit_exact": f"{exact}/{len(x)}",
-        "kernels": kernels,
-    }
+    return m
 
 
 def run(models: list[str], methods: list[str], boards: list[str], n_validate: int) -> list[dict[str, Any]]:
@@ -262,16 +229,17 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "(`balanced`: int8 weights in flash, widened to int16 in RAM where the speed kernels want them); "
         "int8 `speed`: the twin with `--optimize speed` (the default before `balanced`: int16 weights in flash).",
         "",
-        "| board | model | method | weight B (default) | compress B | ratio | image B | int8 image B | "
+        "| board | model | method | weight B (default) | compress B | ratio | image B | int8 image B | RAM B | int8 RAM B | "
         "instructions | int8 instructions | vs int8 | int8 `speed` instructions / image B | vs int8 `speed` | "
         "size-export instructions | speed-export instructions / weight B | bit-exact |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         b, t, z, s, ts = r["balanced"], r["int8"], r["size"], r["speed"], r["int8_speed"]
         lines.append(
             f"| {r['board']} | {r['model']} | `{r['method']}` | {b['weight_bytes']:,} | {b['compress_bytes']:,} | "
             f"{b['weight_bytes'] / max(1, b['compress_bytes']):.3f} | {b['image_bytes']:,} | {t['image_bytes']:,} | "
+            f"{b['ram_bytes']:,} | {t['ram_bytes']:,} | "
             f"{b['instructions']:,} | {t['instructions']:,} | {100 * (b['instructions'] / t['instructions'] - 1):+.2f} % | "
             f"{ts['instructions']:,} / {ts['image_bytes']:,} | {100 * (b['instructions'] / ts['instructions'] - 1):+.2f} % | "
             f"{z['instructions']:,} | {s['instructions']:,} / {s['weight_bytes']:,} | {b['bit_exact']} |"
@@ -290,7 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boards", nargs="*", default=["mps2-an386"])
     ap.add_argument("--validate", type=int, default=3, help="inputs checked bit for bit on the board")
     ap.add_argument("--out", type=Path, default=RESULTS / "compressed_kernels.md")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the existing .json")
     args = ap.parse_args(argv)
+    if args.report_only:
+        saved = json.loads(args.out.with_suffix(".json").read_text())
+        args.out.write_text(markdown(saved["rows"], saved["meta"]))
+        print(f"wrote {args.out}")
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     log.setLevel(logging.INFO)
     rows = run(args.models, args.methods, args.boards, args.validate)
