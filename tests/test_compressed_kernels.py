@@ -444,3 +444,33 @@ def test_balanced_decoded_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
     ctx = PassContext(optimize="balanced", options={"decode_budget": 1.0})
     summary = validate(graph, "mps2-an386", count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == summary.exact == 4, summary.to_dict()
+
+
+def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
+    """By data and cost: a ternary 1x1 layer over many pixels is decoded (its decode is a fraction of the layer);
+    the same weights in a batch-1 FC cost more to decode than the budget allows and stay int16 in a model of
+    nothing else, with the reason and both candidates in the report; a zero budget decodes nothing."""
+    options = {"flash_bytes": 1 << 20}
+    ctx = PassContext(core="cortex-m4", optimize="balanced", options=options)
+    pw = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw"), "default", ctx).nodes[0]
+    assert pw.attrs["kernel"] == "decoded" and pw.attrs["kernel_report"]["format"] == "ternary"
+    rep = pw.attrs["kernel_report"]
+    assert rep["candidates"]["decoded"]["bytes"] < rep["candidates"]["dense"]["bytes"] / 3
+    fc_node = run_pipeline(planes_fc(256, 64, "ternary")("fc"), "default", ctx).nodes[0]
+    assert fc_node.attrs.get("kernel") != "decoded"
+    why = fc_node.attrs["kernel_report"]["why"]
+    assert "beyond the budget" in why and "(w16) kept" in why, why
+    zero = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 0.0})
+    assert (
+        run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero)
+        .nodes[0]
+        .attrs.get("kernel")
+        == "pointwise_w16"
+    )
+    speed = PassContext(core="cortex-m4", optimize="speed", options=options)
+    assert (
+        run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)
+        .nodes[0]
+        .attrs.get("kernel")
+        == "pointwise_w16"
+    )

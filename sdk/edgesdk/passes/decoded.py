@@ -260,7 +260,8 @@ class DecodedWeights(Pass):
         else:
             why = (
                 f"balanced: {c.fmt} weights would save {c.saved:,} B but {name} costs ~{c.extra:,} instructions "
-                f"over int8, beyond the budget of {budget:,.0f} ({BUDGET:.1%} of the model's ~{total:,}): int8 kept"
+                f"over int8, beyond the budget of {budget:,.0f} ({budget / max(1, total):.1%} of the model's ~{total:,}): the int8 "
+                f"kernel ({c.inner or 'direct'}) kept with its {c.int8['bytes']:,} B of weights"
             )
             chosen = BASELINE
         facts = {"decode_extra_instructions": c.extra}
