@@ -197,78 +197,96 @@ class DecodedWeights(Pass):
         return True
 
     def _candidate(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> _Choice | None:
+        """The cheapest way (fewest instructions over the layer's int8 kernel) to store fewer weight bytes:
+        decoding into the layer's kernel, decoding into the specialised direct conv instead of Winograd (whose
+        transformed weights cannot be decoded from the compressed form cheaply), the native compressed kernel, or,
+        for int8 weights the speed kernel widens to int16, the int8 kernel itself."""
         if node.op not in ("CONV_2D", "FULLY_CONNECTED") or "fused_into" in node.attrs:
             return None
-        inner = node.attrs.get("kernel") or ""
-        if inner not in wf.DECODE_LAYOUTS:
-            return None  # a compressed kernel the earlier passes chose, Winograd, ...: left as it is
+        current = node.attrs.get("kernel") or ""
+        if current not in wf.DECODE_LAYOUTS and current != "winograd":
+            return None  # a compressed kernel the earlier passes chose, ...: left as it is
         w = graph.tensor(node.inputs[1])
-        if node.op == "FULLY_CONNECTED" and inner == "":
-            inner = "w16"  # the int16 FC kernel reads the decoded weights (the int8 DSP FC's layout differs)
+        int8 = _int8_candidate(node, w)
         probe = _probe(graph, node, ctx)
         if probe is not None:
             fmt = probe.attrs["kernel"]
             report = probe.attrs["kernel_report"]
-        elif node.attrs.get("kernel") in INT16_KERNELS and weight(graph, node) is not None:
+        elif current in INT16_KERNELS and weight(graph, node) is not None:
             # int8 weights the speed kernel would store as int16: kept int8, the int16 copy made in RAM
             fmt, report = "int8", {"candidates": {"int8": candidate(w.nbytes, 0)}}
         else:
             return None
         stored = report["candidates"][fmt]
         rows, cols = int(w.shape[0]), int(w.size // w.shape[0])
-        entries = 0
-        if fmt.startswith("sparse"):
-            entries = int(np.count_nonzero(np.asarray(w.data)))
-        int8 = _int8_candidate(node, w)
-        decoded = candidate(
-            stored["bytes"],
-            int8["instructions"]
-            + decode_instructions(fmt, rows, cols, wf.DECODE_LAYOUTS[inner], entries, _batches(graph, node)),
-            stored.get("other_bytes"),
-        )
-        decoded["scratch_bytes"] = wf.decode_scratch_bytes(rows, cols, wf.DECODE_LAYOUTS[inner])
-        kernel, comp = KERNEL, decoded
-        if fmt != "int8" and ctx.allowed(node, fmt) and stored["instructions"] < decoded["instructions"]:
-            kernel, comp = fmt, stored  # the native compressed kernel costs less than decoding (an FC, say)
-        if not ctx.allowed(node, kernel) or comp["bytes"] >= int8["bytes"]:
+        entries = int(np.count_nonzero(np.asarray(w.data))) if fmt.startswith("sparse") else 0
+        options: list[tuple[str, str, dict[str, Any]]] = []  # (kernel, inner, candidate)
+        inner, base = current, int8["instructions"]
+        if current == "winograd":
+            from edgesdk.passes import specialize
+
+            shape = specialize.conv_shape(graph, node)
+            inner = "specialized"
+            base = specialize.specialized_instructions(shape) if shape is not None else 0
+        elif node.op == "FULLY_CONNECTED" and current == "":
+            inner = "w16"  # the int16 FC kernel reads the decoded weights (the int8 DSP FC's layout differs)
+        if base:
+            layout = wf.DECODE_LAYOUTS[inner]
+            decoded = candidate(
+                stored["bytes"],
+                base + decode_instructions(fmt, rows, cols, layout, entries, _batches(graph, node)),
+                stored.get("other_bytes"),
+            )
+            decoded["scratch_bytes"] = wf.decode_scratch_bytes(rows, cols, layout)
+            options.append((KERNEL, inner, decoded))
+        if fmt != "int8" and ctx.allowed(node, fmt):
+            options.append((fmt, "", stored))  # the native compressed kernel
+        plain = node.attrs.get("kernel_report", {}).get("candidates", {})
+        plain = plain.get("int8" if node.op == "FULLY_CONNECTED" else "direct", {})
+        if fmt == "int8" and "instructions" in plain:
+            options.append((BASELINE, "", candidate(w.nbytes, int(plain["instructions"]))))  # the int8 kernel
+        options = [o for o in options if ctx.allowed(node, o[0]) and o[2]["bytes"] < int8["bytes"]]
+        if not options:
             return None
+        kernel, inner, comp = min(options, key=lambda o: (o[2]["instructions"], o[2]["bytes"]))
         return _Choice(node, fmt, inner, int8, comp, kernel, report["candidates"])
 
     @staticmethod
     def _record(c: _Choice, take: bool, spent: int, budget: float, total: int) -> None:
         node = c.node
-        cands = {
-            BASELINE: c.int8,
-            **{k: v for k, v in c.report.items() if k != BASELINE},
-            KERNEL: c.compressed,
-        }
-        if c.kernel != KERNEL:
-            cands[KERNEL] = {**c.compressed}
-        name = f"{c.fmt} weights decoded per call" if c.kernel == KERNEL else f"the {c.fmt} kernel"
+        current = node.attrs.get("kernel") or BASELINE  # the int8 speed kernel the layer has now
+        mine = "int8" if c.kernel == BASELINE else c.kernel
+        cands = {**{k: v for k, v in c.report.items() if k != BASELINE}, current: c.int8, mine: c.compressed}
+        name = {KERNEL: f"{c.fmt} weights decoded per call", BASELINE: "the int8 kernel on int8 weights"}.get(
+            c.kernel, f"the {c.fmt} kernel"
+        )
+        earlier_format = node.attrs.get("kernel_report", {}).get("format", "int8")
         if take:
             why = (
                 f"balanced: {c.fmt} weights stored ({c.compressed['bytes']:,} B instead of {c.int8['bytes']:,} B), "
-                f"run as {name} at ~{c.extra:,} instructions over int8; the model's compressed layers add "
+                f"run as {name} at ~{c.extra:,} instructions over {current}; the model's compressed layers add "
                 f"~{spent:,} of its ~{total:,} (budget {budget:,.0f})"
             )
             node.attrs["kernel"] = c.kernel
+            if c.kernel == BASELINE:
+                for key in ("kernel", "specialize"):
+                    node.attrs.pop(key, None)
             if c.kernel == KERNEL:
                 node.attrs["decoded"] = {"format": c.fmt, "inner": c.inner}
                 if c.inner in ("w16", "pointwise_w16", "im2col_w16"):
                     node.attrs["specialize"] = True
-            chosen = c.kernel
+            chosen = mine
         else:
             why = (
                 f"balanced: {c.fmt} weights would save {c.saved:,} B but {name} costs ~{c.extra:,} instructions "
-                f"over int8, beyond the budget of {budget:,.0f} ({budget / max(1, total):.1%} of the model's ~{total:,}): the int8 "
-                f"kernel ({c.inner or 'direct'}) kept with its {c.int8['bytes']:,} B of weights"
+                f"over {current}, beyond the budget of {budget:,.0f} ({budget / max(1, total):.1%} of the "
+                f"model's ~{total:,}): {current} kept with its {c.int8['bytes']:,} B of weights"
             )
-            chosen = BASELINE
+            chosen = current
         facts = {"decode_extra_instructions": c.extra}
         if c.kernel == KERNEL and take:
             facts["inner_kernel"] = c.inner or "direct"
             facts["scratch_bytes"] = c.compressed.get("scratch_bytes", 0)
         report = kernel_report(cands, chosen, why, **facts)
-        if take:
-            report["format"] = c.fmt  # the weights' storage (weights.layer_weights), whatever runs them
+        report["format"] = c.fmt if take else earlier_format  # the weights' storage (weights.layer_weights)
         node.attrs["kernel_report"] = report
