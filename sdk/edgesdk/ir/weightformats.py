@@ -361,6 +361,18 @@ DECODE_LAYOUTS = {
 }
 
 
+def decode_scratch_name(node_name: str) -> str:
+    """The arena buffer a decoded layer decodes its weights into (live at that layer only)."""
+    return f"{node_name}::decode_scratch"
+
+
+def node_decode_scratch_bytes(weights_shape: tuple[int, ...], inner: str) -> int:
+    """:func:`decode_scratch_bytes` of a decoded layer with weights of ``weights_shape`` running ``inner``."""
+    rows = int(weights_shape[0])
+    cols = int(np.prod(weights_shape[1:]))
+    return decode_scratch_bytes(rows, cols, DECODE_LAYOUTS[inner])
+
+
 def decode_scratch_bytes(rows: int, cols: int, layout: str) -> int:
     """RAM bytes ``ed_decode_weights`` needs to decode a rows x cols weight matrix into ``layout``: int8 rows
     plus 4 bytes of slack (whole-word stores), or the int16 blocked layout plus a 4-row int8 buffer (one block

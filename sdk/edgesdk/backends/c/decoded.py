@@ -15,11 +15,11 @@ import numpy as np
 
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.compressed import sparse_code_bits
+from edgesdk.backends.c.dw_inplace import _plan
 from edgesdk.backends.c.generator import (
     _LOWER,
     KERNEL_SUBDIR,
     VARIANT_LOWER,
-    _Array,
     _jinja_env,
     _LayerBuilder,
 )
@@ -30,13 +30,6 @@ from edgesdk.reference.binary import weight_planes
 KERNEL = "decoded"
 DECODE_FILE = "ed_decode.c"
 FORMATS = {"ternary": 0, "binary": 1, "codebook": 2, "sparse": 3, "sparse_codebook": 3, "int8": 4}
-
-
-def scratch_bytes_of(graph, node) -> int:  # noqa: ANN001 - IR graph and node
-    """RAM the layer's decode needs (``wf.decode_scratch_bytes`` of its weight matrix and inner layout)."""
-    w = graph.tensor(node.inputs[1])
-    layout = wf.DECODE_LAYOUTS[node.attrs["decoded"]["inner"]]
-    return wf.decode_scratch_bytes(int(w.shape[0]), int(w.size // w.shape[0]), layout)
 
 
 def _format_fields(b: _LayerBuilder, fmt: str, w2d: np.ndarray) -> list[tuple[str, str]]:
@@ -113,25 +106,11 @@ def lower_decoded(b: _LayerBuilder) -> None:
         raise UnsupportedOpError(
             f"layer {node.name}: the {inner or 'direct'} kernel has no weights to decode"
         )
-    scratch = getattr(gen, "decode_scratch", None)
-    pre: list[_Array] = []
-    if scratch is None:
-        size = max(scratch_bytes_of(gen.graph, n) for n in gen.graph.nodes if n.attrs.get("kernel") == KERNEL)
-        scratch = gen.ident(gen.model, "decode_scratch")
-        gen.decode_scratch = scratch  # type: ignore[attr-defined]
-        words = -(-size // 4)
-        pre.append(
-            _Array(
-                scratch,
-                "uint32_t",
-                words,
-                "",
-                decl=f"static uint32_t {scratch}[{words}]; /* decoded weights */",
-            )
-        )
+    # The scratch is arena bytes the planner gave this layer (free while it runs): no RAM of its own.
+    offset = int(_plan(gen).offsets[wf.decode_scratch_name(node.name)])
+    scratch = f"(void *)&{gen.model}_arena[{offset}]"
     stored = f"{weights.nbytes} B as {weights.ctype}"
-    weights.decl = f"#define {weights.name} (({weights.ctype} *)(void *){scratch})"
-    b.arrays = pre + b.arrays
+    weights.decl = f"#define {weights.name} (({weights.ctype} *){scratch})"
     rows, cols = (int(v) for v in w2d.shape)
     dfields = [
         ("rows", cf.c_int(rows)),
@@ -140,12 +119,12 @@ def lower_decoded(b: _LayerBuilder) -> None:
             "format",
             f"ED_DECODE_{'SPARSE' if fmt.startswith('sparse') else 'RAW' if fmt == 'int8' else fmt.upper()}",
         ),
-        ("layout", "ED_DECODE_W16" if layout == "w16" else "ED_DECODE_INT8"),
+        ("layout", "ED_DECODE_INT8" if layout == "int8" else "ED_DECODE_W16"),
         *_format_fields(b, fmt, w2d),
     ]
     if layout != "int8":
-        offset = 8 * cols if layout == "w16blocks" else -(-rows // 4) * 4 * cols * 2
-        dfields.append(("rowbuf", f"(int8_t *)(void *){scratch} + {offset}"))
+        rowbuf = 8 * cols if layout == "w16blocks" else -(-rows // 4) * 4 * cols * 2
+        dfields.append(("rowbuf", f"(int8_t *){scratch} + {rowbuf}"))
     fn = gen.ident(gen.model, b.cname, "decoded")
     blocks = layout == "w16blocks"
     b.code = (
@@ -156,7 +135,7 @@ def lower_decoded(b: _LayerBuilder) -> None:
             kdir=KERNEL_SUBDIR,
             inner_code="" if blocks else b.code,
             comment=cf.c_comment(
-                f"{node.name}: {fmt} weights (the int8 kernel's: {stored}) decoded into {scratch}, "
+                f"{node.name}: {fmt} weights (the int8 kernel's: {stored}) decoded into arena bytes {offset}+, "
                 + (
                     "four output rows at a time, each block then run over every pixel by the int16 FC body."
                     if blocks
