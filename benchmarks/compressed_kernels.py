@@ -251,6 +251,12 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_json(path: Path, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """The measurements, one row per line."""
+    body = ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows)
+    path.write_text(f'{{"meta": {json.dumps(meta)},\n"rows": [\n{body}\n]}}\n')
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
@@ -284,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(markdown(rows, meta))
-    args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    write_json(args.out.with_suffix(".json"), meta, rows)
     print(f"wrote {args.out}")
     return 0
 
