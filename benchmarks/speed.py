@@ -227,6 +227,7 @@ def measure(graph: Any, board: Any, x: Any, want: Any, optimize: str) -> dict[st
     """Export, build and run ``graph`` on the emulated ``board``: counts, bytes, arena, bit-exact inputs."""
     from edgesdk.device import connect
     from edgesdk.export import export
+    from edgesdk.weights import layer_weights
 
     with tempfile.TemporaryDirectory() as tmp:
         built = export(graph, board, Path(tmp) / "p", build=True, optimize=optimize)
@@ -249,6 +250,7 @@ def measure(graph: Any, board: Any, x: Any, want: Any, optimize: str) -> dict[st
         per_layer[node.name] = {
             "op": node.op,
             "kernel": node.attrs.get("kernel", "int8"),
+            "format": node.attrs.get("kernel_report", {}).get("format", "int8"),
             "instructions": int(c),
         }
     return {
@@ -259,6 +261,8 @@ def measure(graph: Any, board: Any, x: Any, want: Any, optimize: str) -> dict[st
         "arena_lower_bound": built.plan.lower_bound,
         "kernel_code_bytes": code,
         "flash_bytes": built.size.flash,
+        "ram_bytes": built.size.ram,
+        "weight_bytes": int(sum(r["weight_bytes"] for r in layer_weights(built.graph))),
         "bit_exact": exact,
         "validated": len(x),
         "winograd_layers": sum(1 for n in built.graph.nodes if n.attrs.get("kernel") == "winograd"),

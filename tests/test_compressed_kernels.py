@@ -78,6 +78,58 @@ def _patterned(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
     return flat_out.reshape(w.shape)
 
 
+def _planes_data(kind: str):
+    """Ternary {-a, 0, b} or binary {-a, b} int8 weights per output channel (a, b drawn per channel)."""
+
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        rows = np.empty((shape[0], int(np.prod(shape[1:]))), dtype=np.int64)
+        for r in range(shape[0]):
+            a, b = (127, 127) if r % 3 == 0 else (int(rng.integers(1, 129)), int(rng.integers(1, 128)))
+            vals = [-a, 0, b] if kind == "ternary" else [-a, b]
+            rows[r] = rng.choice(vals, rows.shape[1])
+        return rows.reshape(shape).astype(np.int8)
+
+    return data
+
+
+def planes_fc(n_in: int, n_out: int, kind: str, batches: int = 1):
+    return kernels.fc(n_in, n_out, per_channel=True, batches=batches, data=_planes_data(kind))
+
+
+def planes_conv(h, wd, cin, cout, k, s, padding, kind: str, act="NONE"):
+    return kernels.conv(h, wd, cin, cout, k, s, padding, act=act, data=_planes_data(kind))
+
+
+#: Weights decoded per call into a RAM scratch, then the int8 kernel (``passes/decoded.py``,
+#: ``firmware/kernels/ed_decode.c``): case -> the format its data is made for (the size probe decides the stored
+#: format; ``test_decoded_rows_cover_every_format`` checks every format is reached). Convolutions run the
+#: direct kernel on int8 rows, fully-connected layers the int16 FC kernel on the blocked int16 layout.
+DECODED: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
+    "decoded_ternary_fc_64_1": (planes_fc(64, 1, "ternary"), "ternary"),
+    "decoded_ternary_fc_31_33": (planes_fc(31, 33, "ternary"), "ternary"),
+    "decoded_ternary_fc_64_63_batches2": (planes_fc(64, 63, "ternary", batches=2), "ternary"),
+    "decoded_binary_fc_33_32": (planes_fc(33, 32, "binary"), "binary"),
+    "decoded_binary_fc_63_64": (planes_fc(63, 64, "binary"), "binary"),
+    "decoded_ternary_conv_6x6_c32_c33": (planes_conv(6, 6, 32, 33, 3, 1, "SAME", "ternary"), "ternary"),
+    "decoded_ternary_conv_5x5_c63_c31_k1": (planes_conv(5, 5, 63, 31, 1, 1, "VALID", "ternary"), "ternary"),
+    "decoded_binary_conv_7x7_c1_c64_s2": (planes_conv(7, 7, 1, 64, 3, 2, "SAME", "binary"), "binary"),
+    "decoded_binary_conv_5x5_c33_c1_relu": (
+        planes_conv(5, 5, 33, 1, 3, 1, "SAME", "binary", act="RELU"),
+        "binary",
+    ),
+    "decoded_codebook_fc_129_31_4bit": (fc(129, 31, 1.0, 16), "codebook"),
+    "decoded_codebook_fc_63_32_2bit": (fc(63, 32, 1.0, 4), "codebook"),
+    "decoded_codebook_conv_8x8_c33_c32_1bit": (conv(8, 8, 33, 32, 3, 1, "SAME", 2), "codebook"),
+    "decoded_codebook_conv_5x5_c31_c64_4bit": (conv(5, 5, 31, 64, 3, 1, "VALID", 16), "codebook"),
+    "decoded_sparse_fc_600_32_fillers": (fc(600, 32, 0.01, None), "sparse"),
+    "decoded_sparse_cb_fc_256_33_2bit": (fc(256, 33, 0.1, 3), "sparse_codebook"),
+    "decoded_sparse_cb_fc_128_32_3bit_batches2": (fc(128, 32, 0.2, 7, batches=2), "sparse_codebook"),
+    "decoded_sparse_conv_6x6_c64_c63_k5": (
+        conv(6, 6, 64, 63, 5, 1, "VALID", None, density=0.2, bias=False),
+        "sparse",
+    ),
+}
+
 # (graph builder, forced kernel)
 CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
     "sparse_fc_1_1": (fc(1, 1, 1.0, None), "sparse"),
@@ -124,6 +176,8 @@ CASES: dict[str, tuple[Callable[[str], ir.Graph], str]] = {
     "pattern_conv_9x7_c3_c8_dil2": (conv(9, 7, 3, 8, 3, 1, "SAME", None, d=2, pattern=True), "pattern"),
 }
 
+CASES.update({case: (build, "decoded") for case, (build, _) in DECODED.items()})
+
 
 @pytest.fixture(scope="session")
 def compressed_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
@@ -140,8 +194,20 @@ def test_compressed_kernel_bit_exact(case: str, compressed_table: KernelTable) -
     _, kernel = CASES[case]
     decisions = compressed_table.decisions(case)
     assert [d["kernel"] for d in decisions] == [kernel], decisions
+    if case in DECODED:  # stored as the size export (the bytes compress reports) stores them
+        size = kernel_decisions(run_pipeline(CASES[case][0](case), "default", PassContext(optimize="size")))
+        assert decisions[0]["format"] == size[0]["kernel"], (decisions, size)
+        assert decisions[0]["weight_bytes"] == size[0]["weight_bytes"]
     got, want = compressed_table.outputs(case)
     np.testing.assert_array_equal(got, want)
+
+
+def test_decoded_rows_cover_every_format(compressed_table: KernelTable) -> None:
+    """The decoded rows of the table reach each format the decoder reads."""
+    from edgesdk.passes.decoded import FORMATS
+
+    formats = {compressed_table.decisions(case)[0]["format"] for case in DECODED}
+    assert formats == set(FORMATS), formats
 
 
 def test_formats_round_trip() -> None:
@@ -274,3 +340,145 @@ def test_export_report_names_kernel_and_why(tmp_path: Path) -> None:
     assert str(row["candidates"]["sparse"]["bytes"]) in row["why"] and "dense int8" in row["why"]
     c_text = (tmp_path / "p" / "model" / "report_sparse.c").read_text()
     assert "ed_fc_sparse_s8(" in c_text and "report_sparse_fc_entries" in c_text
+
+
+#: The default export on a DSP core (``--optimize balanced``): each layer keeps the int8 kernel a speed export
+#: gives it and stores the weights the size export stores (compressed, or int8 where the speed kernel would store
+#: int16), decoding them per call. case -> (graph builder, the kernel a speed export runs, the stored format).
+BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
+    "bal_first_conv_13x7_c1_c64_int8": (kernels.conv(13, 7, 1, 64, 3, 2, "SAME"), "im2col_w16", "int8"),
+    "bal_first_conv_13x7_c1_c33_ternary": (  # 9 taps a row: the size export stores 2-bit codes, not planes
+        planes_conv(13, 7, 1, 33, 3, 2, "SAME", "ternary"),
+        "im2col_w16",
+        "codebook",
+    ),
+    "bal_pw_5x5_c64_c63_ternary": (
+        planes_conv(5, 5, 64, 63, 1, 1, "VALID", "ternary"),
+        "pointwise_w16",
+        "ternary",
+    ),
+    "bal_pw_8x8_c64_c33_binary": (
+        planes_conv(8, 8, 64, 33, 1, 1, "VALID", "binary"),
+        "pointwise_w16",
+        "binary",
+    ),
+    "bal_conv_6x6_c32_c33_s2_codebook": (conv(6, 6, 32, 33, 3, 2, "SAME", 16), "specialized", "codebook"),
+    "bal_conv_9x9_c31_c16_s2_ternary": (
+        planes_conv(9, 9, 31, 16, 3, 2, "SAME", "ternary"),
+        "specialized",
+        "ternary",
+    ),
+    "bal_fc_64_33_batches32_int8": (kernels.fc(64, 33, per_channel=True, batches=32), "w16", "int8"),
+}
+
+
+def _speed_kernel(case: str) -> str:
+    ctx = PassContext(core="cortex-m4", optimize="speed", options={"flash_bytes": 1 << 20})
+    return run_pipeline(BALANCED[case][0](case), "default", ctx).nodes[0].attrs.get("kernel", "")
+
+
+@pytest.fixture(scope="session")
+def balanced_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """The BALANCED cases as one model, kernels chosen as for a Cortex-M4 with the whole budget for decoding,
+    built for the host (the DSP kernels' portable SIMD definitions) under the sanitizers."""
+    graphs = {case: build(case) for case, (build, _, _) in BALANCED.items()}
+    ctx = PassContext(
+        core="cortex-m4", optimize="balanced", options={"flash_bytes": 1 << 20, "decode_budget": 1.0}
+    )
+    return run_joined(
+        "balanced_table", graphs, tmp_path_factory.mktemp("balanced"), ctx=ctx, n_inputs=N_INPUTS
+    )
+
+
+@pytest.mark.parametrize("case", list(BALANCED))
+def test_balanced_decoded_kernel_bit_exact(case: str, balanced_table: KernelTable) -> None:
+    _, inner, fmt = BALANCED[case]
+    assert _speed_kernel(case) == inner  # the case exercises the inner kernel it is meant to
+    (decision,) = balanced_table.decisions(case)
+    assert decision["kernel"] == "decoded" and decision["inner_kernel"] == inner, decision
+    assert decision["format"] == fmt, decision
+    got, want = balanced_table.outputs(case)
+    np.testing.assert_array_equal(got, want)
+
+
+EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
+
+
+def balanced_chain(name: str) -> ir.Graph:
+    """One input, three layers as the default export decodes them on a Cortex-M4: a first 3x3 stride-2 conv on one
+    channel with int8 weights (im2col, widened in RAM), a binary 1x1 64 -> 33 (block by block through the int16 FC
+    body) and a 3x3 stride-2 conv 33 -> 32 with 16 shared values (codebook, the specialised direct conv)."""
+    from test_dsp_kernels import _conv_node
+
+    b = _B(name)
+    shape = (1, 13, 7, 1)
+    x = b.act("x", shape)
+    nodes, cur = [], x
+    data = [None, _planes_data("binary"), lambda rng, sh: _sparse(rng, sh, 1.0, 16)]
+    for k, (cout, ksz, st) in enumerate([(64, 3, 2), (33, 1, 1), (32, 3, 2)]):
+        node, cur, shape = _conv_node(b, f"conv{k}", cur, shape, cout, ksz, st, 1, "SAME", "RELU")
+        if data[k] is not None:
+            w = b.g.tensor(node.inputs[1])
+            w.data = data[k](b.rng, w.shape)
+        nodes.append(node)
+    return b.done([x], [cur], *nodes)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_balanced_decoded_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """The decoded kernels on the emulated Cortex-M4 (the real SXTB16/SMLAD, the decode in RAM): every layer
+    decoded, the board's outputs equal the reference bit for bit."""
+    from edgesdk.device import validate
+
+    graph = balanced_chain("balanced_chain")
+    options = {"decode_budget": 1.0, "flash_bytes": 4 << 20}
+    decided = run_pipeline(
+        graph, "default", PassContext(core="cortex-m4", optimize="balanced", options=options)
+    )
+    assert [n.attrs.get("kernel_report", {}).get("inner_kernel") for n in decided.nodes] == [
+        "im2col_w16",
+        "pointwise_w16",
+        "specialized",
+    ]
+    ctx = PassContext(optimize="balanced", options={"decode_budget": 1.0})
+    summary = validate(graph, "mps2-an386", count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == summary.exact == 4, summary.to_dict()
+
+
+def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
+    """By data and cost: a ternary 1x1 layer over many pixels is decoded (its decode is a fraction of the layer);
+    the same weights in a batch-1 FC cost more to decode than the budget allows and stay int16 in a model of
+    nothing else, with the reason and both candidates in the report; a zero budget decodes nothing."""
+    options = {"flash_bytes": 1 << 20}
+    ctx = PassContext(core="cortex-m4", optimize="balanced", options=options)
+    pw = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw"), "default", ctx).nodes[0]
+    assert pw.attrs["kernel"] == "decoded" and pw.attrs["kernel_report"]["format"] == "ternary"
+    rep = pw.attrs["kernel_report"]
+    assert rep["candidates"]["decoded"]["bytes"] < rep["candidates"]["pointwise_w16"]["bytes"] / 3
+    fc_node = run_pipeline(planes_fc(256, 64, "ternary")("fc"), "default", ctx).nodes[0]
+    assert fc_node.attrs.get("kernel") != "decoded"
+    why = fc_node.attrs["kernel_report"]["why"]
+    assert "beyond the budget" in why and "w16 kept" in why, why
+    # int8 weights of a batch-1 FC: the int8 kernel itself costs less than widening them per call, but more
+    # than the budget of a model of nothing else; with the whole model as budget it is taken
+    fc8 = run_pipeline(kernels.fc(64, 33, per_channel=True)("fc8"), "default", ctx).nodes[0]
+    assert fc8.attrs["kernel"] == "w16" and fc8.attrs["kernel_report"]["format"] == "int16"
+    assert "the int8 kernel on int8 weights" in fc8.attrs["kernel_report"]["why"]
+    whole = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 1.0})
+    fc8 = run_pipeline(kernels.fc(64, 33, per_channel=True)("fc8"), "default", whole).nodes[0]
+    assert "kernel" not in fc8.attrs and fc8.attrs["kernel_report"]["format"] == "int8"
+    zero = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 0.0})
+    assert (
+        run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero)
+        .nodes[0]
+        .attrs.get("kernel")
+        == "pointwise_w16"
+    )
+    speed = PassContext(core="cortex-m4", optimize="speed", options=options)
+    assert (
+        run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)
+        .nodes[0]
+        .attrs.get("kernel")
+        == "pointwise_w16"
+    )

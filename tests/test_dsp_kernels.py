@@ -45,6 +45,30 @@ EXTRA = {
 }
 
 
+def pruned_dw(h: int, w: int, c: int, huge: bool = True):
+    """A 3x3 depthwise layer with every third channel pruned to all-zero weights whose bias is about -1e9 (as
+    BatchNorm folding leaves a pruned channel: its weight scale is tiny), or the same with a small bias."""
+
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        wt = rng.integers(-127, 128, shape).astype(np.int8)
+        wt[..., ::3] = 0
+        return wt
+
+    def build(name: str) -> ir.Graph:
+        g = dwconv(h, w, c, 1, 3, 1, "SAME", act="RELU", data=data)(name)
+        b = g.tensor(g.nodes[0].inputs[2])
+        bias = np.asarray(b.data).copy()
+        if huge:
+            bias[::3] = -1_000_000_000 - np.arange(bias[::3].size, dtype=np.int32)
+        b.data = bias.astype(np.int32)
+        return g
+
+    return build
+
+
+EXTRA.update({f"dw_pruned_huge_bias_8x6_c{c}": pruned_dw(8, 6, c) for c in (1, 31, 32, 33, 63, 64)})
+
+
 def _overridden(case: str) -> bool:
     prefix = case.split("_")[0]
     files = {
@@ -258,3 +282,35 @@ def test_fc_int16_weights_pass_trades_flash_for_speed(ad_graph) -> None:
     ks, rep = kernels(core="cortex-m4")  # flash unknown
     assert "w16" not in ks and "not known" in rep["why"]
     assert "w16" not in kernels(core="cortex-m3", options={"flash_bytes": 4 << 20})[0]
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_pruned_depthwise_keeps_the_fast_path_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """Pruned channels' huge biases are rewritten to constants (generator.constant_channels): the layer runs the
+    fast 3x3 path, as many instructions as with small biases, bit-exact; the cost model says the same."""
+    from edgesdk.boards import get_board
+    from edgesdk.device import connect, make_inputs, validate
+    from edgesdk.export import export
+    from edgesdk.passes import winograd_dw
+
+    board = get_board("mps2-an386")
+    counts = {}
+    for huge in (True, False):
+        graph = pruned_dw(25, 5, 64, huge)(f"pruned_dw_{int(huge)}")
+        node = graph.nodes[0]
+        assert winograd_dw.direct_fast_path(graph, node)
+        built = export(graph, board, tmp_path / f"p{int(huge)}", build=True)
+        with connect(built.board, built.elf) as client:
+            client.load_input(make_inputs(graph, None, 1, seed=0)[0])
+            (counts[huge],) = client.run(1)
+        summary = validate(graph, board, count=4, out_dir=tmp_path / f"v{int(huge)}")
+        assert summary.exact == summary.count == 4, summary.to_dict()
+    assert counts[True] <= counts[False] * 1.01, counts
+    # a channel with weights and a huge bias cannot be rewritten: the estimate then counts the general path
+    graph = pruned_dw(25, 5, 64)("unpruned_huge")
+    b = graph.tensor(graph.nodes[0].inputs[2])
+    b.data = np.full(b.shape, -1_000_000_000, dtype=np.int32)
+    assert not winograd_dw.direct_fast_path(graph, graph.nodes[0])
+    fast, slow = (winograd_dw.estimate(25, 5, 64, True, f)["direct"] for f in (True, False))
+    assert slow > 1.5 * fast

@@ -130,6 +130,62 @@ typedef struct {
 
 void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input, int8_t *output);
 
+
+/*
+ * Decoding compressed weights into a RAM scratch, once per layer call, for the int8 kernels: the layer's flash
+ * holds the compressed form (bit-planes, codebook codes or sparse entries), and the int8 kernel the model would
+ * run anyway (direct or specialised SMLAD convolution, the int16-weight FC / 1x1 / im2col body) reads the
+ * decoded weights. A convolution reuses every weight over all its output pixels, so one decode per call costs
+ * a small fraction of the layer (edgesdk's decoded pass keeps the total under its budget).
+ *
+ * format: ED_DECODE_TERNARY / _BINARY (bit-planes of ed_fc_packed_params_t, `words` words per row, values
+ * wpos[o] / -wneg[o] or +-wval), ED_DECODE_CODEBOOK (the codes of ed_fc_codebook_params_t, row_bytes per row),
+ * ED_DECODE_SPARSE (the entries of ed_fc_sparse_params_t; code_bits 0: int8 values, else coded), ED_DECODE_RAW
+ * (int8 rows, row-major, in `values`: the int16 layout is made in RAM instead of flash).
+ * layout: ED_DECODE_INT8: rows x cols int8, row-major (OHWI for a convolution; dst needs 4 bytes of slack);
+ * ED_DECODE_W16: the int16 layout of ed_fc_w16_params_t (rows padded to a multiple of 4 with zeros), through
+ * `rowbuf` (4 * cols + 4 bytes of RAM).
+ */
+#define ED_DECODE_TERNARY 0
+#define ED_DECODE_BINARY 1
+#define ED_DECODE_CODEBOOK 2
+#define ED_DECODE_SPARSE 3
+#define ED_DECODE_RAW 4 /* plain int8 rows in `values` (an int8 layer whose kernel reads int16 weights) */
+#define ED_DECODE_INT8 0
+#define ED_DECODE_W16 1
+
+typedef struct {
+    int32_t rows, cols;
+    int32_t format, layout;
+    /* ternary / binary */
+    int32_t words, wval;
+    const uint32_t *plane_pos, *plane_neg;
+    const int16_t *wpos, *wneg; /* per-row magnitudes, or NULL: wval */
+    /* codebook (and coded sparse entries) */
+    int32_t code_bits, codebook_size, row_bytes;
+    const uint8_t *codes;
+    const uint8_t *row_group;
+    const int8_t *codebook;
+    /* sparse */
+    const uint8_t *row_count8;
+    const int16_t *row_count16;
+    const uint8_t *entries;
+    const int8_t *values;
+    int8_t *rowbuf;
+} ed_decode_params_t;
+
+void ed_decode_weights(const ed_decode_params_t *d, void *dst);
+
+/* Where the next row's sparse entries start (rows are decoded in order); other formats ignore it. */
+typedef struct {
+    const uint8_t *entries;
+    const int8_t *values;
+} ed_decode_cursor_t;
+
+/* Rows [o, o + 4) (zero rows past the layer's) as one block of the ED_DECODE_W16 layout, 4 * cols int16 at dst;
+ * `cur` starts at (d->entries, d->values) for o = 0 and is advanced. */
+void ed_decode_block_w16(const ed_decode_params_t *d, int32_t o, int16_t *dst, ed_decode_cursor_t *cur);
+
 #ifdef __cplusplus
 }
 #endif

@@ -133,9 +133,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _add_kernel_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--optimize",
-        choices=("speed", "size"),
-        default="speed",
-        help="kernel choice per layer: fewest estimated instructions (default) or fewest weight bytes",
+        choices=("balanced", "speed", "size"),
+        default="balanced",
+        help="kernel choice per layer: balanced (default: int8 layers fast, compressed layers stored compressed "
+        "within 2%% of the model's instructions), fewest estimated instructions, or fewest weight bytes",
     )
     p.add_argument(
         "--kernel",

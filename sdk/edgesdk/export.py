@@ -291,11 +291,11 @@ def export(
     mlperf_model: str | None = None,
     profile: bool = True,
     pass_ctx: PassContext | None = None,
-    optimize: str = "speed",
+    optimize: str = "balanced",
 ) -> ExportResult:
     """Write (and with ``build`` compile) the C project for ``graph`` on ``board``.
 
-    ``optimize`` ("speed", the default, or "size") is what kernel-selection passes favour where the two disagree
+    ``optimize`` ("balanced", the default, "speed" or "size") is what kernel-selection passes favour where they disagree
     (e.g. Winograd's transformed int16 weights take 3.6x the flash of the int8 ones); the report states the
     trade per layer under ``optimization``."""
     from edgesdk.backends.c import generate_c
@@ -303,8 +303,8 @@ def export(
     board = board if isinstance(board, Board) else get_board(board)
     out_dir = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{board.name}")
     mlperf = resolve_mlperf(graph, mlperf_model)
-    if optimize not in ("speed", "size"):
-        raise EdgeSDKError(f"--optimize must be 'speed' or 'size', not {optimize!r}")
+    if optimize not in ("balanced", "speed", "size"):
+        raise EdgeSDKError(f"--optimize must be 'balanced', 'speed' or 'size', not {optimize!r}")
     ctx = pass_ctx or PassContext(optimize=optimize)
     if not ctx.core and not board.is_host:
         ctx = dataclasses.replace(ctx, core=board.core)

@@ -11,7 +11,9 @@ tflite-micro's greedy memory planner). Tensors share one buffer where that is le
   reads for the last time and that has the output's size and type: the C kernels read element i before
   writing element i, so this is safe;
 - a depthwise conv annotated ``kernel = "inplace"`` may write over the input it reads for the last time
-  (``edgesdk.dw_inplace``); its few rows of scratch are a buffer of their own, live at that step only.
+  (``edgesdk.dw_inplace``); its few rows of scratch are a buffer of their own, live at that step only;
+- a layer annotated ``kernel = "decoded"`` (``passes/decoded.py``) expands its compressed weights into a scratch
+  buffer of its own, live at that step only (``weightformats.node_decode_scratch_bytes``).
 
 An ADD fused with the convolution before it (``attrs["fused_conv"]``, see ``passes/conv_add_fuse.py``) runs the
 convolution by bands at the ADD's step: the convolution's output is only the band scratch
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from edgesdk import dw_inplace
 from edgesdk.errors import EdgeSDKError
 from edgesdk.ir import Add, Graph, Logistic, Mul, Quantize, Reshape
+from edgesdk.ir import weightformats as wf
 
 ALIGN = 16
 
@@ -260,6 +263,12 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
         if node.outputs and node.inputs and dw_inplace.may_write_over(graph, node, node.inputs[0])
         and find(node.outputs[0]) == find(node.inputs[0])
         and (sched := dw_inplace.node_schedule(graph, node)).scratch_bytes
+    ]  # fmt: skip
+    scratch += [  # the weights a decoded layer expands from flash, in arena bytes free at its step
+        Buffer(name=wf.decode_scratch_name(node.name), first=step, last=step, tensors=[wf.decode_scratch_name(node.name)],
+               size=wf.node_decode_scratch_bytes(graph.tensors[node.inputs[1]].shape, node.attrs["decoded"]["inner"]))
+        for step, node in enumerate(graph.nodes)
+        if node.attrs.get("kernel") == "decoded" and "decoded" in node.attrs
     ]  # fmt: skip
     return scratch + [
         Buffer(

@@ -346,3 +346,39 @@ def pattern_decode(pt: Patterns, shape: tuple[int, int, int, int]) -> np.ndarray
                 out[oc, ky, kx, pt.kernel_ic[j]] = pt.values[j, t]
         start = end
     return out.astype(np.int8)
+
+
+#: The int8 kernels a decoded layer can run after decoding (``node.attrs["decoded"]["inner"]``; "" is the
+#: shared direct kernel) -> the layout they read: "int8" (OHWI / (out, in) row-major) or "w16" (the int16
+#: blocked layout of ``ed_fc_w16_params_t``).
+#: "w16blocks": the int16 FC body decodes four rows at a time and runs every batch row (pixel) on them.
+DECODE_LAYOUTS = {
+    "": "int8",
+    "specialized": "int8",
+    "pointwise_w16": "w16blocks",
+    "im2col_w16": "w16",
+    "w16": "w16blocks",
+}
+
+
+def decode_scratch_name(node_name: str) -> str:
+    """The arena buffer a decoded layer decodes its weights into (live at that layer only)."""
+    return f"{node_name}::decode_scratch"
+
+
+def node_decode_scratch_bytes(weights_shape: tuple[int, ...], inner: str) -> int:
+    """:func:`decode_scratch_bytes` of a decoded layer with weights of ``weights_shape`` running ``inner``."""
+    rows = int(weights_shape[0])
+    cols = int(np.prod(weights_shape[1:]))
+    return decode_scratch_bytes(rows, cols, DECODE_LAYOUTS[inner])
+
+
+def decode_scratch_bytes(rows: int, cols: int, layout: str) -> int:
+    """RAM bytes ``ed_decode_weights`` needs to decode a rows x cols weight matrix into ``layout``: int8 rows
+    plus 4 bytes of slack (whole-word stores), or the int16 blocked layout plus a 4-row int8 buffer (one block
+    of it for "w16blocks")."""
+    if layout == "int8":
+        return rows * cols + 4
+    if layout == "w16blocks":
+        return 4 * cols * 2 + 4 * cols + 4
+    return -(-rows // 4) * 4 * cols * 2 + 4 * cols + 4

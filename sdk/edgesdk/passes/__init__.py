@@ -31,7 +31,7 @@ class PassContext:
     """What every pass of one pipeline run can read: the target and the user's choices."""
 
     core: str = ""  # the board's core (e.g. "cortex-m4"), "" for the host
-    optimize: str = "speed"  # "speed" or "size"
+    optimize: str = "speed"  # "balanced" (the export's default), "speed" or "size"
     force: dict[str, str] = field(default_factory=dict)  # layer name pattern -> kernel
     forbid: dict[str, set[str]] = field(default_factory=dict)  # layer name pattern -> kernels not to use
     options: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +97,7 @@ BUILTIN_PASS_MODULES: list[str] = [
     "pointwise",
     "im2col",
     "specialize",
+    "decoded",  # after the int8 kernel choice: compressed layers keep it and decode their weights
     "conv_add_fuse",  # after the conv kernel choice: it fuses only convolutions whose kernel runs by bands
     "winograd_dw",
     "dw_inplace",  # last: it asks the planner which in-place depthwise layers lower the (fused) arena
@@ -154,13 +155,19 @@ def run_pipeline(
     return out
 
 
+#: The kernel goals: ``balanced`` (the default) runs int8 layers with the speed kernels and keeps compressed
+#: layers compressed unless that costs more than a small share of the model's instructions
+#: (``passes/decoded.py``); ``speed`` takes the fewest instructions per layer, ``size`` the fewest bytes.
+OPTIMIZE_GOALS = ("balanced", "speed", "size")
+
+
 def context_from_options(
-    optimize: str = "speed", kernels: Iterable[str] = (), no_kernels: Iterable[str] = (), core: str = ""
+    optimize: str = "balanced", kernels: Iterable[str] = (), no_kernels: Iterable[str] = (), core: str = ""
 ) -> PassContext:
     """A :class:`PassContext` from command-line style options: ``kernels`` as ``"LAYER=KERNEL"`` (force;
     LAYER may be a glob such as ``"*"``), ``no_kernels`` as ``"LAYER=KERNEL"`` (forbid)."""
-    if optimize not in ("speed", "size"):
-        raise EdgeSDKError(f"kernel goal {optimize!r} is not speed or size")
+    if optimize not in OPTIMIZE_GOALS:
+        raise EdgeSDKError(f"kernel goal {optimize!r} is not one of {', '.join(OPTIMIZE_GOALS)}")
 
     def split(item: str, flag: str) -> tuple[str, str]:
         layer, sep, kernel = item.partition("=")

@@ -90,7 +90,7 @@ def fast_int8(ctx: Any) -> bool:
     """Whether int8 layers get the speed kernels (a speed export on a DSP core whose flash is known, the
     condition of the Winograd, int16-weight FC, 1x1-as-FC and im2col passes): what a compressed kernel competes
     with."""
-    return bool(ctx.dsp and ctx.optimize == "speed" and ctx.options.get("flash_bytes"))
+    return bool(ctx.dsp and ctx.optimize != "size" and ctx.options.get("flash_bytes"))
 
 
 def dense_fc_candidate(w: np.ndarray, batches: int, dsp: bool = False, fast: bool = False) -> dict[str, int]:

@@ -223,7 +223,7 @@ class SpecializeConv(Pass):
         raise NotImplementedError("SpecializeConv decides for the whole graph in run()")
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
-        evaluate = ctx.dsp and ctx.optimize == "speed"
+        evaluate = ctx.dsp and ctx.optimize != "size"
         shapes = {
             n.name: s
             for n in graph.nodes

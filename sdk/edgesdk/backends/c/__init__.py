@@ -14,5 +14,6 @@ __all__ = ["KERNEL_FILES", "CProject", "generate_c"]
 # Kernel-variant lowerings register themselves in generator.VARIANT_LOWER when imported.
 from edgesdk.backends.c import adder as _adder  # noqa: E402,F401
 from edgesdk.backends.c import conv_add as _conv_add  # noqa: E402,F401
+from edgesdk.backends.c import decoded as _decoded  # noqa: E402,F401
 from edgesdk.backends.c import shift as _shift  # noqa: E402,F401
 from edgesdk.backends.c import specialize as _specialize  # noqa: E402,F401

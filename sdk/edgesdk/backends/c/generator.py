@@ -97,9 +97,14 @@ class _Array:
     ctype: str
     length: int
     init: str  # formatted initializer
+    #: A verbatim declaration written instead of the ``static const`` array (e.g. the alias of a RAM scratch
+    #: the layer decodes its weights into): no flash.
+    decl: str = ""
 
     @property
     def nbytes(self) -> int:
+        if self.decl:
+            return 0
         return (
             self.length
             * {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4, "float": 4}[self.ctype]
@@ -416,9 +421,49 @@ def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
             raise UnsupportedOpError(
                 f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend"
             )
-        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+        bias_values = bt.data.astype(np.int64).reshape(-1)
+        out_mult, out_shift = p["output_multiplier"], p["output_shift"]
+        if node.op == "DEPTHWISE_CONV_2D":
+            bias_values, out_mult, out_shift = constant_channels(
+                np.asarray(w.data).reshape(-1, bias_values.size), bias_values, out_mult, out_shift, p
+            )
+        bias = b.const_array("bias", bias_values, "int32_t")
+        mult, shift, per_channel = b.requant_arrays(out_mult, out_shift)
+        return weights, bias, mult, shift, per_channel
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     return weights, bias, mult, shift, per_channel
+
+
+#: Requantization of a constant channel (see :func:`constant_channels`): multiplier 0.5 in Q31, shift -1.
+CONSTANT_MULTIPLIER, CONSTANT_SHIFT = 1 << 30, -1
+
+
+def constant_channels(
+    w: np.ndarray, bias: np.ndarray, mult: Any, shift: Any, p: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bias, multiplier and shift per output channel with every all-zero weight channel (a pruned depthwise
+    channel; ``w`` is (taps, channels)) rewritten to give the same constant output with a small bias.
+
+    Such a channel's accumulator is its bias for every input, so its output is the constant
+    ``y = clamp(mbqm(bias, m, s) + output_offset)``. After BatchNorm folding a pruned channel's bias can be
+    about -1e9 (its weight scale is tiny), which fails the Cortex-M depthwise kernel's |bias| <= 2^29 check for
+    the fast 3x3 path and sends the whole layer to the general path. With multiplier 2^30 (0.5) and shift -1,
+    ``mbqm(4 k) = k`` exactly, so bias ``4 (y - output_offset)`` gives ``y`` again on every path, bit for bit."""
+    from edgesdk.ir.quantmath import multiply_by_quantized_multiplier
+
+    n = bias.size
+    m = np.broadcast_to(np.asarray(mult, dtype=np.int64).reshape(-1), (n,)).copy()
+    s = np.broadcast_to(np.asarray(shift, dtype=np.int64).reshape(-1), (n,)).copy()
+    zero = ~np.any(w != 0, axis=0)
+    if not np.any(zero):
+        return bias, np.asarray(mult), np.asarray(shift)
+    bias = bias.copy()
+    for c in np.flatnonzero(zero):
+        y = int(multiply_by_quantized_multiplier(np.array([bias[c]]), int(m[c]), int(s[c]), "double")[0])
+        y = min(max(y + int(p["output_offset"]), int(p["activation_min"])), int(p["activation_max"]))
+        bias[c] = 4 * (y - int(p["output_offset"]))
+        m[c], s[c] = CONSTANT_MULTIPLIER, CONSTANT_SHIFT
+    return bias, m, s
 
 
 def _conv(b: _LayerBuilder, depthwise: bool) -> None:

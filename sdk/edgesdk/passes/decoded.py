@@ -1,0 +1,296 @@
+"""Kernel selection (``--optimize balanced``, the default): compressed weights in flash, int8 speed on DSP cores.
+
+On a Cortex-M4/M7 the SMLAD int8 kernels (and the int16-weight FC / 1x1 / im2col bodies of ``--optimize speed``)
+run faster than any kernel that reads ternary/binary bit-planes, codebook codes or sparse entries directly, so
+a speed export stores a compressed model as int8 (or int16) and a size export runs it slower. This pass keeps
+both: for a CONV_2D or FULLY_CONNECTED layer whose weights have the structure ``--optimize size`` would store
+(the packed, codebook and sparse passes' own choice, run here as a probe with ``optimize="size"``), the layer
+keeps the int8 kernel the speed passes chose for it and its weights are decoded into a RAM scratch once per call
+(``kernel = "decoded"``, ``backends/c/decoded.py``, ``firmware/kernels/ed_decode.c``). A convolution reuses each
+weight over all its output pixels, so the decode costs a small fraction of the layer; a fully-connected layer at
+batch 1 uses each weight once, so there the decode costs about as much as the layer itself.
+
+The rule is by data and cost models, over the whole model: every compressed candidate (decoded, or the native
+compressed kernel where its estimate is lower) costs some instructions over the int8 layer; candidates are taken
+cheapest per byte saved first while their total stays within ``BUDGET`` of the model's estimated instructions
+(``PassContext.options["decode_budget"]`` overrides it). The rest keep int8 weights, and their report says why.
+Every decision lists the candidates' bytes and instructions in ``node.attrs["kernel_report"]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgesdk.ir import graph as ir
+from edgesdk.ir import weightformats as wf
+from edgesdk.passes import BUILTIN_PASS_MODULES, Pass, PassContext, register
+from edgesdk.passes._report import BASELINE, candidate, kernel_report
+from edgesdk.passes._select import weight
+
+# The probe re-runs the compressed-weight passes; register them (and the int8 passes) first.
+for _module in BUILTIN_PASS_MODULES[: BUILTIN_PASS_MODULES.index("decoded")]:
+    importlib.import_module(f"edgesdk.passes.{_module}")
+
+KERNEL = "decoded"
+#: Share of the model's estimated instructions the compressed layers may add in total (the goal is at most
+#: 2 % measured; the margin absorbs the estimates' error).
+BUDGET = 0.015
+#: The compressed formats the decoder reads (the size probe's kernel names).
+FORMATS = ("ternary", "binary", "codebook", "sparse", "sparse_codebook")
+#: The int8 speed kernels that store int16 weights: balanced keeps the int8 weights and makes the copy in RAM.
+INT16_KERNELS = ("pointwise_w16", "im2col_w16", "w16")
+#: Decode cost on the emulated Cortex-M4 (mps2-an386, arm-none-eabi-gcc 12 -O2; ``benchmarks/compressed_kernels.py``
+#: measures the layers): instructions per weight of each format into int8 rows, per stored entry of the sparse
+#: formats, per row, per weight for the int16 blocked layout on top, and per call.
+DECODE_PER_WEIGHT = {
+    "ternary": 2.5,
+    "binary": 2.5,
+    "codebook": 4.0,
+    "sparse": 1.0,
+    "sparse_codebook": 1.0,
+    "int8": 0.5,
+}
+DECODE_PER_ENTRY = 7.0
+DECODE_PER_ROW = 25.0
+DECODE_W16_PER_WEIGHT = 4.8
+#: The whole layer widened at once for im2col (KWS replica's first layer, 64 x 40 int8 weights: +22,920
+#: instructions measured, of which the widening ~7.8 per weight: the im2col body also runs slower on RAM weights).
+DECODE_W16_LAYER_PER_WEIGHT = 7.8
+DECODE_PER_CALL = 60.0
+#: The int16 FC body run block by block on decoded weights (1x1 convolutions, fully-connected layers) saves this
+#: much per block of four rows and batch row (pixel) against the same body on flash weights: its four outputs'
+#: requantization parameters stay in registers over the pixels. Fitted on the KWS replica's 64 -> 64 1x1 layers
+#: on 25 x 5 pixels (int16 flash weights 854,400 instructions; ternary decoded block by block 863,200, int8
+#: widened 852,280) and a lone ternary one (863,400 both ways).
+BLOCK_PIXEL_SAVING = 12.0
+#: The same on other cores where GCC schedules the two bodies differently: on the emulated Cortex-M7 (mps2-an500)
+#: the KWS layers ran 904,280 (int8 widened) and 915,200 (ternary) block by block against 884,800 on flash weights.
+BLOCK_PIXEL_SAVING_BY_CORE = {"cortex-m7": 1.0}
+
+
+@dataclass
+class _Choice:
+    node: ir.Node
+    fmt: str
+    inner: str
+    int8: dict[str, Any]  # candidate of the int8 kernel the layer runs now
+    compressed: dict[str, Any]  # the cheaper compressed candidate
+    kernel: str  # KERNEL or the native compressed kernel
+    report: dict[str, Any]  # the size probe's candidates
+
+    @property
+    def extra(self) -> int:
+        return max(0, self.compressed["instructions"] - self.int8["instructions"])
+
+    @property
+    def saved(self) -> int:
+        return self.int8["bytes"] - self.compressed["bytes"]
+
+
+def decode_instructions(
+    fmt: str, rows: int, cols: int, layout: str, entries: int = 0, batches: int = 1, core: str = ""
+) -> int:
+    """Estimated instructions a decoded layer runs beyond its int8 kernel: one ``ed_decode_weights`` call, or
+    (layout "w16blocks") the block decodes less the block-by-block body's saving over ``batches`` pixels."""
+    n = rows * cols
+    insn = DECODE_PER_CALL + DECODE_PER_WEIGHT[fmt] * n + DECODE_PER_ROW * rows
+    if fmt.startswith("sparse"):
+        insn += DECODE_PER_ENTRY * entries
+    if layout != "int8":
+        per = DECODE_W16_PER_WEIGHT if layout == "w16blocks" else DECODE_W16_LAYER_PER_WEIGHT
+        insn += per * (-(-rows // 4) * 4) * cols
+    if layout == "w16blocks":
+        saving = BLOCK_PIXEL_SAVING_BY_CORE.get(core, BLOCK_PIXEL_SAVING)
+        insn -= saving * (-(-rows // 4)) * batches
+    return int(round(insn))
+
+
+def model_instructions(graph: ir.Graph) -> int:
+    """A deliberately low estimate of the model's instructions on a DSP core (the budget's base): 1.2 per MAC
+    of the conv and FC layers, 1.5 per depthwise MAC, 5 per output value of every layer."""
+    total = 0.0
+    for node in graph.nodes:
+        out = graph.tensor(node.outputs[0]) if node.outputs else None
+        if out is None:
+            continue
+        total += 5.0 * out.size
+        if node.op in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D") and len(node.inputs) > 1:
+            w = graph.tensor(node.inputs[1])
+            if node.op == "DEPTHWISE_CONV_2D":
+                total += 1.5 * out.size * w.shape[1] * w.shape[2]
+            else:
+                total += 1.2 * out.size * (w.size // w.shape[0])
+    return int(total)
+
+
+def _batches(graph: ir.Graph, node: ir.Node) -> int:
+    """Rows the layer's FC body runs per call: a fully-connected layer's batches, a 1x1 convolution's pixels."""
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    return max(1, x.size // (w.size // w.shape[0]))
+
+
+def _int8_candidate(node: ir.Node, w: ir.Tensor) -> dict[str, Any]:
+    """Bytes and estimated instructions of the int8 kernel the speed passes gave the layer (their report)."""
+    rep = node.attrs.get("kernel_report", {})
+    cands = rep.get("candidates", {})
+    kernel = node.attrs.get("kernel") or next(
+        (k for k in ("direct", "int8", BASELINE, "shared") if k in cands), None
+    )
+    c = cands.get(kernel or "", {})
+    instructions = c.get("instructions")
+    nbytes = c.get("bytes", c.get("weight_bytes", w.nbytes))
+    if instructions is None:
+        instructions = 0  # no estimate: only the decode's own cost counts
+    return candidate(int(nbytes), int(instructions))
+
+
+def _probe(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> ir.Node | None:
+    """The node as the size export would choose its kernel (a copy; the graph is not changed)."""
+    from edgesdk.passes import codebook, packed_weights, sparse
+
+    probe = copy.copy(node)
+    probe.attrs = {}
+    size = PassContext(core=ctx.core, optimize="size", options=dict(ctx.options))
+    for cls in (packed_weights.PackedWeights, sparse.SparseWeights, codebook.CodebookWeights):
+        p = cls()
+        if p.match(graph, probe, size):
+            p.transform(graph, probe, size)
+    return probe if probe.attrs.get("kernel") in FORMATS else None
+
+
+@register("default")
+class DecodedWeights(Pass):
+    """Choose, over the whole model, which compressed layers keep their compressed form (see the module doc)."""
+
+    name = "decoded"
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:  # pragma: no cover - run()
+        return False
+
+    def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:  # pragma: no cover
+        return False
+
+    def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
+        everywhere = ctx.optimize == "balanced" and ctx.dsp
+        if not everywhere and not any(ctx.forced(n) == KERNEL for n in graph.nodes):
+            return False  # elsewhere only where the user forces it (any core: the decode is portable C)
+        choices = [
+            c
+            for n in graph.nodes
+            if (everywhere or ctx.forced(n) == KERNEL) and (c := self._candidate(graph, n, ctx)) is not None
+        ]
+        if not choices:
+            return False
+        total = model_instructions(graph)
+        budget = float(ctx.options.get("decode_budget", BUDGET)) * total
+        spent = 0
+        forced = [c for c in choices if ctx.forced(c.node) == c.kernel]
+        rest = sorted(
+            (c for c in choices if c not in forced), key=lambda c: (c.extra / max(1, c.saved), c.node.name)
+        )
+        for c in [*forced, *rest]:
+            take = c in forced or spent + c.extra <= budget
+            if take:
+                spent += c.extra
+            self._record(c, take, spent, budget, total)
+        return True
+
+    def _candidate(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> _Choice | None:
+        """The cheapest way (fewest instructions over the layer's int8 kernel) to store fewer weight bytes:
+        decoding into the layer's kernel, decoding into the specialised direct conv instead of Winograd (whose
+        transformed weights cannot be decoded from the compressed form cheaply), the native compressed kernel, or,
+        for int8 weights the speed kernel widens to int16, the int8 kernel itself."""
+        if node.op not in ("CONV_2D", "FULLY_CONNECTED") or "fused_into" in node.attrs:
+            return None
+        current = node.attrs.get("kernel") or ""
+        if current not in wf.DECODE_LAYOUTS and current != "winograd":
+            return None  # a compressed kernel the earlier passes chose, ...: left as it is
+        w = graph.tensor(node.inputs[1])
+        int8 = _int8_candidate(node, w)
+        probe = _probe(graph, node, ctx)
+        if probe is not None:
+            fmt = probe.attrs["kernel"]
+            report = probe.attrs["kernel_report"]
+        elif current in INT16_KERNELS and weight(graph, node) is not None:
+            # int8 weights the speed kernel would store as int16: kept int8, the int16 copy made in RAM
+            fmt, report = "int8", {"candidates": {"int8": candidate(w.nbytes, 0)}}
+        else:
+            return None
+        stored = report["candidates"][fmt]
+        rows, cols = int(w.shape[0]), int(w.size // w.shape[0])
+        entries = int(np.count_nonzero(np.asarray(w.data))) if fmt.startswith("sparse") else 0
+        options: list[tuple[str, str, dict[str, Any]]] = []  # (kernel, inner, candidate)
+        inner, base = current, int8["instructions"]
+        if current == "winograd":
+            from edgesdk.passes import specialize
+
+            shape = specialize.conv_shape(graph, node)
+            inner = "specialized"
+            base = specialize.specialized_instructions(shape) if shape is not None else 0
+        elif node.op == "FULLY_CONNECTED" and current == "":
+            inner = "w16"  # the int16 FC kernel reads the decoded weights (the int8 DSP FC's layout differs)
+        if base:
+            layout = wf.DECODE_LAYOUTS[inner]
+            decoded = candidate(
+                stored["bytes"],
+                base + decode_instructions(fmt, rows, cols, layout, entries, _batches(graph, node), ctx.core),
+                stored.get("other_bytes"),
+            )
+            decoded["scratch_bytes"] = wf.decode_scratch_bytes(rows, cols, layout)
+            options.append((KERNEL, inner, decoded))
+        if fmt != "int8" and ctx.allowed(node, fmt):
+            options.append((fmt, "", stored))  # the native compressed kernel
+        plain = node.attrs.get("kernel_report", {}).get("candidates", {})
+        plain = plain.get("int8" if node.op == "FULLY_CONNECTED" else "direct", {})
+        if fmt == "int8" and "instructions" in plain:
+            options.append((BASELINE, "", candidate(w.nbytes, int(plain["instructions"]))))  # the int8 kernel
+        options = [o for o in options if ctx.allowed(node, o[0]) and o[2]["bytes"] < int8["bytes"]]
+        if not options:
+            return None
+        kernel, inner, comp = min(options, key=lambda o: (o[2]["instructions"], o[2]["bytes"]))
+        return _Choice(node, fmt, inner, int8, comp, kernel, report["candidates"])
+
+    @staticmethod
+    def _record(c: _Choice, take: bool, spent: int, budget: float, total: int) -> None:
+        node = c.node
+        current = node.attrs.get("kernel") or BASELINE  # the int8 speed kernel the layer has now
+        mine = "int8" if c.kernel == BASELINE else c.kernel
+        cands = {**{k: v for k, v in c.report.items() if k != BASELINE}, current: c.int8, mine: c.compressed}
+        name = {KERNEL: f"{c.fmt} weights decoded per call", BASELINE: "the int8 kernel on int8 weights"}.get(
+            c.kernel, f"the {c.fmt} kernel"
+        )
+        earlier_format = node.attrs.get("kernel_report", {}).get("format", "int8")
+        if take:
+            why = (
+                f"balanced: {c.fmt} weights stored ({c.compressed['bytes']:,} B instead of {c.int8['bytes']:,} B), "
+                f"run as {name} at ~{c.extra:,} instructions over {current}; the model's compressed layers add "
+                f"~{spent:,} of its ~{total:,} (budget {budget:,.0f})"
+            )
+            node.attrs["kernel"] = c.kernel
+            if c.kernel == BASELINE:
+                for key in ("kernel", "specialize"):
+                    node.attrs.pop(key, None)
+            if c.kernel == KERNEL:
+                node.attrs["decoded"] = {"format": c.fmt, "inner": c.inner}
+                if c.inner in ("w16", "pointwise_w16", "im2col_w16"):
+                    node.attrs["specialize"] = True
+            chosen = mine
+        else:
+            why = (
+                f"balanced: {c.fmt} weights would save {c.saved:,} B but {name} costs ~{c.extra:,} instructions "
+                f"over {current}, beyond the budget of {budget:,.0f} ({budget / max(1, total):.1%} of the "
+                f"model's ~{total:,}): {current} kept with its {c.int8['bytes']:,} B of weights"
+            )
+            chosen = current
+        facts = {"decode_extra_instructions": c.extra}
+        if c.kernel == KERNEL and take:
+            facts["inner_kernel"] = c.inner or "direct"
+            facts["scratch_bytes"] = c.compressed.get("scratch_bytes", 0)
+        report = kernel_report(cands, chosen, why, **facts)
+        report["format"] = c.fmt if take else earlier_format  # the weights' storage (weights.layer_weights)
+        node.attrs["kernel_report"] = report
