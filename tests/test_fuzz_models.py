@@ -22,13 +22,20 @@ from edgesdk.frontends.tflite import read_tflite
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _fuzz_module() -> Any:
-    spec = importlib.util.spec_from_file_location("fuzz_models", REPO / "scripts" / "fuzz_models.py")
+def script_module(name: str) -> Any:
+    """``scripts/<name>.py`` as a module (the fuzzers are scripts, run from the command line too)."""
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_models"] = mod
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def _fuzz_module() -> Any:
+    return script_module("fuzz_models")
 
 
 @pytest.fixture(scope="module")

@@ -201,7 +201,13 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--labels", metavar="LABELS", help="class labels (.npy/.txt/.csv): report top-1 on the device"
     )
-    p.add_argument("--count", "-n", type=int, default=20, help="number of inputs (default 20)")
+    p.add_argument(
+        "--count",
+        "-n",
+        type=int,
+        default=None,
+        help="number of inputs (default: every input given, else 20 random)",
+    )
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-validate)")
     p.add_argument("--rounding", choices=("double", "single"), default="double", help="reference rounding")
     _add_kernel_args(p)
@@ -256,7 +262,13 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--inputs", metavar="DATA", help="C-simulation inputs (as for validate); default random int8"
     )
-    p.add_argument("--count", "-n", type=int, default=4, help="number of inputs (default 4)")
+    p.add_argument(
+        "--count",
+        "-n",
+        type=int,
+        default=None,
+        help="number of inputs (default: every input given, else 4 random)",
+    )
     p.add_argument(
         "--winograd",
         action="store_true",
