@@ -495,12 +495,42 @@ def category(m: fm.Mutant) -> str:
     return f"json:{head}:{field}"
 
 
+def bomb_refusal(workdir: Path | None = None, inflated: int = 3 << 30) -> dict[str, Any]:
+    """``inspect`` on :func:`zip_bomb` written to a file: its size, what it inflates to, the time to refuse it
+    and the sentence."""
+    import tempfile
+    import time
+
+    from edgesdk.errors import EdgeSDKError
+    from edgesdk.model import load_model
+
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        path = Path(tmp) / "bomb.edgesdk"
+        path.write_bytes(zip_bomb(inflated))
+        t0 = time.perf_counter()
+        try:
+            load_model(path)
+            message = "accepted"
+        except EdgeSDKError as exc:
+            message = f"{type(exc).__name__}: {exc}".replace(str(path), "bomb.edgesdk")
+        seconds = time.perf_counter() - t0
+        return {
+            "archive_bytes": path.stat().st_size,
+            "inflates_to_bytes": inflated,
+            "refused_in_s": round(seconds, 4),
+            "message": message,
+        }
+
+
 def run(
     count: int, sanitize: int, seed: int = 1, show_progress: bool = False, workdir: Path | None = None
 ) -> dict[str, Any]:
-    return fm.run(
+    """The two stages of ``scripts/fuzz_models.py`` over archive mutants, and the zip bomb's refusal."""
+    result = fm.run(
         count, sanitize, seed, show_progress, workdir, source=mutants, models=SEEDS, category=category
     )
+    result["zip_bomb"] = bomb_refusal(workdir)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -221,3 +221,21 @@ def test_fuzzed_models_are_accepted_or_refused_never_crash(fz: Any, tmp_path: Pa
     )  # both outcomes are exercised
     assert san["checked"] == N_SANITIZE and san["exact"] == N_SANITIZE, san["violations"]
     assert issubclass(ModelFormatError, EdgeSDKError)
+
+
+def test_fuzzed_archives_are_accepted_or_refused_never_crash(tmp_path: Path) -> None:
+    """The same contract for edgesdk's own archives (``scripts/fuzz_archives.py``): JSON-, array- and zip-level
+    mutants of IC, AD, an XNOR and an AdderNet archive, and a 3 GiB zip bomb refused with a sentence."""
+    if shutil.which("gcc") is None:
+        pytest.skip("needs host gcc")
+    fa = script_module("fuzz_archives")
+    result = fa.run(N_MUTANTS, N_SANITIZE, seed=7, workdir=tmp_path)
+    ins, san = result["inspect"], result["sanitize"]
+    assert ins["crashes"] == 0 and ins["hangs"] == 0, result["examples"]
+    assert ins["accepted"] + sum(ins["refused"].values()) == N_MUTANTS
+    assert ins["accepted"] > 0 and ins["refused"].get("ModelFormatError", 0) > 0
+    assert san["checked"] == N_SANITIZE and san["exact"] == N_SANITIZE, san["violations"]
+    assert (
+        result["zip_bomb"]["message"].startswith("ModelFormatError:")
+        and "zip bomb" in result["zip_bomb"]["message"]
+    )
