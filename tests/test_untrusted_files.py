@@ -294,3 +294,42 @@ def test_archive_json_is_checked_before_anything_else(fa: Any) -> None:
     data = fa.write_zip([("graph.json", json.dumps([1, 2]).encode()), ("arrays.npz", b"")])
     with pytest.raises(ModelFormatError, match="top level"):
         load_graph(data)
+
+
+def test_non_int8_activation_in_an_archive_is_unsupported(fa: Any, tmp_path: Path) -> None:
+    """Found by the archive fuzzer: a bool pooling output passed the verifier and export refused it."""
+
+    def fn(meta: dict, arrays: dict) -> None:
+        _tensor(meta, _node(meta, "AVERAGE_POOL_2D")["outputs"][0])["dtype"] = "bool"
+
+    path = tmp_path / "m.edgesdk"
+    path.write_bytes(_edit(fa, "ic.edgesdk", fn))
+    assert main(["inspect", str(path)]) == 3
+
+
+def test_keras_layer_names_tensorflow_refuses(tmp_path: Path) -> None:
+    """Quotes, ``$``, a newline and a space in layer names (which failed with "'NoneType' object is not
+    callable"); the second layer already has the name the first one is cleaned to."""
+    import keras
+
+    inp = keras.Input((8,), batch_size=1)
+    y = keras.layers.Dense(6, name="d'e\"n$s\ne a")(inp)
+    model = keras.Model(inp, keras.layers.Dense(4, name="d_e_n_s_e_a")(y))
+    model.save(tmp_path / "m.keras")
+    calib = np.random.default_rng(0).normal(size=(16, 8)).astype(np.float32)
+    g = load_model(tmp_path / "m.keras", calib=calib)
+    assert [n.op for n in g.nodes] == ["FULLY_CONNECTED", "FULLY_CONNECTED"]
+
+
+def test_lambda_layer_refused_in_one_full_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import keras
+
+    inp = keras.Input((8,), batch_size=1)
+    keras.Model(inp, keras.layers.Lambda(lambda x: x * 2)(inp)).save(tmp_path / "l.keras")
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32))
+    assert main(["inspect", str(tmp_path / "l.keras"), "--calib", str(tmp_path / "c.npy")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Lambda layer" in err and "safe_mode" not in err, err
+    assert err.endswith("save the model again"), err

@@ -8,7 +8,12 @@ checks what cannot, so that the contract holds: **a model that ``inspect`` accep
 clean under ASan/UBSan and equals the reference; anything else is refused with one sentence** naming the
 layer (operator), the tensor and the field.
 
-Checks, per tensor: every dimension at least 1 and small enough that no size or byte offset overflows 32
+Every model passes it, whatever it was read from: ``.tflite`` (:mod:`edgesdk.frontends.tflite`), edgesdk's own
+archives (:mod:`edgesdk.ir.serialize`, after their sizes and JSON schema are checked), and freshly quantized or
+compressed models (which are read back through one of those two).
+
+Checks, per graph: at least one operator, input and output; layer names unique; every activation int8 (float32
+only through one QUANTIZE/DEQUANTIZE at the edge). Per tensor: every dimension at least 1 and small enough that no size or byte offset overflows 32
 bits, activation tensors at most :data:`MAX_ACTIVATION_BYTES`, constants at most :data:`MAX_CONSTANT_BYTES`,
 constant data of exactly shape x itemsize bytes, int8 zero points in -128..127, per-channel quantization only
 on weights and along the output-channel axis. Per operator: input count, output count (operators with
@@ -18,6 +23,13 @@ constant, int8 weights symmetric (zero point 0), int32 bias with one value per o
 finite and > 0, pooling on 4-D tensors only, int32 accumulators that cannot overflow. Finally every integer
 parameter the kernels will get (:func:`edgesdk.reference.params.op_params`, the single source of those
 numbers) must be representable: multipliers and offsets in int32, shifts within [-31, 31].
+
+edgesdk's own operators: BINARIZE, XNOR fully connected/conv and UNPACK_BITS (:mod:`edgesdk.ir.binary`) with
+channel counts that fit the packed last dimension, one threshold and flip per channel (int32), packed int32
+weights of the derived shape with zero bits past each row's end, pad value +1 or -1, UNPACK values in int8, and
+packed inputs written by BINARIZE or an XNOR layer (the kernels rely on zero tail bits); AdderNet's L1
+convolution (:mod:`edgesdk.ir.adder`) with int16 OHWI weights, an int32 bias per output channel, one finite
+positive accumulator scale per output channel and an int32 accumulator that cannot overflow.
 """
 
 from __future__ import annotations
@@ -123,6 +135,17 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
             )
     for t in graph.tensors.values():
         _check_tensor(t, fail)
+    for node in graph.nodes:
+        for name in node.inputs + node.outputs:
+            t = graph.tensors[name] if name else None
+            if t is None or t.is_const or t.dtype == "int8":
+                continue
+            if t.dtype == "float32" and node.op in ("QUANTIZE", "DEQUANTIZE"):
+                continue  # at the model's edge: _check_edges
+            raise UnsupportedOpError(
+                f"layer {node.name}: {t.dtype} activations (tensor {name}) are not supported; edgesdk computes "
+                "with int8 activations"
+            )
     for const, limit in ((False, MAX_TOTAL_ACTIVATION_BYTES), (True, MAX_TOTAL_CONSTANT_BYTES)):
         total = sum(t.nbytes for t in graph.tensors.values() if t.is_const == const)
         if total > limit:
