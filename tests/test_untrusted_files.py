@@ -333,3 +333,13 @@ def test_lambda_layer_refused_in_one_full_sentence(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Lambda layer" in err and "safe_mode" not in err, err
     assert err.endswith("save the model again"), err
+
+
+def test_compress_training_data_with_an_object_array(fa: Any, tmp_path: Path) -> None:
+    from edgesdk.compress.base import load_xy
+    from edgesdk.errors import CompressError
+
+    path = tmp_path / "train.npz"
+    path.write_bytes(fa.write_zip([("x.npy", _npy_with_header((2,), "|O", b"\x80\x04N.")), ("y.npy", b"")]))
+    with pytest.raises(CompressError, match="never unpickles"):
+        load_xy(path, "training")

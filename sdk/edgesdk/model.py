@@ -20,10 +20,7 @@ import numpy as np
 from edgesdk.errors import CalibrationError, ModelFormatError, UnsupportedOpError
 from edgesdk.ir.graph import Graph
 from edgesdk.ir.serialize import is_graph_archive, load_graph
-from edgesdk.safeio import read_capped
-
-#: Largest model file read (bytes), checked before reading: the verifier's caps on all constants, with room.
-MAX_MODEL_FILE_BYTES = 320 << 20
+from edgesdk.safeio import MAX_MODEL_BYTES, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +175,7 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
             return load_graph(path, name=path.stem)
         if suffix != ".tflite":
             log.debug("model %s has suffix %r; trying it as a .tflite flatbuffer", path, suffix)
-        data = read_capped(path, f"model {path}", ModelFormatError, MAX_MODEL_FILE_BYTES)
+        data = read_capped(path, f"model {path}", ModelFormatError, MAX_MODEL_BYTES)
         graph = _load_tflite_bytes(data, calib, n, path, f"model {path}")
         return graph
     if hasattr(source, "layers") and callable(source):

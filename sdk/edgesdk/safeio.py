@@ -20,6 +20,9 @@ MAX_RATIO = 200
 RATIO_FLOOR = 1 << 20
 #: Most members in a zip.
 MAX_MEMBERS = 100_000
+#: Largest model file (``.tflite`` or archive) edgesdk reads: the verifier's cap on all constants (256 MiB), with
+#: room.
+MAX_MODEL_BYTES = 320 << 20
 #: Largest data file (``.npy``/``.npz``/``.bin`` of inputs, labels or calibration samples), and largest inflated
 #: array in an ``.npz``.
 MAX_DATA_BYTES = 1 << 30
@@ -138,10 +141,10 @@ def read_capped(path: Path, what: str, error: type[EdgeSDKError], cap: int = MAX
 def read_array_file(
     path: Path, what: str, error: type[EdgeSDKError], keys: tuple[str, ...] = ()
 ) -> dict[str, np.ndarray]:
-    """The arrays of a ``.npy`` (key ``""``) or ``.npz`` file, each read as :func:`read_npy` does; for an ``.npz``
+    """The arrays of a ``.npy`` (key ``""``) or ``.npz`` file (told apart by their first bytes), each read as :func:`read_npy` does; for an ``.npz``
     only the members named in ``keys`` (all when empty). The file's size is checked before it is read."""
     data = read_capped(path, what, error)
-    if path.suffix.lower() != ".npz":
+    if data[:4] != b"PK\x03\x04":  # not a zip: one .npy
         return {"": read_npy(data, what, error)}
     z = Archive(data, what, error)
     names = [n[:-4] for n in z.infos if n.endswith(".npy")]
@@ -151,4 +154,12 @@ def read_array_file(
     return out
 
 
-__all__ = ["Archive", "MAX_DATA_BYTES", "read_array_file", "read_capped", "read_npy", "short_error"]
+__all__ = [
+    "Archive",
+    "MAX_DATA_BYTES",
+    "MAX_MODEL_BYTES",
+    "read_array_file",
+    "read_capped",
+    "read_npy",
+    "short_error",
+]

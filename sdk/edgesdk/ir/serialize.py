@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir.graph import DTYPES, MAX_DIM, NODE_TYPES, Graph, QuantParams, Tensor
-from edgesdk.safeio import Archive, read_capped, read_npy, short_error
+from edgesdk.safeio import MAX_MODEL_BYTES, Archive, read_capped, read_npy, short_error
 
 #: Most elements a tensor of an archive may declare (checked before anything is allocated; the verifier's byte
 #: caps are tighter).
@@ -113,8 +113,6 @@ def is_graph_archive(data: bytes) -> bool:
         return False
 
 
-#: Largest archive file edgesdk reads (bytes), checked before the file is read.
-MAX_ARCHIVE_BYTES = 320 << 20
 #: Largest ``graph.json`` (bytes, inflated).
 MAX_JSON_BYTES = 16 << 20
 #: Largest sum of the inflated ``.npy`` members of ``arrays.npz`` (the verifier's cap on all constants, plus
@@ -318,11 +316,11 @@ def load_graph(source: str | Path | bytes, name: str | None = None) -> Graph:
     data = (
         source
         if isinstance(source, bytes)
-        else read_capped(Path(source), what, ModelFormatError, MAX_ARCHIVE_BYTES)
+        else read_capped(Path(source), what, ModelFormatError, MAX_MODEL_BYTES)
     )
-    if len(data) > MAX_ARCHIVE_BYTES:
+    if len(data) > MAX_MODEL_BYTES:
         raise ModelFormatError(
-            f"{what} has {len(data):,} bytes, more than the {MAX_ARCHIVE_BYTES:,} edgesdk reads"
+            f"{what} has {len(data):,} bytes, more than the {MAX_MODEL_BYTES:,} edgesdk reads"
         )
     archive = Archive(data, what, ModelFormatError)
     raw = archive.read("graph.json", MAX_JSON_BYTES)
