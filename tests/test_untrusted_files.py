@@ -343,3 +343,19 @@ def test_compress_training_data_with_an_object_array(fa: Any, tmp_path: Path) ->
     path.write_bytes(fa.write_zip([("x.npy", _npy_with_header((2,), "|O", b"\x80\x04N.")), ("y.npy", b"")]))
     with pytest.raises(CompressError, match="never unpickles"):
         load_xy(path, "training")
+
+
+def test_names_with_control_characters_never_reach_the_terminal(
+    fa: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fn(meta: dict, arrays: dict) -> None:
+        node = _node(meta, "CONV_2D")
+        node["name"] = "conv\x1b]0;owned\x07\n\x1b[2Jx"
+        node["fields"]["stride"] = [0, 1]
+
+    path = tmp_path / "m.edgesdk"
+    path.write_bytes(_edit(fa, "ic.edgesdk", fn))
+    assert main(["inspect", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "\x1b" not in err and "\x07" not in err, repr(err)
+    assert "layer conv?]0;owned???[2Jx (CONV_2D)" in err, err

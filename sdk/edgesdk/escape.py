@@ -131,3 +131,7 @@ def safe_file_stem(text: str, default: str = "model") -> str:
     """
     s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._-")
     return s or default
+
+
+#: Public name of the cleaning every name read from a file gets before it can reach a message or a terminal.
+one_line = _one_line

@@ -301,6 +301,22 @@ def _clip(v: Any, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+def _clean_names(meta: dict[str, Any]) -> None:
+    """Control characters in names (which would reach messages and a terminal) become ``?``, everywhere a name
+    is written or referred to, as the ``.tflite`` reader does."""
+    from edgesdk.escape import one_line
+
+    meta["name"] = one_line(meta["name"])
+    for key in ("inputs", "outputs"):
+        meta[key] = [one_line(x) for x in meta[key]]
+    for t in meta["tensors"]:
+        t["name"] = one_line(t["name"])
+    for n in meta["nodes"]:
+        n["name"] = one_line(n["name"])
+        for key in ("inputs", "outputs"):
+            n[key] = [one_line(x) for x in n[key]]
+
+
 def _tuples(v: Any) -> Any:
     return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
 
@@ -329,6 +345,7 @@ def load_graph(source: str | Path | bytes, name: str | None = None) -> Graph:
     except (ValueError, RecursionError) as exc:
         raise ModelFormatError(f"{what}: graph.json is not valid JSON ({short_error(exc)})") from None
     _check_meta(meta, what)
+    _clean_names(meta)
     keys = {t["data"] for t in meta["tensors"] if t["data"] is not None}
     arrays = _read_arrays(archive.read("arrays.npz", MAX_ARRAYS_BYTES), keys, what) if keys else {}
     graph = Graph(name=name or meta["name"])
