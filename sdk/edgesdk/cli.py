@@ -206,7 +206,7 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
         "-n",
         type=int,
         default=None,
-        help="number of inputs (default: every input given, else 20 random)",
+        help="number of inputs (default: every --inputs sample, else 20)",
     )
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-validate)")
     p.add_argument("--rounding", choices=("double", "single"), default="double", help="reference rounding")
@@ -267,7 +267,7 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
         "-n",
         type=int,
         default=None,
-        help="number of inputs (default: every input given, else 4 random)",
+        help="number of inputs (default: every --inputs sample, else 4)",
     )
     p.add_argument(
         "--winograd",
@@ -278,7 +278,7 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from edgesdk.backends.hls.synth import synth
+    from edgesdk.backends.hls.synth import DEFAULT_COUNT, synth
     from edgesdk.errors import ValidationError
     from edgesdk.model import load_model
 
@@ -287,7 +287,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         args.board,
         args.output,
         inputs=args.inputs if args.inputs is not None else args.calib,
-        count=args.count,
+        count=args.count if args.count or args.inputs is not None or args.calib is None else DEFAULT_COUNT,
         winograd=args.winograd,
     )
     est = r.estimate

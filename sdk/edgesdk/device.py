@@ -450,7 +450,8 @@ def validate(
 
     Inputs: ``inputs`` (int8 ``.npy`` as is; float data quantized with the input's scale; an ``.npz`` with ``x``
     and ``y`` brings its labels), else the calibration samples ``calib`` (quantized: they exercise the model
-    as random int8 does not), else seeded random int8. With labels (``labels`` or the ``y`` of an ``.npz``)
+    as random int8 does not), else seeded random int8. ``count``: how many (None: every ``inputs`` sample, else
+    20 calibration samples or random inputs). With labels (``labels`` or the ``y`` of an ``.npz``)
     the summary holds the top-1 accuracy on the device next to the host reference's. Every device output is
     kept in ``results.jsonl``, so any other metric can be computed from it.
     """
@@ -477,7 +478,8 @@ def _validate(
 
     inputs, npz_labels = split_labeled_inputs(inputs)
     if inputs is None and calib is not None:
-        inputs = calib
+        inputs = calib  # calibration samples stand in for inputs: as many as random ones, unless --count
+        count = count or DEFAULT_RANDOM_INPUTS
     data = make_inputs(graph, inputs, count)
     expected = Reference(graph, rounding=rounding).run_batch(data).reshape(len(data), -1).astype(np.int8)
     given = labels if labels is not None else npz_labels
