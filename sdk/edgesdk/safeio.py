@@ -144,7 +144,7 @@ def read_array_file(
     """The arrays of a ``.npy`` (key ``""``) or ``.npz`` file (told apart by their first bytes), each read as :func:`read_npy` does; for an ``.npz``
     only the members named in ``keys`` (all when empty). The file's size is checked before it is read."""
     data = read_capped(path, what, error)
-    if data[:4] != b"PK\x03\x04":  # not a zip: one .npy
+    if data[:4] != b"PK\x03\x04" and path.suffix.lower() != ".npz":  # not a zip: one .npy
         return {"": read_npy(data, what, error)}
     z = Archive(data, what, error)
     names = [n[:-4] for n in z.infos if n.endswith(".npy")]
