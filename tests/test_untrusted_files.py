@@ -82,6 +82,12 @@ CASES: list[tuple[str, str, Callable[[dict, dict], None], list[str]]] = [
     ),
     ("tensors is a string", "ad.edgesdk", lambda m, a: m.__setitem__("tensors", "x"), ["field tensors"]),
     (
+        "10,001 operators",
+        "ad.edgesdk",
+        lambda m, a: m.__setitem__("nodes", [{}] * 10_001),
+        ["10,001 entries"],
+    ),
+    (
         "shape holds a string",
         "ic.edgesdk",
         lambda m, a: m["tensors"][0].__setitem__("shape", ["1"]),
