@@ -6,7 +6,8 @@ archives, an XNOR network (BINARIZE, XNOR conv and fully connected, UNPACK_BITS,
 network (two EDGESDK_ADDER_CONV_2D). Every mutant is one to three deterministic mutations (seeded by its index):
 
 - JSON-aware: a tensor's shape, dtype, quantization or array key; a node's field (a value of the right type from a
-  list of interesting ones, or a value of the wrong JSON type), inputs, outputs or op; the graph's inputs and
+  list of interesting ones, or a value of the wrong JSON type), inputs, outputs or op; a node or tensor renamed to
+  something hostile (terminal escapes, newlines, quotes, ``*/``, 2,000 characters); the graph's inputs and
   outputs; node order; a key removed or replaced anywhere; format and version;
 - array-aware: an array's bytes, length, dtype or shape; an ``.npy`` header that lies about its shape;
 - zip-level: raw bit flips and truncation, a member's declared size or compression method rewritten in the
@@ -294,7 +295,7 @@ def _walk(obj: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...
 def _json_mutation(rng: random.Random, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
     tensors, nodes = meta["tensors"], meta["nodes"]
     names = [t["name"] for t in tensors]
-    kind = rng.randrange(14)
+    kind = rng.randrange(15)
     if kind in (0, 1):
         t = rng.choice(tensors)
         t["shape"] = _value_like(rng, t["shape"]) if rng.random() < 0.8 else [_interesting_int(rng)]
@@ -346,6 +347,20 @@ def _json_mutation(rng: random.Random, meta: dict[str, Any], arrays: dict[str, n
         key = rng.choice(["inputs", "outputs"])
         meta[key] = _value_like(rng, meta[key]) if rng.random() < 0.5 else [rng.choice(names)]
         return f"graph {key} = {str(meta[key])[:80]}"
+    if kind == 14:  # a name that is hostile where it lands: terminal escapes, quotes, C comment ends, length
+        new = rng.choice(["a\nb", "\x1b[2J\x1b]0;t\x07", 'q"*/ $(x)', "x" * 2000, "", "\u2028", "a/../b"])
+        if rng.random() < 0.5:
+            n = rng.choice(nodes)
+            n["name"] = new
+            return f"node name = {new[:20]!r}"
+        t = rng.choice(tensors)
+        old_name, t["name"] = t["name"], new
+        for n in nodes:  # renamed consistently, so the graph stays whole
+            n["inputs"] = [new if x == old_name else x for x in n["inputs"]]
+            n["outputs"] = [new if x == old_name else x for x in n["outputs"]]
+        meta["inputs"] = [new if x == old_name else x for x in meta["inputs"]]
+        meta["outputs"] = [new if x == old_name else x for x in meta["outputs"]]
+        return f"tensor {old_name[:40]} renamed {new[:20]!r}"
     if kind == 12:
         if len(nodes) > 1:
             i = rng.randrange(len(nodes) - 1)

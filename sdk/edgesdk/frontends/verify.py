@@ -109,7 +109,7 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
     seen_names: set[str] = set()
     for node in graph.nodes:
         if not node.outputs or any(not n for n in node.outputs):
-            raise fail(node, "an output tensor index is missing (-1)")
+            raise fail(node, "an output tensor index is missing (-1, or an empty name)")
         if node.name in seen_names:
             raise fail(node, "another layer has the same name")
         seen_names.add(node.name)
