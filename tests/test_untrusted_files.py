@@ -365,3 +365,18 @@ def test_names_with_control_characters_never_reach_the_terminal(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "\x1b" not in err and "\x07" not in err, repr(err)
     assert "layer conv?]0;owned???[2Jx (CONV_2D)" in err, err
+
+
+def test_validate_with_an_mlperf_label_file_and_a_folder_of_inputs(
+    mlperf_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("s2.npy", "s0.npy", "s1.npy"):
+        np.save(folder / name, rng.normal(size=(1, 640)).astype(np.float32))
+    labels = tmp_path / "y_labels.csv"
+    labels.write_text("s1.npy,640,5\ns0.npy,640,3\ns2.npy,640,9\n")
+    args = ["validate", str(mlperf_dir / "ad01_int8.tflite"), "--board", "host", "--inputs", str(folder)]
+    assert main([*args, "--labels", str(labels), "-o", str(tmp_path / "v")]) == 0
+    assert "over 3 labeled inputs" in capsys.readouterr().out

@@ -199,7 +199,10 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
         "default: the --calib samples, else random int8",
     )
     p.add_argument(
-        "--labels", metavar="LABELS", help="class labels (.npy/.txt/.csv): report top-1 on the device"
+        "--labels",
+        metavar="LABELS",
+        help="class labels (.npy, .txt/.csv one per line, or MLPerf 'file,num_classes,label' lines): "
+        "report top-1 on the device",
     )
     p.add_argument(
         "--count",
