@@ -461,6 +461,7 @@ def run(
     """Run both stages over ``source(seed, count)`` (default: the ``.tflite`` mutants of :func:`mutants`);
     returns the counts (and a few examples of every non-acceptance outcome)."""
     t0 = time.time()
+    commit = _commit()  # what the mutants run against (HEAD now, not when the run ends)
     stage1: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
@@ -508,7 +509,7 @@ def run(
     return {
         "seed": seed,
         "mutants": count,
-        "commit": _commit(),
+        "commit": commit,
         "models": list(models),
         "inspect": {
             "accepted": stage1["accepted"],
@@ -532,15 +533,17 @@ def run(
 
 
 def _commit() -> str:
-    try:
+    """HEAD of the checkout, with ``-dirty`` when the SDK or the scripts differ from it."""
+
+    def git(*args: str) -> str:
         out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True, timeout=30
         )
         return out.stdout.strip()
+
+    try:
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "sdk", "scripts")
+        return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
