@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -432,10 +432,12 @@ def _category(m: Mutant) -> str:
     return f"fb:{'options:' if 'options' in first else ''}{field}"
 
 
-def _spread(accepted: list[tuple[Mutant, Any]]) -> list[tuple[Mutant, Any]]:
+def _spread(
+    accepted: list[tuple[Mutant, Any]], category: Callable[[Mutant], str] = _category
+) -> list[tuple[Mutant, Any]]:
     groups: dict[str, list[tuple[Mutant, Any]]] = {}
-    for mg in sorted(accepted, key=lambda mg: (mg[0].kind != "fb", mg[0].index)):
-        groups.setdefault(_category(mg[0]), []).append(mg)
+    for mg in sorted(accepted, key=lambda mg: (mg[0].kind == "raw", mg[0].index)):
+        groups.setdefault(category(mg[0]), []).append(mg)
     order = sorted(groups, key=lambda k: (k.startswith("raw"), groups[k][0][0].index))
     out: list[tuple[Mutant, Any]] = []
     while any(groups.values()):
@@ -452,9 +454,14 @@ def run(
     seed: int = 1,
     show_progress: bool = False,
     workdir: Path | None = None,
+    source: Callable[[int, int], Iterator[Mutant]] | None = None,
+    models: tuple[str, ...] = MODEL_FILES,
+    category: Callable[[Mutant], str] = _category,
 ) -> dict[str, Any]:
-    """Run both stages; returns the counts (and a few examples of every non-acceptance outcome)."""
+    """Run both stages over ``source(seed, count)`` (default: the ``.tflite`` mutants of :func:`mutants`);
+    returns the counts (and a few examples of every non-acceptance outcome)."""
     t0 = time.time()
+    commit = _commit()  # what the mutants run against (HEAD now, not when the run ends)
     stage1: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
@@ -463,7 +470,10 @@ def run(
     from edgesdk.progress import progress
 
     for m in progress(
-        mutants(seed, count), total=count, desc="inspect mutants", force=None if show_progress else False
+        (source or mutants)(seed, count),
+        total=count,
+        desc="inspect mutants",
+        force=None if show_progress else False,
     ):
         outcome, detail = inspect_one(m.data, f"fuzz_{m.index}")
         stage1[outcome] += 1
@@ -480,7 +490,7 @@ def run(
     t1 = time.time()
     # Stage 2: spread the sample over kinds of mutation (round robin over what was mutated), flatbuffer-aware
     # ones first (they change semantics more often than a flipped weight bit).
-    accepted = _spread(accepted)
+    accepted = _spread(accepted, category)
     stage2: Counter[str] = Counter()
     violations: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="fuzz_models.", dir=workdir))
@@ -499,7 +509,8 @@ def run(
     return {
         "seed": seed,
         "mutants": count,
-        "models": list(MODEL_FILES),
+        "commit": commit,
+        "models": list(models),
         "inspect": {
             "accepted": stage1["accepted"],
             "refused": {k.split(":", 1)[1]: v for k, v in sorted(stage1.items()) if k.startswith("refused:")},
@@ -521,22 +532,48 @@ def run(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mutants", type=int, default=10_000)
-    ap.add_argument("--sanitize", type=int, default=40, help="accepted mutants to build under ASan/UBSan")
+def _commit() -> str:
+    """HEAD of the checkout, with ``-dirty`` when the SDK or the scripts differ from it."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True, timeout=30
+        )
+        return out.stdout.strip()
+
+    try:
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "sdk", "scripts")
+        return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def main(
+    argv: list[str] | None = None,
+    run_fn: Callable[..., dict[str, Any]] | None = None,
+    results: Path = RESULTS,
+    mutants_default: int = 10_000,
+    sanitize_default: int = 40,
+    what: str = "mutants",
+) -> int:
+    """The command line of this script and of ``scripts/fuzz_archives.py`` (another ``run_fn``)."""
+    ap = argparse.ArgumentParser(description=(sys.modules["__main__"].__doc__ or __doc__).splitlines()[0])
+    ap.add_argument("--mutants", type=int, default=mutants_default)
+    ap.add_argument(
+        "--sanitize", type=int, default=sanitize_default, help="accepted mutants to build under ASan/UBSan"
+    )
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("-o", "--output", type=Path, default=RESULTS)
+    ap.add_argument("-o", "--output", type=Path, default=results)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("edgesdk").setLevel(logging.ERROR)
     sys.path.insert(0, str(REPO / "sdk"))
-    result = run(args.mutants, args.sanitize, args.seed, show_progress=True)
+    result = (run_fn or run)(args.mutants, args.sanitize, args.seed, show_progress=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     i, s = result["inspect"], result["sanitize"]
     print(
-        f"{result['mutants']} mutants: {i['accepted']} accepted ({i['distinct_accepted']} distinct), "
+        f"{result['mutants']} {what}: {i['accepted']} accepted ({i['distinct_accepted']} distinct), "
         f"refused {sum(i['refused'].values())} {i['refused']}, crashes {i['crashes']}, hangs {i['hangs']}; "
         f"sanitizer stage: {s['exact']}/{s['checked']} exact, outcomes {s['outcomes']} -> {args.output}"
     )

@@ -113,7 +113,7 @@ def test_bad_adder_input(cnn, tmp_path: Path) -> None:
     bad.write_bytes(b"PK\x03\x04 not really")
     from edgesdk.model import load_model
 
-    with pytest.raises(ModelFormatError, match="is not an edgesdk graph archive"):
+    with pytest.raises(ModelFormatError, match="is not a readable zip archive"):
         load_model(bad)
 
 

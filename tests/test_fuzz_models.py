@@ -22,13 +22,20 @@ from edgesdk.frontends.tflite import read_tflite
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _fuzz_module() -> Any:
-    spec = importlib.util.spec_from_file_location("fuzz_models", REPO / "scripts" / "fuzz_models.py")
+def script_module(name: str) -> Any:
+    """``scripts/<name>.py`` as a module (the fuzzers are scripts, run from the command line too)."""
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_models"] = mod
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def _fuzz_module() -> Any:
+    return script_module("fuzz_models")
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +221,21 @@ def test_fuzzed_models_are_accepted_or_refused_never_crash(fz: Any, tmp_path: Pa
     )  # both outcomes are exercised
     assert san["checked"] == N_SANITIZE and san["exact"] == N_SANITIZE, san["violations"]
     assert issubclass(ModelFormatError, EdgeSDKError)
+
+
+def test_fuzzed_archives_are_accepted_or_refused_never_crash(tmp_path: Path) -> None:
+    """The same contract for edgesdk's own archives (``scripts/fuzz_archives.py``): JSON-, array- and zip-level
+    mutants of IC, AD, an XNOR and an AdderNet archive, and a 3 GiB zip bomb refused with a sentence."""
+    if shutil.which("gcc") is None:
+        pytest.skip("needs host gcc")
+    fa = script_module("fuzz_archives")
+    result = fa.run(N_MUTANTS, N_SANITIZE, seed=7, workdir=tmp_path)
+    ins, san = result["inspect"], result["sanitize"]
+    assert ins["crashes"] == 0 and ins["hangs"] == 0, result["examples"]
+    assert ins["accepted"] + sum(ins["refused"].values()) == N_MUTANTS
+    assert ins["accepted"] > 0 and ins["refused"].get("ModelFormatError", 0) > 0
+    assert san["checked"] == N_SANITIZE and san["exact"] == N_SANITIZE, san["violations"]
+    assert (
+        result["zip_bomb"]["message"].startswith("ModelFormatError:")
+        and "zip bomb" in result["zip_bomb"]["message"]
+    )

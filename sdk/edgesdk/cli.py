@@ -206,9 +206,18 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
         "default: the --calib samples, else random int8",
     )
     p.add_argument(
-        "--labels", metavar="LABELS", help="class labels (.npy/.txt/.csv): report top-1 on the device"
+        "--labels",
+        metavar="LABELS",
+        help="class labels (.npy, .txt/.csv one per line, or MLPerf 'file,num_classes,label' lines): "
+        "report top-1 on the device",
     )
-    p.add_argument("--count", "-n", type=int, default=20, help="number of inputs (default 20)")
+    p.add_argument(
+        "--count",
+        "-n",
+        type=int,
+        default=None,
+        help="number of inputs (default: every --inputs sample, else 20)",
+    )
     p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-validate)")
     p.add_argument("--rounding", choices=("double", "single"), default="double", help="reference rounding")
     _add_kernel_args(p)
@@ -266,7 +275,13 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--inputs", metavar="DATA", help="C-simulation inputs (as for validate); default random int8"
     )
-    p.add_argument("--count", "-n", type=int, default=4, help="number of inputs (default 4)")
+    p.add_argument(
+        "--count",
+        "-n",
+        type=int,
+        default=None,
+        help="number of inputs (default: every --inputs sample, else 4)",
+    )
     p.add_argument(
         "--winograd",
         action="store_true",
@@ -276,7 +291,7 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from edgesdk.backends.hls.synth import synth
+    from edgesdk.backends.hls.synth import DEFAULT_COUNT, synth
     from edgesdk.errors import ValidationError
     from edgesdk.model import load_model
 
@@ -285,7 +300,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         args.board,
         args.output,
         inputs=args.inputs if args.inputs is not None else args.calib,
-        count=args.count,
+        count=args.count if args.count or args.inputs is not None or args.calib is None else DEFAULT_COUNT,
         winograd=args.winograd,
     )
     est = r.estimate

@@ -168,3 +168,7 @@ def terminal_text(text: str | bytes, limit: int = 200) -> str:
         text = bytes(text).decode("utf-8", "replace")
     s = _TERMINAL_UNSAFE.sub("?", str(text))
     return s if len(s) <= limit else s[:limit] + "..."
+
+
+#: Public name of the cleaning every name read from a file gets before it can reach a message or a terminal.
+one_line = _one_line

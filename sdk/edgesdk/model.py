@@ -12,7 +12,6 @@ float32) samples, or an in-memory array.
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ import numpy as np
 
 from edgesdk.errors import CalibrationError, ModelFormatError, UnsupportedOpError
 from edgesdk.ir.graph import Graph
+from edgesdk.ir.serialize import is_graph_archive, load_graph
+from edgesdk.safeio import MAX_MODEL_BYTES, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -27,33 +28,25 @@ CALIB_FILE_SUFFIXES = (".npy", ".npz", ".bin")
 
 
 def _read_calib_file(path: Path) -> np.ndarray:
+    """One calibration file, read with every size checked before anything is allocated (:mod:`edgesdk.safeio`)."""
+    from edgesdk.safeio import read_array_file
+
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if not keys:
-                    raise CalibrationError(f"calibration file {path} holds no arrays")
-                if len(keys) > 1:
-                    log.info("calibration file %s holds %d arrays; using %r", path, len(keys), keys[0])
-                return z[keys[0]]
-        if suffix == ".bin":
-            raw = path.read_bytes()
-            if len(raw) % 4:
-                raise CalibrationError(
-                    f"calibration file {path} has {len(raw)} bytes, not a whole number of float32 values"
-                )
-            return np.frombuffer(raw, dtype="<f4")
-    except CalibrationError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CalibrationError(
-            f"calibration file {path} cannot be read as {suffix}: {detail[:200]}"
-        ) from None
-    raise CalibrationError(f"calibration file {path} has an unknown suffix (expected .npy, .npz or .bin)")
+    what = f"calibration file {path}"
+    if suffix in (".npy", ".npz"):
+        arrays = read_array_file(path, what, CalibrationError)
+        if not arrays:
+            raise CalibrationError(f"{what} holds no arrays")
+        key = "x" if "x" in arrays else next(iter(arrays))
+        if len(arrays) > 1:
+            log.info("calibration file %s holds %d arrays; using %r", path, len(arrays), key)
+        return arrays[key]
+    if suffix == ".bin":
+        raw = read_capped(path, what, CalibrationError)
+        if len(raw) % 4:
+            raise CalibrationError(f"{what} has {len(raw)} bytes, not a whole number of float32 values")
+        return np.frombuffer(raw, dtype="<f4")
+    raise CalibrationError(f"{what} has an unknown suffix (expected .npy, .npz or .bin)")
 
 
 def load_calibration(path_or_array: Any, input_shape: tuple[int | None, ...] | list[int]) -> np.ndarray:
@@ -156,6 +149,8 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
     n = kfront.DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
+        if is_graph_archive(data):
+            return load_graph(data)
         return _load_tflite_bytes(data, calib, n, None, "model")
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -175,17 +170,12 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
                 )
             return kfront.load_keras(path, calib, num_samples=n)
         if suffix in (".xnor", ".edgesdk"):  # edgesdk graph archives (XNOR, AdderNet)
-            from edgesdk.ir.serialize import load_graph
-
             if calib is not None:
                 log.info("%s is already quantized; ignoring the calibration data", path)
             return load_graph(path, name=path.stem)
         if suffix != ".tflite":
             log.debug("model %s has suffix %r; trying it as a .tflite flatbuffer", path, suffix)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelFormatError(f"model {path} cannot be read: {exc.strerror or exc}") from exc
+        data = read_capped(path, f"model {path}", ModelFormatError, MAX_MODEL_BYTES)
         graph = _load_tflite_bytes(data, calib, n, path, f"model {path}")
         return graph
     if hasattr(source, "layers") and callable(source):

@@ -125,18 +125,13 @@ def load_xy(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
         path = Path(data)
         if not path.is_file():
             raise CompressError(f"{what} data {path} does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                missing = [k for k in ("x", "y") if k not in z.files]
-                if missing:
-                    raise CompressError(
-                        f"{what} data {path} has no array {' or '.join(missing)} (it holds {', '.join(z.files)})"
-                    )
-                x, y = z["x"], z["y"]
-        except CompressError:
-            raise
-        except (ValueError, OSError, EOFError) as exc:
-            raise CompressError(f"{what} data {path} is not a readable .npz file: {exc}") from exc
+        from edgesdk.safeio import read_array_file
+
+        arrays = read_array_file(path, f"{what} data {path}", CompressError, keys=("x", "y"))
+        missing = [k for k in ("x", "y") if k not in arrays]
+        if missing:
+            raise CompressError(f"{what} data {path} has no array {' or '.join(missing)}")
+        x, y = arrays["x"], arrays["y"]
         name = f"{what} data {path}"
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = np.asarray(data[0]), np.asarray(data[1])

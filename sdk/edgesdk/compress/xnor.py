@@ -204,7 +204,7 @@ def write_xnor(qat: Any, parts: dict[str, Any], ctx: CompressContext, out: Path)
 
     from edgesdk.ir import graph as ir
     from edgesdk.ir.binary import Binarize, UnpackBits, XnorConv2D, XnorFullyConnected
-    from edgesdk.ir.serialize import save_graph
+    from edgesdk.ir.serialize import load_graph, save_graph
     from edgesdk.reference.binary import fold_threshold, pack_bits, words_for
 
     calib_n = min(len(ctx.x_train), 200)
@@ -324,8 +324,8 @@ def write_xnor(qat: Any, parts: dict[str, Any], ctx: CompressContext, out: Path)
         while node.name in seen:
             node.name = f"{node.name}_"
         seen.add(node.name)
-    g.validate()
     save_graph(g, out)
+    g = load_graph(out)  # what was written, through the verifier every model passes
     acc = graph_accuracy(g, ctx.x_val, ctx.y_val)
     return {"accuracy": acc, "graph": g}
 

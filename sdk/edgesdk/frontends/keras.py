@@ -21,6 +21,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -177,12 +178,55 @@ def _convert(conv: Any, tf: Any, samples: np.ndarray, what: str) -> bytes:
         ) from exc
 
 
+#: What TensorFlow accepts as an op name (``tf.Operation`` names are checked against this when a Keras model is
+#: traced): a layer named with a quote, ``$``, a space or a newline makes the converter fail.
+_TF_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-/]*")
+
+
+def _tf_safe_names(model: Any) -> Any:
+    """The model itself when every layer name is one TensorFlow accepts, else a clone (same weights) whose
+    offending names have every other character replaced by ``_`` (made unique), so that any Keras model converts.
+    The IR then names those layers by the cleaned names."""
+    import keras
+
+    layers = list(getattr(model, "layers", []))
+    if all(_TF_NAME.fullmatch(la.name) for la in layers) or not isinstance(model, keras.Model):
+        return model
+    taken = {la.name for la in layers if _TF_NAME.fullmatch(la.name)}
+
+    def clean(name: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name)
+        base = base if base and _TF_NAME.fullmatch(base) else f"layer{base}"
+        new, k = base, 1
+        while new in taken:
+            new, k = f"{base}_{k}", k + 1
+        taken.add(new)
+        return new
+
+    def clone(layer: Any) -> Any:
+        config = layer.get_config()
+        if not _TF_NAME.fullmatch(layer.name):
+            config["name"] = clean(layer.name)
+        return layer.__class__.from_config(config)
+
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone)
+        copy.set_weights(model.get_weights())
+    except Exception as exc:
+        bad = next(la.name for la in layers if not _TF_NAME.fullmatch(la.name))
+        raise ModelFormatError(
+            f"Keras model {model.name}: layer name {bad!r} is not a name TensorFlow accepts and the model "
+            f"cannot be copied with a clean one ({_one_line(exc)}); rename the layer"
+        ) from None
+    return copy
+
+
 def _quantize_keras_model(model: Any, calib: Any, num_samples: int | None, what: str) -> bytes:
     from edgesdk.frontends.qkeras import plain_model
     from edgesdk.model import load_calibration
 
     tf = _import_tf()
-    model, shape = _fixed_batch_keras(plain_model(model, what), what)
+    model, shape = _fixed_batch_keras(_tf_safe_names(plain_model(model, what)), what)
     samples = _limit(load_calibration(calib, shape), num_samples)
     try:
         conv = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -296,6 +340,12 @@ def quantize_keras(model_or_path: Any, calib: Any, *, num_samples: int | None = 
             try:
                 model = keras.models.load_model(path, compile=False)
             except Exception as exc:
+                if "Lambda" in str(exc):
+                    raise ModelFormatError(
+                        f"Keras model {path} holds a Lambda layer, which edgesdk does not load because loading "
+                        "it runs Python code stored in the file; replace the Lambda with built-in Keras layers "
+                        "and save the model again"
+                    ) from None
                 raise ModelFormatError(f"Keras model {path} cannot be loaded: {_one_line(exc)}") from exc
             return _quantize_keras_model(model, calib, num_samples, f"{path.name}")
         raise ModelFormatError(

@@ -108,10 +108,9 @@ def _read_source(source: str | Path | bytes | bytearray | memoryview) -> tuple[b
         raise ModelFormatError(f"{what} does not exist")
     if path.is_dir():
         raise ModelFormatError(f"{what} is a folder, not a .tflite file")
-    try:
-        return path.read_bytes(), what, path
-    except OSError as exc:
-        raise ModelFormatError(f"{what} cannot be read: {exc.strerror or exc}") from exc
+    from edgesdk.safeio import MAX_MODEL_BYTES, read_capped
+
+    return read_capped(path, what, ModelFormatError, MAX_MODEL_BYTES), what, path
 
 
 def _parse(data: bytes, what: str) -> Any:

@@ -8,7 +8,12 @@ checks what cannot, so that the contract holds: **a model that ``inspect`` accep
 clean under ASan/UBSan and equals the reference; anything else is refused with one sentence** naming the
 layer (operator), the tensor and the field.
 
-Checks, per tensor: every dimension at least 1 and small enough that no size or byte offset overflows 32
+Every model passes it, whatever it was read from: ``.tflite`` (:mod:`edgesdk.frontends.tflite`), edgesdk's own
+archives (:mod:`edgesdk.ir.serialize`, after their sizes and JSON schema are checked), and freshly quantized or
+compressed models (which are read back through one of those two).
+
+Checks, per graph: at least one operator, input and output; layer names unique; every activation int8 (float32
+only through one QUANTIZE/DEQUANTIZE at the edge). Per tensor: every dimension at least 1 and small enough that no size or byte offset overflows 32
 bits, activation tensors at most :data:`MAX_ACTIVATION_BYTES`, constants at most :data:`MAX_CONSTANT_BYTES`,
 constant data of exactly shape x itemsize bytes, int8 zero points in -128..127, per-channel quantization only
 on weights and along the output-channel axis. Per operator: input count, output count (operators with
@@ -18,6 +23,13 @@ constant, int8 weights symmetric (zero point 0), int32 bias with one value per o
 finite and > 0, pooling on 4-D tensors only, int32 accumulators that cannot overflow. Finally every integer
 parameter the kernels will get (:func:`edgesdk.reference.params.op_params`, the single source of those
 numbers) must be representable: multipliers and offsets in int32, shifts within [-31, 31].
+
+edgesdk's own operators: BINARIZE, XNOR fully connected/conv and UNPACK_BITS (:mod:`edgesdk.ir.binary`) with
+channel counts that fit the packed last dimension, one threshold and flip per channel (int32), packed int32
+weights of the derived shape with zero bits past each row's end, pad value +1 or -1, UNPACK values in int8, and
+packed inputs written by BINARIZE or an XNOR layer (the kernels rely on zero tail bits); AdderNet's L1
+convolution (:mod:`edgesdk.ir.adder`) with int16 OHWI weights, an int32 bias per output channel, one finite
+positive accumulator scale per output channel and an int32 accumulator that cannot overflow.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ import numpy as np
 
 from edgesdk.errors import EdgeSDKError, ModelFormatError, UnsupportedOpError
 from edgesdk.ir import graph as ir
+from edgesdk.ir.graph import MAX_DIM
 
 #: Largest activation tensor (bytes): more RAM than any microcontroller edgesdk targets has, by a margin.
 MAX_ACTIVATION_BYTES = 4 << 20
@@ -38,8 +51,6 @@ MAX_CONSTANT_BYTES = 64 << 20
 #: far inside 32 bits whatever the planner does.
 MAX_TOTAL_ACTIVATION_BYTES = 64 << 20
 MAX_TOTAL_CONSTANT_BYTES = 256 << 20
-#: Largest single dimension; with the byte caps this keeps every index and offset far inside int32.
-MAX_DIM = 1 << 24
 #: Largest rank of any tensor (the C backend right-aligns shapes to 4 dimensions).
 MAX_RANK = 4
 #: int8 x int8 products are at most 255 x 128 in magnitude (input offset applied, weights -128..127).
@@ -63,7 +74,16 @@ _ARITY: dict[str, tuple[int, int]] = {
     "LOGISTIC": (1, 1),
     "QUANTIZE": (1, 1),
     "DEQUANTIZE": (1, 1),
+    "EDGESDK_BINARIZE": (1, 1),
+    "EDGESDK_XNOR_FULLY_CONNECTED": (2, 2),
+    "EDGESDK_XNOR_CONV_2D": (2, 2),
+    "EDGESDK_UNPACK_BITS": (1, 1),
+    "EDGESDK_ADDER_CONV_2D": (2, 3),
 }
+#: Operators whose output is packed bits (and whose bit inputs must come from one of them: the kernels rely on
+#: the bits past the channel count being zero, which only these write).
+_BIT_WRITERS = ("EDGESDK_BINARIZE", "EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_XNOR_CONV_2D")
+_BIT_READERS = ("EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_XNOR_CONV_2D", "EDGESDK_UNPACK_BITS")
 
 
 class _Fail:
@@ -86,9 +106,13 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
         raise fail(None, "it holds no operators")
     if not graph.inputs or not graph.outputs:
         raise fail(None, "it has no graph inputs or no graph outputs")
+    seen_names: set[str] = set()
     for node in graph.nodes:
         if not node.outputs or any(not n for n in node.outputs):
-            raise fail(node, "an output tensor index is missing (-1)")
+            raise fail(node, "an output tensor index is missing (-1, or an empty name)")
+        if node.name in seen_names:
+            raise fail(node, "another layer has the same name")
+        seen_names.add(node.name)
     _check_edges(graph)
     produced: set[str] = set()
     for name in graph.inputs:
@@ -111,6 +135,17 @@ def verify_graph(graph: ir.Graph, what: str | None = None) -> None:
             )
     for t in graph.tensors.values():
         _check_tensor(t, fail)
+    for node in graph.nodes:
+        for name in node.inputs + node.outputs:
+            t = graph.tensors[name] if name else None
+            if t is None or t.is_const or t.dtype == "int8":
+                continue
+            if t.dtype == "float32" and node.op in ("QUANTIZE", "DEQUANTIZE"):
+                continue  # at the model's edge: _check_edges
+            raise UnsupportedOpError(
+                f"layer {node.name}: {t.dtype} activations (tensor {name}) are not supported; edgesdk computes "
+                "with int8 activations"
+            )
     for const, limit in ((False, MAX_TOTAL_ACTIVATION_BYTES), (True, MAX_TOTAL_CONSTANT_BYTES)):
         total = sum(t.nbytes for t in graph.tensors.values() if t.is_const == const)
         if total > limit:
@@ -325,7 +360,12 @@ def _check_node(graph: ir.Graph, node: ir.Node, fail: _Fail) -> None:
     out = graph.tensors[node.outputs[0]]
     int8 = out.dtype == "int8"
     op = node.op
-    if op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+    act = getattr(node, "activation", "NONE")
+    if act not in ir.ACTIVATIONS:
+        raise fail(node, f"field activation is {act!r}, not one of {', '.join(ir.ACTIVATIONS)}")
+    if op.startswith("EDGESDK_"):
+        _check_custom(graph, node, x, out, fail)
+    elif op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         _rank(node, x, (4,), fail)
         w, bias = _weights(graph, node, fail, x.dtype == "int8")
         _rank(node, w, (4,), fail)
@@ -473,6 +513,167 @@ def _check_node(graph: ir.Graph, node: ir.Node, fail: _Fail) -> None:
     # Every integer the kernel will get, from the one function that computes them.
     if int8 or x.dtype == "int8":
         _check_params(graph, node, fail)
+
+
+def _check_custom(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """The operators of edgesdk's own archives (:mod:`edgesdk.ir.binary`, :mod:`edgesdk.ir.adder`): every shape
+    and field against what the reference and the kernels in ``firmware/kernels/ed_xnor.c``/``ed_adder.c`` read."""
+    from edgesdk.reference.binary import words_for
+    from edgesdk.reference.xnor import conv_pads
+
+    op = node.op
+    for t in (x, out):
+        if t.dtype != "int8":
+            raise fail(node, f"the tensor is {t.dtype}; the op reads and writes int8", t.name)
+    if op in _BIT_READERS:
+        prod = graph.producer(x.name)
+        if prod is None or prod.op not in _BIT_WRITERS:
+            raise fail(
+                node,
+                "its packed-bit input is not written by EDGESDK_BINARIZE or an XNOR layer",
+                x.name,
+            )
+    if op == "EDGESDK_ADDER_CONV_2D":
+        _check_adder(graph, node, x, out, fail)
+        return
+    if op == "EDGESDK_UNPACK_BITS":
+        c = _positive(node, "channels", fail)
+        _bits_dim(node, x, c, fail)
+        _expect(node, out, (*x.shape[:-1], c), fail)
+        for field in ("high", "low"):
+            v = getattr(node, field)
+            if not -128 <= v <= 127:
+                raise fail(node, f"field {field} is {v}, outside the int8 range -128..127")
+        return
+    if op == "EDGESDK_BINARIZE":
+        c = _positive(node, "channels", fail)
+        if x.shape[-1:] != (c,):
+            raise fail(
+                node, f"field channels is {c}, the input's last dimension is {list(x.shape)[-1:]}", x.name
+            )
+        _expect(node, out, (*x.shape[:-1], 4 * words_for(c)), fail)
+        _thresholds(node, c, fail)
+        return
+    w = graph.tensors[node.inputs[1]] if node.inputs[1] else None
+    if w is None or not w.is_const or w.dtype != "int32":
+        raise fail(node, "the packed weights must be a constant int32 tensor", node.inputs[1] or None)
+    assert w.data is not None
+    if op == "EDGESDK_XNOR_FULLY_CONNECTED":
+        k, o = _positive(node, "in_features", fail), _positive(node, "out_features", fail)
+        _bits_dim(node, x, k, fail)
+        if x.size != x.shape[-1]:
+            raise UnsupportedOpError(
+                f"layer {node.name}: {op} over a {list(x.shape)} input (batch must be 1)"
+            )
+        _expect(node, w, (o, words_for(k)), fail)
+        _expect(node, out, (*x.shape[:-1], 4 * words_for(o)), fail)
+        _thresholds(node, o, fail)
+        _zero_tails(node, w, k, fail)
+        return
+    c, o = _positive(node, "in_channels", fail), _positive(node, "out_channels", fail)
+    _rank(node, x, (4,), fail)
+    _bits_dim(node, x, c, fail)
+    if x.shape[0] != 1:
+        raise UnsupportedOpError(f"layer {node.name}: batch {x.shape[0]} is not supported (batch must be 1)")
+    kh, kw = node.kernel  # type: ignore[attr-defined]
+    for field, v in (("kernel[0]", kh), ("kernel[1]", kw)):
+        if not 1 <= v <= MAX_DIM:
+            raise fail(node, f"field {field} is {v}; it must be at least 1")
+    for field, v in (("stride[0]", node.stride[0]), ("stride[1]", node.stride[1])):  # type: ignore[attr-defined]
+        if not 1 <= v <= MAX_DIM:
+            raise fail(node, f"field {field} is {v}; it must be at least 1")
+    if node.padding not in ir.PADDINGS:  # type: ignore[attr-defined]
+        raise fail(node, f"field padding is {node.padding!r}")  # type: ignore[attr-defined]
+    if node.pad_value not in (1, -1):  # type: ignore[attr-defined]
+        raise fail(node, f"field pad_value is {node.pad_value}; padded taps read +1 or -1")  # type: ignore[attr-defined]
+    _expect(node, w, (o, kh, kw, words_for(c)), fail)
+    oh = conv_pads(x.shape[1], kh, node.stride[0], node.padding)[0]  # type: ignore[attr-defined]
+    ow = conv_pads(x.shape[2], kw, node.stride[1], node.padding)[0]  # type: ignore[attr-defined]
+    if oh < 1 or ow < 1:
+        raise fail(node, f"the {kh}x{kw} window is larger than the {x.shape[1]}x{x.shape[2]} input", x.name)
+    _expect(node, out, (1, oh, ow, 4 * words_for(o)), fail)
+    _thresholds(node, o, fail)
+    _zero_tails(node, w, c, fail)
+
+
+def _positive(node: ir.Node, field: str, fail: _Fail) -> int:
+    v = getattr(node, field)
+    if not 1 <= v <= MAX_DIM:
+        raise fail(node, f"field {field} is {v}, outside 1..{MAX_DIM}")
+    return int(v)
+
+
+def _bits_dim(node: ir.Node, x: ir.Tensor, bits: int, fail: _Fail) -> None:
+    from edgesdk.reference.binary import words_for
+
+    if not x.shape or x.shape[-1] != 4 * words_for(bits):
+        raise fail(
+            node,
+            f"the packed input's last dimension is {list(x.shape)[-1:]}, {bits} bits take "
+            f"{4 * words_for(bits)} bytes",
+            x.name,
+        )
+
+
+def _thresholds(node: ir.Node, channels: int, fail: _Fail) -> None:
+    thr, flip = node.threshold, node.flip  # type: ignore[attr-defined]
+    if len(thr) != channels or len(flip) != channels:
+        raise fail(
+            node, f"fields threshold and flip hold {len(thr)} and {len(flip)} values for {channels} channels"
+        )
+    if thr and not _I32[0] <= min(thr) <= max(thr) <= _I32[1]:
+        raise fail(node, "field threshold holds a value that does not fit in int32")
+
+
+def _zero_tails(node: ir.Node, w: ir.Tensor, bits: int, fail: _Fail) -> None:
+    """Bits past ``bits`` in the last word of every weight row must be zero, as the packing writes them."""
+    assert w.data is not None
+    rem = bits % 32
+    if rem and np.any(w.data.reshape(-1, w.shape[-1])[:, -1].view(np.uint32) >> np.uint32(rem)):
+        raise fail(node, f"weight rows have bits set past their {bits} valid bits", w.name)
+
+
+def _check_adder(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """AdderNet's L1 convolution (:mod:`edgesdk.ir.adder`): int16 weights OHWI, int32 bias, one accumulator
+    scale per output channel, and an accumulator that cannot overflow."""
+    _rank(node, x, (4,), fail)
+    w = graph.tensors[node.inputs[1]] if node.inputs[1] else None
+    if w is None or not w.is_const or w.dtype != "int16":
+        raise fail(node, "the weights must be a constant int16 tensor", node.inputs[1] or None)
+    _rank(node, w, (4,), fail)
+    bias = graph.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
+    o = w.shape[0]
+    if bias is not None and (not bias.is_const or bias.dtype != "int32" or bias.shape != (o,)):
+        raise fail(node, f"the bias must be a constant int32 tensor of shape [{o}]", bias.name)
+    if w.shape[3] != x.shape[3]:
+        raise fail(node, f"the weights have {w.shape[3]} input channels, the input has {x.shape[3]}", w.name)
+    oh, ow = _window(node, x, w.shape[1], w.shape[2], (1, 1), fail)
+    _expect(node, out, (x.shape[0], oh, ow, o), fail)
+    if x.shape[0] != 1:
+        raise UnsupportedOpError(f"layer {node.name}: batch {x.shape[0]} is not supported (batch must be 1)")
+    scales = np.asarray(node.acc_scale, dtype=np.float64)  # type: ignore[attr-defined]
+    if (
+        scales.shape != (o,)
+        or not np.all(np.isfinite(scales))
+        or np.any(scales <= 1e-30)
+        or np.any(scales > 1e30)
+    ):
+        raise fail(node, f"field acc_scale must hold {o} finite positive numbers (one per output channel)")
+    for t in (x, out):
+        if t.quant is None:
+            raise fail(node, "the tensor has no quantization parameters", t.name)
+    assert w.data is not None
+    depth = w.shape[1] * w.shape[2] * w.shape[3]
+    wmax = int(np.max(np.abs(w.data.astype(np.int64))))
+    bmax = (
+        int(np.max(np.abs(bias.data.astype(np.int64)))) if bias is not None and bias.data is not None else 0
+    )
+    if depth * (255 + wmax) + bmax > _I32[1]:
+        raise fail(
+            node,
+            f"an int32 accumulator can overflow ({depth} terms of up to {255 + wmax} plus a bias of up to {bmax})",
+            w.name,
+        )
 
 
 def _ints(value: Any) -> list[int]:

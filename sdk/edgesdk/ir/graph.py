@@ -17,6 +17,9 @@ import numpy as np
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 PADDINGS = ("SAME", "VALID")
 DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float32", "bool")
+#: Largest single dimension of any tensor: with the verifier's byte caps every index and offset stays far
+#: inside int32 (:mod:`edgesdk.frontends.verify`).
+MAX_DIM = 1 << 24
 
 
 @dataclass

@@ -370,7 +370,7 @@ def synth(
     out_dir: str | Path | None = None,
     *,
     inputs: Any = None,
-    count: int = DEFAULT_COUNT,
+    count: int | None = None,
     run_vendor: bool = True,
     hls_graph: ir.Graph | None = None,
     winograd: bool = False,
@@ -402,7 +402,7 @@ def _synth(
     fb: FpgaBoard,
     out: Path,
     inputs: Any,
-    count: int,
+    count: int | None,
     run_vendor: bool,
     hls_graph: ir.Graph | None,
     winograd: bool,
@@ -426,7 +426,7 @@ def _synth(
         winograd=winograd,
         xnor_folding=xnor_folding,
     )
-    data = make_inputs(graph, inputs, count)
+    data = make_inputs(graph, inputs, count, random_count=DEFAULT_COUNT)
     log.info("compiling the hls4ml project for C-simulation (host g++) and running %d inputs", len(data))
     mismatches, first = csim_compare(graph, hls_model, plan, data)
     estimate = analytical_estimate(plan.units, fb)
