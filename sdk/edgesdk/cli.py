@@ -375,7 +375,7 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
         "--distill",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="distill from the float model (Hinton et al. 2015); default off",
+        help="distill from the float model (Hinton et al. 2015); default on (--no-distill: labels only)",
     )
     p.add_argument("--board", default=None, help="board whose default export the bytes describe")
     p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature (default 4)")
