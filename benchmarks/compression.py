@@ -560,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    commit = git_commit()  # the code as it was when the run started
     args.out.mkdir(parents=True, exist_ok=True)
     partial = RESULTS / "compression_partial.json"
     done = json.loads(partial.read_text()) if args.resume and partial.is_file() else []
@@ -567,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_tasks(args.tasks, args.seeds, Path(tmp), args.instructions, done)
     kernels = run_kernels(BOARD) if args.kernels else []
     data = {
-        "commit": git_commit(),
+        "commit": commit,
         "board": BOARD,
         "export": {"board": BOARD, "optimize": "speed"},
         "seeds": args.seeds,
