@@ -147,7 +147,9 @@ def run_point(
         model_file = where / f"model{suffix}"
         kw: dict[str, Any] = {
             "epochs": settings.get("epochs"),
-            "distill": bool(settings.get("distill", False)),
+            "distill": bool(settings["distill"])
+            if "distill" in settings
+            else None,  # None: compress's default
             "seed": seed,
             "progress": False,
             "out": model_file,
