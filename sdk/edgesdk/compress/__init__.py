@@ -234,6 +234,8 @@ def _resolve_keep(
     if text is not None and text.strip().lower() == "auto":
         if compose(steps) is not None:
             return None, {}
+        if all(s.name == "int8" for s, _ in steps):
+            return set(), {}  # every layer is int8 anyway
         keep = resolve_keep_int8(kmodel, "first,last")
         return keep, {n: "kept int8 (auto: first/last weight layer)" for n in keep}
     return resolve_keep_int8(kmodel, keep_int8), {}
