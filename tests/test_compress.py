@@ -321,7 +321,7 @@ def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
 def test_cli_json(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> None:
     root = digits["root"]
     code, out, err = _cli(capsys, str(mlp), "--method", "int8", "--data", str(root / "train.npz"), "--val",
-                          str(root / "val.npz"), "-o", str(root / "cli.tflite"), "--json")  # fmt: skip
+                          str(root / "val.npz"), "-o", str(root / "cli.tflite"), "--no-distill", "--json")  # fmt: skip
     assert code == 0, err
     d = json.loads(out)
     for key in (
@@ -335,6 +335,7 @@ def test_cli_json(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> Non
     assert len(d["layers"]) == 3 and (root / "cli.tflite").exists()
     # The bytes are the default export's for the default board, labelled; the size export's are a key of their own.
     assert d["export"] == {"board": "netduinoplus2", "optimize": "speed"}
+    assert d["distill"] is False and d["keep_int8"] == []
     assert d["weight_bytes_compressed"] == sum(la["weight_bytes"] for la in d["layers"])
     assert d["weight_bytes_size_export"] == sum(la["size_weight_bytes"] for la in d["layers"])
 
