@@ -11,10 +11,13 @@ so that the int8 ``.tflite`` the converter writes still runs in TFLite and TFLit
 the structure again after reading it (see ``edgesdk.passes``). Training wrappers (quantizers, masks) are stripped
 before the method returns.
 
-:class:`CompressContext` carries the training and validation data, the per-layer report entries and
-:meth:`CompressContext.fit`, the fine-tuning loop (sparse categorical cross-entropy, Adam) with progress lines
-(epoch, loss, accuracy) and optional knowledge distillation from the float model (Hinton, Vinyals and Dean 2015,
+:class:`CompressContext` carries the training and validation data, the per-layer report entries, the pruning
+masks every later stage keeps, and :meth:`CompressContext.fit`, the fine-tuning recipe every method shares: Adam
+with warm-up and cosine decay from the float weights, the best validation epoch restored, progress lines (epoch,
+loss, accuracy, val accuracy) and knowledge distillation from the float model (Hinton, Vinyals and Dean 2015,
 "Distilling the Knowledge in a Neural Network": soft targets at temperature T, loss scaled by T²).
+:func:`reestimate_batchnorm` recomputes BatchNorm statistics with the compressed weights before conversion.
+Methods register a check (:func:`register_check`) that refuses what cannot work before anything trains.
 """
 
 from __future__ import annotations
