@@ -174,11 +174,12 @@ def _entry_for(name: str, ctx_layers: dict[str, dict]) -> dict | None:
 
 
 def layer_report(
-    graph: Any, ctx_layers: dict[str, dict], keras_names: list[str], board: str | None = None
+    graph: Any, ctx_layers: dict[str, dict], keras_names: list[list[str]], board: str | None = None
 ) -> list[dict[str, Any]]:
     """The per-layer list: storage of each IR layer in the default export for ``board`` (``format``,
     ``weight_bytes``, ...) and in the ``--optimize size`` export (``size_format``, ``size_weight_bytes``),
-    merged with the method's keys.
+    merged with the method's keys. ``keras_names`` are candidate lists of Keras weight-layer names (the compressed
+    model's, the original's); the first as long as the IR's list of weight layers names them by position.
 
     ``name`` is the IR layer name that ``validate``, ``profile`` and ``--kernel`` use; ``keras_name`` the Keras
     layer it came from. IR layers are matched to the Keras weight layers by position (the converter keeps their
@@ -192,10 +193,10 @@ def layer_report(
     _, size = export_context(board, "size")
     ir_rows = layer_weights(run_pipeline(graph, "default", speed))
     size_rows = {r["name"]: r for r in layer_weights(run_pipeline(graph, "default", size))}
-    by_pos = len(ir_rows) == len(keras_names)
+    names = next((c for c in keras_names if len(c) == len(ir_rows)), None)
     rows = []
     for i, row in enumerate(ir_rows):
-        kname = keras_names[i] if by_pos else None
+        kname = names[i] if names is not None else (row["name"] if row["name"] in ctx_layers else None)
         entry: dict[str, Any] = dict(row)
         srow = size_rows.get(row["name"], row)
         entry["size_format"] = srow["format"]
@@ -333,7 +334,7 @@ def compress(
         writer = getattr(current, "_edgesdk_writer", writer)
     if current is not kmodel:
         reestimate_batchnorm(current, x, kmodel.name, ctx.progress)
-    names = [layer.name for layer in weight_layers(current)]
+    names = [[la.name for la in weight_layers(m)] for m in (current, kmodel)]
     if writer is not None:
         # Methods whose result int8 cannot express (xnor) write their own format.
         res = writer(out, ctx)
