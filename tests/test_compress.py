@@ -106,10 +106,11 @@ def _run(model: Path, method: str, digits: dict, img: bool = False, **kw):
 
 @pytest.fixture(scope="session")
 def results(mlp: Path, cnn: Path, digits: dict) -> dict:
+    # Explicit first,last (the default is the measured choice, tested on its own below).
     return {
         "int8": _run(mlp, "int8", digits),
-        "ternary": _run(mlp, "ternary", digits),
-        "binary": _run(mlp, "binary", digits),
+        "ternary": _run(mlp, "ternary", digits, keep_int8="first,last"),
+        "binary": _run(mlp, "binary", digits, keep_int8="first,last"),
         "xnor": _run(mlp, "xnor", digits),
         "cnn_ternary": _run(cnn, "ternary", digits, img=True, keep_int8="last"),
         "cnn_xnor": _run(cnn, "xnor", digits, img=True),
@@ -149,9 +150,11 @@ def _middle_weights(path: str) -> list[np.ndarray]:
 def test_int8(results: dict) -> None:
     r = results["int8"]
     assert r.accuracy_compressed >= r.accuracy_float - 0.02
-    assert r.weight_bytes_compressed == r.weight_bytes_int8 == 64 * 64 + 64 * 64 + 64 * 10
+    assert r.weight_bytes_size_export == r.weight_bytes_int8 == 64 * 64 + 64 * 64 + 64 * 10
     assert r.weight_bytes_float == 4 * r.weight_bytes_int8
-    assert [la["format"] for la in r.layers] == ["int8"] * 3
+    assert [la["size_format"] for la in r.layers] == ["int8"] * 3
+    # The default export may store a speed form (e.g. int16 weights for the SMLAD body): its bytes are reported.
+    assert r.weight_bytes_compressed == sum(la["weight_bytes"] for la in r.layers) >= r.weight_bytes_int8
 
 
 @pytest.mark.parametrize("method,values", [("ternary", {-127, 0, 127}), ("binary", {-127, 127})])
@@ -162,10 +165,12 @@ def test_converter_writes_exact_planes(results: dict, method: str, values: set[i
         assert set(np.unique(row).tolist()) <= values
     assert set(np.unique(middle).tolist()) == values
     assert len(np.unique(first)) > 3 and len(np.unique(last)) > 3  # first and last stayed int8
-    assert [la["format"] for la in r.layers] == ["int8", method, "int8"]
+    # The packed planes are what the --optimize size export stores (the default export may run int8 for speed).
+    assert [la["size_format"] for la in r.layers] == ["int8", method, "int8"]
     bits = 2 if method == "ternary" else 1
-    assert r.layers[1]["weight_bytes"] == 64 * 64 * bits // 8
-    assert r.weight_bytes_compressed == r.weight_bytes_int8 - 64 * 64 + 64 * 64 * bits // 8
+    assert r.layers[1]["size_weight_bytes"] == 64 * 64 * bits // 8
+    assert r.weight_bytes_size_export == r.weight_bytes_int8 - 64 * 64 + 64 * 64 * bits // 8
+    assert r.weight_bytes_compressed == sum(la["weight_bytes"] for la in r.layers)
     assert r.accuracy_compressed >= r.accuracy_float - 0.05
 
 
@@ -173,8 +178,8 @@ def test_cnn_ternary_conv_layers(results: dict) -> None:
     r = results["cnn_ternary"]
     # The second conv runs packed; the first (9 weights per channel) is ternary too, but the pass may find the
     # int8 kernel cheaper for it and says so.
-    assert [la["format"] for la in r.layers][1:] == ["ternary", "int8"]
-    assert r.layers[0]["format"] in ("int8", "ternary") and r.layers[0]["target"] == "ternary"
+    assert [la["size_format"] for la in r.layers][1:] == ["ternary", "int8"]
+    assert r.layers[0]["size_format"] in ("int8", "ternary") and r.layers[0]["target"] == "ternary"
     w = _middle_weights(r.out)
     for t in w[:2]:
         assert set(np.unique(t).tolist()) <= {-127, 0, 127}
@@ -257,7 +262,7 @@ def test_xnor_reference_equals_keras_forward(
         x = x.reshape(-1, 8, 8, 1)
     ctx = CompressContext(
         x_train=x[digits["tr"]], y_train=digits["y"][digits["tr"]], x_val=x[digits["va"]],
-        y_val=digits["y"][digits["va"]], epochs=1, seed=0, keep_int8=resolve_keep_int8(model, "first,last"),
+        y_val=digits["y"][digits["va"]], epochs=2, seed=0, keep_int8=resolve_keep_int8(model, "first,last"),
         show_progress=False,
     )  # fmt: skip
     qat = apply_xnor(model, None, ctx)
@@ -316,7 +321,7 @@ def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
 def test_cli_json(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> None:
     root = digits["root"]
     code, out, err = _cli(capsys, str(mlp), "--method", "int8", "--data", str(root / "train.npz"), "--val",
-                          str(root / "val.npz"), "-o", str(root / "cli.tflite"), "--json")  # fmt: skip
+                          str(root / "val.npz"), "-o", str(root / "cli.tflite"), "--no-distill", "--json")  # fmt: skip
     assert code == 0, err
     d = json.loads(out)
     for key in (
@@ -328,6 +333,11 @@ def test_cli_json(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> Non
     ):
         assert key in d
     assert len(d["layers"]) == 3 and (root / "cli.tflite").exists()
+    # The bytes are the default export's for the default board, labelled; the size export's are a key of their own.
+    assert d["export"] == {"board": "netduinoplus2", "optimize": "speed"}
+    assert d["distill"] is False and d["keep_int8"] == []
+    assert d["weight_bytes_compressed"] == sum(la["weight_bytes"] for la in d["layers"])
+    assert d["weight_bytes_size_export"] == sum(la["size_weight_bytes"] for la in d["layers"])
 
 
 def test_cli_without_data(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> None:
@@ -361,7 +371,7 @@ def test_labels_that_do_not_fit(mlp: Path, digits: dict) -> None:
         )
 
 
-def test_layer_that_cannot_take_the_method(digits: dict) -> None:
+def test_layer_that_cannot_take_the_method(digits: dict, capsys: pytest.CaptureFixture) -> None:
     keras.utils.set_random_seed(0)
     m = keras.Sequential(
         [
@@ -378,25 +388,73 @@ def test_layer_that_cannot_take_the_method(digits: dict) -> None:
     root = digits["root"]
     r = compress(m, "ternary", root / "train_img.npz", root / "val_img.npz", epochs=1, out=root / "mixed.tflite",
                  progress=False)  # fmt: skip
-    dw = next(la for la in r.layers if la["name"] == "dw")
+    dw = next(la for la in r.layers if la["keras_name"] == "dw")
     assert dw["format"] == "int8"
     assert dw["note"] == "layer dw (DepthwiseConv2D) cannot take ternary weights; its weights stay int8"
-    conv2 = next(la for la in r.layers if la["name"] == "conv2")
+    conv2 = next(la for la in r.layers if la["keras_name"] == "conv2")
     assert conv2["target"] == "ternary" and conv2["distinct_per_channel"] <= 3
+    # Refused in the first seconds: before the float model is even evaluated, let alone fine-tuned.
+    capsys.readouterr()
     with pytest.raises(
         CompressError, match=r"^layer dw \(DepthwiseConv2D\) cannot run on binary activations"
     ):
-        compress(m, "xnor", root / "train_img.npz", out=root / "mixed.xnor", progress=False)
+        compress(m, "xnor", root / "train_img.npz", out=root / "mixed.xnor", progress=True)
+    assert capsys.readouterr().err == ""
 
 
 def test_ttq_with_distillation(mlp: Path, digits: dict, tmp_path: Path) -> None:
     """TTQ's trained scales give per channel {-a, 0, b}; the pass packs them with the two magnitudes."""
     root = digits["root"]
     r = compress(mlp, "ternary=ttq", root / "train.npz", root / "val.npz", epochs=2, out=tmp_path / "ttq.tflite",
-                 distill=True, progress=False)  # fmt: skip
+                 distill=True, keep_int8="first,last", progress=False)  # fmt: skip
     middle = _middle_weights(r.out)[1]
     assert max(len(np.unique(row)) for row in middle) <= 3
     assert len({int(row.min()) for row in middle} | {int(row.max()) for row in middle}) > 2  # asymmetric
-    assert r.layers[1]["format"] == "ternary"
-    assert r.layers[1]["weight_bytes"] == 64 * 64 * 2 // 8 + 2 * 2 * 64  # planes + int16 a, b per channel
+    assert r.layers[1]["size_format"] == "ternary"
+    assert (
+        r.layers[1]["size_weight_bytes"] == 64 * 64 * 2 // 8 + 2 * 2 * 64
+    )  # planes + int16 a, b per channel
     assert r.accuracy_compressed >= r.accuracy_float - 0.05
+
+
+def test_layer_names_and_bytes_are_the_exports(results: dict, cnn: Path, tmp_path: Path) -> None:
+    """compress names layers as validate/profile/--kernel do (IR names, Keras name beside them) and its bytes are
+    the default export's for the default board, the size figures the --optimize size export's."""
+    from edgesdk.export import export
+
+    r = results["cnn_ternary"]
+    graph = read_tflite(r.out)
+    for optimize, fmt_key, bytes_key, total in (
+        ("speed", "format", "weight_bytes", r.weight_bytes_compressed),
+        ("size", "size_format", "size_weight_bytes", r.weight_bytes_size_export),
+    ):
+        rows = export(graph, r.export["board"], tmp_path / optimize, optimize=optimize).report["weights"]
+        assert [w["name"] for w in rows] == [la["name"] for la in r.layers]
+        assert [w["format"] for w in rows] == [la[fmt_key] for la in r.layers]
+        assert [w["weight_bytes"] for w in rows] == [la[bytes_key] for la in r.layers]
+        assert sum(w["weight_bytes"] for w in rows) == total
+    kmodel = keras.models.load_model(cnn, compile=False)
+    assert [la["keras_name"] for la in r.layers] == [la.name for la in kmodel.layers if la.weights]
+    assert {n.name for n in graph.nodes} >= {la["name"] for la in r.layers}
+
+
+def test_fit_keeps_the_best_epoch_and_batchnorm_is_reestimated(digits: dict) -> None:
+    """fit restores the weights of its best validation epoch (the model's val accuracy is that epoch's);
+    reestimate_batchnorm sets each BatchNorm's moving statistics to its input's mean and variance."""
+    from edgesdk.compress.base import accuracy, reestimate_batchnorm
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((64,))
+    h = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(16, name="fc1")(inp))
+    m = keras.Model(inp, keras.layers.Dense(10, name="fc2")(keras.layers.ReLU()(h)), name="bnmlp")
+    x, y = digits["x"], digits["y"]
+    tr, va = digits["tr"][:300], digits["va"][:100]
+    ctx = CompressContext(x[tr], y[tr], x[va], y[va], epochs=4, seed=0, show_progress=False)
+    ctx.fit(m)
+    (fit,) = ctx.fits
+    assert 1 <= fit["best_epoch"] <= 4
+    assert accuracy(m, x[va], y[va]) == pytest.approx(fit["val_accuracy"], abs=1e-6)
+    assert reestimate_batchnorm(m, x[tr]) == 1
+    feats = keras.Model(m.inputs, m.get_layer("bn").input).predict(x[tr], verbose=0).astype(np.float64)
+    np.testing.assert_allclose(m.get_layer("bn").moving_mean.numpy(), feats.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.get_layer("bn").moving_variance.numpy(), feats.var(0), rtol=1e-5, atol=1e-6)

@@ -93,7 +93,9 @@ def test_lowrank_compress_mlp_with_distillation(mlp, tmp_path: Path) -> None:
     from edgesdk.frontends.tflite import read_tflite
 
     path, train, val = mlp
-    plain = compress(path, "lowrank=8", train, val, epochs=3, out=tmp_path / "lr.tflite", progress=False)
+    plain = compress(
+        path, "lowrank=8", train, val, epochs=3, out=tmp_path / "lr.tflite", distill=False, progress=False
+    )
     dist = compress(
         path, "lowrank=8", train, val, epochs=3, out=tmp_path / "lr_kd.tflite", distill=True, progress=False
     )
@@ -101,8 +103,8 @@ def test_lowrank_compress_mlp_with_distillation(mlp, tmp_path: Path) -> None:
     fcs = [n for n in g.nodes if n.op == "FULLY_CONNECTED"]
     # fc1 (64x48 -> 64x8 + 8x48) and fc2 (48x32 -> 48x8 + 8x32) factorized; fc3 (32x10: 8*42 > 320) kept
     assert [g.tensor(n.inputs[1]).shape for n in fcs] == [(8, 64), (48, 8), (8, 48), (32, 8), (10, 32)]
-    assert plain.weight_bytes_compressed == 8 * 64 + 48 * 8 + 8 * 48 + 32 * 8 + 10 * 32
-    assert plain.weight_bytes_compressed < 64 * 48 + 48 * 32 + 32 * 10  # the int8 model's
+    assert plain.weight_bytes_size_export == 8 * 64 + 48 * 8 + 8 * 48 + 32 * 8 + 10 * 32
+    assert plain.weight_bytes_size_export < 64 * 48 + 48 * 32 + 32 * 10  # the int8 model's
     assert plain.accuracy_compressed > 0.85 and dist.accuracy_compressed > 0.85
     # The teacher's soft targets (the KL term of the loss) change the training, so the weights differ.
     assert (tmp_path / "lr.tflite").read_bytes() != (tmp_path / "lr_kd.tflite").read_bytes()

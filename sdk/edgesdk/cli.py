@@ -389,12 +389,20 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--val", default=None, help="validation data (.npz with x and y); default the training data"
     )
-    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default per method)")
+    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per stage (default 30)")
     p.add_argument("-o", "--output", required=True, help="output model file (.tflite, or .xnor for xnor)")
     p.add_argument(
-        "--keep-int8", default="first,last", help="layers that stay int8: first, last and/or layer names"
+        "--keep-int8",
+        default="auto",
+        help="layers that stay int8: auto (default: by measured sensitivity), first, last, layer names, none",
     )
-    p.add_argument("--distill", action="store_true", help="distill from the float model (Hinton et al. 2015)")
+    p.add_argument(
+        "--distill",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="distill from the float model (Hinton et al. 2015); default on (--no-distill: labels only)",
+    )
+    p.add_argument("--board", default=None, help="board whose default export the bytes describe")
     p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -416,18 +424,28 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         seed=args.seed,
         progress=not args.json or sys.stderr.isatty(),
+        board=args.board,
     )
     if args.json:
         print(r.to_json())
         return 0
+    optimistic = " (optimistic: epochs and int8 layers were chosen on --val)" if r.val_optimistic else ""
     print(
-        f"{r.method}: accuracy float {100 * r.accuracy_float:.2f} % -> {100 * r.accuracy_compressed:.2f} %, "
-        f"weight bytes float {r.weight_bytes_float:,} / int8 {r.weight_bytes_int8:,} -> "
-        f"{r.weight_bytes_compressed:,}; wrote {r.out}"
+        f"{r.method}: accuracy float {100 * r.accuracy_float:.2f} % -> {100 * r.accuracy_compressed:.2f} %"
+        f"{optimistic}; weight bytes float {r.weight_bytes_float:,} / int8 {r.weight_bytes_int8:,} -> "
+        f"{r.weight_bytes_compressed:,} in the default export for {r.export['board']} "
+        f"({r.weight_bytes_size_export:,} with export --optimize size); wrote {r.out}"
+    )
+    print(
+        f"  {'layer':<24} {'Keras layer':<20} {'default export':>24} {'--optimize size':>26}  params  int8 choice"
     )
     for layer in r.layers:
+        drop = layer.get("sensitivity_drop_pt")
+        choice = "kept int8" if layer.get("keras_name") in r.keep_int8 else "compressed"
         print(
-            f"  {layer['name']:<24} {layer['format']:<8} {layer['weight_bytes']:>9,} B  {layer['params']:>9,} params"
+            f"  {layer['name']:<24} {layer.get('keras_name') or '-':<20} {layer['format']:>12} "
+            f"{layer['weight_bytes']:>9,} B {layer['size_format']:>15} {layer['size_weight_bytes']:>8,} B "
+            f"{layer['params']:>7,}  {choice}" + ("" if drop is None else f" (one-shot drop {drop:.2f} pt)")
         )
     return 0
 

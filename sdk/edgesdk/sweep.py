@@ -5,7 +5,7 @@ validation data), then the edgesdk C export of the result, built for the board a
 the emulated Cortex-M4 ``mps2-an386``: executed instructions per inference, deterministic). One row per point:
 
 - **Cr** (compression ratio) = float32 weight bytes of the original model / weight bytes the C backend stores
-  for the compressed one (``CompressResult.weight_bytes_compressed``);
+  for the compressed one (``CompressResult.weight_bytes_size_export``, the ``--optimize size`` export's);
 - **Sr** (speed-up) = instructions per inference of the plain ``int8`` model / those of the point (an
   ``int8`` point is added to a grid that has none);
 - **accuracy** of the compressed model on the validation data, and its drop from the float model.
@@ -151,10 +151,13 @@ def run_point(
         model_file = where / f"model{suffix}"
         kw: dict[str, Any] = {
             "epochs": settings.get("epochs"),
-            "distill": bool(settings.get("distill", False)),
+            "distill": bool(settings["distill"])
+            if "distill" in settings
+            else None,  # None: compress's default
             "seed": seed,
             "progress": False,
             "out": model_file,
+            "board": board,
         }
         if "temperature" in settings:
             kw["temperature"] = float(settings["temperature"])
@@ -169,7 +172,7 @@ def run_point(
             accuracy_float=res.accuracy_float,
             accuracy=res.accuracy_compressed,
             weight_bytes_float=res.weight_bytes_float,
-            weight_bytes=res.weight_bytes_compressed,
+            weight_bytes=res.weight_bytes_size_export,
             instructions=int(prof["latency"]["median"])
             if "median" in prof["latency"]
             else int(prof["runs"][-1]),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.compress.base import (
+    DEFAULT_EPOCHS,
     METHODS,
     CompressContext,
     MethodSpec,
@@ -27,6 +28,7 @@ from edgesdk.compress.base import (
     fixed_batch,
     load_xy,
     parse_methods,
+    reestimate_batchnorm,
     register_method,
     resolve_keep_int8,
     trainable_copy,
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 METHOD_MODULES = ["int8", "ternary", "xnor", "prune", "share", "lowrank", "adder"]
 
 CALIB_SAMPLES = 200
+#: Whether fine-tuning distils from the float model when ``--distill``/``--no-distill`` is not given. On by
+#: measurement: on the MNIST-1D DS-CNN (800 samples, test split, seeds 0 and 1) distillation gave ternary +0.9 and
+#: +2.0 pt, binary -1.5 and +2.9 pt, prune=0.8,share=4bit +4.5 and +4.8 pt (benchmarks/compression.py).
+DEFAULT_DISTILL = True
 #: Methods whose result int8 TFLite cannot hold: the graph-archive suffix they write, and why.
 ARCHIVE_METHODS = {
     "xnor": (".xnor", "binary activations have no int8 TFLite form"),
@@ -72,9 +78,18 @@ class CompressResult:
     weight_bytes_float: int
     weight_bytes_compressed: int
     weight_bytes_int8: int
+    #: weight bytes of the ``--optimize size`` export (``weight_bytes_compressed`` is the default export's)
+    weight_bytes_size_export: int = 0
+    #: the export the byte figures describe: ``{"board": ..., "optimize": "speed"}``
+    export: dict[str, str] = field(default_factory=dict)
     layers: list[dict[str, Any]] = field(default_factory=list)
     epochs: int = 0
     seed: int = 0
+    distill: bool = False
+    keep_int8: list[str] = field(default_factory=list)  # Keras names of the layers kept int8
+    fits: list[dict[str, Any]] = field(default_factory=list)  # per fine-tuning: epochs, chosen epoch, val acc
+    #: True when epochs or int8 layers were chosen on the validation data: accuracy_compressed is optimistic
+    val_optimistic: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,26 +155,57 @@ def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return hits / len(y)
 
 
-def layer_report(graph: Any, ctx_layers: dict[str, dict], keras_names: list[str]) -> list[dict[str, Any]]:
-    """The per-layer list: storage of each IR layer (after the default passes) merged with the method's keys.
+def export_context(board: str | None = None, optimize: str = "speed") -> tuple[str, Any]:
+    """(board name, the PassContext ``edgesdk export`` uses for ``board`` and ``optimize``): the kernels and bytes
+    ``compress`` reports are the ones that export would pick."""
+    from edgesdk.boards import get_board
+    from edgesdk.passes import PassContext
 
-    IR layers are matched to the Keras weight layers by position (the converter keeps their order and folds
-    BatchNorm into them); TFLite's own names are uniquified by TensorFlow and cannot be trusted for this.
+    b = get_board(board)
+    options = {} if b.is_host else {"flash_bytes": b.memory.flash_bytes}
+    return b.name, PassContext(core="" if b.is_host else b.core, optimize=optimize, options=options)
+
+
+def _entry_for(name: str, ctx_layers: dict[str, dict]) -> dict | None:
+    if name in ctx_layers:
+        return ctx_layers[name]
+    base = name.rsplit("_lr_", 1)[0]  # a low-rank factor reports under the layer it replaced
+    return ctx_layers.get(base)
+
+
+def layer_report(
+    graph: Any, ctx_layers: dict[str, dict], keras_names: list[list[str]], board: str | None = None
+) -> list[dict[str, Any]]:
+    """The per-layer list: storage of each IR layer in the default export for ``board`` (``format``,
+    ``weight_bytes``, ...) and in the ``--optimize size`` export (``size_format``, ``size_weight_bytes``),
+    merged with the method's keys. ``keras_names`` are candidate lists of Keras weight-layer names (the compressed
+    model's, the original's); the first as long as the IR's list of weight layers names them by position.
+
+    ``name`` is the IR layer name that ``validate``, ``profile`` and ``--kernel`` use; ``keras_name`` the Keras
+    layer it came from. IR layers are matched to the Keras weight layers by position (the converter keeps their
+    order and folds BatchNorm into them); TFLite's own names are uniquified by TensorFlow and cannot be trusted
+    for this.
     """
-    from edgesdk.passes import PassContext, run_pipeline
+    from edgesdk.passes import run_pipeline
     from edgesdk.weights import layer_weights
 
-    decided = run_pipeline(graph, "default", PassContext(core="cortex-m4", optimize="size"))
-    ir_rows = layer_weights(decided)
-    by_pos = len(ir_rows) == len(keras_names)
+    board_name, speed = export_context(board, "speed")
+    _, size = export_context(board, "size")
+    ir_rows = layer_weights(run_pipeline(graph, "default", speed))
+    size_rows = {r["name"]: r for r in layer_weights(run_pipeline(graph, "default", size))}
+    names = next((c for c in keras_names if len(c) == len(ir_rows)), None)
     rows = []
     for i, row in enumerate(ir_rows):
-        kname = keras_names[i] if by_pos else row["name"]
+        kname = names[i] if names is not None else (row["name"] if row["name"] in ctx_layers else None)
         entry: dict[str, Any] = dict(row)
-        entry["ir_name"] = row["name"]
-        entry["name"] = kname
-        if kname in ctx_layers:
-            entry.update({k: v for k, v in ctx_layers[kname].items() if k != "name"})
+        srow = size_rows.get(row["name"], row)
+        entry["size_format"] = srow["format"]
+        entry["size_weight_bytes"] = srow["weight_bytes"]
+        own = _entry_for(kname, ctx_layers) if kname else None
+        if own is not None:
+            entry.update({k: v for k, v in own.items() if k != "name"})
+        entry["name"] = row["name"]
+        entry["keras_name"] = kname
         rows.append(entry)
     return rows
 
@@ -178,6 +224,24 @@ def float_weight_bytes(model: Any) -> int:
     return total
 
 
+def _resolve_keep(
+    kmodel: Any, keep_int8: str | Iterable[str] | None, steps: list[tuple[MethodSpec, str | None]]
+) -> tuple[set[str] | None, dict[str, str]]:
+    """Explicit ``--keep-int8`` -> (names, notes); ``auto`` -> (None, {}) when it is measured later, or the first
+    and last weight layer for methods without a per-layer measurement."""
+    from edgesdk.compress.sensitivity import compose
+
+    text = keep_int8 if isinstance(keep_int8, str) else None
+    if text is not None and text.strip().lower() == "auto":
+        if compose(steps) is not None:
+            return None, {}
+        if all(s.name == "int8" for s, _ in steps):
+            return set(), {}  # every layer is int8 anyway
+        keep = resolve_keep_int8(kmodel, "first,last")
+        return keep, {n: "kept int8 (auto: first/last weight layer)" for n in keep}
+    return resolve_keep_int8(kmodel, keep_int8), {}
+
+
 def compress(
     model: Any,
     method: str | Iterable[str],
@@ -186,17 +250,21 @@ def compress(
     *,
     epochs: int | None = None,
     out: str | Path,
-    keep_int8: str | Iterable[str] = "first,last",
-    distill: bool = False,
+    keep_int8: str | Iterable[str] = "auto",
+    distill: bool | None = None,
     temperature: float = 4.0,
     seed: int = 0,
     progress: bool = True,
+    board: str | None = None,
 ) -> CompressResult:
     """Compress a float Keras classifier with ``method`` and write ``out``; see the module docstring.
 
-    ``val`` defaults to the training data (a note goes to the log). ``epochs`` defaults to each method's
-    own default (10 for quantization-aware training).
+    ``val`` defaults to the training data (a note goes to the log). ``epochs`` defaults to ``DEFAULT_EPOCHS``.
+    ``keep_int8="auto"`` measures which layers stay int8 (:mod:`edgesdk.compress.sensitivity`); ``distill=None``
+    means ``DEFAULT_DISTILL``. The bytes describe the default export for ``board`` (default: the default board).
+    Everything that cannot work is refused before training starts.
     """
+    from edgesdk.compress.sensitivity import auto_keep
     from edgesdk.frontends.keras import quantize_keras
     from edgesdk.frontends.tflite import read_tflite
 
@@ -222,25 +290,40 @@ def compress(
         raise CompressError(
             f"method {method} writes an int8 .tflite; name the output {out.with_suffix('.tflite').name}"
         )
+    export_context(board)  # an unknown board is refused now, not after training
     import keras
 
     keras.utils.set_random_seed(seed)
+    keep, keep_why = _resolve_keep(kmodel, keep_int8, steps)
+    use_distill = DEFAULT_DISTILL if distill is None else bool(distill)
     ctx = CompressContext(
         x_train=x,
         y_train=y,
         x_val=xv,
         y_val=yv,
-        epochs=10 if epochs is None else int(epochs),
+        epochs=DEFAULT_EPOCHS if epochs is None else int(epochs),
         seed=seed,
-        keep_int8=resolve_keep_int8(kmodel, keep_int8),
-        teacher=kmodel if distill else None,
+        keep_int8=set() if keep is None else keep,
+        keep_why=keep_why,
+        teacher=kmodel if use_distill else None,
         temperature=float(temperature),
         show_progress=progress,
     )
+    for spec, arg in steps:  # refuse what cannot work before anything trains
+        if spec.check is not None:
+            spec.check(kmodel, arg, ctx)
     for layer in weight_layers(kmodel):
         ctx.layer(layer.name)["class"] = type(layer).__name__
     acc_float = accuracy(kmodel, xv, yv)
     ctx.progress(f"{kmodel.name}: float accuracy {acc_float:.4f} on {len(yv)} validation samples")
+    if keep is None:
+        ctx.keep_int8, ctx.keep_why = auto_keep(kmodel, steps, ctx)
+        ctx.progress(
+            f"{kmodel.name}: layers kept int8 by measured sensitivity: {', '.join(sorted(ctx.keep_int8)) or 'none'}"
+        )
+        for spec, arg in steps:
+            if spec.check is not None:
+                spec.check(kmodel, arg, ctx)
     current = kmodel
     writer = None
     for spec, arg in steps:
@@ -249,7 +332,9 @@ def compress(
         ctx.progress(f"{kmodel.name}: applying {spec.name}" + (f"={arg}" if arg else ""))
         current = spec.apply(current, arg, ctx)
         writer = getattr(current, "_edgesdk_writer", writer)
-    names = [layer.name for layer in weight_layers(kmodel)]
+    if current is not kmodel:
+        reestimate_batchnorm(current, x, kmodel.name, ctx.progress)
+    names = [[la.name for la in weight_layers(m)] for m in (current, kmodel)]
     if writer is not None:
         # Methods whose result int8 cannot express (xnor) write their own format.
         res = writer(out, ctx)
@@ -262,8 +347,10 @@ def compress(
         out.write_bytes(data_bytes)
         acc_c = evaluate_tflite(data_bytes, xv, yv)
         graph = read_tflite(data_bytes, name=out.stem)
-    rows = layer_report(graph, ctx.layers, names)
+    board_name, _ = export_context(board)
+    rows = layer_report(graph, ctx.layers, names, board)
     int8_bytes = sum(r["params"] for r in rows)
+    selected = bool(ctx.fits) or keep is None
     result = CompressResult(
         method=",".join(s.name + (f"={a}" if a else "") for s, a in steps),
         out=str(out),
@@ -272,13 +359,21 @@ def compress(
         weight_bytes_float=float_weight_bytes(kmodel),
         weight_bytes_compressed=int(sum(r["weight_bytes"] for r in rows)),
         weight_bytes_int8=int(int8_bytes),
+        weight_bytes_size_export=int(sum(r["size_weight_bytes"] for r in rows)),
+        export={"board": board_name, "optimize": "speed"},
         layers=rows,
         epochs=ctx.epochs,
         seed=seed,
+        distill=use_distill,
+        keep_int8=sorted(ctx.keep_int8),
+        fits=ctx.fits,
+        val_optimistic=selected and val is not None,
     )
     ctx.progress(
-        f"{kmodel.name}: accuracy float {acc_float:.4f} -> {result.method} {acc_c:.4f}; weight bytes "
-        f"float {result.weight_bytes_float:,} -> {result.weight_bytes_compressed:,}"
+        f"{kmodel.name}: accuracy float {acc_float:.4f} -> {result.method} {acc_c:.4f}"
+        + (" (optimistic: epochs and int8 layers were chosen on this validation data)" if selected else "")
+        + f"; weight bytes float {result.weight_bytes_float:,} -> {result.weight_bytes_compressed:,} in the "
+        f"default export for {board_name} ({result.weight_bytes_size_export:,} with --optimize size)"
     )
     return result
 

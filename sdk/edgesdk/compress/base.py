@@ -11,18 +11,22 @@ so that the int8 ``.tflite`` the converter writes still runs in TFLite and TFLit
 the structure again after reading it (see ``edgesdk.passes``). Training wrappers (quantizers, masks) are stripped
 before the method returns.
 
-:class:`CompressContext` carries the training and validation data, the per-layer report entries and
-:meth:`CompressContext.fit`, the fine-tuning loop (sparse categorical cross-entropy, Adam) with progress lines
-(epoch, loss, accuracy) and optional knowledge distillation from the float model (Hinton, Vinyals and Dean 2015,
+:class:`CompressContext` carries the training and validation data, the per-layer report entries, the pruning
+masks every later stage keeps, and :meth:`CompressContext.fit`, the fine-tuning recipe every method shares: Adam
+with warm-up and cosine decay from the float weights, the best validation epoch restored, progress lines (epoch,
+loss, accuracy, val accuracy) and knowledge distillation from the float model (Hinton, Vinyals and Dean 2015,
 "Distilling the Knowledge in a Neural Network": soft targets at temperature T, loss scaled by T²).
+:func:`reestimate_batchnorm` recomputes BatchNorm statistics with the compressed weights before conversion.
+Methods register a check (:func:`register_check`) that refuses what cannot work before anything trains.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +39,10 @@ log = logging.getLogger(__name__)
 #: Keras layer classes whose kernel a weight-compression method can change.
 WEIGHT_LAYER_CLASSES = ("Dense", "Conv2D", "DepthwiseConv2D")
 
-DEFAULT_EPOCHS = 10
+DEFAULT_EPOCHS = 30
 DEFAULT_BATCH = 32
 DEFAULT_LR = 1e-3
+WARMUP = 0.05  # fraction of the fine-tuning steps with a linearly rising learning rate
 DISTILL_ALPHA = 0.5  # weight of the hard-label loss when distilling; the rest goes to the soft targets
 
 
@@ -50,16 +55,32 @@ class MethodSpec:
     order: int  # fixed pipeline order (lower runs first)
     apply: Callable[[Any, str | None, CompressContext], Any]  # (model, argument, ctx) -> model
     help: str
+    #: (model, argument, ctx) -> None: raises CompressError for what cannot work, before any training.
+    check: Callable[[Any, str | None, CompressContext], None] | None = None
 
 
 METHODS: dict[str, MethodSpec] = {}
+_CHECKS: dict[str, Callable] = {}  # checks registered before their method
 
 
 def register_method(name: str, order: int, help: str) -> Callable[[Callable], Callable]:
     """Decorator: register ``fn(model, argument, ctx) -> model`` as compression method ``name``."""
 
     def deco(fn: Callable) -> Callable:
-        METHODS[name] = MethodSpec(name=name, order=order, apply=fn, help=help)
+        METHODS[name] = MethodSpec(name=name, order=order, apply=fn, help=help, check=_CHECKS.get(name))
+        return fn
+
+    return deco
+
+
+def register_check(name: str) -> Callable[[Callable], Callable]:
+    """Decorator: ``fn(model, argument, ctx)`` checks method ``name``'s argument and the model before anything
+    trains (a refusal takes seconds, not a fine-tuning run); it raises :class:`CompressError` or returns."""
+
+    def deco(fn: Callable) -> Callable:
+        _CHECKS[name] = fn
+        if name in METHODS:
+            METHODS[name].check = fn
         return fn
 
     return deco
@@ -289,6 +310,109 @@ def _epoch_lines(ctx: CompressContext, what: str, epochs: int) -> Any:
     return EpochLines()
 
 
+class _BestEpoch:
+    """Keeps the weights of the epoch with the best validation accuracy (from ``select_from`` on)."""
+
+    def __init__(self, model: Any, select_from: int, x: np.ndarray, y: np.ndarray) -> None:
+        self.model = model
+        self.select_from = select_from
+        self.x, self.y = x, y
+        self.best: float = -1.0
+        self.epoch: int = -1
+        self.weights: list[np.ndarray] | None = None
+
+    def callback(self) -> Any:
+        import keras
+
+        keeper = self
+
+        class _CB(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                # Exact top-1 accuracy (Keras' own val metric averages per-batch means).
+                pred = keeper.model.predict(keeper.x, batch_size=256, verbose=0)
+                acc = float(np.mean(np.argmax(pred, axis=-1) == keeper.y))
+                if logs is not None:
+                    logs["val_acc"] = acc
+                # Later epochs win ties: the learning rate is lower there and the structure final.
+                if epoch >= keeper.select_from and acc >= keeper.best:
+                    keeper.best, keeper.epoch = acc, epoch
+                    keeper.weights = [np.array(w) for w in keeper.model.get_weights()]
+
+        return _CB()
+
+
+def _masks_callback(model: Any, masks: dict[str, np.ndarray]) -> Any:
+    """A callback re-applying the pruning masks of ``masks`` (Keras layer name -> 0/1 kernel mask) to the layers
+    of ``model`` that carry them, after every training step: zeros an earlier method made stay exact zeros."""
+    import keras
+
+    targets = []
+    for layer in model.layers:
+        mask = masks.get(layer.name)
+        kernel = getattr(layer, "kernel", None)
+        if mask is not None and kernel is not None and tuple(kernel.shape) == mask.shape:
+            targets.append((kernel, mask))
+
+    class _CB(keras.callbacks.Callback):
+        def apply(self) -> None:
+            for kernel, mask in targets:
+                kernel.assign(np.asarray(kernel.numpy()) * mask)
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.apply()
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            self.apply()
+
+    return _CB()
+
+
+def reestimate_batchnorm(model: Any, x: np.ndarray, what: str = "", progress: Callable | None = None) -> int:
+    """Recompute every BatchNormalization layer's moving mean and variance from ``x`` with the model's current
+    (compressed) weights, in model order, each layer seeing its predecessors' new statistics; returns how many.
+
+    During fine-tuning the moving averages follow weights that change every step (momentum 0.99); after the last
+    step, and after the best epoch is restored, they describe none of those weights exactly. The TFLite converter
+    folds BatchNorm into the preceding convolution, so these statistics end up inside the int8 weights and biases:
+    they must be right before conversion (Nagel et al. 2019, "Data-Free Quantization", on BN statistics and
+    quantized weights; the re-estimation itself is the usual "BN recalibration" after quantization).
+    """
+    import keras
+
+    bns = [
+        la
+        for la in model.layers
+        if type(la).__name__ == "BatchNormalization"
+        and int(getattr(la, "axis", -1)) in (-1, len(la.input.shape) - 1)
+    ]
+    if not bns or len(x) == 0:
+        return 0
+    xs = x.reshape((len(x), *model.inputs[0].shape[1:]))
+    for bn in bns:
+        feats = keras.Model(model.inputs, bn.input).predict(xs, batch_size=256, verbose=0).astype(np.float64)
+        flat = feats.reshape(-1, feats.shape[-1])
+        bn.moving_mean.assign(flat.mean(axis=0).astype(np.float32))
+        bn.moving_variance.assign(flat.var(axis=0).astype(np.float32))
+    if progress is not None:
+        progress(f"{what}: re-estimated the statistics of {len(bns)} BatchNorm layers on {len(x)} samples")
+    return len(bns)
+
+
+def warmup_cosine(lr: float, total_steps: int, warmup_steps: int) -> Any:
+    """Linear warm-up from 0 to ``lr`` over ``warmup_steps``, then cosine decay to 0 (Loshchilov and Hutter 2017,
+    "SGDR"; warm-up as in Goyal et al. 2017): fine-tuning a compressed model starts from trained float weights,
+    and a full learning rate at the first step would throw away what the float model knew."""
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=max(1, total_steps - warmup_steps),
+        alpha=0.0,
+        warmup_target=lr,
+        warmup_steps=max(1, warmup_steps),
+    )
+
+
 @dataclass
 class CompressContext:
     """What a method can use: the data, the user's choices, the report entries, and :meth:`fit`."""
@@ -305,6 +429,12 @@ class CompressContext:
     layers: dict[str, dict] = field(default_factory=dict)  # per-layer report entries; methods add keys
     show_progress: bool = True
     batch_size: int = DEFAULT_BATCH
+    #: Keras layer name -> why it stays int8 (``--keep-int8`` or the measured sensitivity).
+    keep_why: dict[str, str] = field(default_factory=dict)
+    #: Keras layer name -> 0/1 kernel mask of a pruning method; every later fine-tuning keeps those zeros.
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: One entry per fine-tuning run: epochs, the chosen (best) epoch and its validation accuracy.
+    fits: list[dict[str, Any]] = field(default_factory=list)
 
     def progress(self, msg: str) -> None:
         """One progress line: on stderr when progress is shown, always in the INFO log."""
@@ -317,14 +447,32 @@ class CompressContext:
         """The report entry of Keras layer ``name`` (created on first use)."""
         return self.layers.setdefault(name, {"name": name})
 
-    def fit(
-        self, model: Any, epochs: int | None = None, callbacks: Iterable[Any] = (), lr: float | None = None
-    ) -> Any:
-        """Fine-tune ``model`` in place on the training data and return it.
+    def probe(self) -> CompressContext:
+        """A copy whose report entries are thrown away: for checks that plan without reporting."""
+        return replace(self, layers={}, show_progress=False)
 
-        Sparse categorical cross-entropy with Adam; with a ``teacher`` the loss is
+    def kept_note(self, name: str) -> str:
+        """The report note of a layer that stays int8 by the user's or the automatic choice."""
+        return self.keep_why.get(name, "kept int8 (--keep-int8)")
+
+    def fit(
+        self,
+        model: Any,
+        epochs: int | None = None,
+        callbacks: Iterable[Any] = (),
+        lr: float | None = None,
+        select_from: int = 0,
+    ) -> Any:
+        """Fine-tune ``model`` in place on the training data and return it with its best epoch's weights.
+
+        The recipe: Adam with a linear warm-up (``WARMUP`` of the steps) and cosine decay to zero from ``lr``
+        (default ``DEFAULT_LR``), sparse categorical cross-entropy; with a ``teacher`` the loss is
         ``α·CE(y, p) + (1-α)·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T))`` (Hinton et al. 2015), α = 0.5.
         A model ending in a softmax has its log-probabilities used as logits (they differ by a constant).
+        After every epoch from ``select_from`` (0-based) on, the validation accuracy is measured; the weights
+        of the best such epoch are restored at the end (a method whose structure is still changing, e.g. the
+        pruning ramp, starts the selection where it is final). The masks in ``self.masks`` are re-applied after
+        every step. Choosing the epoch on the validation data makes its accuracy an optimistic estimate.
         """
         import keras
         from keras import ops
@@ -372,17 +520,34 @@ class CompressContext:
             soft /= soft.sum(axis=1, keepdims=True)
             return np.concatenate([t, soft.astype(np.float32)], axis=1)
 
-        model.compile(optimizer=keras.optimizers.Adam(lr or DEFAULT_LR), loss=loss, metrics=[acc])
-        cbs = [_epoch_lines(self, model.name, n_epochs), *callbacks]
+        steps = n_epochs * math.ceil(len(x) / self.batch_size)
+        schedule = warmup_cosine(lr or DEFAULT_LR, steps, int(WARMUP * steps))
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[acc])
+        select_from = min(max(0, int(select_from)), n_epochs - 1)
+        best = _BestEpoch(model, select_from, xv, self.y_val)
+        cbs = [
+            _masks_callback(model, self.masks),
+            *callbacks,
+            best.callback(),
+            _epoch_lines(self, model.name, n_epochs),
+        ]
         model.fit(
             x,
             targets(x, self.y_train),
-            validation_data=(xv, targets(xv, self.y_val)),
             epochs=n_epochs,
             batch_size=self.batch_size,
             shuffle=True,
             verbose=0,
             callbacks=cbs,
+        )
+        if best.weights is not None:
+            model.set_weights(best.weights)
+            self.progress(
+                f"{model.name}: kept epoch {best.epoch + 1}/{n_epochs} (val accuracy {best.best:.4f}, "
+                "optimistic: chosen on the validation data)"
+            )
+        self.fits.append(
+            {"model": model.name, "epochs": n_epochs, "best_epoch": best.epoch + 1, "val_accuracy": best.best}
         )
         return model
 
@@ -396,6 +561,8 @@ __all__ = [
     "fixed_batch",
     "load_xy",
     "parse_methods",
+    "reestimate_batchnorm",
+    "register_check",
     "register_method",
     "resolve_keep_int8",
     "trainable_copy",

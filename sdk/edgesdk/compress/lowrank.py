@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.compress.base import CompressContext, register_method
+from edgesdk.compress.base import CompressContext, register_check, register_method
 from edgesdk.errors import CompressError
 
 log = logging.getLogger(__name__)
@@ -275,11 +275,9 @@ def rebuild(model: Any, replace: Callable[[Any], Callable[[Any], Any] | None]) -
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=model.name)
 
 
-def factorize(
-    model: Any, spec: RankSpec, only: set[str] | None = None
-) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """The factorized model (not yet fine-tuned) and a report entry per factorizable layer (all of them, or
-    those named in ``only``)."""
+def plan_layers(model: Any, spec: RankSpec, only: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The plan of every factorizable layer (all, or those in ``only``); one sentence when the rank is larger
+    than every layer allows."""
     plans: dict[str, dict[str, Any]] = {}
     for layer in model.layers:
         if _kind(layer) is None or (only is not None and layer.name not in only):
@@ -292,6 +290,15 @@ def factorize(
             f"lowrank={spec}: rank {spec.rank} is larger than every layer allows; the largest, layer {largest}, "
             f"allows at most {plans[largest]['bound']} ({plans[largest]['why']})"
         )
+    return plans
+
+
+def factorize(
+    model: Any, spec: RankSpec, only: set[str] | None = None
+) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The factorized model (not yet fine-tuned) and a report entry per factorizable layer (all of them, or
+    those named in ``only``)."""
+    plans = plan_layers(model, spec, only)
     built: list[tuple[list[Any], list[list[np.ndarray]]]] = []
 
     def replace(op: Any) -> Callable[[Any], Any] | None:
@@ -341,3 +348,8 @@ def apply_lowrank(model: Any, arg: str | None, ctx: CompressContext) -> Any:
     if n:
         new = ctx.fit(new)
     return new
+
+
+@register_check("lowrank")
+def check_lowrank(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    plan_layers(model, parse_rank(arg))

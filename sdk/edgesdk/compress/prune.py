@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.compress.base import CompressContext, register_method, trainable_copy, weight_layers
+from edgesdk.compress.base import (
+    CompressContext,
+    register_check,
+    register_method,
+    trainable_copy,
+    weight_layers,
+)
 from edgesdk.errors import CompressError
 
 RAMP = 0.7  # fraction of the fine-tuning steps over which the sparsity ramps up
@@ -57,12 +63,14 @@ def _kernel(layer: Any) -> Any:
     return layer.kernel if k is None else k
 
 
-def _targets(model: Any, ctx: CompressContext, method: str, classes: tuple[str, ...]) -> list[Any]:
+def _targets(
+    model: Any, ctx: CompressContext, method: str, classes: tuple[str, ...], report: bool = True
+) -> list[Any]:
     chosen = []
     for layer in weight_layers(model):
-        entry = ctx.layer(layer.name)
         if layer.name in ctx.keep_int8:
-            entry.setdefault("note", "kept int8 (--keep-int8)")
+            if report:
+                ctx.layer(layer.name).setdefault("note", ctx.kept_note(layer.name))
         elif type(layer).__name__ in classes:
             chosen.append(layer)
     if not chosen:
@@ -107,7 +115,8 @@ class _Masks:
 
 
 def _magnitude_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
-    n = int(round(sparsity * w.size))
+    """Zero the ``ceil(sparsity · size)`` smallest-magnitude weights: at least the requested share is zero."""
+    n = math.ceil(sparsity * w.size - 1e-9)
     mask = np.ones(w.shape, np.float32)
     if n <= 0:
         return mask
@@ -150,15 +159,29 @@ def apply_prune(model: Any, arg: str | None, ctx: CompressContext) -> Any:
     on_step(0)
     masks.apply()
     ctx.progress(f"{model.name}: pruning {len(layers)} layers to {final:.0%} over {ramp} steps")
-    ctx.fit(m, epochs=epochs, callbacks=[masks.callback(on_step)])
+    # The best epoch is chosen only among those that end with the final sparsity (after step ``ramp``).
+    per_epoch = math.ceil(len(ctx.x_train) / ctx.batch_size)
+    ctx.fit(
+        m,
+        epochs=epochs,
+        callbacks=[masks.callback(on_step)],
+        select_from=math.ceil((ramp + 1) / per_epoch) - 1,
+    )
     for la in layers:
         w = np.asarray(_kernel(la).numpy()) * masks.masks[la.name]
         masks.masks[la.name] = _magnitude_mask(w, max(final, start[la.name])) * masks.masks[la.name]
     masks.apply()
     for la in layers:
         w = np.asarray(_kernel(la).numpy())
+        ctx.masks[la.name] = masks.masks[la.name]  # later stages (share, distillation) keep these zeros
         ctx.layer(la.name).update(sparsity=round(float(np.mean(w == 0)), 4), target="sparse")
     return m
+
+
+@register_check("prune")
+def check_prune(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    parse_ratio("prune", arg)
+    _targets(model, ctx, "prune", PRUNABLE, report=False)
 
 
 # --- pattern pruning ---------------------------------------------------------------------------------------
@@ -183,26 +206,54 @@ def _pattern_masks(w: np.ndarray, taps: int, n_patterns: int, connectivity: floa
     return np.transpose(mask.reshape(cout, cin, 3, 3), (2, 3, 1, 0)).astype(np.float32)
 
 
-@register_method("pattern", order=30, help="pattern pruning of 3x3 kernels to N-tap patterns (PatDNN)")
-def apply_pattern(model: Any, arg: str | None, ctx: CompressContext) -> Any:
+def _pattern_layers(model: Any, ctx: CompressContext, arg: str | None, report: bool) -> list[Any]:
+    """The ungrouped 3x3 Conv2D layers not kept int8; every other convolution keeps its int8 weights (noted)."""
     taps = 4 if arg is None else arg
     if str(taps) != "4":
         raise CompressError(f"method pattern takes 4 (taps per 3x3 kernel), not {arg!r}")
-    m = trainable_copy(model)
-    layers = _targets(m, ctx, "pattern", ("Conv2D",))
-    for la in layers:
+    chosen, others = [], []
+    for la in weight_layers(model):
+        if type(la).__name__ != "Conv2D" or la.name in ctx.keep_int8:
+            continue
         shape = tuple(la.kernel.shape)
-        if shape[:2] != (3, 3) or la.groups != 1:
-            raise CompressError(
-                f"layer {la.name}: pattern pruning needs an ungrouped 3x3 Conv2D, this one has a "
-                f"{shape[0]}x{shape[1]} kernel; keep it int8 with --keep-int8 {la.name}"
+        if shape[:2] == (3, 3) and la.groups == 1:
+            chosen.append(la)
+            continue
+        others.append(f"{la.name} {shape[0]}x{shape[1]}" + ("" if la.groups == 1 else " grouped"))
+        if report:
+            ctx.layer(la.name).setdefault(
+                "note",
+                f"layer {la.name} ({shape[0]}x{shape[1]} Conv2D) keeps int8 weights: pattern pruning "
+                "takes ungrouped 3x3 kernels",
             )
+    if not chosen:
+        what = f" (its other convolutions: {', '.join(others)})" if others else ""
+        raise CompressError(
+            f"model {model.name} has no ungrouped 3x3 Conv2D outside the int8-kept layers for pattern pruning"
+            f"{what}"
+        )
+    return chosen
+
+
+@register_check("pattern")
+def check_pattern(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    _pattern_layers(model, ctx, arg, report=False)
+
+
+@register_method("pattern", order=30, help="pattern pruning of 3x3 kernels to N-tap patterns (PatDNN)")
+def apply_pattern(model: Any, arg: str | None, ctx: CompressContext) -> Any:
+    m = trainable_copy(model)
+    for la in weight_layers(m):
+        if la.name in ctx.keep_int8:
+            ctx.layer(la.name).setdefault("note", ctx.kept_note(la.name))
+    layers = _pattern_layers(m, ctx, arg, report=True)
     masks = _Masks(layers)
     for la in layers:
         masks.masks[la.name] = _pattern_masks(np.asarray(la.kernel.numpy()), 4, PATTERNS, CONNECTIVITY)
     masks.apply()
     ctx.fit(m, callbacks=[masks.callback()])
     masks.apply()
+    ctx.masks.update(masks.masks)
     for la in layers:
         mk = masks.masks[la.name]
         ctx.layer(la.name).update(
@@ -437,3 +488,13 @@ def apply_filter(model: Any, arg: str | None, ctx: CompressContext) -> Any:
 )
 def apply_fpgm(model: Any, arg: str | None, ctx: CompressContext) -> Any:
     return _filter_prune(model, parse_ratio("fpgm", arg), ctx, "fpgm")
+
+
+@register_check("filter")
+def check_filter(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    parse_ratio("filter", arg)
+
+
+@register_check("fpgm")
+def check_fpgm(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    parse_ratio("fpgm", arg)

@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.compress.base import CompressContext, register_method, trainable_copy, weight_layers
+from edgesdk.compress.base import (
+    CompressContext,
+    register_check,
+    register_method,
+    trainable_copy,
+    weight_layers,
+)
 from edgesdk.errors import CompressError
 
 KMEANS_ITERATIONS = 30
@@ -131,6 +137,30 @@ def clusters(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return centroids, assign.reshape(w.shape), alive.reshape(w.shape).astype(np.float32)
 
 
+def _shared_layers(model: Any, ctx: CompressContext, report: bool) -> list[Any]:
+    """The Dense/Conv2D layers not kept int8 (the others keep int8 weights; the report says why)."""
+    chosen = []
+    for layer in weight_layers(model):
+        if layer.name in ctx.keep_int8:
+            if report:
+                ctx.layer(layer.name).setdefault("note", ctx.kept_note(layer.name))
+        elif type(layer).__name__ in SHAREABLE:
+            chosen.append(layer)
+        elif report:
+            ctx.layer(layer.name).setdefault(
+                "note", f"layer {layer.name} ({type(layer).__name__}) keeps int8 weights under share"
+            )
+    if not chosen:
+        raise CompressError(f"model {model.name} has no Dense or Conv2D layer left to share weights in")
+    return chosen
+
+
+@register_check("share")
+def check_share(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    parse_bits(arg)
+    _shared_layers(model, ctx, report=False)
+
+
 @register_method(
     "share", order=50, help="weight sharing: per-layer k-means to 2^N centroids (Deep Compression)"
 )
@@ -138,19 +168,10 @@ def apply_share(model: Any, arg: str | None, ctx: CompressContext) -> Any:
     import keras
 
     bits = parse_bits(arg)
-    chosen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for layer in weight_layers(model):
-        entry = ctx.layer(layer.name)
-        if layer.name in ctx.keep_int8:
-            entry.setdefault("note", "kept int8 (--keep-int8)")
-        elif type(layer).__name__ in SHAREABLE:
-            chosen[layer.name] = clusters(np.asarray(layer.kernel.numpy()), bits)
-        else:
-            entry.setdefault(
-                "note", f"layer {layer.name} ({type(layer).__name__}) keeps int8 weights under share"
-            )
-    if not chosen:
-        raise CompressError(f"model {model.name} has no Dense or Conv2D layer left to share weights in")
+    chosen = {
+        la.name: clusters(np.asarray(la.kernel.numpy()), bits)
+        for la in _shared_layers(model, ctx, report=True)
+    }
     classes = _make_classes()
 
     def to_shared(layer: Any) -> Any:

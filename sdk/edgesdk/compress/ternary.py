@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.compress.base import CompressContext, register_method, trainable_copy, weight_layers
+from edgesdk.compress.base import (
+    CompressContext,
+    register_check,
+    register_method,
+    trainable_copy,
+    weight_layers,
+)
 from edgesdk.errors import CompressError
 
 TWN_DELTA = 0.7
@@ -177,7 +183,7 @@ def _plan(model: Any, ctx: CompressContext, method: str) -> set[str]:
         entry = ctx.layer(layer.name)
         cls = type(layer).__name__
         if layer.name in ctx.keep_int8:
-            entry.update(target="int8", note="kept int8 (--keep-int8)")
+            entry.update(target="int8", note=ctx.kept_note(layer.name))
         elif cls not in PACKABLE:
             entry.update(
                 target="int8",
@@ -195,15 +201,20 @@ def _plan(model: Any, ctx: CompressContext, method: str) -> set[str]:
     return chosen
 
 
-def quantize_weights(model: Any, mode: str, ctx: CompressContext) -> Any:
-    """Quantization-aware training with ``mode`` in {"ternary", "binary", "ttq"}; returns a plain Keras model."""
-    method = "binary" if mode == "binary" else "ternary"
+def _chosen(model: Any, ctx: CompressContext, method: str) -> set[str]:
     chosen = _plan(model, ctx, method)
     if not chosen:
         raise CompressError(
             f"model {model.name} has no layer that can take {method} weights (all are kept int8 or of "
             "another kind); nothing to compress"
         )
+    return chosen
+
+
+def quantize_weights(model: Any, mode: str, ctx: CompressContext) -> Any:
+    """Quantization-aware training with ``mode`` in {"ternary", "binary", "ttq"}; returns a plain Keras model."""
+    method = "binary" if mode == "binary" else "ternary"
+    chosen = _chosen(model, ctx, method)
     classes = _make_classes()
 
     def to_quant(layer: Any) -> Any:
@@ -247,12 +258,16 @@ def _plain_of(layer: Any) -> Any:
     return base.from_config(layer.get_config())
 
 
-@register_method("ternary", order=60, help="ternary weights {-a,0,a} per channel (TWN; ternary=ttq for TTQ)")
-def apply_ternary(model: Any, arg: str | None, ctx: CompressContext) -> Any:
+def _ternary_mode(arg: str | None) -> str:
     mode = (arg or "twn").lower()
     if mode not in ("twn", "ttq"):
         raise CompressError(f"method ternary takes twn (default) or ttq, not {arg!r}")
-    return quantize_weights(model, "ternary" if mode == "twn" else "ttq", ctx)
+    return "ternary" if mode == "twn" else "ttq"
+
+
+@register_method("ternary", order=60, help="ternary weights {-a,0,a} per channel (TWN; ternary=ttq for TTQ)")
+def apply_ternary(model: Any, arg: str | None, ctx: CompressContext) -> Any:
+    return quantize_weights(model, _ternary_mode(arg), ctx)
 
 
 @register_method("binary", order=60, help="binary weights {-a,a} per channel (BWN), int8 activations")
@@ -260,3 +275,16 @@ def apply_binary(model: Any, arg: str | None, ctx: CompressContext) -> Any:
     if arg:
         raise CompressError(f"method binary takes no argument (got binary={arg})")
     return quantize_weights(model, "binary", ctx)
+
+
+@register_check("ternary")
+def check_ternary(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    _ternary_mode(arg)
+    _chosen(model, ctx.probe(), "ternary")
+
+
+@register_check("binary")
+def check_binary(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    if arg:
+        raise CompressError(f"method binary takes no argument (got binary={arg})")
+    _chosen(model, ctx.probe(), "binary")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.compress.base import CompressContext, register_method, weight_layers
+from edgesdk.compress.base import CompressContext, register_check, register_method, weight_layers
 from edgesdk.errors import CompressError
 
 #: Layers that may sit between binary layers and are dropped (the sign replaces activations, BatchNorm is ours).
@@ -354,3 +354,10 @@ def apply_xnor(model: Any, arg: str | None, ctx: CompressContext) -> Any:
 
     qat._edgesdk_writer = writer
     return qat
+
+
+@register_check("xnor")
+def check_xnor(model: Any, arg: str | None, ctx: CompressContext) -> None:
+    if arg:
+        raise CompressError(f"method xnor takes no argument (got xnor={arg})")
+    _plan(model, ctx.probe())
