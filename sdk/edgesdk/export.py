@@ -26,7 +26,7 @@ from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_err
 from edgesdk.escape import safe_file_stem
 from edgesdk.ir import Graph
 from edgesdk.mlperf_modes import resolve_mlperf
-from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
+from edgesdk.passes import DEFAULT_OPTIMIZE, OPTIMIZE_GOALS, PassContext, kernel_decisions, run_pipeline
 from edgesdk.planner import Plan, plan
 from edgesdk.resources import firmware_dir
 from edgesdk.templating import render
@@ -291,7 +291,7 @@ def export(
     mlperf_model: str | None = None,
     profile: bool = True,
     pass_ctx: PassContext | None = None,
-    optimize: str = "balanced",
+    optimize: str = DEFAULT_OPTIMIZE,
 ) -> ExportResult:
     """Write (and with ``build`` compile) the C project for ``graph`` on ``board``.
 
@@ -303,8 +303,8 @@ def export(
     board = board if isinstance(board, Board) else get_board(board)
     out_dir = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{board.name}")
     mlperf = resolve_mlperf(graph, mlperf_model)
-    if optimize not in ("balanced", "speed", "size"):
-        raise EdgeSDKError(f"--optimize must be 'balanced', 'speed' or 'size', not {optimize!r}")
+    if optimize not in OPTIMIZE_GOALS:
+        raise EdgeSDKError(f"--optimize must be one of {', '.join(OPTIMIZE_GOALS)}, not {optimize!r}")
     ctx = pass_ctx or PassContext(optimize=optimize)
     if not ctx.core and not board.is_host:
         ctx = dataclasses.replace(ctx, core=board.core)

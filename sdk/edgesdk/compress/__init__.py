@@ -80,7 +80,7 @@ class CompressResult:
     weight_bytes_int8: int
     #: weight bytes of the ``--optimize size`` export (``weight_bytes_compressed`` is the default export's)
     weight_bytes_size_export: int = 0
-    #: the export the byte figures describe: ``{"board": ..., "optimize": "speed"}``
+    #: the export the byte figures describe: ``{"board": ..., "optimize": "balanced"}``
     export: dict[str, str] = field(default_factory=dict)
     layers: list[dict[str, Any]] = field(default_factory=list)
     epochs: int = 0
@@ -155,12 +155,13 @@ def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return hits / len(y)
 
 
-def export_context(board: str | None = None, optimize: str = "speed") -> tuple[str, Any]:
+def export_context(board: str | None = None, optimize: str | None = None) -> tuple[str, Any]:
     """(board name, the PassContext ``edgesdk export`` uses for ``board`` and ``optimize``): the kernels and bytes
     ``compress`` reports are the ones that export would pick."""
     from edgesdk.boards import get_board
-    from edgesdk.passes import PassContext
+    from edgesdk.passes import DEFAULT_OPTIMIZE, PassContext
 
+    optimize = optimize or DEFAULT_OPTIMIZE
     b = get_board(board)
     options = {} if b.is_host else {"flash_bytes": b.memory.flash_bytes}
     return b.name, PassContext(core="" if b.is_host else b.core, optimize=optimize, options=options)
@@ -189,9 +190,9 @@ def layer_report(
     from edgesdk.passes import run_pipeline
     from edgesdk.weights import layer_weights
 
-    board_name, speed = export_context(board, "speed")
+    board_name, default = export_context(board)
     _, size = export_context(board, "size")
-    ir_rows = layer_weights(run_pipeline(graph, "default", speed))
+    ir_rows = layer_weights(run_pipeline(graph, "default", default))
     size_rows = {r["name"]: r for r in layer_weights(run_pipeline(graph, "default", size))}
     names = next((c for c in keras_names if len(c) == len(ir_rows)), None)
     rows = []
@@ -347,7 +348,7 @@ def compress(
         out.write_bytes(data_bytes)
         acc_c = evaluate_tflite(data_bytes, xv, yv)
         graph = read_tflite(data_bytes, name=out.stem)
-    board_name, _ = export_context(board)
+    board_name, default = export_context(board)
     rows = layer_report(graph, ctx.layers, names, board)
     int8_bytes = sum(r["params"] for r in rows)
     selected = bool(ctx.fits) or keep is None
@@ -360,7 +361,7 @@ def compress(
         weight_bytes_compressed=int(sum(r["weight_bytes"] for r in rows)),
         weight_bytes_int8=int(int8_bytes),
         weight_bytes_size_export=int(sum(r["size_weight_bytes"] for r in rows)),
-        export={"board": board_name, "optimize": "speed"},
+        export={"board": board_name, "optimize": default.optimize},
         layers=rows,
         epochs=ctx.epochs,
         seed=seed,

@@ -159,6 +159,8 @@ def run_pipeline(
 #: layers compressed unless that costs more than a small share of the model's instructions
 #: (``passes/decoded.py``); ``speed`` takes the fewest instructions per layer, ``size`` the fewest bytes.
 OPTIMIZE_GOALS = ("balanced", "speed", "size")
+#: What ``edgesdk export`` (and the byte figures ``compress`` reports) use when no ``--optimize`` is given.
+DEFAULT_OPTIMIZE = "balanced"
 
 
 def context_from_options(
