@@ -18,11 +18,12 @@ int8_t edgesdk_output[EDGESDK_MAX_OUTPUT_BYTES];
 static edgesdk_parser_t g_parser;
 static uint8_t g_tx[EDGESDK_PROTO_MAX_PAYLOAD];
 static uint64_t g_layer_raw[EDGESDK_MAX_LAYERS];
-static uint64_t g_layer_start[EDGESDK_MAX_LAYERS];
 static int g_have_counts;
 static const char *g_problem;
 
 #ifdef EDGESDK_PROFILE
+static uint64_t g_layer_start[EDGESDK_MAX_LAYERS];
+
 void edgesdk_layer_begin(uint32_t layer)
 {
     uint64_t now = edgesdk_timer_raw();
@@ -342,7 +343,6 @@ static void cmd_layer_counts(uint8_t seq, const uint8_t *in, uint16_t len)
 {
     uint32_t first;
     uint32_t count;
-    uint32_t i;
     if (len != 4u) {
         reply_status(EDGESDK_CMD_LAYER_COUNTS, seq, EDGESDK_ST_BAD_ARG);
         return;
@@ -357,6 +357,7 @@ static void cmd_layer_counts(uint8_t seq, const uint8_t *in, uint16_t len)
     reply_status(EDGESDK_CMD_LAYER_COUNTS, seq, EDGESDK_ST_NO_DATA);
     return;
 #else
+    uint32_t i;
     if (!g_have_counts) {
         reply_status(EDGESDK_CMD_LAYER_COUNTS, seq, EDGESDK_ST_NO_DATA);
         return;
