@@ -33,16 +33,26 @@ def _setup_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="list a model's layers, shapes, MACs and memory")
     p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
     _add_calib(p)
+    p.add_argument(
+        "--board",
+        "-b",
+        default=None,
+        help="board whose export is summarized: arena, flash, RAM, stack (default: the emulated netduinoplus2)",
+    )
+    _add_kernel_args(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=_cmd_inspect)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from edgesdk.export import target_summary
     from edgesdk.inspect import format_summary, summarize
     from edgesdk.model import load_model
 
+    ctx = _pass_ctx(args)
     graph = load_model(args.model, calib=args.calib)
     summary = summarize(graph)
+    summary["export"] = target_summary(graph, args.board, pass_ctx=ctx)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
