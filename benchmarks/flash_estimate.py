@@ -93,8 +93,8 @@ def main() -> int:
                         "kernel_code_estimate": r.footprint.kernel_code,
                         "kernel_code_built": kernel_code_in_elf(r.elf, r.c_name),
                         "stack_estimate": r.footprint.stack_estimate,
-                        "stack_built": r.stack.get("bytes"),
-                        "stack_chain": r.stack.get("chain", r.footprint.stack_chain),
+                        "stack_chain": r.footprint.stack_chain,
+                        "kernel_code_budget": r.code_budget.get("budget"),
                     }
                 )
             log.info("  %s", rows[-1])
@@ -108,7 +108,7 @@ def main() -> int:
         "Flash = text + data (`arm-none-eabi-size`); RAM = data + bss + the linker script's stack reservation.",
         "",
         "| model | --optimize | flash estimated | flash built | error | RAM estimated | RAM built | weights | "
-        "kernel code est. / built | stack estimate (objects / build) |",
+        "kernel code est. / built | stack (deepest static call chain) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -116,9 +116,13 @@ def main() -> int:
             f"| {r['model']} | {r['optimize']} | {r['flash_estimate']:,} | {r['flash_built']:,} | "
             f"{r['flash_error_pct']:+.2f} % | {r['ram_estimate']:,} | {r['ram_built']:,} | {r['weights']:,} | "
             f"{r['kernel_code_estimate']:,} / {r['kernel_code_built']:,} | "
-            f"{r['stack_estimate']:,} / {r['stack_built'] if r['stack_built'] is not None else '-'} B |"
+            f"{r['stack_estimate']:,} B |"
         )
-    lines += ["", "Deepest call chains (build):", ""]
+    lines += [
+        "",
+        "Deepest call chains (GCC -fstack-usage frames over the call graph of the linked sections):",
+        "",
+    ]
     for r in rows:
         lines.append(f"- {r['model']} ({r['optimize']}): {' > '.join(r['stack_chain'])}")
     (RESULTS / "flash_estimate.md").write_text("\n".join(lines) + "\n")

@@ -94,3 +94,23 @@ def test_profiling_off_builds_under_werror(ad_graph, tmp_path: Path) -> None:
     r = export(ad_graph, "mps2-an386", tmp_path / "p", build=True, profile=False)
     assert r.elf is not None and r.elf.is_file()
     assert "PROFILE := 0" in (tmp_path / "p" / "Makefile").read_text(encoding="utf-8")
+
+
+@needs_arm
+def test_kernel_code_budget_holds_for_the_compiled_code(ic_graph, tmp_path: Path) -> None:
+    """Within 12,000 B the specialisation pass's estimate (11,722 B) admits one copy whose compiled code is over
+    (12,228 B): the export chooses again within the excess and the compiled kernel code keeps the budget."""
+    from edgesdk.passes import PassContext
+
+    ctx = PassContext(optimize="speed", options={"kernel_code_budget": 12_000})
+    r = export(ic_graph, "mps2-an386", tmp_path / "p", pass_ctx=ctx)
+    assert r.footprint is not None
+    assert r.footprint.kernel_code <= 12_000 < 12_228
+    assert r.code_budget["budget"] == 12_000 and r.code_budget["tightened_to"]
+    assert r.report["memory"]["kernel_code"] == r.footprint.kernel_code
+    # the default budget (12 KB) holds as first chosen: four copies, nothing chosen again
+    d = export(ic_graph, "mps2-an386", tmp_path / "d")
+    assert (
+        d.footprint is not None and d.footprint.kernel_code <= 12 * 1024 and not d.code_budget["tightened_to"]
+    )
+    assert sum(n.attrs.get("kernel") == "specialized" for n in d.graph.nodes) == 4

@@ -28,6 +28,7 @@ from edgesdk.footprint import Footprint, model_only
 from edgesdk.ir import Graph
 from edgesdk.mlperf_modes import resolve_mlperf
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
+from edgesdk.passes.specialize import CODE_BUDGET, KERNEL, KERNEL16
 from edgesdk.planner import Plan, plan
 from edgesdk.resources import firmware_dir
 from edgesdk.templating import render
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 # separately; this covers its frame buffer, protocol state and newlib-nano's data.
 HARNESS_RAM_ESTIMATE = 2 * 1024
 MAKE_TIMEOUT_S = 600
+#: Kernels the specialisation pass instantiates per layer under the kernel-code budget.
+SPECIALIZED = (KERNEL, KERNEL16)
 
 
 @dataclass
@@ -67,7 +70,9 @@ class ExportResult:
     mlperf: dict[str, Any] = field(default_factory=dict)  # MLPerf Tiny mode: model, input_offset, inferred
     ccm: dict[str, Any] = field(default_factory=dict)  # arena/stack placed in core-coupled RAM, and why
     footprint: Footprint | None = None  # the estimate's parts: weights, code, kernel code, stack
-    stack: dict[str, Any] = field(default_factory=dict)  # static stack estimate of the build (when built)
+    #: the kernel-code budget of the specialisation pass, the compiled kernel code, and the budgets the copies were
+    #: chosen again within when the compiled code was over
+    code_budget: dict[str, Any] = field(default_factory=dict)
 
 
 def estimate_memory(graph: Graph, arena: Plan, board: Board, footprint: Footprint | None = None) -> MemoryUse:
@@ -349,9 +354,7 @@ def export(
         ctx = dataclasses.replace(ctx, core=board.core)
     if "flash_bytes" not in ctx.options:  # kernels that trade flash for speed need the budget
         ctx = dataclasses.replace(ctx, options={**ctx.options, "flash_bytes": board.memory.flash_bytes})
-    graph = run_pipeline(graph, "default", ctx)
-    arena = plan(graph)
-    arena.check_no_overlap()
+    read = graph
     _prepare_out_dir(out_dir)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -361,13 +364,40 @@ def export(
     try:
         # The project is written to a hidden folder first; what it needs is measured from its compiled objects,
         # and a model that does not fit is refused before the output folder exists (the hidden one is removed).
-        project = generate_c(graph, tmp / "model", plan=arena, rounding=rounding, target=board.kernel_target)
-        firmware_srcs = _copy_firmware(tmp, board)
-        settings = _harness_settings(graph, board, mlperf, profile)
-        model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
-        fp = project_footprint(
-            tmp, board, settings, firmware_srcs, model_srcs, project
-        ) or fallback_footprint(graph, arena, board, project.layer_flash)
+        budget = int(ctx.options.get("kernel_code_budget", CODE_BUDGET))
+        tightened: list[int] = []
+        while True:
+            graph = run_pipeline(read, "default", ctx)
+            arena = plan(graph)
+            arena.check_no_overlap()
+            project = generate_c(
+                graph, tmp / "model", plan=arena, rounding=rounding, target=board.kernel_target
+            )
+            firmware_srcs = _copy_firmware(tmp, board)
+            settings = _harness_settings(graph, board, mlperf, profile)
+            model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
+            fp = project_footprint(tmp, board, settings, firmware_srcs, model_srcs, project)
+            if fp is None:
+                fp = fallback_footprint(graph, arena, board, project.layer_flash)
+            over = fp.kernel_code - budget
+            copies = [
+                n for n in graph.nodes if n.attrs.get("kernel") in SPECIALIZED and ctx.forced(n) is None
+            ]
+            if over <= 0 or not copies or len(tightened) >= 4:
+                break
+            # The specialisation pass chose copies by its code estimate and the compiled code is over the budget:
+            # choose again with the budget lowered by the excess, until the compiled code keeps it.
+            tighter = int(ctx.options.get("kernel_code_budget", budget)) - over
+            log.info(
+                "kernel code %d B is over the %d B budget: copies chosen again within %d B",
+                fp.kernel_code,
+                budget,
+                tighter,
+            )
+            tightened.append(tighter)
+            ctx = dataclasses.replace(ctx, options={**ctx.options, "kernel_code_budget": tighter})
+            shutil.rmtree(tmp / "model")
+            shutil.rmtree(tmp / "firmware")
         estimate = estimate_memory(graph, arena, board, fp)
         placement = ccm.place(board, estimate.ram, arena.arena_bytes, board.stack_bytes)
         if placement.used:  # main RAM too small: the arena and/or stack go to core-coupled RAM (see ccm.py)
@@ -381,7 +411,7 @@ def export(
         banner = f"Generated by edgesdk {__version__} from {graph.name} (sha256:{graph.sha256}). Do not edit."
         if placement.arena_in_ccm:
             settings.append(("ARENA_IN_CCM", "1"))
-        ctx = {
+        tctx = {
             "banner": banner,
             "board": board,
             "model_name": project.model_name,
@@ -394,10 +424,10 @@ def export(
             + ([] if board.is_host else ["firmware/targets/cortexm"]),
             "cmake_defines": _cmake_defines(settings),
         }
-        render("project/Makefile.j2", tmp / "Makefile", ctx)
-        render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", ctx)
+        render("project/Makefile.j2", tmp / "Makefile", tctx)
+        render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", tctx)
         if not board.is_host:
-            render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", ctx)
+            render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", tctx)
             render_linker_script(board, tmp / "linker.ld", stack_in_ccm=placement.stack_in_ccm)
         result = ExportResult(
             out_dir=out_dir,
@@ -409,6 +439,9 @@ def export(
             mlperf=mlperf,
             ccm=placement.to_dict() if placement.used else {},
             footprint=fp,
+            code_budget={"budget": budget, "kernel_code": fp.kernel_code, "tightened_to": tightened}
+            if fp.kernel_code and ctx.dsp and ctx.optimize == "speed"
+            else {},
         )
         if build:
             try:
