@@ -17,7 +17,6 @@ from typing import Any
 from edgesdk.errors import EdgeSDKError
 from edgesdk.ir import Graph
 
-
 log = logging.getLogger(__name__)
 
 
