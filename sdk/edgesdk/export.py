@@ -644,7 +644,9 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
         "optimization": _optimization_trade(result.graph),
         "mlperf": result.mlperf,
         # Per layer with weights: format (int8/ternary/binary/xnor), stored weight bytes, MACs or bit-ops.
-        "weights": layer_weights(result.graph),
+        "weights": layer_weights(
+            result.graph, result.footprint.layer_bytes if result.footprint else None, board.kernel_target
+        ),
     }
     plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:

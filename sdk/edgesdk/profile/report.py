@@ -385,19 +385,20 @@ def write_report(
         doc.heading("Weights")
         kernel = {k.get("layer"): k.get("kernel", "") for k in data.get("kernels") or []}
         doc.table(
-            ["layer", "op", "format", "weight bytes", "MACs or bit-ops", "kernel"],
+            ["layer", "op", "format", "weight bytes", "flash bytes", "MACs or bit-ops", "kernel"],
             [
                 [
                     w["name"],
                     w["op"],
                     w["format"],
                     w["weight_bytes"],
+                    w.get("flash_bytes", "–"),
                     w.get("macs", w.get("bitops")),
                     kernel.get(w["name"], ""),
                 ]
                 for w in data["weights"]
             ],
-            [False, False, False, True, True, False],
+            [False, False, False, True, True, True, False],
         )
     if data.get("kernels"):
         doc.heading("Kernels")
