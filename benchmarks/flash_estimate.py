@@ -6,7 +6,8 @@ and ``--optimize size`` and built. Per export: the estimate made before anything
 (:mod:`edgesdk.footprint`: the generated project's objects with the link's garbage collection replayed), the
 built image's flash (``arm-none-eabi-size`` text + data) and RAM (data + bss, plus the stack reservation), the
 kernel code (``ed_*`` and ``<model>_*`` functions, estimated and in the linked ELF) and the static stack estimate
-(deepest call chain of ``-fstack-usage`` frames). Writes ``benchmarks/results/flash_estimate.json`` and
+(deepest call chain of ``-fstack-usage`` frames) beside the stack the board used in one inference, measured by
+painting (the reset path fills the stack with a pattern; the firmware reports the deepest word overwritten). Writes ``benchmarks/results/flash_estimate.json`` and
 ``flash_estimate.md`` with the commit.
 
     python benchmarks/flash_estimate.py
@@ -66,6 +67,17 @@ def commit() -> str:
         return "unknown"
 
 
+def painted_stack(r) -> int | None:
+    """Run one inference on the emulated board and read the stack's painted high-water mark."""
+    import numpy as np
+
+    from edgesdk.device import connect
+
+    with connect(r.board, r.elf) as client:
+        client.infer(np.zeros(client.info().input_size, dtype=np.int8))
+        return client.stack_used()
+
+
 def main() -> int:
     from edgesdk.export import export
     from edgesdk.model import load_model
@@ -93,6 +105,7 @@ def main() -> int:
                         "kernel_code_estimate": r.footprint.kernel_code,
                         "kernel_code_built": kernel_code_in_elf(r.elf, r.c_name),
                         "stack_estimate": r.footprint.stack_estimate,
+                        "stack_painted": painted_stack(r),
                         "stack_chain": r.footprint.stack_chain,
                         "kernel_code_budget": r.code_budget.get("budget"),
                     }
@@ -108,7 +121,7 @@ def main() -> int:
         "Flash = text + data (`arm-none-eabi-size`); RAM = data + bss + the linker script's stack reservation.",
         "",
         "| model | --optimize | flash estimated | flash built | error | RAM estimated | RAM built | weights | "
-        "kernel code est. / built | stack (deepest static call chain) |",
+        "kernel code est. / built | stack: static estimate / painted on the board |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -116,7 +129,7 @@ def main() -> int:
             f"| {r['model']} | {r['optimize']} | {r['flash_estimate']:,} | {r['flash_built']:,} | "
             f"{r['flash_error_pct']:+.2f} % | {r['ram_estimate']:,} | {r['ram_built']:,} | {r['weights']:,} | "
             f"{r['kernel_code_estimate']:,} / {r['kernel_code_built']:,} | "
-            f"{r['stack_estimate']:,} B |"
+            f"{r['stack_estimate']:,} / {r['stack_painted']:,} B |"
         )
     lines += [
         "",

@@ -114,3 +114,19 @@ def test_kernel_code_budget_holds_for_the_compiled_code(ic_graph, tmp_path: Path
         d.footprint is not None and d.footprint.kernel_code <= 12 * 1024 and not d.code_budget["tightened_to"]
     )
     assert sum(n.attrs.get("kernel") == "specialized" for n in d.graph.nodes) == 4
+
+
+EMULATED = ARM and shutil.which("qemu-system-arm") is not None
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_painted_stack_is_within_the_static_estimate(small_model: Path, tmp_path: Path) -> None:
+    """The reset path paints the stack; after inferences the firmware reports its high-water mark, which the static
+    call-chain estimate bounds (it follows every chain the code can take, the board one of them)."""
+    from edgesdk.device import profile
+    from edgesdk.model import load_model
+
+    data = profile(load_model(small_model), "mps2-an386", runs=2, out_dir=tmp_path / "prof")
+    mem = data["memory"]
+    assert 0 < mem["stack_measured"] <= mem["stack_estimate"] < mem["stack_reserved"], mem

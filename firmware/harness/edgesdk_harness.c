@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "edgesdk_board.h"
 #include "edgesdk_proto.h"
 #include "edgesdk_timer.h"
 #include "edgesdk_uart.h"
@@ -384,6 +385,21 @@ static void cmd_echo(uint8_t seq, const uint8_t *in, uint16_t len)
     reply(EDGESDK_CMD_ECHO, seq, (uint16_t)(1u + len));
 }
 
+/* Targets that paint the stack (the Cortex-M reset path) override this; elsewhere nothing is measured. */
+__attribute__((weak)) uint32_t edgesdk_stack_used(void) { return 0u; }
+
+static void cmd_stack(uint8_t seq)
+{
+    uint32_t used = edgesdk_stack_used();
+    if (used == 0u) {
+        reply_status(EDGESDK_CMD_STACK, seq, EDGESDK_ST_NO_DATA);
+        return;
+    }
+    g_tx[0] = EDGESDK_ST_OK;
+    put_u32(g_tx + 1, used);
+    reply(EDGESDK_CMD_STACK, seq, 5);
+}
+
 static void handle_frame(const edgesdk_parser_t *p)
 {
     if (p->version != EDGESDK_PROTO_VERSION) {
@@ -417,6 +433,9 @@ static void handle_frame(const edgesdk_parser_t *p)
         break;
     case EDGESDK_CMD_ECHO:
         cmd_echo(p->seq, p->payload, p->len);
+        break;
+    case EDGESDK_CMD_STACK:
+        cmd_stack(p->seq);
         break;
     default:
         reply_status(p->cmd, p->seq, EDGESDK_ST_UNKNOWN_CMD);

@@ -489,6 +489,7 @@ def _profile(
                 append_result(results, {"run": i, "count": c, "layer_counts": layers})
             if m is not None:
                 samples = m.stop()
+        stack_used = client.stack_used()  # painted high-water mark since reset (None on the host)
     unit = info.timer_unit
     clock = info.clock_hz
     latency = summarize_latency(counts, clock, unit)
@@ -531,7 +532,8 @@ def _profile(
         "latency": latency.to_dict(),
         "runs": counts,
         "layers": layer_rows,
-        "memory": report.get("memory", {}),
+        # the static estimate (deepest call chain) beside what the board used (stack painting)
+        "memory": {**report.get("memory", {}), **({"stack_measured": stack_used} if stack_used else {})},
     }
     plots: dict[str, Path] = {}
     if last:
