@@ -55,7 +55,7 @@ def test_forced_kernels_that_overflow_flash_are_refused_before_writing(ic_graph,
     board = dataclasses.replace(real, memory=dataclasses.replace(real.memory, flash_bytes=160_000))
     fits = export(ic_graph, board, tmp_path / "fits")  # the passes keep Winograd within this flash
     assert fits.estimate.flash <= 160_000
-    out = tmp_path / "forced"
+    out = tmp_path / "new" / "forced"
     with pytest.raises(BoardError) as info:
         export(ic_graph, board, out, pass_ctx=context_from_options("speed", ["*=winograd"]))
     assert info.value.exit_code == 5

@@ -9,6 +9,7 @@ A model that cannot fit the board's flash or RAM is refused before anything is w
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -356,6 +357,9 @@ def export(
         ctx = dataclasses.replace(ctx, options={**ctx.options, "flash_bytes": board.memory.flash_bytes})
     read = graph
     _prepare_out_dir(out_dir)
+    made = [
+        p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()
+    ]  # removed again on a refusal
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -465,6 +469,11 @@ def export(
         raise EdgeSDKError(f"cannot write the project to {out_dir} ({describe_os_error(exc)})") from None
     except BaseException:  # an error, Ctrl-C or SIGTERM (see procutil): leave no hidden half-written folder
         _remove_tree(tmp)
+        for (
+            folder
+        ) in made:  # nor the parent folders made for it (a model refused before writing writes nothing)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     if result.size is not None:
         result.elf = out_dir / "build" / "firmware.elf"
