@@ -21,7 +21,6 @@ exactly (the lowered constant arrays) and the code as one documented constant.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shutil
@@ -336,9 +335,10 @@ def _deepest_chain(
     relocations name) plus the deepest interrupt handler's chain on top of it."""
 
     def frame(key: str) -> int:
+        # GCC names a clone ``f.constprop.0`` in the object and ``f.constprop`` in the .su file
         sec = sections[key]
         names = sec.symbols or [sec.name.removeprefix(".text.")]
-        return max((frames.get(n.split(".")[0], frames.get(n, 0)) for n in names), default=0)
+        return max((frames.get(n, frames.get(re.sub(r"\.\d+$", "", n), 0)) for n in names), default=0)
 
     memo: dict[str, tuple[int, list[str]]] = {}
     active: set[str] = set()
@@ -377,10 +377,3 @@ def _deepest_chain(
     total = main[0] + (irq[0] + EXCEPTION_FRAME if irq[0] else 0)
     chain = main[1] + ([f"+ interrupt: {' > '.join(irq[1])}"] if irq[0] else [])
     return total, chain
-
-
-def digest(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(repr(p).encode())
-    return h.hexdigest()[:16]
