@@ -72,11 +72,12 @@ def test_mode_is_inferred_from_the_input_shape_or_given(graphs: dict) -> None:
 def test_each_benchmark_through_the_mlperf_protocol(name: str, graphs: dict, tmp_path: Path) -> None:
     graph = graphs[name]
     built = export(graph, "host", tmp_path / "p", build=True, mlperf_model=None)
-    assert built.report["mlperf"] == {
-        "model": name,
-        "input_offset": MODES[name].input_offset,
-        "inferred": True,
-    }
+    mode = dict(built.report["mlperf"])
+    assert ("input_quant_warning" in mode) == (
+        name == "kws01"
+    )  # the tiny KWS stand-in is not quantized as the reference
+    mode.pop("input_quant_warning", None)
+    assert mode == {"model": name, "input_offset": MODES[name].input_offset, "inferred": True}
     size = int(np.prod(graph.tensors[graph.inputs[0]].shape))
     sent = np.random.default_rng(5).integers(0, 256, size=size, dtype=np.uint8)  # what the runner sends
     x = (
