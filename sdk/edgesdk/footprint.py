@@ -21,11 +21,14 @@ exactly (the lowered constant arrays) and the code as one documented constant.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
 import subprocess
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,13 +204,39 @@ def compiler_available(cc: str) -> bool:
     return shutil.which(cc) is not None and shutil.which(_tool(cc, "readelf")) is not None
 
 
+#: Compiled and parsed sources by content (compiler, flags, source, the project's headers): a process that exports
+#: one model many times (a test session, a sweep) compiles each source once. Bounded, oldest dropped first.
+_COMPILED: OrderedDict[str, tuple[_Member, dict[str, int]]] = OrderedDict()
+_COMPILED_MAX = 256
+_Member = tuple[str, list[_Section], dict[str, str], dict[str, str]]
+
+
+def _headers_digest(cwd: Path, flags: Sequence[str]) -> str:
+    """A digest of every header in the include folders of ``flags`` (relative to ``cwd``)."""
+    h = hashlib.sha256()
+    for flag in flags:
+        if flag.startswith("-I"):
+            for header in sorted((cwd / flag[2:]).glob("*.h")):
+                h.update(header.name.encode() + b"\0" + header.read_bytes())
+    return h.hexdigest()
+
+
 def compile_objects(
-    cc: str, flags: Sequence[str], sources: Iterable[Path], cwd: Path, out: Path
-) -> list[tuple[Path, Path]]:
-    """Compile each source (relative to ``cwd``) to ``out/<n>.o`` with ``-fstack-usage``: ``[(object, .su)]``."""
+    cc: str, flags: Sequence[str], sources: Sequence[Path], cwd: Path, out: Path
+) -> list[tuple[_Member, dict[str, int]]]:
+    """Compile each source (relative to ``cwd``) with ``-fstack-usage`` into ``out``, two at a time: per source
+    its parsed object (member named by the source's path) and its functions' stack frames."""
     out.mkdir(parents=True, exist_ok=True)
-    objs = []
-    for i, src in enumerate(sources):
+    headers = _headers_digest(cwd, flags)
+    readelf = _tool(cc, "readelf")
+
+    def one(i: int, src: Path) -> tuple[_Member, dict[str, int]]:
+        key = hashlib.sha256(
+            repr((cc, list(flags), str(src), headers)).encode() + (cwd / src).read_bytes()
+        ).hexdigest()
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            return _COMPILED[key]
         obj = out / f"{i:03d}_{Path(src).stem}.o"
         cmd = [cc, *flags, "-fstack-usage", "-c", str(src), "-o", str(obj)]
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
@@ -215,8 +244,19 @@ def compile_objects(
             from edgesdk.export import build_failure_cause
 
             raise BuildError(f"compiling {src} failed: {build_failure_cause(proc.stderr or proc.stdout)}")
-        objs.append((obj, obj.with_suffix(".su")))
-    return objs
+        (_name, sections, g, loc) = _read_object(readelf, obj)[0]
+        for sec in sections:
+            sec.obj = str(src)
+        prefix = f"{obj.name}:"
+        rename = lambda d: {k: str(src) + ":" + v[len(prefix) :] for k, v in d.items()}  # noqa: E731
+        result = ((str(src), sections, rename(g), rename(loc)), _stack_frames([obj.with_suffix(".su")]))
+        _COMPILED[key] = result
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+        return result
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(one, range(len(sources)), sources))
 
 
 def _stack_frames(su_files: Iterable[Path]) -> dict[str, int]:
@@ -247,12 +287,12 @@ def measure(
     keep: Sequence[str] = (".isr_vector",),
 ) -> Footprint:
     """Compile ``sources`` and replay the link's garbage collection (see the module doc)."""
-    objs = compile_objects(cc, flags, sources, cwd, work)
+    compiled = compile_objects(cc, flags, sources, cwd, work)
     readelf = _tool(cc, "readelf")
     key = tuple([cc, *(f for f in flags if f.startswith(("-m", "-f")))])
     if key not in _LIB_CACHE:  # the C library's members: linked where the code calls them, as ld links them
         _LIB_CACHE[key] = [m for lib in _libraries(cc, flags) for m in _read_object(readelf, lib)]
-    members = [m for obj, _su in objs for m in _read_object(readelf, obj)]
+    members = [member for member, _frames in compiled]
     program = {m[0] for m in members}
     sections: dict[str, _Section] = {}
     globals_: dict[str, str] = {}
@@ -304,9 +344,11 @@ def measure(
         and sections[k].obj in program
         and any(s.startswith(("ed_", f"{model_prefix}_")) for s in sections[k].symbols)
     )
-    stack, chain = _deepest_chain(
-        sections, kept, resolve, _stack_frames(su for _o, su in objs), entry, globals_
-    )
+    frames: dict[str, int] = {}
+    for _member, f in compiled:
+        for name, size in f.items():
+            frames[name] = max(frames.get(name, 0), size)
+    stack, chain = _deepest_chain(sections, kept, resolve, frames, entry, globals_)
     weights = sum(layer_bytes.values())
     return Footprint(
         flash=text + data,
@@ -368,11 +410,11 @@ def _deepest_chain(
     if entry not in globals_:
         return 0, []
     main = deepest(globals_[entry])
-    handlers = [
+    handlers = sorted(  # sorted: the report names the same chain in every process
         k
         for k in kept
         if sections[k].kind == "text" and any(s.endswith("_Handler") for s in sections[k].symbols)
-    ]
+    )
     irq = max((deepest(k) for k in handlers if k != globals_[entry]), default=(0, []), key=lambda d: d[0])
     total = main[0] + (irq[0] + EXCEPTION_FRAME if irq[0] else 0)
     chain = main[1] + ([f"+ interrupt: {' > '.join(irq[1])}"] if irq[0] else [])
