@@ -114,7 +114,7 @@ class _Section:
 _SEC_RE = re.compile(
     r"^\s*\[\s*(\d+)\]\s+(\S+)\s+(\S+)\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s+\S+\s+(\S*)\s+\d+\s+\d+\s+(\d+)\s*$"
 )
-_SYM_RE = re.compile(r"^\s*\d+:\s+[0-9a-f]+\s+(\d+)\s+(\w+)\s+(\w+)\s+\w+\s+(\w+)\s+(\S+)\s*$")
+_SYM_RE = re.compile(r"^\s*\d+:\s+[0-9a-f]+\s+(0x[0-9a-f]+|\d+)\s+(\w+)\s+(\w+)\s+\w+\s+(\w+)\s+(\S+)\s*$")
 _RELHDR_RE = re.compile(r"^Relocation section '\.rela?(\S+)'")
 _REL_RE = re.compile(r"^[0-9a-f]+\s+[0-9a-f]+\s+\S+\s+[0-9a-f]+\s+(\S+)")
 
@@ -349,7 +349,15 @@ def measure(
         for name, size in f.items():
             frames[name] = max(frames.get(name, 0), size)
     stack, chain = _deepest_chain(sections, kept, resolve, frames, entry, globals_)
-    weights = sum(layer_bytes.values())
+    # the model's constants as linked: its arrays (and parameter structs) the code references; an array the C
+    # backend emits but no kernel reads is dropped by the link and not counted
+    weights = sum(
+        sections[k].size
+        for k in kept
+        if sections[k].kind == "rodata"
+        and sections[k].obj in program
+        and any(s.startswith(f"{model_prefix}_") for s in sections[k].symbols)
+    )
     return Footprint(
         flash=text + data,
         ram=data + bss + stack_reserved,
