@@ -41,15 +41,18 @@ def _profile(graph, board, ctx, portable: bool = False) -> dict:
     finally:
         if target is not None:
             boards.CORE_KERNEL_TARGETS[board.core] = target
-    layers = {row["name"]: row for row in data["layers"]}
+    # a convolution fused into its ADD is one row, named "conv + add", with both layers under "layers"
+    layers = {row.get("layers", [row["name"]])[-1]: row for row in data["layers"]}
     return {
         "instructions": int(data["runs"][-1]),
         "arena_bytes": int(data["memory"]["arena_bytes"]),
         "arena_lower_bound": int(data["memory"]["arena_lower_bound"]),
         "layers": {name: int(row["count"]) for name, row in layers.items()},
-        "fused_into": {name: row["fused_into"] for name, row in layers.items() if row.get("fused_into")},
+        "fused_into": {
+            row["layers"][0]: name for name, row in layers.items() if len(row.get("layers", [])) > 1
+        },
         "elements": {
-            name: int(row["activation_bytes"]) for name, row in layers.items() if row["op"] == "ADD"
+            name: int(row["activation_bytes"]) for name, row in layers.items() if row["op"].endswith("ADD")
         },
     }
 

@@ -245,3 +245,41 @@ def test_fused_pointwise_fc_kernel_bands_on_host(tmp_path: Path) -> None:
     assert "p.batches = (oy_end - oy_begin) * 5;" in (project.out_dir / f"{project.model_name}.c").read_text()
     x_in = random_inputs(project.input_size, 12, seed=4)
     np.testing.assert_array_equal(run_host(exe, x_in, project.output_size), reference_outputs(graph, x_in))
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_profile_shows_a_fused_pair_as_one_row_and_memory_on_a_running_board(
+    residual_model: ir.Graph, tmp_path: Path
+) -> None:
+    """The fused convolution's instructions are counted in its ADD's layer on the device: profile shows one row
+    "conv + add" with both layers' MACs, never a convolution with 0 instructions; profiling a board already running
+    (``--port``) reports the export's memory figures, not ``{}``."""
+    from edgesdk.device import profile
+    from edgesdk.export import export
+    from edgesdk.transport import Emulator
+
+    built = export(residual_model, "mps2-an386", tmp_path / "p", build=True)
+    assert built.elf is not None
+    with Emulator.for_board(built.board, built.elf) as emu:
+        emu.transport.close()  # as 'edgesdk flash' leaves it: the port is the user's
+        data = profile(
+            residual_model,
+            built.board,
+            runs=1,
+            out_dir=tmp_path / "prof",
+            port=f"socket://127.0.0.1:{emu.port}",
+        )
+    fused = [r for r in data["layers"] if len(r.get("layers", [])) == 2]
+    assert len(fused) == 2
+    for row in fused:
+        conv, add = row["layers"]
+        assert row["name"] == f"{conv} + {add}" and row["op"] == "CONV_2D + ADD"
+        assert row["count"] > 0 and row["macs"] > 0
+    names = {n for r in data["layers"] for n in r.get("layers", [r["name"]])}
+    assert names == {n.name for n in residual_model.nodes}  # every layer in exactly one row
+    assert all(r["count"] > 0 for r in data["layers"] if "CONV_2D" in r["op"])
+    assert data["layer_sum"]["ok"]
+    mem = data["memory"]
+    assert mem["arena_bytes"] == built.plan.arena_bytes and mem["stack_estimate"] > 0
+    assert mem["stack_reserved"] == built.board.stack_bytes

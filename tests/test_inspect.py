@@ -134,7 +134,7 @@ def test_format_summary_table(hand_graph: ir.Graph) -> None:
     # Columns align: the MACs column ends at the same place on every row.
     col = lines[header].index("MACs") + len("MACs")
     assert all(r[col - 1].isdigit() for r in rows)
-    assert "6,912" in rows[0] and "peak live activations: 768 bytes at layer dw" in text
+    assert "6,912" in rows[0] and "peak live activations of the layers as read: 768 bytes at layer dw" in text
 
 
 def test_cli_json(ic_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,3 +144,41 @@ def test_cli_json(ic_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["inspect", str(ic_model)]) == 0
     out = capsys.readouterr().out
     assert "conv2d_2" in out and "12,501,632 MACs" in out
+
+
+def test_inspect_refuses_what_export_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A FULLY_CONNECTED on int32 tensors passes the model checks but not the C backend: both commands refuse it
+    with the same sentence (exit 3), through the same lowering."""
+    from edgesdk.errors import UnsupportedOpError
+    from edgesdk.export import export
+    from edgesdk.ir.serialize import save_graph
+
+    g = ir.Graph("fc32")
+    g.add_tensor(ir.Tensor("x", (1, 8), "int32", _q()))
+    g.add_tensor(ir.Tensor("y", (1, 4), "int32", _q()))
+    g.inputs, g.outputs = ["x"], ["y"]
+    g.nodes = [ir.FullyConnected("fc", ["x", _const(g, "w", (4, 8))], ["y"])]
+    with pytest.raises(UnsupportedOpError) as exported:
+        export(g, "netduinoplus2", tmp_path / "out")
+    path = save_graph(g, tmp_path / "fc32.edgesdk")
+    assert cli.main(["inspect", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert str(exported.value) in err and "int32" in err
+    assert cli.main(["export", str(path), "-o", str(tmp_path / "o")]) == 3
+    assert str(exported.value) in capsys.readouterr().err
+
+
+def test_inspect_reports_exports_arena_flash_and_stack(
+    ic_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """inspect's figures for a board are export's: the arena after the passes with the planner's lower bound,
+    the flash and RAM estimate and the stack (not the un-fused peak under another name)."""
+    from edgesdk.export import export
+
+    assert cli.main(["inspect", str(ic_model), "--board", "mps2-an386", "--json"]) == 0
+    t = json.loads(capsys.readouterr().out)["export"]
+    r = export(load_model(ic_model), "mps2-an386", tmp_path / "p")
+    assert (t["arena_bytes"], t["arena_lower_bound"]) == (r.plan.arena_bytes, r.plan.lower_bound)
+    assert (t["flash"], t["ram"]) == (r.estimate.flash, r.estimate.ram)
+    assert r.footprint is not None and t["fits"]
+    assert t["stack_estimate"] == r.footprint.stack_estimate > 0

@@ -53,11 +53,9 @@ def graphs(ic_graph, ad_graph) -> dict:
 
 def test_mode_is_inferred_from_the_input_shape_or_given(graphs: dict) -> None:
     for name, graph in graphs.items():
-        assert resolve_mlperf(graph, None) == {
-            "model": name,
-            "input_offset": MODES[name].input_offset,
-            "inferred": True,
-        }
+        mode = resolve_mlperf(graph, None)
+        mode.pop("input_quant_warning", None)  # the tiny KWS stand-in is not quantized as the reference
+        assert mode == {"model": name, "input_offset": MODES[name].input_offset, "inferred": True}
         assert resolve_mlperf(graph, name)["inferred"] is False
     assert MODES["ic01"].input_offset == MODES["vww01"].input_offset == -128
     assert MODES["kws01"].input_offset == MODES["ad01"].input_offset == 0
@@ -74,11 +72,12 @@ def test_mode_is_inferred_from_the_input_shape_or_given(graphs: dict) -> None:
 def test_each_benchmark_through_the_mlperf_protocol(name: str, graphs: dict, tmp_path: Path) -> None:
     graph = graphs[name]
     built = export(graph, "host", tmp_path / "p", build=True, mlperf_model=None)
-    assert built.report["mlperf"] == {
-        "model": name,
-        "input_offset": MODES[name].input_offset,
-        "inferred": True,
-    }
+    mode = dict(built.report["mlperf"])
+    assert ("input_quant_warning" in mode) == (
+        name == "kws01"
+    )  # the tiny KWS stand-in is not quantized as the reference
+    mode.pop("input_quant_warning", None)
+    assert mode == {"model": name, "input_offset": MODES[name].input_offset, "inferred": True}
     size = int(np.prod(graph.tensors[graph.inputs[0]].shape))
     sent = np.random.default_rng(5).integers(0, 256, size=size, dtype=np.uint8)  # what the runner sends
     x = (
@@ -141,3 +140,32 @@ def test_runner_latency_equals_profile_latency_on_the_emulator(ad_graph, tmp_pat
     # converted to the board clock they were 1e9 / 168 MHz = 5.95x smaller than profile's figure.
     assert profile_us > 1000
     assert abs(runner_us - profile_us) <= 0.001 * profile_us + 2.0 / n
+
+
+def _input_graph(shape: tuple[int, ...], scale: float, zp: int):
+    from edgesdk.ir import graph as ir
+
+    g = ir.Graph("kws_like")
+    q = ir.QuantParams(scale=[scale], zero_point=[zp])
+    g.add_tensor(ir.Tensor("x", shape, "int8", q))
+    g.inputs, g.outputs = ["x"], ["x"]
+    return g
+
+
+def test_benchmark_input_quantization_is_checked(ad_graph, caplog: pytest.LogCaptureFixture) -> None:
+    """The runner sends the benchmark's bytes as they are: a model whose input scale or zero point differs from the
+    reference's reads other values (191 of 200 KWS outputs changed for 0.58241/84 against 0.58470/83), so
+    export warns with both figures; the reference models' own quantization passes silently."""
+    with caplog.at_level("WARNING", logger="edgesdk.mlperf_modes"):
+        mode = resolve_mlperf(_input_graph((1, 49, 10, 1), 0.58241, 84), "kws01")
+    assert mode["model"] == "kws01"
+    warning = mode["input_quant_warning"]
+    assert "0.58241" in warning and "84" in warning and "0.584703" in warning and "83" in warning
+    assert warning in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="edgesdk.mlperf_modes"):
+        assert "input_quant_warning" not in resolve_mlperf(
+            _input_graph((1, 49, 10, 1), 0.5847029089927673, 83), None
+        )
+        assert "input_quant_warning" not in resolve_mlperf(ad_graph, "ad01")
+    assert caplog.text == ""

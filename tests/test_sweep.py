@@ -62,6 +62,7 @@ def _check_outputs(out: Path, rows: list[dict]) -> None:
     assert base["weight_bytes"] == 64 * 48 + 48 * 32 + 32 * 10 and base["cr"] == pytest.approx(4.0)
     assert lr["weight_bytes"] == 4 * (64 + 48) + 4 * (48 + 32) + 4 * (32 + 10)
     assert lr["instructions"] < base["instructions"] and lr["sr"] > 1.0 and base["sr"] == 1.0
+    assert 0 < lr["flash_bytes"] < base["flash_bytes"]  # the built images' text + data
     assert lr["pareto"] and lr["accuracy"] > 0.5
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "report.html").read_text()

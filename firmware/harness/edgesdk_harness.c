@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "edgesdk_board.h"
 #include "edgesdk_proto.h"
 #include "edgesdk_timer.h"
 #include "edgesdk_uart.h"
@@ -18,11 +19,12 @@ int8_t edgesdk_output[EDGESDK_MAX_OUTPUT_BYTES];
 static edgesdk_parser_t g_parser;
 static uint8_t g_tx[EDGESDK_PROTO_MAX_PAYLOAD];
 static uint64_t g_layer_raw[EDGESDK_MAX_LAYERS];
-static uint64_t g_layer_start[EDGESDK_MAX_LAYERS];
 static int g_have_counts;
 static const char *g_problem;
 
 #ifdef EDGESDK_PROFILE
+static uint64_t g_layer_start[EDGESDK_MAX_LAYERS];
+
 void edgesdk_layer_begin(uint32_t layer)
 {
     uint64_t now = edgesdk_timer_raw();
@@ -342,7 +344,6 @@ static void cmd_layer_counts(uint8_t seq, const uint8_t *in, uint16_t len)
 {
     uint32_t first;
     uint32_t count;
-    uint32_t i;
     if (len != 4u) {
         reply_status(EDGESDK_CMD_LAYER_COUNTS, seq, EDGESDK_ST_BAD_ARG);
         return;
@@ -357,6 +358,7 @@ static void cmd_layer_counts(uint8_t seq, const uint8_t *in, uint16_t len)
     reply_status(EDGESDK_CMD_LAYER_COUNTS, seq, EDGESDK_ST_NO_DATA);
     return;
 #else
+    uint32_t i;
     if (!g_have_counts) {
         reply_status(EDGESDK_CMD_LAYER_COUNTS, seq, EDGESDK_ST_NO_DATA);
         return;
@@ -381,6 +383,21 @@ static void cmd_echo(uint8_t seq, const uint8_t *in, uint16_t len)
         memcpy(g_tx + 1, in, len);
     }
     reply(EDGESDK_CMD_ECHO, seq, (uint16_t)(1u + len));
+}
+
+/* Targets that paint the stack (the Cortex-M reset path) override this; elsewhere nothing is measured. */
+__attribute__((weak)) uint32_t edgesdk_stack_used(void) { return 0u; }
+
+static void cmd_stack(uint8_t seq)
+{
+    uint32_t used = edgesdk_stack_used();
+    if (used == 0u) {
+        reply_status(EDGESDK_CMD_STACK, seq, EDGESDK_ST_NO_DATA);
+        return;
+    }
+    g_tx[0] = EDGESDK_ST_OK;
+    put_u32(g_tx + 1, used);
+    reply(EDGESDK_CMD_STACK, seq, 5);
 }
 
 static void handle_frame(const edgesdk_parser_t *p)
@@ -416,6 +433,9 @@ static void handle_frame(const edgesdk_parser_t *p)
         break;
     case EDGESDK_CMD_ECHO:
         cmd_echo(p->seq, p->payload, p->len);
+        break;
+    case EDGESDK_CMD_STACK:
+        cmd_stack(p->seq);
         break;
     default:
         reply_status(p->cmd, p->seq, EDGESDK_ST_UNKNOWN_CMD);

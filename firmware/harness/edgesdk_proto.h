@@ -38,6 +38,7 @@
 #define EDGESDK_CMD_LAYER_COUNTS 0x06u /* u16 first, u16 count -> u16 count, count x u64 */
 #define EDGESDK_CMD_RESET 0x07u        /* () -> (), model re-initialised, buffers and counts cleared */
 #define EDGESDK_CMD_ECHO 0x08u         /* bytes -> the same bytes (link test, round-trip timing) */
+#define EDGESDK_CMD_STACK 0x09u        /* () -> u32 bytes of stack used since reset (painted high-water mark) */
 #define EDGESDK_CMD_REPLY 0x80u
 #define EDGESDK_CMD_NAK 0xFFu          /* payload: status (BAD_CRC or TOO_LONG) */
 

@@ -85,4 +85,5 @@ def split_measured(size: Any, elf: Path, board: Board, placement: Placement) -> 
             f"board {board.name}: {in_ccm:,} B of arena and {board.stack_bytes if placement.stack_in_ccm else 0:,} B "
             f"of stack do not fit its {board.memory.ccm_bytes:,} B of CCM RAM"
         )
-    return replace(size, ram=size.ram - in_ccm, detail={**size.detail, "ccm": in_ccm})
+    stack = board.stack_bytes if placement.stack_in_ccm else 0  # the stack reserved in CCM is not main RAM
+    return replace(size, ram=size.ram - in_ccm - stack, detail={**size.detail, "ccm": in_ccm})

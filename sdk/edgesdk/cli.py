@@ -33,16 +33,26 @@ def _setup_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="list a model's layers, shapes, MACs and memory")
     p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
     _add_calib(p)
+    p.add_argument(
+        "--board",
+        "-b",
+        default=None,
+        help="board whose export is summarized: arena, flash, RAM, stack (default: the emulated netduinoplus2)",
+    )
+    _add_kernel_args(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=_cmd_inspect)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from edgesdk.export import target_summary
     from edgesdk.inspect import format_summary, summarize
     from edgesdk.model import load_model
 
+    ctx = _pass_ctx(args)
     graph = load_model(args.model, calib=args.calib)
     summary = summarize(graph)
+    summary["export"] = target_summary(graph, args.board, pass_ctx=ctx)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
@@ -104,6 +114,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from edgesdk.export import export
     from edgesdk.model import load_model
 
+    ctx = _pass_ctx(args)  # an unknown kernel name is refused before the model is read
     result = export(
         load_model(args.model, calib=args.calib),
         args.board,
@@ -112,16 +123,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
         rounding=args.rounding,
         optimize=args.optimize,
         mlperf_model=args.mlperf,
-        pass_ctx=_pass_ctx(args),
+        pass_ctx=ctx,
     )
     use = result.size or result.estimate
     how = "measured" if use.measured else "estimated"
     mem = result.board.memory
     flash = f"{use.flash:,}" + (f"/{mem.flash_bytes:,}" if mem.flash_bytes else "")
     ram = f"{use.ram:,}" + (f"/{mem.ram_bytes:,}" if mem.ram_bytes else "")
+    fp = result.footprint
+    stack = (
+        f", stack ~{fp.stack_estimate:,} B deepest call chain of {result.board.stack_bytes:,} B reserved"
+        if fp is not None and fp.stack_estimate is not None
+        else ""
+    )
     print(
         f"exported {result.graph.name} for {result.board.name} to {result.out_dir}: flash {flash} B, "
         f"RAM {ram} B ({how}), arena {result.plan.arena_bytes:,} B (lower bound {result.plan.lower_bound:,} B)"
+        f"{stack}"
     )
     mode = result.mlperf.get("model", "none")
     if mode != "none":
@@ -229,6 +247,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from edgesdk.errors import ValidationError
     from edgesdk.model import load_model
 
+    ctx = _pass_ctx(args)  # an unknown kernel name is refused before the model is read
     s = validate(
         load_model(args.model, calib=args.calib),
         args.board,
@@ -239,7 +258,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         rounding=args.rounding,
         labels=args.labels,
         calib=args.calib,
-        pass_ctx=_pass_ctx(args),
+        pass_ctx=ctx,
     )
     d = s.to_dict()
     print(
@@ -354,6 +373,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from edgesdk.device import profile
     from edgesdk.model import load_model
 
+    ctx = _pass_ctx(args)  # an unknown kernel name is refused before the model is read
     data = profile(
         load_model(args.model, calib=args.calib),
         args.board,
@@ -362,7 +382,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         port=args.port,
         meter=args.meter,
         meter_port=args.meter_port,
-        pass_ctx=_pass_ctx(args),
+        pass_ctx=ctx,
     )
     lat = data["latency"]
     print(

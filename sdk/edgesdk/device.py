@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -627,19 +628,21 @@ def _profile(
                 append_result(results, {"run": i, "count": c, "layer_counts": layers})
             if m is not None:
                 samples = m.stop()
+        stack_used = client.stack_used()  # painted high-water mark since reset (None on the host)
     unit = info.timer_unit
     clock = info.clock_hz
     latency = summarize_latency(counts, clock, unit)
     summary = summarize(graph)
     layer_rows = []
     last = per_layer[-1] if per_layer and per_layer[-1] else []
-    # A convolution fused into a residual ADD (passes/conv_add_fuse.py) has no layer of its own on the device:
-    # its instructions are counted in the ADD's.
-    fused = {
-        k["fused_conv"]: k["layer"]
-        for k in (built.report.get("kernels", []) if built else [])
-        if k.get("fused_conv")
-    }
+    # A convolution fused into a residual ADD (passes/conv_add_fuse.py) has no layer of its own on the device: it
+    # runs inside the ADD's, so the two are one row, named for both, with both layers' MACs and weights.
+    # Without a build (a device already running, --port) the export the firmware was made by is written again into
+    # a temporary folder, not built: its report has the memory figures and the kernels (fused layers) of the same
+    # passes, planner and footprint.
+    report = built.report if built else _export_report(graph, board, pass_ctx)
+    fused = {k["fused_conv"]: k["layer"] for k in report.get("kernels", []) if k.get("fused_conv")}
+    rows = {row["name"]: row for row in summary["layers"]}
     own = [row["name"] for row in summary["layers"] if row["name"] not in fused]
     if last and len(last) != len(own):
         raise TransportError(
@@ -647,11 +650,22 @@ def _profile(
         )
     device_layers = iter(last)
     for row in summary["layers"]:
-        layer = dict(row)
         if row["name"] in fused:
-            layer["fused_into"] = fused[row["name"]]
+            continue
+        layer = dict(row)
+        convs = [c for c, add in fused.items() if add == row["name"]]
+        for conv in convs:
+            c = rows[conv]
+            layer["name"] = f"{conv} + {row['name']}"
+            layer["op"] = f"{c['op']} + {row['op']}"
+            layer["layers"] = [conv, row["name"]]
+            layer["input_shapes"] = c["input_shapes"] + [
+                s for s in row["input_shapes"] if s != c["output_shapes"][0]
+            ]
+            for key in ("params", "macs", "weight_bytes"):
+                layer[key] = c[key] + row[key]
         if last:
-            c = 0 if row["name"] in fused else next(device_layers)
+            c = next(device_layers)
             layer["count"] = c
             layer["us"] = info.counts_to_us(c)
         layer_rows.append(layer)
@@ -662,7 +676,8 @@ def _profile(
         "latency": latency.to_dict(),
         "runs": counts,
         "layers": layer_rows,
-        "memory": built.report.get("memory", {}) if built else {},
+        # the static estimate (deepest call chain) beside what the board used (stack painting)
+        "memory": {**report.get("memory", {}), **({"stack_measured": stack_used} if stack_used else {})},
     }
     plots: dict[str, Path] = {}
     if last:
@@ -682,6 +697,12 @@ def _profile(
     write_json(out / "profile.json", data)
     write_report(out, data, {k: v.relative_to(out) for k, v in plots.items()})
     return data
+
+
+def _export_report(graph: Graph, board: Board, pass_ctx: Any) -> dict[str, Any]:
+    """The report of ``export`` for ``graph`` on ``board`` (not built), from a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="edgesdk-profile-") as tmp:
+        return export(graph, board, Path(tmp) / "p", pass_ctx=pass_ctx, check=False).report
 
 
 def _open_meter(kind: str | None, port: str | None):

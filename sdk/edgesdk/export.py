@@ -9,6 +9,7 @@ A model that cannot fit the board's flash or RAM is refused before anything is w
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -24,22 +25,23 @@ from edgesdk import __version__, ccm
 from edgesdk.boards import UART_DRIVERS, Board, get_board
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
 from edgesdk.escape import safe_file_stem
+from edgesdk.footprint import Footprint, model_only
 from edgesdk.ir import Graph
 from edgesdk.mlperf_modes import resolve_mlperf
 from edgesdk.passes import DEFAULT_OPTIMIZE, OPTIMIZE_GOALS, PassContext, kernel_decisions, run_pipeline
+from edgesdk.passes.specialize import CODE_BUDGET, KERNEL, KERNEL16
 from edgesdk.planner import Plan, plan
 from edgesdk.resources import firmware_dir
 from edgesdk.templating import render
 
 log = logging.getLogger(__name__)
 
-# Flash the harness, startup, UART driver and kernels take besides the weights (measured on the
-# Cortex-M4 builds of both MLPerf Tiny models, rounded down so no model that fits is refused).
-CODE_FLASH_ESTIMATE = 12 * 1024
-# RAM besides the arena and stack: the harness's input/output buffers are counted separately;
-# this covers its frame buffer, protocol state and newlib-nano's data.
+# RAM besides the arena and stack when no compiler measures it: the harness's input/output buffers are counted
+# separately; this covers its frame buffer, protocol state and newlib-nano's data.
 HARNESS_RAM_ESTIMATE = 2 * 1024
 MAKE_TIMEOUT_S = 600
+#: Kernels the specialisation pass instantiates per layer under the kernel-code budget.
+SPECIALIZED = (KERNEL, KERNEL16)
 
 
 @dataclass
@@ -68,32 +70,43 @@ class ExportResult:
     report: dict[str, Any] = field(default_factory=dict)
     mlperf: dict[str, Any] = field(default_factory=dict)  # MLPerf Tiny mode: model, input_offset, inferred
     ccm: dict[str, Any] = field(default_factory=dict)  # arena/stack placed in core-coupled RAM, and why
+    footprint: Footprint | None = None  # the estimate's parts: weights, code, kernel code, stack
+    #: the kernel-code budget of the specialisation pass, the compiled kernel code, and the budgets the copies were
+    #: chosen again within when the compiled code was over
+    code_budget: dict[str, Any] = field(default_factory=dict)
 
 
-def weight_bytes(graph: Graph) -> int:
-    """Bytes of constant data the nodes read (weights, biases); each tensor counted once."""
-    names = {n for node in graph.nodes for n in node.inputs if n and graph.tensors[n].is_const}
-    return sum(graph.tensors[n].nbytes for n in names)
-
-
-def estimate_memory(graph: Graph, arena: Plan, board: Board) -> MemoryUse:
-    """What the exported firmware will need, before building (the build then measures it)."""
-    w = weight_bytes(graph)
-    io = sum(graph.tensors[n].nbytes for n in graph.inputs + graph.outputs)
-    flash = w + CODE_FLASH_ESTIMATE
-    ram = arena.arena_bytes + board.stack_bytes + io + HARNESS_RAM_ESTIMATE
+def estimate_memory(graph: Graph, arena: Plan, board: Board, footprint: Footprint | None = None) -> MemoryUse:
+    """What the exported firmware will need, before building (the build then measures it): ``footprint`` from
+    the project's compiled objects (:mod:`edgesdk.footprint`), else the layers' constant arrays and a constant for
+    the code (:func:`edgesdk.footprint.model_only`). RAM includes the stack the linker script reserves."""
+    fp = footprint or fallback_footprint(graph, arena, board)
     return MemoryUse(
-        flash=flash,
-        ram=ram,
+        flash=fp.flash,
+        ram=fp.ram,
         detail={
-            "weights": w,
-            "code_estimate": CODE_FLASH_ESTIMATE,
+            "weights": fp.weights,
+            "code": fp.code,
+            "kernel_code": fp.kernel_code,
+            "data": fp.data,
             "arena": arena.arena_bytes,
             "stack": board.stack_bytes,
-            "io_buffers": io,
-            "harness_estimate": HARNESS_RAM_ESTIMATE,
+            **({"stack_estimate": fp.stack_estimate} if fp.stack_estimate is not None else {}),
         },
     )
+
+
+def fallback_footprint(
+    graph: Graph, arena: Plan, board: Board, layer_bytes: dict[str, int] | None = None
+) -> Footprint:
+    """The footprint without a compiler: the layers' constant arrays (``layer_bytes``, lowered here when not
+    given) and constants for the code and the harness's RAM."""
+    if layer_bytes is None:
+        from edgesdk.backends.c.generator import constant_bytes
+
+        layer_bytes = constant_bytes(graph, target=board.kernel_target)
+    io = sum(graph.tensors[n].nbytes for n in graph.inputs + graph.outputs)
+    return model_only(layer_bytes, arena.arena_bytes + io + HARNESS_RAM_ESTIMATE, board.stack_bytes)
 
 
 def check_fits(model_name: str, use: MemoryUse, board: Board) -> None:
@@ -105,7 +118,8 @@ def check_fits(model_name: str, use: MemoryUse, board: Board) -> None:
         what = (
             "measured"
             if use.measured
-            else f"weights {use.detail.get('weights', 0):,} + code ~{CODE_FLASH_ESTIMATE:,}"
+            else f"weights {use.detail.get('weights', 0):,} + code {use.detail.get('code', 0):,}"
+            + (f" + data {use.detail['data']:,}" if use.detail.get("data") else "")
         )
         problems.append(
             f"{use.flash:,} bytes of flash ({what}) but the board has {board.memory.flash_bytes:,}"
@@ -114,8 +128,8 @@ def check_fits(model_name: str, use: MemoryUse, board: Board) -> None:
         what = (
             "measured"
             if use.measured
-            else f"arena {use.detail.get('arena', 0):,} + stack {board.stack_bytes:,} + buffers "
-            f"{use.detail.get('io_buffers', 0) + HARNESS_RAM_ESTIMATE:,}"
+            else f"arena {use.detail.get('arena', 0):,} + stack {board.stack_bytes:,} + harness "
+            f"{use.ram - use.detail.get('arena', 0) - board.stack_bytes:,}"
         )
         problems.append(f"{use.ram:,} bytes of RAM ({what}) but the board has {board.memory.ram_bytes:,}")
     if problems:
@@ -140,32 +154,61 @@ def measure_size(elf: Path, board: Board) -> MemoryUse:
     if not m:
         raise BuildError(f"cannot read the output of {tool} for {elf}")
     text, data, bss = (int(m.group(i)) for i in (1, 2, 3))
-    return MemoryUse(
-        flash=text + data, ram=data + bss, detail={"text": text, "data": data, "bss": bss}, measured=True
-    )
+    stack = 0 if board.is_host else board.stack_bytes  # reserved by the linker script, not in .bss
+    detail = {"text": text, "data": data, "bss": bss, "stack": stack}
+    if not board.is_host:
+        detail["kernel_code"] = kernel_code_in_elf(elf, tool.replace("size", "nm"))
+    return MemoryUse(flash=text + data, ram=data + bss + stack, detail=detail, measured=True)
 
 
-#: Lines of a build log that name a cause, most specific first: the linker's own errors, then the compiler's.
+def kernel_code_in_elf(elf: Path, nm: str = "arm-none-eabi-nm") -> int:
+    """Bytes of the kernel functions of a linked image: ``ed_*`` and the model's own (``<model>_*``, found as the
+    functions beside ``<model>_invoke``), from ``nm -S``."""
+    try:
+        out = subprocess.run(
+            [nm, "-S", str(elf)], check=True, capture_output=True, text=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise BuildError(f"{nm} failed on {elf}: {exc}") from None
+    funcs = [
+        (p[3], int(p[1], 16))
+        for p in (ln.split() for ln in out.splitlines())
+        if len(p) == 4 and p[2] in "tTwW"
+    ]
+    prefixes = tuple(["ed_"] + [n.removesuffix("_invoke") + "_" for n, _ in funcs if n.endswith("_invoke")])
+    return sum(size for name, size in funcs if name.startswith(prefixes))
+
+
+#: Lines of a build log that name a cause, most specific first: the linker's own errors, the operating system's
+#: (a full disk, a killed compiler), then the compiler's.
 _CAUSES = (
     re.compile(
         r"region [`'\"]?\w+'? overflowed.*|will not fit in region.*|relocation truncated to fit.*", re.I
     ),
     re.compile(r"undefined reference to.*|multiple definition of.*|cannot find .*|edgesdk: .*do not fit.*"),
-    re.compile(r".*\berror\b.*", re.I),
+    re.compile(
+        r".*(No space left on device|Disk quota exceeded|Read-only file system|Permission denied|"
+        r"Cannot allocate memory|out of memory|Killed signal|Too many open files|Input/output error).*",
+        re.I,
+    ),
+    re.compile(r".*\b(fatal )?error\b.*", re.I),
 )
+#: Lines that only say that something else failed: make's ``*** [...] Error 1``, collect2's ``ld returned 1``.
+_ECHOES = re.compile(r"^(g?make(\[\d+\])?: \*\*\*|collect2: |.*\bld returned \d+ exit status)")
 
 
 def build_failure_cause(log_text: str) -> str:
-    """The first line of a build log that says why it failed (the linker's own words where it is the linker),
-    without collect2's generic ``ld returned 1 exit status``."""
-    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip() and "collect2" not in ln]
-    lines = [ln for ln in lines if "ld returned" not in ln]
+    """The first line of a build log that says why it failed: the linker's own words where it is the linker, the
+    operating system's (``No space left on device``), else the compiler's first error; never make's
+    ``Error 1`` or collect2's ``ld returned 1 exit status``, which only echo a failure reported above them."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
+    causes = [ln for ln in lines if not _ECHOES.search(ln)]
     for pattern in _CAUSES:
-        for ln in lines:
+        for ln in causes:
             m = pattern.search(ln)
             if m:
-                return ln if pattern is _CAUSES[-1] else m.group(0).strip()
-    return lines[-1] if lines else "no output"
+                return ln if pattern.pattern.startswith(".*") else m.group(0).strip()
+    return (causes or lines or ["no output"])[-1]
 
 
 def build_project(project: Path, board: Board, jobs: int = 2) -> Path:
@@ -292,12 +335,14 @@ def export(
     profile: bool = True,
     pass_ctx: PassContext | None = None,
     optimize: str = DEFAULT_OPTIMIZE,
+    check: bool = True,
 ) -> ExportResult:
     """Write (and with ``build`` compile) the C project for ``graph`` on ``board``.
 
     ``optimize`` ("balanced", the default, "speed" or "size") is what kernel-selection passes favour where they disagree
     (e.g. Winograd's transformed int16 weights take 3.6x the flash of the int8 ones); the report states the
-    trade per layer under ``optimization``."""
+    trade per layer under ``optimization``. ``check=False`` writes a project that does not fit the board too
+    (``inspect`` reports what it would need)."""
     from edgesdk.backends.c import generate_c
 
     board = board if isinstance(board, Board) else get_board(board)
@@ -310,34 +355,67 @@ def export(
         ctx = dataclasses.replace(ctx, core=board.core)
     if "flash_bytes" not in ctx.options:  # kernels that trade flash for speed need the budget
         ctx = dataclasses.replace(ctx, options={**ctx.options, "flash_bytes": board.memory.flash_bytes})
-    graph = run_pipeline(graph, "default", ctx)
-    arena = plan(graph)
-    arena.check_no_overlap()
-    estimate = estimate_memory(graph, arena, board)
-    placement = ccm.place(board, estimate.ram, arena.arena_bytes, board.stack_bytes)
-    if placement.used:  # main RAM too small: the arena and/or stack go to core-coupled RAM (see ccm.py)
-        log.info("board %s: %s", board.name, placement.why)
-        estimate = MemoryUse(
-            estimate.flash, placement.ram_bytes, {**estimate.detail, "ccm": placement.ccm_bytes}
-        )
-    check_fits(graph.name, estimate, board)
+    read = graph
     _prepare_out_dir(out_dir)
-
+    made = [
+        p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()
+    ]  # removed again on a refusal
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     except OSError as exc:
         raise EdgeSDKError(f"cannot create the output folder {out_dir} ({describe_os_error(exc)})") from None
     try:
-        project = generate_c(graph, tmp / "model", plan=arena, rounding=rounding, target=board.kernel_target)
-        model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
+        # The project is written to a hidden folder first; what it needs is measured from its compiled objects,
+        # and a model that does not fit is refused before the output folder exists (the hidden one is removed).
+        budget = int(ctx.options.get("kernel_code_budget", CODE_BUDGET))
+        tightened: list[int] = []
+        while True:
+            graph = run_pipeline(read, "default", ctx)
+            arena = plan(graph)
+            arena.check_no_overlap()
+            project = generate_c(
+                graph, tmp / "model", plan=arena, rounding=rounding, target=board.kernel_target
+            )
+            firmware_srcs = _copy_firmware(tmp, board)
+            settings = _harness_settings(graph, board, mlperf, profile)
+            model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
+            fp = project_footprint(tmp, board, settings, firmware_srcs, model_srcs, project)
+            if fp is None:
+                fp = fallback_footprint(graph, arena, board, project.layer_flash)
+            over = fp.kernel_code - budget
+            copies = [
+                n for n in graph.nodes if n.attrs.get("kernel") in SPECIALIZED and ctx.forced(n) is None
+            ]
+            if over <= 0 or not copies or len(tightened) >= 4:
+                break
+            # The specialisation pass chose copies by its code estimate and the compiled code is over the budget:
+            # choose again with the budget lowered by the excess, until the compiled code keeps it.
+            tighter = int(ctx.options.get("kernel_code_budget", budget)) - over
+            log.info(
+                "kernel code %d B is over the %d B budget: copies chosen again within %d B",
+                fp.kernel_code,
+                budget,
+                tighter,
+            )
+            tightened.append(tighter)
+            ctx = dataclasses.replace(ctx, options={**ctx.options, "kernel_code_budget": tighter})
+            shutil.rmtree(tmp / "model")
+            shutil.rmtree(tmp / "firmware")
+        estimate = estimate_memory(graph, arena, board, fp)
+        placement = ccm.place(board, estimate.ram, arena.arena_bytes, board.stack_bytes)
+        if placement.used:  # main RAM too small: the arena and/or stack go to core-coupled RAM (see ccm.py)
+            log.info("board %s: %s", board.name, placement.why)
+            estimate = MemoryUse(
+                estimate.flash, placement.ram_bytes, {**estimate.detail, "ccm": placement.ccm_bytes}
+            )
+        if check:
+            check_fits(graph.name, estimate, board)
         model_includes = sorted({str(p.parent.relative_to(tmp)) for p in (tmp / "model").rglob("*.h")})
-        firmware_srcs = _copy_firmware(tmp, board)
         banner = f"Generated by edgesdk {__version__} from {graph.name} (sha256:{graph.sha256}). Do not edit."
-        settings = _harness_settings(graph, board, mlperf, profile)
         if placement.arena_in_ccm:
             settings.append(("ARENA_IN_CCM", "1"))
-        ctx = {
+        tctx = {
             "banner": banner,
             "board": board,
             "model_name": project.model_name,
@@ -350,10 +428,10 @@ def export(
             + ([] if board.is_host else ["firmware/targets/cortexm"]),
             "cmake_defines": _cmake_defines(settings),
         }
-        render("project/Makefile.j2", tmp / "Makefile", ctx)
-        render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", ctx)
+        render("project/Makefile.j2", tmp / "Makefile", tctx)
+        render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", tctx)
         if not board.is_host:
-            render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", ctx)
+            render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", tctx)
             render_linker_script(board, tmp / "linker.ld", stack_in_ccm=placement.stack_in_ccm)
         result = ExportResult(
             out_dir=out_dir,
@@ -364,6 +442,10 @@ def export(
             estimate=estimate,
             mlperf=mlperf,
             ccm=placement.to_dict() if placement.used else {},
+            footprint=fp,
+            code_budget={"budget": budget, "kernel_code": fp.kernel_code, "tightened_to": tightened}
+            if fp.kernel_code and ctx.dsp and ctx.optimize != "size"
+            else {},
         )
         if build:
             try:
@@ -376,7 +458,8 @@ def export(
                     raise BuildError(f"{exc} (the project and its build.log are in {out_dir})") from None
                 raise
             result.size = ccm.split_measured(measure_size(elf, board), elf, board, placement)
-            check_fits(graph.name, result.size, board)
+            if check:
+                check_fits(graph.name, result.size, board)
         result.report = export_report(result, tmp)
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -386,10 +469,116 @@ def export(
         raise EdgeSDKError(f"cannot write the project to {out_dir} ({describe_os_error(exc)})") from None
     except BaseException:  # an error, Ctrl-C or SIGTERM (see procutil): leave no hidden half-written folder
         _remove_tree(tmp)
+        for (
+            folder
+        ) in made:  # nor the parent folders made for it (a model refused before writing writes nothing)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     if result.size is not None:
         result.elf = out_dir / "build" / "firmware.elf"
     return result
+
+
+def compile_flags(board: Board, settings: list[tuple[str, str]]) -> list[str]:
+    """The compiler flags ``firmware/edgesdk.mk`` gives every source of a project (warnings aside)."""
+    flags = ["-std=c99", *board.build.cflags]
+    if not board.is_host:
+        flags += ["-ffunction-sections", "-fdata-sections", "-ffreestanding"]
+    flags += [f"-D{d}" for d in _cmake_defines(settings)]
+    flags += ["-Ifirmware/include", "-Ifirmware/harness", "-Ifirmware/targets/cortexm"]
+    return flags
+
+
+def project_footprint(
+    project: Path,
+    board: Board,
+    settings: list[tuple[str, str]],
+    firmware_srcs: list[str],
+    model_srcs: list[str],
+    cproject: Any,
+) -> Footprint | None:
+    """The footprint of a written project from its compiled objects (:func:`edgesdk.footprint.measure`), or None
+    on the host (no flash to fit) or without the board's compiler (the caller falls back to the model-only
+    estimate)."""
+    from edgesdk import footprint
+
+    if board.is_host or not footprint.compiler_available(board.build.cc):
+        if not board.is_host:
+            log.warning("%s is not installed: flash is estimated without measuring the code", board.build.cc)
+        return None
+    includes = sorted({f"-I{Path(s).parent}" for s in model_srcs})
+    flags = compile_flags(board, settings) + includes
+    harness = [s for s in firmware_srcs if "/harness/" in s or "/targets/" in s]
+    work = project / ".footprint"
+    try:
+        return footprint.measure(
+            board.build.cc,
+            flags,
+            [Path(s) for s in harness + model_srcs],
+            project,
+            work,
+            model_prefix=cproject.model_name,
+            layer_bytes=cproject.layer_flash,
+            stack_reserved=board.stack_bytes,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def target_summary(
+    graph: Graph,
+    board: Board | str | None = None,
+    *,
+    pass_ctx: PassContext | None = None,
+    optimize: str = DEFAULT_OPTIMIZE,
+) -> dict[str, Any]:
+    """What ``export`` would give ``graph`` on ``board``, without writing anything the caller sees: the project is
+    exported (the same passes, planner, C backend and footprint as ``export``) into a temporary folder and
+    removed. A layer the C backend cannot run is refused here as there (``UnsupportedOpError``)."""
+    board = board if isinstance(board, Board) else get_board(board)
+    with tempfile.TemporaryDirectory(prefix="edgesdk-inspect-") as tmp:
+        r = export(graph, board, Path(tmp) / "p", pass_ctx=pass_ctx, optimize=optimize, check=False)
+    fits = True
+    try:
+        check_fits(graph.name, r.estimate, board)
+    except BoardError as exc:
+        fits = False
+        why = str(exc)
+    out: dict[str, Any] = {
+        "board": board.name,
+        "optimize": (pass_ctx.optimize if pass_ctx else optimize),
+        "arena_bytes": r.plan.arena_bytes,
+        "arena_lower_bound": r.plan.lower_bound,
+        "flash": r.estimate.flash,
+        "flash_total": board.memory.flash_bytes or None,
+        "ram": r.estimate.ram,
+        "ram_total": board.memory.ram_bytes or None,
+        "weights": r.estimate.detail.get("weights", 0),
+        "code": r.estimate.detail.get("code", 0),
+        "method": r.footprint.method if r.footprint else "",
+        **stack_figures(r),
+        "kernels": {d["layer"]: d["kernel"] for d in kernel_decisions(r.graph)},
+        "fits": fits,
+    }
+    if not fits:
+        out["does_not_fit"] = why
+    return out
+
+
+def stack_figures(result: ExportResult) -> dict[str, Any]:
+    """The stack beside the arena: the linker script's reservation (counted in RAM) and the static estimate of the
+    deepest call chain (GCC ``-fstack-usage`` frames of the project's objects over its call graph)."""
+    fp = result.footprint
+    out: dict[str, Any] = {"stack_reserved": 0 if result.board.is_host else result.board.stack_bytes}
+    if fp is not None and fp.stack_estimate is not None:
+        out["stack_estimate"] = fp.stack_estimate
+        out["stack_chain"] = fp.stack_chain
+    if fp is not None and fp.kernel_code:
+        out["kernel_code"] = (
+            result.size.detail.get("kernel_code") if result.size else None
+        ) or fp.kernel_code
+    return out
 
 
 def _remove_tree(path: Path) -> None:
@@ -449,6 +638,7 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
             "ram_total": board.memory.ram_bytes or None,
             "arena_bytes": result.plan.arena_bytes,
             "arena_lower_bound": result.plan.lower_bound,
+            **stack_figures(result),
             "source": "measured by size" if use.measured else "estimated before building",
             "estimate": result.estimate.to_dict(),
             "measured": result.size.to_dict() if result.size else None,
@@ -463,7 +653,9 @@ def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
         "optimization": _optimization_trade(result.graph),
         "mlperf": result.mlperf,
         # Per layer with weights: format (int8/ternary/binary/xnor), stored weight bytes, MACs or bit-ops.
-        "weights": layer_weights(result.graph),
+        "weights": layer_weights(
+            result.graph, result.footprint.layer_bytes if result.footprint else None, board.kernel_target
+        ),
     }
     plots = {"arena": plot_arena_map(_arena_by_layer(result.graph, result.plan), project / "arena_map.png")}
     if not board.is_host:

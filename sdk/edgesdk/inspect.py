@@ -184,12 +184,24 @@ def format_summary(summary: dict[str, Any]) -> str:
     out.append("")
     out.append(
         f"{tot['layers']} layers, {tot['params']:,} params, {tot['macs']:,} MACs ({_si(tot['macs'])}), "
-        f"{tot['weight_bytes']:,} weight bytes"
+        f"{tot['weight_bytes']:,} weight bytes as read (int8 tensors)"
     )
     out.append(
-        f"peak live activations: {tot['peak_activation_bytes']:,} bytes at layer {tot['peak_layer']} "
-        f"(arena lower bound; {summary['memory_model']})"
+        f"peak live activations of the layers as read: {tot['peak_activation_bytes']:,} bytes at layer "
+        f"{tot['peak_layer']} ({summary['memory_model']}; no fusion or in-place kernels)"
     )
+    t = summary.get("export")
+    if t:
+        total = lambda used, of: f"{used:,}" + (f"/{of:,}" if of else "")  # noqa: E731
+        out.append(
+            f"export for {t['board']} (--optimize {t['optimize']}): arena {t['arena_bytes']:,} bytes after the "
+            f"passes (planner's lower bound {t['arena_lower_bound']:,}), flash {total(t['flash'], t['flash_total'])} "
+            f"bytes (weights {t['weights']:,} + code {t['code']:,}), RAM {total(t['ram'], t['ram_total'])} bytes "
+            f"(with {t['stack_reserved']:,} of stack reserved)"
+            + (f", stack ~{t['stack_estimate']:,} bytes deepest call chain" if "stack_estimate" in t else "")
+        )
+        if not t["fits"]:
+            out.append(f"does not fit: {t['does_not_fit']}")
     return "\n".join(out)
 
 

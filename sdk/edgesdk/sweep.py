@@ -177,7 +177,9 @@ def run_point(
             if "median" in prof["latency"]
             else int(prof["runs"][-1]),
             unit=prof["unit"],
-            flash_bytes=int((prof.get("memory") or {}).get("flash", 0) or 0),
+            flash_bytes=int(
+                (prof.get("memory") or {}).get("flash_used", 0) or 0
+            ),  # the built image's text + data
             board=board,
         )
     except EdgeSDKError as exc:

@@ -20,11 +20,24 @@ WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 XNOR_OPS = ("EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_XNOR_CONV_2D")
 
 
-def layer_weights(graph: Graph) -> list[dict[str, Any]]:
+def layer_weights(
+    graph: Graph, layer_bytes: dict[str, int] | None = None, target: str | None = "cortex-m-dsp"
+) -> list[dict[str, Any]]:
     """One row per layer that has weights: ``name, op, format, weight_bytes, other_bytes, params, macs``
-    (and ``bitops`` for layers whose format counts bit operations instead of MACs)."""
+    (and ``bitops`` for layers whose format counts bit operations instead of MACs), and ``flash_bytes``: every
+    constant array the C backend emits for the layer with its chosen kernel (weights in that kernel's encoding,
+    biases, requantization), the figure export's flash estimate sums (``layer_bytes``, lowered here for
+    ``target`` when not given; left out where the C backend cannot lower the graph)."""
+    from edgesdk.errors import UnsupportedOpError
     from edgesdk.inspect import _macs
 
+    if layer_bytes is None:
+        from edgesdk.backends.c.generator import constant_bytes
+
+        try:
+            layer_bytes = constant_bytes(graph, target=target)
+        except UnsupportedOpError:
+            layer_bytes = {}
     rows = []
     for node in graph.nodes:
         w = _weight_tensor(graph, node)
@@ -48,6 +61,8 @@ def layer_weights(graph: Graph) -> list[dict[str, Any]]:
             "other_bytes": int(other),
             "params": int(_params(graph, node, wt)),
         }
+        if node.name in layer_bytes:
+            row["flash_bytes"] = int(layer_bytes[node.name])
         if "bitops" in report:
             row["bitops"] = int(report["bitops"])
         else:

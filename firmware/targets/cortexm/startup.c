@@ -10,7 +10,36 @@
 #include "cortexm.h"
 #include "edgesdk_board.h"
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack, _stack_size;
+
+/* Written over the whole stack at reset: the deepest word no longer holding it is the stack's high-water mark. */
+#define EDGESDK_STACK_PAINT 0xA5C3A5C3u
+
+static uint32_t *stack_bottom(void)
+{
+    return (uint32_t *)((uintptr_t)&_estack - (uintptr_t)&_stack_size);
+}
+
+/* Paint from the bottom of the stack up to a little below the current frame (the reset path's own). */
+static void paint_stack(void)
+{
+    uint32_t *p = stack_bottom();
+    uint32_t *sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    while (p < sp - 16) {
+        *(volatile uint32_t *)p = EDGESDK_STACK_PAINT;
+        p++;
+    }
+}
+
+uint32_t edgesdk_stack_used(void)
+{
+    const uint32_t *p = stack_bottom();
+    while (p < &_estack && *(volatile const uint32_t *)p == EDGESDK_STACK_PAINT) {
+        p++;
+    }
+    return (uint32_t)((uintptr_t)&_estack - (uintptr_t)p);
+}
 extern int main(void);
 void Reset_Handler(void);
 void Default_Handler(void);
@@ -27,6 +56,7 @@ void Reset_Handler(void)
     for (dst = &_sbss; dst < &_ebss; dst++) {
         *dst = 0;
     }
+    paint_stack();
 #if defined(__ARM_FP) || defined(__VFP_FP__) && !defined(__SOFTFP__)
     SCB_CPACR |= 0xFu << 20; /* CP10, CP11 full access */
     __asm__ volatile("dsb\n\tisb" ::: "memory");

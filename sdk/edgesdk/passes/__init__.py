@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgesdk.errors import EdgeSDKError
+from edgesdk.errors import EdgeSDKError, UnsupportedOpError
 from edgesdk.ir import graph as ir
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ def run_pipeline(
     """Run a pipeline on a deep copy of ``graph`` and return the copy (the caller's graph is untouched)."""
     _load_builtin_passes()
     ctx = ctx or PassContext()
+    check_kernel_names(ctx)
     if isinstance(pipeline, str):
         if pipeline not in PIPELINES:
             raise EdgeSDKError(f"unknown pass pipeline {pipeline!r}; known: {', '.join(sorted(PIPELINES))}")
@@ -162,6 +163,50 @@ OPTIMIZE_GOALS = ("balanced", "speed", "size")
 #: What ``edgesdk export`` (and the byte figures ``compress`` reports) use when no ``--optimize`` is given.
 DEFAULT_OPTIMIZE = "balanced"
 
+#: Kernel names a user may force or forbid besides the ``KERNEL``/``KERNEL16`` constants of the pass modules: the
+#: int8 fallback (``dense``, also ``direct`` for a convolution), the packed, sparse, codebook, pattern, shift and
+#: adder kernels whose passes name them in their candidates.
+OTHER_KERNELS = (
+    "dense",
+    "direct",
+    "ternary",
+    "binary",
+    "sparse",
+    "sparse_codebook",
+    "codebook",
+    "pattern",
+    "shift",
+    "adder",
+)
+
+
+def known_kernels() -> list[str]:
+    """Every kernel name ``--kernel``/``--no-kernel`` accept, sorted: the kernels the built-in passes choose."""
+    import sys
+
+    _load_builtin_passes()
+    names = set(OTHER_KERNELS)
+    for mod in BUILTIN_PASS_MODULES:
+        module = sys.modules[f"edgesdk.passes.{mod}"]
+        names.update(str(getattr(module, a)) for a in ("KERNEL", "KERNEL16") if hasattr(module, a))
+    from edgesdk.passes._int16 import INT16_KERNELS
+
+    names.update(INT16_KERNELS)
+    return sorted(names)
+
+
+def check_kernel_names(ctx: PassContext) -> None:
+    """Refuse a forced or forbidden kernel no pass knows (a typo such as ``*=ternery`` would otherwise force a
+    kernel nothing offers and silently turn every kernel choice off), naming the known ones."""
+    known = set(known_kernels())
+    given = [(f"--kernel '{p}={k}'", k) for p, k in ctx.force.items()]
+    given += [(f"--no-kernel '{p}={k}'", k) for p, ks in ctx.forbid.items() for k in sorted(ks)]
+    for flag, kernel in given:
+        if kernel not in known:
+            raise UnsupportedOpError(
+                f"{flag}: unknown kernel {kernel!r}; known kernels: {', '.join(sorted(known))}"
+            )
+
 
 def context_from_options(
     optimize: str = "balanced", kernels: Iterable[str] = (), no_kernels: Iterable[str] = (), core: str = ""
@@ -182,7 +227,9 @@ def context_from_options(
     for item in no_kernels:
         layer, kernel = split(item, "--no-kernel")
         forbid.setdefault(layer, set()).add(kernel)
-    return PassContext(core=core, optimize=optimize, force=force, forbid=forbid)
+    ctx = PassContext(core=core, optimize=optimize, force=force, forbid=forbid)
+    check_kernel_names(ctx)
+    return ctx
 
 
 def kernel_decisions(graph: ir.Graph) -> list[dict[str, Any]]:

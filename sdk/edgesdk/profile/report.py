@@ -9,8 +9,9 @@ in (the record is serialised before the file is touched, so a record that cannot
 The report dict has these optional sections (missing ones are left out of the report):
 
 ``model`` (name, path, sha256, ...), ``board`` (``Board.to_dict()``), ``memory`` (flash_used, flash_total,
-ram_used, ram_total, arena_bytes, arena_lower_bound, source), ``layers`` (list of dicts: name, op, input_shape,
-output_shape, macs, weight_bytes, count, us), ``latency`` (``LatencySummary.to_dict()``), ``layer_sum``
+ram_used (with the stack reservation), ram_total, arena_bytes, arena_lower_bound, stack_reserved, stack_estimate,
+stack_chain, stack_measured, kernel_code, source), ``layers`` (list of dicts: name, op, input_shape, output_shape,
+macs, weight_bytes, count, us; a convolution fused into its ADD is one row ``conv + add`` with ``layers``), ``latency`` (``LatencySummary.to_dict()``), ``layer_sum``
 (``LayerSumCheck.to_dict()``), ``arena`` (``Plan.to_dict()``), ``accuracy`` (any flat dict), ``energy``
 (``EnergyReport.to_dict()``), ``unit`` (what a count counts).
 """
@@ -385,19 +386,20 @@ def write_report(
         doc.heading("Weights")
         kernel = {k.get("layer"): k.get("kernel", "") for k in data.get("kernels") or []}
         doc.table(
-            ["layer", "op", "format", "weight bytes", "MACs or bit-ops", "kernel"],
+            ["layer", "op", "format", "weight bytes", "flash bytes", "MACs or bit-ops", "kernel"],
             [
                 [
                     w["name"],
                     w["op"],
                     w["format"],
                     w["weight_bytes"],
+                    w.get("flash_bytes", "–"),
                     w.get("macs", w.get("bitops")),
                     kernel.get(w["name"], ""),
                 ]
                 for w in data["weights"]
             ],
-            [False, False, False, True, True, False],
+            [False, False, False, True, True, True, False],
         )
     if data.get("kernels"):
         doc.heading("Kernels")

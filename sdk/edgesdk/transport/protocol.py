@@ -56,6 +56,7 @@ CMD_READ_OUTPUT = 0x05
 CMD_LAYER_COUNTS = 0x06
 CMD_RESET = 0x07
 CMD_ECHO = 0x08
+CMD_STACK = 0x09
 CMD_REPLY = 0x80
 CMD_NAK = 0xFF
 
@@ -96,6 +97,7 @@ COMMAND_NAMES = {
     CMD_LAYER_COUNTS: "LAYER_COUNTS",
     CMD_RESET: "RESET",
     CMD_ECHO: "ECHO",
+    CMD_STACK: "STACK",
 }
 TIMER_UNITS = {0: "cycles", 1: "instructions", 2: "nanoseconds"}
 
@@ -460,6 +462,21 @@ class DeviceClient:
             reply = self.transact(CMD_LAYER_COUNTS, struct.pack("<HH", len(counts), k))
             counts.extend(self._counts("LAYER_COUNTS", reply, k, "layers"))
         return counts
+
+    def stack_used(self) -> int | None:
+        """Bytes of stack the firmware has used since reset, measured by painting (the Cortex-M reset path fills
+        the stack with a pattern; the deepest word overwritten is the high-water mark); None where the firmware
+        does not paint (the host) or predates the command."""
+        try:
+            reply = self.transact(CMD_STACK)
+        except DeviceRefused as exc:
+            if exc.status in (3, 7):  # unknown command, no data
+                return None
+            raise
+        if len(reply) != 4:
+            raise TransportError(f"{self.transport.name}: STACK answered {len(reply)} bytes instead of 4")
+        (used,) = struct.unpack("<I", reply)
+        return int(used)
 
     def reset(self) -> None:
         """Re-initialise the model and clear the harness's buffers and counts."""

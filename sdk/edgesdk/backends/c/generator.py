@@ -938,6 +938,16 @@ def generate_c(
     )
 
 
+def constant_bytes(graph: ir.Graph, *, rounding: str = "double", target: str | None = None) -> dict[str, int]:
+    """IR layer name -> bytes of the constant arrays the C backend emits for it (weights in the encoding of the
+    layer's chosen kernel, biases, requantization arrays), without writing anything: the figure
+    :func:`generate_c` reports as ``CProject.layer_flash``."""
+    gen = _Generator(graph, None, rounding)
+    gen.target = target
+    gen.lower_all()
+    return {layer.name: sum(a.nbytes for a in layer.arrays) for layer in gen.layers}
+
+
 def _kernel_source(name: str, target: str | None) -> Path:
     base = firmware_dir() / "kernels"
     if target:
