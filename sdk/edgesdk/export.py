@@ -129,7 +129,7 @@ _SIZE_RE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+[0-9a-fA-F]+\s+(.+)$
 
 def measure_size(elf: Path, board: Board) -> MemoryUse:
     """Flash (text + data) and RAM (data + bss) of a built image, from ``size`` (Berkeley format)."""
-    tool = "size" if board.is_host else "arm-none-eabi-size"
+    tool = board.tool("size")
     try:
         out = subprocess.run([tool, str(elf)], check=True, capture_output=True, text=True, timeout=60).stdout
     except FileNotFoundError:
@@ -195,7 +195,7 @@ def build_project(project: Path, board: Board, jobs: int = 2) -> Path:
 def _copy_firmware(dst: Path, board: Board) -> list[str]:
     """Copy the harness, the board family's target code and the make fragment; return the .c files it builds."""
     src = firmware_dir()
-    parts = ["include", "harness", f"targets/{board.family}"] + ([] if board.is_host else ["targets/cortexm"])
+    parts = ["include", "harness", f"targets/{board.family}"] + (["targets/cortexm"] if board.is_arm else [])
     # shared Cortex-M code holds UART drivers named after the board file's [uart] driver: take only this board's
     other_drivers = [f"{d}.c" for d in UART_DRIVERS if d != board.uart.driver]
     for part in parts:
@@ -225,7 +225,14 @@ def _harness_settings(
     ]
     if not board.is_host:
         settings += [("UART_BASE", f"0x{board.uart.base:08X}"), ("UART_BAUD", str(board.uart.baud))]
-        settings += [("LINKER_SCRIPT", "linker.ld"), ("OBJCOPY", "arm-none-eabi-objcopy")]
+        settings += [("LINKER_SCRIPT", "linker.ld"), ("OBJCOPY", board.tool("objcopy"))]
+        for key in (
+            "irq",
+            "tx_pin",
+            "rx_pin",
+        ):  # the UART's interrupt line and pins, where the board names them
+            if key in board.uart.extra:
+                settings.append((f"UART_{key.upper()}", f"{board.uart.extra[key]}u"))
     return settings
 
 
@@ -239,6 +246,9 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
         out.append("EDGESDK_ARENA_IN_CCM")
     if "UART_BASE" in s:
         out += [f"EDGESDK_UART_BASE={s['UART_BASE']}u", f"EDGESDK_UART_BAUD={s['UART_BAUD']}u"]
+    for key in ("UART_IRQ", "UART_TX_PIN", "UART_RX_PIN"):
+        if key in s:
+            out.append(f"EDGESDK_{key}={s[key]}")
     if s["PROFILE"] == "1":
         out.append("EDGESDK_PROFILE")
     if s["EMULATED"] == "1":
@@ -341,13 +351,13 @@ def export(
             "banner": banner,
             "board": board,
             "model_name": project.model_name,
-            "size_tool": "size" if board.is_host else "arm-none-eabi-size",
+            "size_tool": board.tool("size"),
             "make_vars": settings,
             "model_srcs": model_srcs,
             "model_includes": model_includes,
             "firmware_srcs": firmware_srcs,
             "firmware_includes": ["firmware/include", "firmware/harness"]
-            + ([] if board.is_host else ["firmware/targets/cortexm"]),
+            + (["firmware/targets/cortexm"] if board.is_arm else []),
             "cmake_defines": _cmake_defines(settings),
         }
         render("project/Makefile.j2", tmp / "Makefile", ctx)
