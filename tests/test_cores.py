@@ -1,0 +1,75 @@
+"""Every core edgesdk emulates: Cortex-M0 (microbit), M3 (mps2-an385), M33 (mps2-an505), M55 (mps3-an547) and
+RV32IMC (QEMU virt). Each exports, builds with its own toolchain, runs on its QEMU machine over the serial port
+and is bit-exact with the reference; the RISC-V instret counter gives the same count every run; the Cortex-M0
+refuses a model larger than its 16 KB of RAM with one sentence."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.boards import CORE_KERNEL_TARGETS, get_board
+from edgesdk.device import profile, validate
+from edgesdk.errors import BoardError
+from edgesdk.export import export
+
+
+def _tools(board_name: str) -> bool:
+    board = get_board(board_name)
+    assert board.emulator is not None
+    return bool(shutil.which(board.emulator.qemu) and shutil.which(board.build.cc))
+
+
+AD_BOARDS = ["mps2-an385", "mps2-an505", "mps3-an547", "qemu-riscv32"]
+
+
+def test_cores_choose_their_kernels_by_instruction_set() -> None:
+    """DSP kernels where the core has the DSP extension (M33, M55), the portable C everywhere else."""
+    expect = {"microbit": None, "mps2-an385": None, "qemu-riscv32": None}
+    expect |= {"mps2-an505": "cortex-m-dsp", "mps3-an547": "cortex-m-dsp"}
+    for name, target in expect.items():
+        board = get_board(name)
+        assert board.kernel_target == target == CORE_KERNEL_TARGETS.get(board.core)
+    assert get_board("qemu-riscv32").tool("objcopy") == "riscv64-unknown-elf-objcopy"
+    assert not get_board("qemu-riscv32").is_arm and get_board("microbit").is_arm
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("board_name", AD_BOARDS)
+def test_ad_model_bit_exact_on_each_core(board_name: str, ad_graph, tmp_path: Path) -> None:
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    s = validate(ad_graph, board_name, count=2, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (2, 2)
+
+
+@pytest.mark.emulator
+def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) -> None:
+    if not _tools("qemu-riscv32"):
+        pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc is not installed")
+    rep = profile(ad_graph, "qemu-riscv32", runs=2, out_dir=tmp_path / "p")
+    lat = rep["latency"]
+    assert rep["unit"] == "instructions (emulated)" and lat["deterministic"]
+    assert lat["min"] == lat["max"] > 100_000  # instret counts retired instructions: no jitter at all
+    layers = [layer["count"] for layer in rep["layers"]]
+    assert all(c > 0 for c in layers) and sum(layers) <= lat["min"]
+
+
+@pytest.mark.emulator
+def test_cortex_m0_runs_a_small_model_and_refuses_a_large_one(digits_mlp, ad_graph, tmp_path: Path) -> None:
+    if not _tools("microbit"):
+        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
+    from edgesdk.model import load_model
+
+    path, (x, _y), _val = digits_mlp
+    graph = load_model(path, calib=np.asarray(x[:64], dtype=np.float32))
+    s = validate(graph, "microbit", count=3, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (3, 3)
+    with pytest.raises(
+        BoardError, match=r"^model ad01_int8 does not fit board microbit: it needs [\d,]+ bytes of"
+    ):
+        export(ad_graph, "microbit", tmp_path / "big")
+    assert not (tmp_path / "big").exists()
