@@ -52,8 +52,14 @@ FLASH_METHODS = (
 
 
 #: Cores with the Armv7E-M / Armv8-M DSP extension (SXTB16, SMLAD, ...) run the kernels of
-#: ``firmware/kernels/cortex-m-dsp/``; any other core (M0+, M3, the host) runs the portable kernels.
+#: ``firmware/kernels/cortex-m-dsp/``; cores without SIMD (M0, M0+, M3, RV32IMC) those of
+#: ``firmware/kernels/scalar/`` (several output channels per input load); any other core (the host) runs the
+#: portable kernels. A kernel a folder lacks is the portable one.
 CORE_KERNEL_TARGETS: dict[str, str] = {
+    "cortex-m0": "scalar",
+    "cortex-m0plus": "scalar",
+    "cortex-m3": "scalar",
+    "rv32imc": "scalar",
     "cortex-m4": "cortex-m-dsp",
     "cortex-m7": "cortex-m-dsp",
     "cortex-m33": "cortex-m-dsp",
