@@ -73,3 +73,60 @@ def test_cortex_m0_runs_a_small_model_and_refuses_a_large_one(digits_mlp, ad_gra
     ):
         export(ad_graph, "microbit", tmp_path / "big")
     assert not (tmp_path / "big").exists()
+
+
+REAL_BOARDS = ["rpi-pico", "nrf52840dk", "b-u585i-iot02a", "nucleo-h7a3zi"]
+
+
+@pytest.mark.parametrize("board_name", REAL_BOARDS)
+def test_real_board_exports_and_cross_builds(board_name: str, digits_mlp, tmp_path: Path) -> None:
+    """No hardware here: the project exports, cross-builds with the board's toolchain and fits the board."""
+    board = get_board(board_name)
+    if not shutil.which(board.build.cc):
+        pytest.skip(f"{board.build.cc} is not installed")
+    from edgesdk.model import load_model
+
+    path, (x, _y), _val = digits_mlp
+    graph = load_model(path, calib=np.asarray(x[:64], dtype=np.float32))
+    res = export(graph, board, tmp_path / "p", build=True)
+    assert res.elf is not None and res.elf.with_suffix(".bin").is_file()
+    assert res.size is not None and res.size.flash <= board.memory.flash_bytes
+    assert not board.emulated and board.flash.methods
+
+
+def test_uf2_blocks_carry_address_family_and_payload(tmp_path: Path) -> None:
+    import struct
+
+    from edgesdk.uf2 import to_uf2, write_uf2
+
+    image = bytes(range(256)) * 2 + b"\x01\x02\x03"  # 515 bytes: three blocks, the last one short
+    data = to_uf2(image, 0x20000000, 0xE48BFF56)
+    assert len(data) == 3 * 512
+    for n in range(3):
+        block = data[n * 512 : (n + 1) * 512]
+        m0, m1, flags, addr, size, seq, total, family = struct.unpack("<8I", block[:32])
+        assert (m0, m1, block[-4:]) == (0x0A324655, 0x9E5D5157, struct.pack("<I", 0x0AB16F30))
+        assert (flags, addr, size, seq, total, family) == (
+            0x2000,
+            0x20000000 + 256 * n,
+            256,
+            n,
+            3,
+            0xE48BFF56,
+        )
+        assert block[32 : 32 + 256] == image[256 * n : 256 * (n + 1)].ljust(256, b"\x00")
+    binary = tmp_path / "firmware.bin"
+    binary.write_bytes(image)
+    assert write_uf2(binary, 0x20000000, 0xE48BFF56, tmp_path / "firmware.uf2").read_bytes() == data
+    with pytest.raises(ValueError, match="empty image"):
+        to_uf2(b"", 0, 0)
+
+
+def test_a_uf2_board_needs_its_family_and_drive(tmp_path: Path) -> None:
+    text = get_board("rpi-pico").path.read_text(encoding="utf-8").replace("uf2_family = 0xE48BFF56\n", "")
+    bad = tmp_path / "pico.toml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(BoardError, match=r"flash.methods = \['uf2'\] has 'uf2' but no uf2_family"):
+        from edgesdk.boards import parse_board
+
+        parse_board(bad)

@@ -99,6 +99,7 @@ class Flash:
     pyocd_target: str = ""
     openocd_config: str = ""
     mass_storage_label: str = ""
+    uf2_family: int = 0  # the UF2 family ID the board's USB drive accepts (RP2040: 0xE48BFF56); 0 = none
 
 
 @dataclass(frozen=True)
@@ -444,7 +445,7 @@ def parse_board(path: Path) -> Board:
 
     flash = top.section("flash")
     assert flash is not None
-    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label"))
+    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label", "uf2_family"))
     methods = flash.words(
         "methods",
         re.compile("|".join(re.escape(m) for m in FLASH_METHODS)),
@@ -452,6 +453,8 @@ def parse_board(path: Path) -> Board:
     )
     if not methods:
         raise flash.error("methods", [], "names no way to flash the board")
+    if "uf2" in methods and not (flash.data.get("uf2_family") and flash.data.get("mass_storage_label")):
+        raise flash.error("methods", list(methods), "has 'uf2' but no uf2_family and mass_storage_label")
     if emulated != ("qemu" in methods):
         raise flash.error(
             "methods",
@@ -502,6 +505,7 @@ def parse_board(path: Path) -> Board:
             mass_storage_label=flash.text(
                 "mass_storage_label", _WORD_RE, "a drive label (letters, digits, '.', '_', '-')", ""
             ),
+            uf2_family=flash.int("uf2_family", 0, (1 << 32) - 1, 0),
         ),
         emulator=emulator,
         aliases=aliases,
