@@ -47,6 +47,19 @@ def test_ad_model_bit_exact_on_each_core(board_name: str, ad_graph, tmp_path: Pa
 
 
 @pytest.mark.emulator
+def test_helium_fc_tails_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
+    """The DSP FULLY_CONNECTED kernel's Helium steps (16 inputs, gathers, VMLADAVA) on the M55 with the inputs
+    the vector steps leave over: 33 -> 64 (one tail input), 31 -> 17 (12 in 4-input steps, 3 tail inputs, one
+    row after the 4-row blocks); int16-weight and ADD layers between them."""
+    if not _tools("mps3-an547"):
+        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
+    from test_dsp_kernels import fc_add_chain
+
+    s = validate(fc_add_chain("fc_add_chain"), "mps3-an547", count=6, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (6, 6)
+
+
+@pytest.mark.emulator
 def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) -> None:
     if not _tools("qemu-riscv32"):
         pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc is not installed")
