@@ -143,3 +143,18 @@ def test_a_uf2_board_needs_its_family_and_drive(tmp_path: Path) -> None:
         from edgesdk.boards import parse_board
 
         parse_board(bad)
+
+
+def test_winograd_is_left_out_where_it_measured_slower(ic_graph, tmp_path: Path) -> None:
+    """Winograd's cost model is the Cortex-M4's: on RV32IMC and the Cortex-M0 the direct kernel measured faster
+    (CORE_SLOWER_KERNELS), on the M3 Winograd still pays; a layer forced to Winograd still gets it."""
+    from edgesdk.passes import PassContext
+
+    def winograd_layers(board: str, out: str, ctx: PassContext | None = None) -> int:
+        res = export(ic_graph, board, tmp_path / out, pass_ctx=ctx)
+        return sum(n.attrs.get("kernel") == "winograd" for n in res.graph.nodes)
+
+    assert winograd_layers("qemu-riscv32", "rv") == 0
+    assert winograd_layers("mps2-an385", "m3") > 0
+    forced = PassContext(force={"conv2d_1": "winograd"})
+    assert winograd_layers("qemu-riscv32", "rv-forced", forced) >= 1

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesdk import __version__, ccm
-from edgesdk.boards import UART_DRIVERS, Board, get_board
+from edgesdk.boards import CORE_SLOWER_KERNELS, UART_DRIVERS, Board, get_board
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
 from edgesdk.escape import safe_file_stem
 from edgesdk.ir import Graph
@@ -318,6 +318,11 @@ def export(
     ctx = pass_ctx or PassContext(optimize=optimize)
     if not ctx.core and not board.is_host:
         ctx = dataclasses.replace(ctx, core=board.core)
+    slower = CORE_SLOWER_KERNELS.get(board.core)
+    if (
+        slower
+    ):  # kernels measured slower on this core than their cost models say (a forced layer still gets them)
+        ctx = dataclasses.replace(ctx, forbid={**ctx.forbid, "*": set(ctx.forbid.get("*", set())) | slower})
     if "flash_bytes" not in ctx.options:  # kernels that trade flash for speed need the budget
         ctx = dataclasses.replace(ctx, options={**ctx.options, "flash_bytes": board.memory.flash_bytes})
     graph = run_pipeline(graph, "default", ctx)
