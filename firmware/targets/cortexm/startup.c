@@ -1,7 +1,7 @@
 /*
- * startup.c - Cortex-M reset path (Armv6-M, v7-M, v8-M) shared by every Cortex-M family: the vector table (placed first in flash by
- * the linker script's .isr_vector), .data copied from flash, .bss zeroed, the FPU enabled when the build uses
- * it, then main(). Faults end an emulator run through semihosting (EDGESDK_SEMIHOSTING) so a crash is an exit
+ * startup.c - Cortex-M reset path (Armv6-M, v7-M, v8-M) shared by every Cortex-M family: the vector table
+ * (placed first in flash by the linker script's .isr_vector), .data copied from flash, .bss zeroed, the FPU (and
+ * Helium on Armv8.1-M) enabled when the build uses it, then main(). Faults end an emulator run through semihosting (EDGESDK_SEMIHOSTING) so a crash is an exit
  * code, not a hang; on silicon they park the core.
  */
 #include <stdint.h>
