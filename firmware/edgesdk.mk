@@ -11,8 +11,8 @@
 # Optional:
 #   CC             compiler (default arm-none-eabi-gcc, gcc for host)
 #   CFLAGS         board flags (-mcpu, -mfpu, -mfloat-abi, -O2 ...); -std=c99 -Wall -Wextra -Werror are added
-#   LDFLAGS        extra link flags; for MCUs -nostartfiles, -Wl,--gc-sections and, unless LDFLAGS already
-#                  names --specs, --specs=nano.specs --specs=nosys.specs are added
+#   LDFLAGS        extra link flags; for MCUs -nostartfiles, -Wl,--gc-sections and, unless CFLAGS or LDFLAGS
+#                  already name --specs, --specs=nano.specs --specs=nosys.specs are added
 #   MODEL_INCLUDES extra include directories for the model (-I is added)
 #   BUILD_DIR      output folder (default: build)
 #   BOARD_NAME     plain word, e.g. netduinoplus2          -> -DEDGESDK_BOARD_NAME="..."
@@ -89,7 +89,7 @@ ifeq ($(EDGESDK_MCU),1)
   endif
   EDGESDK_MCU_CFLAGS := -ffunction-sections -fdata-sections -ffreestanding
   EDGESDK_MCU_LDFLAGS := -nostartfiles -Wl,--gc-sections -T$(LINKER_SCRIPT) -Wl,-Map=$(BUILD_DIR)/firmware.map \
-    $(if $(findstring --specs,$(LDFLAGS)),,--specs=nano.specs --specs=nosys.specs)
+    $(if $(findstring --specs,$(CFLAGS) $(LDFLAGS)),,--specs=nano.specs --specs=nosys.specs)
 endif
 
 EDGESDK_DEFS := -DEDGESDK_MLPERF_MODEL='"$(MLPERF_MODEL)"' -DEDGESDK_MLPERF_INPUT_OFFSET=$(MLPERF_INPUT_OFFSET) \
