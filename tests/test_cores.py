@@ -60,6 +60,19 @@ def test_helium_fc_tails_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
 
 
 @pytest.mark.emulator
+def test_helium_pointwise_convolutions_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
+    """The Helium 1x1 path of the DSP convolution body (16 input channels per step, four filters at a time)
+    on the M55: 16 -> 33 and 64 -> 15 output channels (filters left over from the blocks of four), between
+    3x3, strided, dilated and depthwise layers that take the DSP paths."""
+    if not _tools("mps3-an547"):
+        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
+    from test_dsp_kernels import conv_chain
+
+    s = validate(conv_chain("conv_chain"), "mps3-an547", count=4, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (4, 4)
+
+
+@pytest.mark.emulator
 def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) -> None:
     if not _tools("qemu-riscv32"):
         pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc is not installed")
