@@ -132,9 +132,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "Notes:",
         "- Counts: SysTick under -icount shift=0 converted with the clock QEMU gives each machine (AN385 25 MHz, "
         "AN505 20 MHz, AN547 32 MHz); on RISC-V the instret CSR itself.",
-        "- Kernels: the M33 and M55 run the Cortex-M DSP kernels (on the M55 the FULLY_CONNECTED kernel takes 16 "
-        "inputs per step with Helium gathers and VMLADAVA; the convolutions have no Helium path yet, which is why "
-        "the M55 is far from TFLM + CMSIS-NN's Helium figures except on AD); the M3 and RV32 run the scalar "
+        "- Kernels: the M33 and M55 run the Cortex-M DSP kernels; on the M55 the FULLY_CONNECTED kernel and the "
+        "1x1 convolutions take 16 inputs per step with Helium (VMLADAVA), while the 3x3, depthwise, pooling and "
+        "ADD kernels have no Helium path yet, which is why the M55 is far from TFLM + CMSIS-NN's Helium figures "
+        "except on AD; the M3 and RV32 run the scalar "
         "kernels (`firmware/kernels/scalar/`: conv and FC, several output channels per input load) and the "
         "portable depthwise; on KWS and VWW both the pointwise convolutions and the depthwise ones are above "
         "CMSIS-NN's no-DSP figures (per op type in `cores.json`).",

@@ -70,10 +70,10 @@ CORE_KERNEL_TARGETS: dict[str, str] = {
 #: Kernels a core does not get unless a layer forces them: the passes' cost models (measured on the Cortex-M4)
 #: pick them, but they measured slower than the direct kernel there. Winograd F(2x2,3x3) on the Cortex-M0 (the
 #: digits CNN: 1,328,375 instructions with it, 818,500 without) and on RV32IMC (IC: 64.8 M with, 55.2 M without);
-#: the int16-weight pointwise and FC kernels on the Cortex-M55, whose Helium int8 paths are faster (KWS: 5.92 M
-#: with them, 4.19 M without).
+#: the int16-weight pointwise kernel on the Cortex-M55, whose Helium int8 1x1 path is faster (KWS: 5.92 M with
+#: it, 4.19 M without).
 CORE_SLOWER_KERNELS: dict[str, frozenset[str]] = {
-    "cortex-m55": frozenset({"pointwise_w16", "w16"}),
+    "cortex-m55": frozenset({"pointwise_w16"}),
     "cortex-m0": frozenset({"winograd"}),
     "cortex-m0plus": frozenset({"winograd"}),
     "rv32imc": frozenset({"winograd"}),
