@@ -205,11 +205,12 @@ def model_paths(models: list[SuiteModel]) -> dict[str, Path]:
 
 
 # --- measuring ---------------------------------------------------------------------------------------------
-def kernel_code_bytes(elf: Path, model: str) -> int:
+def kernel_code_bytes(elf: Path, model: str, nm: str = "arm-none-eabi-nm") -> int:
     """Bytes of code of the kernels (``ed_*``) and of the model's own functions (per-layer generated kernels
-    such as Winograd, ``<model>_invoke``) linked into ``elf``; weights are data and not counted."""
+    such as Winograd, ``<model>_invoke``) linked into ``elf``; weights are data and not counted. ``nm`` is the
+    board toolchain's (``Board.tool("nm")``)."""
     out = subprocess.run(
-        ["arm-none-eabi-nm", "--size-sort", "-S", str(elf)],
+        [nm, "--size-sort", "-S", str(elf)],
         check=True,
         timeout=60,
         capture_output=True,
@@ -232,7 +233,7 @@ def measure(graph: Any, board: Any, x: Any, want: Any, optimize: str) -> dict[st
     with tempfile.TemporaryDirectory() as tmp:
         built = export(graph, board, Path(tmp) / "p", build=True, optimize=optimize)
         assert built.elf is not None and built.size is not None
-        code = kernel_code_bytes(built.elf, built.c_name)
+        code = kernel_code_bytes(built.elf, built.c_name, built.board.tool("nm"))
         exact = 0
         with connect(board, built.elf) as client:
             client.load_input(x[0])

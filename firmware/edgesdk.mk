@@ -5,20 +5,22 @@
 # clashes between model and harness files).
 #
 # Required:
-#   BOARD_FAMILY   stm32f4 | stm32l4 | stm32h7 | mps2 | host
+#   BOARD_FAMILY   stm32f4 | stm32l4 | stm32h7 | stm32u5 | mps2 | nrf5 | rp2040 | riscv-virt | esp32c3 | host
 #   MODEL_SRCS     the model's C sources (<model>.c, <model>_glue.c defining edgesdk_model, kernels)
 #   LINKER_SCRIPT  rendered templates/firmware/linker.ld.j2 (every family but host)
 # Optional:
 #   CC             compiler (default arm-none-eabi-gcc, gcc for host)
 #   CFLAGS         board flags (-mcpu, -mfpu, -mfloat-abi, -O2 ...); -std=c99 -Wall -Wextra -Werror are added
-#   LDFLAGS        extra link flags; for MCUs -nostartfiles, -Wl,--gc-sections and, unless LDFLAGS already
-#                  names --specs, --specs=nano.specs --specs=nosys.specs are added
+#   LDFLAGS        extra link flags; for MCUs -nostartfiles, -Wl,--gc-sections and, unless CFLAGS or LDFLAGS
+#                  already name --specs, --specs=nano.specs --specs=nosys.specs are added
 #   MODEL_INCLUDES extra include directories for the model (-I is added)
 #   BUILD_DIR      output folder (default: build)
 #   BOARD_NAME     plain word, e.g. netduinoplus2          -> -DEDGESDK_BOARD_NAME="..."
 #   CLOCK_HZ       board clock_hz (required for MCUs)      -> -DEDGESDK_CLOCK_HZ=...u
 #   UART_BASE      board [uart] base, e.g. 0x40011000       -> -DEDGESDK_UART_BASE=...u
 #   UART_BAUD      board [uart] baud (default 115200)
+#   UART_IRQ       board [uart] irq: the interrupt line receive sleeps on (optional) -> -DEDGESDK_UART_IRQ=...
+#   UART_TX_PIN / UART_RX_PIN  board [uart] tx_pin / rx_pin (optional) -> -DEDGESDK_UART_TX_PIN=... / _RX_PIN
 #   EMULATED       1 for QEMU boards: no RCC/PLL waits, SysTick (instructions) timer, semihosting exit
 #   MLPERF_MODEL   ic01 | ad01 | kws01 | vww01 | none (default none) -> m-model-[...] of the MLPerf Tiny
 #                  protocol; 'none' refuses MLPerf inputs (export --mlperf chooses it)
@@ -61,11 +63,18 @@ else ifeq ($(BOARD_FAMILY),stm32l4)
 else ifeq ($(BOARD_FAMILY),stm32h7)
   EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/stm32h7/board.c $(EDGESDK_FW)/targets/cortexm/stm32_usart_v2.c
   EDGESDK_MCU := 1
-else ifeq ($(BOARD_FAMILY),mps2)
-  EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/mps2/board.c
+else ifeq ($(BOARD_FAMILY),stm32u5)
+  EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/stm32u5/board.c $(EDGESDK_FW)/targets/cortexm/stm32_usart_v2.c
+  EDGESDK_MCU := 1
+else ifneq ($(filter mps2 nrf5 rp2040,$(BOARD_FAMILY)),)
+  EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/$(BOARD_FAMILY)/board.c
+  EDGESDK_MCU := 1
+else ifneq ($(filter riscv-virt esp32c3,$(BOARD_FAMILY)),)
+  # RISC-V: the family brings its own startup, timer (instret/cycle CSRs) and UART; no Cortex-M code
+  EDGESDK_TARGET_SRCS := $(wildcard $(EDGESDK_FW)/targets/$(BOARD_FAMILY)/*.c)
   EDGESDK_MCU := 1
 else
-$(error edgesdk.mk: unknown BOARD_FAMILY '$(BOARD_FAMILY)' (stm32f4, stm32l4, stm32h7, mps2 or host))
+$(error edgesdk.mk: unknown BOARD_FAMILY '$(BOARD_FAMILY)' (stm32f4, stm32l4, stm32h7, stm32u5, mps2, nrf5, rp2040, riscv-virt, esp32c3 or host))
 endif
 
 ifeq ($(EDGESDK_MCU),1)
@@ -80,13 +89,16 @@ ifeq ($(EDGESDK_MCU),1)
   endif
   EDGESDK_MCU_CFLAGS := -ffunction-sections -fdata-sections -ffreestanding
   EDGESDK_MCU_LDFLAGS := -nostartfiles -Wl,--gc-sections -T$(LINKER_SCRIPT) -Wl,-Map=$(BUILD_DIR)/firmware.map \
-    $(if $(findstring --specs,$(LDFLAGS)),,--specs=nano.specs --specs=nosys.specs)
+    $(if $(findstring --specs,$(CFLAGS) $(LDFLAGS)),,--specs=nano.specs --specs=nosys.specs)
 endif
 
 EDGESDK_DEFS := -DEDGESDK_MLPERF_MODEL='"$(MLPERF_MODEL)"' -DEDGESDK_MLPERF_INPUT_OFFSET=$(MLPERF_INPUT_OFFSET) \
   $(if $(BOARD_NAME),-DEDGESDK_BOARD_NAME='"$(BOARD_NAME)"') \
   $(if $(CLOCK_HZ),-DEDGESDK_CLOCK_HZ=$(CLOCK_HZ)u) \
   $(if $(UART_BASE),-DEDGESDK_UART_BASE=$(UART_BASE)u) \
+  $(if $(UART_IRQ),-DEDGESDK_UART_IRQ=$(UART_IRQ)) \
+  $(if $(UART_TX_PIN),-DEDGESDK_UART_TX_PIN=$(UART_TX_PIN)) \
+  $(if $(UART_RX_PIN),-DEDGESDK_UART_RX_PIN=$(UART_RX_PIN)) \
   -DEDGESDK_UART_BAUD=$(UART_BAUD)u \
   $(if $(filter 1,$(PROFILE)),-DEDGESDK_PROFILE) \
   $(if $(filter 1,$(ARENA_IN_CCM)),-DEDGESDK_ARENA_IN_CCM) \
@@ -97,7 +109,8 @@ EDGESDK_DEFS := -DEDGESDK_MLPERF_MODEL='"$(MLPERF_MODEL)"' -DEDGESDK_MLPERF_INPU
 EDGESDK_INCS := -I$(EDGESDK_FW)/include -I$(EDGESDK_FW)/harness -I$(EDGESDK_FW)/targets/cortexm \
   $(addprefix -I,$(MODEL_INCLUDES))
 EDGESDK_ALL_SRCS := $(EDGESDK_HARNESS_SRCS) $(EDGESDK_TARGET_SRCS) $(MODEL_SRCS)
-EDGESDK_HEADERS := $(wildcard $(EDGESDK_FW)/include/*.h $(EDGESDK_FW)/harness/*.h $(EDGESDK_FW)/targets/cortexm/*.h)
+EDGESDK_HEADERS := $(wildcard $(EDGESDK_FW)/include/*.h $(EDGESDK_FW)/harness/*.h $(EDGESDK_FW)/targets/cortexm/*.h \
+  $(EDGESDK_FW)/targets/$(BOARD_FAMILY)/*.h)
 
 .PHONY: edgesdk_firmware edgesdk_clean
 edgesdk_firmware: $(BUILD_DIR)/firmware.elf $(if $(filter 1,$(EDGESDK_MCU)),$(BUILD_DIR)/firmware.bin)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything edgesdk needs on a fresh Debian 12 machine: the Arm cross-compiler, newlib, QEMU, the
-# open-source FPGA tools (Icarus Verilog, yosys, nextpnr-ice40), and edgesdk itself (with its test, hls4ml and
-# bench extras) into the Python scripts/pyenv.sh chooses (a virtual environment .venv in the checkout unless one is
+# Installs everything edgesdk needs on a fresh Debian 12 machine: the Arm and RISC-V cross-compilers, newlib,
+# picolibc, QEMU (Arm and RISC-V), the open-source FPGA tools (Icarus Verilog, yosys, nextpnr-ice40), and edgesdk
+# itself (with its test, hls4ml and bench extras) into the Python scripts/pyenv.sh chooses (a virtual environment
+# .venv in the checkout unless one is
 # active, CI provides the interpreter, or EDGESDK_VENV=0 and the current Python accepts pip installs).
 # Safe to run twice.
 set -euo pipefail
@@ -14,6 +15,9 @@ need=()
 command -v arm-none-eabi-gcc >/dev/null || need+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc_nano.a ] || need+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
+command -v qemu-system-riscv32 >/dev/null || need+=(qemu-system-misc)  # the RV32 virt board
+command -v riscv64-unknown-elf-gcc >/dev/null || need+=(gcc-riscv64-unknown-elf)
+[ -e /usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs ] || need+=(picolibc-riscv64-unknown-elf)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 command -v cmake >/dev/null || need+=(cmake)

@@ -78,11 +78,20 @@ def test_unknown_mcu() -> None:
     assert any("board model skipped" in n for n in rep.notes)
 
 
+#: STM32 boards whose datasheet run-mode figure is not in ACTIVE_POWER yet: the energy estimate asks for power_mw.
+NO_FIGURE_YET = {"STM32U585AI", "STM32H7A3ZI"}
+
+
 def test_every_stm32_board_has_a_figure() -> None:
     from edgesdk.boards import all_boards
 
     for board in all_boards().values():
-        if board.mcu.startswith("STM32"):
+        if board.mcu in NO_FIGURE_YET:
+            with pytest.raises(
+                EnergyModelError, match=f"no active-power figure is known for MCU '{board.mcu}'"
+            ):
+                active_power(board.mcu)
+        elif board.mcu.startswith("STM32"):
             assert active_power(board.mcu).mcu
     assert set(ACTIVE_POWER) >= {"STM32F405", "STM32F446", "STM32L4R5", "STM32H743"}
 

@@ -390,6 +390,60 @@ ED_CONV_MAYBE_UNUSED_ static void ed_conv_single(const ed_conv_params_t *p, cons
     }
 }
 
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+
+/*
+ * Helium (MVE, Cortex-M55/M85) 1x1 stride-1 unpadded convolution over npix contiguous pixels: a matrix product
+ * of pixels by filters. Four filters at a time, their weight sums taken once (VADDV), so the input offset costs
+ * one multiply per output: acc = bias + sum(x * w) + input_offset * sum(w). Each step loads sixteen input
+ * channels and each filter's sixteen weights (the last step predicated, lanes past in_c read as zero) and
+ * VMLADAVA multiplies and adds across the vector: 64 MACs per five loads and four VMLADAVA.
+ */
+ED_CONV_INLINE void ed_conv_mve_1x1(const ed_conv_params_t *p, const int8_t *input, int8_t *output, int32_t npix,
+                                    int32_t fast)
+{
+    const int32_t in_c = p->in_c, out_c = p->out_c, in_off = p->input_offset;
+    int32_t oc = 0, px, i, r;
+    while (oc < out_c) {
+        const int32_t nf = out_c - oc >= 4 ? 4 : 1;
+        const int8_t *w[4];
+        int32_t base[4];
+        for (r = 0; r < 4; ++r) {
+            const int32_t o = oc + (r < nf ? r : 0);
+            int32_t ws = 0;
+            w[r] = p->weights + (size_t)o * (size_t)in_c;
+            for (i = 0; i < in_c; i += 16) {
+                ws = vaddvaq_s8(ws, vldrbq_z_s8(w[r] + i, vctp8q((uint32_t)(in_c - i))));
+            }
+            base[r] = (p->bias != NULL ? p->bias[o] : 0) + in_off * ws;
+        }
+        for (px = 0; px < npix; ++px) {
+            const int8_t *x = input + (size_t)px * (size_t)in_c;
+            int8_t *out = output + (size_t)px * (size_t)out_c + oc;
+            int32_t a0 = base[0], a1 = base[1], a2 = base[2], a3 = base[3];
+            for (i = 0; i < in_c; i += 16) {
+                const mve_pred16_t pr = vctp8q((uint32_t)(in_c - i));
+                const int8x16_t xv = vldrbq_z_s8(x + i, pr);
+                a0 = vmladavaq_s8(a0, vldrbq_z_s8(w[0] + i, pr), xv);
+                if (nf == 4) {
+                    a1 = vmladavaq_s8(a1, vldrbq_z_s8(w[1] + i, pr), xv);
+                    a2 = vmladavaq_s8(a2, vldrbq_z_s8(w[2] + i, pr), xv);
+                    a3 = vmladavaq_s8(a3, vldrbq_z_s8(w[3] + i, pr), xv);
+                }
+            }
+            out[0] = ed_conv_requant(p, a0, oc, fast);
+            if (nf == 4) {
+                out[1] = ed_conv_requant(p, a1, oc + 1, fast);
+                out[2] = ed_conv_requant(p, a2, oc + 2, fast);
+                out[3] = ed_conv_requant(p, a3, oc + 3, fast);
+            }
+        }
+        oc += nf;
+    }
+}
+#endif
+
 /*
  * Output rows [oy_begin, oy_end) of the convolution, row oy_begin written at output[0]; input is the whole
  * input tensor. Always inlined: called with a constant params struct, everything in it folds. fast_requant = 1
@@ -405,6 +459,14 @@ ED_CONV_INLINE void ed_conv_dsp_rows(const ed_conv_params_t *p, const int8_t *in
     const int32_t ox_lo = ed_min_i32((p->pad_left + p->stride_w - 1) / p->stride_w, out_w);
     const int32_t ox_hi = span <= 0 ? 0 : ed_min_i32((span - 1) / p->stride_w + 1, out_w);
     int32_t oy, ox;
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+        p->pad_left == 0 && p->in_w == out_w && p->in_h == p->out_h && w16 == NULL) {
+        ed_conv_mve_1x1(p, input + (size_t)oy_begin * (size_t)out_w * (size_t)p->in_c, output,
+                        (oy_end - oy_begin) * out_w, fast_requant);
+        return;
+    }
+#endif
     for (oy = oy_begin; oy < oy_end; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         int32_t ky_begin, ky_end;

@@ -76,7 +76,11 @@ def _cmd_boards(args: argparse.Namespace) -> int:
     for b in boards:
         mark = " (default)" if b["name"] == DEFAULT_BOARD else ""
         alias = f"  aliases: {', '.join(b['aliases'])}" if b["aliases"] else ""
-        print(f"{b['name']:<15} {b['description']}{mark}{alias}")
+        core = b.get("core", "fpga")
+        methods = b.get("flash_methods", [])  # the first is the default; the others follow as "+N"
+        flashes = b.get("emulator") or (f"{methods[0]} +{len(methods) - 1}" if len(methods) > 1 else "")
+        flashes = flashes or (methods[0] if methods else "synth")
+        print(f"{b['name']:<15} {core:<12} {flashes:<20} {b['description']}{mark}{alias}")
     return 0
 
 

@@ -124,9 +124,23 @@ def flash_real_board(board: Board, elf: Path, port: str | None = None) -> str:
             if drive is not None:
                 shutil.copy2(elf.with_suffix(".bin"), drive / "firmware.bin")
                 return method
+        if method == "uf2" and board.flash.mass_storage_label:  # the boot ROM's USB drive takes a UF2 copy
+            drive = _mass_storage_drive(board.flash.mass_storage_label)
+            if drive is not None:
+                from edgesdk.uf2 import write_uf2
+
+                uf2 = write_uf2(
+                    elf.with_suffix(".bin"),
+                    board.memory.flash_origin,
+                    board.flash.uf2_family,
+                    elf.with_suffix(".uf2"),
+                )
+                shutil.copy2(uf2, drive / "firmware.uf2")
+                return method
     raise BoardError(
         f"no way to flash board {board.name}: none of {', '.join(board.flash.methods)} is installed or attached "
-        "(install pyocd with 'pip install pyocd', or openocd/stlink-tools from your package manager)"
+        "(install pyocd with 'pip install pyocd', or openocd/stlink-tools from your package manager; a UF2 or "
+        "mass-storage board must show up as its USB drive)"
     )
 
 
@@ -204,7 +218,8 @@ def _can_flash(board: Board, port: str | None) -> bool:
     if any(cmd is not None for _method, cmd in _flash_commands(board, probe, port)):
         return True
     label = board.flash.mass_storage_label
-    return "mass-storage" in board.flash.methods and bool(label) and _mass_storage_drive(label) is not None
+    drive_methods = {"mass-storage", "uf2"} & set(board.flash.methods)
+    return bool(drive_methods) and bool(label) and _mass_storage_drive(label) is not None
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesdk import __version__, ccm
-from edgesdk.boards import UART_DRIVERS, Board, get_board
+from edgesdk.boards import CORE_SLOWER_KERNELS, UART_DRIVERS, Board, get_board
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
 from edgesdk.escape import safe_file_stem
 from edgesdk.footprint import Footprint, model_only
@@ -143,7 +143,7 @@ _SIZE_RE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+[0-9a-fA-F]+\s+(.+)$
 
 def measure_size(elf: Path, board: Board) -> MemoryUse:
     """Flash (text + data) and RAM (data + bss) of a built image, from ``size`` (Berkeley format)."""
-    tool = "size" if board.is_host else "arm-none-eabi-size"
+    tool = board.tool("size")
     try:
         out = subprocess.run([tool, str(elf)], check=True, capture_output=True, text=True, timeout=60).stdout
     except FileNotFoundError:
@@ -238,7 +238,7 @@ def build_project(project: Path, board: Board, jobs: int = 2) -> Path:
 def _copy_firmware(dst: Path, board: Board) -> list[str]:
     """Copy the harness, the board family's target code and the make fragment; return the .c files it builds."""
     src = firmware_dir()
-    parts = ["include", "harness", f"targets/{board.family}"] + ([] if board.is_host else ["targets/cortexm"])
+    parts = ["include", "harness", f"targets/{board.family}"] + (["targets/cortexm"] if board.is_arm else [])
     # shared Cortex-M code holds UART drivers named after the board file's [uart] driver: take only this board's
     other_drivers = [f"{d}.c" for d in UART_DRIVERS if d != board.uart.driver]
     for part in parts:
@@ -268,7 +268,14 @@ def _harness_settings(
     ]
     if not board.is_host:
         settings += [("UART_BASE", f"0x{board.uart.base:08X}"), ("UART_BAUD", str(board.uart.baud))]
-        settings += [("LINKER_SCRIPT", "linker.ld"), ("OBJCOPY", "arm-none-eabi-objcopy")]
+        settings += [("LINKER_SCRIPT", "linker.ld"), ("OBJCOPY", board.tool("objcopy"))]
+        for key in (
+            "irq",
+            "tx_pin",
+            "rx_pin",
+        ):  # the UART's interrupt line and pins, where the board names them
+            if key in board.uart.extra:
+                settings.append((f"UART_{key.upper()}", f"{board.uart.extra[key]}u"))
     return settings
 
 
@@ -282,6 +289,9 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
         out.append("EDGESDK_ARENA_IN_CCM")
     if "UART_BASE" in s:
         out += [f"EDGESDK_UART_BASE={s['UART_BASE']}u", f"EDGESDK_UART_BAUD={s['UART_BAUD']}u"]
+    for key in ("UART_IRQ", "UART_TX_PIN", "UART_RX_PIN"):
+        if key in s:
+            out.append(f"EDGESDK_{key}={s[key]}")
     if s["PROFILE"] == "1":
         out.append("EDGESDK_PROFILE")
     if s["EMULATED"] == "1":
@@ -353,6 +363,11 @@ def export(
     ctx = pass_ctx or PassContext(optimize=optimize)
     if not ctx.core and not board.is_host:
         ctx = dataclasses.replace(ctx, core=board.core)
+    slower = CORE_SLOWER_KERNELS.get(board.core)
+    if (
+        slower
+    ):  # kernels measured slower on this core than their cost models say (a forced layer still gets them)
+        ctx = dataclasses.replace(ctx, forbid={**ctx.forbid, "*": set(ctx.forbid.get("*", set())) | slower})
     if "flash_bytes" not in ctx.options:  # kernels that trade flash for speed need the budget
         ctx = dataclasses.replace(ctx, options={**ctx.options, "flash_bytes": board.memory.flash_bytes})
     read = graph
@@ -419,13 +434,13 @@ def export(
             "banner": banner,
             "board": board,
             "model_name": project.model_name,
-            "size_tool": "size" if board.is_host else "arm-none-eabi-size",
+            "size_tool": board.tool("size"),
             "make_vars": settings,
             "model_srcs": model_srcs,
             "model_includes": model_includes,
             "firmware_srcs": firmware_srcs,
             "firmware_includes": ["firmware/include", "firmware/harness"]
-            + ([] if board.is_host else ["firmware/targets/cortexm"]),
+            + (["firmware/targets/cortexm"] if board.is_arm else []),
             "cmake_defines": _cmake_defines(settings),
         }
         render("project/Makefile.j2", tmp / "Makefile", tctx)

@@ -14,6 +14,52 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+/*
+ * Helium (MVE, Cortex-M55/M85): sixteen inputs per step. The step's four 16-byte blocks hold, for each of the
+ * four rows, its sixteen weights at bytes 4r..4r+3 of each block: one gather load per row collects them, and
+ * VMLADAVA multiplies them with the sixteen inputs and adds across the vector into the row's accumulator
+ * (64 MACs per one input load, four gathers and four VMLADAVA). The input offset is applied once per row at
+ * the end: sum((x + off) * w) = sum(x * w) + off * sum(w), the weight sums from VADDVA.
+ */
+#include <arm_mve.h>
+
+static inline const int8_t *ed_fc_mve16(const int8_t *x, const int8_t *end16, const int8_t *w, int32_t acc[4],
+                                        int32_t wsum[4])
+{
+    static const uint8_t offs[4][16] = {
+        {0, 1, 2, 3, 16, 17, 18, 19, 32, 33, 34, 35, 48, 49, 50, 51},
+        {4, 5, 6, 7, 20, 21, 22, 23, 36, 37, 38, 39, 52, 53, 54, 55},
+        {8, 9, 10, 11, 24, 25, 26, 27, 40, 41, 42, 43, 56, 57, 58, 59},
+        {12, 13, 14, 15, 28, 29, 30, 31, 44, 45, 46, 47, 60, 61, 62, 63},
+    };
+    const uint8x16_t o0 = vld1q_u8(offs[0]), o1 = vld1q_u8(offs[1]), o2 = vld1q_u8(offs[2]);
+    const uint8x16_t o3 = vld1q_u8(offs[3]);
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t s0 = wsum[0], s1 = wsum[1], s2 = wsum[2], s3 = wsum[3];
+    while (x != end16) {
+        const int8x16_t xv = vld1q_s8(x);
+        const int8x16_t w0 = vldrbq_gather_offset_s8(w, o0);
+        const int8x16_t w1 = vldrbq_gather_offset_s8(w, o1);
+        const int8x16_t w2 = vldrbq_gather_offset_s8(w, o2);
+        const int8x16_t w3 = vldrbq_gather_offset_s8(w, o3);
+        a0 = vmladavaq_s8(a0, w0, xv);
+        a1 = vmladavaq_s8(a1, w1, xv);
+        a2 = vmladavaq_s8(a2, w2, xv);
+        a3 = vmladavaq_s8(a3, w3, xv);
+        s0 = vaddvaq_s8(s0, w0);
+        s1 = vaddvaq_s8(s1, w1);
+        s2 = vaddvaq_s8(s2, w2);
+        s3 = vaddvaq_s8(s3, w3);
+        x += 16;
+        w += 64;
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+    wsum[0] = s0, wsum[1] = s1, wsum[2] = s2, wsum[3] = s3;
+    return w;
+}
+#endif
+
 void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t n = p->in_depth;
@@ -38,6 +84,19 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
             const int8_t *x = x_row;
             const int8_t *end4 = x_row + n4;
             int32_t a0 = wsum, a1 = wsum, a2 = wsum, a3 = wsum;
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+            {
+                int32_t acc[4] = {0, 0, 0, 0};
+                int32_t ws[4] = {0, 0, 0, 0};
+                const int8_t *end16 = x_row + (n & ~15);
+                w = ed_fc_mve16(x, end16, w, acc, ws);
+                x = end16;
+                a0 += acc[0] + in_off * ws[0];
+                a1 += acc[1] + in_off * ws[1];
+                a2 += acc[2] + in_off * ws[2];
+                a3 += acc[3] + in_off * ws[3];
+            }
+#endif
             while (x != end4) {
                 const uint32_t xv = ed_read32(x);
                 const uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv);

@@ -1,7 +1,7 @@
 /*
- * startup.c - ARMv7-M reset path shared by every Cortex-M family: the vector table (placed first in flash by
- * the linker script's .isr_vector), .data copied from flash, .bss zeroed, the FPU enabled when the build uses
- * it, then main(). Faults end an emulator run through semihosting (EDGESDK_SEMIHOSTING) so a crash is an exit
+ * startup.c - Cortex-M reset path (Armv6-M, v7-M, v8-M) shared by every Cortex-M family: the vector table
+ * (placed first in flash by the linker script's .isr_vector), .data copied from flash, .bss zeroed, the FPU (and
+ * Helium on Armv8.1-M) enabled when the build uses it, then main(). Faults end an emulator run through semihosting (EDGESDK_SEMIHOSTING) so a crash is an exit
  * code, not a hang; on silicon they park the core.
  */
 #include <stdint.h>
@@ -57,8 +57,8 @@ void Reset_Handler(void)
         *dst = 0;
     }
     paint_stack();
-#if defined(__ARM_FP) || defined(__VFP_FP__) && !defined(__SOFTFP__)
-    SCB_CPACR |= 0xFu << 20; /* CP10, CP11 full access */
+#if defined(__ARM_FP) || defined(__VFP_FP__) && !defined(__SOFTFP__) || defined(__ARM_FEATURE_MVE)
+    SCB_CPACR |= 0xFu << 20; /* CP10, CP11 full access (the FPU, and Helium/MVE on Armv8.1-M) */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
     (void)main();

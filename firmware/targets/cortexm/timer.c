@@ -21,6 +21,13 @@ static volatile uint32_t g_cyc_hi;    /* CYCCNT high word (DWT mode) */
 static volatile uint32_t g_cyc_last;
 static int g_use_dwt;
 
+/* Armv6-M (Cortex-M0/M0+) has no DWT cycle counter: SysTick is the counter there. */
+#if defined(__ARM_ARCH_6M__)
+#define EDGESDK_HAS_DWT 0
+#else
+#define EDGESDK_HAS_DWT 1
+#endif
+
 static uint64_t dwt_read(void)
 {
     uint32_t primask;
@@ -50,6 +57,7 @@ void edgesdk_timer_init(void)
 {
     uint32_t a;
     uint32_t b;
+#if EDGESDK_HAS_DWT
     volatile int spin;
     DEMCR |= 1u << 24; /* TRCENA */
     DWT_LAR = 0xC5ACCE55u;
@@ -59,7 +67,10 @@ void edgesdk_timer_init(void)
     for (spin = 0; spin < 64; spin++) {
     }
     b = DWT_CYCCNT;
-#ifdef EDGESDK_EMULATED
+#else
+    a = b = 0;
+#endif
+#if defined(EDGESDK_EMULATED) || !EDGESDK_HAS_DWT
     g_use_dwt = 0;
     (void)a;
     (void)b;

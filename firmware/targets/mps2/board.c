@@ -1,9 +1,11 @@
 /*
- * targets/mps2/board.c - Arm MPS2 FPGA images (QEMU mps2-an385/an386/an500): fixed clock (25 MHz on the
- * FPGA), and the CMSDK APB UART ("cmsdk_uart": DATA +0x00, STATE +0x04 with bit 0 TX full and bit 1 RX full,
- * CTRL +0x08 = TX|RX enable, BAUDDIV +0x10). UART0 is at 0x40004000. Receive sleeps in WFI until the UART's RX
- * interrupt (CTRL bit 3; INTSTATUS/INTCLEAR +0x0C bit 1; NVIC line EDGESDK_UART_IRQ, 0 for UART0 on
- * AN385/AN386/AN500), see edgesdk_rx_sleep in cortexm.h.
+ * targets/mps2/board.c - Arm MPS2/MPS3 FPGA images (QEMU mps2-an385/an386/an500, and the TrustZone images
+ * mps2-an505 and mps3-an547 run in secure state): fixed clock (the board file's clock_hz: 25, 20 and 32 MHz
+ * under QEMU), and the CMSDK APB UART ("cmsdk_uart": DATA +0x00, STATE +0x04 with bit 0 TX full and bit 1 RX
+ * full, CTRL +0x08 = TX|RX enable, BAUDDIV +0x10). UART0 is at 0x40004000 (AN505: 0x50200000, AN547:
+ * 0x59303000, their secure aliases). Receive sleeps in WFI until the UART's RX interrupt (CTRL bit 3;
+ * INTSTATUS/INTCLEAR +0x0C bit 1; NVIC line EDGESDK_UART_IRQ from the board file: 0 for UART0 on
+ * AN385/AN386/AN500, the combined UART0 line 42 on AN505 and 43 on AN547), see edgesdk_rx_sleep in cortexm.h.
  */
 #include "cortexm.h"
 #include "edgesdk_board.h"

@@ -31,19 +31,52 @@ else:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 DEFAULT_BOARD = "netduinoplus2"
-FAMILIES = ("stm32f4", "stm32l4", "stm32h7", "mps2", "host")
-UART_DRIVERS = ("stm32_usart_v1", "stm32_usart_v2", "cmsdk_uart", "stdio")
-FLASH_METHODS = ("qemu", "process", "pyocd", "openocd", "st-flash", "stm32loader", "mass-storage")
+FAMILIES = (
+    "stm32f4",
+    "stm32l4",
+    "stm32h7",
+    "stm32u5",
+    "mps2",
+    "nrf5",
+    "rp2040",
+    "riscv-virt",
+    "esp32c3",
+    "host",
+)
+UART_DRIVERS = (
+    "stm32_usart_v1", "stm32_usart_v2", "cmsdk_uart", "nrf_uart", "pl011", "ns16550", "esp32_uart", "stdio",
+)  # fmt: skip
+FLASH_METHODS = (
+    "qemu", "process", "pyocd", "openocd", "st-flash", "stm32loader", "mass-storage", "uf2", "esptool",
+)  # fmt: skip
 
 
 #: Cores with the Armv7E-M / Armv8-M DSP extension (SXTB16, SMLAD, ...) run the kernels of
-#: ``firmware/kernels/cortex-m-dsp/``; any other core (M0+, M3, the host) runs the portable kernels.
+#: ``firmware/kernels/cortex-m-dsp/``; cores without SIMD (M0, M0+, M3, RV32IMC) those of
+#: ``firmware/kernels/scalar/`` (several output channels per input load); any other core (the host) runs the
+#: portable kernels. A kernel a folder lacks is the portable one.
 CORE_KERNEL_TARGETS: dict[str, str] = {
+    "cortex-m0": "scalar",
+    "cortex-m0plus": "scalar",
+    "cortex-m3": "scalar",
+    "rv32imc": "scalar",
     "cortex-m4": "cortex-m-dsp",
     "cortex-m7": "cortex-m-dsp",
     "cortex-m33": "cortex-m-dsp",
     "cortex-m35p": "cortex-m-dsp",
     "cortex-m55": "cortex-m-dsp",
+}
+
+#: Kernels a core does not get unless a layer forces them: the passes' cost models (measured on the Cortex-M4)
+#: pick them, but they measured slower than the direct kernel there. Winograd F(2x2,3x3) on the Cortex-M0 (the
+#: digits CNN: 1,328,375 instructions with it, 818,500 without) and on RV32IMC (IC: 64.8 M with, 55.2 M without);
+#: the int16-weight pointwise kernel on the Cortex-M55, whose Helium int8 1x1 path is faster (KWS: 5.92 M with
+#: it, 4.19 M without).
+CORE_SLOWER_KERNELS: dict[str, frozenset[str]] = {
+    "cortex-m55": frozenset({"pointwise_w16"}),
+    "cortex-m0": frozenset({"winograd"}),
+    "cortex-m0plus": frozenset({"winograd"}),
+    "rv32imc": frozenset({"winograd"}),
 }
 
 
@@ -78,12 +111,15 @@ class Flash:
     pyocd_target: str = ""
     openocd_config: str = ""
     mass_storage_label: str = ""
+    uf2_family: int = 0  # the UF2 family ID the board's USB drive accepts (RP2040: 0xE48BFF56); 0 = none
 
 
 @dataclass(frozen=True)
 class Emulator:
     machine: str
     icount_shift: int = 0
+    qemu: str = "qemu-system-arm"  # the QEMU program (qemu-system-riscv32 for RISC-V machines)
+    bios: str = ""  # QEMU's -bios ("none": the firmware image itself is the first code the machine runs)
 
 
 @dataclass(frozen=True)
@@ -111,6 +147,18 @@ class Board:
         return self.family == "host"
 
     @property
+    def is_arm(self) -> bool:
+        """Whether the board's core is an Arm Cortex-M (shared startup, SysTick, ``firmware/targets/cortexm``)."""
+        return self.core not in NON_ARM_CORES
+
+    def tool(self, name: str) -> str:
+        """A binutils program of the board's toolchain (``objcopy``, ``size``): the compiler's name with its
+        trailing ``gcc``/``cc`` replaced (``riscv64-unknown-elf-gcc`` -> ``riscv64-unknown-elf-objcopy``)."""
+        if self.is_host:
+            return name
+        return re.sub(r"(?:gcc|clang|cc)(?:-[0-9][0-9.]*)?$", name, self.build.cc)
+
+    @property
     def kernel_target(self) -> str | None:
         """The folder under ``firmware/kernels/`` whose kernels override the portable ones on this board's core
         (None: the portable C99 kernels). Chosen by the core's instruction set, never by the board's name."""
@@ -135,6 +183,7 @@ class Board:
             "ram_bytes": self.memory.ram_bytes,
             **({"ccm_bytes": self.memory.ccm_bytes} if self.memory.ccm_bytes else {}),
             "flash_methods": list(self.flash.methods),
+            **({"emulator": self.emulator.qemu} if self.emulator else {}),
             "aliases": list(self.aliases),
         }
 
@@ -166,8 +215,12 @@ _LINKERS = ("bfd", "gold", "lld", "mold")
 #: Known cores: the -mcpu names of Arm's Cortex-M line, and ``host`` for the host board.
 CORES = (
     "cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m23",
-    "cortex-m33", "cortex-m35p", "cortex-m52", "cortex-m55", "cortex-m85", "host",
+    "cortex-m33", "cortex-m35p", "cortex-m52", "cortex-m55", "cortex-m85", "rv32imc", "host",
 )  # fmt: skip
+#: Cores that are not Arm Cortex-M: no Cortex-M startup, vector table or SysTick (their family brings its own).
+NON_ARM_CORES = ("rv32imc", "host")
+#: The QEMU programs an emulated board may name in ``[emulator] qemu``.
+QEMU_PROGRAMS = ("qemu-system-arm", "qemu-system-riscv32")
 FPUS = ("", "auto", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
 FLOAT_ABIS = ("", "soft", "softfp", "hard")
 #: Optional [uart] fields (clock enables, pins, alternate function) and their ranges.
@@ -177,9 +230,10 @@ UART_EXTRA = {
     "rcc_gpio_enr": (0, (1 << 32) - 1),
     "rcc_gpio_bit": (0, 31),
     "gpio_base": (0, (1 << 32) - 1),
-    "tx_pin": (0, 15),
-    "rx_pin": (0, 15),
+    "tx_pin": (0, 47),  # STM32: 0..15 of a port; nRF: P0.00..P1.15
+    "rx_pin": (0, 47),
     "af": (0, 15),
+    "irq": (0, 495),  # the NVIC line of the UART's receive (or combined) interrupt, for sleeping in WFI
 }
 ADDRESS_SPACE = 1 << 32
 MIN_CLOCK_HZ = 1_000  # below 1 kHz no UART runs
@@ -403,7 +457,7 @@ def parse_board(path: Path) -> Board:
 
     flash = top.section("flash")
     assert flash is not None
-    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label"))
+    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label", "uf2_family"))
     methods = flash.words(
         "methods",
         re.compile("|".join(re.escape(m) for m in FLASH_METHODS)),
@@ -411,6 +465,8 @@ def parse_board(path: Path) -> Board:
     )
     if not methods:
         raise flash.error("methods", [], "names no way to flash the board")
+    if "uf2" in methods and not (flash.data.get("uf2_family") and flash.data.get("mass_storage_label")):
+        raise flash.error("methods", list(methods), "has 'uf2' but no uf2_family and mass_storage_label")
     if emulated != ("qemu" in methods):
         raise flash.error(
             "methods",
@@ -423,10 +479,12 @@ def parse_board(path: Path) -> Board:
         raise BoardError(f"board file {where}: emulated = true needs an [emulator] section")
     emulator = None
     if emu is not None:
-        emu.only(("machine", "icount_shift"))
+        emu.only(("machine", "icount_shift", "qemu", "bios"))
         emulator = Emulator(
             machine=emu.text("machine", _WORD_RE, "a QEMU machine name (letters, digits, '.', '_', '-')"),
             icount_shift=emu.int("icount_shift", 0, 10, 0),
+            qemu=emu.choice("qemu", QEMU_PROGRAMS, "qemu-system-arm"),
+            bios=emu.choice("bios", ("", "none"), ""),
         )
     aliases = top.words("aliases", _NAME_RE, "an alias (lower-case letters, digits, '.', '_' or '-')", [])
     return Board(
@@ -459,6 +517,7 @@ def parse_board(path: Path) -> Board:
             mass_storage_label=flash.text(
                 "mass_storage_label", _WORD_RE, "a drive label (letters, digits, '.', '_', '-')", ""
             ),
+            uf2_family=flash.int("uf2_family", 0, (1 << 32) - 1, 0),
         ),
         emulator=emulator,
         aliases=aliases,

@@ -137,6 +137,10 @@ class Emulator:
                 f"board {name} is not an emulated board: its board file has no [emulator] machine"
             )
         kwargs.setdefault("icount_shift", _field(board, "emulator", "icount_shift", default=0))
+        kwargs.setdefault("qemu", _field(board, "emulator", "qemu", default="qemu-system-arm"))
+        bios = _field(board, "emulator", "bios", default="")
+        if bios:
+            kwargs.setdefault("extra_args", ("-bios", bios))
         return cls(image, machine, **kwargs)
 
     def command(self, port: int) -> list[str]:
@@ -205,7 +209,7 @@ class Emulator:
         except FileNotFoundError as exc:
             raise BoardError(
                 f"{self.qemu} is not installed; the emulated board {self.machine} needs it "
-                "(apt-get install qemu-system-arm)"
+                "(apt-get install qemu-system-arm qemu-system-misc)"
             ) from exc
         self._finalizer = weakref.finalize(self, _stop_process, self.proc, self.stop_grace)
         deadline = time.monotonic() + self.boot_timeout

@@ -906,7 +906,11 @@ def generate_c(
         written.append(Path(filename))
 
     kernel_files = sorted({f for layer in gen.layers for f in layer.kernel_files})
-    for name in (*KERNEL_HEADERS, *kernel_files):
+    # a target's kernel folder may bring headers of its own (scalar/ed_scalar.h)
+    target_headers = (
+        sorted(h.name for h in (firmware_dir() / "kernels" / target).glob("*.h")) if target else []
+    )
+    for name in dict.fromkeys((*KERNEL_HEADERS, *target_headers, *kernel_files)):
         src = _kernel_source(name, target)
         shutil.copyfile(src, kdir / name)
         written.append(Path(KERNEL_SUBDIR) / name)

@@ -1,0 +1,173 @@
+"""Every core edgesdk emulates: Cortex-M0 (microbit), M3 (mps2-an385), M33 (mps2-an505), M55 (mps3-an547) and
+RV32IMC (QEMU virt). Each exports, builds with its own toolchain, runs on its QEMU machine over the serial port
+and is bit-exact with the reference; the RISC-V instret counter gives the same count every run; the Cortex-M0
+refuses a model larger than its 16 KB of RAM with one sentence."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.boards import CORE_KERNEL_TARGETS, get_board
+from edgesdk.device import profile, validate
+from edgesdk.errors import BoardError
+from edgesdk.export import export
+
+
+def _tools(board_name: str) -> bool:
+    board = get_board(board_name)
+    assert board.emulator is not None
+    return bool(shutil.which(board.emulator.qemu) and shutil.which(board.build.cc))
+
+
+AD_BOARDS = ["mps2-an385", "mps2-an505", "mps3-an547", "qemu-riscv32"]
+
+
+def test_cores_choose_their_kernels_by_instruction_set() -> None:
+    """DSP kernels where the core has the DSP extension (M33, M55), the scalar ones where it has no SIMD."""
+    expect = {"microbit": "scalar", "mps2-an385": "scalar", "qemu-riscv32": "scalar"}
+    expect |= {"mps2-an505": "cortex-m-dsp", "mps3-an547": "cortex-m-dsp"}
+    for name, target in expect.items():
+        board = get_board(name)
+        assert board.kernel_target == target == CORE_KERNEL_TARGETS.get(board.core)
+    assert get_board("qemu-riscv32").tool("objcopy") == "riscv64-unknown-elf-objcopy"
+    assert not get_board("qemu-riscv32").is_arm and get_board("microbit").is_arm
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("board_name", AD_BOARDS)
+def test_ad_model_bit_exact_on_each_core(board_name: str, ad_graph, tmp_path: Path) -> None:
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    s = validate(ad_graph, board_name, count=2, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (2, 2)
+
+
+@pytest.mark.emulator
+def test_helium_fc_tails_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
+    """The DSP FULLY_CONNECTED kernel's Helium steps (16 inputs, gathers, VMLADAVA) on the M55 with the inputs
+    the vector steps leave over: 33 -> 64 (one tail input), 31 -> 17 (12 in 4-input steps, 3 tail inputs, one
+    row after the 4-row blocks); int16-weight and ADD layers between them."""
+    if not _tools("mps3-an547"):
+        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
+    from test_dsp_kernels import fc_add_chain
+
+    s = validate(fc_add_chain("fc_add_chain"), "mps3-an547", count=6, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (6, 6)
+
+
+@pytest.mark.emulator
+def test_helium_pointwise_convolutions_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
+    """The Helium 1x1 path of the DSP convolution body (16 input channels per step, four filters at a time)
+    on the M55: 16 -> 33 and 64 -> 15 output channels (filters left over from the blocks of four), between
+    3x3, strided, dilated and depthwise layers that take the DSP paths."""
+    if not _tools("mps3-an547"):
+        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
+    from test_dsp_kernels import conv_chain
+
+    s = validate(conv_chain("conv_chain"), "mps3-an547", count=4, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (4, 4)
+
+
+@pytest.mark.emulator
+def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) -> None:
+    if not _tools("qemu-riscv32"):
+        pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc is not installed")
+    rep = profile(ad_graph, "qemu-riscv32", runs=2, out_dir=tmp_path / "p")
+    lat = rep["latency"]
+    assert rep["unit"] == "instructions (emulated)" and lat["deterministic"]
+    assert lat["min"] == lat["max"] > 100_000  # instret counts retired instructions: no jitter at all
+    layers = [layer["count"] for layer in rep["layers"]]
+    assert all(c > 0 for c in layers) and sum(layers) <= lat["min"]
+
+
+@pytest.mark.emulator
+def test_cortex_m0_runs_a_small_model_and_refuses_a_large_one(digits_mlp, ad_graph, tmp_path: Path) -> None:
+    if not _tools("microbit"):
+        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
+    from edgesdk.model import load_model
+
+    path, (x, _y), _val = digits_mlp
+    graph = load_model(path, calib=np.asarray(x[:64], dtype=np.float32))
+    s = validate(graph, "microbit", count=3, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (3, 3)
+    with pytest.raises(
+        BoardError, match=r"^model ad01_int8 does not fit board microbit: it needs [\d,]+ bytes of"
+    ):
+        export(ad_graph, "microbit", tmp_path / "big")
+    assert not (tmp_path / "big").exists()
+
+
+REAL_BOARDS = ["rpi-pico", "nrf52840dk", "b-u585i-iot02a", "nucleo-h7a3zi"]
+
+
+@pytest.mark.parametrize("board_name", REAL_BOARDS)
+def test_real_board_exports_and_cross_builds(board_name: str, digits_mlp, tmp_path: Path) -> None:
+    """No hardware here: the project exports, cross-builds with the board's toolchain and fits the board."""
+    board = get_board(board_name)
+    if not shutil.which(board.build.cc):
+        pytest.skip(f"{board.build.cc} is not installed")
+    from edgesdk.model import load_model
+
+    path, (x, _y), _val = digits_mlp
+    graph = load_model(path, calib=np.asarray(x[:64], dtype=np.float32))
+    res = export(graph, board, tmp_path / "p", build=True)
+    assert res.elf is not None and res.elf.with_suffix(".bin").is_file()
+    assert res.size is not None and res.size.flash <= board.memory.flash_bytes
+    assert not board.emulated and board.flash.methods
+
+
+def test_uf2_blocks_carry_address_family_and_payload(tmp_path: Path) -> None:
+    import struct
+
+    from edgesdk.uf2 import to_uf2, write_uf2
+
+    image = bytes(range(256)) * 2 + b"\x01\x02\x03"  # 515 bytes: three blocks, the last one short
+    data = to_uf2(image, 0x20000000, 0xE48BFF56)
+    assert len(data) == 3 * 512
+    for n in range(3):
+        block = data[n * 512 : (n + 1) * 512]
+        m0, m1, flags, addr, size, seq, total, family = struct.unpack("<8I", block[:32])
+        assert (m0, m1, block[-4:]) == (0x0A324655, 0x9E5D5157, struct.pack("<I", 0x0AB16F30))
+        assert (flags, addr, size, seq, total, family) == (
+            0x2000,
+            0x20000000 + 256 * n,
+            256,
+            n,
+            3,
+            0xE48BFF56,
+        )
+        assert block[32 : 32 + 256] == image[256 * n : 256 * (n + 1)].ljust(256, b"\x00")
+    binary = tmp_path / "firmware.bin"
+    binary.write_bytes(image)
+    assert write_uf2(binary, 0x20000000, 0xE48BFF56, tmp_path / "firmware.uf2").read_bytes() == data
+    with pytest.raises(ValueError, match="empty image"):
+        to_uf2(b"", 0, 0)
+
+
+def test_a_uf2_board_needs_its_family_and_drive(tmp_path: Path) -> None:
+    text = get_board("rpi-pico").path.read_text(encoding="utf-8").replace("uf2_family = 0xE48BFF56\n", "")
+    bad = tmp_path / "pico.toml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(BoardError, match=r"flash.methods = \['uf2'\] has 'uf2' but no uf2_family"):
+        from edgesdk.boards import parse_board
+
+        parse_board(bad)
+
+
+def test_winograd_is_left_out_where_it_measured_slower(ic_graph, tmp_path: Path) -> None:
+    """Winograd's cost model is the Cortex-M4's: on RV32IMC and the Cortex-M0 the direct kernel measured faster
+    (CORE_SLOWER_KERNELS), on the M3 Winograd still pays; a layer forced to Winograd still gets it."""
+    from edgesdk.passes import PassContext
+
+    def winograd_layers(board: str, out: str, ctx: PassContext | None = None) -> int:
+        res = export(ic_graph, board, tmp_path / out, pass_ctx=ctx)
+        return sum(n.attrs.get("kernel") == "winograd" for n in res.graph.nodes)
+
+    assert winograd_layers("qemu-riscv32", "rv") == 0
+    assert winograd_layers("mps2-an385", "m3") > 0
+    forced = PassContext(force={"conv2d_1": "winograd"})
+    assert winograd_layers("qemu-riscv32", "rv-forced", forced) >= 1
