@@ -26,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
-"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls]"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls,bench]"
 # QKeras for Keras 3 (tests of models trained with its ternary/binary layers). Without --no-deps it would pull in
 # full tensorflow, tf-keras and tfmot beside tensorflow-cpu; what it imports is in the test extra (networkx).
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "qkeras-v3==1.2.1"

@@ -222,22 +222,56 @@ def _append(path: Path, rec: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def _run_local(jobs: list[tuple[Any, ...]], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
+def run_jobs(
+    fn: Callable[..., dict[str, Any]],
+    jobs: list[tuple[Any, ...]],
+    on_done: Callable[[dict[str, Any]], None],
+    *,
+    workers: int = 1,
+    ray: str | None = None,
+) -> None:
+    """Run ``fn(*job)`` for every job: in this process (``workers == 1``), in up to ``workers`` spawned local
+    processes, or as Ray tasks (``ray="auto"`` or a cluster address); ``on_done(record)`` as each one ends.
+
+    ``fn`` must be a module-level function (spawned processes and Ray import it by name). ``sweep`` runs its
+    points with it, ``compress --method auto`` its trials."""
+    if not jobs:
+        return
+    if ray is not None:
+        _run_ray(jobs, ray, on_done, fn)
+    elif workers <= 1:
+        for job in jobs:
+            on_done(fn(*job))
+    else:
+        _run_local(jobs, min(workers, MAX_LOCAL_WORKERS), on_done, fn)
+
+
+def _run_local(
+    jobs: list[tuple[Any, ...]],
+    workers: int,
+    on_done: Callable[[dict[str, Any]], None],
+    fn: Callable[..., dict[str, Any]] = run_point,
+) -> None:
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(run_point, *job) for job in jobs]
+        futures = [pool.submit(fn, *job) for job in jobs]
         for fut in cf.as_completed(futures):
             on_done(fut.result())
 
 
-def _run_ray(jobs: list[tuple[Any, ...]], address: str, on_done: Callable[[dict[str, Any]], None]) -> None:
+def _run_ray(
+    jobs: list[tuple[Any, ...]],
+    address: str,
+    on_done: Callable[[dict[str, Any]], None],
+    fn: Callable[..., dict[str, Any]] = run_point,
+) -> None:
     try:
         import ray
     except ImportError:
-        raise EdgeSDKError("sweep --ray needs Ray: pip install 'edgesdk[ray]'") from None
+        raise EdgeSDKError("--ray needs Ray: pip install 'edgesdk[ray]'") from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=1)(run_point)
+    remote = ray.remote(num_cpus=1)(fn)
     pending = [remote.remote(*job) for job in jobs]
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
@@ -292,14 +326,7 @@ def sweep(
         next(it, None)
         log.info("sweep point %s: %s", rec["label"], rec.get("status"))
 
-    if jobs:
-        if ray is not None:
-            _run_ray(jobs, ray, on_done)
-        elif workers == 1:
-            for job in jobs:
-                on_done(run_point(*job))
-        else:
-            _run_local(jobs, workers, on_done)
+    run_jobs(run_point, jobs, on_done, workers=workers, ray=ray)
     for _ in it:  # let the progress bar finish
         pass
     rows = table_rows([done[point_id(p)] for p in points])
@@ -490,6 +517,7 @@ __all__ = [
     "pareto_front",
     "parse_grid",
     "point_id",
+    "run_jobs",
     "run_point",
     "sweep",
     "table_rows",

@@ -178,6 +178,16 @@ def float_weight_bytes(model: Any) -> int:
     return total
 
 
+def _is_auto(method: str | Iterable[str]) -> bool:
+    """Whether ``method`` asks for the per-layer search; ``auto`` combined with other methods is refused."""
+    parts = [p.strip().lower() for p in (method.split(",") if isinstance(method, str) else method)]
+    if "auto" not in parts:
+        return False
+    if len([p for p in parts if p]) > 1:
+        raise CompressError("method auto chooses every layer's method itself; give it alone, not with others")
+    return True
+
+
 def compress(
     model: Any,
     method: str | Iterable[str],
@@ -191,15 +201,36 @@ def compress(
     temperature: float = 4.0,
     seed: int = 0,
     progress: bool = True,
+    **auto_options: Any,
 ) -> CompressResult:
     """Compress a float Keras classifier with ``method`` and write ``out``; see the module docstring.
 
     ``val`` defaults to the training data (a note goes to the log). ``epochs`` defaults to each method's
-    own default (10 for quantization-aware training).
+    own default (10 for quantization-aware training). ``method="auto"`` searches a method per layer under an
+    accuracy budget (:func:`edgesdk.compress.auto.compress_auto`, which takes ``auto_options``: ``max_drop``,
+    ``board``, ``optimize``, ``trials``, ``workers``, ``ray``, ``choices``) and returns its ``AutoResult``.
     """
     from edgesdk.frontends.keras import quantize_keras
     from edgesdk.frontends.tflite import read_tflite
 
+    if _is_auto(method):
+        from edgesdk.compress.auto import compress_auto
+
+        keep = None if keep_int8 == "first,last" else keep_int8  # auto decides per layer unless told
+        return compress_auto(  # type: ignore[return-value]
+            model,
+            data,
+            val,
+            out=out,
+            epochs=epochs,
+            keep_int8=keep,
+            distill=distill,
+            seed=seed,
+            progress=progress,
+            **auto_options,
+        )
+    if auto_options:
+        raise CompressError(f"option {', '.join(sorted(auto_options))} applies to method auto only")
     steps = parse_methods(method)
     x, y = load_xy(data, "training")
     if val is None:
