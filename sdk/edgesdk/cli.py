@@ -399,6 +399,13 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="per-layer choices to search, e.g. int8,ternary,binary,prune=0.9+share=4bit",
     )
+    g.add_argument(
+        "--safety",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="standard errors of the validation drop added before it is compared with --max-drop (default 1)",
+    )
     g.add_argument("--workers", type=int, default=1, help="local worker processes for the trials (1 or 2)")
     g.add_argument(
         "--ray",
@@ -439,6 +446,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
             args.data,
             args.val,
             max_drop=args.max_drop,
+            safety=args.safety,
             board=args.board,
             optimize=args.optimize,
             choices=args.choices,

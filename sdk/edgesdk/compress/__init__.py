@@ -120,6 +120,11 @@ def _load_keras(model: Any) -> Any:
 
 def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of an int8 ``.tflite`` on (x, y), run by ai-edge-litert (input quantized with its params)."""
+    return float(np.mean(tflite_hits(data, x, y)))
+
+
+def tflite_hits(data: bytes, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per sample, whether an int8 ``.tflite`` run by ai-edge-litert classifies it right (a bool array)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interp = Interpreter(
@@ -131,13 +136,13 @@ def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
     do = interp.get_output_details()[0]
     scale, zp = di["quantization"]
     shape = tuple(int(d) for d in di["shape"])
-    hits = 0
-    for xi, yi in zip(x, y, strict=True):
+    hits = np.zeros(len(y), bool)
+    for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
         q = np.clip(np.round(xi / scale) + zp, -128, 127).astype(np.int8).reshape(shape)
         interp.set_tensor(di["index"], q)
         interp.invoke()
-        hits += int(np.argmax(interp.get_tensor(do["index"]).reshape(-1)) == yi)
-    return hits / len(y)
+        hits[i] = int(np.argmax(interp.get_tensor(do["index"]).reshape(-1))) == int(yi)
+    return hits
 
 
 def layer_report(graph: Any, ctx_layers: dict[str, dict], keras_names: list[str]) -> list[dict[str, Any]]:

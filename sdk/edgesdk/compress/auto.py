@@ -25,6 +25,10 @@ own kernel cost models. Four steps:
    the int8 conversion and the accuracy of the written file on the validation data. Trials bisect the hull for the
    cheapest assignment that keeps the budget, then back off the most sensitive choice of the cheapest failing
    one, layer by layer, while that is still cheaper. The plain int8 model (no fine-tuning) is always a trial.
+   A trial keeps the budget when its validation drop plus ``safety`` (default 1) standard errors of that drop is
+   at most ``max_drop``: with few validation samples a drop of a few samples is noise, and picking the cheapest of
+   several trials on the same samples favours the lucky ones. The drop and its error come from the samples float
+   and compressed disagree on (McNemar 1947, :func:`paired_drop`).
 4. **Result.** The cheapest trial within the budget is copied to the output and measured once more by running
    the written file. A report (``report.md`` and ``pareto.png``: accuracy against bytes of every trial, with the
    Pareto front) goes to the work folder next to the output, ``<output stem>.auto/``.
@@ -113,7 +117,7 @@ def parse_choices(spec: str | None) -> list[Choice]:
         for part in item.split("+"):
             key, _, arg = part.strip().partition("=")
             if key in kw or (key in ("ternary", "binary") and "quant" in kw):
-                raise CompressError(f"auto choice {item!r} names {key} twice")
+                raise CompressError(f"auto choice {item!r} gives a layer two {key} values; give one")
             if key in ("ternary", "binary") and not arg:
                 kw["quant"] = key
             elif key == "prune":
@@ -592,8 +596,8 @@ class Option:
 def layer_options(
     costs: dict[str, dict[str, Any]], drops: dict[str, dict[str, float]], optimize: str
 ) -> dict[str, list[Option]]:
-    """Per layer, the choices worth searching, cheapest first: those cheaper than int8 under the cost model and
-    not dominated by another choice (cheaper or as cheap and less sensitive)."""
+    """Per layer, the choices worth searching, cheapest first: int8, and those cheaper than int8 under the cost
+    model and not dominated by another choice (cheaper or as cheap and less sensitive)."""
     out: dict[str, list[Option]] = {}
     for name, by_choice in costs.items():
         opts = [
@@ -605,7 +609,8 @@ def layer_options(
         front = [
             o
             for o in opts
-            if not any(
+            if o is int8
+            or not any(
                 (p.cost <= o.cost and p.drop < o.drop) or (p.cost < o.cost and p.drop <= o.drop)
                 for p in opts
                 if p is not o
@@ -682,7 +687,7 @@ def run_trial(
 ) -> dict[str, Any]:
     """Fine-tune one per-layer assignment, write its int8 ``.tflite``, measure it; a record for ``trials.jsonl``
     (a user error is recorded, not raised). Runs in a worker process (see :func:`edgesdk.sweep.run_jobs`)."""
-    from edgesdk.compress import _load_keras, evaluate_tflite
+    from edgesdk.compress import _load_keras, tflite_hits
     from edgesdk.errors import EdgeSDKError
     from edgesdk.passes import PassContext
 
@@ -715,9 +720,11 @@ def run_trial(
         rows = export_rows(data_bytes, pctx, [la.name for la in weight_layers(plain)])
         for r in rows:
             r["method"] = assign.get(r["layer"], "int8")
+        hits = tflite_hits(data_bytes, xv, yv)
         rec.update(
             status="ok",
-            accuracy=float(evaluate_tflite(data_bytes, xv, yv)),
+            accuracy=float(np.mean(hits)),
+            hits=_pack(hits),
             weight_bytes=sum(r["bytes"] for r in rows),
             image_bytes=sum(r["bytes"] + r["other_bytes"] for r in rows),
             instructions=sum(r["instructions"] for r in rows),
@@ -742,6 +749,7 @@ class AutoResult(CompressResult):
 
     instructions: int = 0
     max_drop: float = 0.0
+    safety: float = 1.0
     board: str = ""
     optimize: str = "size"
     trials: list[dict[str, Any]] = field(default_factory=list)
@@ -763,6 +771,26 @@ def _fingerprint(*items: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def _pack(hits: np.ndarray) -> str:
+    return np.packbits(np.asarray(hits, bool)).tobytes().hex()
+
+
+def _unpack(text: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8))[:n].astype(bool)
+
+
+def paired_drop(float_hits: np.ndarray, hits: np.ndarray) -> tuple[float, float]:
+    """(accuracy drop, its standard error) of a compressed model against the float one on the same samples.
+
+    Only the samples where the two disagree carry information (McNemar 1947): with b of them right only in
+    float and c right only in the compressed model out of n, the drop is (b - c)/n and its variance
+    ((b + c) - (b - c)²/n)/n²."""
+    n = len(float_hits)
+    b = int(np.sum(float_hits & ~hits))
+    c = int(np.sum(~float_hits & hits))
+    return (b - c) / n, math.sqrt(max(0.0, (b + c) - (b - c) ** 2 / n)) / n
+
+
 def _summary(assign: dict[str, str]) -> str:
     """``conv1 int8, conv2 ternary, fc binary``."""
     return ", ".join(f"{n} {c}" for n, c in assign.items())
@@ -771,6 +799,126 @@ def _summary(assign: dict[str, str]) -> str:
 def work_dir(out: Path) -> Path:
     """The folder next to the output where trials, their results and the report go: ``<stem>.auto``."""
     return out.parent / f"{out.stem}.auto"
+
+
+class _Trials:
+    """The trials of one search: their identifiers, the ones read back from ``trials.jsonl``, running new ones
+    (:func:`edgesdk.sweep.run_jobs`; the int8 trial, which trains nothing, in this process) and the verdicts."""
+
+    def __init__(
+        self,
+        *,
+        work: Path,
+        common: tuple[Any, ...],
+        key: dict[str, Any],
+        int8: dict[str, str],
+        epochs: int,
+        acc_float: float,
+        float_hits: np.ndarray,
+        budget: float,
+        safety: float,
+        workers: int,
+        ray: str | None,
+        say: Any,
+    ) -> None:
+        from edgesdk.sweep import _read_done
+
+        self.work, self.common, self.key, self.int8, self.epochs = work, common, key, int8, epochs
+        self.acc_float, self.budget, self.workers, self.ray, self.say = acc_float, budget, workers, ray, say
+        self.float_hits, self.safety = float_hits, safety
+        self.results = work / RESULTS
+        self.done = _read_done(self.results)
+        self.records: dict[str, dict[str, Any]] = {}
+        self.trained = 0  # fine-tuning trials run or read back (the int8 one not counted)
+
+    def epochs_of(self, assign: dict[str, str]) -> int:
+        return 0 if assign == self.int8 else self.epochs
+
+    def trial_id(self, assign: dict[str, str]) -> str:
+        from edgesdk.sweep import point_id
+
+        return point_id({"assign": assign, "epochs": self.epochs_of(assign), **self.key})
+
+    def run(self, assigns: list[dict[str, str]]) -> None:
+        """Run the assignments not measured yet (those finished in an earlier run are read back)."""
+        from edgesdk.sweep import run_jobs
+
+        model_path, data, val, choice_spec, seed, core, optimize, flash, distill = self.common
+        jobs = []
+        for a in assigns:
+            tid = self.trial_id(a)
+            if tid in self.records:
+                continue
+            self.trained += a != self.int8
+            rec = self.done.get(tid, {})
+            if rec.get("status") == "ok" and Path(rec.get("file", "")).is_file():
+                self.records[tid] = rec
+                self.say(f"auto: trial {_summary(a)}: read back from {self.results.name}")
+                continue
+            where = str(self.work / "trials" / tid)
+            jobs.append((model_path, data, val, a, choice_spec, where, self.epochs_of(a), seed, core, optimize,
+                         flash, distill))  # fmt: skip
+        quick = [j for j in jobs if j[6] == 0]
+        slow = [j for j in jobs if j[6] != 0]
+        if slow:
+            where = "Ray" if self.ray is not None else f"{min(self.workers, len(slow))} worker(s)"
+            self.say(f"auto: fine-tuning {len(slow)} trial(s) ({self.epochs} epochs each) on {where}")
+        run_jobs(run_trial, quick, self._finished)
+        run_jobs(run_trial, slow, self._finished, workers=self.workers, ray=self.ray)
+
+    def _finished(self, rec: dict[str, Any]) -> None:
+        from edgesdk.sweep import _append
+
+        _append(self.results, rec)
+        self.records[rec["id"]] = rec
+        if rec.get("status") == "ok":
+            self.judge(rec)
+            self.say(
+                f"auto: trial {_summary(rec['assign'])}: accuracy {100 * rec['accuracy']:.2f} % "
+                f"(drop {100 * rec['drop']:+.2f} ± {100 * rec['se']:.2f} pt), {rec['weight_bytes']:,} weight "
+                f"bytes, ~{rec['instructions']:,} instructions, {rec['seconds']:.0f} s"
+            )
+        else:
+            self.say(f"auto: trial {_summary(rec['assign'])} failed: {rec.get('error')}")
+
+    def ok(self, assign: dict[str, str]) -> dict[str, Any] | None:
+        rec = self.records.get(self.trial_id(assign))
+        return rec if rec and rec.get("status") == "ok" else None
+
+    def judge(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """``rec`` with its drop, standard error and verdict: within the budget when drop + safety·SE ≤ budget."""
+        drop, se = paired_drop(self.float_hits, _unpack(rec["hits"], len(self.float_hits)))
+        rec.update(drop=drop, se=se, within=drop + self.safety * se <= self.budget + 1e-12)
+        return rec
+
+    def passes(self, assign: dict[str, str]) -> bool:
+        rec = self.ok(assign)
+        return rec is not None and self.judge(rec)["within"]
+
+
+def search(
+    book: _Trials, options: dict[str, list[Option]], ladder: list[dict[str, str]], trials: int, per_round: int
+) -> None:
+    """The int8 trial, then bisection of ``ladder`` (cheapest first) for the cheapest assignment within the
+    budget, ``per_round`` trials at a time, then back-off from the cheapest failing one while it stays cheaper
+    than the cheapest passing one; at most ``trials`` fine-tuning trials in all."""
+    book.run([book.int8])
+    lo, hi = -1, len(ladder)  # ladder[lo] failed (or none), ladder[hi] passed (or the int8 sentinel)
+    while book.trained < trials and hi - lo > 1:
+        k = min(per_round, trials - book.trained, hi - lo - 1)
+        idx = sorted({lo + round((i + 1) * (hi - lo) / (k + 1)) for i in range(k)} - {lo, hi})
+        book.run([ladder[i] for i in idx])
+        hi = min([hi] + [i for i in idx if book.passes(ladder[i])])
+        lo = max([lo] + [i for i in idx if i < hi and not book.passes(ladder[i])])
+    best = _predicted(options, ladder[hi] if hi < len(ladder) else book.int8)[:2]
+    cur = ladder[lo] if lo >= 0 else None
+    while cur is not None and book.trained < trials:
+        cur = back_off(options, cur)
+        if cur is None or cur == book.int8 or _predicted(options, cur)[:2] >= best:
+            break
+        book.run([cur])
+        if book.passes(cur):
+            break
 
 
 def compress_auto(
@@ -789,6 +937,7 @@ def compress_auto(
     ray: str | None = None,
     keep_int8: str | None = None,
     distill: bool = False,
+    safety: float = 1.0,
     seed: int = 0,
     progress: bool = True,
 ) -> AutoResult:
@@ -800,7 +949,7 @@ def compress_auto(
     from edgesdk.boards import DEFAULT_BOARD, get_board
     from edgesdk.compress import _load_keras, evaluate_tflite, float_weight_bytes
     from edgesdk.passes import PassContext
-    from edgesdk.sweep import _append, _model_path, _read_done, point_id, run_jobs
+    from edgesdk.sweep import _model_path
 
     started = time.monotonic()
     if val is None:
@@ -814,6 +963,8 @@ def compress_auto(
         raise CompressError(f"--max-drop must be a number of accuracy points, not {max_drop}")
     if trials < 1:
         raise CompressError(f"--trials must be at least 1, not {trials}")
+    if not (math.isfinite(float(safety)) and safety >= 0):
+        raise CompressError(f"--safety must be a number of standard errors >= 0, not {safety}")
     if workers < 1:
         raise CompressError(f"--workers must be at least 1, not {workers}")
     out = Path(out)
@@ -859,144 +1010,71 @@ def compress_auto(
     if analysis.get("key") != key:
         say(f"auto: {kmodel.name}: measuring per-layer costs on {brd.name} ({optimize}) and sensitivities")
         costs = measure_costs(kmodel, choice_list, fixed, x[:CALIB_SAMPLES], pctx, say)
-        acc_float, drops = measure_sensitivity(kmodel, choice_list, costs, xv, yv, say)
-        analysis = {"key": key, "costs": costs, "drops": drops, "accuracy_float": acc_float}
+        _, drops = measure_sensitivity(kmodel, choice_list, costs, xv, yv, say)
+        pred = kmodel.predict(xv.reshape((len(xv), *kmodel.inputs[0].shape[1:])), batch_size=256, verbose=0)
+        hits = np.argmax(pred, axis=-1) == yv
+        analysis = {"key": key, "costs": costs, "drops": drops, "float_hits": _pack(hits)}
         cache.write_text(json.dumps(analysis, indent=1), encoding="utf-8")
     else:
         say(f"auto: {kmodel.name}: per-layer costs and sensitivities read back from {cache}")
-    costs, drops, acc_float = analysis["costs"], analysis["drops"], float(analysis["accuracy_float"])
+    costs, drops = analysis["costs"], analysis["drops"]
+    float_hits = _unpack(analysis["float_hits"], len(yv))
+    acc_float = float(np.mean(float_hits))
     options = layer_options(costs, drops, optimize)
     names = list(options)
     int8_assign = {n: "int8" for n in names}
     ladder = hull(options)
     budget = float(max_drop) / 100.0
     say(
-        f"auto: float accuracy {100 * acc_float:.2f} % on {len(yv)} validation samples; budget {max_drop:g} pt; "
+        f"auto: float accuracy {100 * acc_float:.2f} % on {len(yv)} validation samples; budget {max_drop:g} pt "
+        f"(drop + {safety:g} standard error(s)); "
         f"{len(ladder)} assignments on the cost/sensitivity hull; "
         + "; ".join(f"{n}: {', '.join(o.choice for o in options[n])}" for n in names)
     )
 
     # 3: trials.
-    results = work / RESULTS
-    done = _read_done(results)
-    records: dict[str, dict[str, Any]] = {}
-
-    def trial_id(assign: dict[str, str]) -> str:
-        ep = 0 if assign == int8_assign else n_epochs
-        return point_id(
-            {
-                "assign": assign,
-                "epochs": ep,
-                "seed": seed,
-                "fp": fp,
-                "core": core,
-                "opt": optimize,
-                "d": distill,
-            }
-        )
-
-    def run(assigns: list[dict[str, str]]) -> None:
-        jobs, fresh = [], []
-        for a in assigns:
-            tid = trial_id(a)
-            if tid in records:
-                continue
-            if done.get(tid, {}).get("status") == "ok" and Path(done[tid].get("file", "")).is_file():
-                records[tid] = done[tid]
-                say(f"auto: trial {_summary(a)}: read back from {results.name}")
-                continue
-            ep = 0 if a == int8_assign else n_epochs
-            jobs.append(
-                (
-                    str(model_path),
-                    data,
-                    val,
-                    a,
-                    choice_spec,
-                    str(work / "trials" / tid),
-                    ep,
-                    seed,
-                    core,
-                    optimize,
-                    brd.memory.flash_bytes,
-                    distill,
-                )
-            )
-            fresh.append(a)
-        if not jobs:
-            return
-        say(
-            f"auto: fine-tuning {len(jobs)} trial(s) ({n_epochs} epochs each) on {workers if ray is None else 'Ray'} worker(s)"
-        )
-
-        def on_done(rec: dict[str, Any]) -> None:
-            _append(results, rec)
-            records[rec["id"]] = rec
-            if rec.get("status") == "ok":
-                say(
-                    f"auto: trial {_summary(rec['assign'])}: accuracy {100 * rec['accuracy']:.2f} % "
-                    f"(drop {100 * (acc_float - rec['accuracy']):+.2f} pt), {rec['weight_bytes']:,} weight bytes, "
-                    f"~{rec['instructions']:,} instructions, {rec['seconds']:.0f} s"
-                )
-            else:
-                say(f"auto: trial {_summary(rec['assign'])} failed: {rec.get('error')}")
-
-        run_jobs(run_trial, jobs, on_done, workers=workers, ray=ray)
-
-    def ok(a: dict[str, str]) -> dict[str, Any] | None:
-        rec = records.get(trial_id(a))
-        return rec if rec and rec.get("status") == "ok" else None
-
-    def passes(a: dict[str, str]) -> bool:
-        rec = ok(a)
-        return rec is not None and acc_float - rec["accuracy"] <= budget + 1e-12
-
-    run([int8_assign])
-    spent = 0
-    lo, hi = -1, len(ladder)  # ladder[lo] failed (or none), ladder[hi] passed (or the int8 sentinel)
-    per_round = max(1, workers if ray is None else trials)
-    while spent < trials and hi - lo > 1:
-        k = min(per_round, trials - spent, hi - lo - 1)
-        idx = sorted({lo + round((i + 1) * (hi - lo) / (k + 1)) for i in range(k)} - {lo, hi})
-        run([ladder[i] for i in idx])
-        spent += len(idx)
-        for i in idx:
-            if passes(ladder[i]):
-                hi = min(hi, i)
-        lo = max([lo] + [i for i in idx if i < hi and not passes(ladder[i])])
-    # Back off the cheapest failing assignment while it stays cheaper than the cheapest passing one.
-    best_cost = (
-        _predicted(options, ladder[hi])[:2] if hi < len(ladder) else _predicted(options, int8_assign)[:2]
+    book = _Trials(
+        work=work,
+        common=(
+            str(model_path),
+            data,
+            val,
+            choice_spec,
+            seed,
+            core,
+            optimize,
+            brd.memory.flash_bytes,
+            distill,
+        ),
+        key={"seed": seed, "fp": fp, "core": core, "opt": optimize, "d": distill},
+        int8=int8_assign,
+        epochs=n_epochs,
+        acc_float=acc_float,
+        float_hits=float_hits,
+        budget=budget,
+        safety=float(safety),
+        workers=workers,
+        ray=ray,
+        say=say,
     )
-    cur = ladder[lo] if lo >= 0 else None
-    while cur is not None and spent < trials:
-        cur = back_off(options, cur)
-        if cur is None or cur == int8_assign or _predicted(options, cur)[:2] >= best_cost:
-            break
-        if ok(cur) is None:
-            run([cur])
-            spent += 1
-        if passes(cur):
-            break
+    search(book, options, ladder, trials, max(1, workers if ray is None else trials))
+    records = book.records
 
     # 4: the result.
-    trial_rows = [r for r in records.values() if r.get("status") == "ok"]
-    for r in trial_rows:
-        r["drop"] = acc_float - r["accuracy"]
-        r["within"] = r["drop"] <= budget + 1e-12
+    trial_rows = [book.judge(r) for r in records.values() if r.get("status") == "ok"]
     weight_float = float_weight_bytes(kmodel)
     winners = [r for r in trial_rows if r["within"]]
-    files = write_report(
-        work, trial_rows, acc_float, max_drop, weight_float, brd.name, optimize, drops, costs, None
-    )
+    head = {"acc_float": acc_float, "max_drop": max_drop, "safety": safety, "board": brd.name}
+    files = write_report(work, trial_rows, head, optimize, weight_float, drops, costs, None)
     if not winners:
         if not trial_rows:
             errors = "; ".join(sorted({str(r.get("error")) for r in records.values()}))
             raise CompressError(f"compress --method auto: no trial finished ({errors})")
-        best = min(trial_rows, key=lambda r: (r["drop"], _trial_cost(r, optimize)))
+        best = min(trial_rows, key=lambda r: (r["drop"] + safety * r["se"], _trial_cost(r, optimize)))
         raise CompressError(
-            f"no per-layer assignment kept accuracy within {max_drop:g} pt of float on the validation data; the "
-            f"best found ({_summary(best['assign'])}) drops {100 * best['drop']:.2f} pt at "
+            f"no per-layer assignment kept accuracy within {max_drop:g} pt of float on the validation data (drop "
+            f"+ {safety:g} standard error); the best found ({_summary(best['assign'])}) drops "
+            f"{100 * best['drop']:.2f} ± {100 * best['se']:.2f} pt at "
             f"{best['weight_bytes']:,} weight bytes ({weight_float / max(1, best['weight_bytes']):.1f}x smaller "
             f"than float32; trials in {work})"
         )
@@ -1005,10 +1083,8 @@ def compress_auto(
     shutil.copyfile(chosen["file"], out)
     written = out.read_bytes()
     acc_c = evaluate_tflite(written, xv, yv)
-    files = write_report(
-        work, trial_rows, acc_float, max_drop, weight_float, brd.name, optimize, drops, costs, chosen
-    )
-    int8_rec = ok(int8_assign)
+    files = write_report(work, trial_rows, head, optimize, weight_float, drops, costs, chosen)
+    int8_rec = book.ok(int8_assign)
     layers = [
         {k: r[k] for k in ("name", "method", "bytes", "instructions", "layer", "format", "other_bytes")}
         for r in chosen["layers"]
@@ -1023,6 +1099,7 @@ def compress_auto(
         weight_bytes_int8=int(int8_rec["weight_bytes"]) if int8_rec else 0,
         instructions=int(chosen["instructions"]),
         max_drop=float(max_drop),
+        safety=float(safety),
         board=brd.name,
         optimize=optimize,
         layers=layers,
@@ -1032,6 +1109,8 @@ def compress_auto(
                 for k in (
                     "assign",
                     "accuracy",
+                    "drop",
+                    "se",
                     "weight_bytes",
                     "image_bytes",
                     "instructions",
@@ -1116,16 +1195,15 @@ def plot_trials(
 def write_report(
     work: Path,
     rows: list[dict[str, Any]],
-    acc_float: float,
-    max_drop: float,
-    weight_float: int,
-    board: str,
+    head: dict[str, Any],
     optimize: str,
+    weight_float: int,
     drops: dict[str, dict[str, float]],
     costs: dict[str, dict[str, Any]],
     chosen: dict[str, Any] | None,
 ) -> dict[str, Path]:
-    """``report.md`` and ``pareto.png`` in the work folder."""
+    """``report.md`` and ``pareto.png`` in the work folder; ``head``: acc_float, max_drop, safety, board."""
+    acc_float, max_drop = head["acc_float"], head["max_drop"]
     files = {"pareto": work / "pareto.png", "report": work / "report.md"}
     rows = sorted(rows, key=lambda r: r["weight_bytes"])
     if rows:
@@ -1133,9 +1211,11 @@ def write_report(
     md = [
         "# compress --method auto",
         "",
-        f"Board {board}, kernels chosen for {optimize}; budget {max_drop:g} pt below the float accuracy "
-        f"{100 * acc_float:.2f} % on the validation data. Bytes are the weight bytes the C backend stores with "
-        "the kernels the passes pick; instructions are the passes' estimates.",
+        f"Board {head['board']}, kernels chosen for {optimize}; budget {max_drop:g} pt below the float accuracy "
+        f"{100 * acc_float:.2f} % on the validation data: a trial is within it when its drop plus "
+        f"{head['safety']:g} standard error of the drop (McNemar, from the samples float and compressed disagree "
+        "on) is at most the budget. Bytes are the weight bytes the C backend stores with the kernels the passes "
+        "pick; instructions are the passes' estimates.",
         "",
         f"Note: {OPTIMISTIC}.",
         "",
@@ -1144,7 +1224,8 @@ def write_report(
         md += [
             f"## Chosen: {_summary(chosen['assign'])}",
             "",
-            f"Accuracy {100 * chosen['accuracy']:.2f} % (drop {100 * chosen['drop']:.2f} pt), weight bytes "
+            f"Accuracy {100 * chosen['accuracy']:.2f} % (drop {100 * chosen['drop']:.2f} ± "
+            f"{100 * chosen['se']:.2f} pt), weight bytes "
             f"{chosen['weight_bytes']:,} ({weight_float / max(1, chosen['weight_bytes']):.1f}x smaller than "
             f"float32 {weight_float:,}), ~{chosen['instructions']:,} instructions.",
             "",
@@ -1162,11 +1243,12 @@ def write_report(
         "",
         "![accuracy against weight bytes](pareto.png)",
         "",
-        "| assignment | accuracy % | drop (pt) | weight bytes | ratio | instructions | within | s |",
+        "| assignment | accuracy % | drop ± SE (pt) | weight bytes | ratio | instructions | within | s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     md += [
-        f"| {_summary(r['assign'])} | {100 * r['accuracy']:.2f} | {100 * r['drop']:.2f} | {r['weight_bytes']:,} | "
+        f"| {_summary(r['assign'])} | {100 * r['accuracy']:.2f} | {100 * r['drop']:.2f} ± {100 * r['se']:.2f} | "
+        f"{r['weight_bytes']:,} | "
         f"{weight_float / max(1, r['weight_bytes']):.1f}x | {r['instructions']:,} | {'yes' if r['within'] else 'no'} | "
         f"{r['seconds']:.0f} |"
         for r in rows
