@@ -137,6 +137,8 @@ def run_task(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         trials=args.trials,
         epochs=args.epochs,
         workers=args.workers,
+        safety=args.safety,
+        distill=args.distill,
         seed=SEED,
     )
     searched = time.monotonic() - t0
@@ -146,7 +148,7 @@ def run_task(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for rec in map(json.loads, (work_dir(out) / "trials.jsonl").read_text().splitlines())
         if rec.get("status") == "ok" and set(rec["assign"].values()) == {"int8"}
     )
-    png = RESULTS / f"compress_auto_{name}.png"
+    png = args.out.parent / f"compress_auto_{name}.png"
     shutil.copyfile(work_dir(out) / "pareto.png", png)
     row = {
         "task": name,
@@ -180,7 +182,8 @@ def write_md(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -
         "# compress --method auto",
         "",
         f"Measured by `benchmarks/compress_auto.py` at commit {_commit()}: `--max-drop {args.max_drop:g} "
-        f"--optimize {args.optimize} --trials {args.trials} --epochs {args.epochs} --workers {args.workers}`, "
+        f"--optimize {args.optimize} --trials {args.trials} --epochs {args.epochs} --workers {args.workers} "
+        f"--safety {args.safety:g}{' --distill' if args.distill else ''}`, "
         f"seed {SEED}, default choices, default board ({rows[0]['board'] if rows else ''}; bytes are the weight "
         "bytes the C backend stores with the kernels the **size** export picks).",
         "",
@@ -224,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--safety", type=float, default=1.0, help="standard errors added to the validation drop")
+    ap.add_argument("--distill", action="store_true", help="trials distil from the float model")
     ap.add_argument(
         "--work", type=Path, default=None, help="folder for models and trials (default: a temp one)"
     )

@@ -16,6 +16,7 @@ What is checked (few epochs, two or three trials, one worker, so that the file s
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from edgesdk.compress.auto import (  # noqa: E402
     Option,
     back_off,
     hull,
+    paired_drop,
     parse_choices,
     train_mixed,
     work_dir,
@@ -115,6 +117,14 @@ def test_hull_and_back_off() -> None:
     # Backing off moves the choice that removes the most predicted drop: b binary (0.20) before a binary.
     assert back_off(options, {"a": "binary", "b": "binary"}) == {"a": "binary", "b": "int8"}
     assert back_off(options, {"a": "int8", "b": "int8"}) is None
+
+
+def test_paired_drop_counts_only_disagreements() -> None:
+    float_hits = np.array([1, 1, 1, 1, 0, 0, 1, 1], bool)
+    hits = np.array([1, 0, 1, 1, 1, 0, 1, 0], bool)  # 2 lost (samples 1, 7), 1 gained (sample 4)
+    drop, se = paired_drop(float_hits, hits)
+    assert drop == 1 / 8 and se == math.sqrt(3 - 1 / 8) / 8
+    assert paired_drop(float_hits, float_hits) == (0.0, 0.0)
 
 
 def test_choice_parsing() -> None:

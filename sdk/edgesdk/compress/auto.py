@@ -24,7 +24,8 @@ own kernel cost models. Four steps:
    a **trial** — one quantization-aware fine-tuning run with every layer's own quantizer (:func:`mixed_model`),
    the int8 conversion and the accuracy of the written file on the validation data. Trials bisect the hull for the
    cheapest assignment that keeps the budget, then back off the most sensitive choice of the cheapest failing
-   one, layer by layer, while that is still cheaper. The plain int8 model (no fine-tuning) is always a trial.
+   one, layer by layer, while that is still cheaper, then spend the trials left on single-layer steps down from
+   the cheapest passing one. The plain int8 model (no fine-tuning) is always a trial.
    A trial keeps the budget when its validation drop plus ``safety`` (default 1) standard errors of that drop is
    at most ``max_drop``: with few validation samples a drop of a few samples is noise, and picking the cheapest of
    several trials on the same samples favours the lucky ones. The drop and its error come from the samples float
@@ -891,6 +892,13 @@ class _Trials:
         rec.update(drop=drop, se=se, within=drop + self.safety * se <= self.budget + 1e-12)
         return rec
 
+    def cheapest_passing(self) -> dict[str, Any] | None:
+        """The finished trial within the budget with the lowest measured cost, or None."""
+        optimize = self.common[6]
+        ok = [self.judge(r) for r in self.records.values() if r.get("status") == "ok"]
+        ok = [r for r in ok if r["within"]]
+        return min(ok, key=lambda r: (_trial_cost(r, optimize), -r["accuracy"])) if ok else None
+
     def passes(self, assign: dict[str, str]) -> bool:
         rec = self.ok(assign)
         return rec is not None and self.judge(rec)["within"]
@@ -901,7 +909,8 @@ def search(
 ) -> None:
     """The int8 trial, then bisection of ``ladder`` (cheapest first) for the cheapest assignment within the
     budget, ``per_round`` trials at a time, then back-off from the cheapest failing one while it stays cheaper
-    than the cheapest passing one; at most ``trials`` fine-tuning trials in all."""
+    than the cheapest passing one, then single-layer steps down from the cheapest passing one
+    (:func:`step_down`); at most ``trials`` fine-tuning trials in all."""
     book.run([book.int8])
     lo, hi = -1, len(ladder)  # ladder[lo] failed (or none), ladder[hi] passed (or the int8 sentinel)
     while book.trained < trials and hi - lo > 1:
@@ -919,6 +928,30 @@ def search(
         book.run([cur])
         if book.passes(cur):
             break
+    # Spend what is left on single-layer steps down from the cheapest passing trial (off the hull too).
+    while book.trained < trials:
+        best_rec = book.cheapest_passing()
+        if best_rec is None:
+            break
+        steps = [a for a in step_down(options, best_rec["assign"]) if book.ok(a) is None]
+        if not steps:
+            break
+        book.run(steps[: min(per_round, trials - book.trained)])
+
+
+def step_down(options: dict[str, list[Option]], assign: dict[str, str]) -> list[dict[str, str]]:
+    """``assign`` with one layer moved to its next cheaper option, the smallest predicted drop per cost saved
+    first."""
+    out = []
+    for name, choice in assign.items():
+        opts = options[name]
+        cur = next(o for o in opts if o.choice == choice)
+        cheaper = [o for o in opts if o.cost < cur.cost]
+        if cheaper:
+            nxt = max(cheaper, key=lambda o: (o.cost, -o.drop))
+            rate = (nxt.drop - cur.drop) / max(1, cur.cost[0] - nxt.cost[0])
+            out.append((rate, name, {**assign, name: nxt.choice}))
+    return [a for _, _, a in sorted(out, key=lambda t: (t[0], t[1]))]
 
 
 def compress_auto(
@@ -1078,7 +1111,8 @@ def compress_auto(
             f"{best['weight_bytes']:,} weight bytes ({weight_float / max(1, best['weight_bytes']):.1f}x smaller "
             f"than float32; trials in {work})"
         )
-    chosen = min(winners, key=lambda r: (_trial_cost(r, optimize), -r["accuracy"]))
+    chosen = book.cheapest_passing()
+    assert chosen is not None
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(chosen["file"], out)
     written = out.read_bytes()
