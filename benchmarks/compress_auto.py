@@ -4,7 +4,10 @@ Tasks (both built offline):
 
 - **MNIST-1D** (Greydanus 2020, the ``mnist1d`` package builds it locally from its templates): 40-sample 1-D
   signals of 10 classes; a small 1-D conv net (three Conv2D layers with (k, 1) kernels, then Dense) trained on
-  800 samples, 1,000 validation samples for the search, and the package's 1,000 test samples for the figures.
+  800 samples, 3,000 validation samples for the search, and the package's 1,000 test samples for the figures.
+  The validation split is large because a trial keeps the budget when its drop plus one standard error does:
+  at 80 % accuracy a compressed model disagrees with float on ~13 % of the samples, a standard error of
+  ~1.1 pt on 1,000 samples, which would leave no room in a 1-pt budget.
 - **digits** (scikit-learn's bundled 8x8 digits): the conv8-conv16-pool-dense10 CNN of the tests, trained on 1,000
   samples, 397 for validation, 400 for the test.
 
@@ -57,7 +60,7 @@ Split = tuple[np.ndarray, np.ndarray]
 
 
 def mnist1d_task() -> tuple[Any, Split, Split, Split]:
-    """MNIST-1D (default generation arguments, seed 42 of the package): 800 train, 1,000 validation (both from
+    """MNIST-1D (default generation arguments, seed 42 of the package): 800 train, 3,000 validation (both from
     the package's training part), its 1,000 test samples; a 1-D conv net trained on the 800."""
     import keras
     from mnist1d.data import get_dataset_args, make_dataset
@@ -79,7 +82,7 @@ def mnist1d_task() -> tuple[Any, Split, Split, Split]:
     out = keras.layers.Dense(10, activation="softmax", name="fc")(h)
     model = keras.Model(inp, out, name="mnist1d_cnn")
     _fit(model, x[:800], y[:800], epochs=80)
-    return model, (x[:800], y[:800]), (x[800:1800], y[800:1800]), (xt, yt)
+    return model, (x[:800], y[:800]), (x[800:3800], y[800:3800]), (xt, yt)
 
 
 def digits_task() -> tuple[Any, Split, Split, Split]:
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="compress_auto_") as tmp:
         work = args.work or Path(tmp)
         rows = [run_task(name, args, work) for name in args.tasks]
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_md(rows, args, args.out)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     print(args.out.read_text(encoding="utf-8"))

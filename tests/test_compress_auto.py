@@ -197,3 +197,17 @@ def test_auto_without_val_is_refused_before_training(
     assert code == CompressError.exit_code and "needs --max-drop" in err
     code, _, err = _cli(capsys, str(tiny["model"]), "--method", "ternary", "--max-drop", "1", "-o", str(out))
     assert code == CompressError.exit_code and "--max-drop apply to --method auto only" in err
+
+
+def test_auto_speed_keeps_only_kernels_faster_than_int8(tiny: dict, tmp_path: Path) -> None:
+    """On a core without the DSP extension (the host board's portable kernels) the packed binary kernels are
+    estimated faster than int8, so the speed search may take them; the result runs fewer instructions."""
+    from edgesdk.compress.auto import compress_auto
+
+    root = tiny["root"]
+    r = compress_auto(tiny["model"], root / "train.npz", root / "val.npz", out=tmp_path / "speed.tflite",
+                      max_drop=100, board="host", optimize="speed", choices="int8,binary", trials=1, epochs=1,
+                      progress=False)  # fmt: skip
+    int8 = next(t for t in r.trials if set(t["assign"].values()) == {"int8"})
+    assert any(la["method"] == "binary" for la in r.layers)
+    assert r.instructions < int8["instructions"] and r.optimize == "speed" and r.board == "host"

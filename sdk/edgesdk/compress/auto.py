@@ -533,7 +533,11 @@ def measure_costs(
             continue
         m = trainable_copy(model)
         if choice.lowrank:
-            m, _ = factorize(m, parse_rank(choice.lowrank), only={la.name for la in takers})
+            try:
+                m, _ = factorize(m, parse_rank(choice.lowrank), only={la.name for la in takers})
+            except CompressError as exc:  # e.g. a fixed rank above every layer's bound: not searched
+                say(f"auto: {choice.name} is not searched: {exc}")
+                continue
         else:
             by_name = {la.name: la for la in m.layers}
             for la in takers:
