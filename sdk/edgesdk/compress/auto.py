@@ -1196,10 +1196,10 @@ def plot_trials(
     ys = [100.0 * float(r["accuracy"]) for r in rows]
     colors = ["#55A868" if r["within"] else "#C44E52" for r in rows]
     ax.scatter(xs, ys, c=colors, zorder=3, s=28)
-    front = pareto_front([(-x, y) for x, y in zip(xs, ys, strict=True)])
+    front = sorted((-b, a) for b, a in pareto_front([(-x, y) for x, y in zip(xs, ys, strict=True)]))
     if front:
         ax.plot(
-            [-p[0] for p in front],
+            [p[0] for p in front],
             [p[1] for p in front],
             color="#4C72B0",
             drawstyle="steps-post",
@@ -1225,7 +1225,10 @@ def plot_trials(
     ax.set_ylabel("validation accuracy (%, optimistic: chosen on it)", fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.suptitle("compress --method auto: trials (green within the budget, red over it)", fontsize=10)
+    fig.suptitle(
+        "compress --method auto: trials (green: drop + safety x SE within the budget, red: over it)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return _save(fig, path)
 
