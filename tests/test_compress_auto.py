@@ -133,6 +133,12 @@ def test_choice_parsing() -> None:
     for bad in ("ternary+binary", "prune=0.5+lowrank=4", "share=5bit", "huffman"):
         with pytest.raises(CompressError):
             parse_choices(bad)
+    from edgesdk.compress import compress
+
+    with pytest.raises(CompressError, match="give it alone"):
+        compress("m.keras", "auto,ternary", "train.npz", out="m.tflite")
+    with pytest.raises(CompressError, match="max_drop applies to method auto only"):
+        compress("m.keras", "ternary", "train.npz", out="m.tflite", max_drop=1.0)
 
 
 # --- the command ----------------------------------------------------------------------------------------------
