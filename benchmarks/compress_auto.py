@@ -185,7 +185,8 @@ def write_md(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -
         "# compress --method auto",
         "",
         f"Measured by `benchmarks/compress_auto.py` at commit {_commit()}: `--max-drop {args.max_drop:g} "
-        f"--optimize {args.optimize} --trials {args.trials} --epochs {args.epochs} --workers {args.workers} "
+        f"--optimize {args.optimize} --trials {args.trials} --epochs {args.epochs or 'default (20)'} "
+        f"--workers {args.workers} "
         f"--safety {args.safety:g}{' --distill' if args.distill else ''}`, "
         f"seed {SEED}, default choices, default board ({rows[0]['board'] if rows else ''}; bytes are the weight "
         "bytes the C backend stores with the kernels the **size** export picks).",
@@ -228,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-drop", type=float, default=1.0)
     ap.add_argument("--optimize", choices=("size", "speed"), default="size")
     ap.add_argument("--trials", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument(
+        "--epochs", type=int, default=None, help="fine-tuning epochs per trial (default auto's, 20)"
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--safety", type=float, default=1.0, help="standard errors added to the validation drop")
     ap.add_argument("--distill", action="store_true", help="trials distil from the float model")
