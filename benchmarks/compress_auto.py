@@ -50,8 +50,8 @@ def _git(*args: str) -> str:
 
 
 def _commit() -> str:
-    """The checked-out commit, with ``+dirty`` when tracked files differ from it."""
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    """The checked-out commit, with ``+dirty`` when tracked files other than results differ from it."""
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
     return _git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
 
 
@@ -180,11 +180,11 @@ def run_task(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return row
 
 
-def write_md(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:
+def write_md(rows: list[dict[str, Any]], args: argparse.Namespace, path: Path, commit: str) -> None:
     md = [
         "# compress --method auto",
         "",
-        f"Measured by `benchmarks/compress_auto.py` at commit {_commit()}: `--max-drop {args.max_drop:g} "
+        f"Measured by `benchmarks/compress_auto.py` at commit {commit}: `--max-drop {args.max_drop:g} "
         f"--optimize {args.optimize} --trials {args.trials} --epochs {args.epochs or 'default (20)'} "
         f"--workers {args.workers} "
         f"--safety {args.safety:g}{' --distill' if args.distill else ''}`, "
@@ -241,13 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "compress_auto.md")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    commit = _commit()  # before the run writes its plots
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="compress_auto_") as tmp:
         work = args.work or Path(tmp)
         rows = [run_task(name, args, work) for name in args.tasks]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_md(rows, args, args.out)
+    write_md(rows, args, args.out, commit)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     print(args.out.read_text(encoding="utf-8"))
     return 0
