@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs", type=int, default=None, help="fine-tuning epochs per trial (default auto's, 20)"
     )
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--safety", type=float, default=1.0, help="standard errors added to the validation drop")
+    ap.add_argument("--safety", type=float, default=2.0, help="standard errors added to the validation drop")
     ap.add_argument("--distill", action="store_true", help="trials distil from the float model")
     ap.add_argument(
         "--work", type=Path, default=None, help="folder for models and trials (default: a temp one)"

@@ -402,9 +402,9 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--safety",
         type=float,
-        default=1.0,
+        default=2.0,
         metavar="K",
-        help="standard errors of the validation drop added before it is compared with --max-drop (default 1)",
+        help="standard errors of the validation drop added before it is compared with --max-drop (default 2)",
     )
     g.add_argument("--workers", type=int, default=1, help="local worker processes for the trials (1 or 2)")
     g.add_argument(
