@@ -31,6 +31,21 @@ def train_digits_model(kind: str, out: Path, epochs: int = 30) -> tuple[Path, An
 
     keras.utils.set_random_seed(0)
     train, val = digits_split(image=kind == "cnn")
+    model = build_digits_model(kind)
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["acc"]
+    )
+    model.fit(*train, epochs=epochs, batch_size=64, verbose=0)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"digits_{kind}.keras"
+    model.save(path)
+    return path, train, val
+
+
+def build_digits_model(kind: str) -> Any:
+    """The untrained ``"mlp"`` or ``"cnn"`` digits model (layers fc1..fc3, or conv1, conv2, fc)."""
+    import keras
+
     if kind == "mlp":
         inp = keras.Input((64,))
         h = keras.layers.Dense(48, activation="relu", name="fc1")(inp)
@@ -43,12 +58,4 @@ def train_digits_model(kind: str, out: Path, epochs: int = 30) -> tuple[Path, An
         h = keras.layers.MaxPooling2D(2)(h)
         h = keras.layers.Flatten()(h)
         outp = keras.layers.Dense(10, activation="softmax", name="fc")(h)
-    model = keras.Model(inp, outp, name=f"digits_{kind}")
-    model.compile(
-        optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["acc"]
-    )
-    model.fit(*train, epochs=epochs, batch_size=64, verbose=0)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"digits_{kind}.keras"
-    model.save(path)
-    return path, train, val
+    return keras.Model(inp, outp, name=f"digits_{kind}")

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from edgesdk import __version__
 from edgesdk.errors import EdgeSDKError, describe_os_error
@@ -407,7 +408,8 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
         "--method",
         "-m",
         required=True,
-        help="methods, e.g. int8, ternary, binary, xnor, prune=0.9,share=4bit",
+        help="methods, e.g. int8, ternary, binary, xnor, prune=0.9,share=4bit; or auto (a method per layer "
+        "under --max-drop)",
     )
     p.add_argument("--data", default=None, help="training data: .npz with x (samples) and y (integer labels)")
     p.add_argument(
@@ -417,8 +419,9 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output model file (.tflite, or .xnor for xnor)")
     p.add_argument(
         "--keep-int8",
-        default="auto",
-        help="layers that stay int8: auto (default: by measured sensitivity), first, last, layer names, none",
+        default=None,
+        help="layers that stay int8: auto (default: by measured sensitivity), first, last, layer names, none; "
+        "with --method auto: the layers named here (default none, the search decides)",
     )
     p.add_argument(
         "--distill",
@@ -426,33 +429,121 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="distill from the float model (Hinton et al. 2015); default on (--no-distill: labels only)",
     )
-    p.add_argument("--board", default=None, help="board whose default export the bytes describe")
+    p.add_argument(
+        "--board",
+        "-b",
+        default=None,
+        help="board whose default export the bytes describe, and whose kernels auto costs (default netduinoplus2)",
+    )
     p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    g = p.add_argument_group("method auto")
+    g.add_argument(
+        "--max-drop",
+        type=float,
+        default=None,
+        metavar="PT",
+        help="accuracy points the result may lose against float on --val (required with auto)",
+    )
+    g.add_argument(
+        "--optimize",
+        choices=("size", "speed"),
+        default="size",
+        help="search for the fewest bytes (default) or the fewest estimated instructions",
+    )
+    g.add_argument("--trials", type=int, default=None, help="fine-tuning trials at most (default 8)")
+    g.add_argument(
+        "--choices",
+        default=None,
+        help="per-layer choices to search, e.g. int8,ternary,binary,prune=0.9+share=4bit",
+    )
+    g.add_argument(
+        "--safety",
+        type=float,
+        default=2.0,
+        metavar="K",
+        help="standard errors of the validation drop added before it is compared with --max-drop (default 2)",
+    )
+    g.add_argument("--workers", type=int, default=1, help="local worker processes for the trials (1 or 2)")
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="run the trials on a Ray cluster",
+    )
     p.set_defaults(handler=_cmd_compress)
 
 
 def _cmd_compress(args: argparse.Namespace) -> int:
     from edgesdk.compress import compress
+    from edgesdk.compress.auto import DEFAULT_TRIALS, compress_auto
+    from edgesdk.errors import CompressError
 
-    r = compress(
-        args.model,
-        args.method,
-        args.data,
-        args.val,
-        epochs=args.epochs,
-        out=args.output,
-        keep_int8=args.keep_int8,
-        distill=args.distill,
-        temperature=args.temperature,
-        seed=args.seed,
-        progress=not args.json or sys.stderr.isatty(),
-        board=args.board,
-    )
+    auto = args.method.strip().lower() == "auto"
+    given = [f"--{k.replace('_', '-')}" for k in ("max_drop", "trials", "choices", "ray") if getattr(args, k)]
+    if given and not auto:
+        raise CompressError(f"{', '.join(given)} apply to --method auto only")
+    common = {
+        "epochs": args.epochs,
+        "out": args.output,
+        "distill": args.distill,
+        "seed": args.seed,
+        "progress": not args.json or sys.stderr.isatty(),
+    }
+    if auto:
+        if args.max_drop is None:
+            raise CompressError("compress --method auto needs --max-drop PT: the accuracy points it may lose")
+        r = compress_auto(
+            args.model,
+            args.data,
+            args.val,
+            max_drop=args.max_drop,
+            safety=args.safety,
+            board=args.board,
+            optimize=args.optimize,
+            choices=args.choices,
+            trials=DEFAULT_TRIALS if args.trials is None else args.trials,
+            workers=args.workers,
+            ray=args.ray,
+            keep_int8=args.keep_int8,
+            **common,
+        )
+    else:
+        r = compress(
+            args.model,
+            args.method,
+            args.data,
+            args.val,
+            keep_int8="auto" if args.keep_int8 is None else args.keep_int8,
+            temperature=args.temperature,
+            board=args.board,
+            **common,
+        )
     if args.json:
         print(r.to_json())
         return 0
+    if not auto:
+        _print_compress(r)
+        return 0
+    print(
+        f"auto (max drop {r.max_drop:g} pt, {r.optimize} on {r.board}): accuracy float "
+        f"{100 * r.accuracy_float:.2f} % -> {100 * r.accuracy_compressed:.2f} % on the validation data, weight bytes "
+        f"float {r.weight_bytes_float:,} / int8 {r.weight_bytes_int8:,} -> {r.weight_bytes_compressed:,}; wrote {r.out}"
+    )
+    for layer in r.layers:
+        print(
+            f"  {layer['name']:<24} {layer['method']:<22} {layer['bytes']:>9,} B  "
+            f"~{layer['instructions']:>10,} instructions"
+        )
+    print(f"note: {r.note}\nreport: {r.report}")
+    return 0
+
+
+def _print_compress(r: Any) -> None:
+    """The human-readable summary of one ``compress`` run (not ``auto``)."""
     optimistic = " (optimistic: epochs and int8 layers were chosen on --val)" if r.val_optimistic else ""
     print(
         f"{r.method}: accuracy float {100 * r.accuracy_float:.2f} % -> {100 * r.accuracy_compressed:.2f} %"
@@ -471,7 +562,6 @@ def _cmd_compress(args: argparse.Namespace) -> int:
             f"{layer['weight_bytes']:>9,} B {layer['size_format']:>15} {layer['size_weight_bytes']:>8,} B "
             f"{layer['params']:>7,}  {choice}" + ("" if drop is None else f" (one-shot drop {drop:.2f} pt)")
         )
-    return 0
 
 
 # --- sweep -----------------------------------------------------------------------------------------------

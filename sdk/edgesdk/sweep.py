@@ -236,24 +236,58 @@ def _append(path: Path, rec: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def _run_local(jobs: list[tuple[Any, ...]], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
+def run_jobs(
+    fn: Callable[..., dict[str, Any]],
+    jobs: list[tuple[Any, ...]],
+    on_done: Callable[[dict[str, Any]], None],
+    *,
+    workers: int = 1,
+    ray: str | None = None,
+) -> None:
+    """Run ``fn(*job)`` for every job: in this process (``workers == 1``), in up to ``workers`` spawned local
+    processes, or as Ray tasks (``ray="auto"`` or a cluster address); ``on_done(record)`` as each one ends.
+
+    ``fn`` must be a module-level function (spawned processes and Ray import it by name). ``sweep`` runs its
+    points with it, ``compress --method auto`` its trials."""
+    if not jobs:
+        return
+    if ray is not None:
+        _run_ray(jobs, ray, on_done, fn)
+    elif workers <= 1:
+        for job in jobs:
+            on_done(fn(*job))
+    else:
+        _run_local(jobs, min(workers, MAX_LOCAL_WORKERS), on_done, fn)
+
+
+def _run_local(
+    jobs: list[tuple[Any, ...]],
+    workers: int,
+    on_done: Callable[[dict[str, Any]], None],
+    fn: Callable[..., dict[str, Any]] = run_point,
+) -> None:
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(run_point, *job) for job in jobs]
+        futures = [pool.submit(fn, *job) for job in jobs]
         for fut in cf.as_completed(futures):
             on_done(fut.result())
 
 
-def _run_ray(jobs: list[tuple[Any, ...]], address: str, on_done: Callable[[dict[str, Any]], None]) -> None:
+def _run_ray(
+    jobs: list[tuple[Any, ...]],
+    address: str,
+    on_done: Callable[[dict[str, Any]], None],
+    fn: Callable[..., dict[str, Any]] = run_point,
+) -> None:
     try:
         import ray
     except ImportError:
-        raise EdgeSDKError("sweep --ray needs Ray: pip install 'edgesdk[ray]'") from None
+        raise EdgeSDKError("--ray needs Ray: pip install 'edgesdk[ray]'") from None
     if not ray.is_initialized():
         _connect_ray(ray, address)
-    remote = ray.remote(num_cpus=1)(run_point)
-    settings = {remote.remote(*job): job[3] for job in jobs}
-    pending = list(settings)
+    remote = ray.remote(num_cpus=1)(fn)
+    job_of = {remote.remote(*job): job for job in jobs}
+    pending = list(job_of)
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         for ref in ready:
@@ -263,10 +297,22 @@ def _run_ray(jobs: list[tuple[Any, ...]], address: str, on_done: Callable[[dict[
                 ray.exceptions.RayError
             ) as exc:  # the worker died (out of memory, node lost): the point failed
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                point = settings[ref]
-                rec = {"id": point_id(point), "settings": point, "label": _label(point), "status": "error"}
-                rec["error"] = f"Ray: {type(exc).__name__}: {first}"
+                rec = _crashed(fn, job_of[ref], f"Ray: {type(exc).__name__}: {first}")
             on_done(rec)
+
+
+def _crashed(fn: Callable[..., dict[str, Any]], job: tuple[Any, ...], error: str) -> dict[str, Any]:
+    """The record of a job whose worker died: a sweep point's record for ``run_point``, else the error alone."""
+    if fn is run_point:
+        point = job[3]
+        return {
+            "id": point_id(point),
+            "settings": point,
+            "label": _label(point),
+            "status": "error",
+            "error": error,
+        }
+    return {"status": "error", "error": error}
 
 
 #: Seconds to wait for a Ray head's port to accept a connection before saying no cluster answers there.
@@ -366,14 +412,7 @@ def sweep(
         next(it, None)
         log.info("sweep point %s: %s", rec["label"], rec.get("status"))
 
-    if jobs:
-        if ray is not None:
-            _run_ray(jobs, ray, on_done)
-        elif workers == 1:
-            for job in jobs:
-                on_done(run_point(*job))
-        else:
-            _run_local(jobs, workers, on_done)
+    run_jobs(run_point, jobs, on_done, workers=workers, ray=ray)
     for _ in it:  # let the progress bar finish
         pass
     rows = table_rows([done[point_id(p)] for p in points])
@@ -570,6 +609,7 @@ __all__ = [
     "pareto_front",
     "parse_grid",
     "point_id",
+    "run_jobs",
     "run_point",
     "sweep",
     "table_rows",

@@ -135,6 +135,11 @@ def _load_keras(model: Any) -> Any:
 
 def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of an int8 ``.tflite`` on (x, y), run by ai-edge-litert (input quantized with its params)."""
+    return float(np.mean(tflite_hits(data, x, y)))
+
+
+def tflite_hits(data: bytes, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per sample, whether an int8 ``.tflite`` run by ai-edge-litert classifies it right (a bool array)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interp = Interpreter(
@@ -146,13 +151,13 @@ def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
     do = interp.get_output_details()[0]
     scale, zp = di["quantization"]
     shape = tuple(int(d) for d in di["shape"])
-    hits = 0
-    for xi, yi in zip(x, y, strict=True):
+    hits = np.zeros(len(y), bool)
+    for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
         q = np.clip(np.round(xi / scale) + zp, -128, 127).astype(np.int8).reshape(shape)
         interp.set_tensor(di["index"], q)
         interp.invoke()
-        hits += int(np.argmax(interp.get_tensor(do["index"]).reshape(-1)) == yi)
-    return hits / len(y)
+        hits[i] = int(np.argmax(interp.get_tensor(do["index"]).reshape(-1))) == int(yi)
+    return hits
 
 
 def export_context(board: str | None = None, optimize: str | None = None) -> tuple[str, Any]:
@@ -243,6 +248,16 @@ def _resolve_keep(
     return resolve_keep_int8(kmodel, keep_int8), {}
 
 
+def _is_auto(method: str | Iterable[str]) -> bool:
+    """Whether ``method`` asks for the per-layer search; ``auto`` combined with other methods is refused."""
+    parts = [p.strip().lower() for p in (method.split(",") if isinstance(method, str) else method)]
+    if "auto" not in parts:
+        return False
+    if len([p for p in parts if p]) > 1:
+        raise CompressError("method auto chooses every layer's method itself; give it alone, not with others")
+    return True
+
+
 def compress(
     model: Any,
     method: str | Iterable[str],
@@ -257,6 +272,7 @@ def compress(
     seed: int = 0,
     progress: bool = True,
     board: str | None = None,
+    **auto_options: Any,
 ) -> CompressResult:
     """Compress a float Keras classifier with ``method`` and write ``out``; see the module docstring.
 
@@ -264,11 +280,35 @@ def compress(
     ``keep_int8="auto"`` measures which layers stay int8 (:mod:`edgesdk.compress.sensitivity`); ``distill=None``
     means ``DEFAULT_DISTILL``. The bytes describe the default export for ``board`` (default: the default board).
     Everything that cannot work is refused before training starts.
+    ``method="auto"`` searches a method per layer under an accuracy budget
+    (:func:`edgesdk.compress.auto.compress_auto`, which takes ``auto_options``: ``max_drop``, ``optimize``,
+    ``trials``, ``workers``, ``ray``, ``choices``) and returns its ``AutoResult``.
     """
     from edgesdk.compress.sensitivity import auto_keep
     from edgesdk.frontends.keras import quantize_keras
     from edgesdk.frontends.tflite import read_tflite
 
+    if _is_auto(method):
+        from edgesdk.compress.auto import compress_auto
+
+        keep = (
+            None if keep_int8 in ("first,last", "auto") else keep_int8
+        )  # auto decides per layer unless told
+        return compress_auto(  # type: ignore[return-value]
+            model,
+            data,
+            val,
+            out=out,
+            epochs=epochs,
+            keep_int8=keep,
+            distill=distill,
+            seed=seed,
+            progress=progress,
+            board=board,
+            **auto_options,
+        )
+    if auto_options:
+        raise CompressError(f"option {', '.join(sorted(auto_options))} applies to method auto only")
     steps = parse_methods(method)
     x, y = load_xy(data, "training")
     if val is None:
