@@ -273,10 +273,12 @@ def make_inputs(graph: Graph, inputs: Any = None, count: int = 20, seed: int = 0
         arr = np.asarray(inputs)
     elif Path(inputs).suffix.lower() == ".npy" and Path(inputs).is_file():
         arr = np.load(inputs, allow_pickle=False)
+    # Inputs come in the source model's layout (NCHW for an ONNX model) and are transposed to the IR's.
+    shape = graph.source_input_shape()
     if arr is not None and arr.dtype == np.int8:
-        data = arr.reshape(-1, *t.shape[1:])
+        data = graph.to_ir_layout(arr.reshape(-1, *shape[1:]))
     else:
-        samples = load_calibration(arr if arr is not None else inputs, t.shape)
+        samples = graph.to_ir_layout(load_calibration(arr if arr is not None else inputs, shape))
         if t.quant is None:
             raise EdgeSDKError(f"model {graph.name}: input {t.name} is not quantized; give int8 inputs")
         q = np.round(samples / t.quant.s) + t.quant.zp
