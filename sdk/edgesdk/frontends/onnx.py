@@ -471,6 +471,8 @@ class Lowered:
     input_orders: dict[str, tuple[int, ...]]
     input_shapes: dict[str, tuple[int, ...]]  # in the ONNX layout
     quant: dict[str, Quant] = field(default_factory=dict)  # QDQ models: stored tensor name -> quantization
+    #: Per graph output: the axis order taking the ONNX output to the stored one.
+    output_orders: list[tuple[int, ...]] = field(default_factory=list)
 
 
 def _tf_same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
@@ -510,6 +512,7 @@ class _Lowerer:
         self.input_orders: dict[str, tuple[int, ...]] = {}
         self.input_shapes: dict[str, tuple[int, ...]] = {}
         self.quant: dict[str, Quant] = {}  # QDQ: stored tensor name -> its quantization
+        self.output_orders: list[tuple[int, ...]] = []
 
     # --- helpers ------------------------------------------------------------------------------------------
     def fail(self, node: Any, why: str) -> UnsupportedOpError:
@@ -613,6 +616,7 @@ class _Lowerer:
                     "only into a following Gemm/MatMul"
                 )
             outputs.append(v.name)
+            self.output_orders.append(v.order)
         return Lowered(
             prep,
             self.layers,
@@ -622,6 +626,7 @@ class _Lowerer:
             self.input_orders,
             self.input_shapes,
             self.quant,
+            self.output_orders,
         )
 
     def _nhwc_through_qdq(self, qnode: Any) -> bool:
@@ -721,7 +726,14 @@ class _Lowerer:
         return pads[0], pads[2], pads[1], pads[3]
 
     def _padding(
-        self, node: Any, x: Value, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], pad_ok: bool
+        self,
+        node: Any,
+        x: Value,
+        k: tuple[int, int],
+        s: tuple[int, int],
+        d: tuple[int, int],
+        pad_ok: bool,
+        count_pad: bool = False,
     ) -> tuple[str, Value]:
         """'SAME'/'VALID' for the window, inserting a zero Pad layer for uneven explicit pads if ``pad_ok``."""
         t, b, left, r = self._pads(node, (x.shape[1], x.shape[2]), k, s, d)
@@ -736,7 +748,7 @@ class _Lowerer:
         if (t, b, left, r) == (0, 0, 0, 0):
             return "VALID", x
         same = _tf_same_pads(hw[0], k[0], s[0], d[0]) + _tf_same_pads(hw[1], k[1], s[1], d[1])
-        if (t, b, left, r) == same:
+        if (t, b, left, r) == same and not (pad_ok and count_pad):
             return "SAME", x
         if not pad_ok:
             raise self.fail(
@@ -1056,7 +1068,7 @@ class _Lowerer:
         if d != (1, 1):
             raise self.fail(node, f"pooling with dilations {list(d)} is not supported")
         include_pad = kind == "avgpool" and int(_attr(node, "count_include_pad", 0))
-        padding, x = self._padding(node, x, k, s, d, pad_ok=bool(include_pad))
+        padding, x = self._padding(node, x, k, s, d, pad_ok=bool(include_pad), count_pad=bool(include_pad))
         out_shape = self.shape(node.output[0])
         out = Value(node.output[0], (out_shape[0], out_shape[2], out_shape[3], out_shape[1]), NCHW_TO_NHWC)
         if int(_attr(node, "ceil_mode", 0)):
@@ -1076,14 +1088,16 @@ class _Lowerer:
         self._pool(node, "avgpool")
 
     def _mean(self, node: Any, x: Value, keep: bool) -> None:
-        self._spatial(node, x)
+        """A mean over the stored (NHWC) spatial axes; ``x.order`` says which ONNX axes those are."""
         shape = (x.shape[0], 1, 1, x.shape[3]) if keep else (x.shape[0], x.shape[3])
-        out = Value(node.output[0], shape, NCHW_TO_NHWC if keep else (0, 1))
+        out = Value(node.output[0], shape, x.order if keep else (0, 1))
         params = {"axes": (1, 2), "keep_dims": keep}
         self.add(node, Layer("mean", self.layer_name(node), [x.name], out.name, params), out)
 
     def _op_GlobalAveragePool(self, node: Any) -> None:
-        self._mean(node, self.value(node, node.input[0]), True)
+        x = self.value(node, node.input[0])
+        self._spatial(node, x)
+        self._mean(node, x, True)
 
     def _op_ReduceMean(self, node: Any) -> None:
         x = self.value(node, node.input[0])
@@ -1093,11 +1107,12 @@ class _Lowerer:
             axes = _attr(node, "axes", None)
         if axes is None:
             raise self.fail(node, "a mean over all axes is not supported")
-        rank = len(self.shape(node.input[0]))
+        rank = len(x.shape)
         axes = sorted({int(a) + rank if int(a) < 0 else int(a) for a in np.asarray(axes).reshape(-1)})
-        if axes != [2, 3] or rank != 4:
+        stored = sorted(x.order.index(a) for a in axes) if rank == 4 and x.flat_perm is None else None
+        if stored != [1, 2]:
             raise self.fail(
-                node, f"a mean over axes {axes} is not supported (the spatial axes [2, 3] of NCHW only)"
+                node, f"a mean over axes {axes} is not supported (the spatial axes of an image only)"
             )
         self._mean(node, x, bool(int(_attr(node, "keepdims", 1))))
 

@@ -144,8 +144,8 @@ def onnxruntime_outputs(model: Any, x: np.ndarray, *, optimize: bool = True) -> 
     return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
 
 
-def _to_onnx_layout(low: Lowered, name: str, y: np.ndarray) -> np.ndarray:
-    order = low.values[name].order
+def _to_onnx_layout(order: tuple[int, ...], y: np.ndarray) -> np.ndarray:
+    """A stored (NHWC) output back in the ONNX model's layout."""
     if order == tuple(range(len(order))):
         return y
     inv = [0] * len(order)
@@ -159,11 +159,11 @@ def check_translation(low: Lowered, kmodel: Any, samples: np.ndarray) -> float:
     difference relative to the output range, or raise if the translation is not faithful."""
     ref = onnxruntime_outputs(low.prep.model, samples)
     order = low.input_orders[low.inputs[0]]
-    got = kmodel(np.transpose(samples, order).astype(np.float32), training=False)
+    got = kmodel([np.transpose(samples, order).astype(np.float32)], training=False)
     got = got if isinstance(got, (list, tuple)) else [got]
     worst = 0.0
-    for name, r, g in zip(low.outputs, ref, got, strict=True):
-        g = _to_onnx_layout(low, name, np.asarray(g))
+    for name, order, r, g in zip(low.outputs, low.output_orders, ref, got, strict=True):
+        g = _to_onnx_layout(order, np.asarray(g))
         if g.shape != r.shape:
             raise UnsupportedOpError(
                 f"the Keras translation of {low.prep.what} gives output {name} shape {list(g.shape)}, "
