@@ -84,19 +84,20 @@ class Linear(nn.Module):
 
 
 class BnCnn(nn.Module):
-    """Conv+BN, depthwise+pointwise, a residual add, max pooling, an uneven zero pad, global mean, linear."""
+    """Conv+BN, depthwise+pointwise+BN, a residual add, max pooling, an uneven zero pad, global mean, linear.
+    ``width`` channels (``2 * width`` after the strided conv); benchmarks/onnx_import.py trains it on digits."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 8) -> None:
         super().__init__()
-        self.c1 = nn.Conv2d(1, 8, 3, padding=1)
-        self.b1 = nn.BatchNorm2d(8)
-        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
-        self.pw = nn.Conv2d(8, 8, 1)
-        self.b2 = nn.BatchNorm2d(8)
+        self.c1 = nn.Conv2d(1, width, 3, padding=1)
+        self.b1 = nn.BatchNorm2d(width)
+        self.dw = nn.Conv2d(width, width, 3, padding=1, groups=width)
+        self.pw = nn.Conv2d(width, width, 1)
+        self.b2 = nn.BatchNorm2d(width)
         self.pool = nn.MaxPool2d(2)
         self.pad = nn.ZeroPad2d((0, 1, 2, 2))  # left 0, right 1, top 2, bottom 2
-        self.c2 = nn.Conv2d(8, 16, 3, stride=2)
-        self.fc = nn.Linear(16, 10)
+        self.c2 = nn.Conv2d(width, 2 * width, 3, stride=2)
+        self.fc = nn.Linear(2 * width, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.b1(self.c1(x)))
@@ -132,30 +133,31 @@ def build(kind: str) -> nn.Module:
     return m.eval()
 
 
+def export_both(m: nn.Module, x: torch.Tensor, dynamo_path: Path, torchscript_path: Path) -> None:
+    """Export ``m`` with the dynamo exporter (opset 18+, symbolic batch) and the TorchScript exporter (opset 17,
+    BatchNorm kept, symbolic batch ``N``)."""
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    torch.onnx.export(
+        m, (x,), str(dynamo_path), dynamo=True, external_data=False, dynamic_shapes=({0: batch},)
+    )
+    torch.onnx.export(
+        m,
+        (x,),
+        str(torchscript_path),
+        dynamo=False,
+        opset_version=17,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "N"}},
+        do_constant_folding=False,
+        training=torch.onnx.TrainingMode.PRESERVE,
+    )
+
+
 def export_all(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for kind, (_, shape) in MODULES.items():
-        m = build(kind)
-        x = torch.randn(shape)
-        batch = torch.export.Dim("batch", min=1, max=64)
-        torch.onnx.export(
-            m,
-            (x,),
-            str(out / f"{kind}_dynamo.onnx"),
-            dynamo=True,
-            external_data=False,
-            dynamic_shapes=({0: batch},),
-        )
-        torch.onnx.export(
-            m,
-            (x,),
-            str(out / f"{kind}_torchscript.onnx"),
-            dynamo=False,
-            opset_version=17,
-            input_names=["x"],
-            dynamic_axes={"x": {0: "N"}},
-            do_constant_folding=False,
-            training=torch.onnx.TrainingMode.PRESERVE,
+        export_both(
+            build(kind), torch.randn(shape), out / f"{kind}_dynamo.onnx", out / f"{kind}_torchscript.onnx"
         )
     m = build("bn_cnn")
     program = torch.export.export(m, (torch.randn(MODULES["bn_cnn"][1]),))

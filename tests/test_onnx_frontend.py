@@ -228,6 +228,51 @@ def test_edge_cases_translate_faithfully(case: str) -> None:
         assert kinds == ["conv", "reshape", "dense"] and low.layers[2].params["b"] is not None
 
 
+def test_tf2onnx_nhwc_export(tmp_path: Path) -> None:
+    """A Keras NHWC CNN exported by tf2onnx: Transposes around the NCHW ops cancel, the input stays NHWC."""
+    pytest.importorskip("tf2onnx")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1), batch_size=1)
+    h = keras.layers.Conv2D(6, 3, padding="same", use_bias=False)(inp)
+    h = keras.layers.BatchNormalization(
+        moving_variance_initializer="ones", beta_initializer="random_uniform"
+    )(h)
+    h = keras.layers.ReLU()(h)
+    h = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(h)
+    h = keras.layers.MaxPooling2D(2)(h)
+    h = keras.layers.Flatten()(h)
+    out = keras.layers.Dense(5, activation="softmax")(h)
+    keras.Model(inp, out).export(str(tmp_path / "saved"), verbose=False)
+    onnx_path = tmp_path / "nhwc.onnx"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tf2onnx.convert",
+            "--saved-model",
+            str(tmp_path / "saved"),
+            "--output",
+            str(onnx_path),
+        ],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    low, worst = _check_float(onnx_path)
+    assert worst < 1e-5
+    assert low.input_orders[low.inputs[0]] == (0, 1, 2, 3)
+    assert [layer.kind for layer in low.layers] == [
+        "conv",
+        "dwconv",
+        "maxpool",
+        "reshape",
+        "dense",
+        "softmax",
+    ]
+
+
 def test_inputs_in_the_model_layout_are_transposed(torch_exports: Path) -> None:
     """validate --inputs takes NCHW data for an NCHW model; the IR (and the device) get it NHWC."""
     from edgesdk.device import make_inputs
@@ -268,31 +313,10 @@ def test_torch_module_and_pt2_load(torch_exports: Path) -> None:
 # QDQ
 # --------------------------------------------------------------------------------------------------------------
 def _qdq(src: Path, out: Path, activation: str, per_channel: bool) -> Path:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from edgesdk.frontends.onnx_qdq import quantize_with_onnxruntime
 
-    pre = out.with_suffix(".pre.onnx")
-    quant_pre_process(str(src), str(pre))
-    name = onnx.load(str(src)).graph.input[0].name
     xs = np.random.default_rng(5).random((32, 1, 8, 8)).astype(np.float32)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter([{name: x[None]} for x in xs])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    quantize_static(
-        str(pre),
-        str(out),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=per_channel,
-        activation_type=getattr(QuantType, activation),
-        weight_type=QuantType.QInt8,
-    )
-    return out
+    return quantize_with_onnxruntime(src, out, xs, activation=activation, per_channel=per_channel)
 
 
 @pytest.mark.parametrize(("activation", "per_channel"), [("QInt8", True), ("QUInt8", False)])

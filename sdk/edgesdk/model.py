@@ -169,6 +169,10 @@ def load_model(
     from edgesdk.frontends import torch as tfront
 
     if tfront.is_torch_module(source):
+        if calib is None:
+            raise CalibrationError(
+                f"PyTorch module {type(source).__name__} is a float model: pass calibration data (calib=...)"
+            )
         onnx_bytes = tfront.module_to_onnx(source, example_inputs, exporter=exporter)
         return load_onnx(onnx_bytes, calib, num_samples=n, name=type(source).__name__.lower())
     if type(source).__name__ == "ModelProto":

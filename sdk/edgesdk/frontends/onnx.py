@@ -584,9 +584,7 @@ class _Lowerer:
             order = tuple(range(len(shape)))
             if len(shape) == 4:
                 users = [n for n in prep.nodes if name in n.input]
-                nhwc = users and all(
-                    n.op_type == "Transpose" and tuple(_attr(n, "perm", ())) == (0, 3, 1, 2) for n in users
-                )
+                nhwc = bool(users) and all(self._to_nchw(n) for n in users)
                 qusers = [n for n in prep.nodes if n.op_type == "QuantizeLinear" and name in n.input]
                 if qusers and not nhwc:  # QDQ: look through the input's Q -> DQ pair
                     nhwc = self._nhwc_through_qdq(qusers[0])
@@ -629,14 +627,22 @@ class _Lowerer:
             self.output_orders,
         )
 
+    def _to_nchw(self, node: Any) -> bool:
+        """True for a node that turns NHWC into NCHW: a Transpose (0, 3, 1, 2), or a Reshape doing the same
+        because the channel count is 1."""
+        if node.op_type == "Transpose":
+            return tuple(_attr(node, "perm", ())) == (0, 3, 1, 2)
+        if node.op_type == "Reshape":
+            old, new = self.prep.shapes.get(node.input[0]), self.prep.shapes.get(node.output[0])
+            return old is not None and new is not None and _reshape_as_transpose(old, new) == (0, 3, 1, 2)
+        return False
+
     def _nhwc_through_qdq(self, qnode: Any) -> bool:
         q_out = qnode.output[0]
         for n in self.prep.nodes:
             if n.op_type == "DequantizeLinear" and n.input[0] == q_out:
                 users = [m for m in self.prep.nodes if n.output[0] in m.input]
-                return bool(users) and all(
-                    m.op_type == "Transpose" and tuple(_attr(m, "perm", ())) == (0, 3, 1, 2) for m in users
-                )
+                return bool(users) and all(self._to_nchw(m) for m in users)
         return False
 
     # --- QDQ ----------------------------------------------------------------------------------------------
@@ -1168,6 +1174,14 @@ class _Lowerer:
         onnx_old = tuple(x.shape[i] for i in _inverse(x.order))
         spatial = len(x.shape) == 4 and x.order == NCHW_TO_NHWC
         perm = None
+        moved = _reshape_as_transpose(onnx_old, new) if x.flat_perm is None else None
+        if (
+            moved is not None
+        ):  # only size-1 axes move (tf2onnx writes such Transposes as Reshapes): no data moves
+            self.values[node.output[0]] = Value(x.name, x.shape, tuple(_inverse(moved)[i] for i in x.order))
+            if self.single_use(x.name):
+                self.consumers[x.name] = self.consumers.get(node.output[0], 0)
+            return
         if x.order == tuple(range(len(x.shape))) and x.flat_perm is None:
             order = tuple(range(len(new)))
         elif spatial and len(new) == 2:
@@ -1227,6 +1241,20 @@ class _Lowerer:
             Layer("concat", self.layer_name(node), [v.name for v in xs], out.name, {"axis": stored_axis}),
             out,
         )
+
+
+def _reshape_as_transpose(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The permutation ``p`` with ``reshape(t, new) == transpose(t, p)`` when a reshape only moves size-1 axes
+    (same rank, same non-1 sizes in the same order), else None. The identity is not reported."""
+    if len(old) != len(new) or old == new:
+        return None
+    big_old = [i for i, d in enumerate(old) if d != 1]
+    big_new = [i for i, d in enumerate(new) if d != 1]
+    if [old[i] for i in big_old] != [new[i] for i in big_new]:
+        return None
+    ones_old = iter(i for i, d in enumerate(old) if d == 1)
+    src = dict(zip(big_new, big_old, strict=True))
+    return tuple(src[k] if k in src else next(ones_old) for k in range(len(new)))
 
 
 def _axis(q: Quant | None, axis: int | None) -> Quant | None:

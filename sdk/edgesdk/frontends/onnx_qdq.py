@@ -16,6 +16,7 @@ output is quantized otherwise gets TFLite's output quantization (logged).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -285,4 +286,44 @@ def qdq_agreement(
     return report
 
 
-__all__ = ["qdq_agreement", "qdq_to_graph"]
+def quantize_with_onnxruntime(
+    src: str | Path,
+    out: str | Path,
+    samples: np.ndarray,
+    *,
+    activation: str = "QInt8",
+    per_channel: bool = True,
+) -> Path:
+    """Make a QDQ model the way onnxruntime users do (``quant_pre_process``, then ``quantize_static`` in QDQ
+    format, int8 weights, ``activation`` ``"QInt8"`` or ``"QUInt8"``), calibrated on ``samples`` (the model's
+    input layout). For comparisons and tests; edgesdk itself quantizes float models with TFLite's quantizer."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = Path(out)
+    pre = out.with_suffix(".pre.onnx")
+    quant_pre_process(str(src), str(pre))
+    name = onnx.load(str(src)).graph.input[0].name
+    feeds = [{name: np.asarray(s, np.float32)[None]} for s in samples]
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.it, None)
+
+    quantize_static(
+        str(pre),
+        str(out),
+        _Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=per_channel,
+        activation_type=getattr(QuantType, activation),
+        weight_type=QuantType.QInt8,
+    )
+    return out
+
+
+__all__ = ["qdq_agreement", "qdq_to_graph", "quantize_with_onnxruntime"]
