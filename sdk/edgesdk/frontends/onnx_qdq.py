@@ -221,18 +221,26 @@ def qdq_to_graph(low: Lowered, name: str) -> ir.Graph:
 def qdq_agreement(
     low: Lowered, graph: ir.Graph, x: np.ndarray, *, optimize: bool
 ) -> dict[str, dict[str, Any]]:
-    """Per layer, how often edgesdk's reference equals onnxruntime's int8 value, for samples ``x`` (ONNX layout).
+    """Per layer, how often edgesdk's int8 values equal onnxruntime's, for samples ``x`` (ONNX layout).
 
     onnxruntime runs the QDQ model with every quantized activation made a graph output (``optimize``: its
     graph optimizations on, which fuse QDQ groups into integer kernels, or off: the plain float ops between
-    QuantizeLinear/DequantizeLinear). Returns ``{tensor: {"equal": fraction, "max_steps": int, "n": count}}``
-    in layer order; softmax/logistic outputs whose quantization edgesdk changed are compared in real values
-    and reported with ``max_abs`` instead.
+    QuantizeLinear/DequantizeLinear). Two comparisons per layer:
+
+    - ``equal``/``max_steps``: edgesdk's reference run end to end (differences of earlier layers propagate);
+    - ``iso_equal``/``iso_max_steps``: the layer alone, computed by edgesdk's kernel from onnxruntime's own int8
+      inputs: the difference the requantization arithmetic itself makes.
+
+    Returns ``{tensor: {...}}`` in layer order; softmax/logistic outputs whose quantization edgesdk changed are
+    compared in real values (``max_abs``, ``iso_max_abs``).
     """
     import onnx
 
+    from edgesdk.device import make_inputs
     from edgesdk.frontends.onnx_keras import onnxruntime_outputs
     from edgesdk.reference import Reference
+    from edgesdk.reference.kernels import KERNELS
+    from edgesdk.reference.params import op_params
 
     model = onnx.ModelProto()
     model.CopyFrom(low.prep.model)
@@ -247,42 +255,50 @@ def qdq_agreement(
         if onnx_name not in existing:
             model.graph.output.append(onnx.helper.make_empty_tensor_value_info(onnx_name))
     out_names = [o.name for o in model.graph.output]
-    ort = onnxruntime_outputs(model, x, optimize=optimize)
-    by_name = dict(zip(out_names, ort, strict=True))
-    from edgesdk.device import make_inputs
+    by_name = dict(zip(out_names, onnxruntime_outputs(model, x, optimize=optimize), strict=True))
+    x_int8 = make_inputs(graph, x, count=0)
+    ref = Reference(graph).run_batch_all(x_int8)
 
-    ref = Reference(graph).run_batch_all(make_inputs(graph, x, count=0))
+    def theirs(t: str) -> np.ndarray:
+        """onnxruntime's int8 value of stored tensor ``t``, in the IR's layout and int8 terms."""
+        o = by_name[q_outputs[t]]
+        order = low.values[t].order
+        o = np.transpose(o, order) if len(order) == o.ndim else o
+        o = o.astype(np.int64) - (128 if str(o.dtype) == "uint8" else 0)
+        return o.reshape(ref[t].shape)
+
+    feed: dict[str, np.ndarray] = {graph.inputs[0]: x_int8}
     report: dict[str, dict[str, Any]] = {}
     for node in graph.nodes:
+        args = [
+            None if not n else feed[n] if n in feed else np.asarray(graph.tensors[n].data)
+            for n in node.inputs
+        ]
+        iso = KERNELS[node.op](graph, node, op_params(graph, node), args, "double").astype(np.int64)
         t = node.outputs[0]
         if t not in q_outputs:
+            feed[t] = iso  # a layer edgesdk added (an explicit pad): exact, no requantization
             continue
-        v = low.values[t]
-        o = by_name[q_outputs[t]]
-        o = np.transpose(o, v.order) if len(v.order) == o.ndim else o
-        o = o.reshape(ref[t].shape)
+        o = theirs(t)
+        feed[t] = o
         q = low.quant[t]
         ours = ref[t].astype(np.int64)
-        if str(o.dtype) == "uint8":
-            o = o.astype(np.int64) - 128
-        o = o.astype(np.int64)
+        row: dict[str, Any] = {"layer": node.name, "n": int(o.size)}
         tq = graph.tensors[t].quant
         if tq is not None and (tq.zp != int(q.zero_point[0]) or not np.isclose(tq.s, float(q.scale[0]))):
             real_o = (o - int(q.zero_point[0])) * float(q.scale[0])
-            real_ours = (ours - tq.zp) * tq.s
-            report[t] = {
-                "layer": node.name,
-                "n": int(o.size),
-                "max_abs": float(np.max(np.abs(real_o - real_ours))),
-            }
-            continue
-        diff = np.abs(ours - o)
-        report[t] = {
-            "layer": node.name,
-            "n": int(o.size),
-            "equal": float(np.mean(diff == 0)),
-            "max_steps": int(diff.max(initial=0)),
-        }
+            row["max_abs"] = float(np.max(np.abs(real_o - (ours - tq.zp) * tq.s)))
+            row["iso_max_abs"] = float(np.max(np.abs(real_o - (iso - tq.zp) * tq.s)))
+            feed[t] = iso
+        else:
+            diff, idiff = np.abs(ours - o), np.abs(iso - o)
+            row.update(
+                equal=float(np.mean(diff == 0)),
+                max_steps=int(diff.max(initial=0)),
+                iso_equal=float(np.mean(idiff == 0)),
+                iso_max_steps=int(idiff.max(initial=0)),
+            )
+        report[t] = row
     return report
 
 
