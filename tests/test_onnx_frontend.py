@@ -312,22 +312,32 @@ def test_torch_module_and_pt2_load(torch_exports: Path) -> None:
 # --------------------------------------------------------------------------------------------------------------
 # QDQ
 # --------------------------------------------------------------------------------------------------------------
-def _qdq(src: Path, out: Path, activation: str, per_channel: bool) -> Path:
+def _qdq(src: Path, out: Path, activation: str, per_channel: bool, pre_process: bool = True) -> Path:
     from edgesdk.frontends.onnx_qdq import quantize_with_onnxruntime
 
     xs = np.random.default_rng(5).random((32, 1, 8, 8)).astype(np.float32)
-    return quantize_with_onnxruntime(src, out, xs, activation=activation, per_channel=per_channel)
+    return quantize_with_onnxruntime(
+        src, out, xs, activation=activation, per_channel=per_channel, pre_process=pre_process
+    )
 
 
-@pytest.mark.parametrize(("activation", "per_channel"), [("QInt8", True), ("QUInt8", False)])
+@pytest.mark.parametrize(
+    ("activation", "per_channel", "pre_process"),
+    [("QInt8", True, True), ("QUInt8", False, True), ("QInt8", True, False)],
+)
 def test_qdq_import_agrees_with_onnxruntime(
-    torch_exports: Path, tmp_path: Path, activation: str, per_channel: bool
+    torch_exports: Path, tmp_path: Path, activation: str, per_channel: bool, pre_process: bool
 ) -> None:
+    """Without quant_pre_process BatchNorm stays a QDQ op of its own (a 1x1 depthwise with one int8 weight per
+    channel here) and the Pad value is a quantized constant."""
     from edgesdk.frontends.onnx_qdq import qdq_agreement
     from edgesdk.model import load_model
 
-    path = _qdq(torch_exports / "bn_cnn_torchscript.onnx", tmp_path / "qdq.onnx", activation, per_channel)
+    path = _qdq(
+        torch_exports / "bn_cnn_torchscript.onnx", tmp_path / "qdq.onnx", activation, per_channel, pre_process
+    )
     graph = load_model(path)
+    assert [n.op for n in graph.nodes].count("DEPTHWISE_CONV_2D") == (1 if pre_process else 3)
     w = graph.tensors[graph.nodes[0].inputs[1]]
     assert w.dtype == "int8" and (w.quant.axis == 0) == per_channel
     low = load(path)

@@ -662,6 +662,16 @@ class _Lowerer:
         return Quant(np.atleast_1d(scale), np.atleast_1d(zp16), axis)
 
     def _op_QuantizeLinear(self, node: Any) -> None:
+        if self.is_const(
+            node.input[0]
+        ):  # a constant quantized in the graph (a Pad value): keep it as a weight
+            q = self._quant_args(node)
+            real = self.const(node, node.input[0], "input")
+            zp = q.zero_point.reshape(-1)[0] if q.zero_point.size == 1 else q.zero_point
+            sc = q.scale.reshape(-1)[0] if q.scale.size == 1 else q.scale
+            data = np.clip(np.round(real / sc) + zp, -128, 127).astype(np.int8)
+            self.weights[node.output[0]] = (data, q)
+            return
         x = self.value(node, node.input[0])
         q = self._quant_args(node)
         if q.scale.size != 1:
@@ -680,6 +690,9 @@ class _Lowerer:
 
     def _op_DequantizeLinear(self, node: Any) -> None:
         src = node.input[0]
+        if src in self.weights:  # the DequantizeLinear of a constant quantized in the graph
+            self.weights[node.output[0]] = self.weights[src]
+            return
         if src in self.prep.consts:  # a quantized weight or bias
             q = self._quant_args(node)
             data = np.asarray(self.prep.consts[src])
@@ -905,20 +918,27 @@ class _Lowerer:
             self.values[node.output[0]] = x
             self._retarget(x.name, node.output[0])
             return
-        if self.qdq:
-            raise self.fail(
-                node, "a per-channel scale or offset outside a convolution is not supported in QDQ models"
-            )
         if len(x.shape) != 4:
             raise self.fail(
                 node, "a per-channel scale or offset on a 2-D tensor not after a Gemm/MatMul is not supported"
             )
         ch = x.shape[3]
+        w, wq, b, bq = scale.reshape(1, 1, 1, ch).astype(np.float32), None, shift.astype(np.float32), None
+        if self.qdq:  # a QDQ BatchNorm of its own: a 1x1 depthwise with one int8 weight (+-127) per channel
+            if x.name not in self.quant:
+                raise self.fail(node, f"its input {x.name} is not quantized")
+            mag = np.abs(scale.astype(np.float64))
+            ws = np.where(mag > 0, mag / 127.0, 1.0)
+            w = (np.sign(scale) * (mag > 0) * 127).astype(np.int8).reshape(1, 1, 1, ch)
+            wq = Quant(ws, np.zeros(ch, np.int64), 3)
+            bs = ws * float(self.quant[x.name].scale[0])
+            b = np.round(shift.astype(np.float64) / bs).astype(np.int32)
+            bq = Quant(bs, np.zeros(ch, np.int64), 0)
         params = {
-            "w": scale.reshape(1, 1, 1, ch).astype(np.float32),
-            "w_quant": None,
-            "b": shift.astype(np.float32),
-            "b_quant": None,
+            "w": w,
+            "w_quant": wq,
+            "b": b,
+            "b_quant": bq,
             "stride": (1, 1),
             "dilation": (1, 1),
             "padding": "VALID",

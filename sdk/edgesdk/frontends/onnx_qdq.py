@@ -309,17 +309,19 @@ def quantize_with_onnxruntime(
     *,
     activation: str = "QInt8",
     per_channel: bool = True,
+    pre_process: bool = True,
 ) -> Path:
     """Make a QDQ model the way onnxruntime users do (``quant_pre_process``, then ``quantize_static`` in QDQ
     format, int8 weights, ``activation`` ``"QInt8"`` or ``"QUInt8"``), calibrated on ``samples`` (the model's
-    input layout). For comparisons and tests; edgesdk itself quantizes float models with TFLite's quantizer."""
+    input layout); without ``pre_process`` BatchNorm stays a quantized op of its own. For comparisons and tests; edgesdk itself quantizes float models with TFLite's quantizer."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     out = Path(out)
-    pre = out.with_suffix(".pre.onnx")
-    quant_pre_process(str(src), str(pre))
+    pre = out.with_suffix(".pre.onnx") if pre_process else Path(src)
+    if pre_process:  # folds BatchNorm into the convolutions, as onnxruntime recommends
+        quant_pre_process(str(src), str(pre))
     name = onnx.load(str(src)).graph.input[0].name
     feeds = [{name: np.asarray(s, np.float32)[None]} for s in samples]
 
