@@ -243,7 +243,7 @@ def test_tf2onnx_nhwc_export(tmp_path: Path) -> None:
     h = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(h)
     h = keras.layers.MaxPooling2D(2)(h)
     h = keras.layers.Flatten()(h)
-    out = keras.layers.Dense(5, activation="softmax")(h)
+    out = keras.layers.Dense(5, activation="softmax", bias_initializer="random_uniform")(h)
     keras.Model(inp, out).export(str(tmp_path / "saved"), verbose=False)
     onnx_path = tmp_path / "nhwc.onnx"
     subprocess.run(
@@ -271,6 +271,19 @@ def test_tf2onnx_nhwc_export(tmp_path: Path) -> None:
         "dense",
         "softmax",
     ]
+    # onnxruntime's QDQ model of it without quant_pre_process: MatMul and its bias Add quantized separately.
+    from edgesdk.frontends.onnx_qdq import qdq_agreement, quantize_with_onnxruntime
+    from edgesdk.model import load_model
+
+    x = np.random.default_rng(2).random((16, 8, 8, 1)).astype(np.float32)
+    qdq = quantize_with_onnxruntime(
+        onnx_path, tmp_path / "qdq.onnx", x, activation="QUInt8", pre_process=False
+    )
+    assert {"MatMul", "Add"} <= {n.op_type for n in onnx.load(str(qdq)).graph.node}
+    graph = load_model(qdq)
+    assert [n.op for n in graph.nodes][-2:] == ["FULLY_CONNECTED", "SOFTMAX"] and graph.input_order is None
+    rep = qdq_agreement(load(qdq), graph, x, optimize=True)
+    assert all(r["iso_max_steps"] <= 1 for r in rep.values() if "iso_max_steps" in r)
 
 
 def test_inputs_in_the_model_layout_are_transposed(torch_exports: Path) -> None:

@@ -1006,10 +1006,24 @@ class _Lowerer:
                     f"adding a constant of shape {list(np.shape(c))} is not supported (per-channel or scalar only)",
                 )
             prod = self.producer.get(x.name)
-            if self.qdq and prod is not None and prod.kind == "dense" and prod.params["b"] is None:
-                raise self.fail(
-                    node, "a float bias after a quantized MatMul is not supported; quantize the bias"
-                )
+            if (
+                self.qdq
+                and prod is not None
+                and prod.kind == "dense"
+                and prod.params["b"] is None
+                and self.single_use(x.name)
+                and prod.inputs[0] in self.quant
+            ):
+                # MatMul + Add bias, each quantized (onnxruntime without quant_pre_process): one FULLY_CONNECTED
+                # with the bias at input x weight scale, quantized as the Add's output.
+                wq = prod.params["w_quant"]
+                bs = np.broadcast_to(wq.scale, v.shape) * float(self.quant[prod.inputs[0]].scale[0])
+                prod.params["b"] = np.round(sign * v.astype(np.float64) / bs).astype(np.int32)
+                prod.params["b_quant"] = Quant(bs.copy(), np.zeros(v.shape, np.int64), 0)
+                self.quant.pop(x.name, None)
+                self.values[node.output[0]] = x
+                self._retarget(x.name, node.output[0])
+                return
             self._affine(node, x, np.ones_like(v), sign * v)
             return
         if node.op_type == "Sub":

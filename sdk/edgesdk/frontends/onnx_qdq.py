@@ -245,11 +245,15 @@ def qdq_agreement(
     model = onnx.ModelProto()
     model.CopyFrom(low.prep.model)
     q_outputs: dict[str, str] = {}
+    q_orders: dict[str, tuple[int, ...]] = {}  # the layout of the quantized ONNX tensor (before or after a Transpose)
     for n in model.graph.node:
         if n.op_type == "QuantizeLinear":
             stored = low.values.get(n.input[0])
-            if stored is not None and stored.name in graph.tensors and stored.name not in q_outputs:
+            if (
+                stored is not None and stored.name in graph.tensors
+            ):  # the last one: a folded Add's, not MatMul's
                 q_outputs[stored.name] = n.output[0]
+                q_orders[stored.name] = stored.order
     existing = {o.name for o in model.graph.output}
     for onnx_name in q_outputs.values():
         if onnx_name not in existing:
@@ -262,7 +266,7 @@ def qdq_agreement(
     def theirs(t: str) -> np.ndarray:
         """onnxruntime's int8 value of stored tensor ``t``, in the IR's layout and int8 terms."""
         o = by_name[q_outputs[t]]
-        order = low.values[t].order
+        order = q_orders[t]
         o = np.transpose(o, order) if len(order) == o.ndim else o
         o = o.astype(np.int64) - (128 if str(o.dtype) == "uint8" else 0)
         return o.reshape(ref[t].shape)
