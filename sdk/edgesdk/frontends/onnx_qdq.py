@@ -245,7 +245,8 @@ def qdq_agreement(
     model = onnx.ModelProto()
     model.CopyFrom(low.prep.model)
     q_outputs: dict[str, str] = {}
-    q_orders: dict[str, tuple[int, ...]] = {}  # the layout of the quantized ONNX tensor (before or after a Transpose)
+    # The layout of the quantized ONNX tensor (it may be quantized after a Transpose).
+    q_orders: dict[str, tuple[int, ...]] = {}
     for n in model.graph.node:
         if n.op_type == "QuantizeLinear":
             stored = low.values.get(n.input[0])
