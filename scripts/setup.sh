@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything edgesdk needs on a fresh Debian 12 machine: the Arm and RISC-V cross-compilers, newlib,
 # picolibc, QEMU (Arm and RISC-V), the open-source FPGA tools (Icarus Verilog, yosys, nextpnr-ice40), and edgesdk
-# itself (with its test, hls4ml and bench extras) into the Python scripts/pyenv.sh chooses (a virtual environment
-# .venv in the checkout unless one is
+# itself (with its test, hls4ml, bench, onnx and torch extras) into the Python scripts/pyenv.sh chooses (a virtual
+# environment .venv in the checkout unless one is
 # active, CI provides the interpreter, or EDGESDK_VENV=0 and the current Python accepts pip installs).
 # Safe to run twice.
 set -euo pipefail
@@ -30,7 +30,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
-"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls,bench]"
+# onnx/torch extras: the ONNX and PyTorch frontends and their tests (torch is large: ~1 min, ~5 GB with its CUDA
+# libraries from PyPI).
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls,bench,onnx,torch]"
 # QKeras for Keras 3 (tests of models trained with its ternary/binary layers). Without --no-deps it would pull in
 # full tensorflow, tf-keras and tfmot beside tensorflow-cpu; what it imports is in the test extra (networkx).
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "qkeras-v3==1.2.1"

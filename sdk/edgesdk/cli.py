@@ -32,7 +32,7 @@ def _add_calib(p: argparse.ArgumentParser) -> None:
 # --- inspect ---------------------------------------------------------------------------------------------
 def _setup_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="list a model's layers, shapes, MACs and memory")
-    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
     _add_calib(p)
     p.add_argument(
         "--board",
@@ -88,7 +88,7 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 # --- export ----------------------------------------------------------------------------------------------
 def _setup_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="generate a C project for a board (and build it)")
-    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
     p.add_argument(
         "--board",
         "-b",
@@ -219,7 +219,7 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate", help="run inputs on a board and compare every output bit for bit with the reference"
     )
-    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
     _add_board_args(p)
     _add_calib(p)
     p.add_argument(
@@ -287,7 +287,7 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth", help="write the hls4ml project for an FPGA board, C-simulate it bit for bit, synthesize"
     )
-    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
     p.add_argument(
         "--board",
         "-b",
@@ -363,7 +363,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _setup_profile(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="latency per inference and per layer, energy, plots")
-    p.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
     _add_board_args(p)
     _add_calib(p)
     p.add_argument("--runs", type=int, default=5, help="inferences to time (default 5)")

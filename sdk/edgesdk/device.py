@@ -421,15 +421,17 @@ def make_inputs(
             raise EdgeSDKError("the inputs are not an array of numbers") from None
     elif Path(inputs).suffix.lower() == ".npy" and Path(inputs).is_file():
         arr = read_array_file(Path(inputs), f"inputs file {inputs}", EdgeSDKError)[""]
+    # Inputs come in the source model's layout (NCHW for an ONNX model) and are transposed to the IR's.
+    shape = graph.source_input_shape()
     if arr is not None and arr.dtype == np.int8:
-        per = int(np.prod(t.shape[1:], dtype=np.int64))
+        per = int(np.prod(shape[1:], dtype=np.int64))
         if arr.size == 0 or arr.size % per:
             raise EdgeSDKError(
-                f"the int8 inputs hold {arr.size} values, not a whole number of samples of shape {list(t.shape[1:])}"
+                f"the int8 inputs hold {arr.size} values, not a whole number of samples of shape {list(shape[1:])}"
             )
-        data = arr.reshape(-1, *t.shape[1:])
+        data = graph.to_ir_layout(arr.reshape(-1, *shape[1:]))
     else:
-        samples = load_calibration(arr if arr is not None else inputs, t.shape)
+        samples = graph.to_ir_layout(load_calibration(arr if arr is not None else inputs, shape))
         if t.quant is None:
             raise EdgeSDKError(f"model {graph.name}: input {t.name} is not quantized; give int8 inputs")
         q = np.round(samples / t.quant.s) + t.quant.zp

@@ -137,16 +137,39 @@ def _as_samples(arr: np.ndarray, sample: tuple[int, ...], size: int, what: str) 
     )
 
 
-def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None) -> Graph:
+def load_model(
+    source: Any,
+    calib: Any = None,
+    *,
+    num_samples: int | None = None,
+    example_inputs: Any = None,
+    exporter: str = "auto",
+) -> Graph:
     """Load any supported model as an int8 :class:`Graph`.
 
     - an in-memory Keras model, a ``.keras``/``.h5`` file or a SavedModel folder: quantized with ``calib``;
     - an int8 ``.tflite`` (path or bytes): read directly (``calib`` is ignored, with a note in the log);
-    - a float ``.tflite``: quantized with ``calib``, which is then required.
+    - a float ``.tflite``: quantized with ``calib``, which is then required;
+    - an ``.onnx`` file (or ``onnx.ModelProto``): a float model is quantized with ``calib`` (in the model's own
+      input layout, e.g. NCHW), a QDQ model is imported with its own scales (:mod:`edgesdk.frontends.onnx`);
+    - a PyTorch ``nn.Module`` (with ``example_inputs``, a tensor or a tuple of them) or a saved ``torch.export``
+      program (``.pt2``): exported to ONNX in a subprocess (``exporter``: ``"dynamo"``, ``"torchscript"`` or
+      ``"auto"``), then as an ``.onnx`` float model.
     """
     from edgesdk.frontends import keras as kfront
 
     n = kfront.DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
+    from edgesdk.frontends import torch as tfront
+
+    if tfront.is_torch_module(source):
+        if calib is None:
+            raise CalibrationError(
+                f"PyTorch module {type(source).__name__} is a float model: pass calibration data (calib=...)"
+            )
+        onnx_bytes = tfront.module_to_onnx(source, example_inputs, exporter=exporter)
+        return load_onnx(onnx_bytes, calib, num_samples=n, name=type(source).__name__.lower())
+    if type(source).__name__ == "ModelProto":
+        return load_onnx(source, calib, num_samples=n)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if is_graph_archive(data):
@@ -169,6 +192,10 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
                     f"Keras model {path} is a float model: pass calibration data (--calib DATA)"
                 )
             return kfront.load_keras(path, calib, num_samples=n)
+        if suffix == ".onnx":
+            return load_onnx(path, calib, num_samples=n)
+        if suffix == ".pt2":
+            return load_onnx(tfront.pt2_to_onnx(path), calib, num_samples=n, origin=path)
         if suffix in (".xnor", ".edgesdk"):  # edgesdk graph archives (XNOR, AdderNet)
             if calib is not None:
                 log.info("%s is already quantized; ignoring the calibration data", path)
@@ -185,6 +212,39 @@ def load_model(source: Any, calib: Any = None, *, num_samples: int | None = None
             )
         return kfront.load_keras(source, calib, num_samples=n)
     raise ModelFormatError(f"cannot load a model from an object of type {type(source).__name__}")
+
+
+def load_onnx(
+    source: Any,
+    calib: Any = None,
+    *,
+    num_samples: int | None = None,
+    name: str | None = None,
+    origin: Any = None,
+) -> Graph:
+    """An ONNX model (path, bytes or ``ModelProto``) as int8 IR: QDQ models with their own quantization, float
+    models through the Keras translation and the TFLite quantizer with ``calib``. Unsupported nodes are
+    refused before anything is built (no TensorFlow import). ``origin``: the file the ONNX bytes came from
+    (a ``.pt2``), for messages and ``graph.source``."""
+    from edgesdk.frontends import onnx as ofront
+
+    path = Path(source) if isinstance(source, (str, Path)) else None
+    where = origin if origin is not None else path
+    low = ofront.load(source, f"model {where}" if where is not None else None)
+    name = name or (Path(where).stem if where is not None else low.prep.name)
+    if low.prep.is_qdq:
+        from edgesdk.frontends.onnx_qdq import qdq_to_graph
+
+        if calib is not None:
+            log.info("%s is already quantized (QDQ); ignoring the calibration data", low.prep.what)
+        graph = qdq_to_graph(low, name)
+    else:
+        from edgesdk.frontends.onnx_keras import load_float_onnx
+
+        graph = load_float_onnx(low, calib, num_samples=num_samples, name=name)
+    if where is not None:
+        graph.source = str(where)
+    return graph
 
 
 def read_calibrated(data: bytes, what: str, name: str | None = None) -> Graph:
@@ -233,4 +293,4 @@ def _load_tflite_bytes(data: bytes, calib: Any, n: int, path: Path | None, what:
     return tflite.read_tflite(data)
 
 
-__all__ = ["load_calibration", "load_model"]
+__all__ = ["load_calibration", "load_model", "load_onnx"]

@@ -241,6 +241,25 @@ class Graph:
     outputs: list[str] = field(default_factory=list)
     source: str = ""  # file the model came from
     sha256: str = ""  # hash of the source file's bytes
+    #: Axis order taking the source model's input layout to the IR's (an NCHW ONNX model: ``(0, 2, 3, 1)``);
+    #: None when they agree. Inputs a user gives in the model's own layout are transposed with it.
+    input_order: tuple[int, ...] | None = None
+
+    def source_input_shape(self) -> tuple[int, ...]:
+        """The single input's shape in the source model's layout."""
+        shape = self.tensors[self.inputs[0]].shape
+        if self.input_order is None:
+            return shape
+        out = [0] * len(shape)
+        for k, axis in enumerate(self.input_order):
+            out[axis] = shape[k]
+        return tuple(out)
+
+    def to_ir_layout(self, samples: np.ndarray) -> np.ndarray:
+        """Samples ``(N, *source_input_shape()[1:])`` in the source layout, transposed to the IR input's."""
+        if self.input_order is None:
+            return samples
+        return np.ascontiguousarray(np.transpose(samples, self.input_order))
 
     def add_tensor(self, t: Tensor) -> Tensor:
         if t.name in self.tensors:
