@@ -96,7 +96,7 @@ def test_dscnn_csim_is_bit_exact_and_reported(
 ) -> None:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no vendor tool: synthesis is skipped with one sentence
     out = tmp_path / "dscnn"
-    rc = main(["synth", str(hls_models["dscnn"]), "--board", "pynq-z2", "-o", str(out), "-n", "3"])
+    rc = main(["synth", str(hls_models["dscnn"]), "--board", "zcu104", "-o", str(out), "-n", "3"])
     stdout = capsys.readouterr().out
     assert rc == 0, stdout
     assert "3/3 inputs bit-exact" in stdout
@@ -107,7 +107,7 @@ def test_dscnn_csim_is_bit_exact_and_reported(
     kinds = [row["kind"] for row in rep["estimate"]["layers"]]
     assert kinds == ["conv", "depthwise", "conv", "depthwise", "conv", "dense"]
     assert rep["estimate"]["total_weight_bram"] >= len(kinds) and rep["estimate"]["bram_kind"] == "BRAM_18K"
-    assert rep["board"]["part"] == "xc7z020clg400-1"
+    assert rep["board"]["part"] == "xczu7ev-ffvc1156-2-e"
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "bit-exact: **yes**" in md and "Synthesis was skipped" in md
     assert (out / "report.html").read_text(encoding="utf-8").startswith("<!doctype html>")
@@ -163,17 +163,17 @@ def test_a_wrong_design_exits_8_naming_the_first_differing_layer(
 ) -> None:
     import edgesdk.backends.hls.convert as convert
 
-    real = convert.build_hls_model
+    real = convert.graph_to_layer_list
     graph = read_tflite(hls_models["dscnn"])
     target = graph.nodes[2].name  # the first pointwise conv
 
-    def faulty(g: Any, out_dir: Path, **kwargs: Any) -> Any:
-        return real(_perturbed(g, 2), out_dir, **kwargs)
+    def faulty(g: Any, **kwargs: Any) -> Any:
+        return real(_perturbed(g, 2), **kwargs)
 
-    monkeypatch.setattr(convert, "build_hls_model", faulty)
+    monkeypatch.setattr(convert, "graph_to_layer_list", faulty)
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     out = tmp_path / "bad"
-    rc = main(["synth", str(hls_models["dscnn"]), "-o", str(out), "-n", "2"])
+    rc = main(["synth", str(hls_models["dscnn"]), "-b", "zcu104", "-o", str(out), "-n", "2"])
     err = capsys.readouterr().err
     assert rc == 8
     assert f"first at layer {target}" in err

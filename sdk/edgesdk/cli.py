@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -275,11 +276,29 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_synth)
 
 
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ and absl log lines off the terminal: both read their level when TF is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def _stage(line: str) -> None:
+    """One progress line per stage on stderr (stdout carries the results)."""
+    print(f"synth: {line}", file=sys.stderr, flush=True)
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
     from edgesdk.backends.hls.synth import synth
     from edgesdk.errors import ValidationError
     from edgesdk.model import load_model
 
+    _stage(f"reading {args.model}")
     r = synth(
         load_model(args.model, calib=args.calib),
         args.board,
@@ -287,6 +306,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         inputs=args.inputs if args.inputs is not None else args.calib,
         count=args.count,
         winograd=args.winograd,
+        on_progress=_stage,
     )
     est = r.estimate
     print(
@@ -311,6 +331,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             f"estimate: {est['total_cycles']:,} cycles, {est['total_weight_bram']} {est['bram_kind']} for weights. "
             f"{r.skipped_reason}"
         )
+    print(
+        f"estimate against {r.board.name} (need/capacity): "
+        + ", ".join(f"{k} {f['need']:,}/{f['capacity']:,} ({f['use_pct']} %)" for k, f in est["fit"].items())
+    )
     if r.mismatches:
         raise ValidationError(
             f"C-simulation of {r.report['model']} differs from the reference in {len(r.mismatches)} of {r.inputs} "
