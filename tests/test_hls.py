@@ -116,6 +116,68 @@ def test_dscnn_csim_is_bit_exact_and_reported(
     ] == b"\x89PNG\r\n\x1a\n" and "estimate_cycles.png" in md
     assert (out / "hls4ml_prj" / "firmware" / "nnet_utils" / "edgesdk_units.h").is_file()
     assert (out / "hls4ml_prj" / "firmware" / "nnet_utils" / "ed_fixedpoint.h").is_file()
+    # the fit figures: per layer and summed over the network, against the board (xczu7ev: 1,728 DSP48E2)
+    est = rep["estimate"]
+    assert [row["dsp"] for row in est["layers"]] == [27, 9, 8, 9, 16, 160]  # taps of each conv, dense 16x10
+    for key in ("lut", "ff", "dsp"):
+        assert est["totals"][key] == sum(row[key] for row in est["layers"])
+    assert est["fit"]["dsp"] == {"need": 229, "capacity": 1728, "use_pct": 13.3}
+    assert est["fit"]["bram_18k"]["need"] == est["total_weight_bram"] == sum(r["bram"] for r in est["layers"])
+    assert set(est["fit"]) == {"lut", "ff", "dsp", "bram_18k", "uram"}
+    assert "| DSP blocks | 229 | 1,728 | 13.3 % |" in md and "| **total** |" in md
+    assert "estimate against zcu104 (need/capacity): " in stdout and "dsp 229/1,728 (13.3 %)" in stdout
+
+
+def test_a_design_that_cannot_fit_is_refused_before_anything_is_written(
+    hls_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """The same network on the PYNQ-Z2 needs more multipliers than its 220 DSP48E1: the real command exits 5
+    with one sentence before it writes the project or C-simulates; stderr has only the progress lines."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "pynq"
+    env = {**os.environ, "PYTHONPATH": str(Path(extensions.__file__).parents[3])}
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesdk",
+        "synth",
+        str(hls_models["dscnn"]),
+        "-b",
+        "pynq-z2",
+        "-o",
+        str(out),
+    ]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert run.returncode == 5, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"synth: reading {hls_models['dscnn']}",
+        "synth: planning the design of dscnn for pynq-z2 (xc7z020clg400-1)",
+        "edgesdk synth: error: the estimated design of dscnn does not fit board pynq-z2 (xc7z020clg400-1): "
+        "it needs 229 of its 220 DSP blocks",
+    ]
+    assert not out.exists()
+
+
+def test_verilog_layers_placed_one_at_a_time_are_summed_against_the_board() -> None:
+    from edgesdk.backends.hls.synth import check_fit, rtl_fit
+
+    ice = get_fpga_board("icebreaker")
+    cells = {"SB_LUT4": 1500, "SB_DFF": 200, "SB_DFFE": 100, "SB_RAM40_4K": 22, "SB_CARRY": 40}
+    rows = [{"layer": "a", "ice40": {"cells": cells}}, {"layer": "b", "ice40": {"cells": cells}}]
+    fit = rtl_fit(rows, ice)
+    assert fit["lut"] == {"need": 3000, "capacity": 5280, "use_pct": 56.8}
+    assert fit["ff"]["need"] == 600 and fit["dsp"]["need"] == 0 and fit["spram_256k"]["need"] == 0
+    check_fit(rtl_fit(rows[:1], ice), ice, "one layer")  # 22 of 30 EBR alone fits
+    with pytest.raises(BoardError) as exc:
+        check_fit(fit, ice, "the Verilog layers of m placed together")
+    assert str(exc.value) == (
+        "the Verilog layers of m placed together does not fit board icebreaker (up5k-sg48): "
+        "it needs 44 of its 30 EBR (4 Kib) blocks"
+    )
+    assert rtl_fit([{"layer": "a"}], ice) == {}  # without place and route there is nothing to sum
 
 
 def test_winograd_layer_takes_its_weights_from_the_shared_module(
@@ -301,6 +363,15 @@ def test_fpga_boards_are_data() -> None:
         get_fpga_board("netduinoplus2")
     with pytest.raises(BoardError, match="FPGA board 'virtex' is unknown; known FPGA boards: arty-a7-100t"):
         get_fpga_board("virtex")
+
+
+def test_an_unknown_fpga_resource_is_refused(tmp_path: Path) -> None:
+    text = get_fpga_board("icebreaker").path.read_text(encoding="utf-8").replace("bram_4k", "ebr")
+    (tmp_path / "ice.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(
+        BoardError, match=r"ice.toml: .*ebr is not a board field \(known here: bram_18k, bram_4k,"
+    ):
+        get_fpga_board(str(tmp_path / "ice.toml"))
 
 
 # --- binary (XNOR) networks ---------------------------------------------------------------------------------------
