@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -276,24 +275,12 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_synth)
 
 
-def _quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ and absl log lines off the terminal: both read their level when TF is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        import absl.logging
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:
-        pass
-
-
 def _stage(line: str) -> None:
     """One progress line per stage on stderr (stdout carries the results)."""
     print(f"synth: {line}", file=sys.stderr, flush=True)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
     from edgesdk.backends.hls.synth import synth
     from edgesdk.errors import ValidationError
     from edgesdk.model import load_model

@@ -458,9 +458,12 @@ def build_hls_model(graph: ir.Graph, output_dir: Path, **kwargs: Any) -> tuple[A
 
 def model_from_plan(plan: HLSPlan) -> tuple[Any, HLSPlan]:
     """Build (not compile) the hls4ml ``ModelGraph`` of a plan :func:`graph_to_layer_list` made; it writes
-    the project into the plan's output folder."""
+    the project into the plan's output folder. hls4ml's converters import TensorFlow: it is imported first,
+    quietly (its C++ log lines would reach the terminal)."""
     from edgesdk.backends.hls import extensions
+    from edgesdk.frontends.keras import _import_tf
 
+    _import_tf()
     extensions.register()
     from hls4ml.model import ModelGraph
 

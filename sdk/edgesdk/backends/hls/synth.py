@@ -515,6 +515,7 @@ def synth(
     place_and_route: bool = True,
     xnor_folding: dict[str, tuple[int, int]] | None = None,
     on_progress: Callable[[str], None] | None = None,
+    enforce_fit: bool = True,
 ) -> SynthResult:
     """Write the hls4ml project of ``graph`` for ``board``, C-simulate and compare with the reference,
     synthesize if a vendor tool is on PATH, and write ``report.json``/``report.md``/``report.html``.
@@ -527,7 +528,8 @@ def synth(
     The whole network's estimate (:func:`analytical_estimate`) is compared with the board's resources first: a
     design that cannot fit is refused (BoardError, exit 5) before anything is written or simulated; so are the
     figures of a vendor synthesis and the summed yosys figures of the Verilog layers when they exceed the board.
-    ``on_progress`` receives one line per stage (and per Verilog layer).
+    ``on_progress`` receives one line per stage (and per Verilog layer). ``enforce_fit=False`` C-simulates
+    (and reports the fit of) a design too big for the board, e.g. to check the arithmetic of a large model.
 
     A board without a vendor HLS flow (``hls_backend = ""``: the iCE40 of the iCEBreaker) takes the
     open-source path instead: every XNOR dense layer becomes Verilog, simulated with Icarus Verilog on the
@@ -552,9 +554,10 @@ def synth(
         xnor_folding=xnor_folding,
     )
     estimate = analytical_estimate(plan.units, fb)
-    check_fit(estimate["fit"], fb, f"the estimated design of {graph.name}")
+    if enforce_fit:
+        check_fit(estimate["fit"], fb, f"the estimated design of {graph.name}")
     say(
-        "estimate fits: "
+        "estimate (need/capacity): "
         + ", ".join(f"{k} {r['need']:,}/{r['capacity']:,}" for k, r in estimate["fit"].items())
     )
     with folder_lock(out, "synth"):
@@ -572,6 +575,7 @@ def synth(
             hls_graph,
             place_and_route,
             say,
+            enforce_fit,
         )
 
 
@@ -589,6 +593,7 @@ def _synth(
     hls_graph: ir.Graph | None,
     place_and_route: bool,
     say: Callable[[str], None],
+    enforce_fit: bool,
 ) -> SynthResult:
     from edgesdk.backends.hls.convert import model_from_plan
     from edgesdk.device import make_inputs
@@ -670,9 +675,9 @@ def _synth(
     md = _markdown(report)
     (out / "report.md").write_text(md, encoding="utf-8")
     (out / "report.html").write_text(_html(md, report), encoding="utf-8")
-    if synthesis is not None:
+    if synthesis is not None and enforce_fit:
         check_fit(synthesis["fit"], fb, f"the synthesized design of {graph.name} (report in {out})")
-    if rtl_report is not None:
+    if rtl_report is not None and enforce_fit:
         check_fit(
             rtl_report["fit"], fb, f"the Verilog layers of {graph.name} placed together (report in {out})"
         )
