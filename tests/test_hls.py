@@ -286,13 +286,30 @@ def test_fake_vitis_run_report_is_parsed(hls_models: dict[str, Path], tmp_path: 
     tool.write_text(FAKE_VITIS_RUN.format(python=sys.executable, xml=CSYNTH_XML), encoding="utf-8")
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
     env_path = f"{bindir}{os.pathsep}/usr/bin:/bin"
+    # a board whose LUTs the estimate fits but the synthesized design (8,901 LUTs) does not
+    small = tmp_path / "small.toml"
+    small.write_text(
+        get_fpga_board("zcu104").path.read_text(encoding="utf-8").replace("lut = 230400", "lut = 8000"),
+        encoding="utf-8",
+    )
     old = os.environ["PATH"]
     os.environ["PATH"] = env_path
     try:
         # the Winograd unit on an odd, non-square input: C-simulated against the reference, then "synthesized"
         r = synth(read_tflite(hls_models["winograd"]), "zcu104", tmp_path / "out", count=3, winograd=True)
+        with pytest.raises(BoardError) as refused:
+            synth(read_tflite(hls_models["winograd"]), str(small), tmp_path / "small", count=1, winograd=True)
     finally:
         os.environ["PATH"] = old
+    assert str(refused.value) == (
+        f"the synthesized design of wino (report in {tmp_path / 'small'}) does not fit board zcu104 "
+        "(xczu7ev-ffvc1156-2-e): it needs 8,901 of its 8,000 LUTs"
+    )
+    assert _report(tmp_path / "small")["synthesis"]["fit"]["lut"] == {
+        "need": 8901,
+        "capacity": 8000,
+        "use_pct": 111.3,
+    }
     assert r.bit_exact and r.inputs == 3 and r.mismatches == []
     assert [row["kind"] for row in r.estimate["layers"]] == ["winograd"]
     s = r.synthesis
@@ -304,6 +321,7 @@ def test_fake_vitis_run_report_is_parsed(hls_models: dict[str, Path], tmp_path: 
     assert s["available"]["dsp"] == 220 and s["estimated_clock_ns"] == pytest.approx(7.264)
     rep = _report(tmp_path / "out")
     assert rep["synthesis"]["resources"]["lut"] == 8901 and "synthesis_skipped" not in rep
+    assert rep["synthesis"]["fit"]["dsp"] == {"need": 12, "capacity": 1728, "use_pct": 0.7}
     assert "LUT 8901" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert rep["hls_backend"] == "Vitis"
 
