@@ -96,7 +96,7 @@ def test_dscnn_csim_is_bit_exact_and_reported(
 ) -> None:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no vendor tool: synthesis is skipped with one sentence
     out = tmp_path / "dscnn"
-    rc = main(["synth", str(hls_models["dscnn"]), "--board", "pynq-z2", "-o", str(out), "-n", "3"])
+    rc = main(["synth", str(hls_models["dscnn"]), "--board", "zcu104", "-o", str(out), "-n", "3"])
     stdout = capsys.readouterr().out
     assert rc == 0, stdout
     assert "3/3 inputs bit-exact" in stdout
@@ -107,7 +107,7 @@ def test_dscnn_csim_is_bit_exact_and_reported(
     kinds = [row["kind"] for row in rep["estimate"]["layers"]]
     assert kinds == ["conv", "depthwise", "conv", "depthwise", "conv", "dense"]
     assert rep["estimate"]["total_weight_bram"] >= len(kinds) and rep["estimate"]["bram_kind"] == "BRAM_18K"
-    assert rep["board"]["part"] == "xc7z020clg400-1"
+    assert rep["board"]["part"] == "xczu7ev-ffvc1156-2-e"
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "bit-exact: **yes**" in md and "Synthesis was skipped" in md
     assert (out / "report.html").read_text(encoding="utf-8").startswith("<!doctype html>")
@@ -116,6 +116,68 @@ def test_dscnn_csim_is_bit_exact_and_reported(
     ] == b"\x89PNG\r\n\x1a\n" and "estimate_cycles.png" in md
     assert (out / "hls4ml_prj" / "firmware" / "nnet_utils" / "edgesdk_units.h").is_file()
     assert (out / "hls4ml_prj" / "firmware" / "nnet_utils" / "ed_fixedpoint.h").is_file()
+    # the fit figures: per layer and summed over the network, against the board (xczu7ev: 1,728 DSP48E2)
+    est = rep["estimate"]
+    assert [row["dsp"] for row in est["layers"]] == [27, 9, 8, 9, 16, 160]  # taps of each conv, dense 16x10
+    for key in ("lut", "ff", "dsp"):
+        assert est["totals"][key] == sum(row[key] for row in est["layers"])
+    assert est["fit"]["dsp"] == {"need": 229, "capacity": 1728, "use_pct": 13.3}
+    assert est["fit"]["bram_18k"]["need"] == est["total_weight_bram"] == sum(r["bram"] for r in est["layers"])
+    assert set(est["fit"]) == {"lut", "ff", "dsp", "bram_18k", "uram"}
+    assert "| DSP blocks | 229 | 1,728 | 13.3 % |" in md and "| **total** |" in md
+    assert "estimate against zcu104 (need/capacity): " in stdout and "dsp 229/1,728 (13.3 %)" in stdout
+
+
+def test_a_design_that_cannot_fit_is_refused_before_anything_is_written(
+    hls_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """The same network on the PYNQ-Z2 needs more multipliers than its 220 DSP48E1: the real command exits 5
+    with one sentence before it writes the project or C-simulates; stderr has only the progress lines."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "pynq"
+    env = {**os.environ, "PYTHONPATH": str(Path(extensions.__file__).parents[3])}
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesdk",
+        "synth",
+        str(hls_models["dscnn"]),
+        "-b",
+        "pynq-z2",
+        "-o",
+        str(out),
+    ]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert run.returncode == 5, run.stderr
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"synth: reading {hls_models['dscnn']}",
+        "synth: planning the design of dscnn for pynq-z2 (xc7z020clg400-1)",
+        "edgesdk synth: error: the estimated design of dscnn does not fit board pynq-z2 (xc7z020clg400-1): "
+        "it needs 229 of its 220 DSP blocks",
+    ]
+    assert not out.exists()
+
+
+def test_verilog_layers_placed_one_at_a_time_are_summed_against_the_board() -> None:
+    from edgesdk.backends.hls.synth import check_fit, rtl_fit
+
+    ice = get_fpga_board("icebreaker")
+    cells = {"SB_LUT4": 1500, "SB_DFF": 200, "SB_DFFE": 100, "SB_RAM40_4K": 22, "SB_CARRY": 40}
+    rows = [{"layer": "a", "ice40": {"cells": cells}}, {"layer": "b", "ice40": {"cells": cells}}]
+    fit = rtl_fit(rows, ice)
+    assert fit["lut"] == {"need": 3000, "capacity": 5280, "use_pct": 56.8}
+    assert fit["ff"]["need"] == 600 and fit["dsp"]["need"] == 0 and fit["spram_256k"]["need"] == 0
+    check_fit(rtl_fit(rows[:1], ice), ice, "one layer")  # 22 of 30 EBR alone fits
+    with pytest.raises(BoardError) as exc:
+        check_fit(fit, ice, "the Verilog layers of m placed together")
+    assert str(exc.value) == (
+        "the Verilog layers of m placed together does not fit board icebreaker (up5k-sg48): "
+        "it needs 44 of its 30 EBR (4 Kib) blocks"
+    )
+    assert rtl_fit([{"layer": "a"}], ice) == {}  # without place and route there is nothing to sum
 
 
 def test_winograd_layer_takes_its_weights_from_the_shared_module(
@@ -163,17 +225,17 @@ def test_a_wrong_design_exits_8_naming_the_first_differing_layer(
 ) -> None:
     import edgesdk.backends.hls.convert as convert
 
-    real = convert.build_hls_model
+    real = convert.graph_to_layer_list
     graph = read_tflite(hls_models["dscnn"])
     target = graph.nodes[2].name  # the first pointwise conv
 
-    def faulty(g: Any, out_dir: Path, **kwargs: Any) -> Any:
-        return real(_perturbed(g, 2), out_dir, **kwargs)
+    def faulty(g: Any, **kwargs: Any) -> Any:
+        return real(_perturbed(g, 2), **kwargs)
 
-    monkeypatch.setattr(convert, "build_hls_model", faulty)
+    monkeypatch.setattr(convert, "graph_to_layer_list", faulty)
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     out = tmp_path / "bad"
-    rc = main(["synth", str(hls_models["dscnn"]), "-o", str(out), "-n", "2"])
+    rc = main(["synth", str(hls_models["dscnn"]), "-b", "zcu104", "-o", str(out), "-n", "2"])
     err = capsys.readouterr().err
     assert rc == 8
     assert f"first at layer {target}" in err
@@ -224,13 +286,30 @@ def test_fake_vitis_run_report_is_parsed(hls_models: dict[str, Path], tmp_path: 
     tool.write_text(FAKE_VITIS_RUN.format(python=sys.executable, xml=CSYNTH_XML), encoding="utf-8")
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
     env_path = f"{bindir}{os.pathsep}/usr/bin:/bin"
+    # a board whose LUTs the estimate fits but the synthesized design (8,901 LUTs) does not
+    small = tmp_path / "small.toml"
+    small.write_text(
+        get_fpga_board("zcu104").path.read_text(encoding="utf-8").replace("lut = 230400", "lut = 8000"),
+        encoding="utf-8",
+    )
     old = os.environ["PATH"]
     os.environ["PATH"] = env_path
     try:
         # the Winograd unit on an odd, non-square input: C-simulated against the reference, then "synthesized"
         r = synth(read_tflite(hls_models["winograd"]), "zcu104", tmp_path / "out", count=3, winograd=True)
+        with pytest.raises(BoardError) as refused:
+            synth(read_tflite(hls_models["winograd"]), str(small), tmp_path / "small", count=1, winograd=True)
     finally:
         os.environ["PATH"] = old
+    assert str(refused.value) == (
+        f"the synthesized design of wino (report in {tmp_path / 'small'}) does not fit board zcu104 "
+        "(xczu7ev-ffvc1156-2-e): it needs 8,901 of its 8,000 LUTs"
+    )
+    assert _report(tmp_path / "small")["synthesis"]["fit"]["lut"] == {
+        "need": 8901,
+        "capacity": 8000,
+        "use_pct": 111.3,
+    }
     assert r.bit_exact and r.inputs == 3 and r.mismatches == []
     assert [row["kind"] for row in r.estimate["layers"]] == ["winograd"]
     s = r.synthesis
@@ -242,6 +321,7 @@ def test_fake_vitis_run_report_is_parsed(hls_models: dict[str, Path], tmp_path: 
     assert s["available"]["dsp"] == 220 and s["estimated_clock_ns"] == pytest.approx(7.264)
     rep = _report(tmp_path / "out")
     assert rep["synthesis"]["resources"]["lut"] == 8901 and "synthesis_skipped" not in rep
+    assert rep["synthesis"]["fit"]["dsp"] == {"need": 12, "capacity": 1728, "use_pct": 0.7}
     assert "LUT 8901" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert rep["hls_backend"] == "Vitis"
 
@@ -301,6 +381,15 @@ def test_fpga_boards_are_data() -> None:
         get_fpga_board("netduinoplus2")
     with pytest.raises(BoardError, match="FPGA board 'virtex' is unknown; known FPGA boards: arty-a7-100t"):
         get_fpga_board("virtex")
+
+
+def test_an_unknown_fpga_resource_is_refused(tmp_path: Path) -> None:
+    text = get_fpga_board("icebreaker").path.read_text(encoding="utf-8").replace("bram_4k", "ebr")
+    (tmp_path / "ice.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(
+        BoardError, match=r"ice.toml: .*ebr is not a board field \(known here: bram_18k, bram_4k,"
+    ):
+        get_fpga_board(str(tmp_path / "ice.toml"))
 
 
 # --- binary (XNOR) networks ---------------------------------------------------------------------------------------

@@ -314,11 +314,17 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_synth)
 
 
+def _stage(line: str) -> None:
+    """One progress line per stage on stderr (stdout carries the results)."""
+    print(f"synth: {line}", file=sys.stderr, flush=True)
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from edgesdk.backends.hls.synth import DEFAULT_COUNT, synth
     from edgesdk.errors import ValidationError
     from edgesdk.model import load_model
 
+    _stage(f"reading {args.model}")
     r = synth(
         load_model(args.model, calib=args.calib),
         args.board,
@@ -326,6 +332,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         inputs=args.inputs if args.inputs is not None else args.calib,
         count=args.count if args.count or args.inputs is not None or args.calib is None else DEFAULT_COUNT,
         winograd=args.winograd,
+        on_progress=_stage,
     )
     est = r.estimate
     print(
@@ -350,6 +357,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             f"estimate: {est['total_cycles']:,} cycles, {est['total_weight_bram']} {est['bram_kind']} for weights. "
             f"{r.skipped_reason}"
         )
+    print(
+        f"estimate against {r.board.name} (need/capacity): "
+        + ", ".join(f"{k} {f['need']:,}/{f['capacity']:,} ({f['use_pct']} %)" for k, f in est["fit"].items())
+    )
     if r.mismatches:
         raise ValidationError(
             f"C-simulation of {r.report['model']} differs from the reference in {len(r.mismatches)} of {r.inputs} "

@@ -541,6 +541,11 @@ def _read_toml(path: Path, where: str) -> dict[str, Any]:
         raise BoardError(f"board file {where} is not valid TOML: {exc}") from None
 
 
+#: the ``[resources]`` of an FPGA board file (datasheet counts) that ``synth`` sets its designs against: LUTs,
+#: flip-flops, DSP blocks, 18 Kib block RAMs (Xilinx), 4 Kib EBR and 256 Kib SPRAM blocks (iCE40), UltraRAMs
+FPGA_RESOURCES = ("lut", "ff", "dsp", "bram_18k", "bram_4k", "spram_256k", "uram")
+
+
 @dataclass(frozen=True)
 class FpgaBoard:
     """An FPGA board: the part the HLS project targets, the clock, and the resources a design may use."""
@@ -597,6 +602,7 @@ def parse_fpga_board(path: Path) -> FpgaBoard:
     )
     res = top.section("resources")
     assert res is not None
+    res.only(FPGA_RESOURCES)
     resources = {key: res.int(key, 0, 1 << 31) for key in res.data}
     return FpgaBoard(
         name=top.text("name", _NAME_RE, "a board name (lower-case letters, digits, '.', '_' or '-')"),

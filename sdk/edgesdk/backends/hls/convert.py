@@ -453,12 +453,20 @@ def graph_to_layer_list(
 
 def build_hls_model(graph: ir.Graph, output_dir: Path, **kwargs: Any) -> tuple[Any, HLSPlan]:
     """Build (not compile) the hls4ml ``ModelGraph`` of ``graph`` in ``output_dir``."""
-    from edgesdk.backends.hls import extensions
+    return model_from_plan(graph_to_layer_list(graph, output_dir=output_dir, **kwargs))
 
+
+def model_from_plan(plan: HLSPlan) -> tuple[Any, HLSPlan]:
+    """Build (not compile) the hls4ml ``ModelGraph`` of a plan :func:`graph_to_layer_list` made; it writes
+    the project into the plan's output folder. hls4ml's converters import TensorFlow: it is imported first,
+    quietly (its C++ log lines would reach the terminal)."""
+    from edgesdk.backends.hls import extensions
+    from edgesdk.frontends.keras import _import_tf
+
+    _import_tf()
     extensions.register()
     from hls4ml.model import ModelGraph
 
-    plan = graph_to_layer_list(graph, output_dir=output_dir, **kwargs)
     model = ModelGraph.from_layer_list(
         plan.config, plan.layer_list, inputs=[plan.input_layer], outputs=[plan.output_layer]
     )

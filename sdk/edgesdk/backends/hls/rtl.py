@@ -14,6 +14,7 @@ import logging
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -331,11 +332,19 @@ def synth_ice40(rtl: XnorLayerRTL, work: Path, device: str = "up5k", package: st
 
 
 def open_source_flow(
-    graph: Any, design_graph: Any, plan: Any, data: np.ndarray, work: Path, part: str, pnr: bool = True
+    graph: Any,
+    design_graph: Any,
+    plan: Any,
+    data: np.ndarray,
+    work: Path,
+    part: str,
+    pnr: bool = True,
+    on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Every XNOR dense and conv layer of the design as Verilog: simulated on the reference's vectors for ``data``
     (the layer inputs the reference computes), and with ``pnr`` synthesized and placed for ``part``
-    (``up5k-sg48``: device-package). Returns ``{"bit_exact", "layers": [...]}``."""
+    (``up5k-sg48``: device-package); ``on_progress`` gets one line per layer. Returns
+    ``{"bit_exact", "layers": [...]}``."""
     from edgesdk.reference import Reference
     from edgesdk.reference.xnor import bytes_to_words
 
@@ -352,6 +361,9 @@ def open_source_flow(
         if layer is None:
             continue
         module = "xnor_" + re.sub(r"[^0-9A-Za-z_]", "_", layer["name"])
+        if on_progress is not None:
+            what = "simulating" + (", synthesizing and placing" if pnr else "")
+            on_progress(f"Verilog layer {node.name}: {what} ({len(data)} vectors)")
         n = len(data)
         vin = bytes_to_words(values[node.inputs[0]]).reshape(n, -1)
         want = bytes_to_words(values[node.outputs[0]]).reshape(n, -1)

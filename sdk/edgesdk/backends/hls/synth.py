@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,12 @@ from typing import Any
 import numpy as np
 
 from edgesdk.boards import FpgaBoard, get_fpga_board
-from edgesdk.errors import BuildError
+from edgesdk.errors import BoardError, BuildError
 from edgesdk.escape import safe_file_stem
 from edgesdk.ir import graph as ir
 from edgesdk.procutil import folder_lock
 from edgesdk.progress import progress
+from edgesdk.reference.binary import WORD
 
 log = logging.getLogger(__name__)
 
@@ -169,40 +171,154 @@ def parse_csynth_report(path: Path) -> dict[str, Any]:
 
 # --- estimate ----------------------------------------------------------------------------------------------------
 
+#: board resource keys an estimate is compared with, in the order a refusal names them: (key, name of one unit)
+FIT_RESOURCES = (
+    ("lut", "LUTs"),
+    ("ff", "flip-flops"),
+    ("dsp", "DSP blocks"),
+    ("bram_18k", "BRAM_18K blocks"),
+    ("bram_4k", "EBR (4 Kib) blocks"),
+    ("spram_256k", "SPRAM (256 Kib) blocks"),
+    ("uram", "URAM blocks"),
+)
+#: one int8 multiplier takes one DSP block (DSP48 on Xilinx parts, SB_MAC16 on the iCE40) plus the 32-bit adder
+#: and register of its accumulation in the fabric
+LUT_PER_MULTIPLIER = 32
+FF_PER_MULTIPLIER = 32
+#: XNOR unit (FINN's MVAU), weights in block RAM (counted apart): LUTs = 250 + 4 per popcount bit per cycle
+#: (XNOR, adder tree, thresholds per PE), FFs = 220 + 1 per 2 popcount bits; a fit to yosys's synth_ice40 figures
+#: of the Verilog units at 32 to 512 popcount bits (benchmarks/results/xnor_ice40.json, xnor_conv_ice40.json)
+XNOR_LUT_BASE = 250
+XNOR_LUT_PER_POPCOUNT_BIT = 4
+XNOR_FF_BASE = 220
+XNOR_FF_PER_POPCOUNT_BIT = 0.5
+
+
+def _unit_resources(u: dict[str, Any], dsp_share: int | None, verilog: bool) -> dict[str, Any]:
+    """LUT/FF/DSP of one unit. ``dsp_share`` (open-source-only boards) folds its multipliers onto that many DSPs;
+    ``verilog``: the XNOR conv is the Verilog window walker, one 32-bit word per PE and cycle."""
+    row: dict[str, Any] = {}
+    if u["kind"] == "xnor":
+        bits = int(u["popcount_bits_per_cycle"])
+        if verilog and u.get("conv") and u["simd"] != WORD:
+            bits = int(u["pe"]) * WORD
+            row["cycles"] = (int(u["mh"]) // int(u["pe"])) * (int(u["mw"]) // WORD) * int(u["pixels"])
+            row["note"] = f"{u['note']}; Verilog window walker at SIMD {WORD}: {row['cycles']} cycles"
+        lut = XNOR_LUT_BASE + XNOR_LUT_PER_POPCOUNT_BIT * bits
+        ff = XNOR_FF_BASE + XNOR_FF_PER_POPCOUNT_BIT * bits
+        return row | {"lut": math.ceil(lut), "ff": math.ceil(ff), "dsp": 0}
+    mult = int(u.get("multipliers", 0))
+    if dsp_share is not None and mult > dsp_share:
+        macs = int(u.get("macs", mult))
+        row["cycles"] = math.ceil(macs / dsp_share)
+        row["note"] = f"{mult} multipliers folded onto {dsp_share} DSP blocks: {row['cycles']} cycles"
+        mult = dsp_share
+    return row | {"lut": LUT_PER_MULTIPLIER * mult, "ff": FF_PER_MULTIPLIER * mult, "dsp": mult}
+
 
 def analytical_estimate(units: list[dict[str, Any]], board: FpgaBoard) -> dict[str, Any]:
-    """Per-layer figures from the layer shapes alone (no tool): cycles, multipliers, weight BRAM.
+    """Per-layer figures from the layer shapes alone (no tool): cycles, multipliers, LUT/FF/DSP and weight BRAM,
+    summed for the whole network (every layer is its own unit of a dataflow design) and set against the board.
 
     - XNOR layers (FINN folding): cycles = (MH / PE) * (MW / SIMD) per input;
     - Winograd F(2x2,3x3): 16 multiplications per 4x4 tile and channel pair against 36 for direct 3x3 on the
       same 2x2 outputs (Lavin & Gray, 2016);
     - convolutions: one output element per cycle (the channel loop is pipelined at II=1), every tap and input
       channel of that element in parallel;
-    - weight storage: ceil(bits / block) block RAMs per layer (BRAM_18K on Xilinx parts, 4 Kib EBR on iCE40).
+    - weight storage: ceil(bits / block) block RAMs per layer (BRAM_18K on Xilinx parts, 4 Kib EBR on iCE40);
+    - LUT/FF/DSP: one DSP block and a 32-bit accumulator per int8 multiplier, the XNOR units by a fit to yosys
+      (constants above). Requantization, pooling and the glue between layers are not counted.
+
+    On a board without a vendor HLS flow (the iCE40) the int8 layers are generated for the board, so their
+    multipliers are folded onto an equal share of its DSP blocks and an XNOR conv is the Verilog window walker
+    (the notes say so); on a vendor flow the
+    hls4ml project fixes the parallelism and the estimate keeps it. ``fit`` has, per resource of the board,
+    ``need``, ``capacity`` and ``use_pct``.
     """
     block_key, block_name, block_bits = next(
         (b for b in BRAM_BLOCKS if b[0] in board.resources), BRAM_BLOCKS[0]
     )
+    mult_units = [u for u in units if u["kind"] != "xnor" and int(u.get("multipliers", 0))]
+    dsp_share = None
+    if not board.hls_backend and mult_units and "dsp" in board.resources:
+        dsp_share = max(1, board.resources["dsp"] // len(mult_units))
     layers = []
     total_cycles = 0
-    total_bram = 0
+    totals = {"lut": 0, "ff": 0, "dsp": 0, "bram": 0}
     for u in units:
         row = dict(u)
         bits = int(u.get("weight_bits", 0))
         row["bram"] = math.ceil(bits / block_bits) if bits else 0
-        total_bram += row["bram"]
-        total_cycles += int(u.get("cycles", 0))
+        row.update(_unit_resources(u, dsp_share, not board.hls_backend))
+        for key in totals:
+            totals[key] += int(row[key])
+        total_cycles += int(row.get("cycles", 0))
         layers.append(row)
+    need = {"lut": totals["lut"], "ff": totals["ff"], "dsp": totals["dsp"], block_key: totals["bram"]}
+    fit = _fit_table(need, board)
     avail = board.resources.get(block_key)
     return {
         "layers": layers,
         "total_cycles": total_cycles,
         "bram_kind": block_name,
-        "total_weight_bram": total_bram,
+        "total_weight_bram": totals["bram"],
         "available_bram": avail,
+        "totals": {k: totals[k] for k in ("lut", "ff", "dsp")} | {block_key: totals["bram"]},
+        "fit": fit,
         "clock_hz": board.clock_hz,
         "latency_us": total_cycles / board.clock_hz * 1e6 if total_cycles else None,
     }
+
+
+def _fit_table(need: dict[str, int], board: FpgaBoard) -> dict[str, dict[str, Any]]:
+    """Per resource the board lists: the design's ``need``, the board's ``capacity`` and ``use_pct``."""
+    fit = {}
+    for key, _ in FIT_RESOURCES:
+        cap = board.resources.get(key)
+        if cap is not None:
+            n = int(need.get(key, 0))
+            fit[key] = {"need": n, "capacity": cap, "use_pct": round(100 * n / cap, 1) if cap else None}
+    return fit
+
+
+def synthesis_fit(synthesis: dict[str, Any], board: FpgaBoard) -> dict[str, dict[str, Any]]:
+    """The fit table of a vendor synthesis report (its LUT/FF/DSP/BRAM_18K against the board)."""
+    return _fit_table({k: v for k, v in synthesis["resources"].items() if v is not None}, board)
+
+
+#: yosys synth_ice40 cell types by board resource key
+ICE40_CELLS = {
+    "lut": ("SB_LUT4",),
+    "dsp": ("SB_MAC16",),
+    "bram_4k": ("SB_RAM40_4K",),
+    "spram_256k": ("SB_SPRAM256KA",),
+}
+
+
+def rtl_fit(rows: list[dict[str, Any]], board: FpgaBoard) -> dict[str, Any]:
+    """The Verilog layers are synthesized one at a time; on the board they sit side by side, so their yosys
+    cells are summed over the layers and set against the board (empty without place and route)."""
+    placed = [row["ice40"]["cells"] for row in rows if row.get("ice40")]
+    if not placed:
+        return {}
+    need = {key: sum(c.get(t, 0) for c in placed for t in types) for key, types in ICE40_CELLS.items()}
+    need["ff"] = sum(v for c in placed for t, v in c.items() if t.startswith("SB_DFF"))
+    return _fit_table(need, board)
+
+
+def check_fit(fit: dict[str, dict[str, Any]], board: FpgaBoard, what: str) -> None:
+    """Refuse (BoardError, exit 5) a design whose ``fit`` table needs more of a resource than ``board`` has,
+    in one sentence naming every such resource with its need and the capacity."""
+    names = dict(FIT_RESOURCES)
+    over = [
+        f"{row['need']:,} of its {row['capacity']:,} {names.get(key, key)}"
+        for key, row in fit.items()
+        if row["need"] > row["capacity"]
+    ]
+    if over:
+        raise BoardError(
+            f"{what} does not fit board {board.name} ({board.part}): it needs " + " and ".join(over)
+        )
 
 
 # --- C-simulation ------------------------------------------------------------------------------------------------
@@ -295,22 +411,28 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         "## Analytical estimate",
         "",
-        f"| layer | kind | cycles | multipliers | weight {est['bram_kind']} | notes |",
-        "|---|---|---:|---:|---:|---|",
+        f"| layer | kind | cycles | multipliers | LUT | FF | DSP | weight {est['bram_kind']} | notes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in est["layers"]:
         lines.append(
             f"| {row['layer']} | {row['kind']} | {row.get('cycles', '')} | {row.get('multipliers', '')} | "
-            f"{row['bram']} | {row.get('note', '')} |"
+            f"{row['lut']:,} | {row['ff']:,} | {row['dsp']:,} | {row['bram']} | {row.get('note', '')} |"
         )
+    t = est["totals"]
+    lines.append(
+        f"| **total** | | {est['total_cycles']:,} | | {t['lut']:,} | {t['ff']:,} | {t['dsp']:,} | "
+        f"{est['total_weight_bram']} | |"
+    )
     lines += [
         "",
         f"Total: {est['total_cycles']:,} cycles"
         + (f" ({est['latency_us']:.1f} us at {est['clock_hz'] / 1e6:g} MHz)" if est["latency_us"] else "")
         + f", {est['total_weight_bram']} {est['bram_kind']} for weights"
         + (f" of {est['available_bram']}" if est["available_bram"] else "")
-        + ".",
+        + ". The estimate counts the multipliers, XNOR units and weight memories, not requantization or glue.",
         "",
+        *_fit_markdown(est["fit"], f"Estimate against {report['board']['name']}"),
     ]
     if report.get("plots"):
         lines += ["", f"![estimated cycles per layer]({report['plots']['estimate_cycles']})"]
@@ -331,6 +453,8 @@ def _markdown(report: dict[str, Any]) -> str:
         ]
     else:
         lines.append(report["synthesis_skipped"])
+    if syn:
+        lines += ["", *_fit_markdown(syn.get("fit", {}), f"Synthesis against {report['board']['name']}")]
     rtl = report.get("rtl")
     if rtl:
         lines += [
@@ -347,7 +471,21 @@ def _markdown(report: dict[str, Any]) -> str:
                 f"{row['cycles_per_vector']} | {'yes' if row['rtl_equals_reference'] else 'NO'} | "
                 f"{ice.get('lut4', '')} | {ice.get('dff', '')} | {ice.get('fmax_mhz', '')} |"
             )
+        if rtl.get("fit"):
+            lines += ["", *_fit_markdown(rtl["fit"], "The Verilog layers together (yosys cells summed)")]
     return "\n".join(lines) + "\n"
+
+
+def _fit_markdown(fit: dict[str, dict[str, Any]], title: str) -> list[str]:
+    """A fit table: per board resource the need, the capacity and the use in %."""
+    if not fit:
+        return []
+    names = dict(FIT_RESOURCES)
+    lines = [f"{title}:", "", "| resource | need | capacity | use |", "|---|---:|---:|---:|"]
+    for key, row in fit.items():
+        pct = f"{row['use_pct']:.1f} %" if row["use_pct"] is not None else ""
+        lines.append(f"| {names.get(key, key)} | {row['need']:,} | {row['capacity']:,} | {pct} |")
+    return lines
 
 
 def _html(markdown: str, report: dict[str, Any]) -> str:
@@ -376,6 +514,8 @@ def synth(
     winograd: bool = False,
     place_and_route: bool = True,
     xnor_folding: dict[str, tuple[int, int]] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    enforce_fit: bool = True,
 ) -> SynthResult:
     """Write the hls4ml project of ``graph`` for ``board``, C-simulate and compare with the reference,
     synthesize if a vendor tool is on PATH, and write ``report.json``/``report.md``/``report.html``.
@@ -385,15 +525,57 @@ def synth(
     ``winograd=True`` computes every 3x3 stride-1 convolution in the Winograd F(2x2,3x3) unit;
     ``xnor_folding[layer] = (PE, SIMD words)`` folds an XNOR layer (default: the largest divisors up to 8 and 4).
 
+    The whole network's estimate (:func:`analytical_estimate`) is compared with the board's resources first: a
+    design that cannot fit is refused (BoardError, exit 5) before anything is written or simulated; so are the
+    figures of a vendor synthesis and the summed yosys figures of the Verilog layers when they exceed the board.
+    ``on_progress`` receives one line per stage (and per Verilog layer). ``enforce_fit=False`` C-simulates
+    (and reports the fit of) a design too big for the board, e.g. to check the arithmetic of a large model.
+
     A board without a vendor HLS flow (``hls_backend = ""``: the iCE40 of the iCEBreaker) takes the
     open-source path instead: every XNOR dense layer becomes Verilog, simulated with Icarus Verilog on the
     reference's vectors and (``place_and_route``) synthesized with yosys and placed with nextpnr-ice40.
     """
+    from edgesdk.backends.hls.convert import graph_to_layer_list
+
     fb = board if isinstance(board, FpgaBoard) else get_fpga_board(board)
+    say = on_progress or (lambda line: log.info("%s", line))
     out = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{fb.name}-hls")
+    tool = find_vendor_tool() if run_vendor and fb.hls_backend else None
+    backend = tool[1] if tool else (fb.hls_backend or "Vitis")
+    say(f"planning the design of {graph.name} for {fb.name} ({fb.part})")
+    plan = graph_to_layer_list(
+        hls_graph if hls_graph is not None else graph,
+        output_dir=out / "hls4ml_prj",
+        project_name="edgesdk_" + re.sub(r"[^0-9A-Za-z_]", "_", graph.name)[:40],
+        backend=backend,
+        part=fb.part,
+        clock_period_ns=fb.clock_period_ns,
+        winograd=winograd,
+        xnor_folding=xnor_folding,
+    )
+    estimate = analytical_estimate(plan.units, fb)
+    if enforce_fit:
+        check_fit(estimate["fit"], fb, f"the estimated design of {graph.name}")
+    say(
+        "estimate (need/capacity): "
+        + ", ".join(f"{k} {r['need']:,}/{r['capacity']:,}" for k, r in estimate["fit"].items())
+    )
     with folder_lock(out, "synth"):
         return _synth(
-            graph, fb, out, inputs, count, run_vendor, hls_graph, winograd, place_and_route, xnor_folding
+            graph,
+            fb,
+            out,
+            inputs,
+            count,
+            run_vendor,
+            tool,
+            backend,
+            plan,
+            estimate,
+            hls_graph,
+            place_and_route,
+            say,
+            enforce_fit,
         )
 
 
@@ -404,45 +586,42 @@ def _synth(
     inputs: Any,
     count: int | None,
     run_vendor: bool,
+    tool: tuple[str, str] | None,
+    backend: str,
+    plan: Any,
+    estimate: dict[str, Any],
     hls_graph: ir.Graph | None,
-    winograd: bool,
     place_and_route: bool,
-    xnor_folding: dict[str, tuple[int, int]] | None,
+    say: Callable[[str], None],
+    enforce_fit: bool,
 ) -> SynthResult:
-    from edgesdk.backends.hls.convert import build_hls_model
+    from edgesdk.backends.hls.convert import model_from_plan
     from edgesdk.device import make_inputs
 
     vendor_flow = bool(fb.hls_backend)
-    tool = find_vendor_tool() if run_vendor and vendor_flow else None
-    backend = tool[1] if tool else (fb.hls_backend or "Vitis")
     project = out / "hls4ml_prj"
-    hls_model, plan = build_hls_model(
-        hls_graph if hls_graph is not None else graph,
-        project,
-        project_name="edgesdk_" + re.sub(r"[^0-9A-Za-z_]", "_", graph.name)[:40],
-        backend=backend,
-        part=fb.part,
-        clock_period_ns=fb.clock_period_ns,
-        winograd=winograd,
-        xnor_folding=xnor_folding,
-    )
+    say(f"writing the hls4ml project {project} ({len(plan.layer_list)} layers)")
+    hls_model, _ = model_from_plan(plan)
     data = make_inputs(graph, inputs, count, random_count=DEFAULT_COUNT)
-    log.info("compiling the hls4ml project for C-simulation (host g++) and running %d inputs", len(data))
+    say(f"C-simulation: compiling the project with the host g++ and running {len(data)} inputs")
     mismatches, first = csim_compare(graph, hls_model, plan, data)
-    estimate = analytical_estimate(plan.units, fb)
+    say(f"C-simulation: {len(data) - len(mismatches)}/{len(data)} inputs bit-exact with the reference")
     synthesis = None
     skipped: str | None = None
     design_graph = hls_graph if hls_graph is not None else graph
     rtl_report: dict[str, Any] | None = None
     if tool:
+        say(f"synthesizing with {Path(tool[0]).name}")
         xml_path = run_synthesis(project, tool[0])
         synthesis = {"tool": Path(tool[0]).name, **parse_csynth_report(xml_path)}
+        synthesis["fit"] = synthesis_fit(synthesis, fb)
     elif not vendor_flow:
         from edgesdk.backends.hls.rtl import open_source_flow
 
         rtl_report = open_source_flow(
-            graph, design_graph, plan, data, out / "rtl", fb.part, pnr=place_and_route
+            graph, design_graph, plan, data, out / "rtl", fb.part, pnr=place_and_route, on_progress=say
         )
+        rtl_report["fit"] = rtl_fit(rtl_report["layers"], fb)
         n_rtl = len(rtl_report["layers"])
         skipped = (
             f"HLS synthesis was skipped because the board's {fb.vendor} part {fb.part} has no vendor HLS flow; "
@@ -496,6 +675,12 @@ def _synth(
     md = _markdown(report)
     (out / "report.md").write_text(md, encoding="utf-8")
     (out / "report.html").write_text(_html(md, report), encoding="utf-8")
+    if synthesis is not None and enforce_fit:
+        check_fit(synthesis["fit"], fb, f"the synthesized design of {graph.name} (report in {out})")
+    if rtl_report is not None and enforce_fit:
+        check_fit(
+            rtl_report["fit"], fb, f"the Verilog layers of {graph.name} placed together (report in {out})"
+        )
     return SynthResult(
         out_dir=out,
         board=fb,
@@ -523,6 +708,7 @@ def _json_default(obj: Any) -> Any:
 __all__ = [
     "SynthResult",
     "analytical_estimate",
+    "check_fit",
     "csim_compare",
     "find_vendor_tool",
     "parse_csynth_report",

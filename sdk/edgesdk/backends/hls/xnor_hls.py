@@ -165,6 +165,8 @@ def estimate(layer: dict[str, Any]) -> dict[str, Any]:
         "mw": mw,
         "pe": pe,
         "simd": simd_bits,
+        "conv": conv,
+        "pixels": pixels,
         "cycles_per_vector": per_vector,
         "cycles": per_vector * pixels,
         "multipliers": 0,
