@@ -15,7 +15,7 @@ For seeds 0, 1 and 2 (the float model's initialization, the train/val draw and `
 BatchNorm re-estimation), nothing chosen per task. Accuracy is measured on the TEST split, which neither
 training nor the choice of epochs and int8 layers saw (``compress`` chooses on the validation split, so its own
 figure is optimistic and is listed apart); the written ``.tflite`` runs in ai-edge-litert. Per row also: weight
-bytes of the default export (``optimize=speed``) and of ``--optimize size`` for the board, exact int8 zeros per
+bytes of the default export (``passes.DEFAULT_OPTIMIZE``) and of ``--optimize size`` for the board, exact int8 zeros per
 weight layer of the written file, the layers kept int8, and with ``--instructions`` (seed 0) the executed
 instructions per inference on the emulated board.
 
@@ -467,7 +467,7 @@ def markdown(data: dict[str, Any]) -> str:
         "# `edgesdk compress` with default settings on small real tasks",
         "",
         f"Commit `{data['commit']}`; bytes are the weight tensors as the C backend stores them in the default "
-        f"export (`export --optimize speed`) for {data['board']}, and with `--optimize size` where labelled; "
+        f"export (`export --optimize {data['export']['optimize']}`) for {data['board']}, and with `--optimize size` where labelled; "
         "instructions (when measured) are executed instructions per inference on the emulated board (QEMU "
         f"{data['board']}, default export). Seeds {', '.join(map(str, data['seeds']))}. Written by "
         "`benchmarks/compression.py`.",
@@ -559,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="keep the rows of compression_partial.json")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    from edgesdk.passes import DEFAULT_OPTIMIZE
+
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     commit = git_commit()  # the code as it was when the run started
     args.out.mkdir(parents=True, exist_ok=True)
@@ -570,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {
         "commit": commit,
         "board": BOARD,
-        "export": {"board": BOARD, "optimize": "speed"},
+        "export": {"board": BOARD, "optimize": DEFAULT_OPTIMIZE},
         "seeds": args.seeds,
         "defaults": defaults_text(),
         "methods": [asdict(m) for m in METHODS],

@@ -28,6 +28,7 @@ from edgesdk.compress.base import CompressContext, resolve_keep_int8  # noqa: E4
 from edgesdk.compress.ternary import bwn_binarize, ttq_ternarize, twn_ternarize  # noqa: E402
 from edgesdk.errors import CompressError  # noqa: E402
 from edgesdk.frontends.tflite import read_tflite  # noqa: E402
+from edgesdk.passes import DEFAULT_OPTIMIZE  # noqa: E402
 from edgesdk.reference import Reference  # noqa: E402
 from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host  # noqa: E402
 
@@ -334,7 +335,7 @@ def test_cli_json(mlp: Path, digits: dict, capsys: pytest.CaptureFixture) -> Non
         assert key in d
     assert len(d["layers"]) == 3 and (root / "cli.tflite").exists()
     # The bytes are the default export's for the default board, labelled; the size export's are a key of their own.
-    assert d["export"] == {"board": "netduinoplus2", "optimize": "speed"}
+    assert d["export"] == {"board": "netduinoplus2", "optimize": DEFAULT_OPTIMIZE}
     assert d["distill"] is False and d["keep_int8"] == []
     assert d["weight_bytes_compressed"] == sum(la["weight_bytes"] for la in d["layers"])
     assert d["weight_bytes_size_export"] == sum(la["size_weight_bytes"] for la in d["layers"])
@@ -425,7 +426,7 @@ def test_layer_names_and_bytes_are_the_exports(results: dict, cnn: Path, tmp_pat
     r = results["cnn_ternary"]
     graph = read_tflite(r.out)
     for optimize, fmt_key, bytes_key, total in (
-        ("speed", "format", "weight_bytes", r.weight_bytes_compressed),
+        (DEFAULT_OPTIMIZE, "format", "weight_bytes", r.weight_bytes_compressed),
         ("size", "size_format", "size_weight_bytes", r.weight_bytes_size_export),
     ):
         rows = export(graph, r.export["board"], tmp_path / optimize, optimize=optimize).report["weights"]
