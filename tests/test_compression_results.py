@@ -20,6 +20,7 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("mnist1d")
 
 from edgesdk.compress import compress  # noqa: E402
+from edgesdk.passes import DEFAULT_OPTIMIZE  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "compression.json"
@@ -38,7 +39,7 @@ def _bench():
 def test_int8_row_matches_results_file(task: str, tmp_path: Path) -> None:
     bench = _bench()
     data = json.loads(RESULTS.read_text())
-    assert data["export"] == {"board": bench.BOARD, "optimize": "speed"} and data["commit"]
+    assert data["export"] == {"board": bench.BOARD, "optimize": DEFAULT_OPTIMIZE} and data["commit"]
     row = next(r for r in data["rows"] if r["task"] == task and r["label"] == "int8")
     make_data, build, _ = bench.TASKS[task]
     train, val, _ = make_data(row["seed"])
