@@ -1,11 +1,11 @@
-"""Speed suite: every MLPerf Tiny model and the compression benchmark's digits models on the emulated Cortex-M4
+"""Speed suite: every MLPerf Tiny model and the digits models of ``benchmarks/digits_suite.py`` on the emulated Cortex-M4
 (mps2-an386) and Cortex-M7 (mps2-an500), with the portable C99 kernels ("before"), the core's kernels with
 ``--optimize size`` ("size") and with ``--optimize speed`` ("after"), in one run.
 
 Models: IC (ResNet-8) and AD (autoencoder) from ``models/mlperf_tiny``; KWS DS-CNN and VWW
 MobileNetV1-0.25 as architecture replicas (``benchmarks/mlperf_replicas.py``: the reference shapes and ops,
 untrained seeded weights, so instruction counts compare with the published figures, accuracy does not); the
-digits MLP and CNN of ``benchmarks/compression.py`` in int8 and in several of its compressed forms (rebuilt
+digits MLP and CNN of ``benchmarks/digits_suite.py`` in int8 and in several of its compressed forms (rebuilt
 with its own functions and fixed seeds, cached under ``benchmarks/.cache/``).
 
 Per model, board and kernel set: executed instructions per inference (SysTick under QEMU -icount:
@@ -95,7 +95,7 @@ MLPERF: tuple[SuiteModel, ...] = (
 )  # fmt: skip
 SHARED_FILES = {"ic": "pretrainedResnet_quant.tflite", "ad": "ad01_int8.tflite"}
 
-#: Rows of ``compression.METHODS`` measured here: ``.tflite`` results that retrain in seconds on digits.
+#: Rows of ``digits_suite.METHODS`` measured here: ``.tflite`` results that retrain in seconds on digits.
 DIGITS_METHODS = (
     "int8",
     "ternary",
@@ -107,7 +107,7 @@ DIGITS_METHODS = (
     "low-rank 8",
 )
 #: Bump when the digits models are built differently so that cached files are rebuilt.
-DIGITS_VERSION = 1
+DIGITS_VERSION = 2
 
 
 def _slug(label: str) -> str:
@@ -115,8 +115,8 @@ def _slug(label: str) -> str:
 
 
 def digits_models() -> list[SuiteModel]:
-    """The digits MLP/CNN rows, in ``compression.METHODS`` order."""
-    comp = _bench_module("compression")
+    """The digits MLP/CNN rows, in ``digits_suite.METHODS`` order."""
+    comp = _bench_module("digits_suite")
     out = []
     for name in comp.MODELS:
         for spec in comp.METHODS:
@@ -146,9 +146,9 @@ def select(patterns: list[str] | None, models: list[SuiteModel]) -> list[SuiteMo
 
 # --- building the models -----------------------------------------------------------------------------------
 def build_digits(keys: set[str], cache: Path = CACHE / "digits") -> dict[str, Path]:
-    """``.tflite`` of the digits rows in ``keys``, built with ``compression.py``'s data, float training and
+    """``.tflite`` of the digits rows in ``keys``, built with ``digits_suite.py``'s data, float training and
     ``compress`` (fixed seeds; TensorFlow's deterministic ops), cached by key."""
-    comp = _bench_module("compression")
+    comp = _bench_module("digits_suite")
     paths = {m.key: cache / f"{m.key}_v{DIGITS_VERSION}.tflite" for m in digits_models() if m.key in keys}
     missing = {k for k, p in paths.items() if not p.is_file()}
     if not missing:
@@ -165,7 +165,7 @@ def build_digits(keys: set[str], cache: Path = CACHE / "digits") -> dict[str, Pa
             todo = [s for s in comp.METHODS if f"digits_{name}_{_slug(s.label)}" in missing]
             if not todo:
                 continue
-            log.info("training the float digits %s (compression.py, seed %d)", name, comp.SEED)
+            log.info("training the float digits %s (digits_suite.py, seed %d)", name, comp.SEED)
             float_path = comp.train_float(name, data, Path(tmp))
             train = (data["x_train"].reshape((-1, *shape)), data["y_train"])
             val = (data["x_val"].reshape((-1, *shape)), data["y_val"])
@@ -280,7 +280,7 @@ def measure_job(key: str, path: str, board_name: str, n_validate: int) -> dict[s
     from edgesdk.model import load_model
     from edgesdk.reference import Reference
 
-    on_board = _bench_module("compression").on_board
+    on_board = _bench_module("digits_suite").on_board
     t0 = time.monotonic()
     graph = load_model(Path(path))
     board = get_board(board_name)
@@ -387,7 +387,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "counts compare with the published ones (MACs below against the published ~2.7 M and ~7.5 M); their "
         "accuracy means nothing. TFLM + CMSIS-NN, vendor and goal columns are Cortex-M4 figures (issue 10).",
         "",
-        f"Last run: {', '.join(meta.get('models_run', []))} on {', '.join(meta.get('boards', []))}, "
+        f"Last run at commit `{meta.get('commit', 'unknown')}`: {', '.join(meta.get('models_run', []))} on {', '.join(meta.get('boards', []))}, "
         f"{meta.get('validate')} inputs checked per kernel set, {meta.get('seconds')} s wall time "
         f"(the longest model preparation, {meta.get('build_seconds', 0)} s, building what benchmarks/.cache "
         "did not hold, overlaps the measurements; "
@@ -428,7 +428,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     if digits:
         lines += [
             "",
-            "## Digits (compression benchmark's models, int8 and compressed)",
+            "## Digits (benchmarks/digits_suite.py, int8 and compressed)",
             "",
             "*int8 after / after*: the same network's int8 model with `--optimize speed` against this row's "
             "(above 1: the compressed form runs faster than int8 on the core's kernels).",
@@ -562,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     next(bar, None)  # let the bar draw its last line
     build_seconds = max(prep_seconds.values(), default=0.0)
     seconds = round(time.monotonic() - t0, 1)
-    meta = {"models_run": [m.key for m in chosen], "boards": args.boards, "validate": args.validate,
+    meta = {"commit": _bench_module("compression").git_commit(), "models_run": [m.key for m in chosen], "boards": args.boards, "validate": args.validate,
             "jobs": args.jobs, "seconds": seconds, "build_seconds": build_seconds}  # fmt: skip
     rows = merge(load_results(args.out / "speed.json"), new, [m.key for m in everything])
     write_results(rows, meta, args.out)
