@@ -280,7 +280,7 @@ def measure_job(key: str, path: str, board_name: str, n_validate: int) -> dict[s
     from edgesdk.model import load_model
     from edgesdk.reference import Reference
 
-    on_board = _bench_module("digits_suite").on_board
+    on_board = _bench_module("compression").on_board
     t0 = time.monotonic()
     graph = load_model(Path(path))
     board = get_board(board_name)
