@@ -402,7 +402,9 @@ def export(
             copies = [
                 n for n in graph.nodes if n.attrs.get("kernel") in SPECIALIZED and ctx.forced(n) is None
             ]
-            if over <= 0 or not copies or len(tightened) >= 4:
+            # The budget is the speed kernels' (--optimize speed); balanced keeps its copies: their instructions
+            # are worth more than the few hundred bytes its extra int8 kernels add to the code.
+            if over <= 0 or not copies or len(tightened) >= 4 or ctx.optimize != "speed":
                 break
             # The specialisation pass chose copies by its code estimate and the compiled code is over the budget:
             # choose again with the budget lowered by the excess, until the compiled code keeps it.
