@@ -28,6 +28,21 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @needs_arm
+def test_export_into_a_relative_folder_measures_and_builds(
+    small_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``export -o out/project`` from the user's folder: the objects measured before anything is written are
+    compiled in the project folder, and their relative paths must not be read from there."""
+    from edgesdk.model import load_model
+
+    monkeypatch.chdir(tmp_path)
+    r = export(load_model(small_model), "mps2-an386", Path("out") / "project", build=True)
+    assert r.size is not None and r.footprint is not None
+    assert (tmp_path / "out" / "project" / "report.json").is_file()
+    assert abs(r.estimate.flash - r.size.flash) <= 0.02 * r.size.flash
+
+
+@needs_arm
 @pytest.mark.parametrize("optimize", ["speed", "size"])
 def test_estimate_is_within_2_percent_of_the_built_image(
     small_model: Path, tmp_path: Path, optimize: str

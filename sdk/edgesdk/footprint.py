@@ -226,6 +226,8 @@ def compile_objects(
 ) -> list[tuple[_Member, dict[str, int]]]:
     """Compile each source (relative to ``cwd``) with ``-fstack-usage`` into ``out``, two at a time: per source
     its parsed object (member named by the source's path) and its functions' stack frames."""
+    # The compiler runs in ``cwd``: a relative ``out`` (an export into a relative folder) must not be read from there.
+    cwd, out = Path(cwd).resolve(), Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     headers = _headers_digest(cwd, flags)
     readelf = _tool(cc, "readelf")
