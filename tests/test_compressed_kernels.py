@@ -468,13 +468,11 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     whole = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 1.0})
     fc8 = run_pipeline(kernels.fc(64, 33, per_channel=True)("fc8"), "default", whole).nodes[0]
     assert "kernel" not in fc8.attrs and fc8.attrs["kernel_report"]["format"] == "int8"
+    # a zero budget stores no ternary weights: at most the int8 form, whose decode the model estimates free
     zero = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 0.0})
-    assert (
-        run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero)
-        .nodes[0]
-        .attrs.get("kernel")
-        == "pointwise_w16"
-    )
+    pw0 = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero).nodes[0]
+    assert pw0.attrs["kernel_report"]["format"] == "int8", pw0.attrs["kernel_report"]
+    assert pw0.attrs["kernel_report"]["decode_extra_instructions"] == 0
     speed = PassContext(core="cortex-m4", optimize="speed", options=options)
     assert (
         run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)
@@ -482,3 +480,27 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
         .attrs.get("kernel")
         == "pointwise_w16"
     )
+
+
+def test_balanced_compressed_layer_never_stored_larger_than_its_int8_twin() -> None:
+    """A batch-1 ternary FC whose ternary kernel costs more than the budget but whose int8 kernel fits stores its
+    weights as int8, as the int8 twin of the layer does -- not as the int16 copy of the speed kernel."""
+    from edgesdk.passes import decoded
+
+    options = {"flash_bytes": 1 << 20}
+    probe = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 1.0})
+    graph = planes_fc(256, 64, "ternary")("fct")
+    cands = run_pipeline(graph, "default", probe).nodes[0].attrs["kernel_report"]["candidates"]
+    int8_extra = cands["int8"]["instructions"] - cands["w16"]["instructions"]
+    assert (
+        min(v["instructions"] for k, v in cands.items() if k not in ("int8", "w16"))
+        > cands["int8"]["instructions"]
+    )
+    budget = (int8_extra + 1) / decoded.model_instructions(planes_fc(256, 64, "ternary")("fct"))
+    ctx = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": budget})
+    fc = run_pipeline(planes_fc(256, 64, "ternary")("fct"), "default", ctx).nodes[0]
+    twin = run_pipeline(kernels.fc(256, 64, per_channel=True)("fc8"), "default", ctx).nodes[0]
+    for node in (fc, twin):
+        rep = node.attrs["kernel_report"]
+        assert "kernel" not in node.attrs and rep["format"] == "int8", rep
+        assert rep["weight_bytes"] == 256 * 64, rep

@@ -75,12 +75,14 @@ BLOCK_PIXEL_SAVING_BY_CORE = {"cortex-m7": 1.0}
 
 @dataclass
 class _Choice:
+    """One way to store a layer's weights in fewer bytes than its int8 speed kernel does."""
+
     node: ir.Node
     fmt: str
     inner: str
     int8: dict[str, Any]  # candidate of the int8 kernel the layer runs now
-    compressed: dict[str, Any]  # the cheaper compressed candidate
-    kernel: str  # KERNEL or the native compressed kernel
+    compressed: dict[str, Any]  # this way's candidate
+    kernel: str  # KERNEL, the native compressed kernel or BASELINE (the int8 kernel on int8 weights)
     report: dict[str, Any]  # the size probe's candidates
 
     @property
@@ -163,6 +165,38 @@ def _probe(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> ir.Node | None:
     return probe if probe.attrs.get("kernel") in FORMATS else None
 
 
+def select(ways: dict[str, list[_Choice]], budget: float, forced: set[str]) -> tuple[dict[str, _Choice], int]:
+    """At most one way per layer, over the whole model: forced layers take their fastest decoded way; then, step
+    by step, the move (from a layer's way so far to one storing fewer bytes) with the fewest extra instructions
+    per byte saved, while the model's total extra stays within ``budget``. Returns the ways and the total."""
+    chosen: dict[str, _Choice] = {}
+    spent = 0
+    for name in sorted(forced):
+        own = [c for c in ways[name] if c.kernel == KERNEL] or ways[name]
+        chosen[name] = min(own, key=lambda c: (c.extra, c.compressed["bytes"]))
+        spent += chosen[name].extra
+    while True:
+        best: tuple[tuple[float, int, str], str, _Choice, int] | None = None
+        for name, found in ways.items():
+            if name in forced:
+                continue
+            now = chosen.get(name)
+            extra0 = now.extra if now else 0
+            bytes0 = now.compressed["bytes"] if now else found[0].int8["bytes"]
+            for c in found:
+                saved, step = bytes0 - c.compressed["bytes"], c.extra - extra0
+                if saved <= 0 or spent + step > budget:
+                    continue
+                key = (step / saved, c.extra, name)
+                if best is None or key < best[0]:
+                    best = (key, name, c, step)
+        if best is None:
+            return chosen, spent
+        _, name, c, step = best
+        chosen[name] = c
+        spent += step
+
+
 @register("default")
 class DecodedWeights(Pass):
     """Choose, over the whole model, which compressed layers keep their compressed form (see the module doc)."""
@@ -179,52 +213,41 @@ class DecodedWeights(Pass):
         everywhere = ctx.optimize == "balanced" and ctx.dsp
         if not everywhere and not any(ctx.forced(n) == KERNEL for n in graph.nodes):
             return False  # elsewhere only where the user forces it (any core: the decode is portable C)
-        choices = [
-            c
+        ways = {
+            n.name: found
             for n in graph.nodes
-            if (everywhere or ctx.forced(n) == KERNEL) and (c := self._candidate(graph, n, ctx)) is not None
-        ]
-        if not choices:
+            if (everywhere or ctx.forced(n) == KERNEL) and (found := self._ways(graph, n, ctx))
+        }
+        if not ways:
             return False
         total = model_instructions(graph)
         budget = float(ctx.options.get("decode_budget", BUDGET)) * total
-        spent = 0
-        forced = [c for c in choices if ctx.forced(c.node) == c.kernel]
-        rest = sorted(
-            (c for c in choices if c not in forced), key=lambda c: (c.extra / max(1, c.saved), c.node.name)
-        )
-        for c in [*forced, *rest]:
-            take = c in forced or spent + c.extra <= budget
-            if take:
-                spent += c.extra
-            self._record(c, take, spent, budget, total)
+        forced = {name for name, found in ways.items() if ctx.forced(found[0].node) == KERNEL}
+        chosen, spent = select(ways, budget, forced)
+        for name, found in ways.items():
+            self._record(found, chosen.get(name), spent, budget, total)
         return True
 
-    def _candidate(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> _Choice | None:
-        """The cheapest way (fewest instructions over the layer's int8 kernel) to store fewer weight bytes:
-        decoding into the layer's kernel, decoding into the specialised direct conv instead of Winograd (whose
-        transformed weights cannot be decoded from the compressed form cheaply), the native compressed kernel, or,
-        for int8 weights the speed kernel widens to int16, the int8 kernel itself."""
+    def _ways(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> list[_Choice]:
+        """Every way to store the layer's weights in fewer bytes than its int8 speed kernel: each compressed
+        format the size probe found (decoded into the layer's kernel, or into the specialised direct conv instead
+        of Winograd, whose transformed weights cannot be decoded from the compressed form cheaply; or run by the
+        format's native kernel), and, for int8 weights the speed kernel widens to int16, int8 weights (widened
+        per call, or the int8 kernel itself) -- a compressed layer is never stored larger than its int8 twin's."""
         if node.op not in ("CONV_2D", "FULLY_CONNECTED") or "fused_into" in node.attrs:
-            return None
+            return []
         current = node.attrs.get("kernel") or ""
         if current not in wf.DECODE_LAYOUTS and current != "winograd":
-            return None  # a compressed kernel the earlier passes chose, ...: left as it is
+            return []  # a compressed kernel the earlier passes chose, ...: left as it is
         w = graph.tensor(node.inputs[1])
         int8 = _int8_candidate(node, w)
         probe = _probe(graph, node, ctx)
-        if probe is not None:
-            fmt = probe.attrs["kernel"]
-            report = probe.attrs["kernel_report"]
-        elif current in INT16_KERNELS and weight(graph, node) is not None:
-            # int8 weights the speed kernel would store as int16: kept int8, the int16 copy made in RAM
-            fmt, report = "int8", {"candidates": {"int8": candidate(w.nbytes, 0)}}
-        else:
-            return None
-        stored = report["candidates"][fmt]
+        report: dict[str, Any] = dict(probe.attrs["kernel_report"]["candidates"]) if probe is not None else {}
+        formats = [f for f in FORMATS if f in report]
+        if current in INT16_KERNELS and weight(graph, node) is not None:
+            formats.append("int8")  # int8 weights the speed kernel would store as int16: the copy made in RAM
+            report.setdefault("int8", candidate(w.nbytes, 0))
         rows, cols = int(w.shape[0]), int(w.size // w.shape[0])
-        entries = int(np.count_nonzero(np.asarray(w.data))) if fmt.startswith("sparse") else 0
-        options: list[tuple[str, str, dict[str, Any]]] = []  # (kernel, inner, candidate)
         inner, base = current, int8["instructions"]
         if current == "winograd":
             from edgesdk.passes import specialize
@@ -234,33 +257,42 @@ class DecodedWeights(Pass):
             base = specialize.specialized_instructions(shape) if shape is not None else 0
         elif node.op == "FULLY_CONNECTED" and current == "":
             inner = "w16"  # the int16 FC kernel reads the decoded weights (the int8 DSP FC's layout differs)
-        if base:
-            layout = wf.DECODE_LAYOUTS[inner]
-            decoded = candidate(
-                stored["bytes"],
-                base + decode_instructions(fmt, rows, cols, layout, entries, _batches(graph, node), ctx.core),
-                stored.get("other_bytes"),
-            )
-            decoded["scratch_bytes"] = wf.decode_scratch_bytes(rows, cols, layout)
-            options.append((KERNEL, inner, decoded))
-        if fmt != "int8" and ctx.allowed(node, fmt):
-            options.append((fmt, "", stored))  # the native compressed kernel
         plain = node.attrs.get("kernel_report", {}).get("candidates", {})
         plain = plain.get("int8" if node.op == "FULLY_CONNECTED" else "direct", {})
-        if fmt == "int8" and "instructions" in plain:
-            options.append((BASELINE, "", candidate(w.nbytes, int(plain["instructions"]))))  # the int8 kernel
-        options = [o for o in options if ctx.allowed(node, o[0]) and o[2]["bytes"] < int8["bytes"]]
-        if not options:
-            return None
-        kernel, inner, comp = min(options, key=lambda o: (o[2]["instructions"], o[2]["bytes"]))
-        return _Choice(node, fmt, inner, int8, comp, kernel, report["candidates"])
+        ways: list[_Choice] = []
+        for fmt in formats:
+            stored = report[fmt]
+            if base:
+                entries = int(np.count_nonzero(np.asarray(w.data))) if fmt.startswith("sparse") else 0
+                layout = wf.DECODE_LAYOUTS[inner]
+                decoded = candidate(
+                    stored["bytes"],
+                    base
+                    + decode_instructions(fmt, rows, cols, layout, entries, _batches(graph, node), ctx.core),
+                    stored.get("other_bytes"),
+                )
+                decoded["scratch_bytes"] = wf.decode_scratch_bytes(rows, cols, layout)
+                ways.append(_Choice(node, fmt, inner, int8, decoded, KERNEL, report))
+            if fmt != "int8" and "instructions" in stored:
+                ways.append(_Choice(node, fmt, "", int8, stored, fmt, report))  # the native compressed kernel
+            if fmt == "int8" and "instructions" in plain:
+                int8_kernel = candidate(w.nbytes, int(plain["instructions"]))
+                ways.append(_Choice(node, fmt, "", int8, int8_kernel, BASELINE, report))
+        return [c for c in ways if ctx.allowed(node, c.kernel) and c.compressed["bytes"] < int8["bytes"]]
 
     @staticmethod
-    def _record(c: _Choice, take: bool, spent: int, budget: float, total: int) -> None:
+    def _record(ways: list[_Choice], chosen: _Choice | None, spent: int, budget: float, total: int) -> None:
+        take = chosen is not None
+        c = chosen or min(ways, key=lambda w: (w.extra / max(1, w.saved), w.extra, -w.saved))
         node = c.node
         current = node.attrs.get("kernel") or BASELINE  # the int8 speed kernel the layer has now
         mine = "int8" if c.kernel == BASELINE else c.kernel
-        cands = {**{k: v for k, v in c.report.items() if k != BASELINE}, current: c.int8, mine: c.compressed}
+        cands = {k: v for k, v in c.report.items() if k not in (BASELINE, "int8")}
+        for way in sorted(
+            ways, key=lambda w: -w.compressed["instructions"]
+        ):  # the fastest of each kernel kept
+            cands["int8" if way.kernel == BASELINE else way.kernel] = way.compressed
+        cands.update({current: c.int8, mine: c.compressed})
         name = {KERNEL: f"{c.fmt} weights decoded per call", BASELINE: "the int8 kernel on int8 weights"}.get(
             c.kernel, f"the {c.fmt} kernel"
         )
