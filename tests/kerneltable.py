@@ -86,11 +86,13 @@ def run_table(
     layers: dict[str, list[str]] | None = None,
     n_inputs: int = 24,
     seed: int = 0,
+    target: str | None = None,
 ) -> KernelTable:
-    """Choose kernels (``ctx`` and ``pipeline``), build once under sanitizers, run ``n_inputs`` random rows
-    (plus the all -128 and all 127 rows) and the reference. ``case_outputs``: case -> its output tensors."""
+    """Choose kernels (``ctx`` and ``pipeline``), build once under sanitizers (``target``: a kernel folder such as
+    the Cortex-M DSP one, its SIMD operations as portable C), run ``n_inputs`` random rows (plus the all -128 and
+    all 127 rows) and the reference. ``case_outputs``: case -> its output tensors."""
     decided = run_pipeline(graph, pipeline, ctx or PassContext())
-    project, exe = generate_and_build(decided, out_dir, sanitize=True)
+    project, exe = generate_and_build(decided, out_dir, sanitize=True, target=target)
     x = random_inputs(project.input_size, n_inputs, seed=seed)
     got = run_host(exe, x, project.output_size)
     want = reference_outputs(graph, x)

@@ -10,6 +10,7 @@ reported weight bytes must be the bit-planes'.
 
 from __future__ import annotations
 
+import shutil
 import zlib
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext
-from edgesdk.reference.binary import pack_bits, unpack_bits, weight_planes
+from edgesdk.reference.binary import code_rows, pack_bits, unpack_bits, weight_planes
 from kerneltable import KernelTable, run_table
 from test_c_backend import GCC
 
@@ -57,6 +58,13 @@ def _case_list() -> list[tuple[str, dict]]:
     cases.append(("fc_binary_in300_out65", dict(op="fc", kind="binary", n_in=300, n_out=65)))
     cases.append(("fc_ternary_asym_zero_row", dict(op="fc", kind="ternary", n_in=40, n_out=6, asym=True)))
     cases.append(("fc_binary_asym", dict(op="fc", kind="binary", n_in=33, n_out=4, asym=True)))
+    # One magnitude a row, different per row (the codes kernel's per-row scale); past one 256-input chunk.
+    cases.append(
+        ("fc_ternary_rowmag_in70_out9", dict(op="fc", kind="ternary", n_in=70, n_out=9, rowmag=True))
+    )
+    cases.append(
+        ("fc_binary_rowmag_in257_out33", dict(op="fc", kind="binary", n_in=257, n_out=33, rowmag=True))
+    )
     cases.append(
         (
             "conv_ternary_asym_7x7_c33_k3_s2_same",
@@ -69,12 +77,14 @@ def _case_list() -> list[tuple[str, dict]]:
 CASES = _case_list()
 
 
-def _structured(rng: np.random.Generator, shape: tuple[int, ...], kind: str, asym: bool) -> np.ndarray:
+def _structured(
+    rng: np.random.Generator, shape: tuple[int, ...], kind: str, asym: bool, rowmag: bool = False
+) -> np.ndarray:
     rows = shape[0]
     k = int(np.prod(shape[1:]))
     vals = rng.integers(0, 3 if kind == "ternary" else 2, (rows, k))
-    b = rng.integers(20, 128, rows) if asym else np.full(rows, 127)
-    a = rng.integers(20, 128, rows) if asym else np.full(rows, 127)
+    b = rng.integers(20, 128, rows) if asym or rowmag else np.full(rows, 127)
+    a = rng.integers(20, 128, rows) if asym else b.copy()
     b[0] = a[0] = 127  # per-channel quantization maps the larger magnitude to 127
     if kind == "ternary":
         w = np.where(vals == 1, b[:, None], np.where(vals == 2, -a[:, None], 0))
@@ -111,7 +121,7 @@ def _add_case(g: ir.Graph, name: str, spec: dict, rng: np.random.Generator) -> i
             wshape,
             "int8",
             q(scales, np.zeros(o, np.int64), 0),
-            _structured(rng, wshape, spec["kind"], asym),
+            _structured(rng, wshape, spec["kind"], asym, spec.get("rowmag", False)),
         )
     )
     g.add_tensor(
@@ -136,22 +146,29 @@ def _add_case(g: ir.Graph, name: str, spec: dict, rng: np.random.Generator) -> i
     return node
 
 
-@pytest.fixture(scope="session")
-def packed_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
-    """Build every case into one graph, let the pass choose (forced per layer), compile under sanitizers, run."""
-    g = ir.Graph(name="packed_table")
-    for name, spec in CASES:
-        _add_case(g, name, spec, np.random.default_rng(zlib.crc32(name.encode())))
+def _table(
+    name: str, cases: list[tuple[str, dict]], out_dir, seed: int, target: str | None = None
+) -> KernelTable:
+    """Build the cases into one graph, let the pass choose (forced per layer), compile under sanitizers, run."""
+    g = ir.Graph(name=name)
+    for case, spec in cases:
+        _add_case(g, case, spec, np.random.default_rng(zlib.crc32(case.encode())))
     g.validate()
-    force = {name: spec["kind"] for name, spec in CASES}
     return run_table(
         g,
-        {name: [f"{name}_y"] for name, _ in CASES},
-        tmp_path_factory.mktemp("packed_table"),
-        ctx=PassContext(core="cortex-m4", force=force),
+        {case: [f"{case}_y"] for case, _ in cases},
+        out_dir,
+        ctx=PassContext(core="cortex-m4", force={case: spec["kind"] for case, spec in cases}),
         n_inputs=N_INPUTS,
-        seed=8,
+        seed=seed,
+        target=target,
     )
+
+
+@pytest.fixture(scope="session")
+def packed_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """Every case with the portable kernels."""
+    return _table("packed_table", CASES, tmp_path_factory.mktemp("packed_table"), seed=8)
 
 
 @pytest.mark.parametrize("case", [c for c, _ in CASES])
@@ -162,6 +179,50 @@ def test_packed_kernel_bit_exact(case: str, packed_table: KernelTable) -> None:
     assert node.attrs["kernel_report"]["format"] == spec["kind"]
     got, want = packed_table.outputs(case)
     np.testing.assert_array_equal(got, want)
+
+
+FC_CASES = [(c, spec) for c, spec in CASES if spec["op"] == "fc"]
+
+
+@pytest.fixture(scope="session")
+def packed_codes_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
+    """The FC cases built for the Cortex-M DSP kernel target (its SIMD operations as portable C on the host)."""
+    return _table("packed_codes", FC_CASES, tmp_path_factory.mktemp("packed_codes"), 9, "cortex-m-dsp")
+
+
+@pytest.mark.parametrize("case", [c for c, _ in FC_CASES])
+def test_packed_fc_codes_kernel_bit_exact(case: str, packed_codes_table: KernelTable) -> None:
+    """On DSP cores a ternary/binary FC with one magnitude a row runs the codes kernel (ed_fc_codes.c); rows
+    with two magnitudes keep the bit-plane one. Both equal the reference bit for bit."""
+    spec = dict(FC_CASES)[case]
+    c_text = (packed_codes_table.out_dir / "packed_codes.c").read_text()
+    assert (f"{case}_codes" in c_text) == (not spec.get("asym", False))
+    got, want = packed_codes_table.outputs(case)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_code_rows_round_trip() -> None:
+    """Codes hold the planes' weights: ternary 01/10/00 four a byte, binary one bit each, least significant
+    first; rows with two magnitudes have no codes."""
+    rng = np.random.default_rng(3)
+    for kind, k in (("ternary", 7), ("ternary", 33), ("binary", 9), ("binary", 64)):
+        t = rng.integers(-1 if kind == "ternary" else 0, 2, (5, k))
+        if kind == "binary":
+            t = 2 * t - 1
+        mag = rng.integers(1, 128, (5, 1))
+        planes = weight_planes((t * mag).astype(np.int8), allow_binary=kind == "binary")
+        assert planes is not None and planes.kind == kind
+        found = code_rows(planes)
+        assert found is not None and found[0].dtype == np.uint8
+        codes, mags = found
+        np.testing.assert_array_equal(mags, mag[:, 0])
+        if kind == "ternary":
+            fields = (codes[:, :, None] >> np.array([0, 2, 4, 6], dtype=np.uint8)) & 3
+            got = np.where(fields == 1, 1, np.where(fields == 2, -1, 0)).reshape(5, -1)[:, :k]
+        else:
+            got = 2 * np.unpackbits(codes, axis=1, bitorder="little")[:, :k].astype(np.int64) - 1
+        np.testing.assert_array_equal(got, t)
+    assert code_rows(weight_planes(np.array([[127, 0, -90]], dtype=np.int8))) is None  # type: ignore[arg-type]
 
 
 def test_packing_round_trip_and_tails() -> None:
@@ -184,3 +245,27 @@ def test_pass_leaves_other_weights_int8() -> None:
     np.testing.assert_array_equal(p.wneg, [127, 90])
     t = weight_planes(np.array([[127, 0, -127, 0] * 16], dtype=np.int8))
     assert t is not None and t.kind == "ternary" and t.symmetric == 127 and t.stored_bytes == 2 * 2 * 4
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+@pytest.mark.parametrize("kind,n_in,n_out,batches", [("ternary", 70, 9, 1), ("binary", 257, 33, 1)])
+def test_fc_codes_kernel_on_emulated_cortex_m4(
+    tmp_path, kind: str, n_in: int, n_out: int, batches: int
+) -> None:
+    """The codes kernel with the real SMLAD on the emulated Cortex-M4: the board's outputs equal the reference."""
+    import test_c_kernels as kernels
+    from edgesdk.device import validate
+
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return _structured(rng, shape, kind, asym=False, rowmag=True)
+
+    graph = kernels.fc(n_in, n_out, per_channel=True, batches=batches, data=data)(f"codes_{kind}")
+    ctx = PassContext(force={"fc": kind})
+    summary = validate(graph, "mps2-an386", count=3, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == summary.exact == 3, summary.to_dict()
+    c_text = "".join(f.read_text() for f in (tmp_path / "v").rglob("*.c"))
+    assert f"ed_fc_{kind}_codes_s8(" in c_text

@@ -328,10 +328,13 @@ typedef struct {
     const int32_t *bias; /* with the input offset folded in; may be NULL */
     const int32_t *multiplier;
     const int32_t *shift;
+    const uint8_t *codes; /* ed_fc_codes.c: rows as codes instead of planes (one magnitude a row: wpos or wval) */
 } ed_fc_packed_params_t;
 
 void ed_fc_ternary_s8(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output);
 void ed_fc_binary_s8(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output);
+void ed_fc_ternary_codes_s8(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output);
+void ed_fc_binary_codes_s8(const ed_fc_packed_params_t *p, const int8_t *input, int8_t *output);
 
 typedef struct {
     int32_t in_h, in_w, in_c, out_h, out_w, out_c;

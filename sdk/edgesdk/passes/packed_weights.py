@@ -19,7 +19,7 @@ from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, fc_weights16, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.passes._select import dense_per_mac, fast_int8, fastest_int8
-from edgesdk.reference.binary import WeightPlanes, weight_planes
+from edgesdk.reference.binary import WeightPlanes, code_rows, weight_planes
 
 #: Executed instructions (Cortex-M4, -O2, portable C) per unit of work, read off emulator counts of
 #: ed_fc.c / ed_conv.c / ed_packed.c (QEMU mps2-an386) and the generated assembly.
@@ -35,6 +35,11 @@ COST = {
 #: measured / 3,895,296 estimated, ternary 9,479,200 / 6,328,320; the digits CNN's binary 3x3 layer 793,400 /
 #: 459,264. The per-word costs above were fitted on FC layers; a conv also gathers its window per pixel.
 CONV_TABLE_SCALE = {"binary": 1.72, "ternary": 1.50}
+#: The DSP codes kernel for FC rows with one magnitude (``ed_fc_codes.c``, chosen by the C backend on DSP
+#: targets): instructions per MAC and per output value, fitted on the emulated Cortex-M4 (mps2-an386) on the
+#: digits MLP's 64 -> 48 and 48 -> 32 layers (ternary 11,720 and 6,520 instructions, binary 10,520 and 5,920;
+#: the bit-plane kernel ran 16,360 / 10,320 and 12,400 / 7,720 on the same layers).
+CODES_FC = {"ternary": 2.53, "binary": 2.14, "output": 82.5}
 #: Largest conv receptive field (bytes) the packed conv kernel gathers for its table path (ED_CONV_WINDOW).
 CONV_WINDOW = 1152
 
@@ -79,6 +84,8 @@ def estimate(
         packed = COST["set_bit"] * set_bits * positions + word_cost
     extra = planes.row_bits * positions * 3 if planes.kind == "binary" else 0  # the window / row sum
     packed += extra + COST["channel"] * o * positions
+    if node.op == "FULLY_CONNECTED" and dsp and code_rows(planes) is not None:
+        packed = CODES_FC[planes.kind] * macs + CODES_FC["output"] * o * positions  # ed_fc_codes.c
     per_mac = dense_per_mac(node.op, planes.row_bits // max(1, taps), dsp) if dsp else COST["int8_mac"]
     int8 = per_mac * macs + COST["channel"] * o * positions
     if fast:  # the int8 layer would get the speed kernels (Winograd, int16-weight FC, ...)

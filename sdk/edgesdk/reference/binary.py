@@ -121,6 +121,26 @@ def weight_planes(w: np.ndarray, allow_binary: bool = True) -> WeightPlanes | No
     )
 
 
+def code_rows(planes: WeightPlanes) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows as codes for ``ed_fc_codes.c`` (uint8, rows x bytes) and each row's one magnitude (int64), or None
+    when a row holds both signs with different magnitudes. Ternary: 2 bits a weight (01 = +1, 10 = -1, 00 = 0),
+    four weights a byte; binary: 1 bit a weight (1 = +1), eight a byte; least significant first, rows padded to
+    whole bytes."""
+    k = planes.row_bits
+    pos = unpack_bits(planes.pos, k).astype(np.uint8)
+    neg = (1 - pos) if planes.neg is None else unpack_bits(planes.neg, k).astype(np.uint8)
+    has_pos, has_neg = pos.any(axis=1), neg.any(axis=1)
+    if np.any(has_pos & has_neg & (planes.wpos != planes.wneg)):
+        return None
+    mags = np.where(has_pos, planes.wpos, planes.wneg).astype(np.int64)
+    if planes.neg is None:
+        return np.packbits(pos, axis=1, bitorder="little"), mags
+    codes = np.pad(pos + 2 * neg, ((0, 0), (0, -k % 4))).reshape(planes.rows, -1, 4)
+    return (codes[..., 0] | codes[..., 1] << 2 | codes[..., 2] << 4 | codes[..., 3] << 6).astype(
+        np.uint8
+    ), mags
+
+
 # --- XNOR ----------------------------------------------------------------------------------------------------
 def popcount32(words: np.ndarray) -> np.ndarray:
     """Population count of each uint32 (SWAR, the same steps as the C fallback)."""

@@ -12,11 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.backends.c.dsp import DSP_TARGET
 from edgesdk.backends.c.generator import CONV_FIELDS, VARIANT_LOWER, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.reference.binary import WeightPlanes, unpack_bits, weight_planes
+from edgesdk.reference.binary import WeightPlanes, code_rows, unpack_bits, weight_planes
 
 PACKED_KERNEL_FILE = "ed_packed.c"
+#: Ternary / binary FC rows as codes for the DSP multiply-accumulate (Cortex-M DSP kernel target).
+CODES_KERNEL_FILE = "ed_fc_codes.c"
 
 
 def _planes(b: _LayerBuilder, kind: str) -> WeightPlanes:
@@ -29,23 +32,25 @@ def _planes(b: _LayerBuilder, kind: str) -> WeightPlanes:
     return planes
 
 
-def _common(b: _LayerBuilder, planes: WeightPlanes, bias_values: np.ndarray | None) -> None:
+def _common(
+    b: _LayerBuilder,
+    planes: WeightPlanes,
+    bias_values: np.ndarray | None,
+    codes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    """The fields both packed kernels share; with ``codes`` (:func:`code_rows`) the rows as codes for
+    ed_fc_codes.c instead of planes, with one magnitude a row."""
     p = b.p
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     b.ints(per_channel=per_channel)
-    sym = planes.symmetric
+    wpos, wneg = (planes.wpos, planes.wneg) if codes is None else (codes[1], codes[1])
+    sym = int(wpos[0]) if np.all(wpos == wpos[0]) and np.all(wneg == wpos[0]) else None
     b.ints(words=planes.words, wval=sym if sym is not None else 127)
-    b.ptr_field("plane_pos", b.const_array("plane_pos", planes.pos.astype(np.int64), "uint32_t"))
-    if planes.neg is not None:
-        b.ptr_field("plane_neg", b.const_array("plane_neg", planes.neg.astype(np.int64), "uint32_t"))
-    else:
-        b.ptr_field("plane_neg", None)
-    if sym is None:
-        b.ptr_field("wpos", b.const_array("wpos", planes.wpos, "int16_t"))
-        b.ptr_field("wneg", b.const_array("wneg", planes.wneg, "int16_t"))
-    else:
-        b.ptr_field("wpos", None)
-        b.ptr_field("wneg", None)
+    for name, plane in (("plane_pos", planes.pos), ("plane_neg", planes.neg)):
+        stored = codes is None and plane is not None
+        b.ptr_field(name, b.const_array(name, plane.astype(np.int64), "uint32_t") if stored else None)  # type: ignore[union-attr]
+    b.ptr_field("wpos", b.const_array("wpos", wpos, "int16_t") if sym is None else None)
+    b.ptr_field("wneg", b.const_array("wneg", wneg, "int16_t") if sym is None and codes is None else None)
     b.ptr_field("bias", b.const_array("bias", bias_values, "int32_t") if bias_values is not None else None)
     b.ptr_field("multiplier", mult)
     b.ptr_field("shift", shift)
@@ -88,8 +93,12 @@ def _lower_fc(b: _LayerBuilder, kind: str) -> None:
         ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
     )
     bias = folded_fc_bias(planes, _bias(b), int(p["input_offset"]))
-    _common(b, planes, bias)
+    codes = code_rows(planes) if b.gen.target == DSP_TARGET else None
+    _common(b, planes, bias, codes)
+    b.ptr_field("codes", b.const_array("codes", codes[0], "uint8_t") if codes is not None else None)
     b.kernel, b.params_type = f"ed_fc_{kind}_s8", "ed_fc_packed_params_t"
+    if codes is not None:  # the DSP multiply-accumulate on codes (one magnitude a row)
+        b.kernel, b.kernel_files = f"ed_fc_{kind}_codes_s8", [CODES_KERNEL_FILE]
 
 
 def _lower_conv(b: _LayerBuilder, kind: str) -> None:
