@@ -36,10 +36,11 @@ COST = {
 #: 459,264. The per-word costs above were fitted on FC layers; a conv also gathers its window per pixel.
 CONV_TABLE_SCALE = {"binary": 1.72, "ternary": 1.50}
 #: The DSP codes kernel for FC rows with one magnitude (``ed_fc_codes.c``, chosen by the C backend on DSP
-#: targets): instructions per MAC and per output value, fitted on the emulated Cortex-M4 (mps2-an386) on the
-#: digits MLP's 64 -> 48 and 48 -> 32 layers (ternary 11,720 and 6,520 instructions, binary 10,520 and 5,920;
-#: the bit-plane kernel ran 16,360 / 10,320 and 12,400 / 7,720 on the same layers).
-CODES_FC = {"ternary": 2.53, "binary": 2.14, "output": 82.5}
+#: targets): instructions per MAC and per output value on the scale of the int8 DSP FC's model (1.75 per MAC,
+#: 30 per output). Measured on the emulated Cortex-M4 (mps2-an386), the digits MLP's 64 -> 48 and 48 -> 32
+#: layers: int8 7,760 / 4,320 (fit 1.80 per MAC, 42.5 per output), ternary 7,840 / 4,480 (1.59, 57.5), binary
+#: 8,240 / 4,720 (1.64, 62.5); the bit-plane kernel ran 16,360 / 10,320 (ternary) and 12,400 / 7,720 (binary).
+CODES_FC = {"ternary": 1.75 * 1.59 / 1.80, "binary": 1.75 * 1.64 / 1.80, "output": 30.0 + 17.5}
 #: Largest conv receptive field (bytes) the packed conv kernel gathers for its table path (ED_CONV_WINDOW).
 CONV_WINDOW = 1152
 

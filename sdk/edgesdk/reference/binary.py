@@ -123,9 +123,9 @@ def weight_planes(w: np.ndarray, allow_binary: bool = True) -> WeightPlanes | No
 
 def code_rows(planes: WeightPlanes) -> tuple[np.ndarray, np.ndarray] | None:
     """The rows as codes for ``ed_fc_codes.c`` (uint8, rows x bytes) and each row's one magnitude (int64), or None
-    when a row holds both signs with different magnitudes. Ternary: 2 bits a weight (01 = +1, 10 = -1, 00 = 0),
-    four weights a byte; binary: 1 bit a weight (1 = +1), eight a byte; least significant first, rows padded to
-    whole bytes."""
+    when a row holds both signs with different magnitudes. Ternary: four weights a byte in base 3,
+    ``sum((t_i + 1) * 3**i)`` (0..80); binary: 1 bit a weight (1 = +1), eight a byte, least significant first;
+    rows padded to whole bytes (with zero weights)."""
     k = planes.row_bits
     pos = unpack_bits(planes.pos, k).astype(np.uint8)
     neg = (1 - pos) if planes.neg is None else unpack_bits(planes.neg, k).astype(np.uint8)
@@ -135,10 +135,21 @@ def code_rows(planes: WeightPlanes) -> tuple[np.ndarray, np.ndarray] | None:
     mags = np.where(has_pos, planes.wpos, planes.wneg).astype(np.int64)
     if planes.neg is None:
         return np.packbits(pos, axis=1, bitorder="little"), mags
-    codes = np.pad(pos + 2 * neg, ((0, 0), (0, -k % 4))).reshape(planes.rows, -1, 4)
-    return (codes[..., 0] | codes[..., 1] << 2 | codes[..., 2] << 4 | codes[..., 3] << 6).astype(
-        np.uint8
-    ), mags
+    digits = np.pad(1 + pos.astype(np.int64) - neg, ((0, 0), (0, -k % 4)), constant_values=1)
+    packed = digits.reshape(planes.rows, -1, 4) @ np.array([1, 3, 9, 27])
+    return packed.astype(np.uint8), mags
+
+
+def interleave_rows4(codes: np.ndarray, binary: bool) -> np.ndarray:
+    """Code rows (rows x bytes) as ``ed_fc_codes.c`` reads them, flat and of the same length: blocks of four rows,
+    per group of four inputs the ternary rows' bytes ([r0][r1][r2][r3]) or the binary rows' nibbles in two bytes
+    (r0 | r1 << 4, r2 | r3 << 4); the rows % 4 last rows row-major."""
+    rows = codes.shape[0] - codes.shape[0] % 4
+    block = codes[:rows].reshape(rows // 4, 4, codes.shape[1])
+    if binary:  # nibbles: (blocks, 4 rows, groups)
+        block = np.stack([block & 15, block >> 4], axis=-1).reshape(rows // 4, 4, 2 * codes.shape[1])
+        block = block[:, 0::2] | block[:, 1::2] << 4  # (blocks, 2 row pairs, groups)
+    return np.concatenate([block.transpose(0, 2, 1).reshape(-1), codes[rows:].reshape(-1)]).astype(np.uint8)
 
 
 # --- XNOR ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 from edgesdk.backends.c.dsp import DSP_TARGET
 from edgesdk.backends.c.generator import CONV_FIELDS, VARIANT_LOWER, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.reference.binary import WeightPlanes, code_rows, unpack_bits, weight_planes
+from edgesdk.reference.binary import WeightPlanes, code_rows, interleave_rows4, unpack_bits, weight_planes
 
 PACKED_KERNEL_FILE = "ed_packed.c"
 #: Ternary / binary FC rows as codes for the DSP multiply-accumulate (Cortex-M DSP kernel target).
@@ -95,7 +95,8 @@ def _lower_fc(b: _LayerBuilder, kind: str) -> None:
     bias = folded_fc_bias(planes, _bias(b), int(p["input_offset"]))
     codes = code_rows(planes) if b.gen.target == DSP_TARGET else None
     _common(b, planes, bias, codes)
-    b.ptr_field("codes", b.const_array("codes", codes[0], "uint8_t") if codes is not None else None)
+    stored = interleave_rows4(codes[0], kind == "binary") if codes is not None else None
+    b.ptr_field("codes", b.const_array("codes", stored, "uint8_t") if stored is not None else None)
     b.kernel, b.params_type = f"ed_fc_{kind}_s8", "ed_fc_packed_params_t"
     if codes is not None:  # the DSP multiply-accumulate on codes (one magnitude a row)
         b.kernel, b.kernel_files = f"ed_fc_{kind}_codes_s8", [CODES_KERNEL_FILE]
