@@ -272,3 +272,14 @@ def test_bad_calibration(tmp_path: Path, mlperf_dir: Path, capsys: pytest.Captur
         capsys, ["inspect", str(mlperf_dir / "ad01_fp32.tflite"), "--calib", str(bad)], CalibrationError
     )
     assert "does not fit" in line
+
+
+def test_batched_model_input_refused_by_the_harness() -> None:
+    """A model whose input has a batch above 1 is refused in one sentence before anything is built or sent
+    (the device harness runs one sample at a time)."""
+    import test_c_kernels as kernels
+    from edgesdk.device import make_inputs
+
+    graph = kernels.fc(8, 4, batches=2)("batched")
+    with pytest.raises(EdgeSDKError, match=r"batch of 2 .*one sample at a time"):
+        make_inputs(graph, None, 3)

@@ -387,7 +387,13 @@ def _input_tensor(graph: Graph):
             f"model {graph.name} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
             "the device harness runs models with one of each"
         )
-    return graph.tensors[graph.inputs[0]]
+    t = graph.tensors[graph.inputs[0]]
+    if t.shape and int(t.shape[0]) > 1:
+        raise EdgeSDKError(
+            f"model {graph.name}: input {t.name} has a batch of {t.shape[0]} (shape {list(t.shape)}); the device "
+            "harness runs one sample at a time -- convert the model with a batch of 1 (export still builds it)"
+        )
+    return t
 
 
 #: Random int8 inputs when none are given and ``count`` is not set.
