@@ -113,16 +113,22 @@ def decode_instructions(
 
 
 def model_instructions(graph: ir.Graph) -> int:
-    """A deliberately low estimate of the model's instructions on a DSP core (the budget's base): 1.2 per MAC
-    of the conv and FC layers, 1.5 per depthwise MAC, 5 per output value of every layer."""
+    """The model's instructions on a DSP core as the budget's base: per layer the estimate of the kernel the
+    earlier passes chose (its ``kernel_report``), else a deliberately low one -- 1.2 per MAC of a conv or FC
+    layer, 1.5 per depthwise MAC -- plus 5 per output value of every layer."""
     total = 0.0
     for node in graph.nodes:
         out = graph.tensor(node.outputs[0]) if node.outputs else None
         if out is None:
             continue
         total += 5.0 * out.size
-        if node.op in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D") and len(node.inputs) > 1:
-            w = graph.tensor(node.inputs[1])
+        if node.op not in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D") or len(node.inputs) < 2:
+            continue
+        w = graph.tensor(node.inputs[1])
+        chosen = _int8_candidate(node, w)["instructions"] if "kernel_report" in node.attrs else 0
+        if chosen:
+            total += chosen
+        else:
             if node.op == "DEPTHWISE_CONV_2D":
                 total += 1.5 * out.size * w.shape[1] * w.shape[2]
             else:
