@@ -65,6 +65,12 @@ def _case_list() -> list[tuple[str, dict]]:
     cases.append(
         ("fc_binary_rowmag_in257_out33", dict(op="fc", kind="binary", n_in=257, n_out=33, rowmag=True))
     )
+    for kind, cin, cout in (
+        ("ternary", 33, 9),
+        ("binary", 70, 6),
+    ):  # 1x1: the codes FC over the pixels on DSP
+        spec = dict(op="conv", kind=kind, h=5, w=3, cin=cin, cout=cout, k=1, s=1, pad="SAME", rowmag=True)
+        cases.append((f"conv_{kind}_rowmag_5x3_c{cin}_k1", spec))
     cases.append(
         (
             "conv_ternary_asym_7x7_c33_k3_s2_same",
@@ -181,7 +187,8 @@ def test_packed_kernel_bit_exact(case: str, packed_table: KernelTable) -> None:
     np.testing.assert_array_equal(got, want)
 
 
-FC_CASES = [(c, spec) for c, spec in CASES if spec["op"] == "fc"]
+#: The cases the codes kernel takes on DSP targets where rows have one magnitude: FC and 1x1 stride-1 conv.
+FC_CASES = [(c, spec) for c, spec in CASES if spec["op"] == "fc" or (spec["k"], spec["s"]) == (1, 1)]
 
 
 @pytest.fixture(scope="session")
@@ -252,19 +259,22 @@ def test_pass_leaves_other_weights_int8() -> None:
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
-@pytest.mark.parametrize("kind,n_in,n_out,batches", [("ternary", 70, 9, 1), ("binary", 257, 33, 1)])
-def test_fc_codes_kernel_on_emulated_cortex_m4(
-    tmp_path, kind: str, n_in: int, n_out: int, batches: int
-) -> None:
-    """The codes kernel with the real SMLAD on the emulated Cortex-M4: the board's outputs equal the reference."""
+@pytest.mark.parametrize("kind,op", [("ternary", "fc"), ("binary", "fc"), ("ternary", "conv")])
+def test_fc_codes_kernel_on_emulated_cortex_m4(tmp_path, kind: str, op: str) -> None:
+    """The codes kernel with the real SMLAD on the emulated Cortex-M4 (FC 70 -> 9 / 257 -> 33; a 1x1 conv
+    33 -> 9 on 5 x 3 pixels): the board's outputs equal the reference."""
     import test_c_kernels as kernels
     from edgesdk.device import validate
 
     def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return _structured(rng, shape, kind, asym=False, rowmag=True)
 
-    graph = kernels.fc(n_in, n_out, per_channel=True, batches=batches, data=data)(f"codes_{kind}")
-    ctx = PassContext(force={"fc": kind})
+    if op == "fc":
+        n_in, n_out = (70, 9) if kind == "ternary" else (257, 33)
+        graph = kernels.fc(n_in, n_out, per_channel=True, data=data)(f"codes_{kind}")
+    else:
+        graph = kernels.conv(5, 3, 33, 9, 1, 1, "SAME", data=data)(f"codes_{kind}_{op}")
+    ctx = PassContext(force={graph.nodes[0].name: kind})
     summary = validate(graph, "mps2-an386", count=3, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == summary.exact == 3, summary.to_dict()
     c_text = "".join(f.read_text() for f in (tmp_path / "v").rglob("*.c"))

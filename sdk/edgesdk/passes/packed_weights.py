@@ -58,6 +58,19 @@ def _shape_info(graph: ir.Graph, node: ir.Node) -> tuple[int, int, int] | None:
     return pixels, taps, (w.shape[3] + 31) // 32
 
 
+def pointwise_as_fc(p: dict[str, Any]) -> bool:
+    """Conv parameters (``op_params``) of a fully-connected layer over the pixels: 1x1, stride 1, no dilation
+    (so no padding). On DSP targets the C backend runs such a ternary/binary layer as the codes FC."""
+    keys = ("filter_h", "filter_w", "stride_h", "stride_w", "dilation_h", "dilation_w")
+    return all(int(p[k]) == 1 for k in keys)
+
+
+def _pointwise(graph: ir.Graph, node: ir.Node) -> bool:
+    from edgesdk.reference.params import op_params
+
+    return node.op == "CONV_2D" and pointwise_as_fc(op_params(graph, node))
+
+
 def estimate(
     graph: ir.Graph, node: ir.Node, planes: WeightPlanes, dsp: bool = False, fast: bool = False
 ) -> dict[str, dict[str, Any]]:
@@ -85,7 +98,7 @@ def estimate(
         packed = COST["set_bit"] * set_bits * positions + word_cost
     extra = planes.row_bits * positions * 3 if planes.kind == "binary" else 0  # the window / row sum
     packed += extra + COST["channel"] * o * positions
-    if node.op == "FULLY_CONNECTED" and dsp and code_rows(planes) is not None:
+    if dsp and (node.op == "FULLY_CONNECTED" or _pointwise(graph, node)) and code_rows(planes) is not None:
         packed = CODES_FC[planes.kind] * macs + CODES_FC["output"] * o * positions  # ed_fc_codes.c
     per_mac = dense_per_mac(node.op, planes.row_bits // max(1, taps), dsp) if dsp else COST["int8_mac"]
     int8 = per_mac * macs + COST["channel"] * o * positions

@@ -15,6 +15,7 @@ import numpy as np
 from edgesdk.backends.c.dsp import DSP_TARGET
 from edgesdk.backends.c.generator import CONV_FIELDS, VARIANT_LOWER, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
+from edgesdk.passes.packed_weights import pointwise_as_fc
 from edgesdk.reference.binary import WeightPlanes, code_rows, interleave_rows4, unpack_bits, weight_planes
 
 PACKED_KERNEL_FILE = "ed_packed.c"
@@ -80,14 +81,14 @@ def folded_fc_bias(planes: WeightPlanes, bias: np.ndarray | None, input_offset: 
     return base + int(input_offset) * (planes.wpos * n_pos - planes.wneg * n_neg)
 
 
-def _lower_fc(b: _LayerBuilder, kind: str) -> None:
+def _fc_fields(
+    b: _LayerBuilder, kind: str, planes: WeightPlanes, batches: int, in_depth: int, out_depth: int
+) -> None:
+    """An ``ed_fc_packed_params_t`` layer: the bit-plane kernel, or on DSP targets where every row has one
+    magnitude the codes kernel (``ed_fc_codes.c``)."""
     p = b.p
-    planes = _planes(b, kind)
-    if int(p["filter_offset"]) != 0:
-        raise UnsupportedOpError(f"layer {b.node.name}: packed weights need a zero weight offset")
     b.act_input(0)
-    in_features = int(p["in_features"])
-    b.ints(batches=b.t(0).size // in_features, in_depth=in_features, out_depth=p["out_features"])
+    b.ints(batches=batches, in_depth=in_depth, out_depth=out_depth)
     b.ints(output_offset=p["output_offset"], act_min=p["activation_min"], act_max=p["activation_max"])
     b.fields.append(
         ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
@@ -102,11 +103,23 @@ def _lower_fc(b: _LayerBuilder, kind: str) -> None:
         b.kernel, b.kernel_files = f"ed_fc_{kind}_codes_s8", [CODES_KERNEL_FILE]
 
 
+def _lower_fc(b: _LayerBuilder, kind: str) -> None:
+    p = b.p
+    planes = _planes(b, kind)
+    if int(p["filter_offset"]) != 0:
+        raise UnsupportedOpError(f"layer {b.node.name}: packed weights need a zero weight offset")
+    in_features = int(p["in_features"])
+    _fc_fields(b, kind, planes, b.t(0).size // in_features, in_features, int(p["out_features"]))
+
+
 def _lower_conv(b: _LayerBuilder, kind: str) -> None:
     p = b.p
     if int(p["dilation_h"]) != 1 or int(p["dilation_w"]) != 1:
         raise UnsupportedOpError(f"layer {b.node.name}: the packed conv kernel has no dilation")
     planes = _planes(b, kind)
+    if b.gen.target == DSP_TARGET and pointwise_as_fc(p) and code_rows(planes) is not None:
+        _fc_fields(b, kind, planes, int(p["out_h"]) * int(p["out_w"]), int(p["in_c"]), int(p["out_c"]))
+        return  # a 1x1 convolution as the codes FC over its pixels
     b.act_input(0)
     b.conv_fields(*(f for f in CONV_FIELDS if f not in ("dil_h", "dil_w")))
     bias = _bias(b)
