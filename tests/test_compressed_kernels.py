@@ -461,20 +461,20 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     why = fc_node.attrs["kernel_report"]["why"]
     assert "beyond the budget" in why and "w16 kept" in why, why
     # int8 weights of a batch-1 FC: the int8 kernel itself costs less than widening them per call, but more
-    # than the budget of a model of nothing else; with the whole model as budget it is taken
+    # than the budget of a model of nothing else; with the whole model as budget it is taken. Balanced keeps no
+    # int16 flash copy that buys under 32 instructions per byte (passes/balanced_copies.py): int8 either way
     fc8 = run_pipeline(kernels.fc(64, 33, per_channel=True)("fc8"), "default", ctx).nodes[0]
-    assert fc8.attrs["kernel"] == "w16" and fc8.attrs["kernel_report"]["format"] == "int16"
+    assert "kernel" not in fc8.attrs and fc8.attrs["kernel_report"]["format"] == "int8"
     assert "the int8 kernel on int8 weights" in fc8.attrs["kernel_report"]["why"]
+    assert "per byte, under 32" in fc8.attrs["kernel_report"]["why"]
     whole = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 1.0})
     fc8 = run_pipeline(kernels.fc(64, 33, per_channel=True)("fc8"), "default", whole).nodes[0]
     assert "kernel" not in fc8.attrs and fc8.attrs["kernel_report"]["format"] == "int8"
     zero = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 0.0})
-    assert (
-        run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero)
-        .nodes[0]
-        .attrs.get("kernel")
-        == "pointwise_w16"
-    )
+    # nothing decoded; the int16 copy of a 1x1 layer on 144 pixels buys under 32 instructions per byte over the
+    # specialised int8 convolution, so balanced runs that
+    pw0 = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero).nodes[0]
+    assert pw0.attrs.get("kernel") == "specialized" and pw0.attrs["kernel_report"]["format"] == "int8"
     speed = PassContext(core="cortex-m4", optimize="speed", options=options)
     assert (
         run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)
