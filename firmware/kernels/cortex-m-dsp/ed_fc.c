@@ -60,6 +60,51 @@ static inline const int8_t *ed_fc_mve16(const int8_t *x, const int8_t *end16, co
 }
 #endif
 
+/*
+ * The output stage of a per-tensor layer with TFLite Micro's double rounding and a right shift (every int8
+ * FULLY_CONNECTED TFLite writes): multiplier, shift, offsets and clamp are read once per call instead of per output
+ * (the int8 stores alias the parameter struct, so ED_FC_REQUANT reloads them), and the rounding is SMMULR plus
+ * three instructions; |acc| >= 2^30 takes the general ed_mbqm. Same results as ED_FC_REQUANT.
+ */
+typedef struct {
+    int32_t multiplier, shift, output_offset, act_min, act_max;
+} ed_fc_out_t;
+
+/* ed_mbqm(acc, multiplier, -shift) for shift >= 1, with round = 2^(shift - 1) computed once (ed_rdbpot_pos) */
+static inline int32_t ed_fc_out(int32_t acc, int32_t multiplier, int32_t shift, int32_t round)
+{
+    if (ed_small30(acc)) {
+        const int32_t x = ed_srdhm_small(acc, multiplier);
+        return (x + round + (x >> 31)) >> shift;
+    }
+    return ed_mbqm_slow(acc, multiplier, -shift);
+}
+
+/* Four outputs of a block, out of line so that the parameters sit in registers the dot-product loop needs. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void ed_fc_out4(const ed_fc_out_t *q, const int32_t *bias, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                       int8_t *y)
+{
+    const int32_t m = q->multiplier, e = q->shift, off = q->output_offset, lo = q->act_min, hi = q->act_max;
+    const int32_t r = (int32_t)1 << (e - 1);
+    if (bias != NULL) {
+        a0 += bias[0];
+        a1 += bias[1];
+        a2 += bias[2];
+        a3 += bias[3];
+    }
+    a0 = ed_fc_out(a0, m, e, r) + off;
+    a1 = ed_fc_out(a1, m, e, r) + off;
+    a2 = ed_fc_out(a2, m, e, r) + off;
+    a3 = ed_fc_out(a3, m, e, r) + off;
+    y[0] = (int8_t)ed_clamp_s8(a0, lo, hi);
+    y[1] = (int8_t)ed_clamp_s8(a1, lo, hi);
+    y[2] = (int8_t)ed_clamp_s8(a2, lo, hi);
+    y[3] = (int8_t)ed_clamp_s8(a3, lo, hi);
+}
+
 void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t n = p->in_depth;
@@ -68,6 +113,9 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     const int32_t out_depth = p->out_depth;
     const int32_t in_off = p->input_offset;
     const uint32_t xoff2 = ed_dup16(in_off);
+    /* per-tensor, double rounding, right shift: the hoisted output stage (q.shift > 0 marks it) */
+    const int hoisted = !p->per_channel && p->rounding != ED_ROUNDING_SINGLE && p->shift[0] < 0;
+    const ed_fc_out_t q = {p->multiplier[0], -p->shift[0], p->output_offset, p->act_min, p->act_max};
     int32_t b, o, t;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x_row = input + (size_t)b * (size_t)n;
@@ -97,6 +145,40 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
                 a3 += acc[3] + in_off * ws[3];
             }
 #endif
+            if ((((uintptr_t)w | (uintptr_t)n) & 3u) == 0u) {
+                /* 4-byte aligned blocks (n % 4 == 0, as the export lays them out): eight inputs per step, the
+                 * weights by post-indexed LDRD, a down-counter: 32 MACs per 46 instructions instead of 54 */
+                int32_t k;
+                for (k = (int32_t)((end4 - x) >> 3); k != 0; --k) {
+                    uint32_t xv = ed_read32(x);
+                    uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv);
+                    uint32_t wa, wb;
+                    ED_READ64_INC(w, wa, wb);
+                    a0 = ed_smlad(xe, ed_sxtb16(wa), a0);
+                    a0 = ed_smlad(xo, ed_sxtb16_ror8(wa), a0);
+                    a1 = ed_smlad(xe, ed_sxtb16(wb), a1);
+                    a1 = ed_smlad(xo, ed_sxtb16_ror8(wb), a1);
+                    ED_READ64_INC(w, wa, wb);
+                    a2 = ed_smlad(xe, ed_sxtb16(wa), a2);
+                    a2 = ed_smlad(xo, ed_sxtb16_ror8(wa), a2);
+                    a3 = ed_smlad(xe, ed_sxtb16(wb), a3);
+                    a3 = ed_smlad(xo, ed_sxtb16_ror8(wb), a3);
+                    xv = ed_read32(x + 4);
+                    xe = ed_sxtab16(xoff2, xv);
+                    xo = ed_sxtab16_ror8(xoff2, xv);
+                    ED_READ64_INC(w, wa, wb);
+                    a0 = ed_smlad(xe, ed_sxtb16(wa), a0);
+                    a0 = ed_smlad(xo, ed_sxtb16_ror8(wa), a0);
+                    a1 = ed_smlad(xe, ed_sxtb16(wb), a1);
+                    a1 = ed_smlad(xo, ed_sxtb16_ror8(wb), a1);
+                    ED_READ64_INC(w, wa, wb);
+                    a2 = ed_smlad(xe, ed_sxtb16(wa), a2);
+                    a2 = ed_smlad(xo, ed_sxtb16_ror8(wa), a2);
+                    a3 = ed_smlad(xe, ed_sxtb16(wb), a3);
+                    a3 = ed_smlad(xo, ed_sxtb16_ror8(wb), a3);
+                    x += 8;
+                }
+            }
             while (x != end4) {
                 const uint32_t xv = ed_read32(x);
                 const uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv);
@@ -121,6 +203,10 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
                 a1 += xv * (int32_t)w[tail + t];
                 a2 += xv * (int32_t)w[2 * tail + t];
                 a3 += xv * (int32_t)w[3 * tail + t];
+            }
+            if (hoisted) {
+                ed_fc_out4(&q, p->bias != NULL ? p->bias + o : NULL, a0, a1, a2, a3, y + o);
+                continue;
             }
             y[o] = ED_FC_REQUANT(p, a0, o);
             y[o + 1] = ED_FC_REQUANT(p, a1, o + 1);
