@@ -59,9 +59,11 @@ def test_balanced_respects_a_forced_copy() -> None:
     assert node.attrs["kernel"] == "w16" and node.attrs["kernel_report"]["format"] == "int16"
     node = _kernel("bc_wino_6x6_c48", "balanced", force={"*": "winograd"})
     assert node.attrs["kernel"] == "winograd"
-    # with the specialisation forbidden the int8 alternative is the shared convolution, ~1.6x slower: against
-    # that the 1x1 layer's int16 copy pays per byte, and balanced keeps it
+    # with the specialisation forbidden the int8 alternative is the int8 FC kernel over the pixels; with that
+    # forbidden too, the shared convolution, ~1.6x slower: against that the int16 copy pays, balanced keeps it
     node = _kernel("bc_pw_6x6_c64_c64", "balanced", forbid={"*": {"specialized"}})
+    assert node.attrs["kernel"] == "pointwise_s8" and node.attrs["kernel_report"]["format"] == "int8"
+    node = _kernel("bc_pw_6x6_c64_c64", "balanced", forbid={"*": {"specialized", "pointwise_s8"}})
     assert node.attrs["kernel"] == "pointwise_w16" and node.attrs["kernel_report"]["format"] == "int16"
 
 

@@ -178,6 +178,7 @@ OTHER_KERNELS = (
     "pattern",
     "shift",
     "adder",
+    "pointwise_s8",
 )
 
 

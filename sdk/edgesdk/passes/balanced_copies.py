@@ -8,7 +8,7 @@ least ``BALANCED_INSNS_PER_BYTE`` executed instructions per inference for each b
 (:func:`edgesdk.passes._int16.balanced_refusal`): a weight reused over many output pixels pays, a
 fully-connected weight used once per inference never does. The others go back to an int8-weight kernel (the
 int8 FC kernel; for a convolution the specialised direct convolution, priced by ``passes/specialize.py``'s cost
-model), with the reason and the candidate in ``node.attrs["kernel_report"]``. On the MLPerf Tiny models (emulated Cortex-M4)
+model, or for a 1x1 layer the int8 FC kernel over its pixels), with the reason and the candidate in ``node.attrs["kernel_report"]``. On the MLPerf Tiny models (emulated Cortex-M4)
 this brings the default export's images below TFLM + CMSIS-NN's: AD 550 KB -> 287 KB, IC 240 KB -> 147 KB.
 
 ``--optimize speed`` keeps every copy (its report states each trade); a kernel forced by the user stays.
@@ -35,8 +35,9 @@ def int8_alternative(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> tuple[
     """The int8-weight kernel a copy would go back to and its estimated instructions (the cost models of the
     passes that price it): the int8 FC kernel for a fully-connected layer; for a convolution on a DSP core the
     specialised direct convolution where it is allowed and estimated faster than the shared one, else the shared
-    direct convolution (as the copy's own pass priced it where its report has it)."""
-    from edgesdk.passes import fc_weights16, specialize
+    direct convolution (as the copy's own pass priced it where its report has it), or for a 1x1 layer the int8 FC
+    kernel over its pixels (``pointwise_s8``), whichever is estimated fewest."""
+    from edgesdk.passes import fc_weights16, pointwise, specialize
 
     if node.op == "FULLY_CONNECTED":
         w, out = graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
@@ -46,11 +47,14 @@ def int8_alternative(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> tuple[
     if shape is None:
         return None
     direct = node.attrs.get("kernel_report", {}).get("candidates", {}).get("direct", {}).get("instructions")
-    shared = int(direct) if direct else specialize.shared_instructions(shape)
-    special = specialize.specialized_instructions(shape)
-    if ctx.dsp and ctx.allowed(node, specialize.KERNEL) and special < shared:
-        return specialize.KERNEL, special
-    return "direct", shared
+    options = [("direct", int(direct) if direct else specialize.shared_instructions(shape))]
+    if ctx.dsp and ctx.allowed(node, specialize.KERNEL):
+        options.append((specialize.KERNEL, specialize.specialized_instructions(shape)))
+    if ctx.dsp and ctx.allowed(node, pointwise.KERNEL8) and pointwise._eligible(graph, node):
+        w, out = graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
+        est = pointwise.estimate(out.size // int(w.shape[0]), int(w.shape[3]), int(w.shape[0]))
+        options.append((pointwise.KERNEL8, est[pointwise.KERNEL8]))
+    return min(options, key=lambda kc: kc[1])
 
 
 @register("default")
@@ -85,7 +89,7 @@ class BalancedCopies(Pass):
         report.pop("specialized", None)
         node.attrs["kernel_report"] = report
         node.attrs.pop("specialize", None)
-        if name == "specialized":
+        if name in ("specialized", "pointwise_s8"):
             node.attrs["kernel"] = name
         else:
             node.attrs.pop("kernel", None)
