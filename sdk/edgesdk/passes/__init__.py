@@ -179,6 +179,7 @@ OTHER_KERNELS = (
     "shift",
     "adder",
     "pointwise_s8",
+    "im2col_s8",
 )
 
 

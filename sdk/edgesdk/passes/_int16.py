@@ -112,3 +112,39 @@ def decide(
         node.attrs["kernel"] = kernel
         node.attrs["specialize"] = True
     return choose
+
+
+def size_int8(
+    node: ir.Node,
+    ctx: PassContext,
+    kernel: str,
+    chosen: bool,
+    cand: dict[str, Any],
+    direct: int,
+    what: str,
+    min_speedup: float = 1.0,
+) -> bool:
+    """After :func:`decide`: the int8-weight form ``kernel`` of the same idea (``cand``: its ``instructions``,
+    ``weight_bytes``...), added to the report's candidates and taken where the user forces it, or where
+    ``--optimize size`` kept the int8 weights and it is estimated ``min_speedup`` faster than the direct kernel
+    (``direct`` instructions): the same bytes, fewer instructions. ``what`` describes it in the reason. Returns
+    whether the node's kernel was set (by either)."""
+    rep = node.attrs["kernel_report"]
+    rep["candidates"][kernel] = cand
+    forced = ctx.forced(node) == kernel
+    if not forced and (
+        chosen
+        or ctx.optimize != "size"
+        or not ctx.allowed(node, kernel)
+        or cand["instructions"] * min_speedup >= direct
+    ):
+        return chosen
+    node.attrs["kernel"] = kernel
+    rep["format"], rep["weight_bytes"] = "int8", cand["weight_bytes"]
+    rep["why"] = (
+        "forced by the user"
+        if forced
+        else f"{rep['why']}; {what} instead: the same {cand['weight_bytes']} B of weights, "
+        f"est. {cand['instructions']} instead of {direct} instructions"
+    )
+    return True

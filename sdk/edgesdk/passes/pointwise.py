@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import decide, int8_conv
+from edgesdk.passes._int16 import decide, int8_conv, size_int8
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
 
 KERNEL = "pointwise_w16"
@@ -84,22 +84,7 @@ class PointwiseAsFc(Pass):
             f"1x1 stride-1 convolution as a fully-connected layer over {out.size // out.shape[-1]} pixels",
             min_speedup=1.0 + 1e-9,
         )
-        rep = node.attrs["kernel_report"]
-        rep["candidates"][KERNEL8] = {"instructions": est[KERNEL8], "weight_bytes": int(w.nbytes)}
-        forced = ctx.forced(node) == KERNEL8
-        if forced or (
-            not chosen
-            and ctx.optimize == "size"
-            and ctx.allowed(node, KERNEL8)
-            and est[KERNEL8] < est["direct"]
-        ):
-            node.attrs["kernel"] = KERNEL8
-            rep["format"], rep["weight_bytes"] = "int8", int(w.nbytes)
-            rep["why"] = (
-                "forced by the user"
-                if forced
-                else f"{rep['why']}; the int8 FC kernel over the pixels instead: the same {w.nbytes} B, "
-                f"est. {est[KERNEL8]} instead of {est['direct']} instructions"
-            )
-            return True
-        return chosen
+        cand8 = {"instructions": est[KERNEL8], "weight_bytes": int(w.nbytes)}
+        return size_int8(
+            node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
+        )
