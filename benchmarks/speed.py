@@ -1,6 +1,7 @@
 """Speed suite: every MLPerf Tiny model and the digits models of ``benchmarks/digits_suite.py`` on the emulated Cortex-M4
 (mps2-an386) and Cortex-M7 (mps2-an500), with the portable C99 kernels ("before"), the core's kernels with
-``--optimize size`` ("size") and with ``--optimize speed`` ("after"), in one run.
+``--optimize size`` ("size") and with ``--optimize speed`` ("after"), and the default export (``--optimize
+balanced``, "default"), in one run.
 
 Models: IC (ResNet-8) and AD (autoencoder) from ``models/mlperf_tiny``; KWS DS-CNN and VWW
 MobileNetV1-0.25 as architecture replicas (``benchmarks/mlperf_replicas.py``: the reference shapes and ops,
@@ -48,6 +49,8 @@ RESULTS = BENCH / "results"
 CACHE = BENCH / ".cache"
 BOARDS = ("mps2-an386", "mps2-an500")
 VARIANTS = ("before", "size", "after")
+#: The default export (``--optimize balanced``), measured beside the three kernel sets where a row has it.
+DEFAULT = "default"
 log = logging.getLogger("speed")
 
 
@@ -94,6 +97,13 @@ MLPERF: tuple[SuiteModel, ...] = (
                 "edgesdk_before_issue10": 83_280_000}, replica=True),
 )  # fmt: skip
 SHARED_FILES = {"ic": "pretrainedResnet_quant.tflite", "ad": "ad01_int8.tflite"}
+#: TFLM + CMSIS-NN on the emulated Cortex-M4 (issue 20's table): the image (text + data, bytes) and the arena.
+TFLM_BYTES = {
+    "kws": {"image": 153_352, "arena": 22_820},
+    "vww": {"image": 459_852, "arena": 100_708},
+    "ic": {"image": 200_492, "arena": 54_996},
+    "ad": {"image": 376_540, "arena": 2_580},
+}
 
 #: Rows of ``digits_suite.METHODS`` measured here: ``.tflite`` results that retrain in seconds on digits.
 DIGITS_METHODS = (
@@ -297,12 +307,18 @@ def measure_job(key: str, path: str, board_name: str, n_validate: int) -> dict[s
             boards.CORE_KERNEL_TARGETS[board.core] = target
     out["size"] = on_board(measure, graph, board, x, want, "size")
     out["after"] = on_board(measure, graph, board, x, want, "speed")
+    out[DEFAULT] = on_board(measure, graph, board, x, want, "balanced")
+    layers = summarize(graph)["layers"]
+    macs_by_op: dict[str, int] = defaultdict(int)
+    for la in layers:
+        macs_by_op[la["op"]] += int(la["macs"])
     return {
         "model": key,
         "board": board_name,
         "core": board.core,
         "kernels": board.kernel_target or "portable",
         "macs": int(summarize(graph)["totals"]["macs"]),
+        "macs_by_op": dict(macs_by_op),
         "ops": sorted({n.op for n in graph.nodes}),
         **out,
         "seconds": round(time.monotonic() - t0, 1),
@@ -322,7 +338,29 @@ def finish_row(row: dict[str, Any], m: SuiteModel) -> dict[str, Any]:
     row["reference"] = dict(m.reference)
     for col, value in m.reference.items():
         row[f"after_over_{col}"] = round(a["instructions"] / value, 3)
+    if DEFAULT in row:
+        d = row[DEFAULT]
+        row["default_macs_per_instruction"] = round(row["macs"] / d["instructions"], 4)
+        for col, value in m.reference.items():
+            row[f"default_over_{col}"] = round(d["instructions"] / value, 3)
+        if m.key in TFLM_BYTES:
+            row["tflm_bytes"] = dict(TFLM_BYTES[m.key])
     return row
+
+
+def op_macs_per_instruction(row: dict[str, Any], variant: str) -> dict[str, float]:
+    """MACs per executed instruction of each op type with MACs (a fused CONV_2D+ADD counts the convolution's)."""
+    macs = row.get("macs_by_op", {})
+    out = {}
+    for op, count in row[variant]["by_op"].items():
+        m = macs.get("CONV_2D" if op == "CONV_2D+ADD" else op, 0)
+        if m and count and op != "CONV_2D+ADD":
+            out[op] = round(m / count, 3)
+    if "CONV_2D+ADD" in row[variant]["by_op"] and macs.get("CONV_2D"):
+        # the fused layers' convolutions are in CONV_2D's MACs: one figure for both
+        both = row[variant]["by_op"].get("CONV_2D", 0) + row[variant]["by_op"]["CONV_2D+ADD"]
+        out["CONV_2D"] = round(macs["CONV_2D"] / both, 3)
+    return out
 
 
 # --- results -----------------------------------------------------------------------------------------------
@@ -379,7 +417,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "Written by `benchmarks/speed.py`. Executed instructions per inference under QEMU -icount (not cycles).",
         "*before*: portable C99 kernels, `--optimize size` (direct convolution); *size*: the core's kernels "
         "(Cortex-M DSP) with `--optimize size`; *after*: `--optimize speed` (Winograd and int16 weights where "
-        "a pass says they pay). Kernel code counts the `ed_*` kernels and the model's generated functions "
+        "a pass says they pay); *default*: `--optimize balanced`, what `export` builds without options. Kernel code counts the `ed_*` kernels and the model's generated functions "
         "(weights excluded). Bit-exact: inputs whose board output equals the reference, per kernel set.",
         "",
         "KWS and VWW are **architecture replicas** (`benchmarks/mlperf_replicas.py`): the MLPerf Tiny reference "
@@ -423,6 +461,31 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 str(r["macs_per_instruction"]), vs("tflm_cmsis_nn"), vs("vendor"), vs("goal"), *common(r),
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
+    default = [r for r in rows if not r["model"].startswith("digits_") and DEFAULT in r]
+    if default:
+        lines += [
+            "",
+            "## MLPerf Tiny, the default export (`--optimize balanced`)",
+            "",
+            "What `edgesdk export` builds without options: int8 weights in flash unless a larger copy saves 32 "
+            "instructions per byte (`passes/balanced_copies.py`). Image: text + data of the built firmware; "
+            "TFLM + CMSIS-NN's image and arena on the same core (issue 20's table).",
+            "",
+            "| model | board | instructions | MAC/insn | vs TFLM+CMSIS-NN | vs goal | image B | TFLM image B "
+            "| arena (bound) | TFLM arena | kernel code B | bit-exact |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in default:
+            d, ref, tb = r[DEFAULT], r.get("reference", {}), r.get("tflm_bytes", {})
+            cells = [
+                r["label"], r["board"], f"{d['instructions']:,}", str(r["default_macs_per_instruction"]),
+                f"{r['default_over_tflm_cmsis_nn']}x" if "tflm_cmsis_nn" in ref else "–",
+                f"{r['default_over_goal']}x ({_m(ref['goal'])})" if "goal" in ref else "–",
+                f"{d['flash_bytes']:,}", f"{tb['image']:,}" if tb else "–",
+                f"{d['arena_bytes']:,} ({d['arena_lower_bound']:,})", f"{tb['arena']:,}" if tb else "–",
+                f"{d['kernel_code_bytes']:,}", f"{d['bit_exact']}/{d['validated']}",
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
     lines += replica_notes(rows)
     digits = [r for r in rows if r["model"].startswith("digits_")]
     if digits:
@@ -448,13 +511,24 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 str(r["macs_per_instruction"]), *common(r),
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Instructions per op type (before -> size -> after)", ""]
+    lines += ["", "## Instructions per op type (before -> size -> after; default where measured)", ""]
     for r in rows:
         ops = ", ".join(
             f"{op} {r['before']['by_op'].get(op, 0):,} -> {r['size']['by_op'].get(op, 0):,} -> {c:,}"
+            + (f" (default {r[DEFAULT]['by_op'].get(op, 0):,})" if DEFAULT in r else "")
             for op, c in r["after"]["by_op"].items()
         )
         lines.append(f"- {r['label']} on {r['board']}: {ops}")
+    with_macs = [r for r in rows if r.get("macs_by_op")]
+    if with_macs:
+        lines += ["", "## MACs per instruction per op type (before -> size -> default -> speed)", ""]
+        for r in with_macs:
+            sets = [v for v in ("before", "size", DEFAULT, "after") if v in r]
+            per = {v: op_macs_per_instruction(r, v) for v in sets}
+            ops = ", ".join(
+                f"{op} " + " -> ".join(str(per[v].get(op, "–")) for v in sets) for op in per["after"]
+            )
+            lines.append(f"- {r['label']} on {r['board']}: {ops}")
     lines += ["", "![instructions per op type, before / size / after](speed.png)", ""]
     return "\n".join(lines)
 
@@ -554,10 +628,11 @@ def main(argv: list[str] | None = None) -> int:
                 new.append(row)
                 next(bar, None)
                 log.info(
-                    "%s on %s: before %s, size %s, after %s instructions (%.2fx), bit-exact %s, %.0f s",
+                    "%s on %s: before %s, size %s, after %s, default %s instructions (%.2fx), bit-exact %s, %.0f s",
                     row["model"], row["board"], f"{row['before']['instructions']:,}",
-                    f"{row['size']['instructions']:,}", f"{row['after']['instructions']:,}", row["speedup"],
-                    "/".join(str(row[v]["bit_exact"]) for v in VARIANTS), row["seconds"],
+                    f"{row['size']['instructions']:,}", f"{row['after']['instructions']:,}",
+                    f"{row[DEFAULT]['instructions']:,}", row["speedup"],
+                    "/".join(str(row[v]["bit_exact"]) for v in (*VARIANTS, DEFAULT)), row["seconds"],
                 )  # fmt: skip
     next(bar, None)  # let the bar draw its last line
     build_seconds = max(prep_seconds.values(), default=0.0)

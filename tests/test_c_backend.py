@@ -302,3 +302,26 @@ def test_modelgen_case_bit_exact(case: str, modelgen_cache: Path, cbuild: Path) 
     project, exe = generate_and_build(graph, cbuild / "modelgen" / case)
     x = random_inputs(project.input_size, 30, seed=zlib.crc32(case.encode()) % 1000)
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+@pytest.mark.parametrize("case", ["add_broadcast_both", "dw_8x8_c31_m1_k3_s2_same_relu"])
+def test_zero_copy_input_api_matches_invoke(case: str, tmp_path: Path) -> None:
+    """``<model>_input(i)`` points into the arena where input i lives: the host driver built with
+    ``-DEDGESDK_HOST_IN_PLACE`` reads every input straight there and calls ``<model>_invoke_in_place`` (no input
+    buffer, no copy); the outputs equal ``invoke``'s and the reference's bit for bit, inference after inference
+    (two inputs; a depthwise layer run in place writes over its input, which is written again before each call)."""
+    import test_c_kernels as kernels
+    from edgesdk.passes import PassContext, run_pipeline
+
+    graph = kernels.CASES[case](case)
+    lowered = run_pipeline(graph, "default", PassContext(force={"*": "inplace"})) if "dw" in case else graph
+    assert "dw" not in case or lowered.nodes[0].attrs.get("kernel") == "inplace"
+    project = generate_c(lowered, tmp_path / "p")
+    h = (project.out_dir / f"{project.model_name}.h").read_text()
+    assert f"int8_t *{project.model_name}_input(int index);" in h
+    assert f"int {project.model_name}_invoke_in_place(int8_t *out);" in h
+    x = random_inputs(project.input_size, 6, seed=11)
+    copied = run_host(compile_host(project, tmp_path / "copy", sanitize=True), x, project.output_size)
+    direct = compile_host(project, tmp_path / "direct", sanitize=True, extra=["-DEDGESDK_HOST_IN_PLACE"])
+    np.testing.assert_array_equal(run_host(direct, x, project.output_size), copied)
+    np.testing.assert_array_equal(copied, reference_outputs(graph, x))

@@ -41,8 +41,9 @@ def _graph(case: str):
 
 
 def test_pointwise_pass_choice() -> None:
-    """Speed on a DSP core takes it for 1x1 stride-1 layers; size, unknown flash, a core without DSP, a
-    stride-2 or 3x3 layer keep the direct convolution; every decision states both candidates."""
+    """Speed on a DSP core takes it for 1x1 stride-1 layers, size the int8-weight FC kernel instead; unknown
+    flash, a core without DSP, a stride-2 or 3x3 layer keep the direct convolution; every decision states the
+    candidates."""
 
     def kernel(graph, **kw):
         g = run_pipeline(graph, "default", PassContext(**kw))
@@ -52,7 +53,10 @@ def test_pointwise_pass_choice() -> None:
     k, rep = kernel(g, core="cortex-m4", options=FLASH)
     assert k == "pointwise_w16" and "fully-connected" in rep["why"]
     assert rep["candidates"]["pointwise_w16"]["weight_bytes"] == 2 * 64 * 64
-    assert kernel(g, core="cortex-m4", optimize="size", options=FLASH)[1]["why"].startswith("--optimize size")
+    # size keeps the int8 weights and runs the layer with the int8 FC kernel over the pixels (same bytes)
+    k, rep = kernel(g, core="cortex-m4", optimize="size", options=FLASH)
+    assert k == "pointwise_s8" and rep["why"].startswith("--optimize size") and rep["format"] == "int8"
+    assert rep["weight_bytes"] == rep["candidates"]["pointwise_s8"]["weight_bytes"] == 64 * 64
     assert kernel(g, core="cortex-m4")[0] != "pointwise_w16"
     assert kernel(g, core="cortex-m3", options=FLASH)[0] != "pointwise_w16"
     assert kernel(g, core="cortex-m4", options={"flash_bytes": 16 << 10})[0] != "pointwise_w16"
@@ -81,8 +85,8 @@ def _im2col_graph(case: str):
 
 
 def test_im2col_pass_choice() -> None:
-    """Speed on a DSP core takes im2col for a few-channel layer where it pays; size, a core without DSP and
-    a layer with many input channels keep the direct kernel; the report states both candidates."""
+    """Speed on a DSP core takes im2col for a few-channel layer where it pays, size its int8-weight form; a core
+    without DSP and a layer with many input channels keep the direct kernel; the report states the candidates."""
 
     def kernel(graph, **kw):
         g = run_pipeline(graph, "default", PassContext(**kw))
@@ -95,7 +99,10 @@ def test_im2col_pass_choice() -> None:
         and "im2col" in rep["why"]
         and rep["candidates"]["im2col_w16"]["scratch_bytes"] == 16
     )
-    assert kernel(kws_first, core="cortex-m4", optimize="size", options=FLASH)[0] != "im2col_w16"
+    # size keeps the int8 weights: im2col by bands of 32 pixels (a 512-byte column) + the int8 FC kernel
+    k, rep = kernel(kws_first, core="cortex-m4", optimize="size", options=FLASH)
+    assert k == "im2col_s8" and rep["format"] == "int8" and rep["weight_bytes"] == 64 * 16
+    assert rep["candidates"]["im2col_s8"]["scratch_bytes"] == 512 and "bands of 32 pixels" in rep["why"]
     assert kernel(kws_first, core="cortex-m3", options=FLASH)[0] != "im2col_w16"
     many = conv(9, 9, 16, 16, 3, 2, "SAME")("many")
     assert kernel(many, core="cortex-m4", options=FLASH)[0] != "im2col_w16"
@@ -104,7 +111,9 @@ def test_im2col_pass_choice() -> None:
 # kernel -> (cases, their graph builder, the case run on the emulated board)
 VARIANTS = {
     "pointwise_w16": (CASES, _graph, "pw_3x3_c17_o31"),
+    "pointwise_s8": (CASES, _graph, "pw_5x5_c64_o64"),
     "im2col_w16": (IM2COL_CASES, _im2col_graph, "i2c_11x7_c2_o15_k5_s2_same"),
+    "im2col_s8": (IM2COL_CASES, _im2col_graph, "i2c_8x6_c4_o17_k3_s1_valid"),
 }
 
 
@@ -137,6 +146,9 @@ def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
 
     _, build, case = VARIANTS[kernel]
     graph = build(case)
-    graph.nodes[0].attrs.update(kernel=kernel, specialize=True)
-    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v")
+    # im2col_s8 by bands of 5 pixels: 24 pixels end on a shorter band
+    graph.nodes[0].attrs.update(kernel=kernel, specialize=True, im2col_band=5)
+    # --optimize speed keeps the int16 copy the default (balanced) would give back to an int8 kernel
+    ctx = PassContext(optimize="speed")
+    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()

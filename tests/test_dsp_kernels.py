@@ -37,6 +37,11 @@ EXTRA = {
     "fc_16_17_per_channel": fc(16, 17, per_channel=True),
     "fc_15_16_relu": fc(15, 16, act="RELU"),
     "fc_17_4_batches2": fc(17, 4, batches=2),
+    # aligned rows (in_depth % 4 == 0): eight inputs per step, then four; the per-tensor output stage hoisted
+    "fc_8_5": fc(8, 5),
+    "fc_12_9_relu6": fc(12, 9, act="RELU6"),
+    "fc_44_33_per_channel": fc(44, 33, per_channel=True),
+    "fc_24_7_batches3_relu": fc(24, 7, act="RELU", batches=3),
     "avgpool_8x8_c16_f8_s8_valid": pool("avg", 8, 8, 16, 8, 8, "VALID"),
     "avgpool_7x5_c17_f3_s2_same_relu": pool("avg", 7, 5, 17, 3, 2, "SAME", act="RELU"),
     "avgpool_17x17_c4_f17_s1_valid": pool("avg", 17, 17, 4, 17, 1, "VALID"),  # 289 taps: the scalar sums
@@ -67,6 +72,26 @@ def pruned_dw(h: int, w: int, c: int, huge: bool = True):
 
 
 EXTRA.update({f"dw_pruned_huge_bias_8x6_c{c}": pruned_dw(8, 6, c) for c in (1, 31, 32, 33, 63, 64)})
+
+
+def huge_bias_fc(n_in: int, n_out: int):
+    """A fully-connected layer whose every other output has a bias of about +-1e9: accumulators beyond 2^30 take
+    the general requantization in the fast output stage."""
+
+    def build(name: str) -> ir.Graph:
+        g = fc(n_in, n_out)(name)
+        b = g.tensor(g.nodes[0].inputs[2])
+        bias = np.asarray(b.data).astype(np.int64)
+        bias[::2] = np.where(np.arange(bias[::2].size) % 2 == 0, 1, -1) * (
+            1_100_000_000 + np.arange(bias[::2].size)
+        )
+        b.data = bias.astype(np.int32)
+        return g
+
+    return build
+
+
+EXTRA.update({"fc_16_9_huge_bias": huge_bias_fc(16, 9), "fc_20_8_huge_bias": huge_bias_fc(20, 8)})
 
 
 def _overridden(case: str) -> bool:
@@ -179,16 +204,18 @@ def conv_chain(name: str) -> ir.Graph:
 
 
 def fc_add_chain(name: str) -> ir.Graph:
-    """Fully connected 33 -> 64 -> 31 -> 17 (per-tensor and per-channel; int8 and int16 weights), then a
-    same-shape ADD of two FCs."""
+    """Fully connected 33 -> 64 -> 44 -> 64 -> 31 -> 17 (per-tensor and per-channel; int8 weights on unaligned
+    rows, on aligned rows by eight and four inputs, and int16 weights), then a same-shape ADD of two FCs."""
     b = _B(name)
     x = b.act("x", (1, 33))
     nodes, cur, n = [], x, 33
-    for k, (m, per_channel) in enumerate([(64, False), (31, True), (17, False)]):
+    # (outputs, per-channel, int8 kernel kept): the others get int16 weights from --optimize speed's pass
+    layers = [(64, False, True), (44, False, True), (64, True, True), (31, True, False), (17, False, True)]
+    for k, (m, per_channel, int8) in enumerate(layers):
         y = b.act(f"fc{k}_out", (1, m), float(b.rng.uniform(0.2, 0.6)))
         w = b.weights(f"fc{k}_w", (m, n), 0, per_channel)
         nodes.append(ir.FullyConnected(name=f"fc{k}", inputs=[cur, w, b.bias(f"fc{k}_b", m)], outputs=[y]))
-        if k != 1:  # fc0 and fc2 keep the int8-weight DSP kernel; the pass gives fc1 and fcz int16 weights
+        if int8:
             nodes[-1].attrs["kernel"] = "int8"
         cur, n = y, m
     z = b.act("z", (1, 17), float(b.rng.uniform(0.2, 0.6)))
@@ -205,11 +232,13 @@ def fc_add_chain(name: str) -> ir.Graph:
 def test_dsp_kernels_on_emulated_cortex_m4(chain, tmp_path: Path) -> None:
     from edgesdk.boards import get_board
     from edgesdk.device import validate
+    from edgesdk.passes import PassContext
 
     board = get_board("mps2-an386")
     assert board.kernel_target == TARGET
     graph = chain(chain.__name__)
-    summary = validate(graph, board, count=8, out_dir=tmp_path / "v")
+    # --optimize speed: the int16-weight FC kernel too (balanced keeps these small layers' int8 weights)
+    summary = validate(graph, board, count=8, out_dir=tmp_path / "v", pass_ctx=PassContext(optimize="speed"))
     assert summary.count == 8 and summary.exact == 8, summary.to_dict()
     # the chain also runs bit-exactly on the host with the portable SIMD definitions
     project, exe = generate_and_build(graph, tmp_path / "host", target=TARGET)

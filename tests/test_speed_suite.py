@@ -131,3 +131,23 @@ def test_model_selection() -> None:
     assert len(speed.select(None, models)) == 5
     with pytest.raises(SystemExit, match="nosuch"):
         speed.select(["nosuch"], models)
+
+
+def test_default_export_rows_and_macs_per_op(tmp_path: Path) -> None:
+    """A row with the default export (balanced) gets its table beside TFLM + CMSIS-NN's image and arena, and MACs
+    per instruction per op type for every kernel set (a fused CONV_2D+ADD counted with CONV_2D)."""
+    speed = _load("speed")
+    row = _row(speed, "ic", "mps2-an386", 1_000_000)
+    raw = {k: v for k, v in row.items() if not k.startswith(("after_over", "default_"))}
+    raw["default"] = _variant(
+        800_000, {"CONV_2D": 600_000, "CONV_2D+ADD": 100_000, "FULLY_CONNECTED": 100_000}
+    )
+    raw["macs_by_op"] = {"CONV_2D": 700_000, "FULLY_CONNECTED": 50_000}
+    row = speed.finish_row(raw, {m.key: m for m in speed.MLPERF}["ic"])
+    assert row["default_over_tflm_cmsis_nn"] == round(800_000 / 29_860_000, 3)
+    assert speed.op_macs_per_instruction(row, "default") == {"CONV_2D": 1.0, "FULLY_CONNECTED": 0.5}
+    speed.write_results([row], {"models_run": ["ic"], "boards": ["mps2-an386"], "seconds": 1}, tmp_path)
+    md = (tmp_path / "speed.md").read_text()
+    line = next(li for li in md.splitlines() if li.startswith("| IC ResNet-8 | mps2-an386 | 800,000 |"))
+    assert "| 40,000 | 200,492 |" in line and "| 54,996 |" in line
+    assert "CONV_2D 0.233 -> 0.467 -> 1.0 -> 0.7" in md  # before, size, default, speed (1 M MACs in total)

@@ -32,6 +32,12 @@ typedef struct edgesdk_model {
     const char *const *layer_names;
     int (*init)(void);
     int (*invoke)(const int8_t *input, int8_t *output);
+    /* zero-copy input: the application writes input i (input_size_of(i) bytes) at input(i) in the arena, then
+     * calls invoke_in_place(output) */
+    uint32_t num_inputs;
+    int8_t *(*input)(int index);
+    uint32_t (*input_size_of)(int index);
+    int (*invoke_in_place)(int8_t *output);
 } edgesdk_model_t;
 
 extern const edgesdk_model_t edgesdk_model;

@@ -67,4 +67,24 @@ ED_ALWAYS_INLINE static inline void ed_im2col_conv_s8(const ed_im2col_params_t *
     }
 }
 
+/* The same with int8 weights (edgesdk's im2col_s8, --optimize size): bands of up to `band` pixels gathered into col
+ * (band * K bytes), then the int8-weight FC kernel ed_fc_s8 over the band, one pixel per batch row (p: in_depth
+ * K, out_depth out_c, double rounding; its batches field is set per band). The weights keep their bytes. */
+ED_ALWAYS_INLINE static inline void ed_im2col_conv_fc_s8(const ed_im2col_params_t *g, const ed_fc_params_t *p,
+                                                         int32_t band, int8_t *col, const int8_t *input,
+                                                         int8_t *output)
+{
+    const int32_t total = g->out_h * g->out_w, k = p->in_depth;
+    ed_fc_params_t q = *p;
+    int32_t i, j;
+    for (i = 0; i < total; i += band) {
+        const int32_t n = total - i < band ? total - i : band;
+        for (j = 0; j < n; ++j) {
+            ed_im2col_gather(g, input, (i + j) / g->out_w, (i + j) % g->out_w, col + (size_t)j * (size_t)k);
+        }
+        q.batches = n;
+        ed_fc_s8(&q, col, output + (size_t)i * (size_t)p->out_depth);
+    }
+}
+
 #endif /* ED_IM2COL_H */

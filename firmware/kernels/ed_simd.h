@@ -14,6 +14,8 @@
  *   ed_sadd16(x, y), ed_ssub16(x, y)  halfword-wise sum / difference, wrapping           (SADD16, SSUB16)
  *   ed_smlabb(x, y, acc) acc + x.lo * y.lo;  ed_smlatt(x, y, acc) acc + x.hi * y.hi     (SMLABB, SMLATT)
  *   ed_read32(p)        four bytes from any address as one word (unaligned LDR)
+ *   ED_READ64(p, off, lo, hi), ED_READ64_INC(p, lo, hi)  two words from a 4-byte aligned address (LDRD; the
+ *                       second form advances p by 8 bytes)
  */
 #ifndef ED_SIMD_H
 #define ED_SIMD_H
@@ -58,6 +60,12 @@ static inline void ed_write32(void *p, uint32_t v) { ED_MEMCPY_(p, &v, sizeof v)
     __asm__("ldrd %0, %1, [%2, #" #off "]"                                                         \
             : "=r"(lo), "=r"(hi)                                                                    \
             : "r"(p), "m"(*(const uint32_t(*)[2])(const void *)((const char *)(p) + (off))))
+
+/* ED_READ64_INC(p, lo, hi): the two words at 4-byte aligned `p` in one LDRD, then p += 8 (post-indexed). */
+#define ED_READ64_INC(p, lo, hi)                                                                     \
+    __asm__("ldrd %0, %1, [%2], #8"                                                                 \
+            : "=r"(lo), "=r"(hi), "+r"(p)                                                            \
+            : "m"(*(const uint32_t(*)[2])(const void *)(p)))
 
 static inline uint32_t ed_sxtb16(uint32_t x) { return (uint32_t)__sxtb16((int32_t)x); }
 static inline uint32_t ed_sxtab16(uint32_t a, uint32_t x) { return (uint32_t)__sxtab16((int32_t)a, (int32_t)x); }
@@ -109,6 +117,12 @@ static inline int32_t ed_smmulr(int32_t a, int32_t b)
         }                                                                   \
         ED_MEMCPY_(&(lo), (const char *)(p) + (off), sizeof(uint32_t));     \
         ED_MEMCPY_(&(hi), (const char *)(p) + (off) + 4, sizeof(uint32_t)); \
+    } while (0)
+
+#define ED_READ64_INC(p, lo, hi)      \
+    do {                              \
+        ED_READ64(p, 0, lo, hi);      \
+        (p) += 8 / sizeof(*(p));      \
     } while (0)
 
 static inline uint32_t ed_pack16_(int32_t lo, int32_t hi)

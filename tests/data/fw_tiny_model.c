@@ -58,4 +58,8 @@ const edgesdk_model_t edgesdk_model = {
     fw_tiny_layer_names,
     fw_tiny_init,
     fw_tiny_invoke,
+    0u, /* no zero-copy input: the harness only calls invoke */
+    0,
+    0,
+    0,
 };

@@ -98,6 +98,7 @@ BUILTIN_PASS_MODULES: list[str] = [
     "im2col",
     "specialize",
     "decoded",  # after the int8 kernel choice: compressed layers keep it and decode their weights
+    "balanced_copies",  # after decoded: balanced keeps only the flash copies that pay per byte
     "conv_add_fuse",  # after the conv kernel choice: it fuses only convolutions whose kernel runs by bands
     "winograd_dw",
     "dw_inplace",  # last: it asks the planner which in-place depthwise layers lower the (fused) arena
@@ -177,6 +178,8 @@ OTHER_KERNELS = (
     "pattern",
     "shift",
     "adder",
+    "pointwise_s8",
+    "im2col_s8",
 )
 
 

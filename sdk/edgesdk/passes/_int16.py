@@ -4,7 +4,9 @@ decision between that kernel and the direct int8 convolution, and the report it 
 The int16 kernels trade twice the weights' flash for fewer instructions, so they follow one rule: forced or
 forbidden by the user first; ``--optimize size`` keeps int8; speed takes the int16 kernel where the board's
 flash is known, the model's constants (with every int16 copy chosen so far) stay within half of it, and the
-estimate says it pays by ``min_speedup``.
+estimate says it pays by ``min_speedup``. ``--optimize balanced`` (the default) chooses as speed does, then keeps
+only the flash copies that buy at least ``BALANCED_INSNS_PER_BYTE`` instructions per byte they add
+(``passes/balanced_copies.py``, after the decoded-weights pass has moved what it can into RAM).
 """
 
 from __future__ import annotations
@@ -16,6 +18,31 @@ from edgesdk.passes import PassContext
 
 #: Kernels that store a layer's weights as int16 (their int8 weights' bytes again).
 INT16_KERNELS = ("w16", "pointwise_w16", "im2col_w16")
+
+
+#: ``--optimize balanced`` stores a layer's weights in a larger form (int16 copies, Winograd's transformed
+#: weights) only where the estimate saves at least this many executed instructions per inference for each byte
+#: of flash the copy adds: a weight reused over many outputs (a convolution over a large image) pays, a
+#: fully-connected weight used once per inference (~0.55 instructions per byte) never does. On the MLPerf Tiny
+#: models this keeps IC's Winograd layers up to 32 channels and the 1x1 layers of the high-resolution stages,
+#: and keeps AD's and IC's images below TFLM + CMSIS-NN's.
+BALANCED_INSNS_PER_BYTE = 32.0
+
+
+def balanced_refusal(ctx: PassContext, saved: float, extra: int) -> str | None:
+    """Why ``--optimize balanced`` keeps the int8 weights instead of a copy that adds ``extra`` bytes of flash and
+    saves an estimated ``saved`` instructions per inference; None where it takes it (or the goal is not balanced).
+    ``PassContext.options["balanced_insns_per_byte"]`` overrides the threshold (a negative one keeps every copy)."""
+    if ctx.optimize != "balanced" or extra <= 0:
+        return None
+    per_byte = saved / extra
+    least = float(ctx.options.get("balanced_insns_per_byte", BALANCED_INSNS_PER_BYTE))
+    if per_byte >= least:
+        return None
+    return (
+        f"--optimize balanced: int8 weights kept in flash; the copy would add {extra} B for est. {int(saved)} "
+        f"fewer instructions ({per_byte:.1f} per byte, under {least:g})"
+    )
 
 
 def int8_conv(graph: ir.Graph, node: ir.Node) -> tuple[ir.Tensor, ir.Tensor, ir.Tensor] | None:
@@ -87,3 +114,39 @@ def decide(
         node.attrs["kernel"] = kernel
         node.attrs["specialize"] = True
     return choose
+
+
+def size_int8(
+    node: ir.Node,
+    ctx: PassContext,
+    kernel: str,
+    chosen: bool,
+    cand: dict[str, Any],
+    direct: int,
+    what: str,
+    min_speedup: float = 1.0,
+) -> bool:
+    """After :func:`decide`: the int8-weight form ``kernel`` of the same idea (``cand``: its ``instructions``,
+    ``weight_bytes``...), added to the report's candidates and taken where the user forces it, or where
+    ``--optimize size`` kept the int8 weights and it is estimated ``min_speedup`` faster than the direct kernel
+    (``direct`` instructions): the same bytes, fewer instructions. ``what`` describes it in the reason. Returns
+    whether the node's kernel was set (by either)."""
+    rep = node.attrs["kernel_report"]
+    rep["candidates"][kernel] = cand
+    forced = ctx.forced(node) == kernel
+    if not forced and (
+        chosen
+        or ctx.optimize != "size"
+        or not ctx.allowed(node, kernel)
+        or cand["instructions"] * min_speedup >= direct
+    ):
+        return chosen
+    node.attrs["kernel"] = kernel
+    rep["format"], rep["weight_bytes"] = "int8", cand["weight_bytes"]
+    rep["why"] = (
+        "forced by the user"
+        if forced
+        else f"{rep['why']}; {what} instead: the same {cand['weight_bytes']} B of weights, "
+        f"est. {cand['instructions']} instead of {direct} instructions"
+    )
+    return True

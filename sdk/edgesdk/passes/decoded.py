@@ -84,10 +84,16 @@ class _Choice:
     compressed: dict[str, Any]  # this way's candidate
     kernel: str  # KERNEL, the native compressed kernel or BASELINE (the int8 kernel on int8 weights)
     report: dict[str, Any]  # the size probe's candidates
+    base: str = ""  # the kernel of ``int8``: the speed kernel, or the int8 kernel balanced would run instead
+
+    @property
+    def delta(self) -> int:
+        """Estimated instructions over the baseline (negative: faster)."""
+        return int(self.compressed["instructions"] - self.int8["instructions"])
 
     @property
     def extra(self) -> int:
-        return max(0, self.compressed["instructions"] - self.int8["instructions"])
+        return max(0, self.delta)
 
     @property
     def saved(self) -> int:
@@ -171,10 +177,30 @@ def _probe(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> ir.Node | None:
     return probe if probe.attrs.get("kernel") in FORMATS else None
 
 
+def _balanced_baseline(
+    graph: ir.Graph, node: ir.Node, ctx: PassContext, copy: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """What the layer runs if this pass stores nothing smaller: its speed kernel (candidate ``copy``), unless that
+    kernel keeps a flash copy of the weights that ``passes/balanced_copies.py`` refuses in a balanced export --
+    then the int8-weight kernel that pass gives it instead."""
+    from edgesdk.passes import balanced_copies
+    from edgesdk.passes._int16 import balanced_refusal
+
+    current = node.attrs.get("kernel") or BASELINE
+    if ctx.optimize != "balanced" or current not in balanced_copies.COPIES or not copy["instructions"]:
+        return copy, current
+    alt = balanced_copies.int8_alternative(graph, node, ctx)
+    nbytes = int(graph.tensor(node.inputs[1]).nbytes)
+    if alt is None or balanced_refusal(ctx, alt[1] - copy["instructions"], copy["bytes"] - nbytes) is None:
+        return copy, current
+    return candidate(nbytes, int(alt[1])), "int8" if alt[0] == "int8" else alt[0]
+
+
 def select(ways: dict[str, list[_Choice]], budget: float, forced: set[str]) -> tuple[dict[str, _Choice], int]:
     """At most one way per layer, over the whole model: forced layers take their fastest decoded way; then, step
-    by step, the move (from a layer's way so far to one storing fewer bytes) with the fewest extra instructions
-    per byte saved, while the model's total extra stays within ``budget``. Returns the ways and the total."""
+    by step, the move (from a layer's way so far to one storing fewer bytes, or as many and running faster) with
+    the fewest extra instructions per byte saved, while the model's total extra stays within ``budget``. Returns
+    the ways and the total."""
     chosen: dict[str, _Choice] = {}
     spent = 0
     for name in sorted(forced):
@@ -187,13 +213,13 @@ def select(ways: dict[str, list[_Choice]], budget: float, forced: set[str]) -> t
             if name in forced:
                 continue
             now = chosen.get(name)
-            extra0 = now.extra if now else 0
+            delta0 = now.delta if now else 0
             bytes0 = now.compressed["bytes"] if now else found[0].int8["bytes"]
             for c in found:
-                saved, step = bytes0 - c.compressed["bytes"], c.extra - extra0
-                if saved <= 0 or spent + step > budget:
-                    continue
-                key = (step / saved, c.extra, name)
+                saved, step = bytes0 - c.compressed["bytes"], c.delta - delta0
+                if saved < 0 or (saved == 0 and step >= 0) or (step > 0 and spent + step > budget):
+                    continue  # larger, no better, or beyond the budget
+                key = (step / saved if saved else -float("inf"), c.delta, name)
                 if best is None or key < best[0]:
                     best = (key, name, c, step)
         if best is None:
@@ -263,6 +289,9 @@ class DecodedWeights(Pass):
             base = specialize.specialized_instructions(shape) if shape is not None else 0
         elif node.op == "FULLY_CONNECTED" and current == "":
             inner = "w16"  # the int16 FC kernel reads the decoded weights (the int8 DSP FC's layout differs)
+        baseline, label = _balanced_baseline(graph, node, ctx, int8)
+        if label == "specialized" and current != "specialized" and "specialized" in wf.DECODE_LAYOUTS:
+            inner, base = label, baseline["instructions"]  # balanced drops the copy: decode for what it runs
         plain = node.attrs.get("kernel_report", {}).get("candidates", {})
         plain = plain.get("int8" if node.op == "FULLY_CONNECTED" else "direct", {})
         ways: list[_Choice] = []
@@ -284,20 +313,37 @@ class DecodedWeights(Pass):
             if fmt == "int8" and "instructions" in plain:
                 int8_kernel = candidate(w.nbytes, int(plain["instructions"]))
                 ways.append(_Choice(node, fmt, "", int8, int8_kernel, BASELINE, report))
-        return [c for c in ways if ctx.allowed(node, c.kernel) and c.compressed["bytes"] < int8["bytes"]]
+        for c in ways:
+            c.int8, c.base = baseline, label
+        return [
+            c
+            for c in ways
+            if ctx.allowed(node, c.kernel)
+            and (
+                c.compressed["bytes"] < baseline["bytes"]
+                or c.compressed["instructions"] < baseline["instructions"]
+            )
+            and c.compressed["bytes"] <= baseline["bytes"]
+        ]
 
     @staticmethod
     def _record(ways: list[_Choice], chosen: _Choice | None, spent: int, budget: float, total: int) -> None:
         take = chosen is not None
         c = chosen or min(ways, key=lambda w: (w.extra / max(1, w.saved), w.extra, -w.saved))
         node = c.node
-        current = node.attrs.get("kernel") or BASELINE  # the int8 speed kernel the layer has now
+        current = (
+            c.base
+        )  # the int8 kernel the layer runs without this pass: the speed kernel, or balanced's int8
         mine = "int8" if c.kernel == BASELINE else c.kernel
         cands = {k: v for k, v in c.report.items() if k not in (BASELINE, "int8")}
         for way in sorted(
             ways, key=lambda w: -w.compressed["instructions"]
         ):  # the fastest of each kernel kept
             cands["int8" if way.kernel == BASELINE else way.kernel] = way.compressed
+        own = node.attrs.get("kernel") or BASELINE  # the speed kernel's own candidate stays (balanced_copies)
+        earlier = node.attrs.get("kernel_report", {}).get("candidates", {})
+        if own in earlier and own not in cands:
+            cands[own] = earlier[own]
         cands.update({current: c.int8, mine: c.compressed})
         name = {KERNEL: f"{c.fmt} weights decoded per call", BASELINE: "the int8 kernel on int8 weights"}.get(
             c.kernel, f"the {c.fmt} kernel"

@@ -8,23 +8,32 @@ K = k_h * k_w * in_c bytes (im2col) turns the layer into a fully-connected produ
 which the FC kernel (``ed_fc_w16_body.h``, instantiated per layer) runs at ~1.2 instructions per MAC plus the
 gather. The column buffer (K bytes) is static per layer, outside the arena. int16 weights double the layer's
 flash, so ``--optimize size`` keeps the direct kernel; speed takes im2col where the estimate says it pays and the
-model's constants stay within half of the board's flash. The decision and both candidates go into
-``node.attrs["kernel_report"]``.
+model's constants stay within half of the board's flash. ``--optimize size`` runs the layer as im2col by bands
+of pixels + the int8-weight FC kernel instead (``im2col_s8``: the int8 weights' bytes, a column of up to
+``MAX_COLUMN`` bytes). The decision and the candidates go into ``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import decide, int8_conv
+from edgesdk.passes._int16 import decide, int8_conv, size_int8
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
 
 KERNEL = "im2col_w16"
+#: The same with int8 weights, by bands of pixels through the int8-weight FC kernel: what ``--optimize size`` runs
+#: such a layer with (the direct convolution's bytes; KWS's first layer 2.38 M -> ~0.7 M instructions).
+KERNEL8 = "im2col_s8"
 #: Largest column (bytes) the pass gives a layer; it is RAM outside the arena.
 MAX_COLUMN = 512
 #: Fewest-channels layers only: from 8 channels on the direct kernel's lanes are full.
 MAX_IN_C = 4
 MIN_SPEEDUP = 1.2
+
+
+def band(out_px: int, k: int) -> int:
+    """Pixels per band of the int8 kernel: as many K-byte windows as fit the ``MAX_COLUMN`` column (at least one)."""
+    return max(1, min(out_px, MAX_COLUMN // max(1, k)))
 
 
 def estimate(out_px: int, cin: int, cout: int, k: int) -> dict[str, int]:
@@ -34,7 +43,11 @@ def estimate(out_px: int, cin: int, cout: int, k: int) -> dict[str, int]:
     macs = out_px * cout * k
     direct = macs * (1.6 + 16.0 / cin) + out_px * cout * 30
     im2col = out_px * (3 * k + 20) + macs * 1.2 + out_px * cout * 30
-    return {"direct": int(direct), KERNEL: int(im2col)}
+    # int8 weights: the FC kernel 1.5 per MAC on rows of a multiple of 4 bytes (1.8 otherwise) plus ~25 per output
+    # and ~150 per band
+    im2col8 = out_px * (3 * k + 20) + macs * (1.5 if k % 4 == 0 else 1.8) + out_px * cout * 25
+    im2col8 += 150 * -(-out_px // band(out_px, k))
+    return {"direct": int(direct), KERNEL: int(im2col), KERNEL8: int(im2col8)}
 
 
 def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
@@ -69,7 +82,7 @@ class Im2colConv(Pass):
                 "code_bytes": 2 * SPECIALIZED_CODE_BYTES,
             },
         }
-        return decide(
+        chosen = decide(
             graph,
             node,
             ctx,
@@ -78,3 +91,17 @@ class Im2colConv(Pass):
             f"{w.shape[3]} input channel(s): im2col of {k}-byte windows (a {k}-byte column) + FC kernel",
             min_speedup=MIN_SPEEDUP,
         )
+        px = out.size // cout
+        cand8 = {
+            "instructions": est[KERNEL8],
+            "weight_bytes": int(w.nbytes),
+            "scratch_bytes": band(px, k) * k,
+        }
+        what = (
+            f"im2col by bands of {band(px, k)} pixels (a {band(px, k) * k}-byte column) + the int8 FC kernel"
+        )
+        if size_int8(node, ctx, KERNEL8, chosen, cand8, est["direct"], what, MIN_SPEEDUP):
+            if node.attrs["kernel"] == KERNEL8:
+                node.attrs["im2col_band"] = band(px, k)
+            return True
+        return False

@@ -7,21 +7,28 @@ constant parameters: measured on the emulated Cortex-M4 (QEMU mps2-an386) a 64 -
 pixels takes 1,365,440 instructions with the direct DSP convolution and ~1.2 per MAC this way. The weights
 double in flash (int16), so ``--optimize size`` keeps the direct kernel, and speed takes it where the model's
 constants stay within half of the board's flash (as for fully-connected layers, ``passes/fc_weights16.py``).
-The decision and both candidates go into ``node.attrs["kernel_report"]``.
+With ``--optimize size`` the layer runs the int8-weight FC kernel instead (``pointwise_s8``: the direct
+convolution's bytes, SXTB16 in the loop; KWS's 1x1 layers 1.37 M -> ~0.9 M instructions each). The decision and
+the candidates go into ``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import decide, int8_conv
+from edgesdk.passes._int16 import decide, int8_conv, size_int8
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
 
 KERNEL = "pointwise_w16"
+#: The same with the int8 weights as they are (the int8 FC kernel ``ed_fc_s8``: SXTB16 in the loop): what
+#: ``--optimize size`` runs a 1x1 layer with (the direct convolution's bytes, far fewer instructions on thin layers).
+KERNEL8 = "pointwise_s8"
 #: Instructions per MAC and per output of the direct DSP convolution on a 1x1 layer and of the FC kernel
 #: (QEMU mps2-an386: KWS-shaped 64 -> 64 on 25 x 5, VWW-shaped 8 -> 16 on 48 x 48).
 DIRECT_PER_MAC, DIRECT_PER_OUTPUT = 1.65, 65
 FC_PER_MAC, FC_PER_OUTPUT = 1.2, 35
+#: The int8-weight FC kernel (eight inputs per step, the output stage read once per call; KWS-shaped 64 -> 64).
+FC8_PER_MAC, FC8_PER_OUTPUT = 1.5, 25
 
 
 def estimate(out_px: int, cin: int, cout: int) -> dict[str, int]:
@@ -30,6 +37,7 @@ def estimate(out_px: int, cin: int, cout: int) -> dict[str, int]:
     return {
         "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
         KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
+        KERNEL8: int(macs * FC8_PER_MAC + outputs * FC8_PER_OUTPUT),
     }
 
 
@@ -67,7 +75,7 @@ class PointwiseAsFc(Pass):
                 "code_bytes": SPECIALIZED_CODE_BYTES,
             },
         }
-        return decide(
+        chosen = decide(
             graph,
             node,
             ctx,
@@ -75,4 +83,8 @@ class PointwiseAsFc(Pass):
             cand,
             f"1x1 stride-1 convolution as a fully-connected layer over {out.size // out.shape[-1]} pixels",
             min_speedup=1.0 + 1e-9,
+        )
+        cand8 = {"instructions": est[KERNEL8], "weight_bytes": int(w.nbytes)}
+        return size_int8(
+            node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )

@@ -14,10 +14,12 @@ MLPerf Tiny model at 12 KB of kernel code), so the pass:
 2. estimates the model's kernel code without specialisation (``BASE_CODE`` per kernel the layers use);
 3. specialises layers greedily, the greatest saving per code byte first, while the estimated total stays
    within ``CODE_BUDGET`` (``PassContext.options["kernel_code_budget"]`` overrides it) and the saving is at
-   least ``MIN_SAVING`` of the layer's instructions. When every CONV_2D of the model is specialised the shared
+   least ``MIN_SAVING`` of the layer's instructions. ``--optimize balanced`` (the default) has no fixed code
+   budget: like its weight copies, a code copy is taken where it saves at least ``BALANCED_INSNS_PER_BYTE``
+   instructions per byte (``passes/_int16.py``). When every CONV_2D of the model is specialised the shared
    ``ed_conv_s8`` is no longer linked, and its bytes are given back.
 
-Only on cores with the DSP kernels and with ``--optimize speed``; ``--optimize size`` and other cores keep the
+Only on cores with the DSP kernels and with ``--optimize speed`` or ``balanced``; ``--optimize size`` and other cores keep the
 shared kernel. ``--kernel LAYER=specialized`` forces a copy (any core, outside the budget), ``--no-kernel
 LAYER=specialized`` (or forcing ``dense``/``direct``) forbids it. The decision, both candidates and the budget
 go into ``node.attrs["kernel_report"]``.
@@ -31,6 +33,7 @@ from typing import Any
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import BUILTIN_PASS_MODULES, Pass, PassContext, register
+from edgesdk.passes._int16 import balanced_refusal
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 
 # This pass revisits what the kernel passes before it chose: register those first even when this module is
@@ -300,7 +303,16 @@ class SpecializeConv(Pass):
                 )
                 continue
             code = total_code(picked | {name})
-            if code > budget - CODE_MARGIN:
+            # balanced (the default) has no fixed code budget: a copy is taken where it pays by the rule every
+            # copy of balanced follows (instructions saved per byte added, passes/_int16.py)
+            over = code > budget - CODE_MARGIN
+            if (
+                over
+                and balanced_refusal(ctx, saving(name), c[KERNEL]["code_bytes"]) is None
+                and ctx.optimize == "balanced"
+            ):
+                over = False
+            if over:
                 reason[name] = (
                     f"a copy ({c[KERNEL]['code_bytes']} B of code) would bring the model's kernel code to "
                     f"~{code} B, over the {budget} B budget less {CODE_MARGIN} B for the estimate's error"

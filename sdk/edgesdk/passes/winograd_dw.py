@@ -24,6 +24,7 @@ import numpy as np
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._int16 import balanced_refusal
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.winograd import F2x2_3x3, weight_ranges
 
@@ -136,6 +137,10 @@ class WinogradDepthwiseSelection(Pass):
             )
         elif ctx.optimize == "size":
             choose, why = False, f"--optimize size: direct weights take {9 * c} B, Winograd's {32 * c} B"
+        elif speedup >= MIN_SPEEDUP and (
+            refusal := balanced_refusal(ctx, est["direct"] - est[KERNEL], 23 * c)
+        ):
+            choose, why = False, refusal
         elif speedup >= MIN_SPEEDUP:
             choose, why = True, f"est. {speedup:.2f}x fewer instructions for {23 * c} more bytes of weights"
         else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
+from edgesdk.backends.c.dsp import weight_layout
 from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _jinja_env, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
@@ -15,6 +16,10 @@ KERNEL = "w16"
 POINTWISE = "pointwise_w16"
 #: A convolution with few input channels as im2col + the same kernel (passes/im2col.py).
 IM2COL = "im2col_w16"
+#: A 1x1 stride-1 convolution run by the int8-weight FC kernel (``ed_fc_s8``; passes/pointwise.py).
+POINTWISE8 = "pointwise_s8"
+#: im2col by bands of pixels + the int8-weight FC kernel (passes/im2col.py).
+IM2COL8 = "im2col_s8"
 
 
 def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
@@ -67,6 +72,49 @@ def lower_pointwise_w16(b: _LayerBuilder) -> None:
         _instantiate(b, "fc", "the int16-weight FC body instantiated for this layer's constant parameters")
 
 
+def lower_pointwise_s8(b: _LayerBuilder) -> None:
+    """A 1x1 stride-1 CONV_2D as the int8-weight FC kernel ``ed_fc_s8``: every pixel one FC input row, the
+    (O, 1, 1, I) filters the (O, I) weights in the target's FC layout (the same bytes as the conv's), per-channel
+    requantization, TFLite's double rounding whatever the export's FC rounding option is."""
+    p, node = b.p, b.node
+    if (p["filter_h"], p["filter_w"], p["stride_h"], p["stride_w"]) != (1, 1, 1, 1):
+        raise UnsupportedOpError(f"layer {node.name}: the pointwise kernel needs a 1x1 stride-1 convolution")
+    wdata, weights = _int8_fc_weights(b, "pointwise")
+    _fc_fields(b, wdata.shape, weights, p["in_h"] * p["in_w"], "double", weights_offset=0)
+    b.kernel, b.params_type = "ed_fc_s8", "ed_fc_params_t"
+    b.kernel_files = ["ed_fc.c"]
+
+
+def lower_im2col_s8(b: _LayerBuilder) -> None:
+    """A CONV_2D with few input channels as im2col by bands of pixels + the int8-weight FC kernel
+    (``ed_im2col_conv_fc_s8`` in ``ed_im2col.h``): the (O, K) filters in the target's FC layout (the conv's
+    bytes), a static column of ``band * K`` bytes outside the arena (``passes/im2col.py`` sizes the band)."""
+    p, node = b.p, b.node
+    wdata, weights = _int8_fc_weights(b, "im2col")
+    _fc_fields(b, wdata.shape, weights, 1, "double", weights_offset=0)
+    b.params_type = "ed_fc_params_t"
+    band = int(node.attrs.get("im2col_band", 1))
+    _instantiate(
+        b,
+        "im2col",
+        f"im2col - bands of {band} pixels' {p['filter_h']}x{p['filter_w']}x{p['in_c']} windows gathered into a "
+        f"column, then the int8-weight FC kernel over {p['out_c']} filters",
+        window=_window(p),
+        band=band,
+    )
+    b.kernel_files = ["ed_fc.c"]
+
+
+def _window(p) -> dict[str, int]:
+    """The ``ed_im2col_params_t`` fields of a convolution's parameters."""
+    return {
+        "in_h": p["in_h"], "in_w": p["in_w"], "in_c": p["in_c"], "out_h": p["out_h"], "out_w": p["out_w"],
+        "k_h": p["filter_h"], "k_w": p["filter_w"], "stride_h": p["stride_h"], "stride_w": p["stride_w"],
+        "dil_h": p["dilation_h"], "dil_w": p["dilation_w"], "pad_top": p["pad_h"], "pad_left": p["pad_w"],
+        "zero_point": -p["input_offset"],
+    }  # fmt: skip
+
+
 def lower_im2col_w16(b: _LayerBuilder) -> None:
     """A CONV_2D with few input channels as im2col + the int16-weight FC body (``ed_im2col.h``): per output
     pixel its window gathered into a per-layer column buffer of k_h * k_w * in_c bytes, then the (O, K) filters
@@ -74,12 +122,7 @@ def lower_im2col_w16(b: _LayerBuilder) -> None:
     p = b.p
     k = p["filter_h"] * p["filter_w"] * p["in_c"]
     _emit_w16(b, w2d=b.t(1), filter_offset=0, batches=1, rounding="double")
-    window = {
-        "in_h": p["in_h"], "in_w": p["in_w"], "in_c": p["in_c"], "out_h": p["out_h"], "out_w": p["out_w"],
-        "k_h": p["filter_h"], "k_w": p["filter_w"], "stride_h": p["stride_h"], "stride_w": p["stride_w"],
-        "dil_h": p["dilation_h"], "dil_w": p["dilation_w"], "pad_top": p["pad_h"], "pad_left": p["pad_w"],
-        "zero_point": -p["input_offset"],
-    }  # fmt: skip
+    window = _window(p)
     _instantiate(
         b,
         "im2col",
@@ -92,12 +135,35 @@ def lower_im2col_w16(b: _LayerBuilder) -> None:
 def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding: str) -> None:
     """The int16 weights, bias, requantization arrays and ``ed_fc_w16_params_t`` of the layer (input 0 times
     ``w2d`` reshaped to (out, in)), run by the shared ``ed_fc_w16_s8``."""
-    p, node = b.p, b.node
+    node = b.node
     if w2d.dtype != "int8" or w2d.data is None:
         raise UnsupportedOpError(f"layer {node.name}: the int16-weight FC kernel needs constant int8 weights")
     wdata = w2d.data.reshape(w2d.shape[0], -1)
     b.act_input(0)
     weights = b.const_array("weights16", fc_weights_w16(wdata, filter_offset), "int16_t")
+    _fc_fields(b, wdata.shape, weights, batches, rounding)
+    b.kernel, b.params_type = "ed_fc_w16_s8", "ed_fc_w16_params_t"
+    b.kernel_files = ["ed_fc_w16.c"]
+
+
+def _int8_fc_weights(b: _LayerBuilder, kind: str) -> tuple[np.ndarray, str]:
+    """The layer's constant int8 weights as (out, in) and as the array of the target's FC layout (the int8 FC
+    kernel reads them: the conv's bytes in another order)."""
+    w = b.t(1)
+    if w.dtype != "int8" or w.data is None:
+        raise UnsupportedOpError(f"layer {b.node.name}: the {kind} kernel needs constant int8 weights")
+    wdata = np.asarray(w.data).astype(np.int64).reshape(w.shape[0], -1)
+    layout = weight_layout(b.gen.target, "FULLY_CONNECTED")
+    b.act_input(0)
+    return wdata, b.const_array("weights", layout(wdata) if layout else wdata, "int8_t")
+
+
+def _fc_fields(
+    b: _LayerBuilder, shape: tuple[int, ...], weights: str, batches: int, rounding: str, weights_offset=None
+) -> None:
+    """The bias, requantization arrays and parameter fields of an FC-kernel layer (``ed_fc_params_t`` with
+    ``weights_offset``, ``ed_fc_w16_params_t`` without) whose (out, in) weights are the array ``weights``."""
+    p, node = b.p, b.node
     bias = None
     if len(node.inputs) > 2 and node.inputs[2]:
         bt = b.t(2)
@@ -105,11 +171,13 @@ def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding:
             raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias")
         bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    offsets = {} if weights_offset is None else {"weights_offset": weights_offset}
     b.ints(
         batches=batches,
-        in_depth=wdata.shape[1],
-        out_depth=wdata.shape[0],
+        in_depth=shape[1],
+        out_depth=shape[0],
         input_offset=p["input_offset"],
+        **offsets,
         output_offset=p["output_offset"],
         act_min=p["activation_min"],
         act_max=p["activation_max"],
@@ -120,11 +188,11 @@ def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding:
     b.ptr_field("bias", bias)
     b.ptr_field("multiplier", mult)
     b.ptr_field("shift", shift)
-    b.kernel, b.params_type = "ed_fc_w16_s8", "ed_fc_w16_params_t"
-    b.kernel_files = ["ed_fc_w16.c"]
 
 
-def _instantiate(b: _LayerBuilder, what: str, description: str, window: dict[str, int] | None = None) -> None:
+def _instantiate(
+    b: _LayerBuilder, what: str, description: str, window: dict[str, int] | None = None, band: int = 0
+) -> None:
     """Run the layer through its own instance of the FC body (``templates/c/fc_w16_layer.c.j2``) instead of
     the shared ``ed_fc_w16_s8``: with ``window``, im2col's gather (``ed_im2col_params_t`` fields) before it."""
     ident = b.gen.ident
@@ -134,13 +202,14 @@ def _instantiate(b: _LayerBuilder, what: str, description: str, window: dict[str
         "fn": fn,
         "comment": cf.c_comment(f"{b.node.name}: {description}."),
         "window": "",
+        "band": cf.c_int(band) if band else "",
     }
     if window is not None:
         ctx.update(
             window=ident(b.gen.model, b.cname, "window"),
             window_fields=[(name, cf.c_int(int(v))) for name, v in window.items()],
             column=ident(b.gen.model, b.cname, "column"),
-            column_len=cf.c_int(window["k_h"] * window["k_w"] * window["in_c"]),
+            column_len=cf.c_int(window["k_h"] * window["k_w"] * window["in_c"] * max(1, band)),
         )
     b.code = _jinja_env().get_template("fc_w16_layer.c.j2").render(**ctx)
     b.kernel = fn
@@ -150,3 +219,5 @@ def _instantiate(b: _LayerBuilder, what: str, description: str, window: dict[str
 VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_fc_w16
 VARIANT_LOWER[("CONV_2D", POINTWISE)] = lower_pointwise_w16
 VARIANT_LOWER[("CONV_2D", IM2COL)] = lower_im2col_w16
+VARIANT_LOWER[("CONV_2D", POINTWISE8)] = lower_pointwise_s8
+VARIANT_LOWER[("CONV_2D", IM2COL8)] = lower_im2col_s8

@@ -882,6 +882,7 @@ def generate_c(
         "output_zero_point": cf.c_int(out_tensors[0].quant.zp if out_tensors[0].quant else 0),
         "arena_bytes": cf.c_int(arena_bytes, "uint32_t"),
         "num_layers": cf.c_int(len(gen.layers), "uint32_t"),
+        "num_inputs": cf.c_int(len(in_tensors), "uint32_t"),
         "offsets": offset_defs,
         "inputs": [(gen.offset_macros[t.name], cf.c_int(t.size, "uint32_t")) for t in in_tensors],
         "outputs": [(gen.offset_macros[t.name], cf.c_int(t.size, "uint32_t")) for t in out_tensors],
