@@ -85,6 +85,28 @@ def _cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- kernels ---------------------------------------------------------------------------------------------
+def _setup_kernels(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("kernels", help="list the kernels of the C backend (the names --kernel takes)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=_cmd_kernels)
+
+
+def _cmd_kernels(args: argparse.Namespace) -> int:
+    from edgesdk.kernels import CORE_TARGETS, KERNELS
+
+    rows = [k.to_dict() for k in KERNELS]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    every = len(CORE_TARGETS) + 1  # the cores with a kernel folder, and the host
+    for r in rows:
+        skipped = every - len(r["cores"])
+        cores = "all" if not skipped else "not " + ",".join(sorted(set(CORE_TARGETS) - set(r["cores"])))
+        print(f"{r['name']:<16} {r['encoding']:<42} {cores:<20} {', '.join(r['ops'])}")
+    return 0
+
+
 # --- export ----------------------------------------------------------------------------------------------
 def _setup_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="generate a C project for a board (and build it)")
@@ -637,6 +659,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_inspect,
     _setup_boards,
+    _setup_kernels,
     _setup_export,
     _setup_flash,
     _setup_validate,

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from edgesdk import kernels as kernel_table
 from edgesdk.errors import BoardError
 from edgesdk.resources import boards_dir
 
@@ -51,33 +52,10 @@ FLASH_METHODS = (
 )  # fmt: skip
 
 
-#: Cores with the Armv7E-M / Armv8-M DSP extension (SXTB16, SMLAD, ...) run the kernels of
-#: ``firmware/kernels/cortex-m-dsp/``; cores without SIMD (M0, M0+, M3, RV32IMC) those of
-#: ``firmware/kernels/scalar/`` (several output channels per input load); any other core (the host) runs the
-#: portable kernels. A kernel a folder lacks is the portable one.
-CORE_KERNEL_TARGETS: dict[str, str] = {
-    "cortex-m0": "scalar",
-    "cortex-m0plus": "scalar",
-    "cortex-m3": "scalar",
-    "rv32imc": "scalar",
-    "cortex-m4": "cortex-m-dsp",
-    "cortex-m7": "cortex-m-dsp",
-    "cortex-m33": "cortex-m-dsp",
-    "cortex-m35p": "cortex-m-dsp",
-    "cortex-m55": "cortex-m-dsp",
-}
-
-#: Kernels a core does not get unless a layer forces them: the passes' cost models (measured on the Cortex-M4)
-#: pick them, but they measured slower than the direct kernel there. Winograd F(2x2,3x3) on the Cortex-M0 (the
-#: digits CNN: 1,328,375 instructions with it, 818,500 without) and on RV32IMC (IC: 64.8 M with, 55.2 M without);
-#: the int16-weight pointwise kernel on the Cortex-M55, whose Helium int8 1x1 path is faster (KWS: 5.92 M with
-#: it, 4.19 M without).
-CORE_SLOWER_KERNELS: dict[str, frozenset[str]] = {
-    "cortex-m55": frozenset({"pointwise_w16"}),
-    "cortex-m0": frozenset({"winograd"}),
-    "cortex-m0plus": frozenset({"winograd"}),
-    "rv32imc": frozenset({"winograd"}),
-}
+#: Core -> folder of ``firmware/kernels/`` that overrides the portable kernels, and core -> kernels not chosen on
+#: it unless forced: reads of the kernel table (:data:`edgesdk.kernels.CORE_TARGETS`, the rows' ``slower_on``).
+CORE_KERNEL_TARGETS: dict[str, str] = kernel_table.CORE_TARGETS
+CORE_SLOWER_KERNELS: dict[str, frozenset[str]] = kernel_table.slower_kernels()
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext
 
-#: Kernels that store a layer's weights as int16 (their int8 weights' bytes again).
-INT16_KERNELS = ("w16", "pointwise_w16", "im2col_w16")
+#: Kernels that store a layer's weights as int16 (their int8 weights' bytes again): the kernel table's rows
+#: with the encoding "int16".
+INT16_KERNELS = kernel_table.names_with_encoding("int16")
 
 
 def int8_conv(graph: ir.Graph, node: ir.Node) -> tuple[ir.Tensor, ir.Tensor, ir.Tensor] | None:

@@ -29,6 +29,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import BUILTIN_PASS_MODULES, Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
@@ -55,24 +56,12 @@ REVISITED = ("winograd", "im2col_w16", "pointwise_w16")
 WINOGRAD_MARGIN = 0.9
 
 #: Code bytes (Cortex-M4, -O2; arm-none-eabi-nm on the IC and AD builds) of the kernels a layer links, by
-#: (op, kernel attr). Unknown kernels count ``BASE_CODE_DEFAULT``.
-BASE_CODE: dict[tuple[str, str], int] = {
-    ("CONV_2D", ""): 1818,  # ed_conv_s8 itself (its body's border path is CONV_BODY_CODE)
-    ("CONV_2D", "winograd"): 3968,  # ed_winograd_s8 + ed_wino_output
-    ("DEPTHWISE_CONV_2D", ""): 2966,  # ed_dwconv_s8, ed_dw_pixel, ed_dw3x3_run4, ed_dw_requant
-    ("FULLY_CONNECTED", ""): 700,
-    ("FULLY_CONNECTED", "w16"): 100,  # instantiated per layer (mostly inside <model>_invoke)
-    ("ADD", ""): 1306,  # ed_add_s8, ed_add_one, ed_binary_general
-    ("MUL", ""): 1306,
-    ("AVERAGE_POOL_2D", ""): 604,
-    ("MAX_POOL_2D", ""): 604,
-    ("SOFTMAX", ""): 1224,
-    ("RESHAPE", ""): 20,
-}
+#: (op, kernel attr): the kernel table's ``code_bytes``. Unknown kernels count ``BASE_CODE_DEFAULT``.
+BASE_CODE: dict[tuple[str, str], int] = kernel_table.code_bytes()
 BASE_CODE_DEFAULT = 600
 #: Kernels instantiated per layer (their body inlined into ``<model>_invoke``): bytes per layer (KWS and VWW
 #: replicas: ~280 B per 1x1-as-FC or im2col layer).
-PER_LAYER_CODE: dict[str, int] = {"pointwise_w16": 280, "im2col_w16": 280}
+PER_LAYER_CODE: dict[str, int] = kernel_table.per_layer_code()
 #: The out-of-line border path and general requantization (``ed_conv_single``, ``ed_mbqm_slow``) that the
 #: shared kernel and every specialised layer share.
 CONV_BODY_CODE = 1062

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import CONV_FIELDS, VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import CONV_FIELDS, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.ir.adder import AdderConv2D
 
 
-def _lower_adder(b: _LayerBuilder) -> None:
+def lower_adder(b: _LayerBuilder) -> None:
     p, node = b.p, b.node
     w = b.t(1)
     if w.data is None or w.dtype != "int16":
@@ -38,5 +37,3 @@ def _lower_adder(b: _LayerBuilder) -> None:
 
 
 # A new op: lowered with or without the adder pass's annotation.
-VARIANT_LOWER[(AdderConv2D.op, "")] = _lower_adder
-VARIANT_LOWER[(AdderConv2D.op, "adder")] = _lower_adder

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder, conv_geometry
+from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder, conv_geometry
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
 
@@ -254,11 +254,3 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
     )
     b.kernel, b.params_type = fn, "ed_conv_params_t"
     b.kernel_files = []
-
-
-VARIANT_LOWER[("FULLY_CONNECTED", "sparse")] = lower_fc_sparse
-VARIANT_LOWER[("FULLY_CONNECTED", "sparse_codebook")] = lower_fc_sparse_codebook
-VARIANT_LOWER[("FULLY_CONNECTED", "codebook")] = lower_fc_codebook
-VARIANT_LOWER[("CONV_2D", "codebook")] = lower_conv_codebook
-VARIANT_LOWER[("CONV_2D", "sparse")] = lower_conv_sparse
-VARIANT_LOWER[("CONV_2D", "pattern")] = lower_conv_pattern

@@ -152,7 +152,3 @@ def lower_decoded(b: _LayerBuilder) -> None:
     )
     b.kernel = fn
     b.kernel_files = [*(f for f in b.kernel_files if not blocks or f != "ed_fc_w16.c"), DECODE_FILE]
-
-
-VARIANT_LOWER[("CONV_2D", KERNEL)] = lower_decoded
-VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_decoded

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, _jinja_env, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
 KERNEL = "w16"
@@ -145,8 +145,3 @@ def _instantiate(b: _LayerBuilder, what: str, description: str, window: dict[str
     b.code = _jinja_env().get_template("fc_w16_layer.c.j2").render(**ctx)
     b.kernel = fn
     b.kernel_files = []
-
-
-VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_fc_w16
-VARIANT_LOWER[("CONV_2D", POINTWISE)] = lower_pointwise_w16
-VARIANT_LOWER[("CONV_2D", IM2COL)] = lower_im2col_w16

@@ -27,6 +27,7 @@ import jinja2
 import numpy as np
 
 import edgesdk
+from edgesdk import kernels as kernel_table
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.dsp import weight_layout
 from edgesdk.errors import UnsupportedOpError
@@ -35,32 +36,10 @@ from edgesdk.resources import firmware_dir, templates_dir
 
 log = logging.getLogger(__name__)
 
-#: Kernel source that implements each op (the headers are always copied).
-KERNEL_FILES: dict[str, str] = {
-    "CONV_2D": "ed_conv.c",
-    "DEPTHWISE_CONV_2D": "ed_dwconv.c",
-    "FULLY_CONNECTED": "ed_fc.c",
-    "AVERAGE_POOL_2D": "ed_pool.c",
-    "MAX_POOL_2D": "ed_pool.c",
-    "ADD": "ed_elementwise.c",
-    "MUL": "ed_elementwise.c",
-    "SOFTMAX": "ed_softmax.c",
-    "LOGISTIC": "ed_logistic.c",
-    "PAD": "ed_misc.c",
-    "CONCATENATION": "ed_misc.c",
-    "MEAN": "ed_misc.c",
-    "RESHAPE": "ed_misc.c",
-    "QUANTIZE": "ed_quant.c",
-}
-KERNEL_HEADERS = (
-    "edgesdk_kernels.h",
-    "ed_fixedpoint.h",
-    "ed_simd.h",
-    "ed_compressed.h",
-    "ed_fc_w16_body.h",
-    "ed_conv_dsp.h",
-    "ed_im2col.h",
-)
+#: Kernel source that implements each op's default kernel, and the headers every project gets: reads of the
+#: kernel table (:mod:`edgesdk.kernels`).
+KERNEL_FILES: dict[str, str] = kernel_table.op_sources()
+KERNEL_HEADERS: tuple[str, ...] = kernel_table.headers()
 #: Sub-folder of the output directory that receives the kernels and the model/harness contract header.
 KERNEL_SUBDIR = "edgesdk"
 ROUNDINGS = ("double", "single")
@@ -739,8 +718,9 @@ _LOWER = {
 }
 
 
-#: Lowerings of kernel variants chosen by a pass: ``(op, node.attrs["kernel"]) -> lowering``. A variant must
-#: give the integer result of the op's default kernel exactly. Modules that add variants register here.
+#: Lowerings of kernel variants chosen by a pass: ``(op, node.attrs["kernel"]) -> lowering``, filled from the kernel
+#: table's ``lower`` column when the package is imported (``backends/c/__init__.py``). A variant must give the
+#: integer result of the op's default kernel exactly.
 VARIANT_LOWER: dict[tuple[str, str], Any] = {}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, applicable, transform_weights
 
@@ -113,6 +113,3 @@ def lower_winograd(b: _LayerBuilder) -> None:
     )
     b.kernel, b.params_type = fn, "ed_winograd_params_t"
     b.kernel_files = ["ed_winograd.c"]
-
-
-VARIANT_LOWER[("CONV_2D", KERNEL)] = lower_winograd

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, transform_depthwise_weights
 
@@ -72,6 +72,3 @@ def lower_winograd_dw(b: _LayerBuilder) -> None:
     b.ptr_field("shift", shift)
     b.kernel, b.params_type = "ed_winograd_dw_s8", "ed_winograd_dw_params_t"
     b.kernel_files = ["ed_winograd_dw.c"]
-
-
-VARIANT_LOWER[("DEPTHWISE_CONV_2D", KERNEL)] = lower_winograd_dw
