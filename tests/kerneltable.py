@@ -19,7 +19,7 @@ import numpy as np
 from edgesdk.backends.c import CProject
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
-from test_c_backend import compile_host, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import compile_host, generate_and_build, random_inputs, reference_outputs, run_host
 
 
 @dataclass

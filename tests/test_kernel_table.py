@@ -123,3 +123,18 @@ def test_unknown_kernel_name_refused_with_the_known_ones(capsys) -> None:
     assert "unknown kernel 'ternery'" in err and "known kernels: " in err
     for name in kernels.selectable_names():
         assert name in err
+
+
+def test_table_file_refuses_unknown_fields_and_twice_named_kernels(tmp_path: Path) -> None:
+    """A row merged into the data file with a typo in a field name is one sentence, not a silent default."""
+    from edgesdk.errors import EdgeSDKError
+
+    bad = tmp_path / "kernels.toml"
+    bad.write_text('[[kernel]]\nname = "fast"\nops = ["CONV_2D"]\nencoding = "int8"\nchosen_bi = "fast"\n')
+    with pytest.raises(EdgeSDKError, match=r"kernel 'fast' has unknown field\(s\) chosen_bi"):
+        kernels.load_table(bad)
+    bad.write_text('[[kernel]]\nname = "a"\nops = []\nencoding = "int8"\n' * 2)
+    with pytest.raises(EdgeSDKError, match="used twice"):
+        kernels.load_table(bad)
+    rows, cores = kernels.load_table()
+    assert rows == kernels.KERNELS and cores == kernels.CORE_TARGETS

@@ -47,7 +47,7 @@ def _setup_inspect(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from edgesdk.export import target_summary
-    from edgesdk.inspect import format_summary, summarize
+    from edgesdk.inspection import format_summary, summarize
     from edgesdk.model import load_model
 
     ctx = _pass_ctx(args)

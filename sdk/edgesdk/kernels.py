@@ -1,50 +1,40 @@
 """The kernel table: the one place a kernel of the C backend is described.
 
-One :class:`Kernel` row per kernel: its name (what ``node.attrs["kernel"]`` holds and what ``--kernel``/
-``--no-kernel`` take), the IR ops it runs, the pass that chooses it, its firmware sources and headers, its
-lowering in the C backend, its cost model and code-size figure, whether it can run by bands of output rows (and so
-be fused with a residual ADD), its weight encoding and the cores it is not chosen on. The passes
+The table is data, ``firmware/kernels/kernels.toml`` (beside the kernels' C): one ``[[kernel]]`` row per kernel
+with its name (what ``node.attrs["kernel"]`` holds and what ``--kernel``/``--no-kernel`` take), the IR ops it
+runs, the pass that chooses it, its firmware sources and headers, its lowering in the C backend, its cost model
+and code-size figure, whether it can run by bands of output rows (and so be fused with a residual ADD), its weight
+encoding and the cores it is not chosen on; and ``[cores]``, the folder of ``firmware/kernels/`` whose files
+override the portable kernels on each core. This module reads it into :class:`Kernel` rows. The passes
 (:data:`edgesdk.passes.BUILTIN_PASS_MODULES`, the known kernel names), the C backend (the lowering of each
 ``(op, kernel)``, the sources it copies), the export (kernels a core does not get) and the kernel tests all read
 it; ``edgesdk kernels`` prints it.
 
-Adding a kernel is one row here (in the order its pass runs: the pipeline runs the passes in the order their
+Adding a kernel is one row in the file (in the order its pass runs: the pipeline runs the passes in the order their
 first row names them), its C under ``firmware/kernels/`` (or a template), its lowering function, and its test
 cases in ``tests/kerneltable.py``; a row without cases fails ``tests/test_kernel_table.py``.
 
-The core data sit here too: :data:`CORE_TARGETS` names the folder of ``firmware/kernels/`` whose files override the
-portable kernels on a core (chosen by the instruction set, never by a board's name).
-
-This module is data only: it imports nothing of the passes or the backends (they import it).
+This module imports nothing of the passes or the backends (they import it).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from edgesdk.errors import EdgeSDKError
 
 #: The name reports and ``--kernel`` use for an op's default int8 kernel (``node.attrs["kernel"]`` unset or "").
 DENSE = "dense"
-
-#: Folder of ``firmware/kernels/`` whose kernels override the portable ones on a core. Cores with the Armv7E-M /
-#: Armv8-M DSP extension (SXTB16, SMLAD, ...) run ``cortex-m-dsp/``; cores without SIMD (M0, M0+, M3, RV32IMC)
-#: ``scalar/`` (several output channels per input load); any other core (the host) runs the portable kernels. A
-#: kernel a folder lacks is the portable one.
-#: (A plain dict: ``edgesdk.boards.CORE_KERNEL_TARGETS`` is this object, and benchmarks that measure the portable
-#: kernels on a core take its entry out for a run.)
-CORE_TARGETS: dict[str, str] = {
-    "cortex-m0": "scalar",
-    "cortex-m0plus": "scalar",
-    "cortex-m3": "scalar",
-    "rv32imc": "scalar",
-    "cortex-m4": "cortex-m-dsp",
-    "cortex-m7": "cortex-m-dsp",
-    "cortex-m33": "cortex-m-dsp",
-    "cortex-m35p": "cortex-m-dsp",
-    "cortex-m55": "cortex-m-dsp",
-}
 
 
 @dataclass(frozen=True)
@@ -106,255 +96,42 @@ class Kernel:
         }
 
 
-_CONV, _DW, _FC = "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"
-_PACKED = ("ed_compressed.h",)
+def table_path() -> Path:
+    """``firmware/kernels/kernels.toml``."""
+    from edgesdk.resources import firmware_dir
 
-#: Every kernel, in the order the passes that choose them run.
-KERNELS: tuple[Kernel, ...] = (
-    Kernel(
-        DENSE,
-        (
-            _CONV,
-            _DW,
-            _FC,
-            "AVERAGE_POOL_2D",
-            "MAX_POOL_2D",
-            "ADD",
-            "MUL",
-            "SOFTMAX",
-            "LOGISTIC",
-            "PAD",
-            "CONCATENATION",
-            "MEAN",
-            "RESHAPE",
-            "QUANTIZE",
-        ),  # fmt: skip
-        "int8",
-        op_sources={
-            _CONV: "ed_conv.c",
-            _DW: "ed_dwconv.c",
-            _FC: "ed_fc.c",
-            "AVERAGE_POOL_2D": "ed_pool.c",
-            "MAX_POOL_2D": "ed_pool.c",
-            "ADD": "ed_elementwise.c",
-            "MUL": "ed_elementwise.c",
-            "SOFTMAX": "ed_softmax.c",
-            "LOGISTIC": "ed_logistic.c",
-            "PAD": "ed_misc.c",
-            "CONCATENATION": "ed_misc.c",
-            "MEAN": "ed_misc.c",
-            "RESHAPE": "ed_misc.c",
-            "QUANTIZE": "ed_quant.c",
-        },  # fmt: skip
-        headers=("edgesdk_kernels.h", "ed_fixedpoint.h", "ed_simd.h"),
-        cost="edgesdk.passes._select:dense_conv_candidate",
-        code_bytes={
-            _CONV: 1818,  # ed_conv_s8 itself (its body's border path is specialize.CONV_BODY_CODE)
-            _DW: 2966,  # ed_dwconv_s8, ed_dw_pixel, ed_dw3x3_run4, ed_dw_requant
-            _FC: 700,
-            "ADD": 1306,  # ed_add_s8, ed_add_one, ed_binary_general
-            "MUL": 1306,
-            "AVERAGE_POOL_2D": 604,
-            "MAX_POOL_2D": 604,
-            "SOFTMAX": 1224,
-            "RESHAPE": 20,
-        },
-        bands=True,
-        aliases=("direct",),
-        attrs=("", DENSE),
-    ),
-    Kernel(
-        "ternary",
-        (_FC, _CONV),
-        "ternary bit-planes",
-        "packed_weights",
-        lower={_FC: "packed:lower_fc_ternary", _CONV: "packed:lower_conv_ternary"},
-        sources=("ed_packed.c",),
-        headers=_PACKED,
-        cost="edgesdk.passes.packed_weights:estimate",
-    ),  # fmt: skip
-    Kernel(
-        "binary",
-        (_FC, _CONV),
-        "binary bit-plane",
-        "packed_weights",
-        lower={_FC: "packed:lower_fc_binary", _CONV: "packed:lower_conv_binary"},
-        sources=("ed_packed.c",),
-        headers=_PACKED,
-        cost="edgesdk.passes.packed_weights:estimate",
-    ),  # fmt: skip
-    Kernel(
-        "pattern",
-        (_CONV,),
-        "pattern ids + taps",
-        "pattern",
-        lower={_CONV: "compressed:lower_conv_pattern"},
-        headers=_PACKED,
-        cost="edgesdk.passes._select:estimate",
-    ),  # fmt: skip
-    Kernel(
-        "sparse",
-        (_FC, _CONV),
-        "sparse (relative indices, int8 values)",
-        "sparse",
-        lower={_FC: "compressed:lower_fc_sparse", _CONV: "compressed:lower_conv_sparse"},
-        sources=("ed_sparse.c",),
-        headers=_PACKED,
-        cost="edgesdk.passes._select:estimate",
-    ),  # fmt: skip
-    Kernel(
-        "sparse_codebook",
-        (_FC,),
-        "sparse (relative indices, codebook codes)",
-        "sparse",
-        lower={_FC: "compressed:lower_fc_sparse_codebook"},
-        sources=("ed_sparse.c",),
-        headers=_PACKED,
-        cost="edgesdk.passes._select:estimate",
-    ),  # fmt: skip
-    Kernel(
-        "codebook",
-        (_FC, _CONV),
-        "codebook (b-bit codes per output channel)",
-        "codebook",
-        lower={_FC: "compressed:lower_fc_codebook", _CONV: "compressed:lower_conv_codebook"},
-        sources=("ed_codebook.c",),
-        headers=_PACKED,
-        cost="edgesdk.passes._select:estimate",
-    ),  # fmt: skip
-    Kernel(
-        "shift",
-        (_DW,),
-        "one tap + lookup table per channel",
-        "shift",
-        lower={_DW: "shift:lower_shift"},
-        sources=("ed_shift.c",),
-        cost="edgesdk.passes.shift:shift_costs",
-    ),  # fmt: skip
-    Kernel(
-        "adder",
-        ("EDGESDK_ADDER_CONV_2D",),
-        "int16 (L1 distances)",
-        "adder",
-        lower={"EDGESDK_ADDER_CONV_2D": "adder:lower_adder"},
-        sources=("ed_adder.c",),
-        cost="edgesdk.passes.adder:AdderPass",
-        attrs=("adder", ""),
-    ),  # fmt: skip
-    Kernel(
-        "winograd",
-        (_CONV,),
-        "int16 (transformed 4x4 per filter)",
-        "winograd",
-        lower={_CONV: "winograd:lower_winograd"},
-        sources=("ed_winograd.c",),
-        cost="edgesdk.passes.winograd:estimate",
-        code_bytes={_CONV: 3968},  # ed_winograd_s8 + ed_wino_output
-        bands=True,
-        slower_on=("cortex-m0", "cortex-m0plus", "rv32imc"),
-    ),  # fmt: skip
-    Kernel(
-        "w16",
-        (_FC,),
-        "int16",
-        "fc_weights16",
-        lower={_FC: "fc_w16:lower_fc_w16"},
-        sources=("ed_fc_w16.c",),
-        headers=("ed_fc_w16_body.h",),
-        cost="edgesdk.passes.fc_weights16:estimate",
-        code_bytes={_FC: 100},  # instantiated per layer (mostly inside <model>_invoke)
-    ),  # fmt: skip
-    Kernel(
-        "pointwise_w16",
-        (_CONV,),
-        "int16",
-        "pointwise",
-        lower={_CONV: "fc_w16:lower_pointwise_w16"},
-        headers=("ed_fc_w16_body.h",),
-        cost="edgesdk.passes.pointwise:estimate",
-        code_per_layer=280,
-        bands=True,
-        slower_on=("cortex-m55",),
-    ),  # fmt: skip
-    Kernel(
-        "im2col_w16",
-        (_CONV,),
-        "int16",
-        "im2col",
-        lower={_CONV: "fc_w16:lower_im2col_w16"},
-        headers=("ed_im2col.h",),
-        cost="edgesdk.passes.im2col:estimate",
-        code_per_layer=280,
-    ),  # fmt: skip
-    Kernel(
-        "specialized",
-        (_CONV,),
-        "int8",
-        "specialize",
-        lower={_CONV: "specialize:lower_specialized"},
-        headers=("ed_conv_dsp.h",),
-        cost="edgesdk.passes.specialize:specialized_instructions",
-        bands=True,
-    ),  # fmt: skip
-    Kernel(
-        "specialized16",
-        (_CONV,),
-        "int8 + int16 copy",
-        "specialize",
-        lower={_CONV: "specialize:lower_specialized"},
-        headers=("ed_conv_dsp.h",),
-        cost="edgesdk.passes.specialize:specialized16_instructions",
-        bands=True,
-    ),  # fmt: skip
-    Kernel(
-        "decoded",
-        (_CONV, _FC),
-        "compressed, decoded to RAM per call",
-        "decoded",
-        lower={_CONV: "decoded:lower_decoded", _FC: "decoded:lower_decoded"},
-        sources=("ed_decode.c",),
-        cost="edgesdk.passes.decoded:decode_instructions",
-    ),  # fmt: skip
-    Kernel(
-        "conv_fused",
-        ("ADD",),
-        "int8 (the convolution's)",
-        "conv_add_fuse",
-        lower={"ADD": "conv_add:lower_conv_add"},
-        cost="edgesdk.passes.conv_add_fuse:INSN_PER_BAND",
-    ),  # fmt: skip
-    Kernel(
-        "winograd_dw",
-        (_DW,),
-        "int16 (transformed 4x4 per channel)",
-        "winograd_dw",
-        lower={_DW: "winograd_dw:lower_winograd_dw"},
-        sources=("ed_winograd_dw.c",),
-        cost="edgesdk.passes.winograd_dw:estimate",
-    ),  # fmt: skip
-    Kernel(
-        "inplace",
-        (_DW,),
-        "int8",
-        "dw_inplace",
-        lower={_DW: "dw_inplace:lower_dw_inplace"},
-        sources=("ed_dwconv_inplace.c",),
-        cost="edgesdk.passes.dw_inplace:estimate",
-    ),  # fmt: skip
-    Kernel(
-        "xnor",
-        ("EDGESDK_BINARIZE", "EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_XNOR_CONV_2D", "EDGESDK_UNPACK_BITS"),
-        "binary bits (32 per word) + integer thresholds",
-        lower={
-            "EDGESDK_BINARIZE": "xnor:lower_binarize",
-            "EDGESDK_XNOR_FULLY_CONNECTED": "xnor:lower_xnor_fc",
-            "EDGESDK_XNOR_CONV_2D": "xnor:lower_xnor_conv",
-            "EDGESDK_UNPACK_BITS": "xnor:lower_unpack",
-        },
-        sources=("ed_xnor.c",),
-        attrs=("",),
-    ),  # fmt: skip
-)
+    return firmware_dir() / "kernels" / "kernels.toml"
+
+
+def _row(item: Any, i: int, where: Path) -> Kernel:
+    """One ``[[kernel]]`` of the file as a :class:`Kernel`; a field the table does not know is refused."""
+    known = {f.name: f for f in fields(Kernel)}
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise EdgeSDKError(f"kernel table {where}: row {i} has no name")
+    unknown = sorted(set(item) - set(known))
+    if unknown:
+        raise EdgeSDKError(
+            f"kernel table {where}: kernel {item['name']!r} has unknown field(s) {', '.join(unknown)}"
+        )
+    args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in item.items()}
+    return Kernel(**args)
+
+
+def load_table(path: Path | None = None) -> tuple[tuple[Kernel, ...], dict[str, str]]:
+    """(the rows, core -> kernel folder) of the kernel table file."""
+    where = path or table_path()
+    data = tomllib.loads(where.read_text(encoding="utf-8"))
+    rows = tuple(_row(item, i, where) for i, item in enumerate(data.get("kernel", [])))
+    names = [k.name for k in rows]
+    if len(set(names)) != len(names):
+        raise EdgeSDKError(f"kernel table {where}: a kernel name is used twice ({', '.join(names)})")
+    return rows, dict(data.get("cores", {}))
+
+
+#: Every kernel, in the order the passes that choose them run; and core -> the folder of ``firmware/kernels/``
+#: that overrides the portable kernels on that core. (A plain dict: ``edgesdk.boards.CORE_KERNEL_TARGETS`` is this
+#: object, and benchmarks that measure the portable kernels on a core take its entry out for a run.)
+KERNELS, CORE_TARGETS = load_table()
 
 
 def by_name() -> dict[str, Kernel]:

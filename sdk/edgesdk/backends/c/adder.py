@@ -28,10 +28,7 @@ def lower_adder(b: _LayerBuilder) -> None:
     shift = b.const_array("shift", np.asarray(p["output_shift"], np.int64), "int32_t")
     b.conv_fields(*(f for f in CONV_FIELDS if f not in ("dil_h", "dil_w", "input_offset")))
     b.ints(input_zero_point=p["input_zero_point"])
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.requant_ptrs(weights, bias, mult, shift)
     b.kernel, b.params_type = "ed_adder_conv_s8", "ed_adder_params_t"
     b.kernel_files = ["ed_adder.c"]
 

@@ -235,7 +235,7 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
     ints = {k: cf.c_int(int(v)) for k, v in geo.items()}
     b.code = (
         _jinja_env()
-        .get_template("pattern_conv.c.j2")
+        .get_template("c/pattern_conv.c.j2")
         .render(
             comment=cf.c_comment(b.node.name),
             fn=fn,

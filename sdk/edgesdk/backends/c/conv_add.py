@@ -76,7 +76,7 @@ def lower_conv_add(b: _LayerBuilder) -> None:
     in_place = plan is not None and plan.offsets.get(node.outputs[0]) == plan.offsets.get(node.inputs[1 - k])
     b.code = (
         _jinja_env()
-        .get_template("conv_add.c.j2")
+        .get_template("c/conv_add.c.j2")
         .render(
             conv_code=cb.code,
             conv_params_type=cb.params_type,

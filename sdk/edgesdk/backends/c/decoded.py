@@ -129,7 +129,7 @@ def lower_decoded(b: _LayerBuilder) -> None:
     blocks = layout == "w16blocks"
     b.code = (
         _jinja_env()
-        .get_template("decoded_layer.c.j2")
+        .get_template("c/decoded_layer.c.j2")
         .render(
             blocks=blocks,
             kdir=KERNEL_SUBDIR,

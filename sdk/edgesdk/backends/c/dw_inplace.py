@@ -53,7 +53,7 @@ def lower_dw_inplace(b: _LayerBuilder) -> None:
     fn = b.gen.ident(b.gen.model, b.cname, "inplace")
     b.code = (
         _jinja_env()
-        .get_template("dwconv_inplace.c.j2")
+        .get_template("c/dwconv_inplace.c.j2")
         .render(
             comment=cf.c_comment(
                 f"{node.name}: depthwise conv written over its input (ed_dwconv_inplace_s8)."

@@ -115,11 +115,8 @@ def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding:
         act_max=p["activation_max"],
         per_channel=per_channel,
     )
-    b.fields.append(("rounding", "ED_ROUNDING_SINGLE" if rounding == "single" else "ED_ROUNDING_DOUBLE"))
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.rounding_field(rounding)
+    b.requant_ptrs(weights, bias, mult, shift)
     b.kernel, b.params_type = "ed_fc_w16_s8", "ed_fc_w16_params_t"
     b.kernel_files = ["ed_fc_w16.c"]
 
@@ -142,6 +139,6 @@ def _instantiate(b: _LayerBuilder, what: str, description: str, window: dict[str
             column=ident(b.gen.model, b.cname, "column"),
             column_len=cf.c_int(window["k_h"] * window["k_w"] * window["in_c"]),
         )
-    b.code = _jinja_env().get_template("fc_w16_layer.c.j2").render(**ctx)
+    b.code = _jinja_env().get_template("c/fc_w16_layer.c.j2").render(**ctx)
     b.kernel = fn
     b.kernel_files = []

@@ -75,7 +75,7 @@ def lower_specialized(b: _LayerBuilder, fused: bool = False) -> str:
     gen.conv_bands = {**getattr(gen, "conv_bands", {}), node.name: band}  # type: ignore[attr-defined]
     b.code = (
         _jinja_env()
-        .get_template("specialized_conv.c.j2")
+        .get_template("c/specialized_conv.c.j2")
         .render(
             include=first,
             kdir=KERNEL_SUBDIR,

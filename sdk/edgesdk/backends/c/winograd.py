@@ -91,15 +91,12 @@ def lower_winograd(b: _LayerBuilder) -> None:
         input_offset=p["input_offset"], output_offset=p["output_offset"],
         act_min=p["activation_min"], act_max=p["activation_max"], per_channel=per_channel,
     )  # fmt: skip
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.requant_ptrs(weights, bias, mult, shift)
     fn = b.gen.ident(b.gen.model, b.cname, "winograd")
     scratch, scratch_cp = _shared_scratch(b)
     b.code = (
         _jinja_env()
-        .get_template("winograd_conv.c.j2")
+        .get_template("c/winograd_conv.c.j2")
         .render(
             comment=cf.c_comment(
                 f"{node.name}: Winograd F(2x2,3x3), {p['in_h']}x{p['in_w']}x{p['in_c']} -> "

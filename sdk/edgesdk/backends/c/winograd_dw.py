@@ -66,9 +66,6 @@ def lower_winograd_dw(b: _LayerBuilder) -> None:
         pad_top=p["pad_h"], pad_left=p["pad_w"], input_offset=p["input_offset"], output_offset=p["output_offset"],
         act_min=p["activation_min"], act_max=p["activation_max"], per_channel=per_channel,
     )  # fmt: skip
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.requant_ptrs(weights, bias, mult, shift)
     b.kernel, b.params_type = "ed_winograd_dw_s8", "ed_winograd_dw_params_t"
     b.kernel_files = ["ed_winograd_dw.c"]
