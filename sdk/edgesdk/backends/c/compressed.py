@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk import kernels as kernel_table
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder, conv_geometry
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
 
-KERNEL_FILES = {"sparse": "ed_sparse.c", "codebook": "ed_codebook.c"}
+#: The kernels' C sources, from the kernel table.
+KERNEL_FILES = {k: kernel_table.get(k).sources[0] for k in ("sparse", "codebook")}
 
 
 def _weights(b: _LayerBuilder) -> np.ndarray:

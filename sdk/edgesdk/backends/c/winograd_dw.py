@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgesdk import winograd
 from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, transform_depthwise_weights
@@ -30,16 +31,8 @@ def winograd_dw_weights(w: np.ndarray) -> np.ndarray:
 
 
 def applicable(p: dict) -> bool:
-    """3x3, stride 1, undilated, depth multiplier 1."""
-    return (
-        p["filter_h"] == 3
-        and p["filter_w"] == 3
-        and p["stride_h"] == 1
-        and p["stride_w"] == 1
-        and p["dilation_h"] == 1
-        and p["dilation_w"] == 1
-        and p["depth_multiplier"] == 1
-    )
+    """3x3, stride 1, undilated (:func:`edgesdk.winograd.applicable`), depth multiplier 1."""
+    return winograd.applicable(p) and p["depth_multiplier"] == 1
 
 
 def lower_winograd_dw(b: _LayerBuilder) -> None:
