@@ -187,7 +187,7 @@ def main() -> int:
     from edgesdk.boards import get_board
     from edgesdk.device import make_inputs
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.inspect import summarize
+    from edgesdk.inspection import summarize
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tflite", type=Path, default=None, help="also write the model's .tflite here")

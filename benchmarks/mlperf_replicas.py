@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.inspect import summarize
+    from edgesdk.inspection import summarize
 
     for name in args.names:
         path = replica_path(name)

@@ -31,7 +31,7 @@ def main() -> int:
     from edgesdk.device import connect, make_inputs
     from edgesdk.export import export
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.inspect import summarize
+    from edgesdk.inspection import summarize
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--boards", nargs="+", default=["mps2-an386", "netduinoplus2"])

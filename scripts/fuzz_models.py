@@ -300,7 +300,7 @@ def _alarm(signum: int, frame: Any) -> None:
 def inspect_one(data: bytes, name: str, timeout_s: float = 10.0) -> tuple[str, Any]:
     """``("accepted", graph)``, ``("refused:<Error>", message)``, ``("crash:<Type>", message)`` or ``("hang", "")``."""
     from edgesdk.errors import EdgeSDKError
-    from edgesdk.inspect import summarize
+    from edgesdk.inspection import summarize
     from edgesdk.model import load_model
 
     use_alarm = hasattr(signal, "SIGALRM")

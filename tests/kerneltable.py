@@ -19,7 +19,7 @@ import numpy as np
 from edgesdk.backends.c import CProject
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
-from test_c_backend import compile_host, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import compile_host, generate_and_build, random_inputs, reference_outputs, run_host
 
 
 @dataclass
@@ -119,3 +119,35 @@ def run_joined(
     graph, layers = join(name, cases)
     outputs = {case: [f"{case}_{t}" for t in sub.outputs] for case, sub in cases.items()}
     return run_table(graph, outputs, out_dir, ctx=ctx, layers=layers, **kw)
+
+
+#: Where each row of the kernel table (:data:`edgesdk.kernels.KERNELS`) is run against the reference, bit for bit:
+#: ``"test_file.py::test_function"`` of the table tests that force (or let the pass choose) the kernel on shapes
+#: that cross word and tile edges. A new row needs its cases here (``tests/test_kernel_table.py`` fails without).
+ROW_CASES: dict[str, tuple[str, ...]] = {
+    "dense": (
+        "test_c_kernels.py::test_kernel_bit_exact",
+        "test_dsp_kernels.py::test_dsp_kernel_on_host_under_sanitizers",
+    ),
+    "ternary": ("test_packed_kernels.py::test_packed_kernel_bit_exact",),
+    "binary": ("test_packed_kernels.py::test_packed_kernel_bit_exact",),
+    "pattern": ("test_compressed_kernels.py::test_compressed_kernel_bit_exact",),
+    "sparse": ("test_compressed_kernels.py::test_compressed_kernel_bit_exact",),
+    "sparse_codebook": ("test_compressed_kernels.py::test_compressed_kernel_bit_exact",),
+    "codebook": ("test_compressed_kernels.py::test_compressed_kernel_bit_exact",),
+    "shift": ("test_compact_kernels.py::test_shift_kernel_bit_exact_under_sanitizers",),
+    "adder": ("test_compact_kernels.py::test_adder_kernel_bit_exact_under_sanitizers",),
+    "winograd": ("test_winograd.py::test_generated_winograd_c_bit_exact",),
+    "w16": ("test_dsp_kernels.py::test_fc_int16_weights_variant_on_host_under_sanitizers",),
+    "pointwise_w16": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
+    "im2col_w16": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
+    "pointwise_s8": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
+    "im2col_s8": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
+    "specialized": ("test_specialize.py::test_specialized_kernel_table_on_host_under_sanitizers",),
+    "specialized16": ("test_specialize.py::test_specialized_kernel_table_on_host_under_sanitizers",),
+    "decoded": ("test_compressed_kernels.py::test_balanced_decoded_kernel_bit_exact",),
+    "conv_fused": ("test_conv_add_fuse.py::test_fused_hand_built_blocks_on_host_under_sanitizers",),
+    "winograd_dw": ("test_dwconv_variants.py::test_winograd_dw_table_on_host_under_sanitizers",),
+    "inplace": ("test_dwconv_variants.py::test_inplace_dwconv_table_on_host_under_sanitizers",),
+    "xnor": ("test_xnor_kernels.py::test_xnor_kernel_bit_exact",),
+}

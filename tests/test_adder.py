@@ -13,7 +13,7 @@ from digits_models import digits_split
 from edgesdk.cli import main
 from edgesdk.compress import compress
 from edgesdk.errors import CompressError, ModelFormatError
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 
 from edgesdk.ir import graph as ir
 from edgesdk.reference import Reference
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 N_INPUTS = 24

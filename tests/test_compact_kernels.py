@@ -15,8 +15,8 @@ import pytest
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
+from hostbuild import GCC
 from kerneltable import KernelTable, run_joined
-from test_c_backend import GCC
 from test_c_kernels import _B, _out_hw, dwconv
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")

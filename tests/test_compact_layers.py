@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from edgesdk.errors import CompressError  # noqa: E402
 from edgesdk.frontends.tflite import read_tflite  # noqa: E402
 from edgesdk.passes import DEFAULT_OPTIMIZE  # noqa: E402
 from edgesdk.reference import Reference  # noqa: E402
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host  # noqa: E402
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host  # noqa: E402
 
 EPOCHS = 3
 

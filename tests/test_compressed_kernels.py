@@ -21,8 +21,8 @@ import test_c_kernels as kernels
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
+from hostbuild import GCC
 from kerneltable import KernelTable, run_joined
-from test_c_backend import GCC
 from test_c_kernels import _B
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")

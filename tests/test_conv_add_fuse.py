@@ -17,7 +17,7 @@ import pytest
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
 from edgesdk.planner import plan
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 from test_c_kernels import _B
 
 NO_FUSE = PassContext(forbid={"*": {"conv_fused"}})

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from edgesdk.passes import PassContext, run_pipeline
+from hostbuild import GCC
 from kerneltable import run_joined
-from test_c_backend import GCC
 from test_c_kernels import conv
 
 FLASH = {"flash_bytes": 4 << 20}

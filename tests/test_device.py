@@ -18,7 +18,7 @@ from edgesdk.cli import main
 from edgesdk.device import connect, profile, validate
 from edgesdk.errors import TransportError, ValidationError
 from edgesdk.export import export
-from edgesdk.profile.report import read_results
+from edgesdk.profiling.report import read_results
 from edgesdk.reference import Reference
 from edgesdk.transport import Emulator, MLPerfClient
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from edgesdk.ir import graph as ir
+from hostbuild import GCC, generate_and_build, reference_outputs, run_host
 from kerneltable import join
-from test_c_backend import GCC, generate_and_build, reference_outputs, run_host
 
 PAIRS = (1, 256, 256, 1)  # every (a, b) once
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgesdk.ir import graph as ir
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 from test_c_kernels import _B, CASES, conv, dwconv, fc, pool
 
 TARGET = "cortex-m-dsp"

@@ -17,8 +17,8 @@ import pytest
 
 from edgesdk.ir import graph as ir
 from edgesdk.reference.params import op_params
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 from kerneltable import join
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 from test_c_kernels import _B, dwconv
 from test_dsp_kernels import _conv_node, _dw_node
 

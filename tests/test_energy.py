@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgesdk.boards import get_board
-from edgesdk.profile.energy import (
+from edgesdk.profiling.energy import (
     ACTIVE_POWER,
     EnergyModelError,
     LayerStats,

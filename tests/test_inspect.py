@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgesdk import cli
-from edgesdk.inspect import format_summary, live_intervals, peak_memory, summarize
+from edgesdk.inspection import format_summary, live_intervals, peak_memory, summarize
 from edgesdk.ir import graph as ir
 from edgesdk.model import load_model
 

@@ -149,7 +149,7 @@ def test_tensorflow_is_not_imported_for_int8_models(ic_model: Path) -> None:
     code = (
         "import sys\n"
         "from edgesdk.model import load_model\n"
-        "from edgesdk.inspect import summarize\n"
+        "from edgesdk.inspection import summarize\n"
         "import edgesdk.cli\n"
         f"summarize(load_model({str(ic_model)!r}))\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"

@@ -14,7 +14,7 @@ import pytest
 import serial
 
 from edgesdk.errors import EdgeSDKError
-from edgesdk.profile.meters import LPM01A, MeterError, Samples, energy_j, open_meter, parse_ascii_dec
+from edgesdk.profiling.meters import LPM01A, MeterError, Samples, energy_j, open_meter, parse_ascii_dec
 
 N_SAMPLES = 500  # 250 at 5 mA and 250 at 15 mA
 KNOWN = {"htc", "hrc", "format ascii_dec", "freq 1k", "acqtime 0", "trigsrc sw", "output current", "pwr on"}

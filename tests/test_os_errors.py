@@ -49,7 +49,7 @@ def test_unwritable_location(ad_model: Path, capsys: pytest.CaptureFixture[str])
 def test_cli_net_turns_any_os_error_into_one_sentence(
     ad_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import edgesdk.inspect as insp
+    import edgesdk.inspection as insp
 
     def boom(graph: object) -> None:
         raise PermissionError(13, "Permission denied", "/some/file")

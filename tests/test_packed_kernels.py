@@ -19,8 +19,8 @@ import pytest
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext
 from edgesdk.reference.binary import code_rows, pack_bits, unpack_bits, weight_planes
+from hostbuild import GCC
 from kerneltable import KernelTable, run_table
-from test_c_backend import GCC
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 N_INPUTS = 24

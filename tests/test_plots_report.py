@@ -10,8 +10,8 @@ import pytest
 
 from edgesdk.escape import md_text
 from edgesdk.planner import Buffer, Plan, lower_bound, place
-from edgesdk.profile.plots import plot_arena_map, plot_layer_latency, plot_memory
-from edgesdk.profile.report import append_result, read_results, write_json, write_report
+from edgesdk.profiling.plots import plot_arena_map, plot_layer_latency, plot_memory
+from edgesdk.profiling.report import append_result, read_results, write_json, write_report
 from edgesdk.progress import progress
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

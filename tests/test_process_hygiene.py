@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk.profile.report import read_results
+from edgesdk.profiling.report import read_results
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,7 @@ from edgesdk.compress.share import kmeans_linear  # noqa: E402
 from edgesdk.frontends.tflite import read_tflite  # noqa: E402
 from edgesdk.ir import weightformats as wf  # noqa: E402
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline  # noqa: E402
-from test_c_backend import generate_and_build, run_host  # noqa: E402
+from hostbuild import generate_and_build, run_host  # noqa: E402
 
 N_TRAIN = 400
 

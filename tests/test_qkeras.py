@@ -30,7 +30,7 @@ from edgesdk.errors import ModelFormatError, UnsupportedOpError  # noqa: E402
 from edgesdk.frontends.qkeras import plain_model, prepare_load  # noqa: E402
 from edgesdk.model import load_model  # noqa: E402
 from edgesdk.reference import Reference  # noqa: E402
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host  # noqa: E402
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host  # noqa: E402
 from test_compress import _litert_outputs  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgesdk.boards import get_board
-from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 from test_c_kernels import CASES, conv, fc
 
 TARGET = "scalar"

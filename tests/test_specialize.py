@@ -15,8 +15,8 @@ import pytest
 
 from edgesdk.passes import PassContext, run_pipeline
 from edgesdk.passes.specialize import CODE_BUDGET, KERNEL, KERNEL16
+from hostbuild import CFLAGS, GCC, SANITIZE, generate_and_build, random_inputs, reference_outputs
 from kerneltable import run_joined
-from test_c_backend import CFLAGS, GCC, SANITIZE, generate_and_build, random_inputs, reference_outputs
 from test_c_kernels import conv
 
 # The edges: channels 1, 3, 4, 15, 16, 17, 31, 32, 33, 64; odd sizes; stride 2; dilation; SAME/VALID;
@@ -121,7 +121,7 @@ def test_band_split_is_bit_exact(case: str, tmp_path: Path) -> None:
     graph.nodes[0].attrs["kernel"] = KERNEL16 if case in W16 else KERNEL
     project, exe = generate_and_build(graph, tmp_path, sanitize=True)
     x = random_inputs(project.input_size, 4, seed=zlib.crc32(case.encode()))
-    from test_c_backend import run_host
+    from hostbuild import run_host
 
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
     model_c = project.out_dir / f"{project.model_name}.c"

@@ -30,7 +30,7 @@ def _load(name: str) -> ModuleType:
 
 def test_kws_replica_shapes_and_macs(tmp_path: Path) -> None:
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.inspect import summarize
+    from edgesdk.inspection import summarize
 
     replicas = _load("mlperf_replicas")
     path = replicas.replica_path("kws", cache=tmp_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgesdk.profile.stats import check_layer_sum, cycles_to_us, layer_shares, summarize_latency, unit_label
+from edgesdk.profiling.stats import check_layer_sum, cycles_to_us, layer_shares, summarize_latency, unit_label
 
 
 def test_cycles_to_us() -> None:

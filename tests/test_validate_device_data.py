@@ -28,7 +28,7 @@ from edgesdk.boards import get_board
 from edgesdk.device import load_labels, make_inputs, split_labeled_inputs, top1, validate
 from edgesdk.errors import EdgeSDKError, ValidationError
 from edgesdk.export import export
-from edgesdk.profile.report import read_results
+from edgesdk.profiling.report import read_results
 from edgesdk.reference import Reference
 
 REPO = Path(__file__).resolve().parent.parent

@@ -115,7 +115,7 @@ def winograd_graph(case: str):
 
 @pytest.mark.parametrize("case", list(C_CASES))
 def test_generated_winograd_c_bit_exact(case: str, tmp_path) -> None:
-    from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+    from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 
     if GCC is None:
         pytest.skip("needs host gcc")

@@ -19,8 +19,8 @@ from edgesdk.ir import graph as ir
 from edgesdk.ir.binary import Binarize, UnpackBits, XnorConv2D, XnorFullyConnected
 from edgesdk.reference.binary import fold_threshold, pack_bits, threshold_bits, words_for, xnor_dot
 from edgesdk.reference.xnor import conv_pads, xnor_dot_conv
+from hostbuild import GCC
 from kerneltable import KernelTable, run_table
-from test_c_backend import GCC
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs host gcc")
 CHANNELS = (1, 31, 32, 33, 63, 64, 65)

@@ -47,7 +47,7 @@ def _setup_inspect(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from edgesdk.export import target_summary
-    from edgesdk.inspect import format_summary, summarize
+    from edgesdk.inspection import format_summary, summarize
     from edgesdk.model import load_model
 
     ctx = _pass_ctx(args)
@@ -82,6 +82,28 @@ def _cmd_boards(args: argparse.Namespace) -> int:
         flashes = b.get("emulator") or (f"{methods[0]} +{len(methods) - 1}" if len(methods) > 1 else "")
         flashes = flashes or (methods[0] if methods else "synth")
         print(f"{b['name']:<15} {core:<12} {flashes:<20} {b['description']}{mark}{alias}")
+    return 0
+
+
+# --- kernels ---------------------------------------------------------------------------------------------
+def _setup_kernels(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("kernels", help="list the kernels of the C backend (the names --kernel takes)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=_cmd_kernels)
+
+
+def _cmd_kernels(args: argparse.Namespace) -> int:
+    from edgesdk.kernels import CORE_TARGETS, KERNELS
+
+    rows = [k.to_dict() for k in KERNELS]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    every = len(CORE_TARGETS) + 1  # the cores with a kernel folder, and the host
+    for r in rows:
+        skipped = every - len(r["cores"])
+        cores = "all" if not skipped else "not " + ",".join(sorted(set(CORE_TARGETS) - set(r["cores"])))
+        print(f"{r['name']:<16} {r['encoding']:<42} {cores:<20} {', '.join(r['ops'])}")
     return 0
 
 
@@ -638,6 +660,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _setup_inspect,
     _setup_boards,
+    _setup_kernels,
     _setup_export,
     _setup_flash,
     _setup_validate,

@@ -417,7 +417,7 @@ def make_inputs(
     if inputs is None:
         rng = np.random.default_rng(seed)
         return rng.integers(-128, 128, size=(count or random_count, *t.shape[1:]), dtype=np.int8)
-    from edgesdk.model import load_calibration
+    from edgesdk.calibration import load_calibration
 
     arr: np.ndarray | None = None
     if not isinstance(inputs, (str, Path)):
@@ -543,7 +543,7 @@ def _validate(
     calib: Any,
     pass_ctx: Any = None,
 ) -> ValidationSummary:
-    from edgesdk.profile.report import append_result, write_json
+    from edgesdk.profiling.report import append_result, write_json
     from edgesdk.reference import Reference
 
     inputs, npz_labels = split_labeled_inputs(inputs)
@@ -624,11 +624,11 @@ def _profile(
     meter_port: str | None,
     pass_ctx: Any = None,
 ) -> dict[str, Any]:
-    from edgesdk.inspect import summarize
-    from edgesdk.profile.energy import LayerStats, estimate_energy
-    from edgesdk.profile.plots import plot_layer_latency
-    from edgesdk.profile.report import append_result, write_json, write_report
-    from edgesdk.profile.stats import check_layer_sum, summarize_latency, unit_label
+    from edgesdk.inspection import summarize
+    from edgesdk.profiling.energy import LayerStats, estimate_energy
+    from edgesdk.profiling.plots import plot_layer_latency
+    from edgesdk.profiling.report import append_result, write_json, write_report
+    from edgesdk.profiling.stats import check_layer_sum, summarize_latency, unit_label
 
     x = make_inputs(graph, None, 1)[0]
     results = out / "results.jsonl"
@@ -714,7 +714,7 @@ def _profile(
     energy = estimate_energy(stats, latency.median_us * 1e-6, board)
     data["energy"] = energy.to_dict()
     if samples is not None:
-        from edgesdk.profile.meters import energy_j
+        from edgesdk.profiling.meters import energy_j
 
         data["meter"] = {"kind": meter, "energy_j": energy_j(samples), "samples": len(samples.values)}
     write_json(out / "profile.json", data)
@@ -731,7 +731,7 @@ def _export_report(graph: Graph, board: Board, pass_ctx: Any) -> dict[str, Any]:
 def _open_meter(kind: str | None, port: str | None):
     if kind is None:
         return contextlib.nullcontext(None)
-    from edgesdk.profile.meters import open_meter
+    from edgesdk.profiling.meters import open_meter
 
     if port is None:
         raise EdgeSDKError(f"meter {kind} needs its serial port (--meter-port)")

@@ -25,7 +25,7 @@ from edgesdk import __version__, ccm
 from edgesdk.boards import CORE_SLOWER_KERNELS, UART_DRIVERS, Board, get_board
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
 from edgesdk.escape import safe_file_stem
-from edgesdk.footprint import Footprint, model_only
+from edgesdk.footprint import Footprint, build_failure_cause, model_only
 from edgesdk.ir import Graph
 from edgesdk.mlperf_modes import resolve_mlperf
 from edgesdk.passes import DEFAULT_OPTIMIZE, OPTIMIZE_GOALS, PassContext, kernel_decisions, run_pipeline
@@ -179,38 +179,6 @@ def kernel_code_in_elf(elf: Path, nm: str = "arm-none-eabi-nm") -> int:
     return sum(size for name, size in funcs if name.startswith(prefixes))
 
 
-#: Lines of a build log that name a cause, most specific first: the linker's own errors, the operating system's
-#: (a full disk, a killed compiler), then the compiler's.
-_CAUSES = (
-    re.compile(
-        r"region [`'\"]?\w+'? overflowed.*|will not fit in region.*|relocation truncated to fit.*", re.I
-    ),
-    re.compile(r"undefined reference to.*|multiple definition of.*|cannot find .*|edgesdk: .*do not fit.*"),
-    re.compile(
-        r".*(No space left on device|Disk quota exceeded|Read-only file system|Permission denied|"
-        r"Cannot allocate memory|out of memory|Killed signal|Too many open files|Input/output error).*",
-        re.I,
-    ),
-    re.compile(r".*\b(fatal )?error\b.*", re.I),
-)
-#: Lines that only say that something else failed: make's ``*** [...] Error 1``, collect2's ``ld returned 1``.
-_ECHOES = re.compile(r"^(g?make(\[\d+\])?: \*\*\*|collect2: |.*\bld returned \d+ exit status)")
-
-
-def build_failure_cause(log_text: str) -> str:
-    """The first line of a build log that says why it failed: the linker's own words where it is the linker, the
-    operating system's (``No space left on device``), else the compiler's first error; never make's
-    ``Error 1`` or collect2's ``ld returned 1 exit status``, which only echo a failure reported above them."""
-    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
-    causes = [ln for ln in lines if not _ECHOES.search(ln)]
-    for pattern in _CAUSES:
-        for ln in causes:
-            m = pattern.search(ln)
-            if m:
-                return ln if pattern.pattern.startswith(".*") else m.group(0).strip()
-    return (causes or lines or ["no output"])[-1]
-
-
 def build_project(project: Path, board: Board, jobs: int = 2) -> Path:
     """Run ``make`` in an exported project; returns the built ELF. The whole output goes to ``build.log``."""
     cc = board.build.cc
@@ -334,6 +302,125 @@ def _prepare_out_dir(out_dir: Path) -> None:
             )
 
 
+def board_pass_context(board: Board, pass_ctx: PassContext | None, optimize: str) -> PassContext:
+    """The passes' context for ``board``: its core, the kernels measured slower on that core than their cost models
+    say forbidden (a forced layer still gets them), and its flash for the kernels that trade flash for speed."""
+    ctx = pass_ctx or PassContext(optimize=optimize)
+    if not ctx.core and not board.is_host:
+        ctx = dataclasses.replace(ctx, core=board.core)
+    slower = CORE_SLOWER_KERNELS.get(board.core)
+    if slower:
+        ctx = dataclasses.replace(ctx, forbid={**ctx.forbid, "*": set(ctx.forbid.get("*", set())) | slower})
+    if "flash_bytes" not in ctx.options:  # kernels that trade flash for speed need the budget
+        ctx = dataclasses.replace(ctx, options={**ctx.options, "flash_bytes": board.memory.flash_bytes})
+    return ctx
+
+
+@dataclasses.dataclass
+class _Generated:
+    """One generation of the project's model and firmware in the hidden folder, and what it measured."""
+
+    graph: Graph
+    arena: Plan
+    project: Any
+    settings: list[tuple[str, str]]
+    firmware_srcs: list[str]
+    model_srcs: list[str]
+    fp: Footprint
+    ctx: PassContext
+    budget: int
+    tightened: list[int]
+
+
+def _generate_within_budget(
+    read: Graph,
+    ctx: PassContext,
+    tmp: Path,
+    board: Board,
+    mlperf: dict[str, Any],
+    profile: bool,
+    rounding: str,
+) -> _Generated:
+    """Run the passes, plan, generate the C and copy the firmware into ``tmp``, and measure the footprint; with
+    ``--optimize speed``, choose the specialised copies again while the compiled kernel code is over its budget."""
+    from edgesdk.backends.c import generate_c
+
+    budget = int(ctx.options.get("kernel_code_budget", CODE_BUDGET))
+    tightened: list[int] = []
+    while True:
+        graph = run_pipeline(read, "default", ctx)
+        arena = plan(graph)
+        arena.check_no_overlap()
+        project = generate_c(graph, tmp / "model", plan=arena, rounding=rounding, target=board.kernel_target)
+        firmware_srcs = _copy_firmware(tmp, board)
+        settings = _harness_settings(graph, board, mlperf, profile)
+        model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
+        fp = project_footprint(tmp, board, settings, firmware_srcs, model_srcs, project)
+        if fp is None:
+            fp = fallback_footprint(graph, arena, board, project.layer_flash)
+        over = fp.kernel_code - budget
+        copies = [n for n in graph.nodes if n.attrs.get("kernel") in SPECIALIZED and ctx.forced(n) is None]
+        # The budget is the speed kernels' (--optimize speed); balanced keeps its copies: their instructions
+        # are worth more than the few hundred bytes its extra int8 kernels add to the code.
+        if over <= 0 or not copies or len(tightened) >= 4 or ctx.optimize != "speed":
+            return _Generated(
+                graph, arena, project, settings, firmware_srcs, model_srcs, fp, ctx, budget, tightened
+            )
+        # The specialisation pass chose copies by its code estimate and the compiled code is over the budget:
+        # choose again with the budget lowered by the excess, until the compiled code keeps it.
+        tighter = int(ctx.options.get("kernel_code_budget", budget)) - over
+        log.info(
+            "kernel code %d B is over the %d B budget: copies chosen again within %d B",
+            fp.kernel_code,
+            budget,
+            tighter,
+        )
+        tightened.append(tighter)
+        ctx = dataclasses.replace(ctx, options={**ctx.options, "kernel_code_budget": tighter})
+        shutil.rmtree(tmp / "model")
+        shutil.rmtree(tmp / "firmware")
+
+
+def _render_project(tmp: Path, board: Board, gen: _Generated, placement: Any) -> None:
+    """The build files of the project in ``tmp``: Makefile, CMakeLists.txt, the toolchain file, the linker script."""
+    graph, settings = gen.graph, gen.settings
+    model_includes = sorted({str(p.parent.relative_to(tmp)) for p in (tmp / "model").rglob("*.h")})
+    banner = f"Generated by edgesdk {__version__} from {graph.name} (sha256:{graph.sha256}). Do not edit."
+    if placement.arena_in_ccm:
+        settings.append(("ARENA_IN_CCM", "1"))
+    tctx = {
+        "banner": banner,
+        "board": board,
+        "model_name": gen.project.model_name,
+        "size_tool": board.tool("size"),
+        "make_vars": settings,
+        "model_srcs": gen.model_srcs,
+        "model_includes": model_includes,
+        "firmware_srcs": gen.firmware_srcs,
+        "firmware_includes": ["firmware/include", "firmware/harness"]
+        + (["firmware/targets/cortexm"] if board.is_arm else []),
+        "cmake_defines": _cmake_defines(settings),
+    }
+    render("project/Makefile.j2", tmp / "Makefile", tctx)
+    render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", tctx)
+    if not board.is_host:
+        render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", tctx)
+        render_linker_script(board, tmp / "linker.ld", stack_in_ccm=placement.stack_in_ccm)
+
+
+def _build_into(tmp: Path, out_dir: Path, board: Board) -> Path:
+    """``make`` in the hidden folder; on a failed build the project and its build.log move to ``out_dir``."""
+    try:
+        return build_project(tmp, board)
+    except BuildError as exc:
+        if (tmp / "build.log").is_file():  # keep the project and its log where the user looks
+            if out_dir.exists():
+                shutil.rmtree(out_dir)
+            tmp.rename(out_dir)
+            raise BuildError(f"{exc} (the project and its build.log are in {out_dir})") from None
+        raise
+
+
 def export(
     graph: Graph,
     board: Board | str | None = None,
@@ -353,23 +440,13 @@ def export(
     (e.g. Winograd's transformed int16 weights take 3.6x the flash of the int8 ones); the report states the
     trade per layer under ``optimization``. ``check=False`` writes a project that does not fit the board too
     (``inspect`` reports what it would need)."""
-    from edgesdk.backends.c import generate_c
 
     board = board if isinstance(board, Board) else get_board(board)
     out_dir = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{board.name}")
     mlperf = resolve_mlperf(graph, mlperf_model)
     if optimize not in OPTIMIZE_GOALS:
         raise EdgeSDKError(f"--optimize must be one of {', '.join(OPTIMIZE_GOALS)}, not {optimize!r}")
-    ctx = pass_ctx or PassContext(optimize=optimize)
-    if not ctx.core and not board.is_host:
-        ctx = dataclasses.replace(ctx, core=board.core)
-    slower = CORE_SLOWER_KERNELS.get(board.core)
-    if (
-        slower
-    ):  # kernels measured slower on this core than their cost models say (a forced layer still gets them)
-        ctx = dataclasses.replace(ctx, forbid={**ctx.forbid, "*": set(ctx.forbid.get("*", set())) | slower})
-    if "flash_bytes" not in ctx.options:  # kernels that trade flash for speed need the budget
-        ctx = dataclasses.replace(ctx, options={**ctx.options, "flash_bytes": board.memory.flash_bytes})
+    ctx = board_pass_context(board, pass_ctx, optimize)
     read = graph
     _prepare_out_dir(out_dir)
     made = [
@@ -383,42 +460,8 @@ def export(
     try:
         # The project is written to a hidden folder first; what it needs is measured from its compiled objects,
         # and a model that does not fit is refused before the output folder exists (the hidden one is removed).
-        budget = int(ctx.options.get("kernel_code_budget", CODE_BUDGET))
-        tightened: list[int] = []
-        while True:
-            graph = run_pipeline(read, "default", ctx)
-            arena = plan(graph)
-            arena.check_no_overlap()
-            project = generate_c(
-                graph, tmp / "model", plan=arena, rounding=rounding, target=board.kernel_target
-            )
-            firmware_srcs = _copy_firmware(tmp, board)
-            settings = _harness_settings(graph, board, mlperf, profile)
-            model_srcs = sorted(str(p.relative_to(tmp)) for p in (tmp / "model").rglob("*.c"))
-            fp = project_footprint(tmp, board, settings, firmware_srcs, model_srcs, project)
-            if fp is None:
-                fp = fallback_footprint(graph, arena, board, project.layer_flash)
-            over = fp.kernel_code - budget
-            copies = [
-                n for n in graph.nodes if n.attrs.get("kernel") in SPECIALIZED and ctx.forced(n) is None
-            ]
-            # The budget is the speed kernels' (--optimize speed); balanced keeps its copies: their instructions
-            # are worth more than the few hundred bytes its extra int8 kernels add to the code.
-            if over <= 0 or not copies or len(tightened) >= 4 or ctx.optimize != "speed":
-                break
-            # The specialisation pass chose copies by its code estimate and the compiled code is over the budget:
-            # choose again with the budget lowered by the excess, until the compiled code keeps it.
-            tighter = int(ctx.options.get("kernel_code_budget", budget)) - over
-            log.info(
-                "kernel code %d B is over the %d B budget: copies chosen again within %d B",
-                fp.kernel_code,
-                budget,
-                tighter,
-            )
-            tightened.append(tighter)
-            ctx = dataclasses.replace(ctx, options={**ctx.options, "kernel_code_budget": tighter})
-            shutil.rmtree(tmp / "model")
-            shutil.rmtree(tmp / "firmware")
+        gen = _generate_within_budget(read, ctx, tmp, board, mlperf, profile, rounding)
+        graph, arena, project, fp, ctx = gen.graph, gen.arena, gen.project, gen.fp, gen.ctx
         estimate = estimate_memory(graph, arena, board, fp)
         placement = ccm.place(board, estimate.ram, arena.arena_bytes, board.stack_bytes)
         if placement.used:  # main RAM too small: the arena and/or stack go to core-coupled RAM (see ccm.py)
@@ -428,28 +471,7 @@ def export(
             )
         if check:
             check_fits(graph.name, estimate, board)
-        model_includes = sorted({str(p.parent.relative_to(tmp)) for p in (tmp / "model").rglob("*.h")})
-        banner = f"Generated by edgesdk {__version__} from {graph.name} (sha256:{graph.sha256}). Do not edit."
-        if placement.arena_in_ccm:
-            settings.append(("ARENA_IN_CCM", "1"))
-        tctx = {
-            "banner": banner,
-            "board": board,
-            "model_name": project.model_name,
-            "size_tool": board.tool("size"),
-            "make_vars": settings,
-            "model_srcs": model_srcs,
-            "model_includes": model_includes,
-            "firmware_srcs": firmware_srcs,
-            "firmware_includes": ["firmware/include", "firmware/harness"]
-            + (["firmware/targets/cortexm"] if board.is_arm else []),
-            "cmake_defines": _cmake_defines(settings),
-        }
-        render("project/Makefile.j2", tmp / "Makefile", tctx)
-        render("project/CMakeLists.txt.j2", tmp / "CMakeLists.txt", tctx)
-        if not board.is_host:
-            render("project/arm-none-eabi.cmake.j2", tmp / "arm-none-eabi.cmake", tctx)
-            render_linker_script(board, tmp / "linker.ld", stack_in_ccm=placement.stack_in_ccm)
+        _render_project(tmp, board, gen, placement)
         result = ExportResult(
             out_dir=out_dir,
             board=board,
@@ -460,20 +482,12 @@ def export(
             mlperf=mlperf,
             ccm=placement.to_dict() if placement.used else {},
             footprint=fp,
-            code_budget={"budget": budget, "kernel_code": fp.kernel_code, "tightened_to": tightened}
+            code_budget={"budget": gen.budget, "kernel_code": fp.kernel_code, "tightened_to": gen.tightened}
             if fp.kernel_code and ctx.dsp and ctx.optimize != "size"
             else {},
         )
         if build:
-            try:
-                elf = build_project(tmp, board)
-            except BuildError as exc:
-                if (tmp / "build.log").is_file():  # keep the project and its log where the user looks
-                    if out_dir.exists():
-                        shutil.rmtree(out_dir)
-                    tmp.rename(out_dir)
-                    raise BuildError(f"{exc} (the project and its build.log are in {out_dir})") from None
-                raise
+            elf = _build_into(tmp, out_dir, board)
             result.size = ccm.split_measured(measure_size(elf, board), elf, board, placement)
             if check:
                 check_fits(graph.name, result.size, board)
@@ -636,9 +650,9 @@ def _optimization_trade(graph: Graph) -> list[dict[str, Any]]:
 
 def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
     """Write ``report.json`` and a readable ``report.md`` (per-layer table, memory, arena map) into ``project``."""
-    from edgesdk.inspect import summarize
-    from edgesdk.profile.plots import plot_arena_map, plot_memory
-    from edgesdk.profile.report import write_json, write_report
+    from edgesdk.inspection import summarize
+    from edgesdk.profiling.plots import plot_arena_map, plot_memory
+    from edgesdk.profiling.report import write_json, write_report
     from edgesdk.weights import layer_weights
 
     board = result.board

@@ -243,8 +243,6 @@ def compile_objects(
         cmd = [cc, *flags, "-fstack-usage", "-c", str(src), "-o", str(obj)]
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
         if proc.returncode != 0:
-            from edgesdk.export import build_failure_cause
-
             raise BuildError(f"compiling {src} failed: {build_failure_cause(proc.stderr or proc.stdout)}")
         (_name, sections, g, loc) = _read_object(readelf, obj)[0]
         for sec in sections:
@@ -429,3 +427,35 @@ def _deepest_chain(
     total = main[0] + (irq[0] + EXCEPTION_FRAME if irq[0] else 0)
     chain = main[1] + ([f"+ interrupt: {' > '.join(irq[1])}"] if irq[0] else [])
     return total, chain
+
+
+#: Lines of a build log that name a cause, most specific first: the linker's own errors, the operating system's
+#: (a full disk, a killed compiler), then the compiler's.
+_CAUSES = (
+    re.compile(
+        r"region [`'\"]?\w+'? overflowed.*|will not fit in region.*|relocation truncated to fit.*", re.I
+    ),
+    re.compile(r"undefined reference to.*|multiple definition of.*|cannot find .*|edgesdk: .*do not fit.*"),
+    re.compile(
+        r".*(No space left on device|Disk quota exceeded|Read-only file system|Permission denied|"
+        r"Cannot allocate memory|out of memory|Killed signal|Too many open files|Input/output error).*",
+        re.I,
+    ),
+    re.compile(r".*\b(fatal )?error\b.*", re.I),
+)
+#: Lines that only say that something else failed: make's ``*** [...] Error 1``, collect2's ``ld returned 1``.
+_ECHOES = re.compile(r"^(g?make(\[\d+\])?: \*\*\*|collect2: |.*\bld returned \d+ exit status)")
+
+
+def build_failure_cause(log_text: str) -> str:
+    """The first line of a build log that says why it failed: the linker's own words where it is the linker, the
+    operating system's (``No space left on device``), else the compiler's first error; never make's
+    ``Error 1`` or collect2's ``ld returned 1 exit status``, which only echo a failure reported above them."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
+    causes = [ln for ln in lines if not _ECHOES.search(ln)]
+    for pattern in _CAUSES:
+        for ln in causes:
+            m = pattern.search(ln)
+            if m:
+                return ln if pattern.pattern.startswith(".*") else m.group(0).strip()
+    return (causes or lines or ["no output"])[-1]

@@ -29,18 +29,12 @@ CompressError (exit 9) after writing the table; one where only some failed retur
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import csv
-import hashlib
 import html
 import itertools
-import json
 import logging
-import multiprocessing
-import os
-import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,13 +42,22 @@ from typing import Any
 import numpy as np
 
 from edgesdk.errors import CompressError, EdgeSDKError
+from edgesdk.jobs import (
+    MAX_LOCAL_WORKERS,
+    absolute,
+    append_record,
+    model_path,
+    pareto_front,
+    point_id,
+    read_done,
+    run_jobs,
+)
 
 log = logging.getLogger(__name__)
 
 GRID_KEYS = ("method", "epochs", "distill", "temperature", "keep_int8")
 BASELINE = {"method": "int8"}
 DEFAULT_BOARD = "mps2-an386"
-MAX_LOCAL_WORKERS = 2
 RESULTS = "sweep.jsonl"
 
 
@@ -111,12 +114,6 @@ def parse_grid(spec: str) -> list[dict[str, Any]]:
         raise CompressError("sweep grid: give at least one method, e.g. method=int8|ternary|lowrank=8")
     keys = list(axes)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(axes[k] for k in keys))]
-
-
-def point_id(settings: dict[str, Any]) -> str:
-    """A stable identifier of a point's settings (for resuming)."""
-    text = json.dumps(settings, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _label(settings: dict[str, Any]) -> str:
@@ -213,150 +210,16 @@ class SweepResult:
         }
 
 
-def _read_done(path: Path) -> dict[str, dict[str, Any]]:
-    done: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by an interruption: that point runs again
-        if isinstance(rec, dict) and "id" in rec:
-            done[rec["id"]] = rec
-    return done
-
-
-def _append(path: Path, rec: dict[str, Any]) -> None:
-    cut = path.is_file() and path.stat().st_size > 0 and path.read_bytes()[-1:] != b"\n"
-    with open(path, "a", encoding="utf-8") as f:
-        # After a line cut short by an interruption, start a new line (the cut one stays unreadable).
-        f.write(("\n" if cut else "") + json.dumps(rec, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def run_jobs(
-    fn: Callable[..., dict[str, Any]],
-    jobs: list[tuple[Any, ...]],
-    on_done: Callable[[dict[str, Any]], None],
-    *,
-    workers: int = 1,
-    ray: str | None = None,
-) -> None:
-    """Run ``fn(*job)`` for every job: in this process (``workers == 1``), in up to ``workers`` spawned local
-    processes, or as Ray tasks (``ray="auto"`` or a cluster address); ``on_done(record)`` as each one ends.
-
-    ``fn`` must be a module-level function (spawned processes and Ray import it by name). ``sweep`` runs its
-    points with it, ``compress --method auto`` its trials."""
-    if not jobs:
-        return
-    if ray is not None:
-        _run_ray(jobs, ray, on_done, fn)
-    elif workers <= 1:
-        for job in jobs:
-            on_done(fn(*job))
-    else:
-        _run_local(jobs, min(workers, MAX_LOCAL_WORKERS), on_done, fn)
-
-
-def _run_local(
-    jobs: list[tuple[Any, ...]],
-    workers: int,
-    on_done: Callable[[dict[str, Any]], None],
-    fn: Callable[..., dict[str, Any]] = run_point,
-) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(fn, *job) for job in jobs]
-        for fut in cf.as_completed(futures):
-            on_done(fut.result())
-
-
-def _run_ray(
-    jobs: list[tuple[Any, ...]],
-    address: str,
-    on_done: Callable[[dict[str, Any]], None],
-    fn: Callable[..., dict[str, Any]] = run_point,
-) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise EdgeSDKError("--ray needs Ray: pip install 'edgesdk[ray]'") from None
-    if not ray.is_initialized():
-        _connect_ray(ray, address)
-    remote = ray.remote(num_cpus=1)(fn)
-    job_of = {remote.remote(*job): job for job in jobs}
-    pending = list(job_of)
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        for ref in ready:
-            try:
-                rec = ray.get(ref)
-            except (
-                ray.exceptions.RayError
-            ) as exc:  # the worker died (out of memory, node lost): the point failed
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                rec = _crashed(fn, job_of[ref], f"Ray: {type(exc).__name__}: {first}")
-            on_done(rec)
-
-
-def _crashed(fn: Callable[..., dict[str, Any]], job: tuple[Any, ...], error: str) -> dict[str, Any]:
-    """The record of a job whose worker died: a sweep point's record for ``run_point``, else the error alone."""
-    if fn is run_point:
-        point = job[3]
-        return {
-            "id": point_id(point),
-            "settings": point,
-            "label": _label(point),
-            "status": "error",
-            "error": error,
-        }
-    return {"status": "error", "error": error}
-
-
-#: Seconds to wait for a Ray head's port to accept a connection before saying no cluster answers there.
-RAY_PROBE_TIMEOUT_S = 5.0
-
-
-def _connect_ray(ray: Any, address: str) -> None:
-    """``ray.init`` on ``address`` ("auto" or HOST:PORT), with each way it fails as one sentence of ours (Ray's own
-    messages advise flags edgesdk does not have, and an unreachable address makes it retry for minutes)."""
-    where = f"sweep --ray {address}"
-    hint = (
-        "start one with 'ray start --head' (for a local cluster without Ray 2.60's token authentication, start "
-        "it and the sweep with RAY_AUTH_MODE=disabled) or give the head's HOST:PORT"
-    )
-    target = address.removeprefix("ray://")
-    host, sep, port = target.rpartition(":")
-    if address != "auto" and sep and port.isdigit():
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_PROBE_TIMEOUT_S).close()
-        except OSError as exc:
-            raise EdgeSDKError(
-                f"{where}: no Ray cluster answers at {target} ({exc.strerror or exc}); {hint}"
-            ) from None
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    except ConnectionError:
-        raise EdgeSDKError(f"{where}: no Ray cluster is running on this machine; {hint}") from None
-    except Exception as exc:
-        auth = (
-            isinstance(exc, getattr(ray.exceptions, "AuthenticationError", ())) or "token" in str(exc).lower()
-        )
-        if auth:
-            raise EdgeSDKError(
-                f"{where}: the cluster asks for its authentication token; give it in RAY_AUTH_TOKEN or "
-                "~/.ray/auth_token (for a local cluster of your own, start it and the sweep with RAY_AUTH_MODE=disabled)"
-            ) from None
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise EdgeSDKError(f"{where}: Ray could not connect ({type(exc).__name__}: {first})") from None
-
-
-def _absolute(value: Any) -> Any:
-    """A path made absolute before it is sent to a worker: points run in other processes, a Ray task in the Ray
-    head's working directory, where a relative path names another file (or makes a stray folder)."""
-    return str(Path(value).expanduser().resolve()) if isinstance(value, (str, Path)) else value
+def _crashed(job: tuple[Any, ...], error: str) -> dict[str, Any]:
+    """The record of a sweep point whose worker died."""
+    point = job[3]
+    return {
+        "id": point_id(point),
+        "settings": point,
+        "label": _label(point),
+        "status": "error",
+        "error": error,
+    }
 
 
 def sweep(
@@ -379,21 +242,21 @@ def sweep(
     points = parse_grid(grid) if isinstance(grid, str) else [dict(p) for p in grid]
     get_board(board)  # an unknown board is refused before any work
     if is_board_path(board):
-        board = _absolute(board)
+        board = absolute(board)
     if workers < 1:
         raise CompressError(f"sweep needs at least 1 worker, not {workers}")
     workers = min(workers, MAX_LOCAL_WORKERS)
     for what, value in (("training data", data), ("validation data", val)):
         if isinstance(value, (str, Path)) and not Path(value).exists():
             raise CompressError(f"sweep: {what} {value} does not exist")
-    data, val = _absolute(data), _absolute(val)
-    out_dir = Path(_absolute(out))
+    data, val = absolute(data), absolute(val)
+    out_dir = Path(absolute(out))
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = _model_path(model, out_dir)
+    model_file = model_path(model, out_dir)
     if not any(p["method"] == BASELINE["method"] for p in points):
         points.insert(0, dict(BASELINE))
     results = out_dir / RESULTS
-    done = _read_done(results)
+    done = read_done(results)
     # Finished points are skipped; failed ones run again (a timeout may not repeat, a bad setting fails fast).
     todo = [p for p in points if done.get(point_id(p), {}).get("status") != "ok"]
     if done:
@@ -403,16 +266,16 @@ def sweep(
             len(points) - len(todo),
             len(points),
         )
-    jobs = [(str(model_path), data, val, p, str(out_dir), board, seed) for p in todo]
+    jobs = [(str(model_file), data, val, p, str(out_dir), board, seed) for p in todo]
     it = iter(bar(range(len(jobs)), total=len(jobs), desc="sweep", force=progress if progress else None))
 
     def on_done(rec: dict[str, Any]) -> None:
-        _append(results, rec)
+        append_record(results, rec)
         done[rec["id"]] = rec
         next(it, None)
         log.info("sweep point %s: %s", rec["label"], rec.get("status"))
 
-    run_jobs(run_point, jobs, on_done, workers=workers, ray=ray)
+    run_jobs(run_point, jobs, on_done, workers=workers, ray=ray, on_crash=_crashed)
     for _ in it:  # let the progress bar finish
         pass
     rows = table_rows([done[point_id(p)] for p in points])
@@ -425,19 +288,6 @@ def sweep(
             f"{first.get('error', 'no error recorded')}); the table is in {res.files['table_md']}"
         )
     return res
-
-
-def _model_path(model: Any, out_dir: Path) -> Path:
-    if isinstance(model, (str, Path)):
-        path = Path(model)
-        if not path.exists():
-            from edgesdk.errors import ModelFormatError
-
-            raise ModelFormatError(f"model {path} does not exist")
-        return path.resolve()
-    path = out_dir / "model.keras"
-    model.save(path)
-    return path.resolve()
 
 
 # --- table, Pareto front, report ------------------------------------------------------------------------------
@@ -472,12 +322,6 @@ def _dominates(a: dict[str, Any], b: dict[str, Any]) -> bool:
     )
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Non-dominated (x, y) points, both maximized, sorted by x."""
-    front = [p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
-    return sorted(set(front))
-
-
 def _short_labels(rows: list[dict[str, Any]]) -> list[str]:
     """Point labels without the settings every point shares (e.g. the same epochs)."""
     common = {
@@ -492,7 +336,7 @@ def plot_pareto(rows: list[dict[str, Any]], path: Path) -> Path:
     """Two panels: accuracy against Cr and against Sr, each with its Pareto front."""
     from matplotlib.figure import Figure
 
-    from edgesdk.profile.plots import _save
+    from edgesdk.profiling.plots import save_figure
 
     ok = [r for r in rows if r.get("status") == "ok"]
     fig = Figure(figsize=(10, 4.2))
@@ -523,7 +367,7 @@ def plot_pareto(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle("rate-distortion sweep (dashed: float model)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 _COLUMNS = (

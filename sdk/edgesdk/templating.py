@@ -1,4 +1,9 @@
-"""Jinja rendering for every generated file: one environment, StrictUndefined, deterministic output."""
+"""Jinja rendering for every generated file: one environment, StrictUndefined, deterministic output.
+
+Templates are named by their path under ``templates/`` (``c/model.c.j2``, ``project/...``), and those of the
+FPGA road under ``hls/`` by ``hls/<path>`` (``hls/rtl/xnor_dense.v.j2``): the C backend, the project files and the
+RTL generators all render through :func:`environment`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from edgesdk.resources import templates_dir
+from edgesdk.resources import hls_dir, templates_dir
 
 
 @cache
@@ -18,7 +23,12 @@ def environment() -> jinja2.Environment:
     from edgesdk import escape
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(str(templates_dir())),
+                jinja2.PrefixLoader({"hls": jinja2.FileSystemLoader(str(hls_dir()))}),
+            ]
+        ),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -29,7 +29,7 @@ def layer_weights(
     biases, requantization), the figure export's flash estimate sums (``layer_bytes``, lowered here for
     ``target`` when not given; left out where the C backend cannot lower the graph)."""
     from edgesdk.errors import UnsupportedOpError
-    from edgesdk.inspect import _macs
+    from edgesdk.inspection import layer_macs
 
     if layer_bytes is None:
         from edgesdk.backends.c.generator import constant_bytes
@@ -66,7 +66,7 @@ def layer_weights(
         if "bitops" in report:
             row["bitops"] = int(report["bitops"])
         else:
-            row["macs"] = int(report.get("macs", _macs(graph, node)))
+            row["macs"] = int(report.get("macs", layer_macs(graph, node)))
         rows.append(row)
     return rows
 

@@ -202,6 +202,21 @@ def tile_input(
     return tiles
 
 
+def _input_tiles(
+    x: np.ndarray, input_offset: int, pad_h: int, pad_w: int, out_h: int, out_w: int, spec: WinogradSpec
+) -> np.ndarray:
+    """The input transform ``V = B^T d B`` of every a x a tile: (N, TH, TW, a, a, C)."""
+    tiles = tile_input(np.asarray(x), input_offset, pad_h, pad_w, out_h, out_w, spec)  # (N,TH,TW,a,a,C)
+    return np.moveaxis(input_transform(np.moveaxis(tiles, -1, 3), spec), 3, -1)
+
+
+def _untile(acc: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """(N, TH, TW, C, m, m) output tiles -> (N, out_h, out_w, C)."""
+    n, th, tw, c, m, _ = acc.shape
+    full = acc.transpose(0, 1, 4, 2, 5, 3).reshape(n, th * m, tw * m, c)
+    return full[:, :out_h, :out_w, :]
+
+
 def winograd_conv2d_acc(
     x: np.ndarray,
     w: np.ndarray,
@@ -220,15 +235,10 @@ def winograd_conv2d_acc(
     """
     if u is None:
         u = transform_weights(w, spec)
-    tiles = tile_input(np.asarray(x), input_offset, pad_h, pad_w, out_h, out_w, spec)  # (N,TH,TW,a,a,I)
-    v = np.moveaxis(input_transform(np.moveaxis(tiles, -1, 3), spec), 3, -1)  # (N,TH,TW,a,a,I)
+    v = _input_tiles(x, input_offset, pad_h, pad_w, out_h, out_w, spec)  # (N,TH,TW,a,a,I)
     # M[.., i, j, o] = sum_c U[i, j, o, c] * V[.., i, j, c]: a*a matrix products over the input channels.
     mm = np.einsum("nyxijc,ijoc->nyxoij", v, u, optimize=True)
-    y = output_transform(mm, spec)  # (N,TH,TW,O,m,m)
-    acc = exact_divide(y, spec)
-    n, th, tw, o, m, _ = acc.shape
-    full = acc.transpose(0, 1, 4, 2, 5, 3).reshape(n, th * m, tw * m, o)
-    return full[:, :out_h, :out_w, :]
+    return _untile(exact_divide(output_transform(mm, spec), spec), out_h, out_w)  # from (N,TH,TW,O,m,m)
 
 
 def winograd_conv2d(
@@ -332,13 +342,9 @@ def winograd_dwconv_acc(
     ``x`` int8 (N, H, W, C), ``w`` (1, 3, 3, C) -> int64 (N, out_h, out_w, C). Per channel and tile,
     ``M = U (.) V`` (no sum over channels), then the output transform and the exact division."""
     u = transform_depthwise_weights(w, spec)  # (a, a, C)
-    tiles = tile_input(np.asarray(x), input_offset, pad_h, pad_w, out_h, out_w, spec)  # (N,TH,TW,a,a,C)
-    v = np.moveaxis(input_transform(np.moveaxis(tiles, -1, 3), spec), 3, -1)  # (N,TH,TW,a,a,C)
+    v = _input_tiles(x, input_offset, pad_h, pad_w, out_h, out_w, spec)  # (N,TH,TW,a,a,C)
     mm = np.moveaxis(v * u, -1, 3)  # (N,TH,TW,C,a,a)
-    acc = exact_divide(output_transform(mm, spec), spec)  # (N,TH,TW,C,m,m)
-    n, th, tw, c, m, _ = acc.shape
-    full = acc.transpose(0, 1, 4, 2, 5, 3).reshape(n, th * m, tw * m, c)
-    return full[:, :out_h, :out_w, :]
+    return _untile(exact_divide(output_transform(mm, spec), spec), out_h, out_w)  # from (N,TH,TW,C,m,m)
 
 
 def transform_ops(spec: WinogradSpec) -> dict[str, int]:

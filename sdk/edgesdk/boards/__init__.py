@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from edgesdk import kernels as kernel_table
 from edgesdk.errors import BoardError
 from edgesdk.resources import boards_dir
 
@@ -51,33 +52,10 @@ FLASH_METHODS = (
 )  # fmt: skip
 
 
-#: Cores with the Armv7E-M / Armv8-M DSP extension (SXTB16, SMLAD, ...) run the kernels of
-#: ``firmware/kernels/cortex-m-dsp/``; cores without SIMD (M0, M0+, M3, RV32IMC) those of
-#: ``firmware/kernels/scalar/`` (several output channels per input load); any other core (the host) runs the
-#: portable kernels. A kernel a folder lacks is the portable one.
-CORE_KERNEL_TARGETS: dict[str, str] = {
-    "cortex-m0": "scalar",
-    "cortex-m0plus": "scalar",
-    "cortex-m3": "scalar",
-    "rv32imc": "scalar",
-    "cortex-m4": "cortex-m-dsp",
-    "cortex-m7": "cortex-m-dsp",
-    "cortex-m33": "cortex-m-dsp",
-    "cortex-m35p": "cortex-m-dsp",
-    "cortex-m55": "cortex-m-dsp",
-}
-
-#: Kernels a core does not get unless a layer forces them: the passes' cost models (measured on the Cortex-M4)
-#: pick them, but they measured slower than the direct kernel there. Winograd F(2x2,3x3) on the Cortex-M0 (the
-#: digits CNN: 1,328,375 instructions with it, 818,500 without) and on RV32IMC (IC: 64.8 M with, 55.2 M without);
-#: the int16-weight pointwise kernel on the Cortex-M55, whose Helium int8 1x1 path is faster (KWS: 5.92 M with
-#: it, 4.19 M without).
-CORE_SLOWER_KERNELS: dict[str, frozenset[str]] = {
-    "cortex-m55": frozenset({"pointwise_w16"}),
-    "cortex-m0": frozenset({"winograd"}),
-    "cortex-m0plus": frozenset({"winograd"}),
-    "rv32imc": frozenset({"winograd"}),
-}
+#: Core -> folder of ``firmware/kernels/`` that overrides the portable kernels, and core -> kernels not chosen on
+#: it unless forced: reads of the kernel table (:data:`edgesdk.kernels.CORE_TARGETS`, the rows' ``slower_on``).
+CORE_KERNEL_TARGETS: dict[str, str] = kernel_table.CORE_TARGETS
+CORE_SLOWER_KERNELS: dict[str, frozenset[str]] = kernel_table.slower_kernels()
 
 
 @dataclass(frozen=True)
@@ -392,6 +370,105 @@ _TOP_KEYS = (
 )  # fmt: skip
 
 
+def _parse_memory(top: _Fields, host: bool) -> tuple[Memory, int]:
+    """The ``[memory]`` section: flash, RAM and core-coupled RAM regions that do not overlap; and the room the
+    stack may take (the larger of RAM and CCM)."""
+    mem = top.section("memory")
+    assert mem is not None
+    mem.only(("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "ccm_origin", "ccm_bytes"))
+    flash_region = _region(mem, "flash_origin", "flash_bytes", "flash", host=host, minimum=MIN_MEMORY)
+    ram_region = _region(mem, "ram_origin", "ram_bytes", "RAM", host=host, minimum=MIN_MEMORY)
+    ccm_region = _region(mem, "ccm_origin", "ccm_bytes", "core-coupled RAM", host=True, minimum=0)
+    if _overlap(flash_region, ram_region):
+        raise mem.error("ram_origin", ram_region[0], "puts RAM inside the flash region")
+    for other, what in ((flash_region, "flash"), (ram_region, "RAM")):
+        if _overlap(ccm_region, other):
+            raise mem.error(
+                "ccm_origin", ccm_region[0], f"puts the core-coupled RAM inside the {what} region"
+            )
+    memory = Memory(
+        flash_origin=flash_region[0],
+        flash_bytes=flash_region[1],
+        ram_origin=ram_region[0],
+        ram_bytes=ram_region[1],
+        ccm_origin=ccm_region[0],
+        ccm_bytes=ccm_region[1],
+    )
+    return memory, max(ram_region[1], ccm_region[1])
+
+
+def _parse_build(top: _Fields, core: str) -> Build:
+    """The ``[build]`` section: a compiler and flags of one word each, ``-mcpu=`` agreeing with the core."""
+    build = top.section("build")
+    assert build is not None
+    build.only(("cc", "cflags", "ldflags"))
+    cc = build.text(
+        "cc", _CC_RE, "a C compiler (a program named ...gcc, ...clang or cc, optionally with its path)"
+    )
+    cflags = build.flags("cflags")
+    ldflags = build.flags("ldflags")
+    for i, flag in enumerate(cflags):
+        if flag.startswith("-mcpu=") and flag != f"-mcpu={core}":
+            raise build.error(f"cflags[{i}]", flag, f"disagrees with core = {core!r}")
+    return Build(cc=cc, cflags=cflags, ldflags=ldflags)
+
+
+def _parse_uart(top: _Fields, host: bool, family: str) -> Uart:
+    """The ``[uart]`` section: a known driver (``stdio`` only on the host), base address, baud, pins."""
+    uart = top.section("uart")
+    assert uart is not None
+    uart.only(("driver", "base", "baud", *UART_EXTRA))
+    driver = uart.choice("driver", UART_DRIVERS)
+    if (driver == "stdio") != host:
+        raise uart.error(
+            "driver", driver, f"does not suit family {family!r} (only the host board uses 'stdio')"
+        )
+    base = uart.int("base", 0 if host else 1, ADDRESS_SPACE - 4, multiple=4)
+    baud = uart.int("baud", 0, 0, 0) if host else uart.int("baud", *BAUD_RANGE)
+    extra = {k: uart.int(k, *UART_EXTRA[k]) for k in UART_EXTRA if k in uart.data}
+    return Uart(driver=driver, base=base, baud=baud, extra=extra)
+
+
+def _parse_flash_methods(top: _Fields, emulated: bool) -> tuple[_Fields, tuple[str, ...]]:
+    """The ``[flash]`` section and its methods (known ones; ``uf2`` with its family and drive label; ``qemu``
+    exactly when the board is emulated). Its other fields are read where the board is built."""
+    flash = top.section("flash")
+    assert flash is not None
+    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label", "uf2_family"))
+    methods = flash.words(
+        "methods",
+        re.compile("|".join(re.escape(m) for m in FLASH_METHODS)),
+        f"one of {', '.join(FLASH_METHODS)}",
+    )
+    if not methods:
+        raise flash.error("methods", [], "names no way to flash the board")
+    if "uf2" in methods and not (flash.data.get("uf2_family") and flash.data.get("mass_storage_label")):
+        raise flash.error("methods", list(methods), "has 'uf2' but no uf2_family and mass_storage_label")
+    if emulated != ("qemu" in methods):
+        raise flash.error(
+            "methods",
+            list(methods),
+            f"{'lacks' if emulated else 'has'} 'qemu' but emulated = {str(emulated).lower()}",
+        )
+    return flash, methods
+
+
+def _parse_emulator(top: _Fields, emulated: bool, where: str) -> Emulator | None:
+    """The ``[emulator]`` section (required on an emulated board)."""
+    emu = top.section("emulator", required=False)
+    if emulated and emu is None:
+        raise BoardError(f"board file {where}: emulated = true needs an [emulator] section")
+    if emu is None:
+        return None
+    emu.only(("machine", "icount_shift", "qemu", "bios"))
+    return Emulator(
+        machine=emu.text("machine", _WORD_RE, "a QEMU machine name (letters, digits, '.', '_', '-')"),
+        icount_shift=emu.int("icount_shift", 0, 10, 0),
+        qemu=emu.choice("qemu", QEMU_PROGRAMS, "qemu-system-arm"),
+        bios=emu.choice("bios", ("", "none"), ""),
+    )
+
+
 def parse_board(path: Path) -> Board:
     """Read and check one microcontroller board file, field by field.
 
@@ -415,77 +492,12 @@ def parse_board(path: Path) -> Board:
     emulated = top.get("emulated", bool, False)
     clock_hz = top.int("clock_hz", MIN_CLOCK_HZ, MAX_CLOCK_HZ)
 
-    mem = top.section("memory")
-    assert mem is not None
-    mem.only(("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "ccm_origin", "ccm_bytes"))
-    flash_region = _region(mem, "flash_origin", "flash_bytes", "flash", host=host, minimum=MIN_MEMORY)
-    ram_region = _region(mem, "ram_origin", "ram_bytes", "RAM", host=host, minimum=MIN_MEMORY)
-    ccm_region = _region(mem, "ccm_origin", "ccm_bytes", "core-coupled RAM", host=True, minimum=0)
-    if _overlap(flash_region, ram_region):
-        raise mem.error("ram_origin", ram_region[0], "puts RAM inside the flash region")
-    for other, what in ((flash_region, "flash"), (ram_region, "RAM")):
-        if _overlap(ccm_region, other):
-            raise mem.error(
-                "ccm_origin", ccm_region[0], f"puts the core-coupled RAM inside the {what} region"
-            )
-    stack_room = max(ram_region[1], ccm_region[1])
+    memory, stack_room = _parse_memory(top, host)
     stack_bytes = top.int("stack_bytes", 0 if host else 256, stack_room if not host else 1 << 30, multiple=8)
-
-    build = top.section("build")
-    assert build is not None
-    build.only(("cc", "cflags", "ldflags"))
-    cc = build.text(
-        "cc", _CC_RE, "a C compiler (a program named ...gcc, ...clang or cc, optionally with its path)"
-    )
-    cflags = build.flags("cflags")
-    ldflags = build.flags("ldflags")
-    for i, flag in enumerate(cflags):
-        if flag.startswith("-mcpu=") and flag != f"-mcpu={core}":
-            raise build.error(f"cflags[{i}]", flag, f"disagrees with core = {core!r}")
-
-    uart = top.section("uart")
-    assert uart is not None
-    uart.only(("driver", "base", "baud", *UART_EXTRA))
-    driver = uart.choice("driver", UART_DRIVERS)
-    if (driver == "stdio") != host:
-        raise uart.error(
-            "driver", driver, f"does not suit family {family!r} (only the host board uses 'stdio')"
-        )
-    base = uart.int("base", 0 if host else 1, ADDRESS_SPACE - 4, multiple=4)
-    baud = uart.int("baud", 0, 0, 0) if host else uart.int("baud", *BAUD_RANGE)
-    extra = {k: uart.int(k, *UART_EXTRA[k]) for k in UART_EXTRA if k in uart.data}
-
-    flash = top.section("flash")
-    assert flash is not None
-    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label", "uf2_family"))
-    methods = flash.words(
-        "methods",
-        re.compile("|".join(re.escape(m) for m in FLASH_METHODS)),
-        f"one of {', '.join(FLASH_METHODS)}",
-    )
-    if not methods:
-        raise flash.error("methods", [], "names no way to flash the board")
-    if "uf2" in methods and not (flash.data.get("uf2_family") and flash.data.get("mass_storage_label")):
-        raise flash.error("methods", list(methods), "has 'uf2' but no uf2_family and mass_storage_label")
-    if emulated != ("qemu" in methods):
-        raise flash.error(
-            "methods",
-            list(methods),
-            f"{'lacks' if emulated else 'has'} 'qemu' but emulated = {str(emulated).lower()}",
-        )
-
-    emu = top.section("emulator", required=False)
-    if emulated and emu is None:
-        raise BoardError(f"board file {where}: emulated = true needs an [emulator] section")
-    emulator = None
-    if emu is not None:
-        emu.only(("machine", "icount_shift", "qemu", "bios"))
-        emulator = Emulator(
-            machine=emu.text("machine", _WORD_RE, "a QEMU machine name (letters, digits, '.', '_', '-')"),
-            icount_shift=emu.int("icount_shift", 0, 10, 0),
-            qemu=emu.choice("qemu", QEMU_PROGRAMS, "qemu-system-arm"),
-            bios=emu.choice("bios", ("", "none"), ""),
-        )
+    build = _parse_build(top, core)
+    uart = _parse_uart(top, host, family)
+    flash, methods = _parse_flash_methods(top, emulated)
+    emulator = _parse_emulator(top, emulated, where)
     aliases = top.words("aliases", _NAME_RE, "an alias (lower-case letters, digits, '.', '_' or '-')", [])
     return Board(
         name=name,
@@ -498,16 +510,9 @@ def parse_board(path: Path) -> Board:
         clock_hz=clock_hz,
         emulated=emulated,
         stack_bytes=stack_bytes,
-        memory=Memory(
-            flash_origin=flash_region[0],
-            flash_bytes=flash_region[1],
-            ram_origin=ram_region[0],
-            ram_bytes=ram_region[1],
-            ccm_origin=ccm_region[0],
-            ccm_bytes=ccm_region[1],
-        ),
-        build=Build(cc=cc, cflags=cflags, ldflags=ldflags),
-        uart=Uart(driver=driver, base=base, baud=baud, extra=extra),
+        memory=memory,
+        build=build,
+        uart=uart,
         flash=Flash(
             methods=methods,
             pyocd_target=flash.text("pyocd_target", _WORD_RE, "a pyOCD target name", ""),

@@ -9,23 +9,23 @@ bytes as the edgesdk C backend stores them with the kernels the passes pick, and
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from edgesdk.compress.base import (
     DEFAULT_EPOCHS,
     METHODS,
     CompressContext,
+    CompressResult,
     MethodSpec,
     accuracy,
     check_fits_model,
+    evaluate_tflite,
     fixed_batch,
+    float_weight_bytes,
+    load_keras,
     load_xy,
     parse_methods,
     reestimate_batchnorm,
@@ -34,9 +34,13 @@ from edgesdk.compress.base import (
     trainable_copy,
     weight_layers,
 )
-from edgesdk.errors import CompressError, EdgeSDKError, ModelFormatError
+from edgesdk.compress.base import (
+    tflite_hits as tflite_hits,
+)
+from edgesdk.errors import CompressError, EdgeSDKError
 
 log = logging.getLogger(__name__)
+_load_keras = load_keras  # the name other modules used
 
 #: Method modules (each registers its methods when imported). Add yours here.
 METHOD_MODULES = ["int8", "ternary", "xnor", "prune", "share", "lowrank", "adder"]
@@ -65,99 +69,6 @@ def _load_methods() -> None:
 
 
 _load_methods()
-
-
-@dataclass
-class CompressResult:
-    """What ``compress`` measured. Accuracies are fractions in [0, 1]; bytes see :mod:`edgesdk.weights`."""
-
-    method: str
-    out: str
-    accuracy_float: float
-    accuracy_compressed: float
-    weight_bytes_float: int
-    weight_bytes_compressed: int
-    weight_bytes_int8: int
-    #: weight bytes of the ``--optimize size`` export (``weight_bytes_compressed`` is the default export's)
-    weight_bytes_size_export: int = 0
-    #: the export the byte figures describe: ``{"board": ..., "optimize": "balanced"}``
-    export: dict[str, str] = field(default_factory=dict)
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    epochs: int = 0
-    seed: int = 0
-    distill: bool = False
-    keep_int8: list[str] = field(default_factory=list)  # Keras names of the layers kept int8
-    fits: list[dict[str, Any]] = field(default_factory=list)  # per fine-tuning: epochs, chosen epoch, val acc
-    #: True when epochs or int8 layers were chosen on the validation data: accuracy_compressed is optimistic
-    val_optimistic: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-
-def _load_keras(model: Any) -> Any:
-    from edgesdk.frontends.keras import KERAS_SUFFIXES, _import_tf, _one_line
-    from edgesdk.frontends.qkeras import plain_model, prepare_load
-
-    if isinstance(model, (str, Path)):
-        path = Path(model)
-        if not path.exists():
-            raise ModelFormatError(f"model {path} does not exist")
-        _import_tf()
-        import keras
-
-        if path.is_dir():
-            try:
-                return keras.models.load_model(path, compile=False)
-            except Exception as exc:
-                raise CompressError(
-                    f"SavedModel {path} cannot be loaded as a Keras model with layers to train "
-                    f"({_one_line(exc)}); save it as .keras"
-                ) from exc
-        if path.suffix.lower() not in KERAS_SUFFIXES:
-            raise CompressError(
-                f"compress takes a float Keras model (.keras, .h5 or SavedModel), not {path.name}"
-            )
-        prepare_load(path)  # a model trained with QKeras layers needs their classes registered
-        try:
-            loaded = keras.models.load_model(path, compile=False)
-        except Exception as exc:
-            raise ModelFormatError(f"Keras model {path} cannot be loaded: {_one_line(exc)}") from exc
-        return plain_model(loaded, f"Keras model {path}")
-    if hasattr(model, "layers") and callable(model):
-        _import_tf()
-        return plain_model(model)
-    raise CompressError(f"compress takes a Keras model or a path, not a {type(model).__name__}")
-
-
-def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy of an int8 ``.tflite`` on (x, y), run by ai-edge-litert (input quantized with its params)."""
-    return float(np.mean(tflite_hits(data, x, y)))
-
-
-def tflite_hits(data: bytes, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per sample, whether an int8 ``.tflite`` run by ai-edge-litert classifies it right (a bool array)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    interp = Interpreter(
-        model_content=data,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-    )
-    interp.allocate_tensors()
-    di = interp.get_input_details()[0]
-    do = interp.get_output_details()[0]
-    scale, zp = di["quantization"]
-    shape = tuple(int(d) for d in di["shape"])
-    hits = np.zeros(len(y), bool)
-    for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
-        q = np.clip(np.round(xi / scale) + zp, -128, 127).astype(np.int8).reshape(shape)
-        interp.set_tensor(di["index"], q)
-        interp.invoke()
-        hits[i] = int(np.argmax(interp.get_tensor(do["index"]).reshape(-1))) == int(yi)
-    return hits
 
 
 def export_context(board: str | None = None, optimize: str | None = None) -> tuple[str, Any]:
@@ -216,20 +127,6 @@ def layer_report(
     return rows
 
 
-def float_weight_bytes(model: Any) -> int:
-    """float32 bytes of the weight (kernel) tensors of the layers edgesdk stores weights for."""
-    total = 0
-    for layer in weight_layers(model):
-        kernel = (
-            getattr(layer, "depthwise_kernel", None) if type(layer).__name__ == "DepthwiseConv2D" else None
-        )
-        if kernel is None:
-            kernel = getattr(layer, "kernel", None)
-        if kernel is not None:
-            total += 4 * int(np.prod(kernel.shape))
-    return total
-
-
 def _resolve_keep(
     kmodel: Any, keep_int8: str | Iterable[str] | None, steps: list[tuple[MethodSpec, str | None]]
 ) -> tuple[set[str] | None, dict[str, str]]:
@@ -256,6 +153,92 @@ def _is_auto(method: str | Iterable[str]) -> bool:
     if len([p for p in parts if p]) > 1:
         raise CompressError("method auto chooses every layer's method itself; give it alone, not with others")
     return True
+
+
+def _check_output_name(out: Path, steps: list[tuple[MethodSpec, str]], method: Any) -> Path:
+    """``out`` when its suffix suits the methods: a graph archive's for a method int8 cannot hold, else ``.tflite``."""
+    archive = [s.name for s, _ in steps if s.name in ARCHIVE_METHODS]
+    if archive and out.suffix.lower() != ARCHIVE_METHODS[archive[0]][0]:
+        suffix, why = ARCHIVE_METHODS[archive[0]]
+        raise CompressError(
+            f"method {archive[0]} writes an edgesdk graph archive ({why}); "
+            f"name the output {out.with_suffix(suffix).name}, not {out.name}"
+        )
+    if not archive and out.suffix.lower() != ".tflite":
+        raise CompressError(
+            f"method {method} writes an int8 .tflite; name the output {out.with_suffix('.tflite').name}"
+        )
+    return out
+
+
+def _apply_and_write(
+    kmodel: Any,
+    steps: list[tuple[MethodSpec, str]],
+    ctx: CompressContext,
+    out: Path,
+    x: Any,
+    xv: Any,
+    yv: Any,
+) -> tuple[float, Any, Any]:
+    """Apply the methods in order (fine-tuning each), then write ``out``: an int8 ``.tflite`` through the TFLite
+    converter, or the method's own format where int8 cannot express it (xnor). Returns (accuracy on the
+    validation data, the written model's IR, the compressed Keras model)."""
+    from edgesdk.frontends.keras import quantize_keras
+    from edgesdk.frontends.tflite import read_tflite
+
+    current = kmodel
+    writer = None
+    for spec, arg in steps:
+        if spec.name == "int8":
+            continue
+        ctx.progress(f"{kmodel.name}: applying {spec.name}" + (f"={arg}" if arg else ""))
+        current = spec.apply(current, arg, ctx)
+        writer = getattr(current, "_edgesdk_writer", writer)
+    if current is not kmodel:
+        reestimate_batchnorm(current, x, kmodel.name, ctx.progress)
+    if writer is not None:
+        # Methods whose result int8 cannot express (xnor) write their own format.
+        res = writer(out, ctx)
+        return res["accuracy"], res["graph"], current
+    ctx.progress(f"{kmodel.name}: converting to int8 with the TFLite converter")
+    calib = x[: min(len(x), CALIB_SAMPLES)].reshape((-1, *kmodel.inputs[0].shape[1:]))
+    data_bytes = quantize_keras(fixed_batch(current), calib, num_samples=None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data_bytes)
+    return evaluate_tflite(data_bytes, xv, yv), read_tflite(data_bytes, name=out.stem), current
+
+
+def _compress_auto(
+    model: Any,
+    data: Any,
+    val: Any,
+    out: str | Path,
+    epochs: int | None,
+    keep_int8: str | Iterable[str],
+    distill: bool | None,
+    seed: int,
+    progress: bool,
+    board: str | None,
+    auto_options: dict[str, Any],
+) -> Any:
+    """``compress(method="auto")``: :func:`edgesdk.compress.auto.compress_auto`, which decides the int8 layers per
+    layer unless told."""
+    from edgesdk.compress.auto import compress_auto
+
+    keep = None if keep_int8 in ("first,last", "auto") else keep_int8
+    return compress_auto(
+        model,
+        data,
+        val,
+        out=out,
+        epochs=epochs,
+        keep_int8=keep,
+        distill=distill,
+        seed=seed,
+        progress=progress,
+        board=board,
+        **auto_options,
+    )
 
 
 def compress(
@@ -285,27 +268,10 @@ def compress(
     ``trials``, ``workers``, ``ray``, ``choices``) and returns its ``AutoResult``.
     """
     from edgesdk.compress.sensitivity import auto_keep
-    from edgesdk.frontends.keras import quantize_keras
-    from edgesdk.frontends.tflite import read_tflite
 
     if _is_auto(method):
-        from edgesdk.compress.auto import compress_auto
-
-        keep = (
-            None if keep_int8 in ("first,last", "auto") else keep_int8
-        )  # auto decides per layer unless told
-        return compress_auto(  # type: ignore[return-value]
-            model,
-            data,
-            val,
-            out=out,
-            epochs=epochs,
-            keep_int8=keep,
-            distill=distill,
-            seed=seed,
-            progress=progress,
-            board=board,
-            **auto_options,
+        return _compress_auto(
+            model, data, val, out, epochs, keep_int8, distill, seed, progress, board, auto_options
         )
     if auto_options:
         raise CompressError(f"option {', '.join(sorted(auto_options))} applies to method auto only")
@@ -316,21 +282,10 @@ def compress(
         xv, yv = x, y
     else:
         xv, yv = load_xy(val, "validation")
-    kmodel = _load_keras(model)
+    kmodel = load_keras(model)
     check_fits_model(kmodel, x, y, "training")
     check_fits_model(kmodel, xv, yv, "validation")
-    out = Path(out)
-    archive = [s.name for s, _ in steps if s.name in ARCHIVE_METHODS]
-    if archive and out.suffix.lower() != ARCHIVE_METHODS[archive[0]][0]:
-        suffix, why = ARCHIVE_METHODS[archive[0]]
-        raise CompressError(
-            f"method {archive[0]} writes an edgesdk graph archive ({why}); "
-            f"name the output {out.with_suffix(suffix).name}, not {out.name}"
-        )
-    if not archive and out.suffix.lower() != ".tflite":
-        raise CompressError(
-            f"method {method} writes an int8 .tflite; name the output {out.with_suffix('.tflite').name}"
-        )
+    out = _check_output_name(Path(out), steps, method)
     export_context(board)  # an unknown board is refused now, not after training
     import keras
 
@@ -365,29 +320,8 @@ def compress(
         for spec, arg in steps:
             if spec.check is not None:
                 spec.check(kmodel, arg, ctx)
-    current = kmodel
-    writer = None
-    for spec, arg in steps:
-        if spec.name == "int8":
-            continue
-        ctx.progress(f"{kmodel.name}: applying {spec.name}" + (f"={arg}" if arg else ""))
-        current = spec.apply(current, arg, ctx)
-        writer = getattr(current, "_edgesdk_writer", writer)
-    if current is not kmodel:
-        reestimate_batchnorm(current, x, kmodel.name, ctx.progress)
+    acc_c, graph, current = _apply_and_write(kmodel, steps, ctx, out, x, xv, yv)
     names = [[la.name for la in weight_layers(m)] for m in (current, kmodel)]
-    if writer is not None:
-        # Methods whose result int8 cannot express (xnor) write their own format.
-        res = writer(out, ctx)
-        acc_c, graph = res["accuracy"], res["graph"]
-    else:
-        ctx.progress(f"{kmodel.name}: converting to int8 with the TFLite converter")
-        calib = x[: min(len(x), CALIB_SAMPLES)].reshape((-1, *kmodel.inputs[0].shape[1:]))
-        data_bytes = quantize_keras(fixed_batch(current), calib, num_samples=None)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data_bytes)
-        acc_c = evaluate_tflite(data_bytes, xv, yv)
-        graph = read_tflite(data_bytes, name=out.stem)
     board_name, default = export_context(board)
     rows = layer_report(graph, ctx.layers, names, board)
     int8_bytes = sum(r["params"] for r in rows)

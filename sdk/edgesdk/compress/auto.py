@@ -35,7 +35,7 @@ own kernel cost models. Four steps:
    the written file. A report (``report.md`` and ``pareto.png``: accuracy against bytes of every trial, with the
    Pareto front) goes to the work folder next to the output, ``<output stem>.auto/``.
 
-Trials run through :func:`edgesdk.sweep.run_jobs` (in this process, in local worker processes, or on Ray) and each
+Trials run through :func:`edgesdk.jobs.run_jobs` (in this process, in local worker processes, or on Ray) and each
 finished one is appended to ``trials.jsonl`` in the work folder: running the same command again reads the trials
 already done back instead of training them again (a trial is identified by its assignment, epochs, seed and the
 hashes of the model and data files). Choosing on the validation data makes its accuracy optimistic; the result
@@ -56,9 +56,9 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.compress import CompressResult
 from edgesdk.compress.base import (
     CompressContext,
+    CompressResult,
     accuracy,
     check_fits_model,
     fixed_batch,
@@ -695,8 +695,8 @@ def run_trial(
     distill: bool,
 ) -> dict[str, Any]:
     """Fine-tune one per-layer assignment, write its int8 ``.tflite``, measure it; a record for ``trials.jsonl``
-    (a user error is recorded, not raised). Runs in a worker process (see :func:`edgesdk.sweep.run_jobs`)."""
-    from edgesdk.compress import _load_keras, tflite_hits
+    (a user error is recorded, not raised). Runs in a worker process (see :func:`edgesdk.jobs.run_jobs`)."""
+    from edgesdk.compress.base import load_keras, tflite_hits
     from edgesdk.errors import EdgeSDKError
     from edgesdk.passes import PassContext
 
@@ -707,7 +707,7 @@ def run_trial(
         import keras
 
         keras.utils.set_random_seed(seed)
-        kmodel = _load_keras(model_path)
+        kmodel = load_keras(model_path)
         x, y = load_xy(data, "training")
         xv, yv = load_xy(val, "validation")
         by_name = _choice_map(parse_choices(choices))
@@ -812,7 +812,7 @@ def work_dir(out: Path) -> Path:
 
 class _Trials:
     """The trials of one search: their identifiers, the ones read back from ``trials.jsonl``, running new ones
-    (:func:`edgesdk.sweep.run_jobs`; the int8 trial, which trains nothing, in this process) and the verdicts."""
+    (:func:`edgesdk.jobs.run_jobs`; the int8 trial, which trains nothing, in this process) and the verdicts."""
 
     def __init__(
         self,
@@ -830,13 +830,13 @@ class _Trials:
         ray: str | None,
         say: Any,
     ) -> None:
-        from edgesdk.sweep import _read_done
+        from edgesdk.jobs import read_done
 
         self.work, self.common, self.key, self.int8, self.epochs = work, common, key, int8, epochs
         self.acc_float, self.budget, self.workers, self.ray, self.say = acc_float, budget, workers, ray, say
         self.float_hits, self.safety = float_hits, safety
         self.results = work / RESULTS
-        self.done = _read_done(self.results)
+        self.done = read_done(self.results)
         self.records: dict[str, dict[str, Any]] = {}
         self.trained = 0  # fine-tuning trials run or read back (the int8 one not counted)
 
@@ -844,13 +844,13 @@ class _Trials:
         return 0 if assign == self.int8 else self.epochs
 
     def trial_id(self, assign: dict[str, str]) -> str:
-        from edgesdk.sweep import point_id
+        from edgesdk.jobs import point_id
 
         return point_id({"assign": assign, "epochs": self.epochs_of(assign), **self.key})
 
     def run(self, assigns: list[dict[str, str]]) -> None:
         """Run the assignments not measured yet (those finished in an earlier run are read back)."""
-        from edgesdk.sweep import run_jobs
+        from edgesdk.jobs import run_jobs
 
         model_path, data, val, choice_spec, seed, core, optimize, flash, distill = self.common
         jobs = []
@@ -876,9 +876,9 @@ class _Trials:
         run_jobs(run_trial, slow, self._finished, workers=self.workers, ray=self.ray)
 
     def _finished(self, rec: dict[str, Any]) -> None:
-        from edgesdk.sweep import _append
+        from edgesdk.jobs import append_record
 
-        _append(self.results, rec)
+        append_record(self.results, rec)
         self.records[rec["id"]] = rec
         if rec.get("status") == "ok":
             self.judge(rec)
@@ -962,6 +962,167 @@ def step_down(options: dict[str, list[Option]], assign: dict[str, str]) -> list[
     return [a for _, _, a in sorted(out, key=lambda t: (t[0], t[1]))]
 
 
+def _check_auto_options(
+    val: Any, optimize: str, max_drop: float, trials: int, safety: float, workers: int, out: Path
+) -> Path:
+    """Refuse what cannot work before anything trains; returns ``out``."""
+    if val is None:
+        raise CompressError(
+            "compress --method auto needs --val: it chooses each layer's method by the accuracy on held-out "
+            "validation data, never on the training data"
+        )
+    if optimize not in ("size", "speed"):
+        raise CompressError(f"--optimize takes size or speed, not {optimize!r}")
+    if not math.isfinite(float(max_drop)):
+        raise CompressError(f"--max-drop must be a number of accuracy points, not {max_drop}")
+    if trials < 1:
+        raise CompressError(f"--trials must be at least 1, not {trials}")
+    if not (math.isfinite(float(safety)) and safety >= 0):
+        raise CompressError(f"--safety must be a number of standard errors >= 0, not {safety}")
+    if workers < 1:
+        raise CompressError(f"--workers must be at least 1, not {workers}")
+    if out.suffix.lower() != ".tflite":
+        raise CompressError(
+            f"method auto writes an int8 .tflite; name the output {out.with_suffix('.tflite').name}"
+        )
+    return out
+
+
+def _analysis(
+    work: Path,
+    kmodel: Any,
+    choice_list: list[Any],
+    fixed: Any,
+    fp: str,
+    core: str,
+    optimize: str,
+    board_name: str,
+    pctx: Any,
+    x: np.ndarray,
+    xv: np.ndarray,
+    yv: np.ndarray,
+    say: Any,
+) -> dict[str, Any]:
+    """Steps 1-2: per-layer costs and sensitivities, and the float model's hits, cached in the work folder for a
+    resumed run (read back when the model, data, choices, core, goal and fixed layers are the same)."""
+    choice_spec = ",".join(c.name for c in choice_list)
+    key = {
+        "fingerprint": fp,
+        "choices": choice_spec,
+        "core": core,
+        "optimize": optimize,
+        "fixed": sorted(fixed),
+    }
+    cache = work / ANALYSIS
+    analysis = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else {}
+    if analysis.get("key") != key:
+        say(f"auto: {kmodel.name}: measuring per-layer costs on {board_name} ({optimize}) and sensitivities")
+        costs = measure_costs(kmodel, choice_list, fixed, x[:CALIB_SAMPLES], pctx, say)
+        _, drops = measure_sensitivity(kmodel, choice_list, costs, xv, yv, say)
+        pred = kmodel.predict(xv.reshape((len(xv), *kmodel.inputs[0].shape[1:])), batch_size=256, verbose=0)
+        hits = np.argmax(pred, axis=-1) == yv
+        analysis = {"key": key, "costs": costs, "drops": drops, "float_hits": _pack(hits)}
+        cache.write_text(json.dumps(analysis, indent=1), encoding="utf-8")
+    else:
+        say(f"auto: {kmodel.name}: per-layer costs and sensitivities read back from {cache}")
+    return analysis
+
+
+def _no_winner(
+    trial_rows: list[dict[str, Any]],
+    records: dict[str, Any],
+    safety: float,
+    max_drop: float,
+    optimize: str,
+    weight_float: int,
+    work: Path,
+) -> None:
+    """Raise the error of a search where no trial kept the budget, naming the best one found."""
+    if not trial_rows:
+        errors = "; ".join(sorted({str(r.get("error")) for r in records.values()}))
+        raise CompressError(f"compress --method auto: no trial finished ({errors})")
+    best = min(trial_rows, key=lambda r: (r["drop"] + safety * r["se"], _trial_cost(r, optimize)))
+    raise CompressError(
+        f"no per-layer assignment kept accuracy within {max_drop:g} pt of float on the validation data (drop "
+        f"+ {safety:g} standard error); the best found ({_summary(best['assign'])}) drops "
+        f"{100 * best['drop']:.2f} ± {100 * best['se']:.2f} pt at "
+        f"{best['weight_bytes']:,} weight bytes ({weight_float / max(1, best['weight_bytes']):.1f}x smaller "
+        f"than float32; trials in {work})"
+    )
+
+
+def _result_line(result: AutoResult, acc_float: float, acc_c: float, files: dict[str, Any]) -> str:
+    """The accuracies and bytes of the chosen assignment, for the progress line."""
+    return (
+        f"accuracy float {100 * acc_float:.2f} % -> {100 * acc_c:.2f} % on the validation data "
+        f"({OPTIMISTIC.split(':')[0]}); weight bytes {result.weight_bytes_float:,} -> "
+        f"{result.weight_bytes_compressed:,}; report {files['report']}"
+    )
+
+
+def _auto_result(
+    book: Any,
+    chosen: dict[str, Any],
+    int8_assign: dict[str, str],
+    trial_rows: list[dict[str, Any]],
+    out: Path,
+    acc_float: float,
+    acc_c: float,
+    weight_float: int,
+    max_drop: float,
+    safety: float,
+    board_name: str,
+    optimize: str,
+    files: dict[str, Any],
+    n_epochs: int,
+    seed: int,
+    started: float,
+) -> AutoResult:
+    """The :class:`AutoResult` of the chosen trial, with every finished trial's row."""
+    int8_rec = book.ok(int8_assign)
+    layers = [
+        {k: r[k] for k in ("name", "method", "bytes", "instructions", "layer", "format", "other_bytes")}
+        for r in chosen["layers"]
+    ]
+    result = AutoResult(
+        method="auto",
+        out=str(out),
+        accuracy_float=acc_float,
+        accuracy_compressed=float(acc_c),
+        weight_bytes_float=int(weight_float),
+        weight_bytes_compressed=int(chosen["weight_bytes"]),
+        weight_bytes_int8=int(int8_rec["weight_bytes"]) if int8_rec else 0,
+        instructions=int(chosen["instructions"]),
+        max_drop=float(max_drop),
+        safety=float(safety),
+        board=board_name,
+        optimize=optimize,
+        layers=layers,
+        trials=[
+            {
+                k: r[k]
+                for k in (
+                    "assign",
+                    "accuracy",
+                    "drop",
+                    "se",
+                    "weight_bytes",
+                    "image_bytes",
+                    "instructions",
+                    "within",
+                    "seconds",
+                )
+            }
+            for r in trial_rows
+        ],
+        report=str(files["report"]),
+        epochs=n_epochs,
+        seed=seed,
+        seconds=round(time.monotonic() - started, 1),
+    )
+    return result
+
+
 def compress_auto(
     model: Any,
     data: Any,
@@ -988,31 +1149,12 @@ def compress_auto(
     bounds the fine-tuning runs (the free int8 trial not counted). Raises :class:`CompressError` when no trial
     keeps the budget, naming the best one found."""
     from edgesdk.boards import DEFAULT_BOARD, get_board
-    from edgesdk.compress import _load_keras, evaluate_tflite, float_weight_bytes
+    from edgesdk.compress.base import evaluate_tflite, float_weight_bytes, load_keras
+    from edgesdk.jobs import model_path as _model_path
     from edgesdk.passes import PassContext
-    from edgesdk.sweep import _model_path
 
     started = time.monotonic()
-    if val is None:
-        raise CompressError(
-            "compress --method auto needs --val: it chooses each layer's method by the accuracy on held-out "
-            "validation data, never on the training data"
-        )
-    if optimize not in ("size", "speed"):
-        raise CompressError(f"--optimize takes size or speed, not {optimize!r}")
-    if not math.isfinite(float(max_drop)):
-        raise CompressError(f"--max-drop must be a number of accuracy points, not {max_drop}")
-    if trials < 1:
-        raise CompressError(f"--trials must be at least 1, not {trials}")
-    if not (math.isfinite(float(safety)) and safety >= 0):
-        raise CompressError(f"--safety must be a number of standard errors >= 0, not {safety}")
-    if workers < 1:
-        raise CompressError(f"--workers must be at least 1, not {workers}")
-    out = Path(out)
-    if out.suffix.lower() != ".tflite":
-        raise CompressError(
-            f"method auto writes an int8 .tflite; name the output {out.with_suffix('.tflite').name}"
-        )
+    out = _check_auto_options(val, optimize, max_drop, trials, safety, workers, Path(out))
     choice_list = parse_choices(choices)
     choice_spec = ",".join(c.name for c in choice_list)
     brd = get_board(board or DEFAULT_BOARD)
@@ -1020,7 +1162,7 @@ def compress_auto(
     pctx = PassContext(core=core, optimize=optimize, options={"flash_bytes": brd.memory.flash_bytes})
     x, y = load_xy(data, "training")
     xv, yv = load_xy(val, "validation")
-    kmodel = _load_keras(model)
+    kmodel = load_keras(model)
     check_fits_model(kmodel, x, y, "training")
     check_fits_model(kmodel, xv, yv, "validation")
     fixed = resolve_keep_int8(kmodel, keep_int8)
@@ -1038,39 +1180,19 @@ def compress_auto(
     model_path = _model_path(model if isinstance(model, (str, Path)) else kmodel, work)
     fp = _fingerprint(model_path, data, val)
 
-    # 1-2: costs and sensitivities (cached in the work folder for a resumed run).
-    key = {
-        "fingerprint": fp,
-        "choices": choice_spec,
-        "core": core,
-        "optimize": optimize,
-        "fixed": sorted(fixed),
-    }
-    cache = work / ANALYSIS
-    analysis = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else {}
-    if analysis.get("key") != key:
-        say(f"auto: {kmodel.name}: measuring per-layer costs on {brd.name} ({optimize}) and sensitivities")
-        costs = measure_costs(kmodel, choice_list, fixed, x[:CALIB_SAMPLES], pctx, say)
-        _, drops = measure_sensitivity(kmodel, choice_list, costs, xv, yv, say)
-        pred = kmodel.predict(xv.reshape((len(xv), *kmodel.inputs[0].shape[1:])), batch_size=256, verbose=0)
-        hits = np.argmax(pred, axis=-1) == yv
-        analysis = {"key": key, "costs": costs, "drops": drops, "float_hits": _pack(hits)}
-        cache.write_text(json.dumps(analysis, indent=1), encoding="utf-8")
-    else:
-        say(f"auto: {kmodel.name}: per-layer costs and sensitivities read back from {cache}")
+    analysis = _analysis(work, kmodel, choice_list, fixed, fp, core, optimize, brd.name, pctx, x, xv, yv, say)
     costs, drops = analysis["costs"], analysis["drops"]
     float_hits = _unpack(analysis["float_hits"], len(yv))
     acc_float = float(np.mean(float_hits))
     options = layer_options(costs, drops, optimize)
-    names = list(options)
-    int8_assign = {n: "int8" for n in names}
+    int8_assign = dict.fromkeys(options, "int8")
     ladder = hull(options)
     budget = float(max_drop) / 100.0
     say(
         f"auto: float accuracy {100 * acc_float:.2f} % on {len(yv)} validation samples; budget {max_drop:g} pt "
         f"(drop + {safety:g} standard error(s)); "
         f"{len(ladder)} assignments on the cost/sensitivity hull; "
-        + "; ".join(f"{n}: {', '.join(o.choice for o in options[n])}" for n in names)
+        + "; ".join(f"{n}: {', '.join(o.choice for o in options[n])}" for n in options)
     )
 
     # 3: trials.
@@ -1108,70 +1230,18 @@ def compress_auto(
     head = {"acc_float": acc_float, "max_drop": max_drop, "safety": safety, "board": brd.name}
     files = write_report(work, trial_rows, head, optimize, weight_float, drops, costs, None)
     if not winners:
-        if not trial_rows:
-            errors = "; ".join(sorted({str(r.get("error")) for r in records.values()}))
-            raise CompressError(f"compress --method auto: no trial finished ({errors})")
-        best = min(trial_rows, key=lambda r: (r["drop"] + safety * r["se"], _trial_cost(r, optimize)))
-        raise CompressError(
-            f"no per-layer assignment kept accuracy within {max_drop:g} pt of float on the validation data (drop "
-            f"+ {safety:g} standard error); the best found ({_summary(best['assign'])}) drops "
-            f"{100 * best['drop']:.2f} ± {100 * best['se']:.2f} pt at "
-            f"{best['weight_bytes']:,} weight bytes ({weight_float / max(1, best['weight_bytes']):.1f}x smaller "
-            f"than float32; trials in {work})"
-        )
+        _no_winner(trial_rows, records, safety, max_drop, optimize, weight_float, work)
     chosen = book.cheapest_passing()
     assert chosen is not None
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(chosen["file"], out)
-    written = out.read_bytes()
-    acc_c = evaluate_tflite(written, xv, yv)
+    acc_c = evaluate_tflite(out.read_bytes(), xv, yv)
     files = write_report(work, trial_rows, head, optimize, weight_float, drops, costs, chosen)
-    int8_rec = book.ok(int8_assign)
-    layers = [
-        {k: r[k] for k in ("name", "method", "bytes", "instructions", "layer", "format", "other_bytes")}
-        for r in chosen["layers"]
-    ]
-    result = AutoResult(
-        method="auto",
-        out=str(out),
-        accuracy_float=acc_float,
-        accuracy_compressed=float(acc_c),
-        weight_bytes_float=int(weight_float),
-        weight_bytes_compressed=int(chosen["weight_bytes"]),
-        weight_bytes_int8=int(int8_rec["weight_bytes"]) if int8_rec else 0,
-        instructions=int(chosen["instructions"]),
-        max_drop=float(max_drop),
-        safety=float(safety),
-        board=brd.name,
-        optimize=optimize,
-        layers=layers,
-        trials=[
-            {
-                k: r[k]
-                for k in (
-                    "assign",
-                    "accuracy",
-                    "drop",
-                    "se",
-                    "weight_bytes",
-                    "image_bytes",
-                    "instructions",
-                    "within",
-                    "seconds",
-                )
-            }
-            for r in trial_rows
-        ],
-        report=str(files["report"]),
-        epochs=n_epochs,
-        seed=seed,
-        seconds=round(time.monotonic() - started, 1),
-    )
-    say(
-        f"auto: chose {_summary(chosen['assign'])}: accuracy float {100 * acc_float:.2f} % -> {100 * acc_c:.2f} % "
-        f"on the validation data ({OPTIMISTIC.split(':')[0]}); weight bytes {weight_float:,} -> "
-        f"{result.weight_bytes_compressed:,}; report {files['report']}"
-    )
+    result = _auto_result(
+        book, chosen, int8_assign, trial_rows, out, acc_float, acc_c, weight_float, max_drop, safety, brd.name,
+        optimize, files, n_epochs, seed, started,
+    )  # fmt: skip
+    say(f"auto: chose {_summary(chosen['assign'])}: " + _result_line(result, acc_float, acc_c, files))
     return result
 
 
@@ -1191,8 +1261,8 @@ def plot_trials(
     accuracy and the budget, the chosen trial circled."""
     from matplotlib.figure import Figure
 
-    from edgesdk.profile.plots import _save
-    from edgesdk.sweep import pareto_front
+    from edgesdk.jobs import pareto_front
+    from edgesdk.profiling.plots import save_figure
 
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(1, 1, 1)
@@ -1234,7 +1304,7 @@ def plot_trials(
         fontsize=10,
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_report(

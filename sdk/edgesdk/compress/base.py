@@ -22,17 +22,18 @@ Methods register a check (:func:`register_check`) that refuses what cannot work 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgesdk.errors import CompressError
+from edgesdk.errors import CompressError, ModelFormatError
 
 log = logging.getLogger(__name__)
 
@@ -568,3 +569,110 @@ __all__ = [
     "trainable_copy",
     "weight_layers",
 ]
+
+
+@dataclass
+class CompressResult:
+    """What ``compress`` measured. Accuracies are fractions in [0, 1]; bytes see :mod:`edgesdk.weights`."""
+
+    method: str
+    out: str
+    accuracy_float: float
+    accuracy_compressed: float
+    weight_bytes_float: int
+    weight_bytes_compressed: int
+    weight_bytes_int8: int
+    #: weight bytes of the ``--optimize size`` export (``weight_bytes_compressed`` is the default export's)
+    weight_bytes_size_export: int = 0
+    #: the export the byte figures describe: ``{"board": ..., "optimize": "balanced"}``
+    export: dict[str, str] = field(default_factory=dict)
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    epochs: int = 0
+    seed: int = 0
+    distill: bool = False
+    keep_int8: list[str] = field(default_factory=list)  # Keras names of the layers kept int8
+    fits: list[dict[str, Any]] = field(default_factory=list)  # per fine-tuning: epochs, chosen epoch, val acc
+    #: True when epochs or int8 layers were chosen on the validation data: accuracy_compressed is optimistic
+    val_optimistic: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def load_keras(model: Any) -> Any:
+    from edgesdk.frontends.keras import KERAS_SUFFIXES, _import_tf, _one_line
+    from edgesdk.frontends.qkeras import plain_model, prepare_load
+
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if not path.exists():
+            raise ModelFormatError(f"model {path} does not exist")
+        _import_tf()
+        import keras
+
+        if path.is_dir():
+            try:
+                return keras.models.load_model(path, compile=False)
+            except Exception as exc:
+                raise CompressError(
+                    f"SavedModel {path} cannot be loaded as a Keras model with layers to train "
+                    f"({_one_line(exc)}); save it as .keras"
+                ) from exc
+        if path.suffix.lower() not in KERAS_SUFFIXES:
+            raise CompressError(
+                f"compress takes a float Keras model (.keras, .h5 or SavedModel), not {path.name}"
+            )
+        prepare_load(path)  # a model trained with QKeras layers needs their classes registered
+        try:
+            loaded = keras.models.load_model(path, compile=False)
+        except Exception as exc:
+            raise ModelFormatError(f"Keras model {path} cannot be loaded: {_one_line(exc)}") from exc
+        return plain_model(loaded, f"Keras model {path}")
+    if hasattr(model, "layers") and callable(model):
+        _import_tf()
+        return plain_model(model)
+    raise CompressError(f"compress takes a Keras model or a path, not a {type(model).__name__}")
+
+
+def evaluate_tflite(data: bytes, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of an int8 ``.tflite`` on (x, y), run by ai-edge-litert (input quantized with its params)."""
+    return float(np.mean(tflite_hits(data, x, y)))
+
+
+def tflite_hits(data: bytes, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per sample, whether an int8 ``.tflite`` run by ai-edge-litert classifies it right (a bool array)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(
+        model_content=data,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interp.allocate_tensors()
+    di = interp.get_input_details()[0]
+    do = interp.get_output_details()[0]
+    scale, zp = di["quantization"]
+    shape = tuple(int(d) for d in di["shape"])
+    hits = np.zeros(len(y), bool)
+    for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
+        q = np.clip(np.round(xi / scale) + zp, -128, 127).astype(np.int8).reshape(shape)
+        interp.set_tensor(di["index"], q)
+        interp.invoke()
+        hits[i] = int(np.argmax(interp.get_tensor(do["index"]).reshape(-1))) == int(yi)
+    return hits
+
+
+def float_weight_bytes(model: Any) -> int:
+    """float32 bytes of the weight (kernel) tensors of the layers edgesdk stores weights for."""
+    total = 0
+    for layer in weight_layers(model):
+        kernel = (
+            getattr(layer, "depthwise_kernel", None) if type(layer).__name__ == "DepthwiseConv2D" else None
+        )
+        if kernel is None:
+            kernel = getattr(layer, "kernel", None)
+        if kernel is not None:
+            total += 4 * int(np.prod(kernel.shape))
+    return total

@@ -320,10 +320,12 @@ def _gm_scores(w: np.ndarray) -> np.ndarray:
     return d.sum(axis=1)
 
 
-def _filter_prune(model: Any, ratio: float, ctx: CompressContext, how: str) -> Any:
-    import keras
-
-    m = trainable_copy(model)
+def _channel_spaces(
+    m: Any, model: Any, ctx: CompressContext
+) -> tuple[Any, dict[int, list[Any]], dict[int, str], list]:
+    """Trace the model's channel spaces: which Conv2D layers produce each (merged through ADD-like layers), why a
+    space cannot lose channels, and the layers that read a pruned space (with the pixels of a Flatten before a
+    Dense). Returns (spaces, producers, frozen, readers)."""
     spaces = _Spaces()
     space_of: dict[int, int | None] = {}  # id(tensor) -> channel space
     producers: dict[int, list[Any]] = {}  # space -> Conv2D layers producing it
@@ -392,6 +394,20 @@ def _filter_prune(model: Any, ratio: float, ctx: CompressContext, how: str) -> A
         if tid not in flat_read:
             freeze(sp, f"layer {name} (Flatten) is not read by a Dense")
 
+    return spaces, producers, frozen, readers
+
+
+def _kept_filters(
+    spaces: Any,
+    producers: dict[int, list[Any]],
+    frozen: dict[int, str],
+    ratio: float,
+    how: str,
+    ctx: CompressContext,
+    model: Any,
+) -> tuple[dict[int, np.ndarray], dict[int, list[Any]]]:
+    """Per free channel space, the filters kept (the highest L1 norms or geometric-median scores summed over its
+    producers); and the producers of each space."""
     groups: dict[int, list[Any]] = {}
     for s, convs in producers.items():
         groups.setdefault(spaces.find(s), []).extend(convs)
@@ -415,26 +431,12 @@ def _filter_prune(model: Any, ratio: float, ctx: CompressContext, how: str) -> A
         why = "; ".join(sorted(set(root_frozen.values()))) or "no Conv2D"
         raise CompressError(f"model {model.name} has no Conv2D whose filters can be removed ({why})")
 
-    def kept(s: int | None) -> np.ndarray | None:
-        return None if s is None else keep.get(spaces.find(s))
+    return keep, groups
 
-    # New layer configs: Conv2D filters shrink; everything else rebuilds from its own config.
-    conv_out: dict[str, int] = {}
-    for s, convs in producers.items():
-        kk = kept(s)
-        if kk is not None:
-            for c in convs:
-                conv_out[c.name] = int(kk.size)
 
-    def clone(layer: Any) -> Any:
-        cfg = layer.get_config()
-        if layer.name in conv_out:
-            cfg["filters"] = conv_out[layer.name]
-        return layer.__class__.from_config(cfg)
-
-    inp = keras.Input(tuple(m.inputs[0].shape[1:]), dtype=m.inputs[0].dtype)
-    m.compiled = False
-    new = keras.models.clone_model(m, input_tensors=inp, clone_function=clone)
+def _copy_shrunk_weights(m: Any, new: Any, readers: list, producers: dict[int, list[Any]], kept: Any) -> None:
+    """The old layers' weights into the shrunk model: kept filters of each Conv2D, kept input channels of the
+    layers that read a pruned space (a Dense after a Flatten: the kept channels of every pixel)."""
     read_in: dict[str, tuple[np.ndarray | None, Any]] = {}
     for layer, s, extra in readers:
         read_in[layer.name] = (kept(s), extra)
@@ -465,6 +467,36 @@ def _filter_prune(model: Any, ratio: float, ctx: CompressContext, how: str) -> A
                 rows = (np.arange(extra)[:, None] * c_old + ik[None, :]).reshape(-1)
                 ws[0] = ws[0][rows, :]
         la.set_weights(ws)
+
+
+def _filter_prune(model: Any, ratio: float, ctx: CompressContext, how: str) -> Any:
+    import keras
+
+    m = trainable_copy(model)
+    spaces, producers, frozen, readers = _channel_spaces(m, model, ctx)
+    keep, groups = _kept_filters(spaces, producers, frozen, ratio, how, ctx, model)
+
+    def kept(s: int | None) -> np.ndarray | None:
+        return None if s is None else keep.get(spaces.find(s))
+
+    # New layer configs: Conv2D filters shrink; everything else rebuilds from its own config.
+    conv_out: dict[str, int] = {}
+    for s, convs in producers.items():
+        kk = kept(s)
+        if kk is not None:
+            for c in convs:
+                conv_out[c.name] = int(kk.size)
+
+    def clone(layer: Any) -> Any:
+        cfg = layer.get_config()
+        if layer.name in conv_out:
+            cfg["filters"] = conv_out[layer.name]
+        return layer.__class__.from_config(cfg)
+
+    inp = keras.Input(tuple(m.inputs[0].shape[1:]), dtype=m.inputs[0].dtype)
+    m.compiled = False
+    new = keras.models.clone_model(m, input_tensors=inp, clone_function=clone)
+    _copy_shrunk_weights(m, new, readers, producers, kept)
     ctx.progress(
         f"{model.name}: {how} filter pruning kept "
         + ", ".join(

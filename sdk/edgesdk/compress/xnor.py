@@ -198,14 +198,68 @@ def _bn(bn: Any) -> tuple[np.ndarray, ...]:
     return g, b, m, v, float(bn.epsilon)
 
 
+def _xnor_layer(
+    g: Any, layer: Any, bn: Any, cur: str, cur_shape: tuple[int, ...], cur_c: int
+) -> tuple[str, tuple[int, ...], int]:
+    """Append one hidden binary layer (its Keras Conv2D or Dense and the BatchNorm + sign after it, folded into
+    integer thresholds) to ``g`` as an XnorConv2D / XnorFullyConnected reading the bits ``cur``; returns the bits
+    it writes, their shape (without the words) and their channels."""
+    import keras
+
+    from edgesdk.ir import graph as ir
+    from edgesdk.ir.binary import XnorConv2D, XnorFullyConnected
+    from edgesdk.reference.binary import fold_threshold, pack_bits, words_for
+
+    kern = np.asarray(layer.kernel.numpy())
+    gam, bet, mea, var, eps = _bn(bn)
+    thr, flip = fold_threshold(gam, bet, mea, var, eps)
+    bits = kern >= 0
+    if isinstance(layer, keras.layers.Conv2D):
+        wb = np.transpose(bits, (3, 0, 1, 2))  # (O, KH, KW, C)
+        o = wb.shape[0]
+        h, w = int(cur_shape[1]), int(cur_shape[2])
+        from edgesdk.reference.xnor import conv_pads
+
+        oh = conv_pads(h, layer.kernel_size[0], layer.strides[0], layer.padding.upper())[0]
+        ow = conv_pads(w, layer.kernel_size[1], layer.strides[1], layer.padding.upper())[0]
+        out_shape: tuple[int, ...] = (1, oh, ow)
+    else:
+        wb = bits.T  # (O, K)
+        o = wb.shape[0]
+        out_shape = (1,)
+    wdata = pack_bits(wb).view(np.int32)
+    wt = g.add_tensor(ir.Tensor(f"{layer.name}/weights", wdata.shape, "int32", data=wdata)).name
+    nxt = g.add_tensor(ir.Tensor(f"{layer.name}/bits", (*out_shape, 4 * words_for(o)), "int8")).name
+    common = dict(threshold=tuple(int(v) for v in thr), flip=tuple(bool(v) for v in flip))
+    if isinstance(layer, keras.layers.Conv2D):
+        node: ir.Node = XnorConv2D(
+            name=layer.name,
+            inputs=[cur, wt],
+            outputs=[nxt],
+            in_channels=cur_c,
+            out_channels=o,
+            kernel=tuple(layer.kernel_size),
+            stride=tuple(layer.strides),
+            padding=layer.padding.upper(),
+            pad_value=PAD_VALUE,
+            **common,
+        )
+    else:
+        node = XnorFullyConnected(
+            name=layer.name, inputs=[cur, wt], outputs=[nxt], in_features=cur_c, out_features=o, **common
+        )
+    g.nodes.append(node)
+    return nxt, out_shape, o
+
+
 def write_xnor(qat: Any, parts: dict[str, Any], ctx: CompressContext, out: Path) -> dict[str, Any]:
     """Build the IR graph of the trained model, write it, and measure its accuracy with the reference."""
     import keras
 
     from edgesdk.ir import graph as ir
-    from edgesdk.ir.binary import Binarize, UnpackBits, XnorConv2D, XnorFullyConnected
+    from edgesdk.ir.binary import Binarize, UnpackBits
     from edgesdk.ir.serialize import load_graph, save_graph
-    from edgesdk.reference.binary import fold_threshold, pack_bits, words_for
+    from edgesdk.reference.binary import fold_threshold, words_for
 
     calib_n = min(len(ctx.x_train), 200)
     xs = ctx.x_train[:calib_n].reshape((calib_n, *qat.inputs[0].shape[1:]))
@@ -264,46 +318,7 @@ def write_xnor(qat: Any, parts: dict[str, Any], ctx: CompressContext, out: Path)
     )
     cur_shape, cur_c = y_t.shape[:-1], c
     for layer, bn, _ in parts["hidden"]:
-        kern = np.asarray(layer.kernel.numpy())
-        gam, bet, mea, var, eps = _bn(bn)
-        thr, flip = fold_threshold(gam, bet, mea, var, eps)
-        bits = kern >= 0
-        if isinstance(layer, keras.layers.Conv2D):
-            wb = np.transpose(bits, (3, 0, 1, 2))  # (O, KH, KW, C)
-            o = wb.shape[0]
-            h, w = int(cur_shape[1]), int(cur_shape[2])
-            from edgesdk.reference.xnor import conv_pads
-
-            oh = conv_pads(h, layer.kernel_size[0], layer.strides[0], layer.padding.upper())[0]
-            ow = conv_pads(w, layer.kernel_size[1], layer.strides[1], layer.padding.upper())[0]
-            out_shape: tuple[int, ...] = (1, oh, ow)
-        else:
-            wb = bits.T  # (O, K)
-            o = wb.shape[0]
-            out_shape = (1,)
-        wdata = pack_bits(wb).view(np.int32)
-        wt = g.add_tensor(ir.Tensor(f"{layer.name}/weights", wdata.shape, "int32", data=wdata)).name
-        nxt = g.add_tensor(ir.Tensor(f"{layer.name}/bits", (*out_shape, 4 * words_for(o)), "int8")).name
-        common = dict(threshold=tuple(int(v) for v in thr), flip=tuple(bool(v) for v in flip))
-        if isinstance(layer, keras.layers.Conv2D):
-            node: ir.Node = XnorConv2D(
-                name=layer.name,
-                inputs=[cur, wt],
-                outputs=[nxt],
-                in_channels=cur_c,
-                out_channels=o,
-                kernel=tuple(layer.kernel_size),
-                stride=tuple(layer.strides),
-                padding=layer.padding.upper(),
-                pad_value=PAD_VALUE,
-                **common,
-            )
-        else:
-            node = XnorFullyConnected(
-                name=layer.name, inputs=[cur, wt], outputs=[nxt], in_features=cur_c, out_features=o, **common
-            )
-        g.nodes.append(node)
-        cur, cur_shape, cur_c = nxt, out_shape, o
+        cur, cur_shape, cur_c = _xnor_layer(g, layer, bn, cur, cur_shape, cur_c)
     tn = take(g_tail, "tail/")
     t_in = g.tensor(tn[g_tail.inputs[0]])
     assert t_in.quant is not None

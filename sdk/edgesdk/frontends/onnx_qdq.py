@@ -142,28 +142,21 @@ class _Builder:
         p, kind, name = layer.params, layer.kind, layer.name
         ins = [self.act(i, layer) for i in layer.inputs]
         x = ins[0]
-        if kind == "conv":
-            args = self.weights(layer, x, 0)
-            return ir.Conv2D(
-                name,
-                args,
-                [self.out(layer)],
-                stride=tuple(p["stride"]),
-                dilation=tuple(p["dilation"]),
-                padding=p["padding"],
-                activation=layer.activation,
-            )
-        if kind == "dwconv":
-            args = self.weights(layer, x, 3)
+        if kind in ("conv", "dwconv"):
+            window = {
+                "stride": tuple(p["stride"]),
+                "dilation": tuple(p["dilation"]),
+                "padding": p["padding"],
+                "activation": layer.activation,
+            }
+            if kind == "conv":
+                return ir.Conv2D(name, self.weights(layer, x, 0), [self.out(layer)], **window)
             return ir.DepthwiseConv2D(
                 name,
-                args,
+                self.weights(layer, x, 3),
                 [self.out(layer)],
-                stride=tuple(p["stride"]),
-                dilation=tuple(p["dilation"]),
-                padding=p["padding"],
                 depth_multiplier=p["depth_multiplier"],
-                activation=layer.activation,
+                **window,
             )
         if kind == "dense":
             args = self.weights(layer, x, 0)

@@ -478,16 +478,18 @@ def _opt(options: Any, attr: str, default: Any) -> Any:
     return default if options is None else getattr(options, attr, default)
 
 
+def _window_options(r: _Reader, layer: str, o: Any) -> dict[str, Any]:
+    """Stride, dilation, padding and fused activation of a convolution's options."""
+    return {
+        "stride": (int(_opt(o, "strideH", 1)), int(_opt(o, "strideW", 1))),
+        "dilation": (int(_opt(o, "dilationHFactor", 1)) or 1, int(_opt(o, "dilationWFactor", 1)) or 1),
+        "padding": r.padding(_opt(o, "padding", 0), layer),
+        "activation": r.activation(_opt(o, "fusedActivationFunction", 0), layer),
+    }
+
+
 def _b_conv(r: _Reader, layer: str, ins: list[str], outs: list[str], o: Any) -> ir.Node:
-    return ir.Conv2D(
-        name=layer,
-        inputs=ins,
-        outputs=outs,
-        stride=(int(_opt(o, "strideH", 1)), int(_opt(o, "strideW", 1))),
-        dilation=(int(_opt(o, "dilationHFactor", 1)) or 1, int(_opt(o, "dilationWFactor", 1)) or 1),
-        padding=r.padding(_opt(o, "padding", 0), layer),
-        activation=r.activation(_opt(o, "fusedActivationFunction", 0), layer),
-    )
+    return ir.Conv2D(name=layer, inputs=ins, outputs=outs, **_window_options(r, layer, o))
 
 
 def _b_dwconv(r: _Reader, layer: str, ins: list[str], outs: list[str], o: Any) -> ir.Node:
@@ -501,14 +503,7 @@ def _b_dwconv(r: _Reader, layer: str, ins: list[str], outs: list[str], o: Any) -
         )
         mult = c_out // c_in
     return ir.DepthwiseConv2D(
-        name=layer,
-        inputs=ins,
-        outputs=outs,
-        stride=(int(_opt(o, "strideH", 1)), int(_opt(o, "strideW", 1))),
-        dilation=(int(_opt(o, "dilationHFactor", 1)) or 1, int(_opt(o, "dilationWFactor", 1)) or 1),
-        padding=r.padding(_opt(o, "padding", 0), layer),
-        depth_multiplier=mult,
-        activation=r.activation(_opt(o, "fusedActivationFunction", 0), layer),
+        name=layer, inputs=ins, outputs=outs, depth_multiplier=mult, **_window_options(r, layer, o)
     )
 
 

@@ -35,6 +35,7 @@ positive accumulator scale per output channel and an int32 accumulator that cann
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -344,6 +345,191 @@ def _accumulator(node: ir.Node, w: ir.Tensor, bias: ir.Tensor | None, depth: int
         )
 
 
+def _check_conv(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """CONV_2D and DEPTHWISE_CONV_2D: weights, window, output shape, bias, batch 1, the accumulator's range."""
+    op = node.op
+    _rank(node, x, (4,), fail)
+    w, bias = _weights(graph, node, fail, x.dtype == "int8")
+    _rank(node, w, (4,), fail)
+    dil = node.dilation  # type: ignore[attr-defined]
+    oh, ow = _window(node, x, w.shape[1], w.shape[2], dil, fail)
+    if op == "CONV_2D":
+        if w.shape[3] != x.shape[3]:
+            raise fail(
+                node, f"the weights have {w.shape[3]} input channels, the input has {x.shape[3]}", w.name
+            )
+        oc, depth = w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+        _per_channel_axis(node, w, 0, oc, fail)
+    else:
+        if w.shape[0] != 1 or w.shape[3] % x.shape[3]:
+            raise fail(
+                node,
+                f"depthwise weights of shape {list(w.shape)} do not fit {x.shape[3]} input channels",
+                w.name,
+            )
+        if node.depth_multiplier != w.shape[3] // x.shape[3]:  # type: ignore[attr-defined]
+            raise fail(
+                node,
+                f"field depth_multiplier is {node.depth_multiplier}, the shapes give {w.shape[3] // x.shape[3]}",
+            )  # type: ignore[attr-defined]
+        oc, depth = w.shape[3], w.shape[1] * w.shape[2]
+        _per_channel_axis(node, w, 3, oc, fail)
+    _expect(node, out, (x.shape[0], oh, ow, oc), fail)
+    if bias is not None and bias.shape != (oc,):
+        raise fail(
+            node,
+            f"bias shape {list(bias.shape)} differs from [{oc}] (one value per output channel)",
+            bias.name,
+        )
+    if x.shape[0] != 1:
+        raise UnsupportedOpError(f"layer {node.name}: batch {x.shape[0]} is not supported (batch must be 1)")
+    if x.dtype == "int8":
+        _accumulator(node, w, bias, depth, fail)
+
+
+def _check_fc(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """FULLY_CONNECTED: weights against the input's rows, output shape, bias, the accumulator's range."""
+    w, bias = _weights(graph, node, fail, x.dtype == "int8")
+    _rank(node, w, (2,), fail)
+    oc, ic = w.shape
+    if x.size % ic:
+        raise fail(node, f"{x.size} input values are not a whole number of rows of {ic}", x.name)
+    rows = x.size // ic
+    if node.keep_num_dims:  # type: ignore[attr-defined]
+        if x.shape[-1] != ic:
+            raise fail(
+                node, f"the input's last dimension {x.shape[-1]} differs from the weights' {ic}", x.name
+            )
+        _expect(node, out, (*x.shape[:-1], oc), fail)
+    else:
+        if rows != x.shape[0]:
+            raise UnsupportedOpError(
+                f"layer {node.name}: FULLY_CONNECTED over {rows} rows of a {list(x.shape)} input is not "
+                "supported (flatten the input first)"
+            )
+        _expect(node, out, (rows, oc), fail)
+    _per_channel_axis(node, w, 0, oc, fail)
+    if bias is not None and bias.shape != (oc,):
+        raise fail(
+            node, f"bias shape {list(bias.shape)} differs from [{oc}] (one value per output)", bias.name
+        )
+    if x.dtype == "int8":
+        _accumulator(node, w, bias, ic, fail)
+
+
+def _check_pool(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """The pools: window, output shape, batch 1, the average's int32 sum."""
+    op = node.op
+    _rank(node, x, (4,), fail)
+    kh, kw = node.filter  # type: ignore[attr-defined]
+    for field, v in (("filter_height", kh), ("filter_width", kw)):
+        if not 1 <= v <= MAX_DIM:
+            raise fail(node, f"field {field} is {v}; it must be at least 1")
+    oh, ow = _window(node, x, kh, kw, (1, 1), fail)
+    _expect(node, out, (x.shape[0], oh, ow, x.shape[3]), fail)
+    if x.shape[0] != 1:
+        raise UnsupportedOpError(f"layer {node.name}: batch {x.shape[0]} is not supported (batch must be 1)")
+    if op == "AVERAGE_POOL_2D" and kh * kw * 128 > _I32[1]:
+        raise fail(node, f"a {kh}x{kw} window overflows the int32 sum")
+
+
+def _check_binary(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """ADD and MUL: the inputs broadcast to the output and have one type."""
+    y = graph.tensors[node.inputs[1]]
+    try:
+        shape = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:
+        raise fail(
+            node, f"input shapes {list(x.shape)} and {list(y.shape)} do not broadcast", y.name
+        ) from None
+    _expect(node, out, tuple(shape), fail)
+    if x.dtype != y.dtype:
+        raise fail(node, f"the inputs have types {x.dtype} and {y.dtype}", y.name)
+
+
+def _check_reshape(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """RESHAPE keeps the number of values."""
+    if out.size != x.size:
+        raise fail(
+            node,
+            f"reshaping {x.size} values ({list(x.shape)}) to {list(out.shape)} ({out.size})",
+            out.name,
+        )
+
+
+def _check_same_shape(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """Element-wise ops: the output has the input's shape (SOFTMAX: a finite positive beta)."""
+    op = node.op
+    _expect(node, out, x.shape, fail)
+    if op == "SOFTMAX":
+        beta = float(node.beta)  # type: ignore[attr-defined]
+        if not math.isfinite(beta) or beta <= 0:
+            raise fail(node, f"field beta is {beta}; it must be finite and positive")
+
+
+def _check_pad(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """PAD: one row of non-negative paddings per dimension."""
+    pads = node.paddings  # type: ignore[attr-defined]
+    if len(pads) != len(x.shape):
+        raise fail(node, f"field paddings has {len(pads)} rows for a rank-{len(x.shape)} input")
+    for i, (a, b) in enumerate(pads):
+        if not (0 <= a <= MAX_DIM and 0 <= b <= MAX_DIM):
+            raise fail(node, f"field paddings[{i}] is ({a}, {b}); paddings must be non-negative")
+    _expect(node, out, tuple(d + a + b for d, (a, b) in zip(x.shape, pads, strict=True)), fail)
+
+
+def _check_concat(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """CONCATENATION: the inputs fit the output along the axis and have its type."""
+    parts = [graph.tensors[n] for n in node.inputs if n]
+    rank = len(out.shape)
+    axis = node.axis  # type: ignore[attr-defined]
+    if not 0 <= axis < rank:
+        raise fail(node, f"field axis is {axis} for rank-{rank} tensors")
+    for p in parts:
+        if len(p.shape) != rank or any(p.shape[i] != out.shape[i] for i in range(rank) if i != axis):
+            raise fail(
+                node,
+                f"input shape {list(p.shape)} does not fit output shape {list(out.shape)} along axis {axis}",
+                p.name,
+            )
+        if p.dtype != out.dtype:
+            raise fail(node, f"input type {p.dtype} differs from the output's {out.dtype}", p.name)
+    _expect(
+        node,
+        out,
+        tuple(sum(p.shape[axis] for p in parts) if i == axis else out.shape[i] for i in range(rank)),
+        fail,
+    )
+
+
+def _check_mean(graph: ir.Graph, node: ir.Node, x: ir.Tensor, out: ir.Tensor, fail: _Fail) -> None:
+    """MEAN: axes in range, the output's shape."""
+    rank = len(x.shape)
+    axes = node.axes  # type: ignore[attr-defined]
+    if any(not 0 <= a < rank for a in axes):
+        raise fail(node, f"field axes {list(axes)} is out of range for a rank-{rank} input")
+    if node.keep_dims:  # type: ignore[attr-defined]
+        shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    else:
+        shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    if tuple(out.shape) != shape and out.size != int(np.prod(shape, dtype=np.int64)):
+        _expect(node, out, shape, fail)
+
+
+#: The shape and field checks of each built-in op.
+_OP_CHECKS: dict[str, Callable[[ir.Graph, ir.Node, ir.Tensor, ir.Tensor, _Fail], None]] = {
+    **dict.fromkeys(("CONV_2D", "DEPTHWISE_CONV_2D"), _check_conv),
+    **dict.fromkeys(("FULLY_CONNECTED",), _check_fc),
+    **dict.fromkeys(("AVERAGE_POOL_2D", "MAX_POOL_2D"), _check_pool),
+    **dict.fromkeys(("ADD", "MUL"), _check_binary),
+    **dict.fromkeys(("RESHAPE",), _check_reshape),
+    **dict.fromkeys(("SOFTMAX", "LOGISTIC", "QUANTIZE", "DEQUANTIZE"), _check_same_shape),
+    **dict.fromkeys(("PAD",), _check_pad),
+    **dict.fromkeys(("CONCATENATION",), _check_concat),
+    **dict.fromkeys(("MEAN",), _check_mean),
+}
+
+
 def _check_node(graph: ir.Graph, node: ir.Node, fail: _Fail) -> None:
     if len(node.outputs) != 1:
         raise UnsupportedOpError(
@@ -365,151 +551,8 @@ def _check_node(graph: ir.Graph, node: ir.Node, fail: _Fail) -> None:
         raise fail(node, f"field activation is {act!r}, not one of {', '.join(ir.ACTIVATIONS)}")
     if op.startswith("EDGESDK_"):
         _check_custom(graph, node, x, out, fail)
-    elif op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        _rank(node, x, (4,), fail)
-        w, bias = _weights(graph, node, fail, x.dtype == "int8")
-        _rank(node, w, (4,), fail)
-        dil = node.dilation  # type: ignore[attr-defined]
-        oh, ow = _window(node, x, w.shape[1], w.shape[2], dil, fail)
-        if op == "CONV_2D":
-            if w.shape[3] != x.shape[3]:
-                raise fail(
-                    node, f"the weights have {w.shape[3]} input channels, the input has {x.shape[3]}", w.name
-                )
-            oc, depth = w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
-            _per_channel_axis(node, w, 0, oc, fail)
-        else:
-            if w.shape[0] != 1 or w.shape[3] % x.shape[3]:
-                raise fail(
-                    node,
-                    f"depthwise weights of shape {list(w.shape)} do not fit {x.shape[3]} input channels",
-                    w.name,
-                )
-            if node.depth_multiplier != w.shape[3] // x.shape[3]:  # type: ignore[attr-defined]
-                raise fail(
-                    node,
-                    f"field depth_multiplier is {node.depth_multiplier}, the shapes give {w.shape[3] // x.shape[3]}",
-                )  # type: ignore[attr-defined]
-            oc, depth = w.shape[3], w.shape[1] * w.shape[2]
-            _per_channel_axis(node, w, 3, oc, fail)
-        _expect(node, out, (x.shape[0], oh, ow, oc), fail)
-        if bias is not None and bias.shape != (oc,):
-            raise fail(
-                node,
-                f"bias shape {list(bias.shape)} differs from [{oc}] (one value per output channel)",
-                bias.name,
-            )
-        if x.shape[0] != 1:
-            raise UnsupportedOpError(
-                f"layer {node.name}: batch {x.shape[0]} is not supported (batch must be 1)"
-            )
-        if x.dtype == "int8":
-            _accumulator(node, w, bias, depth, fail)
-    elif op == "FULLY_CONNECTED":
-        w, bias = _weights(graph, node, fail, x.dtype == "int8")
-        _rank(node, w, (2,), fail)
-        oc, ic = w.shape
-        if x.size % ic:
-            raise fail(node, f"{x.size} input values are not a whole number of rows of {ic}", x.name)
-        rows = x.size // ic
-        if node.keep_num_dims:  # type: ignore[attr-defined]
-            if x.shape[-1] != ic:
-                raise fail(
-                    node, f"the input's last dimension {x.shape[-1]} differs from the weights' {ic}", x.name
-                )
-            _expect(node, out, (*x.shape[:-1], oc), fail)
-        else:
-            if rows != x.shape[0]:
-                raise UnsupportedOpError(
-                    f"layer {node.name}: FULLY_CONNECTED over {rows} rows of a {list(x.shape)} input is not "
-                    "supported (flatten the input first)"
-                )
-            _expect(node, out, (rows, oc), fail)
-        _per_channel_axis(node, w, 0, oc, fail)
-        if bias is not None and bias.shape != (oc,):
-            raise fail(
-                node, f"bias shape {list(bias.shape)} differs from [{oc}] (one value per output)", bias.name
-            )
-        if x.dtype == "int8":
-            _accumulator(node, w, bias, ic, fail)
-    elif op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        _rank(node, x, (4,), fail)
-        kh, kw = node.filter  # type: ignore[attr-defined]
-        for field, v in (("filter_height", kh), ("filter_width", kw)):
-            if not 1 <= v <= MAX_DIM:
-                raise fail(node, f"field {field} is {v}; it must be at least 1")
-        oh, ow = _window(node, x, kh, kw, (1, 1), fail)
-        _expect(node, out, (x.shape[0], oh, ow, x.shape[3]), fail)
-        if x.shape[0] != 1:
-            raise UnsupportedOpError(
-                f"layer {node.name}: batch {x.shape[0]} is not supported (batch must be 1)"
-            )
-        if op == "AVERAGE_POOL_2D" and kh * kw * 128 > _I32[1]:
-            raise fail(node, f"a {kh}x{kw} window overflows the int32 sum")
-    elif op in ("ADD", "MUL"):
-        y = graph.tensors[node.inputs[1]]
-        try:
-            shape = np.broadcast_shapes(x.shape, y.shape)
-        except ValueError:
-            raise fail(
-                node, f"input shapes {list(x.shape)} and {list(y.shape)} do not broadcast", y.name
-            ) from None
-        _expect(node, out, tuple(shape), fail)
-        if x.dtype != y.dtype:
-            raise fail(node, f"the inputs have types {x.dtype} and {y.dtype}", y.name)
-    elif op == "RESHAPE":
-        if out.size != x.size:
-            raise fail(
-                node,
-                f"reshaping {x.size} values ({list(x.shape)}) to {list(out.shape)} ({out.size})",
-                out.name,
-            )
-    elif op in ("SOFTMAX", "LOGISTIC", "QUANTIZE", "DEQUANTIZE"):
-        _expect(node, out, x.shape, fail)
-        if op == "SOFTMAX":
-            beta = float(node.beta)  # type: ignore[attr-defined]
-            if not math.isfinite(beta) or beta <= 0:
-                raise fail(node, f"field beta is {beta}; it must be finite and positive")
-    elif op == "PAD":
-        pads = node.paddings  # type: ignore[attr-defined]
-        if len(pads) != len(x.shape):
-            raise fail(node, f"field paddings has {len(pads)} rows for a rank-{len(x.shape)} input")
-        for i, (a, b) in enumerate(pads):
-            if not (0 <= a <= MAX_DIM and 0 <= b <= MAX_DIM):
-                raise fail(node, f"field paddings[{i}] is ({a}, {b}); paddings must be non-negative")
-        _expect(node, out, tuple(d + a + b for d, (a, b) in zip(x.shape, pads, strict=True)), fail)
-    elif op == "CONCATENATION":
-        parts = [graph.tensors[n] for n in node.inputs if n]
-        rank = len(out.shape)
-        axis = node.axis  # type: ignore[attr-defined]
-        if not 0 <= axis < rank:
-            raise fail(node, f"field axis is {axis} for rank-{rank} tensors")
-        for p in parts:
-            if len(p.shape) != rank or any(p.shape[i] != out.shape[i] for i in range(rank) if i != axis):
-                raise fail(
-                    node,
-                    f"input shape {list(p.shape)} does not fit output shape {list(out.shape)} along axis {axis}",
-                    p.name,
-                )
-            if p.dtype != out.dtype:
-                raise fail(node, f"input type {p.dtype} differs from the output's {out.dtype}", p.name)
-        _expect(
-            node,
-            out,
-            tuple(sum(p.shape[axis] for p in parts) if i == axis else out.shape[i] for i in range(rank)),
-            fail,
-        )
-    elif op == "MEAN":
-        rank = len(x.shape)
-        axes = node.axes  # type: ignore[attr-defined]
-        if any(not 0 <= a < rank for a in axes):
-            raise fail(node, f"field axes {list(axes)} is out of range for a rank-{rank} input")
-        if node.keep_dims:  # type: ignore[attr-defined]
-            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-        else:
-            shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-        if tuple(out.shape) != shape and out.size != int(np.prod(shape, dtype=np.int64)):
-            _expect(node, out, shape, fail)
+    elif op in _OP_CHECKS:
+        _OP_CHECKS[op](graph, node, x, out, fail)
     # Every integer the kernel will get, from the one function that computes them.
     if int8 or x.dtype == "int8":
         _check_params(graph, node, fail)

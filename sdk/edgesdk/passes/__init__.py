@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgesdk import kernels as kernel_table
 from edgesdk.errors import EdgeSDKError, UnsupportedOpError
 from edgesdk.ir import graph as ir
 
@@ -39,9 +40,7 @@ class PassContext:
     @property
     def dsp(self) -> bool:
         """Whether the core runs the Cortex-M DSP kernels (SXTB16/SMLAD), whose costs differ from the portable ones."""
-        from edgesdk.boards import CORE_KERNEL_TARGETS
-
-        return CORE_KERNEL_TARGETS.get(self.core) == "cortex-m-dsp"
+        return kernel_table.CORE_TARGETS.get(self.core) == "cortex-m-dsp"
 
     def forced(self, node: ir.Node) -> str | None:
         for pattern, kernel in self.force.items():
@@ -84,25 +83,14 @@ class Pass:
 #: append to these lists when imported by :func:`_load_builtin_passes`.
 PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 
-#: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order).
-BUILTIN_PASS_MODULES: list[str] = [
-    "packed_weights",
-    "pattern",
-    "sparse",
-    "codebook",
-    "shift",
-    "adder",
-    "winograd",
-    "fc_weights16",
-    "pointwise",
-    "im2col",
-    "specialize",
-    "decoded",  # after the int8 kernel choice: compressed layers keep it and decode their weights
-    "balanced_copies",  # after decoded: balanced keeps only the flash copies that pay per byte
-    "conv_add_fuse",  # after the conv kernel choice: it fuses only convolutions whose kernel runs by bands
-    "winograd_dw",
-    "dw_inplace",  # last: it asks the planner which in-place depthwise layers lower the (fused) arena
-]
+#: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order): a read of the
+#: kernel table (:func:`edgesdk.kernels.pass_modules`, the rows' ``chosen_by`` in table order). Among them:
+#: ``decoded`` after the int8 kernel choice (compressed layers keep it and decode their weights),
+#: ``conv_add_fuse`` after the conv kernel choice (it fuses only convolutions whose kernel runs by bands),
+#: ``balanced_copies`` after decoded (balanced keeps only the flash copies that pay per byte; a pass with no
+#: kernel of its own: the table's ``[passes_after]``), ``dw_inplace`` last (it asks the planner which in-place
+#: depthwise layers lower the fused arena).
+BUILTIN_PASS_MODULES: list[str] = kernel_table.pass_modules()
 
 _loaded = False
 
@@ -164,38 +152,11 @@ OPTIMIZE_GOALS = ("balanced", "speed", "size")
 #: What ``edgesdk export`` (and the byte figures ``compress`` reports) use when no ``--optimize`` is given.
 DEFAULT_OPTIMIZE = "balanced"
 
-#: Kernel names a user may force or forbid besides the ``KERNEL``/``KERNEL16`` constants of the pass modules: the
-#: int8 fallback (``dense``, also ``direct`` for a convolution), the packed, sparse, codebook, pattern, shift and
-#: adder kernels whose passes name them in their candidates.
-OTHER_KERNELS = (
-    "dense",
-    "direct",
-    "ternary",
-    "binary",
-    "sparse",
-    "sparse_codebook",
-    "codebook",
-    "pattern",
-    "shift",
-    "adder",
-    "pointwise_s8",
-    "im2col_s8",
-)
-
 
 def known_kernels() -> list[str]:
-    """Every kernel name ``--kernel``/``--no-kernel`` accept, sorted: the kernels the built-in passes choose."""
-    import sys
-
-    _load_builtin_passes()
-    names = set(OTHER_KERNELS)
-    for mod in BUILTIN_PASS_MODULES:
-        module = sys.modules[f"edgesdk.passes.{mod}"]
-        names.update(str(getattr(module, a)) for a in ("KERNEL", "KERNEL16") if hasattr(module, a))
-    from edgesdk.passes._int16 import INT16_KERNELS
-
-    names.update(INT16_KERNELS)
-    return sorted(names)
+    """Every kernel name ``--kernel``/``--no-kernel`` accept, sorted: the kernel table's rows a pass chooses, the
+    dense kernel and their aliases (:func:`edgesdk.kernels.selectable_names`)."""
+    return kernel_table.selectable_names()
 
 
 def check_kernel_names(ctx: PassContext) -> None:

@@ -13,11 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
-from edgesdk.passes import PassContext
+from edgesdk.passes import Pass, PassContext
 
-#: Kernels that store a layer's weights as int16 (their int8 weights' bytes again).
-INT16_KERNELS = ("w16", "pointwise_w16", "im2col_w16")
+#: Kernels that store a layer's weights as int16 (their int8 weights' bytes again): the kernel table's rows
+#: with the encoding "int16".
+INT16_KERNELS = kernel_table.names_with_encoding("int16")
+
+
+class Int16WeightsPass(Pass):
+    """A speed pass whose kernel stores a layer's weights as int16: it looks at the layers of a core with the DSP
+    kernels that no pass chose a kernel for yet and that :meth:`eligible` accepts."""
+
+    def eligible(self, graph: ir.Graph, node: ir.Node) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        return ctx.dsp and "kernel" not in node.attrs and self.eligible(graph, node)
 
 
 #: ``--optimize balanced`` stores a layer's weights in a larger form (int16 copies, Winograd's transformed
@@ -62,6 +75,37 @@ def doubled_bytes(graph: ir.Graph) -> int:
     )
 
 
+def flash_rule(
+    ctx: PassContext,
+    node: ir.Node,
+    kernel: str,
+    need: int,
+    *,
+    forbidden: str,
+    size_why: str,
+    weights: str,
+    kept: str = "direct",
+) -> tuple[bool, str] | None:
+    """The rules every kernel that trades flash for speed follows before its cost (int16 weights, Winograd's
+    transformed weights): forced or forbidden by the user; ``--optimize size`` keeps the int8 kernel
+    (``size_why``); no choice where the board's flash is unknown; none where the model's constants (``need``
+    bytes with this kernel) would pass half of it. (chosen, why), or None when the estimate decides."""
+    flash = int(ctx.options.get("flash_bytes", 0) or 0)
+    if ctx.forced(node) == kernel:
+        return True, "forced by the user"
+    if not ctx.allowed(node, kernel):
+        return False, f"{forbidden} forbidden by the user"
+    if ctx.optimize == "size":
+        return False, size_why
+    if not flash:
+        return False, f"the board's flash is not known (PassContext.options['flash_bytes']): {kept} kept"
+    if need > flash // 2:
+        return False, (
+            f"{weights} would bring the model's constants to {need} B, over half of the board's {flash} B of flash"
+        )
+    return None
+
+
 def decide(
     graph: ir.Graph,
     node: ir.Node,
@@ -76,26 +120,14 @@ def decide(
     chosen, ``kernel`` and ``specialize``; returns whether the kernel was chosen."""
     w = graph.tensor(node.inputs[1])
     direct, fast = cand["direct"]["instructions"], cand[kernel]["instructions"]
-    flash = int(ctx.options.get("flash_bytes", 0) or 0)
     need = sum(t.nbytes for t in graph.tensors.values() if t.data is not None) + doubled_bytes(graph)
     need += cand[kernel]["weight_bytes"] - w.nbytes
-    if ctx.forced(node) == kernel:
-        choose, why = True, "forced by the user"
-    elif not ctx.allowed(node, kernel):
-        choose, why = False, f"{what} forbidden by the user"
-    elif ctx.optimize == "size":
-        choose, why = False, f"--optimize size: int8 weights {w.nbytes} B kept (direct convolution)"
-    elif not flash:
-        choose, why = (
-            False,
-            "the board's flash is not known (PassContext.options['flash_bytes']): direct kept",
-        )
-    elif need > flash // 2:
-        choose, why = (
-            False,
-            f"int16 weights would bring the model's constants to {need} B, over half of the board's "
-            f"{flash} B of flash",
-        )
+    rule = flash_rule(
+        ctx, node, kernel, need, forbidden=what, weights="int16 weights",
+        size_why=f"--optimize size: int8 weights {w.nbytes} B kept (direct convolution)",
+    )  # fmt: skip
+    if rule is not None:
+        choose, why = rule
     elif direct < min_speedup * fast:
         choose, why = False, f"est. {direct} instructions direct vs {fast} with {what}: does not pay"
     else:

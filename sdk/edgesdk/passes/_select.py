@@ -152,6 +152,18 @@ def weight(graph: ir.Graph, node: ir.Node) -> np.ndarray | None:
     return np.asarray(t.data)
 
 
+def matrix_layer(graph: ir.Graph, node: ir.Node) -> bool:
+    """A FULLY_CONNECTED, or a CONV_2D whose 4-D weights have the input's channels, with constant int8 weights
+    (zero point 0): the layers whose weight rows the sparse and codebook formats store."""
+    if node.op == "CONV_2D":
+        t = graph.tensor(node.inputs[1]) if len(node.inputs) > 1 else None
+        if t is None or len(t.shape) != 4 or t.shape[3] != graph.tensor(node.inputs[0]).shape[-1]:
+            return False
+    elif node.op != "FULLY_CONNECTED":
+        return False
+    return weight(graph, node) is not None
+
+
 def offer(
     node: ir.Node, ctx: Any, candidates: dict[str, dict[str, Any]], info: dict[str, Any] | None = None
 ) -> None:

@@ -27,6 +27,7 @@ alive to the ADD and writes the ADD's output over the residual; the C backend
 
 from __future__ import annotations
 
+from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import candidate, kernel_report
@@ -40,7 +41,8 @@ BAND_ROWS = 2
 #: direct kernel, portable or Cortex-M DSP; "dense" is what a kernel-selection pass calls it), or, for the 1x1
 #: convolution run as the fully-connected kernel over the pixels, with the band's pixels as its batches; the
 #: specialised convolutions (``passes/specialize.py``) through their own band function.
-BANDABLE_KERNELS = ("", "dense", "winograd", "pointwise_w16", "specialized", "specialized16")
+#: A read of the kernel table (the rows with ``bands``).
+BANDABLE_KERNELS = kernel_table.bandable()
 #: Instructions per element of the same-shape ADD (Cortex-M DSP / portable kernel) and extra instructions per band
 #: of a fused ADD (the convolution's per-call setup and the band loop), measured on IC's three residual ADDs on
 #: the emulated Cortex-M4 (mps2-an386): 18.3 per element, +5,520 instructions over 56 bands.

@@ -29,6 +29,7 @@ import numpy as np
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import BUILTIN_PASS_MODULES, Pass, PassContext, register
+from edgesdk.passes._int16 import INT16_KERNELS  # balanced keeps their int8 weights, the copy made in RAM
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.passes._select import weight
 
@@ -42,8 +43,6 @@ KERNEL = "decoded"
 BUDGET = 0.015
 #: The compressed formats the decoder reads (the size probe's kernel names).
 FORMATS = ("ternary", "binary", "codebook", "sparse", "sparse_codebook")
-#: The int8 speed kernels that store int16 weights: balanced keeps the int8 weights and makes the copy in RAM.
-INT16_KERNELS = ("pointwise_w16", "im2col_w16", "w16")
 #: Decode cost on the emulated Cortex-M4 (mps2-an386, arm-none-eabi-gcc 12 -O2; ``benchmarks/compressed_kernels.py``
 #: measures the layers): instructions per weight of each format into int8 rows, per stored entry of the sparse
 #: formats, per row, per weight for the int16 blocked layout on top, and per call.

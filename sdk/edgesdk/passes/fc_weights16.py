@@ -17,7 +17,8 @@ code per layer (QEMU mps2-an386).
 from __future__ import annotations
 
 from edgesdk.ir import graph as ir
-from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes import PassContext, register
+from edgesdk.passes._int16 import Int16WeightsPass, flash_rule
 
 KERNEL = "w16"
 #: Instructions per MAC of the int8-weight and int16-weight kernels, and per output (requantization), measured
@@ -45,13 +46,13 @@ def _const_bytes(graph: ir.Graph) -> int:
 
 
 @register("default")
-class FcWeights16(Pass):
+class FcWeights16(Int16WeightsPass):
     """Annotate fully-connected layers with ``kernel = "w16"`` for speed where the flash allows."""
 
     name = "fc_weights16"
 
-    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return ctx.dsp and "kernel" not in node.attrs and _eligible(graph, node)
+    def eligible(self, graph: ir.Graph, node: ir.Node) -> bool:
+        return _eligible(graph, node)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w = graph.tensor(node.inputs[1])
@@ -67,7 +68,6 @@ class FcWeights16(Pass):
                 "weight_bytes": int(-(-w.shape[0] // 4) * 4 * (w.size // w.shape[0]) * 2),
             },
         }
-        flash = int(ctx.options.get("flash_bytes", 0) or 0)
         extra = sum(
             graph.tensor(n.inputs[1]).nbytes
             for n in graph.nodes
@@ -75,33 +75,14 @@ class FcWeights16(Pass):
         )
         done = sum(graph.tensor(n.inputs[1]).nbytes for n in graph.nodes if n.attrs.get("kernel") == KERNEL)
         need = _const_bytes(graph) + extra + done
-        forced = ctx.forced(node)
-        if forced == KERNEL:
-            choose, why = True, "forced by the user"
-        elif not ctx.allowed(node, KERNEL):
-            choose, why = False, "int16 weights forbidden by the user"
-        elif ctx.optimize == "size":
-            choose, why = (
-                False,
-                (
-                    f"--optimize size: int8 weights {cand['int8']['weight_bytes']} B instead of "
-                    f"{cand[KERNEL]['weight_bytes']} B (est. {cand['int8']['instructions']} instead of "
-                    f"{cand[KERNEL]['instructions']} instructions)"
-                ),
-            )
-        elif not flash:
-            choose, why = (
-                False,
-                "the board's flash is not known (PassContext.options['flash_bytes']): int8 kept",
-            )
-        elif need > flash // 2:
-            choose, why = (
-                False,
-                (
-                    f"int16 weights would bring the model's constants to {need} B, over half of the board's "
-                    f"{flash} B of flash"
-                ),
-            )
+        rule = flash_rule(
+            ctx, node, KERNEL, need, forbidden="int16 weights", weights="int16 weights", kept="int8",
+            size_why=f"--optimize size: int8 weights {cand['int8']['weight_bytes']} B instead of "
+            f"{cand[KERNEL]['weight_bytes']} B (est. {cand['int8']['instructions']} instead of "
+            f"{cand[KERNEL]['instructions']} instructions)",
+        )  # fmt: skip
+        if rule is not None:
+            choose, why = rule
         else:
             choose, why = (
                 True,

@@ -16,8 +16,8 @@ of pixels + the int8-weight FC kernel instead (``im2col_s8``: the int8 weights' 
 from __future__ import annotations
 
 from edgesdk.ir import graph as ir
-from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import decide, int8_conv, size_int8
+from edgesdk.passes import PassContext, register
+from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, size_int8
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
 
 KERNEL = "im2col_w16"
@@ -59,13 +59,13 @@ def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
 
 
 @register("default")
-class Im2colConv(Pass):
+class Im2colConv(Int16WeightsPass):
     """Annotate few-channel convolutions with ``kernel = "im2col_w16"`` for speed where it pays."""
 
     name = "im2col"
 
-    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return ctx.dsp and "kernel" not in node.attrs and _eligible(graph, node)
+    def eligible(self, graph: ir.Graph, node: ir.Node) -> bool:
+        return _eligible(graph, node)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w = graph.tensor(node.inputs[1])

@@ -15,8 +15,8 @@ the candidates go into ``node.attrs["kernel_report"]``.
 from __future__ import annotations
 
 from edgesdk.ir import graph as ir
-from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import decide, int8_conv, size_int8
+from edgesdk.passes import PassContext, register
+from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, size_int8
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
 
 KERNEL = "pointwise_w16"
@@ -55,13 +55,13 @@ def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
 
 
 @register("default")
-class PointwiseAsFc(Pass):
+class PointwiseAsFc(Int16WeightsPass):
     """Annotate 1x1 stride-1 convolutions with ``kernel = "pointwise_w16"`` for speed where the flash allows."""
 
     name = "pointwise"
 
-    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return ctx.dsp and "kernel" not in node.attrs and _eligible(graph, node)
+    def eligible(self, graph: ir.Graph, node: ir.Node) -> bool:
+        return _eligible(graph, node)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w = graph.tensor(node.inputs[1])

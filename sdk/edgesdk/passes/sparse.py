@@ -23,6 +23,7 @@ from edgesdk.passes._select import (
     estimate,
     fast_int8,
     interior_pixels,
+    matrix_layer,
     offer,
     weight,
 )
@@ -33,13 +34,7 @@ class SparseWeights(Pass):
     name = "sparse"
 
     def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        if node.op == "CONV_2D":
-            t = graph.tensor(node.inputs[1]) if len(node.inputs) > 1 else None
-            if t is None or len(t.shape) != 4 or t.shape[3] != graph.tensor(node.inputs[0]).shape[-1]:
-                return False
-        elif node.op != "FULLY_CONNECTED":
-            return False
-        return weight(graph, node) is not None
+        return matrix_layer(graph, node)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w = weight(graph, node)

@@ -31,9 +31,10 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import BUILTIN_PASS_MODULES, Pass, PassContext, register
-from edgesdk.passes._int16 import balanced_refusal
+from edgesdk.passes._int16 import balanced_refusal, int8_conv
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 
 # This pass revisits what the kernel passes before it chose: register those first even when this module is
@@ -58,24 +59,12 @@ REVISITED = ("winograd", "im2col_w16", "pointwise_w16")
 WINOGRAD_MARGIN = 0.9
 
 #: Code bytes (Cortex-M4, -O2; arm-none-eabi-nm on the IC and AD builds) of the kernels a layer links, by
-#: (op, kernel attr). Unknown kernels count ``BASE_CODE_DEFAULT``.
-BASE_CODE: dict[tuple[str, str], int] = {
-    ("CONV_2D", ""): 1818,  # ed_conv_s8 itself (its body's border path is CONV_BODY_CODE)
-    ("CONV_2D", "winograd"): 3968,  # ed_winograd_s8 + ed_wino_output
-    ("DEPTHWISE_CONV_2D", ""): 2966,  # ed_dwconv_s8, ed_dw_pixel, ed_dw3x3_run4, ed_dw_requant
-    ("FULLY_CONNECTED", ""): 700,
-    ("FULLY_CONNECTED", "w16"): 100,  # instantiated per layer (mostly inside <model>_invoke)
-    ("ADD", ""): 1306,  # ed_add_s8, ed_add_one, ed_binary_general
-    ("MUL", ""): 1306,
-    ("AVERAGE_POOL_2D", ""): 604,
-    ("MAX_POOL_2D", ""): 604,
-    ("SOFTMAX", ""): 1224,
-    ("RESHAPE", ""): 20,
-}
+#: (op, kernel attr): the kernel table's ``code_bytes``. Unknown kernels count ``BASE_CODE_DEFAULT``.
+BASE_CODE: dict[tuple[str, str], int] = kernel_table.code_bytes()
 BASE_CODE_DEFAULT = 600
 #: Kernels instantiated per layer (their body inlined into ``<model>_invoke``): bytes per layer (KWS and VWW
 #: replicas: ~280 B per 1x1-as-FC or im2col layer).
-PER_LAYER_CODE: dict[str, int] = {"pointwise_w16": 280, "im2col_w16": 280}
+PER_LAYER_CODE: dict[str, int] = kernel_table.per_layer_code()
 #: The out-of-line border path and general requantization (``ed_conv_single``, ``ed_mbqm_slow``) that the
 #: shared kernel and every specialised layer share.
 CONV_BODY_CODE = 1062
@@ -155,12 +144,10 @@ def specialized_code(s: ConvShape) -> int:
 
 def conv_shape(graph: ir.Graph, node: ir.Node) -> ConvShape | None:
     """The shape facts of a CONV_2D the specialised kernel can run (int8, constant int8 weights, no groups)."""
-    if node.op != "CONV_2D" or len(node.inputs) < 2:
+    ops = int8_conv(graph, node)
+    if ops is None:
         return None
-    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
-    out = graph.tensor(node.outputs[0])
-    if w.data is None or w.dtype != "int8" or x.dtype != "int8" or out.dtype != "int8":
-        return None
+    x, w, out = ops
     if len(x.shape) != 4 or w.shape[3] != x.shape[3]:
         return None
     from edgesdk.passes._select import conv_taps, interior_pixels
@@ -208,6 +195,87 @@ def _gain16(c: dict[str, dict[str, Any]]) -> int:
     return int(c[KERNEL]["instructions"] - c[KERNEL16]["instructions"])
 
 
+def _candidates(
+    shapes: dict[str, ConvShape], nodes: dict[str, ir.Node], claimed: dict[str, tuple[str, int] | None]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per layer: the shared kernel, a copy, a copy with int16 weights, and the kernel another pass claimed."""
+    cands: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, s in shapes.items():
+        w = s.out_c * s.k_h * s.k_w * s.in_c
+        cands[name] = {
+            BASELINE: candidate(w, shared_instructions(s)),
+            KERNEL: {**candidate(w, specialized_instructions(s)), "code_bytes": specialized_code(s)},
+        }
+        cands[name][KERNEL16] = {
+            **candidate(3 * w, specialized16_instructions(s)),
+            "code_bytes": specialized_code(s),
+        }
+        if claimed[name] is not None:
+            other, instr = claimed[name]  # type: ignore[misc]
+            rep = nodes[name].attrs["kernel_report"]
+            cands[name][other] = candidate(
+                rep.get("weight_bytes", rep["candidates"][other].get("bytes", w)), instr
+            )
+    return cands
+
+
+def _user_verdicts(
+    nodes: dict[str, ir.Node], shapes: dict[str, ConvShape], ctx: PassContext
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(layers given a copy and why, layers refused one and why, layers left to the cost model): the user's
+    force and forbid first, then the core (no DSP kernels) and the goal (``--optimize size``)."""
+    chosen: dict[str, str] = {}
+    reason: dict[str, str] = {}
+    for name, node in nodes.items():
+        forced = ctx.forced(node)
+        if forced in (KERNEL, KERNEL16):
+            chosen[name] = "forced by the user"
+        elif forced is not None:
+            reason[name] = f"kernel {forced!r} forced by the user"
+        elif not ctx.allowed(node, KERNEL):
+            reason[name] = "specialisation forbidden by the user"
+    free = [n for n in shapes if n not in chosen and n not in reason]
+    if not ctx.dsp:
+        reason.update(dict.fromkeys(free, "no DSP kernels on this core: the shared kernel is kept"))
+        free = []
+    elif ctx.optimize == "size":
+        reason.update(dict.fromkeys(free, "--optimize size: one shared kernel serves every layer"))
+        free = []
+    return chosen, reason, free
+
+
+def _with_int16(
+    graph: ir.Graph,
+    ctx: PassContext,
+    picked: set[str],
+    nodes: dict[str, ir.Node],
+    cands: dict[str, dict[str, dict[str, Any]]],
+    chosen: dict[str, str],
+    evaluate: bool,
+) -> dict[str, str]:
+    """The kernel of each picked layer: where flash allows (the model's constants stay within half the board's
+    flash, as for Winograd), the copies whose hot path gains most from int16 weights (short filter rows) also
+    carry them (``chosen`` gets the reason)."""
+    final = dict.fromkeys(picked, KERNEL)
+    for name in picked:
+        if ctx.forced(nodes[name]) == KERNEL16:
+            final[name] = KERNEL16
+    flash = int(ctx.options.get("flash_bytes", 0) or 0)
+    constants = sum(t.nbytes for t in graph.tensors.values() if t.data is not None)
+    if evaluate and flash:
+        for name in sorted(picked, key=lambda n: -_gain16(cands[n]) / max(1, cands[n][KERNEL16]["bytes"])):
+            c = cands[name]
+            extra = c[KERNEL16]["bytes"] - c[KERNEL]["bytes"]
+            if ctx.forced(nodes[name]) is not None or not ctx.allowed(nodes[name], KERNEL16):
+                continue
+            if _gain16(c) < MIN_SAVING * c[KERNEL]["instructions"] or constants + extra > flash // 2:
+                continue
+            constants += extra
+            final[name] = KERNEL16
+            chosen[name] += f"; int16 weights (+{extra} B of flash) save est. {_gain16(c)} more instructions"
+    return final
+
+
 @register("default")
 class SpecializeConv(Pass):
     """Annotate direct int8 CONV_2D layers with ``kernel = "specialized"`` where it pays within the budget."""
@@ -240,23 +308,7 @@ class SpecializeConv(Pass):
             return False
         nodes = {n.name: n for n in graph.nodes if n.name in shapes}
         claimed = {name: _claimed_estimate(n) for name, n in nodes.items()}
-        cands: dict[str, dict[str, dict[str, Any]]] = {}
-        for name, s in shapes.items():
-            w = s.out_c * s.k_h * s.k_w * s.in_c
-            cands[name] = {
-                BASELINE: candidate(w, shared_instructions(s)),
-                KERNEL: {**candidate(w, specialized_instructions(s)), "code_bytes": specialized_code(s)},
-            }
-            cands[name][KERNEL16] = {
-                **candidate(3 * w, specialized16_instructions(s)),
-                "code_bytes": specialized_code(s),
-            }
-            if claimed[name] is not None:
-                other, instr = claimed[name]  # type: ignore[misc]
-                rep = nodes[name].attrs["kernel_report"]
-                cands[name][other] = candidate(
-                    rep.get("weight_bytes", rep["candidates"][other].get("bytes", w)), instr
-                )
+        cands = _candidates(shapes, nodes, claimed)
         budget = int(ctx.options.get("kernel_code_budget", CODE_BUDGET))
         current = {n.name: str(n.attrs.get("kernel", "") or "") for n in graph.nodes}
 
@@ -273,23 +325,7 @@ class SpecializeConv(Pass):
             kernels = {**current, **dict.fromkeys(picked, KERNEL)}
             return base_code(graph, kernels) + sum(cands[n][KERNEL]["code_bytes"] for n in picked)
 
-        chosen: dict[str, str] = {}
-        reason: dict[str, str] = {}
-        for name, node in nodes.items():
-            forced = ctx.forced(node)
-            if forced in (KERNEL, KERNEL16):
-                chosen[name] = "forced by the user"
-            elif forced is not None:
-                reason[name] = f"kernel {forced!r} forced by the user"
-            elif not ctx.allowed(node, KERNEL):
-                reason[name] = "specialisation forbidden by the user"
-        free = [n for n in shapes if n not in chosen and n not in reason]
-        if not ctx.dsp:
-            reason.update(dict.fromkeys(free, "no DSP kernels on this core: the shared kernel is kept"))
-            free = []
-        elif ctx.optimize == "size":
-            reason.update(dict.fromkeys(free, "--optimize size: one shared kernel serves every layer"))
-            free = []
+        chosen, reason, free = _user_verdicts(nodes, shapes, ctx)
 
         picked = set(chosen)
         for name in sorted(free, key=lambda n: -saving(n) / cands[n][KERNEL]["code_bytes"]):
@@ -340,29 +376,7 @@ class SpecializeConv(Pass):
                 )
         code = total_code(picked)
 
-        # Where flash allows (the model's constants stay within half the board's flash, as for Winograd), the
-        # copies whose hot path gains most from int16 weights (short filter rows) also carry them.
-        final = dict.fromkeys(picked, KERNEL)
-        for name in picked:
-            if ctx.forced(nodes[name]) == KERNEL16:
-                final[name] = KERNEL16
-        flash = int(ctx.options.get("flash_bytes", 0) or 0)
-        constants = sum(t.nbytes for t in graph.tensors.values() if t.data is not None)
-        if evaluate and flash:
-            for name in sorted(
-                picked, key=lambda n: -_gain16(cands[n]) / max(1, cands[n][KERNEL16]["bytes"])
-            ):
-                c = cands[name]
-                extra = c[KERNEL16]["bytes"] - c[KERNEL]["bytes"]
-                if ctx.forced(nodes[name]) is not None or not ctx.allowed(nodes[name], KERNEL16):
-                    continue
-                if _gain16(c) < MIN_SAVING * c[KERNEL]["instructions"] or constants + extra > flash // 2:
-                    continue
-                constants += extra
-                final[name] = KERNEL16
-                chosen[name] += (
-                    f"; int16 weights (+{extra} B of flash) save est. {_gain16(c)} more instructions"
-                )
+        final = _with_int16(graph, ctx, picked, nodes, cands, chosen, evaluate)
 
         changed = False
         for name, node in nodes.items():

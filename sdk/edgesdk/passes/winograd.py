@@ -17,6 +17,7 @@ from typing import Any
 
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes._int16 import flash_rule, int8_conv
 from edgesdk.winograd import F2x2_3x3, int_ranges
 
 KERNEL = "winograd"
@@ -43,12 +44,10 @@ def estimate(out_h: int, out_w: int, cin: int, cout: int, dsp: bool) -> dict[str
 
 
 def _eligible(graph: ir.Graph, node: ir.Node) -> dict[str, Any] | None:
-    if node.op != "CONV_2D" or len(node.inputs) < 2:
+    ops = int8_conv(graph, node)
+    if ops is None:
         return None
-    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
-    out = graph.tensor(node.outputs[0])
-    if w.data is None or w.dtype != "int8" or x.dtype != "int8" or out.dtype != "int8":
-        return None
+    x, w, out = ops
     if tuple(w.shape[1:3]) != (3, 3) or w.shape[3] != x.shape[3]:
         return None
     if tuple(getattr(node, "stride", (1, 1))) != (1, 1) or tuple(getattr(node, "dilation", (1, 1))) != (1, 1):
@@ -83,36 +82,16 @@ class WinogradSelection(Pass):
         assert shape is not None
         cand = estimate(shape["out_h"], shape["out_w"], shape["cin"], shape["cout"], ctx.dsp)
         speedup = cand["direct"]["instructions"] / max(1, cand[KERNEL]["instructions"])
-        flash = int(ctx.options.get("flash_bytes", 0) or 0)
         need = _const_bytes(graph) + sum(
             _extra_bytes(graph, n) for n in graph.nodes if n is node or n.attrs.get("kernel") == KERNEL
         )
-        forced = ctx.forced(node)
-        if forced == KERNEL:
-            choose, why = True, "forced by the user"
-        elif not ctx.allowed(node, KERNEL):
-            choose, why = False, "Winograd forbidden by the user"
-        elif ctx.optimize == "size":
-            choose, why = (
-                False,
-                (
-                    f"--optimize size: direct weights take {cand['direct']['weight_bytes']} B, Winograd's "
-                    f"{cand[KERNEL]['weight_bytes']} B (est. {speedup:.2f}x fewer instructions given up)"
-                ),
-            )
-        elif not flash:
-            choose, why = (
-                False,
-                "the board's flash is not known (PassContext.options['flash_bytes']): direct kept",
-            )
-        elif need > flash // 2:
-            choose, why = (
-                False,
-                (
-                    f"Winograd weights would bring the model's constants to {need} B, over half of the board's "
-                    f"{flash} B of flash"
-                ),
-            )
+        rule = flash_rule(
+            ctx, node, KERNEL, need, forbidden="Winograd", weights="Winograd weights",
+            size_why=f"--optimize size: direct weights take {cand['direct']['weight_bytes']} B, Winograd's "
+            f"{cand[KERNEL]['weight_bytes']} B (est. {speedup:.2f}x fewer instructions given up)",
+        )  # fmt: skip
+        if rule is not None:
+            choose, why = rule
         elif speedup >= MIN_SPEEDUP:
             choose, why = (
                 True,

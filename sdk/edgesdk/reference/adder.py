@@ -70,18 +70,7 @@ def adder_conv2d(
     acc = np.empty((cols.shape[0], o), dtype=np.int64)
     for k in range(o):
         acc[:, k] = -np.abs(cols - wm[k]).sum(axis=1)
-    if bias is not None:
-        acc = acc + bias.astype(np.int64)
-    out = K._requantize_clamp(
-        acc,
-        p["output_multiplier"].astype(np.int64),
-        p["output_shift"].astype(np.int64),
-        p["output_offset"],
-        p["activation_min"],
-        p["activation_max"],
-        "double",
-    )
-    return out.reshape(n, p["out_h"], p["out_w"], o)
+    return K.requantize_per_channel(acc, bias, p).reshape(n, p["out_h"], p["out_w"], o)
 
 
 P._PARAMS[AdderConv2D.op] = adder_conv2d_params  # type: ignore[assignment]

@@ -84,6 +84,22 @@ def _requantize_clamp(
     return saturate_cast(np.clip(out, lo, hi), "int8")
 
 
+def requantize_per_channel(acc: np.ndarray, bias: np.ndarray | None, p: Params) -> np.ndarray:
+    """``acc`` (+ ``bias``) requantized per output channel with the layer's multipliers and shifts, offset and
+    clamped to int8: always double rounding, as TFLM's per-channel kernels (convolutions, AdderNet)."""
+    if bias is not None:
+        acc = acc + bias.astype(np.int64)
+    return _requantize_clamp(
+        acc,
+        p["output_multiplier"].astype(np.int64),
+        p["output_shift"].astype(np.int64),
+        p["output_offset"],
+        p["activation_min"],
+        p["activation_max"],
+        "double",
+    )
+
+
 def _float_act(y: np.ndarray, p: Params) -> np.ndarray:
     lo, hi = p.get("float_min", -np.inf), p.get("float_max", np.inf)
     return np.clip(y, lo, hi).astype(np.float32)
@@ -113,18 +129,7 @@ def conv2d(
         if bias is not None:
             acc = acc + bias.astype(np.float32)
         return _float_act(acc, p).reshape(n, p["out_h"], p["out_w"], o)
-    acc = _exact_int_matmul(cols, wm.astype(np.int64).T)
-    if bias is not None:
-        acc = acc + bias.astype(np.int64)
-    out = _requantize_clamp(
-        acc,
-        p["output_multiplier"].astype(np.int64),
-        p["output_shift"].astype(np.int64),
-        p["output_offset"],
-        p["activation_min"],
-        p["activation_max"],
-        "double",
-    )
+    out = requantize_per_channel(_exact_int_matmul(cols, wm.astype(np.int64).T), bias, p)
     return out.reshape(n, p["out_h"], p["out_w"], o)
 
 
@@ -146,19 +151,9 @@ def depthwise_conv2d(
     acc = np.zeros(taps[0].shape, dtype=np.float32 if floating else np.int64)
     for t, tap in enumerate(taps):
         acc += tap * wk[t]
-    if bias is not None:
-        acc = acc + bias.astype(acc.dtype)
     if floating:
-        return _float_act(acc, p)
-    return _requantize_clamp(
-        acc,
-        p["output_multiplier"].astype(np.int64),
-        p["output_shift"].astype(np.int64),
-        p["output_offset"],
-        p["activation_min"],
-        p["activation_max"],
-        "double",
-    )
+        return _float_act(acc if bias is None else acc + bias.astype(acc.dtype), p)
+    return requantize_per_channel(acc, bias, p)
 
 
 def fully_connected(

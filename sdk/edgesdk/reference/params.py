@@ -147,6 +147,15 @@ def compute_padding_height_width(
     }
 
 
+def _window_geometry(
+    node: ir.Node, x: ir.Tensor, out: ir.Tensor, kernel: tuple[int, int], dilation: tuple[int, int]
+) -> dict[str, Any]:
+    """Padding and output size of a window op (convolution, pool) on ``x``, checked against its output tensor."""
+    geo = compute_padding_height_width(node.stride, dilation, (x.shape[1], x.shape[2]), kernel, node.padding)
+    _check_out_hw(node, out, geo)
+    return geo
+
+
 def _check_out_hw(node: ir.Node, out: ir.Tensor, geo: dict[str, int]) -> None:
     if tuple(out.shape[1:3]) != (geo["out_h"], geo["out_w"]):
         raise UnsupportedOpError(
@@ -185,10 +194,7 @@ def _conv_like(graph: ir.Graph, node: ir.Conv2D | ir.DepthwiseConv2D, depthwise:
     x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
     out = graph.tensor(node.outputs[0])
     kh, kw = (w.shape[1], w.shape[2])
-    geo = compute_padding_height_width(
-        node.stride, node.dilation, (x.shape[1], x.shape[2]), (kh, kw), node.padding
-    )
-    _check_out_hw(node, out, geo)
+    geo = _window_geometry(node, x, out, (kh, kw), node.dilation)
     p: dict[str, Any] = {
         "stride_h": node.stride[0],
         "stride_w": node.stride[1],
@@ -270,10 +276,7 @@ def fully_connected_params(graph: ir.Graph, node: ir.FullyConnected) -> dict[str
 
 def _pool_params(graph: ir.Graph, node: ir.AveragePool2D | ir.MaxPool2D) -> dict[str, Any]:
     x, out = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
-    geo = compute_padding_height_width(
-        node.stride, (1, 1), (x.shape[1], x.shape[2]), node.filter, node.padding
-    )
-    _check_out_hw(node, out, geo)
+    geo = _window_geometry(node, x, out, node.filter, (1, 1))
     p: dict[str, Any] = {
         "filter_h": node.filter[0],
         "filter_w": node.filter[1],

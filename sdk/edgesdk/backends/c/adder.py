@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import CONV_FIELDS, VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import CONV_FIELDS, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.ir.adder import AdderConv2D
 
 
-def _lower_adder(b: _LayerBuilder) -> None:
+def lower_adder(b: _LayerBuilder) -> None:
     p, node = b.p, b.node
     w = b.t(1)
     if w.data is None or w.dtype != "int16":
@@ -29,14 +28,9 @@ def _lower_adder(b: _LayerBuilder) -> None:
     shift = b.const_array("shift", np.asarray(p["output_shift"], np.int64), "int32_t")
     b.conv_fields(*(f for f in CONV_FIELDS if f not in ("dil_h", "dil_w", "input_offset")))
     b.ints(input_zero_point=p["input_zero_point"])
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.requant_ptrs(weights, bias, mult, shift)
     b.kernel, b.params_type = "ed_adder_conv_s8", "ed_adder_params_t"
     b.kernel_files = ["ed_adder.c"]
 
 
 # A new op: lowered with or without the adder pass's annotation.
-VARIANT_LOWER[(AdderConv2D.op, "")] = _lower_adder
-VARIANT_LOWER[(AdderConv2D.op, "adder")] = _lower_adder

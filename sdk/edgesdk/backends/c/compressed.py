@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk import kernels as kernel_table
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder, conv_geometry
+from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder, conv_geometry
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
 
-KERNEL_FILES = {"sparse": "ed_sparse.c", "codebook": "ed_codebook.c"}
+#: The kernels' C sources, from the kernel table.
+KERNEL_FILES = {k: kernel_table.get(k).sources[0] for k in ("sparse", "codebook")}
 
 
 def _weights(b: _LayerBuilder) -> np.ndarray:
@@ -235,7 +237,7 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
     ints = {k: cf.c_int(int(v)) for k, v in geo.items()}
     b.code = (
         _jinja_env()
-        .get_template("pattern_conv.c.j2")
+        .get_template("c/pattern_conv.c.j2")
         .render(
             comment=cf.c_comment(b.node.name),
             fn=fn,
@@ -254,11 +256,3 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
     )
     b.kernel, b.params_type = fn, "ed_conv_params_t"
     b.kernel_files = []
-
-
-VARIANT_LOWER[("FULLY_CONNECTED", "sparse")] = lower_fc_sparse
-VARIANT_LOWER[("FULLY_CONNECTED", "sparse_codebook")] = lower_fc_sparse_codebook
-VARIANT_LOWER[("FULLY_CONNECTED", "codebook")] = lower_fc_codebook
-VARIANT_LOWER[("CONV_2D", "codebook")] = lower_conv_codebook
-VARIANT_LOWER[("CONV_2D", "sparse")] = lower_conv_sparse
-VARIANT_LOWER[("CONV_2D", "pattern")] = lower_conv_pattern

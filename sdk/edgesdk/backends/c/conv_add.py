@@ -26,7 +26,6 @@ from collections.abc import Callable
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import _LOWER, VARIANT_LOWER, _jinja_env, _LayerBuilder, _lower_add_mul
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.passes.conv_add_fuse import KERNEL
 
 #: Convolution kernel name -> lowering that emits a rows function for it and returns the function's name.
 ROWS_LOWER: dict[str, Callable[[_LayerBuilder], str]] = {}
@@ -77,7 +76,7 @@ def lower_conv_add(b: _LayerBuilder) -> None:
     in_place = plan is not None and plan.offsets.get(node.outputs[0]) == plan.offsets.get(node.inputs[1 - k])
     b.code = (
         _jinja_env()
-        .get_template("conv_add.c.j2")
+        .get_template("c/conv_add.c.j2")
         .render(
             conv_code=cb.code,
             conv_params_type=cb.params_type,
@@ -108,6 +107,3 @@ def lower_conv_add(b: _LayerBuilder) -> None:
     conv_title = f"{conv.name}: {cb.comment().split(': ', 1)[-1]}"
     add_comment = b.comment()
     b.comment = lambda: cf.c_comment(f"{add_comment} + {conv_title} (fused, by bands)")  # type: ignore[method-assign]
-
-
-VARIANT_LOWER[("ADD", KERNEL)] = lower_conv_add

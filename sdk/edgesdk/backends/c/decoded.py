@@ -129,7 +129,7 @@ def lower_decoded(b: _LayerBuilder) -> None:
     blocks = layout == "w16blocks"
     b.code = (
         _jinja_env()
-        .get_template("decoded_layer.c.j2")
+        .get_template("c/decoded_layer.c.j2")
         .render(
             blocks=blocks,
             kdir=KERNEL_SUBDIR,
@@ -152,7 +152,3 @@ def lower_decoded(b: _LayerBuilder) -> None:
     )
     b.kernel = fn
     b.kernel_files = [*(f for f in b.kernel_files if not blocks or f != "ed_fc_w16.c"), DECODE_FILE]
-
-
-VARIANT_LOWER[("CONV_2D", KERNEL)] = lower_decoded
-VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_decoded

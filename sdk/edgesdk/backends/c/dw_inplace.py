@@ -12,7 +12,7 @@ from typing import Any
 
 from edgesdk import dw_inplace
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder, _lower_dwconv
+from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder, _lower_dwconv
 from edgesdk.ir import graph as ir
 
 
@@ -53,7 +53,7 @@ def lower_dw_inplace(b: _LayerBuilder) -> None:
     fn = b.gen.ident(b.gen.model, b.cname, "inplace")
     b.code = (
         _jinja_env()
-        .get_template("dwconv_inplace.c.j2")
+        .get_template("c/dwconv_inplace.c.j2")
         .render(
             comment=cf.c_comment(
                 f"{node.name}: depthwise conv written over its input (ed_dwconv_inplace_s8)."
@@ -67,6 +67,3 @@ def lower_dw_inplace(b: _LayerBuilder) -> None:
     )
     b.kernel = fn
     b.kernel_files = [*b.kernel_files, "ed_dwconv_inplace.c"]
-
-
-VARIANT_LOWER[("DEPTHWISE_CONV_2D", dw_inplace.KERNEL)] = lower_dw_inplace

@@ -8,7 +8,7 @@ import numpy as np
 
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.dsp import weight_layout
-from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, _jinja_env, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
 KERNEL = "w16"
@@ -183,11 +183,8 @@ def _fc_fields(
         act_max=p["activation_max"],
         per_channel=per_channel,
     )
-    b.fields.append(("rounding", "ED_ROUNDING_SINGLE" if rounding == "single" else "ED_ROUNDING_DOUBLE"))
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.rounding_field(rounding)
+    b.requant_ptrs(weights, bias, mult, shift)
 
 
 def _instantiate(
@@ -211,13 +208,6 @@ def _instantiate(
             column=ident(b.gen.model, b.cname, "column"),
             column_len=cf.c_int(window["k_h"] * window["k_w"] * window["in_c"] * max(1, band)),
         )
-    b.code = _jinja_env().get_template("fc_w16_layer.c.j2").render(**ctx)
+    b.code = _jinja_env().get_template("c/fc_w16_layer.c.j2").render(**ctx)
     b.kernel = fn
     b.kernel_files = []
-
-
-VARIANT_LOWER[("FULLY_CONNECTED", KERNEL)] = lower_fc_w16
-VARIANT_LOWER[("CONV_2D", POINTWISE)] = lower_pointwise_w16
-VARIANT_LOWER[("CONV_2D", IM2COL)] = lower_im2col_w16
-VARIANT_LOWER[("CONV_2D", POINTWISE8)] = lower_pointwise_s8
-VARIANT_LOWER[("CONV_2D", IM2COL8)] = lower_im2col_s8

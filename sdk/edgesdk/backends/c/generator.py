@@ -27,40 +27,20 @@ import jinja2
 import numpy as np
 
 import edgesdk
+from edgesdk import kernels as kernel_table
+from edgesdk import templating
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.dsp import weight_layout
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
-from edgesdk.resources import firmware_dir, templates_dir
+from edgesdk.resources import firmware_dir
 
 log = logging.getLogger(__name__)
 
-#: Kernel source that implements each op (the headers are always copied).
-KERNEL_FILES: dict[str, str] = {
-    "CONV_2D": "ed_conv.c",
-    "DEPTHWISE_CONV_2D": "ed_dwconv.c",
-    "FULLY_CONNECTED": "ed_fc.c",
-    "AVERAGE_POOL_2D": "ed_pool.c",
-    "MAX_POOL_2D": "ed_pool.c",
-    "ADD": "ed_elementwise.c",
-    "MUL": "ed_elementwise.c",
-    "SOFTMAX": "ed_softmax.c",
-    "LOGISTIC": "ed_logistic.c",
-    "PAD": "ed_misc.c",
-    "CONCATENATION": "ed_misc.c",
-    "MEAN": "ed_misc.c",
-    "RESHAPE": "ed_misc.c",
-    "QUANTIZE": "ed_quant.c",
-}
-KERNEL_HEADERS = (
-    "edgesdk_kernels.h",
-    "ed_fixedpoint.h",
-    "ed_simd.h",
-    "ed_compressed.h",
-    "ed_fc_w16_body.h",
-    "ed_conv_dsp.h",
-    "ed_im2col.h",
-)
+#: Kernel source that implements each op's default kernel, and the headers every project gets: reads of the
+#: kernel table (:mod:`edgesdk.kernels`).
+KERNEL_FILES: dict[str, str] = kernel_table.op_sources()
+KERNEL_HEADERS: tuple[str, ...] = kernel_table.headers()
 #: Sub-folder of the output directory that receives the kernels and the model/harness contract header.
 KERNEL_SUBDIR = "edgesdk"
 ROUNDINGS = ("double", "single")
@@ -142,14 +122,8 @@ class _Layer:
 
 
 def _jinja_env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    """The one Jinja environment (:mod:`edgesdk.templating`); the C backend's templates are ``c/<name>``."""
+    return templating.environment()
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -347,6 +321,16 @@ class _LayerBuilder:
     def ptr_field(self, name: str, arr: _Array | None) -> None:
         self.fields.append((name, arr.name if arr is not None else "NULL"))
 
+    def requant_ptrs(self, weights: _Array | None, bias: _Array | None, mult: _Array, shift: _Array) -> None:
+        """The pointer fields of a requantizing kernel's parameters, in the order its struct declares them."""
+        for name, arr in (("weights", weights), ("bias", bias), ("multiplier", mult), ("shift", shift)):
+            self.ptr_field(name, arr)
+
+    def rounding_field(self, rounding: str | None = None) -> None:
+        """The ``rounding`` field: the generation's requantization rounding unless ``rounding`` is given."""
+        single = (rounding or self.gen.rounding) == "single"
+        self.fields.append(("rounding", "ED_ROUNDING_SINGLE" if single else "ED_ROUNDING_DOUBLE"))
+
     def const_array(self, what: str, values: Any, ctype: str) -> _Array:
         arr = self.gen.array(self.cname, what, values, ctype)
         self.arrays.append(arr)
@@ -477,10 +461,7 @@ def _conv(b: _LayerBuilder, depthwise: bool) -> None:
     if depthwise:
         b.ints(depth_multiplier=p["depth_multiplier"])
     b.ints(per_channel=per_channel)
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.requant_ptrs(weights, bias, mult, shift)
     b.kernel, b.params_type = (
         ("ed_dwconv_s8", "ed_dwconv_params_t") if depthwise else ("ed_conv_s8", "ed_conv_params_t")
     )
@@ -510,13 +491,8 @@ def _lower_fc(b: _LayerBuilder) -> None:
         act_max=p["activation_max"],
         per_channel=per_channel,
     )
-    b.fields.append(
-        ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
-    )
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.rounding_field()
+    b.requant_ptrs(weights, bias, mult, shift)
     b.kernel, b.params_type = "ed_fc_s8", "ed_fc_params_t"
 
 
@@ -739,8 +715,9 @@ _LOWER = {
 }
 
 
-#: Lowerings of kernel variants chosen by a pass: ``(op, node.attrs["kernel"]) -> lowering``. A variant must
-#: give the integer result of the op's default kernel exactly. Modules that add variants register here.
+#: Lowerings of kernel variants chosen by a pass: ``(op, node.attrs["kernel"]) -> lowering``, filled from the kernel
+#: table's ``lower`` column when the package is imported (``backends/c/__init__.py``). A variant must give the
+#: integer result of the op's default kernel exactly.
 VARIANT_LOWER: dict[tuple[str, str], Any] = {}
 
 
@@ -898,9 +875,9 @@ def generate_c(
     kdir.mkdir(exist_ok=True)
     written: list[Path] = []
     for template, filename in (
-        ("model.h.j2", f"{gen.model}.h"),
-        ("model.c.j2", f"{gen.model}.c"),
-        ("model_glue.c.j2", f"{gen.model}_glue.c"),
+        ("c/model.h.j2", f"{gen.model}.h"),
+        ("c/model.c.j2", f"{gen.model}.c"),
+        ("c/model_glue.c.j2", f"{gen.model}_glue.c"),
     ):
         text = env.get_template(template).render(**ctx)
         (out_dir / filename).write_text(text, encoding="utf-8", newline="\n")

@@ -8,12 +8,10 @@ are not one common value. For FULLY_CONNECTED the input offset is folded into th
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from edgesdk.backends.c.dsp import DSP_TARGET
-from edgesdk.backends.c.generator import CONV_FIELDS, VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import CONV_FIELDS, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.passes.packed_weights import pointwise_as_fc
 from edgesdk.reference.binary import WeightPlanes, code_rows, interleave_rows4, unpack_bits, weight_planes
@@ -129,12 +127,17 @@ def _lower_conv(b: _LayerBuilder, kind: str) -> None:
     b.kernel, b.params_type = f"ed_conv_{kind}_s8", "ed_conv_packed_params_t"
 
 
-def _make(op: str, kind: str) -> Any:
-    if op == "FULLY_CONNECTED":
-        return lambda b: _lower_fc(b, kind)
-    return lambda b: _lower_conv(b, kind)
+def lower_fc_ternary(b: _LayerBuilder) -> None:
+    _lower_fc(b, "ternary")
 
 
-for _op in ("FULLY_CONNECTED", "CONV_2D"):
-    for _kind in ("ternary", "binary"):
-        VARIANT_LOWER[(_op, _kind)] = _make(_op, _kind)
+def lower_fc_binary(b: _LayerBuilder) -> None:
+    _lower_fc(b, "binary")
+
+
+def lower_conv_ternary(b: _LayerBuilder) -> None:
+    _lower_conv(b, "ternary")
+
+
+def lower_conv_binary(b: _LayerBuilder) -> None:
+    _lower_conv(b, "binary")

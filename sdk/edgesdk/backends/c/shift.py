@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir.quantmath import multiply_by_quantized_multiplier
 from edgesdk.passes.shift import one_hot_taps
@@ -44,7 +44,7 @@ def shift_tables(
     return out[:, :256], out[:, 256], (taps // kw) * p["dilation_h"], (taps % kw) * p["dilation_w"]
 
 
-def _lower_shift(b: _LayerBuilder) -> None:
+def lower_shift(b: _LayerBuilder) -> None:
     p, node = b.p, b.node
     w, x = b.t(1), b.t(0)
     if w.data is None or w.dtype != "int8":
@@ -65,6 +65,3 @@ def _lower_shift(b: _LayerBuilder) -> None:
     b.ptr_field("pad_value", b.const_array("pad_value", pad.astype(np.int64), "int8_t"))
     b.kernel, b.params_type = "ed_shift_s8", "ed_shift_params_t"
     b.kernel_files = ["ed_shift.c"]
-
-
-VARIANT_LOWER[("DEPTHWISE_CONV_2D", "shift")] = _lower_shift

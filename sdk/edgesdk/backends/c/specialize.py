@@ -20,7 +20,7 @@ import numpy as np
 
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.conv_add import ROWS_LOWER
-from edgesdk.backends.c.generator import KERNEL_SUBDIR, VARIANT_LOWER, _conv, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, _conv, _jinja_env, _LayerBuilder
 
 KERNEL = "specialized"
 #: The same with the weights also pre-extended to int16 for the hot path (2x the int8 weights' flash in addition).
@@ -75,7 +75,7 @@ def lower_specialized(b: _LayerBuilder, fused: bool = False) -> str:
     gen.conv_bands = {**getattr(gen, "conv_bands", {}), node.name: band}  # type: ignore[attr-defined]
     b.code = (
         _jinja_env()
-        .get_template("specialized_conv.c.j2")
+        .get_template("c/specialized_conv.c.j2")
         .render(
             include=first,
             kdir=KERNEL_SUBDIR,
@@ -106,8 +106,6 @@ def _rows_lowering(b: _LayerBuilder) -> str:
     return lower_specialized(b, fused=True)
 
 
-VARIANT_LOWER[("CONV_2D", KERNEL)] = lower_specialized
-VARIANT_LOWER[("CONV_2D", KERNEL16)] = lower_specialized
 # a specialised convolution fused with the residual ADD it feeds runs by bands through its band function
 ROWS_LOWER[KERNEL] = _rows_lowering
 ROWS_LOWER[KERNEL16] = _rows_lowering

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import VARIANT_LOWER, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, applicable, transform_weights
 
@@ -91,15 +91,12 @@ def lower_winograd(b: _LayerBuilder) -> None:
         input_offset=p["input_offset"], output_offset=p["output_offset"],
         act_min=p["activation_min"], act_max=p["activation_max"], per_channel=per_channel,
     )  # fmt: skip
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.requant_ptrs(weights, bias, mult, shift)
     fn = b.gen.ident(b.gen.model, b.cname, "winograd")
     scratch, scratch_cp = _shared_scratch(b)
     b.code = (
         _jinja_env()
-        .get_template("winograd_conv.c.j2")
+        .get_template("c/winograd_conv.c.j2")
         .render(
             comment=cf.c_comment(
                 f"{node.name}: Winograd F(2x2,3x3), {p['in_h']}x{p['in_w']}x{p['in_c']} -> "
@@ -113,6 +110,3 @@ def lower_winograd(b: _LayerBuilder) -> None:
     )
     b.kernel, b.params_type = fn, "ed_winograd_params_t"
     b.kernel_files = ["ed_winograd.c"]
-
-
-VARIANT_LOWER[("CONV_2D", KERNEL)] = lower_winograd

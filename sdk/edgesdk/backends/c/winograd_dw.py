@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk import winograd
+from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, transform_depthwise_weights
 
@@ -30,16 +31,8 @@ def winograd_dw_weights(w: np.ndarray) -> np.ndarray:
 
 
 def applicable(p: dict) -> bool:
-    """3x3, stride 1, undilated, depth multiplier 1."""
-    return (
-        p["filter_h"] == 3
-        and p["filter_w"] == 3
-        and p["stride_h"] == 1
-        and p["stride_w"] == 1
-        and p["dilation_h"] == 1
-        and p["dilation_w"] == 1
-        and p["depth_multiplier"] == 1
-    )
+    """3x3, stride 1, undilated (:func:`edgesdk.winograd.applicable`), depth multiplier 1."""
+    return winograd.applicable(p) and p["depth_multiplier"] == 1
 
 
 def lower_winograd_dw(b: _LayerBuilder) -> None:
@@ -66,12 +59,6 @@ def lower_winograd_dw(b: _LayerBuilder) -> None:
         pad_top=p["pad_h"], pad_left=p["pad_w"], input_offset=p["input_offset"], output_offset=p["output_offset"],
         act_min=p["activation_min"], act_max=p["activation_max"], per_channel=per_channel,
     )  # fmt: skip
-    b.ptr_field("weights", weights)
-    b.ptr_field("bias", bias)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    b.requant_ptrs(weights, bias, mult, shift)
     b.kernel, b.params_type = "ed_winograd_dw_s8", "ed_winograd_dw_params_t"
     b.kernel_files = ["ed_winograd_dw.c"]
-
-
-VARIANT_LOWER[("DEPTHWISE_CONV_2D", KERNEL)] = lower_winograd_dw

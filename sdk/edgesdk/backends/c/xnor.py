@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk.backends.c.generator import VARIANT_LOWER, _LayerBuilder
+from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.ir.binary import Binarize, UnpackBits, XnorConv2D, XnorFullyConnected
 from edgesdk.reference.binary import words_for
 from edgesdk.reference.xnor import conv_pads
@@ -27,7 +27,7 @@ def _weights(b: _LayerBuilder) -> None:
     )
 
 
-def _lower_binarize(b: _LayerBuilder) -> None:
+def lower_binarize(b: _LayerBuilder) -> None:
     node = b.node
     assert isinstance(node, Binarize)
     b.act_input(0)
@@ -37,7 +37,7 @@ def _lower_binarize(b: _LayerBuilder) -> None:
     b.kernel, b.params_type, b.kernel_files = "ed_binarize_s8", "ed_binarize_params_t", [XNOR_KERNEL_FILE]
 
 
-def _lower_xnor_fc(b: _LayerBuilder) -> None:
+def lower_xnor_fc(b: _LayerBuilder) -> None:
     node = b.node
     assert isinstance(node, XnorFullyConnected)
     b.act_input(0)
@@ -55,7 +55,7 @@ def _lower_xnor_fc(b: _LayerBuilder) -> None:
     b.kernel, b.params_type, b.kernel_files = "ed_xnor_fc", "ed_xnor_fc_params_t", [XNOR_KERNEL_FILE]
 
 
-def _lower_xnor_conv(b: _LayerBuilder) -> None:
+def lower_xnor_conv(b: _LayerBuilder) -> None:
     node = b.node
     assert isinstance(node, XnorConv2D)
     b.act_input(0)
@@ -86,16 +86,10 @@ def _lower_xnor_conv(b: _LayerBuilder) -> None:
     b.kernel, b.params_type, b.kernel_files = "ed_xnor_conv", "ed_xnor_conv_params_t", [XNOR_KERNEL_FILE]
 
 
-def _lower_unpack(b: _LayerBuilder) -> None:
+def lower_unpack(b: _LayerBuilder) -> None:
     node = b.node
     assert isinstance(node, UnpackBits)
     b.act_input(0)
     c = int(node.channels)
     b.ints(positions=b.out.size // c, channels=c, words=words_for(c), high=node.high, low=node.low)
     b.kernel, b.params_type, b.kernel_files = "ed_unpack_bits", "ed_unpack_bits_params_t", [XNOR_KERNEL_FILE]
-
-
-VARIANT_LOWER[(Binarize.op, "")] = _lower_binarize
-VARIANT_LOWER[(XnorFullyConnected.op, "")] = _lower_xnor_fc
-VARIANT_LOWER[(XnorConv2D.op, "")] = _lower_xnor_conv
-VARIANT_LOWER[(UnpackBits.op, "")] = _lower_unpack

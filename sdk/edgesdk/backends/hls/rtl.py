@@ -12,36 +12,28 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from edgesdk import __version__
+from edgesdk.backends.hls.rtl_tools import (  # noqa: F401  (the names rtl_conv and other callers used from here)
+    SIM_TIMEOUT_S,
+    popcount_bounds,
+    popcount_tree,
+)
+from edgesdk.backends.hls.rtl_tools import find_tool as _tool
+from edgesdk.backends.hls.rtl_tools import jinja_env as _env
+from edgesdk.backends.hls.rtl_tools import run_tool as _run
 from edgesdk.errors import BuildError, EdgeSDKError
 from edgesdk.reference.binary import WORD, words_for
-from edgesdk.resources import hls_dir
 
 log = logging.getLogger(__name__)
 
-SIM_TIMEOUT_S = 300
 SYNTH_TIMEOUT_S = 1800
-
-
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(hls_dir() / "rtl")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
 
 
 @dataclass
@@ -59,39 +51,8 @@ class XnorLayerRTL:
     latency: int = 0  # cycles from the first slice to the result (cycles + the pipeline stages)
 
 
-def popcount_bounds(
-    k: int, threshold: np.ndarray, flip: np.ndarray, mw: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row (bound U, ge): the output bit is ``acc >= U`` when ge, else ``acc < U``, acc = popcount(in ^ w)."""
-    t = np.asarray(threshold, dtype=np.int64)
-    f = np.asarray(flip, dtype=bool)
-    lower = (k - t) // 2 + 1  # not flipped: dot >= t  <=>  acc <= floor((k - t) / 2)
-    upper = -((t - k) // 2)  # flipped: dot <= t  <=>  acc >= ceil((k - t) / 2)
-    bound = np.where(f, upper, lower)
-    return np.clip(bound, 0, mw + 1), f
-
-
 #: cycles the pipelined XNOR dense unit adds after the last slice (the registered XNOR, the registered popcount)
 PIPELINE_STAGES = 2
-
-
-def popcount_tree(src: str, width: int, dst: str, accw: int) -> str:
-    """Verilog wires summing the ``width`` bits of ``src`` as a balanced adder tree into ``dst`` (``accw`` bits):
-    log2(width) adder levels instead of a chain of ``width`` additions."""
-    lines = []
-    terms = [f"{{{{{accw - 1}{{1'b0}}}}, {src}[{i}]}}" for i in range(width)]
-    level = 0
-    while len(terms) > 1:
-        nxt = []
-        for j in range(0, len(terms) - 1, 2):
-            name = f"{dst}_l{level}_{j // 2}"
-            lines.append(f"    wire [{accw - 1}:0] {name} = {terms[j]} + {terms[j + 1]};")
-            nxt.append(name)
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms, level = nxt, level + 1
-    lines.append(f"    wire [{accw - 1}:0] {dst} = {terms[0]};")
-    return "\n".join(lines)
 
 
 def xnor_dense_verilog(
@@ -153,7 +114,7 @@ def xnor_dense_verilog(
         )
     text = (
         _env()
-        .get_template("xnor_dense.v.j2")
+        .get_template("hls/rtl/xnor_dense.v.j2")
         .render(
             version=__version__,
             model=model,
@@ -187,27 +148,6 @@ def xnor_dense_verilog(
     )
 
 
-def _tool(*names: str) -> str:
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    raise BuildError(
-        f"{' or '.join(names)} is not installed (Debian: apt-get install iverilog yosys nextpnr-ice40)"
-    )
-
-
-def _run(cmd: list[str], cwd: Path, timeout: float, what: str) -> str:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, check=True, timeout=timeout, capture_output=True, text=True)
-    except subprocess.CalledProcessError as exc:
-        tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
-        raise BuildError(f"{what} failed (exit {exc.returncode}): {' / '.join(tail)}") from None
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"{what} did not finish within {timeout:.0f} s") from None
-    return proc.stdout + proc.stderr
-
-
 def simulate(rtl: XnorLayerRTL, vectors: np.ndarray, work: Path) -> tuple[np.ndarray, list[int]]:
     """Run the layer on ``vectors`` (uint32 words, (N, words(K))) in Icarus Verilog.
 
@@ -225,7 +165,7 @@ def simulate(rtl: XnorLayerRTL, vectors: np.ndarray, work: Path) -> tuple[np.nda
     (work / f"{rtl.module}.v").write_text(rtl.verilog, encoding="utf-8")
     tb = (
         _env()
-        .get_template("xnor_dense_tb.v.j2")
+        .get_template("hls/rtl/xnor_dense_tb.v.j2")
         .render(
             version=__version__,
             module=rtl.module,

@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from edgesdk import __version__
-from edgesdk.backends.hls.rtl import SIM_TIMEOUT_S, _env, _run, _tool, popcount_bounds, popcount_tree
+from edgesdk.backends.hls.rtl_tools import SIM_TIMEOUT_S, popcount_bounds, popcount_tree
+from edgesdk.backends.hls.rtl_tools import find_tool as _tool
+from edgesdk.backends.hls.rtl_tools import jinja_env as _env
+from edgesdk.backends.hls.rtl_tools import run_tool as _run
 from edgesdk.errors import BuildError, EdgeSDKError
 from edgesdk.reference.binary import WORD, words_for
 from edgesdk.reference.xnor import conv_pads
@@ -106,7 +109,7 @@ def xnor_conv_verilog(
     words, pixels = h * wd * wi, oh * ow
     text = (
         _env()
-        .get_template("xnor_conv.v.j2")
+        .get_template("hls/rtl/xnor_conv.v.j2")
         .render(
             version=__version__,
             model=model,
@@ -164,7 +167,7 @@ def simulate_conv(rtl: XnorConvRTL, maps: np.ndarray, work: Path) -> tuple[np.nd
     pixels = rtl.oh * rtl.ow
     tb = (
         _env()
-        .get_template("xnor_conv_tb.v.j2")
+        .get_template("hls/rtl/xnor_conv_tb.v.j2")
         .render(
             version=__version__,
             module=rtl.module,

@@ -661,7 +661,7 @@ def _synth(
     else:
         report["synthesis_skipped"] = skipped
     if estimate["layers"]:
-        from edgesdk.profile.plots import plot_layer_latency
+        from edgesdk.profiling.plots import plot_layer_latency
 
         plot_layer_latency(
             [{"name": u["layer"], "op": u["kind"], "cycles": u.get("cycles", 0)} for u in estimate["layers"]],

@@ -312,6 +312,56 @@ def _section_energy(doc: _Doc, e: Mapping[str, Any]) -> None:
         doc.bullets([str(n) for n in e["notes"]])
 
 
+def _section_latency(doc: _Doc, data: Mapping[str, Any], unit: str) -> None:
+    """Latency: min, median, max, mean (and µs), how many runs, and the per-layer sum against the total."""
+    doc.heading("Latency")
+    lat = data["latency"]
+    u = lat.get("unit", unit)
+    rows = [
+        [k, lat.get(k), lat.get(f"{k}_us")]
+        for k in ("min", "median", "max", "mean")
+        if lat.get(k) is not None
+    ]
+    doc.table(["", u, "µs"], rows, [False, True, True])
+    doc.para(
+        f"{lat.get('runs', '?')} runs at {(lat.get('clock_hz') or 0) / 1e6:g} MHz; "
+        + (
+            "every run gave the same count."
+            if lat.get("deterministic")
+            else f"stdev {_fmt(lat.get('stdev'))}."
+        )
+    )
+    if data.get("layer_sum"):
+        ls = data["layer_sum"]
+        doc.para(
+            f"Per-layer sum {_fmt(ls['layer_sum'])} vs total {_fmt(ls['total'])}: gap {ls['gap']:+,.0f} "
+            f"({100 * ls['gap_fraction']:.2f}%), {'within' if ls['ok'] else 'OUTSIDE'} the "
+            f"{100 * ls['tolerance']:.2f}% tolerance."
+        )
+
+
+def _section_weights(doc: _Doc, weights: list[dict[str, Any]], kernels: list[dict[str, Any]]) -> None:
+    """Weights: per layer its format, weight and flash bytes, MACs or bit-ops and kernel."""
+    doc.heading("Weights")
+    kernel = {k.get("layer"): k.get("kernel", "") for k in kernels}
+    doc.table(
+        ["layer", "op", "format", "weight bytes", "flash bytes", "MACs or bit-ops", "kernel"],
+        [
+            [
+                w["name"],
+                w["op"],
+                w["format"],
+                w["weight_bytes"],
+                w.get("flash_bytes", "–"),
+                w.get("macs", w.get("bitops")),
+                kernel.get(w["name"], ""),
+            ]
+            for w in weights
+        ],
+        [False, False, False, True, True, True, False],
+    )
+
+
 def write_report(
     out_dir: Path | str, data: Mapping[str, Any], plots: Mapping[str, Path] | None = None
 ) -> Path:
@@ -354,53 +404,13 @@ def write_report(
         _section_memory(doc, data["memory"])
         place("memory", "flash and RAM use against the board")
     if data.get("latency"):
-        doc.heading("Latency")
-        lat = data["latency"]
-        u = lat.get("unit", unit)
-        rows = [
-            [k, lat.get(k), lat.get(f"{k}_us")]
-            for k in ("min", "median", "max", "mean")
-            if lat.get(k) is not None
-        ]
-        doc.table(["", u, "µs"], rows, [False, True, True])
-        doc.para(
-            f"{lat.get('runs', '?')} runs at {(lat.get('clock_hz') or 0) / 1e6:g} MHz; "
-            + (
-                "every run gave the same count."
-                if lat.get("deterministic")
-                else f"stdev {_fmt(lat.get('stdev'))}."
-            )
-        )
-        if data.get("layer_sum"):
-            ls = data["layer_sum"]
-            doc.para(
-                f"Per-layer sum {_fmt(ls['layer_sum'])} vs total {_fmt(ls['total'])}: gap {ls['gap']:+,.0f} "
-                f"({100 * ls['gap_fraction']:.2f}%), {'within' if ls['ok'] else 'OUTSIDE'} the "
-                f"{100 * ls['tolerance']:.2f}% tolerance."
-            )
+        _section_latency(doc, data, unit)
     if data.get("layers"):
         doc.heading("Layers")
         _section_layers(doc, data["layers"], unit, board.get("clock_hz"))
         place("latency", f"latency per layer ({unit})")
     if data.get("weights"):
-        doc.heading("Weights")
-        kernel = {k.get("layer"): k.get("kernel", "") for k in data.get("kernels") or []}
-        doc.table(
-            ["layer", "op", "format", "weight bytes", "flash bytes", "MACs or bit-ops", "kernel"],
-            [
-                [
-                    w["name"],
-                    w["op"],
-                    w["format"],
-                    w["weight_bytes"],
-                    w.get("flash_bytes", "–"),
-                    w.get("macs", w.get("bitops")),
-                    kernel.get(w["name"], ""),
-                ]
-                for w in data["weights"]
-            ],
-            [False, False, False, True, True, True, False],
-        )
+        _section_weights(doc, data["weights"], data.get("kernels") or [])
     if data.get("kernels"):
         doc.heading("Kernels")
         _section_kernels(doc, data["kernels"])

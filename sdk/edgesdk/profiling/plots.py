@@ -24,7 +24,7 @@ PNG_METADATA = {"Software": None}
 _COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974")
 
 
-def _save(fig: Figure, path: Path | str) -> Path:
+def save_figure(fig: Figure, path: Path | str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
@@ -93,7 +93,7 @@ def plot_layer_latency(
         )
         sec.set_xlabel(f"µs at {clock_hz / 1e6:g} MHz")
     fig.suptitle(f"{head}\n{sub}", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _plan_dict(plan: Any) -> dict[str, Any]:
@@ -159,7 +159,7 @@ def plot_arena_map(plan: Any, path: Path | str, title: str = "") -> Path:
     fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     ax.set_title(title or f"Arena map: {len(buffers)} buffers", fontsize=10)
     ax.grid(alpha=0.2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_memory(flash_used: int, flash_total: int, ram_used: int, ram_total: int, path: Path | str) -> Path:
@@ -187,4 +187,4 @@ def plot_memory(flash_used: int, flash_total: int, ram_used: int, ram_total: int
     ax.set_title("Memory use on the board", fontsize=10)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
-    return _save(fig, path)
+    return save_figure(fig, path)

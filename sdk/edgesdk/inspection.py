@@ -33,7 +33,7 @@ from edgesdk.planner import lifetimes
 _STRUCTURAL_CONSTS = {"RESHAPE": (1,), "MEAN": (1,), "PAD": (1, 2), "PADV2": (1, 2)}
 
 
-def _macs(graph: Graph, node: Node) -> int:
+def layer_macs(graph: Graph, node: Node) -> int:
     t = graph.tensors
     if not node.outputs:
         return 0
@@ -102,7 +102,7 @@ def summarize(graph: Graph, *, alias_reshape: bool = True) -> dict[str, Any]:
                 "input_shapes": [_shape(t[n].shape) for n in act_in],
                 "output_shapes": [_shape(t[n].shape) for n in node.outputs],
                 "params": int(sum(t[n].size for n in params)),
-                "macs": int(_macs(graph, node)),
+                "macs": int(layer_macs(graph, node)),
                 "weight_bytes": int(sum(t[n].nbytes for n in params)),
                 "activation_bytes": int(sum(t[n].nbytes for n in node.outputs)),
                 "live_bytes": int(live[step]) if step < len(live) else 0,
