@@ -27,9 +27,10 @@ AD_BOARDS = ["mps2-an385", "mps2-an505", "mps3-an547", "qemu-riscv32"]
 
 
 def test_cores_choose_their_kernels_by_instruction_set() -> None:
-    """DSP kernels where the core has the DSP extension (M33, M55), the scalar ones where it has no SIMD."""
+    """DSP kernels where the core has the DSP extension (M33), Helium over them on the M55, the scalar ones where it
+    has no SIMD."""
     expect = {"microbit": "scalar", "mps2-an385": "scalar", "qemu-riscv32": "scalar"}
-    expect |= {"mps2-an505": "cortex-m-dsp", "mps3-an547": "cortex-m-dsp"}
+    expect |= {"mps2-an505": "cortex-m-dsp", "mps3-an547": "helium"}
     for name, target in expect.items():
         board = get_board(name)
         assert board.kernel_target == target == CORE_KERNEL_TARGETS.get(board.core)

@@ -52,9 +52,11 @@ FLASH_METHODS = (
 
 
 #: Cores with the Armv7E-M / Armv8-M DSP extension (SXTB16, SMLAD, ...) run the kernels of
-#: ``firmware/kernels/cortex-m-dsp/``; cores without SIMD (M0, M0+, M3, RV32IMC) those of
+#: ``firmware/kernels/cortex-m-dsp/``; Armv8.1-M cores with Helium (MVE: Cortex-M55, M85) those of
+#: ``firmware/kernels/helium/`` over the DSP ones; cores without SIMD (M0, M0+, M3, RV32IMC) those of
 #: ``firmware/kernels/scalar/`` (several output channels per input load); any other core (the host) runs the
-#: portable kernels. A kernel a folder lacks is the portable one.
+#: portable kernels. A kernel a folder lacks comes from the folder it extends (``KERNEL_TARGET_BASE``), else it
+#: is the portable one.
 CORE_KERNEL_TARGETS: dict[str, str] = {
     "cortex-m0": "scalar",
     "cortex-m0plus": "scalar",
@@ -64,8 +66,28 @@ CORE_KERNEL_TARGETS: dict[str, str] = {
     "cortex-m7": "cortex-m-dsp",
     "cortex-m33": "cortex-m-dsp",
     "cortex-m35p": "cortex-m-dsp",
-    "cortex-m55": "cortex-m-dsp",
+    "cortex-m55": "helium",
+    "cortex-m85": "helium",
 }
+
+#: A kernel folder -> the folder whose kernels it extends (Helium cores have the DSP extension too).
+KERNEL_TARGET_BASE: dict[str, str] = {"helium": "cortex-m-dsp"}
+
+
+def kernel_target_chain(target: str | None) -> tuple[str, ...]:
+    """The kernel folders a target reads, most specific first (``helium`` -> ``("helium", "cortex-m-dsp")``);
+    a kernel none of them has is the portable one."""
+    chain: list[str] = []
+    while target and target not in chain:
+        chain.append(target)
+        target = KERNEL_TARGET_BASE.get(target)
+    return tuple(chain)
+
+
+#: On Helium cores the Helium convolution and depthwise kernels (``firmware/kernels/helium/``) beat the DSP-core
+#: variants the cost models were fitted for: per-layer copies of the DSP convolution, int16-weight pointwise and
+#: im2col layers, Winograd.
+HELIUM_SLOWER = frozenset({"pointwise_w16", "specialized", "im2col_w16", "winograd", "winograd_dw"})
 
 #: Kernels a core does not get unless a layer forces them: the passes' cost models (measured on the Cortex-M4)
 #: pick them, but they measured slower than the direct kernel there. Winograd F(2x2,3x3) on the Cortex-M0 (the
@@ -73,7 +95,8 @@ CORE_KERNEL_TARGETS: dict[str, str] = {
 #: the int16-weight pointwise kernel on the Cortex-M55, whose Helium int8 1x1 path is faster (KWS: 5.92 M with
 #: it, 4.19 M without).
 CORE_SLOWER_KERNELS: dict[str, frozenset[str]] = {
-    "cortex-m55": frozenset({"pointwise_w16"}),
+    "cortex-m55": HELIUM_SLOWER,
+    "cortex-m85": HELIUM_SLOWER,
     "cortex-m0": frozenset({"winograd"}),
     "cortex-m0plus": frozenset({"winograd"}),
     "rv32imc": frozenset({"winograd"}),

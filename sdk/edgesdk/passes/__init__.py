@@ -39,9 +39,9 @@ class PassContext:
     @property
     def dsp(self) -> bool:
         """Whether the core runs the Cortex-M DSP kernels (SXTB16/SMLAD), whose costs differ from the portable ones."""
-        from edgesdk.boards import CORE_KERNEL_TARGETS
+        from edgesdk.boards import CORE_KERNEL_TARGETS, kernel_target_chain
 
-        return CORE_KERNEL_TARGETS.get(self.core) == "cortex-m-dsp"
+        return "cortex-m-dsp" in kernel_target_chain(CORE_KERNEL_TARGETS.get(self.core))
 
     def forced(self, node: ir.Node) -> str | None:
         for pattern, kernel in self.force.items():

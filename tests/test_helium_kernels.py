@@ -1,0 +1,53 @@
+"""The Helium (MVE) kernels of Armv8.1-M cores (``firmware/kernels/helium/``: Cortex-M55/M85) against the
+reference, bit for bit, on the host under ASan/UBSan through their portable path (``ed_mve.h`` gives the MVE
+intrinsics lane-by-lane C definitions there): the portable kernels' conv and depthwise cases plus the edges of
+the vector code — 16-byte beats (rows of 15, 16, 17, 51 bytes, tail-predicated), groups of four filters
+(out_c 1, 17, 31, 33, 65), the 32-channel parameter blocks, the 16-channel depthwise blocks (15, 16, 17, 33,
+48 channels) and saturating requantization. With the real instructions they run on the emulated Cortex-M55 in
+``test_cores.py``."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesdk.boards import get_board, kernel_target_chain
+from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from test_c_kernels import CASES, conv, dwconv
+from test_dsp_kernels import pruned_dw
+
+TARGET = "helium"
+
+EXTRA = {
+    "conv_6x6_c16_c17_k3_s1_same": conv(6, 6, 16, 17, 3, 1, "SAME"),
+    "conv_5x5_c17_c33_k3_s2_same": conv(5, 5, 17, 33, 3, 2, "SAME"),
+    "conv_4x4_c64_c65_k1_s1_valid": conv(4, 4, 64, 65, 1, 1, "VALID"),
+    "conv_7x6_c15_c31_k3_dil2_same_relu": conv(7, 6, 15, 31, 3, 1, "SAME", d=2, act="RELU"),
+    "conv_12x10_c1_c16_k4_s2_same": conv(12, 10, 1, 16, 4, 2, "SAME"),
+    "conv_5x4_c3_c1_k3_s1_same_nobias": conv(5, 4, 3, 1, 3, 1, "SAME", bias=False),
+    "dw_6x5_c16_m1_k3_s1_same": dwconv(6, 5, 16, 1, 3, 1, "SAME"),
+    "dw_7x7_c17_m1_k3_s2_same": dwconv(7, 7, 17, 1, 3, 2, "SAME"),
+    "dw_5x5_c33_m1_k3_s1_valid_relu": dwconv(5, 5, 33, 1, 3, 1, "VALID", act="RELU"),
+    "dw_8x7_c48_m1_k5_s1_dil2_same": dwconv(8, 7, 48, 1, 5, 1, "SAME", d=2),
+    "dw_6x6_c15_m1_k3_s1_same_relu6": dwconv(6, 6, 15, 1, 3, 1, "SAME", act="RELU6"),
+    **{f"dw_pruned_huge_bias_8x6_c{c}": pruned_dw(8, 6, c) for c in (16, 17)},
+}
+TABLE = {**EXTRA, **{k: v for k, v in CASES.items() if k.startswith(("conv_", "dw_"))}}
+
+
+def test_helium_cores_select_the_helium_kernels_over_the_dsp_ones() -> None:
+    board = get_board("mps3-an547")
+    assert board.kernel_target == TARGET
+    assert kernel_target_chain(board.kernel_target) == (TARGET, "cortex-m-dsp")
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("case", list(TABLE))
+def test_helium_kernel_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:
+    graph = TABLE[case](case)
+    project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
+    x = random_inputs(project.input_size, 12, seed=zlib.crc32(case.encode()))
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
