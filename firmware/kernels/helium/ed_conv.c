@@ -5,118 +5,124 @@
  *
  * - Inner product: one output pixel times four filters. Sixteen input bytes are loaded once and VMLADAVA
  *   multiplies them with sixteen bytes of each of the four filters into four scalar accumulators: 64 MACs per
- *   five loads and four VMLADAVA. With dilation 1 the k_w * in_c input bytes under one kernel row are contiguous,
- *   as are the filter's bytes of that row, so a row is one long vector (a 3-channel first layer wastes no lanes);
- *   the last step of a row is tail-predicated (VCTP: lanes past the row neither load nor count).
- * - Input offset: sum((x + off) * w) = sum(x * w) + off * sum(w). For an output whose window lies inside the
- *   image the second term is the filter's whole weight sum, folded into the bias once per call; a border output
- *   (window clipped by the padding: skipped taps read the zero point, i.e. add nothing) sums the weights of the
- *   taps it reads with VADDVA as it goes.
+ *   five loads (post-incremented) and four VMLADAVA in a tail-predicated low-overhead loop (DLSTP/LETP: the last
+ *   step's lanes past the column neither load nor count), so a 3-channel first layer wastes no lanes.
+ * - Input offset: sum((x + off) * w) = sum(x * w) + off * sum(w), the second term the filter's whole weight sum,
+ *   folded into the bias once per call and block of filters. A kernel larger than 1x1 (or strided, or dilated)
+ *   first gathers the output's window into a column of k_h * k_w * in_c bytes on the stack (im2col, one pixel at
+ *   a time, row runs copied sixteen bytes per step), writing the input zero point where the window leaves the
+ *   image: x + off = 0 there, so the padded taps add nothing and every output, border or not, is one contiguous
+ *   dot product against contiguous filters. A 1x1 stride-1 layer reads its pixels in place. A column that does
+ *   not fit ED_CONV_MVE_COLUMN bytes takes the portable loop.
  * - Requantization: four channels per vector (VQRDMULH and a rounding shift with the ties-away-from-zero fixup,
- *   ed_mve.h), one four-byte narrowing store. Per-channel parameters come from a stack block of 32 channels
+ *   ed_mve.h), one four-byte narrowing store. Per-channel parameters come from a stack block of 64 channels
  *   (ED_MVE_CHUNK) filled once per call and block; the last filters of a layer whose out_c is not a multiple of
  *   four repeat the last filter and are not stored.
  * - Output rows [0, out_h) with pad_top as given: the fused conv + ADD runs bands by shifting both.
  */
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
+#include "ed_conv_dsp.h"
 #include "ed_mve.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ED_CONV_MVE_INLINE static inline __attribute__((always_inline))
-#else
-#define ED_CONV_MVE_INLINE static inline
-#endif
+#define ED_CONV_MVE_COLUMN 2304 /* bytes of the stack column: a 3x3 window of 256 channels */
 
-/* acc[j] += x[0..n) . w[j][0..n) for the four filters; with_sums: sums[j] += the sum of w[j][0..n). */
-ED_CONV_MVE_INLINE void ed_conv_mve_dot4(const int8_t *x, const int8_t *w0, const int8_t *w1, const int8_t *w2,
-                                         const int8_t *w3, int32_t n, int32_t acc[4], int32_t sums[4],
-                                         int with_sums)
+/* acc[j] = x[0..n) . w_j[0..n) for four filters (n >= 1). */
+static inline void ed_conv_mve_dot4(const int8_t *x, const int8_t *w0, const int8_t *w1, const int8_t *w2,
+                                    const int8_t *w3, int32_t n, int32_t acc[4])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t s0 = sums[0], s1 = sums[1], s2 = sums[2], s3 = sums[3];
-    for (; n >= 16; n -= 16) {
-        const int8x16_t xv = vldrbq_s8(x);
-        const int8x16_t v0 = vldrbq_s8(w0), v1 = vldrbq_s8(w1), v2 = vldrbq_s8(w2), v3 = vldrbq_s8(w3);
-        a0 = vmladavaq_s8(a0, xv, v0);
-        a1 = vmladavaq_s8(a1, xv, v1);
-        a2 = vmladavaq_s8(a2, xv, v2);
-        a3 = vmladavaq_s8(a3, xv, v3);
-        if (with_sums) {
-            s0 = vaddvaq_s8(s0, v0);
-            s1 = vaddvaq_s8(s1, v1);
-            s2 = vaddvaq_s8(s2, v2);
-            s3 = vaddvaq_s8(s3, v3);
-        }
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#if ED_MVE_NATIVE && defined(__GNUC__)
+    __asm__ volatile("dlstp.8 lr, %[n]\n"
+                     "1:\n\t"
+                     "vldrb.8 q0, [%[x]], #16\n\t"
+                     "vldrb.8 q1, [%[w0]], #16\n\t"
+                     "vmlava.s8 %[a0], q0, q1\n\t"
+                     "vldrb.8 q1, [%[w1]], #16\n\t"
+                     "vmlava.s8 %[a1], q0, q1\n\t"
+                     "vldrb.8 q1, [%[w2]], #16\n\t"
+                     "vmlava.s8 %[a2], q0, q1\n\t"
+                     "vldrb.8 q1, [%[w3]], #16\n\t"
+                     "vmlava.s8 %[a3], q0, q1\n\t"
+                     "letp lr, 1b"
+                     : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [x] "+r"(x), [w0] "+r"(w0),
+                       [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3)
+                     : [n] "r"(n)
+                     : "lr", "d0", "d1", "d2", "d3", "memory");
+#else
+    for (; n > 0; n -= 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        const int8x16_t xv = vldrbq_z_s8(x, pr);
+        a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(w0, pr));
+        a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(w1, pr));
+        a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(w2, pr));
+        a3 = vmladavaq_s8(a3, xv, vldrbq_z_s8(w3, pr));
         x += 16;
         w0 += 16;
         w1 += 16;
         w2 += 16;
         w3 += 16;
     }
-    if (n > 0) {
-        const mve_pred16_t pr = vctp8q((uint32_t)n);
-        const int8x16_t xv = vldrbq_z_s8(x, pr);
-        const int8x16_t v0 = vldrbq_z_s8(w0, pr), v1 = vldrbq_z_s8(w1, pr);
-        const int8x16_t v2 = vldrbq_z_s8(w2, pr), v3 = vldrbq_z_s8(w3, pr);
-        a0 = vmladavaq_s8(a0, xv, v0);
-        a1 = vmladavaq_s8(a1, xv, v1);
-        a2 = vmladavaq_s8(a2, xv, v2);
-        a3 = vmladavaq_s8(a3, xv, v3);
-        if (with_sums) {
-            s0 = vaddvaq_s8(s0, v0);
-            s1 = vaddvaq_s8(s1, v1);
-            s2 = vaddvaq_s8(s2, v2);
-            s3 = vaddvaq_s8(s3, v3);
-        }
-    }
+#endif
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
-    if (with_sums) {
-        sums[0] = s0;
-        sums[1] = s1;
-        sums[2] = s2;
-        sums[3] = s3;
-    }
 }
 
-/* The window of one output coordinate: kernel taps [*begin, *end) land inside [0, size). */
-static inline void ed_conv_mve_window(int32_t start, int32_t dil, int32_t k, int32_t size, int32_t *begin,
-                                      int32_t *end)
+/* n bytes of value v at dst. */
+static inline void ed_conv_mve_fill(int8_t *dst, int8_t v, int32_t n)
 {
-    int32_t b = 0, e = k;
-    while (b < e && start + dil * b < 0) {
-        ++b;
+    const int8x16_t vv = vdupq_n_s8(v);
+    for (; n > 0; n -= 16) {
+        vstrbq_p_s8(dst, vv, vctp8q((uint32_t)n));
+        dst += 16;
     }
-    while (e > b && start + dil * (e - 1) >= size) {
-        --e;
-    }
-    *begin = b;
-    *end = e;
 }
 
-/* Four filters' inner products over the taps [ky0, ky1) x [kx0, kx1) of the output at (iy0, ix0). */
-ED_CONV_MVE_INLINE void ed_conv_mve_pixel(const ed_conv_params_t *p, const int8_t *input, int32_t iy0, int32_t ix0,
-                                          int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
-                                          const int8_t *const f[4], int32_t acc[4], int32_t sums[4], int border)
+/* n bytes from src to dst, sixteen per step (the last step tail-predicated). */
+static inline void ed_conv_mve_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n > 0; n -= 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
+        dst += 16;
+        src += 16;
+    }
+}
+
+/* The window of output (oy, ox) as one column: kernel rows of k_w * in_c bytes, the zero point outside the image. */
+static void ed_conv_mve_gather(const ed_conv_params_t *p, const int8_t *input, int32_t iy0, int32_t ix0, int8_t *col)
 {
     const int32_t in_c = p->in_c;
-    const int32_t row = p->k_w * in_c;
+    const int8_t zp = (int8_t)(-p->input_offset);
     int32_t ky, kx;
-    for (ky = ky0; ky < ky1; ++ky) {
-        const int8_t *x = input + (size_t)(iy0 + p->dil_h * ky) * (size_t)p->in_w * (size_t)in_c;
-        const size_t wo = (size_t)ky * (size_t)row;
-        if (p->dil_w == 1) { /* the row's taps are one contiguous run of input and of weights */
-            const size_t o = wo + (size_t)kx0 * (size_t)in_c;
-            ed_conv_mve_dot4(x + (size_t)(ix0 + kx0) * (size_t)in_c, f[0] + o, f[1] + o, f[2] + o, f[3] + o,
-                             (kx1 - kx0) * in_c, acc, sums, border);
-        } else {
-            for (kx = kx0; kx < kx1; ++kx) {
-                const size_t o = wo + (size_t)kx * (size_t)in_c;
-                ed_conv_mve_dot4(x + (size_t)(ix0 + p->dil_w * kx) * (size_t)in_c, f[0] + o, f[1] + o, f[2] + o,
-                                 f[3] + o, in_c, acc, sums, border);
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        int8_t *dst = col + (size_t)ky * (size_t)p->k_w * (size_t)in_c;
+        if (iy < 0 || iy >= p->in_h) {
+            ed_conv_mve_fill(dst, zp, p->k_w * in_c);
+            continue;
+        }
+        if (p->dil_w == 1) { /* zero points left of the image, one run of input, zero points right of it */
+            const int32_t lo = ix0 < 0 ? -ix0 : 0;
+            const int32_t hi = ix0 + p->k_w > p->in_w ? p->in_w - ix0 : p->k_w;
+            ed_conv_mve_fill(dst, zp, lo * in_c);
+            if (hi > lo) {
+                ed_conv_mve_copy(dst + (size_t)lo * (size_t)in_c,
+                                 input + ((size_t)iy * (size_t)p->in_w + (size_t)(ix0 + lo)) * (size_t)in_c,
+                                 (hi - lo) * in_c);
+            }
+            ed_conv_mve_fill(dst + (size_t)(hi > lo ? hi : lo) * (size_t)in_c, zp, (p->k_w - (hi > lo ? hi : lo)) * in_c);
+            continue;
+        }
+        for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + p->dil_w * kx;
+            if (ix < 0 || ix >= p->in_w) {
+                ed_conv_mve_fill(dst + (size_t)kx * (size_t)in_c, zp, in_c);
+            } else {
+                ed_conv_mve_copy(dst + (size_t)kx * (size_t)in_c,
+                                 input + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c, in_c);
             }
         }
     }
@@ -125,57 +131,59 @@ ED_CONV_MVE_INLINE void ed_conv_mve_pixel(const ed_conv_params_t *p, const int8_
 void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t out_c = p->out_c;
-    const size_t fsize = (size_t)p->k_h * (size_t)p->k_w * (size_t)p->in_c;
+    const int32_t ksize = p->k_h * p->k_w * p->in_c;
+    const size_t fsize = (size_t)ksize;
     const int32_t off = p->input_offset;
+    /* 1x1, stride 1, no padding: a pixel's column is the pixel itself */
+    const int in_place = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                         p->pad_left == 0 && p->out_w == p->in_w;
+    int8_t column[ED_CONV_MVE_COLUMN];
     int32_t c0;
+    if (!in_place && ksize > ED_CONV_MVE_COLUMN) {
+        ed_conv_dsp_rows(p, input, output, 0, p->out_h, 0, NULL); /* the DSP kernel's body */
+        return;
+    }
     for (c0 = 0; c0 < out_c; c0 += ED_MVE_CHUNK) {
         const int32_t n = out_c - c0 < ED_MVE_CHUNK ? out_c - c0 : ED_MVE_CHUNK;
+        const int8_t *filters = p->weights + (size_t)c0 * fsize;
+        const int32_t out_off = p->output_offset, lo = p->act_min, hi = p->act_max;
         ed_mve_quant_t q;
-        int32_t folded[ED_MVE_CHUNK]; /* bias + off * the filter's weight sum: the whole-window outputs' start */
         int32_t i, oy, ox;
         ed_mve_quant_fill(&q, c0, n, p->bias, p->multiplier, p->shift, p->per_channel);
-        for (i = 0; i < ED_MVE_CHUNK; ++i) {
-            int32_t s = 0;
-            if (i < n) {
-                const int8_t *w = p->weights + (size_t)(c0 + i) * fsize;
-                size_t k = 0;
-                for (; k + 16u <= fsize; k += 16u) {
-                    s = vaddvaq_s8(s, vldrbq_s8(w + k));
-                }
-                if (k < fsize) {
-                    s = vaddvaq_s8(s, vldrbq_z_s8(w + k, vctp8q((uint32_t)(fsize - k))));
-                }
+        for (i = 0; i < n; ++i) { /* bias + off * the filter's weight sum */
+            const int8_t *w = filters + (size_t)i * fsize;
+            int32_t s = 0, k;
+            for (k = 0; k < ksize; k += 16) {
+                s = vaddvaq_s8(s, vldrbq_z_s8(w + k, vctp8q((uint32_t)(ksize - k))));
             }
-            folded[i] = ed_add_wrap(q.bias[i], (int32_t)((uint32_t)off * (uint32_t)s));
+            q.bias[i] = ed_add_wrap(q.bias[i], (int32_t)((uint32_t)off * (uint32_t)s));
         }
         for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            int32_t ky0, ky1;
-            ed_conv_mve_window(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                int8_t *out = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)out_c + (size_t)c0;
-                int32_t kx0, kx1;
-                int border;
-                ed_conv_mve_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
-                border = ky0 != 0 || ky1 != p->k_h || kx0 != 0 || kx1 != p->k_w;
-                for (i = 0; i < n; i += 4) {
-                    const int8_t *f[4];
-                    int32_t acc[4] = {0, 0, 0, 0}, sums[4] = {0, 0, 0, 0};
-                    int32x4_t v;
-                    int32_t j;
-                    for (j = 0; j < 4; ++j) { /* filters past the layer's last repeat it and are not stored */
-                        f[j] = p->weights + (size_t)(c0 + (i + j < n ? i + j : n - 1)) * fsize;
-                    }
-                    if (border) {
-                        ed_conv_mve_pixel(p, input, iy0, ix0, ky0, ky1, kx0, kx1, f, acc, sums, 1);
-                        v = vaddq_s32(vaddq_s32(vldrwq_s32(acc), vldrwq_s32(q.bias + i)),
-                                      vmulq_n_s32(vldrwq_s32(sums), off));
-                    } else {
-                        ed_conv_mve_pixel(p, input, iy0, ix0, 0, p->k_h, 0, p->k_w, f, acc, sums, 0);
-                        v = vaddq_s32(vldrwq_s32(acc), vldrwq_s32(folded + i));
-                    }
-                    ed_mve_store4(out + i, v, &q, i, p->output_offset, p->act_min, p->act_max, n - i);
+                const size_t pix = (size_t)oy * (size_t)p->out_w + (size_t)ox;
+                int8_t *out = output + pix * (size_t)out_c + (size_t)c0;
+                const int8_t *x = input + pix * (size_t)p->in_c;
+                if (!in_place) {
+                    ed_conv_mve_gather(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
+                                       column);
+                    x = column;
+                }
+                const int8_t *w0 = filters;
+                for (i = 0; i + 4 <= n; i += 4) {
+                    int32_t acc[4];
+                    ed_conv_mve_dot4(x, w0, w0 + fsize, w0 + 2 * fsize, w0 + 3 * fsize, ksize, acc);
+                    ed_mve_store4(out + i, vaddq_s32(vldrwq_s32(acc), vldrwq_s32(q.bias + i)), &q, i, out_off, lo,
+                                  hi, 4);
+                    w0 += 4 * fsize;
+                }
+                if (i < n) { /* the layer's last one to three filters: the last one repeated, not stored */
+                    const int8_t *w1 = i + 1 < n ? w0 + fsize : w0;
+                    const int8_t *w2 = i + 2 < n ? w1 + fsize : w1;
+                    const int8_t *w3 = w2;
+                    int32_t acc[4];
+                    ed_conv_mve_dot4(x, w0, w1, w2, w3, ksize, acc);
+                    ed_mve_store4(out + i, vaddq_s32(vldrwq_s32(acc), vldrwq_s32(q.bias + i)), &q, i, out_off, lo,
+                                  hi, n - i);
                 }
             }
         }

@@ -6,10 +6,11 @@
  * Depth multiplier 1 (MobileNet's and DS-CNN's layers), any kernel size, stride, dilation and padding: channels
  * are the vector lanes. Per tap, sixteen channels are four widening loads of inputs (VLDRB.S32), four of weights,
  * four VMUL and four VADD into four int32x4 accumulators (one MAC per instruction), the loads at constant
- * offsets from two pointers. The input offset: an output whose window lies inside the image starts from the
- * bias plus the input offset times the channel's weight sum over the window, folded once per block of sixteen
- * channels; a border output (taps in the padding skipped) adds the offset to each input it reads. Blocks of
- * fewer than sixteen channels (the layer's last) go four lanes at a time with tail-predicated loads and stores.
+ * offsets from two pointers. The input offset: every output starts from the bias plus the input offset times
+ * the channel's weight sum over the whole window, folded once per block of sixteen channels; a border output's
+ * taps in the padding read sixteen bytes of the input zero point instead (x + off = 0: they add nothing). A block
+ * of fewer than sixteen channels (the layer's last) goes four lanes at a time with tail-predicated loads and
+ * stores, its border taps skipped and the offset added to each input it reads.
  * Requantization four channels per vector (ed_mve.h). Other depth multipliers take a plain per-channel loop.
  */
 #include "edgesdk_kernels.h"
@@ -64,6 +65,41 @@ static void ed_dw_mve_multiplier(const ed_dwconv_params_t *p, const int8_t *inpu
     }
 }
 
+/* One tap of sixteen channels: a_j += x[4j..4j+4) * w[4j..4j+4), widened to int32 (the interior's inner step). */
+#if ED_MVE_NATIVE && defined(__GNUC__)
+#define ED_DW_MVE_TAP16(x, w, a0, a1, a2, a3)                                                                  \
+    do {                                                                                                     \
+        int32x4_t t0_, t1_;                                                                                  \
+        __asm__("vldrb.s32 %q[t0], [%[px]]\n\t"                                                             \
+                "vldrb.s32 %q[t1], [%[pw]]\n\t"                                                             \
+                "vmul.i32 %q[t0], %q[t0], %q[t1]\n\t"                                                       \
+                "vadd.i32 %q[b0], %q[b0], %q[t0]\n\t"                                                       \
+                "vldrb.s32 %q[t0], [%[px], #4]\n\t"                                                         \
+                "vldrb.s32 %q[t1], [%[pw], #4]\n\t"                                                         \
+                "vmul.i32 %q[t0], %q[t0], %q[t1]\n\t"                                                       \
+                "vadd.i32 %q[b1], %q[b1], %q[t0]\n\t"                                                       \
+                "vldrb.s32 %q[t0], [%[px], #8]\n\t"                                                         \
+                "vldrb.s32 %q[t1], [%[pw], #8]\n\t"                                                         \
+                "vmul.i32 %q[t0], %q[t0], %q[t1]\n\t"                                                       \
+                "vadd.i32 %q[b2], %q[b2], %q[t0]\n\t"                                                       \
+                "vldrb.s32 %q[t0], [%[px], #12]\n\t"                                                        \
+                "vldrb.s32 %q[t1], [%[pw], #12]\n\t"                                                        \
+                "vmul.i32 %q[t0], %q[t0], %q[t1]\n\t"                                                       \
+                "vadd.i32 %q[b3], %q[b3], %q[t0]"                                                             \
+                : [b0] "+w"(a0), [b1] "+w"(a1), [b2] "+w"(a2), [b3] "+w"(a3), [t0] "=&w"(t0_), [t1] "=&w"(t1_) \
+                : [px] "r"(x), [pw] "r"(w)                                                                   \
+                : "memory");                                                                                 \
+    } while (0)
+#else
+#define ED_DW_MVE_TAP16(x, w, a0, a1, a2, a3)                                                                  \
+    do {                                                                                                     \
+        a0 = vaddq_s32(a0, vmulq_s32(vldrbq_s32(x), vldrbq_s32(w)));                                         \
+        a1 = vaddq_s32(a1, vmulq_s32(vldrbq_s32((x) + 4), vldrbq_s32((w) + 4)));                             \
+        a2 = vaddq_s32(a2, vmulq_s32(vldrbq_s32((x) + 8), vldrbq_s32((w) + 8)));                             \
+        a3 = vaddq_s32(a3, vmulq_s32(vldrbq_s32((x) + 12), vldrbq_s32((w) + 12)));                           \
+    } while (0)
+#endif
+
 void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t c = p->out_c;
@@ -81,9 +117,11 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
         const int full = n == ED_DW_MVE_BLOCK;
         ed_mve_quant_t q;
         int32_t folded[ED_DW_MVE_BLOCK];
+        int8_t zeros[ED_DW_MVE_BLOCK]; /* the input zero point in every lane: a tap in the padding */
         int32_t i, oy, ox, ky, kx;
         ed_mve_quant_fill(&q, c0, n, p->bias, p->multiplier, p->shift, p->per_channel);
         for (i = 0; i < ED_DW_MVE_BLOCK; ++i) {
+            zeros[i] = (int8_t)(-off);
             int32_t s = 0;
             if (i < n) {
                 for (ky = 0; ky < p->k_h * p->k_w; ++ky) {
@@ -106,27 +144,30 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
                 ed_dw_mve_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
                 border = ky0 != 0 || ky1 != p->k_h || kx0 != 0 || kx1 != p->k_w;
                 if (full) {
-                    const int32_t *start = border ? q.bias : folded;
-                    int32x4_t a0 = vldrwq_s32(start), a1 = vldrwq_s32(start + 4);
-                    int32x4_t a2 = vldrwq_s32(start + 8), a3 = vldrwq_s32(start + 12);
-                    for (ky = ky0; ky < ky1; ++ky) {
-                        const int8_t *x = xb + (size_t)(iy0 + p->dil_h * ky) * row + (size_t)(ix0 + p->dil_w * kx0) * col;
-                        const int8_t *w = wb + (size_t)ky * wrow + (size_t)kx0 * col;
-                        for (kx = kx0; kx < kx1; ++kx) {
-                            int32x4_t x0 = vldrbq_s32(x), x1 = vldrbq_s32(x + 4);
-                            int32x4_t x2 = vldrbq_s32(x + 8), x3 = vldrbq_s32(x + 12);
-                            if (border) {
-                                x0 = vaddq_n_s32(x0, off);
-                                x1 = vaddq_n_s32(x1, off);
-                                x2 = vaddq_n_s32(x2, off);
-                                x3 = vaddq_n_s32(x3, off);
+                    int32x4_t a0 = vldrwq_s32(folded), a1 = vldrwq_s32(folded + 4);
+                    int32x4_t a2 = vldrwq_s32(folded + 8), a3 = vldrwq_s32(folded + 12);
+                    const size_t xstep = (size_t)p->dil_w * col;
+                    const int8_t *w = wb;
+                    if (!border) { /* the whole window: no clipping */
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int8_t *x = xb + (size_t)(iy0 + p->dil_h * ky) * row + (size_t)ix0 * col;
+                            for (kx = 0; kx < p->k_w; ++kx) {
+                                ED_DW_MVE_TAP16(x, w, a0, a1, a2, a3);
+                                x += xstep;
+                                w += col;
                             }
-                            a0 = vaddq_s32(a0, vmulq_s32(x0, vldrbq_s32(w)));
-                            a1 = vaddq_s32(a1, vmulq_s32(x1, vldrbq_s32(w + 4)));
-                            a2 = vaddq_s32(a2, vmulq_s32(x2, vldrbq_s32(w + 8)));
-                            a3 = vaddq_s32(a3, vmulq_s32(x3, vldrbq_s32(w + 12)));
-                            x += (size_t)p->dil_w * col;
-                            w += col;
+                        }
+                    } else { /* taps in the padding read sixteen zero points: (zp + off) * w = 0 */
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int32_t iy = iy0 + p->dil_h * ky;
+                            for (kx = 0; kx < p->k_w; ++kx) {
+                                const int32_t ix = ix0 + p->dil_w * kx;
+                                const int8_t *x = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
+                                                      ? xb + (size_t)iy * row + (size_t)ix * col
+                                                      : zeros;
+                                ED_DW_MVE_TAP16(x, w, a0, a1, a2, a3);
+                                w += col;
+                            }
                         }
                     }
                     ed_mve_store4(out, a0, &q, 0, p->output_offset, p->act_min, p->act_max, 4);

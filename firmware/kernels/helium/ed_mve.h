@@ -96,6 +96,24 @@ static inline void vstrbq_p_s32(int8_t *p, int32x4_t a, mve_pred16_t pred)
     }
 }
 static inline void vstrbq_s32(int8_t *p, int32x4_t a) { vstrbq_p_s32(p, a, 0xFFFFu); }
+static inline void vstrbq_p_s8(int8_t *p, int8x16_t a, mve_pred16_t pred)
+{
+    int i;
+    for (i = 0; i < 16; ++i) {
+        if ((pred >> i) & 1u) {
+            p[i] = a.v[i];
+        }
+    }
+}
+static inline int8x16_t vdupq_n_s8(int8_t x)
+{
+    int8x16_t r;
+    int i;
+    for (i = 0; i < 16; ++i) {
+        r.v[i] = x;
+    }
+    return r;
+}
 static inline void vstrwq_s32(int32_t *p, int32x4_t a)
 {
     int i;
@@ -250,9 +268,9 @@ static inline int32x4_t ed_mve_requant(int32x4_t acc, int32x4_t mult, int32x4_t 
 /*
  * Per-output-channel requantization parameters of up to ED_MVE_CHUNK channels, laid out for four-lane loads:
  * the bias (plus, where the caller folds it in, the input offset times the filter's weight sum), the multiplier,
- * the left shift and minus the right shift. Filled once per chunk of channels on the stack.
+ * the left shift and minus the right shift. Filled once per chunk of channels on the stack (1 KB).
  */
-#define ED_MVE_CHUNK 32
+#define ED_MVE_CHUNK 64
 typedef struct {
     int32_t bias[ED_MVE_CHUNK];
     int32_t mult[ED_MVE_CHUNK];
