@@ -27,29 +27,34 @@
 
 #define ED_CONV_MVE_COLUMN 2304 /* bytes of the stack column: a 3x3 window of 256 channels */
 
-/* acc[j] = x[0..n) . w_j[0..n) for four filters (n >= 1). */
-static inline void ed_conv_mve_dot4(const int8_t *x, const int8_t *w0, const int8_t *w1, const int8_t *w2,
-                                    const int8_t *w3, int32_t n, int32_t acc[4])
+/* (x[0..n) . w_j[0..n)) for the four filters j, as the lanes of one vector (n >= 1). */
+static inline int32x4_t ed_conv_mve_dot4(const int8_t *x, const int8_t *w0, const int8_t *w1, const int8_t *w2,
+                                         const int8_t *w3, int32_t n)
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
 #if ED_MVE_NATIVE && defined(__GNUC__)
-    __asm__ volatile("dlstp.8 lr, %[n]\n"
-                     "1:\n\t"
-                     "vldrb.8 q0, [%[x]], #16\n\t"
-                     "vldrb.8 q1, [%[w0]], #16\n\t"
-                     "vmlava.s8 %[a0], q0, q1\n\t"
-                     "vldrb.8 q1, [%[w1]], #16\n\t"
-                     "vmlava.s8 %[a1], q0, q1\n\t"
-                     "vldrb.8 q1, [%[w2]], #16\n\t"
-                     "vmlava.s8 %[a2], q0, q1\n\t"
-                     "vldrb.8 q1, [%[w3]], #16\n\t"
-                     "vmlava.s8 %[a3], q0, q1\n\t"
-                     "letp lr, 1b"
-                     : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [x] "+r"(x), [w0] "+r"(w0),
-                       [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3)
-                     : [n] "r"(n)
-                     : "lr", "d0", "d1", "d2", "d3", "memory");
+    int32x4_t v;
+    __asm__("dlstp.8 lr, %[n]\n"
+            "1:\n\t"
+            "vldrb.8 q0, [%[x]], #16\n\t"
+            "vldrb.8 q1, [%[w0]], #16\n\t"
+            "vmlava.s8 %[a0], q0, q1\n\t"
+            "vldrb.8 q1, [%[w1]], #16\n\t"
+            "vmlava.s8 %[a1], q0, q1\n\t"
+            "vldrb.8 q1, [%[w2]], #16\n\t"
+            "vmlava.s8 %[a2], q0, q1\n\t"
+            "vldrb.8 q1, [%[w3]], #16\n\t"
+            "vmlava.s8 %[a3], q0, q1\n\t"
+            "letp lr, 1b\n\t"
+            "vmov %q[v][2], %q[v][0], %[a0], %[a2]\n\t"
+            "vmov %q[v][3], %q[v][1], %[a1], %[a3]"
+            : [a0] "+Te"(a0), [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3), [x] "+r"(x), [w0] "+r"(w0),
+              [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [v] "=&w"(v)
+            : [n] "r"(n)
+            : "lr", "d0", "d1", "d2", "d3", "memory");
+    return v;
 #else
+    int32_t acc[4];
     for (; n > 0; n -= 16) {
         const mve_pred16_t pr = vctp8q((uint32_t)n);
         const int8x16_t xv = vldrbq_z_s8(x, pr);
@@ -63,11 +68,12 @@ static inline void ed_conv_mve_dot4(const int8_t *x, const int8_t *w0, const int
         w2 += 16;
         w3 += 16;
     }
-#endif
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
+    return vldrwq_s32(acc);
+#endif
 }
 
 /* n bytes of value v at dst. */
@@ -170,20 +176,16 @@ void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output)
                 }
                 const int8_t *w0 = filters;
                 for (i = 0; i + 4 <= n; i += 4) {
-                    int32_t acc[4];
-                    ed_conv_mve_dot4(x, w0, w0 + fsize, w0 + 2 * fsize, w0 + 3 * fsize, ksize, acc);
-                    ed_mve_store4(out + i, vaddq_s32(vldrwq_s32(acc), vldrwq_s32(q.bias + i)), &q, i, out_off, lo,
-                                  hi, 4);
+                    const int32x4_t acc = ed_conv_mve_dot4(x, w0, w0 + fsize, w0 + 2 * fsize, w0 + 3 * fsize, ksize);
+                    ed_mve_store4(out + i, vaddq_s32(acc, vldrwq_s32(q.bias + i)), &q, i, out_off, lo, hi, 4);
                     w0 += 4 * fsize;
                 }
                 if (i < n) { /* the layer's last one to three filters: the last one repeated, not stored */
                     const int8_t *w1 = i + 1 < n ? w0 + fsize : w0;
                     const int8_t *w2 = i + 2 < n ? w1 + fsize : w1;
                     const int8_t *w3 = w2;
-                    int32_t acc[4];
-                    ed_conv_mve_dot4(x, w0, w1, w2, w3, ksize, acc);
-                    ed_mve_store4(out + i, vaddq_s32(vldrwq_s32(acc), vldrwq_s32(q.bias + i)), &q, i, out_off, lo,
-                                  hi, n - i);
+                    const int32x4_t acc = ed_conv_mve_dot4(x, w0, w1, w2, w3, ksize);
+                    ed_mve_store4(out + i, vaddq_s32(acc, vldrwq_s32(q.bias + i)), &q, i, out_off, lo, hi, n - i);
                 }
             }
         }

@@ -86,8 +86,11 @@ def kernel_target_chain(target: str | None) -> tuple[str, ...]:
 
 #: On Helium cores the Helium convolution and depthwise kernels (``firmware/kernels/helium/``) beat the DSP-core
 #: variants the cost models were fitted for: per-layer copies of the DSP convolution, int16-weight pointwise and
-#: im2col layers, Winograd.
-HELIUM_SLOWER = frozenset({"pointwise_w16", "specialized", "im2col_w16", "winograd", "winograd_dw"})
+#: im2col layers, Winograd, and the portable in-place depthwise kernel (VWW's first depthwise layer: 1.49 M
+#: instructions in place on the emulated M55).
+HELIUM_SLOWER = frozenset(
+    {"pointwise_w16", "specialized", "im2col_w16", "winograd", "winograd_dw", "inplace"}
+)
 
 #: Kernels a core does not get unless a layer forces them: the passes' cost models (measured on the Cortex-M4)
 #: pick them, but they measured slower than the direct kernel there. Winograd F(2x2,3x3) on the Cortex-M0 (the
