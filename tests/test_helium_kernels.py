@@ -3,8 +3,8 @@ reference, bit for bit, on the host under ASan/UBSan through their portable path
 intrinsics lane-by-lane C definitions there): the portable kernels' conv and depthwise cases plus the edges of
 the vector code — 16-byte beats (rows of 15, 16, 17, 51 bytes, tail-predicated), groups of four filters
 (out_c 1, 17, 31, 33, 65), the 32-channel parameter blocks, the 16-channel depthwise blocks (15, 16, 17, 33,
-48 channels) and saturating requantization. With the real instructions they run on the emulated Cortex-M55 in
-``test_cores.py``."""
+48 channels), saturating requantization, and every int8 operand pair of ADD and MUL with the shift cases of
+``test_dsp_elementwise.py``. With the real instructions they run on the emulated Cortex-M55 in ``test_cores.py``."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 
 from edgesdk.boards import get_board, kernel_target_chain
+from kerneltable import join
 from test_c_backend import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 from test_c_kernels import CASES, conv, dwconv
+from test_dsp_elementwise import CASES as PAIR_CASES
+from test_dsp_elementwise import _inputs as pair_inputs
 from test_dsp_kernels import pruned_dw
 
 TARGET = "helium"
@@ -35,7 +38,7 @@ EXTRA = {
     "dw_6x6_c15_m1_k3_s1_same_relu6": dwconv(6, 6, 15, 1, 3, 1, "SAME", act="RELU6"),
     **{f"dw_pruned_huge_bias_8x6_c{c}": pruned_dw(8, 6, c) for c in (16, 17)},
 }
-TABLE = {**EXTRA, **{k: v for k, v in CASES.items() if k.startswith(("conv_", "dw_"))}}
+TABLE = {**EXTRA, **{k: v for k, v in CASES.items() if k.startswith(("conv_", "dw_", "add_", "mul_"))}}
 
 
 def test_helium_cores_select_the_helium_kernels_over_the_dsp_ones() -> None:
@@ -50,4 +53,15 @@ def test_helium_kernel_on_host_under_sanitizers(case: str, tmp_path: Path) -> No
     graph = TABLE[case](case)
     project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
     x = random_inputs(project.input_size, 12, seed=zlib.crc32(case.encode()))
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_helium_add_and_mul_on_every_operand_pair(tmp_path: Path) -> None:
+    """Every (a, b) int8 pair through the Helium ADD (four lanes, tail-predicated) and the shared MUL, with
+    input scales either side, zero points at the int8 edges, output shifts past 22 bits and output multipliers
+    above one."""
+    graph, _ = join("elementwise_pairs", {name: build(name) for name, build in PAIR_CASES.items()})
+    project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
+    x = pair_inputs(graph, np.random.default_rng(7))
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))

@@ -227,6 +227,11 @@ static inline int32x4_t vrshlq_s32(int32x4_t a, int32x4_t b)
     }
     return a;
 }
+/* Every lane shifted by the same register: left (wrapping) when positive, right (truncating) when negative
+ * (VSHL.S32 by a scalar). */
+static inline int32x4_t vshlq_r_s32(int32x4_t a, int32_t s) { return vshlq_s32(a, vdupq_n_s32(s)); }
+/* The same with rounding (VRSHL.S32 by a scalar). */
+static inline int32x4_t vrshlq_n_s32(int32x4_t a, int32_t s) { return vrshlq_s32(a, vdupq_n_s32(s)); }
 /* Saturating add (VQADD.S32). */
 static inline int32x4_t vqaddq_s32(int32x4_t a, int32x4_t b)
 {
@@ -247,21 +252,28 @@ static inline int32x4_t vqrdmulhq_s32(int32x4_t a, int32x4_t b)
     }
     return a;
 }
+/* VQRDMULH by a scalar. */
+static inline int32x4_t vqrdmulhq_n_s32(int32x4_t a, int32_t b) { return vqrdmulhq_s32(a, vdupq_n_s32(b)); }
 #endif /* MVE */
 
 /*
- * TFLite Micro's per-channel requantization (ed_mbqm: x * 2^left, SaturatingRoundingDoublingHighMul, then
- * RoundingDivideByPOT, ties away from zero), the output offset and the activation clamp, on four lanes. neg_right
+ * TFLite Micro's requantization (ed_mbqm: x * 2^left, SaturatingRoundingDoublingHighMul, then
+ * RoundingDivideByPOT, ties away from zero) on four lanes (ed_mve_mbqm), and with the output offset and the
+ * activation clamp (ed_mve_requant). neg_right
  * holds minus the right shift (0 or negative): ANDed with a negative lane it sets the sign bit, so the
  * arithmetic shift by 31 gives -1 exactly where the lane is negative and a right shift follows; adding that
  * (saturating) before VRSHL's round-half-up turns it into round-half-away-from-zero (the gemmlowp NEON idiom).
  */
+static inline int32x4_t ed_mve_mbqm(int32x4_t acc, int32x4_t mult, int32x4_t left, int32x4_t neg_right)
+{
+    acc = vqrdmulhq_s32(vshlq_s32(acc, left), mult);
+    return vrshlq_s32(vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, neg_right), 31)), neg_right);
+}
+
 static inline int32x4_t ed_mve_requant(int32x4_t acc, int32x4_t mult, int32x4_t left, int32x4_t neg_right,
                                        int32_t out_off, int32_t lo, int32_t hi)
 {
-    acc = vqrdmulhq_s32(vshlq_s32(acc, left), mult);
-    acc = vrshlq_s32(vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, neg_right), 31)), neg_right);
-    acc = vaddq_n_s32(acc, out_off);
+    acc = vaddq_n_s32(ed_mve_mbqm(acc, mult, left, neg_right), out_off);
     return vminq_s32(vmaxq_s32(acc, vdupq_n_s32(lo)), vdupq_n_s32(hi));
 }
 

@@ -61,6 +61,7 @@ KERNEL_HEADERS = (
     "ed_fc_w16_body.h",
     "ed_conv_dsp.h",
     "ed_im2col.h",
+    "ed_binary.h",
 )
 #: Sub-folder of the output directory that receives the kernels and the model/harness contract header.
 KERNEL_SUBDIR = "edgesdk"
