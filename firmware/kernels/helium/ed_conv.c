@@ -3,21 +3,22 @@
  * results as the portable firmware/kernels/ed_conv.c (TFLite Micro's ConvPerChannel, bit for bit). Any kernel
  * size, stride, dilation and padding: the 3x3 layers, the 1x1 (pointwise) ones and the few-channel first layers.
  *
- * - Inner product: one output pixel times four filters. Sixteen input bytes are loaded once and VMLADAVA
- *   multiplies them with sixteen bytes of each of the four filters into four scalar accumulators: 64 MACs per
- *   five loads (post-incremented) and four VMLADAVA in a tail-predicated low-overhead loop (DLSTP/LETP: the last
- *   step's lanes past the column neither load nor count), so a 3-channel first layer wastes no lanes.
+ * - Inner product: four output pixels times one filter. Sixteen filter bytes are loaded once and VMLADAVA
+ *   multiplies them with sixteen bytes of each of the four pixels' columns into four scalar accumulators: 64
+ *   MACs per five loads (post-incremented) and four VMLADAVA in a tail-predicated low-overhead loop (DLSTP/LETP:
+ *   the last step's lanes past the column neither load nor count), so a 3-channel first layer wastes no lanes.
+ *   The four sums are one vector whose lanes share the filter's requantization.
  * - Input offset: sum((x + off) * w) = sum(x * w) + off * sum(w), the second term the filter's whole weight sum,
  *   folded into the bias once per call and block of filters. A kernel larger than 1x1 (or strided, or dilated)
- *   first gathers the output's window into a column of k_h * k_w * in_c bytes on the stack (im2col, one pixel at
- *   a time, row runs copied sixteen bytes per step), writing the input zero point where the window leaves the
+ *   first gathers each output's window into a column of k_h * k_w * in_c bytes on the stack (im2col, four pixels
+ *   at a time, row runs copied sixteen bytes per step), writing the input zero point where the window leaves the
  *   image: x + off = 0 there, so the padded taps add nothing and every output, border or not, is one contiguous
- *   dot product against contiguous filters. A 1x1 stride-1 layer reads its pixels in place. A column that does
- *   not fit ED_CONV_MVE_COLUMN bytes takes the portable loop.
- * - Requantization: four channels per vector (VQRDMULH and a rounding shift with the ties-away-from-zero fixup,
- *   ed_mve.h), one four-byte narrowing store. Per-channel parameters come from a stack block of 64 channels
- *   (ED_MVE_CHUNK) filled once per call and block; the last filters of a layer whose out_c is not a multiple of
- *   four repeat the last filter and are not stored.
+ *   dot product against a contiguous filter. A 1x1 stride-1 layer reads its pixels in place. A column larger
+ *   than ED_CONV_MVE_COLUMN bytes takes the DSP kernel's body (ed_conv_dsp.h).
+ * - Requantization: the filter's multiplier and shifts as scalar operands (VQRDMULH and VRSHL by a register, the
+ *   ties-away-from-zero fixup of ed_mve.h), the four bytes scattered to the pixels (VSTRB.32 with offsets of
+ *   out_c). Per-channel parameters come from a stack block of 64 channels (ED_MVE_CHUNK) filled once per call and
+ *   block. A last group of fewer than four pixels repeats its last pixel and stores only its own lanes.
  * - Output rows [0, out_h) with pad_top as given: the fused conv + ADD runs bands by shifting both.
  */
 #include "edgesdk_kernels.h"
@@ -25,7 +26,7 @@
 #include "ed_conv_dsp.h"
 #include "ed_mve.h"
 
-#define ED_CONV_MVE_COLUMN 2304 /* bytes of the stack column: a 3x3 window of 256 channels */
+#define ED_CONV_MVE_COLUMN 1152 /* bytes of each of the four stack columns: a 3x3 window of 128 channels */
 
 /* (x[0..n) . w_j[0..n)) for the four filters j, as the lanes of one vector (n >= 1). */
 static inline int32x4_t ed_conv_mve_dot4(const int8_t *x, const int8_t *w0, const int8_t *w1, const int8_t *w2,
@@ -134,16 +135,41 @@ static void ed_conv_mve_gather(const ed_conv_params_t *p, const int8_t *input, i
     }
 }
 
+/* One filter's sums for four pixels (lanes) requantized with the filter's scalar parameters and stored at the
+ * four pixels' bytes for that channel (offsets 0, out_c, 2 out_c, 3 out_c), the first np of them. */
+static inline void ed_conv_mve_store_px4(int8_t *out, uint32x4_t offs, int32x4_t acc, const ed_mve_quant_t *q,
+                                         int32_t i, int32_t out_off, int32_t lo, int32_t hi, int32_t np)
+{
+    const int32_t left = q->left[i], neg_right = q->neg_right[i];
+    acc = vaddq_n_s32(acc, q->bias[i]);
+    if (left != 0) {
+        acc = vshlq_r_s32(acc, left);
+    }
+    acc = vqrdmulhq_n_s32(acc, q->mult[i]);
+    if (neg_right != 0) { /* round half away from zero: -1 on negative lanes before VRSHL's round-half-up */
+        acc = vrshlq_n_s32(vqaddq_s32(acc, vshrq_n_s32(acc, 31)), neg_right);
+    }
+    acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, out_off), vdupq_n_s32(lo)), vdupq_n_s32(hi));
+    if (np >= 4) {
+        vstrbq_scatter_offset_s32(out, offs, acc);
+    } else {
+        vstrbq_scatter_offset_p_s32(out, offs, acc, vctp32q((uint32_t)np));
+    }
+}
+
 void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t out_c = p->out_c;
     const int32_t ksize = p->k_h * p->k_w * p->in_c;
     const size_t fsize = (size_t)ksize;
     const int32_t off = p->input_offset;
+    const int32_t npix = p->out_h * p->out_w;
     /* 1x1, stride 1, no padding: a pixel's column is the pixel itself */
     const int in_place = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                          p->pad_left == 0 && p->out_w == p->in_w;
-    int8_t column[ED_CONV_MVE_COLUMN];
+    const uint32_t offs_a[4] = {0u, (uint32_t)out_c, 2u * (uint32_t)out_c, 3u * (uint32_t)out_c};
+    const uint32x4_t offs = vldrwq_u32(offs_a);
+    int8_t column[4][ED_CONV_MVE_COLUMN];
     int32_t c0;
     if (!in_place && ksize > ED_CONV_MVE_COLUMN) {
         ed_conv_dsp_rows(p, input, output, 0, p->out_h, 0, NULL); /* the DSP kernel's body */
@@ -154,7 +180,7 @@ void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output)
         const int8_t *filters = p->weights + (size_t)c0 * fsize;
         const int32_t out_off = p->output_offset, lo = p->act_min, hi = p->act_max;
         ed_mve_quant_t q;
-        int32_t i, oy, ox;
+        int32_t i, pix;
         ed_mve_quant_fill(&q, c0, n, p->bias, p->multiplier, p->shift, p->per_channel);
         for (i = 0; i < n; ++i) { /* bias + off * the filter's weight sum */
             const int8_t *w = filters + (size_t)i * fsize;
@@ -164,29 +190,29 @@ void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output)
             }
             q.bias[i] = ed_add_wrap(q.bias[i], (int32_t)((uint32_t)off * (uint32_t)s));
         }
-        for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox) {
-                const size_t pix = (size_t)oy * (size_t)p->out_w + (size_t)ox;
-                int8_t *out = output + pix * (size_t)out_c + (size_t)c0;
-                const int8_t *x = input + pix * (size_t)p->in_c;
-                if (!in_place) {
+        for (pix = 0; pix < npix; pix += 4) {
+            const int32_t np = npix - pix < 4 ? npix - pix : 4; /* pixels past the last repeat it, not stored */
+            const int8_t *x[4];
+            int8_t *out = output + (size_t)pix * (size_t)out_c + (size_t)c0;
+            const int8_t *w = filters;
+            int32_t j;
+            for (j = 0; j < 4; ++j) {
+                const int32_t pj = pix + (j < np ? j : np - 1);
+                if (in_place) {
+                    x[j] = input + (size_t)pj * (size_t)p->in_c;
+                } else if (j < np) {
+                    const int32_t oy = pj / p->out_w, ox = pj - oy * p->out_w;
                     ed_conv_mve_gather(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
-                                       column);
-                    x = column;
+                                       column[j]);
+                    x[j] = column[j];
+                } else {
+                    x[j] = x[np - 1];
                 }
-                const int8_t *w0 = filters;
-                for (i = 0; i + 4 <= n; i += 4) {
-                    const int32x4_t acc = ed_conv_mve_dot4(x, w0, w0 + fsize, w0 + 2 * fsize, w0 + 3 * fsize, ksize);
-                    ed_mve_store4(out + i, vaddq_s32(acc, vldrwq_s32(q.bias + i)), &q, i, out_off, lo, hi, 4);
-                    w0 += 4 * fsize;
-                }
-                if (i < n) { /* the layer's last one to three filters: the last one repeated, not stored */
-                    const int8_t *w1 = i + 1 < n ? w0 + fsize : w0;
-                    const int8_t *w2 = i + 2 < n ? w1 + fsize : w1;
-                    const int8_t *w3 = w2;
-                    const int32x4_t acc = ed_conv_mve_dot4(x, w0, w1, w2, w3, ksize);
-                    ed_mve_store4(out + i, vaddq_s32(acc, vldrwq_s32(q.bias + i)), &q, i, out_off, lo, hi, n - i);
-                }
+            }
+            for (i = 0; i < n; ++i) { /* one filter against four pixels: the dot product with its roles swapped */
+                const int32x4_t acc = ed_conv_mve_dot4(w, x[0], x[1], x[2], x[3], ksize);
+                ed_conv_mve_store_px4(out + i, offs, acc, &q, i, out_off, lo, hi, np);
+                w += fsize;
             }
         }
     }

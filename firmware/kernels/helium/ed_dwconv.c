@@ -116,12 +116,34 @@ static void ed_dw_mve_multiplier(const ed_dwconv_params_t *p, const int8_t *inpu
         }                                                                                                    \
     } while (0)
 
+/* The requantization of four channels, one base register away from each of its loads. */
+typedef struct {
+    int32_t mult[4];
+    int32_t left[4];
+    int32_t neg_right[4];
+} ed_dw_mve_q4_t;
+
 /* What one block of channels shares: its requantization, folded starts and zero points. */
 typedef struct {
     ed_mve_quant_t q;
+    ed_dw_mve_q4_t g[ED_DW_MVE_BLOCK / 4];
     int32_t folded[ED_DW_MVE_BLOCK]; /* bias + off * the channel's weight sum over the whole window */
     int8_t zeros[ED_DW_MVE_BLOCK];   /* the input zero point in every lane: a tap in the padding */
+    int any_left;                    /* some channel of the block shifts left (a multiplier above one) */
 } ed_dw_mve_block_t;
+
+/* Four channels' sums requantized (ed_mve_requant) and stored; the left shift only where the block has one. */
+static inline void ed_dw_mve_store4(int8_t *out, int32x4_t acc, const ed_dw_mve_q4_t *g, int any_left,
+                                    int32_t out_off, int32_t lo, int32_t hi)
+{
+    const int32x4_t nr = vldrwq_s32(g->neg_right);
+    if (any_left) {
+        acc = vshlq_s32(acc, vldrwq_s32(g->left));
+    }
+    acc = vqrdmulhq_s32(acc, vldrwq_s32(g->mult));
+    acc = vrshlq_s32(vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, nr), 31)), nr);
+    vstrbq_s32(out, vminq_s32(vmaxq_s32(vaddq_n_s32(acc, out_off), vdupq_n_s32(lo)), vdupq_n_s32(hi)));
+}
 
 /*
  * The output at (iy0, ix0) of nv * 4 channels from xb/wb (the block's first channel): every output starts from
@@ -170,15 +192,15 @@ static inline __attribute__((always_inline)) void ed_dw_mve_pixel(const ed_dwcon
             }
         }
     }
-    ed_mve_store4(out, a0, &b->q, 0, out_off, lo, hi, 4);
+    ed_dw_mve_store4(out, a0, &b->g[0], b->any_left, out_off, lo, hi);
     if (nv > 1) {
-        ed_mve_store4(out + 4, a1, &b->q, 4, out_off, lo, hi, 4);
+        ed_dw_mve_store4(out + 4, a1, &b->g[1], b->any_left, out_off, lo, hi);
     }
     if (nv > 2) {
-        ed_mve_store4(out + 8, a2, &b->q, 8, out_off, lo, hi, 4);
+        ed_dw_mve_store4(out + 8, a2, &b->g[2], b->any_left, out_off, lo, hi);
     }
     if (nv > 3) {
-        ed_mve_store4(out + 12, a3, &b->q, 12, out_off, lo, hi, 4);
+        ed_dw_mve_store4(out + 12, a3, &b->g[3], b->any_left, out_off, lo, hi);
     }
 }
 
@@ -200,6 +222,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
         ed_dw_mve_block_t b;
         int32_t i, oy, ox, ky, kx;
         ed_mve_quant_fill(&b.q, c0, n, p->bias, p->multiplier, p->shift, p->per_channel);
+        b.any_left = 0;
         for (i = 0; i < ED_DW_MVE_BLOCK; ++i) {
             int32_t s = 0;
             if (i < n) {
@@ -208,6 +231,13 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
                 }
             }
             b.zeros[i] = (int8_t)(-off);
+            { /* lanes past the block's last vector are never stored: zero */
+                const int used = i < ((n + 3) & ~3);
+                b.g[i >> 2].mult[i & 3] = used ? b.q.mult[i] : 0;
+                b.g[i >> 2].left[i & 3] = used ? b.q.left[i] : 0;
+                b.g[i >> 2].neg_right[i & 3] = used ? b.q.neg_right[i] : 0;
+                b.any_left |= used && b.q.left[i] != 0;
+            }
             b.folded[i] = i < n ? ed_add_wrap(b.q.bias[i], (int32_t)((uint32_t)off * (uint32_t)s)) : 0;
         }
         for (oy = 0; oy < p->out_h; ++oy) {

@@ -32,6 +32,9 @@ typedef struct {
 typedef struct {
     int32_t v[4];
 } int32x4_t;
+typedef struct {
+    uint32_t v[4];
+} uint32x4_t;
 typedef uint16_t mve_pred16_t; /* one bit per byte lane, as the VPR's P0 field */
 
 /* Lanes [0, n) active (n >= lanes: all). */
@@ -113,6 +116,29 @@ static inline int8x16_t vdupq_n_s8(int8_t x)
         r.v[i] = x;
     }
     return r;
+}
+static inline uint32x4_t vldrwq_u32(const uint32_t *p)
+{
+    uint32x4_t r;
+    int i;
+    for (i = 0; i < 4; ++i) {
+        r.v[i] = p[i];
+    }
+    return r;
+}
+/* The low byte of each active lane at base + offset[lane] (VSTRB.32 scatter). */
+static inline void vstrbq_scatter_offset_p_s32(int8_t *base, uint32x4_t offset, int32x4_t a, mve_pred16_t pred)
+{
+    int i;
+    for (i = 0; i < 4; ++i) {
+        if ((pred >> (4 * i)) & 1u) {
+            base[offset.v[i]] = (int8_t)a.v[i];
+        }
+    }
+}
+static inline void vstrbq_scatter_offset_s32(int8_t *base, uint32x4_t offset, int32x4_t a)
+{
+    vstrbq_scatter_offset_p_s32(base, offset, a, 0xFFFFu);
 }
 static inline void vstrwq_s32(int32_t *p, int32x4_t a)
 {
