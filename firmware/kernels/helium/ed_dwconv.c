@@ -163,7 +163,18 @@ static inline __attribute__((always_inline)) void ed_dw_mve_pixel(const ed_dwcon
     int32x4_t a2 = vldrwq_s32(b->folded + 8), a3 = vldrwq_s32(b->folded + 12);
     const int8_t *w = wb;
     int32_t ky, kx;
-    if (!border) { /* the whole window: no clipping */
+    if (!border && k_w == 3) { /* the whole window, three taps a row (MobileNet's, DS-CNN's): no tap loop */
+        const size_t xstep = (size_t)dil_w * col;
+        for (ky = 0; ky < k_h; ++ky) {
+            const int8_t *x0 = xb + (size_t)(iy0 + dil_h * ky) * row + (size_t)ix0 * col;
+            const int8_t *x1 = x0 + xstep, *x2 = x1 + xstep;
+            const int8_t *w1 = w + col, *w2 = w1 + col;
+            ED_DW_MVE_TAP(nv, x0, w, a0, a1, a2, a3);
+            ED_DW_MVE_TAP(nv, x1, w1, a0, a1, a2, a3);
+            ED_DW_MVE_TAP(nv, x2, w2, a0, a1, a2, a3);
+            w = w2 + col;
+        }
+    } else if (!border) { /* the whole window: no clipping */
         const size_t xstep = (size_t)dil_w * col;
         for (ky = 0; ky < k_h; ++ky) {
             const int8_t *x = xb + (size_t)(iy0 + dil_h * ky) * row + (size_t)ix0 * col;
@@ -182,11 +193,20 @@ static inline __attribute__((always_inline)) void ed_dw_mve_pixel(const ed_dwcon
                     ED_DW_MVE_TAP(nv, b->zeros, w, a0, a1, a2, a3);
                     w += col;
                 }
-            } else {
-                const int8_t *x = xb + (size_t)(iy0 + dil_h * ky) * row;
-                for (kx = 0; kx < k_w; ++kx) {
-                    const int8_t *xk = kx >= kx0 && kx < kx1 ? x + (size_t)(ix0 + dil_w * kx) * col : b->zeros;
-                    ED_DW_MVE_TAP(nv, xk, w, a0, a1, a2, a3);
+            } else { /* zero points left of the image, the row's taps inside it, zero points right of it */
+                const size_t xstep = (size_t)dil_w * col;
+                const int8_t *x = xb + (size_t)(iy0 + dil_h * ky) * row + (size_t)(ix0 + dil_w * kx0) * col;
+                for (kx = 0; kx < kx0; ++kx) {
+                    ED_DW_MVE_TAP(nv, b->zeros, w, a0, a1, a2, a3);
+                    w += col;
+                }
+                for (; kx < kx1; ++kx) {
+                    ED_DW_MVE_TAP(nv, x, w, a0, a1, a2, a3);
+                    x += xstep;
+                    w += col;
+                }
+                for (; kx < k_w; ++kx) {
+                    ED_DW_MVE_TAP(nv, b->zeros, w, a0, a1, a2, a3);
                     w += col;
                 }
             }
