@@ -65,3 +65,44 @@ def test_helium_add_and_mul_on_every_operand_pair(tmp_path: Path) -> None:
     project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
     x = pair_inputs(graph, np.random.default_rng(7))
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+def edge_chain(name: str):
+    """One input, one output: 5x3 pixels (a last group of three), 2 -> 8 channels by 3x3, depthwise on 8
+    (two whole four-lane vectors), 1x1 to 18, depthwise on 18 stride 2 (a 16-channel block and two predicated
+    lanes; 6 pixels), 1x1 to 66 filters (past the 64-channel parameter block)."""
+    from test_dsp_kernels import _B, _conv_node, _dw_node
+
+    b = _B(name)
+    shape = (1, 5, 3, 2)
+    x = b.act("x", shape)
+    nodes, cur = [], x
+    for kind, args in [
+        ("conv", (8, 3, 1, 1, "SAME")),
+        ("dw", (1, 1, 1, "SAME")),
+        ("conv", (18, 1, 1, 1, "SAME")),
+        ("dw", (1, 2, 1, "SAME")),
+        ("conv", (66, 1, 1, 1, "VALID")),
+    ]:
+        k = len(nodes)
+        if kind == "conv":
+            node, cur, shape = _conv_node(b, f"conv{k}", cur, shape, *args, "RELU" if k % 2 else "NONE")
+        else:
+            node, cur, shape = _dw_node(b, f"dw{k}", cur, shape, *args)
+        nodes.append(node)
+    return b.done([x], [cur], *nodes)
+
+
+@pytest.mark.emulator
+def test_helium_kernel_edges_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
+    """The same edges with the real MVE instructions (QEMU mps3-an547), bit-exact with the reference."""
+    import shutil
+
+    from edgesdk.device import validate
+
+    board = get_board("mps3-an547")
+    assert board.emulator is not None
+    if not (shutil.which(board.emulator.qemu) and shutil.which(board.build.cc)):
+        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
+    s = validate(edge_chain("helium_edges"), board, count=3, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (3, 3)
