@@ -12,59 +12,15 @@
  * of fewer than sixteen channels (the layer's last, or the only one of an 8-channel layer) goes four lanes at a
  * time the same way; its last one to three channels take tail-predicated loads and stores, their border taps
  * skipped and the offset added to each input they read.
- * Requantization four channels per vector (ed_mve.h). Other depth multipliers take a plain per-channel loop.
+ * Requantization four channels per vector (ed_mve.h). Other depth multipliers take the plain per-channel loop of
+ * ed_dw_general.h.
  */
 #include "edgesdk_kernels.h"
+#include "ed_dw_general.h"
 #include "ed_fixedpoint.h"
 #include "ed_mve.h"
 
 #define ED_DW_MVE_BLOCK 16
-
-static inline void ed_dw_mve_window(int32_t start, int32_t dil, int32_t k, int32_t size, int32_t *begin,
-                                    int32_t *end)
-{
-    int32_t b = 0, e = k;
-    while (b < e && start + dil * b < 0) {
-        ++b;
-    }
-    while (e > b && start + dil * (e - 1) >= size) {
-        --e;
-    }
-    *begin = b;
-    *end = e;
-}
-
-/* Depth multiplier > 1: output channel oc reads input channel oc / multiplier; one channel at a time. */
-static void ed_dw_mve_multiplier(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
-{
-    const int32_t m = p->depth_multiplier;
-    int32_t oy, ox, oc, ky, kx;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        int32_t ky0, ky1;
-        ed_dw_mve_window(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
-        for (ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            int32_t kx0, kx1;
-            ed_dw_mve_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
-            for (oc = 0; oc < p->out_c; ++oc) {
-                const int32_t q = p->per_channel ? oc : 0;
-                int32_t acc = p->bias != NULL ? p->bias[oc] : 0;
-                for (ky = ky0; ky < ky1; ++ky) {
-                    for (kx = kx0; kx < kx1; ++kx) {
-                        const size_t pix = (size_t)(iy0 + p->dil_h * ky) * (size_t)p->in_w + (size_t)(ix0 + p->dil_w * kx);
-                        const int32_t x = input[pix * (size_t)p->in_c + (size_t)(oc / m)];
-                        const int32_t w = p->weights[((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)p->out_c + (size_t)oc];
-                        acc += (x + p->input_offset) * w;
-                    }
-                }
-                acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
-                output[((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_c + (size_t)oc] =
-                    (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
-            }
-        }
-    }
-}
 
 /* One tap of sixteen channels: a_j += x[4j..4j+4) * w[4j..4j+4), widened to int32 (the interior's inner step). */
 #if ED_MVE_NATIVE && defined(__GNUC__)
@@ -186,7 +142,7 @@ static inline __attribute__((always_inline)) void ed_dw_mve_pixel(const ed_dwcon
         }
     } else {
         int32_t kx0, kx1;
-        ed_dw_mve_window(ix0, dil_w, k_w, p->in_w, &kx0, &kx1);
+        ed_dw_window(ix0, dil_w, k_w, p->in_w, &kx0, &kx1);
         for (ky = 0; ky < k_h; ++ky) {
             if (ky < ky0 || ky >= ky1) {
                 for (kx = 0; kx < k_w; ++kx) {
@@ -233,7 +189,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
     const size_t wrow = (size_t)p->k_w * (size_t)c; /* weights of one kernel row */
     int32_t c0;
     if (p->depth_multiplier != 1) {
-        ed_dw_mve_multiplier(p, input, output);
+        ed_dw_general(p, input, output);
         return;
     }
     for (c0 = 0; c0 < c; c0 += ED_DW_MVE_BLOCK) {
@@ -264,7 +220,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             int32_t ky0, ky1;
             int rows_cut;
-            ed_dw_mve_window(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+            ed_dw_window(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
             rows_cut = ky0 != 0 || ky1 != p->k_h;
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
@@ -293,7 +249,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
                     continue;
                 }
                 /* the layer's last one to three channels: predicated, the window clipped, the offset per input */
-                ed_dw_mve_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+                ed_dw_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
                 i = nv * 4;
                 {
                     const mve_pred16_t pr = vctp32q((uint32_t)(n - i));

@@ -8,63 +8,13 @@
  * The input offset: sum((x + off) * w) = sum(x * w) + off * sum(w); the second term, over the whole window, is
  * folded into each channel's start once per call and block of 16 channels (on the stack), and a tap in the padding
  * reads the input zero point (x + off = 0: it adds nothing), so border outputs take the same loop.
- * Depth multiplier > 1: output channel oc reads input channel oc / multiplier, one channel at a time.
+ * Depth multiplier > 1: the plain loop of ed_dw_general.h (output channel oc reads input channel oc / multiplier).
  */
 #include "edgesdk_kernels.h"
+#include "ed_dw_general.h"
 #include "ed_fixedpoint.h"
 
 #define ED_DW_SCALAR_BLOCK 16
-
-static inline void ed_dw_scalar_window(int32_t start, int32_t dil, int32_t k, int32_t size, int32_t *begin,
-                                       int32_t *end)
-{
-    int32_t b = 0, e = k;
-    while (b < e && start + dil * b < 0) {
-        ++b;
-    }
-    while (e > b && start + dil * (e - 1) >= size) {
-        --e;
-    }
-    *begin = b;
-    *end = e;
-}
-
-static inline int8_t ed_dw_scalar_out(const ed_dwconv_params_t *p, int32_t acc, int32_t oc)
-{
-    const int32_t q = p->per_channel ? oc : 0;
-    acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
-    return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
-}
-
-/* Depth multiplier > 1, any window: one output channel at a time over the clipped window. */
-static void ed_dw_scalar_multiplier(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
-{
-    const int32_t m = p->depth_multiplier;
-    int32_t oy, ox, oc, ky, kx;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        int32_t ky0, ky1;
-        ed_dw_scalar_window(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
-        for (ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            int8_t *out = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_c;
-            int32_t kx0, kx1;
-            ed_dw_scalar_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
-            for (oc = 0; oc < p->out_c; ++oc) {
-                int32_t acc = p->bias != NULL ? p->bias[oc] : 0;
-                for (ky = ky0; ky < ky1; ++ky) {
-                    const int8_t *x = input + (size_t)(iy0 + p->dil_h * ky) * (size_t)p->in_w * (size_t)p->in_c;
-                    const int8_t *w = p->weights + (size_t)ky * (size_t)p->k_w * (size_t)p->out_c + (size_t)oc;
-                    for (kx = kx0; kx < kx1; ++kx) {
-                        const int32_t xv = x[(size_t)(ix0 + p->dil_w * kx) * (size_t)p->in_c + (size_t)(oc / m)];
-                        acc += (xv + p->input_offset) * (int32_t)w[(size_t)kx * (size_t)p->out_c];
-                    }
-                }
-                out[oc] = ed_dw_scalar_out(p, acc, oc);
-            }
-        }
-    }
-}
 
 void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
@@ -74,7 +24,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
     const size_t col = (size_t)c, row = (size_t)p->in_w * col;
     int32_t c0;
     if (p->depth_multiplier != 1) {
-        ed_dw_scalar_multiplier(p, input, output);
+        ed_dw_general(p, input, output);
         return;
     }
     for (c0 = 0; c0 < c; c0 += ED_DW_SCALAR_BLOCK) {
@@ -132,10 +82,10 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
                             }
                         }
                     }
-                    out[i] = ed_dw_scalar_out(p, a0, c0 + i);
-                    out[i + 1] = ed_dw_scalar_out(p, a1, c0 + i + 1);
-                    out[i + 2] = ed_dw_scalar_out(p, a2, c0 + i + 2);
-                    out[i + 3] = ed_dw_scalar_out(p, a3, c0 + i + 3);
+                    out[i] = ed_dw_out(p, a0, c0 + i);
+                    out[i + 1] = ed_dw_out(p, a1, c0 + i + 1);
+                    out[i + 2] = ed_dw_out(p, a2, c0 + i + 2);
+                    out[i + 3] = ed_dw_out(p, a3, c0 + i + 3);
                 }
                 for (; i < n; ++i) { /* the block's last one to three channels */
                     int32_t acc = folded[i];
@@ -151,7 +101,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
                             w += col;
                         }
                     }
-                    out[i] = ed_dw_scalar_out(p, acc, c0 + i);
+                    out[i] = ed_dw_out(p, acc, c0 + i);
                 }
             }
         }

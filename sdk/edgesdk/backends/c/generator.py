@@ -62,6 +62,7 @@ KERNEL_HEADERS = (
     "ed_conv_dsp.h",
     "ed_im2col.h",
     "ed_binary.h",
+    "ed_dw_general.h",
 )
 #: Sub-folder of the output directory that receives the kernels and the model/harness contract header.
 KERNEL_SUBDIR = "edgesdk"
