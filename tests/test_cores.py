@@ -27,9 +27,10 @@ AD_BOARDS = ["mps2-an385", "mps2-an505", "mps3-an547", "qemu-riscv32"]
 
 
 def test_cores_choose_their_kernels_by_instruction_set() -> None:
-    """DSP kernels where the core has the DSP extension (M33, M55), the scalar ones where it has no SIMD."""
+    """DSP kernels where the core has the DSP extension (M33), Helium over them on the M55, the scalar ones where it
+    has no SIMD."""
     expect = {"microbit": "scalar", "mps2-an385": "scalar", "qemu-riscv32": "scalar"}
-    expect |= {"mps2-an505": "cortex-m-dsp", "mps3-an547": "cortex-m-dsp"}
+    expect |= {"mps2-an505": "cortex-m-dsp", "mps3-an547": "helium"}
     for name, target in expect.items():
         board = get_board(name)
         assert board.kernel_target == target == CORE_KERNEL_TARGETS.get(board.core)
@@ -50,7 +51,8 @@ def test_ad_model_bit_exact_on_each_core(board_name: str, ad_graph, tmp_path: Pa
 def test_helium_fc_tails_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
     """The DSP FULLY_CONNECTED kernel's Helium steps (16 inputs, gathers, VMLADAVA) on the M55 with the inputs
     the vector steps leave over: 33 -> 64 (one tail input), 31 -> 17 (12 in 4-input steps, 3 tail inputs, one
-    row after the 4-row blocks); int16-weight and ADD layers between them."""
+    row after the 4-row blocks); int16-weight layers between them, and the Helium ADD (17 elements: four
+    vectors and one predicated lane)."""
     if not _tools("mps3-an547"):
         pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
     from test_dsp_kernels import fc_add_chain
@@ -60,10 +62,10 @@ def test_helium_fc_tails_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
 
 
 @pytest.mark.emulator
-def test_helium_pointwise_convolutions_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
-    """The Helium 1x1 path of the DSP convolution body (16 input channels per step, four filters at a time)
-    on the M55: 16 -> 33 and 64 -> 15 output channels (filters left over from the blocks of four), between
-    3x3, strided, dilated and depthwise layers that take the DSP paths."""
+def test_helium_convolutions_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
+    """The Helium convolution and depthwise kernels with the real MVE instructions on the M55: 3, 17, 16, 33, 4
+    and 64 channels (four-pixel groups and tail-predicated columns), 1x1, stride 2, dilation, SAME/VALID, and
+    depthwise on 17 channels (a 16-channel block and one predicated channel), 16 and a depth multiplier of 2."""
     if not _tools("mps3-an547"):
         pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
     from test_dsp_kernels import conv_chain

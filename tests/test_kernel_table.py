@@ -96,7 +96,8 @@ def test_old_names_read_the_table() -> None:
     }
     assert CORE_KERNEL_TARGETS is kernels.CORE_TARGETS
     assert (
-        CORE_SLOWER_KERNELS["cortex-m55"] == {"pointwise_w16"}
+        CORE_SLOWER_KERNELS["cortex-m55"]
+        == {"pointwise_w16", "specialized", "im2col_w16", "winograd", "winograd_dw", "inplace"}
         and "winograd" in CORE_SLOWER_KERNELS["rv32imc"]
     )
     assert "dense" in known_kernels() and "xnor" not in known_kernels()  # xnor is an op, not a choice
@@ -110,7 +111,7 @@ def test_cli_kernels_json_lists_every_row(capsys) -> None:
         assert r["ops"] and r["cores"] and r["encoding"], r["name"]
     by = {r["name"]: r for r in rows}
     assert "cortex-m55" not in by["pointwise_w16"]["cores"] and "cortex-m4" in by["pointwise_w16"]["cores"]
-    assert by["dense"]["targets"] == ["cortex-m-dsp", "scalar"]
+    assert by["dense"]["targets"] == ["cortex-m-dsp", "helium", "scalar"]
     assert main(["kernels"]) == 0
     assert "winograd_dw" in capsys.readouterr().out
 

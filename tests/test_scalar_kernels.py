@@ -13,7 +13,7 @@ import pytest
 
 from edgesdk.boards import get_board
 from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
-from test_c_kernels import CASES, conv, fc
+from test_c_kernels import CASES, conv, dwconv, fc
 
 TARGET = "scalar"
 
@@ -40,6 +40,26 @@ def test_cores_without_simd_select_the_scalar_kernels() -> None:
 @pytest.mark.parametrize("case", list(TABLE))
 def test_scalar_kernel_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:
     graph = TABLE[case](case)
+    project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
+    x = random_inputs(project.input_size, 12, seed=zlib.crc32(case.encode()))
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+DW_TABLE = {
+    **{k: v for k, v in CASES.items() if k.startswith("dw_")},
+    "dw_6x5_c16_m1_k3_s1_same": dwconv(6, 5, 16, 1, 3, 1, "SAME"),
+    "dw_7x7_c17_m1_k3_s2_same_relu": dwconv(7, 7, 17, 1, 3, 2, "SAME", act="RELU"),
+    "dw_5x4_c6_m1_k3_s1_valid": dwconv(5, 4, 6, 1, 3, 1, "VALID"),
+    "dw_8x7_c35_m1_k5_dil2_same": dwconv(8, 7, 35, 1, 5, 1, "SAME", d=2),
+}
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("case", list(DW_TABLE))
+def test_scalar_depthwise_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:
+    """The scalar depthwise kernel: blocks of 16 channels in groups of four (1, 2, 3 channels left over),
+    padding taps that read the zero point, strides, dilation and depth multipliers."""
+    graph = DW_TABLE[case](case)
     project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
     x = random_inputs(project.input_size, 12, seed=zlib.crc32(case.encode()))
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))

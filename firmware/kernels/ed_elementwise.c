@@ -2,10 +2,11 @@
  * ed_elementwise.c - int8 ADD and MUL with up to 4-D broadcasting, TFLite Micro semantics.
  *
  * ADD rescales both inputs to a common scale with 20 bits of headroom (left_shift), adds, and
- * requantizes; MUL multiplies the offset inputs and requantizes once. The per-element work is one
- * static function; the same-shape case walks flat arrays, the broadcast case walks 4-D strides.
+ * requantizes; MUL multiplies the offset inputs and requantizes once. The per-element work and the walk over
+ * flat or broadcast (4-D strided) inputs are in ed_binary.h; the same-shape ADD has a faster loop here.
  */
 #include "edgesdk_kernels.h"
+#include "ed_binary.h"
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
@@ -37,72 +38,17 @@ static void ed_add_fast(const ed_binary_params_t *p, const int8_t *input1, const
     }
 }
 
-static int8_t ed_add_one(const ed_binary_params_t *p, int32_t a, int32_t b)
-{
-    const int32_t x1 = ed_shl_wrap(a + p->input1_offset, p->left_shift);
-    const int32_t x2 = ed_shl_wrap(b + p->input2_offset, p->left_shift);
-    const int32_t s1 = ed_mbqm(x1, p->input1_multiplier, p->input1_shift);
-    const int32_t s2 = ed_mbqm(x2, p->input2_multiplier, p->input2_shift);
-    const int32_t out = ed_mbqm(ed_add_wrap(s1, s2), p->output_multiplier, p->output_shift) + p->output_offset;
-    return (int8_t)ed_clamp_i32(out, p->act_min, p->act_max);
-}
-
-static int8_t ed_mul_one(const ed_binary_params_t *p, int32_t a, int32_t b)
-{
-    const int32_t prod = (a + p->input1_offset) * (b + p->input2_offset);
-    const int32_t out = ed_mbqm(prod, p->output_multiplier, p->output_shift) + p->output_offset;
-    return (int8_t)ed_clamp_i32(out, p->act_min, p->act_max);
-}
-
 void ed_add_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
     if (!p->broadcast && p->left_shift <= 20 && p->input1_shift <= 0 && p->input2_shift <= 0 &&
         p->output_shift < 0) {
         ed_add_fast(p, input1, input2, output);
-    } else if (!p->broadcast) {
-        int32_t i;
-        for (i = 0; i < p->size; ++i) {
-            output[i] = ed_add_one(p, input1[i], input2[i]);
-        }
     } else {
-        int32_t d0, d1, d2, d3;
-        size_t o = 0;
-        for (d0 = 0; d0 < p->out_dims[0]; ++d0) {
-            for (d1 = 0; d1 < p->out_dims[1]; ++d1) {
-                for (d2 = 0; d2 < p->out_dims[2]; ++d2) {
-                    const size_t a0 = (size_t)(d0 * p->in1_strides[0] + d1 * p->in1_strides[1] + d2 * p->in1_strides[2]);
-                    const size_t b0 = (size_t)(d0 * p->in2_strides[0] + d1 * p->in2_strides[1] + d2 * p->in2_strides[2]);
-                    for (d3 = 0; d3 < p->out_dims[3]; ++d3) {
-                        output[o++] = ed_add_one(p, input1[a0 + (size_t)(d3 * p->in1_strides[3])],
-                                                 input2[b0 + (size_t)(d3 * p->in2_strides[3])]);
-                    }
-                }
-            }
-        }
+        ed_binary_walk(p, input1, input2, output, 0);
     }
 }
 
 void ed_mul_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
-    if (!p->broadcast) {
-        int32_t i;
-        for (i = 0; i < p->size; ++i) {
-            output[i] = ed_mul_one(p, input1[i], input2[i]);
-        }
-    } else {
-        int32_t d0, d1, d2, d3;
-        size_t o = 0;
-        for (d0 = 0; d0 < p->out_dims[0]; ++d0) {
-            for (d1 = 0; d1 < p->out_dims[1]; ++d1) {
-                for (d2 = 0; d2 < p->out_dims[2]; ++d2) {
-                    const size_t a0 = (size_t)(d0 * p->in1_strides[0] + d1 * p->in1_strides[1] + d2 * p->in1_strides[2]);
-                    const size_t b0 = (size_t)(d0 * p->in2_strides[0] + d1 * p->in2_strides[1] + d2 * p->in2_strides[2]);
-                    for (d3 = 0; d3 < p->out_dims[3]; ++d3) {
-                        output[o++] = ed_mul_one(p, input1[a0 + (size_t)(d3 * p->in1_strides[3])],
-                                                 input2[b0 + (size_t)(d3 * p->in2_strides[3])]);
-                    }
-                }
-            }
-        }
-    }
+    ed_binary_walk(p, input1, input2, output, 1);
 }

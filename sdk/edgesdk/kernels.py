@@ -229,6 +229,21 @@ def slower_kernels() -> dict[str, frozenset[str]]:
     return {core: frozenset(names) for core, names in out.items()}
 
 
+#: A kernel folder -> the folder whose kernels it extends (the table's ``[extends]``: Helium cores have the DSP
+#: extension too, so ``helium/`` lacks what ``cortex-m-dsp/`` has).
+TARGET_BASE: dict[str, str] = dict(tomllib.loads(table_path().read_text(encoding="utf-8")).get("extends", {}))
+
+
+def kernel_target_chain(target: str | None) -> tuple[str, ...]:
+    """The kernel folders a target reads, most specific first (``helium`` -> ``("helium", "cortex-m-dsp")``);
+    a kernel none of them has is the portable one."""
+    chain: list[str] = []
+    while target and target not in chain:
+        chain.append(target)
+        target = TARGET_BASE.get(target)
+    return tuple(chain)
+
+
 def core_target(core: str) -> str | None:
     """The folder under ``firmware/kernels/`` that overrides the portable kernels on ``core`` (None: none)."""
     return CORE_TARGETS.get(core)

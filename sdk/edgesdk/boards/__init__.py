@@ -54,8 +54,12 @@ FLASH_METHODS = (
 
 #: Core -> folder of ``firmware/kernels/`` that overrides the portable kernels, and core -> kernels not chosen on
 #: it unless forced: reads of the kernel table (:data:`edgesdk.kernels.CORE_TARGETS`, the rows' ``slower_on``).
+#: A kernel a folder lacks comes from the folder it extends (``KERNEL_TARGET_BASE``: Helium over the DSP
+#: kernels), else it is the portable one (:func:`kernel_target_chain`).
 CORE_KERNEL_TARGETS: dict[str, str] = kernel_table.CORE_TARGETS
 CORE_SLOWER_KERNELS: dict[str, frozenset[str]] = kernel_table.slower_kernels()
+KERNEL_TARGET_BASE: dict[str, str] = kernel_table.TARGET_BASE
+kernel_target_chain = kernel_table.kernel_target_chain
 
 
 @dataclass(frozen=True)

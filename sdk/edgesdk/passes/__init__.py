@@ -40,7 +40,7 @@ class PassContext:
     @property
     def dsp(self) -> bool:
         """Whether the core runs the Cortex-M DSP kernels (SXTB16/SMLAD), whose costs differ from the portable ones."""
-        return kernel_table.CORE_TARGETS.get(self.core) == "cortex-m-dsp"
+        return "cortex-m-dsp" in kernel_table.kernel_target_chain(kernel_table.CORE_TARGETS.get(self.core))
 
     def forced(self, node: ir.Node) -> str | None:
         for pattern, kernel in self.force.items():

@@ -37,5 +37,16 @@ WEIGHT_LAYOUTS: dict[tuple[str, str], Callable[[np.ndarray], np.ndarray]] = {
 
 
 def weight_layout(target: str | None, op: str) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The weight reordering ``target``'s kernel for ``op`` expects, or None for the portable layout."""
-    return WEIGHT_LAYOUTS.get((target or "", op))
+    """The weight reordering ``target``'s kernel for ``op`` expects, or None for the portable layout: the layout
+    of the most specific folder of the target's chain that has a kernel for the op (``helium`` reads the DSP
+    FULLY_CONNECTED kernel and its layout)."""
+    from edgesdk import kernels
+    from edgesdk.resources import firmware_dir
+
+    for folder in kernels.kernel_target_chain(target):
+        if (folder, op) in WEIGHT_LAYOUTS:
+            return WEIGHT_LAYOUTS[(folder, op)]
+        name = kernels.op_sources().get(op)
+        if name and (firmware_dir() / "kernels" / folder / name).is_file():
+            return None  # this folder's own kernel reads the portable layout
+    return None

@@ -31,6 +31,7 @@ from edgesdk import kernels as kernel_table
 from edgesdk import templating
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.dsp import weight_layout
+from edgesdk.boards import kernel_target_chain
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.resources import firmware_dir
@@ -885,8 +886,8 @@ def generate_c(
 
     kernel_files = sorted({f for layer in gen.layers for f in layer.kernel_files})
     # a target's kernel folder may bring headers of its own (scalar/ed_scalar.h)
-    target_headers = (
-        sorted(h.name for h in (firmware_dir() / "kernels" / target).glob("*.h")) if target else []
+    target_headers = sorted(
+        {h.name for t in kernel_target_chain(target) for h in (firmware_dir() / "kernels" / t).glob("*.h")}
     )
     for name in dict.fromkeys((*KERNEL_HEADERS, *target_headers, *kernel_files)):
         src = _kernel_source(name, target)
@@ -932,8 +933,8 @@ def constant_bytes(graph: ir.Graph, *, rounding: str = "double", target: str | N
 
 def _kernel_source(name: str, target: str | None) -> Path:
     base = firmware_dir() / "kernels"
-    if target:
-        override = base / target / name
+    for folder in kernel_target_chain(target):
+        override = base / folder / name
         if override.is_file():
             return override
     return base / name
