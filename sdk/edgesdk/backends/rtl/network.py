@@ -1,0 +1,452 @@
+"""IR -> one Verilog design of the whole network, with the reference's integer math.
+
+The design is sequential (one layer at a time, a sequencer starting each when the one before is done), which is
+what a part as small as the iCE40 UP5K (5,280 LUT4s, 8 DSP blocks, 30 EBR) holds:
+
+- ``FULLY_CONNECTED`` with int8 weights: one multiply-accumulate per cycle on registered operands, which yosys
+  maps onto one DSP block (SB_MAC16 on the iCE40, MULT18X18D on the ECP5); with ternary weights {-127, 0, 127}
+  (TWN, Li et al. 2016) the sign of a 2-bit code chooses add or subtract and the sum is scaled by 127 at the end,
+  so the layer needs no multiplier and a quarter of the weight memory;
+- ``EDGESDK_BINARIZE`` (BatchNorm + sign on int8 values), ``EDGESDK_XNOR_FULLY_CONNECTED`` (XNOR-Net, Rastegari
+  et al. 2016: a 32-bit XOR and popcount per cycle against the bound of :func:`edgesdk.backends.hls.rtl.popcount_bounds`)
+  and ``EDGESDK_UNPACK_BITS``;
+- requantization is TFLite's ``MultiplyByQuantizedMultiplier`` with the reference's two roundings, the constants
+  from :func:`edgesdk.reference.params.op_params` (the numbers the C backend writes), the 32x32 product by a
+  serial shift-and-add unit (31 cycles per output channel) instead of four DSP blocks.
+
+A trailing ``SOFTMAX`` stays on the host: the design's output is its input (the logits, whose argmax is the
+class). Every weight and per-channel constant is a ROM initialized with ``$readmemh``; every tensor between two
+layers is a memory of its own.
+
+:func:`estimate_network` gives the cycles and block RAM of each layer from the shapes alone, by the same
+schedule the Verilog follows, so that the estimate can be checked against the simulated and synthesized design.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from edgesdk import __version__
+from edgesdk.errors import UnsupportedOpError
+from edgesdk.ir import graph as ir
+from edgesdk.reference.binary import WORD, words_for
+from edgesdk.resources import hls_dir
+
+#: ops of the generated design; a graph with any other op (a trailing SOFTMAX aside) is not an RTL design
+RTL_OPS = (
+    "FULLY_CONNECTED",
+    "EDGESDK_BINARIZE",
+    "EDGESDK_XNOR_FULLY_CONNECTED",
+    "EDGESDK_UNPACK_BITS",
+)
+#: cycles of one requantization: the go cycle, 31 shift-and-add steps, six register stages of rounding and clamp
+REQUANT_CYCLES = 1 + 31 + 6
+#: bytes of constants per output row of an int8 layer: bias, multiplier (int32 each), shift (int8)
+CONST_BYTES = 9
+#: block RAM geometries of the parts: (kind, bits per block, [(depth, width) configurations])
+EBR_SHAPES = {
+    "ice40": ("EBR (4 Kib)", 4096, [(256, 16), (512, 8), (1024, 4), (2048, 2)]),
+    "ecp5": ("DP16KD (18 Kib)", 18432, [(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)]),
+}
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(hls_dir() / "rtl")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def _aw(depth: int) -> int:
+    """Address bits of a memory of ``depth`` words (at least 1)."""
+    return max(1, (depth - 1).bit_length())
+
+
+def _lit(value: int, width: int) -> str:
+    """A signed sized Verilog literal."""
+    return f"-{width}'sd{-value}" if value < 0 else f"{width}'sd{value}"
+
+
+def _ident(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+#: yosys (memory_libmap) weighs a block RAM as 64 and a memory in logic by its bits: one flip-flop per bit of a
+#: RAM, one LUT4 per 16 bits of a ROM; a memory goes where it is cheaper
+BLOCK_COST = 64
+ROM_BITS_PER_LUT = 16
+
+
+def blocks_for(depth: int, width: int, family: str = "ice40", rom: bool = False) -> int:
+    """Block RAMs one memory of ``depth`` x ``width`` bits takes: the cheapest configuration of the part's
+    blocks, or 0 where yosys keeps it in logic because that costs less (:data:`BLOCK_COST`)."""
+    _, _, shapes = EBR_SHAPES[family]
+    blocks = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in shapes)
+    logic = depth * width / (ROM_BITS_PER_LUT if rom else 1)
+    return blocks if blocks * BLOCK_COST <= logic else 0
+
+
+@dataclass
+class RtlLayer:
+    """One layer of the design: its Verilog parameters, its ROM contents and its estimated figures."""
+
+    name: str
+    op: str
+    kind: str  # fc, ternary, xnor, binarize, unpack
+    params: dict[str, Any]
+    roms: dict[str, list[str]]  # file name -> hex lines
+    cycles: int  # estimated cycles from start to done
+    rom_shapes: list[tuple[int, int]]  # (depth, width) of each ROM
+    macs: int = 0
+
+
+@dataclass
+class NetDesign:
+    """The whole network's Verilog (``verilog``, top module ``top``), its ROM files and the tensors it moves."""
+
+    top: str
+    verilog: str
+    layers: list[RtlLayer]
+    roms: dict[str, list[str]]
+    input_tensor: str
+    output_tensor: str
+    in_bytes: int
+    out_bytes: int
+    host_softmax: str | None = None
+    memories: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, folder: Path) -> Path:
+        """Write the Verilog and its ROM files into ``folder``; return the Verilog's path."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, lines in self.roms.items():
+            (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        path = folder / f"{self.top}.v"
+        path.write_text(self.verilog, encoding="utf-8")
+        return path
+
+
+def _rtl_nodes(graph: ir.Graph) -> tuple[list[ir.Node], ir.Node | None]:
+    nodes = list(graph.nodes)
+    soft = None
+    if nodes and nodes[-1].op == "SOFTMAX":
+        soft = nodes.pop()
+    for node in nodes:
+        if node.op not in RTL_OPS:
+            raise UnsupportedOpError(
+                f"layer {node.name}: op {node.op} has no Verilog implementation (the whole-network generator "
+                f"takes {', '.join(RTL_OPS)} and a trailing SOFTMAX)"
+            )
+    if not nodes:
+        raise UnsupportedOpError(f"graph {graph.name} has no layer the whole-network generator takes")
+    return nodes, soft
+
+
+def supports(graph: ir.Graph) -> bool:
+    """Whether every layer of ``graph`` has a Verilog implementation (so ``synth`` can build the whole network)."""
+    try:
+        _rtl_nodes(graph)
+    except UnsupportedOpError:
+        return False
+    return True
+
+
+def _fc_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    if "input_offset" not in p:
+        raise UnsupportedOpError(f"layer {node.name}: float FULLY_CONNECTED has no Verilog implementation")
+    if p["filter_offset"] != 0:
+        raise UnsupportedOpError(
+            f"layer {node.name}: weights with a zero point have no Verilog implementation"
+        )
+    w = np.asarray(graph.tensor(node.inputs[1]).data).astype(np.int64)
+    o, k = w.shape
+    bias = (
+        np.asarray(graph.tensor(node.inputs[2]).data).astype(np.int64)
+        if len(node.inputs) > 2 and node.inputs[2]
+        else np.zeros(o, dtype=np.int64)
+    )
+    mult = np.broadcast_to(np.asarray(p["output_multiplier"], dtype=np.int64), (o,))
+    shift = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64), (o,))
+    if np.any(mult < 0) or np.any(shift < -31) or np.any(shift > 30):
+        raise UnsupportedOpError(f"layer {node.name}: a requantization multiplier is out of the unit's range")
+    ternary = bool(np.all(np.isin(w, (-127, 0, 127))))
+    module = f"l{index}_{_ident(node.name)}"[:60]
+    wfile, pfile = f"{module}_w.hex", f"{module}_p.hex"
+    if ternary:
+        codes = np.where(w > 0, 1, np.where(w < 0, 3, 0)).reshape(-1)
+        wlines, ww = [f"{int(c):x}" for c in codes], 2
+    else:
+        wlines, ww = [f"{int(v) & 0xFF:02x}" for v in w.reshape(-1)], 8
+    plines = []
+    for r in range(o):
+        blob = (
+            int(bias[r] & 0xFFFFFFFF).to_bytes(4, "little")
+            + int(mult[r] & 0xFFFFFFFF).to_bytes(4, "little")
+            + int(shift[r] & 0xFF).to_bytes(1, "little")
+        )
+        plines += [f"{b:02x}" for b in blob]
+    loop = max(k, CONST_BYTES)
+    src_aw, dst_aw = _aw(k), _aw(o)
+    params = {
+        "kind": "ternary" if ternary else "fc",
+        "name": node.name,
+        "module": module,
+        "what": f"FULLY_CONNECTED {k} -> {o}, "
+        + ("ternary weights {-127, 0, 127}: add/subtract" if ternary else "int8 weights on one DSP block"),
+        "k": k,
+        "out": o,
+        "loop": loop,
+        "ww": ww,
+        "wdepth": o * k,
+        "pdepth": o * CONST_BYTES,
+        "waddr": _aw(o * k + 1),
+        "paddr": _aw(o * CONST_BYTES + 1),
+        "kw": max(loop.bit_length(), src_aw),
+        "raw": src_aw,
+        "waw": dst_aw,
+        "wfile": wfile,
+        "pfile": pfile,
+        "in_off_lit": _lit(int(p["input_offset"]), 10),
+        "out_off": int(p["output_offset"]),
+        "act_min": int(p["activation_min"]),
+        "act_max": int(p["activation_max"]),
+        "acc_expr": "((acc <<< 7) - acc)" if ternary else "acc",
+    }
+    return RtlLayer(
+        name=node.name,
+        op=node.op,
+        kind=params["kind"],
+        params=params,
+        roms={wfile: wlines, pfile: plines},
+        cycles=fc_cycles(k, o),
+        rom_shapes=[(o * k, ww), (o * CONST_BYTES, 8)],
+        macs=o * k,
+    )
+
+
+def fc_cycles(k: int, o: int) -> int:
+    """Cycles of an int8 or ternary layer from its start to its done: per row max(K, 9) address cycles, 3 of
+    pipeline, the requantization and the cycle that writes the result; and the start cycle."""
+    return o * (max(k, CONST_BYTES) + 3 + REQUANT_CYCLES + 1) + 1
+
+
+def xnor_cycles(words: int, o: int) -> int:
+    """Cycles of an XNOR layer from its start to its done: per row one cycle per 32-bit word and 2 of pipeline;
+    and the start cycle."""
+    return o * (words + 2) + 1
+
+
+def _xnor_layer(graph: ir.Graph, node: Any, index: int) -> RtlLayer:
+    from edgesdk.backends.hls.rtl import popcount_bounds, popcount_tree
+
+    w = np.asarray(graph.tensor(node.inputs[1]).data).astype(np.int64) & 0xFFFFFFFF
+    o, words = w.shape
+    k = int(node.in_features)
+    mw = words * WORD
+    bound, ge = popcount_bounds(k, np.asarray(node.threshold), np.asarray(node.flip), mw)
+    bw = (mw + 1).bit_length() + 1
+    module = f"l{index}_{_ident(node.name)}"[:60]
+    wfile, pfile = f"{module}_w.hex", f"{module}_p.hex"
+    src_aw, dst_aw = _aw(words), _aw(words_for(o))
+    params = {
+        "kind": "xnor",
+        "name": node.name,
+        "module": module,
+        "what": f"XNOR fully connected {k} -> {o} bits, one 32-bit word per cycle",
+        "out": o,
+        "words": words,
+        "wdepth": o * words,
+        "waddr": _aw(o * words + 1),
+        "kw": max(1, words.bit_length(), src_aw),
+        "ow": max((o - 1).bit_length(), 5 + dst_aw),
+        "bw": bw,
+        "raw": src_aw,
+        "waw": dst_aw,
+        "wfile": wfile,
+        "pfile": pfile,
+        "tree": popcount_tree("x", WORD, "pop", bw),
+    }
+    plines = [f"{(int(g) << bw) | int(b):x}" for b, g in zip(bound, ge, strict=True)]
+    return RtlLayer(
+        name=node.name,
+        op=node.op,
+        kind="xnor",
+        params=params,
+        roms={wfile: [f"{int(v):08x}" for v in w.reshape(-1)], pfile: plines},
+        cycles=xnor_cycles(words, o),
+        rom_shapes=[(o * words, 32), (o, bw + 1)],
+    )
+
+
+def _binarize_layer(node: Any, index: int) -> RtlLayer:
+    c = int(node.channels)
+    module = f"l{index}_{_ident(node.name)}"[:60]
+    pfile = f"{module}_p.hex"
+    thr = np.clip(np.asarray(node.threshold, dtype=np.int64), -129, 128)
+    plines = [f"{(int(f) << 10) | (int(t) & 0x3FF):03x}" for t, f in zip(thr, node.flip, strict=True)]
+    dst_aw = _aw(words_for(c))
+    params = {
+        "kind": "binarize",
+        "name": node.name,
+        "module": module,
+        "what": f"BatchNorm + sign of {c} int8 channels into bits",
+        "out": c,
+        "ow": max((c - 1).bit_length(), 5 + dst_aw),
+        "raw": _aw(c),
+        "waw": dst_aw,
+        "pfile": pfile,
+    }
+    return RtlLayer(node.name, node.op, "binarize", params, {pfile: plines}, c + 2, [(c, 11)])
+
+
+def _unpack_layer(node: Any, index: int) -> RtlLayer:
+    c = int(node.channels)
+    module = f"l{index}_{_ident(node.name)}"[:60]
+    src_aw = _aw(words_for(c))
+    params = {
+        "kind": "unpack",
+        "name": node.name,
+        "module": module,
+        "what": f"{c} bits into int8 {node.high} / {node.low}",
+        "out": c,
+        "ow": max((c - 1).bit_length(), 5 + src_aw),
+        "raw": src_aw,
+        "waw": _aw(c),
+        "high_u8": int(node.high) & 0xFF,
+        "low_u8": int(node.low) & 0xFF,
+    }
+    return RtlLayer(node.name, node.op, "unpack", params, {}, c + 2, [])
+
+
+def _tensor_memory(graph: ir.Graph, name: str, bits: bool) -> dict[str, Any]:
+    t = graph.tensor(name)
+    per_sample = int(np.prod(t.shape[1:], dtype=np.int64))
+    depth, width = (per_sample // 4, 32) if bits else (per_sample, 8)
+    return {
+        "name": name,
+        "id": f"m{len(name) % 7}_{_ident(name)[-40:]}",
+        "depth": depth,
+        "width": width,
+        "aw": _aw(depth),
+        "what": "packed bits, 32 per word" if bits else "int8",
+    }
+
+
+def network_verilog(graph: ir.Graph, top: str | None = None) -> NetDesign:
+    """The Verilog of the whole network ``graph`` (see the module docstring); UnsupportedOpError names the first
+    layer that has no Verilog implementation."""
+    nodes, soft = _rtl_nodes(graph)
+    layers: list[RtlLayer] = []
+    mems: dict[str, dict[str, Any]] = {}
+    bit_outputs = {"EDGESDK_BINARIZE", "EDGESDK_XNOR_FULLY_CONNECTED"}
+    bit_inputs = {"EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_UNPACK_BITS"}
+    for i, node in enumerate(nodes):
+        if node.op == "FULLY_CONNECTED":
+            layer = _fc_layer(graph, node, i)
+        elif node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
+            layer = _xnor_layer(graph, node, i)
+        elif node.op == "EDGESDK_BINARIZE":
+            layer = _binarize_layer(node, i)
+        else:
+            layer = _unpack_layer(node, i)
+        src, dst = node.inputs[0], node.outputs[0]
+        for name, bits in ((src, node.op in bit_inputs), (dst, node.op in bit_outputs)):
+            if name not in mems:
+                mems[name] = _tensor_memory(graph, name, bits)
+                mems[name]["id"] = f"m{len(mems) - 1}"
+        layer.params["src"], layer.params["dst"] = mems[src]["id"], mems[dst]["id"]
+        layers.append(layer)
+    first, last = nodes[0].inputs[0], nodes[-1].outputs[0]
+    if mems[first]["width"] != 8 or mems[last]["width"] != 8:
+        raise UnsupportedOpError(f"graph {graph.name}: the Verilog design takes and gives int8 tensors only")
+    order = [first] + [n for n in mems if n not in (first, last)] + [last]
+    mem_list = [mems[n] for n in order]
+    top_name = _ident(top or f"edgesdk_{graph.name}")[:60]
+    in_bytes, out_bytes = mems[first]["depth"], mems[last]["depth"]
+    text = (
+        _env()
+        .get_template("net.v.j2")
+        .render(
+            version=__version__,
+            model=graph.name,
+            layers=[layer.params for layer in layers],
+            mems=mem_list,
+            top=top_name,
+            in_bytes=in_bytes,
+            out_bytes=out_bytes,
+            iow=max(in_bytes, out_bytes).bit_length(),
+            lw=max(1, (len(layers) - 1).bit_length()),
+        )
+    )
+    roms: dict[str, list[str]] = {}
+    for layer in layers:
+        roms.update(layer.roms)
+    return NetDesign(
+        top=top_name,
+        verilog=text,
+        layers=layers,
+        roms=roms,
+        input_tensor=first,
+        output_tensor=last,
+        in_bytes=in_bytes,
+        out_bytes=out_bytes,
+        host_softmax=soft.name if soft is not None else None,
+        memories=mem_list,
+    )
+
+
+def estimate_network(design: NetDesign, family: str = "ice40") -> dict[str, Any]:
+    """Per-layer cycles, DSP blocks and block RAM from the shapes alone, and the totals with the sequencer
+    (one cycle per layer start) and the activation memories.
+
+    A ROM of depth x width takes the cheapest configuration of the part's blocks (:func:`blocks_for`); the int8
+    layers take one DSP block each, the rest none."""
+    kind, _, _ = EBR_SHAPES[family]
+    rows = []
+    for layer in design.layers:
+        rows.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "cycles": layer.cycles,
+                "bram": sum(blocks_for(d, w, family, rom=True) for d, w in layer.rom_shapes if d),
+                "dsp": 1 if layer.kind == "fc" else 0,
+                "macs": layer.macs,
+            }
+        )
+    act = sum(blocks_for(m["depth"], m["width"], family) for m in design.memories)
+    return {
+        "bram_kind": kind,
+        "layers": rows,
+        "activation_bram": act,
+        "total_bram": sum(r["bram"] for r in rows) + act,
+        "total_dsp": sum(r["dsp"] for r in rows),
+        # the sequencer takes one cycle per layer to see its done and start the next
+        "compute_cycles": sum(r["cycles"] + 1 for r in rows),
+        "io_cycles": design.in_bytes + design.out_bytes + 3,
+    }
+
+
+__all__ = [
+    "NetDesign",
+    "RtlLayer",
+    "blocks_for",
+    "estimate_network",
+    "fc_cycles",
+    "network_verilog",
+    "supports",
+    "xnor_cycles",
+]
