@@ -462,6 +462,7 @@ def test_binary_mlp_on_digits_bit_exact_in_csim_and_verilog(digits_xnor: Any, tm
         hls_graph=flipped,
         place_and_route=False,
         xnor_folding={xnor_names[0]: (2, 1)},
+        network=False,
     )
     assert r.bit_exact and r.mismatches == [] and r.inputs == len(data)
     assert r.synthesis is None and "no vendor HLS flow" in (r.skipped_reason or "")
@@ -616,3 +617,87 @@ def test_xnor_rtl_on_a_partial_word_with_extreme_thresholds(tmp_path: Path) -> N
         got, cycles = rtl.simulate(design, x, tmp_path / f"sim{pipeline}")
         np.testing.assert_array_equal(got, want)
         assert cycles == [(mh // 3) * (64 // 16) + 1 + (rtl.PIPELINE_STAGES if pipeline else 0)] * n
+
+
+# --- the whole network in Verilog ---------------------------------------------------------------------------------
+
+
+def _ternary_tail(graph: Any) -> Any:
+    """A copy of ``graph`` whose last FULLY_CONNECTED has ternary weights {-127, 0, 127} (TWN's threshold
+    0.7 mean|w|), so that one network holds an int8, XNOR and ternary layer."""
+    g = copy.deepcopy(graph)
+    node = [n for n in g.nodes if n.op == "FULLY_CONNECTED"][-1]
+    t = g.tensor(node.inputs[1])
+    w = np.asarray(t.data).astype(np.int64)
+    keep = np.abs(w) > 0.7 * np.abs(w).mean()
+    t.data = (np.sign(w) * 127 * keep).astype(np.int8)
+    return g
+
+
+def test_whole_binary_network_to_an_ice40_bitstream(digits_xnor: Any, tmp_path: Path) -> None:
+    """The digits network (int8 first and last layers, two XNOR layers) as one Verilog design: its simulation
+    equals the reference bit for bit, yosys and nextpnr-ice40 place it on the UP5K and icepack writes the
+    bitstream; the estimate's cycles and EBR equal the simulated and synthesized figures of every layer."""
+    import shutil
+
+    if not (shutil.which("iverilog") and shutil.which("yosys") and shutil.which("nextpnr-ice40")):
+        pytest.fail("iverilog, yosys and nextpnr-ice40 are not installed (scripts/setup.sh installs them)")
+    graph, _, data, _ = digits_xnor
+    r = synth(graph, "icebreaker", tmp_path / "net", inputs=data[:3], count=3)
+    rtl = r.report["rtl_network"]
+    assert r.bit_exact and rtl["bit_exact_count"] == rtl["inputs"] == 3
+    assert rtl["host_softmax"] == graph.nodes[-1].name
+    kinds = [row["kind"] for row in rtl["layers"]]
+    assert kinds == ["fc", "binarize", "xnor", "xnor", "unpack", "fc"]
+    for row in rtl["layers"]:
+        assert row["simulated_cycles"] == row["estimate_cycles"], row
+        assert row["yosys"]["ebr"] == row["estimate_bram"], row
+        assert row["yosys"]["dsp"] == row["estimate_dsp"], row
+    fig = rtl["yosys"]
+    assert fig["dsp"] == 2 and fig["ebr"] == r.estimate["total_bram"]
+    assert rtl["compute_cycles"] == r.estimate["compute_cycles"]
+    pnr = rtl["pnr"]
+    assert pnr["placed"]["ICESTORM_LC"]["available"] == 5280 and pnr["placed"]["ICESTORM_DSP"]["used"] == 2
+    assert pnr["fmax_mhz"] > 0 and Path(pnr["bitstream"]).stat().st_size == pnr["bitstream_bytes"] > 100_000
+    assert rtl["inferences_per_s"] > 0 and rtl["energy"]["uj_per_inference"] > 0
+    md = (tmp_path / "net" / "report.md").read_text(encoding="utf-8")
+    assert "bit-exact: **3/3**" in md and "Fmax" in md
+
+
+def test_ternary_layer_in_verilog_equals_the_reference(digits_xnor: Any, tmp_path: Path) -> None:
+    """A ternary last layer takes the add/subtract unit (no DSP block): the simulation still equals the
+    reference of the ternary graph bit for bit, on inputs whose outputs differ."""
+    from edgesdk.backends.rtl.flow import simulate_network
+    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+
+    graph = _ternary_tail(digits_xnor[0])
+    data = digits_xnor[2]
+    design = network_verilog(graph)
+    assert [layer.kind for layer in design.layers][-1] == "ternary"
+    values = Reference(graph).run_batch_all(data)
+    want = values[design.output_tensor].reshape(len(data), -1)
+    got, cycles, per_layer = simulate_network(
+        design, values[design.input_tensor].reshape(len(data), -1), tmp_path / "sim"
+    )
+    np.testing.assert_array_equal(got, want)
+    assert len({tuple(row) for row in want.tolist()}) > 1
+    est = estimate_network(design)
+    assert cycles == [est["compute_cycles"]] * len(data)
+    assert per_layer[0] == [row["cycles"] for row in est["layers"]]
+    assert est["layers"][-1]["dsp"] == 0
+
+
+def test_a_network_too_big_for_the_ice40_is_refused_with_exit_5(tmp_path: Path) -> None:
+    """An int8 MLP with 64 KiB of weights needs more EBR than the UP5K's 30: the command exits 5 with one
+    sentence naming the resource before it writes anything."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((64,), batch_size=1)
+    h = keras.layers.Dense(1024, activation="relu")(inp)
+    model = keras.Model(inp, keras.layers.Dense(10)(h), name="wide")
+    path = _convert(model, (64,), tmp_path / "wide.tflite", 3)
+    out = tmp_path / "wide"
+    code = main(["synth", str(path), "-b", "icebreaker", "-o", str(out)])
+    assert code == 5
+    assert not out.exists()

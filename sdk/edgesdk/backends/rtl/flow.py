@@ -162,18 +162,18 @@ def place_and_route_ice40(
     }
 
 
-def energy_estimate(
-    power: dict[str, float], clock_hz: float, cycles: int, fig: dict[str, int], capacity: dict[str, int]
-) -> dict[str, Any]:
-    """Energy per inference from the board's power figures: the static power plus the dynamic power scaled by
-    clock and by the share of the logic cells used, over the time of one inference.
+def energy_estimate(power: dict[str, float], clock_hz: float, cycles: int, cells: int) -> dict[str, Any]:
+    """Energy per inference from the board's power figures: static power, plus the clock network's power per
+    MHz, plus a power per logic cell and MHz for the ``cells`` the design places, over one inference's time.
 
-    ``power``: ``static_mw`` and ``dynamic_mw_per_mhz`` (a full part toggling); a first-order estimate, not a
-    measurement — the board's power model is what the datasheet gives, not a power analysis of this netlist."""
+    A first-order estimate from the board file's figures (measured on counters, which toggle every cycle, so an
+    upper bound for the logic), not a power analysis of this netlist."""
+    mhz = clock_hz / 1e6
     static = float(power.get("static_mw", 0.0))
-    per_mhz = float(power.get("dynamic_mw_per_mhz", 0.0))
-    share = fig["lut4"] / capacity["lut"] if capacity.get("lut") else 1.0
-    dynamic = per_mhz * clock_hz / 1e6 * share
+    dynamic = (
+        float(power.get("clock_mw_per_mhz", 0.0)) * mhz
+        + float(power.get("cell_uw_per_mhz", 0.0)) * cells * mhz / 1e3
+    )
     seconds = cycles / clock_hz
     return {
         "static_mw": static,
