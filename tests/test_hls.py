@@ -655,6 +655,7 @@ def test_whole_binary_network_to_an_ice40_bitstream(digits_xnor: Any, tmp_path: 
         assert row["yosys"]["dsp"] == row["estimate_dsp"], row
     fig = rtl["yosys"]
     assert fig["dsp"] == 2 and fig["ebr"] == r.estimate["total_bram"]
+    assert rtl["shared_units"]["requant"]["lut4"] > 0
     assert rtl["compute_cycles"] == r.estimate["compute_cycles"]
     pnr = rtl["pnr"]
     assert pnr["placed"]["ICESTORM_LC"]["available"] == 5280 and pnr["placed"]["ICESTORM_DSP"]["used"] == 2
@@ -667,7 +668,7 @@ def test_whole_binary_network_to_an_ice40_bitstream(digits_xnor: Any, tmp_path: 
 def test_ternary_layer_in_verilog_equals_the_reference(digits_xnor: Any, tmp_path: Path) -> None:
     """A ternary last layer takes the add/subtract unit (no DSP block): the simulation still equals the
     reference of the ternary graph bit for bit, on inputs whose outputs differ."""
-    from edgesdk.backends.rtl.flow import simulate_network
+    from edgesdk.backends.rtl.flow import simulate_network, yosys_stat
     from edgesdk.backends.rtl.network import estimate_network, network_verilog
 
     graph = _ternary_tail(digits_xnor[0])
@@ -685,6 +686,8 @@ def test_ternary_layer_in_verilog_equals_the_reference(digits_xnor: Any, tmp_pat
     assert cycles == [est["compute_cycles"]] * len(data)
     assert per_layer[0] == [row["cycles"] for row in est["layers"]]
     assert est["layers"][-1]["dsp"] == 0
+    cells = yosys_stat(design.write(tmp_path / "syn"), design.layers[-1].params["module"], tmp_path / "syn")
+    assert cells.get("SB_RAM40_4K", 0) == est["layers"][-1]["bram"] and "SB_MAC16" not in cells
 
 
 def test_a_network_too_big_for_the_ice40_is_refused_with_exit_5(tmp_path: Path) -> None:

@@ -230,6 +230,11 @@ def whole_network(
                 "estimate_dsp": e["dsp"],
             }
         )
+    shared = {}
+    if any(layer.kind in ("fc", "ternary") for layer in design.layers):
+        say("yosys: the shared requantization unit alone")
+        cells = yosys_stat(verilog, "edgesdk_requant", work / "synth", family)
+        shared["requant"] = ice40_figures(cells) if family == "ice40" else ecp5_figures(cells)
     say(f"yosys: the whole network ({design.top})")
     cells = yosys_stat(verilog, design.top, work / "synth", family)
     fig = ice40_figures(cells) if family == "ice40" else ecp5_figures(cells)
@@ -237,6 +242,7 @@ def whole_network(
         "top": design.top,
         "verilog": str(verilog),
         "layers": rows,
+        "shared_units": shared,
         "estimate": est,
         "inputs": n,
         "bit_exact_count": sum(equal),

@@ -368,6 +368,7 @@ def network_verilog(graph: ir.Graph, top: str | None = None) -> NetDesign:
                 mems[name] = _tensor_memory(graph, name, bits)
                 mems[name]["id"] = f"m{len(mems) - 1}"
         layer.params["src"], layer.params["dst"] = mems[src]["id"], mems[dst]["id"]
+        layer.params["index"] = i
         layers.append(layer)
     first, last = nodes[0].inputs[0], nodes[-1].outputs[0]
     if mems[first]["width"] != 8 or mems[last]["width"] != 8:

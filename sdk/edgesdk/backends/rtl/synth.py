@@ -134,6 +134,11 @@ def _markdown(report: dict[str, Any]) -> str:
             f"| {r['layer']} | {r['kind']} | {r['estimate_cycles']:,} | {r['simulated_cycles']:,} | "
             f"{r['estimate_bram']} | {y['ebr']} | {y['lut4']:,} | {y['dff']:,} | {y['dsp']} |"
         )
+    for name, y in rtl.get("shared_units", {}).items():
+        lines.append(
+            f"| ({name}, shared by the int8 layers) | unit | | | | {y['ebr']} | {y['lut4']:,} | {y['dff']:,} | "
+            f"{y['dsp']} |"
+        )
     lines += [
         "",
         "## The whole design (yosys synth_ice40, nextpnr-ice40)",
