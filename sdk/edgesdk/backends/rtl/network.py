@@ -42,9 +42,13 @@ from edgesdk.resources import hls_dir
 #: ops of the generated design; a graph with any other op (a trailing SOFTMAX aside) is not an RTL design
 RTL_OPS = (
     "FULLY_CONNECTED",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "AVERAGE_POOL_2D",
     "EDGESDK_BINARIZE",
     "EDGESDK_XNOR_FULLY_CONNECTED",
     "EDGESDK_UNPACK_BITS",
+    "RESHAPE",
 )
 #: cycles of one requantization: the go cycle, 31 shift-and-add steps, six register stages of rounding and clamp
 REQUANT_CYCLES = 1 + 31 + 6
@@ -82,10 +86,12 @@ def _ident(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name)
 
 
-#: yosys (memory_libmap) weighs a block RAM as 64 and a memory in logic by its bits: one flip-flop per bit of a
-#: RAM, one LUT4 per 16 bits of a ROM; a memory goes where it is cheaper
-BLOCK_COST = 64
+#: yosys (memory_libmap) weighs a block RAM (iCE40 64, ECP5 128) against the memory in logic: a ROM by one LUT4
+#: per 16 bits, a RAM by one flip-flop per bit on the iCE40 and by its distributed RAM (4 bits a unit) on the ECP5;
+#: a memory goes where it is cheaper (constants fitted to yosys 0.23's choices on the generated designs)
+BLOCK_COST = {"ice40": 64, "ecp5": 128}
 ROM_BITS_PER_LUT = 16
+RAM_BITS_PER_UNIT = {"ice40": 1, "ecp5": 4}
 
 
 def blocks_for(depth: int, width: int, family: str = "ice40", rom: bool = False) -> int:
@@ -93,8 +99,8 @@ def blocks_for(depth: int, width: int, family: str = "ice40", rom: bool = False)
     blocks, or 0 where yosys keeps it in logic because that costs less (:data:`BLOCK_COST`)."""
     _, _, shapes = EBR_SHAPES[family]
     blocks = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in shapes)
-    logic = depth * width / (ROM_BITS_PER_LUT if rom else 1)
-    return blocks if blocks * BLOCK_COST <= logic else 0
+    logic = depth * width / (ROM_BITS_PER_LUT if rom else RAM_BITS_PER_UNIT[family])
+    return blocks if blocks * BLOCK_COST[family] <= logic else 0
 
 
 @dataclass
@@ -180,8 +186,6 @@ def _fc_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
     )
     mult = np.broadcast_to(np.asarray(p["output_multiplier"], dtype=np.int64), (o,))
     shift = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64), (o,))
-    if np.any(mult < 0) or np.any(shift < -31) or np.any(shift > 30):
-        raise UnsupportedOpError(f"layer {node.name}: a requantization multiplier is out of the unit's range")
     ternary = bool(np.all(np.isin(w, (-127, 0, 127))))
     module = f"l{index}_{_ident(node.name)}"[:60]
     wfile, pfile = f"{module}_w.hex", f"{module}_p.hex"
@@ -190,14 +194,7 @@ def _fc_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
         wlines, ww = [f"{int(c):x}" for c in codes], 2
     else:
         wlines, ww = [f"{int(v) & 0xFF:02x}" for v in w.reshape(-1)], 8
-    plines = []
-    for r in range(o):
-        blob = (
-            int(bias[r] & 0xFFFFFFFF).to_bytes(4, "little")
-            + int(mult[r] & 0xFFFFFFFF).to_bytes(4, "little")
-            + int(shift[r] & 0xFF).to_bytes(1, "little")
-        )
-        plines += [f"{b:02x}" for b in blob]
+    plines = _constants(node, bias, mult, shift)
     loop = max(k, CONST_BYTES)
     src_aw, dst_aw = _aw(k), _aw(o)
     params = {
@@ -235,6 +232,155 @@ def _fc_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
         rom_shapes=[(o * k, ww), (o * CONST_BYTES, 8)],
         macs=o * k,
     )
+
+
+def _constants(node: ir.Node, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> list[str]:
+    """The per-row constant bytes of an int8 layer: bias, multiplier (int32), shift (int8), little-endian."""
+    if np.any(mult < 0) or np.any(shift < -31) or np.any(shift > 30):
+        raise UnsupportedOpError(f"layer {node.name}: a requantization multiplier is out of the unit's range")
+    lines = []
+    for b, m, sh in zip(bias, mult, shift, strict=True):
+        blob = (
+            int(b & 0xFFFFFFFF).to_bytes(4, "little")
+            + int(m & 0xFFFFFFFF).to_bytes(4, "little")
+            + int(sh & 0xFF).to_bytes(1, "little")
+        )
+        lines += [f"{v:02x}" for v in blob]
+    return lines
+
+
+def _window(p: dict[str, Any], c: int) -> dict[str, Any]:
+    """Window walker parameters shared by convolutions and pooling: the first tap's row/column/address (the
+    padding makes them negative) and the address steps."""
+    h, w, kh, kw = p["in_h"], p["in_w"], p["filter_h"], p["filter_w"]
+    pt, pl = p["pad_h"], p["pad_w"]
+    return {
+        "h": h,
+        "w": w,
+        "c": c,
+        "kh": kh,
+        "kw_": kw,
+        "sh": p["stride_h"],
+        "sw": p["stride_w"],
+        "pt": pt,
+        "pl": pl,
+        "oh": p["out_h"],
+        "ow_": p["out_w"],
+        "iy0_lit": _lit(-pt, 24),
+        "ix0_lit": _lit(-pl, 24),
+        "base0_lit": _lit((-pt * w - pl) * c, 24),
+    }
+
+
+def _conv_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    dw = node.op == "DEPTHWISE_CONV_2D"
+    if "input_offset" not in p:
+        raise UnsupportedOpError(f"layer {node.name}: float {node.op} has no Verilog implementation")
+    if p["dilation_h"] != 1 or p["dilation_w"] != 1 or (dw and p["depth_multiplier"] != 1):
+        raise UnsupportedOpError(
+            f"layer {node.name}: {node.op} with dilation or a depth multiplier has no Verilog implementation"
+        )
+    w = np.asarray(graph.tensor(node.inputs[1]).data).astype(np.int64)
+    o, c = p["out_c"], p["in_c"]
+    bias = (
+        np.asarray(graph.tensor(node.inputs[2]).data).astype(np.int64)
+        if len(node.inputs) > 2 and node.inputs[2]
+        else np.zeros(o, dtype=np.int64)
+    )
+    kh, kw = p["filter_h"], p["filter_w"]
+    taps = kh * kw * (1 if dw else c)
+    loop = max(taps, CONST_BYTES)
+    outputs = p["out_h"] * p["out_w"] * o
+    module = f"l{index}_{_ident(node.name)}"[:60]
+    wfile, pfile = f"{module}_w.hex", f"{module}_p.hex"
+    win = _window(p, c)
+    params = {
+        "kind": "dwconv" if dw else "conv",
+        "name": node.name,
+        "module": module,
+        "what": f"{node.op} {kh}x{kw} {c} -> {o} channels, one multiply-accumulate per cycle",
+        "out": o,
+        "outputs": outputs,
+        "taps": taps,
+        "loop": loop,
+        "wdepth": w.size,
+        "pdepth": o * CONST_BYTES,
+        "waddr": _aw(w.size + c + 1),
+        "paddr": _aw(o * CONST_BYTES + 1),
+        "tw": max(loop.bit_length(), 1),
+        "cw": max(max(o, c).bit_length(), 1),
+        "raw": _aw(p["in_h"] * p["in_w"] * c),
+        "waw": _aw(outputs),
+        "wfile": wfile,
+        "pfile": pfile,
+        "wstep": c if dw else 1,
+        "wrow_step": 1 if dw else taps,
+        "step_kx": c if dw else 1,
+        "step_ky": (p["in_w"] - kw + 1) * c if dw else (p["in_w"] - kw) * c + 1,
+        "in_off_lit": _lit(int(p["input_offset"]), 10),
+        "out_off": int(p["output_offset"]),
+        "act_min": int(p["activation_min"]),
+        "act_max": int(p["activation_max"]),
+        **win,
+    }
+    mult = np.broadcast_to(np.asarray(p["output_multiplier"], dtype=np.int64), (o,))
+    shift = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64), (o,))
+    return RtlLayer(
+        name=node.name,
+        op=node.op,
+        kind=params["kind"],
+        params=params,
+        roms={
+            wfile: [f"{int(v) & 0xFF:02x}" for v in w.reshape(-1)],
+            pfile: _constants(node, bias, mult, shift),
+        },
+        cycles=fc_cycles(taps, outputs),
+        rom_shapes=[(w.size, 8), (o * CONST_BYTES, 8)],
+        macs=outputs * taps,
+    )
+
+
+#: cycles of the average pool's divider (one quotient bit per cycle) and its rounding and write
+DIVIDER_CYCLES = 32 + 1
+
+
+def avgpool_cycles(taps: int, outputs: int) -> int:
+    """Cycles of an average pool from its start to its done: per output its taps, 2 of pipeline, the divider
+    and the write; and the start cycle."""
+    return outputs * (taps + 2 + DIVIDER_CYCLES) + 1
+
+
+def _avgpool_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
+    from edgesdk.reference.params import op_params
+
+    p = op_params(graph, node)
+    if "activation_min" not in p:
+        raise UnsupportedOpError(f"layer {node.name}: float AVERAGE_POOL_2D has no Verilog implementation")
+    c = graph.tensor(node.inputs[0]).shape[3]
+    p = {**p, "in_h": graph.tensor(node.inputs[0]).shape[1], "in_w": graph.tensor(node.inputs[0]).shape[2]}
+    taps = p["filter_h"] * p["filter_w"]
+    outputs = p["out_h"] * p["out_w"] * c
+    module = f"l{index}_{_ident(node.name)}"[:60]
+    params = {
+        "kind": "avgpool",
+        "name": node.name,
+        "module": module,
+        "what": f"AVERAGE_POOL_2D {p['filter_h']}x{p['filter_w']} over {c} channels, a serial divider",
+        "outputs": outputs,
+        "taps": taps,
+        "tw": max(taps.bit_length(), 1),
+        "cw": max(c.bit_length(), 1),
+        "raw": _aw(p["in_h"] * p["in_w"] * c),
+        "waw": _aw(outputs),
+        "step_ky": (p["in_w"] - p["filter_w"] + 1) * c,
+        "act_min": int(p["activation_min"]),
+        "act_max": int(p["activation_max"]),
+        **_window(p, c),
+    }
+    return RtlLayer(node.name, node.op, "avgpool", params, {}, avgpool_cycles(taps, outputs), [])
 
 
 def fc_cycles(k: int, o: int) -> int:
@@ -353,24 +499,37 @@ def network_verilog(graph: ir.Graph, top: str | None = None) -> NetDesign:
     mems: dict[str, dict[str, Any]] = {}
     bit_outputs = {"EDGESDK_BINARIZE", "EDGESDK_XNOR_FULLY_CONNECTED"}
     bit_inputs = {"EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_UNPACK_BITS"}
-    for i, node in enumerate(nodes):
+    alias: dict[str, str] = {}  # a RESHAPE's output is its input's memory: the bytes do not move
+    index = 0
+    for node in nodes:
+        if node.op == "RESHAPE":
+            alias[node.outputs[0]] = alias.get(node.inputs[0], node.inputs[0])
+            continue
+        i, index = index, index + 1
         if node.op == "FULLY_CONNECTED":
             layer = _fc_layer(graph, node, i)
+        elif node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            layer = _conv_layer(graph, node, i)
+        elif node.op == "AVERAGE_POOL_2D":
+            layer = _avgpool_layer(graph, node, i)
         elif node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
             layer = _xnor_layer(graph, node, i)
         elif node.op == "EDGESDK_BINARIZE":
             layer = _binarize_layer(node, i)
         else:
             layer = _unpack_layer(node, i)
-        src, dst = node.inputs[0], node.outputs[0]
+        src, dst = alias.get(node.inputs[0], node.inputs[0]), node.outputs[0]
         for name, bits in ((src, node.op in bit_inputs), (dst, node.op in bit_outputs)):
             if name not in mems:
                 mems[name] = _tensor_memory(graph, name, bits)
                 mems[name]["id"] = f"m{len(mems) - 1}"
         layer.params["src"], layer.params["dst"] = mems[src]["id"], mems[dst]["id"]
         layer.params["index"] = i
+        layer.params["src_tensor"], layer.params["dst_tensor"] = src, dst
         layers.append(layer)
-    first, last = nodes[0].inputs[0], nodes[-1].outputs[0]
+    if not layers:
+        raise UnsupportedOpError(f"graph {graph.name} has no layer the whole-network generator takes")
+    first, last = layers[0].params["src_tensor"], layers[-1].params["dst_tensor"]
     if mems[first]["width"] != 8 or mems[last]["width"] != 8:
         raise UnsupportedOpError(f"graph {graph.name}: the Verilog design takes and gives int8 tensors only")
     order = [first] + [n for n in mems if n not in (first, last)] + [last]
@@ -424,7 +583,7 @@ def estimate_network(design: NetDesign, family: str = "ice40") -> dict[str, Any]
                 "kind": layer.kind,
                 "cycles": layer.cycles,
                 "bram": sum(blocks_for(d, w, family, rom=True) for d, w in layer.rom_shapes if d),
-                "dsp": 1 if layer.kind == "fc" else 0,
+                "dsp": 1 if layer.kind in ("fc", "conv", "dwconv") else 0,
                 "macs": layer.macs,
             }
         )

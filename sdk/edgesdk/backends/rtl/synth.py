@@ -25,6 +25,11 @@ def board_power(fb: FpgaBoard) -> dict[str, float]:
     return {k: float(v) for k, v in data.get("power", {}).items() if isinstance(v, (int, float))}
 
 
+def family_of(fb: FpgaBoard) -> str:
+    """The FPGA family of a board's part ("ice40" or "ecp5"): which cells, block RAMs and tools apply."""
+    return "ecp5" if fb.part.lower().startswith("lfe5") else "ice40"
+
+
 def estimate_fit(
     graph: ir.Graph, fb: FpgaBoard, say: Callable[[str], None], enforce_fit: bool = True
 ) -> dict[str, Any]:
@@ -33,11 +38,14 @@ def estimate_fit(
     from edgesdk.backends.hls.synth import _fit_table, check_fit
     from edgesdk.backends.rtl.network import estimate_network, network_verilog
 
-    est = estimate_network(network_verilog(graph))
-    fit = _fit_table({"bram_4k": est["total_bram"], "dsp": est["total_dsp"]}, fb)
-    est["fit"] = {k: v for k, v in fit.items() if k in ("bram_4k", "dsp")}
+    family = family_of(fb)
+    est = estimate_network(network_verilog(graph), family)
+    bram = "bram_4k" if family == "ice40" else "bram_18k"
+    fit = _fit_table({bram: est["total_bram"], "dsp": est["total_dsp"]}, fb)
+    est["fit"] = {k: v for k, v in fit.items() if k in (bram, "dsp")}
     say(
-        f"estimate of the Verilog network: {est['total_bram']} EBR, {est['total_dsp']} DSP blocks, "
+        f"estimate of the Verilog network: {est['total_bram']} {est['bram_kind']}, {est['total_dsp']} DSP "
+        "blocks, "
         f"{est['compute_cycles']:,} cycles per inference"
     )
     if enforce_fit:
@@ -66,14 +74,15 @@ def rtl_synth(
     say = say or (lambda line: log.info("%s", line))
     est = estimate if estimate is not None else estimate_fit(graph, fb, say, enforce_fit)
     out.mkdir(parents=True, exist_ok=True)
-    rtl = whole_network(graph, data, out / "rtl", pnr=place_and_route, on_progress=say)
+    family = family_of(fb)
+    rtl = whole_network(graph, data, out / "rtl", family=family, pnr=place_and_route, on_progress=say)
     fig = rtl["yosys"]
     rtl["fit"] = _fit_table(
         {
             "lut": fig["lut4"],
             "ff": fig["dff"],
             "dsp": fig["dsp"],
-            "bram_4k": fig["ebr"],
+            "bram_4k" if family == "ice40" else "bram_18k": fig["ebr"],
             "spram_256k": fig["spram"],
         },
         fb,
@@ -125,7 +134,8 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         "## Per layer: estimate against the Verilog",
         "",
-        "| layer | kind | cycles (estimate) | cycles (simulated) | EBR (estimate) | EBR (yosys) | LUT4 | DFF | DSP |",
+        "| layer | kind | cycles (estimate) | cycles (simulated) | block RAM (estimate) | block RAM (yosys) | LUT4 | DFF "
+        "| DSP |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rtl["layers"]:
@@ -141,9 +151,10 @@ def _markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "## The whole design (yosys synth_ice40, nextpnr-ice40)",
+        f"## The whole design (yosys, nextpnr-{rtl['family']})",
         "",
-        f"- LUT4 {fig['lut4']:,}, DFF {fig['dff']:,}, EBR {fig['ebr']}, SPRAM {fig['spram']}, DSP {fig['dsp']}",
+        f"- LUT4 {fig['lut4']:,}, DFF {fig['dff']:,}, block RAM {fig['ebr']}, SPRAM {fig['spram']}, "
+        f"DSP {fig['dsp']}",
     ]
     if pnr:
         lines += [
@@ -167,4 +178,4 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["board_power", "estimate_fit", "rtl_synth"]
+__all__ = ["board_power", "estimate_fit", "family_of", "rtl_synth"]
