@@ -371,7 +371,7 @@ def test_registration_is_idempotent_on_vivado_and_vitis() -> None:
 
 def test_fpga_boards_are_data() -> None:
     boards = fpga_boards()
-    assert {"pynq-z2", "zcu104", "arty-a7-100t", "icebreaker"} <= set(boards)
+    assert {"pynq-z2", "zcu104", "arty-a7-100t", "icebreaker", "ulx3s-85f"} <= set(boards)
     for b in boards.values():
         assert b.path.stem == b.name and b.part and b.clock_hz > 0 and b.resources["lut"] > 0
     assert get_fpga_board("arty").name == "arty-a7-100t"
@@ -744,3 +744,20 @@ def test_convolution_layers_in_verilog_equal_the_reference_and_the_estimate(tmp_
         cells = yosys_stat(verilog, layer.params["module"], tmp_path / "syn")
         assert cells.get("SB_RAM40_4K", 0) == row["bram"], layer.name
         assert cells.get("SB_MAC16", 0) == row["dsp"], layer.name
+
+
+def test_int8_layer_maps_onto_ecp5_multipliers_and_block_ram(digits_xnor: Any, tmp_path: Path) -> None:
+    """The same generator for the ECP5 of the ULX3S: yosys synth_ecp5 puts the int8 layer's multiply-accumulate
+    on one MULT18X18D and its weights in the DP16KD blocks the estimate counts; the board file is data."""
+    from edgesdk.backends.rtl.flow import ecp5_figures, yosys_stat
+    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+    from edgesdk.backends.rtl.synth import family_of
+
+    board = get_fpga_board("ulx3s")
+    assert family_of(board) == "ecp5" and family_of(get_fpga_board("icebreaker")) == "ice40"
+    assert board.resources["dsp"] == 156 and board.resources["bram_18k"] == 208
+    design = network_verilog(digits_xnor[0])
+    est = estimate_network(design, "ecp5")
+    first = design.layers[0]
+    fig = ecp5_figures(yosys_stat(design.write(tmp_path), first.params["module"], tmp_path, "ecp5"))
+    assert fig["dsp"] == 1 and fig["ebr"] == est["layers"][0]["bram"] > 0

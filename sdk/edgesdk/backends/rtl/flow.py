@@ -281,8 +281,9 @@ def whole_network(
     n = len(data)
     x = values[design.input_tensor].reshape(n, -1)
     want = values[design.output_tensor].reshape(n, -1)
-    say(f"Verilog network {design.top}: {len(design.layers)} layers; simulating {n} inputs (Icarus Verilog)")
-    got, cycles, per_layer = simulate_network(design, x, work / "sim")
+    simulator = "verilator" if shutil.which("verilator") else "iverilog"
+    say(f"Verilog network {design.top}: {len(design.layers)} layers; simulating {n} inputs ({simulator})")
+    got, cycles, per_layer = simulate_network(design, x, work / "sim", simulator)
     equal = [bool(np.array_equal(got[i], want[i])) for i in range(n)]
     say(f"Verilog network: {sum(equal)}/{n} inputs bit-exact with the reference")
     verilog = design.write(work / "synth")
@@ -322,6 +323,7 @@ def whole_network(
         "shared_units": shared,
         "estimate": est,
         "inputs": n,
+        "simulator": simulator,
         "bit_exact_count": sum(equal),
         "bit_exact": all(equal),
         "compared_tensor": design.output_tensor,

@@ -122,7 +122,7 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         f"Verilog: `{rtl['verilog']}` (top `{rtl['top']}`)",
         "",
-        "## Simulation against the reference (Icarus Verilog)",
+        f"## Simulation against the reference ({rtl['simulator']})",
         "",
         f"- inputs: {rtl['inputs']}; bit-exact: **{rtl['bit_exact_count']}/{rtl['inputs']}**",
         f"- compared tensor: `{rtl['compared_tensor']}`"
