@@ -12,7 +12,7 @@ what a part as small as the iCE40 UP5K (5,280 LUT4s, 8 DSP blocks, 30 EBR) holds
   and ``EDGESDK_UNPACK_BITS``;
 - requantization is TFLite's ``MultiplyByQuantizedMultiplier`` with the reference's two roundings, the constants
   from :func:`edgesdk.reference.params.op_params` (the numbers the C backend writes), the 32x32 product by a
-  serial shift-and-add unit (31 cycles per output channel) instead of four DSP blocks.
+  serial shift-and-add unit (two bits a cycle, 16 cycles) instead of four DSP blocks.
 
 A trailing ``SOFTMAX`` stays on the host: the design's output is its input (the logits, whose argmax is the
 class). Every weight and per-channel constant is a ROM initialized with ``$readmemh``; every tensor between two
@@ -50,8 +50,9 @@ RTL_OPS = (
     "EDGESDK_UNPACK_BITS",
     "RESHAPE",
 )
-#: cycles of one requantization: the go cycle, 31 shift-and-add steps, six register stages of rounding and clamp
-REQUANT_CYCLES = 1 + 31 + 6
+#: cycles of one requantization: the go cycle, 16 shift-and-add steps (two multiplier bits each), six register
+#: stages of rounding and clamp
+REQUANT_CYCLES = 1 + 16 + 6
 #: bytes of constants per output row of an int8 layer: bias, multiplier (int32 each), shift (int8)
 CONST_BYTES = 9
 #: block RAM geometries of the parts: (kind, bits per block, [(depth, width) configurations])
