@@ -83,7 +83,12 @@ def simulate_network(
             SIM_TIMEOUT_S,
             "verilator",
         )
-        _run([str(work / "obj_dir" / "vsim")], work, SIM_TIMEOUT_S, "Verilator simulation of the network")
+        _run(
+            [str((work / "obj_dir" / "vsim").resolve())],
+            work,
+            SIM_TIMEOUT_S,
+            "Verilator simulation of the network",
+        )
     else:
         _run(
             [_tool("iverilog"), "-g2005", "-o", "net.vvp", "tb.v", f"{design.top}.v"],
