@@ -761,3 +761,72 @@ def test_int8_layer_maps_onto_ecp5_multipliers_and_block_ram(digits_xnor: Any, t
     first = design.layers[0]
     fig = ecp5_figures(yosys_stat(design.write(tmp_path), first.params["module"], tmp_path, "ecp5"))
     assert fig["dsp"] == 1 and fig["ebr"] == est["layers"][0]["bram"] > 0
+
+
+_REQUANT_TB = """
+module tb #(parameter N = 1);
+    reg clk = 0;
+    always #5 clk = ~clk;
+    reg go = 0;
+    reg signed [31:0] acc, off, lo, hi;
+    reg [31:0] mult;
+    reg signed [7:0] shift;
+    wire done;
+    wire [7:0] y;
+    reg [31:0] v [0:6 * N - 1];
+    integer i, f;
+    edgesdk_requant dut (.clk(clk), .go(go), .acc(acc), .mult(mult), .shift(shift), .out_off(off),
+        .act_min(lo), .act_max(hi), .done(done), .y(y));
+    initial begin
+        $readmemh("vectors.hex", v);
+        f = $fopen("y.txt", "w");
+        for (i = 0; i < N; i = i + 1) begin
+            @(negedge clk);
+            {acc, mult, shift, off, lo, hi} = {v[6*i], v[6*i+1], v[6*i+2][7:0], v[6*i+3], v[6*i+4], v[6*i+5]};
+            go = 1;
+            @(negedge clk);
+            go = 0;
+            while (!done) @(posedge clk);
+            #1 $fwrite(f, "%0d\\n", $signed(y));
+        end
+        $fclose(f);
+        $finish;
+    end
+endmodule
+"""
+
+
+def test_requantization_unit_equals_the_reference_at_its_edges(digits_xnor: Any, tmp_path: Path) -> None:
+    """The Verilog requantization unit (serial SaturatingRoundingDoublingHighMul, RoundingDivideByPOT, offset,
+    clamp) against the reference's ``multiply_by_quantized_multiplier`` on extreme and random operands."""
+    import subprocess
+
+    from edgesdk.backends.rtl.network import network_verilog
+    from edgesdk.ir.quantmath import multiply_by_quantized_multiplier
+
+    rng = np.random.default_rng(9)
+    n = 300
+    acc = rng.integers(-(2**31), 2**31, size=n, dtype=np.int64)
+    acc[:12] = [-(2**31), 2**31 - 1, 0, 1, -1, 2, -2, 3, -3, 2**20, -(2**20), 12345]
+    acc[12:150] //= 2 ** rng.integers(0, 31, size=138)
+    mult = rng.integers(2**30, 2**31, size=n, dtype=np.int64)
+    mult[:3] = [2**30, 2**31 - 1, 1 << 30 | 1]
+    shift = rng.integers(-31, 3, size=n, dtype=np.int64)
+    shift[:12] = [-31, 0, -1, -1, -1, -1, -1, 1, 2, -30, -12, 0]
+    off = rng.integers(-128, 128, size=n, dtype=np.int64)
+    lo = np.where(rng.random(n) < 0.5, -128, rng.integers(-128, 0, size=n))
+    hi = np.where(rng.random(n) < 0.5, 127, rng.integers(0, 128, size=n))
+    want = np.clip(multiply_by_quantized_multiplier(acc, mult, shift) + off, lo, hi)
+    rows = np.stack([acc, mult, shift, off, lo, hi], axis=1).reshape(-1)
+    (tmp_path / "vectors.hex").write_text("\n".join(f"{int(v) & 0xFFFFFFFF:08x}" for v in rows) + "\n")
+    (tmp_path / "tb.v").write_text(_REQUANT_TB)
+    (tmp_path / "net.v").write_text(network_verilog(digits_xnor[0]).verilog)
+    subprocess.run(
+        ["iverilog", "-g2005", "-s", "tb", f"-Ptb.N={n}", "-o", "r.vvp", "tb.v", "net.v"],
+        cwd=tmp_path,
+        check=True,
+        timeout=120,
+    )
+    subprocess.run(["vvp", "-n", "r.vvp"], cwd=tmp_path, check=True, timeout=300, capture_output=True)
+    got = np.array([int(v) for v in (tmp_path / "y.txt").read_text().split()])
+    np.testing.assert_array_equal(got, want)
