@@ -54,7 +54,10 @@ def _models(work: Path) -> dict[str, Path]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--markdown-only", action="store_true", help="rewrite the .md from the stored .json")
     args = ap.parse_args()
+    if args.markdown_only:
+        return write_markdown(json.loads((RESULTS / "rtl_network_ice40.json").read_text(encoding="utf-8")))
     from sklearn.datasets import load_digits
 
     from edgesdk.backends.hls.synth import synth
@@ -89,10 +92,17 @@ def main() -> int:
     (RESULTS / "rtl_network_ice40.json").write_text(
         json.dumps(result, indent=2, default=str), encoding="utf-8"
     )
+    return write_markdown(result)
+
+
+def write_markdown(result: dict) -> int:
+    """``rtl_network_ice40.md`` from the results (also ``--markdown-only`` from the stored JSON)."""
+    commit, rows = result["commit"], result["networks"]
+    simulator = next(iter(rows.values())).get("simulator", "iverilog")
     lines = [
         f"# Whole digits networks in Verilog on the iCE40 UP5K (commit {commit})",
         "",
-        f"{args.count} held-out load_digits inputs, Icarus Verilog against the reference; yosys synth_ice40, "
+        f"{result['inputs']} held-out load_digits inputs, {simulator} against the reference; yosys synth_ice40, "
         "nextpnr-ice40 (seed 1), icepack.",
         "",
         "| network | bit-exact | LUT4 | DFF | EBR | SPRAM | DSP | Fmax MHz | cycles | us | inferences/s | uJ |",
