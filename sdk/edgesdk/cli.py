@@ -392,8 +392,8 @@ def _print_network(report: dict) -> int:
         f"{rtl['inputs']} inputs bit-exact with the reference; {rtl['compute_cycles']:,} cycles per inference"
     )
     print(
-        f"yosys: {fig['lut4']:,} LUT4, {fig['dff']:,} DFF, {fig['ebr']} EBR, {fig['spram']} SPRAM, {fig['dsp']} DSP"
-        + (f"; Fmax {pnr['fmax_mhz']} MHz; bitstream {pnr['bitstream']}" if pnr else "")
+        f"yosys: {fig['lut4']:,} LUT4, {fig['dff']:,} DFF, {fig['ebr']} block RAM, {fig['spram']} SPRAM, "
+        f"{fig['dsp']} DSP" + (f"; Fmax {pnr['fmax_mhz']} MHz; bitstream {pnr['bitstream']}" if pnr else "")
     )
     print(f"{rtl['latency_us']:,} us per inference, {rtl['inferences_per_s']:,} inferences/s")
     if not rtl["bit_exact"]:

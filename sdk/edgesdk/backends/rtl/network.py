@@ -484,7 +484,7 @@ def _tensor_memory(graph: ir.Graph, name: str, bits: bool) -> dict[str, Any]:
     depth, width = (per_sample // 4, 32) if bits else (per_sample, 8)
     return {
         "name": name,
-        "id": f"m{len(name) % 7}_{_ident(name)[-40:]}",
+        "id": "",  # m<k>, given in the order the memories are met
         "depth": depth,
         "width": width,
         "aw": _aw(depth),
