@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything edgesdk needs on a fresh Debian 12 machine: the Arm and RISC-V cross-compilers, newlib,
-# picolibc, QEMU (Arm and RISC-V), the open-source FPGA tools (Icarus Verilog, yosys, nextpnr-ice40), and edgesdk
+# picolibc, QEMU (Arm and RISC-V), the open-source FPGA tools (Icarus Verilog, Verilator, yosys, nextpnr-ice40,
+# icestorm; nextpnr-ecp5 from PyPI), and edgesdk
 # itself (with its test, hls4ml, bench, onnx and torch extras) into the Python scripts/pyenv.sh chooses (a virtual
 # environment .venv in the checkout unless one is
 # active, CI provides the interpreter, or EDGESDK_VENV=0 and the current Python accepts pip installs).
@@ -25,6 +26,8 @@ command -v g++ >/dev/null || need+=(g++)  # hls4ml's C-simulation
 command -v iverilog >/dev/null || need+=(iverilog)  # XNOR unit RTL simulation
 command -v yosys >/dev/null || need+=(yosys)  # XNOR unit synthesis for iCE40
 command -v nextpnr-ice40 >/dev/null || need+=(nextpnr-ice40)
+command -v icepack >/dev/null || need+=(fpga-icestorm)  # the iCE40 bitstream of a whole-network design
+command -v verilator >/dev/null || need+=(verilator)  # whole-network RTL simulation (~40x Icarus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -q
@@ -32,7 +35,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # onnx/torch extras: the ONNX and PyTorch frontends and their tests (torch is large: ~1 min, ~5 GB with its CUDA
 # libraries from PyPI).
-"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls,bench,onnx,torch]"
+# fpga extra: nextpnr-ecp5 and ecppack for the ECP5 boards (Debian 12 has no nextpnr-ecp5), yosys as a fallback.
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls,bench,onnx,torch,fpga]"
 # QKeras for Keras 3 (tests of models trained with its ternary/binary layers). Without --no-deps it would pull in
 # full tensorflow, tf-keras and tfmot beside tensorflow-cpu; what it imports is in the test extra (networkx).
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "qkeras-v3==1.2.1"

@@ -371,7 +371,7 @@ def test_registration_is_idempotent_on_vivado_and_vitis() -> None:
 
 def test_fpga_boards_are_data() -> None:
     boards = fpga_boards()
-    assert {"pynq-z2", "zcu104", "arty-a7-100t", "icebreaker"} <= set(boards)
+    assert {"pynq-z2", "zcu104", "arty-a7-100t", "icebreaker", "ulx3s-85f"} <= set(boards)
     for b in boards.values():
         assert b.path.stem == b.name and b.part and b.clock_hz > 0 and b.resources["lut"] > 0
     assert get_fpga_board("arty").name == "arty-a7-100t"
@@ -462,6 +462,7 @@ def test_binary_mlp_on_digits_bit_exact_in_csim_and_verilog(digits_xnor: Any, tm
         hls_graph=flipped,
         place_and_route=False,
         xnor_folding={xnor_names[0]: (2, 1)},
+        network=False,
     )
     assert r.bit_exact and r.mismatches == [] and r.inputs == len(data)
     assert r.synthesis is None and "no vendor HLS flow" in (r.skipped_reason or "")
@@ -616,3 +617,216 @@ def test_xnor_rtl_on_a_partial_word_with_extreme_thresholds(tmp_path: Path) -> N
         got, cycles = rtl.simulate(design, x, tmp_path / f"sim{pipeline}")
         np.testing.assert_array_equal(got, want)
         assert cycles == [(mh // 3) * (64 // 16) + 1 + (rtl.PIPELINE_STAGES if pipeline else 0)] * n
+
+
+# --- the whole network in Verilog ---------------------------------------------------------------------------------
+
+
+def _ternary_tail(graph: Any) -> Any:
+    """A copy of ``graph`` whose last FULLY_CONNECTED has ternary weights {-127, 0, 127} (TWN's threshold
+    0.7 mean|w|), so that one network holds an int8, XNOR and ternary layer."""
+    g = copy.deepcopy(graph)
+    node = [n for n in g.nodes if n.op == "FULLY_CONNECTED"][-1]
+    t = g.tensor(node.inputs[1])
+    w = np.asarray(t.data).astype(np.int64)
+    keep = np.abs(w) > 0.7 * np.abs(w).mean()
+    t.data = (np.sign(w) * 127 * keep).astype(np.int8)
+    return g
+
+
+def test_whole_binary_network_to_an_ice40_bitstream(digits_xnor: Any, tmp_path: Path) -> None:
+    """The digits network (int8 first and last layers, two XNOR layers) as one Verilog design: its simulation
+    equals the reference bit for bit, yosys and nextpnr-ice40 place it on the UP5K and icepack writes the
+    bitstream; the estimate's cycles and EBR equal the simulated and synthesized figures of every layer."""
+    import shutil
+
+    if not (shutil.which("iverilog") and shutil.which("yosys") and shutil.which("nextpnr-ice40")):
+        pytest.fail("iverilog, yosys and nextpnr-ice40 are not installed (scripts/setup.sh installs them)")
+    graph, _, data, _ = digits_xnor
+    r = synth(graph, "icebreaker", tmp_path / "net", inputs=data[:3], count=3)
+    rtl = r.report["rtl_network"]
+    assert r.bit_exact and rtl["bit_exact_count"] == rtl["inputs"] == 3
+    assert rtl["host_softmax"] == graph.nodes[-1].name
+    kinds = [row["kind"] for row in rtl["layers"]]
+    assert kinds == ["fc", "binarize", "xnor", "xnor", "unpack", "fc"]
+    for row in rtl["layers"]:
+        assert row["simulated_cycles"] == row["estimate_cycles"], row
+        assert row["yosys"]["ebr"] == row["estimate_bram"], row
+        assert row["yosys"]["dsp"] == row["estimate_dsp"], row
+    fig = rtl["yosys"]
+    assert fig["dsp"] == 2 and fig["ebr"] == r.estimate["total_bram"]
+    assert rtl["shared_units"]["requant"]["lut4"] > 0
+    assert rtl["compute_cycles"] == r.estimate["compute_cycles"]
+    pnr = rtl["pnr"]
+    assert pnr["placed"]["ICESTORM_LC"]["available"] == 5280 and pnr["placed"]["ICESTORM_DSP"]["used"] == 2
+    assert pnr["fmax_mhz"] > 0 and Path(pnr["bitstream"]).stat().st_size == pnr["bitstream_bytes"] > 100_000
+    assert rtl["inferences_per_s"] > 0 and rtl["energy"]["uj_per_inference"] > 0
+    md = (tmp_path / "net" / "report.md").read_text(encoding="utf-8")
+    assert "bit-exact: **3/3**" in md and "Fmax" in md
+
+
+def test_ternary_layer_in_verilog_equals_the_reference(digits_xnor: Any, tmp_path: Path) -> None:
+    """A ternary last layer takes the add/subtract unit (no DSP block): the simulation still equals the
+    reference of the ternary graph bit for bit, on inputs whose outputs differ."""
+    from edgesdk.backends.rtl.flow import simulate_network, yosys_stat
+    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+
+    graph = _ternary_tail(digits_xnor[0])
+    data = digits_xnor[2]
+    design = network_verilog(graph)
+    assert [layer.kind for layer in design.layers][-1] == "ternary"
+    values = Reference(graph).run_batch_all(data)
+    want = values[design.output_tensor].reshape(len(data), -1)
+    got, cycles, per_layer = simulate_network(
+        design, values[design.input_tensor].reshape(len(data), -1), tmp_path / "sim"
+    )
+    np.testing.assert_array_equal(got, want)
+    assert len({tuple(row) for row in want.tolist()}) > 1
+    est = estimate_network(design)
+    assert cycles == [est["compute_cycles"]] * len(data)
+    assert per_layer[0] == [row["cycles"] for row in est["layers"]]
+    assert est["layers"][-1]["dsp"] == 0
+    cells = yosys_stat(design.write(tmp_path / "syn"), design.layers[-1].params["module"], tmp_path / "syn")
+    assert cells.get("SB_RAM40_4K", 0) == est["layers"][-1]["bram"] and "SB_MAC16" not in cells
+
+
+def test_a_network_too_big_for_the_ice40_is_refused_with_exit_5(tmp_path: Path) -> None:
+    """An int8 MLP with 64 KiB of weights needs more EBR than the UP5K's 30: the command exits 5 with one
+    sentence naming the resource before it writes anything."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((64,), batch_size=1)
+    h = keras.layers.Dense(1024, activation="relu")(inp)
+    model = keras.Model(inp, keras.layers.Dense(10)(h), name="wide")
+    path = _convert(model, (64,), tmp_path / "wide.tflite", 3)
+    out = tmp_path / "wide"
+    code = main(["synth", str(path), "-b", "icebreaker", "-o", str(out)])
+    assert code == 5
+    assert not out.exists()
+
+
+def test_convolution_layers_in_verilog_equal_the_reference_and_the_estimate(tmp_path: Path) -> None:
+    """One layer of each windowed type (CONV_2D with stride and SAME padding, DEPTHWISE_CONV_2D, a 1x1 and a
+    VALID CONV_2D, AVERAGE_POOL_2D with partial windows, RESHAPE, FULLY_CONNECTED) in one Verilog network: the
+    simulation equals the reference bit for bit, and every layer's simulated cycles and yosys block RAMs equal
+    the estimate."""
+    import keras
+
+    from edgesdk.backends.rtl.flow import simulate_network, yosys_stat
+    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((9, 7, 3), batch_size=1)
+    h = keras.layers.Conv2D(8, (3, 2), strides=(2, 1), padding="same", activation="relu")(inp)
+    h = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(h)
+    h = keras.layers.Conv2D(6, 1, activation="relu")(h)
+    h = keras.layers.Conv2D(5, 3, padding="valid")(h)
+    h = keras.layers.AveragePooling2D((3, 2), strides=(1, 2), padding="same")(h)
+    out = keras.layers.Dense(4)(keras.layers.Flatten()(h))
+    graph = read_tflite(_convert(keras.Model(inp, out), (9, 7, 3), tmp_path / "cnn.tflite", 1))
+    design = network_verilog(graph)
+    assert [layer.kind for layer in design.layers] == ["conv", "dwconv", "conv", "conv", "avgpool", "fc"]
+    data = np.random.default_rng(2).integers(-128, 128, size=(4, 9 * 7 * 3)).astype(np.int8)
+    values = Reference(graph).run_batch_all(data)
+    got, cycles, per_layer = simulate_network(
+        design, values[design.input_tensor].reshape(4, -1), tmp_path / "sim"
+    )
+    np.testing.assert_array_equal(got, values[design.output_tensor].reshape(4, -1))
+    est = estimate_network(design)
+    assert cycles == [est["compute_cycles"]] * 4
+    assert per_layer[0] == [row["cycles"] for row in est["layers"]]
+    verilog = design.write(tmp_path / "syn")
+    picked = [0, 1, 4]  # conv (weights in EBR), depthwise, average pool
+    for layer, row in zip(
+        [design.layers[i] for i in picked], [est["layers"][i] for i in picked], strict=True
+    ):
+        cells = yosys_stat(verilog, layer.params["module"], tmp_path / "syn")
+        assert cells.get("SB_RAM40_4K", 0) == row["bram"], layer.name
+        assert cells.get("SB_MAC16", 0) == row["dsp"], layer.name
+
+
+def test_int8_layer_maps_onto_ecp5_multipliers_and_block_ram(digits_xnor: Any, tmp_path: Path) -> None:
+    """The same generator for the ECP5 of the ULX3S: yosys synth_ecp5 puts the int8 layer's multiply-accumulate
+    on one MULT18X18D and its weights in the DP16KD blocks the estimate counts; the board file is data."""
+    from edgesdk.backends.rtl.flow import ecp5_figures, yosys_stat
+    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+    from edgesdk.backends.rtl.synth import family_of
+
+    board = get_fpga_board("ulx3s")
+    assert family_of(board) == "ecp5" and family_of(get_fpga_board("icebreaker")) == "ice40"
+    assert board.resources["dsp"] == 156 and board.resources["bram_18k"] == 208
+    design = network_verilog(digits_xnor[0])
+    est = estimate_network(design, "ecp5")
+    first = design.layers[0]
+    fig = ecp5_figures(yosys_stat(design.write(tmp_path), first.params["module"], tmp_path, "ecp5"))
+    assert fig["dsp"] == 1 and fig["ebr"] == est["layers"][0]["bram"] > 0
+
+
+_REQUANT_TB = """
+module tb #(parameter N = 1);
+    reg clk = 0;
+    always #5 clk = ~clk;
+    reg go = 0;
+    reg signed [31:0] acc, off, lo, hi;
+    reg [31:0] mult;
+    reg signed [7:0] shift;
+    wire done;
+    wire [7:0] y;
+    reg [31:0] v [0:6 * N - 1];
+    integer i, f;
+    edgesdk_requant dut (.clk(clk), .go(go), .acc(acc), .mult(mult), .shift(shift), .out_off(off),
+        .act_min(lo), .act_max(hi), .done(done), .y(y));
+    initial begin
+        $readmemh("vectors.hex", v);
+        f = $fopen("y.txt", "w");
+        for (i = 0; i < N; i = i + 1) begin
+            @(negedge clk);
+            {acc, mult, shift, off, lo, hi} = {v[6*i], v[6*i+1], v[6*i+2][7:0], v[6*i+3], v[6*i+4], v[6*i+5]};
+            go = 1;
+            @(negedge clk);
+            go = 0;
+            while (!done) @(posedge clk);
+            #1 $fwrite(f, "%0d\\n", $signed(y));
+        end
+        $fclose(f);
+        $finish;
+    end
+endmodule
+"""
+
+
+def test_requantization_unit_equals_the_reference_at_its_edges(digits_xnor: Any, tmp_path: Path) -> None:
+    """The Verilog requantization unit (serial SaturatingRoundingDoublingHighMul, RoundingDivideByPOT, offset,
+    clamp) against the reference's ``multiply_by_quantized_multiplier`` on extreme and random operands."""
+    import subprocess
+
+    from edgesdk.backends.rtl.network import network_verilog
+    from edgesdk.ir.quantmath import multiply_by_quantized_multiplier
+
+    rng = np.random.default_rng(9)
+    n = 300
+    acc = rng.integers(-(2**31), 2**31, size=n, dtype=np.int64)
+    acc[:12] = [-(2**31), 2**31 - 1, 0, 1, -1, 2, -2, 3, -3, 2**20, -(2**20), 12345]
+    acc[12:150] //= 2 ** rng.integers(0, 31, size=138)
+    mult = rng.integers(2**30, 2**31, size=n, dtype=np.int64)
+    mult[:3] = [2**30, 2**31 - 1, 1 << 30 | 1]
+    shift = rng.integers(-31, 3, size=n, dtype=np.int64)
+    shift[:12] = [-31, 0, -1, -1, -1, -1, -1, 1, 2, -30, -12, 0]
+    off = rng.integers(-128, 128, size=n, dtype=np.int64)
+    lo = np.where(rng.random(n) < 0.5, -128, rng.integers(-128, 0, size=n))
+    hi = np.where(rng.random(n) < 0.5, 127, rng.integers(0, 128, size=n))
+    want = np.clip(multiply_by_quantized_multiplier(acc, mult, shift) + off, lo, hi)
+    rows = np.stack([acc, mult, shift, off, lo, hi], axis=1).reshape(-1)
+    (tmp_path / "vectors.hex").write_text("\n".join(f"{int(v) & 0xFFFFFFFF:08x}" for v in rows) + "\n")
+    (tmp_path / "tb.v").write_text(_REQUANT_TB)
+    (tmp_path / "net.v").write_text(network_verilog(digits_xnor[0]).verilog)
+    subprocess.run(
+        ["iverilog", "-g2005", "-s", "tb", f"-Ptb.N={n}", "-o", "r.vvp", "tb.v", "net.v"],
+        cwd=tmp_path,
+        check=True,
+        timeout=120,
+    )
+    subprocess.run(["vvp", "-n", "r.vvp"], cwd=tmp_path, check=True, timeout=300, capture_output=True)
+    got = np.array([int(v) for v in (tmp_path / "y.txt").read_text().split()])
+    np.testing.assert_array_equal(got, want)

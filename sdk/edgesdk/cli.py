@@ -334,6 +334,12 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="compute 3x3 stride-1 convolutions in the Winograd F(2x2,3x3) unit",
     )
+    p.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="on a board without a vendor HLS flow, keep the hls4ml design with its XNOR layers in Verilog "
+        "instead of the whole network in Verilog",
+    )
     p.set_defaults(handler=_cmd_synth)
 
 
@@ -356,7 +362,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         count=args.count if args.count or args.inputs is not None or args.calib is None else DEFAULT_COUNT,
         winograd=args.winograd,
         on_progress=_stage,
+        network=False if args.per_layer else None,
     )
+    if "rtl_network" in r.report:
+        return _print_network(r.report)
     est = r.estimate
     print(
         f"C-simulation of {r.report['model']} for {r.board.name}: "
@@ -392,6 +401,29 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     if not r.bit_exact:
         bad = next(row["layer"] for row in r.report["rtl"]["layers"] if not row["rtl_equals_reference"])
         raise ValidationError(f"the Verilog simulation of XNOR layer {bad} differs from the reference")
+    return 0
+
+
+def _print_network(report: dict) -> int:
+    """The figures of a whole network in Verilog; exit 8 when its simulation differs from the reference."""
+    from edgesdk.errors import ValidationError
+
+    rtl, fig = report["rtl_network"], report["rtl_network"]["yosys"]
+    pnr = rtl.get("pnr") or {}
+    print(
+        f"Verilog network of {report['model']} for {report['board']['name']}: {rtl['bit_exact_count']}/"
+        f"{rtl['inputs']} inputs bit-exact with the reference; {rtl['compute_cycles']:,} cycles per inference"
+    )
+    print(
+        f"yosys: {fig['lut4']:,} LUT4, {fig['dff']:,} DFF, {fig['ebr']} block RAM, {fig['spram']} SPRAM, "
+        f"{fig['dsp']} DSP" + (f"; Fmax {pnr['fmax_mhz']} MHz; bitstream {pnr['bitstream']}" if pnr else "")
+    )
+    print(f"{rtl['latency_us']:,} us per inference, {rtl['inferences_per_s']:,} inferences/s")
+    if not rtl["bit_exact"]:
+        raise ValidationError(
+            f"the Verilog simulation of {report['model']} differs from the reference in "
+            f"{rtl['inputs'] - rtl['bit_exact_count']} of {rtl['inputs']} inputs"
+        )
     return 0
 
 

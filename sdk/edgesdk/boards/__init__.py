@@ -607,7 +607,18 @@ def parse_fpga_board(path: Path) -> FpgaBoard:
         raise BoardError(f'board file {where} is not an FPGA board (kind = "fpga")')
     top = _Fields(_read_toml(path, where), where)
     top.only(
-        ("kind", "name", "description", "vendor", "part", "clock_hz", "hls_backend", "resources", "aliases")
+        (
+            "kind",
+            "name",
+            "description",
+            "vendor",
+            "part",
+            "clock_hz",
+            "hls_backend",
+            "resources",
+            "aliases",
+            "power",
+        )
     )
     res = top.section("resources")
     assert res is not None

@@ -516,6 +516,7 @@ def synth(
     xnor_folding: dict[str, tuple[int, int]] | None = None,
     on_progress: Callable[[str], None] | None = None,
     enforce_fit: bool = True,
+    network: bool | None = None,
 ) -> SynthResult:
     """Write the hls4ml project of ``graph`` for ``board``, C-simulate and compare with the reference,
     synthesize if a vendor tool is on PATH, and write ``report.json``/``report.md``/``report.html``.
@@ -534,6 +535,9 @@ def synth(
     A board without a vendor HLS flow (``hls_backend = ""``: the iCE40 of the iCEBreaker) takes the
     open-source path instead: every XNOR dense layer becomes Verilog, simulated with Icarus Verilog on the
     reference's vectors and (``place_and_route``) synthesized with yosys and placed with nextpnr-ice40.
+    There, a network whose every layer has a Verilog implementation (:mod:`edgesdk.backends.rtl`) is built whole
+    instead (``network=None`` decides so, ``False`` keeps the per-layer path): simulated against the reference,
+    placed and routed, and written as a bitstream (:func:`edgesdk.backends.rtl.synth.rtl_synth`).
     """
     from edgesdk.backends.hls.convert import graph_to_layer_list
 
@@ -542,6 +546,14 @@ def synth(
     out = Path(out_dir) if out_dir is not None else Path(f"{safe_file_stem(graph.name)}-{fb.name}-hls")
     tool = find_vendor_tool() if run_vendor and fb.hls_backend else None
     backend = tool[1] if tool else (fb.hls_backend or "Vitis")
+    design_graph = hls_graph if hls_graph is not None else graph
+    if not fb.hls_backend and network is not False:
+        from edgesdk.backends.rtl.network import supports
+
+        if network or supports(design_graph):
+            return _verilog_network(
+                graph, design_graph, fb, out, inputs, count, place_and_route, say, enforce_fit
+            )
     say(f"planning the design of {graph.name} for {fb.name} ({fb.part})")
     plan = graph_to_layer_list(
         hls_graph if hls_graph is not None else graph,
@@ -577,6 +589,52 @@ def synth(
             say,
             enforce_fit,
         )
+
+
+def _verilog_network(
+    graph: ir.Graph,
+    design_graph: ir.Graph,
+    fb: FpgaBoard,
+    out: Path,
+    inputs: Any,
+    count: int | None,
+    place_and_route: bool,
+    say: Callable[[str], None],
+    enforce_fit: bool,
+) -> SynthResult:
+    """The whole network ``design_graph`` in Verilog (see :func:`synth`), simulated against its reference on the
+    inputs made for ``graph``."""
+    from edgesdk.backends.rtl.synth import estimate_fit, rtl_synth
+    from edgesdk.device import make_inputs
+
+    say(f"the whole network of {graph.name} in Verilog for {fb.name} ({fb.part})")
+    est = estimate_fit(design_graph, fb, say, enforce_fit)  # refused before anything is written
+    data = make_inputs(graph, inputs, count, random_count=DEFAULT_COUNT)
+    with folder_lock(out, "synth"):
+        report = rtl_synth(
+            design_graph,
+            fb,
+            out,
+            data,
+            place_and_route=place_and_route,
+            say=say,
+            enforce_fit=enforce_fit,
+            estimate=est,
+        )
+    rtl = report["rtl_network"]
+    return SynthResult(
+        out_dir=out,
+        board=fb,
+        bit_exact=bool(rtl["bit_exact"]),
+        inputs=int(len(data)),
+        mismatches=[],
+        first_mismatch_layer=None,
+        estimate=report["estimate"],
+        synthesis=None,
+        skipped_reason=f"the board's {fb.vendor} part {fb.part} has no vendor HLS flow; the whole network took "
+        "the open-source Verilog path.",
+        report=report,
+    )
 
 
 def _synth(
