@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.backends.fit import FIT_RESOURCES, check_fit
+from edgesdk.backends.fit import fit_table as _fit_table
 from edgesdk.boards import FpgaBoard, get_fpga_board
-from edgesdk.errors import BoardError, BuildError
+from edgesdk.errors import BuildError
 from edgesdk.escape import safe_file_stem
 from edgesdk.ir import graph as ir
 from edgesdk.procutil import folder_lock
@@ -171,16 +173,6 @@ def parse_csynth_report(path: Path) -> dict[str, Any]:
 
 # --- estimate ----------------------------------------------------------------------------------------------------
 
-#: board resource keys an estimate is compared with, in the order a refusal names them: (key, name of one unit)
-FIT_RESOURCES = (
-    ("lut", "LUTs"),
-    ("ff", "flip-flops"),
-    ("dsp", "DSP blocks"),
-    ("bram_18k", "BRAM_18K blocks"),
-    ("bram_4k", "EBR (4 Kib) blocks"),
-    ("spram_256k", "SPRAM (256 Kib) blocks"),
-    ("uram", "URAM blocks"),
-)
 #: one int8 multiplier takes one DSP block (DSP48 on Xilinx parts, SB_MAC16 on the iCE40) plus the 32-bit adder
 #: and register of its accumulation in the fabric
 LUT_PER_MULTIPLIER = 32
@@ -270,17 +262,6 @@ def analytical_estimate(units: list[dict[str, Any]], board: FpgaBoard) -> dict[s
     }
 
 
-def _fit_table(need: dict[str, int], board: FpgaBoard) -> dict[str, dict[str, Any]]:
-    """Per resource the board lists: the design's ``need``, the board's ``capacity`` and ``use_pct``."""
-    fit = {}
-    for key, _ in FIT_RESOURCES:
-        cap = board.resources.get(key)
-        if cap is not None:
-            n = int(need.get(key, 0))
-            fit[key] = {"need": n, "capacity": cap, "use_pct": round(100 * n / cap, 1) if cap else None}
-    return fit
-
-
 def synthesis_fit(synthesis: dict[str, Any], board: FpgaBoard) -> dict[str, dict[str, Any]]:
     """The fit table of a vendor synthesis report (its LUT/FF/DSP/BRAM_18K against the board)."""
     return _fit_table({k: v for k, v in synthesis["resources"].items() if v is not None}, board)
@@ -304,21 +285,6 @@ def rtl_fit(rows: list[dict[str, Any]], board: FpgaBoard) -> dict[str, Any]:
     need = {key: sum(c.get(t, 0) for c in placed for t in types) for key, types in ICE40_CELLS.items()}
     need["ff"] = sum(v for c in placed for t, v in c.items() if t.startswith("SB_DFF"))
     return _fit_table(need, board)
-
-
-def check_fit(fit: dict[str, dict[str, Any]], board: FpgaBoard, what: str) -> None:
-    """Refuse (BoardError, exit 5) a design whose ``fit`` table needs more of a resource than ``board`` has,
-    in one sentence naming every such resource with its need and the capacity."""
-    names = dict(FIT_RESOURCES)
-    over = [
-        f"{row['need']:,} of its {row['capacity']:,} {names.get(key, key)}"
-        for key, row in fit.items()
-        if row["need"] > row["capacity"]
-    ]
-    if over:
-        raise BoardError(
-            f"{what} does not fit board {board.name} ({board.part}): it needs " + " and ".join(over)
-        )
 
 
 # --- C-simulation ------------------------------------------------------------------------------------------------

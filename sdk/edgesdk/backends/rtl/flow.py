@@ -46,7 +46,7 @@ def simulate_network(
     )
     tb = (
         _env()
-        .get_template("net_tb.v.j2")
+        .get_template("hls/rtl/net_tb.v.j2")
         .render(
             version=__version__,
             top=design.top,

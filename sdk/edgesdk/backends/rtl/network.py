@@ -37,7 +37,6 @@ from edgesdk import __version__
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.reference.binary import WORD, words_for
-from edgesdk.resources import hls_dir
 
 #: ops of the generated design; a graph with any other op (a trailing SOFTMAX aside) is not an RTL design
 RTL_OPS = (
@@ -63,14 +62,10 @@ EBR_SHAPES = {
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(hls_dir() / "rtl")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    """The one Jinja environment (:mod:`edgesdk.templating`); the RTL templates are ``hls/rtl/<name>``."""
+    from edgesdk import templating
+
+    return templating.environment()
 
 
 def _aw(depth: int) -> int:
@@ -539,7 +534,7 @@ def network_verilog(graph: ir.Graph, top: str | None = None) -> NetDesign:
     in_bytes, out_bytes = mems[first]["depth"], mems[last]["depth"]
     text = (
         _env()
-        .get_template("net.v.j2")
+        .get_template("hls/rtl/net.v.j2")
         .render(
             version=__version__,
             model=graph.name,

@@ -35,7 +35,8 @@ def estimate_fit(
 ) -> dict[str, Any]:
     """The estimate of ``graph``'s Verilog network (:func:`~edgesdk.backends.rtl.network.estimate_network`);
     with ``enforce_fit``, BoardError (exit 5) when it needs more EBR or DSP blocks than ``fb`` has."""
-    from edgesdk.backends.hls.synth import _fit_table, check_fit
+    from edgesdk.backends.fit import check_fit
+    from edgesdk.backends.fit import fit_table as _fit_table
     from edgesdk.backends.rtl.network import estimate_network, network_verilog
 
     family = family_of(fb)
@@ -68,7 +69,8 @@ def rtl_synth(
     when the estimate needs more block RAM or DSP blocks than the board has, and after yosys when its cells do;
     otherwise simulated on ``data`` (int8 inputs) and, with ``place_and_route``, placed, routed and packed into
     ``out/rtl/pnr/<top>.bin``. Returns the report (also written as ``report.json`` and ``report.md``)."""
-    from edgesdk.backends.hls.synth import _fit_table, check_fit
+    from edgesdk.backends.fit import check_fit
+    from edgesdk.backends.fit import fit_table as _fit_table
     from edgesdk.backends.rtl.flow import energy_estimate, whole_network
 
     say = say or (lambda line: log.info("%s", line))
