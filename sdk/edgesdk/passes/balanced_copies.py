@@ -9,7 +9,7 @@ least ``BALANCED_INSNS_PER_BYTE`` executed instructions per inference for each b
 fully-connected weight used once per inference never does. The others go back to an int8-weight kernel (the
 int8 FC kernel; for a convolution the specialised direct convolution, priced by ``passes/specialize.py``'s cost
 model, or for a 1x1 layer the int8 FC kernel over its pixels), with the reason and the candidate in ``node.attrs["kernel_report"]``. On the MLPerf Tiny models (emulated Cortex-M4)
-this brings the default export's images below TFLM + CMSIS-NN's: AD 550 KB -> 287 KB, IC 240 KB -> 147 KB.
+this brings the default export's images below TFLM + CMSIS-NN's: AD 550 KB -> 288 KB, IC 240 KB -> 147 KB.
 
 ``--optimize speed`` keeps every copy (its report states each trade); a kernel forced by the user stays.
 """
