@@ -133,3 +133,40 @@ def test_emulator_errors_name_the_problem(tmp_path: Path) -> None:
     junk.write_bytes(b"not an elf")
     with pytest.raises(TransportError, match="exited with code"):
         Emulator.for_board(get_board("netduinoplus2"), junk).start()
+
+
+def test_silent_board_is_started_once_more_then_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An image that never writes to its UART: after a whole boot time without one byte the emulator is started
+    once more (a host starved of CPU can leave QEMU silent), then the timeout is reported in one sentence."""
+    import subprocess
+
+    from edgesdk.errors import TransportTimeout
+
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs arm-none-eabi-gcc")
+    src = tmp_path / "silent.S"
+    src.write_text(
+        ".syntax unified\n.thumb\n.text\n.word 0x20001000\n.word reset + 1\n.thumb_func\nreset: b reset\n"
+    )
+    elf = tmp_path / "silent.elf"
+    subprocess.run(
+        [
+            "arm-none-eabi-gcc",
+            "-mcpu=cortex-m4",
+            "-mthumb",
+            "-nostdlib",
+            "-Wl,-Ttext=0",
+            str(src),
+            "-o",
+            str(elf),
+        ],
+        check=True,
+        timeout=60,
+    )
+    caplog.set_level(logging.WARNING, logger="edgesdk")
+    with pytest.raises(TransportTimeout, match=r"no b'm-ready\\r\\n' within .* \(received 0 bytes\)"):
+        with Emulator(elf, "mps2-an386", boot_timeout=2.0):
+            pass
+    assert sum("starting it once more" in r.getMessage() for r in caplog.records) == 1

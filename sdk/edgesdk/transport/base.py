@@ -109,6 +109,10 @@ class Transport(ABC):
                 )
             self._pending += self._read_some(_READ_CHUNK, remaining)
 
+    def pending(self) -> int:
+        """Bytes received and not read yet (after a timed-out read: all the device said since)."""
+        return len(self._pending)
+
     def discard_input(self, quiet: float = 0.05, limit: float = 1.0) -> int:
         """Drop everything received until the link has been silent for ``quiet`` s (at most ``limit`` s).
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from edgesdk.errors import BoardError, TransportError
+from edgesdk.errors import BoardError, TransportError, TransportTimeout
 from edgesdk.escape import terminal_text
 from edgesdk.procutil import child_popen_kwargs
 from edgesdk.transport.base import Transport
@@ -185,12 +185,23 @@ class Emulator:
         if not self.image.is_file():
             raise BoardError(f"the firmware image {self.image} does not exist")
         last: Exception | None = None
+        silent = 0
         for _attempt in range(3):
             try:
                 return self._start_once()
             except _PortClash as exc:  # another process took the port between our probe and QEMU's bind
                 last = exc
                 self.stop()
+            except _SilentBoot as exc:
+                # not one byte in the whole boot time: QEMU starved of CPU on a loaded host (seen under
+                # parallel builds), not the firmware, which prints its first banner line at once -- one more boot
+                silent += 1
+                if silent > 1:
+                    raise TransportTimeout(str(exc)) from None
+                log.warning(
+                    "%s: no output within %.0f s; starting it once more", self.machine, self.boot_timeout
+                )
+                last = exc
         raise TransportError(f"could not start the emulator ({self.machine}): {last}")
 
     def _start_once(self) -> EmulatorTransport:
@@ -243,8 +254,11 @@ class Emulator:
                 self.banner = self._transport.read_until(self.banner_end, remaining).decode(
                     "ascii", "replace"
                 )
-            except TransportError:
+            except TransportError as exc:
+                silent = isinstance(exc, TransportTimeout) and self._transport.pending() == 0
                 self.stop()
+                if silent:
+                    raise _SilentBoot(str(exc)) from None
                 raise
             shown = terminal_text(self.banner.strip().replace("\r\n", " | "), 1000)
             log.info("%s booted: %s", self.machine, shown)
@@ -283,3 +297,7 @@ class Emulator:
 
 class _PortClash(TransportError):
     """QEMU could not bind the loopback port we picked."""
+
+
+class _SilentBoot(TransportError):
+    """Not one byte from the emulated board within its boot time."""
