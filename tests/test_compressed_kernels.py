@@ -459,9 +459,10 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     pw = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw"), "default", ctx).nodes[0]
     assert pw.attrs["kernel"] == "decoded" and pw.attrs["kernel_report"]["format"] == "ternary"
     rep = pw.attrs["kernel_report"]
-    # balanced drops the 1x1 layer's int16 copy (under 32 instructions per byte): decoded for the int8 kernel
-    assert rep["inner_kernel"] == "specialized" and "specialized" in rep["candidates"], rep
-    assert rep["candidates"]["decoded"]["bytes"] < rep["candidates"]["specialized"]["bytes"] / 3
+    # balanced drops the 1x1 layer's int16 flash copy, but int8 weights widened per call into the same kernel cost
+    # nothing over it: that is the layer's baseline, and the ternary weights are decoded for the same kernel
+    assert rep["inner_kernel"] == "pointwise_w16", rep
+    assert rep["candidates"]["decoded"]["bytes"] < 64 * 64 / 3
     fc_node = run_pipeline(planes_fc(256, 64, "ternary")("fc"), "default", ctx).nodes[0]
     assert fc_node.attrs.get("kernel") != "decoded"
     why = fc_node.attrs["kernel_report"]["why"]
@@ -475,13 +476,11 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     whole = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 1.0})
     fc8 = run_pipeline(kernels.fc(64, 33, per_channel=True)("fc8"), "default", whole).nodes[0]
     assert "kernel" not in fc8.attrs and fc8.attrs["kernel_report"]["format"] == "int8"
-    # a zero budget stores no ternary weights: the int8 kernel balanced runs instead of the int16 copy
+    # a zero budget stores no ternary weights: the int8 weights widened per call, the layer's free baseline
     zero = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 0.0})
     pw0 = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero).nodes[0]
     assert pw0.attrs["kernel_report"]["format"] == "int8", pw0.attrs["kernel_report"]
-    assert (
-        pw0.attrs.get("kernel") == "specialized" and "beyond the budget" in pw0.attrs["kernel_report"]["why"]
-    )
+    assert pw0.attrs.get("kernel") == "decoded" and pw0.attrs["kernel_report"]["inner_kernel"] == "pointwise_w16"
     speed = PassContext(core="cortex-m4", optimize="speed", options=options)
     assert (
         run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)
