@@ -285,6 +285,7 @@ def render_linker_script(board: Board, dest: Path, *, stack_in_ccm: bool = False
             "ccm_origin": board.memory.ccm_origin,
             "ccm_bytes": board.memory.ccm_bytes,
             "stack_in_ccm": stack_in_ccm,
+            "load_in_place": board.memory.load_in_place,
         },
     )
 

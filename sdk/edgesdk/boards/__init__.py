@@ -70,6 +70,9 @@ class Memory:
     ram_bytes: int
     ccm_origin: int = 0  # core-coupled RAM (STM32F4: 64 KiB at 0x10000000, data only, no DMA); 0 bytes = none
     ccm_bytes: int = 0
+    #: The boot ROM loads every section of the image to its run address (ESP32-C3): constants and .data then live
+    #: in RAM, reached over the data bus, and nothing is copied from flash at reset.
+    load_in_place: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,12 @@ class Flash:
     openocd_config: str = ""
     mass_storage_label: str = ""
     uf2_family: int = 0  # the UF2 family ID the board's USB drive accepts (RP2040: 0xE48BFF56); 0 = none
+    esptool_chip: str = (
+        ""  # esptool's --chip (esp32c3): the image format elf2image writes and the chip it flashes
+    )
+    image_offset: int = (
+        0  # where in the chip's SPI flash esptool writes the image (0: the boot ROM's first image)
+    )
 
 
 @dataclass(frozen=True)
@@ -379,7 +388,9 @@ def _parse_memory(top: _Fields, host: bool) -> tuple[Memory, int]:
     stack may take (the larger of RAM and CCM)."""
     mem = top.section("memory")
     assert mem is not None
-    mem.only(("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "ccm_origin", "ccm_bytes"))
+    mem.only(
+        ("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "ccm_origin", "ccm_bytes", "load_in_place")
+    )
     flash_region = _region(mem, "flash_origin", "flash_bytes", "flash", host=host, minimum=MIN_MEMORY)
     ram_region = _region(mem, "ram_origin", "ram_bytes", "RAM", host=host, minimum=MIN_MEMORY)
     ccm_region = _region(mem, "ccm_origin", "ccm_bytes", "core-coupled RAM", host=True, minimum=0)
@@ -397,6 +408,7 @@ def _parse_memory(top: _Fields, host: bool) -> tuple[Memory, int]:
         ram_bytes=ram_region[1],
         ccm_origin=ccm_region[0],
         ccm_bytes=ccm_region[1],
+        load_in_place=mem.get("load_in_place", bool, False),
     )
     return memory, max(ram_region[1], ccm_region[1])
 
@@ -438,7 +450,17 @@ def _parse_flash_methods(top: _Fields, emulated: bool) -> tuple[_Fields, tuple[s
     exactly when the board is emulated). Its other fields are read where the board is built."""
     flash = top.section("flash")
     assert flash is not None
-    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label", "uf2_family"))
+    flash.only(
+        (
+            "methods",
+            "pyocd_target",
+            "openocd_config",
+            "mass_storage_label",
+            "uf2_family",
+            "esptool_chip",
+            "image_offset",
+        )
+    )
     methods = flash.words(
         "methods",
         re.compile("|".join(re.escape(m) for m in FLASH_METHODS)),
@@ -448,6 +470,8 @@ def _parse_flash_methods(top: _Fields, emulated: bool) -> tuple[_Fields, tuple[s
         raise flash.error("methods", [], "names no way to flash the board")
     if "uf2" in methods and not (flash.data.get("uf2_family") and flash.data.get("mass_storage_label")):
         raise flash.error("methods", list(methods), "has 'uf2' but no uf2_family and mass_storage_label")
+    if "esptool" in methods and not flash.data.get("esptool_chip"):
+        raise flash.error("methods", list(methods), "has 'esptool' but no esptool_chip (e.g. 'esp32c3')")
     if emulated != ("qemu" in methods):
         raise flash.error(
             "methods",
@@ -527,6 +551,8 @@ def parse_board(path: Path) -> Board:
                 "mass_storage_label", _WORD_RE, "a drive label (letters, digits, '.', '_', '-')", ""
             ),
             uf2_family=flash.int("uf2_family", 0, (1 << 32) - 1, 0),
+            esptool_chip=flash.text("esptool_chip", _WORD_RE, "an esptool chip name (esp32c3)", ""),
+            image_offset=flash.int("image_offset", 0, (1 << 28) - 1, 0, multiple=4096),
         ),
         emulator=emulator,
         aliases=aliases,
