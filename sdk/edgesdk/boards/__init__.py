@@ -114,6 +114,20 @@ class Emulator:
 
 
 @dataclass(frozen=True)
+class Power:
+    """A board's ``[power]``: the active (run-mode) power the energy estimate uses, at a clock, with its source;
+    and the published MLPerf Tiny figure it is checked against (median energy per inference x throughput, averaged
+    over the benchmarks, for the same board and clock: ``benchmarks/energy_check.py``)."""
+
+    active_mw: float
+    clock_hz: int
+    source: str
+    mlperf_mw: float = 0.0  # 0: no published measurement for this board
+    mlperf_clock_hz: int = 0
+    mlperf_source: str = ""
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     description: str
@@ -132,6 +146,7 @@ class Board:
     emulator: Emulator | None
     aliases: tuple[str, ...]
     path: Path
+    power: Power | None = None
 
     @property
     def is_host(self) -> bool:
@@ -379,8 +394,9 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 _TOP_KEYS = (
     "kind", "name", "description", "family", "mcu", "core", "fpu", "float_abi", "clock_hz", "emulated",
-    "stack_bytes", "aliases", "memory", "build", "uart", "flash", "emulator",
+    "stack_bytes", "aliases", "memory", "build", "uart", "flash", "emulator", "power",
 )  # fmt: skip
+MAX_POWER_MW = 100_000.0  # a microcontroller draws far less than 100 W
 
 
 def _parse_memory(top: _Fields, host: bool) -> tuple[Memory, int]:
@@ -497,6 +513,36 @@ def _parse_emulator(top: _Fields, emulated: bool, where: str) -> Emulator | None
     )
 
 
+def _parse_power(top: _Fields) -> Power | None:
+    """The optional ``[power]`` section: active power (mW, above 0) at a clock with its source, and the MLPerf Tiny
+    figure it is checked against (both or neither of ``mlperf_mw`` and ``mlperf_clock_hz``)."""
+    power = top.section("power", required=False)
+    if power is None:
+        return None
+    power.only(("active_mw", "clock_hz", "source", "mlperf_mw", "mlperf_clock_hz", "mlperf_source"))
+
+    def milliwatts(key: str, default: Any = _MISSING) -> float:
+        value = power.get(key, (int, float), default)
+        if isinstance(value, bool) or not 0 <= value <= MAX_POWER_MW or (default is _MISSING and value == 0):
+            raise power.error(key, value, f"is not a power in mW above 0 and at most {MAX_POWER_MW:,.0f}")
+        return float(value)
+
+    mlperf_mw = milliwatts("mlperf_mw", 0.0)
+    mlperf_clock = power.int("mlperf_clock_hz", 0, MAX_CLOCK_HZ, 0)
+    if bool(mlperf_mw) != bool(mlperf_clock):
+        raise power.error(
+            "mlperf_mw", mlperf_mw, "needs mlperf_clock_hz, the clock it was measured at (and back)"
+        )
+    return Power(
+        active_mw=milliwatts("active_mw"),
+        clock_hz=power.int("clock_hz", MIN_CLOCK_HZ, MAX_CLOCK_HZ),
+        source=power.text("source", None, "a source"),
+        mlperf_mw=mlperf_mw,
+        mlperf_clock_hz=mlperf_clock,
+        mlperf_source=power.text("mlperf_source", None, "a source", ""),
+    )
+
+
 def parse_board(path: Path) -> Board:
     """Read and check one microcontroller board file, field by field.
 
@@ -557,6 +603,7 @@ def parse_board(path: Path) -> Board:
         emulator=emulator,
         aliases=aliases,
         path=path,
+        power=_parse_power(top),
     )
 
 
