@@ -119,6 +119,9 @@ def test_real_board_exports_and_cross_builds(board_name: str, digits_mlp, tmp_pa
     res = export(graph, board, tmp_path / "p", build=True)
     assert res.elf is not None and res.elf.with_suffix(".bin").is_file()
     assert res.size is not None and res.size.flash <= board.memory.flash_bytes
+    assert res.size.ram <= board.memory.ram_bytes
+    if board.memory.load_in_place:  # the weights are measured in RAM (constants loaded there by the boot ROM)
+        assert res.size.ram >= res.estimate.detail["weights"] + board.stack_bytes
     assert not board.emulated and board.flash.methods
 
 
@@ -180,6 +183,18 @@ def test_an_esptool_board_needs_its_chip_and_a_flash_sector_offset(tmp_path: Pat
         parse_board(bad)
     board = get_board("esp32-c3-devkitm-1")
     assert board.memory.load_in_place and board.timer_unit == "cycles" and not board.is_arm
+
+
+def test_esp32c3_counts_constants_in_ram(ad_graph, tmp_path: Path) -> None:
+    """On a board whose boot ROM loads the constants into RAM, the weights count against RAM, not flash: the AD
+    model's 270,880 bytes of weights fit the ESP32-C3's 128 KiB of IRAM by the usual count but not its DRAM."""
+    with pytest.raises(
+        BoardError,
+        match=r"does not fit board esp32-c3-devkitm-1: it needs [\d,]+ bytes of RAM "
+        r"\(arena [\d,]+ \+ stack 8,192 \+ harness [\d,]+ \+ weights 27\d,\d{3}\)",
+    ):
+        export(ad_graph, "esp32c3", tmp_path / "ad")
+    assert not (tmp_path / "ad").exists()
 
 
 def test_winograd_is_left_out_where_it_measured_slower(ic_graph, tmp_path: Path) -> None:
