@@ -36,7 +36,7 @@ fi
 # onnx/torch extras: the ONNX and PyTorch frontends and their tests (torch is large: ~1 min, ~5 GB with its CUDA
 # libraries from PyPI).
 # fpga extra: nextpnr-ecp5 and ecppack for the ECP5 boards (Debian 12 has no nextpnr-ecp5), yosys as a fallback.
-"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls,bench,onnx,torch,fpga]"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[test,hls,bench,onnx,torch,fpga,esp]"
 # QKeras for Keras 3 (tests of models trained with its ternary/binary layers). Without --no-deps it would pull in
 # full tensorflow, tf-keras and tfmot beside tensorflow-cpu; what it imports is in the test extra (networkx).
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "qkeras-v3==1.2.1"

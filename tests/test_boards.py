@@ -24,6 +24,7 @@ REQUIRED = {
     "mps3-an547",
     "microbit",
     "qemu-riscv32",
+    "esp32-c3-devkitm-1",
     "host",
 }
 
@@ -66,7 +67,9 @@ def test_default_board_is_the_emulated_stm32() -> None:
 
 
 def test_unknown_board_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(BoardError, match="board 'esp32' is unknown; known boards: b-u585i-iot02a, host, "):
+    with pytest.raises(
+        BoardError, match="board 'esp32' is unknown; known boards: b-u585i-iot02a, esp32-c3-devkitm-1, host, "
+    ):
         get_board("esp32")
 
 
@@ -89,6 +92,8 @@ def test_boards_command_lists_them(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in REQUIRED:
         assert name in out
+    esp = next(line for line in out.splitlines() if line.startswith("esp32-c3-devkitm-1 "))
+    assert esp.split()[1:3] == ["rv32imc", "esptool"]  # its core and what it flashes with
     assert main(["boards", "--json"]) == 0
     assert '"nucleo-l4r5zi"' in capsys.readouterr().out
 

@@ -103,7 +103,7 @@ def test_cortex_m0_runs_a_small_model_and_refuses_a_large_one(digits_mlp, ad_gra
     assert not (tmp_path / "big").exists()
 
 
-REAL_BOARDS = ["rpi-pico", "nrf52840dk", "b-u585i-iot02a", "nucleo-h7a3zi"]
+REAL_BOARDS = ["rpi-pico", "nrf52840dk", "b-u585i-iot02a", "nucleo-h7a3zi", "esp32-c3-devkitm-1"]
 
 
 @pytest.mark.parametrize("board_name", REAL_BOARDS)
@@ -119,6 +119,9 @@ def test_real_board_exports_and_cross_builds(board_name: str, digits_mlp, tmp_pa
     res = export(graph, board, tmp_path / "p", build=True)
     assert res.elf is not None and res.elf.with_suffix(".bin").is_file()
     assert res.size is not None and res.size.flash <= board.memory.flash_bytes
+    assert res.size.ram <= board.memory.ram_bytes
+    if board.memory.load_in_place:  # the weights are measured in RAM (constants loaded there by the boot ROM)
+        assert res.size.ram >= res.estimate.detail["weights"] + board.stack_bytes
     assert not board.emulated and board.flash.methods
 
 
@@ -160,6 +163,40 @@ def test_a_uf2_board_needs_its_family_and_drive(tmp_path: Path) -> None:
         parse_board(bad)
 
 
+def test_an_esptool_board_needs_its_chip_and_a_flash_sector_offset(tmp_path: Path) -> None:
+    from edgesdk.boards import parse_board
+
+    text = get_board("esp32c3").path.read_text(encoding="utf-8")
+    bad = tmp_path / "esp.toml"
+    bad.write_text(text.replace('esptool_chip = "esp32c3"\n', ""), encoding="utf-8")
+    with pytest.raises(BoardError, match=r"flash.methods = \['esptool'\] has 'esptool' but no esptool_chip"):
+        parse_board(bad)
+    bad.write_text(text.replace("image_offset = 0\n", "image_offset = 0x100\n"), encoding="utf-8")
+    with pytest.raises(BoardError, match=r"flash.image_offset = 256 is not a multiple of 4096"):
+        parse_board(bad)
+    bad.write_text(
+        text.replace('esptool_chip = "esp32c3"', 'esptool_chip = "esp32c3;reboot"'), encoding="utf-8"
+    )
+    with pytest.raises(
+        BoardError, match=r"flash.esptool_chip = 'esp32c3;reboot' is not an esptool chip name"
+    ):
+        parse_board(bad)
+    board = get_board("esp32-c3-devkitm-1")
+    assert board.memory.load_in_place and board.timer_unit == "cycles" and not board.is_arm
+
+
+def test_esp32c3_counts_constants_in_ram(ad_graph, tmp_path: Path) -> None:
+    """On a board whose boot ROM loads the constants into RAM, the weights count against RAM, not flash: the AD
+    model's 270,880 bytes of weights fit the ESP32-C3's 128 KiB of IRAM by the usual count but not its DRAM."""
+    with pytest.raises(
+        BoardError,
+        match=r"does not fit board esp32-c3-devkitm-1: it needs [\d,]+ bytes of RAM "
+        r"\(arena [\d,]+ \+ stack 8,192 \+ harness [\d,]+ \+ weights 27\d,\d{3}\)",
+    ):
+        export(ad_graph, "esp32c3", tmp_path / "ad")
+    assert not (tmp_path / "ad").exists()
+
+
 def test_winograd_is_left_out_where_it_measured_slower(ic_graph, tmp_path: Path) -> None:
     """Winograd's cost model is the Cortex-M4's: on RV32IMC and the Cortex-M0 the direct kernel measured faster
     (CORE_SLOWER_KERNELS), on the M3 Winograd still pays; a layer forced to Winograd still gets it."""
@@ -173,3 +210,43 @@ def test_winograd_is_left_out_where_it_measured_slower(ic_graph, tmp_path: Path)
     assert winograd_layers("mps2-an385", "m3") > 0
     forced = PassContext(force={"conv2d_1": "winograd"})
     assert winograd_layers("qemu-riscv32", "rv-forced", forced) >= 1
+
+
+@pytest.mark.skipif(not shutil.which("esptool"), reason="esptool is not installed (pip install esptool)")
+def test_esp32c3_image_and_write_command(digits_mlp, tmp_path: Path) -> None:
+    """The ESP32-C3 flash path without a board: esptool's elf2image makes an image that esptool's image_info reads
+    back with the ELF's entry point and one segment per loaded section (code in IRAM, constants and data in DRAM);
+    the write command names the chip, port and offset, and esptool itself runs it up to the missing port."""
+    import subprocess
+
+    from edgesdk.device import _flash_commands, esp_image, flash_real_board
+    from edgesdk.model import load_model
+
+    board = get_board("esp32c3")
+    if not shutil.which(board.build.cc):
+        pytest.skip(f"{board.build.cc} is not installed")
+    path, (x, _y), _val = digits_mlp
+    graph = load_model(path, calib=np.asarray(x[:64], dtype=np.float32))
+    elf = export(graph, board, tmp_path / "p", build=True).elf
+    assert elf is not None
+    image = esp_image(board, elf)
+    assert image.read_bytes()[0] == 0xE9  # the ESP image magic
+    info = subprocess.run(
+        ["esptool", "--chip", "esp32c3", "image-info", str(image)],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    entry = int.from_bytes(elf.read_bytes()[24:28], "little")
+    assert f"Entry point: 0x{entry:08x}" in info
+    assert "Checksum: " in info and "(valid)" in info
+    segments = [ln for ln in info.splitlines() if "IRAM" in ln or "DRAM" in ln]
+    assert any("IRAM" in ln for ln in segments) and any("DRAM" in ln for ln in segments)
+
+    port = str(tmp_path / "no-such-port")
+    (method, cmd), *_ = _flash_commands(board, elf, port)
+    assert method == "esptool" and cmd == [
+        "esptool", "--chip", "esp32c3", "--port", port, "--baud", "460800", "write-flash", "0x0", str(image),
+    ]  # fmt: skip
+    with pytest.raises(
+        BoardError, match=r"^flashing board esp32-c3-devkitm-1 with esptool failed: .*no-such-port"
+    ):
+        flash_real_board(board, elf, port)

@@ -78,7 +78,7 @@ def test_unknown_mcu() -> None:
     assert any("board model skipped" in n for n in rep.notes)
 
 
-#: STM32 boards whose datasheet run-mode figure is not in ACTIVE_POWER yet: the energy estimate asks for power_mw.
+#: STM32 MCUs with no datasheet run-mode figure in ACTIVE_POWER: their board files' [power] gives the figure.
 NO_FIGURE_YET = {"STM32U585AI", "STM32H7A3ZI"}
 
 
@@ -91,9 +91,66 @@ def test_every_stm32_board_has_a_figure() -> None:
                 EnergyModelError, match=f"no active-power figure is known for MCU '{board.mcu}'"
             ):
                 active_power(board.mcu)
+            assert board.power is not None and active_power(board).source == board.power.source
         elif board.mcu.startswith("STM32"):
-            assert active_power(board.mcu).mcu
+            assert active_power(board).mcu
     assert set(ACTIVE_POWER) >= {"STM32F405", "STM32F446", "STM32L4R5", "STM32H743"}
+
+
+def _energy_check():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "energy_check.py"
+    spec = importlib.util.spec_from_file_location("bench_energy_check", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_board_power_within_15_percent_of_mlperf_tiny() -> None:
+    """Each MLPerf Tiny board's file records the published energy / latency (mean over IC, KWS, VWW, AD, same board
+    and clock) as it follows from the published table, and its active-power figure, scaled to that clock, stays
+    within 15 % of it; the estimate of a whole inference uses that figure."""
+    from edgesdk.boards import all_boards, get_board
+
+    check = _energy_check()
+    assert set(check.PUBLISHED) == {"nucleo-l4r5zi", "nucleo-h7a3zi", "b-u585i-iot02a"}
+    for name, (_system, clock, _supply, rows) in check.PUBLISHED.items():
+        power = get_board(name).power
+        assert power is not None and power.mlperf_clock_hz == clock and len(rows) == 4
+        assert power.mlperf_mw == pytest.approx(check.published_mw(name), abs=0.05)  # recorded to 0.1 mW
+        assert "MLPerf Tiny v1.0" in power.mlperf_source
+    for board in all_boards().values():
+        if board.power is None or not board.power.mlperf_mw:
+            continue
+        ours = active_power(board).power_mw_at(board.power.mlperf_clock_hz)
+        assert abs(ours - board.power.mlperf_mw) <= 0.15 * board.power.mlperf_mw, board.name
+    l4 = get_board("nucleo-l4r5zi")
+    rep = estimate_energy([], latency_s=0.1, board=l4)
+    assert rep.power_mw == pytest.approx(49.5) and rep.board_model_uj == pytest.approx(4950.0)
+    assert "DS12023" in rep.power_source
+
+
+def test_a_bad_power_figure_is_one_sentence(tmp_path) -> None:
+    from edgesdk.boards import get_board, parse_board
+    from edgesdk.errors import BoardError
+
+    text = get_board("nucleo-l4r5zi").path.read_text(encoding="utf-8")
+    bad = tmp_path / "l4.toml"
+    for old, new, message in (
+        ("active_mw = 49.5", "active_mw = -1", r"power.active_mw = -1 is not a power in mW above 0"),
+        ("active_mw = 49.5", 'active_mw = "50"', r"power.active_mw = '50' has the wrong type"),
+        ("mlperf_clock_hz = 120000000\n", "", r"power.mlperf_mw = 44.8 needs mlperf_clock_hz"),
+        ("mlperf_mw = 44.8", "mlperf_mw = 44.8\nvolts = 3", r"power.volts is not a board field"),
+    ):
+        assert old in text
+        bad.write_text(text.replace(old, new, 1), encoding="utf-8")
+        with pytest.raises(BoardError, match=r"^board file .*l4.toml: " + message):
+            parse_board(bad)
 
 
 def test_negative_latency_refused() -> None:

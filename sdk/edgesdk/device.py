@@ -89,8 +89,51 @@ def _flash_commands(board: Board, elf: Path, port: str | None) -> list[tuple[str
             cmd = ["st-flash", "--reset", "write", str(binary), origin]
         elif method == "stm32loader" and shutil.which("stm32loader") and port:
             cmd = ["stm32loader", "-p", port, "-e", "-w", "-v", "-a", origin, str(binary)]
+        elif method == "esptool" and shutil.which("esptool") and board.flash.esptool_chip:
+            cmd = ["esptool", "--chip", board.flash.esptool_chip, *(["--port", port] if port else [])]
+            cmd += ["--baud", str(ESPTOOL_BAUD), "write-flash", f"0x{board.flash.image_offset:X}"]
+            cmd.append(str(esp_image_path(elf)))
         out.append((method, cmd))
     return out
+
+
+#: The serial rate esptool writes at (the ROM's download mode follows esptool's change from 115200).
+ESPTOOL_BAUD = 460800
+
+
+def esp_image_path(elf: Path) -> Path:
+    """Where :func:`esp_image` puts the image made from ``elf`` (``firmware.elf`` -> ``firmware.esp.bin``)."""
+    return elf.with_suffix(".esp.bin")
+
+
+def esp_image(board: Board, elf: Path) -> Path:
+    """The Espressif image of ``elf`` that the chip's boot ROM loads (``esptool --chip C elf2image``): a header
+    with the entry point, one segment per loaded section (at its run address), a checksum and a SHA-256 digest.
+    Raises :class:`BoardError` naming the board and esptool's last line when esptool refuses the ELF."""
+    dest = esp_image_path(elf)
+    cmd = ["esptool", "--chip", board.flash.esptool_chip, "elf2image", "--flash-mode", "dio", "-o", str(dest)]
+    cmd.append(str(elf))
+    _run_flash_tool(board, "esptool elf2image", cmd)
+    if not dest.is_file():
+        raise BoardError(f"esptool elf2image wrote no image {dest} for board {board.name}")
+    return dest
+
+
+def _run_flash_tool(board: Board, what: str, cmd: list[str]) -> None:
+    """Run one flash-tool command; a failure or a timeout is one sentence with the tool's last line."""
+    log.info("%s for %s: %s", what, board.name, " ".join(cmd))
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=FLASH_TIMEOUT_S)
+    except subprocess.CalledProcessError as exc:
+        lines = [ln.strip() for ln in (exc.stderr or exc.stdout or "").splitlines() if ln.strip()]
+        errors = [
+            ln for ln in lines if "error" in ln.lower()
+        ]  # the tool's error, not a hint printed after it
+        raise BoardError(
+            f"flashing board {board.name} with {what} failed: {(errors or lines or ['no output'])[-1]}"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise BoardError(f"flashing board {board.name} with {what} took over {FLASH_TIMEOUT_S} s") from None
 
 
 def _mass_storage_drive(label: str) -> Path | None:
@@ -108,16 +151,9 @@ def flash_real_board(board: Board, elf: Path, port: str | None = None) -> str:
         raise BoardError(f"board {board.name} is not a real board: it runs the image directly")
     for method, cmd in _flash_commands(board, elf, port):
         if cmd is not None:
-            log.info("flashing %s with %s: %s", board.name, method, " ".join(cmd))
-            try:
-                subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=FLASH_TIMEOUT_S)
-            except subprocess.CalledProcessError as exc:
-                tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:] or ["no output"]
-                raise BoardError(f"flashing board {board.name} with {method} failed: {tail[0]}") from None
-            except subprocess.TimeoutExpired:
-                raise BoardError(
-                    f"flashing board {board.name} with {method} took over {FLASH_TIMEOUT_S} s"
-                ) from None
+            if method == "esptool":
+                esp_image(board, elf)  # the ELF becomes the image the write command names
+            _run_flash_tool(board, method, cmd)
             return method
         if method == "mass-storage" and board.flash.mass_storage_label:
             drive = _mass_storage_drive(board.flash.mass_storage_label)
@@ -139,7 +175,7 @@ def flash_real_board(board: Board, elf: Path, port: str | None = None) -> str:
                 return method
     raise BoardError(
         f"no way to flash board {board.name}: none of {', '.join(board.flash.methods)} is installed or attached "
-        "(install pyocd with 'pip install pyocd', or openocd/stlink-tools from your package manager; a UF2 or "
+        "(install pyocd or esptool with pip, or openocd/stlink-tools from your package manager; a UF2 or "
         "mass-storage board must show up as its USB drive)"
     )
 

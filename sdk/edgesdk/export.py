@@ -113,6 +113,10 @@ def check_fits(model_name: str, use: MemoryUse, board: Board) -> None:
     """Refuse, in one sentence with the figures, a model that does not fit the board."""
     if board.is_host:
         return
+    in_ram = 0
+    if board.memory.load_in_place and not use.measured:  # the boot ROM puts the constants in RAM
+        in_ram = use.detail.get("weights", 0)
+        use = MemoryUse(flash=use.flash - in_ram, ram=use.ram + in_ram, detail=use.detail, measured=False)
     problems = []
     if use.flash > board.memory.flash_bytes:
         what = (
@@ -129,7 +133,8 @@ def check_fits(model_name: str, use: MemoryUse, board: Board) -> None:
             "measured"
             if use.measured
             else f"arena {use.detail.get('arena', 0):,} + stack {board.stack_bytes:,} + harness "
-            f"{use.ram - use.detail.get('arena', 0) - board.stack_bytes:,}"
+            f"{use.ram - use.detail.get('arena', 0) - board.stack_bytes - in_ram:,}"
+            + (f" + weights {in_ram:,}" if in_ram else "")
         )
         problems.append(f"{use.ram:,} bytes of RAM ({what}) but the board has {board.memory.ram_bytes:,}")
     if problems:
@@ -158,7 +163,31 @@ def measure_size(elf: Path, board: Board) -> MemoryUse:
     detail = {"text": text, "data": data, "bss": bss, "stack": stack}
     if not board.is_host:
         detail["kernel_code"] = kernel_code_in_elf(elf, tool.replace("size", "nm"))
+    if board.memory.load_in_place:  # constants sit in RAM: count each section where its address puts it
+        in_ram = _bytes_in_region(elf, tool, board.memory.ram_origin, board.memory.ram_bytes)
+        return MemoryUse(flash=text + data + bss - in_ram, ram=in_ram + stack, detail=detail, measured=True)
     return MemoryUse(flash=text + data, ram=data + bss + stack, detail=detail, measured=True)
+
+
+def _bytes_in_region(elf: Path, tool: str, origin: int, size: int) -> int:
+    """Bytes of the image's allocated sections whose address lies in [origin, origin + size), from ``size -A``."""
+    try:
+        out = subprocess.run(
+            [tool, "-A", "-d", str(elf)], check=True, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.CalledProcessError as exc:
+        raise BuildError(f"{tool} -A failed on {elf}: {exc.stderr.strip()}") from None
+    total = 0
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if (
+            len(parts) == 3
+            and parts[1].isdigit()
+            and parts[2].isdigit()
+            and origin <= int(parts[2]) < origin + size
+        ):
+            total += int(parts[1])
+    return total
 
 
 def kernel_code_in_elf(elf: Path, nm: str = "arm-none-eabi-nm") -> int:
@@ -285,6 +314,7 @@ def render_linker_script(board: Board, dest: Path, *, stack_in_ccm: bool = False
             "ccm_origin": board.memory.ccm_origin,
             "ccm_bytes": board.memory.ccm_bytes,
             "stack_in_ccm": stack_in_ccm,
+            "load_in_place": board.memory.load_in_place,
         },
     )
 

@@ -70,6 +70,9 @@ class Memory:
     ram_bytes: int
     ccm_origin: int = 0  # core-coupled RAM (STM32F4: 64 KiB at 0x10000000, data only, no DMA); 0 bytes = none
     ccm_bytes: int = 0
+    #: The boot ROM loads every section of the image to its run address (ESP32-C3): constants and .data then live
+    #: in RAM, reached over the data bus, and nothing is copied from flash at reset.
+    load_in_place: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,12 @@ class Flash:
     openocd_config: str = ""
     mass_storage_label: str = ""
     uf2_family: int = 0  # the UF2 family ID the board's USB drive accepts (RP2040: 0xE48BFF56); 0 = none
+    esptool_chip: str = (
+        ""  # esptool's --chip (esp32c3): the image format elf2image writes and the chip it flashes
+    )
+    image_offset: int = (
+        0  # where in the chip's SPI flash esptool writes the image (0: the boot ROM's first image)
+    )
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,20 @@ class Emulator:
     icount_shift: int = 0
     qemu: str = "qemu-system-arm"  # the QEMU program (qemu-system-riscv32 for RISC-V machines)
     bios: str = ""  # QEMU's -bios ("none": the firmware image itself is the first code the machine runs)
+
+
+@dataclass(frozen=True)
+class Power:
+    """A board's ``[power]``: the active (run-mode) power the energy estimate uses, at a clock, with its source;
+    and the published MLPerf Tiny figure it is checked against (median energy per inference x throughput, averaged
+    over the benchmarks, for the same board and clock: ``benchmarks/energy_check.py``)."""
+
+    active_mw: float
+    clock_hz: int
+    source: str
+    mlperf_mw: float = 0.0  # 0: no published measurement for this board
+    mlperf_clock_hz: int = 0
+    mlperf_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,7 @@ class Board:
     emulator: Emulator | None
     aliases: tuple[str, ...]
     path: Path
+    power: Power | None = None
 
     @property
     def is_host(self) -> bool:
@@ -370,8 +394,9 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 _TOP_KEYS = (
     "kind", "name", "description", "family", "mcu", "core", "fpu", "float_abi", "clock_hz", "emulated",
-    "stack_bytes", "aliases", "memory", "build", "uart", "flash", "emulator",
+    "stack_bytes", "aliases", "memory", "build", "uart", "flash", "emulator", "power",
 )  # fmt: skip
+MAX_POWER_MW = 100_000.0  # a microcontroller draws far less than 100 W
 
 
 def _parse_memory(top: _Fields, host: bool) -> tuple[Memory, int]:
@@ -379,7 +404,9 @@ def _parse_memory(top: _Fields, host: bool) -> tuple[Memory, int]:
     stack may take (the larger of RAM and CCM)."""
     mem = top.section("memory")
     assert mem is not None
-    mem.only(("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "ccm_origin", "ccm_bytes"))
+    mem.only(
+        ("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "ccm_origin", "ccm_bytes", "load_in_place")
+    )
     flash_region = _region(mem, "flash_origin", "flash_bytes", "flash", host=host, minimum=MIN_MEMORY)
     ram_region = _region(mem, "ram_origin", "ram_bytes", "RAM", host=host, minimum=MIN_MEMORY)
     ccm_region = _region(mem, "ccm_origin", "ccm_bytes", "core-coupled RAM", host=True, minimum=0)
@@ -397,6 +424,7 @@ def _parse_memory(top: _Fields, host: bool) -> tuple[Memory, int]:
         ram_bytes=ram_region[1],
         ccm_origin=ccm_region[0],
         ccm_bytes=ccm_region[1],
+        load_in_place=mem.get("load_in_place", bool, False),
     )
     return memory, max(ram_region[1], ccm_region[1])
 
@@ -438,7 +466,17 @@ def _parse_flash_methods(top: _Fields, emulated: bool) -> tuple[_Fields, tuple[s
     exactly when the board is emulated). Its other fields are read where the board is built."""
     flash = top.section("flash")
     assert flash is not None
-    flash.only(("methods", "pyocd_target", "openocd_config", "mass_storage_label", "uf2_family"))
+    flash.only(
+        (
+            "methods",
+            "pyocd_target",
+            "openocd_config",
+            "mass_storage_label",
+            "uf2_family",
+            "esptool_chip",
+            "image_offset",
+        )
+    )
     methods = flash.words(
         "methods",
         re.compile("|".join(re.escape(m) for m in FLASH_METHODS)),
@@ -448,6 +486,8 @@ def _parse_flash_methods(top: _Fields, emulated: bool) -> tuple[_Fields, tuple[s
         raise flash.error("methods", [], "names no way to flash the board")
     if "uf2" in methods and not (flash.data.get("uf2_family") and flash.data.get("mass_storage_label")):
         raise flash.error("methods", list(methods), "has 'uf2' but no uf2_family and mass_storage_label")
+    if "esptool" in methods and not flash.data.get("esptool_chip"):
+        raise flash.error("methods", list(methods), "has 'esptool' but no esptool_chip (e.g. 'esp32c3')")
     if emulated != ("qemu" in methods):
         raise flash.error(
             "methods",
@@ -470,6 +510,36 @@ def _parse_emulator(top: _Fields, emulated: bool, where: str) -> Emulator | None
         icount_shift=emu.int("icount_shift", 0, 10, 0),
         qemu=emu.choice("qemu", QEMU_PROGRAMS, "qemu-system-arm"),
         bios=emu.choice("bios", ("", "none"), ""),
+    )
+
+
+def _parse_power(top: _Fields) -> Power | None:
+    """The optional ``[power]`` section: active power (mW, above 0) at a clock with its source, and the MLPerf Tiny
+    figure it is checked against (both or neither of ``mlperf_mw`` and ``mlperf_clock_hz``)."""
+    power = top.section("power", required=False)
+    if power is None:
+        return None
+    power.only(("active_mw", "clock_hz", "source", "mlperf_mw", "mlperf_clock_hz", "mlperf_source"))
+
+    def milliwatts(key: str, default: Any = _MISSING) -> float:
+        value = power.get(key, (int, float), default)
+        if isinstance(value, bool) or not 0 <= value <= MAX_POWER_MW or (default is _MISSING and value == 0):
+            raise power.error(key, value, f"is not a power in mW above 0 and at most {MAX_POWER_MW:,.0f}")
+        return float(value)
+
+    mlperf_mw = milliwatts("mlperf_mw", 0.0)
+    mlperf_clock = power.int("mlperf_clock_hz", 0, MAX_CLOCK_HZ, 0)
+    if bool(mlperf_mw) != bool(mlperf_clock):
+        raise power.error(
+            "mlperf_mw", mlperf_mw, "needs mlperf_clock_hz, the clock it was measured at (and back)"
+        )
+    return Power(
+        active_mw=milliwatts("active_mw"),
+        clock_hz=power.int("clock_hz", MIN_CLOCK_HZ, MAX_CLOCK_HZ),
+        source=power.text("source", None, "a source"),
+        mlperf_mw=mlperf_mw,
+        mlperf_clock_hz=mlperf_clock,
+        mlperf_source=power.text("mlperf_source", None, "a source", ""),
     )
 
 
@@ -527,10 +597,13 @@ def parse_board(path: Path) -> Board:
                 "mass_storage_label", _WORD_RE, "a drive label (letters, digits, '.', '_', '-')", ""
             ),
             uf2_family=flash.int("uf2_family", 0, (1 << 32) - 1, 0),
+            esptool_chip=flash.text("esptool_chip", _WORD_RE, "an esptool chip name (esp32c3)", ""),
+            image_offset=flash.int("image_offset", 0, (1 << 28) - 1, 0, multiple=4096),
         ),
         emulator=emulator,
         aliases=aliases,
         path=path,
+        power=_parse_power(top),
     )
 
 

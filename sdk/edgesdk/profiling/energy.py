@@ -145,8 +145,14 @@ class EnergyModelError(EdgeSDKError):
     """No active-power figure is known for an MCU (and none was given)."""
 
 
-def active_power(mcu: str) -> ActivePower:
-    """The datasheet point for ``mcu`` (a board file's ``mcu`` field, e.g. ``STM32F446RE``)."""
+def active_power(mcu: Any) -> ActivePower:
+    """The active-power point for ``mcu``: a board whose file has a ``[power]`` section gives that figure (its source
+    says whether a datasheet or a published measurement); otherwise, or for an MCU name (a board file's ``mcu``
+    field, e.g. ``STM32F446RE``), the datasheet table :data:`ACTIVE_POWER`."""
+    power = getattr(mcu, "power", None)
+    if power is not None:  # a figure in mW: kept as "current" in mA at 1 V
+        return ActivePower(mcu.mcu, power.active_mw, power.clock_hz, 1.0, power.source)
+    mcu = str(getattr(mcu, "mcu", mcu))
     key = mcu.strip().upper()
     for prefix, entry in ACTIVE_POWER.items():
         if key.startswith(prefix):
@@ -253,7 +259,7 @@ def estimate_energy(
     source = ""
     if power_mw is None and mcu:
         try:
-            point = active_power(str(mcu))
+            point = active_power(board if getattr(board, "power", None) else str(mcu))
         except EnergyModelError as exc:
             notes.append(f"board model skipped: {exc}")
         else:
