@@ -480,7 +480,9 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     zero = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 0.0})
     pw0 = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero).nodes[0]
     assert pw0.attrs["kernel_report"]["format"] == "int8", pw0.attrs["kernel_report"]
-    assert pw0.attrs.get("kernel") == "decoded" and pw0.attrs["kernel_report"]["inner_kernel"] == "pointwise_w16"
+    assert (
+        pw0.attrs.get("kernel") == "decoded" and pw0.attrs["kernel_report"]["inner_kernel"] == "pointwise_w16"
+    )
     speed = PassContext(core="cortex-m4", optimize="speed", options=options)
     assert (
         run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)

@@ -329,7 +329,9 @@ class DecodedWeights(Pass):
             # than it measured: KWS's 1x1 layers ran 930,560 specialised, 852,280 widened in RAM)
             free[0].default = True
             baseline, label = free[0].compressed, KERNEL
-            ways = [c for c in ways if c.kernel != KERNEL or c.inner == current]  # decoded for that kernel only
+            ways = [
+                c for c in ways if c.kernel != KERNEL or c.inner == current
+            ]  # decoded for that kernel only
         for c in ways:
             c.int8, c.base = baseline, label
         return [
