@@ -273,14 +273,16 @@ def whole_network(
     family: str = "ice40",
     pnr: bool = True,
     on_progress: Callable[[str], None] | None = None,
+    parallel: int = 1,
 ) -> dict[str, Any]:
-    """Generate, simulate against the reference on ``data``, synthesize (per layer and whole) and with ``pnr``
-    place, route and pack the whole network. Returns the report's ``rtl_network`` section."""
+    """Generate (with MAC arrays of ``parallel`` lanes), simulate against the reference on ``data``, synthesize
+    (per layer and whole) and with ``pnr`` place, route and pack the whole network. Returns the report's
+    ``rtl_network`` section."""
     from edgesdk.backends.rtl.network import estimate_network, network_verilog
     from edgesdk.reference import Reference
 
     say = on_progress or (lambda line: log.info("%s", line))
-    design = network_verilog(graph)
+    design = network_verilog(graph, parallel=parallel)
     est = estimate_network(design, family)
     values = Reference(graph).run_batch_all(data)
     n = len(data)
@@ -322,6 +324,7 @@ def whole_network(
     fig = ice40_figures(cells) if family == "ice40" else ecp5_figures(cells)
     report: dict[str, Any] = {
         "family": family,
+        "parallel": parallel,
         "top": design.top,
         "verilog": str(verilog),
         "layers": rows,
