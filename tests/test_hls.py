@@ -723,8 +723,9 @@ def _windowed_cnn(tmp_path: Path) -> Any:
 
 def test_mac_arrays_in_verilog_equal_the_reference_and_the_estimate(tmp_path: Path) -> None:
     """With a parallelism of 4 each int8 layer computes the largest divisor of its channels not above 4 at once
-    (8 -> 4, 6 -> 3, 5 -> 1, 4 classes -> 4; depthwise 1): the simulation still equals the reference bit for
-    bit, every layer's simulated cycles equal the estimate, the convolution's four multipliers are four
+    (8 -> 4, 6 -> 3, 5 -> 1, 4 classes -> 4; the depthwise one 1, its requantizations overlapping the next
+    outputs on two units in turn): the simulation still equals the reference bit for bit, every layer's
+    simulated cycles equal the estimate, the convolution's four multipliers are four
     MULT18X18D and its wide weight words the DP16KD the estimate counts; ``auto`` picks the largest
     parallelism whose estimate fits the UP5K's 8 DSP blocks."""
     from edgesdk.backends.rtl.flow import ecp5_figures, simulate_network, yosys_stat
@@ -745,6 +746,7 @@ def test_mac_arrays_in_verilog_equal_the_reference_and_the_estimate(tmp_path: Pa
     assert per_layer[0] == [row["cycles"] for row in est["layers"]]
     assert est["compute_cycles"] < estimate_network(network_verilog(graph), "ecp5")["compute_cycles"]
     assert [row["dsp"] for row in est["layers"]] == [4, 1, 3, 1, 0, 4]
+    assert design.layers[1].params["rot"] and est["layers"][1]["cycles"] == 5 * 7 * 8 * (9 + 4) + 1 + 23
     cells = yosys_stat(
         design.write(tmp_path / "syn"), design.layers[0].params["module"], tmp_path / "syn", "ecp5"
     )

@@ -56,6 +56,8 @@ RTL_OPS = (
 #: cycles of one requantization: the go cycle, 16 shift-and-add steps (two multiplier bits each), six register
 #: stages of rounding and clamp
 REQUANT_CYCLES = 1 + 16 + 6
+#: cycles from the last output's hand-over to a requantization unit to its written byte (the unit and the write)
+ROTATING_TAIL = REQUANT_CYCLES
 #: bytes of constants per output row of an int8 layer: bias, multiplier (int32 each), shift (int8)
 CONST_BYTES = 9
 #: block RAM geometries of the parts: (kind, bits per block, [(depth, width) configurations])
@@ -230,6 +232,9 @@ def _fc_layer(graph: ir.Graph, node: ir.Node, index: int, parallel: int = 1) -> 
         "k": k,
         "out": o,
         "p": lanes_,
+        "u": lanes_,
+        "rot": False,
+        "ngo": 1,
         "groups": groups,
         "loop": loop,
         "ww": ww,
@@ -321,6 +326,8 @@ def _conv_layer(graph: ir.Graph, node: ir.Node, index: int, parallel: int = 1) -
     outputs = p["out_h"] * p["out_w"] * o
     lanes_ = 1 if dw else lanes(o, parallel)
     groups = o // lanes_
+    # a depthwise layer's outputs each go to one of two requantization units in turn when there are several
+    rot = dw and parallel > 1
     module = f"l{index}_{_ident(node.name)}"[:60]
     wfile, pfile = f"{module}_w.hex", f"{module}_p.hex"
     win = _window(p, c)
@@ -332,6 +339,9 @@ def _conv_layer(graph: ir.Graph, node: ir.Node, index: int, parallel: int = 1) -
         + (f"{lanes_} multiply-accumulates per cycle" if lanes_ > 1 else "one multiply-accumulate per cycle"),
         "out": o,
         "p": lanes_,
+        "u": 2 if rot else lanes_,
+        "rot": rot,
+        "ngo": 2 if rot else 1,
         "groups": groups,
         "outputs": outputs,
         "taps": taps,
@@ -367,7 +377,7 @@ def _conv_layer(graph: ir.Graph, node: ir.Node, index: int, parallel: int = 1) -
             wfile: _wide(w.reshape(1 if dw else o, -1), lanes_),
             pfile: _wide(_constants(node, bias, mult, shift).reshape(o, CONST_BYTES), lanes_),
         },
-        cycles=fc_cycles(taps, outputs // lanes_, lanes_),
+        cycles=rotating_cycles(taps, outputs) if rot else fc_cycles(taps, outputs // lanes_, lanes_),
         rom_shapes=[(w.size // lanes_, 8 * lanes_), (groups * CONST_BYTES, 8 * lanes_)],
         macs=outputs * taps,
     )
@@ -418,6 +428,13 @@ def fc_cycles(k: int, groups: int, p: int = 1) -> int:
     address cycles, 3 of pipeline, the requantization and the cycle that writes the first result (the other
     P - 1 are written while the next group accumulates); the start cycle and the last group's P - 1 writes."""
     return groups * (max(k, CONST_BYTES) + 3 + REQUANT_CYCLES + 1) + 1 + (p - 1)
+
+
+def rotating_cycles(k: int, outputs: int) -> int:
+    """Cycles of a layer whose requantizations overlap the next outputs (two units in turn): per output
+    max(K, 9) address cycles, 3 of pipeline and the cycle the unit takes it; the start cycle and the last
+    output's requantization and write."""
+    return outputs * (max(k, CONST_BYTES) + 4) + 1 + ROTATING_TAIL
 
 
 def xnor_cycles(words: int, o: int) -> int:
@@ -584,7 +601,7 @@ def network_verilog(graph: ir.Graph, top: str | None = None, parallel: int = 1) 
             in_bytes=in_bytes,
             out_bytes=out_bytes,
             iow=max(in_bytes, out_bytes).bit_length(),
-            nrq=max([layer.params.get("p", 1) for layer in layers]),
+            nrq=max([layer.params.get("u", 1) for layer in layers]),
             lw=max(1, (len(layers) - 1).bit_length()),
         )
     )
