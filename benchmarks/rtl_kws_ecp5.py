@@ -5,7 +5,8 @@ The network is the architecture replica of :mod:`mlperf_replicas` (MLPerf Tiny's
 seeded weights); the 20 inputs are the replica's seeded smooth random fields quantized by the model's input
 scale (no speech data set ships with the repository). The whole-network Verilog (a MAC array of ``--parallel``
 output channels at once on as many MULT18X18D in every convolution and the classifier, one multiply-accumulate
-per cycle in the depthwise ones, a requantization unit per lane) is simulated in Verilator
+per cycle in the depthwise ones, their requantizations overlapping the next outputs on two units in turn, a
+requantization unit per lane) is simulated in Verilator
 (Icarus Verilog without it) and compared with the reference bit for bit, synthesized with yosys ``synth_ecp5``
 (per layer and whole), placed and routed by nextpnr-ecp5 and packed by ecppack. Writes
 ``benchmarks/results/rtl_kws_ecp5.json`` and ``.md`` with the commit.
@@ -69,7 +70,8 @@ def main() -> int:
         f"# MLPerf Tiny KWS DS-CNN (int8 replica) in Verilog on the ECP5 LFE5U-85F (commit {commit})",
         "",
         f"- MAC arrays of {args.parallel} output channels at once (`--parallel {args.parallel}`) in the convolutions "
-        "and the classifier; the depthwise convolutions one multiply-accumulate per cycle",
+        "and the classifier; the depthwise convolutions one multiply-accumulate per cycle, their requantizations "
+        "overlapping the next outputs on two units in turn",
         f"- bit-exact with the reference: {rtl['bit_exact_count']}/{rtl['inputs']} inputs "
         f"(compared tensor `{rtl['compared_tensor']}`; softmax on the host)",
         f"- yosys synth_ecp5: {f['lut4']:,} LUT4, {f['dff']:,} FF, {f['ebr']} DP16KD, {f['dsp']} MULT18X18D",
