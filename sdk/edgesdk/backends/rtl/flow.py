@@ -319,6 +319,8 @@ def whole_network(
         say("yosys: the shared requantization unit alone")
         cells = yosys_stat(verilog, "edgesdk_requant", work / "synth", family)
         shared["requant"] = ice40_figures(cells) if family == "ice40" else ecp5_figures(cells)
+        # one unit's figures; the design holds one per lane of the widest MAC array
+        shared["requant"]["units"] = max(layer.params.get("u", 1) for layer in design.layers)
     say(f"yosys: the whole network ({design.top})")
     cells = yosys_stat(verilog, design.top, work / "synth", family)
     fig = ice40_figures(cells) if family == "ice40" else ecp5_figures(cells)

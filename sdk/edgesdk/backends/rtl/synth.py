@@ -164,7 +164,8 @@ def _markdown(report: dict[str, Any]) -> str:
         )
     for name, y in rtl.get("shared_units", {}).items():
         lines.append(
-            f"| ({name}, shared by the int8 layers) | unit | | | | {y['ebr']} | {y['lut4']:,} | {y['dff']:,} | "
+            f"| ({name}, shared by the int8 layers, one of {y.get('units', 1)}) | unit | | | | {y['ebr']} | "
+            f"{y['lut4']:,} | {y['dff']:,} | "
             f"{y['dsp']} |"
         )
     lines += [
