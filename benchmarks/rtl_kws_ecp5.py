@@ -3,13 +3,15 @@ synth``'s open flow.
 
 The network is the architecture replica of :mod:`mlperf_replicas` (MLPerf Tiny's layer shapes and TFLite ops,
 seeded weights); the 20 inputs are the replica's seeded smooth random fields quantized by the model's input
-scale (no speech data set ships with the repository). The whole-network Verilog (one multiply-accumulate per
-cycle on a MULT18X18D for every convolution, the shared requantization unit) is simulated in Verilator
+scale (no speech data set ships with the repository). The whole-network Verilog (a MAC array of ``--parallel``
+output channels at once on as many MULT18X18D in every convolution and the classifier, one multiply-accumulate
+per cycle in the depthwise ones, their requantizations overlapping the next outputs on two units in turn, a
+requantization unit per lane) is simulated in Verilator
 (Icarus Verilog without it) and compared with the reference bit for bit, synthesized with yosys ``synth_ecp5``
 (per layer and whole), placed and routed by nextpnr-ecp5 and packed by ecppack. Writes
 ``benchmarks/results/rtl_kws_ecp5.json`` and ``.md`` with the commit.
 
-    PYTHONPATH=sdk python3 benchmarks/rtl_kws_ecp5.py [--count 20]
+    PYTHONPATH=sdk python3 benchmarks/rtl_kws_ecp5.py [--count 20] [--parallel 8]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ RESULTS = Path(__file__).parent / "results"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--parallel", type=int, default=8, help="output channels at once (1: one MAC per layer)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     from mlperf_replicas import calibration, replica_path
@@ -47,18 +50,28 @@ def main() -> int:
             Path(tmp) / "kws",
             inputs=data,
             count=len(data),
+            parallel=args.parallel,
             on_progress=lambda line: print(f"kws: {line}", file=sys.stderr, flush=True),
         )
     rtl = dict(r.report["rtl_network"])
     rtl.pop("yosys_cells", None)
     rtl["pnr"] = {k: v for k, v in rtl.get("pnr", {}).items() if k != "bitstream"}
-    result = {"commit": commit, "board": "ulx3s-85f (LFE5U-85F)", "model": graph.name, "rtl_network": rtl}
+    result = {
+        "commit": commit,
+        "parallel": args.parallel,
+        "board": "ulx3s-85f (LFE5U-85F)",
+        "model": graph.name,
+        "rtl_network": rtl,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "rtl_kws_ecp5.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     f, p = rtl["yosys"], rtl.get("pnr", {})
     lines = [
         f"# MLPerf Tiny KWS DS-CNN (int8 replica) in Verilog on the ECP5 LFE5U-85F (commit {commit})",
         "",
+        f"- MAC arrays of {args.parallel} output channels at once (`--parallel {args.parallel}`) in the convolutions "
+        "and the classifier; the depthwise convolutions one multiply-accumulate per cycle, their requantizations "
+        "overlapping the next outputs on two units in turn",
         f"- bit-exact with the reference: {rtl['bit_exact_count']}/{rtl['inputs']} inputs "
         f"(compared tensor `{rtl['compared_tensor']}`; softmax on the host)",
         f"- yosys synth_ecp5: {f['lut4']:,} LUT4, {f['dff']:,} FF, {f['ebr']} DP16KD, {f['dsp']} MULT18X18D",

@@ -706,15 +706,9 @@ def test_a_network_too_big_for_the_ice40_is_refused_with_exit_5(tmp_path: Path) 
     assert not out.exists()
 
 
-def test_convolution_layers_in_verilog_equal_the_reference_and_the_estimate(tmp_path: Path) -> None:
-    """One layer of each windowed type (CONV_2D with stride and SAME padding, DEPTHWISE_CONV_2D, a 1x1 and a
-    VALID CONV_2D, AVERAGE_POOL_2D with partial windows, RESHAPE, FULLY_CONNECTED) in one Verilog network: the
-    simulation equals the reference bit for bit, and every layer's simulated cycles and yosys block RAMs equal
-    the estimate."""
+def _windowed_cnn(tmp_path: Path) -> Any:
+    """A tiny int8 network with one layer of each windowed type (9x7x3 input, 8/6/5 channels, 4 classes)."""
     import keras
-
-    from edgesdk.backends.rtl.flow import simulate_network, yosys_stat
-    from edgesdk.backends.rtl.network import estimate_network, network_verilog
 
     keras.utils.set_random_seed(5)
     inp = keras.Input((9, 7, 3), batch_size=1)
@@ -724,7 +718,56 @@ def test_convolution_layers_in_verilog_equal_the_reference_and_the_estimate(tmp_
     h = keras.layers.Conv2D(5, 3, padding="valid")(h)
     h = keras.layers.AveragePooling2D((3, 2), strides=(1, 2), padding="same")(h)
     out = keras.layers.Dense(4)(keras.layers.Flatten()(h))
-    graph = read_tflite(_convert(keras.Model(inp, out), (9, 7, 3), tmp_path / "cnn.tflite", 1))
+    return read_tflite(_convert(keras.Model(inp, out), (9, 7, 3), tmp_path / "cnn.tflite", 1))
+
+
+def test_mac_arrays_in_verilog_equal_the_reference_and_the_estimate(tmp_path: Path) -> None:
+    """With a parallelism of 4 each int8 layer computes the largest divisor of its channels not above 4 at once
+    (8 -> 4, 6 -> 3, 5 -> 1, 4 classes -> 4; the depthwise one 1, its requantizations overlapping the next
+    outputs on two units in turn): the simulation still equals the reference bit for bit, every layer's
+    simulated cycles equal the estimate, the convolution's four multipliers are four
+    MULT18X18D and its wide weight words the DP16KD the estimate counts; ``auto`` picks the largest
+    parallelism whose estimate fits the UP5K's 8 DSP blocks."""
+    from edgesdk.backends.rtl.flow import ecp5_figures, simulate_network, yosys_stat
+    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+    from edgesdk.backends.rtl.synth import estimate_fit
+
+    graph = _windowed_cnn(tmp_path)
+    design = network_verilog(graph, parallel=4)
+    assert [layer.params.get("p") for layer in design.layers] == [4, 1, 3, 1, None, 4]
+    data = np.random.default_rng(3).integers(-128, 128, size=(3, 9 * 7 * 3)).astype(np.int8)
+    values = Reference(graph).run_batch_all(data)
+    got, cycles, per_layer = simulate_network(
+        design, values[design.input_tensor].reshape(3, -1), tmp_path / "sim", "iverilog"
+    )
+    np.testing.assert_array_equal(got, values[design.output_tensor].reshape(3, -1))
+    est = estimate_network(design, "ecp5")
+    assert cycles == [est["compute_cycles"]] * 3
+    assert per_layer[0] == [row["cycles"] for row in est["layers"]]
+    assert est["compute_cycles"] < estimate_network(network_verilog(graph), "ecp5")["compute_cycles"]
+    assert [row["dsp"] for row in est["layers"]] == [4, 1, 3, 1, 0, 4]
+    assert design.layers[1].params["rot"] and est["layers"][1]["cycles"] == 5 * 7 * 8 * (9 + 4) + 1 + 23
+    cells = yosys_stat(
+        design.write(tmp_path / "syn"), design.layers[0].params["module"], tmp_path / "syn", "ecp5"
+    )
+    fig = ecp5_figures(cells)
+    assert (fig["dsp"], fig["ebr"]) == (4, est["layers"][0]["bram"])
+    auto = estimate_fit(graph, get_fpga_board("icebreaker"), lambda line: None, parallel=0)
+    assert auto["parallel"] == 2 and auto["total_dsp"] <= 8
+    assert estimate_network(network_verilog(graph, parallel=4))["total_dsp"] > 8
+    with pytest.raises(UnsupportedOpError, match="parallelism of 33"):
+        network_verilog(graph, parallel=33)
+
+
+def test_convolution_layers_in_verilog_equal_the_reference_and_the_estimate(tmp_path: Path) -> None:
+    """One layer of each windowed type (CONV_2D with stride and SAME padding, DEPTHWISE_CONV_2D, a 1x1 and a
+    VALID CONV_2D, AVERAGE_POOL_2D with partial windows, RESHAPE, FULLY_CONNECTED) in one Verilog network: the
+    simulation equals the reference bit for bit, and every layer's simulated cycles and yosys block RAMs equal
+    the estimate."""
+    from edgesdk.backends.rtl.flow import simulate_network, yosys_stat
+    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+
+    graph = _windowed_cnn(tmp_path)
     design = network_verilog(graph)
     assert [layer.kind for layer in design.layers] == ["conv", "dwconv", "conv", "conv", "avgpool", "fc"]
     data = np.random.default_rng(2).integers(-128, 128, size=(4, 9 * 7 * 3)).astype(np.int8)

@@ -340,7 +340,24 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
         help="on a board without a vendor HLS flow, keep the hls4ml design with its XNOR layers in Verilog "
         "instead of the whole network in Verilog",
     )
+    p.add_argument(
+        "--parallel",
+        type=_parallel,
+        default=1,
+        metavar="P",
+        help="whole network in Verilog: output channels its int8 layers compute at once (P multipliers; "
+        "default 1; auto: the largest power of two that fits the board)",
+    )
     p.set_defaults(handler=_cmd_synth)
+
+
+def _parallel(text: str) -> int:
+    """``--parallel``: a count of output channels from 1 to 32, or ``auto`` (0)."""
+    if text == "auto":
+        return 0
+    if not text.isdigit() or not 1 <= int(text) <= 32:
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto or a count of output channels from 1 to 32")
+    return int(text)
 
 
 def _stage(line: str) -> None:
@@ -363,6 +380,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         winograd=args.winograd,
         on_progress=_stage,
         network=False if args.per_layer else None,
+        parallel=args.parallel,
     )
     if "rtl_network" in r.report:
         return _print_network(r.report)

@@ -483,6 +483,7 @@ def synth(
     on_progress: Callable[[str], None] | None = None,
     enforce_fit: bool = True,
     network: bool | None = None,
+    parallel: int = 1,
 ) -> SynthResult:
     """Write the hls4ml project of ``graph`` for ``board``, C-simulate and compare with the reference,
     synthesize if a vendor tool is on PATH, and write ``report.json``/``report.md``/``report.html``.
@@ -503,7 +504,8 @@ def synth(
     reference's vectors and (``place_and_route``) synthesized with yosys and placed with nextpnr-ice40.
     There, a network whose every layer has a Verilog implementation (:mod:`edgesdk.backends.rtl`) is built whole
     instead (``network=None`` decides so, ``False`` keeps the per-layer path): simulated against the reference,
-    placed and routed, and written as a bitstream (:func:`edgesdk.backends.rtl.synth.rtl_synth`).
+    placed and routed, and written as a bitstream (:func:`edgesdk.backends.rtl.synth.rtl_synth`), with a MAC
+    array of ``parallel`` output channels at once in its int8 layers (0: the largest that fits the board).
     """
     from edgesdk.backends.hls.convert import graph_to_layer_list
 
@@ -518,7 +520,7 @@ def synth(
 
         if network or supports(design_graph):
             return _verilog_network(
-                graph, design_graph, fb, out, inputs, count, place_and_route, say, enforce_fit
+                graph, design_graph, fb, out, inputs, count, place_and_route, say, enforce_fit, parallel
             )
     say(f"planning the design of {graph.name} for {fb.name} ({fb.part})")
     plan = graph_to_layer_list(
@@ -567,6 +569,7 @@ def _verilog_network(
     place_and_route: bool,
     say: Callable[[str], None],
     enforce_fit: bool,
+    parallel: int = 1,
 ) -> SynthResult:
     """The whole network ``design_graph`` in Verilog (see :func:`synth`), simulated against its reference on the
     inputs made for ``graph``."""
@@ -574,7 +577,7 @@ def _verilog_network(
     from edgesdk.device import make_inputs
 
     say(f"the whole network of {graph.name} in Verilog for {fb.name} ({fb.part})")
-    est = estimate_fit(design_graph, fb, say, enforce_fit)  # refused before anything is written
+    est = estimate_fit(design_graph, fb, say, enforce_fit, parallel)  # refused before anything is written
     data = make_inputs(graph, inputs, count, random_count=DEFAULT_COUNT)
     with folder_lock(out, "synth"):
         report = rtl_synth(

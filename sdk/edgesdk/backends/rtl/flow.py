@@ -273,14 +273,16 @@ def whole_network(
     family: str = "ice40",
     pnr: bool = True,
     on_progress: Callable[[str], None] | None = None,
+    parallel: int = 1,
 ) -> dict[str, Any]:
-    """Generate, simulate against the reference on ``data``, synthesize (per layer and whole) and with ``pnr``
-    place, route and pack the whole network. Returns the report's ``rtl_network`` section."""
+    """Generate (with MAC arrays of ``parallel`` lanes), simulate against the reference on ``data``, synthesize
+    (per layer and whole) and with ``pnr`` place, route and pack the whole network. Returns the report's
+    ``rtl_network`` section."""
     from edgesdk.backends.rtl.network import estimate_network, network_verilog
     from edgesdk.reference import Reference
 
     say = on_progress or (lambda line: log.info("%s", line))
-    design = network_verilog(graph)
+    design = network_verilog(graph, parallel=parallel)
     est = estimate_network(design, family)
     values = Reference(graph).run_batch_all(data)
     n = len(data)
@@ -317,11 +319,14 @@ def whole_network(
         say("yosys: the shared requantization unit alone")
         cells = yosys_stat(verilog, "edgesdk_requant", work / "synth", family)
         shared["requant"] = ice40_figures(cells) if family == "ice40" else ecp5_figures(cells)
+        # one unit's figures; the design holds one per lane of the widest MAC array
+        shared["requant"]["units"] = max(layer.params.get("u", 1) for layer in design.layers)
     say(f"yosys: the whole network ({design.top})")
     cells = yosys_stat(verilog, design.top, work / "synth", family)
     fig = ice40_figures(cells) if family == "ice40" else ecp5_figures(cells)
     report: dict[str, Any] = {
         "family": family,
+        "parallel": parallel,
         "top": design.top,
         "verilog": str(verilog),
         "layers": rows,

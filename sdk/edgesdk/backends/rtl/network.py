@@ -4,7 +4,10 @@ The design is sequential (one layer at a time, a sequencer starting each when th
 what a part as small as the iCE40 UP5K (5,280 LUT4s, 8 DSP blocks, 30 EBR) holds:
 
 - ``FULLY_CONNECTED`` with int8 weights: one multiply-accumulate per cycle on registered operands, which yosys
-  maps onto one DSP block (SB_MAC16 on the iCE40, MULT18X18D on the ECP5); with ternary weights {-127, 0, 127}
+  maps onto one DSP block (SB_MAC16 on the iCE40, MULT18X18D on the ECP5), or with a parallelism P > 1 a MAC
+  array: P output channels at once, P multipliers reading one P-byte word of the weight memory per cycle against
+  the same (broadcast) input byte, so that a layer of O channels takes O/P passes over its input (``CONV_2D``
+  likewise; a depthwise channel reads its own input, so ``DEPTHWISE_CONV_2D`` keeps one); with ternary weights {-127, 0, 127}
   (TWN, Li et al. 2016) the sign of a 2-bit code chooses add or subtract and the sum is scaled by 127 at the end,
   so the layer needs no multiplier and a quarter of the weight memory;
 - ``EDGESDK_BINARIZE`` (BatchNorm + sign on int8 values), ``EDGESDK_XNOR_FULLY_CONNECTED`` (XNOR-Net, Rastegari
@@ -12,7 +15,8 @@ what a part as small as the iCE40 UP5K (5,280 LUT4s, 8 DSP blocks, 30 EBR) holds
   and ``EDGESDK_UNPACK_BITS``;
 - requantization is TFLite's ``MultiplyByQuantizedMultiplier`` with the reference's two roundings, the constants
   from :func:`edgesdk.reference.params.op_params` (the numbers the C backend writes), the 32x32 product by a
-  serial shift-and-add unit (two bits a cycle, 16 cycles) instead of four DSP blocks.
+  serial shift-and-add unit (two bits a cycle, 16 cycles) instead of four DSP blocks; with P lanes, P such units
+  requantize a group together and its P bytes are written one a cycle while the next group accumulates.
 
 A trailing ``SOFTMAX`` stays on the host: the design's output is its input (the logits, whose argmax is the
 class). Every weight and per-channel constant is a ROM initialized with ``$readmemh``; every tensor between two
@@ -52,6 +56,8 @@ RTL_OPS = (
 #: cycles of one requantization: the go cycle, 16 shift-and-add steps (two multiplier bits each), six register
 #: stages of rounding and clamp
 REQUANT_CYCLES = 1 + 16 + 6
+#: cycles from the last output's hand-over to a requantization unit to its written byte (the unit and the write)
+ROTATING_TAIL = REQUANT_CYCLES
 #: bytes of constants per output row of an int8 layer: bias, multiplier (int32 each), shift (int8)
 CONST_BYTES = 9
 #: block RAM geometries of the parts: (kind, bits per block, [(depth, width) configurations])
@@ -163,7 +169,25 @@ def supports(graph: ir.Graph) -> bool:
     return True
 
 
-def _fc_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
+#: the largest MAC array (output channels at once) a layer takes
+MAX_PARALLEL = 32
+
+
+def lanes(out: int, parallel: int) -> int:
+    """Output channels computed at once by an int8 layer of ``out`` channels under a parallelism ``parallel``:
+    the largest divisor of ``out`` not above it, so that every group of channels is whole."""
+    return max(d for d in range(1, min(out, parallel) + 1) if out % d == 0)
+
+
+def _wide(rows: np.ndarray, p: int) -> list[str]:
+    """Hex lines of a P-lane memory: ``rows`` (O, N) int8 values, O a multiple of ``p``; word g*N + n holds
+    rows g*P .. g*P+P-1 at column n, lane j in bits 8j+7..8j (lane 0 least significant)."""
+    o, n = rows.shape
+    words = (rows.reshape(o // p, p, n).transpose(0, 2, 1).reshape(-1, p) & 0xFF)[:, ::-1]
+    return ["".join(f"{int(v):02x}" for v in word) for word in words]
+
+
+def _fc_layer(graph: ir.Graph, node: ir.Node, index: int, parallel: int = 1) -> RtlLayer:
     from edgesdk.reference.params import op_params
 
     p = op_params(graph, node)
@@ -183,14 +207,16 @@ def _fc_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
     mult = np.broadcast_to(np.asarray(p["output_multiplier"], dtype=np.int64), (o,))
     shift = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64), (o,))
     ternary = bool(np.all(np.isin(w, (-127, 0, 127))))
+    lanes_ = 1 if ternary else lanes(o, parallel)
+    groups = o // lanes_
     module = f"l{index}_{_ident(node.name)}"[:60]
     wfile, pfile = f"{module}_w.hex", f"{module}_p.hex"
     if ternary:
         codes = np.where(w > 0, 1, np.where(w < 0, 3, 0)).reshape(-1)
         wlines, ww = [f"{int(c):x}" for c in codes], 2
     else:
-        wlines, ww = [f"{int(v) & 0xFF:02x}" for v in w.reshape(-1)], 8
-    plines = _constants(node, bias, mult, shift)
+        wlines, ww = _wide(w, lanes_), 8 * lanes_
+    plines = _wide(_constants(node, bias, mult, shift).reshape(o, CONST_BYTES), lanes_)
     loop = max(k, CONST_BYTES)
     src_aw, dst_aw = _aw(k), _aw(o)
     params = {
@@ -198,15 +224,24 @@ def _fc_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
         "name": node.name,
         "module": module,
         "what": f"FULLY_CONNECTED {k} -> {o}, "
-        + ("ternary weights {-127, 0, 127}: add/subtract" if ternary else "int8 weights on one DSP block"),
+        + (
+            "ternary weights {-127, 0, 127}: add/subtract"
+            if ternary
+            else f"int8 weights on {lanes_} DSP block{'s' if lanes_ > 1 else ''}"
+        ),
         "k": k,
         "out": o,
+        "p": lanes_,
+        "u": lanes_,
+        "rot": False,
+        "ngo": 1,
+        "groups": groups,
         "loop": loop,
         "ww": ww,
-        "wdepth": o * k,
-        "pdepth": o * CONST_BYTES,
-        "waddr": _aw(o * k + 1),
-        "paddr": _aw(o * CONST_BYTES + 1),
+        "wdepth": groups * k,
+        "pdepth": groups * CONST_BYTES,
+        "waddr": _aw(groups * k + 1),
+        "paddr": _aw(groups * CONST_BYTES + 1),
         "kw": max(loop.bit_length(), src_aw),
         "raw": src_aw,
         "waw": dst_aw,
@@ -224,25 +259,24 @@ def _fc_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
         kind=params["kind"],
         params=params,
         roms={wfile: wlines, pfile: plines},
-        cycles=fc_cycles(k, o),
-        rom_shapes=[(o * k, ww), (o * CONST_BYTES, 8)],
+        cycles=fc_cycles(k, groups, lanes_),
+        rom_shapes=[(groups * k, ww), (groups * CONST_BYTES, 8 * lanes_)],
         macs=o * k,
     )
 
 
-def _constants(node: ir.Node, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> list[str]:
-    """The per-row constant bytes of an int8 layer: bias, multiplier (int32), shift (int8), little-endian."""
+def _constants(node: ir.Node, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The per-row constant bytes of an int8 layer (one row after the other): bias, multiplier (int32), shift
+    (int8), little-endian."""
     if np.any(mult < 0) or np.any(shift < -31) or np.any(shift > 30):
         raise UnsupportedOpError(f"layer {node.name}: a requantization multiplier is out of the unit's range")
-    lines = []
-    for b, m, sh in zip(bias, mult, shift, strict=True):
-        blob = (
-            int(b & 0xFFFFFFFF).to_bytes(4, "little")
-            + int(m & 0xFFFFFFFF).to_bytes(4, "little")
-            + int(sh & 0xFF).to_bytes(1, "little")
-        )
-        lines += [f"{v:02x}" for v in blob]
-    return lines
+    blob = b"".join(
+        int(b & 0xFFFFFFFF).to_bytes(4, "little")
+        + int(m & 0xFFFFFFFF).to_bytes(4, "little")
+        + int(sh & 0xFF).to_bytes(1, "little")
+        for b, m, sh in zip(bias, mult, shift, strict=True)
+    )
+    return np.frombuffer(blob, dtype=np.uint8).astype(np.int64)
 
 
 def _window(p: dict[str, Any], c: int) -> dict[str, Any]:
@@ -268,7 +302,7 @@ def _window(p: dict[str, Any], c: int) -> dict[str, Any]:
     }
 
 
-def _conv_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
+def _conv_layer(graph: ir.Graph, node: ir.Node, index: int, parallel: int = 1) -> RtlLayer:
     from edgesdk.reference.params import op_params
 
     p = op_params(graph, node)
@@ -290,6 +324,10 @@ def _conv_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
     taps = kh * kw * (1 if dw else c)
     loop = max(taps, CONST_BYTES)
     outputs = p["out_h"] * p["out_w"] * o
+    lanes_ = 1 if dw else lanes(o, parallel)
+    groups = o // lanes_
+    # a depthwise layer's outputs each go to one of two requantization units in turn when there are several
+    rot = dw and parallel > 1
     module = f"l{index}_{_ident(node.name)}"[:60]
     wfile, pfile = f"{module}_w.hex", f"{module}_p.hex"
     win = _window(p, c)
@@ -297,15 +335,21 @@ def _conv_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
         "kind": "dwconv" if dw else "conv",
         "name": node.name,
         "module": module,
-        "what": f"{node.op} {kh}x{kw} {c} -> {o} channels, one multiply-accumulate per cycle",
+        "what": f"{node.op} {kh}x{kw} {c} -> {o} channels, "
+        + (f"{lanes_} multiply-accumulates per cycle" if lanes_ > 1 else "one multiply-accumulate per cycle"),
         "out": o,
+        "p": lanes_,
+        "u": 2 if rot else lanes_,
+        "rot": rot,
+        "ngo": 2 if rot else 1,
+        "groups": groups,
         "outputs": outputs,
         "taps": taps,
         "loop": loop,
-        "wdepth": w.size,
-        "pdepth": o * CONST_BYTES,
-        "waddr": _aw(w.size + c + 1),
-        "paddr": _aw(o * CONST_BYTES + 1),
+        "wdepth": w.size // lanes_,
+        "pdepth": groups * CONST_BYTES,
+        "waddr": _aw(w.size // lanes_ + c + 1),
+        "paddr": _aw(groups * CONST_BYTES + 1),
         "tw": max(loop.bit_length(), 1),
         "cw": max(max(o, c).bit_length(), 1),
         "raw": _aw(p["in_h"] * p["in_w"] * c),
@@ -330,11 +374,11 @@ def _conv_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
         kind=params["kind"],
         params=params,
         roms={
-            wfile: [f"{int(v) & 0xFF:02x}" for v in w.reshape(-1)],
-            pfile: _constants(node, bias, mult, shift),
+            wfile: _wide(w.reshape(1 if dw else o, -1), lanes_),
+            pfile: _wide(_constants(node, bias, mult, shift).reshape(o, CONST_BYTES), lanes_),
         },
-        cycles=fc_cycles(taps, outputs),
-        rom_shapes=[(w.size, 8), (o * CONST_BYTES, 8)],
+        cycles=rotating_cycles(taps, outputs) if rot else fc_cycles(taps, outputs // lanes_, lanes_),
+        rom_shapes=[(w.size // lanes_, 8 * lanes_), (groups * CONST_BYTES, 8 * lanes_)],
         macs=outputs * taps,
     )
 
@@ -379,10 +423,18 @@ def _avgpool_layer(graph: ir.Graph, node: ir.Node, index: int) -> RtlLayer:
     return RtlLayer(node.name, node.op, "avgpool", params, {}, avgpool_cycles(taps, outputs), [])
 
 
-def fc_cycles(k: int, o: int) -> int:
-    """Cycles of an int8 or ternary layer from its start to its done: per row max(K, 9) address cycles, 3 of
-    pipeline, the requantization and the cycle that writes the result; and the start cycle."""
-    return o * (max(k, CONST_BYTES) + 3 + REQUANT_CYCLES + 1) + 1
+def fc_cycles(k: int, groups: int, p: int = 1) -> int:
+    """Cycles of an int8 or ternary layer from its start to its done: per group of ``p`` outputs max(K, 9)
+    address cycles, 3 of pipeline, the requantization and the cycle that writes the first result (the other
+    P - 1 are written while the next group accumulates); the start cycle and the last group's P - 1 writes."""
+    return groups * (max(k, CONST_BYTES) + 3 + REQUANT_CYCLES + 1) + 1 + (p - 1)
+
+
+def rotating_cycles(k: int, outputs: int) -> int:
+    """Cycles of a layer whose requantizations overlap the next outputs (two units in turn): per output
+    max(K, 9) address cycles, 3 of pipeline and the cycle the unit takes it; the start cycle and the last
+    output's requantization and write."""
+    return outputs * (max(k, CONST_BYTES) + 4) + 1 + ROTATING_TAIL
 
 
 def xnor_cycles(words: int, o: int) -> int:
@@ -487,9 +539,14 @@ def _tensor_memory(graph: ir.Graph, name: str, bits: bool) -> dict[str, Any]:
     }
 
 
-def network_verilog(graph: ir.Graph, top: str | None = None) -> NetDesign:
-    """The Verilog of the whole network ``graph`` (see the module docstring); UnsupportedOpError names the first
+def network_verilog(graph: ir.Graph, top: str | None = None, parallel: int = 1) -> NetDesign:
+    """The Verilog of the whole network ``graph`` (see the module docstring) with a MAC array of ``parallel``
+    lanes in every int8 fully connected and convolution layer (:func:`lanes`); UnsupportedOpError names the first
     layer that has no Verilog implementation."""
+    if not 1 <= parallel <= MAX_PARALLEL:
+        raise UnsupportedOpError(
+            f"graph {graph.name}: a parallelism of {parallel} is outside 1..{MAX_PARALLEL} output channels at once"
+        )
     nodes, soft = _rtl_nodes(graph)
     layers: list[RtlLayer] = []
     mems: dict[str, dict[str, Any]] = {}
@@ -503,9 +560,9 @@ def network_verilog(graph: ir.Graph, top: str | None = None) -> NetDesign:
             continue
         i, index = index, index + 1
         if node.op == "FULLY_CONNECTED":
-            layer = _fc_layer(graph, node, i)
+            layer = _fc_layer(graph, node, i, parallel)
         elif node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            layer = _conv_layer(graph, node, i)
+            layer = _conv_layer(graph, node, i, parallel)
         elif node.op == "AVERAGE_POOL_2D":
             layer = _avgpool_layer(graph, node, i)
         elif node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
@@ -544,6 +601,7 @@ def network_verilog(graph: ir.Graph, top: str | None = None) -> NetDesign:
             in_bytes=in_bytes,
             out_bytes=out_bytes,
             iow=max(in_bytes, out_bytes).bit_length(),
+            nrq=max([layer.params.get("u", 1) for layer in layers]),
             lw=max(1, (len(layers) - 1).bit_length()),
         )
     )
@@ -569,7 +627,7 @@ def estimate_network(design: NetDesign, family: str = "ice40") -> dict[str, Any]
     (one cycle per layer start) and the activation memories.
 
     A ROM of depth x width takes the cheapest configuration of the part's blocks (:func:`blocks_for`); the int8
-    layers take one DSP block each, the rest none."""
+    layers take one DSP block per lane of their MAC array, the rest none."""
     kind, _, _ = EBR_SHAPES[family]
     rows = []
     for layer in design.layers:
@@ -579,7 +637,7 @@ def estimate_network(design: NetDesign, family: str = "ice40") -> dict[str, Any]
                 "kind": layer.kind,
                 "cycles": layer.cycles,
                 "bram": sum(blocks_for(d, w, family, rom=True) for d, w in layer.rom_shapes if d),
-                "dsp": 1 if layer.kind in ("fc", "conv", "dwconv") else 0,
+                "dsp": layer.params["p"] if layer.kind in ("fc", "conv", "dwconv") else 0,
                 "macs": layer.macs,
             }
         )
@@ -602,6 +660,7 @@ __all__ = [
     "blocks_for",
     "estimate_network",
     "fc_cycles",
+    "lanes",
     "network_verilog",
     "supports",
     "xnor_cycles",

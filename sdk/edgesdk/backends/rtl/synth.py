@@ -31,21 +31,29 @@ def family_of(fb: FpgaBoard) -> str:
 
 
 def estimate_fit(
-    graph: ir.Graph, fb: FpgaBoard, say: Callable[[str], None], enforce_fit: bool = True
+    graph: ir.Graph, fb: FpgaBoard, say: Callable[[str], None], enforce_fit: bool = True, parallel: int = 1
 ) -> dict[str, Any]:
-    """The estimate of ``graph``'s Verilog network (:func:`~edgesdk.backends.rtl.network.estimate_network`);
-    with ``enforce_fit``, BoardError (exit 5) when it needs more EBR or DSP blocks than ``fb`` has."""
+    """The estimate of ``graph``'s Verilog network (:func:`~edgesdk.backends.rtl.network.estimate_network`) with
+    a MAC array of ``parallel`` lanes (0: the largest power of two up to
+    :data:`~edgesdk.backends.rtl.network.MAX_PARALLEL` whose estimate fits ``fb``'s block RAM and DSP blocks,
+    else 1); with ``enforce_fit``, BoardError (exit 5) when it needs more EBR or DSP blocks than ``fb`` has."""
     from edgesdk.backends.fit import check_fit
     from edgesdk.backends.fit import fit_table as _fit_table
-    from edgesdk.backends.rtl.network import estimate_network, network_verilog
+    from edgesdk.backends.rtl.network import MAX_PARALLEL, estimate_network, network_verilog
 
     family = family_of(fb)
-    est = estimate_network(network_verilog(graph), family)
     bram = "bram_4k" if family == "ice40" else "bram_18k"
-    fit = _fit_table({bram: est["total_bram"], "dsp": est["total_dsp"]}, fb)
-    est["fit"] = {k: v for k, v in fit.items() if k in (bram, "dsp")}
+    tries = [parallel] if parallel else [1 << i for i in range(MAX_PARALLEL.bit_length() - 1, -1, -1)]
+    for p in tries:
+        est = estimate_network(network_verilog(graph, parallel=p), family)
+        fit = _fit_table({bram: est["total_bram"], "dsp": est["total_dsp"]}, fb)
+        est["fit"] = {k: v for k, v in fit.items() if k in (bram, "dsp")}
+        est["parallel"] = p
+        if all(r["need"] <= r["capacity"] for r in est["fit"].values()):
+            break
     say(
-        f"estimate of the Verilog network: {est['total_bram']} {est['bram_kind']}, {est['total_dsp']} DSP "
+        f"estimate of the Verilog network (MAC arrays of {est['parallel']} lane"
+        f"{'s' if est['parallel'] > 1 else ''}): {est['total_bram']} {est['bram_kind']}, {est['total_dsp']} DSP "
         "blocks, "
         f"{est['compute_cycles']:,} cycles per inference"
     )
@@ -77,7 +85,15 @@ def rtl_synth(
     est = estimate if estimate is not None else estimate_fit(graph, fb, say, enforce_fit)
     out.mkdir(parents=True, exist_ok=True)
     family = family_of(fb)
-    rtl = whole_network(graph, data, out / "rtl", family=family, pnr=place_and_route, on_progress=say)
+    rtl = whole_network(
+        graph,
+        data,
+        out / "rtl",
+        family=family,
+        pnr=place_and_route,
+        on_progress=say,
+        parallel=int(est.get("parallel", 1)),
+    )
     fig = rtl["yosys"]
     rtl["fit"] = _fit_table(
         {
@@ -148,7 +164,8 @@ def _markdown(report: dict[str, Any]) -> str:
         )
     for name, y in rtl.get("shared_units", {}).items():
         lines.append(
-            f"| ({name}, shared by the int8 layers) | unit | | | | {y['ebr']} | {y['lut4']:,} | {y['dff']:,} | "
+            f"| ({name}, shared by the int8 layers, one of {y.get('units', 1)}) | unit | | | | {y['ebr']} | "
+            f"{y['lut4']:,} | {y['dff']:,} | "
             f"{y['dsp']} |"
         )
     lines += [
