@@ -13,6 +13,13 @@
 #include "ed_fixedpoint.h"
 #include "edgesdk_kernels.h"
 
+/* ed_window_clip with the inlining left to the compiler: forced into the Helium depthwise kernel's per-pixel
+ * loops, it costs them registers (0.2% more instructions on KWS on the M55). */
+static inline void ed_dw_window(int32_t start, int32_t dil, int32_t k, int32_t size, int32_t *begin, int32_t *end)
+{
+    ed_window_clip(start, dil, k, size, begin, end);
+}
+
 /* Output channel oc's accumulator (bias included) requantized, offset and clamped. */
 static inline int8_t ed_dw_out(const ed_dwconv_params_t *p, int32_t acc, int32_t oc)
 {
@@ -29,12 +36,12 @@ static inline void ed_dw_general(const ed_dwconv_params_t *p, const int8_t *inpu
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         int32_t ky0, ky1;
-        ed_window_clip(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+        ed_dw_window(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
         for (ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
             int8_t *out = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_c;
             int32_t kx0, kx1;
-            ed_window_clip(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+            ed_dw_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
             for (oc = 0; oc < p->out_c; ++oc) {
                 int32_t acc = p->bias != NULL ? p->bias[oc] : 0;
                 for (ky = ky0; ky < ky1; ++ky) {

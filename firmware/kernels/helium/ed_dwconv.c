@@ -142,7 +142,7 @@ static inline __attribute__((always_inline)) void ed_dw_mve_pixel(const ed_dwcon
         }
     } else {
         int32_t kx0, kx1;
-        ed_window_clip(ix0, dil_w, k_w, p->in_w, &kx0, &kx1);
+        ed_dw_window(ix0, dil_w, k_w, p->in_w, &kx0, &kx1);
         for (ky = 0; ky < k_h; ++ky) {
             if (ky < ky0 || ky >= ky1) {
                 for (kx = 0; kx < k_w; ++kx) {
@@ -220,7 +220,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             int32_t ky0, ky1;
             int rows_cut;
-            ed_window_clip(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
+            ed_dw_window(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
             rows_cut = ky0 != 0 || ky1 != p->k_h;
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
@@ -249,7 +249,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
                     continue;
                 }
                 /* the layer's last one to three channels: predicated, the window clipped, the offset per input */
-                ed_window_clip(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
+                ed_dw_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
                 i = nv * 4;
                 {
                     const mve_pred16_t pr = vctp32q((uint32_t)(n - i));

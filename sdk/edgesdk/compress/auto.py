@@ -60,6 +60,7 @@ from edgesdk.compress.base import (
     CompressContext,
     CompressResult,
     accuracy,
+    bias_and_activation,
     check_fits_model,
     fixed_batch,
     load_xy,
@@ -282,9 +283,7 @@ def _mixed_classes() -> dict[str, type]:
 
         def call(self, inputs: Any, training: Any = None) -> Any:
             x = ops.matmul(inputs, _mixed_kernel(self, self.kernel))
-            if self.bias is not None:
-                x = ops.add(x, self.bias)
-            return self.activation(x) if self.activation is not None else x
+            return bias_and_activation(self, x)
 
     class MixedConv2D(keras.layers.Conv2D):
         def build(self, input_shape: Any) -> None:

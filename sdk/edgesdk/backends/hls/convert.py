@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.backends.hls.extensions import ADD_REQUANT_KEYS, WINDOW_KEYS
+from edgesdk.backends.hls.config_keys import ADD_REQUANT_KEYS, WINDOW_KEYS
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.reference.params import op_params

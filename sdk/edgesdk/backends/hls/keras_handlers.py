@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.backends.hls.extensions import conv_config
+from edgesdk.backends.hls.config_keys import conv_config
 from edgesdk.errors import UnsupportedOpError
 
 #: the module of edgesdk's binary training layers (classes made by ``edgesdk.compress.xnor._classes``)

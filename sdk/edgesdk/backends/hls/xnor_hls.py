@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.backends.hls.extensions import conv_config
+from edgesdk.backends.hls.config_keys import conv_config
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.reference.binary import WORD, words_for
