@@ -75,37 +75,21 @@ void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input
     const uint32_t mask = ((uint32_t)1 << bits) - 1u;
     int32_t oy, ox, oc;
     for (oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        int32_t ky_begin = 0;
-        int32_t ky_end = p->k_h;
-        while (ky_begin < ky_end && iy0 + p->dil_h * ky_begin < 0) {
-            ++ky_begin;
-        }
-        while (ky_end > ky_begin && iy0 + p->dil_h * (ky_end - 1) >= p->in_h) {
-            --ky_end;
-        }
+        const ed_window_t wy = ed_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h);
         for (ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            int32_t kx_begin = 0;
-            int32_t kx_end = p->k_w;
+            const ed_window_t wx = ed_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w);
             int8_t *out_pixel = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)out_c;
-            while (kx_begin < kx_end && ix0 + p->dil_w * kx_begin < 0) {
-                ++kx_begin;
-            }
-            while (kx_end > kx_begin && ix0 + p->dil_w * (kx_end - 1) >= p->in_w) {
-                --kx_end;
-            }
             for (oc = 0; oc < out_c; ++oc) {
                 const uint8_t *codes = p->codes + (size_t)oc * (size_t)p->filter_bytes;
                 const int8_t *cb = p->codebook + (size_t)p->row_group[oc] * (size_t)p->codebook_size;
                 const int32_t q = p->per_channel ? oc : 0;
                 int32_t acc = 0;
                 int32_t ky, kx, ic;
-                for (ky = ky_begin; ky < ky_end; ++ky) {
-                    const int32_t iy = iy0 + p->dil_h * ky;
+                for (ky = wy.begin; ky < wy.end; ++ky) {
+                    const int32_t iy = wy.origin + p->dil_h * ky;
                     const int8_t *in_row = input + (size_t)iy * (size_t)p->in_w * (size_t)in_c;
-                    for (kx = kx_begin; kx < kx_end; ++kx) {
-                        const int32_t ix = ix0 + p->dil_w * kx;
+                    for (kx = wx.begin; kx < wx.end; ++kx) {
+                        const int32_t ix = wx.origin + p->dil_w * kx;
                         const int8_t *in_px = in_row + (size_t)ix * (size_t)in_c;
                         const int32_t base = ky * filter_row + kx * in_c;
                         for (ic = 0; ic < in_c; ++ic) {

@@ -41,9 +41,7 @@ typedef struct {
     const uint8_t *entries;
     const int8_t *values;
     const uint8_t *row_group; /* code_bits > 0: codebook of each row, else NULL */
-    const int32_t *bias;      /* [out_depth], folded */
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS; /* bias: [out_depth], folded */
 } ed_fc_sparse_params_t;
 
 void ed_fc_sparse_s8(const ed_fc_sparse_params_t *p, const int8_t *input, int8_t *output);
@@ -55,23 +53,12 @@ void ed_fc_sparse_s8(const ed_fc_sparse_params_t *p, const int8_t *input, int8_t
  * fall into the padding are skipped, as in ed_conv_s8.
  */
 typedef struct {
-    int32_t in_h, in_w, in_c;
-    int32_t out_h, out_w, out_c;
-    int32_t k_h, k_w;
-    int32_t stride_h, stride_w;
-    int32_t dil_h, dil_w;
-    int32_t pad_top, pad_left;
-    int32_t input_offset;
-    int32_t output_offset;
-    int32_t act_min, act_max;
-    int32_t per_channel;
+    ED_CONV_GEOMETRY_FIELDS;
     const uint8_t *row_count8;
     const int16_t *row_count16;
     const uint8_t *entries;
     const int8_t *values;
-    const int32_t *bias; /* [out_c] or NULL */
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS; /* bias: [out_c] or NULL */
 } ed_conv_sparse_params_t;
 
 void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, int8_t *output);
@@ -94,9 +81,7 @@ typedef struct {
     const uint8_t *codes;
     const uint8_t *row_group; /* [out_depth]: the codebook of each row */
     const int8_t *codebook;   /* [groups][codebook_size] */
-    const int32_t *bias;    /* [out_depth], folded */
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS; /* bias: [out_depth], folded */
 } ed_fc_codebook_params_t;
 
 void ed_fc_codebook_s8(const ed_fc_codebook_params_t *p, const int8_t *input, int8_t *output);
@@ -107,25 +92,14 @@ void ed_fc_codebook_s8(const ed_fc_codebook_params_t *p, const int8_t *input, in
  * using codebook row_group[oc].
  */
 typedef struct {
-    int32_t in_h, in_w, in_c;
-    int32_t out_h, out_w, out_c;
-    int32_t k_h, k_w;
-    int32_t stride_h, stride_w;
-    int32_t dil_h, dil_w;
-    int32_t pad_top, pad_left;
-    int32_t input_offset;
-    int32_t output_offset;
-    int32_t act_min, act_max;
-    int32_t per_channel;
+    ED_CONV_GEOMETRY_FIELDS;
     int32_t code_bits;
     int32_t codebook_size;
     int32_t filter_bytes;
     const uint8_t *codes;
     const uint8_t *row_group;
     const int8_t *codebook;
-    const int32_t *bias; /* [out_c] or NULL (not folded: padding taps are skipped) */
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS; /* bias: [out_c] or NULL (not folded: padding taps are skipped) */
 } ed_conv_codebook_params_t;
 
 void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input, int8_t *output);

@@ -279,21 +279,6 @@ ED_CONV_INLINE int8_t ed_conv_requant(const ed_conv_params_t *p, int32_t acc, in
     return (int8_t)ed_clamp_s8(acc + p->output_offset, p->act_min, p->act_max);
 }
 
-/* First and one-past-last kernel taps (along one axis) that land inside [0, size) from position start. */
-ED_CONV_INLINE void ed_conv_window(int32_t start, int32_t dil, int32_t k, int32_t size, int32_t *begin,
-                                   int32_t *end)
-{
-    int32_t b = 0, e = k;
-    while (b < e && start + dil * b < 0) {
-        ++b;
-    }
-    while (e > b && start + dil * (e - 1) >= size) {
-        --e;
-    }
-    *begin = b;
-    *end = e;
-}
-
 /* Two neighbouring output pixels (windows inside the image in x) x all output channels; w16: the weights in
  * ed_conv_dot_2x2_w16's layout (segments of filter_row values, or of in_c values per tap when dilated), or NULL. */
 ED_CONV_INLINE void ed_conv_pair(const ed_conv_params_t *p, const int8_t *input, int8_t *out0, int32_t iy0,
@@ -359,7 +344,7 @@ ED_CONV_MAYBE_UNUSED_ static void ed_conv_single(const ed_conv_params_t *p, cons
     const int32_t filter_size = p->k_h * filter_row;
     const int32_t row_bytes = p->in_w * in_c;
     int32_t oc, ky, kx, kx_begin, kx_end;
-    ed_conv_window(ix0, p->dil_w, p->k_w, p->in_w, &kx_begin, &kx_end);
+    ed_window_clip(ix0, p->dil_w, p->k_w, p->in_w, &kx_begin, &kx_end);
     for (oc = 0; oc < out_c; oc += 2) {
         const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
         const int8_t *f0 = p->weights + (size_t)oc * (size_t)filter_size;
@@ -471,7 +456,7 @@ ED_CONV_INLINE void ed_conv_dsp_rows(const ed_conv_params_t *p, const int8_t *in
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         int32_t ky_begin, ky_end;
         int8_t *out_row = output + (size_t)(oy - oy_begin) * (size_t)out_w * (size_t)out_c;
-        ed_conv_window(iy0, p->dil_h, p->k_h, p->in_h, &ky_begin, &ky_end);
+        ed_window_clip(iy0, p->dil_h, p->k_h, p->in_h, &ky_begin, &ky_end);
         for (ox = 0; ox < ox_lo; ++ox) {
             ed_conv_single(p, input, out_row + (size_t)ox * (size_t)out_c, iy0, ox * p->stride_w - p->pad_left,
                            ky_begin, ky_end);

@@ -7,16 +7,6 @@
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
 
-/* Clip the window starting at `origin` to [0, size): first and one-past-last filter index. */
-static void ed_pool_window(int32_t origin, int32_t filter, int32_t size, int32_t *begin, int32_t *end)
-{
-    *begin = origin < 0 ? -origin : 0;
-    *end = size - origin < filter ? size - origin : filter;
-    if (*end < *begin) {
-        *end = *begin;
-    }
-}
-
 void ed_avgpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t ch = p->channels;

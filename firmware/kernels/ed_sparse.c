@@ -63,32 +63,16 @@ void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, in
     const int32_t out_c = p->out_c;
     int32_t oy, ox, oc;
     for (oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        int32_t ky_begin = 0;
-        int32_t ky_end = p->k_h;
-        while (ky_begin < ky_end && iy0 + p->dil_h * ky_begin < 0) {
-            ++ky_begin;
-        }
-        while (ky_end > ky_begin && iy0 + p->dil_h * (ky_end - 1) >= p->in_h) {
-            --ky_end;
-        }
+        const ed_window_t wy = ed_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h);
         for (ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            int32_t kx_begin = 0;
-            int32_t kx_end = p->k_w;
+            const ed_window_t wx = ed_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w);
             int8_t *out_pixel = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)out_c;
             const uint8_t *e = p->entries;
             const int8_t *v = p->values;
-            while (kx_begin < kx_end && ix0 + p->dil_w * kx_begin < 0) {
-                ++kx_begin;
-            }
-            while (kx_end > kx_begin && ix0 + p->dil_w * (kx_end - 1) >= p->in_w) {
-                --kx_end;
-            }
             /* Window inside the image, no horizontal dilation: the input offset of filter index f is
              * f + ky * row_jump, with ky advanced when f passes the end of a kernel row. */
-            const int inside = ky_begin == 0 && ky_end == p->k_h && kx_begin == 0 && kx_end == p->k_w && p->dil_w == 1;
-            const int8_t *window = input + ((size_t)(inside ? iy0 : 0) * (size_t)p->in_w + (size_t)(inside ? ix0 : 0)) * (size_t)in_c;
+            const int inside = wy.begin == 0 && wy.end == p->k_h && wx.begin == 0 && wx.end == p->k_w && p->dil_w == 1;
+            const int8_t *window = input + ((size_t)(inside ? wy.origin : 0) * (size_t)p->in_w + (size_t)(inside ? wx.origin : 0)) * (size_t)in_c;
             const int32_t kernel_row = p->k_w * in_c;
             const int32_t row_jump = (p->dil_h * p->in_w - p->k_w) * in_c;
             for (oc = 0; oc < out_c; ++oc) {
@@ -119,9 +103,9 @@ void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, in
                             ++ky;
                         }
                     }
-                    if (ky >= ky_begin && ky < ky_end && kx >= kx_begin && kx < kx_end) {
-                        const int32_t iy = iy0 + p->dil_h * ky;
-                        const int32_t ix = ix0 + p->dil_w * kx;
+                    if (ky >= wy.begin && ky < wy.end && kx >= wx.begin && kx < wx.end) {
+                        const int32_t iy = wy.origin + p->dil_h * ky;
+                        const int32_t ix = wx.origin + p->dil_w * kx;
                         const int32_t x = input[((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c + (size_t)ic];
                         acc += (x + p->input_offset) * (int32_t)v[k];
                     }

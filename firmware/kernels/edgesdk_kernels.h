@@ -26,22 +26,82 @@ extern "C" {
 #define ED_ROUNDING_DOUBLE 0
 #define ED_ROUNDING_SINGLE 1
 
+/*
+ * The fields every conv-like kernel's parameters start with (CONV_2D and its sparse and codebook forms), defined
+ * once: input and output shape, kernel window, stride, dilation, top/left padding, minus the input zero point
+ * (input_offset), the output zero point (output_offset), the output clamp, and per_channel (0: the requantization
+ * arrays hold one entry for the whole tensor).
+ */
+#define ED_CONV_GEOMETRY_FIELDS \
+    int32_t in_h, in_w, in_c; \
+    int32_t out_h, out_w, out_c; \
+    int32_t k_h, k_w; \
+    int32_t stride_h, stride_w; \
+    int32_t dil_h, dil_w; \
+    int32_t pad_top, pad_left; \
+    int32_t input_offset; \
+    int32_t output_offset; \
+    int32_t act_min, act_max; \
+    int32_t per_channel
+
+/* The requantization arrays every requantizing kernel's parameters end with: bias ([out] or NULL), multiplier
+ * and shift ([out], or [1] when per_channel is 0). */
+#define ED_REQUANT_ARRAYS \
+    const int32_t *bias; \
+    const int32_t *multiplier; \
+    const int32_t *shift
+
+/*
+ * The window clipping of every conv-like kernel (portable, DSP and Helium): the kernel taps [*begin, *end) along
+ * one axis whose input coordinate start + dil * k lands inside [0, size). Taps outside it are skipped, which is the
+ * same as reading the input zero point; computed once per output pixel, so the channel loops test no bounds.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline void ed_window_clip(int32_t start, int32_t dil, int32_t k, int32_t size, int32_t *begin, int32_t *end)
+{
+    int32_t b = 0, e = k;
+    while (b < e && start + dil * b < 0) {
+        ++b;
+    }
+    while (e > b && start + dil * (e - 1) >= size) {
+        --e;
+    }
+    *begin = b;
+    *end = e;
+}
+
+/* The same for an undilated window (pooling) in closed form: [*begin, *end) of the taps from `origin` inside
+ * [0, size), empty (*end == *begin) when none is. */
+static inline void ed_pool_window(int32_t origin, int32_t filter, int32_t size, int32_t *begin, int32_t *end)
+{
+    *begin = origin < 0 ? -origin : 0;
+    *end = size - origin < filter ? size - origin : filter;
+    if (*end < *begin) {
+        *end = *begin;
+    }
+}
+
+typedef struct {
+    int32_t origin, begin, end;
+} ed_window_t;
+
+/* The window of output coordinate o: the input coordinate of its tap 0 (origin, which may lie in the padding)
+ * and its taps inside the image. */
+static inline ed_window_t ed_window(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t k, int32_t in)
+{
+    ed_window_t w;
+    w.origin = o * stride - pad;
+    ed_window_clip(w.origin, dil, k, in, &w.begin, &w.end);
+    return w;
+}
+
 /* CONV_2D, per-channel (or per-tensor: per_channel = 0 reads index 0). */
 typedef struct {
-    int32_t in_h, in_w, in_c;
-    int32_t out_h, out_w, out_c;
-    int32_t k_h, k_w;
-    int32_t stride_h, stride_w;
-    int32_t dil_h, dil_w;
-    int32_t pad_top, pad_left;
-    int32_t input_offset;  /* minus the input zero point */
-    int32_t output_offset; /* the output zero point */
-    int32_t act_min, act_max;
-    int32_t per_channel;
-    const int8_t *weights;     /* [out_c][k_h][k_w][in_c] */
-    const int32_t *bias;       /* [out_c] or NULL */
-    const int32_t *multiplier; /* [out_c] (or [1]) */
-    const int32_t *shift;      /* [out_c] (or [1]) */
+    ED_CONV_GEOMETRY_FIELDS;
+    const int8_t *weights; /* [out_c][k_h][k_w][in_c] */
+    ED_REQUANT_ARRAYS; /* bias: [out_c] or NULL */
 } ed_conv_params_t;
 
 void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output);
@@ -59,9 +119,7 @@ typedef struct {
     int32_t act_min, act_max;
     int32_t per_channel;
     const int8_t *weights; /* [k_h][k_w][out_c] */
-    const int32_t *bias;
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS;
 } ed_dwconv_params_t;
 
 void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output);
@@ -77,9 +135,7 @@ typedef struct {
     int32_t per_channel;
     int32_t rounding; /* ED_ROUNDING_DOUBLE or ED_ROUNDING_SINGLE */
     const int8_t *weights; /* [out_depth][in_depth] */
-    const int32_t *bias;
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS;
 } ed_fc_params_t;
 
 void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
@@ -96,9 +152,7 @@ typedef struct {
     int32_t per_channel;
     int32_t rounding; /* ED_ROUNDING_DOUBLE or ED_ROUNDING_SINGLE */
     const int16_t *weights;
-    const int32_t *bias;
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS;
 } ed_fc_w16_params_t;
 
 void ed_fc_w16_s8(const ed_fc_w16_params_t *p, const int8_t *input, int8_t *output);
@@ -244,9 +298,7 @@ typedef struct {
     int32_t act_min, act_max;
     int32_t per_channel;
     const int16_t *weights;
-    const int32_t *bias;
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS;
 } ed_winograd_params_t;
 
 void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_t *input, int8_t *output);
@@ -264,9 +316,7 @@ typedef struct {
     int32_t act_min, act_max;
     int32_t per_channel;
     const int16_t *weights;
-    const int32_t *bias;
-    const int32_t *multiplier;
-    const int32_t *shift;
+    ED_REQUANT_ARRAYS;
 } ed_winograd_dw_params_t;
 
 void ed_winograd_dw_s8(const ed_winograd_dw_params_t *p, const int8_t *input, int8_t *output);
@@ -300,9 +350,7 @@ typedef struct {
     int32_t output_offset;
     int32_t act_min, act_max;
     const int16_t *weights;    /* [out_c][k_h][k_w][in_c], in the input's units */
-    const int32_t *bias;       /* [out_c] in accumulator units, or NULL */
-    const int32_t *multiplier; /* [out_c] */
-    const int32_t *shift;      /* [out_c] */
+    ED_REQUANT_ARRAYS; /* bias: [out_c] in accumulator units, or NULL */
 } ed_adder_params_t;
 
 void ed_adder_conv_s8(const ed_adder_params_t *p, const int8_t *input, int8_t *output);

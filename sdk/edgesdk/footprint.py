@@ -29,7 +29,7 @@ import subprocess
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +66,8 @@ class Footprint:
     method: str = "compiled objects, linker garbage collection replayed"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "flash": self.flash,
-            "ram": self.ram,
-            "weights": self.weights,
-            "code": self.code,
-            "kernel_code": self.kernel_code,
-            "data": self.data,
-            "bss": self.bss,
-            "stack_reserved": self.stack_reserved,
-            "stack_estimate": self.stack_estimate,
-            "stack_chain": self.stack_chain,
-            "method": self.method,
-        }
+        """Every field but ``layer_bytes``, in the order of the fields."""
+        return {k: v for k, v in asdict(self).items() if k != "layer_bytes"}
 
 
 def model_only(layer_bytes: dict[str, int], ram_besides_stack: int, stack_reserved: int) -> Footprint:

@@ -189,3 +189,16 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     """Non-dominated (x, y) points, both maximized, sorted by x."""
     front = [p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
     return sorted(set(front))
+
+
+def plot_front(ax: Any, front: list[tuple[float, float]], color: str, drawstyle: str) -> None:
+    """Draw a Pareto front (from :func:`pareto_front`) on a matplotlib axis as a step line behind the points."""
+    if front:
+        ax.plot(
+            [p[0] for p in front],
+            [p[1] for p in front],
+            color=color,
+            drawstyle=drawstyle,
+            label="Pareto front",
+            zorder=2,
+        )

@@ -39,6 +39,11 @@ def shift_kernel(channels: int, kernel_size: int = 3) -> np.ndarray:
     return kern.reshape(k, k, channels, 1)
 
 
+def _attrs(layer: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The constructor arguments a layer keeps as attributes of the same names (its Keras config)."""
+    return {name: getattr(layer, name) for name in names}
+
+
 @keras.saving.register_keras_serializable(package="edgesdk")
 class Shift2D(keras.layers.Layer):
     """Per-channel spatial shift (zero parameters): a fixed one-hot depthwise convolution, SAME padding."""
@@ -119,15 +124,8 @@ class GhostConv2D(keras.layers.Layer):
         return (*shape[:-1], self.filters)
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "ratio": self.ratio,
-            "dw_size": self.dw_size,
-            "strides": self.strides,
-            "activation": self.activation,
-        }
+        names = ("filters", "kernel_size", "ratio", "dw_size", "strides", "activation")
+        return {**super().get_config(), **_attrs(self, names)}
 
 
 @keras.saving.register_keras_serializable(package="edgesdk")
@@ -232,10 +230,7 @@ class AdderConv2D(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
+            **_attrs(self, ("filters", "kernel_size", "strides", "padding")),
             "activation": keras.activations.serialize(self.activation),
             "eta": self.eta,
         }

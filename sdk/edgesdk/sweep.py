@@ -48,6 +48,7 @@ from edgesdk.jobs import (
     append_record,
     model_path,
     pareto_front,
+    plot_front,
     point_id,
     read_done,
     run_jobs,
@@ -350,15 +351,8 @@ def plot_pareto(rows: list[dict[str, Any]], path: Path) -> Path:
         for label, x, y in zip(_short_labels(ok), xs, ys, strict=True):
             ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         front = pareto_front([(x, y) for x, y in zip(xs, ys, strict=True) if np.isfinite(x)])
+        plot_front(ax, front, "#C44E52", "steps-pre")
         if front:
-            ax.plot(
-                [p[0] for p in front],
-                [p[1] for p in front],
-                color="#C44E52",
-                drawstyle="steps-pre",
-                label="Pareto front",
-                zorder=2,
-            )
             ax.legend(fontsize=8, loc="best")
         if ok and ok[0].get("accuracy_float") is not None:
             ax.axhline(100.0 * ok[0]["accuracy_float"], color="#8C8C8C", ls="--", lw=1)

@@ -27,19 +27,6 @@ static int8_t ed_dw_requant(const ed_dwconv_params_t *p, int32_t acc, int32_t oc
     return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
 }
 
-static inline void ed_dw_window(int32_t start, int32_t dil, int32_t k, int32_t size, int32_t *begin, int32_t *end)
-{
-    int32_t b = 0, e = k;
-    while (b < e && start + dil * b < 0) {
-        ++b;
-    }
-    while (e > b && start + dil * (e - 1) >= size) {
-        --e;
-    }
-    *begin = b;
-    *end = e;
-}
-
 /* Requantized output of one channel, TFLite Micro's double rounding in its fast form (ed_mbqm_fast with the
  * conditions checked once per layer by ed_dw3x3_fast_ok): SMMULR, the rounding right shift by e = -shift >= 1,
  * the output offset and the clamp. Returned as the low byte of a word, to be packed four to a store. */
@@ -64,8 +51,8 @@ static void ed_dw_pixel(const ed_dwconv_params_t *p, const int8_t *input, int32_
     int32_t ky_begin, ky_end, kx_begin, kx_end, c, ky, kx;
     const int8_t *x_tap0;
     const int8_t *w_tap0;
-    ed_dw_window(iy0, p->dil_h, p->k_h, p->in_h, &ky_begin, &ky_end);
-    ed_dw_window(ix0, p->dil_w, p->k_w, p->in_w, &kx_begin, &kx_end);
+    ed_window_clip(iy0, p->dil_h, p->k_h, p->in_h, &ky_begin, &ky_end);
+    ed_window_clip(ix0, p->dil_w, p->k_w, p->in_w, &kx_begin, &kx_end);
     /* the first in-window tap of channel 0 */
     x_tap0 = input + (size_t)(iy0 + p->dil_h * ky_begin) * (size_t)in_row +
              (size_t)(ix0 + p->dil_w * kx_begin) * (size_t)in_c;

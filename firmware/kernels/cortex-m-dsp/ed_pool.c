@@ -41,16 +41,6 @@ static inline uint32_t ed_max8(uint32_t a, uint32_t b) { return ed_lanes8_(a, b,
 static inline uint32_t ed_min8(uint32_t a, uint32_t b) { return ed_lanes8_(a, b, 0); }
 #endif
 
-/* Clip the window starting at `origin` to [0, size): first and one-past-last filter index. */
-static void ed_pool_window(int32_t origin, int32_t filter, int32_t size, int32_t *begin, int32_t *end)
-{
-    *begin = origin < 0 ? -origin : 0;
-    *end = size - origin < filter ? size - origin : filter;
-    if (*end < *begin) {
-        *end = *begin;
-    }
-}
-
 /* Out of line: one copy of the division instead of five (code size). */
 #if defined(__GNUC__) || defined(__clang__)
 #define ED_NOINLINE_ __attribute__((noinline))

@@ -60,6 +60,7 @@ from edgesdk.compress.base import (
     CompressContext,
     CompressResult,
     accuracy,
+    bias_and_activation,
     check_fits_model,
     fixed_batch,
     load_xy,
@@ -282,9 +283,7 @@ def _mixed_classes() -> dict[str, type]:
 
         def call(self, inputs: Any, training: Any = None) -> Any:
             x = ops.matmul(inputs, _mixed_kernel(self, self.kernel))
-            if self.bias is not None:
-                x = ops.add(x, self.bias)
-            return self.activation(x) if self.activation is not None else x
+            return bias_and_activation(self, x)
 
     class MixedConv2D(keras.layers.Conv2D):
         def build(self, input_shape: Any) -> None:
@@ -1261,7 +1260,7 @@ def plot_trials(
     accuracy and the budget, the chosen trial circled."""
     from matplotlib.figure import Figure
 
-    from edgesdk.jobs import pareto_front
+    from edgesdk.jobs import pareto_front, plot_front
     from edgesdk.profiling.plots import save_figure
 
     fig = Figure(figsize=(7, 4.5))
@@ -1271,15 +1270,7 @@ def plot_trials(
     colors = ["#55A868" if r["within"] else "#C44E52" for r in rows]
     ax.scatter(xs, ys, c=colors, zorder=3, s=28)
     front = sorted((-b, a) for b, a in pareto_front([(-x, y) for x, y in zip(xs, ys, strict=True)]))
-    if front:
-        ax.plot(
-            [p[0] for p in front],
-            [p[1] for p in front],
-            color="#4C72B0",
-            drawstyle="steps-post",
-            label="Pareto front",
-            zorder=2,
-        )
+    plot_front(ax, front, "#4C72B0", "steps-post")
     ax.axhline(100.0 * acc_float, color="#8C8C8C", ls="--", lw=1, label="float")
     ax.axhline(
         100.0 * acc_float - max_drop, color="#DD8452", ls=":", lw=1, label=f"budget (-{max_drop:g} pt)"

@@ -237,6 +237,16 @@ def resolve_keep_int8(model: Any, keep: str | Iterable[str] | None) -> set[str]:
     return out
 
 
+def bias_and_activation(layer: Any, x: Any) -> Any:
+    """The rest of a Keras Dense/Conv layer's forward pass after its product ``x``: its bias (when it has one)
+    added, then its activation; for the compressed layers that compute the product with their own kernel."""
+    from keras import ops
+
+    if layer.bias is not None:
+        x = ops.add(x, layer.bias)
+    return layer.activation(x) if layer.activation is not None else x
+
+
 def trainable_copy(model: Any, clone_function: Callable[[Any], Any] | None = None) -> Any:
     """A functional copy of ``model`` with a free batch dimension (for ``fit``), the weights copied over.
 

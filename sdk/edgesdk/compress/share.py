@@ -22,6 +22,7 @@ import numpy as np
 
 from edgesdk.compress.base import (
     CompressContext,
+    bias_and_activation,
     register_check,
     register_method,
     trainable_copy,
@@ -106,9 +107,7 @@ def _make_classes() -> dict[str, type]:
             from keras import ops
 
             x = ops.matmul(inputs, _shared_kernel(self))
-            if self.bias is not None:
-                x = ops.add(x, self.bias)
-            return self.activation(x) if self.activation is not None else x
+            return bias_and_activation(self, x)
 
     class SharedConv2D(keras.layers.Conv2D):
         """Conv2D whose kernel is gathered from trained centroids (weight sharing)."""

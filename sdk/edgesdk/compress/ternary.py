@@ -26,6 +26,7 @@ import numpy as np
 
 from edgesdk.compress.base import (
     CompressContext,
+    bias_and_activation,
     register_check,
     register_method,
     trainable_copy,
@@ -122,9 +123,7 @@ def _make_classes() -> dict[str, type]:
             from keras import ops
 
             x = ops.matmul(inputs, _quantized_kernel(self, self.kernel))
-            if self.bias is not None:
-                x = ops.add(x, self.bias)
-            return self.activation(x) if self.activation is not None else x
+            return bias_and_activation(self, x)
 
     class QuantConv2D(keras.layers.Conv2D):
         """Conv2D whose kernel is quantized in the forward pass (straight-through gradient)."""

@@ -189,6 +189,10 @@ def opset_of(model: Any) -> int:
 # ------------------------------------------------------------------------------------------------------------
 # Static shapes and constant folding
 # ------------------------------------------------------------------------------------------------------------
+#: What a Mul by a constant takes, said when it is refused.
+_SCALES = " (per-channel or scalar only)"
+
+
 @dataclass
 class Prepared:
     """An ONNX graph with static shapes and its constants folded: what the lowering reads."""
@@ -973,27 +977,27 @@ class _Lowerer:
         return None
 
     def _op_Mul(self, node: Any) -> None:
-        xc = self._binary_const(node)
-        if xc is None:
-            raise self.fail(node, "a product of two activations is not supported")
-        x, c = xc
-        v = self._channel_vector(node, x, c)
-        if v is None:
-            raise self.fail(
-                node,
-                f"multiplying by a constant of shape {list(np.shape(c))} is not supported (per-channel or scalar only)",
-            )
+        x, v = self._channel_factor(node, divide=False)
         self._affine(node, x, v, np.zeros_like(v))
 
     def _op_Div(self, node: Any) -> None:
+        x, v = self._channel_factor(node, divide=True)
+        self._affine(node, x, (1.0 / v).astype(np.float32), np.zeros_like(v))
+
+    def _channel_factor(self, node: Any, divide: bool) -> tuple[Value, np.ndarray]:
+        """The activation input of a Mul (Div: ``divide``) by a constant and the constant as a per-channel vector
+        (a divisor with no zero in it); anything else is refused in one sentence."""
+        result, verb, hint = (
+            ("a quotient", "dividing", "") if divide else ("a product", "multiplying", _SCALES)
+        )
         xc = self._binary_const(node)
         if xc is None:
-            raise self.fail(node, "a quotient of two activations is not supported")
+            raise self.fail(node, f"{result} of two activations is not supported")
         x, c = xc
         v = self._channel_vector(node, x, c)
-        if v is None or np.any(v == 0):
-            raise self.fail(node, f"dividing by a constant of shape {list(np.shape(c))} is not supported")
-        self._affine(node, x, (1.0 / v).astype(np.float32), np.zeros_like(v))
+        if v is None or (divide and np.any(v == 0)):
+            raise self.fail(node, f"{verb} by a constant of shape {list(np.shape(c))} is not supported{hint}")
+        return x, v
 
     def _op_Add(self, node: Any, sign: float = 1.0) -> None:
         xc = self._binary_const(node)

@@ -32,6 +32,28 @@ class Int16WeightsPass(Pass):
     def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         return ctx.dsp and "kernel" not in node.attrs and self.eligible(graph, node)
 
+    @staticmethod
+    def weights_and_output(graph: ir.Graph, node: ir.Node) -> tuple[ir.Tensor, ir.Tensor]:
+        """The layer's weights (input 1) and output tensors."""
+        return graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
+
+
+class ShapeRulePass(Pass):
+    """A pass for the layers no pass chose a kernel for yet whose shape rule (:meth:`shape`) accepts them: it
+    returns the shape figures the pass's cost model needs, None where the kernel cannot run the layer."""
+
+    def shape(self, graph: ir.Graph, node: ir.Node) -> dict[str, Any] | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        return "kernel" not in node.attrs and self.shape(graph, node) is not None
+
+    def matched_shape(self, graph: ir.Graph, node: ir.Node) -> dict[str, Any]:
+        """The shape figures of a layer :meth:`match` accepted."""
+        shape = self.shape(graph, node)
+        assert shape is not None
+        return shape
+
 
 #: ``--optimize balanced`` stores a layer's weights in a larger form (int16 copies, Winograd's transformed
 #: weights) only where the estimate saves at least this many executed instructions per inference for each byte

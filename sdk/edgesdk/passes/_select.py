@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir import graph as ir
+from edgesdk.passes import Pass, PassContext
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 
 # Instructions per multiply-accumulate (or stored entry) and per output value of each kernel, fitted to
@@ -162,6 +163,20 @@ def matrix_layer(graph: ir.Graph, node: ir.Node) -> bool:
     elif node.op != "FULLY_CONNECTED":
         return False
     return weight(graph, node) is not None
+
+
+class MatrixWeightsPass(Pass):
+    """A pass over the layers whose weight rows the sparse and codebook formats store (:func:`matrix_layer`)."""
+
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        return matrix_layer(graph, node)
+
+    @staticmethod
+    def matched_weight(graph: ir.Graph, node: ir.Node) -> np.ndarray:
+        """The constant int8 weights of a layer :meth:`match` accepted."""
+        w = weight(graph, node)
+        assert w is not None
+        return w
 
 
 def offer(

@@ -13,30 +13,25 @@ from __future__ import annotations
 
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
-from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes import PassContext, register
 from edgesdk.passes._report import BASELINE, candidate
 from edgesdk.passes._select import (
+    MatrixWeightsPass,
     conv_taps,
     dense_conv_candidate,
     dense_fc_candidate,
     estimate,
     fast_int8,
-    matrix_layer,
     offer,
-    weight,
 )
 
 
 @register("default")
-class CodebookWeights(Pass):
+class CodebookWeights(MatrixWeightsPass):
     name = "codebook"
 
-    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return matrix_layer(graph, node)
-
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        w = weight(graph, node)
-        assert w is not None
+        w = self.matched_weight(graph, node)
         distinct = wf.max_distinct(w)
         bits = wf.bits_for(distinct)
         if bits is None:

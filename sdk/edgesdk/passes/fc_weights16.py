@@ -51,12 +51,10 @@ class FcWeights16(Int16WeightsPass):
 
     name = "fc_weights16"
 
-    def eligible(self, graph: ir.Graph, node: ir.Node) -> bool:
-        return _eligible(graph, node)
+    eligible = staticmethod(_eligible)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        w = graph.tensor(node.inputs[1])
-        out = graph.tensor(node.outputs[0])
+        w, out = self.weights_and_output(graph, node)
         macs = int(w.size) * (out.size // w.shape[0])
         cand = {
             "int8": {

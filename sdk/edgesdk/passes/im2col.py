@@ -64,12 +64,10 @@ class Im2colConv(Int16WeightsPass):
 
     name = "im2col"
 
-    def eligible(self, graph: ir.Graph, node: ir.Node) -> bool:
-        return _eligible(graph, node)
+    eligible = staticmethod(_eligible)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        w = graph.tensor(node.inputs[1])
-        out = graph.tensor(node.outputs[0])
+        w, out = self.weights_and_output(graph, node)
         k = int(w.shape[1] * w.shape[2] * w.shape[3])
         cout = int(w.shape[0])
         est = estimate(out.size // cout, int(w.shape[3]), cout, k)

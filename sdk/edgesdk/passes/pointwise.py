@@ -60,12 +60,10 @@ class PointwiseAsFc(Int16WeightsPass):
 
     name = "pointwise"
 
-    def eligible(self, graph: ir.Graph, node: ir.Node) -> bool:
-        return _eligible(graph, node)
+    eligible = staticmethod(_eligible)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        w = graph.tensor(node.inputs[1])
-        out = graph.tensor(node.outputs[0])
+        w, out = self.weights_and_output(graph, node)
         est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]))
         cand = {
             "direct": {"instructions": est["direct"], "weight_bytes": int(w.nbytes)},

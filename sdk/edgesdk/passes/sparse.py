@@ -15,30 +15,25 @@ import numpy as np
 
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
-from edgesdk.passes import Pass, PassContext, register
+from edgesdk.passes import PassContext, register
 from edgesdk.passes._report import BASELINE, candidate
 from edgesdk.passes._select import (
+    MatrixWeightsPass,
     dense_conv_candidate,
     dense_fc_candidate,
     estimate,
     fast_int8,
     interior_pixels,
-    matrix_layer,
     offer,
-    weight,
 )
 
 
 @register("default")
-class SparseWeights(Pass):
+class SparseWeights(MatrixWeightsPass):
     name = "sparse"
 
-    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return matrix_layer(graph, node)
-
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        w = weight(graph, node)
-        assert w is not None
+        w = self.matched_weight(graph, node)
         rows = w.reshape(w.shape[0], -1)
         nnz = int(np.count_nonzero(rows))
         if nnz * 2 > rows.size and ctx.forced(node) not in ("sparse", "sparse_codebook"):

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgesdk.ir import graph as ir
-from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import flash_rule, int8_conv
+from edgesdk.passes import PassContext, register
+from edgesdk.passes._int16 import ShapeRulePass, flash_rule, int8_conv
 from edgesdk.winograd import F2x2_3x3, int_ranges
 
 KERNEL = "winograd"
@@ -69,17 +69,15 @@ def _extra_bytes(graph: ir.Graph, node: ir.Node) -> int:
 
 
 @register("default")
-class WinogradSelection(Pass):
+class WinogradSelection(ShapeRulePass):
     """Annotate 3x3 stride-1 int8 convolutions with ``kernel = "winograd"`` where the cost model says it pays."""
 
     name = "winograd"
 
-    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return "kernel" not in node.attrs and _eligible(graph, node) is not None
+    shape = staticmethod(_eligible)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        shape = _eligible(graph, node)
-        assert shape is not None
+        shape = self.matched_shape(graph, node)
         cand = estimate(shape["out_h"], shape["out_w"], shape["cin"], shape["cout"], ctx.dsp)
         speedup = cand["direct"]["instructions"] / max(1, cand[KERNEL]["instructions"])
         need = _const_bytes(graph) + sum(

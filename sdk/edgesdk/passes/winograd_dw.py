@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir import graph as ir
-from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import balanced_refusal
+from edgesdk.passes import PassContext, register
+from edgesdk.passes._int16 import ShapeRulePass, balanced_refusal
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.winograd import F2x2_3x3, weight_ranges
 
@@ -108,17 +108,15 @@ def _eligible(graph: ir.Graph, node: ir.Node) -> dict[str, Any] | None:
 
 
 @register("default")
-class WinogradDepthwiseSelection(Pass):
+class WinogradDepthwiseSelection(ShapeRulePass):
     """Annotate 3x3 stride-1 depthwise layers with ``kernel = "winograd_dw"`` where the cost model says it pays."""
 
     name = "winograd_dw"
 
-    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        return "kernel" not in node.attrs and _eligible(graph, node) is not None
+    shape = staticmethod(_eligible)
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        shape = _eligible(graph, node)
-        assert shape is not None
+        shape = self.matched_shape(graph, node)
         c = shape["c"]
         est = estimate(shape["out_h"], shape["out_w"], c, ctx.dsp, direct_fast_path(graph, node))
         cands = {

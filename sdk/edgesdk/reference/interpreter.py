@@ -92,11 +92,7 @@ class Reference:
 
     def run_all(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Run one input; return every activation tensor (graph inputs and node outputs) by tensor name."""
-        if len(self.graph.inputs) != 1:
-            raise ValueError(f"graph {self.graph.name} has {len(self.graph.inputs)} inputs: use run_multi")
-        name = self.graph.inputs[0]
-        values = self._execute({name: self._as_input(name, x, batched=False)})
-        return {t.name: values[t.name] for t in self.graph.activation_tensors()}
+        return self._activations(x, batched=False)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run one input (in the input's shape, or flat) and return the single output in its shape."""
@@ -118,10 +114,15 @@ class Reference:
 
     def run_batch_all(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """As ``run_all`` for N samples stacked in the leading dimension (or N flat rows)."""
+        return self._activations(x, batched=True)
+
+    def _activations(self, x: np.ndarray, batched: bool) -> dict[str, np.ndarray]:
+        """Every activation tensor of a single-input graph run on ``x`` (one sample, or N when ``batched``)."""
         if len(self.graph.inputs) != 1:
-            raise ValueError(f"graph {self.graph.name} has {len(self.graph.inputs)} inputs")
+            hint = "" if batched else ": use run_multi"
+            raise ValueError(f"graph {self.graph.name} has {len(self.graph.inputs)} inputs{hint}")
         name = self.graph.inputs[0]
-        values = self._execute({name: self._as_input(name, x, batched=True)})
+        values = self._execute({name: self._as_input(name, x, batched=batched)})
         return {t.name: values[t.name] for t in self.graph.activation_tensors()}
 
     def run_batch(self, x: np.ndarray) -> np.ndarray:

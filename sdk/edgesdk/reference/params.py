@@ -308,6 +308,21 @@ def max_pool2d_params(graph: ir.Graph, node: ir.MaxPool2D) -> dict[str, Any]:
     return _pool_params(graph, node)
 
 
+def _binary_quant(graph: ir.Graph, node: ir.Node) -> tuple[Any, Any, Any, tuple[int, int]] | None:
+    """The quantization of an ADD/MUL's two inputs and output and its output clamp; None for a float layer."""
+    if is_float(graph, node):
+        return None
+    out = graph.tensor(node.outputs[0])
+    a, b = (_qp(graph.tensor(name), node) for name in node.inputs[:2])
+    return a, b, _qp(out, node), activation_range_quantized(node.activation, out)
+
+
+def _float_clamp(node: ir.Node) -> dict[str, Any]:
+    """The parameters of a float ADD/MUL: the clamp of its fused activation."""
+    lo, hi = activation_range_float(node.activation)
+    return {"float_min": lo, "float_max": hi}
+
+
 def add_params(graph: ir.Graph, node: ir.Add) -> dict[str, Any]:
     """ADD (TFLM int8 ``Add``).
 
@@ -318,12 +333,10 @@ def add_params(graph: ir.Graph, node: ir.Add) -> dict[str, Any]:
     ``out = clamp(MBQM(s_1 + s_2, output_multiplier, output_shift) + output_offset)``, with the real
     multipliers ``scale_i / (2 max(scale_1, scale_2))`` and ``2 max(scale) / (2**left_shift * out_scale)``.
     """
-    a, b = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
-    out = graph.tensor(node.outputs[0])
-    if is_float(graph, node):
-        lo, hi = activation_range_float(node.activation)
-        return {"float_min": lo, "float_max": hi}
-    aq, bq, oq = _qp(a, node), _qp(b, node), _qp(out, node)
+    q = _binary_quant(graph, node)
+    if q is None:
+        return _float_clamp(node)
+    aq, bq, oq, (lo, hi) = q
     s1, s2, so = float(aq.s), float(bq.s), float(oq.s)
     twice_max_input_scale = 2.0 * max(s1, s2)
     m1, sh1 = quantize_multiplier_smaller_than_one_exp(s1 / twice_max_input_scale)
@@ -331,7 +344,6 @@ def add_params(graph: ir.Graph, node: ir.Add) -> dict[str, Any]:
     mo, sho = quantize_multiplier_smaller_than_one_exp(
         twice_max_input_scale / (float(1 << ADD_LEFT_SHIFT) * so)
     )
-    lo, hi = activation_range_quantized(node.activation, out)
     return {
         "left_shift": ADD_LEFT_SHIFT,
         "input1_offset": -aq.zp,
@@ -352,14 +364,11 @@ def mul_params(graph: ir.Graph, node: ir.Mul) -> dict[str, Any]:
     """MUL (TFLM int8 ``Mul``): ``input1_offset``, ``input2_offset``, ``output_offset``,
     ``output_multiplier`` / ``output_shift`` for ``scale_1 * scale_2 / out_scale`` (double precision),
     ``activation_min/max``. Kernel: ``clamp(MBQM((x1 + off1) * (x2 + off2), mult, shift) + output_offset)``."""
-    a, b = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
-    out = graph.tensor(node.outputs[0])
-    if is_float(graph, node):
-        lo, hi = activation_range_float(node.activation)
-        return {"float_min": lo, "float_max": hi}
-    aq, bq, oq = _qp(a, node), _qp(b, node), _qp(out, node)
+    q = _binary_quant(graph, node)
+    if q is None:
+        return _float_clamp(node)
+    aq, bq, oq, (lo, hi) = q
     mult, shift = quantize_multiplier(float(aq.s) * float(bq.s) / float(oq.s))
-    lo, hi = activation_range_quantized(node.activation, out)
     return {
         "input1_offset": -aq.zp,
         "input2_offset": -bq.zp,

@@ -18,12 +18,7 @@ def lower_adder(b: _LayerBuilder) -> None:
         raise UnsupportedOpError(f"layer {node.name}: {node.op} needs constant int16 weights")
     b.act_input(0)
     weights = b.const_array("weights", w.data.astype(np.int64), "int16_t")
-    bias = None
-    if len(node.inputs) > 2 and node.inputs[2]:
-        bt = b.t(2)
-        if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(f"layer {node.name}: {node.op} needs a constant int32 bias")
-        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+    bias = b.bias_array()
     mult = b.const_array("multiplier", np.asarray(p["output_multiplier"], np.int64), "int32_t")
     shift = b.const_array("shift", np.asarray(p["output_shift"], np.int64), "int32_t")
     b.conv_fields(*(f for f in CONV_FIELDS if f not in ("dil_h", "dil_w", "input_offset")))

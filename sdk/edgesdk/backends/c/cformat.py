@@ -135,28 +135,28 @@ def _shortest(value: float, dtype: type) -> str:
     return text
 
 
-def c_float(value: float | np.floating) -> str:
-    """A float (float32) literal with an ``f`` suffix, the shortest text that reads back to the same float32."""
+def _c_real(value: float | np.floating, dtype: type[np.floating], suffix: str) -> str:
+    """A ``dtype`` literal: the shortest text that reads back to the same ``dtype`` value, then ``suffix``;
+    NaN and the infinities as math.h's macros, a negative literal in parentheses."""
     v = float(value)
     if math.isnan(v):
         return "NAN"
     if math.isinf(v):
         return "INFINITY" if v > 0 else "(-INFINITY)"
-    if not np.isfinite(np.float32(v)):
-        raise ValueError(f"{v} overflows float32")
-    text = _shortest(v, np.float32) + "f"
+    if not np.isfinite(dtype(v)):
+        raise ValueError(f"{v} overflows {dtype.__name__}")
+    text = _shortest(v, dtype) + suffix
     return f"({text})" if text.startswith("-") else text
+
+
+def c_float(value: float | np.floating) -> str:
+    """A float (float32) literal with an ``f`` suffix, the shortest text that reads back to the same float32."""
+    return _c_real(value, np.float32, "f")
 
 
 def c_double(value: float | np.floating) -> str:
     """A double literal, the shortest text that reads back to the same float64."""
-    v = float(value)
-    if math.isnan(v):
-        return "NAN"
-    if math.isinf(v):
-        return "INFINITY" if v > 0 else "(-INFINITY)"
-    text = _shortest(v, np.float64)
-    return f"({text})" if text.startswith("-") else text
+    return _c_real(value, np.float64, "")
 
 
 def c_value(value: object, ctype: str) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgesdk import kernels as kernel_table
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder, conv_geometry
+from edgesdk.backends.c.generator import _LayerBuilder, conv_geometry
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
 
@@ -32,13 +32,9 @@ def _weights(b: _LayerBuilder) -> np.ndarray:
 
 
 def _bias(b: _LayerBuilder, n: int) -> np.ndarray:
-    node = b.node
-    if len(node.inputs) > 2 and node.inputs[2]:
-        bt = b.t(2)
-        if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias")
-        return bt.data.astype(np.int64).reshape(-1)
-    return np.zeros(n, np.int64)
+    """The layer's bias, zeros where it has none."""
+    bias = b.bias_values()
+    return np.zeros(n, np.int64) if bias is None else bias
 
 
 def folded_bias(w: np.ndarray, bias: np.ndarray, input_offset: int) -> np.ndarray:
@@ -145,6 +141,24 @@ def _conv_geometry(b: _LayerBuilder) -> None:
         raise UnsupportedOpError(f"layer {b.node.name}: op CONV_2D with groups is not supported")
 
 
+def _conv_fields(b: _LayerBuilder) -> tuple[Any, Any]:
+    """Input, geometry and per-channel fields of a compressed CONV_2D; returns its multiplier and shift arrays."""
+    p = b.p
+    b.act_input(0)
+    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    _conv_geometry(b)
+    b.conv_fields()
+    b.ints(per_channel=per_channel)
+    return mult, shift
+
+
+def _conv_bias_requant(b: _LayerBuilder, mult: Any, shift: Any) -> None:
+    """The bias (NULL when the layer has none), multiplier and shift pointers of a compressed CONV_2D."""
+    b.ptr_field("bias", b.bias_array())
+    b.ptr_field("multiplier", mult)
+    b.ptr_field("shift", shift)
+
+
 def _row_counts(b: _LayerBuilder, sp: wf.Sparse) -> None:
     if sp.count_bytes == 1:
         b.ptr_field("row_count8", b.const_array("row_count", sp.row_count, "uint8_t"))
@@ -155,44 +169,28 @@ def _row_counts(b: _LayerBuilder, sp: wf.Sparse) -> None:
 
 
 def lower_conv_sparse(b: _LayerBuilder) -> None:
-    p = b.p
     w = _weights(b)
     sp = wf.sparse_encode(w.reshape(w.shape[0], -1), 0)
     if sp is None:
         raise UnsupportedOpError(f"layer {b.node.name}: its weights do not fit the sparse format")
-    b.act_input(0)
-    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
-    _conv_geometry(b)
-    b.conv_fields()
-    b.ints(per_channel=per_channel)
+    mult, shift = _conv_fields(b)
     _row_counts(b, sp)
     b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
     b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
-    has_bias = len(b.node.inputs) > 2 and bool(b.node.inputs[2])
-    b.ptr_field("bias", b.const_array("bias", _bias(b, w.shape[0]), "int32_t") if has_bias else None)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    _conv_bias_requant(b, mult, shift)
     b.kernel, b.params_type = "ed_conv_sparse_s8", "ed_conv_sparse_params_t"
     b.kernel_files = [KERNEL_FILES["sparse"]]
 
 
 def lower_conv_codebook(b: _LayerBuilder) -> None:
-    p = b.p
     w = _weights(b)
     cb = _codebook(b, w)
-    b.act_input(0)
-    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
-    _conv_geometry(b)
-    b.conv_fields()
-    b.ints(per_channel=per_channel)
+    mult, shift = _conv_fields(b)
     b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, filter_bytes=cb.row_bytes)
     b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
     b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
     b.ptr_field("codebook", b.const_array("codebook", cb.table.astype(np.int64), "int8_t"))
-    has_bias = len(b.node.inputs) > 2 and bool(b.node.inputs[2])
-    b.ptr_field("bias", b.const_array("bias", _bias(b, w.shape[0]), "int32_t") if has_bias else None)
-    b.ptr_field("multiplier", mult)
-    b.ptr_field("shift", shift)
+    _conv_bias_requant(b, mult, shift)
     b.kernel, b.params_type = "ed_conv_codebook_s8", "ed_conv_codebook_params_t"
     b.kernel_files = [KERNEL_FILES["codebook"]]
 
@@ -235,24 +233,21 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
         )
     fn = b.gen.ident(b.gen.model, b.cname, "pattern_conv")
     ints = {k: cf.c_int(int(v)) for k, v in geo.items()}
-    b.code = (
-        _jinja_env()
-        .get_template("c/pattern_conv.c.j2")
-        .render(
-            comment=cf.c_comment(b.node.name),
-            fn=fn,
-            taps=cf.c_int(taps),
-            patterns=patterns,
-            span_h=cf.c_int(2 * dh),
-            span_w=cf.c_int(2 * dw),
-            kernel_ic=kernel_ic.name,
-            group_end=group_end.name,
-            values=values.name,
-            bias=bias_arr.name,
-            bias_folded=folded.name,
-            **ints,
-        )
-        .rstrip("\n")
+    b.render(
+        "pattern_conv",
+        comment=cf.c_comment(b.node.name),
+        fn=fn,
+        taps=cf.c_int(taps),
+        patterns=patterns,
+        span_h=cf.c_int(2 * dh),
+        span_w=cf.c_int(2 * dw),
+        kernel_ic=kernel_ic.name,
+        group_end=group_end.name,
+        values=values.name,
+        bias=bias_arr.name,
+        bias_folded=folded.name,
+        **ints,
     )
+    b.code = b.code.rstrip("\n")
     b.kernel, b.params_type = fn, "ed_conv_params_t"
     b.kernel_files = []

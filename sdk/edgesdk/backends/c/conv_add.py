@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import _LOWER, VARIANT_LOWER, _jinja_env, _LayerBuilder, _lower_add_mul
+from edgesdk.backends.c.generator import _LOWER, VARIANT_LOWER, _LayerBuilder, _lower_add_mul
 from edgesdk.errors import UnsupportedOpError
 
 #: Convolution kernel name -> lowering that emits a rows function for it and returns the function's name.
@@ -74,34 +74,31 @@ def lower_conv_add(b: _LayerBuilder) -> None:
     fn = gen.ident(gen.model, b.cname, "conv_add")
     plan = gen.plan
     in_place = plan is not None and plan.offsets.get(node.outputs[0]) == plan.offsets.get(node.inputs[1 - k])
-    b.code = (
-        _jinja_env()
-        .get_template("c/conv_add.c.j2")
-        .render(
-            conv_code=cb.code,
-            conv_params_type=cb.params_type,
-            conv_params=gen.ident(gen.model, cb.cname, "params") if wrap else "",
-            conv_fields=cb.fields,
-            conv_kernel=cb.kernel,
-            conv_comment=cb.comment(),
-            conv_name=conv.name,
-            wrap=wrap,
-            rows_fn=rows_fn,
-            stride_h=cf.c_int(int(cb.p["stride_h"])),
-            band_kind=band_kind,
-            row_pixels=cf.c_int(int(out_w)),
-            row_input=cf.c_int(int(out_w) * int(gen.graph.tensor(conv.inputs[0]).shape[3])),
-            add_comment=b.comment(),
-            fn=fn,
-            prefix=gen.prefix,
-            scratch_macro=gen.offset_macro(conv.outputs[0]),
-            scratch_bytes=int(f["scratch_bytes"]),
-            band_rows=cf.c_int(band_rows),
-            out_h=cf.c_int(int(out_h)),
-            row_elems=cf.c_int(int(out_w) * int(out_c)),
-            operand=k,
-            in_place=in_place,
-        )
+    b.render(
+        "conv_add",
+        conv_code=cb.code,
+        conv_params_type=cb.params_type,
+        conv_params=gen.ident(gen.model, cb.cname, "params") if wrap else "",
+        conv_fields=cb.fields,
+        conv_kernel=cb.kernel,
+        conv_comment=cb.comment(),
+        conv_name=conv.name,
+        wrap=wrap,
+        rows_fn=rows_fn,
+        stride_h=cf.c_int(int(cb.p["stride_h"])),
+        band_kind=band_kind,
+        row_pixels=cf.c_int(int(out_w)),
+        row_input=cf.c_int(int(out_w) * int(gen.graph.tensor(conv.inputs[0]).shape[3])),
+        add_comment=b.comment(),
+        fn=fn,
+        prefix=gen.prefix,
+        scratch_macro=gen.offset_macro(conv.outputs[0]),
+        scratch_bytes=int(f["scratch_bytes"]),
+        band_rows=cf.c_int(band_rows),
+        out_h=cf.c_int(int(out_h)),
+        row_elems=cf.c_int(int(out_w) * int(out_c)),
+        operand=k,
+        in_place=in_place,
     )
     b.kernel = fn
     conv_title = f"{conv.name}: {cb.comment().split(': ', 1)[-1]}"

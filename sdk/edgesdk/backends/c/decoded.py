@@ -20,7 +20,6 @@ from edgesdk.backends.c.generator import (
     _LOWER,
     KERNEL_SUBDIR,
     VARIANT_LOWER,
-    _jinja_env,
     _LayerBuilder,
 )
 from edgesdk.errors import UnsupportedOpError
@@ -127,28 +126,25 @@ def lower_decoded(b: _LayerBuilder) -> None:
         dfields.append(("rowbuf", f"(int8_t *){scratch} + {rowbuf}"))
     fn = gen.ident(gen.model, b.cname, "decoded")
     blocks = layout == "w16blocks"
-    b.code = (
-        _jinja_env()
-        .get_template("c/decoded_layer.c.j2")
-        .render(
-            blocks=blocks,
-            kdir=KERNEL_SUBDIR,
-            inner_code="" if blocks else b.code,
-            comment=cf.c_comment(
-                f"{node.name}: {fmt} weights (the int8 kernel's: {stored}) decoded into arena bytes {offset}+, "
-                + (
-                    "four output rows at a time, each block then run over every pixel by the int16 FC body."
-                    if blocks
-                    else f"the whole layer per call, then {b.kernel}."
-                )
-            ),
-            decode=gen.ident(gen.model, b.cname, "decode"),
-            fields=dfields,
-            fn=fn,
-            params_type=b.params_type,
-            scratch=scratch,
-            inner=b.kernel,
-        )
+    b.render(
+        "decoded_layer",
+        blocks=blocks,
+        kdir=KERNEL_SUBDIR,
+        inner_code="" if blocks else b.code,
+        comment=cf.c_comment(
+            f"{node.name}: {fmt} weights (the int8 kernel's: {stored}) decoded into arena bytes {offset}+, "
+            + (
+                "four output rows at a time, each block then run over every pixel by the int16 FC body."
+                if blocks
+                else f"the whole layer per call, then {b.kernel}."
+            )
+        ),
+        decode=gen.ident(gen.model, b.cname, "decode"),
+        fields=dfields,
+        fn=fn,
+        params_type=b.params_type,
+        scratch=scratch,
+        inner=b.kernel,
     )
     b.kernel = fn
     b.kernel_files = [*(f for f in b.kernel_files if not blocks or f != "ed_fc_w16.c"), DECODE_FILE]

@@ -12,7 +12,7 @@ from typing import Any
 
 from edgesdk import dw_inplace
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder, _lower_dwconv
+from edgesdk.backends.c.generator import _LayerBuilder, _lower_dwconv
 from edgesdk.ir import graph as ir
 
 
@@ -51,19 +51,14 @@ def lower_dw_inplace(b: _LayerBuilder) -> None:
         offset = int(plan.offsets[dw_inplace.scratch_name(node)])
         scratch = f"{b.gen.prefix}_TENSOR({cf.c_int(offset, 'uint32_t')})"
     fn = b.gen.ident(b.gen.model, b.cname, "inplace")
-    b.code = (
-        _jinja_env()
-        .get_template("c/dwconv_inplace.c.j2")
-        .render(
-            comment=cf.c_comment(
-                f"{node.name}: depthwise conv written over its input (ed_dwconv_inplace_s8)."
-            ),
-            fn=fn,
-            scratch=scratch,
-            slots=cf.c_int(sched.slots),
-            scratch_offset=offset,
-            scratch_bytes=sched.scratch_bytes,
-        )
+    b.render(
+        "dwconv_inplace",
+        comment=cf.c_comment(f"{node.name}: depthwise conv written over its input (ed_dwconv_inplace_s8)."),
+        fn=fn,
+        scratch=scratch,
+        slots=cf.c_int(sched.slots),
+        scratch_offset=offset,
+        scratch_bytes=sched.scratch_bytes,
     )
     b.kernel = fn
     b.kernel_files = [*b.kernel_files, "ed_dwconv_inplace.c"]

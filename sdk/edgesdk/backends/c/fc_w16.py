@@ -8,7 +8,7 @@ import numpy as np
 
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.dsp import weight_layout
-from edgesdk.backends.c.generator import KERNEL_SUBDIR, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
 KERNEL = "w16"
@@ -163,13 +163,8 @@ def _fc_fields(
 ) -> None:
     """The bias, requantization arrays and parameter fields of an FC-kernel layer (``ed_fc_params_t`` with
     ``weights_offset``, ``ed_fc_w16_params_t`` without) whose (out, in) weights are the array ``weights``."""
-    p, node = b.p, b.node
-    bias = None
-    if len(node.inputs) > 2 and node.inputs[2]:
-        bt = b.t(2)
-        if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(f"layer {node.name}: op {node.op} needs a constant int32 bias")
-        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+    p = b.p
+    bias = b.bias_array()
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     offsets = {} if weights_offset is None else {"weights_offset": weights_offset}
     b.ints(
@@ -208,6 +203,6 @@ def _instantiate(
             column=ident(b.gen.model, b.cname, "column"),
             column_len=cf.c_int(window["k_h"] * window["k_w"] * window["in_c"] * max(1, band)),
         )
-    b.code = _jinja_env().get_template("c/fc_w16_layer.c.j2").render(**ctx)
+    b.render("fc_w16_layer", **ctx)
     b.kernel = fn
     b.kernel_files = []

@@ -312,6 +312,14 @@ class _LayerBuilder:
         for k, v in kw.items():
             self.int_field(k, v)
 
+    def param_ints(self, *names: str, **renamed: str) -> None:
+        """Integer fields copied from the layer's reference parameters, in the order given: each of ``names``
+        from the parameter of the same name, then each ``field=key`` of ``renamed`` from parameter ``key``."""
+        for name in names:
+            self.int_field(name, self.p[name])
+        for name, key in renamed.items():
+            self.int_field(name, self.p[key])
+
     def conv_fields(self, *names: str) -> None:
         """The geometry, offsets and clamps of a conv-like layer (``CONV_FIELDS``; all of them by default)."""
         self.ints(**conv_geometry(self.p, names))
@@ -339,6 +347,28 @@ class _LayerBuilder:
 
     def act_input(self, k: int) -> None:
         self.inputs.append(self.gen.tensor_arg(self.node.inputs[k], self, f"input{k + 1}"))
+
+    def render(self, template: str, **context: Any) -> None:
+        """The layer's own C code (``code``): the template ``templates/c/<template>.c.j2`` rendered."""
+        self.code = _jinja_env().get_template(f"c/{template}.c.j2").render(**context)
+
+    def bias_values(self) -> np.ndarray | None:
+        """The layer's constant int32 bias (input 2) as int64 values, None where it has none; a bias that is
+        not a constant int32 tensor is refused in one sentence."""
+        node = self.node
+        if len(node.inputs) <= 2 or not node.inputs[2]:
+            return None
+        bt = self.t(2)
+        if bt.data is None or bt.dtype != "int32":
+            raise UnsupportedOpError(
+                f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend"
+            )
+        return bt.data.astype(np.int64).reshape(-1)
+
+    def bias_array(self) -> _Array | None:
+        """The layer's bias (:meth:`bias_values`) as the C array ``bias``, None where it has none."""
+        values = self.bias_values()
+        return None if values is None else self.const_array("bias", values, "int32_t")
 
     def requant_arrays(self, mult: Any, shift: Any) -> tuple[_Array, _Array, bool]:
         m = np.atleast_1d(np.asarray(mult, dtype=np.int64))
@@ -400,13 +430,8 @@ def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
     wdata = w.data.astype(np.int64)
     weights = b.const_array("weights", layout(wdata) if layout else wdata, "int8_t")
     bias = None
-    if len(node.inputs) > 2 and node.inputs[2]:
-        bt = b.t(2)
-        if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(
-                f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend"
-            )
-        bias_values = bt.data.astype(np.int64).reshape(-1)
+    bias_values = b.bias_values()
+    if bias_values is not None:
         out_mult, out_shift = p["output_multiplier"], p["output_shift"]
         if node.op == "DEPTHWISE_CONV_2D":
             bias_values, out_mult, out_shift = constant_channels(
@@ -418,6 +443,9 @@ def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     return weights, bias, mult, shift, per_channel
 
+
+#: The output clamp fields of a kernel's parameters and the reference parameters they copy (``param_ints``).
+CLAMP_PARAMS = {"act_min": "activation_min", "act_max": "activation_max"}
 
 #: Requantization of a constant channel (see :func:`constant_channels`): multiplier 0.5 in Q31, shift -1.
 CONSTANT_MULTIPLIER, CONSTANT_SHIFT = 1 << 30, -1
@@ -481,40 +509,28 @@ def _lower_fc(b: _LayerBuilder) -> None:
     weights, bias, mult, shift, per_channel = _weights_bias_requant(b)
     in_features = int(p["in_features"])
     batches = b.t(0).size // in_features
-    b.ints(
-        batches=batches,
-        in_depth=in_features,
-        out_depth=p["out_features"],
-        input_offset=p["input_offset"],
-        weights_offset=p["filter_offset"],
-        output_offset=p["output_offset"],
-        act_min=p["activation_min"],
-        act_max=p["activation_max"],
-        per_channel=per_channel,
-    )
+    b.ints(batches=batches, in_depth=in_features, out_depth=p["out_features"], input_offset=p["input_offset"])
+    b.param_ints(weights_offset="filter_offset", output_offset="output_offset", **CLAMP_PARAMS)
+    b.ints(per_channel=per_channel)
     b.rounding_field()
     b.requant_ptrs(weights, bias, mult, shift)
     b.kernel, b.params_type = "ed_fc_s8", "ed_fc_params_t"
 
 
 def _lower_pool(b: _LayerBuilder) -> None:
-    p = b.p
     x = b.t(0)
     b.act_input(0)
-    b.ints(
-        in_h=x.shape[1],
-        in_w=x.shape[2],
-        channels=x.shape[3],
-        out_h=p["out_h"],
-        out_w=p["out_w"],
-        f_h=p["filter_h"],
-        f_w=p["filter_w"],
-        stride_h=p["stride_h"],
-        stride_w=p["stride_w"],
-        pad_top=p["pad_h"],
-        pad_left=p["pad_w"],
-        act_min=p["activation_min"],
-        act_max=p["activation_max"],
+    b.ints(in_h=x.shape[1], in_w=x.shape[2], channels=x.shape[3])
+    b.param_ints(
+        "out_h",
+        "out_w",
+        f_h="filter_h",
+        f_w="filter_w",
+        stride_h="stride_h",
+        stride_w="stride_w",
+        pad_top="pad_h",
+        pad_left="pad_w",
+        **CLAMP_PARAMS,
     )
     b.kernel = "ed_avgpool_s8" if b.node.op == "AVERAGE_POOL_2D" else "ed_maxpool_s8"
     b.params_type = "ed_pool_params_t"
@@ -554,20 +570,11 @@ def _lower_add_mul(b: _LayerBuilder) -> None:
     b.act_input(1)
     _broadcast_fields(b)
     add = b.node.op == "ADD"
-    b.ints(
-        input1_offset=p["input1_offset"],
-        input2_offset=p["input2_offset"],
-        output_offset=p["output_offset"],
-        left_shift=p["left_shift"] if add else 0,
-        input1_multiplier=p["input1_multiplier"] if add else 0,
-        input1_shift=p["input1_shift"] if add else 0,
-        input2_multiplier=p["input2_multiplier"] if add else 0,
-        input2_shift=p["input2_shift"] if add else 0,
-        output_multiplier=p["output_multiplier"],
-        output_shift=p["output_shift"],
-        act_min=p["activation_min"],
-        act_max=p["activation_max"],
-    )
+    b.param_ints("input1_offset", "input2_offset", "output_offset")
+    # MUL rescales its product once (output_multiplier/shift); ADD rescales each input first
+    add_only = ("left_shift", "input1_multiplier", "input1_shift", "input2_multiplier", "input2_shift")
+    b.ints(**{k: p[k] if add else 0 for k in add_only})
+    b.param_ints("output_multiplier", "output_shift", **CLAMP_PARAMS)
     b.kernel = "ed_add_s8" if add else "ed_mul_s8"
     b.params_type = "ed_binary_params_t"
 
@@ -588,15 +595,9 @@ def _lower_softmax(b: _LayerBuilder) -> None:
 
 
 def _lower_logistic(b: _LayerBuilder) -> None:
-    p = b.p
     b.act_input(0)
-    b.ints(
-        size=b.t(0).size,
-        input_zero_point=p["input_zero_point"],
-        input_range_radius=p["input_range_radius"],
-        input_multiplier=p["input_multiplier"],
-        input_left_shift=p["input_left_shift"],
-    )
+    b.ints(size=b.t(0).size)
+    b.param_ints("input_zero_point", "input_range_radius", "input_multiplier", "input_left_shift")
     b.kernel, b.params_type = "ed_logistic_s8", "ed_logistic_params_t"
 
 
@@ -645,7 +646,7 @@ def _lower_concat(b: _LayerBuilder) -> None:
     else:
         for name in ("requantize", "input_zero_points", "multipliers", "shifts"):
             b.ptr_field(name, None)
-    b.ints(output_zero_point=p["output_zero_point"], act_min=p["activation_min"], act_max=p["activation_max"])
+    b.param_ints("output_zero_point", **CLAMP_PARAMS)
     b.input_list = True
     b.kernel, b.params_type = "ed_concat_s8", "ed_concat_params_t"
 
@@ -682,12 +683,9 @@ def _lower_quantize(b: _LayerBuilder) -> None:
             f"layer {b.node.name}: op QUANTIZE from {b.t(0).dtype} inside the graph is not supported by the C backend"
         )
     b.act_input(0)
-    b.ints(
-        size=b.t(0).size,
-        input_zero_point=p["input_zero_point"],
-        output_zero_point=p["output_zero_point"],
-        multiplier=p["output_multiplier"],
-        shift=p["output_shift"],
+    b.ints(size=b.t(0).size)
+    b.param_ints(
+        "input_zero_point", "output_zero_point", multiplier="output_multiplier", shift="output_shift"
     )
     b.kernel, b.params_type = "ed_requantize_s8", "ed_requant_params_t"
 

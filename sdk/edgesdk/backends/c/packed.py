@@ -56,18 +56,6 @@ def _common(
     b.kernel_files = [PACKED_KERNEL_FILE]
 
 
-def _bias(b: _LayerBuilder) -> np.ndarray | None:
-    node = b.node
-    if len(node.inputs) > 2 and node.inputs[2]:
-        bt = b.t(2)
-        if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(
-                f"layer {node.name}: op {node.op} needs a constant int32 bias in the C backend"
-            )
-        return bt.data.astype(np.int64).reshape(-1)
-    return None
-
-
 def folded_fc_bias(planes: WeightPlanes, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
     """FC bias with the input offset folded in: ``bias + input_offset * sum_i w_i`` per output channel."""
     n_pos = unpack_bits(planes.pos, planes.row_bits).sum(axis=1).astype(np.int64)
@@ -91,7 +79,7 @@ def _fc_fields(
     b.fields.append(
         ("rounding", "ED_ROUNDING_SINGLE" if b.gen.rounding == "single" else "ED_ROUNDING_DOUBLE")
     )
-    bias = folded_fc_bias(planes, _bias(b), int(p["input_offset"]))
+    bias = folded_fc_bias(planes, b.bias_values(), int(p["input_offset"]))
     codes = code_rows(planes) if b.gen.target == DSP_TARGET else None
     _common(b, planes, bias, codes)
     stored = interleave_rows4(codes[0], kind == "binary") if codes is not None else None
@@ -120,7 +108,7 @@ def _lower_conv(b: _LayerBuilder, kind: str) -> None:
         return  # a 1x1 convolution as the codes FC over its pixels
     b.act_input(0)
     b.conv_fields(*(f for f in CONV_FIELDS if f not in ("dil_h", "dil_w")))
-    bias = _bias(b)
+    bias = b.bias_values()
     _common(b, planes, bias)
     folded = folded_fc_bias(planes, bias, int(p["input_offset"]))
     b.ptr_field("bias_folded", b.const_array("bias_folded", folded, "int32_t"))

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.conv_add import ROWS_LOWER
-from edgesdk.backends.c.generator import KERNEL_SUBDIR, _conv, _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, _conv, _LayerBuilder
 
 KERNEL = "specialized"
 #: The same with the weights also pre-extended to int16 for the hot path (2x the int8 weights' flash in addition).
@@ -73,29 +73,26 @@ def lower_specialized(b: _LayerBuilder, fused: bool = False) -> str:
     gen._conv_dsp_included = True  # type: ignore[attr-defined]
     # IR layer name -> its band function, for a caller that computes the layer by rows.
     gen.conv_bands = {**getattr(gen, "conv_bands", {}), node.name: band}  # type: ignore[attr-defined]
-    b.code = (
-        _jinja_env()
-        .get_template("c/specialized_conv.c.j2")
-        .render(
-            include=first,
-            kdir=KERNEL_SUBDIR,
-            comment=cf.c_comment(
-                f"{node.name}: Conv2D {p['in_h']}x{p['in_w']}x{p['in_c']} -> {p['out_h']}x{p['out_w']}x"
-                f"{p['out_c']}, {p['filter_h']}x{p['filter_w']} stride {p['stride_h']}x{p['stride_w']}, "
-                f"specialised: ed_conv_dsp_rows instantiated with this layer's constant parameters."
-            ),
-            band=band,
-            fn=fn,
-            fused=fused,
-            params_type=b.params_type,
-            fields=b.fields,
-            params=b.params_name,
-            out_h=cf.c_int(int(p["out_h"])),
-            fast=cf.c_int(int(fast)),
-            w16=w16,
-            w16_note="int16 weights on the interior path" if w16 != "NULL" else "int8 weights",
-            fast_note="shifts < 0, |acc| < 2^30: SMMULR requantization" if fast else "general requantization",
-        )
+    b.render(
+        "specialized_conv",
+        include=first,
+        kdir=KERNEL_SUBDIR,
+        comment=cf.c_comment(
+            f"{node.name}: Conv2D {p['in_h']}x{p['in_w']}x{p['in_c']} -> {p['out_h']}x{p['out_w']}x"
+            f"{p['out_c']}, {p['filter_h']}x{p['filter_w']} stride {p['stride_h']}x{p['stride_w']}, "
+            f"specialised: ed_conv_dsp_rows instantiated with this layer's constant parameters."
+        ),
+        band=band,
+        fn=fn,
+        fused=fused,
+        params_type=b.params_type,
+        fields=b.fields,
+        params=b.params_name,
+        out_h=cf.c_int(int(p["out_h"])),
+        fast=cf.c_int(int(fast)),
+        w16=w16,
+        w16_note="int16 weights on the interior path" if w16 != "NULL" else "int8 weights",
+        fast_note="shifts < 0, |acc| < 2^30: SMMULR requantization" if fast else "general requantization",
     )
     b.kernel = fn
     b.kernel_files = []  # the body is in ed_conv_dsp.h, compiled into the model's own source

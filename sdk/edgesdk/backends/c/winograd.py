@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import _jinja_env, _LayerBuilder
+from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.winograd import F2x2_3x3, applicable, transform_weights
 
@@ -78,12 +78,7 @@ def lower_winograd(b: _LayerBuilder) -> None:
     b.act_input(0)
     u = winograd_weights(w.data)
     weights = b.const_array("winograd_weights", u.reshape(-1), "int16_t")
-    bias = None
-    if len(node.inputs) > 2 and node.inputs[2]:
-        bt = b.t(2)
-        if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(f"layer {node.name}: the Winograd kernel needs a constant int32 bias")
-        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+    bias = b.bias_array()
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     b.ints(
         in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=p["out_c"],
@@ -94,19 +89,16 @@ def lower_winograd(b: _LayerBuilder) -> None:
     b.requant_ptrs(weights, bias, mult, shift)
     fn = b.gen.ident(b.gen.model, b.cname, "winograd")
     scratch, scratch_cp = _shared_scratch(b)
-    b.code = (
-        _jinja_env()
-        .get_template("c/winograd_conv.c.j2")
-        .render(
-            comment=cf.c_comment(
-                f"{node.name}: Winograd F(2x2,3x3), {p['in_h']}x{p['in_w']}x{p['in_c']} -> "
-                f"{p['out_h']}x{p['out_w']}x{p['out_c']} (ed_winograd_s8, weights transformed at export)."
-            ),
-            fn=fn,
-            scratch=scratch,
-            scratch_len=cf.c_int(16 * scratch_cp, "uint32_t") if scratch_cp else "",
-            cp=cf.c_int(2 * u.shape[2]),
-        )
+    b.render(
+        "winograd_conv",
+        comment=cf.c_comment(
+            f"{node.name}: Winograd F(2x2,3x3), {p['in_h']}x{p['in_w']}x{p['in_c']} -> "
+            f"{p['out_h']}x{p['out_w']}x{p['out_c']} (ed_winograd_s8, weights transformed at export)."
+        ),
+        fn=fn,
+        scratch=scratch,
+        scratch_len=cf.c_int(16 * scratch_cp, "uint32_t") if scratch_cp else "",
+        cp=cf.c_int(2 * u.shape[2]),
     )
     b.kernel, b.params_type = fn, "ed_winograd_params_t"
     b.kernel_files = ["ed_winograd.c"]

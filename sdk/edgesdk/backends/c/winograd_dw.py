@@ -45,14 +45,7 @@ def lower_winograd_dw(b: _LayerBuilder) -> None:
         )
     b.act_input(0)
     weights = b.const_array("winograd_dw_weights", winograd_dw_weights(w.data), "int16_t")
-    bias = None
-    if len(node.inputs) > 2 and node.inputs[2]:
-        bt = b.t(2)
-        if bt.data is None or bt.dtype != "int32":
-            raise UnsupportedOpError(
-                f"layer {node.name}: the Winograd depthwise kernel needs a constant int32 bias"
-            )
-        bias = b.const_array("bias", bt.data.astype(np.int64), "int32_t")
+    bias = b.bias_array()
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     b.ints(
         in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"],

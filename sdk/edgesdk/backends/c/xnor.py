@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.ir.binary import Binarize, UnpackBits, XnorConv2D, XnorFullyConnected
 from edgesdk.reference.binary import words_for
 from edgesdk.reference.xnor import conv_pads
+
+_N = TypeVar("_N")
 
 XNOR_KERNEL_FILE = "ed_xnor.c"
 
@@ -27,20 +31,29 @@ def _weights(b: _LayerBuilder) -> None:
     )
 
 
-def lower_binarize(b: _LayerBuilder) -> None:
+def _packed_layer(b: _LayerBuilder, op: type[_N]) -> _N:
+    """The layer's node (of IR class ``op``), its input taken as the kernel's first argument."""
     node = b.node
-    assert isinstance(node, Binarize)
+    assert isinstance(node, op)
     b.act_input(0)
+    return node
+
+
+def _packed_kernel(b: _LayerBuilder, kernel: str, params_type: str) -> None:
+    """The layer runs ``kernel`` of ``ed_xnor.c`` with a ``params_type`` parameter struct."""
+    b.kernel, b.params_type, b.kernel_files = kernel, params_type, [XNOR_KERNEL_FILE]
+
+
+def lower_binarize(b: _LayerBuilder) -> None:
+    node = _packed_layer(b, Binarize)
     c = int(node.channels)
     b.ints(positions=b.t(0).size // c, channels=c, words=words_for(c))
     _thresholds(b, node)
-    b.kernel, b.params_type, b.kernel_files = "ed_binarize_s8", "ed_binarize_params_t", [XNOR_KERNEL_FILE]
+    _packed_kernel(b, "ed_binarize_s8", "ed_binarize_params_t")
 
 
 def lower_xnor_fc(b: _LayerBuilder) -> None:
-    node = b.node
-    assert isinstance(node, XnorFullyConnected)
-    b.act_input(0)
+    node = _packed_layer(b, XnorFullyConnected)
     k = int(node.in_features)
     batches = b.t(0).size // (4 * words_for(k))
     b.ints(
@@ -52,13 +65,11 @@ def lower_xnor_fc(b: _LayerBuilder) -> None:
     )
     _weights(b)
     _thresholds(b, node)
-    b.kernel, b.params_type, b.kernel_files = "ed_xnor_fc", "ed_xnor_fc_params_t", [XNOR_KERNEL_FILE]
+    _packed_kernel(b, "ed_xnor_fc", "ed_xnor_fc_params_t")
 
 
 def lower_xnor_conv(b: _LayerBuilder) -> None:
-    node = b.node
-    assert isinstance(node, XnorConv2D)
-    b.act_input(0)
+    node = _packed_layer(b, XnorConv2D)
     x = b.t(0)
     h, w = x.shape[1], x.shape[2]
     kh, kw = node.kernel
@@ -83,13 +94,11 @@ def lower_xnor_conv(b: _LayerBuilder) -> None:
     )
     _weights(b)
     _thresholds(b, node)
-    b.kernel, b.params_type, b.kernel_files = "ed_xnor_conv", "ed_xnor_conv_params_t", [XNOR_KERNEL_FILE]
+    _packed_kernel(b, "ed_xnor_conv", "ed_xnor_conv_params_t")
 
 
 def lower_unpack(b: _LayerBuilder) -> None:
-    node = b.node
-    assert isinstance(node, UnpackBits)
-    b.act_input(0)
+    node = _packed_layer(b, UnpackBits)
     c = int(node.channels)
     b.ints(positions=b.out.size // c, channels=c, words=words_for(c), high=node.high, low=node.low)
-    b.kernel, b.params_type, b.kernel_files = "ed_unpack_bits", "ed_unpack_bits_params_t", [XNOR_KERNEL_FILE]
+    _packed_kernel(b, "ed_unpack_bits", "ed_unpack_bits_params_t")

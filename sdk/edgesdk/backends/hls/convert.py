@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.backends.hls.config_keys import ADD_REQUANT_KEYS, WINDOW_KEYS
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.reference.params import op_params
@@ -224,10 +225,7 @@ def graph_to_layer_list(
                 layer = {
                     "class_name": "EdgeConv2D",
                     **common,
-                    "filter_h": p["filter_h"],
-                    "filter_w": p["filter_w"],
-                    "stride_h": p["stride_h"],
-                    "stride_w": p["stride_w"],
+                    **{k: p[k] for k in WINDOW_KEYS},
                     "dilation_h": p["dilation_h"],
                     "dilation_w": p["dilation_w"],
                     "depthwise": depthwise,
@@ -333,10 +331,7 @@ def graph_to_layer_list(
                     "n_chan": c,
                     "out_h": p["out_h"],
                     "out_w": p["out_w"],
-                    "filter_h": p["filter_h"],
-                    "filter_w": p["filter_w"],
-                    "stride_h": p["stride_h"],
-                    "stride_w": p["stride_w"],
+                    **{k: p[k] for k in WINDOW_KEYS},
                     "pad_h": p["pad_h"],
                     "pad_w": p["pad_w"],
                     "is_max": node.op == "MAX_POOL_2D",
@@ -366,21 +361,7 @@ def graph_to_layer_list(
                     "n_out": n_out,
                     "n_in1": ins[0].size,
                     "n_in2": ins[1].size,
-                    **{
-                        k: int(p[k])
-                        for k in (
-                            "left_shift",
-                            "input1_offset",
-                            "input2_offset",
-                            "output_offset",
-                            "input1_multiplier",
-                            "input1_shift",
-                            "input2_multiplier",
-                            "input2_shift",
-                            "output_multiplier",
-                            "output_shift",
-                        )
-                    },
+                    **{k: int(p[k]) for k in ADD_REQUANT_KEYS},
                     **_act_attrs(p),
                 },
                 node,

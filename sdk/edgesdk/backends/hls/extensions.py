@@ -24,6 +24,7 @@ import logging
 import threading
 from typing import Any
 
+from edgesdk.backends.hls.config_keys import ADD_REQUANT_KEYS, CONV_SHAPE_KEYS, WINDOW_KEYS
 from edgesdk.errors import EdgeSDKError
 from edgesdk.resources import firmware_dir, hls_dir
 
@@ -68,22 +69,26 @@ def _define_layers() -> dict[str, type]:
                 data=self.get_attr(f"{name}_data"),
             )
 
+        def _requant_weights(self, bias: bool) -> None:
+            """The requantization arrays: int32 bias (when the layer adds one), int32 multiplier, int8 shift."""
+            if bias:
+                self._int_weight("bias", 32)
+            self._int_weight("mult", 32)
+            self._int_weight("shift", 8)
+
         def _int8_output(self, shape: list[int]) -> None:
             self.add_output_variable(shape, precision=_int_type(self.get_attr("out_bits", 8), True))
 
     class EdgeRequant(_EdgeLayer):
         def initialize(self) -> None:
             self._int8_output(list(self.get_input_variable().shape))
-            self._int_weight("mult", 32)
-            self._int_weight("shift", 8)
+            self._requant_weights(bias=False)
 
     class EdgeConv2D(_EdgeLayer):
         def initialize(self) -> None:
             self._int8_output([self.get_attr("out_h"), self.get_attr("out_w"), self.get_attr("out_c")])
             self._int_weight("weight", self.get_attr("weight_bits", 8))
-            self._int_weight("bias", 32)
-            self._int_weight("mult", 32)
-            self._int_weight("shift", 8)
+            self._requant_weights(bias=True)
 
     class EdgeWinogradConv(_EdgeLayer):
         def initialize(self) -> None:
@@ -91,9 +96,7 @@ def _define_layers() -> dict[str, type]:
             self._int_weight("weight", self.get_attr("weight_bits", 16))
             self._int_weight("bt", 4)
             self._int_weight("at", 4)
-            self._int_weight("bias", 32)
-            self._int_weight("mult", 32)
-            self._int_weight("shift", 8)
+            self._requant_weights(bias=True)
 
     class EdgeAdd(_EdgeLayer):
         def initialize(self) -> None:
@@ -178,16 +181,8 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
     "EdgeConv2D": (
         "conv_config",
         [
-            "in_h",
-            "in_w",
-            "in_c",
-            "out_h",
-            "out_w",
-            "out_c",
-            "filter_h",
-            "filter_w",
-            "stride_h",
-            "stride_w",
+            *CONV_SHAPE_KEYS,
+            *WINDOW_KEYS,
             "dilation_h",
             "dilation_w",
             "pad_h",
@@ -205,12 +200,7 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
     "EdgeWinogradConv": (
         "winograd_config",
         [
-            "in_h",
-            "in_w",
-            "in_c",
-            "out_h",
-            "out_w",
-            "out_c",
+            *CONV_SHAPE_KEYS,
             "pad_h",
             "pad_w",
             "input_offset",
@@ -231,16 +221,7 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
             "n_out",
             "n_in1",
             "n_in2",
-            "left_shift",
-            "input1_offset",
-            "input2_offset",
-            "output_offset",
-            "input1_multiplier",
-            "input1_shift",
-            "input2_multiplier",
-            "input2_shift",
-            "output_multiplier",
-            "output_shift",
+            *ADD_REQUANT_KEYS,
             "act_min",
             "act_max",
         ],
@@ -254,10 +235,7 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
             "n_chan",
             "out_h",
             "out_w",
-            "filter_h",
-            "filter_w",
-            "stride_h",
-            "stride_w",
+            *WINDOW_KEYS,
             "pad_h",
             "pad_w",
             "is_max",
@@ -295,16 +273,8 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
     "EdgeXnorConv": (
         "xnor_conv_config",
         [
-            "in_h",
-            "in_w",
-            "in_c",
-            "out_h",
-            "out_w",
-            "out_c",
-            "filter_h",
-            "filter_w",
-            "stride_h",
-            "stride_w",
+            *CONV_SHAPE_KEYS,
+            *WINDOW_KEYS,
             "pad_h",
             "pad_w",
             "pad_value",

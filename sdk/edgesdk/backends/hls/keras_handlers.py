@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.backends.hls.config_keys import conv_config
 from edgesdk.errors import UnsupportedOpError
 
 #: the module of edgesdk's binary training layers (classes made by ``edgesdk.compress.xnor._classes``)
@@ -220,16 +221,7 @@ def _define() -> None:
                 {
                     **common,
                     "class_name": "EdgeXnorConv",
-                    "in_h": h,
-                    "in_w": w,
-                    "in_c": cin,
-                    "out_h": oh,
-                    "out_w": ow,
-                    "out_c": cout,
-                    "filter_h": kh,
-                    "filter_w": kw,
-                    "stride_h": sh,
-                    "stride_w": sw,
+                    **conv_config((h, w, cin, oh, ow, cout), (kh, kw, sh, sw)),
                     "pad_h": pt,
                     "pad_w": pl,
                     "pad_value": PAD_VALUE,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.backends.hls.config_keys import conv_config
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.reference.binary import WORD, words_for
@@ -126,16 +127,7 @@ def binary_layer(
             "class_name": "EdgeXnorConv",
             "name": name,
             "inputs": [src],
-            "in_h": h,
-            "in_w": wd,
-            "in_c": cin,
-            "out_h": oh,
-            "out_w": ow,
-            "out_c": cout,
-            "filter_h": kh,
-            "filter_w": kw,
-            "stride_h": sh,
-            "stride_w": sw,
+            **conv_config((h, wd, cin, oh, ow, cout), (kh, kw, sh, sw)),
             "pad_h": pt,
             "pad_w": pl,
             "pad_value": int(node.pad_value),
