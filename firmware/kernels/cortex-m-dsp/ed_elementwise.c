@@ -17,7 +17,6 @@
  * of multiplier 0.5 - and ADD's n % 4 last elements take the exact general path, as the portable kernel does.
  */
 #include "edgesdk_kernels.h"
-#include "ed_binary.h"
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
@@ -151,6 +150,16 @@ static void ed_add_fast(const ed_binary_params_t *p, const int8_t *input1, const
     ed_add_loop(&q, input1, input2, output);
 }
 
+static int8_t ed_add_one(const ed_binary_params_t *p, int32_t a, int32_t b)
+{
+    const int32_t x1 = ed_shl_wrap(a + p->input1_offset, p->left_shift);
+    const int32_t x2 = ed_shl_wrap(b + p->input2_offset, p->left_shift);
+    const int32_t s1 = ed_mbqm(x1, p->input1_multiplier, p->input1_shift);
+    const int32_t s2 = ed_mbqm(x2, p->input2_multiplier, p->input2_shift);
+    const int32_t out = ed_mbqm(ed_add_wrap(s1, s2), p->output_multiplier, p->output_shift) + p->output_offset;
+    return (int8_t)ed_clamp_i32(out, p->act_min, p->act_max);
+}
+
 /*
  * MUL's short path: |(a + zp_1)(b + zp_2)| <= 255^2 < 2^16, far inside ed_srdhm_small's |x| < 2^30; |t| < 2^16
  * after it, and with e_o in [1, 22] the folded output rounding is exact as for ADD.
@@ -177,6 +186,40 @@ static void ed_mul_fast(const ed_binary_params_t *p, const int8_t *a, const int8
     }
 }
 
+static int8_t ed_mul_one(const ed_binary_params_t *p, int32_t a, int32_t b)
+{
+    const int32_t prod = (a + p->input1_offset) * (b + p->input2_offset);
+    const int32_t out = ed_mbqm(prod, p->output_multiplier, p->output_shift) + p->output_offset;
+    return (int8_t)ed_clamp_i32(out, p->act_min, p->act_max);
+}
+
+/* The general path: same shapes element by element, or 4-D broadcasting through the strides. */
+static void ed_binary_general(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output,
+                              int8_t (*one)(const ed_binary_params_t *, int32_t, int32_t))
+{
+    int32_t d0, d1, d2, d3;
+    size_t o = 0;
+    if (!p->broadcast) {
+        int32_t i;
+        for (i = 0; i < p->size; ++i) {
+            output[i] = one(p, input1[i], input2[i]);
+        }
+        return;
+    }
+    for (d0 = 0; d0 < p->out_dims[0]; ++d0) {
+        for (d1 = 0; d1 < p->out_dims[1]; ++d1) {
+            for (d2 = 0; d2 < p->out_dims[2]; ++d2) {
+                const size_t a0 = (size_t)(d0 * p->in1_strides[0] + d1 * p->in1_strides[1] + d2 * p->in1_strides[2]);
+                const size_t b0 = (size_t)(d0 * p->in2_strides[0] + d1 * p->in2_strides[1] + d2 * p->in2_strides[2]);
+                for (d3 = 0; d3 < p->out_dims[3]; ++d3) {
+                    output[o++] = one(p, input1[a0 + (size_t)(d3 * p->in1_strides[3])],
+                                      input2[b0 + (size_t)(d3 * p->in2_strides[3])]);
+                }
+            }
+        }
+    }
+}
+
 /* In place (output == input1 or input2) is allowed: element i is read before it is written. */
 void ed_add_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
@@ -187,7 +230,7 @@ void ed_add_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *
             output[i] = ed_add_one(p, input1[i], input2[i]);
         }
     } else {
-        ed_binary_walk(p, input1, input2, output, 0);
+        ed_binary_general(p, input1, input2, output, ed_add_one);
     }
 }
 
@@ -196,6 +239,6 @@ void ed_mul_s8(const ed_binary_params_t *p, const int8_t *input1, const int8_t *
     if (ed_mul_fast_ok(p)) {
         ed_mul_fast(p, input1, input2, output);
     } else {
-        ed_binary_walk(p, input1, input2, output, 1);
+        ed_binary_general(p, input1, input2, output, ed_mul_one);
     }
 }
