@@ -116,9 +116,8 @@ def edge_chain(name: str):
     return b.done([x], [cur], *nodes)
 
 
-@pytest.mark.emulator
-def test_helium_kernel_edges_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
-    """The same edges with the real MVE instructions (QEMU mps3-an547), bit-exact with the reference."""
+def _bit_exact_on_the_m55(graph: ir.Graph, count: int, tmp_path: Path) -> None:
+    """``count`` inputs through ``graph`` on QEMU's mps3-an547, every output equal to the reference."""
     import shutil
 
     from edgesdk.device import validate
@@ -127,8 +126,14 @@ def test_helium_kernel_edges_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
     assert board.emulator is not None
     if not (shutil.which(board.emulator.qemu) and shutil.which(board.build.cc)):
         pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
-    s = validate(edge_chain("helium_edges"), board, count=3, out_dir=tmp_path / "v")
-    assert (s.count, s.exact) == (3, 3)
+    s = validate(graph, board, count=count, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (count, count)
+
+
+@pytest.mark.emulator
+def test_helium_kernel_edges_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
+    """The same edges with the real MVE instructions (QEMU mps3-an547), bit-exact with the reference."""
+    _bit_exact_on_the_m55(edge_chain("helium_edges"), 3, tmp_path)
 
 
 def pool_chain(name: str) -> ir.Graph:
@@ -167,13 +172,4 @@ def pool_chain(name: str) -> ir.Graph:
 @pytest.mark.emulator
 def test_helium_pooling_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
     """The Helium max and average pooling with the real MVE instructions (QEMU mps3-an547), bit-exact."""
-    import shutil
-
-    from edgesdk.device import validate
-
-    board = get_board("mps3-an547")
-    assert board.emulator is not None
-    if not (shutil.which(board.emulator.qemu) and shutil.which(board.build.cc)):
-        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
-    s = validate(pool_chain("helium_pools"), board, count=4, out_dir=tmp_path / "v")
-    assert (s.count, s.exact) == (4, 4)
+    _bit_exact_on_the_m55(pool_chain("helium_pools"), 4, tmp_path)
