@@ -11,7 +11,8 @@
  *
  * The subset: 16 x int8, 4 x int32 vectors; tail predicates (VCTP); contiguous and widening loads (VLDRB,
  * VLDRW), narrowing stores (VSTRB.32); VMLADAVA (int8 dot product into a scalar), VADDVA; lane-wise add,
- * multiply, shifts, saturating add, rounding doubling high multiply (VQRDMULH), min and max.
+ * multiply, shifts, saturating add, rounding doubling high multiply (VQRDMULH), min and max; for pooling, byte
+ * lanes' max and min and halfword sums of widened bytes.
  */
 #ifndef ED_MVE_H
 #define ED_MVE_H
@@ -280,6 +281,65 @@ static inline int32x4_t vqrdmulhq_s32(int32x4_t a, int32x4_t b)
 }
 /* VQRDMULH by a scalar. */
 static inline int32x4_t vqrdmulhq_n_s32(int32x4_t a, int32_t b) { return vqrdmulhq_s32(a, vdupq_n_s32(b)); }
+/* Pooling: 16 x int8 lane-wise max/min (VMAX.S8, VMIN.S8) and 8 x int16 sums of widened bytes (VLDRB.S16,
+ * VADD.I16 wrapping, VSTRH.16). */
+typedef struct {
+    int16_t v[8];
+} int16x8_t;
+static inline mve_pred16_t vctp16q(uint32_t n)
+{
+    return (mve_pred16_t)(n >= 8u ? 0xFFFFu : ((1u << (2u * n)) - 1u));
+}
+static inline int8x16_t vmaxq_s8(int8x16_t a, int8x16_t b)
+{
+    int i;
+    for (i = 0; i < 16; ++i) {
+        a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
+    }
+    return a;
+}
+static inline int8x16_t vminq_s8(int8x16_t a, int8x16_t b)
+{
+    int i;
+    for (i = 0; i < 16; ++i) {
+        a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];
+    }
+    return a;
+}
+static inline int16x8_t vdupq_n_s16(int16_t x)
+{
+    int16x8_t r;
+    int i;
+    for (i = 0; i < 8; ++i) {
+        r.v[i] = x;
+    }
+    return r;
+}
+static inline int16x8_t vldrbq_z_s16(const int8_t *p, mve_pred16_t pred)
+{
+    int16x8_t r;
+    int i;
+    for (i = 0; i < 8; ++i) {
+        r.v[i] = (pred >> (2 * i)) & 1u ? p[i] : 0;
+    }
+    return r;
+}
+static inline int16x8_t vaddq_s16(int16x8_t a, int16x8_t b)
+{
+    int i;
+    for (i = 0; i < 8; ++i) {
+        a.v[i] = (int16_t)(uint16_t)((uint32_t)(uint16_t)a.v[i] + (uint32_t)(uint16_t)b.v[i]);
+    }
+    return a;
+}
+static inline void vstrhq_s16(int16_t *p, int16x8_t a)
+{
+    int i;
+    for (i = 0; i < 8; ++i) {
+        p[i] = a.v[i];
+    }
+}
+
 #endif /* MVE */
 
 /*
