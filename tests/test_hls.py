@@ -19,12 +19,15 @@ import pytest
 
 from edgesdk.backends.hls import extensions
 from edgesdk.backends.hls.convert import build_hls_model, graph_to_layer_list
-from edgesdk.backends.hls.synth import csim_compare, parse_csynth_report, synth
+from edgesdk.backends.hls.csim import csim_compare
+from edgesdk.backends.hls.vendor import parse_csynth_report
 from edgesdk.boards import fpga_boards, get_board, get_fpga_board
 from edgesdk.cli import main
 from edgesdk.errors import BoardError, UnsupportedOpError
 from edgesdk.frontends.tflite import read_tflite
+from edgesdk.passes import run_pipeline
 from edgesdk.reference import Reference
+from edgesdk.synth import hls_context, synth
 
 
 def _convert(model: Any, shape: tuple[int, ...], path: Path, seed: int) -> Path:
@@ -162,7 +165,8 @@ def test_a_design_that_cannot_fit_is_refused_before_anything_is_written(
 
 
 def test_verilog_layers_placed_one_at_a_time_are_summed_against_the_board() -> None:
-    from edgesdk.backends.hls.synth import check_fit, rtl_fit
+    from edgesdk.backends.fit import check_fit
+    from edgesdk.backends.hls.estimate import rtl_fit
 
     ice = get_fpga_board("icebreaker")
     cells = {"SB_LUT4": 1500, "SB_DFF": 200, "SB_DFFE": 100, "SB_RAM40_4K": 22, "SB_CARRY": 40}
@@ -186,7 +190,8 @@ def test_winograd_layer_takes_its_weights_from_the_shared_module(
     from edgesdk.winograd import F2x2_3x3, transform_weights
 
     graph = read_tflite(hls_models["winograd"])
-    plan = graph_to_layer_list(graph, output_dir=tmp_path, winograd=True)
+    design = run_pipeline(graph, "hls", hls_context(winograd=True))
+    plan = graph_to_layer_list(design, output_dir=tmp_path)
     assert [layer["class_name"] for layer in plan.layer_list] == ["InputLayer", "EdgeWinogradConv"]
     w = graph.tensor(graph.nodes[0].inputs[1]).data
     np.testing.assert_array_equal(plan.layer_list[1]["weight_data"], transform_weights(w, F2x2_3x3))
@@ -419,7 +424,7 @@ def digits_xnor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, np.
     from sklearn.datasets import load_digits
 
     from edgesdk.compress import compress
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
 
     d = load_digits()
@@ -540,7 +545,7 @@ def test_binary_cnn_xnor_conv_csim_is_bit_exact(tmp_path: Path) -> None:
     from sklearn.datasets import load_digits
 
     from edgesdk.compress import compress
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
 
     d = load_digits()
@@ -577,9 +582,15 @@ def test_xnor_folding_is_checked_by_our_pass_on_both_backends(
 
     graph = digits_xnor[0]
     names = [n.name for n in graph.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"]
+
+    def folded(pe: int, simd: int) -> Any:  # the folding as the hls pipeline leaves it on the node
+        g = copy.deepcopy(graph)
+        next(n for n in g.nodes if n.name == names[0]).attrs["xnor_folding"] = (pe, simd)
+        return g
+
     with pytest.raises(EdgeSDKError, match=r"PE=3 must divide 64 rows"):
-        build_hls_model(graph, tmp_path / "bad", backend=backend, xnor_folding={names[0]: (3, 1)})
-    model, _ = build_hls_model(graph, tmp_path / "ok", backend=backend, xnor_folding={names[0]: (4, 2)})
+        build_hls_model(folded(3, 1), tmp_path / "bad", backend=backend)
+    model, _ = build_hls_model(folded(4, 2), tmp_path / "ok", backend=backend)
     cycles = [
         layer.get_attr("fold_cycles") for layer in model.get_layers() if layer.class_name == "EdgeXnorDense"
     ]

@@ -311,6 +311,37 @@ def _cpp_value(value: Any) -> str:
     return str(int(value))
 
 
+def _ctype(key: str, value: Any) -> str:
+    """The C++ type of a config constant: bool, unsigned for sizes (``n_``, ``in_``, ``out_``), else int."""
+    if isinstance(value, bool):
+        return "bool"
+    return "unsigned" if key.startswith(("n_", "in_", "out_")) else "int"
+
+
+def _render_config(node: Any, base: str, ints: list[str], typedefs: list[str], accum: bool) -> str:
+    """The config struct of one unit, rendered from ``templates/hls/unit_config.h.j2`` by the one Jinja
+    environment: its integer attributes, its accumulator type (convolutions) and its weights' types."""
+    from edgesdk.templating import environment
+
+    fields = []
+    for key in ints:
+        value = node.get_attr(key)
+        if value is None:
+            raise EdgeSDKError(f"HLS layer {node.name}: attribute {key!r} is missing")
+        fields.append((_ctype(key, value), key, _cpp_value(value)))
+    return (
+        environment()
+        .get_template("hls/unit_config.h.j2")
+        .render(
+            index=node.index,
+            base=base,
+            fields=fields,
+            accum_t=node.get_attr("accum_t_name", "ap_int<32>") if accum else "",
+            typedefs=[(td, node.get_weights(td).type.name) for td in typedefs],
+        )
+    )
+
+
 def _make_templates(layers: dict[str, type]) -> list[type]:
     from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 
@@ -326,23 +357,7 @@ def _make_templates(layers: dict[str, type]) -> list[type]:
             _tds: list[str] = typedefs,
             _cls_name: str = cls_name,
         ) -> str:
-            lines = [f"struct config{node.index} : edgesdk::{_base} {{"]
-            for key in _ints:
-                value = node.get_attr(key)
-                if value is None:
-                    raise EdgeSDKError(f"HLS layer {node.name}: attribute {key!r} is missing")
-                ctype = (
-                    "bool"
-                    if isinstance(value, bool)
-                    else ("unsigned" if key.startswith(("n_", "in_", "out_")) else "int")
-                )
-                lines.append(f"    static const {ctype} {key} = {_cpp_value(value)};")
-            if _cls_name in ("EdgeConv2D", "EdgeWinogradConv"):
-                lines.append(f"    typedef {node.get_attr('accum_t_name', 'ap_int<32>')} accum_t;")
-            for td in _tds:
-                lines.append(f"    typedef {node.get_weights(td).type.name} {td}_t;")
-            lines.append("};\n")
-            return "\n".join(lines)
+            return _render_config(node, _base, _ints, _tds, _cls_name in ("EdgeConv2D", "EdgeWinogradConv"))
 
         def config_init(self: Any, _cls: type = layer_cls) -> None:
             LayerConfigTemplate.__init__(self, _cls)
