@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 
 #: The pass pipeline of the FPGA road.
 PIPELINE = "hls"
-#: The kernels the FPGA road has a unit for (names of the kernel table): the direct units ("dense", alias
-#: "direct"), the Winograd F(2x2,3x3) unit and the XNOR units.
-HLS_KERNELS = ("dense", "winograd", "xnor")
 DEFAULT_COUNT = 4
 
 
@@ -214,7 +211,7 @@ def hls_context(
     ctx.force, ctx.forbid = dict(ctx.force), {k: set(v) for k, v in ctx.forbid.items()}
     if winograd:
         ctx.force.setdefault("*", "winograd")
-    fpga = sorted(n for k in HLS_KERNELS for n in (k, *kernel_table.get(k).aliases))
+    fpga = kernel_table.fpga_names()  # dense (the direct units) and the rows with an fpga_chosen_by
     ctx.options = {
         **ctx.options,
         "xnor_folding": dict(xnor_folding or {}),
@@ -497,4 +494,4 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-__all__ = ["DEFAULT_COUNT", "HLS_KERNELS", "SynthResult", "hls_context", "synth"]
+__all__ = ["DEFAULT_COUNT", "SynthResult", "hls_context", "synth"]

@@ -91,9 +91,9 @@ PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 #: kernel of its own: the table's ``[passes_after]``), ``dw_inplace`` last (it asks the planner which in-place
 #: depthwise layers lower the fused arena).
 BUILTIN_PASS_MODULES: list[str] = kernel_table.pass_modules()
-#: The passes of the FPGA road's pipeline ``"hls"`` (``edgesdk synth``), in the order they run: the Winograd or
-#: direct unit per convolution, the folding of the XNOR units.
-HLS_PASS_MODULES: list[str] = ["hls_winograd", "hls_xnor"]
+#: The passes of the FPGA road's pipeline ``"hls"`` (``edgesdk synth``), in the order they run: the kernel table's
+#: ``fpga_chosen_by`` (the Winograd or direct unit per convolution, the folding of the XNOR units).
+HLS_PASS_MODULES: list[str] = kernel_table.fpga_pass_modules()
 
 _loaded = False
 
