@@ -107,6 +107,7 @@ def test_dscnn_csim_is_bit_exact_and_reported(
     rep = _report(out)
     assert rep["csim"] == {"bit_exact": True, "inputs": 3, "mismatches": [], "first_mismatch_layer": None}
     assert "synthesis" not in rep and rep["synthesis_skipped"].count(".") == 1
+    assert rep["kernels"] == []  # no 3x3 stride-1 convolution, no XNOR layer: no unit to choose
     kinds = [row["kind"] for row in rep["estimate"]["layers"]]
     assert kinds == ["conv", "depthwise", "conv", "depthwise", "conv", "dense"]
     assert rep["estimate"]["total_weight_bram"] >= len(kinds) and rep["estimate"]["bram_kind"] == "BRAM_18K"
@@ -329,6 +330,11 @@ def test_fake_vitis_run_report_is_parsed(hls_models: dict[str, Path], tmp_path: 
     assert rep["synthesis"]["fit"]["dsp"] == {"need": 12, "capacity": 1728, "use_pct": 0.7}
     assert "LUT 8901" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert rep["hls_backend"] == "Vitis"
+    # winograd=True forced the unit: the hls pipeline's report row says so, with both candidates
+    (row,) = rep["kernels"]
+    assert (row["op"], row["kernel"], row["why"]) == ("CONV_2D", "winograd", "forced (--kernel)")
+    assert row["candidates"]["winograd"]["cycles"] == r.estimate["layers"][0]["cycles"] == 4 * 5 * (2 * 5 + 6)
+    assert "## Kernel choices" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
 
 
 def test_csynth_parser_reads_older_dsp48e_tag(tmp_path: Path) -> None:
@@ -473,6 +479,8 @@ def test_binary_mlp_on_digits_bit_exact_in_csim_and_verilog(digits_xnor: Any, tm
     assert r.synthesis is None and "no vendor HLS flow" in (r.skipped_reason or "")
     classes = [row["kind"] for row in r.estimate["layers"]]
     assert classes.count("xnor") == 2
+    folds = {row["layer"]: (row["pe"], row["simd_words"]) for row in r.report["kernels"]}
+    assert folds[xnor_names[0]] == (2, 1) and set(folds) == set(xnor_names)  # the given folding, the default
     units = [u for u in r.estimate["layers"] if u["kind"] == "xnor"]
     assert (units[0]["pe"], units[0]["simd"], units[0]["cycles"]) == (2, 32, (64 // 2) * (64 // 32))
     assert units[1]["cycles"] == (40 // units[1]["pe"]) * (64 // units[1]["simd"])
