@@ -168,7 +168,7 @@ def measure(path: Path, board: str, optimize: str, n_validate: int) -> dict[str,
     """``speed.measure`` (export, build, run on the emulated board: instructions, bytes, bit-exact inputs, kernels)
     of the model at ``path``, with the weight bytes ``compress`` reports for it."""
     from edgesdk.boards import get_board
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
     from edgesdk.reference import Reference
 

@@ -71,7 +71,7 @@ def measure_job(key: str, path: str, board_name: str, n_validate: int) -> dict[s
     import speed
 
     from edgesdk.boards import get_board
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
     from edgesdk.reference import Reference
 

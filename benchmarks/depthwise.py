@@ -155,7 +155,7 @@ def replica_rows(board, n_validate: int, row: dict) -> list[str]:
     """Measure the KWS and VWW replicas of ``benchmarks/mlperf_replicas.py``; markdown lines (and ``row``)."""
     from mlperf_replicas import replica_path
 
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.frontends.tflite import read_tflite
 
     lines = [
@@ -185,7 +185,7 @@ def replica_rows(board, n_validate: int, row: dict) -> list[str]:
 
 def main() -> int:
     from edgesdk.boards import get_board
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.frontends.tflite import read_tflite
     from edgesdk.inspection import summarize
 

@@ -29,8 +29,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=8)
     args = parser.parse_args()
 
-    from edgesdk.backends.hls.synth import synth
     from edgesdk.model import load_model
+    from edgesdk.synth import synth
 
     graph = load_model(args.model)
     rows = []

@@ -34,9 +34,9 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     from mlperf_replicas import calibration, replica_path
 
-    from edgesdk.backends.hls.synth import synth
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
+    from edgesdk.synth import synth
 
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=30

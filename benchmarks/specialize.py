@@ -109,7 +109,7 @@ def _symbols(elf: Path, model: str) -> dict[str, int]:
 
 def main() -> int:
     from edgesdk.boards import get_board
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.frontends.tflite import read_tflite
     from edgesdk.passes import PassContext, _load_builtin_passes
 

@@ -285,7 +285,7 @@ def measure_job(key: str, path: str, board_name: str, n_validate: int) -> dict[s
     folder for "before", a process-wide setting)."""
     from edgesdk import boards
     from edgesdk.boards import get_board
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.inspection import summarize
     from edgesdk.model import load_model
     from edgesdk.reference import Reference

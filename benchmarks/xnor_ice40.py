@@ -27,7 +27,7 @@ def main() -> int:
 
     from edgesdk.backends.hls import rtl
     from edgesdk.compress import compress
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
     from edgesdk.reference import Reference
     from edgesdk.reference.xnor import bytes_to_words

@@ -278,7 +278,7 @@ def test_batched_model_input_refused_by_the_harness() -> None:
     """A model whose input has a batch above 1 is refused in one sentence before anything is built or sent
     (the device harness runs one sample at a time)."""
     import test_c_kernels as kernels
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
 
     graph = kernels.fc(8, 4, batches=2)("batched")
     with pytest.raises(EdgeSDKError, match=r"batch of 2 .*one sample at a time"):

@@ -19,12 +19,15 @@ import pytest
 
 from edgesdk.backends.hls import extensions
 from edgesdk.backends.hls.convert import build_hls_model, graph_to_layer_list
-from edgesdk.backends.hls.synth import csim_compare, parse_csynth_report, synth
+from edgesdk.backends.hls.csim import csim_compare
+from edgesdk.backends.hls.vendor import parse_csynth_report
 from edgesdk.boards import fpga_boards, get_board, get_fpga_board
 from edgesdk.cli import main
 from edgesdk.errors import BoardError, UnsupportedOpError
 from edgesdk.frontends.tflite import read_tflite
+from edgesdk.passes import run_pipeline
 from edgesdk.reference import Reference
+from edgesdk.synth import hls_context, synth
 
 
 def _convert(model: Any, shape: tuple[int, ...], path: Path, seed: int) -> Path:
@@ -104,6 +107,7 @@ def test_dscnn_csim_is_bit_exact_and_reported(
     rep = _report(out)
     assert rep["csim"] == {"bit_exact": True, "inputs": 3, "mismatches": [], "first_mismatch_layer": None}
     assert "synthesis" not in rep and rep["synthesis_skipped"].count(".") == 1
+    assert rep["kernels"] == []  # no 3x3 stride-1 convolution, no XNOR layer: no unit to choose
     kinds = [row["kind"] for row in rep["estimate"]["layers"]]
     assert kinds == ["conv", "depthwise", "conv", "depthwise", "conv", "dense"]
     assert rep["estimate"]["total_weight_bram"] >= len(kinds) and rep["estimate"]["bram_kind"] == "BRAM_18K"
@@ -162,7 +166,8 @@ def test_a_design_that_cannot_fit_is_refused_before_anything_is_written(
 
 
 def test_verilog_layers_placed_one_at_a_time_are_summed_against_the_board() -> None:
-    from edgesdk.backends.hls.synth import check_fit, rtl_fit
+    from edgesdk.backends.fit import check_fit
+    from edgesdk.backends.hls.estimate import rtl_fit
 
     ice = get_fpga_board("icebreaker")
     cells = {"SB_LUT4": 1500, "SB_DFF": 200, "SB_DFFE": 100, "SB_RAM40_4K": 22, "SB_CARRY": 40}
@@ -186,7 +191,8 @@ def test_winograd_layer_takes_its_weights_from_the_shared_module(
     from edgesdk.winograd import F2x2_3x3, transform_weights
 
     graph = read_tflite(hls_models["winograd"])
-    plan = graph_to_layer_list(graph, output_dir=tmp_path, winograd=True)
+    design = run_pipeline(graph, "hls", hls_context(winograd=True))
+    plan = graph_to_layer_list(design, output_dir=tmp_path)
     assert [layer["class_name"] for layer in plan.layer_list] == ["InputLayer", "EdgeWinogradConv"]
     w = graph.tensor(graph.nodes[0].inputs[1]).data
     np.testing.assert_array_equal(plan.layer_list[1]["weight_data"], transform_weights(w, F2x2_3x3))
@@ -324,6 +330,11 @@ def test_fake_vitis_run_report_is_parsed(hls_models: dict[str, Path], tmp_path: 
     assert rep["synthesis"]["fit"]["dsp"] == {"need": 12, "capacity": 1728, "use_pct": 0.7}
     assert "LUT 8901" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert rep["hls_backend"] == "Vitis"
+    # winograd=True forced the unit: the hls pipeline's report row says so, with both candidates
+    (row,) = rep["kernels"]
+    assert (row["op"], row["kernel"], row["why"]) == ("CONV_2D", "winograd", "forced (--kernel)")
+    assert row["candidates"]["winograd"]["cycles"] == r.estimate["layers"][0]["cycles"] == 4 * 5 * (2 * 5 + 6)
+    assert "## Kernel choices" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
 
 
 def test_csynth_parser_reads_older_dsp48e_tag(tmp_path: Path) -> None:
@@ -419,7 +430,7 @@ def digits_xnor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, np.
     from sklearn.datasets import load_digits
 
     from edgesdk.compress import compress
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
 
     d = load_digits()
@@ -468,6 +479,8 @@ def test_binary_mlp_on_digits_bit_exact_in_csim_and_verilog(digits_xnor: Any, tm
     assert r.synthesis is None and "no vendor HLS flow" in (r.skipped_reason or "")
     classes = [row["kind"] for row in r.estimate["layers"]]
     assert classes.count("xnor") == 2
+    folds = {row["layer"]: (row["pe"], row["simd_words"]) for row in r.report["kernels"]}
+    assert folds[xnor_names[0]] == (2, 1) and set(folds) == set(xnor_names)  # the given folding, the default
     units = [u for u in r.estimate["layers"] if u["kind"] == "xnor"]
     assert (units[0]["pe"], units[0]["simd"], units[0]["cycles"]) == (2, 32, (64 // 2) * (64 // 32))
     assert units[1]["cycles"] == (40 // units[1]["pe"]) * (64 // units[1]["simd"])
@@ -540,7 +553,7 @@ def test_binary_cnn_xnor_conv_csim_is_bit_exact(tmp_path: Path) -> None:
     from sklearn.datasets import load_digits
 
     from edgesdk.compress import compress
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
 
     d = load_digits()
@@ -577,9 +590,15 @@ def test_xnor_folding_is_checked_by_our_pass_on_both_backends(
 
     graph = digits_xnor[0]
     names = [n.name for n in graph.nodes if n.op == "EDGESDK_XNOR_FULLY_CONNECTED"]
+
+    def folded(pe: int, simd: int) -> Any:  # the folding as the hls pipeline leaves it on the node
+        g = copy.deepcopy(graph)
+        next(n for n in g.nodes if n.name == names[0]).attrs["xnor_folding"] = (pe, simd)
+        return g
+
     with pytest.raises(EdgeSDKError, match=r"PE=3 must divide 64 rows"):
-        build_hls_model(graph, tmp_path / "bad", backend=backend, xnor_folding={names[0]: (3, 1)})
-    model, _ = build_hls_model(graph, tmp_path / "ok", backend=backend, xnor_folding={names[0]: (4, 2)})
+        build_hls_model(folded(3, 1), tmp_path / "bad", backend=backend)
+    model, _ = build_hls_model(folded(4, 2), tmp_path / "ok", backend=backend)
     cycles = [
         layer.get_attr("fold_cycles") for layer in model.get_layers() if layer.class_name == "EdgeXnorDense"
     ]

@@ -68,12 +68,13 @@ def test_every_lowering_and_pass_is_a_row() -> None:
     """Nothing of the C backend or the pipeline lies outside the table."""
     for op, attr in generator.VARIANT_LOWER:
         assert kernels.find(op, attr) is not None, (op, attr)
-    from edgesdk.passes import BUILTIN_PASS_MODULES
+    from edgesdk.passes import BUILTIN_PASS_MODULES, HLS_PASS_MODULES
 
     assert BUILTIN_PASS_MODULES == kernels.pass_modules()
+    assert HLS_PASS_MODULES == kernels.fpga_pass_modules() == ["hls_winograd", "hls_xnor"]
     names = {p.stem for p in (Path(kernels.__file__).parent / "passes").glob("*.py")}
     passes = {n for n in names if not n.startswith("_")}
-    assert passes == set(BUILTIN_PASS_MODULES), "a pass module that chooses no row of the kernel table"
+    assert passes == set(BUILTIN_PASS_MODULES) | set(HLS_PASS_MODULES), "a pass module that chooses no row"
 
 
 def test_old_names_read_the_table() -> None:

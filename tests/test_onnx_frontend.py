@@ -288,7 +288,7 @@ def test_tf2onnx_nhwc_export(tmp_path: Path) -> None:
 
 def test_inputs_in_the_model_layout_are_transposed(torch_exports: Path) -> None:
     """validate --inputs takes NCHW data for an NCHW model; the IR (and the device) get it NHWC."""
-    from edgesdk.device import make_inputs
+    from edgesdk.data import make_inputs
     from edgesdk.model import load_model
 
     x = _samples((1, 4, 6, 6), 8)

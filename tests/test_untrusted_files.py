@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from edgesdk.cli import main
-from edgesdk.device import load_labels, make_inputs
+from edgesdk.data import load_labels, make_inputs
 from edgesdk.errors import EdgeSDKError, ModelFormatError
 from edgesdk.ir.serialize import load_graph
 from edgesdk.model import load_model

@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 
 from edgesdk.boards import get_board
-from edgesdk.device import load_labels, make_inputs, split_labeled_inputs, top1, validate
+from edgesdk.data import load_labels, make_inputs, split_labeled_inputs, top1
+from edgesdk.device import validate
 from edgesdk.errors import EdgeSDKError, ValidationError
 from edgesdk.export import export
 from edgesdk.profiling.report import read_results

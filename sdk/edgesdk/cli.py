@@ -332,8 +332,9 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--winograd",
         action="store_true",
-        help="compute 3x3 stride-1 convolutions in the Winograd F(2x2,3x3) unit",
+        help="compute 3x3 stride-1 convolutions in the Winograd F(2x2,3x3) unit (same as --kernel '*=winograd')",
     )
+    _add_kernel_args(p)
     p.add_argument(
         "--per-layer",
         action="store_true",
@@ -366,10 +367,14 @@ def _stage(line: str) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from edgesdk.backends.hls.synth import DEFAULT_COUNT, synth
     from edgesdk.errors import ValidationError
     from edgesdk.model import load_model
+    from edgesdk.passes import context_from_options
+    from edgesdk.synth import DEFAULT_COUNT, hls_context, synth
 
+    # the FPGA road checks the kernel names against its own units, before the model is read
+    opts = context_from_options(args.optimize, args.kernel, args.no_kernel, check=False)
+    ctx = hls_context(opts, winograd=args.winograd)
     _stage(f"reading {args.model}")
     r = synth(
         load_model(args.model, calib=args.calib),
@@ -377,7 +382,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         args.output,
         inputs=args.inputs if args.inputs is not None else args.calib,
         count=args.count if args.count or args.inputs is not None or args.calib is None else DEFAULT_COUNT,
-        winograd=args.winograd,
+        pass_ctx=ctx,
         on_progress=_stage,
         network=False if args.per_layer else None,
         parallel=args.parallel,

@@ -47,6 +47,8 @@ class Kernel:
     encoding: str
     #: Module under ``edgesdk.passes`` whose pass chooses the kernel (None: the op itself is the kernel).
     chosen_by: str | None = None
+    #: Module under ``edgesdk.passes`` whose pass chooses its unit on the FPGA road (pipeline ``"hls"``).
+    fpga_chosen_by: str | None = None
     #: ``op -> "module:function"`` under ``edgesdk.backends.c`` (empty: the op's default lowering).
     lower: Mapping[str, str] = field(default_factory=dict)
     #: C sources under ``firmware/kernels/`` a layer with this kernel compiles (per op where they differ:
@@ -87,6 +89,7 @@ class Kernel:
             "cores": cores_of(self),
             "encoding": self.encoding,
             "chosen_by": self.chosen_by,
+            "fpga_chosen_by": self.fpga_chosen_by,
             "sources": list(self.all_sources),
             "headers": list(self.headers),
             "targets": targets_of(self),
@@ -165,6 +168,18 @@ def selectable_names() -> list[str]:
             names.update(k.aliases)
     names.update(get(DENSE).aliases)
     return sorted(names)
+
+
+def fpga_names() -> list[str]:
+    """Every name ``--kernel``/``--no-kernel`` accept on the FPGA road (``edgesdk synth``), sorted: the dense
+    kernel (the direct units) and the rows a pass of the ``"hls"`` pipeline chooses, with their aliases."""
+    rows = [get(DENSE), *(k for k in KERNELS if k.fpga_chosen_by)]
+    return sorted({n for k in rows for n in (k.name, *k.aliases)})
+
+
+def fpga_pass_modules() -> list[str]:
+    """The modules under ``edgesdk.passes`` of the FPGA road's pipeline ``"hls"``, in table order."""
+    return list(dict.fromkeys(k.fpga_chosen_by for k in KERNELS if k.fpga_chosen_by))
 
 
 def passes_after(path: Path | None = None) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """Jinja rendering for every generated file: one environment, StrictUndefined, deterministic output.
 
-Templates are named by their path under ``templates/`` (``c/model.c.j2``, ``project/...``), and those of the
-FPGA road under ``hls/`` by ``hls/<path>`` (``hls/rtl/xnor_dense.v.j2``): the C backend, the project files and the
-RTL generators all render through :func:`environment`.
+Templates are named by their path under ``templates/`` (``c/model.c.j2``, ``project/...``, ``hls/...``: the config
+structs of the hls4ml units and ``build_opt.tcl``), and those under ``hls/`` by ``hls/<path>``
+(``hls/rtl/xnor_dense.v.j2``): the C backend, the project files, the hls4ml units and the RTL generators all
+render through :func:`environment`.
 """
 
 from __future__ import annotations

@@ -91,6 +91,9 @@ PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 #: kernel of its own: the table's ``[passes_after]``), ``dw_inplace`` last (it asks the planner which in-place
 #: depthwise layers lower the fused arena).
 BUILTIN_PASS_MODULES: list[str] = kernel_table.pass_modules()
+#: The passes of the FPGA road's pipeline ``"hls"`` (``edgesdk synth``), in the order they run: the kernel table's
+#: ``fpga_chosen_by`` (the Winograd or direct unit per convolution, the folding of the XNOR units).
+HLS_PASS_MODULES: list[str] = kernel_table.fpga_pass_modules()
 
 _loaded = False
 
@@ -101,11 +104,11 @@ def _load_builtin_passes() -> None:
         return
     import importlib
 
-    for mod in BUILTIN_PASS_MODULES:
+    for mod in (*BUILTIN_PASS_MODULES, *HLS_PASS_MODULES):
         importlib.import_module(f"edgesdk.passes.{mod}")
     # A pass module importing another registers that one first: the built-in passes run in the order of
     # BUILTIN_PASS_MODULES whatever the import order was (other passes keep theirs, after them).
-    order = {f"edgesdk.passes.{mod}": i for i, mod in enumerate(BUILTIN_PASS_MODULES)}
+    order = {f"edgesdk.passes.{mod}": i for i, mod in enumerate((*BUILTIN_PASS_MODULES, *HLS_PASS_MODULES))}
     for lst in PIPELINES.values():
         lst.sort(key=lambda cls: order.get(cls.__module__, len(order)))
     _loaded = True
@@ -161,8 +164,11 @@ def known_kernels() -> list[str]:
 
 def check_kernel_names(ctx: PassContext) -> None:
     """Refuse a forced or forbidden kernel no pass knows (a typo such as ``*=ternery`` would otherwise force a
-    kernel nothing offers and silently turn every kernel choice off), naming the known ones."""
-    known = set(known_kernels())
+    kernel nothing offers and silently turn every kernel choice off), naming the known ones. A road with units of
+    its own (the FPGA road) names them in ``ctx.options["known_kernels"]`` and itself in ``ctx.options["road"]``:
+    a known kernel it has no unit for is refused naming its units."""
+    road = set(ctx.options.get("known_kernels") or ())
+    known = set(known_kernels()) | road
     given = [(f"--kernel '{p}={k}'", k) for p, k in ctx.force.items()]
     given += [(f"--no-kernel '{p}={k}'", k) for p, ks in ctx.forbid.items() for k in sorted(ks)]
     for flag, kernel in given:
@@ -170,13 +176,23 @@ def check_kernel_names(ctx: PassContext) -> None:
             raise UnsupportedOpError(
                 f"{flag}: unknown kernel {kernel!r}; known kernels: {', '.join(sorted(known))}"
             )
+        if road and kernel not in road:
+            name = ctx.options.get("road", "this")
+            raise UnsupportedOpError(
+                f"{flag}: kernel {kernel!r} has no {name} unit; the {name} road has {', '.join(sorted(road))}"
+            )
 
 
 def context_from_options(
-    optimize: str = "balanced", kernels: Iterable[str] = (), no_kernels: Iterable[str] = (), core: str = ""
+    optimize: str = "balanced",
+    kernels: Iterable[str] = (),
+    no_kernels: Iterable[str] = (),
+    core: str = "",
+    check: bool = True,
 ) -> PassContext:
     """A :class:`PassContext` from command-line style options: ``kernels`` as ``"LAYER=KERNEL"`` (force;
-    LAYER may be a glob such as ``"*"``), ``no_kernels`` as ``"LAYER=KERNEL"`` (forbid)."""
+    LAYER may be a glob such as ``"*"``), ``no_kernels`` as ``"LAYER=KERNEL"`` (forbid). ``check=False`` leaves
+    the kernel names to the caller (the FPGA road checks them against its own units)."""
     if optimize not in OPTIMIZE_GOALS:
         raise EdgeSDKError(f"kernel goal {optimize!r} is not one of {', '.join(OPTIMIZE_GOALS)}")
 
@@ -192,7 +208,8 @@ def context_from_options(
         layer, kernel = split(item, "--no-kernel")
         forbid.setdefault(layer, set()).add(kernel)
     ctx = PassContext(core=core, optimize=optimize, force=force, forbid=forbid)
-    check_kernel_names(ctx)
+    if check:
+        check_kernel_names(ctx)
     return ctx
 
 

@@ -27,3 +27,9 @@ ADD_REQUANT_KEYS = (
     "output_multiplier",
     "output_shift",
 )
+
+
+def conv_geometry(shape: tuple[int, ...], window: tuple[int, ...], pad: tuple[int, int]) -> dict[str, int]:
+    """The geometry fields every windowed unit (convolution, depthwise, Winograd, pooling, XNOR convolution)
+    takes: :func:`conv_config` and the top/left padding ``pad`` (pad_h, pad_w)."""
+    return {**conv_config(shape, window), "pad_h": int(pad[0]), "pad_w": int(pad[1])}

@@ -2,7 +2,8 @@
 
 Keras-3 layer handlers (``keras_handlers.py``) let hls4ml's own ``convert_from_keras_model`` take edgesdk's
 binary training layers into these units. Each unit is an hls4ml ``Layer`` subclass registered with ``hls4ml.model.layers.register_layer``, a config
-template and a function-call template registered with ``backend.register_template``, and its C++ source
+template and a function-call template registered with ``backend.register_template`` (both rendered from
+``templates/hls/unit_config.h.j2`` and ``unit_call.h.j2`` by the one Jinja environment), and its C++ source
 (``hls/nnet_utils/edgesdk_units.h`` plus the MCU's ``firmware/kernels/ed_fixedpoint.h``, the one source of
 truth for TFLM's requantization) registered with ``backend.register_source``. A pass registered with
 ``backend.register_pass`` checks the folding of the XNOR units. Registration is idempotent and covers the
@@ -287,19 +288,21 @@ _CONFIGS: dict[str, tuple[str, list[str], list[str]]] = {
     ),
 }
 
-_CALLS: dict[str, str] = {
-    "EdgeRequant": "edgesdk::requant<{input_t}, {output_t}, {config}>({input}, {output}, {mult}, {shift});",
-    "EdgeConv2D": "edgesdk::conv2d<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {bias}, {mult}, {shift});",
-    "EdgeWinogradConv": "edgesdk::winograd_conv<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {bias}, {mult}, {shift}, {bt}, {at});",
-    "EdgeAdd": "edgesdk::add<{input1_t}, {input2_t}, {output_t}, {config}>({input1}, {input2}, {output});",
-    "EdgePool2D": "edgesdk::pool2d<{input_t}, {output_t}, {config}>({input}, {output});",
-    "EdgeMean": "edgesdk::mean<{input_t}, {output_t}, {config}>({input}, {output});",
-    "EdgeSoftmax": "edgesdk::softmax<{input_t}, {output_t}, {config}>({input}, {output});",
-    "EdgeBinarize": "edgesdk::binarize<{input_t}, {output_t}, {config}>({input}, {output}, {threshold}, {flip});",
-    "EdgeSign": "edgesdk::sign_pack<{input_t}, {output_t}, {config}>({input}, {output});",
-    "EdgeUnpack": "edgesdk::unpack_bits<{input_t}, {output_t}, {config}>({input}, {output});",
-    "EdgeXnorDense": "edgesdk::xnor_dense<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {threshold}, {flip});",
-    "EdgeXnorConv": "edgesdk::xnor_conv2d<{input_t}, {output_t}, {config}>({input}, {output}, {weight}, {threshold}, {flip});",
+#: class: the function of ``edgesdk_units.h`` its call runs; its template parameters are the input type(s), the
+#: output type and the config struct, its arguments the input(s), the output and the weight variables (``_CONFIGS``)
+_FUNCTIONS: dict[str, str] = {
+    "EdgeRequant": "requant",
+    "EdgeConv2D": "conv2d",
+    "EdgeWinogradConv": "winograd_conv",
+    "EdgeAdd": "add",
+    "EdgePool2D": "pool2d",
+    "EdgeMean": "mean",
+    "EdgeSoftmax": "softmax",
+    "EdgeBinarize": "binarize",
+    "EdgeSign": "sign_pack",
+    "EdgeUnpack": "unpack_bits",
+    "EdgeXnorDense": "xnor_dense",
+    "EdgeXnorConv": "xnor_conv2d",
 }
 
 _INCLUDES = ["nnet_utils/edgesdk_units.h"]
@@ -309,6 +312,53 @@ def _cpp_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(int(value))
+
+
+def _ctype(key: str, value: Any) -> str:
+    """The C++ type of a config constant: bool, unsigned for sizes (``n_``, ``in_``, ``out_``), else int."""
+    if isinstance(value, bool):
+        return "bool"
+    return "unsigned" if key.startswith(("n_", "in_", "out_")) else "int"
+
+
+def _render_config(node: Any, base: str, ints: list[str], typedefs: list[str], accum: bool) -> str:
+    """The config struct of one unit, rendered from ``templates/hls/unit_config.h.j2`` by the one Jinja
+    environment: its integer attributes, its accumulator type (convolutions) and its weights' types."""
+    from edgesdk.templating import environment
+
+    fields = []
+    for key in ints:
+        value = node.get_attr(key)
+        if value is None:
+            raise EdgeSDKError(f"HLS layer {node.name}: attribute {key!r} is missing")
+        fields.append((_ctype(key, value), key, _cpp_value(value)))
+    return (
+        environment()
+        .get_template("hls/unit_config.h.j2")
+        .render(
+            index=node.index,
+            base=base,
+            fields=fields,
+            accum_t=node.get_attr("accum_t_name", "ap_int<32>") if accum else "",
+            typedefs=[(td, node.get_weights(td).type.name) for td in typedefs],
+        )
+    )
+
+
+def _render_call(node: Any, params: dict[str, str], function: str, typedefs: list[str]) -> str:
+    """The call of one unit in the generated ``myproject.cpp``, rendered from ``templates/hls/unit_call.h.j2``:
+    ``edgesdk::<function><input type(s), output type, config>(input(s), output, weights...);``."""
+    from edgesdk.templating import environment
+
+    if len(node.inputs) > 1:
+        ins = [node.get_input_variable(name) for name in node.inputs[:2]]
+        types, args = [v.type.name for v in ins], [v.name for v in ins]
+    else:
+        types, args = [params["input_t"]], [params["input"]]
+    types += [params["output_t"], params["config"]]
+    args += [params["output"], *(node.get_weights(td).name for td in typedefs)]
+    text = environment().get_template("hls/unit_call.h.j2").render(function=function, types=types, args=args)
+    return text.rstrip("\n")
 
 
 def _make_templates(layers: dict[str, type]) -> list[type]:
@@ -326,23 +376,7 @@ def _make_templates(layers: dict[str, type]) -> list[type]:
             _tds: list[str] = typedefs,
             _cls_name: str = cls_name,
         ) -> str:
-            lines = [f"struct config{node.index} : edgesdk::{_base} {{"]
-            for key in _ints:
-                value = node.get_attr(key)
-                if value is None:
-                    raise EdgeSDKError(f"HLS layer {node.name}: attribute {key!r} is missing")
-                ctype = (
-                    "bool"
-                    if isinstance(value, bool)
-                    else ("unsigned" if key.startswith(("n_", "in_", "out_")) else "int")
-                )
-                lines.append(f"    static const {ctype} {key} = {_cpp_value(value)};")
-            if _cls_name in ("EdgeConv2D", "EdgeWinogradConv"):
-                lines.append(f"    typedef {node.get_attr('accum_t_name', 'ap_int<32>')} accum_t;")
-            for td in _tds:
-                lines.append(f"    typedef {node.get_weights(td).type.name} {td}_t;")
-            lines.append("};\n")
-            return "\n".join(lines)
+            return _render_config(node, _base, _ints, _tds, _cls_name in ("EdgeConv2D", "EdgeWinogradConv"))
 
         def config_init(self: Any, _cls: type = layer_cls) -> None:
             LayerConfigTemplate.__init__(self, _cls)
@@ -356,17 +390,9 @@ def _make_templates(layers: dict[str, type]) -> list[type]:
         )
 
         def call_format(
-            self: Any, node: Any, _call: str = _CALLS[cls_name], _tds: list[str] = typedefs
+            self: Any, node: Any, _function: str = _FUNCTIONS[cls_name], _tds: list[str] = typedefs
         ) -> str:
-            params = self._default_function_params(node)
-            if len(node.inputs) > 1:
-                for i, name in enumerate(node.inputs[:2], start=1):
-                    var = node.get_input_variable(name)
-                    params[f"input{i}"] = var.name
-                    params[f"input{i}_t"] = var.type.name
-            for td in _tds:
-                params[td] = node.get_weights(td).name
-            return _call.format(**params)
+            return _render_call(node, self._default_function_params(node), _function, _tds)
 
         def call_init(self: Any, _cls: type = layer_cls) -> None:
             FunctionCallTemplate.__init__(self, _cls, include_header=_INCLUDES)

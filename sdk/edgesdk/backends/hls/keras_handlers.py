@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.backends.hls.config_keys import conv_config
 from edgesdk.errors import UnsupportedOpError
 
 #: the module of edgesdk's binary training layers (classes made by ``edgesdk.compress.xnor._classes``)
@@ -153,8 +152,9 @@ def _define() -> None:
     from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
     from hls4ml.converters.keras_v3_to_hls import KerasV3HandlerDispatcher
 
+    from edgesdk.backends.hls.xnor_hls import xnor_conv_fields, xnor_dense_fields
+    from edgesdk.compress.xnor import PAD_VALUE
     from edgesdk.reference.binary import pack_bits, words_for
-    from edgesdk.reference.xnor import conv_pads
 
     class EdgeBinaryLayerHandler(KerasV3LayerHandler):
         """BinaryDense / BinaryConv2D (+ the BatchNorm and sign after it) -> one folded XNOR unit."""
@@ -180,59 +180,26 @@ def _define() -> None:
                 **_thresholds(bn),
             }
             if _is(layer, "BinaryDense"):
-                n_in, n_out = int(kern.shape[0]), int(kern.shape[1])
-                wi = words_for(n_in)
-                from edgesdk.backends.hls.xnor_hls import default_folding
-
-                pe, simd = default_folding(n_out, wi)
                 words = pack_bits(kern.T >= 0).astype(np.int64)
-                configs.append(
-                    {
-                        **common,
-                        "class_name": "EdgeXnorDense",
-                        "n_in": n_in,
-                        "n_out": n_out,
-                        "n_words_in": wi,
-                        "n_words_out": words_for(n_out),
-                        "pe": pe,
-                        "simd": simd,
-                        "weight_data": words.reshape(n_out, wi),
-                    }
-                )
-                return tuple(configs)
-            from edgesdk.backends.hls.xnor_hls import default_folding
-
+                fields = xnor_dense_fields(int(kern.shape[0]), int(kern.shape[1]), words, None)
+                return (*configs, {**common, "class_name": "EdgeXnorDense", **fields})
             if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
                 raise UnsupportedOpError(
                     f"layer {layer.name}: dilated or grouped binary conv is not supported"
                 )
             _, h, w, cin = (int(d) if d is not None else 1 for d in src.shape)
-            kh, kw = (int(k) for k in layer.kernel_size)
-            sh, sw = (int(s) for s in layer.strides)
-            oh, pt, _ = conv_pads(h, kh, sh, layer.padding.upper())
-            ow, pl, _ = conv_pads(w, kw, sw, layer.padding.upper())
-            cout = int(kern.shape[-1])
-            wi = words_for(cin)
-            pe, simd = default_folding(cout, kh * kw * wi)
             words = pack_bits(np.transpose(kern >= 0, (3, 0, 1, 2))).astype(np.int64)
-            from edgesdk.compress.xnor import PAD_VALUE
-
-            configs.append(
-                {
-                    **common,
-                    "class_name": "EdgeXnorConv",
-                    **conv_config((h, w, cin, oh, ow, cout), (kh, kw, sh, sw)),
-                    "pad_h": pt,
-                    "pad_w": pl,
-                    "pad_value": PAD_VALUE,
-                    "n_words_in": wi,
-                    "n_words_out": words_for(cout),
-                    "pe": pe,
-                    "simd": simd,
-                    "weight_data": words.reshape(cout, kh * kw * wi),
-                }
+            fields = xnor_conv_fields(
+                (h, w, cin),
+                int(kern.shape[-1]),
+                tuple(int(k) for k in layer.kernel_size),
+                tuple(int(s) for s in layer.strides),
+                layer.padding.upper(),
+                PAD_VALUE,
+                words,
+                None,
             )
-            return tuple(configs)
+            return (*configs, {**common, "class_name": "EdgeXnorConv", **fields})
 
     class EdgeBinarySignHandler(KerasV3LayerHandler):
         """BinarySign: folded into the binary layer before it, or a sign unit; ±1 for non-binary readers."""

@@ -15,12 +15,8 @@ import numpy as np
 
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
-from edgesdk.winograd import F2x2_3x3, applicable, int_ranges, transform_weights
-
-SPEC = F2x2_3x3
-#: Multiplications per 2x2 output tile and (input, output) channel pair: Winograd vs direct 3x3.
-MULTS_WINOGRAD = SPEC.a * SPEC.a
-MULTS_DIRECT = 9 * SPEC.m * SPEC.m
+from edgesdk.passes.hls_winograd import MULTS_DIRECT, MULTS_WINOGRAD, SPEC, winograd_unit
+from edgesdk.winograd import applicable, int_ranges, transform_weights
 
 
 def winograd_applicable(node: ir.Node, p: dict[str, Any]) -> bool:
@@ -60,17 +56,17 @@ def winograd_layer(node: ir.Node, w: np.ndarray, p: dict[str, Any], common: dict
 
 
 def estimate(node: ir.Node, p: dict[str, Any], in_c: int) -> dict[str, Any]:
-    """Cycles, multipliers and weight bits of the unit. Per 2x2 output tile: the 4x4 input tile of one channel
+    """Cycles, multipliers and weight bits of the unit, by the cost model the ``"hls"`` pipeline chose it with
+    (:func:`edgesdk.passes.hls_winograd.winograd_unit`): per 2x2 output tile, the 4x4 input tile of one channel
     per cycle (load), its transform B^T d B per cycle, then one output channel per cycle (16 * in_c multiplies
     in parallel): tiles * (2 * in_c + out_c) cycles."""
-    tiles = (-(-int(p["out_h"]) // SPEC.m)) * (-(-int(p["out_w"]) // SPEC.m))
-    out_c = int(p["out_c"])
+    unit = winograd_unit(int(p["out_h"]), int(p["out_w"]), in_c, int(p["out_c"]))
     return {
-        "weight_bits": SPEC.a * SPEC.a * out_c * in_c * 16,
-        "cycles": tiles * (2 * in_c + out_c),
-        "multipliers": MULTS_WINOGRAD * in_c,
+        "weight_bits": unit["weight_bits"],
+        "cycles": unit["cycles"],
+        "multipliers": unit["multipliers"],
         "multipliers_per_tile": MULTS_WINOGRAD,
         "multipliers_per_tile_direct": MULTS_DIRECT,
-        "tiles": tiles,
+        "tiles": unit["tiles"],
         "note": f"{MULTS_WINOGRAD} multiplies per tile and channel pair vs {MULTS_DIRECT} direct",
     }

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk.backends.hls.config_keys import conv_config
+from edgesdk.backends.hls.config_keys import conv_geometry
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
+from edgesdk.passes.hls_xnor import default_folding
 from edgesdk.reference.binary import WORD, words_for
 
 #: IR ops of binary activations the HLS backend takes
@@ -29,18 +30,56 @@ BINARY_OPS = (
 )
 #: ops whose output is a packed-bits tensor
 PACKED_OUTPUT_OPS = BINARY_OPS[:3]
-#: the largest PE and SIMD (in words) picked by default
-MAX_PE = 8
-MAX_SIMD_WORDS = 4
 
 
-def _largest_divisor(n: int, limit: int) -> int:
-    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+def xnor_dense_fields(
+    n_in: int, n_out: int, words: np.ndarray, folding: tuple[int, int] | None
+) -> dict[str, Any]:
+    """The fields of an ``EdgeXnorDense`` (after its class, name and inputs): sizes, folding (default:
+    :func:`edgesdk.passes.hls_xnor.default_folding`) and the packed weights ``words`` (n_out x words in)."""
+    wi = words_for(n_in)
+    pe, simd = folding or default_folding(n_out, wi)
+    return {
+        "n_in": n_in,
+        "n_out": n_out,
+        "n_words_in": wi,
+        "n_words_out": words_for(n_out),
+        "pe": pe,
+        "simd": simd,
+        "weight_data": words.reshape(n_out, wi),
+    }
 
 
-def default_folding(rows: int, words: int) -> tuple[int, int]:
-    """(PE, SIMD in words): the largest divisors of the rows and words up to MAX_PE and MAX_SIMD_WORDS."""
-    return _largest_divisor(rows, MAX_PE), _largest_divisor(words, MAX_SIMD_WORDS)
+def xnor_conv_fields(
+    in_shape: tuple[int, int, int],
+    cout: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: str,
+    pad_value: int,
+    words: np.ndarray,
+    folding: tuple[int, int] | None,
+) -> dict[str, Any]:
+    """The fields of an ``EdgeXnorConv`` (after its class, name and inputs): the conv geometry of an
+    ``in_shape`` (h, w, in channels) input, padding value, words per pixel, folding (default:
+    :func:`edgesdk.passes.hls_xnor.default_folding`) and the packed weights ``words``."""
+    from edgesdk.reference.xnor import conv_pads
+
+    h, wd, cin = in_shape
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, pt, _ = conv_pads(h, kh, sh, padding)
+    ow, pl, _ = conv_pads(wd, kw, sw, padding)
+    wi = words_for(cin)
+    pe, simd = folding or default_folding(cout, kh * kw * wi)
+    return {
+        **conv_geometry((h, wd, cin, oh, ow, cout), (kh, kw, sh, sw), (pt, pl)),
+        "pad_value": int(pad_value),
+        "n_words_in": wi,
+        "n_words_out": words_for(cout),
+        "pe": pe,
+        "simd": simd,
+        "weight_data": words.reshape(cout, kh * kw * wi),
+    }
 
 
 def _thresholds(node: Any) -> dict[str, np.ndarray]:
@@ -91,53 +130,22 @@ def binary_layer(
             "out_shape": list(out.shape[1:]),
         }
     w = _words(graph.tensor(node.inputs[1]).data)
+    head = {"name": name, "inputs": [src]}
     if node.op == "EDGESDK_XNOR_FULLY_CONNECTED":
         n_in, n_out = int(node.in_features), int(node.out_features)
         if x.size // (4 * words_for(n_in)) != 1:
             raise UnsupportedOpError(
                 f"layer {node.name}: XNOR FULLY_CONNECTED over several rows is not supported"
             )
-        wi, wo = words_for(n_in), words_for(n_out)
-        pe, simd = folding or default_folding(n_out, wi)
-        return {
-            "class_name": "EdgeXnorDense",
-            "name": name,
-            "inputs": [src],
-            "n_in": n_in,
-            "n_out": n_out,
-            "n_words_in": wi,
-            "n_words_out": wo,
-            "pe": pe,
-            "simd": simd,
-            "weight_data": w.reshape(n_out, wi),
-            **_thresholds(node),
-        }
+        fields = xnor_dense_fields(n_in, n_out, w, folding)
+        return {"class_name": "EdgeXnorDense", **head, **fields, **_thresholds(node)}
     if node.op == "EDGESDK_XNOR_CONV_2D":
-        from edgesdk.reference.xnor import conv_pads
-
         _, h, wd, _ = x.shape
-        kh, kw = node.kernel
-        sh, sw = node.stride
-        oh, pt, _ = conv_pads(h, kh, sh, node.padding)
-        ow, pl, _ = conv_pads(wd, kw, sw, node.padding)
         cin, cout = int(node.in_channels), int(node.out_channels)
-        wi, wo = words_for(cin), words_for(cout)
-        pe, simd = folding or default_folding(cout, kh * kw * wi)
-        return {
-            "class_name": "EdgeXnorConv",
-            "name": name,
-            "inputs": [src],
-            **conv_config((h, wd, cin, oh, ow, cout), (kh, kw, sh, sw)),
-            "pad_h": pt,
-            "pad_w": pl,
-            "pad_value": int(node.pad_value),
-            "n_words_in": wi,
-            "n_words_out": wo,
-            "pe": pe,
-            "simd": simd,
-            "weight_data": w.reshape(cout, kh * kw * wi),
-            **_thresholds(node),
-        }
+        fields = xnor_conv_fields(
+            (h, wd, cin), cout, node.kernel, node.stride, node.padding, node.pad_value, w, folding
+        )
+        return {"class_name": "EdgeXnorConv", **head, **fields, **_thresholds(node)}
     raise UnsupportedOpError(f"layer {node.name}: op {node.op} is not a binary-activation op")
 
 
