@@ -142,12 +142,8 @@ typedef struct {
  * from w (a 3x3 view of the 5x5 table): per tap one input word, two SXTAB16 (even and odd channels, input
  * offset added), one LDRD of weights and four multiply-accumulates; then SMMLAR, an add, a shift and SSAT per
  * output. */
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC's pre-allocation scheduler would hoist all nine taps' loads and spill them */
-__attribute__((optimize("no-schedule-insns"), noinline))
-#endif
-static void ed_dw3x3_px4(const int8_t *x0, int8_t *dst0, int32_t rows, int32_t n0, const uint32_t *w,
-                         const ed_dw_rq_t *q, const ed_dwconv_params_t *p)
+static inline ED_ALWAYS_INLINE void ed_dw3x3_px4(const int8_t *x0, int8_t *dst0, int32_t rows, int32_t n0,
+                                                 const uint32_t *w, const ed_dw_rq_t *q, const ed_dwconv_params_t *p)
 {
     const int32_t C = p->in_c, C2 = 2 * C, in_row = p->in_w * C, sx = p->stride_w * C;
     const uint32_t off2 = ed_dup16(p->input_offset);
@@ -228,37 +224,18 @@ static void ed_dw3x3_px1(const ed_dwconv_params_t *p, const int8_t *x0, int8_t *
     }
 }
 
-/* Channels c..c+3 (group) or channel c (tail) of the whole layer, row by row: per row the window's move dy, per
- * run of columns with the same move dx one call of the pixel loop. */
-static void ed_dw3x3_channels(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c, int group)
+/* Channels c..c+3 (group: the weight table w and requantization q) or channel c (tail) of the whole layer, row by
+ * row: per row the window's move dy, per run of columns with the same move dx one run of the pixel loop; the
+ * rows whose windows lie inside the input as one block. */
+static inline ED_ALWAYS_INLINE void ed_dw3x3_walk(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output,
+                                                  int32_t c, const uint32_t *w, const ed_dw_rq_t *q, int group)
 {
     const int32_t C = p->in_c;
-    uint64_t table[ED_DW_T * ED_DW_T]; /* (even, odd) pairs of ed_dw3x3_px4; uint64_t for the alignment */
-    uint32_t *w = (uint32_t *)(void *)table;
-    ed_dw_rq_t q[4];
-    int32_t oy, k;
     /* the last column and row whose windows end inside the input */
     const int32_t last = (p->in_w - 3 + p->pad_left) / p->stride_w;
     const int32_t last_y = p->in_h - 3 + p->pad_top >= 0 ? (p->in_h - 3 + p->pad_top) / p->stride_h : -1;
-    if (group) {
-        ED_MEMSET_(table, 0, sizeof table);
-        for (k = 0; k < 9; ++k) {
-            const uint32_t wv = ed_read32(p->weights + (size_t)k * (size_t)C + (size_t)c);
-            const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
-            uint32_t *t = w + 2 * ((k / 3 + 1) * ED_DW_T + k % 3 + 1);
-            t[0] = ed_sadd16(we, we);
-            t[1] = ed_sadd16(wo, wo);
-        }
-        for (k = 0; k < 4; ++k) {
-            const int32_t e = -p->shift[c + k];
-            q[k].bias2 = 2 * p->bias[c + k];
-            q[k].m = p->multiplier[c + k];
-            q[k].e = e;
-            q[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
-        }
-    }
+    int32_t oy;
     for (oy = 0; oy < p->out_h;) {
-        /* the rows whose windows lie inside the input as one block, a row whose window sticks out alone */
         const int32_t iy0 = oy * p->stride_h - p->pad_top, ay = ed_dw_fit(iy0, p->in_h);
         const int32_t rows = ay == iy0 ? (last_y < p->out_h ? last_y + 1 : p->out_h) - oy : 1;
         const int8_t *x_row = input + (size_t)ay * (size_t)p->in_w * (size_t)C;
@@ -281,14 +258,61 @@ static void ed_dw3x3_channels(const ed_dwconv_params_t *p, const int8_t *input, 
     }
 }
 
+/* The whole layer for channel group c..c+3, its pixel loop inlined into the walk (no call per block of pixels:
+ * a 3x3 output is nine blocks). */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's pre-allocation scheduler would hoist all nine taps' loads and spill them */
+__attribute__((optimize("no-schedule-insns"), noinline))
+#endif
+static void ed_dw3x3_group(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c,
+                           const uint32_t *w, const ed_dw_rq_t *q)
+{
+    ed_dw3x3_walk(p, input, output, c, w, q, 1);
+}
+
+/* Channels c..c+3: the group's weight table (doubled, sign-extended, zeros around) and requantization, then the
+ * layer. */
+static void ed_dw3x3_channels(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c)
+{
+    const int32_t C = p->in_c;
+    uint64_t table[ED_DW_T * ED_DW_T]; /* (even, odd) pairs of ed_dw3x3_px4; uint64_t for the alignment */
+    uint32_t *w = (uint32_t *)(void *)table;
+    ed_dw_rq_t q[4];
+    int32_t k;
+    /* the ring of zeros around the kernel, entry by entry (a memset of the table is a byte loop in newlib-nano) */
+    for (k = 0; k < ED_DW_T; ++k) {
+        table[k] = 0u;
+        table[(ED_DW_T - 1) * ED_DW_T + k] = 0u;
+    }
+    for (k = 1; k < ED_DW_T - 1; ++k) {
+        table[k * ED_DW_T] = 0u;
+        table[k * ED_DW_T + ED_DW_T - 1] = 0u;
+    }
+    for (k = 0; k < 9; ++k) {
+        const uint32_t wv = ed_read32(p->weights + (size_t)k * (size_t)C + (size_t)c);
+        const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
+        uint32_t *t = w + 2 * ((k / 3 + 1) * ED_DW_T + k % 3 + 1);
+        t[0] = ed_sadd16(we, we);
+        t[1] = ed_sadd16(wo, wo);
+    }
+    for (k = 0; k < 4; ++k) {
+        const int32_t e = -p->shift[c + k];
+        q[k].bias2 = 2 * p->bias[c + k];
+        q[k].m = p->multiplier[c + k];
+        q[k].e = e;
+        q[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+    }
+    ed_dw3x3_group(p, input, output, c, w, q);
+}
+
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
     int32_t c;
     for (c = 0; c + 4 <= p->in_c; c += 4) {
-        ed_dw3x3_channels(p, input, output, c, 1);
+        ed_dw3x3_channels(p, input, output, c);
     }
     for (; c < p->in_c; ++c) {
-        ed_dw3x3_channels(p, input, output, c, 0);
+        ed_dw3x3_walk(p, input, output, c, NULL, NULL, 0);
     }
 }
 
