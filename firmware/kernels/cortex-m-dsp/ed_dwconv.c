@@ -32,7 +32,8 @@ static int8_t ed_dw_requant(const ed_dwconv_params_t *p, int32_t acc, int32_t oc
 
 /* One output pixel, any shape: the window clipped to the input, channel groups of four (SXTAB16 adds the input
  * offset, SMLABB/SMLATT multiply), then the tail and any depth multiplier one channel at a time. */
-static void ed_dw_pixel(const ed_dwconv_params_t *p, const int8_t *input, int32_t oy, int32_t ox, int8_t *out_pixel)
+static void ed_dw_pixel(const ed_dwconv_params_t *p, const int8_t *input, int32_t oy, int32_t ox, int8_t *out_pixel,
+                        int32_t c_first)
 {
     const int32_t in_c = p->in_c, out_c = p->out_c, mult = p->depth_multiplier;
     const int32_t in_row = p->in_w * in_c;
@@ -49,7 +50,7 @@ static void ed_dw_pixel(const ed_dwconv_params_t *p, const int8_t *input, int32_
     x_tap0 = input + (size_t)(iy0 + p->dil_h * ky_begin) * (size_t)in_row +
              (size_t)(ix0 + p->dil_w * kx_begin) * (size_t)in_c;
     w_tap0 = p->weights + (size_t)ky_begin * (size_t)w_row + (size_t)kx_begin * (size_t)out_c;
-    c = 0;
+    c = c_first;
     if (mult == 1) {
         for (; c + 4 <= out_c; c += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -199,36 +200,15 @@ static inline ED_ALWAYS_INLINE void ed_dw3x3_px4(const int8_t *x0, int8_t *dst0,
     }
 }
 
-/* The channel tail c (in_c not a multiple of 4): one channel at a time, windows moved as the groups' are. */
-static void ed_dw3x3_px1(const ed_dwconv_params_t *p, const int8_t *x0, int8_t *dst0, int32_t rows, int32_t n0,
-                         int32_t c, int32_t dy, int32_t dx)
-{
-    const int32_t C = p->in_c, in_row = p->in_w * C, sx = p->stride_w * C;
-    for (; rows > 0; --rows, x0 += p->stride_h * in_row, dst0 += p->out_w * C) {
-    const int8_t *x = x0;
-    int8_t *dst = dst0;
-    int32_t n;
-    for (n = n0; n > 0; --n, x += sx, dst += C) {
-        int32_t acc = 0, ky, kx;
-        for (ky = 0; ky < 3; ++ky) {
-            for (kx = 0; kx < 3; ++kx) {
-                const int32_t wy = ky + dy, wx = kx + dx;
-                if (wy >= 0 && wy < 3 && wx >= 0 && wx < 3) {
-                    acc += ((int32_t)x[ky * in_row + kx * C + c] + p->input_offset) *
-                           (int32_t)p->weights[(wy * 3 + wx) * C + c];
-                }
-            }
-        }
-        dst[c] = ed_dw_requant(p, acc, c);
-    }
-    }
-}
-
-/* Channels c..c+3 (group: the weight table w and requantization q) or channel c (tail) of the whole layer, row by
- * row: per row the window's move dy, per run of columns with the same move dx one run of the pixel loop; the
- * rows whose windows lie inside the input as one block. */
-static inline ED_ALWAYS_INLINE void ed_dw3x3_walk(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output,
-                                                  int32_t c, const uint32_t *w, const ed_dw_rq_t *q, int group)
+/* The whole layer for channel group c..c+3 (weight table w, requantization q), row by row: per row the window's
+ * move dy, per run of columns with the same move dx one run of the pixel loop (inlined: no call per block of
+ * pixels, and a 3x3 output is nine blocks); the rows whose windows lie inside the input as one block. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's pre-allocation scheduler would hoist all nine taps' loads and spill them */
+__attribute__((optimize("no-schedule-insns"), noinline))
+#endif
+static void ed_dw3x3_group(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c,
+                           const uint32_t *w, const ed_dw_rq_t *q)
 {
     const int32_t C = p->in_c;
     /* the last column and row whose windows end inside the input */
@@ -247,27 +227,11 @@ static inline ED_ALWAYS_INLINE void ed_dw3x3_walk(const ed_dwconv_params_t *p, c
             const int32_t n = ax == ix0 ? (last < p->out_w ? last + 1 : p->out_w) - ox : 1;
             const int8_t *x = x_row + (size_t)ax * (size_t)C;
             int8_t *o = o_row + (size_t)ox * (size_t)C;
-            if (group) {
-                ed_dw3x3_px4(x + c, o + c, rows, n, w + 2 * ((1 + ay - iy0) * ED_DW_T + 1 + ax - ix0), q, p);
-            } else {
-                ed_dw3x3_px1(p, x, o, rows, n, c, ay - iy0, ax - ix0);
-            }
+            ed_dw3x3_px4(x + c, o + c, rows, n, w + 2 * ((1 + ay - iy0) * ED_DW_T + 1 + ax - ix0), q, p);
             ox += n;
         }
         oy += rows;
     }
-}
-
-/* The whole layer for channel group c..c+3, its pixel loop inlined into the walk (no call per block of pixels:
- * a 3x3 output is nine blocks). */
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC's pre-allocation scheduler would hoist all nine taps' loads and spill them */
-__attribute__((optimize("no-schedule-insns"), noinline))
-#endif
-static void ed_dw3x3_group(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c,
-                           const uint32_t *w, const ed_dw_rq_t *q)
-{
-    ed_dw3x3_walk(p, input, output, c, w, q, 1);
 }
 
 /* Channels c..c+3: the group's weight table (doubled, sign-extended, zeros around) and requantization, then the
@@ -308,11 +272,17 @@ static void ed_dw3x3_channels(const ed_dwconv_params_t *p, const int8_t *input, 
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
     int32_t c;
+    int32_t oy, ox;
     for (c = 0; c + 4 <= p->in_c; c += 4) {
         ed_dw3x3_channels(p, input, output, c);
     }
-    for (; c < p->in_c; ++c) {
-        ed_dw3x3_walk(p, input, output, c, NULL, NULL, 0);
+    if (c < p->in_c) { /* the channel tail (in_c not a multiple of 4): the general loop, pixel by pixel */
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                ed_dw_pixel(p, input, oy, ox, output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->in_c,
+                            c);
+            }
+        }
     }
 }
 
@@ -325,7 +295,7 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
     }
     for (oy = 0; oy < p->out_h; ++oy) {
         for (ox = 0; ox < p->out_w; ++ox) {
-            ed_dw_pixel(p, input, oy, ox, output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_c);
+            ed_dw_pixel(p, input, oy, ox, output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_c, 0);
         }
     }
 }
