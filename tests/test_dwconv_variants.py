@@ -54,6 +54,22 @@ def dw_cases() -> dict[str, ir.Graph]:
     for h, w, c, s in ((3, 3, 8, 1), (4, 6, 17, 2), (2, 5, 4, 1)):
         name = f"dw_{h}x{w}_c{c}_m1_k3_s{s}_same"
         cases[name] = dwconv(h, w, c, 1, 3, s, "SAME")(name)
+    # tiny inputs (1x1, 2x2: the general loop; 3x3: every pixel a border pixel of the 3x3 path) and channel
+    # counts that leave a tail of 1, 2 or 3 after the groups of four, strides 1 and 2, SAME and VALID, and a
+    # depth multiplier of 2 with a tail (the general loop)
+    for h, w, c, s, pad, m in (
+        (1, 1, 5, 1, "SAME", 1),
+        (2, 2, 6, 1, "SAME", 1),
+        (2, 2, 7, 2, "SAME", 1),
+        (3, 3, 7, 1, "VALID", 1),
+        (3, 3, 6, 2, "SAME", 1),
+        (3, 4, 2, 1, "SAME", 1),
+        (5, 3, 9, 2, "VALID", 1),
+        (4, 4, 10, 2, "SAME", 1),
+        (3, 3, 5, 1, "SAME", 2),
+    ):
+        name = f"dw_{h}x{w}_c{c}_m{m}_k3_s{s}_{pad.lower()}"
+        cases[name] = dwconv(h, w, c, m, 3, s, pad)(name)
     return cases
 
 
@@ -66,10 +82,12 @@ def _fast_path(graph: ir.Graph, node: ir.Node | None = None) -> bool:
         p["depth_multiplier"] == 1
         and p["filter_h"] == 3
         and p["dilation_h"] == 1
+        and p["in_h"] >= 3
+        and p["in_w"] >= 3
         and len(node.inputs) > 2
         and bool(node.inputs[2])
         and shift.size > 1
-        and bool((shift < 0).all())
+        and bool((shift < 0).all() and (shift >= -22).all())
     )
 
 
@@ -343,9 +361,10 @@ def test_winograd_dw_pass_keeps_direct_on_the_m4_and_obeys_the_user() -> None:
         assert (
             ng.nodes[0].attrs.get("kernel") != "winograd_dw"
         )  # stride 2, multiplier 2, dilation: not eligible
-    # the fitted model reproduces the measured counts of benchmarks/results/winograd_dw.md within 10 %
+    # the fitted models reproduce measured counts within 10 %: the direct kernel on the VWW replica's 24x24x32
+    # layer (597,640 instructions on the emulated Cortex-M4), Winograd in benchmarks/results/winograd_dw.md
     est = winograd_dw.estimate(24, 24, 32, dsp=True)
-    assert abs(est["direct"] - 903_080) < 90_308 and abs(est["winograd_dw"] - 1_597_360) < 159_736
+    assert abs(est["direct"] - 597_640) < 59_764 and abs(est["winograd_dw"] - 1_597_360) < 159_736
 
 
 @pytest.mark.emulator

@@ -11,7 +11,8 @@ model's stride-1 depthwise layers on the emulated Cortex-M4 (QEMU mps2-an386, -O
 transformed weights take 32 bytes per channel instead of 9. Measured, it does not pay on the Cortex-M4 for any
 of those shapes (1.5x to 2.2x the direct kernel's instructions: ~84 instructions per output against 33-44 for
 the direct kernel's SXTAB16/SMLABB interior, which needs only 9 multiply-accumulates per output to begin with),
-so the pass keeps the direct kernel and says so; the kernel stays available, tested, for cores where the
+so the pass keeps the direct kernel and says so (the direct kernel has since become faster still: ~32
+instructions per output, every border pixel included); the kernel stays available, tested, for cores where the
 balance differs. The decision, both candidates and the reason go
 into ``node.attrs["kernel_report"]``; ``--kernel LAYER=winograd_dw`` forces it.
 """
@@ -31,29 +32,37 @@ from edgesdk.winograd import F2x2_3x3, weight_ranges
 KERNEL = "winograd_dw"
 MIN_SPEEDUP = 1.1
 
-#: Fitted instruction costs (see the module docstring and benchmarks/results/winograd_dw.md): the direct kernel
-#: per output (interior / border pixel) and per output row; Winograd per tile and group of four channels, per
-#: tile and tail channel, per tile.
+#: Fitted instruction costs. The direct kernel (``cortex-m-dsp/ed_dwconv.c``, its 3x3 path): per output value
+#: (every pixel, border ones included), per channel group of four and block of pixels it runs as one (rows and
+#: columns whose windows move the same way to fit the input: 3 x 3 blocks for a SAME stride-1 layer), per group
+#: (its weight table); a tail channel's output (not fitted: the general per-pixel loop); least squares
+#: over the depthwise layers of the KWS and VWW replicas on the emulated Cortex-M4 (QEMU mps2-an386, -O2), within
+#: 5.4 % of every layer. Winograd per tile and group of four channels, per tile and tail channel, per tile
+#: (benchmarks/results/winograd_dw.md).
 COST = {
-    "direct_interior": 43.7,
-    "direct_border": 67.7,
-    "direct_row": 1061.0,
+    "direct_output": 32.1,
+    "direct_group_block": 99.8,
+    "direct_group": 445.3,
+    "direct_tail_output": 110.0,
     "wino_group_tile": 1351.6,
     "wino_tail_tile": 450.0,  # not fitted (the model has no tail channels): the scalar path, ~1.3x a lane
     "wino_tile": 295.7,
 }
-PORTABLE_FACTOR = {"direct": 3.0, KERNEL: 1.6}  # a guess for cores without the DSP extension (reported only)
+PORTABLE_FACTOR = {"direct": 4.5, KERNEL: 1.6}  # a guess for cores without the DSP extension (reported only)
 
 
 #: The direct kernel off its fast 3x3 path (the general per-pixel path), measured on the emulated Cortex-M4: the
-#: KWS-shaped depthwise layers of a pruned model with an un-rewritten huge bias ran 558,800 instead of 353,320.
-GENERAL_PATH_FACTOR = 1.58
+#: KWS-shaped (25x5x64) depthwise layer of tests/test_dsp_kernels.py's pruned model ran 741,680 instructions with
+#: an un-rewritten huge bias against 332,680 on the fast path.
+GENERAL_PATH_FACTOR = 2.23
 
 
 def direct_fast_path(graph: ir.Graph, node: ir.Node) -> bool:
     """Whether the DSP depthwise kernel takes its fast 3x3 path for the layer (``ed_dw3x3_fast_ok`` on what the C
-    backend writes: per-channel requantization, a bias, every shift negative and |bias| <= 2^29; channels whose
-    weights are all zero are rewritten to a small bias and shift -1 first, ``generator.constant_channels``)."""
+    backend writes: per-channel requantization, a bias, every shift in [-22, -1] and |bias| <= 2^29; channels
+    whose weights are all zero are rewritten to a small bias and shift -1 first, ``generator.constant_channels``).
+    The shape conditions (3x3, depth multiplier 1, no dilation, input at least 3x3, padding at most 1) are the
+    callers'."""
     from edgesdk.reference.params import op_params
 
     if len(node.inputs) < 3 or not node.inputs[2]:
@@ -67,19 +76,24 @@ def direct_fast_path(graph: ir.Graph, node: ir.Node) -> bool:
     mult = np.broadcast_to(np.asarray(p["output_multiplier"]).reshape(-1), bias.shape)
     shift = np.broadcast_to(np.asarray(p["output_shift"]).reshape(-1), bias.shape)
     per_channel = not live.all() or (np.any(mult != mult[0]) or np.any(shift != shift[0]))
-    return bool(per_channel and np.all(shift[live] < 0) and np.all(np.abs(bias[live]) <= (1 << 29)))
+    return bool(
+        per_channel
+        and np.all(shift[live] < 0)
+        and np.all(shift[live] >= -22)
+        and np.all(np.abs(bias[live]) <= (1 << 29))
+    )
 
 
 def estimate(out_h: int, out_w: int, c: int, dsp: bool, fast: bool = True) -> dict[str, int]:
-    """Estimated executed instructions of the direct and the Winograd depthwise kernel of a SAME-padded layer;
-    ``fast``: whether the direct kernel takes its fast 3x3 path (:func:`direct_fast_path`)."""
-    border = min(out_h * out_w, 2 * out_w + 2 * max(out_h - 2, 0))
-    interior = out_h * out_w - border
-    direct = (
-        c * (interior * COST["direct_interior"] + border * COST["direct_border"]) + out_h * COST["direct_row"]
-    )
+    """Estimated executed instructions of the direct and the Winograd depthwise kernel of a SAME-padded stride-1
+    layer; ``fast``: whether the direct kernel takes its fast 3x3 path (:func:`direct_fast_path`)."""
+    groups, tail = c // 4, c % 4
+    blocks = min(out_h, 3) * min(out_w, 3)  # top / inside / bottom rows x left / inside / right columns
+    direct = out_h * out_w * (
+        4 * groups * COST["direct_output"] + tail * COST["direct_tail_output"]
+    ) + groups * (blocks * COST["direct_group_block"] + COST["direct_group"])
     tiles = -(-out_h // 2) * -(-out_w // 2)
-    wino = tiles * ((c // 4) * COST["wino_group_tile"] + (c % 4) * COST["wino_tail_tile"] + COST["wino_tile"])
+    wino = tiles * (groups * COST["wino_group_tile"] + tail * COST["wino_tail_tile"] + COST["wino_tile"])
     if dsp and not fast:
         direct *= GENERAL_PATH_FACTOR
     if not dsp:
