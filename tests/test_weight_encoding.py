@@ -4,6 +4,7 @@ equal to the sizes of the arrays in the written C."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import PassContext, run_pipeline
 from edgesdk.weights import layer_weights
+from test_compact_kernels import SHIFT_CASES
 from test_compressed_kernels import CHAIN_KERNELS, _chain
 
 _ARRAY = re.compile(r"static const (\w+) (\w+)\[(\d+)\] \w+_ALIGNED\(4\) = \{([^}]*)\};")
@@ -43,12 +45,25 @@ def _one_magnitude_ternary(rng: np.random.Generator, shape: tuple[int, ...]) -> 
 
 
 def _models() -> list[tuple[ir.Graph, PassContext, str | None]]:
-    """Every compressed kernel (pattern, codebook, sparse, sparse codebook; portable) and the ternary codes FC
-    of the Cortex-M DSP target (33 inputs: the codes take 9 bytes a row, the two bit-planes 16)."""
+    """Every compressed kernel (pattern, codebook, sparse, sparse codebook; portable), the ternary codes FC of
+    the Cortex-M DSP target (33 inputs: the codes take 9 bytes a row, the two bit-planes 16), the shift
+    kernel's tables, and the DSP target's int8 FC order and int16 FC weights."""
     chain = run_pipeline(_chain("enc_chain"), "default", PassContext(force=CHAIN_KERNELS))
     codes_graph = kernels.fc(33, 31, per_channel=True, data=_one_magnitude_ternary)("enc_codes")
     dsp = PassContext(core="cortex-m4", optimize="size", force={"fc": "ternary"})
-    return [(chain, PassContext(), None), (run_pipeline(codes_graph, "default", dsp), dsp, dsp.target)]
+    shift = run_pipeline(SHIFT_CASES["shift_9x9_c3_m2_k3_s2_valid"]("enc_shift"), "default", PassContext())
+    m4 = PassContext(core="cortex-m4", optimize="speed", options={"flash_bytes": 1 << 20})
+    int8_fc = run_pipeline(
+        kernels.fc(37, 9, per_channel=True)("enc_fc8"), "default", dataclasses.replace(m4, optimize="size")
+    )
+    w16_fc = run_pipeline(kernels.fc(37, 9, per_channel=True)("enc_fc16"), "default", m4)
+    return [
+        (chain, PassContext(), None),
+        (run_pipeline(codes_graph, "default", dsp), dsp, dsp.target),
+        (shift, PassContext(), None),
+        (int8_fc, m4, m4.target),
+        (w16_fc, m4, m4.target),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +87,13 @@ def test_passes_store_one_encoding_per_weight_layer(models) -> None:
     codes, _, dsp = models[1]
     enc = codes.nodes[0].attrs["encoding"]
     assert enc.kind == "ternary" and enc.info["codes"] and "codes" in enc and "plane_pos" not in enc
+    kinds = [
+        (g.nodes[0].attrs.get("kernel", ""), g.nodes[0].attrs["encoding"].kind) for g, _, _ in models[2:]
+    ]
+    assert kinds == [("shift", "shift"), ("", "int8"), ("w16", "int16")]
+    fc8 = models[3][0]
+    w = np.asarray(fc8.tensor(fc8.nodes[0].inputs[1]).data)
+    np.testing.assert_array_equal(fc8.nodes[0].attrs["encoding"]["weights"].values, wf.fc_weights_dsp(w))
 
 
 def test_backend_writes_the_nodes_arrays_without_encoding_again(

@@ -25,6 +25,7 @@ import numpy as np
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
+from edgesdk.ir.quantmath import multiply_by_quantized_multiplier
 
 #: Bytes of one element of each C type an encoding writes.
 CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4}
@@ -340,6 +341,68 @@ def _decoded(layer: _Layer) -> Encoding:
     return enc
 
 
+def one_hot_taps(weights: np.ndarray) -> np.ndarray | None:
+    """Index of the one non-zero tap of each output channel of depthwise weights ``1 x KH x KW x C``, or None
+    if some channel has more than one non-zero tap. A channel with no non-zero tap gets index 0 (its
+    output is constant, which the table also expresses)."""
+    w = np.asarray(weights).reshape(-1, weights.shape[-1])  # (KH*KW, C)
+    nonzero = w != 0
+    if np.any(nonzero.sum(axis=0) > 1):
+        return None
+    return np.argmax(nonzero, axis=0)
+
+
+def shift_tables(
+    weights: np.ndarray, bias: np.ndarray | None, p: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(lut [C, 256] int8, pad value [C] int8, tap row [C], tap column [C]) of a one-hot depthwise layer.
+
+    ``lut[c, x + 128]`` is the int8 output of channel ``c`` when its tap reads ``x``; ``pad[c]`` the output
+    when the tap falls in the padding (the accumulator is the bias alone, as in TFLite Micro).
+    """
+    _, kh, kw, c = weights.shape
+    taps = one_hot_taps(weights)
+    if taps is None:
+        raise ValueError("the depthwise weights are not one-hot")
+    flat = weights.reshape(kh * kw, c).astype(np.int64)
+    wv = flat[taps, np.arange(c)]  # the non-zero weight of each channel (0 for an empty channel)
+    b = np.zeros(c, np.int64) if bias is None else bias.astype(np.int64)
+    xs = np.arange(-128, 128, dtype=np.int64)
+    acc = (xs[None, :] + p["input_offset"]) * wv[:, None] + b[:, None]  # (C, 256)
+    acc = np.concatenate([acc, b[:, None]], axis=1)  # last column: the padding case
+    mult = np.asarray(p["output_multiplier"], np.int64).reshape(-1)
+    shift = np.asarray(p["output_shift"], np.int64).reshape(-1)
+    if mult.size == 1:
+        mult, shift = np.full(c, mult[0]), np.full(c, shift[0])
+    # The C kernels accumulate in int32: wrap as they do (the values stay far from the limits for int8).
+    acc = ((acc + (1 << 31)) % (1 << 32)) - (1 << 31)
+    out = multiply_by_quantized_multiplier(acc, mult[:, None], shift[:, None], "double") + p["output_offset"]
+    out = np.clip(out, p["activation_min"], p["activation_max"]).astype(np.int8)
+    return out[:, :256], out[:, 256], (taps // kw) * p["dilation_h"], (taps % kw) * p["dilation_w"]
+
+
+def _shift(layer: _Layer) -> Encoding:
+    """The shift kernel's tables (:func:`shift_tables`) and each channel's tap offset from the window origin."""
+    if one_hot_taps(layer.w) is None:
+        raise layer.refuse("the shift kernel needs one non-zero tap per channel")
+    p = layer.params()
+    bias_name = layer.node.inputs[2] if len(layer.node.inputs) > 2 else ""
+    bias = layer.graph.tensor(bias_name).data if bias_name else None
+    lut, pad, tap_y, tap_x = shift_tables(np.asarray(layer.graph.tensor(layer.node.inputs[1]).data), bias, p)
+    x = layer.graph.tensor(layer.node.inputs[0])
+    in_w, in_c, mult = int(x.shape[2]), int(x.shape[3]), int(p["depth_multiplier"])
+    ic = np.arange(lut.shape[0]) // mult
+    delta = (tap_y * in_w + tap_x) * in_c + ic  # element offset of each channel's tap from the window origin
+    arrays = {
+        "tap_y": array(tap_y, "int16_t"),
+        "tap_x": array(tap_x, "int16_t"),
+        "delta": array(delta, "int32_t"),
+        "lut": array(lut, "int8_t"),
+        "pad_value": array(pad, "int8_t"),
+    }
+    return Encoding("shift", (), arrays)
+
+
 def _raw(ctype: str) -> Callable[[_Layer], Encoding]:
     """Weights written as they are (the adder layers' int16, the XNOR layers' bit words as uint32)."""
     if ctype == "uint32_t":
@@ -347,8 +410,7 @@ def _raw(ctype: str) -> Callable[[_Layer], Encoding]:
     return lambda layer: Encoding(ctype, (), {"weights": array(layer.w, ctype)})
 
 
-#: Kernel name (``node.attrs["kernel"]``; "" for none) -> its encoder. A kernel not listed (shift) computes
-#: its tables in its lowering; its weight bytes are its report's.
+#: Kernel name (``node.attrs["kernel"]``; "" for none) -> its encoder.
 _ENCODERS: dict[str, Callable[[_Layer], Encoding]] = {
     "": _int8,
     "dense": _int8,
@@ -369,6 +431,7 @@ _ENCODERS: dict[str, Callable[[_Layer], Encoding]] = {
     "winograd": _winograd,
     "winograd_dw": _winograd_dw,
     "decoded": _decoded,
+    "shift": _shift,
 }
 _RAW = {
     "EDGESDK_ADDER_CONV_2D": ("int16", _raw("int16_t")),
