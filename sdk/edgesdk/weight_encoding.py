@@ -440,6 +440,17 @@ _RAW = {
 }
 
 
+def _encoder(op: str, kernel: str) -> Callable[[_Layer], Encoding] | None:
+    """The encoder of ``kernel``; a kernel name no row of the kernel table lowers for ``op`` runs the op's
+    default lowering (as the C backend does): the int8 encoder."""
+    if kernel in _ENCODERS:
+        return _ENCODERS[kernel]
+    from edgesdk import kernels
+
+    own = any(op in k.lower and kernel in k.attr_values for k in kernels.KERNELS)
+    return None if own else _int8
+
+
 def encoding_key(node: ir.Node, target: str | None) -> tuple[Any, ...]:
     """What an encoding of ``node`` depends on besides its weights: op, kernel, decoded format and kernel, target."""
     decoded = node.attrs.get("decoded") or {}
@@ -453,7 +464,7 @@ def encode_node(graph: ir.Graph, node: ir.Node, target: str | None) -> Encoding 
     if node.op not in ENCODED_OPS or len(node.inputs) < 2 or not node.inputs[1]:
         return None
     t = graph.tensor(node.inputs[1])
-    dtype, encoder = _RAW.get(node.op, ("int8", _ENCODERS.get(node.attrs.get("kernel", ""))))
+    dtype, encoder = _RAW.get(node.op, ("int8", _encoder(node.op, str(node.attrs.get("kernel", "")))))
     if t.data is None or t.dtype != dtype or encoder is None:
         return None
     enc = encoder(_Layer(graph, node, np.asarray(t.data).astype(np.int64), target))
