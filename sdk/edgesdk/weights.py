@@ -1,11 +1,11 @@
 """Per-layer weight storage as the C backend keeps it: format, bytes, parameters, MACs or bit-ops.
 
-"Weight bytes" are the bytes of a layer's weight (kernel) tensor as stored in flash with the kernel the passes
-chose: 1 byte per weight for int8, two bit-planes (2 bits per weight) for ternary, one bit-plane for binary,
-1 bit per weight for xnor. Biases and per-channel requantization arrays are the same for every format and are
-listed separately (``other_bytes``). A kernel-selection pass that stores weights differently says so in
-``node.attrs["kernel_report"]`` with the keys ``format`` (e.g. ``"ternary"``), ``weight_bytes`` and
-``other_bytes`` (built by :func:`edgesdk.passes._report.kernel_report`).
+"Weight bytes" are the bytes of a layer's weights as stored in flash with the kernel the passes chose: the
+arrays of the node's encoding (:func:`edgesdk.weight_encoding.weight_bytes`, the one count of weight bytes): 1 byte per
+weight for int8, two bit-planes (2 bits per weight) for ternary, one bit-plane for binary, 1 bit per weight for
+xnor, int16 copies at 2 bytes... Biases and per-channel requantization arrays are listed separately
+(``other_bytes``). A kernel-selection pass names the format in ``node.attrs["kernel_report"]`` (``format``, e.g.
+``"ternary"``, and ``other_bytes``, built by :func:`edgesdk.passes._report.kernel_report`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir.graph import Graph, Node
+from edgesdk.weight_encoding import weight_bytes
 
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 XNOR_OPS = ("EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_XNOR_CONV_2D")
@@ -48,6 +49,7 @@ def layer_weights(
             report = {"format": "xnor", "bitops": _bitops(graph, node), **report}
         fmt = str(report.get("format", node.attrs.get("format", "int8")))
         wt = graph.tensors[w]
+        stored = weight_bytes(graph, node, target)
         other = sum(
             graph.tensors[n].nbytes for n in node.inputs[2:] if n and graph.tensors[n].is_const
         ) + int(report.get("other_bytes", 0))
@@ -57,7 +59,7 @@ def layer_weights(
             "name": node.name,
             "op": node.op,
             "format": fmt,
-            "weight_bytes": int(report.get("weight_bytes", wt.nbytes)),
+            "weight_bytes": int(stored if stored is not None else report.get("weight_bytes", wt.nbytes)),
             "other_bytes": int(other),
             "params": int(_params(graph, node, wt)),
         }

@@ -363,3 +363,53 @@ def transform_ops(spec: WinogradSpec) -> dict[str, int]:
         "output": (spec.a + spec.m) * mv(spec.AT),
         "products": spec.a * spec.a,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The transformed weights as the C kernels read them (ed_winograd.c, ed_winograd_dw.c)
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Output channels per block of the kernel's product loop (eight accumulators share each load of V).
+BLOCK = 8
+
+
+def channel_order(c: int) -> np.ndarray:
+    """Input channels in the order ``ed_winograd_s8`` pairs them: in every full group of four, (0, 2) then
+    (1, 3) - the halfword pairs SXTB16 and SXTB16-ROR8 make of one word of four channels, so the input transform
+    runs on two channels per instruction - and the ``c % 4`` last channels in order."""
+    order = np.arange(c)
+    for g in range(0, c & ~3, 4):
+        order[g : g + 4] = [g, g + 2, g + 1, g + 3]
+    return order
+
+
+def winograd_weights(w: np.ndarray) -> np.ndarray:
+    """OHWI int8 3x3 weights -> the int16 layout ``ed_winograd_s8`` reads, of U' = G' g G'^T (|U'| <= 1152).
+
+    Output channels in blocks of eight (zero channels pad the last block), then the 16 tile positions, then the
+    input channels in pairs (in ``channel_order``; in_c rounded up to even with a zero channel), then the block's
+    eight output channels, then the pair: shape (ceil(O/8), 16, c_pad/2, 8, 2). One pointer walks it while eight
+    output channels share each load of the transformed input.
+    """
+    u = transform_weights(w, F2x2_3x3)  # (4, 4, O, C)
+    o, c = u.shape[2], u.shape[3]
+    cp, op = c + (c & 1), -(-o // BLOCK) * BLOCK
+    full = np.zeros((16, op, cp), dtype=np.int64)
+    full[:, :o, :c] = u.reshape(16, o, c)[:, :, channel_order(c)]
+    out = full.reshape(16, op // BLOCK, BLOCK, cp // 2, 2).transpose(1, 0, 3, 2, 4)
+    assert np.abs(out).max(initial=0) < 1 << 15
+    return out
+
+
+def winograd_dw_weights(w: np.ndarray) -> np.ndarray:
+    """Depthwise 3x3 int8 weights (1, 3, 3, C) -> the int16 layout ``ed_winograd_dw_s8`` reads (|U'| <= 1152):
+    groups of four channels [C // 4][16][c0, c2, c1, c3] (the halfword pairs SXTAB16 splits four input channels
+    into), then the tail channels [C % 4][16]."""
+    u = transform_depthwise_weights(w, F2x2_3x3).reshape(16, -1)  # (16, C)
+    c = u.shape[1]
+    c4 = c // 4 * 4
+    groups = u[:, :c4].reshape(16, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+    tail = u[:, c4:].T.reshape(-1)
+    out = np.concatenate([groups, tail])
+    assert np.abs(out).max(initial=0) < 1 << 15
+    return out

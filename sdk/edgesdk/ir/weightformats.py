@@ -1,12 +1,17 @@
-"""Compressed storage of int8 weights: sparse (relative indices), codebook (packed indices), 3x3 patterns.
+"""Every array a layer's weights are stored as in flash: the encoders (and their decoders, for the tests).
 
-Pure NumPy encoders shared by the kernel-selection passes (which count the bytes of each candidate) and by
-the C backend (which writes the arrays). Each format stores the *same* int8 weights as the dense tensor, so a
-kernel reading it computes the dense kernel's integer result exactly; :func:`sparse_decode`,
-:func:`codebook_decode` and :func:`pattern_decode` invert the encoders and are used by the tests.
+Pure NumPy, one module for the kernel-selection passes (which encode the candidates and store the chosen
+encoding in the node, :mod:`edgesdk.weight_encoding`), the reference and the backends (which write what the node
+carries). Each format stores the *same* int8 weights as the dense tensor, so a kernel reading it computes the
+dense kernel's integer result exactly; :func:`sparse_decode`, :func:`codebook_decode` and :func:`pattern_decode`
+invert the encoders and are used by the tests.
 
-Formats (after Han et al., "Deep Compression", ICLR 2016, and Niu et al., "PatDNN", ASPLOS 2020):
+Formats (after Han et al., "Deep Compression", ICLR 2016, Niu et al., "PatDNN", ASPLOS 2020, and Li et al.,
+"Ternary Weight Networks", 2016):
 
+- *bit-planes*: ternary {-a, 0, b} / binary {-a, b} rows (per output channel) as one or two planes of bits
+  packed LSB first, 32 per ``uint32`` word, every row from a word boundary (:func:`weight_planes`), or as codes
+  (base 3 / one bit a weight) for the DSP multiply-accumulate (:func:`code_rows`, :func:`interleave_rows4`).
 - *sparse*: per row, the count of entries (uint8 when every row has fewer than 256, else int16) and per entry a column delta (the first from column 0)
   with either its int8 value (``code_bits == 0``: one byte delta + one byte value) or a code into the row's
   (shared) codebook packed into the same byte (``delta << code_bits | code``). A gap longer than the delta field is
@@ -16,6 +21,9 @@ Formats (after Han et al., "Deep Compression", ICLR 2016, and Niu et al., "PatDN
   boundary (bits 1, 2 or 4).
 - *pattern*: 3x3 kernels whose nonzero taps lie inside one of a few 4-tap patterns; per output channel and
   pattern the list of input channels (connectivity: a kernel not listed is all zero), 4 int8 values each.
+- *orders of the DSP kernels*: int8 FC rows interleaved four at a time (:func:`fc_weights_dsp`), int8 weights
+  pre-extended to int16 in the FC body's blocks (:func:`fc_weights_w16`) or the convolution's segments
+  (:func:`weights_int16`). (Winograd's transformed weights are in :mod:`edgesdk.winograd`, beside the transforms.)
 """
 
 from __future__ import annotations
@@ -25,6 +33,142 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CODE_BITS = (1, 2, 4)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bit-planes (ternary / binary weights of an int8 layer) and their codes
+# ---------------------------------------------------------------------------------------------------------------
+
+WORD = 32
+
+
+def words_for(bits: int) -> int:
+    """Words of 32 bits needed for a row of ``bits`` bits."""
+    return (int(bits) + WORD - 1) // WORD
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Pack a boolean array (..., K) into uint32 words (..., ceil(K/32)), LSB first, zero tail."""
+    b = np.asarray(bits, dtype=bool)
+    k = b.shape[-1]
+    n = words_for(k)
+    padded = np.zeros((*b.shape[:-1], n * WORD), dtype=np.uint64)
+    padded[..., :k] = b
+    weights = (np.uint64(1) << np.arange(WORD, dtype=np.uint64)).astype(np.uint64)
+    words = (padded.reshape(*b.shape[:-1], n, WORD) * weights).sum(axis=-1)
+    return words.astype(np.uint32)
+
+
+def unpack_bits(words: np.ndarray, k: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`: uint32 words (..., n) -> booleans (..., k)."""
+    w = np.asarray(words, dtype=np.uint32)
+    shifts = np.arange(WORD, dtype=np.uint32)
+    bits = ((w[..., None] >> shifts) & np.uint32(1)).astype(bool)
+    return bits.reshape(*w.shape[:-1], -1)[..., :k]
+
+
+@dataclass
+class WeightPlanes:
+    """Ternary or binary structure of an int8 weight matrix (rows = output channels)."""
+
+    kind: str  # "ternary" or "binary"
+    rows: int
+    row_bits: int  # weights per row (K)
+    pos: np.ndarray  # uint32 (rows, words): bit set where w == +b
+    neg: np.ndarray | None  # uint32 (rows, words): bit set where w == -a (ternary only)
+    wpos: np.ndarray  # int64 (rows,): b per row
+    wneg: np.ndarray  # int64 (rows,): a per row
+    zeros: int  # zero weights (ternary)
+
+    @property
+    def words(self) -> int:
+        return words_for(self.row_bits)
+
+    @property
+    def symmetric(self) -> int | None:
+        """The common magnitude when every row has a == b == v (then no per-row values are stored)."""
+        v = int(self.wpos[0])
+        if np.all(self.wpos == v) and np.all(self.wneg == v):
+            return v
+        return None
+
+    @property
+    def plane_bytes(self) -> int:
+        planes = 1 if self.neg is None else 2
+        return planes * self.rows * self.words * 4
+
+    @property
+    def stored_bytes(self) -> int:
+        """Planes plus the per-row magnitudes (int16 each) when they are not one common value."""
+        return self.plane_bytes + (0 if self.symmetric is not None else 2 * 2 * self.rows)
+
+
+def weight_planes(w: np.ndarray, allow_binary: bool = True) -> WeightPlanes | None:
+    """Recognize ternary {-a, 0, b} or binary {-a, b} rows (a, b > 0, per row) in an int8 matrix (rows, K).
+
+    Binary is chosen when no row holds a zero (and ``allow_binary``); an all-zero row is ternary with a = b = 127.
+    Returns None when some row has other values.
+    """
+    w = np.asarray(w).astype(np.int64)
+    rows = w.reshape(w.shape[0], -1)
+    n, k = rows.shape
+    wpos = np.full(n, 127, dtype=np.int64)
+    wneg = np.full(n, 127, dtype=np.int64)
+    for r in range(n):
+        vals = np.unique(rows[r])
+        posv = vals[vals > 0]
+        negv = vals[vals < 0]
+        if len(posv) > 1 or len(negv) > 1:
+            return None
+        if len(posv):
+            wpos[r] = int(posv[0])
+        if len(negv):
+            wneg[r] = int(-negv[0])
+    zeros = int(np.sum(rows == 0))
+    binary = allow_binary and zeros == 0
+    pos = pack_bits(rows > 0)
+    neg = None if binary else pack_bits(rows < 0)
+    return WeightPlanes(
+        kind="binary" if binary else "ternary",
+        rows=n,
+        row_bits=k,
+        pos=pos,
+        neg=neg,
+        wpos=wpos,
+        wneg=wneg,
+        zeros=zeros,
+    )
+
+
+def code_rows(planes: WeightPlanes) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows as codes for ``ed_fc_codes.c`` (uint8, rows x bytes) and each row's one magnitude (int64), or None
+    when a row holds both signs with different magnitudes. Ternary: four weights a byte in base 3,
+    ``sum((t_i + 1) * 3**i)`` (0..80); binary: 1 bit a weight (1 = +1), eight a byte, least significant first;
+    rows padded to whole bytes (with zero weights)."""
+    k = planes.row_bits
+    pos = unpack_bits(planes.pos, k).astype(np.uint8)
+    neg = (1 - pos) if planes.neg is None else unpack_bits(planes.neg, k).astype(np.uint8)
+    has_pos, has_neg = pos.any(axis=1), neg.any(axis=1)
+    if np.any(has_pos & has_neg & (planes.wpos != planes.wneg)):
+        return None
+    mags = np.where(has_pos, planes.wpos, planes.wneg).astype(np.int64)
+    if planes.neg is None:
+        return np.packbits(pos, axis=1, bitorder="little"), mags
+    digits = np.pad(1 + pos.astype(np.int64) - neg, ((0, 0), (0, -k % 4)), constant_values=1)
+    packed = digits.reshape(planes.rows, -1, 4) @ np.array([1, 3, 9, 27])
+    return packed.astype(np.uint8), mags
+
+
+def interleave_rows4(codes: np.ndarray, binary: bool) -> np.ndarray:
+    """Code rows (rows x bytes) as ``ed_fc_codes.c`` reads them, flat and of the same length: blocks of four rows,
+    per group of four inputs the ternary rows' bytes ([r0][r1][r2][r3]) or the binary rows' nibbles in two bytes
+    (r0 | r1 << 4, r2 | r3 << 4); the rows % 4 last rows row-major."""
+    rows = codes.shape[0] - codes.shape[0] % 4
+    block = codes[:rows].reshape(rows // 4, 4, codes.shape[1])
+    if binary:  # nibbles: (blocks, 4 rows, groups)
+        block = np.stack([block & 15, block >> 4], axis=-1).reshape(rows // 4, 4, 2 * codes.shape[1])
+        block = block[:, 0::2] | block[:, 1::2] << 4  # (blocks, 2 row pairs, groups)
+    return np.concatenate([block.transpose(0, 2, 1).reshape(-1), codes[rows:].reshape(-1)]).astype(np.uint8)
 
 
 def bits_for(n_values: int) -> int | None:
@@ -346,6 +490,59 @@ def pattern_decode(pt: Patterns, shape: tuple[int, int, int, int]) -> np.ndarray
                 out[oc, ky, kx, pt.kernel_ic[j]] = pt.values[j, t]
         start = end
     return out.astype(np.int8)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Orders of int8 and int16 weights the Cortex-M DSP kernels read
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def fc_weights_dsp(w: np.ndarray) -> np.ndarray:
+    """FULLY_CONNECTED (out, in) weights for the DSP ``ed_fc_s8``: rows in blocks of four, the four rows'
+    weights interleaved four inputs at a time, then each row's ``in % 4`` tail; the ``out % 4`` last rows
+    row-major. Returns a flat array of the same length."""
+    w = np.asarray(w).reshape(w.shape[0], -1)
+    out, n = w.shape
+    n4 = n & ~3
+    parts = []
+    for o in range(0, out - out % 4, 4):
+        block = w[o : o + 4]
+        body = block[:, :n4].reshape(4, n4 // 4, 4).transpose(1, 0, 2).reshape(-1)
+        parts += [body, block[:, n4:].reshape(-1)]
+    parts.append(w[out - out % 4 :].reshape(-1))
+    return np.concatenate(parts)
+
+
+def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
+    """(out, in) int8 weights -> the flat int16 layout of ``ed_fc_w16_params_t`` (edgesdk_kernels.h): rows in
+    blocks of four (zero rows pad the last), per four inputs the pairs (w0, w2) of the four rows then (w1, w3),
+    then each row's ``in % 4`` tail weights. The weight offset is added here, so the kernel never sees it."""
+    w = np.asarray(w).astype(np.int64).reshape(w.shape[0], -1) + int(weights_offset)
+    out, n = w.shape
+    op, n4 = -(-out // 4) * 4, n & ~3
+    full = np.zeros((op, n), dtype=np.int64)
+    full[:out] = w
+    parts = []
+    for o in range(0, op, 4):
+        blk = full[o : o + 4]
+        g = blk[:, :n4].reshape(4, n4 // 4, 4)
+        body = np.stack([g[:, :, [0, 2]], g[:, :, [1, 3]]])  # (even/odd, row, group, pair)
+        parts += [body.transpose(2, 0, 1, 3).reshape(-1), blk[:, n4:].reshape(-1)]
+    res = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    assert np.abs(res).max(initial=0) < 1 << 15
+    return res
+
+
+def weights_int16(w: np.ndarray, dilated: bool) -> np.ndarray:
+    """OHWI int8 weights -> the int16 layout of ``ed_conv_dot_2x2_w16``: in each dot-product segment (a kernel
+    row of k_w * in_c values, or one tap's in_c values when dilated) groups of four as (w0, w2, w1, w3) - the
+    lanes SXTAB16 and SXTAB16 ROR 8 pair the input with - then the segment's n % 4 tail in order."""
+    o, kh, kw, c = w.shape
+    seg = c if dilated else kw * c
+    flat = np.asarray(w, dtype=np.int64).reshape(-1, seg)
+    n4 = seg & ~3
+    body = flat[:, :n4].reshape(len(flat), n4 // 4, 4)[:, :, [0, 2, 1, 3]].reshape(len(flat), n4)
+    return np.concatenate([body, flat[:, n4:]], axis=1).reshape(-1)
 
 
 #: The int8 kernels a decoded layer can run after decoding (``node.attrs["decoded"]["inner"]``; "" is the

@@ -42,6 +42,11 @@ class PassContext:
         """Whether the core runs the Cortex-M DSP kernels (SXTB16/SMLAD), whose costs differ from the portable ones."""
         return "cortex-m-dsp" in kernel_table.kernel_target_chain(kernel_table.CORE_TARGETS.get(self.core))
 
+    @property
+    def target(self) -> str | None:
+        """The folder of ``firmware/kernels/`` whose kernels the core gets (their weight encodings differ)."""
+        return kernel_table.core_target(self.core)
+
     def forced(self, node: ir.Node) -> str | None:
         for pattern, kernel in self.force.items():
             if fnmatch.fnmatchcase(node.name, pattern):
@@ -129,7 +134,8 @@ def register(pipeline: str = "default"):
 def run_pipeline(
     graph: ir.Graph, pipeline: str | Iterable[type[Pass]] = "default", ctx: PassContext | None = None
 ) -> ir.Graph:
-    """Run a pipeline on a deep copy of ``graph`` and return the copy (the caller's graph is untouched)."""
+    """Run a pipeline on a deep copy of ``graph`` and return the copy (the caller's graph is untouched); every
+    weight layer of the copy then carries the encoding of its chosen kernel (:func:`edgesdk.weight_encoding.encode_graph`)."""
     _load_builtin_passes()
     ctx = ctx or PassContext()
     check_kernel_names(ctx)
@@ -144,6 +150,9 @@ def run_pipeline(
         p = cls()
         if p.run(out, ctx):
             log.debug("pass %s changed %s", p.name, out.name)
+    from edgesdk.weight_encoding import encode_graph
+
+    encode_graph(out, ctx.target)
     out.validate()
     return out
 

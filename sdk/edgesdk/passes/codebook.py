@@ -24,6 +24,7 @@ from edgesdk.passes._select import (
     fast_int8,
     offer,
 )
+from edgesdk.weight_encoding import codebook_arrays, store
 
 
 @register("default")
@@ -38,6 +39,7 @@ class CodebookWeights(MatrixWeightsPass):
             return False
         cb = wf.codebook_encode(w)
         assert cb is not None
+        encoded = codebook_arrays(cb)
         out = w.shape[0]
         if node.op == "FULLY_CONNECTED":
             batches = max(1, graph.tensor(node.inputs[0]).size // w.shape[1])
@@ -48,14 +50,16 @@ class CodebookWeights(MatrixWeightsPass):
             dense = dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx))
             taps, pixels = conv_taps(graph, node)
             instr = estimate("codebook_conv", taps * w.shape[3] * out, pixels * out)
-        if cb.nbytes >= dense["bytes"] and ctx.forced(node) != "codebook":
+        if encoded.nbytes >= dense["bytes"] and ctx.forced(node) != "codebook":
             # A codebook as large as the weights is no sharing (a narrow row has few values anyway).
             return False
         before = node.attrs.get("kernel")
         offer(
             node,
             ctx,
-            {BASELINE: dense, "codebook": candidate(cb.nbytes, instr)},
+            {BASELINE: dense, "codebook": candidate(encoded.nbytes, instr)},
             {"distinct_values": distinct, "codebook_bits": bits},
         )
+        if node.attrs.get("kernel") == "codebook":
+            store(node, encoded, ctx.target)
         return node.attrs.get("kernel") != before

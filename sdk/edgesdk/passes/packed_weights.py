@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir import graph as ir
+from edgesdk.ir.weightformats import WeightPlanes, code_rows, weight_planes
 from edgesdk.passes import Pass, PassContext, fc_weights16, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.passes._select import dense_per_mac, fast_int8, fastest_int8
-from edgesdk.reference.binary import WeightPlanes, code_rows, weight_planes
+from edgesdk.weight_encoding import packed_encoding, planes_arrays, pointwise_as_fc, store, uses_codes
 
 #: Executed instructions (Cortex-M4, -O2, portable C) per unit of work, read off emulator counts of
 #: ed_fc.c / ed_conv.c / ed_packed.c (QEMU mps2-an386) and the generated assembly.
@@ -56,13 +57,6 @@ def _shape_info(graph: ir.Graph, node: ir.Node) -> tuple[int, int, int] | None:
     pixels = out.shape[1] * out.shape[2]
     taps = w.shape[1] * w.shape[2]
     return pixels, taps, (w.shape[3] + 31) // 32
-
-
-def pointwise_as_fc(p: dict[str, Any]) -> bool:
-    """Conv parameters (``op_params``) of a fully-connected layer over the pixels: 1x1, stride 1, no dilation
-    (so no padding). On DSP targets the C backend runs such a ternary/binary layer as the codes FC."""
-    keys = ("filter_h", "filter_w", "stride_h", "stride_w", "dilation_h", "dilation_w")
-    return all(int(p[k]) == 1 for k in keys)
 
 
 def _pointwise(graph: ir.Graph, node: ir.Node) -> bool:
@@ -111,13 +105,13 @@ def estimate(
     folded_bias = 4 * planes.rows if node.op == "CONV_2D" else 0
     return {
         BASELINE: candidate(w.nbytes, int(int8)),
-        planes.kind: candidate(planes.stored_bytes, int(packed), other_bytes=folded_bias),
+        planes.kind: candidate(planes_arrays(planes).nbytes, int(packed), other_bytes=folded_bias),
     }
 
 
 @register("default")
 class PackedWeights(Pass):
-    """Annotate ternary/binary CONV_2D and FULLY_CONNECTED layers with the packed kernel when it wins."""
+    """Annotate ternary/binary CONV_2D and FULLY_CONNECTED layers with the packed kernel when it wins (and store its encoding)."""
 
     name = "packed_weights"
 
@@ -164,6 +158,7 @@ class PackedWeights(Pass):
             node.attrs["kernel_report"] = kernel_report(cands, BASELINE, why)
             return False
         node.attrs["kernel"] = kind
+        store(node, packed_encoding(planes, uses_codes(graph, node, ctx.target)), ctx.target)
         sparsity = planes.zeros / max(1, planes.rows * planes.row_bits)
         node.attrs["kernel_report"] = kernel_report(cands, kind, why, sparsity=sparsity)
         return True

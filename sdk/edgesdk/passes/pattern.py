@@ -22,6 +22,7 @@ from edgesdk.passes._select import (
     offer,
     weight,
 )
+from edgesdk.weight_encoding import pattern_arrays, store
 
 TAPS = 4
 
@@ -47,6 +48,8 @@ class PatternConv(Pass):
         pt = wf.pattern_encode(w, TAPS)
         if pt is None:
             return False
+        encoded = pattern_arrays(pt)
+        encoded.info["n_taps"] = TAPS
         out_c = w.shape[0]
         inner, pixels = interior_pixels(graph, node)
         kept = int(pt.kernel_ic.size)
@@ -60,8 +63,10 @@ class PatternConv(Pass):
             ctx,
             {
                 BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx)),
-                "pattern": candidate(pt.nbytes, instr, other_bytes=4 * out_c),
+                "pattern": candidate(encoded.nbytes, instr, other_bytes=4 * out_c),
             },
             {"taps": TAPS, "patterns": len(pt.taps), "kernels_kept": kept, "kernels_total": pt.kernels_total},
         )
+        if node.attrs.get("kernel") == "pattern":
+            store(node, encoded, ctx.target)
         return node.attrs.get("kernel") != before

@@ -15,28 +15,16 @@ larger than the dense weights), with the bytes and estimated instructions of bot
 
 from __future__ import annotations
 
-import numpy as np
-
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
+from edgesdk.weight_encoding import one_hot_taps
 
 #: Estimated instructions per output element on a Cortex-M4: dense int8 depthwise per tap (load x, load w,
 #: multiply-accumulate, loop), plus its requantization; the shift kernel's gather + bounds check + lookup.
 _DENSE_PER_TAP = 5
 _REQUANT = 20
 _SHIFT_PER_OUTPUT = 12
-
-
-def one_hot_taps(weights: np.ndarray) -> np.ndarray | None:
-    """Index of the one non-zero tap of each output channel of depthwise weights ``1 x KH x KW x C``, or None
-    if some channel has more than one non-zero tap. A channel with no non-zero tap gets index 0 (its
-    output is constant, which the table also expresses)."""
-    w = np.asarray(weights).reshape(-1, weights.shape[-1])  # (KH*KW, C)
-    nonzero = w != 0
-    if np.any(nonzero.sum(axis=0) > 1):
-        return None
-    return np.argmax(nonzero, axis=0)
 
 
 def shift_costs(graph: ir.Graph, node: ir.DepthwiseConv2D) -> dict[str, dict[str, int]]:

@@ -11,6 +11,8 @@ bit-identical to the dense kernel.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgesdk.ir import graph as ir
@@ -26,6 +28,7 @@ from edgesdk.passes._select import (
     interior_pixels,
     offer,
 )
+from edgesdk.weight_encoding import Encoding, sparse_arrays, store
 
 
 @register("default")
@@ -41,6 +44,9 @@ class SparseWeights(MatrixWeightsPass):
         out = rows.shape[0]
         info: dict = {"density": round(nnz / rows.size, 4)}
         sp = wf.sparse_encode(rows, 0)
+        encoded: dict[str, Encoding] = {}
+        if sp is not None:
+            encoded["sparse"] = sparse_arrays(sp)
         before = node.attrs.get("kernel")
         if node.op == "CONV_2D":
             inner, pixels = interior_pixels(graph, node)
@@ -51,23 +57,33 @@ class SparseWeights(MatrixWeightsPass):
                 n = sp.entries.size
                 border = estimate("sparse_conv_border", (pixels - inner) * n, 0)
                 cands["sparse"] = candidate(
-                    sp.nbytes, estimate("sparse_conv", inner * n, pixels * out, border)
+                    encoded["sparse"].nbytes, estimate("sparse_conv", inner * n, pixels * out, border)
                 )
             offer(node, ctx, cands, info)
-            return node.attrs.get("kernel") != before
+            return _chosen(node, before, encoded, ctx.target)
         batches = max(1, graph.tensor(node.inputs[0]).size // rows.shape[1])
         cands = {BASELINE: dense_fc_candidate(rows, batches, ctx.dsp, fast_int8(ctx))}
         if sp is not None:
             cands["sparse"] = candidate(
-                sp.nbytes, estimate("sparse", sp.entries.size * batches, out * batches)
+                encoded["sparse"].nbytes, estimate("sparse", sp.entries.size * batches, out * batches)
             )
         bits = wf.bits_for(wf.max_distinct(rows))
         if bits is not None:
             spc = wf.sparse_encode(rows, bits)
             if spc is not None:
+                encoded["sparse_codebook"] = sparse_arrays(spc)
                 cands["sparse_codebook"] = candidate(
-                    spc.nbytes, estimate("sparse_codebook", spc.entries.size * batches, out * batches)
+                    encoded["sparse_codebook"].nbytes,
+                    estimate("sparse_codebook", spc.entries.size * batches, out * batches),
                 )
                 info["code_bits"] = bits
         offer(node, ctx, cands, info)
-        return node.attrs.get("kernel") != before
+        return _chosen(node, before, encoded, ctx.target)
+
+
+def _chosen(node: ir.Node, before: Any, encoded: dict[str, Encoding], target: str | None) -> bool:
+    """Store the encoding of the kernel :func:`offer` chose, if it is one of ``encoded``; whether it changed."""
+    kernel = node.attrs.get("kernel")
+    if kernel in encoded:
+        store(node, encoded[kernel], target)
+    return kernel != before

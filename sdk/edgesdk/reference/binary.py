@@ -16,140 +16,18 @@ bits (:func:`xnor_dot`). BatchNorm + sign after a binary layer fold into one int
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-WORD = 32
-
-
-def words_for(bits: int) -> int:
-    """Words of 32 bits needed for a row of ``bits`` bits."""
-    return (int(bits) + WORD - 1) // WORD
-
-
-def pack_bits(bits: np.ndarray) -> np.ndarray:
-    """Pack a boolean array (..., K) into uint32 words (..., ceil(K/32)), LSB first, zero tail."""
-    b = np.asarray(bits, dtype=bool)
-    k = b.shape[-1]
-    n = words_for(k)
-    padded = np.zeros((*b.shape[:-1], n * WORD), dtype=np.uint64)
-    padded[..., :k] = b
-    weights = (np.uint64(1) << np.arange(WORD, dtype=np.uint64)).astype(np.uint64)
-    words = (padded.reshape(*b.shape[:-1], n, WORD) * weights).sum(axis=-1)
-    return words.astype(np.uint32)
-
-
-def unpack_bits(words: np.ndarray, k: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`: uint32 words (..., n) -> booleans (..., k)."""
-    w = np.asarray(words, dtype=np.uint32)
-    shifts = np.arange(WORD, dtype=np.uint32)
-    bits = ((w[..., None] >> shifts) & np.uint32(1)).astype(bool)
-    return bits.reshape(*w.shape[:-1], -1)[..., :k]
-
-
-@dataclass
-class WeightPlanes:
-    """Ternary or binary structure of an int8 weight matrix (rows = output channels)."""
-
-    kind: str  # "ternary" or "binary"
-    rows: int
-    row_bits: int  # weights per row (K)
-    pos: np.ndarray  # uint32 (rows, words): bit set where w == +b
-    neg: np.ndarray | None  # uint32 (rows, words): bit set where w == -a (ternary only)
-    wpos: np.ndarray  # int64 (rows,): b per row
-    wneg: np.ndarray  # int64 (rows,): a per row
-    zeros: int  # zero weights (ternary)
-
-    @property
-    def words(self) -> int:
-        return words_for(self.row_bits)
-
-    @property
-    def symmetric(self) -> int | None:
-        """The common magnitude when every row has a == b == v (then no per-row values are stored)."""
-        v = int(self.wpos[0])
-        if np.all(self.wpos == v) and np.all(self.wneg == v):
-            return v
-        return None
-
-    @property
-    def plane_bytes(self) -> int:
-        planes = 1 if self.neg is None else 2
-        return planes * self.rows * self.words * 4
-
-    @property
-    def stored_bytes(self) -> int:
-        """Planes plus the per-row magnitudes (int16 each) when they are not one common value."""
-        return self.plane_bytes + (0 if self.symmetric is not None else 2 * 2 * self.rows)
-
-
-def weight_planes(w: np.ndarray, allow_binary: bool = True) -> WeightPlanes | None:
-    """Recognize ternary {-a, 0, b} or binary {-a, b} rows (a, b > 0, per row) in an int8 matrix (rows, K).
-
-    Binary is chosen when no row holds a zero (and ``allow_binary``); an all-zero row is ternary with a = b = 127.
-    Returns None when some row has other values.
-    """
-    w = np.asarray(w).astype(np.int64)
-    rows = w.reshape(w.shape[0], -1)
-    n, k = rows.shape
-    wpos = np.full(n, 127, dtype=np.int64)
-    wneg = np.full(n, 127, dtype=np.int64)
-    for r in range(n):
-        vals = np.unique(rows[r])
-        posv = vals[vals > 0]
-        negv = vals[vals < 0]
-        if len(posv) > 1 or len(negv) > 1:
-            return None
-        if len(posv):
-            wpos[r] = int(posv[0])
-        if len(negv):
-            wneg[r] = int(-negv[0])
-    zeros = int(np.sum(rows == 0))
-    binary = allow_binary and zeros == 0
-    pos = pack_bits(rows > 0)
-    neg = None if binary else pack_bits(rows < 0)
-    return WeightPlanes(
-        kind="binary" if binary else "ternary",
-        rows=n,
-        row_bits=k,
-        pos=pos,
-        neg=neg,
-        wpos=wpos,
-        wneg=wneg,
-        zeros=zeros,
-    )
-
-
-def code_rows(planes: WeightPlanes) -> tuple[np.ndarray, np.ndarray] | None:
-    """The rows as codes for ``ed_fc_codes.c`` (uint8, rows x bytes) and each row's one magnitude (int64), or None
-    when a row holds both signs with different magnitudes. Ternary: four weights a byte in base 3,
-    ``sum((t_i + 1) * 3**i)`` (0..80); binary: 1 bit a weight (1 = +1), eight a byte, least significant first;
-    rows padded to whole bytes (with zero weights)."""
-    k = planes.row_bits
-    pos = unpack_bits(planes.pos, k).astype(np.uint8)
-    neg = (1 - pos) if planes.neg is None else unpack_bits(planes.neg, k).astype(np.uint8)
-    has_pos, has_neg = pos.any(axis=1), neg.any(axis=1)
-    if np.any(has_pos & has_neg & (planes.wpos != planes.wneg)):
-        return None
-    mags = np.where(has_pos, planes.wpos, planes.wneg).astype(np.int64)
-    if planes.neg is None:
-        return np.packbits(pos, axis=1, bitorder="little"), mags
-    digits = np.pad(1 + pos.astype(np.int64) - neg, ((0, 0), (0, -k % 4)), constant_values=1)
-    packed = digits.reshape(planes.rows, -1, 4) @ np.array([1, 3, 9, 27])
-    return packed.astype(np.uint8), mags
-
-
-def interleave_rows4(codes: np.ndarray, binary: bool) -> np.ndarray:
-    """Code rows (rows x bytes) as ``ed_fc_codes.c`` reads them, flat and of the same length: blocks of four rows,
-    per group of four inputs the ternary rows' bytes ([r0][r1][r2][r3]) or the binary rows' nibbles in two bytes
-    (r0 | r1 << 4, r2 | r3 << 4); the rows % 4 last rows row-major."""
-    rows = codes.shape[0] - codes.shape[0] % 4
-    block = codes[:rows].reshape(rows // 4, 4, codes.shape[1])
-    if binary:  # nibbles: (blocks, 4 rows, groups)
-        block = np.stack([block & 15, block >> 4], axis=-1).reshape(rows // 4, 4, 2 * codes.shape[1])
-        block = block[:, 0::2] | block[:, 1::2] << 4  # (blocks, 2 row pairs, groups)
-    return np.concatenate([block.transpose(0, 2, 1).reshape(-1), codes[rows:].reshape(-1)]).astype(np.uint8)
+from edgesdk.ir.weightformats import (  # noqa: F401 - the packing and weight planes, re-exported
+    WORD,
+    WeightPlanes,
+    code_rows,
+    interleave_rows4,
+    pack_bits,
+    unpack_bits,
+    weight_planes,
+    words_for,
+)
 
 
 # --- XNOR ----------------------------------------------------------------------------------------------------

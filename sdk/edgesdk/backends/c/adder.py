@@ -17,7 +17,7 @@ def lower_adder(b: _LayerBuilder) -> None:
     if w.data is None or w.dtype != "int16":
         raise UnsupportedOpError(f"layer {node.name}: {node.op} needs constant int16 weights")
     b.act_input(0)
-    weights = b.const_array("weights", w.data.astype(np.int64), "int16_t")
+    weights = b.encoded_array("weights")  # the int16 weights as they are
     bias = b.bias_array()
     mult = b.const_array("multiplier", np.asarray(p["output_multiplier"], np.int64), "int32_t")
     shift = b.const_array("shift", np.asarray(p["output_shift"], np.int64), "int32_t")

@@ -2,8 +2,8 @@
 (``templates/c/pattern_conv.c.j2``).
 
 A pass (``edgesdk.passes.sparse``, ``codebook``, ``pattern``) chose the variant and put it in
-``node.attrs["kernel"]``; here the layer's int8 weights are re-encoded with :mod:`edgesdk.ir.weightformats`
-(deterministic, so the bytes match the pass's estimate) and written as ``static const`` arrays. The
+``node.attrs["kernel"]`` and stored the weights' encoding in the node (:mod:`edgesdk.weight_encoding`); here its
+arrays are written as ``static const`` arrays as they are, so the bytes are the ones the pass counted. The
 fully-connected variants fold ``input_offset * sum(w)`` into the bias so their inner loops multiply raw
 inputs; the integer result is the dense kernel's exactly.
 """
@@ -18,7 +18,7 @@ from edgesdk import kernels as kernel_table
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import _LayerBuilder, conv_geometry
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.ir import weightformats as wf
+from edgesdk.weight_encoding import Encoding, sparse_code_bits  # noqa: F401 - sparse_code_bits re-exported
 
 #: The kernels' C sources, from the kernel table.
 KERNEL_FILES = {k: kernel_table.get(k).sources[0] for k in ("sparse", "codebook")}
@@ -78,59 +78,41 @@ def _requant_ptrs(b: _LayerBuilder, arrays: tuple[Any, Any, Any]) -> None:
     b.ptr_field("shift", shift)
 
 
-def _lower_fc_sparse(b: _LayerBuilder, code_bits: int) -> None:
+def _lower_fc_sparse(b: _LayerBuilder) -> None:
     w = _weights(b)
-    sp = wf.sparse_encode(w, code_bits)
-    if sp is None:
-        raise UnsupportedOpError(
-            f"layer {b.node.name}: its weights do not fit the sparse format with {code_bits}-bit codes"
-        )
+    enc = b.encoding
+    code_bits = int(enc.info["code_bits"])
     arrays = _fc_common(b, w)
     b.ints(code_bits=code_bits, codebook_size=(1 << code_bits) if code_bits else 0)
-    _row_counts(b, sp)
-    b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
-    b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
-    b.ptr_field(
-        "row_group", None if sp.row_group is None else b.const_array("row_group", sp.row_group, "uint8_t")
-    )
+    _row_counts(b, enc)
+    b.ptr_field("entries", b.encoded_array("entries"))
+    b.ptr_field("values", b.encoded_array("values"))
+    b.ptr_field("row_group", b.encoded_array("row_group") if "row_group" in enc else None)
     _requant_ptrs(b, arrays)
     b.kernel, b.params_type = "ed_fc_sparse_s8", "ed_fc_sparse_params_t"
     b.kernel_files = [KERNEL_FILES["sparse"]]
 
 
 def lower_fc_sparse(b: _LayerBuilder) -> None:
-    _lower_fc_sparse(b, 0)
+    _lower_fc_sparse(b)
 
 
 def lower_fc_sparse_codebook(b: _LayerBuilder) -> None:
-    bits = int(b.node.attrs.get("kernel_report", {}).get("code_bits", 0)) or sparse_code_bits(_weights(b))
-    if bits is None:
-        raise UnsupportedOpError(f"layer {b.node.name}: too many distinct weights for a sparse codebook")
-    _lower_fc_sparse(b, bits)
+    _lower_fc_sparse(b)
 
 
-def sparse_code_bits(w: np.ndarray) -> int | None:
-    """The code width of the sparse-codebook format for ``w``: its distinct values per row (with 0)."""
-    return wf.bits_for(wf.max_distinct(w))
-
-
-def _codebook(b: _LayerBuilder, w: np.ndarray) -> wf.Codebook:
-    cb = wf.codebook_encode(w)
-    if cb is None:
-        raise UnsupportedOpError(
-            f"layer {b.node.name}: more than 16 distinct weights in an output channel, no codebook kernel"
-        )
-    return cb
+def _codebook_arrays(b: _LayerBuilder) -> None:
+    """The codes, each channel's table and the tables of a codebook layer, as its encoding holds them."""
+    for name in ("codes", "row_group", "codebook"):
+        b.ptr_field(name, b.encoded_array(name))
 
 
 def lower_fc_codebook(b: _LayerBuilder) -> None:
     w = _weights(b)
-    cb = _codebook(b, w)
+    info = b.encoding.info
     arrays = _fc_common(b, w)
-    b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, row_bytes=cb.row_bytes)
-    b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
-    b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
-    b.ptr_field("codebook", b.const_array("codebook", cb.table.astype(np.int64), "int8_t"))
+    b.ints(code_bits=info["code_bits"], codebook_size=1 << info["code_bits"], row_bytes=info["row_bytes"])
+    _codebook_arrays(b)
     _requant_ptrs(b, arrays)
     b.kernel, b.params_type = "ed_fc_codebook_s8", "ed_fc_codebook_params_t"
     b.kernel_files = [KERNEL_FILES["codebook"]]
@@ -159,37 +141,31 @@ def _conv_bias_requant(b: _LayerBuilder, mult: Any, shift: Any) -> None:
     b.ptr_field("shift", shift)
 
 
-def _row_counts(b: _LayerBuilder, sp: wf.Sparse) -> None:
-    if sp.count_bytes == 1:
-        b.ptr_field("row_count8", b.const_array("row_count", sp.row_count, "uint8_t"))
-        b.ptr_field("row_count16", None)
-    else:
-        b.ptr_field("row_count8", None)
-        b.ptr_field("row_count16", b.const_array("row_count", sp.row_count, "int16_t"))
+def _row_counts(b: _LayerBuilder, enc: Encoding) -> None:
+    counts = b.encoded_array("row_count")
+    wide = enc.info["count_bytes"] != 1
+    b.ptr_field("row_count8", None if wide else counts)
+    b.ptr_field("row_count16", counts if wide else None)
 
 
 def lower_conv_sparse(b: _LayerBuilder) -> None:
-    w = _weights(b)
-    sp = wf.sparse_encode(w.reshape(w.shape[0], -1), 0)
-    if sp is None:
-        raise UnsupportedOpError(f"layer {b.node.name}: its weights do not fit the sparse format")
+    _weights(b)
+    enc = b.encoding
     mult, shift = _conv_fields(b)
-    _row_counts(b, sp)
-    b.ptr_field("entries", b.const_array("entries", sp.entries.astype(np.int64), "uint8_t"))
-    b.ptr_field("values", b.const_array("values", sp.values.astype(np.int64), "int8_t"))
+    _row_counts(b, enc)
+    b.ptr_field("entries", b.encoded_array("entries"))
+    b.ptr_field("values", b.encoded_array("values"))
     _conv_bias_requant(b, mult, shift)
     b.kernel, b.params_type = "ed_conv_sparse_s8", "ed_conv_sparse_params_t"
     b.kernel_files = [KERNEL_FILES["sparse"]]
 
 
 def lower_conv_codebook(b: _LayerBuilder) -> None:
-    w = _weights(b)
-    cb = _codebook(b, w)
+    _weights(b)
+    info = b.encoding.info
     mult, shift = _conv_fields(b)
-    b.ints(code_bits=cb.bits, codebook_size=1 << cb.bits, filter_bytes=cb.row_bytes)
-    b.ptr_field("codes", b.const_array("codes", cb.packed.astype(np.int64), "uint8_t"))
-    b.ptr_field("row_group", b.const_array("row_group", cb.row_group, "uint8_t"))
-    b.ptr_field("codebook", b.const_array("codebook", cb.table.astype(np.int64), "int8_t"))
+    b.ints(code_bits=info["code_bits"], codebook_size=1 << info["code_bits"], filter_bytes=info["row_bytes"])
+    _codebook_arrays(b)
     _conv_bias_requant(b, mult, shift)
     b.kernel, b.params_type = "ed_conv_codebook_s8", "ed_conv_codebook_params_t"
     b.kernel_files = [KERNEL_FILES["codebook"]]
@@ -199,21 +175,17 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
     """A CONV_2D whose 3x3 kernels follow a few 4-tap patterns: a C function generated for this layer."""
     p = b.p
     w = _weights(b)
-    taps = int(b.node.attrs.get("kernel_report", {}).get("taps", 4))
-    pt = wf.pattern_encode(w, taps)
-    if pt is None:
-        raise UnsupportedOpError(
-            f"layer {b.node.name}: its 3x3 kernels do not follow a few {taps}-tap patterns"
-        )
+    enc = b.encoding
+    taps = int(enc.info["n_taps"])
     _conv_geometry(b)
     b.act_input(0)
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     geo = conv_geometry(p)
     b.ints(**geo, per_channel=per_channel)
     bias = _bias(b, w.shape[0])
-    values = b.const_array("pattern_values", pt.values.astype(np.int64), "int8_t")
-    kernel_ic = b.const_array("kernel_ic", pt.kernel_ic, "int16_t")
-    group_end = b.const_array("group_end", pt.group_end, "int32_t")
+    values = b.encoded_array("pattern_values")
+    kernel_ic = b.encoded_array("kernel_ic")
+    group_end = b.encoded_array("group_end")
     bias_arr = b.const_array("bias", bias, "int32_t")
     folded = b.const_array("bias_folded", folded_bias(w, bias, int(p["input_offset"])), "int32_t")
     b.ptr_field("weights", values)
@@ -223,7 +195,7 @@ def lower_conv_pattern(b: _LayerBuilder) -> None:
     in_w, in_c = int(geo["in_w"]), int(geo["in_c"])
     dh, dw = int(geo["dil_h"]), int(geo["dil_w"])
     patterns = []
-    for tap_list in pt.taps:
+    for tap_list in enc.info["taps"]:
         scaled = [(ky * dh, kx * dw) for ky, kx in tap_list]
         patterns.append(
             {

@@ -11,10 +11,7 @@ constant weights address. The layer's call decodes, then runs the inner kernel.
 
 from __future__ import annotations
 
-import numpy as np
-
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.compressed import sparse_code_bits
 from edgesdk.backends.c.dw_inplace import _plan
 from edgesdk.backends.c.generator import (
     _LOWER,
@@ -24,62 +21,51 @@ from edgesdk.backends.c.generator import (
 )
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
-from edgesdk.reference.binary import weight_planes
+from edgesdk.weight_encoding import Encoding
 
 KERNEL = "decoded"
 DECODE_FILE = "ed_decode.c"
 FORMATS = {"ternary": 0, "binary": 1, "codebook": 2, "sparse": 3, "sparse_codebook": 3, "int8": 4}
 
 
-def _format_fields(b: _LayerBuilder, fmt: str, w2d: np.ndarray) -> list[tuple[str, str]]:
-    """The compressed arrays (``static const``, flash) and the format's fields of ``ed_decode_params_t``."""
-    name = b.node.name
+def _format_fields(b: _LayerBuilder, enc: Encoding) -> list[tuple[str, str]]:
+    """The compressed arrays (``static const``, flash) as the node's encoding holds them, and the format's fields
+    of ``ed_decode_params_t``."""
     f: dict[str, str] = {}
-    if fmt in ("ternary", "binary"):
-        planes = weight_planes(w2d, allow_binary=fmt == "binary")
-        if planes is None or planes.kind != fmt:
-            raise UnsupportedOpError(f"layer {name}: weights are not {fmt}; they cannot be decoded as such")
-        sym = planes.symmetric
-        f["words"] = cf.c_int(planes.words)
-        f["wval"] = cf.c_int(sym if sym is not None else 127)
-        f["plane_pos"] = b.const_array("plane_pos", planes.pos.astype(np.int64), "uint32_t").name
-        if planes.neg is not None:
-            f["plane_neg"] = b.const_array("plane_neg", planes.neg.astype(np.int64), "uint32_t").name
-        if sym is None:
-            f["wpos"] = b.const_array("wpos", planes.wpos, "int16_t").name
-            f["wneg"] = b.const_array("wneg", planes.wneg, "int16_t").name
-    elif fmt == "int8":
-        f["values"] = b.const_array("weights8", w2d.astype(np.int64), "int8_t").name
-    elif fmt == "codebook":
-        cb = wf.codebook_encode(w2d)
-        if cb is None:
-            raise UnsupportedOpError(f"layer {name}: more than 16 distinct weights per channel, no codebook")
-        f["code_bits"] = cf.c_int(cb.bits)
-        f["codebook_size"] = cf.c_int(int(cb.table.shape[1]))
-        f["row_bytes"] = cf.c_int(int(cb.packed.shape[1]))
-        f["codes"] = b.const_array("codes", cb.packed.astype(np.int64), "uint8_t").name
-        f["row_group"] = b.const_array("row_group", cb.row_group.astype(np.int64), "uint8_t").name
-        f["codebook"] = b.const_array("codebook", cb.table.astype(np.int64), "int8_t").name
-    else:
-        bits = 0
-        if fmt == "sparse_codebook":
-            bits = sparse_code_bits(w2d) or 0
-        sp = wf.sparse_encode(w2d, bits)
-        if sp is None:
-            raise UnsupportedOpError(f"layer {name}: the weights cannot be stored sparse")
-        counts = np.asarray(sp.row_count, dtype=np.int64)
-        kind = ("row_count8", "uint8_t") if counts.max(initial=0) < 256 else ("row_count16", "int16_t")
-        f[kind[0]] = b.const_array(kind[0], counts, kind[1]).name
-        f["entries"] = b.const_array("entries", np.asarray(sp.entries, dtype=np.int64), "uint8_t").name
-        f["values"] = b.const_array(
-            "values", np.asarray(sp.values, dtype=np.int64).reshape(-1), "int8_t"
-        ).name
-        f["code_bits"] = cf.c_int(sp.code_bits)
-        if sp.code_bits:
-            f["codebook_size"] = cf.c_int(1 << sp.code_bits)
-            assert sp.row_group is not None
-            f["row_group"] = b.const_array("row_group", sp.row_group.astype(np.int64), "uint8_t").name
-    return list(f.items())
+    info = enc.info
+    if enc.kind in ("ternary", "binary"):
+        f["words"] = cf.c_int(info["words"])
+        f["wval"] = cf.c_int(info["wval"])
+    elif enc.kind != "int8":
+        f["code_bits"] = cf.c_int(info["code_bits"])
+        if enc.kind == "codebook" or info["code_bits"]:
+            f["codebook_size"] = cf.c_int(info.get("codebook_size", 1 << info["code_bits"]))
+    if enc.kind == "codebook":
+        f["row_bytes"] = cf.c_int(info["row_bytes"])
+    names = {"weights8": "values"}
+    fields = {name: b.encoded_array(name, enc).name for name in enc.arrays}
+    f.update({names.get(name, name): ref for name, ref in fields.items()})
+    order = _FIELD_ORDER[enc.kind]
+    return [(k, f[k]) for k in order if k in f]
+
+
+#: The order of each format's fields in ``ed_decode_params_t`` as written before (any order compiles the same).
+_FIELD_ORDER = {
+    "ternary": ("words", "wval", "plane_pos", "plane_neg", "wpos", "wneg"),
+    "binary": ("words", "wval", "plane_pos", "plane_neg", "wpos", "wneg"),
+    "int8": ("values",),
+    "codebook": ("code_bits", "codebook_size", "row_bytes", "codes", "row_group", "codebook"),
+    "sparse": ("row_count8", "row_count16", "entries", "values", "code_bits", "codebook_size", "row_group"),
+    "sparse_codebook": (
+        "row_count8",
+        "row_count16",
+        "entries",
+        "values",
+        "code_bits",
+        "codebook_size",
+        "row_group",
+    ),
+}
 
 
 def lower_decoded(b: _LayerBuilder) -> None:
@@ -95,10 +81,12 @@ def lower_decoded(b: _LayerBuilder) -> None:
         raise UnsupportedOpError(
             f"layer {node.name}: a decoded fully-connected layer runs the int16 FC kernel"
         )
+    enc = b.encoding
+    b.encoding_override = enc.inner  # the inner kernel's weights: the decoded ones, in RAM
     lower(b)
+    b.encoding_override = None
     w = b.t(1)
-    assert w.data is not None
-    w2d = np.asarray(w.data).reshape(w.shape[0], -1)
+    rows, cols = int(w.shape[0]), int(w.size // w.shape[0])
     fields = dict(b.fields)
     weights = next((a for a in b.arrays if a.name == fields.get("weights")), None)
     if weights is None:
@@ -110,7 +98,6 @@ def lower_decoded(b: _LayerBuilder) -> None:
     scratch = f"(void *)&{gen.model}_arena[{offset}]"
     stored = f"{weights.nbytes} B as {weights.ctype}"
     weights.decl = f"#define {weights.name} (({weights.ctype} *){scratch})"
-    rows, cols = (int(v) for v in w2d.shape)
     dfields = [
         ("rows", cf.c_int(rows)),
         ("cols", cf.c_int(cols)),
@@ -119,7 +106,7 @@ def lower_decoded(b: _LayerBuilder) -> None:
             f"ED_DECODE_{'SPARSE' if fmt.startswith('sparse') else 'RAW' if fmt == 'int8' else fmt.upper()}",
         ),
         ("layout", "ED_DECODE_INT8" if layout == "int8" else "ED_DECODE_W16"),
-        *_format_fields(b, fmt, w2d),
+        *_format_fields(b, enc),
     ]
     if layout != "int8":
         rowbuf = 8 * cols if layout == "w16blocks" else -(-rows // 4) * 4 * cols * 2

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.dsp import weight_layout
 from edgesdk.backends.c.generator import KERNEL_SUBDIR, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
@@ -20,26 +19,6 @@ IM2COL = "im2col_w16"
 POINTWISE8 = "pointwise_s8"
 #: im2col by bands of pixels + the int8-weight FC kernel (passes/im2col.py).
 IM2COL8 = "im2col_s8"
-
-
-def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
-    """(out, in) int8 weights -> the flat int16 layout of ``ed_fc_w16_params_t`` (edgesdk_kernels.h): rows in
-    blocks of four (zero rows pad the last), per four inputs the pairs (w0, w2) of the four rows then (w1, w3),
-    then each row's ``in % 4`` tail weights. The weight offset is added here, so the kernel never sees it."""
-    w = np.asarray(w).astype(np.int64).reshape(w.shape[0], -1) + int(weights_offset)
-    out, n = w.shape
-    op, n4 = -(-out // 4) * 4, n & ~3
-    full = np.zeros((op, n), dtype=np.int64)
-    full[:out] = w
-    parts = []
-    for o in range(0, op, 4):
-        blk = full[o : o + 4]
-        g = blk[:, :n4].reshape(4, n4 // 4, 4)
-        body = np.stack([g[:, :, [0, 2]], g[:, :, [1, 3]]])  # (even/odd, row, group, pair)
-        parts += [body.transpose(2, 0, 1, 3).reshape(-1), blk[:, n4:].reshape(-1)]
-    res = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    assert np.abs(res).max(initial=0) < 1 << 15
-    return res
 
 
 def lower_fc_w16(b: _LayerBuilder) -> None:
@@ -140,7 +119,7 @@ def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding:
         raise UnsupportedOpError(f"layer {node.name}: the int16-weight FC kernel needs constant int8 weights")
     wdata = w2d.data.reshape(w2d.shape[0], -1)
     b.act_input(0)
-    weights = b.const_array("weights16", fc_weights_w16(wdata, filter_offset), "int16_t")
+    weights = b.encoded_array("weights16")  # the int8 weights plus the FC's weight offset, in int16 blocks
     _fc_fields(b, wdata.shape, weights, batches, rounding)
     b.kernel, b.params_type = "ed_fc_w16_s8", "ed_fc_w16_params_t"
     b.kernel_files = ["ed_fc_w16.c"]
@@ -153,9 +132,8 @@ def _int8_fc_weights(b: _LayerBuilder, kind: str) -> tuple[np.ndarray, str]:
     if w.dtype != "int8" or w.data is None:
         raise UnsupportedOpError(f"layer {b.node.name}: the {kind} kernel needs constant int8 weights")
     wdata = np.asarray(w.data).astype(np.int64).reshape(w.shape[0], -1)
-    layout = weight_layout(b.gen.target, "FULLY_CONNECTED")
     b.act_input(0)
-    return wdata, b.const_array("weights", layout(wdata) if layout else wdata, "int8_t")
+    return wdata, b.encoded_array("weights")
 
 
 def _fc_fields(

@@ -30,11 +30,11 @@ import edgesdk
 from edgesdk import kernels as kernel_table
 from edgesdk import templating
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.dsp import weight_layout
 from edgesdk.boards import kernel_target_chain
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.resources import firmware_dir
+from edgesdk.weight_encoding import Encoding, node_encoding
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +297,9 @@ class _LayerBuilder:
         self.kernel_files: list[str] = [KERNEL_FILES[node.op]] if node.op in KERNEL_FILES else []
         self.code = ""
         self.params_name = ""  # C name of the params struct (a lowering may reserve it; else named in build)
+        #: The weights' encoding the lowering writes: the node's (``weight_encoding.node_encoding``) unless a lowering
+        #: that wraps another sets it (a decoded layer's inner kernel reads the decoded weights' encoding).
+        self.encoding_override: Encoding | None = None
 
     def t(self, k: int) -> ir.Tensor:
         return self.gen.graph.tensor(self.node.inputs[k])
@@ -344,6 +347,23 @@ class _LayerBuilder:
         arr = self.gen.array(self.cname, what, values, ctype)
         self.arrays.append(arr)
         return arr
+
+    @property
+    def encoding(self) -> Encoding:
+        """The encoding of the layer's weights the passes stored in the node (:mod:`edgesdk.weight_encoding`)."""
+        if self.encoding_override is not None:
+            return self.encoding_override
+        enc = node_encoding(self.gen.graph, self.node, self.gen.target)
+        if enc is None:
+            raise UnsupportedOpError(
+                f"layer {self.node.name}: op {self.node.op} needs constant weights of its type in the C backend"
+            )
+        return enc
+
+    def encoded_array(self, what: str, enc: Encoding | None = None) -> _Array:
+        """The array ``what`` of the layer's weight encoding (or of ``enc``), written as it is stored there."""
+        a = (enc or self.encoding)[what]
+        return self.const_array(what, a.values, a.ctype)
 
     def act_input(self, k: int) -> None:
         self.inputs.append(self.gen.tensor_arg(self.node.inputs[k], self, f"input{k + 1}"))
@@ -426,9 +446,7 @@ def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
             f"layer {node.name}: op {node.op} needs constant int8 weights in the C backend"
         )
     b.act_input(0)
-    layout = weight_layout(b.gen.target, node.op)
-    wdata = w.data.astype(np.int64)
-    weights = b.const_array("weights", layout(wdata) if layout else wdata, "int8_t")
+    weights = b.encoded_array("weights")
     bias = None
     bias_values = b.bias_values()
     if bias_values is not None:

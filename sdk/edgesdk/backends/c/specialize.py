@@ -27,18 +27,6 @@ KERNEL = "specialized"
 KERNEL16 = "specialized16"
 
 
-def weights_int16(w: np.ndarray, dilated: bool) -> np.ndarray:
-    """OHWI int8 weights -> the int16 layout of ``ed_conv_dot_2x2_w16``: in each dot-product segment (a kernel
-    row of k_w * in_c values, or one tap's in_c values when dilated) groups of four as (w0, w2, w1, w3) - the
-    lanes SXTAB16 and SXTAB16 ROR 8 pair the input with - then the segment's n % 4 tail in order."""
-    o, kh, kw, c = w.shape
-    seg = c if dilated else kw * c
-    flat = np.asarray(w, dtype=np.int64).reshape(-1, seg)
-    n4 = seg & ~3
-    body = flat[:, :n4].reshape(len(flat), n4 // 4, 4)[:, :, [0, 2, 1, 3]].reshape(len(flat), n4)
-    return np.concatenate([body, flat[:, n4:]], axis=1).reshape(-1)
-
-
 def fast_requant(p: dict, w: np.ndarray, bias: np.ndarray | None) -> bool:
     """Whether the layer's requantization may always take the one-instruction SMMULR form (``ed_mbqm_fast``):
     every shift negative and every accumulator provably within +-2^30 (bias plus the largest possible
@@ -64,8 +52,7 @@ def lower_specialized(b: _LayerBuilder, fused: bool = False) -> str:
     fast = fast_requant(p, np.asarray(b.t(1).data), None if bias is None else np.asarray(bias))
     w16 = "NULL"
     if node.attrs.get("kernel") == KERNEL16:
-        dilated = int(p["dilation_w"]) != 1
-        w16 = b.const_array("weights16", weights_int16(np.asarray(b.t(1).data), dilated), "int16_t").name
+        w16 = b.encoded_array("weights16").name  # int16 copy for the interior path, in the node's encoding
     b.params_name = gen.ident(gen.model, b.cname, "params")
     band = gen.ident(gen.model, b.cname, "rows")
     fn = gen.ident(gen.model, b.cname, "conv")

@@ -6,28 +6,11 @@ backend) into int16. The layer's int8 weights are not emitted (the transformed o
 
 from __future__ import annotations
 
-import numpy as np
-
 from edgesdk import winograd
 from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.winograd import F2x2_3x3, transform_depthwise_weights
 
 KERNEL = "winograd_dw"
-
-
-def winograd_dw_weights(w: np.ndarray) -> np.ndarray:
-    """Depthwise 3x3 int8 weights (1, 3, 3, C) -> the int16 layout ``ed_winograd_dw_s8`` reads (|U'| <= 1152):
-    groups of four channels [C // 4][16][c0, c2, c1, c3] (the halfword pairs SXTAB16 splits four input channels
-    into), then the tail channels [C % 4][16]."""
-    u = transform_depthwise_weights(w, F2x2_3x3).reshape(16, -1)  # (16, C)
-    c = u.shape[1]
-    c4 = c // 4 * 4
-    groups = u[:, :c4].reshape(16, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
-    tail = u[:, c4:].T.reshape(-1)
-    out = np.concatenate([groups, tail])
-    assert np.abs(out).max(initial=0) < 1 << 15
-    return out
 
 
 def applicable(p: dict) -> bool:
@@ -44,7 +27,7 @@ def lower_winograd_dw(b: _LayerBuilder) -> None:
             "with depth multiplier 1 and int8 weights"
         )
     b.act_input(0)
-    weights = b.const_array("winograd_dw_weights", winograd_dw_weights(w.data), "int16_t")
+    weights = b.encoded_array("winograd_dw_weights")
     bias = b.bias_array()
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     b.ints(

@@ -24,11 +24,7 @@ def _thresholds(b: _LayerBuilder, node: Binarize | XnorFullyConnected | XnorConv
 
 
 def _weights(b: _LayerBuilder) -> None:
-    w = b.t(1).data
-    assert w is not None
-    b.ptr_field(
-        "weights", b.const_array("weights", np.asarray(w).astype(np.uint32).astype(np.int64), "uint32_t")
-    )
+    b.ptr_field("weights", b.encoded_array("weights"))  # the bit words, as uint32
 
 
 def _packed_layer(b: _LayerBuilder, op: type[_N]) -> _N:
