@@ -137,17 +137,76 @@ def test_chain_below_the_whole_tensor_bound_is_bit_exact_on_host(tmp_path: Path)
     np.testing.assert_array_equal(run_host(exe, xs, want.shape[1]), want)
 
 
-@pytest.mark.emulator
-@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
-def test_chain_below_the_whole_tensor_bound_on_emulated_cortex_m4(tmp_path: Path) -> None:
+def _lowered_and_validated_on_m4(graph, tmp_path: Path):
+    """The graph after the M4's passes, after checking it bit for bit on the emulated Cortex-M4."""
     from edgesdk.boards import get_board
     from edgesdk.device import validate
     from edgesdk.export import board_pass_context
 
     board = get_board("mps2-an386")
-    graph = _chain("ovlm4")
-    lowered = run_pipeline(graph, "default", board_pass_context(board, None, "balanced"))
-    p = plan(lowered)
-    assert p.overlaps and p.arena_bytes < p.lower_bound
     summary = validate(graph, board, count=3, out_dir=tmp_path / "v")
     assert summary.count == 3 and summary.exact == 3, summary.to_dict()
+    return run_pipeline(graph, "default", board_pass_context(board, None, "balanced"))
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_chain_below_the_whole_tensor_bound_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    p = plan(_lowered_and_validated_on_m4(_chain("ovlm4"), tmp_path))
+    assert p.overlaps and p.arena_bytes < p.lower_bound
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Band chains (passes/band_chain.py): a convolution's output kept as a few rows while the next one runs by bands
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _resnet_stages(name: str, h: int = 14, w: int = 10, c: int = 8):
+    """Two ResNet-8-like stages at odd sizes: conv, [conv, conv + residual ADD], [3x3 stride-2 conv, conv] + 1x1
+    stride-2 shortcut + ADD."""
+    from edgesdk.ir import graph as ir
+
+    b = _B(name)
+    x = b.act("x", (1, h, w, 3))
+    n0, x0, s0 = _conv_node(b, "stem", x, (1, h, w, 3), c, 3, 1, 1, "SAME", "RELU")
+    n1, y1, s1 = _conv_node(b, "a1", x0, s0, c, 3, 1, 1, "SAME", "RELU")
+    n2, y2, _ = _conv_node(b, "b1", y1, s1, c, 3, 1, 1, "SAME")
+    x1 = b.act("sum1", s0)
+    add1 = ir.Add(name="add1", inputs=[x0, y2], outputs=[x1], activation="RELU")
+    n3, a2, s3 = _conv_node(b, "a2", x1, s0, 2 * c, 3, 2, 1, "SAME", "RELU")
+    n4, b2, s4 = _conv_node(b, "b2", a2, s3, 2 * c, 3, 1, 1, "SAME")
+    n5, c2, _ = _conv_node(b, "short2", x1, s0, 2 * c, 1, 2, 1, "SAME")
+    out = b.act("sum2", s4)
+    add2 = ir.Add(name="add2", inputs=[b2, c2], outputs=[out], activation="RELU")
+    return b.done([x], [out], n0, n1, n2, add1, n3, n4, n5, add2)
+
+
+def test_band_chains_lower_the_arena_and_are_bit_exact_on_host(tmp_path: Path) -> None:
+    graph = run_pipeline(_resnet_stages("chains"), "default", PassContext())
+    chained = {n.name: n.attrs["band_chain"] for n in graph.nodes if "band_chain" in n.attrs}
+    assert set(chained) == {"b1", "b2"}, chained  # b1 fused with add1, b2 on its own
+    assert chained["b1"]["conv"] == "a1" and chained["b2"]["conv"] == "a2"
+    rep = next(n for n in graph.nodes if n.name == "b2").attrs["kernel_report"]
+    assert (
+        rep["arena_bytes"]["band_chain"] < rep["arena_bytes"]["whole"]
+        and "nothing is computed twice" in rep["why"]
+    )
+    # the band buffers: rows of the chained output a band reads (3x3: band rows + 2 halo rows)
+    assert chained["b1"]["scratch_bytes"] == 4 * 10 * 8 and chained["b2"]["scratch_bytes"] == 4 * 5 * 16
+    p = plan(graph)
+    p.check_no_overlap()
+    assert p.arena_bytes == 2000 == rep["arena_bytes"]["band_chain"]
+    xs = random_inputs(14 * 10 * 3, 6, seed=5)
+    want = reference_outputs(graph, xs)
+    _, exe = generate_and_build(graph, tmp_path / "c", sanitize=True, plan=p)
+    np.testing.assert_array_equal(run_host(exe, xs, want.shape[1]), want)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_band_chains_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """On the M4 the chained layers run the Winograd and specialised DSP kernels (tiles of two rows); IC-sized,
+    where both chained convolutions run Winograd."""
+    lowered = _lowered_and_validated_on_m4(_resnet_stages("chainsm4", 32, 32, 16), tmp_path)
+    assert {n.name for n in lowered.nodes if "band_chain" in n.attrs} == {"b1", "b2"}
+    assert plan(lowered).arena_bytes == 26624  # IC's figure: ResNet-8 has these shapes

@@ -35,8 +35,9 @@ tensors can reach), so ``arena_bytes / lower_bound`` says how good the plan is; 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from edgesdk import dw_inplace
 from edgesdk import overlap as overlap_decl
@@ -45,6 +46,7 @@ from edgesdk.ir import Add, Graph, Logistic, Mul, Quantize, Reshape
 from edgesdk.ir import weightformats as wf
 
 ALIGN = 16
+T = TypeVar("T")
 
 
 @dataclass
@@ -258,10 +260,34 @@ def _fused_pairs(graph: Graph) -> list[tuple[int, int, str, str, int]]:
     return pairs
 
 
+def _chains(graph: Graph) -> list[tuple[int, int, str, int]]:
+    """(A's step, the step B runs at, A's output, band buffer bytes) of every band chain (``passes/band_chain.py``):
+    A's output exists only as the band buffer, live from A's step to the step B runs at (the ADD's where B is
+    fused into one), and A's inputs stay live to that step."""
+    steps = {n.name: i for i, n in enumerate(graph.nodes)}
+    out = []
+    for node in graph.nodes:
+        info = node.attrs.get("band_chain") if isinstance(node.attrs, dict) else None
+        if not info:
+            continue
+        a_step = steps.get(info["conv"])
+        if a_step is None or graph.nodes[a_step].outputs[0] != node.inputs[0]:
+            raise PlanError(
+                f"layer {node.name}: chained convolution {info['conv']} does not produce its input"
+            )
+        run_at = steps[node.attrs.get("fused_into", node.name)]
+        out.append((a_step, run_at, node.inputs[0], int(info["scratch_bytes"])))
+    return out
+
+
 def buffer_bytes(graph: Graph, name: str) -> int:
-    """Bytes the arena holds for tensor ``name``: its size, or the band scratch of a fused convolution's output."""
+    """Bytes the arena holds for tensor ``name``: its size, or the band scratch of a fused convolution's output
+    (or of a chained one's)."""
     for _, _, y, _, scratch in _fused_pairs(graph):
         if y == name:
+            return scratch
+    for _, _, a, scratch in _chains(graph):
+        if a == name:
             return scratch
     return graph.tensors[name].nbytes
 
@@ -315,6 +341,13 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
         for name in graph.nodes[conv_step].inputs:
             if name and not graph.tensors[name].is_const:
                 last[name] = max(last[name], add_step)  # the bands read it at the ADD's step
+
+    for a_step, run_at, a, scratch in _chains(graph):
+        size[a] = scratch
+        last[a] = max(last[a], run_at)
+        for name in graph.nodes[a_step].inputs:
+            if name and not graph.tensors[name].is_const:
+                last[name] = max(last[name], run_at)  # the bands of A read it where B runs
 
     # Union-find over tensors sharing one buffer.
     root: dict[str, str] = {t.name: t.name for t in tensors}
@@ -390,7 +423,7 @@ def overlap_candidates(graph: Graph, buffers: Sequence[Buffer]) -> list[Overlap]
     of = {t: b for b in buffers for t in b.tensors}
     out = []
     for step, node in enumerate(graph.nodes):
-        if overlap_decl.ATTR not in node.attrs or "fused_into" in node.attrs:
+        if overlap_decl.ATTR not in node.attrs or "fused_into" in node.attrs or "band_chain" in node.attrs:
             continue
         if not node.inputs or not node.outputs or len(node.outputs) != 1:
             continue
@@ -406,18 +439,25 @@ def overlap_candidates(graph: Graph, buffers: Sequence[Buffer]) -> list[Overlap]
     return out
 
 
+def keep_lowering(items: Sequence[T], arena_of: Callable[[list[T]], int]) -> tuple[list[T], int]:
+    """From all of ``items``, drop each whose removal does not grow ``arena_of`` (in order): the choices of an
+    arena-lowering pass or of the planner that pay (each costs instructions). Returns (kept, their arena)."""
+    chosen = list(items)
+    best = arena_of(chosen)
+    for c in items:
+        trial = [o for o in chosen if o is not c]
+        a = arena_of(trial)
+        if a <= best:
+            chosen, best = trial, a
+    return chosen, best
+
+
 def choose_overlaps(
     buffers: Sequence[Buffer], candidates: Sequence[Overlap], align: int = ALIGN
 ) -> list[Overlap]:
     """The overlaps to use: from all of them, drop each whose removal does not grow the arena, then add back each
     that lowers it (see the module docstring). Leaves the buffers placed with the result."""
-    chosen = list(candidates)
-    best = place(buffers, align, chosen)
-    for c in candidates:
-        trial = [o for o in chosen if o is not c]
-        a = place(buffers, align, trial)
-        if a <= best:
-            chosen, best = trial, a
+    chosen, best = keep_lowering(candidates, lambda trial: place(buffers, align, trial))
     for c in candidates:
         if c in chosen:
             continue

@@ -38,7 +38,9 @@ def _target(ctx: PassContext) -> str | None:
 
 def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
     """A layer with one activation input that dies at it (not the model's input, not an output)."""
-    if node.op not in ("CONV_2D", "FULLY_CONNECTED") or "fused_into" in node.attrs or len(node.outputs) != 1:
+    if node.op not in ("CONV_2D", "FULLY_CONNECTED") or len(node.outputs) != 1:
+        return False
+    if "fused_into" in node.attrs or "band_chain" in node.attrs:  # run by bands: their walk is another
         return False
     if not node.inputs or not node.inputs[0] or graph.tensor(node.inputs[0]).is_const:
         return False
@@ -96,7 +98,7 @@ class OverlapPass(Pass):
     name = "overlap"
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
-        from edgesdk.planner import plan
+        from edgesdk.planner import keep_lowering, plan
 
         target = _target(ctx)
         layers = [n for n in graph.nodes if _eligible(graph, n)]
@@ -131,14 +133,8 @@ class OverlapPass(Pass):
                 for n in dws:
                     n.attrs.pop("kernel", None)
 
-        chosen = list(moves)
         before = arena([]) if moves else 0
-        best = arena(chosen)
-        for m in moves:
-            trial = [c for c in chosen if c is not m]
-            a = arena(trial)
-            if a <= best:
-                chosen, best = trial, a
+        chosen, best = keep_lowering(moves, arena)
         arena(chosen)  # leaves the chosen moves applied and every layer annotated
         for n, k, saved in chosen:
             self._report(graph, n, k, saved, before, best)
