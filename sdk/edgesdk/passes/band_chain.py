@@ -133,6 +133,11 @@ class BandChain(Pass):
                     f"buffer (its {full} B output never exists), {n.name} run by {est['bands']} bands of "
                     f"{info['band_rows']} rows; the halo slides ({est['bytes_moved']:,} B moved), nothing is "
                     f"computed twice: arena {before:,} -> {best:,} B for est. {est['instructions']:,} more instructions"
+                    + (
+                        f"; {n.attrs['kernel_report']['why']}"
+                        if n.attrs.get("kernel_report", {}).get("why")
+                        else ""
+                    )
                 ),
             }
         return bool(chosen)

@@ -160,5 +160,6 @@ class OverlapPass(Pass):
             **old,
             "format": "int16" if kernel in SPECIALIZED_INNER else "int8",
             "arena_bytes": {"before": before, "after": after},
-            "why": f"memory: {why} (arena {before:,} -> {after:,} B)",
+            "why": f"memory: {why} (arena {before:,} -> {after:,} B)"
+            + (f"; before: {old['why']}" if old.get("why") else ""),
         }
