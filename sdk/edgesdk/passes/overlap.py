@@ -11,7 +11,8 @@ arena per call (``kernel = "decoded"``, chosen by ``--optimize balanced`` to kee
 inner kernel on its stored int16 weights instead (no decode scratch; the weights take twice the flash, the
 instructions drop), and a 1x1 stride-1 layer whose kernel cannot overlap (the decoded int16 FC body walks output
 channel blocks outside pixels) runs ``pointwise_w16`` on a DSP core, else ``pointwise_s8``. All moves are made,
-then each is undone whose return does not grow the arena (evaluated with every eligible depthwise layer in place,
+then each is undone whose return does not grow the arena, or, for a move to int16 weights (a second copy in
+flash, which ``--optimize balanced`` avoided), does not grow it by at least the flash bytes the copy adds (evaluated with every eligible depthwise layer in place,
 as ``passes/dw_inplace.py``, which runs next, may put them). The report of a moved layer says the arena before
 and after.
 """
@@ -135,6 +136,14 @@ class OverlapPass(Pass):
 
         before = arena([]) if moves else 0
         chosen, best = keep_lowering(moves, arena)
+        for m in list(chosen):  # balanced stored int8 weights to save flash: a copy must save as much RAM
+            n, k = m[0], m[1]
+            if k not in SPECIALIZED_INNER:
+                continue
+            trial = [c for c in chosen if c is not m]
+            a = arena(trial)
+            if a - best < graph.tensor(n.inputs[1]).nbytes:
+                chosen, best = trial, a
         arena(chosen)  # leaves the chosen moves applied and every layer annotated
         for n, k, saved in chosen:
             self._report(graph, n, k, saved, before, best)
