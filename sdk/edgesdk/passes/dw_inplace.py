@@ -28,10 +28,15 @@ KERNEL = dw_inplace.KERNEL
 
 #: Estimated instructions per output of the direct depthwise kernel (Cortex-M4 DSP kernel, fitted in
 #: benchmarks/results/winograd_dw.md; portable C about five times that), and the in-place kernel's extra cost
-#: per staged row copied (per word) and per kernel call (a call, and the per-layer requantization check over the
-#: channels): within ~30 % of the measured difference on the MobileNetV1-0.25-shaped model.
+#: per staged row copied (per word) and per kernel call (a call, the requantization check and the DSP kernel's
+#: per-call setup of each channel group): KWS's depthwise layers (64 channels, 25 x 5) on mps2-an386 cost ~3,800
+#: instructions per call (6,408,240 instructions with one output row per call, 6,222,440 with two, 6,102,960
+#: with five).
 PER_OUTPUT = {"dsp": 44, "portable": 240}
-PER_WORD_COPIED, PER_CALL, PER_CALL_CHANNEL = 4, 60, 6
+PER_WORD_COPIED, PER_CALL, PER_CALL_CHANNEL = 4, 60, 58
+#: Output rows per call the pass tries (more rows: fewer calls, more scratch), and the instructions a byte of
+#: arena must save to be spent (``--optimize balanced``'s rule for a flash copy, 32 per byte).
+ROWS_CHOICES, INSN_PER_BYTE = (2, 4), 32
 
 
 def estimate(graph: ir.Graph, node: ir.Node, sched: dw_inplace.InplaceSchedule, dsp: bool) -> dict[str, int]:
@@ -40,12 +45,15 @@ def estimate(graph: ir.Graph, node: ir.Node, sched: dw_inplace.InplaceSchedule, 
     out_h, c = y.shape[1], y.shape[3]
     dense = y.size * PER_OUTPUT["dsp" if dsp else "portable"]
     direct = set(sched.direct)
-    runs = sum(1 for r in direct if r - 1 not in direct)  # rows written directly go in runs, one call each
     staged = out_h - len(direct)
-    extra = staged * (sched.row_bytes // 4) * PER_WORD_COPIED + (staged + runs) * (
+    extra = staged * (sched.row_bytes // 4) * PER_WORD_COPIED + _calls(out_h, sched.rows) * (
         PER_CALL + PER_CALL_CHANNEL * c
     )
     return {BASELINE: int(dense), KERNEL: int(dense + extra)}
+
+
+def _calls(out_h: int, rows: int) -> int:
+    return -(-out_h // rows)
 
 
 def _applies(graph: ir.Graph, node: ir.Node) -> bool:
@@ -94,8 +102,10 @@ class DepthwiseInplace(Pass):
             a = arena(trial)
             if a <= best:
                 chosen, best = trial, a
+        rows = self._rows(graph, ctx, chosen, arena, best) if chosen else 1
         for n in cands:
             if any(n is m for m in chosen):
+                n.attrs.setdefault(dw_inplace.ROWS_ATTR, rows)
                 self.transform(graph, n, ctx)
                 n.attrs["kernel_report"]["arena_bytes"] = {"regular": none, "in_place": best}
             elif "kernel_report" not in n.attrs:
@@ -103,6 +113,34 @@ class DepthwiseInplace(Pass):
                     "why": f"in place would not lower the arena ({best} B): regular kernel"
                 }
         return bool(chosen)
+
+    @staticmethod
+    def _rows(graph: ir.Graph, ctx: PassContext, chosen: list[ir.Node], arena, best: int) -> int:
+        """Output rows per call for the in-place layers: ``options["inplace_rows"]``, else more rows while the
+        calls they save are worth the scratch they add (``INSN_PER_BYTE``; ``--optimize size``: one row)."""
+        if "inplace_rows" in ctx.options:
+            return int(ctx.options["inplace_rows"])
+        rows = 1
+        if ctx.optimize == "size":
+            return rows
+        for r in ROWS_CHOICES:
+            for n in chosen:
+                n.attrs[dw_inplace.ROWS_ATTR] = r
+            a = arena(chosen)
+            saved = sum(
+                (
+                    _calls(graph.tensor(n.outputs[0]).shape[1], rows)
+                    - _calls(graph.tensor(n.outputs[0]).shape[1], r)
+                )
+                * (PER_CALL + PER_CALL_CHANNEL * graph.tensor(n.outputs[0]).shape[3])
+                for n in chosen
+            )
+            if a > best and saved < INSN_PER_BYTE * (a - best):
+                break
+            rows, best = r, a
+        for n in chosen:
+            n.attrs.pop(dw_inplace.ROWS_ATTR, None)
+        return rows
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         sched = dw_inplace.node_schedule(graph, node)
