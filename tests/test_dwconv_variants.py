@@ -9,6 +9,7 @@ the emulated Cortex-M4 (QEMU mps2-an386) where the real SXTAB16/SMLABB run.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -129,6 +130,7 @@ def test_dsp_dwconv_on_emulated_cortex_m4(tmp_path: Path) -> None:
     for n in graph.nodes:  # the in-place kernel on the board too (stride 2 SAME, VALID, stride 1 SAME)
         if n.name in ("dw1", "dw3", "dw5"):
             n.attrs["kernel"] = "inplace"
+            n.attrs["inplace_rows"] = {"dw1": 1, "dw3": 3, "dw5": 2}[n.name]  # output rows per kernel call
     summary = validate(graph, get_board("mps2-an386"), count=3, out_dir=tmp_path / "v")
     assert summary.count == 3 and summary.exact == 3, summary.to_dict()
 
@@ -167,7 +169,7 @@ def test_planner_aliases_inplace_depthwise_and_counts_scratch(s: int, padding: s
 
     g = _pw_dw_pw("pdp", 9, 10, 16, s, padding)
     before = plan(g)
-    lowered = run_pipeline(g, "default", PassContext(force={"dw": "inplace"}))
+    lowered = run_pipeline(g, "default", PassContext(force={"dw": "inplace"}, options={"inplace_rows": 1}))
     dw = next(n for n in lowered.nodes if n.op == "DEPTHWISE_CONV_2D")
     assert dw.attrs["kernel"] == "inplace" and "dies here" in dw.attrs["kernel_report"]["why"]
     cands = dw.attrs["kernel_report"]["candidates"]
@@ -232,24 +234,30 @@ def test_inplace_schedule_never_overwrites_an_input_row_still_read() -> None:
     """Replay the schedule byte-ownership by row: every input row a later output row reads is intact."""
     from edgesdk.dw_inplace import schedule
 
-    for h, w, c, s, pad, k_eff, same in [(9, 10, 16, 1, 1, 3, 1), (11, 9, 4, 2, 0, 3, 1), (12, 12, 8, 2, 1, 3, 1),
-                                        (9, 9, 3, 1, 0, 3, 0), (7, 7, 31, 1, 2, 5, 1), (8, 5, 2, 2, 0, 3, 0)]:  # fmt: skip
+    for (h, w, c, s, pad, k_eff, same), rows in itertools.product(
+        [(9, 10, 16, 1, 1, 3, 1), (11, 9, 4, 2, 0, 3, 1), (12, 12, 8, 2, 1, 3, 1), (9, 9, 3, 1, 0, 3, 0),
+         (7, 7, 31, 1, 2, 5, 1), (8, 5, 2, 2, 0, 3, 0)],
+        (1, 2, 3, 4),
+    ):  # fmt: skip
         oh = (h + s - 1) // s if same else (h - k_eff + s) // s
         ow = (w + s - 1) // s if same else (w - k_eff + s) // s
-        sched = schedule(h, w, c, oh, ow, c, s, pad)
+        sched = schedule(h, w, c, oh, ow, c, s, pad, rows)
+        assert sched.rows == rows and sched.slots % rows == 0
         row_in, row_out = w * c, ow * c
         clobbered = np.zeros(h * row_in, bool)
         pending: list[int] = []
-        for oy in range(oh):
-            lo, hi = max(0, oy * s - pad), min(h - 1, oy * s - pad + k_eff - 1)
-            assert not clobbered[lo * row_in : (hi + 1) * row_in].any(), (h, w, c, s, oy)
+        for oy in range(0, oh, rows):  # a call computes a group of rows: all its reads before any write
+            group = range(oy, min(oy + rows, oh))
+            for r in group:
+                lo, hi = max(0, r * s - pad), min(h - 1, r * s - pad + k_eff - 1)
+                assert not clobbered[lo * row_in : (hi + 1) * row_in].any(), (h, w, c, s, rows, r)
             if oy in sched.direct:
-                assert not pending
-                clobbered[oy * row_out : (oy + 1) * row_out] = True
+                assert not pending and all(r in sched.direct for r in group)
+                clobbered[oy * row_out : group[-1] * row_out + row_out] = True
             else:
-                pending.append(oy)
+                pending.extend(group)
                 assert len(pending) <= sched.slots
-            nlo = max(0, (oy + 1) * s - pad) if oy + 1 < oh else h
+            nlo = max(0, (group[-1] + 1) * s - pad) if group[-1] + 1 < oh else h
             while pending and ((pending[0] + 1) * row_out - 1) // row_in < nlo:
                 j = pending.pop(0)
                 clobbered[j * row_out : (j + 1) * row_out] = True
@@ -257,20 +265,23 @@ def test_inplace_schedule_never_overwrites_an_input_row_still_read() -> None:
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
-@pytest.mark.parametrize("target", [None, TARGET], ids=["portable", "dsp"])
-def test_inplace_dwconv_table_on_host_under_sanitizers(target, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("target", "rows"), [(None, 1), (TARGET, 1), (None, 3), (TARGET, 2)])
+def test_inplace_dwconv_table_on_host_under_sanitizers(target, rows: int, tmp_path: Path) -> None:
     """Every depthwise edge case with depth multiplier 1, chosen in place (each input dies at its layer), with the
-    portable and the DSP kernel underneath, bit-exact; the generated code really calls the in-place kernel."""
+    portable and the DSP kernel underneath, one or more output rows per kernel call, bit-exact; the generated code
+    really calls the in-place kernel."""
     from edgesdk.passes import PassContext, run_pipeline
 
     cases = {n: g for n, g in dw_cases().items() if g.nodes[0].depth_multiplier == 1}
     graph, _ = join("dwinplace", cases)
     assert not any(n.attrs.get("kernel") for n in run_pipeline(graph, "default", PassContext()).nodes)
-    lowered = run_pipeline(graph, "default", PassContext(force={"*": "inplace"}))  # inputs of the model
+    ctx = PassContext(force={"*": "inplace"}, options={"inplace_rows": rows})  # inputs of the model
+    lowered = run_pipeline(graph, "default", ctx)
     assert all(n.attrs.get("kernel") == "inplace" for n in lowered.nodes)
     project, exe = generate_and_build(lowered, tmp_path, sanitize=True, target=target)
     src = (project.out_dir / f"{project.model_name}.c").read_text()
     assert src.count("ed_dwconv_inplace_s8(p, output,") == len(cases)
+    assert src.count(f", {rows});") >= len(cases)
     x = random_inputs(project.input_size, 8, seed=5)
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
 

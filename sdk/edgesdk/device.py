@@ -524,6 +524,13 @@ def _profile(
     # passes, planner and footprint.
     report = built.report if built else _export_report(graph, board, pass_ctx)
     fused = {k["fused_conv"]: k["layer"] for k in report.get("kernels", []) if k.get("fused_conv")}
+    # a convolution chained by bands into the next one (passes/band_chain.py) runs inside that one's layer
+    fused.update(
+        {k["band_chain"]["conv"]: k["layer"] for k in report.get("kernels", []) if k.get("band_chain")}
+    )
+    for conv in list(fused):
+        while fused[conv] in fused:  # A chained into B, B fused into the ADD: all three one row
+            fused[conv] = fused[fused[conv]]
     rows = {row["name"]: row for row in summary["layers"]}
     own = [row["name"] for row in summary["layers"] if row["name"] not in fused]
     if last and len(last) != len(own):
@@ -535,17 +542,16 @@ def _profile(
         if row["name"] in fused:
             continue
         layer = dict(row)
-        convs = [c for c, add in fused.items() if add == row["name"]]
-        for conv in convs:
-            c = rows[conv]
-            layer["name"] = f"{conv} + {row['name']}"
-            layer["op"] = f"{c['op']} + {row['op']}"
-            layer["layers"] = [conv, row["name"]]
-            layer["input_shapes"] = c["input_shapes"] + [
-                s for s in row["input_shapes"] if s != c["output_shapes"][0]
+        convs = [r["name"] for r in summary["layers"] if fused.get(r["name"]) == row["name"]]  # in order
+        if convs:
+            layer["name"] = " + ".join([*convs, row["name"]])
+            layer["op"] = " + ".join([*(rows[c]["op"] for c in convs), row["op"]])
+            layer["layers"] = [*convs, row["name"]]
+            layer["input_shapes"] = rows[convs[0]]["input_shapes"] + [
+                s for s in row["input_shapes"] if s != rows[convs[-1]]["output_shapes"][0]
             ]
             for key in ("params", "macs", "weight_bytes"):
-                layer[key] = c[key] + row[key]
+                layer[key] = row[key] + sum(rows[c][key] for c in convs)
         if last:
             c = next(device_layers)
             layer["count"] = c

@@ -20,13 +20,19 @@ from edgesdk.ir import graph as ir
 KERNEL = "inplace"
 
 
+#: ``node.attrs`` key: output rows per kernel call (``passes/dw_inplace.py`` chooses it; default 1).
+ROWS_ATTR = "inplace_rows"
+
+
 @dataclass(frozen=True)
 class InplaceSchedule:
-    """``slots``: output rows of scratch the ring needs; ``direct``: the rows written in place directly."""
+    """``slots``: output rows of scratch the ring needs (a multiple of ``rows``); ``direct``: the rows written in
+    place directly; ``rows``: output rows per kernel call (a group)."""
 
     slots: int
     direct: tuple[int, ...]
     row_bytes: int
+    rows: int = 1
 
     @property
     def scratch_bytes(self) -> int:
@@ -34,9 +40,19 @@ class InplaceSchedule:
 
 
 def schedule(
-    in_h: int, in_w: int, in_c: int, out_h: int, out_w: int, out_c: int, stride_h: int, pad_top: int
+    in_h: int,
+    in_w: int,
+    in_c: int,
+    out_h: int,
+    out_w: int,
+    out_c: int,
+    stride_h: int,
+    pad_top: int,
+    rows: int = 1,
 ) -> InplaceSchedule:
-    """Which output rows are written directly and how many row buffers the others need (see the module doc)."""
+    """Which output rows are written directly and how many row buffers the others need (see the module doc), the
+    kernel called for groups of ``rows`` output rows (the C kernel's order: a group goes direct only when its
+    whole destination lies before the input rows it reads)."""
     row_in, row_out = in_w * in_c, out_w * out_c
 
     def last_in_row(oy: int) -> int:
@@ -47,20 +63,22 @@ def schedule(
 
     pb = pe = 0  # pending rows [pb, pe), computed into the ring, not yet copied to their place
     slots = 0
-    direct = []
-    for oy in range(out_h):
-        if pb == pe and last_in_row(oy) < need_lo(oy):
-            direct.append(oy)
-            pb = pe = oy + 1
+    direct: list[int] = []
+    for oy in range(0, out_h, rows):
+        end = min(oy + rows, out_h)
+        if pb == pe and last_in_row(end - 1) < need_lo(oy):
+            direct.extend(range(oy, end))
+            pb = pe = end
         else:
-            pe = oy + 1
+            pe = end
             slots = max(slots, pe - pb)
-        nlo = need_lo(oy + 1) if oy + 1 < out_h else 1 << 62
+        nlo = need_lo(end) if end < out_h else 1 << 62
         while pb < pe and last_in_row(pb) < nlo:
             pb += 1
         if pb == pe:
-            pb = pe = oy + 1
-    return InplaceSchedule(slots=slots, direct=tuple(direct), row_bytes=row_out)
+            pb = pe = end
+    slots = -(-slots // rows) * rows  # groups start at multiples of rows: whole groups of slots
+    return InplaceSchedule(slots=slots, direct=tuple(direct), row_bytes=row_out, rows=rows)
 
 
 def eligible(graph: ir.Graph, node: ir.Node) -> bool:
@@ -84,7 +102,7 @@ def node_schedule(graph: ir.Graph, node: ir.Node) -> InplaceSchedule:
     pad_top = 0
     if getattr(node, "padding", "SAME") == "SAME":
         pad_top = max(0, ((out_h - 1) * s_h + (k_h - 1) * d_h + 1 - in_h) // 2)
-    return schedule(in_h, in_w, in_c, out_h, out_w, out_c, s_h, pad_top)
+    return schedule(in_h, in_w, in_c, out_h, out_w, out_c, s_h, pad_top, int(node.attrs.get(ROWS_ATTR, 1)))
 
 
 def scratch_name(node: ir.Node) -> str:

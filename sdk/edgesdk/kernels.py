@@ -72,6 +72,11 @@ class Kernel:
     aliases: tuple[str, ...] = ()
     #: The kernel's names in ``node.attrs["kernel"]`` (default: ``name``; the dense kernel also ``""``).
     attrs: tuple[str, ...] = ()
+    #: op -> output pixels per block of a kernel that walks its output in order and, while it writes pixel q,
+    #: reads no input below the window of pixel q - N + 1 (``edgesdk.overlap``); absent: no overlap.
+    writes_behind: Mapping[str, int] = field(default_factory=dict)
+    #: Kernel folders whose code of this kernel walks otherwise (no overlap on their cores).
+    writes_behind_not_in: tuple[str, ...] = ()
 
     @property
     def attr_values(self) -> tuple[str, ...]:
@@ -223,6 +228,17 @@ def names_with_encoding(encoding: str) -> tuple[str, ...]:
 def bandable() -> tuple[str, ...]:
     """``node.attrs["kernel"]`` values of the kernels that run a convolution by bands of output rows."""
     return tuple(a for k in KERNELS if k.bands for a in k.attr_values)
+
+
+def writes_behind(op: str, attr: str, target: str | None) -> int | None:
+    """Output pixels per block of the kernel that runs ``op`` for ``node.attrs["kernel"] == attr`` on the kernel
+    folder ``target`` (its ``writes_behind``), or None where its output may not trail its input."""
+    k = find(op, attr)
+    if k is None or op not in k.writes_behind:
+        return None
+    if any(t in k.writes_behind_not_in for t in kernel_target_chain(target)):
+        return None
+    return int(k.writes_behind[op])
 
 
 def code_bytes() -> dict[tuple[str, str], int]:

@@ -19,21 +19,34 @@ An ADD fused with the convolution before it (``attrs["fused_conv"]``, see ``pass
 convolution by bands at the ADD's step: the convolution's output is only the band scratch
 (``fused_conv["scratch_bytes"]``), its input stays live to the ADD, and the ADD writes over its residual operand.
 
-``lower_bound`` is the maximum over steps of the live bytes (the least any placement can reach), so
-``arena_bytes / lower_bound`` says how good the plan is.
+Below the whole-tensor bound: a layer whose kernel walks its output in order (annotated by ``passes/overlap.py``
+from the kernel table's ``writes_behind``, see :mod:`edgesdk.overlap`) may write its output over the input it
+reads for the last time, the output starting at most ``max_shift`` bytes after the input (usually before it).
+Such pairs are placed together, at a fixed distance (the output as far down as the kernel allows, never above the
+input's start); chains of them (the output of one is the trailing input of the next) form one group placed as a
+unit, each member keeping its own lifetime. Forward-walking kernels make a chain drift downwards by each pair's
+gap, so the planner keeps only the overlaps that lower the arena: from all of them, it drops each one whose
+removal does not make the arena grow, then adds back any that lowers it (:attr:`Plan.overlaps` lists the kept
+ones, with the bytes each saves at its layer).
+
+``lower_bound`` is the maximum over steps of the live bytes of whole buffers (the least any placement of whole
+tensors can reach), so ``arena_bytes / lower_bound`` says how good the plan is; overlapping pairs go below it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from edgesdk import dw_inplace
+from edgesdk import overlap as overlap_decl
 from edgesdk.errors import EdgeSDKError
 from edgesdk.ir import Add, Graph, Logistic, Mul, Quantize, Reshape
 from edgesdk.ir import weightformats as wf
 
 ALIGN = 16
+T = TypeVar("T")
 
 
 @dataclass
@@ -54,6 +67,31 @@ class Buffer:
         return self.offset < other.offset + other.size and other.offset < self.offset + self.size
 
 
+@dataclass(frozen=True)
+class Overlap:
+    """A layer whose output buffer ``y`` may start at most ``max_shift`` bytes after its input buffer ``x``
+    (negative: before it) and so share bytes with it (see :mod:`edgesdk.overlap`)."""
+
+    layer: str
+    x: str
+    y: str
+    max_shift: int
+
+    def to_dict(self, buffers: Sequence[Buffer]) -> dict:
+        by = {b.name: b for b in buffers}
+        bx, b_y = by[self.x], by[self.y]
+        lo, hi = min(bx.offset, b_y.offset), max(bx.offset + bx.size, b_y.offset + b_y.size)
+        return {
+            "layer": self.layer,
+            "input": self.x,
+            "output": self.y,
+            "shift": b_y.offset - bx.offset,
+            "max_shift": self.max_shift,
+            "pair_bytes": hi - lo,
+            "bytes_saved": bx.size + b_y.size - (hi - lo),
+        }
+
+
 @dataclass
 class Plan:
     buffers: list[Buffer]
@@ -62,14 +100,17 @@ class Plan:
     offsets: dict[str, int]  # tensor name -> byte offset in the arena
     aliases: dict[str, str]  # tensor name -> the tensor whose buffer it shares (only for shared ones)
     align: int = ALIGN
+    #: The output-over-input overlaps the placement uses (below the whole-tensor bound).
+    overlaps: list[Overlap] = field(default_factory=list)
 
     def check_no_overlap(self) -> None:
-        check_no_overlap(self.buffers, self.arena_bytes)
+        check_no_overlap(self.buffers, self.arena_bytes, self.overlaps)
 
     def to_dict(self) -> dict:
         return {
             "arena_bytes": self.arena_bytes,
             "lower_bound": self.lower_bound,
+            "overlaps": [o.to_dict(self.buffers) for o in self.overlaps],
             "buffers": [
                 {
                     "name": b.name,
@@ -92,25 +133,79 @@ def _round_up(n: int, align: int) -> int:
     return (n + align - 1) // align * align
 
 
-def place(buffers: Sequence[Buffer], align: int = ALIGN) -> int:
-    """Give every buffer an offset (greedy by size, first fit); returns the arena size in bytes."""
+def _groups(
+    buffers: Sequence[Buffer], overlaps: Sequence[Overlap], align: int
+) -> list[list[tuple[int, int]]]:
+    """Buffers tied by overlaps, as groups of (buffer index, offset relative to the group's first member): each
+    output as far down from its input as its kernel allows (``max_shift`` rounded down to ``align``), never above
+    the input's start."""
+    index = {b.name: i for i, b in enumerate(buffers)}
+    links: dict[int, list[tuple[int, int]]] = {}
+    for o in overlaps:
+        ix, iy = index[o.x], index[o.y]
+        rel = min(o.max_shift // align * align, 0)
+        links.setdefault(ix, []).append((iy, rel))
+        links.setdefault(iy, []).append((ix, -rel))
+    seen: dict[int, int] = {}
+    groups = []
+    for i in range(len(buffers)):
+        if i in seen:
+            continue
+        seen[i] = 0
+        group, todo = [(i, 0)], [i]
+        while todo:
+            j = todo.pop()
+            for k, rel in links.get(j, []):
+                if k not in seen:
+                    seen[k] = seen[j] + rel
+                    group.append((k, seen[k]))
+                    todo.append(k)
+                elif seen[k] != seen[j] + rel:
+                    raise PlanError(f"buffers {buffers[j].name} and {buffers[k].name} are tied twice")
+        groups.append(group)
+    return groups
+
+
+def place(buffers: Sequence[Buffer], align: int = ALIGN, overlaps: Sequence[Overlap] = ()) -> int:
+    """Give every buffer an offset (greedy by size, first fit); returns the arena size in bytes.
+
+    Buffers tied by ``overlaps`` are placed as one group at fixed distances (see :func:`_groups`); every group
+    goes at the lowest offset where none of its members collides with a placed buffer it is live together with.
+    Without overlaps this is first fit of single buffers."""
     for b in buffers:
         if b.size < 0 or b.first > b.last:
             raise PlanError(f"buffer {b.name}: size {b.size}, lifetime {b.first}..{b.last} is invalid")
-    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, i))
+    groups = _groups(buffers, overlaps, align)
+    order = sorted(
+        range(len(groups)),
+        key=lambda g: (
+            -max(buffers[i].size for i, _ in groups[g]),
+            min(buffers[i].first for i, _ in groups[g]),
+            g,
+        ),
+    )
     placed: list[Buffer] = []
     arena = 0
-    for i in order:
-        b = buffers[i]
-        conflicts = sorted((p for p in placed if p.live_with(b)), key=lambda p: p.offset)
-        offset = 0
-        for p in conflicts:
-            if offset + b.size <= p.offset:
+    for g in order:
+        members = [(buffers[i], rel) for i, rel in groups[g]]
+        low = -min(rel for _, rel in members)
+        conflicts = [
+            (b, rel, [p for p in placed if p.live_with(b) and p.size]) for b, rel in members if b.size
+        ]
+        candidates = sorted({low} | {
+            max(low, _round_up(p.offset + p.size - rel, align)) for _, rel, ps in conflicts for p in ps
+        })  # fmt: skip
+        for base in candidates:
+            if all(
+                base + rel + b.size <= p.offset or base + rel >= p.offset + p.size
+                for b, rel, ps in conflicts
+                for p in ps
+            ):
                 break
-            offset = max(offset, _round_up(p.offset + p.size, align))
-        b.offset = offset
-        placed.append(b)
-        arena = max(arena, offset + b.size)
+        for b, rel in members:
+            b.offset = base + rel
+            placed.append(b)
+            arena = max(arena, b.offset + b.size)
     return _round_up(arena, align) if arena else 0
 
 
@@ -123,8 +218,12 @@ def lower_bound(buffers: Iterable[Buffer]) -> int:
     return max(sum(b.size for b in buffers if b.first <= s <= b.last) for s in steps)
 
 
-def check_no_overlap(buffers: Sequence[Buffer], arena_bytes: int | None = None) -> None:
-    """Raise :class:`PlanError` if two buffers live at the same time share bytes, or one leaves the arena."""
+def check_no_overlap(
+    buffers: Sequence[Buffer], arena_bytes: int | None = None, overlaps: Sequence[Overlap] = ()
+) -> None:
+    """Raise :class:`PlanError` if two buffers live at the same time share bytes (other than an output over its
+    input within the distance its kernel allows, ``overlaps``), or one leaves the arena."""
+    allowed = {(o.x, o.y): o.max_shift for o in overlaps}
     for i, a in enumerate(buffers):
         if a.offset < 0:
             raise PlanError(f"buffer {a.name} was never placed")
@@ -134,6 +233,10 @@ def check_no_overlap(buffers: Sequence[Buffer], arena_bytes: int | None = None) 
             )
         for b in buffers[i + 1 :]:
             if a.live_with(b) and a.size and b.size and a.overlaps(b):
+                if (a.name, b.name) in allowed and b.offset - a.offset <= allowed[(a.name, b.name)]:
+                    continue
+                if (b.name, a.name) in allowed and a.offset - b.offset <= allowed[(b.name, a.name)]:
+                    continue
                 raise PlanError(
                     f"buffers {a.name} [{a.offset}, {a.offset + a.size}) and {b.name} "
                     f"[{b.offset}, {b.offset + b.size}) are live together (steps {max(a.first, b.first)}.."
@@ -157,10 +260,34 @@ def _fused_pairs(graph: Graph) -> list[tuple[int, int, str, str, int]]:
     return pairs
 
 
+def _chains(graph: Graph) -> list[tuple[int, int, str, int]]:
+    """(A's step, the step B runs at, A's output, band buffer bytes) of every band chain (``passes/band_chain.py``):
+    A's output exists only as the band buffer, live from A's step to the step B runs at (the ADD's where B is
+    fused into one), and A's inputs stay live to that step."""
+    steps = {n.name: i for i, n in enumerate(graph.nodes)}
+    out = []
+    for node in graph.nodes:
+        info = node.attrs.get("band_chain") if isinstance(node.attrs, dict) else None
+        if not info:
+            continue
+        a_step = steps.get(info["conv"])
+        if a_step is None or graph.nodes[a_step].outputs[0] != node.inputs[0]:
+            raise PlanError(
+                f"layer {node.name}: chained convolution {info['conv']} does not produce its input"
+            )
+        run_at = steps[node.attrs.get("fused_into", node.name)]
+        out.append((a_step, run_at, node.inputs[0], int(info["scratch_bytes"])))
+    return out
+
+
 def buffer_bytes(graph: Graph, name: str) -> int:
-    """Bytes the arena holds for tensor ``name``: its size, or the band scratch of a fused convolution's output."""
+    """Bytes the arena holds for tensor ``name``: its size, or the band scratch of a fused convolution's output
+    (or of a chained one's)."""
     for _, _, y, _, scratch in _fused_pairs(graph):
         if y == name:
+            return scratch
+    for _, _, a, scratch in _chains(graph):
+        if a == name:
             return scratch
     return graph.tensors[name].nbytes
 
@@ -214,6 +341,13 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
         for name in graph.nodes[conv_step].inputs:
             if name and not graph.tensors[name].is_const:
                 last[name] = max(last[name], add_step)  # the bands read it at the ADD's step
+
+    for a_step, run_at, a, scratch in _chains(graph):
+        size[a] = scratch
+        last[a] = max(last[a], run_at)
+        for name in graph.nodes[a_step].inputs:
+            if name and not graph.tensors[name].is_const:
+                last[name] = max(last[name], run_at)  # the bands of A read it where B runs
 
     # Union-find over tensors sharing one buffer.
     root: dict[str, str] = {t.name: t.name for t in tensors}
@@ -282,11 +416,66 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
     ]
 
 
+def overlap_candidates(graph: Graph, buffers: Sequence[Buffer]) -> list[Overlap]:
+    """The layers annotated by ``passes/overlap.py`` whose output may trail their input in the same bytes here:
+    the input (all of its buffer) is read for the last time at the layer, is neither a graph input nor output,
+    and the two are distinct buffers."""
+    of = {t: b for b in buffers for t in b.tensors}
+    out = []
+    for step, node in enumerate(graph.nodes):
+        if overlap_decl.ATTR not in node.attrs or "fused_into" in node.attrs or "band_chain" in node.attrs:
+            continue
+        if not node.inputs or not node.outputs or len(node.outputs) != 1:
+            continue
+        x, y = node.inputs[0], node.outputs[0]
+        bx, b_y = of.get(x), of.get(y)
+        if bx is None or b_y is None or bx is b_y or bx.last != step or b_y.first != step:
+            continue
+        if any(t in graph.inputs or t in graph.outputs for t in bx.tensors):
+            continue
+        shift = overlap_decl.node_shift(graph, node)
+        if shift is not None and shift > -b_y.size:  # -size: wholly before the input, no overlap at all
+            out.append(Overlap(layer=node.name, x=bx.name, y=b_y.name, max_shift=shift))
+    return out
+
+
+def keep_lowering(items: Sequence[T], arena_of: Callable[[list[T]], int]) -> tuple[list[T], int]:
+    """From all of ``items``, drop each whose removal does not grow ``arena_of`` (in order): the choices of an
+    arena-lowering pass or of the planner that pay (each costs instructions). Returns (kept, their arena)."""
+    chosen = list(items)
+    best = arena_of(chosen)
+    for c in items:
+        trial = [o for o in chosen if o is not c]
+        a = arena_of(trial)
+        if a <= best:
+            chosen, best = trial, a
+    return chosen, best
+
+
+def choose_overlaps(
+    buffers: Sequence[Buffer], candidates: Sequence[Overlap], align: int = ALIGN
+) -> list[Overlap]:
+    """The overlaps to use: from all of them, drop each whose removal does not grow the arena, then add back each
+    that lowers it (see the module docstring). Leaves the buffers placed with the result."""
+    chosen, best = keep_lowering(candidates, lambda trial: place(buffers, align, trial))
+    for c in candidates:
+        if c in chosen:
+            continue
+        trial = [o for o in candidates if o in chosen or o is c]
+        a = place(buffers, align, trial)
+        if a < best:
+            chosen, best = trial, a
+    place(buffers, align, chosen)
+    return chosen
+
+
 def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
     """Plan the arena for ``graph``'s activation tensors."""
     buffers = lifetimes(graph, inplace=inplace)
-    arena = place(buffers, align)
-    check_no_overlap(buffers, arena)
+    candidates = overlap_candidates(graph, buffers) if inplace else []
+    overlaps = choose_overlaps(buffers, candidates, align) if candidates else []
+    arena = place(buffers, align, overlaps)
+    check_no_overlap(buffers, arena, overlaps)
     offsets = {m: b.offset for b in buffers for m in b.tensors}
     aliases = {m: b.name for b in buffers for m in b.tensors if m != b.name}
     return Plan(
@@ -296,4 +485,5 @@ def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
         offsets=offsets,
         aliases=aliases,
         align=align,
+        overlaps=overlaps,
     )

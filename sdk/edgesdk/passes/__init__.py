@@ -226,8 +226,8 @@ def kernel_decisions(graph: ir.Graph) -> list[dict[str, Any]]:
     """Per layer, the kernel a pass chose and its report (for the export report)."""
     rows = []
     for node in graph.nodes:
-        if "kernel" in node.attrs:
-            row = {"layer": node.name, "op": node.op, "kernel": node.attrs["kernel"]}
+        if "kernel" in node.attrs or "band_chain" in node.attrs:
+            row = {"layer": node.name, "op": node.op, "kernel": node.attrs.get("kernel", kernel_table.DENSE)}
             row.update(node.attrs.get("kernel_report", {}))
             rows.append(row)
     return rows

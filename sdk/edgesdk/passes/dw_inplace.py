@@ -29,12 +29,15 @@ KERNEL = dw_inplace.KERNEL
 #: Estimated instructions per output of the direct depthwise kernel (Cortex-M4 DSP kernel, fitted in
 #: edgesdk.passes.winograd_dw.COST; portable C about seven times that), and the in-place kernel's extra cost per
 #: staged row copied (per word), per kernel call, and per kernel call and channel (the DSP kernel builds each
-#: channel group's weight table and requantization terms once per call, i.e. once per row here, where a whole
-#: layer does it once: fitted on the VWW replica's first depthwise layer, 48x48x8 in place, on the emulated
-#: Cortex-M4, 673,240 instructions against 594,000 estimated for the regular kernel).
+#: channel group's weight table and requantization terms once per call: fitted on the VWW replica's first
+#: depthwise layer, 48x48x8 in place, on the emulated Cortex-M4, 673,240 instructions against 594,000 estimated
+#: for the regular kernel).
 PER_OUTPUT = {"dsp": 32, "portable": 240}
 PER_WORD_COPIED, PER_CALL = 4, 60
 PER_CALL_CHANNEL = {"dsp": 150, "portable": 6}
+#: Output rows per call the pass tries (more rows: fewer calls, more scratch), and the instructions a byte of
+#: arena must save to be spent (``--optimize balanced``'s rule for a flash copy, 32 per byte).
+ROWS_CHOICES, INSN_PER_BYTE = (2, 4), 32
 
 
 def estimate(graph: ir.Graph, node: ir.Node, sched: dw_inplace.InplaceSchedule, dsp: bool) -> dict[str, int]:
@@ -43,12 +46,15 @@ def estimate(graph: ir.Graph, node: ir.Node, sched: dw_inplace.InplaceSchedule, 
     out_h, c = y.shape[1], y.shape[3]
     dense = y.size * PER_OUTPUT["dsp" if dsp else "portable"]
     direct = set(sched.direct)
-    runs = sum(1 for r in direct if r - 1 not in direct)  # rows written directly go in runs, one call each
     staged = out_h - len(direct)
-    extra = staged * (sched.row_bytes // 4) * PER_WORD_COPIED + (staged + runs) * (
+    extra = staged * (sched.row_bytes // 4) * PER_WORD_COPIED + _calls(out_h, sched.rows) * (
         PER_CALL + PER_CALL_CHANNEL["dsp" if dsp else "portable"] * c
     )
     return {BASELINE: int(dense), KERNEL: int(dense + extra)}
+
+
+def _calls(out_h: int, rows: int) -> int:
+    return -(-out_h // rows)
 
 
 def _applies(graph: ir.Graph, node: ir.Node) -> bool:
@@ -97,8 +103,10 @@ class DepthwiseInplace(Pass):
             a = arena(trial)
             if a <= best:
                 chosen, best = trial, a
+        rows = self._rows(graph, ctx, chosen, arena, best) if chosen else 1
         for n in cands:
             if any(n is m for m in chosen):
+                n.attrs.setdefault(dw_inplace.ROWS_ATTR, rows)
                 self.transform(graph, n, ctx)
                 n.attrs["kernel_report"]["arena_bytes"] = {"regular": none, "in_place": best}
             elif "kernel_report" not in n.attrs:
@@ -106,6 +114,37 @@ class DepthwiseInplace(Pass):
                     "why": f"in place would not lower the arena ({best} B): regular kernel"
                 }
         return bool(chosen)
+
+    @staticmethod
+    def _rows(graph: ir.Graph, ctx: PassContext, chosen: list[ir.Node], arena, best: int) -> int:
+        """Output rows per call for the in-place layers: ``options["inplace_rows"]``, else more rows while the
+        calls they save are worth the scratch they add (``INSN_PER_BYTE``; ``--optimize size``: one row)."""
+        if "inplace_rows" in ctx.options:
+            return int(ctx.options["inplace_rows"])
+        rows = 1
+        if ctx.optimize == "size":
+            return rows
+        for r in ROWS_CHOICES:
+            for n in chosen:
+                n.attrs[dw_inplace.ROWS_ATTR] = r
+            a = arena(chosen)
+            saved = sum(
+                (
+                    _calls(graph.tensor(n.outputs[0]).shape[1], rows)
+                    - _calls(graph.tensor(n.outputs[0]).shape[1], r)
+                )
+                * (
+                    PER_CALL
+                    + PER_CALL_CHANNEL["dsp" if ctx.dsp else "portable"] * graph.tensor(n.outputs[0]).shape[3]
+                )
+                for n in chosen
+            )
+            if a > best and saved < INSN_PER_BYTE * (a - best):
+                break
+            rows, best = r, a
+        for n in chosen:
+            n.attrs.pop(dw_inplace.ROWS_ATTR, None)
+        return rows
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         sched = dw_inplace.node_schedule(graph, node)

@@ -45,13 +45,29 @@ def lower_conv_add(b: _LayerBuilder) -> None:
         )
     k = int(f["operand"])
     band_rows = int(f["band_rows"])
-    cb = _LayerBuilder(gen, conv)
     kernel = conv.attrs.get("kernel", "")
     rows_lower = ROWS_LOWER.get(kernel)
     band_kind = ""
-    if rows_lower is not None:
+    chain = None
+    if (
+        "band_chain" in conv.attrs
+    ):  # the convolution's input is itself computed by bands (backends/c/band_chain.py)
+        from edgesdk.backends.c.band_chain import emit_chain
+
+        chain = emit_chain(gen, conv, band_rows)
+        cb = _LayerBuilder(gen, conv)
+        cb.code, cb.arrays, cb.kernel_files, cb.inputs = (
+            chain.code,
+            chain.arrays,
+            chain.kernel_files,
+            [chain.a_input],
+        )
+        rows_fn, wrap = chain.rows_fn, False
+    elif rows_lower is not None:
+        cb = _LayerBuilder(gen, conv)
         rows_fn, wrap = rows_lower(cb), False
     else:
+        cb = _LayerBuilder(gen, conv)
         lower = VARIANT_LOWER.get((conv.op, kernel)) or _LOWER[conv.op]
         lower(cb)
         rows_fn, wrap = gen.ident(gen.model, cb.cname, "rows"), True

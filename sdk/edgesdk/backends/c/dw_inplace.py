@@ -57,6 +57,7 @@ def lower_dw_inplace(b: _LayerBuilder) -> None:
         fn=fn,
         scratch=scratch,
         slots=cf.c_int(sched.slots),
+        rows=cf.c_int(sched.rows),
         scratch_offset=offset,
         scratch_bytes=sched.scratch_bytes,
     )

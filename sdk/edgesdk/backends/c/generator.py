@@ -239,6 +239,12 @@ class _Generator:
             if "fused_into" in node.attrs:  # run inside the layer it is fused into (backends/c/conv_add.py)
                 continue
             lower = VARIANT_LOWER.get((node.op, node.attrs.get("kernel", ""))) or _LOWER.get(node.op)
+            if (
+                "band_chain" in node.attrs
+            ):  # its input convolution runs inside it by bands (backends/c/band_chain.py)
+                from edgesdk.backends.c.band_chain import lower_band_chain
+
+                lower = lower_band_chain
             if lower is None:
                 raise UnsupportedOpError(f"layer {node.name}: op {node.op} is not supported by the C backend")
             b = _LayerBuilder(self, node)
