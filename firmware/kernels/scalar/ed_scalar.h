@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "ed_fixedpoint.h"
+
 #ifndef ED_SCALAR_ROWS
 #if defined(__riscv)
 #define ED_SCALAR_ROWS 8
@@ -24,6 +26,15 @@
 #define ED_SCALAR_STEP 4
 #else
 #define ED_SCALAR_STEP 1
+#endif
+#endif
+/* Output channels of the two-pixel blocks (ed_scalar_dot2): 2 x ED_SCALAR_PAIR_ROWS accumulators, the pointers
+ * and the loaded values must stay in registers (RV32: 31, Thumb-2: 13). */
+#ifndef ED_SCALAR_PAIR_ROWS
+#if defined(__riscv)
+#define ED_SCALAR_PAIR_ROWS 4
+#else
+#define ED_SCALAR_PAIR_ROWS 2
 #endif
 #endif
 
@@ -40,6 +51,21 @@
 #define ED_SCALAR_FN __attribute__((optimize("no-schedule-insns")))
 #else
 #define ED_SCALAR_FN
+#endif
+
+/* No load moves across it: keeps the compiler from hoisting a whole step's loads ahead of the multiplies (and
+ * spilling the accumulators for it) on cores that gain nothing from that order. */
+#if defined(__GNUC__)
+#define ED_SCALAR_BARRIER() __asm__ volatile("" ::: "memory")
+#else
+#define ED_SCALAR_BARRIER()
+#endif
+
+/* A helper kept out of line (its registers its own) that a file including this header may leave unused. */
+#if defined(__GNUC__)
+#define ED_SCALAR_OUTLINE __attribute__((noinline, unused))
+#else
+#define ED_SCALAR_OUTLINE
 #endif
 
 /* acc[r] += sum over i < n of (x[i] + in_off) * w[r][i], for r < ED_SCALAR_ROWS; advances every w[r] by n. */
@@ -68,6 +94,78 @@ static inline void ed_scalar_dot_rows(const int8_t *x, int32_t n, int32_t in_off
             acc[r] += xv * (int32_t)*w[r]++;
         }
     }
+}
+
+/* acc[r] += sum over i < n of xa[i] * w[r][i] and acc[ED_SCALAR_PAIR_ROWS + r] += sum of xb[i] * w[r][i]: two
+ * output pixels (inputs xa, xb) by ED_SCALAR_PAIR_ROWS channels, each loaded byte used two or more times; the input
+ * offset is the caller's (folded into the accumulators' start). Four inputs per step at fixed offsets (RV32 has
+ * no post-increment), each pointer moving once per step. */
+#if ED_SCALAR_PAIR_ROWS == 4
+#define ED_SCALAR_PAIR_EACH(M) M(0) M(1) M(2) M(3)
+#elif ED_SCALAR_PAIR_ROWS == 2
+#define ED_SCALAR_PAIR_EACH(M) M(0) M(1)
+#else
+#error "ED_SCALAR_PAIR_ROWS must be 2 or 4"
+#endif
+/* The accumulators and row pointers as plain variables (an array indexed in an unrolled loop stayed on the stack). */
+#define ED_SCALAR_PAIR_INIT(r) int32_t sa##r = acc[r], sb##r = acc[ED_SCALAR_PAIR_ROWS + r]; const int8_t *w##r = w[r];
+#define ED_SCALAR_PAIR_MAC(r, j) { const int32_t wv = w##r[j]; sa##r += a * wv; sb##r += b * wv; }
+#define ED_SCALAR_PAIR_MAC0(r) ED_SCALAR_PAIR_MAC(r, 0)
+#define ED_SCALAR_PAIR_MAC1(r) ED_SCALAR_PAIR_MAC(r, 1)
+#define ED_SCALAR_PAIR_MAC2(r) ED_SCALAR_PAIR_MAC(r, 2)
+#define ED_SCALAR_PAIR_MAC3(r) ED_SCALAR_PAIR_MAC(r, 3)
+#define ED_SCALAR_PAIR_STEP(r) w##r += 4;
+#define ED_SCALAR_PAIR_NEXT(r) ++w##r;
+#define ED_SCALAR_PAIR_DONE(r) acc[r] = sa##r; acc[ED_SCALAR_PAIR_ROWS + r] = sb##r;
+#define ED_SCALAR_PAIR_TAP(j) { const int32_t a = xa[j], b = xb[j]; ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_MAC##j) } \
+    ED_SCALAR_BARRIER();
+
+ED_SCALAR_OUTLINE ED_SCALAR_FN static void
+ed_scalar_dot2(const int8_t *xa, const int8_t *xb, int32_t n, const int8_t *const *w, int32_t *acc)
+{
+    const int8_t *const xend = xa + n;
+    ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_INIT)
+    for (; xa + 4 <= xend; xa += 4, xb += 4) {
+        ED_SCALAR_PAIR_TAP(0)
+        ED_SCALAR_PAIR_TAP(1)
+        ED_SCALAR_PAIR_TAP(2)
+        ED_SCALAR_PAIR_TAP(3)
+        ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_STEP)
+    }
+    for (; xa < xend; ++xa, ++xb) {
+        ED_SCALAR_PAIR_TAP(0)
+        ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_NEXT)
+    }
+    ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_DONE)
+}
+
+/* One output channel's requantization, its shift split once per channel (ed_scalar_rq_init) instead of per
+ * output: TFLite Micro's MultiplyByQuantizedMultiplier (double rounding) bit for bit. The multiplier is positive
+ * (a Q0.31 in [2^30, 2^31), or 0), so the doubling high multiply never saturates: x * m + 2^30 shifted right by 31
+ * (RV32: mul + mulh; Thumb-2: SMULL; the Cortex-M0, without a 32x32->64 multiply, calls libgcc). The rounding
+ * division by 2^right: the remainder compared with half the divisor, plus one when the value is negative. */
+typedef struct {
+    int32_t bias, multiplier, left, right;
+} ed_scalar_rq_t;
+
+static inline ed_scalar_rq_t ed_scalar_rq_init(int32_t bias, int32_t multiplier, int32_t shift)
+{
+    ed_scalar_rq_t q;
+    q.bias = bias;
+    q.multiplier = multiplier;
+    q.left = shift > 0 ? shift : 0;
+    q.right = shift > 0 ? 0 : -shift;
+    return q;
+}
+
+static inline int32_t ed_scalar_rq(int32_t acc, const ed_scalar_rq_t *q)
+{
+    const int32_t x = (int32_t)((uint32_t)ed_add_wrap(acc, q->bias) << q->left);
+    /* >> of a negative value is arithmetic on every compiler edgesdk supports. */
+    const int32_t v = (int32_t)(((int64_t)x * (int64_t)q->multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)(((uint32_t)1 << q->right) - 1u);
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)v >> 31);
+    return (v >> q->right) + ((v & mask) > threshold ? 1 : 0);
 }
 
 #endif /* ED_SCALAR_H */
