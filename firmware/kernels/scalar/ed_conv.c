@@ -24,7 +24,7 @@ static int8_t ed_conv_out(const ed_conv_params_t *p, int32_t acc, const ed_scala
 
 /* One output pixel, channels [oc, oc + n) with n == ED_SCALAR_ROWS or 1, over the clipped window. */
 static inline void ed_conv_pixel(const ed_conv_params_t *p, const int8_t *input, int32_t oy, int32_t ox, int32_t oc,
-                                 int32_t n, const ed_scalar_rq_t *q, int8_t *out_pixel)
+                                 int32_t n, const ed_scalar_rq_t *q, const int32_t *bias, int8_t *out_pixel)
 {
     const int32_t in_c = p->in_c;
     const int32_t filter_row = p->k_w * in_c;
@@ -37,7 +37,7 @@ static inline void ed_conv_pixel(const ed_conv_params_t *p, const int8_t *input,
     int32_t acc[ED_SCALAR_ROWS];
     int32_t ky, kx, r, i;
     for (r = 0; r < ED_SCALAR_ROWS; ++r) {
-        acc[r] = 0;
+        acc[r] = r < n ? bias[r] : 0;
     }
     for (ky = wy.begin; ky < wy.end; ++ky) {
         const int8_t *in_row = input + (size_t)(wy.origin + p->dil_h * ky) * (size_t)p->in_w * (size_t)in_c;
@@ -64,46 +64,48 @@ static inline void ed_conv_pixel(const ed_conv_params_t *p, const int8_t *input,
     }
 }
 
-/* Two interior output pixels (inputs xa and xb at their windows' first tap) by ED_CONV_BLOCK channels from oc,
- * ED_SCALAR_PAIR_ROWS at a time, each accumulator starting at its channel's folded input offset; ob may be NULL
- * (xb == xa: one pixel). */
-static void ed_conv_pair(const ed_conv_params_t *p, const int8_t *xa, const int8_t *xb, int32_t oc,
-                         const ed_scalar_rq_t *q, const int32_t *folded, int8_t *oa, int8_t *ob)
+/* A run of `count` interior output pixels (the first one's window starts at input x, each next one xstep bytes on;
+ * outputs from out, out_step bytes apart) by ED_CONV_BLOCK channels from oc: two pixels at a time, ED_SCALAR_PAIR_ROWS
+ * channels at a time, each accumulator starting at its channel's folded bias and input offset; an odd last pixel
+ * pairs with itself. The layer's fields are read into locals: an output store could alias them. */
+ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p, const int8_t *x, size_t xstep,
+                                                         int32_t count, int32_t oc, const ed_scalar_rq_t *q,
+                                                         const int32_t *folded, int8_t *out, size_t out_step)
 {
-    const int32_t in_c = p->in_c;
-    const int32_t filter_row = p->k_w * in_c;
-    const int32_t filter_size = p->k_h * filter_row;
-    const size_t in_row = (size_t)p->in_w * (size_t)in_c;
-    int32_t g, r, ky, kx;
-    for (g = 0; g < ED_CONV_BLOCK; g += ED_SCALAR_PAIR_ROWS) {
-        int32_t acc[2 * ED_SCALAR_PAIR_ROWS];
-        const int8_t *fr[ED_SCALAR_PAIR_ROWS];
-        for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
-            acc[r] = folded[g + r];
-            acc[ED_SCALAR_PAIR_ROWS + r] = folded[g + r];
-        }
-        for (ky = 0; ky < p->k_h; ++ky) {
-            const size_t dy = (size_t)(p->dil_h * ky) * in_row;
-            const int8_t *f = p->weights + (size_t)(oc + g) * (size_t)filter_size + (size_t)ky * (size_t)filter_row;
-            if (p->dil_w == 1) { /* the kernel row: one run of k_w * in_c bytes */
-                for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
-                    fr[r] = f + (size_t)r * (size_t)filter_size;
-                }
-                ed_scalar_dot2(xa + dy, xb + dy, filter_row, fr, acc);
-                continue;
+    const int32_t in_c = p->in_c, k_h = p->k_h, k_w = p->k_w, dil_w = p->dil_w, dil_h = p->dil_h;
+    const int32_t filter_row = k_w * in_c;
+    const size_t filter_size = (size_t)(k_h * filter_row);
+    const int32_t in_row = p->in_w * in_c;
+    const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    const int8_t *const f = p->weights + (size_t)oc * filter_size;
+    int32_t i, g, r, ky;
+    out += oc;
+    for (i = 0; i < count; i += 2, x += 2 * xstep, out += 2 * out_step) {
+        const int two = i + 1 < count;
+        const int8_t *const xb = two ? x + xstep : x;
+        for (g = 0; g < ED_CONV_BLOCK; g += ED_SCALAR_PAIR_ROWS) {
+            int32_t acc[2 * ED_SCALAR_PAIR_ROWS];
+            const int8_t *fr[ED_SCALAR_PAIR_ROWS];
+            for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
+                acc[r] = folded[g + r];
+                acc[ED_SCALAR_PAIR_ROWS + r] = folded[g + r];
+                fr[r] = f + (size_t)(g + r) * filter_size;
             }
-            for (kx = 0; kx < p->k_w; ++kx) {
-                const size_t dx = dy + (size_t)(p->dil_w * kx) * (size_t)in_c;
-                for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
-                    fr[r] = f + (size_t)r * (size_t)filter_size + (size_t)kx * (size_t)in_c;
+            if (dil_w == 1) { /* each kernel row one run of k_w * in_c bytes */
+                ed_scalar_dot2(x, xb, filter_row, k_h, dil_h * in_row - filter_row, fr, acc);
+            } else { /* each tap a run of in_c bytes */
+                for (ky = 0; ky < k_h; ++ky) {
+                    const size_t dy = (size_t)(dil_h * ky * in_row);
+                    ed_scalar_dot2(x + dy, xb + dy, in_c, k_w, (dil_w - 1) * in_c, fr, acc);
                 }
-                ed_scalar_dot2(xa + dx, xb + dx, in_c, fr, acc);
             }
-        }
-        for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
-            oa[oc + g + r] = ed_conv_out(p, acc[r], &q[g + r]);
-            if (ob != NULL) {
-                ob[oc + g + r] = ed_conv_out(p, acc[ED_SCALAR_PAIR_ROWS + r], &q[g + r]);
+            for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
+                const ed_scalar_rq_t *qr = &q[g + r];
+                out[g + r] = (int8_t)ed_clamp_i32(ed_scalar_rq(acc[r], qr) + out_off, act_min, act_max);
+                if (two) {
+                    out[out_step + (size_t)(g + r)] = (int8_t)ed_clamp_i32(
+                        ed_scalar_rq(acc[ED_SCALAR_PAIR_ROWS + r], qr) + out_off, act_min, act_max);
+                }
             }
         }
     }
@@ -116,10 +118,12 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
     const int32_t filter_row = p->k_w * in_c;
     const int32_t filter_size = p->k_h * filter_row;
     const size_t out_row = (size_t)p->out_w * (size_t)out_c;
-    const int8_t *pending = NULL; /* an interior pixel's input waiting for a second one, and its output */
-    int8_t *pending_out = NULL;
+    const int flat = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                     p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
     /* Output columns [ox_lo, ox_hi) and rows [oy_lo, oy_hi) whose windows lie inside the image. */
     int32_t ox_lo = 0, ox_hi = p->out_w, oy_lo = 0, oy_hi = p->out_h;
+    const int8_t *pending = NULL; /* an interior pixel waiting for a second one (its input and output) */
+    int8_t *pending_out = NULL;
     int32_t oc, oy, ox, r, i;
     while (ox_lo < p->out_w && ox_lo * p->stride_w - p->pad_left < 0) {
         ++ox_lo;
@@ -138,44 +142,66 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
         /* ED_CONV_BLOCK channels where that many are left, else one at a time. */
         const int32_t nb = left >= ED_CONV_BLOCK ? ED_CONV_BLOCK : 1;
         ed_scalar_rq_t q[ED_CONV_BLOCK];
-        int32_t folded[ED_CONV_BLOCK]; /* off * the channel's weight sum: what the interior pairs start from */
+        int32_t bias[ED_CONV_BLOCK];   /* what a border pixel's accumulators start from */
+        int32_t folded[ED_CONV_BLOCK]; /* bias + off * the channel's weight sum: what the interior pairs start from */
         for (r = 0; r < nb; ++r) {
             const int32_t c = oc + r;
             const int32_t k = p->per_channel ? c : 0;
             const int8_t *f = p->weights + (size_t)c * (size_t)filter_size;
             int32_t s = 0;
-            q[r] = ed_scalar_rq_init(p->bias != NULL ? p->bias[c] : 0, p->multiplier[k], p->shift[k]);
+            q[r] = ed_scalar_rq_init(p->multiplier[k], p->shift[k]);
+            bias[r] = p->bias != NULL ? p->bias[c] : 0;
             for (i = 0; i < filter_size; ++i) {
                 s += f[i];
             }
-            folded[r] = (int32_t)((uint32_t)p->input_offset * (uint32_t)s);
+            folded[r] = ed_add_wrap(bias[r], (int32_t)((uint32_t)p->input_offset * (uint32_t)s));
+        }
+        if (nb == ED_CONV_BLOCK && flat) { /* 1x1, stride 1, no padding: every pixel one run */
+            ed_conv_run(p, input, (size_t)in_c, p->out_h * p->out_w, oc, q, folded, output, (size_t)out_c);
+            oc += nb;
+            continue;
         }
         for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox) {
-                int8_t *out_pixel = output + (size_t)oy * out_row + (size_t)ox * (size_t)out_c;
+            int8_t *out_line = output + (size_t)oy * out_row;
+            for (ox = 0; ox < p->out_w;) {
                 int32_t g;
                 if (nb == ED_CONV_BLOCK && oy >= oy_lo && oy < oy_hi && ox >= ox_lo && ox < ox_hi) {
+                    /* the row's interior pixels in pairs; an odd one waits for the next row's first */
+                    const size_t xstep = (size_t)p->stride_w * (size_t)in_c;
                     const int8_t *x = input + ((size_t)(oy * p->stride_h - p->pad_top) * (size_t)p->in_w +
                                                (size_t)(ox * p->stride_w - p->pad_left)) *
                                                   (size_t)in_c;
-                    if (pending == NULL) { /* wait for the next interior pixel, on this row or a later one */
-                        pending = x;
-                        pending_out = out_pixel;
-                        continue;
+                    int8_t *o = out_line + (size_t)ox * (size_t)out_c;
+                    int32_t n = ox_hi - ox;
+                    if (pending != NULL) {
+                        ed_conv_run(p, pending, (size_t)(x - pending), 2, oc, q, folded, pending_out,
+                                    (size_t)(o - pending_out));
+                        pending = NULL;
+                        x += xstep;
+                        o += out_c;
+                        --n;
                     }
-                    ed_conv_pair(p, pending, x, oc, q, folded, pending_out, out_pixel);
-                    pending = NULL;
-                } else if (nb == 1) {
-                    ed_conv_pixel(p, input, oy, ox, oc, 1, q, out_pixel);
+                    ed_conv_run(p, x, xstep, n & ~1, oc, q, folded, o, (size_t)out_c);
+                    if (n & 1) {
+                        pending = x + (size_t)(n - 1) * xstep;
+                        pending_out = o + (size_t)(n - 1) * (size_t)out_c;
+                    }
+                    ox = ox_hi;
+                    continue;
+                }
+                if (nb == 1) {
+                    ed_conv_pixel(p, input, oy, ox, oc, 1, q, bias, out_line + (size_t)ox * (size_t)out_c);
                 } else {
                     for (g = 0; g < nb; g += ED_SCALAR_ROWS) {
-                        ed_conv_pixel(p, input, oy, ox, oc + g, ED_SCALAR_ROWS, &q[g], out_pixel);
+                        ed_conv_pixel(p, input, oy, ox, oc + g, ED_SCALAR_ROWS, &q[g], &bias[g],
+                                      out_line + (size_t)ox * (size_t)out_c);
                     }
                 }
+                ++ox;
             }
         }
-        if (pending != NULL) { /* an odd interior pixel left: paired with itself, its second result dropped */
-            ed_conv_pair(p, pending, pending, oc, q, folded, pending_out, NULL);
+        if (pending != NULL) {
+            ed_conv_run(p, pending, 0, 1, oc, q, folded, pending_out, 0);
             pending = NULL;
         }
         oc += nb;

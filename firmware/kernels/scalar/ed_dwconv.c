@@ -26,11 +26,11 @@ static inline int8_t ed_dw_scalar_out(const ed_dwconv_params_t *p, int32_t acc, 
 
 /* Channel c's output at (oy, ox) over its clipped window, the offset added per tap. */
 static int8_t ed_dw_scalar_border(const ed_dwconv_params_t *p, const int8_t *input, const int32_t *wk, int32_t c,
-                                  int32_t oy, int32_t ox, const ed_scalar_rq_t *q)
+                                  int32_t oy, int32_t ox, int32_t bias, const ed_scalar_rq_t *q)
 {
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const size_t col = (size_t)p->in_c, row = (size_t)p->in_w * col;
-    int32_t ky0, ky1, kx0, kx1, ky, kx, acc = 0;
+    int32_t ky0, ky1, kx0, kx1, ky, kx, acc = bias;
     ed_dw_window(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
     ed_dw_window(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
     for (ky = ky0; ky < ky1; ++ky) {
@@ -160,14 +160,15 @@ ED_SCALAR_FN void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input,
     }
     for (c = 0; c < p->out_c; ++c) {
         const int32_t k = p->per_channel ? c : 0;
-        const ed_scalar_rq_t q = ed_scalar_rq_init(p->bias != NULL ? p->bias[c] : 0, p->multiplier[k], p->shift[k]);
+        const ed_scalar_rq_t q = ed_scalar_rq_init(p->multiplier[k], p->shift[k]);
+        const int32_t bias = p->bias != NULL ? p->bias[c] : 0;
         int32_t wk[ED_DW_SCALAR_MAX_TAPS];
         int32_t s = 0, folded;
         for (t = 0; t < taps; ++t) {
             wk[t] = p->weights[(size_t)t * out_col + (size_t)c];
             s += wk[t];
         }
-        folded = (int32_t)((uint32_t)p->input_offset * (uint32_t)s);
+        folded = ed_add_wrap(bias, (int32_t)((uint32_t)p->input_offset * (uint32_t)s));
         if (span_rows * padded_w <= ED_DW_SCALAR_BUF) {
             ed_dw_scalar_rows(p, input, c, wk, folded, q, buf, padded_w, span_rows, output);
             continue;
@@ -179,7 +180,7 @@ ED_SCALAR_FN void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input,
                               (size_t)(ox_lo * p->stride_w - p->pad_left) * col + (size_t)c;
             for (ox = 0; ox < p->out_w; ++ox) {
                 if (!rows_in || ox < ox_lo || ox >= ox_hi) {
-                    out[(size_t)ox * out_col] = ed_dw_scalar_border(p, input, wk, c, oy, ox, &q);
+                    out[(size_t)ox * out_col] = ed_dw_scalar_border(p, input, wk, c, oy, ox, bias, &q);
                     continue;
                 }
                 if (is3x3) { /* the whole interior run of the row, three row pointers */

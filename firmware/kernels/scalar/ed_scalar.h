@@ -61,6 +61,13 @@
 #define ED_SCALAR_BARRIER()
 #endif
 
+/* A helper inlined into its callers (an out-of-line call per channel group saved and restored every register). */
+#if defined(__GNUC__)
+#define ED_SCALAR_INLINE static inline __attribute__((always_inline))
+#else
+#define ED_SCALAR_INLINE static inline
+#endif
+
 /* A helper kept out of line (its registers its own) that a file including this header may leave unused. */
 #if defined(__GNUC__)
 #define ED_SCALAR_OUTLINE __attribute__((noinline, unused))
@@ -96,10 +103,12 @@ static inline void ed_scalar_dot_rows(const int8_t *x, int32_t n, int32_t in_off
     }
 }
 
-/* acc[r] += sum over i < n of xa[i] * w[r][i] and acc[ED_SCALAR_PAIR_ROWS + r] += sum of xb[i] * w[r][i]: two
- * output pixels (inputs xa, xb) by ED_SCALAR_PAIR_ROWS channels, each loaded byte used two or more times; the input
- * offset is the caller's (folded into the accumulators' start). Four inputs per step at fixed offsets (RV32 has
- * no post-increment), each pointer moving once per step. */
+/* acc[r] += sum over i of xa[i] * w[r][i] and acc[ED_SCALAR_PAIR_ROWS + r] += sum of xb[i] * w[r][i]: two output
+ * pixels (inputs xa, xb) by ED_SCALAR_PAIR_ROWS channels, each loaded byte used two or more times; the input offset
+ * is the caller's (folded into the accumulators' start). The inputs are `runs` runs of n bytes, `skip` bytes from
+ * the end of one to the start of the next (a window's kernel rows); the weights one contiguous run per channel,
+ * each w[r] advanced past it. Four inputs per step at fixed offsets (RV32 has no post-increment), each pointer
+ * moving once per step. */
 #if ED_SCALAR_PAIR_ROWS == 4
 #define ED_SCALAR_PAIR_EACH(M) M(0) M(1) M(2) M(3)
 #elif ED_SCALAR_PAIR_ROWS == 2
@@ -116,25 +125,28 @@ static inline void ed_scalar_dot_rows(const int8_t *x, int32_t n, int32_t in_off
 #define ED_SCALAR_PAIR_MAC3(r) ED_SCALAR_PAIR_MAC(r, 3)
 #define ED_SCALAR_PAIR_STEP(r) w##r += 4;
 #define ED_SCALAR_PAIR_NEXT(r) ++w##r;
-#define ED_SCALAR_PAIR_DONE(r) acc[r] = sa##r; acc[ED_SCALAR_PAIR_ROWS + r] = sb##r;
+#define ED_SCALAR_PAIR_DONE(r) acc[r] = sa##r; acc[ED_SCALAR_PAIR_ROWS + r] = sb##r; w[r] = w##r;
 #define ED_SCALAR_PAIR_TAP(j) { const int32_t a = xa[j], b = xb[j]; ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_MAC##j) } \
     ED_SCALAR_BARRIER();
 
-ED_SCALAR_OUTLINE ED_SCALAR_FN static void
-ed_scalar_dot2(const int8_t *xa, const int8_t *xb, int32_t n, const int8_t *const *w, int32_t *acc)
+ED_SCALAR_INLINE void ed_scalar_dot2(const int8_t *xa, const int8_t *xb, int32_t n,
+                                                            int32_t runs, int32_t skip, const int8_t **w,
+                                                            int32_t *acc)
 {
-    const int8_t *const xend = xa + n;
     ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_INIT)
-    for (; xa + 4 <= xend; xa += 4, xb += 4) {
-        ED_SCALAR_PAIR_TAP(0)
-        ED_SCALAR_PAIR_TAP(1)
-        ED_SCALAR_PAIR_TAP(2)
-        ED_SCALAR_PAIR_TAP(3)
-        ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_STEP)
-    }
-    for (; xa < xend; ++xa, ++xb) {
-        ED_SCALAR_PAIR_TAP(0)
-        ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_NEXT)
+    for (; runs > 0; --runs, xa += skip, xb += skip) {
+        const int8_t *const xend = xa + n;
+        for (; xa + 4 <= xend; xa += 4, xb += 4) {
+            ED_SCALAR_PAIR_TAP(0)
+            ED_SCALAR_PAIR_TAP(1)
+            ED_SCALAR_PAIR_TAP(2)
+            ED_SCALAR_PAIR_TAP(3)
+            ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_STEP)
+        }
+        for (; xa < xend; ++xa, ++xb) {
+            ED_SCALAR_PAIR_TAP(0)
+            ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_NEXT)
+        }
     }
     ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_DONE)
 }
@@ -145,27 +157,28 @@ ed_scalar_dot2(const int8_t *xa, const int8_t *xb, int32_t n, const int8_t *cons
  * (RV32: mul + mulh; Thumb-2: SMULL; the Cortex-M0, without a 32x32->64 multiply, calls libgcc). The rounding
  * division by 2^right: the remainder compared with half the divisor, plus one when the value is negative. */
 typedef struct {
-    int32_t bias, multiplier, left, right;
+    int32_t multiplier, left, right, mask, half;
 } ed_scalar_rq_t;
 
-static inline ed_scalar_rq_t ed_scalar_rq_init(int32_t bias, int32_t multiplier, int32_t shift)
+static inline ed_scalar_rq_t ed_scalar_rq_init(int32_t multiplier, int32_t shift)
 {
     ed_scalar_rq_t q;
-    q.bias = bias;
     q.multiplier = multiplier;
     q.left = shift > 0 ? shift : 0;
     q.right = shift > 0 ? 0 : -shift;
+    q.mask = (int32_t)(((uint32_t)1 << q.right) - 1u);
+    q.half = q.mask >> 1;
     return q;
 }
 
+/* acc (bias included) requantized. */
 static inline int32_t ed_scalar_rq(int32_t acc, const ed_scalar_rq_t *q)
 {
-    const int32_t x = (int32_t)((uint32_t)ed_add_wrap(acc, q->bias) << q->left);
+    const int32_t x = (int32_t)((uint32_t)acc << q->left);
     /* >> of a negative value is arithmetic on every compiler edgesdk supports. */
     const int32_t v = (int32_t)(((int64_t)x * (int64_t)q->multiplier + ((int64_t)1 << 30)) >> 31);
-    const int32_t mask = (int32_t)(((uint32_t)1 << q->right) - 1u);
-    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)v >> 31);
-    return (v >> q->right) + ((v & mask) > threshold ? 1 : 0);
+    const int32_t threshold = q->half + (int32_t)((uint32_t)v >> 31);
+    return (v >> q->right) + ((v & q->mask) > threshold ? 1 : 0);
 }
 
 #endif /* ED_SCALAR_H */
