@@ -64,10 +64,19 @@ static inline void ed_conv_pixel(const ed_conv_params_t *p, const int8_t *input,
     }
 }
 
+/* ed_scalar_dot2 or ed_scalar_dot3 (ED_SCALAR_PIX pixels from x, xstep bytes apart) */
+#if ED_SCALAR_PIX == 3
+#define ED_CONV_DOT(x, xstep, n, runs, skip, fr, acc) \
+    ed_scalar_dot3((x), (x) + (xstep), (x) + 2 * (xstep), (n), (runs), (skip), (fr), (acc))
+#else
+#define ED_CONV_DOT(x, xstep, n, runs, skip, fr, acc) ed_scalar_dot2((x), (x) + (xstep), (n), (runs), (skip), (fr), (acc))
+#endif
+
 /* A run of `count` interior output pixels (the first one's window starts at input x, each next one xstep bytes on;
- * outputs from out, out_step bytes apart) by ED_CONV_BLOCK channels from oc: two pixels at a time, ED_SCALAR_PAIR_ROWS
- * channels at a time, each accumulator starting at its channel's folded bias and input offset; an odd last pixel
- * pairs with itself. The layer's fields are read into locals: an output store could alias them. */
+ * outputs from out, out_step bytes apart) by ED_CONV_BLOCK channels from oc: ED_SCALAR_PIX pixels at a time,
+ * ED_SCALAR_PAIR_ROWS channels at a time, each accumulator starting at its channel's folded bias and input offset;
+ * a last short group repeats its last pixel (computed, not stored). The layer's fields are read into locals: an
+ * output store could alias them. */
 ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p, const int8_t *x, size_t xstep,
                                                          int32_t count, int32_t oc, const ed_scalar_rq_t *q,
                                                          const int32_t *folded, int8_t *out, size_t out_step)
@@ -78,33 +87,47 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p
     const int32_t in_row = p->in_w * in_c;
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     const int8_t *const f = p->weights + (size_t)oc * filter_size;
-    int32_t i, g, r, ky;
+    int32_t i, g, r, k, ky;
     out += oc;
-    for (i = 0; i < count; i += 2, x += 2 * xstep, out += 2 * out_step) {
-        const int two = i + 1 < count;
-        const int8_t *const xb = two ? x + xstep : x;
+    for (i = 0; i < count; i += ED_SCALAR_PIX, x += ED_SCALAR_PIX * xstep, out += ED_SCALAR_PIX * out_step) {
+        const int32_t m = count - i < ED_SCALAR_PIX ? count - i : ED_SCALAR_PIX; /* pixels stored */
+        /* a short group: its missing pixels repeat the last one (xstep 0 from there on) */
+        const size_t step = m == ED_SCALAR_PIX ? xstep : 0;
         for (g = 0; g < ED_CONV_BLOCK; g += ED_SCALAR_PAIR_ROWS) {
-            int32_t acc[2 * ED_SCALAR_PAIR_ROWS];
+            int32_t acc[ED_SCALAR_PIX * ED_SCALAR_PAIR_ROWS];
             const int8_t *fr[ED_SCALAR_PAIR_ROWS];
             for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
-                acc[r] = folded[g + r];
-                acc[ED_SCALAR_PAIR_ROWS + r] = folded[g + r];
+                for (k = 0; k < ED_SCALAR_PIX; ++k) {
+                    acc[k * ED_SCALAR_PAIR_ROWS + r] = folded[g + r];
+                }
                 fr[r] = f + (size_t)(g + r) * filter_size;
             }
+#if ED_SCALAR_PIX == 3
+            if (m == 2) { /* pixels x, x + xstep, x + xstep */
+                const int8_t *const xs = x + xstep;
+                if (dil_w == 1) {
+                    ed_scalar_dot3(x, xs, xs, filter_row, k_h, dil_h * in_row - filter_row, fr, acc);
+                } else {
+                    for (ky = 0; ky < k_h; ++ky) {
+                        const size_t dy = (size_t)(dil_h * ky * in_row);
+                        ed_scalar_dot3(x + dy, xs + dy, xs + dy, in_c, k_w, (dil_w - 1) * in_c, fr, acc);
+                    }
+                }
+            } else
+#endif
             if (dil_w == 1) { /* each kernel row one run of k_w * in_c bytes */
-                ed_scalar_dot2(x, xb, filter_row, k_h, dil_h * in_row - filter_row, fr, acc);
+                ED_CONV_DOT(x, step, filter_row, k_h, dil_h * in_row - filter_row, fr, acc);
             } else { /* each tap a run of in_c bytes */
                 for (ky = 0; ky < k_h; ++ky) {
                     const size_t dy = (size_t)(dil_h * ky * in_row);
-                    ed_scalar_dot2(x + dy, xb + dy, in_c, k_w, (dil_w - 1) * in_c, fr, acc);
+                    ED_CONV_DOT(x + dy, step, in_c, k_w, (dil_w - 1) * in_c, fr, acc);
                 }
             }
             for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
                 const ed_scalar_rq_t *qr = &q[g + r];
-                out[g + r] = (int8_t)ed_clamp_i32(ed_scalar_rq(acc[r], qr) + out_off, act_min, act_max);
-                if (two) {
-                    out[out_step + (size_t)(g + r)] = (int8_t)ed_clamp_i32(
-                        ed_scalar_rq(acc[ED_SCALAR_PAIR_ROWS + r], qr) + out_off, act_min, act_max);
+                for (k = 0; k < m; ++k) {
+                    out[(size_t)k * out_step + (size_t)(g + r)] = (int8_t)ed_clamp_i32(
+                        ed_scalar_rq(acc[k * ED_SCALAR_PAIR_ROWS + r], qr) + out_off, act_min, act_max);
                 }
             }
         }
@@ -173,6 +196,11 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
                                                   (size_t)in_c;
                     int8_t *o = out_line + (size_t)ox * (size_t)out_c;
                     int32_t n = ox_hi - ox;
+                    if (ED_SCALAR_PIX != 2) { /* the row's run as it is */
+                        ed_conv_run(p, x, xstep, n, oc, q, folded, o, (size_t)out_c);
+                        ox = ox_hi;
+                        continue;
+                    }
                     if (pending != NULL) {
                         ed_conv_run(p, pending, (size_t)(x - pending), 2, oc, q, folded, pending_out,
                                     (size_t)(o - pending_out));

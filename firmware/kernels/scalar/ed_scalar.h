@@ -38,6 +38,16 @@
 #endif
 #endif
 
+/* Output pixels per block of ed_conv_run: RV32 has the registers for three (4 channels x 3 pixels = 12
+ * accumulators, each loaded weight used three times), Thumb-2 for two. */
+#ifndef ED_SCALAR_PIX
+#if defined(__riscv)
+#define ED_SCALAR_PIX 3
+#else
+#define ED_SCALAR_PIX 2
+#endif
+#endif
+
 /* The per-row loops have a constant count: unrolled, their accumulators and pointers live in registers. */
 #if defined(__GNUC__)
 #define ED_UNROLL _Pragma("GCC unroll 8")
@@ -149,6 +159,38 @@ ED_SCALAR_INLINE void ed_scalar_dot2(const int8_t *xa, const int8_t *xb, int32_t
         }
     }
     ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_DONE)
+}
+
+/* The same for three pixels (xa, xb, xc): acc[2 * ED_SCALAR_PAIR_ROWS + r] for the third. */
+#define ED_SCALAR_TRIPLE_INIT(r) ED_SCALAR_PAIR_INIT(r) int32_t sc##r = acc[2 * ED_SCALAR_PAIR_ROWS + r];
+#define ED_SCALAR_TRIPLE_MAC(r, j) { const int32_t wv = w##r[j]; sa##r += a * wv; sb##r += b * wv; sc##r += c * wv; }
+#define ED_SCALAR_TRIPLE_MAC0(r) ED_SCALAR_TRIPLE_MAC(r, 0)
+#define ED_SCALAR_TRIPLE_MAC1(r) ED_SCALAR_TRIPLE_MAC(r, 1)
+#define ED_SCALAR_TRIPLE_MAC2(r) ED_SCALAR_TRIPLE_MAC(r, 2)
+#define ED_SCALAR_TRIPLE_MAC3(r) ED_SCALAR_TRIPLE_MAC(r, 3)
+#define ED_SCALAR_TRIPLE_DONE(r) ED_SCALAR_PAIR_DONE(r) acc[2 * ED_SCALAR_PAIR_ROWS + r] = sc##r;
+#define ED_SCALAR_TRIPLE_TAP(j) { const int32_t a = xa[j], b = xb[j], c = xc[j]; \
+    ED_SCALAR_PAIR_EACH(ED_SCALAR_TRIPLE_MAC##j) } ED_SCALAR_BARRIER();
+
+ED_SCALAR_INLINE void ed_scalar_dot3(const int8_t *xa, const int8_t *xb, const int8_t *xc, int32_t n, int32_t runs,
+                                     int32_t skip, const int8_t **w, int32_t *acc)
+{
+    ED_SCALAR_PAIR_EACH(ED_SCALAR_TRIPLE_INIT)
+    for (; runs > 0; --runs, xa += skip, xb += skip, xc += skip) {
+        const int8_t *const xend = xa + n;
+        for (; xa + 4 <= xend; xa += 4, xb += 4, xc += 4) {
+            ED_SCALAR_TRIPLE_TAP(0)
+            ED_SCALAR_TRIPLE_TAP(1)
+            ED_SCALAR_TRIPLE_TAP(2)
+            ED_SCALAR_TRIPLE_TAP(3)
+            ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_STEP)
+        }
+        for (; xa < xend; ++xa, ++xb, ++xc) {
+            ED_SCALAR_TRIPLE_TAP(0)
+            ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_NEXT)
+        }
+    }
+    ED_SCALAR_PAIR_EACH(ED_SCALAR_TRIPLE_DONE)
 }
 
 /* One output channel's requantization, its shift split once per channel (ed_scalar_rq_init) instead of per
