@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesdk.boards import get_board
 from edgesdk.backends.c import generate_c
+from edgesdk.boards import get_board
 from hostbuild import GCC, compile_host, random_inputs, reference_outputs, run_host
 from test_c_kernels import CASES, conv, dwconv, fc
 
