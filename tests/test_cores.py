@@ -75,6 +75,21 @@ def test_helium_convolutions_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
 
 
 @pytest.mark.emulator
+@pytest.mark.parametrize("board_name", ["mps2-an385", "qemu-riscv32", "microbit"])
+def test_scalar_convolutions_on_the_emulated_cores_without_simd(board_name: str, tmp_path: Path) -> None:
+    """The scalar conv and depthwise kernels compiled for the core (Thumb-2 on the M3, Thumb-1 on the M0, RV32IMC)
+    on its QEMU machine: 3 to 64 channels (blocks of 4 or 8 and the channels left over), odd rows (pixel pairs and
+    triples with a short last group), 1x1 layers as one run, stride 2, dilation, SAME/VALID, depthwise from the row
+    buffer with dilation 2, stride 2 and a depth multiplier of 2."""
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    from test_dsp_kernels import conv_chain
+
+    s = validate(conv_chain("conv_chain"), board_name, count=3, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (3, 3)
+
+
+@pytest.mark.emulator
 def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) -> None:
     if not _tools("qemu-riscv32"):
         pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc is not installed")
