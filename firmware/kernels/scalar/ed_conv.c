@@ -96,7 +96,9 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p
         for (g = 0; g < ED_CONV_BLOCK; g += ED_SCALAR_PAIR_ROWS) {
             int32_t acc[ED_SCALAR_PIX * ED_SCALAR_PAIR_ROWS];
             const int8_t *fr[ED_SCALAR_PAIR_ROWS];
+            ED_UNROLL
             for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
+                ED_UNROLL
                 for (k = 0; k < ED_SCALAR_PIX; ++k) {
                     acc[k * ED_SCALAR_PAIR_ROWS + r] = folded[g + r];
                 }
@@ -123,11 +125,15 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p
                     ED_CONV_DOT(x + dy, step, in_c, k_w, (dil_w - 1) * in_c, fr, acc);
                 }
             }
+            ED_UNROLL
             for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
                 const ed_scalar_rq_t *qr = &q[g + r];
-                for (k = 0; k < m; ++k) {
-                    out[(size_t)k * out_step + (size_t)(g + r)] = (int8_t)ed_clamp_i32(
-                        ed_scalar_rq(acc[k * ED_SCALAR_PAIR_ROWS + r], qr) + out_off, act_min, act_max);
+                ED_UNROLL
+                for (k = 0; k < ED_SCALAR_PIX; ++k) {
+                    if (k < m) {
+                        out[(size_t)k * out_step + (size_t)(g + r)] = (int8_t)ed_clamp_i32(
+                            ed_scalar_rq(acc[k * ED_SCALAR_PAIR_ROWS + r], qr) + out_off, act_min, act_max);
+                    }
                 }
             }
         }
