@@ -90,6 +90,30 @@ def test_scalar_convolutions_on_the_emulated_cores_without_simd(board_name: str,
 
 
 @pytest.mark.emulator
+@pytest.mark.parametrize("board_name", ["qemu-riscv32", "mps2-an385"])
+def test_scalar_conv_cost_model_matches_the_emulated_count(board_name: str, tmp_path: Path) -> None:
+    """The scalar kernels' cost model (``SCALAR_COST``, what the compressed-kernel passes compare with on these
+    cores) against the count of a 3x3 and a 1x1 convolution on the emulated core: within 15 %."""
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    from edgesdk.passes import PassContext
+    from edgesdk.passes._select import dense_conv_candidate, weight
+    from test_c_kernels import conv
+
+    assert PassContext(core=get_board(board_name).core).scalar and not PassContext(core="cortex-m4").scalar
+    for case, build in {
+        "conv_16x16_c16_c32_k3": conv(16, 16, 16, 32, 3, 1, "SAME"),
+        "conv_16x16_c32_c32_k1": conv(16, 16, 32, 32, 1, 1, "VALID"),
+    }.items():
+        graph = build(case)
+        rep = profile(graph, board_name, runs=1, out_dir=tmp_path / case)
+        (node,) = graph.nodes
+        est = dense_conv_candidate(graph, node, weight(graph, node), scalar=True)["instructions"]
+        measured = rep["layers"][0]["count"]
+        assert 0.85 <= est / measured <= 1.15, (case, est, measured)
+
+
+@pytest.mark.emulator
 def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) -> None:
     if not _tools("qemu-riscv32"):
         pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc is not installed")

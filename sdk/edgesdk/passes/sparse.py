@@ -46,7 +46,9 @@ class SparseWeights(MatrixWeightsPass):
             inner, pixels = interior_pixels(graph, node)
             if tuple(getattr(node, "dilation", (1, 1)))[1] != 1:
                 inner = 0  # the fast path needs contiguous kernel rows
-            cands = {BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx))}
+            cands = {
+                BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar)
+            }
             if sp is not None:
                 n = sp.entries.size
                 border = estimate("sparse_conv_border", (pixels - inner) * n, 0)
@@ -56,7 +58,7 @@ class SparseWeights(MatrixWeightsPass):
             offer(node, ctx, cands, info)
             return node.attrs.get("kernel") != before
         batches = max(1, graph.tensor(node.inputs[0]).size // rows.shape[1])
-        cands = {BASELINE: dense_fc_candidate(rows, batches, ctx.dsp, fast_int8(ctx))}
+        cands = {BASELINE: dense_fc_candidate(rows, batches, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar)}
         if sp is not None:
             cands["sparse"] = candidate(
                 sp.nbytes, estimate("sparse", sp.entries.size * batches, out * batches)
