@@ -80,6 +80,7 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
     const int32_t sw = p->stride_w, dw = p->dil_w, out_w = p->out_w, k_h = p->k_h, k_w = p->k_w;
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     const int fast3x3 = k_h == 3 && k_w == 3 && p->dil_h == 1 && dw == 1;
+    const int8_t *rows[ED_DW_SCALAR_MAX_TAPS];
     int32_t next = -p->pad_top; /* the first input row not yet in the buffer */
     int32_t oy, ox, ky, kx;
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -112,11 +113,14 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
             }
             continue;
         }
+        for (ky = 0; ky < k_h; ++ky) { /* the window's rows in the buffer (no division per output: the M0 has none) */
+            const int32_t slot = slot0 + p->dil_h * ky;
+            rows[ky] = buf + (size_t)(slot >= span_rows ? slot - span_rows : slot) * (size_t)padded_w;
+        }
         for (ox = 0; ox < out_w; ++ox) {
             int32_t acc = folded;
             for (ky = 0; ky < k_h; ++ky) {
-                const int32_t slot = (slot0 + p->dil_h * ky) % span_rows;
-                const int8_t *r = buf + (size_t)slot * (size_t)padded_w + (size_t)(ox * sw);
+                const int8_t *r = rows[ky] + (size_t)(ox * sw);
                 for (kx = 0; kx < k_w; ++kx) {
                     acc += (int32_t)r[kx * dw] * wk[ky * k_w + kx];
                 }
