@@ -68,6 +68,33 @@ static void ed_dw_scalar_fill(const ed_dwconv_params_t *p, const int8_t *input, 
     }
 }
 
+/* One output row of any window from the buffer (rows from slot slot0 on), outputs into o, p->out_c apart. */
+ED_SCALAR_OUTLINE static void ed_dw_scalar_row_any(const ed_dwconv_params_t *p, const int8_t *buf, int32_t padded_w,
+                                                   int32_t span_rows, int32_t slot0, const int32_t *wk, int32_t folded,
+                                                   const ed_scalar_rq_t *q, int8_t *o)
+{
+    const size_t out_col = (size_t)p->out_c;
+    const int32_t sw = p->stride_w, dw = p->dil_w, k_h = p->k_h, k_w = p->k_w;
+    const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    const int8_t *rows[ED_DW_SCALAR_MAX_TAPS];
+    int32_t ox, ky, kx;
+    for (ky = 0; ky < k_h; ++ky) { /* the window's rows in the buffer (no division per output: the M0 has none) */
+        const int32_t slot = slot0 + p->dil_h * ky;
+        rows[ky] = buf + (size_t)(slot >= span_rows ? slot - span_rows : slot) * (size_t)padded_w;
+    }
+    for (ox = 0; ox < p->out_w; ++ox) {
+        int32_t acc = folded;
+        for (ky = 0; ky < k_h; ++ky) {
+            const int8_t *r = rows[ky] + (size_t)(ox * sw);
+            for (kx = 0; kx < k_w; ++kx) {
+                acc += (int32_t)r[kx * dw] * wk[ky * k_w + kx];
+            }
+        }
+        *o = (int8_t)ed_clamp_i32(ed_scalar_rq(acc, q) + out_off, act_min, act_max);
+        o += out_col;
+    }
+}
+
 /* Channel c over the whole plane from a rolling buffer of padded input rows (row iy in slot iy mod span_rows): each
  * input row is copied once, and every window, border or not, reads span_rows rows at fixed byte offsets. The
  * layer's fields are copied to locals first: an output store could alias them, so the compiler would reload them. */
@@ -80,9 +107,8 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
     const int32_t sw = p->stride_w, dw = p->dil_w, out_w = p->out_w, k_h = p->k_h, k_w = p->k_w;
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     const int fast3x3 = k_h == 3 && k_w == 3 && p->dil_h == 1 && dw == 1;
-    const int8_t *rows[ED_DW_SCALAR_MAX_TAPS];
     int32_t next = -p->pad_top; /* the first input row not yet in the buffer */
-    int32_t oy, ox, ky, kx;
+    int32_t oy, ox;
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         const int32_t slot0 = ((iy0 % span_rows) + span_rows) % span_rows;
@@ -113,21 +139,7 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
             }
             continue;
         }
-        for (ky = 0; ky < k_h; ++ky) { /* the window's rows in the buffer (no division per output: the M0 has none) */
-            const int32_t slot = slot0 + p->dil_h * ky;
-            rows[ky] = buf + (size_t)(slot >= span_rows ? slot - span_rows : slot) * (size_t)padded_w;
-        }
-        for (ox = 0; ox < out_w; ++ox) {
-            int32_t acc = folded;
-            for (ky = 0; ky < k_h; ++ky) {
-                const int8_t *r = rows[ky] + (size_t)(ox * sw);
-                for (kx = 0; kx < k_w; ++kx) {
-                    acc += (int32_t)r[kx * dw] * wk[ky * k_w + kx];
-                }
-            }
-            *o = (int8_t)ed_clamp_i32(ed_scalar_rq(acc, &q) + out_off, act_min, act_max);
-            o += out_col;
-        }
+        ed_dw_scalar_row_any(p, buf, padded_w, span_rows, slot0, wk, folded, &q, o);
     }
 }
 

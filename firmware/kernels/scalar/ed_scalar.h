@@ -133,6 +133,11 @@ static inline void ed_scalar_dot_rows(const int8_t *x, int32_t n, int32_t in_off
 #define ED_SCALAR_PAIR_MAC1(r) ED_SCALAR_PAIR_MAC(r, 1)
 #define ED_SCALAR_PAIR_MAC2(r) ED_SCALAR_PAIR_MAC(r, 2)
 #define ED_SCALAR_PAIR_MAC3(r) ED_SCALAR_PAIR_MAC(r, 3)
+#define ED_SCALAR_PAIR_MAC4(r) ED_SCALAR_PAIR_MAC(r, 4)
+#define ED_SCALAR_PAIR_MAC5(r) ED_SCALAR_PAIR_MAC(r, 5)
+#define ED_SCALAR_PAIR_MAC6(r) ED_SCALAR_PAIR_MAC(r, 6)
+#define ED_SCALAR_PAIR_MAC7(r) ED_SCALAR_PAIR_MAC(r, 7)
+#define ED_SCALAR_PAIR_STEP8(r) w##r += 8;
 #define ED_SCALAR_PAIR_STEP(r) w##r += 4;
 #define ED_SCALAR_PAIR_NEXT(r) ++w##r;
 #define ED_SCALAR_PAIR_DONE(r) acc[r] = sa##r; acc[ED_SCALAR_PAIR_ROWS + r] = sb##r; w[r] = w##r;
@@ -146,6 +151,20 @@ ED_SCALAR_INLINE void ed_scalar_dot2(const int8_t *xa, const int8_t *xb, int32_t
     ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_INIT)
     for (; runs > 0; --runs, xa += skip, xb += skip) {
         const int8_t *const xend = xa + n;
+#if !defined(__riscv)
+        /* Thumb-2: eight inputs per step (the pointer updates and the loop test per 32 multiply-accumulates) */
+        for (; xa + 8 <= xend; xa += 8, xb += 8) {
+            ED_SCALAR_PAIR_TAP(0)
+            ED_SCALAR_PAIR_TAP(1)
+            ED_SCALAR_PAIR_TAP(2)
+            ED_SCALAR_PAIR_TAP(3)
+            ED_SCALAR_PAIR_TAP(4)
+            ED_SCALAR_PAIR_TAP(5)
+            ED_SCALAR_PAIR_TAP(6)
+            ED_SCALAR_PAIR_TAP(7)
+            ED_SCALAR_PAIR_EACH(ED_SCALAR_PAIR_STEP8)
+        }
+#endif
         for (; xa + 4 <= xend; xa += 4, xb += 4) {
             ED_SCALAR_PAIR_TAP(0)
             ED_SCALAR_PAIR_TAP(1)
