@@ -150,22 +150,12 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
     const int flat = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                      p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
     /* Output columns [ox_lo, ox_hi) and rows [oy_lo, oy_hi) whose windows lie inside the image. */
-    int32_t ox_lo = 0, ox_hi = p->out_w, oy_lo = 0, oy_hi = p->out_h;
+    int32_t ox_lo, ox_hi, oy_lo, oy_hi;
     const int8_t *pending = NULL; /* an interior pixel waiting for a second one (its input and output) */
     int8_t *pending_out = NULL;
     int32_t oc, oy, ox, r, i;
-    while (ox_lo < p->out_w && ox_lo * p->stride_w - p->pad_left < 0) {
-        ++ox_lo;
-    }
-    while (ox_hi > ox_lo && (ox_hi - 1) * p->stride_w - p->pad_left + p->dil_w * (p->k_w - 1) >= p->in_w) {
-        --ox_hi;
-    }
-    while (oy_lo < p->out_h && oy_lo * p->stride_h - p->pad_top < 0) {
-        ++oy_lo;
-    }
-    while (oy_hi > oy_lo && (oy_hi - 1) * p->stride_h - p->pad_top + p->dil_h * (p->k_h - 1) >= p->in_h) {
-        --oy_hi;
-    }
+    ed_scalar_interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &ox_lo, &ox_hi);
+    ed_scalar_interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &oy_lo, &oy_hi);
     for (oc = 0; oc < out_c;) {
         const int32_t left = out_c - oc;
         /* ED_CONV_BLOCK channels where that many are left, else one at a time. */

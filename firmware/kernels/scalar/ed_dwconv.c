@@ -152,7 +152,7 @@ ED_SCALAR_FN void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input,
     const size_t dx = (size_t)p->dil_w * col, dy = (size_t)p->dil_h * row;
     const int is3x3 = p->k_h == 3 && p->k_w == 3;
     /* Output columns [ox_lo, ox_hi) and rows [oy_lo, oy_hi) whose windows lie inside the image. */
-    int32_t ox_lo = 0, ox_hi = p->out_w, oy_lo = 0, oy_hi = p->out_h;
+    int32_t ox_lo, ox_hi, oy_lo, oy_hi;
     /* The row buffer: span_rows input rows of padded_w bytes, every window's taps of them. */
     const int32_t span_rows = p->dil_h * (p->k_h - 1) + 1;
     const int32_t padded_w = (p->out_w - 1) * p->stride_w + p->dil_w * (p->k_w - 1) + 1;
@@ -162,18 +162,8 @@ ED_SCALAR_FN void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input,
         ed_dw_general(p, input, output);
         return;
     }
-    while (ox_lo < p->out_w && ox_lo * p->stride_w - p->pad_left < 0) {
-        ++ox_lo;
-    }
-    while (ox_hi > ox_lo && (ox_hi - 1) * p->stride_w - p->pad_left + p->dil_w * (p->k_w - 1) >= p->in_w) {
-        --ox_hi;
-    }
-    while (oy_lo < p->out_h && oy_lo * p->stride_h - p->pad_top < 0) {
-        ++oy_lo;
-    }
-    while (oy_hi > oy_lo && (oy_hi - 1) * p->stride_h - p->pad_top + p->dil_h * (p->k_h - 1) >= p->in_h) {
-        --oy_hi;
-    }
+    ed_scalar_interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &ox_lo, &ox_hi);
+    ed_scalar_interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &oy_lo, &oy_hi);
     for (c = 0; c < p->out_c; ++c) {
         const int32_t k = p->per_channel ? c : 0;
         const ed_scalar_rq_t q = ed_scalar_rq_init(p->multiplier[k], p->shift[k]);

@@ -212,6 +212,21 @@ ED_SCALAR_INLINE void ed_scalar_dot3(const int8_t *xa, const int8_t *xb, const i
     ED_SCALAR_PAIR_EACH(ED_SCALAR_TRIPLE_DONE)
 }
 
+/* The outputs [*lo, *hi) along one axis whose window (k taps dil apart from o * stride - pad) lies inside [0, in). */
+static inline void ed_scalar_interior(int32_t n_out, int32_t stride, int32_t pad, int32_t dil, int32_t k, int32_t in,
+                                      int32_t *lo, int32_t *hi)
+{
+    int32_t a = 0, b = n_out;
+    while (a < n_out && a * stride - pad < 0) {
+        ++a;
+    }
+    while (b > a && (b - 1) * stride - pad + dil * (k - 1) >= in) {
+        --b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
 /* One output channel's requantization, its shift split once per channel (ed_scalar_rq_init) instead of per
  * output: TFLite Micro's MultiplyByQuantizedMultiplier (double rounding) bit for bit. The multiplier is positive
  * (a Q0.31 in [2^30, 2^31), or 0), so the doubling high multiply never saturates: x * m + 2^30 shifted right by 31
