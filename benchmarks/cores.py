@@ -147,16 +147,19 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "with VMLADAVA in a tail-predicated loop over an im2col column, DEPTHWISE_CONV_2D sixteen channels per tap, "
         "ADD four lanes) over the Cortex-M DSP ones (FULLY_CONNECTED's Helium steps, pooling, softmax); the M4 and "
         "M33 run the Cortex-M DSP kernels; the M3 and RV32 run the scalar kernels (`firmware/kernels/scalar/`: "
-        "conv and FC several output channels per input load, depthwise four channels per tap with the input "
-        "offset folded in); on KWS and VWW both the pointwise convolutions and the depthwise ones are still above "
-        "CMSIS-NN's no-DSP figures (per op type in `cores.json`).",
+        "conv in blocks of two (M3) or three (RV32) interior pixels by two or four channels with the input offset "
+        "folded into each channel's start, depthwise one channel at a time from a rolling buffer of padded rows, "
+        "FC several rows per input load); on KWS and VWW the M3 is still above CMSIS-NN's no-DSP figures (per op "
+        "type in `cores.json`).",
         "- The M33 runs the M4's kernels built with the M4's tuning (`-mtune=cortex-m4` in its board file: GCC 12's "
         "cortex-m33 tuning chose longer sequences, e.g. KWS 6,009,650 instructions against 5,998,150); its goal is "
         "the mps2-an386 row of the same run. Per op type the two agree within 110 instructions (SysTick counts 50 "
         "instructions a tick on the AN505, 40 on the AN386, per layer); the totals differ by -10 to +860 "
         "(at most 0.005 %).",
-        "- RV32IMC has no multiply-accumulate: a MAC is at least a load, a multiply and an add, so the scalar FC "
-        "and conv sit near 4 instructions per MAC; 3x below TFLM's reference kernels needs about 3.1.",
+        "- RV32IMC has no multiply-accumulate: a MAC is at least a load, a multiply and an add; the conv blocks "
+        "share each load among 4 or 12 products (about 2.75 instructions per MAC in the inner loop), while the "
+        "FC (AD) loads a weight per MAC with the input offset added per input (about 4 per MAC): AD's goal needs "
+        "the offset term folded into the bias at export time.",
         "- Flash and arena bytes, and the instructions per op type, are in `cores.json`.",
         "",
     ]

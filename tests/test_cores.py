@@ -75,6 +75,45 @@ def test_helium_convolutions_on_the_emulated_cortex_m55(tmp_path: Path) -> None:
 
 
 @pytest.mark.emulator
+@pytest.mark.parametrize("board_name", ["mps2-an385", "qemu-riscv32", "microbit"])
+def test_scalar_convolutions_on_the_emulated_cores_without_simd(board_name: str, tmp_path: Path) -> None:
+    """The scalar conv and depthwise kernels compiled for the core (Thumb-2 on the M3, Thumb-1 on the M0, RV32IMC)
+    on its QEMU machine: 3 to 64 channels (blocks of 4 or 8 and the channels left over), odd rows (pixel pairs and
+    triples with a short last group), 1x1 layers as one run, stride 2, dilation, SAME/VALID, depthwise from the row
+    buffer with dilation 2, stride 2 and a depth multiplier of 2."""
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    from test_dsp_kernels import conv_chain
+
+    s = validate(conv_chain("conv_chain"), board_name, count=3, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (3, 3)
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("board_name", ["qemu-riscv32", "mps2-an385"])
+def test_scalar_conv_cost_model_matches_the_emulated_count(board_name: str, tmp_path: Path) -> None:
+    """The scalar kernels' cost model (``SCALAR_COST``, what the compressed-kernel passes compare with on these
+    cores) against the count of a 3x3 and a 1x1 convolution on the emulated core: within 15 %."""
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    from edgesdk.passes import PassContext
+    from edgesdk.passes._select import dense_conv_candidate, weight
+    from test_c_kernels import conv
+
+    assert PassContext(core=get_board(board_name).core).scalar and not PassContext(core="cortex-m4").scalar
+    for case, build in {
+        "conv_16x16_c16_c32_k3": conv(16, 16, 16, 32, 3, 1, "SAME"),
+        "conv_16x16_c32_c32_k1": conv(16, 16, 32, 32, 1, 1, "VALID"),
+    }.items():
+        graph = build(case)
+        rep = profile(graph, board_name, runs=1, out_dir=tmp_path / case)
+        (node,) = graph.nodes
+        est = dense_conv_candidate(graph, node, weight(graph, node), scalar=True)["instructions"]
+        measured = rep["layers"][0]["count"]
+        assert 0.85 <= est / measured <= 1.15, (case, est, measured)
+
+
+@pytest.mark.emulator
 def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) -> None:
     if not _tools("qemu-riscv32"):
         pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc is not installed")

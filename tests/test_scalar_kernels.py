@@ -1,7 +1,9 @@
 """The kernels of cores without SIMD (``firmware/kernels/scalar/``: Cortex-M0/M0+/M3, RV32IMC) against the
 reference, bit for bit, on the host under ASan/UBSan: the portable kernels' conv and FC cases plus the block
-edges (1, 3, 4, 5, 7, 8, 9 output channels around the 4- and 8-channel blocks). On the emulated cores they run
-in ``test_cores.py``."""
+edges (1, 3, 4, 5, 7, 8, 9, 13 output channels around the 4- and 8-channel blocks; odd interior runs around the
+two- and three-pixel groups; 1x1 layers run as one flat run; depthwise row buffers and the wide-row fallback),
+built twice: with the Thumb blocking the host gets by default and with RV32's (8 rows, 4-input steps, 4 channels x
+3 pixels). On the emulated cores they run in ``test_cores.py``."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesdk.backends.c import generate_c
 from edgesdk.boards import get_board
-from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
+from hostbuild import GCC, compile_host, random_inputs, reference_outputs, run_host
 from test_c_kernels import CASES, conv, dwconv, fc
 
 TARGET = "scalar"
@@ -26,6 +29,12 @@ EXTRA = {
     "fc_9_5_per_channel": fc(9, 5, per_channel=True),
     "fc_33_9_relu_batches2": fc(33, 9, act="RELU", batches=2),
     "fc_8_17": fc(8, 17),
+    "conv_5x7_c3_c13_k3_s1_same": conv(5, 7, 3, 13, 3, 1, "SAME"),
+    "conv_9x7_c1_c8_k3_s2_same": conv(9, 7, 1, 8, 3, 2, "SAME"),
+    "conv_7x7_c6_c16_k1_s1_valid": conv(7, 7, 6, 16, 1, 1, "VALID"),
+    "conv_5x5_c9_c12_k1_s2_valid": conv(5, 5, 9, 12, 1, 2, "VALID"),
+    "conv_8x8_c5_c8_k3_s1_valid_relu": conv(8, 8, 5, 8, 3, 1, "VALID", act="RELU"),
+    "conv_6x11_c4_c16_k5_s1_same": conv(6, 11, 4, 16, 5, 1, "SAME"),
 }
 _PORTABLE = [k for k in CASES if k.startswith(("conv_", "fc_"))][:2]
 TABLE = {**EXTRA, **{k: CASES[k] for k in _PORTABLE}}
@@ -36,13 +45,26 @@ def test_cores_without_simd_select_the_scalar_kernels() -> None:
         assert get_board(name).kernel_target == TARGET
 
 
-@pytest.mark.skipif(GCC is None, reason="needs host gcc")
-@pytest.mark.parametrize("case", list(TABLE))
-def test_scalar_kernel_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:
-    graph = TABLE[case](case)
-    project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
+#: The blockings of ed_scalar.h: the host's default (Thumb's) and RV32's, forced on the host.
+BLOCKINGS = {
+    "thumb": [],
+    "rv32": ["-DED_SCALAR_ROWS=8", "-DED_SCALAR_STEP=4", "-DED_SCALAR_PAIR_ROWS=4", "-DED_SCALAR_PIX=3"],
+}
+
+
+def _check(graph, case: str, blocking: str, tmp_path: Path) -> None:
+    project = generate_c(graph, tmp_path, target=TARGET)
+    exe = compile_host(project, tmp_path / "model_asan", sanitize=True, extra=BLOCKINGS[blocking])
     x = random_inputs(project.input_size, 12, seed=zlib.crc32(case.encode()))
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize(
+    ("case", "blocking"), [(c, "thumb") for c in TABLE] + [(c, "rv32") for c in EXTRA]
+)  # the portable cases with the default blocking only
+def test_scalar_kernel_on_host_under_sanitizers(case: str, blocking: str, tmp_path: Path) -> None:
+    _check(TABLE[case](case), case, blocking, tmp_path)
 
 
 DW_TABLE = {
@@ -51,15 +73,16 @@ DW_TABLE = {
     "dw_7x7_c17_m1_k3_s2_same_relu": dwconv(7, 7, 17, 1, 3, 2, "SAME", act="RELU"),
     "dw_5x4_c6_m1_k3_s1_valid": dwconv(5, 4, 6, 1, 3, 1, "VALID"),
     "dw_8x7_c35_m1_k5_dil2_same": dwconv(8, 7, 35, 1, 5, 1, "SAME", d=2),
+    "dw_9x7_c5_m1_k3_s2_valid": dwconv(9, 7, 5, 1, 3, 2, "VALID"),
+    "dw_4x300_c3_m1_k3_s1_same": dwconv(4, 300, 3, 1, 3, 1, "SAME"),  # rows wider than the row buffer
+    "dw_6x6_c4_m1_k3_dil2_valid": dwconv(6, 6, 4, 1, 3, 1, "VALID", d=2),
 }
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
 @pytest.mark.parametrize("case", list(DW_TABLE))
 def test_scalar_depthwise_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:
-    """The scalar depthwise kernel: blocks of 16 channels in groups of four (1, 2, 3 channels left over),
-    padding taps that read the zero point, strides, dilation and depth multipliers."""
-    graph = DW_TABLE[case](case)
-    project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
-    x = random_inputs(project.input_size, 12, seed=zlib.crc32(case.encode()))
-    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+    """The scalar depthwise kernel: one channel at a time from a rolling buffer of padded rows (the unrolled 3x3
+    window and the general one, strides 1 and 2, dilation, SAME and VALID), rows too wide for the buffer (the
+    per-pixel loops), and depth multipliers above one."""
+    _check(DW_TABLE[case](case), case, "thumb", tmp_path)

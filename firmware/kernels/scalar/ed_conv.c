@@ -2,71 +2,235 @@
  * scalar/ed_conv.c - int8 CONV_2D (NHWC input, OHWI weights, per-channel requantization) for cores without
  * SIMD (Cortex-M0/M0+/M3, RV32IMC): the same function and semantics as the portable ../ed_conv.c.
  *
- * ED_SCALAR_ROWS output channels of one output pixel at once (ed_scalar.h): each input byte of the kernel
- * window is loaded and offset once for all of them. Taps in the padding are skipped (the same as reading the
- * input zero point); the valid kernel window is computed once per output pixel.
+ * Blocks of output channels, outermost: a block's requantization (shift split, bias) is set up once per call.
+ * Output pixels whose whole kernel window lies in the image go two at a time (ed_scalar_dot2: every loaded weight
+ * serves both pixels, every loaded input all the block's channels), the input offset folded into the block's start
+ * (sum((x + off) * w) = sum(x * w) + off * sum(w), the weight sums taken once per block), so the inner loop is a
+ * bare multiply-add. Undilated, a kernel row's taps are one contiguous run of k_w * in_c bytes in both the input
+ * and the weights: one dot product per kernel row, however few the input channels. Pixels on the border take the
+ * clipped window (taps in the padding skipped: the same as reading the input zero point) with the offset added
+ * per input (ed_scalar_dot_rows), ED_SCALAR_ROWS channels or one at a time.
  */
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
 #include "ed_scalar.h"
 
-static int8_t ed_conv_finish(const ed_conv_params_t *p, int32_t acc, int32_t oc)
+#define ED_CONV_BLOCK (ED_SCALAR_ROWS > ED_SCALAR_PAIR_ROWS ? ED_SCALAR_ROWS : ED_SCALAR_PAIR_ROWS)
+
+static int8_t ed_conv_out(const ed_conv_params_t *p, int32_t acc, const ed_scalar_rq_t *q)
 {
-    const int32_t q = p->per_channel ? oc : 0;
-    if (p->bias != NULL) {
-        acc += p->bias[oc];
+    return (int8_t)ed_clamp_i32(ed_scalar_rq(acc, q) + p->output_offset, p->act_min, p->act_max);
+}
+
+/* One output pixel, channels [oc, oc + n) with n == ED_SCALAR_ROWS or 1, over the clipped window. */
+static inline void ed_conv_pixel(const ed_conv_params_t *p, const int8_t *input, int32_t oy, int32_t ox, int32_t oc,
+                                 int32_t n, const ed_scalar_rq_t *q, const int32_t *bias, int8_t *out_pixel)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t filter_row = p->k_w * in_c;
+    const int32_t filter_size = p->k_h * filter_row;
+    const ed_window_t wy = ed_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h);
+    const ed_window_t wx = ed_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w);
+    /* Undilated: the valid taps of a kernel row are one run of bytes; dilated: one run per tap. */
+    const int32_t run = p->dil_w == 1 ? (wx.end - wx.begin) * in_c : in_c;
+    const int32_t kx_step = p->dil_w == 1 ? (wx.end > wx.begin ? wx.end - wx.begin : 1) : 1;
+    int32_t acc[ED_SCALAR_ROWS];
+    int32_t ky, kx, r, i;
+    for (r = 0; r < ED_SCALAR_ROWS; ++r) {
+        acc[r] = r < n ? bias[r] : 0;
     }
-    acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
-    return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+    for (ky = wy.begin; ky < wy.end; ++ky) {
+        const int8_t *in_row = input + (size_t)(wy.origin + p->dil_h * ky) * (size_t)p->in_w * (size_t)in_c;
+        for (kx = wx.begin; kx < wx.end; kx += kx_step) {
+            const int8_t *x = in_row + (size_t)(wx.origin + p->dil_w * kx) * (size_t)in_c;
+            const int8_t *f =
+                p->weights + (size_t)oc * (size_t)filter_size + (size_t)ky * (size_t)filter_row + (size_t)kx * (size_t)in_c;
+            if (n == ED_SCALAR_ROWS) {
+                const int8_t *fr[ED_SCALAR_ROWS];
+                ED_UNROLL
+                for (r = 0; r < ED_SCALAR_ROWS; ++r) {
+                    fr[r] = f + (size_t)r * (size_t)filter_size;
+                }
+                ed_scalar_dot_rows(x, run, p->input_offset, fr, acc);
+            } else {
+                for (i = 0; i < run; ++i) {
+                    acc[0] += ((int32_t)x[i] + p->input_offset) * (int32_t)f[i];
+                }
+            }
+        }
+    }
+    for (r = 0; r < n; ++r) {
+        out_pixel[oc + r] = ed_conv_out(p, acc[r], &q[r]);
+    }
+}
+
+/* ed_scalar_dot2 or ed_scalar_dot3 (ED_SCALAR_PIX pixels from x, xstep bytes apart) */
+#if ED_SCALAR_PIX == 3
+#define ED_CONV_DOT(x, xstep, n, runs, skip, fr, acc) \
+    ed_scalar_dot3((x), (x) + (xstep), (x) + 2 * (xstep), (n), (runs), (skip), (fr), (acc))
+#else
+#define ED_CONV_DOT(x, xstep, n, runs, skip, fr, acc) ed_scalar_dot2((x), (x) + (xstep), (n), (runs), (skip), (fr), (acc))
+#endif
+
+/* A run of `count` interior output pixels (the first one's window starts at input x, each next one xstep bytes on;
+ * outputs from out, out_step bytes apart) by ED_CONV_BLOCK channels from oc: ED_SCALAR_PIX pixels at a time,
+ * ED_SCALAR_PAIR_ROWS channels at a time, each accumulator starting at its channel's folded bias and input offset;
+ * a last short group repeats its last pixel (computed, not stored). The layer's fields are read into locals: an
+ * output store could alias them. */
+ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p, const int8_t *x, size_t xstep,
+                                                         int32_t count, int32_t oc, const ed_scalar_rq_t *q,
+                                                         const int32_t *folded, int8_t *out, size_t out_step)
+{
+    const int32_t in_c = p->in_c, k_h = p->k_h, k_w = p->k_w, dil_w = p->dil_w, dil_h = p->dil_h;
+    const int32_t filter_row = k_w * in_c;
+    const size_t filter_size = (size_t)(k_h * filter_row);
+    const int32_t in_row = p->in_w * in_c;
+    const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    const int8_t *const f = p->weights + (size_t)oc * filter_size;
+    int32_t i, g, r, k, ky;
+    out += oc;
+    for (i = 0; i < count; i += ED_SCALAR_PIX, x += ED_SCALAR_PIX * xstep, out += ED_SCALAR_PIX * out_step) {
+        const int32_t m = count - i < ED_SCALAR_PIX ? count - i : ED_SCALAR_PIX; /* pixels stored */
+        /* a short group: its missing pixels repeat the last one (xstep 0 from there on) */
+        const size_t step = m == ED_SCALAR_PIX ? xstep : 0;
+        for (g = 0; g < ED_CONV_BLOCK; g += ED_SCALAR_PAIR_ROWS) {
+            int32_t acc[ED_SCALAR_PIX * ED_SCALAR_PAIR_ROWS];
+            const int8_t *fr[ED_SCALAR_PAIR_ROWS];
+            ED_UNROLL
+            for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
+                ED_UNROLL
+                for (k = 0; k < ED_SCALAR_PIX; ++k) {
+                    acc[k * ED_SCALAR_PAIR_ROWS + r] = folded[g + r];
+                }
+                fr[r] = f + (size_t)(g + r) * filter_size;
+            }
+#if ED_SCALAR_PIX == 3
+            if (m == 2) { /* pixels x, x + xstep, x + xstep */
+                const int8_t *const xs = x + xstep;
+                if (dil_w == 1) {
+                    ed_scalar_dot3(x, xs, xs, filter_row, k_h, dil_h * in_row - filter_row, fr, acc);
+                } else {
+                    for (ky = 0; ky < k_h; ++ky) {
+                        const size_t dy = (size_t)(dil_h * ky * in_row);
+                        ed_scalar_dot3(x + dy, xs + dy, xs + dy, in_c, k_w, (dil_w - 1) * in_c, fr, acc);
+                    }
+                }
+            } else
+#endif
+            if (dil_w == 1) { /* each kernel row one run of k_w * in_c bytes */
+                ED_CONV_DOT(x, step, filter_row, k_h, dil_h * in_row - filter_row, fr, acc);
+            } else { /* each tap a run of in_c bytes */
+                for (ky = 0; ky < k_h; ++ky) {
+                    const size_t dy = (size_t)(dil_h * ky * in_row);
+                    ED_CONV_DOT(x + dy, step, in_c, k_w, (dil_w - 1) * in_c, fr, acc);
+                }
+            }
+            ED_UNROLL
+            for (r = 0; r < ED_SCALAR_PAIR_ROWS; ++r) {
+                const ed_scalar_rq_t *qr = &q[g + r];
+                ED_UNROLL
+                for (k = 0; k < ED_SCALAR_PIX; ++k) {
+                    if (k < m) {
+                        out[(size_t)k * out_step + (size_t)(g + r)] = (int8_t)ed_clamp_i32(
+                            ed_scalar_rq(acc[k * ED_SCALAR_PAIR_ROWS + r], qr) + out_off, act_min, act_max);
+                    }
+                }
+            }
+        }
+    }
 }
 
 ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_c = p->in_c;
     const int32_t out_c = p->out_c;
-    const int32_t in_off = p->input_offset;
     const int32_t filter_row = p->k_w * in_c;
     const int32_t filter_size = p->k_h * filter_row;
-    int32_t oy, ox, oc, r;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const ed_window_t wy = ed_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h);
-        for (ox = 0; ox < p->out_w; ++ox) {
-            const ed_window_t wx = ed_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w);
-            int8_t *out_pixel = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)out_c;
-            for (oc = 0; oc < out_c;) {
-                const int32_t n = out_c - oc >= ED_SCALAR_ROWS ? ED_SCALAR_ROWS : 1;
-                int32_t acc[ED_SCALAR_ROWS];
-                int32_t ky, kx, ic;
-                ED_UNROLL
-                for (r = 0; r < ED_SCALAR_ROWS; ++r) {
-                    acc[r] = 0;
+    const size_t out_row = (size_t)p->out_w * (size_t)out_c;
+    const int flat = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                     p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
+    /* Output columns [ox_lo, ox_hi) and rows [oy_lo, oy_hi) whose windows lie inside the image. */
+    int32_t ox_lo, ox_hi, oy_lo, oy_hi;
+    const int8_t *pending = NULL; /* an interior pixel waiting for a second one (its input and output) */
+    int8_t *pending_out = NULL;
+    int32_t oc, oy, ox, r, i;
+    ed_scalar_interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &ox_lo, &ox_hi);
+    ed_scalar_interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &oy_lo, &oy_hi);
+    for (oc = 0; oc < out_c;) {
+        const int32_t left = out_c - oc;
+        /* ED_CONV_BLOCK channels where that many are left, else one at a time. */
+        const int32_t nb = left >= ED_CONV_BLOCK ? ED_CONV_BLOCK : 1;
+        ed_scalar_rq_t q[ED_CONV_BLOCK];
+        int32_t bias[ED_CONV_BLOCK];   /* what a border pixel's accumulators start from */
+        int32_t folded[ED_CONV_BLOCK]; /* bias + off * the channel's weight sum: what the interior pairs start from */
+        for (r = 0; r < nb; ++r) {
+            const int32_t c = oc + r;
+            const int32_t k = p->per_channel ? c : 0;
+            const int8_t *f = p->weights + (size_t)c * (size_t)filter_size;
+            int32_t s = 0;
+            q[r] = ed_scalar_rq_init(p->multiplier[k], p->shift[k]);
+            bias[r] = p->bias != NULL ? p->bias[c] : 0;
+            for (i = 0; i + 4 <= filter_size; i += 4) { /* (once per call: a band of rows calls again) */
+                s += f[i] + f[i + 1] + f[i + 2] + f[i + 3];
+            }
+            for (; i < filter_size; ++i) {
+                s += f[i];
+            }
+            folded[r] = ed_add_wrap(bias[r], (int32_t)((uint32_t)p->input_offset * (uint32_t)s));
+        }
+        if (nb == ED_CONV_BLOCK && flat) { /* 1x1, stride 1, no padding: every pixel one run */
+            ed_conv_run(p, input, (size_t)in_c, p->out_h * p->out_w, oc, q, folded, output, (size_t)out_c);
+            oc += nb;
+            continue;
+        }
+        for (oy = 0; oy < p->out_h; ++oy) {
+            int8_t *out_line = output + (size_t)oy * out_row;
+            for (ox = 0; ox < p->out_w;) {
+                int32_t g;
+                if (nb == ED_CONV_BLOCK && oy >= oy_lo && oy < oy_hi && ox >= ox_lo && ox < ox_hi) {
+                    /* the row's interior pixels in pairs; an odd one waits for the next row's first */
+                    const size_t xstep = (size_t)p->stride_w * (size_t)in_c;
+                    const int8_t *x = input + ((size_t)(oy * p->stride_h - p->pad_top) * (size_t)p->in_w +
+                                               (size_t)(ox * p->stride_w - p->pad_left)) *
+                                                  (size_t)in_c;
+                    int8_t *o = out_line + (size_t)ox * (size_t)out_c;
+                    int32_t n = ox_hi - ox;
+                    if (ED_SCALAR_PIX != 2) { /* the row's run as it is */
+                        ed_conv_run(p, x, xstep, n, oc, q, folded, o, (size_t)out_c);
+                        ox = ox_hi;
+                        continue;
+                    }
+                    if (pending != NULL) {
+                        ed_conv_run(p, pending, (size_t)(x - pending), 2, oc, q, folded, pending_out,
+                                    (size_t)(o - pending_out));
+                        pending = NULL;
+                        x += xstep;
+                        o += out_c;
+                        --n;
+                    }
+                    ed_conv_run(p, x, xstep, n & ~1, oc, q, folded, o, (size_t)out_c);
+                    if (n & 1) {
+                        pending = x + (size_t)(n - 1) * xstep;
+                        pending_out = o + (size_t)(n - 1) * (size_t)out_c;
+                    }
+                    ox = ox_hi;
+                    continue;
                 }
-                for (ky = wy.begin; ky < wy.end; ++ky) {
-                    const int32_t iy = wy.origin + p->dil_h * ky;
-                    const int8_t *in_row = input + (size_t)iy * (size_t)p->in_w * (size_t)in_c;
-                    for (kx = wx.begin; kx < wx.end; ++kx) {
-                        const int8_t *in_px = in_row + (size_t)(wx.origin + p->dil_w * kx) * (size_t)in_c;
-                        const int8_t *f = p->weights + (size_t)oc * (size_t)filter_size +
-                                          (size_t)ky * (size_t)filter_row + (size_t)kx * (size_t)in_c;
-                        if (n == ED_SCALAR_ROWS) {
-                            const int8_t *fr[ED_SCALAR_ROWS];
-                            ED_UNROLL
-                            for (r = 0; r < ED_SCALAR_ROWS; ++r) {
-                                fr[r] = f + (size_t)r * (size_t)filter_size;
-                            }
-                            ed_scalar_dot_rows(in_px, in_c, in_off, fr, acc);
-                        } else {
-                            for (ic = 0; ic < in_c; ++ic) {
-                                acc[0] += ((int32_t)in_px[ic] + in_off) * (int32_t)f[ic];
-                            }
-                        }
+                if (nb == 1) {
+                    ed_conv_pixel(p, input, oy, ox, oc, 1, q, bias, out_line + (size_t)ox * (size_t)out_c);
+                } else {
+                    for (g = 0; g < nb; g += ED_SCALAR_ROWS) {
+                        ed_conv_pixel(p, input, oy, ox, oc + g, ED_SCALAR_ROWS, &q[g], &bias[g],
+                                      out_line + (size_t)ox * (size_t)out_c);
                     }
                 }
-                for (r = 0; r < n; ++r) {
-                    out_pixel[oc + r] = ed_conv_finish(p, acc[r], oc + r);
-                }
-                oc += n;
+                ++ox;
             }
         }
+        if (pending != NULL) {
+            ed_conv_run(p, pending, 0, 1, oc, q, folded, pending_out, 0);
+            pending = NULL;
+        }
+        oc += nb;
     }
 }

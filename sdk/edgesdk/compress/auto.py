@@ -463,9 +463,11 @@ def _node_instructions(graph: Any, node: Any, pctx: Any) -> int:
         return 0
     out = graph.tensor(node.outputs[0])
     if node.op == "FULLY_CONNECTED":
-        return _select.dense_fc_candidate(w, out.size // w.shape[0], pctx.dsp)["instructions"]
+        return _select.dense_fc_candidate(w, out.size // w.shape[0], pctx.dsp, scalar=pctx.scalar)[
+            "instructions"
+        ]
     if node.op == "CONV_2D":
-        return _select.dense_conv_candidate(graph, node, w, pctx.dsp)["instructions"]
+        return _select.dense_conv_candidate(graph, node, w, pctx.dsp, scalar=pctx.scalar)["instructions"]
     per_mac = _select.dense_per_mac("CONV_2D", 1, pctx.dsp)
     return int(per_mac * out.size * int(np.prod(w.shape[1:3])) + _select.COST["dense_conv"][1] * out.size)
 

@@ -47,6 +47,12 @@ class PassContext:
         """The folder of ``firmware/kernels/`` whose kernels the core gets (their weight encodings differ)."""
         return kernel_table.core_target(self.core)
 
+    @property
+    def scalar(self) -> bool:
+        """Whether the core runs the kernels of cores without SIMD (``firmware/kernels/scalar/``: Cortex-M0/M3,
+        RV32IMC), whose int8 convolution and FC cost other instructions per MAC than the portable ones."""
+        return "scalar" in kernel_table.kernel_target_chain(kernel_table.CORE_TARGETS.get(self.core))
+
     def forced(self, node: ir.Node) -> str | None:
         for pattern, kernel in self.force.items():
             if fnmatch.fnmatchcase(node.name, pattern):

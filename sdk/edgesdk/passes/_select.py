@@ -79,12 +79,33 @@ def interior_pixels(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
     return rows * cols, p["out_h"] * p["out_w"]
 
 
-def dense_per_mac(op: str, in_c: int, dsp: bool) -> float:
-    """Instructions per MAC of the int8 kernel: portable (``COST``), or the Cortex-M DSP kernels (SMLAD; fitted
-    on the emulated Cortex-M4 with the MLPerf Tiny models: FC 1.75, conv 1.6 + 8 / in_channels)."""
-    if not dsp:
-        return COST["dense_fc" if op == "FULLY_CONNECTED" else "dense_conv"][0]
-    return 1.75 if op == "FULLY_CONNECTED" else 1.6 + 8.0 / max(1, in_c)
+#: The kernels of cores without SIMD (``firmware/kernels/scalar/``): instructions per MAC (valid taps) and per
+#: output value, one least-squares fit to every int8 conv and FC layer of the four MLPerf Tiny models on the
+#: emulated Cortex-M3 (mps2-an385) and RV32IMC (qemu-riscv32). Conv totals: M3 +1.6 %, RV32 -1.6 % of the measured
+#: counts; FC: M3 +9 %, RV32 -7.5 % (the M3's multiply-accumulate is one instruction, RV32's two). Layers with one
+#: to three input channels run up to 2x the estimate (their requantization outweighs their few MACs).
+SCALAR_COST = {
+    "FULLY_CONNECTED": (3.3, 66.0),
+    "CONV_2D": (3.0, 45.0),
+}
+
+
+def dense_per_mac(op: str, in_c: int, dsp: bool, scalar: bool = False) -> float:
+    """Instructions per MAC of the int8 kernel: portable (``COST``), the scalar kernels (``SCALAR_COST``), or the
+    Cortex-M DSP kernels (SMLAD; fitted on the emulated Cortex-M4 with the MLPerf Tiny models: FC 1.75, conv
+    1.6 + 8 / in_channels)."""
+    if dsp:
+        return 1.75 if op == "FULLY_CONNECTED" else 1.6 + 8.0 / max(1, in_c)
+    if scalar:
+        return SCALAR_COST["FULLY_CONNECTED" if op == "FULLY_CONNECTED" else "CONV_2D"][0]
+    return COST["dense_fc" if op == "FULLY_CONNECTED" else "dense_conv"][0]
+
+
+def dense_per_output(op: str, scalar: bool = False) -> float:
+    """Instructions per output value of the int8 kernel (requantization and loop overhead)."""
+    if scalar:
+        return SCALAR_COST["FULLY_CONNECTED" if op == "FULLY_CONNECTED" else "CONV_2D"][1]
+    return COST["dense_fc" if op == "FULLY_CONNECTED" else "dense_conv"][1]
 
 
 def fast_int8(ctx: Any) -> bool:
@@ -94,12 +115,17 @@ def fast_int8(ctx: Any) -> bool:
     return bool(ctx.dsp and ctx.optimize != "size" and ctx.options.get("flash_bytes"))
 
 
-def dense_fc_candidate(w: np.ndarray, batches: int, dsp: bool = False, fast: bool = False) -> dict[str, int]:
+def dense_fc_candidate(
+    w: np.ndarray, batches: int, dsp: bool = False, fast: bool = False, scalar: bool = False
+) -> dict[str, int]:
     """The int8 kernel's candidate for a fully-connected layer; ``fast``: the export optimizes for speed on a
-    DSP core, where the int8 layer runs the int16-weight FC kernel (see :func:`fastest_int8`)."""
+    DSP core, where the int8 layer runs the int16-weight FC kernel (see :func:`fastest_int8`); ``scalar``: the
+    core runs the scalar kernels."""
     out = w.shape[0]
-    per_mac = dense_per_mac("FULLY_CONNECTED", w.shape[1], dsp)
-    insn = per_mac * w.size * batches + COST["dense_fc"][1] * out * batches
+    per_mac = dense_per_mac("FULLY_CONNECTED", w.shape[1], dsp, scalar)
+    insn = (
+        per_mac * w.size * batches + dense_per_output("FULLY_CONNECTED", scalar and not dsp) * out * batches
+    )
     if fast:
         from edgesdk.passes import fc_weights16
 
@@ -108,13 +134,13 @@ def dense_fc_candidate(w: np.ndarray, batches: int, dsp: bool = False, fast: boo
 
 
 def dense_conv_candidate(
-    graph: ir.Graph, node: ir.Node, w: np.ndarray, dsp: bool = False, fast: bool = False
+    graph: ir.Graph, node: ir.Node, w: np.ndarray, dsp: bool = False, fast: bool = False, scalar: bool = False
 ) -> dict[str, int]:
-    """The int8 kernel's candidate for a convolution; ``fast`` as for :func:`dense_fc_candidate`."""
+    """The int8 kernel's candidate for a convolution; ``fast`` and ``scalar`` as for :func:`dense_fc_candidate`."""
     taps, pixels = conv_taps(graph, node)
     out_c, in_c = w.shape[0], w.shape[3]
-    per_mac = dense_per_mac("CONV_2D", in_c, dsp)
-    insn = per_mac * taps * in_c * out_c + COST["dense_conv"][1] * pixels * out_c
+    per_mac = dense_per_mac("CONV_2D", in_c, dsp, scalar)
+    insn = per_mac * taps * in_c * out_c + dense_per_output("CONV_2D", scalar and not dsp) * pixels * out_c
     if fast:
         insn = fastest_int8(graph, node, insn)
     return candidate(w.size, int(round(insn)))

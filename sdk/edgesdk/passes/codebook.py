@@ -43,11 +43,13 @@ class CodebookWeights(MatrixWeightsPass):
         out = w.shape[0]
         if node.op == "FULLY_CONNECTED":
             batches = max(1, graph.tensor(node.inputs[0]).size // w.shape[1])
-            dense = dense_fc_candidate(w.reshape(out, -1), batches, ctx.dsp, fast_int8(ctx))
+            dense = dense_fc_candidate(
+                w.reshape(out, -1), batches, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar
+            )
             kind = "codebook_fc4" if bits == 4 else "codebook_fc"
             instr = estimate(kind, w.size * batches, out * batches)
         else:
-            dense = dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx))
+            dense = dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar)
             taps, pixels = conv_taps(graph, node)
             instr = estimate("codebook_conv", taps * w.shape[3] * out, pixels * out)
         if encoded.nbytes >= dense["bytes"] and ctx.forced(node) != "codebook":

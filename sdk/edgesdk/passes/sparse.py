@@ -52,7 +52,9 @@ class SparseWeights(MatrixWeightsPass):
             inner, pixels = interior_pixels(graph, node)
             if tuple(getattr(node, "dilation", (1, 1)))[1] != 1:
                 inner = 0  # the fast path needs contiguous kernel rows
-            cands = {BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx))}
+            cands = {
+                BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar)
+            }
             if sp is not None:
                 n = sp.entries.size
                 border = estimate("sparse_conv_border", (pixels - inner) * n, 0)
@@ -62,7 +64,7 @@ class SparseWeights(MatrixWeightsPass):
             offer(node, ctx, cands, info)
             return _chosen(node, before, encoded, ctx.target)
         batches = max(1, graph.tensor(node.inputs[0]).size // rows.shape[1])
-        cands = {BASELINE: dense_fc_candidate(rows, batches, ctx.dsp, fast_int8(ctx))}
+        cands = {BASELINE: dense_fc_candidate(rows, batches, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar)}
         if sp is not None:
             cands["sparse"] = candidate(
                 encoded["sparse"].nbytes, estimate("sparse", sp.entries.size * batches, out * batches)
