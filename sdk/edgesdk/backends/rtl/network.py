@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
-from edgesdk import __version__
+from edgesdk.backends.hls.rtl_tools import render
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.reference.binary import WORD, words_for
@@ -65,13 +64,6 @@ EBR_SHAPES = {
     "ice40": ("EBR (4 Kib)", 4096, [(256, 16), (512, 8), (1024, 4), (2048, 2)]),
     "ecp5": ("DP16KD (18 Kib)", 18432, [(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)]),
 }
-
-
-def _env() -> jinja2.Environment:
-    """The one Jinja environment (:mod:`edgesdk.templating`); the RTL templates are ``hls/rtl/<name>``."""
-    from edgesdk import templating
-
-    return templating.environment()
 
 
 def _aw(depth: int) -> int:
@@ -444,7 +436,7 @@ def xnor_cycles(words: int, o: int) -> int:
 
 
 def _xnor_layer(graph: ir.Graph, node: Any, index: int) -> RtlLayer:
-    from edgesdk.backends.hls.rtl import popcount_bounds, popcount_tree
+    from edgesdk.backends.hls.rtl_tools import popcount_bounds, popcount_tree
 
     w = np.asarray(graph.tensor(node.inputs[1]).data).astype(np.int64) & 0xFFFFFFFF
     o, words = w.shape
@@ -589,21 +581,17 @@ def network_verilog(graph: ir.Graph, top: str | None = None, parallel: int = 1) 
     mem_list = [mems[n] for n in order]
     top_name = _ident(top or f"edgesdk_{graph.name}")[:60]
     in_bytes, out_bytes = mems[first]["depth"], mems[last]["depth"]
-    text = (
-        _env()
-        .get_template("hls/rtl/net.v.j2")
-        .render(
-            version=__version__,
-            model=graph.name,
-            layers=[layer.params for layer in layers],
-            mems=mem_list,
-            top=top_name,
-            in_bytes=in_bytes,
-            out_bytes=out_bytes,
-            iow=max(in_bytes, out_bytes).bit_length(),
-            nrq=max([layer.params.get("u", 1) for layer in layers]),
-            lw=max(1, (len(layers) - 1).bit_length()),
-        )
+    text = render(
+        "net.v.j2",
+        model=graph.name,
+        layers=[layer.params for layer in layers],
+        mems=mem_list,
+        top=top_name,
+        in_bytes=in_bytes,
+        out_bytes=out_bytes,
+        iow=max(in_bytes, out_bytes).bit_length(),
+        nrq=max([layer.params.get("u", 1) for layer in layers]),
+        lw=max(1, (len(layers) - 1).bit_length()),
     )
     roms: dict[str, list[str]] = {}
     for layer in layers:
