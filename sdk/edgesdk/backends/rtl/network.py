@@ -477,43 +477,41 @@ def _xnor_layer(graph: ir.Graph, node: Any, index: int) -> RtlLayer:
     )
 
 
+def _bits_params(
+    node: Any, index: int, kind: str, what: str, bits_aw: int, bytes_first: bool
+) -> dict[str, Any]:
+    """The template parameters of a layer between int8 channels and packed bits (BINARIZE reads bytes and writes
+    bits, UNPACK_BITS the other way): its module, its output counter width and the address widths it reads
+    (``raw``) and writes (``waw``) with, ``bits_aw`` being the packed side's."""
+    c = int(node.channels)
+    raw, waw = (_aw(c), bits_aw) if bytes_first else (bits_aw, _aw(c))
+    return {
+        "kind": kind,
+        "name": node.name,
+        "module": f"l{index}_{_ident(node.name)}"[:60],
+        "what": what,
+        "out": c,
+        "ow": max((c - 1).bit_length(), 5 + bits_aw),
+        "raw": raw,
+        "waw": waw,
+    }
+
+
 def _binarize_layer(node: Any, index: int) -> RtlLayer:
     c = int(node.channels)
-    module = f"l{index}_{_ident(node.name)}"[:60]
-    pfile = f"{module}_p.hex"
+    what = f"BatchNorm + sign of {c} int8 channels into bits"
+    params = _bits_params(node, index, "binarize", what, _aw(words_for(c)), bytes_first=True)
+    pfile = params["pfile"] = f"{params['module']}_p.hex"
     thr = np.clip(np.asarray(node.threshold, dtype=np.int64), -129, 128)
     plines = [f"{(int(f) << 10) | (int(t) & 0x3FF):03x}" for t, f in zip(thr, node.flip, strict=True)]
-    dst_aw = _aw(words_for(c))
-    params = {
-        "kind": "binarize",
-        "name": node.name,
-        "module": module,
-        "what": f"BatchNorm + sign of {c} int8 channels into bits",
-        "out": c,
-        "ow": max((c - 1).bit_length(), 5 + dst_aw),
-        "raw": _aw(c),
-        "waw": dst_aw,
-        "pfile": pfile,
-    }
     return RtlLayer(node.name, node.op, "binarize", params, {pfile: plines}, c + 2, [(c, 11)])
 
 
 def _unpack_layer(node: Any, index: int) -> RtlLayer:
     c = int(node.channels)
-    module = f"l{index}_{_ident(node.name)}"[:60]
-    src_aw = _aw(words_for(c))
-    params = {
-        "kind": "unpack",
-        "name": node.name,
-        "module": module,
-        "what": f"{c} bits into int8 {node.high} / {node.low}",
-        "out": c,
-        "ow": max((c - 1).bit_length(), 5 + src_aw),
-        "raw": src_aw,
-        "waw": _aw(c),
-        "high_u8": int(node.high) & 0xFF,
-        "low_u8": int(node.low) & 0xFF,
-    }
+    what = f"{c} bits into int8 {node.high} / {node.low}"
+    params = _bits_params(node, index, "unpack", what, _aw(words_for(c)), bytes_first=False)
+    params.update(high_u8=int(node.high) & 0xFF, low_u8=int(node.low) & 0xFF)
     return RtlLayer(node.name, node.op, "unpack", params, {}, c + 2, [])
 
 
