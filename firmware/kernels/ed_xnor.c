@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "edgesdk_kernels.h"
+#include "ed_simd.h" /* ed_read32, ed_write32: words by the builtin memcpy */
 
 #if defined(ED_XNOR_BUILTIN_POPCOUNT) && (defined(__GNUC__) || defined(__clang__))
 #define ED_POPCOUNT(v) ((int32_t)__builtin_popcount(v))
@@ -27,21 +28,6 @@ static inline int32_t ED_POPCOUNT(uint32_t v)
     return (int32_t)((v * 0x01010101u) >> 24);
 }
 #endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define ED_MEMCPY __builtin_memcpy /* inlined even under -fno-builtin / -ffreestanding */
-#else
-#define ED_MEMCPY memcpy
-#endif
-
-static inline uint32_t ed_ld32(const int8_t *p)
-{
-    uint32_t v;
-    ED_MEMCPY(&v, p, sizeof v);
-    return v;
-}
-
-static inline void ed_st32(int8_t *p, uint32_t v) { ED_MEMCPY(p, &v, sizeof v); }
 
 /*
  * Popcount of a ^ w over n words. The SWAR count is split: the 2- and 4-bit steps per word, the byte counts
@@ -145,7 +131,7 @@ void ed_binarize_s8(const ed_binarize_params_t *p, const int8_t *input, int8_t *
                     w |= 1u << (c - k * 32);
                 }
             }
-            ed_st32(y + 4 * k, w);
+            ed_write32(y + 4 * k, w);
         }
     }
 }
@@ -169,7 +155,7 @@ void ed_xnor_fc(const ed_xnor_fc_params_t *p, const int8_t *input, int8_t *outpu
                 const int32_t n = in_words - k0 < chunk ? in_words - k0 : chunk;
                 if (o == 0 || in_words > chunk) {
                     for (k = 0; k < n; ++k) {
-                        x[k] = ed_ld32(xb + 4 * (k0 + k));
+                        x[k] = ed_read32(xb + 4 * (k0 + k));
                     }
                 }
                 pc += ed_xor_popcount(x, w + k0, n);
@@ -179,7 +165,7 @@ void ed_xnor_fc(const ed_xnor_fc_params_t *p, const int8_t *input, int8_t *outpu
                 word |= 1u << (o & 31);
             }
             if ((o & 31) == 31 || o == n_out - 1) {
-                ed_st32(y + 4 * (o >> 5), word);
+                ed_write32(y + 4 * (o >> 5), word);
                 word = 0u;
             }
         }
@@ -225,7 +211,7 @@ void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *o
                         } else {
                             const int8_t *x = input + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)iw * 4u;
                             for (k = 0; k < iw; ++k) {
-                                dst[k] = ed_ld32(x + 4 * k);
+                                dst[k] = ed_read32(x + 4 * k);
                             }
                         }
                     }
@@ -246,7 +232,7 @@ void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *o
                         word |= 1u << ((oc + 1) & 31);
                     }
                     if (((oc + 1) & 31) == 31) {
-                        ed_st32(y + 4 * (oc >> 5), word);
+                        ed_write32(y + 4 * (oc >> 5), word);
                         word = 0u;
                     }
                 }
@@ -268,7 +254,7 @@ void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *o
                             for (k = 0; k < iw; ++k) {
                                 uint32_t a;
                                 if (x != NULL) {
-                                    a = ed_ld32(x + 4 * k);
+                                    a = ed_read32(x + 4 * k);
                                 } else {
                                     const int32_t nb = p->in_c - 32 * k < 32 ? p->in_c - 32 * k : 32;
                                     const uint32_t valid = nb == 32 ? 0xFFFFFFFFu : ((1u << nb) - 1u);
@@ -284,13 +270,13 @@ void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *o
                     word |= 1u << (oc & 31);
                 }
                 if ((oc & 31) == 31 || oc == out_c - 1) {
-                    ed_st32(y + 4 * (oc >> 5), word);
+                    ed_write32(y + 4 * (oc >> 5), word);
                     word = 0u;
                 }
             }
             if ((out_c & 31) != 0 && oc == out_c && (out_c & 1) == 0 && gathered && n_win <= 31) {
                 /* The pair loop ended on a partly filled word that the single loop did not reach. */
-                ed_st32(y + 4 * ((out_c - 1) >> 5), word);
+                ed_write32(y + 4 * ((out_c - 1) >> 5), word);
             }
         }
     }
@@ -305,7 +291,7 @@ void ed_unpack_bits(const ed_unpack_bits_params_t *p, const int8_t *input, int8_
         uint32_t w = 0u;
         for (c = 0; c < p->channels; ++c) {
             if ((c & 31) == 0) {
-                w = ed_ld32(x + 4 * (c >> 5));
+                w = ed_read32(x + 4 * (c >> 5));
             }
             y[c] = (int8_t)(((w >> (c & 31)) & 1u) ? p->high : p->low);
         }
