@@ -79,33 +79,32 @@ static inline int32_t ed_hsum_bytes(uint32_t bytes)
     return (int32_t)((bytes & 0xFFFFu) + (bytes >> 16));
 }
 
+/* The two-channel count's running sums: the popcounts themselves with the compiler's count, else the SWAR byte
+ * counts, summed horizontally at the end. */
+#if defined(ED_XNOR_BUILTIN_POPCOUNT) && (defined(__GNUC__) || defined(__clang__))
+typedef int32_t ed_pc_sum_t;
+#define ED_PC_ADD(v) ED_POPCOUNT(v)
+#define ED_PC_TOTAL(s) (s)
+#else
+typedef uint32_t ed_pc_sum_t;
+#define ED_PC_ADD(v) ed_byte_counts(v)
+#define ED_PC_TOTAL(s) ed_hsum_bytes(s)
+#endif
+
 /* Popcounts of a ^ w0 and a ^ w1 over n <= 31 words: two output channels share each input word. */
 static inline void ed_xor_popcount2(const uint32_t *a, const uint32_t *w0, const uint32_t *w1, int32_t n,
                                     int32_t *pc0, int32_t *pc1)
 {
-#if defined(ED_XNOR_BUILTIN_POPCOUNT) && (defined(__GNUC__) || defined(__clang__))
-    int32_t c0 = 0;
-    int32_t c1 = 0;
+    ed_pc_sum_t s0 = 0;
+    ed_pc_sum_t s1 = 0;
     int32_t k;
     for (k = 0; k < n; ++k) {
         const uint32_t x = a[k];
-        c0 += ED_POPCOUNT(x ^ w0[k]);
-        c1 += ED_POPCOUNT(x ^ w1[k]);
+        s0 += ED_PC_ADD(x ^ w0[k]);
+        s1 += ED_PC_ADD(x ^ w1[k]);
     }
-    *pc0 = c0;
-    *pc1 = c1;
-#else
-    uint32_t b0 = 0u;
-    uint32_t b1 = 0u;
-    int32_t k;
-    for (k = 0; k < n; ++k) {
-        const uint32_t x = a[k];
-        b0 += ed_byte_counts(x ^ w0[k]);
-        b1 += ed_byte_counts(x ^ w1[k]);
-    }
-    *pc0 = ed_hsum_bytes(b0);
-    *pc1 = ed_hsum_bytes(b1);
-#endif
+    *pc0 = ED_PC_TOTAL(s0);
+    *pc1 = ED_PC_TOTAL(s1);
 }
 
 /* Largest receptive field (k_h * k_w * in_words words) gathered on the stack; larger ones read in place. */
