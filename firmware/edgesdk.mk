@@ -57,14 +57,9 @@ ifeq ($(BOARD_FAMILY),host)
 else ifeq ($(BOARD_FAMILY),stm32f4)
   EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/stm32f4/board.c $(EDGESDK_FW)/targets/stm32f4/uart.c
   EDGESDK_MCU := 1
-else ifeq ($(BOARD_FAMILY),stm32l4)
-  EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/stm32l4/board.c $(EDGESDK_FW)/targets/cortexm/stm32_usart_v2.c
-  EDGESDK_MCU := 1
-else ifeq ($(BOARD_FAMILY),stm32h7)
-  EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/stm32h7/board.c $(EDGESDK_FW)/targets/cortexm/stm32_usart_v2.c
-  EDGESDK_MCU := 1
-else ifeq ($(BOARD_FAMILY),stm32u5)
-  EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/stm32u5/board.c $(EDGESDK_FW)/targets/cortexm/stm32_usart_v2.c
+else ifneq ($(filter stm32l4 stm32h7 stm32u5,$(BOARD_FAMILY)),)
+  # the families whose UART has the L4/H7 register layout share one driver
+  EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/$(BOARD_FAMILY)/board.c $(EDGESDK_FW)/targets/cortexm/stm32_usart_v2.c
   EDGESDK_MCU := 1
 else ifneq ($(filter mps2 nrf5 rp2040,$(BOARD_FAMILY)),)
   EDGESDK_TARGET_SRCS := $(EDGESDK_CORTEXM) $(EDGESDK_FW)/targets/$(BOARD_FAMILY)/board.c

@@ -327,7 +327,7 @@ def test_winograd_depthwise_accumulators_equal_direct() -> None:
         w = rng.integers(-128, 128, (1, 3, 3, c)).astype(np.int8)
         w[0, 0, 0, 0] = -128
         offset = int(rng.integers(-128, 128))
-        got = wg.winograd_dwconv_acc(x, w, offset, pad_h, pad_w, oh, ow)
+        got = wg.winograd_conv2d_acc(x, w, offset, pad_h, pad_w, oh, ow, depthwise=True)
         np.testing.assert_array_equal(got, _direct_dw_acc(x, w, offset, pad_h, pad_w, oh, ow))
     r = wg.int_ranges(wg.F2x2_3x3, in_channels=1)
     assert r["U"] == 1152 and r["V"] == 1020 and r["exact_in_int32"]

@@ -54,13 +54,7 @@ void ed_fc_codebook_s8(const ed_fc_codebook_params_t *p, const int8_t *input, in
                     acc += (int32_t)x[i] * (int32_t)cb[ed_code_at(row, i, bits, lpb, mask)];
                 }
             }
-            if (p->rounding == ED_ROUNDING_SINGLE) {
-                acc = ed_mbqm_single(acc, p->multiplier[q], p->shift[q]);
-            } else {
-                acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]);
-            }
-            acc += p->output_offset;
-            y[o] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+            ED_REQUANT_STORE(p, acc, q, y[o]);
         }
     }
 }
@@ -74,36 +68,31 @@ void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input
     const int32_t lpb = ed_log2_per_byte(bits);
     const uint32_t mask = ((uint32_t)1 << bits) - 1u;
     int32_t oy, ox, oc;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const ed_window_t wy = ed_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h);
-        for (ox = 0; ox < p->out_w; ++ox) {
-            const ed_window_t wx = ed_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w);
-            int8_t *out_pixel = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)out_c;
-            for (oc = 0; oc < out_c; ++oc) {
-                const uint8_t *codes = p->codes + (size_t)oc * (size_t)p->filter_bytes;
-                const int8_t *cb = p->codebook + (size_t)p->row_group[oc] * (size_t)p->codebook_size;
-                const int32_t q = p->per_channel ? oc : 0;
-                int32_t acc = 0;
-                int32_t ky, kx, ic;
-                for (ky = wy.begin; ky < wy.end; ++ky) {
-                    const int32_t iy = wy.origin + p->dil_h * ky;
-                    const int8_t *in_row = input + (size_t)iy * (size_t)p->in_w * (size_t)in_c;
-                    for (kx = wx.begin; kx < wx.end; ++kx) {
-                        const int32_t ix = wx.origin + p->dil_w * kx;
-                        const int8_t *in_px = in_row + (size_t)ix * (size_t)in_c;
-                        const int32_t base = ky * filter_row + kx * in_c;
-                        for (ic = 0; ic < in_c; ++ic) {
-                            const int32_t w = cb[ed_code_at(codes, base + ic, bits, lpb, mask)];
-                            acc += ((int32_t)in_px[ic] + p->input_offset) * w;
-                        }
+    ED_CONV_PIXELS(p, output, out_c)
+        for (oc = 0; oc < out_c; ++oc) {
+            const uint8_t *codes = p->codes + (size_t)oc * (size_t)p->filter_bytes;
+            const int8_t *cb = p->codebook + (size_t)p->row_group[oc] * (size_t)p->codebook_size;
+            const int32_t q = p->per_channel ? oc : 0;
+            int32_t acc = 0;
+            int32_t ky, kx, ic;
+            for (ky = wy.begin; ky < wy.end; ++ky) {
+                const int32_t iy = wy.origin + p->dil_h * ky;
+                const int8_t *in_row = input + (size_t)iy * (size_t)p->in_w * (size_t)in_c;
+                for (kx = wx.begin; kx < wx.end; ++kx) {
+                    const int32_t ix = wx.origin + p->dil_w * kx;
+                    const int8_t *in_px = in_row + (size_t)ix * (size_t)in_c;
+                    const int32_t base = ky * filter_row + kx * in_c;
+                    for (ic = 0; ic < in_c; ++ic) {
+                        const int32_t w = cb[ed_code_at(codes, base + ic, bits, lpb, mask)];
+                        acc += ((int32_t)in_px[ic] + p->input_offset) * w;
                     }
                 }
-                if (p->bias != NULL) {
-                    acc += p->bias[oc];
-                }
-                acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
-                out_pixel[oc] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
             }
+            if (p->bias != NULL) {
+                acc += p->bias[oc];
+            }
+            acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
+            out_pixel[oc] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
         }
-    }
+    ED_CONV_PIXELS_END
 }

@@ -25,13 +25,7 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
             if (p->bias != NULL) {
                 acc += p->bias[o];
             }
-            if (p->rounding == ED_ROUNDING_SINGLE) {
-                acc = ed_mbqm_single(acc, p->multiplier[q], p->shift[q]);
-            } else {
-                acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]);
-            }
-            acc += p->output_offset;
-            y[o] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+            ED_REQUANT_STORE(p, acc, q, y[o]);
         }
     }
 }

@@ -11,63 +11,44 @@ void ed_avgpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *outpu
 {
     const int32_t ch = p->channels;
     int32_t oy, ox, c;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        int32_t fy_begin, fy_end;
-        ed_pool_window(iy0, p->f_h, p->in_h, &fy_begin, &fy_end);
-        for (ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            int32_t fx_begin, fx_end;
-            int32_t count;
-            int8_t *out_px = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)ch;
-            ed_pool_window(ix0, p->f_w, p->in_w, &fx_begin, &fx_end);
-            count = (fy_end - fy_begin) * (fx_end - fx_begin);
-            for (c = 0; c < ch; ++c) {
-                int32_t sum = 0;
-                int32_t avg;
-                int32_t fy, fx;
-                for (fy = fy_begin; fy < fy_end; ++fy) {
-                    const int8_t *row = input + ((size_t)(iy0 + fy) * (size_t)p->in_w) * (size_t)ch;
-                    for (fx = fx_begin; fx < fx_end; ++fx) {
-                        sum += row[(size_t)(ix0 + fx) * (size_t)ch + (size_t)c];
-                    }
+    ED_POOL_PIXELS(p, output, ch)
+        const int32_t count = (fy_end - fy_begin) * (fx_end - fx_begin);
+        for (c = 0; c < ch; ++c) {
+            int32_t sum = 0;
+            int32_t avg;
+            int32_t fy, fx;
+            for (fy = fy_begin; fy < fy_end; ++fy) {
+                const int8_t *row = input + ((size_t)(iy0 + fy) * (size_t)p->in_w) * (size_t)ch;
+                for (fx = fx_begin; fx < fx_end; ++fx) {
+                    sum += row[(size_t)(ix0 + fx) * (size_t)ch + (size_t)c];
                 }
-                if (count == 0) {
-                    avg = 0;
-                } else {
-                    avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-                }
-                out_px[c] = (int8_t)ed_clamp_i32(avg, p->act_min, p->act_max);
             }
+            if (count == 0) {
+                avg = 0;
+            } else {
+                avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+            }
+            out_px[c] = (int8_t)ed_clamp_i32(avg, p->act_min, p->act_max);
         }
-    }
+    ED_POOL_PIXELS_END
 }
 
 void ed_maxpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t ch = p->channels;
     int32_t oy, ox, c;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        int32_t fy_begin, fy_end;
-        ed_pool_window(iy0, p->f_h, p->in_h, &fy_begin, &fy_end);
-        for (ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            int32_t fx_begin, fx_end;
-            int8_t *out_px = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)ch;
-            ed_pool_window(ix0, p->f_w, p->in_w, &fx_begin, &fx_end);
-            for (c = 0; c < ch; ++c) {
-                int32_t best = -128;
-                int32_t fy, fx;
-                for (fy = fy_begin; fy < fy_end; ++fy) {
-                    const int8_t *row = input + ((size_t)(iy0 + fy) * (size_t)p->in_w) * (size_t)ch;
-                    for (fx = fx_begin; fx < fx_end; ++fx) {
-                        const int32_t v = row[(size_t)(ix0 + fx) * (size_t)ch + (size_t)c];
-                        best = v > best ? v : best;
-                    }
+    ED_POOL_PIXELS(p, output, ch)
+        for (c = 0; c < ch; ++c) {
+            int32_t best = -128;
+            int32_t fy, fx;
+            for (fy = fy_begin; fy < fy_end; ++fy) {
+                const int8_t *row = input + ((size_t)(iy0 + fy) * (size_t)p->in_w) * (size_t)ch;
+                for (fx = fx_begin; fx < fx_end; ++fx) {
+                    const int32_t v = row[(size_t)(ix0 + fx) * (size_t)ch + (size_t)c];
+                    best = v > best ? v : best;
                 }
-                out_px[c] = (int8_t)ed_clamp_i32(best, p->act_min, p->act_max);
             }
+            out_px[c] = (int8_t)ed_clamp_i32(best, p->act_min, p->act_max);
         }
-    }
+    ED_POOL_PIXELS_END
 }

@@ -13,13 +13,9 @@
 static int8_t ed_sparse_output(const ed_fc_sparse_params_t *p, int32_t acc, int32_t o)
 {
     const int32_t q = p->per_channel ? o : 0;
-    if (p->rounding == ED_ROUNDING_SINGLE) {
-        acc = ed_mbqm_single(acc, p->multiplier[q], p->shift[q]);
-    } else {
-        acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]);
-    }
-    acc += p->output_offset;
-    return (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
+    int8_t y;
+    ED_REQUANT_STORE(p, acc, q, y);
+    return y;
 }
 
 void ed_fc_sparse_s8(const ed_fc_sparse_params_t *p, const int8_t *input, int8_t *output)
@@ -62,62 +58,57 @@ void ed_conv_sparse_s8(const ed_conv_sparse_params_t *p, const int8_t *input, in
     const int32_t in_c = p->in_c;
     const int32_t out_c = p->out_c;
     int32_t oy, ox, oc;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        const ed_window_t wy = ed_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h);
-        for (ox = 0; ox < p->out_w; ++ox) {
-            const ed_window_t wx = ed_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w);
-            int8_t *out_pixel = output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)out_c;
-            const uint8_t *e = p->entries;
-            const int8_t *v = p->values;
-            /* Window inside the image, no horizontal dilation: the input offset of filter index f is
-             * f + ky * row_jump, with ky advanced when f passes the end of a kernel row. */
-            const int inside = wy.begin == 0 && wy.end == p->k_h && wx.begin == 0 && wx.end == p->k_w && p->dil_w == 1;
-            const int8_t *window = input + ((size_t)(inside ? wy.origin : 0) * (size_t)p->in_w + (size_t)(inside ? wx.origin : 0)) * (size_t)in_c;
-            const int32_t kernel_row = p->k_w * in_c;
-            const int32_t row_jump = (p->dil_h * p->in_w - p->k_w) * in_c;
-            for (oc = 0; oc < out_c; ++oc) {
-                const int32_t n = p->row_count8 != NULL ? (int32_t)p->row_count8[oc] : (int32_t)p->row_count16[oc];
-                const int32_t q = p->per_channel ? oc : 0;
-                int32_t acc = 0;
-                int32_t ky = 0, kx = 0, ic = 0;
-                int32_t k;
-                if (inside) {
-                    int32_t f = 0;
-                    int32_t row_end = kernel_row;
-                    int32_t adj = 0;
-                    for (k = 0; k < n; ++k) {
-                        f += e[k];
-                        while (f >= row_end) {
-                            row_end += kernel_row;
-                            adj += row_jump;
-                        }
-                        acc += ((int32_t)window[f + adj] + p->input_offset) * (int32_t)v[k];
+    ED_CONV_PIXELS(p, output, out_c)
+        const uint8_t *e = p->entries;
+        const int8_t *v = p->values;
+        /* Window inside the image, no horizontal dilation: the input offset of filter index f is
+         * f + ky * row_jump, with ky advanced when f passes the end of a kernel row. */
+        const int inside = wy.begin == 0 && wy.end == p->k_h && wx.begin == 0 && wx.end == p->k_w && p->dil_w == 1;
+        const int8_t *window = input + ((size_t)(inside ? wy.origin : 0) * (size_t)p->in_w + (size_t)(inside ? wx.origin : 0)) * (size_t)in_c;
+        const int32_t kernel_row = p->k_w * in_c;
+        const int32_t row_jump = (p->dil_h * p->in_w - p->k_w) * in_c;
+        for (oc = 0; oc < out_c; ++oc) {
+            const int32_t n = p->row_count8 != NULL ? (int32_t)p->row_count8[oc] : (int32_t)p->row_count16[oc];
+            const int32_t q = p->per_channel ? oc : 0;
+            int32_t acc = 0;
+            int32_t ky = 0, kx = 0, ic = 0;
+            int32_t k;
+            if (inside) {
+                int32_t f = 0;
+                int32_t row_end = kernel_row;
+                int32_t adj = 0;
+                for (k = 0; k < n; ++k) {
+                    f += e[k];
+                    while (f >= row_end) {
+                        row_end += kernel_row;
+                        adj += row_jump;
                     }
+                    acc += ((int32_t)window[f + adj] + p->input_offset) * (int32_t)v[k];
                 }
-                for (k = inside ? n : 0; k < n; ++k) {
-                    ic += e[k];
-                    while (ic >= in_c) {
-                        ic -= in_c;
-                        if (++kx == p->k_w) {
-                            kx = 0;
-                            ++ky;
-                        }
-                    }
-                    if (ky >= wy.begin && ky < wy.end && kx >= wx.begin && kx < wx.end) {
-                        const int32_t iy = wy.origin + p->dil_h * ky;
-                        const int32_t ix = wx.origin + p->dil_w * kx;
-                        const int32_t x = input[((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c + (size_t)ic];
-                        acc += (x + p->input_offset) * (int32_t)v[k];
-                    }
-                }
-                e += n;
-                v += n;
-                if (p->bias != NULL) {
-                    acc += p->bias[oc];
-                }
-                acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
-                out_pixel[oc] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
             }
+            for (k = inside ? n : 0; k < n; ++k) {
+                ic += e[k];
+                while (ic >= in_c) {
+                    ic -= in_c;
+                    if (++kx == p->k_w) {
+                        kx = 0;
+                        ++ky;
+                    }
+                }
+                if (ky >= wy.begin && ky < wy.end && kx >= wx.begin && kx < wx.end) {
+                    const int32_t iy = wy.origin + p->dil_h * ky;
+                    const int32_t ix = wx.origin + p->dil_w * kx;
+                    const int32_t x = input[((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c + (size_t)ic];
+                    acc += (x + p->input_offset) * (int32_t)v[k];
+                }
+            }
+            e += n;
+            v += n;
+            if (p->bias != NULL) {
+                acc += p->bias[oc];
+            }
+            acc = ed_mbqm(acc, p->multiplier[q], p->shift[q]) + p->output_offset;
+            out_pixel[oc] = (int8_t)ed_clamp_i32(acc, p->act_min, p->act_max);
         }
-    }
+    ED_CONV_PIXELS_END
 }

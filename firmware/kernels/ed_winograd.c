@@ -65,6 +65,15 @@ ED_ALWAYS_INLINE static inline uint32_t ed_wino_ext(uint32_t w, int odd)
         (t3) = ed_ssub16((a1), (a3));            \
     } while (0)
 
+/* Four words stored at p, p + 1, p + 2, p + 3 (one row of a transformed tile). */
+#define ED_WINO_STORE4(p, a, b, c, d) \
+    do {                              \
+        ed_write32((p), (a));         \
+        ed_write32((p) + 1, (b));     \
+        ed_write32((p) + 2, (c));     \
+        ed_write32((p) + 3, (d));     \
+    } while (0)
+
 /* V = B^T d B for one halfword lane set of a group of four channels: d[4 * row + column] are the tile's 16
  * words of four int8 channels (c..c+3), extended to the pairs (c, c+2) or, `odd`, (c+1, c+3); the 16 results
  * go to v[k] (the scratch words of one channel pair), two channels per SADD16/SSUB16. Written out in full so
@@ -84,25 +93,13 @@ ED_ALWAYS_INLINE static inline void ed_wino_vt_pairs(uint32_t *v, const uint32_t
               t03, t13, t23, t33);
     /* (B^T d) B, row by row; the input offset adds 4 * offset to V[1][1] only */
     ED_WINO_B(t00, t01, t02, t03, v0, v1, v2, v3);
-    ed_write32(v + 0, v0);
-    ed_write32(v + 1, v1);
-    ed_write32(v + 2, v2);
-    ed_write32(v + 3, v3);
+    ED_WINO_STORE4(v + 0, v0, v1, v2, v3);
     ED_WINO_B(t10, t11, t12, t13, v0, v1, v2, v3);
-    ed_write32(v + 4, v0);
-    ed_write32(v + 5, ed_sadd16(v1, offset4x2));
-    ed_write32(v + 6, v2);
-    ed_write32(v + 7, v3);
+    ED_WINO_STORE4(v + 4, v0, ed_sadd16(v1, offset4x2), v2, v3);
     ED_WINO_B(t20, t21, t22, t23, v0, v1, v2, v3);
-    ed_write32(v + 8, v0);
-    ed_write32(v + 9, v1);
-    ed_write32(v + 10, v2);
-    ed_write32(v + 11, v3);
+    ED_WINO_STORE4(v + 8, v0, v1, v2, v3);
     ED_WINO_B(t30, t31, t32, t33, v0, v1, v2, v3);
-    ed_write32(v + 12, v0);
-    ed_write32(v + 13, v1);
-    ed_write32(v + 14, v2);
-    ed_write32(v + 15, v3);
+    ED_WINO_STORE4(v + 12, v0, v1, v2, v3);
 }
 
 /* Y = A^T M A of the output channels o..o+n-1 (n <= 4; m[b] holds channel o+b's 16 products, wrapping),

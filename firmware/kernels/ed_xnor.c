@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "edgesdk_kernels.h"
+#include "ed_simd.h" /* ed_read32, ed_write32: words by the builtin memcpy */
 
 #if defined(ED_XNOR_BUILTIN_POPCOUNT) && (defined(__GNUC__) || defined(__clang__))
 #define ED_POPCOUNT(v) ((int32_t)__builtin_popcount(v))
@@ -27,21 +28,6 @@ static inline int32_t ED_POPCOUNT(uint32_t v)
     return (int32_t)((v * 0x01010101u) >> 24);
 }
 #endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define ED_MEMCPY __builtin_memcpy /* inlined even under -fno-builtin / -ffreestanding */
-#else
-#define ED_MEMCPY memcpy
-#endif
-
-static inline uint32_t ed_ld32(const int8_t *p)
-{
-    uint32_t v;
-    ED_MEMCPY(&v, p, sizeof v);
-    return v;
-}
-
-static inline void ed_st32(int8_t *p, uint32_t v) { ED_MEMCPY(p, &v, sizeof v); }
 
 /*
  * Popcount of a ^ w over n words. The SWAR count is split: the 2- and 4-bit steps per word, the byte counts
@@ -93,33 +79,32 @@ static inline int32_t ed_hsum_bytes(uint32_t bytes)
     return (int32_t)((bytes & 0xFFFFu) + (bytes >> 16));
 }
 
+/* The two-channel count's running sums: the popcounts themselves with the compiler's count, else the SWAR byte
+ * counts, summed horizontally at the end. */
+#if defined(ED_XNOR_BUILTIN_POPCOUNT) && (defined(__GNUC__) || defined(__clang__))
+typedef int32_t ed_pc_sum_t;
+#define ED_PC_ADD(v) ED_POPCOUNT(v)
+#define ED_PC_TOTAL(s) (s)
+#else
+typedef uint32_t ed_pc_sum_t;
+#define ED_PC_ADD(v) ed_byte_counts(v)
+#define ED_PC_TOTAL(s) ed_hsum_bytes(s)
+#endif
+
 /* Popcounts of a ^ w0 and a ^ w1 over n <= 31 words: two output channels share each input word. */
 static inline void ed_xor_popcount2(const uint32_t *a, const uint32_t *w0, const uint32_t *w1, int32_t n,
                                     int32_t *pc0, int32_t *pc1)
 {
-#if defined(ED_XNOR_BUILTIN_POPCOUNT) && (defined(__GNUC__) || defined(__clang__))
-    int32_t c0 = 0;
-    int32_t c1 = 0;
+    ed_pc_sum_t s0 = 0;
+    ed_pc_sum_t s1 = 0;
     int32_t k;
     for (k = 0; k < n; ++k) {
         const uint32_t x = a[k];
-        c0 += ED_POPCOUNT(x ^ w0[k]);
-        c1 += ED_POPCOUNT(x ^ w1[k]);
+        s0 += ED_PC_ADD(x ^ w0[k]);
+        s1 += ED_PC_ADD(x ^ w1[k]);
     }
-    *pc0 = c0;
-    *pc1 = c1;
-#else
-    uint32_t b0 = 0u;
-    uint32_t b1 = 0u;
-    int32_t k;
-    for (k = 0; k < n; ++k) {
-        const uint32_t x = a[k];
-        b0 += ed_byte_counts(x ^ w0[k]);
-        b1 += ed_byte_counts(x ^ w1[k]);
-    }
-    *pc0 = ed_hsum_bytes(b0);
-    *pc1 = ed_hsum_bytes(b1);
-#endif
+    *pc0 = ED_PC_TOTAL(s0);
+    *pc1 = ED_PC_TOTAL(s1);
 }
 
 /* Largest receptive field (k_h * k_w * in_words words) gathered on the stack; larger ones read in place. */
@@ -145,7 +130,7 @@ void ed_binarize_s8(const ed_binarize_params_t *p, const int8_t *input, int8_t *
                     w |= 1u << (c - k * 32);
                 }
             }
-            ed_st32(y + 4 * k, w);
+            ed_write32(y + 4 * k, w);
         }
     }
 }
@@ -169,7 +154,7 @@ void ed_xnor_fc(const ed_xnor_fc_params_t *p, const int8_t *input, int8_t *outpu
                 const int32_t n = in_words - k0 < chunk ? in_words - k0 : chunk;
                 if (o == 0 || in_words > chunk) {
                     for (k = 0; k < n; ++k) {
-                        x[k] = ed_ld32(xb + 4 * (k0 + k));
+                        x[k] = ed_read32(xb + 4 * (k0 + k));
                     }
                 }
                 pc += ed_xor_popcount(x, w + k0, n);
@@ -179,7 +164,7 @@ void ed_xnor_fc(const ed_xnor_fc_params_t *p, const int8_t *input, int8_t *outpu
                 word |= 1u << (o & 31);
             }
             if ((o & 31) == 31 || o == n_out - 1) {
-                ed_st32(y + 4 * (o >> 5), word);
+                ed_write32(y + 4 * (o >> 5), word);
                 word = 0u;
             }
         }
@@ -225,7 +210,7 @@ void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *o
                         } else {
                             const int8_t *x = input + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)iw * 4u;
                             for (k = 0; k < iw; ++k) {
-                                dst[k] = ed_ld32(x + 4 * k);
+                                dst[k] = ed_read32(x + 4 * k);
                             }
                         }
                     }
@@ -246,7 +231,7 @@ void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *o
                         word |= 1u << ((oc + 1) & 31);
                     }
                     if (((oc + 1) & 31) == 31) {
-                        ed_st32(y + 4 * (oc >> 5), word);
+                        ed_write32(y + 4 * (oc >> 5), word);
                         word = 0u;
                     }
                 }
@@ -268,7 +253,7 @@ void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *o
                             for (k = 0; k < iw; ++k) {
                                 uint32_t a;
                                 if (x != NULL) {
-                                    a = ed_ld32(x + 4 * k);
+                                    a = ed_read32(x + 4 * k);
                                 } else {
                                     const int32_t nb = p->in_c - 32 * k < 32 ? p->in_c - 32 * k : 32;
                                     const uint32_t valid = nb == 32 ? 0xFFFFFFFFu : ((1u << nb) - 1u);
@@ -284,13 +269,13 @@ void ed_xnor_conv(const ed_xnor_conv_params_t *p, const int8_t *input, int8_t *o
                     word |= 1u << (oc & 31);
                 }
                 if ((oc & 31) == 31 || oc == out_c - 1) {
-                    ed_st32(y + 4 * (oc >> 5), word);
+                    ed_write32(y + 4 * (oc >> 5), word);
                     word = 0u;
                 }
             }
             if ((out_c & 31) != 0 && oc == out_c && (out_c & 1) == 0 && gathered && n_win <= 31) {
                 /* The pair loop ended on a partly filled word that the single loop did not reach. */
-                ed_st32(y + 4 * ((out_c - 1) >> 5), word);
+                ed_write32(y + 4 * ((out_c - 1) >> 5), word);
             }
         }
     }
@@ -305,7 +290,7 @@ void ed_unpack_bits(const ed_unpack_bits_params_t *p, const int8_t *input, int8_
         uint32_t w = 0u;
         for (c = 0; c < p->channels; ++c) {
             if ((c & 31) == 0) {
-                w = ed_ld32(x + 4 * (c >> 5));
+                w = ed_read32(x + 4 * (c >> 5));
             }
             y[c] = (int8_t)(((w >> (c & 31)) & 1u) ? p->high : p->low);
         }

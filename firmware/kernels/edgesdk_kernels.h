@@ -52,6 +52,22 @@ extern "C" {
     const int32_t *shift
 
 /*
+ * The output byte of parameter index q of a layer p with a rounding choice (fields rounding, multiplier, shift,
+ * output_offset, act_min, act_max): acc requantized with the layer's rounding (ed_fixedpoint.h), the output
+ * offset added, clamped to the activation range and stored in dst.
+ */
+#define ED_REQUANT_STORE(p, acc, q, dst)                                                                             \
+    do {                                                                                                             \
+        if ((p)->rounding == ED_ROUNDING_SINGLE) {                                                                   \
+            (acc) = ed_mbqm_single((acc), (p)->multiplier[q], (p)->shift[q]);                                         \
+        } else {                                                                                                     \
+            (acc) = ed_mbqm((acc), (p)->multiplier[q], (p)->shift[q]);                                                \
+        }                                                                                                            \
+        (acc) += (p)->output_offset;                                                                                 \
+        (dst) = (int8_t)ed_clamp_i32((acc), (p)->act_min, (p)->act_max);                                             \
+    } while (0)
+
+/*
  * The window clipping of every conv-like kernel (portable, DSP and Helium): the kernel taps [*begin, *end) along
  * one axis whose input coordinate start + dil * k lands inside [0, size). Taps outside it are skipped, which is the
  * same as reading the input zero point; computed once per output pixel, so the channel loops test no bounds.
@@ -96,6 +112,21 @@ static inline ed_window_t ed_window(int32_t o, int32_t stride, int32_t pad, int3
     ed_window_clip(w.origin, dil, k, in, &w.begin, &w.end);
     return w;
 }
+
+/*
+ * The output pixels of a conv-like layer p (the ED_CONV_GEOMETRY_FIELDS) in the kernel's int32_t oy, ox: for each,
+ * wy and wx, the valid kernel window (ed_window) of its row and column, and out_pixel, its out_c channels in
+ * output. ED_CONV_PIXELS_END closes the two loops that ED_CONV_PIXELS opens.
+ */
+#define ED_CONV_PIXELS(p, output, out_c)                                                                             \
+    for (oy = 0; oy < (p)->out_h; ++oy) {                                                                            \
+        const ed_window_t wy = ed_window(oy, (p)->stride_h, (p)->pad_top, (p)->dil_h, (p)->k_h, (p)->in_h);          \
+        for (ox = 0; ox < (p)->out_w; ++ox) {                                                                        \
+            const ed_window_t wx = ed_window(ox, (p)->stride_w, (p)->pad_left, (p)->dil_w, (p)->k_w, (p)->in_w);     \
+            int8_t *out_pixel = (output) + ((size_t)oy * (size_t)(p)->out_w + (size_t)ox) * (size_t)(out_c);
+#define ED_CONV_PIXELS_END                                                                                           \
+    }                                                                                                                \
+    }
 
 /* CONV_2D, per-channel (or per-tensor: per_channel = 0 reads index 0). */
 typedef struct {
@@ -166,6 +197,23 @@ typedef struct {
     int32_t pad_top, pad_left;
     int32_t act_min, act_max;
 } ed_pool_params_t;
+
+/*
+ * The output pixels of a pooling layer p in the kernel's int32_t oy, ox: for each, iy0 and ix0, the input
+ * coordinates of the window's tap 0, [fy_begin, fy_end) x [fx_begin, fx_end), its taps inside the image
+ * (ed_pool_window), and out_px, its ch channels in output. ED_POOL_PIXELS_END closes the two loops.
+ */
+#define ED_POOL_PIXELS(p, output, ch)                                                                                \
+    for (oy = 0; oy < (p)->out_h; ++oy) {                                                                            \
+        const int32_t iy0 = oy * (p)->stride_h - (p)->pad_top;                                                       \
+        int32_t fy_begin, fy_end;                                                                                    \
+        ed_pool_window(iy0, (p)->f_h, (p)->in_h, &fy_begin, &fy_end);                                                \
+        for (ox = 0; ox < (p)->out_w; ++ox) {                                                                        \
+            const int32_t ix0 = ox * (p)->stride_w - (p)->pad_left;                                                  \
+            int32_t fx_begin, fx_end;                                                                                \
+            int8_t *out_px = (output) + ((size_t)oy * (size_t)(p)->out_w + (size_t)ox) * (size_t)(ch);               \
+            ed_pool_window(ix0, (p)->f_w, (p)->in_w, &fx_begin, &fx_end);
+#define ED_POOL_PIXELS_END ED_CONV_PIXELS_END
 
 void ed_avgpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *output);
 void ed_maxpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *output);
@@ -289,16 +337,20 @@ void ed_dequantize_s8_f32(const ed_dequantize_params_t *p, const int8_t *input, 
  * up to even;
  * `scratch` holds 16 * c_pad int16 (one tile's transformed input).
  */
+/* The fields of both Winograd kernels' parameters after their shapes. */
+#define ED_WINOGRAD_FIELDS \
+    int32_t pad_top, pad_left; \
+    int32_t input_offset, output_offset; \
+    int32_t act_min, act_max; \
+    int32_t per_channel; \
+    const int16_t *weights; \
+    ED_REQUANT_ARRAYS
+
 typedef struct {
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;
     int32_t c_pad;
-    int32_t pad_top, pad_left;
-    int32_t input_offset, output_offset;
-    int32_t act_min, act_max;
-    int32_t per_channel;
-    const int16_t *weights;
-    ED_REQUANT_ARRAYS;
+    ED_WINOGRAD_FIELDS;
 } ed_winograd_params_t;
 
 void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_t *input, int8_t *output);
@@ -311,12 +363,7 @@ void ed_winograd_s8(const ed_winograd_params_t *p, int16_t *scratch, const int8_
 typedef struct {
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w;
-    int32_t pad_top, pad_left;
-    int32_t input_offset, output_offset;
-    int32_t act_min, act_max;
-    int32_t per_channel;
-    const int16_t *weights;
-    ED_REQUANT_ARRAYS;
+    ED_WINOGRAD_FIELDS;
 } ed_winograd_dw_params_t;
 
 void ed_winograd_dw_s8(const ed_winograd_dw_params_t *p, const int8_t *input, int8_t *output);

@@ -20,49 +20,109 @@ log = logging.getLogger("edgesdk")
 
 Handler = Callable[[argparse.Namespace], int]
 
+MODEL_HELP = ".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2"
+BOARD_HELP = (
+    "board name or alias, or a board file of your own (PATH.toml); default: the emulated netduinoplus2"
+)
 
-def _add_calib(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--calib",
-        metavar="DATA",
-        help="calibration samples for a float model (.npy, .npz or a folder of .npy/.bin samples)",
-    )
+#: The options several commands take: their flags and argparse keywords (a command may change the help or the
+#: default where its meaning differs).
+_COMMON: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "model": (("model",), {"help": MODEL_HELP}),
+    "calib": (
+        ("--calib",),
+        {
+            "metavar": "DATA",
+            "help": "calibration samples for a float model (.npy, .npz or a folder of .npy/.bin samples)",
+        },
+    ),
+    "board": (("--board", "-b"), {"default": None, "help": BOARD_HELP}),
+    "output": (("-o", "--output"), {"default": None}),
+    "count": (("--count", "-n"), {"type": int, "default": None}),
+    "json": (("--json",), {"action": "store_true", "help": "print machine-readable JSON"}),
+    "val": (
+        ("--val",),
+        {"default": None, "help": "validation data (.npz with x and y); default the training data"},
+    ),
+    "seed": (("--seed",), {"type": int, "default": 0, "help": "random seed (default 0)"}),
+}
+
+
+def _add(p: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, **changes: Any) -> None:
+    """Add the common option ``name`` (:data:`_COMMON`) to ``p``, with ``changes`` to its argparse keywords."""
+    flags, keywords = _COMMON[name]
+    p.add_argument(*flags, **{**keywords, **changes})
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The kernel-choice options (an unknown kernel name is refused before the model is read), then the model."""
+    from edgesdk.model import load_model
+
+    ctx = _pass_ctx(args)
+    return load_model(args.model, calib=args.calib), ctx
+
+
+def _on_board(args: argparse.Namespace, call: Callable[..., Any], *positional: Any, **options: Any) -> Any:
+    """``call(model, board, *positional, pass_ctx=..., **options)``: the library call of a command that takes a
+    model to a board with the kernel-choice options."""
+    graph, ctx = _load(args)
+    return call(graph, args.board, *positional, pass_ctx=ctx, **options)
+
+
+def _options(args: argparse.Namespace, *names: str, **renamed: str) -> dict[str, Any]:
+    """Keyword arguments of a library call from the parsed options: ``names`` as they are, ``renamed`` as
+    ``keyword="option"``."""
+    return {n: getattr(args, n) for n in names} | {k: getattr(args, v) for k, v in renamed.items()}
 
 
 # --- inspect ---------------------------------------------------------------------------------------------
 def _setup_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="list a model's layers, shapes, MACs and memory")
-    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
-    _add_calib(p)
-    p.add_argument(
-        "--board",
-        "-b",
-        default=None,
+    _add(p, "model")
+    _add(p, "calib")
+    _add(
+        p,
+        "board",
         help="board whose export is summarized: arena, flash, RAM, stack (default: the emulated netduinoplus2)",
     )
     _add_kernel_args(p)
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    _add(p, "json")
     p.set_defaults(handler=_cmd_inspect)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from edgesdk.export import target_summary
     from edgesdk.inspection import format_summary, summarize
-    from edgesdk.model import load_model
 
-    ctx = _pass_ctx(args)
-    graph = load_model(args.model, calib=args.calib)
+    graph, ctx = _load(args)
     summary = summarize(graph)
     summary["export"] = target_summary(graph, args.board, pass_ctx=ctx)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
 
-# --- boards ----------------------------------------------------------------------------------------------
+# --- boards, kernels ------------------------------------------------------------------------------------
+def _setup_listing(sub: argparse._SubParsersAction, name: str, help: str, handler: Handler) -> None:
+    """A command that lists rows, one line each or (``--json``) as a JSON array."""
+    p = sub.add_parser(name, help=help)
+    _add(p, "json")
+    p.set_defaults(handler=handler)
+
+
+def _print_rows(
+    args: argparse.Namespace, rows: list[dict[str, Any]], line: Callable[[dict[str, Any]], str]
+) -> int:
+    """``rows`` as a JSON array (``--json``) or one ``line`` each."""
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(line(row))
+    return 0
+
+
 def _setup_boards(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("boards", help="list the boards edgesdk knows")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.set_defaults(handler=_cmd_boards)
+    _setup_listing(sub, "boards", "list the boards edgesdk knows", _cmd_boards)
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
@@ -71,54 +131,45 @@ def _cmd_boards(args: argparse.Namespace) -> int:
     boards = [b.to_dict() for b in all_boards().values()] + [b.to_dict() for b in fpga_boards().values()]
     for exc in broken_boards().values():
         print(f"edgesdk boards: warning: {exc}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(boards, indent=2))
-        return 0
-    for b in boards:
+
+    def line(b: dict[str, Any]) -> str:
         mark = " (default)" if b["name"] == DEFAULT_BOARD else ""
         alias = f"  aliases: {', '.join(b['aliases'])}" if b["aliases"] else ""
         core = b.get("core", "fpga")
         methods = b.get("flash_methods", [])  # the first is the default; the others follow as "+N"
         flashes = b.get("emulator") or (f"{methods[0]} +{len(methods) - 1}" if len(methods) > 1 else "")
         flashes = flashes or (methods[0] if methods else "synth")
-        print(f"{b['name']:<15} {core:<12} {flashes:<20} {b['description']}{mark}{alias}")
-    return 0
+        return f"{b['name']:<15} {core:<12} {flashes:<20} {b['description']}{mark}{alias}"
+
+    return _print_rows(args, boards, line)
 
 
-# --- kernels ---------------------------------------------------------------------------------------------
 def _setup_kernels(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("kernels", help="list the kernels of the C backend (the names --kernel takes)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.set_defaults(handler=_cmd_kernels)
+    _setup_listing(
+        sub, "kernels", "list the kernels of the C backend (the names --kernel takes)", _cmd_kernels
+    )
 
 
 def _cmd_kernels(args: argparse.Namespace) -> int:
     from edgesdk.kernels import CORE_TARGETS, KERNELS
 
-    rows = [k.to_dict() for k in KERNELS]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
     every = len(CORE_TARGETS) + 1  # the cores with a kernel folder, and the host
-    for r in rows:
+
+    def line(r: dict[str, Any]) -> str:
         skipped = every - len(r["cores"])
         cores = "all" if not skipped else "not " + ",".join(sorted(set(CORE_TARGETS) - set(r["cores"])))
-        print(f"{r['name']:<16} {r['encoding']:<42} {cores:<20} {', '.join(r['ops'])}")
-    return 0
+        return f"{r['name']:<16} {r['encoding']:<42} {cores:<20} {', '.join(r['ops'])}"
+
+    return _print_rows(args, [k.to_dict() for k in KERNELS], line)
 
 
 # --- export ----------------------------------------------------------------------------------------------
 def _setup_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="generate a C project for a board (and build it)")
-    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
-    p.add_argument(
-        "--board",
-        "-b",
-        default=None,
-        help="board name or alias, or a board file of your own (PATH.toml); default: the emulated netduinoplus2",
-    )
-    p.add_argument("-o", "--output", default=None, help="project folder (default: <model>-<board>)")
-    _add_calib(p)
+    _add(p, "model")
+    _add(p, "board")
+    _add(p, "output", help="project folder (default: <model>-<board>)")
+    _add(p, "calib")
     p.add_argument("--build", action="store_true", help="compile the project and measure flash/RAM")
     p.add_argument(
         "--rounding",
@@ -139,18 +190,9 @@ def _setup_export(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from edgesdk.export import export
-    from edgesdk.model import load_model
 
-    ctx = _pass_ctx(args)  # an unknown kernel name is refused before the model is read
-    result = export(
-        load_model(args.model, calib=args.calib),
-        args.board,
-        args.output,
-        build=args.build,
-        rounding=args.rounding,
-        optimize=args.optimize,
-        mlperf_model=args.mlperf,
-        pass_ctx=ctx,
+    result = _on_board(
+        args, export, args.output, **_options(args, "build", "rounding", "optimize", mlperf_model="mlperf")
     )
     use = result.size or result.estimate
     how = "measured" if use.measured else "estimated"
@@ -208,12 +250,7 @@ def _pass_ctx(args: argparse.Namespace):
 
 # --- flash / validate / profile --------------------------------------------------------------------------------
 def _add_board_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--board",
-        "-b",
-        default=None,
-        help="board name or alias, or a board file of your own (PATH.toml); default: the emulated netduinoplus2",
-    )
+    _add(p, "board")
     p.add_argument(
         "--port",
         default=None,
@@ -242,9 +279,9 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate", help="run inputs on a board and compare every output bit for bit with the reference"
     )
-    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
+    _add(p, "model")
     _add_board_args(p)
-    _add_calib(p)
+    _add(p, "calib")
     p.add_argument(
         "--inputs",
         metavar="DATA",
@@ -257,14 +294,8 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
         help="class labels (.npy, .txt/.csv one per line, or MLPerf 'file,num_classes,label' lines): "
         "report top-1 on the device",
     )
-    p.add_argument(
-        "--count",
-        "-n",
-        type=int,
-        default=None,
-        help="number of inputs (default: every --inputs sample, else 20)",
-    )
-    p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-validate)")
+    _add(p, "count", help="number of inputs (default: every --inputs sample, else 20)")
+    _add(p, "output", help="output folder (default: <model>-<board>-validate)")
     p.add_argument("--rounding", choices=("double", "single"), default="double", help="reference rounding")
     _add_kernel_args(p)
     p.set_defaults(handler=_cmd_validate)
@@ -273,21 +304,9 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from edgesdk.device import validate
     from edgesdk.errors import ValidationError
-    from edgesdk.model import load_model
 
-    ctx = _pass_ctx(args)  # an unknown kernel name is refused before the model is read
-    s = validate(
-        load_model(args.model, calib=args.calib),
-        args.board,
-        inputs=args.inputs,
-        count=args.count,
-        out_dir=args.output,
-        port=args.port,
-        rounding=args.rounding,
-        labels=args.labels,
-        calib=args.calib,
-        pass_ctx=ctx,
-    )
+    names = ("inputs", "count", "port", "rounding", "labels", "calib")
+    s = _on_board(args, validate, **_options(args, *names, out_dir="output"))
     d = s.to_dict()
     print(
         f"{s.model} on {s.board}: {s.exact}/{s.count} outputs bit-exact ({d['exact_match_pct']:.1f} %), "
@@ -310,25 +329,19 @@ def _setup_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth", help="write the hls4ml project for an FPGA board, C-simulate it bit for bit, synthesize"
     )
-    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
-    p.add_argument(
-        "--board",
-        "-b",
+    _add(p, "model")
+    _add(
+        p,
+        "board",
         default="pynq-z2",
         help="FPGA board name or board file (PATH.toml); default pynq-z2 (see edgesdk boards)",
     )
-    p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-hls)")
-    _add_calib(p)
+    _add(p, "output", help="output folder (default: <model>-<board>-hls)")
+    _add(p, "calib")
     p.add_argument(
         "--inputs", metavar="DATA", help="C-simulation inputs (as for validate); default random int8"
     )
-    p.add_argument(
-        "--count",
-        "-n",
-        type=int,
-        default=None,
-        help="number of inputs (default: every --inputs sample, else 4)",
-    )
+    _add(p, "count", help="number of inputs (default: every --inputs sample, else 4)")
     p.add_argument(
         "--winograd",
         action="store_true",
@@ -452,32 +465,21 @@ def _print_network(report: dict) -> int:
 
 def _setup_profile(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="latency per inference and per layer, energy, plots")
-    p.add_argument("model", help=".tflite, .keras, .h5, SavedModel folder, .onnx or .pt2")
+    _add(p, "model")
     _add_board_args(p)
-    _add_calib(p)
+    _add(p, "calib")
     p.add_argument("--runs", type=int, default=5, help="inferences to time (default 5)")
     p.add_argument("--meter", choices=("lpm01a", "ppk2"), default=None, help="read energy from a power meter")
     p.add_argument("--meter-port", default=None, help="serial port of the power meter")
-    p.add_argument("-o", "--output", default=None, help="output folder (default: <model>-<board>-profile)")
+    _add(p, "output", help="output folder (default: <model>-<board>-profile)")
     _add_kernel_args(p)
     p.set_defaults(handler=_cmd_profile)
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from edgesdk.device import profile
-    from edgesdk.model import load_model
 
-    ctx = _pass_ctx(args)  # an unknown kernel name is refused before the model is read
-    data = profile(
-        load_model(args.model, calib=args.calib),
-        args.board,
-        runs=args.runs,
-        out_dir=args.output,
-        port=args.port,
-        meter=args.meter,
-        meter_port=args.meter_port,
-        pass_ctx=ctx,
-    )
+    data = _on_board(args, profile, **_options(args, "runs", "port", "meter", "meter_port", out_dir="output"))
     lat = data["latency"]
     print(
         f"{data['model']['name']} on {data['board']['name']}: median {lat['median']:,.0f} {data['unit']} "
@@ -501,9 +503,7 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
         "under --max-drop)",
     )
     p.add_argument("--data", default=None, help="training data: .npz with x (samples) and y (integer labels)")
-    p.add_argument(
-        "--val", default=None, help="validation data (.npz with x and y); default the training data"
-    )
+    _add(p, "val")
     p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per stage (default 30)")
     p.add_argument("-o", "--output", required=True, help="output model file (.tflite, or .xnor for xnor)")
     p.add_argument(
@@ -525,8 +525,8 @@ def _setup_compress(sub: argparse._SubParsersAction) -> None:
         help="board whose default export the bytes describe, and whose kernels auto costs (default netduinoplus2)",
     )
     p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add(p, "seed")
+    _add(p, "json", help="print one JSON object")
     g = p.add_argument_group("method auto")
     g.add_argument(
         "--max-drop",
@@ -662,9 +662,7 @@ def _setup_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data", required=True, help="training data: .npz with x (samples) and y (integer labels)"
     )
-    p.add_argument(
-        "--val", default=None, help="validation data (.npz with x and y); default the training data"
-    )
+    _add(p, "val")
     p.add_argument(
         "--grid",
         required=True,
@@ -679,8 +677,8 @@ def _setup_sweep(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=int, default=2, help="local worker processes (1 or 2, default 2)")
     p.add_argument("--ray", default=None, metavar="auto|ADDRESS", help="run the points on a Ray cluster")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add(p, "seed")
+    _add(p, "json", help="print one JSON object")
     p.set_defaults(handler=_cmd_sweep)
 
 
@@ -692,11 +690,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         args.grid,
         args.data,
         args.val,
-        out=args.output,
-        board=args.board,
-        workers=args.workers,
-        ray=args.ray,
-        seed=args.seed,
+        **_options(args, "board", "workers", "ray", "seed", out="output"),
     )
     if r.failed:  # some points failed (all failing is an error): the sweep stands, and says which
         print(

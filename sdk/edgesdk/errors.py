@@ -7,61 +7,51 @@ from __future__ import annotations
 
 
 class EdgeSDKError(Exception):
-    """Base of every error a user can meet."""
+    """Base of every error a user can meet. A subclass gives its exit code in its class line
+    (``class BoardError(EdgeSDKError, exit_code=5)``); one without keeps its base's."""
 
     exit_code = 1
 
+    def __init_subclass__(cls, exit_code: int | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
-class ModelFormatError(EdgeSDKError):
+
+class ModelFormatError(EdgeSDKError, exit_code=2):
     """The model file is missing, truncated, corrupt or of another format."""
 
-    exit_code = 2
 
-
-class UnsupportedOpError(EdgeSDKError):
+class UnsupportedOpError(EdgeSDKError, exit_code=3):
     """An operator (or an option of one) that edgesdk does not support."""
 
-    exit_code = 3
 
-
-class CalibrationError(EdgeSDKError):
+class CalibrationError(EdgeSDKError, exit_code=4):
     """Calibration data is missing or does not fit the model."""
 
-    exit_code = 4
 
-
-class BoardError(EdgeSDKError):
+class BoardError(EdgeSDKError, exit_code=5):
     """Unknown board, bad board file, or a model that does not fit a board."""
 
-    exit_code = 5
 
-
-class BuildError(EdgeSDKError):
+class BuildError(EdgeSDKError, exit_code=6):
     """The generated project failed to compile or link."""
 
-    exit_code = 6
 
-
-class TransportError(EdgeSDKError):
+class TransportError(EdgeSDKError, exit_code=7):
     """Talking to a board failed: timeout, broken link, corrupt frames beyond retry."""
-
-    exit_code = 7
 
 
 class TransportTimeout(TransportError):
     """No (complete) answer from the board in time."""
 
 
-class ValidationError(EdgeSDKError):
+class ValidationError(EdgeSDKError, exit_code=8):
     """Outputs on the device differ from the host reference."""
 
-    exit_code = 8
 
-
-class CompressError(EdgeSDKError):
+class CompressError(EdgeSDKError, exit_code=9):
     """``compress``: missing or unfitting training data, an unknown method or a combination that cannot work."""
-
-    exit_code = 9
 
 
 def describe_os_error(exc: OSError) -> str:

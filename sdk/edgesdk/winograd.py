@@ -33,14 +33,14 @@ Layouts (NHWC activations, OHWI weights as TFLite):
 - ``winograd_conv2d_acc(x, w, input_offset, pad_h, pad_w, out_h, out_w, spec) -> acc``: a whole 3x3 stride-1
   undilated layer, ``x`` int8 (N, H, W, I), result int64 (N, out_h, out_w, O) = direct convolution's int32
   accumulator without the bias; padding (TFLite's ``pad_h``/``pad_w`` before the data, the rest after) holds
-  the input zero point, i.e. 0 after offset correction.
+  the input zero point, i.e. 0 after offset correction. With ``depthwise=True``: a 3x3 stride-1 depthwise
+  layer's accumulators (depth multiplier 1).
 - ``winograd_conv2d(x, w, bias, p, spec) -> int8``: the whole CONV_2D with the bias, requantization and clamp,
   ``p`` being ``edgesdk.reference.params.conv2d_params`` of the layer (TFLM semantics).
 - ``int_ranges(spec, in_channels) -> dict``: worst-case magnitudes of U', V, M, Y for int8 weights and inputs
   (``in_channels=1`` for depthwise, which has no sum over channels); ``weight_ranges(spec, w)`` the same bounds
   from a layer's actual weights (tighter: a conv layer whose worst case overflows may still be exact).
-- ``transform_depthwise_weights(w, spec) -> U``: depthwise weights (1, 3, 3, C) -> (a, a, C);
-  ``winograd_dwconv_acc(...)``: a whole 3x3 stride-1 depthwise layer's accumulators (depth multiplier 1).
+- ``transform_depthwise_weights(w, spec) -> U``: depthwise weights (1, 3, 3, C) -> (a, a, C).
 - ``applicable(p) -> bool``: whether a conv layer's parameters allow Winograd (3x3, stride 1, dilation 1).
 """
 
@@ -227,17 +227,24 @@ def winograd_conv2d_acc(
     out_w: int,
     spec: WinogradSpec = F2x2_3x3,
     u: np.ndarray | None = None,
+    *,
+    depthwise: bool = False,
 ) -> np.ndarray:
     """The int32 accumulator (bias excluded) of a 3x3 stride-1 convolution, computed the Winograd way.
 
     ``x`` int8 (N, H, W, I), ``w`` int8 (O, 3, 3, I) (or pass its transform ``u`` from ``transform_weights``).
-    Returns int64 (N, out_h, out_w, O), equal to direct convolution's accumulator.
+    Returns int64 (N, out_h, out_w, O), equal to direct convolution's accumulator. With ``depthwise``, ``w`` is
+    a depthwise layer's (1, 3, 3, C) (depth multiplier 1) and ``M = U (.) V`` per channel and tile (no sum over
+    channels): int64 (N, out_h, out_w, C).
     """
     if u is None:
-        u = transform_weights(w, spec)
+        u = transform_depthwise_weights(w, spec) if depthwise else transform_weights(w, spec)
     v = _input_tiles(x, input_offset, pad_h, pad_w, out_h, out_w, spec)  # (N,TH,TW,a,a,I)
-    # M[.., i, j, o] = sum_c U[i, j, o, c] * V[.., i, j, c]: a*a matrix products over the input channels.
-    mm = np.einsum("nyxijc,ijoc->nyxoij", v, u, optimize=True)
+    if depthwise:
+        mm = np.moveaxis(v * u, -1, 3)  # (N,TH,TW,C,a,a)
+    else:
+        # M[.., i, j, o] = sum_c U[i, j, o, c] * V[.., i, j, c]: a*a matrix products over the input channels.
+        mm = np.einsum("nyxijc,ijoc->nyxoij", v, u, optimize=True)
     return _untile(exact_divide(output_transform(mm, spec), spec), out_h, out_w)  # from (N,TH,TW,O,m,m)
 
 
@@ -326,25 +333,6 @@ def transform_depthwise_weights(w: np.ndarray, spec: WinogradSpec = F2x2_3x3) ->
     if g.ndim != 4 or g.shape[0] != 1 or g.shape[1:3] != (3, 3):
         raise ValueError(f"depthwise Winograd needs 3x3 weights (1, 3, 3, C), got shape {g.shape}")
     return transform_weights(g.transpose(3, 1, 2, 0), spec)[:, :, :, 0]
-
-
-def winograd_dwconv_acc(
-    x: np.ndarray,
-    w: np.ndarray,
-    input_offset: int,
-    pad_h: int,
-    pad_w: int,
-    out_h: int,
-    out_w: int,
-    spec: WinogradSpec = F2x2_3x3,
-) -> np.ndarray:
-    """The int32 accumulators (bias excluded) of a 3x3 stride-1 depthwise conv with depth multiplier 1:
-    ``x`` int8 (N, H, W, C), ``w`` (1, 3, 3, C) -> int64 (N, out_h, out_w, C). Per channel and tile,
-    ``M = U (.) V`` (no sum over channels), then the output transform and the exact division."""
-    u = transform_depthwise_weights(w, spec)  # (a, a, C)
-    v = _input_tiles(x, input_offset, pad_h, pad_w, out_h, out_w, spec)  # (N,TH,TW,a,a,C)
-    mm = np.moveaxis(v * u, -1, 3)  # (N,TH,TW,C,a,a)
-    return _untile(exact_divide(output_transform(mm, spec), spec), out_h, out_w)  # from (N,TH,TW,C,m,m)
 
 
 def transform_ops(spec: WinogradSpec) -> dict[str, int]:

@@ -45,109 +45,55 @@ static inline mve_pred16_t vctp32q(uint32_t n)
     return (mve_pred16_t)(n >= 4u ? 0xFFFFu : ((1u << (4u * n)) - 1u));
 }
 
-static inline int8x16_t vldrbq_s8(const int8_t *p)
-{
-    int8x16_t r;
-    int i;
-    for (i = 0; i < 16; ++i) {
-        r.v[i] = p[i];
+/*
+ * An operation that builds a vector lane by lane: `r.v[i] = ...` for each lane i of the `lanes` (ED_MVE_MAKE,
+ * returning r), or that stores a vector lane by lane (ED_MVE_STORE).
+ */
+#define ED_MVE_MAKE(vec_t, name, params, lanes, lane)                                                               \
+    static inline vec_t name params                                                                                 \
+    {                                                                                                               \
+        vec_t r;                                                                                                    \
+        int i;                                                                                                      \
+        for (i = 0; i < (lanes); ++i) {                                                                             \
+            lane;                                                                                                   \
+        }                                                                                                           \
+        return r;                                                                                                   \
     }
-    return r;
-}
-static inline int8x16_t vldrbq_z_s8(const int8_t *p, mve_pred16_t pred)
-{
-    int8x16_t r;
-    int i;
-    for (i = 0; i < 16; ++i) {
-        r.v[i] = (pred >> i) & 1u ? p[i] : 0;
+#define ED_MVE_STORE(name, params, lanes, lane)                                                                     \
+    static inline void name params                                                                                  \
+    {                                                                                                               \
+        int i;                                                                                                      \
+        for (i = 0; i < (lanes); ++i) {                                                                             \
+            lane;                                                                                                   \
+        }                                                                                                           \
     }
-    return r;
-}
-static inline int32x4_t vldrbq_s32(const int8_t *p)
-{
-    int32x4_t r;
-    int i;
-    for (i = 0; i < 4; ++i) {
-        r.v[i] = p[i];
-    }
-    return r;
-}
-static inline int32x4_t vldrbq_z_s32(const int8_t *p, mve_pred16_t pred)
-{
-    int32x4_t r;
-    int i;
-    for (i = 0; i < 4; ++i) {
-        r.v[i] = (pred >> (4 * i)) & 1u ? p[i] : 0;
-    }
-    return r;
-}
-static inline int32x4_t vldrwq_s32(const int32_t *p)
-{
-    int32x4_t r;
-    int i;
-    for (i = 0; i < 4; ++i) {
-        r.v[i] = p[i];
-    }
-    return r;
-}
-static inline void vstrbq_p_s32(int8_t *p, int32x4_t a, mve_pred16_t pred)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        if ((pred >> (4 * i)) & 1u) {
-            p[i] = (int8_t)a.v[i];
-        }
-    }
-}
+/* Lane i of a predicate (one bit per byte lane) for lanes of 1 or 4 bytes. */
+#define ED_MVE_ACTIVE8(pred, i) (((pred) >> (i)) & 1u)
+#define ED_MVE_ACTIVE32(pred, i) (((pred) >> (4 * (i))) & 1u)
+
+/* Loads: contiguous (VLDRB, VLDRW), widening (VLDRB.S32), and predicated (inactive lanes read as 0). */
+ED_MVE_MAKE(int8x16_t, vldrbq_s8, (const int8_t *p), 16, r.v[i] = p[i])
+ED_MVE_MAKE(int8x16_t, vldrbq_z_s8, (const int8_t *p, mve_pred16_t pred), 16,
+            r.v[i] = ED_MVE_ACTIVE8(pred, i) ? p[i] : 0)
+ED_MVE_MAKE(int32x4_t, vldrbq_s32, (const int8_t *p), 4, r.v[i] = p[i])
+ED_MVE_MAKE(int32x4_t, vldrbq_z_s32, (const int8_t *p, mve_pred16_t pred), 4,
+            r.v[i] = ED_MVE_ACTIVE32(pred, i) ? p[i] : 0)
+ED_MVE_MAKE(int32x4_t, vldrwq_s32, (const int32_t *p), 4, r.v[i] = p[i])
+ED_MVE_MAKE(uint32x4_t, vldrwq_u32, (const uint32_t *p), 4, r.v[i] = p[i])
+
+/* Stores of the active lanes: narrowing (VSTRB.32), bytes (VSTRB.8), the low byte of each lane at base +
+ * offset[lane] (VSTRB.32 scatter), words (VSTRW.32). */
+ED_MVE_STORE(vstrbq_p_s32, (int8_t *p, int32x4_t a, mve_pred16_t pred), 4,
+             if (ED_MVE_ACTIVE32(pred, i)) p[i] = (int8_t)a.v[i])
 static inline void vstrbq_s32(int8_t *p, int32x4_t a) { vstrbq_p_s32(p, a, 0xFFFFu); }
-static inline void vstrbq_p_s8(int8_t *p, int8x16_t a, mve_pred16_t pred)
-{
-    int i;
-    for (i = 0; i < 16; ++i) {
-        if ((pred >> i) & 1u) {
-            p[i] = a.v[i];
-        }
-    }
-}
-static inline int8x16_t vdupq_n_s8(int8_t x)
-{
-    int8x16_t r;
-    int i;
-    for (i = 0; i < 16; ++i) {
-        r.v[i] = x;
-    }
-    return r;
-}
-static inline uint32x4_t vldrwq_u32(const uint32_t *p)
-{
-    uint32x4_t r;
-    int i;
-    for (i = 0; i < 4; ++i) {
-        r.v[i] = p[i];
-    }
-    return r;
-}
-/* The low byte of each active lane at base + offset[lane] (VSTRB.32 scatter). */
-static inline void vstrbq_scatter_offset_p_s32(int8_t *base, uint32x4_t offset, int32x4_t a, mve_pred16_t pred)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        if ((pred >> (4 * i)) & 1u) {
-            base[offset.v[i]] = (int8_t)a.v[i];
-        }
-    }
-}
+ED_MVE_STORE(vstrbq_p_s8, (int8_t *p, int8x16_t a, mve_pred16_t pred), 16, if (ED_MVE_ACTIVE8(pred, i)) p[i] = a.v[i])
+ED_MVE_STORE(vstrbq_scatter_offset_p_s32, (int8_t *base, uint32x4_t offset, int32x4_t a, mve_pred16_t pred), 4,
+             if (ED_MVE_ACTIVE32(pred, i)) base[offset.v[i]] = (int8_t)a.v[i])
 static inline void vstrbq_scatter_offset_s32(int8_t *base, uint32x4_t offset, int32x4_t a)
 {
     vstrbq_scatter_offset_p_s32(base, offset, a, 0xFFFFu);
 }
-static inline void vstrwq_s32(int32_t *p, int32x4_t a)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        p[i] = a.v[i];
-    }
-}
+ED_MVE_STORE(vstrwq_s32, (int32_t *p, int32x4_t a), 4, p[i] = a.v[i])
 
 /* acc + sum of a[i] * b[i] (VMLADAVA.S8; the 32-bit accumulator wraps). */
 static inline int32_t vmladavaq_s8(int32_t acc, int8x16_t a, int8x16_t b)
@@ -168,121 +114,58 @@ static inline int32_t vaddvaq_s8(int32_t acc, int8x16_t a)
     return acc;
 }
 
-static inline int32x4_t vdupq_n_s32(int32_t x)
+/* Every lane x (VDUP). */
+ED_MVE_MAKE(int8x16_t, vdupq_n_s8, (int8_t x), 16, r.v[i] = x)
+ED_MVE_MAKE(int32x4_t, vdupq_n_s32, (int32_t x), 4, r.v[i] = x)
+
+/* The saturating sum of two int32 (one lane of VQADD.S32). */
+static inline int32_t ed_mve_qadd1(int32_t a, int32_t b)
 {
-    int32x4_t r;
-    int i;
-    for (i = 0; i < 4; ++i) {
-        r.v[i] = x;
-    }
-    return r;
+    const int64_t s = (int64_t)a + (int64_t)b;
+    return s > ED_INT32_MAX_ ? ED_INT32_MAX_ : s < ED_INT32_MIN_ ? ED_INT32_MIN_ : (int32_t)s;
 }
-static inline int32x4_t vaddq_s32(int32x4_t a, int32x4_t b)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        a.v[i] = ed_add_wrap(a.v[i], b.v[i]);
-    }
-    return a;
-}
+
+/* Lane-wise: wrapping add and multiply, and, max, min, saturating add (VQADD.S32), saturating rounding doubling
+ * multiply returning the high half (VQRDMULH.S32: gemmlowp's SaturatingRoundingDoublingHighMul). */
+#define ED_MVE_LANEWISE(name, op) ED_MVE_MAKE(int32x4_t, name, (int32x4_t a, int32x4_t b), 4, r.v[i] = op)
+ED_MVE_LANEWISE(vaddq_s32, ed_add_wrap(a.v[i], b.v[i]))
+ED_MVE_LANEWISE(vmulq_s32, (int32_t)((uint32_t)a.v[i] * (uint32_t)b.v[i]))
+ED_MVE_LANEWISE(vandq_s32, (int32_t)((uint32_t)a.v[i] & (uint32_t)b.v[i]))
+ED_MVE_LANEWISE(vmaxq_s32, ed_max_i32(a.v[i], b.v[i]))
+ED_MVE_LANEWISE(vminq_s32, ed_min_i32(a.v[i], b.v[i]))
+ED_MVE_LANEWISE(vqaddq_s32, ed_mve_qadd1(a.v[i], b.v[i]))
+ED_MVE_LANEWISE(vqrdmulhq_s32, ed_srdhm(a.v[i], b.v[i]))
 static inline int32x4_t vaddq_n_s32(int32x4_t a, int32_t b) { return vaddq_s32(a, vdupq_n_s32(b)); }
-static inline int32x4_t vmulq_s32(int32x4_t a, int32x4_t b)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        a.v[i] = (int32_t)((uint32_t)a.v[i] * (uint32_t)b.v[i]);
-    }
-    return a;
-}
 static inline int32x4_t vmulq_n_s32(int32x4_t a, int32_t b) { return vmulq_s32(a, vdupq_n_s32(b)); }
-static inline int32x4_t vandq_s32(int32x4_t a, int32x4_t b)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        a.v[i] = (int32_t)((uint32_t)a.v[i] & (uint32_t)b.v[i]);
-    }
-    return a;
-}
-static inline int32x4_t vmaxq_s32(int32x4_t a, int32x4_t b)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        a.v[i] = ed_max_i32(a.v[i], b.v[i]);
-    }
-    return a;
-}
-static inline int32x4_t vminq_s32(int32x4_t a, int32x4_t b)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        a.v[i] = ed_min_i32(a.v[i], b.v[i]);
-    }
-    return a;
-}
-/* Arithmetic shift right by an immediate 1..32 (VSHR.S32). */
-static inline int32x4_t vshrq_n_s32(int32x4_t a, int n)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        a.v[i] = n >= 32 ? (a.v[i] < 0 ? -1 : 0) : a.v[i] >> n; /* >> of a negative value is arithmetic */
-    }
-    return a;
-}
+/* VQRDMULH by a scalar. */
+static inline int32x4_t vqrdmulhq_n_s32(int32x4_t a, int32_t b) { return vqrdmulhq_s32(a, vdupq_n_s32(b)); }
+
+/* Arithmetic shift right by an immediate 1..32 (VSHR.S32); >> of a negative value is arithmetic. */
+ED_MVE_MAKE(int32x4_t, vshrq_n_s32, (int32x4_t a, int n), 4, r.v[i] = n >= 32 ? (a.v[i] < 0 ? -1 : 0) : a.v[i] >> n)
 /* Shift by the signed bottom byte of each lane of b: left (wrapping) when positive, right (truncating) when
  * negative (VSHL.S32 by register). */
-static inline int32x4_t vshlq_s32(int32x4_t a, int32x4_t b)
+static inline int32_t ed_mve_shl1(int32_t a, int32_t s)
 {
-    int i;
-    for (i = 0; i < 4; ++i) {
-        const int32_t s = (int8_t)b.v[i];
-        a.v[i] = s >= 32 ? 0 : s >= 0 ? ed_shl_wrap(a.v[i], s) : s <= -32 ? (a.v[i] < 0 ? -1 : 0) : a.v[i] >> -s;
-    }
-    return a;
+    return s >= 32 ? 0 : s >= 0 ? ed_shl_wrap(a, s) : s <= -32 ? (a < 0 ? -1 : 0) : a >> -s;
 }
 /* The same with rounding: a right shift by n adds 2^(n-1) first, in wider precision (VRSHL.S32). */
-static inline int32x4_t vrshlq_s32(int32x4_t a, int32x4_t b)
+static inline int32_t ed_mve_rshl1(int32_t a, int32_t s)
 {
-    int i;
-    for (i = 0; i < 4; ++i) {
-        const int32_t s = (int8_t)b.v[i];
-        if (s >= 0) {
-            a.v[i] = s >= 32 ? 0 : ed_shl_wrap(a.v[i], s);
-        } else {
-            const int32_t n = s < -32 ? 32 : -s;
-            a.v[i] = (int32_t)(((int64_t)a.v[i] + ((int64_t)1 << (n - 1))) >> n);
-        }
+    const int32_t n = s < -32 ? 32 : -s;
+    if (s >= 0) {
+        return s >= 32 ? 0 : ed_shl_wrap(a, s);
     }
-    return a;
+    return (int32_t)(((int64_t)a + ((int64_t)1 << (n - 1))) >> n);
 }
+ED_MVE_LANEWISE(vshlq_s32, ed_mve_shl1(a.v[i], (int8_t)b.v[i]))
+ED_MVE_LANEWISE(vrshlq_s32, ed_mve_rshl1(a.v[i], (int8_t)b.v[i]))
 /* Every lane shifted by the same register: left (wrapping) when positive, right (truncating) when negative
  * (VSHL.S32 by a scalar). */
 static inline int32x4_t vshlq_r_s32(int32x4_t a, int32_t s) { return vshlq_s32(a, vdupq_n_s32(s)); }
 /* The same with rounding (VRSHL.S32 by a scalar). */
 static inline int32x4_t vrshlq_n_s32(int32x4_t a, int32_t s) { return vrshlq_s32(a, vdupq_n_s32(s)); }
-/* Saturating add (VQADD.S32). */
-static inline int32x4_t vqaddq_s32(int32x4_t a, int32x4_t b)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        const int64_t s = (int64_t)a.v[i] + (int64_t)b.v[i];
-        a.v[i] = s > ED_INT32_MAX_ ? ED_INT32_MAX_ : s < ED_INT32_MIN_ ? ED_INT32_MIN_ : (int32_t)s;
-    }
-    return a;
-}
-/* Saturating rounding doubling multiply returning the high half (VQRDMULH.S32): gemmlowp's
- * SaturatingRoundingDoublingHighMul, lane by lane. */
-static inline int32x4_t vqrdmulhq_s32(int32x4_t a, int32x4_t b)
-{
-    int i;
-    for (i = 0; i < 4; ++i) {
-        a.v[i] = ed_srdhm(a.v[i], b.v[i]);
-    }
-    return a;
-}
-/* VQRDMULH by a scalar. */
-static inline int32x4_t vqrdmulhq_n_s32(int32x4_t a, int32_t b) { return vqrdmulhq_s32(a, vdupq_n_s32(b)); }
-/* Pooling: 16 x int8 lane-wise max/min (VMAX.S8, VMIN.S8) and 8 x int16 sums of widened bytes (VLDRB.S16,
- * VADD.I16 wrapping, VSTRH.16). */
+/* Pooling: 16 x int8 lane-wise max and min (VMAX.S8, VMIN.S8), 8 x int16 sums of widened bytes (VLDRB.S16
+ * predicated, VADD.I16 wrapping, VSTRH.16). */
 typedef struct {
     int16_t v[8];
 } int16x8_t;
@@ -290,56 +173,15 @@ static inline mve_pred16_t vctp16q(uint32_t n)
 {
     return (mve_pred16_t)(n >= 8u ? 0xFFFFu : ((1u << (2u * n)) - 1u));
 }
-static inline int8x16_t vmaxq_s8(int8x16_t a, int8x16_t b)
-{
-    int i;
-    for (i = 0; i < 16; ++i) {
-        a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
-    }
-    return a;
-}
-static inline int8x16_t vminq_s8(int8x16_t a, int8x16_t b)
-{
-    int i;
-    for (i = 0; i < 16; ++i) {
-        a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];
-    }
-    return a;
-}
-static inline int16x8_t vdupq_n_s16(int16_t x)
-{
-    int16x8_t r;
-    int i;
-    for (i = 0; i < 8; ++i) {
-        r.v[i] = x;
-    }
-    return r;
-}
-static inline int16x8_t vldrbq_z_s16(const int8_t *p, mve_pred16_t pred)
-{
-    int16x8_t r;
-    int i;
-    for (i = 0; i < 8; ++i) {
-        r.v[i] = (pred >> (2 * i)) & 1u ? p[i] : 0;
-    }
-    return r;
-}
-static inline int16x8_t vaddq_s16(int16x8_t a, int16x8_t b)
-{
-    int i;
-    for (i = 0; i < 8; ++i) {
-        a.v[i] = (int16_t)(uint16_t)((uint32_t)(uint16_t)a.v[i] + (uint32_t)(uint16_t)b.v[i]);
-    }
-    return a;
-}
-static inline void vstrhq_s16(int16_t *p, int16x8_t a)
-{
-    int i;
-    for (i = 0; i < 8; ++i) {
-        p[i] = a.v[i];
-    }
-}
-
+#define ED_MVE_ACTIVE16(pred, i) (((pred) >> (2 * (i))) & 1u)
+ED_MVE_MAKE(int8x16_t, vmaxq_s8, (int8x16_t a, int8x16_t b), 16, r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i])
+ED_MVE_MAKE(int8x16_t, vminq_s8, (int8x16_t a, int8x16_t b), 16, r.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i])
+ED_MVE_MAKE(int16x8_t, vdupq_n_s16, (int16_t x), 8, r.v[i] = x)
+ED_MVE_MAKE(int16x8_t, vldrbq_z_s16, (const int8_t *p, mve_pred16_t pred), 8,
+            r.v[i] = ED_MVE_ACTIVE16(pred, i) ? p[i] : 0)
+ED_MVE_MAKE(int16x8_t, vaddq_s16, (int16x8_t a, int16x8_t b), 8,
+            r.v[i] = (int16_t)(uint16_t)((uint32_t)(uint16_t)a.v[i] + (uint32_t)(uint16_t)b.v[i]))
+ED_MVE_STORE(vstrhq_s16, (int16_t *p, int16x8_t a), 8, p[i] = a.v[i])
 #endif /* MVE */
 
 /*

@@ -5,13 +5,7 @@
  */
 #include "cortexm.h"
 #include "edgesdk_uart.h"
-
-#ifndef EDGESDK_UART_BASE
-#error "EDGESDK_UART_BASE must be defined (board [uart] base)"
-#endif
-#ifndef EDGESDK_UART_BAUD
-#define EDGESDK_UART_BAUD 115200u
-#endif
+#include "stm32_uart.h"
 
 #define U_CR1 EDGESDK_REG(EDGESDK_UART_BASE + 0x00u)
 #define U_BRR EDGESDK_REG(EDGESDK_UART_BASE + 0x0Cu)
@@ -19,9 +13,6 @@
 #define U_ICR EDGESDK_REG(EDGESDK_UART_BASE + 0x20u)
 #define U_RDR EDGESDK_REG(EDGESDK_UART_BASE + 0x24u)
 #define U_TDR EDGESDK_REG(EDGESDK_UART_BASE + 0x28u)
-
-uint32_t edgesdk_stm32_uart_clock_hz(void);
-void edgesdk_stm32_uart_pins(void);
 
 void edgesdk_uart_init(void)
 {

@@ -14,10 +14,7 @@
 #include "cortexm.h"
 #include "edgesdk_board.h"
 #include "stm32_gpio.h"
-
-#ifndef EDGESDK_UART_BASE
-#error "EDGESDK_UART_BASE must be defined (board [uart] base)"
-#endif
+#include "stm32_uart.h"
 
 #define RCC_BASE 0x40023800u
 #define RCC_CR EDGESDK_REG(RCC_BASE + 0x00u)
@@ -111,9 +108,6 @@ void edgesdk_board_init(void)
     (void)edgesdk_wait_set(&RCC_CFGR, 2u << 2);
 #endif
 }
-
-uint32_t edgesdk_stm32_uart_clock_hz(void);
-void edgesdk_stm32_uart_pins(void);
 
 uint32_t edgesdk_stm32_uart_irq(void);
 uint32_t edgesdk_stm32_uart_irq(void) { return UART_IRQ; }

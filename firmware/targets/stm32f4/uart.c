@@ -5,22 +5,14 @@
  */
 #include "cortexm.h"
 #include "edgesdk_uart.h"
-
-#ifndef EDGESDK_UART_BASE
-#error "EDGESDK_UART_BASE must be defined (board [uart] base)"
-#endif
-#ifndef EDGESDK_UART_BAUD
-#define EDGESDK_UART_BAUD 115200u
-#endif
+#include "stm32_uart.h"
 
 #define U_SR EDGESDK_REG(EDGESDK_UART_BASE + 0x00u)
 #define U_DR EDGESDK_REG(EDGESDK_UART_BASE + 0x04u)
 #define U_BRR EDGESDK_REG(EDGESDK_UART_BASE + 0x08u)
 #define U_CR1 EDGESDK_REG(EDGESDK_UART_BASE + 0x0Cu)
 
-uint32_t edgesdk_stm32_uart_clock_hz(void);
 uint32_t edgesdk_stm32_uart_irq(void);
-void edgesdk_stm32_uart_pins(void);
 
 void edgesdk_uart_init(void)
 {

@@ -213,6 +213,31 @@ def weight_layers(model: Any) -> list[Any]:
     return [layer for layer in model.layers if type(layer).__name__ in WEIGHT_LAYER_CLASSES]
 
 
+def chosen_layers(
+    model: Any,
+    ctx: Any,
+    classes: tuple[str, ...],
+    report: bool,
+    none_left: str,
+    other_note: Callable[[Any], str] | None = None,
+) -> list[Any]:
+    """The weight layers of ``classes`` that a method compresses: not kept int8 (with ``report``, such a layer's
+    report row says so, and a layer of another class gets ``other_note(layer)`` when given). CompressError with
+    ``none_left`` when no layer is left."""
+    chosen = []
+    for layer in weight_layers(model):
+        if layer.name in ctx.keep_int8:
+            if report:
+                ctx.layer(layer.name).setdefault("note", ctx.kept_note(layer.name))
+        elif type(layer).__name__ in classes:
+            chosen.append(layer)
+        elif report and other_note is not None:
+            ctx.layer(layer.name).setdefault("note", other_note(layer))
+    if not chosen:
+        raise CompressError(none_left)
+    return chosen
+
+
 def resolve_keep_int8(model: Any, keep: str | Iterable[str] | None) -> set[str]:
     """``"first,last"`` and/or layer names -> the names of the weight layers that stay int8."""
     if keep is None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from edgesdk.compress.base import (
     CompressContext,
+    chosen_layers,
     register_check,
     register_method,
     trainable_copy,
@@ -66,19 +67,11 @@ def _kernel(layer: Any) -> Any:
 def _targets(
     model: Any, ctx: CompressContext, method: str, classes: tuple[str, ...], report: bool = True
 ) -> list[Any]:
-    chosen = []
-    for layer in weight_layers(model):
-        if layer.name in ctx.keep_int8:
-            if report:
-                ctx.layer(layer.name).setdefault("note", ctx.kept_note(layer.name))
-        elif type(layer).__name__ in classes:
-            chosen.append(layer)
-    if not chosen:
-        raise CompressError(
-            f"model {model.name} has no layer that can take {method} (every weight layer is kept int8 or of "
-            "another kind); nothing to compress"
-        )
-    return chosen
+    none_left = (
+        f"model {model.name} has no layer that can take {method} (every weight layer is kept int8 or of "
+        "another kind); nothing to compress"
+    )
+    return chosen_layers(model, ctx, classes, report, none_left)
 
 
 def _steps(ctx: CompressContext, epochs: int) -> int:

@@ -23,10 +23,10 @@ import numpy as np
 from edgesdk.compress.base import (
     CompressContext,
     bias_and_activation,
+    chosen_layers,
     register_check,
     register_method,
     trainable_copy,
-    weight_layers,
 )
 from edgesdk.errors import CompressError
 
@@ -138,20 +138,14 @@ def clusters(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def _shared_layers(model: Any, ctx: CompressContext, report: bool) -> list[Any]:
     """The Dense/Conv2D layers not kept int8 (the others keep int8 weights; the report says why)."""
-    chosen = []
-    for layer in weight_layers(model):
-        if layer.name in ctx.keep_int8:
-            if report:
-                ctx.layer(layer.name).setdefault("note", ctx.kept_note(layer.name))
-        elif type(layer).__name__ in SHAREABLE:
-            chosen.append(layer)
-        elif report:
-            ctx.layer(layer.name).setdefault(
-                "note", f"layer {layer.name} ({type(layer).__name__}) keeps int8 weights under share"
-            )
-    if not chosen:
-        raise CompressError(f"model {model.name} has no Dense or Conv2D layer left to share weights in")
-    return chosen
+    return chosen_layers(
+        model,
+        ctx,
+        SHAREABLE,
+        report,
+        f"model {model.name} has no Dense or Conv2D layer left to share weights in",
+        lambda layer: f"layer {layer.name} ({type(layer).__name__}) keeps int8 weights under share",
+    )
 
 
 @register_check("share")

@@ -478,6 +478,11 @@ def _opt(options: Any, attr: str, default: Any) -> Any:
     return default if options is None else getattr(options, attr, default)
 
 
+def _fused(r: _Reader, layer: str, o: Any, **attrs: Any) -> dict[str, Any]:
+    """The fused activation of an op's options, with the op's other attributes ``attrs``."""
+    return {"activation": r.activation(_opt(o, "fusedActivationFunction", 0), layer), **attrs}
+
+
 def _window_options(r: _Reader, layer: str, o: Any) -> dict[str, Any]:
     """Stride, dilation, padding and fused activation of a convolution's options."""
     return {
@@ -510,38 +515,25 @@ def _b_dwconv(r: _Reader, layer: str, ins: list[str], outs: list[str], o: Any) -
 def _b_fc(r: _Reader, layer: str, ins: list[str], outs: list[str], o: Any) -> ir.Node:
     if int(_opt(o, "weightsFormat", 0)) != 0:
         raise UnsupportedOpError(f"layer {layer}: op FULLY_CONNECTED with shuffled weights is not supported")
-    return ir.FullyConnected(
-        name=layer,
-        inputs=ins,
-        outputs=outs,
-        activation=r.activation(_opt(o, "fusedActivationFunction", 0), layer),
-        keep_num_dims=bool(_opt(o, "keepNumDims", False)),
-    )
+    keep = bool(_opt(o, "keepNumDims", False))
+    return ir.FullyConnected(name=layer, inputs=ins, outputs=outs, **_fused(r, layer, o, keep_num_dims=keep))
 
 
 def _b_pool(cls: type[ir.Node]) -> Callable[..., ir.Node]:
     def build(r: _Reader, layer: str, ins: list[str], outs: list[str], o: Any) -> ir.Node:
-        return cls(
-            name=layer,
-            inputs=ins,
-            outputs=outs,
-            filter=(int(_opt(o, "filterHeight", 1)), int(_opt(o, "filterWidth", 1))),
-            stride=(int(_opt(o, "strideH", 1)), int(_opt(o, "strideW", 1))),
-            padding=r.padding(_opt(o, "padding", 0), layer),
-            activation=r.activation(_opt(o, "fusedActivationFunction", 0), layer),
-        )
+        window = {
+            "filter": (int(_opt(o, "filterHeight", 1)), int(_opt(o, "filterWidth", 1))),
+            "stride": (int(_opt(o, "strideH", 1)), int(_opt(o, "strideW", 1))),
+            "padding": r.padding(_opt(o, "padding", 0), layer),
+        }
+        return cls(name=layer, inputs=ins, outputs=outs, **_fused(r, layer, o, **window))
 
     return build
 
 
 def _b_elementwise(cls: type[ir.Node]) -> Callable[..., ir.Node]:
     def build(r: _Reader, layer: str, ins: list[str], outs: list[str], o: Any) -> ir.Node:
-        return cls(
-            name=layer,
-            inputs=ins,
-            outputs=outs,
-            activation=r.activation(_opt(o, "fusedActivationFunction", 0), layer),
-        )
+        return cls(name=layer, inputs=ins, outputs=outs, **_fused(r, layer, o))
 
     return build
 
@@ -573,11 +565,7 @@ def _b_concat(r: _Reader, layer: str, ins: list[str], outs: list[str], o: Any) -
     rank = len(r.graph.tensors[outs[0]].shape)
     axis = int(_opt(o, "axis", 0))
     return ir.Concatenation(
-        name=layer,
-        inputs=ins,
-        outputs=outs,
-        axis=axis + rank if axis < 0 else axis,
-        activation=r.activation(_opt(o, "fusedActivationFunction", 0), layer),
+        name=layer, inputs=ins, outputs=outs, **_fused(r, layer, o, axis=axis + rank if axis < 0 else axis)
     )
 
 

@@ -19,14 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk import __version__
-from edgesdk.backends.hls.rtl_tools import (  # noqa: F401  (the names rtl_conv and other callers used from here)
+from edgesdk.backends.hls.rtl_tools import (  # noqa: F401  (the names other callers used from here)
     SIM_TIMEOUT_S,
+    check_module,
+    pe_roms,
     popcount_bounds,
     popcount_tree,
+    render,
+    simulate_unit,
+    split_words,
 )
 from edgesdk.backends.hls.rtl_tools import find_tool as _tool
-from edgesdk.backends.hls.rtl_tools import jinja_env as _env
 from edgesdk.backends.hls.rtl_tools import run_tool as _run
 from edgesdk.errors import BuildError, EdgeSDKError
 from edgesdk.reference.binary import WORD, words_for
@@ -84,67 +87,37 @@ def xnor_dense_verilog(
         raise EdgeSDKError(
             f"layer {layer}: PE={pe} must divide {mh} rows and SIMD={simd} (a power of two) {mw} bits"
         )
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module):
-        raise EdgeSDKError(f"module name {module!r} is not a Verilog identifier")
+    check_module(module)
     nf, sf = mh // pe, mw // simd
     nfw, sfw = max(1, (nf - 1).bit_length()), max(1, (sf - 1).bit_length())
     accw = (mw + 1).bit_length() + 1
     # rows as big integers, bit b of word j at position 32 j + b
     rows = [sum(int(w[r, j]) << (WORD * j) for j in range(words)) for r in range(mh)]
-    bound, ge = popcount_bounds(k, threshold, flip, mw)
-    pes = []
-    hexw = simd // 4
-    for p in range(pe):
-        rom, bounds = [], []
-        for n in range(nf):
-            r = n * pe + p
-            for s in range(sf):
-                value = (rows[r] >> (s * simd)) & ((1 << simd) - 1)
-                if value:
-                    rom.append({"addr": f"{nfw + sfw}'d{(n << sfw) | s}", "value": f"{value:0{hexw}x}"})
-            bounds.append({"nf": f"{nfw}'d{n}", "bound": int(bound[r]), "ge": int(bool(ge[r]))})
-        pes.append(
-            {
-                "index": p,
-                "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p),
-                "rom": rom,
-                "bounds": bounds,
-                "tree": popcount_tree(f"x{p}", simd, f"pop{p}", accw),
-            }
-        )
-    text = (
-        _env()
-        .get_template("hls/rtl/xnor_dense.v.j2")
-        .render(
-            version=__version__,
-            model=model,
-            layer=layer,
-            module=module,
-            mh=mh,
-            mw=mw,
-            pe=pe,
-            simd=simd,
-            nf=nf,
-            sf=sf,
-            nfw=nfw,
-            sfw=sfw,
-            accw=accw,
-            cycles=nf * sf,
-            pes=pes,
-            pipeline=pipeline,
-            stages=PIPELINE_STAGES,
-        )
+    bounds = popcount_bounds(k, threshold, flip, mw)
+    pes = pe_roms(
+        pe, nf, sf, lambda r, s: (rows[r] >> (s * simd)) & ((1 << simd) - 1), simd // 4, bounds, simd, accw
     )
-    return XnorLayerRTL(
+    text = render(
+        "xnor_dense.v.j2",
+        model=model,
+        layer=layer,
         module=module,
-        verilog=text,
-        k=k,
-        mw=mw,
         mh=mh,
+        mw=mw,
         pe=pe,
         simd=simd,
+        nf=nf,
+        sf=sf,
+        nfw=nfw,
+        sfw=sfw,
+        accw=accw,
         cycles=nf * sf,
-        latency=nf * sf + (PIPELINE_STAGES if pipeline else 0),
+        pes=pes,
+        pipeline=pipeline,
+        stages=PIPELINE_STAGES,
+    )
+    return XnorLayerRTL(
+        module, text, k, mw, mh, pe, simd, nf * sf, nf * sf + (PIPELINE_STAGES if pipeline else 0)
     )
 
 
@@ -162,43 +135,26 @@ def simulate(rtl: XnorLayerRTL, vectors: np.ndarray, work: Path) -> tuple[np.nda
         value = sum(int(row[j]) << (WORD * j) for j in range(words))
         lines.append(f"{value:0{rtl.mw // 4}x}")
     (work / "vectors.hex").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (work / f"{rtl.module}.v").write_text(rtl.verilog, encoding="utf-8")
-    tb = (
-        _env()
-        .get_template("hls/rtl/xnor_dense_tb.v.j2")
-        .render(
-            version=__version__,
-            module=rtl.module,
-            mw=rtl.mw,
-            mh=rtl.mh,
-            count=n,
-            vectors="vectors.hex",
-            outputs="outputs.txt",
-        )
-    )
-    (work / f"{rtl.module}_tb.v").write_text(tb, encoding="utf-8")
-    iverilog = _tool("iverilog")
-    _run(
-        [iverilog, "-g2005", "-o", "sim.vvp", f"{rtl.module}_tb.v", f"{rtl.module}.v"],
+    rows = simulate_unit(
         work,
-        SIM_TIMEOUT_S,
-        "iverilog",
+        rtl.module,
+        rtl.verilog,
+        "xnor_dense_tb.v.j2",
+        mw=rtl.mw,
+        mh=rtl.mh,
+        count=n,
+        vectors="vectors.hex",
     )
-    _run([_tool("vvp"), "-n", "sim.vvp"], work, SIM_TIMEOUT_S, "vvp simulation")
     out_words = words_for(rtl.mh)
     outs = np.zeros((n, out_words), dtype=np.uint32)
     cycles: list[int] = []
-    rows = (work / "outputs.txt").read_text(encoding="utf-8").split("\n")
-    rows = [r for r in rows if r.strip()]
     if len(rows) != n:
         raise BuildError(f"the simulation wrote {len(rows)} outputs for {n} vectors")
     for i, row in enumerate(rows):
         bits_hex, cyc = row.split()
         if "x" in bits_hex.lower() or "z" in bits_hex.lower():
             raise BuildError(f"the simulation output {i} has undefined bits: {bits_hex}")
-        value = int(bits_hex, 16)
-        for j in range(out_words):
-            outs[i, j] = (value >> (WORD * j)) & 0xFFFFFFFF
+        outs[i] = split_words(int(bits_hex, 16), out_words)
         cycles.append(int(cyc))
     return outs, cycles
 

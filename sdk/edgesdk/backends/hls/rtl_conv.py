@@ -17,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesdk import __version__
-from edgesdk.backends.hls.rtl_tools import SIM_TIMEOUT_S, popcount_bounds, popcount_tree
-from edgesdk.backends.hls.rtl_tools import find_tool as _tool
-from edgesdk.backends.hls.rtl_tools import jinja_env as _env
-from edgesdk.backends.hls.rtl_tools import run_tool as _run
+from edgesdk.backends.hls.rtl_tools import (
+    check_module,
+    pe_roms,
+    popcount_bounds,
+    render,
+    simulate_unit,
+    split_words,
+)
 from edgesdk.errors import BuildError, EdgeSDKError
 from edgesdk.reference.binary import WORD, words_for
 from edgesdk.reference.xnor import conv_pads
@@ -73,79 +76,57 @@ def xnor_conv_verilog(
         raise EdgeSDKError(f"layer {layer}: weights {w.shape} are not (O, {kh}, {kw}, {wi}) packed words")
     if mh % pe:
         raise EdgeSDKError(f"layer {layer}: PE={pe} must divide {mh} output channels")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module):
-        raise EdgeSDKError(f"module name {module!r} is not a Verilog identifier")
+    check_module(module)
     oh, pt, _ = conv_pads(h, kh, sh, padding.upper())
     ow, pl, _ = conv_pads(wd, kw, sw, padding.upper())
     nf, sf = mh // pe, kh * kw * wi
     k = kh * kw * c
     mw = sf * WORD
     accw = (mw + 1).bit_length() + 1
-    bound, ge = popcount_bounds(k, threshold, flip, mw)
+    bounds = popcount_bounds(k, threshold, flip, mw)
     rows = w.reshape(mh, sf)
     nfw, sfw = _bits(nf), _bits(sf)
-    pes = []
-    for p in range(pe):
-        rom, bounds = [], []
-        for n in range(nf):
-            r = n * pe + p
-            for s in range(sf):
-                if rows[r, s]:
-                    rom.append({"addr": f"{nfw + sfw}'d{(n << sfw) | s}", "value": f"{int(rows[r, s]):08x}"})
-            bounds.append({"nf": f"{nfw}'d{n}", "bound": int(bound[r]), "ge": int(bool(ge[r]))})
-        pes.append(
-            {
-                "index": p,
-                "rows": f"{p}, {p + pe}, ..." if nf > 1 else str(p),
-                "rom": rom,
-                "bounds": bounds,
-                "tree": popcount_tree(f"x{p}", WORD, f"pop{p}", accw),
-            }
-        )
+    pes = pe_roms(pe, nf, sf, lambda r, s: int(rows[r, s]), 8, bounds, WORD, accw)
     pad_words = []
     for j in range(wi):
         valid = min(WORD, c - j * WORD)
         pad_words.append(f"{(1 << valid) - 1:08x}")
     words, pixels = h * wd * wi, oh * ow
-    text = (
-        _env()
-        .get_template("hls/rtl/xnor_conv.v.j2")
-        .render(
-            version=__version__,
-            model=model,
-            layer=layer,
-            module=module,
-            h=h,
-            w=wd,
-            wi=wi,
-            kh=kh,
-            kw=kw,
-            sh=sh,
-            sw=sw,
-            pt=pt,
-            pl=pl,
-            ow=ow,
-            mh=mh,
-            pe=pe,
-            nf=nf,
-            sf=sf,
-            nfw=nfw,
-            sfw=sfw,
-            kyw=_bits(kh),
-            kxw=_bits(kw),
-            wdw=_bits(wi),
-            yw=_bits(oh),
-            xw=_bits(ow),
-            cw=max(_bits(words), _bits(oh * sh + kh), _bits(ow * sw + kw)) + 1,
-            aw=_bits(words),
-            pw=_bits(pixels),
-            words=words,
-            pixels=pixels,
-            accw=accw,
-            cycles=nf * sf + 4,
-            pes=pes,
-            pad_words=pad_words,
-        )
+    text = render(
+        "xnor_conv.v.j2",
+        model=model,
+        layer=layer,
+        module=module,
+        h=h,
+        w=wd,
+        wi=wi,
+        kh=kh,
+        kw=kw,
+        sh=sh,
+        sw=sw,
+        pt=pt,
+        pl=pl,
+        ow=ow,
+        mh=mh,
+        pe=pe,
+        nf=nf,
+        sf=sf,
+        nfw=nfw,
+        sfw=sfw,
+        kyw=_bits(kh),
+        kxw=_bits(kw),
+        wdw=_bits(wi),
+        yw=_bits(oh),
+        xw=_bits(ow),
+        cw=max(_bits(words), _bits(oh * sh + kh), _bits(ow * sw + kw)) + 1,
+        aw=_bits(words),
+        pw=_bits(pixels),
+        words=words,
+        pixels=pixels,
+        accw=accw,
+        cycles=nf * sf + 4,
+        pes=pes,
+        pad_words=pad_words,
     )
     return XnorConvRTL(module, text, h, wd, c, oh, ow, mh, words, pe, nf * sf + 4)
 
@@ -163,33 +144,17 @@ def simulate_conv(rtl: XnorConvRTL, maps: np.ndarray, work: Path) -> tuple[np.nd
     if flat.shape[1] != rtl.words:
         raise EdgeSDKError(f"{rtl.module}: a map has {flat.shape[1]} words, the unit takes {rtl.words}")
     (work / "maps.hex").write_text("\n".join(f"{int(x):08x}" for x in flat.ravel()) + "\n", encoding="utf-8")
-    (work / f"{rtl.module}.v").write_text(rtl.verilog, encoding="utf-8")
     pixels = rtl.oh * rtl.ow
-    tb = (
-        _env()
-        .get_template("hls/rtl/xnor_conv_tb.v.j2")
-        .render(
-            version=__version__,
-            module=rtl.module,
-            aw=_bits(rtl.words),
-            pw=_bits(pixels),
-            mh=rtl.mh,
-            count=n,
-            words=rtl.words,
-            pixels=pixels,
-            vectors="maps.hex",
-            outputs="outputs.txt",
-        )
+    geometry = {
+        "aw": _bits(rtl.words),
+        "pw": _bits(pixels),
+        "mh": rtl.mh,
+        "words": rtl.words,
+        "pixels": pixels,
+    }
+    lines = simulate_unit(
+        work, rtl.module, rtl.verilog, "xnor_conv_tb.v.j2", count=n, vectors="maps.hex", **geometry
     )
-    (work / f"{rtl.module}_tb.v").write_text(tb, encoding="utf-8")
-    _run(
-        [_tool("iverilog"), "-g2005", "-o", "sim.vvp", f"{rtl.module}_tb.v", f"{rtl.module}.v"],
-        work,
-        SIM_TIMEOUT_S,
-        "iverilog",
-    )
-    _run([_tool("vvp"), "-n", "sim.vvp"], work, SIM_TIMEOUT_S, "vvp simulation")
-    lines = [r for r in (work / "outputs.txt").read_text(encoding="utf-8").split("\n") if r.strip()]
     if len(lines) != n * (pixels + 1):
         raise BuildError(f"the simulation wrote {len(lines)} lines for {n} maps of {pixels} pixels")
     wo = words_for(rtl.mh)
@@ -200,9 +165,7 @@ def simulate_conv(rtl: XnorConvRTL, maps: np.ndarray, work: Path) -> tuple[np.nd
         for p, row in enumerate(block[:-1]):
             if re.search(r"[xXzZ]", row):
                 raise BuildError(f"the simulation output {i}, pixel {p} has undefined bits: {row}")
-            value = int(row, 16)
-            for j in range(wo):
-                outs[i, p, j] = (value >> (WORD * j)) & 0xFFFFFFFF
+            outs[i, p] = split_words(int(row, 16), wo)
         cycles.append(int(block[-1].split()[1]))
     return outs.reshape(n, rtl.oh, rtl.ow, wo), cycles
 

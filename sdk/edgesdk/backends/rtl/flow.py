@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk import __version__
-from edgesdk.backends.hls.rtl import _run, _tool
-from edgesdk.backends.rtl.network import NetDesign, _env
+from edgesdk.backends.hls.rtl_tools import find_tool as _tool
+from edgesdk.backends.hls.rtl_tools import render, run_icarus
+from edgesdk.backends.hls.rtl_tools import run_tool as _run
+from edgesdk.backends.rtl.network import NetDesign
 from edgesdk.errors import BuildError
 
 log = logging.getLogger(__name__)
@@ -44,19 +45,15 @@ def simulate_network(
     (work / "inputs.hex").write_text(
         "\n".join(f"{int(v) & 0xFF:02x}" for v in x.reshape(-1)) + "\n", encoding="utf-8"
     )
-    tb = (
-        _env()
-        .get_template("hls/rtl/net_tb.v.j2")
-        .render(
-            version=__version__,
-            top=design.top,
-            count=n,
-            in_bytes=design.in_bytes,
-            out_bytes=design.out_bytes,
-            nl=len(design.layers),
-            inputs="inputs.hex",
-            outputs="outputs.txt",
-        )
+    tb = render(
+        "net_tb.v.j2",
+        top=design.top,
+        count=n,
+        in_bytes=design.in_bytes,
+        out_bytes=design.out_bytes,
+        nl=len(design.layers),
+        inputs="inputs.hex",
+        outputs="outputs.txt",
     )
     (work / "tb.v").write_text(tb, encoding="utf-8")
     if simulator == "verilator" or (simulator is None and shutil.which("verilator")):
@@ -89,15 +86,9 @@ def simulate_network(
             SIM_TIMEOUT_S,
             "Verilator simulation of the network",
         )
+        rows = [r for r in (work / "outputs.txt").read_text(encoding="utf-8").splitlines() if r.strip()]
     else:
-        _run(
-            [_tool("iverilog"), "-g2005", "-o", "net.vvp", "tb.v", f"{design.top}.v"],
-            work,
-            SIM_TIMEOUT_S,
-            "iverilog",
-        )
-        _run([_tool("vvp"), "-n", "net.vvp"], work, SIM_TIMEOUT_S, "vvp simulation of the network")
-    rows = [r for r in (work / "outputs.txt").read_text(encoding="utf-8").splitlines() if r.strip()]
+        rows = run_icarus(work, ["tb.v", f"{design.top}.v"], SIM_TIMEOUT_S, "vvp simulation of the network")
     if len(rows) != n:
         raise BuildError(f"the network simulation wrote {len(rows)} outputs for {n} inputs")
     outs = np.zeros((n, design.out_bytes), dtype=np.int8)

@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
-from edgesdk import __version__
+from edgesdk.backends.hls.rtl_tools import render
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.reference.binary import WORD, words_for
@@ -65,13 +64,6 @@ EBR_SHAPES = {
     "ice40": ("EBR (4 Kib)", 4096, [(256, 16), (512, 8), (1024, 4), (2048, 2)]),
     "ecp5": ("DP16KD (18 Kib)", 18432, [(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)]),
 }
-
-
-def _env() -> jinja2.Environment:
-    """The one Jinja environment (:mod:`edgesdk.templating`); the RTL templates are ``hls/rtl/<name>``."""
-    from edgesdk import templating
-
-    return templating.environment()
 
 
 def _aw(depth: int) -> int:
@@ -444,7 +436,7 @@ def xnor_cycles(words: int, o: int) -> int:
 
 
 def _xnor_layer(graph: ir.Graph, node: Any, index: int) -> RtlLayer:
-    from edgesdk.backends.hls.rtl import popcount_bounds, popcount_tree
+    from edgesdk.backends.hls.rtl_tools import popcount_bounds, popcount_tree
 
     w = np.asarray(graph.tensor(node.inputs[1]).data).astype(np.int64) & 0xFFFFFFFF
     o, words = w.shape
@@ -485,43 +477,41 @@ def _xnor_layer(graph: ir.Graph, node: Any, index: int) -> RtlLayer:
     )
 
 
+def _bits_params(
+    node: Any, index: int, kind: str, what: str, bits_aw: int, bytes_first: bool
+) -> dict[str, Any]:
+    """The template parameters of a layer between int8 channels and packed bits (BINARIZE reads bytes and writes
+    bits, UNPACK_BITS the other way): its module, its output counter width and the address widths it reads
+    (``raw``) and writes (``waw``) with, ``bits_aw`` being the packed side's."""
+    c = int(node.channels)
+    raw, waw = (_aw(c), bits_aw) if bytes_first else (bits_aw, _aw(c))
+    return {
+        "kind": kind,
+        "name": node.name,
+        "module": f"l{index}_{_ident(node.name)}"[:60],
+        "what": what,
+        "out": c,
+        "ow": max((c - 1).bit_length(), 5 + bits_aw),
+        "raw": raw,
+        "waw": waw,
+    }
+
+
 def _binarize_layer(node: Any, index: int) -> RtlLayer:
     c = int(node.channels)
-    module = f"l{index}_{_ident(node.name)}"[:60]
-    pfile = f"{module}_p.hex"
+    what = f"BatchNorm + sign of {c} int8 channels into bits"
+    params = _bits_params(node, index, "binarize", what, _aw(words_for(c)), bytes_first=True)
+    pfile = params["pfile"] = f"{params['module']}_p.hex"
     thr = np.clip(np.asarray(node.threshold, dtype=np.int64), -129, 128)
     plines = [f"{(int(f) << 10) | (int(t) & 0x3FF):03x}" for t, f in zip(thr, node.flip, strict=True)]
-    dst_aw = _aw(words_for(c))
-    params = {
-        "kind": "binarize",
-        "name": node.name,
-        "module": module,
-        "what": f"BatchNorm + sign of {c} int8 channels into bits",
-        "out": c,
-        "ow": max((c - 1).bit_length(), 5 + dst_aw),
-        "raw": _aw(c),
-        "waw": dst_aw,
-        "pfile": pfile,
-    }
     return RtlLayer(node.name, node.op, "binarize", params, {pfile: plines}, c + 2, [(c, 11)])
 
 
 def _unpack_layer(node: Any, index: int) -> RtlLayer:
     c = int(node.channels)
-    module = f"l{index}_{_ident(node.name)}"[:60]
-    src_aw = _aw(words_for(c))
-    params = {
-        "kind": "unpack",
-        "name": node.name,
-        "module": module,
-        "what": f"{c} bits into int8 {node.high} / {node.low}",
-        "out": c,
-        "ow": max((c - 1).bit_length(), 5 + src_aw),
-        "raw": src_aw,
-        "waw": _aw(c),
-        "high_u8": int(node.high) & 0xFF,
-        "low_u8": int(node.low) & 0xFF,
-    }
+    what = f"{c} bits into int8 {node.high} / {node.low}"
+    params = _bits_params(node, index, "unpack", what, _aw(words_for(c)), bytes_first=False)
+    params.update(high_u8=int(node.high) & 0xFF, low_u8=int(node.low) & 0xFF)
     return RtlLayer(node.name, node.op, "unpack", params, {}, c + 2, [])
 
 
@@ -589,21 +579,17 @@ def network_verilog(graph: ir.Graph, top: str | None = None, parallel: int = 1) 
     mem_list = [mems[n] for n in order]
     top_name = _ident(top or f"edgesdk_{graph.name}")[:60]
     in_bytes, out_bytes = mems[first]["depth"], mems[last]["depth"]
-    text = (
-        _env()
-        .get_template("hls/rtl/net.v.j2")
-        .render(
-            version=__version__,
-            model=graph.name,
-            layers=[layer.params for layer in layers],
-            mems=mem_list,
-            top=top_name,
-            in_bytes=in_bytes,
-            out_bytes=out_bytes,
-            iow=max(in_bytes, out_bytes).bit_length(),
-            nrq=max([layer.params.get("u", 1) for layer in layers]),
-            lw=max(1, (len(layers) - 1).bit_length()),
-        )
+    text = render(
+        "net.v.j2",
+        model=graph.name,
+        layers=[layer.params for layer in layers],
+        mems=mem_list,
+        top=top_name,
+        in_bytes=in_bytes,
+        out_bytes=out_bytes,
+        iow=max(in_bytes, out_bytes).bit_length(),
+        nrq=max([layer.params.get("u", 1) for layer in layers]),
+        lw=max(1, (len(layers) - 1).bit_length()),
     )
     roms: dict[str, list[str]] = {}
     for layer in layers:
