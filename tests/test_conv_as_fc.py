@@ -92,6 +92,9 @@ IM2COL_CASES = {
     "i2c_3x3_c4_o64_k3_s2_valid": (3, 3, 4, 64, 3, 2, "VALID", 1, "NONE"),
     "i2c_6x7_c3_o31_k2_s2_same": (6, 7, 3, 31, 2, 2, "SAME", 1, "RELU"),
     "i2c_13x9_c1_o33_k4_s2_same": (13, 9, 1, 33, 4, 2, "SAME", 1, "RELU"),
+    # 27- and 45-byte windows: rows padded to 28 and 48 bytes on the DSP targets
+    "i2c_14x13_c3_o8_k3_s2_same": (14, 13, 3, 8, 3, 2, "SAME", 1, "RELU6"),
+    "i2c_9x8_c1_o7_k5_s1_valid": (9, 8, 1, 7, 5, 1, "VALID", 1, "NONE"),
 }
 
 
@@ -116,10 +119,10 @@ def test_im2col_pass_choice() -> None:
         assert k == "im2col_s8" and rep["format"] == "int8" and rep["weight_bytes"] == 64 * 16
         assert rep["candidates"]["im2col_s8"]["scratch_bytes"] == 480 and "bands of 30 pixels" in rep["why"]
     assert rep["candidates"]["im2col_w16"]["scratch_bytes"] == 16
-    # 27-byte windows (3x3x3): no six-pixel path, speed takes the int16 copy
+    # 27-byte windows (3x3x3) padded to 28 on a DSP core: the six-pixel path again, eight more bytes of weights
     vww_first = conv(24, 24, 3, 8, 3, 2, "SAME")("vww_first")
     k, rep = kernel(vww_first, core="cortex-m4", options=FLASH)
-    assert k == "im2col_w16" and "im2col" in rep["why"]
+    assert k == "im2col_s8" and rep["weight_bytes"] == 8 * 28 and "(a 504-byte column)" in rep["why"]
     assert kernel(kws_first, core="cortex-m3", options=FLASH)[0] != "im2col_w16"
     many = conv(9, 9, 16, 16, 3, 2, "SAME")("many")
     assert kernel(many, core="cortex-m4", options=FLASH)[0] != "im2col_w16"
@@ -130,7 +133,7 @@ VARIANTS = {
     "pointwise_w16": (CASES, _graph, "pw_3x3_c17_o31"),
     "pointwise_s8": (CASES, _graph, "pw_7x5_c8_o15"),
     "im2col_w16": (IM2COL_CASES, _im2col_graph, "i2c_11x7_c2_o15_k5_s2_same"),
-    "im2col_s8": (IM2COL_CASES, _im2col_graph, "i2c_8x6_c4_o17_k3_s1_valid"),
+    "im2col_s8": (IM2COL_CASES, _im2col_graph, "i2c_14x13_c3_o8_k3_s2_same"),
 }
 
 
@@ -165,8 +168,8 @@ def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
 
     _, build, case = VARIANTS[kernel]
     graph = build(case)
-    # im2col_s8 by bands of 7 pixels (one six-pixel pass of the FC kernel and one single row each): 24 pixels end
-    # on a shorter band
+    # im2col_s8 by bands of 7 pixels (one six-pixel pass of the FC kernel and one single row each, 27-byte windows
+    # padded to 28): 49 pixels
     graph.nodes[0].attrs.update(kernel=kernel, specialize=True, im2col_band=7)
     # --optimize speed keeps the int16 copy the default (balanced) would give back to an int8 kernel
     ctx = PassContext(optimize="speed")

@@ -218,46 +218,64 @@ static int ed_fc_pix_ok(const ed_fc_params_t *p)
         (a_) = ed_smlad(xo, wo, (a_));     \
     } while (0)
 
-/* Every output row of the input rows extended in xb (in_depth n), outputs at y[r * out_depth + o]; `full` a
- * constant in each instance. */
+/* The layer's fields the blocked path reads, copied once: the int8 output stores may alias the parameter struct,
+ * so GCC would otherwise load them again for every output row. */
+typedef struct {
+    const int32_t *bias, *multiplier, *shift;
+    int32_t per_channel, output_offset, lo, hi, groups;
+    size_t step; /* out_depth: bytes between one input row's outputs and the next's */
+} ed_fc_pix_t;
+
+/* Output row o of the ED_FC_PIX input rows extended in xb, its weights from w, `stride` (a constant in each
+ * instance: 16 in a four-row block, 4 in the row-major last rows) bytes between its words; the outputs at
+ * y[r * step]. `full`: the clamp is int8's whole range (a constant in each instance). */
+ED_ALWAYS_INLINE static inline void ed_fc_pix_row(const ed_fc_pix_t *c, const uint32_t *x, const int8_t *w,
+                                                  int32_t o, int8_t *y, const int32_t stride, const int full)
+{
+    const int32_t q = c->per_channel ? o : 0;
+    const int32_t m = c->multiplier[q], e = -c->shift[q];
+    const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e);
+    const int32_t b2 = c->bias != NULL ? 2 * c->bias[o] : 0;
+    const int32_t lo = c->lo, hi = c->hi;
+    const size_t step = c->step;
+    int32_t a0 = b2, a1 = b2, a2 = b2, a3 = b2, a4 = b2, a5 = b2;
+    int32_t g;
+    int8_t *yy = y;
+    for (g = c->groups; g != 0; --g) {
+        const uint32_t wv = ed_read32(w);
+        const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
+        uint32_t xe, xo;
+        w += stride;
+        ED_FC_PIX_MAC(a0);
+        ED_FC_PIX_MAC(a1);
+        ED_FC_PIX_MAC(a2);
+        ED_FC_PIX_MAC(a3);
+        ED_FC_PIX_MAC(a4);
+        ED_FC_PIX_MAC(a5);
+    }
+    ED_FC_PIX_OUT(a0);
+    ED_FC_PIX_OUT(a1);
+    ED_FC_PIX_OUT(a2);
+    ED_FC_PIX_OUT(a3);
+    ED_FC_PIX_OUT(a4);
+    ED_FC_PIX_OUT(a5);
+}
+
+/* Every output row of the input rows extended in xb, outputs at y[r * out_depth + o]. */
 ED_ALWAYS_INLINE static inline void ed_fc_pix_rows(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y,
                                                    const int full)
 {
-    const int32_t n = p->in_depth, groups = n >> 2, out_depth = p->out_depth;
+    const int32_t n = p->in_depth, out_depth = p->out_depth;
     const int32_t out4 = out_depth & ~3;
-    const int32_t lo = p->act_min, hi = p->act_max;
-    const size_t step = (size_t)out_depth;
-    int32_t o, g;
-    for (o = 0; o < out_depth; ++o, ++y) {
-        const int32_t q = p->per_channel ? o : 0;
-        const int32_t m = p->multiplier[q], e = -p->shift[q];
-        const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)p->output_offset << e);
-        const int32_t b2 = p->bias != NULL ? 2 * p->bias[o] : 0;
-        /* a row of a four-row block has its words 16 bytes apart, a last (out % 4) row 4 */
-        const int8_t *w = o < out4 ? p->weights + (size_t)(o >> 2) * 4u * (size_t)n + (size_t)(o & 3) * 4u
-                                   : p->weights + (size_t)o * (size_t)n;
-        const int32_t stride = o < out4 ? 16 : 4;
-        const uint32_t *x = xb;
-        int32_t a0 = b2, a1 = b2, a2 = b2, a3 = b2, a4 = b2, a5 = b2;
-        for (g = groups; g != 0; --g) {
-            const uint32_t wv = ed_read32(w);
-            const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
-            uint32_t xe, xo;
-            w += stride;
-            ED_FC_PIX_MAC(a0);
-            ED_FC_PIX_MAC(a1);
-            ED_FC_PIX_MAC(a2);
-            ED_FC_PIX_MAC(a3);
-            ED_FC_PIX_MAC(a4);
-            ED_FC_PIX_MAC(a5);
-        }
-        int8_t *yy = y;
-        ED_FC_PIX_OUT(a0);
-        ED_FC_PIX_OUT(a1);
-        ED_FC_PIX_OUT(a2);
-        ED_FC_PIX_OUT(a3);
-        ED_FC_PIX_OUT(a4);
-        ED_FC_PIX_OUT(a5);
+    const int8_t *w = p->weights;
+    const ed_fc_pix_t c = {p->bias,          p->multiplier, p->shift,   p->per_channel,        p->output_offset,
+                           p->act_min,       p->act_max,    n >> 2,     (size_t)out_depth};
+    int32_t o;
+    for (o = 0; o < out4; ++o) {
+        ed_fc_pix_row(&c, xb, w + (size_t)(o & ~3) * (size_t)n + (size_t)(o & 3) * 4u, o, y + o, 16, full);
+    }
+    for (; o < out_depth; ++o) {
+        ed_fc_pix_row(&c, xb, w + (size_t)o * (size_t)n, o, y + o, 4, full);
     }
 }
 
