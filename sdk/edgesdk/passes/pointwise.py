@@ -21,7 +21,7 @@ from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8
-from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
+from edgesdk.passes.fc_weights16 import EXT_PER_MAC, EXT_PER_OUTPUT, SPECIALIZED_CODE_BYTES
 
 KERNEL = "pointwise_w16"
 #: The same with the int8 weights as they are (the int8 FC kernel ``ed_fc_s8``: SXTB16 in the loop): what
@@ -34,11 +34,12 @@ FC_PER_MAC, FC_PER_OUTPUT = 1.2, 35
 #: The int8-weight FC kernel (eight inputs per step, the output stage read once per call; KWS-shaped 64 -> 64).
 FC8_PER_MAC, FC8_PER_OUTPUT = 1.5, 25
 #: ``ed_fc_s8``'s blocked path (cortex-m-dsp/ed_fc.c, ED_FC_PIX and ED_FC_MAXK): input rows per pass and the
-#: longest row it extends; per pass and output row 25 instructions per four inputs plus 94 (row setup and six
-#: requantizations), per pass 12 per input extended plus 50 (QEMU mps2-an386, KWS's 64 -> 64 1x1 layers on 125
-#: pixels: 687,680 measured).
+#: longest row it extends; per pass and output row 23 instructions per four inputs plus 89 (row setup and six
+#: requantizations), per pass 12 per input extended plus 50 (QEMU mps2-an386, fitted on VWW's 8 -> 16 layer on
+#: 48 x 48 pixels and 128 -> 128 on 6 x 6: 902,240 and 649,680 measured). The rows after the last pass take the
+#: kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
 PIX, PIX_MAX_K = 6, 128
-PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 25, 94, 12, 50
+PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 23, 89, 12, 50
 
 
 def blocked(core: str, k: int) -> bool:
@@ -54,6 +55,7 @@ def fc8_instructions(rows: int, k: int, cout: int, core: str = "cortex-m4") -> i
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if not blocked(core, k):
         return int(rows * one)
+    one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
     passes, rest = divmod(rows, PIX)
     per_pass = cout * ((k // 4) * PIX_PER_GROUP + PIX_PER_ROW) + PIX * k * PIX_PER_INPUT // 4 + PIX_PER_PASS
     return int(passes * per_pass + rest * one)
