@@ -182,29 +182,31 @@ static int ed_fc_out_ok(const ed_fc_params_t *p)
  */
 #define ED_FC_PIX 6
 #define ED_FC_MAXK 128 /* in_depth of the extended block: ED_FC_PIX * ED_FC_MAXK halfword pairs on the stack */
+/* ed_fc_ext_ok's bound on |acc| holds for rows of up to 768 inputs (the one-row path's longest) */
+typedef char ed_fc_maxk_check[(ED_FC_PIX * ED_FC_MAXK <= 768) ? 1 : -1];
 
 /* Whether the extended-input paths serve the layer (see above) with rows of up to `maxk` inputs. */
 static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk)
 {
-    const int32_t n = p->in_depth;
-    const int32_t bound = (int32_t)1 << 30;
+    const int32_t n = p->in_depth, nq = p->per_channel ? p->out_depth : 1;
+    const int32_t *shift = p->shift, *bias = p->bias;
+    uint32_t mag = 0;
     int32_t k;
     if ((n & 3) != 0 || n > maxk || p->weights_offset != 0 || p->rounding == ED_ROUNDING_SINGLE ||
         (((uintptr_t)p->weights) & 3u) != 0u) {
         return 0;
     }
-    for (k = 0; k < (p->per_channel ? p->out_depth : 1); ++k) {
-        if (p->shift[k] >= 0 || p->shift[k] < -22) {
+    for (k = 0; k < nq; ++k) { /* right shifts of 1 to 22 */
+        if ((uint32_t)(shift[k] + 22) > 21u) {
             return 0;
         }
     }
-    for (k = 0; p->bias != NULL && k < p->out_depth; ++k) {
-        const int32_t b = p->bias[k];
-        if (b >= bound - n * 32640 || b <= -(bound - n * 32640)) {
-            return 0;
-        }
+    /* |bias| <= 2^29 (an OR of |b| or |b| - 1 under 2^29): with n <= 768 inputs of |x + offset| <= 255 and
+     * |w| <= 128, |acc| < 2^29 + 768 * 32640 < 2^30 */
+    for (k = 0; bias != NULL && k < p->out_depth; ++k) {
+        mag |= (uint32_t)(bias[k] ^ (bias[k] >> 31));
     }
-    return 1;
+    return mag < ((uint32_t)1 << 29);
 }
 
 /* One requantized output of the blocked path: the doubled accumulator a through SMMULR and the rounding divide
@@ -292,6 +294,17 @@ static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input
 {
     const uint32_t xoff2 = ed_dup16(input_offset);
     int32_t g, r;
+    if (rows == 1) { /* one row: a plain walk */
+        for (g = n >> 2; g != 0; --g) {
+            const uint32_t xv = ed_read32(x);
+            const uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv);
+            d[0] = ed_sadd16(xe, xe);
+            d[1] = ed_sadd16(xo, xo);
+            d += 2;
+            x += 4;
+        }
+        return;
+    }
     for (g = 0; g < n; g += 4) {
         for (r = 0; r < rows; ++r) {
             const uint32_t xv = ed_read32(x + (size_t)r * (size_t)n + (size_t)g);
@@ -370,8 +383,56 @@ static inline int8_t ed_fc_ext_out(const ed_fc_pix_t *c, int32_t a2, int32_t o)
 /*
  * One input row (batch 1, or the rows after the last six): extended once (the doubled pairs above), then the
  * four-row blocks of the layout with the weights by two LDRD per four inputs and no input extends in the loop:
- * 19 instructions per 16 MACs, two groups per loop turn; the requantization as in the six-row path.
+ * 19 instructions per 16 MACs, four groups per loop turn; the requantization as in the six-row path.
  */
+/* The four-row blocks [0, out4) of ed_fc_one against the extended row xb; `pc` (a constant in each instance):
+ * per-channel multipliers and shifts, else m, e and rnd for every output. Returns the weights after them. */
+ED_ALWAYS_INLINE static inline const int8_t *ed_fc_one_blocks(const ed_fc_pix_t *c, const uint32_t *xb,
+                                                             const int8_t *w, int8_t *y, int32_t out4, int32_t m,
+                                                             int32_t e, int32_t rnd, const int pc)
+{
+    const int full = c->lo == -128 && c->hi == 127;
+    const int32_t *bias = c->bias;
+    const int32_t groups = c->groups;
+    int32_t o, g;
+    for (o = 0; o < out4; o += 4, y += 4) {
+        const uint32_t *xp = xb;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (bias != NULL) {
+            a0 = 2 * bias[0], a1 = 2 * bias[1], a2 = 2 * bias[2], a3 = 2 * bias[3];
+            bias += 4;
+        }
+        for (g = groups >> 2; g != 0; --g) {
+            ED_FC_ONE_STEP();
+            ED_FC_ONE_STEP();
+            ED_FC_ONE_STEP();
+            ED_FC_ONE_STEP();
+        }
+        for (g = groups & 3; g != 0; --g) {
+            ED_FC_ONE_STEP();
+        }
+        if (pc) {
+            a0 = ed_fc_ext_div(c, a0, o);
+            a1 = ed_fc_ext_div(c, a1, o + 1);
+            a2 = ed_fc_ext_div(c, a2, o + 2);
+            a3 = ed_fc_ext_div(c, a3, o + 3);
+        } else {
+            a0 = ed_fc_ext_div1(a0, m, e, rnd);
+            a1 = ed_fc_ext_div1(a1, m, e, rnd);
+            a2 = ed_fc_ext_div1(a2, m, e, rnd);
+            a3 = ed_fc_ext_div1(a3, m, e, rnd);
+        }
+        if (full) {
+            y[0] = (int8_t)ed_clamp_s8(a0, -128, 127), y[1] = (int8_t)ed_clamp_s8(a1, -128, 127);
+            y[2] = (int8_t)ed_clamp_s8(a2, -128, 127), y[3] = (int8_t)ed_clamp_s8(a3, -128, 127);
+        } else {
+            y[0] = (int8_t)ed_clamp_i32(a0, c->lo, c->hi), y[1] = (int8_t)ed_clamp_i32(a1, c->lo, c->hi);
+            y[2] = (int8_t)ed_clamp_i32(a2, c->lo, c->hi), y[3] = (int8_t)ed_clamp_i32(a3, c->lo, c->hi);
+        }
+    }
+    return w;
+}
+
 static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
 {
     uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
@@ -379,44 +440,17 @@ static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
     const int32_t out4 = out_depth & ~3;
     const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift, p->per_channel,    p->output_offset,
                            p->act_min, p->act_max,    groups,   (size_t)out_depth};
-    const int8_t *w = p->weights;
-    const int full = c.lo == -128 && c.hi == 127;
-    const int32_t m = c.multiplier[0], e = -c.shift[0];
-    const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c.output_offset << e);
+    const int8_t *w;
     int32_t o, g;
     ed_fc_extend(x, 1, n, p->input_offset, xb);
-    for (o = 0; o < out4; o += 4) {
-        const uint32_t *xp = xb;
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        if (c.bias != NULL) {
-            a0 = 2 * c.bias[o], a1 = 2 * c.bias[o + 1], a2 = 2 * c.bias[o + 2], a3 = 2 * c.bias[o + 3];
-        }
-        for (g = groups >> 1; g != 0; --g) {
-            ED_FC_ONE_STEP();
-            ED_FC_ONE_STEP();
-        }
-        if (groups & 1) {
-            ED_FC_ONE_STEP();
-        }
-        if (c.per_channel) {
-            a0 = ed_fc_ext_div(&c, a0, o);
-            a1 = ed_fc_ext_div(&c, a1, o + 1);
-            a2 = ed_fc_ext_div(&c, a2, o + 2);
-            a3 = ed_fc_ext_div(&c, a3, o + 3);
-        } else { /* one multiplier and shift: read once per call */
-            a0 = ed_fc_ext_div1(a0, m, e, rnd);
-            a1 = ed_fc_ext_div1(a1, m, e, rnd);
-            a2 = ed_fc_ext_div1(a2, m, e, rnd);
-            a3 = ed_fc_ext_div1(a3, m, e, rnd);
-        }
-        if (full) {
-            y[o] = (int8_t)ed_clamp_s8(a0, -128, 127), y[o + 1] = (int8_t)ed_clamp_s8(a1, -128, 127);
-            y[o + 2] = (int8_t)ed_clamp_s8(a2, -128, 127), y[o + 3] = (int8_t)ed_clamp_s8(a3, -128, 127);
-        } else {
-            y[o] = (int8_t)ed_clamp_i32(a0, c.lo, c.hi), y[o + 1] = (int8_t)ed_clamp_i32(a1, c.lo, c.hi);
-            y[o + 2] = (int8_t)ed_clamp_i32(a2, c.lo, c.hi), y[o + 3] = (int8_t)ed_clamp_i32(a3, c.lo, c.hi);
-        }
+    if (c.per_channel) {
+        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, 0, 0, 0, 1);
+    } else { /* one multiplier and shift: read once per call */
+        const int32_t e = -c.shift[0];
+        const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c.output_offset << e);
+        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, c.multiplier[0], e, rnd, 0);
     }
+    o = out4;
     for (; o < out_depth; ++o) { /* the last out % 4 rows, row-major */
         const uint32_t *xp = xb;
         int32_t a0 = c.bias != NULL ? 2 * c.bias[o] : 0;
@@ -453,10 +487,8 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     const int32_t out_depth = p->out_depth;
     const int32_t in_off = p->input_offset;
     const uint32_t xoff2 = ed_dup16(in_off);
-    const int hoisted = ed_fc_out_ok(p);
-    const ed_fc_out_t q = {p->bias,           p->multiplier, p->shift,  p->per_channel,
-                           p->output_offset, p->act_min,    p->act_max};
     int32_t b = 0, o, t;
+    int hoisted;
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
     if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK)) {
         for (; b + ED_FC_PIX <= p->batches; b += ED_FC_PIX) {
@@ -469,6 +501,12 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
         }
     }
 #endif
+    if (b == p->batches) {
+        return;
+    }
+    hoisted = ed_fc_out_ok(p);
+    const ed_fc_out_t q = {p->bias,           p->multiplier, p->shift,  p->per_channel,
+                           p->output_offset, p->act_min,    p->act_max};
     for (; b < p->batches; ++b) {
         const int8_t *x_row = input + (size_t)b * (size_t)n;
         int8_t *y = output + (size_t)b * (size_t)out_depth;
