@@ -27,8 +27,8 @@ INSN_PER_MAC = {"int8": 1.75, KERNEL: 1.2}
 INSN_PER_OUTPUT = 25
 #: The int8-weight kernel on a DSP core where rows are a multiple of 4 inputs up to ``EXT_MAX_K`` long (the input
 #: row extended once, two LDRD per four rows' four weights, ``cortex-m-dsp/ed_fc.c``): per MAC and per output,
-#: fitted on AD's 640 -> 128 and 128 -> 640 layers (107,480 and 119,120 measured, QEMU mps2-an386).
-EXT_PER_MAC, EXT_PER_OUTPUT, EXT_MAX_K = 1.28, 23, 768
+#: fitted on AD's 640 -> 128 and 128 -> 640 layers (104,080 and 112,520 measured, QEMU mps2-an386).
+EXT_PER_MAC, EXT_PER_OUTPUT, EXT_MAX_K = 1.245, 16.5, 768
 #: Bytes of code one per-layer instance of the int16-weight body adds (AD's ten layers: 3,012 vs 1,132 B).
 SPECIALIZED_CODE_BYTES = 190
 
