@@ -27,8 +27,11 @@ CASES = {
     # Winograd on 24x24 pixels, 16 -> 16 channels: its transformed weights pay; on 6x6 pixels, 48 -> 48 they do not
     "bc_wino_24x24_c16": (kernels.conv(24, 24, 16, 16, 3, 1, "SAME"), "winograd", "winograd"),
     "bc_wino_6x6_c48": (kernels.conv(6, 6, 48, 48, 3, 1, "SAME"), "winograd", "specialized"),
-    # a 1x1 layer on 6x6 pixels: the int16 copy saves too little over the specialised int8 convolution
-    "bc_pw_6x6_c64_c64": (kernels.conv(6, 6, 64, 64, 1, 1, "VALID"), "pointwise_w16", "specialized"),
+    # a 1x1 layer on 6x6 pixels, 63 channels (rows the int8 FC kernel's six-pixel path does not take): the int16
+    # copy saves too little over the specialised int8 convolution
+    "bc_pw_6x6_c63_c64": (kernels.conv(6, 6, 63, 64, 1, 1, "VALID"), "pointwise_w16", "specialized"),
+    # with 64 channels the int8 FC kernel six pixels per pass beats the copy: no copy for either goal
+    "bc_pw_6x6_c64_c64": (kernels.conv(6, 6, 64, 64, 1, 1, "VALID"), "pointwise_s8", "pointwise_s8"),
 }
 
 
@@ -62,9 +65,9 @@ def test_balanced_respects_a_forced_copy() -> None:
     # with the specialisation forbidden the int8 alternative is the int8 FC kernel over the pixels; with that
     # forbidden too, the shared convolution, ~1.6x slower: against that the int16 copy pays, balanced keeps it
     # (decoding per call, which would widen the int8 weights into the copy's kernel in RAM, forbidden here)
-    node = _kernel("bc_pw_6x6_c64_c64", "balanced", forbid={"*": {"specialized", "decoded"}})
+    node = _kernel("bc_pw_6x6_c63_c64", "balanced", forbid={"*": {"specialized", "decoded"}})
     assert node.attrs["kernel"] == "pointwise_s8" and node.attrs["kernel_report"]["format"] == "int8"
-    node = _kernel("bc_pw_6x6_c64_c64", "balanced", forbid={"*": {"specialized", "pointwise_s8", "decoded"}})
+    node = _kernel("bc_pw_6x6_c63_c64", "balanced", forbid={"*": {"specialized", "pointwise_s8", "decoded"}})
     assert node.attrs["kernel"] == "pointwise_w16" and node.attrs["kernel_report"]["format"] == "int16"
 
 

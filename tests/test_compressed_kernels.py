@@ -346,19 +346,21 @@ def test_export_report_names_kernel_and_why(tmp_path: Path) -> None:
 #: gives it and stores the weights the size export stores (compressed, or int8 where the speed kernel would store
 #: int16), decoding them per call. case -> (graph builder, the kernel a speed export runs, the stored format).
 BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
-    "bal_first_conv_13x7_c1_c64_int8": (kernels.conv(13, 7, 1, 64, 3, 2, "SAME"), "im2col_w16", "int8"),
-    "bal_first_conv_13x7_c1_c33_ternary": (  # 9 taps a row: the size export stores 2-bit codes, not planes
-        planes_conv(13, 7, 1, 33, 3, 2, "SAME", "ternary"),
+    # (windows and 1x1 rows over 128 bytes or not a multiple of 4: the int8 FC kernel's six-pixel path does not
+    # take them, so speed keeps the int16 copies these cases decode for)
+    "bal_first_conv_13x7_c3_c64_int8": (kernels.conv(13, 7, 3, 64, 7, 2, "SAME"), "im2col_w16", "int8"),
+    "bal_first_conv_13x7_c3_c33_ternary": (
+        planes_conv(13, 7, 3, 33, 7, 2, "SAME", "ternary"),
         "im2col_w16",
-        "codebook",
+        "ternary",
     ),
-    "bal_pw_5x5_c64_c63_ternary": (
-        planes_conv(5, 5, 64, 63, 1, 1, "VALID", "ternary"),
+    "bal_pw_5x5_c62_c63_ternary": (
+        planes_conv(5, 5, 62, 63, 1, 1, "VALID", "ternary"),
         "pointwise_w16",
         "ternary",
     ),
-    "bal_pw_8x8_c64_c33_binary": (
-        planes_conv(8, 8, 64, 33, 1, 1, "VALID", "binary"),
+    "bal_pw_8x8_c62_c33_binary": (
+        planes_conv(8, 8, 62, 33, 1, 1, "VALID", "binary"),
         "pointwise_w16",
         "binary",
     ),
@@ -368,7 +370,7 @@ BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
         "specialized",
         "ternary",
     ),
-    "bal_fc_64_33_batches32_int8": (kernels.fc(64, 33, per_channel=True, batches=32), "w16", "int8"),
+    "bal_fc_62_33_batches32_int8": (kernels.fc(62, 33, per_channel=True, batches=32), "w16", "int8"),
 }
 
 
@@ -409,17 +411,18 @@ EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-non
 
 
 def balanced_chain(name: str) -> ir.Graph:
-    """One input, three layers as the default export decodes them on a Cortex-M4: a first 3x3 stride-2 conv on one
-    channel with int8 weights (im2col, widened in RAM), a binary 1x1 64 -> 33 (block by block through the int16 FC
-    body) and a 3x3 stride-2 conv 33 -> 32 with 16 shared values (codebook, the specialised direct conv)."""
+    """One input, three layers as the default export decodes them on a Cortex-M4: a first 7x7 stride-2 conv on three
+    channels with int8 weights (im2col, widened in RAM), a binary 1x1 62 -> 33 (block by block through the int16 FC
+    body) and a 3x3 stride-2 conv 33 -> 32 with 16 shared values (codebook, the specialised direct conv). (Windows
+    of 147 bytes and 1x1 rows of 62: the int8 FC kernel's six-pixel path does not take them.)"""
     from test_dsp_kernels import _conv_node
 
     b = _B(name)
-    shape = (1, 13, 7, 1)
+    shape = (1, 13, 7, 3)
     x = b.act("x", shape)
     nodes, cur = [], x
     data = [None, _planes_data("binary"), lambda rng, sh: _sparse(rng, sh, 1.0, 16)]
-    for k, (cout, ksz, st) in enumerate([(64, 3, 2), (33, 1, 1), (32, 3, 2)]):
+    for k, (cout, ksz, st) in enumerate([(62, 7, 2), (33, 1, 1), (32, 3, 2)]):
         node, cur, shape = _conv_node(b, f"conv{k}", cur, shape, cout, ksz, st, 1, "SAME", "RELU")
         if data[k] is not None:
             w = b.g.tensor(node.inputs[1])
@@ -456,13 +459,14 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     nothing else, with the reason and both candidates in the report; a zero budget decodes nothing."""
     options = {"flash_bytes": 1 << 20}
     ctx = PassContext(core="cortex-m4", optimize="balanced", options=options)
-    pw = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw"), "default", ctx).nodes[0]
+    # (62 input channels: rows the int8 FC kernel's six-pixel path does not take)
+    pw = run_pipeline(planes_conv(12, 12, 62, 64, 1, 1, "VALID", "ternary")("pw"), "default", ctx).nodes[0]
     assert pw.attrs["kernel"] == "decoded" and pw.attrs["kernel_report"]["format"] == "ternary"
     rep = pw.attrs["kernel_report"]
     # balanced drops the 1x1 layer's int16 flash copy, but int8 weights widened per call into the same kernel cost
     # nothing over it: that is the layer's baseline, and the ternary weights are decoded for the same kernel
     assert rep["inner_kernel"] == "pointwise_w16", rep
-    assert rep["candidates"]["decoded"]["bytes"] < 64 * 64 / 3
+    assert rep["candidates"]["decoded"]["bytes"] < 62 * 64 / 3
     fc_node = run_pipeline(planes_fc(256, 64, "ternary")("fc"), "default", ctx).nodes[0]
     assert fc_node.attrs.get("kernel") != "decoded"
     why = fc_node.attrs["kernel_report"]["why"]
@@ -478,18 +482,23 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     assert "kernel" not in fc8.attrs and fc8.attrs["kernel_report"]["format"] == "int8"
     # a zero budget stores no ternary weights: the int8 weights widened per call, the layer's free baseline
     zero = PassContext(core="cortex-m4", optimize="balanced", options={**options, "decode_budget": 0.0})
-    pw0 = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero).nodes[0]
+    pw0 = run_pipeline(planes_conv(12, 12, 62, 64, 1, 1, "VALID", "ternary")("pw0"), "default", zero).nodes[0]
     assert pw0.attrs["kernel_report"]["format"] == "int8", pw0.attrs["kernel_report"]
     assert (
         pw0.attrs.get("kernel") == "decoded" and pw0.attrs["kernel_report"]["inner_kernel"] == "pointwise_w16"
     )
     speed = PassContext(core="cortex-m4", optimize="speed", options=options)
     assert (
-        run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)
+        run_pipeline(planes_conv(12, 12, 62, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)
         .nodes[0]
         .attrs.get("kernel")
         == "pointwise_w16"
     )
+    # with 64 input channels the int8 FC kernel's six-pixel path beats the int16 copy: no copy to widen into
+    pw64 = run_pipeline(planes_conv(12, 12, 64, 64, 1, 1, "VALID", "ternary")("pw64"), "default", zero).nodes[
+        0
+    ]
+    assert pw64.attrs.get("kernel") == "pointwise_s8" and pw64.attrs["kernel_report"]["format"] == "int8"
 
 
 def test_balanced_compressed_layer_never_stored_larger_than_its_int8_twin() -> None:

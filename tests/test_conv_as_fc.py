@@ -32,6 +32,12 @@ CASES = {
     "pw_2x2_c32_o33": (2, 2, 32, 33, "RELU"),
     "pw_3x1_c33_o64": (3, 1, 33, 64, "NONE"),
     "pw_5x5_c64_o64": (5, 5, 64, 64, "RELU"),
+    # the int8 FC kernel's six-pixel path: odd pixel counts (passes + a rest), rows not a multiple of 4 (the last
+    # out % 4 row-major), the longest row it extends (128) and one past it, clamps other than int8's range
+    "pw_7x5_c8_o15": (7, 5, 8, 15, "RELU6"),
+    "pw_3x3_c4_o6": (3, 3, 4, 6, "NONE"),
+    "pw_6x1_c128_o5": (6, 1, 128, 5, "RELU"),
+    "pw_2x7_c132_o8": (2, 7, 132, 8, "NONE"),
 }
 
 
@@ -49,17 +55,26 @@ def test_pointwise_pass_choice() -> None:
         g = run_pipeline(graph, "default", PassContext(**kw))
         return g.nodes[0].attrs.get("kernel"), g.nodes[0].attrs.get("kernel_report", {})
 
+    # rows of a multiple of 4 bytes up to 128: the int8 FC kernel's six-pixel path beats the int16 copy for every goal
     g = _graph("pw_5x5_c64_o64")
-    k, rep = kernel(g, core="cortex-m4", options=FLASH)
-    assert k == "pointwise_w16" and "fully-connected" in rep["why"]
+    for optimize in ("speed", "balanced", "size"):
+        k, rep = kernel(g, core="cortex-m4", optimize=optimize, options=FLASH)
+        assert k == "pointwise_s8" and "six pixels per pass" in rep["why"] and rep["format"] == "int8"
+        assert rep["weight_bytes"] == rep["candidates"]["pointwise_s8"]["weight_bytes"] == 64 * 64
+        cands = rep["candidates"]
+        assert cands["pointwise_s8"]["instructions"] < cands["pointwise_w16"]["instructions"]
     assert rep["candidates"]["pointwise_w16"]["weight_bytes"] == 2 * 64 * 64
-    # size keeps the int8 weights and runs the layer with the int8 FC kernel over the pixels (same bytes)
-    k, rep = kernel(g, core="cortex-m4", optimize="size", options=FLASH)
-    assert k == "pointwise_s8" and rep["why"].startswith("--optimize size") and rep["format"] == "int8"
-    assert rep["weight_bytes"] == rep["candidates"]["pointwise_s8"]["weight_bytes"] == 64 * 64
-    assert kernel(g, core="cortex-m4")[0] != "pointwise_w16"
-    assert kernel(g, core="cortex-m3", options=FLASH)[0] != "pointwise_w16"
-    assert kernel(g, core="cortex-m4", options={"flash_bytes": 16 << 10})[0] != "pointwise_w16"
+    # 63 input channels (no six-pixel path): speed takes the int16 copy, size the int8 FC kernel one pixel a row
+    g33 = conv(6, 6, 63, 64, 1, 1, "SAME")("pw_c63")
+    k, rep = kernel(g33, core="cortex-m4", options=FLASH)
+    assert k == "pointwise_w16" and "fully-connected" in rep["why"]
+    k, rep = kernel(g33, core="cortex-m4", optimize="size", options=FLASH)
+    assert k == "pointwise_s8" and "int8 FC kernel over the pixels" in rep["why"] and rep["format"] == "int8"
+    # the Helium cores run their own FC loop: no six-pixel estimate there
+    assert kernel(g, core="cortex-m55", options=FLASH)[0] != "pointwise_s8"
+    assert kernel(g33, core="cortex-m4")[0] != "pointwise_w16"
+    assert kernel(g, core="cortex-m3", options=FLASH)[0] not in ("pointwise_s8", "pointwise_w16")
+    assert kernel(g33, core="cortex-m4", options={"flash_bytes": 16 << 10})[0] != "pointwise_w16"
     stride2 = conv(6, 6, 16, 16, 1, 2, "SAME")("pw_s2")
     assert kernel(stride2, core="cortex-m4", options=FLASH)[0] != "pointwise_w16"
     k3 = conv(6, 6, 16, 16, 3, 1, "SAME")("k3")
@@ -76,6 +91,10 @@ IM2COL_CASES = {
     "i2c_5x5_c1_o33_k5_s1_same": (5, 5, 1, 33, 5, 1, "SAME", 1, "NONE"),
     "i2c_3x3_c4_o64_k3_s2_valid": (3, 3, 4, 64, 3, 2, "VALID", 1, "NONE"),
     "i2c_6x7_c3_o31_k2_s2_same": (6, 7, 3, 31, 2, 2, "SAME", 1, "RELU"),
+    "i2c_13x9_c1_o33_k4_s2_same": (13, 9, 1, 33, 4, 2, "SAME", 1, "RELU"),
+    # 27- and 45-byte windows: rows padded to 28 and 48 bytes on the DSP targets
+    "i2c_14x13_c3_o8_k3_s2_same": (14, 13, 3, 8, 3, 2, "SAME", 1, "RELU6"),
+    "i2c_9x8_c1_o7_k5_s1_valid": (9, 8, 1, 7, 5, 1, "VALID", 1, "NONE"),
 }
 
 
@@ -93,16 +112,17 @@ def test_im2col_pass_choice() -> None:
         return g.nodes[0].attrs.get("kernel"), g.nodes[0].attrs.get("kernel_report", {})
 
     kws_first = conv(49, 10, 1, 64, 4, 2, "SAME")("kws_first")
-    k, rep = kernel(kws_first, core="cortex-m4", options=FLASH)
-    assert (
-        k == "im2col_w16"
-        and "im2col" in rep["why"]
-        and rep["candidates"]["im2col_w16"]["scratch_bytes"] == 16
-    )
-    # size keeps the int8 weights: im2col by bands of 32 pixels (a 512-byte column) + the int8 FC kernel
-    k, rep = kernel(kws_first, core="cortex-m4", optimize="size", options=FLASH)
-    assert k == "im2col_s8" and rep["format"] == "int8" and rep["weight_bytes"] == 64 * 16
-    assert rep["candidates"]["im2col_s8"]["scratch_bytes"] == 512 and "bands of 32 pixels" in rep["why"]
+    # 16-byte windows: bands of 30 pixels (a 480-byte column, five passes of the FC kernel's six-pixel path) + the
+    # int8 FC kernel, estimated faster than the int16 copy, so every goal takes it
+    for optimize in ("speed", "size"):
+        k, rep = kernel(kws_first, core="cortex-m4", optimize=optimize, options=FLASH)
+        assert k == "im2col_s8" and rep["format"] == "int8" and rep["weight_bytes"] == 64 * 16
+        assert rep["candidates"]["im2col_s8"]["scratch_bytes"] == 480 and "bands of 30 pixels" in rep["why"]
+    assert rep["candidates"]["im2col_w16"]["scratch_bytes"] == 16
+    # 27-byte windows (3x3x3) padded to 28 on a DSP core: the six-pixel path again, eight more bytes of weights
+    vww_first = conv(24, 24, 3, 8, 3, 2, "SAME")("vww_first")
+    k, rep = kernel(vww_first, core="cortex-m4", options=FLASH)
+    assert k == "im2col_s8" and rep["weight_bytes"] == 8 * 28 and "(a 504-byte column)" in rep["why"]
     assert kernel(kws_first, core="cortex-m3", options=FLASH)[0] != "im2col_w16"
     many = conv(9, 9, 16, 16, 3, 2, "SAME")("many")
     assert kernel(many, core="cortex-m4", options=FLASH)[0] != "im2col_w16"
@@ -111,9 +131,9 @@ def test_im2col_pass_choice() -> None:
 # kernel -> (cases, their graph builder, the case run on the emulated board)
 VARIANTS = {
     "pointwise_w16": (CASES, _graph, "pw_3x3_c17_o31"),
-    "pointwise_s8": (CASES, _graph, "pw_5x5_c64_o64"),
+    "pointwise_s8": (CASES, _graph, "pw_7x5_c8_o15"),
     "im2col_w16": (IM2COL_CASES, _im2col_graph, "i2c_11x7_c2_o15_k5_s2_same"),
-    "im2col_s8": (IM2COL_CASES, _im2col_graph, "i2c_8x6_c4_o17_k3_s1_valid"),
+    "im2col_s8": (IM2COL_CASES, _im2col_graph, "i2c_14x13_c3_o8_k3_s2_same"),
 }
 
 
@@ -128,6 +148,8 @@ def test_kernel_table_on_host_under_sanitizers(kernel: str, tmp_path: Path) -> N
         ctx=PassContext(core="cortex-m4", force={case: kernel for case in cases}, options=FLASH),
         n_inputs=16,
         seed=len(kernel),
+        # the int8-weight forms run the Cortex-M DSP FC kernel (its six-pixel path) through the portable intrinsics
+        target="cortex-m-dsp" if kernel.endswith("_s8") else None,
     )
     kernels = {n.name: n.attrs.get("kernel") for n in table.graph.nodes}
     assert set(kernels.values()) == {kernel}, kernels
@@ -146,8 +168,9 @@ def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
 
     _, build, case = VARIANTS[kernel]
     graph = build(case)
-    # im2col_s8 by bands of 5 pixels: 24 pixels end on a shorter band
-    graph.nodes[0].attrs.update(kernel=kernel, specialize=True, im2col_band=5)
+    # im2col_s8 by bands of 7 pixels (one six-pixel pass of the FC kernel and one single row each, 27-byte windows
+    # padded to 28): 49 pixels
+    graph.nodes[0].attrs.update(kernel=kernel, specialize=True, im2col_band=7)
     # --optimize speed keeps the int16 copy the default (balanced) would give back to an int8 kernel
     ctx = PassContext(optimize="speed")
     summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)

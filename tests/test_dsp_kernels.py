@@ -42,6 +42,12 @@ EXTRA = {
     "fc_12_9_relu6": fc(12, 9, act="RELU6"),
     "fc_44_33_per_channel": fc(44, 33, per_channel=True),
     "fc_24_7_batches3_relu": fc(24, 7, act="RELU", batches=3),
+    # the extended-input paths: six rows per pass then one at a time (13 = 2 x 6 + 1), an odd group count, rows
+    # not a multiple of 4; the longest row one input row takes (768) and one past it (the word loop)
+    "fc_20_10_batches13_per_channel": fc(20, 10, per_channel=True, batches=13),
+    "fc_128_6_batches6_relu6": fc(128, 6, act="RELU6", batches=6),
+    "fc_768_5_relu": fc(768, 5, act="RELU"),
+    "fc_772_4": fc(772, 4),
     "avgpool_8x8_c16_f8_s8_valid": pool("avg", 8, 8, 16, 8, 8, "VALID"),
     "avgpool_7x5_c17_f3_s2_same_relu": pool("avg", 7, 5, 17, 3, 2, "SAME", act="RELU"),
     "avgpool_17x17_c4_f17_s1_valid": pool("avg", 17, 17, 4, 17, 1, "VALID"),  # 289 taps: the scalar sums

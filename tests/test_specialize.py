@@ -253,17 +253,20 @@ def test_specialized_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
 
 
 def test_pass_revisits_a_pointwise_choice_it_beats() -> None:
-    """A 1x1 convolution over 8 channels: the 1x1-as-FC pass claims it, the specialised copy is estimated >= 10 %
-    faster (the FC kernel's per-pixel cost dominates at few channels), so it takes the layer; the other pass's
-    candidate stays in the report. Forcing the FC kernel keeps it."""
-    graph = conv(16, 16, 8, 16, 1, 1, "SAME")("pw")
+    """A 1x1 convolution over 6 channels (rows the int8 FC kernel's six-pixel path does not take): the 1x1-as-FC
+    pass claims it, the specialised copy is estimated >= 10 % faster (the FC kernel's per-pixel cost dominates at
+    few channels), so it takes the layer; the other pass's candidate stays in the report. Forcing the FC kernel
+    keeps it. Over 8 channels the six-pixel path is estimated faster and keeps the layer."""
+    graph = conv(16, 16, 6, 16, 1, 1, "SAME")("pw")
     ctx = {"core": "cortex-m4", "options": {"flash_bytes": 4 << 20}}
     node = run_pipeline(graph, "default", PassContext(**ctx)).nodes[0]
     rep = node.attrs["kernel_report"]
-    assert node.attrs["kernel"] == KERNEL and "pointwise_w16" in rep["candidates"]
+    assert node.attrs["kernel"] == KERNEL and "pointwise_s8" in rep["candidates"]
     assert (
-        rep["candidates"][KERNEL]["instructions"] <= 0.9 * rep["candidates"]["pointwise_w16"]["instructions"]
+        rep["candidates"][KERNEL]["instructions"] <= 0.9 * rep["candidates"]["pointwise_s8"]["instructions"]
     )
-    assert "fewer instructions than pointwise_w16" in rep["why"]
+    assert "fewer instructions than pointwise_s8" in rep["why"]
+    eight = run_pipeline(conv(16, 16, 8, 16, 1, 1, "SAME")("pw"), "default", PassContext(**ctx)).nodes[0]
+    assert eight.attrs["kernel"] == "pointwise_s8"
     forced = run_pipeline(graph, "default", PassContext(**ctx, force={"conv": "pointwise_w16"})).nodes[0]
     assert forced.attrs["kernel"] == "pointwise_w16"

@@ -222,6 +222,16 @@ def _fc_int8(layer: _Layer) -> Encoding:
     return Encoding("int8", (), {"weights": array(layout(layer.rows) if layout else layer.rows, "int8_t")})
 
 
+def _im2col_int8(layer: _Layer) -> Encoding:
+    """An im2col convolution run by the int8 FC kernel: on a target with an FC order each window's row is padded
+    with zero weights to a multiple of 4 bytes (the kernel's fast paths take whole words), then reordered."""
+    layout = weight_layout(layer.target, "FULLY_CONNECTED")
+    if not layout:
+        return _fc_int8(layer)
+    rows = np.pad(layer.rows, ((0, 0), (0, (-layer.rows.shape[1]) % 4)))
+    return Encoding("int8", (), {"weights": array(layout(rows), "int8_t")})
+
+
 def _w16(layer: _Layer) -> Encoding:
     """The int16-weight FC body (an FC, a 1x1 or an im2col convolution): the weight offset of an FC added."""
     offset = int(layer.params()["filter_offset"]) if layer.node.op == "FULLY_CONNECTED" else 0
@@ -418,7 +428,7 @@ _ENCODERS: dict[str, Callable[[_Layer], Encoding]] = {
     "inplace": _int8,
     "specialized16": _int8_and_int16,
     "pointwise_s8": _fc_int8,
-    "im2col_s8": _fc_int8,
+    "im2col_s8": _im2col_int8,
     "w16": _w16,
     "pointwise_w16": _w16,
     "im2col_w16": _w16,

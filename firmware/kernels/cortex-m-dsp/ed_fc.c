@@ -141,24 +141,343 @@ static int ed_fc_out_ok(const ed_fc_params_t *p)
     return 1;
 }
 
+/* The extended pairs xe_ = (x0, x2), xo_ = (x1, x3) of four inputs against rows [o, o + 4) of an aligned block
+ * (the four rows' weights by two post-indexed LDRD at w) into a0..a3. */
+#define ED_FC_ROWS4_MAC(xe_, xo_)                          \
+    do {                                                   \
+        uint32_t wa, wb;                                   \
+        ED_READ64_INC(w, wa, wb);                          \
+        a0 = ed_smlad((xe_), ed_sxtb16(wa), a0);           \
+        a0 = ed_smlad((xo_), ed_sxtb16_ror8(wa), a0);      \
+        a1 = ed_smlad((xe_), ed_sxtb16(wb), a1);           \
+        a1 = ed_smlad((xo_), ed_sxtb16_ror8(wb), a1);      \
+        ED_READ64_INC(w, wa, wb);                          \
+        a2 = ed_smlad((xe_), ed_sxtb16(wa), a2);           \
+        a2 = ed_smlad((xo_), ed_sxtb16_ror8(wa), a2);      \
+        a3 = ed_smlad((xe_), ed_sxtb16(wb), a3);           \
+        a3 = ed_smlad((xo_), ed_sxtb16_ror8(wb), a3);      \
+    } while (0)
+
 /* Four inputs (the word xv_) against rows [o, o + 4) of an aligned block: the weights of the four rows by two
  * post-indexed LDRD, the inputs extended once (offset added) for all four rows. */
-#define ED_FC_ROWS4_STEP(xv_)                                                 \
-    do {                                                                      \
-        const uint32_t xv = (xv_);                                            \
+#define ED_FC_ROWS4_STEP(xv_)                                                       \
+    do {                                                                            \
+        const uint32_t xv = (xv_);                                                  \
         const uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv); \
-        uint32_t wa, wb;                                                      \
-        ED_READ64_INC(w, wa, wb);                                             \
-        a0 = ed_smlad(xe, ed_sxtb16(wa), a0);                                 \
-        a0 = ed_smlad(xo, ed_sxtb16_ror8(wa), a0);                            \
-        a1 = ed_smlad(xe, ed_sxtb16(wb), a1);                                 \
-        a1 = ed_smlad(xo, ed_sxtb16_ror8(wb), a1);                            \
-        ED_READ64_INC(w, wa, wb);                                             \
-        a2 = ed_smlad(xe, ed_sxtb16(wa), a2);                                 \
-        a2 = ed_smlad(xo, ed_sxtb16_ror8(wa), a2);                            \
-        a3 = ed_smlad(xe, ed_sxtb16(wb), a3);                                 \
-        a3 = ed_smlad(xo, ed_sxtb16_ror8(wb), a3);                            \
+        ED_FC_ROWS4_MAC(xe, xo);                                                    \
     } while (0)
+
+#if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+/*
+ * Many input rows (a 1x1 convolution's pixels, im2col's windows): ED_FC_PIX rows at a time against one output
+ * row at a time. The block's inputs are extended once to int16 pairs (x0, x2), (x1, x3) with the input offset
+ * added and doubled (2 (x + offset) fits a halfword), interleaved per four inputs: one post-indexed LDRD gives a
+ * row's pair for the next SMLADs, so each weight word is loaded and extended (SXTB16) once for ED_FC_PIX rows:
+ * per four inputs 1 LDR + 2 SXTB16 + 6 LDRD + 12 SMLAD for 24 MACs, against 23 instructions per 16 MACs with one
+ * input row. The doubling makes each accumulator 2 acc, the doubled operand SMMULR wants, so the requantization
+ * per output is SMMULR, the rounding divide (round and output offset added together) and SSAT: the multiplier,
+ * shift, rounding term, bias and clamp are read once per output row for ED_FC_PIX outputs. Taken where every
+ * |acc| < 2^30 is proven from the bias and in_depth, every shift is a right shift of at most 22 and double
+ * rounding applies; the results are ed_fc_s8's one-row path's, bit for bit.
+ */
+#define ED_FC_PIX 6
+#define ED_FC_MAXK 128 /* in_depth of the extended block: ED_FC_PIX * ED_FC_MAXK halfword pairs on the stack */
+/* ed_fc_ext_ok's bound on |acc| holds for rows of up to 768 inputs (the one-row path's longest) */
+typedef char ed_fc_maxk_check[(ED_FC_PIX * ED_FC_MAXK <= 768) ? 1 : -1];
+
+/* Whether the extended-input paths serve the layer (see above) with rows of up to `maxk` inputs. */
+static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk)
+{
+    const int32_t n = p->in_depth, nq = p->per_channel ? p->out_depth : 1;
+    const int32_t *shift = p->shift, *bias = p->bias;
+    uint32_t mag = 0;
+    int32_t k;
+    if ((n & 3) != 0 || n > maxk || p->weights_offset != 0 || p->rounding == ED_ROUNDING_SINGLE ||
+        (((uintptr_t)p->weights) & 3u) != 0u) {
+        return 0;
+    }
+    for (k = 0; k < nq; ++k) { /* right shifts of 1 to 22 */
+        if ((uint32_t)(shift[k] + 22) > 21u) {
+            return 0;
+        }
+    }
+    /* |bias| <= 2^29 (an OR of |b| or |b| - 1 under 2^29): with n <= 768 inputs of |x + offset| <= 255 and
+     * |w| <= 128, |acc| < 2^29 + 768 * 32640 < 2^30 */
+    for (k = 0; bias != NULL && k < p->out_depth; ++k) {
+        mag |= (uint32_t)(bias[k] ^ (bias[k] >> 31));
+    }
+    return mag < ((uint32_t)1 << 29);
+}
+
+/* One requantized output of the blocked path: the doubled accumulator a through SMMULR and the rounding divide
+ * (rounding term and output offset in rnd), then the clamp (`full`: the whole int8 range, one SSAT). */
+#define ED_FC_PIX_OUT(a_)                                                                         \
+    do {                                                                                              \
+        const int32_t t_ = ed_smmulr((a_), m);                                                        \
+        const int32_t v_ = (t_ + rnd + (t_ >> 31)) >> e;                                              \
+        *yy = (int8_t)(full ? ed_clamp_s8(v_, -128, 127) : ed_clamp_i32(v_, lo, hi));                \
+        yy += step;                                                                                   \
+    } while (0)
+
+/* Four inputs of the next input row (its extended pair by one post-indexed LDRD) into accumulator a_. */
+#define ED_FC_PIX_MAC(a_)                  \
+    do {                                   \
+        ED_READ64_INC(x, xe, xo);          \
+        (a_) = ed_smlad(xe, we, (a_));     \
+        (a_) = ed_smlad(xo, wo, (a_));     \
+    } while (0)
+
+/* The layer's fields the blocked path reads, copied once: the int8 output stores may alias the parameter struct,
+ * so GCC would otherwise load them again for every output row. */
+typedef struct {
+    const int32_t *bias, *multiplier, *shift;
+    int32_t per_channel, output_offset, lo, hi, groups;
+    size_t step; /* out_depth: bytes between one input row's outputs and the next's */
+} ed_fc_pix_t;
+
+/* Output row o of the ED_FC_PIX input rows extended in xb, its weights from w, `stride` (a constant in each
+ * instance: 16 in a four-row block, 4 in the row-major last rows) bytes between its words; the outputs at
+ * y[r * step]. `full`: the clamp is int8's whole range (a constant in each instance). */
+ED_ALWAYS_INLINE static inline void ed_fc_pix_row(const ed_fc_pix_t *c, const uint32_t *x, const int8_t *w,
+                                                  int32_t o, int8_t *y, const int32_t stride, const int full)
+{
+    const int32_t q = c->per_channel ? o : 0;
+    const int32_t m = c->multiplier[q], e = -c->shift[q];
+    const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e);
+    const int32_t b2 = c->bias != NULL ? 2 * c->bias[o] : 0;
+    const int32_t lo = c->lo, hi = c->hi;
+    const size_t step = c->step;
+    int32_t a0 = b2, a1 = b2, a2 = b2, a3 = b2, a4 = b2, a5 = b2;
+    int32_t g;
+    int8_t *yy = y;
+    for (g = c->groups; g != 0; --g) {
+        const uint32_t wv = ed_read32(w);
+        const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
+        uint32_t xe, xo;
+        w += stride;
+        ED_FC_PIX_MAC(a0);
+        ED_FC_PIX_MAC(a1);
+        ED_FC_PIX_MAC(a2);
+        ED_FC_PIX_MAC(a3);
+        ED_FC_PIX_MAC(a4);
+        ED_FC_PIX_MAC(a5);
+    }
+    ED_FC_PIX_OUT(a0);
+    ED_FC_PIX_OUT(a1);
+    ED_FC_PIX_OUT(a2);
+    ED_FC_PIX_OUT(a3);
+    ED_FC_PIX_OUT(a4);
+    ED_FC_PIX_OUT(a5);
+}
+
+/* Every output row of the input rows extended in xb, outputs at y[r * out_depth + o]. */
+ED_ALWAYS_INLINE static inline void ed_fc_pix_rows(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y,
+                                                   const int full)
+{
+    const int32_t n = p->in_depth, out_depth = p->out_depth;
+    const int32_t out4 = out_depth & ~3;
+    const int8_t *w = p->weights;
+    const ed_fc_pix_t c = {p->bias,          p->multiplier, p->shift,   p->per_channel,        p->output_offset,
+                           p->act_min,       p->act_max,    n >> 2,     (size_t)out_depth};
+    int32_t o;
+    for (o = 0; o < out4; ++o) {
+        ed_fc_pix_row(&c, xb, w + (size_t)(o & ~3) * (size_t)n + (size_t)(o & 3) * 4u, o, y + o, 16, full);
+    }
+    for (; o < out_depth; ++o) {
+        ed_fc_pix_row(&c, xb, w + (size_t)o * (size_t)n, o, y + o, 4, full);
+    }
+}
+
+/* `rows` input rows of n inputs at x into d: per four inputs and row the pairs 2 (x0, x2) + 2 offset and
+ * 2 (x1, x3) + 2 offset. */
+static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input_offset, uint32_t *d)
+{
+    const uint32_t xoff2 = ed_dup16(input_offset);
+    int32_t g, r;
+    if (rows == 1) { /* one row: a plain walk */
+        for (g = n >> 2; g != 0; --g) {
+            const uint32_t xv = ed_read32(x);
+            const uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv);
+            d[0] = ed_sadd16(xe, xe);
+            d[1] = ed_sadd16(xo, xo);
+            d += 2;
+            x += 4;
+        }
+        return;
+    }
+    for (g = 0; g < n; g += 4) {
+        for (r = 0; r < rows; ++r) {
+            const uint32_t xv = ed_read32(x + (size_t)r * (size_t)n + (size_t)g);
+            const uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv);
+            d[0] = ed_sadd16(xe, xe);
+            d[1] = ed_sadd16(xo, xo);
+            d += 2;
+        }
+    }
+}
+
+/* Accumulator a2 (doubled, bias included) of the extended paths requantized with multiplier m and right shift e,
+ * the rounding term and output offset in rnd; unclamped. */
+static inline int32_t ed_fc_ext_div1(int32_t a2, int32_t m, int32_t e, int32_t rnd)
+{
+    const int32_t t = ed_smmulr(a2, m);
+    return (t + rnd + (t >> 31)) >> e;
+}
+
+/* The same with output o's own multiplier and shift (per-channel). */
+static inline int32_t ed_fc_ext_div(const ed_fc_pix_t *c, int32_t a2, int32_t o)
+{
+    const int32_t e = -c->shift[o];
+    return ed_fc_ext_div1(a2, c->multiplier[o], e,
+                          ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e));
+}
+
+/* Output o of accumulator a2 of the extended paths, clamped. */
+static inline int8_t ed_fc_ext_out(const ed_fc_pix_t *c, int32_t a2, int32_t o)
+{
+    const int32_t q = c->per_channel ? o : 0;
+    const int32_t e = -c->shift[q];
+    const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e);
+    return (int8_t)ed_clamp_s8(ed_fc_ext_div1(a2, c->multiplier[q], e, rnd), c->lo, c->hi);
+}
+
+/* Four inputs (one extended pair at xp) against the four rows of a block (two LDRD at w). On an Armv7E-M core
+ * one fixed sequence of 19 instructions: GCC's own schedule of the C form hoisted the loads and spilled. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__)
+#define ED_FC_ONE_STEP()                                                                                    \
+    do {                                                                                                    \
+        uint32_t xe_, xo_, wa_, wb_, t_;                                                                    \
+        __asm__("ldrd %[xe], %[xo], [%[xp]], #8\n\t"                                                        \
+                "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                         \
+                "sxtb16 %[t], %[wa]\n\t"                                                                    \
+                "smlad %[a0], %[xe], %[t], %[a0]\n\t"                                                       \
+                "sxtb16 %[t], %[wa], ror #8\n\t"                                                            \
+                "smlad %[a0], %[xo], %[t], %[a0]\n\t"                                                       \
+                "sxtb16 %[t], %[wb]\n\t"                                                                    \
+                "smlad %[a1], %[xe], %[t], %[a1]\n\t"                                                       \
+                "sxtb16 %[t], %[wb], ror #8\n\t"                                                            \
+                "smlad %[a1], %[xo], %[t], %[a1]\n\t"                                                       \
+                "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                         \
+                "sxtb16 %[t], %[wa]\n\t"                                                                    \
+                "smlad %[a2], %[xe], %[t], %[a2]\n\t"                                                       \
+                "sxtb16 %[t], %[wa], ror #8\n\t"                                                            \
+                "smlad %[a2], %[xo], %[t], %[a2]\n\t"                                                       \
+                "sxtb16 %[t], %[wb]\n\t"                                                                    \
+                "smlad %[a3], %[xe], %[t], %[a3]\n\t"                                                       \
+                "sxtb16 %[t], %[wb], ror #8\n\t"                                                            \
+                "smlad %[a3], %[xo], %[t], %[a3]"                                                           \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(xp), [w] "+r"(w),   \
+                  [xe] "=&r"(xe_), [xo] "=&r"(xo_), [wa] "=&r"(wa_), [wb] "=&r"(wb_), [t] "=&r"(t_)         \
+                :                                                                                           \
+                : "memory");                                                                                \
+    } while (0)
+#else
+#define ED_FC_ONE_STEP()                 \
+    do {                                 \
+        uint32_t xe1, xo1;               \
+        ED_READ64_INC(xp, xe1, xo1);     \
+        ED_FC_ROWS4_MAC(xe1, xo1);       \
+    } while (0)
+#endif
+
+/*
+ * One input row (batch 1, or the rows after the last six): extended once (the doubled pairs above), then the
+ * four-row blocks of the layout with the weights by two LDRD per four inputs and no input extends in the loop:
+ * 19 instructions per 16 MACs, four groups per loop turn; the requantization as in the six-row path.
+ */
+/* The four-row blocks [0, out4) of ed_fc_one against the extended row xb; `pc` (a constant in each instance):
+ * per-channel multipliers and shifts, else m, e and rnd for every output. Returns the weights after them. */
+ED_ALWAYS_INLINE static inline const int8_t *ed_fc_one_blocks(const ed_fc_pix_t *c, const uint32_t *xb,
+                                                             const int8_t *w, int8_t *y, int32_t out4, int32_t m,
+                                                             int32_t e, int32_t rnd, const int pc)
+{
+    const int full = c->lo == -128 && c->hi == 127;
+    const int32_t *bias = c->bias;
+    const int32_t groups = c->groups;
+    int32_t o, g;
+    for (o = 0; o < out4; o += 4, y += 4) {
+        const uint32_t *xp = xb;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (bias != NULL) {
+            a0 = 2 * bias[0], a1 = 2 * bias[1], a2 = 2 * bias[2], a3 = 2 * bias[3];
+            bias += 4;
+        }
+        for (g = groups >> 2; g != 0; --g) {
+            ED_FC_ONE_STEP();
+            ED_FC_ONE_STEP();
+            ED_FC_ONE_STEP();
+            ED_FC_ONE_STEP();
+        }
+        for (g = groups & 3; g != 0; --g) {
+            ED_FC_ONE_STEP();
+        }
+        if (pc) {
+            a0 = ed_fc_ext_div(c, a0, o);
+            a1 = ed_fc_ext_div(c, a1, o + 1);
+            a2 = ed_fc_ext_div(c, a2, o + 2);
+            a3 = ed_fc_ext_div(c, a3, o + 3);
+        } else {
+            a0 = ed_fc_ext_div1(a0, m, e, rnd);
+            a1 = ed_fc_ext_div1(a1, m, e, rnd);
+            a2 = ed_fc_ext_div1(a2, m, e, rnd);
+            a3 = ed_fc_ext_div1(a3, m, e, rnd);
+        }
+        if (full) {
+            y[0] = (int8_t)ed_clamp_s8(a0, -128, 127), y[1] = (int8_t)ed_clamp_s8(a1, -128, 127);
+            y[2] = (int8_t)ed_clamp_s8(a2, -128, 127), y[3] = (int8_t)ed_clamp_s8(a3, -128, 127);
+        } else {
+            y[0] = (int8_t)ed_clamp_i32(a0, c->lo, c->hi), y[1] = (int8_t)ed_clamp_i32(a1, c->lo, c->hi);
+            y[2] = (int8_t)ed_clamp_i32(a2, c->lo, c->hi), y[3] = (int8_t)ed_clamp_i32(a3, c->lo, c->hi);
+        }
+    }
+    return w;
+}
+
+static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
+{
+    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
+    const int32_t n = p->in_depth, groups = n >> 2, out_depth = p->out_depth;
+    const int32_t out4 = out_depth & ~3;
+    const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift, p->per_channel,    p->output_offset,
+                           p->act_min, p->act_max,    groups,   (size_t)out_depth};
+    const int8_t *w;
+    int32_t o, g;
+    ed_fc_extend(x, 1, n, p->input_offset, xb);
+    if (c.per_channel) {
+        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, 0, 0, 0, 1);
+    } else { /* one multiplier and shift: read once per call */
+        const int32_t e = -c.shift[0];
+        const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c.output_offset << e);
+        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, c.multiplier[0], e, rnd, 0);
+    }
+    o = out4;
+    for (; o < out_depth; ++o) { /* the last out % 4 rows, row-major */
+        const uint32_t *xp = xb;
+        int32_t a0 = c.bias != NULL ? 2 * c.bias[o] : 0;
+        for (g = groups; g != 0; --g) {
+            uint32_t xe, xo;
+            const uint32_t wv = ed_read32(w);
+            ED_READ64_INC(xp, xe, xo);
+            a0 = ed_smlad(xe, ed_sxtb16(wv), a0);
+            a0 = ed_smlad(xo, ed_sxtb16_ror8(wv), a0);
+            w += 4;
+        }
+        y[o] = ed_fc_ext_out(&c, a0, o);
+    }
+}
+
+/* Input rows [b, b + ED_FC_PIX) of the layer at x: extend them, then every output row. */
+static void ed_fc_pix_block(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
+{
+    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
+    ed_fc_extend(x, ED_FC_PIX, p->in_depth, p->input_offset, xb);
+    if (p->act_min == -128 && p->act_max == 127) {
+        ed_fc_pix_rows(p, xb, y, 1);
+    } else {
+        ed_fc_pix_rows(p, xb, y, 0);
+    }
+}
+#endif
 
 void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 {
@@ -168,11 +487,27 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     const int32_t out_depth = p->out_depth;
     const int32_t in_off = p->input_offset;
     const uint32_t xoff2 = ed_dup16(in_off);
-    const int hoisted = ed_fc_out_ok(p);
+    int32_t b = 0, o, t;
+    int hoisted;
+#if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+    if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK)) {
+        for (; b + ED_FC_PIX <= p->batches; b += ED_FC_PIX) {
+            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
+        }
+    }
+    if (b < p->batches && ed_fc_ext_ok(p, ED_FC_PIX * ED_FC_MAXK)) {
+        for (; b < p->batches; ++b) {
+            ed_fc_one(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
+        }
+    }
+#endif
+    if (b == p->batches) {
+        return;
+    }
+    hoisted = ed_fc_out_ok(p);
     const ed_fc_out_t q = {p->bias,           p->multiplier, p->shift,  p->per_channel,
                            p->output_offset, p->act_min,    p->act_max};
-    int32_t b, o, t;
-    for (b = 0; b < p->batches; ++b) {
+    for (; b < p->batches; ++b) {
         const int8_t *x_row = input + (size_t)b * (size_t)n;
         int8_t *y = output + (size_t)b * (size_t)out_depth;
         int32_t wsum = 0; /* weights_offset * sum(x + input_offset), 0 for int8 models */

@@ -204,3 +204,28 @@ def size_int8(
         f"est. {cand['instructions']} instead of {direct} instructions"
     )
     return True
+
+
+def prefer_int8(node: ir.Node, ctx: PassContext, kernel: str, cand: dict[str, Any], what: str) -> bool:
+    """After :func:`decide`: take the int8-weight kernel ``kernel`` (``cand``: its ``instructions``,
+    ``weight_bytes``) for every goal where it is estimated no slower than the kernel :func:`decide` chose (or the
+    direct one): the int8 weights' bytes and fewer instructions leave nothing to trade. Not where the user forces
+    another kernel or forbids it. ``what`` describes it in the reason; returns whether it was taken."""
+    rep = node.attrs["kernel_report"]
+    rep["candidates"][kernel] = cand
+    if not ctx.allowed(node, kernel) or ctx.forced(node) not in (None, kernel):
+        return False
+    current = node.attrs.get("kernel") or "direct"
+    best = rep["candidates"].get(current, {}).get("instructions")
+    if ctx.forced(node) != kernel and (best is None or cand["instructions"] > best):
+        return False
+    node.attrs["kernel"] = kernel
+    node.attrs.pop("specialize", None)
+    rep["format"], rep["weight_bytes"] = "int8", cand["weight_bytes"]
+    rep["why"] = (
+        "forced by the user"
+        if ctx.forced(node) == kernel
+        else f"{what}: the int8 weights' {cand['weight_bytes']} B, est. {cand['instructions']} instructions "
+        f"against {best} with {current}"
+    )
+    return True

@@ -42,7 +42,7 @@ def int8_alternative(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> tuple[
     if node.op == "FULLY_CONNECTED":
         w, out = graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
         macs = int(w.size) * (out.size // int(w.shape[0]))
-        return "int8", fc_weights16.estimate(macs, out.size, "int8")
+        return "int8", fc_weights16.estimate(macs, out.size, "int8", int(w.size // w.shape[0]), ctx.core)
     shape = specialize.conv_shape(graph, node)
     if shape is None:
         return None
@@ -52,7 +52,7 @@ def int8_alternative(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> tuple[
         options.append((specialize.KERNEL, specialize.specialized_instructions(shape)))
     if ctx.dsp and ctx.allowed(node, pointwise.KERNEL8) and pointwise._eligible(graph, node):
         w, out = graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
-        est = pointwise.estimate(out.size // int(w.shape[0]), int(w.shape[3]), int(w.shape[0]))
+        est = pointwise.estimate(out.size // int(w.shape[0]), int(w.shape[3]), int(w.shape[0]), ctx.core)
         options.append((pointwise.KERNEL8, est[pointwise.KERNEL8]))
     return min(options, key=lambda kc: kc[1])
 

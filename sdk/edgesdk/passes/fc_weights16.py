@@ -25,12 +25,22 @@ KERNEL = "w16"
 #: on the AD model's layers (QEMU mps2-an386).
 INSN_PER_MAC = {"int8": 1.75, KERNEL: 1.2}
 INSN_PER_OUTPUT = 25
+#: The int8-weight kernel on a DSP core where rows are a multiple of 4 inputs up to ``EXT_MAX_K`` long (the input
+#: row extended once, two LDRD per four rows' four weights, ``cortex-m-dsp/ed_fc.c``): per MAC and per output,
+#: fitted on AD's 640 -> 128 and 128 -> 640 layers (104,080 and 112,520 measured, QEMU mps2-an386).
+EXT_PER_MAC, EXT_PER_OUTPUT, EXT_MAX_K = 1.245, 16.5, 768
 #: Bytes of code one per-layer instance of the int16-weight body adds (AD's ten layers: 3,012 vs 1,132 B).
 SPECIALIZED_CODE_BYTES = 190
 
 
-def estimate(macs: int, outputs: int, kernel: str = KERNEL) -> int:
-    """Estimated instructions of a fully-connected layer (all batches) with int8 (``"int8"``) or int16 weights."""
+def estimate(macs: int, outputs: int, kernel: str = KERNEL, in_depth: int = 0, core: str = "") -> int:
+    """Estimated instructions of a fully-connected layer (all batches) with int8 (``"int8"``) or int16 weights;
+    ``in_depth`` and ``core`` given, the int8 kernel's extended-input path where it applies."""
+    if kernel == "int8" and in_depth % 4 == 0 and 0 < in_depth <= EXT_MAX_K:
+        from edgesdk.passes.pointwise import blocked
+
+        if blocked(core, 4):
+            return int(macs * EXT_PER_MAC + outputs * EXT_PER_OUTPUT)
     return int(macs * INSN_PER_MAC[kernel] + outputs * INSN_PER_OUTPUT)
 
 
@@ -58,7 +68,7 @@ class FcWeights16(Int16WeightsPass):
         macs = int(w.size) * (out.size // w.shape[0])
         cand = {
             "int8": {
-                "instructions": estimate(macs, out.size, "int8"),
+                "instructions": estimate(macs, out.size, "int8", int(w.size // w.shape[0]), ctx.core),
                 "weight_bytes": int(w.nbytes),
             },
             KERNEL: {

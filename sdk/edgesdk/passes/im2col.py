@@ -15,10 +15,12 @@ of pixels + the int8-weight FC kernel instead (``im2col_s8``: the int8 weights' 
 
 from __future__ import annotations
 
+from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
-from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, size_int8
+from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
+from edgesdk.passes.pointwise import PIX, blocked, fc8_instructions
 
 KERNEL = "im2col_w16"
 #: The same with int8 weights, by bands of pixels through the int8-weight FC kernel: what ``--optimize size`` runs
@@ -32,11 +34,20 @@ MIN_SPEEDUP = 1.2
 
 
 def band(out_px: int, k: int) -> int:
-    """Pixels per band of the int8 kernel: as many K-byte windows as fit the ``MAX_COLUMN`` column (at least one)."""
-    return max(1, min(out_px, MAX_COLUMN // max(1, k)))
+    """Pixels per band of the int8 kernel: as many K-byte windows as fit the ``MAX_COLUMN`` column (at least one),
+    a multiple of the FC kernel's ``PIX`` rows per pass where there is room for one."""
+    n = max(1, min(out_px, MAX_COLUMN // max(1, k)))
+    return n - n % PIX if n >= PIX else n
 
 
-def estimate(out_px: int, cin: int, cout: int, k: int) -> dict[str, int]:
+def row_bytes(core: str, k: int) -> int:
+    """Bytes per window in the int8 kernel's column: rounded up to a multiple of 4 on the DSP cores (the lowering
+    pads each filter row with zero weights there, ``backends/c/fc_w16.py``), else ``k``."""
+    dsp = "cortex-m-dsp" in kernel_table.kernel_target_chain(kernel_table.CORE_TARGETS.get(core))
+    return -(-k // 4) * 4 if dsp else k
+
+
+def estimate(out_px: int, cin: int, cout: int, k: int, core: str = "cortex-m4") -> dict[str, int]:
     """Estimated instructions of the direct DSP kernel and of im2col + FC for one layer (fitted on KWS's and
     VWW's first layers, mps2-an386): the direct kernel per MAC 1.6 + 16 / in_c plus ~30 per output; im2col
     ~3 per gathered byte + 20 per pixel, the FC 1.2 per MAC + 30 per output."""
@@ -45,8 +56,17 @@ def estimate(out_px: int, cin: int, cout: int, k: int) -> dict[str, int]:
     im2col = out_px * (3 * k + 20) + macs * 1.2 + out_px * cout * 30
     # int8 weights: the FC kernel 1.5 per MAC on rows of a multiple of 4 bytes (1.8 otherwise) plus ~25 per output
     # and ~150 per band
-    im2col8 = out_px * (3 * k + 20) + macs * (1.5 if k % 4 == 0 else 1.8) + out_px * cout * 25
-    im2col8 += 150 * -(-out_px // band(out_px, k))
+    # (the blocked path of ``ed_fc_s8``, where it applies, as ``pointwise.fc8_instructions`` prices it; rows padded
+    # to a multiple of 4 bytes on the DSP cores)
+    k4 = row_bytes(core, k)
+    bands, last = divmod(out_px, band(out_px, k4))
+    if blocked(core, k4):
+        fc8 = bands * fc8_instructions(band(out_px, k4), k4, cout, core) + fc8_instructions(
+            last, k4, cout, core
+        )
+    else:
+        fc8 = macs * (1.5 if k % 4 == 0 else 1.8) + out_px * cout * 25
+    im2col8 = out_px * (3 * k + 20) + fc8 + 150 * -(-out_px // band(out_px, k4))
     return {"direct": int(direct), KERNEL: int(im2col), KERNEL8: int(im2col8)}
 
 
@@ -70,7 +90,7 @@ class Im2colConv(Int16WeightsPass):
         w, out = self.weights_and_output(graph, node)
         k = int(w.shape[1] * w.shape[2] * w.shape[3])
         cout = int(w.shape[0])
-        est = estimate(out.size // cout, int(w.shape[3]), cout, k)
+        est = estimate(out.size // cout, int(w.shape[3]), cout, k, ctx.core)
         cand = {
             "direct": {"instructions": est["direct"], "weight_bytes": int(w.nbytes)},
             KERNEL: {
@@ -89,17 +109,17 @@ class Im2colConv(Int16WeightsPass):
             f"{w.shape[3]} input channel(s): im2col of {k}-byte windows (a {k}-byte column) + FC kernel",
             min_speedup=MIN_SPEEDUP,
         )
-        px = out.size // cout
+        px, k4 = out.size // cout, row_bytes(ctx.core, k)
         cand8 = {
             "instructions": est[KERNEL8],
-            "weight_bytes": int(w.nbytes),
-            "scratch_bytes": band(px, k) * k,
+            "weight_bytes": int(cout * k4),
+            "scratch_bytes": band(px, k4) * k4,
         }
-        what = (
-            f"im2col by bands of {band(px, k)} pixels (a {band(px, k) * k}-byte column) + the int8 FC kernel"
-        )
-        if size_int8(node, ctx, KERNEL8, chosen, cand8, est["direct"], what, MIN_SPEEDUP):
+        what = f"im2col by bands of {band(px, k4)} pixels (a {band(px, k4) * k4}-byte column) + the int8 FC kernel"
+        if prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
+            node, ctx, KERNEL8, chosen, cand8, est["direct"], what, MIN_SPEEDUP
+        ):
             if node.attrs["kernel"] == KERNEL8:
-                node.attrs["im2col_band"] = band(px, k)
+                node.attrs["im2col_band"] = band(px, k4)
             return True
         return False

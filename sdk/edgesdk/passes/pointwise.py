@@ -8,16 +8,20 @@ pixels takes 1,365,440 instructions with the direct DSP convolution and ~1.2 per
 double in flash (int16), so ``--optimize size`` keeps the direct kernel, and speed takes it where the model's
 constants stay within half of the board's flash (as for fully-connected layers, ``passes/fc_weights16.py``).
 With ``--optimize size`` the layer runs the int8-weight FC kernel instead (``pointwise_s8``: the direct
-convolution's bytes, SXTB16 in the loop; KWS's 1x1 layers 1.37 M -> ~0.9 M instructions each). The decision and
-the candidates go into ``node.attrs["kernel_report"]``.
+convolution's bytes, SXTB16 in the loop; KWS's 1x1 layers 1.37 M -> ~0.9 M instructions each). On a Cortex-M
+DSP core (not Helium) that kernel runs six pixels per pass over input rows of up to ``PIX_MAX_K`` bytes (each weight
+word loaded and extended once for six pixels, about one instruction per MAC): then it is estimated faster than the
+int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instructions). The decision and the
+candidates go into ``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
 
+from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
-from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, size_int8
-from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
+from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8
+from edgesdk.passes.fc_weights16 import EXT_MAX_K, EXT_PER_MAC, EXT_PER_OUTPUT, SPECIALIZED_CODE_BYTES
 
 KERNEL = "pointwise_w16"
 #: The same with the int8 weights as they are (the int8 FC kernel ``ed_fc_s8``: SXTB16 in the loop): what
@@ -29,15 +33,42 @@ DIRECT_PER_MAC, DIRECT_PER_OUTPUT = 1.65, 65
 FC_PER_MAC, FC_PER_OUTPUT = 1.2, 35
 #: The int8-weight FC kernel (eight inputs per step, the output stage read once per call; KWS-shaped 64 -> 64).
 FC8_PER_MAC, FC8_PER_OUTPUT = 1.5, 25
+#: ``ed_fc_s8``'s blocked path (cortex-m-dsp/ed_fc.c, ED_FC_PIX and ED_FC_MAXK): input rows per pass and the
+#: longest row it extends; per pass and output row 23 instructions per four inputs plus 89 (row setup and six
+#: requantizations), per pass 12 per input extended plus 50 (QEMU mps2-an386, fitted on VWW's 8 -> 16 layer on
+#: 48 x 48 pixels and 128 -> 128 on 6 x 6: 902,240 and 649,680 measured). The rows after the last pass take the
+#: kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
+PIX, PIX_MAX_K = 6, 128
+PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 23, 89, 12, 50
 
 
-def estimate(out_px: int, cin: int, cout: int) -> dict[str, int]:
-    """Estimated instructions of a 1x1 layer with the direct DSP convolution and with the FC kernel."""
+def blocked(core: str, k: int) -> bool:
+    """Whether ``ed_fc_s8`` runs rows of ``k`` inputs through its blocked path on ``core`` (DSP cores; the Helium
+    cores run their own vector loop)."""
+    return kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp" and k % 4 == 0 and k <= PIX_MAX_K
+
+
+def fc8_instructions(rows: int, k: int, cout: int, core: str = "cortex-m4") -> int:
+    """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
+    and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies, the rest one row
+    at a time (through the one-row extended path for rows of a multiple of 4 up to ``EXT_MAX_K`` inputs)."""
+    one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
+    if blocked(core, 4) and k % 4 == 0 and k <= EXT_MAX_K:  # the one-row extended path
+        one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
+    if not blocked(core, k):
+        return int(rows * one)
+    passes, rest = divmod(rows, PIX)
+    per_pass = cout * ((k // 4) * PIX_PER_GROUP + PIX_PER_ROW) + PIX * k * PIX_PER_INPUT // 4 + PIX_PER_PASS
+    return int(passes * per_pass + rest * one)
+
+
+def estimate(out_px: int, cin: int, cout: int, core: str = "cortex-m4") -> dict[str, int]:
+    """Estimated instructions of a 1x1 layer with the direct DSP convolution and with the FC kernels."""
     outputs, macs = out_px * cout, out_px * cout * cin
     return {
         "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
         KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
-        KERNEL8: int(macs * FC8_PER_MAC + outputs * FC8_PER_OUTPUT),
+        KERNEL8: fc8_instructions(out_px, cin, cout, core),
     }
 
 
@@ -64,7 +95,7 @@ class PointwiseAsFc(Int16WeightsPass):
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w, out = self.weights_and_output(graph, node)
-        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]))
+        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core)
         cand = {
             "direct": {"instructions": est["direct"], "weight_bytes": int(w.nbytes)},
             KERNEL: {
@@ -83,6 +114,12 @@ class PointwiseAsFc(Int16WeightsPass):
             min_speedup=1.0 + 1e-9,
         )
         cand8 = {"instructions": est[KERNEL8], "weight_bytes": int(w.nbytes)}
+        six = blocked(ctx.core, int(w.shape[3]))
+        what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
+        if not six and blocked(ctx.core, 4) and int(w.shape[3]) % 4 == 0 and int(w.shape[3]) <= EXT_MAX_K:
+            what += ", its input rows extended once"
+        if prefer_int8(node, ctx, KERNEL8, cand8, what):
+            return True
         return size_int8(
             node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )

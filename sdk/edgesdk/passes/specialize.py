@@ -55,7 +55,7 @@ MIN_SAVING = 0.05
 #: A choice of one of these kernel passes (Winograd; im2col and 1x1-as-FC with int16 weights) is revisited when
 #: the specialised direct kernel is estimated this much faster than that pass's own estimate (its report's
 #: candidate): e.g. a 1x1 convolution over few input channels, where the FC kernel's per-pixel cost dominates.
-REVISITED = ("winograd", "im2col_w16", "pointwise_w16")
+REVISITED = ("winograd", "im2col_w16", "pointwise_w16", "im2col_s8", "pointwise_s8")
 WINOGRAD_MARGIN = 0.9
 
 #: Code bytes (Cortex-M4, -O2; arm-none-eabi-nm on the IC and AD builds) of the kernels a layer links, by

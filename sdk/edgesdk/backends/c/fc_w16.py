@@ -9,6 +9,7 @@ import numpy as np
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import KERNEL_SUBDIR, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
+from edgesdk.weight_encoding import weight_layout
 
 KERNEL = "w16"
 #: A 1x1 stride-1 convolution run by the same kernel (passes/pointwise.py).
@@ -69,7 +70,10 @@ def lower_im2col_s8(b: _LayerBuilder) -> None:
     (``ed_im2col_conv_fc_s8`` in ``ed_im2col.h``): the (O, K) filters in the target's FC layout (the conv's
     bytes), a static column of ``band * K`` bytes outside the arena (``passes/im2col.py`` sizes the band)."""
     p, node = b.p, b.node
-    wdata, weights = _int8_fc_weights(b, "im2col")
+    # On the DSP targets each window's row is padded to a multiple of 4 bytes (zero weights; the column's pad
+    # bytes stay zero) so that the FC kernel's word loop and its six-pixel path take every input.
+    pad = (-int(np.prod(b.t(1).shape[1:]))) % 4 if weight_layout(b.gen.target, "FULLY_CONNECTED") else 0
+    wdata, weights = _int8_fc_weights(b, "im2col", pad=pad)
     _fc_fields(b, wdata.shape, weights, 1, "double", weights_offset=0)
     b.params_type = "ed_fc_params_t"
     band = int(node.attrs.get("im2col_band", 1))
@@ -77,9 +81,11 @@ def lower_im2col_s8(b: _LayerBuilder) -> None:
         b,
         "im2col",
         f"im2col - bands of {band} pixels' {p['filter_h']}x{p['filter_w']}x{p['in_c']} windows gathered into a "
-        f"column, then the int8-weight FC kernel over {p['out_c']} filters",
+        f"column{f' (rows padded to {wdata.shape[1]} bytes)' if pad else ''}, then the int8-weight FC kernel "
+        f"over {p['out_c']} filters",
         window=_window(p),
         band=band,
+        row=int(wdata.shape[1]),
     )
     b.kernel_files = ["ed_fc.c"]
 
@@ -125,13 +131,17 @@ def _emit_w16(b: _LayerBuilder, w2d, filter_offset: int, batches: int, rounding:
     b.kernel_files = ["ed_fc_w16.c"]
 
 
-def _int8_fc_weights(b: _LayerBuilder, kind: str) -> tuple[np.ndarray, str]:
-    """The layer's constant int8 weights as (out, in) and as the array of the target's FC layout (the int8 FC
-    kernel reads them: the conv's bytes in another order)."""
+def _int8_fc_weights(b: _LayerBuilder, kind: str, pad: int = 0) -> tuple[np.ndarray, str]:
+    """The layer's constant int8 weights as (out, in) (with ``pad`` zero columns appended to each row) and as the
+    array of the target's FC layout (the int8 FC kernel reads them: the conv's bytes in another order)."""
     w = b.t(1)
     if w.dtype != "int8" or w.data is None:
         raise UnsupportedOpError(f"layer {b.node.name}: the {kind} kernel needs constant int8 weights")
     wdata = np.asarray(w.data).astype(np.int64).reshape(w.shape[0], -1)
+    if pad:
+        wdata = np.pad(
+            wdata, ((0, 0), (0, pad))
+        )  # as the encoding pads the rows (weight_encoding._im2col_int8)
     b.act_input(0)
     return wdata, b.encoded_array("weights")
 
@@ -161,10 +171,16 @@ def _fc_fields(
 
 
 def _instantiate(
-    b: _LayerBuilder, what: str, description: str, window: dict[str, int] | None = None, band: int = 0
+    b: _LayerBuilder,
+    what: str,
+    description: str,
+    window: dict[str, int] | None = None,
+    band: int = 0,
+    row: int = 0,
 ) -> None:
     """Run the layer through its own instance of the FC body (``templates/c/fc_w16_layer.c.j2``) instead of
-    the shared ``ed_fc_w16_s8``: with ``window``, im2col's gather (``ed_im2col_params_t`` fields) before it."""
+    the shared ``ed_fc_w16_s8``: with ``window``, im2col's gather (``ed_im2col_params_t`` fields) before it;
+    ``row``: bytes per pixel in the column (default the window's)."""
     ident = b.gen.ident
     fn = ident(b.gen.model, b.cname, what)
     ctx = {
@@ -179,7 +195,7 @@ def _instantiate(
             window=ident(b.gen.model, b.cname, "window"),
             window_fields=[(name, cf.c_int(int(v))) for name, v in window.items()],
             column=ident(b.gen.model, b.cname, "column"),
-            column_len=cf.c_int(window["k_h"] * window["k_w"] * window["in_c"] * max(1, band)),
+            column_len=cf.c_int((row or window["k_h"] * window["k_w"] * window["in_c"]) * max(1, band)),
         )
     b.render("fc_w16_layer", **ctx)
     b.kernel = fn
