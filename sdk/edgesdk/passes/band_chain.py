@@ -11,7 +11,8 @@ again, so A computes each of its rows once: the price is that copy and the per-b
 live to the step B runs at; the C backend (:mod:`edgesdk.backends.c.band_chain`) emits the chain.
 
 A chain is made only where it lowers the arena: every candidate chained, then each unchained whose return does
-not grow the arena. ``PassContext.options["band_chain"] = False`` makes none. ResNet-8 (MLPerf Tiny IC): the 32x32x16 stage keeps its input (read by the residual ADD)
+not grow the arena. ``PassContext.options["band_chain"] = False`` makes none, nor does ``--optimize speed`` (a
+chain trades instructions for arena bytes; speed keeps every instruction and the kernel-code budget of its copies). ResNet-8 (MLPerf Tiny IC): the 32x32x16 stage keeps its input (read by the residual ADD)
 beside the intermediate map; chained, only x plus a few rows of the intermediate are live.
 """
 
@@ -89,7 +90,7 @@ class BandChain(Pass):
     def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
         from edgesdk.planner import keep_lowering, plan
 
-        if ctx.options.get("band_chain") is False:
+        if ctx.options.get("band_chain") is False or ctx.optimize == "speed":
             return False
         cands = [(n, a) for n in graph.nodes if (a := _candidate(graph, n)) is not None]
         if not cands:
