@@ -9,8 +9,11 @@
  * and odd channels, input offset added), one LDRD of weights and four SMLABB/SMLATT, nine taps unrolled. A
  * window that sticks out of the input (padding) is moved inside it and reads the table moved the other way, so
  * the taps that fell outside weigh 0 and border pixels cost what interior ones do; the rows and columns of
- * windows inside the input run as one block per group. Doubled weights and bias make the requantization SMMLAR,
- * an add, a shift and SSAT per output (ed_dw_requant2, bit-exact with TFLite Micro's double rounding).
+ * windows inside the input run as one block per group. In a stride-1 layer the rows whose windows lie inside the
+ * input run in vertical pairs (ed_dw3x3_pairs): two pixels of a column share two of their three input rows, 12
+ * input words instead of 18, eight accumulators in registers (inline Thumb-2 on DSP cores). Doubled weights and
+ * bias make the requantization SMMLAR, an add, a shift and SSAT per output (ed_dw_requant2, bit-exact with TFLite
+ * Micro's double rounding).
  * Other shapes (depth multiplier > 1, dilation, other kernel sizes, smaller inputs, per-tensor requantization,
  * no bias) run the general per-pixel loop.
  */
