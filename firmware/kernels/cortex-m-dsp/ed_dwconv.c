@@ -246,7 +246,7 @@ static void ed_dw3x3_pairs(const ed_dwconv_params_t *p, const int8_t *x_row, int
         const int32_t ix0 = ox * p->stride_w - p->pad_left, dx = ed_dw_fit(ix0, p->in_w) - ix0;
         const int8_t *x = x_row + (size_t)(ix0 + dx) * (size_t)C;
         int8_t *dst = o_row + (size_t)ox * (size_t)C;
-        int32_t n;
+        const int8_t *const x_end = x + (size_t)pairs * 2u * (size_t)in_row;
         if (dx != dx_view) { /* a border column, or the first column after it: its view of the table */
             const uint32_t *w = wc + 2 * dx;
             uint32_t se = 0u, so = 0u, we, wo;
@@ -275,7 +275,7 @@ static void ed_dw3x3_pairs(const ed_dwconv_params_t *p, const int8_t *x_row, int
             b1 = q[1].bias2 + p->input_offset * (int32_t)(int16_t)(so & 0xFFFFu);
             b3 = q[3].bias2 + p->input_offset * ((int32_t)so >> 16);
         }
-        for (n = pairs; n > 0; --n, x += 2 * in_row, dst += 2 * out_row) {
+        for (; x != x_end; x += 2 * in_row, dst += 2 * out_row) {
             /* a: the upper pixel, c: the lower one */
             int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3, c0 = b0, c1 = b1, c2 = b2, c3 = b3;
 #if ED_DW_PAIR_ASM

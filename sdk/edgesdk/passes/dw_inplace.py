@@ -34,7 +34,7 @@ KERNEL = dw_inplace.KERNEL
 #: Cortex-M4, 673,240 instructions against 594,000 estimated for the regular kernel). The in-place kernel runs
 #: one output row per call, so its pixels are computed one by one ("dsp"); the regular DSP kernel computes a
 #: stride-1 layer's inner rows in vertical pairs ("dsp_pairs": winograd_dw.COST's single and pair terms give
-#: 29.2 per output on the 48x48x8 layer).
+#: 29.0 per output on the 48x48x8 layer).
 PER_OUTPUT = {"dsp": 32, "dsp_pairs": 29, "portable": 240}
 PER_WORD_COPIED, PER_CALL = 4, 60
 PER_CALL_CHANNEL = {"dsp": 150, "portable": 6}
