@@ -22,8 +22,11 @@
 #include "ed_simd.h"
 #include "ed_dw_dsp.h"
 
-/* The vertical pairs' taps as one block of Thumb-2 (registers allocated by hand: GCC's C spills the pointers). */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__)
+/* The vertical pairs' taps as one block of Thumb-2 (registers allocated by hand: GCC's C spills the pointers). It
+ * takes 13 registers besides the stack pointer, so not without optimization (-O0 keeps a frame pointer; so does
+ * -fno-omit-frame-pointer, which this path does not build with). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
+    defined(__OPTIMIZE__)
 #define ED_DW_PAIR_ASM 1
 #else
 #define ED_DW_PAIR_ASM 0
