@@ -59,8 +59,8 @@ PORTABLE_FACTOR = {"direct": 4.5, KERNEL: 1.6}  # a guess for cores without the 
 
 #: The direct kernel off its fast 3x3 path (the general per-pixel path), measured on the emulated Cortex-M4: the
 #: KWS-shaped (25x5x64) depthwise layer of tests/test_dsp_kernels.py's pruned model ran 741,680 instructions with
-#: an un-rewritten huge bias against 332,680 on the fast path.
-GENERAL_PATH_FACTOR = 2.23
+#: an un-rewritten huge bias against 297,800 on the fast path (with its vertical pairs).
+GENERAL_PATH_FACTOR = 2.49
 
 
 def direct_fast_path(graph: ir.Graph, node: ir.Node) -> bool:
