@@ -68,6 +68,12 @@ def dw_cases() -> dict[str, ir.Graph]:
         (5, 3, 9, 2, "VALID", 1),
         (4, 4, 10, 2, "SAME", 1),
         (3, 3, 5, 1, "SAME", 2),
+        # vertical pairs of the 3x3 path: one pair in a one-column output, pairs in columns that are all border
+        # columns, one pair between border rows, and two pairs and an odd row in two columns
+        (4, 3, 8, 1, "VALID", 1),
+        (8, 3, 12, 1, "SAME", 1),
+        (4, 5, 4, 1, "SAME", 1),
+        (7, 4, 8, 1, "VALID", 1),
     ):
         name = f"dw_{h}x{w}_c{c}_m{m}_k3_s{s}_{pad.lower()}"
         cases[name] = dwconv(h, w, c, m, 3, s, pad)(name)

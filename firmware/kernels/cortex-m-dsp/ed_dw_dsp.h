@@ -7,6 +7,7 @@
  *   ed_dw_ssat8(v)             v saturated to [-128, 127]                                    (SSAT #8)
  *   ED_DW_LDRD(p, off, lo, hi) two words of an 8-byte aligned table                          (LDRD)
  *   ED_DW_STRB(p, off, v)      one byte, never merged with its neighbours                     (STRB)
+ *   ED_DW_LDRD_L(a, k, lo, hi) words 2k and 2k+1 of a caller's local 8-byte aligned array        (LDRD [sp, #imm])
  *
  * and the requantization built from them (ed_dw_requant2).
  */
@@ -37,6 +38,11 @@ static inline int32_t ed_dw_ssat8(int32_t v) { return __ssat(v, 8); }
 /* ED_DW_STRB(p, off, v): one byte store (GCC would merge four into a word with BFI or shifts and masks). */
 #define ED_DW_STRB(p, off, v) __asm__("strb %1, %0" : "=m"((p)[off]) : "r"(v))
 
+/* ED_DW_LDRD_L(a, k, lo, hi): words 2k and 2k+1 (k a literal) of a uint32_t array local to the calling function
+ * and 8-byte aligned, addressed from the stack pointer (no register holds the array's address). */
+#define ED_DW_LDRD_L(a, k, lo, hi) \
+    __asm__("ldrd %0, %1, %2" : "=r"(lo), "=r"(hi) : "m"(*(const uint32_t(*)[2])(const void *)&(a)[2 * (k)]))
+
 #else /* portable C with the same results */
 
 static inline int32_t ed_dw_smmlar(int32_t a, int32_t b, int32_t c)
@@ -49,6 +55,7 @@ static inline int32_t ed_dw_ssat8(int32_t v) { return ed_clamp_i32(v, -128, 127)
 
 #define ED_DW_LDRD(p, off, lo, hi) ED_READ64(p, off, lo, hi)
 #define ED_DW_STRB(p, off, v) ((p)[off] = (int8_t)(v))
+#define ED_DW_LDRD_L(a, k, lo, hi) ((lo) = (a)[2 * (k)], (hi) = (a)[2 * (k) + 1])
 
 #endif
 

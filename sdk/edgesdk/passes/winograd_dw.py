@@ -12,7 +12,8 @@ transformed weights take 32 bytes per channel instead of 9. Measured, it does no
 of those shapes (1.5x to 2.2x the direct kernel's instructions: ~84 instructions per output against 33-44 for
 the direct kernel's SXTAB16/SMLABB interior, which needs only 9 multiply-accumulates per output to begin with),
 so the pass keeps the direct kernel and says so (the direct kernel has since become faster still: ~32
-instructions per output, every border pixel included); the kernel stays available, tested, for cores where the
+instructions per output, every border pixel included, ~29 where two vertically adjacent pixels share their
+input rows); the kernel stays available, tested, for cores where the
 balance differs. The decision, both candidates and the reason go
 into ``node.attrs["kernel_report"]``; ``--kernel LAYER=winograd_dw`` forces it.
 """
@@ -33,16 +34,21 @@ KERNEL = "winograd_dw"
 MIN_SPEEDUP = 1.1
 
 #: Fitted instruction costs. The direct kernel (``cortex-m-dsp/ed_dwconv.c``, its 3x3 path): per output value
-#: (every pixel, border ones included), per channel group of four and block of pixels it runs as one (rows and
-#: columns whose windows move the same way to fit the input: 3 x 3 blocks for a SAME stride-1 layer), per group
-#: (its weight table); a tail channel's output (not fitted: the general per-pixel loop); least squares
-#: over the depthwise layers of the KWS and VWW replicas on the emulated Cortex-M4 (QEMU mps2-an386, -O2), within
-#: 5.4 % of every layer. Winograd per tile and group of four channels, per tile and tail channel, per tile
-#: (benchmarks/results/winograd_dw.md).
+#: computed alone (border rows, an odd row; every pixel of a stride-2 layer), per output value computed in a
+#: vertical pair (stride 1: two pixels of a column share two of their three input rows), per channel group of four
+#: and block of pixels it runs as one (rows and columns whose windows move the same way to fit the input: 3 x 3
+#: blocks for a SAME stride-1 layer), per group (its weight table), per group that runs pairs (the weight views
+#: copied to the stack); a tail channel's output (not fitted: the general per-pixel loop). The single-pixel terms
+#: were fitted by least squares over the depthwise layers of the KWS and VWW replicas on the emulated Cortex-M4
+#: (QEMU mps2-an386, -O2) before the pairs, the pair terms on their stride-1 layers after (25x5x64, 24x24x32,
+#: 12x12x64, 6x6x128, 3x3x256: within 2.3 % of each). Winograd per tile and group of four channels, per tile and
+#: tail channel, per tile (benchmarks/results/winograd_dw.md).
 COST = {
     "direct_output": 32.1,
+    "direct_pair_output": 28.7,
     "direct_group_block": 99.8,
     "direct_group": 445.3,
+    "direct_pair_group": 155.9,
     "direct_tail_output": 110.0,
     "wino_group_tile": 1351.6,
     "wino_tail_tile": 450.0,  # not fitted (the model has no tail channels): the scalar path, ~1.3x a lane
@@ -53,8 +59,8 @@ PORTABLE_FACTOR = {"direct": 4.5, KERNEL: 1.6}  # a guess for cores without the 
 
 #: The direct kernel off its fast 3x3 path (the general per-pixel path), measured on the emulated Cortex-M4: the
 #: KWS-shaped (25x5x64) depthwise layer of tests/test_dsp_kernels.py's pruned model ran 741,680 instructions with
-#: an un-rewritten huge bias against 332,680 on the fast path.
-GENERAL_PATH_FACTOR = 2.23
+#: an un-rewritten huge bias against 297,800 on the fast path (with its vertical pairs).
+GENERAL_PATH_FACTOR = 2.49
 
 
 def direct_fast_path(graph: ir.Graph, node: ir.Node) -> bool:
@@ -89,9 +95,17 @@ def estimate(out_h: int, out_w: int, c: int, dsp: bool, fast: bool = True) -> di
     layer; ``fast``: whether the direct kernel takes its fast 3x3 path (:func:`direct_fast_path`)."""
     groups, tail = c // 4, c % 4
     blocks = min(out_h, 3) * min(out_w, 3)  # top / inside / bottom rows x left / inside / right columns
-    direct = out_h * out_w * (
-        4 * groups * COST["direct_output"] + tail * COST["direct_tail_output"]
-    ) + groups * (blocks * COST["direct_group_block"] + COST["direct_group"])
+    paired = 2 * (max(out_h - 2, 0) // 2) * out_w  # pixels of the rows between the border rows, in pairs
+    direct = (
+        4 * groups * ((out_h * out_w - paired) * COST["direct_output"] + paired * COST["direct_pair_output"])
+        + out_h * out_w * tail * COST["direct_tail_output"]
+        + groups
+        * (
+            blocks * COST["direct_group_block"]
+            + COST["direct_group"]
+            + (COST["direct_pair_group"] if paired else 0)
+        )
+    )
     tiles = -(-out_h // 2) * -(-out_w // 2)
     wino = tiles * (groups * COST["wino_group_tile"] + tail * COST["wino_tail_tile"] + COST["wino_tile"])
     if dsp and not fast:
