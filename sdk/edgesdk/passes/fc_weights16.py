@@ -16,6 +16,7 @@ code per layer (QEMU mps2-an386).
 
 from __future__ import annotations
 
+from edgesdk import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, flash_rule
@@ -37,9 +38,7 @@ def estimate(macs: int, outputs: int, kernel: str = KERNEL, in_depth: int = 0, c
     """Estimated instructions of a fully-connected layer (all batches) with int8 (``"int8"``) or int16 weights;
     ``in_depth`` and ``core`` given, the int8 kernel's extended-input path where it applies."""
     if kernel == "int8" and in_depth % 4 == 0 and 0 < in_depth <= EXT_MAX_K:
-        from edgesdk.passes.pointwise import blocked
-
-        if blocked(core, 4):
+        if kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp":  # the DSP kernel's extended-input path
             return int(macs * EXT_PER_MAC + outputs * EXT_PER_OUTPUT)
     return int(macs * INSN_PER_MAC[kernel] + outputs * INSN_PER_OUTPUT)
 

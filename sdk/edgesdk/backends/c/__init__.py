@@ -5,8 +5,10 @@ importing the package resolves them into :data:`edgesdk.backends.c.generator.VAR
 """
 
 from edgesdk import kernels as _kernels
-from edgesdk.backends.c.generator import KERNEL_FILES, VARIANT_LOWER, CProject, generate_c
+from edgesdk.backends.c.band_chain import lower_band_chain
+from edgesdk.backends.c.generator import ATTR_LOWER, KERNEL_FILES, VARIANT_LOWER, CProject, generate_c
 
 __all__ = ["KERNEL_FILES", "CProject", "generate_c"]
 
 VARIANT_LOWER.update(_kernels.lowerings())
+ATTR_LOWER["band_chain"] = lower_band_chain

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import _LOWER, VARIANT_LOWER, _Arg, _Array, _LayerBuilder
+from edgesdk.backends.c.generator import _LOWER, ROWS_LOWER, VARIANT_LOWER, _Arg, _Array, _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
 
 #: Kernels of B that take run-time ``in_h``/``out_h``/``pad_top`` fields (the chain shifts them).
@@ -56,8 +56,6 @@ def emit_chain(
 ) -> Chain:
     """The chain's C (see the module docstring) for B = ``b_node`` (``bb``: B already lowered, its code and
     arrays emitted by the caller)."""
-    from edgesdk.backends.c.conv_add import ROWS_LOWER
-
     info = b_node.attrs["band_chain"]
     a_node = next((n for n in gen.nodes if n.name == info["conv"]), None)
     if a_node is None or a_node.attrs.get("fused_into") != b_node.name:

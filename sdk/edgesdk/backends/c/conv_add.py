@@ -21,14 +21,10 @@ signature above, which the band loop then calls directly instead of the wrapper.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import _LOWER, VARIANT_LOWER, _LayerBuilder, _lower_add_mul
+from edgesdk.backends.c.generator import _LOWER, ROWS_LOWER, VARIANT_LOWER, _LayerBuilder, _lower_add_mul
 from edgesdk.errors import UnsupportedOpError
 
-#: Convolution kernel name -> lowering that emits a rows function for it and returns the function's name.
-ROWS_LOWER: dict[str, Callable[[_LayerBuilder], str]] = {}
 #: Kernels that run a 1x1 stride-1 convolution as the fully-connected kernel over the pixels
 #: (``passes/pointwise.py``): a band is the pixels of its rows, passed as the FC's ``batches``.
 PIXEL_KERNELS = ("pointwise_w16",)

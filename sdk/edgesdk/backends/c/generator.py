@@ -239,12 +239,8 @@ class _Generator:
             if "fused_into" in node.attrs:  # run inside the layer it is fused into (backends/c/conv_add.py)
                 continue
             lower = VARIANT_LOWER.get((node.op, node.attrs.get("kernel", ""))) or _LOWER.get(node.op)
-            if (
-                "band_chain" in node.attrs
-            ):  # its input convolution runs inside it by bands (backends/c/band_chain.py)
-                from edgesdk.backends.c.band_chain import lower_band_chain
-
-                lower = lower_band_chain
+            if "band_chain" in node.attrs:  # its input convolution runs inside it by bands
+                lower = ATTR_LOWER["band_chain"]
             if lower is None:
                 raise UnsupportedOpError(f"layer {node.name}: op {node.op} is not supported by the C backend")
             b = _LayerBuilder(self, node)
@@ -742,6 +738,12 @@ _LOWER = {
 #: table's ``lower`` column when the package is imported (``backends/c/__init__.py``). A variant must give the
 #: integer result of the op's default kernel exactly.
 VARIANT_LOWER: dict[tuple[str, str], Any] = {}
+#: Lowerings chosen by a node attribute over its kernel's (``"band_chain"``: ``backends/c/band_chain.py``); filled
+#: by the package ``edgesdk.backends.c`` when imported, as VARIANT_LOWER is.
+ATTR_LOWER: dict[str, Any] = {}
+#: Per-layer specialised convolutions that compute a band of output rows: kernel -> lowering returning the band
+#: function's name (filled by ``backends/c/specialize.py``; read by ``conv_add.py`` and ``band_chain.py``).
+ROWS_LOWER: dict[str, Any] = {}
 
 
 # ---------------------------------------------------------------------------------------------------------------
