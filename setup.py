@@ -1,7 +1,7 @@
 """Ships the top-level data folders (templates/, firmware/, hls/, boards/) inside the wheel.
 
 They live at the top of the repository (as the product card fixes) and are copied into
-``edgesdk/_data/`` at build time, where :mod:`edgesdk.resources` finds them after a plain
+``edgesdk/_data/`` at build time, where :mod:`edgesdk.util.resources` finds them after a plain
 ``pip install .``. In a checkout or an editable install the resources module finds them in place.
 """
 

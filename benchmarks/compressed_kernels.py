@@ -157,8 +157,8 @@ def model_path(model: str, method: str | None) -> Path:
 # --- measuring ----------------------------------------------------------------------------------------------
 def compress_figure(graph: Any) -> int:
     """The weight bytes ``compress`` reports for ``graph`` (the size export's choice on a Cortex-M4)."""
+    from edgesdk.numerics.weights import layer_weights
     from edgesdk.passes import PassContext, run_pipeline
-    from edgesdk.weights import layer_weights
 
     decided = run_pipeline(graph, "default", PassContext(core="cortex-m4", optimize="size"))
     return int(sum(r["weight_bytes"] for r in layer_weights(decided)))
@@ -168,8 +168,8 @@ def measure(path: Path, board: str, optimize: str, n_validate: int) -> dict[str,
     """``speed.measure`` (export, build, run on the emulated board: instructions, bytes, bit-exact inputs, kernels)
     of the model at ``path``, with the weight bytes ``compress`` reports for it."""
     from edgesdk.boards import get_board
-    from edgesdk.data import make_inputs
-    from edgesdk.model import load_model
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
     from edgesdk.reference import Reference
 
     graph = load_model(path)

@@ -192,8 +192,8 @@ def on_board(fn: Any, *args: Any, attempts: int = 3, **kw: Any) -> Any:
 
 def emulated_counts(graph: Any, board: str, pass_ctx: Any = None) -> dict[str, Any]:
     """Instructions per inference (total and per layer) of the exported model on the emulated board."""
-    from edgesdk.device import connect, make_inputs
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect, make_inputs
+    from edgesdk.commands.export import export
 
     x = make_inputs(graph, None, 1, seed=1)[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -258,7 +258,7 @@ def run_row(
         ],  # fmt: skip
     }
     if instructions:
-        from edgesdk.model import load_model
+        from edgesdk.compiler.model import load_model
 
         row["instructions"] = on_board(emulated_counts, load_model(out), BOARD)["instructions"]
     row["seconds"] = round(time.monotonic() - t0, 1)
@@ -392,9 +392,9 @@ def kernel_graph(kind: str, op: str) -> Any:
 
 
 def run_kernels(board: str) -> list[dict[str, Any]]:
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
+    from edgesdk.numerics.weights import layer_weights
     from edgesdk.passes import PassContext
-    from edgesdk.weights import layer_weights
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

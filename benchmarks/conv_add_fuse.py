@@ -32,7 +32,7 @@ log = logging.getLogger("conv_add_fuse")
 
 def _profile(graph, board, ctx, portable: bool = False) -> dict:
     from edgesdk import boards
-    from edgesdk.device import profile
+    from edgesdk.commands.device import profile
 
     target = boards.CORE_KERNEL_TARGETS.pop(board.core, None) if portable else None
     try:
@@ -59,7 +59,7 @@ def _profile(graph, board, ctx, portable: bool = False) -> dict:
 
 def main() -> int:
     from edgesdk.boards import get_board
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
     from edgesdk.frontends.tflite import read_tflite
     from edgesdk.passes import PassContext
 

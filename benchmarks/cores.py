@@ -71,8 +71,8 @@ def measure_job(key: str, path: str, board_name: str, n_validate: int) -> dict[s
     import speed
 
     from edgesdk.boards import get_board
-    from edgesdk.data import make_inputs
-    from edgesdk.model import load_model
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
     from edgesdk.reference import Reference
 
     t0 = time.monotonic()

@@ -93,8 +93,8 @@ def measure(graph, board, x, n_validate: int, pass_ctx=None) -> dict:
     """Export and build for ``board``, run once on the emulator: total and per-layer instructions, arena."""
     from speed import kernel_code_bytes
 
-    from edgesdk.device import connect
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect
+    from edgesdk.commands.export import export
     from edgesdk.reference import Reference
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +155,7 @@ def replica_rows(board, n_validate: int, row: dict) -> list[str]:
     """Measure the KWS and VWW replicas of ``benchmarks/mlperf_replicas.py``; markdown lines (and ``row``)."""
     from mlperf_replicas import replica_path
 
-    from edgesdk.data import make_inputs
+    from edgesdk.compiler.data import make_inputs
     from edgesdk.frontends.tflite import read_tflite
 
     lines = [
@@ -185,9 +185,9 @@ def replica_rows(board, n_validate: int, row: dict) -> list[str]:
 
 def main() -> int:
     from edgesdk.boards import get_board
-    from edgesdk.data import make_inputs
+    from edgesdk.commands.inspection import summarize
+    from edgesdk.compiler.data import make_inputs
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.inspection import summarize
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tflite", type=Path, default=None, help="also write the model's .tflite here")

@@ -3,7 +3,7 @@
 IC (ResNet-8) and AD (autoencoder) from ``models/mlperf_tiny/``, the KWS DS-CNN and VWW MobileNetV1 replicas from
 ``benchmarks/mlperf_replicas.py``, each exported for the emulated Cortex-M4 (mps2-an386) with ``--optimize speed``
 and ``--optimize size`` and built. Per export: the estimate made before anything is written
-(:mod:`edgesdk.footprint`: the generated project's objects with the link's garbage collection replayed), the
+(:mod:`edgesdk.compiler.footprint`: the generated project's objects with the link's garbage collection replayed), the
 built image's flash (``arm-none-eabi-size`` text + data) and RAM (data + bss, plus the stack reservation), the
 kernel code (``ed_*`` and ``<model>_*`` functions, estimated and in the linked ELF) and the static stack estimate
 (deepest call chain of ``-fstack-usage`` frames) beside the stack the board used in one inference, measured by
@@ -71,7 +71,7 @@ def painted_stack(r) -> int | None:
     """Run one inference on the emulated board and read the stack's painted high-water mark."""
     import numpy as np
 
-    from edgesdk.device import connect
+    from edgesdk.commands.device import connect
 
     with connect(r.board, r.elf) as client:
         client.infer(np.zeros(client.info().input_size, dtype=np.int8))
@@ -79,8 +79,8 @@ def painted_stack(r) -> int | None:
 
 
 def main() -> int:
-    from edgesdk.export import export
-    from edgesdk.model import load_model
+    from edgesdk.commands.export import export
+    from edgesdk.compiler.model import load_model
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rows = []

@@ -29,8 +29,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=8)
     args = parser.parse_args()
 
-    from edgesdk.model import load_model
-    from edgesdk.synth import synth
+    from edgesdk.commands.synth import synth
+    from edgesdk.compiler.model import load_model
 
     graph = load_model(args.model)
     rows = []

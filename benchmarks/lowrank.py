@@ -86,7 +86,7 @@ def train(kind: str, train_xy: tuple, out: Path, epochs: int = 40) -> Path:
 
 
 def main() -> int:
-    from edgesdk.sweep import sweep
+    from edgesdk.commands.sweep import sweep
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs per point")
@@ -123,7 +123,7 @@ def main() -> int:
                 model = train(kind, tr, work)
                 res = sweep(model, [{"method": "int8"}], tr, va, out=work / f"compact_{kind}", workers=1)
                 rows.append({**res.rows[0], "label": f"{kind} int8"})
-            from edgesdk.sweep import table_rows, write_report
+            from edgesdk.commands.sweep import table_rows, write_report
 
             for r, kind in zip(rows, ("cnn", "shift", "ghost"), strict=True):
                 r["settings"] = {"method": "int8", "model": kind}  # Sr against the first, the plain CNN

@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", default=list(BUILDERS), help=f"any of {sorted(BUILDERS)}")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from edgesdk.commands.inspection import summarize
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.inspection import summarize
 
     for name in args.names:
         path = replica_path(name)

@@ -28,10 +28,10 @@ TFLM = {
 
 
 def main() -> int:
-    from edgesdk.device import connect, make_inputs
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect, make_inputs
+    from edgesdk.commands.export import export
+    from edgesdk.commands.inspection import summarize
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.inspection import summarize
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--boards", nargs="+", default=["mps2-an386", "netduinoplus2"])

@@ -135,10 +135,10 @@ def top1(logits: np.ndarray, y: np.ndarray) -> float:
 def measure(name: str, path: Path, d: dict[str, np.ndarray], layout: str, out_dir: Path) -> dict:
     import onnx
 
-    from edgesdk.device import make_inputs, validate
+    from edgesdk.commands.device import make_inputs, validate
+    from edgesdk.compiler.model import load_model
     from edgesdk.frontends.onnx import load
     from edgesdk.frontends.onnx_keras import onnxruntime_outputs
-    from edgesdk.model import load_model
     from edgesdk.reference import Reference
 
     x_test = d["x_test"] if layout == "NCHW" else d["x_test"].transpose(0, 2, 3, 1).copy()

@@ -88,8 +88,8 @@ def train(model: Any, data: Any, val: Any, epochs: int) -> Any:
 
 def on_board(tflite: Path, work: Path, optimize: str = "speed", validate_count: int = 10) -> dict[str, Any]:
     """Export to the emulated board: per-layer instructions, constant bytes, kernels, bit-exact validation."""
-    from edgesdk.device import connect, make_inputs, validate
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect, make_inputs, validate
+    from edgesdk.commands.export import export
     from edgesdk.frontends.tflite import read_tflite
 
     graph = read_tflite(tflite)
@@ -302,8 +302,8 @@ def sparse_layer(work: Path) -> dict[str, Any]:
 
 def _forced(tflite: Path, work: Path, kernel: str) -> dict[str, Any]:
     from edgesdk.backends.c import generate_c
-    from edgesdk.device import connect, make_inputs
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect, make_inputs
+    from edgesdk.commands.export import export
     from edgesdk.frontends.tflite import read_tflite
     from edgesdk.passes import PassContext
 

@@ -34,9 +34,9 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     from mlperf_replicas import calibration, replica_path
 
-    from edgesdk.data import make_inputs
-    from edgesdk.model import load_model
-    from edgesdk.synth import synth
+    from edgesdk.commands.synth import synth
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
 
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=30

@@ -2,7 +2,7 @@
 
 Trains two load_digits classifiers with fixed seeds: a binary network (int8 first and last layers, two XNOR
 layers: ``compress --method xnor``) and a ternary MLP (``compress --method ternary``: TWN weights {-127, 0, 127}
-in every layer). Each goes through :func:`edgesdk.synth.synth` on the icebreaker board: the
+in every layer). Each goes through :func:`edgesdk.commands.synth.synth` on the icebreaker board: the
 whole-network Verilog is simulated in Icarus Verilog on 100 held-out digits and compared with the reference
 bit for bit, synthesized with yosys ``synth_ice40`` (per layer and whole), placed and routed with nextpnr-ice40
 and packed by icepack. Writes ``benchmarks/results/rtl_network_ice40.json`` and ``.md`` with the commit.
@@ -61,9 +61,9 @@ def main() -> int:
         return write_markdown(json.loads((RESULTS / "rtl_network_ice40.json").read_text(encoding="utf-8")))
     from sklearn.datasets import load_digits
 
-    from edgesdk.data import make_inputs
-    from edgesdk.model import load_model
-    from edgesdk.synth import synth
+    from edgesdk.commands.synth import synth
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
 
     d = load_digits()
     x = (d.data / 16.0).astype(np.float32)

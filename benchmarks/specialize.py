@@ -31,8 +31,8 @@ log = logging.getLogger("benchmarks.specialize")
 
 
 def measure(graph, board, x: np.ndarray, ctx, n_validate: int) -> dict:
-    from edgesdk.device import connect
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect
+    from edgesdk.commands.export import export
     from edgesdk.passes.specialize import (
         KERNEL,
         KERNEL16,
@@ -109,13 +109,13 @@ def _symbols(elf: Path, model: str) -> dict[str, int]:
 
 def main() -> int:
     from edgesdk.boards import get_board
-    from edgesdk.data import make_inputs
+    from edgesdk.compiler.data import make_inputs
     from edgesdk.frontends.tflite import read_tflite
     from edgesdk.passes import PassContext, _load_builtin_passes
 
     _load_builtin_passes()  # the pipeline's order before this module imports one of its passes
     from edgesdk.passes.specialize import KERNEL
-    from edgesdk.progress import progress
+    from edgesdk.util.progress import progress
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--boards", nargs="+", default=["mps2-an386", "mps2-an500"])

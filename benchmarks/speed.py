@@ -236,9 +236,9 @@ def kernel_code_bytes(elf: Path, model: str, nm: str = "arm-none-eabi-nm") -> in
 
 def measure(graph: Any, board: Any, x: Any, want: Any, optimize: str) -> dict[str, Any]:
     """Export, build and run ``graph`` on the emulated ``board``: counts, bytes, arena, bit-exact inputs."""
-    from edgesdk.device import connect
-    from edgesdk.export import export
-    from edgesdk.weights import layer_weights
+    from edgesdk.commands.device import connect
+    from edgesdk.commands.export import export
+    from edgesdk.numerics.weights import layer_weights
 
     with tempfile.TemporaryDirectory() as tmp:
         built = export(graph, board, Path(tmp) / "p", build=True, optimize=optimize)
@@ -285,9 +285,9 @@ def measure_job(key: str, path: str, board_name: str, n_validate: int) -> dict[s
     folder for "before", a process-wide setting)."""
     from edgesdk import boards
     from edgesdk.boards import get_board
-    from edgesdk.data import make_inputs
-    from edgesdk.inspection import summarize
-    from edgesdk.model import load_model
+    from edgesdk.commands.inspection import summarize
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
     from edgesdk.reference import Reference
 
     on_board = _bench_module("compression").on_board
@@ -581,7 +581,7 @@ def write_results(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -
 
 # --- main --------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    from edgesdk.progress import progress
+    from edgesdk.util.progress import progress
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(

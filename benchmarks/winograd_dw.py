@@ -26,7 +26,7 @@ log = logging.getLogger("winograd_dw")
 
 def main() -> int:
     from edgesdk.boards import get_board
-    from edgesdk.data import make_inputs
+    from edgesdk.compiler.data import make_inputs
     from edgesdk.frontends.tflite import read_tflite
     from edgesdk.passes import PassContext
     from edgesdk.passes.winograd_dw import COST, estimate

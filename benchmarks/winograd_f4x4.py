@@ -1,6 +1,6 @@
 """Where do F(4x4,3x3)'s integer ranges fit int32, and would it pay on a Cortex-M4?
 
-For F(2x2,3x3), F(4x4,3x3) and F(4x4,3x3) with row-scaled G (``edgesdk.winograd``, the single source of the
+For F(2x2,3x3), F(4x4,3x3) and F(4x4,3x3) with row-scaled G (``edgesdk.numerics.winograd``, the single source of the
 transforms): worst-case bounds of every intermediate (``int_ranges``) for depthwise (no channel sum) and for
 convolutions over 1..256 input channels, the largest channel count whose worst case stays exact in int32, the
 same bounds from the actual weights (``weight_ranges``) of the IC ResNet-8 3x3 stride-1 convolutions
@@ -47,7 +47,7 @@ def conv_estimate(out_h: int, out_w: int, cin: int, cout: int) -> dict[str, int]
 
 
 def _max_channels(spec, limit: int = 4096) -> int:
-    from edgesdk.winograd import int_ranges
+    from edgesdk.numerics.winograd import int_ranges
 
     c = 0
     while c < limit and int_ranges(spec, c + 1)["exact_in_int32"]:
@@ -57,7 +57,7 @@ def _max_channels(spec, limit: int = 4096) -> int:
 
 def main() -> int:
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.winograd import SPECS, int_ranges, transform_ops, weight_ranges
+    from edgesdk.numerics.winograd import SPECS, int_ranges, transform_ops, weight_ranges
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     specs = {}
@@ -171,7 +171,7 @@ def main() -> int:
         " (table), for a second Winograd kernel of ~2 KB against IC's 12 KB code budget (9.2 KB used) and not for"
         " conv2d_7, whose weights leave int32. Not implemented in C: the depthwise case does not pay and the conv"
         " case is a small, uncertain gain; a candidate for the conv Winograd pass (row-scaled spec and"
-        " `weight_ranges` are ready in `edgesdk.winograd`).",
+        " `weight_ranges` are ready in `edgesdk.numerics.winograd`).",
     ]
     (RESULTS / "winograd_f4x4.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     log.info("wrote %s", RESULTS / "winograd_f4x4.md")

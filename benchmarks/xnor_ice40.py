@@ -26,9 +26,9 @@ def main() -> int:
     from sklearn.datasets import load_digits
 
     from edgesdk.backends.hls import rtl
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
     from edgesdk.compress import compress
-    from edgesdk.data import make_inputs
-    from edgesdk.model import load_model
     from edgesdk.reference import Reference
     from edgesdk.reference.xnor import bytes_to_words
 

@@ -25,8 +25,8 @@ def main() -> int:
     from compression import kernel_graph
 
     from edgesdk.boards import get_board
-    from edgesdk.device import connect, make_inputs
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect, make_inputs
+    from edgesdk.commands.export import export
 
     board = get_board("mps2-an386")
     rows = []

@@ -30,9 +30,9 @@ DEFAULT_OPTIMIZE = ("balanced", "speed", "size")
 
 def export_all(models: Path, out: Path, boards: list[str], optimizes: list[str]) -> int:
     """Export every ``.tflite`` under ``models`` for each board and optimize mode; return the export count."""
+    from edgesdk.commands.export import export
+    from edgesdk.compiler.model import load_model
     from edgesdk.errors import EdgeSDKError
-    from edgesdk.export import export
-    from edgesdk.model import load_model
     from edgesdk.passes import context_from_options
 
     n = 0

@@ -516,8 +516,8 @@ def bomb_refusal(workdir: Path | None = None, inflated: int = 3 << 30) -> dict[s
     import tempfile
     import time
 
+    from edgesdk.compiler.model import load_model
     from edgesdk.errors import EdgeSDKError
-    from edgesdk.model import load_model
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = Path(tmp) / "bomb.edgesdk"

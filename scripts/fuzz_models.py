@@ -299,9 +299,9 @@ def _alarm(signum: int, frame: Any) -> None:
 
 def inspect_one(data: bytes, name: str, timeout_s: float = 10.0) -> tuple[str, Any]:
     """``("accepted", graph)``, ``("refused:<Error>", message)``, ``("crash:<Type>", message)`` or ``("hang", "")``."""
+    from edgesdk.commands.inspection import summarize
+    from edgesdk.compiler.model import load_model
     from edgesdk.errors import EdgeSDKError
-    from edgesdk.inspection import summarize
-    from edgesdk.model import load_model
 
     use_alarm = hasattr(signal, "SIGALRM")
     if use_alarm:
@@ -346,10 +346,10 @@ def check_accepted(graph: Any, work: Path, seed: int = 0) -> tuple[str, str]:
     """Export for the host, compile the exported model under ASan/UBSan with the host driver, compare with the
     reference. Returns ``("exact", "")`` or a violation: ``export:<Error>``, ``build``, ``sanitizer``,
     ``mismatch``, ``reference:<Type>``, ``hang``."""
+    from edgesdk.commands.export import export
     from edgesdk.errors import EdgeSDKError
-    from edgesdk.export import export
     from edgesdk.reference import Reference
-    from edgesdk.resources import firmware_dir
+    from edgesdk.util.resources import firmware_dir
 
     out = work / "proj"
     shutil.rmtree(out, ignore_errors=True)
@@ -467,7 +467,7 @@ def run(
     examples: dict[str, list[str]] = {}
     accepted: list[tuple[Mutant, Any]] = []
     seen: set[str] = set()
-    from edgesdk.progress import progress
+    from edgesdk.util.progress import progress
 
     for m in progress(
         (source or mutants)(seed, count),

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from edgesdk.boards import get_board
-from edgesdk.export import render_linker_script as export_linker_script
-from edgesdk.resources import firmware_dir
+from edgesdk.commands.export import render_linker_script as export_linker_script
+from edgesdk.util.resources import firmware_dir
 
 TINY_MODEL = Path(__file__).resolve().parent / "data" / "fw_tiny_model.c"
 TINY_IN, TINY_OUT = 1500, 750

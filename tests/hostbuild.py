@@ -20,7 +20,7 @@ import numpy as np
 from edgesdk.backends.c import CProject, generate_c
 from edgesdk.ir import graph as ir
 from edgesdk.reference import Reference
-from edgesdk.resources import firmware_dir
+from edgesdk.util.resources import firmware_dir
 
 GCC = shutil.which("gcc")
 ARM_GCC = shutil.which("arm-none-eabi-gcc")

@@ -121,7 +121,7 @@ def run_joined(
     return run_table(graph, outputs, out_dir, ctx=ctx, layers=layers, **kw)
 
 
-#: Where each row of the kernel table (:data:`edgesdk.kernels.KERNELS`) is run against the reference, bit for bit:
+#: Where each row of the kernel table (:data:`edgesdk.compiler.kernels.KERNELS`) is run against the reference, bit for bit:
 #: ``"test_file.py::test_function"`` of the table tests that force (or let the pass choose) the kernel on shapes
 #: that cross word and tile edges. A new row needs its cases here (``tests/test_kernel_table.py`` fails without).
 ROW_CASES: dict[str, tuple[str, ...]] = {

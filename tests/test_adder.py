@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from digits_models import digits_split
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
 from edgesdk.compress import compress
 from edgesdk.errors import CompressError, ModelFormatError
 from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
@@ -78,7 +78,7 @@ def test_writer_agrees_with_the_trained_keras_model(tmp_path: Path) -> None:
 
 
 def test_compress_adder_writes_the_own_format(adder_file) -> None:
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     out, res = adder_file
     assert out.read_bytes()[:2] == b"PK"
@@ -111,7 +111,7 @@ def test_bad_adder_input(cnn, tmp_path: Path) -> None:
         compress(path, "adder", train, val, epochs=1, out=tmp_path / "a.tflite", progress=False)
     bad = tmp_path / "broken.edgesdk"
     bad.write_bytes(b"PK\x03\x04 not really")
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     with pytest.raises(ModelFormatError, match="is not a readable zip archive"):
         load_model(bad)
@@ -119,7 +119,7 @@ def test_bad_adder_input(cnn, tmp_path: Path) -> None:
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
 def test_adder_model_c_bit_exact(adder_file, tmp_path: Path) -> None:
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
     from edgesdk.passes import PassContext, run_pipeline
 
     g = load_model(adder_file[0])

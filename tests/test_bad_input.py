@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesdk import cli
+from edgesdk.commands import cli
+from edgesdk.compiler.model import load_calibration, load_model
 from edgesdk.errors import CalibrationError, EdgeSDKError, ModelFormatError, UnsupportedOpError
 from edgesdk.frontends.keras import quantize_keras
 from edgesdk.frontends.tflite import read_tflite
-from edgesdk.model import load_calibration, load_model
 
 
 def _one_sentence(msg: str) -> None:
@@ -278,7 +278,7 @@ def test_batched_model_input_refused_by_the_harness() -> None:
     """A model whose input has a batch above 1 is refused in one sentence before anything is built or sent
     (the device harness runs one sample at a time)."""
     import test_c_kernels as kernels
-    from edgesdk.data import make_inputs
+    from edgesdk.compiler.data import make_inputs
 
     graph = kernels.fc(8, 4, batches=2)("batched")
     with pytest.raises(EdgeSDKError, match=r"batch of 2 .*one sample at a time"):

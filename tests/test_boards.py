@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgesdk.boards import DEFAULT_BOARD, all_boards, get_board, parse_board
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
 from edgesdk.errors import BoardError
 
 REQUIRED = {
@@ -132,7 +132,7 @@ def test_flags_reach_the_compiler_as_data_even_unchecked(ad_graph, tmp_path: Pat
     """Were a hostile flag to get past the board check, the Makefile still hands it to gcc as one argument."""
     import dataclasses
 
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
 
     monkeypatch.chdir(tmp_path)
     host = get_board("host")
@@ -221,7 +221,7 @@ def test_a_board_past_the_address_space_is_exit_5_before_anything_is_built(
 
 def test_a_users_own_board_file_by_path(ad_graph, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from edgesdk.boards import get_fpga_board
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
 
     path = _board_file(tmp_path, "mps2-an386", ('name = "mps2-an386"', 'name = "my-an386"'), name="my.toml")
     board = get_board(str(path))

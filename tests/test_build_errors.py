@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from edgesdk.boards import get_board
+from edgesdk.commands.export import build_failure_cause, estimate_memory, export
+from edgesdk.compiler.planner import plan
 from edgesdk.errors import BuildError
-from edgesdk.export import build_failure_cause, estimate_memory, export
-from edgesdk.planner import plan
 
 
 def test_cause_is_the_linkers_first_error() -> None:
@@ -52,7 +52,7 @@ def test_link_that_overflows_ram_says_so_and_keeps_the_log(ad_graph, tmp_path: P
 def _export_with_coarse_estimate(graph, board, out: Path):
     """``export(build=True)`` whose pre-build fit check uses the no-compiler estimate (the board's compiler is
     not found by the estimate, the build still uses it)."""
-    from edgesdk import footprint
+    from edgesdk.compiler import footprint
 
     real = footprint.compiler_available
     footprint.compiler_available = lambda cc: False  # type: ignore[assignment]

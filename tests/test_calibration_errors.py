@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
+from edgesdk.compiler.model import load_calibration, load_model
 from edgesdk.errors import CalibrationError, UnsupportedOpError
-from edgesdk.model import load_calibration, load_model
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from edgesdk.boards import get_board
-from edgesdk.ccm import place
-from edgesdk.device import validate
+from edgesdk.commands.device import validate
+from edgesdk.commands.export import export
+from edgesdk.compiler.ccm import place
 from edgesdk.errors import BoardError
-from edgesdk.export import export
 
 
 def _shrunk(ram_bytes: int):

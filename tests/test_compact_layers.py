@@ -81,7 +81,7 @@ def test_ghost_rejects_a_ratio_that_does_not_divide() -> None:
 )
 def test_compact_model_validates_on_the_emulated_board(compact_tflite: Path, tmp_path: Path) -> None:
     """The Shift layer's lookup kernel (and the Ghost module) on the emulated Cortex-M4, bit-exact."""
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
     from edgesdk.frontends.tflite import read_tflite
 
     summary = validate(read_tflite(compact_tflite), "mps2-an386", count=5, out_dir=tmp_path)

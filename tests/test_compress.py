@@ -218,7 +218,7 @@ def test_tflite_litert_reference_and_c_agree(results: dict, which: str, tmp_path
     decided = run_pipeline(g, "default", PassContext(core="cortex-m3"))
     assert any(n.attrs.get("kernel") in ("ternary", "binary") for n in decided.nodes)
     # The export report lists per layer the weight format, the stored bytes and the MACs.
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
 
     report = export(g, "mps2-an386", tmp_path / "proj", optimize="size").report
     fmts = {w["format"] for w in report["weights"]}
@@ -232,7 +232,7 @@ def test_tflite_litert_reference_and_c_agree(results: dict, which: str, tmp_path
 
 @pytest.mark.parametrize("which", ["xnor", "cnn_xnor"])
 def test_xnor_file_c_and_accuracy(results: dict, which: str, tmp_path: Path) -> None:
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     r = results[which]
     assert r.accuracy_compressed >= r.accuracy_float - 0.10
@@ -302,8 +302,8 @@ def _sign_before(qat: keras.Model, layer_name: str) -> str:
 def test_validate_on_emulated_board(results: dict, which: str, tmp_path: Path) -> None:
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
-    from edgesdk.device import validate
-    from edgesdk.model import load_model
+    from edgesdk.commands.device import validate
+    from edgesdk.compiler.model import load_model
 
     s = validate(load_model(results[which].out), "mps2-an386", count=10, out_dir=tmp_path / "v")
     assert s.count == 10 and s.exact == 10
@@ -312,7 +312,7 @@ def test_validate_on_emulated_board(results: dict, which: str, tmp_path: Path) -
 # --- CLI and bad input -------------------------------------------------------------------------------------
 def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     """``edgesdk compress ARGS`` in this process (TensorFlow is already imported): exit code, stdout, stderr."""
-    from edgesdk.cli import main
+    from edgesdk.commands.cli import main
 
     code = main(["compress", *args])
     out = capsys.readouterr()
@@ -421,7 +421,7 @@ def test_ttq_with_distillation(mlp: Path, digits: dict, tmp_path: Path) -> None:
 def test_layer_names_and_bytes_are_the_exports(results: dict, cnn: Path, tmp_path: Path) -> None:
     """compress names layers as validate/profile/--kernel do (IR names, Keras name beside them) and its bytes are
     the default export's for the default board, the size figures the --optimize size export's."""
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
 
     r = results["cnn_ternary"]
     graph = read_tflite(r.out)

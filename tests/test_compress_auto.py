@@ -57,7 +57,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    from edgesdk.cli import main
+    from edgesdk.commands.cli import main
 
     code = main(["compress", *args])
     out = capsys.readouterr()
@@ -75,7 +75,7 @@ def _args(tiny: dict, out: Path, *extra: str) -> list[str]:
 def test_one_run_with_a_quantizer_per_layer_writes_each_structure(tiny: dict) -> None:
     from edgesdk.compress.auto import convert
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.weights import _weight_tensor
+    from edgesdk.numerics.weights import _weight_tensor
 
     by_name = {c.name: c for c in parse_choices("ternary,binary,prune=0.8+share=4bit")}
     assign = {"conv1": by_name["ternary"], "conv2": by_name["binary"], "fc": by_name["prune=0.8+share=4bit"]}
@@ -147,8 +147,8 @@ def test_auto_cli_json_layers_report_and_resume(
 ) -> None:
     from edgesdk.compress import evaluate_tflite
     from edgesdk.frontends.tflite import read_tflite
+    from edgesdk.numerics.weights import layer_weights
     from edgesdk.passes import PassContext, run_pipeline
-    from edgesdk.weights import layer_weights
 
     out = tmp_path / "tiny_auto.tflite"
     code, stdout, err = _cli(capsys, *_args(tiny, out, "--max-drop", "1", "--trials", "2", "--json"))

@@ -313,7 +313,7 @@ CHAIN_KERNELS = {
 @pytest.mark.emulator
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
 def test_every_compressed_kernel_bit_exact_on_emulated_board(tmp_path: Path) -> None:
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     graph = _chain("chain")
     ctx = PassContext(core="cortex-m4", force=CHAIN_KERNELS)
@@ -327,7 +327,7 @@ def test_export_report_names_kernel_and_why(tmp_path: Path) -> None:
     """report.json of an export lists, per compressed layer, the kernel, both candidates and the reason."""
     import json
 
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
 
     graph = fc(256, 64, 0.1, None)("report_sparse")
     result = export(graph, "host", tmp_path / "p")
@@ -436,7 +436,7 @@ def balanced_chain(name: str) -> ir.Graph:
 def test_balanced_decoded_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
     """The decoded kernels on the emulated Cortex-M4 (the real SXTB16/SMLAD, the decode in RAM): every layer
     decoded, the board's outputs equal the reference bit for bit."""
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     graph = balanced_chain("balanced_chain")
     options = {"decode_budget": 1.0, "flash_bytes": 4 << 20, "balanced_insns_per_byte": -1e9}

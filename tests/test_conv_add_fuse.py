@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesdk.compiler.planner import plan
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, kernel_decisions, run_pipeline
-from edgesdk.planner import plan
 from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host
 from test_c_kernels import _B
 
@@ -135,8 +135,8 @@ def test_fused_hand_built_blocks_on_host_under_sanitizers(tmp_path: Path) -> Non
 def residual_model(tmp_path_factory) -> ir.Graph:
     import keras
 
+    from edgesdk.compiler.model import load_model
     from edgesdk.frontends.keras import quantize_keras
-    from edgesdk.model import load_model
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(1234)
@@ -192,7 +192,7 @@ EMULATED = shutil.which("qemu-system-arm") is not None and shutil.which("arm-non
 @pytest.mark.emulator
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_residual_keras_model_fused_on_emulated_cortex_m4(residual_model: ir.Graph, tmp_path: Path) -> None:
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     summary = validate(residual_model, "mps2-an386", count=6, out_dir=tmp_path / "v")
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
@@ -261,8 +261,8 @@ def test_profile_shows_a_fused_pair_as_one_row_and_memory_on_a_running_board(
     """The fused convolution's instructions are counted in its ADD's layer on the device: profile shows one row
     "conv + add" with both layers' MACs, never a convolution with 0 instructions; profiling a board already running
     (``--port``) reports the export's memory figures, not ``{}``."""
-    from edgesdk.device import profile
-    from edgesdk.export import export
+    from edgesdk.commands.device import profile
+    from edgesdk.commands.export import export
     from edgesdk.transport import Emulator
 
     built = export(residual_model, "mps2-an386", tmp_path / "p", build=True)

@@ -164,7 +164,7 @@ def test_kernel_table_on_host_under_sanitizers(kernel: str, tmp_path: Path) -> N
 @pytest.mark.parametrize("kernel", list(VARIANTS))
 def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
     from edgesdk.boards import get_board
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     _, build, case = VARIANTS[kernel]
     graph = build(case)

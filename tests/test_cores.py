@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from edgesdk.boards import CORE_KERNEL_TARGETS, get_board
-from edgesdk.device import profile, validate
+from edgesdk.commands.device import profile, validate
+from edgesdk.commands.export import export
 from edgesdk.errors import BoardError
-from edgesdk.export import export
 
 
 def _tools(board_name: str) -> bool:
@@ -129,7 +129,7 @@ def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) 
 def test_cortex_m0_runs_a_small_model_and_refuses_a_large_one(digits_mlp, ad_graph, tmp_path: Path) -> None:
     if not _tools("microbit"):
         pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     path, (x, _y), _val = digits_mlp
     graph = load_model(path, calib=np.asarray(x[:64], dtype=np.float32))
@@ -151,7 +151,7 @@ def test_real_board_exports_and_cross_builds(board_name: str, digits_mlp, tmp_pa
     board = get_board(board_name)
     if not shutil.which(board.build.cc):
         pytest.skip(f"{board.build.cc} is not installed")
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     path, (x, _y), _val = digits_mlp
     graph = load_model(path, calib=np.asarray(x[:64], dtype=np.float32))
@@ -167,7 +167,7 @@ def test_real_board_exports_and_cross_builds(board_name: str, digits_mlp, tmp_pa
 def test_uf2_blocks_carry_address_family_and_payload(tmp_path: Path) -> None:
     import struct
 
-    from edgesdk.uf2 import to_uf2, write_uf2
+    from edgesdk.runtime.uf2 import to_uf2, write_uf2
 
     image = bytes(range(256)) * 2 + b"\x01\x02\x03"  # 515 bytes: three blocks, the last one short
     data = to_uf2(image, 0x20000000, 0xE48BFF56)
@@ -258,8 +258,8 @@ def test_esp32c3_image_and_write_command(digits_mlp, tmp_path: Path) -> None:
     the write command names the chip, port and offset, and esptool itself runs it up to the missing port."""
     import subprocess
 
-    from edgesdk.device import _flash_commands, esp_image, flash_real_board
-    from edgesdk.model import load_model
+    from edgesdk.commands.device import _flash_commands, esp_image, flash_real_board
+    from edgesdk.compiler.model import load_model
 
     board = get_board("esp32c3")
     if not shutil.which(board.build.cc):

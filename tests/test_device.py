@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from edgesdk.boards import get_board
-from edgesdk.cli import main
-from edgesdk.device import connect, profile, validate
+from edgesdk.commands.cli import main
+from edgesdk.commands.device import connect, profile, validate
+from edgesdk.commands.export import export
 from edgesdk.errors import TransportError, ValidationError
-from edgesdk.export import export
 from edgesdk.profiling.report import read_results
 from edgesdk.reference import Reference
 from edgesdk.transport import Emulator, MLPerfClient
@@ -94,7 +94,7 @@ def test_mlperf_tiny_ascii_protocol_runs_the_ic_model(ic_graph, tmp_path: Path) 
 
 
 def test_emulator_killed_mid_validation_keeps_earlier_results(ad_graph, tmp_path: Path, monkeypatch) -> None:
-    import edgesdk.device as device
+    import edgesdk.commands.device as device
 
     real_connect = device.connect
     killed = {}

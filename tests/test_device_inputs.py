@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesdk.data import make_inputs
+from edgesdk.compiler.data import make_inputs
 
 
 def test_inputs_from_each_source(ad_graph, mlperf_dir: Path, tmp_path: Path) -> None:

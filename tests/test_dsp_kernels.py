@@ -237,7 +237,7 @@ def fc_add_chain(name: str) -> ir.Graph:
 @pytest.mark.parametrize("chain", [conv_chain, fc_add_chain], ids=["conv_chain", "fc_add_chain"])
 def test_dsp_kernels_on_emulated_cortex_m4(chain, tmp_path: Path) -> None:
     from edgesdk.boards import get_board
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
     from edgesdk.passes import PassContext
 
     board = get_board("mps2-an386")
@@ -325,8 +325,8 @@ def test_pruned_depthwise_keeps_the_fast_path_on_emulated_cortex_m4(tmp_path: Pa
     """Pruned channels' huge biases are rewritten to constants (generator.constant_channels): the layer runs the
     fast 3x3 path, as many instructions as with small biases, bit-exact; the cost model says the same."""
     from edgesdk.boards import get_board
-    from edgesdk.device import connect, make_inputs, validate
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect, make_inputs, validate
+    from edgesdk.commands.export import export
     from edgesdk.passes import winograd_dw
 
     board = get_board("mps2-an386")

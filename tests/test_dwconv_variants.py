@@ -129,7 +129,7 @@ def dw_chain(name: str) -> ir.Graph:
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_dsp_dwconv_on_emulated_cortex_m4(tmp_path: Path) -> None:
     from edgesdk.boards import get_board
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     graph = dw_chain("dwchain")
     assert sum(_fast_path(graph, n) for n in graph.nodes if n.op == "DEPTHWISE_CONV_2D") >= 3
@@ -169,9 +169,9 @@ def _pw_dw_pw(
     ("s", "padding", "slots"), [(1, "SAME", 2), (2, "SAME", 1), (1, "VALID", 1), (2, "VALID", 1)]
 )
 def test_planner_aliases_inplace_depthwise_and_counts_scratch(s: int, padding: str, slots: int) -> None:
-    from edgesdk import dw_inplace
+    from edgesdk.compiler import dw_inplace
+    from edgesdk.compiler.planner import plan
     from edgesdk.passes import PassContext, run_pipeline
-    from edgesdk.planner import plan
 
     g = _pw_dw_pw("pdp", 9, 10, 16, s, padding)
     before = plan(g)
@@ -223,8 +223,8 @@ def test_inplace_pass_keeps_only_layers_that_lower_the_arena() -> None:
 
 
 def test_planner_keeps_depthwise_input_that_is_read_later() -> None:
+    from edgesdk.compiler.planner import plan
     from edgesdk.passes import PassContext, run_pipeline
-    from edgesdk.planner import plan
 
     lowered = run_pipeline(_pw_dw_pw("pdpr", 7, 7, 8, 1, "SAME", reuse=True), "default", PassContext())
     dw = next(n for n in lowered.nodes if n.op == "DEPTHWISE_CONV_2D")
@@ -238,7 +238,7 @@ def test_planner_keeps_depthwise_input_that_is_read_later() -> None:
 
 def test_inplace_schedule_never_overwrites_an_input_row_still_read() -> None:
     """Replay the schedule byte-ownership by row: every input row a later output row reads is intact."""
-    from edgesdk.dw_inplace import schedule
+    from edgesdk.compiler.dw_inplace import schedule
 
     for (h, w, c, s, pad, k_eff, same), rows in itertools.product(
         [(9, 10, 16, 1, 1, 3, 1), (11, 9, 4, 2, 0, 3, 1), (12, 12, 8, 2, 1, 3, 1), (9, 9, 3, 1, 0, 3, 0),
@@ -321,7 +321,7 @@ def _direct_dw_acc(x: np.ndarray, w: np.ndarray, offset: int, pad_h: int, pad_w:
 
 
 def test_winograd_depthwise_accumulators_equal_direct() -> None:
-    from edgesdk import winograd as wg
+    from edgesdk.numerics import winograd as wg
 
     rng = np.random.default_rng(4)
     for h, wd, c, pad_h, pad_w, oh, ow in [
@@ -388,7 +388,7 @@ def test_winograd_dw_pass_keeps_direct_on_the_m4_and_obeys_the_user() -> None:
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_winograd_dw_on_emulated_cortex_m4(tmp_path: Path) -> None:
     from edgesdk.boards import get_board
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     graph = dw_chain("wdwchain")
     picked = [
@@ -406,7 +406,7 @@ def test_winograd_dw_on_emulated_cortex_m4(tmp_path: Path) -> None:
 def test_f4x4_row_scaled_spec_is_exact_and_fits_int16_weights() -> None:
     """The row-scaled F(4x4,3x3) of benchmarks/winograd_f4x4.py: the same accumulators as F(2x2,3x3) (and so
     as direct convolution), |U'| <= 6272 (int16) where the uniform scaling needs 18 bits."""
-    from edgesdk import winograd as wg
+    from edgesdk.numerics import winograd as wg
 
     rng = np.random.default_rng(7)
     x = rng.integers(-128, 128, (1, 9, 7, 5)).astype(np.int8)

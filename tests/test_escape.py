@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk import escape
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
+from edgesdk.util import escape
 
 EVIL_TEXT = 'a\nall:\n\t$(shell touch PWNED) ${X} $ENV{HOME} */ "q" \\ #c'
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from edgesdk.boards import all_boards, get_board
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
+from edgesdk.commands.export import export, measure_size
 from edgesdk.errors import BoardError
-from edgesdk.export import export, measure_size
 from edgesdk.frontends.tflite import read_tflite
 
 ARM = shutil.which("arm-none-eabi-gcc") is not None

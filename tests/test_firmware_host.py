@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from edgesdk.errors import TransportError, TransportTimeout
-from edgesdk.resources import firmware_dir
 from edgesdk.transport import (
     DeviceClient,
     DeviceRefused,
@@ -23,6 +22,7 @@ from edgesdk.transport import (
     WrappingTransport,
 )
 from edgesdk.transport.protocol import CMD_ECHO, encode_frame, read_frame
+from edgesdk.util.resources import firmware_dir
 from fwbuild import TINY_IN, TINY_MODEL, TINY_OUT, TINY_OUT_SCALE, TINY_OUT_ZP, build_tiny, tiny_reference
 
 

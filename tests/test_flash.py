@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from edgesdk.boards import get_board
-from edgesdk.cli import main
-from edgesdk.device import flash_real_board
+from edgesdk.commands.cli import main
+from edgesdk.commands.device import flash_real_board
 from edgesdk.errors import BoardError
 
 
@@ -36,7 +36,7 @@ def test_real_board_without_any_flash_tool(tmp_path: Path, monkeypatch: pytest.M
 @pytest.mark.emulator
 @pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="QEMU is needed")
 def test_flash_on_emulated_board_serves_the_image_until_interrupted(ad_model: Path, tmp_path: Path) -> None:
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
     from edgesdk.frontends.tflite import read_tflite
     from edgesdk.transport import DeviceClient, SerialTransport
 

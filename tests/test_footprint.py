@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from edgesdk.boards import get_board
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
+from edgesdk.commands.export import build_failure_cause, export
 from edgesdk.errors import BoardError
-from edgesdk.export import build_failure_cause, export
 from edgesdk.passes import context_from_options
 
 ARM = shutil.which("arm-none-eabi-gcc") is not None
@@ -33,7 +33,7 @@ def test_export_into_a_relative_folder_measures_and_builds(
 ) -> None:
     """``export -o out/project`` from the user's folder: the objects measured before anything is written are
     compiled in the project folder, and their relative paths must not be read from there."""
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     monkeypatch.chdir(tmp_path)
     r = export(load_model(small_model), "mps2-an386", Path("out") / "project", build=True)
@@ -47,7 +47,7 @@ def test_export_into_a_relative_folder_measures_and_builds(
 def test_estimate_is_within_2_percent_of_the_built_image(
     small_model: Path, tmp_path: Path, optimize: str
 ) -> None:
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     r = export(load_model(small_model), "mps2-an386", tmp_path / "p", build=True, optimize=optimize)
     assert r.size is not None and r.footprint is not None
@@ -139,8 +139,8 @@ EMULATED = ARM and shutil.which("qemu-system-arm") is not None
 def test_painted_stack_is_within_the_static_estimate(small_model: Path, tmp_path: Path) -> None:
     """The reset path paints the stack; after inferences the firmware reports its high-water mark, which the static
     call-chain estimate bounds (it follows every chain the code can take, the board one of them)."""
-    from edgesdk.device import profile
-    from edgesdk.model import load_model
+    from edgesdk.commands.device import profile
+    from edgesdk.compiler.model import load_model
 
     data = profile(load_model(small_model), "mps2-an386", runs=2, out_dir=tmp_path / "prof")
     mem = data["memory"]

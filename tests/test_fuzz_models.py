@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
 from edgesdk.errors import EdgeSDKError, ModelFormatError, UnsupportedOpError
 from edgesdk.frontends.tflite import read_tflite
 

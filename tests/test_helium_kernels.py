@@ -120,7 +120,7 @@ def _bit_exact_on_the_m55(graph: ir.Graph, count: int, tmp_path: Path) -> None:
     """``count`` inputs through ``graph`` on QEMU's mps3-an547, every output equal to the reference."""
     import shutil
 
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     board = get_board("mps3-an547")
     assert board.emulator is not None

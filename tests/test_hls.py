@@ -22,12 +22,12 @@ from edgesdk.backends.hls.convert import build_hls_model, graph_to_layer_list
 from edgesdk.backends.hls.csim import csim_compare
 from edgesdk.backends.hls.vendor import parse_csynth_report
 from edgesdk.boards import fpga_boards, get_board, get_fpga_board
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
+from edgesdk.commands.synth import hls_context, synth
 from edgesdk.errors import BoardError, UnsupportedOpError
 from edgesdk.frontends.tflite import read_tflite
 from edgesdk.passes import run_pipeline
 from edgesdk.reference import Reference
-from edgesdk.synth import hls_context, synth
 
 
 def _convert(model: Any, shape: tuple[int, ...], path: Path, seed: int) -> Path:
@@ -188,7 +188,7 @@ def test_verilog_layers_placed_one_at_a_time_are_summed_against_the_board() -> N
 def test_winograd_layer_takes_its_weights_from_the_shared_module(
     hls_models: dict[str, Path], tmp_path: Path
 ) -> None:
-    from edgesdk.winograd import F2x2_3x3, transform_weights
+    from edgesdk.numerics.winograd import F2x2_3x3, transform_weights
 
     graph = read_tflite(hls_models["winograd"])
     design = run_pipeline(graph, "hls", hls_context(winograd=True))
@@ -429,9 +429,9 @@ def digits_xnor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, np.
     import keras
     from sklearn.datasets import load_digits
 
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
     from edgesdk.compress import compress
-    from edgesdk.data import make_inputs
-    from edgesdk.model import load_model
 
     d = load_digits()
     x, y = (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
@@ -552,9 +552,9 @@ def test_binary_cnn_xnor_conv_csim_is_bit_exact(tmp_path: Path) -> None:
     import keras
     from sklearn.datasets import load_digits
 
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
     from edgesdk.compress import compress
-    from edgesdk.data import make_inputs
-    from edgesdk.model import load_model
 
     d = load_digits()
     x, y = (d.data / 16.0).astype(np.float32).reshape(-1, 8, 8, 1), d.target.astype(np.int64)

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from edgesdk.backends.hls.convert import graph_to_layer_list
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
+from edgesdk.commands.synth import hls_context
 from edgesdk.errors import EdgeSDKError, UnsupportedOpError
 from edgesdk.frontends.tflite import read_tflite
 from edgesdk.ir import graph as ir
 from edgesdk.ir.binary import Binarize, UnpackBits, XnorFullyConnected
 from edgesdk.passes import context_from_options, kernel_decisions, run_pipeline
 from edgesdk.reference.binary import pack_bits, words_for
-from edgesdk.synth import hls_context
 
 #: the keys of every kernel pass's report row (``kernel_decisions`` + ``passes._report.kernel_report``)
 ROW_KEYS = {"layer", "op", "kernel", "candidates", "why", "format", "weight_bytes", "other_bytes"}

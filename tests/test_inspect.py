@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesdk import cli
-from edgesdk.inspection import format_summary, live_intervals, peak_memory, summarize
+from edgesdk.commands import cli
+from edgesdk.commands.inspection import format_summary, live_intervals, peak_memory, summarize
+from edgesdk.compiler.model import load_model
 from edgesdk.ir import graph as ir
-from edgesdk.model import load_model
 
 
 def _q() -> ir.QuantParams:
@@ -149,8 +149,8 @@ def test_cli_json(ic_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_inspect_refuses_what_export_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A FULLY_CONNECTED on int32 tensors: the C backend refuses the graph, and both commands refuse the file with
     one and the same sentence (exit 3), the model verifier's, before anything is written."""
+    from edgesdk.commands.export import export
     from edgesdk.errors import UnsupportedOpError
-    from edgesdk.export import export
     from edgesdk.ir.serialize import save_graph
 
     g = ir.Graph("fc32")
@@ -175,7 +175,7 @@ def test_inspect_reports_exports_arena_flash_and_stack(
 ) -> None:
     """inspect's figures for a board are export's: the arena after the passes with the planner's lower bound,
     the flash and RAM estimate and the stack (not the un-fused peak under another name)."""
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
 
     assert cli.main(["inspect", str(ic_model), "--board", "mps2-an386", "--json"]) == 0
     t = json.loads(capsys.readouterr().out)["export"]

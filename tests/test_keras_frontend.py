@@ -13,9 +13,9 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 import modelgen
-from edgesdk import cli
+from edgesdk.commands import cli
+from edgesdk.compiler.model import load_calibration, load_model
 from edgesdk.frontends.keras import load_keras, quantize_keras
-from edgesdk.model import load_calibration, load_model
 
 
 def _run(model: bytes | Path, x: np.ndarray) -> np.ndarray:
@@ -148,9 +148,9 @@ def test_calibration_formats(tmp_path: Path) -> None:
 def test_tensorflow_is_not_imported_for_int8_models(ic_model: Path) -> None:
     code = (
         "import sys\n"
-        "from edgesdk.model import load_model\n"
-        "from edgesdk.inspection import summarize\n"
-        "import edgesdk.cli\n"
+        "from edgesdk.compiler.model import load_model\n"
+        "from edgesdk.commands.inspection import summarize\n"
+        "import edgesdk.commands.cli\n"
         f"summarize(load_model({str(ic_model)!r}))\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )

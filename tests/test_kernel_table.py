@@ -1,4 +1,4 @@
-"""The kernel table (``edgesdk.kernels``) is the one description of every kernel: check that what it says holds.
+"""The kernel table (``edgesdk.compiler.kernels``) is the one description of every kernel: check that what it says holds.
 
 Each row's lowering, sources, headers and cost model exist; every lowering of the C backend and every pass
 module is a row's; the old names (``KERNEL_FILES``, ``BUILTIN_PASS_MODULES``, ``BANDABLE_KERNELS``, ...) read
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk import kernels
 from edgesdk.backends.c import generator
-from edgesdk.cli import main
-from edgesdk.resources import firmware_dir
+from edgesdk.commands.cli import main
+from edgesdk.compiler import kernels
+from edgesdk.util.resources import firmware_dir
 from kerneltable import ROW_CASES
 
 TESTS = Path(__file__).resolve().parent
@@ -72,7 +72,7 @@ def test_every_lowering_and_pass_is_a_row() -> None:
 
     assert BUILTIN_PASS_MODULES == kernels.pass_modules()
     assert HLS_PASS_MODULES == kernels.fpga_pass_modules() == ["hls_winograd", "hls_xnor"]
-    names = {p.stem for p in (Path(kernels.__file__).parent / "passes").glob("*.py")}
+    names = {p.stem for p in (Path(kernels.__file__).parents[1] / "passes").glob("*.py")}
     passes = {n for n in names if not n.startswith("_")}
     assert passes == set(BUILTIN_PASS_MODULES) | set(HLS_PASS_MODULES), "a pass module that chooses no row"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk.cli import main
-from edgesdk.device import link_settings
+from edgesdk.commands.cli import main
+from edgesdk.commands.device import link_settings
 from edgesdk.errors import EdgeSDKError, TransportError, TransportTimeout
 from edgesdk.transport import DeviceClient, SerialTransport
 from edgesdk.transport import protocol as p

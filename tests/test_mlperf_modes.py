@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesdk.commands.export import export
 from edgesdk.errors import EdgeSDKError
-from edgesdk.export import export
-from edgesdk.mlperf_modes import MODES, resolve_mlperf
 from edgesdk.reference import Reference
+from edgesdk.runtime.mlperf_modes import MODES, resolve_mlperf
 from edgesdk.transport import DeviceClient, Emulator, MLPerfClient, ProcessTransport
 from edgesdk.transport.mlperf import MLPerfError
 
@@ -26,7 +26,7 @@ from edgesdk.transport.mlperf import MLPerfError
 def _keras_graph(shape: tuple[int, ...], classes: int, name: str):
     import keras
 
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     keras.utils.set_random_seed(3)
     inp = keras.Input(shape, batch_size=1)
@@ -156,14 +156,14 @@ def test_benchmark_input_quantization_is_checked(ad_graph, caplog: pytest.LogCap
     """The runner sends the benchmark's bytes as they are: a model whose input scale or zero point differs from the
     reference's reads other values (191 of 200 KWS outputs changed for 0.58241/84 against 0.58470/83), so
     export warns with both figures; the reference models' own quantization passes silently."""
-    with caplog.at_level("WARNING", logger="edgesdk.mlperf_modes"):
+    with caplog.at_level("WARNING", logger="edgesdk.runtime.mlperf_modes"):
         mode = resolve_mlperf(_input_graph((1, 49, 10, 1), 0.58241, 84), "kws01")
     assert mode["model"] == "kws01"
     warning = mode["input_quant_warning"]
     assert "0.58241" in warning and "84" in warning and "0.584703" in warning and "83" in warning
     assert warning in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="edgesdk.mlperf_modes"):
+    with caplog.at_level("WARNING", logger="edgesdk.runtime.mlperf_modes"):
         assert "input_quant_warning" not in resolve_mlperf(
             _input_graph((1, 49, 10, 1), 0.5847029089927673, 83), None
         )

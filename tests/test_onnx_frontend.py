@@ -18,7 +18,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from edgesdk.cli import main  # noqa: E402
+from edgesdk.commands.cli import main  # noqa: E402
 from edgesdk.errors import EdgeSDKError, ModelFormatError, UnsupportedOpError  # noqa: E402
 from edgesdk.frontends.onnx import SUPPORTED_OPS, load  # noqa: E402
 from edgesdk.frontends.onnx_keras import check_translation, to_keras  # noqa: E402
@@ -272,8 +272,8 @@ def test_tf2onnx_nhwc_export(tmp_path: Path) -> None:
         "softmax",
     ]
     # onnxruntime's QDQ model of it without quant_pre_process: MatMul and its bias Add quantized separately.
+    from edgesdk.compiler.model import load_model
     from edgesdk.frontends.onnx_qdq import qdq_agreement, quantize_with_onnxruntime
-    from edgesdk.model import load_model
 
     x = np.random.default_rng(2).random((16, 8, 8, 1)).astype(np.float32)
     qdq = quantize_with_onnxruntime(
@@ -288,8 +288,8 @@ def test_tf2onnx_nhwc_export(tmp_path: Path) -> None:
 
 def test_inputs_in_the_model_layout_are_transposed(torch_exports: Path) -> None:
     """validate --inputs takes NCHW data for an NCHW model; the IR (and the device) get it NHWC."""
-    from edgesdk.data import make_inputs
-    from edgesdk.model import load_model
+    from edgesdk.compiler.data import make_inputs
+    from edgesdk.compiler.model import load_model
 
     x = _samples((1, 4, 6, 6), 8)
     graph = load_model(torch_exports / "residual_torchscript.onnx", calib=x)
@@ -306,7 +306,7 @@ def test_inputs_in_the_model_layout_are_transposed(torch_exports: Path) -> None:
 def test_torch_module_and_pt2_load(torch_exports: Path) -> None:
     torch = pytest.importorskip("torch")
     sys.path.insert(0, str(TESTS))
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
     from onnx_models import MODULES, build
 
     shape = MODULES["bn_cnn"][1]
@@ -343,8 +343,8 @@ def test_qdq_import_agrees_with_onnxruntime(
 ) -> None:
     """Without quant_pre_process BatchNorm stays a QDQ op of its own (a 1x1 depthwise with one int8 weight per
     channel here) and the Pad value is a quantized constant."""
+    from edgesdk.compiler.model import load_model
     from edgesdk.frontends.onnx_qdq import qdq_agreement
-    from edgesdk.model import load_model
 
     path = _qdq(
         torch_exports / "bn_cnn_torchscript.onnx", tmp_path / "qdq.onnx", activation, per_channel, pre_process
@@ -368,8 +368,8 @@ def test_qdq_import_agrees_with_onnxruntime(
 
 @pytest.mark.emulator
 def test_qdq_and_float_onnx_validate_bit_exact_on_the_emulator(torch_exports: Path, tmp_path: Path) -> None:
-    from edgesdk.device import validate
-    from edgesdk.model import load_model
+    from edgesdk.commands.device import validate
+    from edgesdk.compiler.model import load_model
 
     x = np.random.default_rng(3).random((20, 1, 8, 8)).astype(np.float32)
     qdq = _qdq(torch_exports / "bn_cnn_dynamo.onnx", tmp_path / "qdq.onnx", "QInt8", True)

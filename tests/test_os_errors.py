@@ -11,9 +11,9 @@ import pytest
 
 import edgesdk.boards as boards_mod
 from edgesdk.boards import get_board, parse_board
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
+from edgesdk.compiler.model import load_calibration
 from edgesdk.errors import BoardError, CalibrationError
-from edgesdk.model import load_calibration
 
 
 def _one_sentence(err: str) -> str:
@@ -49,7 +49,7 @@ def test_unwritable_location(ad_model: Path, capsys: pytest.CaptureFixture[str])
 def test_cli_net_turns_any_os_error_into_one_sentence(
     ad_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import edgesdk.inspection as insp
+    import edgesdk.commands.inspection as insp
 
     def boom(graph: object) -> None:
         raise PermissionError(13, "Permission denied", "/some/file")
@@ -141,7 +141,7 @@ def test_host_report_fits(ad_model: Path, tmp_path: Path) -> None:
 
 
 def test_cosine_is_the_same_number_everywhere() -> None:
-    from edgesdk.device import _cosine
+    from edgesdk.commands.device import _cosine
 
     a = np.array([3, -7, 11, 100], np.int8)
     assert _cosine(a, a) == 1.0

@@ -1,4 +1,4 @@
-"""Outputs that trail their inputs in the same bytes (``edgesdk.overlap``, ``passes/overlap.py``, the planner).
+"""Outputs that trail their inputs in the same bytes (``edgesdk.compiler.overlap``, ``passes/overlap.py``, the planner).
 
 The declared walk of a kernel (``writes_behind`` in the kernel table) gives the largest output-over-input shift;
 a replay of that walk checks the formula byte by byte; a chain of layers planned below the whole-tensor bound
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesdk import overlap
+from edgesdk.compiler import overlap
+from edgesdk.compiler.planner import Buffer, Overlap, PlanError, check_no_overlap, place, plan
 from edgesdk.passes import PassContext, run_pipeline
-from edgesdk.planner import Buffer, Overlap, PlanError, check_no_overlap, place, plan
 from hostbuild import generate_and_build, random_inputs, reference_outputs, run_host
 from test_c_kernels import _B
 from test_dsp_kernels import _conv_node, _dw_node
@@ -122,7 +122,7 @@ def test_chain_below_the_whole_tensor_bound_is_bit_exact_on_host(tmp_path: Path)
     _, exe = generate_and_build(graph, tmp_path / "chosen", sanitize=True, plan=p)
     np.testing.assert_array_equal(run_host(exe, xs, want.shape[1]), want)
     # every candidate overlap at once, each output as far down as its kernel allows
-    from edgesdk.planner import lifetimes, lower_bound, overlap_candidates
+    from edgesdk.compiler.planner import lifetimes, lower_bound, overlap_candidates
 
     buffers = lifetimes(graph)
     cands = overlap_candidates(graph, buffers)
@@ -140,8 +140,8 @@ def test_chain_below_the_whole_tensor_bound_is_bit_exact_on_host(tmp_path: Path)
 def _lowered_and_validated_on_m4(graph, tmp_path: Path):
     """The graph after the M4's passes, after checking it bit for bit on the emulated Cortex-M4."""
     from edgesdk.boards import get_board
-    from edgesdk.device import validate
-    from edgesdk.export import board_pass_context
+    from edgesdk.commands.device import validate
+    from edgesdk.commands.export import board_pass_context
 
     board = get_board("mps2-an386")
     summary = validate(graph, board, count=3, out_dir=tmp_path / "v")

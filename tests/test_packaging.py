@@ -42,7 +42,7 @@ def test_wheel_ships_data_folders_and_finds_them(tmp_path: Path) -> None:
         "edgesdk/_data/firmware/include/edgesdk_model.h",
         "edgesdk/_data/templates/project/Makefile.j2",
         "edgesdk/_data/templates/firmware/linker.ld.j2",
-        "edgesdk/cli.py",
+        "edgesdk/commands/cli.py",
     ):
         assert needed in names, needed
     site = tmp_path / "site"
@@ -51,7 +51,7 @@ def test_wheel_ships_data_folders_and_finds_them(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; sys.path.insert(0, sys.argv[1]); import edgesdk.resources as r, edgesdk.boards as b; "
+            "import sys; sys.path.insert(0, sys.argv[1]); import edgesdk.util.resources as r, edgesdk.boards as b; "
             "print(r.data_dir('firmware')); print(r.data_dir('templates')); print(len(b.all_boards()))",
             str(site),
         ],

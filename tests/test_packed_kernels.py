@@ -264,7 +264,7 @@ def test_fc_codes_kernel_on_emulated_cortex_m4(tmp_path, kind: str, op: str) -> 
     """The codes kernel with the real SMLAD on the emulated Cortex-M4 (FC 70 -> 9 / 257 -> 33; a 1x1 conv
     33 -> 9 on 5 x 3 pixels): the board's outputs equal the reference."""
     import test_c_kernels as kernels
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return _structured(rng, shape, kind, asym=False, rowmag=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgesdk.compiler.planner import Buffer, PlanError, check_no_overlap, lower_bound, place, plan
 from edgesdk.ir import Add, Conv2D, Graph, QuantParams, Reshape, Tensor
-from edgesdk.planner import Buffer, PlanError, check_no_overlap, lower_bound, place, plan
 
 
 def _bufs(spec: list[tuple[int, int, int]]) -> list[Buffer]:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk.escape import md_text
-from edgesdk.planner import Buffer, Plan, lower_bound, place
+from edgesdk.compiler.planner import Buffer, Plan, lower_bound, place
 from edgesdk.profiling.plots import plot_arena_map, plot_layer_latency, plot_memory
 from edgesdk.profiling.report import append_result, read_results, write_json, write_report
-from edgesdk.progress import progress
+from edgesdk.util.escape import md_text
+from edgesdk.util.progress import progress
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LAYERS = [

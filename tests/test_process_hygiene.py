@@ -30,7 +30,7 @@ pytestmark = [
 def _cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "sdk"))
     return subprocess.Popen(
-        [sys.executable, "-m", "edgesdk.cli", *args],
+        [sys.executable, "-m", "edgesdk.commands.cli", *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -115,7 +115,7 @@ def test_sigterm_during_export_leaves_no_hidden_folder(ic_model: Path, tmp_path:
 
 
 def test_sighup_to_flash_stops_its_emulator(tmp_path: Path, ad_model: Path) -> None:
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
     from edgesdk.frontends.tflite import read_tflite
 
     built = export(read_tflite(ad_model), None, tmp_path / "p", build=True)

@@ -198,7 +198,7 @@ def _cli_kernel_choice(model: Path, tmp_path: Path) -> None:
     """``edgesdk export --optimize/--kernel/--no-kernel`` reach the passes; a malformed option is one sentence."""
     import json
 
-    from edgesdk.cli import main
+    from edgesdk.commands.cli import main
 
     graph = read_tflite(model)
     fc = [n.name for n in graph.nodes if n.op == "FULLY_CONNECTED"]
@@ -311,7 +311,7 @@ def test_fpgm_with_batchnorm_compresses_and_converts(digits_data, tmp_path: Path
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
 def test_compressed_model_bit_exact_on_emulated_board(mlp, digits_data, tmp_path: Path) -> None:
     """A pruned model with the sparse kernel, validated input by input on the emulated Cortex-M4."""
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
 
     x, y, xv, yv = digits_data
     compress(

@@ -26,9 +26,9 @@ qkeras = pytest.importorskip("qkeras")
 if not hasattr(qkeras, "QDense"):  # hgq2's qkeras shim
     pytest.skip("the installed qkeras is not qkeras-v3", allow_module_level=True)
 
+from edgesdk.compiler.model import load_model  # noqa: E402
 from edgesdk.errors import ModelFormatError, UnsupportedOpError  # noqa: E402
 from edgesdk.frontends.qkeras import plain_model, prepare_load  # noqa: E402
-from edgesdk.model import load_model  # noqa: E402
 from edgesdk.reference import Reference  # noqa: E402
 from hostbuild import GCC, generate_and_build, random_inputs, reference_outputs, run_host  # noqa: E402
 from test_compress import _litert_outputs  # noqa: E402
@@ -109,7 +109,7 @@ def test_converter_writes_planes_and_packed_kernels_run(qgraph, tmp_path: Path) 
     assert set(np.unique(d1).tolist()) == {-127, 127}
     assert len(np.unique(c1)) > 3 and len(np.unique(d2)) > 3
 
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
 
     report = export(g, "mps2-an386", tmp_path / "proj", optimize="size").report
     kernels = {k["kernel"] for k in report["kernels"]}

@@ -219,7 +219,7 @@ def test_specialized_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
     general requantization) with the real SXTAB16/SMLAD/SMMULR/SSAT (and the fixed-sequence step, which the host
     build does not have) on the emulated Cortex-M4, bit-exact with the reference."""
     from edgesdk.boards import get_board
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
     from test_c_kernels import _B
     from test_dsp_kernels import _conv_node
 

@@ -29,8 +29,8 @@ def _load(name: str) -> ModuleType:
 
 
 def test_kws_replica_shapes_and_macs(tmp_path: Path) -> None:
+    from edgesdk.commands.inspection import summarize
     from edgesdk.frontends.tflite import read_tflite
-    from edgesdk.inspection import summarize
 
     replicas = _load("mlperf_replicas")
     path = replicas.replica_path("kws", cache=tmp_path)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import edgesdk.sweep as sw
-from edgesdk.cli import main
+import edgesdk.commands.sweep as sw
+from edgesdk.commands.cli import main
 from edgesdk.errors import CompressError
 
 needs_emulator = pytest.mark.skipif(

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgesdk.cli import main
-from edgesdk.data import load_labels, make_inputs
+from edgesdk.commands.cli import main
+from edgesdk.compiler.data import load_labels, make_inputs
+from edgesdk.compiler.model import load_model
 from edgesdk.errors import EdgeSDKError, ModelFormatError
 from edgesdk.ir.serialize import load_graph
-from edgesdk.model import load_model
 from test_fuzz_models import script_module
 
 REPO = Path(__file__).resolve().parent.parent

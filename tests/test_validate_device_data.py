@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 
 from edgesdk.boards import get_board
-from edgesdk.data import load_labels, make_inputs, split_labeled_inputs, top1
-from edgesdk.device import validate
+from edgesdk.commands.device import validate
+from edgesdk.commands.export import export
+from edgesdk.compiler.data import load_labels, make_inputs, split_labeled_inputs, top1
 from edgesdk.errors import EdgeSDKError, ValidationError
-from edgesdk.export import export
 from edgesdk.profiling.report import read_results
 from edgesdk.reference import Reference
 
@@ -48,7 +48,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The quickstart's model step, as scripts/quickstart.sh runs it (fewer epochs: it is a test)."""
     out = tmp_path_factory.mktemp("digits")
     made = digits_model.make(out, epochs=25, seed=0)
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     calib = np.load(made["calib"])
     graph = load_model(made["model"], calib=calib)
@@ -92,7 +92,7 @@ def flashed(digits: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     built = export(digits["graph"], None, tmp_path_factory.mktemp("fw") / "p", build=True)
     env = dict(os.environ, PYTHONPATH=str(REPO / "sdk"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgesdk.cli", "flash", str(built.elf)],
+        [sys.executable, "-m", "edgesdk.commands.cli", "flash", str(built.elf)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,5 +1,5 @@
 """Weights are encoded once, by the passes: the C backend writes the arrays the nodes carry, and one function
-(:func:`edgesdk.weight_encoding.weight_bytes`) gives the weight bytes the report, ``layer_weights`` and the passes show,
+(:func:`edgesdk.compiler.weight_encoding.weight_bytes`) gives the weight bytes the report, ``layer_weights`` and the passes show,
 equal to the sizes of the arrays in the written C."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import test_c_kernels as kernels
-from edgesdk import weight_encoding as encodings
 from edgesdk.backends.c import generate_c
+from edgesdk.compiler import weight_encoding as encodings
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
+from edgesdk.numerics.weights import layer_weights
 from edgesdk.passes import PassContext, run_pipeline
-from edgesdk.weights import layer_weights
 from test_compact_kernels import SHIFT_CASES
 from test_compressed_kernels import CHAIN_KERNELS, _chain
 

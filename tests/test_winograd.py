@@ -1,4 +1,4 @@
-"""Integer-exact Winograd (``edgesdk.winograd``) equals direct convolution (``reference.kernels.conv2d``) bit
+"""Integer-exact Winograd (``edgesdk.numerics.winograd``) equals direct convolution (``reference.kernels.conv2d``) bit
 for bit: accumulators and requantized int8 outputs, odd and non-square inputs, SAME and VALID padding, channel
 counts across word edges, nonzero zero points and extreme inputs; both F(2x2,3x3) and F(4x4,3x3)."""
 
@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edgesdk import winograd as wg
+from edgesdk.numerics import winograd as wg
 from edgesdk.reference import kernels
 from edgesdk.reference.params import compute_padding_height_width
 
@@ -175,8 +175,8 @@ def test_pass_chooses_winograd_by_cost_and_reports_why():
 def test_winograd_layer_beats_direct_conv_on_emulated_cortex_m4(tmp_path):
     """16x16x16 -> 16 3x3 SAME: the Winograd layer runs in >= 1.5x fewer instructions than the Cortex-M DSP
     direct convolution of the same shape, and both equal the reference bit for bit on the board."""
-    from edgesdk.device import connect, make_inputs
-    from edgesdk.export import export
+    from edgesdk.commands.device import connect, make_inputs
+    from edgesdk.commands.export import export
     from edgesdk.passes import PassContext
     from edgesdk.reference import Reference
 
@@ -206,8 +206,8 @@ def test_export_optimize_speed_or_size_states_the_trade(tmp_path):
     both candidates' bytes; anything else is one clear error."""
     import json
 
+    from edgesdk.commands.export import export
     from edgesdk.errors import EdgeSDKError
-    from edgesdk.export import export
 
     g = _conv_graph("opt", 16, 16, 16)
     rows = {}

@@ -1,5 +1,5 @@
 import sys
 
-from edgesdk.cli import main
+from edgesdk.commands.cli import main
 
 sys.exit(main())

@@ -20,9 +20,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.errors import BoardError
-from edgesdk.resources import boards_dir
+from edgesdk.util.resources import boards_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,7 +53,7 @@ FLASH_METHODS = (
 
 
 #: Core -> folder of ``firmware/kernels/`` that overrides the portable kernels, and core -> kernels not chosen on
-#: it unless forced: reads of the kernel table (:data:`edgesdk.kernels.CORE_TARGETS`, the rows' ``slower_on``).
+#: it unless forced: reads of the kernel table (:data:`edgesdk.compiler.kernels.CORE_TARGETS`, the rows' ``slower_on``).
 #: A kernel a folder lacks comes from the folder it extends (``KERNEL_TARGET_BASE``: Helium over the DSP
 #: kernels), else it is the portable one (:func:`kernel_target_chain`).
 CORE_KERNEL_TARGETS: dict[str, str] = kernel_table.CORE_TARGETS

@@ -103,8 +103,8 @@ def layer_report(
     order and folds BatchNorm into them); TFLite's own names are uniquified by TensorFlow and cannot be trusted
     for this.
     """
+    from edgesdk.numerics.weights import layer_weights
     from edgesdk.passes import run_pipeline
-    from edgesdk.weights import layer_weights
 
     board_name, default = export_context(board)
     _, size = export_context(board, "size")

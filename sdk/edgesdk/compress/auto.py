@@ -35,7 +35,7 @@ own kernel cost models. Four steps:
    the written file. A report (``report.md`` and ``pareto.png``: accuracy against bytes of every trial, with the
    Pareto front) goes to the work folder next to the output, ``<output stem>.auto/``.
 
-Trials run through :func:`edgesdk.jobs.run_jobs` (in this process, in local worker processes, or on Ray) and each
+Trials run through :func:`edgesdk.runtime.jobs.run_jobs` (in this process, in local worker processes, or on Ray) and each
 finished one is appended to ``trials.jsonl`` in the work folder: running the same command again reads the trials
 already done back instead of training them again (a trial is identified by its assignment, epochs, seed and the
 hashes of the model and data files). Choosing on the validation data makes its accuracy optimistic; the result
@@ -477,8 +477,8 @@ def export_rows(data: bytes, pctx: Any, keras_names: list[str]) -> list[dict[str
     matched by position, as :func:`edgesdk.compress.layer_report` does), format, bytes and instructions with the
     kernels the default pipeline picks under ``pctx``."""
     from edgesdk.frontends.tflite import read_tflite
+    from edgesdk.numerics.weights import layer_weights
     from edgesdk.passes import run_pipeline
-    from edgesdk.weights import layer_weights
 
     graph = run_pipeline(read_tflite(data, name="model"), "default", pctx)
     nodes = {n.name: n for n in graph.nodes}
@@ -696,7 +696,7 @@ def run_trial(
     distill: bool,
 ) -> dict[str, Any]:
     """Fine-tune one per-layer assignment, write its int8 ``.tflite``, measure it; a record for ``trials.jsonl``
-    (a user error is recorded, not raised). Runs in a worker process (see :func:`edgesdk.jobs.run_jobs`)."""
+    (a user error is recorded, not raised). Runs in a worker process (see :func:`edgesdk.runtime.jobs.run_jobs`)."""
     from edgesdk.compress.base import load_keras, tflite_hits
     from edgesdk.errors import EdgeSDKError
     from edgesdk.passes import PassContext
@@ -813,7 +813,7 @@ def work_dir(out: Path) -> Path:
 
 class _Trials:
     """The trials of one search: their identifiers, the ones read back from ``trials.jsonl``, running new ones
-    (:func:`edgesdk.jobs.run_jobs`; the int8 trial, which trains nothing, in this process) and the verdicts."""
+    (:func:`edgesdk.runtime.jobs.run_jobs`; the int8 trial, which trains nothing, in this process) and the verdicts."""
 
     def __init__(
         self,
@@ -831,7 +831,7 @@ class _Trials:
         ray: str | None,
         say: Any,
     ) -> None:
-        from edgesdk.jobs import read_done
+        from edgesdk.runtime.jobs import read_done
 
         self.work, self.common, self.key, self.int8, self.epochs = work, common, key, int8, epochs
         self.acc_float, self.budget, self.workers, self.ray, self.say = acc_float, budget, workers, ray, say
@@ -845,13 +845,13 @@ class _Trials:
         return 0 if assign == self.int8 else self.epochs
 
     def trial_id(self, assign: dict[str, str]) -> str:
-        from edgesdk.jobs import point_id
+        from edgesdk.runtime.jobs import point_id
 
         return point_id({"assign": assign, "epochs": self.epochs_of(assign), **self.key})
 
     def run(self, assigns: list[dict[str, str]]) -> None:
         """Run the assignments not measured yet (those finished in an earlier run are read back)."""
-        from edgesdk.jobs import run_jobs
+        from edgesdk.runtime.jobs import run_jobs
 
         model_path, data, val, choice_spec, seed, core, optimize, flash, distill = self.common
         jobs = []
@@ -877,7 +877,7 @@ class _Trials:
         run_jobs(run_trial, slow, self._finished, workers=self.workers, ray=self.ray)
 
     def _finished(self, rec: dict[str, Any]) -> None:
-        from edgesdk.jobs import append_record
+        from edgesdk.runtime.jobs import append_record
 
         append_record(self.results, rec)
         self.records[rec["id"]] = rec
@@ -1151,8 +1151,8 @@ def compress_auto(
     keeps the budget, naming the best one found."""
     from edgesdk.boards import DEFAULT_BOARD, get_board
     from edgesdk.compress.base import evaluate_tflite, float_weight_bytes, load_keras
-    from edgesdk.jobs import model_path as _model_path
     from edgesdk.passes import PassContext
+    from edgesdk.runtime.jobs import model_path as _model_path
 
     started = time.monotonic()
     out = _check_auto_options(val, optimize, max_drop, trials, safety, workers, Path(out))
@@ -1262,8 +1262,8 @@ def plot_trials(
     accuracy and the budget, the chosen trial circled."""
     from matplotlib.figure import Figure
 
-    from edgesdk.jobs import pareto_front, plot_front
     from edgesdk.profiling.plots import save_figure
+    from edgesdk.runtime.jobs import pareto_front, plot_front
 
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(1, 1, 1)

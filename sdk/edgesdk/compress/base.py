@@ -147,7 +147,7 @@ def load_xy(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
         path = Path(data)
         if not path.is_file():
             raise CompressError(f"{what} data {path} does not exist")
-        from edgesdk.safeio import read_array_file
+        from edgesdk.util.safeio import read_array_file
 
         arrays = read_array_file(path, f"{what} data {path}", CompressError, keys=("x", "y"))
         missing = [k for k in ("x", "y") if k not in arrays]
@@ -608,7 +608,7 @@ __all__ = [
 
 @dataclass
 class CompressResult:
-    """What ``compress`` measured. Accuracies are fractions in [0, 1]; bytes see :mod:`edgesdk.weights`."""
+    """What ``compress`` measured. Accuracies are fractions in [0, 1]; bytes see :mod:`edgesdk.numerics.weights`."""
 
     method: str
     out: str

@@ -222,7 +222,7 @@ def _tf_safe_names(model: Any) -> Any:
 
 
 def _quantize_keras_model(model: Any, calib: Any, num_samples: int | None, what: str) -> bytes:
-    from edgesdk.data import load_calibration
+    from edgesdk.compiler.data import load_calibration
     from edgesdk.frontends.qkeras import plain_model
 
     tf = _import_tf()
@@ -238,7 +238,7 @@ def _quantize_keras_model(model: Any, calib: Any, num_samples: int | None, what:
 
 
 def _quantize_saved_model(folder: Path, calib: Any, num_samples: int | None) -> bytes:
-    from edgesdk.data import load_calibration
+    from edgesdk.compiler.data import load_calibration
 
     tf = _import_tf()
     what = f"SavedModel {folder}"
@@ -277,7 +277,7 @@ def quantize_float_tflite(
     the converter's own post-training quantizer (the ``Calibrator`` wrapper): int8 input and output, no
     float fallback, per-channel weights.
     """
-    from edgesdk.data import load_calibration
+    from edgesdk.compiler.data import load_calibration
     from edgesdk.frontends.tflite import tflite_io
 
     inputs, _ = tflite_io(data, what)
@@ -315,7 +315,7 @@ def quantize_keras(model_or_path: Any, calib: Any, *, num_samples: int | None = 
     """Quantize a float model to a full-int8 ``.tflite`` (bytes) with calibration data.
 
     ``model_or_path``: an in-memory Keras 3 model, a ``.keras``/``.h5`` file, a SavedModel folder or a
-    float ``.tflite`` file. ``calib``: anything :func:`edgesdk.model.load_calibration` accepts; the first
+    float ``.tflite`` file. ``calib``: anything :func:`edgesdk.compiler.model.load_calibration` accepts; the first
     ``num_samples`` samples are used (None: all).
     """
     if isinstance(model_or_path, (str, Path)):
@@ -372,7 +372,7 @@ def load_keras(model_or_path: Any, calib: Any, *, num_samples: int | None = DEFA
     ``graph.source`` names the float model; ``graph.sha256`` is the hash of the int8 flatbuffer that the
     IR was read from (the float model's bytes do not determine the int8 model, the calibration does too).
     """
-    from edgesdk.data import read_calibrated
+    from edgesdk.compiler.data import read_calibrated
 
     data = quantize_keras(model_or_path, calib, num_samples=num_samples)
     graph = read_calibrated(data, f"model {_model_name(model_or_path)}", name=_model_name(model_or_path))

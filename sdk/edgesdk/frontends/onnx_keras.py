@@ -185,7 +185,7 @@ def check_translation(low: Lowered, kmodel: Any, samples: np.ndarray) -> float:
 
 def load_float_onnx(low: Lowered, calib: Any, *, num_samples: int | None, name: str) -> Graph:
     """Quantize a lowered float ONNX model with ``calib`` (in the ONNX model's own input layout)."""
-    from edgesdk.data import load_calibration, read_calibrated
+    from edgesdk.compiler.data import load_calibration, read_calibrated
     from edgesdk.frontends import keras as kfront
 
     what = low.prep.what

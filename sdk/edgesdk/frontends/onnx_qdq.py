@@ -229,7 +229,7 @@ def qdq_agreement(
     """
     import onnx
 
-    from edgesdk.data import make_inputs
+    from edgesdk.compiler.data import make_inputs
     from edgesdk.frontends.onnx_keras import onnxruntime_outputs
     from edgesdk.reference import Reference
     from edgesdk.reference.kernels import KERNELS

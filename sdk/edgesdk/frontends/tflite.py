@@ -108,7 +108,7 @@ def _read_source(source: str | Path | bytes | bytearray | memoryview) -> tuple[b
         raise ModelFormatError(f"{what} does not exist")
     if path.is_dir():
         raise ModelFormatError(f"{what} is a folder, not a .tflite file")
-    from edgesdk.safeio import MAX_MODEL_BYTES, read_capped
+    from edgesdk.util.safeio import MAX_MODEL_BYTES, read_capped
 
     return read_capped(path, what, ModelFormatError, MAX_MODEL_BYTES), what, path
 

@@ -1,5 +1,5 @@
 """PyTorch models in: an ``nn.Module`` (with example inputs) or a saved ``torch.export`` program (``.pt2``) ->
-ONNX bytes, which :func:`edgesdk.model.load_onnx` takes on.
+ONNX bytes, which :func:`edgesdk.compiler.model.load_onnx` takes on.
 
 The ONNX export always runs in a child process (``python -m edgesdk.frontends.torch``): running a torch export
 in a process that has loaded TensorFlow crashed (segfault), and edgesdk loads TensorFlow to quantize. What

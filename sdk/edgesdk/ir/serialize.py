@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir.graph import DTYPES, MAX_DIM, NODE_TYPES, Graph, QuantParams, Tensor
-from edgesdk.safeio import MAX_MODEL_BYTES, Archive, read_capped, read_npy, short_error
+from edgesdk.util.safeio import MAX_MODEL_BYTES, Archive, read_capped, read_npy, short_error
 
 #: Most elements a tensor of an archive may declare (checked before anything is allocated; the verifier's byte
 #: caps are tighter).
@@ -311,7 +311,7 @@ def _clip(v: Any, n: int = 40) -> str:
 def _clean_names(meta: dict[str, Any]) -> None:
     """Control characters in names (which would reach messages and a terminal) become ``?``, everywhere a name
     is written or referred to, as the ``.tflite`` reader does."""
-    from edgesdk.escape import one_line
+    from edgesdk.util.escape import one_line
 
     meta["name"] = one_line(meta["name"])
     for key in ("inputs", "outputs"):

@@ -1,7 +1,7 @@
 """Every array a layer's weights are stored as in flash: the encoders (and their decoders, for the tests).
 
 Pure NumPy, one module for the kernel-selection passes (which encode the candidates and store the chosen
-encoding in the node, :mod:`edgesdk.weight_encoding`), the reference and the backends (which write what the node
+encoding in the node, :mod:`edgesdk.compiler.weight_encoding`), the reference and the backends (which write what the node
 carries). Each format stores the *same* int8 weights as the dense tensor, so a kernel reading it computes the
 dense kernel's integer result exactly; :func:`sparse_decode`, :func:`codebook_decode` and :func:`pattern_decode`
 invert the encoders and are used by the tests.
@@ -23,7 +23,7 @@ Formats (after Han et al., "Deep Compression", ICLR 2016, Niu et al., "PatDNN", 
   pattern the list of input channels (connectivity: a kernel not listed is all zero), 4 int8 values each.
 - *orders of the DSP kernels*: int8 FC rows interleaved four at a time (:func:`fc_weights_dsp`), int8 weights
   pre-extended to int16 in the FC body's blocks (:func:`fc_weights_w16`) or the convolution's segments
-  (:func:`weights_int16`). (Winograd's transformed weights are in :mod:`edgesdk.winograd`, beside the transforms.)
+  (:func:`weights_int16`). (Winograd's transformed weights are in :mod:`edgesdk.numerics.winograd`, beside the transforms.)
 """
 
 from __future__ import annotations

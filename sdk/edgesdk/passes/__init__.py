@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.errors import EdgeSDKError, UnsupportedOpError
 from edgesdk.ir import graph as ir
 
@@ -95,7 +95,7 @@ class Pass:
 PIPELINES: dict[str, list[type[Pass]]] = {"default": [], "none": []}
 
 #: Modules under ``edgesdk.passes`` that define built-in passes (imported lazily, in this order): a read of the
-#: kernel table (:func:`edgesdk.kernels.pass_modules`, the rows' ``chosen_by`` in table order). Among them:
+#: kernel table (:func:`edgesdk.compiler.kernels.pass_modules`, the rows' ``chosen_by`` in table order). Among them:
 #: ``decoded`` after the int8 kernel choice (compressed layers keep it and decode their weights),
 #: ``conv_add_fuse`` after the conv kernel choice (it fuses only convolutions whose kernel runs by bands),
 #: ``balanced_copies`` after decoded (balanced keeps only the flash copies that pay per byte; a pass with no
@@ -141,7 +141,7 @@ def run_pipeline(
     graph: ir.Graph, pipeline: str | Iterable[type[Pass]] = "default", ctx: PassContext | None = None
 ) -> ir.Graph:
     """Run a pipeline on a deep copy of ``graph`` and return the copy (the caller's graph is untouched); every
-    weight layer of the copy then carries the encoding of its chosen kernel (:func:`edgesdk.weight_encoding.encode_graph`)."""
+    weight layer of the copy then carries the encoding of its chosen kernel (:func:`edgesdk.compiler.weight_encoding.encode_graph`)."""
     _load_builtin_passes()
     ctx = ctx or PassContext()
     check_kernel_names(ctx)
@@ -156,7 +156,7 @@ def run_pipeline(
         p = cls()
         if p.run(out, ctx):
             log.debug("pass %s changed %s", p.name, out.name)
-    from edgesdk.weight_encoding import encode_graph
+    from edgesdk.compiler.weight_encoding import encode_graph
 
     encode_graph(out, ctx.target)
     out.validate()
@@ -173,7 +173,7 @@ DEFAULT_OPTIMIZE = "balanced"
 
 def known_kernels() -> list[str]:
     """Every kernel name ``--kernel``/``--no-kernel`` accept, sorted: the kernel table's rows a pass chooses, the
-    dense kernel and their aliases (:func:`edgesdk.kernels.selectable_names`)."""
+    dense kernel and their aliases (:func:`edgesdk.compiler.kernels.selectable_names`)."""
     return kernel_table.selectable_names()
 
 

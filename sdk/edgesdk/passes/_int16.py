@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext
 

@@ -2,7 +2,7 @@
 
 Every kernel pass (packed ternary/binary weights, sparse, codebook, pattern, shift, adder) builds its report
 with :func:`kernel_report`, so the export report (``report.json["kernels"]``, the per-layer kernel table of
-``report.md``) and :mod:`edgesdk.weights` read one vocabulary:
+``report.md``) and :mod:`edgesdk.numerics.weights` read one vocabulary:
 
 - ``candidates``: kernel name -> ``{"bytes": ..., "instructions": ...}`` (and optionally ``"other_bytes"``),
   the bytes of constants the layer stores with that kernel and the estimated instructions per inference.
@@ -10,7 +10,7 @@ with :func:`kernel_report`, so the export report (``report.json["kernels"]``, th
   is also the name a user forces it by (``--kernel fc1=dense``).
 - ``why``: one sentence, the reason for the choice.
 - ``format``, ``weight_bytes``, ``other_bytes``: the storage of the weights with the chosen kernel, as
-  :func:`edgesdk.weights.layer_weights` lists it (``format`` is ``"int8"`` for the baseline).
+  :func:`edgesdk.numerics.weights.layer_weights` lists it (``format`` is ``"int8"`` for the baseline).
 - any further facts a pass wants to show (``density``, ``code_bits``, ``taps``, ``macs`` ...).
 """
 

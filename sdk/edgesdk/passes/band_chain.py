@@ -7,7 +7,7 @@ bands of output rows: convolution B (a 3x3 convolution, or one fused with its re
 convolution A (the layer right before, whose output only B reads) into a band buffer of a few rows. The rows a
 later band reads again (the halo) slide to the buffer's start with one ``memmove`` instead of being computed
 again, so A computes each of its rows once: the price is that copy and the per-band calls, no recomputation
-(``estimate``). The planner (:mod:`edgesdk.planner`) plans A's output as the band buffer and keeps A's input
+(``estimate``). The planner (:mod:`edgesdk.compiler.planner`) plans A's output as the band buffer and keeps A's input
 live to the step B runs at; the C backend (:mod:`edgesdk.backends.c.band_chain`) emits the chain.
 
 A chain is made only where it lowers the arena: every candidate chained, then each unchained whose return does
@@ -88,7 +88,7 @@ class BandChain(Pass):
     name = "band_chain"
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
-        from edgesdk.planner import keep_lowering, plan
+        from edgesdk.compiler.planner import keep_lowering, plan
 
         if ctx.options.get("band_chain") is False or ctx.optimize == "speed":
             return False

@@ -11,6 +11,7 @@ int8 reference of the same weights.
 
 from __future__ import annotations
 
+from edgesdk.compiler.weight_encoding import codebook_arrays, store
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import PassContext, register
@@ -24,7 +25,6 @@ from edgesdk.passes._select import (
     fast_int8,
     offer,
 )
-from edgesdk.weight_encoding import codebook_arrays, store
 
 
 @register("default")

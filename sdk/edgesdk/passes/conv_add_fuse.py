@@ -20,14 +20,14 @@ An ADD is fused when
 
 The ADD is annotated ``kernel = "conv_fused"`` with ``attrs["fused_conv"]`` (the convolution's name, the band
 height and the scratch bytes); the convolution gets ``attrs["fused_into"]``. The planner
-(:mod:`edgesdk.planner`) then plans the convolution's output as the band scratch, keeps the convolution's input
+(:mod:`edgesdk.compiler.planner`) then plans the convolution's output as the band scratch, keeps the convolution's input
 alive to the ADD and writes the ADD's output over the residual; the C backend
 (:mod:`edgesdk.backends.c.conv_add`) emits the band loop.
 """
 
 from __future__ import annotations
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import candidate, kernel_report

@@ -2,7 +2,7 @@
 
 A depthwise layer with depth multiplier 1 reads, for output row ``oy``, only input rows from
 ``oy * stride - pad_top`` on, so its output can be produced in the input's own bytes with a ring of one or two
-output rows of scratch (``edgesdk.dw_inplace``; the approach of in-place depthwise in memory-lean inference
+output rows of scratch (``edgesdk.compiler.dw_inplace``; the approach of in-place depthwise in memory-lean inference
 engines, e.g. MCUNet's TinyEngine, Lin et al., NeurIPS 2020). The layer then needs ``max(input, output) +
 scratch`` bytes of arena instead of ``input + output``. Eligible: a layer whose input no other layer reads and
 that is neither a graph output nor the model's input (left intact unless the user forces ``--kernel
@@ -11,14 +11,14 @@ LAYER=inplace``). The planner aliases the two tensors and counts the scratch; th
 
 The price is a call per output row and the copy of the rows that pass through the scratch (a few per cent of
 the layer's instructions), so the pass keeps only the layers that lower the arena: it asks the planner
-(``edgesdk.planner``, the same one the export uses) for the arena with every eligible layer in place, then
+(``edgesdk.compiler.planner``, the same one the export uses) for the arena with every eligible layer in place, then
 drops, one at a time, each layer whose removal does not make the arena grow. A layer the user forces stays in
 place; ``--kernel LAYER=dense`` keeps one regular.
 """
 
 from __future__ import annotations
 
-from edgesdk import dw_inplace
+from edgesdk.compiler import dw_inplace
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
@@ -82,7 +82,7 @@ class DepthwiseInplace(Pass):
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
         """Choose the eligible layers that lower the arena (see the module docstring), then annotate them."""
-        from edgesdk.planner import plan
+        from edgesdk.compiler.planner import plan
 
         cands = [n for n in graph.nodes if self.match(graph, n, ctx)]
         if not cands:

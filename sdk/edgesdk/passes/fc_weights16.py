@@ -16,7 +16,7 @@ code per layer (QEMU mps2-an386).
 
 from __future__ import annotations
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, flash_rule

@@ -25,10 +25,10 @@ from __future__ import annotations
 from typing import Any
 
 from edgesdk.ir import graph as ir
+from edgesdk.numerics.winograd import F2x2_3x3, applicable, int_ranges
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, kernel_report
 from edgesdk.reference.params import op_params
-from edgesdk.winograd import F2x2_3x3, applicable, int_ranges
 
 KERNEL = "winograd"
 SPEC = F2x2_3x3

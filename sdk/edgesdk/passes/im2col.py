@@ -15,7 +15,7 @@ of pixels + the int8-weight FC kernel instead (``im2col_s8``: the int8 weights' 
 
 from __future__ import annotations
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8

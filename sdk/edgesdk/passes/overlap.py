@@ -1,9 +1,9 @@
 """Memory: let a layer's output trail its input in the same bytes where its kernel walks in order.
 
 A kernel that walks its output pixels in order and reads no input behind a known window can write its output
-over the input it reads for the last time (:mod:`edgesdk.overlap`; the kernel table's ``writes_behind`` says per
+over the input it reads for the last time (:mod:`edgesdk.compiler.overlap`; the kernel table's ``writes_behind`` says per
 kernel and kernel folder how it walks). This pass annotates every such layer with ``attrs["writes_behind"]`` (its
-kernel's block on the board's kernel folder); the planner (:mod:`edgesdk.planner`) decides which of them it
+kernel's block on the board's kernel folder); the planner (:mod:`edgesdk.compiler.planner`) decides which of them it
 places overlapping, keeping those that lower the arena.
 
 Where the arena is then set by a kernel choice, the layer is moved: a layer whose weights are decoded into the
@@ -22,9 +22,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from edgesdk import dw_inplace as dwi
-from edgesdk import kernels as kernel_table
-from edgesdk import overlap
+from edgesdk.compiler import dw_inplace as dwi
+from edgesdk.compiler import kernels as kernel_table
+from edgesdk.compiler import overlap
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, pointwise, register
 from edgesdk.passes import dw_inplace as dw_pass
@@ -99,7 +99,7 @@ class OverlapPass(Pass):
     name = "overlap"
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
-        from edgesdk.planner import keep_lowering, plan
+        from edgesdk.compiler.planner import keep_lowering, plan
 
         target = _target(ctx)
         layers = [n for n in graph.nodes if _eligible(graph, n)]

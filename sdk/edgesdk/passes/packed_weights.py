@@ -15,12 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.compiler.weight_encoding import (
+    packed_encoding,
+    planes_arrays,
+    pointwise_as_fc,
+    store,
+    uses_codes,
+)
 from edgesdk.ir import graph as ir
 from edgesdk.ir.weightformats import WeightPlanes, code_rows, weight_planes
 from edgesdk.passes import Pass, PassContext, fc_weights16, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
 from edgesdk.passes._select import dense_per_mac, fast_int8, fastest_int8
-from edgesdk.weight_encoding import packed_encoding, planes_arrays, pointwise_as_fc, store, uses_codes
 
 #: Executed instructions (Cortex-M4, -O2, portable C) per unit of work, read off emulator counts of
 #: ed_fc.c / ed_conv.c / ed_packed.c (QEMU mps2-an386) and the generated assembly.

@@ -9,6 +9,7 @@ wins. The C backend then emits one function per layer with each pattern's tap of
 
 from __future__ import annotations
 
+from edgesdk.compiler.weight_encoding import pattern_arrays, store
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import Pass, PassContext, register
@@ -22,7 +23,6 @@ from edgesdk.passes._select import (
     offer,
     weight,
 )
-from edgesdk.weight_encoding import pattern_arrays, store
 
 TAPS = 4
 

@@ -17,7 +17,7 @@ candidates go into ``node.attrs["kernel_report"]``.
 
 from __future__ import annotations
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8

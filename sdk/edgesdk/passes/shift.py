@@ -15,10 +15,10 @@ larger than the dense weights), with the bytes and estimated instructions of bot
 
 from __future__ import annotations
 
+from edgesdk.compiler.weight_encoding import one_hot_taps
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
-from edgesdk.weight_encoding import one_hot_taps
 
 #: Estimated instructions per output element on a Cortex-M4: dense int8 depthwise per tap (load x, load w,
 #: multiply-accumulate, loop), plus its requantization; the shift kernel's gather + bounds check + lookup.
@@ -77,6 +77,6 @@ class ShiftPass(Pass):
             node.attrs["kernel_report"] = kernel_report(costs, BASELINE, why, weight_bytes=w.nbytes)
             return False
         node.attrs["kernel"] = chosen
-        # Storage as edgesdk.weights reports it: the tables and tap offsets replace the weights.
+        # Storage as edgesdk.numerics.weights reports it: the tables and tap offsets replace the weights.
         node.attrs["kernel_report"] = kernel_report(costs, chosen, why, macs=0)
         return True

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.compiler.weight_encoding import Encoding, sparse_arrays, store
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
 from edgesdk.passes import PassContext, register
@@ -28,7 +29,6 @@ from edgesdk.passes._select import (
     interior_pixels,
     offer,
 )
-from edgesdk.weight_encoding import Encoding, sparse_arrays, store
 
 
 @register("default")

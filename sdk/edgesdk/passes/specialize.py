@@ -31,7 +31,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import BUILTIN_PASS_MODULES, Pass, PassContext, register
 from edgesdk.passes._int16 import balanced_refusal, int8_conv

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from edgesdk.ir import graph as ir
+from edgesdk.numerics.winograd import F2x2_3x3, int_ranges
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import ShapeRulePass, flash_rule, int8_conv
-from edgesdk.winograd import F2x2_3x3, int_ranges
 
 KERNEL = "winograd"
 MIN_SPEEDUP = 1.2

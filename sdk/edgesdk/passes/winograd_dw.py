@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from edgesdk.ir import graph as ir
+from edgesdk.numerics.winograd import F2x2_3x3, weight_ranges
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import ShapeRulePass, balanced_refusal
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
-from edgesdk.winograd import F2x2_3x3, weight_ranges
 
 KERNEL = "winograd_dw"
 MIN_SPEEDUP = 1.1

@@ -105,7 +105,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
 def plot_arena_map(plan: Any, path: Path | str, title: str = "") -> Path:
     """The arena over time: x = execution step, y = byte offset, one rectangle per buffer named by its tensors.
 
-    ``plan`` is an :class:`edgesdk.planner.Plan` or its ``to_dict()``. A dashed line marks the lower bound (the
+    ``plan`` is an :class:`edgesdk.compiler.planner.Plan` or its ``to_dict()``. A dashed line marks the lower bound (the
     most bytes live at any step), a solid one the arena size, so the gap between them is visible.
     """
     d = _plan_dict(plan)

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgesdk.escape import md_text
+from edgesdk.util.escape import md_text
 
 log = logging.getLogger(__name__)
 

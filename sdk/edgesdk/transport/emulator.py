@@ -6,7 +6,7 @@ until we connect, so the banner is never lost; ``nodelay=on`` cuts a round trip 
 ``-icount shift=0`` so that SysTick counts executed instructions deterministically (see TOOLCHAIN.md). The
 process is ended by its own PID (terminate, then kill after a grace period) on ``stop()``, on leaving the
 ``with`` block, and by a finalizer if the object is dropped, so a failing test leaves no QEMU behind. QEMU runs
-in its own process group with a parent-death signal (:mod:`edgesdk.procutil`): it dies with its parent.
+in its own process group with a parent-death signal (:mod:`edgesdk.util.procutil`): it dies with its parent.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from types import TracebackType
 from typing import Any
 
 from edgesdk.errors import BoardError, TransportError, TransportTimeout
-from edgesdk.escape import terminal_text
-from edgesdk.procutil import child_popen_kwargs
 from edgesdk.transport.base import Transport
 from edgesdk.transport.serial_port import SerialTransport
+from edgesdk.util.escape import terminal_text
+from edgesdk.util.procutil import child_popen_kwargs
 
 log = logging.getLogger(__name__)
 

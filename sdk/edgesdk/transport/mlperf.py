@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 
 from edgesdk.errors import TransportError
-from edgesdk.escape import terminal_text
 from edgesdk.transport.base import Transport
+from edgesdk.util.escape import terminal_text
 
 log = logging.getLogger(__name__)
 

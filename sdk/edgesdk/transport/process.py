@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesdk.errors import TransportError
-from edgesdk.procutil import child_popen_kwargs
 from edgesdk.transport.base import Transport
+from edgesdk.util.procutil import child_popen_kwargs
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ a device that floods bytes or stale frames is given up on as surely as a silent 
 against the request (its version byte, its size, the counts and bytes it was asked for); the INFO record is
 checked field by field (sizes within the protocol's, ``max_run`` and ``max_payload`` that let a command make
 progress, a SHA-256 hex model hash); and every string from the device is cleaned
-(:func:`edgesdk.escape.terminal_text`) before anything can print it. A lie is one sentence, a TransportError.
+(:func:`edgesdk.util.escape.terminal_text`) before anything can print it. A lie is one sentence, a TransportError.
 
 Timeouts (the defaults; ``DeviceClient`` takes others, and the CLI reads ``EDGESDK_DEVICE_TIMEOUT``,
 ``EDGESDK_DEVICE_RETRIES`` and ``EDGESDK_RUN_TIMEOUT``): each attempt of a command waits
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesdk.errors import TransportError, TransportTimeout
-from edgesdk.escape import terminal_text
 from edgesdk.transport.base import Transport
+from edgesdk.util.escape import terminal_text
 
 log = logging.getLogger(__name__)
 

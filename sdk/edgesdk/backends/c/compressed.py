@@ -2,7 +2,7 @@
 (``templates/c/pattern_conv.c.j2``).
 
 A pass (``edgesdk.passes.sparse``, ``codebook``, ``pattern``) chose the variant and put it in
-``node.attrs["kernel"]`` and stored the weights' encoding in the node (:mod:`edgesdk.weight_encoding`); here its
+``node.attrs["kernel"]`` and stored the weights' encoding in the node (:mod:`edgesdk.compiler.weight_encoding`); here its
 arrays are written as ``static const`` arrays as they are, so the bytes are the ones the pass counted. The
 fully-connected variants fold ``input_offset * sum(w)`` into the bias so their inner loops multiply raw
 inputs; the integer result is the dense kernel's exactly.
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk import kernels as kernel_table
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import _LayerBuilder, conv_geometry
+from edgesdk.compiler import kernels as kernel_table
+from edgesdk.compiler.weight_encoding import Encoding, sparse_code_bits  # noqa: F401 - sparse_code_bits re-exported
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.weight_encoding import Encoding, sparse_code_bits  # noqa: F401 - sparse_code_bits re-exported
 
 #: The kernels' C sources, from the kernel table.
 KERNEL_FILES = {k: kernel_table.get(k).sources[0] for k in ("sparse", "codebook")}

@@ -19,9 +19,9 @@ from edgesdk.backends.c.generator import (
     VARIANT_LOWER,
     _LayerBuilder,
 )
+from edgesdk.compiler.weight_encoding import Encoding
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
-from edgesdk.weight_encoding import Encoding
 
 KERNEL = "decoded"
 DECODE_FILE = "ed_decode.c"

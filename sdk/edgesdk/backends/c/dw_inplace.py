@@ -1,6 +1,6 @@
 """C lowering of a DEPTHWISE_CONV_2D annotated ``kernel = "inplace"`` (``edgesdk.passes.dw_inplace``).
 
-When the arena plan gave the layer's output its input's buffer (``edgesdk.planner`` does so when the input dies
+When the arena plan gave the layer's output its input's buffer (``edgesdk.compiler.planner`` does so when the input dies
 at the layer), a per-layer wrapper from ``templates/c/dwconv_inplace.c.j2`` calls ``ed_dwconv_inplace_s8``
 (``firmware/kernels/ed_dwconv_inplace.c``) with the layer's scratch rows, which the planner placed in the arena;
 otherwise the layer lowers exactly as a regular depthwise conv. The parameter struct is the regular one.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgesdk import dw_inplace
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import _LayerBuilder, _lower_dwconv
+from edgesdk.compiler import dw_inplace
 from edgesdk.ir import graph as ir
 
 
@@ -23,7 +23,7 @@ def _plan(gen: Any) -> Any:
         return gen.plan
     cached = getattr(gen, "_dw_inplace_plan", None)
     if cached is None:
-        from edgesdk.planner import plan
+        from edgesdk.compiler.planner import plan
 
         g = gen.graph
         view = g

@@ -8,8 +8,8 @@ import numpy as np
 
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import KERNEL_SUBDIR, _LayerBuilder
+from edgesdk.compiler.weight_encoding import weight_layout
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.weight_encoding import weight_layout
 
 KERNEL = "w16"
 #: A 1x1 stride-1 convolution run by the same kernel (passes/pointwise.py).

@@ -27,19 +27,19 @@ import jinja2
 import numpy as np
 
 import edgesdk
-from edgesdk import kernels as kernel_table
-from edgesdk import templating
 from edgesdk.backends.c import cformat as cf
 from edgesdk.boards import kernel_target_chain
+from edgesdk.compiler import kernels as kernel_table
+from edgesdk.compiler.weight_encoding import Encoding, node_encoding
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
-from edgesdk.resources import firmware_dir
-from edgesdk.weight_encoding import Encoding, node_encoding
+from edgesdk.util import templating
+from edgesdk.util.resources import firmware_dir
 
 log = logging.getLogger(__name__)
 
 #: Kernel source that implements each op's default kernel, and the headers every project gets: reads of the
-#: kernel table (:mod:`edgesdk.kernels`).
+#: kernel table (:mod:`edgesdk.compiler.kernels`).
 KERNEL_FILES: dict[str, str] = kernel_table.op_sources()
 KERNEL_HEADERS: tuple[str, ...] = kernel_table.headers()
 #: Sub-folder of the output directory that receives the kernels and the model/harness contract header.
@@ -123,7 +123,7 @@ class _Layer:
 
 
 def _jinja_env() -> jinja2.Environment:
-    """The one Jinja environment (:mod:`edgesdk.templating`); the C backend's templates are ``c/<name>``."""
+    """The one Jinja environment (:mod:`edgesdk.util.templating`); the C backend's templates are ``c/<name>``."""
     return templating.environment()
 
 
@@ -352,7 +352,7 @@ class _LayerBuilder:
 
     @property
     def encoding(self) -> Encoding:
-        """The encoding of the layer's weights the passes stored in the node (:mod:`edgesdk.weight_encoding`)."""
+        """The encoding of the layer's weights the passes stored in the node (:mod:`edgesdk.compiler.weight_encoding`)."""
         if self.encoding_override is not None:
             return self.encoding_override
         enc = node_encoding(self.gen.graph, self.node, self.gen.target)
@@ -805,7 +805,7 @@ def _plan_offsets(graph: ir.Graph, inputs: list[str], outputs: list[str], nodes:
                 name=graph.name, tensors=graph.tensors, nodes=nodes, inputs=inputs, outputs=outputs
             )
         try:
-            from edgesdk.planner import plan as make_plan
+            from edgesdk.compiler.planner import plan as make_plan
         except ImportError:  # the planner is optional for this backend
             make_plan = None
         if make_plan is not None:
@@ -818,7 +818,7 @@ def _plan_offsets(graph: ir.Graph, inputs: list[str], outputs: list[str], nodes:
         offsets = _sequential_plan(graph, inputs, nodes)
         arena = 0
         lower = 0
-    from edgesdk.planner import buffer_bytes
+    from edgesdk.compiler.planner import buffer_bytes
 
     needed = list(inputs) + [o for n in nodes for o in n.outputs]
     for name in needed:
@@ -845,7 +845,7 @@ def generate_c(
 
     ``out_dir`` receives ``<model>.h``, ``<model>.c``, ``<model>_glue.c`` (defines ``edgesdk_model``) and, under
     ``edgesdk/``, the kernel sources the model uses plus ``edgesdk_kernels.h``, ``ed_fixedpoint.h`` and
-    ``edgesdk_model.h``, so the folder builds on its own. ``plan`` is an ``edgesdk.planner.Plan`` (computed
+    ``edgesdk_model.h``, so the folder builds on its own. ``plan`` is an ``edgesdk.compiler.planner.Plan`` (computed
     when omitted); ``rounding`` picks the fully-connected requantization ("double" as TFLite Micro, or
     "single"); ``target`` names a folder under ``firmware/kernels/`` whose files override the generic kernels
     of the same name. Raises ``UnsupportedOpError`` for an op or tensor type the backend cannot emit.

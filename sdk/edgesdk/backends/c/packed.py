@@ -1,7 +1,7 @@
 """Lowerings of the packed ternary / binary kernels (``firmware/kernels/ed_packed.c``, ``ed_fc_codes.c``).
 
 Chosen by ``edgesdk.passes.packed_weights`` (``node.attrs["kernel"]`` = ``"ternary"`` or ``"binary"``). The weights
-are written as the node's encoding holds them (:func:`edgesdk.weight_encoding.planes_arrays`): bit-planes, per-channel
+are written as the node's encoding holds them (:func:`edgesdk.compiler.weight_encoding.planes_arrays`): bit-planes, per-channel
 magnitudes only when they are not one common value, or on the DSP target the rows as codes. For FULLY_CONNECTED
 the input offset is folded into the bias (``bias + input_offset * sum_i w_i`` per channel), which keeps the
 accumulator the int8 kernel's.
@@ -13,8 +13,8 @@ import numpy as np
 
 from edgesdk.backends.c.compressed import folded_bias
 from edgesdk.backends.c.generator import CONV_FIELDS, _LayerBuilder
+from edgesdk.compiler.weight_encoding import Encoding
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.weight_encoding import Encoding
 
 PACKED_KERNEL_FILE = "ed_packed.c"
 #: Ternary / binary FC rows as codes for the DSP multiply-accumulate (Cortex-M DSP kernel target).

@@ -2,7 +2,7 @@
 
 The layer's int8 result, requantization and fused activation included, is tabulated per output channel for
 all 256 input values with the reference's own integer math (the shift kernel's encoding,
-:func:`edgesdk.weight_encoding.shift_tables`, stored in the node by the passes), so the C kernel
+:func:`edgesdk.compiler.weight_encoding.shift_tables`, stored in the node by the passes), so the C kernel
 (``firmware/kernels/ed_shift.c``) only gathers and looks up and is bit-identical to the dense kernel.
 """
 

@@ -1,5 +1,5 @@
 """C lowering of a CONV_2D annotated ``kernel = "winograd"``: the shared kernel ``ed_winograd_s8``
-(``firmware/kernels/ed_winograd.c``) with the weights transformed at export by ``edgesdk.winograd`` (the single
+(``firmware/kernels/ed_winograd.c``) with the weights transformed at export by ``edgesdk.numerics.winograd`` (the single
 source of the integer transforms) into int16 (see ``winograd_weights``), and from
 ``templates/c/winograd_conv.c.j2`` a per-layer wrapper that hands the kernel the layer's scratch buffer.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
-from edgesdk.winograd import BLOCK, applicable, channel_order, winograd_weights  # noqa: F401
+from edgesdk.numerics.winograd import BLOCK, applicable, channel_order, winograd_weights  # noqa: F401
 
 KERNEL = "winograd"
 

@@ -1,20 +1,20 @@
 """C lowering of a DEPTHWISE_CONV_2D annotated ``kernel = "winograd_dw"``: ``ed_winograd_dw_s8``
 (``firmware/kernels/ed_winograd_dw.c``) with the per-channel weights transformed at export by
-``edgesdk.winograd`` (the single source of the integer transforms, shared with the conv kernel and the FPGA
+``edgesdk.numerics.winograd`` (the single source of the integer transforms, shared with the conv kernel and the FPGA
 backend) into int16. The layer's int8 weights are not emitted (the transformed ones replace them).
 """
 
 from __future__ import annotations
 
-from edgesdk import winograd
 from edgesdk.backends.c.generator import _LayerBuilder
 from edgesdk.errors import UnsupportedOpError
+from edgesdk.numerics import winograd
 
 KERNEL = "winograd_dw"
 
 
 def applicable(p: dict) -> bool:
-    """3x3, stride 1, undilated (:func:`edgesdk.winograd.applicable`), depth multiplier 1."""
+    """3x3, stride 1, undilated (:func:`edgesdk.numerics.winograd.applicable`), depth multiplier 1."""
     return winograd.applicable(p) and p["depth_multiplier"] == 1
 
 

@@ -1,5 +1,5 @@
 """The FPGA backend: IR -> hls4ml model (with edgesdk's units in ``hls/``) -> C-simulation and synthesis. The
-command that drives it (the ``"hls"`` pass pipeline first, then these, then the reports) is :mod:`edgesdk.synth`.
+command that drives it (the ``"hls"`` pass pipeline first, then these, then the reports) is :mod:`edgesdk.commands.synth`.
 
 - ``convert``: the IR as an hls4ml layer list and configuration (a table of per-op handlers), built into a
   ``ModelGraph``; it reads the pipeline's decisions from the nodes and makes none of its own;

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgesdk.errors import BuildError
 from edgesdk.ir import graph as ir
-from edgesdk.progress import progress
+from edgesdk.util.progress import progress
 
 log = logging.getLogger(__name__)
 

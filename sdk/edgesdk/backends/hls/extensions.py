@@ -27,7 +27,7 @@ from typing import Any
 
 from edgesdk.backends.hls.config_keys import ADD_REQUANT_KEYS, CONV_SHAPE_KEYS, WINDOW_KEYS
 from edgesdk.errors import EdgeSDKError
-from edgesdk.resources import firmware_dir, hls_dir
+from edgesdk.util.resources import firmware_dir, hls_dir
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ def _ctype(key: str, value: Any) -> str:
 def _render_config(node: Any, base: str, ints: list[str], typedefs: list[str], accum: bool) -> str:
     """The config struct of one unit, rendered from ``templates/hls/unit_config.h.j2`` by the one Jinja
     environment: its integer attributes, its accumulator type (convolutions) and its weights' types."""
-    from edgesdk.templating import environment
+    from edgesdk.util.templating import environment
 
     fields = []
     for key in ints:
@@ -348,7 +348,7 @@ def _render_config(node: Any, base: str, ints: list[str], typedefs: list[str], a
 def _render_call(node: Any, params: dict[str, str], function: str, typedefs: list[str]) -> str:
     """The call of one unit in the generated ``myproject.cpp``, rendered from ``templates/hls/unit_call.h.j2``:
     ``edgesdk::<function><input type(s), output type, config>(input(s), output, weights...);``."""
-    from edgesdk.templating import environment
+    from edgesdk.util.templating import environment
 
     if len(node.inputs) > 1:
         ins = [node.get_input_variable(name) for name in node.inputs[:2]]

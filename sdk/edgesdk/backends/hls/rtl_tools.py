@@ -22,8 +22,8 @@ SIM_TIMEOUT_S = 300
 
 
 def jinja_env() -> jinja2.Environment:
-    """The one Jinja environment (:mod:`edgesdk.templating`); the RTL templates are ``hls/rtl/<name>``."""
-    from edgesdk import templating
+    """The one Jinja environment (:mod:`edgesdk.util.templating`); the RTL templates are ``hls/rtl/<name>``."""
+    from edgesdk.util import templating
 
     return templating.environment()
 

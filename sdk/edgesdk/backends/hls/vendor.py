@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesdk.errors import BuildError
-from edgesdk.templating import render
+from edgesdk.util.templating import render
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The Winograd F(2x2,3x3) convolution unit of the HLS backend (Lavin & Gray, CVPR 2016).
 
 The transformed weights ``U' = G' g G'^T`` and the input/output transform matrices ``B^T`` and ``A^T`` all come
-from ``edgesdk.winograd`` (the module the MCU backend uses too): the HLS unit receives them as hls4ml weight
+from ``edgesdk.numerics.winograd`` (the module the MCU backend uses too): the HLS unit receives them as hls4ml weight
 variables, so there is one source of truth for the integer math. The unit computes, per 2x2 output tile,
 ``4 * acc = A^T [sum_c U'_c (.) V_c] A`` with ``V_c = B^T d_c B``, shifts right by 2 (exact), adds the bias and
 requantizes as TFLM does - bit for bit the direct convolution.
@@ -15,8 +15,8 @@ import numpy as np
 
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
+from edgesdk.numerics.winograd import applicable, int_ranges, transform_weights
 from edgesdk.passes.hls_winograd import MULTS_DIRECT, MULTS_WINOGRAD, SPEC, winograd_unit
-from edgesdk.winograd import applicable, int_ranges, transform_weights
 
 
 def winograd_applicable(node: ir.Node, p: dict[str, Any]) -> bool:

@@ -21,18 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesdk import __version__, ccm
+from edgesdk import __version__
 from edgesdk.boards import CORE_SLOWER_KERNELS, UART_DRIVERS, Board, get_board
+from edgesdk.compiler import ccm
+from edgesdk.compiler.footprint import Footprint, build_failure_cause, model_only
+from edgesdk.compiler.planner import Plan, plan
 from edgesdk.errors import BoardError, BuildError, EdgeSDKError, describe_os_error
-from edgesdk.escape import safe_file_stem
-from edgesdk.footprint import Footprint, build_failure_cause, model_only
 from edgesdk.ir import Graph
-from edgesdk.mlperf_modes import resolve_mlperf
 from edgesdk.passes import DEFAULT_OPTIMIZE, OPTIMIZE_GOALS, PassContext, kernel_decisions, run_pipeline
 from edgesdk.passes.specialize import CODE_BUDGET, KERNEL, KERNEL16
-from edgesdk.planner import Plan, plan
-from edgesdk.resources import firmware_dir
-from edgesdk.templating import render
+from edgesdk.runtime.mlperf_modes import resolve_mlperf
+from edgesdk.util.escape import safe_file_stem
+from edgesdk.util.resources import firmware_dir
+from edgesdk.util.templating import render
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,8 @@ class ExportResult:
 
 def estimate_memory(graph: Graph, arena: Plan, board: Board, footprint: Footprint | None = None) -> MemoryUse:
     """What the exported firmware will need, before building (the build then measures it): ``footprint`` from
-    the project's compiled objects (:mod:`edgesdk.footprint`), else the layers' constant arrays and a constant for
-    the code (:func:`edgesdk.footprint.model_only`). RAM includes the stack the linker script reserves."""
+    the project's compiled objects (:mod:`edgesdk.compiler.footprint`), else the layers' constant arrays and a constant for
+    the code (:func:`edgesdk.compiler.footprint.model_only`). RAM includes the stack the linker script reserves."""
     fp = footprint or fallback_footprint(graph, arena, board)
     return MemoryUse(
         flash=fp.flash,
@@ -300,7 +301,7 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
 
 def render_linker_script(board: Board, dest: Path, *, stack_in_ccm: bool = False) -> Path:
     """The board's linker script (memory map, stack) rendered from ``templates/firmware/linker.ld.j2``;
-    ``stack_in_ccm`` puts the stack at the top of the board's core-coupled RAM (see :mod:`edgesdk.ccm`)."""
+    ``stack_in_ccm`` puts the stack at the top of the board's core-coupled RAM (see :mod:`edgesdk.compiler.ccm`)."""
     return render(
         "firmware/linker.ld.j2",
         dest,
@@ -559,10 +560,10 @@ def project_footprint(
     model_srcs: list[str],
     cproject: Any,
 ) -> Footprint | None:
-    """The footprint of a written project from its compiled objects (:func:`edgesdk.footprint.measure`), or None
+    """The footprint of a written project from its compiled objects (:func:`edgesdk.compiler.footprint.measure`), or None
     on the host (no flash to fit) or without the board's compiler (the caller falls back to the model-only
     estimate)."""
-    from edgesdk import footprint
+    from edgesdk.compiler import footprint
 
     if board.is_host or not footprint.compiler_available(board.build.cc):
         if not board.is_host:
@@ -680,10 +681,10 @@ def _optimization_trade(graph: Graph) -> list[dict[str, Any]]:
 
 def export_report(result: ExportResult, project: Path) -> dict[str, Any]:
     """Write ``report.json`` and a readable ``report.md`` (per-layer table, memory, arena map) into ``project``."""
-    from edgesdk.inspection import summarize
+    from edgesdk.commands.inspection import summarize
+    from edgesdk.numerics.weights import layer_weights
     from edgesdk.profiling.plots import plot_arena_map, plot_memory
     from edgesdk.profiling.report import write_json, write_report
-    from edgesdk.weights import layer_weights
 
     board = result.board
     use = result.size or result.estimate

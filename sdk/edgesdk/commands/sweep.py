@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from edgesdk.errors import CompressError, EdgeSDKError
-from edgesdk.jobs import (
+from edgesdk.runtime.jobs import (
     MAX_LOCAL_WORKERS,
     absolute,
     append_record,
@@ -127,9 +127,9 @@ def run_point(
     model: str, data: Any, val: Any, settings: dict[str, Any], out_dir: str, board: str, seed: int = 0
 ) -> dict[str, Any]:
     """Compress, export, build and profile one point; a record for ``sweep.jsonl`` (errors are recorded)."""
+    from edgesdk.commands.device import profile
+    from edgesdk.compiler.model import load_model
     from edgesdk.compress import ARCHIVE_METHODS, compress, parse_methods
-    from edgesdk.device import profile
-    from edgesdk.model import load_model
 
     pid = point_id(settings)
     where = Path(out_dir) / "points" / pid
@@ -238,7 +238,7 @@ def sweep(
 ) -> SweepResult:
     """Run the grid (plus the ``int8`` baseline) and write the table, the Pareto plot and the HTML report."""
     from edgesdk.boards import get_board, is_board_path
-    from edgesdk.progress import progress as bar
+    from edgesdk.util.progress import progress as bar
 
     points = parse_grid(grid) if isinstance(grid, str) else [dict(p) for p in grid]
     get_board(board)  # an unknown board is refused before any work

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.compiler.planner import lifetimes
 from edgesdk.ir.graph import Graph, Node
-from edgesdk.planner import lifetimes
 
 #: Ops whose constant inputs are structure (shapes, axes, paddings), not learned parameters.
 _STRUCTURAL_CONSTS = {"RESHAPE": (1,), "MEAN": (1,), "PAD": (1, 2), "PADV2": (1, 2)}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk import kernels as kernel_table
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 
 #: ``node.attrs`` key the ``overlap`` pass sets: the output pixels per block its kernel declares on the target.

@@ -56,7 +56,7 @@ def _add(p: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, **chan
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     """The kernel-choice options (an unknown kernel name is refused before the model is read), then the model."""
-    from edgesdk.model import load_model
+    from edgesdk.compiler.model import load_model
 
     ctx = _pass_ctx(args)
     return load_model(args.model, calib=args.calib), ctx
@@ -91,8 +91,8 @@ def _setup_inspect(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from edgesdk.export import target_summary
-    from edgesdk.inspection import format_summary, summarize
+    from edgesdk.commands.export import target_summary
+    from edgesdk.commands.inspection import format_summary, summarize
 
     graph, ctx = _load(args)
     summary = summarize(graph)
@@ -151,7 +151,7 @@ def _setup_kernels(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_kernels(args: argparse.Namespace) -> int:
-    from edgesdk.kernels import CORE_TARGETS, KERNELS
+    from edgesdk.compiler.kernels import CORE_TARGETS, KERNELS
 
     every = len(CORE_TARGETS) + 1  # the cores with a kernel folder, and the host
 
@@ -189,7 +189,7 @@ def _setup_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from edgesdk.export import export
+    from edgesdk.commands.export import export
 
     result = _on_board(
         args, export, args.output, **_options(args, "build", "rounding", "optimize", mlperf_model="mlperf")
@@ -269,7 +269,7 @@ def _setup_flash(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_flash(args: argparse.Namespace) -> int:
-    from edgesdk.device import flash
+    from edgesdk.commands.device import flash
 
     print(flash(args.board, args.image, args.port))
     return 0
@@ -302,7 +302,7 @@ def _setup_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from edgesdk.device import validate
+    from edgesdk.commands.device import validate
     from edgesdk.errors import ValidationError
 
     names = ("inputs", "count", "port", "rounding", "labels", "calib")
@@ -380,10 +380,10 @@ def _stage(line: str) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    from edgesdk.commands.synth import DEFAULT_COUNT, hls_context, synth
+    from edgesdk.compiler.model import load_model
     from edgesdk.errors import ValidationError
-    from edgesdk.model import load_model
     from edgesdk.passes import context_from_options
-    from edgesdk.synth import DEFAULT_COUNT, hls_context, synth
 
     # the FPGA road checks the kernel names against its own units, before the model is read
     opts = context_from_options(args.optimize, args.kernel, args.no_kernel, check=False)
@@ -477,7 +477,7 @@ def _setup_profile(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from edgesdk.device import profile
+    from edgesdk.commands.device import profile
 
     data = _on_board(args, profile, **_options(args, "runs", "port", "meter", "meter_port", out_dir="output"))
     lat = data["latency"]
@@ -683,7 +683,7 @@ def _setup_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from edgesdk.sweep import sweep
+    from edgesdk.commands.sweep import sweep
 
     r = sweep(
         args.model,
@@ -745,14 +745,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    from edgesdk.procutil import Terminated, terminate_like_interrupt
+    from edgesdk.util.procutil import Terminated, terminate_like_interrupt
 
     try:
         _note_alias(args)
         with terminate_like_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: emulators stop, temp folders go
             return int(args.handler(args) or 0)
     except EdgeSDKError as exc:
-        from edgesdk.escape import terminal_text
+        from edgesdk.util.escape import terminal_text
 
         # one line, whatever a model file name or a device put into the sentence (escape sequences, newlines)
         print(f"edgesdk {args.command}: error: {terminal_text(str(exc), 4000)}", file=sys.stderr)

@@ -73,7 +73,7 @@ class Kernel:
     #: The kernel's names in ``node.attrs["kernel"]`` (default: ``name``; the dense kernel also ``""``).
     attrs: tuple[str, ...] = ()
     #: op -> output pixels per block of a kernel that walks its output in order and, while it writes pixel q,
-    #: reads no input below the window of pixel q - N + 1 (``edgesdk.overlap``); absent: no overlap.
+    #: reads no input below the window of pixel q - N + 1 (``edgesdk.compiler.overlap``); absent: no overlap.
     writes_behind: Mapping[str, int] = field(default_factory=dict)
     #: Kernel folders whose code of this kernel walks otherwise (no overlap on their cores).
     writes_behind_not_in: tuple[str, ...] = ()
@@ -106,7 +106,7 @@ class Kernel:
 
 def table_path() -> Path:
     """``firmware/kernels/kernels.toml``."""
-    from edgesdk.resources import firmware_dir
+    from edgesdk.util.resources import firmware_dir
 
     return firmware_dir() / "kernels" / "kernels.toml"
 
@@ -282,7 +282,7 @@ def core_target(core: str) -> str | None:
 
 def targets_of(kernel: Kernel) -> list[str]:
     """Kernel folders (``firmware/kernels/<target>/``) that hold an override of one of the kernel's sources."""
-    from edgesdk.resources import firmware_dir
+    from edgesdk.util.resources import firmware_dir
 
     base = firmware_dir() / "kernels"
     targets = sorted(set(CORE_TARGETS.values()))

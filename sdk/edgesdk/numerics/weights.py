@@ -1,7 +1,7 @@
 """Per-layer weight storage as the C backend keeps it: format, bytes, parameters, MACs or bit-ops.
 
 "Weight bytes" are the bytes of a layer's weights as stored in flash with the kernel the passes chose: the
-arrays of the node's encoding (:func:`edgesdk.weight_encoding.weight_bytes`, the one count of weight bytes): 1 byte per
+arrays of the node's encoding (:func:`edgesdk.compiler.weight_encoding.weight_bytes`, the one count of weight bytes): 1 byte per
 weight for int8, two bit-planes (2 bits per weight) for ternary, one bit-plane for binary, 1 bit per weight for
 xnor, int16 copies at 2 bytes... Biases and per-channel requantization arrays are listed separately
 (``other_bytes``). A kernel-selection pass names the format in ``node.attrs["kernel_report"]`` (``format``, e.g.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.compiler.weight_encoding import weight_bytes
 from edgesdk.ir.graph import Graph, Node
-from edgesdk.weight_encoding import weight_bytes
 
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 XNOR_OPS = ("EDGESDK_XNOR_FULLY_CONNECTED", "EDGESDK_XNOR_CONV_2D")
@@ -29,8 +29,8 @@ def layer_weights(
     constant array the C backend emits for the layer with its chosen kernel (weights in that kernel's encoding,
     biases, requantization), the figure export's flash estimate sums (``layer_bytes``, lowered here for
     ``target`` when not given; left out where the C backend cannot lower the graph)."""
+    from edgesdk.commands.inspection import layer_macs
     from edgesdk.errors import UnsupportedOpError
-    from edgesdk.inspection import layer_macs
 
     if layer_bytes is None:
         from edgesdk.backends.c.generator import constant_bytes

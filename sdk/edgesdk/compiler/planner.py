@@ -11,7 +11,7 @@ tflite-micro's greedy memory planner). Tensors share one buffer where that is le
   reads for the last time and that has the output's size and type: the C kernels read element i before
   writing element i, so this is safe;
 - a depthwise conv annotated ``kernel = "inplace"`` may write over the input it reads for the last time
-  (``edgesdk.dw_inplace``); its few rows of scratch are a buffer of their own, live at that step only;
+  (``edgesdk.compiler.dw_inplace``); its few rows of scratch are a buffer of their own, live at that step only;
 - a layer annotated ``kernel = "decoded"`` (``passes/decoded.py``) expands its compressed weights into a scratch
   buffer of its own, live at that step only (``weightformats.node_decode_scratch_bytes``).
 
@@ -20,7 +20,7 @@ convolution by bands at the ADD's step: the convolution's output is only the ban
 (``fused_conv["scratch_bytes"]``), its input stays live to the ADD, and the ADD writes over its residual operand.
 
 Below the whole-tensor bound: a layer whose kernel walks its output in order (annotated by ``passes/overlap.py``
-from the kernel table's ``writes_behind``, see :mod:`edgesdk.overlap`) may write its output over the input it
+from the kernel table's ``writes_behind``, see :mod:`edgesdk.compiler.overlap`) may write its output over the input it
 reads for the last time, the output starting at most ``max_shift`` bytes after the input (usually before it).
 Such pairs are placed together, at a fixed distance (the output as far down as the kernel allows, never above the
 input's start); chains of them (the output of one is the trailing input of the next) form one group placed as a
@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from edgesdk import dw_inplace
-from edgesdk import overlap as overlap_decl
+from edgesdk.compiler import dw_inplace
+from edgesdk.compiler import overlap as overlap_decl
 from edgesdk.errors import EdgeSDKError
 from edgesdk.ir import Add, Graph, Logistic, Mul, Quantize, Reshape
 from edgesdk.ir import weightformats as wf
@@ -70,7 +70,7 @@ class Buffer:
 @dataclass(frozen=True)
 class Overlap:
     """A layer whose output buffer ``y`` may start at most ``max_shift`` bytes after its input buffer ``x``
-    (negative: before it) and so share bytes with it (see :mod:`edgesdk.overlap`)."""
+    (negative: before it) and so share bytes with it (see :mod:`edgesdk.compiler.overlap`)."""
 
     layer: str
     x: str

@@ -4,7 +4,7 @@ converter has just quantized with calibration data.
 - ``load_calibration`` is the single reader of calibration data, so the CLI, the Python API, both roads (MCU
   export and FPGA synth) and the tests accept the same things: a ``.npy``/``.npz`` file, a folder of
   ``.npy``/``.bin`` (raw little-endian float32) samples, or an in-memory array. The frontends read calibration
-  data through this module (not through :mod:`edgesdk.model`, which dispatches to the frontends).
+  data through this module (not through :mod:`edgesdk.compiler.model`, which dispatches to the frontends).
 - ``make_inputs`` gives the int8 inputs ``validate``, ``profile`` (on the board) and ``synth`` (C-simulation)
   run: int8 arrays as they are, float data (any form ``load_calibration`` reads) quantized with the input's
   scale, or seeded random ones.
@@ -22,7 +22,7 @@ import numpy as np
 
 from edgesdk.errors import CalibrationError, EdgeSDKError, ModelFormatError
 from edgesdk.ir.graph import Graph
-from edgesdk.safeio import read_capped
+from edgesdk.util.safeio import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ CALIB_FILE_SUFFIXES = (".npy", ".npz", ".bin")
 
 
 def _read_calib_file(path: Path) -> np.ndarray:
-    """One calibration file, read with every size checked before anything is allocated (:mod:`edgesdk.safeio`)."""
-    from edgesdk.safeio import read_array_file
+    """One calibration file, read with every size checked before anything is allocated (:mod:`edgesdk.util.safeio`)."""
+    from edgesdk.util.safeio import read_array_file
 
     suffix = path.suffix.lower()
     what = f"calibration file {path}"
@@ -158,7 +158,7 @@ def read_calibrated(data: bytes, what: str, name: str | None = None) -> Graph:
 def _read_label_text(path: Path, where: str) -> tuple[np.ndarray, list[str] | None]:
     """Labels from a text file: one integer per line (or one-hot rows of numbers), or the MLPerf Tiny runner's
     ``file,num_classes,label`` lines; for the latter also the file names, in the file's order."""
-    from edgesdk.safeio import read_capped
+    from edgesdk.util.safeio import read_capped
 
     try:
         text = read_capped(path, where, EdgeSDKError).decode("utf-8")
@@ -203,7 +203,7 @@ def load_labels(labels: Any, n: int, where: str = "labels", names: list[str] | N
     """``n`` integer class labels from an array, a ``.npy``/``.txt``/``.csv`` file (numbers, or MLPerf Tiny's
     ``file,num_classes,label`` lines) or the ``y`` of an ``.npz``. ``names``: the input files' names in the order
     the inputs were read (a folder of samples), by which MLPerf lines are matched; else lines are taken in order."""
-    from edgesdk.safeio import read_array_file
+    from edgesdk.util.safeio import read_array_file
 
     arr: Any = labels
     if isinstance(labels, (str, Path)):
@@ -250,7 +250,7 @@ def load_labels(labels: Any, n: int, where: str = "labels", names: list[str] | N
 
 def split_labeled_inputs(inputs: Any) -> tuple[Any, np.ndarray | None]:
     """An ``.npz`` with ``x`` and ``y`` gives inputs and labels; anything else is inputs alone."""
-    from edgesdk.safeio import read_array_file
+    from edgesdk.util.safeio import read_array_file
 
     if isinstance(inputs, (str, Path)) and Path(inputs).suffix.lower() == ".npz" and Path(inputs).is_file():
         arrays = read_array_file(Path(inputs), f"inputs file {inputs}", EdgeSDKError)
@@ -306,7 +306,7 @@ def make_inputs(
 ) -> np.ndarray:
     """int8 inputs: ``count`` of them (None or 0: every input given, or ``random_count`` random ones), from a
     file/array (float data is quantized with the input's scale) or seeded random."""
-    from edgesdk.safeio import read_array_file
+    from edgesdk.util.safeio import read_array_file
 
     t = input_tensor(graph)
     if count is not None and count < 0:

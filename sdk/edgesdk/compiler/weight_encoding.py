@@ -6,11 +6,11 @@ every other weight layer, so each CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (a
 :class:`Encoding` in ``node.attrs["encoding"]``: the arrays exactly as the C backend writes them (values, C type,
 bytes) and the few integers its parameters need. The C backend emits what the node carries; it encodes only a graph
 that never went through the passes (a hand-built test graph), with the same :func:`encode_node`. Every weight
-byte figure - the passes' candidates, the export report, :func:`edgesdk.weights.layer_weights`, ``inspect`` - is
+byte figure - the passes' candidates, the export report, :func:`edgesdk.numerics.weights.layer_weights`, ``inspect`` - is
 the :attr:`Encoding.nbytes` of an encoding (:func:`weight_bytes` for a node).
 
 The encoders are :mod:`edgesdk.ir.weightformats` (bit-planes, codes, sparse, codebook, pattern, the DSP kernels'
-orders) and :mod:`edgesdk.winograd` (the transformed weights); this module picks the one of a node's kernel and
+orders) and :mod:`edgesdk.numerics.winograd` (the transformed weights); this module picks the one of a node's kernel and
 target (the folder of ``firmware/kernels/`` whose kernels the project gets).
 """
 
@@ -102,8 +102,8 @@ def weight_layout(target: str | None, op: str) -> Callable[[np.ndarray], np.ndar
     """The weight reordering ``target``'s kernel for ``op`` expects, or None for the portable layout: the layout
     of the most specific folder of the target's chain that has a kernel for the op (``helium`` reads the DSP
     FULLY_CONNECTED kernel and its layout). Same bytes, same count: only the order differs."""
-    from edgesdk import kernels
-    from edgesdk.resources import firmware_dir
+    from edgesdk.compiler import kernels
+    from edgesdk.util.resources import firmware_dir
 
     for folder in kernels.kernel_target_chain(target):
         if (folder, op) in WEIGHT_LAYOUTS:
@@ -305,7 +305,7 @@ def _pattern(layer: _Layer) -> Encoding:
 
 
 def _winograd(layer: _Layer) -> Encoding:
-    from edgesdk.winograd import winograd_weights
+    from edgesdk.numerics.winograd import winograd_weights
 
     u = winograd_weights(layer.w)
     return Encoding(
@@ -314,7 +314,7 @@ def _winograd(layer: _Layer) -> Encoding:
 
 
 def _winograd_dw(layer: _Layer) -> Encoding:
-    from edgesdk.winograd import winograd_dw_weights
+    from edgesdk.numerics.winograd import winograd_dw_weights
 
     return Encoding(
         "winograd-int16", (), {"winograd_dw_weights": array(winograd_dw_weights(layer.w), "int16_t")}
@@ -455,7 +455,7 @@ def _encoder(op: str, kernel: str) -> Callable[[_Layer], Encoding] | None:
     default lowering (as the C backend does): the int8 encoder."""
     if kernel in _ENCODERS:
         return _ENCODERS[kernel]
-    from edgesdk import kernels
+    from edgesdk.compiler import kernels
 
     own = any(op in k.lower and kernel in k.attr_values for k in kernels.KERNELS)
     return None if own else _int8

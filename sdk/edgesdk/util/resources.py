@@ -12,7 +12,7 @@ from pathlib import Path
 from edgesdk.errors import EdgeSDKError
 
 _NAMES = ("templates", "firmware", "hls", "boards")
-_PKG = Path(__file__).resolve().parent
+_PKG = Path(__file__).resolve().parents[1]
 
 
 @cache

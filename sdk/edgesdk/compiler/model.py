@@ -4,7 +4,7 @@
 ``.keras``/``.h5`` file, a SavedModel folder) and returns the int8 IR. Float models go through the real
 TFLite quantizer (:mod:`edgesdk.frontends.keras`) and therefore need calibration data.
 
-Calibration data are read by :mod:`edgesdk.data` (``load_calibration`` is re-exported here).
+Calibration data are read by :mod:`edgesdk.compiler.data` (``load_calibration`` is re-exported here).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edgesdk.data import load_calibration, read_calibrated
+from edgesdk.compiler.data import load_calibration, read_calibrated
 from edgesdk.errors import CalibrationError, ModelFormatError, UnsupportedOpError
 from edgesdk.ir.graph import Graph
 from edgesdk.ir.serialize import is_graph_archive, load_graph
-from edgesdk.safeio import MAX_MODEL_BYTES, read_capped
+from edgesdk.util.safeio import MAX_MODEL_BYTES, read_capped
 
 log = logging.getLogger(__name__)
 

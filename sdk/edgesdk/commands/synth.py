@@ -6,7 +6,7 @@ the project written, C-simulated against ``reference/`` layer by layer (:mod:`~e
 synthesized when a vendor HLS tool is installed (:mod:`~edgesdk.backends.hls.vendor`), else estimated
 (:mod:`~edgesdk.backends.hls.estimate`), and reported (``report.json``/``report.md``/``report.html``, the pass
 decisions included as the export report lists them). Without a tool, the report carries the analytical estimate
-and one sentence saying why synthesis was skipped. Inputs come from :mod:`edgesdk.data`, as for ``validate``.
+and one sentence saying why synthesis was skipped. Inputs come from :mod:`edgesdk.compiler.data`, as for ``validate``.
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk import kernels as kernel_table
 from edgesdk.backends.fit import FIT_RESOURCES, check_fit
 from edgesdk.backends.hls.csim import csim_compare
 from edgesdk.backends.hls.estimate import analytical_estimate, rtl_fit, synthesis_fit
 from edgesdk.backends.hls.vendor import VENDOR_TOOLS, find_vendor_tool, parse_csynth_report, run_synthesis
 from edgesdk.boards import FpgaBoard, get_fpga_board
-from edgesdk.data import make_inputs
-from edgesdk.escape import safe_file_stem
+from edgesdk.compiler import kernels as kernel_table
+from edgesdk.compiler.data import make_inputs
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, check_kernel_names, kernel_decisions, run_pipeline
-from edgesdk.procutil import folder_lock
+from edgesdk.util.escape import safe_file_stem
+from edgesdk.util.procutil import folder_lock
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import jinja2
 
-from edgesdk.resources import hls_dir, templates_dir
+from edgesdk.util.resources import hls_dir, templates_dir
 
 
 @cache
 def environment() -> jinja2.Environment:
-    """The Jinja environment; the escaping functions of :mod:`edgesdk.escape` are its filters, so a template
+    """The Jinja environment; the escaping functions of :mod:`edgesdk.util.escape` are its filters, so a template
     writes ``{{ name | make_comment }}`` for every user-supplied value."""
-    from edgesdk import escape
+    from edgesdk.util import escape
 
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(

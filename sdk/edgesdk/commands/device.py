@@ -6,7 +6,7 @@ is flashed with the first installed tool its board file lists and reached over `
 edgesdk's binary protocol (:class:`edgesdk.transport.DeviceClient`).
 
 Results are appended to ``results.jsonl`` as they arrive, so a fault part-way keeps what was measured; the
-output folder is locked for the run (:func:`edgesdk.procutil.folder_lock`), so two runs never mix their lines.
+output folder is locked for the run (:func:`edgesdk.util.procutil.folder_lock`), so two runs never mix their lines.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from edgesdk.boards import Board, get_board
-from edgesdk.data import (
+from edgesdk.commands.export import ExportResult, export
+from edgesdk.compiler.data import (
     DEFAULT_RANDOM_INPUTS,
     input_names,
     input_tensor,
@@ -36,12 +37,11 @@ from edgesdk.data import (
     top1,
 )
 from edgesdk.errors import BoardError, EdgeSDKError, TransportError, ValidationError
-from edgesdk.escape import safe_file_stem
-from edgesdk.export import ExportResult, export
 from edgesdk.ir import Graph
-from edgesdk.procutil import folder_lock
-from edgesdk.progress import progress
 from edgesdk.transport import DeviceClient, Emulator, ProcessTransport, SerialTransport, Transport
+from edgesdk.util.escape import safe_file_stem
+from edgesdk.util.procutil import folder_lock
+from edgesdk.util.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def flash_real_board(board: Board, elf: Path, port: str | None = None) -> str:
         if method == "uf2" and board.flash.mass_storage_label:  # the boot ROM's USB drive takes a UF2 copy
             drive = _mass_storage_drive(board.flash.mass_storage_label)
             if drive is not None:
-                from edgesdk.uf2 import write_uf2
+                from edgesdk.runtime.uf2 import write_uf2
 
                 uf2 = write_uf2(
                     elf.with_suffix(".bin"),
@@ -483,7 +483,7 @@ def _profile(
     meter_port: str | None,
     pass_ctx: Any = None,
 ) -> dict[str, Any]:
-    from edgesdk.inspection import summarize
+    from edgesdk.commands.inspection import summarize
     from edgesdk.profiling.energy import LayerStats, estimate_energy
     from edgesdk.profiling.plots import plot_layer_latency
     from edgesdk.profiling.report import append_result, write_json, write_report

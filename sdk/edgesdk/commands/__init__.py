@@ -1,0 +1,1 @@
+"""Commands: what runs in which order (one library call per CLI subcommand), reports, exit codes."""

@@ -1,0 +1,1 @@
+"""Numerics: integer and transform math shared by the reference, the passes and both backends."""

@@ -1,0 +1,1 @@
+"""Runtime and devices: jobs, firmware images and the device protocols beside boards/ and transport/."""
