@@ -86,7 +86,7 @@ def train(kind: str, train_xy: tuple, out: Path, epochs: int = 40) -> Path:
 
 
 def main() -> int:
-    from edgesdk.commands.sweep import sweep
+    from edgesdk.commands.sweep import TABLE_KEYS, sweep
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs per point")
@@ -142,25 +142,7 @@ def main() -> int:
             dest.mkdir(parents=True)
             for f in ("report.html", "pareto.png", "table.md", "table.csv", "sweep.jsonl"):
                 shutil.copyfile(work / name / f, dest / f)
-        summary["sweeps"][name] = [
-            {
-                k: r.get(k)
-                for k in (
-                    "label",
-                    "status",
-                    "accuracy_float",
-                    "accuracy",
-                    "weight_bytes_float",
-                    "weight_bytes",
-                    "cr",
-                    "instructions",
-                    "sr",
-                    "pareto",
-                    "error",
-                )
-            }
-            for r in rows
-        ]
+        summary["sweeps"][name] = [{k: r.get(k) for k in TABLE_KEYS} for r in rows]
         print(f"{name}:\n" + (dest / "table.md").read_text(), flush=True)
     summary["seconds"] = round(time.monotonic() - start)
     (RESULTS / "lowrank.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

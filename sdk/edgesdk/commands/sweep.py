@@ -60,6 +60,20 @@ GRID_KEYS = ("method", "epochs", "distill", "temperature", "keep_int8")
 BASELINE = {"method": "int8"}
 DEFAULT_BOARD = "mps2-an386"
 RESULTS = "sweep.jsonl"
+#: The columns of a sweep's table.csv (and of the benchmarks' summaries of sweeps), in order.
+TABLE_KEYS = (
+    "label",
+    "status",
+    "accuracy_float",
+    "accuracy",
+    "weight_bytes_float",
+    "weight_bytes",
+    "cr",
+    "instructions",
+    "sr",
+    "pareto",
+    "error",
+)
 
 
 # --- the grid -------------------------------------------------------------------------------------------------
@@ -399,19 +413,7 @@ def write_report(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Path]:
     files["table_md"] = out_dir / "table.md"
     files["table_md"].write_text("\n".join(md) + "\n", encoding="utf-8")
     files["table_csv"] = out_dir / "table.csv"
-    keys = [
-        "label",
-        "status",
-        "accuracy_float",
-        "accuracy",
-        "weight_bytes_float",
-        "weight_bytes",
-        "cr",
-        "instructions",
-        "sr",
-        "pareto",
-        "error",
-    ]
+    keys = list(TABLE_KEYS)
     with open(files["table_csv"], "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
