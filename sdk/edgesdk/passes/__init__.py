@@ -140,8 +140,9 @@ def register(pipeline: str = "default"):
 def run_pipeline(
     graph: ir.Graph, pipeline: str | Iterable[type[Pass]] = "default", ctx: PassContext | None = None
 ) -> ir.Graph:
-    """Run a pipeline on a deep copy of ``graph`` and return the copy (the caller's graph is untouched); every
-    weight layer of the copy then carries the encoding of its chosen kernel (:func:`edgesdk.compiler.weight_encoding.encode_graph`)."""
+    """Run a pipeline on a deep copy of ``graph`` and return the copy (the caller's graph is untouched); on the
+    microcontroller road (every pipeline but ``"hls"``, whose units read the IR's weights) every weight layer of the
+    copy then carries the encoding of its chosen kernel (:func:`edgesdk.compiler.weight_encoding.encode_graph`)."""
     _load_builtin_passes()
     ctx = ctx or PassContext()
     check_kernel_names(ctx)
@@ -156,9 +157,10 @@ def run_pipeline(
         p = cls()
         if p.run(out, ctx):
             log.debug("pass %s changed %s", p.name, out.name)
-    from edgesdk.compiler.weight_encoding import encode_graph
+    if pipeline != "hls":
+        from edgesdk.compiler.weight_encoding import encode_graph
 
-    encode_graph(out, ctx.target)
+        encode_graph(out, ctx.target)
     out.validate()
     return out
 
