@@ -98,8 +98,18 @@ def test_old_names_read_the_table() -> None:
     assert CORE_KERNEL_TARGETS is kernels.CORE_TARGETS
     assert (
         CORE_SLOWER_KERNELS["cortex-m55"]
-        == {"pointwise_w16", "specialized", "im2col_w16", "winograd", "winograd_dw", "inplace"}
-        and "winograd" in CORE_SLOWER_KERNELS["rv32imc"]
+        == {
+            "pointwise_w16",
+            "pointwise_s8",
+            "specialized",
+            "im2col_w16",
+            "im2col_s8",
+            "winograd",
+            "winograd_dw",
+            "inplace",
+        }
+        and {"winograd", "pointwise_s8"} <= CORE_SLOWER_KERNELS["rv32imc"]
+        and CORE_SLOWER_KERNELS["cortex-m3"] == {"pointwise_s8"}
     )
     assert "dense" in known_kernels() and "xnor" not in known_kernels()  # xnor is an op, not a choice
 
