@@ -424,7 +424,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "KWS and VWW are **architecture replicas** (`benchmarks/mlperf_replicas.py`): the MLPerf Tiny reference "
         "shapes and TFLite ops, untrained seeded weights, int8 by the real TFLite converter. Their instruction "
         "counts compare with the published ones (MACs below against the published ~2.7 M and ~7.5 M); their "
-        "accuracy means nothing. TFLM + CMSIS-NN, vendor and goal columns are Cortex-M4 figures (issue 10).",
+        "accuracy means nothing. TFLM + CMSIS-NN, vendor and goal columns are Cortex-M4 figures (the goal: issue 20).",
         "",
         f"Last run at commit `{meta.get('commit', 'unknown')}`: {', '.join(meta.get('models_run', []))} on {', '.join(meta.get('boards', []))}, "
         f"{meta.get('validate')} inputs checked per kernel set, {meta.get('seconds')} s wall time "
