@@ -88,7 +88,10 @@ def test_old_names_read_the_table() -> None:
         generator.KERNEL_FILES["CONV_2D"] == "ed_conv.c"
         and generator.KERNEL_FILES["QUANTIZE"] == "ed_quant.c"
     )
-    assert generator.KERNEL_HEADERS[0] == "edgesdk_kernels.h" and "ed_conv_dsp.h" in generator.KERNEL_HEADERS
+    assert (
+        generator.KERNEL_HEADERS[0] == "edgesdk_kernels.h"
+        and "cortex-m-dsp/ed_conv_dsp.h" in generator.KERNEL_HEADERS
+    )
     assert set(INT16_KERNELS) == {"w16", "pointwise_w16", "im2col_w16"}
     assert set(BANDABLE_KERNELS) == {"", "dense", "winograd", "pointwise_w16", "specialized", "specialized16"}
     assert BASE_CODE[("CONV_2D", "winograd")] == 3968 and PER_LAYER_CODE == {

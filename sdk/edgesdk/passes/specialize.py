@@ -1,6 +1,6 @@
 """Kernel selection: the shared direct DSP convolution or a copy specialised for the layer, under a code budget.
 
-A specialised layer instantiates the Cortex-M DSP convolution body (``firmware/kernels/ed_conv_dsp.h``) with
+A specialised layer instantiates the Cortex-M DSP convolution body (``firmware/kernels/cortex-m-dsp/ed_conv_dsp.h``) with
 its own constant parameters (``backends/c/specialize.py``): GCC folds every shape, offset and clamp and unrolls
 the constant-length filter-row dot products, which removes most of the fixed cost per output and the loop
 overhead per MAC - worth most where a layer has few MACs per output (1x1 convolutions, the 3-channel first

@@ -913,10 +913,13 @@ def generate_c(
     target_headers = sorted(
         {h.name for t in kernel_target_chain(target) for h in (firmware_dir() / "kernels" / t).glob("*.h")}
     )
-    for name in dict.fromkeys((*KERNEL_HEADERS, *target_headers, *kernel_files)):
-        src = _kernel_source(name, target)
-        shutil.copyfile(src, kdir / name)
-        written.append(Path(KERNEL_SUBDIR) / name)
+    # a row's header may live in a kernel folder ("cortex-m-dsp/ed_conv_dsp.h"): every file lands flat in kdir
+    flat: dict[str, str] = {}
+    for name in (*KERNEL_HEADERS, *target_headers, *kernel_files):
+        flat.setdefault(Path(name).name, name)
+    for dest, name in flat.items():
+        shutil.copyfile(_kernel_source(name, target), kdir / dest)
+        written.append(Path(KERNEL_SUBDIR) / dest)
     shutil.copyfile(firmware_dir() / "include" / "edgesdk_model.h", kdir / "edgesdk_model.h")
     written.append(Path(KERNEL_SUBDIR) / "edgesdk_model.h")
 
@@ -957,6 +960,8 @@ def constant_bytes(graph: ir.Graph, *, rounding: str = "double", target: str | N
 
 def _kernel_source(name: str, target: str | None) -> Path:
     base = firmware_dir() / "kernels"
+    if "/" in name:  # a file named with its kernel folder: the one file
+        return base / name
     for folder in kernel_target_chain(target):
         override = base / folder / name
         if override.is_file():

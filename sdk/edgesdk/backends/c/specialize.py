@@ -1,5 +1,5 @@
 """C lowering of a CONV_2D annotated ``kernel = "specialized"``: the Cortex-M DSP convolution body
-(``firmware/kernels/ed_conv_dsp.h``) instantiated for this one layer.
+(``firmware/kernels/cortex-m-dsp/ed_conv_dsp.h``) instantiated for this one layer.
 
 The layer keeps the ordinary ``static const ed_conv_params_t`` and weights of the direct kernel; from
 ``templates/c/specialized_conv.c.j2`` it gets two small functions:
