@@ -15,7 +15,6 @@ void ed_avgpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *outpu
         const int32_t count = (fy_end - fy_begin) * (fx_end - fx_begin);
         for (c = 0; c < ch; ++c) {
             int32_t sum = 0;
-            int32_t avg;
             int32_t fy, fx;
             for (fy = fy_begin; fy < fy_end; ++fy) {
                 const int8_t *row = input + ((size_t)(iy0 + fy) * (size_t)p->in_w) * (size_t)ch;
@@ -23,12 +22,7 @@ void ed_avgpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *outpu
                     sum += row[(size_t)(ix0 + fx) * (size_t)ch + (size_t)c];
                 }
             }
-            if (count == 0) {
-                avg = 0;
-            } else {
-                avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-            }
-            out_px[c] = (int8_t)ed_clamp_i32(avg, p->act_min, p->act_max);
+            out_px[c] = (int8_t)ed_clamp_i32(ed_pool_mean(sum, count), p->act_min, p->act_max);
         }
     ED_POOL_PIXELS_END
 }

@@ -214,6 +214,12 @@ typedef struct {
             int8_t *out_px = (output) + ((size_t)oy * (size_t)(p)->out_w + (size_t)ox) * (size_t)(ch);               \
             ed_pool_window(ix0, (p)->f_w, (p)->in_w, &fx_begin, &fx_end);
 #define ED_POOL_PIXELS_END ED_CONV_PIXELS_END
+/* AVERAGE_POOL_2D's mean of `count` taps that sum to `sum`: rounded half away from zero, 0 for an empty window
+ * (TFLite Micro). */
+static inline int32_t ed_pool_mean(int32_t sum, int32_t count)
+{
+    return count == 0 ? 0 : (sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count);
+}
 
 void ed_avgpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *output);
 void ed_maxpool_s8(const ed_pool_params_t *p, const int8_t *input, int8_t *output);

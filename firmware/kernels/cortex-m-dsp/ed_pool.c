@@ -49,8 +49,7 @@ static inline uint32_t ed_min8(uint32_t a, uint32_t b) { return ed_lanes8_(a, b,
 #endif
 static ED_NOINLINE_ int8_t ed_avg_div(int32_t sum, int32_t count, int32_t lo, int32_t hi)
 {
-    const int32_t avg = count == 0 ? 0 : (sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count);
-    return (int8_t)ed_clamp_i32(avg, lo, hi);
+    return (int8_t)ed_clamp_i32(ed_pool_mean(sum, count), lo, hi);
 }
 
 static inline int32_t ed_half16_(uint32_t x, int k) { return (int32_t)(int16_t)(uint16_t)(x >> (16 * k)); }
