@@ -51,14 +51,14 @@ def dw_cases() -> dict[str, ir.Graph]:
     # the 3x3 stride-2 SAME interior on an odd size, and a 5x5 kernel (general loop only)
     cases["dw_11x9_c16_m1_k3_s2_same"] = dwconv(11, 9, 16, 1, 3, 2, "SAME")("dw_11x9_c16_m1_k3_s2_same")
     cases["dw_7x7_c8_m1_k5_s1_same"] = dwconv(7, 7, 8, 1, 5, 1, "SAME")("dw_7x7_c8_m1_k5_s1_same")
-    # a one-pixel interior (all pixels one by one), a 4-row stride-2 input, and an input of 2 rows (general loop)
-    for h, w, c, s in ((3, 3, 8, 1), (4, 6, 17, 2), (2, 5, 4, 1)):
-        name = f"dw_{h}x{w}_c{c}_m1_k3_s{s}_same"
-        cases[name] = dwconv(h, w, c, 1, 3, s, "SAME")(name)
-    # tiny inputs (1x1, 2x2: the general loop; 3x3: every pixel a border pixel of the 3x3 path) and channel
-    # counts that leave a tail of 1, 2 or 3 after the groups of four, strides 1 and 2, SAME and VALID, and a
-    # depth multiplier of 2 with a tail (the general loop)
     for h, w, c, s, pad, m in (
+        # a one-pixel interior (all pixels one by one), a 4-row stride-2 input, an input of 2 rows (general loop)
+        (3, 3, 8, 1, "SAME", 1),
+        (4, 6, 17, 2, "SAME", 1),
+        (2, 5, 4, 1, "SAME", 1),
+        # tiny inputs (1x1, 2x2: the general loop; 3x3: every pixel a border pixel of the 3x3 path) and channel
+        # counts that leave a tail of 1, 2 or 3 after the groups of four, strides 1 and 2, SAME and VALID, and a
+        # depth multiplier of 2 with a tail (the general loop)
         (1, 1, 5, 1, "SAME", 1),
         (2, 2, 6, 1, "SAME", 1),
         (2, 2, 7, 2, "SAME", 1),

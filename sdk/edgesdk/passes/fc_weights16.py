@@ -34,12 +34,21 @@ EXT_PER_MAC, EXT_PER_OUTPUT, EXT_MAX_K = 1.245, 16.5, 768
 SPECIALIZED_CODE_BYTES = 190
 
 
+def extended(core: str, in_depth: int) -> bool:
+    """Whether the int8 FC kernel runs rows of ``in_depth`` inputs through its one-row extended-input path on
+    ``core`` (the Cortex-M DSP kernel, rows of a multiple of 4 up to ``EXT_MAX_K`` inputs)."""
+    return (
+        kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp"
+        and in_depth % 4 == 0
+        and 0 < in_depth <= EXT_MAX_K
+    )
+
+
 def estimate(macs: int, outputs: int, kernel: str = KERNEL, in_depth: int = 0, core: str = "") -> int:
     """Estimated instructions of a fully-connected layer (all batches) with int8 (``"int8"``) or int16 weights;
     ``in_depth`` and ``core`` given, the int8 kernel's extended-input path where it applies."""
-    if kernel == "int8" and in_depth % 4 == 0 and 0 < in_depth <= EXT_MAX_K:
-        if kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp":  # the DSP kernel's extended-input path
-            return int(macs * EXT_PER_MAC + outputs * EXT_PER_OUTPUT)
+    if kernel == "int8" and extended(core, in_depth):
+        return int(macs * EXT_PER_MAC + outputs * EXT_PER_OUTPUT)
     return int(macs * INSN_PER_MAC[kernel] + outputs * INSN_PER_OUTPUT)
 
 

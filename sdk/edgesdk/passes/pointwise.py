@@ -21,7 +21,12 @@ from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8
-from edgesdk.passes.fc_weights16 import EXT_MAX_K, EXT_PER_MAC, EXT_PER_OUTPUT, SPECIALIZED_CODE_BYTES
+from edgesdk.passes.fc_weights16 import (
+    EXT_PER_MAC,
+    EXT_PER_OUTPUT,
+    SPECIALIZED_CODE_BYTES,
+    extended,
+)
 
 KERNEL = "pointwise_w16"
 #: The same with the int8 weights as they are (the int8 FC kernel ``ed_fc_s8``: SXTB16 in the loop): what
@@ -53,7 +58,7 @@ def fc8_instructions(rows: int, k: int, cout: int, core: str = "cortex-m4") -> i
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies, the rest one row
     at a time (through the one-row extended path for rows of a multiple of 4 up to ``EXT_MAX_K`` inputs)."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
-    if blocked(core, 4) and k % 4 == 0 and k <= EXT_MAX_K:  # the one-row extended path
+    if extended(core, k):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
     if not blocked(core, k):
         return int(rows * one)
@@ -116,7 +121,7 @@ class PointwiseAsFc(Int16WeightsPass):
         cand8 = {"instructions": est[KERNEL8], "weight_bytes": int(w.nbytes)}
         six = blocked(ctx.core, int(w.shape[3]))
         what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
-        if not six and blocked(ctx.core, 4) and int(w.shape[3]) % 4 == 0 and int(w.shape[3]) <= EXT_MAX_K:
+        if not six and extended(ctx.core, int(w.shape[3])):
             what += ", its input rows extended once"
         if prefer_int8(node, ctx, KERNEL8, cand8, what):
             return True
