@@ -110,7 +110,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         "# edgesdk on every emulated core, beside TFLM",
         "",
-        f"Measured by `benchmarks/cores.py` at commit {meta['commit']} ({meta['date']}), QEMU 7.2 -icount shift=0: "
+        f"Measured by `benchmarks/cores.py` at commit {meta['commit']} ({meta['date']}), QEMU 7.2 -icount (each board's shift): "
         "executed instructions per inference (instructions, not cycles; QEMU counts one Helium instruction as "
         "one). TFLM figures: the same machines and method (-O2). KWS and VWW are architecture replicas "
         "(`benchmarks/mlperf_replicas.py`). Bit-exact: inputs whose board output equals the reference.",
@@ -140,9 +140,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "Goals met: " + ", ".join(f"{b} {m[0]}/{m[1]}" for b, m in met.items()) + ".",
         "",
         "Notes:",
-        "- Counts: SysTick under -icount shift=0 converted with the clock QEMU gives each machine (AN385 and AN386 "
-        "25 MHz, AN505 20 MHz, AN547 32 MHz: one tick is 40, 50 or 31.25 instructions); on RISC-V the instret CSR "
-        "itself.",
+        "- Counts: exact. SysTick under -icount shift=7 (128 ns of virtual time per instruction) ticks over twice "
+        "per instruction at the clock QEMU gives each machine (AN385 and AN386 25 MHz, AN505 20 MHz, AN547 32 MHz), "
+        "and the firmware converts ticks to instructions with the shift (`firmware/targets/cortexm/timer.c`); on "
+        "RISC-V the instret CSR itself.",
         "- Kernels: the M55 runs the Helium kernels (`firmware/kernels/helium/`: CONV_2D four pixels by one filter "
         "with VMLADAVA in a tail-predicated loop over an im2col column, DEPTHWISE_CONV_2D sixteen channels per tap, "
         "ADD four lanes) over the Cortex-M DSP ones (FULLY_CONNECTED's Helium steps, pooling, softmax); the M4 and "
@@ -153,9 +154,9 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "type in `cores.json`).",
         "- The M33 runs the M4's kernels built with the M4's tuning (`-mtune=cortex-m4` in its board file: GCC 12's "
         "cortex-m33 tuning chose longer sequences, e.g. KWS 6,009,650 instructions against 5,998,150); its goal is "
-        "the mps2-an386 row of the same run. Per op type the two agree within 110 instructions (SysTick counts 50 "
-        "instructions a tick on the AN505, 40 on the AN386, per layer); the totals differ by -10 to +860 "
-        "(at most 0.005 %).",
+        "the mps2-an386 row of the same run. Every core links the same memcpy/memset "
+        "(`firmware/targets/cortexm/memfns.c`; the C library's Armv8-M build took 6 instructions more per in-place "
+        "depthwise layer), so the two count the same instructions per layer.",
         "- RV32IMC has no multiply-accumulate: a MAC is at least a load, a multiply and an add; the conv blocks "
         "share each load among 4 or 12 products (about 2.75 instructions per MAC in the inner loop), while the "
         "FC (AD) loads a weight per MAC with the input offset added per input (about 4 per MAC): AD's goal needs "

@@ -46,7 +46,8 @@ $(error edgesdk.mk: BOARD_FAMILY is not set (stm32f4, stm32l4, stm32h7, mps2 or 
 endif
 
 EDGESDK_HARNESS_SRCS := $(addprefix $(EDGESDK_FW)/harness/,main.c edgesdk_harness.c edgesdk_mlperf.c edgesdk_proto.c)
-EDGESDK_CORTEXM := $(EDGESDK_FW)/targets/cortexm/startup.c $(EDGESDK_FW)/targets/cortexm/timer.c
+EDGESDK_CORTEXM := $(EDGESDK_FW)/targets/cortexm/startup.c $(EDGESDK_FW)/targets/cortexm/timer.c \
+  $(EDGESDK_FW)/targets/cortexm/memfns.c
 
 ifeq ($(BOARD_FAMILY),host)
   ifeq ($(origin CC),default)
@@ -97,7 +98,7 @@ EDGESDK_DEFS := -DEDGESDK_MLPERF_MODEL='"$(MLPERF_MODEL)"' -DEDGESDK_MLPERF_INPU
   -DEDGESDK_UART_BAUD=$(UART_BAUD)u \
   $(if $(filter 1,$(PROFILE)),-DEDGESDK_PROFILE) \
   $(if $(filter 1,$(ARENA_IN_CCM)),-DEDGESDK_ARENA_IN_CCM) \
-  $(if $(filter 1,$(EMULATED)),-DEDGESDK_EMULATED -DEDGESDK_SEMIHOSTING) \
+  $(if $(filter 1,$(EMULATED)),-DEDGESDK_EMULATED -DEDGESDK_SEMIHOSTING -DEDGESDK_ICOUNT_SHIFT=$(or $(ICOUNT_SHIFT),0)) \
   $(if $(MAX_INPUT_BYTES),-DEDGESDK_MAX_INPUT_BYTES=$(MAX_INPUT_BYTES)u) \
   $(if $(MAX_OUTPUT_BYTES),-DEDGESDK_MAX_OUTPUT_BYTES=$(MAX_OUTPUT_BYTES)u) \
   $(if $(MAX_LAYERS),-DEDGESDK_MAX_LAYERS=$(MAX_LAYERS)u)

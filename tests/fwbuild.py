@@ -36,6 +36,7 @@ def build_tiny(board_name: str, out_dir: Path, extra_cflags: str = "", mlperf_mo
         f"BOARD_FAMILY={board.family}", f"BUILD_DIR={out_dir}", f"MODEL_SRCS={TINY_MODEL}",
         f"BOARD_NAME={board.name}", f"CLOCK_HZ={board.clock_hz}", f"MLPERF_MODEL={mlperf_model}",
         f"EMULATED={1 if board.emulated else 0}", "PROFILE=1",
+        f"ICOUNT_SHIFT={board.emulator.icount_shift if board.emulator else 0}",
     ]  # fmt: skip
     cflags = " ".join(board.build.cflags) + " " + extra_cflags
     if board.family == "host":

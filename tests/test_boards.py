@@ -187,7 +187,7 @@ BAD_FIELDS = [
     ("mps2-an386", ('machine = "mps2-an386"', 'machine = "mps2;id"'), "emulator.machine = 'mps2;id' is not a QEMU"),
     ("mps2-an386", ('mcu = "AN386"', 'mcu = "AN\\u001b[2J"'), "mcu = 'AN\\x1b[2J' holds a control character"),
     ("mps2-an386", ("stack_bytes = 16384", "stack_byte = 16384"), "stack_byte is not a board field (known here: aliases, build,"),
-    ("mps2-an386", ("icount_shift = 0", "icount_shift = 0\nspeed = 3"), "emulator.speed is not a board field"),
+    ("mps2-an386", ("icount_shift = 7", "icount_shift = 7\nspeed = 3"), "emulator.speed is not a board field"),
     ("mps2-an386", ('methods = ["qemu"]', 'methods = ["dd"]'), "flash.methods[0] = 'dd' is not one of qemu"),
     ("nucleo-f446re", ('mass_storage_label = "NODE_F446RE"', 'mass_storage_label = "*"'),
      "flash.mass_storage_label = '*' is not a drive label"),

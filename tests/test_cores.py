@@ -126,6 +126,21 @@ def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) 
 
 
 @pytest.mark.emulator
+def test_cortex_m33_counts_equal_the_m4s_instruction_for_instruction(ad_graph, tmp_path: Path) -> None:
+    """The M33 runs the M4's DSP kernels: with SysTick read finer than one instruction (the board's -icount shift)
+    and the same memcpy/memset on both cores, every layer's count and the whole inference's are equal, and they
+    are exact counts, not multiples of a SysTick period (40 instructions on the AN386, 50 on the AN505)."""
+    if not (_tools("mps2-an505") and _tools("mps2-an386")):
+        pytest.skip("QEMU or arm-none-eabi-gcc is not installed")
+    reps = {b: profile(ad_graph, b, runs=2, out_dir=tmp_path / b) for b in ("mps2-an386", "mps2-an505")}
+    counts = {b: [layer["count"] for layer in r["layers"]] for b, r in reps.items()}
+    assert counts["mps2-an386"] == counts["mps2-an505"]
+    assert reps["mps2-an386"]["latency"]["min"] == reps["mps2-an505"]["latency"]["min"]
+    assert all(r["latency"]["deterministic"] for r in reps.values())
+    assert any(c % 40 for c in counts["mps2-an386"]) and any(c % 50 for c in counts["mps2-an505"])
+
+
+@pytest.mark.emulator
 def test_cortex_m0_runs_a_small_model_and_refuses_a_large_one(digits_mlp, ad_graph, tmp_path: Path) -> None:
     if not _tools("microbit"):
         pytest.skip("QEMU or arm-none-eabi-gcc is not installed")

@@ -4,8 +4,8 @@
  * DWT CYCCNT is used when it actually counts (real silicon): unit = core cycles, extended to 64 bits by the
  * SysTick interrupt sampling it more often than it wraps. When it does not (QEMU 7.2 reads DWT as 0), the
  * counter is SysTick itself, clocked by the core clock, counting down from 2^24-1 with its wraps counted in the
- * interrupt. Under QEMU `-icount shift=0` virtual time advances 1 ns per instruction, so a SysTick delta
- * converts to executed instructions as ticks * 1e9 / f_cpu; that is the unit reported there, labelled so.
+ * interrupt. Under QEMU `-icount shift=s` virtual time advances 2^s ns per instruction, so a SysTick delta
+ * converts to executed instructions as ticks * 1e9 / f_cpu / 2^s; that is the unit reported there, labelled so.
  */
 #include "cortexm.h"
 #include "edgesdk_timer.h"
@@ -14,6 +14,12 @@
 uint32_t edgesdk_core_clock_hz(void);
 
 #define SYSTICK_RELOAD 0x00FFFFFFu
+
+/* QEMU's -icount shift on an emulated board (firmware/edgesdk.mk passes the board file's): 2^shift ns of virtual
+ * time per instruction. 0 off the emulator, where SysTick mode counts 1 ns per instruction by convention. */
+#ifndef EDGESDK_ICOUNT_SHIFT
+#define EDGESDK_ICOUNT_SHIFT 0
+#endif
 
 static volatile uint32_t g_wraps;     /* SysTick wraps (SysTick mode) */
 static uint64_t g_base;               /* raw time at the last edgesdk_timer_sync (SysTick mode) */
@@ -127,18 +133,30 @@ void edgesdk_timer_sync(void)
 
 uint64_t edgesdk_timer_counts(uint64_t raw_delta)
 {
+    uint64_t f;
+    uint64_t whole;
+    uint64_t part;
     if (g_use_dwt) {
         return raw_delta;
     }
-    /* instructions = ticks * 1e9 / f_cpu, computed without overflowing 64 bits for deltas below ~2^34 s */
-    uint64_t f = edgesdk_core_clock_hz();
-    return (raw_delta / f) * 1000000000u + ((raw_delta % f) * 1000000000u + f / 2u) / f;
+    /*
+     * instructions = ticks * 1e9 / f_cpu / 2^shift, rounded: under -icount shift=s one instruction is 2^s ns of
+     * virtual time. The board file picks s so that an instruction lasts at least two SysTick periods, so that the
+     * rounded quotient of any tick delta is the exact instruction count (a tick delta is off by less than one
+     * tick, less than half an instruction). Computed without overflowing 64 bits for deltas below ~2^34 s.
+     */
+    f = edgesdk_core_clock_hz();
+    whole = (raw_delta / f) * 1000000000u;
+    part = (raw_delta % f) * 1000000000u;
+    return (whole >> EDGESDK_ICOUNT_SHIFT) +
+           (((whole & ((1u << EDGESDK_ICOUNT_SHIFT) - 1u)) * f + part + (f << EDGESDK_ICOUNT_SHIFT) / 2u) /
+            (f << EDGESDK_ICOUNT_SHIFT));
 }
 
 /*
  * Microseconds of the board clock: counts (cycles, or on an emulator executed instructions taken as one per
  * cycle) divided by the core clock. So the MLPerf Tiny runner's latency equals `edgesdk profile`'s figure; the
- * raw SysTick delta would be QEMU's virtual time (1 ns per instruction), f_cpu/1e9 times smaller.
+ * raw SysTick delta would be QEMU's virtual time (2^shift ns per instruction), not the board's cycles.
  */
 uint64_t edgesdk_timer_us(uint64_t raw_delta)
 {

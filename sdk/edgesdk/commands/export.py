@@ -257,6 +257,7 @@ def _harness_settings(
         ("BOARD_NAME", board.name),
         ("CLOCK_HZ", str(board.clock_hz)),
         ("EMULATED", "1" if board.emulated else "0"),
+        ("ICOUNT_SHIFT", str(board.emulator.icount_shift if board.emulator else 0)),
         ("PROFILE", "1" if profile else "0"),
         ("MLPERF_MODEL", mlperf["model"]),
         ("MLPERF_INPUT_OFFSET", str(mlperf["input_offset"])),
@@ -293,7 +294,7 @@ def _cmake_defines(settings: list[tuple[str, str]]) -> list[str]:
     if s["PROFILE"] == "1":
         out.append("EDGESDK_PROFILE")
     if s["EMULATED"] == "1":
-        out += ["EDGESDK_EMULATED", "EDGESDK_SEMIHOSTING"]
+        out += ["EDGESDK_EMULATED", "EDGESDK_SEMIHOSTING", f"EDGESDK_ICOUNT_SHIFT={s['ICOUNT_SHIFT']}"]
     for key in ("MAX_INPUT_BYTES", "MAX_OUTPUT_BYTES", "MAX_LAYERS"):
         out.append(f"EDGESDK_{key}={s[key]}u")
     return out
