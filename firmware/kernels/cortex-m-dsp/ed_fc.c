@@ -221,6 +221,17 @@ static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk)
         yy += step;                                                                                    \
     } while (0)
 
+/* The six accumulators a0..a5, one per input row, into y[0], y[step], ... */
+#define ED_FC_PIX_OUT6()   \
+    do {                   \
+        ED_FC_PIX_OUT(a0); \
+        ED_FC_PIX_OUT(a1); \
+        ED_FC_PIX_OUT(a2); \
+        ED_FC_PIX_OUT(a3); \
+        ED_FC_PIX_OUT(a4); \
+        ED_FC_PIX_OUT(a5); \
+    } while (0)
+
 /* Four inputs of the next input row (its extended pair by one post-indexed LDRD) into accumulator a_. */
 #define ED_FC_PIX_MAC(a_)                  \
     do {                                   \
@@ -356,12 +367,7 @@ ED_ALWAYS_INLINE static inline void ed_fc_pix_row(const ed_fc_pix_t *c, const ui
             ED_FC_PIX_MAC(a5);
         }
     }
-    ED_FC_PIX_OUT(a0);
-    ED_FC_PIX_OUT(a1);
-    ED_FC_PIX_OUT(a2);
-    ED_FC_PIX_OUT(a3);
-    ED_FC_PIX_OUT(a4);
-    ED_FC_PIX_OUT(a5);
+    ED_FC_PIX_OUT6();
 }
 
 #if ED_FC_DOT6_ASM
@@ -384,12 +390,7 @@ ED_ALWAYS_INLINE static inline void ed_fc_pix_rows_dsp(const ed_fc_params_t *p, 
             const int32_t m = mult[o], e = -shift[o];
             const int32_t rnd = (int32_t)(c1 << (e - 1));
             int8_t *yy = y + o;
-            ED_FC_PIX_OUT(a0);
-            ED_FC_PIX_OUT(a1);
-            ED_FC_PIX_OUT(a2);
-            ED_FC_PIX_OUT(a3);
-            ED_FC_PIX_OUT(a4);
-            ED_FC_PIX_OUT(a5);
+            ED_FC_PIX_OUT6();
         }
         if ((o & 3) == 3) {
             wb += block;
@@ -422,6 +423,28 @@ ED_ALWAYS_INLINE static inline void ed_fc_pix_rows(const ed_fc_params_t *p, cons
     }
 }
 
+/* d[0] = lo_, d[1] = hi_, then d += 2 (one post-indexed STRD on an Armv7E-M core; GCC stores two words). */
+#if ED_FC_DOT6_ASM
+#define ED_FC_WRITE64_INC(d_, lo_, hi_) \
+    __asm__ volatile("strd %1, %2, [%0], #8" : "+r"(d_) : "r"(lo_), "r"(hi_) : "memory")
+#else
+#define ED_FC_WRITE64_INC(d_, lo_, hi_) \
+    do {                                \
+        (d_)[0] = (lo_);                \
+        (d_)[1] = (hi_);                \
+        (d_) += 2;                      \
+    } while (0)
+#endif
+
+/* The word at xr_ (then xr_ += 4) as its two doubled pairs with the offset at d (then d += 2). */
+#define ED_FC_EXT_WORD(xr_)                                                               \
+    do {                                                                                  \
+        const uint32_t xv_ = ed_read32(xr_);                                              \
+        const uint32_t xe_ = ed_sxtab16(xoff2, xv_), xo_ = ed_sxtab16_ror8(xoff2, xv_);  \
+        (xr_) += 4;                                                                       \
+        ED_FC_WRITE64_INC(d, ed_sadd16(xe_, xe_), ed_sadd16(xo_, xo_));                 \
+    } while (0)
+
 /* `rows` input rows of n inputs at x into d: per four inputs and row the pairs 2 (x0, x2) + 2 offset and
  * 2 (x1, x3) + 2 offset. */
 static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input_offset, uint32_t *d)
@@ -430,12 +453,20 @@ static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input
     int32_t g, r;
     if (rows == 1) { /* one row: a plain walk */
         for (g = n >> 2; g != 0; --g) {
-            const uint32_t xv = ed_read32(x);
-            const uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv);
-            d[0] = ed_sadd16(xe, xe);
-            d[1] = ed_sadd16(xo, xo);
-            d += 2;
-            x += 4;
+            ED_FC_EXT_WORD(x);
+        }
+        return;
+    }
+    if (rows == ED_FC_PIX) { /* the six rows by six walking pointers: per input word one load, two extends,
+                                 * two doublings and one store */
+        const int8_t *x0 = x, *x1 = x + n, *x2 = x1 + n, *x3 = x2 + n, *x4 = x3 + n, *x5 = x4 + n;
+        for (g = n >> 2; g != 0; --g) {
+            ED_FC_EXT_WORD(x0);
+            ED_FC_EXT_WORD(x1);
+            ED_FC_EXT_WORD(x2);
+            ED_FC_EXT_WORD(x3);
+            ED_FC_EXT_WORD(x4);
+            ED_FC_EXT_WORD(x5);
         }
         return;
     }
