@@ -174,7 +174,8 @@ static int ed_fc_out_ok(const ed_fc_params_t *p)
  * added and doubled (2 (x + offset) fits a halfword), interleaved per four inputs: one post-indexed LDRD gives a
  * row's pair for the next SMLADs, so each weight word is loaded and extended (SXTB16) once for ED_FC_PIX rows:
  * per four inputs 1 LDR + 2 SXTB16 + 6 LDRD + 12 SMLAD for 24 MACs, against 23 instructions per 16 MACs with one
- * input row. The doubling makes each accumulator 2 acc, the doubled operand SMMULR wants, so the requantization
+ * input row (on an Armv7E-M core with GCC, per-channel with a bias: three LDM of two rows' pairs instead of the six
+ * LDRD, ED_FC_DOT6). The doubling makes each accumulator 2 acc, the doubled operand SMMULR wants, so the requantization
  * per output is SMMULR, the rounding divide (round and output offset added together) and SSAT: the multiplier,
  * shift, rounding term, bias and clamp are read once per output row for ED_FC_PIX outputs. Taken where every
  * |acc| < 2^30 is proven from the bias and in_depth, every shift is a right shift of at most 22 and double
