@@ -17,7 +17,7 @@ import pytest
 from edgesdk.passes import PassContext, run_pipeline
 from hostbuild import GCC
 from kerneltable import run_joined
-from test_c_kernels import conv
+from test_c_kernels import _B, conv
 
 FLASH = {"flash_bytes": 4 << 20}
 # (h, w, in_c, out_c, activation)
@@ -175,3 +175,45 @@ def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
     ctx = PassContext(optimize="speed")
     summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
+
+
+def pointwise_chain(name: str):
+    """1x1 layers on 6 x 2 pixels (two six-pixel passes) whose rows take every entry of the Armv7E-M dot-product
+    sequence (``ED_FC_DOT6``): 1, 4, 3, 9 and 2 groups of four inputs (the first group alone, then 3, 2, 0 with two
+    loop turns, and 1 of them before the loop), the int8 range with and without the negative-value correction
+    (output zero point -128 under ReLU) and narrower clamps, a last row outside the four-row blocks."""
+    from edgesdk.ir import graph as ir
+
+    b = _B(name)
+    cur = b.act("x", (1, 6, 2, 4))
+    nodes, cin = [], 4
+    for k, (cout, act, zp) in enumerate(
+        [(16, "RELU", -128), (12, "NONE", None), (36, "RELU6", None), (8, "NONE", None), (15, "RELU", None)]
+    ):
+        y = b.act(f"pw{k}_out", (1, 6, 2, cout), float(b.rng.uniform(0.2, 0.6)), zp)
+        w = b.weights(f"pw{k}_w", (cout, 1, 1, cin), 0)
+        nodes.append(
+            ir.Conv2D(
+                name=f"pw{k}", inputs=[cur, w, b.bias(f"pw{k}_b", cout)], outputs=[y], stride=(1, 1),
+                dilation=(1, 1), padding="VALID", activation=act,
+            )
+        )  # fmt: skip
+        cur, cin = y, cout
+    return b.done(["x"], [cur], *nodes)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+def test_pointwise_chain_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+
+    graph = pointwise_chain("pw_chain")
+    ctx = PassContext(force={"pw*": "pointwise_s8"})
+    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == 6 and summary.exact == 6, summary.to_dict()
+    source = (tmp_path / "v" / "project" / "model" / "pw_chain.c").read_text()
+    assert source.count("    ed_fc_s8(&pw_chain_pw") == 5

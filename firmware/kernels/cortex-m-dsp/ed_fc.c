@@ -174,7 +174,8 @@ static int ed_fc_out_ok(const ed_fc_params_t *p)
  * added and doubled (2 (x + offset) fits a halfword), interleaved per four inputs: one post-indexed LDRD gives a
  * row's pair for the next SMLADs, so each weight word is loaded and extended (SXTB16) once for ED_FC_PIX rows:
  * per four inputs 1 LDR + 2 SXTB16 + 6 LDRD + 12 SMLAD for 24 MACs, against 23 instructions per 16 MACs with one
- * input row. The doubling makes each accumulator 2 acc, the doubled operand SMMULR wants, so the requantization
+ * input row (on an Armv7E-M core with GCC, per-channel with a bias: three LDM of two rows' pairs instead of the six
+ * LDRD, ED_FC_DOT6). The doubling makes each accumulator 2 acc, the doubled operand SMMULR wants, so the requantization
  * per output is SMMULR, the rounding divide (round and output offset added together) and SSAT: the multiplier,
  * shift, rounding term, bias and clamp are read once per output row for ED_FC_PIX outputs. Taken where every
  * |acc| < 2^30 is proven from the bias and in_depth, every shift is a right shift of at most 22 and double
@@ -210,13 +211,26 @@ static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk)
 }
 
 /* One requantized output of the blocked path: the doubled accumulator a through SMMULR and the rounding divide
- * (rounding term and output offset in rnd), then the clamp (`full`: the whole int8 range, one SSAT). */
-#define ED_FC_PIX_OUT(a_)                                                                         \
-    do {                                                                                              \
-        const int32_t t_ = ed_smmulr((a_), m);                                                        \
-        const int32_t v_ = (t_ + rnd + (t_ >> 31)) >> e;                                              \
-        *yy = (int8_t)(full ? ed_clamp_s8(v_, -128, 127) : ed_clamp_i32(v_, lo, hi));                \
-        yy += step;                                                                                   \
+ * (rounding term and output offset in rnd), then the clamp (`full`: the whole int8 range, one SSAT). `nofix`
+ * (the clamp's floor at or above the output offset): the divide's correction for negative values is left out, as
+ * every negative value ends at or below the output offset and so at the floor either way. */
+#define ED_FC_PIX_OUT(a_)                                                                              \
+    do {                                                                                               \
+        const int32_t t_ = ed_smmulr((a_), m);                                                         \
+        const int32_t v_ = (t_ + rnd + (nofix ? 0 : (t_ >> 31))) >> e;                                 \
+        *yy = (int8_t)(full ? ed_clamp_s8(v_, -128, 127) : ed_clamp_i32(v_, lo, hi));                 \
+        yy += step;                                                                                    \
+    } while (0)
+
+/* The six accumulators a0..a5, one per input row, into y[0], y[step], ... */
+#define ED_FC_PIX_OUT6()   \
+    do {                   \
+        ED_FC_PIX_OUT(a0); \
+        ED_FC_PIX_OUT(a1); \
+        ED_FC_PIX_OUT(a2); \
+        ED_FC_PIX_OUT(a3); \
+        ED_FC_PIX_OUT(a4); \
+        ED_FC_PIX_OUT(a5); \
     } while (0)
 
 /* Four inputs of the next input row (its extended pair by one post-indexed LDRD) into accumulator a_. */
@@ -235,11 +249,96 @@ typedef struct {
     size_t step; /* out_depth: bytes between one input row's outputs and the next's */
 } ed_fc_pix_t;
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__)
+/* Four inputs of the six rows (three LDM of two rows' extended pairs into t0..t3) against one row's weight word
+ * (LDR, 16 bytes on: a four-row block), two SXTB16: 18 instructions for 24 MACs. */
+#define ED_FC_G6_                                   \
+    "ldr %[t0], [%[w]], #16\n\t"                    \
+    "sxtb16 %[we], %[t0]\n\t"                       \
+    "sxtb16 %[wo], %[t0], ror #8\n\t"               \
+    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
+    "smlad %[a0], %[t0], %[we], %[a0]\n\t"          \
+    "smlad %[a0], %[t1], %[wo], %[a0]\n\t"          \
+    "smlad %[a1], %[t2], %[we], %[a1]\n\t"          \
+    "smlad %[a1], %[t3], %[wo], %[a1]\n\t"          \
+    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
+    "smlad %[a2], %[t0], %[we], %[a2]\n\t"          \
+    "smlad %[a2], %[t1], %[wo], %[a2]\n\t"          \
+    "smlad %[a3], %[t2], %[we], %[a3]\n\t"          \
+    "smlad %[a3], %[t3], %[wo], %[a3]\n\t"          \
+    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
+    "smlad %[a4], %[t0], %[we], %[a4]\n\t"          \
+    "smlad %[a4], %[t1], %[wo], %[a4]\n\t"          \
+    "smlad %[a5], %[t2], %[we], %[a5]\n\t"          \
+    "smlad %[a5], %[t3], %[wo], %[a5]\n\t"
+
+/*
+ * The six dot products of one row of a four-row block (weights 16 bytes apart) against the `groups` groups of the
+ * extended block x, each accumulator starting at b2: one fixed sequence. The first group adds onto b2 (no copies
+ * of it), the other groups - 1 run four per loop turn, entered part-way for the (groups - 1) % 4 first (LSLS
+ * puts bits 1 and 0 of that count into C and N, which nothing before the branches changes); the loop's end is
+ * compared with the end of the block pushed on the stack, as every register holds an accumulator, a pointer or a
+ * term: 18 instructions per 24 MACs and 3 per loop turn. t0..t3 are r8..r11 (LDM's list ascends).
+ */
+#define ED_FC_DOT6(x_, w_, groups_, b2_)                                                                      \
+    do {                                                                                                      \
+        register uint32_t t0 __asm__("r8") = (uint32_t)(uintptr_t)((x_) + 12 * (groups_));                    \
+        register uint32_t t1 __asm__("r9") = (uint32_t)((groups_)-1);                                         \
+        register uint32_t t2 __asm__("r10");                                                                  \
+        register uint32_t t3 __asm__("r11");                                                                  \
+        const uint32_t *xp_ = (x_);                                                                           \
+        const int8_t *wp_ = (w_);                                                                             \
+        uint32_t we, wo;                                                                                      \
+        a5 = (b2_);                                                                                           \
+        __asm__ volatile(                                                                                     \
+            "push {%[t0]}\n\t"                                                                                \
+            "lsls %[t1], %[t1], #31\n\t"                                                                      \
+            "ldr %[t0], [%[w]], #16\n\t"                                                                      \
+            "sxtb16 %[we], %[t0]\n\t"                                                                         \
+            "sxtb16 %[wo], %[t0], ror #8\n\t"                                                                 \
+            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
+            "smlad %[a0], %[t0], %[we], %[a5]\n\t"                                                            \
+            "smlad %[a0], %[t1], %[wo], %[a0]\n\t"                                                            \
+            "smlad %[a1], %[t2], %[we], %[a5]\n\t"                                                            \
+            "smlad %[a1], %[t3], %[wo], %[a1]\n\t"                                                            \
+            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
+            "smlad %[a2], %[t0], %[we], %[a5]\n\t"                                                            \
+            "smlad %[a2], %[t1], %[wo], %[a2]\n\t"                                                            \
+            "smlad %[a3], %[t2], %[we], %[a5]\n\t"                                                            \
+            "smlad %[a3], %[t3], %[wo], %[a3]\n\t"                                                            \
+            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
+            "smlad %[a4], %[t0], %[we], %[a5]\n\t"                                                            \
+            "smlad %[a4], %[t1], %[wo], %[a4]\n\t"                                                            \
+            "smlad %[a5], %[t2], %[we], %[a5]\n\t"                                                            \
+            "smlad %[a5], %[t3], %[wo], %[a5]\n\t"                                                            \
+            "bcs 2f\n\t"                                                                                      \
+            "bmi 13f\n\t"                                                                                     \
+            "b 14f\n"                                                                                         \
+            "2:\n\t"                                                                                          \
+            "bmi 11f\n\t"                                                                                     \
+            "b 12f\n"                                                                                         \
+            "10:\n\t" ED_FC_G6_ "11:\n\t" ED_FC_G6_ "12:\n\t" ED_FC_G6_ "13:\n\t" ED_FC_G6_ "14:\n\t"         \
+            "ldr %[t0], [sp]\n\t"                                                                             \
+            "cmp %[x], %[t0]\n\t"                                                                             \
+            "bne 10b\n\t"                                                                                     \
+            "add sp, sp, #4"                                                                                  \
+            : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4), [a5] "+&r"(a5), \
+              [x] "+&r"(xp_), [w] "+&r"(wp_), [we] "=&r"(we), [wo] "=&r"(wo), [t0] "+&r"(t0), [t1] "+&r"(t1), \
+              [t2] "=&r"(t2), [t3] "=&r"(t3)                                                                  \
+            :                                                                                                 \
+            : "cc", "memory");                                                                                \
+    } while (0)
+#define ED_FC_DOT6_ASM 1
+#else
+#define ED_FC_DOT6_ASM 0
+#endif
+
 /* Output row o of the ED_FC_PIX input rows extended in xb, its weights from w, `stride` (a constant in each
  * instance: 16 in a four-row block, 4 in the row-major last rows) bytes between its words; the outputs at
- * y[r * step]. `full`: the clamp is int8's whole range (a constant in each instance). */
+ * y[r * step]. `full`, `nofix` (constants in each instance): see ED_FC_PIX_OUT. */
 ED_ALWAYS_INLINE static inline void ed_fc_pix_row(const ed_fc_pix_t *c, const uint32_t *x, const int8_t *w,
-                                                  int32_t o, int8_t *y, const int32_t stride, const int full)
+                                                  int32_t o, int8_t *y, const int32_t stride, const int full,
+                                                  const int nofix)
 {
     const int32_t q = c->per_channel ? o : 0;
     const int32_t m = c->multiplier[q], e = -c->shift[q];
@@ -247,46 +346,105 @@ ED_ALWAYS_INLINE static inline void ed_fc_pix_row(const ed_fc_pix_t *c, const ui
     const int32_t b2 = c->bias != NULL ? 2 * c->bias[o] : 0;
     const int32_t lo = c->lo, hi = c->hi;
     const size_t step = c->step;
-    int32_t a0 = b2, a1 = b2, a2 = b2, a3 = b2, a4 = b2, a5 = b2;
+    int32_t a0, a1, a2, a3, a4, a5;
     int32_t g;
     int8_t *yy = y;
-    for (g = c->groups; g != 0; --g) {
-        const uint32_t wv = ed_read32(w);
-        const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
-        uint32_t xe, xo;
-        w += stride;
-        ED_FC_PIX_MAC(a0);
-        ED_FC_PIX_MAC(a1);
-        ED_FC_PIX_MAC(a2);
-        ED_FC_PIX_MAC(a3);
-        ED_FC_PIX_MAC(a4);
-        ED_FC_PIX_MAC(a5);
+    if (ED_FC_DOT6_ASM && stride == 16) {
+#if ED_FC_DOT6_ASM
+        ED_FC_DOT6(x, w, c->groups, b2);
+#endif
+    } else {
+        a0 = b2, a1 = b2, a2 = b2, a3 = b2, a4 = b2, a5 = b2;
+        for (g = c->groups; g != 0; --g) {
+            const uint32_t wv = ed_read32(w);
+            const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
+            uint32_t xe, xo;
+            w += stride;
+            ED_FC_PIX_MAC(a0);
+            ED_FC_PIX_MAC(a1);
+            ED_FC_PIX_MAC(a2);
+            ED_FC_PIX_MAC(a3);
+            ED_FC_PIX_MAC(a4);
+            ED_FC_PIX_MAC(a5);
+        }
     }
-    ED_FC_PIX_OUT(a0);
-    ED_FC_PIX_OUT(a1);
-    ED_FC_PIX_OUT(a2);
-    ED_FC_PIX_OUT(a3);
-    ED_FC_PIX_OUT(a4);
-    ED_FC_PIX_OUT(a5);
+    ED_FC_PIX_OUT6();
 }
+
+#if ED_FC_DOT6_ASM
+/* The four-row blocks' rows [0, out4) of a per-channel layer with a bias on an Armv7E-M core: ED_FC_DOT6, then
+ * the row's multiplier, shift and rounding term (c1 << (e - 1) = 2^(e - 1) + output_offset 2^e) read after it,
+ * as the dot product leaves no register free to keep them. */
+ED_ALWAYS_INLINE static inline void ed_fc_pix_rows_dsp(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y,
+                                                       int32_t out4, const int full, const int nofix)
+{
+    const int32_t groups = p->in_depth >> 2, lo = p->act_min, hi = p->act_max;
+    const size_t step = (size_t)p->out_depth, block = 4u * (size_t)p->in_depth;
+    const uint32_t c1 = 1u + 2u * (uint32_t)p->output_offset;
+    const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift;
+    const int8_t *wb = p->weights;
+    int32_t o;
+    for (o = 0; o < out4; ++o) {
+        int32_t a0, a1, a2, a3, a4, a5;
+        ED_FC_DOT6(xb, wb + 4 * (o & 3), groups, 2 * bias[o]);
+        {
+            const int32_t m = mult[o], e = -shift[o];
+            const int32_t rnd = (int32_t)(c1 << (e - 1));
+            int8_t *yy = y + o;
+            ED_FC_PIX_OUT6();
+        }
+        if ((o & 3) == 3) {
+            wb += block;
+        }
+    }
+}
+#endif
 
 /* Every output row of the input rows extended in xb, outputs at y[r * out_depth + o]. */
 ED_ALWAYS_INLINE static inline void ed_fc_pix_rows(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y,
-                                                   const int full)
+                                                   const int full, const int nofix)
 {
     const int32_t n = p->in_depth, out_depth = p->out_depth;
     const int32_t out4 = out_depth & ~3;
     const int8_t *w = p->weights;
     const ed_fc_pix_t c = {p->bias,          p->multiplier, p->shift,   p->per_channel,        p->output_offset,
                            p->act_min,       p->act_max,    n >> 2,     (size_t)out_depth};
-    int32_t o;
-    for (o = 0; o < out4; ++o) {
-        ed_fc_pix_row(&c, xb, w + (size_t)(o & ~3) * (size_t)n + (size_t)(o & 3) * 4u, o, y + o, 16, full);
+    int32_t o = 0;
+#if ED_FC_DOT6_ASM
+    if (c.per_channel && c.bias != NULL) {
+        ed_fc_pix_rows_dsp(p, xb, y, out4, full, nofix);
+        o = out4;
+    }
+#endif
+    for (; o < out4; ++o) {
+        ed_fc_pix_row(&c, xb, w + (size_t)(o & ~3) * (size_t)n + (size_t)(o & 3) * 4u, o, y + o, 16, full, nofix);
     }
     for (; o < out_depth; ++o) {
-        ed_fc_pix_row(&c, xb, w + (size_t)o * (size_t)n, o, y + o, 4, full);
+        ed_fc_pix_row(&c, xb, w + (size_t)o * (size_t)n, o, y + o, 4, full, nofix);
     }
 }
+
+/* d[0] = lo_, d[1] = hi_, then d += 2 (one post-indexed STRD on an Armv7E-M core; GCC stores two words). */
+#if ED_FC_DOT6_ASM
+#define ED_FC_WRITE64_INC(d_, lo_, hi_) \
+    __asm__ volatile("strd %1, %2, [%0], #8" : "+r"(d_) : "r"(lo_), "r"(hi_) : "memory")
+#else
+#define ED_FC_WRITE64_INC(d_, lo_, hi_) \
+    do {                                \
+        (d_)[0] = (lo_);                \
+        (d_)[1] = (hi_);                \
+        (d_) += 2;                      \
+    } while (0)
+#endif
+
+/* The word at xr_ (then xr_ += 4) as its two doubled pairs with the offset at d (then d += 2). */
+#define ED_FC_EXT_WORD(xr_)                                                               \
+    do {                                                                                  \
+        const uint32_t xv_ = ed_read32(xr_);                                              \
+        const uint32_t xe_ = ed_sxtab16(xoff2, xv_), xo_ = ed_sxtab16_ror8(xoff2, xv_);  \
+        (xr_) += 4;                                                                       \
+        ED_FC_WRITE64_INC(d, ed_sadd16(xe_, xe_), ed_sadd16(xo_, xo_));                 \
+    } while (0)
 
 /* `rows` input rows of n inputs at x into d: per four inputs and row the pairs 2 (x0, x2) + 2 offset and
  * 2 (x1, x3) + 2 offset. */
@@ -296,12 +454,20 @@ static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input
     int32_t g, r;
     if (rows == 1) { /* one row: a plain walk */
         for (g = n >> 2; g != 0; --g) {
-            const uint32_t xv = ed_read32(x);
-            const uint32_t xe = ed_sxtab16(xoff2, xv), xo = ed_sxtab16_ror8(xoff2, xv);
-            d[0] = ed_sadd16(xe, xe);
-            d[1] = ed_sadd16(xo, xo);
-            d += 2;
-            x += 4;
+            ED_FC_EXT_WORD(x);
+        }
+        return;
+    }
+    if (rows == ED_FC_PIX) { /* the six rows by six walking pointers: per input word one load, two extends,
+                                 * two doublings and one store */
+        const int8_t *x0 = x, *x1 = x + n, *x2 = x1 + n, *x3 = x2 + n, *x4 = x3 + n, *x5 = x4 + n;
+        for (g = n >> 2; g != 0; --g) {
+            ED_FC_EXT_WORD(x0);
+            ED_FC_EXT_WORD(x1);
+            ED_FC_EXT_WORD(x2);
+            ED_FC_EXT_WORD(x3);
+            ED_FC_EXT_WORD(x4);
+            ED_FC_EXT_WORD(x5);
         }
         return;
     }
@@ -472,9 +638,15 @@ static void ed_fc_pix_block(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
     uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
     ed_fc_extend(x, ED_FC_PIX, p->in_depth, p->input_offset, xb);
     if (p->act_min == -128 && p->act_max == 127) {
-        ed_fc_pix_rows(p, xb, y, 1);
+        if (p->output_offset == -128) {
+            ed_fc_pix_rows(p, xb, y, 1, 1);
+        } else {
+            ed_fc_pix_rows(p, xb, y, 1, 0);
+        }
+    } else if (p->act_min >= p->output_offset) {
+        ed_fc_pix_rows(p, xb, y, 0, 1);
     } else {
-        ed_fc_pix_rows(p, xb, y, 0);
+        ed_fc_pix_rows(p, xb, y, 0, 0);
     }
 }
 #endif

@@ -39,12 +39,13 @@ FC_PER_MAC, FC_PER_OUTPUT = 1.2, 35
 #: The int8-weight FC kernel (eight inputs per step, the output stage read once per call; KWS-shaped 64 -> 64).
 FC8_PER_MAC, FC8_PER_OUTPUT = 1.5, 25
 #: ``ed_fc_s8``'s blocked path (cortex-m-dsp/ed_fc.c, ED_FC_PIX and ED_FC_MAXK): input rows per pass and the
-#: longest row it extends; per pass and output row 23 instructions per four inputs plus 89 (row setup and six
-#: requantizations), per pass 12 per input extended plus 50 (QEMU mps2-an386, fitted on VWW's 8 -> 16 layer on
-#: 48 x 48 pixels and 128 -> 128 on 6 x 6: 902,240 and 649,680 measured). The rows after the last pass take the
-#: kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
+#: longest row it extends; per pass and output row 18.5 instructions per four inputs (the fixed LDM sequence of
+#: ED_FC_DOT6 with its loop) plus 80 (row setup and six requantizations), per pass 6.5 per input word extended
+#: plus 50 (QEMU mps2-an386, fitted on VWW's 1x1 layers from 8 -> 16 on 48 x 48 pixels to 64 -> 128 on 6 x 6 and
+#: KWS's 64 -> 64 on 25 x 5, within 1.2%: e.g. 769,440, 593,880 and 529,600 measured). The rows after the last
+#: pass take the kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
 PIX, PIX_MAX_K = 6, 128
-PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 23, 89, 12, 50
+PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 18.5, 80, 6.5, 50
 
 
 def blocked(core: str, k: int) -> bool:
