@@ -20,6 +20,16 @@ from test_c_kernels import CASES, conv, dwconv, fc
 
 TARGET = "scalar"
 
+
+def _extreme_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Weights of -128, -127 and 127 only; the first four filters without -128 in channels 1 and 3 (the packed
+    words' high halves: packed at full magnitude), the others with it (where it meets a negative low weight the
+    block takes the unpacked loops)."""
+    w = rng.choice(np.array([-128, -127, 127], dtype=np.int8), size=shape)
+    w[[1, 3]] = np.where(w[[1, 3]] == -128, -127, w[[1, 3]])
+    return w
+
+
 EXTRA = {
     "conv_5x4_c3_c1_k3_s1_same": conv(5, 4, 3, 1, 3, 1, "SAME"),
     "conv_6x5_c5_c7_k3_s2_valid_relu": conv(6, 5, 5, 7, 3, 2, "VALID", act="RELU"),
@@ -35,6 +45,8 @@ EXTRA = {
     "conv_5x5_c9_c12_k1_s2_valid": conv(5, 5, 9, 12, 1, 2, "VALID"),
     "conv_8x8_c5_c8_k3_s1_valid_relu": conv(8, 8, 5, 8, 3, 1, "VALID", act="RELU"),
     "conv_6x11_c4_c16_k5_s1_same": conv(6, 11, 4, 16, 5, 1, "SAME"),
+    "conv_3x3_c511_c9_k1_extreme": conv(3, 3, 511, 9, 1, 1, "VALID", data=_extreme_weights),
+    "conv_5x4_c56_c8_k3_s1_same_extreme": conv(5, 4, 56, 8, 3, 1, "SAME", data=_extreme_weights),
 }
 _PORTABLE = [k for k in CASES if k.startswith(("conv_", "fc_"))][:2]
 TABLE = {**EXTRA, **{k: CASES[k] for k in _PORTABLE}}
@@ -49,6 +61,8 @@ def test_cores_without_simd_select_the_scalar_kernels() -> None:
 BLOCKINGS = {
     "thumb": [],
     "rv32": ["-DED_SCALAR_ROWS=8", "-DED_SCALAR_STEP=4", "-DED_SCALAR_PAIR_ROWS=4", "-DED_SCALAR_PIX=3"],
+    # the Cortex-M3's convolution: four channels packed two to a 64-bit multiply-accumulate, up to its 511-tap limit
+    "packed": ["-DED_CONV_PACKED=1", "-DED_CONV_PACKED_TAPS=511"],
 }
 
 
@@ -61,7 +75,10 @@ def _check(graph, case: str, blocking: str, tmp_path: Path) -> None:
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
 @pytest.mark.parametrize(
-    ("case", "blocking"), [(c, "thumb") for c in TABLE] + [(c, "rv32") for c in EXTRA]
+    ("case", "blocking"),
+    [(c, "thumb") for c in TABLE]
+    + [(c, "rv32") for c in EXTRA]
+    + [(c, "packed") for c in TABLE if c.startswith("conv_")],
 )  # the portable cases with the default blocking only
 def test_scalar_kernel_on_host_under_sanitizers(case: str, blocking: str, tmp_path: Path) -> None:
     _check(TABLE[case](case), case, blocking, tmp_path)
