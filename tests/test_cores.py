@@ -100,7 +100,9 @@ def test_scalar_conv_cost_model_matches_the_emulated_count(board_name: str, tmp_
     from edgesdk.passes._select import dense_conv_candidate, weight
     from test_c_kernels import conv
 
-    assert PassContext(core=get_board(board_name).core).scalar and not PassContext(core="cortex-m4").scalar
+    ctx = PassContext(core=get_board(board_name).core)
+    assert ctx.scalar and not PassContext(core="cortex-m4").scalar
+    assert ctx.scalar_packed == (board_name == "mps2-an385")  # Thumb-2's SMLAL; RV32IMC has no 64-bit MAC
     for case, build in {
         "conv_16x16_c16_c32_k3": conv(16, 16, 16, 32, 3, 1, "SAME"),
         "conv_16x16_c32_c32_k1": conv(16, 16, 32, 32, 1, 1, "VALID"),
@@ -108,7 +110,9 @@ def test_scalar_conv_cost_model_matches_the_emulated_count(board_name: str, tmp_
         graph = build(case)
         rep = profile(graph, board_name, runs=1, out_dir=tmp_path / case)
         (node,) = graph.nodes
-        est = dense_conv_candidate(graph, node, weight(graph, node), scalar=True)["instructions"]
+        est = dense_conv_candidate(graph, node, weight(graph, node), scalar=True, packed=ctx.scalar_packed)[
+            "instructions"
+        ]
         measured = rep["layers"][0]["count"]
         assert 0.85 <= est / measured <= 1.15, (case, est, measured)
 

@@ -33,7 +33,7 @@
 #endif
 /* Taps (k_h * k_w * in_c) of the largest window packed: 8 bytes a tap on the stack, and at most 511. */
 #ifndef ED_CONV_PACKED_TAPS
-#define ED_CONV_PACKED_TAPS 256
+#define ED_CONV_PACKED_TAPS 511
 #endif
 
 #if ED_CONV_PACKED
@@ -96,6 +96,38 @@ ED_SCALAR_INLINE void ed_conv_dot2_packed(const int8_t *xa, const int8_t *xb, in
     s[1] = s1;
     s[2] = s2;
     s[3] = s3;
+}
+#endif
+
+#if ED_CONV_PACKED
+/* The window of output (oy, ox) into dst (k_h * k_w * in_c bytes, in the weights' order), the input zero point
+ * (-off: a tap there adds nothing once off * sum(w) is folded in) where it lies outside the image: a border pixel
+ * then runs the packed interior loop. Undilated rows (packed blocks): a kernel row's taps in the image are one run. */
+static void ed_conv_gather(const ed_conv_params_t *p, const int8_t *input, int32_t oy, int32_t ox, int8_t *dst)
+{
+    const int8_t zero = (int8_t)(-p->input_offset);
+    const int32_t in_c = p->in_c, filter_row = p->k_w * in_c;
+    const ed_window_t wx = ed_window(ox, p->stride_w, p->pad_left, 1, p->k_w, p->in_w);
+    const int32_t lo = wx.begin * in_c, hi = wx.end * in_c; /* the run's bytes within a kernel row */
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    int32_t ky, j;
+    for (ky = 0; ky < p->k_h; ++ky, dst += filter_row) {
+        const int32_t iy = iy0 + p->dil_h * ky;
+        j = 0;
+        if (iy >= 0 && iy < p->in_h) {
+            /* the image's first byte in the run: column origin + begin of row iy */
+            const int8_t *x = input + (size_t)iy * (size_t)p->in_w * (size_t)in_c + (size_t)(wx.origin * in_c + lo);
+            for (; j < lo; ++j) {
+                dst[j] = zero;
+            }
+            for (; j < hi; ++j) {
+                *(dst + j) = *x++;
+            }
+        }
+        for (; j < filter_row; ++j) {
+            dst[j] = zero;
+        }
+    }
 }
 #endif
 
@@ -265,6 +297,13 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
     /* Undilated rows, windows of at most ED_CONV_PACKED_TAPS taps: the four-channel blocks packed. */
     const int packable = p->dil_w == 1 && filter_size <= ED_CONV_PACKED_TAPS;
     int32_t packed[2 * ED_CONV_PACKED_TAPS];
+    /* Border pixels of packed blocks: two gathered windows, run as one 1 x (k_h * k_w) row each */
+    int8_t windows[2 * ED_CONV_PACKED_TAPS];
+    int8_t *window_out = NULL; /* the output of a gathered window waiting for a second one */
+    ed_conv_params_t as_row = *p;
+    as_row.k_w = p->k_h * p->k_w;
+    as_row.k_h = 1;
+    as_row.dil_h = 1;
 #endif
     ed_scalar_interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &ox_lo, &ox_hi);
     ed_scalar_interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &oy_lo, &oy_hi);
@@ -340,6 +379,21 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
                     ox = ox_hi;
                     continue;
                 }
+#if ED_CONV_PACKED
+                if (pk != NULL) { /* a border pixel: its window gathered, two at a time */
+                    int8_t *const o = out_line + (size_t)ox * (size_t)out_c;
+                    ed_conv_gather(p, input, oy, ox, windows + (window_out != NULL ? filter_size : 0));
+                    if (window_out == NULL) {
+                        window_out = o;
+                    } else {
+                        ed_conv_run(&as_row, windows, (size_t)filter_size, 2, oc, q, folded, pk, window_out,
+                                    (size_t)(o - window_out));
+                        window_out = NULL;
+                    }
+                    ++ox;
+                    continue;
+                }
+#endif
                 if (nb == 1) {
                     ed_conv_pixel(p, input, oy, ox, oc, 1, q, bias, out_line + (size_t)ox * (size_t)out_c);
                 } else {
@@ -355,6 +409,12 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
             ed_conv_run(p, pending, 0, 1, oc, q, folded, pk, pending_out, 0);
             pending = NULL;
         }
+#if ED_CONV_PACKED
+        if (window_out != NULL) {
+            ed_conv_run(&as_row, windows, 0, 1, oc, q, folded, pk, window_out, 0);
+            window_out = NULL;
+        }
+#endif
         oc += nb;
     }
 }
