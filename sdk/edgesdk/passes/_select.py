@@ -89,11 +89,14 @@ SCALAR_COST = {
     "CONV_2D": (3.0, 45.0),
 }
 #: Cores whose scalar convolution packs two channels into one 64-bit multiply-accumulate (SMLAL, Thumb-2) and its
-#: cost there, fitted the same way to the direct int8 convolutions of IC, KWS and VWW on the emulated Cortex-M3
-#: (their total +-1 %; single layers -22 % (few pixels a packed block) to +21 %; KWS's first layer, mostly border
-#: pixels, runs 2.5x its estimate).
+#: cost there, fitted the same way to the 24 direct int8 convolutions of IC, KWS and VWW on the emulated Cortex-M3
+#: (their total -1 %; single layers -24 % (VWW's 3x3-pixel layers: each packed block serves few pixels) to +15 %;
+#: KWS's first layer, one input channel and half its pixels on the border, runs 2x its estimate).
 SCALAR_PACKED_CORES = ("cortex-m3",)
-SCALAR_PACKED_CONV_COST = (1.9, 40.0)
+SCALAR_PACKED_CONV_COST = (1.7, 44.0)
+#: Taps (k_h * k_w * in_c) of the largest window the packed convolution takes (ED_CONV_PACKED_TAPS in
+#: ``firmware/kernels/scalar/ed_conv.c``: the low channel's sum must stay within +-2^23); larger ones run unpacked.
+SCALAR_PACKED_TAPS = 511
 
 
 def dense_per_mac(op: str, in_c: int, dsp: bool, scalar: bool = False, packed: bool = False) -> float:
@@ -156,6 +159,7 @@ def dense_conv_candidate(
     ``packed``: the core packs two channels a multiply-accumulate (``PassContext.scalar_packed``)."""
     taps, pixels = conv_taps(graph, node)
     out_c, in_c = w.shape[0], w.shape[3]
+    packed = packed and w[0].size <= SCALAR_PACKED_TAPS
     per_mac = dense_per_mac("CONV_2D", in_c, dsp, scalar, packed)
     insn = (
         per_mac * taps * in_c * out_c
