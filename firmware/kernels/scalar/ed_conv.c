@@ -204,7 +204,12 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     const int8_t *const f = p->weights + (size_t)oc * filter_size;
     int32_t i, g, r, k, ky;
+    /* every channel of the block shifts right, and the activation clamps to int8 alone: ed_scalar_rq_right and
+     * a saturation */
+    const int fast = q[0].right > 0 && q[1 % ED_CONV_BLOCK].right > 0 && q[2 % ED_CONV_BLOCK].right > 0 &&
+                     q[3 % ED_CONV_BLOCK].right > 0 && act_min == -128 && act_max == 127;
     (void)pk; /* unused without packed pairs */
+    (void)fast;
     out += oc;
     for (i = 0; i < count; i += ED_SCALAR_PIX, x += ED_SCALAR_PIX * xstep, out += ED_SCALAR_PIX * out_step) {
         const int32_t m = count - i < ED_SCALAR_PIX ? count - i : ED_SCALAR_PIX; /* pixels stored */
@@ -213,20 +218,31 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p
 #if ED_CONV_PACKED
         if (pk != NULL) {
             int64_t s[4] = {ED_CONV_PACKED_BASE, ED_CONV_PACKED_BASE, ED_CONV_PACKED_BASE, ED_CONV_PACKED_BASE};
+            int32_t sum[ED_SCALAR_PIX * ED_CONV_BLOCK]; /* pixel k, channel r: [k * ED_CONV_BLOCK + r] */
             ed_conv_dot2_packed(x, x + step, filter_row, k_h, dil_h * in_row - filter_row, pk, s);
             ED_UNROLL
-            for (r = 0; r < ED_CONV_BLOCK; ++r) {
-                const ed_scalar_rq_t *qr = &q[r];
+            for (k = 0; k < ED_SCALAR_PIX * ED_CONV_BLOCK; ++k) {
+                const int64_t v = s[k >> 1];
+                /* the low channel: its field less the 2^23 it started from; the high one: the rest */
+                sum[k] = ed_add_wrap(folded[k % ED_CONV_BLOCK], (k & 1) ? (int32_t)(v >> 24)
+                                                                        : (int32_t)((uint32_t)v & 0xFFFFFFu) -
+                                                                              (int32_t)ED_CONV_PACKED_BASE);
+            }
+            if (fast) { /* right shifts only, outputs clamped to int8 alone */
                 ED_UNROLL
-                for (k = 0; k < ED_SCALAR_PIX; ++k) {
-                    const int64_t v = s[2 * k + (r >> 1)];
-                    /* the low channel: its field less the 2^23 it started from; the high one: the rest */
-                    const int32_t sum = (r & 1) ? (int32_t)(v >> 24)
-                                                : (int32_t)((uint32_t)v & 0xFFFFFFu) - (int32_t)ED_CONV_PACKED_BASE;
-                    if (k < m) {
-                        out[(size_t)k * out_step + (size_t)r] = (int8_t)ed_clamp_i32(
-                            ed_scalar_rq(ed_add_wrap(folded[r], sum), qr) + out_off, act_min, act_max);
+                for (k = 0; k < ED_SCALAR_PIX * ED_CONV_BLOCK; ++k) {
+                    if (k < m * ED_CONV_BLOCK) {
+                        out[(size_t)(k / ED_CONV_BLOCK) * out_step + (size_t)(k % ED_CONV_BLOCK)] =
+                            (int8_t)ED_SCALAR_SAT8(ed_scalar_rq_right(sum[k], &q[k % ED_CONV_BLOCK]) + out_off);
                     }
+                }
+                continue;
+            }
+            ED_UNROLL
+            for (k = 0; k < ED_SCALAR_PIX * ED_CONV_BLOCK; ++k) {
+                if (k < m * ED_CONV_BLOCK) {
+                    out[(size_t)(k / ED_CONV_BLOCK) * out_step + (size_t)(k % ED_CONV_BLOCK)] = (int8_t)ed_clamp_i32(
+                        ed_scalar_rq(sum[k], &q[k % ED_CONV_BLOCK]) + out_off, act_min, act_max);
                 }
             }
             continue;
