@@ -107,6 +107,7 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
     const int32_t sw = p->stride_w, dw = p->dil_w, out_w = p->out_w, k_h = p->k_h, k_w = p->k_w;
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     const int fast3x3 = k_h == 3 && k_w == 3 && p->dil_h == 1 && dw == 1;
+    const int fast = q.right > 0 && act_min == -128 && act_max == 127; /* ed_scalar_rq_right, a saturation */
     int32_t next = -p->pad_top; /* the first input row not yet in the buffer */
     int32_t oy, ox;
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -126,17 +127,24 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
             const int8_t *r0 = buf + (size_t)slot0 * (size_t)padded_w;
             const int8_t *r1 = buf + (size_t)(slot0 == 2 ? 0 : slot0 + 1) * (size_t)padded_w;
             const int8_t *r2 = buf + (size_t)(slot0 == 0 ? 2 : slot0 - 1) * (size_t)padded_w;
-            for (ox = 0; ox < out_w; ++ox) {
-                int32_t acc = folded;
-                acc += r0[0] * w0 + r0[1] * w1 + r0[2] * w2;
-                acc += r1[0] * w3 + r1[1] * w4 + r1[2] * w5;
-                acc += r2[0] * w6 + r2[1] * w7 + r2[2] * w8;
-                *o = (int8_t)ed_clamp_i32(ed_scalar_rq(acc, &q) + out_off, act_min, act_max);
-                o += out_col;
-                r0 += sw;
-                r1 += sw;
-                r2 += sw;
+#define ED_DW_SCALAR_3X3(store)                                                                                   \
+    for (ox = 0; ox < out_w; ++ox) {                                                                              \
+        int32_t acc = folded;                                                                                     \
+        acc += r0[0] * w0 + r0[1] * w1 + r0[2] * w2;                                                              \
+        acc += r1[0] * w3 + r1[1] * w4 + r1[2] * w5;                                                              \
+        acc += r2[0] * w6 + r2[1] * w7 + r2[2] * w8;                                                              \
+        *o = (int8_t)(store);                                                                                     \
+        o += out_col;                                                                                             \
+        r0 += sw;                                                                                                 \
+        r1 += sw;                                                                                                 \
+        r2 += sw;                                                                                                 \
+    }
+            if (fast) { /* a right shift, the activation int8's range */
+                ED_DW_SCALAR_3X3(ED_SCALAR_SAT8(ed_scalar_rq_right(acc, &q) + out_off))
+            } else {
+                ED_DW_SCALAR_3X3(ed_clamp_i32(ed_scalar_rq(acc, &q) + out_off, act_min, act_max))
             }
+#undef ED_DW_SCALAR_3X3
             continue;
         }
         ed_dw_scalar_row_any(p, buf, padded_w, span_rows, slot0, wk, folded, &q, o);
