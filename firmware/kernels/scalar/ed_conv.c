@@ -14,7 +14,9 @@
  * Cores with a 32x32 -> 64-bit multiply-accumulate (Thumb-2: SMLAL) take two channels per multiply: the block's
  * weights packed once per call, channel 2j's weight plus channel 2j+1's times 2^24 in one word, so that
  * x * packed accumulates both channels' sums in one 64-bit accumulator, the low one in its low 24 bits (exact
- * while it stays within +-2^23: windows of up to 511 taps, |x * w| <= 2^14) and the high one above them.
+ * while it stays within +-2^23: windows of up to 511 taps, |x * w| <= 2^14) and the high one above them. Border
+ * pixels of those blocks copy their window (the zero point in the padding) and run the same loop, and a block
+ * whose channels all shift right and clamp to int8 alone requantizes with ed_scalar_rq_right and SSAT.
  */
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
@@ -192,10 +194,20 @@ static inline void ed_conv_pixel(const ed_conv_params_t *p, const int8_t *input,
  * a last short group repeats its last pixel (computed, not stored). pk: the block's packed weights (undilated
  * windows; NULL: not packed), all four channels a pass. The layer's fields are read into locals: an output store
  * could alias them. */
+/* The packed weights' parameter only where blocks are packed: an argument more (or GCC's clone for a constant
+ * NULL) allocated the RV32 blocks' registers worse (IC +2.5 % instructions). */
+#if ED_CONV_PACKED
+#define ED_CONV_PK_PARAM , const int32_t *pk
+#define ED_CONV_PK_ARG , pk
+#else
+#define ED_CONV_PK_PARAM
+#define ED_CONV_PK_ARG
+#endif
+
 ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p, const int8_t *x, size_t xstep,
                                                          int32_t count, int32_t oc, const ed_scalar_rq_t *q,
-                                                         const int32_t *folded, const int32_t *pk, int8_t *out,
-                                                         size_t out_step)
+                                                         const int32_t *folded, int8_t *out,
+                                                         size_t out_step ED_CONV_PK_PARAM)
 {
     const int32_t in_c = p->in_c, k_h = p->k_h, k_w = p->k_w, dil_w = p->dil_w, dil_h = p->dil_h;
     const int32_t filter_row = k_w * in_c;
@@ -204,12 +216,12 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_conv_run(const ed_conv_params_t *p
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     const int8_t *const f = p->weights + (size_t)oc * filter_size;
     int32_t i, g, r, k, ky;
+#if ED_CONV_PACKED
     /* every channel of the block shifts right, and the activation clamps to int8 alone: ed_scalar_rq_right and
      * a saturation */
-    const int fast = q[0].right > 0 && q[1 % ED_CONV_BLOCK].right > 0 && q[2 % ED_CONV_BLOCK].right > 0 &&
-                     q[3 % ED_CONV_BLOCK].right > 0 && act_min == -128 && act_max == 127;
-    (void)pk; /* unused without packed pairs */
-    (void)fast;
+    const int fast = q[0].right > 0 && q[1].right > 0 && q[2].right > 0 && q[3].right > 0 && act_min == -128 &&
+                     act_max == 127;
+#endif
     out += oc;
     for (i = 0; i < count; i += ED_SCALAR_PIX, x += ED_SCALAR_PIX * xstep, out += ED_SCALAR_PIX * out_step) {
         const int32_t m = count - i < ED_SCALAR_PIX ? count - i : ED_SCALAR_PIX; /* pixels stored */
@@ -358,7 +370,7 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
             folded[r] = ed_add_wrap(bias[r], (int32_t)((uint32_t)p->input_offset * (uint32_t)s));
         }
         if (nb == ED_CONV_BLOCK && flat) { /* 1x1, stride 1, no padding: every pixel one run */
-            ed_conv_run(p, input, (size_t)in_c, p->out_h * p->out_w, oc, q, folded, pk, output, (size_t)out_c);
+            ed_conv_run(p, input, (size_t)in_c, p->out_h * p->out_w, oc, q, folded, output, (size_t)out_c ED_CONV_PK_ARG);
             oc += nb;
             continue;
         }
@@ -375,19 +387,19 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
                     int8_t *o = out_line + (size_t)ox * (size_t)out_c;
                     int32_t n = ox_hi - ox;
                     if (ED_SCALAR_PIX != 2) { /* the row's run as it is */
-                        ed_conv_run(p, x, xstep, n, oc, q, folded, pk, o, (size_t)out_c);
+                        ed_conv_run(p, x, xstep, n, oc, q, folded, o, (size_t)out_c ED_CONV_PK_ARG);
                         ox = ox_hi;
                         continue;
                     }
                     if (pending != NULL) {
-                        ed_conv_run(p, pending, (size_t)(x - pending), 2, oc, q, folded, pk, pending_out,
-                                    (size_t)(o - pending_out));
+                        ed_conv_run(p, pending, (size_t)(x - pending), 2, oc, q, folded, pending_out,
+                                    (size_t)(o - pending_out) ED_CONV_PK_ARG);
                         pending = NULL;
                         x += xstep;
                         o += out_c;
                         --n;
                     }
-                    ed_conv_run(p, x, xstep, n & ~1, oc, q, folded, pk, o, (size_t)out_c);
+                    ed_conv_run(p, x, xstep, n & ~1, oc, q, folded, o, (size_t)out_c ED_CONV_PK_ARG);
                     if (n & 1) {
                         pending = x + (size_t)(n - 1) * xstep;
                         pending_out = o + (size_t)(n - 1) * (size_t)out_c;
@@ -402,8 +414,8 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
                     if (window_out == NULL) {
                         window_out = o;
                     } else {
-                        ed_conv_run(&as_row, windows, (size_t)filter_size, 2, oc, q, folded, pk, window_out,
-                                    (size_t)(o - window_out));
+                        ed_conv_run(&as_row, windows, (size_t)filter_size, 2, oc, q, folded, window_out,
+                                    (size_t)(o - window_out), pk);
                         window_out = NULL;
                     }
                     ++ox;
@@ -422,12 +434,12 @@ ED_SCALAR_FN void ed_conv_s8(const ed_conv_params_t *p, const int8_t *input, int
             }
         }
         if (pending != NULL) {
-            ed_conv_run(p, pending, 0, 1, oc, q, folded, pk, pending_out, 0);
+            ed_conv_run(p, pending, 0, 1, oc, q, folded, pending_out, 0 ED_CONV_PK_ARG);
             pending = NULL;
         }
 #if ED_CONV_PACKED
         if (window_out != NULL) {
-            ed_conv_run(&as_row, windows, 0, 1, oc, q, folded, pk, window_out, 0);
+            ed_conv_run(&as_row, windows, 0, 1, oc, q, folded, window_out, 0, pk);
             window_out = NULL;
         }
 #endif
