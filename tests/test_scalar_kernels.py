@@ -2,8 +2,9 @@
 reference, bit for bit, on the host under ASan/UBSan: the portable kernels' conv and FC cases plus the block
 edges (1, 3, 4, 5, 7, 8, 9, 13 output channels around the 4- and 8-channel blocks; odd interior runs around the
 two- and three-pixel groups; 1x1 layers run as one flat run; depthwise row buffers and the wide-row fallback),
-built twice: with the Thumb blocking the host gets by default and with RV32's (8 rows, 4-input steps, 4 channels x
-3 pixels). On the emulated cores they run in ``test_cores.py``."""
+built with the Thumb blocking the host gets by default, with RV32's (8 rows, 4-input steps, 4 channels x 3
+pixels) and with the Cortex-M3's packed multiply-accumulates (conv: two channels a word, up to 511 taps, with
+extreme weights; depthwise: two outputs a sum). On the emulated cores they run in ``test_cores.py``."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ def _extreme_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
     block takes the unpacked loops)."""
     w = rng.choice(np.array([-128, -127, 127], dtype=np.int8), size=shape)
     w[[1, 3]] = np.where(w[[1, 3]] == -128, -127, w[[1, 3]])
+    return w
+
+
+def _extreme_dw_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Depthwise weights of -128, -127 and 127 only: the first five channels without -128 (their output pairs
+    packed at full magnitude), the others with it (a -128 beside a negative weight leaves the channel unpaired)."""
+    w = rng.choice(np.array([-128, -127, 127], dtype=np.int8), size=shape)
+    w[..., :5] = np.where(w[..., :5] == -128, -127, w[..., :5])
     return w
 
 
@@ -62,7 +71,7 @@ BLOCKINGS = {
     "thumb": [],
     "rv32": ["-DED_SCALAR_ROWS=8", "-DED_SCALAR_STEP=4", "-DED_SCALAR_PAIR_ROWS=4", "-DED_SCALAR_PIX=3"],
     # the Cortex-M3's convolution: four channels packed two to a 64-bit multiply-accumulate, up to its 511-tap limit
-    "packed": ["-DED_CONV_PACKED=1", "-DED_CONV_PACKED_TAPS=511"],
+    "packed": ["-DED_CONV_PACKED=1", "-DED_CONV_PACKED_TAPS=511", "-DED_DW_PACKED=1"],
 }
 
 
@@ -93,13 +102,15 @@ DW_TABLE = {
     "dw_9x7_c5_m1_k3_s2_valid": dwconv(9, 7, 5, 1, 3, 2, "VALID"),
     "dw_4x300_c3_m1_k3_s1_same": dwconv(4, 300, 3, 1, 3, 1, "SAME"),  # rows wider than the row buffer
     "dw_6x6_c4_m1_k3_dil2_valid": dwconv(6, 6, 4, 1, 3, 1, "VALID", d=2),
+    "dw_6x7_c9_m1_k3_s1_same_extreme": dwconv(6, 7, 9, 1, 3, 1, "SAME", data=_extreme_dw_weights),
 }
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
-@pytest.mark.parametrize("case", list(DW_TABLE))
-def test_scalar_depthwise_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("case", "blocking"), [(c, b) for c in DW_TABLE for b in ("thumb", "packed")])
+def test_scalar_depthwise_on_host_under_sanitizers(case: str, blocking: str, tmp_path: Path) -> None:
     """The scalar depthwise kernel: one channel at a time from a rolling buffer of padded rows (the unrolled 3x3
     window and the general one, strides 1 and 2, dilation, SAME and VALID), rows too wide for the buffer (the
-    per-pixel loops), and depth multipliers above one."""
-    _check(DW_TABLE[case](case), case, "thumb", tmp_path)
+    per-pixel loops), and depth multipliers above one; with the M3's output pairs (two outputs a 64-bit sum) and
+    without."""
+    _check(DW_TABLE[case](case), case, blocking, tmp_path)
