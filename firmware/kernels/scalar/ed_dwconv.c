@@ -180,18 +180,15 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
                 for (; ox + 2 <= out_w; ox += 2) {
                     int64_t s = ED_DW_PACKED_BASE;
                     int32_t a, b;
-                    s += (int64_t)r0[0] * pw[0];
-                    s += (int64_t)r0[1] * pw[1];
-                    s += (int64_t)r0[2] * pw[2];
-                    s += (int64_t)r0[3] * pw[3];
-                    s += (int64_t)r1[0] * pw[4];
-                    s += (int64_t)r1[1] * pw[5];
-                    s += (int64_t)r1[2] * pw[6];
-                    s += (int64_t)r1[3] * pw[7];
-                    s += (int64_t)r2[0] * pw[8];
-                    s += (int64_t)r2[1] * pw[9];
-                    s += (int64_t)r2[2] * pw[10];
-                    s += (int64_t)r2[3] * pw[11];
+#define ED_DW_PAIR_ROW(r, j)                                                                                      \
+    s += (int64_t)(r)[0] * pw[j];                                                                                 \
+    s += (int64_t)(r)[1] * pw[(j) + 1];                                                                           \
+    s += (int64_t)(r)[2] * pw[(j) + 2];                                                                           \
+    s += (int64_t)(r)[3] * pw[(j) + 3];
+                    ED_DW_PAIR_ROW(r0, 0)
+                    ED_DW_PAIR_ROW(r1, 4)
+                    ED_DW_PAIR_ROW(r2, 8)
+#undef ED_DW_PAIR_ROW
                     a = ed_add_wrap(folded, (int32_t)((uint32_t)s & 0xFFFFFFu) - (int32_t)ED_DW_PACKED_BASE);
                     b = ed_add_wrap(folded, (int32_t)(s >> 24));
                     o[0] = (int8_t)ED_SCALAR_SAT8(ed_scalar_rq_right(a, &q) + out_off);
