@@ -90,10 +90,10 @@ SCALAR_COST = {
 }
 #: Cores whose scalar convolution packs two channels into one 64-bit multiply-accumulate (SMLAL, Thumb-2) and its
 #: cost there, fitted the same way to the 24 direct int8 convolutions of IC, KWS and VWW on the emulated Cortex-M3
-#: (their total -1 %; single layers -24 % (VWW's 3x3-pixel layers: each packed block serves few pixels) to +15 %;
-#: KWS's first layer, one input channel and half its pixels on the border, runs 2x its estimate).
+#: (their total -1.4 %; single layers -26 % (VWW's 3x3-pixel layers: each packed block serves few pixels) to +18 %;
+#: KWS's first layer, one input channel and half its pixels on the border, runs 2.3x its estimate).
 SCALAR_PACKED_CORES = ("cortex-m3",)
-SCALAR_PACKED_CONV_COST = (1.7, 44.0)
+SCALAR_PACKED_CONV_COST = (1.55, 32.0)
 #: Taps (k_h * k_w * in_c) of the largest window the packed convolution takes (ED_CONV_PACKED_TAPS in
 #: ``firmware/kernels/scalar/ed_conv.c``: the low channel's sum must stay within +-2^23); larger ones run unpacked.
 SCALAR_PACKED_TAPS = 511
