@@ -149,9 +149,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "ADD four lanes) over the Cortex-M DSP ones (FULLY_CONNECTED's Helium steps, pooling, softmax); the M4 and "
         "M33 run the Cortex-M DSP kernels; the M3 and RV32 run the scalar kernels (`firmware/kernels/scalar/`: "
         "conv in blocks of two (M3) or three (RV32) interior pixels by two or four channels with the input offset "
-        "folded into each channel's start, depthwise one channel at a time from a rolling buffer of padded rows, "
-        "FC several rows per input load); on KWS and VWW the M3 is still above CMSIS-NN's no-DSP figures (per op "
-        "type in `cores.json`).",
+        "folded into each channel's start; on the M3 four channels packed two to a word, weight + weight * 2^24, "
+        "so that one SMLAL accumulates two channels, border windows gathered into the same loop, and 3x3 layers "
+        "with 16 or 32 input channels direct rather than Winograd; depthwise one channel at a time from a rolling "
+        "buffer of padded rows, FC several rows per input load); per op type in `cores.json`.",
         "- The M33 runs the M4's kernels built with the M4's tuning (`-mtune=cortex-m4` in its board file: GCC 12's "
         "cortex-m33 tuning chose longer sequences, e.g. KWS 6,009,650 instructions against 5,998,150); its goal is "
         "the mps2-an386 row of the same run. Every core links the same memcpy/memset "

@@ -2,8 +2,9 @@
 reference, bit for bit, on the host under ASan/UBSan: the portable kernels' conv and FC cases plus the block
 edges (1, 3, 4, 5, 7, 8, 9, 13 output channels around the 4- and 8-channel blocks; odd interior runs around the
 two- and three-pixel groups; 1x1 layers run as one flat run; depthwise row buffers and the wide-row fallback),
-built twice: with the Thumb blocking the host gets by default and with RV32's (8 rows, 4-input steps, 4 channels x
-3 pixels). On the emulated cores they run in ``test_cores.py``."""
+built with the Thumb blocking the host gets by default, with RV32's (8 rows, 4-input steps, 4 channels x 3
+pixels) and with the Cortex-M3's packed multiply-accumulates (conv: two channels a word, up to 511 taps, with
+extreme weights; depthwise: two outputs a sum). On the emulated cores they run in ``test_cores.py``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,24 @@ from test_c_kernels import CASES, conv, dwconv, fc
 
 TARGET = "scalar"
 
+
+def _extreme_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Weights of -128, -127 and 127 only; the first four filters without -128 in channels 1 and 3 (the packed
+    words' high halves: packed at full magnitude), the others with it (where it meets a negative low weight the
+    block takes the unpacked loops)."""
+    w = rng.choice(np.array([-128, -127, 127], dtype=np.int8), size=shape)
+    w[[1, 3]] = np.where(w[[1, 3]] == -128, -127, w[[1, 3]])
+    return w
+
+
+def _extreme_dw_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Depthwise weights of -128, -127 and 127 only: the first five channels without -128 (their output pairs
+    packed at full magnitude), the others with it (a -128 beside a negative weight leaves the channel unpaired)."""
+    w = rng.choice(np.array([-128, -127, 127], dtype=np.int8), size=shape)
+    w[..., :5] = np.where(w[..., :5] == -128, -127, w[..., :5])
+    return w
+
+
 EXTRA = {
     "conv_5x4_c3_c1_k3_s1_same": conv(5, 4, 3, 1, 3, 1, "SAME"),
     "conv_6x5_c5_c7_k3_s2_valid_relu": conv(6, 5, 5, 7, 3, 2, "VALID", act="RELU"),
@@ -35,6 +54,8 @@ EXTRA = {
     "conv_5x5_c9_c12_k1_s2_valid": conv(5, 5, 9, 12, 1, 2, "VALID"),
     "conv_8x8_c5_c8_k3_s1_valid_relu": conv(8, 8, 5, 8, 3, 1, "VALID", act="RELU"),
     "conv_6x11_c4_c16_k5_s1_same": conv(6, 11, 4, 16, 5, 1, "SAME"),
+    "conv_3x3_c511_c9_k1_extreme": conv(3, 3, 511, 9, 1, 1, "VALID", data=_extreme_weights),
+    "conv_5x4_c56_c8_k3_s1_same_extreme": conv(5, 4, 56, 8, 3, 1, "SAME", data=_extreme_weights),
 }
 _PORTABLE = [k for k in CASES if k.startswith(("conv_", "fc_"))][:2]
 TABLE = {**EXTRA, **{k: CASES[k] for k in _PORTABLE}}
@@ -49,6 +70,8 @@ def test_cores_without_simd_select_the_scalar_kernels() -> None:
 BLOCKINGS = {
     "thumb": [],
     "rv32": ["-DED_SCALAR_ROWS=8", "-DED_SCALAR_STEP=4", "-DED_SCALAR_PAIR_ROWS=4", "-DED_SCALAR_PIX=3"],
+    # the Cortex-M3's convolution: four channels packed two to a 64-bit multiply-accumulate, up to its 511-tap limit
+    "packed": ["-DED_CONV_PACKED=1", "-DED_CONV_PACKED_TAPS=511", "-DED_DW_PACKED=1"],
 }
 
 
@@ -61,7 +84,10 @@ def _check(graph, case: str, blocking: str, tmp_path: Path) -> None:
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
 @pytest.mark.parametrize(
-    ("case", "blocking"), [(c, "thumb") for c in TABLE] + [(c, "rv32") for c in EXTRA]
+    ("case", "blocking"),
+    [(c, "thumb") for c in TABLE]
+    + [(c, "rv32") for c in EXTRA]
+    + [(c, "packed") for c in TABLE if c.startswith("conv_")],
 )  # the portable cases with the default blocking only
 def test_scalar_kernel_on_host_under_sanitizers(case: str, blocking: str, tmp_path: Path) -> None:
     _check(TABLE[case](case), case, blocking, tmp_path)
@@ -76,13 +102,15 @@ DW_TABLE = {
     "dw_9x7_c5_m1_k3_s2_valid": dwconv(9, 7, 5, 1, 3, 2, "VALID"),
     "dw_4x300_c3_m1_k3_s1_same": dwconv(4, 300, 3, 1, 3, 1, "SAME"),  # rows wider than the row buffer
     "dw_6x6_c4_m1_k3_dil2_valid": dwconv(6, 6, 4, 1, 3, 1, "VALID", d=2),
+    "dw_6x7_c9_m1_k3_s1_same_extreme": dwconv(6, 7, 9, 1, 3, 1, "SAME", data=_extreme_dw_weights),
 }
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
-@pytest.mark.parametrize("case", list(DW_TABLE))
-def test_scalar_depthwise_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("case", "blocking"), [(c, b) for c in DW_TABLE for b in ("thumb", "packed")])
+def test_scalar_depthwise_on_host_under_sanitizers(case: str, blocking: str, tmp_path: Path) -> None:
     """The scalar depthwise kernel: one channel at a time from a rolling buffer of padded rows (the unrolled 3x3
     window and the general one, strides 1 and 2, dilation, SAME and VALID), rows too wide for the buffer (the
-    per-pixel loops), and depth multipliers above one."""
-    _check(DW_TABLE[case](case), case, "thumb", tmp_path)
+    per-pixel loops), and depth multipliers above one; with the M3's output pairs (two outputs a 64-bit sum) and
+    without."""
+    _check(DW_TABLE[case](case), case, blocking, tmp_path)

@@ -16,6 +16,20 @@
 #include "ed_scalar.h"
 
 #define ED_DW_SCALAR_MAX_TAPS 64
+
+/* Stride-1 3x3 rows in pairs of outputs on cores with a 32x32 -> 64-bit multiply-accumulate in one instruction
+ * (Thumb-2: SMLAL; the host tests force it on): input column j of a kernel row feeds output ox with weight
+ * w[j - ox] and ox + 1 with w[j - ox - 1], so the row's four columns take four words, w0, w1 + w0 * 2^24,
+ * w2 + w1 * 2^24 and w2 * 2^24, and one 64-bit sum holds both outputs: the first in its low 24 bits (nine taps,
+ * |x * w| <= 2^14, stay within +-2^23), the second above them. 12 loads and 12 SMLALs for 18 multiply-adds. */
+#ifndef ED_DW_PACKED
+#if defined(__thumb2__)
+#define ED_DW_PACKED 1
+#else
+#define ED_DW_PACKED 0
+#endif
+#endif
+#define ED_DW_PACKED_BASE ((int64_t)1 << 23)
 /* Bytes of the rolling row buffer (on the stack); a wider layer takes the per-pixel loops. */
 #define ED_DW_SCALAR_BUF 768
 
@@ -107,8 +121,25 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
     const int32_t sw = p->stride_w, dw = p->dil_w, out_w = p->out_w, k_h = p->k_h, k_w = p->k_w;
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     const int fast3x3 = k_h == 3 && k_w == 3 && p->dil_h == 1 && dw == 1;
+    const int fast = q.right > 0 && act_min == -128 && act_max == 127; /* ed_scalar_rq_right, a saturation */
     int32_t next = -p->pad_top; /* the first input row not yet in the buffer */
     int32_t oy, ox;
+#if ED_DW_PACKED
+    int32_t pwords[12]; /* per kernel row: w0, w1 + w0 * 2^24, w2 + w1 * 2^24, w2 * 2^24 */
+    int pairs = fast3x3 && fast && sw == 1;
+    if (pairs) {
+        int32_t ky;
+        for (ky = 0; ky < 3; ++ky) {
+            const int32_t a = wk[3 * ky], b = wk[3 * ky + 1], d = wk[3 * ky + 2];
+            /* a word would overflow where a high weight of -128 meets a negative low one: unpaired */
+            pairs &= (a != -128 || b >= 0) & (b != -128 || d >= 0);
+            pwords[4 * ky] = a;
+            pwords[4 * ky + 1] = (int32_t)(((uint32_t)a << 24) + (uint32_t)b);
+            pwords[4 * ky + 2] = (int32_t)(((uint32_t)b << 24) + (uint32_t)d);
+            pwords[4 * ky + 3] = (int32_t)((uint32_t)d << 24);
+        }
+    }
+#endif
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         const int32_t slot0 = ((iy0 % span_rows) + span_rows) % span_rows;
@@ -126,17 +157,55 @@ ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_dw_scalar_rows(const ed_dwconv_par
             const int8_t *r0 = buf + (size_t)slot0 * (size_t)padded_w;
             const int8_t *r1 = buf + (size_t)(slot0 == 2 ? 0 : slot0 + 1) * (size_t)padded_w;
             const int8_t *r2 = buf + (size_t)(slot0 == 0 ? 2 : slot0 - 1) * (size_t)padded_w;
-            for (ox = 0; ox < out_w; ++ox) {
-                int32_t acc = folded;
-                acc += r0[0] * w0 + r0[1] * w1 + r0[2] * w2;
-                acc += r1[0] * w3 + r1[1] * w4 + r1[2] * w5;
-                acc += r2[0] * w6 + r2[1] * w7 + r2[2] * w8;
-                *o = (int8_t)ed_clamp_i32(ed_scalar_rq(acc, &q) + out_off, act_min, act_max);
-                o += out_col;
-                r0 += sw;
-                r1 += sw;
-                r2 += sw;
+#define ED_DW_SCALAR_3X3(store)                                                                                   \
+    for (; ox < out_w; ++ox) {                                                                                    \
+        int32_t acc = folded;                                                                                     \
+        acc += r0[0] * w0 + r0[1] * w1 + r0[2] * w2;                                                              \
+        acc += r1[0] * w3 + r1[1] * w4 + r1[2] * w5;                                                              \
+        acc += r2[0] * w6 + r2[1] * w7 + r2[2] * w8;                                                              \
+        *o = (int8_t)(store);                                                                                     \
+        o += out_col;                                                                                             \
+        r0 += sw;                                                                                                 \
+        r1 += sw;                                                                                                 \
+        r2 += sw;                                                                                                 \
+    }
+            ox = 0;
+#if ED_DW_PACKED
+            if (pairs) { /* outputs ox and ox + 1 from one 64-bit sum */
+                const int32_t *pw = pwords;
+#if defined(__GNUC__)
+                /* the words read in place (GCC copied all twelve to spill slots of their own every row) */
+                __asm__("" : "+r"(pw));
+#endif
+                for (; ox + 2 <= out_w; ox += 2) {
+                    int64_t s = ED_DW_PACKED_BASE;
+                    int32_t a, b;
+#define ED_DW_PAIR_ROW(r, j)                                                                                      \
+    s += (int64_t)(r)[0] * pw[j];                                                                                 \
+    s += (int64_t)(r)[1] * pw[(j) + 1];                                                                           \
+    s += (int64_t)(r)[2] * pw[(j) + 2];                                                                           \
+    s += (int64_t)(r)[3] * pw[(j) + 3];
+                    ED_DW_PAIR_ROW(r0, 0)
+                    ED_DW_PAIR_ROW(r1, 4)
+                    ED_DW_PAIR_ROW(r2, 8)
+#undef ED_DW_PAIR_ROW
+                    a = ed_add_wrap(folded, (int32_t)((uint32_t)s & 0xFFFFFFu) - (int32_t)ED_DW_PACKED_BASE);
+                    b = ed_add_wrap(folded, (int32_t)(s >> 24));
+                    o[0] = (int8_t)ED_SCALAR_SAT8(ed_scalar_rq_right(a, &q) + out_off);
+                    o[out_col] = (int8_t)ED_SCALAR_SAT8(ed_scalar_rq_right(b, &q) + out_off);
+                    o += 2 * out_col;
+                    r0 += 2;
+                    r1 += 2;
+                    r2 += 2;
+                }
             }
+#endif
+            if (fast) { /* a right shift, the activation int8's range */
+                ED_DW_SCALAR_3X3(ED_SCALAR_SAT8(ed_scalar_rq_right(acc, &q) + out_off))
+            } else {
+                ED_DW_SCALAR_3X3(ed_clamp_i32(ed_scalar_rq(acc, &q) + out_off, act_min, act_max))
+            }
+#undef ED_DW_SCALAR_3X3
             continue;
         }
         ed_dw_scalar_row_any(p, buf, padded_w, span_rows, slot0, wk, folded, &q, o);

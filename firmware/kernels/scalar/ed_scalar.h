@@ -257,4 +257,22 @@ static inline int32_t ed_scalar_rq(int32_t acc, const ed_scalar_rq_t *q)
     return (v >> q->right) + ((v & q->mask) > threshold ? 1 : 0);
 }
 
+/* v clamped to int8: one SSAT where the core has it (Armv7-M and later, DSP extension or not). */
+#if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
+#include <arm_acle.h>
+#define ED_SCALAR_SAT8(v) __ssat((v), 8)
+#else
+#define ED_SCALAR_SAT8(v) ed_clamp_i32((v), -128, 127)
+#endif
+
+/* ed_scalar_rq for a right shift (q->right >= 1, so q->left == 0) without the remainder test: with v' = v - 1 for
+ * v < 0, round half away from zero of v / 2^right is floor((v' + 2^(right-1)) / 2^right) = (t >> 1) + (t & 1),
+ * t = v' >> (right - 1); no sum can overflow (|v| < 2^31). */
+static inline int32_t ed_scalar_rq_right(int32_t acc, const ed_scalar_rq_t *q)
+{
+    const int32_t v = (int32_t)(((int64_t)acc * (int64_t)q->multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t t = (v + (v >> 31)) >> (q->right - 1);
+    return (t >> 1) + (t & 1);
+}
+
 #endif /* ED_SCALAR_H */

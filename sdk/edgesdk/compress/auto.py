@@ -467,7 +467,9 @@ def _node_instructions(graph: Any, node: Any, pctx: Any) -> int:
             "instructions"
         ]
     if node.op == "CONV_2D":
-        return _select.dense_conv_candidate(graph, node, w, pctx.dsp, scalar=pctx.scalar)["instructions"]
+        return _select.dense_conv_candidate(
+            graph, node, w, pctx.dsp, scalar=pctx.scalar, packed=pctx.scalar_packed
+        )["instructions"]
     per_mac = _select.dense_per_mac("CONV_2D", 1, pctx.dsp)
     return int(per_mac * out.size * int(np.prod(w.shape[1:3])) + _select.COST["dense_conv"][1] * out.size)
 

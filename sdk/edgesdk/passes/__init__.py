@@ -53,6 +53,14 @@ class PassContext:
         RV32IMC), whose int8 convolution and FC cost other instructions per MAC than the portable ones."""
         return "scalar" in kernel_table.kernel_target_chain(kernel_table.CORE_TARGETS.get(self.core))
 
+    @property
+    def scalar_packed(self) -> bool:
+        """Whether the core's scalar convolution packs two channels into one 64-bit multiply-accumulate (Thumb-2's
+        SMLAL: the Cortex-M3; not the M0's Thumb-1 nor RV32IMC), which halves its multiply-accumulates."""
+        from edgesdk.passes._select import SCALAR_PACKED_CORES
+
+        return self.scalar and self.core in SCALAR_PACKED_CORES
+
     def forced(self, node: ir.Node) -> str | None:
         for pattern, kernel in self.force.items():
             if fnmatch.fnmatchcase(node.name, pattern):

@@ -88,21 +88,34 @@ SCALAR_COST = {
     "FULLY_CONNECTED": (3.3, 66.0),
     "CONV_2D": (3.0, 45.0),
 }
+#: Cores whose scalar convolution packs two channels into one 64-bit multiply-accumulate (SMLAL, Thumb-2) and its
+#: cost there, fitted the same way to the 24 direct int8 convolutions of IC, KWS and VWW on the emulated Cortex-M3
+#: (their total -1.4 %; single layers -26 % (VWW's 3x3-pixel layers: each packed block serves few pixels) to +18 %;
+#: KWS's first layer, one input channel and half its pixels on the border, runs 2.3x its estimate).
+SCALAR_PACKED_CORES = ("cortex-m3",)
+SCALAR_PACKED_CONV_COST = (1.55, 32.0)
+#: Taps (k_h * k_w * in_c) of the largest window the packed convolution takes (ED_CONV_PACKED_TAPS in
+#: ``firmware/kernels/scalar/ed_conv.c``: the low channel's sum must stay within +-2^23); larger ones run unpacked.
+SCALAR_PACKED_TAPS = 511
 
 
-def dense_per_mac(op: str, in_c: int, dsp: bool, scalar: bool = False) -> float:
-    """Instructions per MAC of the int8 kernel: portable (``COST``), the scalar kernels (``SCALAR_COST``), or the
-    Cortex-M DSP kernels (SMLAD; fitted on the emulated Cortex-M4 with the MLPerf Tiny models: FC 1.75, conv
-    1.6 + 8 / in_channels)."""
+def dense_per_mac(op: str, in_c: int, dsp: bool, scalar: bool = False, packed: bool = False) -> float:
+    """Instructions per MAC of the int8 kernel: portable (``COST``), the scalar kernels (``SCALAR_COST``; the
+    convolution of ``SCALAR_PACKED_CORES`` with ``packed``), or the Cortex-M DSP kernels (SMLAD; fitted on the
+    emulated Cortex-M4 with the MLPerf Tiny models: FC 1.75, conv 1.6 + 8 / in_channels)."""
     if dsp:
         return 1.75 if op == "FULLY_CONNECTED" else 1.6 + 8.0 / max(1, in_c)
+    if scalar and packed and op != "FULLY_CONNECTED":
+        return SCALAR_PACKED_CONV_COST[0]
     if scalar:
         return SCALAR_COST["FULLY_CONNECTED" if op == "FULLY_CONNECTED" else "CONV_2D"][0]
     return COST["dense_fc" if op == "FULLY_CONNECTED" else "dense_conv"][0]
 
 
-def dense_per_output(op: str, scalar: bool = False) -> float:
+def dense_per_output(op: str, scalar: bool = False, packed: bool = False) -> float:
     """Instructions per output value of the int8 kernel (requantization and loop overhead)."""
+    if scalar and packed and op != "FULLY_CONNECTED":
+        return SCALAR_PACKED_CONV_COST[1]
     if scalar:
         return SCALAR_COST["FULLY_CONNECTED" if op == "FULLY_CONNECTED" else "CONV_2D"][1]
     return COST["dense_fc" if op == "FULLY_CONNECTED" else "dense_conv"][1]
@@ -134,13 +147,24 @@ def dense_fc_candidate(
 
 
 def dense_conv_candidate(
-    graph: ir.Graph, node: ir.Node, w: np.ndarray, dsp: bool = False, fast: bool = False, scalar: bool = False
+    graph: ir.Graph,
+    node: ir.Node,
+    w: np.ndarray,
+    dsp: bool = False,
+    fast: bool = False,
+    scalar: bool = False,
+    packed: bool = False,
 ) -> dict[str, int]:
-    """The int8 kernel's candidate for a convolution; ``fast`` and ``scalar`` as for :func:`dense_fc_candidate`."""
+    """The int8 kernel's candidate for a convolution; ``fast`` and ``scalar`` as for :func:`dense_fc_candidate`;
+    ``packed``: the core packs two channels a multiply-accumulate (``PassContext.scalar_packed``)."""
     taps, pixels = conv_taps(graph, node)
     out_c, in_c = w.shape[0], w.shape[3]
-    per_mac = dense_per_mac("CONV_2D", in_c, dsp, scalar)
-    insn = per_mac * taps * in_c * out_c + dense_per_output("CONV_2D", scalar and not dsp) * pixels * out_c
+    packed = packed and w[0].size <= SCALAR_PACKED_TAPS
+    per_mac = dense_per_mac("CONV_2D", in_c, dsp, scalar, packed)
+    insn = (
+        per_mac * taps * in_c * out_c
+        + dense_per_output("CONV_2D", scalar and not dsp, packed) * pixels * out_c
+    )
     if fast:
         insn = fastest_int8(graph, node, insn)
     return candidate(w.size, int(round(insn)))

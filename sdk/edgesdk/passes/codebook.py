@@ -49,7 +49,9 @@ class CodebookWeights(MatrixWeightsPass):
             kind = "codebook_fc4" if bits == 4 else "codebook_fc"
             instr = estimate(kind, w.size * batches, out * batches)
         else:
-            dense = dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar)
+            dense = dense_conv_candidate(
+                graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar, packed=ctx.scalar_packed
+            )
             taps, pixels = conv_taps(graph, node)
             instr = estimate("codebook_conv", taps * w.shape[3] * out, pixels * out)
         if encoded.nbytes >= dense["bytes"] and ctx.forced(node) != "codebook":

@@ -62,7 +62,9 @@ class PatternConv(Pass):
             node,
             ctx,
             {
-                BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar),
+                BASELINE: dense_conv_candidate(
+                    graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar, packed=ctx.scalar_packed
+                ),
                 "pattern": candidate(encoded.nbytes, instr, other_bytes=4 * out_c),
             },
             {"taps": TAPS, "patterns": len(pt.taps), "kernels_kept": kept, "kernels_total": pt.kernels_total},

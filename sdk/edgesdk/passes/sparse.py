@@ -53,7 +53,9 @@ class SparseWeights(MatrixWeightsPass):
             if tuple(getattr(node, "dilation", (1, 1)))[1] != 1:
                 inner = 0  # the fast path needs contiguous kernel rows
             cands = {
-                BASELINE: dense_conv_candidate(graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar)
+                BASELINE: dense_conv_candidate(
+                    graph, node, w, ctx.dsp, fast_int8(ctx), scalar=ctx.scalar, packed=ctx.scalar_packed
+                )
             }
             if sp is not None:
                 n = sp.entries.size
