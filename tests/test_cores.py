@@ -90,6 +90,23 @@ def test_scalar_convolutions_on_the_emulated_cores_without_simd(board_name: str,
 
 
 @pytest.mark.emulator
+@pytest.mark.parametrize("board_name", ["mps2-an385", "qemu-riscv32", "microbit"])
+def test_scalar_fc_on_the_emulated_cores_without_simd(board_name: str, tmp_path: Path) -> None:
+    """The scalar FC compiled for the core (passes of 8 rows on the M3, 4 on the M0, 16 on RV32): 37 -> 33 -> 29
+    -> 12 -> 7 -> 3 through every block of its weight layout, with ReLUs whose zero-point outputs the next layer
+    skips, on random inputs and on inputs half at the zero point."""
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    from test_scalar_kernels import fc_relu_chain, zero_point_inputs
+
+    graph = fc_relu_chain("fc_relu_chain")
+    x = np.random.default_rng(5).integers(-128, 128, (4, 37), dtype=np.int8)
+    x = np.concatenate([x[:2], zero_point_inputs(graph, x[2:], 5)])
+    s = validate(graph, board_name, inputs=x, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (4, 4)
+
+
+@pytest.mark.emulator
 @pytest.mark.parametrize("board_name", ["qemu-riscv32", "mps2-an385"])
 def test_scalar_conv_cost_model_matches_the_emulated_count(board_name: str, tmp_path: Path) -> None:
     """The scalar kernels' cost model (``SCALAR_COST``, what the compressed-kernel passes compare with on these
