@@ -131,6 +131,24 @@ def test_scalar_conv_cost_model_matches_the_emulated_count(board_name: str, tmp_
 
 
 @pytest.mark.emulator
+@pytest.mark.parametrize("board_name", ["qemu-riscv32", "mps2-an385"])
+def test_scalar_fc_cost_model_matches_the_emulated_count(board_name: str, tmp_path: Path) -> None:
+    """The scalar FC's cost model (``SCALAR_COST``: one figure for RV32's three instructions per MAC and the M3's
+    two) against the count of a 256 -> 96 layer on the emulated core: within 20 %."""
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    from edgesdk.passes._select import dense_fc_candidate, weight
+    from test_c_kernels import fc
+
+    graph = fc(256, 96)("fc_256_96")
+    rep = profile(graph, board_name, runs=1, out_dir=tmp_path / "p")
+    (node,) = graph.nodes
+    est = dense_fc_candidate(weight(graph, node), 1, scalar=True)["instructions"]
+    measured = rep["layers"][0]["count"]
+    assert 0.8 <= est / measured <= 1.2, (est, measured)
+
+
+@pytest.mark.emulator
 def test_riscv_instret_counts_are_exact_and_per_layer(ad_graph, tmp_path: Path) -> None:
     if not _tools("qemu-riscv32"):
         pytest.skip("qemu-system-riscv32 or riscv64-unknown-elf-gcc is not installed")

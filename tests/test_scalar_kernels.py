@@ -37,6 +37,7 @@ EXTRA = {
     "fc_16_28_relu": fc(16, 28, act="RELU"),
     "fc_3_12": fc(3, 12),  # no whole step: 8 + 4 rows from the one-column loop
     "fc_1_4": fc(1, 4),
+    "fc_21_20_no_bias": lambda name: _without_bias(fc(21, 20)(name)),  # the folded offset is the whole bias
     "conv_5x7_c3_c13_k3_s1_same": conv(5, 7, 3, 13, 3, 1, "SAME"),
     "conv_9x7_c1_c8_k3_s2_same": conv(9, 7, 1, 8, 3, 2, "SAME"),
     "conv_7x7_c6_c16_k1_s1_valid": conv(7, 7, 6, 16, 1, 1, "VALID"),
@@ -44,6 +45,13 @@ EXTRA = {
     "conv_8x8_c5_c8_k3_s1_valid_relu": conv(8, 8, 5, 8, 3, 1, "VALID", act="RELU"),
     "conv_6x11_c4_c16_k5_s1_same": conv(6, 11, 4, 16, 5, 1, "SAME"),
 }
+
+
+def _without_bias(graph: ir.Graph) -> ir.Graph:
+    graph.nodes[0].inputs[2] = ""
+    return graph
+
+
 _PORTABLE = [k for k in CASES if k.startswith(("conv_", "fc_"))][:2]
 TABLE = {**EXTRA, **{k: CASES[k] for k in _PORTABLE}}
 

@@ -3,13 +3,15 @@
  * function and semantics as the portable ../ed_fc.c (TFLite Micro, per-tensor or per-channel, double or single
  * rounding), on the weights in the scalar layout (edgesdk.ir.weightformats.fc_weights_scalar): rows in blocks of
  * ED_FC_BLOCK, a block's weights column by column (the block's rows of input 0, then of input 1, ...), the rows
- * left over in blocks of 8 and 4 the same way, the last out % 4 rows one after the other.
+ * left over in a block of 8 and one of 4 the same way, the last out % 4 rows one after the other.
  *
  * A pass computes ED_FC_ROWS rows of a block (RV32: a whole block of 16; Thumb-2: 8; Thumb-1: 4): each input byte
- * is loaded and offset once for all of them, and the pass's weights of a column lie at fixed offsets from one
- * pointer, so a multiply-accumulate is a weight load and a multiply-add (RV32: LB, MUL, ADD; Thumb-2: LDRSB,
- * MLA). An input equal to the input zero point adds nothing to any row: its column is skipped (after a fused
- * ReLU about half of an autoencoder's activations are), bit for bit the same sums.
+ * is loaded once for all of them, and the pass's weights of a column lie at fixed offsets from one pointer, so a
+ * multiply-accumulate is a weight load and a multiply-add (RV32: LB, MUL, ADD; Thumb-2: LDRSB, MLA). With an input
+ * offset, an input equal to the zero point adds nothing to any row and its column is skipped (after a ReLU about
+ * half of an autoencoder's activations are): the same sums, bit for bit. A layer whose input comes from no ReLU
+ * has its offset folded into its bias at export (edgesdk.backends.c.generator.folds_input_offset: sum((x + off) *
+ * w) = sum(x * w) + off * sum(w)) and input offset 0: its blocks of 16 run a bare dot product.
  */
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
