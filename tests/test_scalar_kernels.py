@@ -153,3 +153,18 @@ def test_scalar_fc_chain_skips_zero_point_columns_exactly(blocking: str, tmp_pat
     """The FC chain (:func:`fc_relu_chain`) on the host under ASan/UBSan with every blocking: layers after a ReLU
     get inputs at their zero point (columns skipped), the first also rows of zero points."""
     _check(fc_relu_chain("fc_relu_chain"), "fc_relu_chain", blocking, tmp_path)
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("blocking", ["thumb", "rv32"])
+def test_scalar_fc_single_rounding_bit_exact(blocking: str, tmp_path: Path) -> None:
+    """The FC chain with single rounding (the per-output requantization instead of the block's double-rounding
+    loop), per-tensor and per-channel, folded and skipping layers."""
+    graph = fc_relu_chain("fc_relu_chain_single")
+    project = generate_c(graph, tmp_path, target=TARGET, rounding="single")
+    exe = compile_host(project, tmp_path / "model_asan", sanitize=True, extra=BLOCKINGS[blocking])
+    x = random_inputs(project.input_size, 8, seed=11)
+    x = np.concatenate([x, zero_point_inputs(graph, x[2:], 11)])
+    np.testing.assert_array_equal(
+        run_host(exe, x, project.output_size), reference_outputs(graph, x, rounding="single")
+    )
