@@ -38,6 +38,7 @@ EXTRA = {
     "fc_3_12": fc(3, 12),  # no whole step: 8 + 4 rows from the one-column loop
     "fc_1_4": fc(1, 4),
     "fc_21_20_no_bias": lambda name: _without_bias(fc(21, 20)(name)),  # the folded offset is the whole bias
+    "fc_19_21_weights_offset": lambda name: _weights_zero_point(fc(19, 21)(name), 5),  # not folded
     "conv_5x7_c3_c13_k3_s1_same": conv(5, 7, 3, 13, 3, 1, "SAME"),
     "conv_9x7_c1_c8_k3_s2_same": conv(9, 7, 1, 8, 3, 2, "SAME"),
     "conv_7x7_c6_c16_k1_s1_valid": conv(7, 7, 6, 16, 1, 1, "VALID"),
@@ -49,6 +50,13 @@ EXTRA = {
 
 def _without_bias(graph: ir.Graph) -> ir.Graph:
     graph.nodes[0].inputs[2] = ""
+    return graph
+
+
+def _weights_zero_point(graph: ir.Graph, zp: int) -> ir.Graph:
+    """The FC's per-tensor weights with zero point ``zp`` (int8 TFLite has 0; the kernel's sum of the inputs)."""
+    t = graph.tensor(graph.nodes[0].inputs[1])
+    t.quant = ir.QuantParams(t.quant.s, np.array([zp]), None)
     return graph
 
 
