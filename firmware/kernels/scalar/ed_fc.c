@@ -45,7 +45,18 @@
 #define ED_FC_MAC1(r) a##r += v * (int32_t)w[S + r];
 #define ED_FC_MAC2(r) a##r += v * (int32_t)w[2 * S + r];
 #define ED_FC_MAC3(r) a##r += v * (int32_t)w[3 * S + r];
-/* Column j of a step: unless its input is the zero point, (x[j] + off) times the column's weights of every row. */
+/* Column j of a step: unless its input is the zero point, (x[j] + off) times the column's weights of every row.
+ * RV32 compares the input with the zero point (a column skipped in two instructions, LB and BEQ), and so does
+ * Thumb-1 (measured faster there); Thumb-2 subtracts first (SUBS sets the flags the branch reads: three
+ * instructions a column that is not skipped instead of four). */
+#ifndef ED_FC_SKIP_COMPARE
+#if defined(__riscv) || defined(__ARM_ARCH_6M__)
+#define ED_FC_SKIP_COMPARE 1
+#else
+#define ED_FC_SKIP_COMPARE 0
+#endif
+#endif
+#if ED_FC_SKIP_COMPARE
 #define ED_FC_SKIPPING(EACH, j)                                                                                        \
     {                                                                                                                  \
         const int32_t xv = x[j];                                                                                       \
@@ -55,6 +66,16 @@
         }                                                                                                              \
         ED_SCALAR_BARRIER();                                                                                           \
     }
+#else
+#define ED_FC_SKIPPING(EACH, j)                                                                                        \
+    {                                                                                                                  \
+        const int32_t v = x[j] + off;                                                                                  \
+        if (v != 0) {                                                                                                  \
+            EACH(ED_FC_MAC##j)                                                                                         \
+        }                                                                                                              \
+        ED_SCALAR_BARRIER();                                                                                           \
+    }
+#endif
 /* The same without an offset or a test (a layer whose input offset is folded into its bias). Without the branch
  * GCC would hoist a column's loads ahead of its multiplies and reassociate a step's sums across the columns,
  * rotating the accumulators through registers, and spill: a barrier after each multiply-add, and each accumulator
