@@ -39,7 +39,7 @@
 #define ED_FC_EACH4(M) M(0) M(1) M(2) M(3)
 #define ED_FC_EACH8(M) ED_FC_EACH4(M) M(4) M(5) M(6) M(7)
 #define ED_FC_EACH16(M) ED_FC_EACH8(M) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
-#define ED_FC_INIT(r) int32_t a##r = acc[r];
+#define ED_FC_INIT(r) int32_t a##r = init[r];
 #define ED_FC_DONE(r) acc[r] = a##r;
 #define ED_FC_MAC0(r) a##r += v * (int32_t)w[r];
 #define ED_FC_MAC1(r) a##r += v * (int32_t)w[S + r];
@@ -93,13 +93,14 @@
 /* RV32: even so GCC rotated the sixteen accumulators through registers and spilled some: per column two asm
  * statements of eight rows (an asm takes at most 30 operands), LB, MUL, ADD per row, the weights at fixed offsets
  * from w. */
-#define ED_FC_RV_MAC(j, r) "lb %[t], " #j "*16+" #r "(%[w])\n\tmul %[t], %[t], %[v]\n\tadd %[a" #r "], %[a" #r "], %[t]\n\t"
+#define ED_FC_RV_MAC(j, r)                                                                                             \
+    "lb %[t], " #j "*16+" #r "(%[w])\n\tmul %[t], %[t], %[v]\n\tadd %[a" #r "], %[a" #r "], %[t]\n\t"
 #define ED_FC_RV_ROWS(j, A, B, C, D, E, F, G, H)                                                                       \
     {                                                                                                                  \
         int32_t t;                                                                                                     \
         __asm__(ED_FC_RV_MAC(j, A) ED_FC_RV_MAC(j, B) ED_FC_RV_MAC(j, C) ED_FC_RV_MAC(j, D) ED_FC_RV_MAC(j, E)         \
                     ED_FC_RV_MAC(j, F) ED_FC_RV_MAC(j, G) ED_FC_RV_MAC(j, H)                                           \
-                : [a##A] "+r"(a##A), [a##B] "+r"(a##B), [a##C] "+r"(a##C), [a##D] "+r"(a##D), [a##E] "+r"(a##E),        \
+                : [a##A] "+r"(a##A), [a##B] "+r"(a##B), [a##C] "+r"(a##C), [a##D] "+r"(a##D), [a##E] "+r"(a##E),      \
                   [a##F] "+r"(a##F), [a##G] "+r"(a##G), [a##H] "+r"(a##H), [t] "=&r"(t)                                \
                 : [v] "r"(v), [w] "r"(w)                                                                               \
                 : "memory");                                                                                           \
@@ -118,12 +119,13 @@
     }
 #endif
 
-/* ed_fc_pass_R_S (COLUMN ED_FC_SKIPPING) and ed_fc_plain_R_S (ED_FC_PLAIN, zp 0): acc[r] += sum over i < n of
- * (x[i] - zp) * w[i * S + r] for r < R (R rows of a block whose columns are S bytes apart), four inputs per step
- * (one weight pointer, the loads at fixed offsets). */
+/* ed_fc_pass_R_S (COLUMN ED_FC_SKIPPING) and ed_fc_plain_R_S (ED_FC_PLAIN, zp 0): acc[r] = init[r] + the sum over
+ * i < n of (x[i] - zp) * w[i * S + r] for r < R (R rows of a block whose columns are S bytes apart), four inputs
+ * per step (one weight pointer, the loads at fixed offsets). */
 #define ED_FC_PASS_FN(NAME, COLUMN, R, STRIDE)                                                                         \
     ED_SCALAR_OUTLINE ED_SCALAR_FN static void ed_fc_##NAME##_##R##_##STRIDE(const int8_t *x, int32_t n, int32_t zp,  \
-                                                                           const int8_t *w, int32_t *acc)              \
+                                                                           const int8_t *w, const int32_t *init,       \
+                                                                           int32_t *acc)                               \
     {                                                                                                                  \
         enum { S = STRIDE };                                                                                           \
         const int32_t off = -zp;                                                                                       \
@@ -147,29 +149,32 @@
 #if ED_FC_ROWS == 16
 ED_FC_PASS_FN(pass, ED_FC_SKIPPING, 16, 16)
 ED_FC_PASS_FN(plain, ED_FC_PLAIN, 16, 16)
-#define ED_FC_PASS16(x, n, zp, w, acc) ed_fc_pass_16_16(x, n, zp, w, acc)
-#define ED_FC_PLAIN16(x, n, w, acc) ed_fc_plain_16_16(x, n, 0, w, acc)
+#define ED_FC_PASS16(x, n, zp, w, init, acc) ed_fc_pass_16_16(x, n, zp, w, init, acc)
+#define ED_FC_PLAIN16(x, n, w, init, acc) ed_fc_plain_16_16(x, n, 0, w, init, acc)
 #elif ED_FC_ROWS == 8
 ED_FC_PASS_FN(pass, ED_FC_SKIPPING, 8, 16)
 ED_FC_PASS_FN(plain, ED_FC_PLAIN, 8, 16)
-#define ED_FC_PASS16(x, n, zp, w, acc) (ed_fc_pass_8_16(x, n, zp, w, acc), ed_fc_pass_8_16(x, n, zp, w + 8, acc + 8))
-#define ED_FC_PLAIN16(x, n, w, acc) (ed_fc_plain_8_16(x, n, 0, w, acc), ed_fc_plain_8_16(x, n, 0, w + 8, acc + 8))
+#define ED_FC_PASS16(x, n, zp, w, init, acc)                                                                           \
+    (ed_fc_pass_8_16(x, n, zp, w, init, acc), ed_fc_pass_8_16(x, n, zp, w + 8, init + 8, acc + 8))
+#define ED_FC_PLAIN16(x, n, w, init, acc)                                                                              \
+    (ed_fc_plain_8_16(x, n, 0, w, init, acc), ed_fc_plain_8_16(x, n, 0, w + 8, init + 8, acc + 8))
 #else
 ED_FC_PASS_FN(pass, ED_FC_SKIPPING, 4, 16)
 ED_FC_PASS_FN(plain, ED_FC_PLAIN, 4, 16)
-#define ED_FC_PASS16(x, n, zp, w, acc)                                                                                 \
-    (ed_fc_pass_4_16(x, n, zp, w, acc), ed_fc_pass_4_16(x, n, zp, w + 4, acc + 4),                                     \
-     ed_fc_pass_4_16(x, n, zp, w + 8, acc + 8), ed_fc_pass_4_16(x, n, zp, w + 12, acc + 12))
-#define ED_FC_PLAIN16(x, n, w, acc)                                                                                    \
-    (ed_fc_plain_4_16(x, n, 0, w, acc), ed_fc_plain_4_16(x, n, 0, w + 4, acc + 4),                                     \
-     ed_fc_plain_4_16(x, n, 0, w + 8, acc + 8), ed_fc_plain_4_16(x, n, 0, w + 12, acc + 12))
+#define ED_FC_PASS16(x, n, zp, w, init, acc)                                                                           \
+    (ed_fc_pass_4_16(x, n, zp, w, init, acc), ed_fc_pass_4_16(x, n, zp, w + 4, init + 4, acc + 4),                     \
+     ed_fc_pass_4_16(x, n, zp, w + 8, init + 8, acc + 8), ed_fc_pass_4_16(x, n, zp, w + 12, init + 12, acc + 12))
+#define ED_FC_PLAIN16(x, n, w, init, acc)                                                                              \
+    (ed_fc_plain_4_16(x, n, 0, w, init, acc), ed_fc_plain_4_16(x, n, 0, w + 4, init + 4, acc + 4),                     \
+     ed_fc_plain_4_16(x, n, 0, w + 8, init + 8, acc + 8), ed_fc_plain_4_16(x, n, 0, w + 12, init + 12, acc + 12))
 #endif
 #if ED_FC_ROWS >= 8
 ED_FC_PASS_FN(pass, ED_FC_SKIPPING, 8, 8)
-#define ED_FC_PASS8(x, n, zp, w, acc) ed_fc_pass_8_8(x, n, zp, w, acc)
+#define ED_FC_PASS8(x, n, zp, w, init, acc) ed_fc_pass_8_8(x, n, zp, w, init, acc)
 #else
 ED_FC_PASS_FN(pass, ED_FC_SKIPPING, 4, 8)
-#define ED_FC_PASS8(x, n, zp, w, acc) (ed_fc_pass_4_8(x, n, zp, w, acc), ed_fc_pass_4_8(x, n, zp, w + 4, acc + 4))
+#define ED_FC_PASS8(x, n, zp, w, init, acc)                                                                            \
+    (ed_fc_pass_4_8(x, n, zp, w, init, acc), ed_fc_pass_4_8(x, n, zp, w + 4, init + 4, acc + 4))
 #endif
 ED_FC_PASS_FN(pass, ED_FC_SKIPPING, 4, 4)
 
@@ -194,20 +199,26 @@ static void ed_fc_block(const ed_fc_params_t *p, const int8_t *x, const int8_t *
 {
     const int32_t zp = -p->input_offset;
     int32_t acc[ED_FC_BLOCK];
+    /* the accumulators start at the bias (read by the passes where they are) or at the bias plus start */
+    const int32_t *init = acc;
     int32_t r;
-    for (r = 0; r < rows; ++r) {
-        acc[r] = p->bias != NULL ? start + p->bias[o + r] : start;
+    if (start == 0 && p->bias != NULL) {
+        init = p->bias + o;
+    } else {
+        for (r = 0; r < rows; ++r) {
+            acc[r] = p->bias != NULL ? start + p->bias[o + r] : start;
+        }
     }
     if (rows == 16) {
         if (zp == 0) {
-            ED_FC_PLAIN16(x, p->in_depth, w, acc);
+            ED_FC_PLAIN16(x, p->in_depth, w, init, acc);
         } else {
-            ED_FC_PASS16(x, p->in_depth, zp, w, acc);
+            ED_FC_PASS16(x, p->in_depth, zp, w, init, acc);
         }
     } else if (rows == 8) {
-        ED_FC_PASS8(x, p->in_depth, zp, w, acc);
+        ED_FC_PASS8(x, p->in_depth, zp, w, init, acc);
     } else {
-        ed_fc_pass_4_4(x, p->in_depth, zp, w, acc);
+        ed_fc_pass_4_4(x, p->in_depth, zp, w, init, acc);
     }
     y += o;
     if (rq != NULL) {
