@@ -90,6 +90,23 @@ def test_scalar_convolutions_on_the_emulated_cores_without_simd(board_name: str,
 
 
 @pytest.mark.emulator
+@pytest.mark.parametrize("board_name", ["mps2-an385", "qemu-riscv32", "microbit"])
+def test_scalar_fc_on_the_emulated_cores_without_simd(board_name: str, tmp_path: Path) -> None:
+    """The scalar FC compiled for the core (passes of 8 rows on the M3, 4 on the M0, 16 on RV32): 37 -> 33 -> 29
+    -> 12 -> 7 -> 3 through every block of its weight layout, with ReLUs whose zero-point outputs the next layer
+    skips, on random inputs and on inputs half at the zero point."""
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    from test_scalar_kernels import fc_relu_chain, zero_point_inputs
+
+    graph = fc_relu_chain("fc_relu_chain")
+    x = np.random.default_rng(5).integers(-128, 128, (4, 37), dtype=np.int8)
+    x = np.concatenate([x[:2], zero_point_inputs(graph, x[2:], 5)])
+    s = validate(graph, board_name, inputs=x, out_dir=tmp_path / "v")
+    assert (s.count, s.exact) == (4, 4)
+
+
+@pytest.mark.emulator
 @pytest.mark.parametrize("board_name", ["qemu-riscv32", "mps2-an385"])
 def test_scalar_conv_cost_model_matches_the_emulated_count(board_name: str, tmp_path: Path) -> None:
     """The scalar kernels' cost model (``SCALAR_COST``, what the compressed-kernel passes compare with on these
@@ -115,6 +132,24 @@ def test_scalar_conv_cost_model_matches_the_emulated_count(board_name: str, tmp_
         ]
         measured = rep["layers"][0]["count"]
         assert 0.85 <= est / measured <= 1.15, (case, est, measured)
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("board_name", ["qemu-riscv32", "mps2-an385"])
+def test_scalar_fc_cost_model_matches_the_emulated_count(board_name: str, tmp_path: Path) -> None:
+    """The scalar FC's cost model (``SCALAR_COST``: one figure for RV32's three instructions per MAC and the M3's
+    two) against the count of a 256 -> 96 layer on the emulated core: within 20 %."""
+    if not _tools(board_name):
+        pytest.skip(f"QEMU or the compiler for {board_name} is not installed")
+    from edgesdk.passes._select import dense_fc_candidate, weight
+    from test_c_kernels import fc
+
+    graph = fc(256, 96)("fc_256_96")
+    rep = profile(graph, board_name, runs=1, out_dir=tmp_path / "p")
+    (node,) = graph.nodes
+    est = dense_fc_candidate(weight(graph, node), 1, scalar=True)["instructions"]
+    measured = rep["layers"][0]["count"]
+    assert 0.8 <= est / measured <= 1.2, (est, measured)
 
 
 @pytest.mark.emulator

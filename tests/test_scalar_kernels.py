@@ -1,10 +1,13 @@
 """The kernels of cores without SIMD (``firmware/kernels/scalar/``: Cortex-M0/M0+/M3, RV32IMC) against the
 reference, bit for bit, on the host under ASan/UBSan: the portable kernels' conv and FC cases plus the block
 edges (1, 3, 4, 5, 7, 8, 9, 13 output channels around the 4- and 8-channel blocks; odd interior runs around the
-two- and three-pixel groups; 1x1 layers run as one flat run; depthwise row buffers and the wide-row fallback),
-built with the Thumb blocking the host gets by default, with RV32's (8 rows, 4-input steps, 4 channels x 3
-pixels) and with the Cortex-M3's packed multiply-accumulates (conv: two channels a word, up to 511 taps, with
-extreme weights; depthwise: two outputs a sum). On the emulated cores they run in ``test_cores.py``."""
+two- and three-pixel groups; 1x1 layers run as one flat run; depthwise row buffers and the wide-row fallback; FC
+rows in every block of the scalar layout: 16, 8, 4 and the rows left, inputs not a multiple of the four-input step,
+inputs at the zero point whose columns the FC skips), built with the Thumb-2 blocking the host gets by default,
+with RV32's (8 rows, 4-input steps, 4 channels x 3 pixels, FC passes of 16 rows, zero points found by comparing),
+with the Cortex-M3's packed multiply-accumulates (conv: two channels a word, up to 511 taps, with extreme weights;
+depthwise: two outputs a sum) and, for the FC, Thumb-1's (FC passes of 4 rows, comparing too). On the emulated
+cores they run in ``test_cores.py``."""
 
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ import pytest
 
 from edgesdk.backends.c import generate_c
 from edgesdk.boards import get_board
+from edgesdk.ir import graph as ir
 from hostbuild import GCC, compile_host, random_inputs, reference_outputs, run_host
-from test_c_kernels import CASES, conv, dwconv, fc
+from test_c_kernels import _B, CASES, conv, dwconv, fc
 
 TARGET = "scalar"
 
@@ -48,6 +52,13 @@ EXTRA = {
     "fc_9_5_per_channel": fc(9, 5, per_channel=True),
     "fc_33_9_relu_batches2": fc(33, 9, act="RELU", batches=2),
     "fc_8_17": fc(8, 17),
+    "fc_37_33": fc(37, 33),  # two blocks of 16 and a row
+    "fc_5_29_per_channel": fc(5, 29, per_channel=True),  # 16 + 8 + 4 + 1 rows, one step and a column
+    "fc_16_28_relu": fc(16, 28, act="RELU"),
+    "fc_3_12": fc(3, 12),  # no whole step: 8 + 4 rows from the one-column loop
+    "fc_1_4": fc(1, 4),
+    "fc_21_20_no_bias": lambda name: _without_bias(fc(21, 20)(name)),  # the folded offset is the whole bias
+    "fc_19_21_weights_offset": lambda name: _weights_zero_point(fc(19, 21)(name), 5),  # not folded
     "conv_5x7_c3_c13_k3_s1_same": conv(5, 7, 3, 13, 3, 1, "SAME"),
     "conv_9x7_c1_c8_k3_s2_same": conv(9, 7, 1, 8, 3, 2, "SAME"),
     "conv_7x7_c6_c16_k1_s1_valid": conv(7, 7, 6, 16, 1, 1, "VALID"),
@@ -57,6 +68,20 @@ EXTRA = {
     "conv_3x3_c511_c9_k1_extreme": conv(3, 3, 511, 9, 1, 1, "VALID", data=_extreme_weights),
     "conv_5x4_c56_c8_k3_s1_same_extreme": conv(5, 4, 56, 8, 3, 1, "SAME", data=_extreme_weights),
 }
+
+
+def _without_bias(graph: ir.Graph) -> ir.Graph:
+    graph.nodes[0].inputs[2] = ""
+    return graph
+
+
+def _weights_zero_point(graph: ir.Graph, zp: int) -> ir.Graph:
+    """The FC's per-tensor weights with zero point ``zp`` (int8 TFLite has 0; the kernel's sum of the inputs)."""
+    t = graph.tensor(graph.nodes[0].inputs[1])
+    t.quant = ir.QuantParams(t.quant.s, np.array([zp]), None)
+    return graph
+
+
 _PORTABLE = [k for k in CASES if k.startswith(("conv_", "fc_"))][:2]
 TABLE = {**EXTRA, **{k: CASES[k] for k in _PORTABLE}}
 
@@ -69,17 +94,40 @@ def test_cores_without_simd_select_the_scalar_kernels() -> None:
 #: The blockings of ed_scalar.h: the host's default (Thumb's) and RV32's, forced on the host.
 BLOCKINGS = {
     "thumb": [],
-    "rv32": ["-DED_SCALAR_ROWS=8", "-DED_SCALAR_STEP=4", "-DED_SCALAR_PAIR_ROWS=4", "-DED_SCALAR_PIX=3"],
+    "rv32": [
+        "-DED_SCALAR_ROWS=8",
+        "-DED_SCALAR_STEP=4",
+        "-DED_SCALAR_PAIR_ROWS=4",
+        "-DED_SCALAR_PIX=3",
+        "-DED_FC_ROWS=16",
+        "-DED_FC_SKIP_COMPARE=1",
+    ],
+    "thumb1": ["-DED_FC_ROWS=4", "-DED_FC_SKIP_COMPARE=1"],
     # the Cortex-M3's convolution: four channels packed two to a 64-bit multiply-accumulate, up to its 511-tap limit
     "packed": ["-DED_CONV_PACKED=1", "-DED_CONV_PACKED_TAPS=511", "-DED_DW_PACKED=1"],
 }
 
 
+def zero_point_inputs(graph, x: np.ndarray, seed: int) -> np.ndarray:
+    """``x`` with about half of each row set to the input's zero point (the inputs a ReLU leaves), and one row of
+    zero points only."""
+    zp = int(graph.tensor(graph.inputs[0]).quant.zero_point[0])
+    x = x.copy()
+    x[np.random.default_rng(seed).random(x.shape) < 0.5] = zp
+    x[-1] = zp
+    return x
+
+
 def _check(graph, case: str, blocking: str, tmp_path: Path) -> None:
     project = generate_c(graph, tmp_path, target=TARGET)
     exe = compile_host(project, tmp_path / "model_asan", sanitize=True, extra=BLOCKINGS[blocking])
-    x = random_inputs(project.input_size, 12, seed=zlib.crc32(case.encode()))
+    seed = zlib.crc32(case.encode())
+    x = random_inputs(project.input_size, 12, seed=seed)
+    x = np.concatenate([x, zero_point_inputs(graph, x[2:8], seed)])
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+_FC = [c for c in EXTRA if c.startswith("fc_")]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
@@ -87,6 +135,7 @@ def _check(graph, case: str, blocking: str, tmp_path: Path) -> None:
     ("case", "blocking"),
     [(c, "thumb") for c in TABLE]
     + [(c, "rv32") for c in EXTRA]
+    + [(c, "thumb1") for c in _FC]
     + [(c, "packed") for c in TABLE if c.startswith("conv_")],
 )  # the portable cases with the default blocking only
 def test_scalar_kernel_on_host_under_sanitizers(case: str, blocking: str, tmp_path: Path) -> None:
@@ -114,3 +163,46 @@ def test_scalar_depthwise_on_host_under_sanitizers(case: str, blocking: str, tmp
     per-pixel loops), and depth multipliers above one; with the M3's output pairs (two outputs a 64-bit sum) and
     without."""
     _check(DW_TABLE[case](case), case, blocking, tmp_path)
+
+
+def fc_relu_chain(name: str) -> ir.Graph:
+    """Fully connected 37 -> 33 -> 29 -> 12 -> 7 -> 3 with a fused ReLU after each but the last (about half of the
+    inputs of every layer after the first at its zero point: the columns the scalar FC skips), through every block
+    of the scalar layout (16, 8, 4 rows and the rows left), inputs not a multiple of four, two layers per-channel."""
+    b = _B(name)
+    cur = b.act("x", (1, 37))
+    nodes, n = [], 37
+    for k, (m, per_channel) in enumerate([(33, False), (29, True), (12, False), (7, True), (3, False)]):
+        y = b.act(f"fc{k}_out", (1, m))
+        w = b.weights(f"fc{k}_w", (m, n), 0, per_channel)
+        act = "RELU" if k < 4 else "NONE"
+        nodes.append(
+            ir.FullyConnected(
+                name=f"fc{k}", inputs=[cur, w, b.bias(f"fc{k}_b", m)], outputs=[y], activation=act
+            )
+        )
+        cur, n = y, m
+    return b.done(["x"], [cur], *nodes)
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("blocking", list(BLOCKINGS))
+def test_scalar_fc_chain_skips_zero_point_columns_exactly(blocking: str, tmp_path: Path) -> None:
+    """The FC chain (:func:`fc_relu_chain`) on the host under ASan/UBSan with every blocking: layers after a ReLU
+    get inputs at their zero point (columns skipped), the first also rows of zero points."""
+    _check(fc_relu_chain("fc_relu_chain"), "fc_relu_chain", blocking, tmp_path)
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("blocking", ["thumb", "rv32"])
+def test_scalar_fc_single_rounding_bit_exact(blocking: str, tmp_path: Path) -> None:
+    """The FC chain with single rounding (the per-output requantization instead of the block's double-rounding
+    loop), per-tensor and per-channel, folded and skipping layers."""
+    graph = fc_relu_chain("fc_relu_chain_single")
+    project = generate_c(graph, tmp_path, target=TARGET, rounding="single")
+    exe = compile_host(project, tmp_path / "model_asan", sanitize=True, extra=BLOCKINGS[blocking])
+    x = random_inputs(project.input_size, 8, seed=11)
+    x = np.concatenate([x, zero_point_inputs(graph, x[2:], 11)])
+    np.testing.assert_array_equal(
+        run_host(exe, x, project.output_size), reference_outputs(graph, x, rounding="single")
+    )

@@ -165,3 +165,23 @@ def test_a_graph_without_passes_is_encoded_by_the_same_function(tmp_path: Path) 
             assert enc.nbytes == b.attrs["encoding"].nbytes
             for what, arr in enc.arrays.items():
                 np.testing.assert_array_equal(arr.values, b.attrs["encoding"][what].values)
+
+
+@pytest.mark.parametrize("out", [1, 3, 4, 7, 8, 12, 16, 29, 33])
+def test_scalar_fc_layout_is_blocks_of_rows_column_by_column(out: int) -> None:
+    """``fc_weights_scalar``: blocks of 16 rows, then one of 8 and one of 4 where that many are left, each block
+    column by column (weight (o, i) of a block of b rows from row r0 at ``start + i * b + o - r0``), the last
+    ``out % 4`` rows row-major; the scalar target's FC encoding is that order."""
+    n = 5
+    w = np.arange(out * n, dtype=np.int64).reshape(out, n)
+    want, o = [], 0
+    for size in [16] * (out // 16) + [8, 4]:
+        if out - o >= size:
+            want += [int(w[o + r, i]) for i in range(n) for r in range(size)]
+            o += size
+    want += [int(v) for v in w[o:].reshape(-1)]
+    np.testing.assert_array_equal(wf.fc_weights_scalar(w), want)
+    graph = kernels.fc(n, out)(f"fc_{n}_{out}")
+    wt = np.asarray(graph.tensor(graph.nodes[0].inputs[1]).data)
+    enc = encodings.encode_node(graph, graph.nodes[0], encodings.SCALAR_TARGET)
+    np.testing.assert_array_equal(enc["weights"].values, wf.fc_weights_scalar(wt))

@@ -31,6 +31,8 @@ from edgesdk.ir.quantmath import multiply_by_quantized_multiplier
 CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "uint32_t": 4}
 #: The kernel folder of the Cortex-M DSP kernels (their weight orders, the codes FC).
 DSP_TARGET = "cortex-m-dsp"
+#: The kernel folder of the cores without SIMD (their FC order).
+SCALAR_TARGET = "scalar"
 #: The ops whose weights (input 1) an encoding stores.
 ENCODED_OPS = (
     "CONV_2D",
@@ -95,6 +97,7 @@ class Encoding:
 #: (kernel target, op) -> reordering of the op's constant weights for that target's kernel.
 WEIGHT_LAYOUTS: dict[tuple[str, str], Callable[[np.ndarray], np.ndarray]] = {
     (DSP_TARGET, "FULLY_CONNECTED"): wf.fc_weights_dsp,
+    (SCALAR_TARGET, "FULLY_CONNECTED"): wf.fc_weights_scalar,
 }
 
 
@@ -531,6 +534,7 @@ def weight_bytes(graph: ir.Graph, node: ir.Node, target: str | None) -> int | No
 
 __all__ = [
     "DSP_TARGET",
+    "SCALAR_TARGET",
     "EncodedArray",
     "Encoding",
     "codebook_arrays",

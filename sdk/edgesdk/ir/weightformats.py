@@ -21,7 +21,8 @@ Formats (after Han et al., "Deep Compression", ICLR 2016, Niu et al., "PatDNN", 
   boundary (bits 1, 2 or 4).
 - *pattern*: 3x3 kernels whose nonzero taps lie inside one of a few 4-tap patterns; per output channel and
   pattern the list of input channels (connectivity: a kernel not listed is all zero), 4 int8 values each.
-- *orders of the DSP kernels*: int8 FC rows interleaved four at a time (:func:`fc_weights_dsp`), int8 weights
+- *orders of the per-target kernels*: int8 FC rows interleaved four at a time (:func:`fc_weights_dsp`) or column by
+  column in blocks of 16, 8 and 4 rows (the scalar kernels, :func:`fc_weights_scalar`), int8 weights
   pre-extended to int16 in the FC body's blocks (:func:`fc_weights_w16`) or the convolution's segments
   (:func:`weights_int16`). (Winograd's transformed weights are in :mod:`edgesdk.numerics.winograd`, beside the transforms.)
 """
@@ -510,6 +511,27 @@ def fc_weights_dsp(w: np.ndarray) -> np.ndarray:
         body = block[:, :n4].reshape(4, n4 // 4, 4).transpose(1, 0, 2).reshape(-1)
         parts += [body, block[:, n4:].reshape(-1)]
     parts.append(w[out - out % 4 :].reshape(-1))
+    return np.concatenate(parts)
+
+
+#: Rows of a block of :func:`fc_weights_scalar` (``ED_FC_BLOCK`` in ``firmware/kernels/scalar/ed_fc.c``).
+SCALAR_FC_BLOCK = 16
+
+
+def fc_weights_scalar(w: np.ndarray) -> np.ndarray:
+    """FULLY_CONNECTED (out, in) weights for the scalar ``ed_fc_s8`` (cores without SIMD): rows in blocks of 16,
+    each block column by column (its 16 weights of input 0, then of input 1, ...), so that one pointer with fixed
+    offsets walks every row of a block; the ``out % 16`` rows left in a block of 8 and one of 4 (where there are
+    that many) laid out the same way, the last ``out % 4`` rows row-major. Returns a flat array of the same length."""
+    w = np.asarray(w).reshape(w.shape[0], -1)
+    out = w.shape[0]
+    o = out - out % SCALAR_FC_BLOCK
+    parts = [w[b : b + SCALAR_FC_BLOCK].T.reshape(-1) for b in range(0, o, SCALAR_FC_BLOCK)]
+    for size in (8, 4):
+        if out - o >= size:
+            parts.append(w[o : o + size].T.reshape(-1))
+            o += size
+    parts.append(w[o:].reshape(-1))
     return np.concatenate(parts)
 
 

@@ -30,7 +30,7 @@ import edgesdk
 from edgesdk.backends.c import cformat as cf
 from edgesdk.boards import kernel_target_chain
 from edgesdk.compiler import kernels as kernel_table
-from edgesdk.compiler.weight_encoding import Encoding, node_encoding
+from edgesdk.compiler.weight_encoding import SCALAR_TARGET, Encoding, node_encoding
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import graph as ir
 from edgesdk.util import templating
@@ -438,9 +438,12 @@ class _LayerBuilder:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
+def _weights_bias_requant(
+    b: _LayerBuilder, fold_input_offset: bool = False
+) -> tuple[Any, Any, Any, Any, int]:
     """The constant int8 weights (input 1), optional int32 bias (input 2) and requantization arrays of a
-    conv/depthwise/FC layer: (weights, bias or None, multiplier, shift, per_channel)."""
+    conv/depthwise/FC layer: (weights, bias or None, multiplier, shift, per_channel). ``fold_input_offset`` (an
+    FC): the bias plus the input offset times each row's weight sum (:func:`folded_bias`)."""
     p, node = b.p, b.node
     w = b.t(1)
     if w.dtype != "int8" or w.data is None:
@@ -451,6 +454,8 @@ def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
     weights = b.encoded_array("weights")
     bias = None
     bias_values = b.bias_values()
+    if fold_input_offset:
+        bias_values = folded_bias(np.asarray(w.data), bias_values, int(p["input_offset"]))
     if bias_values is not None:
         out_mult, out_shift = p["output_multiplier"], p["output_shift"]
         if node.op == "DEPTHWISE_CONV_2D":
@@ -524,12 +529,49 @@ def _lower_dwconv(b: _LayerBuilder) -> None:
     _conv(b, depthwise=True)
 
 
+#: Fused activations that clamp at the output's zero point: about half of such a layer's outputs are that value.
+ZERO_CLAMPS = ("RELU", "RELU6")
+
+
+def after_zero_clamp(graph: ir.Graph, tensor: str) -> bool:
+    """Whether ``tensor`` is the output of a layer with a fused ReLU (through reshapes): many of its values are
+    its zero point."""
+    node = graph.producer(tensor)
+    while node is not None and node.op == "RESHAPE":
+        node = graph.producer(node.inputs[0])
+    return node is not None and getattr(node, "activation", "NONE") in ZERO_CLAMPS
+
+
+def folds_input_offset(graph: ir.Graph, node: ir.Node, target: str | None, p: dict[str, Any]) -> bool:
+    """Whether the FC ``node`` gets its input offset folded into its bias: on the scalar kernels' target, where
+    the input is no ReLU's output (so few inputs are at the zero point) and the weights offset is 0. The scalar
+    ``ed_fc_s8`` runs a layer with input offset 0 as a bare dot product; with an offset it skips the inputs at the
+    zero point instead (``firmware/kernels/scalar/ed_fc.c``)."""
+    return (
+        target == SCALAR_TARGET
+        and int(p["filter_offset"]) == 0
+        and int(p["input_offset"]) != 0
+        and not after_zero_clamp(graph, node.inputs[0])
+    )
+
+
+def folded_bias(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """``bias + input_offset * sum(w[o, :])`` per output row ``o`` (no bias: 0), wrapped to int32 as the kernels'
+    accumulators wrap: ``sum((x + off) * w) + bias == sum(x * w) + folded`` exactly."""
+    rows = np.asarray(w, dtype=np.int64).reshape(w.shape[0], -1)
+    base = np.zeros(rows.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64)
+    total = base + int(input_offset) * rows.sum(axis=1)
+    return ((total + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
 def _lower_fc(b: _LayerBuilder) -> None:
     p = b.p
-    weights, bias, mult, shift, per_channel = _weights_bias_requant(b)
+    fold = folds_input_offset(b.gen.graph, b.node, b.gen.target, p)
+    weights, bias, mult, shift, per_channel = _weights_bias_requant(b, fold_input_offset=fold)
     in_features = int(p["in_features"])
     batches = b.t(0).size // in_features
-    b.ints(batches=batches, in_depth=in_features, out_depth=p["out_features"], input_offset=p["input_offset"])
+    input_offset = 0 if fold else p["input_offset"]
+    b.ints(batches=batches, in_depth=in_features, out_depth=p["out_features"], input_offset=input_offset)
     b.param_ints(weights_offset="filter_offset", output_offset="output_offset", **CLAMP_PARAMS)
     b.ints(per_channel=per_channel)
     b.rounding_field()
