@@ -58,6 +58,19 @@ def estimate(graph: ir.Graph, node: ir.Node, sched: dw_inplace.InplaceSchedule, 
     return {BASELINE: int(regular), KERNEL: int(dense + extra)}
 
 
+def kernel_writes_in_place(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+    """Whether the core's depthwise kernel writes the layer over its input itself (the Cortex-M DSP kernel's band
+    path, ``edgesdk.compiler.dw_inplace``'s module doc): one call, no scratch."""
+    from edgesdk.passes.winograd_dw import direct_fast_path
+    from edgesdk.reference.params import op_params
+
+    return (
+        ctx.target == "cortex-m-dsp"
+        and dw_inplace.band_path_shape(op_params(graph, node))
+        and direct_fast_path(graph, node)
+    )
+
+
 def _calls(out_h: int, rows: int) -> int:
     return -(-out_h // rows)
 
@@ -87,6 +100,9 @@ class DepthwiseInplace(Pass):
         cands = [n for n in graph.nodes if self.match(graph, n, ctx)]
         if not cands:
             return False
+        for n in cands:
+            if kernel_writes_in_place(graph, n, ctx):
+                n.attrs[dw_inplace.SELF_ATTR] = True
 
         def arena(chosen: list[ir.Node]) -> int:
             for n in cands:
@@ -114,7 +130,9 @@ class DepthwiseInplace(Pass):
                 n.attrs.setdefault(dw_inplace.ROWS_ATTR, rows)
                 self.transform(graph, n, ctx)
                 n.attrs["kernel_report"]["arena_bytes"] = {"regular": none, "in_place": best}
-            elif "kernel_report" not in n.attrs:
+                continue
+            n.attrs.pop(dw_inplace.SELF_ATTR, None)
+            if "kernel_report" not in n.attrs:
                 n.attrs["kernel_report"] = {
                     "why": f"in place would not lower the arena ({best} B): regular kernel"
                 }
