@@ -292,6 +292,33 @@ def test_inplace_dwconv_table_on_host_under_sanitizers(target, rows: int, tmp_pa
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
 
 
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_dsp_kernel_writes_in_place_itself_on_host_under_sanitizers(tmp_path: Path) -> None:
+    """On a DSP core the layers the band path takes (3x3 stride 1 and 2, SAME and VALID, channel tails, the
+    transposed tall maps) are written in place by the kernel itself: one call, no scratch, bit-exact; the others
+    keep the ring of scratch rows."""
+    from edgesdk.compiler import dw_inplace
+    from edgesdk.passes import PassContext, run_pipeline
+
+    cases = {n: g for n, g in dw_cases().items() if g.nodes[0].depth_multiplier == 1}
+    cases["dw_25x5_c12_m1_k3_s1_same"] = dwconv(25, 5, 12, 1, 3, 1, "SAME")("dw_25x5_c12_m1_k3_s1_same")
+    graph, _ = join("dwself", cases)
+    lowered = run_pipeline(graph, "default", PassContext(core="cortex-m4", force={"*": "inplace"}))
+    selfs = [n for n in lowered.nodes if n.attrs.get(dw_inplace.SELF_ATTR)]
+    assert len(selfs) >= 8 and any(n.name.startswith("dw_25x5") for n in selfs)
+    assert all(dw_inplace.node_schedule(lowered, n).slots == 0 for n in selfs)
+    assert all(
+        dw_inplace.node_schedule(lowered, n).slots > 0
+        for n in lowered.nodes
+        if not n.attrs.get(dw_inplace.SELF_ATTR)
+    )
+    project, exe = generate_and_build(lowered, tmp_path, sanitize=True, target=TARGET)
+    src = (project.out_dir / f"{project.model_name}.c").read_text()
+    assert src.count("ed_dwconv_inplace_s8(p, output, NULL, 0,") == len(selfs)
+    x = random_inputs(project.input_size, 8, seed=5)
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Winograd F(2x2,3x3) depthwise (kernel "winograd_dw")
 # ---------------------------------------------------------------------------------------------------------------
