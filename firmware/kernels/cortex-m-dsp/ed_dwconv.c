@@ -9,7 +9,7 @@
  * each output row of each channel: SMLAD sums two taps of one channel, so two output columns cost three LDRD,
  * twelve multiplies (SMLAD, SMLATB, SMLABT) for 18 MACs and the requantization (doubled weights and bias:
  * SMMLAR, an add, a shift, SSAT; ed_dw_requant2, bit-exact with TFLite Micro's double rounding), in inline
- * Thumb-2 on DSP cores (ed_dw_rows_asm). A map taller than wide and as wide as its input (KWS's 25x5) runs
+ * Thumb-2 on DSP cores (ED_DW_A_CHAN). A map taller than wide and as wide as its input (KWS's 25x5) runs
  * transposed: its columns as the band's rows. An output row lands only on input rows already in the band and on
  * its own channels: the kernel may write the layer over its input (edgesdk.compiler.dw_inplace.SELF_ATTR).
  * Other shapes (depth multiplier > 1, dilation, other kernel sizes, smaller inputs, per-tensor requantization,
@@ -137,11 +137,10 @@ static int ed_dw3x3_fast_ok(const ed_dwconv_params_t *p)
     return 1;
 }
 
-/* One channel's taps and requantization: per kernel row r the halfword pairs (2 w[r][0], 2 w[r][1]) and
- * (2 w[r][1], 2 w[r][2]) (doubled for ed_dw_requant2), then the doubled bias, multiplier, rounding-and-offset
- * term and right shift. */
+/* One channel's requantization: the doubled bias (the weights are doubled too, for ed_dw_requant2), multiplier,
+ * rounding-and-offset term and right shift. Its weights: per kernel row r the halfword pairs (2 w[r][0],
+ * 2 w[r][1]) and (2 w[r][1], 2 w[r][2]), in the order of the ring's slots (ed_dw3x3_group's wrot). */
 typedef struct {
-    uint32_t w[6];
     int32_t bias2, m, round_off, e;
 } ed_dw_ch_t;
 
@@ -236,10 +235,10 @@ static inline ED_ALWAYS_INLINE int32_t ed_dw_out1(int32_t acc2, const ed_dw_ch_t
 
 /* One output row of one channel from slots r0, r1, r2 (kernel rows 0, 1, 2) into o (outputs C bytes apart). */
 static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t *r1, const uint32_t *r2,
-                                              const ed_dw_ch_t *k, int8_t *o, int32_t C, int32_t out_w,
-                                              int32_t stride, int full, int32_t lo, int32_t hi)
+                                              const uint32_t *w, const ed_dw_ch_t *k, int8_t *o, int32_t C,
+                                              int32_t out_w, int32_t stride, int full, int32_t lo, int32_t hi)
 {
-    const uint32_t p0 = k->w[0], q0 = k->w[1], p1 = k->w[2], q1 = k->w[3], p2 = k->w[4], q2 = k->w[5];
+    const uint32_t p0 = w[0], q0 = w[1], p1 = w[2], q1 = w[3], p2 = w[4], q2 = w[5];
     int32_t n = out_w;
     if (stride == 1) {
         for (; n >= 2; n -= 2, o += 2 * C) {
@@ -269,93 +268,52 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
 }
 
 
-/* The rows of n channels in Thumb-2 (registers allocated by hand: in C, GCC spills the weights and pointers) for
- * the full int8 range (SSAT): the channel's six weight pairs, the pair's two accumulators, the band pointer (kernel
- * row 0's slot; rows 1 and 2 at fixed offsets, by the ring's rotation rot), the output pointer and stride and
- * four temporaries take the 14 registers; bias, multiplier, rounding term, shift and the row's end come from the
- * stack. Per two output columns: 3 LDRD and 12 multiply-accumulates for 18 MACs, 11 for the requantization. */
+/* One output row of channel K of a group in Thumb-2 (registers allocated by hand: in C, GCC spills the weights and
+ * pointers), for the full int8 range (SSAT). The band pointer (the channel's slot 0; slots 1 and 2 at fixed
+ * offsets), the output pointer and stride, six weight pairs (from wq: the kernel rows in the order of the ring's
+ * slots), the pair's two accumulators and three temporaries take the 14 registers; the channel's bias,
+ * multiplier, rounding term and shift and the row's ends are in the group function's frame (addressed from the
+ * stack pointer). Per two output columns: 3 LDRD and 12 multiply-accumulates for 18 MACs, 11 instructions of
+ * requantization, 5 of loop. */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
     defined(__OPTIMIZE__)
 #define ED_DW_ASM 1
-#define ED_DW_ROWB 128 /* bytes between two slots: ED_DW_NW words */
-/* kernel row r's taps: LDRD of two words (at band offset `ld`), SMLAD/SMLATB/SMLABT/SMLAD into the pair */
+/* slot `ld`'s taps: LDRD of two words, SMLAD/SMLATB/SMLABT/SMLAD into the pair, or SMLAD/SMLABT into one */
 #define ED_DW_A_ROW(ld, wp, wq)                                                                             \
     "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlatb %[s1], %[a], %[" wp "], %[s1]\n\t" \
     "smlabt %[s0], %[b], %[" wq "], %[s0]\n\tsmlad %[s1], %[b], %[" wq "], %[s1]\n\t"
 #define ED_DW_A_ONE(ld, wp, wq) "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\t" \
     "smlabt %[s0], %[b], %[" wq "], %[s0]\n\t"
-/* accumulator s requantized (SMMLAR, the sign, the shift from %[e], loaded into `er` unless "") into t, stored */
-#define ED_DW_A_RQ(s, st) "smmlar %[t], %[" s "], %[a], %[b]\n\tadd %[t], %[t], %[" s "], asr #31\n\t" \
-    "asr %[t], %[t], %[s0]\n\tssat %[t], #8, %[t]\n\tstrb %[t], " st "\n\t"
-#define ED_DW_A_PAIRS(r1, r2)                                                                               \
-    __asm__ volatile("1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t"                                    \
-            ED_DW_A_ROW("[%[p], #" #r1 "]", "w2", "w3") ED_DW_A_ROW("[%[p], #" #r2 "]", "w4", "w5")       \
-            ED_DW_A_ROW("[%[p]], #4", "w0", "w1")                                                          \
-            "ldrd %[a], %[b], %[mro]\n\t"                                                                   \
-            "smmlar %[t], %[s0], %[a], %[b]\n\tadd %[t], %[t], %[s0], asr #31\n\tldr %[s0], %[e]\n\t"        \
-            "asr %[t], %[t], %[s0]\n\tssat %[t], #8, %[t]\n\tstrb %[t], [%[o]]\n\t"                         \
-            ED_DW_A_RQ("s1", "[%[o], %[C]]")                                                                \
-            "add %[o], %[o], %[C], lsl #1\n\tldr %[a], %[end]\n\tcmp %[o], %[a]\n\tbne 1b\n\t"               \
-            : [p] "+r"(bp), [o] "+r"(o), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b),       \
-              [t] "=&r"(t)                                                                                  \
-            : [C] "r"(C), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4),             \
-              [w5] "r"(w5), [bias] "m"(v[0]), [mro] "m"(*(const int32_t(*)[2])(const void *)&v[1]),          \
-              [e] "m"(v[3]), [end] "m"(v[4])                                                                \
-            : "cc", "memory")
-#define ED_DW_A_ONES(r1, r2, step)                                                                          \
-    __asm__ volatile("1:\n\tldr %[s0], %[bias]\n\t"                                                         \
-            ED_DW_A_ONE("[%[p], #" #r1 "]", "w2", "w3") ED_DW_A_ONE("[%[p], #" #r2 "]", "w4", "w5")       \
-            ED_DW_A_ONE("[%[p]], #" #step, "w0", "w1")                                                     \
-            "ldrd %[a], %[b], %[mro]\n\t"                                                                   \
-            "smmlar %[t], %[s0], %[a], %[b]\n\tadd %[t], %[t], %[s0], asr #31\n\tldr %[s0], %[e]\n\t"        \
-            "asr %[t], %[t], %[s0]\n\tssat %[t], #8, %[t]\n\tstrb %[t], [%[o]]\n\t"                         \
-            "add %[o], %[o], %[C]\n\tldr %[a], %[end]\n\tcmp %[o], %[a]\n\tbne 1b\n\t"                       \
-            : [p] "+r"(bp), [o] "+r"(o), [s0] "=&r"(s0), [a] "=&r"(a), [b] "=&r"(b), [t] "=&r"(t)          \
-            : [C] "r"(C), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4),             \
-              [w5] "r"(w5), [bias] "m"(v[0]), [mro] "m"(*(const int32_t(*)[2])(const void *)&v[1]),          \
-              [e] "m"(v[3]), [end] "m"(v[4])                                                                \
-            : "cc", "memory")
-
-/* One output row of channels 0..n-1 of a group: band slot `rot` holds kernel row 0 (rows 1 and 2 in the next
- * slots of the ring), outputs from o (C bytes apart, channel k at o + k). */
-__attribute__((noinline)) static void ed_dw_rows_asm(const uint32_t *band, int32_t rot, const ed_dw_ch_t *ch,
-                                                     int32_t n, int8_t *o0, int32_t C, int32_t out_w,
-                                                     int32_t stride)
-{
-    int32_t k;
-    for (k = 0; k < n; ++k) {
-        const ed_dw_ch_t *q = ch + k;
-        const uint32_t w0 = q->w[0], w1 = q->w[1], w2 = q->w[2], w3 = q->w[3], w4 = q->w[4], w5 = q->w[5];
-        const uint32_t *bp = band + k * 3 * ED_DW_NW;
-        int8_t *o = o0 + k;
-        int32_t v[5] = {q->bias2, q->m, q->round_off, q->e, 0};
-        int32_t s0, s1, a, b, t;
-        int32_t ones = out_w;
-        (void)s1;
-        if (stride == 1 && out_w >= 2) {
-            v[4] = (int32_t)(intptr_t)(o + (size_t)(out_w & ~1) * (size_t)C);
-            if (rot == 0) {
-                ED_DW_A_PAIRS(128, 256);
-            } else if (rot == 1) {
-                ED_DW_A_PAIRS(128, -128);
-            } else {
-                ED_DW_A_PAIRS(-256, -128);
-            }
-            ones = out_w & 1;
-        }
-        if (ones) {
-            v[4] = (int32_t)(intptr_t)(o + (size_t)ones * (size_t)C);
-            /* the odd last column of a stride-1 row; every column of a stride-2 row (one word on each) */
-            if (rot == 0) {
-                ED_DW_A_ONES(128, 256, 4);
-            } else if (rot == 1) {
-                ED_DW_A_ONES(128, -128, 4);
-            } else {
-                ED_DW_A_ONES(-256, -128, 4);
-            }
-        }
-    }
-}
+/* s0 requantized into t (the shift loaded into s0) and stored at o */
+#define ED_DW_A_RQ0                                                                                  \
+    "ldrd %[a], %[b], %[mro]\n\tsmmlar %[t], %[s0], %[a], %[b]\n\tadd %[t], %[t], %[s0], asr #31\n\t" \
+    "ldr %[s0], %[e]\n\tasr %[t], %[t], %[s0]\n\tssat %[t], #8, %[t]\n\tstrb %[t], [%[o]]\n\t"
+#define ED_DW_A_CHAN(K)                                                                                          \
+    do {                                                                                                         \
+        const uint32_t *bp = band + (K) * 3 * ED_DW_NW;                                                          \
+        int8_t *o = orow + (K);                                                                                  \
+        uint32_t t = (uint32_t)(uintptr_t)(wq + 6 * (K));                                                        \
+        uint32_t s0, s1, a, b, w0, w1, w2, w3, w4, w5;                                                           \
+        __asm__ volatile(                                                                                        \
+            "ldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\tldrd %[w4], %[w5], [%[t], #16]\n\t"   \
+            "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbeq 2f\n"                                                    \
+            "1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t" ED_DW_A_ROW("[%[p], #128]", "w2", "w3")           \
+            ED_DW_A_ROW("[%[p], #256]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1") ED_DW_A_RQ0            \
+            "smmlar %[t], %[s1], %[a], %[b]\n\tadd %[t], %[t], %[s1], asr #31\n\tasr %[t], %[t], %[s0]\n\t"      \
+            "ssat %[t], #8, %[t]\n\tstrb %[t], [%[o], %[C]]\n\tadd %[o], %[o], %[C], lsl #1\n\t"                 \
+            "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbne 1b\n"                                                    \
+            "2:\n\tldr %[a], %[ends]\n\tcmp %[o], %[a]\n\tbeq 4f\n"                                              \
+            "3:\n\tldr %[s0], %[bias]\n\t" ED_DW_A_ONE("[%[p], #128]", "w2", "w3")                               \
+            ED_DW_A_ONE("[%[p], #256]", "w4", "w5") ED_DW_A_ONE("[%[p]], #4", "w0", "w1") ED_DW_A_RQ0            \
+            "add %[o], %[o], %[C]\n\tldr %[a], %[ends]\n\tcmp %[o], %[a]\n\tbne 3b\n"                            \
+            "4:\n\t"                                                                                             \
+            : [p] "+r"(bp), [o] "+r"(o), [t] "+r"(t), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a),              \
+              [b] "=&r"(b), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),      \
+              [w5] "=&r"(w5)                                                                                     \
+            : [C] "r"(C), [bias] "m"(lc[K].bias2), [mro] "m"(*(const int32_t(*)[2])(const void *)&lc[K].m),     \
+              [e] "m"(lc[K].e), [endp] "m"(ends[K][0]), [ends] "m"(ends[K][1])                                   \
+            : "cc", "memory");                                                                                   \
+    } while (0)
 #else
 #define ED_DW_ASM 0
 #endif
@@ -367,62 +325,91 @@ __attribute__((noinline)) static void ed_dw_rows_asm(const uint32_t *band, int32
 __attribute__((noinline))
 #endif
 static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, const int8_t *input, int8_t *output,
-                           int32_t c, int32_t n, const ed_dw_ch_t *ch, uint32_t *band, int32_t nw)
+                           int32_t c, int32_t n, uint32_t *band, int32_t nw)
 {
     const int32_t C = v->o_col, plane = 3 * ED_DW_NW, in_row = v->x_row, out_row = v->o_row;
     const int full = p->act_min == -128 && p->act_max == 127;
-    int32_t oy, next = -p->pad_top;
+    /* the channels' taps and requantization (in this frame: the assembly reads them from the stack pointer), their
+     * weights in the ring's three slot orders, the row's ends */
+    ed_dw_ch_t lc[4];
+    const ed_dw_ch_t *const ch = lc;
+    uint32_t wrot[3][4 * 6];
+#if ED_DW_ASM
+    int8_t *ends[4][2];
+    const int32_t pair_cols = p->stride_w == 1 ? p->out_w & ~1 : 0;
+#endif
+    int32_t oy, k, r, next = -p->pad_top;
+    for (k = 0; k < n; ++k) {
+        const int8_t *w = p->weights + c + k;
+        const int32_t e = -p->shift[c + k];
+        uint32_t pq[6];
+        for (r = 0; r < 3; ++r) {
+            const int8_t *wr = w + r * v->w_row;
+            const int32_t w0 = 2 * wr[0], w1 = 2 * wr[v->w_col], w2 = 2 * wr[2 * v->w_col];
+            pq[2 * r] = ((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16);
+            pq[2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
+        }
+        /* ring rotation rot (kernel row 0 in slot rot): slot s holds kernel row (s - rot) mod 3 */
+        {
+            uint32_t *const a = wrot[0] + 6 * k, *const b = wrot[1] + 6 * k, *const d = wrot[2] + 6 * k;
+            a[0] = pq[0], a[1] = pq[1], a[2] = pq[2], a[3] = pq[3], a[4] = pq[4], a[5] = pq[5];
+            b[0] = pq[4], b[1] = pq[5], b[2] = pq[0], b[3] = pq[1], b[4] = pq[2], b[5] = pq[3];
+            d[0] = pq[2], d[1] = pq[3], d[2] = pq[4], d[3] = pq[5], d[4] = pq[0], d[5] = pq[1];
+        }
+        lc[k].bias2 = 2 * p->bias[c + k];
+        lc[k].m = p->multiplier[c + k];
+        lc[k].e = e;
+        lc[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+    }
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         const uint32_t *r0, *r1, *r2;
         int8_t *o = output + (size_t)oy * (size_t)out_row + (size_t)c;
-        int32_t k;
         for (; next <= iy0 + 2; ++next) {
             const int8_t *x = next >= 0 && next < p->in_h ? input + (size_t)next * (size_t)in_row + (size_t)c : NULL;
             ed_dw_fill(p, x, band + ((next + 3) % 3) * ED_DW_NW, plane, nw, n, v->x_col);
         }
-        r0 = band + ((iy0 + 3) % 3) * ED_DW_NW;
-        r1 = band + ((iy0 + 4) % 3) * ED_DW_NW;
-        r2 = band + ((iy0 + 5) % 3) * ED_DW_NW;
 #if ED_DW_ASM
         if (full) {
-            ed_dw_rows_asm(r0, (iy0 + 3) % 3, ch, n, o, C, p->out_w, p->stride_w);
+            int8_t *const orow = o;
+            const uint32_t *const wq = wrot[(iy0 + 3) % 3];
+            for (k = 0; k < n; ++k) {
+                ends[k][0] = orow + k + (size_t)pair_cols * (size_t)C;
+                ends[k][1] = orow + k + (size_t)p->out_w * (size_t)C;
+            }
+            ED_DW_A_CHAN(0);
+            if (n > 1) {
+                ED_DW_A_CHAN(1);
+            }
+            if (n > 2) {
+                ED_DW_A_CHAN(2);
+            }
+            if (n > 3) {
+                ED_DW_A_CHAN(3);
+            }
             continue;
         }
 #endif
+        r0 = band + ((iy0 + 3) % 3) * ED_DW_NW;
+        r1 = band + ((iy0 + 4) % 3) * ED_DW_NW;
+        r2 = band + ((iy0 + 5) % 3) * ED_DW_NW;
         for (k = 0; k < n; ++k, r0 += plane, r1 += plane, r2 += plane) {
             if (full) {
-                ed_dw_row(r0, r1, r2, ch + k, o + k, C, p->out_w, p->stride_w, 1, -128, 127);
+                ed_dw_row(r0, r1, r2, wrot[0] + 6 * k, ch + k, o + k, C, p->out_w, p->stride_w, 1, -128, 127);
             } else {
-                ed_dw_row(r0, r1, r2, ch + k, o + k, C, p->out_w, p->stride_w, 0, p->act_min, p->act_max);
+                ed_dw_row(r0, r1, r2, wrot[0] + 6 * k, ch + k, o + k, C, p->out_w, p->stride_w, 0, p->act_min,
+                          p->act_max);
             }
         }
     }
 }
 
-/* Channels c..c+n-1 (n <= 4): their taps and requantization (ed_dw_ch_t), then the layer. */
+/* Channels c..c+n-1 (n <= 4): the band, then the layer. */
 static void ed_dw3x3_channels(const ed_dwconv_params_t *p, const ed_dw_view_t *v, const int8_t *input,
                               int8_t *output, int32_t c, int32_t n)
 {
     uint64_t band64[4 * 3 * ED_DW_NW / 2]; /* uint64_t for LDRD's alignment */
-    ed_dw_ch_t ch[4];
-    const int32_t nw = ((p->out_w - 1) * p->stride_w + 4) / 2;
-    int32_t k, r;
-    for (k = 0; k < n; ++k) {
-        const int8_t *w = p->weights + c + k;
-        const int32_t e = -p->shift[c + k];
-        for (r = 0; r < 3; ++r) {
-            const int8_t *wr = w + r * v->w_row;
-            const int32_t w0 = 2 * wr[0], w1 = 2 * wr[v->w_col], w2 = 2 * wr[2 * v->w_col];
-            ch[k].w[2 * r] = ((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16);
-            ch[k].w[2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
-        }
-        ch[k].bias2 = 2 * p->bias[c + k];
-        ch[k].m = p->multiplier[c + k];
-        ch[k].e = e;
-        ch[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
-    }
-    ed_dw3x3_group(p, v, input, output, c, n, ch, (uint32_t *)(void *)band64, nw);
+    ed_dw3x3_group(p, v, input, output, c, n, (uint32_t *)(void *)band64, ((p->out_w - 1) * p->stride_w + 4) / 2);
 }
 
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
