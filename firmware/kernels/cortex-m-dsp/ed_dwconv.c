@@ -288,7 +288,16 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
 #define ED_DW_A_RQ0                                                                                  \
     "ldrd %[a], %[b], %[mro]\n\tsmmlar %[t], %[s0], %[a], %[b]\n\tadd %[t], %[t], %[s0], asr #31\n\t" \
     "ldr %[s0], %[e]\n\tasr %[t], %[t], %[s0]\n\tssat %[t], #8, %[t]\n\tstrb %[t], [%[o]]\n\t"
-#define ED_DW_A_CHAN(K)                                                                                          \
+/* stride 2: the pair's windows start two columns apart, words j and j + 1: LDRD of words j, j + 1, LDR of j + 2 */
+#define ED_DW_A_ROW2(ld, ld3, wp, wq)                                                                       \
+    "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlabt %[s0], %[b], %[" wq "], %[s0]\n\t" \
+    "smlad %[s1], %[b], %[" wp "], %[s1]\n\tldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[" wq "], %[s1]\n\t"
+#define ED_DW_A_PAIR1                                                                                          \
+    ED_DW_A_ROW("[%[p], #128]", "w2", "w3") ED_DW_A_ROW("[%[p], #256]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1")
+#define ED_DW_A_PAIR2                                                                                          \
+    ED_DW_A_ROW2("[%[p], #128]", "[%[p], #136]", "w2", "w3") ED_DW_A_ROW2("[%[p], #256]", "[%[p], #264]", "w4", "w5") \
+    ED_DW_A_ROW2("[%[p]], #8", "[%[p]]", "w0", "w1")
+#define ED_DW_A_CHAN(K, PAIR)                                                                                    \
     do {                                                                                                         \
         const uint32_t *bp = band + (K) * 3 * ED_DW_NW;                                                          \
         int8_t *o = orow + (K);                                                                                  \
@@ -297,8 +306,7 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
         __asm__ volatile(                                                                                        \
             "ldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\tldrd %[w4], %[w5], [%[t], #16]\n\t"   \
             "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbeq 2f\n"                                                    \
-            "1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t" ED_DW_A_ROW("[%[p], #128]", "w2", "w3")           \
-            ED_DW_A_ROW("[%[p], #256]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1") ED_DW_A_RQ0            \
+            "1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t" PAIR ED_DW_A_RQ0                                 \
             "smmlar %[t], %[s1], %[a], %[b]\n\tadd %[t], %[t], %[s1], asr #31\n\tasr %[t], %[t], %[s0]\n\t"      \
             "ssat %[t], #8, %[t]\n\tstrb %[t], [%[o], %[C]]\n\tadd %[o], %[o], %[C], lsl #1\n\t"                 \
             "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbne 1b\n"                                                    \
@@ -336,7 +344,7 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
     uint32_t wrot[3][4 * 6];
 #if ED_DW_ASM
     int8_t *ends[4][2];
-    const int32_t pair_cols = p->stride_w == 1 ? p->out_w & ~1 : 0;
+    const int32_t pair_cols = p->out_w & ~1;
 #endif
     int32_t oy, k, r, next = -p->pad_top;
     for (k = 0; k < n; ++k) {
@@ -377,15 +385,28 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
                 ends[k][0] = orow + k + (size_t)pair_cols * (size_t)C;
                 ends[k][1] = orow + k + (size_t)p->out_w * (size_t)C;
             }
-            ED_DW_A_CHAN(0);
-            if (n > 1) {
-                ED_DW_A_CHAN(1);
-            }
-            if (n > 2) {
-                ED_DW_A_CHAN(2);
-            }
-            if (n > 3) {
-                ED_DW_A_CHAN(3);
+            if (p->stride_w == 1) {
+                ED_DW_A_CHAN(0, ED_DW_A_PAIR1);
+                if (n > 1) {
+                    ED_DW_A_CHAN(1, ED_DW_A_PAIR1);
+                }
+                if (n > 2) {
+                    ED_DW_A_CHAN(2, ED_DW_A_PAIR1);
+                }
+                if (n > 3) {
+                    ED_DW_A_CHAN(3, ED_DW_A_PAIR1);
+                }
+            } else {
+                ED_DW_A_CHAN(0, ED_DW_A_PAIR2);
+                if (n > 1) {
+                    ED_DW_A_CHAN(1, ED_DW_A_PAIR2);
+                }
+                if (n > 2) {
+                    ED_DW_A_CHAN(2, ED_DW_A_PAIR2);
+                }
+                if (n > 3) {
+                    ED_DW_A_CHAN(3, ED_DW_A_PAIR2);
+                }
             }
             continue;
         }
