@@ -141,6 +141,33 @@ def test_dsp_dwconv_on_emulated_cortex_m4(tmp_path: Path) -> None:
     assert summary.count == 3 and summary.exact == 3, summary.to_dict()
 
 
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_dsp_band_path_assembly_in_place_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """The band path's Thumb-2 (full int8 range: no activation) on the board, written in place by the kernel
+    itself: stride 1 and 2 with odd and even widths, SAME and VALID, channel tails of 1 to 3, a transposed tall
+    map, a 3x3 map; bit-exact."""
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+    from edgesdk.compiler import dw_inplace
+    from edgesdk.passes import PassContext, run_pipeline
+
+    shapes = [(25, 5, 14, 1, "SAME"), (7, 9, 13, 2, "SAME"), (8, 10, 8, 2, "SAME"), (9, 11, 16, 1, "VALID"),
+              (6, 6, 7, 1, "SAME"), (3, 3, 12, 1, "SAME"), (9, 7, 5, 2, "VALID")]  # fmt: skip
+    cases = {
+        f"dw_{h}x{w}_c{c}_s{s}_{pad.lower()}": dwconv(h, w, c, 1, 3, s, pad)(
+            f"dw_{h}x{w}_c{c}_s{s}_{pad.lower()}"
+        )
+        for h, w, c, s, pad in shapes
+    }
+    ctx = PassContext(core="cortex-m4", force={"*": "inplace"})
+    for name, graph in cases.items():  # the device harness runs a model of one input and one output
+        lowered = run_pipeline(graph, "default", ctx)
+        assert lowered.nodes[0].attrs.get(dw_inplace.SELF_ATTR), name
+        summary = validate(graph, get_board("mps2-an386"), count=2, out_dir=tmp_path / name, pass_ctx=ctx)
+        assert summary.count == 2 and summary.exact == 2, (name, summary.to_dict())
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # In-place depthwise: the planner aliases output and input, counts the scratch; the C writes over its input
 # ---------------------------------------------------------------------------------------------------------------
