@@ -144,21 +144,22 @@ def test_dsp_dwconv_on_emulated_cortex_m4(tmp_path: Path) -> None:
 @pytest.mark.emulator
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_dsp_band_path_assembly_in_place_on_emulated_cortex_m4(tmp_path: Path) -> None:
-    """The band path's Thumb-2 (full int8 range: no activation) on the board, written in place by the kernel
-    itself: stride 1 and 2 with odd and even widths, SAME and VALID, channel tails of 1 to 3, a transposed tall
-    map, a 3x3 map; bit-exact."""
+    """The band path's Thumb-2 on the board, written in place by the kernel itself: stride 1 and 2 with odd and
+    even widths, SAME and VALID, channel tails of 1 to 3, a transposed tall map, a 3x3 map, the full int8 range
+    and ReLU6 (clamped after the rows, four channels a word and the tail byte by byte); bit-exact."""
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate
     from edgesdk.compiler import dw_inplace
     from edgesdk.passes import PassContext, run_pipeline
 
-    shapes = [(25, 5, 14, 1, "SAME"), (7, 9, 13, 2, "SAME"), (8, 10, 8, 2, "SAME"), (9, 11, 16, 1, "VALID"),
-              (6, 6, 7, 1, "SAME"), (3, 3, 12, 1, "SAME"), (9, 7, 5, 2, "VALID")]  # fmt: skip
+    shapes = [(25, 5, 14, 1, "SAME", "NONE"), (7, 9, 13, 2, "SAME", "NONE"), (8, 10, 8, 2, "SAME", "NONE"),
+              (9, 11, 16, 1, "VALID", "NONE"), (6, 6, 7, 1, "SAME", "NONE"), (3, 3, 12, 1, "SAME", "NONE"),
+              (9, 7, 5, 2, "VALID", "NONE"), (6, 7, 10, 1, "SAME", "RELU6"), (7, 6, 9, 2, "SAME", "RELU6")]  # fmt: skip
     cases = {
-        f"dw_{h}x{w}_c{c}_s{s}_{pad.lower()}": dwconv(h, w, c, 1, 3, s, pad)(
-            f"dw_{h}x{w}_c{c}_s{s}_{pad.lower()}"
+        f"dw_{h}x{w}_c{c}_s{s}_{pad}_{act}".lower(): dwconv(h, w, c, 1, 3, s, pad, act=act)(
+            f"dw{h}x{w}c{c}s{s}"
         )
-        for h, w, c, s, pad in shapes
+        for h, w, c, s, pad, act in shapes
     }
     ctx = PassContext(core="cortex-m4", force={"*": "inplace"})
     for name, graph in cases.items():  # the device harness runs a model of one input and one output

@@ -326,6 +326,31 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
 #define ED_DW_ASM 0
 #endif
 
+#if ED_DW_ASM
+/* Outputs o[ox * C + k] (ox < out_w, k < n) clamped to [lo, hi]; four channels a word: SSUB8 sets a lane's GE
+ * flag where v >= lo, SEL keeps v there and lo elsewhere, and the same against hi. */
+static void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int32_t lo, int32_t hi)
+{
+    const uint32_t lo4 = ((uint32_t)lo & 0xFFu) * 0x01010101u, hi4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
+    int32_t ox, k;
+    for (ox = 0; ox < out_w; ++ox, o += C) {
+        if (n == 4) {
+            uint32_t v = ed_read32(o), t;
+            __asm__("ssub8 %[t], %[v], %[lo]\n\tsel %[v], %[v], %[lo]\n\tssub8 %[t], %[hi], %[v]\n\t"
+                    "sel %[v], %[v], %[hi]"
+                    : [v] "+r"(v), [t] "=&r"(t)
+                    : [lo] "r"(lo4), [hi] "r"(hi4)
+                    : "cc");
+            ed_write32(o, v);
+            continue;
+        }
+        for (k = 0; k < n; ++k) {
+            o[k] = (int8_t)ed_clamp_i32(o[k], lo, hi);
+        }
+    }
+}
+#endif
+
 /* Output rows of channels c..c+n-1, one after the other: the input rows a row needs go into the band (each input
  * row once), then each channel's row. Output row oy lands in input pixels of rows <= oy, already in the band, and
  * touches only these channels: output may be input (the layer in place, no scratch). */
@@ -378,7 +403,7 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
             ed_dw_fill(p, x, band + ((next + 3) % 3) * ED_DW_NW, plane, nw, n, v->x_col);
         }
 #if ED_DW_ASM
-        if (full) {
+        {
             int8_t *const orow = o;
             const uint32_t *const wq = wrot[(iy0 + 3) % 3];
             for (k = 0; k < n; ++k) {
@@ -407,6 +432,9 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
                 if (n > 3) {
                     ED_DW_A_CHAN(3, ED_DW_A_PAIR2);
                 }
+            }
+            if (!full) { /* an activation narrower than int8 (ReLU6): clamp(SSAT(v)) is clamp(v), row by row */
+                ed_dw_clamp_row(orow, n, C, p->out_w, p->act_min, p->act_max);
             }
             continue;
         }
