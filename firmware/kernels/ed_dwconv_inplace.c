@@ -9,7 +9,8 @@
  * oy % slots of `scratch` (slots rows of out_w * out_c bytes, a multiple of `rows`; a group is written only when
  * its whole destination lies before the rows it reads) and is copied to its place, in order, once no
  * later row reads the input rows it covers. edgesdk.dw_inplace.schedule is the same rule in Python: it sizes
- * `scratch` (two rows for stride 1 SAME, one for stride 2 or VALID).
+ * `scratch` (two rows for stride 1 SAME, one for stride 2 or VALID). slots == 0: the layer is one the core's
+ * kernel writes in place itself (the Cortex-M DSP kernel's band path), one call.
  */
 #include <string.h>
 
@@ -46,6 +47,10 @@ void ed_dwconv_inplace_s8(const ed_dwconv_params_t *p, int8_t *buf, int8_t *scra
     const int32_t row_in = p->in_w * p->in_c, row_out = p->out_w * p->out_c;
     ed_dwconv_params_t q = *p;
     int32_t oy, pb = 0, pe = 0;
+    if (slots == 0) { /* the core's kernel writes in place itself (edgesdk.compiler.dw_inplace.SELF_ATTR) */
+        ed_dwconv_s8(p, buf, buf);
+        return;
+    }
     for (oy = 0; oy < p->out_h; oy += rows) {
         const int32_t end = oy + rows < p->out_h ? oy + rows : p->out_h;
         int32_t nlo;

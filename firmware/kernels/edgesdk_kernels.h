@@ -155,7 +155,8 @@ typedef struct {
 
 void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output);
 /* The same layer (depth multiplier 1) with its output written over its input in buf, `rows` output rows per
- * kernel call; scratch holds `slots` output rows (edgesdk.dw_inplace.schedule; may be NULL when slots is 0). */
+ * kernel call; scratch holds `slots` output rows (edgesdk.dw_inplace.schedule; may be NULL when slots is 0: then
+ * the core's kernel writes the layer in place itself, one call). */
 void ed_dwconv_inplace_s8(const ed_dwconv_params_t *p, int8_t *buf, int8_t *scratch, int32_t slots, int32_t rows);
 
 /* FULLY_CONNECTED over `batches` rows. */

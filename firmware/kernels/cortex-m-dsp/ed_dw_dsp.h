@@ -5,9 +5,12 @@
  *
  *   ed_dw_smmlar(a, b, c)      c + floor((a * b + 2^31) / 2^32), wrapping                    (SMMLAR)
  *   ed_dw_ssat8(v)             v saturated to [-128, 127]                                    (SSAT #8)
- *   ED_DW_LDRD(p, off, lo, hi) two words of an 8-byte aligned table                          (LDRD)
+ *   ed_dw_smlabt(x, y, acc)    acc + bottom(x) * top(y)                                      (SMLABT)
+ *   ed_dw_smlatb(x, y, acc)    acc + top(x) * bottom(y)                                      (SMLATB)
+ *   ed_dw_pkhbt(a, b)          bottom(a) | bottom(b) << 16                                   (PKHBT ..., LSL #16)
+ *   ed_dw_pkhtb(a, b)          top(a) << 16 | top(b)                                         (PKHTB ..., ASR #16)
+ *   ED_DW_LDRD_INC4(p, lo, hi) words p[0] and p[1], then p += 1 word                          (LDRD post-indexed)
  *   ED_DW_STRB(p, off, v)      one byte, never merged with its neighbours                     (STRB)
- *   ED_DW_LDRD_L(a, k, lo, hi) words 2k and 2k+1 of a caller's local 8-byte aligned array        (LDRD [sp, #imm])
  *
  * and the requantization built from them (ed_dw_requant2).
  */
@@ -30,18 +33,30 @@ static inline int32_t ed_dw_smmlar(int32_t a, int32_t b, int32_t c)
 
 static inline int32_t ed_dw_ssat8(int32_t v) { return __ssat(v, 8); }
 
-/* ED_DW_LDRD(p, off, lo, hi): the two words at byte offset off (a literal) of 8-byte aligned p in one LDRD. No
- * memory operand (ED_READ64's makes GCC compute each tap's address): only for a table the caller filled, read
- * in a function that is not inlined. */
-#define ED_DW_LDRD(p, off, lo, hi) __asm__("ldrd %0, %1, [%2, #" #off "]" : "=r"(lo), "=r"(hi) : "r"(p))
+static inline int32_t ed_dw_smlabt(uint32_t x, uint32_t y, int32_t acc) { return __smlabt((int32_t)x, (int32_t)y, acc); }
+static inline int32_t ed_dw_smlatb(uint32_t x, uint32_t y, int32_t acc) { return __smlatb((int32_t)x, (int32_t)y, acc); }
+
+static inline uint32_t ed_dw_pkhbt(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t ed_dw_pkhtb(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* ED_DW_LDRD_INC4(p, lo, hi): p[0] and p[1] of word-aligned uint32_t *p in one LDRD, p advanced by one word. */
+#define ED_DW_LDRD_INC4(p, lo, hi)                                                         \
+    __asm__("ldrd %0, %1, [%2], #4"                                                        \
+            : "=r"(lo), "=r"(hi), "+r"(p)                                                   \
+            : "m"(*(const uint32_t(*)[2])(const void *)(p)))
 
 /* ED_DW_STRB(p, off, v): one byte store (GCC would merge four into a word with BFI or shifts and masks). */
 #define ED_DW_STRB(p, off, v) __asm__("strb %1, %0" : "=m"((p)[off]) : "r"(v))
-
-/* ED_DW_LDRD_L(a, k, lo, hi): words 2k and 2k+1 (k a literal) of a uint32_t array local to the calling function
- * and 8-byte aligned, addressed from the stack pointer (no register holds the array's address). */
-#define ED_DW_LDRD_L(a, k, lo, hi) \
-    __asm__("ldrd %0, %1, %2" : "=r"(lo), "=r"(hi) : "m"(*(const uint32_t(*)[2])(const void *)&(a)[2 * (k)]))
 
 #else /* portable C with the same results */
 
@@ -53,9 +68,20 @@ static inline int32_t ed_dw_smmlar(int32_t a, int32_t b, int32_t c)
 
 static inline int32_t ed_dw_ssat8(int32_t v) { return ed_clamp_i32(v, -128, 127); }
 
-#define ED_DW_LDRD(p, off, lo, hi) ED_READ64(p, off, lo, hi)
+static inline int32_t ed_dw_smlabt(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x & 0xFFFFu) * (int32_t)(int16_t)(y >> 16)));
+}
+static inline int32_t ed_dw_smlatb(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(y & 0xFFFFu)));
+}
+
+static inline uint32_t ed_dw_pkhbt(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
+static inline uint32_t ed_dw_pkhtb(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
+
+#define ED_DW_LDRD_INC4(p, lo, hi) ((lo) = (p)[0], (hi) = (p)[1], ++(p))
 #define ED_DW_STRB(p, off, v) ((p)[off] = (int8_t)(v))
-#define ED_DW_LDRD_L(a, k, lo, hi) ((lo) = (a)[2 * (k)], (hi) = (a)[2 * (k) + 1])
 
 #endif
 

@@ -2,18 +2,16 @@
  * ed_dwconv.c (Cortex-M DSP) - int8 DEPTHWISE_CONV_2D, same interface and results as the portable
  * firmware/kernels/ed_dwconv.c (TFLite Micro's DepthwiseConvPerChannel, bit for bit).
  *
- * 3x3, depth multiplier 1, undilated, any stride, input at least 3x3, padding at most 1 (MobileNet's and DS-CNN's
- * depthwise layers): channel group by channel group (four channels, their accumulators in registers), the
- * group's weights are sign-extended and doubled once into a 5x5 table of halfword pairs (the kernel in the
- * middle, zeros around), then every output pixel of the layer costs per tap one input word, two SXTAB16 (even
- * and odd channels, input offset added), one LDRD of weights and four SMLABB/SMLATT, nine taps unrolled. A
- * window that sticks out of the input (padding) is moved inside it and reads the table moved the other way, so
- * the taps that fell outside weigh 0 and border pixels cost what interior ones do; the rows and columns of
- * windows inside the input run as one block per group. In a stride-1 layer the rows whose windows lie inside the
- * input run in vertical pairs (ed_dw3x3_pairs): two pixels of a column share two of their three input rows, 12
- * input words instead of 18, eight accumulators in registers (inline Thumb-2 on DSP cores). Doubled weights and
- * bias make the requantization SMMLAR, an add, a shift and SSAT per output (ed_dw_requant2, bit-exact with TFLite
- * Micro's double rounding).
+ * 3x3, depth multiplier 1, undilated, stride 1 or 2, input at least 3x3, padding at most 1 (MobileNet's and
+ * DS-CNN's depthwise layers): channel group by channel group (four channels), each input row of the group goes
+ * once into a band on the stack (a ring of three rows per channel, ed_dw_fill): per channel, words of two
+ * neighbouring columns as int16 with the input offset added (SXTAB16, PKHBT/PKHTB), zeros in the padding. Then
+ * each output row of each channel: SMLAD sums two taps of one channel, so two output columns cost three LDRD,
+ * twelve multiplies (SMLAD, SMLATB, SMLABT) for 18 MACs and the requantization (doubled weights and bias:
+ * SMMLAR, an add, a shift, SSAT; ed_dw_requant2, bit-exact with TFLite Micro's double rounding), in inline
+ * Thumb-2 on DSP cores (ED_DW_A_CHAN). A map taller than wide and as wide as its input (KWS's 25x5) runs
+ * transposed: its columns as the band's rows. An output row lands only on input rows already in the band and on
+ * its own channels: the kernel may write the layer over its input (edgesdk.compiler.dw_inplace.SELF_ATTR).
  * Other shapes (depth multiplier > 1, dilation, other kernel sizes, smaller inputs, per-tensor requantization,
  * no bias) run the general per-pixel loop.
  */
@@ -21,16 +19,6 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 #include "ed_dw_dsp.h"
-
-/* The vertical pairs' taps as one block of Thumb-2 (registers allocated by hand: GCC's C spills the pointers). It
- * takes 13 registers besides the stack pointer, so not without optimization (-O0 keeps a frame pointer; so does
- * -fno-omit-frame-pointer, which this path does not build with). */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
-    defined(__OPTIMIZE__)
-#define ED_DW_PAIR_ASM 1
-#else
-#define ED_DW_PAIR_ASM 0
-#endif
 
 /* The general requantization (any shift, any accumulator), out of line: it runs only off the fast path. */
 static int8_t ed_dw_requant(const ed_dwconv_params_t *p, int32_t acc, int32_t oc)
@@ -112,19 +100,32 @@ static void ed_dw_pixel(const ed_dwconv_params_t *p, const int8_t *input, int32_
     }
 }
 
+#define ED_DW_NW 32 /* words of a band row */
+
+/* Whether the layer runs transposed (ed_dw_view_t): taller than wide, as wide as its input (stride 1 across, so
+ * that an output column lands on its own input column and the layer may still be computed in place), at most
+ * ED_DW_NW words a band row, stride at most 2 down. */
+static int ed_dw3x3_transposed(const ed_dwconv_params_t *p)
+{
+    return p->out_h > p->out_w && p->out_w == p->in_w && p->out_h <= p->in_h && p->stride_h <= 2 &&
+           ((p->out_h - 1) * p->stride_h + 4) / 2 <= ED_DW_NW;
+}
+
 /* Whether the 3x3 path may run the layer: its shape, windows that stick out of the input by at most one row or
- * column (padding 1, as SAME gives), and requantization the fast form computes exactly for any input
- * (ed_dw_requant2): per-channel parameters, a bias with |bias| <= 2^29 (9 taps of |(x + offset) * w| <= 255 * 128
- * keep |acc| < 2^30), every right shift in [1, 22]. */
+ * column (padding 1, as SAME gives), a padded row of at most 2 * ED_DW_NW words, and requantization the fast form
+ * computes exactly for any input (ed_dw_requant2): per-channel parameters, a bias with |bias| <= 2^29 (9 taps of
+ * |(x + offset) * w| <= 255 * 128 keep |acc| < 2^30), every right shift in [1, 22]. */
 static int ed_dw3x3_fast_ok(const ed_dwconv_params_t *p)
 {
     int32_t c;
     if (p->depth_multiplier != 1 || p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1 || p->in_h < 3 ||
-        p->in_w < 3 || !p->per_channel || p->bias == NULL || p->out_h < 1 || p->out_w < 1) {
+        p->in_w < 3 || !p->per_channel || p->bias == NULL || p->out_h < 1 || p->out_w < 1 ||
+        ((p->stride_w > 2 || p->out_w > p->in_w || ((p->out_w - 1) * p->stride_w + 4) / 2 > ED_DW_NW) &&
+         !ed_dw3x3_transposed(p))) {
         return 0;
     }
-    if (-p->pad_top < -1 || (p->out_h - 1) * p->stride_h - p->pad_top + 3 - p->in_h > 1 || p->pad_left > 1 ||
-        (p->out_w - 1) * p->stride_w - p->pad_left + 3 - p->in_w > 1) {
+    if (p->pad_top < 0 || p->pad_top > 1 || (p->out_h - 1) * p->stride_h - p->pad_top + 3 - p->in_h > 1 ||
+        p->pad_left < 0 || p->pad_left > 1 || (p->out_w - 1) * p->stride_w - p->pad_left + 3 - p->in_w > 1) {
         return 0;
     }
     for (c = 0; c < p->out_c; ++c) {
@@ -136,328 +137,346 @@ static int ed_dw3x3_fast_ok(const ed_dwconv_params_t *p)
     return 1;
 }
 
-/* Where window start s (a row or column) moves to fit a 3-tap window inside size: max(0, min(s, size - 3)). */
-static inline int32_t ed_dw_fit(int32_t s, int32_t size)
-{
-    return s < 0 ? 0 : (s > size - 3 ? size - 3 : s);
-}
-
-/* A channel group's weights: 5x5 taps of (even channels, odd channels) halfword pairs, doubled, the 3x3 kernel in
- * the middle and zeros around, so that a window moved by (dy, dx) to fit the input reads its weights from the
- * table at (1 + dy, 1 + dx): the taps that fell outside the input weigh 0. 8-byte aligned for LDRD. */
-#define ED_DW_T 5
-
-/* The four channels' requantization: doubled bias, multiplier, rounding-and-offset term, right shift. */
+/* One channel's requantization: the doubled bias (the weights are doubled too, for ed_dw_requant2), multiplier,
+ * rounding-and-offset term and right shift. Its weights: per kernel row r the halfword pairs (2 w[r][0],
+ * 2 w[r][1]) and (2 w[r][1], 2 w[r][2]), in the order of the ring's slots (ed_dw3x3_group's wrot). */
 typedef struct {
     int32_t bias2, m, round_off, e;
-} ed_dw_rq_t;
+} ed_dw_ch_t;
 
-/* The four channels' outputs of one pixel: SMMLAR, an add and a shift (ed_dw_requant2), SSAT or the activation's
- * clamp, four byte stores. */
-static inline ED_ALWAYS_INLINE void ed_dw_out4(int8_t *dst, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
-                                               const ed_dw_rq_t *q, const ed_dwconv_params_t *p, int full)
+/* Byte steps of the layer in the band's orientation: input, output and weights between two columns (the band's
+ * word direction) and two rows. A tall, narrow map (KWS's 25x5) runs transposed, columns as rows: 25 outputs per
+ * band row instead of 5, the per-row costs paid a fifth as often. */
+typedef struct {
+    int32_t x_col, x_row, o_col, o_row, w_col, w_row;
+} ed_dw_view_t;
+
+/* The band: per channel of a group three slots (a ring of input rows, row iy in slot (iy + 3) % 3) of nw words;
+ * word j of a slot holds padded columns 2j and 2j + 1 (column u = ix + pad_left) as int16 x + input_offset, 0 in
+ * the padding. Output column ox's window starts at word ox * stride_w / 2: an even column (or any column of a
+ * stride-2 layer) is SMLAD of word j with (w0, w1) plus the low half of word j + 1 times w2 (SMLABT), an odd one
+ * the high half of word j times w0 (SMLATB) plus SMLAD of word j + 1 with (w1, w2): 9 MACs in 6 instructions and
+ * two output columns share their three row loads (LDRD). */
+static inline ED_ALWAYS_INLINE void ed_dw_pack4(uint32_t *d, int32_t plane, uint32_t ae, uint32_t ao, uint32_t be,
+                                                uint32_t bo)
 {
-    int32_t v0 = ed_dw_requant2(a0, q[0].m, q[0].round_off, q[0].e);
-    int32_t v1 = ed_dw_requant2(a1, q[1].m, q[1].round_off, q[1].e);
-    int32_t v2 = ed_dw_requant2(a2, q[2].m, q[2].round_off, q[2].e);
-    int32_t v3 = ed_dw_requant2(a3, q[3].m, q[3].round_off, q[3].e);
-    if (full) {
-        v0 = ed_dw_ssat8(v0), v1 = ed_dw_ssat8(v1), v2 = ed_dw_ssat8(v2), v3 = ed_dw_ssat8(v3);
-    } else {
-        v0 = ed_clamp_i32(v0, p->act_min, p->act_max), v1 = ed_clamp_i32(v1, p->act_min, p->act_max);
-        v2 = ed_clamp_i32(v2, p->act_min, p->act_max), v3 = ed_clamp_i32(v3, p->act_min, p->act_max);
-    }
-    ED_DW_STRB(dst, 0, v0);
-    ED_DW_STRB(dst, 1, v1);
-    ED_DW_STRB(dst, 2, v2);
-    ED_DW_STRB(dst, 3, v3);
+    d[0] = ed_dw_pkhbt(ae, be);
+    d[plane] = ed_dw_pkhbt(ao, bo);
+    d[2 * plane] = ed_dw_pkhtb(be, ae);
+    d[3 * plane] = ed_dw_pkhtb(bo, ao);
 }
 
-/* n output pixels of four channels (dst, dst + C, ...), windows from x (inside the input, sx bytes apart), weights
- * from w (a 3x3 view of the 5x5 table): per tap one input word, two SXTAB16 (even and odd channels, input
- * offset added), one LDRD of weights and four multiply-accumulates; then SMMLAR, an add, a shift and SSAT per
- * output. */
-static inline ED_ALWAYS_INLINE void ed_dw3x3_px4(const int8_t *x0, int8_t *dst0, int32_t rows, int32_t n0,
-                                                 const uint32_t *w, const ed_dw_rq_t *q, const ed_dwconv_params_t *p)
-{
-    const int32_t C = p->in_c, C2 = 2 * C, in_row = p->in_w * C, sx = p->stride_w * C;
-    const uint32_t off2 = ed_dup16(p->input_offset);
-    const int full = p->act_min == -128 && p->act_max == 127;
-    for (; rows > 0; --rows, x0 += p->stride_h * in_row, dst0 += p->out_w * C) {
-    const int8_t *x = x0;
-    int8_t *dst = dst0;
-    int32_t n;
-    for (n = n0; n > 0; --n, x += sx, dst += C) {
-        int32_t a0 = q[0].bias2, a1 = q[1].bias2, a2 = q[2].bias2, a3 = q[3].bias2;
-        const int8_t *xr = x;
-        /* tap (j, i): one input word, its even and odd channels (offset added), the weight pair in one LDRD */
-#define ED_DW_TAP(j, i, xp)                              \
-    do {                                                 \
-        const uint32_t xv_ = ed_read32(xp);              \
-        const uint32_t xe_ = ed_sxtab16(off2, xv_);      \
-        const uint32_t xo_ = ed_sxtab16_ror8(off2, xv_); \
-        uint32_t we_, wo_;                               \
-        ED_DW_LDRD(w, ((j) * 5 + (i)) * 8, we_, wo_);    \
-        a0 = ed_smlabb(xe_, we_, a0);                    \
-        a2 = ed_smlatt(xe_, we_, a2);                    \
-        a1 = ed_smlabb(xo_, wo_, a1);                    \
-        a3 = ed_smlatt(xo_, wo_, a3);                    \
-    } while (0)
-        ED_DW_TAP(0, 0, xr);
-        ED_DW_TAP(0, 1, xr + C);
-        ED_DW_TAP(0, 2, xr + C2);
-        xr += in_row;
-        ED_DW_TAP(1, 0, xr);
-        ED_DW_TAP(1, 1, xr + C);
-        ED_DW_TAP(1, 2, xr + C2);
-        xr += in_row;
-        ED_DW_TAP(2, 0, xr);
-        ED_DW_TAP(2, 1, xr + C);
-        ED_DW_TAP(2, 2, xr + C2);
-#undef ED_DW_TAP
-        ed_dw_out4(dst, a0, a1, a2, a3, q, p, full);
-    }
-    }
-}
-
-/* Vertical pairs of output pixels (stride 1, both windows inside the input rows), four channels, ncols columns
- * (x and dst advance by sx and C per column): the two windows share two of their three input rows, so a pair
- * loads 12 input words instead of 18. The 3x3 weight view w is copied to the stack (LDRD from the stack pointer:
- * no register for the table), and the input offset is folded into the bias (offset x the view's weight sum,
- * which counts only the taps inside the input), so SXTB16 unpacks the input and the offset needs no register
- * either: eight accumulators, the input pointer, the channel stride and four temporaries fit the 14 registers. */
+/* Input row x (channel c of column 0; NULL: a padding row) of n channels into slot d (channel 0's; channel k's
+ * at d + k * plane), nw words. (No memset: newlib-nano's is a byte loop, and the tails are a word or two.) */
 #if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-schedule-insns"), noinline))
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-static void ed_dw3x3_pairs(const ed_dwconv_params_t *p, const int8_t *x_row, int8_t *o_row, int32_t pairs,
-                           const uint32_t *wc, const ed_dw_rq_t *qs)
+static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
+                       int32_t n, int32_t C)
 {
-    const ed_dw_rq_t q[4] = {qs[0], qs[1], qs[2], qs[3]}; /* on the stack too: no register for its address */
-    const int32_t C = p->in_c, in_row = p->in_w * C, out_row = p->out_w * C;
-    const int full = p->act_min == -128 && p->act_max == 127;
-    /* the view, (even, odd) word pairs, then the input row; uint64_t for the alignment (zeroed in C, where GCC
-     * cannot see that the first column fills it) */
-#if ED_DW_PAIR_ASM
-    uint64_t wl64[10];
-#else
-    uint64_t wl64[10] = {0u};
-#endif
-    uint32_t *wl = (uint32_t *)(void *)wl64;
-    int32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0, ox, dx_view = 2;
-    wl[18] = (uint32_t)in_row;
-    for (ox = 0; ox < p->out_w; ++ox) {
-        const int32_t ix0 = ox * p->stride_w - p->pad_left, dx = ed_dw_fit(ix0, p->in_w) - ix0;
-        const int8_t *x = x_row + (size_t)(ix0 + dx) * (size_t)C;
-        int8_t *dst = o_row + (size_t)ox * (size_t)C;
-        const int8_t *const x_end = x + (size_t)pairs * 2u * (size_t)in_row;
-        if (dx != dx_view) { /* a border column, or the first column after it: its view of the table */
-            const uint32_t *w = wc + 2 * dx;
-            uint32_t se = 0u, so = 0u, we, wo;
-            dx_view = dx;
-#define ED_DW_COPY(k, off)               \
-    do {                                 \
-        ED_DW_LDRD(w, off, we, wo);      \
-        wl[2 * (k)] = we;                \
-        wl[2 * (k) + 1] = wo;            \
-        se = ed_sadd16(se, we);          \
-        so = ed_sadd16(so, wo);          \
-    } while (0)
-            ED_DW_COPY(0, 0);
-            ED_DW_COPY(1, 8);
-            ED_DW_COPY(2, 16);
-            ED_DW_COPY(3, 40);
-            ED_DW_COPY(4, 48);
-            ED_DW_COPY(5, 56);
-            ED_DW_COPY(6, 80);
-            ED_DW_COPY(7, 88);
-            ED_DW_COPY(8, 96);
-#undef ED_DW_COPY
-            /* nine doubled weights: |sum| <= 9 * 256 fits a halfword */
-            b0 = q[0].bias2 + p->input_offset * (int32_t)(int16_t)(se & 0xFFFFu);
-            b2 = q[2].bias2 + p->input_offset * ((int32_t)se >> 16);
-            b1 = q[1].bias2 + p->input_offset * (int32_t)(int16_t)(so & 0xFFFFu);
-            b3 = q[3].bias2 + p->input_offset * ((int32_t)so >> 16);
+    const int32_t off = p->input_offset;
+    int32_t j = 0, k, ix;
+    if (x == NULL) {
+        for (k = 0; k < n; ++k) {
+            for (j = 0; j < nw; ++j) {
+                d[k * plane + j] = 0u;
+            }
         }
-        for (; x != x_end; x += 2 * in_row, dst += 2 * out_row) {
-            /* a: the upper pixel, c: the lower one */
-            int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3, c0 = b0, c1 = b1, c2 = b2, c3 = b3;
-#if ED_DW_PAIR_ASM
-            {
-                const int8_t *xr = x;
-                uint32_t xe, xo, we, wo;
-                /* input word at column offset `col` of the row at xr: even and odd channels */
-#define ED_DW_LD(col) "ldr %[xo], [%[xr]" col "]\n\tsxtb16 %[xe], %[xo]\n\tsxtb16 %[xo], %[xo], ror #8\n\t"
-                /* kernel tap k of one pixel's four accumulators */
-#define ED_DW_MA(k, d0, d1, d2, d3)                                                                    \
-    "ldrd %[we], %[wo], %[w" #k "]\n\tsmlabb %[" d0 "], %[xe], %[we], %[" d0 "]\n\tsmlatt %[" d2 "], %[xe], " \
-    "%[we], %[" d2 "]\n\tsmlabb %[" d1 "], %[xo], %[wo], %[" d1 "]\n\tsmlatt %[" d3 "], %[xo], %[wo], %[" d3 "]\n\t"
-#define ED_DW_UP(k) ED_DW_MA(k, "a0", "a1", "a2", "a3")
-#define ED_DW_DN(k) ED_DW_MA(k, "c0", "c1", "c2", "c3")
-#define ED_DW_NEXT "ldr %[we], %[row]\n\tadd %[xr], %[xr], %[we]\n\t"
-                /* operands: eight accumulators, the row pointer, four temporaries; the channel stride, the input
-                 * row in memory (a temporary loads it), weight pair k of the view */
-#define ED_DW_OUT                                                                                                 \
-    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c0] "+r"(c0), [c1] "+r"(c1), [c2] "+r"(c2),     \
-        [c3] "+r"(c3), [xr] "+r"(xr), [xe] "=&r"(xe), [xo] "=&r"(xo), [we] "=&r"(we), [wo] "=&r"(wo)
-#define ED_DW_IN [C] "r"(C), [row] "m"(wl[18])
-#define ED_DW_W(k) [w##k] "m"(*(const uint32_t(*)[2])(const void *)&wl[2 * (k)])
-                /* two statements (at most 30 operands each): input rows 0 and 1, then 2 and 3 */
-                __asm__(ED_DW_LD("") ED_DW_UP(0) ED_DW_LD(", %[C]") ED_DW_UP(1) ED_DW_LD(", %[C], lsl #1") ED_DW_UP(2)
-                        ED_DW_NEXT ED_DW_LD("") ED_DW_UP(3) ED_DW_DN(0) ED_DW_LD(", %[C]") ED_DW_UP(4) ED_DW_DN(1)
-                        ED_DW_LD(", %[C], lsl #1") ED_DW_UP(5) ED_DW_DN(2) ED_DW_NEXT
-                        : ED_DW_OUT
-                        : ED_DW_IN,
-                          ED_DW_W(0), ED_DW_W(1), ED_DW_W(2), ED_DW_W(3), ED_DW_W(4), ED_DW_W(5)
-                        : "memory");
-                __asm__(ED_DW_LD("") ED_DW_UP(6) ED_DW_DN(3) ED_DW_LD(", %[C]") ED_DW_UP(7) ED_DW_DN(4)
-                        ED_DW_LD(", %[C], lsl #1") ED_DW_UP(8) ED_DW_DN(5)
-                        ED_DW_NEXT ED_DW_LD("") ED_DW_DN(6) ED_DW_LD(", %[C]") ED_DW_DN(7)
-                        ED_DW_LD(", %[C], lsl #1") ED_DW_DN(8)
-                        : ED_DW_OUT
-                        : ED_DW_IN,
-                          ED_DW_W(3), ED_DW_W(4), ED_DW_W(5), ED_DW_W(6), ED_DW_W(7), ED_DW_W(8)
-                        : "memory");
-#undef ED_DW_LD
-#undef ED_DW_MA
-#undef ED_DW_UP
-#undef ED_DW_DN
-#undef ED_DW_NEXT
-#undef ED_DW_OUT
-#undef ED_DW_IN
-#undef ED_DW_W
+        return;
+    }
+    if (n == 4) {
+        const uint32_t off2 = ed_dup16(off);
+        const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
+        const int8_t *const x_end = x + (size_t)(cols - 1) * (size_t)C; /* the last column the band holds */
+        if (p->pad_left) { /* word 0: the padding column, then column 0 */
+            const uint32_t b = ed_read32(x);
+            ed_dw_pack4(d, plane, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
+            x += C;
+            j = 1;
+        }
+        for (; x < x_end; x += 2 * C, ++j) {
+            const uint32_t a = ed_read32(x), b = ed_read32(x + C);
+            ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
+                        ed_sxtab16_ror8(off2, b));
+        }
+        if (x == x_end) { /* the last column, and the padding after it */
+            const uint32_t a = ed_read32(x);
+            ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), 0u, 0u);
+            ++j;
+        }
+        for (; j < nw; ++j) {
+            ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
+        }
+        return;
+    }
+    for (k = 0; k < n; ++k) { /* fewer than four channels: channel by channel */
+        uint32_t *dk = d + k * plane;
+        for (j = 0; j < nw; ++j) {
+            uint32_t v = 0u;
+            int32_t h;
+            for (h = 0; h < 2; ++h) {
+                ix = 2 * j + h - p->pad_left;
+                if (ix >= 0 && ix < p->in_w) {
+                    v |= ((uint32_t)((int32_t)x[(size_t)ix * (size_t)C + (size_t)k] + off) & 0xFFFFu) << (16 * h);
+                }
             }
-#else
-            {
-            const int8_t *xr = x;
-            uint32_t xe, xo, we, wo;
-#define ED_DW_LOAD(xp)                \
-    do {                              \
-        xo = ed_read32(xp);           \
-        xe = ed_sxtb16(xo);           \
-        xo = ed_sxtb16_ror8(xo);      \
-    } while (0)
-#define ED_DW_MAC(k, d0, d1, d2, d3)        \
-    do {                                    \
-        ED_DW_LDRD_L(wl, k, we, wo);        \
-        d0 = ed_smlabb(xe, we, d0);         \
-        d2 = ed_smlatt(xe, we, d2);         \
-        d1 = ed_smlabb(xo, wo, d1);         \
-        d3 = ed_smlatt(xo, wo, d3);         \
-    } while (0)
-            /* input row 0: the upper pixel's kernel row 0 */
-            ED_DW_LOAD(xr); ED_DW_MAC(0, a0, a1, a2, a3);
-            ED_DW_LOAD(xr + C); ED_DW_MAC(1, a0, a1, a2, a3);
-            ED_DW_LOAD(xr + 2 * C); ED_DW_MAC(2, a0, a1, a2, a3);
-            xr += in_row; /* rows 1 and 2: kernel rows 1 and 2 of the upper pixel, 0 and 1 of the lower */
-            ED_DW_LOAD(xr); ED_DW_MAC(3, a0, a1, a2, a3); ED_DW_MAC(0, c0, c1, c2, c3);
-            ED_DW_LOAD(xr + C); ED_DW_MAC(4, a0, a1, a2, a3); ED_DW_MAC(1, c0, c1, c2, c3);
-            ED_DW_LOAD(xr + 2 * C); ED_DW_MAC(5, a0, a1, a2, a3); ED_DW_MAC(2, c0, c1, c2, c3);
-            xr += in_row;
-            ED_DW_LOAD(xr); ED_DW_MAC(6, a0, a1, a2, a3); ED_DW_MAC(3, c0, c1, c2, c3);
-            ED_DW_LOAD(xr + C); ED_DW_MAC(7, a0, a1, a2, a3); ED_DW_MAC(4, c0, c1, c2, c3);
-            ED_DW_LOAD(xr + 2 * C); ED_DW_MAC(8, a0, a1, a2, a3); ED_DW_MAC(5, c0, c1, c2, c3);
-            xr += in_row; /* row 3: the lower pixel's kernel row 2 */
-            ED_DW_LOAD(xr); ED_DW_MAC(6, c0, c1, c2, c3);
-            ED_DW_LOAD(xr + C); ED_DW_MAC(7, c0, c1, c2, c3);
-            ED_DW_LOAD(xr + 2 * C); ED_DW_MAC(8, c0, c1, c2, c3);
-#undef ED_DW_LOAD
-#undef ED_DW_MAC
-            }
-#endif
-            ed_dw_out4(dst, a0, a1, a2, a3, q, p, full);
-            ed_dw_out4(dst + out_row, c0, c1, c2, c3, q, p, full);
+            dk[j] = v;
         }
     }
 }
 
-/* The whole layer for channel group c..c+3 (weight table w, requantization q), row by row: per row the window's
- * move dy, per run of columns with the same move dx one run of the pixel loop (inlined: no call per block of
- * pixels, and a 3x3 output is nine blocks); the rows whose windows lie inside the input as one block. */
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC's pre-allocation scheduler would hoist all nine taps' loads and spill them */
-__attribute__((optimize("no-schedule-insns"), noinline))
-#endif
-static void ed_dw3x3_group(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c,
-                           const uint32_t *w, const ed_dw_rq_t *q)
+/* One output value: requantized (ed_dw_requant2), saturated or clamped to the activation. */
+static inline ED_ALWAYS_INLINE int32_t ed_dw_out1(int32_t acc2, const ed_dw_ch_t *k, int full, int32_t lo,
+                                                  int32_t hi)
 {
-    const int32_t C = p->in_c;
-    /* the last column and row whose windows end inside the input */
-    const int32_t last = (p->in_w - 3 + p->pad_left) / p->stride_w;
-    const int32_t last_y = p->in_h - 3 + p->pad_top >= 0 ? (p->in_h - 3 + p->pad_top) / p->stride_h : -1;
-    int32_t oy;
-    for (oy = 0; oy < p->out_h;) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top, ay = ed_dw_fit(iy0, p->in_h);
-        const int32_t rows = ay == iy0 ? (last_y < p->out_h ? last_y + 1 : p->out_h) - oy : 1;
-        const int8_t *x_row = input + (size_t)ay * (size_t)p->in_w * (size_t)C;
-        int8_t *o_row = output + (size_t)oy * (size_t)p->out_w * (size_t)C;
-        int32_t ox = 0;
-        if (rows >= 2 && p->stride_h == 1) { /* windows inside the input rows: vertical pairs, any odd row next */
-            ed_dw3x3_pairs(p, x_row + c, o_row + c, rows / 2, w + 2 * (ED_DW_T + 1), q);
-            oy += rows & ~1;
+    const int32_t v = ed_dw_requant2(acc2, k->m, k->round_off, k->e);
+    return full ? ed_dw_ssat8(v) : ed_clamp_i32(v, lo, hi);
+}
+
+/* One output row of one channel from slots r0, r1, r2 (kernel rows 0, 1, 2) into o (outputs C bytes apart). */
+static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t *r1, const uint32_t *r2,
+                                              const uint32_t *w, const ed_dw_ch_t *k, int8_t *o, int32_t C,
+                                              int32_t out_w, int32_t stride, int full, int32_t lo, int32_t hi)
+{
+    const uint32_t p0 = w[0], q0 = w[1], p1 = w[2], q1 = w[3], p2 = w[4], q2 = w[5];
+    int32_t n = out_w;
+    if (stride == 1) {
+        for (; n >= 2; n -= 2, o += 2 * C) {
+            int32_t s0 = k->bias2, s1 = k->bias2;
+            uint32_t a, b;
+            ED_DW_LDRD_INC4(r0, a, b);
+            s0 = ed_smlad(a, p0, s0), s1 = ed_dw_smlatb(a, p0, s1), s0 = ed_dw_smlabt(b, q0, s0), s1 = ed_smlad(b, q0, s1);
+            ED_DW_LDRD_INC4(r1, a, b);
+            s0 = ed_smlad(a, p1, s0), s1 = ed_dw_smlatb(a, p1, s1), s0 = ed_dw_smlabt(b, q1, s0), s1 = ed_smlad(b, q1, s1);
+            ED_DW_LDRD_INC4(r2, a, b);
+            s0 = ed_smlad(a, p2, s0), s1 = ed_dw_smlatb(a, p2, s1), s0 = ed_dw_smlabt(b, q2, s0), s1 = ed_smlad(b, q2, s1);
+            ED_DW_STRB(o, 0, ed_dw_out1(s0, k, full, lo, hi));
+            ED_DW_STRB(o, C, ed_dw_out1(s1, k, full, lo, hi));
+        }
+    }
+    for (; n > 0; --n, o += C) { /* an odd last column; every column of a stride-2 layer */
+        int32_t s0 = k->bias2;
+        uint32_t a, b;
+        ED_DW_LDRD_INC4(r0, a, b);
+        s0 = ed_smlad(a, p0, s0), s0 = ed_dw_smlabt(b, q0, s0);
+        ED_DW_LDRD_INC4(r1, a, b);
+        s0 = ed_smlad(a, p1, s0), s0 = ed_dw_smlabt(b, q1, s0);
+        ED_DW_LDRD_INC4(r2, a, b);
+        s0 = ed_smlad(a, p2, s0), s0 = ed_dw_smlabt(b, q2, s0);
+        ED_DW_STRB(o, 0, ed_dw_out1(s0, k, full, lo, hi));
+    }
+}
+
+
+/* One output row of channel K of a group in Thumb-2 (registers allocated by hand: in C, GCC spills the weights and
+ * pointers), for the full int8 range (SSAT). The band pointer (the channel's slot 0; slots 1 and 2 at fixed
+ * offsets), the output pointer and stride, six weight pairs (from wq: the kernel rows in the order of the ring's
+ * slots), the pair's two accumulators and three temporaries take the 14 registers; the channel's bias,
+ * multiplier, rounding term and shift and the row's ends are in the group function's frame (addressed from the
+ * stack pointer). Per two output columns: 3 LDRD and 12 multiply-accumulates for 18 MACs, 11 instructions of
+ * requantization, 5 of loop. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
+    defined(__OPTIMIZE__)
+#define ED_DW_ASM 1
+/* slot `ld`'s taps: LDRD of two words, SMLAD/SMLATB/SMLABT/SMLAD into the pair, or SMLAD/SMLABT into one */
+#define ED_DW_A_ROW(ld, wp, wq)                                                                             \
+    "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlatb %[s1], %[a], %[" wp "], %[s1]\n\t" \
+    "smlabt %[s0], %[b], %[" wq "], %[s0]\n\tsmlad %[s1], %[b], %[" wq "], %[s1]\n\t"
+#define ED_DW_A_ONE(ld, wp, wq) "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\t" \
+    "smlabt %[s0], %[b], %[" wq "], %[s0]\n\t"
+/* s0 requantized into t (the shift loaded into s0) and stored at o */
+#define ED_DW_A_RQ0                                                                                  \
+    "ldrd %[a], %[b], %[mro]\n\tsmmlar %[t], %[s0], %[a], %[b]\n\tadd %[t], %[t], %[s0], asr #31\n\t" \
+    "ldr %[s0], %[e]\n\tasr %[t], %[t], %[s0]\n\tssat %[t], #8, %[t]\n\tstrb %[t], [%[o]]\n\t"
+/* stride 2: the pair's windows start two columns apart, words j and j + 1: LDRD of words j, j + 1, LDR of j + 2 */
+#define ED_DW_A_ROW2(ld, ld3, wp, wq)                                                                       \
+    "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlabt %[s0], %[b], %[" wq "], %[s0]\n\t" \
+    "smlad %[s1], %[b], %[" wp "], %[s1]\n\tldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[" wq "], %[s1]\n\t"
+#define ED_DW_A_PAIR1                                                                                          \
+    ED_DW_A_ROW("[%[p], #128]", "w2", "w3") ED_DW_A_ROW("[%[p], #256]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1")
+#define ED_DW_A_PAIR2                                                                                          \
+    ED_DW_A_ROW2("[%[p], #128]", "[%[p], #136]", "w2", "w3") ED_DW_A_ROW2("[%[p], #256]", "[%[p], #264]", "w4", "w5") \
+    ED_DW_A_ROW2("[%[p]], #8", "[%[p]]", "w0", "w1")
+#define ED_DW_A_CHAN(K, PAIR)                                                                                    \
+    do {                                                                                                         \
+        const uint32_t *bp = band + (K) * 3 * ED_DW_NW;                                                          \
+        int8_t *o = orow + (K);                                                                                  \
+        uint32_t t = (uint32_t)(uintptr_t)(wq + 6 * (K));                                                        \
+        uint32_t s0, s1, a, b, w0, w1, w2, w3, w4, w5;                                                           \
+        __asm__ volatile(                                                                                        \
+            "ldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\tldrd %[w4], %[w5], [%[t], #16]\n\t"   \
+            "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbeq 2f\n"                                                    \
+            "1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t" PAIR ED_DW_A_RQ0                                 \
+            "smmlar %[t], %[s1], %[a], %[b]\n\tadd %[t], %[t], %[s1], asr #31\n\tasr %[t], %[t], %[s0]\n\t"      \
+            "ssat %[t], #8, %[t]\n\tstrb %[t], [%[o], %[C]]\n\tadd %[o], %[o], %[C], lsl #1\n\t"                 \
+            "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbne 1b\n"                                                    \
+            "2:\n\tldr %[a], %[ends]\n\tcmp %[o], %[a]\n\tbeq 4f\n"                                              \
+            "3:\n\tldr %[s0], %[bias]\n\t" ED_DW_A_ONE("[%[p], #128]", "w2", "w3")                               \
+            ED_DW_A_ONE("[%[p], #256]", "w4", "w5") ED_DW_A_ONE("[%[p]], #4", "w0", "w1") ED_DW_A_RQ0            \
+            "add %[o], %[o], %[C]\n\tldr %[a], %[ends]\n\tcmp %[o], %[a]\n\tbne 3b\n"                            \
+            "4:\n\t"                                                                                             \
+            : [p] "+r"(bp), [o] "+r"(o), [t] "+r"(t), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a),              \
+              [b] "=&r"(b), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),      \
+              [w5] "=&r"(w5)                                                                                     \
+            : [C] "r"(C), [bias] "m"(lc[K].bias2), [mro] "m"(*(const int32_t(*)[2])(const void *)&lc[K].m),     \
+              [e] "m"(lc[K].e), [endp] "m"(ends[K][0]), [ends] "m"(ends[K][1])                                   \
+            : "cc", "memory");                                                                                   \
+    } while (0)
+#else
+#define ED_DW_ASM 0
+#endif
+
+#if ED_DW_ASM
+/* Outputs o[ox * C + k] (ox < out_w, k < n) clamped to [lo, hi]; four channels a word: SSUB8 sets a lane's GE
+ * flag where v >= lo, SEL keeps v there and lo elsewhere, and the same against hi. */
+static void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int32_t lo, int32_t hi)
+{
+    const uint32_t lo4 = ((uint32_t)lo & 0xFFu) * 0x01010101u, hi4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
+    int32_t ox, k;
+    for (ox = 0; ox < out_w; ++ox, o += C) {
+        if (n == 4) {
+            uint32_t v = ed_read32(o), t;
+            __asm__("ssub8 %[t], %[v], %[lo]\n\tsel %[v], %[v], %[lo]\n\tssub8 %[t], %[hi], %[v]\n\t"
+                    "sel %[v], %[v], %[hi]"
+                    : [v] "+r"(v), [t] "=&r"(t)
+                    : [lo] "r"(lo4), [hi] "r"(hi4)
+                    : "cc");
+            ed_write32(o, v);
             continue;
         }
-        while (ox < p->out_w) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left, ax = ed_dw_fit(ix0, p->in_w);
-            /* a run of windows inside the input, or one border column */
-            const int32_t n = ax == ix0 ? (last < p->out_w ? last + 1 : p->out_w) - ox : 1;
-            const int8_t *x = x_row + (size_t)ax * (size_t)C;
-            int8_t *o = o_row + (size_t)ox * (size_t)C;
-            ed_dw3x3_px4(x + c, o + c, rows, n, w + 2 * ((1 + ay - iy0) * ED_DW_T + 1 + ax - ix0), q, p);
-            ox += n;
+        for (k = 0; k < n; ++k) {
+            o[k] = (int8_t)ed_clamp_i32(o[k], lo, hi);
         }
-        oy += rows;
+    }
+}
+#endif
+
+/* Output rows of channels c..c+n-1, one after the other: the input rows a row needs go into the band (each input
+ * row once), then each channel's row. Output row oy lands in input pixels of rows <= oy, already in the band, and
+ * touches only these channels: output may be input (the layer in place, no scratch). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline))
+#endif
+static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, const int8_t *input, int8_t *output,
+                           int32_t c, int32_t n, uint32_t *band, int32_t nw)
+{
+    const int32_t C = v->o_col, plane = 3 * ED_DW_NW, in_row = v->x_row, out_row = v->o_row;
+    const int full = p->act_min == -128 && p->act_max == 127;
+    /* the channels' taps and requantization (in this frame: the assembly reads them from the stack pointer), their
+     * weights in the ring's three slot orders, the row's ends */
+    ed_dw_ch_t lc[4];
+    const ed_dw_ch_t *const ch = lc;
+    uint32_t wrot[3][4 * 6];
+#if ED_DW_ASM
+    int8_t *ends[4][2];
+    const int32_t pair_cols = p->out_w & ~1;
+#endif
+    int32_t oy, k, r, next = -p->pad_top;
+    for (k = 0; k < n; ++k) {
+        const int8_t *w = p->weights + c + k;
+        const int32_t e = -p->shift[c + k];
+        uint32_t pq[6];
+        for (r = 0; r < 3; ++r) {
+            const int8_t *wr = w + r * v->w_row;
+            const int32_t w0 = 2 * wr[0], w1 = 2 * wr[v->w_col], w2 = 2 * wr[2 * v->w_col];
+            pq[2 * r] = ((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16);
+            pq[2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
+        }
+        /* ring rotation rot (kernel row 0 in slot rot): slot s holds kernel row (s - rot) mod 3 */
+        {
+            uint32_t *const a = wrot[0] + 6 * k, *const b = wrot[1] + 6 * k, *const d = wrot[2] + 6 * k;
+            a[0] = pq[0], a[1] = pq[1], a[2] = pq[2], a[3] = pq[3], a[4] = pq[4], a[5] = pq[5];
+            b[0] = pq[4], b[1] = pq[5], b[2] = pq[0], b[3] = pq[1], b[4] = pq[2], b[5] = pq[3];
+            d[0] = pq[2], d[1] = pq[3], d[2] = pq[4], d[3] = pq[5], d[4] = pq[0], d[5] = pq[1];
+        }
+        lc[k].bias2 = 2 * p->bias[c + k];
+        lc[k].m = p->multiplier[c + k];
+        lc[k].e = e;
+        lc[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+    }
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const uint32_t *r0, *r1, *r2;
+        int8_t *o = output + (size_t)oy * (size_t)out_row + (size_t)c;
+        for (; next <= iy0 + 2; ++next) {
+            const int8_t *x = next >= 0 && next < p->in_h ? input + (size_t)next * (size_t)in_row + (size_t)c : NULL;
+            ed_dw_fill(p, x, band + ((next + 3) % 3) * ED_DW_NW, plane, nw, n, v->x_col);
+        }
+#if ED_DW_ASM
+        {
+            int8_t *const orow = o;
+            const uint32_t *const wq = wrot[(iy0 + 3) % 3];
+            for (k = 0; k < n; ++k) {
+                ends[k][0] = orow + k + (size_t)pair_cols * (size_t)C;
+                ends[k][1] = orow + k + (size_t)p->out_w * (size_t)C;
+            }
+            if (p->stride_w == 1) {
+                ED_DW_A_CHAN(0, ED_DW_A_PAIR1);
+                if (n > 1) {
+                    ED_DW_A_CHAN(1, ED_DW_A_PAIR1);
+                }
+                if (n > 2) {
+                    ED_DW_A_CHAN(2, ED_DW_A_PAIR1);
+                }
+                if (n > 3) {
+                    ED_DW_A_CHAN(3, ED_DW_A_PAIR1);
+                }
+            } else {
+                ED_DW_A_CHAN(0, ED_DW_A_PAIR2);
+                if (n > 1) {
+                    ED_DW_A_CHAN(1, ED_DW_A_PAIR2);
+                }
+                if (n > 2) {
+                    ED_DW_A_CHAN(2, ED_DW_A_PAIR2);
+                }
+                if (n > 3) {
+                    ED_DW_A_CHAN(3, ED_DW_A_PAIR2);
+                }
+            }
+            if (!full) { /* an activation narrower than int8 (ReLU6): clamp(SSAT(v)) is clamp(v), row by row */
+                ed_dw_clamp_row(orow, n, C, p->out_w, p->act_min, p->act_max);
+            }
+            continue;
+        }
+#endif
+        r0 = band + ((iy0 + 3) % 3) * ED_DW_NW;
+        r1 = band + ((iy0 + 4) % 3) * ED_DW_NW;
+        r2 = band + ((iy0 + 5) % 3) * ED_DW_NW;
+        for (k = 0; k < n; ++k, r0 += plane, r1 += plane, r2 += plane) {
+            if (full) {
+                ed_dw_row(r0, r1, r2, wrot[0] + 6 * k, ch + k, o + k, C, p->out_w, p->stride_w, 1, -128, 127);
+            } else {
+                ed_dw_row(r0, r1, r2, wrot[0] + 6 * k, ch + k, o + k, C, p->out_w, p->stride_w, 0, p->act_min,
+                          p->act_max);
+            }
+        }
     }
 }
 
-/* Channels c..c+3: the group's weight table (doubled, sign-extended, zeros around) and requantization, then the
- * layer. */
-static void ed_dw3x3_channels(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c)
+/* Channels c..c+n-1 (n <= 4): the band, then the layer. */
+static void ed_dw3x3_channels(const ed_dwconv_params_t *p, const ed_dw_view_t *v, const int8_t *input,
+                              int8_t *output, int32_t c, int32_t n)
 {
-    const int32_t C = p->in_c;
-    uint64_t table[ED_DW_T * ED_DW_T]; /* (even, odd) pairs of ed_dw3x3_px4; uint64_t for the alignment */
-    uint32_t *w = (uint32_t *)(void *)table;
-    ed_dw_rq_t q[4];
-    int32_t k;
-    /* the ring of zeros around the kernel, entry by entry (a memset of the table is a byte loop in newlib-nano) */
-    for (k = 0; k < ED_DW_T; ++k) {
-        table[k] = 0u;
-        table[(ED_DW_T - 1) * ED_DW_T + k] = 0u;
-    }
-    for (k = 1; k < ED_DW_T - 1; ++k) {
-        table[k * ED_DW_T] = 0u;
-        table[k * ED_DW_T + ED_DW_T - 1] = 0u;
-    }
-    for (k = 0; k < 9; ++k) {
-        const uint32_t wv = ed_read32(p->weights + (size_t)k * (size_t)C + (size_t)c);
-        const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
-        uint32_t *t = w + 2 * ((k / 3 + 1) * ED_DW_T + k % 3 + 1);
-        t[0] = ed_sadd16(we, we);
-        t[1] = ed_sadd16(wo, wo);
-    }
-    for (k = 0; k < 4; ++k) {
-        const int32_t e = -p->shift[c + k];
-        q[k].bias2 = 2 * p->bias[c + k];
-        q[k].m = p->multiplier[c + k];
-        q[k].e = e;
-        q[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
-    }
-    ed_dw3x3_group(p, input, output, c, w, q);
+    uint64_t band64[4 * 3 * ED_DW_NW / 2]; /* uint64_t for LDRD's alignment */
+    ed_dw3x3_group(p, v, input, output, c, n, (uint32_t *)(void *)band64, ((p->out_w - 1) * p->stride_w + 4) / 2);
 }
 
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
+    const int32_t C = p->in_c;
+    ed_dwconv_params_t t;
+    ed_dw_view_t v;
     int32_t c;
-    int32_t oy, ox;
-    for (c = 0; c + 4 <= p->in_c; c += 4) {
-        ed_dw3x3_channels(p, input, output, c);
+    v.x_col = C, v.x_row = p->in_w * C, v.o_col = C, v.o_row = p->out_w * C, v.w_col = C, v.w_row = 3 * C;
+    if (ed_dw3x3_transposed(p)) { /* the view's rows are the map's columns */
+        t = *p;
+        t.in_h = p->in_w, t.in_w = p->in_h, t.out_h = p->out_w, t.out_w = p->out_h;
+        t.stride_h = p->stride_w, t.stride_w = p->stride_h, t.pad_top = p->pad_left, t.pad_left = p->pad_top;
+        v.x_col = p->in_w * C, v.x_row = C, v.o_col = p->out_w * C, v.o_row = C, v.w_col = 3 * C, v.w_row = C;
+        p = &t;
     }
-    if (c < p->in_c) { /* the channel tail (in_c not a multiple of 4): the general loop, pixel by pixel */
-        for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox) {
-                ed_dw_pixel(p, input, oy, ox, output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->in_c,
-                            c);
-            }
-        }
+    for (c = 0; c < C; c += 4) {
+        ed_dw3x3_channels(p, &v, input, output, c, C - c < 4 ? C - c : 4);
     }
 }
 

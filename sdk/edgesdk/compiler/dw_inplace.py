@@ -7,7 +7,13 @@ whose destination lies wholly before the rows it reads is written in place direc
 into a small ring of row buffers (the scratch) and copied to its place as soon as no later row reads the input
 rows it covers. For stride 1 SAME that is two output rows of scratch, for stride 2 or VALID one row: the layer needs ``max(input, output) + scratch`` bytes instead of ``input + output``.
 
-``schedule`` is the single description of that order: the C kernel ``ed_dwconv_inplace_s8``
+A kernel that computes channel group by channel group through a band of input rows already writes in place: the
+Cortex-M DSP kernel's 3x3 path (``firmware/kernels/cortex-m-dsp/ed_dwconv.c``) copies each input row of a group
+into its band before it writes the output rows that land on it, and an output row covers only input rows already
+copied. A layer the pass marks with ``SELF_ATTR`` (the core runs that kernel and the layer takes that path,
+:func:`band_path_shape`) gets one call over the whole layer and no scratch (``slots == 0``).
+
+``schedule`` is the single description of the ring's order: the C kernel ``ed_dwconv_inplace_s8``
 (``firmware/kernels/ed_dwconv_inplace.c``) follows the same rules, and the planner sizes the scratch from it.
 """
 
@@ -22,6 +28,13 @@ KERNEL = "inplace"
 
 #: ``node.attrs`` key: output rows per kernel call (``passes/dw_inplace.py`` chooses it; default 1).
 ROWS_ATTR = "inplace_rows"
+
+
+#: ``node.attrs`` key: the core's depthwise kernel writes this layer in place itself (see the module doc).
+SELF_ATTR = "inplace_self"
+
+#: Words of a padded input row the DSP kernel's band holds (``ED_DW_NW`` in cortex-m-dsp/ed_dwconv.c).
+BAND_WORDS = 32
 
 
 @dataclass(frozen=True)
@@ -102,7 +115,40 @@ def node_schedule(graph: ir.Graph, node: ir.Node) -> InplaceSchedule:
     pad_top = 0
     if getattr(node, "padding", "SAME") == "SAME":
         pad_top = max(0, ((out_h - 1) * s_h + (k_h - 1) * d_h + 1 - in_h) // 2)
+    if node.attrs.get(SELF_ATTR):
+        return InplaceSchedule(slots=0, direct=tuple(range(out_h)), row_bytes=out_w * out_c, rows=out_h)
     return schedule(in_h, in_w, in_c, out_h, out_w, out_c, s_h, pad_top, int(node.attrs.get(ROWS_ATTR, 1)))
+
+
+def band_path_shape(p: dict) -> bool:
+    """Whether the DSP depthwise kernel's band path takes a layer of this shape (``ed_dw3x3_fast_ok``'s shape
+    conditions on ``edgesdk.reference.params.op_params``; its requantization conditions are
+    ``edgesdk.passes.winograd_dw.direct_fast_path``): 3x3, depth multiplier 1, undilated, input at least 3x3,
+    padding at most one row and column on each side, and a band row of at most ``BAND_WORDS`` words: a padded
+    input row at stride at most 2 across, or (a map taller than wide and as wide as its input, which runs
+    transposed) a padded input column at stride at most 2 down."""
+    out_h, out_w, in_h, in_w = p["out_h"], p["out_w"], p["in_h"], p["in_w"]
+    s_h, s_w, pad_h, pad_w = p["stride_h"], p["stride_w"], p["pad_h"], p["pad_w"]
+    return bool(
+        p["depth_multiplier"] == 1
+        and (p["filter_h"], p["filter_w"]) == (3, 3)
+        and (p["dilation_h"], p["dilation_w"]) == (1, 1)
+        and min(in_h, in_w) >= 3
+        and (
+            (s_w <= 2 and out_w <= in_w and ((out_w - 1) * s_w + 4) // 2 <= BAND_WORDS)
+            or (  # transposed: a tall map as wide as its input
+                out_h > out_w
+                and out_w == in_w
+                and out_h <= in_h
+                and s_h <= 2
+                and ((out_h - 1) * s_h + 4) // 2 <= BAND_WORDS
+            )
+        )
+        and 0 <= pad_h <= 1
+        and 0 <= pad_w <= 1
+        and (out_h - 1) * s_h - pad_h + 3 - in_h <= 1
+        and (out_w - 1) * s_w - pad_w + 3 - in_w <= 1
+    )
 
 
 def scratch_name(node: ir.Node) -> str:

@@ -26,17 +26,14 @@ from edgesdk.passes._report import BASELINE, candidate, kernel_report
 KERNEL = dw_inplace.KERNEL
 
 
-#: Estimated instructions per output of the direct depthwise kernel (Cortex-M4 DSP kernel, fitted in
-#: edgesdk.passes.winograd_dw.COST; portable C about seven times that), and the in-place kernel's extra cost per
-#: staged row copied (per word), per kernel call, and per kernel call and channel (the DSP kernel builds each
-#: channel group's weight table and requantization terms once per call: fitted on the VWW replica's first
-#: depthwise layer, 48x48x8 in place, on the emulated Cortex-M4, 673,240 instructions against 594,000 estimated
-#: for the regular kernel). The in-place kernel is estimated pixel by pixel ("dsp"); the regular DSP kernel computes
-#: a stride-1 layer's inner rows in vertical pairs ("dsp_pairs": winograd_dw.COST's single and pair terms give 29.0
-#: per output on the 48x48x8 layer).
-PER_OUTPUT = {"dsp": 32, "dsp_pairs": 29, "portable": 240}
+#: Estimated instructions of the regular kernel: on DSP cores the band path's cost model
+#: (``edgesdk.passes.winograd_dw.direct_cost``, times ``GENERAL_PATH_FACTOR`` off that path), elsewhere per output
+#: (portable C). The in-place kernel's extra cost: none where the DSP kernel writes in place itself
+#: (``SELF_ATTR``); otherwise per staged row copied (per word), per kernel call, and per kernel call and channel
+#: (each call builds the channel groups' weights and requantization again and refills two band rows).
+PER_OUTPUT = {"portable": 240}
 PER_WORD_COPIED, PER_CALL = 4, 60
-PER_CALL_CHANNEL = {"dsp": 150, "portable": 6}
+PER_CALL_CHANNEL = {"dsp": 200, "portable": 6}
 #: Output rows per call the pass tries (more rows: fewer calls, more scratch), and the instructions a byte of
 #: arena must save to be spent (``--optimize balanced``'s rule for a flash copy, 32 per byte).
 ROWS_CHOICES, INSN_PER_BYTE = (2, 4), 32
@@ -44,18 +41,41 @@ ROWS_CHOICES, INSN_PER_BYTE = (2, 4), 32
 
 def estimate(graph: ir.Graph, node: ir.Node, sched: dw_inplace.InplaceSchedule, dsp: bool) -> dict[str, int]:
     """Estimated instructions of the layer with the regular and with the in-place kernel."""
+    from edgesdk.passes import winograd_dw
+    from edgesdk.reference.params import op_params
+
     y = graph.tensor(node.outputs[0])
     out_h, c = y.shape[1], y.shape[3]
-    dense = y.size * PER_OUTPUT["dsp" if dsp else "portable"]
-    regular = (
-        y.size * PER_OUTPUT["dsp_pairs"] if dsp and tuple(getattr(node, "stride", (1, 1)))[0] == 1 else dense
-    )
+    if dsp:
+        p = op_params(graph, node)
+        regular = winograd_dw.direct_cost(
+            p["in_h"], p["in_w"], p["out_h"], p["out_w"], c, p["stride_h"], p["stride_w"]
+        )
+        if not (dw_inplace.band_path_shape(p) and winograd_dw.direct_fast_path(graph, node)):
+            regular = int(regular * winograd_dw.GENERAL_PATH_FACTOR)
+    else:
+        regular = y.size * PER_OUTPUT["portable"]
+    if sched.slots == 0 and node.attrs.get(dw_inplace.SELF_ATTR):
+        return {BASELINE: int(regular), KERNEL: int(regular + PER_CALL)}
     direct = set(sched.direct)
     staged = out_h - len(direct)
     extra = staged * (sched.row_bytes // 4) * PER_WORD_COPIED + _calls(out_h, sched.rows) * (
         PER_CALL + PER_CALL_CHANNEL["dsp" if dsp else "portable"] * c
     )
-    return {BASELINE: int(regular), KERNEL: int(dense + extra)}
+    return {BASELINE: int(regular), KERNEL: int(regular + extra)}
+
+
+def kernel_writes_in_place(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+    """Whether the core's depthwise kernel writes the layer over its input itself (the Cortex-M DSP kernel's band
+    path, ``edgesdk.compiler.dw_inplace``'s module doc): one call, no scratch."""
+    from edgesdk.passes.winograd_dw import direct_fast_path
+    from edgesdk.reference.params import op_params
+
+    return (
+        ctx.target == "cortex-m-dsp"
+        and dw_inplace.band_path_shape(op_params(graph, node))
+        and direct_fast_path(graph, node)
+    )
 
 
 def _calls(out_h: int, rows: int) -> int:
@@ -87,6 +107,9 @@ class DepthwiseInplace(Pass):
         cands = [n for n in graph.nodes if self.match(graph, n, ctx)]
         if not cands:
             return False
+        for n in cands:
+            if kernel_writes_in_place(graph, n, ctx):
+                n.attrs[dw_inplace.SELF_ATTR] = True
 
         def arena(chosen: list[ir.Node]) -> int:
             for n in cands:
@@ -114,7 +137,9 @@ class DepthwiseInplace(Pass):
                 n.attrs.setdefault(dw_inplace.ROWS_ATTR, rows)
                 self.transform(graph, n, ctx)
                 n.attrs["kernel_report"]["arena_bytes"] = {"regular": none, "in_place": best}
-            elif "kernel_report" not in n.attrs:
+                continue
+            n.attrs.pop(dw_inplace.SELF_ATTR, None)
+            if "kernel_report" not in n.attrs:
                 n.attrs["kernel_report"] = {
                     "why": f"in place would not lower the arena ({best} B): regular kernel"
                 }

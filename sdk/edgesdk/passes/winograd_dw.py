@@ -11,9 +11,9 @@ model's stride-1 depthwise layers on the emulated Cortex-M4 (QEMU mps2-an386, -O
 transformed weights take 32 bytes per channel instead of 9. Measured, it does not pay on the Cortex-M4 for any
 of those shapes (1.5x to 2.2x the direct kernel's instructions: ~84 instructions per output against 33-44 for
 the direct kernel's SXTAB16/SMLABB interior, which needs only 9 multiply-accumulates per output to begin with),
-so the pass keeps the direct kernel and says so (the direct kernel has since become faster still: ~32
-instructions per output, every border pixel included, ~29 where two vertically adjacent pixels share their
-input rows); the kernel stays available, tested, for cores where the
+so the pass keeps the direct kernel and says so (the direct kernel has since become faster still: SMLAD over
+two taps of one channel from a band of int16 input rows, ~17 instructions per output in its rows of pairs,
+every border pixel included); the kernel stays available, tested, for cores where the
 balance differs. The decision, both candidates and the reason go
 into ``node.attrs["kernel_report"]``; ``--kernel LAYER=winograd_dw`` forces it.
 """
@@ -33,23 +33,21 @@ from edgesdk.passes._report import BASELINE, candidate, kernel_report
 KERNEL = "winograd_dw"
 MIN_SPEEDUP = 1.1
 
-#: Fitted instruction costs. The direct kernel (``cortex-m-dsp/ed_dwconv.c``, its 3x3 path): per output value
-#: computed alone (border rows, an odd row; every pixel of a stride-2 layer), per output value computed in a
-#: vertical pair (stride 1: two pixels of a column share two of their three input rows), per channel group of four
-#: and block of pixels it runs as one (rows and columns whose windows move the same way to fit the input: 3 x 3
-#: blocks for a SAME stride-1 layer), per group (its weight table), per group that runs pairs (the weight views
-#: copied to the stack); a tail channel's output (not fitted: the general per-pixel loop). The single-pixel terms
-#: were fitted by least squares over the depthwise layers of the KWS and VWW replicas on the emulated Cortex-M4
-#: (QEMU mps2-an386, -O2) before the pairs, the pair terms on their stride-1 layers after (25x5x64, 24x24x32,
-#: 12x12x64, 6x6x128, 3x3x256: within 2.3 % of each). Winograd per tile and group of four channels, per tile and
-#: tail channel, per tile (benchmarks/results/winograd_dw.md).
+#: Fitted instruction costs. The direct kernel (``cortex-m-dsp/ed_dwconv.c``, its 3x3 band path, in the band's
+#: orientation: a tall map as wide as its input runs transposed): per two output columns of one channel computed
+#: together (stride 1 or 2), per output column computed alone (an odd last column), per output row of a channel,
+#: per group of four channels and input row copied into the band, per band word written (four channels), per
+#: group. Fitted by least squares on single depthwise layers (SAME 25x5x64, 48x48x8, 24x24x32, 12x12x64, 6x6x128,
+#: 3x3x256 stride 1; 48x48x16, 24x24x32, 12x12x64, 6x6x128 stride 2; VALID 9x11x16) on the emulated Cortex-M4
+#: (QEMU mps2-an386, -O2): within 1.6 % of each, 3.8 % for the VALID layer. Winograd per tile and group of four
+#: channels, per tile and tail channel, per tile (benchmarks/results/winograd_dw.md).
 COST = {
-    "direct_output": 32.1,
-    "direct_pair_output": 28.7,
-    "direct_group_block": 99.8,
-    "direct_group": 445.3,
-    "direct_pair_group": 155.9,
-    "direct_tail_output": 110.0,
+    "direct_pair": 33.1,
+    "direct_single": 15.0,
+    "direct_channel_row": 35.4,
+    "direct_band_row": 58.6,
+    "direct_band_word": 6.5,
+    "direct_group": 560.8,
     "wino_group_tile": 1351.6,
     "wino_tail_tile": 450.0,  # not fitted (the model has no tail channels): the scalar path, ~1.3x a lane
     "wino_tile": 295.7,
@@ -59,8 +57,9 @@ PORTABLE_FACTOR = {"direct": 4.5, KERNEL: 1.6}  # a guess for cores without the 
 
 #: The direct kernel off its fast 3x3 path (the general per-pixel path), measured on the emulated Cortex-M4: the
 #: KWS-shaped (25x5x64) depthwise layer of tests/test_dsp_kernels.py's pruned model ran 741,680 instructions with
-#: an un-rewritten huge bias against 297,800 on the fast path (with its vertical pairs).
-GENERAL_PATH_FACTOR = 2.49
+#: an un-rewritten huge bias against 297,800 on the fast path as it was then (vertical pairs of SMLABB/SMLATT);
+#: the band path runs it in ~196,000.
+GENERAL_PATH_FACTOR = 3.78
 
 
 def direct_fast_path(graph: ir.Graph, node: ir.Node) -> bool:
@@ -90,22 +89,30 @@ def direct_fast_path(graph: ir.Graph, node: ir.Node) -> bool:
     )
 
 
+def direct_cost(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> int:
+    """Estimated executed instructions of the DSP depthwise kernel's 3x3 band path (:data:`COST`) for a layer
+    of this shape (``ed_dw3x3_s8``: transposed when taller than wide and as wide as its input)."""
+    if out_h > out_w and out_w == in_w:
+        in_h, in_w, out_h, out_w, stride_h, stride_w = in_w, in_h, out_w, out_h, stride_w, stride_h
+    nw = ((out_w - 1) * stride_w + 4) // 2
+    groups = -(-c // 4)
+    band_rows = groups * ((out_h - 1) * stride_h + 3)
+    return int(
+        out_h * (out_w // 2) * c * COST["direct_pair"]
+        + out_h * (out_w % 2) * c * COST["direct_single"]
+        + out_h * c * COST["direct_channel_row"]
+        + band_rows * (COST["direct_band_row"] + 4 * nw * COST["direct_band_word"])
+        + groups * COST["direct_group"]
+    )
+
+
 def estimate(out_h: int, out_w: int, c: int, dsp: bool, fast: bool = True) -> dict[str, int]:
     """Estimated executed instructions of the direct and the Winograd depthwise kernel of a SAME-padded stride-1
     layer; ``fast``: whether the direct kernel takes its fast 3x3 path (:func:`direct_fast_path`)."""
     groups, tail = c // 4, c % 4
-    blocks = min(out_h, 3) * min(out_w, 3)  # top / inside / bottom rows x left / inside / right columns
-    paired = 2 * (max(out_h - 2, 0) // 2) * out_w  # pixels of the rows between the border rows, in pairs
-    direct = (
-        4 * groups * ((out_h * out_w - paired) * COST["direct_output"] + paired * COST["direct_pair_output"])
-        + out_h * out_w * tail * COST["direct_tail_output"]
-        + groups
-        * (
-            blocks * COST["direct_group_block"]
-            + COST["direct_group"]
-            + (COST["direct_pair_group"] if paired else 0)
-        )
-    )
+    direct = direct_cost(out_h, out_w, out_h, out_w, c)
     tiles = -(-out_h // 2) * -(-out_w // 2)
     wino = tiles * (groups * COST["wino_group_tile"] + tail * COST["wino_tail_tile"] + COST["wino_tile"])
     if dsp and not fast:
