@@ -465,6 +465,75 @@ def test_balanced_decoded_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
     assert summary.count == summary.exact == 4, summary.to_dict()
 
 
+def dscnn_like(name: str, compressed: bool = True, codebook_block: bool = False) -> ir.Graph:
+    """A small DS-CNN shaped as KWS's body: a first 3x3 stride-2 convolution on one channel (int8 weights, as
+    ``compress`` keeps the first layer) to 25 x 5 pixels of 64 channels, then blocks of a depthwise 3x3 and a 1x1
+    64 -> 64 whose weights are ternary, binary (one magnitude, as ``compress`` writes them) and, with
+    ``codebook_block``, 16 shared values; ``compressed=False``: the int8 twin (the same shapes, random int8)."""
+    from test_dsp_kernels import _conv_node, _dw_node
+
+    b = _B(name)
+    shape = (1, 49, 10, 1)
+    x = b.act("x", shape)
+    node, cur, shape = _conv_node(b, "conv1", x, shape, 64, 3, 2, 1, "SAME", "RELU")
+    nodes = [node]
+    blocks = [_planes_data("ternary", one=True), _planes_data("binary", one=True)]
+    if codebook_block:
+        blocks.append(lambda rng, sh: _sparse(rng, sh, 1.0, 16))
+    for k, data in enumerate(blocks):
+        dw, cur, shape = _dw_node(b, f"dw{k}", cur, shape, 1, 1, 1, "SAME")
+        pw, cur, shape = _conv_node(b, f"pw{k}", cur, shape, 64, 1, 1, 1, "VALID", "RELU")
+        if compressed:
+            w = b.g.tensor(pw.inputs[1])
+            w.data = data(b.rng, w.shape)
+        nodes += [dw, pw]
+    return b.done([x], [cur], *nodes)
+
+
+def test_default_export_of_a_compressed_ds_cnn_stores_the_compressed_bytes() -> None:
+    """The default export (balanced) on a Cortex-M4 of a DS-CNN whose 1x1 layers are ternary and binary stores
+    them as bit-planes (1,024 and 512 B instead of 4,096), decoded per call into the int8 FC kernel's rows over
+    the pixels -- not as the int8 bytes the int8 FC kernel would otherwise read -- within the default budget."""
+    from edgesdk.numerics.weights import layer_weights
+
+    ctx = PassContext(core="cortex-m4", optimize="balanced", options={"flash_bytes": 4 << 20})
+    decided = run_pipeline(dscnn_like("dscnn"), "default", ctx)
+    twin = run_pipeline(dscnn_like("dscnn8", compressed=False), "default", ctx)
+    rows = {r["name"]: r for r in layer_weights(decided)}
+    nodes, twins = ({n.name: n for n in g.nodes} for g in (decided, twin))
+    for pw, fmt, nbytes in (("pw0", "ternary", 1024), ("pw1", "binary", 512)):
+        rep = nodes[pw].attrs["kernel_report"]
+        assert nodes[pw].attrs["kernel"] == "decoded", rep
+        assert (rep["inner_kernel"], rep["format"], rows[pw]["weight_bytes"]) == ("pointwise_s8", fmt, nbytes)
+        assert twins[pw].attrs["kernel"] == "pointwise_s8"
+    # the first layer's 3x3 windows padded to 12 bytes (im2col_s8), the depthwise layers' 3x3 x 64
+    assert sum(r["weight_bytes"] for r in rows.values()) == 64 * 12 + 2 * 576 + 1024 + 512
+    assert sum(r["weight_bytes"] for r in layer_weights(twin)) == 64 * 12 + 2 * 576 + 2 * 4096
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_ds_cnn_decoded_into_the_int8_fc_kernel_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """The DS-CNN's ternary, binary and 16-value 1x1 layers decoded into the int8 FC kernel's rows (the word table,
+    the row buffer) and run over the pixels on the emulated Cortex-M4: outputs equal the reference bit for bit."""
+    from edgesdk.commands.device import validate
+
+    graph = dscnn_like("dscnn_m4", codebook_block=True)
+    options = {"decode_budget": 1.0, "flash_bytes": 4 << 20}
+    decided = run_pipeline(
+        graph, "default", PassContext(core="cortex-m4", optimize="balanced", options=options)
+    )
+    pws = [n.attrs["kernel_report"] for n in decided.nodes if n.name.startswith("pw")]
+    assert [(r["inner_kernel"], r["format"]) for r in pws] == [
+        ("pointwise_s8", "ternary"),
+        ("pointwise_s8", "binary"),
+        ("pointwise_s8", "codebook"),
+    ], pws
+    ctx = PassContext(optimize="balanced", options={"decode_budget": 1.0})
+    summary = validate(graph, "mps2-an386", count=3, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == summary.exact == 3, summary.to_dict()
+
+
 def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     """By data and cost: a ternary 1x1 layer over many pixels is decoded (its decode is a fraction of the layer);
     the same weights in a batch-1 FC cost more to decode than the budget allows and stay int16 in a model of

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import zlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -121,8 +122,40 @@ def shift0_fc(n_in: int, n_out: int, per_channel: bool = False, batches: int = 1
     return build
 
 
-#: the int8 FC kernel's extended-input paths with a shift of 0: one row, six rows per pass (whose shifts of 0 send
-#: every row through the one-row path), per tensor and per channel, the out % 4 last rows
+def pruned_fc(n_in: int, n_out: int, batches: int = 1):
+    """A per-channel fully-connected layer whose every third output row is pruned as BatchNorm folding leaves it:
+    all-zero weights, a tiny weight scale (a shift below -22) and a bias of about +-2^30 -- outside the int8 FC
+    kernel's fast requantization unless the C backend rewrites those rows' constant outputs."""
+
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        wt = rng.integers(-127, 128, shape).astype(np.int8)
+        wt[::3] = 0
+        return wt
+
+    def build(name: str) -> ir.Graph:
+        g = fc(n_in, n_out, per_channel=True, batches=batches, data=data)(name)
+        node = g.nodes[0]
+        w, b = g.tensor(node.inputs[1]), g.tensor(node.inputs[2])
+        scale = np.asarray(w.quant.scale).copy()
+        scale[::3] = 1e-9
+        w.quant = ir.QuantParams(scale, w.quant.zero_point, w.quant.axis)
+        bias = np.asarray(b.data).astype(np.int64)
+        bias[::3] = np.where(np.arange(bias[::3].size) % 2 == 0, 1, -1) * (
+            1_073_741_824 - np.arange(bias[::3].size)
+        )
+        b.data = bias.astype(np.int32)
+        return g
+
+    return build
+
+
+EXTRA.update(
+    {"fc_64_33_pruned_rows": pruned_fc(64, 33), "fc_32_17_batches7_pruned_rows": pruned_fc(32, 17, 7)}
+)
+
+
+#: shifts of 0 in the int8 FC kernel: per tensor through the one-row extended path (one row; six rows, whose shift
+#: of 0 sends every row there; the out % 4 last rows), per channel through the general output stage
 SHIFT0 = {
     "fc_64_32_shift0": shift0_fc(64, 32),
     "fc_44_33_shift0_per_channel": shift0_fc(44, 33, per_channel=True),
@@ -278,13 +311,16 @@ def fc_add_chain(name: str) -> ir.Graph:
 
 
 def shift0_chain(name: str) -> ir.Graph:
-    """Fully connected 64 -> 32 (per tensor) -> 20 (per channel), both with requantization shifts of 0: the int8
-    FC kernel's one-row extended path without the rounding divide."""
+    """Fully connected 64 -> 32 (per tensor) -> 20 (per channel), with requantization shifts of 0 -- the int8 FC
+    kernel's one-row extended path without the rounding divide, and its general output stage -- then 20 -> 17
+    with pruned rows (all-zero weights, a bias of ~2^30, shifts below -22)."""
     b = _B(name)
     x = b.act("x", (1, 64))
     nodes, cur, n = [], x, 64
-    for k, (m, per_channel) in enumerate([(32, False), (20, True)]):
-        g = shift0_fc(n, m, per_channel)(f"{name}{k}")
+    for k, (m, build) in enumerate(
+        [(32, shift0_fc), (20, partial(shift0_fc, per_channel=True)), (17, pruned_fc)]
+    ):
+        g = build(n, m)(f"{name}{k}")
         src = g.nodes[0]
         w, bias, y = (g.tensor(t) for t in (src.inputs[1], src.inputs[2], src.outputs[0]))
         x_in = g.tensor(src.inputs[0])

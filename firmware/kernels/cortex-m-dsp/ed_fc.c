@@ -179,15 +179,15 @@ static int ed_fc_out_ok(const ed_fc_params_t *p)
  * shift, rounding term, bias and clamp are read once per output row for ED_FC_PIX outputs. Taken where every
  * |acc| < 2^30 is proven from the bias and in_depth, every shift is a right shift of at most 22 and double
  * rounding applies; the results are ed_fc_s8's one-row path's, bit for bit. The one-row path (below) also takes
- * shifts of 0 (TFLite's requantization is then the SMMULR alone: no rounding divide).
+ * a per-tensor shift of 0 (TFLite's requantization is then the SMMULR alone: no rounding divide).
  */
 #define ED_FC_PIX 6
 #define ED_FC_MAXK 128 /* in_depth of the extended block: ED_FC_PIX * ED_FC_MAXK halfword pairs on the stack */
 /* ed_fc_ext_ok's bound on |acc| holds for rows of up to 768 inputs (the one-row path's longest) */
 typedef char ed_fc_maxk_check[(ED_FC_PIX * ED_FC_MAXK <= 768) ? 1 : -1];
 
-/* Whether the extended-input paths serve the layer (see above) with rows of up to `maxk` inputs; `zero`: shifts of
- * 0 too. */
+/* Whether the extended-input paths serve the layer (see above) with rows of up to `maxk` inputs; `zero`: a
+ * per-tensor shift of 0 too. */
 static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk, int32_t zero)
 {
     const int32_t n = p->in_depth, nq = p->per_channel ? p->out_depth : 1;
@@ -198,8 +198,8 @@ static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk, int32_t zero)
         (((uintptr_t)p->weights) & 3u) != 0u) {
         return 0;
     }
-    for (k = 0; k < nq; ++k) { /* right shifts of 1 (0 with `zero`) to 22 */
-        if ((uint32_t)(shift[k] + 22) > 21u + (uint32_t)zero) {
+    for (k = 0; k < nq; ++k) { /* right shifts of 1 (0 with `zero`, per tensor) to 22 */
+        if ((uint32_t)(shift[k] + 22) > 21u + (uint32_t)(zero && !p->per_channel)) {
             return 0;
         }
     }
@@ -326,27 +326,28 @@ static inline int32_t ed_fc_ext_div1(int32_t a2, int32_t m, int32_t e, int32_t r
     return (t + rnd + (t >> 31)) >> e;
 }
 
-/* The same with multiplier m and shift index q's shift, 0 included (then SMMULR and the output offset alone). */
-static inline int32_t ed_fc_ext_divq(const ed_fc_pix_t *c, int32_t a2, int32_t m, int32_t q)
-{
-    const int32_t e = -c->shift[q];
-    if (e == 0) {
-        return ed_smmulr(a2, m) + c->output_offset;
-    }
-    return ed_fc_ext_div1(a2, m, e, ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e));
-}
-
 /* The same with output o's own multiplier and shift (per-channel). */
 static inline int32_t ed_fc_ext_div(const ed_fc_pix_t *c, int32_t a2, int32_t o)
 {
-    return ed_fc_ext_divq(c, a2, c->multiplier[o], o);
+    const int32_t e = -c->shift[o];
+    return ed_fc_ext_div1(a2, c->multiplier[o], e,
+                          ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e));
 }
 
-/* Output o of accumulator a2 of the extended paths, clamped. */
+/* Output o of accumulator a2 of the extended paths, clamped (a per-tensor shift of 0: SMMULR and the output
+ * offset alone). */
 static inline int8_t ed_fc_ext_out(const ed_fc_pix_t *c, int32_t a2, int32_t o)
 {
     const int32_t q = c->per_channel ? o : 0;
-    return (int8_t)ed_clamp_s8(ed_fc_ext_divq(c, a2, c->multiplier[q], q), c->lo, c->hi);
+    const int32_t e = -c->shift[q];
+    int32_t v;
+    if (e == 0) {
+        v = ed_smmulr(a2, c->multiplier[q]) + c->output_offset;
+    } else {
+        v = ed_fc_ext_div1(a2, c->multiplier[q], e,
+                           ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e));
+    }
+    return (int8_t)ed_clamp_s8(v, c->lo, c->hi);
 }
 
 /* Four inputs (one extended pair at xp) against the four rows of a block (two LDRD at w). On an Armv7E-M core

@@ -449,19 +449,32 @@ def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
         )
     b.act_input(0)
     weights = b.encoded_array("weights")
-    bias = None
-    bias_values = b.bias_values()
-    if bias_values is not None:
-        out_mult, out_shift = p["output_multiplier"], p["output_shift"]
-        if node.op == "DEPTHWISE_CONV_2D":
-            bias_values, out_mult, out_shift = constant_channels(
-                np.asarray(w.data).reshape(-1, bias_values.size), bias_values, out_mult, out_shift, p
-            )
-        bias = b.const_array("bias", bias_values, "int32_t")
-        mult, shift, per_channel = b.requant_arrays(out_mult, out_shift)
+    if node.op in ("DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        bias, mult, shift, per_channel = constant_rows_requant(b)
         return weights, bias, mult, shift, per_channel
+    bias = b.bias_array()
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     return weights, bias, mult, shift, per_channel
+
+
+def constant_rows_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, bool]:
+    """The bias, multiplier and shift arrays and per-channel flag of a depthwise layer or of a layer an FC kernel
+    runs (an FC, a 1x1 or an im2col convolution), every output channel whose weights are all zero (pruned) given
+    the small bias :func:`constant_channels` finds -- the same constant output, and the kernels' fast
+    requantization paths (after BatchNorm folding such a channel's bias can be ~1e9 and its shift below -22)."""
+    p, w = b.p, b.t(1)
+    values = b.bias_values()
+    mult, shift = p["output_multiplier"], p["output_shift"]
+    if values is not None and w.data is not None and not int(p.get("filter_offset", 0)):
+        data = np.asarray(w.data)
+        taps = (
+            data.reshape(-1, values.size)
+            if b.node.op == "DEPTHWISE_CONV_2D"
+            else data.reshape(values.size, -1).T
+        )
+        values, mult, shift = constant_channels(taps, values, mult, shift, p)
+    bias = None if values is None else b.const_array("bias", values, "int32_t")
+    return (bias, *b.requant_arrays(mult, shift))
 
 
 #: The output clamp fields of a kernel's parameters and the reference parameters they copy (``param_ints``).
