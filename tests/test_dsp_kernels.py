@@ -195,6 +195,31 @@ def test_shift0_cases_have_shift_0_and_unsaturated_outputs(case: str) -> None:
     assert np.mean((y > -128) & (y < 127)) > 0.5
 
 
+def test_fc_cost_model_knows_the_kernels_requantization_paths() -> None:
+    """The FC cost models price the path ``ed_fc_s8`` takes: a per-tensor shift of 0 the one-row extended path (not
+    six rows per pass), a per-channel one or a huge live bias the general output stage, pruned rows with a huge
+    bias the fast paths (the C backend rewrites their constant outputs)."""
+    from edgesdk.passes import fc_weights16, pointwise
+
+    cases = {
+        "fc_64_32_shift0": "one",
+        "fc_44_33_shift0_per_channel": "slow",
+        "fc_64_33_pruned_rows": "fast",
+        "fc_16_9_huge_bias": "slow",
+        "fc_44_33_per_channel": "fast",
+    }
+    for case, path in cases.items():
+        g = EXTRA[case](case)
+        assert fc_weights16.requant_path(g, g.nodes[0]) == path, case
+    assert (
+        fc_weights16.estimate(64 * 32, 32, "int8", 64, "cortex-m4", "one")
+        == fc_weights16.estimate(64 * 32, 32, "int8", 64, "cortex-m4")
+        < fc_weights16.estimate(64 * 32, 32, "int8", 64, "cortex-m4", "slow")
+    )
+    fast, one = (pointwise.fc8_instructions(60, 64, 64, "cortex-m4", r) for r in ("fast", "one"))
+    assert fast < one < pointwise.fc8_instructions(60, 64, 64, "cortex-m4", "slow")
+
+
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
 @pytest.mark.parametrize("case", list(TABLE))
 def test_dsp_kernel_on_host_under_sanitizers(case: str, tmp_path: Path) -> None:

@@ -198,8 +198,13 @@ static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk, int32_t zero)
         (((uintptr_t)p->weights) & 3u) != 0u) {
         return 0;
     }
-    for (k = 0; k < nq; ++k) { /* right shifts of 1 (0 with `zero`, per tensor) to 22 */
-        if ((uint32_t)(shift[k] + 22) > 21u + (uint32_t)(zero && !p->per_channel)) {
+    if (zero && !p->per_channel) { /* one right shift of 0 to 22 */
+        if ((uint32_t)(shift[0] + 22) > 22u) {
+            return 0;
+        }
+    }
+    for (k = zero && !p->per_channel ? nq : 0; k < nq; ++k) { /* right shifts of 1 to 22 */
+        if ((uint32_t)(shift[k] + 22) > 21u) {
             return 0;
         }
     }
@@ -412,13 +417,13 @@ ED_ALWAYS_INLINE static inline const int8_t *ed_fc_one_blocks(const ed_fc_pix_t 
             a0 = 2 * bias[0], a1 = 2 * bias[1], a2 = 2 * bias[2], a3 = 2 * bias[3];
             bias += 4;
         }
-        for (g = groups >> 2; g != 0; --g) {
+        for (g = e0 ? 0 : groups >> 2; g != 0; --g) {
             ED_FC_ONE_STEP();
             ED_FC_ONE_STEP();
             ED_FC_ONE_STEP();
             ED_FC_ONE_STEP();
         }
-        for (g = groups & 3; g != 0; --g) {
+        for (g = e0 ? groups : groups & 3; g != 0; --g) { /* the shift-0 instance: one step a turn (its code) */
             ED_FC_ONE_STEP();
         }
         if (pc) {

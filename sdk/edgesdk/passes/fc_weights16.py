@@ -44,8 +44,8 @@ REQUANT_PATHS = ("fast", "one", "slow")
 
 def requant_path(graph: ir.Graph, node: ir.Node) -> str:
     """Which of :data:`REQUANT_PATHS` the int8 FC kernel takes for ``node`` (an FC or a 1x1 / im2col convolution),
-    from its requantization shifts, bias and weight offset -- channels of all-zero weights left out, as the C
-    backend gives them a small bias and shift -1 (``generator.constant_rows_requant``)."""
+    from its requantization shifts, bias and weight offset -- channels of all-zero weights outside the fast
+    requantization given a small bias and shift -1, as the C backend does (``generator.constant_rows_requant``)."""
     from edgesdk.reference.params import op_params
 
     try:
@@ -57,13 +57,17 @@ def requant_path(graph: ir.Graph, node: ir.Node) -> str:
     shifts = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64).reshape(-1), (out,)).copy()
     b = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and node.inputs[2] else None
     bias = np.zeros(out, np.int64) if b is None else np.asarray(b, np.int64).reshape(-1).copy()
-    live = np.ones(out, bool) if w.data is None else np.asarray(w.data).reshape(out, -1).any(axis=1)
-    shifts, bias = np.where(live, shifts, -1), np.where(live, bias, 0)
-    if int(p.get("filter_offset", 0)) != 0 or np.abs(bias).max(initial=0) >= 1 << 29:
+    if int(p.get("filter_offset", 0)) != 0:
+        return "slow"
+    per_tensor = np.asarray(p["output_shift"]).size == 1 or not p.get("per_channel", True)
+    dead = np.zeros(out, bool) if w.data is None else ~np.asarray(w.data).reshape(out, -1).any(axis=1)
+    fast = (shifts >= -22) & (shifts <= (0 if per_tensor else -1)) & (np.abs(bias) < 1 << 29)
+    if np.any(dead & ~fast):  # rewritten: a small bias and shift -1, per channel
+        shifts, bias, per_tensor = np.where(dead, -1, shifts), np.where(dead, 0, bias), False
+    if np.abs(bias).max(initial=0) >= 1 << 29:
         return "slow"
     if np.all((shifts >= -22) & (shifts <= -1)):
         return "fast"
-    per_tensor = (np.asarray(p["output_shift"]).size == 1 or not p.get("per_channel", True)) and live.all()
     return "one" if per_tensor and np.all(shifts == 0) else "slow"
 
 

@@ -1,8 +1,10 @@
 """C lowering of a CONV_2D or FULLY_CONNECTED annotated ``kernel = "decoded"`` (``passes/decoded.py``): the
 layer's weights stay compressed in flash (bit-planes, codebook codes or sparse entries) and are decoded once per
 call into a RAM scratch (``firmware/kernels/ed_decode.c``), where the int8 kernel the layer would run anyway
-reads them: the shared or specialised direct DSP convolution (int8 OHWI rows), or the int16-weight FC body as
-1x1 convolution, im2col or fully-connected layer (its blocked int16 layout).
+reads them: the shared or specialised direct DSP convolution (int8 OHWI rows), the int16-weight FC body as
+1x1 convolution, im2col or fully-connected layer (its blocked int16 layout), or the int8 FC kernel over a 1x1
+convolution's pixels or im2col's windows (``pointwise_s8`` / ``im2col_s8``: its four-row interleaved int8 rows,
+windows padded to whole words, the whole layer per call).
 
 The inner kernel is lowered as usual; its weights array is replaced by a macro naming the model's one decode
 scratch (shared by every decoded layer, sized for the largest), so the inner kernel's constant parameters keep a

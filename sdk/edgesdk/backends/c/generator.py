@@ -457,22 +457,31 @@ def _weights_bias_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, Any, int]:
     return weights, bias, mult, shift, per_channel
 
 
+def fast_requant(bias: np.ndarray, mult: Any, shift: Any) -> np.ndarray:
+    """Per output channel: whether the DSP kernels' fast requantization takes it: |bias| under 2^29 and a right
+    shift of 1 to 22 (or 0 for a layer of one multiplier and shift, as the int8 FC kernel's one-row path)."""
+    m, s = (np.asarray(a, dtype=np.int64).reshape(-1) for a in (mult, shift))
+    top = 0 if np.all(m == m[0]) and np.all(s == s[0]) else -1
+    s = np.broadcast_to(s, bias.shape)
+    return (s >= -22) & (s <= top) & (np.abs(bias.astype(np.int64)) < 1 << 29)
+
+
 def constant_rows_requant(b: _LayerBuilder) -> tuple[Any, Any, Any, bool]:
     """The bias, multiplier and shift arrays and per-channel flag of a depthwise layer or of a layer an FC kernel
     runs (an FC, a 1x1 or an im2col convolution), every output channel whose weights are all zero (pruned) given
     the small bias :func:`constant_channels` finds -- the same constant output, and the kernels' fast
-    requantization paths (after BatchNorm folding such a channel's bias can be ~1e9 and its shift below -22)."""
+    requantization paths (after BatchNorm folding such a channel's bias can be ~1e9 and its shift below -22).
+    An FC-kernel layer is rewritten only where such a channel is outside the fast requantization: a per-tensor
+    layer stays per-tensor otherwise."""
     p, w = b.p, b.t(1)
     values = b.bias_values()
     mult, shift = p["output_multiplier"], p["output_shift"]
     if values is not None and w.data is not None and not int(p.get("filter_offset", 0)):
         data = np.asarray(w.data)
-        taps = (
-            data.reshape(-1, values.size)
-            if b.node.op == "DEPTHWISE_CONV_2D"
-            else data.reshape(values.size, -1).T
-        )
-        values, mult, shift = constant_channels(taps, values, mult, shift, p)
+        depthwise = b.node.op == "DEPTHWISE_CONV_2D"
+        taps = data.reshape(-1, values.size) if depthwise else data.reshape(values.size, -1).T
+        if depthwise or np.any(~taps.any(axis=0) & ~fast_requant(values, mult, shift)):
+            values, mult, shift = constant_channels(taps, values, mult, shift, p)
     bias = None if values is None else b.const_array("bias", values, "int32_t")
     return (bias, *b.requant_arrays(mult, shift))
 
