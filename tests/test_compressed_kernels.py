@@ -493,7 +493,8 @@ def dscnn_like(name: str, compressed: bool = True, codebook_block: bool = False)
 def test_default_export_of_a_compressed_ds_cnn_stores_the_compressed_bytes() -> None:
     """The default export (balanced) on a Cortex-M4 of a DS-CNN whose 1x1 layers are ternary and binary stores
     them as bit-planes (1,024 and 512 B instead of 4,096), decoded per call into the int8 FC kernel's rows over
-    the pixels -- not as the int8 bytes the int8 FC kernel would otherwise read -- within the default budget."""
+    the pixels -- not as the int8 bytes the int8 FC kernel would otherwise read -- within the default budget; the
+    size export stores them so too."""
     from edgesdk.numerics.weights import layer_weights
 
     ctx = PassContext(core="cortex-m4", optimize="balanced", options={"flash_bytes": 4 << 20})
@@ -509,6 +510,13 @@ def test_default_export_of_a_compressed_ds_cnn_stores_the_compressed_bytes() -> 
     # the first layer's 3x3 windows padded to 12 bytes (im2col_s8), the depthwise layers' 3x3 x 64
     assert sum(r["weight_bytes"] for r in rows.values()) == 64 * 12 + 2 * 576 + 1024 + 512
     assert sum(r["weight_bytes"] for r in layer_weights(twin)) == 64 * 12 + 2 * 576 + 2 * 4096
+    # the size export (the figure compress reports) stores the same planes: not moved to a pointwise kernel's int8
+    # or int16 weights for the arena
+    size = run_pipeline(dscnn_like("dscnn_size"), "default", PassContext(core="cortex-m4", optimize="size"))
+    assert {r["name"]: r["weight_bytes"] for r in layer_weights(size) if r["name"].startswith("pw")} == {
+        "pw0": 1024,
+        "pw1": 512,
+    }
 
 
 @pytest.mark.emulator
