@@ -363,7 +363,8 @@ BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
     "bal_fc_62_33_batches32_int8": (kernels.fc(62, 33, per_channel=True, batches=32), "w16", "int8"),
     # the int8 FC kernel's own rows (1x1 rows and windows of at most 128 bytes, a multiple of 4 or padded to one):
     # ternary/binary rows of whole words of one magnitude through the word table, of several straight into place,
-    # the others through the row buffer; four-row blocks and the out % 4 last rows
+    # sparse entries into the zeroed layer, the others through the row buffer; four-row blocks and the out % 4
+    # last rows
     "bal_pw_6x5_c64_c33_ternary": _planes_case(
         6, 5, 64, 33, 1, 1, "VALID", "ternary", "pointwise_s8", one=True
     ),
@@ -371,6 +372,11 @@ BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
     "bal_pw_6x6_c48_c18_codebook": (conv(6, 6, 48, 18, 1, 1, "VALID", 16), "pointwise_s8", "codebook"),
     "bal_pw_6x6_c64_c17_sparse": (
         conv(6, 6, 64, 17, 1, 1, "VALID", 7, density=0.3),  # 7 shared values: stored sparse, not coded
+        "pointwise_s8",
+        "sparse",
+    ),
+    "bal_pw_6x6_c128_c18_sparse": (
+        conv(6, 6, 128, 18, 1, 1, "VALID", 3, density=0.1),
         "pointwise_s8",
         "sparse",
     ),
@@ -469,7 +475,8 @@ def dscnn_like(name: str, compressed: bool = True, codebook_block: bool = False)
     """A small DS-CNN shaped as KWS's body: a first 3x3 stride-2 convolution on one channel (int8 weights, as
     ``compress`` keeps the first layer) to 25 x 5 pixels of 64 channels, then blocks of a depthwise 3x3 and a 1x1
     64 -> 64 whose weights are ternary, binary (one magnitude, as ``compress`` writes them) and, with
-    ``codebook_block``, 16 shared values; ``compressed=False``: the int8 twin (the same shapes, random int8)."""
+    ``codebook_block``, 16 shared values and 80 % zeros; ``compressed=False``: the int8 twin (the same shapes,
+    random int8)."""
     from test_dsp_kernels import _conv_node, _dw_node
 
     b = _B(name)
@@ -478,8 +485,8 @@ def dscnn_like(name: str, compressed: bool = True, codebook_block: bool = False)
     node, cur, shape = _conv_node(b, "conv1", x, shape, 64, 3, 2, 1, "SAME", "RELU")
     nodes = [node]
     blocks = [_planes_data("ternary", one=True), _planes_data("binary", one=True)]
-    if codebook_block:
-        blocks.append(lambda rng, sh: _sparse(rng, sh, 1.0, 16))
+    if codebook_block:  # 16 shared values (a codebook), then a fifth of them left (sparse)
+        blocks += [lambda rng, sh: _sparse(rng, sh, 1.0, 16), lambda rng, sh: _sparse(rng, sh, 0.2, None)]
     for k, data in enumerate(blocks):
         dw, cur, shape = _dw_node(b, f"dw{k}", cur, shape, 1, 1, 1, "SAME")
         pw, cur, shape = _conv_node(b, f"pw{k}", cur, shape, 64, 1, 1, 1, "VALID", "RELU")
@@ -522,8 +529,9 @@ def test_default_export_of_a_compressed_ds_cnn_stores_the_compressed_bytes() -> 
 @pytest.mark.emulator
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_ds_cnn_decoded_into_the_int8_fc_kernel_on_emulated_cortex_m4(tmp_path: Path) -> None:
-    """The DS-CNN's ternary, binary and 16-value 1x1 layers decoded into the int8 FC kernel's rows (the word table,
-    the row buffer) and run over the pixels on the emulated Cortex-M4: outputs equal the reference bit for bit."""
+    """The DS-CNN's ternary, binary, 16-value and sparse 1x1 layers decoded into the int8 FC kernel's rows (the word
+    table, the row buffer, entries into place) and run over the pixels on the emulated Cortex-M4: outputs equal the
+    reference bit for bit."""
     from edgesdk.commands.device import validate
 
     graph = dscnn_like("dscnn_m4", codebook_block=True)
@@ -536,6 +544,7 @@ def test_ds_cnn_decoded_into_the_int8_fc_kernel_on_emulated_cortex_m4(tmp_path: 
         ("pointwise_s8", "ternary"),
         ("pointwise_s8", "binary"),
         ("pointwise_s8", "codebook"),
+        ("pointwise_s8", "sparse"),
     ], pws
     ctx = PassContext(optimize="balanced", options={"decode_budget": 1.0})
     summary = validate(graph, "mps2-an386", count=3, out_dir=tmp_path / "v", pass_ctx=ctx)

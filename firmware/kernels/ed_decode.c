@@ -177,8 +177,8 @@ void ed_decode_block_w16(const ed_decode_params_t *d, int32_t o, int16_t *dst, e
  * row_len bytes (the cols weights, then zeros): blocks of four rows interleaved four inputs at a time, then the
  * four rows' row_len % 4 tail bytes; the rows % 4 last rows row-major. Ternary and binary rows of whole words
  * (cols == row_len, a multiple of 4) are written word by word straight into place (through a table of words
- * where every row has the one magnitude wval); any other row is decoded into rowbuf, padded with zeros and then
- * moved there.
+ * where every row has the one magnitude wval), sparse entries byte by byte into the zeroed layer; any other row is
+ * decoded into rowbuf, padded with zeros and then moved there.
  */
 /* Two table words (nibbles 2i and 2i + 1 of a plane word) into place. */
 #define ED_DECODE_FC8_PAIR_(at, step, ev, od)           \
@@ -240,12 +240,71 @@ static void ed_decode_fc8_last(const ed_decode_params_t *d, const uint32_t *tab,
     ed_decode_fc8_rows(d, tab, first, d->rows, dst, 4);
 }
 
+/* One sparse row's entries (ed_fc_sparse_params_t's stream) at `at`, the byte of column c at at[POS(c)]. */
+#define ED_DECODE_FC8_SPARSE_(POS)                                                   \
+    do {                                                                             \
+        if (code_bits == 0) {                                                        \
+            for (j = 0; j < n; ++j) {                                                \
+                col += e[j];                                                         \
+                at[POS(col)] = v[j];                                                 \
+            }                                                                        \
+            v += n;                                                                  \
+        } else {                                                                     \
+            const int8_t *cb = d->values + (size_t)d->row_group[o] * (size_t)d->codebook_size; \
+            for (j = 0; j < n; ++j) {                                                \
+                const uint32_t entry = e[j];                                         \
+                col += (int32_t)(entry >> code_bits);                                \
+                at[POS(col)] = cb[entry & code_mask];                                \
+            }                                                                        \
+        }                                                                            \
+    } while (0)
+#define ED_DECODE_FC8_IN_BLOCK_(c) ((((c) >> 2) << 4) + ((c) & 3))
+#define ED_DECODE_FC8_ROW_MAJOR_(c) (c)
+
+/* Sparse rows (row_len a multiple of 4) straight into place: the layer's bytes zeroed word by word once, then each
+ * stored entry written where the layout puts its (row, column) -- in a four-row block at 16 (column / 4) +
+ * 4 (row % 4) + column % 4. */
+static void ed_decode_fc8_sparse(const ed_decode_params_t *d, int8_t *dst)
+{
+    const int32_t k = d->row_len, rows4 = d->rows & ~3, code_bits = d->code_bits;
+    const uint32_t code_mask = ((uint32_t)1 << code_bits) - 1u;
+    const uint8_t *e = d->entries;
+    const int8_t *v = d->values;
+    int8_t *z = dst, *end = dst + (size_t)d->rows * (size_t)k;
+    int32_t o, j;
+    for (; z + 16 <= end; z += 16) {
+        ed_write32(z, 0u);
+        ed_write32(z + 4, 0u);
+        ed_write32(z + 8, 0u);
+        ed_write32(z + 12, 0u);
+    }
+    for (; z < end; z += 4) {
+        ed_write32(z, 0u);
+    }
+    for (o = 0; o < d->rows; ++o) {
+        const int32_t n = d->row_count8 != NULL ? (int32_t)d->row_count8[o] : (int32_t)d->row_count16[o];
+        int32_t col = 0;
+        if (o < rows4) {
+            int8_t *at = dst + (size_t)(o & ~3) * (size_t)k + (size_t)(o & 3) * 4u;
+            ED_DECODE_FC8_SPARSE_(ED_DECODE_FC8_IN_BLOCK_);
+        } else {
+            int8_t *at = dst + (size_t)o * (size_t)k;
+            ED_DECODE_FC8_SPARSE_(ED_DECODE_FC8_ROW_MAJOR_);
+        }
+        e += n;
+    }
+}
+
 static void ed_decode_fc8(const ed_decode_params_t *d, int8_t *dst, ed_decode_cursor_t *cur)
 {
     const int32_t k = d->row_len, k4 = k & ~3, tail = k & 3, rows4 = d->rows & ~3;
     const int planes = d->format == ED_DECODE_TERNARY || d->format == ED_DECODE_BINARY;
     const int direct = planes && d->cols == k && tail == 0;
     int32_t o, g, t;
+    if (d->format == ED_DECODE_SPARSE && tail == 0) {
+        ed_decode_fc8_sparse(d, dst);
+        return;
+    }
     if (direct && d->wpos == NULL && d->wneg == NULL) {
         /* one magnitude: the 256 words a positive and a negative plane nibble stand for, once per call (1 KB of
          * stack, before the FC kernel's own), then one table load per four weights */
