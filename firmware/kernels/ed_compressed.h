@@ -153,6 +153,8 @@ typedef struct {
 } ed_decode_params_t;
 
 void ed_decode_weights(const ed_decode_params_t *d, void *dst);
+/* The ED_DECODE_FC8 layout (a function of its own: images without such a layer do not link its code). */
+void ed_decode_weights_fc8(const ed_decode_params_t *d, void *dst);
 
 /* Where the next row's sparse entries start (rows are decoded in order); other formats ignore it. */
 typedef struct {

@@ -355,11 +355,15 @@ void ed_decode_weights(const ed_decode_params_t *d, void *dst)
         ed_decode_rows(d, (int8_t *)dst, 0, d->rows, &cur.entries, &cur.values);
         return;
     }
-    if (d->layout == ED_DECODE_FC8) {
-        ed_decode_fc8(d, (int8_t *)dst, &cur);
-        return;
-    }
     for (o = 0; o < d->rows; o += 4) {
         ed_decode_block_w16(d, o, (int16_t *)dst + (size_t)o * (size_t)d->cols, &cur);
     }
+}
+
+void ed_decode_weights_fc8(const ed_decode_params_t *d, void *dst)
+{
+    ed_decode_cursor_t cur;
+    cur.entries = d->entries;
+    cur.values = d->values;
+    ed_decode_fc8(d, (int8_t *)dst, &cur);
 }

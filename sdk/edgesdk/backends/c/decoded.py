@@ -142,6 +142,7 @@ def lower_decoded(b: _LayerBuilder) -> None:
         params_type=b.params_type,
         scratch=scratch,
         inner=b.kernel,
+        decode_fn="ed_decode_weights_fc8" if layout == "fc8" else "ed_decode_weights",
     )
     b.kernel = fn
     b.kernel_files = [*(f for f in b.kernel_files if not blocks or f != "ed_fc_w16.c"), DECODE_FILE]
