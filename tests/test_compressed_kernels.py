@@ -78,13 +78,14 @@ def _patterned(rng: np.random.Generator, w: np.ndarray) -> np.ndarray:
     return flat_out.reshape(w.shape)
 
 
-def _planes_data(kind: str):
-    """Ternary {-a, 0, b} or binary {-a, b} int8 weights per output channel (a, b drawn per channel)."""
+def _planes_data(kind: str, one: bool = False):
+    """Ternary {-a, 0, b} or binary {-a, b} int8 weights per output channel (a, b drawn per channel; ``one``: 127
+    in every channel, as ``compress`` writes them)."""
 
     def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         rows = np.empty((shape[0], int(np.prod(shape[1:]))), dtype=np.int64)
         for r in range(shape[0]):
-            a, b = (127, 127) if r % 3 == 0 else (int(rng.integers(1, 129)), int(rng.integers(1, 128)))
+            a, b = (127, 127) if one or r % 3 == 0 else (int(rng.integers(1, 129)), int(rng.integers(1, 128)))
             vals = [-a, 0, b] if kind == "ternary" else [-a, b]
             rows[r] = rng.choice(vals, rows.shape[1])
         return rows.reshape(shape).astype(np.int8)
@@ -96,8 +97,8 @@ def planes_fc(n_in: int, n_out: int, kind: str, batches: int = 1):
     return kernels.fc(n_in, n_out, per_channel=True, batches=batches, data=_planes_data(kind))
 
 
-def planes_conv(h, wd, cin, cout, k, s, padding, kind: str, act="NONE"):
-    return kernels.conv(h, wd, cin, cout, k, s, padding, act=act, data=_planes_data(kind))
+def planes_conv(h, wd, cin, cout, k, s, padding, kind: str, act="NONE", one: bool = False):
+    return kernels.conv(h, wd, cin, cout, k, s, padding, act=act, data=_planes_data(kind, one))
 
 
 #: Weights decoded per call into a RAM scratch, then the int8 kernel (``passes/decoded.py``,
@@ -342,6 +343,11 @@ def test_export_report_names_kernel_and_why(tmp_path: Path) -> None:
     assert "ed_fc_sparse_s8(" in c_text and "report_sparse_fc_entries" in c_text
 
 
+def _planes_case(h, wd, cin, cout, k, s, padding, kind: str, inner: str, one: bool = False):
+    """A :data:`BALANCED` row of ternary/binary convolution weights decoded for ``inner``."""
+    return planes_conv(h, wd, cin, cout, k, s, padding, kind, one=one), inner, kind
+
+
 #: The default export on a DSP core (``--optimize balanced``): each layer keeps the int8 kernel a speed export
 #: gives it and stores the weights the size export stores (compressed, or int8 where the speed kernel would store
 #: int16), decoding them per call. case -> (graph builder, the kernel a speed export runs, the stored format).
@@ -349,28 +355,35 @@ BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
     # (windows and 1x1 rows over 128 bytes or not a multiple of 4: the int8 FC kernel's six-pixel path does not
     # take them, so speed keeps the int16 copies these cases decode for)
     "bal_first_conv_13x7_c3_c64_int8": (kernels.conv(13, 7, 3, 64, 7, 2, "SAME"), "im2col_w16", "int8"),
-    "bal_first_conv_13x7_c3_c33_ternary": (
-        planes_conv(13, 7, 3, 33, 7, 2, "SAME", "ternary"),
-        "im2col_w16",
-        "ternary",
-    ),
-    "bal_pw_5x5_c62_c63_ternary": (
-        planes_conv(5, 5, 62, 63, 1, 1, "VALID", "ternary"),
-        "pointwise_w16",
-        "ternary",
-    ),
-    "bal_pw_8x8_c62_c33_binary": (
-        planes_conv(8, 8, 62, 33, 1, 1, "VALID", "binary"),
-        "pointwise_w16",
-        "binary",
-    ),
+    "bal_first_conv_13x7_c3_c33_ternary": _planes_case(13, 7, 3, 33, 7, 2, "SAME", "ternary", "im2col_w16"),
+    "bal_pw_5x5_c62_c63_ternary": _planes_case(5, 5, 62, 63, 1, 1, "VALID", "ternary", "pointwise_w16"),
+    "bal_pw_8x8_c62_c33_binary": _planes_case(8, 8, 62, 33, 1, 1, "VALID", "binary", "pointwise_w16"),
     "bal_conv_6x6_c32_c33_s2_codebook": (conv(6, 6, 32, 33, 3, 2, "SAME", 16), "specialized", "codebook"),
-    "bal_conv_9x9_c31_c16_s2_ternary": (
-        planes_conv(9, 9, 31, 16, 3, 2, "SAME", "ternary"),
-        "specialized",
-        "ternary",
-    ),
+    "bal_conv_9x9_c31_c16_s2_ternary": _planes_case(9, 9, 31, 16, 3, 2, "SAME", "ternary", "specialized"),
     "bal_fc_62_33_batches32_int8": (kernels.fc(62, 33, per_channel=True, batches=32), "w16", "int8"),
+    # the int8 FC kernel's own rows (1x1 rows and windows of at most 128 bytes, a multiple of 4 or padded to one):
+    # ternary/binary rows of whole words of one magnitude through the word table, of several straight into place,
+    # sparse entries into the zeroed layer, the others through the row buffer; four-row blocks and the out % 4
+    # last rows
+    "bal_pw_6x5_c64_c33_ternary": _planes_case(
+        6, 5, 64, 33, 1, 1, "VALID", "ternary", "pointwise_s8", one=True
+    ),
+    "bal_pw_7x6_c32_c31_binary": _planes_case(7, 6, 32, 31, 1, 1, "VALID", "binary", "pointwise_s8"),
+    "bal_pw_6x6_c48_c18_codebook": (conv(6, 6, 48, 18, 1, 1, "VALID", 16), "pointwise_s8", "codebook"),
+    "bal_pw_6x6_c64_c17_sparse": (
+        conv(6, 6, 64, 17, 1, 1, "VALID", 7, density=0.3),  # 7 shared values: stored sparse, not coded
+        "pointwise_s8",
+        "sparse",
+    ),
+    "bal_pw_6x6_c128_c18_sparse": (
+        conv(6, 6, 128, 18, 1, 1, "VALID", 3, density=0.1),
+        "pointwise_s8",
+        "sparse",
+    ),
+    "bal_first_conv_12x8_c1_c33_k3_binary": _planes_case(12, 8, 1, 33, 3, 2, "SAME", "binary", "im2col_s8"),
+    "bal_first_conv_12x8_c4_c32_k3_ternary": _planes_case(
+        12, 8, 4, 32, 3, 2, "SAME", "ternary", "im2col_s8", one=True
+    ),
 }
 
 
@@ -392,7 +405,12 @@ def balanced_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
     }  # every copy kept
     ctx = PassContext(core="cortex-m4", optimize="balanced", options=options)
     return run_joined(
-        "balanced_table", graphs, tmp_path_factory.mktemp("balanced"), ctx=ctx, n_inputs=N_INPUTS
+        "balanced_table",
+        graphs,
+        tmp_path_factory.mktemp("balanced"),
+        ctx=ctx,
+        n_inputs=N_INPUTS,
+        target="cortex-m-dsp",  # the DSP kernels' layouts (the int8 FC kernel's rows)
     )
 
 
@@ -451,6 +469,86 @@ def test_balanced_decoded_kernels_on_emulated_cortex_m4(tmp_path: Path) -> None:
     ctx = PassContext(optimize="balanced", options={"decode_budget": 1.0, "balanced_insns_per_byte": -1e9})
     summary = validate(graph, "mps2-an386", count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == summary.exact == 4, summary.to_dict()
+
+
+def dscnn_like(name: str, compressed: bool = True, codebook_block: bool = False) -> ir.Graph:
+    """A small DS-CNN shaped as KWS's body: a first 3x3 stride-2 convolution on one channel (int8 weights, as
+    ``compress`` keeps the first layer) to 25 x 5 pixels of 64 channels, then blocks of a depthwise 3x3 and a 1x1
+    64 -> 64 whose weights are ternary, binary (one magnitude, as ``compress`` writes them) and, with
+    ``codebook_block``, 16 shared values and 80 % zeros; ``compressed=False``: the int8 twin (the same shapes,
+    random int8)."""
+    from test_dsp_kernels import _conv_node, _dw_node
+
+    b = _B(name)
+    shape = (1, 49, 10, 1)
+    x = b.act("x", shape)
+    node, cur, shape = _conv_node(b, "conv1", x, shape, 64, 3, 2, 1, "SAME", "RELU")
+    nodes = [node]
+    blocks = [_planes_data("ternary", one=True), _planes_data("binary", one=True)]
+    if codebook_block:  # 16 shared values (a codebook), then a fifth of them left (sparse)
+        blocks += [lambda rng, sh: _sparse(rng, sh, 1.0, 16), lambda rng, sh: _sparse(rng, sh, 0.2, None)]
+    for k, data in enumerate(blocks):
+        dw, cur, shape = _dw_node(b, f"dw{k}", cur, shape, 1, 1, 1, "SAME")
+        pw, cur, shape = _conv_node(b, f"pw{k}", cur, shape, 64, 1, 1, 1, "VALID", "RELU")
+        if compressed:
+            w = b.g.tensor(pw.inputs[1])
+            w.data = data(b.rng, w.shape)
+        nodes += [dw, pw]
+    return b.done([x], [cur], *nodes)
+
+
+def test_default_export_of_a_compressed_ds_cnn_stores_the_compressed_bytes() -> None:
+    """The default export (balanced) on a Cortex-M4 of a DS-CNN whose 1x1 layers are ternary and binary stores
+    them as bit-planes (1,024 and 512 B instead of 4,096), decoded per call into the int8 FC kernel's rows over
+    the pixels -- not as the int8 bytes the int8 FC kernel would otherwise read -- within the default budget; the
+    size export stores them so too."""
+    from edgesdk.numerics.weights import layer_weights
+
+    ctx = PassContext(core="cortex-m4", optimize="balanced", options={"flash_bytes": 4 << 20})
+    decided = run_pipeline(dscnn_like("dscnn"), "default", ctx)
+    twin = run_pipeline(dscnn_like("dscnn8", compressed=False), "default", ctx)
+    rows = {r["name"]: r for r in layer_weights(decided)}
+    nodes, twins = ({n.name: n for n in g.nodes} for g in (decided, twin))
+    for pw, fmt, nbytes in (("pw0", "ternary", 1024), ("pw1", "binary", 512)):
+        rep = nodes[pw].attrs["kernel_report"]
+        assert nodes[pw].attrs["kernel"] == "decoded", rep
+        assert (rep["inner_kernel"], rep["format"], rows[pw]["weight_bytes"]) == ("pointwise_s8", fmt, nbytes)
+        assert twins[pw].attrs["kernel"] == "pointwise_s8"
+    # the first layer's 3x3 windows padded to 12 bytes (im2col_s8), the depthwise layers' 3x3 x 64
+    assert sum(r["weight_bytes"] for r in rows.values()) == 64 * 12 + 2 * 576 + 1024 + 512
+    assert sum(r["weight_bytes"] for r in layer_weights(twin)) == 64 * 12 + 2 * 576 + 2 * 4096
+    # the size export (the figure compress reports) stores the same planes: not moved to a pointwise kernel's int8
+    # or int16 weights for the arena
+    size = run_pipeline(dscnn_like("dscnn_size"), "default", PassContext(core="cortex-m4", optimize="size"))
+    assert {r["name"]: r["weight_bytes"] for r in layer_weights(size) if r["name"].startswith("pw")} == {
+        "pw0": 1024,
+        "pw1": 512,
+    }
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+def test_ds_cnn_decoded_into_the_int8_fc_kernel_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """The DS-CNN's ternary, binary, 16-value and sparse 1x1 layers decoded into the int8 FC kernel's rows (the word
+    table, the row buffer, entries into place) and run over the pixels on the emulated Cortex-M4: outputs equal the
+    reference bit for bit."""
+    from edgesdk.commands.device import validate
+
+    graph = dscnn_like("dscnn_m4", codebook_block=True)
+    options = {"decode_budget": 1.0, "flash_bytes": 4 << 20}
+    decided = run_pipeline(
+        graph, "default", PassContext(core="cortex-m4", optimize="balanced", options=options)
+    )
+    pws = [n.attrs["kernel_report"] for n in decided.nodes if n.name.startswith("pw")]
+    assert [(r["inner_kernel"], r["format"]) for r in pws] == [
+        ("pointwise_s8", "ternary"),
+        ("pointwise_s8", "binary"),
+        ("pointwise_s8", "codebook"),
+        ("pointwise_s8", "sparse"),
+    ], pws
+    ctx = PassContext(optimize="balanced", options={"decode_budget": 1.0})
+    summary = validate(graph, "mps2-an386", count=3, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == summary.exact == 3, summary.to_dict()
 
 
 def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:

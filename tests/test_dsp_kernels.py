@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import zlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,70 @@ def huge_bias_fc(n_in: int, n_out: int):
 EXTRA.update({"fc_16_9_huge_bias": huge_bias_fc(16, 9), "fc_20_8_huge_bias": huge_bias_fc(20, 8)})
 
 
+def shift0_fc(n_in: int, n_out: int, per_channel: bool = False, batches: int = 1):
+    """A fully-connected layer whose requantization shift is 0 (effective scales in [0.5, 1): TFLite's multiplier
+    alone, no rounding divide) -- per channel, shifts of 0 and below mixed -- on sparse small weights and a small
+    bias, so that most outputs stay inside the int8 range."""
+
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return ((rng.random(shape) < 0.04) * rng.choice([-1, 1], shape)).astype(np.int8)
+
+    def build(name: str) -> ir.Graph:
+        g = fc(n_in, n_out, per_channel=per_channel, batches=batches, data=data)(name)
+        node = g.nodes[0]
+        x, w, y, b = (g.tensor(t) for t in (*node.inputs[:2], node.outputs[0], node.inputs[2]))
+        y.quant = ir.QuantParams(
+            float(x.quant.scale[0]) * float(w.quant.scale.max()) / 0.6, y.quant.zero_point
+        )
+        b.data = (np.asarray(b.data) // 60).astype(np.int32)
+        return g
+
+    return build
+
+
+def pruned_fc(n_in: int, n_out: int, batches: int = 1):
+    """A per-channel fully-connected layer whose every third output row is pruned as BatchNorm folding leaves it:
+    all-zero weights, a tiny weight scale (a shift below -22) and a bias of about +-2^30 -- outside the int8 FC
+    kernel's fast requantization unless the C backend rewrites those rows' constant outputs."""
+
+    def data(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        wt = rng.integers(-127, 128, shape).astype(np.int8)
+        wt[::3] = 0
+        return wt
+
+    def build(name: str) -> ir.Graph:
+        g = fc(n_in, n_out, per_channel=True, batches=batches, data=data)(name)
+        node = g.nodes[0]
+        w, b = g.tensor(node.inputs[1]), g.tensor(node.inputs[2])
+        scale = np.asarray(w.quant.scale).copy()
+        scale[::3] = 1e-9
+        w.quant = ir.QuantParams(scale, w.quant.zero_point, w.quant.axis)
+        bias = np.asarray(b.data).astype(np.int64)
+        bias[::3] = np.where(np.arange(bias[::3].size) % 2 == 0, 1, -1) * (
+            1_073_741_824 - np.arange(bias[::3].size)
+        )
+        b.data = bias.astype(np.int32)
+        return g
+
+    return build
+
+
+EXTRA.update(
+    {"fc_64_33_pruned_rows": pruned_fc(64, 33), "fc_32_17_batches7_pruned_rows": pruned_fc(32, 17, 7)}
+)
+
+
+#: shifts of 0 in the int8 FC kernel: per tensor through the one-row extended path (one row; six rows, whose shift
+#: of 0 sends every row there; the out % 4 last rows), per channel through the general output stage
+SHIFT0 = {
+    "fc_64_32_shift0": shift0_fc(64, 32),
+    "fc_44_33_shift0_per_channel": shift0_fc(44, 33, per_channel=True),
+    "fc_16_10_batches7_shift0_per_channel": shift0_fc(16, 10, per_channel=True, batches=7),
+    "fc_24_7_batches6_shift0": shift0_fc(24, 7, batches=6),
+}
+EXTRA.update(SHIFT0)
+
+
 def _overridden(case: str) -> bool:
     prefix = case.split("_")[0]
     files = {
@@ -115,6 +180,44 @@ def _overridden(case: str) -> bool:
 
 
 TABLE = {k: v for k, v in {**CASES, **EXTRA}.items() if _overridden(k) or k in EXTRA}
+
+
+@pytest.mark.parametrize("case", list(SHIFT0))
+def test_shift0_cases_have_shift_0_and_unsaturated_outputs(case: str) -> None:
+    """The shift-0 rows do what they are meant to: a shift of 0 (per channel, right shifts too), most outputs not
+    clamped."""
+    from edgesdk.reference.params import op_params
+
+    graph = SHIFT0[case](case)
+    shifts = set(np.atleast_1d(op_params(graph, graph.nodes[0])["output_shift"]).tolist())
+    assert 0 in shifts and (len(shifts) > 1) == ("per_channel" in case), shifts
+    y = reference_outputs(graph, random_inputs(graph.tensor(graph.inputs[0]).size, 4, seed=1))
+    assert np.mean((y > -128) & (y < 127)) > 0.5
+
+
+def test_fc_cost_model_knows_the_kernels_requantization_paths() -> None:
+    """The FC cost models price the path ``ed_fc_s8`` takes: a per-tensor shift of 0 the one-row extended path (not
+    six rows per pass), a per-channel one or a huge live bias the general output stage, pruned rows with a huge
+    bias the fast paths (the C backend rewrites their constant outputs)."""
+    from edgesdk.passes import fc_weights16, pointwise
+
+    cases = {
+        "fc_64_32_shift0": "one",
+        "fc_44_33_shift0_per_channel": "slow",
+        "fc_64_33_pruned_rows": "fast",
+        "fc_16_9_huge_bias": "slow",
+        "fc_44_33_per_channel": "fast",
+    }
+    for case, path in cases.items():
+        g = EXTRA[case](case)
+        assert fc_weights16.requant_path(g, g.nodes[0]) == path, case
+    assert (
+        fc_weights16.estimate(64 * 32, 32, "int8", 64, "cortex-m4", "one")
+        == fc_weights16.estimate(64 * 32, 32, "int8", 64, "cortex-m4")
+        < fc_weights16.estimate(64 * 32, 32, "int8", 64, "cortex-m4", "slow")
+    )
+    fast, one = (pointwise.fc8_instructions(60, 64, 64, "cortex-m4", r) for r in ("fast", "one"))
+    assert fast < one < pointwise.fc8_instructions(60, 64, 64, "cortex-m4", "slow")
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
@@ -232,9 +335,37 @@ def fc_add_chain(name: str) -> ir.Graph:
     return b.done([x], [out], *nodes)
 
 
+def shift0_chain(name: str) -> ir.Graph:
+    """Fully connected 64 -> 32 (per tensor) -> 20 (per channel), with requantization shifts of 0 -- the int8 FC
+    kernel's one-row extended path without the rounding divide, and its general output stage -- then 20 -> 17
+    with pruned rows (all-zero weights, a bias of ~2^30, shifts below -22)."""
+    b = _B(name)
+    x = b.act("x", (1, 64))
+    nodes, cur, n = [], x, 64
+    for k, (m, build) in enumerate(
+        [(32, shift0_fc), (20, partial(shift0_fc, per_channel=True)), (17, pruned_fc)]
+    ):
+        g = build(n, m)(f"{name}{k}")
+        src = g.nodes[0]
+        w, bias, y = (g.tensor(t) for t in (src.inputs[1], src.inputs[2], src.outputs[0]))
+        x_in = g.tensor(src.inputs[0])
+        scale = float(b.g.tensor(cur).quant.scale[0]) / float(
+            x_in.quant.scale[0]
+        )  # the same effective scales
+        for t, new in ((w, f"fc{k}_w"), (bias, f"fc{k}_b")):
+            b.g.add_tensor(ir.Tensor(new, t.shape, t.dtype, t.quant, data=t.data))
+        out = b.act(f"fc{k}_out", (1, m), float(y.quant.scale[0]) * scale, int(y.quant.zero_point[0]))
+        nodes.append(ir.FullyConnected(name=f"fc{k}", inputs=[cur, f"fc{k}_w", f"fc{k}_b"], outputs=[out]))
+        nodes[-1].attrs["kernel"] = "int8"
+        cur, n = out, m
+    return b.done([x], [cur], *nodes)
+
+
 @pytest.mark.emulator
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
-@pytest.mark.parametrize("chain", [conv_chain, fc_add_chain], ids=["conv_chain", "fc_add_chain"])
+@pytest.mark.parametrize(
+    "chain", [conv_chain, fc_add_chain, shift0_chain], ids=["conv_chain", "fc_add_chain", "shift0_chain"]
+)
 def test_dsp_kernels_on_emulated_cortex_m4(chain, tmp_path: Path) -> None:
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate

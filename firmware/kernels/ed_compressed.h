@@ -118,7 +118,9 @@ void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input
  * (int8 rows, row-major, in `values`: the int16 layout is made in RAM instead of flash).
  * layout: ED_DECODE_INT8: rows x cols int8, row-major (OHWI for a convolution; dst needs 4 bytes of slack);
  * ED_DECODE_W16: the int16 layout of ed_fc_w16_params_t (rows padded to a multiple of 4 with zeros), through
- * `rowbuf` (4 * cols + 4 bytes of RAM).
+ * `rowbuf` (4 * cols + 4 bytes of RAM); ED_DECODE_FC8: the int8 layout of the DSP FC kernel ed_fc_s8 (the 1x1 and
+ * im2col convolutions it runs) with rows of `row_len` bytes (cols weights, then zeros: im2col's padded windows),
+ * through `rowbuf` (row_len + 4 bytes) where a row is not written straight into place.
  */
 #define ED_DECODE_TERNARY 0
 #define ED_DECODE_BINARY 1
@@ -127,10 +129,12 @@ void ed_conv_codebook_s8(const ed_conv_codebook_params_t *p, const int8_t *input
 #define ED_DECODE_RAW 4 /* plain int8 rows in `values` (an int8 layer whose kernel reads int16 weights) */
 #define ED_DECODE_INT8 0
 #define ED_DECODE_W16 1
+#define ED_DECODE_FC8 2
 
 typedef struct {
     int32_t rows, cols;
     int32_t format, layout;
+    int32_t row_len; /* ED_DECODE_FC8: bytes per row in the kernel's layout (>= cols) */
     /* ternary / binary */
     int32_t words, wval;
     const uint32_t *plane_pos, *plane_neg;
@@ -149,6 +153,8 @@ typedef struct {
 } ed_decode_params_t;
 
 void ed_decode_weights(const ed_decode_params_t *d, void *dst);
+/* The ED_DECODE_FC8 layout (a function of its own: images without such a layer do not link its code). */
+void ed_decode_weights_fc8(const ed_decode_params_t *d, void *dst);
 
 /* Where the next row's sparse entries start (rows are decoded in order); other formats ignore it. */
 typedef struct {

@@ -179,15 +179,17 @@ static int ed_fc_out_ok(const ed_fc_params_t *p)
  * per output is SMMULR, the rounding divide (round and output offset added together) and SSAT: the multiplier,
  * shift, rounding term, bias and clamp are read once per output row for ED_FC_PIX outputs. Taken where every
  * |acc| < 2^30 is proven from the bias and in_depth, every shift is a right shift of at most 22 and double
- * rounding applies; the results are ed_fc_s8's one-row path's, bit for bit.
+ * rounding applies; the results are ed_fc_s8's one-row path's, bit for bit. The one-row path (below) also takes
+ * a per-tensor shift of 0 (TFLite's requantization is then the SMMULR alone: no rounding divide).
  */
 #define ED_FC_PIX 6
 #define ED_FC_MAXK 128 /* in_depth of the extended block: ED_FC_PIX * ED_FC_MAXK halfword pairs on the stack */
 /* ed_fc_ext_ok's bound on |acc| holds for rows of up to 768 inputs (the one-row path's longest) */
 typedef char ed_fc_maxk_check[(ED_FC_PIX * ED_FC_MAXK <= 768) ? 1 : -1];
 
-/* Whether the extended-input paths serve the layer (see above) with rows of up to `maxk` inputs. */
-static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk)
+/* Whether the extended-input paths serve the layer (see above) with rows of up to `maxk` inputs; `zero`: a
+ * per-tensor shift of 0 too. */
+static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk, int32_t zero)
 {
     const int32_t n = p->in_depth, nq = p->per_channel ? p->out_depth : 1;
     const int32_t *shift = p->shift, *bias = p->bias;
@@ -197,7 +199,12 @@ static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk)
         (((uintptr_t)p->weights) & 3u) != 0u) {
         return 0;
     }
-    for (k = 0; k < nq; ++k) { /* right shifts of 1 to 22 */
+    if (zero && !p->per_channel) { /* one right shift of 0 to 22 */
+        if ((uint32_t)(shift[0] + 22) > 22u) {
+            return 0;
+        }
+    }
+    for (k = zero && !p->per_channel ? nq : 0; k < nq; ++k) { /* right shifts of 1 to 22 */
         if ((uint32_t)(shift[k] + 22) > 21u) {
             return 0;
         }
@@ -498,13 +505,20 @@ static inline int32_t ed_fc_ext_div(const ed_fc_pix_t *c, int32_t a2, int32_t o)
                           ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e));
 }
 
-/* Output o of accumulator a2 of the extended paths, clamped. */
+/* Output o of accumulator a2 of the extended paths, clamped (a per-tensor shift of 0: SMMULR and the output
+ * offset alone). */
 static inline int8_t ed_fc_ext_out(const ed_fc_pix_t *c, int32_t a2, int32_t o)
 {
     const int32_t q = c->per_channel ? o : 0;
     const int32_t e = -c->shift[q];
-    const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e);
-    return (int8_t)ed_clamp_s8(ed_fc_ext_div1(a2, c->multiplier[q], e, rnd), c->lo, c->hi);
+    int32_t v;
+    if (e == 0) {
+        v = ed_smmulr(a2, c->multiplier[q]) + c->output_offset;
+    } else {
+        v = ed_fc_ext_div1(a2, c->multiplier[q], e,
+                           ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c->output_offset << e));
+    }
+    return (int8_t)ed_clamp_s8(v, c->lo, c->hi);
 }
 
 /* Four inputs (one extended pair at xp) against the four rows of a block (two LDRD at w). On an Armv7E-M core
@@ -552,10 +566,11 @@ static inline int8_t ed_fc_ext_out(const ed_fc_pix_t *c, int32_t a2, int32_t o)
  * 19 instructions per 16 MACs, four groups per loop turn; the requantization as in the six-row path.
  */
 /* The four-row blocks [0, out4) of ed_fc_one against the extended row xb; `pc` (a constant in each instance):
- * per-channel multipliers and shifts, else m, e and rnd for every output. Returns the weights after them. */
+ * per-channel multipliers and shifts, else m, e and rnd for every output; `e0` (a constant): that shift is 0,
+ * rnd the output offset. Returns the weights after them. */
 ED_ALWAYS_INLINE static inline const int8_t *ed_fc_one_blocks(const ed_fc_pix_t *c, const uint32_t *xb,
                                                              const int8_t *w, int8_t *y, int32_t out4, int32_t m,
-                                                             int32_t e, int32_t rnd, const int pc)
+                                                             int32_t e, int32_t rnd, const int pc, const int e0)
 {
     const int full = c->lo == -128 && c->hi == 127;
     const int32_t *bias = c->bias;
@@ -568,13 +583,13 @@ ED_ALWAYS_INLINE static inline const int8_t *ed_fc_one_blocks(const ed_fc_pix_t 
             a0 = 2 * bias[0], a1 = 2 * bias[1], a2 = 2 * bias[2], a3 = 2 * bias[3];
             bias += 4;
         }
-        for (g = groups >> 2; g != 0; --g) {
+        for (g = e0 ? 0 : groups >> 2; g != 0; --g) {
             ED_FC_ONE_STEP();
             ED_FC_ONE_STEP();
             ED_FC_ONE_STEP();
             ED_FC_ONE_STEP();
         }
-        for (g = groups & 3; g != 0; --g) {
+        for (g = e0 ? groups : groups & 3; g != 0; --g) { /* the shift-0 instance: one step a turn (its code) */
             ED_FC_ONE_STEP();
         }
         if (pc) {
@@ -582,6 +597,9 @@ ED_ALWAYS_INLINE static inline const int8_t *ed_fc_one_blocks(const ed_fc_pix_t 
             a1 = ed_fc_ext_div(c, a1, o + 1);
             a2 = ed_fc_ext_div(c, a2, o + 2);
             a3 = ed_fc_ext_div(c, a3, o + 3);
+        } else if (e0) {
+            a0 = ed_smmulr(a0, m) + rnd, a1 = ed_smmulr(a1, m) + rnd;
+            a2 = ed_smmulr(a2, m) + rnd, a3 = ed_smmulr(a3, m) + rnd;
         } else {
             a0 = ed_fc_ext_div1(a0, m, e, rnd);
             a1 = ed_fc_ext_div1(a1, m, e, rnd);
@@ -610,11 +628,13 @@ static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
     int32_t o, g;
     ed_fc_extend(x, 1, n, p->input_offset, xb);
     if (c.per_channel) {
-        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, 0, 0, 0, 1);
+        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, 0, 0, 0, 1, 0);
+    } else if (c.shift[0] == 0) { /* one multiplier, no rounding divide */
+        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, c.multiplier[0], 0, c.output_offset, 0, 1);
     } else { /* one multiplier and shift: read once per call */
         const int32_t e = -c.shift[0];
         const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c.output_offset << e);
-        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, c.multiplier[0], e, rnd, 0);
+        w = ed_fc_one_blocks(&c, xb, p->weights, y, out4, c.multiplier[0], e, rnd, 0, 0);
     }
     o = out4;
     for (; o < out_depth; ++o) { /* the last out % 4 rows, row-major */
@@ -662,12 +682,12 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     int32_t b = 0, o, t;
     int hoisted;
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
-    if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK)) {
+    if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
         for (; b + ED_FC_PIX <= p->batches; b += ED_FC_PIX) {
             ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
         }
     }
-    if (b < p->batches && ed_fc_ext_ok(p, ED_FC_PIX * ED_FC_MAXK)) {
+    if (b < p->batches && ed_fc_ext_ok(p, ED_FC_PIX * ED_FC_MAXK, 1)) {
         for (; b < p->batches; ++b) {
             ed_fc_one(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
         }

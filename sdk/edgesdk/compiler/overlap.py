@@ -29,6 +29,7 @@ import numpy as np
 
 from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
+from edgesdk.ir import weightformats as wf
 
 #: ``node.attrs`` key the ``overlap`` pass sets: the output pixels per block its kernel declares on the target.
 ATTR = "writes_behind"
@@ -80,8 +81,14 @@ def max_shift(geo: dict[str, int], block: int) -> int:
 
 
 def declared_block(node: ir.Node, target: str | None) -> int | None:
-    """Output pixels per block the kernel of ``node`` declares on the kernel folder ``target`` (None: none)."""
-    return kernel_table.writes_behind(node.op, node.attrs.get("kernel", ""), target)
+    """Output pixels per block the kernel of ``node`` declares on the kernel folder ``target`` (None: none). A layer
+    whose weights are decoded whole into their scratch before the int8 FC kernel runs (``pointwise_s8``) walks
+    its pixels as that kernel does."""
+    kernel = node.attrs.get("kernel", "")
+    inner = (node.attrs.get("decoded") or {}).get("inner", "")
+    if kernel == "decoded" and wf.DECODE_LAYOUTS.get(inner) == "fc8":
+        kernel = inner
+    return kernel_table.writes_behind(node.op, kernel, target)
 
 
 def node_shift(graph: ir.Graph, node: ir.Node) -> int | None:

@@ -571,12 +571,16 @@ def weights_int16(w: np.ndarray, dilated: bool) -> np.ndarray:
 #: shared direct kernel) -> the layout they read: "int8" (OHWI / (out, in) row-major) or "w16" (the int16
 #: blocked layout of ``ed_fc_w16_params_t``).
 #: "w16blocks": the int16 FC body decodes four rows at a time and runs every batch row (pixel) on them.
+#: "fc8": the int8 FC kernel's rows (:func:`fc_weights_dsp` on the DSP targets, im2col's windows padded to a
+#: multiple of 4 bytes there; row-major elsewhere), the whole layer per call.
 DECODE_LAYOUTS = {
     "": "int8",
     "specialized": "int8",
     "pointwise_w16": "w16blocks",
     "im2col_w16": "w16",
     "w16": "w16blocks",
+    "pointwise_s8": "fc8",
+    "im2col_s8": "fc8",
 }
 
 
@@ -595,9 +599,13 @@ def node_decode_scratch_bytes(weights_shape: tuple[int, ...], inner: str) -> int
 def decode_scratch_bytes(rows: int, cols: int, layout: str) -> int:
     """RAM bytes ``ed_decode_weights`` needs to decode a rows x cols weight matrix into ``layout``: int8 rows
     plus 4 bytes of slack (whole-word stores), or the int16 blocked layout plus a 4-row int8 buffer (one block
-    of it for "w16blocks")."""
+    of it for "w16blocks"), or the int8 FC kernel's rows of ``cols`` rounded up to 4 bytes plus one such row for
+    the rows decoded through a buffer ("fc8")."""
     if layout == "int8":
         return rows * cols + 4
+    if layout == "fc8":
+        row = -(-cols // 4) * 4
+        return rows * row + row + 4
     if layout == "w16blocks":
         return 4 * cols * 2 + 4 * cols + 4
     return -(-rows // 4) * 4 * cols * 2 + 4 * cols + 4

@@ -42,7 +42,10 @@ def int8_alternative(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> tuple[
     if node.op == "FULLY_CONNECTED":
         w, out = graph.tensor(node.inputs[1]), graph.tensor(node.outputs[0])
         macs = int(w.size) * (out.size // int(w.shape[0]))
-        return "int8", fc_weights16.estimate(macs, out.size, "int8", int(w.size // w.shape[0]), ctx.core)
+        requant = fc_weights16.requant_path(graph, node)
+        return "int8", fc_weights16.estimate(
+            macs, out.size, "int8", int(w.size // w.shape[0]), ctx.core, requant
+        )
     shape = specialize.conv_shape(graph, node)
     if shape is None:
         return None

@@ -61,6 +61,16 @@ DECODE_W16_PER_WEIGHT = 4.8
 #: instructions measured, of which the widening ~7.8 per weight: the im2col body also runs slower on RAM weights).
 DECODE_W16_LAYER_PER_WEIGHT = 7.8
 DECODE_PER_CALL = 60.0
+#: Rows of the int8 FC kernel's layout ("fc8": ``pointwise_s8``, ``im2col_s8``): ternary/binary rows of whole words
+#: go straight into place through a table of the 256 words two plane nibbles stand for (built per call), instead
+#: of the per-weight cost above; other rows go through a row buffer, then word by word into place, at this much
+#: more per weight.
+DECODE_FC8_TABLE_PER_CALL = 2300.0
+DECODE_FC8_TABLE_PER_WEIGHT = 1.7
+DECODE_FC8_MOVE_PER_WEIGHT = 1.0
+#: Sparse entries go straight into place in the zeroed layer (rows of whole words): per weight zeroed, per entry
+#: and per row.
+DECODE_FC8_SPARSE = {"weight": 0.4, "entry": 9.0, "row": 20.0}
 #: The int16 FC body run block by block on decoded weights (1x1 convolutions, fully-connected layers) saves this
 #: much per block of four rows and batch row (pixel) against the same body on flash weights: its four outputs'
 #: requantization parameters stay in registers over the pixels. Fitted on the KWS replica's 64 -> 64 1x1 layers
@@ -104,12 +114,21 @@ def decode_instructions(
     fmt: str, rows: int, cols: int, layout: str, entries: int = 0, batches: int = 1, core: str = ""
 ) -> int:
     """Estimated instructions a decoded layer runs beyond its int8 kernel: one ``ed_decode_weights`` call, or
-    (layout "w16blocks") the block decodes less the block-by-block body's saving over ``batches`` pixels."""
+    (layout "w16blocks") the block decodes less the block-by-block body's saving over ``batches`` pixels; into
+    the int8 FC kernel's rows ("fc8") ternary/binary rows of whole words through the word table, sparse entries
+    straight into place."""
     n = rows * cols
+    if layout == "fc8" and fmt in ("ternary", "binary") and cols % 4 == 0:
+        return int(round(DECODE_PER_CALL + DECODE_FC8_TABLE_PER_CALL + DECODE_FC8_TABLE_PER_WEIGHT * n))
+    if layout == "fc8" and fmt.startswith("sparse"):  # rows padded to whole words on the DSP cores
+        sp = DECODE_FC8_SPARSE
+        return int(round(DECODE_PER_CALL + sp["weight"] * n + sp["entry"] * entries + sp["row"] * rows))
     insn = DECODE_PER_CALL + DECODE_PER_WEIGHT[fmt] * n + DECODE_PER_ROW * rows
     if fmt.startswith("sparse"):
         insn += DECODE_PER_ENTRY * entries
-    if layout != "int8":
+    if layout == "fc8":
+        insn += DECODE_FC8_MOVE_PER_WEIGHT * n
+    elif layout != "int8":
         per = DECODE_W16_PER_WEIGHT if layout == "w16blocks" else DECODE_W16_LAYER_PER_WEIGHT
         insn += per * (-(-rows // 4) * 4) * cols
     if layout == "w16blocks":

@@ -16,6 +16,8 @@ code per layer (QEMU mps2-an386).
 
 from __future__ import annotations
 
+import numpy as np
+
 from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
@@ -34,20 +36,60 @@ EXT_PER_MAC, EXT_PER_OUTPUT, EXT_MAX_K = 1.245, 16.5, 768
 SPECIALIZED_CODE_BYTES = 190
 
 
-def extended(core: str, in_depth: int) -> bool:
+#: How the DSP int8 FC kernel requantizes a layer (``ed_fc_ext_ok`` in ``cortex-m-dsp/ed_fc.c``): "fast" (right
+#: shifts of 1 to 22: every extended-input path), "one" (a per-tensor shift of 0: the one-row path only), "slow"
+#: (other shifts, a bias of 2^29 or more, a weight offset: the general output stage).
+REQUANT_PATHS = ("fast", "one", "slow")
+
+
+def requant_path(graph: ir.Graph, node: ir.Node) -> str:
+    """Which of :data:`REQUANT_PATHS` the int8 FC kernel takes for ``node`` (an FC or a 1x1 / im2col convolution),
+    from its requantization shifts, bias and weight offset -- channels of all-zero weights outside the fast
+    requantization given a small bias and shift -1, as the C backend does (``generator.constant_rows_requant``)."""
+    from edgesdk.reference.params import op_params
+
+    try:
+        p = op_params(graph, node)
+    except (KeyError, ValueError, TypeError):
+        return "fast"
+    w = graph.tensor(node.inputs[1])
+    out = int(w.shape[0])
+    shifts = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64).reshape(-1), (out,)).copy()
+    b = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and node.inputs[2] else None
+    bias = np.zeros(out, np.int64) if b is None else np.asarray(b, np.int64).reshape(-1).copy()
+    if int(p.get("filter_offset", 0)) != 0:
+        return "slow"
+    per_tensor = np.asarray(p["output_shift"]).size == 1 or not p.get("per_channel", True)
+    dead = np.zeros(out, bool) if w.data is None else ~np.asarray(w.data).reshape(out, -1).any(axis=1)
+    fast = (shifts >= -22) & (shifts <= (0 if per_tensor else -1)) & (np.abs(bias) < 1 << 29)
+    if np.any(dead & ~fast):  # rewritten: a small bias and shift -1, per channel
+        shifts, bias, per_tensor = np.where(dead, -1, shifts), np.where(dead, 0, bias), False
+    if np.abs(bias).max(initial=0) >= 1 << 29:
+        return "slow"
+    if np.all((shifts >= -22) & (shifts <= -1)):
+        return "fast"
+    return "one" if per_tensor and np.all(shifts == 0) else "slow"
+
+
+def extended(core: str, in_depth: int, requant: str = "fast") -> bool:
     """Whether the int8 FC kernel runs rows of ``in_depth`` inputs through its one-row extended-input path on
-    ``core`` (the Cortex-M DSP kernel, rows of a multiple of 4 up to ``EXT_MAX_K`` inputs)."""
+    ``core`` (the Cortex-M DSP kernel, rows of a multiple of 4 up to ``EXT_MAX_K`` inputs, a requantization
+    ``requant`` of :data:`REQUANT_PATHS` it takes)."""
     return (
         kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp"
         and in_depth % 4 == 0
         and 0 < in_depth <= EXT_MAX_K
+        and requant != "slow"
     )
 
 
-def estimate(macs: int, outputs: int, kernel: str = KERNEL, in_depth: int = 0, core: str = "") -> int:
+def estimate(
+    macs: int, outputs: int, kernel: str = KERNEL, in_depth: int = 0, core: str = "", requant: str = "fast"
+) -> int:
     """Estimated instructions of a fully-connected layer (all batches) with int8 (``"int8"``) or int16 weights;
-    ``in_depth`` and ``core`` given, the int8 kernel's extended-input path where it applies."""
-    if kernel == "int8" and extended(core, in_depth):
+    ``in_depth`` and ``core`` given, the int8 kernel's extended-input path where it applies (``requant``:
+    :func:`requant_path`)."""
+    if kernel == "int8" and extended(core, in_depth, requant):
         return int(macs * EXT_PER_MAC + outputs * EXT_PER_OUTPUT)
     return int(macs * INSN_PER_MAC[kernel] + outputs * INSN_PER_OUTPUT)
 
@@ -76,7 +118,9 @@ class FcWeights16(Int16WeightsPass):
         macs = int(w.size) * (out.size // w.shape[0])
         cand = {
             "int8": {
-                "instructions": estimate(macs, out.size, "int8", int(w.size // w.shape[0]), ctx.core),
+                "instructions": estimate(
+                    macs, out.size, "int8", int(w.size // w.shape[0]), ctx.core, requant_path(graph, node)
+                ),
                 "weight_bytes": int(w.nbytes),
             },
             KERNEL: {

@@ -10,7 +10,8 @@ Where the arena is then set by a kernel choice, the layer is moved: a layer whos
 arena per call (``kernel = "decoded"``, chosen by ``--optimize balanced`` to keep int8 weights in flash) runs its
 inner kernel on its stored int16 weights instead (no decode scratch; the weights take twice the flash, the
 instructions drop), and a 1x1 stride-1 layer whose kernel cannot overlap (the decoded int16 FC body walks output
-channel blocks outside pixels) runs ``pointwise_w16`` on a DSP core, else ``pointwise_s8``. All moves are made,
+channel blocks outside pixels) runs ``pointwise_w16`` on a DSP core, else ``pointwise_s8`` (with ``--optimize
+size`` only ``pointwise_s8``, and a layer of compressed weights is not moved: the flash is what size saves). All moves are made,
 then each is undone whose return does not grow the arena, or, for a move to int16 weights (a second copy in
 flash, which ``--optimize balanced`` avoided), does not grow it by at least the flash bytes the copy adds (evaluated with every eligible depthwise layer in place,
 as ``passes/dw_inplace.py``, which runs next, may put them). The report of a moved layer says the arena before
@@ -29,8 +30,11 @@ from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, pointwise, register
 from edgesdk.passes import dw_inplace as dw_pass
 
-#: Kernels a 1x1 stride-1 layer may move to for the overlap, fastest first.
+#: Kernels a 1x1 stride-1 layer may move to for the overlap, fastest first (``--optimize size``: int8 weights only).
 POINTWISE_KERNELS = (pointwise.KERNEL, pointwise.KERNEL8)
+#: Kernels of compressed weights (bit-planes or codes, codebook codes, sparse entries) that ``--optimize size``
+#: keeps whatever the arena: a pointwise kernel would store the layer's int8 or int16 weights instead.
+COMPRESSED_KERNELS = ("ternary", "binary", "codebook", "sparse", "sparse_codebook")
 
 
 def _target(ctx: PassContext) -> str | None:
@@ -82,9 +86,11 @@ def _move(graph: ir.Graph, node: ir.Node, ctx: PassContext, target: str | None, 
         or not pointwise._eligible(graph, node)
     ):
         return None
+    if ctx.optimize == "size" and kernel in COMPRESSED_KERNELS:
+        return None  # the int8 / int16 weights of the pointwise kernels would undo the compression
     for k in POINTWISE_KERNELS:
         if (
-            (k != pointwise.KERNEL or ctx.dsp)
+            (k != pointwise.KERNEL or (ctx.dsp and ctx.optimize != "size"))
             and ctx.allowed(node, k)
             and kernel_table.writes_behind(node.op, k, target)
         ):

@@ -26,6 +26,7 @@ from edgesdk.passes.fc_weights16 import (
     EXT_PER_OUTPUT,
     SPECIALIZED_CODE_BYTES,
     extended,
+    requant_path,
 )
 
 KERNEL = "pointwise_w16"
@@ -48,33 +49,41 @@ PIX, PIX_MAX_K = 6, 128
 PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 18.5, 80, 6.5, 50
 
 
-def blocked(core: str, k: int) -> bool:
+def blocked(core: str, k: int, requant: str = "fast") -> bool:
     """Whether ``ed_fc_s8`` runs rows of ``k`` inputs through its blocked path on ``core`` (DSP cores; the Helium
-    cores run their own vector loop)."""
-    return kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp" and k % 4 == 0 and k <= PIX_MAX_K
+    cores run their own vector loop) with a requantization ``requant`` (``fc_weights16.requant_path``)."""
+    return (
+        kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp"
+        and k % 4 == 0
+        and k <= PIX_MAX_K
+        and requant == "fast"
+    )
 
 
-def fc8_instructions(rows: int, k: int, cout: int, core: str = "cortex-m4") -> int:
+def fc8_instructions(rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast") -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies, the rest one row
-    at a time (through the one-row extended path for rows of a multiple of 4 up to ``EXT_MAX_K`` inputs)."""
+    at a time (through the one-row extended path for rows of a multiple of 4 up to ``EXT_MAX_K`` inputs); the
+    layer's requantization ``requant`` (``fc_weights16.requant_path``) may leave either path out."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
-    if extended(core, k):  # the one-row extended path
+    if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
-    if not blocked(core, k):
+    if not blocked(core, k, requant):
         return int(rows * one)
     passes, rest = divmod(rows, PIX)
     per_pass = cout * ((k // 4) * PIX_PER_GROUP + PIX_PER_ROW) + PIX * k * PIX_PER_INPUT // 4 + PIX_PER_PASS
     return int(passes * per_pass + rest * one)
 
 
-def estimate(out_px: int, cin: int, cout: int, core: str = "cortex-m4") -> dict[str, int]:
+def estimate(
+    out_px: int, cin: int, cout: int, core: str = "cortex-m4", requant: str = "fast"
+) -> dict[str, int]:
     """Estimated instructions of a 1x1 layer with the direct DSP convolution and with the FC kernels."""
     outputs, macs = out_px * cout, out_px * cout * cin
     return {
         "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
         KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
-        KERNEL8: fc8_instructions(out_px, cin, cout, core),
+        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant),
     }
 
 
@@ -101,7 +110,8 @@ class PointwiseAsFc(Int16WeightsPass):
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w, out = self.weights_and_output(graph, node)
-        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core)
+        requant = requant_path(graph, node)
+        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant)
         cand = {
             "direct": {"instructions": est["direct"], "weight_bytes": int(w.nbytes)},
             KERNEL: {
@@ -120,9 +130,9 @@ class PointwiseAsFc(Int16WeightsPass):
             min_speedup=1.0 + 1e-9,
         )
         cand8 = {"instructions": est[KERNEL8], "weight_bytes": int(w.nbytes)}
-        six = blocked(ctx.core, int(w.shape[3]))
+        six = blocked(ctx.core, int(w.shape[3]), requant)
         what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
-        if not six and extended(ctx.core, int(w.shape[3])):
+        if not six and extended(ctx.core, int(w.shape[3]), requant):
             what += ", its input rows extended once"
         if prefer_int8(node, ctx, KERNEL8, cand8, what):
             return True

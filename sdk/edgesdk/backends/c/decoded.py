@@ -1,8 +1,10 @@
 """C lowering of a CONV_2D or FULLY_CONNECTED annotated ``kernel = "decoded"`` (``passes/decoded.py``): the
 layer's weights stay compressed in flash (bit-planes, codebook codes or sparse entries) and are decoded once per
 call into a RAM scratch (``firmware/kernels/ed_decode.c``), where the int8 kernel the layer would run anyway
-reads them: the shared or specialised direct DSP convolution (int8 OHWI rows), or the int16-weight FC body as
-1x1 convolution, im2col or fully-connected layer (its blocked int16 layout).
+reads them: the shared or specialised direct DSP convolution (int8 OHWI rows), the int16-weight FC body as
+1x1 convolution, im2col or fully-connected layer (its blocked int16 layout), or the int8 FC kernel over a 1x1
+convolution's pixels or im2col's windows (``pointwise_s8`` / ``im2col_s8``: its four-row interleaved int8 rows,
+windows padded to whole words, the whole layer per call).
 
 The inner kernel is lowered as usual; its weights array is replaced by a macro naming the model's one decode
 scratch (shared by every decoded layer, sized for the largest), so the inner kernel's constant parameters keep a
@@ -19,7 +21,7 @@ from edgesdk.backends.c.generator import (
     VARIANT_LOWER,
     _LayerBuilder,
 )
-from edgesdk.compiler.weight_encoding import Encoding
+from edgesdk.compiler.weight_encoding import Encoding, weight_layout
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.ir import weightformats as wf
 
@@ -98,6 +100,8 @@ def lower_decoded(b: _LayerBuilder) -> None:
     scratch = f"(void *)&{gen.model}_arena[{offset}]"
     stored = f"{weights.nbytes} B as {weights.ctype}"
     weights.decl = f"#define {weights.name} (({weights.ctype} *){scratch})"
+    if layout == "fc8" and not weight_layout(gen.target, "FULLY_CONNECTED"):
+        layout = "int8"  # the portable int8 FC kernel reads (out, in) rows as they are, unpadded
     dfields = [
         ("rows", cf.c_int(rows)),
         ("cols", cf.c_int(cols)),
@@ -105,10 +109,15 @@ def lower_decoded(b: _LayerBuilder) -> None:
             "format",
             f"ED_DECODE_{'SPARSE' if fmt.startswith('sparse') else 'RAW' if fmt == 'int8' else fmt.upper()}",
         ),
-        ("layout", "ED_DECODE_INT8" if layout == "int8" else "ED_DECODE_W16"),
+        ("layout", {"int8": "ED_DECODE_INT8", "fc8": "ED_DECODE_FC8"}.get(layout, "ED_DECODE_W16")),
         *_format_fields(b, enc),
     ]
-    if layout != "int8":
+    if layout == "fc8":
+        # the DSP FC layout's rows: im2col's windows padded with zero weights to whole words (fc_w16.py)
+        row = cols + ((-cols) % 4 if inner == "im2col_s8" else 0)
+        dfields[4:4] = [("row_len", cf.c_int(row))]
+        dfields.append(("rowbuf", f"(int8_t *){scratch} + {-(-rows * row // 4) * 4}"))
+    elif layout != "int8":
         rowbuf = 8 * cols if layout == "w16blocks" else -(-rows // 4) * 4 * cols * 2
         dfields.append(("rowbuf", f"(int8_t *){scratch} + {rowbuf}"))
     fn = gen.ident(gen.model, b.cname, "decoded")
@@ -123,7 +132,8 @@ def lower_decoded(b: _LayerBuilder) -> None:
             + (
                 "four output rows at a time, each block then run over every pixel by the int16 FC body."
                 if blocks
-                else f"the whole layer per call, then {b.kernel}."
+                else f"the whole layer per call{' in the int8 FC layout' if layout == 'fc8' else ''}, then "
+                f"{b.kernel}."
             )
         ),
         decode=gen.ident(gen.model, b.cname, "decode"),
@@ -132,6 +142,7 @@ def lower_decoded(b: _LayerBuilder) -> None:
         params_type=b.params_type,
         scratch=scratch,
         inner=b.kernel,
+        decode_fn="ed_decode_weights_fc8" if layout == "fc8" else "ed_decode_weights",
     )
     b.kernel = fn
     b.kernel_files = [*(f for f in b.kernel_files if not blocks or f != "ed_fc_w16.c"), DECODE_FILE]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesdk.backends.c import cformat as cf
-from edgesdk.backends.c.generator import KERNEL_SUBDIR, _LayerBuilder
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, _LayerBuilder, constant_rows_requant
 from edgesdk.compiler.weight_encoding import weight_layout
 from edgesdk.errors import UnsupportedOpError
 
@@ -152,8 +152,9 @@ def _fc_fields(
     """The bias, requantization arrays and parameter fields of an FC-kernel layer (``ed_fc_params_t`` with
     ``weights_offset``, ``ed_fc_w16_params_t`` without) whose (out, in) weights are the array ``weights``."""
     p = b.p
-    bias = b.bias_array()
-    mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
+    bias, mult, shift, per_channel = constant_rows_requant(
+        b, b.bias_values()
+    )  # pruned rows: a small bias, the fast paths
     offsets = {} if weights_offset is None else {"weights_offset": weights_offset}
     b.ints(
         batches=batches,

@@ -452,21 +452,43 @@ def _weights_bias_requant(
         )
     b.act_input(0)
     weights = b.encoded_array("weights")
-    bias = None
-    bias_values = b.bias_values()
-    if fold_input_offset:
-        bias_values = folded_bias(np.asarray(w.data), bias_values, int(p["input_offset"]))
-    if bias_values is not None:
-        out_mult, out_shift = p["output_multiplier"], p["output_shift"]
-        if node.op == "DEPTHWISE_CONV_2D":
-            bias_values, out_mult, out_shift = constant_channels(
-                np.asarray(w.data).reshape(-1, bias_values.size), bias_values, out_mult, out_shift, p
-            )
-        bias = b.const_array("bias", bias_values, "int32_t")
-        mult, shift, per_channel = b.requant_arrays(out_mult, out_shift)
+    if node.op in ("DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        values = b.bias_values()
+        if fold_input_offset:
+            values = folded_bias(np.asarray(w.data), values, int(p["input_offset"]))
+        bias, mult, shift, per_channel = constant_rows_requant(b, values)
         return weights, bias, mult, shift, per_channel
+    bias = b.bias_array()
     mult, shift, per_channel = b.requant_arrays(p["output_multiplier"], p["output_shift"])
     return weights, bias, mult, shift, per_channel
+
+
+def fast_requant(bias: np.ndarray, mult: Any, shift: Any) -> np.ndarray:
+    """Per output channel: whether the DSP kernels' fast requantization takes it: |bias| under 2^29 and a right
+    shift of 1 to 22 (or 0 for a layer of one multiplier and shift, as the int8 FC kernel's one-row path)."""
+    m, s = (np.asarray(a, dtype=np.int64).reshape(-1) for a in (mult, shift))
+    top = 0 if np.all(m == m[0]) and np.all(s == s[0]) else -1
+    s = np.broadcast_to(s, bias.shape)
+    return (s >= -22) & (s <= top) & (np.abs(bias.astype(np.int64)) < 1 << 29)
+
+
+def constant_rows_requant(b: _LayerBuilder, values: np.ndarray | None) -> tuple[Any, Any, Any, bool]:
+    """The bias, multiplier and shift arrays and per-channel flag of a depthwise layer or of a layer an FC kernel
+    runs (an FC, a 1x1 or an im2col convolution), every output channel whose weights are all zero (pruned) given
+    the small bias :func:`constant_channels` finds -- the same constant output, and the kernels' fast
+    requantization paths (after BatchNorm folding such a channel's bias can be ~1e9 and its shift below -22).
+    An FC-kernel layer is rewritten only where such a channel is outside the fast requantization: a per-tensor
+    layer stays per-tensor otherwise. ``values``: the layer's bias values (None: no bias)."""
+    p, w = b.p, b.t(1)
+    mult, shift = p["output_multiplier"], p["output_shift"]
+    if values is not None and w.data is not None and not int(p.get("filter_offset", 0)):
+        data = np.asarray(w.data)
+        depthwise = b.node.op == "DEPTHWISE_CONV_2D"
+        taps = data.reshape(-1, values.size) if depthwise else data.reshape(values.size, -1).T
+        if depthwise or np.any(~taps.any(axis=0) & ~fast_requant(values, mult, shift)):
+            values, mult, shift = constant_channels(taps, values, mult, shift, p)
+    bias = None if values is None else b.const_array("bias", values, "int32_t")
+    return (bias, *b.requant_arrays(mult, shift))
 
 
 #: The output clamp fields of a kernel's parameters and the reference parameters they copy (``param_ints``).
