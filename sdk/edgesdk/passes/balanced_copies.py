@@ -11,20 +11,36 @@ int8 FC kernel; for a convolution the specialised direct convolution, priced by 
 model, or for a 1x1 layer the int8 FC kernel over its pixels), with the reason and the candidate in ``node.attrs["kernel_report"]``. On the MLPerf Tiny models (emulated Cortex-M4)
 this brings the default export's images below TFLM + CMSIS-NN's: AD 550 KB -> 288 KB, IC 240 KB -> 147 KB.
 
-``--optimize speed`` keeps every copy (its report states each trade); a kernel forced by the user stays.
+``--optimize speed`` keeps every copy balanced keeps, then the others best saving per byte first while the
+copies together add at most ``SPEED_COPY_BUDGET`` bytes of flash over the int8 weights; the rest go back to
+their int8 alternative as under balanced. Why a budget, and why 64 KB: TFLM + CMSIS-NN's image less the model's
+``.tflite`` file is 99.5-148 KB on the four MLPerf Tiny models (its interpreter and kernels), edgesdk's code
+10-25 KB (kernels, the specialised copies, the harness), and edgesdk's int8 weights and parameters are no larger
+than the ``.tflite`` that holds them; so an image of the int8 weights plus at most 64 KB of copies stays under
+TFLM + CMSIS-NN's (25 + 64 < 99.5 KB) for any model, while balanced's choices (and so its instructions) are kept
+within it. The code an int8 alternative adds (a specialised copy, the int8 FC kernel when no other layer links
+it) is priced here, in the same decision, so the export's kernel-code budget for ``--optimize speed``
+(``passes/specialize.py``'s ``CODE_BUDGET``, ``commands/export.py``) does not count it a second time: the
+report's ``priced_code`` is that code, per layer. A kernel forced by the user stays, under every goal.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext, register
-from edgesdk.passes._int16 import balanced_refusal
+from edgesdk.passes._int16 import BALANCED_INSNS_PER_BYTE, balanced_refusal
 from edgesdk.passes._report import candidate
 
 #: Kernels that store a layer's weights in flash in a larger form.
 COPIES = ("w16", "pointwise_w16", "im2col_w16", "winograd", "specialized16")
+#: ``--optimize speed``: the flash the copies may add over the int8 weights, bytes (see the module's docstring;
+#: ``PassContext.options["speed_copy_budget"]`` overrides it, a negative one keeps every copy). Copies balanced
+#: keeps are kept beyond it.
+SPEED_COPY_BUDGET = 64 * 1024
 
 
 def _bytes(c: dict[str, Any]) -> int:
@@ -57,9 +73,151 @@ def int8_alternative(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> tuple[
     return min(options, key=lambda kc: kc[1])
 
 
+def _alternative_code(graph: ir.Graph, node: ir.Node, kernel: str) -> int:
+    """Code bytes a layer's own kernel adds to the image (a specialised copy, a per-layer FC body); the shared
+    kernels' code is counted once per model (:func:`edgesdk.passes.specialize.base_code`)."""
+    from edgesdk.passes import specialize
+
+    if kernel in (specialize.KERNEL, specialize.KERNEL16):
+        shape = specialize.conv_shape(graph, node)
+        return specialize.specialized_code(shape) if shape is not None else 0
+    return int(specialize.PER_LAYER_CODE.get(kernel, 0))
+
+
+@dataclass
+class _Trade:
+    """A flash copy against its int8 alternative: the alternative, and the instructions the copy saves for the
+    bytes it adds to the image (its weights' extra bytes and its code, less the alternative's code)."""
+
+    node: ir.Node
+    kernel: str
+    alternative: str
+    instructions: int
+    int8_bytes: int
+    saved: int
+    extra: int
+    alternative_code: int
+
+    @property
+    def per_byte(self) -> float:
+        return self.saved / self.extra if self.extra > 0 else float("inf")
+
+
+def _trade(graph: ir.Graph, node: ir.Node, ctx: PassContext) -> _Trade | None:
+    kernel = str(node.attrs["kernel"])
+    copy = node.attrs.get("kernel_report", {}).get("candidates", {}).get(kernel)
+    alt = int8_alternative(graph, node, ctx)
+    if copy is None or alt is None or not copy.get("instructions"):
+        return None
+    name, instructions = alt
+    int8_bytes = int(graph.tensor(node.inputs[1]).nbytes)
+    alt_code = _alternative_code(graph, node, name)
+    extra = _bytes(copy) - int8_bytes
+    if ctx.optimize == "speed":  # the image's bytes: the code of both kernels in the same account
+        extra += _alternative_code(graph, node, kernel) - alt_code
+    saved = instructions - int(copy["instructions"])
+    return _Trade(node, kernel, name, instructions, int8_bytes, saved, extra, alt_code)
+
+
+def _revert(graph: ir.Graph, t: _Trade, refusal: str) -> None:
+    """Run the layer with its int8 alternative; the report keeps the copy as a candidate and says why."""
+    node = t.node
+    report = dict(node.attrs.get("kernel_report", {}))
+    report["candidates"] = {
+        **report.get("candidates", {}),
+        t.alternative: candidate(t.int8_bytes, t.instructions),
+    }
+    why = f"{refusal}: {t.alternative} kernel (est. {t.instructions} instructions, {t.int8_bytes} B)"
+    if report.get("why"):
+        why += f" (the earlier choice: {report['why']})"
+    report["why"] = why
+    report["format"] = "int8"
+    report["weight_bytes"] = t.int8_bytes
+    report.pop("specialized", None)
+    node.attrs["kernel_report"] = report
+    node.attrs.pop("specialize", None)
+    if t.alternative in ("specialized", "pointwise_s8"):
+        node.attrs["kernel"] = t.alternative
+    else:
+        node.attrs.pop("kernel", None)
+
+
+def _within_speed_budget(graph: ir.Graph, ctx: PassContext) -> bool:
+    """``--optimize speed``: keep the copies balanced keeps, then the others best saving per byte first within
+    ``SPEED_COPY_BUDGET``; the rest go back to their int8 alternative. Each report says why, with the trade's
+    bytes and instructions; a reverted layer's report carries the code its alternative adds (``priced_code``),
+    which the export's kernel-code budget leaves to this one."""
+    from edgesdk.passes import specialize
+
+    budget = int(ctx.options.get("speed_copy_budget", SPEED_COPY_BUDGET))
+    least = float(ctx.options.get("balanced_insns_per_byte", BALANCED_INSNS_PER_BYTE))
+    trades = [
+        t
+        for n in graph.nodes
+        if n.attrs.get("kernel") in COPIES
+        and ctx.forced(n) != n.attrs["kernel"]
+        and (t := _trade(graph, n, ctx)) is not None
+    ]
+    if not trades:
+        return False
+    before = {n.name: str(n.attrs.get("kernel", "") or "") for n in graph.nodes}
+    used = 0
+    reverted: list[_Trade] = []
+    # balanced's copies first (kept beyond the budget: speed is never slower than balanced), then the best per byte
+    for t in sorted(trades, key=lambda t: (t.per_byte < least, -t.per_byte, t.node.name)):
+        trade = f"{t.extra} B for est. {t.saved} fewer instructions than {t.alternative} ({t.per_byte:.1f} per byte)"
+        if t.saved > 0 and (t.per_byte >= least or budget < 0 or used + max(0, t.extra) <= budget):
+            used += max(0, t.extra)
+            rule = (
+                f"at least {least:g} per byte, as balanced keeps it"
+                if t.per_byte >= least
+                else f"within the {budget} B copy budget ({used} B used)"
+            )
+            rep = t.node.attrs["kernel_report"]
+            rep["why"] = f"{rep.get('why', '')}; --optimize speed: copy kept, it adds {trade}: {rule}".lstrip(
+                "; "
+            )
+            continue
+        reverted.append(t)
+        _revert(
+            graph,
+            t,
+            f"--optimize speed: int8 weights kept in flash; the copy would add {trade}, over the {budget} B "
+            f"copy budget ({used} B taken by copies that save more per byte)"
+            if t.saved > 0
+            else f"--optimize speed: int8 weights kept in flash; the copy would add {t.extra} B and est. "
+            f"{-t.saved} more instructions than {t.alternative}",
+        )
+    # the code the alternatives add: their own (specialised copies) and the shared kernels each links anew
+    kernels = dict(before)
+    for t in sorted(reverted, key=lambda t: graph.nodes.index(t.node)):
+        after = {**kernels, t.node.name: str(t.node.attrs.get("kernel", "") or "")}
+        if t.alternative in ("int8", "pointwise_s8"):  # the int8 FC kernel's functions, once per image
+            shared = 0 if _links(graph, kernels, FC_SOURCE) else specialize.BASE_CODE[("FULLY_CONNECTED", "")]
+        else:
+            shared = max(0, specialize.base_code(graph, after) - specialize.base_code(graph, kernels))
+        kernels = after
+        t.node.attrs["kernel_report"]["priced_code"] = t.alternative_code + shared
+    return bool(reverted)
+
+
+#: The int8 FC kernel's source: the FC layers' int8 kernel and the 1x1 / im2col convolutions run as FC link it.
+FC_SOURCE = "ed_fc.c"
+
+
+def _links(graph: ir.Graph, kernels: dict[str, str], source: str) -> bool:
+    """Whether a layer of ``graph`` with these kernels (name -> kernel attr) compiles the firmware ``source``."""
+    for n in graph.nodes:
+        row = kernel_table.find(n.op, kernels.get(n.name, ""))
+        if row is not None and source in (row.op_sources.get(n.op), *row.sources):
+            return True
+    return False
+
+
 @register("default")
 class BalancedCopies(Pass):
-    """Turn flash copies that buy too few instructions per byte back into int8 kernels (balanced only)."""
+    """Turn flash copies that buy too few instructions per byte (balanced), or that do not fit the copy budget
+    (speed), back into int8 kernels."""
 
     name = "balanced_copies"
 
@@ -68,29 +226,16 @@ class BalancedCopies(Pass):
         return ctx.optimize == "balanced" and kernel in COPIES and ctx.forced(node) != kernel
 
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        kernel = str(node.attrs["kernel"])
-        report = dict(node.attrs.get("kernel_report", {}))
-        copy = report.get("candidates", {}).get(kernel)
-        alt = int8_alternative(graph, node, ctx)
-        if copy is None or alt is None or not copy.get("instructions"):
+        t = _trade(graph, node, ctx)
+        if t is None:
             return False
-        name, instructions = alt
-        int8_bytes = int(graph.tensor(node.inputs[1]).nbytes)
-        refusal = balanced_refusal(ctx, instructions - int(copy["instructions"]), _bytes(copy) - int8_bytes)
+        refusal = balanced_refusal(ctx, t.saved, t.extra)
         if refusal is None:
             return False
-        report["candidates"] = {**report.get("candidates", {}), name: candidate(int8_bytes, instructions)}
-        why = f"{refusal}: {name} kernel (est. {instructions} instructions, {int8_bytes} B)"
-        if report.get("why"):
-            why += f" (the earlier choice: {report['why']})"
-        report["why"] = why
-        report["format"] = "int8"
-        report["weight_bytes"] = int8_bytes
-        report.pop("specialized", None)
-        node.attrs["kernel_report"] = report
-        node.attrs.pop("specialize", None)
-        if name in ("specialized", "pointwise_s8"):
-            node.attrs["kernel"] = name
-        else:
-            node.attrs.pop("kernel", None)
+        _revert(graph, t, refusal)
         return True
+
+    def run(self, graph: ir.Graph, ctx: PassContext) -> bool:
+        if ctx.optimize == "speed":
+            return _within_speed_budget(graph, ctx)
+        return super().run(graph, ctx)
