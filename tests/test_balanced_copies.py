@@ -1,8 +1,9 @@
-"""``--optimize balanced`` keeps int8 weights in flash unless a larger copy pays per byte (passes/balanced_copies.py).
+"""``--optimize balanced`` keeps int8 weights in flash unless a larger copy pays per byte, ``--optimize speed`` keeps
+them where the copies would pass its copy budget (passes/balanced_copies.py).
 
-Pipeline decisions on shapes either side of the rule, the user's force respected, and the layers balanced moves
-back to int8 kernels run bit-exactly against the reference (host build under ASan/UBSan, the DSP kernels'
-portable SIMD definitions).
+Pipeline decisions on shapes either side of the rule and of the budget, the user's force respected, the code the
+int8 alternatives add priced, and the layers balanced moves back to int8 kernels run bit-exactly against the
+reference (host build under ASan/UBSan, the DSP kernels' portable SIMD definitions).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 
 import test_c_kernels as kernels
+from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
-from edgesdk.passes import PassContext, run_pipeline
+from edgesdk.passes import PassContext, run_pipeline, specialize
 from edgesdk.passes._int16 import BALANCED_INSNS_PER_BYTE
-from kerneltable import KernelTable, run_joined
+from edgesdk.passes.balanced_copies import SPEED_COPY_BUDGET
+from kerneltable import KernelTable, join, run_joined
 
 #: No decode budget: the decoded-weights pass (which would move some int16 copies into RAM) stays out of the way.
 FLASH = {"flash_bytes": 4 << 20, "decode_budget": 0.0}
@@ -27,12 +30,16 @@ CASES = {
     # Winograd on 24x24 pixels, 16 -> 16 channels: its transformed weights pay; on 6x6 pixels, 48 -> 48 they do not
     "bc_wino_24x24_c16": (kernels.conv(24, 24, 16, 16, 3, 1, "SAME"), "winograd", "winograd"),
     "bc_wino_6x6_c48": (kernels.conv(6, 6, 48, 48, 3, 1, "SAME"), "winograd", "specialized"),
-    # a 1x1 layer on 6x6 pixels, 63 channels (rows the int8 FC kernel's six-pixel path does not take): the int16
-    # copy saves too little over the specialised int8 convolution
-    "bc_pw_6x6_c63_c64": (kernels.conv(6, 6, 63, 64, 1, 1, "VALID"), "pointwise_w16", "specialized"),
+    # a 1x1 layer on 6x6 pixels, 63 channels (rows the int8 FC kernel's six-pixel path does not take): the
+    # specialised int8 convolution is estimated faster than the int16 copy (237,311 against 254,822 instructions),
+    # so neither goal keeps the copy
+    "bc_pw_6x6_c63_c64": (kernels.conv(6, 6, 63, 64, 1, 1, "VALID"), "specialized", "specialized"),
     # with 64 channels the int8 FC kernel six pixels per pass beats the copy: no copy for either goal
     "bc_pw_6x6_c64_c64": (kernels.conv(6, 6, 64, 64, 1, 1, "VALID"), "pointwise_s8", "pointwise_s8"),
 }
+
+#: The copy the speed passes chose where the copy pass itself gave it back (speed's kernel is then the int8 one).
+COPY_OF = {"bc_pw_6x6_c63_c64": "pointwise_w16"}
 
 
 def _kernel(case: str, optimize: str, **kw) -> ir.Node:
@@ -51,7 +58,8 @@ def test_balanced_keeps_only_copies_that_pay_per_byte(case: str) -> None:
         assert rep["format"] == "int8" and "specialize" not in node.attrs
         assert f"under {BALANCED_INSNS_PER_BYTE:g}" in rep["why"] and "B for est." in rep["why"], rep["why"]
         # the copy stays in the report as a candidate beside the int8 kernel chosen, with their bytes
-        int8, copy = rep["candidates"][balanced or "int8"], rep["candidates"][speed]
+        copy_kernel = COPY_OF.get(case, speed)
+        int8, copy = rep["candidates"][balanced or "int8"], rep["candidates"][copy_kernel]
         assert int8["bytes"] == rep["weight_bytes"] < copy.get("bytes", copy.get("weight_bytes"))
     else:
         assert "under" not in rep["why"]
@@ -69,6 +77,72 @@ def test_balanced_respects_a_forced_copy() -> None:
     assert node.attrs["kernel"] == "pointwise_s8" and node.attrs["kernel_report"]["format"] == "int8"
     node = _kernel("bc_pw_6x6_c63_c64", "balanced", forbid={"*": {"specialized", "pointwise_s8", "decoded"}})
     assert node.attrs["kernel"] == "pointwise_w16" and node.attrs["kernel_report"]["format"] == "int16"
+
+
+def _speed(graph: ir.Graph, **options: int) -> dict[str, ir.Node]:
+    ctx = PassContext(core="cortex-m4", optimize="speed", options={**FLASH, **options})
+    return {n.name: n for n in run_pipeline(graph, "default", ctx).nodes}
+
+
+def test_speed_keeps_copies_within_its_budget() -> None:
+    """--optimize speed keeps the copies balanced keeps whatever its budget, then the others best saving per byte
+    first while they fit; the rest go back to their int8 alternative, whose code the budget prices."""
+    fc, wino_big, wino_small = (
+        CASES[c][0](c) for c in ("bc_fc_256_64", "bc_wino_24x24_c16", "bc_wino_6x6_c48")
+    )
+    # within the default 64 KB: the FC's int16 weights (16,384 B for est. 194 instructions) stay
+    (node,) = _speed(fc).values()
+    assert node.attrs["kernel"] == "w16"
+    assert "16384 B for est. 194 fewer instructions than int8" in node.attrs["kernel_report"]["why"]
+    assert (
+        f"within the {SPEED_COPY_BUDGET} B copy budget (16384 B used)" in node.attrs["kernel_report"]["why"]
+    )
+    # over a 1,000 B budget: the int8 FC kernel, whose shared code (not linked by another layer) is priced
+    (node,) = _speed(fc, speed_copy_budget=1000).values()
+    rep = node.attrs["kernel_report"]
+    assert "kernel" not in node.attrs and rep["format"] == "int8" and rep["weight_bytes"] == 16384
+    assert "over the 1000 B copy budget" in rep["why"] and "16384 B for est. 194 fewer" in rep["why"]
+    assert rep["priced_code"] == kernel_table.code_bytes()[("FULLY_CONNECTED", "")] > 0
+    # a Winograd copy that saves at least balanced's 32 instructions per byte stays at no budget at all
+    (node,) = _speed(wino_big, speed_copy_budget=0).values()
+    assert node.attrs["kernel"] == "winograd" and "as balanced keeps it" in node.attrs["kernel_report"]["why"]
+    assert "priced_code" not in node.attrs["kernel_report"]
+    # one that saves 8.5 per byte goes back to the specialised convolution: its copy of the body is the code
+    # priced (the border path it shares with other specialised layers is smaller than the Winograd kernel it
+    # unlinks; beside another Winograd layer it is priced too, below)
+    (node,) = _speed(wino_small, speed_copy_budget=0).values()
+    shape = specialize.conv_shape(wino_small, wino_small.nodes[0])
+    assert node.attrs["kernel"] == "specialized" and shape is not None
+    assert node.attrs["kernel_report"]["priced_code"] == specialize.specialized_code(shape) == 760
+    # a negative budget keeps every copy that saves instructions
+    (node,) = _speed(fc, speed_copy_budget=-1).values()
+    assert node.attrs["kernel"] == "w16"
+
+
+@pytest.mark.parametrize(
+    ("budget", "kept"),
+    [
+        # balanced's Winograd (5,128 B) first, then the 6x6 one (52,232 B, 8.5 per byte); the FC (16,384 B,
+        # 0.0 per byte) no longer fits
+        (60_000, {"bc_wino_24x24_c16", "bc_wino_6x6_c48"}),
+        # the 6x6 Winograd does not fit: the FC after it still does
+        (50_000, {"bc_wino_24x24_c16", "bc_fc_256_64"}),
+        (0, {"bc_wino_24x24_c16"}),
+    ],
+)
+def test_speed_budget_best_per_byte_first(budget: int, kept: set[str]) -> None:
+    graph, _ = join(
+        "bc_speed", {c: CASES[c][0](c) for c in ("bc_fc_256_64", "bc_wino_6x6_c48", "bc_wino_24x24_c16")}
+    )
+    nodes = _speed(graph, speed_copy_budget=budget)
+    assert {n for n, node in nodes.items() if node.attrs.get("kernel") in ("w16", "winograd")} == kept
+    priced = {n: node.attrs["kernel_report"].get("priced_code") for n, node in nodes.items()}
+    if "bc_wino_6x6_c48" not in kept:
+        assert nodes["bc_wino_6x6_c48"].attrs["kernel"] == "specialized"
+        assert priced["bc_wino_6x6_c48"] == 760 + specialize.CONV_BODY_CODE
+    if "bc_fc_256_64" not in kept:
+        assert priced["bc_fc_256_64"] == kernel_table.code_bytes()[("FULLY_CONNECTED", "")]
+    assert not any(priced[n] for n in kept)
 
 
 @pytest.fixture(scope="module")
