@@ -43,8 +43,8 @@ from edgesdk.passes._report import candidate
 #: Kernels that store a layer's weights in flash in a larger form.
 COPIES = ("w16", "pointwise_w16", "im2col_w16", "winograd", "specialized16")
 #: ``--optimize speed``: the flash the copies may add over the int8 weights, bytes (see the module's docstring;
-#: ``PassContext.options["speed_copy_budget"]`` overrides it, a negative one keeps every copy). Copies balanced
-#: keeps are kept beyond it.
+#: ``PassContext.options["speed_copy_budget"]`` overrides it; a negative one keeps every copy the speed passes
+#: chose). Copies balanced keeps are kept beyond it.
 SPEED_COPY_BUDGET = 64 * 1024
 #: ``--optimize speed``: a copy balanced would not keep is kept only where its estimate saves at least this
 #: fraction of its int8 alternative's instructions (the cost models' error: IC's first layer, 3 input channels,
@@ -109,13 +109,12 @@ class _Trade:
     extra: int
     alternative_code: int
     weight_extra: int  # the weights' extra bytes alone: balanced's price of the copy
+    least: float = BALANCED_INSNS_PER_BYTE  # balanced's instructions per byte
 
     @property
     def balanced_keeps(self) -> bool:
         """Whether ``--optimize balanced`` keeps the copy (its rule, its price)."""
         return self.saved > 0 and self.saved >= self.least * self.weight_extra
-
-    least: float = BALANCED_INSNS_PER_BYTE
 
     @property
     def per_byte(self) -> float:
@@ -172,6 +171,8 @@ def _within_speed_budget(graph: ir.Graph, ctx: PassContext) -> bool:
     from edgesdk.passes import specialize
 
     budget = int(ctx.options.get("speed_copy_budget", SPEED_COPY_BUDGET))
+    if budget < 0:  # no budget: every copy the speed passes chose stays
+        return False
     trades = [
         t
         for n in graph.nodes
@@ -188,16 +189,12 @@ def _within_speed_budget(graph: ir.Graph, ctx: PassContext) -> bool:
     for t in sorted(trades, key=lambda t: (not t.balanced_keeps, -t.per_byte, t.node.name)):
         trade = f"{t.extra} B for est. {t.saved} fewer instructions than {t.alternative} ({t.per_byte:.1f} per byte)"
         small = t.saved < MIN_SAVING * t.instructions
-        if t.balanced_keeps or (
-            t.saved > 0 and (budget < 0 or (not small and used + max(0, t.extra) <= budget))
-        ):
+        if t.balanced_keeps or (t.saved > 0 and not small and used + max(0, t.extra) <= budget):
             used += max(0, t.extra)
             rule = (
                 f"at least {t.least:g} per byte of its weights, as balanced keeps it"
                 if t.balanced_keeps
                 else f"within the {budget} B copy budget ({used} B used)"
-                if budget >= 0
-                else "no copy budget"
             )
             rep = t.node.attrs["kernel_report"]
             rep["why"] = f"{rep.get('why', '')}; --optimize speed: copy kept, it adds {trade}: {rule}".lstrip(
