@@ -388,7 +388,10 @@ BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
 
 
 def _speed_kernel(case: str) -> str:
-    ctx = PassContext(core="cortex-m4", optimize="speed", options={"flash_bytes": 1 << 20})
+    # every copy the speed passes choose (no speed copy budget, passes/balanced_copies.py)
+    ctx = PassContext(
+        core="cortex-m4", optimize="speed", options={"flash_bytes": 1 << 20, "speed_copy_budget": -1}
+    )
     return run_pipeline(BALANCED[case][0](case), "default", ctx).nodes[0].attrs.get("kernel", "")
 
 
@@ -585,7 +588,8 @@ def test_balanced_budget_keeps_costly_layers_int8_and_says_why() -> None:
     assert (
         pw0.attrs.get("kernel") == "decoded" and pw0.attrs["kernel_report"]["inner_kernel"] == "pointwise_w16"
     )
-    speed = PassContext(core="cortex-m4", optimize="speed", options=options)
+    # the speed passes' choice (no speed copy budget, which would run the specialised convolution estimated faster)
+    speed = PassContext(core="cortex-m4", optimize="speed", options={**options, "speed_copy_budget": -1})
     assert (
         run_pipeline(planes_conv(12, 12, 62, 64, 1, 1, "VALID", "ternary")("pws"), "default", speed)
         .nodes[0]

@@ -348,6 +348,12 @@ def board_pass_context(board: Board, pass_ctx: PassContext | None, optimize: str
     return ctx
 
 
+def priced_code(graph: Graph) -> int:
+    """Estimated code bytes of the int8 kernels that ``--optimize speed`` gave layers instead of a flash copy over
+    its copy budget (``passes/balanced_copies.py``), which that budget already counts."""
+    return sum(int(n.attrs.get("kernel_report", {}).get("priced_code", 0)) for n in graph.nodes)
+
+
 @dataclasses.dataclass
 class _Generated:
     """One generation of the project's model and firmware in the hidden folder, and what it measured."""
@@ -362,6 +368,7 @@ class _Generated:
     ctx: PassContext
     budget: int
     tightened: list[int]
+    priced: int = 0
 
 
 def _generate_within_budget(
@@ -374,7 +381,8 @@ def _generate_within_budget(
     rounding: str,
 ) -> _Generated:
     """Run the passes, plan, generate the C and copy the firmware into ``tmp``, and measure the footprint; with
-    ``--optimize speed``, choose the specialised copies again while the compiled kernel code is over its budget."""
+    ``--optimize speed``, choose the specialised copies again while the compiled kernel code (less the code that the
+    speed copy budget priced, :func:`priced_code`) is over its budget."""
     from edgesdk.backends.c import generate_c
 
     budget = int(ctx.options.get("kernel_code_budget", CODE_BUDGET))
@@ -390,13 +398,16 @@ def _generate_within_budget(
         fp = project_footprint(tmp, board, settings, firmware_srcs, model_srcs, project)
         if fp is None:
             fp = fallback_footprint(graph, arena, board, project.layer_flash)
-        over = fp.kernel_code - budget
+        # the code of the int8 kernels that layers went back to under the speed copy budget was priced there
+        # (passes/balanced_copies.py): the kernel-code budget is for the rest
+        priced = priced_code(graph)
+        over = fp.kernel_code - priced - budget
         copies = [n for n in graph.nodes if n.attrs.get("kernel") in SPECIALIZED and ctx.forced(n) is None]
         # The budget is the speed kernels' (--optimize speed); balanced keeps its copies: their instructions
         # are worth more than the few hundred bytes its extra int8 kernels add to the code.
         if over <= 0 or not copies or len(tightened) >= 4 or ctx.optimize != "speed":
             return _Generated(
-                graph, arena, project, settings, firmware_srcs, model_srcs, fp, ctx, budget, tightened
+                graph, arena, project, settings, firmware_srcs, model_srcs, fp, ctx, budget, tightened, priced
             )
         # The specialisation pass chose copies by its code estimate and the compiled code is over the budget:
         # choose again with the budget lowered by the excess, until the compiled code keeps it.
@@ -514,7 +525,12 @@ def export(
             mlperf=mlperf,
             ccm=placement.to_dict() if placement.used else {},
             footprint=fp,
-            code_budget={"budget": gen.budget, "kernel_code": fp.kernel_code, "tightened_to": gen.tightened}
+            code_budget={
+                "budget": gen.budget,
+                "kernel_code": fp.kernel_code,
+                "tightened_to": gen.tightened,
+                "priced_by_copy_budget": gen.priced,
+            }
             if fp.kernel_code and ctx.dsp and ctx.optimize != "size"
             else {},
         )
