@@ -10,6 +10,8 @@
  * each row's weights, and SMLAD accumulates two products: 16 MACs per 5 loads, 10 extends and 8 SMLAD.
  * A nonzero weight offset (not produced by int8 TFLite models) adds weights_offset * sum(x + input_offset).
  */
+#include <string.h>
+
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
@@ -182,9 +184,11 @@ static int ed_fc_out_ok(const ed_fc_params_t *p)
  * rounding applies; the results are ed_fc_s8's one-row path's, bit for bit.
  */
 #define ED_FC_PIX 6
-#define ED_FC_MAXK 128 /* in_depth of the extended block: ED_FC_PIX * ED_FC_MAXK halfword pairs on the stack */
-/* ed_fc_ext_ok's bound on |acc| holds for rows of up to 768 inputs (the one-row path's longest) */
-typedef char ed_fc_maxk_check[(ED_FC_PIX * ED_FC_MAXK <= 768) ? 1 : -1];
+#define ED_FC_MAXK 256     /* in_depth of the extended block: ED_FC_PIX * ED_FC_MAXK halfword pairs on the stack */
+#define ED_FC_ONE_MAXK 768 /* in_depth of the one-row path's extended row */
+#define ED_FC_PART_MIN 4   /* the fewest rows after the last full pass that take a pass of their own */
+/* ed_fc_ext_ok's bound on |acc| holds for rows of up to 768 inputs */
+typedef char ed_fc_maxk_check[(ED_FC_MAXK <= 768 && ED_FC_ONE_MAXK <= 768) ? 1 : -1];
 
 /* Whether the extended-input paths serve the layer (see above) with rows of up to `maxk` inputs. */
 static int ed_fc_ext_ok(const ed_fc_params_t *p, int32_t maxk)
@@ -536,6 +540,9 @@ typedef struct {
 
 /* The rows [0, out4) of a per-channel layer with a bias clamped to the whole int8 range (see ED_FC_ROWS_FULL);
  * `nofix`: see ED_FC_PIX_OUT. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
 static void ed_fc_rows_full(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y, int32_t out4, int nofix)
 {
     ed_fc_rows_in_t sin = {xb, p->weights, p->bias, 0, 4 * p->in_depth - 12, out4, (p->in_depth >> 2) - 1};
@@ -564,14 +571,8 @@ ED_ALWAYS_INLINE static inline void ed_fc_pix_rows(const ed_fc_params_t *p, cons
     const ed_fc_pix_t c = {p->bias,          p->multiplier, p->shift,   p->per_channel,        p->output_offset,
                            p->act_min,       p->act_max,    n >> 2,     (size_t)out_depth};
     int32_t o = 0;
-#if ED_FC_ROWS_FULL_ASM
-    if (full && c.per_channel && c.bias != NULL && out4 > 0) {
-        ed_fc_rows_full(p, xb, y, out4, nofix);
-        o = out4;
-    }
-#endif
 #if ED_FC_DOT6_ASM
-    if (!full && c.per_channel && c.bias != NULL) {
+    if (c.per_channel && c.bias != NULL) {
         ed_fc_pix_rows_dsp(p, xb, y, out4, full, nofix);
         o = out4;
     }
@@ -618,9 +619,11 @@ static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input
         }
         return;
     }
-    if (rows == ED_FC_PIX) { /* the six rows by six walking pointers: per input word one load, two extends,
-                                 * two doublings and one store */
-        const int8_t *x0 = x, *x1 = x + n, *x2 = x1 + n, *x3 = x2 + n, *x4 = x3 + n, *x5 = x4 + n;
+    if (rows >= ED_FC_PART_MIN) { /* ED_FC_PIX rows by six walking pointers (fewer: the last row repeated):
+                                    * per input word one load, two extends, two doublings and one store */
+        const size_t sn = (size_t)n, last = (size_t)rows - 1u;
+        const int8_t *x0 = x, *x1 = x + sn, *x2 = x1 + sn, *x3 = x2 + sn;
+        const int8_t *x4 = x + (last < 4u ? last : 4u) * sn, *x5 = x + last * sn;
         for (g = n >> 2; g != 0; --g) {
             ED_FC_EXT_WORD(x0);
             ED_FC_EXT_WORD(x1);
@@ -761,7 +764,7 @@ ED_ALWAYS_INLINE static inline const int8_t *ed_fc_one_blocks(const ed_fc_pix_t 
 
 static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
 {
-    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
+    uint32_t xb[ED_FC_ONE_MAXK / 2];
     const int32_t n = p->in_depth, groups = n >> 2, out_depth = p->out_depth;
     const int32_t out4 = out_depth & ~3;
     const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift, p->per_channel,    p->output_offset,
@@ -792,21 +795,50 @@ static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
     }
 }
 
-/* Input rows [b, b + ED_FC_PIX) of the layer at x: extend them, then every output row. */
-static void ed_fc_pix_block(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
+/* Whether the `rest` (< ED_FC_PIX) input rows after the last full pass take one pass of their own (ed_fc_pix_block
+ * with rows = rest): from ED_FC_PART_MIN rows on it costs less than rest one-row passes (pointwise.py's cost model),
+ * and its outputs fit in the extended block's buffer behind the extended rows (12 in_depth bytes). */
+static int ed_fc_part_ok(const ed_fc_params_t *p, int32_t rest)
+{
+    return rest >= ED_FC_PART_MIN && 12 * p->in_depth + ED_FC_PIX * p->out_depth <= 2 * ED_FC_PIX * ED_FC_MAXK;
+}
+
+/* Input rows [b, b + rows) of the layer at x (rows <= ED_FC_PIX): extend them, then every output row. Fewer than
+ * ED_FC_PIX rows (the last of the layer, ed_fc_part_ok) are padded with copies of the last one, their outputs
+ * written behind the extended rows in xb and the rows' own copied to y at the end, so that nothing is written
+ * beyond the layer's output and no input is read after an output (the output may trail the input). */
+static void ed_fc_pix_block(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows)
 {
     uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
-    ed_fc_extend(x, ED_FC_PIX, p->in_depth, p->input_offset, xb);
+    int8_t *yb = rows == ED_FC_PIX ? y : (int8_t *)(void *)(xb + 3 * p->in_depth);
+    ed_fc_extend(x, rows, p->in_depth, p->input_offset, xb);
+#if ED_FC_ROWS_FULL_ASM
+    if (p->act_min == -128 && p->act_max == 127 && p->per_channel && p->bias != NULL && p->out_depth >= 4) {
+        const int32_t out4 = p->out_depth & ~3;
+        const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift,          p->per_channel,        p->output_offset,
+                               p->act_min, p->act_max,    p->in_depth >> 2, (size_t)p->out_depth};
+        int32_t o;
+        ed_fc_rows_full(p, xb, yb, out4, p->output_offset == -128);
+        for (o = out4; o < p->out_depth; ++o) { /* the last out % 4 rows, row-major */
+            ed_fc_pix_row(&c, xb, p->weights + (size_t)o * (size_t)p->in_depth, o, yb + o, 4, 1, 0);
+        }
+    } else /* the general instances below serve the whole int8 range as well */
+#else
     if (p->act_min == -128 && p->act_max == 127) {
         if (p->output_offset == -128) {
-            ed_fc_pix_rows(p, xb, y, 1, 1);
+            ed_fc_pix_rows(p, xb, yb, 1, 1);
         } else {
-            ed_fc_pix_rows(p, xb, y, 1, 0);
+            ed_fc_pix_rows(p, xb, yb, 1, 0);
         }
-    } else if (p->act_min >= p->output_offset) {
-        ed_fc_pix_rows(p, xb, y, 0, 1);
+    } else
+#endif
+        if (p->act_min >= p->output_offset) {
+        ed_fc_pix_rows(p, xb, yb, 0, 1);
     } else {
-        ed_fc_pix_rows(p, xb, y, 0, 0);
+        ed_fc_pix_rows(p, xb, yb, 0, 0);
+    }
+    if (yb != y) {
+        memcpy(y, yb, (size_t)rows * (size_t)p->out_depth);
     }
 }
 #endif
@@ -824,10 +856,14 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
     if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK)) {
         for (; b + ED_FC_PIX <= p->batches; b += ED_FC_PIX) {
-            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
+            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, ED_FC_PIX);
+        }
+        if (ed_fc_part_ok(p, p->batches - b)) {
+            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, p->batches - b);
+            b = p->batches;
         }
     }
-    if (b < p->batches && ed_fc_ext_ok(p, ED_FC_PIX * ED_FC_MAXK)) {
+    if (b < p->batches && ed_fc_ext_ok(p, ED_FC_ONE_MAXK)) {
         for (; b < p->batches; ++b) {
             ed_fc_one(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
         }
