@@ -212,13 +212,14 @@ def pointwise_chain(name: str):
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
-def test_pointwise_chain_on_emulated_cortex_m4(tmp_path: Path) -> None:
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500"])  # Cortex-M4 and Cortex-M7
+def test_pointwise_chain_on_emulated_cortex_m4(board: str, tmp_path: Path) -> None:
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate
 
     graph = pointwise_chain("pw_chain")
     ctx = PassContext(force={"pw*": "pointwise_s8"})
-    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
+    summary = validate(graph, get_board(board), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "pw_chain.c").read_text()
     assert source.count("    ed_fc_s8(&pw_chain_pw") == 5

@@ -424,22 +424,23 @@ typedef struct {
     uint32_t c1;                 /* 1 + 2 output_offset: the rounding term is c1 << (e - 1) */
 } ed_fc_rows_out_t;
 
-/* One output of accumulator a_ (doubled, bias included) into r7: SMMLAR adds the rounding term and output offset
+/* One output of accumulator a_ (doubled, bias included) in place: SMMLAR adds the rounding term and output offset
  * (r10) to the rounded high word of a_ * m (r11), then the right shift by e (r12) and SSAT to the int8 range. The
  * second form adds the divide's correction for negative products first (see ED_FC_PIX_OUT). */
-#define ED_FC_ASM_OUT_NOFIX(a_) "smmlar r7, " a_ ", r11, r10\n\tasr r7, r7, r12\n\tssat r7, #8, r7\n\t"
-#define ED_FC_ASM_OUT_FIX(a_)                                                                             \
-    "smmulr r7, " a_ ", r11\n\tadd r7, r7, r7, asr #31\n\tadd r7, r7, r10\n\tasr r7, r7, r12\n\t"     \
-    "ssat r7, #8, r7\n\t"
+#define ED_FC_ASM_OUT_NOFIX(a_) "smmlar " a_ ", " a_ ", r11, r10\n\tasr " a_ ", " a_ ", r12\n\tssat " a_ ", #8, " a_ "\n\t"
+#define ED_FC_ASM_OUT_FIX(a_)                                                                                  \
+    "smmulr " a_ ", " a_ ", r11\n\tadd " a_ ", " a_ ", " a_ ", asr #31\n\tadd " a_ ", " a_ ", r10\n\t"     \
+    "asr " a_ ", " a_ ", r12\n\tssat " a_ ", #8, " a_ "\n\t"
 
 /*
  * Every row of the four-row blocks of a per-channel layer with a bias whose outputs clamp to the whole int8 range
  * (no activation, or ReLU with output offset -128), against the six input rows extended at xin->x: the whole loop
  * over rows as one fixed sequence with every register named, so that nothing spills around the dot products
  * (ED_FC_DOT6's sequence) and the six requantizations take four instructions each (SMMLAR, ASR, SSAT, STRB; six
- * with the divide's correction, OUT_): per row about 54 instructions besides its 18 per four inputs, where GCC's
+ * with the divide's correction, OUT_): per row about 52 instructions besides its 18 per four inputs, where GCC's
  * schedule of the same around ED_FC_DOT6 took about 80. The state lives in *xin and *xout (their addresses and the
- * block's end pushed on the stack), read by one LDM and written back by one STM a row.
+ * block's end pushed on the stack), read by one LDM and written back by one STM a row; the rounding term is
+ * (c1 << e) >> 1 = c1 2^(e - 1) (|c1| <= 255, e <= 22: no overflow).
  */
 #define ED_FC_ROWS_FULL(OUT_)                                                                                      \
     do {                                                                                                           \
@@ -451,24 +452,12 @@ typedef struct {
             "push {r1}\n\t"                                                                                        \
             "push {r2}\n\t"                                                                                        \
             "ldr lr, [sp, #8]\n\t"                                                                                 \
-            "ldmia lr, {r6, r7, r8, r9}\n\t"                                                                       \
-            "b 5f\n"                                                                                               \
-            "1:\n\t"                                                                                               \
-            "ldr lr, [sp, #8]\n\t"                                                                                 \
-            "ldmia lr, {r6, r7, r8, r9, r10, r11}\n\t"                                                             \
-            "adds r9, r9, #1\n\t"                                                                                  \
-            "cmp r9, r11\n\t"                                                                                      \
-            "beq 9f\n\t"                                                                                           \
-            "tst r9, #3\n\t"                                                                                       \
-            "ite ne\n\t"                                                                                           \
-            "addne r7, r7, #4\n\t"                                                                                 \
-            "addeq r7, r7, r10\n"                                                                                  \
+            "ldmia lr, {r6, r7, r8, r9, r10, r11, r12}\n"                                                          \
             "5:\n\t"                                                                                               \
             "ldr r5, [r8], #4\n\t"                                                                                 \
             "stmia lr, {r6, r7, r8, r9}\n\t"                                                                       \
-            "ldr r9, [lr, #24]\n\t"                                                                                \
             "lsls r5, r5, #1\n\t"                                                                                  \
-            "lsls r9, r9, #31\n\t"                                                                                 \
+            "lsls r12, r12, #31\n\t"                                                                               \
             "ldr r8, [r7], #16\n\t"                                                                                \
             "sxtb16 r12, r8\n\t"                                                                                   \
             "sxtb16 lr, r8, ror #8\n\t"                                                                            \
@@ -501,16 +490,25 @@ typedef struct {
             "ldmia lr, {r6, r7, r8, r9, r10}\n\t"                                                                  \
             "ldr r11, [r6], #4\n\t"                                                                                \
             "ldr r12, [r7], #4\n\t"                                                                                \
+            "rsb r12, r12, #0\n\t"                                                                                 \
+            "lsl r10, r10, r12\n\t"                                                                                \
+            "asr r10, r10, #1\n\t" OUT_("r0") OUT_("r1") "strb r0, [r8]\n\t"                                       \
+            "strb r1, [r8, r9]\n\t"                                                                                \
+            "add r0, r8, r9, lsl #1\n\t" OUT_("r2") OUT_("r3") "strb r2, [r0]\n\t"                                 \
+            "strb r3, [r0, r9]\n\t"                                                                                \
+            "add r0, r0, r9, lsl #1\n\t" OUT_("r4") OUT_("r5") "strb r4, [r0]\n\t"                                 \
+            "strb r5, [r0, r9]\n\t"                                                                                \
             "add r8, r8, #1\n\t"                                                                                   \
             "stmia lr, {r6, r7, r8}\n\t"                                                                           \
-            "mvn r6, r12\n\t"                                                                                      \
-            "rsb r12, r12, #0\n\t"                                                                                 \
-            "lsl r10, r10, r6\n\t"                                                                                 \
-            "sub r6, r8, #1\n\t" OUT_("r0") "strb r7, [r6]\n\t" OUT_("r1") "strb r7, [r6, r9]\n\t"                 \
-            "add r6, r6, r9, lsl #1\n\t" OUT_("r2") "strb r7, [r6]\n\t" OUT_("r3") "strb r7, [r6, r9]\n\t"         \
-            "add r6, r6, r9, lsl #1\n\t" OUT_("r4") "strb r7, [r6]\n\t" OUT_("r5") "strb r7, [r6, r9]\n\t"         \
-            "b 1b\n"                                                                                               \
-            "9:\n\t"                                                                                               \
+            "ldr lr, [sp, #8]\n\t"                                                                                 \
+            "ldmia lr, {r6, r7, r8, r9, r10, r11, r12}\n\t"                                                        \
+            "adds r9, r9, #1\n\t"                                                                                  \
+            "tst r9, #3\n\t"                                                                                       \
+            "ite ne\n\t"                                                                                           \
+            "addne r7, r7, #4\n\t"                                                                                 \
+            "addeq r7, r7, r10\n\t"                                                                                \
+            "cmp r9, r11\n\t"                                                                                      \
+            "bne 5b\n\t"                                                                                           \
             "add sp, sp, #12"                                                                                      \
             : "+r"(r0_), "+r"(r1_), "+r"(r2_)                                                                      \
             :                                                                                                      \
