@@ -255,26 +255,48 @@ typedef struct {
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__)
 /* Four inputs of the six rows (three LDM of two rows' extended pairs into t0..t3) against one row's weight word
- * (LDR, 16 bytes on: a four-row block), two SXTB16: 18 instructions for 24 MACs. */
-#define ED_FC_G6_                                   \
-    "ldr %[t0], [%[w]], #16\n\t"                    \
-    "sxtb16 %[we], %[t0]\n\t"                       \
-    "sxtb16 %[wo], %[t0], ror #8\n\t"               \
-    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
-    "smlad %[a0], %[t0], %[we], %[a0]\n\t"          \
-    "smlad %[a0], %[t1], %[wo], %[a0]\n\t"          \
-    "smlad %[a1], %[t2], %[we], %[a1]\n\t"          \
-    "smlad %[a1], %[t3], %[wo], %[a1]\n\t"          \
-    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
-    "smlad %[a2], %[t0], %[we], %[a2]\n\t"          \
-    "smlad %[a2], %[t1], %[wo], %[a2]\n\t"          \
-    "smlad %[a3], %[t2], %[we], %[a3]\n\t"          \
-    "smlad %[a3], %[t3], %[wo], %[a3]\n\t"          \
-    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
-    "smlad %[a4], %[t0], %[we], %[a4]\n\t"          \
-    "smlad %[a4], %[t1], %[wo], %[a4]\n\t"          \
-    "smlad %[a5], %[t2], %[we], %[a5]\n\t"          \
-    "smlad %[a5], %[t3], %[wo], %[a5]\n\t"
+ * (LDR, 16 bytes on: a four-row block), two SXTB16: 18 instructions for 24 MACs. Accumulator a_k's first SMLAD adds
+ * onto s_k (a_k itself, or the doubled bias in the first group); the registers as asm operand names or as named
+ * registers. */
+#define ED_FC_G6_SEQ(s0, s1, s2, s3, s4, s5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)       \
+    "ldr " t0 ", [" w "], #16\n\t"                                                                       \
+    "sxtb16 " we ", " t0 "\n\t"                                                                          \
+    "sxtb16 " wo ", " t0 ", ror #8\n\t"                                                                  \
+    "ldmia " x "!, {" t0 ", " t1 ", " t2 ", " t3 "}\n\t"                                                 \
+    "smlad " a0 ", " t0 ", " we ", " s0 "\n\t"                                                           \
+    "smlad " a0 ", " t1 ", " wo ", " a0 "\n\t"                                                           \
+    "smlad " a1 ", " t2 ", " we ", " s1 "\n\t"                                                           \
+    "smlad " a1 ", " t3 ", " wo ", " a1 "\n\t"                                                           \
+    "ldmia " x "!, {" t0 ", " t1 ", " t2 ", " t3 "}\n\t"                                                 \
+    "smlad " a2 ", " t0 ", " we ", " s2 "\n\t"                                                           \
+    "smlad " a2 ", " t1 ", " wo ", " a2 "\n\t"                                                           \
+    "smlad " a3 ", " t2 ", " we ", " s3 "\n\t"                                                           \
+    "smlad " a3 ", " t3 ", " wo ", " a3 "\n\t"                                                           \
+    "ldmia " x "!, {" t0 ", " t1 ", " t2 ", " t3 "}\n\t"                                                 \
+    "smlad " a4 ", " t0 ", " we ", " s4 "\n\t"                                                           \
+    "smlad " a4 ", " t1 ", " wo ", " a4 "\n\t"                                                           \
+    "smlad " a5 ", " t2 ", " we ", " s5 "\n\t"                                                           \
+    "smlad " a5 ", " t3 ", " wo ", " a5 "\n\t"
+#define ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) \
+    ED_FC_G6_SEQ(a0, a1, a2, a3, a4, a5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)
+
+/* The dot-product sequence of ED_FC_DOT6 from its first group (added onto a5, the doubled bias; C and N set from
+ * groups - 1, the block's end at [sp]) to the loop's end, the registers as in ED_FC_G6_SEQ. */
+#define ED_FC_DOT6_SEQ(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)                                     \
+    ED_FC_G6_SEQ(a5, a5, a5, a5, a5, a5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)                   \
+    "bcs 2f\n\t"                                                                                                 \
+    "bmi 13f\n\t"                                                                                                \
+    "b 14f\n"                                                                                                    \
+    "2:\n\t"                                                                                                     \
+    "bmi 11f\n\t"                                                                                                \
+    "b 12f\n"                                                                                                    \
+    "10:\n\t" ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "11:\n\t"                          \
+    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "12:\n\t"                                    \
+    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "13:\n\t"                                    \
+    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "14:\n\t"                                    \
+    "ldr " t0 ", [sp]\n\t"                                                                                       \
+    "cmp " x ", " t0 "\n\t"                                                                                      \
+    "bne 10b\n\t"
 
 /*
  * The six dot products of one row of a four-row block (weights 16 bytes apart) against the `groups` groups of the
@@ -297,34 +319,8 @@ typedef struct {
         __asm__ volatile(                                                                                     \
             "push {%[t0]}\n\t"                                                                                \
             "lsls %[t1], %[t1], #31\n\t"                                                                      \
-            "ldr %[t0], [%[w]], #16\n\t"                                                                      \
-            "sxtb16 %[we], %[t0]\n\t"                                                                         \
-            "sxtb16 %[wo], %[t0], ror #8\n\t"                                                                 \
-            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
-            "smlad %[a0], %[t0], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a0], %[t1], %[wo], %[a0]\n\t"                                                            \
-            "smlad %[a1], %[t2], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a1], %[t3], %[wo], %[a1]\n\t"                                                            \
-            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
-            "smlad %[a2], %[t0], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a2], %[t1], %[wo], %[a2]\n\t"                                                            \
-            "smlad %[a3], %[t2], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a3], %[t3], %[wo], %[a3]\n\t"                                                            \
-            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
-            "smlad %[a4], %[t0], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a4], %[t1], %[wo], %[a4]\n\t"                                                            \
-            "smlad %[a5], %[t2], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a5], %[t3], %[wo], %[a5]\n\t"                                                            \
-            "bcs 2f\n\t"                                                                                      \
-            "bmi 13f\n\t"                                                                                     \
-            "b 14f\n"                                                                                         \
-            "2:\n\t"                                                                                          \
-            "bmi 11f\n\t"                                                                                     \
-            "b 12f\n"                                                                                         \
-            "10:\n\t" ED_FC_G6_ "11:\n\t" ED_FC_G6_ "12:\n\t" ED_FC_G6_ "13:\n\t" ED_FC_G6_ "14:\n\t"         \
-            "ldr %[t0], [sp]\n\t"                                                                             \
-            "cmp %[x], %[t0]\n\t"                                                                             \
-            "bne 10b\n\t"                                                                                     \
+            ED_FC_DOT6_SEQ("%[a0]", "%[a1]", "%[a2]", "%[a3]", "%[a4]", "%[a5]", "%[x]", "%[w]", "%[we]", "%[wo]",  \
+                           "%[t0]", "%[t1]", "%[t2]", "%[t3]")                                                  \
             "add sp, sp, #4"                                                                                  \
             : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4), [a5] "+&r"(a5), \
               [x] "+&r"(xp_), [w] "+&r"(wp_), [we] "=&r"(we), [wo] "=&r"(wo), [t0] "+&r"(t0), [t1] "+&r"(t1), \
@@ -458,34 +454,7 @@ typedef struct {
             "stmia lr, {r6, r7, r8, r9}\n\t"                                                                       \
             "lsls r5, r5, #1\n\t"                                                                                  \
             "lsls r12, r12, #31\n\t"                                                                               \
-            "ldr r8, [r7], #16\n\t"                                                                                \
-            "sxtb16 r12, r8\n\t"                                                                                   \
-            "sxtb16 lr, r8, ror #8\n\t"                                                                            \
-            "ldmia r6!, {r8, r9, r10, r11}\n\t"                                                                    \
-            "smlad r0, r8, r12, r5\n\t"                                                                            \
-            "smlad r0, r9, lr, r0\n\t"                                                                             \
-            "smlad r1, r10, r12, r5\n\t"                                                                           \
-            "smlad r1, r11, lr, r1\n\t"                                                                            \
-            "ldmia r6!, {r8, r9, r10, r11}\n\t"                                                                    \
-            "smlad r2, r8, r12, r5\n\t"                                                                            \
-            "smlad r2, r9, lr, r2\n\t"                                                                             \
-            "smlad r3, r10, r12, r5\n\t"                                                                           \
-            "smlad r3, r11, lr, r3\n\t"                                                                            \
-            "ldmia r6!, {r8, r9, r10, r11}\n\t"                                                                    \
-            "smlad r4, r8, r12, r5\n\t"                                                                            \
-            "smlad r4, r9, lr, r4\n\t"                                                                             \
-            "smlad r5, r10, r12, r5\n\t"                                                                           \
-            "smlad r5, r11, lr, r5\n\t"                                                                            \
-            "bcs 2f\n\t"                                                                                           \
-            "bmi 13f\n\t"                                                                                          \
-            "b 14f\n"                                                                                              \
-            "2:\n\t"                                                                                               \
-            "bmi 11f\n\t"                                                                                          \
-            "b 12f\n"                                                                                              \
-            "10:\n\t" ED_FC_G6_R "11:\n\t" ED_FC_G6_R "12:\n\t" ED_FC_G6_R "13:\n\t" ED_FC_G6_R "14:\n\t"          \
-            "ldr r8, [sp]\n\t"                                                                                     \
-            "cmp r6, r8\n\t"                                                                                       \
-            "bne 10b\n\t"                                                                                          \
+            ED_FC_DOT6_SEQ("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10", "r11")  \
             "ldr lr, [sp, #4]\n\t"                                                                                 \
             "ldmia lr, {r6, r7, r8, r9, r10}\n\t"                                                                  \
             "ldr r11, [r6], #4\n\t"                                                                                \
@@ -514,27 +483,6 @@ typedef struct {
             :                                                                                                      \
             : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");               \
     } while (0)
-
-/* ED_FC_G6_ with the registers of ED_FC_ROWS_FULL: a0..a5 r0..r5, x r6, w r7, t0..t3 r8..r11, we r12, wo lr. */
-#define ED_FC_G6_R                          \
-    "ldr r8, [r7], #16\n\t"                 \
-    "sxtb16 r12, r8\n\t"                    \
-    "sxtb16 lr, r8, ror #8\n\t"             \
-    "ldmia r6!, {r8, r9, r10, r11}\n\t"     \
-    "smlad r0, r8, r12, r0\n\t"             \
-    "smlad r0, r9, lr, r0\n\t"              \
-    "smlad r1, r10, r12, r1\n\t"            \
-    "smlad r1, r11, lr, r1\n\t"             \
-    "ldmia r6!, {r8, r9, r10, r11}\n\t"     \
-    "smlad r2, r8, r12, r2\n\t"             \
-    "smlad r2, r9, lr, r2\n\t"              \
-    "smlad r3, r10, r12, r3\n\t"            \
-    "smlad r3, r11, lr, r3\n\t"             \
-    "ldmia r6!, {r8, r9, r10, r11}\n\t"     \
-    "smlad r4, r8, r12, r4\n\t"             \
-    "smlad r4, r9, lr, r4\n\t"              \
-    "smlad r5, r10, r12, r5\n\t"            \
-    "smlad r5, r11, lr, r5\n\t"
 
 /* The rows [0, out4) of a per-channel layer with a bias clamped to the whole int8 range (see ED_FC_ROWS_FULL);
  * `nofix`: see ED_FC_PIX_OUT. */
