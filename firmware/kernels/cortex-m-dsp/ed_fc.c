@@ -486,10 +486,7 @@ typedef struct {
 
 /* The rows [0, out4) of a per-channel layer with a bias clamped to the whole int8 range (see ED_FC_ROWS_FULL);
  * `nofix`: see ED_FC_PIX_OUT. */
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((noinline))
-#endif
-static void ed_fc_rows_full(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y, int32_t out4, int nofix)
+ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y, int32_t out4, int nofix)
 {
     ed_fc_rows_in_t sin = {xb, p->weights, p->bias, 0, 4 * p->in_depth - 12, out4, (p->in_depth >> 2) - 1};
     ed_fc_rows_out_t sout = {p->multiplier, p->shift, y, (size_t)p->out_depth,

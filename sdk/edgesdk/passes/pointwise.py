@@ -43,12 +43,12 @@ FC8_PER_MAC, FC8_PER_OUTPUT = 1.5, 25
 #: ED_FC_DOT6 with its loop) plus PIX_PER_ROW (the row's setup and six requantizations: the fixed row loop of
 #: ED_FC_ROWS_FULL where the clamp is the whole int8 range, as after ReLU with output zero point -128; narrower
 #: clamps take about 30 more), per pass 6.5 per input word extended plus PIX_PER_PASS (QEMU mps2-an386, least
-#: squares over VWW's 1x1 layers from 8 -> 16 on 48 x 48 pixels to 128 -> 128 on 6 x 6, within 0.6%: e.g. 628,903
-#: and 508,845 measured). From ``PART_MIN`` rows on, the rows after the last pass take a pass of their own where
+#: squares over VWW's 1x1 layers from 8 -> 16 on 48 x 48 pixels to 128 -> 128 on 6 x 6, within 0.7%: e.g. 624,679
+#: and 508,779 measured). From ``PART_MIN`` rows on, the rows after the last pass take a pass of their own where
 #: its outputs fit behind the extended rows (ED_FC_PART_MIN: 12 k + PIX cout bytes of the buffer, then copied
 #: out), else the kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
 PIX, PIX_MAX_K, PART_MIN = 6, 256, 4
-PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 18.8, 48, 6.5, 186
+PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 18.8, 48, 6.5, 175
 
 
 def blocked(core: str, k: int) -> bool:
