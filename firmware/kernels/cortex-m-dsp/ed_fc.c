@@ -253,7 +253,8 @@ typedef struct {
     size_t step; /* out_depth: bytes between one input row's outputs and the next's */
 } ed_fc_pix_t;
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__)
+/* The fixed sequences need optimization: at -O0 GCC cannot give their fourteen register operands. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
 /* Four inputs of the six rows (three LDM of two rows' extended pairs into t0..t3) against one row's weight word
  * (LDR, 16 bytes on: a four-row block), two SXTB16: 18 instructions for 24 MACs. Accumulator a_k's first SMLAD adds
  * onto s_k (a_k itself, or the doubled bias in the first group); the registers as asm operand names or as named
@@ -400,7 +401,7 @@ ED_ALWAYS_INLINE static inline void ed_fc_pix_rows_dsp(const ed_fc_params_t *p, 
 }
 #endif
 
-#if ED_FC_DOT6_ASM && defined(__OPTIMIZE__)
+#if ED_FC_DOT6_ASM /* (only with optimization: the named registers include r7, the frame pointer at -O0) */
 /* The row loop's state in memory (one LDM at a row's start, one STM after its updates): its dot-product half... */
 typedef struct {
     const uint32_t *x;   /* the extended block */
