@@ -32,12 +32,16 @@ CASES = {
     "pw_2x2_c32_o33": (2, 2, 32, 33, "RELU"),
     "pw_3x1_c33_o64": (3, 1, 33, 64, "NONE"),
     "pw_5x5_c64_o64": (5, 5, 64, 64, "RELU"),
-    # the int8 FC kernel's six-pixel path: odd pixel counts (passes + a rest), rows not a multiple of 4 (the last
-    # out % 4 row-major), the longest row it extends (128) and one past it, clamps other than int8's range
+    # the int8 FC kernel's six-pixel path: odd pixel counts (passes + a rest: 5 and 4 rows in a pass of their own,
+    # 3 and fewer, or 4 whose outputs do not fit behind the extended rows, one row at a time), rows not a multiple
+    # of 4 (the last out % 4 row-major), the longest row it extends (256) and one past it, clamps other than int8's
     "pw_7x5_c8_o15": (7, 5, 8, 15, "RELU6"),
     "pw_3x3_c4_o6": (3, 3, 4, 6, "NONE"),
     "pw_6x1_c128_o5": (6, 1, 128, 5, "RELU"),
     "pw_2x7_c132_o8": (2, 7, 132, 8, "NONE"),
+    "pw_5x2_c64_o13": (5, 2, 64, 13, "RELU"),
+    "pw_2x5_c256_o4": (2, 5, 256, 4, "NONE"),
+    "pw_3x4_c260_o4": (3, 4, 260, 4, "RELU"),
 }
 
 
@@ -182,19 +186,20 @@ def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
 
 
 def pointwise_chain(name: str):
-    """1x1 layers on 6 x 2 pixels (two six-pixel passes) whose rows take every entry of the Armv7E-M dot-product
-    sequence (``ED_FC_DOT6``): 1, 4, 3, 9 and 2 groups of four inputs (the first group alone, then 3, 2, 0 with two
-    loop turns, and 1 of them before the loop), the int8 range with and without the negative-value correction
-    (output zero point -128 under ReLU) and narrower clamps, a last row outside the four-row blocks."""
+    """1x1 layers on 16 x 1 pixels (two six-pixel passes and a pass of the last four) whose rows take every entry of
+    the Armv7E-M dot-product sequence (``ED_FC_DOT6``, ``ED_FC_ROWS_FULL``): 1, 4, 3, 9 and 2 groups of four inputs
+    (the first group alone, then 3, 2, 0 with two loop turns, and 1 of them before the loop), the int8 range with
+    and without the negative-value correction (output zero point -128 under ReLU) and narrower clamps, a last row
+    outside the four-row blocks."""
     from edgesdk.ir import graph as ir
 
     b = _B(name)
-    cur = b.act("x", (1, 6, 2, 4))
+    cur = b.act("x", (1, 16, 1, 4))
     nodes, cin = [], 4
     for k, (cout, act, zp) in enumerate(
         [(16, "RELU", -128), (12, "NONE", None), (36, "RELU6", None), (8, "NONE", None), (15, "RELU", None)]
     ):
-        y = b.act(f"pw{k}_out", (1, 6, 2, cout), float(b.rng.uniform(0.2, 0.6)), zp)
+        y = b.act(f"pw{k}_out", (1, 16, 1, cout), float(b.rng.uniform(0.2, 0.6)), zp)
         w = b.weights(f"pw{k}_w", (cout, 1, 1, cin), 0)
         nodes.append(
             ir.Conv2D(
@@ -211,13 +216,14 @@ def pointwise_chain(name: str):
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
-def test_pointwise_chain_on_emulated_cortex_m4(tmp_path: Path) -> None:
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500"])  # Cortex-M4 and Cortex-M7
+def test_pointwise_chain_on_emulated_cortex_m4(board: str, tmp_path: Path) -> None:
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate
 
     graph = pointwise_chain("pw_chain")
     ctx = PassContext(force={"pw*": "pointwise_s8"})
-    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
+    summary = validate(graph, get_board(board), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "pw_chain.c").read_text()
     assert source.count("    ed_fc_s8(&pw_chain_pw") == 5

@@ -10,6 +10,8 @@
  * each row's weights, and SMLAD accumulates two products: 16 MACs per 5 loads, 10 extends and 8 SMLAD.
  * A nonzero weight offset (not produced by int8 TFLite models) adds weights_offset * sum(x + input_offset).
  */
+#include <string.h>
+
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
@@ -183,9 +185,11 @@ static int ed_fc_out_ok(const ed_fc_params_t *p)
  * a per-tensor shift of 0 (TFLite's requantization is then the SMMULR alone: no rounding divide).
  */
 #define ED_FC_PIX 6
-#define ED_FC_MAXK 128 /* in_depth of the extended block: ED_FC_PIX * ED_FC_MAXK halfword pairs on the stack */
-/* ed_fc_ext_ok's bound on |acc| holds for rows of up to 768 inputs (the one-row path's longest) */
-typedef char ed_fc_maxk_check[(ED_FC_PIX * ED_FC_MAXK <= 768) ? 1 : -1];
+#define ED_FC_MAXK 256     /* in_depth of the extended block: ED_FC_PIX * ED_FC_MAXK halfword pairs on the stack */
+#define ED_FC_ONE_MAXK 768 /* in_depth of the one-row path's extended row */
+#define ED_FC_PART_MIN 4   /* the fewest rows after the last full pass that take a pass of their own */
+/* ed_fc_ext_ok's bound on |acc| holds for rows of up to 768 inputs */
+typedef char ed_fc_maxk_check[(ED_FC_MAXK <= 768 && ED_FC_ONE_MAXK <= 768) ? 1 : -1];
 
 /* Whether the extended-input paths serve the layer (see above) with rows of up to `maxk` inputs; `zero`: a
  * per-tensor shift of 0 too. */
@@ -256,28 +260,51 @@ typedef struct {
     size_t step; /* out_depth: bytes between one input row's outputs and the next's */
 } ed_fc_pix_t;
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__)
+/* The fixed sequences need optimization: at -O0 GCC cannot give their fourteen register operands. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
 /* Four inputs of the six rows (three LDM of two rows' extended pairs into t0..t3) against one row's weight word
- * (LDR, 16 bytes on: a four-row block), two SXTB16: 18 instructions for 24 MACs. */
-#define ED_FC_G6_                                   \
-    "ldr %[t0], [%[w]], #16\n\t"                    \
-    "sxtb16 %[we], %[t0]\n\t"                       \
-    "sxtb16 %[wo], %[t0], ror #8\n\t"               \
-    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
-    "smlad %[a0], %[t0], %[we], %[a0]\n\t"          \
-    "smlad %[a0], %[t1], %[wo], %[a0]\n\t"          \
-    "smlad %[a1], %[t2], %[we], %[a1]\n\t"          \
-    "smlad %[a1], %[t3], %[wo], %[a1]\n\t"          \
-    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
-    "smlad %[a2], %[t0], %[we], %[a2]\n\t"          \
-    "smlad %[a2], %[t1], %[wo], %[a2]\n\t"          \
-    "smlad %[a3], %[t2], %[we], %[a3]\n\t"          \
-    "smlad %[a3], %[t3], %[wo], %[a3]\n\t"          \
-    "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t" \
-    "smlad %[a4], %[t0], %[we], %[a4]\n\t"          \
-    "smlad %[a4], %[t1], %[wo], %[a4]\n\t"          \
-    "smlad %[a5], %[t2], %[we], %[a5]\n\t"          \
-    "smlad %[a5], %[t3], %[wo], %[a5]\n\t"
+ * (LDR, 16 bytes on: a four-row block), two SXTB16: 18 instructions for 24 MACs. Accumulator a_k's first SMLAD adds
+ * onto s_k (a_k itself, or the doubled bias in the first group); the registers as asm operand names or as named
+ * registers. */
+#define ED_FC_G6_SEQ(s0, s1, s2, s3, s4, s5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)       \
+    "ldr " t0 ", [" w "], #16\n\t"                                                                       \
+    "sxtb16 " we ", " t0 "\n\t"                                                                          \
+    "sxtb16 " wo ", " t0 ", ror #8\n\t"                                                                  \
+    "ldmia " x "!, {" t0 ", " t1 ", " t2 ", " t3 "}\n\t"                                                 \
+    "smlad " a0 ", " t0 ", " we ", " s0 "\n\t"                                                           \
+    "smlad " a0 ", " t1 ", " wo ", " a0 "\n\t"                                                           \
+    "smlad " a1 ", " t2 ", " we ", " s1 "\n\t"                                                           \
+    "smlad " a1 ", " t3 ", " wo ", " a1 "\n\t"                                                           \
+    "ldmia " x "!, {" t0 ", " t1 ", " t2 ", " t3 "}\n\t"                                                 \
+    "smlad " a2 ", " t0 ", " we ", " s2 "\n\t"                                                           \
+    "smlad " a2 ", " t1 ", " wo ", " a2 "\n\t"                                                           \
+    "smlad " a3 ", " t2 ", " we ", " s3 "\n\t"                                                           \
+    "smlad " a3 ", " t3 ", " wo ", " a3 "\n\t"                                                           \
+    "ldmia " x "!, {" t0 ", " t1 ", " t2 ", " t3 "}\n\t"                                                 \
+    "smlad " a4 ", " t0 ", " we ", " s4 "\n\t"                                                           \
+    "smlad " a4 ", " t1 ", " wo ", " a4 "\n\t"                                                           \
+    "smlad " a5 ", " t2 ", " we ", " s5 "\n\t"                                                           \
+    "smlad " a5 ", " t3 ", " wo ", " a5 "\n\t"
+#define ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) \
+    ED_FC_G6_SEQ(a0, a1, a2, a3, a4, a5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)
+
+/* The dot-product sequence of ED_FC_DOT6 from its first group (added onto a5, the doubled bias; C and N set from
+ * groups - 1, the block's end at [sp]) to the loop's end, the registers as in ED_FC_G6_SEQ. */
+#define ED_FC_DOT6_SEQ(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)                                     \
+    ED_FC_G6_SEQ(a5, a5, a5, a5, a5, a5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)                   \
+    "bcs 2f\n\t"                                                                                                 \
+    "bmi 13f\n\t"                                                                                                \
+    "b 14f\n"                                                                                                    \
+    "2:\n\t"                                                                                                     \
+    "bmi 11f\n\t"                                                                                                \
+    "b 12f\n"                                                                                                    \
+    "10:\n\t" ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "11:\n\t"                          \
+    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "12:\n\t"                                    \
+    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "13:\n\t"                                    \
+    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "14:\n\t"                                    \
+    "ldr " t0 ", [sp]\n\t"                                                                                       \
+    "cmp " x ", " t0 "\n\t"                                                                                      \
+    "bne 10b\n\t"
 
 /*
  * The six dot products of one row of a four-row block (weights 16 bytes apart) against the `groups` groups of the
@@ -300,34 +327,8 @@ typedef struct {
         __asm__ volatile(                                                                                     \
             "push {%[t0]}\n\t"                                                                                \
             "lsls %[t1], %[t1], #31\n\t"                                                                      \
-            "ldr %[t0], [%[w]], #16\n\t"                                                                      \
-            "sxtb16 %[we], %[t0]\n\t"                                                                         \
-            "sxtb16 %[wo], %[t0], ror #8\n\t"                                                                 \
-            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
-            "smlad %[a0], %[t0], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a0], %[t1], %[wo], %[a0]\n\t"                                                            \
-            "smlad %[a1], %[t2], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a1], %[t3], %[wo], %[a1]\n\t"                                                            \
-            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
-            "smlad %[a2], %[t0], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a2], %[t1], %[wo], %[a2]\n\t"                                                            \
-            "smlad %[a3], %[t2], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a3], %[t3], %[wo], %[a3]\n\t"                                                            \
-            "ldmia %[x]!, {%[t0], %[t1], %[t2], %[t3]}\n\t"                                                   \
-            "smlad %[a4], %[t0], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a4], %[t1], %[wo], %[a4]\n\t"                                                            \
-            "smlad %[a5], %[t2], %[we], %[a5]\n\t"                                                            \
-            "smlad %[a5], %[t3], %[wo], %[a5]\n\t"                                                            \
-            "bcs 2f\n\t"                                                                                      \
-            "bmi 13f\n\t"                                                                                     \
-            "b 14f\n"                                                                                         \
-            "2:\n\t"                                                                                          \
-            "bmi 11f\n\t"                                                                                     \
-            "b 12f\n"                                                                                         \
-            "10:\n\t" ED_FC_G6_ "11:\n\t" ED_FC_G6_ "12:\n\t" ED_FC_G6_ "13:\n\t" ED_FC_G6_ "14:\n\t"         \
-            "ldr %[t0], [sp]\n\t"                                                                             \
-            "cmp %[x], %[t0]\n\t"                                                                             \
-            "bne 10b\n\t"                                                                                     \
+            ED_FC_DOT6_SEQ("%[a0]", "%[a1]", "%[a2]", "%[a3]", "%[a4]", "%[a5]", "%[x]", "%[w]", "%[we]", "%[wo]",  \
+                           "%[t0]", "%[t1]", "%[t2]", "%[t3]")                                                  \
             "add sp, sp, #4"                                                                                  \
             : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [a4] "=&r"(a4), [a5] "+&r"(a5), \
               [x] "+&r"(xp_), [w] "+&r"(wp_), [we] "=&r"(we), [wo] "=&r"(wo), [t0] "+&r"(t0), [t1] "+&r"(t1), \
@@ -407,6 +408,110 @@ ED_ALWAYS_INLINE static inline void ed_fc_pix_rows_dsp(const ed_fc_params_t *p, 
 }
 #endif
 
+#if ED_FC_DOT6_ASM /* (only with optimization: the named registers include r7, the frame pointer at -O0) */
+/* The row loop's state in memory (one LDM at a row's start, one STM after its updates): its dot-product half... */
+typedef struct {
+    const uint32_t *x;   /* the extended block */
+    const int8_t *w;     /* the row's first weight word */
+    const int32_t *bias; /* the row's bias */
+    int32_t o;           /* the row */
+    int32_t blk;         /* 4 in_depth - 12: from row 3 of a four-row block to row 0 of the next */
+    int32_t out4;        /* the rows of the four-row blocks */
+    int32_t gm1;         /* groups - 1 */
+} ed_fc_rows_in_t;
+
+/* ... and its output half. */
+typedef struct {
+    const int32_t *mult, *shift; /* the row's multiplier and (negative) shift */
+    int8_t *y;                   /* the row's output of the first input row */
+    size_t step;                 /* out_depth */
+    uint32_t c1;                 /* 1 + 2 output_offset: the rounding term is c1 << (e - 1) */
+} ed_fc_rows_out_t;
+
+/* One output of accumulator a_ (doubled, bias included) in place: SMMLAR adds the rounding term and output offset
+ * (r10) to the rounded high word of a_ * m (r11), then the right shift by e (r12) and SSAT to the int8 range. The
+ * second form adds the divide's correction for negative products first (see ED_FC_PIX_OUT). */
+#define ED_FC_ASM_OUT_NOFIX(a_) "smmlar " a_ ", " a_ ", r11, r10\n\tasr " a_ ", " a_ ", r12\n\tssat " a_ ", #8, " a_ "\n\t"
+#define ED_FC_ASM_OUT_FIX(a_)                                                                                  \
+    "smmulr " a_ ", " a_ ", r11\n\tadd " a_ ", " a_ ", " a_ ", asr #31\n\tadd " a_ ", " a_ ", r10\n\t"     \
+    "asr " a_ ", " a_ ", r12\n\tssat " a_ ", #8, " a_ "\n\t"
+
+/*
+ * Every row of the four-row blocks of a per-channel layer with a bias whose outputs clamp to the whole int8 range
+ * (no activation, or ReLU with output offset -128), against the six input rows extended at xin->x: the whole loop
+ * over rows as one fixed sequence with every register named, so that nothing spills around the dot products
+ * (ED_FC_DOT6's sequence) and the six requantizations take four instructions each (SMMLAR, ASR, SSAT, STRB; six
+ * with the divide's correction, OUT_): per row about 52 instructions besides its 18 per four inputs, where GCC's
+ * schedule of the same around ED_FC_DOT6 took about 80. The state lives in *xin and *xout (their addresses and the
+ * block's end pushed on the stack), read by one LDM and written back by one STM a row; the rounding term is
+ * (c1 << e) >> 1 = c1 2^(e - 1) (|c1| <= 255, e <= 22: no overflow).
+ */
+#define ED_FC_ROWS_FULL(OUT_)                                                                                      \
+    do {                                                                                                           \
+        register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)xin;                                            \
+        register uint32_t r1_ __asm__("r1") = (uint32_t)(uintptr_t)xout;                                           \
+        register uint32_t r2_ __asm__("r2") = (uint32_t)(uintptr_t)(xin->x + 12 * (xin->gm1 + 1));                 \
+        __asm__ volatile(                                                                                          \
+            "push {r0}\n\t"                                                                                        \
+            "push {r1}\n\t"                                                                                        \
+            "push {r2}\n\t"                                                                                        \
+            "ldr lr, [sp, #8]\n\t"                                                                                 \
+            "ldmia lr, {r6, r7, r8, r9, r10, r11, r12}\n"                                                          \
+            "5:\n\t"                                                                                               \
+            "ldr r5, [r8], #4\n\t"                                                                                 \
+            "stmia lr, {r6, r7, r8, r9}\n\t"                                                                       \
+            "lsls r5, r5, #1\n\t"                                                                                  \
+            "lsls r12, r12, #31\n\t"                                                                               \
+            ED_FC_DOT6_SEQ("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10", "r11")  \
+            "ldr lr, [sp, #4]\n\t"                                                                                 \
+            "ldmia lr, {r6, r7, r8, r9, r10}\n\t"                                                                  \
+            "ldr r11, [r6], #4\n\t"                                                                                \
+            "ldr r12, [r7], #4\n\t"                                                                                \
+            "rsb r12, r12, #0\n\t"                                                                                 \
+            "lsl r10, r10, r12\n\t"                                                                                \
+            "asr r10, r10, #1\n\t" OUT_("r0") OUT_("r1") "strb r0, [r8]\n\t"                                       \
+            "strb r1, [r8, r9]\n\t"                                                                                \
+            "add r0, r8, r9, lsl #1\n\t" OUT_("r2") OUT_("r3") "strb r2, [r0]\n\t"                                 \
+            "strb r3, [r0, r9]\n\t"                                                                                \
+            "add r0, r0, r9, lsl #1\n\t" OUT_("r4") OUT_("r5") "strb r4, [r0]\n\t"                                 \
+            "strb r5, [r0, r9]\n\t"                                                                                \
+            "add r8, r8, #1\n\t"                                                                                   \
+            "stmia lr, {r6, r7, r8}\n\t"                                                                           \
+            "ldr lr, [sp, #8]\n\t"                                                                                 \
+            "ldmia lr, {r6, r7, r8, r9, r10, r11, r12}\n\t"                                                        \
+            "adds r9, r9, #1\n\t"                                                                                  \
+            "tst r9, #3\n\t"                                                                                       \
+            "ite ne\n\t"                                                                                           \
+            "addne r7, r7, #4\n\t"                                                                                 \
+            "addeq r7, r7, r10\n\t"                                                                                \
+            "cmp r9, r11\n\t"                                                                                      \
+            "bne 5b\n\t"                                                                                           \
+            "add sp, sp, #12"                                                                                      \
+            : "+r"(r0_), "+r"(r1_), "+r"(r2_)                                                                      \
+            :                                                                                                      \
+            : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");               \
+    } while (0)
+
+/* The rows [0, out4) of a per-channel layer with a bias clamped to the whole int8 range (see ED_FC_ROWS_FULL);
+ * `nofix`: see ED_FC_PIX_OUT. */
+ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y, int32_t out4, int nofix)
+{
+    ed_fc_rows_in_t sin = {xb, p->weights, p->bias, 0, 4 * p->in_depth - 12, out4, (p->in_depth >> 2) - 1};
+    ed_fc_rows_out_t sout = {p->multiplier, p->shift, y, (size_t)p->out_depth,
+                             1u + 2u * (uint32_t)p->output_offset};
+    ed_fc_rows_in_t *xin = &sin;
+    ed_fc_rows_out_t *xout = &sout;
+    if (nofix) {
+        ED_FC_ROWS_FULL(ED_FC_ASM_OUT_NOFIX);
+    } else {
+        ED_FC_ROWS_FULL(ED_FC_ASM_OUT_FIX);
+    }
+}
+#define ED_FC_ROWS_FULL_ASM 1
+#else
+#define ED_FC_ROWS_FULL_ASM 0
+#endif
+
 /* Every output row of the input rows extended in xb, outputs at y[r * out_depth + o]. */
 ED_ALWAYS_INLINE static inline void ed_fc_pix_rows(const ed_fc_params_t *p, const uint32_t *xb, int8_t *y,
                                                    const int full, const int nofix)
@@ -465,9 +570,11 @@ static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input
         }
         return;
     }
-    if (rows == ED_FC_PIX) { /* the six rows by six walking pointers: per input word one load, two extends,
-                                 * two doublings and one store */
-        const int8_t *x0 = x, *x1 = x + n, *x2 = x1 + n, *x3 = x2 + n, *x4 = x3 + n, *x5 = x4 + n;
+    if (rows >= ED_FC_PART_MIN) { /* ED_FC_PIX rows by six walking pointers (fewer: the last row repeated):
+                                    * per input word one load, two extends, two doublings and one store */
+        const size_t sn = (size_t)n, last = (size_t)rows - 1u;
+        const int8_t *x0 = x, *x1 = x + sn, *x2 = x1 + sn, *x3 = x2 + sn;
+        const int8_t *x4 = x + (last < 4u ? last : 4u) * sn, *x5 = x + last * sn;
         for (g = n >> 2; g != 0; --g) {
             ED_FC_EXT_WORD(x0);
             ED_FC_EXT_WORD(x1);
@@ -619,7 +726,7 @@ ED_ALWAYS_INLINE static inline const int8_t *ed_fc_one_blocks(const ed_fc_pix_t 
 
 static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
 {
-    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
+    uint32_t xb[ED_FC_ONE_MAXK / 2];
     const int32_t n = p->in_depth, groups = n >> 2, out_depth = p->out_depth;
     const int32_t out4 = out_depth & ~3;
     const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift, p->per_channel,    p->output_offset,
@@ -652,21 +759,50 @@ static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
     }
 }
 
-/* Input rows [b, b + ED_FC_PIX) of the layer at x: extend them, then every output row. */
-static void ed_fc_pix_block(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
+/* Whether the `rest` (< ED_FC_PIX) input rows after the last full pass take one pass of their own (ed_fc_pix_block
+ * with rows = rest): from ED_FC_PART_MIN rows on it costs less than rest one-row passes (pointwise.py's cost model),
+ * and its outputs fit in the extended block's buffer behind the extended rows (12 in_depth bytes). */
+static int ed_fc_part_ok(const ed_fc_params_t *p, int32_t rest)
+{
+    return rest >= ED_FC_PART_MIN && 12 * p->in_depth + ED_FC_PIX * p->out_depth <= 2 * ED_FC_PIX * ED_FC_MAXK;
+}
+
+/* Input rows [b, b + rows) of the layer at x (rows <= ED_FC_PIX): extend them, then every output row. Fewer than
+ * ED_FC_PIX rows (the last of the layer, ed_fc_part_ok) are padded with copies of the last one, their outputs
+ * written behind the extended rows in xb and the rows' own copied to y at the end, so that nothing is written
+ * beyond the layer's output and no input is read after an output (the output may trail the input). */
+static void ed_fc_pix_block(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows)
 {
     uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
-    ed_fc_extend(x, ED_FC_PIX, p->in_depth, p->input_offset, xb);
+    int8_t *yb = rows == ED_FC_PIX ? y : (int8_t *)(void *)(xb + 3 * p->in_depth);
+    ed_fc_extend(x, rows, p->in_depth, p->input_offset, xb);
+#if ED_FC_ROWS_FULL_ASM
+    if (p->act_min == -128 && p->act_max == 127 && p->per_channel && p->bias != NULL && p->out_depth >= 4) {
+        const int32_t out4 = p->out_depth & ~3;
+        const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift,          p->per_channel,        p->output_offset,
+                               p->act_min, p->act_max,    p->in_depth >> 2, (size_t)p->out_depth};
+        int32_t o;
+        ed_fc_rows_full(p, xb, yb, out4, p->output_offset == -128);
+        for (o = out4; o < p->out_depth; ++o) { /* the last out % 4 rows, row-major */
+            ed_fc_pix_row(&c, xb, p->weights + (size_t)o * (size_t)p->in_depth, o, yb + o, 4, 1, 0);
+        }
+    } else /* the general instances below serve the whole int8 range as well */
+#else
     if (p->act_min == -128 && p->act_max == 127) {
         if (p->output_offset == -128) {
-            ed_fc_pix_rows(p, xb, y, 1, 1);
+            ed_fc_pix_rows(p, xb, yb, 1, 1);
         } else {
-            ed_fc_pix_rows(p, xb, y, 1, 0);
+            ed_fc_pix_rows(p, xb, yb, 1, 0);
         }
-    } else if (p->act_min >= p->output_offset) {
-        ed_fc_pix_rows(p, xb, y, 0, 1);
+    } else
+#endif
+        if (p->act_min >= p->output_offset) {
+        ed_fc_pix_rows(p, xb, yb, 0, 1);
     } else {
-        ed_fc_pix_rows(p, xb, y, 0, 0);
+        ed_fc_pix_rows(p, xb, yb, 0, 0);
+    }
+    if (yb != y) {
+        memcpy(y, yb, (size_t)rows * (size_t)p->out_depth);
     }
 }
 #endif
@@ -684,10 +820,14 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
     if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
         for (; b + ED_FC_PIX <= p->batches; b += ED_FC_PIX) {
-            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
+            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, ED_FC_PIX);
+        }
+        if (ed_fc_part_ok(p, p->batches - b)) {
+            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, p->batches - b);
+            b = p->batches;
         }
     }
-    if (b < p->batches && ed_fc_ext_ok(p, ED_FC_PIX * ED_FC_MAXK, 1)) {
+    if (b < p->batches && ed_fc_ext_ok(p, ED_FC_ONE_MAXK, 1)) {
         for (; b < p->batches; ++b) {
             ed_fc_one(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
         }

@@ -40,13 +40,16 @@ FC_PER_MAC, FC_PER_OUTPUT = 1.2, 35
 #: The int8-weight FC kernel (eight inputs per step, the output stage read once per call; KWS-shaped 64 -> 64).
 FC8_PER_MAC, FC8_PER_OUTPUT = 1.5, 25
 #: ``ed_fc_s8``'s blocked path (cortex-m-dsp/ed_fc.c, ED_FC_PIX and ED_FC_MAXK): input rows per pass and the
-#: longest row it extends; per pass and output row 18.5 instructions per four inputs (the fixed LDM sequence of
-#: ED_FC_DOT6 with its loop) plus 80 (row setup and six requantizations), per pass 6.5 per input word extended
-#: plus 50 (QEMU mps2-an386, fitted on VWW's 1x1 layers from 8 -> 16 on 48 x 48 pixels to 64 -> 128 on 6 x 6 and
-#: KWS's 64 -> 64 on 25 x 5, within 1.2%: e.g. 769,440, 593,880 and 529,600 measured). The rows after the last
-#: pass take the kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
-PIX, PIX_MAX_K = 6, 128
-PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 18.5, 80, 6.5, 50
+#: longest row it extends; per pass and output row 18.8 instructions per four inputs (the fixed LDM sequence of
+#: ED_FC_DOT6 with its loop) plus PIX_PER_ROW (the row's setup and six requantizations: the fixed row loop of
+#: ED_FC_ROWS_FULL where the clamp is the whole int8 range, as after ReLU with output zero point -128; narrower
+#: clamps take about 30 more), per pass 6.5 per input word extended plus PIX_PER_PASS (QEMU mps2-an386, least
+#: squares over VWW's 1x1 layers from 8 -> 16 on 48 x 48 pixels to 128 -> 128 on 6 x 6, within 0.7%: e.g. 624,679
+#: and 508,779 measured). From ``PART_MIN`` rows on, the rows after the last pass take a pass of their own where
+#: its outputs fit behind the extended rows (ED_FC_PART_MIN: 12 k + PIX cout bytes of the buffer, then copied
+#: out), else the kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
+PIX, PIX_MAX_K, PART_MIN = 6, 256, 4
+PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 18.8, 48, 6.5, 175
 
 
 def blocked(core: str, k: int, requant: str = "fast") -> bool:
@@ -62,9 +65,10 @@ def blocked(core: str, k: int, requant: str = "fast") -> bool:
 
 def fc8_instructions(rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast") -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
-    and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies, the rest one row
-    at a time (through the one-row extended path for rows of a multiple of 4 up to ``EXT_MAX_K`` inputs); the
-    layer's requantization ``requant`` (``fc_weights16.requant_path``) may leave either path out."""
+    and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies (the last
+    ``PART_MIN`` or more as one more pass), the rest one row at a time (through the one-row extended path for rows
+    of a multiple of 4 up to ``EXT_MAX_K`` inputs); the layer's requantization ``requant``
+    (``fc_weights16.requant_path``) may leave either path out."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
@@ -72,6 +76,8 @@ def fc8_instructions(rows: int, k: int, cout: int, core: str = "cortex-m4", requ
         return int(rows * one)
     passes, rest = divmod(rows, PIX)
     per_pass = cout * ((k // 4) * PIX_PER_GROUP + PIX_PER_ROW) + PIX * k * PIX_PER_INPUT // 4 + PIX_PER_PASS
+    if rest >= PART_MIN and 12 * k + PIX * cout <= 2 * PIX * PIX_MAX_K:  # a pass of its own, then a copy
+        return int((passes + 1) * per_pass + rest * cout // 4 + 30)
     return int(passes * per_pass + rest * one)
 
 
