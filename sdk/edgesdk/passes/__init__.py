@@ -27,6 +27,11 @@ from edgesdk.ir import graph as ir
 log = logging.getLogger(__name__)
 
 
+#: Cores whose scalar convolution packs two channels into one 64-bit multiply-accumulate (``passes/_select.py``
+#: SCALAR_PACKED_CONV_COST prices it).
+SCALAR_PACKED_CORES = ("cortex-m3",)
+
+
 @dataclass
 class PassContext:
     """What every pass of one pipeline run can read: the target and the user's choices."""
@@ -57,8 +62,6 @@ class PassContext:
     def scalar_packed(self) -> bool:
         """Whether the core's scalar convolution packs two channels into one 64-bit multiply-accumulate (Thumb-2's
         SMLAL: the Cortex-M3; not the M0's Thumb-1 nor RV32IMC), which halves its multiply-accumulates."""
-        from edgesdk.passes._select import SCALAR_PACKED_CORES
-
         return self.scalar and self.core in SCALAR_PACKED_CORES
 
     def forced(self, node: ir.Node) -> str | None:

@@ -14,6 +14,7 @@ import numpy as np
 from edgesdk.ir import graph as ir
 from edgesdk.passes import Pass, PassContext
 from edgesdk.passes._report import BASELINE, candidate, kernel_report
+from edgesdk.passes._scalar_cost import SCALAR_COST, SCALAR_PACKED_CONV_COST, SCALAR_PACKED_TAPS
 
 # Instructions per multiply-accumulate (or stored entry) and per output value of each kernel, fitted to
 # per-layer counts on the emulated mps2-an386 (Cortex-M4, arm-none-eabi-gcc 12 -O2): e.g. a 512x512 layer
@@ -77,29 +78,6 @@ def interior_pixels(graph: ir.Graph, node: ir.Node) -> tuple[int, int]:
     rows = inside(p["out_h"], p["stride_h"], p["pad_h"], p["filter_h"], p["dilation_h"], p["in_h"])
     cols = inside(p["out_w"], p["stride_w"], p["pad_w"], p["filter_w"], p["dilation_w"], p["in_w"])
     return rows * cols, p["out_h"] * p["out_w"]
-
-
-#: The kernels of cores without SIMD (``firmware/kernels/scalar/``): instructions per MAC (valid taps) and per
-#: output value, one least-squares fit to every int8 conv layer of the four MLPerf Tiny models on the
-#: emulated Cortex-M3 (mps2-an385) and RV32IMC (qemu-riscv32). Conv totals: M3 +1.6 %, RV32 -1.6 % of the measured
-#: counts. Layers with one to three input channels run up to 2x the estimate (their requantization outweighs their
-#: few MACs). FC: the dense case (no input at the zero point), fitted per core on seven layers of 10 to 640 inputs
-#: and outputs: RV32 3.11 per MAC and 33 per output (LB, MUL, ADD), M3 2.28 and 32 (LDRSB, MLA); the figure is
-#: their geometric mean, RV32 -15 %, M3 +16 % on the large layers. Inputs at the zero point after a ReLU are
-#: skipped (about half of AD's: its nine layers after the first run 20 to 35 % under the estimate on its real input).
-SCALAR_COST = {
-    "FULLY_CONNECTED": (2.65, 33.0),
-    "CONV_2D": (3.0, 45.0),
-}
-#: Cores whose scalar convolution packs two channels into one 64-bit multiply-accumulate (SMLAL, Thumb-2) and its
-#: cost there, fitted the same way to the 24 direct int8 convolutions of IC, KWS and VWW on the emulated Cortex-M3
-#: (their total -1.4 %; single layers -26 % (VWW's 3x3-pixel layers: each packed block serves few pixels) to +18 %;
-#: KWS's first layer, one input channel and half its pixels on the border, runs 2.3x its estimate).
-SCALAR_PACKED_CORES = ("cortex-m3",)
-SCALAR_PACKED_CONV_COST = (1.55, 32.0)
-#: Taps (k_h * k_w * in_c) of the largest window the packed convolution takes (ED_CONV_PACKED_TAPS in
-#: ``firmware/kernels/scalar/ed_conv.c``: the low channel's sum must stay within +-2^23); larger ones run unpacked.
-SCALAR_PACKED_TAPS = 511
 
 
 def dense_per_mac(op: str, in_c: int, dsp: bool, scalar: bool = False, packed: bool = False) -> float:

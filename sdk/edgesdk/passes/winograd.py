@@ -19,7 +19,7 @@ from edgesdk.ir import graph as ir
 from edgesdk.numerics.winograd import F2x2_3x3, int_ranges
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import ShapeRulePass, flash_rule, int8_conv
-from edgesdk.passes._select import SCALAR_PACKED_CONV_COST, SCALAR_PACKED_TAPS
+from edgesdk.passes._scalar_cost import SCALAR_PACKED_CONV_COST, SCALAR_PACKED_TAPS
 
 KERNEL = "winograd"
 MIN_SPEEDUP = 1.2
