@@ -439,6 +439,10 @@ def test_winograd_dw_pass_keeps_direct_on_the_m4_and_obeys_the_user() -> None:
     assert abs(est["direct"] - 419_560) < 41_956 and abs(est["winograd_dw"] - 1_597_360) < 159_736
     # and on the KWS-shaped layer, which runs transposed (196,280 measured alone)
     assert abs(winograd_dw.direct_cost(25, 5, 25, 5, 64) - 196_280) < 19_628
+    # and on small stride-2 maps, which take the table path (measured alone: 96,666; 64,746; 47,697 with a tail)
+    assert abs(winograd_dw.direct_cost(12, 12, 6, 6, 64, 2, 2) - 96_666) < 9_667
+    assert abs(winograd_dw.direct_cost(6, 6, 3, 3, 128, 2, 2) - 64_746) < 6_475
+    assert abs(winograd_dw.direct_cost(12, 12, 6, 6, 19, 2, 2) - 47_697) < 4_770
 
 
 @pytest.mark.emulator

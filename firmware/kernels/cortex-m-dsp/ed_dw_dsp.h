@@ -10,6 +10,7 @@
  *   ed_dw_pkhbt(a, b)          bottom(a) | bottom(b) << 16                                   (PKHBT ..., LSL #16)
  *   ed_dw_pkhtb(a, b)          top(a) << 16 | top(b)                                         (PKHTB ..., ASR #16)
  *   ED_DW_LDRD_INC4(p, lo, hi) words p[0] and p[1], then p += 1 word                          (LDRD post-indexed)
+ *   ED_DW_LDRD(p, off, lo, hi) two words of an 8-byte aligned table                          (LDRD)
  *   ED_DW_STRB(p, off, v)      one byte, never merged with its neighbours                     (STRB)
  *
  * and the requantization built from them (ed_dw_requant2).
@@ -55,6 +56,11 @@ static inline uint32_t ed_dw_pkhtb(uint32_t a, uint32_t b)
             : "=r"(lo), "=r"(hi), "+r"(p)                                                   \
             : "m"(*(const uint32_t(*)[2])(const void *)(p)))
 
+/* ED_DW_LDRD(p, off, lo, hi): the two words at byte offset off (a literal) of 8-byte aligned p in one LDRD. No
+ * memory operand (ED_READ64's makes GCC compute each tap's address): only for a table the caller filled, read
+ * in a function that is not inlined. */
+#define ED_DW_LDRD(p, off, lo, hi) __asm__("ldrd %0, %1, [%2, #" #off "]" : "=r"(lo), "=r"(hi) : "r"(p))
+
 /* ED_DW_STRB(p, off, v): one byte store (GCC would merge four into a word with BFI or shifts and masks). */
 #define ED_DW_STRB(p, off, v) __asm__("strb %1, %0" : "=m"((p)[off]) : "r"(v))
 
@@ -81,6 +87,7 @@ static inline uint32_t ed_dw_pkhbt(uint32_t a, uint32_t b) { return (a & 0xFFFFu
 static inline uint32_t ed_dw_pkhtb(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
 
 #define ED_DW_LDRD_INC4(p, lo, hi) ((lo) = (p)[0], (hi) = (p)[1], ++(p))
+#define ED_DW_LDRD(p, off, lo, hi) ED_READ64(p, off, lo, hi)
 #define ED_DW_STRB(p, off, v) ((p)[off] = (int8_t)(v))
 
 #endif

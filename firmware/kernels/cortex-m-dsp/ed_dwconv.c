@@ -12,6 +12,9 @@
  * Thumb-2 on DSP cores (ED_DW_A_CHAN). A map taller than wide and as wide as its input (KWS's 25x5) runs
  * transposed: its columns as the band's rows. An output row lands only on input rows already in the band and on
  * its own channels: the kernel may write the layer over its input (edgesdk.compiler.dw_inplace.SELF_ATTR).
+ * Small stride-2 maps (output at most ED_DW_TABLE_W wide and tall) run pixel by pixel from the input with a 5x5
+ * table of weights instead (ed_dw3x3_table_s8: no band, whose conversion of every input value and per-row setup
+ * cost more there), in place too.
  * Other shapes (depth multiplier > 1, dilation, other kernel sizes, smaller inputs, per-tensor requantization,
  * no bias) run the general per-pixel loop.
  */
@@ -461,6 +464,150 @@ static void ed_dw3x3_channels(const ed_dwconv_params_t *p, const ed_dw_view_t *v
     ed_dw3x3_group(p, v, input, output, c, n, (uint32_t *)(void *)band64, ((p->out_w - 1) * p->stride_w + 4) / 2);
 }
 
+/* Small stride-2 maps (output at most ED_DW_TABLE_W wide and tall): the band converts every input value once per
+ * output row that needs it, and on a 6x6 or 3x3 map its per-row and per-group setup outweighs the taps. These run
+ * pixel by pixel from the input (ed_dw3x3_px4): the group's weights sign-extended and doubled once into a 5x5 table
+ * of (even channels, odd channels) halfword pairs, the 3x3 kernel in the middle and zeros around, so that a window
+ * that sticks out of the input (padding) moves inside it and reads the table moved the other way (the taps that
+ * fell outside weigh 0, and border pixels cost what interior ones do). Group by group, pixels in raster order, a
+ * pixel's window starting at or after its own position (stride 2 both ways): in place too. */
+#define ED_DW_TABLE_W 6
+#define ED_DW_T 5
+
+static int ed_dw3x3_table_ok(const ed_dwconv_params_t *p)
+{
+    return p->stride_h == 2 && p->stride_w == 2 && p->out_w <= ED_DW_TABLE_W && p->out_h <= ED_DW_TABLE_W;
+}
+
+/* Where window start s (a row or column) moves to fit a 3-tap window inside size: max(0, min(s, size - 3)). */
+static inline int32_t ed_dw_fit(int32_t s, int32_t size)
+{
+    return s < 0 ? 0 : (s > size - 3 ? size - 3 : s);
+}
+
+/* n output pixels of four channels (dst, dst + C, ...), windows from x (inside the input, 2C bytes apart), weights
+ * from w (a 3x3 view of the 5x5 table): per tap one input word, two SXTAB16 (even and odd channels, input offset
+ * added), one LDRD of weights and four multiply-accumulates; then the requantization (ed_dw_requant2) per output. */
+static inline ED_ALWAYS_INLINE void ed_dw3x3_px4(const ed_dwconv_params_t *p, const int8_t *x, int8_t *dst, int32_t n,
+                                                 const uint32_t *w, const ed_dw_ch_t *q, int full)
+{
+    const int32_t C = p->in_c, C2 = 2 * C, in_row = p->in_w * C;
+    const uint32_t off2 = ed_dup16(p->input_offset);
+    for (; n > 0; --n, x += C2, dst += C) {
+        int32_t a0 = q[0].bias2, a1 = q[1].bias2, a2 = q[2].bias2, a3 = q[3].bias2;
+        const int8_t *xr = x;
+#define ED_DW_TAP(j, i, xp)                              \
+    do {                                                 \
+        const uint32_t xv_ = ed_read32(xp);              \
+        const uint32_t xe_ = ed_sxtab16(off2, xv_);      \
+        const uint32_t xo_ = ed_sxtab16_ror8(off2, xv_); \
+        uint32_t we_, wo_;                               \
+        ED_DW_LDRD(w, ((j) * 5 + (i)) * 8, we_, wo_);    \
+        a0 = ed_smlabb(xe_, we_, a0);                    \
+        a2 = ed_smlatt(xe_, we_, a2);                    \
+        a1 = ed_smlabb(xo_, wo_, a1);                    \
+        a3 = ed_smlatt(xo_, wo_, a3);                    \
+    } while (0)
+        ED_DW_TAP(0, 0, xr);
+        ED_DW_TAP(0, 1, xr + C);
+        ED_DW_TAP(0, 2, xr + C2);
+        xr += in_row;
+        ED_DW_TAP(1, 0, xr);
+        ED_DW_TAP(1, 1, xr + C);
+        ED_DW_TAP(1, 2, xr + C2);
+        xr += in_row;
+        ED_DW_TAP(2, 0, xr);
+        ED_DW_TAP(2, 1, xr + C);
+        ED_DW_TAP(2, 2, xr + C2);
+#undef ED_DW_TAP
+        ED_DW_STRB(dst, 0, ed_dw_out1(a0, q, full, p->act_min, p->act_max));
+        ED_DW_STRB(dst, 1, ed_dw_out1(a1, q + 1, full, p->act_min, p->act_max));
+        ED_DW_STRB(dst, 2, ed_dw_out1(a2, q + 2, full, p->act_min, p->act_max));
+        ED_DW_STRB(dst, 3, ed_dw_out1(a3, q + 3, full, p->act_min, p->act_max));
+    }
+}
+
+/* Channels c..c+3 of a small stride-2 layer, from the group's weight table w and requantization q: per row the
+ * window's move dy, per run of columns with the same move dx one run of ed_dw3x3_px4. Row by row (not the rows
+ * whose windows lie inside the input as one block): a pixel then never writes over an input value a pixel before
+ * it in raster order still reads, and the layer may run in place. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC's pre-allocation scheduler would hoist all nine taps' loads and spill them */
+__attribute__((optimize("no-schedule-insns"), noinline))
+#endif
+static void ed_dw3x3_table_rows(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c,
+                                const uint32_t *w, const ed_dw_ch_t *q)
+{
+    const int32_t C = p->in_c, last = (p->in_w - 3 + p->pad_left) / 2;
+    const int32_t run_end = last + 1 < p->out_w ? last + 1 : p->out_w; /* columns whose windows lie inside */
+    const int full = p->act_min == -128 && p->act_max == 127;
+    int32_t oy;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = 2 * oy - p->pad_top, ay = ed_dw_fit(iy0, p->in_h);
+        const int8_t *x_row = input + (size_t)ay * (size_t)p->in_w * (size_t)C + (size_t)c;
+        int8_t *o_row = output + (size_t)oy * (size_t)p->out_w * (size_t)C + (size_t)c;
+        const uint32_t *wy = w + 2 * (1 + ay - iy0) * ED_DW_T;
+        int32_t ox = 0;
+        while (ox < p->out_w) {
+            const int32_t ix0 = 2 * ox - p->pad_left, ax = ed_dw_fit(ix0, p->in_w);
+            const int32_t n = ax == ix0 ? run_end - ox : 1; /* a run of windows inside the input, or a border column */
+            ed_dw3x3_px4(p, x_row + (size_t)ax * (size_t)C, o_row + (size_t)ox * (size_t)C, n, wy + 2 * (1 + ax - ix0), q,
+                         full);
+            ox += n;
+        }
+    }
+}
+
+/* Channels c..c+3 of a small stride-2 layer: the group's weight table (doubled, sign-extended, zeros around) and
+ * requantization, then its rows. */
+static void ed_dw3x3_table_group(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output, int32_t c)
+{
+    const int32_t C = p->in_c;
+    uint64_t table[ED_DW_T * ED_DW_T]; /* uint64_t for LDRD's alignment */
+    uint32_t *const w = (uint32_t *)(void *)table;
+    ed_dw_ch_t q[4];
+    int32_t k;
+    /* the ring of zeros around the kernel, entry by entry (a memset is a byte loop in newlib-nano) */
+    for (k = 0; k < ED_DW_T; ++k) {
+        table[k] = 0u;
+        table[(ED_DW_T - 1) * ED_DW_T + k] = 0u;
+        table[k * ED_DW_T] = 0u;
+        table[k * ED_DW_T + ED_DW_T - 1] = 0u;
+    }
+    for (k = 0; k < 9; ++k) {
+        const uint32_t wv = ed_read32(p->weights + (size_t)k * (size_t)C + (size_t)c);
+        const uint32_t we = ed_sxtb16(wv), wo = ed_sxtb16_ror8(wv);
+        uint32_t *t = w + 2 * ((k / 3 + 1) * ED_DW_T + k % 3 + 1);
+        t[0] = ed_sadd16(we, we);
+        t[1] = ed_sadd16(wo, wo);
+    }
+    for (k = 0; k < 4; ++k) {
+        const int32_t e = -p->shift[c + k];
+        q[k].bias2 = 2 * p->bias[c + k];
+        q[k].m = p->multiplier[c + k];
+        q[k].e = e;
+        q[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+    }
+    ed_dw3x3_table_rows(p, input, output, c, w, q);
+}
+
+/* A small stride-2 layer: channel groups of four by the table, a channel tail by the general loop (pixels in raster
+ * order, so in place too). */
+static void ed_dw3x3_table_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
+{
+    int32_t c, oy, ox;
+    for (c = 0; c + 4 <= p->in_c; c += 4) {
+        ed_dw3x3_table_group(p, input, output, c);
+    }
+    if (c < p->in_c) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                ed_dw_pixel(p, input, oy, ox, output + ((size_t)oy * (size_t)p->out_w + (size_t)ox) * (size_t)p->in_c, c);
+            }
+        }
+    }
+}
+
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t C = p->in_c;
@@ -484,6 +631,10 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
 {
     int32_t oy, ox;
     if (ed_dw3x3_fast_ok(p)) {
+        if (ed_dw3x3_table_ok(p)) {
+            ed_dw3x3_table_s8(p, input, output);
+            return;
+        }
         ed_dw3x3_s8(p, input, output);
         return;
     }

@@ -40,7 +40,11 @@ MIN_SPEEDUP = 1.1
 #: group. Fitted by least squares on single depthwise layers (SAME 25x5x64, 48x48x8, 24x24x32, 12x12x64, 6x6x128,
 #: 3x3x256 stride 1; 48x48x16, 24x24x32, 12x12x64, 6x6x128 stride 2; VALID 9x11x16) on the emulated Cortex-M4
 #: (QEMU mps2-an386, -O2): within 1.6 % of each, 3.8 % for the VALID layer. Winograd per tile and group of four
-#: channels, per tile and tail channel, per tile (benchmarks/results/winograd_dw.md).
+#: channels, per tile and tail channel, per tile (benchmarks/results/winograd_dw.md). The small stride-2 maps'
+#: table path (output at most :data:`TABLE_W` wide and tall, ``ed_dw3x3_table_s8``): per output pixel and group of
+#: four channels, per output row, run of columns (the windows inside the input, or a border column) and group, per
+#: group, per output of a tail channel (the general per-pixel loop); fitted on single layers (SAME 12x12x64,
+#: 12x12x16, 11x11x64, 6x6x128, VALID 13x9x32; 12x12x19 for the tail) within 0.5 %.
 COST = {
     "direct_pair": 33.1,
     "direct_single": 15.0,
@@ -48,6 +52,10 @@ COST = {
     "direct_band_row": 58.6,
     "direct_band_word": 6.5,
     "direct_group": 560.8,
+    "table_pixel_group": 139.3,
+    "table_run": 44.0,
+    "table_group": 506.7,
+    "table_tail_output": 216.9,
     "wino_group_tile": 1351.6,
     "wino_tail_tile": 450.0,  # not fitted (the model has no tail channels): the scalar path, ~1.3x a lane
     "wino_tile": 295.7,
@@ -89,11 +97,40 @@ def direct_fast_path(graph: ir.Graph, node: ir.Node) -> bool:
     )
 
 
+#: Stride-2 layers with an output at most this wide and tall take the table path (``ED_DW_TABLE_W``).
+TABLE_W = 6
+
+
+def _runs(size: int, out: int) -> int:
+    """Runs of output columns of the table path in one output row of a stride-2 layer: the windows inside the
+    input as one run, each window that sticks out (padding) alone (``ed_dw3x3_table_rows``)."""
+    pad = max((out - 1) * 2 + 3 - size, 0) // 2
+    last = (size - 3 + pad) // 2 if size - 3 + pad >= 0 else -1
+    end, runs, o = min(last + 1, out), 0, 0
+    while o < out:
+        i0 = 2 * o - pad
+        o += end - o if end > o and max(0, min(i0, size - 3)) == i0 else 1
+        runs += 1
+    return runs
+
+
 def direct_cost(
     in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
 ) -> int:
     """Estimated executed instructions of the DSP depthwise kernel's 3x3 band path (:data:`COST`) for a layer
-    of this shape (``ed_dw3x3_s8``: transposed when taller than wide and as wide as its input)."""
+    of this shape (``ed_dw3x3_s8``: transposed when taller than wide and as wide as its input), or of its table path
+    for a small stride-2 map (``ed_dw3x3_table_s8``)."""
+    if stride_h == stride_w == 2 and out_h <= TABLE_W and out_w <= TABLE_W:
+        groups, tail = c // 4, c % 4
+        return int(
+            groups
+            * (
+                out_h * out_w * COST["table_pixel_group"]
+                + out_h * _runs(in_w, out_w) * COST["table_run"]
+                + COST["table_group"]
+            )
+            + out_h * out_w * tail * COST["table_tail_output"]
+        )
     if out_h > out_w and out_w == in_w:
         in_h, in_w, out_h, out_w, stride_h, stride_w = in_w, in_h, out_w, out_h, stride_w, stride_h
     nw = ((out_w - 1) * stride_w + 4) // 2
