@@ -30,11 +30,12 @@ TFLM = {
 
 
 def _commit() -> str:
-    """The short commit of the checkout measured, ``+changes`` when its tracked files differ from it."""
+    """The short commit of the checkout measured, ``+changes`` when its tracked files other than the results
+    differ from it."""
     git = ["git", "-C", str(REPO)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=30)
     dirty = subprocess.run(
-        [*git, "status", "--porcelain", "-uno"], capture_output=True, text=True, timeout=30
+        [*git, "status", "--porcelain", "-uno", "--", ".", ":!benchmarks/results"], capture_output=True, text=True, timeout=30
     )
     return (head.stdout.strip() or "unknown") + ("+changes" if dirty.stdout.strip() else "")
 
