@@ -35,7 +35,10 @@ def _commit() -> str:
     git = ["git", "-C", str(REPO)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=30)
     dirty = subprocess.run(
-        [*git, "status", "--porcelain", "-uno", "--", ".", ":!benchmarks/results"], capture_output=True, text=True, timeout=30
+        [*git, "status", "--porcelain", "-uno", "--", ".", ":!benchmarks/results"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     return (head.stdout.strip() or "unknown") + ("+changes" if dirty.stdout.strip() else "")
 
