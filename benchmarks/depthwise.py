@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from gitstate import commit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))  # speed.kernel_code_bytes
@@ -220,6 +221,9 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     lines = [
         f"# {graph.name} (MobileNetV1-0.25 shape, 96x96x3, random weights) on {args.board}",
+        "",
+        f"Measured by `python benchmarks/depthwise.py` at commit {commit()}, the default export, exact "
+        "instruction counts (QEMU -icount with the board's shift).",
         "",
         f"Executed instructions per inference (QEMU -icount): **{row['instructions']:,}**, {macs:,} MACs, "
         f"{row['macs_per_instruction']} MAC/insn; arena {row['arena_bytes']:,} B (planner's lower bound "

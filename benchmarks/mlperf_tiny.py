@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from gitstate import commit
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models" / "mlperf_tiny"
@@ -27,20 +28,6 @@ TFLM = {
     "pretrainedResnet_quant": {"reference": 107_500_000, "cmsis_nn": 29_860_000, "arena": 54_996},
     "ad01_int8": {"reference": 1_950_000, "cmsis_nn": 583_000, "arena": 2_580},
 }
-
-
-def _commit() -> str:
-    """The short commit of the checkout measured, ``+changes`` when its tracked files other than the results
-    differ from it."""
-    git = ["git", "-C", str(REPO)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=30)
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "-uno", "--", ".", ":!benchmarks/results"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return (head.stdout.strip() or "unknown") + ("+changes" if dirty.stdout.strip() else "")
 
 
 def main() -> int:
@@ -89,7 +76,7 @@ def main() -> int:
     lines = [
         "# MLPerf Tiny models on emulated Cortex-M boards",
         "",
-        f"Measured by `python benchmarks/mlperf_tiny.py --boards {' '.join(args.boards)}` at commit {_commit()} "
+        f"Measured by `python benchmarks/mlperf_tiny.py --boards {' '.join(args.boards)}` at commit {commit()} "
         f"({time.strftime('%Y-%m-%d')}), the default export (`--optimize balanced`). Instructions are executed "
         "instructions per inference under QEMU -icount with each board's shift (exact counts, not cycles).",
         "",
