@@ -13,6 +13,8 @@
  *   ed_smlad(x, y, acc) acc + x.lo * y.lo + x.hi * y.hi (halfwords, wrapping)        (SMLAD)
  *   ed_sadd16(x, y), ed_ssub16(x, y)  halfword-wise sum / difference, wrapping           (SADD16, SSUB16)
  *   ed_smlabb(x, y, acc) acc + x.lo * y.lo;  ed_smlatt(x, y, acc) acc + x.hi * y.hi     (SMLABB, SMLATT)
+ *   ed_smlabt(x, y, acc) acc + x.lo * y.hi;  ed_smlatb(x, y, acc) acc + x.hi * y.lo     (SMLABT, SMLATB)
+ *   ed_smmulr(a, b)     floor((a * b + 2^31) / 2^32);  ed_smmlar(a, b, c) c plus that, wrapping (SMMULR, SMMLAR)
  *   ed_read32(p)        four bytes from any address as one word (unaligned LDR)
  *   ED_READ64(p, off, lo, hi), ED_READ64_INC(p, lo, hi)  two words from a 4-byte aligned address (LDRD; the
  *                       second form advances p by 8 bytes)
@@ -98,12 +100,20 @@ static inline uint32_t ed_ssub16(uint32_t x, uint32_t y) { return (uint32_t)__ss
 
 static inline int32_t ed_smlabb(uint32_t x, uint32_t y, int32_t acc) { return __smlabb((int32_t)x, (int32_t)y, acc); }
 static inline int32_t ed_smlatt(uint32_t x, uint32_t y, int32_t acc) { return __smlatt((int32_t)x, (int32_t)y, acc); }
+static inline int32_t ed_smlabt(uint32_t x, uint32_t y, int32_t acc) { return __smlabt((int32_t)x, (int32_t)y, acc); }
+static inline int32_t ed_smlatb(uint32_t x, uint32_t y, int32_t acc) { return __smlatb((int32_t)x, (int32_t)y, acc); }
 
 /* floor((a * b + 2^31) / 2^32): SMMULR. */
 static inline int32_t ed_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
     __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t ed_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 }
 
@@ -168,11 +178,20 @@ static inline int32_t ed_smlatt(uint32_t x, uint32_t y, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(ed_half_(x, 1) * ed_half_(y, 1)));
 }
+static inline int32_t ed_smlabt(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(ed_half_(x, 0) * ed_half_(y, 1)));
+}
+static inline int32_t ed_smlatb(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(ed_half_(x, 1) * ed_half_(y, 0)));
+}
 
 static inline int32_t ed_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
 }
+static inline int32_t ed_smmlar(int32_t a, int32_t b, int32_t c) { return ed_add_wrap(c, ed_smmulr(a, b)); }
 
 #endif
 

@@ -125,6 +125,18 @@
     } while (0)
 #endif
 
+/* One tail input of the 2x2 dot products: inputs XA, XB of the two pixels (the enclosing `offset` added) against
+ * weights WA, WB of the two filters, into the enclosing a00, a01, a10, a11. Each argument is evaluated once. */
+#define ED_CONV_MAC_2X2_(XA, XB, WA, WB)                                                                    \
+    do {                                                                                                    \
+        const int32_t xa_ = (int32_t)(XA) + offset, xb_ = (int32_t)(XB) + offset;                           \
+        const int32_t wa_ = (WA), wb_ = (WB);                                                               \
+        a00 += xa_ * wa_;                                                                                   \
+        a01 += xa_ * wb_;                                                                                   \
+        a10 += xb_ * wa_;                                                                                   \
+        a11 += xb_ * wb_;                                                                                   \
+    } while (0)
+
 /* acc[p][o] += sum_i (x_p[i] + offset) * w_o[i], i < n, for pixels x0, x1 and filters w0, w1. */
 ED_CONV_INLINE void ed_conv_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1,
                                     int32_t n, int32_t offset, int32_t acc[4])
@@ -141,12 +153,7 @@ ED_CONV_INLINE void ed_conv_dot_2x2(const int8_t *x0, const int8_t *x1, const in
             ED_CONV_STEP_2X2_ASM_(x0, xs, w0, ws); /* advances x0 and w0 by 4 */
         }
         for (i = n4; i < n; ++i) {
-            const int32_t xa = (int32_t)*x0 + offset, xb = (int32_t)x0[xs] + offset;
-            const int32_t wa = *w0, wb = w0[ws];
-            a00 += xa * wa;
-            a01 += xa * wb;
-            a10 += xb * wa;
-            a11 += xb * wb;
+            ED_CONV_MAC_2X2_(*x0, x0[xs], *w0, w0[ws]);
             ++x0;
             ++w0;
         }
@@ -158,12 +165,7 @@ ED_CONV_INLINE void ed_conv_dot_2x2(const int8_t *x0, const int8_t *x1, const in
             ED_CONV_STEP_2X2_(x0 + i, x1 + i, w0 + i, w1 + i);
         }
         for (i = n4; i < n; ++i) {
-            const int32_t xa = (int32_t)x0[i] + offset, xb = (int32_t)x1[i] + offset;
-            const int32_t wa = w0[i], wb = w1[i];
-            a00 += xa * wa;
-            a01 += xa * wb;
-            a10 += xb * wa;
-            a11 += xb * wb;
+            ED_CONV_MAC_2X2_(x0[i], x1[i], w0[i], w1[i]);
         }
     } else {
         const int8_t *end4 = x0 + (n & ~3);
@@ -176,12 +178,7 @@ ED_CONV_INLINE void ed_conv_dot_2x2(const int8_t *x0, const int8_t *x1, const in
             w1 += 4;
         }
         while (x0 != end) {
-            const int32_t xa = (int32_t)*x0++ + offset, xb = (int32_t)*x1++ + offset;
-            const int32_t wa = *w0++, wb = *w1++;
-            a00 += xa * wa;
-            a01 += xa * wb;
-            a10 += xb * wa;
-            a11 += xb * wb;
+            ED_CONV_MAC_2X2_(*x0++, *x1++, *w0++, *w1++);
         }
     }
     acc[0] = a00;
@@ -225,12 +222,7 @@ ED_CONV_INLINE void ed_conv_dot_2x2_w16(const int8_t *x, int32_t xstep, const in
         w += 4;
     }
     for (i = n4; i < n; ++i) {
-        const int32_t xa = (int32_t)*x + offset, xb = (int32_t)x[xstep] + offset;
-        const int32_t wa = *w, wb = w[wstride];
-        a00 += xa * wa;
-        a01 += xa * wb;
-        a10 += xb * wa;
-        a11 += xb * wb;
+        ED_CONV_MAC_2X2_(*x, x[xstep], *w, w[wstride]);
         ++x;
         ++w;
     }

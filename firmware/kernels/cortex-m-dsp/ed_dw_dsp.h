@@ -1,12 +1,9 @@
 /*
  * ed_dw_dsp.h - the Armv7E-M operations of the Cortex-M DSP depthwise kernel (cortex-m-dsp/ed_dwconv.c) that
- * ed_simd.h lacks, one instruction each on a core with the DSP extension and plain C99 with the same bit-level
- * results elsewhere (the host, where the kernel tables run under ASan/UBSan):
+ * ed_simd.h lacks (SMLABT/SMLATB and SMMLAR are there), one instruction each on a core with the DSP extension and
+ * plain C99 with the same bit-level results elsewhere (the host, where the kernel tables run under ASan/UBSan):
  *
- *   ed_dw_smmlar(a, b, c)      c + floor((a * b + 2^31) / 2^32), wrapping                    (SMMLAR)
  *   ed_dw_ssat8(v)             v saturated to [-128, 127]                                    (SSAT #8)
- *   ed_dw_smlabt(x, y, acc)    acc + bottom(x) * top(y)                                      (SMLABT)
- *   ed_dw_smlatb(x, y, acc)    acc + top(x) * bottom(y)                                      (SMLATB)
  *   ed_dw_pkhbt(a, b)          bottom(a) | bottom(b) << 16                                   (PKHBT ..., LSL #16)
  *   ed_dw_pkhtb(a, b)          top(a) << 16 | top(b)                                         (PKHTB ..., ASR #16)
  *   ED_DW_LDRD_INC4(p, lo, hi) words p[0] and p[1], then p += 1 word                          (LDRD post-indexed)
@@ -25,17 +22,7 @@
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 
-static inline int32_t ed_dw_smmlar(int32_t a, int32_t b, int32_t c)
-{
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
-    return r;
-}
-
 static inline int32_t ed_dw_ssat8(int32_t v) { return __ssat(v, 8); }
-
-static inline int32_t ed_dw_smlabt(uint32_t x, uint32_t y, int32_t acc) { return __smlabt((int32_t)x, (int32_t)y, acc); }
-static inline int32_t ed_dw_smlatb(uint32_t x, uint32_t y, int32_t acc) { return __smlatb((int32_t)x, (int32_t)y, acc); }
 
 static inline uint32_t ed_dw_pkhbt(uint32_t a, uint32_t b)
 {
@@ -66,22 +53,7 @@ static inline uint32_t ed_dw_pkhtb(uint32_t a, uint32_t b)
 
 #else /* portable C with the same results */
 
-static inline int32_t ed_dw_smmlar(int32_t a, int32_t b, int32_t c)
-{
-    const int64_t hi = ((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32;
-    return ed_add_wrap(c, (int32_t)hi);
-}
-
 static inline int32_t ed_dw_ssat8(int32_t v) { return ed_clamp_i32(v, -128, 127); }
-
-static inline int32_t ed_dw_smlabt(uint32_t x, uint32_t y, int32_t acc)
-{
-    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x & 0xFFFFu) * (int32_t)(int16_t)(y >> 16)));
-}
-static inline int32_t ed_dw_smlatb(uint32_t x, uint32_t y, int32_t acc)
-{
-    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(y & 0xFFFFu)));
-}
 
 static inline uint32_t ed_dw_pkhbt(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
 static inline uint32_t ed_dw_pkhtb(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
@@ -102,7 +74,7 @@ static inline uint32_t ed_dw_pkhtb(uint32_t a, uint32_t b) { return (a & 0xFFFF0
  */
 static inline int32_t ed_dw_requant2(int32_t acc2, int32_t m, int32_t round_off, int32_t e)
 {
-    return (ed_dw_smmlar(acc2, m, round_off) + (acc2 >> 31)) >> e;
+    return (ed_smmlar(acc2, m, round_off) + (acc2 >> 31)) >> e;
 }
 
 #endif /* ED_DW_DSP_H */

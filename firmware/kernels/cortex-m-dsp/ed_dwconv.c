@@ -248,11 +248,11 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
             int32_t s0 = k->bias2, s1 = k->bias2;
             uint32_t a, b;
             ED_DW_LDRD_INC4(r0, a, b);
-            s0 = ed_smlad(a, p0, s0), s1 = ed_dw_smlatb(a, p0, s1), s0 = ed_dw_smlabt(b, q0, s0), s1 = ed_smlad(b, q0, s1);
+            s0 = ed_smlad(a, p0, s0), s1 = ed_smlatb(a, p0, s1), s0 = ed_smlabt(b, q0, s0), s1 = ed_smlad(b, q0, s1);
             ED_DW_LDRD_INC4(r1, a, b);
-            s0 = ed_smlad(a, p1, s0), s1 = ed_dw_smlatb(a, p1, s1), s0 = ed_dw_smlabt(b, q1, s0), s1 = ed_smlad(b, q1, s1);
+            s0 = ed_smlad(a, p1, s0), s1 = ed_smlatb(a, p1, s1), s0 = ed_smlabt(b, q1, s0), s1 = ed_smlad(b, q1, s1);
             ED_DW_LDRD_INC4(r2, a, b);
-            s0 = ed_smlad(a, p2, s0), s1 = ed_dw_smlatb(a, p2, s1), s0 = ed_dw_smlabt(b, q2, s0), s1 = ed_smlad(b, q2, s1);
+            s0 = ed_smlad(a, p2, s0), s1 = ed_smlatb(a, p2, s1), s0 = ed_smlabt(b, q2, s0), s1 = ed_smlad(b, q2, s1);
             ED_DW_STRB(o, 0, ed_dw_out1(s0, k, full, lo, hi));
             ED_DW_STRB(o, C, ed_dw_out1(s1, k, full, lo, hi));
         }
@@ -261,11 +261,11 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
         int32_t s0 = k->bias2;
         uint32_t a, b;
         ED_DW_LDRD_INC4(r0, a, b);
-        s0 = ed_smlad(a, p0, s0), s0 = ed_dw_smlabt(b, q0, s0);
+        s0 = ed_smlad(a, p0, s0), s0 = ed_smlabt(b, q0, s0);
         ED_DW_LDRD_INC4(r1, a, b);
-        s0 = ed_smlad(a, p1, s0), s0 = ed_dw_smlabt(b, q1, s0);
+        s0 = ed_smlad(a, p1, s0), s0 = ed_smlabt(b, q1, s0);
         ED_DW_LDRD_INC4(r2, a, b);
-        s0 = ed_smlad(a, p2, s0), s0 = ed_dw_smlabt(b, q2, s0);
+        s0 = ed_smlad(a, p2, s0), s0 = ed_smlabt(b, q2, s0);
         ED_DW_STRB(o, 0, ed_dw_out1(s0, k, full, lo, hi));
     }
 }
@@ -324,6 +324,21 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
             : [C] "r"(C), [bias] "m"(lc[K].bias2), [mro] "m"(*(const int32_t(*)[2])(const void *)&lc[K].m),     \
               [e] "m"(lc[K].e), [endp] "m"(ends[K][0]), [ends] "m"(ends[K][1])                                   \
             : "cc", "memory");                                                                                   \
+    } while (0)
+/* The group's n channels (1 to 4) of one output row, each channel's index a literal (its lc[] and ends[]
+ * operands are constant offsets). */
+#define ED_DW_A_CHANS(PAIR)                                                                                      \
+    do {                                                                                                         \
+        ED_DW_A_CHAN(0, PAIR);                                                                                   \
+        if (n > 1) {                                                                                             \
+            ED_DW_A_CHAN(1, PAIR);                                                                               \
+        }                                                                                                        \
+        if (n > 2) {                                                                                             \
+            ED_DW_A_CHAN(2, PAIR);                                                                               \
+        }                                                                                                        \
+        if (n > 3) {                                                                                             \
+            ED_DW_A_CHAN(3, PAIR);                                                                               \
+        }                                                                                                        \
     } while (0)
 #else
 #define ED_DW_ASM 0
@@ -414,27 +429,9 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
                 ends[k][1] = orow + k + (size_t)p->out_w * (size_t)C;
             }
             if (p->stride_w == 1) {
-                ED_DW_A_CHAN(0, ED_DW_A_PAIR1);
-                if (n > 1) {
-                    ED_DW_A_CHAN(1, ED_DW_A_PAIR1);
-                }
-                if (n > 2) {
-                    ED_DW_A_CHAN(2, ED_DW_A_PAIR1);
-                }
-                if (n > 3) {
-                    ED_DW_A_CHAN(3, ED_DW_A_PAIR1);
-                }
+                ED_DW_A_CHANS(ED_DW_A_PAIR1);
             } else {
-                ED_DW_A_CHAN(0, ED_DW_A_PAIR2);
-                if (n > 1) {
-                    ED_DW_A_CHAN(1, ED_DW_A_PAIR2);
-                }
-                if (n > 2) {
-                    ED_DW_A_CHAN(2, ED_DW_A_PAIR2);
-                }
-                if (n > 3) {
-                    ED_DW_A_CHAN(3, ED_DW_A_PAIR2);
-                }
+                ED_DW_A_CHANS(ED_DW_A_PAIR2);
             }
             if (!full) { /* an activation narrower than int8 (ReLU6): clamp(SSAT(v)) is clamp(v), row by row */
                 ed_dw_clamp_row(orow, n, C, p->out_w, p->act_min, p->act_max);

@@ -20,24 +20,14 @@
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
 
-/* SMMLAR, USAT #8 and the byte-lane operations of the output stage; plain C with the same results on the host. */
+/* USAT #8 and the byte-lane operations of the output stage (SMMLAR is ed_simd.h's); plain C with the same results
+ * on the host. */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* acc + floor((a * b + 2^31) / 2^32): SMMLAR (no ACLE intrinsic). */
-static inline int32_t ed_smmlar(int32_t a, int32_t b, int32_t acc)
-{
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
 static inline uint32_t ed_usat8(int32_t x) { return (uint32_t)__usat(x, 8); }
 static inline uint32_t ed_uqsub8(uint32_t a, uint32_t b) { return __uqsub8(a, b); }
 static inline uint32_t ed_usub8(uint32_t a, uint32_t b) { return __usub8(a, b); }
 static inline uint32_t ed_uadd8(uint32_t a, uint32_t b) { return __uadd8(a, b); }
 #else
-static inline int32_t ed_smmlar(int32_t a, int32_t b, int32_t acc)
-{
-    return (int32_t)((uint32_t)acc + (uint32_t)ed_smmulr(a, b));
-}
 static inline uint32_t ed_usat8(int32_t x) { return x < 0 ? 0u : (x > 255 ? 255u : (uint32_t)x); }
 static inline uint32_t ed_bytewise_(uint32_t a, uint32_t b, int op)
 {
