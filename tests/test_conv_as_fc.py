@@ -211,6 +211,71 @@ def pointwise_chain(name: str):
     return b.done(["x"], [cur], *nodes)
 
 
+def thin_chain(name: str, pixels: int):
+    """1x1 layers of 4, 8, 12, 16, 20 and 32 inputs on ``pixels`` x 1 pixels, then 32 -> 13 (a row outside the
+    four-row blocks): with 18 pixels or more the int8 FC kernel's passes over several six-pixel groups, rows outer
+    (``ed_fc_groups_full``: 192 pixels a pass at 8 inputs, 48 at 32), the groups after them and the rest; the int8
+    range with and without the negative-value correction (output zero point -128 under ReLU) and a narrower
+    clamp."""
+    from edgesdk.ir import graph as ir
+
+    b = _B(name)
+    cur = b.act("x", (1, pixels, 1, 4))
+    nodes, cin = [], 4
+    for k, (cout, act, zp) in enumerate(
+        [(8, "RELU", -128), (12, "NONE", None), (16, "RELU", -128), (20, "RELU6", None), (32, "NONE", None),
+         (13, "RELU", -128)]
+    ):  # fmt: skip
+        y = b.act(f"pw{k}_out", (1, pixels, 1, cout), float(b.rng.uniform(0.2, 0.6)), zp)
+        w = b.weights(f"pw{k}_w", (cout, 1, 1, cin), 0)
+        nodes.append(
+            ir.Conv2D(
+                name=f"pw{k}", inputs=[cur, w, b.bias(f"pw{k}_b", cout)], outputs=[y], stride=(1, 1),
+                dilation=(1, 1), padding="VALID", activation=act,
+            )
+        )  # fmt: skip
+        cur, cin = y, cout
+    return b.done(["x"], [cur], *nodes)
+
+
+#: pixel counts of thin_chain: one pixel, a pass and a rest of 3 or 1, whole passes of 2, 3 and 7 groups and rests of
+#: 1 to 5 pixels, more pixels than one pass of the 32-input layer (48) and of the 8-input one (192)
+THIN_PIXELS = (1, 9, 13, 12, 19, 23, 47, 53, 199)
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_thin_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
+    table = run_joined(
+        "thin_table",
+        {f"thin{p}": thin_chain(f"thin{p}", p) for p in THIN_PIXELS},
+        tmp_path,
+        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options=FLASH),
+        n_inputs=8,
+        seed=7,
+        target="cortex-m-dsp",
+    )
+    assert {n.attrs.get("kernel") for n in table.graph.nodes} == {"pointwise_s8"}
+    np.testing.assert_array_equal(table.got, table.want)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+@pytest.mark.parametrize("pixels", THIN_PIXELS)
+def test_thin_chain_on_emulated_cortex_m4(pixels: int, tmp_path: Path) -> None:
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+
+    graph = thin_chain("thin", pixels)
+    ctx = PassContext(force={"pw*": "pointwise_s8"})
+    summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == 4 and summary.exact == 4, summary.to_dict()
+    source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
+    assert source.count("    ed_fc_s8(&thin_pw") == 6
+
+
 @pytest.mark.emulator
 @pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,

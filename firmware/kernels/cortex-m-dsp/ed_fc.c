@@ -290,7 +290,10 @@ typedef struct {
 
 /* The dot-product sequence of ED_FC_DOT6 from its first group (added onto a5, the doubled bias; C and N set from
  * groups - 1, the block's end at [sp]) to the loop's end, the registers as in ED_FC_G6_SEQ. */
-#define ED_FC_DOT6_SEQ(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)                                     \
+#define ED_FC_DOT6_SEQ(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) \
+    ED_FC_DOT6_SEQ_END(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, "ldr " t0 ", [sp]\n\tcmp " x ", " t0 "\n\t")
+/* The same with the loop's end compare `end` (setting Z at the end, t0 free). */
+#define ED_FC_DOT6_SEQ_END(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, end)                            \
     ED_FC_G6_SEQ(a5, a5, a5, a5, a5, a5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)                   \
     "bcs 2f\n\t"                                                                                                 \
     "bmi 13f\n\t"                                                                                                \
@@ -301,9 +304,7 @@ typedef struct {
     "10:\n\t" ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "11:\n\t"                          \
     ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "12:\n\t"                                    \
     ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "13:\n\t"                                    \
-    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "14:\n\t"                                    \
-    "ldr " t0 ", [sp]\n\t"                                                                                       \
-    "cmp " x ", " t0 "\n\t"                                                                                      \
+    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "14:\n\t" end                                \
     "bne 10b\n\t"
 
 /*
@@ -505,6 +506,76 @@ ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, con
         ED_FC_ROWS_FULL(ED_FC_ASM_OUT_NOFIX);
     } else {
         ED_FC_ROWS_FULL(ED_FC_ASM_OUT_FIX);
+    }
+}
+
+/*
+ * The same over `groups` (>= 2) groups of six input rows extended one after the other at xb, rows outer: one
+ * output row's parameters, bias and weights' start stay in a frame on the stack (y, step, rounding term,
+ * multiplier, shift, doubled bias, weights, groups - 1, the weights' end, the groups' end: one LDRD and one LDR
+ * before each group's dot product, one LDM before its six requantizations) while the group loop walks the
+ * extended rows (ED_FC_DOT6_SEQ's end compare on the weights): per group about 40 instructions besides its 18 per
+ * four inputs, against about 54 in ED_FC_ROWS_FULL's loop over the rows of one group.
+ */
+#define ED_FC_GROUPS_FULL(OUT_)                                                                                    \
+    do {                                                                                                           \
+        register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)f;                                              \
+        register uint32_t r6_ __asm__("r6") = (uint32_t)(uintptr_t)xb;                                             \
+        __asm__ volatile(                                                                                          \
+            "ldmia r0, {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n\t"                                             \
+            "push {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n"                                                     \
+            "6:\n\t"                                                                                               \
+            "ldrd r5, r7, [sp, #20]\n\t"                                                                            \
+            "ldr r12, [sp, #28]\n\t"                                                                                \
+            "lsls r12, r12, #31\n\t"                                                                                \
+            ED_FC_DOT6_SEQ_END("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10",     \
+                               "r11", "ldr r8, [sp, #32]\n\tcmp r7, r8\n\t")                                     \
+            "ldmia sp, {r8, r9, r10, r11, r12}\n\t" OUT_("r0") OUT_("r1") "strb r0, [r8]\n\t"                     \
+            "strb r1, [r8, r9]\n\t"                                                                                \
+            "add r0, r8, r9, lsl #1\n\t" OUT_("r2") OUT_("r3") "strb r2, [r0]\n\t"                                 \
+            "strb r3, [r0, r9]\n\t"                                                                                \
+            "add r0, r0, r9, lsl #1\n\t" OUT_("r4") OUT_("r5") "strb r4, [r0]\n\t"                                 \
+            "strb r5, [r0, r9]\n\t"                                                                                \
+            "add r0, r0, r9, lsl #1\n\t"                                                                           \
+            "str r0, [sp]\n\t"                                                                                      \
+            "ldr r8, [sp, #36]\n\t"                                                                                 \
+            "cmp r6, r8\n\t"                                                                                        \
+            "bne 6b\n\t"                                                                                            \
+            "add sp, sp, #40"                                                                                      \
+            : "+r"(r0_), "+r"(r6_)                                                                                 \
+            :                                                                                                      \
+            : "r1", "r2", "r3", "r4", "r5", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");        \
+    } while (0)
+
+/* The rows [0, out4) of a per-channel layer with a bias clamped to the whole int8 range against `groups` (>= 2)
+ * groups of six input rows extended at xb (see ED_FC_GROUPS_FULL), outputs at y[r * out_depth + o]; `nofix`: see
+ * ED_FC_PIX_OUT. */
+static void ed_fc_groups_full(const ed_fc_params_t *p, const uint32_t *xb, int32_t groups, int8_t *y, int32_t out4,
+                              int nofix)
+{
+    const int32_t n = p->in_depth;
+    const uint32_t c1 = 1u + 2u * (uint32_t)p->output_offset;
+    const int8_t *w = p->weights;
+    uint32_t f[10]; /* y, step, rounding term, multiplier, shift, 2 bias, weights, groups - 1, weights' end, end */
+    int32_t o;
+    f[1] = (uint32_t)p->out_depth;
+    f[7] = (uint32_t)((n >> 2) - 1);
+    f[9] = (uint32_t)(uintptr_t)(xb + 3 * n * groups);
+    for (o = 0; o < out4; ++o) {
+        const int32_t e = -p->shift[o];
+        const int8_t *wr = w + (size_t)(o & ~3) * (size_t)n + (size_t)(o & 3) * 4u;
+        f[0] = (uint32_t)(uintptr_t)(y + o);
+        f[2] = (uint32_t)((int32_t)(c1 << e) >> 1);
+        f[3] = (uint32_t)p->multiplier[o];
+        f[4] = (uint32_t)e;
+        f[5] = 2u * (uint32_t)p->bias[o];
+        f[6] = (uint32_t)(uintptr_t)wr;
+        f[8] = (uint32_t)(uintptr_t)(wr + 4 * n);
+        if (nofix) {
+            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_NOFIX);
+        } else {
+            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX);
+        }
     }
 }
 #define ED_FC_ROWS_FULL_ASM 1
@@ -767,24 +838,43 @@ static int ed_fc_part_ok(const ed_fc_params_t *p, int32_t rest)
     return rest >= ED_FC_PART_MIN && 12 * p->in_depth + ED_FC_PIX * p->out_depth <= 2 * ED_FC_PIX * ED_FC_MAXK;
 }
 
-/* Input rows [b, b + rows) of the layer at x (rows <= ED_FC_PIX): extend them, then every output row. Fewer than
- * ED_FC_PIX rows (the last of the layer, ed_fc_part_ok) are padded with copies of the last one, their outputs
- * written behind the extended rows in xb and the rows' own copied to y at the end, so that nothing is written
- * beyond the layer's output and no input is read after an output (the output may trail the input). */
+/* Whether ED_FC_ROWS_FULL serves the layer's blocked passes: per-channel, a bias, the whole int8 range. */
+static int ed_fc_full_ok(const ed_fc_params_t *p)
+{
+    return ED_FC_ROWS_FULL_ASM && p->act_min == -128 && p->act_max == 127 && p->per_channel && p->bias != NULL &&
+           p->out_depth >= 4;
+}
+
+/* Input rows [b, b + rows) of the layer at x (rows <= ED_FC_PIX, or a multiple of it up to ED_FC_MAXK / in_depth
+ * groups of it where ed_fc_full_ok: extended one group after the other, then ed_fc_groups_full): extend them, then
+ * every output row. Fewer than ED_FC_PIX rows (the last of the layer, ed_fc_part_ok) are padded with copies of the
+ * last one, their outputs written behind the extended rows in xb and the rows' own copied to y at the end, so that
+ * nothing is written beyond the layer's output and no input is read after an output (the output may trail the
+ * input). */
 static void ed_fc_pix_block(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows)
 {
     uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
-    int8_t *yb = rows == ED_FC_PIX ? y : (int8_t *)(void *)(xb + 3 * p->in_depth);
-    ed_fc_extend(x, rows, p->in_depth, p->input_offset, xb);
+    int8_t *yb = rows % ED_FC_PIX == 0 ? y : (int8_t *)(void *)(xb + 3 * p->in_depth);
+    ed_fc_extend(x, rows < ED_FC_PIX ? rows : ED_FC_PIX, p->in_depth, p->input_offset, xb);
 #if ED_FC_ROWS_FULL_ASM
-    if (p->act_min == -128 && p->act_max == 127 && p->per_channel && p->bias != NULL && p->out_depth >= 4) {
-        const int32_t out4 = p->out_depth & ~3;
+    if (ed_fc_full_ok(p)) {
+        const int32_t out4 = p->out_depth & ~3, n = p->in_depth, groups = rows / ED_FC_PIX;
         const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift,          p->per_channel,        p->output_offset,
                                p->act_min, p->act_max,    p->in_depth >> 2, (size_t)p->out_depth};
-        int32_t o;
-        ed_fc_rows_full(p, xb, yb, out4, p->output_offset == -128);
-        for (o = out4; o < p->out_depth; ++o) { /* the last out % 4 rows, row-major */
-            ed_fc_pix_row(&c, xb, p->weights + (size_t)o * (size_t)p->in_depth, o, yb + o, 4, 1, 0);
+        int32_t o, g;
+        if (groups > 1) {
+            for (g = 1; g < groups; ++g) {
+                ed_fc_extend(x + (size_t)(ED_FC_PIX * g) * (size_t)n, ED_FC_PIX, n, p->input_offset, xb + 3 * n * g);
+            }
+            ed_fc_groups_full(p, xb, groups, yb, out4, p->output_offset == -128);
+        } else {
+            ed_fc_rows_full(p, xb, yb, out4, p->output_offset == -128);
+        }
+        for (g = 0; g < (groups > 1 ? groups : 1); ++g) {
+            for (o = out4; o < p->out_depth; ++o) { /* the last out % 4 rows, row-major */
+                ed_fc_pix_row(&c, xb + 3 * n * g, p->weights + (size_t)o * (size_t)n, o,
+                              yb + (size_t)(ED_FC_PIX * g) * c.step + (size_t)o, 4, 1, 0);
+            }
         }
     } else /* the general instances below serve the whole int8 range as well */
 #else
@@ -819,8 +909,14 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     int hoisted;
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
     if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
-        for (; b + ED_FC_PIX <= p->batches; b += ED_FC_PIX) {
-            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, ED_FC_PIX);
+        /* groups of ED_FC_PIX rows per pass: as many as the extended block holds where ed_fc_groups_full runs
+         * and that is three or more (with two its setup per output row costs about what it saves) */
+        const int32_t most = ED_FC_PIX * (ed_fc_full_ok(p) && ED_FC_MAXK / n >= 3 ? ED_FC_MAXK / n : 1);
+        int32_t rows;
+        for (; b + ED_FC_PIX <= p->batches; b += rows) {
+            rows = (p->batches - b) / ED_FC_PIX * ED_FC_PIX;
+            rows = rows < most ? rows : most;
+            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, rows);
         }
         if (ed_fc_part_ok(p, p->batches - b)) {
             ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, p->batches - b);
