@@ -211,23 +211,32 @@ def pointwise_chain(name: str):
     return b.done(["x"], [cur], *nodes)
 
 
-def thin_chain(name: str, pixels: int):
-    """1x1 layers of 4, 8, 12, 16, 20 and 32 inputs on ``pixels`` x 1 pixels, then 32 -> 13 (a row outside the
-    four-row blocks): with 18 pixels or more the int8 FC kernel's passes over several six-pixel groups, rows outer
-    (``ed_fc_groups_full``: 192 pixels a pass at 8 inputs, 48 at 32), the groups after them and the rest; the int8
-    range with and without the negative-value correction (output zero point -128 under ReLU) and a narrower
-    clamp."""
+#: 1x1 chains for the int8 FC kernel's passes (cortex-m-dsp/ed_fc.c), (out channels, activation, output zero
+#: point, per channel) after the first layer's 4 or 48 inputs. "thin": 4, 8, 12, 16, 20 and 32 inputs, then 32 -> 13
+#: (a row outside the four-row blocks): with 18 pixels or more the passes over several six-pixel groups, rows outer
+#: (``ed_fc_groups_full``: 192 pixels a pass at 8 inputs, 48 at 32), the groups after them and the rest; the int8
+#: range with and without the negative-value correction (output zero point -128 under ReLU), a narrower clamp.
+#: "wide": 48, 64, 128 (per tensor), 256 and 52 inputs: the three rows after the six-row passes of a 3 x 3 or
+#: 5 x 3 map (``ed_fc_tri``) and the grouped passes up to 64 inputs.
+PW_CHAINS = {
+    "thin": (4, [(8, "RELU", -128, True), (12, "NONE", None, True), (16, "RELU", -128, True),
+                 (20, "RELU6", None, True), (32, "NONE", None, True), (13, "RELU", -128, True)]),
+    "wide": (48, [(64, "RELU", -128, True), (128, "NONE", None, True), (256, "RELU", None, False),
+                  (52, "RELU6", None, True), (13, "NONE", None, True)]),
+}  # fmt: skip
+
+
+def pw_chain(name: str, kind: str, pixels: int):
+    """The 1x1 chain ``PW_CHAINS[kind]`` on ``pixels`` x 1 pixels."""
     from edgesdk.ir import graph as ir
 
+    cin, layers = PW_CHAINS[kind]
     b = _B(name)
-    cur = b.act("x", (1, pixels, 1, 4))
-    nodes, cin = [], 4
-    for k, (cout, act, zp) in enumerate(
-        [(8, "RELU", -128), (12, "NONE", None), (16, "RELU", -128), (20, "RELU6", None), (32, "NONE", None),
-         (13, "RELU", -128)]
-    ):  # fmt: skip
+    cur = b.act("x", (1, pixels, 1, cin))
+    nodes = []
+    for k, (cout, act, zp, per_channel) in enumerate(layers):
         y = b.act(f"pw{k}_out", (1, pixels, 1, cout), float(b.rng.uniform(0.2, 0.6)), zp)
-        w = b.weights(f"pw{k}_w", (cout, 1, 1, cin), 0)
+        w = b.weights(f"pw{k}_w", (cout, 1, 1, cin), 0, per_channel)
         nodes.append(
             ir.Conv2D(
                 name=f"pw{k}", inputs=[cur, w, b.bias(f"pw{k}_b", cout)], outputs=[y], stride=(1, 1),
@@ -238,16 +247,17 @@ def thin_chain(name: str, pixels: int):
     return b.done(["x"], [cur], *nodes)
 
 
-#: pixel counts of thin_chain: one pixel, a pass and a rest of 3 or 1, whole passes of 2, 3 and 7 groups and rests of
-#: 1 to 5 pixels, more pixels than one pass of the 32-input layer (48) and of the 8-input one (192)
-THIN_PIXELS = (1, 9, 13, 12, 19, 23, 47, 53, 199)
+#: (chain, pixels): one pixel, a pass and a rest of 3 or 1, whole passes of 2, 3 and 7 groups and rests of 1 to 5
+#: pixels, more pixels than one pass of the 32-input layer (48) and of the 8-input one (192); a 3 x 3, 5 x 3 and
+#: 7 x 3 map of the wide chain
+PW_CHAIN_CASES = [("thin", p) for p in (1, 9, 13, 12, 19, 23, 47, 53, 199)] + [("wide", p) for p in (9, 15, 21)]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
-def test_thin_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
+def test_pw_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
     table = run_joined(
-        "thin_table",
-        {f"thin{p}": thin_chain(f"thin{p}", p) for p in THIN_PIXELS},
+        "pw_chain_table",
+        {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in PW_CHAIN_CASES},
         tmp_path,
         ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options=FLASH),
         n_inputs=8,
@@ -263,17 +273,17 @@ def test_thin_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
-@pytest.mark.parametrize("pixels", THIN_PIXELS)
-def test_thin_chain_on_emulated_cortex_m4(pixels: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind,pixels", PW_CHAIN_CASES)
+def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, tmp_path: Path) -> None:
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate
 
-    graph = thin_chain("thin", pixels)
+    graph = pw_chain("thin", kind, pixels)
     ctx = PassContext(force={"pw*": "pointwise_s8"})
     summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
-    assert source.count("    ed_fc_s8(&thin_pw") == 6
+    assert source.count("    ed_fc_s8(&thin_pw") == len(PW_CHAINS[kind][1])
 
 
 @pytest.mark.emulator
