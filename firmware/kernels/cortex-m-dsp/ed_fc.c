@@ -300,7 +300,10 @@ typedef struct {
     "b 14f\n"                                                                                                    \
     "2:\n\t"                                                                                                     \
     "bmi 11f\n\t"                                                                                                \
-    "b 12f\n"                                                                                                    \
+    "b 12f\n" ED_FC_DOT6_LOOP(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, end)
+/* The loop of the groups after the first, four a turn, entered at 14 - (groups - 1) % 4 (each ED_FC_G6_ 72 bytes:
+ * every instruction of it a 32-bit one, as each names a high register). */
+#define ED_FC_DOT6_LOOP(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, end)                               \
     "10:\n\t" ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "11:\n\t"                          \
     ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "12:\n\t"                                    \
     ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "13:\n\t"                                    \
@@ -512,10 +515,11 @@ ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, con
 /*
  * The same over `groups` (>= 2) groups of six input rows extended one after the other at xb, rows outer: one
  * output row's parameters, bias and weights' start stay in a frame on the stack (y, step, rounding term,
- * multiplier, shift, doubled bias, weights, groups - 1, the weights' end, the groups' end: one LDRD and one LDR
- * before each group's dot product, one LDM before its six requantizations) while the group loop walks the
- * extended rows (ED_FC_DOT6_SEQ's end compare on the weights): per group about 40 instructions besides its 18 per
- * four inputs, against about 54 in ED_FC_ROWS_FULL's loop over the rows of one group.
+ * multiplier, shift, doubled bias, weights, the dot-product loop's entry, the weights' end, the groups' end: one
+ * LDRD before each group's dot product, one LDM before its six requantizations) while the group loop walks the
+ * extended rows: after the first group, LDR PC enters ED_FC_DOT6_LOOP at the row's entry (set once from
+ * groups - 1 in the frame's slot), the loop's end compared on the weights. Per group about 37 instructions besides
+ * its 18 per four inputs, against about 54 in ED_FC_ROWS_FULL's loop over the rows of one group.
  */
 #define ED_FC_GROUPS_FULL(OUT_)                                                                                    \
     do {                                                                                                           \
@@ -523,13 +527,19 @@ ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, con
         register uint32_t r6_ __asm__("r6") = (uint32_t)(uintptr_t)xb;                                             \
         __asm__ volatile(                                                                                          \
             "ldmia r0, {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n\t"                                             \
-            "push {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n"                                                     \
+            "push {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n\t"                                                  \
+            "and r8, r8, #3\n\t"                                                                                    \
+            "adr.w r9, 14f\n\t"                                                                                     \
+            "movs r10, #72\n\t"                                                                                     \
+            "mls r9, r8, r10, r9\n\t"                                                                               \
+            "orr r9, r9, #1\n\t"                                                                                    \
+            "str r9, [sp, #28]\n"                                                                                    \
             "6:\n\t"                                                                                               \
-            "ldrd r5, r7, [sp, #20]\n\t"                                                                            \
-            "ldr r12, [sp, #28]\n\t"                                                                                \
-            "lsls r12, r12, #31\n\t"                                                                                \
-            ED_FC_DOT6_SEQ_END("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10",     \
-                               "r11", "ldr r8, [sp, #32]\n\tcmp r7, r8\n\t")                                     \
+            "ldrd r5, r7, [sp, #20]\n\t" ED_FC_G6_SEQ("r5", "r5", "r5", "r5", "r5", "r5", "r0", "r1", "r2", "r3",   \
+                                                       "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10",      \
+                                                       "r11") "ldr pc, [sp, #28]\n"                               \
+            ED_FC_DOT6_LOOP("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10", "r11",   \
+                            "ldr r8, [sp, #32]\n\tcmp r7, r8\n\t")                                               \
             "ldmia sp, {r8, r9, r10, r11, r12}\n\t" OUT_("r0") OUT_("r1") "strb r0, [r8]\n\t"                     \
             "strb r1, [r8, r9]\n\t"                                                                                \
             "add r0, r8, r9, lsl #1\n\t" OUT_("r2") OUT_("r3") "strb r2, [r0]\n\t"                                 \
