@@ -999,13 +999,14 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     int hoisted;
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
     if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
-        /* groups of ED_FC_PIX rows per pass: as many as the extended block holds where ed_fc_groups_full runs
-         * and that is three or more (with two its setup per output row costs about what it saves) */
-        const int32_t most = ED_FC_PIX * (ed_fc_full_ok(p) && ED_FC_MAXK / n >= 3 ? ED_FC_MAXK / n : 1);
+        /* groups of ED_FC_PIX rows per pass: as many as the extended block holds where ed_fc_groups_full runs,
+         * if that is three or more (with two its setup per output row costs about what it saves) */
+        const int32_t most = ED_FC_PIX * (ed_fc_full_ok(p) ? ED_FC_MAXK / n : 1);
         int32_t rows;
         for (; b + ED_FC_PIX <= p->batches; b += rows) {
             rows = (p->batches - b) / ED_FC_PIX * ED_FC_PIX;
             rows = rows < most ? rows : most;
+            rows = rows < 3 * ED_FC_PIX ? ED_FC_PIX : rows;
             ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, rows);
         }
         if (ed_fc_part_ok(p, p->batches - b)) {
