@@ -864,7 +864,7 @@ static void ed_fc_one(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
 #endif
 
 /* The three accumulators of output row o (weights from w, `stride` bytes between its words) against xb. */
-static inline void ed_fc_tri_row(const uint32_t *xb, const int8_t *w, int32_t groups, int32_t stride, int32_t b2,
+ED_ALWAYS_INLINE static inline void ed_fc_tri_row(const uint32_t *xb, const int8_t *w, int32_t groups, int32_t stride, int32_t b2,
                                  int32_t acc[3])
 {
 #if ED_FC_DOT6_ASM
@@ -910,13 +910,15 @@ static void ed_fc_tri(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
                            p->act_min, p->act_max,    n >> 2,   (size_t)out_depth};
     int32_t o, acc[3];
     ed_fc_extend(x, 3, n, p->input_offset, xb);
-    for (o = 0; o < out_depth; ++o) {
+    for (o = 0; o < out_depth; ++o) { /* (every shift a right shift: ed_fc_ext_ok) */
         const int8_t *w = p->weights + (o < out4 ? (size_t)(o & ~3) * (size_t)n + (size_t)(o & 3) * 4u
                                                  : (size_t)o * (size_t)n);
+        const int32_t q = c.per_channel ? o : 0, m = c.multiplier[q], e = -c.shift[q];
+        const int32_t rnd = ((int32_t)1 << (e - 1)) + (int32_t)((uint32_t)c.output_offset << e);
         ed_fc_tri_row(xb, w, c.groups, o < out4 ? 16 : 4, c.bias != NULL ? 2 * c.bias[o] : 0, acc);
-        y[o] = ed_fc_ext_out(&c, acc[0], o);
-        y[c.step + (size_t)o] = ed_fc_ext_out(&c, acc[1], o);
-        y[2 * c.step + (size_t)o] = ed_fc_ext_out(&c, acc[2], o);
+        y[o] = (int8_t)ed_clamp_s8(ed_fc_ext_div1(acc[0], m, e, rnd), c.lo, c.hi);
+        y[c.step + (size_t)o] = (int8_t)ed_clamp_s8(ed_fc_ext_div1(acc[1], m, e, rnd), c.lo, c.hi);
+        y[2 * c.step + (size_t)o] = (int8_t)ed_clamp_s8(ed_fc_ext_div1(acc[2], m, e, rnd), c.lo, c.hi);
     }
 }
 
