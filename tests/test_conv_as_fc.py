@@ -283,7 +283,7 @@ def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, tmp_path: Path) 
     summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
-    assert source.count("    ed_fc_s8(&thin_pw") == len(PW_CHAINS[kind][1])
+    assert source.count("    ed_fc_pw_s8(&thin_pw") == len(PW_CHAINS[kind][1])
 
 
 @pytest.mark.emulator
@@ -301,4 +301,4 @@ def test_pointwise_chain_on_emulated_cortex_m4(board: str, tmp_path: Path) -> No
     summary = validate(graph, get_board(board), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "pw_chain.c").read_text()
-    assert source.count("    ed_fc_s8(&pw_chain_pw") == 5
+    assert source.count("    ed_fc_pw_s8(&pw_chain_pw") == 5

@@ -641,7 +641,8 @@ ED_ALWAYS_INLINE static inline void ed_fc_pix_rows(const ed_fc_params_t *p, cons
 
 /* `rows` input rows of n inputs at x into d: per four inputs and row the pairs 2 (x0, x2) + 2 offset and
  * 2 (x1, x3) + 2 offset. */
-static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input_offset, uint32_t *d)
+ED_ALWAYS_INLINE static inline void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input_offset,
+                                                 uint32_t *d)
 {
     const uint32_t xoff2 = ed_dup16(input_offset);
     int32_t g, r;
@@ -675,6 +676,15 @@ static void ed_fc_extend(const int8_t *x, int32_t rows, int32_t n, int32_t input
             d += 2;
         }
     }
+}
+
+/* The same out of line, for the pointwise passes (ed_fc_pw_s8): ed_fc_s8's own paths keep their inlined copies. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void ed_fc_extend_pw(const int8_t *x, int32_t rows, int32_t n, int32_t input_offset, uint32_t *d)
+{
+    ed_fc_extend(x, rows, n, input_offset, d);
 }
 
 /* Accumulator a2 (doubled, bias included) of the extended paths requantized with multiplier m and right shift e,
@@ -909,7 +919,7 @@ static void ed_fc_tri(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
     const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift, p->per_channel,    p->output_offset,
                            p->act_min, p->act_max,    n >> 2,   (size_t)out_depth};
     int32_t o, acc[3];
-    ed_fc_extend(x, 3, n, p->input_offset, xb);
+    ed_fc_extend_pw(x, 3, n, p->input_offset, xb);
     for (o = 0; o < out_depth; ++o) { /* (every shift a right shift: ed_fc_ext_ok) */
         const int8_t *w = p->weights + (o < out4 ? (size_t)(o & ~3) * (size_t)n + (size_t)(o & 3) * 4u
                                                  : (size_t)o * (size_t)n);
@@ -930,43 +940,24 @@ static int ed_fc_part_ok(const ed_fc_params_t *p, int32_t rest)
     return rest >= ED_FC_PART_MIN && 12 * p->in_depth + ED_FC_PIX * p->out_depth <= 2 * ED_FC_PIX * ED_FC_MAXK;
 }
 
-/* Whether ED_FC_ROWS_FULL serves the layer's blocked passes: per-channel, a bias, the whole int8 range. */
-static int ed_fc_full_ok(const ed_fc_params_t *p)
-{
-    return ED_FC_ROWS_FULL_ASM && p->act_min == -128 && p->act_max == 127 && p->per_channel && p->bias != NULL &&
-           p->out_depth >= 4;
-}
-
-/* Input rows [b, b + rows) of the layer at x (rows <= ED_FC_PIX, or a multiple of it up to ED_FC_MAXK / in_depth
- * groups of it where ed_fc_full_ok: extended one group after the other, then ed_fc_groups_full): extend them, then
- * every output row. Fewer than ED_FC_PIX rows (the last of the layer, ed_fc_part_ok) are padded with copies of the
- * last one, their outputs written behind the extended rows in xb and the rows' own copied to y at the end, so that
- * nothing is written beyond the layer's output and no input is read after an output (the output may trail the
- * input). */
+/* Input rows [b, b + rows) of the layer at x (rows <= ED_FC_PIX): extend them, then every output row. Fewer than
+ * ED_FC_PIX rows (the last of the layer, ed_fc_part_ok) are padded with copies of the last one, their outputs
+ * written behind the extended rows in xb and the rows' own copied to y at the end, so that nothing is written
+ * beyond the layer's output and no input is read after an output (the output may trail the input). */
 static void ed_fc_pix_block(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows)
 {
     uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
-    int8_t *yb = rows % ED_FC_PIX == 0 ? y : (int8_t *)(void *)(xb + 3 * p->in_depth);
-    ed_fc_extend(x, rows < ED_FC_PIX ? rows : ED_FC_PIX, p->in_depth, p->input_offset, xb);
+    int8_t *yb = rows == ED_FC_PIX ? y : (int8_t *)(void *)(xb + 3 * p->in_depth);
+    ed_fc_extend(x, rows, p->in_depth, p->input_offset, xb);
 #if ED_FC_ROWS_FULL_ASM
-    if (ed_fc_full_ok(p)) {
-        const int32_t out4 = p->out_depth & ~3, n = p->in_depth, groups = rows / ED_FC_PIX;
+    if (p->act_min == -128 && p->act_max == 127 && p->per_channel && p->bias != NULL && p->out_depth >= 4) {
+        const int32_t out4 = p->out_depth & ~3;
         const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift,          p->per_channel,        p->output_offset,
                                p->act_min, p->act_max,    p->in_depth >> 2, (size_t)p->out_depth};
-        int32_t o, g;
-        if (groups > 1) {
-            for (g = 1; g < groups; ++g) {
-                ed_fc_extend(x + (size_t)(ED_FC_PIX * g) * (size_t)n, ED_FC_PIX, n, p->input_offset, xb + 3 * n * g);
-            }
-            ed_fc_groups_full(p, xb, groups, yb, out4, p->output_offset == -128);
-        } else {
-            ed_fc_rows_full(p, xb, yb, out4, p->output_offset == -128);
-        }
-        for (g = 0; g < (groups > 1 ? groups : 1); ++g) {
-            for (o = out4; o < p->out_depth; ++o) { /* the last out % 4 rows, row-major */
-                ed_fc_pix_row(&c, xb + 3 * n * g, p->weights + (size_t)o * (size_t)n, o,
-                              yb + (size_t)(ED_FC_PIX * g) * c.step + (size_t)o, 4, 1, 0);
-            }
+        int32_t o;
+        ed_fc_rows_full(p, xb, yb, out4, p->output_offset == -128);
+        for (o = out4; o < p->out_depth; ++o) { /* the last out % 4 rows, row-major */
+            ed_fc_pix_row(&c, xb, p->weights + (size_t)o * (size_t)p->in_depth, o, yb + o, 4, 1, 0);
         }
     } else /* the general instances below serve the whole int8 range as well */
 #else
@@ -1001,21 +992,11 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     int hoisted;
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
     if (p->batches >= ED_FC_PIX && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
-        /* groups of ED_FC_PIX rows per pass: as many as the extended block holds where ed_fc_groups_full runs,
-         * if that is three or more (with two its setup per output row costs about what it saves) */
-        const int32_t most = ED_FC_PIX * (ed_fc_full_ok(p) ? ED_FC_MAXK / n : 1);
-        int32_t rows;
-        for (; b + ED_FC_PIX <= p->batches; b += rows) {
-            rows = (p->batches - b) / ED_FC_PIX * ED_FC_PIX;
-            rows = rows < most ? rows : most;
-            rows = rows < 3 * ED_FC_PIX ? ED_FC_PIX : rows;
-            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, rows);
+        for (; b + ED_FC_PIX <= p->batches; b += ED_FC_PIX) {
+            ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, ED_FC_PIX);
         }
         if (ed_fc_part_ok(p, p->batches - b)) {
             ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, p->batches - b);
-            b = p->batches;
-        } else if (p->batches - b == 3 && n >= ED_FC_TRI_MINK) {
-            ed_fc_tri(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
             b = p->batches;
         }
     }
@@ -1121,4 +1102,77 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
             y[o] = ED_FC_REQUANT(p, a0, o);
         }
     }
+}
+
+#if ED_FC_ROWS_FULL_ASM
+/* Whether ed_fc_groups_full serves the layer: per-channel, a bias, the whole int8 range. */
+static int ed_fc_full_ok(const ed_fc_params_t *p)
+{
+    return p->act_min == -128 && p->act_max == 127 && p->per_channel && p->bias != NULL && p->out_depth >= 4;
+}
+
+/* Input rows [b, b + rows) of the layer at x (rows: 3 to ED_FC_MAXK / in_depth times ED_FC_PIX, where
+ * ed_fc_full_ok): extended group after group, then every output row over the groups (ed_fc_groups_full; the last
+ * out % 4 rows row-major, group by group). */
+static void ed_fc_pw_groups(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows)
+{
+    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
+    const int32_t n = p->in_depth, out4 = p->out_depth & ~3, groups = rows / ED_FC_PIX;
+    const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift, p->per_channel,        p->output_offset,
+                           p->act_min, p->act_max,    n >> 2,   (size_t)p->out_depth};
+    int32_t o, g;
+    for (g = 0; g < groups; ++g) {
+        ed_fc_extend_pw(x + (size_t)(ED_FC_PIX * g) * (size_t)n, ED_FC_PIX, n, p->input_offset, xb + 3 * n * g);
+    }
+    ed_fc_groups_full(p, xb, groups, y, out4, p->output_offset == -128);
+    for (g = 0; g < groups; ++g) {
+        for (o = out4; o < p->out_depth; ++o) {
+            ed_fc_pix_row(&c, xb + 3 * n * g, p->weights + (size_t)o * (size_t)n, o,
+                          y + (size_t)(ED_FC_PIX * g) * c.step + (size_t)o, 4, 1, 0);
+        }
+    }
+}
+#endif
+
+/*
+ * A 1x1 convolution over its pixels (pointwise_s8, passes/pointwise.py; the DSP cores): ed_fc_s8, with passes over
+ * several six-pixel groups, rows outer (ed_fc_pw_groups), where ed_fc_full_ok and three or more groups fit the
+ * extended block and are left, and the last three pixels of a map in a pass of their own (ed_fc_tri) from
+ * ED_FC_TRI_MINK inputs on. An entry of its own, so that only the models with such layers link these paths
+ * (--gc-sections): fully-connected and im2col layers call ed_fc_s8. The pixels in order, each pass reading its
+ * inputs before it writes its outputs, as ed_fc_s8.
+ */
+void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
+{
+#if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+    const int32_t n = p->in_depth, out_depth = p->out_depth, most = ED_FC_PIX * (ED_FC_MAXK / n);
+    const int tri = p->batches % ED_FC_PIX == 3 && n >= ED_FC_TRI_MINK;
+    ed_fc_params_t q = *p;
+    int32_t b = 0;
+    if ((tri || (most >= 3 * ED_FC_PIX && p->batches >= 3 * ED_FC_PIX)) && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
+#if ED_FC_ROWS_FULL_ASM
+        /* (the last group stays with rows after it that take a pass of their own in ed_fc_s8) */
+        const int32_t end = p->batches - (ed_fc_part_ok(p, p->batches % ED_FC_PIX) ? ED_FC_PIX : 0);
+        int32_t rows;
+        for (; most >= 3 * ED_FC_PIX && end - b >= 3 * ED_FC_PIX && ed_fc_full_ok(p); b += rows) {
+            rows = (end - b) / ED_FC_PIX * ED_FC_PIX;
+            rows = rows < most ? rows : most;
+            ed_fc_pw_groups(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, rows);
+        }
+#endif
+        if (tri) { /* the groups left one a pass, then the last three rows */
+            for (; b + ED_FC_PIX <= p->batches; b += ED_FC_PIX) {
+                ed_fc_pix_block(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, ED_FC_PIX);
+            }
+            ed_fc_tri(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
+            return;
+        }
+    }
+    q.batches = p->batches - b;
+    if (q.batches > 0) {
+        ed_fc_s8(&q, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
+    }
+#else
+    ed_fc_s8(p, input, output);
+#endif
 }

@@ -50,6 +50,17 @@ FC8_PER_MAC, FC8_PER_OUTPUT = 1.5, 25
 #: out), else the kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
 PIX, PIX_MAX_K, PART_MIN = 6, 256, 4
 PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 18.8, 48, 6.5, 175
+#: Where ``GROUPS_MIN`` or more groups of ``PIX`` rows fit the extended block (rows of up to PIX_MAX_K // GROUPS_MIN
+#: inputs) and are left, a pass takes as many as fit, rows outer (ED_FC_GROUPS_FULL, the whole int8 range as
+#: above): per group and output row 18.8 per four inputs plus GROUPS_PER_ROW (the six requantizations, the
+#: group's loop), per pass and output row GROUPS_PER_PASS_ROW (the row's frame), per pass GROUPS_PER_PASS; fitted
+#: on VWW's 1x1 layers from 8 -> 16 on 48 x 48 to 64 -> 128 on 6 x 6 and KWS's 64 -> 64 on 25 x 5 (within 1.5%:
+#: 506,910 and 481,601 measured).
+GROUPS_MIN, GROUPS_PER_ROW, GROUPS_PER_PASS_ROW, GROUPS_PER_PASS = 3, 38.4, 31, 60
+#: Three rows after the last pass (a 3 x 3 map's last three pixels), rows of ``TRI_MIN_K`` inputs or more: one pass
+#: of their own (ED_FC_TRI_MINK, ed_fc_tri): per output row TRI_PER_GROUP per four inputs plus TRI_PER_ROW
+#: (QEMU mps2-an386: VWW's 3 x 3 layers, 128 -> 256 and 256 -> 256, 287,547 and 533,723 measured).
+TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
 
 
 def blocked(core: str, k: int, requant: str = "fast") -> bool:
@@ -63,22 +74,48 @@ def blocked(core: str, k: int, requant: str = "fast") -> bool:
     )
 
 
-def fc8_instructions(rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast") -> int:
+def _passes(groups: int, k: int) -> list[int]:
+    """The groups of ``PIX`` rows of each blocked pass of ``ed_fc_s8`` over ``groups`` groups of ``k`` inputs."""
+    most, out = PIX_MAX_K // k, []
+    while groups:
+        g = min(groups, most)
+        out.append(g if g >= GROUPS_MIN else 1)
+        groups -= out[-1]
+    return out
+
+
+def fc8_instructions(
+    rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast", pixels: bool = False
+) -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies (the last
     ``PART_MIN`` or more as one more pass), the rest one row at a time (through the one-row extended path for rows
     of a multiple of 4 up to ``EXT_MAX_K`` inputs); the layer's requantization ``requant``
-    (``fc_weights16.requant_path``) may leave either path out."""
+    (``fc_weights16.requant_path``) may leave either path out. ``pixels``: a 1x1 layer's entry ``ed_fc_pw_s8``,
+    which also runs as many groups per pass as fit from ``GROUPS_MIN`` on and the last three rows of long rows as a
+    pass of three."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
     if not blocked(core, k, requant):
         return int(rows * one)
-    passes, rest = divmod(rows, PIX)
-    per_pass = cout * ((k // 4) * PIX_PER_GROUP + PIX_PER_ROW) + PIX * k * PIX_PER_INPUT // 4 + PIX_PER_PASS
-    if rest >= PART_MIN and 12 * k + PIX * cout <= 2 * PIX * PIX_MAX_K:  # a pass of its own, then a copy
-        return int((passes + 1) * per_pass + rest * cout // 4 + 30)
-    return int(passes * per_pass + rest * one)
+    groups, rest = divmod(rows, PIX)
+    dot, ext = (k // 4) * PIX_PER_GROUP, PIX * k * PIX_PER_INPUT / 4
+    per_pass = cout * (dot + PIX_PER_ROW) + ext + PIX_PER_PASS
+    # a pass of its own, then a copy (ed_fc_s8 takes the blocked path from PIX rows on)
+    part = int(groups > 0 and rest >= PART_MIN and 12 * k + PIX * cout <= 2 * PIX * PIX_MAX_K)
+    total = 0.0
+    # (ed_fc_pw_s8 leaves the last group to ed_fc_s8 with such a rest)
+    for g in _passes(groups - part, k) + [1] * part if pixels else [1] * groups:
+        if g == 1:
+            total += per_pass
+        else:
+            total += cout * (g * (dot + GROUPS_PER_ROW) + GROUPS_PER_PASS_ROW) + g * ext + GROUPS_PER_PASS
+    if part:
+        return int(total + per_pass + rest * cout // 4 + 30)
+    if pixels and rest == 3 and k >= TRI_MIN_K:
+        return int(total + cout * ((k // 4) * TRI_PER_GROUP + TRI_PER_ROW) + ext / 2)
+    return int(total + rest * one)
 
 
 def estimate(
@@ -89,7 +126,7 @@ def estimate(
     return {
         "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
         KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
-        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant),
+        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True),
     }
 
 
