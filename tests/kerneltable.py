@@ -141,7 +141,10 @@ ROW_CASES: dict[str, tuple[str, ...]] = {
     "w16": ("test_dsp_kernels.py::test_fc_int16_weights_variant_on_host_under_sanitizers",),
     "pointwise_w16": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
     "im2col_w16": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
-    "pointwise_s8": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
+    "pointwise_s8": (
+        "test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",
+        "test_conv_as_fc.py::test_pw_chains_on_host_under_sanitizers",
+    ),
     "im2col_s8": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
     "specialized": ("test_specialize.py::test_specialized_kernel_table_on_host_under_sanitizers",),
     "specialized16": ("test_specialize.py::test_specialized_kernel_table_on_host_under_sanitizers",),
