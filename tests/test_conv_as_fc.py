@@ -191,34 +191,20 @@ def pointwise_chain(name: str):
     (the first group alone, then 3, 2, 0 with two loop turns, and 1 of them before the loop), the int8 range with
     and without the negative-value correction (output zero point -128 under ReLU) and narrower clamps, a last row
     outside the four-row blocks."""
-    from edgesdk.ir import graph as ir
-
-    b = _B(name)
-    cur = b.act("x", (1, 16, 1, 4))
-    nodes, cin = [], 4
-    for k, (cout, act, zp) in enumerate(
-        [(16, "RELU", -128), (12, "NONE", None), (36, "RELU6", None), (8, "NONE", None), (15, "RELU", None)]
-    ):
-        y = b.act(f"pw{k}_out", (1, 16, 1, cout), float(b.rng.uniform(0.2, 0.6)), zp)
-        w = b.weights(f"pw{k}_w", (cout, 1, 1, cin), 0)
-        nodes.append(
-            ir.Conv2D(
-                name=f"pw{k}", inputs=[cur, w, b.bias(f"pw{k}_b", cout)], outputs=[y], stride=(1, 1),
-                dilation=(1, 1), padding="VALID", activation=act,
-            )
-        )  # fmt: skip
-        cur, cin = y, cout
-    return b.done(["x"], [cur], *nodes)
+    return pw_chain(name, "mixed", 16)
 
 
 #: 1x1 chains for the int8 FC kernel's passes (cortex-m-dsp/ed_fc.c), (out channels, activation, output zero
-#: point, per channel) after the first layer's 4 or 48 inputs. "thin": 4, 8, 12, 16, 20 and 32 inputs, then 32 -> 13
+#: point, per channel) after the first layer's 4 or 48 inputs. "mixed": pointwise_chain's. "thin": 4, 8, 12, 16, 20
+#: and 32 inputs, then 32 -> 13
 #: (a row outside the four-row blocks): with 18 pixels or more the passes over several six-pixel groups, rows outer
 #: (``ed_fc_groups_full``: 192 pixels a pass at 8 inputs, 48 at 32), the groups after them and the rest; the int8
 #: range with and without the negative-value correction (output zero point -128 under ReLU), a narrower clamp.
 #: "wide": 48, 64, 128 (per tensor), 256 and 52 inputs: the three rows after the six-row passes of a 3 x 3 or
 #: 5 x 3 map (``ed_fc_tri``) and the grouped passes up to 64 inputs.
 PW_CHAINS = {
+    "mixed": (4, [(16, "RELU", -128, True), (12, "NONE", None, True), (36, "RELU6", None, True),
+                  (8, "NONE", None, True), (15, "RELU", None, True)]),
     "thin": (4, [(8, "RELU", -128, True), (12, "NONE", None, True), (16, "RELU", -128, True),
                  (20, "RELU6", None, True), (32, "NONE", None, True), (13, "RELU", -128, True)]),
     "wide": (48, [(64, "RELU", -128, True), (128, "NONE", None, True), (256, "RELU", None, False),
@@ -250,7 +236,8 @@ def pw_chain(name: str, kind: str, pixels: int):
 #: (chain, pixels): one pixel, a pass and a rest of 3 or 1, whole passes of 2, 3 and 7 groups and rests of 1 to 5
 #: pixels, more pixels than one pass of the 32-input layer (48) and of the 8-input one (192); a 3 x 3, 5 x 3 and
 #: 7 x 3 map of the wide chain
-PW_CHAIN_CASES = [("thin", p) for p in (1, 9, 13, 12, 19, 23, 47, 53, 199)] + [("wide", p) for p in (9, 15, 21)]
+PW_CHAIN_CASES = [("thin", p) for p in (1, 9, 13, 12, 19, 23, 47, 53, 199)]
+PW_CHAIN_CASES += [("wide", p) for p in (9, 15, 21)]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")

@@ -440,6 +440,12 @@ typedef struct {
     "smmulr " a_ ", " a_ ", r11\n\tadd " a_ ", " a_ ", " a_ ", asr #31\n\tadd " a_ ", " a_ ", r10\n\t"     \
     "asr " a_ ", " a_ ", r12\n\tssat " a_ ", #8, " a_ "\n\t"
 
+/* The six accumulators r0..r5 through OUT_ into the bytes at r8, r8 + r9, ..., r8 + 5 r9 (r0 then holds r8 + 4 r9). */
+#define ED_FC_ASM_OUT6(OUT_)                                                                                     \
+    OUT_("r0") OUT_("r1") "strb r0, [r8]\n\tstrb r1, [r8, r9]\n\tadd r0, r8, r9, lsl #1\n\t" OUT_("r2") OUT_("r3") \
+    "strb r2, [r0]\n\tstrb r3, [r0, r9]\n\tadd r0, r0, r9, lsl #1\n\t" OUT_("r4") OUT_("r5")                       \
+    "strb r4, [r0]\n\tstrb r5, [r0, r9]\n\t"
+
 /*
  * Every row of the four-row blocks of a per-channel layer with a bias whose outputs clamp to the whole int8 range
  * (no activation, or ReLU with output offset -128), against the six input rows extended at xin->x: the whole loop
@@ -473,12 +479,7 @@ typedef struct {
             "ldr r12, [r7], #4\n\t"                                                                                \
             "rsb r12, r12, #0\n\t"                                                                                 \
             "lsl r10, r10, r12\n\t"                                                                                \
-            "asr r10, r10, #1\n\t" OUT_("r0") OUT_("r1") "strb r0, [r8]\n\t"                                       \
-            "strb r1, [r8, r9]\n\t"                                                                                \
-            "add r0, r8, r9, lsl #1\n\t" OUT_("r2") OUT_("r3") "strb r2, [r0]\n\t"                                 \
-            "strb r3, [r0, r9]\n\t"                                                                                \
-            "add r0, r0, r9, lsl #1\n\t" OUT_("r4") OUT_("r5") "strb r4, [r0]\n\t"                                 \
-            "strb r5, [r0, r9]\n\t"                                                                                \
+            "asr r10, r10, #1\n\t" ED_FC_ASM_OUT6(OUT_)                                                      \
             "add r8, r8, #1\n\t"                                                                                   \
             "stmia lr, {r6, r7, r8}\n\t"                                                                           \
             "ldr lr, [sp, #8]\n\t"                                                                                 \
@@ -540,12 +541,7 @@ ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, con
                                                        "r11") "ldr pc, [sp, #28]\n"                               \
             ED_FC_DOT6_LOOP("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10", "r11",   \
                             "ldr r8, [sp, #32]\n\tcmp r7, r8\n\t")                                               \
-            "ldmia sp, {r8, r9, r10, r11, r12}\n\t" OUT_("r0") OUT_("r1") "strb r0, [r8]\n\t"                     \
-            "strb r1, [r8, r9]\n\t"                                                                                \
-            "add r0, r8, r9, lsl #1\n\t" OUT_("r2") OUT_("r3") "strb r2, [r0]\n\t"                                 \
-            "strb r3, [r0, r9]\n\t"                                                                                \
-            "add r0, r0, r9, lsl #1\n\t" OUT_("r4") OUT_("r5") "strb r4, [r0]\n\t"                                 \
-            "strb r5, [r0, r9]\n\t"                                                                                \
+            "ldmia sp, {r8, r9, r10, r11, r12}\n\t" ED_FC_ASM_OUT6(OUT_)                                         \
             "add r0, r0, r9, lsl #1\n\t"                                                                           \
             "str r0, [sp]\n\t"                                                                                      \
             "ldr r8, [sp, #36]\n\t"                                                                                 \
