@@ -290,25 +290,38 @@ typedef struct {
 
 /* The dot-product sequence of ED_FC_DOT6 from its first group (added onto a5, the doubled bias; C and N set from
  * groups - 1, the block's end at [sp]) to the loop's end, the registers as in ED_FC_G6_SEQ. */
-#define ED_FC_DOT6_SEQ(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) \
-    ED_FC_DOT6_SEQ_END(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, "ldr " t0 ", [sp]\n\tcmp " x ", " t0 "\n\t")
-/* The same with the loop's end compare `end` (setting Z at the end, t0 free). */
-#define ED_FC_DOT6_SEQ_END(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, end)                            \
+#define ED_FC_DOT6_SEQ(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)                                     \
     ED_FC_G6_SEQ(a5, a5, a5, a5, a5, a5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)                   \
     "bcs 2f\n\t"                                                                                                 \
     "bmi 13f\n\t"                                                                                                \
     "b 14f\n"                                                                                                    \
     "2:\n\t"                                                                                                     \
     "bmi 11f\n\t"                                                                                                \
-    "b 12f\n" ED_FC_DOT6_LOOP(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, end)
+    "b 12f\n" ED_FC_DOT6_LOOP(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3,                            \
+                              "ldr " t0 ", [sp]\n\tcmp " x ", " t0 "\n\t")
 /* The loop of the groups after the first, four a turn, entered at 14 - (groups - 1) % 4 (each ED_FC_G6_ 72 bytes:
- * every instruction of it a 32-bit one, as each names a high register). */
+ * every instruction of it a 32-bit one, as each names a high register); `end` compares for the loop's end (Z set
+ * there; t0 free). */
 #define ED_FC_DOT6_LOOP(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, end)                               \
     "10:\n\t" ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "11:\n\t"                          \
     ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "12:\n\t"                                    \
     ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "13:\n\t"                                    \
     ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "14:\n\t" end                                \
     "bne 10b\n\t"
+
+/* ED_FC_DOT6_SEQ with r0..r5 the accumulators, r6 the extended rows, r7 the weights, r12/lr the extended
+ * weights and r8..r11 the rows' pairs, entering the loop after the first group by LDR PC from `entry` (an address
+ * operand): the loop's entry for groups - 1 set once beforehand by ED_FC_DOT6_ENTRY. */
+#define ED_FC_DOT6_JUMP(entry, end)                                                                              \
+    ED_FC_G6_SEQ("r5", "r5", "r5", "r5", "r5", "r5", "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr",  \
+                 "r8", "r9", "r10", "r11")                                                                     \
+    "ldr pc, " entry "\n" ED_FC_DOT6_LOOP("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", \
+                                          "r10", "r11", end)
+/* The entry of ED_FC_DOT6_JUMP's loop for groups - 1 in register g into register a (t clobbered, g too): label 14
+ * less (groups - 1) % 4 groups of 72 bytes, the Thumb bit set. */
+#define ED_FC_DOT6_ENTRY(g, a, t)                                                                                \
+    "and " g ", " g ", #3\n\tadr.w " a ", 14f\n\tmovs " t ", #72\n\tmls " a ", " g ", " t ", " a "\n\t"            \
+    "orr " a ", " a ", #1\n\t"
 
 /*
  * The six dot products of one row of a four-row block (weights 16 bytes apart) against the `groups` groups of the
@@ -462,6 +475,7 @@ typedef struct {
         register uint32_t r1_ __asm__("r1") = (uint32_t)(uintptr_t)xout;                                           \
         register uint32_t r2_ __asm__("r2") = (uint32_t)(uintptr_t)(xin->x + 12 * (xin->gm1 + 1));                 \
         __asm__ volatile(                                                                                          \
+            "ldr r3, [r0, #24]\n\t" ED_FC_DOT6_ENTRY("r3", "r4", "r5") "push {r4}\n\t"                              \
             "push {r0}\n\t"                                                                                        \
             "push {r1}\n\t"                                                                                        \
             "push {r2}\n\t"                                                                                        \
@@ -470,9 +484,7 @@ typedef struct {
             "5:\n\t"                                                                                               \
             "ldr r5, [r8], #4\n\t"                                                                                 \
             "stmia lr, {r6, r7, r8, r9}\n\t"                                                                       \
-            "lsls r5, r5, #1\n\t"                                                                                  \
-            "lsls r12, r12, #31\n\t"                                                                               \
-            ED_FC_DOT6_SEQ("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10", "r11")  \
+            "lsls r5, r5, #1\n\t" ED_FC_DOT6_JUMP("[sp, #12]", "ldr r8, [sp]\n\tcmp r6, r8\n\t")                   \
             "ldr lr, [sp, #4]\n\t"                                                                                 \
             "ldmia lr, {r6, r7, r8, r9, r10}\n\t"                                                                  \
             "ldr r11, [r6], #4\n\t"                                                                                \
@@ -491,7 +503,7 @@ typedef struct {
             "addeq r7, r7, r10\n\t"                                                                                \
             "cmp r9, r11\n\t"                                                                                      \
             "bne 5b\n\t"                                                                                           \
-            "add sp, sp, #12"                                                                                      \
+            "add sp, sp, #16"                                                                                      \
             : "+r"(r0_), "+r"(r1_), "+r"(r2_)                                                                      \
             :                                                                                                      \
             : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");               \
@@ -529,18 +541,9 @@ ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, con
         __asm__ volatile(                                                                                          \
             "ldmia r0, {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n\t"                                             \
             "push {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n\t"                                                  \
-            "and r8, r8, #3\n\t"                                                                                    \
-            "adr.w r9, 14f\n\t"                                                                                     \
-            "movs r10, #72\n\t"                                                                                     \
-            "mls r9, r8, r10, r9\n\t"                                                                               \
-            "orr r9, r9, #1\n\t"                                                                                    \
-            "str r9, [sp, #28]\n"                                                                                    \
+            ED_FC_DOT6_ENTRY("r8", "r9", "r10") "str r9, [sp, #28]\n"                                              \
             "6:\n\t"                                                                                               \
-            "ldrd r5, r7, [sp, #20]\n\t" ED_FC_G6_SEQ("r5", "r5", "r5", "r5", "r5", "r5", "r0", "r1", "r2", "r3",   \
-                                                       "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10",      \
-                                                       "r11") "ldr pc, [sp, #28]\n"                               \
-            ED_FC_DOT6_LOOP("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", "r10", "r11",   \
-                            "ldr r8, [sp, #32]\n\tcmp r7, r8\n\t")                                               \
+            "ldrd r5, r7, [sp, #20]\n\t" ED_FC_DOT6_JUMP("[sp, #28]", "ldr r8, [sp, #32]\n\tcmp r7, r8\n\t")        \
             "ldmia sp, {r8, r9, r10, r11, r12}\n\t" ED_FC_ASM_OUT6(OUT_)                                         \
             "add r0, r0, r9, lsl #1\n\t"                                                                           \
             "str r0, [sp]\n\t"                                                                                      \
