@@ -11,8 +11,9 @@ With ``--optimize size`` the layer runs the int8-weight FC kernel instead (``poi
 convolution's bytes, SXTB16 in the loop; KWS's 1x1 layers 1.37 M -> ~0.9 M instructions each). On a Cortex-M
 DSP core (not Helium) that kernel runs six pixels per pass over input rows of up to ``PIX_MAX_K`` bytes (each weight
 word loaded and extended once for six pixels, about one instruction per MAC): then it is estimated faster than the
-int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instructions). The decision and the
-candidates go into ``node.attrs["kernel_report"]``.
+int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instructions); its entry for pixels
+(``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass and a map's last three pixels in a pass of
+their own. The decision and the candidates go into ``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
@@ -50,16 +51,16 @@ FC8_PER_MAC, FC8_PER_OUTPUT = 1.5, 25
 #: out), else the kernel's one-row extended path (``fc_weights16.EXT_PER_MAC``).
 PIX, PIX_MAX_K, PART_MIN = 6, 256, 4
 PIX_PER_GROUP, PIX_PER_ROW, PIX_PER_INPUT, PIX_PER_PASS = 18.8, 48, 6.5, 175
-#: Where ``GROUPS_MIN`` or more groups of ``PIX`` rows fit the extended block (rows of up to PIX_MAX_K // GROUPS_MIN
-#: inputs) and are left, a pass takes as many as fit, rows outer (ED_FC_GROUPS_FULL, the whole int8 range as
-#: above): per group and output row 18.8 per four inputs plus GROUPS_PER_ROW (the six requantizations, the
-#: group's loop), per pass and output row GROUPS_PER_PASS_ROW (the row's frame), per pass GROUPS_PER_PASS; fitted
-#: on VWW's 1x1 layers from 8 -> 16 on 48 x 48 to 64 -> 128 on 6 x 6 and KWS's 64 -> 64 on 25 x 5 (within 1.5%:
-#: 506,910 and 481,601 measured).
+#: A 1x1 layer's entry ``ed_fc_pw_s8`` (the DSP cores): where ``GROUPS_MIN`` or more groups of ``PIX`` rows fit the
+#: extended block (rows of up to PIX_MAX_K // GROUPS_MIN inputs) and are left, a pass takes as many as fit, rows
+#: outer (ED_FC_GROUPS_FULL, the whole int8 range as above): per group and output row 18.8 per four inputs plus
+#: GROUPS_PER_ROW (the six requantizations, the group's loop), per pass and output row GROUPS_PER_PASS_ROW (the
+#: row's frame), per pass GROUPS_PER_PASS; fitted on VWW's 1x1 layers from 8 -> 16 on 48 x 48 to 64 -> 128 on 6 x 6
+#: and KWS's 64 -> 64 on 25 x 5 (within 1.6%: 505,405 and 483,447 measured).
 GROUPS_MIN, GROUPS_PER_ROW, GROUPS_PER_PASS_ROW, GROUPS_PER_PASS = 3, 38.4, 31, 60
 #: Three rows after the last pass (a 3 x 3 map's last three pixels), rows of ``TRI_MIN_K`` inputs or more: one pass
 #: of their own (ED_FC_TRI_MINK, ed_fc_tri): per output row TRI_PER_GROUP per four inputs plus TRI_PER_ROW
-#: (QEMU mps2-an386: VWW's 3 x 3 layers, 128 -> 256 and 256 -> 256, 287,547 and 533,723 measured).
+#: (QEMU mps2-an386: VWW's 3 x 3 layers, 128 -> 256 and 256 -> 256, 286,859 and 532,939 measured).
 TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
 
 
