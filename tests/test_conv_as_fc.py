@@ -17,7 +17,7 @@ import pytest
 from edgesdk.passes import PassContext, run_pipeline
 from hostbuild import GCC
 from kerneltable import run_joined
-from test_c_kernels import _B, conv
+from test_c_kernels import _B, _out_hw, _weights, conv
 
 FLASH = {"flash_bytes": 4 << 20}
 # (h, w, in_c, out_c, activation)
@@ -136,12 +136,49 @@ def test_im2col_pass_choice() -> None:
     assert kernel(many, core="cortex-m4", options=FLASH)[0] != "im2col_w16"
 
 
+# im2col into int16 pairs (im2col_x16): 1 to 4 input channels (rows of 3, 4, 5, 6, 9, 12 bytes: whole words, one
+# more word, leftover bytes four or two rows to a word), stride 1 and 2, SAME/VALID padding (windows over the
+# padding copied out), odd widths and odd pixel counts (the last pixel paired with itself), 1-pixel maps, output
+# channels not a multiple of 2 or 4, ReLU/ReLU6/none (the negative-value correction, clamps narrower than int8)
+# (h, w, in_c, out_c, k_h, k_w, stride, padding, activation)
+X16_CASES = {
+    "x16_15x13_c3_o7_k3_s2_same": (15, 13, 3, 7, 3, 3, 2, "SAME", "RELU"),
+    "x16_9x9_c3_o8_k3_s1_same": (9, 9, 3, 8, 3, 3, 1, "SAME", "NONE"),
+    "x16_7x5_c1_o5_k3_s1_same": (7, 5, 1, 5, 3, 3, 1, "SAME", "RELU6"),
+    "x16_8x6_c4_o17_k3_s1_valid": (8, 6, 4, 17, 3, 3, 1, "VALID", "RELU6"),
+    "x16_11x7_c2_o15_k3_s2_same": (11, 7, 2, 15, 3, 3, 2, "SAME", "NONE"),
+    "x16_13x9_c1_o16_k4_s2_same": (13, 9, 1, 16, 4, 4, 2, "SAME", "RELU"),
+    "x16_12x10_c1_o6_k10x4_s2_same": (12, 10, 1, 6, 10, 4, 2, "SAME", "RELU"),
+    "x16_9x8_c1_o3_k5_s1_valid": (9, 8, 1, 3, 5, 5, 1, "VALID", "NONE"),
+    "x16_3x3_c4_o4_k3_s2_valid": (3, 3, 4, 4, 3, 3, 2, "VALID", "NONE"),
+    "x16_1x1_c3_o2_k3_s1_same": (1, 1, 3, 2, 3, 3, 1, "SAME", "RELU"),
+    "x16_6x7_c2_o9_k2_s2_same": (6, 7, 2, 9, 2, 2, 2, "SAME", "RELU6"),
+    "x16_5x9_c3_o1_k3_s2_same": (5, 9, 3, 1, 3, 3, 2, "SAME", "NONE"),
+}
+
+
+def _x16_graph(case: str):
+    """A CONV_2D of the case's k_h x k_w filters (``conv`` builds square ones)."""
+    from edgesdk.ir import graph as ir
+
+    h, w, cin, cout, kh, kw, s, padding, act = X16_CASES[case]
+    b = _B(case)
+    x = b.act("x", (1, h, w, cin))
+    y = b.act("y", (1, _out_hw(h, kh, s, 1, padding), _out_hw(w, kw, s, 1, padding), cout))
+    node = ir.Conv2D(
+        name="conv", inputs=[x, _weights(b, (cout, kh, kw, cin), 0, True, None), b.bias("b", cout)], outputs=[y],
+        stride=(s, s), dilation=(1, 1), padding=padding, activation=act,
+    )  # fmt: skip
+    return b.done([x], [y], node)
+
+
 # kernel -> (cases, their graph builder, the case run on the emulated board)
 VARIANTS = {
     "pointwise_w16": (CASES, _graph, "pw_3x3_c17_o31"),
     "pointwise_s8": (CASES, _graph, "pw_7x5_c8_o15"),
     "im2col_w16": (IM2COL_CASES, _im2col_graph, "i2c_11x7_c2_o15_k5_s2_same"),
     "im2col_s8": (IM2COL_CASES, _im2col_graph, "i2c_14x13_c3_o8_k3_s2_same"),
+    "im2col_x16": (X16_CASES, _x16_graph, "x16_15x13_c3_o7_k3_s2_same"),
 }
 
 
@@ -157,7 +194,7 @@ def test_kernel_table_on_host_under_sanitizers(kernel: str, tmp_path: Path) -> N
         n_inputs=16,
         seed=len(kernel),
         # the int8-weight forms run the Cortex-M DSP FC kernel (its six-pixel path) through the portable intrinsics
-        target="cortex-m-dsp" if kernel.endswith("_s8") else None,
+        target="cortex-m-dsp" if kernel.endswith(("_s8", "_x16")) else None,
     )
     kernels = {n.name: n.attrs.get("kernel") for n in table.graph.nodes}
     assert set(kernels.values()) == {kernel}, kernels

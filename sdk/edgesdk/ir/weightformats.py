@@ -555,6 +555,72 @@ def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
     return res
 
 
+def im2col_x16_order(k_h: int, k_w: int, in_c: int) -> np.ndarray:
+    """The column order of ``im2col_x16`` (``firmware/kernels/cortex-m-dsp/ed_im2col_x16.h``): for each of the
+    4 * groups bytes of a window's column, its index in the flattened (k_h, k_w, in_c) window, -1 where no tap (a
+    zero weight). Each row's whole words first (a row of 4n + 3 bytes takes one more, its last byte no tap), then
+    the rows' leftover bytes: one per row, four rows to a word, or two per row, two rows to a word."""
+    row = k_w * in_c
+    tail = row % 4
+    words = (row + 1) // 4 if tail == 3 else row // 4
+    order = [ky * row + b if b < row else -1 for ky in range(k_h) for b in range(4 * words)]
+    if tail == 1:
+        order += [ky * row + row - 1 if ky < k_h else -1 for ky in range(-(-k_h // 4) * 4)]
+    elif tail == 2:
+        order += [
+            (2 * q + r) * row + row - 2 + b if 2 * q + r < k_h else -1
+            for q in range(-(-k_h // 2))
+            for r in (0, 1)
+            for b in (0, 1)
+        ]
+    return np.asarray(order, dtype=np.int64)
+
+
+def im2col_x16_weights(w: np.ndarray) -> np.ndarray:
+    """(O, k_h, k_w, in_c) int8 weights as the (O, 4 * groups) rows of :func:`im2col_x16_order` (zeros where no tap)."""
+    o, kh, kw, c = w.shape
+    order = im2col_x16_order(kh, kw, c)
+    flat = np.asarray(w, dtype=np.int64).reshape(o, -1)
+    return np.where(order >= 0, flat[:, np.maximum(order, 0)], 0)
+
+
+#: Stack bytes ``im2col_x16`` may take for its widened weight stream, a pixel pair's column and two windows.
+IM2COL_X16_STACK = 2048
+#: Bytes of a window over the padding copied out (``ED_X16_WINDOW``): k_h rows of k_w * in_c bytes + 1, whole words.
+IM2COL_X16_WINDOW = 192
+
+
+def im2col_x16_stack(out_c: int, groups: int) -> int:
+    """Stack bytes of ``im2col_x16``'s weight stream (6 + 4 groups words per channel pair), column (4 groups words)
+    and its two copied windows."""
+    return 4 * (-(-out_c // 2) * (6 + 4 * groups) + 4 * groups) + 2 * IM2COL_X16_WINDOW
+
+
+def im2col_x16_refusal(p: dict, w: np.ndarray, bias: np.ndarray | None) -> str | None:
+    """Why ``im2col_x16`` cannot run a CONV_2D (``op_params`` ``p``, (O, k_h, k_w, in_c) int8 weights ``w``,
+    int32 ``bias`` or None), None where it can: its requantization is SMMULR on the doubled accumulator and a right
+    shift of 1 to 22, exact where |bias + input_offset * sum(w)| < 2^29 and the column has at most 768 taps."""
+    if int(p["dilation_h"]) != 1 or int(p["dilation_w"]) != 1:
+        return "dilated windows are not contiguous rows"
+    o, kh, kw, c = w.shape
+    groups = len(im2col_x16_order(kh, kw, c)) // 4
+    if kh * ((kw * c + 4) & ~3) > IM2COL_X16_WINDOW:
+        return f"a {kh}x{kw}x{c} window (at most {IM2COL_X16_WINDOW} bytes with its rows in whole words)"
+    if 4 * groups > 768:
+        return f"a column of {4 * groups} taps (at most 768)"
+    if im2col_x16_stack(o, groups) > IM2COL_X16_STACK:
+        return f"{im2col_x16_stack(o, groups)} B of stack for the widened weights (at most {IM2COL_X16_STACK})"
+    shift = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64), (o,))
+    if np.any((shift < -22) | (shift > -1)):
+        return "a shift outside the right shifts of 1 to 22"
+    b = (np.zeros(o, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)) + int(
+        p["input_offset"]
+    ) * np.asarray(w, np.int64).reshape(o, -1).sum(axis=1)
+    if np.any(np.abs(b) >= 1 << 29):
+        return "a bias of 2^29 or more"
+    return None
+
+
 def weights_int16(w: np.ndarray, dilated: bool) -> np.ndarray:
     """OHWI int8 weights -> the int16 layout of ``ed_conv_dot_2x2_w16``: in each dot-product segment (a kernel
     row of k_w * in_c values, or one tap's in_c values when dilated) groups of four as (w0, w2, w1, w3) - the

@@ -15,8 +15,11 @@ of pixels + the int8-weight FC kernel instead (``im2col_s8``: the int8 weights' 
 
 from __future__ import annotations
 
+import numpy as np
+
 from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
+from edgesdk.ir import weightformats as wf
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8
 from edgesdk.passes.fc_weights16 import SPECIALIZED_CODE_BYTES
@@ -26,6 +29,9 @@ KERNEL = "im2col_w16"
 #: The same with int8 weights, by bands of pixels through the int8-weight FC kernel: what ``--optimize size`` runs
 #: such a layer with (the direct convolution's bytes; KWS's first layer 2.38 M -> ~0.7 M instructions).
 KERNEL8 = "im2col_s8"
+#: im2col straight into int16 pairs, two pixels by two filters a step (``ed_im2col_x16.h``), the int8 weights' bytes
+#: in its column order: where its requantization applies (``weightformats.im2col_x16_refusal``), on DSP cores.
+KERNEL16 = "im2col_x16"
 #: Largest column (bytes) the pass gives a layer; it is RAM outside the arena.
 MAX_COLUMN = 512
 #: Fewest-channels layers only: from 8 channels on the direct kernel's lanes are full.
@@ -68,6 +74,19 @@ def estimate(out_px: int, cin: int, cout: int, k: int, core: str = "cortex-m4") 
         fc8 = macs * (1.5 if k % 4 == 0 else 1.8) + out_px * cout * 25
     im2col8 = out_px * (3 * k + 20) + fc8 + 150 * -(-out_px // band(out_px, k4))
     return {"direct": int(direct), KERNEL: int(im2col), KERNEL8: int(im2col8)}
+
+
+def estimate_x16(out_h: int, out_w: int, cout: int, groups: int, border: int, fix: bool, clamps: int) -> int:
+    """Estimated instructions of ``im2col_x16`` for a layer of out_h x out_w pixels, ``groups`` column words a
+    window and ``border`` pixels whose window meets the padding (mps2-an386): per pixel pair and channel pair the
+    biases and first weights (1), LDM x, LDM w and eight SMLAD per group, the multipliers and outputs' addresses (2),
+    per output SMMLAR and SSAT (SMMULR and two adds more with the negative-value correction, ``fix``), two per
+    clamp bound (``clamps``) and STRB; per pixel pair the gather (about 8 per group: two loads, four SXTB16, two
+    STRD) and ~20 of call and loop; a border window ~40 per group more (tap by tap)."""
+    pairs = -(-out_h * out_w // 2)
+    per_out = 3 + (2 if fix else 0) + 3 * clamps
+    block = 3 + 10 * groups + 4 * per_out
+    return int(pairs * (-(-cout // 2) * block + 8 * groups + 20) + border * 40 * groups)
 
 
 def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
@@ -116,10 +135,49 @@ class Im2colConv(Int16WeightsPass):
             "scratch_bytes": band(px, k4) * k4,
         }
         what = f"im2col by bands of {band(px, k4)} pixels (a {band(px, k4) * k4}-byte column) + the int8 FC kernel"
-        if prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
+        taken = prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
             node, ctx, KERNEL8, chosen, cand8, est["direct"], what, MIN_SPEEDUP
-        ):
-            if node.attrs["kernel"] == KERNEL8:
-                node.attrs["im2col_band"] = band(px, k4)
-            return True
-        return False
+        )
+        if node.attrs.get("kernel") == KERNEL8:
+            node.attrs["im2col_band"] = band(px, k4)
+        x16 = _x16_candidate(graph, node)
+        if x16 is not None:
+            cand16, what16 = x16
+            if prefer_int8(node, ctx, KERNEL16, cand16, what16):
+                node.attrs.pop("im2col_band", None)
+                return True
+        return taken
+
+
+def _x16_candidate(graph: ir.Graph, node: ir.Node) -> tuple[dict, str] | None:
+    """``im2col_x16``'s candidate (instructions, weight bytes, stack) and description, None where it cannot run
+    the layer (``weightformats.im2col_x16_refusal``)."""
+    from edgesdk.reference.params import op_params
+
+    x, w, out = int8_conv(graph, node)
+    p = op_params(graph, node)
+    bias = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and node.inputs[2] else None
+    if wf.im2col_x16_refusal(p, w.data, bias) is not None:
+        return None
+    cout, kh, kw, cin = w.shape
+    groups = len(wf.im2col_x16_order(kh, kw, cin)) // 4
+    oh, ow = int(p["out_h"]), int(p["out_w"])
+    iy = np.arange(oh) * int(p["stride_h"]) - int(p["pad_h"])
+    ix = np.arange(ow) * int(p["stride_w"]) - int(p["pad_w"])
+    rows = (iy >= 0) & (iy + kh <= int(p["in_h"]))
+    cols = (ix >= 0) & (ix + kw <= int(p["in_w"]))
+    border = oh * ow - int(rows.sum()) * int(cols.sum())
+    lo, hi = int(p["activation_min"]), int(p["activation_max"])
+    est = estimate_x16(
+        oh, ow, cout, groups, border, lo < int(p["output_offset"]), int(lo > -128) + int(hi < 127)
+    )
+    cand = {
+        "instructions": est,
+        "weight_bytes": int(cout * 4 * groups),
+        "scratch_bytes": wf.im2col_x16_stack(cout, groups),
+    }
+    what = (
+        f"im2col into int16 pairs ({kh}x{kw}x{cin} windows as {groups} words, two pixels by two filters a step, "
+        f"{cand['scratch_bytes']} B of stack)"
+    )
+    return cand, what

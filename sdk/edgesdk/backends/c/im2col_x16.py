@@ -1,0 +1,79 @@
+"""C lowering of a CONV_2D annotated ``kernel = "im2col_x16"`` (``passes/im2col.py``): a convolution with few input
+channels as im2col straight into int16 pairs, two pixels by two output channels at a time
+(``firmware/kernels/cortex-m-dsp/ed_im2col_x16.h``). The int8 weights stay in flash in the kernel's column order;
+each layer gets its own Armv7E-M sequence (``templates/c/im2col_x16_layer.c.j2``: the channel pairs unrolled, the
+shifts as immediates)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesdk.backends.c import cformat as cf
+from edgesdk.backends.c.generator import KERNEL_SUBDIR, _LayerBuilder
+from edgesdk.errors import UnsupportedOpError
+from edgesdk.ir import weightformats as wf
+
+KERNEL = "im2col_x16"
+
+
+def lower_im2col_x16(b: _LayerBuilder) -> None:
+    """The layer's ``ed_x16_params_t`` (geometry, offsets, clamp, groups, per-channel bias and requantization) and
+    its own instance of the kernel with the layer's sequence."""
+    p, node = b.p, b.node
+    w = b.t(1)
+    if w.dtype != "int8" or w.data is None:
+        raise UnsupportedOpError(f"layer {node.name}: the {KERNEL} kernel needs constant int8 weights")
+    data = np.asarray(w.data)
+    bias = b.bias_values()
+    why = wf.im2col_x16_refusal(p, data, bias)
+    if why is not None:
+        raise UnsupportedOpError(f"layer {node.name}: the {KERNEL} kernel cannot run it: {why}")
+    out_c, kh, kw, cin = data.shape
+    groups = len(wf.im2col_x16_order(kh, kw, cin)) // 4
+    b.act_input(0)
+    weights = b.encoded_array("weights")
+    mult = np.broadcast_to(np.asarray(p["output_multiplier"], dtype=np.int64), (out_c,))
+    shift = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64), (out_c,))
+    b.ints(
+        in_h=p["in_h"], in_w=p["in_w"], in_c=p["in_c"], out_h=p["out_h"], out_w=p["out_w"], out_c=out_c,
+        k_h=kh, k_w=kw, stride_h=p["stride_h"], stride_w=p["stride_w"], pad_top=p["pad_h"], pad_left=p["pad_w"],
+        input_offset=p["input_offset"], output_offset=p["output_offset"], act_min=p["activation_min"],
+        act_max=p["activation_max"], groups=groups,
+    )  # fmt: skip
+    b.requant_ptrs(
+        weights,
+        None if bias is None else b.const_array("bias", bias, "int32_t"),
+        b.const_array("multiplier", mult, "int32_t"),
+        b.const_array("shift", shift, "int32_t"),
+    )
+    b.params_type = "ed_x16_params_t"
+    lo, hi = int(p["activation_min"]), int(p["activation_max"])
+    fn = b.gen.ident(b.gen.model, b.cname, "x16")
+    blocks = [
+        {
+            "ld": "ldmia" if cp % 2 == 0 else "ldmdb",
+            "o": 2 * cp,
+            "two": 2 * cp + 1 < out_c,
+            "e0": int(-shift[2 * cp]),
+            "e1": int(-shift[min(2 * cp + 1, out_c - 1)]),
+        }
+        for cp in range(-(-out_c // 2))
+    ]
+    b.render(
+        "im2col_x16_layer",
+        kdir=KERNEL_SUBDIR,
+        fn=fn,
+        comment=cf.c_comment(
+            f"{node.name}: im2col into int16 pairs - {kh}x{kw}x{cin} windows as {groups} words, two pixels by two "
+            f"of the {out_c} filters at a time."
+        ),
+        blocks=blocks,
+        groups=groups,
+        fix=lo < int(p["output_offset"]),
+        lo=lo,
+        hi=hi,
+        w_words=-(-out_c // 2) * (6 + 4 * groups),
+        x_words=4 * groups,
+    )
+    b.kernel = fn
+    b.kernel_files = []
