@@ -58,16 +58,6 @@ static inline uint32_t ed_x16_read16(const int8_t *p)
     return v;
 }
 
-/* Whether the window at (iy0, ix0) lies inside the image, and so does the byte after it a 4n + 3 byte row reads. */
-static inline int ed_x16_inside(const ed_x16_params_t *p, int32_t iy0, int32_t ix0)
-{
-    const int32_t row = p->k_w * p->in_c;
-    if (iy0 < 0 || ix0 < 0 || iy0 + p->k_h > p->in_h || ix0 + p->k_w > p->in_w) {
-        return 0;
-    }
-    return (row & 3) != 3 || iy0 + p->k_h < p->in_h || ix0 + p->k_w < p->in_w;
-}
-
 /* Column word g of the window at b whose rows are rs bytes apart (int8 taps, no offset). */
 ED_ALWAYS_INLINE static inline uint32_t ed_x16_word(const ed_x16_params_t *p, const int8_t *b, size_t rs, int32_t g)
 {
@@ -127,37 +117,41 @@ static inline void ed_x16_window(const ed_x16_params_t *p, const int8_t *input, 
     }
 }
 
-/* The column of the pixel pair whose windows start at (iy0, ix0) and (iy1, ix1) into x (ED_X16_X_WORDS). */
-ED_ALWAYS_INLINE static inline void ed_x16_gather(const ed_x16_params_t *p, const int8_t *input, int32_t iy0,
-                                                  int32_t ix0, int32_t iy1, int32_t ix1, uint32_t *x)
+/* The column of a pixel pair into x (ED_X16_X_WORDS): px0's window at b0 with rows s0 bytes apart, px1's at b1, s1
+ * apart (inside the image: the input's rows). */
+ED_ALWAYS_INLINE static inline void ed_x16_gather(const ed_x16_params_t *p, const int8_t *b0, size_t s0,
+                                                  const int8_t *b1, size_t s1, uint32_t *x)
 {
-    int8_t buf[2][ED_X16_WINDOW];
-    const int32_t groups = p->groups, rb = ED_X16_ROW_BYTES(p->k_w * p->in_c);
-    const size_t rs = (size_t)p->in_w * (size_t)p->in_c;
-    const int8_t *b0 = input + (size_t)iy0 * rs + (size_t)ix0 * (size_t)p->in_c;
-    const int8_t *b1 = input + (size_t)iy1 * rs + (size_t)ix1 * (size_t)p->in_c;
-    size_t s0 = rs, s1 = rs;
     int32_t g;
-    if (!ed_x16_inside(p, iy0, ix0)) { /* a window over the padding: copied out first */
-        ed_x16_window(p, input, iy0, ix0, buf[0]);
-        b0 = buf[0], s0 = (size_t)rb;
-    }
-    if (!ed_x16_inside(p, iy1, ix1)) {
-        ed_x16_window(p, input, iy1, ix1, buf[1]);
-        b1 = buf[1], s1 = (size_t)rb;
-    }
-    if (s0 == rs && s1 == rs) { /* both inside: the rows' offsets are constants */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 16
 #endif
-        for (g = 0; g < groups; ++g) {
-            ed_x16_store(x + 4 * g, ed_x16_word(p, b0, rs, g), ed_x16_word(p, b1, rs, g));
-        }
-        return;
-    }
-    for (g = 0; g < groups; ++g) {
+    for (g = 0; g < p->groups; ++g) {
         ed_x16_store(x + 4 * g, ed_x16_word(p, b0, s0, g), ed_x16_word(p, b1, s1, g));
     }
+}
+
+/* The same for the pixel pair whose windows start at (iy0, ix0) and (iy1, ix1), any of them over the padding: such a
+ * window is copied out first. */
+static inline void ed_x16_gather_any(const ed_x16_params_t *p, const int8_t *input, int32_t iy0, int32_t ix0,
+                                     int32_t iy1, int32_t ix1, uint32_t *x)
+{
+    int8_t buf[2][ED_X16_WINDOW];
+    const size_t rb = (size_t)ED_X16_ROW_BYTES(p->k_w * p->in_c), rs = (size_t)p->in_w * (size_t)p->in_c;
+    const int32_t iy[2] = {iy0, iy1}, ix[2] = {ix0, ix1};
+    const int8_t *b[2];
+    size_t st[2];
+    int32_t k;
+    for (k = 0; k < 2; ++k) {
+        const int32_t more = (p->k_w * p->in_c & 3) == 3 && iy[k] + p->k_h == p->in_h;
+        if (iy[k] < 0 || ix[k] < 0 || iy[k] + p->k_h > p->in_h || ix[k] + p->k_w + more > p->in_w) {
+            ed_x16_window(p, input, iy[k], ix[k], buf[k]);
+            b[k] = buf[k], st[k] = rb;
+        } else {
+            b[k] = input + (size_t)iy[k] * rs + (size_t)(ix[k] * p->in_c), st[k] = rs;
+        }
+    }
+    ed_x16_gather(p, b[0], st[0], b[1], st[1], x);
 }
 
 /* The weight stream (ED_X16_CP_WORDS per channel pair) of the layer into w; odd channel pairs list their groups
@@ -237,33 +231,61 @@ static inline void ed_x16_pair_c(const ed_x16_params_t *p, const uint32_t *x, co
     }
 }
 
-typedef void (*ed_x16_pair_fn)(const ed_x16_params_t *p, const uint32_t *x, const uint32_t *w, int8_t *y0,
-                               int8_t *y1);
+/* A layer's pixel pair: px0's outputs at y0, px1's at y1, the column in x (gathered first from px0's window at b0
+ * and px1's stride_w * in_c bytes on, both inside the image, unless b0 is NULL), the weight stream w. */
+typedef void (*ed_x16_pair_fn)(int8_t *y0, int8_t *y1, uint32_t *x, const uint32_t *w, const int8_t *b0);
+
+/* The first and last output coordinate (along one axis) whose window lies inside the image: out of n outputs,
+ * stride s, padding pad, window k over an axis of `in` (`more`: one more input after the window). */
+static inline void ed_x16_inner(int32_t n, int32_t s, int32_t pad, int32_t k, int32_t in, int32_t more,
+                                int32_t *lo, int32_t *hi)
+{
+    const int32_t last = in - k - more + pad; /* the last o * s with o * s - pad + k + more <= in */
+    *lo = (pad + s - 1) / s;
+    *hi = last < 0 ? -1 : last / s;
+    if (*hi >= n) {
+        *hi = n - 1;
+    }
+}
 
 /* The layer: the weight stream into w, then pixel pairs in raster order (the last pixel of an odd count paired with
- * itself), each gathered into x and run by `pair` (the layer's generated sequence, or ed_x16_pair_c). */
+ * itself), each run by `pair` (the layer's generated sequence, or ed_x16_pair_c): the runs of pairs of one row whose
+ * windows lie inside the image from their windows, the others (over the padding, or across two rows) after
+ * ed_x16_gather_any. */
 ED_ALWAYS_INLINE static inline void ed_x16_conv(const ed_x16_params_t *p, const int8_t *input, int8_t *output,
                                                 uint32_t *w, uint32_t *x, ed_x16_pair_fn pair)
 {
-    const int32_t total = p->out_h * p->out_w;
-    const size_t oc = (size_t)p->out_c;
-    int32_t i, oy0 = 0, ox0 = 0;
+    const int32_t total = p->out_h * p->out_w, c = p->in_c, ow = p->out_w;
+    const size_t oc = (size_t)p->out_c, rs = (size_t)p->in_w * (size_t)c, step = (size_t)(p->stride_w * c);
+    /* a 4n + 3 byte row reads the byte after the window: the last column is inside only below the last row (the
+     * runs keep to the columns whose next byte is in the same row) */
+    const int32_t more = (p->k_w * c & 3) == 3;
+    int32_t i = 0, oy = 0, ox = 0, ylo, yhi, xlo, xhi;
+    ed_x16_inner(p->out_h, p->stride_h, p->pad_top, p->k_h, p->in_h, 0, &ylo, &yhi);
+    ed_x16_inner(ow, p->stride_w, p->pad_left, p->k_w, p->in_w, more, &xlo, &xhi);
     ed_x16_weights(p, w);
-    for (i = 0; i < total; i += 2) {
-        int32_t oy1 = oy0, ox1 = ox0 + 1;
-        int8_t *y0 = output + (size_t)i * oc;
-        if (ox1 == p->out_w) {
-            oy1 += 1, ox1 = 0;
+    while (i < total) {
+        int8_t *y = output + (size_t)i * oc;
+        int32_t n = oy >= ylo && oy <= yhi && ox >= xlo ? (xhi - ox + 1) >> 1 : 0;
+        if (n > 0) { /* n pairs of this row, inside the image */
+            const int8_t *b = input + (size_t)(oy * p->stride_h - p->pad_top) * rs +
+                              (size_t)((ox * p->stride_w - p->pad_left) * c);
+            i += 2 * n, ox += 2 * n;
+            for (; n != 0; --n) {
+                pair(y, y + oc, x, w, b);
+                y += 2 * oc, b += 2 * step;
+            }
+        } else {
+            const int32_t oy1 = ox + 1 < ow ? oy : oy + 1, ox1 = ox + 1 < ow ? ox + 1 : 0;
+            const int last = i + 1 == total;
+            ed_x16_gather_any(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
+                              (last ? oy : oy1) * p->stride_h - p->pad_top,
+                              (last ? ox : ox1) * p->stride_w - p->pad_left, x);
+            pair(y, last ? y : y + oc, x, w, NULL);
+            i += 2, ox += 2;
         }
-        if (i + 1 == total) {
-            oy1 = oy0, ox1 = ox0;
-        }
-        ed_x16_gather(p, input, oy0 * p->stride_h - p->pad_top, ox0 * p->stride_w - p->pad_left,
-                      oy1 * p->stride_h - p->pad_top, ox1 * p->stride_w - p->pad_left, x);
-        pair(p, x, w, y0, i + 1 == total ? y0 : y0 + oc);
-        oy0 = oy1, ox0 = ox1 + 1;
-        if (ox0 == p->out_w) {
-            oy0 += 1, ox0 = 0;
+        while (ox >= ow) {
+            ox -= ow, oy += 1;
         }
     }
 }

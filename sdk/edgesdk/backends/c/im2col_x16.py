@@ -16,6 +16,37 @@ from edgesdk.ir import weightformats as wf
 KERNEL = "im2col_x16"
 
 
+#: Largest byte offset of an LDR/LDRSB/LDRH with an immediate (Thumb-2): windows further apart take the C gather.
+MAX_OFFSET = 4095
+
+
+def gather_plan(k_h: int, k_w: int, in_c: int, row_stride: int, step: int) -> list[list[dict]] | None:
+    """The column words of a window inside the image as the generated gather reads them (rows ``row_stride`` bytes
+    apart), in STM chunks of one or two groups: ``word`` (one LDR at ``offs[0]``), ``single`` (four rows' last
+    bytes, LDRSB at ``offs``; None: no such row) or ``half`` (two rows' last two bytes, LDRH); the second pixel's
+    window ``step`` bytes on. None where an offset is out of an immediate's reach."""
+    row = k_w * in_c
+    words = (row + 1) // 4 if row % 4 == 3 else row // 4
+    groups: list[dict] = [
+        {"kind": "word", "offs": [ky * row_stride + 4 * j]} for ky in range(k_h) for j in range(words)
+    ]
+    if row % 4 == 1:
+        groups += [
+            {"kind": "single", "offs": [(r * row_stride + row - 1) if r < k_h else None for r in range(q, q + 4)]}
+            for q in range(0, k_h, 4)
+        ]
+    elif row % 4 == 2:
+        groups += [
+            {"kind": "half", "offs": [(r * row_stride + row - 2) if r < k_h else None for r in (q, q + 1)]}
+            for q in range(0, k_h, 2)
+        ]
+    if max(o for g in groups for o in g["offs"] if o is not None) + step > MAX_OFFSET:
+        return None
+    words_only = [g for g in groups if g["kind"] == "word"]
+    chunks = [words_only[i : i + 2] for i in range(0, len(words_only), 2)]
+    return chunks + [[g] for g in groups if g["kind"] != "word"]
+
+
 def lower_im2col_x16(b: _LayerBuilder) -> None:
     """The layer's ``ed_x16_params_t`` (geometry, offsets, clamp, groups, per-channel bias and requantization) and
     its own instance of the kernel with the layer's sequence."""
@@ -47,6 +78,7 @@ def lower_im2col_x16(b: _LayerBuilder) -> None:
         b.const_array("shift", shift, "int32_t"),
     )
     b.params_type = "ed_x16_params_t"
+    b.params_name = b.gen.ident(b.gen.model, b.cname, "params")  # the C fallback's sequence names it
     lo, hi = int(p["activation_min"]), int(p["activation_max"])
     fn = b.gen.ident(b.gen.model, b.cname, "x16")
     blocks = [
@@ -74,6 +106,10 @@ def lower_im2col_x16(b: _LayerBuilder) -> None:
         hi=hi,
         w_words=-(-out_c // 2) * (6 + 4 * groups),
         x_words=4 * groups,
+        gather=gather_plan(kh, kw, cin, int(p["in_w"]) * cin, int(p["stride_w"]) * cin),
+        step=int(p["stride_w"]) * cin,
+        params=b.params_name,
+        row_stride=int(p["in_w"]) * cin,
     )
     b.kernel = fn
     b.kernel_files = []
