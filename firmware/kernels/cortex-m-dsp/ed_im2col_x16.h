@@ -31,6 +31,10 @@
 
 /* ed_x16_params_t: edgesdk_kernels.h */
 
+/* Bytes of ed_x16_patch's copy: k_h rows in_w * in_c bytes apart, of (stride_w + k_w + 1) * in_c bytes. */
+#define ED_X16_PATCH_BYTES(k_h, in_w, in_c, stride_w, k_w) \
+    (((k_h) - 1) * (in_w) * (in_c) + ((stride_w) + (k_w) + 1) * (in_c))
+
 /* Words of the weight stream per channel pair, and of a pixel pair's column. */
 #define ED_X16_CP_WORDS(groups) (6 + 4 * (groups))
 #define ED_X16_X_WORDS(groups) (4 * (groups))
@@ -154,8 +158,8 @@ static inline void ed_x16_gather_any(const ed_x16_params_t *p, const int8_t *inp
     ed_x16_gather(p, b[0], st[0], b[1], st[1], x);
 }
 
-/* The weight stream (ED_X16_CP_WORDS per channel pair) of the layer into w; odd channel pairs list their groups
- * last to first. A missing second channel (odd out_c) has zero weights. */
+/* The weight stream (ED_X16_CP_WORDS per channel pair) of the layer into w; even channel pairs list their groups
+ * last to first (the generated sequence gathers the column, then walks it back). A missing second channel (odd out_c) has zero weights. */
 static inline void ed_x16_weights(const ed_x16_params_t *p, uint32_t *w)
 {
     const int32_t groups = p->groups, k4 = 4 * groups;
@@ -177,7 +181,7 @@ static inline void ed_x16_weights(const ed_x16_params_t *p, uint32_t *w)
         }
         w += 2;
         for (g = 0; g < groups; ++g, w += 4) {
-            const int32_t gg = (cp & 1) ? groups - 1 - g : g;
+            const int32_t gg = (cp & 1) ? g : groups - 1 - g;
             const uint32_t v0 = r[0] != NULL ? ed_read32(r[0] + 4 * gg) : 0u;
             const uint32_t v1 = r[1] != NULL ? ed_read32(r[1] + 4 * gg) : 0u;
             w[0] = ed_sadd16(ed_sxtb16(v0), ed_sxtb16(v0));
@@ -215,7 +219,7 @@ static inline void ed_x16_pair_c(const ed_x16_params_t *p, const uint32_t *x, co
         int32_t a0 = (int32_t)w[0], a2 = (int32_t)w[0], a1 = (int32_t)w[1], a3 = (int32_t)w[1];
         w += 2;
         for (g = 0; g < groups; ++g, w += 4) {
-            const uint32_t *xg = x + 4 * ((cp & 1) ? groups - 1 - g : g);
+            const uint32_t *xg = x + 4 * ((cp & 1) ? g : groups - 1 - g);
             a0 = ed_smlad(xg[2], w[2], ed_smlad(xg[0], w[0], a0));
             a1 = ed_smlad(xg[2], w[3], ed_smlad(xg[0], w[1], a1));
             a2 = ed_smlad(xg[3], w[2], ed_smlad(xg[1], w[0], a2));
@@ -231,9 +235,51 @@ static inline void ed_x16_pair_c(const ed_x16_params_t *p, const uint32_t *x, co
     }
 }
 
-/* A layer's pixel pair: px0's outputs at y0, px1's at y1, the column in x (gathered first from px0's window at b0
- * and px1's stride_w * in_c bytes on, both inside the image, unless b0 is NULL), the weight stream w. */
-typedef void (*ed_x16_pair_fn)(int8_t *y0, int8_t *y1, uint32_t *x, const uint32_t *w, const int8_t *b0);
+/* The two windows of a pixel pair along a row, px0's at (iy0, ix0), as the image would hold them (rows in_w * in_c
+ * bytes apart at patch, px0's window first): the input's bytes, the input zero point outside the image; the
+ * columns ix0 .. ix0 + stride_w + k_w (the last: the byte a 4n + 3 byte row reads after the window). */
+static inline void ed_x16_patch(const ed_x16_params_t *p, const int8_t *input, int32_t iy0, int32_t ix0,
+                                int8_t *patch)
+{
+    const int32_t c = p->in_c, cols = p->stride_w + p->k_w + 1;
+    const size_t rs = (size_t)p->in_w * (size_t)c;
+    const int8_t zp = (int8_t)-p->input_offset;
+    int32_t ky, kx;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky;
+        int8_t *d = patch + (size_t)ky * rs;
+        for (kx = 0; kx < cols; ++kx, d += c) {
+            const int32_t ix = ix0 + kx;
+            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+                ED_MEMSET_(d, zp, (size_t)c);
+            } else {
+                ED_MEMCPY_(d, input + (size_t)iy * rs + (size_t)(ix * c), (size_t)c);
+            }
+        }
+    }
+}
+
+/* Pixel pairs along a row, the layer's generated sequence or ed_x16_run_c: px0's outputs at y (px1's out_c bytes
+ * on), the column gathered into x from px0's window at b and px1's stride_w * in_c bytes on, both inside the image
+ * (NULL: x holds the column), the next pair's 2 * out_c and 2 * stride_w * in_c bytes on, until b reaches end. */
+typedef void (*ed_x16_run_fn)(int8_t *y, const int8_t *b, uintptr_t end, uint32_t *x, const uint32_t *w);
+
+/* The same in C. */
+static inline void ed_x16_run_c(const ed_x16_params_t *p, int8_t *y, const int8_t *b, uintptr_t end, uint32_t *x,
+                                const uint32_t *w)
+{
+    const size_t oc = (size_t)p->out_c, step = (size_t)(p->stride_w * p->in_c);
+    const size_t rs = (size_t)p->in_w * (size_t)p->in_c;
+    uintptr_t at = (uintptr_t)b;
+    do {
+        if (b != NULL) {
+            ed_x16_gather(p, b, rs, b + step, rs, x);
+            b += 2 * step;
+        }
+        ed_x16_pair_c(p, x, w, y, y + oc);
+        y += 2 * oc, at += 2 * step;
+    } while (at != end);
+}
 
 /* The first and last output coordinate (along one axis) whose window lies inside the image: out of n outputs,
  * stride s, padding pad, window k over an axis of `in` (`more`: one more input after the window). */
@@ -248,17 +294,17 @@ static inline void ed_x16_inner(int32_t n, int32_t s, int32_t pad, int32_t k, in
     }
 }
 
-/* The layer: the weight stream into w, then pixel pairs in raster order (the last pixel of an odd count paired with
- * itself), each run by `pair` (the layer's generated sequence, or ed_x16_pair_c): the runs of pairs of one row whose
- * windows lie inside the image from their windows, the others (over the padding, or across two rows) after
- * ed_x16_gather_any. */
+/* The layer: the weight stream into w, then pixel pairs in raster order, by `run` (the layer's generated sequence,
+ * or ed_x16_run_c): the runs of pairs of one row whose windows lie inside the image from their windows, the others
+ * (over the padding: from their windows copied into patch, ED_X16_PATCH_BYTES; across two rows: after
+ * ed_x16_gather_any); the last pixel of an odd count paired with itself (its second outputs into a scratch). */
 ED_ALWAYS_INLINE static inline void ed_x16_conv(const ed_x16_params_t *p, const int8_t *input, int8_t *output,
-                                                uint32_t *w, uint32_t *x, ed_x16_pair_fn pair)
+                                                uint32_t *w, uint32_t *x, int8_t *patch, ed_x16_run_fn run)
 {
     const int32_t total = p->out_h * p->out_w, c = p->in_c, ow = p->out_w;
     const size_t oc = (size_t)p->out_c, rs = (size_t)p->in_w * (size_t)c, step = (size_t)(p->stride_w * c);
-    /* a 4n + 3 byte row reads the byte after the window: the last column is inside only below the last row (the
-     * runs keep to the columns whose next byte is in the same row) */
+    /* a 4n + 3 byte row reads the byte after the window: the runs keep to the columns whose next byte is in the
+     * same row */
     const int32_t more = (p->k_w * c & 3) == 3;
     int32_t i = 0, oy = 0, ox = 0, ylo, yhi, xlo, xhi;
     ed_x16_inner(p->out_h, p->stride_h, p->pad_top, p->k_h, p->in_h, 0, &ylo, &yhi);
@@ -266,22 +312,27 @@ ED_ALWAYS_INLINE static inline void ed_x16_conv(const ed_x16_params_t *p, const 
     ed_x16_weights(p, w);
     while (i < total) {
         int8_t *y = output + (size_t)i * oc;
-        int32_t n = oy >= ylo && oy <= yhi && ox >= xlo ? (xhi - ox + 1) >> 1 : 0;
+        const int32_t n = oy >= ylo && oy <= yhi && ox >= xlo ? (xhi - ox + 1) >> 1 : 0;
         if (n > 0) { /* n pairs of this row, inside the image */
             const int8_t *b = input + (size_t)(oy * p->stride_h - p->pad_top) * rs +
                               (size_t)((ox * p->stride_w - p->pad_left) * c);
+            run(y, b, (uintptr_t)b + 2 * step * (size_t)n, x, w);
             i += 2 * n, ox += 2 * n;
-            for (; n != 0; --n) {
-                pair(y, y + oc, x, w, b);
-                y += 2 * oc, b += 2 * step;
-            }
         } else {
             const int32_t oy1 = ox + 1 < ow ? oy : oy + 1, ox1 = ox + 1 < ow ? ox + 1 : 0;
-            const int last = i + 1 == total;
-            ed_x16_gather_any(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
-                              (last ? oy : oy1) * p->stride_h - p->pad_top,
-                              (last ? ox : ox1) * p->stride_w - p->pad_left, x);
-            pair(y, last ? y : y + oc, x, w, NULL);
+            if (ox + 1 < ow) { /* a pair along a row over the padding */
+                ed_x16_patch(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, patch);
+                run(y, patch, (uintptr_t)patch + 2 * step, x, w);
+            } else if (i + 1 == total) {
+                int8_t spare[256];
+                ed_x16_gather_any(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
+                                  oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, x);
+                ed_x16_pair_c(p, x, w, y, spare);
+            } else {
+                ed_x16_gather_any(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
+                                  oy1 * p->stride_h - p->pad_top, ox1 * p->stride_w - p->pad_left, x);
+                run(y, NULL, 2 * step, x, w);
+            }
             i += 2, ox += 2;
         }
         while (ox >= ow) {

@@ -585,15 +585,20 @@ def im2col_x16_weights(w: np.ndarray) -> np.ndarray:
 
 
 #: Stack bytes ``im2col_x16`` may take for its widened weight stream, a pixel pair's column and two windows.
-IM2COL_X16_STACK = 2048
+IM2COL_X16_STACK = 3072
 #: Bytes of a window over the padding copied out (``ED_X16_WINDOW``): k_h rows of k_w * in_c bytes + 1, whole words.
 IM2COL_X16_WINDOW = 192
 
 
-def im2col_x16_stack(out_c: int, groups: int) -> int:
-    """Stack bytes of ``im2col_x16``'s weight stream (6 + 4 groups words per channel pair), column (4 groups words)
-    and its two copied windows."""
-    return 4 * (-(-out_c // 2) * (6 + 4 * groups) + 4 * groups) + 2 * IM2COL_X16_WINDOW
+def im2col_x16_patch(k_h: int, k_w: int, in_c: int, in_w: int, stride_w: int) -> int:
+    """Bytes of ``im2col_x16``'s copy of a pixel pair's windows over the padding (``ED_X16_PATCH_BYTES``)."""
+    return (k_h - 1) * in_w * in_c + (stride_w + k_w + 1) * in_c
+
+
+def im2col_x16_stack(out_c: int, groups: int, patch: int = 0) -> int:
+    """Stack bytes of ``im2col_x16``'s weight stream (6 + 4 groups words per channel pair), column (4 groups words),
+    its copy of two windows over the padding (``patch`` bytes) and two copied windows."""
+    return 4 * (-(-out_c // 2) * (6 + 4 * groups) + 4 * groups) + -(-patch // 4) * 4 + 2 * IM2COL_X16_WINDOW
 
 
 def im2col_x16_refusal(p: dict, w: np.ndarray, bias: np.ndarray | None) -> str | None:
@@ -608,8 +613,12 @@ def im2col_x16_refusal(p: dict, w: np.ndarray, bias: np.ndarray | None) -> str |
         return f"a {kh}x{kw}x{c} window (at most {IM2COL_X16_WINDOW} bytes with its rows in whole words)"
     if 4 * groups > 768:
         return f"a column of {4 * groups} taps (at most 768)"
-    if im2col_x16_stack(o, groups) > IM2COL_X16_STACK:
-        return f"{im2col_x16_stack(o, groups)} B of stack for the widened weights (at most {IM2COL_X16_STACK})"
+    # the generated gather's LDR offsets: the pair's last row, its second window stride_w * in_c bytes on
+    if (kh - 1) * int(p["in_w"]) * c + int(p["stride_w"]) * c + kw * c + 3 > 4095 or 2 * o + 2 > 4095:
+        return "windows or outputs too far apart for the gather's immediate offsets"
+    stack = im2col_x16_stack(o, groups, im2col_x16_patch(kh, kw, c, int(p["in_w"]), int(p["stride_w"])))
+    if stack > IM2COL_X16_STACK:
+        return f"{stack} B of stack for the widened weights and copied windows (at most {IM2COL_X16_STACK})"
     shift = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64), (o,))
     if np.any((shift < -22) | (shift > -1)):
         return "a shift outside the right shifts of 1 to 22"

@@ -174,7 +174,9 @@ def _x16_candidate(graph: ir.Graph, node: ir.Node) -> tuple[dict, str] | None:
     cand = {
         "instructions": est,
         "weight_bytes": int(cout * 4 * groups),
-        "scratch_bytes": wf.im2col_x16_stack(cout, groups),
+        "scratch_bytes": wf.im2col_x16_stack(
+            cout, groups, wf.im2col_x16_patch(kh, kw, cin, int(p["in_w"]), int(p["stride_w"]))
+        ),
     }
     what = (
         f"im2col into int16 pairs ({kh}x{kw}x{cin} windows as {groups} words, two pixels by two filters a step, "

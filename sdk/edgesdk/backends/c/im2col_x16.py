@@ -61,6 +61,9 @@ def lower_im2col_x16(b: _LayerBuilder) -> None:
         raise UnsupportedOpError(f"layer {node.name}: the {KERNEL} kernel cannot run it: {why}")
     out_c, kh, kw, cin = data.shape
     groups = len(wf.im2col_x16_order(kh, kw, cin)) // 4
+    plan = gather_plan(kh, kw, cin, int(p["in_w"]) * cin, int(p["stride_w"]) * cin)
+    if plan is None:
+        raise UnsupportedOpError(f"layer {node.name}: the {KERNEL} kernel cannot run it: windows too far apart")
     b.act_input(0)
     weights = b.encoded_array("weights")
     mult = np.broadcast_to(np.asarray(p["output_multiplier"], dtype=np.int64), (out_c,))
@@ -83,7 +86,7 @@ def lower_im2col_x16(b: _LayerBuilder) -> None:
     fn = b.gen.ident(b.gen.model, b.cname, "x16")
     blocks = [
         {
-            "ld": "ldmia" if cp % 2 == 0 else "ldmdb",
+            "ld": "ldmdb" if cp % 2 == 0 else "ldmia",  # the gather leaves x at the column's end
             "o": 2 * cp,
             "two": 2 * cp + 1 < out_c,
             "e0": int(-shift[2 * cp]),
@@ -106,9 +109,11 @@ def lower_im2col_x16(b: _LayerBuilder) -> None:
         hi=hi,
         w_words=-(-out_c // 2) * (6 + 4 * groups),
         x_words=4 * groups,
-        gather=gather_plan(kh, kw, cin, int(p["in_w"]) * cin, int(p["stride_w"]) * cin),
+        gather=plan,
         step=int(p["stride_w"]) * cin,
         params=b.params_name,
+        patch_bytes=wf.im2col_x16_patch(kh, kw, cin, int(p["in_w"]), int(p["stride_w"])),
+        out_c=out_c,
         row_stride=int(p["in_w"]) * cin,
     )
     b.kernel = fn
