@@ -237,23 +237,29 @@ static inline void ed_x16_pair_c(const ed_x16_params_t *p, const uint32_t *x, co
 
 /* The two windows of a pixel pair along a row, px0's at (iy0, ix0), as the image would hold them (rows in_w * in_c
  * bytes apart at patch, px0's window first): the input's bytes, the input zero point outside the image; the
- * columns ix0 .. ix0 + stride_w + k_w (the last: the byte a 4n + 3 byte row reads after the window). */
+ * columns ix0 .. ix0 + stride_w + k_w - 1 (and one more: the byte a 4n + 3 byte row reads after the window). */
 static inline void ed_x16_patch(const ed_x16_params_t *p, const int8_t *input, int32_t iy0, int32_t ix0,
                                 int8_t *patch)
 {
-    const int32_t c = p->in_c, cols = p->stride_w + p->k_w + 1;
+    const int32_t c = p->in_c, cols = p->stride_w + p->k_w + ((p->k_w * c & 3) == 3);
     const size_t rs = (size_t)p->in_w * (size_t)c;
     const int8_t zp = (int8_t)-p->input_offset;
     int32_t ky, kx;
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + ky;
         int8_t *d = patch + (size_t)ky * rs;
-        for (kx = 0; kx < cols; ++kx, d += c) {
-            const int32_t ix = ix0 + kx;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                ED_MEMSET_(d, zp, (size_t)c);
-            } else {
-                ED_MEMCPY_(d, input + (size_t)iy * rs + (size_t)(ix * c), (size_t)c);
+        if (iy < 0 || iy >= p->in_h) {
+            ED_MEMSET_(d, zp, (size_t)(cols * c));
+        } else if (ix0 >= 0 && ix0 + cols <= p->in_w) {
+            ED_MEMCPY_(d, input + (size_t)iy * rs + (size_t)(ix0 * c), (size_t)(cols * c));
+        } else {
+            for (kx = 0; kx < cols; ++kx, d += c) {
+                const int32_t ix = ix0 + kx;
+                if (ix < 0 || ix >= p->in_w) {
+                    ED_MEMSET_(d, zp, (size_t)c);
+                } else {
+                    ED_MEMCPY_(d, input + (size_t)iy * rs + (size_t)(ix * c), (size_t)c);
+                }
             }
         }
     }
