@@ -15,8 +15,6 @@ of pixels + the int8-weight FC kernel instead (``im2col_s8``: the int8 weights' 
 
 from __future__ import annotations
 
-import numpy as np
-
 from edgesdk.compiler import kernels as kernel_table
 from edgesdk.ir import graph as ir
 from edgesdk.ir import weightformats as wf
@@ -32,6 +30,8 @@ KERNEL8 = "im2col_s8"
 #: im2col straight into int16 pairs, two pixels by two filters a step (``ed_im2col_x16.h``), the int8 weights' bytes
 #: in its column order: where its requantization applies (``weightformats.im2col_x16_refusal``), on DSP cores.
 KERNEL16 = "im2col_x16"
+#: The earlier pass's choice (its report's candidate) that ``im2col_x16`` competes with on few-channel layers.
+REVISITED = "winograd"
 #: Largest column (bytes) the pass gives a layer; it is RAM outside the arena.
 MAX_COLUMN = 512
 #: Fewest-channels layers only: from 8 channels on the direct kernel's lanes are full.
@@ -76,17 +76,43 @@ def estimate(out_px: int, cin: int, cout: int, k: int, core: str = "cortex-m4") 
     return {"direct": int(direct), KERNEL: int(im2col), KERNEL8: int(im2col8)}
 
 
-def estimate_x16(out_h: int, out_w: int, cout: int, groups: int, border: int, fix: bool, clamps: int) -> int:
-    """Estimated instructions of ``im2col_x16`` for a layer of out_h x out_w pixels, ``groups`` column words a
-    window and ``border`` pixels whose window meets the padding (mps2-an386): per pixel pair and channel pair the
-    biases and first weights (1), LDM x, LDM w and eight SMLAD per group, the multipliers and outputs' addresses (2),
-    per output SMMLAR and SSAT (SMMULR and two adds more with the negative-value correction, ``fix``), two per
-    clamp bound (``clamps``) and STRB; per pixel pair the gather (about 8 per group: two loads, four SXTB16, two
-    STRD) and ~20 of call and loop; a border window ~40 per group more (tap by tap)."""
-    pairs = -(-out_h * out_w // 2)
-    per_out = 3 + (2 if fix else 0) + 3 * clamps
-    block = 3 + 10 * groups + 4 * per_out
-    return int(pairs * (-(-cout // 2) * block + 8 * groups + 20) + border * 40 * groups)
+def x16_pairs(p: dict, k_h: int, k_w: int, in_c: int) -> tuple[int, int, int]:
+    """How ``ed_x16_conv`` walks a layer (``op_params`` ``p``): (pairs inside the image, pairs over the padding or
+    across two rows, runs of inside pairs)."""
+    oh, ow, sh, sw = int(p["out_h"]), int(p["out_w"]), int(p["stride_h"]), int(p["stride_w"])
+    more = int((k_w * in_c) % 4 == 3)
+
+    def inner(n: int, s: int, pad: int, k: int, size: int, extra: int) -> tuple[int, int]:
+        last = size - k - extra + pad
+        return -(-pad // s), min(n - 1, last // s if last >= 0 else -1)
+
+    ylo, yhi = inner(oh, sh, int(p["pad_h"]), k_h, int(p["in_h"]), 0)
+    xlo, xhi = inner(ow, sw, int(p["pad_w"]), k_w, int(p["in_w"]), more)
+    i = oy = ox = inside = other = runs = 0
+    while i < oh * ow:
+        n = (xhi - ox + 1) >> 1 if ylo <= oy <= yhi and ox >= xlo else 0
+        if n > 0:
+            inside, runs, i, ox = inside + n, runs + 1, i + 2 * n, ox + 2 * n
+        else:
+            other, i, ox = other + 1, i + 2, ox + 2
+        oy, ox = oy + ox // ow, ox % ow
+    return inside, other, runs
+
+
+def estimate_x16(
+    pairs: tuple[int, int, int], cout: int, groups: int, fix: bool, clamps: int
+) -> int:
+    """Estimated instructions of ``im2col_x16`` for a layer walked as ``pairs`` (:func:`x16_pairs`) with
+    ``groups`` column words a window (mps2-an386, the VWW replica's first layer within 0.3 %): per pixel pair and
+    channel pair the biases and first weights, LDM x, LDM w and eight SMLAD per group (10 per group), the
+    multipliers, output address and four STRB (6), per output SMMLAR and SSAT (two more with the negative-value
+    correction, ``fix``; three per clamp bound, ``clamps``); per pair the gather (about 7 per group: two LDR, four
+    SXTB16, half an STM) and the loop (12); per pair over the padding its windows' copy and call (~170), per run
+    ~25, and the weights widened once per call (~4 per group and filter)."""
+    inside, other, runs = pairs
+    per_out = 2 + (2 if fix else 0) + 3 * clamps
+    pair = -(-cout // 2) * (10 * groups + 6 + 4 * per_out) + 7 * groups + 12
+    return int((inside + other) * pair + other * 170 + runs * 25 + cout * (4 * groups + 10))
 
 
 def _eligible(graph: ir.Graph, node: ir.Node) -> bool:
@@ -105,7 +131,16 @@ class Im2colConv(Int16WeightsPass):
 
     eligible = staticmethod(_eligible)
 
+    def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        # a few-channel layer the Winograd pass took: im2col_x16 may still be estimated faster
+        if ctx.dsp and node.attrs.get("kernel") == REVISITED and _eligible(graph, node):
+            return True
+        return super().match(graph, node, ctx)
+
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
+        if node.attrs.get("kernel") == REVISITED:
+            x16 = _x16_candidate(graph, node)
+            return x16 is not None and prefer_int8(node, ctx, KERNEL16, *x16)
         w, out = self.weights_and_output(graph, node)
         k = int(w.shape[1] * w.shape[2] * w.shape[3])
         cout = int(w.shape[0])
@@ -161,15 +196,9 @@ def _x16_candidate(graph: ir.Graph, node: ir.Node) -> tuple[dict, str] | None:
         return None
     cout, kh, kw, cin = w.shape
     groups = len(wf.im2col_x16_order(kh, kw, cin)) // 4
-    oh, ow = int(p["out_h"]), int(p["out_w"])
-    iy = np.arange(oh) * int(p["stride_h"]) - int(p["pad_h"])
-    ix = np.arange(ow) * int(p["stride_w"]) - int(p["pad_w"])
-    rows = (iy >= 0) & (iy + kh <= int(p["in_h"]))
-    cols = (ix >= 0) & (ix + kw <= int(p["in_w"]))
-    border = oh * ow - int(rows.sum()) * int(cols.sum())
     lo, hi = int(p["activation_min"]), int(p["activation_max"])
     est = estimate_x16(
-        oh, ow, cout, groups, border, lo < int(p["output_offset"]), int(lo > -128) + int(hi < 127)
+        x16_pairs(p, kh, kw, cin), cout, groups, lo < int(p["output_offset"]), int(lo > -128) + int(hi < 127)
     )
     cand = {
         "instructions": est,
