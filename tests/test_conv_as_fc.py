@@ -222,6 +222,67 @@ def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
 
 
+def x16_chain(name: str):
+    """Few-channel convolutions one after the other, every one run by im2col_x16: rows of 9 bytes (3x3x3, stride
+    2, its leftover bytes four rows to a word), 12 (3x3x4), 4 (2x2x2, stride 2), 5 (5x5x1: two words of leftover
+    bytes), 4 (10x4x1, over 7 rows: windows mostly over the padding), 6 (3x3x2: leftover bytes two rows to a word)
+    and 3 (3x3x1: one more word per row); odd widths (pairs across two rows, the last pixel alone), filters 1 to 17,
+    ReLU, ReLU6 and none."""
+    from edgesdk.ir import graph as ir
+
+    b = _B(name)
+    shape = (1, 31, 29, 3)
+    cur = b.act("x", shape)
+    nodes = []
+    layers = [
+        (4, 3, 3, 2, "SAME", "RELU"),
+        (2, 3, 3, 1, "VALID", "RELU6"),
+        (1, 2, 2, 2, "SAME", "NONE"),
+        (3, 5, 5, 1, "SAME", "RELU"),
+        (1, 3, 3, 1, "SAME", "NONE"),
+        (2, 10, 4, 1, "SAME", "RELU"),
+        (1, 3, 3, 2, "SAME", "NONE"),
+        (17, 3, 3, 1, "SAME", "RELU6"),
+    ]  # (filters, k_h, k_w, stride, padding, activation)
+    for k, (cout, kh, kw, s, pad, act) in enumerate(layers):
+        _, h, w, cin = shape
+        shape = (1, _out_hw(h, kh, s, 1, pad), _out_hw(w, kw, s, 1, pad), cout)
+        y = b.act(f"c{k}_out", shape, float(b.rng.uniform(0.2, 0.6)))
+        nodes.append(
+            ir.Conv2D(
+                name=f"c{k}", inputs=[cur, b.weights(f"c{k}_w", (cout, kh, kw, cin), 0), b.bias(f"c{k}_b", cout)],
+                outputs=[y], stride=(s, s), dilation=(1, 1), padding=pad, activation=act,
+            )
+        )  # fmt: skip
+        cur = y
+    return b.done(["x"], [cur], *nodes)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+def test_x16_chain_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """The generated Armv7E-M sequences of im2col_x16 (the host tables run its C form) bit for bit on the emulated
+    Cortex-M4, and the same chain on the host through the portable intrinsics."""
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+    from hostbuild import generate_and_build, random_inputs, reference_outputs, run_host
+
+    graph = x16_chain("x16_chain")
+    ctx = PassContext(force={"c*": "im2col_x16"})
+    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == 6 and summary.exact == 6, summary.to_dict()
+    source = (tmp_path / "v" / "project" / "model" / "x16_chain.c").read_text()
+    assert source.count("_x16_run(int8_t *y") == 2 * 8  # each layer's sequence and its C form
+    chosen = run_pipeline(graph, "default", PassContext(core="cortex-m4", force={"c*": "im2col_x16"}))
+    assert {n.attrs.get("kernel") for n in chosen.nodes} == {"im2col_x16"}
+    project, exe = generate_and_build(chosen, tmp_path / "host", sanitize=True, target="cortex-m-dsp")
+    x = random_inputs(project.input_size, 6, seed=5)
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
 def pointwise_chain(name: str):
     """1x1 layers on 16 x 1 pixels (two six-pixel passes and a pass of the last four) whose rows take every entry of
     the Armv7E-M dot-product sequence (``ED_FC_DOT6``, ``ED_FC_ROWS_FULL``): 1, 4, 3, 9 and 2 groups of four inputs

@@ -601,6 +601,17 @@ def im2col_x16_stack(out_c: int, groups: int, patch: int = 0) -> int:
     return 4 * (-(-out_c // 2) * (6 + 4 * groups) + 4 * groups) + -(-patch // 4) * 4 + 2 * IM2COL_X16_WINDOW
 
 
+#: Most code bytes one layer's ``im2col_x16`` instance may take (its channel pairs are unrolled).
+IM2COL_X16_CODE = 6144
+
+
+def im2col_x16_code(out_c: int, groups: int) -> int:
+    """Code bytes of a layer's ``im2col_x16`` instance (Cortex-M4, -O2: the VWW replica's first layer 1,598 B of
+    sequence, IC's 2,944 B): per channel pair ~40 per group and 56 of outputs, the gather ~28 per group, ~900 of
+    driver (weight widening, the padding's copies)."""
+    return 900 + -(-out_c // 2) * (40 * groups + 56) + 28 * groups
+
+
 def im2col_x16_refusal(p: dict, w: np.ndarray, bias: np.ndarray | None) -> str | None:
     """Why ``im2col_x16`` cannot run a CONV_2D (``op_params`` ``p``, (O, k_h, k_w, in_c) int8 weights ``w``,
     int32 ``bias`` or None), None where it can: its requantization is SMMULR on the doubled accumulator and a right
@@ -613,6 +624,8 @@ def im2col_x16_refusal(p: dict, w: np.ndarray, bias: np.ndarray | None) -> str |
         return f"a {kh}x{kw}x{c} window (at most {IM2COL_X16_WINDOW} bytes with its rows in whole words)"
     if 4 * groups > 768:
         return f"a column of {4 * groups} taps (at most 768)"
+    if im2col_x16_code(o, groups) > IM2COL_X16_CODE:
+        return f"{im2col_x16_code(o, groups)} B of code for {o} filters (at most {IM2COL_X16_CODE})"
     # the generated gather's LDR offsets: the pair's last row, its second window stride_w * in_c bytes on
     if (kh - 1) * int(p["in_w"]) * c + int(p["stride_w"]) * c + kw * c + 3 > 4095 or 2 * o + 2 > 4095:
         return "windows or outputs too far apart for the gather's immediate offsets"

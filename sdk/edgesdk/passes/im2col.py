@@ -203,6 +203,7 @@ def _x16_candidate(graph: ir.Graph, node: ir.Node) -> tuple[dict, str] | None:
     cand = {
         "instructions": est,
         "weight_bytes": int(cout * 4 * groups),
+        "code_bytes": wf.im2col_x16_code(cout, groups),
         "scratch_bytes": wf.im2col_x16_stack(
             cout, groups, wf.im2col_x16_patch(kh, kw, cin, int(p["in_w"]), int(p["stride_w"]))
         ),
