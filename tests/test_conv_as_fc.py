@@ -127,10 +127,26 @@ def test_im2col_pass_choice() -> None:
         assert k == "im2col_s8" and rep["format"] == "int8" and rep["weight_bytes"] == 64 * 16
         assert rep["candidates"]["im2col_s8"]["scratch_bytes"] == 480 and "bands of 30 pixels" in rep["why"]
     assert rep["candidates"]["im2col_w16"]["scratch_bytes"] == 16
-    # 27-byte windows (3x3x3) padded to 28 on a DSP core: the six-pixel path again, eight more bytes of weights
+    # 64 filters of 10x4: im2col_x16's unrolled channel pairs would take too much code, its weights too much stack
+    assert "im2col_x16" not in rep["candidates"]
+    # 27-byte windows (3x3x3) as 7 words: im2col into int16 pairs, estimated faster than the six-pixel path (the
+    # same 28-byte rows of weights); forbidden, the six-pixel path with a 504-byte column
     vww_first = conv(24, 24, 3, 8, 3, 2, "SAME")("vww_first")
     k, rep = kernel(vww_first, core="cortex-m4", options=FLASH)
-    assert k == "im2col_s8" and rep["weight_bytes"] == 8 * 28 and "(a 504-byte column)" in rep["why"]
+    assert k == "im2col_x16" and rep["weight_bytes"] == 8 * 28 and "int16 pairs" in rep["why"]
+    cands = rep["candidates"]
+    assert cands["im2col_x16"]["instructions"] < cands["im2col_s8"]["instructions"] < cands["direct"]["instructions"]
+    for optimize in ("speed", "size"):
+        assert kernel(vww_first, core="cortex-m4", optimize=optimize, options=FLASH)[0] == "im2col_x16"
+    k, rep = kernel(vww_first, core="cortex-m4", options=FLASH, forbid={"*": {"im2col_x16"}})
+    assert k == "im2col_s8" and "(a 504-byte column)" in rep["why"]
+    # (the Helium cores' slower_on rule is the export's: board_pass_context forbids it there)
+    assert kernel(vww_first, core="cortex-m3", options=FLASH)[0] != "im2col_x16"
+    # a 3x3 stride-1 first layer (IC's): the Winograd pass's choice, revisited: im2col_x16 estimated ~3x faster
+    ic_first = conv(32, 32, 3, 16, 3, 1, "SAME")("ic_first")
+    k, rep = kernel(ic_first, core="cortex-m4", options=FLASH)
+    assert k == "im2col_x16" and "against" in rep["why"] and "with winograd" in rep["why"]
+    assert rep["candidates"]["im2col_x16"]["instructions"] * 3 < rep["candidates"]["winograd"]["instructions"]
     assert kernel(kws_first, core="cortex-m3", options=FLASH)[0] != "im2col_w16"
     many = conv(9, 9, 16, 16, 3, 2, "SAME")("many")
     assert kernel(many, core="cortex-m4", options=FLASH)[0] != "im2col_w16"
