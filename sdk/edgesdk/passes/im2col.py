@@ -132,8 +132,10 @@ class Im2colConv(Int16WeightsPass):
     eligible = staticmethod(_eligible)
 
     def match(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
-        # a few-channel layer the Winograd pass took: im2col_x16 may still be estimated faster
-        if ctx.dsp and node.attrs.get("kernel") == REVISITED and _eligible(graph, node):
+        # a few-channel layer the Winograd pass took: im2col_x16 may still be estimated faster. Not under --optimize
+        # speed, whose fixed kernel code budget the specialise pass spends on copies by instructions saved per
+        # byte (it revisits Winograd's choices itself): im2col_x16's unrolled code is outside that pricing.
+        if ctx.dsp and ctx.optimize != "speed" and node.attrs.get("kernel") == REVISITED and _eligible(graph, node):
             return True
         return super().match(graph, node, ctx)
 
@@ -175,7 +177,8 @@ class Im2colConv(Int16WeightsPass):
         )
         if node.attrs.get("kernel") == KERNEL8:
             node.attrs["im2col_band"] = band(px, k4)
-        x16 = _x16_candidate(graph, node)
+        # (--optimize size keeps the int8 FC kernel: im2col_x16's unrolled code is larger)
+        x16 = _x16_candidate(graph, node) if ctx.optimize != "size" or ctx.forced(node) == KERNEL16 else None
         if x16 is not None:
             cand16, what16 = x16
             if prefer_int8(node, ctx, KERNEL16, cand16, what16):
