@@ -182,8 +182,7 @@ class Im2colConv(Int16WeightsPass):
         if x16 is not None:
             cand16, what16 = x16
             if prefer_int8(node, ctx, KERNEL16, cand16, what16):
-                node.attrs.pop("im2col_band", None)
-                return True
+                return True  # (im2col_band stays: compressed weights are decoded for im2col_s8, passes/decoded.py)
         return taken
 
 
