@@ -39,18 +39,6 @@
 #define ED_X16_CP_WORDS(groups) (6 + 4 * (groups))
 #define ED_X16_X_WORDS(groups) (4 * (groups))
 
-/* d[0] = lo_, d[1] = hi_, then d += 2 (one STRD on an Armv7E-M core). */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && !defined(__clang__)
-#define ED_X16_WRITE64_INC(d_, lo_, hi_) __asm__ volatile("strd %1, %2, [%0], #8" : "+r"(d_) : "r"(lo_), "r"(hi_) : "memory")
-#else
-#define ED_X16_WRITE64_INC(d_, lo_, hi_) \
-    do {                                \
-        (d_)[0] = (lo_);                \
-        (d_)[1] = (hi_);                \
-        (d_) += 2;                      \
-    } while (0)
-#endif
-
 /* The column words of a window row: its whole words (one more for a 4n + 3 byte row). */
 static inline int32_t ed_x16_row_words(int32_t row) { return (row & 3) == 3 ? (row + 1) >> 2 : row >> 2; }
 
@@ -90,9 +78,10 @@ ED_ALWAYS_INLINE static inline uint32_t ed_x16_word(const ed_x16_params_t *p, co
 /* The group of column words v0 (px0) and v1 (px1) at x: px0 even, px1 even, px0 odd, px1 odd pairs. */
 ED_ALWAYS_INLINE static inline void ed_x16_store(uint32_t *x, uint32_t v0, uint32_t v1)
 {
-    uint32_t *d = x;
-    ED_X16_WRITE64_INC(d, ed_sxtb16(v0), ed_sxtb16(v1));
-    ED_X16_WRITE64_INC(d, ed_sxtb16_ror8(v0), ed_sxtb16_ror8(v1));
+    x[0] = ed_sxtb16(v0);
+    x[1] = ed_sxtb16(v1);
+    x[2] = ed_sxtb16_ror8(v0);
+    x[3] = ed_sxtb16_ror8(v1);
 }
 
 /* Bytes per row of a window copied out of the image (ed_x16_window): its row and the byte after it. */
