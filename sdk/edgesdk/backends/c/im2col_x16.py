@@ -44,7 +44,10 @@ def gather_plan(k_h: int, k_w: int, in_c: int, row_stride: int, step: int) -> li
         return None
     words_only = [g for g in groups if g["kind"] == "word"]
     chunks = [words_only[i : i + 2] for i in range(0, len(words_only), 2)]
-    return chunks + [[g] for g in groups if g["kind"] != "word"]
+    chunks += [[g] for g in groups if g["kind"] != "word"]
+    if len(chunks[-1]) == 2:  # the last group stored from r4-r7: the first channel pair starts with it there
+        chunks[-1:] = [[chunks[-1][0]], [chunks[-1][1]]]
+    return chunks
 
 
 def lower_im2col_x16(b: _LayerBuilder) -> None:
