@@ -103,15 +103,15 @@ def estimate_x16(
     pairs: tuple[int, int, int], cout: int, groups: int, fix: bool, clamps: int
 ) -> int:
     """Estimated instructions of ``im2col_x16`` for a layer walked as ``pairs`` (:func:`x16_pairs`) with
-    ``groups`` column words a window (mps2-an386, the VWW replica's first layer within 0.3 %): per pixel pair and
-    channel pair the biases and first weights, LDM x, LDM w and eight SMLAD per group (10 per group), the
-    multipliers, output address and four STRB (6), per output SMMLAR and SSAT (two more with the negative-value
+    ``groups`` column words a window (mps2-an386, the VWW replica's and IC's first layers within 0.3 % and 1.5 %):
+    per pixel pair and channel pair the biases and first weights, LDM x, LDM w and eight SMLAD per group (10 per
+    group, the first group's LDM x left out), the multipliers, output address and four STRB (6), per output SMMLAR and SSAT (two more with the negative-value
     correction, ``fix``; three per clamp bound, ``clamps``); per pair the gather (about 7 per group: two LDR, four
     SXTB16, half an STM) and the loop (12); per pair over the padding its windows' copy and call (~170), per run
     ~25, and the weights widened once per call (~4 per group and filter)."""
     inside, other, runs = pairs
     per_out = 2 + (2 if fix else 0) + 3 * clamps
-    pair = -(-cout // 2) * (10 * groups + 6 + 4 * per_out) + 7 * groups + 12
+    pair = -(-cout // 2) * (10 * groups + 5 + 4 * per_out) + 7 * groups + 12
     return int((inside + other) * pair + other * 170 + runs * 25 + cout * (4 * groups + 10))
 
 
