@@ -426,7 +426,8 @@ def balanced_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
 @pytest.mark.parametrize("case", list(BALANCED))
 def test_balanced_decoded_kernel_bit_exact(case: str, balanced_table: KernelTable) -> None:
     _, inner, fmt = BALANCED[case]
-    assert _speed_kernel(case) == SPEED_KERNEL.get(case, inner)  # the case exercises the inner kernel it is meant to
+    # the case exercises the inner kernel it is meant to
+    assert _speed_kernel(case) == SPEED_KERNEL.get(case, inner)
     (decision,) = balanced_table.decisions(case)
     assert decision["kernel"] == "decoded" and decision["inner_kernel"] == inner, decision
     assert decision["format"] == fmt, decision

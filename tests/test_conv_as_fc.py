@@ -135,7 +135,11 @@ def test_im2col_pass_choice() -> None:
     k, rep = kernel(vww_first, core="cortex-m4", options=FLASH)
     assert k == "im2col_x16" and rep["weight_bytes"] == 8 * 28 and "int16 pairs" in rep["why"]
     cands = rep["candidates"]
-    assert cands["im2col_x16"]["instructions"] < cands["im2col_s8"]["instructions"] < cands["direct"]["instructions"]
+    assert (
+        cands["im2col_x16"]["instructions"]
+        < cands["im2col_s8"]["instructions"]
+        < cands["direct"]["instructions"]
+    )
     assert kernel(vww_first, core="cortex-m4", optimize="speed", options=FLASH)[0] == "im2col_x16"
     # --optimize size: the int8 FC kernel's code is smaller than im2col_x16's unrolled sequence
     assert kernel(vww_first, core="cortex-m4", optimize="size", options=FLASH)[0] == "im2col_s8"

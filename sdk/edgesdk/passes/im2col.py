@@ -99,9 +99,7 @@ def x16_pairs(p: dict, k_h: int, k_w: int, in_c: int) -> tuple[int, int, int]:
     return inside, other, runs
 
 
-def estimate_x16(
-    pairs: tuple[int, int, int], cout: int, groups: int, fix: bool, clamps: int
-) -> int:
+def estimate_x16(pairs: tuple[int, int, int], cout: int, groups: int, fix: bool, clamps: int) -> int:
     """Estimated instructions of ``im2col_x16`` for a layer walked as ``pairs`` (:func:`x16_pairs`) with
     ``groups`` column words a window (mps2-an386, the VWW replica's and IC's first layers within 0.3 % and 1.5 %):
     per pixel pair and channel pair the biases and first weights, LDM x, LDM w and eight SMLAD per group (10 per
@@ -135,7 +133,12 @@ class Im2colConv(Int16WeightsPass):
         # a few-channel layer the Winograd pass took: im2col_x16 may still be estimated faster. Not under --optimize
         # speed, whose fixed kernel code budget the specialise pass spends on copies by instructions saved per
         # byte (it revisits Winograd's choices itself): im2col_x16's unrolled code is outside that pricing.
-        if ctx.dsp and ctx.optimize != "speed" and node.attrs.get("kernel") == REVISITED and _eligible(graph, node):
+        if (
+            ctx.dsp
+            and ctx.optimize != "speed"
+            and node.attrs.get("kernel") == REVISITED
+            and _eligible(graph, node)
+        ):
             return True
         return super().match(graph, node, ctx)
 

@@ -32,7 +32,10 @@ def gather_plan(k_h: int, k_w: int, in_c: int, row_stride: int, step: int) -> li
     ]
     if row % 4 == 1:
         groups += [
-            {"kind": "single", "offs": [(r * row_stride + row - 1) if r < k_h else None for r in range(q, q + 4)]}
+            {
+                "kind": "single",
+                "offs": [(r * row_stride + row - 1) if r < k_h else None for r in range(q, q + 4)],
+            }
             for q in range(0, k_h, 4)
         ]
     elif row % 4 == 2:
@@ -66,7 +69,9 @@ def lower_im2col_x16(b: _LayerBuilder) -> None:
     groups = len(wf.im2col_x16_order(kh, kw, cin)) // 4
     plan = gather_plan(kh, kw, cin, int(p["in_w"]) * cin, int(p["stride_w"]) * cin)
     if plan is None:
-        raise UnsupportedOpError(f"layer {node.name}: the {KERNEL} kernel cannot run it: windows too far apart")
+        raise UnsupportedOpError(
+            f"layer {node.name}: the {KERNEL} kernel cannot run it: windows too far apart"
+        )
     b.act_input(0)
     weights = b.encoded_array("weights")
     mult = np.broadcast_to(np.asarray(p["output_multiplier"], dtype=np.int64), (out_c,))
