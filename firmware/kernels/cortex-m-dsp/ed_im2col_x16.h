@@ -31,10 +31,6 @@
 
 /* ed_x16_params_t: edgesdk_kernels.h */
 
-/* Bytes of ed_x16_patch's copy: k_h rows in_w * in_c bytes apart, of (stride_w + k_w + 1) * in_c bytes. */
-#define ED_X16_PATCH_BYTES(k_h, in_w, in_c, stride_w, k_w) \
-    (((k_h) - 1) * (in_w) * (in_c) + ((stride_w) + (k_w) + 1) * (in_c))
-
 /* Words of the weight stream per channel pair, and of a pixel pair's column. */
 #define ED_X16_CP_WORDS(groups) (6 + 4 * (groups))
 #define ED_X16_X_WORDS(groups) (4 * (groups))
@@ -86,7 +82,6 @@ ED_ALWAYS_INLINE static inline void ed_x16_store(uint32_t *x, uint32_t v0, uint3
 
 /* Bytes per row of a window copied out of the image (ed_x16_window): its row and the byte after it. */
 #define ED_X16_ROW_BYTES(row) (((row) + 4) & ~3)
-#define ED_X16_WINDOW 192 /* bytes of such a copy: k_h * ED_X16_ROW_BYTES(k_w * in_c) at most (the pass checks) */
 
 /* The window at (iy0, ix0) (over the padding) copied into buf, rows ED_X16_ROW_BYTES apart, the input zero point
  * outside the image. */
@@ -125,11 +120,10 @@ ED_ALWAYS_INLINE static inline void ed_x16_gather(const ed_x16_params_t *p, cons
 }
 
 /* The same for the pixel pair whose windows start at (iy0, ix0) and (iy1, ix1), any of them over the padding: such a
- * window is copied out first. */
+ * window is copied out first, into scratch (2 k_h ED_X16_ROW_BYTES(k_w * in_c) bytes). */
 static inline void ed_x16_gather_any(const ed_x16_params_t *p, const int8_t *input, int32_t iy0, int32_t ix0,
-                                     int32_t iy1, int32_t ix1, uint32_t *x)
+                                     int32_t iy1, int32_t ix1, uint32_t *x, int8_t *scratch)
 {
-    int8_t buf[2][ED_X16_WINDOW];
     const size_t rb = (size_t)ED_X16_ROW_BYTES(p->k_w * p->in_c), rs = (size_t)p->in_w * (size_t)p->in_c;
     const int32_t iy[2] = {iy0, iy1}, ix[2] = {ix0, ix1};
     const int8_t *b[2];
@@ -138,8 +132,9 @@ static inline void ed_x16_gather_any(const ed_x16_params_t *p, const int8_t *inp
     for (k = 0; k < 2; ++k) {
         const int32_t more = (p->k_w * p->in_c & 3) == 3 && iy[k] + p->k_h == p->in_h;
         if (iy[k] < 0 || ix[k] < 0 || iy[k] + p->k_h > p->in_h || ix[k] + p->k_w + more > p->in_w) {
-            ed_x16_window(p, input, iy[k], ix[k], buf[k]);
-            b[k] = buf[k], st[k] = rb;
+            int8_t *buf = scratch + (size_t)k * (size_t)p->k_h * rb;
+            ed_x16_window(p, input, iy[k], ix[k], buf);
+            b[k] = buf, st[k] = rb;
         } else {
             b[k] = input + (size_t)iy[k] * rs + (size_t)(ix[k] * p->in_c), st[k] = rs;
         }
@@ -148,7 +143,8 @@ static inline void ed_x16_gather_any(const ed_x16_params_t *p, const int8_t *inp
 }
 
 /* The weight stream (ED_X16_CP_WORDS per channel pair) of the layer into w; even channel pairs list their groups
- * last to first (the generated sequence gathers the column, then walks it back). A missing second channel (odd out_c) has zero weights. */
+ * last to first (the generated sequence gathers the column, then walks it back). A missing second channel (odd
+ * out_c) has zero weights. */
 static inline void ed_x16_weights(const ed_x16_params_t *p, uint32_t *w)
 {
     const int32_t groups = p->groups, k4 = 4 * groups;
@@ -291,8 +287,9 @@ static inline void ed_x16_inner(int32_t n, int32_t s, int32_t pad, int32_t k, in
 
 /* The layer: the weight stream into w, then pixel pairs in raster order, by `run` (the layer's generated sequence,
  * or ed_x16_run_c): the runs of pairs of one row whose windows lie inside the image from their windows, the others
- * (over the padding: from their windows copied into patch, ED_X16_PATCH_BYTES; across two rows: after
- * ed_x16_gather_any); the last pixel of an odd count paired with itself (its second outputs into a scratch). */
+ * (over the padding: from their windows copied into patch; across two rows: after ed_x16_gather_any, patch its
+ * scratch; patch's bytes: edgesdk.ir.weightformats.im2col_x16_patch); the last pixel of an odd count paired with
+ * itself (its second outputs into a scratch). */
 ED_ALWAYS_INLINE static inline void ed_x16_conv(const ed_x16_params_t *p, const int8_t *input, int8_t *output,
                                                 uint32_t *w, uint32_t *x, int8_t *patch, ed_x16_run_fn run)
 {
@@ -321,11 +318,11 @@ ED_ALWAYS_INLINE static inline void ed_x16_conv(const ed_x16_params_t *p, const 
             } else if (i + 1 == total) {
                 int8_t spare[256];
                 ed_x16_gather_any(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
-                                  oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, x);
+                                  oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, x, patch);
                 ed_x16_pair_c(p, x, w, y, spare);
             } else {
                 ed_x16_gather_any(p, input, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
-                                  oy1 * p->stride_h - p->pad_top, ox1 * p->stride_w - p->pad_left, x);
+                                  oy1 * p->stride_h - p->pad_top, ox1 * p->stride_w - p->pad_left, x, patch);
                 run(y, NULL, 2 * step, x, w);
             }
             i += 2, ox += 2;

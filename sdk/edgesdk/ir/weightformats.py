@@ -584,21 +584,20 @@ def im2col_x16_weights(w: np.ndarray) -> np.ndarray:
     return np.where(order >= 0, flat[:, np.maximum(order, 0)], 0)
 
 
-#: Stack bytes ``im2col_x16`` may take for its widened weight stream, a pixel pair's column and two windows.
+#: Stack bytes ``im2col_x16`` may take for its widened weight stream, a pixel pair's column and windows' copy.
 IM2COL_X16_STACK = 3072
-#: Bytes of a window over the padding copied out (``ED_X16_WINDOW``): k_h rows of k_w * in_c bytes + 1, whole words.
-IM2COL_X16_WINDOW = 192
 
 
 def im2col_x16_patch(k_h: int, k_w: int, in_c: int, in_w: int, stride_w: int) -> int:
-    """Bytes of ``im2col_x16``'s copy of a pixel pair's windows over the padding (``ED_X16_PATCH_BYTES``)."""
-    return (k_h - 1) * in_w * in_c + (stride_w + k_w + 1) * in_c
+    """Bytes of ``im2col_x16``'s copy of a pixel pair's windows over the padding (``ED_X16_PATCH_BYTES``): as the
+    image holds them, or two windows of rows in whole words, whichever is larger."""
+    return max((k_h - 1) * in_w * in_c + (stride_w + k_w + 1) * in_c, 2 * k_h * ((k_w * in_c + 4) & ~3))
 
 
 def im2col_x16_stack(out_c: int, groups: int, patch: int = 0) -> int:
-    """Stack bytes of ``im2col_x16``'s weight stream (6 + 4 groups words per channel pair), column (4 groups words),
-    its copy of two windows over the padding (``patch`` bytes) and two copied windows."""
-    return 4 * (-(-out_c // 2) * (6 + 4 * groups) + 4 * groups) + -(-patch // 4) * 4 + 2 * IM2COL_X16_WINDOW
+    """Stack bytes of ``im2col_x16``'s weight stream (6 + 4 groups words per channel pair), column (4 groups words)
+    and its copy of two windows over the padding (``patch`` bytes)."""
+    return 4 * (-(-out_c // 2) * (6 + 4 * groups) + 4 * groups) + -(-patch // 4) * 4
 
 
 #: Most code bytes one layer's ``im2col_x16`` instance may take (its channel pairs are unrolled).
@@ -620,8 +619,6 @@ def im2col_x16_refusal(p: dict, w: np.ndarray, bias: np.ndarray | None) -> str |
         return "dilated windows are not contiguous rows"
     o, kh, kw, c = w.shape
     groups = len(im2col_x16_order(kh, kw, c)) // 4
-    if kh * ((kw * c + 4) & ~3) > IM2COL_X16_WINDOW:
-        return f"a {kh}x{kw}x{c} window (at most {IM2COL_X16_WINDOW} bytes with its rows in whole words)"
     if 4 * groups > 768:
         return f"a column of {4 * groups} taps (at most 768)"
     if im2col_x16_code(o, groups) > IM2COL_X16_CODE:
