@@ -177,6 +177,7 @@ X16_CASES = {
     "x16_1x1_c3_o2_k3_s1_same": (1, 1, 3, 2, 3, 3, 1, "SAME", "RELU"),
     "x16_6x7_c2_o9_k2_s2_same": (6, 7, 2, 9, 2, 2, 2, "SAME", "RELU6"),
     "x16_5x9_c3_o1_k3_s2_same": (5, 9, 3, 1, 3, 3, 2, "SAME", "NONE"),
+    "x16_7x6_c3_o6_k3_s1_same_nobias": (7, 6, 3, 6, 3, 3, 1, "SAME", "RELU"),
 }
 
 
@@ -189,7 +190,9 @@ def _x16_graph(case: str):
     x = b.act("x", (1, h, w, cin))
     y = b.act("y", (1, _out_hw(h, kh, s, 1, padding), _out_hw(w, kw, s, 1, padding), cout))
     node = ir.Conv2D(
-        name="conv", inputs=[x, _weights(b, (cout, kh, kw, cin), 0, True, None), b.bias("b", cout)], outputs=[y],
+        name="conv",
+        inputs=[x, _weights(b, (cout, kh, kw, cin), 0, True, None), "" if "nobias" in case else b.bias("b", cout)],
+        outputs=[y],
         stride=(s, s), dilation=(1, 1), padding=padding, activation=act,
     )  # fmt: skip
     return b.done([x], [y], node)
