@@ -18,9 +18,12 @@
  * wants, so each output is SMMLAR (rounding term and output offset added), SSAT with the shift and STRB: the
  * Armv7E-M sequence of a layer is generated per layer (templates/c/im2col_x16_layer.c.j2) with its shifts as
  * immediates, the channel pairs unrolled, and every other channel pair walking the pixel pair's groups backwards
- * (LDMDB) so that the column pointer never rewinds. ed_x16_pair_c is the same in C (the host, other builds).
- * Taken where every |acc| < 2^30 is proven (|bias + input_offset * sum(w)| < 2^29, at most 768 taps) and every
- * shift is a right shift of 1 to 22 (passes/im2col.py checks): the results are ed_conv_s8's, bit for bit.
+ * (LDMDB) so that the column pointer never rewinds; the same sequence gathers the pixel pairs of a row whose windows
+ * lie inside the image (one LDR per column word, four SXTB16, one STM per two groups), a pair over the padding from
+ * a copy of its windows laid out as the image (ed_x16_patch). ed_x16_run_c is the same in C (the host, other
+ * builds). Taken where every |acc| < 2^30 is proven (|bias + input_offset * sum(w)| < 2^29, at most 768 taps) and
+ * every shift is a right shift of 1 to 22 (edgesdk.ir.weightformats.im2col_x16_refusal): the results are
+ * ed_conv_s8's, bit for bit.
  */
 #ifndef ED_IM2COL_X16_H
 #define ED_IM2COL_X16_H
