@@ -10,7 +10,12 @@ gather. The column buffer (K bytes) is static per layer, outside the arena. int1
 flash, so ``--optimize size`` keeps the direct kernel; speed takes im2col where the estimate says it pays and the
 model's constants stay within half of the board's flash. ``--optimize size`` runs the layer as im2col by bands
 of pixels + the int8-weight FC kernel instead (``im2col_s8``: the int8 weights' bytes, a column of up to
-``MAX_COLUMN`` bytes). The decision and the candidates go into ``node.attrs["kernel_report"]``.
+``MAX_COLUMN`` bytes). Faster still, with the same int8 bytes in another order, ``im2col_x16``
+(``cortex-m-dsp/ed_im2col_x16.h``: the windows read a word at a time straight into int16 pairs, two pixels by two
+filters a step, a sequence generated per layer) takes the layers it can run (``weightformats.im2col_x16_refusal``:
+its requantization, stack and code bounds) for the balanced and speed goals where its estimate is lower, also
+against the Winograd pass's choice (not under speed, whose code budget the specialise pass spends). The decision
+and the candidates go into ``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
