@@ -194,6 +194,15 @@ class Im2colConv(Int16WeightsPass):
         return taken
 
 
+def _x16_refusal(graph: ir.Graph, node: ir.Node) -> str | None:
+    """Why ``im2col_x16`` cannot run the layer (``weightformats.im2col_x16_refusal``), None where it can."""
+    from edgesdk.reference.params import op_params
+
+    w = graph.tensor(node.inputs[1])
+    bias = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and node.inputs[2] else None
+    return wf.im2col_x16_refusal(op_params(graph, node), w.data, bias)
+
+
 def _x16_candidate(graph: ir.Graph, node: ir.Node) -> tuple[dict, str] | None:
     """``im2col_x16``'s candidate (instructions, weight bytes, stack) and description, None where it cannot run
     the layer (``weightformats.im2col_x16_refusal``)."""
@@ -201,8 +210,7 @@ def _x16_candidate(graph: ir.Graph, node: ir.Node) -> tuple[dict, str] | None:
 
     x, w, out = int8_conv(graph, node)
     p = op_params(graph, node)
-    bias = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and node.inputs[2] else None
-    if wf.im2col_x16_refusal(p, w.data, bias) is not None:
+    if _x16_refusal(graph, node) is not None:
         return None
     cout, kh, kw, cin = w.shape
     groups = len(wf.im2col_x16_order(kh, kw, cin)) // 4
