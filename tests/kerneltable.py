@@ -146,6 +146,10 @@ ROW_CASES: dict[str, tuple[str, ...]] = {
         "test_conv_as_fc.py::test_pw_chains_on_host_under_sanitizers",
     ),
     "im2col_s8": ("test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",),
+    "im2col_x16": (
+        "test_conv_as_fc.py::test_kernel_table_on_host_under_sanitizers",
+        "test_conv_as_fc.py::test_x16_chain_on_emulated_cortex_m4",
+    ),
     "specialized": ("test_specialize.py::test_specialized_kernel_table_on_host_under_sanitizers",),
     "specialized16": ("test_specialize.py::test_specialized_kernel_table_on_host_under_sanitizers",),
     "decoded": ("test_compressed_kernels.py::test_balanced_decoded_kernel_bit_exact",),

@@ -388,6 +388,11 @@ BALANCED: dict[str, tuple[Callable[[str], ir.Graph], str, str]] = {
 }
 
 
+#: Cases whose speed export runs another kernel than the one the balanced export decodes for: few-channel layers
+#: run by im2col_x16 (int8 weights in its own column order), whose compressed weights are decoded for im2col_s8.
+SPEED_KERNEL = {"bal_first_conv_12x8_c1_c33_k3_binary": "im2col_x16"}
+
+
 def _speed_kernel(case: str) -> str:
     # every copy the speed passes choose (no speed copy budget, passes/balanced_copies.py)
     ctx = PassContext(
@@ -421,7 +426,8 @@ def balanced_table(tmp_path_factory: pytest.TempPathFactory) -> KernelTable:
 @pytest.mark.parametrize("case", list(BALANCED))
 def test_balanced_decoded_kernel_bit_exact(case: str, balanced_table: KernelTable) -> None:
     _, inner, fmt = BALANCED[case]
-    assert _speed_kernel(case) == inner  # the case exercises the inner kernel it is meant to
+    # the case exercises the inner kernel it is meant to
+    assert _speed_kernel(case) == SPEED_KERNEL.get(case, inner)
     (decision,) = balanced_table.decisions(case)
     assert decision["kernel"] == "decoded" and decision["inner_kernel"] == inner, decision
     assert decision["format"] == fmt, decision

@@ -17,7 +17,7 @@ import pytest
 from edgesdk.passes import PassContext, run_pipeline
 from hostbuild import GCC
 from kerneltable import run_joined
-from test_c_kernels import _B, conv
+from test_c_kernels import _B, _out_hw, _weights, conv
 
 FLASH = {"flash_bytes": 4 << 20}
 # (h, w, in_c, out_c, activation)
@@ -148,13 +148,75 @@ def test_im2col_pass_choice() -> None:
         assert k == "im2col_s8" and rep["format"] == "int8" and rep["weight_bytes"] == 64 * 16
         assert rep["candidates"]["im2col_s8"]["scratch_bytes"] == 480 and "bands of 30 pixels" in rep["why"]
     assert rep["candidates"]["im2col_w16"]["scratch_bytes"] == 16
-    # 27-byte windows (3x3x3) padded to 28 on a DSP core: the six-pixel path again, eight more bytes of weights
+    # 64 filters of 10x4: im2col_x16's unrolled channel pairs would take too much code, its weights too much stack
+    assert "im2col_x16" not in rep["candidates"]
+    # 27-byte windows (3x3x3) as 7 words: im2col into int16 pairs, estimated faster than the six-pixel path (the
+    # same 28-byte rows of weights); forbidden, the six-pixel path with a 504-byte column
     vww_first = conv(24, 24, 3, 8, 3, 2, "SAME")("vww_first")
     k, rep = kernel(vww_first, core="cortex-m4", options=FLASH)
-    assert k == "im2col_s8" and rep["weight_bytes"] == 8 * 28 and "(a 504-byte column)" in rep["why"]
+    assert k == "im2col_x16" and rep["weight_bytes"] == 8 * 28 and "int16 pairs" in rep["why"]
+    cands = rep["candidates"]
+    assert (
+        cands["im2col_x16"]["instructions"]
+        < cands["im2col_s8"]["instructions"]
+        < cands["direct"]["instructions"]
+    )
+    assert kernel(vww_first, core="cortex-m4", optimize="speed", options=FLASH)[0] == "im2col_x16"
+    # --optimize size: the int8 FC kernel's code is smaller than im2col_x16's unrolled sequence
+    assert kernel(vww_first, core="cortex-m4", optimize="size", options=FLASH)[0] == "im2col_s8"
+    k, rep = kernel(vww_first, core="cortex-m4", options=FLASH, forbid={"*": {"im2col_x16"}})
+    assert k == "im2col_s8" and "(a 504-byte column)" in rep["why"]
+    # (the Helium cores' slower_on rule is the export's: board_pass_context forbids it there)
+    assert kernel(vww_first, core="cortex-m3", options=FLASH)[0] != "im2col_x16"
+    # a 3x3 stride-1 first layer (IC's): the Winograd pass's choice, revisited (not under --optimize speed, whose
+    # code budget the specialise pass spends): im2col_x16 estimated ~3x faster (2x with this one's negative-value correction)
+    ic_first = conv(32, 32, 3, 16, 3, 1, "SAME")("ic_first")
+    k, rep = kernel(ic_first, core="cortex-m4", optimize="balanced", options=FLASH)
+    assert k == "im2col_x16" and "against" in rep["why"] and "with winograd" in rep["why"]
+    assert rep["candidates"]["im2col_x16"]["instructions"] * 2 < rep["candidates"]["winograd"]["instructions"]
+    assert kernel(ic_first, core="cortex-m4", optimize="speed", options=FLASH)[0] != "im2col_x16"
     assert kernel(kws_first, core="cortex-m3", options=FLASH)[0] != "im2col_w16"
     many = conv(9, 9, 16, 16, 3, 2, "SAME")("many")
     assert kernel(many, core="cortex-m4", options=FLASH)[0] != "im2col_w16"
+
+
+# im2col into int16 pairs (im2col_x16): 1 to 4 input channels (rows of 3, 4, 5, 6, 9, 12 bytes: whole words, one
+# more word, leftover bytes four or two rows to a word), stride 1 and 2, SAME/VALID padding (windows over the
+# padding copied out), odd widths and odd pixel counts (the last pixel paired with itself), 1-pixel maps, output
+# channels not a multiple of 2 or 4, ReLU/ReLU6/none (the negative-value correction, clamps narrower than int8)
+# (h, w, in_c, out_c, k_h, k_w, stride, padding, activation)
+X16_CASES = {
+    "x16_15x13_c3_o7_k3_s2_same": (15, 13, 3, 7, 3, 3, 2, "SAME", "RELU"),
+    "x16_9x9_c3_o8_k3_s1_same": (9, 9, 3, 8, 3, 3, 1, "SAME", "NONE"),
+    "x16_7x5_c1_o5_k3_s1_same": (7, 5, 1, 5, 3, 3, 1, "SAME", "RELU6"),
+    "x16_8x6_c4_o17_k3_s1_valid": (8, 6, 4, 17, 3, 3, 1, "VALID", "RELU6"),
+    "x16_11x7_c2_o15_k3_s2_same": (11, 7, 2, 15, 3, 3, 2, "SAME", "NONE"),
+    "x16_13x9_c1_o16_k4_s2_same": (13, 9, 1, 16, 4, 4, 2, "SAME", "RELU"),
+    "x16_12x10_c1_o6_k10x4_s2_same": (12, 10, 1, 6, 10, 4, 2, "SAME", "RELU"),
+    "x16_9x8_c1_o3_k5_s1_valid": (9, 8, 1, 3, 5, 5, 1, "VALID", "NONE"),
+    "x16_3x3_c4_o4_k3_s2_valid": (3, 3, 4, 4, 3, 3, 2, "VALID", "NONE"),
+    "x16_1x1_c3_o2_k3_s1_same": (1, 1, 3, 2, 3, 3, 1, "SAME", "RELU"),
+    "x16_6x7_c2_o9_k2_s2_same": (6, 7, 2, 9, 2, 2, 2, "SAME", "RELU6"),
+    "x16_5x9_c3_o1_k3_s2_same": (5, 9, 3, 1, 3, 3, 2, "SAME", "NONE"),
+    "x16_7x6_c3_o6_k3_s1_same_nobias": (7, 6, 3, 6, 3, 3, 1, "SAME", "RELU"),
+}
+
+
+def _x16_graph(case: str):
+    """A CONV_2D of the case's k_h x k_w filters (``conv`` builds square ones)."""
+    from edgesdk.ir import graph as ir
+
+    h, w, cin, cout, kh, kw, s, padding, act = X16_CASES[case]
+    b = _B(case)
+    x = b.act("x", (1, h, w, cin))
+    y = b.act("y", (1, _out_hw(h, kh, s, 1, padding), _out_hw(w, kw, s, 1, padding), cout))
+    node = ir.Conv2D(
+        name="conv",
+        inputs=[x, _weights(b, (cout, kh, kw, cin), 0, True, None), "" if "nobias" in case else b.bias("b", cout)],
+        outputs=[y],
+        stride=(s, s), dilation=(1, 1), padding=padding, activation=act,
+    )  # fmt: skip
+    return b.done([x], [y], node)
 
 
 # kernel -> (cases, their graph builder, the case run on the emulated board)
@@ -163,6 +225,7 @@ VARIANTS = {
     "pointwise_s8": (CASES, _graph, "pw_7x5_c8_o15"),
     "im2col_w16": (IM2COL_CASES, _im2col_graph, "i2c_11x7_c2_o15_k5_s2_same"),
     "im2col_s8": (IM2COL_CASES, _im2col_graph, "i2c_14x13_c3_o8_k3_s2_same"),
+    "im2col_x16": (X16_CASES, _x16_graph, "x16_15x13_c3_o7_k3_s2_same"),
 }
 
 
@@ -178,7 +241,7 @@ def test_kernel_table_on_host_under_sanitizers(kernel: str, tmp_path: Path) -> N
         n_inputs=16,
         seed=len(kernel),
         # the int8-weight forms run the Cortex-M DSP FC kernel (its six-pixel path) through the portable intrinsics
-        target="cortex-m-dsp" if kernel.endswith("_s8") else None,
+        target="cortex-m-dsp" if kernel.endswith(("_s8", "_x16")) else None,
     )
     kernels = {n.name: n.attrs.get("kernel") for n in table.graph.nodes}
     assert set(kernels.values()) == {kernel}, kernels
@@ -204,6 +267,67 @@ def test_on_emulated_cortex_m4(kernel: str, tmp_path: Path) -> None:
     ctx = PassContext(optimize="speed")
     summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
+
+
+def x16_chain(name: str):
+    """Few-channel convolutions one after the other, every one run by im2col_x16: rows of 9 bytes (3x3x3, stride
+    2, its leftover bytes four rows to a word), 12 (3x3x4), 4 (2x2x2, stride 2), 5 (5x5x1: two words of leftover
+    bytes), 4 (10x4x1, over 7 rows: windows mostly over the padding), 6 (3x3x2: leftover bytes two rows to a word)
+    and 3 (3x3x1: one more word per row); odd widths (pairs across two rows, the last pixel alone), filters 1 to 17,
+    ReLU, ReLU6 and none."""
+    from edgesdk.ir import graph as ir
+
+    b = _B(name)
+    shape = (1, 31, 29, 3)
+    cur = b.act("x", shape)
+    nodes = []
+    layers = [
+        (4, 3, 3, 2, "SAME", "RELU"),
+        (2, 3, 3, 1, "VALID", "RELU6"),
+        (1, 2, 2, 2, "SAME", "NONE"),
+        (3, 5, 5, 1, "SAME", "RELU"),
+        (1, 3, 3, 1, "SAME", "NONE"),
+        (2, 10, 4, 1, "SAME", "RELU"),
+        (1, 3, 3, 2, "SAME", "NONE"),
+        (17, 3, 3, 1, "SAME", "RELU6"),
+    ]  # (filters, k_h, k_w, stride, padding, activation)
+    for k, (cout, kh, kw, s, pad, act) in enumerate(layers):
+        _, h, w, cin = shape
+        shape = (1, _out_hw(h, kh, s, 1, pad), _out_hw(w, kw, s, 1, pad), cout)
+        y = b.act(f"c{k}_out", shape, float(b.rng.uniform(0.2, 0.6)))
+        nodes.append(
+            ir.Conv2D(
+                name=f"c{k}", inputs=[cur, b.weights(f"c{k}_w", (cout, kh, kw, cin), 0), b.bias(f"c{k}_b", cout)],
+                outputs=[y], stride=(s, s), dilation=(1, 1), padding=pad, activation=act,
+            )
+        )  # fmt: skip
+        cur = y
+    return b.done(["x"], [cur], *nodes)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+def test_x16_chain_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    """The generated Armv7E-M sequences of im2col_x16 (the host tables run its C form) bit for bit on the emulated
+    Cortex-M4, and the same chain on the host through the portable intrinsics."""
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+    from hostbuild import generate_and_build, random_inputs, reference_outputs, run_host
+
+    graph = x16_chain("x16_chain")
+    ctx = PassContext(force={"c*": "im2col_x16"})
+    summary = validate(graph, get_board("mps2-an386"), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == 6 and summary.exact == 6, summary.to_dict()
+    source = (tmp_path / "v" / "project" / "model" / "x16_chain.c").read_text()
+    assert source.count("_x16_run(int8_t *y") == 2 * 8  # each layer's sequence and its C form
+    chosen = run_pipeline(graph, "default", PassContext(core="cortex-m4", force={"c*": "im2col_x16"}))
+    assert {n.attrs.get("kernel") for n in chosen.nodes} == {"im2col_x16"}
+    project, exe = generate_and_build(chosen, tmp_path / "host", sanitize=True, target="cortex-m-dsp")
+    x = random_inputs(project.input_size, 6, seed=5)
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
 
 
 def pointwise_chain(name: str):

@@ -97,6 +97,7 @@ def test_old_names_read_the_table() -> None:
     assert BASE_CODE[("CONV_2D", "winograd")] == 3968 and PER_LAYER_CODE == {
         "pointwise_w16": 280,
         "im2col_w16": 280,
+        "im2col_x16": 2400,
     }
     assert CORE_KERNEL_TARGETS is kernels.CORE_TARGETS
     assert (
@@ -107,6 +108,7 @@ def test_old_names_read_the_table() -> None:
             "specialized",
             "im2col_w16",
             "im2col_s8",
+            "im2col_x16",
             "winograd",
             "winograd_dw",
             "inplace",

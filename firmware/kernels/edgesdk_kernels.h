@@ -175,6 +175,17 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
  * layers and few-pixel maps; the results are ed_fc_s8's). */
 void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
 
+/* CONV_2D with few input channels as im2col into int16 pairs (Cortex-M DSP: cortex-m-dsp/ed_im2col_x16.h,
+ * instantiated per layer); per-channel bias (NULL: none), multipliers and right shifts of 1 to 22. */
+typedef struct {
+    int32_t in_h, in_w, in_c, out_h, out_w, out_c;
+    int32_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t input_offset, output_offset, act_min, act_max;
+    int32_t groups;        /* words of a window's column (four taps each) */
+    const int8_t *weights; /* [out_c][4 groups], the kernel's column order */
+    ED_REQUANT_ARRAYS;
+} ed_x16_params_t;
+
 /*
  * FULLY_CONNECTED with weights pre-extended to int16 at export (the weight offset folded in), for speed at twice
  * the flash: rows in blocks of four (zero rows pad the last block); per block and per four inputs the pairs

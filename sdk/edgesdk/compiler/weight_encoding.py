@@ -235,6 +235,12 @@ def _im2col_int8(layer: _Layer) -> Encoding:
     return Encoding("int8", (), {"weights": array(layout(rows), "int8_t")})
 
 
+def _im2col_x16(layer: _Layer) -> Encoding:
+    """im2col into int16 pairs (``im2col_x16``): the window's bytes in the kernel's column order (whole words of
+    each row, then the rows' leftover bytes), zero weights where no tap; the int8 weights' bytes plus the padding."""
+    return Encoding("int8", (), {"weights": array(wf.im2col_x16_weights(layer.w), "int8_t")})
+
+
 def _w16(layer: _Layer) -> Encoding:
     """The int16-weight FC body (an FC, a 1x1 or an im2col convolution): the weight offset of an FC added."""
     offset = int(layer.params()["filter_offset"]) if layer.node.op == "FULLY_CONNECTED" else 0
@@ -432,6 +438,7 @@ _ENCODERS: dict[str, Callable[[_Layer], Encoding]] = {
     "specialized16": _int8_and_int16,
     "pointwise_s8": _fc_int8,
     "im2col_s8": _im2col_int8,
+    "im2col_x16": _im2col_x16,
     "w16": _w16,
     "pointwise_w16": _w16,
     "im2col_w16": _w16,

@@ -555,6 +555,91 @@ def fc_weights_w16(w: np.ndarray, weights_offset: int = 0) -> np.ndarray:
     return res
 
 
+def im2col_x16_order(k_h: int, k_w: int, in_c: int) -> np.ndarray:
+    """The column order of ``im2col_x16`` (``firmware/kernels/cortex-m-dsp/ed_im2col_x16.h``): for each of the
+    4 * groups bytes of a window's column, its index in the flattened (k_h, k_w, in_c) window, -1 where no tap (a
+    zero weight). Each row's whole words first (a row of 4n + 3 bytes takes one more, its last byte no tap), then
+    the rows' leftover bytes: one per row, four rows to a word, or two per row, two rows to a word."""
+    row = k_w * in_c
+    tail = row % 4
+    words = (row + 1) // 4 if tail == 3 else row // 4
+    order = [ky * row + b if b < row else -1 for ky in range(k_h) for b in range(4 * words)]
+    if tail == 1:
+        order += [ky * row + row - 1 if ky < k_h else -1 for ky in range(-(-k_h // 4) * 4)]
+    elif tail == 2:
+        order += [
+            (2 * q + r) * row + row - 2 + b if 2 * q + r < k_h else -1
+            for q in range(-(-k_h // 2))
+            for r in (0, 1)
+            for b in (0, 1)
+        ]
+    return np.asarray(order, dtype=np.int64)
+
+
+def im2col_x16_weights(w: np.ndarray) -> np.ndarray:
+    """(O, k_h, k_w, in_c) int8 weights as the (O, 4 * groups) rows of :func:`im2col_x16_order` (zeros where no tap)."""
+    o, kh, kw, c = w.shape
+    order = im2col_x16_order(kh, kw, c)
+    flat = np.asarray(w, dtype=np.int64).reshape(o, -1)
+    return np.where(order >= 0, flat[:, np.maximum(order, 0)], 0)
+
+
+#: Stack bytes ``im2col_x16`` may take for its widened weight stream, a pixel pair's column and windows' copy.
+IM2COL_X16_STACK = 3072
+
+
+def im2col_x16_patch(k_h: int, k_w: int, in_c: int, in_w: int, stride_w: int) -> int:
+    """Bytes of ``im2col_x16``'s copy of a pixel pair's windows over the padding (``ED_X16_PATCH_BYTES``): as the
+    image holds them, or two windows of rows in whole words, whichever is larger."""
+    return max((k_h - 1) * in_w * in_c + (stride_w + k_w + 1) * in_c, 2 * k_h * ((k_w * in_c + 4) & ~3))
+
+
+def im2col_x16_stack(out_c: int, groups: int, patch: int = 0) -> int:
+    """Stack bytes of ``im2col_x16``'s weight stream (6 + 4 groups words per channel pair), column (4 groups words)
+    and its copy of two windows over the padding (``patch`` bytes)."""
+    return 4 * (-(-out_c // 2) * (6 + 4 * groups) + 4 * groups) + -(-patch // 4) * 4
+
+
+#: Most code bytes one layer's ``im2col_x16`` instance may take (its channel pairs are unrolled).
+IM2COL_X16_CODE = 6144
+
+
+def im2col_x16_code(out_c: int, groups: int) -> int:
+    """Code bytes of a layer's ``im2col_x16`` instance (Cortex-M4, -O2: the VWW replica's first layer 1,598 B of
+    sequence, IC's 2,944 B): per channel pair ~40 per group and 56 of outputs, the gather ~28 per group, ~900 of
+    driver (weight widening, the padding's copies)."""
+    return 900 + -(-out_c // 2) * (40 * groups + 56) + 28 * groups
+
+
+def im2col_x16_refusal(p: dict, w: np.ndarray, bias: np.ndarray | None) -> str | None:
+    """Why ``im2col_x16`` cannot run a CONV_2D (``op_params`` ``p``, (O, k_h, k_w, in_c) int8 weights ``w``,
+    int32 ``bias`` or None), None where it can: its requantization is SMMULR on the doubled accumulator and a right
+    shift of 1 to 22, exact where |bias + input_offset * sum(w)| < 2^29 and the column has at most 768 taps."""
+    if int(p["dilation_h"]) != 1 or int(p["dilation_w"]) != 1:
+        return "dilated windows are not contiguous rows"
+    o, kh, kw, c = w.shape
+    groups = len(im2col_x16_order(kh, kw, c)) // 4
+    if 4 * groups > 768:
+        return f"a column of {4 * groups} taps (at most 768)"
+    if im2col_x16_code(o, groups) > IM2COL_X16_CODE:
+        return f"{im2col_x16_code(o, groups)} B of code for {o} filters (at most {IM2COL_X16_CODE})"
+    # the generated gather's LDR offsets: the pair's last row, its second window stride_w * in_c bytes on
+    if (kh - 1) * int(p["in_w"]) * c + int(p["stride_w"]) * c + kw * c + 3 > 4095 or 2 * o + 2 > 4095:
+        return "windows or outputs too far apart for the gather's immediate offsets"
+    stack = im2col_x16_stack(o, groups, im2col_x16_patch(kh, kw, c, int(p["in_w"]), int(p["stride_w"])))
+    if stack > IM2COL_X16_STACK:
+        return f"{stack} B of stack for the widened weights and copied windows (at most {IM2COL_X16_STACK})"
+    shift = np.broadcast_to(np.asarray(p["output_shift"], dtype=np.int64), (o,))
+    if np.any((shift < -22) | (shift > -1)):
+        return "a shift outside the right shifts of 1 to 22"
+    b = (np.zeros(o, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)) + int(
+        p["input_offset"]
+    ) * np.asarray(w, np.int64).reshape(o, -1).sum(axis=1)
+    if np.any(np.abs(b) >= 1 << 29):
+        return "a bias of 2^29 or more"
+    return None
+
+
 def weights_int16(w: np.ndarray, dilated: bool) -> np.ndarray:
     """OHWI int8 weights -> the int16 layout of ``ed_conv_dot_2x2_w16``: in each dot-product segment (a kernel
     row of k_w * in_c values, or one tap's in_c values when dilated) groups of four as (w0, w2, w1, w3) - the

@@ -292,7 +292,7 @@ class DecodedWeights(Pass):
         if node.op not in ("CONV_2D", "FULLY_CONNECTED") or "fused_into" in node.attrs:
             return []
         current = node.attrs.get("kernel") or ""
-        if current not in wf.DECODE_LAYOUTS and current != "winograd":
+        if current not in wf.DECODE_LAYOUTS and current not in ("winograd", "im2col_x16"):
             return []  # a compressed kernel the earlier passes chose, ...: left as it is
         w = graph.tensor(node.inputs[1])
         int8 = _int8_candidate(node, w)
@@ -310,6 +310,19 @@ class DecodedWeights(Pass):
             shape = specialize.conv_shape(graph, node)
             inner = "specialized"
             base = specialize.specialized_instructions(shape) if shape is not None else 0
+        elif current == "im2col_x16":
+            # its int8 weights in its own column order (widened on the stack per call): decoded for the int8 FC
+            # kernel's im2col instead, as before it (the im2col pass's candidate), or the specialised conv where the
+            # im2col_x16 revisited Winograd
+            cands = node.attrs.get("kernel_report", {}).get("candidates", {})
+            if "im2col_s8" in cands:
+                inner, base = "im2col_s8", int(cands["im2col_s8"]["instructions"])
+            else:
+                from edgesdk.passes import specialize
+
+                shape = specialize.conv_shape(graph, node)
+                inner = "specialized"
+                base = specialize.specialized_instructions(shape) if shape is not None else 0
         elif node.op == "FULLY_CONNECTED" and current == "":
             inner = "w16"  # the int16 FC kernel reads the decoded weights (the int8 DSP FC's layout differs)
         inners = [(inner, base)] if base else []
