@@ -1322,10 +1322,6 @@ void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     const int tri = p->batches % ED_FC_PIX == 3 && n >= ED_FC_TRI_MINK;
     ed_fc_params_t q = *p;
     int32_t b = 0;
-    if (ed_fc_thin_ok(p)) {
-        ed_fc_thin(p, input, output);
-        return;
-    }
     if ((tri || (most >= 3 * ED_FC_PIX && p->batches >= 3 * ED_FC_PIX)) && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
 #if ED_FC_ROWS_FULL_ASM
         /* (the last group stays with rows after it that take a pass of their own in ed_fc_s8) */
@@ -1352,4 +1348,20 @@ void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 #else
     ed_fc_s8(p, input, output);
 #endif
+}
+
+/*
+ * A thin 1x1 convolution (pointwise_s8 where passes/pointwise.py prices the thin path below the others: 4, 8, 12 or
+ * 16 inputs, the whole int8 range): ed_fc_thin, a layer it does not serve ed_fc_pw_s8. An entry of its own, so that
+ * only the models with such layers link it.
+ */
+void ed_fc_thin_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
+{
+#if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+    if (ed_fc_thin_ok(p)) {
+        ed_fc_thin(p, input, output);
+        return;
+    }
+#endif
+    ed_fc_pw_s8(p, input, output);
 }

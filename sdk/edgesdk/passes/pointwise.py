@@ -62,6 +62,57 @@ GROUPS_MIN, GROUPS_PER_ROW, GROUPS_PER_PASS_ROW, GROUPS_PER_PASS = 3, 38.4, 31, 
 #: of their own (ED_FC_TRI_MINK, ed_fc_tri): per output row TRI_PER_GROUP per four inputs plus TRI_PER_ROW
 #: (QEMU mps2-an386: VWW's 3 x 3 layers, 128 -> 256 and 256 -> 256, 286,859 and 532,939 measured).
 TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
+#: Thin layers (``THIN_K`` inputs) whose outputs clamp to the whole int8 range, where the table of
+#: ``k / 2 + 4`` words per output fits ``THIN_WORDS``: ``ed_fc_pw_s8`` keeps each pixel's extended inputs in
+#: registers and walks the output channels (ed_fc_thin): per output one LDM per ``THIN_LDM[k]`` words, k / 2
+#: SMLAD and the requantization (THIN_OUT; two more with the divide's correction, output zero point other than
+#: -128), per four outputs THIN_PER_TURN (the channel loop's test), per pixel THIN_PER_PIXEL plus 0.75 per input
+#: (loaded and extended), per call THIN_PER_CHANNEL plus THIN_PER_CHANNEL_K per input for each output (the table;
+#: QEMU mps2-an386: VWW's 8 -> 16 on 48 x 48 and 16 -> 32 on 24 x 24, 379,572 and 318,744 measured).
+THIN_K, THIN_WORDS = (4, 8, 12, 16), 768
+THIN_LDM = {4: 1, 8: 1, 12: 2, 16: 4}
+THIN_OUT, THIN_FIX, THIN_PER_TURN, THIN_PER_PIXEL, THIN_PER_CHANNEL, THIN_PER_CHANNEL_K = 4, 2, 2, 6, 81, 3.25
+
+
+def thin(core: str, k: int, cout: int, stage: str, requant: str = "fast") -> bool:
+    """Whether ``ed_fc_pw_s8`` runs a 1x1 layer of ``k`` inputs and ``cout`` outputs through its thin path on
+    ``core``, with an output stage ``stage`` (:func:`out_stage`)."""
+    return (
+        kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp"
+        and k in THIN_K
+        and stage in ("nofix", "fix")
+        and cout * (k // 2 + 4) <= THIN_WORDS
+        and requant == "fast"
+    )
+
+
+def thin_instructions(rows: int, k: int, cout: int, stage: str) -> int:
+    """Estimated instructions of ``ed_fc_pw_s8``'s thin path over ``rows`` pixels (see ``THIN_K``)."""
+    per_out = THIN_LDM[k] + k // 2 + THIN_OUT + (THIN_FIX if stage == "fix" else 0)
+    per_pixel = cout * per_out + -(-cout // 4) * THIN_PER_TURN + THIN_PER_PIXEL + 0.75 * k
+    return int(rows * per_pixel + cout * (THIN_PER_CHANNEL + THIN_PER_CHANNEL_K * k))
+
+
+def thin_path(rows: int, k: int, cout: int, core: str, requant: str, stage: str) -> bool:
+    """Whether a 1x1 layer of ``rows`` pixels runs the thin path (``ed_fc_thin_s8``): where it serves the layer and
+    is estimated cheaper than ``ed_fc_pw_s8``'s other passes (its table costs per call: not on few pixels)."""
+    return thin(core, k, cout, stage, requant) and thin_instructions(rows, k, cout, stage) < fc8_instructions(
+        rows, k, cout, core, requant, pixels=True, stage=""
+    )
+
+
+def out_stage(graph: ir.Graph, node: ir.Node) -> str:
+    """The output stage of ``node`` as the thin path sees it: ``"nofix"`` (the whole int8 range, output zero
+    point -128: the divide's correction left out), ``"fix"`` (the whole int8 range) or ``""`` (a narrower clamp)."""
+    from edgesdk.reference.params import op_params
+
+    try:
+        p = op_params(graph, node)
+    except (KeyError, ValueError, TypeError):
+        return ""
+    if (int(p["activation_min"]), int(p["activation_max"])) != (-128, 127):
+        return ""
+    return "nofix" if int(p["output_offset"]) == -128 else "fix"
 
 
 def blocked(core: str, k: int, requant: str = "fast") -> bool:
@@ -86,7 +137,13 @@ def _passes(groups: int, k: int) -> list[int]:
 
 
 def fc8_instructions(
-    rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast", pixels: bool = False
+    rows: int,
+    k: int,
+    cout: int,
+    core: str = "cortex-m4",
+    requant: str = "fast",
+    pixels: bool = False,
+    stage: str = "nofix",
 ) -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies (the last
@@ -94,7 +151,9 @@ def fc8_instructions(
     of a multiple of 4 up to ``EXT_MAX_K`` inputs); the layer's requantization ``requant``
     (``fc_weights16.requant_path``) may leave either path out. ``pixels``: a 1x1 layer's entry ``ed_fc_pw_s8``,
     which also runs as many groups per pass as fit from ``GROUPS_MIN`` on and the last three rows of long rows as a
-    pass of three."""
+    pass of three, and thin layers through its thin path (:func:`thin`, output stage ``stage``)."""
+    if pixels and thin_path(rows, k, cout, core, requant, stage):
+        return thin_instructions(rows, k, cout, stage)
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
@@ -120,14 +179,14 @@ def fc8_instructions(
 
 
 def estimate(
-    out_px: int, cin: int, cout: int, core: str = "cortex-m4", requant: str = "fast"
+    out_px: int, cin: int, cout: int, core: str = "cortex-m4", requant: str = "fast", stage: str = "nofix"
 ) -> dict[str, int]:
     """Estimated instructions of a 1x1 layer with the direct DSP convolution and with the FC kernels."""
     outputs, macs = out_px * cout, out_px * cout * cin
     return {
         "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
         KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
-        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True),
+        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True, stage=stage),
     }
 
 
@@ -155,7 +214,8 @@ class PointwiseAsFc(Int16WeightsPass):
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w, out = self.weights_and_output(graph, node)
         requant = requant_path(graph, node)
-        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant)
+        stage = out_stage(graph, node)
+        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant, stage)
         cand = {
             "direct": {"instructions": est["direct"], "weight_bytes": int(w.nbytes)},
             KERNEL: {
@@ -178,8 +238,12 @@ class PointwiseAsFc(Int16WeightsPass):
         what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
         if not six and extended(ctx.core, int(w.shape[3]), requant):
             what += ", its input rows extended once"
-        if prefer_int8(node, ctx, KERNEL8, cand8, what):
-            return True
-        return size_int8(
+        path = thin_path(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant, stage)
+        if path:
+            what = "the int8 FC kernel, a pixel's inputs in registers against a table of its channels"
+        done = prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
             node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )
+        if path and node.attrs.get("kernel") == KERNEL8:
+            node.attrs["pointwise_path"] = "thin"  # the lowering calls ed_fc_thin_s8
+        return done
