@@ -230,7 +230,18 @@ PW_CHAINS = {
                  (20, "RELU6", None, True), (32, "NONE", None, True), (13, "RELU", -128, True)]),
     "wide": (48, [(64, "RELU", -128, True), (128, "NONE", None, True), (256, "RELU", None, False),
                   (52, "RELU6", None, True), (13, "NONE", None, True)]),
+    # the thin path (ed_fc_thin_s8): 4, 8, 12 and 16 inputs with and without the divide's correction, per tensor,
+    # 1 to 24 outputs (every remainder mod 4); 20 and 24 inputs and a narrower clamp go to ed_fc_pw_s8
+    "narrow": (12, [(16, "NONE", None, True), (8, "RELU", -128, False), (4, "NONE", None, True),
+                    (24, "RELU", -128, True), (20, "NONE", None, True), (16, "RELU", -128, True),
+                    (12, "RELU", -128, True), (7, "NONE", None, True)]),
+    "odd": (16, [(4, "NONE", None, True), (8, "RELU", -128, True), (16, "RELU", -128, True),
+                 (10, "NONE", None, True)]),
+    "one": (8, [(4, "NONE", None, False), (13, "RELU", -128, True), (5, "RELU6", None, True)]),
+    "single": (4, [(1, "NONE", None, True), (4, "RELU", -128, True)]),
 }  # fmt: skip
+#: the layers of each chain the thin path serves (4 to 16 inputs, a multiple of 4, the whole int8 range)
+THIN_LAYERS = {"narrow": 6, "odd": 4, "one": 2, "single": 1}
 
 
 def pw_chain(name: str, kind: str, pixels: int):
@@ -261,6 +272,10 @@ PW_CHAIN_CASES = [("thin", p) for p in (1, 9, 13, 12, 19, 23, 47, 53, 199)]
 PW_CHAIN_CASES += [("wide", p) for p in (9, 15, 21)]
 #: on the host (one build): every pixel count from 1 to 13 too
 PW_HOST_CASES = PW_CHAIN_CASES + [("thin", p) for p in range(1, 14) if ("thin", p) not in PW_CHAIN_CASES]
+#: the thin path (pass option pointwise_thin): every pixel count from 1 to 13 and a map of 48 x 1 on the host, a
+#: few on the emulated board
+THIN_HOST_CASES = [(kind, p) for kind in THIN_LAYERS for p in (*range(1, 14), 48)]
+THIN_BOARD_CASES = [("narrow", 1), ("narrow", 13), ("odd", 6), ("one", 5), ("single", 3)]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
@@ -276,6 +291,42 @@ def test_pw_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
     )
     assert {n.attrs.get("kernel") for n in table.graph.nodes} == {"pointwise_s8"}
     np.testing.assert_array_equal(table.got, table.want)
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_thin_pw_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
+    """The thin path's C form (the table, the pairs, both output stages) bit for bit, forced everywhere it serves."""
+    table = run_joined(
+        "thin_chain_table",
+        {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in THIN_HOST_CASES},
+        tmp_path,
+        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options={**FLASH, "pointwise_thin": True}),
+        n_inputs=4,
+        seed=11,
+        target="cortex-m-dsp",
+    )
+    thin = [n for n in table.graph.nodes if n.attrs.get("pointwise_path") == "thin"]
+    assert len(thin) == sum(THIN_LAYERS[kind] for kind, _ in THIN_HOST_CASES)
+    np.testing.assert_array_equal(table.got, table.want)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="needs qemu-system-arm and arm-none-eabi-gcc",
+)
+@pytest.mark.parametrize("kind,pixels", THIN_BOARD_CASES)
+def test_thin_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, tmp_path: Path) -> None:
+    """The thin path's assembly (every input count, both output stages, every entry slot) on the board."""
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+
+    graph = pw_chain("thin", kind, pixels)
+    ctx = PassContext(force={"pw*": "pointwise_s8"}, options={"pointwise_thin": True})
+    summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == 4 and summary.exact == 4, summary.to_dict()
+    source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
+    assert source.count("    ed_fc_thin_s8(&thin_pw") == THIN_LAYERS[kind]
 
 
 @pytest.mark.emulator

@@ -34,6 +34,10 @@ KERNEL = "pointwise_w16"
 #: The same with the int8 weights as they are (the int8 FC kernel ``ed_fc_s8``: SXTB16 in the loop): what
 #: ``--optimize size`` runs a 1x1 layer with (the direct convolution's bytes, far fewer instructions on thin layers).
 KERNEL8 = "pointwise_s8"
+#: ``node.attrs["pointwise_path"]`` of a ``pointwise_s8`` layer that runs the kernel's thin path (``ed_fc_thin_s8``,
+#: see ``THIN_K``): where it is estimated cheaper than ``ed_fc_pw_s8``'s passes, or everywhere it serves the layer with
+#: the pass option ``pointwise_thin`` true (never with it false).
+THIN_PATH = "thin"
 #: Instructions per MAC and per output of the direct DSP convolution on a 1x1 layer and of the FC kernel
 #: (QEMU mps2-an386: KWS-shaped 64 -> 64 on 25 x 5, VWW-shaped 8 -> 16 on 48 x 48).
 DIRECT_PER_MAC, DIRECT_PER_OUTPUT = 1.65, 65
@@ -93,14 +97,6 @@ def thin_instructions(rows: int, k: int, cout: int, stage: str) -> int:
     return int(rows * per_pixel + cout * (THIN_PER_CHANNEL + THIN_PER_CHANNEL_K * k))
 
 
-def thin_path(rows: int, k: int, cout: int, core: str, requant: str, stage: str) -> bool:
-    """Whether a 1x1 layer of ``rows`` pixels runs the thin path (``ed_fc_thin_s8``): where it serves the layer and
-    is estimated cheaper than ``ed_fc_pw_s8``'s other passes (its table costs per call: not on few pixels)."""
-    return thin(core, k, cout, stage, requant) and thin_instructions(rows, k, cout, stage) < fc8_instructions(
-        rows, k, cout, core, requant, pixels=True, stage=""
-    )
-
-
 def out_stage(graph: ir.Graph, node: ir.Node) -> str:
     """The output stage of ``node`` as the thin path sees it: ``"nofix"`` (the whole int8 range, output zero
     point -128: the divide's correction left out), ``"fix"`` (the whole int8 range) or ``""`` (a narrower clamp)."""
@@ -143,7 +139,6 @@ def fc8_instructions(
     core: str = "cortex-m4",
     requant: str = "fast",
     pixels: bool = False,
-    stage: str = "nofix",
 ) -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies (the last
@@ -151,9 +146,7 @@ def fc8_instructions(
     of a multiple of 4 up to ``EXT_MAX_K`` inputs); the layer's requantization ``requant``
     (``fc_weights16.requant_path``) may leave either path out. ``pixels``: a 1x1 layer's entry ``ed_fc_pw_s8``,
     which also runs as many groups per pass as fit from ``GROUPS_MIN`` on and the last three rows of long rows as a
-    pass of three, and thin layers through its thin path (:func:`thin`, output stage ``stage``)."""
-    if pixels and thin_path(rows, k, cout, core, requant, stage):
-        return thin_instructions(rows, k, cout, stage)
+    pass of three."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
@@ -186,7 +179,12 @@ def estimate(
     return {
         "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
         KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
-        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True, stage=stage),
+        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True),
+        THIN_PATH: (
+            thin_instructions(out_px, cin, cout, stage)
+            if thin(core, cin, cout, stage, requant)
+            else fc8_instructions(out_px, cin, cout, core, requant, pixels=True)
+        ),
     }
 
 
@@ -233,17 +231,20 @@ class PointwiseAsFc(Int16WeightsPass):
             f"1x1 stride-1 convolution as a fully-connected layer over {out.size // out.shape[-1]} pixels",
             min_speedup=1.0 + 1e-9,
         )
-        cand8 = {"instructions": est[KERNEL8], "weight_bytes": int(w.nbytes)}
+        option = ctx.options.get("pointwise_thin")
+        path = thin(ctx.core, int(w.shape[3]), int(w.shape[0]), stage, requant) and (
+            est[THIN_PATH] < est[KERNEL8] if option is None else bool(option)
+        )
+        cand8 = {"instructions": est[THIN_PATH if path else KERNEL8], "weight_bytes": int(w.nbytes)}
         six = blocked(ctx.core, int(w.shape[3]), requant)
         what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
         if not six and extended(ctx.core, int(w.shape[3]), requant):
             what += ", its input rows extended once"
-        path = thin_path(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant, stage)
         if path:
             what = "the int8 FC kernel, a pixel's inputs in registers against a table of its channels"
         done = prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
             node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )
         if path and node.attrs.get("kernel") == KERNEL8:
-            node.attrs["pointwise_path"] = "thin"  # the lowering calls ed_fc_thin_s8
+            node.attrs["pointwise_path"] = THIN_PATH  # the lowering calls ed_fc_thin_s8
         return done
