@@ -89,6 +89,35 @@ def test_pointwise_pass_choice() -> None:
     assert kernel(k3, core="cortex-m4", options=FLASH)[0] != "pointwise_w16"
 
 
+def test_pointwise_pass_thin_path() -> None:
+    """The thin path where its estimate beats ed_fc_pw_s8's passes (many pixels, 4 to 16 inputs, the whole int8
+    range), not on few pixels, 20 or more inputs, a narrower clamp or a core without the DSP kernels; the pass
+    option pointwise_thin forces it on or off."""
+
+    from edgesdk.passes.pointwise import estimate, out_stage
+
+    def path(graph, **kw):
+        g = run_pipeline(graph, "default", PassContext(**kw))
+        return g.nodes[0].attrs.get("kernel"), g.nodes[0].attrs.get("pointwise_path")
+
+    for cin in (4, 8, 12, 16):
+        g = conv(24, 24, cin, 24, 1, 1, "SAME")(f"thin{cin}")
+        est = estimate(576, cin, 24, stage=out_stage(g, g.nodes[0]))
+        want = "thin" if est["thin"] < est["pointwise_s8"] else None  # at 4 inputs with the correction: about even
+        assert want == "thin" or cin == 4, (cin, est)
+        for optimize in ("speed", "balanced", "size"):
+            assert path(g, core="cortex-m4", optimize=optimize, options=FLASH) == ("pointwise_s8", want), cin
+        assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": True})[1] == "thin"
+        assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": False})[1] is None
+        assert path(g, core="cortex-m55", options=FLASH)[1] is None
+    for g in (conv(24, 24, 20, 24, 1, 1, "SAME")("c20"), conv(24, 24, 32, 32, 1, 1, "SAME")("c32"),
+              conv(24, 24, 8, 16, 1, 1, "SAME", act="RELU6")("relu6"), conv(2, 3, 8, 16, 1, 1, "SAME")("few")):
+        assert path(g, core="cortex-m4", options=FLASH)[1] is None, g.nodes[0].name
+    few = conv(2, 3, 8, 16, 1, 1, "SAME")("few")
+    forced = {"force": {"*": "pointwise_s8"}, "options": {**FLASH, "pointwise_thin": True}}
+    assert path(few, core="cortex-m4", **forced) == ("pointwise_s8", "thin")
+
+
 # (h, w, in_c, out_c, k, stride, padding, dilation, activation)
 IM2COL_CASES = {
     "i2c_7x5_c1_o4_k3_s1_same": (7, 5, 1, 4, 3, 1, "SAME", 1, "NONE"),
@@ -125,6 +154,11 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
         est = estimate(px, k, cout)["pointwise_s8"]
         assert abs(est - count) < 0.02 * count, (px, k, cout, est, count)
         assert est < fc8_instructions(px, k, cout), (px, k, cout)
+    # the thin path (ed_fc_thin_s8, output zero point -128 after ReLU), where it is estimated cheaper
+    for (px, k, cout), count in {(2304, 8, 16): 379_546, (576, 16, 32): 318_718}.items():
+        est = estimate(px, k, cout, stage="nofix")
+        assert abs(est["thin"] - count) < 0.02 * count and est["thin"] < est["pointwise_s8"], (px, k, cout, est)
+    assert estimate(576, 32, 32)["thin"] == estimate(576, 32, 32)["pointwise_s8"]  # not served: the same
 
 
 def _im2col_graph(case: str):
