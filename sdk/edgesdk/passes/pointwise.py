@@ -13,7 +13,10 @@ DSP core (not Helium) that kernel runs six pixels per pass over input rows of up
 word loaded and extended once for six pixels, about one instruction per MAC): then it is estimated faster than the
 int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instructions); its entry for pixels
 (``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass and a map's last three pixels in a pass of
-their own. The decision and the candidates go into ``node.attrs["kernel_report"]``.
+their own. Thin layers (4 to 16 inputs, the whole int8 range) take its thin path instead where estimated cheaper
+(``ed_fc_thin_s8``: a pixel's inputs in registers against a table of the channels' int16 weights and output stage,
+``THIN_K``; ``node.attrs["pointwise_path"]``). The decision and the candidates go into
+``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
