@@ -309,38 +309,27 @@ PW_HOST_CASES = PW_CHAIN_CASES + [("thin", p) for p in range(1, 14) if ("thin", 
 #: the thin path (pass option pointwise_thin): every pixel count from 1 to 13 and a map of 48 x 1 on the host, a
 #: few on the emulated board
 THIN_HOST_CASES = [(kind, p) for kind in THIN_LAYERS for p in (*range(1, 14), 48)]
-THIN_BOARD_CASES = [("narrow", 1), ("narrow", 13), ("odd", 6), ("one", 5), ("single", 3)]
+THIN_BOARD_CASES = [("narrow", 1), ("narrow", 13), ("odd", 6), ("odd", 48), ("one", 5), ("single", 3)]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
-def test_pw_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("thin", [False, True])
+def test_pw_chains_on_host_under_sanitizers(thin: bool, tmp_path: Path) -> None:
+    """The chains bit for bit; with ``thin`` the thin path's C form (the table, the pairs, both output stages)
+    forced everywhere it serves (pass option pointwise_thin)."""
+    cases = THIN_HOST_CASES if thin else PW_HOST_CASES
     table = run_joined(
-        "pw_chain_table",
-        {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in PW_HOST_CASES},
+        "thin_chain_table" if thin else "pw_chain_table",
+        {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in cases},
         tmp_path,
-        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options=FLASH),
+        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options={**FLASH, "pointwise_thin": thin}),
         n_inputs=8,
         seed=7,
         target="cortex-m-dsp",
     )
     assert {n.attrs.get("kernel") for n in table.graph.nodes} == {"pointwise_s8"}
-    np.testing.assert_array_equal(table.got, table.want)
-
-
-@pytest.mark.skipif(GCC is None, reason="needs host gcc")
-def test_thin_pw_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
-    """The thin path's C form (the table, the pairs, both output stages) bit for bit, forced everywhere it serves."""
-    table = run_joined(
-        "thin_chain_table",
-        {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in THIN_HOST_CASES},
-        tmp_path,
-        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options={**FLASH, "pointwise_thin": True}),
-        n_inputs=4,
-        seed=11,
-        target="cortex-m-dsp",
-    )
-    thin = [n for n in table.graph.nodes if n.attrs.get("pointwise_path") == "thin"]
-    assert len(thin) == sum(THIN_LAYERS[kind] for kind, _ in THIN_HOST_CASES)
+    paths = [n.attrs.get("pointwise_path") for n in table.graph.nodes]
+    assert paths.count("thin") == (sum(THIN_LAYERS[kind] for kind, _ in cases) if thin else 0)
     np.testing.assert_array_equal(table.got, table.want)
 
 
@@ -349,36 +338,22 @@ def test_thin_pw_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
-@pytest.mark.parametrize("kind,pixels", THIN_BOARD_CASES)
-def test_thin_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, tmp_path: Path) -> None:
-    """The thin path's assembly (every input count, both output stages, every entry slot) on the board."""
+@pytest.mark.parametrize("kind,pixels,thin", [(k, p, False) for k, p in PW_CHAIN_CASES] +
+                         [(k, p, True) for k, p in THIN_BOARD_CASES])  # fmt: skip
+def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, thin: bool, tmp_path: Path) -> None:
+    """The chains through ed_fc_pw_s8, or with ``thin`` through the thin path's assembly where it serves (pass
+    option pointwise_thin: every input count, both output stages, every entry slot)."""
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate
 
     graph = pw_chain("thin", kind, pixels)
-    ctx = PassContext(force={"pw*": "pointwise_s8"}, options={"pointwise_thin": True})
+    ctx = PassContext(force={"pw*": "pointwise_s8"}, options={"pointwise_thin": thin})
     summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
-    assert source.count("    ed_fc_thin_s8(&thin_pw") == THIN_LAYERS[kind]
-
-
-@pytest.mark.emulator
-@pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc",
-)
-@pytest.mark.parametrize("kind,pixels", PW_CHAIN_CASES)
-def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, tmp_path: Path) -> None:
-    from edgesdk.boards import get_board
-    from edgesdk.commands.device import validate
-
-    graph = pw_chain("thin", kind, pixels)
-    ctx = PassContext(force={"pw*": "pointwise_s8"})
-    summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
-    assert summary.count == 4 and summary.exact == 4, summary.to_dict()
-    source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
-    assert source.count("    ed_fc_pw_s8(&thin_pw") == len(PW_CHAINS[kind][1])
+    n_thin = THIN_LAYERS[kind] if thin else 0
+    assert source.count("    ed_fc_thin_s8(&thin_pw") == n_thin
+    assert source.count("    ed_fc_pw_s8(&thin_pw") == len(PW_CHAINS[kind][1]) - n_thin
 
 
 @pytest.mark.emulator
