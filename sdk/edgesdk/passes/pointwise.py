@@ -142,6 +142,7 @@ def fc8_instructions(
     core: str = "cortex-m4",
     requant: str = "fast",
     pixels: bool = False,
+    stage: str = "nofix",
 ) -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies (the last
@@ -149,13 +150,16 @@ def fc8_instructions(
     of a multiple of 4 up to ``EXT_MAX_K`` inputs); the layer's requantization ``requant``
     (``fc_weights16.requant_path``) may leave either path out. ``pixels``: a 1x1 layer's entry ``ed_fc_pw_s8``,
     which also runs as many groups per pass as fit from ``GROUPS_MIN`` on and the last three rows of long rows as a
-    pass of three."""
+    pass of three. ``stage`` (:func:`out_stage`): ``"fix"`` adds the divide's correction (``THIN_FIX`` per output of
+    the six-pixel passes' whole-range requantizations: QEMU mps2-an386, 4 -> 24 on 24 x 24 and 8 -> 48 on 12 x 12,
+    165,237 and 104,082 measured, within 0.7%)."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
     if not blocked(core, k, requant):
         return int(rows * one)
     groups, rest = divmod(rows, PIX)
+    fix = THIN_FIX * groups * PIX * cout if stage == "fix" else 0
     dot, ext = (k // 4) * PIX_PER_GROUP, PIX * k * PIX_PER_INPUT / 4
     per_pass = cout * (dot + PIX_PER_ROW) + ext + PIX_PER_PASS
     # a pass of its own, then a copy (ed_fc_s8 takes the blocked path from PIX rows on)
@@ -168,10 +172,10 @@ def fc8_instructions(
         else:
             total += cout * (g * (dot + GROUPS_PER_ROW) + GROUPS_PER_PASS_ROW) + g * ext + GROUPS_PER_PASS
     if part:
-        return int(total + per_pass + rest * cout // 4 + 30)
+        return int(fix + total + per_pass + rest * cout // 4 + 30)
     if pixels and rest == 3 and k >= TRI_MIN_K:
-        return int(total + cout * ((k // 4) * TRI_PER_GROUP + TRI_PER_ROW) + ext / 2)
-    return int(total + rest * one)
+        return int(fix + total + cout * ((k // 4) * TRI_PER_GROUP + TRI_PER_ROW) + ext / 2)
+    return int(fix + total + rest * one)
 
 
 def estimate(
@@ -182,11 +186,11 @@ def estimate(
     return {
         "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
         KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
-        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True),
+        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True, stage=stage),
         THIN_PATH: (
             thin_instructions(out_px, cin, cout, stage)
             if thin(core, cin, cout, stage, requant)
-            else fc8_instructions(out_px, cin, cout, core, requant, pixels=True)
+            else fc8_instructions(out_px, cin, cout, core, requant, pixels=True, stage=stage)
         ),
     }
 
