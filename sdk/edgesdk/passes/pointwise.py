@@ -70,13 +70,13 @@ GROUPS_MIN, GROUPS_PER_ROW, GROUPS_PER_PASS_ROW, GROUPS_PER_PASS = 3, 38.4, 31, 
 #: (QEMU mps2-an386: VWW's 3 x 3 layers, 128 -> 256 and 256 -> 256, 286,859 and 532,939 measured).
 TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
 #: Thin layers (``THIN_K`` inputs) whose outputs clamp to the whole int8 range, where the table of
-#: ``k / 2 + 4`` words per output fits ``THIN_WORDS``: ``ed_fc_pw_s8`` keeps each pixel's extended inputs in
-#: registers and walks the output channels (ed_fc_thin): per output one LDM per ``THIN_LDM[k]`` words, k / 2
-#: SMLAD and the requantization (THIN_OUT; two more with the divide's correction, output zero point other than
-#: -128), per four outputs THIN_PER_TURN (the channel loop's test), per pixel THIN_PER_PIXEL plus 0.75 per input
-#: (loaded and extended), per call THIN_PER_CHANNEL plus THIN_PER_CHANNEL_K per input for each output (the table;
-#: QEMU mps2-an386: VWW's 8 -> 16 on 48 x 48 and 16 -> 32 on 24 x 24, 379,546 and 318,718 measured; within 0.5% on 4, 12 and
-#: 16 inputs).
+#: ``k / 2 + 4`` words per output fits ``THIN_WORDS``: ``ed_fc_thin_s8`` keeps each pixel's extended inputs in
+#: registers and walks the output channels (ed_fc_thin): per output ``THIN_LDM[k]`` LDM, k / 2 SMLAD and the
+#: requantization (THIN_OUT; THIN_FIX more with the divide's correction, output zero point other than -128), per
+#: four outputs THIN_PER_TURN (the channel loop's test), per pixel THIN_PER_PIXEL plus 0.75 per input (loaded and
+#: extended), per call THIN_PER_CHANNEL plus THIN_PER_CHANNEL_K per input for each output (the table; QEMU
+#: mps2-an386: VWW's 8 -> 16 on 48 x 48 and 16 -> 32 on 24 x 24, 379,546 and 318,718 measured; within 0.5% on
+#: 4, 12 and 16 inputs).
 THIN_K, THIN_WORDS = (4, 8, 12, 16), 768
 THIN_LDM = {4: 1, 8: 1, 12: 2, 16: 4}
 THIN_OUT, THIN_FIX, THIN_PER_TURN, THIN_PER_PIXEL, THIN_PER_CHANNEL, THIN_PER_CHANNEL_K = 4, 2, 2, 6, 81, 3.25
