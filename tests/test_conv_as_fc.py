@@ -89,6 +89,35 @@ def test_pointwise_pass_choice() -> None:
     assert kernel(k3, core="cortex-m4", options=FLASH)[0] != "pointwise_w16"
 
 
+def test_pointwise_pass_thin_path() -> None:
+    """The thin path where its estimate beats ed_fc_pw_s8's passes (many pixels, 4 to 16 inputs, the whole int8
+    range), not on few pixels, 20 or more inputs, a narrower clamp or a core without the DSP kernels; the pass
+    option pointwise_thin forces it on or off."""
+
+    from edgesdk.passes.pointwise import estimate, out_stage
+
+    def path(graph, **kw):
+        g = run_pipeline(graph, "default", PassContext(**kw))
+        return g.nodes[0].attrs.get("kernel"), g.nodes[0].attrs.get("pointwise_path")
+
+    for cin in (4, 8, 12, 16):
+        g = conv(24, 24, cin, 24, 1, 1, "SAME")(f"thin{cin}")
+        est = estimate(576, cin, 24, stage=out_stage(g, g.nodes[0]))
+        want = "thin" if est["thin"] < est["pointwise_s8"] else None
+        assert want == "thin", (cin, est)
+        for optimize in ("speed", "balanced", "size"):
+            assert path(g, core="cortex-m4", optimize=optimize, options=FLASH) == ("pointwise_s8", want), cin
+        assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": True})[1] == "thin"
+        assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": False})[1] is None
+        assert path(g, core="cortex-m55", options=FLASH)[1] is None
+    for g in (conv(24, 24, 20, 24, 1, 1, "SAME")("c20"), conv(24, 24, 32, 32, 1, 1, "SAME")("c32"),
+              conv(24, 24, 8, 16, 1, 1, "SAME", act="RELU6")("relu6"), conv(2, 3, 8, 16, 1, 1, "SAME")("few")):
+        assert path(g, core="cortex-m4", options=FLASH)[1] is None, g.nodes[0].name
+    few = conv(2, 3, 8, 16, 1, 1, "SAME")("few")
+    forced = {"force": {"*": "pointwise_s8"}, "options": {**FLASH, "pointwise_thin": True}}
+    assert path(few, core="cortex-m4", **forced) == ("pointwise_s8", "thin")
+
+
 # (h, w, in_c, out_c, k, stride, padding, dilation, activation)
 IM2COL_CASES = {
     "i2c_7x5_c1_o4_k3_s1_same": (7, 5, 1, 4, 3, 1, "SAME", 1, "NONE"),
@@ -125,6 +154,21 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
         est = estimate(px, k, cout)["pointwise_s8"]
         assert abs(est - count) < 0.02 * count, (px, k, cout, est, count)
         assert est < fc8_instructions(px, k, cout), (px, k, cout)
+    # the thin path (ed_fc_thin_s8) against ed_fc_pw_s8, output zero point -128 after ReLU ("nofix") or the divide's
+    # correction ("fix"): (pixels, inputs, outputs, stage): (thin, ed_fc_pw_s8) measured
+    measured_thin = {
+        (2304, 8, 16, "nofix"): (379_546, 505_405),
+        (576, 16, 32, "nofix"): (318_718, 364_491),
+        (576, 4, 24, "fix"): (138_571, 165_237),
+        (576, 12, 20, "fix"): (178_065, 219_006),
+        (400, 16, 13, "fix"): (105_821, None),  # (13 outputs: ed_fc_pw_s8's rest rows, not modelled within 2%)
+        (144, 8, 48, "fix"): (85_911, 104_082),
+    }
+    for (px, k, cout, stage), (thin, pw) in measured_thin.items():
+        est = estimate(px, k, cout, stage=stage)
+        assert abs(est["thin"] - thin) < 0.01 * thin and est["thin"] < est["pointwise_s8"], (px, k, cout, est)
+        assert pw is None or abs(est["pointwise_s8"] - pw) < 0.02 * pw, (px, k, cout, est)
+    assert estimate(576, 32, 32)["thin"] == estimate(576, 32, 32)["pointwise_s8"]  # not served: the same
 
 
 def _im2col_graph(case: str):
@@ -354,7 +398,18 @@ PW_CHAINS = {
                  (20, "RELU6", None, True), (32, "NONE", None, True), (13, "RELU", -128, True)]),
     "wide": (48, [(64, "RELU", -128, True), (128, "NONE", None, True), (256, "RELU", None, False),
                   (52, "RELU6", None, True), (13, "NONE", None, True)]),
+    # the thin path (ed_fc_thin_s8): 4, 8, 12 and 16 inputs with and without the divide's correction, per tensor,
+    # 1 to 24 outputs (every remainder mod 4); 20 and 24 inputs and a narrower clamp go to ed_fc_pw_s8
+    "narrow": (12, [(16, "NONE", None, True), (8, "RELU", -128, False), (4, "NONE", None, True),
+                    (24, "RELU", -128, True), (20, "NONE", None, True), (16, "RELU", -128, True),
+                    (12, "RELU", -128, True), (7, "NONE", None, True)]),
+    "odd": (16, [(4, "NONE", None, True), (8, "RELU", -128, True), (16, "RELU", -128, True),
+                 (10, "NONE", None, True)]),
+    "one": (8, [(4, "NONE", None, False), (13, "RELU", -128, True), (5, "RELU6", None, True)]),
+    "single": (4, [(1, "NONE", None, True), (4, "RELU", -128, True)]),
 }  # fmt: skip
+#: the layers of each chain the thin path serves (4 to 16 inputs, a multiple of 4, the whole int8 range)
+THIN_LAYERS = {"narrow": 6, "odd": 4, "one": 2, "single": 1}
 
 
 def pw_chain(name: str, kind: str, pixels: int):
@@ -385,20 +440,30 @@ PW_CHAIN_CASES = [("thin", p) for p in (1, 9, 13, 12, 19, 23, 47, 53, 199)]
 PW_CHAIN_CASES += [("wide", p) for p in (9, 15, 21)]
 #: on the host (one build): every pixel count from 1 to 13 too
 PW_HOST_CASES = PW_CHAIN_CASES + [("thin", p) for p in range(1, 14) if ("thin", p) not in PW_CHAIN_CASES]
+#: the thin path (pass option pointwise_thin): every pixel count from 1 to 13 and a map of 48 x 1 on the host, a
+#: few on the emulated board
+THIN_HOST_CASES = [(kind, p) for kind in THIN_LAYERS for p in (*range(1, 14), 48)]
+THIN_BOARD_CASES = [("narrow", 1), ("narrow", 13), ("odd", 6), ("odd", 48), ("one", 5), ("single", 3)]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
-def test_pw_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("thin", [False, True])
+def test_pw_chains_on_host_under_sanitizers(thin: bool, tmp_path: Path) -> None:
+    """The chains bit for bit; with ``thin`` the thin path's C form (the table, the pairs, both output stages)
+    forced everywhere it serves (pass option pointwise_thin)."""
+    cases = THIN_HOST_CASES if thin else PW_HOST_CASES
     table = run_joined(
-        "pw_chain_table",
-        {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in PW_HOST_CASES},
+        "thin_chain_table" if thin else "pw_chain_table",
+        {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in cases},
         tmp_path,
-        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options=FLASH),
+        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options={**FLASH, "pointwise_thin": thin}),
         n_inputs=8,
         seed=7,
         target="cortex-m-dsp",
     )
     assert {n.attrs.get("kernel") for n in table.graph.nodes} == {"pointwise_s8"}
+    paths = [n.attrs.get("pointwise_path") for n in table.graph.nodes]
+    assert paths.count("thin") == (sum(THIN_LAYERS[kind] for kind, _ in cases) if thin else 0)
     np.testing.assert_array_equal(table.got, table.want)
 
 
@@ -407,17 +472,22 @@ def test_pw_chains_on_host_under_sanitizers(tmp_path: Path) -> None:
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
-@pytest.mark.parametrize("kind,pixels", PW_CHAIN_CASES)
-def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind,pixels,thin", [(k, p, False) for k, p in PW_CHAIN_CASES] +
+                         [(k, p, True) for k, p in THIN_BOARD_CASES])  # fmt: skip
+def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, thin: bool, tmp_path: Path) -> None:
+    """The chains through ed_fc_pw_s8, or with ``thin`` through the thin path's assembly where it serves (pass
+    option pointwise_thin: every input count, both output stages, every entry slot)."""
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate
 
     graph = pw_chain("thin", kind, pixels)
-    ctx = PassContext(force={"pw*": "pointwise_s8"})
+    ctx = PassContext(force={"pw*": "pointwise_s8"}, options={"pointwise_thin": thin})
     summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
-    assert source.count("    ed_fc_pw_s8(&thin_pw") == len(PW_CHAINS[kind][1])
+    n_thin = THIN_LAYERS[kind] if thin else 0
+    assert source.count("    ed_fc_thin_s8(&thin_pw") == n_thin
+    assert source.count("    ed_fc_pw_s8(&thin_pw") == len(PW_CHAINS[kind][1]) - n_thin
 
 
 @pytest.mark.emulator
@@ -431,7 +501,8 @@ def test_pointwise_chain_on_emulated_cortex_m4(board: str, tmp_path: Path) -> No
     from edgesdk.commands.device import validate
 
     graph = pointwise_chain("pw_chain")
-    ctx = PassContext(force={"pw*": "pointwise_s8"})
+    # (ed_fc_pw_s8's passes: not the thin path, which the estimate gives 4 -> 16 and 8 -> 15)
+    ctx = PassContext(force={"pw*": "pointwise_s8"}, options={"pointwise_thin": False})
     summary = validate(graph, get_board(board), count=6, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 6 and summary.exact == 6, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "pw_chain.c").read_text()

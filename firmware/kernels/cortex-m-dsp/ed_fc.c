@@ -1133,6 +1133,180 @@ static void ed_fc_pw_groups(const ed_fc_params_t *p, const int8_t *x, int8_t *y,
 }
 #endif
 
+#if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+/*
+ * Thin 1x1 layers (in_depth 4, 8, 12 or 16: ed_fc_thin_ok) on the DSP cores: a pixel's inputs stay in registers
+ * as extended pairs (the input offset added by SXTAB16: (x0, x2), (x1, x3), ... in 2, 4, 6 or 8 registers) while
+ * the output channels are walked; each channel's doubled bias, its weights as int16 pairs (doubled, in the pairs'
+ * order), its multiplier, rounding term (with the output offset: see ED_FC_ROWS_FULL) and right shift lie in
+ * ED_FC_THIN_S(n) consecutive words of a table on the stack, built once a call, which one to four LDM bring in
+ * (ED_FC_THIN_SLOT*). Per output at 8 inputs: one LDM, four SMLAD, SMMLAR, ASR, SSAT, STRB and a quarter of
+ * the channel loop's test (four channels a turn, entered part-way; the last channel's shift word has bit 31 set,
+ * which ASR ignores). Whole int8 range only (one SSAT), the outputs pixel after pixel as ed_fc_s8 writes them.
+ */
+#define ED_FC_THIN_S(n_) ((n_) / 2 + 4) /* words per channel: bias, n / 2 weight pairs, multiplier, rounding, shift */
+#define ED_FC_THIN_WORDS 768            /* the table's words (3 KB, as ed_fc_pw_groups's extended block) */
+
+/* Whether the thin path serves the layer (the extended paths' bounds, the whole int8 range, the table fits). */
+static int ed_fc_thin_ok(const ed_fc_params_t *p)
+{
+    const int32_t n = p->in_depth;
+    return n >= 4 && n <= 16 && p->act_min == -128 && p->act_max == 127 &&
+           p->out_depth * ED_FC_THIN_S(n) <= ED_FC_THIN_WORDS && ed_fc_ext_ok(p, 16, 0);
+}
+
+/* The table of the layer's channels (see above) into t: the weights of a row of the four-row blocks (o < out4)
+ * are words 16 bytes apart, the rest row-major. */
+static void ed_fc_thin_table(const ed_fc_params_t *p, uint32_t *t)
+{
+    const int32_t n = p->in_depth, out4 = p->out_depth & ~3;
+    const uint32_t c1 = 1u + 2u * (uint32_t)p->output_offset;
+    int32_t o, q;
+    for (o = 0; o < p->out_depth; ++o) {
+        const int32_t k = p->per_channel ? o : 0, e = -p->shift[k];
+        const int8_t *w = o < out4 ? p->weights + (size_t)(o & ~3) * (size_t)n + (size_t)(o & 3) * 4u
+                                   : p->weights + (size_t)o * (size_t)n;
+        const size_t step = o < out4 ? 16u : 4u;
+        *t++ = 2u * (uint32_t)(p->bias != NULL ? p->bias[o] : 0);
+        for (q = 0; q < n / 4; ++q, w += step) {
+            *t++ = (uint32_t)(uint16_t)(2 * w[0]) | ((uint32_t)(uint16_t)(2 * w[2]) << 16);
+            *t++ = (uint32_t)(uint16_t)(2 * w[1]) | ((uint32_t)(uint16_t)(2 * w[3]) << 16);
+        }
+        *t++ = (uint32_t)p->multiplier[k];
+        *t++ = (uint32_t)((int32_t)(c1 << e) >> 1);
+        *t++ = (uint32_t)e | (o == p->out_depth - 1 ? 0x80000000u : 0u);
+    }
+}
+
+#if ED_FC_ROWS_FULL_ASM
+/* One channel's requantization of accumulator a_ with multiplier m_, rounding term r_ and shift e_ (OUT_: the
+ * forms of ED_FC_ASM_OUT_NOFIX / _FIX), stored at lr, lr += 1. */
+#define ED_FC_THIN_NOFIX(a_, m_, r_, e_) "smmlar " a_ ", " a_ ", " m_ ", " r_ "\n\t"
+#define ED_FC_THIN_FIX(a_, m_, r_, e_) \
+    "smmulr " a_ ", " a_ ", " m_ "\n\tadd " a_ ", " a_ ", " a_ ", asr #31\n\tadd " a_ ", " a_ ", " r_ "\n\t"
+#define ED_FC_THIN_OUT(OUT_, a_, m_, r_, e_) \
+    OUT_(a_, m_, r_, e_) "asr " a_ ", " a_ ", " e_ "\n\tssat " a_ ", #8, " a_ "\n\tstrb " a_ ", [lr], #1\n\t"
+#define ED_FC_THIN_MAC(a_, x_, w_) "smlad " a_ ", " x_ ", " w_ ", " a_ "\n\t"
+/* The table word after word from T (r4, r4, r6, r8 for 4, 8, 12, 16 inputs); the shift ends in the flag register. */
+#define ED_FC_THIN_SLOT4(OUT_)                                                                               \
+    "ldmia r4!, {r5, r6, r7, r8, r9, r10}\n\t" ED_FC_THIN_MAC("r5", "r0", "r6") ED_FC_THIN_MAC("r5", "r1", "r7") \
+    ED_FC_THIN_OUT(OUT_, "r5", "r8", "r9", "r10")
+#define ED_FC_THIN_SLOT8(OUT_)                                                                                \
+    "ldmia r4!, {r5, r6, r7, r8, r9, r10, r11, r12}\n\t" ED_FC_THIN_MAC("r5", "r0", "r6")                      \
+    ED_FC_THIN_MAC("r5", "r1", "r7") ED_FC_THIN_MAC("r5", "r2", "r8") ED_FC_THIN_MAC("r5", "r3", "r9")          \
+    ED_FC_THIN_OUT(OUT_, "r5", "r10", "r11", "r12")
+#define ED_FC_THIN_SLOT12(OUT_)                                                                               \
+    "ldmia r6!, {r7, r8, r9, r10, r11, r12}\n\t" ED_FC_THIN_MAC("r7", "r0", "r8")                              \
+    ED_FC_THIN_MAC("r7", "r1", "r9") ED_FC_THIN_MAC("r7", "r2", "r10") ED_FC_THIN_MAC("r7", "r3", "r11")        \
+    ED_FC_THIN_MAC("r7", "r4", "r12") "ldmia r6!, {r8, r9, r10, r11}\n\t" ED_FC_THIN_MAC("r7", "r5", "r8")     \
+    ED_FC_THIN_OUT(OUT_, "r7", "r9", "r10", "r11")
+#define ED_FC_THIN_SLOT16(OUT_)                                                                               \
+    "ldmia r8!, {r9, r10, r11, r12}\n\t" ED_FC_THIN_MAC("r9", "r0", "r10") ED_FC_THIN_MAC("r9", "r1", "r11")   \
+    ED_FC_THIN_MAC("r9", "r2", "r12") "ldmia r8!, {r10, r11, r12}\n\t" ED_FC_THIN_MAC("r9", "r3", "r10")       \
+    ED_FC_THIN_MAC("r9", "r4", "r11") ED_FC_THIN_MAC("r9", "r5", "r12") "ldmia r8!, {r10, r11, r12}\n\t"       \
+    ED_FC_THIN_MAC("r9", "r6", "r10") ED_FC_THIN_MAC("r9", "r7", "r11") "ldmia r8!, {r10, r11}\n\t"            \
+    ED_FC_THIN_OUT(OUT_, "r9", "r12", "r10", "r11")
+/* Four input bytes at X (post-incremented) into the pairs d0_, d1_ with the offsets f_ added (t_ clobbered). */
+#define ED_FC_THIN_EXT(d0_, d1_, x_, f_, t_) \
+    "ldr " t_ ", [" x_ "], #4\n\tsxtab16 " d0_ ", " f_ ", " t_ "\n\tsxtab16 " d1_ ", " f_ ", " t_ ", ror #8\n\t"
+/*
+ * The whole call: the frame f (table, input, offsets' pair, entry slot, output's end, output) at r0 pushed as five
+ * words (the entry slot made the address of slot 4 - out % 4: 20f plus that many slots, the Thumb bit set); per
+ * pixel one LDM of the frame into T, X, F, E (PIX_: the pixel's inputs extended), BX into the channel loop, four
+ * SLOT_ a turn until the flag register `flag` is negative, then the next pixel until lr reaches the end.
+ */
+#define ED_FC_THIN_CALL(T, X, F, E, PIX_, SLOT_, flag)                                                       \
+    do {                                                                                                     \
+        register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)f;                                        \
+        __asm__ volatile("ldr lr, [r0, #20]\n\t"                                                             \
+                         "ldmia r0, {r1, r2, r3, r4, r5}\n\t"                                                \
+                         "adr.w r6, 20f\n\t"                                                                 \
+                         "adr.w r7, 21f\n\t"                                                                 \
+                         "sub r7, r7, r6\n\t"                                                                \
+                         "mla r4, r7, r4, r6\n\t"                                                            \
+                         "orr r4, r4, #1\n\t"                                                                \
+                         "push {r1, r2, r3, r4, r5}\n"                                                       \
+                         "1:\n\t"                                                                            \
+                         "ldmia sp, {" T ", " X ", " F ", " E "}\n\t" PIX_ "str " X ", [sp, #4]\n\t"          \
+                         "bx " E "\n"                                                                        \
+                         "20:\n\t" SLOT_ "21:\n\t" SLOT_ SLOT_ SLOT_ "cmp " flag ", #0\n\t"                  \
+                         "bpl 20b\n\t"                                                                       \
+                         "ldr r0, [sp, #16]\n\t"                                                             \
+                         "cmp lr, r0\n\t"                                                                    \
+                         "bne 1b\n\t"                                                                        \
+                         "add sp, sp, #20"                                                                   \
+                         : "+r"(r0_)                                                                         \
+                         :                                                                                   \
+                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
+                           "cc", "memory");                                                                  \
+    } while (0)
+#define ED_FC_THIN_PIX4 ED_FC_THIN_EXT("r0", "r1", "r5", "r6", "r8")
+#define ED_FC_THIN_PIX8 ED_FC_THIN_PIX4 ED_FC_THIN_EXT("r2", "r3", "r5", "r6", "r8")
+#define ED_FC_THIN_PIX12                                                                                   \
+    ED_FC_THIN_EXT("r0", "r1", "r7", "r8", "r10") ED_FC_THIN_EXT("r2", "r3", "r7", "r8", "r10")            \
+    ED_FC_THIN_EXT("r4", "r5", "r7", "r8", "r10")
+#define ED_FC_THIN_PIX16                                                                                   \
+    ED_FC_THIN_EXT("r0", "r1", "r9", "r10", "r12") ED_FC_THIN_EXT("r2", "r3", "r9", "r10", "r12")          \
+    ED_FC_THIN_EXT("r4", "r5", "r9", "r10", "r12") ED_FC_THIN_EXT("r6", "r7", "r9", "r10", "r12")
+#define ED_FC_THIN_ALL(OUT_)                                                                                \
+    do {                                                                                                    \
+        switch (n) {                                                                                        \
+        case 4: ED_FC_THIN_CALL("r4", "r5", "r6", "r7", ED_FC_THIN_PIX4, ED_FC_THIN_SLOT4(OUT_), "r10"); break; \
+        case 8: ED_FC_THIN_CALL("r4", "r5", "r6", "r7", ED_FC_THIN_PIX8, ED_FC_THIN_SLOT8(OUT_), "r12"); break; \
+        case 12: ED_FC_THIN_CALL("r6", "r7", "r8", "r9", ED_FC_THIN_PIX12, ED_FC_THIN_SLOT12(OUT_), "r11"); break; \
+        default: ED_FC_THIN_CALL("r8", "r9", "r10", "r11", ED_FC_THIN_PIX16, ED_FC_THIN_SLOT16(OUT_), "r11"); break; \
+        }                                                                                                   \
+    } while (0)
+#endif
+
+/* The layer (ed_fc_thin_ok) over its pixels: the table, then pixel after pixel (see above). */
+static void ed_fc_thin(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
+{
+    uint32_t t[ED_FC_THIN_WORDS];
+    const int32_t n = p->in_depth, out_depth = p->out_depth;
+    const uint32_t off2 = ((uint32_t)p->input_offset & 0xffffu) * 0x10001u;
+    ed_fc_thin_table(p, t);
+#if ED_FC_ROWS_FULL_ASM
+    {
+        const uint32_t f[6] = {(uint32_t)(uintptr_t)t, (uint32_t)(uintptr_t)x, off2,
+                               (uint32_t)((4 - out_depth % 4) % 4),
+                               (uint32_t)(uintptr_t)(y + (size_t)p->batches * (size_t)out_depth),
+                               (uint32_t)(uintptr_t)y};
+        if (p->output_offset == -128) {
+            ED_FC_THIN_ALL(ED_FC_THIN_NOFIX);
+        } else {
+            ED_FC_THIN_ALL(ED_FC_THIN_FIX);
+        }
+    }
+#else
+    {
+        const int nofix = p->output_offset == -128;
+        int32_t b, o, q;
+        uint32_t xe[8];
+        for (b = 0; b < p->batches; ++b, x += n) {
+            const uint32_t *c = t;
+            for (q = 0; q < n / 4; ++q) {
+                uint32_t v;
+                memcpy(&v, x + 4 * q, 4);
+                xe[2 * q] = ed_sxtab16(off2, v);
+                xe[2 * q + 1] = ed_sxtab16_ror8(off2, v);
+            }
+            for (o = 0; o < out_depth; ++o, c += ED_FC_THIN_S(n)) {
+                int32_t a = (int32_t)c[0], v;
+                const int32_t m = (int32_t)c[n / 2 + 1], rnd = (int32_t)c[n / 2 + 2], e = (int32_t)(c[n / 2 + 3] & 31u);
+                for (q = 0; q < n / 2; ++q) {
+                    a = ed_smlad(xe[q], c[1 + q], a);
+                }
+                a = ed_smmulr(a, m);
+                v = (a + rnd + (nofix ? 0 : (a >> 31))) >> e;
+                *y++ = (int8_t)ed_clamp_s8(v, -128, 127);
+            }
+        }
+    }
+#endif
+}
+#endif
+
 /*
  * A 1x1 convolution over its pixels (pointwise_s8, passes/pointwise.py; the DSP cores): ed_fc_s8, with passes over
  * several six-pixel groups, rows outer (ed_fc_pw_groups), where ed_fc_full_ok and three or more groups fit the
@@ -1174,4 +1348,20 @@ void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 #else
     ed_fc_s8(p, input, output);
 #endif
+}
+
+/*
+ * A thin 1x1 convolution (pointwise_s8 where passes/pointwise.py prices the thin path below the others: 4, 8, 12 or
+ * 16 inputs, the whole int8 range): ed_fc_thin, a layer it does not serve ed_fc_pw_s8. An entry of its own, so that
+ * only the models with such layers link it.
+ */
+void ed_fc_thin_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
+{
+#if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+    if (ed_fc_thin_ok(p)) {
+        ed_fc_thin(p, input, output);
+        return;
+    }
+#endif
+    ed_fc_pw_s8(p, input, output);
 }

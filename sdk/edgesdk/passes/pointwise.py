@@ -13,7 +13,10 @@ DSP core (not Helium) that kernel runs six pixels per pass over input rows of up
 word loaded and extended once for six pixels, about one instruction per MAC): then it is estimated faster than the
 int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instructions); its entry for pixels
 (``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass and a map's last three pixels in a pass of
-their own. The decision and the candidates go into ``node.attrs["kernel_report"]``.
+their own. Thin layers (4 to 16 inputs, the whole int8 range) take its thin path instead where estimated cheaper
+(``ed_fc_thin_s8``: a pixel's inputs in registers against a table of the channels' int16 weights and output stage,
+``THIN_K``; ``node.attrs["pointwise_path"]``). The decision and the candidates go into
+``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ KERNEL = "pointwise_w16"
 #: The same with the int8 weights as they are (the int8 FC kernel ``ed_fc_s8``: SXTB16 in the loop): what
 #: ``--optimize size`` runs a 1x1 layer with (the direct convolution's bytes, far fewer instructions on thin layers).
 KERNEL8 = "pointwise_s8"
+#: ``node.attrs["pointwise_path"]`` of a ``pointwise_s8`` layer that runs the kernel's thin path (``ed_fc_thin_s8``,
+#: see ``THIN_K``): where it is estimated cheaper than ``ed_fc_pw_s8``'s passes, or everywhere it serves the layer with
+#: the pass option ``pointwise_thin`` true (never with it false).
+THIN_PATH = "thin"
 #: Instructions per MAC and per output of the direct DSP convolution on a 1x1 layer and of the FC kernel
 #: (QEMU mps2-an386: KWS-shaped 64 -> 64 on 25 x 5, VWW-shaped 8 -> 16 on 48 x 48).
 DIRECT_PER_MAC, DIRECT_PER_OUTPUT = 1.65, 65
@@ -62,6 +69,50 @@ GROUPS_MIN, GROUPS_PER_ROW, GROUPS_PER_PASS_ROW, GROUPS_PER_PASS = 3, 38.4, 31, 
 #: of their own (ED_FC_TRI_MINK, ed_fc_tri): per output row TRI_PER_GROUP per four inputs plus TRI_PER_ROW
 #: (QEMU mps2-an386: VWW's 3 x 3 layers, 128 -> 256 and 256 -> 256, 286,859 and 532,939 measured).
 TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
+#: Thin layers (``THIN_K`` inputs) whose outputs clamp to the whole int8 range, where the table of
+#: ``k / 2 + 4`` words per output fits ``THIN_WORDS``: ``ed_fc_thin_s8`` keeps each pixel's extended inputs in
+#: registers and walks the output channels (ed_fc_thin): per output ``THIN_LDM[k]`` LDM, k / 2 SMLAD and the
+#: requantization (THIN_OUT; THIN_FIX more with the divide's correction, output zero point other than -128), per
+#: four outputs THIN_PER_TURN (the channel loop's test), per pixel THIN_PER_PIXEL plus 0.75 per input (loaded and
+#: extended), per call THIN_PER_CHANNEL plus THIN_PER_CHANNEL_K per input for each output (the table; QEMU
+#: mps2-an386: VWW's 8 -> 16 on 48 x 48 and 16 -> 32 on 24 x 24, 379,546 and 318,718 measured; within 0.5% on
+#: 4, 12 and 16 inputs).
+THIN_K, THIN_WORDS = (4, 8, 12, 16), 768
+THIN_LDM = {4: 1, 8: 1, 12: 2, 16: 4}
+THIN_OUT, THIN_FIX, THIN_PER_TURN, THIN_PER_PIXEL, THIN_PER_CHANNEL, THIN_PER_CHANNEL_K = 4, 2, 2, 6, 81, 3.25
+
+
+def thin(core: str, k: int, cout: int, stage: str, requant: str = "fast") -> bool:
+    """Whether ``ed_fc_pw_s8`` runs a 1x1 layer of ``k`` inputs and ``cout`` outputs through its thin path on
+    ``core``, with an output stage ``stage`` (:func:`out_stage`)."""
+    return (
+        kernel_table.CORE_TARGETS.get(core) == "cortex-m-dsp"
+        and k in THIN_K
+        and stage in ("nofix", "fix")
+        and cout * (k // 2 + 4) <= THIN_WORDS
+        and requant == "fast"
+    )
+
+
+def thin_instructions(rows: int, k: int, cout: int, stage: str) -> int:
+    """Estimated instructions of ``ed_fc_pw_s8``'s thin path over ``rows`` pixels (see ``THIN_K``)."""
+    per_out = THIN_LDM[k] + k // 2 + THIN_OUT + (THIN_FIX if stage == "fix" else 0)
+    per_pixel = cout * per_out + -(-cout // 4) * THIN_PER_TURN + THIN_PER_PIXEL + 0.75 * k
+    return int(rows * per_pixel + cout * (THIN_PER_CHANNEL + THIN_PER_CHANNEL_K * k))
+
+
+def out_stage(graph: ir.Graph, node: ir.Node) -> str:
+    """The output stage of ``node`` as the thin path sees it: ``"nofix"`` (the whole int8 range, output zero
+    point -128: the divide's correction left out), ``"fix"`` (the whole int8 range) or ``""`` (a narrower clamp)."""
+    from edgesdk.reference.params import op_params
+
+    try:
+        p = op_params(graph, node)
+    except (KeyError, ValueError, TypeError):
+        return ""
+    if (int(p["activation_min"]), int(p["activation_max"])) != (-128, 127):
+        return ""
+    return "nofix" if int(p["output_offset"]) == -128 else "fix"
 
 
 def blocked(core: str, k: int, requant: str = "fast") -> bool:
@@ -86,7 +137,13 @@ def _passes(groups: int, k: int) -> list[int]:
 
 
 def fc8_instructions(
-    rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast", pixels: bool = False
+    rows: int,
+    k: int,
+    cout: int,
+    core: str = "cortex-m4",
+    requant: str = "fast",
+    pixels: bool = False,
+    stage: str = "nofix",
 ) -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies (the last
@@ -94,13 +151,16 @@ def fc8_instructions(
     of a multiple of 4 up to ``EXT_MAX_K`` inputs); the layer's requantization ``requant``
     (``fc_weights16.requant_path``) may leave either path out. ``pixels``: a 1x1 layer's entry ``ed_fc_pw_s8``,
     which also runs as many groups per pass as fit from ``GROUPS_MIN`` on and the last three rows of long rows as a
-    pass of three."""
+    pass of three. ``stage`` (:func:`out_stage`): ``"fix"`` adds the divide's correction (``THIN_FIX`` per output of
+    the six-pixel passes' whole-range requantizations: QEMU mps2-an386, 4 -> 24 on 24 x 24 and 8 -> 48 on 12 x 12,
+    165,237 and 104,082 measured, within 0.7%)."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
     if not blocked(core, k, requant):
         return int(rows * one)
     groups, rest = divmod(rows, PIX)
+    fix = THIN_FIX * groups * PIX * cout if stage == "fix" else 0
     dot, ext = (k // 4) * PIX_PER_GROUP, PIX * k * PIX_PER_INPUT / 4
     per_pass = cout * (dot + PIX_PER_ROW) + ext + PIX_PER_PASS
     # a pass of its own, then a copy (ed_fc_s8 takes the blocked path from PIX rows on)
@@ -113,21 +173,26 @@ def fc8_instructions(
         else:
             total += cout * (g * (dot + GROUPS_PER_ROW) + GROUPS_PER_PASS_ROW) + g * ext + GROUPS_PER_PASS
     if part:
-        return int(total + per_pass + rest * cout // 4 + 30)
+        return int(fix + total + per_pass + rest * cout // 4 + 30)
     if pixels and rest == 3 and k >= TRI_MIN_K:
-        return int(total + cout * ((k // 4) * TRI_PER_GROUP + TRI_PER_ROW) + ext / 2)
-    return int(total + rest * one)
+        return int(fix + total + cout * ((k // 4) * TRI_PER_GROUP + TRI_PER_ROW) + ext / 2)
+    return int(fix + total + rest * one)
 
 
 def estimate(
-    out_px: int, cin: int, cout: int, core: str = "cortex-m4", requant: str = "fast"
+    out_px: int, cin: int, cout: int, core: str = "cortex-m4", requant: str = "fast", stage: str = "nofix"
 ) -> dict[str, int]:
     """Estimated instructions of a 1x1 layer with the direct DSP convolution and with the FC kernels."""
     outputs, macs = out_px * cout, out_px * cout * cin
     return {
         "direct": int(macs * DIRECT_PER_MAC + outputs * DIRECT_PER_OUTPUT),
         KERNEL: int(macs * FC_PER_MAC + outputs * FC_PER_OUTPUT),
-        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True),
+        KERNEL8: fc8_instructions(out_px, cin, cout, core, requant, pixels=True, stage=stage),
+        THIN_PATH: (
+            thin_instructions(out_px, cin, cout, stage)
+            if thin(core, cin, cout, stage, requant)
+            else fc8_instructions(out_px, cin, cout, core, requant, pixels=True, stage=stage)
+        ),
     }
 
 
@@ -155,7 +220,8 @@ class PointwiseAsFc(Int16WeightsPass):
     def transform(self, graph: ir.Graph, node: ir.Node, ctx: PassContext) -> bool:
         w, out = self.weights_and_output(graph, node)
         requant = requant_path(graph, node)
-        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant)
+        stage = out_stage(graph, node)
+        est = estimate(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant, stage)
         cand = {
             "direct": {"instructions": est["direct"], "weight_bytes": int(w.nbytes)},
             KERNEL: {
@@ -173,13 +239,20 @@ class PointwiseAsFc(Int16WeightsPass):
             f"1x1 stride-1 convolution as a fully-connected layer over {out.size // out.shape[-1]} pixels",
             min_speedup=1.0 + 1e-9,
         )
-        cand8 = {"instructions": est[KERNEL8], "weight_bytes": int(w.nbytes)}
+        option = ctx.options.get("pointwise_thin")
+        path = thin(ctx.core, int(w.shape[3]), int(w.shape[0]), stage, requant) and (
+            est[THIN_PATH] < est[KERNEL8] if option is None else bool(option)
+        )
+        cand8 = {"instructions": est[THIN_PATH if path else KERNEL8], "weight_bytes": int(w.nbytes)}
         six = blocked(ctx.core, int(w.shape[3]), requant)
         what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
         if not six and extended(ctx.core, int(w.shape[3]), requant):
             what += ", its input rows extended once"
-        if prefer_int8(node, ctx, KERNEL8, cand8, what):
-            return True
-        return size_int8(
+        if path:
+            what = "the int8 FC kernel, a pixel's inputs in registers against a table of its channels"
+        done = prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
             node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )
+        if path and node.attrs.get("kernel") == KERNEL8:
+            node.attrs["pointwise_path"] = THIN_PATH  # the lowering calls ed_fc_thin_s8
+        return done

@@ -61,8 +61,11 @@ def lower_pointwise_s8(b: _LayerBuilder) -> None:
         raise UnsupportedOpError(f"layer {node.name}: the pointwise kernel needs a 1x1 stride-1 convolution")
     wdata, weights = _int8_fc_weights(b, "pointwise")
     _fc_fields(b, wdata.shape, weights, p["in_h"] * p["in_w"], "double", weights_offset=0)
-    # the DSP cores' entry for pixels (thin layers, few-pixel maps: cortex-m-dsp/ed_fc.c); elsewhere ed_fc_s8
-    b.kernel = "ed_fc_pw_s8" if b.gen.target == "cortex-m-dsp" else "ed_fc_s8"
+    # the DSP cores' entry for pixels (thin layers, few-pixel maps: cortex-m-dsp/ed_fc.c), or its thin path where
+    # passes/pointwise.py chose it (attrs["pointwise_path"]); elsewhere ed_fc_s8
+    b.kernel = "ed_fc_s8"
+    if b.gen.target == "cortex-m-dsp":
+        b.kernel = "ed_fc_thin_s8" if node.attrs.get("pointwise_path") == "thin" else "ed_fc_pw_s8"
     b.params_type = "ed_fc_params_t"
     b.kernel_files = ["ed_fc.c"]
 
