@@ -586,10 +586,11 @@ static inline void ed_fc_widen4(const int8_t *w, int32_t n, uint32_t *d)
 
 /* The rows [0, out4) of a per-channel layer with a bias clamped to the whole int8 range against `groups` (>= 2)
  * groups of six input rows extended at xb (see ED_FC_GROUPS_FULL), outputs at y[r * out_depth + o]; `nofix`: see
- * ED_FC_PIX_OUT. `wide` (NULL: none): 2 in_depth words where each four-row block's weights are widened once
- * (ed_fc_widen4) for the groups. */
-static void ed_fc_groups_full(const ed_fc_params_t *p, const uint32_t *xb, int32_t groups, int8_t *y, int32_t out4,
-                              int nofix, uint32_t *wide)
+ * ED_FC_PIX_OUT. `widened` (a constant in each instance): each four-row block's weights widened once into `wide`
+ * (2 in_depth words, ed_fc_widen4) for the groups. */
+ED_ALWAYS_INLINE static inline void ed_fc_groups_rows(const ed_fc_params_t *p, const uint32_t *xb, int32_t groups,
+                                                      int8_t *y, int32_t out4, int nofix, uint32_t *wide,
+                                                      const int widened)
 {
     const int32_t n = p->in_depth;
     const uint32_t c1 = 1u + 2u * (uint32_t)p->output_offset;
@@ -607,7 +608,7 @@ static void ed_fc_groups_full(const ed_fc_params_t *p, const uint32_t *xb, int32
         f[3] = (uint32_t)p->multiplier[o];
         f[4] = (uint32_t)e;
         f[5] = 2u * (uint32_t)p->bias[o];
-        if (wide != NULL) {
+        if (widened) {
             const uint32_t *wrow = wide + 2 * (o & 3);
             if ((o & 3) == 0) {
                 ed_fc_widen4(wr, n, wide);
@@ -619,15 +620,26 @@ static void ed_fc_groups_full(const ed_fc_params_t *p, const uint32_t *xb, int32
             } else {
                 ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX, ED_FC_G6W_SEQ, "64");
             }
-            continue;
-        }
-        f[6] = (uint32_t)(uintptr_t)wr;
-        f[8] = (uint32_t)(uintptr_t)(wr + 4 * n);
-        if (nofix) {
-            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_NOFIX, ED_FC_G6_SEQ, "72");
         } else {
-            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX, ED_FC_G6_SEQ, "72");
+            f[6] = (uint32_t)(uintptr_t)wr;
+            f[8] = (uint32_t)(uintptr_t)(wr + 4 * n);
+            if (nofix) {
+                ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_NOFIX, ED_FC_G6_SEQ, "72");
+            } else {
+                ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX, ED_FC_G6_SEQ, "72");
+            }
         }
+    }
+}
+
+/* The same, the weights widened where `wide` is not NULL. */
+static void ed_fc_groups_full(const ed_fc_params_t *p, const uint32_t *xb, int32_t groups, int8_t *y, int32_t out4,
+                              int nofix, uint32_t *wide)
+{
+    if (wide != NULL) {
+        ed_fc_groups_rows(p, xb, groups, y, out4, nofix, wide, 1);
+    } else {
+        ed_fc_groups_rows(p, xb, groups, y, out4, nofix, NULL, 0);
     }
 }
 #define ED_FC_ROWS_FULL_ASM 1
@@ -1156,10 +1168,7 @@ static int ed_fc_full_ok(const ed_fc_params_t *p)
 /* Input rows [b, b + rows) of the layer at x (rows: 3 or more times ED_FC_PIX, where ed_fc_full_ok): extended
  * group after group into xb (3 in_depth words a group), then every output row over the groups (ed_fc_groups_full,
  * its weights widened into `wide` unless NULL; the last out % 4 rows row-major, group by group). */
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((noinline))
-#endif
-static void ed_fc_pw_groups_at(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows, uint32_t *xb,
+static void ed_fc_pw_groups(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows, uint32_t *xb,
                                uint32_t *wide)
 {
     const int32_t n = p->in_depth, out4 = p->out_depth & ~3, groups = rows / ED_FC_PIX;
@@ -1178,29 +1187,53 @@ static void ed_fc_pw_groups_at(const ed_fc_params_t *p, const int8_t *x, int8_t 
     }
 }
 
-/* The same with the extended block on the stack (rows: up to ED_FC_MAXK / in_depth times ED_FC_PIX). */
-static void ed_fc_pw_groups(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows)
-{
-    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
-    ed_fc_pw_groups_at(p, x, y, rows, xb, NULL);
-}
-#endif
-
 /* Groups per pass from which a pass over a scratch block widens each four-row block's weights once for its groups
  * (ed_fc_widen4, 16 instructions per 24 MACs after; passes/pointwise.py WIDE_MIN). */
 #define ED_FC_WIDE_MIN 4
+
+/* The input rows of the layer from 0 while 3 or more groups of ED_FC_PIX are left before `end`, at most `most` a
+ * pass (ed_fc_pw_groups: the extended block at xb, the weights widened into `wide` unless NULL in passes of
+ * ED_FC_WIDE_MIN groups or more); returns the rows done. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static int32_t ed_fc_pw_passes(const ed_fc_params_t *p, const int8_t *input, int8_t *output, int32_t end,
+                               int32_t most, uint32_t *xb, uint32_t *wide)
+{
+    const size_t n = (size_t)p->in_depth, out_depth = (size_t)p->out_depth;
+    int32_t b, rows;
+    for (b = 0; end - b >= 3 * ED_FC_PIX; b += rows) {
+        rows = (end - b) / ED_FC_PIX * ED_FC_PIX;
+        rows = rows < most ? rows : most;
+        ed_fc_pw_groups(p, input + (size_t)b * n, output + (size_t)b * out_depth, rows, xb,
+                        rows >= ED_FC_WIDE_MIN * ED_FC_PIX ? wide : NULL);
+    }
+    return b;
+}
+
+/* The same with the extended block on the stack (most: up to ED_FC_MAXK / in_depth times ED_FC_PIX). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static int32_t ed_fc_pw_passes_stack(const ed_fc_params_t *p, const int8_t *input, int8_t *output, int32_t end,
+                                     int32_t most)
+{
+    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
+    return ed_fc_pw_passes(p, input, output, end, most, xb, NULL);
+}
+#endif
 
 /*
  * A 1x1 convolution over its pixels (pointwise_s8, passes/pointwise.py; the DSP cores): ed_fc_s8, with passes over
  * several six-pixel groups, rows outer (ed_fc_pw_groups), where ed_fc_full_ok and three or more groups fit the
  * extended block and are left, and the last three pixels of a map in a pass of their own (ed_fc_tri) from
- * ED_FC_TRI_MINK inputs on. The extended block is `scratch` where its `bytes` (arena bytes the planner gave the
- * layer, NULL and 0: none) hold more groups than the stack's: 12 in_depth bytes a group, and from ED_FC_WIDE_MIN
+ * ED_FC_TRI_MINK inputs on. The extended block is s->buf where its s->bytes (arena bytes the planner gave the
+ * layer; s NULL: none) hold more groups than the stack's: 12 in_depth bytes a group, and from ED_FC_WIDE_MIN
  * groups on 8 in_depth bytes after them for the widened weights (ed_fc_groups_full). An entry of its own, so that
  * only the models with such layers link these paths (--gc-sections): fully-connected and im2col layers call
  * ed_fc_s8. The pixels in order, each pass reading its inputs before it writes its outputs, as ed_fc_s8.
  */
-void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, void *scratch, int32_t bytes)
+void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, const ed_fc_scratch_t *s)
 {
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
     const int32_t n = p->in_depth, out_depth = p->out_depth;
@@ -1210,7 +1243,9 @@ void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *outpu
     int32_t b = 0;
 #if ED_FC_ROWS_FULL_ASM
     uint32_t *xs = NULL, *wide = NULL;
-    if (scratch != NULL && n > 0) {
+    if (s != NULL && n > 0) {
+        void *scratch = s->buf;
+        const int32_t bytes = s->bytes;
         const int32_t gw = bytes >= 8 * n ? (bytes - 8 * n) / (12 * n) : 0, gs = bytes / (12 * n);
         if (gw >= ED_FC_WIDE_MIN && ED_FC_PIX * gw >= most) { /* widened, at least the stack's groups */
             xs = (uint32_t *)scratch;
@@ -1222,23 +1257,15 @@ void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *outpu
         }
     }
 #else
-    (void)scratch, (void)bytes;
+    (void)s;
 #endif
     if ((tri || (most >= 3 * ED_FC_PIX && p->batches >= 3 * ED_FC_PIX)) && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
 #if ED_FC_ROWS_FULL_ASM
         /* (the last group stays with rows after it that take a pass of their own in ed_fc_s8) */
         const int32_t end = p->batches - (ed_fc_part_ok(p, p->batches % ED_FC_PIX) ? ED_FC_PIX : 0);
-        int32_t rows;
-        for (; most >= 3 * ED_FC_PIX && end - b >= 3 * ED_FC_PIX && ed_fc_full_ok(p); b += rows) {
-            int8_t *y = output + (size_t)b * (size_t)out_depth;
-            rows = (end - b) / ED_FC_PIX * ED_FC_PIX;
-            rows = rows < most ? rows : most;
-            if (xs != NULL) {
-                ed_fc_pw_groups_at(p, input + (size_t)b * (size_t)n, y, rows, xs,
-                                   rows >= ED_FC_WIDE_MIN * ED_FC_PIX ? wide : NULL);
-            } else {
-                ed_fc_pw_groups(p, input + (size_t)b * (size_t)n, y, rows);
-            }
+        if (most >= 3 * ED_FC_PIX && end >= 3 * ED_FC_PIX && ed_fc_full_ok(p)) {
+            b = xs != NULL ? ed_fc_pw_passes(p, input, output, end, most, xs, wide)
+                           : ed_fc_pw_passes_stack(p, input, output, end, most);
         }
 #endif
         if (tri) { /* the groups left one a pass, then the last three rows */
@@ -1254,7 +1281,7 @@ void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *outpu
         ed_fc_s8(&q, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
     }
 #else
-    (void)scratch, (void)bytes;
+    (void)s;
     ed_fc_s8(p, input, output);
 #endif
 }
@@ -1262,5 +1289,5 @@ void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *outpu
 /* The same with the extended block on the stack only. */
 void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 {
-    ed_fc_pw_buf_s8(p, input, output, NULL, 0);
+    ed_fc_pw_buf_s8(p, input, output, NULL);
 }

@@ -13,7 +13,11 @@ tflite-micro's greedy memory planner). Tensors share one buffer where that is le
 - a depthwise conv annotated ``kernel = "inplace"`` may write over the input it reads for the last time
   (``edgesdk.compiler.dw_inplace``); its few rows of scratch are a buffer of their own, live at that step only;
 - a layer annotated ``kernel = "decoded"`` (``passes/decoded.py``) expands its compressed weights into a scratch
-  buffer of its own, live at that step only (``weightformats.node_decode_scratch_bytes``).
+  buffer of its own, live at that step only (``weightformats.node_decode_scratch_bytes``);
+- a 1x1 layer annotated with scratch sizes (``attrs[PW_SCRATCH]``, ``passes/pointwise.py``: longer passes of the
+  int8 FC kernel over its pixels) gets a scratch buffer live at its step, the largest size that does not raise the
+  arena: the plan is made with the largest sizes, then each such buffer that reaches above the arena planned
+  without them is shrunk to a smaller size (or none), until the arena is that one again.
 
 An ADD fused with the convolution before it (``attrs["fused_conv"]``, see ``passes/conv_add_fuse.py``) runs the
 convolution by bands at the ADD's step: the convolution's output is only the band scratch
@@ -47,6 +51,13 @@ from edgesdk.ir import weightformats as wf
 
 ALIGN = 16
 T = TypeVar("T")
+#: A 1x1 layer's attribute: the scratch sizes its kernel may take, largest first (``passes/pointwise.py``).
+PW_SCRATCH = "pw_scratch"
+
+
+def pw_scratch_name(node_name: str) -> str:
+    """The arena buffer of a 1x1 layer's scratch (``PW_SCRATCH``; live at that layer only)."""
+    return f"{node_name}::pw_scratch"
 
 
 @dataclass
@@ -404,6 +415,12 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
         for step, node in enumerate(graph.nodes)
         if node.attrs.get("kernel") == "decoded" and "decoded" in node.attrs
     ]  # fmt: skip
+    scratch += [  # the largest scratch a 1x1 layer may take (plan shrinks it)
+        Buffer(name=pw_scratch_name(node.name), size=node.attrs[PW_SCRATCH][0], first=step, last=step,
+               tensors=[pw_scratch_name(node.name)])
+        for step, node in enumerate(graph.nodes)
+        if node.attrs.get(PW_SCRATCH) and "fused_into" not in node.attrs and "band_chain" not in node.attrs
+    ]  # fmt: skip
     return scratch + [
         Buffer(
             name=r,
@@ -469,12 +486,40 @@ def choose_overlaps(
     return chosen
 
 
-def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
-    """Plan the arena for ``graph``'s activation tensors."""
-    buffers = lifetimes(graph, inplace=inplace)
+def _placed(graph: Graph, buffers: Sequence[Buffer], align: int, inplace: bool) -> tuple[int, list[Overlap]]:
+    """The arena of ``buffers`` placed with the overlaps chosen for them (left placed), and those overlaps."""
     candidates = overlap_candidates(graph, buffers) if inplace else []
     overlaps = choose_overlaps(buffers, candidates, align) if candidates else []
-    arena = place(buffers, align, overlaps)
+    return place(buffers, align, overlaps), overlaps
+
+
+def _shrink_pw_scratch(
+    graph: Graph, buffers: list[Buffer], align: int, inplace: bool
+) -> tuple[list[Buffer], int, list[Overlap]]:
+    """Shrink the 1x1 layers' scratch buffers (``PW_SCRATCH``) until the arena is the one planned without them:
+    each that reaches above that arena (else the largest) takes its next size at most its overshoot smaller, or
+    none. Returns the buffers kept (placed), the arena and its overlaps."""
+    sizes = {pw_scratch_name(n.name): list(n.attrs[PW_SCRATCH]) for n in graph.nodes if n.attrs.get(PW_SCRATCH)}
+    arena, overlaps = _placed(graph, buffers, align, inplace)
+    pw = [b for b in buffers if b.name in sizes]
+    if not pw:
+        return buffers, arena, overlaps
+    others = [b for b in buffers if b.name not in sizes]
+    base, _ = _placed(graph, others, align, inplace)
+    while arena > base:
+        over = [b for b in pw if b.offset + b.size > base] or [max(pw, key=lambda b: b.size)]
+        for b in over:
+            smaller = [s for s in sizes[b.name] if s <= b.size - (arena - base) and s < b.size]
+            b.size = smaller[0] if smaller else 0
+        pw = [b for b in pw if b.size > 0]
+        buffers = others + pw
+        arena, overlaps = _placed(graph, buffers, align, inplace)
+    return buffers, arena, overlaps
+
+
+def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
+    """Plan the arena for ``graph``'s activation tensors."""
+    buffers, arena, overlaps = _shrink_pw_scratch(graph, lifetimes(graph, inplace=inplace), align, inplace)
     check_no_overlap(buffers, arena, overlaps)
     offsets = {m: b.offset for b in buffers for m in b.tensors}
     aliases = {m: b.name for b in buffers for m in b.tensors if m != b.name}

@@ -19,6 +19,7 @@ their own. The decision and the candidates go into ``node.attrs["kernel_report"]
 from __future__ import annotations
 
 from edgesdk.compiler import kernels as kernel_table
+from edgesdk.compiler.planner import PW_SCRATCH
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8
@@ -62,6 +63,13 @@ GROUPS_MIN, GROUPS_PER_ROW, GROUPS_PER_PASS_ROW, GROUPS_PER_PASS = 3, 38.4, 31, 
 #: of their own (ED_FC_TRI_MINK, ed_fc_tri): per output row TRI_PER_GROUP per four inputs plus TRI_PER_ROW
 #: (QEMU mps2-an386: VWW's 3 x 3 layers, 128 -> 256 and 256 -> 256, 286,859 and 532,939 measured).
 TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
+#: A scratch block in the arena (``ed_fc_pw_buf_s8``; the planner gives the layer the bytes free at its step,
+#: ``SCRATCH_ATTR`` lists the sizes it may take, best first): 12 k bytes a group, so that more groups than the
+#: stack's take one pass; with ``WIDE_MIN`` or more groups a pass, 8 k bytes more where each four-row block's
+#: weights are widened once a pass (ED_FC_WIDE_MIN, ed_fc_widen4: WIDEN_PER_STEP per four inputs and
+#: WIDEN_PER_BLOCK per block), the dot product then WIDE_PER_GROUP per four inputs (LDRD of the pairs, no SXTB16).
+SCRATCH_ATTR = PW_SCRATCH
+WIDE_MIN, WIDE_PER_GROUP, WIDEN_PER_STEP, WIDEN_PER_BLOCK = 4, 16.8, 18, 30
 
 
 def blocked(core: str, k: int, requant: str = "fast") -> bool:
@@ -75,9 +83,20 @@ def blocked(core: str, k: int, requant: str = "fast") -> bool:
     )
 
 
-def _passes(groups: int, k: int) -> list[int]:
-    """The groups of ``PIX`` rows of each blocked pass of ``ed_fc_s8`` over ``groups`` groups of ``k`` inputs."""
-    most, out = PIX_MAX_K // k, []
+def scratch_groups(k: int, scratch: int) -> tuple[int, bool]:
+    """The most groups of ``PIX`` rows of ``k`` inputs a pass of ``ed_fc_pw_buf_s8`` takes with ``scratch`` bytes
+    (0: the stack's block), and whether it widens the weights (from ``WIDE_MIN`` groups a pass)."""
+    stack = PIX_MAX_K // k
+    wide = (scratch - 8 * k) // (12 * k) if scratch >= 8 * k else 0
+    if wide >= WIDE_MIN and wide >= stack:
+        return wide, True
+    return max(stack, scratch // (12 * k)), False
+
+
+def _passes(groups: int, k: int, most: int | None = None) -> list[int]:
+    """The groups of ``PIX`` rows of each blocked pass of ``ed_fc_s8`` over ``groups`` groups of ``k`` inputs, at most
+    ``most`` a pass (default: the stack's block)."""
+    most, out = PIX_MAX_K // k if most is None else most, []
     while groups:
         g = min(groups, most)
         out.append(g if g >= GROUPS_MIN else 1)
@@ -86,7 +105,8 @@ def _passes(groups: int, k: int) -> list[int]:
 
 
 def fc8_instructions(
-    rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast", pixels: bool = False
+    rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast", pixels: bool = False,
+    scratch: int = 0,
 ) -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies (the last
@@ -94,7 +114,7 @@ def fc8_instructions(
     of a multiple of 4 up to ``EXT_MAX_K`` inputs); the layer's requantization ``requant``
     (``fc_weights16.requant_path``) may leave either path out. ``pixels``: a 1x1 layer's entry ``ed_fc_pw_s8``,
     which also runs as many groups per pass as fit from ``GROUPS_MIN`` on and the last three rows of long rows as a
-    pass of three."""
+    pass of three; ``scratch``: the bytes of its scratch block (``scratch_groups``)."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
@@ -107,9 +127,14 @@ def fc8_instructions(
     part = int(groups > 0 and rest >= PART_MIN and 12 * k + PIX * cout <= 2 * PIX * PIX_MAX_K)
     total = 0.0
     # (ed_fc_pw_s8 leaves the last group to ed_fc_s8 with such a rest)
-    for g in _passes(groups - part, k) + [1] * part if pixels else [1] * groups:
+    most, wide = scratch_groups(k, scratch)
+    for g in _passes(groups - part, k, most) + [1] * part if pixels else [1] * groups:
         if g == 1:
             total += per_pass
+        elif wide and g >= WIDE_MIN:
+            widen = (cout // 4) * ((k // 4) * WIDEN_PER_STEP + WIDEN_PER_BLOCK)
+            total += cout * (g * ((k // 4) * WIDE_PER_GROUP + GROUPS_PER_ROW) + GROUPS_PER_PASS_ROW) + widen
+            total += g * ext + GROUPS_PER_PASS
         else:
             total += cout * (g * (dot + GROUPS_PER_ROW) + GROUPS_PER_PASS_ROW) + g * ext + GROUPS_PER_PASS
     if part:
@@ -117,6 +142,23 @@ def fc8_instructions(
     if pixels and rest == 3 and k >= TRI_MIN_K:
         return int(total + cout * ((k // 4) * TRI_PER_GROUP + TRI_PER_ROW) + ext / 2)
     return int(total + rest * one)
+
+
+def scratch_sizes(rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast") -> list[int]:
+    """The scratch sizes worth giving a 1x1 layer (``ed_fc_pw_buf_s8``), largest first, each estimated faster than
+    every smaller one and than the stack's block alone; [] where none is (or the core has no such entry)."""
+    if not blocked(core, k, requant):
+        return []
+    groups = rows // PIX
+    sizes = sorted({g * 12 * k for g in range(PIX_MAX_K // k + 1, groups + 1)}
+                   | {g * 12 * k + 8 * k for g in range(WIDE_MIN, groups + 1)})
+    best, out = fc8_instructions(rows, k, cout, core, requant, pixels=True), []
+    for size in sizes:
+        est = fc8_instructions(rows, k, cout, core, requant, pixels=True, scratch=size)
+        if est < best:
+            best = est
+            out.append(size)
+    return out[::-1]
 
 
 def estimate(
@@ -178,8 +220,11 @@ class PointwiseAsFc(Int16WeightsPass):
         what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
         if not six and extended(ctx.core, int(w.shape[3]), requant):
             what += ", its input rows extended once"
-        if prefer_int8(node, ctx, KERNEL8, cand8, what):
-            return True
-        return size_int8(
+        took = prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
             node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )
+        if node.attrs.get("kernel") == KERNEL8:
+            sizes = scratch_sizes(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant)
+            if sizes:
+                node.attrs[SCRATCH_ATTR] = sizes
+        return took
