@@ -222,7 +222,9 @@ def pointwise_chain(name: str):
 #: (``ed_fc_groups_full``: 192 pixels a pass at 8 inputs, 48 at 32), the groups after them and the rest; the int8
 #: range with and without the negative-value correction (output zero point -128 under ReLU), a narrower clamp.
 #: "wide": 48, 64, 128 (per tensor), 256 and 52 inputs: the three rows after the six-row passes of a 3 x 3 or
-#: 5 x 3 map (``ed_fc_tri``) and the grouped passes up to 64 inputs.
+#: 5 x 3 map (``ed_fc_tri``) and the grouped passes up to 64 inputs. "rows": 32, 64, 128, 256, 32 and 64 inputs
+#: with the arena's peak at the 128 -> 256 layer: the others take scratch blocks (``ed_fc_pw_buf_s8``) of all
+#: their groups or fewer, widened or not, with and without the negative-value correction.
 PW_CHAINS = {
     "mixed": (4, [(16, "RELU", -128, True), (12, "NONE", None, True), (36, "RELU6", None, True),
                   (8, "NONE", None, True), (15, "RELU", None, True)]),
@@ -230,6 +232,8 @@ PW_CHAINS = {
                  (20, "RELU6", None, True), (32, "NONE", None, True), (13, "RELU", -128, True)]),
     "wide": (48, [(64, "RELU", -128, True), (128, "NONE", None, True), (256, "RELU", None, False),
                   (52, "RELU6", None, True), (13, "NONE", None, True)]),
+    "rows": (32, [(512, "RELU", -128, True), (128, "NONE", None, True), (256, "RELU", -128, True),
+                  (32, "NONE", None, True), (64, "RELU", -128, True), (13, "RELU", -128, True)]),
 }  # fmt: skip
 
 
@@ -259,8 +263,12 @@ def pw_chain(name: str, kind: str, pixels: int):
 #: 7 x 3 map of the wide chain
 PW_CHAIN_CASES = [("thin", p) for p in (1, 9, 13, 12, 19, 23, 47, 53, 199)]
 PW_CHAIN_CASES += [("wide", p) for p in (9, 15, 21)]
-#: on the host (one build): every pixel count from 1 to 13 too
+#: the rows chain where its layers take scratch blocks (24, 36, 47: a pass of 4 or 6 groups of 64 or 128 inputs; 144:
+#: all 24 groups of 32 and 64 inputs, passes of 12 groups of 128 and 6 of 256, fewer than needed)
+PW_CHAIN_CASES += [("rows", p) for p in (13, 24, 36, 47, 144)]
+#: on the host (one build): every pixel count from 1 to 13 too (the rows chain, its weights the build's bulk: some)
 PW_HOST_CASES = PW_CHAIN_CASES + [("thin", p) for p in range(1, 14) if ("thin", p) not in PW_CHAIN_CASES]
+PW_HOST_CASES += [("rows", p) for p in (1, 2, 3, 5, 7)]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
@@ -293,7 +301,9 @@ def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, tmp_path: Path) 
     summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
-    assert source.count("    ed_fc_pw_s8(&thin_pw") == len(PW_CHAINS[kind][1])
+    calls = source.count("    ed_fc_pw_s8(&thin_pw"), source.count("    ed_fc_pw_buf_s8(p, input, output, &scratch);")
+    assert sum(calls) == len(PW_CHAINS[kind][1])
+    assert calls[1] == {"rows": {13: 0, 24: 1, 36: 1, 47: 2, 144: 4}}.get(kind, {}).get(pixels, 0)
 
 
 @pytest.mark.emulator

@@ -1194,9 +1194,9 @@ static void ed_fc_pw_groups(const ed_fc_params_t *p, const int8_t *x, int8_t *y,
     }
 }
 
-/* Groups per pass from which a pass over a scratch block widens each four-row block's weights once for its groups
- * (ed_fc_widen4, 16 instructions per 24 MACs after; passes/pointwise.py WIDE_MIN). */
-#define ED_FC_WIDE_MIN 4
+/* Groups per pass from which a pass widens each four-row block's weights once for its groups (ed_fc_widen4, 16
+ * instructions per 24 MACs after; passes/pointwise.py WIDE_MIN). */
+#define ED_FC_WIDE_MIN 3
 
 /* The input rows of the layer from 0 while 3 or more groups of ED_FC_PIX are left before `end`, at most `most` a
  * pass (ed_fc_pw_groups: the extended block at xb, the weights widened into `wide` unless NULL in passes of
@@ -1218,15 +1218,16 @@ static int32_t ed_fc_pw_passes(const ed_fc_params_t *p, const int8_t *input, int
     return b;
 }
 
-/* The same with the extended block on the stack (most: up to ED_FC_MAXK / in_depth times ED_FC_PIX). */
+/* The same with the extended block and the widened weights on the stack (most: up to ED_FC_MAXK / in_depth times
+ * ED_FC_PIX, so rows of up to ED_FC_MAXK / 3 inputs). */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
 static int32_t ed_fc_pw_passes_stack(const ed_fc_params_t *p, const int8_t *input, int8_t *output, int32_t end,
                                      int32_t most)
 {
-    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
-    return ed_fc_pw_passes(p, input, output, end, most, xb, NULL);
+    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2], wide[2 * (ED_FC_MAXK / 3)];
+    return ed_fc_pw_passes(p, input, output, end, most, xb, wide);
 }
 #endif
 
@@ -1234,9 +1235,10 @@ static int32_t ed_fc_pw_passes_stack(const ed_fc_params_t *p, const int8_t *inpu
  * A 1x1 convolution over its pixels (pointwise_s8, passes/pointwise.py; the DSP cores): ed_fc_s8, with passes over
  * several six-pixel groups, rows outer (ed_fc_pw_groups), where ed_fc_full_ok and three or more groups fit the
  * extended block and are left, and the last three pixels of a map in a pass of their own (ed_fc_tri) from
- * ED_FC_TRI_MINK inputs on. The extended block is s->buf where its s->bytes (arena bytes the planner gave the
- * layer; s NULL: none) hold more groups than the stack's: 12 in_depth bytes a group, and from ED_FC_WIDE_MIN
- * groups on 8 in_depth bytes after them for the widened weights (ed_fc_groups_full). An entry of its own, so that
+ * ED_FC_TRI_MINK inputs on; passes of ED_FC_WIDE_MIN groups or more widen the weights once (ed_fc_groups_full).
+ * The extended block is s->buf where its s->bytes (arena bytes the planner gave the layer; s NULL: none) hold at
+ * least the stack's groups and ED_FC_WIDE_MIN: 12 in_depth bytes a group, 8 in_depth bytes after them for the
+ * widened weights. An entry of its own, so that
  * only the models with such layers link these paths (--gc-sections): fully-connected and im2col layers call
  * ed_fc_s8. The pixels in order, each pass reading its inputs before it writes its outputs, as ed_fc_s8.
  */
@@ -1253,14 +1255,11 @@ void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *outpu
     if (s != NULL && n > 0) {
         void *scratch = s->buf;
         const int32_t bytes = s->bytes;
-        const int32_t gw = bytes >= 8 * n ? (bytes - 8 * n) / (12 * n) : 0, gs = bytes / (12 * n);
+        const int32_t gw = bytes >= 8 * n ? (bytes - 8 * n) / (12 * n) : 0;
         if (gw >= ED_FC_WIDE_MIN && ED_FC_PIX * gw >= most) { /* widened, at least the stack's groups */
             xs = (uint32_t *)scratch;
             wide = xs + 3 * n * gw;
             most = ED_FC_PIX * gw;
-        } else if (ED_FC_PIX * gs > most) {
-            xs = (uint32_t *)scratch;
-            most = ED_FC_PIX * gs;
         }
     }
 #else

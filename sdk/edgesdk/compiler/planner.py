@@ -497,8 +497,8 @@ def _shrink_pw_scratch(
     graph: Graph, buffers: list[Buffer], align: int, inplace: bool
 ) -> tuple[list[Buffer], int, list[Overlap]]:
     """Shrink the 1x1 layers' scratch buffers (``PW_SCRATCH``) until the arena is the one planned without them:
-    each that reaches above that arena (else the largest) takes its next size at most its overshoot smaller, or
-    none. Returns the buffers kept (placed), the arena and its overlaps."""
+    one at a time, the largest that reaches above that arena (else the largest) takes its next size at least the
+    overshoot smaller, or none. Returns the buffers kept (placed), the arena and its overlaps."""
     sizes = {pw_scratch_name(n.name): list(n.attrs[PW_SCRATCH]) for n in graph.nodes if n.attrs.get(PW_SCRATCH)}
     arena, overlaps = _placed(graph, buffers, align, inplace)
     pw = [b for b in buffers if b.name in sizes]
@@ -507,10 +507,9 @@ def _shrink_pw_scratch(
     others = [b for b in buffers if b.name not in sizes]
     base, _ = _placed(graph, others, align, inplace)
     while arena > base:
-        over = [b for b in pw if b.offset + b.size > base] or [max(pw, key=lambda b: b.size)]
-        for b in over:
-            smaller = [s for s in sizes[b.name] if s <= b.size - (arena - base) and s < b.size]
-            b.size = smaller[0] if smaller else 0
+        b = max([b for b in pw if b.offset + b.size > base] or pw, key=lambda b: b.size)
+        smaller = [s for s in sizes[b.name] if s <= b.size - (arena - base)]
+        b.size = smaller[0] if smaller else 0
         pw = [b for b in pw if b.size > 0]
         buffers = others + pw
         arena, overlaps = _placed(graph, buffers, align, inplace)

@@ -63,13 +63,13 @@ GROUPS_MIN, GROUPS_PER_ROW, GROUPS_PER_PASS_ROW, GROUPS_PER_PASS = 3, 38.4, 31, 
 #: of their own (ED_FC_TRI_MINK, ed_fc_tri): per output row TRI_PER_GROUP per four inputs plus TRI_PER_ROW
 #: (QEMU mps2-an386: VWW's 3 x 3 layers, 128 -> 256 and 256 -> 256, 286,859 and 532,939 measured).
 TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
-#: A scratch block in the arena (``ed_fc_pw_buf_s8``; the planner gives the layer the bytes free at its step,
-#: ``SCRATCH_ATTR`` lists the sizes it may take, best first): 12 k bytes a group, so that more groups than the
-#: stack's take one pass; with ``WIDE_MIN`` or more groups a pass, 8 k bytes more where each four-row block's
-#: weights are widened once a pass (ED_FC_WIDE_MIN, ed_fc_widen4: WIDEN_PER_STEP per four inputs and
-#: WIDEN_PER_BLOCK per block), the dot product then WIDE_PER_GROUP per four inputs (LDRD of the pairs, no SXTB16).
+#: Passes of ``WIDE_MIN`` groups or more widen each four-row block's weights once (ED_FC_WIDE_MIN, ed_fc_widen4:
+#: WIDEN_PER_STEP per four inputs and WIDEN_PER_BLOCK per block), the dot product then WIDE_PER_GROUP per four
+#: inputs (LDRD of the pairs, no SXTB16). A scratch block in the arena (``ed_fc_pw_buf_s8``; the planner gives the
+#: layer the bytes free at its step, ``SCRATCH_ATTR`` lists the sizes it may take, best first) holds more groups than
+#: the stack's for one pass: 12 k bytes a group and 8 k for the widened weights.
 SCRATCH_ATTR = PW_SCRATCH
-WIDE_MIN, WIDE_PER_GROUP, WIDEN_PER_STEP, WIDEN_PER_BLOCK = 4, 16.8, 18, 30
+WIDE_MIN, WIDE_PER_GROUP, WIDEN_PER_STEP, WIDEN_PER_BLOCK = 3, 16.4, 32, 60
 
 
 def blocked(core: str, k: int, requant: str = "fast") -> bool:
@@ -83,14 +83,11 @@ def blocked(core: str, k: int, requant: str = "fast") -> bool:
     )
 
 
-def scratch_groups(k: int, scratch: int) -> tuple[int, bool]:
+def scratch_groups(k: int, scratch: int) -> int:
     """The most groups of ``PIX`` rows of ``k`` inputs a pass of ``ed_fc_pw_buf_s8`` takes with ``scratch`` bytes
-    (0: the stack's block), and whether it widens the weights (from ``WIDE_MIN`` groups a pass)."""
-    stack = PIX_MAX_K // k
-    wide = (scratch - 8 * k) // (12 * k) if scratch >= 8 * k else 0
-    if wide >= WIDE_MIN and wide >= stack:
-        return wide, True
-    return max(stack, scratch // (12 * k)), False
+    (0: the stack's block): the scratch's where they are ``WIDE_MIN`` or more and at least the stack's."""
+    stack, held = PIX_MAX_K // k, (scratch - 8 * k) // (12 * k) if scratch >= 8 * k else 0
+    return held if held >= WIDE_MIN and held >= stack else stack
 
 
 def _passes(groups: int, k: int, most: int | None = None) -> list[int]:
@@ -127,11 +124,10 @@ def fc8_instructions(
     part = int(groups > 0 and rest >= PART_MIN and 12 * k + PIX * cout <= 2 * PIX * PIX_MAX_K)
     total = 0.0
     # (ed_fc_pw_s8 leaves the last group to ed_fc_s8 with such a rest)
-    most, wide = scratch_groups(k, scratch)
-    for g in _passes(groups - part, k, most) + [1] * part if pixels else [1] * groups:
+    for g in _passes(groups - part, k, scratch_groups(k, scratch)) + [1] * part if pixels else [1] * groups:
         if g == 1:
             total += per_pass
-        elif wide and g >= WIDE_MIN:
+        elif g >= WIDE_MIN:
             widen = (cout // 4) * ((k // 4) * WIDEN_PER_STEP + WIDEN_PER_BLOCK)
             total += cout * (g * ((k // 4) * WIDE_PER_GROUP + GROUPS_PER_ROW) + GROUPS_PER_PASS_ROW) + widen
             total += g * ext + GROUPS_PER_PASS
@@ -150,8 +146,7 @@ def scratch_sizes(rows: int, k: int, cout: int, core: str = "cortex-m4", requant
     if not blocked(core, k, requant):
         return []
     groups = rows // PIX
-    sizes = sorted({g * 12 * k for g in range(PIX_MAX_K // k + 1, groups + 1)}
-                   | {g * 12 * k + 8 * k for g in range(WIDE_MIN, groups + 1)})
+    sizes = [g * 12 * k + 8 * k for g in range(max(WIDE_MIN, PIX_MAX_K // k + 1), groups + 1)]
     best, out = fc8_instructions(rows, k, cout, core, requant, pixels=True), []
     for size in sizes:
         est = fc8_instructions(rows, k, cout, core, requant, pixels=True, scratch=size)
