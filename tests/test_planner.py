@@ -138,5 +138,5 @@ def test_pointwise_scratch_never_raises_the_arena(pixels: int) -> None:
     assert with_scratch.arena_bytes == without.arena_bytes
     taken = [b for b in with_scratch.buffers if b.name in proposed]
     assert all(b.size in proposed[b.name] for b in taken)
-    assert bool(taken) == (pixels >= 24)
+    assert bool(taken) == (pixels >= 36)
     with_scratch.check_no_overlap()
