@@ -15,9 +15,8 @@ tflite-micro's greedy memory planner). Tensors share one buffer where that is le
 - a layer annotated ``kernel = "decoded"`` (``passes/decoded.py``) expands its compressed weights into a scratch
   buffer of its own, live at that step only (``weightformats.node_decode_scratch_bytes``);
 - a 1x1 layer annotated with scratch sizes (``attrs[PW_SCRATCH]``, ``passes/pointwise.py``: longer passes of the
-  int8 FC kernel over its pixels) gets a scratch buffer live at its step, the largest size that does not raise the
-  arena: the plan is made with the largest sizes, then each such buffer that reaches above the arena planned
-  without them is shrunk to a smaller size (or none), until the arena is that one again.
+  int8 FC kernel over its pixels) gets a scratch buffer live at its step, the largest of its sizes that fits the
+  bytes free there once every other buffer is placed (or none): it never raises the arena nor moves a tensor.
 
 An ADD fused with the convolution before it (``attrs["fused_conv"]``, see ``passes/conv_add_fuse.py``) runs the
 convolution by bands at the ADD's step: the convolution's output is only the band scratch
@@ -486,39 +485,36 @@ def choose_overlaps(
     return chosen
 
 
-def _placed(graph: Graph, buffers: Sequence[Buffer], align: int, inplace: bool) -> tuple[int, list[Overlap]]:
-    """The arena of ``buffers`` placed with the overlaps chosen for them (left placed), and those overlaps."""
-    candidates = overlap_candidates(graph, buffers) if inplace else []
-    overlaps = choose_overlaps(buffers, candidates, align) if candidates else []
-    return place(buffers, align, overlaps), overlaps
-
-
-def _shrink_pw_scratch(
-    graph: Graph, buffers: list[Buffer], align: int, inplace: bool
-) -> tuple[list[Buffer], int, list[Overlap]]:
-    """Shrink the 1x1 layers' scratch buffers (``PW_SCRATCH``) until the arena is the one planned without them:
-    one at a time, the largest that reaches above that arena (else the largest) takes its next size at least the
-    overshoot smaller, or none. Returns the buffers kept (placed), the arena and its overlaps."""
-    sizes = {pw_scratch_name(n.name): list(n.attrs[PW_SCRATCH]) for n in graph.nodes if n.attrs.get(PW_SCRATCH)}
-    arena, overlaps = _placed(graph, buffers, align, inplace)
-    pw = [b for b in buffers if b.name in sizes]
-    if not pw:
-        return buffers, arena, overlaps
-    others = [b for b in buffers if b.name not in sizes]
-    base, _ = _placed(graph, others, align, inplace)
-    while arena > base:
-        b = max([b for b in pw if b.offset + b.size > base] or pw, key=lambda b: b.size)
-        smaller = [s for s in sizes[b.name] if s <= b.size - (arena - base)]
-        b.size = smaller[0] if smaller else 0
-        pw = [b for b in pw if b.size > 0]
-        buffers = others + pw
-        arena, overlaps = _placed(graph, buffers, align, inplace)
-    return buffers, arena, overlaps
+def _fit_pw_scratch(graph: Graph, placed: Sequence[Buffer], pw: Sequence[Buffer], arena: int, align: int) -> list[Buffer]:
+    """The 1x1 layers' scratch buffers (``PW_SCRATCH``) that fit below ``arena`` beside the ``placed`` buffers, each
+    at the lowest offset of the largest of its sizes that fits a gap at its step (the buffers it shares a step with
+    left where they are); the others dropped."""
+    sizes = {pw_scratch_name(n.name): n.attrs[PW_SCRATCH] for n in graph.nodes if n.attrs.get(PW_SCRATCH)}
+    kept: list[Buffer] = []
+    for b in pw:
+        live = sorted((o.offset, o.offset + o.size) for o in [*placed, *kept] if o.first <= b.last and b.first <= o.last)
+        gaps, end = [], 0
+        for lo, hi in [*live, (arena, arena)]:
+            start = _round_up(end, align)
+            if lo > start:
+                gaps.append((start, lo - start))
+            end = max(end, hi)
+        fits = [(size, start) for size in sizes[b.name] for start, room in gaps if size <= room]
+        if fits:
+            b.size, b.offset = max(fits, key=lambda f: (f[0], -f[1]))
+            kept.append(b)
+    return kept
 
 
 def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
     """Plan the arena for ``graph``'s activation tensors."""
-    buffers, arena, overlaps = _shrink_pw_scratch(graph, lifetimes(graph, inplace=inplace), align, inplace)
+    buffers = lifetimes(graph, inplace=inplace)
+    pw = [b for b in buffers if b.name.endswith(pw_scratch_name(""))]
+    buffers = [b for b in buffers if b not in pw]
+    candidates = overlap_candidates(graph, buffers) if inplace else []
+    overlaps = choose_overlaps(buffers, candidates, align) if candidates else []
+    arena = place(buffers, align, overlaps)
+    buffers += _fit_pw_scratch(graph, buffers, pw, arena, align)
     check_no_overlap(buffers, arena, overlaps)
     offsets = {m: b.offset for b in buffers for m in b.tensors}
     aliases = {m: b.name for b in buffers for m in b.tensors if m != b.name}
