@@ -414,11 +414,12 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
         for step, node in enumerate(graph.nodes)
         if node.attrs.get("kernel") == "decoded" and "decoded" in node.attrs
     ]  # fmt: skip
-    scratch += [  # the largest scratch a 1x1 layer may take (plan shrinks it)
+    scratch += [  # the largest scratch a 1x1 layer may take (plan fits it, or drops it)
         Buffer(name=pw_scratch_name(node.name), size=node.attrs[PW_SCRATCH][0], first=step, last=step,
                tensors=[pw_scratch_name(node.name)])
         for step, node in enumerate(graph.nodes)
-        if node.attrs.get(PW_SCRATCH) and "fused_into" not in node.attrs and "band_chain" not in node.attrs
+        if node.attrs.get(PW_SCRATCH) and node.attrs.get("kernel") == "pointwise_s8"
+        and "fused_into" not in node.attrs and "band_chain" not in node.attrs
     ]  # fmt: skip
     return scratch + [
         Buffer(

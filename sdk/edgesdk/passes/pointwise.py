@@ -12,8 +12,10 @@ convolution's bytes, SXTB16 in the loop; KWS's 1x1 layers 1.37 M -> ~0.9 M instr
 DSP core (not Helium) that kernel runs six pixels per pass over input rows of up to ``PIX_MAX_K`` bytes (each weight
 word loaded and extended once for six pixels, about one instruction per MAC): then it is estimated faster than the
 int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instructions); its entry for pixels
-(``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass and a map's last three pixels in a pass of
-their own. The decision and the candidates go into ``node.attrs["kernel_report"]``.
+(``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass, each four-row block's weights widened
+once a pass for its groups, and a map's last three pixels in a pass of their own; where the arena has bytes free
+at the layer's step, a scratch block there (``attrs["pw_scratch"]``, sized by the planner) holds more groups a
+pass than the stack's block (``ed_fc_pw_buf_s8``). The decision and the candidates go into ``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def lower_pointwise_s8(b: _LayerBuilder) -> None:
     b.kernel = "ed_fc_pw_s8" if b.gen.target == "cortex-m-dsp" else "ed_fc_s8"
     b.params_type = "ed_fc_params_t"
     b.kernel_files = ["ed_fc.c"]
-    if b.gen.target == "cortex-m-dsp" and node.attrs.get(PW_SCRATCH):
+    if b.gen.target == "cortex-m-dsp" and node.attrs.get(PW_SCRATCH) and node.attrs.get("kernel") == POINTWISE8:
         # the scratch block the planner gave the layer (arena bytes free at its step), if any
         from edgesdk.backends.c.dw_inplace import _plan
 
