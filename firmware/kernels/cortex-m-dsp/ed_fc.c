@@ -591,6 +591,16 @@ static inline void ed_fc_widen4(const int8_t *w, int32_t n, uint32_t *d)
                      : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "cc", "memory");
 }
 
+/* ED_FC_GROUPS_FULL with the requantization `nofix` picks (see ED_FC_PIX_OUT). */
+#define ED_FC_GROUPS_FULL_OUT(SEQ_, BYTES_)                         \
+    do {                                                            \
+        if (nofix) {                                                \
+            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_NOFIX, SEQ_, BYTES_);   \
+        } else {                                                    \
+            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX, SEQ_, BYTES_);     \
+        }                                                           \
+    } while (0)
+
 /* The rows [0, out4) of a per-channel layer with a bias clamped to the whole int8 range against `groups` (>= 2)
  * groups of six input rows extended at xb (see ED_FC_GROUPS_FULL), outputs at y[r * out_depth + o]; `nofix`: see
  * ED_FC_PIX_OUT. `widened` (a constant in each instance): each four-row block's weights widened once into `wide`
@@ -615,26 +625,15 @@ ED_ALWAYS_INLINE static inline void ed_fc_groups_rows(const ed_fc_params_t *p, c
         f[3] = (uint32_t)p->multiplier[o];
         f[4] = (uint32_t)e;
         f[5] = 2u * (uint32_t)p->bias[o];
+        if (widened && (o & 3) == 0) {
+            ed_fc_widen4(wr, n, wide);
+        }
+        f[6] = widened ? (uint32_t)(uintptr_t)(wide + 2 * (o & 3)) : (uint32_t)(uintptr_t)wr;
+        f[8] = f[6] + (uint32_t)(widened ? 8 * n : 4 * n); /* the row's n / 4 steps, 32 or 16 bytes each */
         if (widened) {
-            const uint32_t *wrow = wide + 2 * (o & 3);
-            if ((o & 3) == 0) {
-                ed_fc_widen4(wr, n, wide);
-            }
-            f[6] = (uint32_t)(uintptr_t)wrow;
-            f[8] = (uint32_t)(uintptr_t)(wrow + 2 * n);
-            if (nofix) {
-                ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_NOFIX, ED_FC_G6W_SEQ, "64");
-            } else {
-                ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX, ED_FC_G6W_SEQ, "64");
-            }
+            ED_FC_GROUPS_FULL_OUT(ED_FC_G6W_SEQ, "64");
         } else {
-            f[6] = (uint32_t)(uintptr_t)wr;
-            f[8] = (uint32_t)(uintptr_t)(wr + 4 * n);
-            if (nofix) {
-                ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_NOFIX, ED_FC_G6_SEQ, "72");
-            } else {
-                ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX, ED_FC_G6_SEQ, "72");
-            }
+            ED_FC_GROUPS_FULL_OUT(ED_FC_G6_SEQ, "72");
         }
     }
 }
