@@ -68,11 +68,11 @@ TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
 #: Passes of ``WIDE_MIN`` groups or more widen each four-row block's weights once (ED_FC_WIDE_MIN, ed_fc_widen4:
 #: WIDEN_PER_STEP per block and four inputs), the dot product then WIDE_PER_GROUP per four inputs (LDRD of the
 #: pairs, no SXTB16); fitted with the rest on the layers above, VWW's with the scratch blocks the planner gave them
-#: (within 0.8%: e.g. 466,774 and 460,734 measured on VWW's 128 -> 128 on 6 x 6 and KWS's 64 -> 64 on 25 x 5). A scratch block in the arena (``ed_fc_pw_buf_s8``; the planner gives the
+#: (within 0.8%: e.g. 466,646 and 460,414 measured on VWW's 128 -> 128 on 6 x 6 and KWS's 64 -> 64 on 25 x 5). A scratch block in the arena (``ed_fc_pw_buf_s8``; the planner gives the
 #: layer the bytes free at its step, ``SCRATCH_ATTR`` lists the sizes it may take, best first) holds more groups than
 #: the stack's for one pass: 12 k bytes a group and 8 k for the widened weights.
 SCRATCH_ATTR = PW_SCRATCH
-WIDE_MIN, WIDE_PER_GROUP, WIDEN_PER_STEP = 3, 16.4, 22
+WIDE_MIN, WIDE_PER_GROUP, WIDEN_PER_STEP = 3, 16.4, 21
 
 
 def blocked(core: str, k: int, requant: str = "fast") -> bool:
