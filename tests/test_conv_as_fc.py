@@ -307,7 +307,10 @@ def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, tmp_path: Path) 
     summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
-    calls = source.count("    ed_fc_pw_s8(&thin_pw"), source.count("    ed_fc_pw_buf_s8(p, input, output, &scratch);")
+    calls = (
+        source.count("    ed_fc_pw_s8(&thin_pw"),
+        source.count("    ed_fc_pw_buf_s8(p, input, output, &scratch);"),
+    )
     assert sum(calls) == len(PW_CHAINS[kind][1])
     assert calls[1] == {"rows": {13: 0, 24: 0, 36: 2, 47: 2, 144: 4}}.get(kind, {}).get(pixels, 0)
 

@@ -122,13 +122,14 @@ def test_pointwise_scratch_never_raises_the_arena(pixels: int) -> None:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_conv_as_fc import pw_chain
-
     from edgesdk.compiler.planner import PW_SCRATCH, pw_scratch_name
     from edgesdk.passes import PassContext, run_pipeline
+    from test_conv_as_fc import pw_chain
 
     graph = run_pipeline(
-        pw_chain("rows", "rows", pixels), "default", PassContext(core="cortex-m4", force={"pw*": "pointwise_s8"})
+        pw_chain("rows", "rows", pixels),
+        "default",
+        PassContext(core="cortex-m4", force={"pw*": "pointwise_s8"}),
     )
     proposed = {pw_scratch_name(n.name): n.attrs.get(PW_SCRATCH) for n in graph.nodes}
     with_scratch = plan(graph)

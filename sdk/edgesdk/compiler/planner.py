@@ -486,14 +486,18 @@ def choose_overlaps(
     return chosen
 
 
-def _fit_pw_scratch(graph: Graph, placed: Sequence[Buffer], pw: Sequence[Buffer], arena: int, align: int) -> list[Buffer]:
+def _fit_pw_scratch(
+    graph: Graph, placed: Sequence[Buffer], pw: Sequence[Buffer], arena: int, align: int
+) -> list[Buffer]:
     """The 1x1 layers' scratch buffers (``PW_SCRATCH``) that fit below ``arena`` beside the ``placed`` buffers, each
     at the lowest offset of the largest of its sizes that fits a gap at its step (the buffers it shares a step with
     left where they are); the others dropped."""
     sizes = {pw_scratch_name(n.name): n.attrs[PW_SCRATCH] for n in graph.nodes if n.attrs.get(PW_SCRATCH)}
     kept: list[Buffer] = []
     for b in pw:
-        live = sorted((o.offset, o.offset + o.size) for o in [*placed, *kept] if o.first <= b.last and b.first <= o.last)
+        live = sorted(
+            (o.offset, o.offset + o.size) for o in [*placed, *kept] if o.first <= b.last and b.first <= o.last
+        )
         gaps, end = [], 0
         for lo, hi in [*live, (arena, arena)]:
             start = _round_up(end, align)

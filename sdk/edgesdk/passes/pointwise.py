@@ -15,7 +15,8 @@ int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instruct
 (``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass, each four-row block's weights widened
 once a pass for its groups, and a map's last three pixels in a pass of their own; where the arena has bytes free
 at the layer's step, a scratch block there (``attrs["pw_scratch"]``, sized by the planner) holds more groups a
-pass than the stack's block (``ed_fc_pw_buf_s8``). The decision and the candidates go into ``node.attrs["kernel_report"]``.
+pass than the stack's block (``ed_fc_pw_buf_s8``). The decision and the candidates go into
+``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
 #: Passes of ``WIDE_MIN`` groups or more widen each four-row block's weights once (ED_FC_WIDE_MIN, ed_fc_widen4:
 #: WIDEN_PER_STEP per block and four inputs), the dot product then WIDE_PER_GROUP per four inputs (LDRD of the
 #: pairs, no SXTB16); fitted with the rest on the layers above, VWW's with the scratch blocks the planner gave them
-#: (within 0.8%: e.g. 466,646 and 460,414 measured on VWW's 128 -> 128 on 6 x 6 and KWS's 64 -> 64 on 25 x 5). A scratch block in the arena (``ed_fc_pw_buf_s8``; the planner gives the
-#: layer the bytes free at its step, ``SCRATCH_ATTR`` lists the sizes it may take, best first) holds more groups than
-#: the stack's for one pass: 12 k bytes a group and 8 k for the widened weights.
+#: (within 0.8%: e.g. 466,646 and 460,414 measured on VWW's 128 -> 128 on 6 x 6 and KWS's 64 -> 64 on 25 x 5).
+#: A scratch block in the arena (``ed_fc_pw_buf_s8``; the planner gives the layer the bytes free at its step,
+#: ``SCRATCH_ATTR`` lists the sizes it may take, best first) holds more groups than the stack's for one pass:
+#: 12 k bytes a group and 8 k for the widened weights.
 SCRATCH_ATTR = PW_SCRATCH
 WIDE_MIN, WIDE_PER_GROUP, WIDEN_PER_STEP = 3, 16.4, 21
 
@@ -105,7 +107,12 @@ def _passes(groups: int, k: int, most: int | None = None) -> list[int]:
 
 
 def fc8_instructions(
-    rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast", pixels: bool = False,
+    rows: int,
+    k: int,
+    cout: int,
+    core: str = "cortex-m4",
+    requant: str = "fast",
+    pixels: bool = False,
     scratch: int = 0,
 ) -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
@@ -222,7 +229,9 @@ class PointwiseAsFc(Int16WeightsPass):
             node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )
         if node.attrs.get("kernel") == KERNEL8:
-            sizes = scratch_sizes(out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant)
+            sizes = scratch_sizes(
+                out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant
+            )
             if sizes:
                 node.attrs[SCRATCH_ATTR] = sizes
         return took

@@ -66,7 +66,11 @@ def lower_pointwise_s8(b: _LayerBuilder) -> None:
     b.kernel = "ed_fc_pw_s8" if b.gen.target == "cortex-m-dsp" else "ed_fc_s8"
     b.params_type = "ed_fc_params_t"
     b.kernel_files = ["ed_fc.c"]
-    if b.gen.target == "cortex-m-dsp" and node.attrs.get(PW_SCRATCH) and node.attrs.get("kernel") == POINTWISE8:
+    if (
+        b.gen.target == "cortex-m-dsp"
+        and node.attrs.get(PW_SCRATCH)
+        and node.attrs.get("kernel") == POINTWISE8
+    ):
         # the scratch block the planner gave the layer (arena bytes free at its step), if any
         from edgesdk.backends.c.dw_inplace import _plan
 
@@ -75,7 +79,9 @@ def lower_pointwise_s8(b: _LayerBuilder) -> None:
             fn = b.gen.ident(b.gen.model, b.cname, "pw")
             b.render(
                 "pointwise_scratch",
-                comment=cf.c_comment(f"{node.name}: 1x1 convolution, longer passes over a scratch block (ed_fc_pw_buf_s8)."),
+                comment=cf.c_comment(
+                    f"{node.name}: 1x1 convolution, longer passes over a scratch block (ed_fc_pw_buf_s8)."
+                ),
                 fn=fn,
                 scratch=f"{b.gen.prefix}_TENSOR({cf.c_int(scratch.offset, 'uint32_t')})",
                 scratch_offset=scratch.offset,
