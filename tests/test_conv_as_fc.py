@@ -136,24 +136,29 @@ IM2COL_CASES = {
 
 
 def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
-    """``pointwise.fc8_instructions`` prices ``ed_fc_pw_s8``'s passes (several six-pixel groups a pass, the last three
-    pixels in a pass of their own) within 2% of the counts measured on the emulated Cortex-M4 (VWW's and KWS's 1x1
-    shapes), and only for 1x1 layers: im2col's bands run ``ed_fc_s8`` without them."""
+    """``pointwise.fc8_instructions`` prices ``ed_fc_pw_s8``'s passes (several six-pixel groups a pass, the weights
+    widened once, over a scratch block where the planner gave one; the last three pixels in a pass of their own)
+    within 2% of the counts measured on the emulated Cortex-M4 (VWW's and KWS's 1x1 shapes), and only for 1x1
+    layers: im2col's bands run ``ed_fc_s8`` without them."""
     from edgesdk.passes.pointwise import estimate, fc8_instructions
 
-    measured = {  # (pixels, inputs, outputs): instructions (QEMU mps2-an386, default export)
-        (2304, 8, 16): 505_405,
-        (576, 16, 32): 364_491,
-        (576, 32, 32): 620_013,
-        (144, 32, 64): 301_930,
-        (125, 64, 64): 483_447,
-        (9, 128, 256): 286_859,
-        (9, 256, 256): 532_939,
+    measured = {  # (pixels, inputs, outputs, scratch bytes): instructions (QEMU mps2-an386, default export)
+        (2304, 8, 16, 7456): 474_742,
+        (576, 16, 32, 0): 342_153,
+        (576, 32, 32, 7936): 562_542,
+        (144, 32, 64, 9472): 272_202,
+        (144, 64, 64, 18944): 486_986,
+        (36, 64, 128, 5120): 250_518,
+        (36, 128, 128, 10240): 466_646,
+        (125, 64, 64, 0): 460_414,
+        (9, 128, 256, 0): 286_881,
+        (9, 256, 256, 0): 532_961,
     }
-    for (px, k, cout), count in measured.items():
-        est = estimate(px, k, cout)["pointwise_s8"]
+    for (px, k, cout, scratch), count in measured.items():
+        est = fc8_instructions(px, k, cout, pixels=True, scratch=scratch)
         assert abs(est - count) < 0.02 * count, (px, k, cout, est, count)
         assert est < fc8_instructions(px, k, cout), (px, k, cout)
+        assert estimate(px, k, cout)["pointwise_s8"] == fc8_instructions(px, k, cout, pixels=True)
     # the thin path (ed_fc_thin_s8) against ed_fc_pw_s8, output zero point -128 after ReLU ("nofix") or the divide's
     # correction ("fix"): (pixels, inputs, outputs, stage): (thin, ed_fc_pw_s8) measured
     measured_thin = {
@@ -390,7 +395,9 @@ def pointwise_chain(name: str):
 #: (``ed_fc_groups_full``: 192 pixels a pass at 8 inputs, 48 at 32), the groups after them and the rest; the int8
 #: range with and without the negative-value correction (output zero point -128 under ReLU), a narrower clamp.
 #: "wide": 48, 64, 128 (per tensor), 256 and 52 inputs: the three rows after the six-row passes of a 3 x 3 or
-#: 5 x 3 map (``ed_fc_tri``) and the grouped passes up to 64 inputs.
+#: 5 x 3 map (``ed_fc_tri``) and the grouped passes up to 64 inputs. "rows": 32, 64, 128, 256, 32 and 64 inputs
+#: with the arena's peak at the 128 -> 256 layer: the others take scratch blocks (``ed_fc_pw_buf_s8``) of all
+#: their groups or fewer, widened or not, with and without the negative-value correction.
 PW_CHAINS = {
     "mixed": (4, [(16, "RELU", -128, True), (12, "NONE", None, True), (36, "RELU6", None, True),
                   (8, "NONE", None, True), (15, "RELU", None, True)]),
@@ -407,6 +414,8 @@ PW_CHAINS = {
                  (10, "NONE", None, True)]),
     "one": (8, [(4, "NONE", None, False), (13, "RELU", -128, True), (5, "RELU6", None, True)]),
     "single": (4, [(1, "NONE", None, True), (4, "RELU", -128, True)]),
+    "rows": (32, [(512, "RELU", -128, True), (128, "NONE", None, True), (256, "RELU", -128, True),
+                  (32, "NONE", None, True), (64, "RELU", -128, True), (13, "RELU", -128, True)]),
 }  # fmt: skip
 #: the layers of each chain the thin path serves (4 to 16 inputs, a multiple of 4, the whole int8 range)
 THIN_LAYERS = {"narrow": 6, "odd": 4, "one": 2, "single": 1}
@@ -438,8 +447,13 @@ def pw_chain(name: str, kind: str, pixels: int):
 #: 7 x 3 map of the wide chain
 PW_CHAIN_CASES = [("thin", p) for p in (1, 9, 13, 12, 19, 23, 47, 53, 199)]
 PW_CHAIN_CASES += [("wide", p) for p in (9, 15, 21)]
-#: on the host (one build): every pixel count from 1 to 13 too
+#: the rows chain, its passes widened on the stack's block (24: four groups of 64 inputs) and over scratch blocks
+#: (36, 47: 6 groups of 64 inputs, 3 and 4 of 128, fewer than needed; 144: all 24 groups of 32 and 64 inputs,
+#: passes of 12 groups of 128 and 6 of 256)
+PW_CHAIN_CASES += [("rows", p) for p in (13, 24, 36, 47, 144)]
+#: on the host (one build): every pixel count from 1 to 13 too (the rows chain, its weights the build's bulk: some)
 PW_HOST_CASES = PW_CHAIN_CASES + [("thin", p) for p in range(1, 14) if ("thin", p) not in PW_CHAIN_CASES]
+PW_HOST_CASES += [("rows", p) for p in (1, 2, 3, 5, 7)]
 #: the thin path (pass option pointwise_thin): every pixel count from 1 to 13 and a map of 48 x 1 on the host, a
 #: few on the emulated board
 THIN_HOST_CASES = [(kind, p) for kind in THIN_LAYERS for p in (*range(1, 14), 48)]
@@ -487,7 +501,12 @@ def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, thin: bool, tmp_
     source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
     n_thin = THIN_LAYERS[kind] if thin else 0
     assert source.count("    ed_fc_thin_s8(&thin_pw") == n_thin
-    assert source.count("    ed_fc_pw_s8(&thin_pw") == len(PW_CHAINS[kind][1]) - n_thin
+    calls = (
+        source.count("    ed_fc_pw_s8(&thin_pw"),
+        source.count("    ed_fc_pw_buf_s8(p, input, output, &scratch);"),
+    )
+    assert sum(calls) == len(PW_CHAINS[kind][1]) - n_thin
+    assert calls[1] == {"rows": {13: 0, 24: 0, 36: 2, 47: 2, 144: 4}}.get(kind, {}).get(pixels, 0)
 
 
 @pytest.mark.emulator

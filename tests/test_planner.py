@@ -112,3 +112,32 @@ def test_no_inplace_when_input_still_needed() -> None:
     p.check_no_overlap()
     assert p.offsets["a"] != p.offsets["x"]  # x is read again by add2
     assert p.offsets["b"] != p.offsets["a"]  # a is a graph output, live to the end
+
+
+@pytest.mark.parametrize("pixels", [1, 13, 24, 36, 47, 144])
+def test_pointwise_scratch_never_raises_the_arena(pixels: int) -> None:
+    """The 1x1 layers' scratch blocks (``attrs["pw_scratch"]``, passes/pointwise.py) take only bytes free at their
+    step: the arena is the one planned without them, every block one of its layer's sizes, none overlapping."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from edgesdk.compiler.planner import PW_SCRATCH, pw_scratch_name
+    from edgesdk.passes import PassContext, run_pipeline
+    from test_conv_as_fc import pw_chain
+
+    graph = run_pipeline(
+        pw_chain("rows", "rows", pixels),
+        "default",
+        PassContext(core="cortex-m4", force={"pw*": "pointwise_s8"}),
+    )
+    proposed = {pw_scratch_name(n.name): n.attrs.get(PW_SCRATCH) for n in graph.nodes}
+    with_scratch = plan(graph)
+    for n in graph.nodes:
+        n.attrs.pop(PW_SCRATCH, None)
+    without = plan(graph)
+    assert with_scratch.arena_bytes == without.arena_bytes
+    taken = [b for b in with_scratch.buffers if b.name in proposed]
+    assert all(b.size in proposed[b.name] for b in taken)
+    assert bool(taken) == (pixels >= 36)
+    with_scratch.check_no_overlap()

@@ -174,6 +174,13 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
 /* The same for a 1x1 convolution's pixels on the DSP cores (cortex-m-dsp/ed_fc.c: passes of their own for thin
  * layers and few-pixel maps; the results are ed_fc_s8's). */
 void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
+/* The same with a scratch block (arena bytes free at the layer; NULL: none) for longer passes over the pixels, their
+ * weights widened once a pass (cortex-m-dsp/ed_fc.c). */
+typedef struct {
+    void *buf;
+    int32_t bytes;
+} ed_fc_scratch_t;
+void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, const ed_fc_scratch_t *s);
 void ed_fc_thin_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
 
 /* CONV_2D with few input channels as im2col into int16 pairs (Cortex-M DSP: cortex-m-dsp/ed_im2col_x16.h,

@@ -270,6 +270,14 @@ typedef struct {
     "ldr " t0 ", [" w "], #16\n\t"                                                                       \
     "sxtb16 " we ", " t0 "\n\t"                                                                          \
     "sxtb16 " wo ", " t0 ", ror #8\n\t"                                                                  \
+    ED_FC_G6_MACS(s0, s1, s2, s3, s4, s5, a0, a1, a2, a3, a4, a5, x, we, wo, t0, t1, t2, t3)
+/* The same with the row's weights widened beforehand (ed_fc_widen4: the pairs (w0, w2), (w1, w3) of each word, 32
+ * bytes on to the next): one LDRD of the two pairs, 16 instructions for 24 MACs. */
+#define ED_FC_G6W_SEQ(s0, s1, s2, s3, s4, s5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)      \
+    "ldrd " we ", " wo ", [" w "], #32\n\t"                                                              \
+    ED_FC_G6_MACS(s0, s1, s2, s3, s4, s5, a0, a1, a2, a3, a4, a5, x, we, wo, t0, t1, t2, t3)
+/* ED_FC_G6_SEQ after its weight pairs: three LDM of the six rows' pairs, twelve SMLAD. */
+#define ED_FC_G6_MACS(s0, s1, s2, s3, s4, s5, a0, a1, a2, a3, a4, a5, x, we, wo, t0, t1, t2, t3)         \
     "ldmia " x "!, {" t0 ", " t1 ", " t2 ", " t3 "}\n\t"                                                 \
     "smlad " a0 ", " t0 ", " we ", " s0 "\n\t"                                                           \
     "smlad " a0 ", " t1 ", " wo ", " a0 "\n\t"                                                           \
@@ -285,8 +293,8 @@ typedef struct {
     "smlad " a4 ", " t1 ", " wo ", " a4 "\n\t"                                                           \
     "smlad " a5 ", " t2 ", " we ", " s5 "\n\t"                                                           \
     "smlad " a5 ", " t3 ", " wo ", " a5 "\n\t"
-#define ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) \
-    ED_FC_G6_SEQ(a0, a1, a2, a3, a4, a5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)
+#define ED_FC_G6_(SEQ_, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) \
+    SEQ_(a0, a1, a2, a3, a4, a5, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3)
 
 /* The dot-product sequence of ED_FC_DOT6 from its first group (added onto a5, the doubled bias; C and N set from
  * groups - 1, the block's end at [sp]) to the loop's end, the registers as in ED_FC_G6_SEQ. */
@@ -297,30 +305,30 @@ typedef struct {
     "b 14f\n"                                                                                                    \
     "2:\n\t"                                                                                                     \
     "bmi 11f\n\t"                                                                                                \
-    "b 12f\n" ED_FC_DOT6_LOOP(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3,                            \
+    "b 12f\n" ED_FC_DOT6_LOOP(ED_FC_G6_SEQ, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3,              \
                               "ldr " t0 ", [sp]\n\tcmp " x ", " t0 "\n\t")
-/* The loop of the groups after the first, four a turn, entered at 14 - (groups - 1) % 4 (each ED_FC_G6_ 72 bytes:
- * every instruction of it a 32-bit one, as each names a high register); `end` compares for the loop's end (Z set
- * there; t0 free). */
-#define ED_FC_DOT6_LOOP(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, end)                               \
-    "10:\n\t" ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "11:\n\t"                          \
-    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "12:\n\t"                                    \
-    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "13:\n\t"                                    \
-    ED_FC_G6_(a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "14:\n\t" end                                \
+/* The loop of the groups after the first, four a turn, entered at 14 - (groups - 1) % 4 (each SEQ_, ED_FC_G6_SEQ or
+ * ED_FC_G6W_SEQ, 72 or 64 bytes: every instruction of it a 32-bit one, as each names a high register); `end`
+ * compares for the loop's end (Z set there; t0 free). */
+#define ED_FC_DOT6_LOOP(SEQ_, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3, end)                         \
+    "10:\n\t" ED_FC_G6_(SEQ_, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "11:\n\t"                    \
+    ED_FC_G6_(SEQ_, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "12:\n\t"                              \
+    ED_FC_G6_(SEQ_, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "13:\n\t"                              \
+    ED_FC_G6_(SEQ_, a0, a1, a2, a3, a4, a5, x, w, we, wo, t0, t1, t2, t3) "14:\n\t" end                          \
     "bne 10b\n\t"
 
 /* ED_FC_DOT6_SEQ with r0..r5 the accumulators, r6 the extended rows, r7 the weights, r12/lr the extended
  * weights and r8..r11 the rows' pairs, entering the loop after the first group by LDR PC from `entry` (an address
  * operand): the loop's entry for groups - 1 set once beforehand by ED_FC_DOT6_ENTRY. */
-#define ED_FC_DOT6_JUMP(entry, end)                                                                              \
-    ED_FC_G6_SEQ("r5", "r5", "r5", "r5", "r5", "r5", "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr",  \
-                 "r8", "r9", "r10", "r11")                                                                     \
-    "ldr pc, " entry "\n" ED_FC_DOT6_LOOP("r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", \
-                                          "r10", "r11", end)
+#define ED_FC_DOT6_JUMP(SEQ_, entry, end)                                                                        \
+    SEQ_("r5", "r5", "r5", "r5", "r5", "r5", "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8", "r9", \
+         "r10", "r11")                                                                                         \
+    "ldr pc, " entry "\n" ED_FC_DOT6_LOOP(SEQ_, "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "r8",  \
+                                          "r9", "r10", "r11", end)
 /* The entry of ED_FC_DOT6_JUMP's loop for groups - 1 in register g into register a (t clobbered, g too): label 14
- * less (groups - 1) % 4 groups of 72 bytes, the Thumb bit set. */
-#define ED_FC_DOT6_ENTRY(g, a, t)                                                                                \
-    "and " g ", " g ", #3\n\tadr.w " a ", 14f\n\tmovs " t ", #72\n\tmls " a ", " g ", " t ", " a "\n\t"            \
+ * less (groups - 1) % 4 groups of `bytes` (72 for ED_FC_G6_SEQ, 64 for ED_FC_G6W_SEQ), the Thumb bit set. */
+#define ED_FC_DOT6_ENTRY(g, a, t, bytes)                                                                         \
+    "and " g ", " g ", #3\n\tadr.w " a ", 14f\n\tmovs " t ", #" bytes "\n\tmls " a ", " g ", " t ", " a "\n\t"     \
     "orr " a ", " a ", #1\n\t"
 
 /*
@@ -475,7 +483,7 @@ typedef struct {
         register uint32_t r1_ __asm__("r1") = (uint32_t)(uintptr_t)xout;                                           \
         register uint32_t r2_ __asm__("r2") = (uint32_t)(uintptr_t)(xin->x + 12 * (xin->gm1 + 1));                 \
         __asm__ volatile(                                                                                          \
-            "ldr r3, [r0, #24]\n\t" ED_FC_DOT6_ENTRY("r3", "r4", "r5") "push {r4}\n\t"                              \
+            "ldr r3, [r0, #24]\n\t" ED_FC_DOT6_ENTRY("r3", "r4", "r5", "72") "push {r4}\n\t"                              \
             "push {r0}\n\t"                                                                                        \
             "push {r1}\n\t"                                                                                        \
             "push {r2}\n\t"                                                                                        \
@@ -484,7 +492,7 @@ typedef struct {
             "5:\n\t"                                                                                               \
             "ldr r5, [r8], #4\n\t"                                                                                 \
             "stmia lr, {r6, r7, r8, r9}\n\t"                                                                       \
-            "lsls r5, r5, #1\n\t" ED_FC_DOT6_JUMP("[sp, #12]", "ldr r8, [sp]\n\tcmp r6, r8\n\t")                   \
+            "lsls r5, r5, #1\n\t" ED_FC_DOT6_JUMP(ED_FC_G6_SEQ, "[sp, #12]", "ldr r8, [sp]\n\tcmp r6, r8\n\t")                   \
             "ldr lr, [sp, #4]\n\t"                                                                                 \
             "ldmia lr, {r6, r7, r8, r9, r10}\n\t"                                                                  \
             "ldr r11, [r6], #4\n\t"                                                                                \
@@ -532,18 +540,20 @@ ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, con
  * LDRD before each group's dot product, one LDM before its six requantizations) while the group loop walks the
  * extended rows: after the first group, LDR PC enters ED_FC_DOT6_LOOP at the row's entry (set once from
  * groups - 1 in the frame's slot), the loop's end compared on the weights. Per group about 37 instructions besides
- * its 18 per four inputs, against about 54 in ED_FC_ROWS_FULL's loop over the rows of one group.
+ * its 18 per four inputs, against about 54 in ED_FC_ROWS_FULL's loop over the rows of one group. SEQ_ and BYTES_:
+ * ED_FC_G6_SEQ and "72" on the int8 weights, ED_FC_G6W_SEQ and "64" on a row widened beforehand (16 per four
+ * inputs).
  */
-#define ED_FC_GROUPS_FULL(OUT_)                                                                                    \
+#define ED_FC_GROUPS_FULL(OUT_, SEQ_, BYTES_)                                                                      \
     do {                                                                                                           \
         register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)f;                                              \
         register uint32_t r6_ __asm__("r6") = (uint32_t)(uintptr_t)xb;                                             \
         __asm__ volatile(                                                                                          \
             "ldmia r0, {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n\t"                                             \
             "push {r0, r1, r2, r3, r4, r5, r7, r8, r9, r10}\n\t"                                                  \
-            ED_FC_DOT6_ENTRY("r8", "r9", "r10") "str r9, [sp, #28]\n"                                              \
+            ED_FC_DOT6_ENTRY("r8", "r9", "r10", BYTES_) "str r9, [sp, #28]\n"                                      \
             "6:\n\t"                                                                                               \
-            "ldrd r5, r7, [sp, #20]\n\t" ED_FC_DOT6_JUMP("[sp, #28]", "ldr r8, [sp, #32]\n\tcmp r7, r8\n\t")        \
+            "ldrd r5, r7, [sp, #20]\n\t" ED_FC_DOT6_JUMP(SEQ_, "[sp, #28]", "ldr r8, [sp, #32]\n\tcmp r7, r8\n\t")  \
             "ldmia sp, {r8, r9, r10, r11, r12}\n\t" ED_FC_ASM_OUT6(OUT_)                                         \
             "add r0, r0, r9, lsl #1\n\t"                                                                           \
             "str r0, [sp]\n\t"                                                                                      \
@@ -556,11 +566,48 @@ ED_ALWAYS_INLINE static inline void ed_fc_rows_full(const ed_fc_params_t *p, con
             : "r1", "r2", "r3", "r4", "r5", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");        \
     } while (0)
 
+/* The four rows of a four-row block (w: its first word; rows of n > 0 inputs) widened into d: per four inputs each
+ * row's pairs (w0, w2), (w1, w3), the rows one after the other (32 bytes a step, ED_FC_G6W_SEQ): one LDM of the
+ * rows' words, eight SXTB16 and two STM, 13 instructions a step. */
+static inline void ed_fc_widen4(const int8_t *w, int32_t n, uint32_t *d)
+{
+    const int8_t *end = w + 4 * n;
+    __asm__ volatile("1:\n\t"
+                     "ldmia %[w]!, {r0, r1, r2, r3}\n\t"
+                     "sxtb16 r4, r0\n\t"
+                     "sxtb16 r5, r0, ror #8\n\t"
+                     "sxtb16 r6, r1\n\t"
+                     "sxtb16 r7, r1, ror #8\n\t"
+                     "stmia %[d]!, {r4, r5, r6, r7}\n\t"
+                     "sxtb16 r4, r2\n\t"
+                     "sxtb16 r5, r2, ror #8\n\t"
+                     "sxtb16 r6, r3\n\t"
+                     "sxtb16 r7, r3, ror #8\n\t"
+                     "stmia %[d]!, {r4, r5, r6, r7}\n\t"
+                     "cmp %[w], %[e]\n\t"
+                     "bne 1b"
+                     : [w] "+r"(w), [d] "+r"(d)
+                     : [e] "r"(end)
+                     : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "cc", "memory");
+}
+
+/* ED_FC_GROUPS_FULL with the requantization `nofix` picks (see ED_FC_PIX_OUT). */
+#define ED_FC_GROUPS_FULL_OUT(SEQ_, BYTES_)                         \
+    do {                                                            \
+        if (nofix) {                                                \
+            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_NOFIX, SEQ_, BYTES_);   \
+        } else {                                                    \
+            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX, SEQ_, BYTES_);     \
+        }                                                           \
+    } while (0)
+
 /* The rows [0, out4) of a per-channel layer with a bias clamped to the whole int8 range against `groups` (>= 2)
  * groups of six input rows extended at xb (see ED_FC_GROUPS_FULL), outputs at y[r * out_depth + o]; `nofix`: see
- * ED_FC_PIX_OUT. */
-static void ed_fc_groups_full(const ed_fc_params_t *p, const uint32_t *xb, int32_t groups, int8_t *y, int32_t out4,
-                              int nofix)
+ * ED_FC_PIX_OUT. `widened` (a constant in each instance): each four-row block's weights widened once into `wide`
+ * (2 in_depth words, ed_fc_widen4) for the groups. */
+ED_ALWAYS_INLINE static inline void ed_fc_groups_rows(const ed_fc_params_t *p, const uint32_t *xb, int32_t groups,
+                                                      int8_t *y, int32_t out4, int nofix, uint32_t *wide,
+                                                      const int widened)
 {
     const int32_t n = p->in_depth;
     const uint32_t c1 = 1u + 2u * (uint32_t)p->output_offset;
@@ -578,13 +625,27 @@ static void ed_fc_groups_full(const ed_fc_params_t *p, const uint32_t *xb, int32
         f[3] = (uint32_t)p->multiplier[o];
         f[4] = (uint32_t)e;
         f[5] = 2u * (uint32_t)p->bias[o];
-        f[6] = (uint32_t)(uintptr_t)wr;
-        f[8] = (uint32_t)(uintptr_t)(wr + 4 * n);
-        if (nofix) {
-            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_NOFIX);
-        } else {
-            ED_FC_GROUPS_FULL(ED_FC_ASM_OUT_FIX);
+        if (widened && (o & 3) == 0) {
+            ed_fc_widen4(wr, n, wide);
         }
+        f[6] = widened ? (uint32_t)(uintptr_t)(wide + 2 * (o & 3)) : (uint32_t)(uintptr_t)wr;
+        f[8] = f[6] + (uint32_t)(widened ? 8 * n : 4 * n); /* the row's n / 4 steps, 32 or 16 bytes each */
+        if (widened) {
+            ED_FC_GROUPS_FULL_OUT(ED_FC_G6W_SEQ, "64");
+        } else {
+            ED_FC_GROUPS_FULL_OUT(ED_FC_G6_SEQ, "72");
+        }
+    }
+}
+
+/* The same, the weights widened where `wide` is not NULL. */
+static void ed_fc_groups_full(const ed_fc_params_t *p, const uint32_t *xb, int32_t groups, int8_t *y, int32_t out4,
+                              int nofix, uint32_t *wide)
+{
+    if (wide != NULL) {
+        ed_fc_groups_rows(p, xb, groups, y, out4, nofix, wide, 1);
+    } else {
+        ed_fc_groups_rows(p, xb, groups, y, out4, nofix, NULL, 0);
     }
 }
 #define ED_FC_ROWS_FULL_ASM 1
@@ -1110,12 +1171,12 @@ static int ed_fc_full_ok(const ed_fc_params_t *p)
     return p->act_min == -128 && p->act_max == 127 && p->per_channel && p->bias != NULL && p->out_depth >= 4;
 }
 
-/* Input rows [b, b + rows) of the layer at x (rows: 3 to ED_FC_MAXK / in_depth times ED_FC_PIX, where
- * ed_fc_full_ok): extended group after group, then every output row over the groups (ed_fc_groups_full; the last
- * out % 4 rows row-major, group by group). */
-static void ed_fc_pw_groups(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows)
+/* Input rows [b, b + rows) of the layer at x (rows: 3 or more times ED_FC_PIX, where ed_fc_full_ok): extended
+ * group after group into xb (3 in_depth words a group), then every output row over the groups (ed_fc_groups_full,
+ * its weights widened into `wide` unless NULL; the last out % 4 rows row-major, group by group). */
+static void ed_fc_pw_groups(const ed_fc_params_t *p, const int8_t *x, int8_t *y, int32_t rows, uint32_t *xb,
+                               uint32_t *wide)
 {
-    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2];
     const int32_t n = p->in_depth, out4 = p->out_depth & ~3, groups = rows / ED_FC_PIX;
     const ed_fc_pix_t c = {p->bias,    p->multiplier, p->shift, p->per_channel,        p->output_offset,
                            p->act_min, p->act_max,    n >> 2,   (size_t)p->out_depth};
@@ -1123,13 +1184,49 @@ static void ed_fc_pw_groups(const ed_fc_params_t *p, const int8_t *x, int8_t *y,
     for (g = 0; g < groups; ++g) {
         ed_fc_extend_pw(x + (size_t)(ED_FC_PIX * g) * (size_t)n, ED_FC_PIX, n, p->input_offset, xb + 3 * n * g);
     }
-    ed_fc_groups_full(p, xb, groups, y, out4, p->output_offset == -128);
+    ed_fc_groups_full(p, xb, groups, y, out4, p->output_offset == -128, wide);
     for (g = 0; g < groups; ++g) {
         for (o = out4; o < p->out_depth; ++o) {
             ed_fc_pix_row(&c, xb + 3 * n * g, p->weights + (size_t)o * (size_t)n, o,
                           y + (size_t)(ED_FC_PIX * g) * c.step + (size_t)o, 4, 1, 0);
         }
     }
+}
+
+/* Groups per pass from which a pass widens each four-row block's weights once for its groups (ed_fc_widen4, 16
+ * instructions per 24 MACs after; passes/pointwise.py WIDE_MIN). */
+#define ED_FC_WIDE_MIN 3
+
+/* The input rows of the layer from 0 while 3 or more groups of ED_FC_PIX are left before `end`, at most `most` a
+ * pass (ed_fc_pw_groups: the extended block at xb, the weights widened into `wide` unless NULL in passes of
+ * ED_FC_WIDE_MIN groups or more); returns the rows done. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static int32_t ed_fc_pw_passes(const ed_fc_params_t *p, const int8_t *input, int8_t *output, int32_t end,
+                               int32_t most, uint32_t *xb, uint32_t *wide)
+{
+    const size_t n = (size_t)p->in_depth, out_depth = (size_t)p->out_depth;
+    int32_t b, rows;
+    for (b = 0; end - b >= 3 * ED_FC_PIX; b += rows) {
+        rows = (end - b) / ED_FC_PIX * ED_FC_PIX;
+        rows = rows < most ? rows : most;
+        ed_fc_pw_groups(p, input + (size_t)b * n, output + (size_t)b * out_depth, rows, xb,
+                        rows >= ED_FC_WIDE_MIN * ED_FC_PIX ? wide : NULL);
+    }
+    return b;
+}
+
+/* The same with the extended block and the widened weights on the stack (most: up to ED_FC_MAXK / in_depth times
+ * ED_FC_PIX, so rows of up to ED_FC_MAXK / 3 inputs). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static int32_t ed_fc_pw_passes_stack(const ed_fc_params_t *p, const int8_t *input, int8_t *output, int32_t end,
+                                     int32_t most)
+{
+    uint32_t xb[ED_FC_PIX * ED_FC_MAXK / 2], wide[2 * (ED_FC_MAXK / 3)];
+    return ed_fc_pw_passes(p, input, output, end, most, xb, wide);
 }
 #endif
 
@@ -1311,26 +1408,43 @@ static void ed_fc_thin(const ed_fc_params_t *p, const int8_t *x, int8_t *y)
  * A 1x1 convolution over its pixels (pointwise_s8, passes/pointwise.py; the DSP cores): ed_fc_s8, with passes over
  * several six-pixel groups, rows outer (ed_fc_pw_groups), where ed_fc_full_ok and three or more groups fit the
  * extended block and are left, and the last three pixels of a map in a pass of their own (ed_fc_tri) from
- * ED_FC_TRI_MINK inputs on. An entry of its own, so that only the models with such layers link these paths
- * (--gc-sections): fully-connected and im2col layers call ed_fc_s8. The pixels in order, each pass reading its
- * inputs before it writes its outputs, as ed_fc_s8.
+ * ED_FC_TRI_MINK inputs on; passes of ED_FC_WIDE_MIN groups or more widen the weights once (ed_fc_groups_full).
+ * The extended block is s->buf where its s->bytes (arena bytes the planner gave the layer; s NULL: none) hold at
+ * least the stack's groups and ED_FC_WIDE_MIN: 12 in_depth bytes a group, 8 in_depth bytes after them for the
+ * widened weights. An entry of its own, so that
+ * only the models with such layers link these paths (--gc-sections): fully-connected and im2col layers call
+ * ed_fc_s8. The pixels in order, each pass reading its inputs before it writes its outputs, as ed_fc_s8.
  */
-void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
+void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, const ed_fc_scratch_t *s)
 {
 #if !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
-    const int32_t n = p->in_depth, out_depth = p->out_depth, most = ED_FC_PIX * (ED_FC_MAXK / n);
+    const int32_t n = p->in_depth, out_depth = p->out_depth;
     const int tri = p->batches % ED_FC_PIX == 3 && n >= ED_FC_TRI_MINK;
+    int32_t most = ED_FC_PIX * (ED_FC_MAXK / n);
     ed_fc_params_t q = *p;
     int32_t b = 0;
+#if ED_FC_ROWS_FULL_ASM
+    uint32_t *xs = NULL, *wide = NULL;
+    if (s != NULL && n > 0) {
+        void *scratch = s->buf;
+        const int32_t bytes = s->bytes;
+        const int32_t gw = bytes >= 8 * n ? (bytes - 8 * n) / (12 * n) : 0;
+        if (gw >= ED_FC_WIDE_MIN && ED_FC_PIX * gw >= most) { /* widened, at least the stack's groups */
+            xs = (uint32_t *)scratch;
+            wide = xs + 3 * n * gw;
+            most = ED_FC_PIX * gw;
+        }
+    }
+#else
+    (void)s;
+#endif
     if ((tri || (most >= 3 * ED_FC_PIX && p->batches >= 3 * ED_FC_PIX)) && ed_fc_ext_ok(p, ED_FC_MAXK, 0)) {
 #if ED_FC_ROWS_FULL_ASM
         /* (the last group stays with rows after it that take a pass of their own in ed_fc_s8) */
         const int32_t end = p->batches - (ed_fc_part_ok(p, p->batches % ED_FC_PIX) ? ED_FC_PIX : 0);
-        int32_t rows;
-        for (; most >= 3 * ED_FC_PIX && end - b >= 3 * ED_FC_PIX && ed_fc_full_ok(p); b += rows) {
-            rows = (end - b) / ED_FC_PIX * ED_FC_PIX;
-            rows = rows < most ? rows : most;
-            ed_fc_pw_groups(p, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth, rows);
+        if (most >= 3 * ED_FC_PIX && end >= 3 * ED_FC_PIX && ed_fc_full_ok(p)) {
+            b = xs != NULL ? ed_fc_pw_passes(p, input, output, end, most, xs, wide)
+                           : ed_fc_pw_passes_stack(p, input, output, end, most);
         }
 #endif
         if (tri) { /* the groups left one a pass, then the last three rows */
@@ -1346,8 +1460,15 @@ void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
         ed_fc_s8(&q, input + (size_t)b * (size_t)n, output + (size_t)b * (size_t)out_depth);
     }
 #else
+    (void)s;
     ed_fc_s8(p, input, output);
 #endif
+}
+
+/* The same with the extended block on the stack only. */
+void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
+{
+    ed_fc_pw_buf_s8(p, input, output, NULL);
 }
 
 /*

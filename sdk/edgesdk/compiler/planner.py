@@ -13,7 +13,10 @@ tflite-micro's greedy memory planner). Tensors share one buffer where that is le
 - a depthwise conv annotated ``kernel = "inplace"`` may write over the input it reads for the last time
   (``edgesdk.compiler.dw_inplace``); its few rows of scratch are a buffer of their own, live at that step only;
 - a layer annotated ``kernel = "decoded"`` (``passes/decoded.py``) expands its compressed weights into a scratch
-  buffer of its own, live at that step only (``weightformats.node_decode_scratch_bytes``).
+  buffer of its own, live at that step only (``weightformats.node_decode_scratch_bytes``);
+- a 1x1 layer annotated with scratch sizes (``attrs[PW_SCRATCH]``, ``passes/pointwise.py``: longer passes of the
+  int8 FC kernel over its pixels) gets a scratch buffer live at its step, the largest of its sizes that fits the
+  bytes free there once every other buffer is placed (or none): it never raises the arena nor moves a tensor.
 
 An ADD fused with the convolution before it (``attrs["fused_conv"]``, see ``passes/conv_add_fuse.py``) runs the
 convolution by bands at the ADD's step: the convolution's output is only the band scratch
@@ -47,6 +50,13 @@ from edgesdk.ir import weightformats as wf
 
 ALIGN = 16
 T = TypeVar("T")
+#: A 1x1 layer's attribute: the scratch sizes its kernel may take, largest first (``passes/pointwise.py``).
+PW_SCRATCH = "pw_scratch"
+
+
+def pw_scratch_name(node_name: str) -> str:
+    """The arena buffer of a 1x1 layer's scratch (``PW_SCRATCH``; live at that layer only)."""
+    return f"{node_name}::pw_scratch"
 
 
 @dataclass
@@ -404,6 +414,13 @@ def lifetimes(graph: Graph, *, alias_reshape: bool = True, inplace: bool = True)
         for step, node in enumerate(graph.nodes)
         if node.attrs.get("kernel") == "decoded" and "decoded" in node.attrs
     ]  # fmt: skip
+    scratch += [  # the largest scratch a 1x1 layer may take (plan fits it, or drops it)
+        Buffer(name=pw_scratch_name(node.name), size=node.attrs[PW_SCRATCH][0], first=step, last=step,
+               tensors=[pw_scratch_name(node.name)])
+        for step, node in enumerate(graph.nodes)
+        if node.attrs.get(PW_SCRATCH) and node.attrs.get("kernel") == "pointwise_s8"
+        and "fused_into" not in node.attrs and "band_chain" not in node.attrs
+    ]  # fmt: skip
     return scratch + [
         Buffer(
             name=r,
@@ -469,12 +486,40 @@ def choose_overlaps(
     return chosen
 
 
+def _fit_pw_scratch(
+    graph: Graph, placed: Sequence[Buffer], pw: Sequence[Buffer], arena: int, align: int
+) -> list[Buffer]:
+    """The 1x1 layers' scratch buffers (``PW_SCRATCH``) that fit below ``arena`` beside the ``placed`` buffers, each
+    at the lowest offset of the largest of its sizes that fits a gap at its step (the buffers it shares a step with
+    left where they are); the others dropped."""
+    sizes = {pw_scratch_name(n.name): n.attrs[PW_SCRATCH] for n in graph.nodes if n.attrs.get(PW_SCRATCH)}
+    kept: list[Buffer] = []
+    for b in pw:
+        live = sorted(
+            (o.offset, o.offset + o.size) for o in [*placed, *kept] if o.first <= b.last and b.first <= o.last
+        )
+        gaps, end = [], 0
+        for lo, hi in [*live, (arena, arena)]:
+            start = _round_up(end, align)
+            if lo > start:
+                gaps.append((start, lo - start))
+            end = max(end, hi)
+        fits = [(size, start) for size in sizes[b.name] for start, room in gaps if size <= room]
+        if fits:
+            b.size, b.offset = max(fits, key=lambda f: (f[0], -f[1]))
+            kept.append(b)
+    return kept
+
+
 def plan(graph: Graph, align: int = ALIGN, inplace: bool = True) -> Plan:
     """Plan the arena for ``graph``'s activation tensors."""
     buffers = lifetimes(graph, inplace=inplace)
+    pw = [b for b in buffers if b.name.endswith(pw_scratch_name(""))]
+    buffers = [b for b in buffers if b not in pw]
     candidates = overlap_candidates(graph, buffers) if inplace else []
     overlaps = choose_overlaps(buffers, candidates, align) if candidates else []
     arena = place(buffers, align, overlaps)
+    buffers += _fit_pw_scratch(graph, buffers, pw, arena, align)
     check_no_overlap(buffers, arena, overlaps)
     offsets = {m: b.offset for b in buffers for m in b.tensors}
     aliases = {m: b.name for b in buffers for m in b.tensors if m != b.name}

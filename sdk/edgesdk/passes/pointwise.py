@@ -12,16 +12,20 @@ convolution's bytes, SXTB16 in the loop; KWS's 1x1 layers 1.37 M -> ~0.9 M instr
 DSP core (not Helium) that kernel runs six pixels per pass over input rows of up to ``PIX_MAX_K`` bytes (each weight
 word loaded and extended once for six pixels, about one instruction per MAC): then it is estimated faster than the
 int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instructions); its entry for pixels
-(``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass and a map's last three pixels in a pass of
-their own. Thin layers (4 to 16 inputs, the whole int8 range) take its thin path instead where estimated cheaper
-(``ed_fc_thin_s8``: a pixel's inputs in registers against a table of the channels' int16 weights and output stage,
-``THIN_K``; ``node.attrs["pointwise_path"]``). The decision and the candidates go into
+(``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass, each four-row block's weights widened
+once a pass for its groups, and a map's last three pixels in a pass of their own; where the arena has bytes free
+at the layer's step, a scratch block there (``attrs["pw_scratch"]``, sized by the planner) holds more groups a
+pass than the stack's block (``ed_fc_pw_buf_s8``). Thin layers (4 to 16 inputs, the whole int8 range) take its thin
+path instead where estimated cheaper than the stack's block (``ed_fc_thin_s8``: a pixel's inputs in registers
+against a table of the channels' int16 weights and output stage, ``THIN_K``; ``node.attrs["pointwise_path"]``).
+The decision and the candidates go into
 ``node.attrs["kernel_report"]``.
 """
 
 from __future__ import annotations
 
 from edgesdk.compiler import kernels as kernel_table
+from edgesdk.compiler.planner import PW_SCRATCH
 from edgesdk.ir import graph as ir
 from edgesdk.passes import PassContext, register
 from edgesdk.passes._int16 import Int16WeightsPass, decide, int8_conv, prefer_int8, size_int8
@@ -115,6 +119,17 @@ def out_stage(graph: ir.Graph, node: ir.Node) -> str:
     return "nofix" if int(p["output_offset"]) == -128 else "fix"
 
 
+#: Passes of ``WIDE_MIN`` groups or more widen each four-row block's weights once (ED_FC_WIDE_MIN, ed_fc_widen4:
+#: WIDEN_PER_STEP per block and four inputs), the dot product then WIDE_PER_GROUP per four inputs (LDRD of the
+#: pairs, no SXTB16); fitted with the rest on the layers above, VWW's with the scratch blocks the planner gave them
+#: (within 0.8%: e.g. 466,646 and 460,414 measured on VWW's 128 -> 128 on 6 x 6 and KWS's 64 -> 64 on 25 x 5).
+#: A scratch block in the arena (``ed_fc_pw_buf_s8``; the planner gives the layer the bytes free at its step,
+#: ``SCRATCH_ATTR`` lists the sizes it may take, best first) holds more groups than the stack's for one pass:
+#: 12 k bytes a group and 8 k for the widened weights.
+SCRATCH_ATTR = PW_SCRATCH
+WIDE_MIN, WIDE_PER_GROUP, WIDEN_PER_STEP = 3, 16.4, 21
+
+
 def blocked(core: str, k: int, requant: str = "fast") -> bool:
     """Whether ``ed_fc_s8`` runs rows of ``k`` inputs through its blocked path on ``core`` (DSP cores; the Helium
     cores run their own vector loop) with a requantization ``requant`` (``fc_weights16.requant_path``)."""
@@ -126,9 +141,17 @@ def blocked(core: str, k: int, requant: str = "fast") -> bool:
     )
 
 
-def _passes(groups: int, k: int) -> list[int]:
-    """The groups of ``PIX`` rows of each blocked pass of ``ed_fc_s8`` over ``groups`` groups of ``k`` inputs."""
-    most, out = PIX_MAX_K // k, []
+def scratch_groups(k: int, scratch: int) -> int:
+    """The most groups of ``PIX`` rows of ``k`` inputs a pass of ``ed_fc_pw_buf_s8`` takes with ``scratch`` bytes
+    (0: the stack's block): the scratch's where they are ``WIDE_MIN`` or more and at least the stack's."""
+    stack, held = PIX_MAX_K // k, (scratch - 8 * k) // (12 * k) if scratch >= 8 * k else 0
+    return held if held >= WIDE_MIN and held >= stack else stack
+
+
+def _passes(groups: int, k: int, most: int | None = None) -> list[int]:
+    """The groups of ``PIX`` rows of each blocked pass of ``ed_fc_s8`` over ``groups`` groups of ``k`` inputs, at most
+    ``most`` a pass (default: the stack's block)."""
+    most, out = PIX_MAX_K // k if most is None else most, []
     while groups:
         g = min(groups, most)
         out.append(g if g >= GROUPS_MIN else 1)
@@ -144,6 +167,7 @@ def fc8_instructions(
     requant: str = "fast",
     pixels: bool = False,
     stage: str = "nofix",
+    scratch: int = 0,
 ) -> int:
     """Estimated instructions of the int8-weight FC kernel ``ed_fc_s8`` over ``rows`` input rows of ``k`` inputs
     and ``cout`` outputs each: blocks of ``PIX`` rows through the blocked path where it applies (the last
@@ -153,7 +177,7 @@ def fc8_instructions(
     which also runs as many groups per pass as fit from ``GROUPS_MIN`` on and the last three rows of long rows as a
     pass of three. ``stage`` (:func:`out_stage`): ``"fix"`` adds the divide's correction (``THIN_FIX`` per output of
     the six-pixel passes' whole-range requantizations: QEMU mps2-an386, 4 -> 24 on 24 x 24 and 8 -> 48 on 12 x 12,
-    165,237 and 104,082 measured, within 0.7%)."""
+    165,237 and 104,082 measured, within 0.7%); ``scratch``: the bytes of its scratch block (``scratch_groups``)."""
     one = k * cout * FC8_PER_MAC + cout * FC8_PER_OUTPUT
     if extended(core, k, requant):  # the one-row extended path
         one = k * cout * EXT_PER_MAC + cout * EXT_PER_OUTPUT
@@ -167,9 +191,13 @@ def fc8_instructions(
     part = int(groups > 0 and rest >= PART_MIN and 12 * k + PIX * cout <= 2 * PIX * PIX_MAX_K)
     total = 0.0
     # (ed_fc_pw_s8 leaves the last group to ed_fc_s8 with such a rest)
-    for g in _passes(groups - part, k) + [1] * part if pixels else [1] * groups:
+    for g in _passes(groups - part, k, scratch_groups(k, scratch)) + [1] * part if pixels else [1] * groups:
         if g == 1:
             total += per_pass
+        elif g >= WIDE_MIN:
+            widen = (cout // 4) * (k // 4) * WIDEN_PER_STEP
+            total += cout * (g * ((k // 4) * WIDE_PER_GROUP + GROUPS_PER_ROW) + GROUPS_PER_PASS_ROW) + widen
+            total += g * ext + GROUPS_PER_PASS
         else:
             total += cout * (g * (dot + GROUPS_PER_ROW) + GROUPS_PER_PASS_ROW) + g * ext + GROUPS_PER_PASS
     if part:
@@ -177,6 +205,22 @@ def fc8_instructions(
     if pixels and rest == 3 and k >= TRI_MIN_K:
         return int(fix + total + cout * ((k // 4) * TRI_PER_GROUP + TRI_PER_ROW) + ext / 2)
     return int(fix + total + rest * one)
+
+
+def scratch_sizes(rows: int, k: int, cout: int, core: str = "cortex-m4", requant: str = "fast") -> list[int]:
+    """The scratch sizes worth giving a 1x1 layer (``ed_fc_pw_buf_s8``), largest first, each estimated faster than
+    every smaller one and than the stack's block alone; [] where none is (or the core has no such entry)."""
+    if not blocked(core, k, requant):
+        return []
+    groups = rows // PIX
+    sizes = [g * 12 * k + 8 * k for g in range(max(WIDE_MIN, PIX_MAX_K // k + 1), groups + 1)]
+    best, out = fc8_instructions(rows, k, cout, core, requant, pixels=True), []
+    for size in sizes:
+        est = fc8_instructions(rows, k, cout, core, requant, pixels=True, scratch=size)
+        if est < best:
+            best = est
+            out.append(size)
+    return out[::-1]
 
 
 def estimate(
@@ -248,11 +292,16 @@ class PointwiseAsFc(Int16WeightsPass):
         what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
         if not six and extended(ctx.core, int(w.shape[3]), requant):
             what += ", its input rows extended once"
-        if path:
-            what = "the int8 FC kernel, a pixel's inputs in registers against a table of its channels"
-        done = prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
+        took = prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
             node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )
-        if path and node.attrs.get("kernel") == KERNEL8:
-            node.attrs["pointwise_path"] = THIN_PATH  # the lowering calls ed_fc_thin_s8
-        return done
+        if node.attrs.get("kernel") == KERNEL8:
+            if path:
+                node.attrs["pointwise_path"] = THIN_PATH  # the lowering calls ed_fc_thin_s8
+            else:
+                sizes = scratch_sizes(
+                    out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant
+                )
+                if sizes:
+                    node.attrs[SCRATCH_ATTR] = sizes
+        return took

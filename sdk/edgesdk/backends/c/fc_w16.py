@@ -8,6 +8,7 @@ import numpy as np
 
 from edgesdk.backends.c import cformat as cf
 from edgesdk.backends.c.generator import KERNEL_SUBDIR, _LayerBuilder, constant_rows_requant
+from edgesdk.compiler.planner import PW_SCRATCH, pw_scratch_name
 from edgesdk.compiler.weight_encoding import weight_layout
 from edgesdk.errors import UnsupportedOpError
 
@@ -68,6 +69,28 @@ def lower_pointwise_s8(b: _LayerBuilder) -> None:
         b.kernel = "ed_fc_thin_s8" if node.attrs.get("pointwise_path") == "thin" else "ed_fc_pw_s8"
     b.params_type = "ed_fc_params_t"
     b.kernel_files = ["ed_fc.c"]
+    if (
+        b.gen.target == "cortex-m-dsp"
+        and node.attrs.get(PW_SCRATCH)
+        and node.attrs.get("kernel") == POINTWISE8
+    ):
+        # the scratch block the planner gave the layer (arena bytes free at its step), if any
+        from edgesdk.backends.c.dw_inplace import _plan
+
+        scratch = next((x for x in _plan(b.gen).buffers if x.name == pw_scratch_name(node.name)), None)
+        if scratch is not None:
+            fn = b.gen.ident(b.gen.model, b.cname, "pw")
+            b.render(
+                "pointwise_scratch",
+                comment=cf.c_comment(
+                    f"{node.name}: 1x1 convolution, longer passes over a scratch block (ed_fc_pw_buf_s8)."
+                ),
+                fn=fn,
+                scratch=f"{b.gen.prefix}_TENSOR({cf.c_int(scratch.offset, 'uint32_t')})",
+                scratch_offset=scratch.offset,
+                scratch_bytes=scratch.size,
+            )
+            b.kernel = fn
 
 
 def lower_im2col_s8(b: _LayerBuilder) -> None:
