@@ -162,12 +162,12 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
     # the thin path (ed_fc_thin_s8) against ed_fc_pw_s8, output zero point -128 after ReLU ("nofix") or the divide's
     # correction ("fix"): (pixels, inputs, outputs, stage): (thin, ed_fc_pw_s8) measured
     measured_thin = {
-        (2304, 8, 16, "nofix"): (379_546, 505_405),
-        (576, 16, 32, "nofix"): (318_718, 364_491),
-        (576, 4, 24, "fix"): (138_571, 165_237),
-        (576, 12, 20, "fix"): (178_065, 219_006),
+        (2304, 8, 16, "nofix"): (379_546, None),  # (ed_fc_pw_s8 with the planner's scratch block: priced above)
+        (576, 16, 32, "nofix"): (318_718, 342_153),
+        (576, 4, 24, "fix"): (138_571, 160_727),
+        (576, 12, 20, "fix"): (178_065, 208_277),
         (400, 16, 13, "fix"): (105_821, None),  # (13 outputs: ed_fc_pw_s8's rest rows, not modelled within 2%)
-        (144, 8, 48, "fix"): (85_911, 104_082),
+        (144, 8, 48, "fix"): (85_911, 99_718),
     }
     for (px, k, cout, stage), (thin, pw) in measured_thin.items():
         est = estimate(px, k, cout, stage=stage)
