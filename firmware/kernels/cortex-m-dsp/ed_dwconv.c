@@ -141,11 +141,21 @@ static int ed_dw3x3_fast_ok(const ed_dwconv_params_t *p)
 }
 
 /* One channel's requantization: the doubled bias (the weights are doubled too, for ed_dw_requant2), multiplier,
- * rounding-and-offset term and right shift. Its weights: per kernel row r the halfword pairs (2 w[r][0],
- * 2 w[r][1]) and (2 w[r][1], 2 w[r][2]), in the order of the ring's slots (ed_dw3x3_group's wrot). */
+ * rounding-and-offset term and right shift. */
 typedef struct {
     int32_t bias2, m, round_off, e;
 } ed_dw_ch_t;
+
+/* A channel of the band path: per kernel row r the halfword pairs (2 w[r][0], 2 w[r][1]) and (2 w[r][1],
+ * 2 w[r][2]), in the order of the ring's slots (slot s: w[2s], w[2s + 1]; ed_dw3x3_group's rec[rot]), its
+ * requantization, and where the Thumb-2 loop's band pointer ends its four-column steps, starts the pair and starts
+ * the single column (NULL: no pair, no single). The assembly reads them at fixed offsets: bias 24, multiplier and
+ * rounding term 28, shift 36, ends 40, 44, 48. */
+typedef struct {
+    uint32_t w[6];
+    ed_dw_ch_t q;
+    const uint32_t *p_end[3];
+} ed_dw_rec_t;
 
 /* Byte steps of the layer in the band's orientation: input, output and weights between two columns (the band's
  * word direction) and two rows. A tall, narrow map (KWS's 25x5) runs transposed, columns as rows: 25 outputs per
@@ -271,74 +281,90 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
 }
 
 
-/* One output row of channel K of a group in Thumb-2 (registers allocated by hand: in C, GCC spills the weights and
- * pointers), for the full int8 range (SSAT). The band pointer (the channel's slot 0; slots 1 and 2 at fixed
- * offsets), the output pointer and stride, six weight pairs (from wq: the kernel rows in the order of the ring's
- * slots), the pair's two accumulators and three temporaries take the 14 registers; the channel's bias,
- * multiplier, rounding term and shift and the row's ends are in the group function's frame (addressed from the
- * stack pointer). Per two output columns: 3 LDRD and 12 multiply-accumulates for 18 MACs, 11 instructions of
- * requantization, 5 of loop. */
+/* One output row of one channel of a group in Thumb-2 (registers allocated by hand: in C, GCC spills the
+ * accumulators and pointers), for the full int8 range (SSAT). Four output columns a step: the band pointer (the
+ * channel's slot 0; slots 1 and 2 at fixed offsets), the output pointer and stride, the channel's record (ed_dw_rec_t:
+ * its weight pairs in the ring's slot order, bias, requantization), one kernel row's two weight pairs (reloaded per
+ * slot), two band words, four accumulators and the channel's multiplier and rounding term take the 14 registers.
+ * Per four output columns (36 MACs): 3 LDRD of weights, 6 loads of band words (stride 1: LDRD and LDR a slot;
+ * stride 2: 2 LDRD and LDR), 24 multiply-accumulates, the bias, 21 instructions of requantization (SMMLAR, the
+ * sign's ADD, ASR, SSAT, STRB per output; the shift loaded once) and 5 of loop. Then at most one pair and one
+ * single column. The end pointers are in the group function's frame (addressed from the stack pointer). */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
     defined(__OPTIMIZE__)
 #define ED_DW_ASM 1
-/* slot `ld`'s taps: LDRD of two words, SMLAD/SMLATB/SMLABT/SMLAD into the pair, or SMLAD/SMLABT into one */
-#define ED_DW_A_ROW(ld, wp, wq)                                                                             \
-    "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlatb %[s1], %[a], %[" wp "], %[s1]\n\t" \
-    "smlabt %[s0], %[b], %[" wq "], %[s0]\n\tsmlad %[s1], %[b], %[" wq "], %[s1]\n\t"
-#define ED_DW_A_ONE(ld, wp, wq) "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\t" \
-    "smlabt %[s0], %[b], %[" wq "], %[s0]\n\t"
-/* s0 requantized into t (the shift loaded into s0) and stored at o */
-#define ED_DW_A_RQ0                                                                                  \
-    "ldrd %[a], %[b], %[mro]\n\tsmmlar %[t], %[s0], %[a], %[b]\n\tadd %[t], %[t], %[s0], asr #31\n\t" \
-    "ldr %[s0], %[e]\n\tasr %[t], %[t], %[s0]\n\tssat %[t], #8, %[t]\n\tstrb %[t], [%[o]]\n\t"
-/* stride 2: the pair's windows start two columns apart, words j and j + 1: LDRD of words j, j + 1, LDR of j + 2 */
-#define ED_DW_A_ROW2(ld, ld3, wp, wq)                                                                       \
-    "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlabt %[s0], %[b], %[" wq "], %[s0]\n\t" \
-    "smlad %[s1], %[b], %[" wp "], %[s1]\n\tldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[" wq "], %[s1]\n\t"
-#define ED_DW_A_PAIR1                                                                                          \
-    ED_DW_A_ROW("[%[p], #128]", "w2", "w3") ED_DW_A_ROW("[%[p], #256]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1")
-#define ED_DW_A_PAIR2                                                                                          \
-    ED_DW_A_ROW2("[%[p], #128]", "[%[p], #136]", "w2", "w3") ED_DW_A_ROW2("[%[p], #256]", "[%[p], #264]", "w4", "w5") \
-    ED_DW_A_ROW2("[%[p]], #8", "[%[p]]", "w0", "w1")
-#define ED_DW_A_CHAN(K, PAIR)                                                                                    \
-    do {                                                                                                         \
-        const uint32_t *bp = band + (K) * 3 * ED_DW_NW;                                                          \
-        int8_t *o = orow + (K);                                                                                  \
-        uint32_t t = (uint32_t)(uintptr_t)(wq + 6 * (K));                                                        \
-        uint32_t s0, s1, a, b, w0, w1, w2, w3, w4, w5;                                                           \
-        __asm__ volatile(                                                                                        \
-            "ldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\tldrd %[w4], %[w5], [%[t], #16]\n\t"   \
-            "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbeq 2f\n"                                                    \
-            "1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t" PAIR ED_DW_A_RQ0                                 \
-            "smmlar %[t], %[s1], %[a], %[b]\n\tadd %[t], %[t], %[s1], asr #31\n\tasr %[t], %[t], %[s0]\n\t"      \
-            "ssat %[t], #8, %[t]\n\tstrb %[t], [%[o], %[C]]\n\tadd %[o], %[o], %[C], lsl #1\n\t"                 \
-            "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbne 1b\n"                                                    \
-            "2:\n\tldr %[a], %[ends]\n\tcmp %[o], %[a]\n\tbeq 4f\n"                                              \
-            "3:\n\tldr %[s0], %[bias]\n\t" ED_DW_A_ONE("[%[p], #128]", "w2", "w3")                               \
-            ED_DW_A_ONE("[%[p], #256]", "w4", "w5") ED_DW_A_ONE("[%[p]], #4", "w0", "w1") ED_DW_A_RQ0            \
-            "add %[o], %[o], %[C]\n\tldr %[a], %[ends]\n\tcmp %[o], %[a]\n\tbne 3b\n"                            \
-            "4:\n\t"                                                                                             \
-            : [p] "+r"(bp), [o] "+r"(o), [t] "+r"(t), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a),              \
-              [b] "=&r"(b), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),      \
-              [w5] "=&r"(w5)                                                                                     \
-            : [C] "r"(C), [bias] "m"(lc[K].bias2), [mro] "m"(*(const int32_t(*)[2])(const void *)&lc[K].m),     \
-              [e] "m"(lc[K].e), [endp] "m"(ends[K][0]), [ends] "m"(ends[K][1])                                   \
-            : "cc", "memory");                                                                                   \
-    } while (0)
-/* The group's n channels (1 to 4) of one output row, each channel's index a literal (its lc[] and ends[]
- * operands are constant offsets). */
-#define ED_DW_A_CHANS(PAIR)                                                                                      \
-    do {                                                                                                         \
-        ED_DW_A_CHAN(0, PAIR);                                                                                   \
-        if (n > 1) {                                                                                             \
-            ED_DW_A_CHAN(1, PAIR);                                                                               \
-        }                                                                                                        \
-        if (n > 2) {                                                                                             \
-            ED_DW_A_CHAN(2, PAIR);                                                                               \
-        }                                                                                                        \
-        if (n > 3) {                                                                                             \
-            ED_DW_A_CHAN(3, PAIR);                                                                               \
-        }                                                                                                        \
+#define ED_DW_A_S(x) #x
+/* ld: the slot's first LDRD of band words; ld3: its third word; wo: the byte offset of its weights in the record.
+ * I: the first slot, whose taps start every accumulator from s0 (the bias) */
+#define ED_DW_A_Q1_(wo, ld, ld3, s1i, s2i, s3i)                                                                    \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlatb %[s1], %[a], %[w0], %[" s1i "]\n\tsmlad %[s2], %[b], %[w0], %[" s2i "]\n\t"                              \
+    "smlatb %[s3], %[b], %[w0], %[" s3i "]\n\tsmlad %[s0], %[a], %[w0], %[s0]\n\t"                                   \
+    "smlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w1], %[s1]\n\tldr %[a], " ld3 "\n\t"                  \
+    "smlabt %[s2], %[a], %[w1], %[s2]\n\tsmlad %[s3], %[a], %[w1], %[s3]\n\t"
+#define ED_DW_A_Q1I(wo, ld, ld3) ED_DW_A_Q1_(wo, ld, ld3, "s0", "s0", "s0")
+#define ED_DW_A_Q1(wo, ld, ld3) ED_DW_A_Q1_(wo, ld, ld3, "s1", "s2", "s3")
+/* stride 2: output k's window starts at band word j + k: ld the words j + 2, j + 3, ld0 the words j, j + 1, ld4
+ * the word j + 4 */
+#define ED_DW_A_Q2_(wo, ld, ld0, ld4, s1i, s2i, s3i)                                                               \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlabt %[s1], %[a], %[w1], %[" s1i "]\n\tsmlad %[s2], %[a], %[w0], %[" s2i "]\n\t"                              \
+    "smlad %[s3], %[b], %[w0], %[" s3i "]\n\tsmlabt %[s2], %[b], %[w1], %[s2]\n\tldrd %[a], %[b], " ld0 "\n\t"     \
+    "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w0], %[s1]\n\t"    \
+    "ldr %[a], " ld4 "\n\tsmlabt %[s3], %[a], %[w1], %[s3]\n\t"
+#define ED_DW_A_Q2I(wo, ld, ld0, ld4) ED_DW_A_Q2_(wo, ld, ld0, ld4, "s0", "s0", "s0")
+#define ED_DW_A_Q2(wo, ld, ld0, ld4) ED_DW_A_Q2_(wo, ld, ld0, ld4, "s1", "s2", "s3")
+/* accumulator s requantized into a and stored at addr (the shift in w0) */
+#define ED_DW_A_RQ(s, addr)                                                                                        \
+    "smmlar %[a], %[" s "], %[m], %[ro]\n\tadd %[a], %[a], %[" s "], asr #31\n\tasr %[a], %[a], %[w0]\n\t"          \
+    "ssat %[a], #8, %[a]\n\tstrb %[a], " addr "\n\t"
+#define ED_DW_A_RQ2 ED_DW_A_RQ("s0", "[%[o]]") ED_DW_A_RQ("s1", "[%[o], %[C]]") "add %[o], %[o], %[C], lsl #1\n\t"
+/* a pair of columns (stride 1 or 2) and a single column: slot's weights, band words, 4 or 2 multiplies */
+#define ED_DW_A_P1(wo, ld)                                                                                         \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlatb %[s1], %[a], %[w0], %[s1]\n\t"                                        \
+    "smlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w1], %[s1]\n\t"
+#define ED_DW_A_P2(wo, ld, ld3)                                                                                    \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w0], %[s1]\n\t"    \
+    "ldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[w1], %[s1]\n\t"
+#define ED_DW_A_ONE(wo, ld)                                                                                        \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\t"
+/* the stride's four-column step, pair and single column */
+#define ED_DW_A_QUAD1                                                                                              \
+    ED_DW_A_Q1I(8, "[%[p], #128]", "[%[p], #136]") ED_DW_A_Q1(16, "[%[p], #256]", "[%[p], #264]")                  \
+    ED_DW_A_Q1(0, "[%[p]], #8", "[%[p]]")
+#define ED_DW_A_PAIR1                                                                                              \
+    "mov %[s1], %[s0]\n\t" ED_DW_A_P1(8, "[%[p], #128]") ED_DW_A_P1(16, "[%[p], #256]") ED_DW_A_P1(0, "[%[p]], #4")
+#define ED_DW_A_QUAD2                                                                                              \
+    ED_DW_A_Q2I(8, "[%[p], #136]", "[%[p], #128]", "[%[p], #144]")                                               \
+    ED_DW_A_Q2(16, "[%[p], #264]", "[%[p], #256]", "[%[p], #272]") ED_DW_A_Q2(0, "[%[p], #8]", "[%[p]], #16", "[%[p]]")
+#define ED_DW_A_PAIR2                                                                                              \
+    "mov %[s1], %[s0]\n\t" ED_DW_A_P2(8, "[%[p], #128]", "[%[p], #136]")                                         \
+    ED_DW_A_P2(16, "[%[p], #256]", "[%[p], #264]") ED_DW_A_P2(0, "[%[p]], #8", "[%[p]]")
+#define ED_DW_A_SINGLE ED_DW_A_ONE(8, "[%[p], #128]") ED_DW_A_ONE(16, "[%[p], #256]") ED_DW_A_ONE(0, "[%[p]]")
+/* One channel's output row: band bp, output o, record r (ed_dw_rec_t: bias at 24, multiplier and rounding term at
+ * 28, shift at 36, the band pointer's ends at 40, 44, 48). */
+#define ED_DW_A_CHAN(QUAD, PAIR, bp, o_, r)                                                                        \
+    do {                                                                                                           \
+        const uint32_t *p_ = (bp);                                                                                 \
+        int8_t *oo_ = (o_);                                                                                        \
+        uint32_t s0, s1, s2, s3, a, b, w0, w1, m, ro;                                                              \
+        __asm__ volatile(                                                                                          \
+            "ldrd %[m], %[ro], [%[wp], #28]\n\tldr %[a], [%[wp], #40]\n\tcmp %[p], %[a]\n\tbeq 2f\n"               \
+            "1:\n\tldr %[s0], [%[wp], #24]\n\t" QUAD "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ2                     \
+            ED_DW_A_RQ("s2", "[%[o]]") ED_DW_A_RQ("s3", "[%[o], %[C]]") "add %[o], %[o], %[C], lsl #1\n\t"          \
+            "ldr %[a], [%[wp], #40]\n\tcmp %[p], %[a]\n\tbne 1b\n"                                                \
+            "2:\n\tldr %[a], [%[wp], #44]\n\tcmp %[p], %[a]\n\tbne 3f\n\t"                                         \
+            "ldr %[s0], [%[wp], #24]\n\t" PAIR "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ2                           \
+            "3:\n\tldr %[a], [%[wp], #48]\n\tcmp %[p], %[a]\n\tbne 4f\n\t"                                         \
+            "ldr %[s0], [%[wp], #24]\n\t" ED_DW_A_SINGLE "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ("s0", "[%[o]]")   \
+            "4:\n\t"                                                                                               \
+            : [p] "+r"(p_), [o] "+r"(oo_), [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),          \
+              [a] "=&r"(a), [b] "=&r"(b), [w0] "=&r"(w0), [w1] "=&r"(w1), [m] "=&r"(m), [ro] "=&r"(ro)             \
+            : [wp] "r"(r), [C] "r"(C)                                                                              \
+            : "cc", "memory");                                                                                     \
     } while (0)
 #else
 #define ED_DW_ASM 0
@@ -380,14 +406,12 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
 {
     const int32_t C = v->o_col, plane = 3 * ED_DW_NW, in_row = v->x_row, out_row = v->o_row;
     const int full = p->act_min == -128 && p->act_max == 127;
-    /* the channels' taps and requantization (in this frame: the assembly reads them from the stack pointer), their
-     * weights in the ring's three slot orders, the row's ends */
-    ed_dw_ch_t lc[4];
-    const ed_dw_ch_t *const ch = lc;
-    uint32_t wrot[3][4 * 6];
+    /* the channels' records in the ring's three slot orders (rec[rot]), the row's ends (in this frame: the assembly
+     * reads them from the stack pointer) */
+    ed_dw_rec_t rec[3][4];
 #if ED_DW_ASM
-    int8_t *ends[4][2];
-    const int32_t pair_cols = p->out_w & ~1;
+    const int32_t step = 2 * p->stride_w; /* band words per four output columns, then per pair */
+    const int32_t quads = p->out_w / 4, pair = p->out_w & 2;
 #endif
     int32_t oy, k, r, next = -p->pad_top;
     for (k = 0; k < n; ++k) {
@@ -401,16 +425,23 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
             pq[2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
         }
         /* ring rotation rot (kernel row 0 in slot rot): slot s holds kernel row (s - rot) mod 3 */
-        {
-            uint32_t *const a = wrot[0] + 6 * k, *const b = wrot[1] + 6 * k, *const d = wrot[2] + 6 * k;
-            a[0] = pq[0], a[1] = pq[1], a[2] = pq[2], a[3] = pq[3], a[4] = pq[4], a[5] = pq[5];
-            b[0] = pq[4], b[1] = pq[5], b[2] = pq[0], b[3] = pq[1], b[4] = pq[2], b[5] = pq[3];
-            d[0] = pq[2], d[1] = pq[3], d[2] = pq[4], d[3] = pq[5], d[4] = pq[0], d[5] = pq[1];
+        for (r = 0; r < 3; ++r) {
+            ed_dw_rec_t *const d = &rec[r][k];
+            int32_t s;
+            for (s = 0; s < 3; ++s) {
+                const int32_t kr = (s - r + 3) % 3;
+                d->w[2 * s] = pq[2 * kr], d->w[2 * s + 1] = pq[2 * kr + 1];
+            }
+            d->q.bias2 = 2 * p->bias[c + k];
+            d->q.m = p->multiplier[c + k];
+            d->q.e = e;
+            d->q.round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+#if ED_DW_ASM
+            d->p_end[0] = band + k * plane + quads * step;
+            d->p_end[1] = pair ? d->p_end[0] : NULL;
+            d->p_end[2] = p->out_w & 1 ? d->p_end[0] + (pair ? p->stride_w : 0) : NULL;
+#endif
         }
-        lc[k].bias2 = 2 * p->bias[c + k];
-        lc[k].m = p->multiplier[c + k];
-        lc[k].e = e;
-        lc[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
     }
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -423,15 +454,15 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
 #if ED_DW_ASM
         {
             int8_t *const orow = o;
-            const uint32_t *const wq = wrot[(iy0 + 3) % 3];
-            for (k = 0; k < n; ++k) {
-                ends[k][0] = orow + k + (size_t)pair_cols * (size_t)C;
-                ends[k][1] = orow + k + (size_t)p->out_w * (size_t)C;
-            }
+            const ed_dw_rec_t *const rq = rec[(iy0 + 3) % 3];
             if (p->stride_w == 1) {
-                ED_DW_A_CHANS(ED_DW_A_PAIR1);
+                for (k = 0; k < n; ++k) {
+                    ED_DW_A_CHAN(ED_DW_A_QUAD1, ED_DW_A_PAIR1, band + k * plane, orow + k, rq + k);
+                }
             } else {
-                ED_DW_A_CHANS(ED_DW_A_PAIR2);
+                for (k = 0; k < n; ++k) {
+                    ED_DW_A_CHAN(ED_DW_A_QUAD2, ED_DW_A_PAIR2, band + k * plane, orow + k, rq + k);
+                }
             }
             if (!full) { /* an activation narrower than int8 (ReLU6): clamp(SSAT(v)) is clamp(v), row by row */
                 ed_dw_clamp_row(orow, n, C, p->out_w, p->act_min, p->act_max);
@@ -444,9 +475,9 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
         r2 = band + ((iy0 + 5) % 3) * ED_DW_NW;
         for (k = 0; k < n; ++k, r0 += plane, r1 += plane, r2 += plane) {
             if (full) {
-                ed_dw_row(r0, r1, r2, wrot[0] + 6 * k, ch + k, o + k, C, p->out_w, p->stride_w, 1, -128, 127);
+                ed_dw_row(r0, r1, r2, rec[0][k].w, &rec[0][k].q, o + k, C, p->out_w, p->stride_w, 1, -128, 127);
             } else {
-                ed_dw_row(r0, r1, r2, wrot[0] + 6 * k, ch + k, o + k, C, p->out_w, p->stride_w, 0, p->act_min,
+                ed_dw_row(r0, r1, r2, rec[0][k].w, &rec[0][k].q, o + k, C, p->out_w, p->stride_w, 0, p->act_min,
                           p->act_max);
             }
         }
