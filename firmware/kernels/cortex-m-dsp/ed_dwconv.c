@@ -149,12 +149,13 @@ typedef struct {
 /* A channel of the band path: per kernel row r the halfword pairs (2 w[r][0], 2 w[r][1]) and (2 w[r][1],
  * 2 w[r][2]), in the order of the ring's slots (slot s: w[2s], w[2s + 1]; ed_dw3x3_group's rec[rot]), its
  * requantization, and where the Thumb-2 loop's band pointer ends its four-column steps, starts the pair and starts
- * the single column (NULL: no pair, no single). The assembly reads them at fixed offsets: bias 24, multiplier and
- * rounding term 28, shift 36, ends 40, 44, 48. */
+ * the single column (NULL: no pair, no single), the next channel's band (NULL: the last channel) and output step.
+ * The assembly reads them at fixed offsets (ED_DW_A_CHANS). */
 typedef struct {
     uint32_t w[6];
     ed_dw_ch_t q;
-    const uint32_t *p_end[3];
+    const uint32_t *p_end[3], *p_next;
+    int32_t o_next;
 } ed_dw_rec_t;
 
 /* Byte steps of the layer in the band's orientation: input, output and weights between two columns (the band's
@@ -293,6 +294,7 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
     defined(__OPTIMIZE__)
 #define ED_DW_ASM 1
+typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the assembly's offsets */
 #define ED_DW_A_S(x) #x
 /* ld: the slot's first LDRD of band words; ld3: its third word; wo: the byte offset of its weights in the record.
  * I: the first slot, whose taps start every accumulator from s0 (the bias) */
@@ -344,15 +346,18 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
     "mov %[s1], %[s0]\n\t" ED_DW_A_P2(8, "[%[p], #128]", "[%[p], #136]")                                         \
     ED_DW_A_P2(16, "[%[p], #256]", "[%[p], #264]") ED_DW_A_P2(0, "[%[p]], #8", "[%[p]]")
 #define ED_DW_A_SINGLE ED_DW_A_ONE(8, "[%[p], #128]") ED_DW_A_ONE(16, "[%[p], #256]") ED_DW_A_ONE(0, "[%[p]]")
-/* One channel's output row: band bp, output o, record r (ed_dw_rec_t: bias at 24, multiplier and rounding term at
- * 28, shift at 36, the band pointer's ends at 40, 44, 48). */
-#define ED_DW_A_CHAN(QUAD, PAIR, bp, o_, r)                                                                        \
+/* The group's output row, channel after channel: band bp (channel 0's), output o_ (channel 0's), records r
+ * (ed_dw_rec_t: bias at 24, multiplier and rounding term at 28, shift at 36, the band pointer's ends at 40, 44, 48,
+ * the next channel's band at 52, NULL after the last, the step from a channel's row end to the next channel's
+ * start at 56). */
+#define ED_DW_A_CHANS(QUAD, PAIR, bp, o_, r)                                                                       \
     do {                                                                                                           \
         const uint32_t *p_ = (bp);                                                                                 \
         int8_t *oo_ = (o_);                                                                                        \
+        const ed_dw_rec_t *wp_ = (r);                                                                              \
         uint32_t s0, s1, s2, s3, a, b, w0, w1, m, ro;                                                              \
         __asm__ volatile(                                                                                          \
-            "ldrd %[m], %[ro], [%[wp], #28]\n\tldr %[a], [%[wp], #40]\n\tcmp %[p], %[a]\n\tbeq 2f\n"               \
+            "0:\n\tldrd %[m], %[ro], [%[wp], #28]\n\tldr %[a], [%[wp], #40]\n\tcmp %[p], %[a]\n\tbeq 2f\n"        \
             "1:\n\tldr %[s0], [%[wp], #24]\n\t" QUAD "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ2                     \
             ED_DW_A_RQ("s2", "[%[o]]") ED_DW_A_RQ("s3", "[%[o], %[C]]") "add %[o], %[o], %[C], lsl #1\n\t"          \
             "ldr %[a], [%[wp], #40]\n\tcmp %[p], %[a]\n\tbne 1b\n"                                                \
@@ -360,10 +365,13 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
             "ldr %[s0], [%[wp], #24]\n\t" PAIR "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ2                           \
             "3:\n\tldr %[a], [%[wp], #48]\n\tcmp %[p], %[a]\n\tbne 4f\n\t"                                         \
             "ldr %[s0], [%[wp], #24]\n\t" ED_DW_A_SINGLE "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ("s0", "[%[o]]")   \
-            "4:\n\t"                                                                                               \
-            : [p] "+r"(p_), [o] "+r"(oo_), [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),          \
-              [a] "=&r"(a), [b] "=&r"(b), [w0] "=&r"(w0), [w1] "=&r"(w1), [m] "=&r"(m), [ro] "=&r"(ro)             \
-            : [wp] "r"(r), [C] "r"(C)                                                                              \
+            "4:\n\tldr %[p], [%[wp], #52]\n\tcmp %[p], #0\n\tbeq 5f\n\tldr %[a], [%[wp], #56]\n\t"                 \
+            "add %[o], %[o], %[a]\n\tadd %[wp], %[wp], #60\n\tb 0b\n"                                                \
+            "5:\n\t"                                                                                               \
+            : [p] "+r"(p_), [o] "+r"(oo_), [wp] "+r"(wp_), [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2),          \
+              [s3] "=&r"(s3), [a] "=&r"(a), [b] "=&r"(b), [w0] "=&r"(w0), [w1] "=&r"(w1), [m] "=&r"(m),            \
+              [ro] "=&r"(ro)                                                                                       \
+            : [C] "r"(C)                                                                                           \
             : "cc", "memory");                                                                                     \
     } while (0)
 #else
@@ -406,8 +414,7 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
 {
     const int32_t C = v->o_col, plane = 3 * ED_DW_NW, in_row = v->x_row, out_row = v->o_row;
     const int full = p->act_min == -128 && p->act_max == 127;
-    /* the channels' records in the ring's three slot orders (rec[rot]), the row's ends (in this frame: the assembly
-     * reads them from the stack pointer) */
+    /* the channels' records (ed_dw_rec_t) in the ring's three slot orders: rec[rot] */
     ed_dw_rec_t rec[3][4];
 #if ED_DW_ASM
     const int32_t step = 2 * p->stride_w; /* band words per four output columns, then per pair */
@@ -424,14 +431,9 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
             pq[2 * r] = ((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16);
             pq[2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
         }
-        /* ring rotation rot (kernel row 0 in slot rot): slot s holds kernel row (s - rot) mod 3 */
-        for (r = 0; r < 3; ++r) {
-            ed_dw_rec_t *const d = &rec[r][k];
-            int32_t s;
-            for (s = 0; s < 3; ++s) {
-                const int32_t kr = (s - r + 3) % 3;
-                d->w[2 * s] = pq[2 * kr], d->w[2 * s + 1] = pq[2 * kr + 1];
-            }
+        {
+            ed_dw_rec_t *const d = &rec[0][k];
+            d->w[0] = pq[0], d->w[1] = pq[1], d->w[2] = pq[2], d->w[3] = pq[3], d->w[4] = pq[4], d->w[5] = pq[5];
             d->q.bias2 = 2 * p->bias[c + k];
             d->q.m = p->multiplier[c + k];
             d->q.e = e;
@@ -440,7 +442,16 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
             d->p_end[0] = band + k * plane + quads * step;
             d->p_end[1] = pair ? d->p_end[0] : NULL;
             d->p_end[2] = p->out_w & 1 ? d->p_end[0] + (pair ? p->stride_w : 0) : NULL;
+            d->p_next = k + 1 < n ? band + (k + 1) * plane : NULL;
+            d->o_next = 1 - p->out_w * C;
 #endif
+        }
+        /* ring rotation rot (kernel row 0 in slot rot): slot s holds kernel row (s - rot) mod 3 */
+        {
+            ed_dw_rec_t *const b = &rec[1][k], *const d = &rec[2][k];
+            *b = rec[0][k], *d = rec[0][k];
+            b->w[0] = pq[4], b->w[1] = pq[5], b->w[2] = pq[0], b->w[3] = pq[1], b->w[4] = pq[2], b->w[5] = pq[3];
+            d->w[0] = pq[2], d->w[1] = pq[3], d->w[2] = pq[4], d->w[3] = pq[5], d->w[4] = pq[0], d->w[5] = pq[1];
         }
     }
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -456,13 +467,9 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
             int8_t *const orow = o;
             const ed_dw_rec_t *const rq = rec[(iy0 + 3) % 3];
             if (p->stride_w == 1) {
-                for (k = 0; k < n; ++k) {
-                    ED_DW_A_CHAN(ED_DW_A_QUAD1, ED_DW_A_PAIR1, band + k * plane, orow + k, rq + k);
-                }
+                ED_DW_A_CHANS(ED_DW_A_QUAD1, ED_DW_A_PAIR1, band, orow, rq);
             } else {
-                for (k = 0; k < n; ++k) {
-                    ED_DW_A_CHAN(ED_DW_A_QUAD2, ED_DW_A_PAIR2, band + k * plane, orow + k, rq + k);
-                }
+                ED_DW_A_CHANS(ED_DW_A_QUAD2, ED_DW_A_PAIR2, band, orow, rq);
             }
             if (!full) { /* an activation narrower than int8 (ReLU6): clamp(SSAT(v)) is clamp(v), row by row */
                 ed_dw_clamp_row(orow, n, C, p->out_w, p->act_min, p->act_max);
