@@ -348,8 +348,8 @@ typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the as
 #define ED_DW_A_SINGLE ED_DW_A_ONE(8, "[%[p], #128]") ED_DW_A_ONE(16, "[%[p], #256]") ED_DW_A_ONE(0, "[%[p]]")
 /* The group's output row, channel after channel: band bp (channel 0's), output o_ (channel 0's), records r
  * (ed_dw_rec_t: bias at 24, multiplier and rounding term at 28, shift at 36, the band pointer's ends at 40, 44, 48,
- * the next channel's band at 52, NULL after the last, the step from a channel's row end to the next channel's
- * start at 56). */
+ * the next channel's band at 52, NULL after the last, the step from the output pointer after a channel's row (its
+ * last even column) to the next channel's start at 56). */
 #define ED_DW_A_CHANS(QUAD, PAIR, bp, o_, r)                                                                       \
     do {                                                                                                           \
         const uint32_t *p_ = (bp);                                                                                 \
@@ -443,7 +443,7 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
             d->p_end[1] = pair ? d->p_end[0] : NULL;
             d->p_end[2] = p->out_w & 1 ? d->p_end[0] + (pair ? p->stride_w : 0) : NULL;
             d->p_next = k + 1 < n ? band + (k + 1) * plane : NULL;
-            d->o_next = 1 - p->out_w * C;
+            d->o_next = 1 - (p->out_w & ~1) * C; /* the single column does not advance the output pointer */
 #endif
         }
         /* ring rotation rot (kernel row 0 in slot rot): slot s holds kernel row (s - rot) mod 3 */
