@@ -105,6 +105,14 @@ static void ed_dw_pixel(const ed_dwconv_params_t *p, const int8_t *input, int32_
 
 #define ED_DW_NW 32 /* words of a band row */
 
+/* Whether the band path's loops run as inline Thumb-2 (ED_DW_A_CHANS, ed_dw_fill's four-column loop) */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
+    defined(__OPTIMIZE__)
+#define ED_DW_ASM 1
+#else
+#define ED_DW_ASM 0
+#endif
+
 /* Whether the layer runs transposed (ed_dw_view_t): taller than wide, as wide as its input (stride 1 across, so
  * that an output column lands on its own input column and the layer may still be computed in place), at most
  * ED_DW_NW words a band row, stride at most 2 down. */
@@ -208,6 +216,32 @@ static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d
             x += C;
             j = 1;
         }
+#if ED_DW_ASM
+        if (x_end - x > 2 * C) { /* four columns a step: 28 instructions, two words of each channel's slot a STRD */
+            const int8_t *const lim = x_end - 2 * C;
+            uint32_t *q = d + j + 2 * plane; /* channel 2's slot: the four within STRD's offsets (plane 384 B) */
+            uint32_t a, b, a2, b2, ae, be, ae2, be2, t;
+            __asm__ volatile(
+                "1:\n\tldr %[a], [%[x]]\n\tldr %[b], [%[x], %[C]]\n\tadd %[x], %[x], %[C], lsl #1\n\t"
+                "ldr %[a2], [%[x]]\n\tldr %[b2], [%[x], %[C]]\n\tadd %[x], %[x], %[C], lsl #1\n\t"
+                "sxtab16 %[ae], %[off], %[a]\n\tsxtab16 %[a], %[off], %[a], ror #8\n\t"
+                "sxtab16 %[be], %[off], %[b]\n\tsxtab16 %[b], %[off], %[b], ror #8\n\t"
+                "sxtab16 %[ae2], %[off], %[a2]\n\tsxtab16 %[a2], %[off], %[a2], ror #8\n\t"
+                "sxtab16 %[be2], %[off], %[b2]\n\tsxtab16 %[b2], %[off], %[b2], ror #8\n\t"
+                "pkhbt %[t], %[ae], %[be], lsl #16\n\tpkhtb %[be], %[be], %[ae], asr #16\n\t"
+                "pkhbt %[ae], %[ae2], %[be2], lsl #16\n\tpkhtb %[be2], %[be2], %[ae2], asr #16\n\t"
+                "strd %[t], %[ae], [%[q], #-768]\n\t"
+                "pkhbt %[t], %[a], %[b], lsl #16\n\tpkhtb %[b], %[b], %[a], asr #16\n\t"
+                "pkhbt %[a], %[a2], %[b2], lsl #16\n\tpkhtb %[b2], %[b2], %[a2], asr #16\n\t"
+                "strd %[t], %[a], [%[q], #-384]\n\tstrd %[b], %[b2], [%[q], #384]\n\t"
+                "strd %[be], %[be2], [%[q]], #8\n\tcmp %[x], %[lim]\n\tblo 1b\n\t"
+                : [x] "+r"(x), [q] "+r"(q), [a] "=&r"(a), [b] "=&r"(b), [a2] "=&r"(a2), [b2] "=&r"(b2),
+                  [ae] "=&r"(ae), [be] "=&r"(be), [ae2] "=&r"(ae2), [be2] "=&r"(be2), [t] "=&r"(t)
+                : [C] "r"(C), [off] "r"(off2), [lim] "r"(lim)
+                : "cc", "memory");
+            j = (int32_t)(q - d) - 2 * plane;
+        }
+#endif
         for (; x < x_end; x += 2 * C, ++j) {
             const uint32_t a = ed_read32(x), b = ed_read32(x + C);
             ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
@@ -291,9 +325,7 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
  * stride 2: 2 LDRD and LDR), 24 multiply-accumulates, the bias, 21 instructions of requantization (SMMLAR, the
  * sign's ADD, ASR, SSAT, STRB per output; the shift loaded once) and 5 of loop. Then at most one pair and one
  * single column. The end pointers are in the group function's frame (addressed from the stack pointer). */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
-    defined(__OPTIMIZE__)
-#define ED_DW_ASM 1
+#if ED_DW_ASM
 typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the assembly's offsets */
 #define ED_DW_A_S(x) #x
 /* ld: the slot's first LDRD of band words; ld3: its third word; wo: the byte offset of its weights in the record.
@@ -374,8 +406,6 @@ typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the as
             : [C] "r"(C)                                                                                           \
             : "cc", "memory");                                                                                     \
     } while (0)
-#else
-#define ED_DW_ASM 0
 #endif
 
 #if ED_DW_ASM
