@@ -34,24 +34,27 @@ KERNEL = "winograd_dw"
 MIN_SPEEDUP = 1.1
 
 #: Fitted instruction costs. The direct kernel (``cortex-m-dsp/ed_dwconv.c``, its 3x3 band path, in the band's
-#: orientation: a tall map as wide as its input runs transposed): per two output columns of one channel computed
-#: together (stride 1 or 2), per output column computed alone (an odd last column), per output row of a channel,
+#: orientation: a tall map as wide as its input runs transposed): per four output columns of one channel computed
+#: together (stride 1; stride 2), per remaining pair, per remaining single column, per output row of a channel,
 #: per group of four channels and input row copied into the band, per band word written (four channels), per
-#: group. Fitted by least squares on single depthwise layers (SAME 25x5x64, 48x48x8, 24x24x32, 12x12x64, 6x6x128,
-#: 3x3x256 stride 1; 48x48x16, 24x24x32, 12x12x64, 6x6x128 stride 2; VALID 9x11x16) on the emulated Cortex-M4
-#: (QEMU mps2-an386, -O2): within 1.6 % of each, 3.8 % for the VALID layer. Winograd per tile and group of four
+#: group. Fitted by least squares on single SAME depthwise layers (48x48x8, 24x24x32, 12x12x64, 6x6x128, 3x3x256,
+#: 25x5x64, 11x9x16, 7x9x20, 9x7x4, 16x30x8, 10x10x24, 5x5x64 stride 1; 48x48x16, 24x24x32, 13x11x12, 30x16x8
+#: stride 2) on the emulated Cortex-M4 (QEMU mps2-an386, -O2): within 0.3 % on the large maps, 2 % on the small
+#: ones, 4.7 % on the smallest stride-2 layer (7x6x12 out). Winograd per tile and group of four
 #: channels, per tile and tail channel, per tile (benchmarks/results/winograd_dw.md). The small stride-2 maps'
 #: table path (output at most :data:`TABLE_W` wide and tall, ``ed_dw3x3_table_s8``): per output pixel and group of
 #: four channels, per output row, run of columns (the windows inside the input, or a border column) and group, per
 #: group, per output of a tail channel (the general per-pixel loop); fitted on single layers (SAME 12x12x64,
 #: 12x12x16, 11x11x64, 6x6x128, VALID 13x9x32; 12x12x19 for the tail) within 0.5 %.
 COST = {
-    "direct_pair": 33.1,
-    "direct_single": 15.0,
-    "direct_channel_row": 35.4,
-    "direct_band_row": 58.6,
-    "direct_band_word": 6.5,
-    "direct_group": 560.8,
+    "direct_quad": 61.8,
+    "direct_quad_s2": 69.4,
+    "direct_pair": 31.4,
+    "direct_single": 20.4,
+    "direct_channel_row": 34.3,
+    "direct_band_row": 80.1,
+    "direct_band_word": 2.63,
+    "direct_group": 785.5,
     "table_pixel_group": 139.3,
     "table_run": 44.0,
     "table_group": 506.7,
@@ -136,8 +139,10 @@ def direct_cost(
     nw = ((out_w - 1) * stride_w + 4) // 2
     groups = -(-c // 4)
     band_rows = groups * ((out_h - 1) * stride_h + 3)
+    quad = COST["direct_quad"] if stride_w == 1 else COST["direct_quad_s2"]
     return int(
-        out_h * (out_w // 2) * c * COST["direct_pair"]
+        out_h * (out_w // 4) * c * quad
+        + out_h * (out_w % 4 // 2) * c * COST["direct_pair"]
         + out_h * (out_w % 2) * c * COST["direct_single"]
         + out_h * c * COST["direct_channel_row"]
         + band_rows * (COST["direct_band_row"] + 4 * nw * COST["direct_band_word"])
