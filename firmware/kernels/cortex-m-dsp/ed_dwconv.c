@@ -188,6 +188,46 @@ static inline ED_ALWAYS_INLINE void ed_dw_pack4(uint32_t *d, int32_t plane, uint
     d[3 * plane] = ed_dw_pkhtb(bo, ao);
 }
 
+/* ed_dw_fill's columns from *x on, four a step while at least four remain before x_end (the last column), into
+ * words j, j + 1, ... of slot d: in Thumb-2 on DSP cores (28 instructions for 16 values: SXTAB16, PKHBT/PKHTB, a
+ * channel's two words a STRD at offsets that need planes of 3 * ED_DW_NW words), nothing elsewhere. *x advanced
+ * past them; returns the next word. */
+static inline ED_ALWAYS_INLINE int32_t ed_dw_fill_quads(uint32_t off2, const int8_t **xp, const int8_t *x_end,
+                                                        uint32_t *d, int32_t j, int32_t plane, int32_t C)
+{
+#if ED_DW_ASM
+    const int8_t *x = *xp;
+    if (plane == 3 * ED_DW_NW && x_end - x > 2 * C) {
+        const int8_t *const lim = x_end - 2 * C;
+        uint32_t *q = d + j + 2 * plane; /* channel 2's slot: the four within STRD's offsets */
+        uint32_t a, b, a2, b2, ae, be, ae2, be2, t;
+        __asm__ volatile(
+            "1:\n\tldr %[a], [%[x]]\n\tldr %[b], [%[x], %[C]]\n\tadd %[x], %[x], %[C], lsl #1\n\t"
+            "ldr %[a2], [%[x]]\n\tldr %[b2], [%[x], %[C]]\n\tadd %[x], %[x], %[C], lsl #1\n\t"
+            "sxtab16 %[ae], %[off], %[a]\n\tsxtab16 %[a], %[off], %[a], ror #8\n\t"
+            "sxtab16 %[be], %[off], %[b]\n\tsxtab16 %[b], %[off], %[b], ror #8\n\t"
+            "sxtab16 %[ae2], %[off], %[a2]\n\tsxtab16 %[a2], %[off], %[a2], ror #8\n\t"
+            "sxtab16 %[be2], %[off], %[b2]\n\tsxtab16 %[b2], %[off], %[b2], ror #8\n\t"
+            "pkhbt %[t], %[ae], %[be], lsl #16\n\tpkhtb %[be], %[be], %[ae], asr #16\n\t"
+            "pkhbt %[ae], %[ae2], %[be2], lsl #16\n\tpkhtb %[be2], %[be2], %[ae2], asr #16\n\t"
+            "strd %[t], %[ae], [%[q], #-768]\n\t"
+            "pkhbt %[t], %[a], %[b], lsl #16\n\tpkhtb %[b], %[b], %[a], asr #16\n\t"
+            "pkhbt %[a], %[a2], %[b2], lsl #16\n\tpkhtb %[b2], %[b2], %[a2], asr #16\n\t"
+            "strd %[t], %[a], [%[q], #-384]\n\tstrd %[b], %[b2], [%[q], #384]\n\t"
+            "strd %[be], %[be2], [%[q]], #8\n\tcmp %[x], %[lim]\n\tblo 1b\n\t"
+            : [x] "+r"(x), [q] "+r"(q), [a] "=&r"(a), [b] "=&r"(b), [a2] "=&r"(a2), [b2] "=&r"(b2),
+              [ae] "=&r"(ae), [be] "=&r"(be), [ae2] "=&r"(ae2), [be2] "=&r"(be2), [t] "=&r"(t)
+            : [C] "r"(C), [off] "r"(off2), [lim] "r"(lim)
+            : "cc", "memory");
+        *xp = x;
+        return (int32_t)(q - d) - 2 * plane;
+    }
+#else
+    (void)off2, (void)xp, (void)x_end, (void)d, (void)plane, (void)C;
+#endif
+    return j;
+}
+
 /* Input row x (channel c of column 0; NULL: a padding row) of n channels into slot d (channel 0's; channel k's
  * at d + k * plane), nw words. (No memset: newlib-nano's is a byte loop, and the tails are a word or two.) */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -216,32 +256,7 @@ static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d
             x += C;
             j = 1;
         }
-#if ED_DW_ASM
-        if (x_end - x > 2 * C) { /* four columns a step: 28 instructions, two words of each channel's slot a STRD */
-            const int8_t *const lim = x_end - 2 * C;
-            uint32_t *q = d + j + 2 * plane; /* channel 2's slot: the four within STRD's offsets (plane 384 B) */
-            uint32_t a, b, a2, b2, ae, be, ae2, be2, t;
-            __asm__ volatile(
-                "1:\n\tldr %[a], [%[x]]\n\tldr %[b], [%[x], %[C]]\n\tadd %[x], %[x], %[C], lsl #1\n\t"
-                "ldr %[a2], [%[x]]\n\tldr %[b2], [%[x], %[C]]\n\tadd %[x], %[x], %[C], lsl #1\n\t"
-                "sxtab16 %[ae], %[off], %[a]\n\tsxtab16 %[a], %[off], %[a], ror #8\n\t"
-                "sxtab16 %[be], %[off], %[b]\n\tsxtab16 %[b], %[off], %[b], ror #8\n\t"
-                "sxtab16 %[ae2], %[off], %[a2]\n\tsxtab16 %[a2], %[off], %[a2], ror #8\n\t"
-                "sxtab16 %[be2], %[off], %[b2]\n\tsxtab16 %[b2], %[off], %[b2], ror #8\n\t"
-                "pkhbt %[t], %[ae], %[be], lsl #16\n\tpkhtb %[be], %[be], %[ae], asr #16\n\t"
-                "pkhbt %[ae], %[ae2], %[be2], lsl #16\n\tpkhtb %[be2], %[be2], %[ae2], asr #16\n\t"
-                "strd %[t], %[ae], [%[q], #-768]\n\t"
-                "pkhbt %[t], %[a], %[b], lsl #16\n\tpkhtb %[b], %[b], %[a], asr #16\n\t"
-                "pkhbt %[a], %[a2], %[b2], lsl #16\n\tpkhtb %[b2], %[b2], %[a2], asr #16\n\t"
-                "strd %[t], %[a], [%[q], #-384]\n\tstrd %[b], %[b2], [%[q], #384]\n\t"
-                "strd %[be], %[be2], [%[q]], #8\n\tcmp %[x], %[lim]\n\tblo 1b\n\t"
-                : [x] "+r"(x), [q] "+r"(q), [a] "=&r"(a), [b] "=&r"(b), [a2] "=&r"(a2), [b2] "=&r"(b2),
-                  [ae] "=&r"(ae), [be] "=&r"(be), [ae2] "=&r"(ae2), [be2] "=&r"(be2), [t] "=&r"(t)
-                : [C] "r"(C), [off] "r"(off2), [lim] "r"(lim)
-                : "cc", "memory");
-            j = (int32_t)(q - d) - 2 * plane;
-        }
-#endif
+        j = ed_dw_fill_quads(off2, &x, x_end, d, j, plane, C);
         for (; x < x_end; x += 2 * C, ++j) {
             const uint32_t a = ed_read32(x), b = ed_read32(x + C);
             ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
