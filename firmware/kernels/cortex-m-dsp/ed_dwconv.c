@@ -5,11 +5,12 @@
  * 3x3, depth multiplier 1, undilated, stride 1 or 2, input at least 3x3, padding at most 1 (MobileNet's and
  * DS-CNN's depthwise layers): channel group by channel group (four channels), each input row of the group goes
  * once into a band on the stack (a ring of three rows per channel, ed_dw_fill): per channel, words of two
- * neighbouring columns as int16 with the input offset added (SXTAB16, PKHBT/PKHTB), zeros in the padding. Then
- * each output row of each channel: SMLAD sums two taps of one channel, so two output columns cost three LDRD,
- * twelve multiplies (SMLAD, SMLATB, SMLABT) for 18 MACs and the requantization (doubled weights and bias:
- * SMMLAR, an add, a shift, SSAT; ed_dw_requant2, bit-exact with TFLite Micro's double rounding), in inline
- * Thumb-2 on DSP cores (ED_DW_A_CHAN). A map taller than wide and as wide as its input (KWS's 25x5) runs
+ * neighbouring columns as int16 with the input offset added (SXTAB16, PKHBT/PKHTB), zeros in the padding (four
+ * columns a step in Thumb-2, ed_dw_fill_quads). Then each output row of each channel: SMLAD sums two taps of one
+ * channel, so four output columns cost six loads of band words, three LDRD of weights, 24 multiplies (SMLAD,
+ * SMLATB, SMLABT) for 36 MACs and the requantization (doubled weights and bias: SMMLAR, an add, a shift, SSAT;
+ * ed_dw_requant2, bit-exact with TFLite Micro's double rounding), in inline Thumb-2 on DSP cores (ED_DW_A_CHANS:
+ * the group's channels of a row in one piece). A map taller than wide and as wide as its input (KWS's 25x5) runs
  * transposed: its columns as the band's rows. An output row lands only on input rows already in the band and on
  * its own channels: the kernel may write the layer over its input (edgesdk.compiler.dw_inplace.SELF_ATTR).
  * Small stride-2 maps (output at most ED_DW_TABLE_W wide and tall) run pixel by pixel from the input with a 5x5
