@@ -339,8 +339,8 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
  * slot), two band words, four accumulators and the channel's multiplier and rounding term take the 14 registers.
  * Per four output columns (36 MACs): 3 LDRD of weights, 6 loads of band words (stride 1: LDRD and LDR a slot;
  * stride 2: 2 LDRD and LDR), 24 multiply-accumulates, the bias, 21 instructions of requantization (SMMLAR, the
- * sign's ADD, ASR, SSAT, STRB per output; the shift loaded once) and 5 of loop. Then at most one pair and one
- * single column. The end pointers are in the group function's frame (addressed from the stack pointer). */
+ * sign's ADD, ASR, SSAT, STRB per output; the shift loaded once, with the loop's end in the same LDRD), two adds
+ * of the output pointer, a compare and a branch: 59 (stride 2: 62). Then at most one pair and one single column. */
 #if ED_DW_ASM
 typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the assembly's offsets */
 #define ED_DW_A_S(x) #x
@@ -406,9 +406,9 @@ typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the as
         uint32_t s0, s1, s2, s3, a, b, w0, w1, m, ro;                                                              \
         __asm__ volatile(                                                                                          \
             "0:\n\tldrd %[m], %[ro], [%[wp], #28]\n\tldr %[a], [%[wp], #40]\n\tcmp %[p], %[a]\n\tbeq 2f\n"        \
-            "1:\n\tldr %[s0], [%[wp], #24]\n\t" QUAD "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ2                     \
+            "1:\n\tldr %[s0], [%[wp], #24]\n\t" QUAD "ldrd %[w0], %[w1], [%[wp], #36]\n\t" ED_DW_A_RQ2              \
             ED_DW_A_RQ("s2", "[%[o]]") ED_DW_A_RQ("s3", "[%[o], %[C]]") "add %[o], %[o], %[C], lsl #1\n\t"          \
-            "ldr %[a], [%[wp], #40]\n\tcmp %[p], %[a]\n\tbne 1b\n"                                                \
+            "cmp %[p], %[w1]\n\tbne 1b\n"                                                                          \
             "2:\n\tldr %[a], [%[wp], #44]\n\tcmp %[p], %[a]\n\tbne 3f\n\t"                                         \
             "ldr %[s0], [%[wp], #24]\n\t" PAIR "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ2                           \
             "3:\n\tldr %[a], [%[wp], #48]\n\tcmp %[p], %[a]\n\tbne 4f\n\t"                                         \
