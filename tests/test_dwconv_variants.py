@@ -486,13 +486,13 @@ def test_winograd_dw_pass_keeps_direct_on_the_m4_and_obeys_the_user() -> None:
         assert (
             ng.nodes[0].attrs.get("kernel") != "winograd_dw"
         )  # stride 2, multiplier 2, dilation: not eligible
-    # the fitted models reproduce measured counts within 10 %: the direct kernel on a 24x24x32 layer alone (362,804
+    # the fitted models reproduce measured counts within 10 %: the direct kernel on a 24x24x32 layer alone (358,772
     # instructions on the emulated Cortex-M4; its band path), Winograd in benchmarks/results/winograd_dw.md
     est = winograd_dw.estimate(24, 24, 32, dsp=True)
-    assert abs(est["direct"] - 362_804) < 36_280 and abs(est["winograd_dw"] - 1_597_360) < 159_736
-    # and on the KWS-shaped layer, which runs transposed (174,073 measured alone), and stride 2 (243,769 alone)
-    assert abs(winograd_dw.direct_cost(25, 5, 25, 5, 64) - 174_073) < 17_407
-    assert abs(winograd_dw.direct_cost(48, 48, 24, 24, 16, 2, 2) - 243_769) < 24_377
+    assert abs(est["direct"] - 358_772) < 35_877 and abs(est["winograd_dw"] - 1_597_360) < 159_736
+    # and on the KWS-shaped layer, which runs transposed (172,393 measured alone), and stride 2 (242,041 alone)
+    assert abs(winograd_dw.direct_cost(25, 5, 25, 5, 64) - 172_393) < 17_239
+    assert abs(winograd_dw.direct_cost(48, 48, 24, 24, 16, 2, 2) - 242_041) < 24_204
     # and on small stride-2 maps, which take the table path (measured alone: 96,666; 64,746; 47,697 with a tail)
     assert abs(winograd_dw.direct_cost(12, 12, 6, 6, 64, 2, 2) - 96_666) < 9_667
     assert abs(winograd_dw.direct_cost(6, 6, 3, 3, 128, 2, 2) - 64_746) < 6_475

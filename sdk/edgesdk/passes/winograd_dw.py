@@ -40,21 +40,21 @@ MIN_SPEEDUP = 1.1
 #: group. Fitted by least squares on single SAME depthwise layers (48x48x8, 24x24x32, 12x12x64, 6x6x128, 3x3x256,
 #: 25x5x64, 11x9x16, 7x9x20, 9x7x4, 16x30x8, 10x10x24, 5x5x64 stride 1; 48x48x16, 24x24x32, 13x11x12, 30x16x8
 #: stride 2) on the emulated Cortex-M4 (QEMU mps2-an386, -O2): within 0.3 % on the large maps, 2 % on the small
-#: ones, 4.7 % on the smallest stride-2 layer (7x6x12 out). Winograd per tile and group of four
+#: ones, 4.5 % on the smallest stride-2 layer (7x6x12 out). Winograd per tile and group of four
 #: channels, per tile and tail channel, per tile (benchmarks/results/winograd_dw.md). The small stride-2 maps'
 #: table path (output at most :data:`TABLE_W` wide and tall, ``ed_dw3x3_table_s8``): per output pixel and group of
 #: four channels, per output row, run of columns (the windows inside the input, or a border column) and group, per
 #: group, per output of a tail channel (the general per-pixel loop); fitted on single layers (SAME 12x12x64,
 #: 12x12x16, 11x11x64, 6x6x128, VALID 13x9x32; 12x12x19 for the tail) within 0.5 %.
 COST = {
-    "direct_quad": 61.8,
-    "direct_quad_s2": 69.4,
-    "direct_pair": 31.4,
-    "direct_single": 20.4,
-    "direct_channel_row": 34.3,
-    "direct_band_row": 80.1,
-    "direct_band_word": 2.63,
-    "direct_group": 785.5,
+    "direct_quad": 60.5,
+    "direct_quad_s2": 67.3,
+    "direct_pair": 31.3,
+    "direct_single": 20.3,
+    "direct_channel_row": 34.7,
+    "direct_band_row": 82.6,
+    "direct_band_word": 2.76,
+    "direct_group": 762.8,
     "table_pixel_group": 139.3,
     "table_run": 44.0,
     "table_group": 506.7,
