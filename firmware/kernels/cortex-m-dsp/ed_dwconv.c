@@ -409,11 +409,11 @@ typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the as
             "1:\n\tldr %[s0], [%[wp], #24]\n\t" QUAD "ldrd %[w0], %[w1], [%[wp], #36]\n\t" ED_DW_A_RQ2              \
             ED_DW_A_RQ("s2", "[%[o]]") ED_DW_A_RQ("s3", "[%[o], %[C]]") "add %[o], %[o], %[C], lsl #1\n\t"          \
             "cmp %[p], %[w1]\n\tbne 1b\n"                                                                          \
-            "2:\n\tldr %[a], [%[wp], #44]\n\tcmp %[p], %[a]\n\tbne 3f\n\t"                                         \
+            "2:\n\tldrd %[s2], %[s3], [%[wp], #44]\n\tcmp %[p], %[s2]\n\tbne 3f\n\t"                                \
             "ldr %[s0], [%[wp], #24]\n\t" PAIR "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ2                           \
-            "3:\n\tldr %[a], [%[wp], #48]\n\tcmp %[p], %[a]\n\tbne 4f\n\t"                                         \
+            "3:\n\tcmp %[p], %[s3]\n\tbne 4f\n\t"                                                                   \
             "ldr %[s0], [%[wp], #24]\n\t" ED_DW_A_SINGLE "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ("s0", "[%[o]]")   \
-            "4:\n\tldr %[p], [%[wp], #52]\n\tcmp %[p], #0\n\tbeq 5f\n\tldr %[a], [%[wp], #56]\n\t"                 \
+            "4:\n\tldrd %[p], %[a], [%[wp], #52]\n\tcmp %[p], #0\n\tbeq 5f\n\t"                                    \
             "add %[o], %[o], %[a]\n\tadd %[wp], %[wp], #60\n\tb 0b\n"                                                \
             "5:\n\t"                                                                                               \
             : [p] "+r"(p_), [o] "+r"(oo_), [wp] "+r"(wp_), [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2),          \
