@@ -343,6 +343,22 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
  * of the output pointer, a compare and a branch: 59 (stride 2: 62). Then at most one pair and one single column. */
 #if ED_DW_ASM
 typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the assembly's offsets */
+/* Fragments for a loop that keeps a channel's six weight pairs in registers (w0..w5) and a pair's accumulators s0,
+ * s1 (the band path's row loads one kernel row's weights per slot instead: ED_DW_A_CHANS).
+ * Slot `ld`'s taps: LDRD of two words, SMLAD/SMLATB/SMLABT/SMLAD into the pair, or SMLAD/SMLABT into one */
+#define ED_DW_A_ROW(ld, wp, wq)                                                                             \
+    "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlatb %[s1], %[a], %[" wp "], %[s1]\n\t" \
+    "smlabt %[s0], %[b], %[" wq "], %[s0]\n\tsmlad %[s1], %[b], %[" wq "], %[s1]\n\t"
+#define ED_DW_A_ONE(ld, wp, wq) "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\t" \
+    "smlabt %[s0], %[b], %[" wq "], %[s0]\n\t"
+/* s0 requantized into t (the shift loaded into s0) and stored at o */
+#define ED_DW_A_RQ0                                                                                  \
+    "ldrd %[a], %[b], %[mro]\n\tsmmlar %[t], %[s0], %[a], %[b]\n\tadd %[t], %[t], %[s0], asr #31\n\t" \
+    "ldr %[s0], %[e]\n\tasr %[t], %[t], %[s0]\n\tssat %[t], #8, %[t]\n\tstrb %[t], [%[o]]\n\t"
+/* stride 2: the pair's windows start two columns apart, words j and j + 1: LDRD of words j, j + 1, LDR of j + 2 */
+#define ED_DW_A_ROW2(ld, ld3, wp, wq)                                                                       \
+    "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlabt %[s0], %[b], %[" wq "], %[s0]\n\t" \
+    "smlad %[s1], %[b], %[" wp "], %[s1]\n\tldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[" wq "], %[s1]\n\t"
 #define ED_DW_A_S(x) #x
 /* ld: the slot's first LDRD of band words; ld3: its third word; wo: the byte offset of its weights in the record.
  * I: the first slot, whose taps start every accumulator from s0 (the bias) */
@@ -378,7 +394,7 @@ typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the as
     "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
     "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w0], %[s1]\n\t"    \
     "ldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[w1], %[s1]\n\t"
-#define ED_DW_A_ONE(wo, ld)                                                                                        \
+#define ED_DW_A_SGL(wo, ld)                                                                                        \
     "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
     "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\t"
 /* the stride's four-column step, pair and single column */
@@ -393,7 +409,7 @@ typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the as
 #define ED_DW_A_PAIR2                                                                                              \
     "mov %[s1], %[s0]\n\t" ED_DW_A_P2(8, "[%[p], #128]", "[%[p], #136]")                                         \
     ED_DW_A_P2(16, "[%[p], #256]", "[%[p], #264]") ED_DW_A_P2(0, "[%[p]], #8", "[%[p]]")
-#define ED_DW_A_SINGLE ED_DW_A_ONE(8, "[%[p], #128]") ED_DW_A_ONE(16, "[%[p], #256]") ED_DW_A_ONE(0, "[%[p]]")
+#define ED_DW_A_SINGLE ED_DW_A_SGL(8, "[%[p], #128]") ED_DW_A_SGL(16, "[%[p], #256]") ED_DW_A_SGL(0, "[%[p]]")
 /* The group's output row, channel after channel: band bp (channel 0's), output o_ (channel 0's), records r
  * (ed_dw_rec_t: bias at 24, multiplier and rounding term at 28, shift at 36, the band pointer's ends at 40, 44, 48,
  * the next channel's band at 52, NULL after the last, the step from the output pointer after a channel's row (its
