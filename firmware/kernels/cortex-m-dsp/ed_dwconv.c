@@ -169,54 +169,48 @@ static inline ED_ALWAYS_INLINE void ed_dw_pack4(uint32_t *d, int32_t plane, uint
     d[3 * plane] = ed_dw_pkhtb(bo, ao);
 }
 
-/* Input row x (channel c of column 0; NULL: a padding row) of n channels into slot d (channel 0's; channel k's
- * at d + k * plane), nw words. (No memset: newlib-nano's is a byte loop, and the tails are a word or two.) */
+/* The columns of input row x (four channels, column 0 at x, columns C bytes apart) that a slot of nw words holds,
+ * into slot d (channel k's at d + k * plane), the padding halves of their words 0; returns the words written (the
+ * words after them hold padding only). */
+static inline ED_ALWAYS_INLINE int32_t ed_dw_fill4(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d,
+                                                   int32_t plane, int32_t nw, int32_t C)
+{
+    const uint32_t off2 = ed_dup16(p->input_offset);
+    const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
+    const int8_t *const x_end = x + (size_t)(cols - 1) * (size_t)C; /* the last column the band holds */
+    int32_t j = 0;
+    if (p->pad_left) { /* word 0: the padding column, then column 0 */
+        const uint32_t b = ed_read32(x);
+        ed_dw_pack4(d, plane, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
+        x += C;
+        j = 1;
+    }
+    for (; x < x_end; x += 2 * C, ++j) {
+        const uint32_t a = ed_read32(x), b = ed_read32(x + C);
+        ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
+                    ed_sxtab16_ror8(off2, b));
+    }
+    if (x == x_end) { /* the last column, and the padding after it */
+        const uint32_t a = ed_read32(x);
+        ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), 0u, 0u);
+        ++j;
+    }
+    return j;
+}
+
+/* Input row x of n < 4 channels into slot d, nw words: channel by channel. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
-                       int32_t n, int32_t C)
+static void ed_dw_fill_few(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
+                           int32_t n, int32_t C)
 {
     const int32_t off = p->input_offset;
-    int32_t j = 0, k, ix;
-    if (x == NULL) {
-        for (k = 0; k < n; ++k) {
-            for (j = 0; j < nw; ++j) {
-                d[k * plane + j] = 0u;
-            }
-        }
-        return;
-    }
-    if (n == 4) {
-        const uint32_t off2 = ed_dup16(off);
-        const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
-        const int8_t *const x_end = x + (size_t)(cols - 1) * (size_t)C; /* the last column the band holds */
-        if (p->pad_left) { /* word 0: the padding column, then column 0 */
-            const uint32_t b = ed_read32(x);
-            ed_dw_pack4(d, plane, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
-            x += C;
-            j = 1;
-        }
-        for (; x < x_end; x += 2 * C, ++j) {
-            const uint32_t a = ed_read32(x), b = ed_read32(x + C);
-            ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
-                        ed_sxtab16_ror8(off2, b));
-        }
-        if (x == x_end) { /* the last column, and the padding after it */
-            const uint32_t a = ed_read32(x);
-            ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), 0u, 0u);
-            ++j;
-        }
-        for (; j < nw; ++j) {
-            ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
-        }
-        return;
-    }
-    for (k = 0; k < n; ++k) { /* fewer than four channels: channel by channel */
+    int32_t j, k, h, ix;
+    for (k = 0; k < n; ++k) {
         uint32_t *dk = d + k * plane;
         for (j = 0; j < nw; ++j) {
             uint32_t v = 0u;
-            int32_t h;
             for (h = 0; h < 2; ++h) {
                 ix = 2 * j + h - p->pad_left;
                 if (ix >= 0 && ix < p->in_w) {
@@ -225,6 +219,32 @@ static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d
             }
             dk[j] = v;
         }
+    }
+}
+
+/* Input row x (channel c of column 0; NULL: a padding row) of n channels into slot d (channel 0's; channel k's
+ * at d + k * plane), nw words. (No memset: newlib-nano's is a byte loop, and the tails are a word or two.) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
+                       int32_t n, int32_t C)
+{
+    int32_t j, k;
+    if (x == NULL) {
+        for (k = 0; k < n; ++k) {
+            for (j = 0; j < nw; ++j) {
+                d[k * plane + j] = 0u;
+            }
+        }
+        return;
+    }
+    if (n < 4) {
+        ed_dw_fill_few(p, x, d, plane, nw, n, C);
+        return;
+    }
+    for (j = ed_dw_fill4(p, x, d, plane, nw, C); j < nw; ++j) {
+        ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
     }
 }
 
@@ -347,7 +367,7 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
 #if ED_DW_ASM
 /* Outputs o[ox * C + k] (ox < out_w, k < n) clamped to [lo, hi]; four channels a word: SSUB8 sets a lane's GE
  * flag where v >= lo, SEL keeps v there and lo elsewhere, and the same against hi. */
-static void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int32_t lo, int32_t hi)
+static inline ED_ALWAYS_INLINE void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int32_t lo, int32_t hi)
 {
     const uint32_t lo4 = ((uint32_t)lo & 0xFFu) * 0x01010101u, hi4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
     int32_t ox, k;
@@ -368,6 +388,8 @@ static void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int3
     }
 }
 #endif
+
+#include "ed_dw_map.h"
 
 /* Output rows of channels c..c+n-1, one after the other: the input rows a row needs go into the band (each input
  * row once), then each channel's row. Output row oy lands in input pixels of rows <= oy, already in the band, and
@@ -628,6 +650,10 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
 {
     int32_t oy, ox;
     if (ed_dw3x3_fast_ok(p)) {
+        if (ed_dw_map_ok(p)) {
+            ed_dw_map_s8(p, input, output);
+            return;
+        }
         if (ed_dw3x3_table_ok(p)) {
             ed_dw3x3_table_s8(p, input, output);
             return;

@@ -1,0 +1,173 @@
+/*
+ * ed_dw_map.h - the small-map path of the Cortex-M DSP depthwise kernel. Part of cortex-m-dsp/ed_dwconv.c, which
+ * includes it after the band path's helpers (ed_dw_fill, ed_dw_row, ed_dw_ch_t, the ED_DW_A_* Thumb-2 fragments,
+ * ed_dw_clamp_row) that it shares.
+ *
+ * On a small map (MobileNet's 12x12, 6x6 and 3x3 layers with many channels) the band's ring costs more than its
+ * taps: per group of four channels and input row a fill call and the ring's slot arithmetic, per output row and
+ * channel the weights' rotation and the row's set-up, and per group the three rotations of every channel's weights.
+ * Here each group's whole padded input goes once into a map on the stack, in the band's layout (per channel, rows
+ * of words holding two neighbouring columns as int16 x + input_offset, zeros in the padding) but with every padded
+ * row at a fixed offset (ED_DW_MAP_NW words a row), so that each channel runs all its output rows in one pass
+ * (ed_dw_map_chan: the weights loaded into registers once per channel, eight instructions of set-up per output row;
+ * the pair of output columns is the band path's: 3 LDRD and 12 multiply-accumulates for 18 MACs). The group's input
+ * is read whole before any of its outputs is written, and the outputs touch only the group's channels: the layer
+ * may be computed over its input (edgesdk.compiler.dw_inplace.SELF_ATTR), as on the band path.
+ */
+#ifndef ED_DW_MAP_H
+#define ED_DW_MAP_H
+
+#define ED_DW_MAP_NW 8    /* words of a map row (the Thumb-2 addresses the next two rows at #32 and #64) */
+#define ED_DW_MAP_ROWS 16 /* padded rows of a map at most */
+
+/* Whether the small-map path runs a layer the 3x3 path takes (ed_dw3x3_fast_ok): the same stride both ways, an
+ * output at least two columns wide, a padded row of at most ED_DW_MAP_NW words, at most ED_DW_MAP_ROWS padded rows
+ * (edgesdk.passes.winograd_dw.map_path mirrors this). */
+static int ed_dw_map_ok(const ed_dwconv_params_t *p)
+{
+    return p->stride_h == p->stride_w && p->out_w >= 2 && ((p->out_w - 1) * p->stride_w + 4) / 2 <= ED_DW_MAP_NW &&
+           (p->out_h - 1) * p->stride_h + 3 <= ED_DW_MAP_ROWS;
+}
+
+/* Channel c's doubled weights as the band's halfword pairs per kernel row r, (2 w[r][0], 2 w[r][1]) and
+ * (2 w[r][1], 2 w[r][2]), and its requantization (ed_dw_requant2). */
+static void ed_dw_map_weights(const ed_dwconv_params_t *p, int32_t c, uint32_t *pq, ed_dw_ch_t *ch)
+{
+    const int32_t C = p->in_c, e = -p->shift[c];
+    const int8_t *w = p->weights + c;
+    int32_t r;
+    for (r = 0; r < 3; ++r, w += 3 * C) {
+        const int32_t w0 = 2 * w[0], w1 = 2 * w[C], w2 = 2 * w[2 * C];
+        pq[2 * r] = ((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16);
+        pq[2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
+    }
+    ch->bias2 = 2 * p->bias[c];
+    ch->m = p->multiplier[c];
+    ch->e = e;
+    ch->round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+}
+
+#if ED_DW_ASM
+/* The pass of one channel over the whole map in Thumb-2: the band pointer at the channel's padded row 0 (the next
+ * two rows at #32 and #64), the output pointer and stride, the six weight pairs, two accumulators and three
+ * temporaries take the 14 registers; the requantization and the loop's ends are in the caller's frame (f). Per
+ * output row: the end of its pairs, the pairs, the odd last column (ONE, or nothing), the step to the next row. */
+typedef struct {
+    ed_dw_ch_t q;                        /* bias2, m, round_off, e (m and round_off read by one LDRD) */
+    int32_t pair_bytes, p_step;          /* output bytes of a row's pairs; band bytes from a row's end to the next */
+    int8_t *o_end, *pair_end;            /* the map's last output + C; the row's pairs' end (written here) */
+} ed_dw_map_frame_t;
+
+#define ED_DW_M_ONE \
+    ED_DW_A_ONE("[%[p], #32]", "w2", "w3") ED_DW_A_ONE("[%[p], #64]", "w4", "w5") ED_DW_A_ONE("[%[p]], #4", "w0", "w1")
+#define ED_DW_M_PAIR1                                                                                           \
+    ED_DW_A_ROW("[%[p], #32]", "w2", "w3") ED_DW_A_ROW("[%[p], #64]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1")
+#define ED_DW_M_PAIR2                                                                                      \
+    ED_DW_A_ROW2("[%[p], #32]", "[%[p], #40]", "w2", "w3") ED_DW_A_ROW2("[%[p], #64]", "[%[p], #72]", "w4", "w5") \
+    ED_DW_A_ROW2("[%[p]], #8", "[%[p]]", "w0", "w1")
+#define ED_DW_M_CHAN(PAIR, ODD)                                                                                   \
+    __asm__ volatile(                                                                                            \
+        "ldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\tldrd %[w4], %[w5], [%[t], #16]\n"         \
+        "0:\n\tldr %[a], %[pb]\n\tadd %[a], %[o], %[a]\n\tstr %[a], %[endp]\n"                                    \
+        "1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t" PAIR ED_DW_A_RQ0                                      \
+        "smmlar %[t], %[s1], %[a], %[b]\n\tadd %[t], %[t], %[s1], asr #31\n\tasr %[t], %[t], %[s0]\n\t"          \
+        "ssat %[t], #8, %[t]\n\tstrb %[t], [%[o], %[C]]\n\tadd %[o], %[o], %[C], lsl #1\n\t"                      \
+        "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbne 1b\n\t" ODD                                                   \
+        "ldr %[a], %[step]\n\tadd %[p], %[p], %[a]\n\tldr %[a], %[oend]\n\tcmp %[o], %[a]\n\tbne 0b\n\t"          \
+        : [p] "+r"(bp), [o] "+r"(o), [t] "+r"(t), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b),   \
+          [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4), [w5] "=&r"(w5),        \
+          [endp] "=m"(f.pair_end)                                                                               \
+        : [C] "r"(C), [bias] "m"(f.q.bias2), [mro] "m"(*(const int32_t(*)[2])(const void *)&f.q.m),             \
+          [e] "m"(f.q.e), [pb] "m"(f.pair_bytes), [step] "m"(f.p_step), [oend] "m"(f.o_end)                     \
+        : "cc", "memory")
+#define ED_DW_M_ODD "ldr %[s0], %[bias]\n\t" ED_DW_M_ONE ED_DW_A_RQ0 "add %[o], %[o], %[C]\n\t"
+
+/* Channels c..c+n-1 from their maps (channel k's at map + k * plane): one Thumb-2 pass per channel, then ReLU6's
+ * clamp over the group's outputs. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline))
+#endif
+static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int32_t plane, int8_t *output,
+                          int32_t c, int32_t n)
+{
+    const int32_t C = p->in_c, s = p->stride_w;
+    const int32_t used = s == 1 ? (p->out_w + 1) / 2 : p->out_w; /* words a row's pass moves the band pointer */
+    ed_dw_map_frame_t f;
+    uint32_t pq[6];
+    int32_t k;
+    f.pair_bytes = (p->out_w & ~1) * C;
+    f.p_step = 4 * (s * ED_DW_MAP_NW - used);
+    for (k = 0; k < n; ++k) {
+        const uint32_t *bp = map + k * plane;
+        int8_t *o = output + c + k;
+        uint32_t t = (uint32_t)(uintptr_t)pq;
+        uint32_t s0, s1, a, b, w0, w1, w2, w3, w4, w5;
+        ed_dw_map_weights(p, c + k, pq, &f.q);
+        f.o_end = output + (size_t)p->out_h * (size_t)p->out_w * (size_t)C + (size_t)(c + k);
+        if (s == 1 && (p->out_w & 1)) {
+            ED_DW_M_CHAN(ED_DW_M_PAIR1, ED_DW_M_ODD);
+        } else if (s == 1) {
+            ED_DW_M_CHAN(ED_DW_M_PAIR1, "");
+        } else if (p->out_w & 1) {
+            ED_DW_M_CHAN(ED_DW_M_PAIR2, ED_DW_M_ODD);
+        } else {
+            ED_DW_M_CHAN(ED_DW_M_PAIR2, "");
+        }
+    }
+    if (p->act_min != -128 || p->act_max != 127) {
+        ed_dw_clamp_row(output + c, n, C, p->out_h * p->out_w, p->act_min, p->act_max);
+    }
+}
+#else
+/* Portable C (the host): each channel's output rows through the band path's row (ed_dw_row). */
+static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int32_t plane, int8_t *output,
+                          int32_t c, int32_t n)
+{
+    const int32_t C = p->in_c, s = p->stride_w;
+    const int full = p->act_min == -128 && p->act_max == 127;
+    int32_t k, oy;
+    for (k = 0; k < n; ++k) {
+        uint32_t pq[6];
+        ed_dw_ch_t ch;
+        ed_dw_map_weights(p, c + k, pq, &ch);
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const uint32_t *r0 = map + k * plane + oy * s * ED_DW_MAP_NW;
+            ed_dw_row(r0, r0 + ED_DW_MAP_NW, r0 + 2 * ED_DW_MAP_NW, pq, &ch,
+                      output + (size_t)oy * (size_t)p->out_w * (size_t)C + (size_t)(c + k), C, p->out_w, s, full,
+                      p->act_min, p->act_max);
+        }
+    }
+}
+#endif
+
+/* A small layer: the map zeroed once (its padding rows and columns stay zero), then per group of four channels (and
+ * a tail of one to three) the group's input rows into the map and its channels' passes. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) /* no memset: newlib-nano's is a byte loop */
+#endif
+static void ed_dw_map_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
+{
+    uint64_t map64[4 * ED_DW_MAP_ROWS * ED_DW_MAP_NW / 2]; /* uint64_t for LDRD's alignment */
+    uint32_t *const map = (uint32_t *)(void *)map64;
+    const int32_t C = p->in_c, in_row = p->in_w * C, rows = (p->out_h - 1) * p->stride_h + 3;
+    const int32_t nw = ((p->out_w - 1) * p->stride_w + 4) / 2, plane = rows * ED_DW_MAP_NW;
+    const int32_t u_end = p->pad_top + p->in_h < rows ? p->pad_top + p->in_h : rows; /* past the last input row */
+    int32_t c, u;
+    for (u = 0; u < 2 * plane; ++u) {
+        map64[u] = 0u;
+    }
+    for (c = 0; c < C; c += 4) {
+        const int32_t n = C - c < 4 ? C - c : 4;
+        const int8_t *x = input + c;
+        for (u = p->pad_top; u < u_end; ++u, x += in_row) {
+            if (n == 4) {
+                (void)ed_dw_fill4(p, x, map + u * ED_DW_MAP_NW, plane, nw, C);
+            } else {
+                ed_dw_fill_few(p, x, map + u * ED_DW_MAP_NW, plane, nw, n, C);
+            }
+        }
+        ed_dw_map_run(p, map, plane, output, c, n);
+    }
+}
+
+#endif /* ED_DW_MAP_H */
