@@ -19,6 +19,7 @@
 
 #define ED_DW_MAP_NW 8    /* words of a map row (the Thumb-2 addresses the next two rows at #32 and #64) */
 #define ED_DW_MAP_ROWS 16 /* padded rows of a map at most */
+#define ED_DW_MAP_PLANE (ED_DW_MAP_ROWS * ED_DW_MAP_NW) /* words from a channel's map to the next channel's */
 
 /* Whether the small-map path runs a layer the 3x3 path takes (ed_dw3x3_fast_ok): the same stride both ways, an
  * output at least two columns wide, a padded row of at most ED_DW_MAP_NW words, at most ED_DW_MAP_ROWS padded rows
@@ -29,22 +30,40 @@ static int ed_dw_map_ok(const ed_dwconv_params_t *p)
            (p->out_h - 1) * p->stride_h + 3 <= ED_DW_MAP_ROWS;
 }
 
-/* Channel c's doubled weights as the band's halfword pairs per kernel row r, (2 w[r][0], 2 w[r][1]) and
- * (2 w[r][1], 2 w[r][2]), and its requantization (ed_dw_requant2). */
-static void ed_dw_map_weights(const ed_dwconv_params_t *p, int32_t c, uint32_t *pq, ed_dw_ch_t *ch)
+/* The doubled weights of channels c..c+n-1 as the band's halfword pairs per kernel row r, (2 w[r][0], 2 w[r][1]) and
+ * (2 w[r][1], 2 w[r][2]) (channel k's at pq[k]), and their requantization (ed_dw_requant2). Four channels from
+ * one word a tap: SXTB16 (even and odd channels), SADD16 (doubled), PKHBT/PKHTB (a channel's two taps). */
+static void ed_dw_map_params(const ed_dwconv_params_t *p, int32_t c, int32_t n, uint32_t pq[4][6], ed_dw_ch_t *q)
 {
-    const int32_t C = p->in_c, e = -p->shift[c];
+    const int32_t C = p->in_c;
     const int8_t *w = p->weights + c;
-    int32_t r;
+    int32_t r, k;
     for (r = 0; r < 3; ++r, w += 3 * C) {
-        const int32_t w0 = 2 * w[0], w1 = 2 * w[C], w2 = 2 * w[2 * C];
-        pq[2 * r] = ((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16);
-        pq[2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
+        if (n == 4) {
+            const uint32_t t0 = ed_read32(w), t1 = ed_read32(w + C), t2 = ed_read32(w + 2 * C);
+            uint32_t e0 = ed_sxtb16(t0), e1 = ed_sxtb16(t1), e2 = ed_sxtb16(t2);
+            uint32_t o0 = ed_sxtb16_ror8(t0), o1 = ed_sxtb16_ror8(t1), o2 = ed_sxtb16_ror8(t2);
+            e0 = ed_sadd16(e0, e0), e1 = ed_sadd16(e1, e1), e2 = ed_sadd16(e2, e2);
+            o0 = ed_sadd16(o0, o0), o1 = ed_sadd16(o1, o1), o2 = ed_sadd16(o2, o2);
+            pq[0][2 * r] = ed_dw_pkhbt(e0, e1), pq[0][2 * r + 1] = ed_dw_pkhbt(e1, e2);
+            pq[1][2 * r] = ed_dw_pkhbt(o0, o1), pq[1][2 * r + 1] = ed_dw_pkhbt(o1, o2);
+            pq[2][2 * r] = ed_dw_pkhtb(e1, e0), pq[2][2 * r + 1] = ed_dw_pkhtb(e2, e1);
+            pq[3][2 * r] = ed_dw_pkhtb(o1, o0), pq[3][2 * r + 1] = ed_dw_pkhtb(o2, o1);
+            continue;
+        }
+        for (k = 0; k < n; ++k) {
+            const int32_t w0 = 2 * w[k], w1 = 2 * w[C + k], w2 = 2 * w[2 * C + k];
+            pq[k][2 * r] = ((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16);
+            pq[k][2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
+        }
     }
-    ch->bias2 = 2 * p->bias[c];
-    ch->m = p->multiplier[c];
-    ch->e = e;
-    ch->round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+    for (k = 0; k < n; ++k) {
+        const int32_t e = -p->shift[c + k];
+        q[k].bias2 = 2 * p->bias[c + k];
+        q[k].m = p->multiplier[c + k];
+        q[k].e = e;
+        q[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+    }
 }
 
 #if ED_DW_ASM
@@ -82,27 +101,26 @@ typedef struct {
         : "cc", "memory")
 #define ED_DW_M_ODD "ldr %[s0], %[bias]\n\t" ED_DW_M_ONE ED_DW_A_RQ0 "add %[o], %[o], %[C]\n\t"
 
-/* Channels c..c+n-1 from their maps (channel k's at map + k * plane): one Thumb-2 pass per channel, then ReLU6's
+/* Channels c..c+n-1 from their maps (channel k's at map + k * ED_DW_MAP_PLANE): one Thumb-2 pass per channel, then ReLU6's
  * clamp over the group's outputs. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((noinline))
 #endif
-static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int32_t plane, int8_t *output,
-                          int32_t c, int32_t n)
+static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int8_t *output, int32_t c, int32_t n,
+                          uint32_t pq[4][6], const ed_dw_ch_t *q)
 {
     const int32_t C = p->in_c, s = p->stride_w;
     const int32_t used = s == 1 ? (p->out_w + 1) / 2 : p->out_w; /* words a row's pass moves the band pointer */
     ed_dw_map_frame_t f;
-    uint32_t pq[6];
     int32_t k;
     f.pair_bytes = (p->out_w & ~1) * C;
     f.p_step = 4 * (s * ED_DW_MAP_NW - used);
     for (k = 0; k < n; ++k) {
-        const uint32_t *bp = map + k * plane;
+        const uint32_t *bp = map + k * ED_DW_MAP_PLANE;
         int8_t *o = output + c + k;
-        uint32_t t = (uint32_t)(uintptr_t)pq;
+        uint32_t t = (uint32_t)(uintptr_t)pq[k];
         uint32_t s0, s1, a, b, w0, w1, w2, w3, w4, w5;
-        ed_dw_map_weights(p, c + k, pq, &f.q);
+        f.q = q[k];
         f.o_end = output + (size_t)p->out_h * (size_t)p->out_w * (size_t)C + (size_t)(c + k);
         if (s == 1 && (p->out_w & 1)) {
             ED_DW_M_CHAN(ED_DW_M_PAIR1, ED_DW_M_ODD);
@@ -120,19 +138,16 @@ static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int3
 }
 #else
 /* Portable C (the host): each channel's output rows through the band path's row (ed_dw_row). */
-static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int32_t plane, int8_t *output,
-                          int32_t c, int32_t n)
+static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int8_t *output, int32_t c, int32_t n,
+                          uint32_t pq[4][6], const ed_dw_ch_t *q)
 {
     const int32_t C = p->in_c, s = p->stride_w;
     const int full = p->act_min == -128 && p->act_max == 127;
     int32_t k, oy;
     for (k = 0; k < n; ++k) {
-        uint32_t pq[6];
-        ed_dw_ch_t ch;
-        ed_dw_map_weights(p, c + k, pq, &ch);
         for (oy = 0; oy < p->out_h; ++oy) {
-            const uint32_t *r0 = map + k * plane + oy * s * ED_DW_MAP_NW;
-            ed_dw_row(r0, r0 + ED_DW_MAP_NW, r0 + 2 * ED_DW_MAP_NW, pq, &ch,
+            const uint32_t *r0 = map + k * ED_DW_MAP_PLANE + oy * s * ED_DW_MAP_NW;
+            ed_dw_row(r0, r0 + ED_DW_MAP_NW, r0 + 2 * ED_DW_MAP_NW, pq[k], q + k,
                       output + (size_t)oy * (size_t)p->out_w * (size_t)C + (size_t)(c + k), C, p->out_w, s, full,
                       p->act_min, p->act_max);
         }
@@ -147,26 +162,34 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) /* no memset: newl
 #endif
 static void ed_dw_map_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
-    uint64_t map64[4 * ED_DW_MAP_ROWS * ED_DW_MAP_NW / 2]; /* uint64_t for LDRD's alignment */
+    uint64_t map64[4 * ED_DW_MAP_PLANE / 2]; /* uint64_t for LDRD's alignment */
     uint32_t *const map = (uint32_t *)(void *)map64;
+    uint32_t pq[4][6];
+    ed_dw_ch_t q[4];
     const int32_t C = p->in_c, in_row = p->in_w * C, rows = (p->out_h - 1) * p->stride_h + 3;
-    const int32_t nw = ((p->out_w - 1) * p->stride_w + 4) / 2, plane = rows * ED_DW_MAP_NW;
-    const int32_t u_end = p->pad_top + p->in_h < rows ? p->pad_top + p->in_h : rows; /* past the last input row */
+    const int32_t nw = ((p->out_w - 1) * p->stride_w + 4) / 2, plane = ED_DW_MAP_PLANE;
+    const int32_t in_rows = p->pad_top + p->in_h < rows ? p->in_h : rows - p->pad_top; /* input rows it reads */
+    const size_t last = (size_t)(ed_dw_fill_end(p, input, nw, C) - input); /* a row's last column it holds */
+    const uint32_t off2 = ed_dup16(p->input_offset);
     int32_t c, u;
-    for (u = 0; u < 2 * plane; ++u) {
-        map64[u] = 0u;
+    for (c = 0; c < 4; ++c) {
+        for (u = 0; u < rows * ED_DW_MAP_NW / 2; ++u) {
+            map64[c * ED_DW_MAP_PLANE / 2 + u] = 0u;
+        }
     }
     for (c = 0; c < C; c += 4) {
         const int32_t n = C - c < 4 ? C - c : 4;
         const int8_t *x = input + c;
-        for (u = p->pad_top; u < u_end; ++u, x += in_row) {
+        uint32_t *d = map + p->pad_top * ED_DW_MAP_NW;
+        for (u = 0; u < in_rows; ++u, x += in_row, d += ED_DW_MAP_NW) {
             if (n == 4) {
-                (void)ed_dw_fill4(p, x, map + u * ED_DW_MAP_NW, plane, nw, C);
+                (void)ed_dw_fill4(off2, x, x + last, p->pad_left, d, plane, C);
             } else {
-                ed_dw_fill_few(p, x, map + u * ED_DW_MAP_NW, plane, nw, n, C);
+                ed_dw_fill_few(p, x, d, plane, nw, n, C);
             }
         }
-        ed_dw_map_run(p, map, plane, output, c, n);
+        ed_dw_map_params(p, c, n, pq, q);
+        ed_dw_map_run(p, map, output, c, n, pq, q);
     }
 }
 

@@ -169,17 +169,14 @@ static inline ED_ALWAYS_INLINE void ed_dw_pack4(uint32_t *d, int32_t plane, uint
     d[3 * plane] = ed_dw_pkhtb(bo, ao);
 }
 
-/* The columns of input row x (four channels, column 0 at x, columns C bytes apart) that a slot of nw words holds,
- * into slot d (channel k's at d + k * plane), the padding halves of their words 0; returns the words written (the
- * words after them hold padding only). */
-static inline ED_ALWAYS_INLINE int32_t ed_dw_fill4(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d,
-                                                   int32_t plane, int32_t nw, int32_t C)
+/* Input row x (four channels, column 0 at x, columns C bytes apart) into slot d (channel k's at d + k * plane),
+ * its columns up to x_end (the last one the slot holds) after pad_left (0 or 1) padding columns, the padding halves
+ * of their words 0; returns the words written (the words after them hold padding only). */
+static inline ED_ALWAYS_INLINE int32_t ed_dw_fill4(uint32_t off2, const int8_t *x, const int8_t *x_end,
+                                                   int32_t pad_left, uint32_t *d, int32_t plane, int32_t C)
 {
-    const uint32_t off2 = ed_dup16(p->input_offset);
-    const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
-    const int8_t *const x_end = x + (size_t)(cols - 1) * (size_t)C; /* the last column the band holds */
     int32_t j = 0;
-    if (p->pad_left) { /* word 0: the padding column, then column 0 */
+    if (pad_left) { /* word 0: the padding column, then column 0 */
         const uint32_t b = ed_read32(x);
         ed_dw_pack4(d, plane, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
         x += C;
@@ -196,6 +193,13 @@ static inline ED_ALWAYS_INLINE int32_t ed_dw_fill4(const ed_dwconv_params_t *p, 
         ++j;
     }
     return j;
+}
+
+/* The last column of input row x that a slot of nw words holds. */
+static inline const int8_t *ed_dw_fill_end(const ed_dwconv_params_t *p, const int8_t *x, int32_t nw, int32_t C)
+{
+    const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
+    return x + (size_t)(cols - 1) * (size_t)C;
 }
 
 /* Input row x of n < 4 channels into slot d, nw words: channel by channel. */
@@ -243,7 +247,8 @@ static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d
         ed_dw_fill_few(p, x, d, plane, nw, n, C);
         return;
     }
-    for (j = ed_dw_fill4(p, x, d, plane, nw, C); j < nw; ++j) {
+    for (j = ed_dw_fill4(ed_dup16(p->input_offset), x, ed_dw_fill_end(p, x, nw, C), p->pad_left, d, plane, C); j < nw;
+         ++j) {
         ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
     }
 }
