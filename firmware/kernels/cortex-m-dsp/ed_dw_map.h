@@ -155,6 +155,34 @@ static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int8
 }
 #endif
 
+/* Input rows 0..rows-1 of four channels (x: channel 0 of column 0 of row 0) into the map from d (input row 0's map
+ * row): per row pad_left padding columns (0 or 1), `cols` columns (the rows' other columns, `skip` bytes, are not
+ * read), the padding halves 0. An input row's columns follow the previous row's: one pointer walks them all. */
+static void ed_dw_map_fill4(const int8_t *x, uint32_t *d, int32_t rows, int32_t C, int32_t pad_left, int32_t cols,
+                            int32_t skip, uint32_t off2)
+{
+    const int32_t pairs = (cols - pad_left) / 2, tail = (cols - pad_left) & 1;
+    for (; rows > 0; --rows, d += ED_DW_MAP_NW, x += skip) {
+        uint32_t *dd = d;
+        int32_t j;
+        if (pad_left) { /* the padding column, then column 0 */
+            const uint32_t b = ed_read32(x);
+            ed_dw_pack4(dd++, ED_DW_MAP_PLANE, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
+            x += C;
+        }
+        for (j = pairs; j > 0; --j, x += 2 * C) {
+            const uint32_t a = ed_read32(x), b = ed_read32(x + C);
+            ed_dw_pack4(dd++, ED_DW_MAP_PLANE, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
+                        ed_sxtab16_ror8(off2, b));
+        }
+        if (tail) { /* the last column, then padding */
+            const uint32_t a = ed_read32(x);
+            ed_dw_pack4(dd, ED_DW_MAP_PLANE, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), 0u, 0u);
+            x += C;
+        }
+    }
+}
+
 /* A small layer: the map zeroed once (its padding rows and columns stay zero), then per group of four channels (and
  * a tail of one to three) the group's input rows into the map and its channels' passes. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -167,10 +195,9 @@ static void ed_dw_map_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_
     uint32_t pq[4][6];
     ed_dw_ch_t q[4];
     const int32_t C = p->in_c, in_row = p->in_w * C, rows = (p->out_h - 1) * p->stride_h + 3;
-    const int32_t nw = ((p->out_w - 1) * p->stride_w + 4) / 2, plane = ED_DW_MAP_PLANE;
+    const int32_t nw = ((p->out_w - 1) * p->stride_w + 4) / 2;
     const int32_t in_rows = p->pad_top + p->in_h < rows ? p->in_h : rows - p->pad_top; /* input rows it reads */
-    const size_t last = (size_t)(ed_dw_fill_end(p, input, nw, C) - input); /* a row's last column it holds */
-    const uint32_t off2 = ed_dup16(p->input_offset);
+    const int32_t cols = (int32_t)(ed_dw_fill_end(p, input, nw, C) - input) / C + 1; /* columns of a row it holds */
     int32_t c, u;
     for (c = 0; c < 4; ++c) {
         for (u = 0; u < rows * ED_DW_MAP_NW / 2; ++u) {
@@ -179,13 +206,14 @@ static void ed_dw_map_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_
     }
     for (c = 0; c < C; c += 4) {
         const int32_t n = C - c < 4 ? C - c : 4;
-        const int8_t *x = input + c;
-        uint32_t *d = map + p->pad_top * ED_DW_MAP_NW;
-        for (u = 0; u < in_rows; ++u, x += in_row, d += ED_DW_MAP_NW) {
-            if (n == 4) {
-                (void)ed_dw_fill4(off2, x, x + last, p->pad_left, d, plane, C);
-            } else {
-                ed_dw_fill_few(p, x, d, plane, nw, n, C);
+        uint32_t *const d = map + p->pad_top * ED_DW_MAP_NW;
+        if (n == 4) {
+            ed_dw_map_fill4(input + c, d, in_rows, C, p->pad_left, cols, (p->in_w - cols) * C,
+                            ed_dup16(p->input_offset));
+        } else {
+            for (u = 0; u < in_rows; ++u) {
+                ed_dw_fill_few(p, input + (size_t)u * (size_t)in_row + (size_t)c, d + u * ED_DW_MAP_NW,
+                               ED_DW_MAP_PLANE, nw, n, C);
             }
         }
         ed_dw_map_params(p, c, n, pq, q);
