@@ -77,18 +77,25 @@ typedef struct {
     int8_t *o_end, *pair_end;            /* the map's last output + C; the row's pairs' end (written here) */
 } ed_dw_map_frame_t;
 
+/* A pair's first kernel row: the second accumulator starts from the first one's bias (no copy) */
+#define ED_DW_M_ROWF(ld, wp, wq)                                                                            \
+    "ldrd %[a], %[b], " ld "\n\tsmlatb %[s1], %[a], %[" wp "], %[s0]\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\t" \
+    "smlabt %[s0], %[b], %[" wq "], %[s0]\n\tsmlad %[s1], %[b], %[" wq "], %[s1]\n\t"
+#define ED_DW_M_ROW2F(ld, ld3, wp, wq)                                                                      \
+    "ldrd %[a], %[b], " ld "\n\tsmlad %[s1], %[b], %[" wp "], %[s0]\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\t" \
+    "smlabt %[s0], %[b], %[" wq "], %[s0]\n\tldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[" wq "], %[s1]\n\t"
 #define ED_DW_M_ONE \
     ED_DW_A_ONE("[%[p], #32]", "w2", "w3") ED_DW_A_ONE("[%[p], #64]", "w4", "w5") ED_DW_A_ONE("[%[p]], #4", "w0", "w1")
-#define ED_DW_M_PAIR1                                                                                           \
-    ED_DW_A_ROW("[%[p], #32]", "w2", "w3") ED_DW_A_ROW("[%[p], #64]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1")
-#define ED_DW_M_PAIR2                                                                                      \
-    ED_DW_A_ROW2("[%[p], #32]", "[%[p], #40]", "w2", "w3") ED_DW_A_ROW2("[%[p], #64]", "[%[p], #72]", "w4", "w5") \
+#define ED_DW_M_PAIR1                                                                                             \
+    ED_DW_M_ROWF("[%[p], #32]", "w2", "w3") ED_DW_A_ROW("[%[p], #64]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1")
+#define ED_DW_M_PAIR2                                                                                       \
+    ED_DW_M_ROW2F("[%[p], #32]", "[%[p], #40]", "w2", "w3") ED_DW_A_ROW2("[%[p], #64]", "[%[p], #72]", "w4", "w5") \
     ED_DW_A_ROW2("[%[p]], #8", "[%[p]]", "w0", "w1")
 #define ED_DW_M_CHAN(PAIR, ODD)                                                                                   \
     __asm__ volatile(                                                                                            \
         "ldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\tldrd %[w4], %[w5], [%[t], #16]\n"         \
         "0:\n\tldr %[a], %[pb]\n\tadd %[a], %[o], %[a]\n\tstr %[a], %[endp]\n"                                    \
-        "1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t" PAIR ED_DW_A_RQ0                                      \
+        "1:\n\tldr %[s0], %[bias]\n\t" PAIR ED_DW_A_RQ0                                      \
         "smmlar %[t], %[s1], %[a], %[b]\n\tadd %[t], %[t], %[s1], asr #31\n\tasr %[t], %[t], %[s0]\n\t"          \
         "ssat %[t], #8, %[t]\n\tstrb %[t], [%[o], %[C]]\n\tadd %[o], %[o], %[C], lsl #1\n\t"                      \
         "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbne 1b\n\t" ODD                                                   \
