@@ -348,6 +348,102 @@ def test_dsp_kernel_writes_in_place_itself_on_host_under_sanitizers(tmp_path: Pa
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The DSP kernel's small-map path (cortex-m-dsp/ed_dw_map.h) and its neighbours on the other paths
+# ---------------------------------------------------------------------------------------------------------------
+
+#: (h, w, channels, depth multiplier, stride, padding, activation): maps of 1x1 to 14x14, stride 1 and 2 (outputs
+#: of even and odd width: the Thumb-2's four variants), SAME and VALID, channels 4, 8, 12, 36, 128, 256 and tails
+#: of 1 to 3 after the groups of four, ReLU6 (clamped after the passes); the path's limits (14x14 stride 1: 16
+#: padded rows of 8 words; 13x13 stride 2) and one past them (the band path), one-column outputs (the table path
+#: or the general loop), inputs under 3x3 and depth multipliers (the general loop).
+SMALL_MAPS = [
+    (1, 1, 4, 1, 1, "SAME", "NONE"),
+    (2, 2, 8, 1, 1, "SAME", "NONE"),
+    (2, 2, 12, 1, 2, "SAME", "NONE"),
+    (3, 3, 256, 1, 1, "SAME", "NONE"),
+    (3, 3, 36, 1, 2, "SAME", "RELU6"),
+    (3, 3, 5, 1, 1, "VALID", "NONE"),
+    (5, 5, 12, 1, 1, "SAME", "RELU6"),
+    (5, 5, 36, 1, 2, "VALID", "NONE"),
+    (6, 6, 128, 1, 1, "SAME", "NONE"),
+    (6, 6, 128, 1, 2, "SAME", "NONE"),
+    (6, 6, 8, 2, 1, "SAME", "NONE"),
+    (7, 7, 36, 1, 1, "SAME", "NONE"),
+    (7, 7, 8, 1, 2, "SAME", "RELU6"),
+    (7, 5, 7, 1, 1, "VALID", "NONE"),
+    (4, 6, 9, 1, 1, "SAME", "RELU6"),
+    (9, 9, 6, 1, 2, "SAME", "NONE"),
+    (12, 12, 36, 1, 2, "SAME", "NONE"),
+    (12, 12, 12, 1, 1, "SAME", "NONE"),
+    (13, 13, 6, 1, 2, "SAME", "NONE"),
+    (14, 14, 4, 1, 1, "SAME", "NONE"),
+    (15, 15, 4, 1, 1, "SAME", "NONE"),
+    (16, 16, 12, 1, 2, "SAME", "NONE"),
+    (5, 3, 8, 1, 2, "SAME", "NONE"),
+]
+
+
+def small_map_cases() -> dict[str, ir.Graph]:
+    cases = {}
+    for h, w, c, m, s, pad, act in SMALL_MAPS:
+        name = f"dw_{h}x{w}_c{c}_m{m}_s{s}_{pad}_{act}".lower()
+        cases[name] = dwconv(h, w, c, m, 3, s, pad, act=act)(name)
+    return cases
+
+
+def _small_map_path(p: dict) -> bool:
+    from edgesdk.passes.winograd_dw import map_path
+
+    return map_path(p["in_h"], p["in_w"], p["out_h"], p["out_w"], p["stride_h"], p["stride_w"])
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("in_place", [False, True], ids=["regular", "in_place"])
+def test_dsp_small_map_dwconv_on_host_under_sanitizers(in_place: bool, tmp_path: Path) -> None:
+    """The small-map path on the host (the portable forms of its SIMD), bit-exact, as a regular layer and written
+    over its input by the kernel itself (one call, no scratch rows)."""
+    from edgesdk.compiler import dw_inplace
+    from edgesdk.passes import PassContext, run_pipeline
+
+    cases = small_map_cases()
+    graph, _ = join("dwsmall", cases)
+    on_path = [n for n in graph.nodes if _fast_path(graph, n) and _small_map_path(op_params(graph, n))]
+    assert len(on_path) >= 14
+    if in_place:
+        ctx = PassContext(core="cortex-m4", force={"*": "inplace"})
+        graph = run_pipeline(graph, "default", ctx)
+        selfs = {n.name for n in graph.nodes if n.attrs.get(dw_inplace.SELF_ATTR)}
+        assert {n.name for n in on_path} <= selfs
+    project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
+    x = random_inputs(project.input_size, 8, seed=23)
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+@pytest.mark.parametrize(
+    ("h", "w", "c", "s", "pad", "act"),
+    [(6, 6, 12, 1, "SAME", "NONE"), (3, 3, 13, 1, "SAME", "RELU6"), (7, 7, 8, 1, "SAME", "NONE"),
+     (12, 12, 9, 2, "SAME", "RELU6"), (7, 7, 6, 2, "SAME", "NONE"), (9, 7, 4, 2, "VALID", "NONE"),
+     (14, 14, 4, 1, "SAME", "NONE")],  # fmt: skip
+)
+def test_dsp_small_map_assembly_in_place_on_emulated_cortex_m4(h, w, c, s, pad, act, tmp_path: Path) -> None:
+    """The small-map path's Thumb-2 on the board (stride 1 and 2, outputs of even and odd width, channel tails,
+    ReLU6, the largest map), written in place by the kernel itself; bit-exact."""
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+    from edgesdk.compiler import dw_inplace
+    from edgesdk.passes import PassContext, run_pipeline
+
+    graph = dwconv(h, w, c, 1, 3, s, pad, act=act)(f"dwm{h}x{w}c{c}s{s}")
+    assert _small_map_path(op_params(graph, graph.nodes[0]))
+    ctx = PassContext(core="cortex-m4", force={"*": "inplace"})
+    assert run_pipeline(graph, "default", ctx).nodes[0].attrs.get(dw_inplace.SELF_ATTR)
+    summary = validate(graph, get_board("mps2-an386"), count=2, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == 2 and summary.exact == 2, summary.to_dict()
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Winograd F(2x2,3x3) depthwise (kernel "winograd_dw")
 # ---------------------------------------------------------------------------------------------------------------
 

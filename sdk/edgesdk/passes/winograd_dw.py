@@ -114,7 +114,83 @@ def _runs(size: int, out: int) -> int:
     return runs
 
 
+#: The small-map path (``ed_dw_map.h``, taken before the table and band paths where :func:`map_path` says): per two
+#: output columns of one channel computed together, stride 1 and stride 2; per output column computed alone; per
+#: output row of a channel; per channel; per group of four channels and input row filled into the map, per band
+#: word written there (four channels); per group; per layer. Fitted on single layers (benchmarks/dw_small_maps.py,
+#: emulated Cortex-M4): see benchmarks/results/dw_small_maps.md.
+MAP_COST = {
+    "pair_s1": 32.0,
+    "pair_s2": 35.0,
+    "single": 18.0,
+    "channel_row": 8.0,
+    "channel": 40.0,
+    "fill_row": 20.0,
+    "fill_word": 4.0,
+    "group": 200.0,
+    "layer": 600.0,
+}
+#: The map's limits (``ED_DW_MAP_NW`` words a padded row, ``ED_DW_MAP_ROWS`` padded rows).
+MAP_WORDS, MAP_ROWS = 8, 16
+
+
+def map_path(in_h: int, in_w: int, out_h: int, out_w: int, stride_h: int = 1, stride_w: int = 1) -> bool:
+    """Whether the DSP depthwise kernel runs a layer its 3x3 path takes (:func:`direct_fast_path` and
+    ``dw_inplace.band_path_shape``) by its small-map path (``ed_dw_map_ok``): the same stride both ways, an output
+    at least two columns wide, a padded input row of at most :data:`MAP_WORDS` words of two columns and at most
+    :data:`MAP_ROWS` padded rows. A small map's band ring costs more than its taps there (per group and input row a
+    fill call, per output row and channel the row's set-up, per group three rotations of every channel's weights),
+    and the map path's pairs of output columns are the band's."""
+    return (
+        stride_h == stride_w
+        and out_w >= 2
+        and ((out_w - 1) * stride_w + 4) // 2 <= MAP_WORDS
+        and (out_h - 1) * stride_h + 3 <= MAP_ROWS
+    )
+
+
+def map_terms(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> dict[str, int]:
+    """The counts :data:`MAP_COST` prices for a layer of this shape."""
+    groups = -(-c // 4)
+    nw = ((out_w - 1) * stride_w + 4) // 2
+    pad_top = max((out_h - 1) * stride_h + 3 - in_h, 0) // 2
+    rows = min(in_h, (out_h - 1) * stride_h + 3 - pad_top)
+    pad_left = max((out_w - 1) * stride_w + 3 - in_w, 0) // 2
+    words = (min(in_w, 2 * nw - pad_left) + pad_left + 1) // 2
+    pairs = out_h * (out_w // 2) * c
+    return {
+        "pair_s1": pairs if stride_w == 1 else 0,
+        "pair_s2": pairs if stride_w == 2 else 0,
+        "single": out_h * (out_w % 2) * c,
+        "channel_row": out_h * c,
+        "channel": c,
+        "fill_row": groups * rows,
+        "fill_word": groups * rows * 4 * words,
+        "group": groups,
+        "layer": 1,
+    }
+
+
+def map_cost(in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1) -> int:
+    """Estimated executed instructions of the small-map path for a layer of this shape (:data:`MAP_COST`)."""
+    terms = map_terms(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    return int(sum(MAP_COST[k] * v for k, v in terms.items()))
+
+
 def direct_cost(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> int:
+    """Estimated executed instructions of the DSP depthwise kernel's 3x3 fast path for a layer of this shape: its
+    small-map path where it takes the layer (:func:`map_path`), else its table path for a small stride-2 map
+    (``ed_dw3x3_table_s8``), else its band path (:func:`band_cost`)."""
+    if map_path(in_h, in_w, out_h, out_w, stride_h, stride_w):
+        return map_cost(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    return band_cost(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+
+
+def band_cost(
     in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
 ) -> int:
     """Estimated executed instructions of the DSP depthwise kernel's 3x3 band path (:data:`COST`) for a layer
