@@ -12,9 +12,11 @@
  * Thumb-2 on DSP cores (ED_DW_A_CHAN). A map taller than wide and as wide as its input (KWS's 25x5) runs
  * transposed: its columns as the band's rows. An output row lands only on input rows already in the band and on
  * its own channels: the kernel may write the layer over its input (edgesdk.compiler.dw_inplace.SELF_ATTR).
- * Small stride-2 maps (output at most ED_DW_TABLE_W wide and tall) run pixel by pixel from the input with a 5x5
- * table of weights instead (ed_dw3x3_table_s8: no band, whose conversion of every input value and per-row setup
- * cost more there), in place too.
+ * Small maps (a padded input row of at most ED_DW_MAP_NW words, at most ED_DW_MAP_ROWS padded rows, an output at
+ * least two columns wide; ed_dw_map.h) put each group's whole padded input into a map on the stack in the band's
+ * layout and run every channel's rows in one Thumb-2 pass: no ring, no per-row fill or set-up, in place too. Small
+ * stride-2 maps one column wide run pixel by pixel from the input with a 5x5 table of weights instead
+ * (ed_dw3x3_table_s8), in place too.
  * Other shapes (depth multiplier > 1, dilation, other kernel sizes, smaller inputs, per-tensor requantization,
  * no bias) run the general per-pixel loop.
  */

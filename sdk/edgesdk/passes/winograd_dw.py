@@ -116,19 +116,20 @@ def _runs(size: int, out: int) -> int:
 
 #: The small-map path (``ed_dw_map.h``, taken before the table and band paths where :func:`map_path` says): per two
 #: output columns of one channel computed together, stride 1 and stride 2; per output column computed alone; per
-#: output row of a channel; per channel; per group of four channels and input row filled into the map, per band
-#: word written there (four channels); per group; per layer. Fitted on single layers (benchmarks/dw_small_maps.py,
-#: emulated Cortex-M4): see benchmarks/results/dw_small_maps.md.
+#: output row of a channel; per group of four channels and input row filled into the map, per map word written
+#: there (four channels); per group (its weights and requantization, the four channels' passes' set-up); per layer.
+#: Fitted by least squares on single layers (SAME 3x3x256, 6x6x128, 12x12x64, 5x5x64, 7x7x32, 14x14x16, 6x6x18 and
+#: VALID 7x9x32 stride 1; SAME 6x6x128, 12x12x64, 7x7x32, 13x13x16, 9x9x32 stride 2) on the emulated Cortex-M4
+#: (QEMU mps2-an386, -O2; benchmarks/dw_small_maps.py): within 2.2 % of each (benchmarks/results/dw_small_maps.md).
 MAP_COST = {
-    "pair_s1": 32.0,
-    "pair_s2": 35.0,
-    "single": 18.0,
-    "channel_row": 8.0,
-    "channel": 40.0,
-    "fill_row": 20.0,
+    "pair_s1": 32.6,
+    "pair_s2": 36.9,
+    "single": 18.2,
+    "channel_row": 4.2,
+    "fill_row": 23.0,
     "fill_word": 4.0,
-    "group": 200.0,
-    "layer": 600.0,
+    "group": 573.0,
+    "layer": 1018.6,
 }
 #: The map's limits (``ED_DW_MAP_NW`` words a padded row, ``ED_DW_MAP_ROWS`` padded rows).
 MAP_WORDS, MAP_ROWS = 8, 16
@@ -165,7 +166,6 @@ def map_terms(
         "pair_s2": pairs if stride_w == 2 else 0,
         "single": out_h * (out_w % 2) * c,
         "channel_row": out_h * c,
-        "channel": c,
         "fill_row": groups * rows,
         "fill_word": groups * rows * 4 * words,
         "group": groups,
