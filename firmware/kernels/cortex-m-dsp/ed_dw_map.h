@@ -67,14 +67,20 @@ static void ed_dw_map_params(const ed_dwconv_params_t *p, int32_t c, int32_t n, 
 }
 
 #if ED_DW_ASM
-/* The pass of one channel over the whole map in Thumb-2: the band pointer at the channel's padded row 0 (the next
- * two rows at #32 and #64), the output pointer and stride, the six weight pairs, two accumulators and three
- * temporaries take the 14 registers; the requantization and the loop's ends are in the caller's frame (f). Per
- * output row: the end of its pairs, the pairs, the odd last column (ONE, or nothing), the step to the next row. */
+/* The group's channels over the whole map in one piece of Thumb-2: per channel its six weight pairs loaded into
+ * registers and its requantization copied into the frame, the band pointer at the channel's padded row 0 (the next
+ * two rows at #32 and #64), the output pointer and stride, two accumulators and three temporaries: the 14 registers.
+ * The requantization, the next channel's tables and the loops' ends are in the caller's frame (f, addressed from
+ * the stack pointer; the Thumb-2 advances its pointers). Per output row: the end of its pairs, the pairs, the odd
+ * last column (ODD, or nothing), the step to the next row. */
 typedef struct {
-    ed_dw_ch_t q;                        /* bias2, m, round_off, e (m and round_off read by one LDRD) */
-    int32_t pair_bytes, p_step;          /* output bytes of a row's pairs; band bytes from a row's end to the next */
-    int8_t *o_end, *pair_end;            /* the map's last output + C; the row's pairs' end (written here) */
+    ed_dw_ch_t q;                    /* the channel's bias2, m, round_off, e (m and round_off read by one LDRD) */
+    const ed_dw_ch_t *q_next;        /* the next channel's requantization, */
+    const uint32_t *w_next;          /* weight pairs (six words), */
+    const uint32_t *p_next;          /* map (ED_DW_MAP_PLANE words on: the Thumb-2 adds #512) */
+    int8_t *o_next, *o_stop;         /* and first output; channel n's */
+    int32_t pair_bytes, p_step;      /* output bytes of a row's pairs; band bytes from a row's end to the next */
+    int8_t *o_end, *pair_end;        /* the channel's last output + C (+ 1 a channel); the row's pairs' end */
 } ed_dw_map_frame_t;
 
 /* A pair's first kernel row: the second accumulator starts from the first one's bias (no copy) */
@@ -91,25 +97,36 @@ typedef struct {
 #define ED_DW_M_PAIR2                                                                                       \
     ED_DW_M_ROW2F("[%[p], #32]", "[%[p], #40]", "w2", "w3") ED_DW_A_ROW2("[%[p], #64]", "[%[p], #72]", "w4", "w5") \
     ED_DW_A_ROW2("[%[p]], #8", "[%[p]]", "w0", "w1")
-#define ED_DW_M_CHAN(PAIR, ODD)                                                                                   \
+/* The frame's fields the Thumb-2 advances are memory inputs (with the "memory" clobber): f is not read after it. */
+#define ED_DW_M_GROUP(PAIR, ODD)                                                                                  \
     __asm__ volatile(                                                                                            \
-        "ldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\tldrd %[w4], %[w5], [%[t], #16]\n"         \
+        "9:\n\tldr %[t], %[wn]\n\tldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\t"                 \
+        "ldrd %[w4], %[w5], [%[t], #16]\n\tadd %[t], %[t], #24\n\tstr %[t], %[wn]\n\t"                            \
+        "ldr %[t], %[qn]\n\tldrd %[a], %[b], [%[t]]\n\tstrd %[a], %[b], %[q01]\n\tldrd %[a], %[b], [%[t], #8]\n\t" \
+        "strd %[a], %[b], %[q23]\n\tadd %[t], %[t], #16\n\tstr %[t], %[qn]\n\t"                                  \
+        "ldr %[p], %[pn]\n\tadd %[a], %[p], #512\n\tstr %[a], %[pn]\n\t"                                         \
+        "ldr %[o], %[on]\n\tadd %[a], %[o], #1\n\tstr %[a], %[on]\n\t"                                           \
+        "ldr %[a], %[oend]\n\tadd %[a], %[a], #1\n\tstr %[a], %[oend]\n"                                         \
         "0:\n\tldr %[a], %[pb]\n\tadd %[a], %[o], %[a]\n\tstr %[a], %[endp]\n"                                    \
-        "1:\n\tldr %[s0], %[bias]\n\t" PAIR ED_DW_A_RQ0                                      \
+        "1:\n\tldr %[s0], %[bias]\n\t" PAIR ED_DW_A_RQ0                                                          \
         "smmlar %[t], %[s1], %[a], %[b]\n\tadd %[t], %[t], %[s1], asr #31\n\tasr %[t], %[t], %[s0]\n\t"          \
         "ssat %[t], #8, %[t]\n\tstrb %[t], [%[o], %[C]]\n\tadd %[o], %[o], %[C], lsl #1\n\t"                      \
         "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbne 1b\n\t" ODD                                                   \
         "ldr %[a], %[step]\n\tadd %[p], %[p], %[a]\n\tldr %[a], %[oend]\n\tcmp %[o], %[a]\n\tbne 0b\n\t"          \
-        : [p] "+r"(bp), [o] "+r"(o), [t] "+r"(t), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b),   \
+        "ldr %[a], %[on]\n\tldr %[b], %[ostop]\n\tcmp %[a], %[b]\n\tbne 9b\n\t"                                    \
+        : [p] "=&r"(bp), [o] "=&r"(o), [t] "=&r"(t), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b), \
           [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4), [w5] "=&r"(w5),        \
           [endp] "=m"(f.pair_end)                                                                               \
         : [C] "r"(C), [bias] "m"(f.q.bias2), [mro] "m"(*(const int32_t(*)[2])(const void *)&f.q.m),             \
-          [e] "m"(f.q.e), [pb] "m"(f.pair_bytes), [step] "m"(f.p_step), [oend] "m"(f.o_end)                     \
+          [e] "m"(f.q.e), [q01] "m"(*(int32_t(*)[2])(void *)&f.q.bias2),                                        \
+          [q23] "m"(*(int32_t(*)[2])(void *)&f.q.round_off), [pb] "m"(f.pair_bytes), [step] "m"(f.p_step),      \
+          [oend] "m"(f.o_end), [wn] "m"(f.w_next), [qn] "m"(f.q_next), [pn] "m"(f.p_next), [on] "m"(f.o_next),  \
+          [ostop] "m"(f.o_stop)                                                                                 \
         : "cc", "memory")
 #define ED_DW_M_ODD "ldr %[s0], %[bias]\n\t" ED_DW_M_ONE ED_DW_A_RQ0 "add %[o], %[o], %[C]\n\t"
 
-/* Channels c..c+n-1 from their maps (channel k's at map + k * ED_DW_MAP_PLANE): one Thumb-2 pass per channel, then ReLU6's
- * clamp over the group's outputs. */
+/* Channels c..c+n-1 from their maps (channel k's at map + k * ED_DW_MAP_PLANE), in one piece of Thumb-2, then
+ * ReLU6's clamp over the group's outputs. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((noinline))
 #endif
@@ -118,26 +135,22 @@ static void ed_dw_map_run(const ed_dwconv_params_t *p, const uint32_t *map, int8
 {
     const int32_t C = p->in_c, s = p->stride_w;
     const int32_t used = s == 1 ? (p->out_w + 1) / 2 : p->out_w; /* words a row's pass moves the band pointer */
+    const uint32_t *bp;
+    int8_t *o;
+    uint32_t t, s0, s1, a, b, w0, w1, w2, w3, w4, w5;
     ed_dw_map_frame_t f;
-    int32_t k;
+    f.q_next = q, f.w_next = pq[0], f.p_next = map, f.o_next = output + c, f.o_stop = output + c + n;
     f.pair_bytes = (p->out_w & ~1) * C;
     f.p_step = 4 * (s * ED_DW_MAP_NW - used);
-    for (k = 0; k < n; ++k) {
-        const uint32_t *bp = map + k * ED_DW_MAP_PLANE;
-        int8_t *o = output + c + k;
-        uint32_t t = (uint32_t)(uintptr_t)pq[k];
-        uint32_t s0, s1, a, b, w0, w1, w2, w3, w4, w5;
-        f.q = q[k];
-        f.o_end = output + (size_t)p->out_h * (size_t)p->out_w * (size_t)C + (size_t)(c + k);
-        if (s == 1 && (p->out_w & 1)) {
-            ED_DW_M_CHAN(ED_DW_M_PAIR1, ED_DW_M_ODD);
-        } else if (s == 1) {
-            ED_DW_M_CHAN(ED_DW_M_PAIR1, "");
-        } else if (p->out_w & 1) {
-            ED_DW_M_CHAN(ED_DW_M_PAIR2, ED_DW_M_ODD);
-        } else {
-            ED_DW_M_CHAN(ED_DW_M_PAIR2, "");
-        }
+    f.o_end = output + (size_t)p->out_h * (size_t)p->out_w * (size_t)C + (size_t)c - 1;
+    if (s == 1 && (p->out_w & 1)) {
+        ED_DW_M_GROUP(ED_DW_M_PAIR1, ED_DW_M_ODD);
+    } else if (s == 1) {
+        ED_DW_M_GROUP(ED_DW_M_PAIR1, "");
+    } else if (p->out_w & 1) {
+        ED_DW_M_GROUP(ED_DW_M_PAIR2, ED_DW_M_ODD);
+    } else {
+        ED_DW_M_GROUP(ED_DW_M_PAIR2, "");
     }
     if (p->act_min != -128 || p->act_max != 127) {
         ed_dw_clamp_row(output + c, n, C, p->out_h * p->out_w, p->act_min, p->act_max);
