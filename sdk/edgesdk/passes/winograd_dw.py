@@ -123,13 +123,13 @@ def _runs(size: int, out: int) -> int:
 #: (QEMU mps2-an386, -O2; benchmarks/dw_small_maps.py): within 2.2 % of each (benchmarks/results/dw_small_maps.md).
 MAP_COST = {
     "pair_s1": 32.6,
-    "pair_s2": 36.9,
+    "pair_s2": 36.8,
     "single": 18.2,
-    "channel_row": 4.2,
+    "channel_row": 4.1,
     "fill_row": 23.0,
-    "fill_word": 4.0,
-    "group": 573.0,
-    "layer": 1018.6,
+    "fill_word": 4.1,
+    "group": 517.1,
+    "layer": 1025.4,
 }
 #: The map's limits (``ED_DW_MAP_NW`` words a padded row, ``ED_DW_MAP_ROWS`` padded rows).
 MAP_WORDS, MAP_ROWS = 8, 16
