@@ -394,7 +394,7 @@ def small_map_cases() -> dict[str, ir.Graph]:
 def _small_map_path(p: dict) -> bool:
     from edgesdk.passes.winograd_dw import map_path
 
-    return map_path(p["in_h"], p["in_w"], p["out_h"], p["out_w"], p["stride_h"], p["stride_w"])
+    return map_path(p["in_h"], p["in_w"], p["out_h"], p["out_w"], p["in_c"], p["stride_h"], p["stride_w"])
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
@@ -417,6 +417,84 @@ def test_dsp_small_map_dwconv_on_host_under_sanitizers(in_place: bool, tmp_path:
     project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
     x = random_inputs(project.input_size, 8, seed=23)
     np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+def test_small_map_path_choice_follows_the_cost_models() -> None:
+    """The kernel takes the small-map path where the map fits and, on a stride-2 map the table path takes, where
+    the two fitted models say it is cheaper (ed_dw_map_ok, mirrored by winograd_dw.map_path; the kernel's models in
+    tenths of an instruction equal the Python ones); over every shape it takes (SAME and VALID, strides 1 and 2, 4 to
+    256 channels) the models price it below the band path with 36 or more channels (on smaller layers the band's
+    model, fitted on large ones, has no per-layer term; measured there the small-map path wins too:
+    3x3x4 1,885 against 2,388, 6x6x4 4,225 against 5,118, 3x4x64 VALID 13,575 against 18,412)."""
+    import re
+
+    from edgesdk.passes import winograd_dw
+
+    header = (Path(__file__).resolve().parents[1] / "firmware/kernels/cortex-m-dsp/ed_dw_map.h").read_text()
+    c_map = [int(v) for v in re.search(r"#define ED_DW_MAP_COST10 ([\d, ]+)", header).group(1).split(",")]
+    c_table = [int(v) for v in re.search(r"#define ED_DW_TABLE_COST10 ([\d, ]+)", header).group(1).split(",")]
+    mc, tc = winograd_dw.MAP_COST, winograd_dw.COST
+    assert c_map == [round(10 * mc[k]) for k in ("pair_s2", "single", "channel_row", "fill_row", "fill_word",
+                                                 "group", "layer")]  # fmt: skip
+    assert c_table == [round(10 * tc[k]) for k in ("table_pixel_group", "table_run", "table_group",
+                                                   "table_tail_output")]  # fmt: skip
+    taken = table = 0
+    for s in (1, 2):
+        for h in range(3, 17):
+            for w in range(3, 17):
+                for pad in ("SAME", "VALID"):
+                    oh = -(-h // s) if pad == "SAME" else (h - 3) // s + 1
+                    ow = -(-w // s) if pad == "SAME" else (w - 3) // s + 1
+                    for c in (4, 12, 36, 128, 256):
+                        args = (h, w, oh, ow, c, s, s)
+                        if not winograd_dw.map_path(*args):
+                            table += s == 2 and ow >= 2 and oh <= winograd_dw.TABLE_W and ow <= winograd_dw.TABLE_W
+                            assert winograd_dw.direct_cost(*args) == winograd_dw.band_cost(*args)
+                            continue
+                        taken += 1
+                        assert c < 36 or winograd_dw.map_cost(*args) < winograd_dw.band_cost(*args), args
+    assert taken > 500 and table > 10
+
+
+_MAP_OK_HARNESS = """
+#include <stdio.h>
+#include "ed_dwconv.c"
+int main(void)
+{
+    static const int cs[] = {4, 5, 12, 19, 36, 128, 256};
+    int s, h, w, v, k;
+    for (s = 1; s <= 2; ++s) for (h = 3; h < 17; ++h) for (w = 3; w < 17; ++w) for (v = 0; v < 2; ++v)
+    for (k = 0; k < 7; ++k) {
+        ed_dwconv_params_t p = {0};
+        const int oh = v ? (h - 3) / s + 1 : (h + s - 1) / s, ow = v ? (w - 3) / s + 1 : (w + s - 1) / s;
+        p.in_h = h, p.in_w = w, p.in_c = p.out_c = cs[k], p.out_h = oh, p.out_w = ow, p.stride_h = p.stride_w = s;
+        p.pad_top = v || (oh - 1) * s + 3 <= h ? 0 : ((oh - 1) * s + 3 - h) / 2;
+        p.pad_left = v || (ow - 1) * s + 3 <= w ? 0 : ((ow - 1) * s + 3 - w) / 2;
+        printf("%d %d %d %d %d %d %d\\n", h, w, oh, ow, cs[k], s, ed_dw_map_ok(&p));
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_small_map_choice_in_the_kernel_equals_its_python_mirror(tmp_path: Path) -> None:
+    """ed_dw_map_ok (compiled on the host) and winograd_dw.map_path choose the same path for every map of 3x3 to
+    16x16, SAME and VALID, strides 1 and 2, channels 4 to 256 with and without a tail."""
+    import subprocess
+
+    from edgesdk.passes import winograd_dw
+
+    kernels = Path(__file__).resolve().parents[1] / "firmware" / "kernels"
+    (tmp_path / "h.c").write_text(_MAP_OK_HARNESS)
+    exe = tmp_path / "h"
+    subprocess.run([GCC, "-O1", "-w", f"-I{kernels / 'cortex-m-dsp'}", f"-I{kernels}", str(tmp_path / "h.c"), "-o",
+                    str(exe)], check=True, timeout=120)  # fmt: skip
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=60).stdout.split("\n")
+    rows = [[int(v) for v in line.split()] for line in out if line]
+    assert len(rows) == 2 * 14 * 14 * 2 * 7
+    for h, w, oh, ow, c, s, ok in rows:
+        assert winograd_dw.map_path(h, w, oh, ow, c, s, s) == bool(ok), (h, w, oh, ow, c, s)
 
 
 @pytest.mark.emulator
@@ -544,7 +622,7 @@ def test_winograd_dw_pass_keeps_direct_on_the_m4_and_obeys_the_user() -> None:
         ((12, 12, 6, 6, 64, 2, 2), 76_551),
         ((6, 6, 3, 3, 128, 2, 2), 54_135),
     ):
-        assert winograd_dw.map_path(*args[:4], *args[5:])
+        assert winograd_dw.map_path(*args)
         assert abs(winograd_dw.direct_cost(*args) - measured) < measured // 20
     # the table path's model (stride-2 maps one column wide now; the shapes it was measured on before the small-map
     # path took them: 96,666; 64,746; 47,697 with a tail)

@@ -21,13 +21,42 @@
 #define ED_DW_MAP_ROWS 16 /* padded rows of a map at most */
 #define ED_DW_MAP_PLANE (ED_DW_MAP_ROWS * ED_DW_MAP_NW) /* words from a channel's map to the next channel's */
 
+/* The fitted instruction models of this path and of the table path (edgesdk.passes.winograd_dw MAP_COST and COST's
+ * table_* terms) in tenths of an instruction, for the one choice between paths that depends on more than the shape
+ * fitting (tests/test_dwconv_variants.py checks these against the Python models): per pair of output columns at
+ * stride 2, output column alone, channel row, map row, map word, group, layer; per pixel and group, run of columns
+ * and group of the table path, output of its channel tail. */
+#define ED_DW_MAP_COST10 368, 182, 41, 230, 41, 5171, 10254
+#define ED_DW_TABLE_COST10 1393, 440, 5067, 2169
+
+/* Whether this path beats the table path on a stride-2 map both take (ed_dw3x3_table_ok), by the models above: the
+ * table needs no map and wins on maps of a few pixels whose windows lie inside the input. */
+static int ed_dw_map_beats_table(const ed_dwconv_params_t *p)
+{
+    static const int32_t mc[] = {ED_DW_MAP_COST10}, tc[] = {ED_DW_TABLE_COST10};
+    const int32_t C = p->in_c, groups = (C + 3) / 4, oh = p->out_h, ow = p->out_w, nw = ow + 1;
+    const int32_t rows = p->in_h < 2 * oh + 1 - p->pad_top ? p->in_h : 2 * oh + 1 - p->pad_top;
+    const int32_t words = ((p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left) + p->pad_left + 1) / 2;
+    const int32_t run_end = (p->in_w - 3 + p->pad_left) / 2 + 1 < ow ? (p->in_w - 3 + p->pad_left) / 2 + 1 : ow;
+    int32_t runs = 0, ox = 0;
+    while (ox < ow) { /* ed_dw3x3_table_rows's runs of columns */
+        const int32_t ix0 = 2 * ox - p->pad_left;
+        ox += ed_dw_fit(ix0, p->in_w) == ix0 ? run_end - ox : 1;
+        ++runs;
+    }
+    return oh * (ow / 2) * C * mc[0] + oh * (ow % 2) * C * mc[1] + oh * C * mc[2] +
+               groups * rows * (mc[3] + 4 * words * mc[4]) + groups * mc[5] + mc[6] <
+           C / 4 * (oh * ow * tc[0] + oh * runs * tc[1] + tc[2]) + oh * ow * (C % 4) * tc[3];
+}
+
 /* Whether the small-map path runs a layer the 3x3 path takes (ed_dw3x3_fast_ok): the same stride both ways, an
- * output at least two columns wide, a padded row of at most ED_DW_MAP_NW words, at most ED_DW_MAP_ROWS padded rows
- * (edgesdk.passes.winograd_dw.map_path mirrors this). */
+ * output at least two columns wide, a padded row of at most ED_DW_MAP_NW words, at most ED_DW_MAP_ROWS padded rows,
+ * and on a stride-2 map the table path takes, fewer instructions by the models (edgesdk.passes.winograd_dw.map_path
+ * mirrors this). */
 static int ed_dw_map_ok(const ed_dwconv_params_t *p)
 {
     return p->stride_h == p->stride_w && p->out_w >= 2 && ((p->out_w - 1) * p->stride_w + 4) / 2 <= ED_DW_MAP_NW &&
-           (p->out_h - 1) * p->stride_h + 3 <= ED_DW_MAP_ROWS;
+           (p->out_h - 1) * p->stride_h + 3 <= ED_DW_MAP_ROWS && (!ed_dw3x3_table_ok(p) || ed_dw_map_beats_table(p));
 }
 
 /* The doubled weights of channels c..c+n-1 as the band's halfword pairs per kernel row r, (2 w[r][0], 2 w[r][1]) and

@@ -396,8 +396,6 @@ static inline ED_ALWAYS_INLINE void ed_dw_clamp_row(int8_t *o, int32_t n, int32_
 }
 #endif
 
-#include "ed_dw_map.h"
-
 /* Output rows of channels c..c+n-1, one after the other: the input rows a row needs go into the band (each input
  * row once), then each channel's row. Output row oy lands in input pixels of rows <= oy, already in the band, and
  * touches only these channels: output may be input (the layer in place, no scratch). */
@@ -633,6 +631,8 @@ static void ed_dw3x3_table_s8(const ed_dwconv_params_t *p, const int8_t *input, 
         }
     }
 }
+
+#include "ed_dw_map.h"
 
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {

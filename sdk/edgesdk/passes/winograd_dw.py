@@ -135,19 +135,38 @@ MAP_COST = {
 MAP_WORDS, MAP_ROWS = 8, 16
 
 
-def map_path(in_h: int, in_w: int, out_h: int, out_w: int, stride_h: int = 1, stride_w: int = 1) -> bool:
+def map_path(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> bool:
     """Whether the DSP depthwise kernel runs a layer its 3x3 path takes (:func:`direct_fast_path` and
     ``dw_inplace.band_path_shape``) by its small-map path (``ed_dw_map_ok``): the same stride both ways, an output
     at least two columns wide, a padded input row of at most :data:`MAP_WORDS` words of two columns and at most
-    :data:`MAP_ROWS` padded rows. A small map's band ring costs more than its taps there (per group and input row a
-    fill call, per output row and channel the row's set-up, per group three rotations of every channel's weights),
-    and the map path's pairs of output columns are the band's."""
-    return (
+    :data:`MAP_ROWS` padded rows, and on a stride-2 map the table path takes (:data:`TABLE_W`), fewer instructions
+    than the table path by the two models (the kernel compares them in tenths of an instruction,
+    ``ED_DW_MAP_COST10``/``ED_DW_TABLE_COST10``: :func:`_tenths`). A small map's band ring costs more than its taps
+    (per group and input row a fill call, per output row and channel the row's set-up, per group three rotations of
+    every channel's weights): measured, the small-map path beats the band on every map it takes; the table path,
+    which needs no map, on stride-2 maps of a few pixels whose windows lie inside the input."""
+    fits = (
         stride_h == stride_w
         and out_w >= 2
         and ((out_w - 1) * stride_w + 4) // 2 <= MAP_WORDS
         and (out_h - 1) * stride_h + 3 <= MAP_ROWS
     )
+    if not fits or not (stride_h == stride_w == 2 and out_h <= TABLE_W and out_w <= TABLE_W):
+        return fits
+    terms = map_terms(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    groups, tail = c // 4, c % 4
+    table = groups * (
+        out_h * out_w * _tenths(COST["table_pixel_group"])
+        + out_h * _runs(in_w, out_w) * _tenths(COST["table_run"])
+        + _tenths(COST["table_group"])
+    ) + out_h * out_w * tail * _tenths(COST["table_tail_output"])
+    return sum(_tenths(MAP_COST[k]) * v for k, v in terms.items()) < table
+
+
+def _tenths(cost: float) -> int:
+    return int(round(10 * cost))
 
 
 def map_terms(
@@ -185,7 +204,7 @@ def direct_cost(
     """Estimated executed instructions of the DSP depthwise kernel's 3x3 fast path for a layer of this shape: its
     small-map path where it takes the layer (:func:`map_path`), else its table path for a small stride-2 map
     (``ed_dw3x3_table_s8``), else its band path (:func:`band_cost`)."""
-    if map_path(in_h, in_w, out_h, out_w, stride_h, stride_w):
+    if map_path(in_h, in_w, out_h, out_w, c, stride_h, stride_w):
         return map_cost(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
     return band_cost(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
 
