@@ -42,12 +42,11 @@ SHAPES = [
 
 
 def main() -> int:
-    from test_c_kernels import dwconv
-
     from edgesdk.boards import get_board
     from edgesdk.compiler.data import make_inputs
     from edgesdk.passes import winograd_dw
     from edgesdk.reference.params import op_params
+    from test_c_kernels import dwconv
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     board = get_board("mps2-an386")
@@ -91,7 +90,11 @@ def main() -> int:
             f"| {r['shape']} | {r['out'][0]}x{r['out'][1]} | {r['instructions']:,} | {macs / r['instructions']:.3f} "
             f"| {r['estimate']:,} | {r['band_estimate']:,} |"
         )
-    lines += ["", "Least-squares fit of the model's terms: " + ", ".join(f"{k} {v}" for k, v in fit.items()), ""]
+    lines += [
+        "",
+        "Least-squares fit of the model's terms: " + ", ".join(f"{k} {v}" for k, v in fit.items()),
+        "",
+    ]
     (RESULTS / "dw_small_maps.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

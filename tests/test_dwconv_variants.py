@@ -448,7 +448,9 @@ def test_small_map_path_choice_follows_the_cost_models() -> None:
                     for c in (4, 12, 36, 128, 256):
                         args = (h, w, oh, ow, c, s, s)
                         if not winograd_dw.map_path(*args):
-                            table += s == 2 and ow >= 2 and oh <= winograd_dw.TABLE_W and ow <= winograd_dw.TABLE_W
+                            table += (
+                                s == 2 and ow >= 2 and oh <= winograd_dw.TABLE_W and ow <= winograd_dw.TABLE_W
+                            )
                             assert winograd_dw.direct_cost(*args) == winograd_dw.band_cost(*args)
                             continue
                         taken += 1
@@ -490,7 +492,9 @@ def test_small_map_choice_in_the_kernel_equals_its_python_mirror(tmp_path: Path)
     exe = tmp_path / "h"
     subprocess.run([GCC, "-O1", "-w", f"-I{kernels / 'cortex-m-dsp'}", f"-I{kernels}", str(tmp_path / "h.c"), "-o",
                     str(exe)], check=True, timeout=120)  # fmt: skip
-    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=60).stdout.split("\n")
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=60).stdout.split(
+        "\n"
+    )
     rows = [[int(v) for v in line.split()] for line in out if line]
     assert len(rows) == 2 * 14 * 14 * 2 * 7
     for h, w, oh, ow, c, s, ok in rows:
@@ -501,9 +505,15 @@ def test_small_map_choice_in_the_kernel_equals_its_python_mirror(tmp_path: Path)
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
 @pytest.mark.parametrize(
     ("h", "w", "c", "s", "pad", "act"),
-    [(6, 6, 12, 1, "SAME", "NONE"), (3, 3, 13, 1, "SAME", "RELU6"), (7, 7, 8, 1, "SAME", "NONE"),
-     (12, 12, 9, 2, "SAME", "RELU6"), (7, 7, 6, 2, "SAME", "NONE"), (11, 11, 38, 2, "VALID", "NONE"),
-     (14, 14, 4, 1, "SAME", "NONE")],  # fmt: skip
+    [
+        (6, 6, 12, 1, "SAME", "NONE"),
+        (3, 3, 13, 1, "SAME", "RELU6"),
+        (7, 7, 8, 1, "SAME", "NONE"),
+        (12, 12, 9, 2, "SAME", "RELU6"),
+        (7, 7, 6, 2, "SAME", "NONE"),
+        (11, 11, 38, 2, "VALID", "NONE"),
+        (14, 14, 4, 1, "SAME", "NONE"),
+    ],  # fmt: skip
 )
 def test_dsp_small_map_assembly_in_place_on_emulated_cortex_m4(h, w, c, s, pad, act, tmp_path: Path) -> None:
     """The small-map path's Thumb-2 on the board (stride 1 and 2, outputs of even and odd width, channel tails,

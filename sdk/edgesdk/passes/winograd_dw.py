@@ -192,7 +192,9 @@ def map_terms(
     }
 
 
-def map_cost(in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1) -> int:
+def map_cost(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> int:
     """Estimated executed instructions of the small-map path for a layer of this shape (:data:`MAP_COST`)."""
     terms = map_terms(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
     return int(sum(MAP_COST[k] * v for k, v in terms.items()))
