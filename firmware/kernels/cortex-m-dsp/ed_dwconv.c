@@ -13,9 +13,11 @@
  * the group's channels of a row in one piece). A map taller than wide and as wide as its input (KWS's 25x5) runs
  * transposed: its columns as the band's rows. An output row lands only on input rows already in the band and on
  * its own channels: the kernel may write the layer over its input (edgesdk.compiler.dw_inplace.SELF_ATTR).
- * Small stride-2 maps (output at most ED_DW_TABLE_W wide and tall) run pixel by pixel from the input with a 5x5
- * table of weights instead (ed_dw3x3_table_s8: no band, whose conversion of every input value and per-row setup
- * cost more there), in place too.
+ * Small maps (a padded input row of at most ED_DW_MAP_NW words, at most ED_DW_MAP_ROWS padded rows, an output at
+ * least two columns wide; ed_dw_map.h) put each group's whole padded input into a map on the stack in the band's
+ * layout and run every channel's rows in one Thumb-2 pass: no ring, no per-row fill or set-up, in place too. Small
+ * stride-2 maps one column wide run pixel by pixel from the input with a 5x5 table of weights instead
+ * (ed_dw3x3_table_s8), in place too.
  * Other shapes (depth multiplier > 1, dilation, other kernel sizes, smaller inputs, per-tensor requantization,
  * no bias) run the general per-pixel loop.
  */
@@ -189,7 +191,7 @@ static inline ED_ALWAYS_INLINE void ed_dw_pack4(uint32_t *d, int32_t plane, uint
     d[3 * plane] = ed_dw_pkhtb(bo, ao);
 }
 
-/* ed_dw_fill's columns from *x on, four a step while at least four remain before x_end (the last column), into
+/* ed_dw_fill4's columns from *x on, four a step while at least four remain before x_end (the last column), into
  * words j, j + 1, ... of slot d: in Thumb-2 on DSP cores (28 instructions for 16 values: SXTAB16, PKHBT/PKHTB, a
  * channel's two words a STRD at offsets that need planes of 3 * ED_DW_NW words), nothing elsewhere. *x advanced
  * past them; returns the next word. */
@@ -229,55 +231,53 @@ static inline ED_ALWAYS_INLINE int32_t ed_dw_fill_quads(uint32_t off2, const int
     return j;
 }
 
-/* Input row x (channel c of column 0; NULL: a padding row) of n channels into slot d (channel 0's; channel k's
- * at d + k * plane), nw words. (No memset: newlib-nano's is a byte loop, and the tails are a word or two.) */
+/* Input row x (four channels, column 0 at x, columns C bytes apart) into slot d (channel k's at d + k * plane),
+ * its columns up to x_end (the last one the slot holds) after pad_left (0 or 1) padding columns, the padding halves
+ * of their words 0; returns the words written (the words after them hold padding only). */
+static inline ED_ALWAYS_INLINE int32_t ed_dw_fill4(uint32_t off2, const int8_t *x, const int8_t *x_end,
+                                                   int32_t pad_left, uint32_t *d, int32_t plane, int32_t C)
+{
+    int32_t j = 0;
+    if (pad_left) { /* word 0: the padding column, then column 0 */
+        const uint32_t b = ed_read32(x);
+        ed_dw_pack4(d, plane, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
+        x += C;
+        j = 1;
+    }
+    j = ed_dw_fill_quads(off2, &x, x_end, d, j, plane, C);
+    for (; x < x_end; x += 2 * C, ++j) {
+        const uint32_t a = ed_read32(x), b = ed_read32(x + C);
+        ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
+                    ed_sxtab16_ror8(off2, b));
+    }
+    if (x == x_end) { /* the last column, and the padding after it */
+        const uint32_t a = ed_read32(x);
+        ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), 0u, 0u);
+        ++j;
+    }
+    return j;
+}
+
+/* The last column of input row x that a slot of nw words holds. */
+static inline const int8_t *ed_dw_fill_end(const ed_dwconv_params_t *p, const int8_t *x, int32_t nw, int32_t C)
+{
+    const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
+    return x + (size_t)(cols - 1) * (size_t)C;
+}
+
+/* Input row x of n < 4 channels into slot d, nw words: channel by channel. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
-                       int32_t n, int32_t C)
+static void ed_dw_fill_few(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
+                           int32_t n, int32_t C)
 {
     const int32_t off = p->input_offset;
-    int32_t j = 0, k, ix;
-    if (x == NULL) {
-        for (k = 0; k < n; ++k) {
-            for (j = 0; j < nw; ++j) {
-                d[k * plane + j] = 0u;
-            }
-        }
-        return;
-    }
-    if (n == 4) {
-        const uint32_t off2 = ed_dup16(off);
-        const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
-        const int8_t *const x_end = x + (size_t)(cols - 1) * (size_t)C; /* the last column the band holds */
-        if (p->pad_left) { /* word 0: the padding column, then column 0 */
-            const uint32_t b = ed_read32(x);
-            ed_dw_pack4(d, plane, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
-            x += C;
-            j = 1;
-        }
-        j = ed_dw_fill_quads(off2, &x, x_end, d, j, plane, C);
-        for (; x < x_end; x += 2 * C, ++j) {
-            const uint32_t a = ed_read32(x), b = ed_read32(x + C);
-            ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
-                        ed_sxtab16_ror8(off2, b));
-        }
-        if (x == x_end) { /* the last column, and the padding after it */
-            const uint32_t a = ed_read32(x);
-            ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), 0u, 0u);
-            ++j;
-        }
-        for (; j < nw; ++j) {
-            ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
-        }
-        return;
-    }
-    for (k = 0; k < n; ++k) { /* fewer than four channels: channel by channel */
+    int32_t j, k, h, ix;
+    for (k = 0; k < n; ++k) {
         uint32_t *dk = d + k * plane;
         for (j = 0; j < nw; ++j) {
             uint32_t v = 0u;
-            int32_t h;
             for (h = 0; h < 2; ++h) {
                 ix = 2 * j + h - p->pad_left;
                 if (ix >= 0 && ix < p->in_w) {
@@ -286,6 +286,33 @@ static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d
             }
             dk[j] = v;
         }
+    }
+}
+
+/* Input row x (channel c of column 0; NULL: a padding row) of n channels into slot d (channel 0's; channel k's
+ * at d + k * plane), nw words. (No memset: newlib-nano's is a byte loop, and the tails are a word or two.) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
+                       int32_t n, int32_t C)
+{
+    int32_t j, k;
+    if (x == NULL) {
+        for (k = 0; k < n; ++k) {
+            for (j = 0; j < nw; ++j) {
+                d[k * plane + j] = 0u;
+            }
+        }
+        return;
+    }
+    if (n < 4) {
+        ed_dw_fill_few(p, x, d, plane, nw, n, C);
+        return;
+    }
+    for (j = ed_dw_fill4(ed_dup16(p->input_offset), x, ed_dw_fill_end(p, x, nw, C), p->pad_left, d, plane, C); j < nw;
+         ++j) {
+        ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
     }
 }
 
@@ -443,7 +470,8 @@ typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the as
 #if ED_DW_ASM
 /* Outputs o[ox * C + k] (ox < out_w, k < n) clamped to [lo, hi]; four channels a word: SSUB8 sets a lane's GE
  * flag where v >= lo, SEL keeps v there and lo elsewhere, and the same against hi. */
-static void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int32_t lo, int32_t hi)
+static inline ED_ALWAYS_INLINE void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int32_t lo,
+                                                    int32_t hi)
 {
     const uint32_t lo4 = ((uint32_t)lo & 0xFFu) * 0x01010101u, hi4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
     int32_t ox, k;
@@ -705,6 +733,8 @@ static void ed_dw3x3_table_s8(const ed_dwconv_params_t *p, const int8_t *input, 
     }
 }
 
+#include "ed_dw_map.h"
+
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t C = p->in_c;
@@ -728,6 +758,10 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
 {
     int32_t oy, ox;
     if (ed_dw3x3_fast_ok(p)) {
+        if (ed_dw_map_ok(p)) {
+            ed_dw_map_s8(p, input, output);
+            return;
+        }
         if (ed_dw3x3_table_ok(p)) {
             ed_dw3x3_table_s8(p, input, output);
             return;

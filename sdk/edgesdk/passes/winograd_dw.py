@@ -117,7 +117,104 @@ def _runs(size: int, out: int) -> int:
     return runs
 
 
+#: The small-map path (``ed_dw_map.h``, taken before the table and band paths where :func:`map_path` says): per two
+#: output columns of one channel computed together, stride 1 and stride 2; per output column computed alone; per
+#: output row of a channel; per group of four channels and input row filled into the map, per map word written
+#: there (four channels); per group (its weights and requantization, the four channels' passes' set-up); per layer.
+#: Fitted by least squares on single layers (SAME 3x3x256, 6x6x128, 12x12x64, 5x5x64, 7x7x32, 14x14x16, 6x6x18 and
+#: VALID 7x9x32 stride 1; SAME 6x6x128, 12x12x64, 7x7x32, 13x13x16, 9x9x32 stride 2) on the emulated Cortex-M4
+#: (QEMU mps2-an386, -O2; benchmarks/dw_small_maps.py): within 2.2 % of each (benchmarks/results/dw_small_maps.md).
+MAP_COST = {
+    "pair_s1": 32.6,
+    "pair_s2": 36.8,
+    "single": 18.2,
+    "channel_row": 4.1,
+    "fill_row": 23.0,
+    "fill_word": 4.1,
+    "group": 517.1,
+    "layer": 1025.4,
+}
+#: The map's limits (``ED_DW_MAP_NW`` words a padded row, ``ED_DW_MAP_ROWS`` padded rows).
+MAP_WORDS, MAP_ROWS = 8, 16
+
+
+def map_path(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> bool:
+    """Whether the DSP depthwise kernel runs a layer its 3x3 path takes (:func:`direct_fast_path` and
+    ``dw_inplace.band_path_shape``) by its small-map path (``ed_dw_map_ok``): the same stride both ways, an output
+    at least two columns wide, a padded input row of at most :data:`MAP_WORDS` words of two columns and at most
+    :data:`MAP_ROWS` padded rows, and on a stride-2 map the table path takes (:data:`TABLE_W`), fewer instructions
+    than the table path by the two models (the kernel compares them in tenths of an instruction,
+    ``ED_DW_MAP_COST10``/``ED_DW_TABLE_COST10``: :func:`_tenths`). A small map's band ring costs more than its taps
+    (per group and input row a fill call, per output row and channel the row's set-up, per group three rotations of
+    every channel's weights): measured, the small-map path beats the band on every map it takes; the table path,
+    which needs no map, on stride-2 maps of a few pixels whose windows lie inside the input."""
+    fits = (
+        stride_h == stride_w
+        and out_w >= 2
+        and ((out_w - 1) * stride_w + 4) // 2 <= MAP_WORDS
+        and (out_h - 1) * stride_h + 3 <= MAP_ROWS
+    )
+    if not fits or not (stride_h == stride_w == 2 and out_h <= TABLE_W and out_w <= TABLE_W):
+        return fits
+    terms = map_terms(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    groups, tail = c // 4, c % 4
+    table = groups * (
+        out_h * out_w * _tenths(COST["table_pixel_group"])
+        + out_h * _runs(in_w, out_w) * _tenths(COST["table_run"])
+        + _tenths(COST["table_group"])
+    ) + out_h * out_w * tail * _tenths(COST["table_tail_output"])
+    return sum(_tenths(MAP_COST[k]) * v for k, v in terms.items()) < table
+
+
+def _tenths(cost: float) -> int:
+    return int(round(10 * cost))
+
+
+def map_terms(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> dict[str, int]:
+    """The counts :data:`MAP_COST` prices for a layer of this shape."""
+    groups = -(-c // 4)
+    nw = ((out_w - 1) * stride_w + 4) // 2
+    pad_top = max((out_h - 1) * stride_h + 3 - in_h, 0) // 2
+    rows = min(in_h, (out_h - 1) * stride_h + 3 - pad_top)
+    pad_left = max((out_w - 1) * stride_w + 3 - in_w, 0) // 2
+    words = (min(in_w, 2 * nw - pad_left) + pad_left + 1) // 2
+    pairs = out_h * (out_w // 2) * c
+    return {
+        "pair_s1": pairs if stride_w == 1 else 0,
+        "pair_s2": pairs if stride_w == 2 else 0,
+        "single": out_h * (out_w % 2) * c,
+        "channel_row": out_h * c,
+        "fill_row": groups * rows,
+        "fill_word": groups * rows * 4 * words,
+        "group": groups,
+        "layer": 1,
+    }
+
+
+def map_cost(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> int:
+    """Estimated executed instructions of the small-map path for a layer of this shape (:data:`MAP_COST`)."""
+    terms = map_terms(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    return int(sum(MAP_COST[k] * v for k, v in terms.items()))
+
+
 def direct_cost(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> int:
+    """Estimated executed instructions of the DSP depthwise kernel's 3x3 fast path for a layer of this shape: its
+    small-map path where it takes the layer (:func:`map_path`), else its table path for a small stride-2 map
+    (``ed_dw3x3_table_s8``), else its band path (:func:`band_cost`)."""
+    if map_path(in_h, in_w, out_h, out_w, c, stride_h, stride_w):
+        return map_cost(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    return band_cost(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+
+
+def band_cost(
     in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
 ) -> int:
     """Estimated executed instructions of the DSP depthwise kernel's 3x3 band path (:data:`COST`) for a layer
