@@ -306,14 +306,14 @@ static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d
         }
         return;
     }
-    if (n < 4) {
-        ed_dw_fill_few(p, x, d, plane, nw, n, C);
+    if (n == 4) {
+        for (j = ed_dw_fill4(ed_dup16(p->input_offset), x, ed_dw_fill_end(p, x, nw, C), p->pad_left, d, plane, C);
+             j < nw; ++j) {
+            ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
+        }
         return;
     }
-    for (j = ed_dw_fill4(ed_dup16(p->input_offset), x, ed_dw_fill_end(p, x, nw, C), p->pad_left, d, plane, C); j < nw;
-         ++j) {
-        ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
-    }
+    ed_dw_fill_few(p, x, d, plane, nw, n, C);
 }
 
 /* One output value: requantized (ed_dw_requant2), saturated or clamped to the activation. */
