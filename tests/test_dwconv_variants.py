@@ -566,10 +566,15 @@ def test_small_map_choice_in_the_kernel_equals_its_python_mirror(tmp_path: Path)
         (7, 7, 6, 2, "SAME", "NONE"),
         (11, 11, 38, 2, "VALID", "NONE"),
         (14, 14, 4, 1, "SAME", "NONE"),
+        (4, 4, 4, 1, "SAME", "NONE"),
+        (5, 5, 7, 1, "SAME", "RELU6"),
+        (9, 8, 5, 1, "VALID", "NONE"),
+        (13, 13, 6, 2, "SAME", "NONE"),
     ],  # fmt: skip
 )
 def test_dsp_small_map_assembly_in_place_on_emulated_cortex_m4(h, w, c, s, pad, act, tmp_path: Path) -> None:
-    """The small-map path's Thumb-2 on the board (stride 1 and 2, outputs of even and odd width, channel tails,
+    """The small-map path's Thumb-2 on the board (stride 1 and 2, outputs of even and odd width: by pairs on maps two
+    or three wide, else four columns a step then a pair and a single column where the row has them; channel tails,
     ReLU6, the largest map), written in place by the kernel itself; bit-exact."""
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate

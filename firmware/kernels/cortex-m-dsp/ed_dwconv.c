@@ -424,19 +424,28 @@ typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the as
 #define ED_DW_A_SGL(wo, ld)                                                                                        \
     "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
     "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\t"
-/* the stride's four-column step, pair and single column */
-#define ED_DW_A_QUAD1                                                                                              \
-    ED_DW_A_Q1I(8, "[%[p], #128]", "[%[p], #136]") ED_DW_A_Q1(16, "[%[p], #256]", "[%[p], #264]")                  \
+/* the stride's four-column step, pair and single column, slots 1 and 2 at byte offsets a1 and a2 from slot 0 (the
+ * band's 128 and 256; the small map's rows 32 and 64), a1_8 = a1 + 8, a1_16 = a1 + 16 and so on */
+#define ED_DW_A_QUAD1_AT(a1, a1_8, a2, a2_8)                                                                       \
+    ED_DW_A_Q1I(8, "[%[p], #" a1 "]", "[%[p], #" a1_8 "]") ED_DW_A_Q1(16, "[%[p], #" a2 "]", "[%[p], #" a2_8 "]")  \
     ED_DW_A_Q1(0, "[%[p]], #8", "[%[p]]")
-#define ED_DW_A_PAIR1                                                                                              \
-    "mov %[s1], %[s0]\n\t" ED_DW_A_P1(8, "[%[p], #128]") ED_DW_A_P1(16, "[%[p], #256]") ED_DW_A_P1(0, "[%[p]], #4")
-#define ED_DW_A_QUAD2                                                                                              \
-    ED_DW_A_Q2I(8, "[%[p], #136]", "[%[p], #128]", "[%[p], #144]")                                               \
-    ED_DW_A_Q2(16, "[%[p], #264]", "[%[p], #256]", "[%[p], #272]") ED_DW_A_Q2(0, "[%[p], #8]", "[%[p]], #16", "[%[p]]")
-#define ED_DW_A_PAIR2                                                                                              \
-    "mov %[s1], %[s0]\n\t" ED_DW_A_P2(8, "[%[p], #128]", "[%[p], #136]")                                         \
-    ED_DW_A_P2(16, "[%[p], #256]", "[%[p], #264]") ED_DW_A_P2(0, "[%[p]], #8", "[%[p]]")
-#define ED_DW_A_SINGLE ED_DW_A_SGL(8, "[%[p], #128]") ED_DW_A_SGL(16, "[%[p], #256]") ED_DW_A_SGL(0, "[%[p]]")
+#define ED_DW_A_PAIR1_AT(a1, a2)                                                                                   \
+    "mov %[s1], %[s0]\n\t" ED_DW_A_P1(8, "[%[p], #" a1 "]") ED_DW_A_P1(16, "[%[p], #" a2 "]")                      \
+    ED_DW_A_P1(0, "[%[p]], #4")
+#define ED_DW_A_QUAD2_AT(a1, a1_8, a1_16, a2, a2_8, a2_16)                                                         \
+    ED_DW_A_Q2I(8, "[%[p], #" a1_8 "]", "[%[p], #" a1 "]", "[%[p], #" a1_16 "]")                                  \
+    ED_DW_A_Q2(16, "[%[p], #" a2_8 "]", "[%[p], #" a2 "]", "[%[p], #" a2_16 "]")                                  \
+    ED_DW_A_Q2(0, "[%[p], #8]", "[%[p]], #16", "[%[p]]")
+#define ED_DW_A_PAIR2_AT(a1, a1_8, a2, a2_8)                                                                       \
+    "mov %[s1], %[s0]\n\t" ED_DW_A_P2(8, "[%[p], #" a1 "]", "[%[p], #" a1_8 "]")                                  \
+    ED_DW_A_P2(16, "[%[p], #" a2 "]", "[%[p], #" a2_8 "]") ED_DW_A_P2(0, "[%[p]], #8", "[%[p]]")
+#define ED_DW_A_SINGLE_AT(a1, a2)                                                                                  \
+    ED_DW_A_SGL(8, "[%[p], #" a1 "]") ED_DW_A_SGL(16, "[%[p], #" a2 "]") ED_DW_A_SGL(0, "[%[p]]")
+#define ED_DW_A_QUAD1 ED_DW_A_QUAD1_AT("128", "136", "256", "264")
+#define ED_DW_A_PAIR1 ED_DW_A_PAIR1_AT("128", "256")
+#define ED_DW_A_QUAD2 ED_DW_A_QUAD2_AT("128", "136", "144", "256", "264", "272")
+#define ED_DW_A_PAIR2 ED_DW_A_PAIR2_AT("128", "136", "256", "264")
+#define ED_DW_A_SINGLE ED_DW_A_SINGLE_AT("128", "256")
 /* The group's output row, channel after channel: band bp (channel 0's), output o_ (channel 0's), records r
  * (ed_dw_rec_t: bias at 24, multiplier and rounding term at 28, shift at 36, the band pointer's ends at 40, 44, 48,
  * the next channel's band at 52, NULL after the last, the step from the output pointer after a channel's row (its
