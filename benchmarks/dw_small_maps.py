@@ -23,6 +23,9 @@ from depthwise import RESULTS, measure  # noqa: E402
 
 log = logging.getLogger("dw_small_maps")
 
+#: The terms of ``winograd_dw.MAP_COST`` the fit below estimates.
+FREE = ("quad_s1", "quad_s2", "quad_row")
+
 #: (h, w, channels, stride, padding)
 SHAPES = [
     (3, 3, 256, 1, "SAME"),
@@ -38,6 +41,15 @@ SHAPES = [
     (7, 7, 32, 2, "SAME"),
     (13, 13, 16, 2, "SAME"),
     (9, 9, 32, 2, "SAME"),
+    (3, 3, 64, 1, "SAME"),
+    (4, 4, 64, 1, "SAME"),
+    (8, 8, 32, 1, "SAME"),
+    (10, 10, 32, 1, "SAME"),
+    (11, 11, 16, 1, "SAME"),
+    (4, 4, 64, 2, "SAME"),
+    (5, 5, 64, 2, "SAME"),
+    (8, 8, 64, 2, "SAME"),
+    (10, 10, 32, 2, "SAME"),
 ]
 
 
@@ -64,7 +76,7 @@ def main() -> int:
                 "shape": [h, w, c, s, pad],
                 "out": [p["out_h"], p["out_w"]],
                 "instructions": count,
-                "map_path": winograd_dw.map_path(*args[:4], s, s),
+                "map_path": winograd_dw.map_path(*args),
                 "estimate": winograd_dw.map_cost(*args),
                 "band_estimate": winograd_dw.band_cost(*args),
                 "terms": winograd_dw.map_terms(*args),
@@ -72,9 +84,13 @@ def main() -> int:
         )
         log.info("%s: %d (est. %d, band est. %d)", rows[-1]["shape"], count, rows[-1]["estimate"],
                  rows[-1]["band_estimate"])  # fmt: skip
-    names = list(rows[0]["terms"])
-    a = np.array([[r["terms"][k] for k in names] for r in rows], dtype=float)
-    b = np.array([r["instructions"] for r in rows], dtype=float)
+    # the four-column pass's terms, fitted on the maps it takes (at least four columns wide), the other terms (the
+    # pass by pairs, the fill, the groups) held at their values (on these shapes they are nearly collinear)
+    names = list(FREE)
+    held = {k: v for k, v in winograd_dw.MAP_COST.items() if k not in FREE}
+    fitted = [r for r in rows if r["map_path"] and r["out"][1] >= 4]  # the others took the table path
+    a = np.array([[r["terms"][k] for k in names] for r in fitted], dtype=float)
+    b = np.array([r["instructions"] - sum(v * r["terms"][k] for k, v in held.items()) for r in fitted], dtype=float)
     fit = dict(zip(names, np.linalg.lstsq(a, b, rcond=None)[0].round(1).tolist(), strict=True))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "dw_small_maps.json").write_text(json.dumps({"rows": rows, "fit": fit}, indent=1) + "\n")

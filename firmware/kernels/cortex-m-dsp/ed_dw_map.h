@@ -23,10 +23,11 @@
 
 /* The fitted instruction models of this path and of the table path (edgesdk.passes.winograd_dw MAP_COST and COST's
  * table_* terms) in tenths of an instruction, for the one choice between paths that depends on more than the shape
- * fitting (tests/test_dwconv_variants.py checks these against the Python models): per pair of output columns at
- * stride 2, output column alone, channel row, map row, map word, group, layer; per pixel and group, run of columns
- * and group of the table path, output of its channel tail. */
-#define ED_DW_MAP_COST10 368, 182, 41, 230, 41, 5171, 10254
+ * fitting (tests/test_dwconv_variants.py checks these against the Python models): per four output columns at
+ * stride 2, pair of output columns (the rest of a row, or every pair on a map narrower than four columns), output
+ * column alone, channel row (by pairs; four columns a step), map row, map word, group, layer; per pixel and group,
+ * run of columns and group of the table path, output of its channel tail. */
+#define ED_DW_MAP_COST10 668, 368, 182, 41, 58, 230, 41, 5171, 10254
 #define ED_DW_TABLE_COST10 1393, 440, 5067, 2169
 
 /* Whether this path beats the table path on a stride-2 map both take (ed_dw3x3_table_ok), by the models above: the
@@ -44,8 +45,10 @@ static int ed_dw_map_beats_table(const ed_dwconv_params_t *p)
         ox += ed_dw_fit(ix0, p->in_w) == ix0 ? run_end - ox : 1;
         ++runs;
     }
-    return oh * (ow / 2) * C * mc[0] + oh * (ow % 2) * C * mc[1] + oh * C * mc[2] +
-               groups * rows * (mc[3] + 4 * words * mc[4]) + groups * mc[5] + mc[6] <
+    const int32_t quads = ow >= 4 ? ow / 4 : 0, pairs = (ow >= 4 ? ow % 4 : ow) / 2;
+    return oh * quads * C * mc[0] + oh * pairs * C * mc[1] + oh * (ow % 2) * C * mc[2] +
+               oh * C * (ow >= 4 ? mc[4] : mc[3]) + groups * rows * (mc[5] + 4 * words * mc[6]) + groups * mc[7] +
+               mc[8] <
            C / 4 * (oh * ow * tc[0] + oh * runs * tc[1] + tc[2]) + oh * ow * (C % 4) * tc[3];
 }
 

@@ -117,18 +117,24 @@ def _runs(size: int, out: int) -> int:
     return runs
 
 
-#: The small-map path (``ed_dw_map.h``, taken before the table and band paths where :func:`map_path` says): per two
-#: output columns of one channel computed together, stride 1 and stride 2; per output column computed alone; per
-#: output row of a channel; per group of four channels and input row filled into the map, per map word written
-#: there (four channels); per group (its weights and requantization, the four channels' passes' set-up); per layer.
-#: Fitted by least squares on single layers (SAME 3x3x256, 6x6x128, 12x12x64, 5x5x64, 7x7x32, 14x14x16, 6x6x18 and
-#: VALID 7x9x32 stride 1; SAME 6x6x128, 12x12x64, 7x7x32, 13x13x16, 9x9x32 stride 2) on the emulated Cortex-M4
-#: (QEMU mps2-an386, -O2; benchmarks/dw_small_maps.py): within 2.2 % of each (benchmarks/results/dw_small_maps.md).
+#: The small-map path (``ed_dw_map.h``, taken before the table and band paths where :func:`map_path` says): on a map
+#: at least four columns wide per four output columns of one channel computed together (stride 1 and stride 2), then
+#: per remaining pair (on a narrower map every pair: stride 1 and stride 2) and per output column computed alone; per
+#: output row of a channel (by pairs on a narrower map; four columns a step); per group of four channels and input
+#: row filled into the map, per map word written there (four channels); per group (its weights and requantization,
+#: the four channels' passes' set-up); per layer. Fitted by least squares on single layers (SAME 3x3x256, 6x6x128,
+#: 12x12x64, 5x5x64, 7x7x32, 14x14x16, 6x6x18, 3x3x64, 4x4x64, 8x8x32, 10x10x32, 11x11x16 and VALID 7x9x32 stride 1;
+#: SAME 6x6x128, 12x12x64, 7x7x32, 13x13x16, 9x9x32, 4x4x64, 5x5x64, 8x8x64, 10x10x32 stride 2) on the emulated
+#: Cortex-M4 (QEMU mps2-an386, -O2; benchmarks/dw_small_maps.py, benchmarks/results/dw_small_maps.md): within 3.1 %
+#: of each (the four-column terms fitted with the others held).
 MAP_COST = {
+    "quad_s1": 60.6,
+    "quad_s2": 66.8,
     "pair_s1": 32.6,
     "pair_s2": 36.8,
     "single": 18.2,
     "channel_row": 4.1,
+    "quad_row": 5.8,
     "fill_row": 23.0,
     "fill_word": 4.1,
     "group": 517.1,
@@ -182,12 +188,16 @@ def map_terms(
     rows = min(in_h, (out_h - 1) * stride_h + 3 - pad_top)
     pad_left = max((out_w - 1) * stride_w + 3 - in_w, 0) // 2
     words = (min(in_w, 2 * nw - pad_left) + pad_left + 1) // 2
-    pairs = out_h * (out_w // 2) * c
+    quads = out_h * (out_w // 4) * c if out_w >= 4 else 0
+    pairs = out_h * ((out_w % 4 if out_w >= 4 else out_w) // 2) * c
     return {
+        "quad_s1": quads if stride_w == 1 else 0,
+        "quad_s2": quads if stride_w == 2 else 0,
         "pair_s1": pairs if stride_w == 1 else 0,
         "pair_s2": pairs if stride_w == 2 else 0,
         "single": out_h * (out_w % 2) * c,
-        "channel_row": out_h * c,
+        "channel_row": out_h * c if out_w < 4 else 0,
+        "quad_row": out_h * c if out_w >= 4 else 0,
         "fill_row": groups * rows,
         "fill_word": groups * rows * 4 * words,
         "group": groups,
