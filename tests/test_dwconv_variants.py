@@ -169,6 +169,59 @@ def test_dsp_band_path_assembly_in_place_on_emulated_cortex_m4(tmp_path: Path) -
         assert summary.count == 2 and summary.exact == 2, (name, summary.to_dict())
 
 
+#: Band-path edges of the Thumb-2 row (four output columns a step, then at most one pair and one single column)
+#: and of the fill's four-column step: (h, w, channels, stride, padding, activation). Output widths 4k..4k+3 at
+#: strides 1 and 2, channels 4 to 20 (groups of four, one to five), odd heights, the widest rows the band holds
+#: (61 columns at stride 1, 30 at stride 2), tall maps that run transposed (25x5, 17x3: 17 and 25 columns in the
+#: band's orientation), wide and flat maps, VALID, ReLU and ReLU6.
+BAND_EDGES = [
+    (7, 8, 4, 1, "SAME", "NONE"), (5, 9, 8, 1, "SAME", "RELU"), (6, 10, 12, 1, "SAME", "NONE"),
+    (9, 11, 16, 1, "SAME", "RELU6"), (13, 7, 20, 1, "SAME", "NONE"), (3, 61, 4, 1, "SAME", "NONE"),
+    (4, 40, 8, 1, "VALID", "NONE"), (25, 5, 8, 1, "SAME", "NONE"), (17, 3, 12, 1, "SAME", "RELU6"),
+    (9, 16, 4, 2, "SAME", "NONE"), (11, 18, 8, 2, "SAME", "NONE"), (8, 20, 12, 2, "SAME", "RELU6"),
+    (15, 22, 16, 2, "SAME", "NONE"), (7, 15, 20, 2, "SAME", "NONE"), (5, 60, 4, 2, "SAME", "NONE"),
+    (17, 13, 8, 2, "VALID", "RELU"),
+]  # fmt: skip
+
+
+def _band_case(h: int, w: int, c: int, s: int, pad: str, act: str) -> tuple[str, ir.Graph]:
+    name = f"band_{h}x{w}_c{c}_s{s}_{pad}_{act}".lower()
+    return name, dwconv(h, w, c, 1, 3, s, pad, act=act)(name)
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_dsp_band_path_edges_on_host_under_sanitizers(tmp_path: Path) -> None:
+    """The band path's edges (BAND_EDGES) in one sanitized host build (the kernel's C with ed_simd.h's portable
+    SIMD): bit-exact, and every case takes the band path."""
+    from edgesdk.compiler import dw_inplace
+
+    cases = dict(_band_case(*e) for e in BAND_EDGES)
+    for name, g in cases.items():
+        assert dw_inplace.band_path_shape(op_params(g, g.nodes[0])) and _fast_path(g), name
+    graph, _ = join("bandedges", cases)
+    project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
+    x = random_inputs(project.input_size, 6, seed=5)
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+@pytest.mark.parametrize("edge", BAND_EDGES, ids=lambda e: "x".join(map(str, e[:3])) + f"_s{e[3]}_{e[4]}_{e[5]}")
+def test_dsp_band_path_edges_on_emulated_cortex_m4(edge, tmp_path: Path) -> None:
+    """The band path's Thumb-2 (row and fill) on the board at its edges, written in place by the kernel itself;
+    bit-exact."""
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+    from edgesdk.compiler import dw_inplace
+    from edgesdk.passes import PassContext, run_pipeline
+
+    name, graph = _band_case(*edge)
+    ctx = PassContext(core="cortex-m4", force={"*": "inplace"})
+    assert run_pipeline(graph, "default", ctx).nodes[0].attrs.get(dw_inplace.SELF_ATTR), name
+    summary = validate(graph, get_board("mps2-an386"), count=2, out_dir=tmp_path / name, pass_ctx=ctx)
+    assert summary.count == 2 and summary.exact == 2, (name, summary.to_dict())
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # In-place depthwise: the planner aliases output and input, counts the scratch; the C writes over its input
 # ---------------------------------------------------------------------------------------------------------------
@@ -348,6 +401,195 @@ def test_dsp_kernel_writes_in_place_itself_on_host_under_sanitizers(tmp_path: Pa
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The DSP kernel's small-map path (cortex-m-dsp/ed_dw_map.h) and its neighbours on the other paths
+# ---------------------------------------------------------------------------------------------------------------
+
+#: (h, w, channels, depth multiplier, stride, padding, activation): maps of 1x1 to 14x14, stride 1 and 2 (outputs
+#: of even and odd width: the Thumb-2's four variants), SAME and VALID, channels 4, 8, 12, 36, 128, 256 and tails
+#: of 1 to 3 after the groups of four, ReLU6 (clamped after the passes); the path's limits (14x14 stride 1: 16
+#: padded rows of 8 words; 13x13 stride 2) and one past them (the band path), one-column outputs (the table path
+#: or the general loop), inputs under 3x3 and depth multipliers (the general loop).
+SMALL_MAPS = [
+    (1, 1, 4, 1, 1, "SAME", "NONE"),
+    (2, 2, 8, 1, 1, "SAME", "NONE"),
+    (2, 2, 12, 1, 2, "SAME", "NONE"),
+    (3, 3, 256, 1, 1, "SAME", "NONE"),
+    (3, 3, 36, 1, 2, "SAME", "RELU6"),
+    (3, 3, 5, 1, 1, "VALID", "NONE"),
+    (5, 5, 12, 1, 1, "SAME", "RELU6"),
+    (5, 5, 36, 1, 2, "VALID", "NONE"),
+    (6, 6, 128, 1, 1, "SAME", "NONE"),
+    (6, 6, 128, 1, 2, "SAME", "NONE"),
+    (6, 6, 8, 2, 1, "SAME", "NONE"),
+    (7, 7, 36, 1, 1, "SAME", "NONE"),
+    (7, 7, 8, 1, 2, "SAME", "RELU6"),
+    (7, 5, 7, 1, 1, "VALID", "NONE"),
+    (4, 6, 9, 1, 1, "SAME", "RELU6"),
+    (9, 9, 6, 1, 2, "SAME", "NONE"),
+    (12, 12, 36, 1, 2, "SAME", "NONE"),
+    (12, 12, 12, 1, 1, "SAME", "NONE"),
+    (13, 13, 6, 1, 2, "SAME", "NONE"),
+    (14, 14, 4, 1, 1, "SAME", "NONE"),
+    (15, 15, 4, 1, 1, "SAME", "NONE"),
+    (16, 16, 12, 1, 2, "SAME", "NONE"),
+    (5, 3, 8, 1, 2, "SAME", "NONE"),
+]
+
+
+def small_map_cases() -> dict[str, ir.Graph]:
+    cases = {}
+    for h, w, c, m, s, pad, act in SMALL_MAPS:
+        name = f"dw_{h}x{w}_c{c}_m{m}_s{s}_{pad}_{act}".lower()
+        cases[name] = dwconv(h, w, c, m, 3, s, pad, act=act)(name)
+    return cases
+
+
+def _small_map_path(p: dict) -> bool:
+    from edgesdk.passes.winograd_dw import map_path
+
+    return map_path(p["in_h"], p["in_w"], p["out_h"], p["out_w"], p["in_c"], p["stride_h"], p["stride_w"])
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+@pytest.mark.parametrize("in_place", [False, True], ids=["regular", "in_place"])
+def test_dsp_small_map_dwconv_on_host_under_sanitizers(in_place: bool, tmp_path: Path) -> None:
+    """The small-map path on the host (the portable forms of its SIMD), bit-exact, as a regular layer and written
+    over its input by the kernel itself (one call, no scratch rows)."""
+    from edgesdk.compiler import dw_inplace
+    from edgesdk.passes import PassContext, run_pipeline
+
+    cases = small_map_cases()
+    graph, _ = join("dwsmall", cases)
+    on_path = [n for n in graph.nodes if _fast_path(graph, n) and _small_map_path(op_params(graph, n))]
+    assert len(on_path) >= 14
+    if in_place:
+        ctx = PassContext(core="cortex-m4", force={"*": "inplace"})
+        graph = run_pipeline(graph, "default", ctx)
+        selfs = {n.name for n in graph.nodes if n.attrs.get(dw_inplace.SELF_ATTR)}
+        assert {n.name for n in on_path} <= selfs
+    project, exe = generate_and_build(graph, tmp_path, sanitize=True, target=TARGET)
+    x = random_inputs(project.input_size, 8, seed=23)
+    np.testing.assert_array_equal(run_host(exe, x, project.output_size), reference_outputs(graph, x))
+
+
+def test_small_map_path_choice_follows_the_cost_models() -> None:
+    """The kernel takes the small-map path where the map fits and, on a stride-2 map the table path takes, where
+    the two fitted models say it is cheaper (ed_dw_map_ok, mirrored by winograd_dw.map_path; the kernel's models in
+    tenths of an instruction equal the Python ones); over every shape it takes (SAME and VALID, strides 1 and 2, 4 to
+    256 channels) the models price it below the band path with 36 or more channels (on smaller layers the band's
+    model, fitted on large ones, has no per-layer term; measured there the small-map path wins too:
+    3x3x4 1,885 against 2,388, 6x6x4 4,225 against 5,118, 3x4x64 VALID 13,575 against 18,412)."""
+    import re
+
+    from edgesdk.passes import winograd_dw
+
+    header = (Path(__file__).resolve().parents[1] / "firmware/kernels/cortex-m-dsp/ed_dw_map.h").read_text()
+    c_map = [int(v) for v in re.search(r"#define ED_DW_MAP_COST10 ([\d, ]+)", header).group(1).split(",")]
+    c_table = [int(v) for v in re.search(r"#define ED_DW_TABLE_COST10 ([\d, ]+)", header).group(1).split(",")]
+    mc, tc = winograd_dw.MAP_COST, winograd_dw.COST
+    assert c_map == [round(10 * mc[k]) for k in ("quad_s2", "pair_s2", "single", "channel_row", "quad_row",
+                                                 "fill_row", "fill_word", "group", "layer")]  # fmt: skip
+    assert c_table == [round(10 * tc[k]) for k in ("table_pixel_group", "table_run", "table_group",
+                                                   "table_tail_output")]  # fmt: skip
+    taken = table = 0
+    for s in (1, 2):
+        for h in range(3, 17):
+            for w in range(3, 17):
+                for pad in ("SAME", "VALID"):
+                    oh = -(-h // s) if pad == "SAME" else (h - 3) // s + 1
+                    ow = -(-w // s) if pad == "SAME" else (w - 3) // s + 1
+                    for c in (4, 12, 36, 128, 256):
+                        args = (h, w, oh, ow, c, s, s)
+                        if not winograd_dw.map_path(*args):
+                            table += (
+                                s == 2 and ow >= 2 and oh <= winograd_dw.TABLE_W and ow <= winograd_dw.TABLE_W
+                            )
+                            assert winograd_dw.direct_cost(*args) == winograd_dw.band_cost(*args)
+                            continue
+                        taken += 1
+                        assert c < 36 or winograd_dw.map_cost(*args) < winograd_dw.band_cost(*args), args
+    assert taken > 500 and table > 10
+
+
+_MAP_OK_HARNESS = """
+#include <stdio.h>
+#include "ed_dwconv.c"
+int main(void)
+{
+    static const int cs[] = {4, 5, 12, 19, 36, 128, 256};
+    int s, h, w, v, k;
+    for (s = 1; s <= 2; ++s) for (h = 3; h < 17; ++h) for (w = 3; w < 17; ++w) for (v = 0; v < 2; ++v)
+    for (k = 0; k < 7; ++k) {
+        ed_dwconv_params_t p = {0};
+        const int oh = v ? (h - 3) / s + 1 : (h + s - 1) / s, ow = v ? (w - 3) / s + 1 : (w + s - 1) / s;
+        p.in_h = h, p.in_w = w, p.in_c = p.out_c = cs[k], p.out_h = oh, p.out_w = ow, p.stride_h = p.stride_w = s;
+        p.pad_top = v || (oh - 1) * s + 3 <= h ? 0 : ((oh - 1) * s + 3 - h) / 2;
+        p.pad_left = v || (ow - 1) * s + 3 <= w ? 0 : ((ow - 1) * s + 3 - w) / 2;
+        printf("%d %d %d %d %d %d %d\\n", h, w, oh, ow, cs[k], s, ed_dw_map_ok(&p));
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(GCC is None, reason="needs host gcc")
+def test_small_map_choice_in_the_kernel_equals_its_python_mirror(tmp_path: Path) -> None:
+    """ed_dw_map_ok (compiled on the host) and winograd_dw.map_path choose the same path for every map of 3x3 to
+    16x16, SAME and VALID, strides 1 and 2, channels 4 to 256 with and without a tail."""
+    import subprocess
+
+    from edgesdk.passes import winograd_dw
+
+    kernels = Path(__file__).resolve().parents[1] / "firmware" / "kernels"
+    (tmp_path / "h.c").write_text(_MAP_OK_HARNESS)
+    exe = tmp_path / "h"
+    subprocess.run([GCC, "-O1", "-w", f"-I{kernels / 'cortex-m-dsp'}", f"-I{kernels}", str(tmp_path / "h.c"), "-o",
+                    str(exe)], check=True, timeout=120)  # fmt: skip
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=60).stdout.split(
+        "\n"
+    )
+    rows = [[int(v) for v in line.split()] for line in out if line]
+    assert len(rows) == 2 * 14 * 14 * 2 * 7
+    for h, w, oh, ow, c, s, ok in rows:
+        assert winograd_dw.map_path(h, w, oh, ow, c, s, s) == bool(ok), (h, w, oh, ow, c, s)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+@pytest.mark.parametrize(
+    ("h", "w", "c", "s", "pad", "act"),
+    [
+        (6, 6, 12, 1, "SAME", "NONE"),
+        (3, 3, 13, 1, "SAME", "RELU6"),
+        (7, 7, 8, 1, "SAME", "NONE"),
+        (12, 12, 9, 2, "SAME", "RELU6"),
+        (7, 7, 6, 2, "SAME", "NONE"),
+        (11, 11, 38, 2, "VALID", "NONE"),
+        (14, 14, 4, 1, "SAME", "NONE"),
+        (4, 4, 4, 1, "SAME", "NONE"),
+        (5, 5, 7, 1, "SAME", "RELU6"),
+        (9, 8, 5, 1, "VALID", "NONE"),
+        (13, 13, 6, 2, "SAME", "NONE"),
+    ],  # fmt: skip
+)
+def test_dsp_small_map_assembly_in_place_on_emulated_cortex_m4(h, w, c, s, pad, act, tmp_path: Path) -> None:
+    """The small-map path's Thumb-2 on the board (stride 1 and 2, outputs of even and odd width: by pairs on maps two
+    or three wide, else four columns a step then a pair and a single column where the row has them; channel tails,
+    ReLU6, the largest map), written in place by the kernel itself; bit-exact."""
+    from edgesdk.boards import get_board
+    from edgesdk.commands.device import validate
+    from edgesdk.compiler import dw_inplace
+    from edgesdk.passes import PassContext, run_pipeline
+
+    graph = dwconv(h, w, c, 1, 3, s, pad, act=act)(f"dwm{h}x{w}c{c}s{s}")
+    assert _small_map_path(op_params(graph, graph.nodes[0]))
+    ctx = PassContext(core="cortex-m4", force={"*": "inplace"})
+    assert run_pipeline(graph, "default", ctx).nodes[0].attrs.get(dw_inplace.SELF_ATTR)
+    summary = validate(graph, get_board("mps2-an386"), count=2, out_dir=tmp_path / "v", pass_ctx=ctx)
+    assert summary.count == 2 and summary.exact == 2, summary.to_dict()
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Winograd F(2x2,3x3) depthwise (kernel "winograd_dw")
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -433,16 +675,29 @@ def test_winograd_dw_pass_keeps_direct_on_the_m4_and_obeys_the_user() -> None:
         assert (
             ng.nodes[0].attrs.get("kernel") != "winograd_dw"
         )  # stride 2, multiplier 2, dilation: not eligible
-    # the fitted models reproduce measured counts within 10 %: the direct kernel on a 24x24x32 layer alone (419,560
+    # the fitted models reproduce measured counts within 10 %: the direct kernel on a 24x24x32 layer alone (358,772
     # instructions on the emulated Cortex-M4; its band path), Winograd in benchmarks/results/winograd_dw.md
     est = winograd_dw.estimate(24, 24, 32, dsp=True)
-    assert abs(est["direct"] - 419_560) < 41_956 and abs(est["winograd_dw"] - 1_597_360) < 159_736
-    # and on the KWS-shaped layer, which runs transposed (196,280 measured alone)
-    assert abs(winograd_dw.direct_cost(25, 5, 25, 5, 64) - 196_280) < 19_628
-    # and on small stride-2 maps, which take the table path (measured alone: 96,666; 64,746; 47,697 with a tail)
-    assert abs(winograd_dw.direct_cost(12, 12, 6, 6, 64, 2, 2) - 96_666) < 9_667
-    assert abs(winograd_dw.direct_cost(6, 6, 3, 3, 128, 2, 2) - 64_746) < 6_475
-    assert abs(winograd_dw.direct_cost(12, 12, 6, 6, 19, 2, 2) - 47_697) < 4_770
+    assert abs(est["direct"] - 358_772) < 35_877 and abs(est["winograd_dw"] - 1_597_360) < 159_736
+    # and on the KWS-shaped layer, which runs transposed (172,393 measured alone), and stride 2 (242,041 alone)
+    assert abs(winograd_dw.direct_cost(25, 5, 25, 5, 64) - 172_393) < 17_239
+    assert abs(winograd_dw.direct_cost(48, 48, 24, 24, 16, 2, 2) - 242_041) < 24_204
+    # and on small maps, which take the small-map path (measured alone, benchmarks/results/dw_small_maps.md: 3x3x256
+    # 86,509; 6x6x128 110,301; 12x12x64 179,741; stride 2 12x12x64 -> 6x6 74,561; 6x6x128 -> 3x3 54,241)
+    for args, measured in (
+        ((3, 3, 3, 3, 256), 86_509),
+        ((6, 6, 6, 6, 128), 110_301),
+        ((12, 12, 12, 12, 64), 179_741),
+        ((12, 12, 6, 6, 64, 2, 2), 74_561),
+        ((6, 6, 3, 3, 128, 2, 2), 54_241),
+    ):
+        assert winograd_dw.map_path(*args)
+        assert abs(winograd_dw.direct_cost(*args) - measured) < measured // 20
+    # the table path's model (stride-2 maps one column wide now; the shapes it was measured on before the small-map
+    # path took them: 96,666; 64,746; 47,697 with a tail)
+    assert abs(winograd_dw.band_cost(12, 12, 6, 6, 64, 2, 2) - 96_666) < 9_667
+    assert abs(winograd_dw.band_cost(6, 6, 3, 3, 128, 2, 2) - 64_746) < 6_475
+    assert abs(winograd_dw.band_cost(12, 12, 6, 6, 19, 2, 2) - 47_697) < 4_770
 
 
 @pytest.mark.emulator

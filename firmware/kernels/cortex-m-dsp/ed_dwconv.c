@@ -5,16 +5,19 @@
  * 3x3, depth multiplier 1, undilated, stride 1 or 2, input at least 3x3, padding at most 1 (MobileNet's and
  * DS-CNN's depthwise layers): channel group by channel group (four channels), each input row of the group goes
  * once into a band on the stack (a ring of three rows per channel, ed_dw_fill): per channel, words of two
- * neighbouring columns as int16 with the input offset added (SXTAB16, PKHBT/PKHTB), zeros in the padding. Then
- * each output row of each channel: SMLAD sums two taps of one channel, so two output columns cost three LDRD,
- * twelve multiplies (SMLAD, SMLATB, SMLABT) for 18 MACs and the requantization (doubled weights and bias:
- * SMMLAR, an add, a shift, SSAT; ed_dw_requant2, bit-exact with TFLite Micro's double rounding), in inline
- * Thumb-2 on DSP cores (ED_DW_A_CHAN). A map taller than wide and as wide as its input (KWS's 25x5) runs
+ * neighbouring columns as int16 with the input offset added (SXTAB16, PKHBT/PKHTB), zeros in the padding (four
+ * columns a step in Thumb-2, ed_dw_fill_quads). Then each output row of each channel: SMLAD sums two taps of one
+ * channel, so four output columns cost six loads of band words, three LDRD of weights, 24 multiplies (SMLAD,
+ * SMLATB, SMLABT) for 36 MACs and the requantization (doubled weights and bias: SMMLAR, an add, a shift, SSAT;
+ * ed_dw_requant2, bit-exact with TFLite Micro's double rounding), in inline Thumb-2 on DSP cores (ED_DW_A_CHANS:
+ * the group's channels of a row in one piece). A map taller than wide and as wide as its input (KWS's 25x5) runs
  * transposed: its columns as the band's rows. An output row lands only on input rows already in the band and on
  * its own channels: the kernel may write the layer over its input (edgesdk.compiler.dw_inplace.SELF_ATTR).
- * Small stride-2 maps (output at most ED_DW_TABLE_W wide and tall) run pixel by pixel from the input with a 5x5
- * table of weights instead (ed_dw3x3_table_s8: no band, whose conversion of every input value and per-row setup
- * cost more there), in place too.
+ * Small maps (a padded input row of at most ED_DW_MAP_NW words, at most ED_DW_MAP_ROWS padded rows, an output at
+ * least two columns wide; ed_dw_map.h) put each group's whole padded input into a map on the stack in the band's
+ * layout and run every channel's rows in one Thumb-2 pass: no ring, no per-row fill or set-up, in place too. Small
+ * stride-2 maps one column wide run pixel by pixel from the input with a 5x5 table of weights instead
+ * (ed_dw3x3_table_s8), in place too.
  * Other shapes (depth multiplier > 1, dilation, other kernel sizes, smaller inputs, per-tensor requantization,
  * no bias) run the general per-pixel loop.
  */
@@ -105,6 +108,14 @@ static void ed_dw_pixel(const ed_dwconv_params_t *p, const int8_t *input, int32_
 
 #define ED_DW_NW 32 /* words of a band row */
 
+/* Whether the band path's loops run as inline Thumb-2 (ED_DW_A_CHANS, ed_dw_fill's four-column loop) */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
+    defined(__OPTIMIZE__)
+#define ED_DW_ASM 1
+#else
+#define ED_DW_ASM 0
+#endif
+
 /* Whether the layer runs transposed (ed_dw_view_t): taller than wide, as wide as its input (stride 1 across, so
  * that an output column lands on its own input column and the layer may still be computed in place), at most
  * ED_DW_NW words a band row, stride at most 2 down. */
@@ -141,11 +152,22 @@ static int ed_dw3x3_fast_ok(const ed_dwconv_params_t *p)
 }
 
 /* One channel's requantization: the doubled bias (the weights are doubled too, for ed_dw_requant2), multiplier,
- * rounding-and-offset term and right shift. Its weights: per kernel row r the halfword pairs (2 w[r][0],
- * 2 w[r][1]) and (2 w[r][1], 2 w[r][2]), in the order of the ring's slots (ed_dw3x3_group's wrot). */
+ * rounding-and-offset term and right shift. */
 typedef struct {
     int32_t bias2, m, round_off, e;
 } ed_dw_ch_t;
+
+/* A channel of the band path: per kernel row r the halfword pairs (2 w[r][0], 2 w[r][1]) and (2 w[r][1],
+ * 2 w[r][2]), in the order of the ring's slots (slot s: w[2s], w[2s + 1]; ed_dw3x3_group's rec[rot]), its
+ * requantization, and where the Thumb-2 loop's band pointer ends its four-column steps, starts the pair and starts
+ * the single column (NULL: no pair, no single), the next channel's band (NULL: the last channel) and output step.
+ * The assembly reads them at fixed offsets (ED_DW_A_CHANS). */
+typedef struct {
+    uint32_t w[6];
+    ed_dw_ch_t q;
+    const uint32_t *p_end[3], *p_next;
+    int32_t o_next;
+} ed_dw_rec_t;
 
 /* Byte steps of the layer in the band's orientation: input, output and weights between two columns (the band's
  * word direction) and two rows. A tall, narrow map (KWS's 25x5) runs transposed, columns as rows: 25 outputs per
@@ -169,54 +191,93 @@ static inline ED_ALWAYS_INLINE void ed_dw_pack4(uint32_t *d, int32_t plane, uint
     d[3 * plane] = ed_dw_pkhtb(bo, ao);
 }
 
-/* Input row x (channel c of column 0; NULL: a padding row) of n channels into slot d (channel 0's; channel k's
- * at d + k * plane), nw words. (No memset: newlib-nano's is a byte loop, and the tails are a word or two.) */
+/* ed_dw_fill4's columns from *x on, four a step while at least four remain before x_end (the last column), into
+ * words j, j + 1, ... of slot d: in Thumb-2 on DSP cores (28 instructions for 16 values: SXTAB16, PKHBT/PKHTB, a
+ * channel's two words a STRD at offsets that need planes of 3 * ED_DW_NW words), nothing elsewhere. *x advanced
+ * past them; returns the next word. */
+static inline ED_ALWAYS_INLINE int32_t ed_dw_fill_quads(uint32_t off2, const int8_t **xp, const int8_t *x_end,
+                                                        uint32_t *d, int32_t j, int32_t plane, int32_t C)
+{
+#if ED_DW_ASM
+    const int8_t *x = *xp;
+    if (plane == 3 * ED_DW_NW && x_end - x > 2 * C) {
+        const int8_t *const lim = x_end - 2 * C;
+        uint32_t *q = d + j + 2 * plane; /* channel 2's slot: the four within STRD's offsets */
+        uint32_t a, b, a2, b2, ae, be, ae2, be2, t;
+        __asm__ volatile(
+            "1:\n\tldr %[a], [%[x]]\n\tldr %[b], [%[x], %[C]]\n\tadd %[x], %[x], %[C], lsl #1\n\t"
+            "ldr %[a2], [%[x]]\n\tldr %[b2], [%[x], %[C]]\n\tadd %[x], %[x], %[C], lsl #1\n\t"
+            "sxtab16 %[ae], %[off], %[a]\n\tsxtab16 %[a], %[off], %[a], ror #8\n\t"
+            "sxtab16 %[be], %[off], %[b]\n\tsxtab16 %[b], %[off], %[b], ror #8\n\t"
+            "sxtab16 %[ae2], %[off], %[a2]\n\tsxtab16 %[a2], %[off], %[a2], ror #8\n\t"
+            "sxtab16 %[be2], %[off], %[b2]\n\tsxtab16 %[b2], %[off], %[b2], ror #8\n\t"
+            "pkhbt %[t], %[ae], %[be], lsl #16\n\tpkhtb %[be], %[be], %[ae], asr #16\n\t"
+            "pkhbt %[ae], %[ae2], %[be2], lsl #16\n\tpkhtb %[be2], %[be2], %[ae2], asr #16\n\t"
+            "strd %[t], %[ae], [%[q], #-768]\n\t"
+            "pkhbt %[t], %[a], %[b], lsl #16\n\tpkhtb %[b], %[b], %[a], asr #16\n\t"
+            "pkhbt %[a], %[a2], %[b2], lsl #16\n\tpkhtb %[b2], %[b2], %[a2], asr #16\n\t"
+            "strd %[t], %[a], [%[q], #-384]\n\tstrd %[b], %[b2], [%[q], #384]\n\t"
+            "strd %[be], %[be2], [%[q]], #8\n\tcmp %[x], %[lim]\n\tblo 1b\n\t"
+            : [x] "+r"(x), [q] "+r"(q), [a] "=&r"(a), [b] "=&r"(b), [a2] "=&r"(a2), [b2] "=&r"(b2),
+              [ae] "=&r"(ae), [be] "=&r"(be), [ae2] "=&r"(ae2), [be2] "=&r"(be2), [t] "=&r"(t)
+            : [C] "r"(C), [off] "r"(off2), [lim] "r"(lim)
+            : "cc", "memory");
+        *xp = x;
+        return (int32_t)(q - d) - 2 * plane;
+    }
+#else
+    (void)off2, (void)xp, (void)x_end, (void)d, (void)plane, (void)C;
+#endif
+    return j;
+}
+
+/* Input row x (four channels, column 0 at x, columns C bytes apart) into slot d (channel k's at d + k * plane),
+ * its columns up to x_end (the last one the slot holds) after pad_left (0 or 1) padding columns, the padding halves
+ * of their words 0; returns the words written (the words after them hold padding only). */
+static inline ED_ALWAYS_INLINE int32_t ed_dw_fill4(uint32_t off2, const int8_t *x, const int8_t *x_end,
+                                                   int32_t pad_left, uint32_t *d, int32_t plane, int32_t C)
+{
+    int32_t j = 0;
+    if (pad_left) { /* word 0: the padding column, then column 0 */
+        const uint32_t b = ed_read32(x);
+        ed_dw_pack4(d, plane, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
+        x += C;
+        j = 1;
+    }
+    j = ed_dw_fill_quads(off2, &x, x_end, d, j, plane, C);
+    for (; x < x_end; x += 2 * C, ++j) {
+        const uint32_t a = ed_read32(x), b = ed_read32(x + C);
+        ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
+                    ed_sxtab16_ror8(off2, b));
+    }
+    if (x == x_end) { /* the last column, and the padding after it */
+        const uint32_t a = ed_read32(x);
+        ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), 0u, 0u);
+        ++j;
+    }
+    return j;
+}
+
+/* The last column of input row x that a slot of nw words holds. */
+static inline const int8_t *ed_dw_fill_end(const ed_dwconv_params_t *p, const int8_t *x, int32_t nw, int32_t C)
+{
+    const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
+    return x + (size_t)(cols - 1) * (size_t)C;
+}
+
+/* Input row x of n < 4 channels into slot d, nw words: channel by channel. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
-                       int32_t n, int32_t C)
+static void ed_dw_fill_few(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
+                           int32_t n, int32_t C)
 {
     const int32_t off = p->input_offset;
-    int32_t j = 0, k, ix;
-    if (x == NULL) {
-        for (k = 0; k < n; ++k) {
-            for (j = 0; j < nw; ++j) {
-                d[k * plane + j] = 0u;
-            }
-        }
-        return;
-    }
-    if (n == 4) {
-        const uint32_t off2 = ed_dup16(off);
-        const int32_t cols = p->in_w < 2 * nw - p->pad_left ? p->in_w : 2 * nw - p->pad_left;
-        const int8_t *const x_end = x + (size_t)(cols - 1) * (size_t)C; /* the last column the band holds */
-        if (p->pad_left) { /* word 0: the padding column, then column 0 */
-            const uint32_t b = ed_read32(x);
-            ed_dw_pack4(d, plane, 0u, 0u, ed_sxtab16(off2, b), ed_sxtab16_ror8(off2, b));
-            x += C;
-            j = 1;
-        }
-        for (; x < x_end; x += 2 * C, ++j) {
-            const uint32_t a = ed_read32(x), b = ed_read32(x + C);
-            ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), ed_sxtab16(off2, b),
-                        ed_sxtab16_ror8(off2, b));
-        }
-        if (x == x_end) { /* the last column, and the padding after it */
-            const uint32_t a = ed_read32(x);
-            ed_dw_pack4(d + j, plane, ed_sxtab16(off2, a), ed_sxtab16_ror8(off2, a), 0u, 0u);
-            ++j;
-        }
-        for (; j < nw; ++j) {
-            ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
-        }
-        return;
-    }
-    for (k = 0; k < n; ++k) { /* fewer than four channels: channel by channel */
+    int32_t j, k, h, ix;
+    for (k = 0; k < n; ++k) {
         uint32_t *dk = d + k * plane;
         for (j = 0; j < nw; ++j) {
             uint32_t v = 0u;
-            int32_t h;
             for (h = 0; h < 2; ++h) {
                 ix = 2 * j + h - p->pad_left;
                 if (ix >= 0 && ix < p->in_w) {
@@ -226,6 +287,33 @@ static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d
             dk[j] = v;
         }
     }
+}
+
+/* Input row x (channel c of column 0; NULL: a padding row) of n channels into slot d (channel 0's; channel k's
+ * at d + k * plane), nw words. (No memset: newlib-nano's is a byte loop, and the tails are a word or two.) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void ed_dw_fill(const ed_dwconv_params_t *p, const int8_t *x, uint32_t *d, int32_t plane, int32_t nw,
+                       int32_t n, int32_t C)
+{
+    int32_t j, k;
+    if (x == NULL) {
+        for (k = 0; k < n; ++k) {
+            for (j = 0; j < nw; ++j) {
+                d[k * plane + j] = 0u;
+            }
+        }
+        return;
+    }
+    if (n == 4) {
+        for (j = ed_dw_fill4(ed_dup16(p->input_offset), x, ed_dw_fill_end(p, x, nw, C), p->pad_left, d, plane, C);
+             j < nw; ++j) {
+            ed_dw_pack4(d + j, plane, 0u, 0u, 0u, 0u);
+        }
+        return;
+    }
+    ed_dw_fill_few(p, x, d, plane, nw, n, C);
 }
 
 /* One output value: requantized (ed_dw_requant2), saturated or clamped to the activation. */
@@ -271,17 +359,20 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
 }
 
 
-/* One output row of channel K of a group in Thumb-2 (registers allocated by hand: in C, GCC spills the weights and
- * pointers), for the full int8 range (SSAT). The band pointer (the channel's slot 0; slots 1 and 2 at fixed
- * offsets), the output pointer and stride, six weight pairs (from wq: the kernel rows in the order of the ring's
- * slots), the pair's two accumulators and three temporaries take the 14 registers; the channel's bias,
- * multiplier, rounding term and shift and the row's ends are in the group function's frame (addressed from the
- * stack pointer). Per two output columns: 3 LDRD and 12 multiply-accumulates for 18 MACs, 11 instructions of
- * requantization, 5 of loop. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__) && defined(__thumb2__) && \
-    defined(__OPTIMIZE__)
-#define ED_DW_ASM 1
-/* slot `ld`'s taps: LDRD of two words, SMLAD/SMLATB/SMLABT/SMLAD into the pair, or SMLAD/SMLABT into one */
+/* One output row of one channel of a group in Thumb-2 (registers allocated by hand: in C, GCC spills the
+ * accumulators and pointers), for the full int8 range (SSAT). Four output columns a step: the band pointer (the
+ * channel's slot 0; slots 1 and 2 at fixed offsets), the output pointer and stride, the channel's record (ed_dw_rec_t:
+ * its weight pairs in the ring's slot order, bias, requantization), one kernel row's two weight pairs (reloaded per
+ * slot), two band words, four accumulators and the channel's multiplier and rounding term take the 14 registers.
+ * Per four output columns (36 MACs): 3 LDRD of weights, 6 loads of band words (stride 1: LDRD and LDR a slot;
+ * stride 2: 2 LDRD and LDR), 24 multiply-accumulates, the bias, 21 instructions of requantization (SMMLAR, the
+ * sign's ADD, ASR, SSAT, STRB per output; the shift loaded once, with the loop's end in the same LDRD), two adds
+ * of the output pointer, a compare and a branch: 59 (stride 2: 62). Then at most one pair and one single column. */
+#if ED_DW_ASM
+typedef char ed_dw_rec_offsets_ok[sizeof(ed_dw_rec_t) == 60 ? 1 : -1]; /* the assembly's offsets */
+/* Fragments for a loop that keeps a channel's six weight pairs in registers (w0..w5) and a pair's accumulators s0,
+ * s1 (the band path's row loads one kernel row's weights per slot instead: ED_DW_A_CHANS).
+ * Slot `ld`'s taps: LDRD of two words, SMLAD/SMLATB/SMLABT/SMLAD into the pair, or SMLAD/SMLABT into one */
 #define ED_DW_A_ROW(ld, wp, wq)                                                                             \
     "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlatb %[s1], %[a], %[" wp "], %[s1]\n\t" \
     "smlabt %[s0], %[b], %[" wq "], %[s0]\n\tsmlad %[s1], %[b], %[" wq "], %[s1]\n\t"
@@ -295,59 +386,101 @@ static inline ED_ALWAYS_INLINE void ed_dw_row(const uint32_t *r0, const uint32_t
 #define ED_DW_A_ROW2(ld, ld3, wp, wq)                                                                       \
     "ldrd %[a], %[b], " ld "\n\tsmlad %[s0], %[a], %[" wp "], %[s0]\n\tsmlabt %[s0], %[b], %[" wq "], %[s0]\n\t" \
     "smlad %[s1], %[b], %[" wp "], %[s1]\n\tldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[" wq "], %[s1]\n\t"
-#define ED_DW_A_PAIR1                                                                                          \
-    ED_DW_A_ROW("[%[p], #128]", "w2", "w3") ED_DW_A_ROW("[%[p], #256]", "w4", "w5") ED_DW_A_ROW("[%[p]], #4", "w0", "w1")
-#define ED_DW_A_PAIR2                                                                                          \
-    ED_DW_A_ROW2("[%[p], #128]", "[%[p], #136]", "w2", "w3") ED_DW_A_ROW2("[%[p], #256]", "[%[p], #264]", "w4", "w5") \
-    ED_DW_A_ROW2("[%[p]], #8", "[%[p]]", "w0", "w1")
-#define ED_DW_A_CHAN(K, PAIR)                                                                                    \
-    do {                                                                                                         \
-        const uint32_t *bp = band + (K) * 3 * ED_DW_NW;                                                          \
-        int8_t *o = orow + (K);                                                                                  \
-        uint32_t t = (uint32_t)(uintptr_t)(wq + 6 * (K));                                                        \
-        uint32_t s0, s1, a, b, w0, w1, w2, w3, w4, w5;                                                           \
-        __asm__ volatile(                                                                                        \
-            "ldrd %[w0], %[w1], [%[t]]\n\tldrd %[w2], %[w3], [%[t], #8]\n\tldrd %[w4], %[w5], [%[t], #16]\n\t"   \
-            "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbeq 2f\n"                                                    \
-            "1:\n\tldr %[s0], %[bias]\n\tmov %[s1], %[s0]\n\t" PAIR ED_DW_A_RQ0                                 \
-            "smmlar %[t], %[s1], %[a], %[b]\n\tadd %[t], %[t], %[s1], asr #31\n\tasr %[t], %[t], %[s0]\n\t"      \
-            "ssat %[t], #8, %[t]\n\tstrb %[t], [%[o], %[C]]\n\tadd %[o], %[o], %[C], lsl #1\n\t"                 \
-            "ldr %[a], %[endp]\n\tcmp %[o], %[a]\n\tbne 1b\n"                                                    \
-            "2:\n\tldr %[a], %[ends]\n\tcmp %[o], %[a]\n\tbeq 4f\n"                                              \
-            "3:\n\tldr %[s0], %[bias]\n\t" ED_DW_A_ONE("[%[p], #128]", "w2", "w3")                               \
-            ED_DW_A_ONE("[%[p], #256]", "w4", "w5") ED_DW_A_ONE("[%[p]], #4", "w0", "w1") ED_DW_A_RQ0            \
-            "add %[o], %[o], %[C]\n\tldr %[a], %[ends]\n\tcmp %[o], %[a]\n\tbne 3b\n"                            \
-            "4:\n\t"                                                                                             \
-            : [p] "+r"(bp), [o] "+r"(o), [t] "+r"(t), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a),              \
-              [b] "=&r"(b), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4),      \
-              [w5] "=&r"(w5)                                                                                     \
-            : [C] "r"(C), [bias] "m"(lc[K].bias2), [mro] "m"(*(const int32_t(*)[2])(const void *)&lc[K].m),     \
-              [e] "m"(lc[K].e), [endp] "m"(ends[K][0]), [ends] "m"(ends[K][1])                                   \
-            : "cc", "memory");                                                                                   \
+#define ED_DW_A_S(x) #x
+/* ld: the slot's first LDRD of band words; ld3: its third word; wo: the byte offset of its weights in the record.
+ * I: the first slot, whose taps start every accumulator from s0 (the bias) */
+#define ED_DW_A_Q1_(wo, ld, ld3, s1i, s2i, s3i)                                                                    \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlatb %[s1], %[a], %[w0], %[" s1i "]\n\tsmlad %[s2], %[b], %[w0], %[" s2i "]\n\t"                              \
+    "smlatb %[s3], %[b], %[w0], %[" s3i "]\n\tsmlad %[s0], %[a], %[w0], %[s0]\n\t"                                   \
+    "smlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w1], %[s1]\n\tldr %[a], " ld3 "\n\t"                  \
+    "smlabt %[s2], %[a], %[w1], %[s2]\n\tsmlad %[s3], %[a], %[w1], %[s3]\n\t"
+#define ED_DW_A_Q1I(wo, ld, ld3) ED_DW_A_Q1_(wo, ld, ld3, "s0", "s0", "s0")
+#define ED_DW_A_Q1(wo, ld, ld3) ED_DW_A_Q1_(wo, ld, ld3, "s1", "s2", "s3")
+/* stride 2: output k's window starts at band word j + k: ld the words j + 2, j + 3, ld0 the words j, j + 1, ld4
+ * the word j + 4 */
+#define ED_DW_A_Q2_(wo, ld, ld0, ld4, s1i, s2i, s3i)                                                               \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlabt %[s1], %[a], %[w1], %[" s1i "]\n\tsmlad %[s2], %[a], %[w0], %[" s2i "]\n\t"                              \
+    "smlad %[s3], %[b], %[w0], %[" s3i "]\n\tsmlabt %[s2], %[b], %[w1], %[s2]\n\tldrd %[a], %[b], " ld0 "\n\t"     \
+    "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w0], %[s1]\n\t"    \
+    "ldr %[a], " ld4 "\n\tsmlabt %[s3], %[a], %[w1], %[s3]\n\t"
+#define ED_DW_A_Q2I(wo, ld, ld0, ld4) ED_DW_A_Q2_(wo, ld, ld0, ld4, "s0", "s0", "s0")
+#define ED_DW_A_Q2(wo, ld, ld0, ld4) ED_DW_A_Q2_(wo, ld, ld0, ld4, "s1", "s2", "s3")
+/* accumulator s requantized into a and stored at addr (the shift in w0) */
+#define ED_DW_A_RQ(s, addr)                                                                                        \
+    "smmlar %[a], %[" s "], %[m], %[ro]\n\tadd %[a], %[a], %[" s "], asr #31\n\tasr %[a], %[a], %[w0]\n\t"          \
+    "ssat %[a], #8, %[a]\n\tstrb %[a], " addr "\n\t"
+#define ED_DW_A_RQ2 ED_DW_A_RQ("s0", "[%[o]]") ED_DW_A_RQ("s1", "[%[o], %[C]]") "add %[o], %[o], %[C], lsl #1\n\t"
+/* a pair of columns (stride 1 or 2) and a single column: slot's weights, band words, 4 or 2 multiplies */
+#define ED_DW_A_P1(wo, ld)                                                                                         \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlatb %[s1], %[a], %[w0], %[s1]\n\t"                                        \
+    "smlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w1], %[s1]\n\t"
+#define ED_DW_A_P2(wo, ld, ld3)                                                                                    \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\tsmlad %[s1], %[b], %[w0], %[s1]\n\t"    \
+    "ldr %[a], " ld3 "\n\tsmlabt %[s1], %[a], %[w1], %[s1]\n\t"
+#define ED_DW_A_SGL(wo, ld)                                                                                        \
+    "ldrd %[w0], %[w1], [%[wp], #" ED_DW_A_S(wo) "]\n\tldrd %[a], %[b], " ld "\n\t"                                   \
+    "smlad %[s0], %[a], %[w0], %[s0]\n\tsmlabt %[s0], %[b], %[w1], %[s0]\n\t"
+/* the stride's four-column step, pair and single column, slots 1 and 2 at byte offsets a1 and a2 from slot 0 (the
+ * band's 128 and 256; the small map's rows 32 and 64), a1_8 = a1 + 8, a1_16 = a1 + 16 and so on */
+#define ED_DW_A_QUAD1_AT(a1, a1_8, a2, a2_8)                                                                       \
+    ED_DW_A_Q1I(8, "[%[p], #" a1 "]", "[%[p], #" a1_8 "]") ED_DW_A_Q1(16, "[%[p], #" a2 "]", "[%[p], #" a2_8 "]")  \
+    ED_DW_A_Q1(0, "[%[p]], #8", "[%[p]]")
+#define ED_DW_A_PAIR1_AT(a1, a2)                                                                                   \
+    "mov %[s1], %[s0]\n\t" ED_DW_A_P1(8, "[%[p], #" a1 "]") ED_DW_A_P1(16, "[%[p], #" a2 "]")                      \
+    ED_DW_A_P1(0, "[%[p]], #4")
+#define ED_DW_A_QUAD2_AT(a1, a1_8, a1_16, a2, a2_8, a2_16)                                                         \
+    ED_DW_A_Q2I(8, "[%[p], #" a1_8 "]", "[%[p], #" a1 "]", "[%[p], #" a1_16 "]")                                  \
+    ED_DW_A_Q2(16, "[%[p], #" a2_8 "]", "[%[p], #" a2 "]", "[%[p], #" a2_16 "]")                                  \
+    ED_DW_A_Q2(0, "[%[p], #8]", "[%[p]], #16", "[%[p]]")
+#define ED_DW_A_PAIR2_AT(a1, a1_8, a2, a2_8)                                                                       \
+    "mov %[s1], %[s0]\n\t" ED_DW_A_P2(8, "[%[p], #" a1 "]", "[%[p], #" a1_8 "]")                                  \
+    ED_DW_A_P2(16, "[%[p], #" a2 "]", "[%[p], #" a2_8 "]") ED_DW_A_P2(0, "[%[p]], #8", "[%[p]]")
+#define ED_DW_A_SINGLE_AT(a1, a2)                                                                                  \
+    ED_DW_A_SGL(8, "[%[p], #" a1 "]") ED_DW_A_SGL(16, "[%[p], #" a2 "]") ED_DW_A_SGL(0, "[%[p]]")
+#define ED_DW_A_QUAD1 ED_DW_A_QUAD1_AT("128", "136", "256", "264")
+#define ED_DW_A_PAIR1 ED_DW_A_PAIR1_AT("128", "256")
+#define ED_DW_A_QUAD2 ED_DW_A_QUAD2_AT("128", "136", "144", "256", "264", "272")
+#define ED_DW_A_PAIR2 ED_DW_A_PAIR2_AT("128", "136", "256", "264")
+#define ED_DW_A_SINGLE ED_DW_A_SINGLE_AT("128", "256")
+/* The group's output row, channel after channel: band bp (channel 0's), output o_ (channel 0's), records r
+ * (ed_dw_rec_t: bias at 24, multiplier and rounding term at 28, shift at 36, the band pointer's ends at 40, 44, 48,
+ * the next channel's band at 52, NULL after the last, the step from the output pointer after a channel's row (its
+ * last even column) to the next channel's start at 56). */
+#define ED_DW_A_CHANS(QUAD, PAIR, bp, o_, r)                                                                       \
+    do {                                                                                                           \
+        const uint32_t *p_ = (bp);                                                                                 \
+        int8_t *oo_ = (o_);                                                                                        \
+        const ed_dw_rec_t *wp_ = (r);                                                                              \
+        uint32_t s0, s1, s2, s3, a, b, w0, w1, m, ro;                                                              \
+        __asm__ volatile(                                                                                          \
+            "0:\n\tldrd %[m], %[ro], [%[wp], #28]\n\tldr %[a], [%[wp], #40]\n\tcmp %[p], %[a]\n\tbeq 2f\n"        \
+            "1:\n\tldr %[s0], [%[wp], #24]\n\t" QUAD "ldrd %[w0], %[w1], [%[wp], #36]\n\t" ED_DW_A_RQ2              \
+            ED_DW_A_RQ("s2", "[%[o]]") ED_DW_A_RQ("s3", "[%[o], %[C]]") "add %[o], %[o], %[C], lsl #1\n\t"          \
+            "cmp %[p], %[w1]\n\tbne 1b\n"                                                                          \
+            "2:\n\tldrd %[s2], %[s3], [%[wp], #44]\n\tcmp %[p], %[s2]\n\tbne 3f\n\t"                                \
+            "ldr %[s0], [%[wp], #24]\n\t" PAIR "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ2                           \
+            "3:\n\tcmp %[p], %[s3]\n\tbne 4f\n\t"                                                                   \
+            "ldr %[s0], [%[wp], #24]\n\t" ED_DW_A_SINGLE "ldr %[w0], [%[wp], #36]\n\t" ED_DW_A_RQ("s0", "[%[o]]")   \
+            "4:\n\tldrd %[p], %[a], [%[wp], #52]\n\tcmp %[p], #0\n\tbeq 5f\n\t"                                    \
+            "add %[o], %[o], %[a]\n\tadd %[wp], %[wp], #60\n\tb 0b\n"                                                \
+            "5:\n\t"                                                                                               \
+            : [p] "+r"(p_), [o] "+r"(oo_), [wp] "+r"(wp_), [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2),          \
+              [s3] "=&r"(s3), [a] "=&r"(a), [b] "=&r"(b), [w0] "=&r"(w0), [w1] "=&r"(w1), [m] "=&r"(m),            \
+              [ro] "=&r"(ro)                                                                                       \
+            : [C] "r"(C)                                                                                           \
+            : "cc", "memory");                                                                                     \
     } while (0)
-/* The group's n channels (1 to 4) of one output row, each channel's index a literal (its lc[] and ends[]
- * operands are constant offsets). */
-#define ED_DW_A_CHANS(PAIR)                                                                                      \
-    do {                                                                                                         \
-        ED_DW_A_CHAN(0, PAIR);                                                                                   \
-        if (n > 1) {                                                                                             \
-            ED_DW_A_CHAN(1, PAIR);                                                                               \
-        }                                                                                                        \
-        if (n > 2) {                                                                                             \
-            ED_DW_A_CHAN(2, PAIR);                                                                               \
-        }                                                                                                        \
-        if (n > 3) {                                                                                             \
-            ED_DW_A_CHAN(3, PAIR);                                                                               \
-        }                                                                                                        \
-    } while (0)
-#else
-#define ED_DW_ASM 0
 #endif
 
 #if ED_DW_ASM
 /* Outputs o[ox * C + k] (ox < out_w, k < n) clamped to [lo, hi]; four channels a word: SSUB8 sets a lane's GE
  * flag where v >= lo, SEL keeps v there and lo elsewhere, and the same against hi. */
-static void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int32_t lo, int32_t hi)
+static inline ED_ALWAYS_INLINE void ed_dw_clamp_row(int8_t *o, int32_t n, int32_t C, int32_t out_w, int32_t lo,
+                                                    int32_t hi)
 {
     const uint32_t lo4 = ((uint32_t)lo & 0xFFu) * 0x01010101u, hi4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
     int32_t ox, k;
@@ -380,14 +513,11 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
 {
     const int32_t C = v->o_col, plane = 3 * ED_DW_NW, in_row = v->x_row, out_row = v->o_row;
     const int full = p->act_min == -128 && p->act_max == 127;
-    /* the channels' taps and requantization (in this frame: the assembly reads them from the stack pointer), their
-     * weights in the ring's three slot orders, the row's ends */
-    ed_dw_ch_t lc[4];
-    const ed_dw_ch_t *const ch = lc;
-    uint32_t wrot[3][4 * 6];
+    /* the channels' records (ed_dw_rec_t) in the ring's three slot orders: rec[rot] */
+    ed_dw_rec_t rec[3][4];
 #if ED_DW_ASM
-    int8_t *ends[4][2];
-    const int32_t pair_cols = p->out_w & ~1;
+    const int32_t step = 2 * p->stride_w; /* band words per four output columns, then per pair */
+    const int32_t quads = p->out_w / 4, pair = p->out_w & 2;
 #endif
     int32_t oy, k, r, next = -p->pad_top;
     for (k = 0; k < n; ++k) {
@@ -400,17 +530,28 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
             pq[2 * r] = ((uint32_t)w0 & 0xFFFFu) | ((uint32_t)w1 << 16);
             pq[2 * r + 1] = ((uint32_t)w1 & 0xFFFFu) | ((uint32_t)w2 << 16);
         }
+        {
+            ed_dw_rec_t *const d = &rec[0][k];
+            d->w[0] = pq[0], d->w[1] = pq[1], d->w[2] = pq[2], d->w[3] = pq[3], d->w[4] = pq[4], d->w[5] = pq[5];
+            d->q.bias2 = 2 * p->bias[c + k];
+            d->q.m = p->multiplier[c + k];
+            d->q.e = e;
+            d->q.round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
+#if ED_DW_ASM
+            d->p_end[0] = band + k * plane + quads * step;
+            d->p_end[1] = pair ? d->p_end[0] : NULL;
+            d->p_end[2] = p->out_w & 1 ? d->p_end[0] + (pair ? p->stride_w : 0) : NULL;
+            d->p_next = k + 1 < n ? band + (k + 1) * plane : NULL;
+            d->o_next = 1 - (p->out_w & ~1) * C; /* the single column does not advance the output pointer */
+#endif
+        }
         /* ring rotation rot (kernel row 0 in slot rot): slot s holds kernel row (s - rot) mod 3 */
         {
-            uint32_t *const a = wrot[0] + 6 * k, *const b = wrot[1] + 6 * k, *const d = wrot[2] + 6 * k;
-            a[0] = pq[0], a[1] = pq[1], a[2] = pq[2], a[3] = pq[3], a[4] = pq[4], a[5] = pq[5];
-            b[0] = pq[4], b[1] = pq[5], b[2] = pq[0], b[3] = pq[1], b[4] = pq[2], b[5] = pq[3];
-            d[0] = pq[2], d[1] = pq[3], d[2] = pq[4], d[3] = pq[5], d[4] = pq[0], d[5] = pq[1];
+            ed_dw_rec_t *const b = &rec[1][k], *const d = &rec[2][k];
+            *b = rec[0][k], *d = rec[0][k];
+            b->w[0] = pq[4], b->w[1] = pq[5], b->w[2] = pq[0], b->w[3] = pq[1], b->w[4] = pq[2], b->w[5] = pq[3];
+            d->w[0] = pq[2], d->w[1] = pq[3], d->w[2] = pq[4], d->w[3] = pq[5], d->w[4] = pq[0], d->w[5] = pq[1];
         }
-        lc[k].bias2 = 2 * p->bias[c + k];
-        lc[k].m = p->multiplier[c + k];
-        lc[k].e = e;
-        lc[k].round_off = ed_add_wrap((int32_t)1 << (e - 1), ed_shl_wrap(p->output_offset, e));
     }
     for (oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -423,15 +564,11 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
 #if ED_DW_ASM
         {
             int8_t *const orow = o;
-            const uint32_t *const wq = wrot[(iy0 + 3) % 3];
-            for (k = 0; k < n; ++k) {
-                ends[k][0] = orow + k + (size_t)pair_cols * (size_t)C;
-                ends[k][1] = orow + k + (size_t)p->out_w * (size_t)C;
-            }
+            const ed_dw_rec_t *const rq = rec[(iy0 + 3) % 3];
             if (p->stride_w == 1) {
-                ED_DW_A_CHANS(ED_DW_A_PAIR1);
+                ED_DW_A_CHANS(ED_DW_A_QUAD1, ED_DW_A_PAIR1, band, orow, rq);
             } else {
-                ED_DW_A_CHANS(ED_DW_A_PAIR2);
+                ED_DW_A_CHANS(ED_DW_A_QUAD2, ED_DW_A_PAIR2, band, orow, rq);
             }
             if (!full) { /* an activation narrower than int8 (ReLU6): clamp(SSAT(v)) is clamp(v), row by row */
                 ed_dw_clamp_row(orow, n, C, p->out_w, p->act_min, p->act_max);
@@ -444,9 +581,9 @@ static void ed_dw3x3_group(const ed_dwconv_params_t *p, const ed_dw_view_t *v, c
         r2 = band + ((iy0 + 5) % 3) * ED_DW_NW;
         for (k = 0; k < n; ++k, r0 += plane, r1 += plane, r2 += plane) {
             if (full) {
-                ed_dw_row(r0, r1, r2, wrot[0] + 6 * k, ch + k, o + k, C, p->out_w, p->stride_w, 1, -128, 127);
+                ed_dw_row(r0, r1, r2, rec[0][k].w, &rec[0][k].q, o + k, C, p->out_w, p->stride_w, 1, -128, 127);
             } else {
-                ed_dw_row(r0, r1, r2, wrot[0] + 6 * k, ch + k, o + k, C, p->out_w, p->stride_w, 0, p->act_min,
+                ed_dw_row(r0, r1, r2, rec[0][k].w, &rec[0][k].q, o + k, C, p->out_w, p->stride_w, 0, p->act_min,
                           p->act_max);
             }
         }
@@ -605,6 +742,8 @@ static void ed_dw3x3_table_s8(const ed_dwconv_params_t *p, const int8_t *input, 
     }
 }
 
+#include "ed_dw_map.h"
+
 static void ed_dw3x3_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t C = p->in_c;
@@ -628,6 +767,10 @@ void ed_dwconv_s8(const ed_dwconv_params_t *p, const int8_t *input, int8_t *outp
 {
     int32_t oy, ox;
     if (ed_dw3x3_fast_ok(p)) {
+        if (ed_dw_map_ok(p)) {
+            ed_dw_map_s8(p, input, output);
+            return;
+        }
         if (ed_dw3x3_table_ok(p)) {
             ed_dw3x3_table_s8(p, input, output);
             return;

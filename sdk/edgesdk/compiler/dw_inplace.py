@@ -10,8 +10,10 @@ rows it covers. For stride 1 SAME that is two output rows of scratch, for stride
 A kernel that computes channel group by channel group through a band of input rows already writes in place: the
 Cortex-M DSP kernel's 3x3 path (``firmware/kernels/cortex-m-dsp/ed_dwconv.c``) copies each input row of a group
 into its band before it writes the output rows that land on it, and an output row covers only input rows already
-copied; its path for small stride-2 maps (output at most 6x6) computes group by group in raster order, and a
-pixel's window starts at or after its own position, so it too only overwrites input no later pixel reads. A layer
+copied; its small-map path (``cortex-m-dsp/ed_dw_map.h``) copies a group's whole padded input into a map on the
+stack before it writes any of the group's outputs; its path for stride-2 maps one column wide computes group by
+group in raster order, and a pixel's window starts at or after its own position, so it too only overwrites input
+no later pixel reads. A layer
 the pass marks with ``SELF_ATTR`` (the core runs that kernel and the layer takes that path,
 :func:`band_path_shape`) gets one call over the whole layer and no scratch (``slots == 0``).
 

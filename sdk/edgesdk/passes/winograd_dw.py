@@ -34,24 +34,27 @@ KERNEL = "winograd_dw"
 MIN_SPEEDUP = 1.1
 
 #: Fitted instruction costs. The direct kernel (``cortex-m-dsp/ed_dwconv.c``, its 3x3 band path, in the band's
-#: orientation: a tall map as wide as its input runs transposed): per two output columns of one channel computed
-#: together (stride 1 or 2), per output column computed alone (an odd last column), per output row of a channel,
+#: orientation: a tall map as wide as its input runs transposed): per four output columns of one channel computed
+#: together (stride 1; stride 2), per remaining pair, per remaining single column, per output row of a channel,
 #: per group of four channels and input row copied into the band, per band word written (four channels), per
-#: group. Fitted by least squares on single depthwise layers (SAME 25x5x64, 48x48x8, 24x24x32, 12x12x64, 6x6x128,
-#: 3x3x256 stride 1; 48x48x16, 24x24x32, 12x12x64, 6x6x128 stride 2; VALID 9x11x16) on the emulated Cortex-M4
-#: (QEMU mps2-an386, -O2): within 1.6 % of each, 3.8 % for the VALID layer. Winograd per tile and group of four
+#: group. Fitted by least squares on single SAME depthwise layers (48x48x8, 24x24x32, 12x12x64, 6x6x128, 3x3x256,
+#: 25x5x64, 11x9x16, 7x9x20, 9x7x4, 16x30x8, 10x10x24, 5x5x64 stride 1; 48x48x16, 24x24x32, 13x11x12, 30x16x8
+#: stride 2) on the emulated Cortex-M4 (QEMU mps2-an386, -O2): within 0.3 % on the large maps, 2 % on the small
+#: ones, 4.5 % on the smallest stride-2 layer (7x6x12 out). Winograd per tile and group of four
 #: channels, per tile and tail channel, per tile (benchmarks/results/winograd_dw.md). The small stride-2 maps'
 #: table path (output at most :data:`TABLE_W` wide and tall, ``ed_dw3x3_table_s8``): per output pixel and group of
 #: four channels, per output row, run of columns (the windows inside the input, or a border column) and group, per
 #: group, per output of a tail channel (the general per-pixel loop); fitted on single layers (SAME 12x12x64,
 #: 12x12x16, 11x11x64, 6x6x128, VALID 13x9x32; 12x12x19 for the tail) within 0.5 %.
 COST = {
-    "direct_pair": 33.1,
-    "direct_single": 15.0,
-    "direct_channel_row": 35.4,
-    "direct_band_row": 58.6,
-    "direct_band_word": 6.5,
-    "direct_group": 560.8,
+    "direct_quad": 60.5,
+    "direct_quad_s2": 67.3,
+    "direct_pair": 31.3,
+    "direct_single": 20.3,
+    "direct_channel_row": 34.7,
+    "direct_band_row": 82.6,
+    "direct_band_word": 2.76,
+    "direct_group": 762.8,
     "table_pixel_group": 139.3,
     "table_run": 44.0,
     "table_group": 506.7,
@@ -114,7 +117,114 @@ def _runs(size: int, out: int) -> int:
     return runs
 
 
+#: The small-map path (``ed_dw_map.h``, taken before the table and band paths where :func:`map_path` says): on a map
+#: at least four columns wide per four output columns of one channel computed together (stride 1 and stride 2), then
+#: per remaining pair (on a narrower map every pair: stride 1 and stride 2) and per output column computed alone; per
+#: output row of a channel (by pairs on a narrower map; four columns a step); per group of four channels and input
+#: row filled into the map, per map word written there (four channels); per group (its weights and requantization,
+#: the four channels' passes' set-up); per layer. Fitted by least squares on single layers (SAME 3x3x256, 6x6x128,
+#: 12x12x64, 5x5x64, 7x7x32, 14x14x16, 6x6x18, 3x3x64, 4x4x64, 8x8x32, 10x10x32, 11x11x16 and VALID 7x9x32 stride 1;
+#: SAME 6x6x128, 12x12x64, 7x7x32, 13x13x16, 9x9x32, 4x4x64, 5x5x64, 8x8x64, 10x10x32 stride 2) on the emulated
+#: Cortex-M4 (QEMU mps2-an386, -O2; benchmarks/dw_small_maps.py, benchmarks/results/dw_small_maps.md): within 3.1 %
+#: of each (the four-column terms fitted with the others held).
+MAP_COST = {
+    "quad_s1": 60.6,
+    "quad_s2": 66.8,
+    "pair_s1": 32.6,
+    "pair_s2": 36.8,
+    "single": 18.2,
+    "channel_row": 4.1,
+    "quad_row": 5.8,
+    "fill_row": 23.0,
+    "fill_word": 4.1,
+    "group": 517.1,
+    "layer": 1025.4,
+}
+#: The map's limits (``ED_DW_MAP_NW`` words a padded row, ``ED_DW_MAP_ROWS`` padded rows).
+MAP_WORDS, MAP_ROWS = 8, 16
+
+
+def map_path(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> bool:
+    """Whether the DSP depthwise kernel runs a layer its 3x3 path takes (:func:`direct_fast_path` and
+    ``dw_inplace.band_path_shape``) by its small-map path (``ed_dw_map_ok``): the same stride both ways, an output
+    at least two columns wide, a padded input row of at most :data:`MAP_WORDS` words of two columns and at most
+    :data:`MAP_ROWS` padded rows, and on a stride-2 map the table path takes (:data:`TABLE_W`), fewer instructions
+    than the table path by the two models (the kernel compares them in tenths of an instruction,
+    ``ED_DW_MAP_COST10``/``ED_DW_TABLE_COST10``: :func:`_tenths`). A small map's band ring costs more than its taps
+    (per group and input row a fill call, per output row and channel the row's set-up, per group three rotations of
+    every channel's weights): measured, the small-map path beats the band on every map it takes; the table path,
+    which needs no map, on stride-2 maps of a few pixels whose windows lie inside the input."""
+    fits = (
+        stride_h == stride_w
+        and out_w >= 2
+        and ((out_w - 1) * stride_w + 4) // 2 <= MAP_WORDS
+        and (out_h - 1) * stride_h + 3 <= MAP_ROWS
+    )
+    if not fits or not (stride_h == stride_w == 2 and out_h <= TABLE_W and out_w <= TABLE_W):
+        return fits
+    terms = map_terms(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    groups, tail = c // 4, c % 4
+    table = groups * (
+        out_h * out_w * _tenths(COST["table_pixel_group"])
+        + out_h * _runs(in_w, out_w) * _tenths(COST["table_run"])
+        + _tenths(COST["table_group"])
+    ) + out_h * out_w * tail * _tenths(COST["table_tail_output"])
+    return sum(_tenths(MAP_COST[k]) * v for k, v in terms.items()) < table
+
+
+def _tenths(cost: float) -> int:
+    return int(round(10 * cost))
+
+
+def map_terms(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> dict[str, int]:
+    """The counts :data:`MAP_COST` prices for a layer of this shape."""
+    groups = -(-c // 4)
+    nw = ((out_w - 1) * stride_w + 4) // 2
+    pad_top = max((out_h - 1) * stride_h + 3 - in_h, 0) // 2
+    rows = min(in_h, (out_h - 1) * stride_h + 3 - pad_top)
+    pad_left = max((out_w - 1) * stride_w + 3 - in_w, 0) // 2
+    words = (min(in_w, 2 * nw - pad_left) + pad_left + 1) // 2
+    quads = out_h * (out_w // 4) * c if out_w >= 4 else 0
+    pairs = out_h * ((out_w % 4 if out_w >= 4 else out_w) // 2) * c
+    return {
+        "quad_s1": quads if stride_w == 1 else 0,
+        "quad_s2": quads if stride_w == 2 else 0,
+        "pair_s1": pairs if stride_w == 1 else 0,
+        "pair_s2": pairs if stride_w == 2 else 0,
+        "single": out_h * (out_w % 2) * c,
+        "channel_row": out_h * c if out_w < 4 else 0,
+        "quad_row": out_h * c if out_w >= 4 else 0,
+        "fill_row": groups * rows,
+        "fill_word": groups * rows * 4 * words,
+        "group": groups,
+        "layer": 1,
+    }
+
+
+def map_cost(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> int:
+    """Estimated executed instructions of the small-map path for a layer of this shape (:data:`MAP_COST`)."""
+    terms = map_terms(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    return int(sum(MAP_COST[k] * v for k, v in terms.items()))
+
+
 def direct_cost(
+    in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
+) -> int:
+    """Estimated executed instructions of the DSP depthwise kernel's 3x3 fast path for a layer of this shape: its
+    small-map path where it takes the layer (:func:`map_path`), else its table path for a small stride-2 map
+    (``ed_dw3x3_table_s8``), else its band path (:func:`band_cost`)."""
+    if map_path(in_h, in_w, out_h, out_w, c, stride_h, stride_w):
+        return map_cost(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+    return band_cost(in_h, in_w, out_h, out_w, c, stride_h, stride_w)
+
+
+def band_cost(
     in_h: int, in_w: int, out_h: int, out_w: int, c: int, stride_h: int = 1, stride_w: int = 1
 ) -> int:
     """Estimated executed instructions of the DSP depthwise kernel's 3x3 band path (:data:`COST`) for a layer
@@ -136,8 +246,10 @@ def direct_cost(
     nw = ((out_w - 1) * stride_w + 4) // 2
     groups = -(-c // 4)
     band_rows = groups * ((out_h - 1) * stride_h + 3)
+    quad = COST["direct_quad"] if stride_w == 1 else COST["direct_quad_s2"]
     return int(
-        out_h * (out_w // 2) * c * COST["direct_pair"]
+        out_h * (out_w // 4) * c * quad
+        + out_h * (out_w % 4 // 2) * c * COST["direct_pair"]
         + out_h * (out_w % 2) * c * COST["direct_single"]
         + out_h * c * COST["direct_channel_row"]
         + band_rows * (COST["direct_band_row"] + 4 * nw * COST["direct_band_word"])
