@@ -110,8 +110,12 @@ def test_pointwise_pass_thin_path() -> None:
         assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": True})[1] == "thin"
         assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": False})[1] is None
         assert path(g, core="cortex-m55", options=FLASH)[1] is None
-    for g in (conv(24, 24, 20, 24, 1, 1, "SAME")("c20"), conv(24, 24, 32, 32, 1, 1, "SAME")("c32"),
-              conv(24, 24, 8, 16, 1, 1, "SAME", act="RELU6")("relu6"), conv(2, 3, 8, 16, 1, 1, "SAME")("few")):
+    for g in (
+        conv(24, 24, 20, 24, 1, 1, "SAME")("c20"),
+        conv(24, 24, 32, 32, 1, 1, "SAME")("c32"),
+        conv(24, 24, 8, 16, 1, 1, "SAME", act="RELU6")("relu6"),
+        conv(2, 3, 8, 16, 1, 1, "SAME")("few"),
+    ):
         assert path(g, core="cortex-m4", options=FLASH)[1] is None, g.nodes[0].name
     few = conv(2, 3, 8, 16, 1, 1, "SAME")("few")
     forced = {"force": {"*": "pointwise_s8"}, "options": {**FLASH, "pointwise_thin": True}}
@@ -162,11 +166,17 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
     # the thin path (ed_fc_thin_s8) against ed_fc_pw_s8, output zero point -128 after ReLU ("nofix") or the divide's
     # correction ("fix"): (pixels, inputs, outputs, stage): (thin, ed_fc_pw_s8) measured
     measured_thin = {
-        (2304, 8, 16, "nofix"): (379_546, None),  # (ed_fc_pw_s8 with the planner's scratch block: priced above)
+        (2304, 8, 16, "nofix"): (
+            379_546,
+            None,
+        ),  # (ed_fc_pw_s8 with the planner's scratch block: priced above)
         (576, 16, 32, "nofix"): (318_718, 342_153),
         (576, 4, 24, "fix"): (138_571, 160_727),
         (576, 12, 20, "fix"): (178_065, 208_277),
-        (400, 16, 13, "fix"): (105_821, None),  # (13 outputs: ed_fc_pw_s8's rest rows, not modelled within 2%)
+        (400, 16, 13, "fix"): (
+            105_821,
+            None,
+        ),  # (13 outputs: ed_fc_pw_s8's rest rows, not modelled within 2%)
         (144, 8, 48, "fix"): (85_911, 99_718),
     }
     for (px, k, cout, stage), (thin, pw) in measured_thin.items():
@@ -470,7 +480,9 @@ def test_pw_chains_on_host_under_sanitizers(thin: bool, tmp_path: Path) -> None:
         "thin_chain_table" if thin else "pw_chain_table",
         {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in cases},
         tmp_path,
-        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options={**FLASH, "pointwise_thin": thin}),
+        ctx=PassContext(
+            core="cortex-m4", force={"*pw*": "pointwise_s8"}, options={**FLASH, "pointwise_thin": thin}
+        ),
         n_inputs=8,
         seed=7,
         target="cortex-m-dsp",
