@@ -90,7 +90,9 @@ def main() -> int:
     held = {k: v for k, v in winograd_dw.MAP_COST.items() if k not in FREE}
     fitted = [r for r in rows if r["map_path"] and r["out"][1] >= 4]  # the others took the table path
     a = np.array([[r["terms"][k] for k in names] for r in fitted], dtype=float)
-    b = np.array([r["instructions"] - sum(v * r["terms"][k] for k, v in held.items()) for r in fitted], dtype=float)
+    b = np.array(
+        [r["instructions"] - sum(v * r["terms"][k] for k, v in held.items()) for r in fitted], dtype=float
+    )
     fit = dict(zip(names, np.linalg.lstsq(a, b, rcond=None)[0].round(1).tolist(), strict=True))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "dw_small_maps.json").write_text(json.dumps({"rows": rows, "fit": fit}, indent=1) + "\n")

@@ -206,7 +206,9 @@ def test_dsp_band_path_edges_on_host_under_sanitizers(tmp_path: Path) -> None:
 
 @pytest.mark.emulator
 @pytest.mark.skipif(not EMULATED, reason="needs qemu-system-arm and arm-none-eabi-gcc")
-@pytest.mark.parametrize("edge", BAND_EDGES, ids=lambda e: "x".join(map(str, e[:3])) + f"_s{e[3]}_{e[4]}_{e[5]}")
+@pytest.mark.parametrize(
+    "edge", BAND_EDGES, ids=lambda e: "x".join(map(str, e[:3])) + f"_s{e[3]}_{e[4]}_{e[5]}"
+)
 def test_dsp_band_path_edges_on_emulated_cortex_m4(edge, tmp_path: Path) -> None:
     """The band path's Thumb-2 (row and fill) on the board at its edges, written in place by the kernel itself;
     bit-exact."""
