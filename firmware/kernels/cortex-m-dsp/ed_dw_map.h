@@ -32,6 +32,9 @@
 
 /* Whether this path beats the table path on a stride-2 map both take (ed_dw3x3_table_ok), by the models above: the
  * table needs no map and wins on maps of a few pixels whose windows lie inside the input. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline)) /* once a layer, and only on small stride-2 maps */
+#endif
 static int ed_dw_map_beats_table(const ed_dwconv_params_t *p)
 {
     static const int32_t mc[] = {ED_DW_MAP_COST10}, tc[] = {ED_DW_TABLE_COST10};
