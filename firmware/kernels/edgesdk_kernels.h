@@ -175,6 +175,7 @@ void ed_fc_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
  * layers and few-pixel maps; the results are ed_fc_s8's). */
 void ed_fc_pw_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
 void ed_fc_thin_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
+void ed_fc_thin_layer_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, void (*run)(const uint32_t *f));
 
 /*
  * FULLY_CONNECTED with weights pre-extended to int16 at export (the weight offset folded in), for speed at twice

@@ -82,6 +82,31 @@ THIN_LDM = {4: 1, 8: 1, 12: 2, 16: 4}
 THIN_OUT, THIN_FIX, THIN_PER_TURN, THIN_PER_PIXEL, THIN_PER_CHANNEL, THIN_PER_CHANNEL_K = 4, 2, 2, 6, 81, 3.25
 
 
+#: ``node.attrs["pointwise_path"]`` of a thin layer that runs its own sequence (templates/c/thin_layer.c.j2 through
+#: ``ed_fc_thin_layer_s8``): the thin path's channel loop unrolled over the layer's outputs, each channel's shift an
+#: immediate of its SSAT (no ASR, no loop test, no entry branch): per output ``THIN_LDM[k]`` LDM, k / 2 SMLAD and
+#: LAYER_OUT (THIN_FIX more with the divide's correction), per pixel LAYER_PER_PIXEL plus 0.75 per input, the table
+#: as the thin path's. Chosen where estimated below the thin path and its code (per output four bytes an SMLAD or
+#: LDM, LAYER_CODE_PER_OUT more, LAYER_CODE_FIX more with the correction; LAYER_CODE a layer) stays within
+#: LAYER_CODE_MAX bytes (the pass option ``pointwise_thin_layer`` forces it on or off where the thin path serves).
+THIN_LAYER = "thin_layer"
+LAYER_OUT, LAYER_PER_PIXEL = 3, 5
+LAYER_CODE, LAYER_CODE_PER_OUT, LAYER_CODE_FIX, LAYER_CODE_MAX = 120, 10, 8, 2048
+
+
+def thin_layer_instructions(rows: int, k: int, cout: int, stage: str) -> int:
+    """Estimated instructions of a thin layer's own sequence over ``rows`` pixels (see ``THIN_LAYER``)."""
+    per_out = THIN_LDM[k] + k // 2 + LAYER_OUT + (THIN_FIX if stage == "fix" else 0)
+    per_pixel = cout * per_out + LAYER_PER_PIXEL + 0.75 * k
+    return int(rows * per_pixel + cout * (THIN_PER_CHANNEL + THIN_PER_CHANNEL_K * k))
+
+
+def thin_layer_code(k: int, cout: int, stage: str) -> int:
+    """Code bytes of a thin layer's own sequence (see ``THIN_LAYER``)."""
+    per_out = 4 * (k // 2 + THIN_LDM[k]) + LAYER_CODE_PER_OUT + (LAYER_CODE_FIX if stage == "fix" else 0)
+    return LAYER_CODE + cout * per_out
+
+
 def thin(core: str, k: int, cout: int, stage: str, requant: str = "fast") -> bool:
     """Whether ``ed_fc_pw_s8`` runs a 1x1 layer of ``k`` inputs and ``cout`` outputs through its thin path on
     ``core``, with an output stage ``stage`` (:func:`out_stage`)."""
@@ -255,4 +280,13 @@ class PointwiseAsFc(Int16WeightsPass):
         )
         if path and node.attrs.get("kernel") == KERNEL8:
             node.attrs["pointwise_path"] = THIN_PATH  # the lowering calls ed_fc_thin_s8
+            k, cout, rows = int(w.shape[3]), int(w.shape[0]), out.size // out.shape[-1]
+            layer = ctx.options.get("pointwise_thin_layer")
+            if layer is None:
+                layer = (
+                    thin_layer_instructions(rows, k, cout, stage) < thin_instructions(rows, k, cout, stage)
+                    and thin_layer_code(k, cout, stage) <= LAYER_CODE_MAX
+                )
+            if layer:
+                node.attrs["pointwise_path"] = THIN_LAYER  # its own sequence (ed_fc_thin_layer_s8)
         return done
