@@ -1330,7 +1330,7 @@ void ed_fc_thin_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
 /*
  * A thin 1x1 convolution through its layer's own sequence (pointwise_s8 where passes/pointwise.py chose the per-layer
  * thin path: templates/c/thin_layer.c.j2): the table as ed_fc_thin's, then run(f) with the frame f (table, input,
- * offsets' pair, output's end, output); a layer the thin path does not serve, or without the fixed sequences,
+ * offsets' pair, input's end, output); a layer the thin path does not serve, or without the fixed sequences,
  * ed_fc_thin_s8.
  */
 void ed_fc_thin_layer_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, void (*run)(const uint32_t *f))
@@ -1340,7 +1340,7 @@ void ed_fc_thin_layer_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *o
         uint32_t t[ED_FC_THIN_WORDS];
         const uint32_t f[5] = {(uint32_t)(uintptr_t)t, (uint32_t)(uintptr_t)input,
                                ((uint32_t)p->input_offset & 0xffffu) * 0x10001u,
-                               (uint32_t)(uintptr_t)(output + (size_t)p->batches * (size_t)p->out_depth),
+                               (uint32_t)(uintptr_t)(input + (size_t)p->batches * (size_t)p->in_depth),
                                (uint32_t)(uintptr_t)output};
         ed_fc_thin_table(p, t);
         run(f);

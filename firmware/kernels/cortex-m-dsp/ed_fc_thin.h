@@ -47,7 +47,8 @@
 /* Four input bytes at X (post-incremented) into the pairs d0_, d1_ with the offsets f_ added (t_ clobbered). */
 #define ED_FC_THIN_EXT(d0_, d1_, x_, f_, t_) \
     "ldr " t_ ", [" x_ "], #4\n\tsxtab16 " d0_ ", " f_ ", " t_ "\n\tsxtab16 " d1_ ", " f_ ", " t_ ", ror #8\n\t"
-/* A pixel's inputs extended (table, input and offsets' pair in T, X, F: r4 r5 r6, r4 r5 r6, r6 r7 r8, r8 r9 r10). */
+/* A pixel's inputs extended (table, input and offsets' pair in T, X, F: r4 r5 r6, r4 r5 r6, r6 r7 r8, r8 r9 r10;
+ * ED_FC_THIN_REGS*: those and a register the extension leaves alone, E). */
 #define ED_FC_THIN_PIX4 ED_FC_THIN_EXT("r0", "r1", "r5", "r6", "r8")
 #define ED_FC_THIN_PIX8 ED_FC_THIN_PIX4 ED_FC_THIN_EXT("r2", "r3", "r5", "r6", "r8")
 #define ED_FC_THIN_PIX12                                                                                   \
@@ -56,26 +57,25 @@
 #define ED_FC_THIN_PIX16                                                                                   \
     ED_FC_THIN_EXT("r0", "r1", "r9", "r10", "r12") ED_FC_THIN_EXT("r2", "r3", "r9", "r10", "r12")          \
     ED_FC_THIN_EXT("r4", "r5", "r9", "r10", "r12") ED_FC_THIN_EXT("r6", "r7", "r9", "r10", "r12")
-#define ED_FC_THIN_REGS4 "r4", "r5", "r6"
-#define ED_FC_THIN_REGS8 "r4", "r5", "r6"
-#define ED_FC_THIN_REGS12 "r6", "r7", "r8"
-#define ED_FC_THIN_REGS16 "r8", "r9", "r10"
+#define ED_FC_THIN_REGS4 "r4", "r5", "r6", "r7"
+#define ED_FC_THIN_REGS8 "r4", "r5", "r6", "r7"
+#define ED_FC_THIN_REGS12 "r6", "r7", "r8", "r9"
+#define ED_FC_THIN_REGS16 "r8", "r9", "r10", "r11"
 /*
- * A layer's own sequence (ed_fc_thin_layer_s8's run): the frame f (table, input, offsets' pair, output's end,
- * output) at r0, four words pushed; per pixel one LDM of the frame into T, X, F, PIX_ (its inputs extended), SEQ_
- * (every channel's SLOT in turn, the shifts as immediates), until lr reaches the end.
+ * A layer's own sequence (ed_fc_thin_layer_s8's run): the frame f (table, input, offsets' pair, input's end,
+ * output) at r0, four words pushed; per pixel one LDM of the frame into T, X, F, E, PIX_ (its inputs extended), X
+ * compared with E (no instruction of SEQ_ changes the flags), SEQ_ (every channel's SLOT in turn, the shifts as
+ * immediates), until X has reached the end.
  */
-#define ED_FC_THIN_LAYER_(T, X, F, PIX_, SEQ_)                                                               \
+#define ED_FC_THIN_LAYER_(T, X, F, E, PIX_, SEQ_)                                                            \
     do {                                                                                                     \
         register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)f;                                        \
         __asm__ volatile("ldr lr, [r0, #16]\n\t"                                                             \
                          "ldmia r0, {r1, r2, r3, r4}\n\t"                                                    \
                          "push {r1, r2, r3, r4}\n"                                                           \
                          "1:\n\t"                                                                            \
-                         "ldmia sp, {" T ", " X ", " F "}\n\t" PIX_ "str " X ", [sp, #4]\n\t" SEQ_            \
-                         "ldr r0, [sp, #12]\n\t"                                                             \
-                         "cmp lr, r0\n\t"                                                                    \
-                         "bne 1b\n\t"                                                                        \
+                         "ldmia sp, {" T ", " X ", " F ", " E "}\n\t" PIX_ "str " X ", [sp, #4]\n\t"       \
+                         "cmp " X ", " E "\n\t" SEQ_ "bne 1b\n\t"                                             \
                          "add sp, sp, #16"                                                                   \
                          : "+r"(r0_)                                                                         \
                          :                                                                                   \

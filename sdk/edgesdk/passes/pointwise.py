@@ -90,7 +90,7 @@ THIN_OUT, THIN_FIX, THIN_PER_TURN, THIN_PER_PIXEL, THIN_PER_CHANNEL, THIN_PER_CH
 #: LDM, LAYER_CODE_PER_OUT more, LAYER_CODE_FIX more with the correction; LAYER_CODE a layer) stays within
 #: LAYER_CODE_MAX bytes (the pass option ``pointwise_thin_layer`` forces it on or off where the thin path serves).
 THIN_LAYER = "thin_layer"
-LAYER_OUT, LAYER_PER_PIXEL = 3, 5
+LAYER_OUT, LAYER_PER_PIXEL = 3, 4
 LAYER_CODE, LAYER_CODE_PER_OUT, LAYER_CODE_FIX, LAYER_CODE_MAX = 120, 10, 8, 2048
 
 
