@@ -15,7 +15,8 @@ int16 copy too, and every goal takes it (the int8 weights' bytes, fewer instruct
 (``ed_fc_pw_s8``) also runs thin layers several six-pixel groups a pass and a map's last three pixels in a pass of
 their own. Thin layers (4 to 16 inputs, the whole int8 range) take its thin path instead where estimated cheaper
 (``ed_fc_thin_s8``: a pixel's inputs in registers against a table of the channels' int16 weights and output stage,
-``THIN_K``; ``node.attrs["pointwise_path"]``). The decision and the candidates go into
+``THIN_K``; ``node.attrs["pointwise_path"]``), or where cheaper still and its code fits, a sequence of the layer's
+own (``THIN_LAYER``: the channel loop unrolled, the shifts as immediates). The decision and the candidates go into
 ``node.attrs["kernel_report"]``.
 """
 
