@@ -1185,30 +1185,23 @@ static void ed_fc_thin_table(const ed_fc_params_t *p, uint32_t *t)
  * SLOT_ a turn until the flag register `flag` is negative, then the next pixel until lr reaches the end.
  */
 #define ED_FC_THIN_CALL(T, X, F, E, PIX_, SLOT_, flag)                                                       \
-    do {                                                                                                     \
-        register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)f;                                        \
-        __asm__ volatile("ldr lr, [r0, #20]\n\t"                                                             \
-                         "ldmia r0, {r1, r2, r3, r4, r5}\n\t"                                                \
-                         "adr.w r6, 20f\n\t"                                                                 \
-                         "adr.w r7, 21f\n\t"                                                                 \
-                         "sub r7, r7, r6\n\t"                                                                \
-                         "mla r4, r7, r4, r6\n\t"                                                            \
-                         "orr r4, r4, #1\n\t"                                                                \
-                         "push {r1, r2, r3, r4, r5}\n"                                                       \
-                         "1:\n\t"                                                                            \
-                         "ldmia sp, {" T ", " X ", " F ", " E "}\n\t" PIX_ "str " X ", [sp, #4]\n\t"          \
-                         "bx " E "\n"                                                                        \
-                         "20:\n\t" SLOT_ "21:\n\t" SLOT_ SLOT_ SLOT_ "cmp " flag ", #0\n\t"                  \
-                         "bpl 20b\n\t"                                                                       \
-                         "ldr r0, [sp, #16]\n\t"                                                             \
-                         "cmp lr, r0\n\t"                                                                    \
-                         "bne 1b\n\t"                                                                        \
-                         "add sp, sp, #20"                                                                   \
-                         : "+r"(r0_)                                                                         \
-                         :                                                                                   \
-                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
-                           "cc", "memory");                                                                  \
-    } while (0)
+    ED_FC_THIN_RUN("ldr lr, [r0, #20]\n\t"                                                                   \
+                   "ldmia r0, {r1, r2, r3, r4, r5}\n\t"                                                      \
+                   "adr.w r6, 20f\n\t"                                                                       \
+                   "adr.w r7, 21f\n\t"                                                                       \
+                   "sub r7, r7, r6\n\t"                                                                      \
+                   "mla r4, r7, r4, r6\n\t"                                                                  \
+                   "orr r4, r4, #1\n\t"                                                                      \
+                   "push {r1, r2, r3, r4, r5}\n"                                                             \
+                   "1:\n\t"                                                                                  \
+                   "ldmia sp, {" T ", " X ", " F ", " E "}\n\t" PIX_ "str " X ", [sp, #4]\n\t"               \
+                   "bx " E "\n"                                                                              \
+                   "20:\n\t" SLOT_ "21:\n\t" SLOT_ SLOT_ SLOT_ "cmp " flag ", #0\n\t"                        \
+                   "bpl 20b\n\t"                                                                             \
+                   "ldr r0, [sp, #16]\n\t"                                                                   \
+                   "cmp lr, r0\n\t"                                                                          \
+                   "bne 1b\n\t"                                                                              \
+                   "add sp, sp, #20")
 #define ED_FC_THIN_ALL(OUT_)                                                                                \
     do {                                                                                                    \
         switch (n) {                                                                                        \

@@ -61,6 +61,16 @@
 #define ED_FC_THIN_REGS8 "r4", "r5", "r6", "r7"
 #define ED_FC_THIN_REGS12 "r6", "r7", "r8", "r9"
 #define ED_FC_THIN_REGS16 "r8", "r9", "r10", "r11"
+/* The assembly CODE_ with the frame f at r0 (every other register but sp and pc its own). */
+#define ED_FC_THIN_RUN(CODE_)                                                                                \
+    do {                                                                                                     \
+        register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)f;                                        \
+        __asm__ volatile(CODE_                                                                               \
+                         : "+r"(r0_)                                                                         \
+                         :                                                                                   \
+                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
+                           "cc", "memory");                                                                  \
+    } while (0)
 /*
  * A layer's own sequence (ed_fc_thin_layer_s8's run): the frame f (table, input, offsets' pair, input's end,
  * output) at r0, four words pushed; per pixel one LDM of the frame into T, X, F, E, PIX_ (its inputs extended), X
@@ -68,20 +78,13 @@
  * immediates), until X has reached the end.
  */
 #define ED_FC_THIN_LAYER_(T, X, F, E, PIX_, SEQ_)                                                            \
-    do {                                                                                                     \
-        register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)f;                                        \
-        __asm__ volatile("ldr lr, [r0, #16]\n\t"                                                             \
-                         "ldmia r0, {r1, r2, r3, r4}\n\t"                                                    \
-                         "push {r1, r2, r3, r4}\n"                                                           \
-                         "1:\n\t"                                                                            \
-                         "ldmia sp, {" T ", " X ", " F ", " E "}\n\t" PIX_ "str " X ", [sp, #4]\n\t"       \
-                         "cmp " X ", " E "\n\t" SEQ_ "bne 1b\n\t"                                             \
-                         "add sp, sp, #16"                                                                   \
-                         : "+r"(r0_)                                                                         \
-                         :                                                                                   \
-                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
-                           "cc", "memory");                                                                  \
-    } while (0)
+    ED_FC_THIN_RUN("ldr lr, [r0, #16]\n\t"                                                                   \
+                   "ldmia r0, {r1, r2, r3, r4}\n\t"                                                          \
+                   "push {r1, r2, r3, r4}\n"                                                                 \
+                   "1:\n\t"                                                                                  \
+                   "ldmia sp, {" T ", " X ", " F ", " E "}\n\t" PIX_ "str " X ", [sp, #4]\n\t"               \
+                   "cmp " X ", " E "\n\t" SEQ_ "bne 1b\n\t"                                                  \
+                   "add sp, sp, #16")
 #define ED_FC_THIN_LAYER(REGS_, PIX_, SEQ_) ED_FC_THIN_LAYER_X_(REGS_, PIX_, SEQ_)
 #define ED_FC_THIN_LAYER_X_(...) ED_FC_THIN_LAYER_(__VA_ARGS__)
 #else
