@@ -154,7 +154,7 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
     """``pointwise.fc8_instructions`` prices ``ed_fc_pw_s8``'s passes (several six-pixel groups a pass, the last three
     pixels in a pass of their own) within 2% of the counts measured on the emulated Cortex-M4 (VWW's and KWS's 1x1
     shapes), and only for 1x1 layers: im2col's bands run ``ed_fc_s8`` without them."""
-    from edgesdk.passes.pointwise import estimate, fc8_instructions
+    from edgesdk.passes.pointwise import estimate, fc8_instructions, thin_instructions, thin_layer_instructions
 
     measured = {  # (pixels, inputs, outputs): instructions (QEMU mps2-an386, default export)
         (2304, 8, 16): 505_405,
@@ -184,6 +184,10 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
         assert abs(est["thin"] - thin) < 0.01 * thin and est["thin"] < est["pointwise_s8"], (px, k, cout, est)
         assert pw is None or abs(est["pointwise_s8"] - pw) < 0.02 * pw, (px, k, cout, est)
     assert estimate(576, 32, 32)["thin"] == estimate(576, 32, 32)["pointwise_s8"]  # not served: the same
+    # the layers' own sequences (templates/c/thin_layer.c.j2), VWW's two thin layers measured
+    for (px, k, cout), count in {(2304, 8, 16): 319_640, (576, 16, 32): 289_928}.items():
+        est = thin_layer_instructions(px, k, cout, "nofix")
+        assert abs(est - count) < 0.005 * count and est < thin_instructions(px, k, cout, "nofix"), (px, k, est)
 
 
 def _im2col_graph(case: str):
