@@ -89,7 +89,8 @@ THIN_OUT, THIN_FIX, THIN_PER_TURN, THIN_PER_PIXEL, THIN_PER_CHANNEL, THIN_PER_CH
 #: LAYER_OUT (THIN_FIX more with the divide's correction), per pixel LAYER_PER_PIXEL plus 0.75 per input, the table
 #: as the thin path's. Chosen where estimated below the thin path and its code (per output four bytes an SMLAD or
 #: LDM, LAYER_CODE_PER_OUT more, LAYER_CODE_FIX more with the correction; LAYER_CODE a layer) stays within
-#: LAYER_CODE_MAX bytes (the pass option ``pointwise_thin_layer`` forces it on or off where the thin path serves).
+#: LAYER_CODE_MAX bytes, not with ``--optimize size`` (the pass option ``pointwise_thin_layer`` forces it on or off
+#: where the thin path serves).
 THIN_LAYER = "thin_layer"
 LAYER_OUT, LAYER_PER_PIXEL = 3, 4
 LAYER_CODE, LAYER_CODE_PER_OUT, LAYER_CODE_FIX, LAYER_CODE_MAX = 120, 10, 8, 2048
@@ -285,7 +286,8 @@ class PointwiseAsFc(Int16WeightsPass):
             layer = ctx.options.get("pointwise_thin_layer")
             if layer is None:
                 layer = (
-                    thin_layer_instructions(rows, k, cout, stage) < thin_instructions(rows, k, cout, stage)
+                    ctx.optimize != "size"  # (its code is bytes the thin path does not take)
+                    and thin_layer_instructions(rows, k, cout, stage) < thin_instructions(rows, k, cout, stage)
                     and thin_layer_code(k, cout, stage) <= LAYER_CODE_MAX
                 )
             if layer:
