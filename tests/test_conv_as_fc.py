@@ -94,7 +94,9 @@ def test_pointwise_pass_thin_path() -> None:
     range), not on few pixels, 20 or more inputs, a narrower clamp or a core without the DSP kernels; the pass
     option pointwise_thin forces it on or off."""
 
-    from edgesdk.passes.pointwise import estimate, out_stage
+    from edgesdk.passes.pointwise import (
+        LAYER_CODE_MAX, estimate, out_stage, thin_instructions, thin_layer_code, thin_layer_instructions,
+    )  # fmt: skip
 
     def path(graph, **kw):
         g = run_pipeline(graph, "default", PassContext(**kw))
@@ -105,9 +107,17 @@ def test_pointwise_pass_thin_path() -> None:
         est = estimate(576, cin, 24, stage=out_stage(g, g.nodes[0]))
         want = "thin" if est["thin"] < est["pointwise_s8"] else None
         assert want == "thin", (cin, est)
+        stage = out_stage(g, g.nodes[0])
+        # its own sequence where cheaper still and its code fits
+        if thin_layer_instructions(576, cin, 24, stage) < thin_instructions(576, cin, 24, stage):
+            want = "thin_layer" if thin_layer_code(cin, 24, stage) <= LAYER_CODE_MAX else want
+        assert want == "thin_layer", cin
         for optimize in ("speed", "balanced", "size"):
-            assert path(g, core="cortex-m4", optimize=optimize, options=FLASH) == ("pointwise_s8", want), cin
-        assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": True})[1] == "thin"
+            got = path(g, core="cortex-m4", optimize=optimize, options=FLASH)
+            assert got == ("pointwise_s8", "thin" if optimize == "size" else want), (cin, optimize)
+        assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": True})[1] == want
+        off = {**FLASH, "pointwise_thin": True, "pointwise_thin_layer": False}
+        assert path(g, core="cortex-m4", options=off)[1] == "thin"
         assert path(g, core="cortex-m4", options={**FLASH, "pointwise_thin": False})[1] is None
         assert path(g, core="cortex-m55", options=FLASH)[1] is None
     for g in (
@@ -119,7 +129,13 @@ def test_pointwise_pass_thin_path() -> None:
         assert path(g, core="cortex-m4", options=FLASH)[1] is None, g.nodes[0].name
     few = conv(2, 3, 8, 16, 1, 1, "SAME")("few")
     forced = {"force": {"*": "pointwise_s8"}, "options": {**FLASH, "pointwise_thin": True}}
+    assert path(few, core="cortex-m4", **forced) == ("pointwise_s8", "thin_layer")
+    forced["options"]["pointwise_thin_layer"] = False
     assert path(few, core="cortex-m4", **forced) == ("pointwise_s8", "thin")
+    # a layer whose sequence would not fit its code: the thin path (48 outputs of 16 inputs: ~2.9 KB)
+    wide = conv(24, 24, 16, 48, 1, 1, "SAME")("wide")
+    assert thin_layer_code(16, 48, "nofix") > LAYER_CODE_MAX
+    assert path(wide, core="cortex-m4", options={**FLASH, "pointwise_thin": True})[1] == "thin"
 
 
 # (h, w, in_c, out_c, k, stride, padding, dilation, activation)
@@ -144,7 +160,12 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
     widened once, over a scratch block where the planner gave one; the last three pixels in a pass of their own)
     within 2% of the counts measured on the emulated Cortex-M4 (VWW's and KWS's 1x1 shapes), and only for 1x1
     layers: im2col's bands run ``ed_fc_s8`` without them."""
-    from edgesdk.passes.pointwise import estimate, fc8_instructions
+    from edgesdk.passes.pointwise import (
+        estimate,
+        fc8_instructions,
+        thin_instructions,
+        thin_layer_instructions,
+    )
 
     measured = {  # (pixels, inputs, outputs, scratch bytes): instructions (QEMU mps2-an386, default export)
         (2304, 8, 16, 7456): 474_742,
@@ -166,17 +187,13 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
     # the thin path (ed_fc_thin_s8) against ed_fc_pw_s8, output zero point -128 after ReLU ("nofix") or the divide's
     # correction ("fix"): (pixels, inputs, outputs, stage): (thin, ed_fc_pw_s8) measured
     measured_thin = {
-        (2304, 8, 16, "nofix"): (
-            379_546,
-            None,
-        ),  # (ed_fc_pw_s8 with the planner's scratch block: priced above)
+        # (ed_fc_pw_s8 with the planner's scratch block there: priced above)
+        (2304, 8, 16, "nofix"): (379_546, None),
         (576, 16, 32, "nofix"): (318_718, 342_153),
         (576, 4, 24, "fix"): (138_571, 160_727),
         (576, 12, 20, "fix"): (178_065, 208_277),
-        (400, 16, 13, "fix"): (
-            105_821,
-            None,
-        ),  # (13 outputs: ed_fc_pw_s8's rest rows, not modelled within 2%)
+        # (13 outputs: ed_fc_pw_s8's rest rows, not modelled within 2%)
+        (400, 16, 13, "fix"): (105_821, None),
         (144, 8, 48, "fix"): (85_911, 99_718),
     }
     for (px, k, cout, stage), (thin, pw) in measured_thin.items():
@@ -184,6 +201,14 @@ def test_pointwise_cost_model_prices_the_pixel_passes() -> None:
         assert abs(est["thin"] - thin) < 0.01 * thin and est["thin"] < est["pointwise_s8"], (px, k, cout, est)
         assert pw is None or abs(est["pointwise_s8"] - pw) < 0.02 * pw, (px, k, cout, est)
     assert estimate(576, 32, 32)["thin"] == estimate(576, 32, 32)["pointwise_s8"]  # not served: the same
+    # the layers' own sequences (templates/c/thin_layer.c.j2), VWW's two thin layers measured
+    for (px, k, cout), count in {(2304, 8, 16): 319_640, (576, 16, 32): 289_928}.items():
+        est = thin_layer_instructions(px, k, cout, "nofix")
+        assert abs(est - count) < 0.005 * count and est < thin_instructions(px, k, cout, "nofix"), (
+            px,
+            k,
+            est,
+        )
 
 
 def _im2col_graph(case: str):
@@ -468,28 +493,30 @@ PW_HOST_CASES += [("rows", p) for p in (1, 2, 3, 5, 7)]
 #: few on the emulated board
 THIN_HOST_CASES = [(kind, p) for kind in THIN_LAYERS for p in (*range(1, 14), 48)]
 THIN_BOARD_CASES = [("narrow", 1), ("narrow", 13), ("odd", 6), ("odd", 48), ("one", 5), ("single", 3)]
+#: each layer's own sequence (pass option pointwise_thin_layer) on the board: 1 to 13 pixels and 48
+THIN_LAYER_BOARD_CASES = [("narrow", 1), ("narrow", 48), ("odd", 2), ("odd", 13), ("one", 7), ("single", 3)]
 
 
 @pytest.mark.skipif(GCC is None, reason="needs host gcc")
-@pytest.mark.parametrize("thin", [False, True])
-def test_pw_chains_on_host_under_sanitizers(thin: bool, tmp_path: Path) -> None:
+@pytest.mark.parametrize("thin", [False, "thin", "thin_layer"])
+def test_pw_chains_on_host_under_sanitizers(thin: bool | str, tmp_path: Path) -> None:
     """The chains bit for bit; with ``thin`` the thin path's C form (the table, the pairs, both output stages)
-    forced everywhere it serves (pass option pointwise_thin)."""
+    forced everywhere it serves (pass option pointwise_thin), as the thin path or as each layer's own sequence
+    (pointwise_thin_layer: its generated code compiled, ed_fc_thin_layer_s8's C form without the sequence)."""
     cases = THIN_HOST_CASES if thin else PW_HOST_CASES
+    options = {**FLASH, "pointwise_thin": bool(thin), "pointwise_thin_layer": thin == "thin_layer"}
     table = run_joined(
-        "thin_chain_table" if thin else "pw_chain_table",
+        f"{thin}_chain_table" if thin else "pw_chain_table",
         {f"{kind}{p}": pw_chain(f"{kind}{p}", kind, p) for kind, p in cases},
         tmp_path,
-        ctx=PassContext(
-            core="cortex-m4", force={"*pw*": "pointwise_s8"}, options={**FLASH, "pointwise_thin": thin}
-        ),
+        ctx=PassContext(core="cortex-m4", force={"*pw*": "pointwise_s8"}, options=options),
         n_inputs=8,
         seed=7,
         target="cortex-m-dsp",
     )
     assert {n.attrs.get("kernel") for n in table.graph.nodes} == {"pointwise_s8"}
     paths = [n.attrs.get("pointwise_path") for n in table.graph.nodes]
-    assert paths.count("thin") == (sum(THIN_LAYERS[kind] for kind, _ in cases) if thin else 0)
+    assert paths.count(thin or "thin") == (sum(THIN_LAYERS[kind] for kind, _ in cases) if thin else 0)
     np.testing.assert_array_equal(table.got, table.want)
 
 
@@ -499,20 +526,25 @@ def test_pw_chains_on_host_under_sanitizers(thin: bool, tmp_path: Path) -> None:
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
 @pytest.mark.parametrize("kind,pixels,thin", [(k, p, False) for k, p in PW_CHAIN_CASES] +
-                         [(k, p, True) for k, p in THIN_BOARD_CASES])  # fmt: skip
-def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, thin: bool, tmp_path: Path) -> None:
+                         [(k, p, "thin") for k, p in THIN_BOARD_CASES] +
+                         [(k, p, "thin_layer") for k, p in THIN_LAYER_BOARD_CASES])  # fmt: skip
+def test_pw_chain_on_emulated_cortex_m4(kind: str, pixels: int, thin: bool | str, tmp_path: Path) -> None:
     """The chains through ed_fc_pw_s8, or with ``thin`` through the thin path's assembly where it serves (pass
-    option pointwise_thin: every input count, both output stages, every entry slot)."""
+    option pointwise_thin: every input count, both output stages, every entry slot), or through each layer's own
+    sequence (``"thin_layer"``: pass option pointwise_thin_layer; every input count, both output stages, 1 to 24
+    outputs, shifts as immediates)."""
     from edgesdk.boards import get_board
     from edgesdk.commands.device import validate
 
     graph = pw_chain("thin", kind, pixels)
-    ctx = PassContext(force={"pw*": "pointwise_s8"}, options={"pointwise_thin": thin})
+    options = {"pointwise_thin": bool(thin), "pointwise_thin_layer": thin == "thin_layer"}
+    ctx = PassContext(force={"pw*": "pointwise_s8"}, options=options)
     summary = validate(graph, get_board("mps2-an386"), count=4, out_dir=tmp_path / "v", pass_ctx=ctx)
     assert summary.count == 4 and summary.exact == 4, summary.to_dict()
     source = (tmp_path / "v" / "project" / "model" / "thin.c").read_text()
     n_thin = THIN_LAYERS[kind] if thin else 0
-    assert source.count("    ed_fc_thin_s8(&thin_pw") == n_thin
+    assert source.count("    ed_fc_thin_s8(&thin_pw") == (n_thin if thin == "thin" else 0)
+    assert source.count("ed_fc_thin_layer_s8(p, input, output, ") == (n_thin if thin == "thin_layer" else 0)
     calls = (
         source.count("    ed_fc_pw_s8(&thin_pw"),
         source.count("    ed_fc_pw_buf_s8(p, input, output, &scratch);"),

@@ -182,6 +182,7 @@ typedef struct {
 } ed_fc_scratch_t;
 void ed_fc_pw_buf_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, const ed_fc_scratch_t *s);
 void ed_fc_thin_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output);
+void ed_fc_thin_layer_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, void (*run)(const uint32_t *f));
 
 /* CONV_2D with few input channels as im2col into int16 pairs (Cortex-M DSP: cortex-m-dsp/ed_im2col_x16.h,
  * instantiated per layer); per-channel bias (NULL: none), multipliers and right shifts of 1 to 22. */

@@ -15,6 +15,7 @@
 #include "edgesdk_kernels.h"
 #include "ed_fixedpoint.h"
 #include "ed_simd.h"
+#include "ed_fc_thin.h"
 
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 /*
@@ -1237,12 +1238,10 @@ static int32_t ed_fc_pw_passes_stack(const ed_fc_params_t *p, const int8_t *inpu
  * the output channels are walked; each channel's doubled bias, its weights as int16 pairs (doubled, in the pairs'
  * order), its multiplier, rounding term (with the output offset: see ED_FC_ROWS_FULL) and right shift lie in
  * ED_FC_THIN_S(n) consecutive words of a table on the stack, built once a call, which one to four LDM bring in
- * (ED_FC_THIN_SLOT*). Per output at 8 inputs: one LDM, four SMLAD, SMMLAR, ASR, SSAT, STRB and a quarter of
+ * (ED_FC_THIN_SLOT*, ed_fc_thin.h). Per output at 8 inputs: one LDM, four SMLAD, SMMLAR, ASR, SSAT, STRB and a quarter of
  * the channel loop's test (four channels a turn, entered part-way; the last channel's shift word has bit 31 set,
  * which ASR ignores). Whole int8 range only (one SSAT), the outputs pixel after pixel as ed_fc_s8 writes them.
  */
-#define ED_FC_THIN_S(n_) ((n_) / 2 + 4) /* words per channel: bias, n / 2 weight pairs, multiplier, rounding, shift */
-#define ED_FC_THIN_WORDS 768            /* the table's words (3 KB, as ed_fc_pw_groups's extended block) */
 
 /* Whether the thin path serves the layer (the extended paths' bounds, the whole int8 range, the table fits). */
 static int ed_fc_thin_ok(const ed_fc_params_t *p)
@@ -1276,36 +1275,6 @@ static void ed_fc_thin_table(const ed_fc_params_t *p, uint32_t *t)
 }
 
 #if ED_FC_ROWS_FULL_ASM
-/* One channel's requantization of accumulator a_ with multiplier m_, rounding term r_ and shift e_ (OUT_: the
- * forms of ED_FC_ASM_OUT_NOFIX / _FIX), stored at lr, lr += 1. */
-#define ED_FC_THIN_NOFIX(a_, m_, r_, e_) "smmlar " a_ ", " a_ ", " m_ ", " r_ "\n\t"
-#define ED_FC_THIN_FIX(a_, m_, r_, e_) \
-    "smmulr " a_ ", " a_ ", " m_ "\n\tadd " a_ ", " a_ ", " a_ ", asr #31\n\tadd " a_ ", " a_ ", " r_ "\n\t"
-#define ED_FC_THIN_OUT(OUT_, a_, m_, r_, e_) \
-    OUT_(a_, m_, r_, e_) "asr " a_ ", " a_ ", " e_ "\n\tssat " a_ ", #8, " a_ "\n\tstrb " a_ ", [lr], #1\n\t"
-#define ED_FC_THIN_MAC(a_, x_, w_) "smlad " a_ ", " x_ ", " w_ ", " a_ "\n\t"
-/* The table word after word from T (r4, r4, r6, r8 for 4, 8, 12, 16 inputs); the shift ends in the flag register. */
-#define ED_FC_THIN_SLOT4(OUT_)                                                                               \
-    "ldmia r4!, {r5, r6, r7, r8, r9, r10}\n\t" ED_FC_THIN_MAC("r5", "r0", "r6") ED_FC_THIN_MAC("r5", "r1", "r7") \
-    ED_FC_THIN_OUT(OUT_, "r5", "r8", "r9", "r10")
-#define ED_FC_THIN_SLOT8(OUT_)                                                                                \
-    "ldmia r4!, {r5, r6, r7, r8, r9, r10, r11, r12}\n\t" ED_FC_THIN_MAC("r5", "r0", "r6")                      \
-    ED_FC_THIN_MAC("r5", "r1", "r7") ED_FC_THIN_MAC("r5", "r2", "r8") ED_FC_THIN_MAC("r5", "r3", "r9")          \
-    ED_FC_THIN_OUT(OUT_, "r5", "r10", "r11", "r12")
-#define ED_FC_THIN_SLOT12(OUT_)                                                                               \
-    "ldmia r6!, {r7, r8, r9, r10, r11, r12}\n\t" ED_FC_THIN_MAC("r7", "r0", "r8")                              \
-    ED_FC_THIN_MAC("r7", "r1", "r9") ED_FC_THIN_MAC("r7", "r2", "r10") ED_FC_THIN_MAC("r7", "r3", "r11")        \
-    ED_FC_THIN_MAC("r7", "r4", "r12") "ldmia r6!, {r8, r9, r10, r11}\n\t" ED_FC_THIN_MAC("r7", "r5", "r8")     \
-    ED_FC_THIN_OUT(OUT_, "r7", "r9", "r10", "r11")
-#define ED_FC_THIN_SLOT16(OUT_)                                                                               \
-    "ldmia r8!, {r9, r10, r11, r12}\n\t" ED_FC_THIN_MAC("r9", "r0", "r10") ED_FC_THIN_MAC("r9", "r1", "r11")   \
-    ED_FC_THIN_MAC("r9", "r2", "r12") "ldmia r8!, {r10, r11, r12}\n\t" ED_FC_THIN_MAC("r9", "r3", "r10")       \
-    ED_FC_THIN_MAC("r9", "r4", "r11") ED_FC_THIN_MAC("r9", "r5", "r12") "ldmia r8!, {r10, r11, r12}\n\t"       \
-    ED_FC_THIN_MAC("r9", "r6", "r10") ED_FC_THIN_MAC("r9", "r7", "r11") "ldmia r8!, {r10, r11}\n\t"            \
-    ED_FC_THIN_OUT(OUT_, "r9", "r12", "r10", "r11")
-/* Four input bytes at X (post-incremented) into the pairs d0_, d1_ with the offsets f_ added (t_ clobbered). */
-#define ED_FC_THIN_EXT(d0_, d1_, x_, f_, t_) \
-    "ldr " t_ ", [" x_ "], #4\n\tsxtab16 " d0_ ", " f_ ", " t_ "\n\tsxtab16 " d1_ ", " f_ ", " t_ ", ror #8\n\t"
 /*
  * The whole call: the frame f (table, input, offsets' pair, entry slot, output's end, output) at r0 pushed as five
  * words (the entry slot made the address of slot 4 - out % 4: 20f plus that many slots, the Thumb bit set); per
@@ -1313,45 +1282,30 @@ static void ed_fc_thin_table(const ed_fc_params_t *p, uint32_t *t)
  * SLOT_ a turn until the flag register `flag` is negative, then the next pixel until lr reaches the end.
  */
 #define ED_FC_THIN_CALL(T, X, F, E, PIX_, SLOT_, flag)                                                       \
-    do {                                                                                                     \
-        register uint32_t r0_ __asm__("r0") = (uint32_t)(uintptr_t)f;                                        \
-        __asm__ volatile("ldr lr, [r0, #20]\n\t"                                                             \
-                         "ldmia r0, {r1, r2, r3, r4, r5}\n\t"                                                \
-                         "adr.w r6, 20f\n\t"                                                                 \
-                         "adr.w r7, 21f\n\t"                                                                 \
-                         "sub r7, r7, r6\n\t"                                                                \
-                         "mla r4, r7, r4, r6\n\t"                                                            \
-                         "orr r4, r4, #1\n\t"                                                                \
-                         "push {r1, r2, r3, r4, r5}\n"                                                       \
-                         "1:\n\t"                                                                            \
-                         "ldmia sp, {" T ", " X ", " F ", " E "}\n\t" PIX_ "str " X ", [sp, #4]\n\t"          \
-                         "bx " E "\n"                                                                        \
-                         "20:\n\t" SLOT_ "21:\n\t" SLOT_ SLOT_ SLOT_ "cmp " flag ", #0\n\t"                  \
-                         "bpl 20b\n\t"                                                                       \
-                         "ldr r0, [sp, #16]\n\t"                                                             \
-                         "cmp lr, r0\n\t"                                                                    \
-                         "bne 1b\n\t"                                                                        \
-                         "add sp, sp, #20"                                                                   \
-                         : "+r"(r0_)                                                                         \
-                         :                                                                                   \
-                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
-                           "cc", "memory");                                                                  \
-    } while (0)
-#define ED_FC_THIN_PIX4 ED_FC_THIN_EXT("r0", "r1", "r5", "r6", "r8")
-#define ED_FC_THIN_PIX8 ED_FC_THIN_PIX4 ED_FC_THIN_EXT("r2", "r3", "r5", "r6", "r8")
-#define ED_FC_THIN_PIX12                                                                                   \
-    ED_FC_THIN_EXT("r0", "r1", "r7", "r8", "r10") ED_FC_THIN_EXT("r2", "r3", "r7", "r8", "r10")            \
-    ED_FC_THIN_EXT("r4", "r5", "r7", "r8", "r10")
-#define ED_FC_THIN_PIX16                                                                                   \
-    ED_FC_THIN_EXT("r0", "r1", "r9", "r10", "r12") ED_FC_THIN_EXT("r2", "r3", "r9", "r10", "r12")          \
-    ED_FC_THIN_EXT("r4", "r5", "r9", "r10", "r12") ED_FC_THIN_EXT("r6", "r7", "r9", "r10", "r12")
+    ED_FC_THIN_RUN("ldr lr, [r0, #20]\n\t"                                                                   \
+                   "ldmia r0, {r1, r2, r3, r4, r5}\n\t"                                                      \
+                   "adr.w r6, 20f\n\t"                                                                       \
+                   "adr.w r7, 21f\n\t"                                                                       \
+                   "sub r7, r7, r6\n\t"                                                                      \
+                   "mla r4, r7, r4, r6\n\t"                                                                  \
+                   "orr r4, r4, #1\n\t"                                                                      \
+                   "push {r1, r2, r3, r4, r5}\n"                                                             \
+                   "1:\n\t"                                                                                  \
+                   "ldmia sp, {" T ", " X ", " F ", " E "}\n\t" PIX_ "str " X ", [sp, #4]\n\t"               \
+                   "bx " E "\n"                                                                              \
+                   "20:\n\t" SLOT_ "21:\n\t" SLOT_ SLOT_ SLOT_ "cmp " flag ", #0\n\t"                        \
+                   "bpl 20b\n\t"                                                                             \
+                   "ldr r0, [sp, #16]\n\t"                                                                   \
+                   "cmp lr, r0\n\t"                                                                          \
+                   "bne 1b\n\t"                                                                              \
+                   "add sp, sp, #20")
 #define ED_FC_THIN_ALL(OUT_)                                                                                \
     do {                                                                                                    \
         switch (n) {                                                                                        \
-        case 4: ED_FC_THIN_CALL("r4", "r5", "r6", "r7", ED_FC_THIN_PIX4, ED_FC_THIN_SLOT4(OUT_), "r10"); break; \
-        case 8: ED_FC_THIN_CALL("r4", "r5", "r6", "r7", ED_FC_THIN_PIX8, ED_FC_THIN_SLOT8(OUT_), "r12"); break; \
-        case 12: ED_FC_THIN_CALL("r6", "r7", "r8", "r9", ED_FC_THIN_PIX12, ED_FC_THIN_SLOT12(OUT_), "r11"); break; \
-        default: ED_FC_THIN_CALL("r8", "r9", "r10", "r11", ED_FC_THIN_PIX16, ED_FC_THIN_SLOT16(OUT_), "r11"); break; \
+        case 4: ED_FC_THIN_CALL("r4", "r5", "r6", "r7", ED_FC_THIN_PIX4, ED_FC_THIN_SLOT4(OUT_, ED_FC_THIN_SAT_REG, ""), "r10"); break; \
+        case 8: ED_FC_THIN_CALL("r4", "r5", "r6", "r7", ED_FC_THIN_PIX8, ED_FC_THIN_SLOT8(OUT_, ED_FC_THIN_SAT_REG, ""), "r12"); break; \
+        case 12: ED_FC_THIN_CALL("r6", "r7", "r8", "r9", ED_FC_THIN_PIX12, ED_FC_THIN_SLOT12(OUT_, ED_FC_THIN_SAT_REG, ""), "r11"); break; \
+        default: ED_FC_THIN_CALL("r8", "r9", "r10", "r11", ED_FC_THIN_PIX16, ED_FC_THIN_SLOT16(OUT_, ED_FC_THIN_SAT_REG, ""), "r11"); break; \
         }                                                                                                   \
     } while (0)
 #endif
@@ -1485,4 +1439,29 @@ void ed_fc_thin_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output)
     }
 #endif
     ed_fc_pw_s8(p, input, output);
+}
+
+/*
+ * A thin 1x1 convolution through its layer's own sequence (pointwise_s8 where passes/pointwise.py chose the per-layer
+ * thin path: templates/c/thin_layer.c.j2): the table as ed_fc_thin's, then run(f) with the frame f (table, input,
+ * offsets' pair, input's end, output); a layer the thin path does not serve, or without the fixed sequences,
+ * ed_fc_thin_s8.
+ */
+void ed_fc_thin_layer_s8(const ed_fc_params_t *p, const int8_t *input, int8_t *output, void (*run)(const uint32_t *f))
+{
+#if ED_FC_THIN_ASM && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+    if (ed_fc_thin_ok(p)) {
+        uint32_t t[ED_FC_THIN_WORDS];
+        const uint32_t f[5] = {(uint32_t)(uintptr_t)t, (uint32_t)(uintptr_t)input,
+                               ((uint32_t)p->input_offset & 0xffffu) * 0x10001u,
+                               (uint32_t)(uintptr_t)(input + (size_t)p->batches * (size_t)p->in_depth),
+                               (uint32_t)(uintptr_t)output};
+        ed_fc_thin_table(p, t);
+        run(f);
+        return;
+    }
+#else
+    (void)run;
+#endif
+    ed_fc_thin_s8(p, input, output);
 }

@@ -17,8 +17,9 @@ once a pass for its groups, and a map's last three pixels in a pass of their own
 at the layer's step, a scratch block there (``attrs["pw_scratch"]``, sized by the planner) holds more groups a
 pass than the stack's block (``ed_fc_pw_buf_s8``). Thin layers (4 to 16 inputs, the whole int8 range) take its thin
 path instead where estimated cheaper than the stack's block (``ed_fc_thin_s8``: a pixel's inputs in registers
-against a table of the channels' int16 weights and output stage, ``THIN_K``; ``node.attrs["pointwise_path"]``).
-The decision and the candidates go into
+against a table of the channels' int16 weights and output stage, ``THIN_K``; ``node.attrs["pointwise_path"]``),
+or where cheaper still and its code fits, a sequence of the layer's own (``THIN_LAYER``: the channel loop unrolled,
+the shifts as immediates). The decision and the candidates go into
 ``node.attrs["kernel_report"]``.
 """
 
@@ -84,6 +85,32 @@ TRI_MIN_K, TRI_PER_GROUP, TRI_PER_ROW = 48, 11.1, 109
 THIN_K, THIN_WORDS = (4, 8, 12, 16), 768
 THIN_LDM = {4: 1, 8: 1, 12: 2, 16: 4}
 THIN_OUT, THIN_FIX, THIN_PER_TURN, THIN_PER_PIXEL, THIN_PER_CHANNEL, THIN_PER_CHANNEL_K = 4, 2, 2, 6, 81, 3.25
+
+
+#: ``node.attrs["pointwise_path"]`` of a thin layer that runs its own sequence (templates/c/thin_layer.c.j2 through
+#: ``ed_fc_thin_layer_s8``): the thin path's channel loop unrolled over the layer's outputs, each channel's shift an
+#: immediate of its SSAT (no ASR, no loop test, no entry branch): per output ``THIN_LDM[k]`` LDM, k / 2 SMLAD and
+#: LAYER_OUT (THIN_FIX more with the divide's correction), per pixel LAYER_PER_PIXEL plus 0.75 per input, the table
+#: as the thin path's. Chosen where estimated below the thin path and its code (per output four bytes an SMLAD or
+#: LDM, LAYER_CODE_PER_OUT more, LAYER_CODE_FIX more with the correction; LAYER_CODE a layer) stays within
+#: LAYER_CODE_MAX bytes, not with ``--optimize size`` (the pass option ``pointwise_thin_layer`` forces it on or off
+#: where the thin path serves).
+THIN_LAYER = "thin_layer"
+LAYER_OUT, LAYER_PER_PIXEL = 3, 4
+LAYER_CODE, LAYER_CODE_PER_OUT, LAYER_CODE_FIX, LAYER_CODE_MAX = 120, 10, 8, 2048
+
+
+def thin_layer_instructions(rows: int, k: int, cout: int, stage: str) -> int:
+    """Estimated instructions of a thin layer's own sequence over ``rows`` pixels (see ``THIN_LAYER``)."""
+    per_out = THIN_LDM[k] + k // 2 + LAYER_OUT + (THIN_FIX if stage == "fix" else 0)
+    per_pixel = cout * per_out + LAYER_PER_PIXEL + 0.75 * k
+    return int(rows * per_pixel + cout * (THIN_PER_CHANNEL + THIN_PER_CHANNEL_K * k))
+
+
+def thin_layer_code(k: int, cout: int, stage: str) -> int:
+    """Code bytes of a thin layer's own sequence (see ``THIN_LAYER``)."""
+    per_out = 4 * (k // 2 + THIN_LDM[k]) + LAYER_CODE_PER_OUT + (LAYER_CODE_FIX if stage == "fix" else 0)
+    return LAYER_CODE + cout * per_out
 
 
 def thin(core: str, k: int, cout: int, stage: str, requant: str = "fast") -> bool:
@@ -292,12 +319,25 @@ class PointwiseAsFc(Int16WeightsPass):
         what = "the int8 FC kernel " + ("six pixels per pass" if six else "over the pixels")
         if not six and extended(ctx.core, int(w.shape[3]), requant):
             what += ", its input rows extended once"
+        if path:
+            what = "the int8 FC kernel, a pixel's inputs in registers against a table of its channels"
         took = prefer_int8(node, ctx, KERNEL8, cand8, what) or size_int8(
             node, ctx, KERNEL8, chosen, cand8, est["direct"], "the int8 FC kernel over the pixels"
         )
         if node.attrs.get("kernel") == KERNEL8:
             if path:
                 node.attrs["pointwise_path"] = THIN_PATH  # the lowering calls ed_fc_thin_s8
+                k, cout, rows = int(w.shape[3]), int(w.shape[0]), out.size // out.shape[-1]
+                layer = ctx.options.get("pointwise_thin_layer")
+                if layer is None:
+                    layer = (
+                        ctx.optimize != "size"  # (its code is bytes the thin path does not take)
+                        and thin_layer_instructions(rows, k, cout, stage)
+                        < thin_instructions(rows, k, cout, stage)
+                        and thin_layer_code(k, cout, stage) <= LAYER_CODE_MAX
+                    )
+                if layer:
+                    node.attrs["pointwise_path"] = THIN_LAYER  # its own sequence (ed_fc_thin_layer_s8)
             else:
                 sizes = scratch_sizes(
                     out.size // out.shape[-1], int(w.shape[3]), int(w.shape[0]), ctx.core, requant

@@ -91,6 +91,25 @@ def lower_pointwise_s8(b: _LayerBuilder) -> None:
                 scratch_bytes=scratch.size,
             )
             b.kernel = fn
+    elif b.gen.target == "cortex-m-dsp" and node.attrs.get("pointwise_path") == "thin_layer":
+        _thin_layer(b, wdata.shape[1], p)
+
+
+def _thin_layer(b: _LayerBuilder, k: int, p) -> None:
+    """The layer's own thin sequence (``templates/c/thin_layer.c.j2``, run by ``ed_fc_thin_layer_s8``): the
+    channel loop unrolled over its outputs, each channel's right shift an immediate of its SSAT."""
+    shifts = [-int(s) for s in np.broadcast_to(b.shift_values, (int(p["out_c"]),))]
+    fn = b.gen.ident(b.gen.model, b.cname, "thin")
+    b.render(
+        "thin_layer",
+        kdir=KERNEL_SUBDIR,
+        fn=fn,
+        k=k,
+        out="ED_FC_THIN_NOFIX" if int(p["output_offset"]) == -128 else "ED_FC_THIN_FIX",
+        shifts=[f", asr #{e}" if e else "" for e in shifts],
+        comment=cf.c_comment(f"{b.node.name}: the thin 1x1 sequence of its {int(p['out_c'])} channels."),
+    )
+    b.kernel = fn
 
 
 def lower_im2col_s8(b: _LayerBuilder) -> None:

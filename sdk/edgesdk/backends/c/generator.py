@@ -294,6 +294,7 @@ class _LayerBuilder:
         self.arrays: list[_Array] = []
         self.inputs: list[_Arg] = []
         self.kernel = ""
+        self.shift_values: np.ndarray = np.zeros(1, dtype=np.int64)
         self.params_type = ""
         self.input_list = False
         self.kernel_files: list[str] = [KERNEL_FILES[node.op]] if node.op in KERNEL_FILES else []
@@ -398,6 +399,7 @@ class _LayerBuilder:
         per_channel = m.size > 1 and not (np.all(m == m[0]) and np.all(s == s[0]))
         if not per_channel:
             m, s = m[:1], s[:1]
+        self.shift_values = s  # what the layer's shift array holds (a per-layer sequence's immediates)
         return (
             self.const_array("multiplier", m, "int32_t"),
             self.const_array("shift", s, "int32_t"),
