@@ -95,7 +95,12 @@ def test_pointwise_pass_thin_path() -> None:
     option pointwise_thin forces it on or off."""
 
     from edgesdk.passes.pointwise import (
-        LAYER_CODE_MAX, estimate, out_stage, thin_instructions, thin_layer_code, thin_layer_instructions,
+        LAYER_CODE_MAX,
+        estimate,
+        out_stage,
+        thin_instructions,
+        thin_layer_code,
+        thin_layer_instructions,
     )  # fmt: skip
 
     def path(graph, **kw):
